@@ -1,0 +1,87 @@
+# PipeDream-C top-level build.
+#   make          builds bin/pdplan and build/libpdrt.a
+#   make deps     installs what is missing through apt (scripts/install-deps.sh)
+#   make test     builds the tests with AddressSanitizer+UBSan and runs every test (tests/run.sh)
+#   make demo     plans, generates, builds and trains models/fmnist_cnn.yaml end to end
+# Sources are picked up by wildcard: planner/*.c and codegen/*.c make pdplan (planner/main.c is
+# its main), runtime/*.c make libpdrt, tests/unit/test_*.c each make one test binary.
+
+CC      ?= gcc
+OPT     ?= -O2
+PKG     := pkg-config
+BLAS_CFLAGS := $(shell $(PKG) --cflags openblas 2>/dev/null)
+BLAS_LIBS   := $(shell $(PKG) --libs openblas 2>/dev/null || echo -lopenblas)
+MPI_CFLAGS  := $(shell $(PKG) --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
+MPI_LIBS    := $(shell $(PKG) --libs ompi-c 2>/dev/null || echo -lmpi)
+WARN    := -Wall -Wextra -Werror
+BASE    := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -Iplanner -Icodegen -Iruntime
+CFLAGS_ALL := $(BASE) $(OPT) $(BLAS_CFLAGS) $(MPI_CFLAGS)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+PLANNER_LIBS := -lglpk -lyaml -lm
+RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) -lz -lm
+
+PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c)
+RUNTIME_SRC := $(wildcard runtime/*.c)
+TEST_SRC    := $(wildcard tests/unit/test_*.c)
+
+PLANNER_OBJ := $(PLANNER_SRC:%.c=build/obj/%.o)
+RUNTIME_OBJ := $(RUNTIME_SRC:%.c=build/obj/%.o)
+SAN_PLANNER_OBJ := $(PLANNER_SRC:%.c=build/san/%.o)
+SAN_RUNTIME_OBJ := $(RUNTIME_SRC:%.c=build/san/%.o)
+TEST_BIN    := $(TEST_SRC:tests/unit/%.c=build/san/tests/%)
+
+.PHONY: all deps test demo clean bench runtime
+all: bin/pdplan build/libpdrt.a
+
+runtime: build/libpdrt.a
+
+deps:
+	bash scripts/install-deps.sh
+
+build/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+build/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O1 $(SANFLAGS) -c $< -o $@
+
+build/libplanner.a: $(PLANNER_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+build/libpdrt.a: $(RUNTIME_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+bin/pdplan: build/obj/planner/main.o build/libplanner.a
+	@mkdir -p bin
+	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS)
+
+build/san/libplanner.a: $(SAN_PLANNER_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/san/libpdrt.a: $(SAN_RUNTIME_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/san/pdplan: build/san/planner/main.o build/san/libplanner.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(PLANNER_LIBS)
+
+build/san/tests/%: tests/unit/%.c tests/test_main.c build/san/libplanner.a build/san/libpdrt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O1 $(SANFLAGS) -Itests -o $@ $< tests/test_main.c \
+	    build/san/libplanner.a build/san/libpdrt.a $(PLANNER_LIBS) $(RUNTIME_LIBS)
+
+test: all build/san/pdplan $(TEST_BIN)
+	bash tests/run.sh
+
+demo:
+	bash scripts/demo.sh
+
+bench: all
+	@echo "benchmarks: see bench/README.md"
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,22 @@
+/* codegen.h: emits the generated folder for a planned model: one stage_<k>.c (or .cu) per stage,
+ * the per-rank schedule, a Makefile and the launch configuration. Output is byte-identical for
+ * identical inputs. */
+#ifndef PD_CODEGEN_H
+#define PD_CODEGEN_H
+
+#include "costgraph.h"
+#include "diag.h"
+#include "model.h"
+#include "plan.h"
+
+typedef struct {
+    const char *backend;      /* "cpu" (default) or "cuda" */
+    const char *command_line; /* for the banner */
+    const char *root;         /* absolute path of the PipeDream-C checkout (runtime, scripts) */
+} pd_codegen_opts;
+
+/* Writes into outdir (which exists and already holds plan.yaml). Returns 0 on success. */
+int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const char *outdir,
+               const pd_codegen_opts *o, pd_diag *d);
+
+#endif

@@ -1,0 +1,94 @@
+/* model.h: the resolved model IR that pdplan builds from a model YAML (pd: 1).
+ *
+ * A model is an ordered list of layers; layers[0] is always the implicit input layer named
+ * "input". A layer's inputs are indices of earlier layers, so the list is in topological order
+ * and edges only go forward. Shapes are per sample (the batch dimension is excluded): rank 1 is
+ * (features), rank 3 is (channels, height, width). Parameter layouts, per op, are documented in
+ * docs/formats.md and are what --save/--init write:
+ *   linear:      weight [out][in], bias [out]
+ *   conv2d:      weight [out_channels][in_channels][kh][kw], bias [out_channels]
+ *   batchnorm2d: weight (gamma) [C], bias (beta) [C]; running_mean, running_var [C] are buffers,
+ *                not parameters, and are never stashed.
+ */
+#ifndef PD_MODEL_H
+#define PD_MODEL_H
+
+#include <stdint.h>
+
+#define PD_NAME_MAX 64
+#define PD_MAX_INPUTS 16
+
+typedef enum {
+    PD_OP_INPUT = 0,
+    PD_OP_LINEAR,
+    PD_OP_CONV2D,
+    PD_OP_RELU,
+    PD_OP_MAXPOOL2D,
+    PD_OP_AVGPOOL2D,
+    PD_OP_FLATTEN,
+    PD_OP_DROPOUT,
+    PD_OP_BATCHNORM2D,
+    PD_OP_ADD,
+    PD_OP_CONCAT,
+    PD_OP_COUNT
+} pd_op_kind;
+
+typedef struct {
+    int rank;   /* 1 or 3 */
+    int dim[3]; /* rank 1: dim[0]=features; rank 3: C, H, W */
+} pd_shape;
+
+typedef struct {
+    char name[PD_NAME_MAX];
+    pd_op_kind op;
+    int line, col;                 /* 1-based position of the layer in the YAML, 0 if implicit */
+    int n_inputs;
+    int inputs[PD_MAX_INPUTS];     /* indices of earlier layers */
+
+    /* attributes (only those of the layer's op are meaningful) */
+    int out_features;              /* linear */
+    int out_channels;              /* conv2d */
+    int kernel[2], stride[2], padding[2]; /* conv2d, maxpool2d, avgpool2d: (h, w) */
+    int has_bias;                  /* linear, conv2d: default 1 */
+    int global;                    /* avgpool2d: global average over H, W */
+    double p;                      /* dropout probability */
+    double eps, momentum;          /* batchnorm2d: defaults 1e-5, 0.1 (PyTorch's) */
+
+    /* resolved by shape inference */
+    pd_shape out;
+    int64_t n_weight, n_bias;      /* parameter floats (batchnorm: gamma, beta) */
+    int64_t n_buffer;              /* non-trained state floats (batchnorm running stats) */
+    double flops_fwd;              /* per sample, forward (multiply-add = 2 flops) */
+    double flops_bwd;              /* per sample, backward */
+
+    /* costs per minibatch, from the profile or the analytic estimate */
+    double fwd_ms, bwd_ms;
+} pd_layer;
+
+typedef enum { PD_OPT_SGD = 0, PD_OPT_ADAM } pd_optimizer_kind;
+
+typedef struct {
+    char name[PD_NAME_MAX];        /* model name, e.g. "fmnist_cnn" */
+    char path[4096];               /* the YAML it came from */
+    char hash[17];                 /* 64-bit FNV-1a of the file bytes, hex */
+    pd_shape input;                /* per-sample input shape */
+    int classes;
+    int batch;                     /* minibatch size */
+    char dataset[PD_NAME_MAX];     /* "fashion-mnist" or "synthetic" */
+    char loss[PD_NAME_MAX];        /* "softmax_cross_entropy" */
+    /* training defaults (overridable at launch) */
+    pd_optimizer_kind optimizer;
+    double lr, momentum, weight_decay, beta1, beta2, adam_eps;
+    int epochs;
+    /* layers[0] is the input */
+    int n_layers;
+    pd_layer *layers;
+    int costs_estimated;           /* 1 when no profile was given */
+    char cost_source[256];         /* profile path, or "estimate:<device>" */
+} pd_model;
+
+const char *pd_op_name(pd_op_kind op);        /* "linear", ... */
+int64_t pd_shape_numel(const pd_shape *s);    /* per sample */
+void pd_model_free(pd_model *m);
+
+#endif

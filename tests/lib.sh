@@ -1,0 +1,21 @@
+# lib.sh: helpers for the shell tests in tests/cli. Source it; then call
+#   pass NAME | fail NAME [why] | skip NAME why
+#   expect_status WANT NAME cmd...   (runs cmd, output in $OUTPUT, checks its exit status)
+# and finish with `finish`. $PDPLAN is the sanitized pdplan, $ROOT the repository.
+: "${ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${PDPLAN:=$ROOT/build/san/pdplan}"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+n_fail=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1${2:+: $2}"; n_fail=$((n_fail + 1)); }
+skip() { echo "SKIP $1: $2"; }
+expect_status() {
+    local want=$1 name=$2; shift 2
+    OUTPUT=$("$@" 2>&1); local rc=$?
+    if [ "$rc" -eq "$want" ]; then return 0; fi
+    fail "$name" "exit status $rc, wanted $want"
+    printf '%s\n' "$OUTPUT" | head -20 | sed 's/^/  | /'
+    return 1
+}
+finish() { [ "$n_fail" -eq 0 ]; }
