@@ -1,0 +1,31 @@
+/* dp.h: PipeDream's dynamic program over pipeline stages, with data-parallel replication and
+ * hierarchical levels, over every downward-closed set of the layer graph. */
+#ifndef PD_DP_H
+#define PD_DP_H
+
+#include <stdio.h>
+
+#include "cluster.h"
+#include "costgraph.h"
+#include "diag.h"
+#include "plan.h"
+
+typedef struct {
+    pd_cost_model cost_model; /* PD_COST_DEFAULT or PD_COST_PIPEDREAM (--compat pipedream) */
+    int straight;             /* --straight: every stage has one worker, all workers used */
+    const char *schedule;     /* "1f1b" (default), "flush", "gpipe" */
+    long max_states;          /* cap on enumerated downward-closed sets (0 = built-in default) */
+    int verbose;
+} pd_plan_opts;
+
+/* Plans g on c. Returns NULL, with a diagnostic naming the constraint that failed (memory,
+ * workers, ...), when no plan fits. The plan's stages, replicas, ranks, warmup, weight versions,
+ * times and memory are all filled; certificate.status is "skipped". */
+pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                    pd_diag *d);
+
+/* --explain: for each cut of plan p, why it is there and what the next best alternative costs. */
+void pd_explain(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                const pd_plan *p);
+
+#endif
