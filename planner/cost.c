@@ -1,0 +1,114 @@
+/* cost.c: stage time and memory under the default and the PipeDream (compat) cost models.
+ * Times are ms per minibatch; bandwidths bytes/s, so every bytes/bandwidth term is scaled by 1000.
+ * The formulas, and why the default model differs from the original, are in docs/planner.md. */
+#include "cost.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static int ceil_div(int a, int b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+
+void pd_stage_cost_eval(pd_stage_cost *out, const pd_stage_sums *s, const pd_cost_level *lv,
+                        pd_cost_model cm, int replicas, int workers_after) {
+    double r = replicas, B = lv->bandwidth, P = s->param_bytes;
+    pd_stage_cost c = {0};
+    c.warmup = ceil_div(workers_after, replicas);
+    c.weight_versions = c.warmup + 1;
+    c.compute_ms = s->compute_ms / r;
+    if (cm == PD_COST_PIPEDREAM) {
+        /* base case: (T + 4(M-1)P/(B M)/K)/M; recurrence's last stage: (T + 4(m'-1)P/(B m'))/m'
+         * with the transfers 2a/(B m') beside it. */
+        double sync = 1000.0 * 4.0 * (r - 1.0) * P / (B * r);
+        if (s->first) sync /= lv->k;
+        c.allreduce_ms = sync / r;
+        if (!s->first) {
+            c.comm_in_ms = 2000.0 * s->in_bytes / (B * r);
+            if (!s->last) c.comm_out_ms = 2000.0 * s->out_bytes / (B * r);
+        }
+        c.memory_bytes = (double)c.warmup * (s->act_bytes + P);
+    } else {
+        /* ring all-reduce 2(r-1)P/(rB) once per round of r minibatches, added to compute */
+        double ring = 1000.0 * 2.0 * (r - 1.0) * P / (r * B);
+        c.allreduce_ms = ring / r;
+        if (!s->first) c.comm_in_ms = 2000.0 * s->in_bytes / (B * r);
+        if (!s->last) c.comm_out_ms = 2000.0 * s->out_bytes / (B * r);
+        /* stashed weight versions + gradients + momentum, and the activations (and input) of
+         * every minibatch in flight */
+        if (lv->innermost)
+            c.memory_bytes = (c.weight_versions + 2.0) * P +
+                             (double)c.weight_versions * (s->act_bytes + s->in_bytes);
+    }
+    double t = c.compute_ms + c.allreduce_ms;
+    if (c.comm_in_ms > t) t = c.comm_in_ms;
+    if (c.comm_out_ms > t) t = c.comm_out_ms;
+    c.time_ms = t;
+    c.fits = !(lv->memory_bytes > 0) || c.memory_bytes <= lv->memory_bytes;
+    *out = c;
+}
+
+double pd_cut_bytes(const pd_costgraph *g, const unsigned char *in) {
+    unsigned char *counted = calloc((size_t)g->n + 1, 1);
+    double bytes = 0;
+    for (int e = 0; e < g->n_edges; e++) {
+        int u = g->src[e], v = g->dst[e];
+        if (in[u] && !in[v] && !(counted ? counted[u] : 0)) {
+            if (counted) counted[u] = 1;
+            bytes += g->act_bytes[u];
+        }
+    }
+    free(counted);
+    return bytes;
+}
+
+void pd_stage_cost_nodes(pd_stage_cost *out, const pd_costgraph *g, const pd_cost_level *lv,
+                         pd_cost_model cm, const unsigned char *before,
+                         const unsigned char *stage, int replicas, int workers_after) {
+    pd_stage_sums s = {0};
+    unsigned char *upto = malloc((size_t)g->n + 1);
+    int any_before = 0, all = 1;
+    for (int v = 0; v < g->n; v++) {
+        int b = before && before[v];
+        any_before |= b;
+        upto[v] = (unsigned char)(b || stage[v]);
+        if (!upto[v]) all = 0;
+        if (stage[v]) {
+            s.compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
+            s.param_bytes += g->param_bytes[v];
+            s.act_bytes += g->act_bytes[v];
+        }
+    }
+    s.first = !any_before;
+    s.last = all;
+    s.in_bytes = any_before ? pd_cut_bytes(g, before) : 0;
+    s.out_bytes = all ? 0 : pd_cut_bytes(g, upto);
+    free(upto);
+    pd_stage_cost_eval(out, &s, lv, cm, replicas, workers_after);
+}
+
+void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l) {
+    int k = 1;
+    for (int i = 0; i < l; i++) k *= c->count[i];
+    lv->bandwidth = c->bandwidth[l];
+    lv->workers = c->count[l];
+    lv->k = k;
+    lv->memory_bytes = c->memory_bytes;
+    lv->innermost = l == 0;
+}
+
+double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm) {
+    pd_stage_sums s = {0};
+    for (int v = 0; v < g->n; v++) {
+        s.compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
+        s.param_bytes += g->param_bytes[v];
+        s.act_bytes += g->act_bytes[v];
+    }
+    s.first = s.last = 1;
+    for (int l = 0; l < c->n_levels; l++) {
+        pd_cost_level lv;
+        pd_cost_level_of(&lv, c, l);
+        pd_stage_cost sc;
+        pd_stage_cost_eval(&sc, &s, &lv, cm, lv.workers, 0);
+        s.compute_ms = sc.time_ms;
+    }
+    return s.compute_ms;
+}
