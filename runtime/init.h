@@ -1,0 +1,28 @@
+/* init.h: PyTorch's default parameter initialisation, keyed so that any process can initialise
+ * any layer identically.
+ *
+ * linear and conv2d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
+ * kaiming_uniform_(a=sqrt(5)) for the weight, and its bias rule), fan_in = C (linear) or
+ * C*KH*KW (conv2d). Element i of parameter `param` (0 = weight, 1 = bias) of layer `layer` is
+ * bound * (2u - 1), u = pd_rng_uniform(pd_rng_key(seed, PD_RNG_INIT, layer, param, 0), i).
+ * batchnorm2d: gamma = 1, beta = 0, running_mean = 0, running_var = 1.
+ * The numbers differ from PyTorch's (different generator); the distributions are the same.
+ */
+#ifndef PD_INIT_H
+#define PD_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* w[i] = bound * (2u_i - 1), keyed by (seed, layer, param) and element i */
+void pd_init_uniform(float *w, float bound, uint64_t seed, int layer, int param, size_t n);
+/* weight [OC][C], bias [OC] (bias may be NULL) */
+void pd_init_linear(float *weight, float *bias, uint64_t seed, int layer, int C, int OC);
+/* weight [OC][C][KH][KW], bias [OC] (bias may be NULL) */
+void pd_init_conv2d(float *weight, float *bias, uint64_t seed, int layer, int C, int OC, int KH,
+                    int KW);
+/* gamma = 1, beta = 0, running_mean = 0, running_var = 1, each [C]; any pointer may be NULL */
+void pd_init_batchnorm2d(float *gamma, float *beta, float *running_mean, float *running_var,
+                         int C);
+
+#endif
