@@ -20,7 +20,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 PLANNER_LIBS := -lglpk -lyaml -lm
 RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) -lz -lm
 
-PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c)
+PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c) runtime/schedule.c
 RUNTIME_SRC := $(wildcard runtime/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 

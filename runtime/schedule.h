@@ -1,0 +1,76 @@
+/* schedule.h: the schedule IR (per rank, an ordered list of actions), its generators and the
+ * deadlock checker. Compiled into both pdplan (which writes GENDIR/schedule and checks it at
+ * generation time) and libpdrt (whose executor runs it), so there is one generator.
+ *
+ * Communication semantics, which the checker proves and the executor implements:
+ *  - SEND_* posts a nonblocking send (MPI_Isend). It completes only when the peer has posted the
+ *    matching RECV (no buffering is assumed). A rank keeps at most `send_slots` uncompleted sends
+ *    per kind (activation, gradient); posting one more first waits for the oldest of that kind,
+ *    since its buffer is about to be reused.
+ *  - RECV_* blocks until the matching send has been posted (the data has arrived).
+ *  - Messages are matched by (source, kind, minibatch), so two messages never overtake each other.
+ *  - At the end of the schedule a rank waits for all its sends.
+ * Minibatch indices are global within the schedule (0 .. steps-1).
+ */
+#ifndef PD_SCHEDULE_H
+#define PD_SCHEDULE_H
+
+#include <stdio.h>
+
+typedef enum {
+    PD_A_FORWARD = 0,   /* forward of minibatch mb (with the weights version of this mb) */
+    PD_A_BACKWARD,      /* backward of mb, with the version its forward used */
+    PD_A_SEND_ACT,      /* activations (and labels) of mb to rank peer */
+    PD_A_RECV_ACT,      /* activations of mb from rank peer */
+    PD_A_SEND_GRAD,     /* gradient of mb's stage input to rank peer */
+    PD_A_RECV_GRAD,     /* gradient of mb's stage output from rank peer */
+    PD_A_STEP,          /* optimizer step with mb's gradient, on the newest version */
+    PD_A_ALLREDUCE,     /* all-reduce of gradients among a stage's replicas (follow-up issue) */
+    PD_A_FLUSH,         /* wait until every send has completed (synchronous schedules) */
+    PD_A_COUNT
+} pd_action_kind;
+
+typedef struct {
+    int kind;  /* pd_action_kind */
+    int mb;    /* minibatch, -1 when none */
+    int peer;  /* rank, -1 when none */
+} pd_action;
+
+typedef struct {
+    int rank, stage;
+    int n, cap;
+    pd_action *a;
+} pd_rank_schedule;
+
+typedef struct {
+    char name[16];     /* "1f1b" */
+    int n_ranks;
+    int n_stages;
+    int steps;
+    int send_slots;    /* outstanding sends per kind a rank may hold (the executor's ring size) */
+    pd_rank_schedule *ranks;
+} pd_schedule;
+
+const char *pd_action_name(int kind); /* "forward", "send_act", ... */
+
+/* PipeDream's 1F1B on a straight pipeline of n_stages (rank s runs stage s): stage s runs
+ * warmup[s] forwards (fewer when steps is smaller), then alternates one forward and one backward
+ * plus optimizer step, then drains. warmup may be NULL: PipeDream's n_stages - 1 - s.
+ * send_slots is set to max(warmup) + 1. Returns NULL on out-of-memory or bad arguments. */
+pd_schedule *pd_schedule_1f1b(int n_stages, const int *warmup, int steps);
+void pd_schedule_free(pd_schedule *s);
+
+/* Appends an action to rank r (used by the generators and by tests that build schedules by
+ * hand). Returns 0, or -1 on out-of-memory. */
+int pd_schedule_push(pd_schedule *s, int r, int kind, int mb, int peer);
+
+/* Simulates all ranks under the semantics above. Returns 0 when every rank runs to its end and
+ * every message is matched; otherwise 1, with a one-line explanation in why (naming the ranks
+ * and actions where they are stuck, or the unmatched or inconsistent message). */
+int pd_schedule_check(const pd_schedule *s, char *why, int why_size);
+
+/* Writes the schedule as text: a header line, then per rank "rank R stage S:" and one action per
+ * line ("  forward 3", "  send_act 3 -> 1"). Deterministic. */
+void pd_schedule_write(FILE *out, const pd_schedule *s);
+
+#endif
