@@ -1,0 +1,35 @@
+/* init.c: PyTorch's default initialisation, keyed by (seed, layer, param, element) (see init.h). */
+#include "init.h"
+
+#include <math.h>
+
+#include "rng.h"
+
+void pd_init_uniform(float *w, float bound, uint64_t seed, int layer, int param, size_t n) {
+    uint64_t key = pd_rng_key(seed, PD_RNG_INIT, (uint64_t)layer, (uint64_t)param, 0);
+    for (size_t i = 0; i < n; i++) w[i] = bound * (2.0f * pd_rng_uniform(key, i) - 1.0f);
+}
+
+void pd_init_linear(float *weight, float *bias, uint64_t seed, int layer, int C, int OC) {
+    float bound = 1.0f / sqrtf((float)C);
+    pd_init_uniform(weight, bound, seed, layer, 0, (size_t)OC * C);
+    if (bias) pd_init_uniform(bias, bound, seed, layer, 1, (size_t)OC);
+}
+
+void pd_init_conv2d(float *weight, float *bias, uint64_t seed, int layer, int C, int OC, int KH,
+                    int KW) {
+    int fan_in = C * KH * KW;
+    float bound = 1.0f / sqrtf((float)fan_in);
+    pd_init_uniform(weight, bound, seed, layer, 0, (size_t)OC * fan_in);
+    if (bias) pd_init_uniform(bias, bound, seed, layer, 1, (size_t)OC);
+}
+
+void pd_init_batchnorm2d(float *gamma, float *beta, float *running_mean, float *running_var,
+                         int C) {
+    for (int c = 0; c < C; c++) {
+        if (gamma) gamma[c] = 1.0f;
+        if (beta) beta[c] = 0.0f;
+        if (running_mean) running_mean[c] = 0.0f;
+        if (running_var) running_var[c] = 1.0f;
+    }
+}

@@ -1,0 +1,90 @@
+/* ops_elementwise.c: relu, identity (flatten), dropout, add and channel concat, forward and
+ * backward. */
+#include <string.h>
+
+#include "ops.h"
+#include "rng.h"
+
+void relu_forward(float *out, const float *inp, size_t N) {
+    for (size_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void relu_backward(float *dinp, const float *dout, const float *out, size_t N) {
+    if (!dinp) return;
+    for (size_t i = 0; i < N; i++)
+        if (out[i] > 0.0f) dinp[i] += dout[i];
+}
+
+void identity_forward(float *out, const float *inp, size_t N) {
+    if (out != inp) memmove(out, inp, N * sizeof(float));
+}
+
+void identity_backward(float *dinp, const float *dout, size_t N) {
+    if (!dinp) return;
+    for (size_t i = 0; i < N; i++) dinp[i] += dout[i];
+}
+
+void dropout_forward(float *out, float *mask, const float *inp, float p, uint64_t seed,
+                     int64_t step, int layer, int64_t sample0, int B, size_t N) {
+    float scale = 1.0f / (1.0f - p);
+    for (int b = 0; b < B; b++) {
+        uint64_t key = pd_rng_key(seed, PD_RNG_DROPOUT, (uint64_t)step, (uint64_t)layer,
+                                  (uint64_t)(sample0 + b));
+        const float *x = inp + (size_t)b * N;
+        float *y = out + (size_t)b * N, *mk = mask + (size_t)b * N;
+        for (size_t i = 0; i < N; i++) {
+            mk[i] = (p > 0.0f && pd_rng_uniform(key, i) < p) ? 0.0f : scale;
+            y[i] = x[i] * mk[i];
+        }
+    }
+}
+
+void dropout_backward(float *dinp, const float *dout, const float *mask, size_t BN) {
+    if (!dinp) return;
+    for (size_t i = 0; i < BN; i++) dinp[i] += dout[i] * mask[i];
+}
+
+void add_forward(float *out, const float *const *inps, int n, size_t N) {
+    for (size_t i = 0; i < N; i++) {
+        float s = inps[0][i];
+        for (int k = 1; k < n; k++) s += inps[k][i];
+        out[i] = s;
+    }
+}
+
+void add_backward(float *const *dinps, const float *dout, int n, size_t N) {
+    for (int k = 0; k < n; k++)
+        if (dinps[k])
+            for (size_t i = 0; i < N; i++) dinps[k][i] += dout[i];
+}
+
+void concat_forward(float *out, const float *const *inps, const int *channels, int n, int B,
+                    int HW) {
+    int total = 0;
+    for (int k = 0; k < n; k++) total += channels[k];
+    for (int b = 0; b < B; b++) {
+        float *y = out + (size_t)b * total * HW;
+        for (int k = 0; k < n; k++) {
+            size_t len = (size_t)channels[k] * HW;
+            memcpy(y, inps[k] + (size_t)b * len, len * sizeof(float));
+            y += len;
+        }
+    }
+}
+
+void concat_backward(float *const *dinps, const float *dout, const int *channels, int n, int B,
+                     int HW) {
+    int total = 0;
+    for (int k = 0; k < n; k++) total += channels[k];
+    for (int b = 0; b < B; b++) {
+        const float *dy = dout + (size_t)b * total * HW;
+        for (int k = 0; k < n; k++) {
+            size_t len = (size_t)channels[k] * HW;
+            if (dinps[k]) {
+                float *dx = dinps[k] + (size_t)b * len;
+                for (size_t i = 0; i < len; i++) dx[i] += dy[i];
+            }
+            dy += len;
+        }
+    }
+}
