@@ -15,10 +15,14 @@ MPI_CFLAGS  := $(shell $(PKG) --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86
 MPI_LIBS    := $(shell $(PKG) --libs ompi-c 2>/dev/null || echo -lmpi)
 WARN    := -Wall -Wextra -Werror
 BASE    := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -Iplanner -Icodegen -Iruntime
-CFLAGS_ALL := $(BASE) $(OPT) $(BLAS_CFLAGS) $(MPI_CFLAGS)
+# zlib is optional (runtime/data.c reads gzip IDX files with it, plain IDX files without)
+ZLIB_FOUND  := $(shell $(PKG) --exists zlib 2>/dev/null && echo 1 || (test -f /usr/include/zlib.h && echo 1))
+ZLIB_CFLAGS := $(if $(ZLIB_FOUND),-DPD_HAVE_ZLIB)
+ZLIB_LIBS   := $(if $(ZLIB_FOUND),-lz)
+CFLAGS_ALL := $(BASE) $(OPT) $(BLAS_CFLAGS) $(MPI_CFLAGS) $(ZLIB_CFLAGS)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 PLANNER_LIBS := -lglpk -lyaml -lm
-RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) -lz -lm
+RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
 PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c) runtime/schedule.c
 RUNTIME_SRC := $(wildcard runtime/*.c)

@@ -40,6 +40,7 @@ typedef struct {
     int64_t order_epoch;
     uint64_t order_seed;
     int order_shuffled;
+    float *synth_proj;    /* synthetic: P [classes][C*H*W], computed once */
 } pd_data;
 
 /* Loads a Fashion-MNIST split (train != 0: 60000 training samples; else 10000 test samples)
