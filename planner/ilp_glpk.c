@@ -1,0 +1,184 @@
+/* ilp_glpk.c: the integer program itself, in GLPK's C API.
+ *
+ * Variables: x[a] binary for every arc a (a candidate stage with its replica count), and T >= 0
+ * continuous, the bottleneck. Rows:
+ *   flow:   for every vertex v, sum of x leaving v - sum of x entering v = 1 at the source,
+ *           -1 at the sink, 0 elsewhere, so the chosen arcs form one path (no cyclic stage
+ *           orders: every arc goes from an ideal to a strictly larger one);
+ *   budget: sum of replicas[a] * x[a] <= workers (== workers when the budget must be used up);
+ *   bottleneck, one row per graph node l: T - sum over the arcs a whose stage holds l of
+ *           time[a] * x[a] >= 0. Exactly one chosen arc holds l, so this says T >= time of the
+ *           stage that runs l; summing per node (rather than one row per arc) gives a tighter
+ *           linear relaxation with fewer rows.
+ * Objective: minimise T.
+ * Every index is validated before GLPK sees it (GLPK aborts the process on a bad index), and
+ * glp_check_dup runs before glp_load_matrix. GLPK's terminal output is switched off. */
+#include "ilp_internal.h"
+
+#include <glpk.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERR(...) (snprintf(err, (size_t)err_size, __VA_ARGS__), -1)
+
+typedef struct {
+    double gap;
+} cb_info;
+
+static void callback(glp_tree *tree, void *info) {
+    cb_info *ci = info;
+    int r = glp_ios_reason(tree);
+    if (r == GLP_IBINGO || r == GLP_ISELECT) ci->gap = glp_ios_mip_gap(tree);
+}
+
+/* Checks the arrays describing the problem; returns 0 or -1 with err. */
+static int validate(const pd_ilp_paths *p, char *err, int err_size) {
+    if (p->n_vertices < 2 || p->source < 0 || p->source >= p->n_vertices || p->sink < 0 ||
+        p->sink >= p->n_vertices || p->source == p->sink)
+        return ERR("ilp: bad vertices (n=%d source=%d sink=%d) at %s:%d", p->n_vertices,
+                   p->source, p->sink, __FILE__, __LINE__);
+    if (p->n_arcs < 0 || p->n_arcs > INT_MAX - 2 || p->n_nodes < 1 || p->budget < 1)
+        return ERR("ilp: bad sizes (arcs=%d nodes=%d budget=%d) at %s:%d", p->n_arcs, p->n_nodes,
+                   p->budget, __FILE__, __LINE__);
+    if (p->cover_start[0] != 0)
+        return ERR("ilp: cover_start[0] != 0 at %s:%d", __FILE__, __LINE__);
+    for (int a = 0; a < p->n_arcs; a++) {
+        if (p->tail[a] < 0 || p->tail[a] >= p->n_vertices || p->head[a] < 0 ||
+            p->head[a] >= p->n_vertices || p->tail[a] == p->head[a])
+            return ERR("ilp: arc %d has bad ends %d -> %d at %s:%d", a, p->tail[a], p->head[a],
+                       __FILE__, __LINE__);
+        if (p->replicas[a] < 1 || !(p->time_ms[a] >= 0) || !isfinite(p->time_ms[a]))
+            return ERR("ilp: arc %d has bad replicas %d or time %g at %s:%d", a, p->replicas[a],
+                       p->time_ms[a], __FILE__, __LINE__);
+        if (p->cover_start[a + 1] <= p->cover_start[a])
+            return ERR("ilp: arc %d covers no node at %s:%d", a, __FILE__, __LINE__);
+        for (long k = p->cover_start[a]; k < p->cover_start[a + 1]; k++)
+            if (p->cover[k] < 0 || p->cover[k] >= p->n_nodes ||
+                (k > p->cover_start[a] && p->cover[k] <= p->cover[k - 1]))
+                return ERR("ilp: arc %d covers bad node %d at %s:%d", a, p->cover[k], __FILE__,
+                           __LINE__);
+    }
+    return 0;
+}
+
+/* Follows the chosen arcs from the source; fills res->chosen. */
+static int extract_path(pd_ilp_result *res, const pd_ilp_paths *p, const unsigned char *on,
+                        char *err, int err_size) {
+    res->chosen = malloc(((size_t)p->n_arcs + 1) * sizeof(int));
+    if (!res->chosen) return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
+    res->n_chosen = 0;
+    res->objective = 0;
+    int v = p->source, used = 0;
+    while (v != p->sink) {
+        int next = -1;
+        for (int a = 0; a < p->n_arcs; a++)
+            if (on[a] && p->tail[a] == v) { next = a; break; }
+        if (next < 0 || res->n_chosen >= p->n_arcs)
+            return ERR("ilp: the solution is not a path (stuck at vertex %d) at %s:%d", v,
+                       __FILE__, __LINE__);
+        res->chosen[res->n_chosen++] = next;
+        used += p->replicas[next];
+        if (p->time_ms[next] > res->objective) res->objective = p->time_ms[next];
+        v = p->head[next];
+    }
+    int chosen_total = 0;
+    for (int a = 0; a < p->n_arcs; a++) chosen_total += on[a];
+    if (chosen_total != res->n_chosen || used > p->budget || (p->exact_budget && used != p->budget))
+        return ERR("ilp: the solution breaks the path or the budget (%d arcs on, %d on the path, "
+                   "%d workers of %d) at %s:%d", chosen_total, res->n_chosen, used, p->budget,
+                   __FILE__, __LINE__);
+    return 0;
+}
+
+int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_limit_s,
+                       char *err, int err_size) {
+    memset(res, 0, sizeof *res);
+    res->status = PD_ILP_INFEASIBLE;
+    if (validate(p, err, err_size)) return -1;
+    if (p->n_arcs == 0) return 0;
+
+    int A = p->n_arcs, colT = A + 1;
+    int nrows = p->n_vertices + 1 + p->n_nodes;
+    long ne = 3L * A + p->cover_start[A] + p->n_nodes;
+    if (ne > INT_MAX - 1) return ERR("ilp: %ld matrix entries is too many at %s:%d", ne, __FILE__, __LINE__);
+    int *ia = malloc((size_t)(ne + 1) * sizeof(int));
+    int *ja = malloc((size_t)(ne + 1) * sizeof(int));
+    double *ar = malloc((size_t)(ne + 1) * sizeof(double));
+    unsigned char *on = calloc((size_t)A + 1, 1);
+    if (!ia || !ja || !ar || !on) {
+        free(ia); free(ja); free(ar); free(on);
+        return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
+    }
+    /* rows: 1..V flow, V+1 budget, V+2..V+1+n bottleneck */
+    int rowBudget = p->n_vertices + 1;
+    long k = 0;
+    for (int a = 0; a < A; a++) {
+        int col = a + 1;
+        ++k; ia[k] = p->tail[a] + 1; ja[k] = col; ar[k] = 1.0;
+        ++k; ia[k] = p->head[a] + 1; ja[k] = col; ar[k] = -1.0;
+        ++k; ia[k] = rowBudget; ja[k] = col; ar[k] = p->replicas[a];
+        for (long c = p->cover_start[a]; c < p->cover_start[a + 1]; c++) {
+            ++k; ia[k] = rowBudget + 1 + p->cover[c]; ja[k] = col; ar[k] = -p->time_ms[a];
+        }
+    }
+    for (int l = 0; l < p->n_nodes; l++) {
+        ++k; ia[k] = rowBudget + 1 + l; ja[k] = colT; ar[k] = 1.0;
+    }
+    int rc_setup = 0;
+    for (long e = 1; e <= k; e++)
+        if (ia[e] < 1 || ia[e] > nrows || ja[e] < 1 || ja[e] > colT) { rc_setup = 1; break; }
+    if (k != ne || rc_setup || glp_check_dup(nrows, colT, (int)k, ia, ja) != 0) {
+        free(ia); free(ja); free(ar); free(on);
+        return ERR("ilp: matrix indices out of range or duplicated at %s:%d", __FILE__, __LINE__);
+    }
+
+    int term = glp_term_out(GLP_OFF);
+    glp_prob *lp = glp_create_prob();
+    glp_set_obj_dir(lp, GLP_MIN);
+    glp_add_rows(lp, nrows);
+    glp_add_cols(lp, colT);
+    for (int v = 0; v < p->n_vertices; v++) {
+        double b = v == p->source ? 1.0 : v == p->sink ? -1.0 : 0.0;
+        glp_set_row_bnds(lp, v + 1, GLP_FX, b, b);
+    }
+    if (p->exact_budget) glp_set_row_bnds(lp, rowBudget, GLP_FX, p->budget, p->budget);
+    else glp_set_row_bnds(lp, rowBudget, GLP_UP, 0.0, p->budget);
+    for (int l = 0; l < p->n_nodes; l++) glp_set_row_bnds(lp, rowBudget + 1 + l, GLP_LO, 0.0, 0.0);
+    for (int a = 0; a < A; a++) glp_set_col_kind(lp, a + 1, GLP_BV);
+    glp_set_col_bnds(lp, colT, GLP_LO, 0.0, 0.0);
+    glp_set_obj_coef(lp, colT, 1.0);
+    glp_load_matrix(lp, (int)k, ia, ja, ar);
+    free(ia); free(ja); free(ar);
+
+    glp_iocp parm;
+    glp_init_iocp(&parm);
+    parm.msg_lev = GLP_MSG_OFF;
+    parm.presolve = GLP_ON;
+    double ms = time_limit_s * 1000.0;
+    parm.tm_lim = ms >= INT_MAX ? INT_MAX : ms < 1 ? 1 : (int)ms;
+    cb_info ci = {0};
+    parm.cb_func = callback;
+    parm.cb_info = &ci;
+    int rc = glp_intopt(lp, &parm);
+    int st = glp_mip_status(lp);
+    int ret = 0;
+    if ((rc == 0 || rc == GLP_ETMLIM || rc == GLP_EMIPGAP) && (st == GLP_OPT || st == GLP_FEAS)) {
+        for (int a = 0; a < A; a++) on[a] = glp_mip_col_val(lp, a + 1) > 0.5;
+        if (extract_path(res, p, on, err, err_size)) ret = -1;
+        else if (rc == 0 && st == GLP_OPT) { res->status = PD_ILP_OPTIMAL; res->gap = 0; }
+        else { res->status = PD_ILP_GAP; res->gap = ci.gap; }
+    } else if (rc == GLP_ENOPFS || st == GLP_NOFEAS || (rc == 0 && st != GLP_OPT)) {
+        res->status = PD_ILP_INFEASIBLE;
+    } else if (rc == GLP_ETMLIM || rc == GLP_EMIPGAP) {
+        res->status = PD_ILP_TIMEOUT;
+    } else {
+        ret = ERR("ilp: glp_intopt returned %d (status %d) at %s:%d", rc, st, __FILE__, __LINE__);
+    }
+    glp_delete_prob(lp);
+    glp_term_out(term);
+    free(on);
+    return ret;
+}
