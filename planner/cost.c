@@ -86,8 +86,9 @@ void pd_stage_cost_nodes(pd_stage_cost *out, const pd_costgraph *g, const pd_cos
 }
 
 void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l) {
-    int k = 1;
-    for (int i = 0; i < l; i++) k *= c->count[i];
+    /* the original passes the previous level's count as K (num_machines_in_machine), not the
+     * product of every inner count; only the compat model uses K */
+    int k = l > 0 ? c->count[l - 1] : 1;
     lv->bandwidth = c->bandwidth[l];
     lv->workers = c->count[l];
     lv->k = k;

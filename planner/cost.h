@@ -21,8 +21,8 @@
 typedef struct {
     double bandwidth;    /* B, bytes/s between units of this level */
     int workers;         /* N: units at this level (cluster count[l]) */
-    int k;               /* K: workers in one unit of this level (product of inner counts), 1 at
-                            level 0 */
+    int k;               /* K: count of the level below (count[l-1]), 1 at level 0, as the
+                            original passes it; used only by the compat base case */
     double memory_bytes; /* per worker; 0 = no limit */
     int innermost;       /* 1 at level 0: the default model checks memory only there, where one
                             stage replica is one worker */
@@ -42,7 +42,7 @@ typedef struct {
 
 /* What a stage costs. Times in ms per minibatch. */
 typedef struct {
-    double compute_ms;    /* T / replicas (PIPEDREAM) or T / replicas (DEFAULT) */
+    double compute_ms;    /* T / replicas */
     double allreduce_ms;  /* weight sync per minibatch (already divided by replicas) */
     double comm_in_ms;    /* activation + gradient over the input cut, per minibatch */
     double comm_out_ms;   /* the same over the output cut */

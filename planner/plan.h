@@ -53,4 +53,9 @@ typedef struct {
 
 void pd_plan_free(pd_plan *p);
 
+/* Numbers the ranks stage by stage (stage 0's replicas first), sets workers, and each stage's
+ * warmup = (workers - 1 - ranks of earlier stages) / replicas (integer division, PipeDream's
+ * formula) and weight_versions = warmup + 1. Returns 0, or -1 on OOM. */
+int pd_plan_assign_ranks(pd_plan *p);
+
 #endif
