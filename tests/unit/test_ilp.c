@@ -1,0 +1,226 @@
+/* test_ilp.c: the GLPK certificate. Its optimum equals an exhaustive search (every sequence of
+ * stages and every replica assignment, priced stage by stage with pd_stage_cost_nodes, written
+ * here without the integer program's machinery) and the DP on hundreds of random small chains and
+ * DAGs under both cost models, with and without --straight and memory limits; a worse plan is
+ * caught; problems outside the integer program's scope are skipped, not answered wrongly. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cost.h"
+#include "dp.h"
+#include "ilp.h"
+#include "test.h"
+
+/* ---- random instances ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static double urand(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
+
+/* A chain (dag = 0) or a random DAG of n nodes: every node but the first gets one or two
+ * predecessors among earlier nodes. */
+static pd_costgraph *random_graph(int n, int dag) {
+    pd_costgraph *g = pd_costgraph_new(n, 2 * n);
+    if (!g) return NULL;
+    for (int v = 0; v < n; v++) {
+        g->fwd_ms[v] = 0.2 + 5 * urand();
+        g->bwd_ms[v] = 0.2 + 10 * urand();
+        g->act_bytes[v] = 1e5 + 2e7 * urand();
+        g->param_bytes[v] = urand() < 0.3 ? 0 : 4e7 * urand();
+    }
+    g->n_edges = 0;
+    for (int v = 1; v < n; v++) {
+        if (!dag) {
+            g->src[g->n_edges] = v - 1;
+            g->dst[g->n_edges++] = v;
+            continue;
+        }
+        int a = irand(0, v - 1);
+        g->src[g->n_edges] = a;
+        g->dst[g->n_edges++] = v;
+        int b = irand(0, v - 1);
+        if (b != a && urand() < 0.4) {
+            g->src[g->n_edges] = b;
+            g->dst[g->n_edges++] = v;
+        }
+    }
+    g->input_bytes = 1e6;
+    return g;
+}
+
+static void random_cluster(pd_cluster *c, const pd_costgraph *g, int max_workers, int memory) {
+    memset(c, 0, sizeof *c);
+    c->n_levels = 1;
+    c->count[0] = irand(1, max_workers);
+    c->bandwidth[0] = pow(10, 9 + 2 * urand());
+    if (memory) {
+        double total = 0;
+        for (int v = 0; v < g->n; v++) total += g->param_bytes[v] + g->act_bytes[v];
+        c->memory_bytes = total * (0.3 + 1.5 * urand());
+    }
+}
+
+/* ---- exhaustive search ---- */
+
+typedef struct {
+    const pd_costgraph *g;
+    const pd_cluster *c;
+    pd_cost_level lv;
+    pd_cost_model cm;
+    int straight, exact, N, n;
+    unsigned pred[16];   /* predecessor masks */
+    unsigned stage[16];  /* node masks of the stages so far */
+    int reps[16];
+    double best;
+} brute;
+
+static int closed(const brute *b, unsigned set) {
+    for (int v = 0; v < b->n; v++)
+        if ((set >> v & 1u) && (b->pred[v] & ~set)) return 0;
+    return 1;
+}
+
+static double price(const brute *b, int k) {
+    int total = 0;
+    for (int s = 0; s < k; s++) total += b->reps[s];
+    unsigned char before[16], st[16];
+    double worst = 0;
+    unsigned so_far = 0;
+    int used = 0;
+    for (int s = 0; s < k; s++) {
+        for (int v = 0; v < b->n; v++) {
+            before[v] = (unsigned char)(so_far >> v & 1u);
+            st[v] = (unsigned char)(b->stage[s] >> v & 1u);
+        }
+        used += b->reps[s];
+        pd_stage_cost sc;
+        pd_stage_cost_nodes(&sc, b->g, &b->lv, b->cm, s ? before : NULL, st, b->reps[s],
+                            total - used);
+        if (!sc.fits) return INFINITY;
+        if (sc.time_ms > worst) worst = sc.time_ms;
+        so_far |= b->stage[s];
+    }
+    return worst;
+}
+
+static void search(brute *b, unsigned done, int k, int used) {
+    unsigned full = (1u << b->n) - 1;
+    if (done == full) {
+        if (b->exact && used != b->N) return;
+        double t = price(b, k);
+        if (t < b->best) b->best = t;
+        return;
+    }
+    unsigned rest = full & ~done;
+    for (unsigned x = rest; x; x = (x - 1) & rest) {
+        if (!closed(b, done | x)) continue;
+        for (int r = 1; r <= (b->straight ? 1 : b->N - used); r++) {
+            b->stage[k] = x;
+            b->reps[k] = r;
+            search(b, done | x, k + 1, used + r);
+        }
+    }
+}
+
+static double brute_force(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o) {
+    brute b = {0};
+    b.g = g;
+    b.c = c;
+    pd_cost_level_of(&b.lv, c, 0);
+    b.cm = o->cost_model;
+    b.straight = o->straight;
+    b.exact = pd_ilp_uses_every_worker(o);
+    b.N = c->count[0];
+    b.n = g->n;
+    for (int e = 0; e < g->n_edges; e++) b.pred[g->dst[e]] |= 1u << g->src[e];
+    b.best = INFINITY;
+    search(&b, 0, 0, 0);
+    return b.best;
+}
+
+/* Checks that a plan is what it says: stages partition the nodes in an order that respects
+ * every edge, replicas sum within the workers, and its bottleneck re-prices to itself. */
+static int plan_consistent(const pd_plan *p, const pd_costgraph *g, const pd_cluster *c) {
+    int *stage_of = malloc(sizeof(int) * (size_t)g->n);
+    for (int v = 0; v < g->n; v++) stage_of[v] = -1;
+    int ok = 1, used = 0;
+    double worst = 0;
+    for (int s = 0; s < p->n_stages; s++) {
+        for (int k = 0; k < p->stages[s].n_nodes; k++) {
+            int v = p->stages[s].nodes[k];
+            if (stage_of[v] != -1) ok = 0;
+            stage_of[v] = s;
+        }
+        used += p->stages[s].replicas;
+        if (p->stages[s].time_ms > worst) worst = p->stages[s].time_ms;
+    }
+    for (int v = 0; v < g->n; v++)
+        if (stage_of[v] < 0) ok = 0;
+    for (int e = 0; ok && e < g->n_edges; e++)
+        if (stage_of[g->src[e]] > stage_of[g->dst[e]]) ok = 0;
+    if (used > c->count[0] || used != p->workers) ok = 0;
+    if (fabs(worst - p->bottleneck_ms) > 1e-12 * worst) ok = 0;
+    free(stage_of);
+    return ok;
+}
+
+static int close_rel(double a, double b) {
+    if (isinf(a) || isinf(b)) return isinf(a) && isinf(b);
+    return fabs(a - b) <= 1e-9 * fabs(b) + 1e-12;
+}
+
+/* The integer program's optimum on random instances against the exhaustive search. */
+static void against_brute(int dag, int memory, int count) {
+    int mismatches = 0, solved = 0, infeasible = 0;
+    for (int it = 0; it < count; it++) {
+        int n = dag ? irand(3, 6) : irand(3, 8);
+        pd_costgraph *g = random_graph(n, dag);
+        pd_cluster c;
+        random_cluster(&c, g, dag ? 4 : 5, memory);
+        pd_plan_opts o = {0};
+        o.cost_model = urand() < 0.5 ? PD_COST_DEFAULT : PD_COST_PIPEDREAM;
+        o.straight = urand() < 0.3;
+        double want = brute_force(g, &c, &o);
+        pd_plan *pl = NULL;
+        pd_certificate cert;
+        char why[160];
+        pd_diag d = {0};
+        int rc = pd_ilp_optimum(&pl, &cert, g, &c, &o, INFINITY, 30, why, sizeof why, &d);
+        CHECK_EQ_INT(rc, 0);
+        double got = pl ? pl->bottleneck_ms : INFINITY;
+        if (!close_rel(got, want)) {
+            mismatches++;
+            if (mismatches < 5)
+                test_fail(__FILE__, __LINE__, "instance %d (n=%d N=%d cm=%d straight=%d mem=%g):"
+                          " ilp %.17g, brute force %.17g", it, n, c.count[0], o.cost_model,
+                          o.straight, c.memory_bytes, got, want);
+        }
+        if (pl) {
+            solved++;
+            CHECK(!strcmp(cert.status, "optimal"));
+            CHECK(plan_consistent(pl, g, &c));
+        } else {
+            infeasible++;
+            CHECK(!strcmp(cert.status, "infeasible"));
+        }
+        pd_plan_free(pl);
+        pd_costgraph_free(g);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(solved > count / 3);          /* the instances are not all trivially infeasible */
+    if (memory) CHECK(infeasible > 0);  /* and the memory limit does bind sometimes */
+}
+
+TEST(ilp_equals_brute_force_on_chains) { against_brute(0, 0, 120); }
+TEST(ilp_equals_brute_force_on_dags) { against_brute(1, 0, 80); }
+TEST(ilp_equals_brute_force_with_memory_limits) {
+    against_brute(0, 1, 60);
+    against_brute(1, 1, 40);
+}
