@@ -1,0 +1,208 @@
+/* local.c: every stage in one process, one minibatch at a time.
+ *   --single:  plain sequential training (each forward uses the newest weights): the reference.
+ *   --emulate: PipeDream's 1F1B semantics replayed sequentially, written independently of the
+ *              executor and the stash: within an epoch (the pipeline drains at each epoch end),
+ *              the forward of local minibatch j at stage s uses the weights after
+ *              base + max(0, j - warmup[s]) updates (base: updates of earlier epochs), its
+ *              backward uses that same version, and update j is applied to the newest weights.
+ *              Every version is kept in a plain array indexed by version number.
+ * Both run the same stage functions, optimizer and data as the pipeline, so --emulate must give
+ * the pipeline's weights bit for bit. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "optim.h"
+#include "rt.h"
+
+typedef struct {
+    const pdrt_stage *st;
+    float **version;        /* version[v]: weights after v updates (NULL once dropped) */
+    float *grads, *opt_state, *buffers, *acts, *dacts, *scratch, *in, *din;
+    int64_t newest;
+} local_stage;
+
+static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *labels,
+                         const rt_args *a) {
+    int B = ls[0].st->batch, K = ls[n - 1].st->classes;
+    int64_t nb = pd_data_batches(test, B, 0), correct = 0;
+    float *logits = rt_alloc((size_t)ls[n - 1].st->out_floats);
+    for (int64_t t = 0; t < nb; t++) {
+        memset(x, 0, (size_t)ls[0].st->in_floats * sizeof(float));
+        int got = pd_data_batch(x, labels, test, 0, t, B, 0, a->seed);
+        const float *in = x;
+        for (int k = 0; k < n; k++) {
+            float *out = k + 1 < n ? ls[k + 1].in : logits;
+            ls[k].st->forward(out, ls[k].acts, ls[k].scratch, ls[k].buffers,
+                              ls[k].version[ls[k].newest], in, 0, a->seed, -1);
+            in = out;
+        }
+        correct += count_correct(logits, labels, got, K);
+    }
+    free(logits);
+    return test->n ? (double)correct / (double)test->n : 0;
+}
+
+int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int n) {
+    rt_args a;
+    int pr = rt_args_parse(&a, argc, argv, RT_SINGLE);
+    if (pr) return pr > 0 ? 0 : 2;
+    if (a.mode == RT_PIPELINE) a.mode = RT_SINGLE;
+    int mpi_up = 0;
+    MPI_Initialized(&mpi_up);
+    if (!mpi_up) MPI_Init(&argc, &argv); /* launched by mpirun -np 1 or alone */
+    rt_set_identity(0, 0, 1);
+    const pdrt_stage *s0 = stages[0];
+    int B = s0->batch;
+    for (int k = 0; k < n; k++)
+        if (stages[k]->abi != PDRT_ABI || stages[k]->index != k || stages[k]->batch != B ||
+            (k > 0 && stages[k]->in_floats != stages[k - 1]->out_floats))
+            rt_fail(__FILE__, __LINE__, "stage %d does not fit the others", k);
+    pd_optim opt;
+    rt_optim_from(&opt, s0, &a);
+    pd_data train, test;
+    rt_data_open(&train, &test, &a, s0);
+    int64_t per_epoch = pd_data_batches(&train, B, 1);
+    if (per_epoch < 1) rt_fail(__FILE__, __LINE__, "the training set holds less than one minibatch");
+    int epochs = a.epochs > 0 ? a.epochs : (s0->epochs > 0 ? s0->epochs : 1);
+    int64_t total = a.steps > 0 ? a.steps : (int64_t)epochs * per_epoch;
+
+    local_stage *ls = calloc((size_t)n, sizeof *ls);
+    RT_CHECK(ls != NULL);
+    for (int k = 0; k < n; k++) {
+        const pdrt_stage *st = stages[k];
+        ls[k].st = st;
+        ls[k].version = calloc((size_t)total + 1, sizeof(float *));
+        RT_CHECK(ls[k].version != NULL);
+        ls[k].version[0] = rt_alloc((size_t)st->n_params);
+        ls[k].grads = rt_alloc((size_t)st->n_params);
+        ls[k].opt_state = rt_alloc(pd_optim_state_floats(&opt, (size_t)st->n_params));
+        ls[k].buffers = rt_alloc((size_t)st->n_buffers);
+        ls[k].acts = rt_alloc((size_t)st->n_acts);
+        ls[k].dacts = rt_alloc((size_t)st->n_acts);
+        ls[k].scratch = rt_alloc((size_t)st->n_scratch);
+        ls[k].in = rt_alloc((size_t)st->in_floats);
+        ls[k].din = rt_alloc((size_t)st->in_floats);
+        st->init(ls[k].version[0], ls[k].buffers, a.seed);
+        if (a.init_dir[0]) rt_weights_load(a.init_dir, st, ls[k].version[0], ls[k].buffers);
+    }
+    float *logits = rt_alloc((size_t)stages[n - 1]->out_floats);
+    float *dlogits = rt_alloc((size_t)stages[n - 1]->out_floats);
+    int *labels = calloc((size_t)B, sizeof(int));
+    RT_CHECK(labels != NULL);
+    rt_stage_stats *ss = calloc((size_t)n, sizeof *ss);
+    RT_CHECK(ss != NULL);
+
+    double t0 = rt_now(), t_log = t0, loss_sum = 0, last_loss = 0, acc = -1, ttt = -1,
+           train_s = 0;
+    int64_t loss_n = 0, done = 0;
+    int epoch = 0, stop = 0;
+    while (done < total && !stop) {
+        int64_t nsteps = total - done < per_epoch ? total - done : per_epoch;
+        double te = rt_now();
+        for (int64_t j = 0; j < nsteps; j++) {
+            int64_t g = done + j;
+            int64_t v[64];
+            RT_CHECK(n <= 64);
+            for (int k = 0; k < n; k++) {
+                int w = a.mode == RT_EMULATE ? stages[k]->warmup[k] : 0;
+                v[k] = done + (j > w ? j - w : 0);
+                if (a.mode == RT_SINGLE) v[k] = ls[k].newest;
+                RT_CHECK(v[k] <= ls[k].newest && ls[k].version[v[k]] != NULL);
+            }
+            double t = rt_now();
+            int got = pd_data_batch(ls[0].in, labels, &train, epoch, j, B, a.shuffle, a.seed);
+            RT_CHECK(got == B);
+            for (int k = 0; k < n; k++) {
+                float *out = k + 1 < n ? ls[k + 1].in : logits;
+                ls[k].st->forward(out, ls[k].acts, ls[k].scratch, ls[k].buffers,
+                                  ls[k].version[v[k]], ls[k].in, 1, a.seed, g);
+                double t2 = rt_now();
+                ss[k].fwd_ms += 1e3 * (t2 - t);
+                t = t2;
+            }
+            float loss = softmax_cross_entropy(dlogits, logits, labels, B, stages[n - 1]->classes);
+            if (loss != loss) rt_fail(__FILE__, __LINE__, "loss is NaN at step %lld", (long long)g);
+            const float *dout = dlogits;
+            t = rt_now();
+            for (int k = n - 1; k >= 0; k--) {
+                ls[k].st->backward(k ? ls[k].din : NULL, ls[k].grads, ls[k].dacts, ls[k].scratch,
+                                   dout, ls[k].acts, ls[k].version[v[k]], ls[k].in);
+                dout = ls[k].din;
+                double t2 = rt_now();
+                ss[k].bwd_ms += 1e3 * (t2 - t);
+                t = t2;
+            }
+            for (int k = 0; k < n; k++) {
+                local_stage *l = &ls[k];
+                int64_t nv = l->newest + 1;
+                l->version[nv] = rt_alloc((size_t)l->st->n_params);
+                memcpy(l->version[nv], l->version[l->newest], (size_t)l->st->n_params * sizeof(float));
+                pd_optim_step(l->version[nv], l->opt_state, l->grads, &opt, nv,
+                              (size_t)l->st->n_params);
+                l->newest = nv;
+                /* versions older than any later forward can use are dropped */
+                int64_t keep = nv - 1 - (int64_t)stages[k]->warmup[k];
+                for (int64_t old = keep - 1; old >= 0 && l->version[old]; old--) {
+                    free(l->version[old]);
+                    l->version[old] = NULL;
+                }
+                double t2 = rt_now();
+                ss[k].step_ms += 1e3 * (t2 - t);
+                ss[k].steps++;
+                t = t2;
+            }
+            loss_sum += loss;
+            loss_n++;
+            if (loss_n >= a.log_every || j + 1 == nsteps) {
+                double now = rt_now();
+                last_loss = loss_sum / (double)loss_n;
+                printf("epoch %d step %lld/%lld loss %.4f samples/s %.1f\n", epoch + 1,
+                       (long long)(j + 1), (long long)per_epoch, last_loss,
+                       (double)loss_n * B / (now - t_log > 1e-9 ? now - t_log : 1e-9));
+                fflush(stdout);
+                loss_sum = 0;
+                loss_n = 0;
+                t_log = now;
+            }
+        }
+        train_s += rt_now() - te;
+        done += nsteps;
+        epoch++;
+        if (a.eval && (a.target_accuracy >= 0 || done == total || nsteps == per_epoch)) {
+            acc = eval_local(ls, n, &test, ls[0].in, labels, &a);
+            printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, rt_now() - t0);
+            fflush(stdout);
+            if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
+                ttt = rt_now() - t0;
+                stop = 1;
+            }
+        }
+    }
+    double wall = rt_now() - t0;
+    for (int k = 0; k < n; k++) {
+        ss[k].predicted_ms = stages[k]->predicted_ms;
+        ss[k].predicted_compute_ms = stages[k]->predicted_compute_ms;
+        if (a.save_dir[0])
+            rt_weights_save(a.save_dir, stages[k], ls[k].version[ls[k].newest], ls[k].buffers);
+    }
+    rt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", s0->schedule, n, B,
+                      done, epoch, last_loss, a.eval ? acc : -1, (double)done * B / train_s,
+                      wall, train_s, a.target_accuracy, ttt, ss};
+    rt_summary_print(&sum);
+    rt_summary_write(a.run_dir, &sum);
+
+    for (int k = 0; k < n; k++) {
+        for (int64_t v = 0; v <= total; v++) free(ls[k].version[v]);
+        free(ls[k].version);
+        free(ls[k].grads); free(ls[k].opt_state); free(ls[k].buffers); free(ls[k].acts);
+        free(ls[k].dacts); free(ls[k].scratch); free(ls[k].in); free(ls[k].din);
+    }
+    free(ls); free(logits); free(dlogits); free(labels); free(ss);
+    pd_data_free(&train);
+    pd_data_free(&test);
+    MPI_Finalize();
+    return 0;
+}

@@ -1,0 +1,74 @@
+/* pdrt.h: the API that generated stage code calls (libpdrt). A generated stage_<k>.c fills one
+ * pdrt_stage descriptor (sizes, the tensor table for --save/--init, and its init/forward/backward
+ * functions with every shape and offset a constant) and hands it to pdrt_main, which runs the
+ * schedule, the weight stash, MPI, the optimizer, the data and the summary.
+ *
+ * Buffers a stage function sees (all float32, carved by offsets from one blob each):
+ *   params   the stage's trainable parameters (one stashed version)
+ *   buffers  non-trained state: batch-norm running statistics (never stashed)
+ *   acts     one minibatch's saved activations (layer outputs, dropout masks, pool argmax, ...)
+ *   scratch  per-stage temporary space (im2col), not preserved between calls
+ *   in       the stage's input pack: every tensor that crosses the cut into this stage,
+ *            concatenated in ascending layer order (stage 0: the minibatch of model input)
+ *   out      the output pack, the same way (last stage: the logits [batch][classes])
+ * Backward: dout is the gradient of the output pack; the function ZEROES and then fills dparams
+ * (the parameter gradients), dacts (same layout as acts) and din (may be NULL on stage 0).
+ */
+#ifndef PDRT_H
+#define PDRT_H
+
+#include <stdint.h>
+
+#define PDRT_ABI 1
+
+typedef struct {
+    const char *layer;  /* model layer name */
+    const char *param;  /* weight | bias | running_mean | running_var */
+    int64_t offset;     /* floats, into params (is_buffer 0) or buffers (is_buffer 1) */
+    int64_t numel;
+    int is_buffer;
+} pdrt_tensor;
+
+typedef void (*pdrt_init_fn)(float *params, float *buffers, uint64_t seed);
+typedef void (*pdrt_forward_fn)(float *out, float *acts, float *scratch, float *buffers,
+                                const float *params, const float *in, int training,
+                                uint64_t seed, int64_t step);
+typedef void (*pdrt_backward_fn)(float *din, float *dparams, float *dacts, float *scratch,
+                                 const float *dout, const float *acts, const float *params,
+                                 const float *in);
+
+typedef struct {
+    int abi;                 /* PDRT_ABI */
+    const char *model;       /* model name */
+    int index, n_stages;     /* this stage, of how many */
+    int batch, classes;
+    int in_c, in_h, in_w;    /* per-sample model input shape (rank 1: in_c features, 1, 1) */
+    const char *dataset;     /* "fashion-mnist" | "synthetic" (default for --data) */
+    int64_t in_floats;       /* input pack floats per minibatch */
+    int64_t out_floats;      /* output pack floats per minibatch */
+    int64_t n_params, n_buffers, n_acts, n_scratch;
+    int n_tensors;
+    const pdrt_tensor *tensors;
+    pdrt_init_fn init;
+    pdrt_forward_fn forward;
+    pdrt_backward_fn backward;
+    const int *warmup;       /* n_stages entries: the plan's warm-up depth of every stage */
+    int weight_versions;     /* stashed versions this stage keeps (warmup + 1 for 1f1b) */
+    const char *schedule;    /* "1f1b" */
+    double predicted_ms;     /* the plan's time per minibatch for this stage */
+    double predicted_compute_ms;
+    /* training defaults from the model (overridable by options) */
+    int optimizer;           /* 0 SGD, 1 Adam (pd_optim_kind) */
+    double lr, momentum, weight_decay, beta1, beta2, adam_eps;
+    int epochs;
+} pdrt_stage;
+
+/* One stage per MPI rank: the pipeline (pdlaunch runs these MPMD). Returns the exit status. */
+int pdrt_main(int argc, char **argv, const pdrt_stage *stage);
+
+/* Every stage in one process: `--single` (sequential SGD, one minibatch at a time, the
+ * reference) or `--emulate` (PipeDream's 1F1B weight-version semantics replayed sequentially).
+ * stages[k] is stage k. Returns the exit status. */
+int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int n_stages);
+
+#endif

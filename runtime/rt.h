@@ -1,0 +1,103 @@
+/* rt.h: libpdrt's internal pieces shared by the pipeline executor and the local (--single,
+ * --emulate) runner: options, errors, the weight stash, MPI send rings, data, weights files and
+ * the summary. Generated code uses pdrt.h only. */
+#ifndef PDRT_RT_H
+#define PDRT_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data.h"
+#include "optim.h"
+#include "pdrt.h"
+
+/* ---- options (args.c) ---- */
+typedef enum { RT_PIPELINE = 0, RT_SINGLE, RT_EMULATE } rt_mode;
+typedef struct {
+    rt_mode mode;
+    int64_t steps;            /* > 0: train this many minibatches (ignores epochs) */
+    int epochs;               /* > 0: overrides the model's */
+    double lr;                /* >= 0: overrides the model's */
+    uint64_t seed;
+    char data[1024];          /* "" = the model's dataset; "synthetic"; or a directory */
+    int shuffle;
+    double target_accuracy;   /* < 0: none */
+    int eval;                 /* evaluate on the test set after each epoch (and at the end) */
+    int log_every;            /* progress line every N steps */
+    int64_t synthetic_n;      /* synthetic train samples */
+    char init_dir[1024], save_dir[1024], run_dir[1024];
+} rt_args;
+
+/* Parses argv (argv[0] skipped). Returns 0, 1 after --help, or -1 with a message on stderr. */
+int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode);
+
+/* ---- errors (stage_main.c) ---- */
+void rt_set_identity(int rank, int stage, int use_mpi);
+void rt_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+#define RT_CHECK(expr)                                                                  \
+    do {                                                                                \
+        if (!(expr)) rt_fail(__FILE__, __LINE__, "check failed: %s", #expr);           \
+    } while (0)
+void *rt_alloc(size_t floats); /* zeroed, 64-byte aligned floats; fails the run on OOM */
+double rt_now(void);           /* seconds, monotonic */
+
+/* ---- the weight stash, a ring of parameter blobs (stash.c) ---- */
+typedef struct {
+    int nv;                   /* versions kept */
+    int64_t n;                /* floats per version */
+    float *blob;              /* nv * n */
+    int64_t newest;           /* version number of the newest weights (updates applied) */
+    int64_t *slot_version;    /* nv: which version each slot holds (-1 none) */
+    int depth;                /* minibatches in flight tracked */
+    int64_t *mb_id, *mb_version; /* depth: minibatch -> version its forward used */
+} rt_stash;
+void rt_stash_init(rt_stash *s, int nv, int64_t n, int depth);
+void rt_stash_free(rt_stash *s);
+float *rt_stash_newest(rt_stash *s);
+/* the newest version, recorded as the one minibatch mb's forward uses */
+float *rt_stash_for_forward(rt_stash *s, int64_t mb);
+/* the version mb's forward used; fails the run if it is no longer stashed */
+float *rt_stash_for_backward(rt_stash *s, int64_t mb);
+/* the version number mb's forward used */
+int64_t rt_stash_version_of(const rt_stash *s, int64_t mb);
+/* copies the newest version into the next slot and makes it the newest; returns it for the
+ * optimizer to update in place */
+float *rt_stash_begin_update(rt_stash *s);
+
+/* ---- data (stage_main.c) ---- */
+/* Opens the train and test splits the options ask for, shaped for the stage. */
+void rt_data_open(pd_data *train, pd_data *test, const rt_args *a, const pdrt_stage *st);
+
+/* ---- weights files, DIR/<layer>.<param>.f32 (stage_main.c) ---- */
+void rt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
+                     const float *buffers);
+void rt_weights_load(const char *dir, const pdrt_stage *st, float *params, float *buffers);
+
+/* ---- optimizer configuration from the stage and options (stage_main.c) ---- */
+void rt_optim_from(pd_optim *out, const pdrt_stage *st, const rt_args *a);
+
+/* ---- summary.json (summary.c) ---- */
+typedef struct {
+    double fwd_ms, bwd_ms, step_ms, wait_ms; /* totals */
+    int64_t steps;
+    double predicted_ms, predicted_compute_ms;
+} rt_stage_stats;
+typedef struct {
+    const char *model, *mode, *schedule;
+    int n_stages, batch;
+    int64_t steps;
+    int epochs_done;
+    double final_loss, test_accuracy; /* test_accuracy < 0: not evaluated */
+    double samples_per_s, wall_s, train_s;
+    double target_accuracy, time_to_target_s; /* < 0: not asked / not reached */
+    const rt_stage_stats *stages;
+} rt_summary;
+/* Writes dir/summary.json atomically (a temporary file renamed into place); creates dir. */
+void rt_summary_write(const char *dir, const rt_summary *s);
+/* Prints the per-stage predicted against measured table and the final figures. */
+void rt_summary_print(const rt_summary *s);
+
+int rt_mkdir_p(const char *dir);
+
+#endif

@@ -1,0 +1,94 @@
+/* summary.c: the end-of-run report: run/summary.json (written atomically) and the printed
+ * predicted-against-measured table. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <math.h>
+
+#include "rt.h"
+
+int rt_mkdir_p(const char *dir) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return -1;
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0777) && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) && errno != EEXIST) return -1;
+    return 0;
+}
+
+static void num(FILE *f, const char *key, double v, int last) {
+    if (v != v) fprintf(f, "  \"%s\": null%s\n", key, last ? "" : ",");
+    else fprintf(f, "  \"%s\": %.6g%s\n", key, v, last ? "" : ",");
+}
+
+void rt_summary_write(const char *dir, const rt_summary *s) {
+    char path[4200], tmp[4300];
+    if (rt_mkdir_p(dir)) rt_fail(__FILE__, __LINE__, "cannot create %s: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    snprintf(tmp, sizeof tmp, "%s/.summary.json.%d.tmp", dir, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) rt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f, "{\n  \"model\": \"%s\",\n  \"mode\": \"%s\",\n  \"schedule\": \"%s\",\n", s->model,
+            s->mode, s->schedule);
+    fprintf(f, "  \"stages\": %d,\n  \"batch\": %d,\n  \"steps\": %lld,\n  \"epochs\": %d,\n",
+            s->n_stages, s->batch, (long long)s->steps, s->epochs_done);
+    num(f, "final_loss", s->final_loss, 0);
+    num(f, "test_accuracy", s->test_accuracy >= 0 ? s->test_accuracy : (double)NAN, 0);
+    num(f, "samples_per_s", s->samples_per_s, 0);
+    num(f, "wall_s", s->wall_s, 0);
+    num(f, "train_s", s->train_s, 0);
+    if (s->target_accuracy >= 0) {
+        num(f, "target_accuracy", s->target_accuracy, 0);
+        num(f, "time_to_target_s", s->time_to_target_s >= 0 ? s->time_to_target_s : (double)NAN, 0);
+    }
+    fprintf(f, "  \"per_stage\": [\n");
+    for (int k = 0; k < s->n_stages; k++) {
+        const rt_stage_stats *t = &s->stages[k];
+        double n = t->steps > 0 ? (double)t->steps : 1;
+        fprintf(f,
+                "    {\"stage\": %d, \"predicted_ms\": %.6g, \"predicted_compute_ms\": %.6g, "
+                "\"measured_ms\": %.6g, \"measured_compute_ms\": %.6g, \"forward_ms\": %.6g, "
+                "\"backward_ms\": %.6g, \"step_ms\": %.6g, \"wait_ms\": %.6g}%s\n",
+                k, t->predicted_ms, t->predicted_compute_ms,
+                (t->fwd_ms + t->bwd_ms + t->step_ms + t->wait_ms) / n,
+                (t->fwd_ms + t->bwd_ms + t->step_ms) / n, t->fwd_ms / n, t->bwd_ms / n,
+                t->step_ms / n, t->wait_ms / n, k + 1 < s->n_stages ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    if (fflush(f) || ferror(f)) {
+        fclose(f);
+        rt_fail(__FILE__, __LINE__, "cannot write %s", tmp);
+    }
+    fclose(f);
+    if (rename(tmp, path)) rt_fail(__FILE__, __LINE__, "cannot rename %s: %s", tmp, strerror(errno));
+}
+
+void rt_summary_print(const rt_summary *s) {
+    printf("stage  predicted_ms  measured_ms  (compute  fwd  bwd  step  wait)\n");
+    for (int k = 0; k < s->n_stages; k++) {
+        const rt_stage_stats *t = &s->stages[k];
+        double n = t->steps > 0 ? (double)t->steps : 1;
+        printf("%5d  %12.3f  %11.3f  (%.3f  %.3f  %.3f  %.3f  %.3f)\n", k, t->predicted_ms,
+               (t->fwd_ms + t->bwd_ms + t->step_ms + t->wait_ms) / n,
+               (t->fwd_ms + t->bwd_ms + t->step_ms) / n, t->fwd_ms / n, t->bwd_ms / n,
+               t->step_ms / n, t->wait_ms / n);
+    }
+    printf("steps %lld  final_loss %.4f  samples/s %.1f  wall %.2f s\n", (long long)s->steps,
+           s->final_loss, s->samples_per_s, s->wall_s);
+    if (s->test_accuracy >= 0) printf("final test accuracy %.4f\n", s->test_accuracy);
+    if (s->target_accuracy >= 0) {
+        if (s->time_to_target_s >= 0)
+            printf("reached target accuracy %.4f in %.2f s\n", s->target_accuracy,
+                   s->time_to_target_s);
+        else
+            printf("did not reach target accuracy %.4f\n", s->target_accuracy);
+    }
+    fflush(stdout);
+}
