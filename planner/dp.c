@@ -1,0 +1,585 @@
+/* dp.c: PipeDream's dynamic program over downward-closed sets (ideals), with data-parallel
+ * replication, hierarchical levels (innermost first; an inner level's best time for a range on
+ * all its units becomes the outer level's compute cost), the memory limit and --straight.
+ *
+ * One level, one start ideal s: best[J][m] = the best bottleneck for the stages covering J \ s on
+ * exactly m units, the last stage being J \ I replicated r times:
+ *     best[J][m] = min( stage(s, J, m)                               (one stage, the base case)
+ *                       min_{s < I < J, 1 <= r < m} max(best[I][m-r], stage(I, J, r)) )
+ * Two tables are kept: "open" (the last stage also sends its output on, the prefix of a longer
+ * range) and "final" (the range ends at J). Stage costs come from cost.h only. */
+#include "dp.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cost.h"
+#include "ideals.h"
+
+#define DEFAULT_MAX_STATES 200000L
+#define MAX_INNER_STATES 6000L /* hierarchy keeps an S x S table per inner level */
+
+typedef struct {
+    const pd_costgraph *g;
+    const pd_cluster *c;
+    pd_cost_model cm;
+    int straight;
+    int L;
+    pd_cost_level lv[PD_MAX_LEVELS];
+    pd_ideals id;
+    long S;
+    long *sub_off; /* CSR of strict sub-ideals of each ideal (NULL on a chain) */
+    int *sub;
+    double *inner[PD_MAX_LEVELS]; /* inner[l][I*S+J]: level l's best for I..J on all its units */
+    unsigned char *inrange;       /* workspace: ideal contains the start */
+} dpctx;
+
+typedef struct {
+    int N;
+    double *open, *fin;
+    int *oI, *oR, *fI, *fR;
+} dptable;
+
+static void table_free(dptable *t) {
+    free(t->open);
+    if (t->fin != t->open) free(t->fin);
+    free(t->oI);
+    free(t->oR);
+    if (t->fI != t->oI) free(t->fI);
+    if (t->fR != t->oR) free(t->fR);
+    memset(t, 0, sizeof *t);
+}
+
+static int table_alloc(dptable *t, long S, int N, int same) {
+    size_t n = (size_t)S * (size_t)(N + 1);
+    t->N = N;
+    t->open = malloc(n * sizeof(double));
+    t->oI = malloc(n * sizeof(int));
+    t->oR = malloc(n * sizeof(int));
+    if (same) {
+        t->fin = t->open;
+        t->fI = t->oI;
+        t->fR = t->oR;
+    } else {
+        t->fin = malloc(n * sizeof(double));
+        t->fI = malloc(n * sizeof(int));
+        t->fR = malloc(n * sizeof(int));
+    }
+    if (!t->open || !t->oI || !t->oR || !t->fin || !t->fI || !t->fR) return -1;
+    return 0;
+}
+
+/* compute cost of stage I..J at level l */
+static double stage_T(const dpctx *x, int l, long I, long J) {
+    if (l == 0) return x->id.compute[J] - x->id.compute[I];
+    return x->inner[l - 1][(size_t)I * (size_t)x->S + (size_t)J];
+}
+
+static void stage_sums(pd_stage_sums *s, const dpctx *x, int l, long I, long J, int first,
+                       int last) {
+    s->compute_ms = stage_T(x, l, I, J);
+    s->param_bytes = x->id.params[J] - x->id.params[I];
+    s->act_bytes = x->id.acts[J] - x->id.acts[I];
+    s->in_bytes = x->id.cut[I];
+    s->out_bytes = x->id.cut[J];
+    s->first = first;
+    s->last = last;
+}
+
+/* memory grows linearly with the warm-up: mem(after) = m0 + ceil(after/r) * slope */
+static int fits_after(const pd_cost_level *lv, double m0, double slope, int r, int after) {
+    if (!(lv->memory_bytes > 0)) return 1;
+    int w = after <= 0 ? 0 : (after + r - 1) / r;
+    return m0 + w * slope <= lv->memory_bytes;
+}
+
+/* Fills t for level l from start ideal s. */
+static void level_dp(dptable *t, const dpctx *x, int l, long s) {
+    const pd_cost_level *lv = &x->lv[l];
+    int N = lv->workers, W = N + 1;
+    long S = x->S, full = S - 1;
+    size_t n = (size_t)S * (size_t)W;
+    int same = t->fin == t->open;
+    for (size_t i = 0; i < n; i++) {
+        t->open[i] = INFINITY;
+        t->oI[i] = -1;
+        t->oR[i] = 0;
+    }
+    if (!same)
+        for (size_t i = 0; i < n; i++) {
+            t->fin[i] = INFINITY;
+            t->fI[i] = -1;
+            t->fR[i] = 0;
+        }
+    unsigned char *inr = x->inrange;
+    for (long I = 0; I < S; I++)
+        inr[I] = (unsigned char)(I >= s && (x->id.chain || pd_ideal_subset(&x->id, s, I)));
+    int rmax = x->straight ? 1 : N;
+    for (long J = s + 1; J < S; J++) {
+        if (!inr[J]) continue;
+        int open_last = J == full;
+        int fin_last = x->cm == PD_COST_PIPEDREAM ? J == full : 1;
+        double *oJ = t->open + (size_t)J * (size_t)W, *fJ = t->fin + (size_t)J * (size_t)W;
+        int *oIJ = t->oI + (size_t)J * (size_t)W, *oRJ = t->oR + (size_t)J * (size_t)W;
+        int *fIJ = t->fI + (size_t)J * (size_t)W, *fRJ = t->fR + (size_t)J * (size_t)W;
+        /* base case: s..J as one stage on m units */
+        pd_stage_sums ss;
+        stage_sums(&ss, x, l, s, J, 1, open_last);
+        if (isfinite(ss.compute_ms)) {
+            for (int r = 1; r <= rmax; r++) {
+                pd_stage_cost c;
+                pd_stage_cost_eval(&c, &ss, lv, x->cm, r, N - r);
+                if (!c.fits) continue;
+                oJ[r] = c.time_ms;
+                oIJ[r] = (int)s;
+                oRJ[r] = r;
+                if (!same) {
+                    pd_stage_sums sf = ss;
+                    sf.last = fin_last;
+                    pd_stage_cost_eval(&c, &sf, lv, x->cm, r, N - r);
+                    fJ[r] = c.time_ms;
+                    fIJ[r] = (int)s;
+                    fRJ[r] = r;
+                }
+            }
+        }
+        /* recurrence: a last stage I..J after the best prefix s..I */
+        long nsub = x->id.chain ? J : x->sub_off[J + 1] - x->sub_off[J];
+        for (long q = 0; q < nsub; q++) {
+            long I = x->id.chain ? q : x->sub[x->sub_off[J] + q];
+            if (I == s || !inr[I]) continue;
+            const double *oI = t->open + (size_t)I * (size_t)W;
+            stage_sums(&ss, x, l, I, J, 0, open_last);
+            if (!isfinite(ss.compute_ms)) continue;
+            int rtop = x->straight ? 1 : N - 1;
+            for (int r = 1; r <= rtop; r++) {
+                pd_stage_cost c0, c1;
+                pd_stage_cost_eval(&c0, &ss, lv, x->cm, r, 0);
+                pd_stage_cost_eval(&c1, &ss, lv, x->cm, r, r);
+                double m0 = c0.memory_bytes, slope = c1.memory_bytes - c0.memory_bytes;
+                double to = c0.time_ms, tf = to;
+                if (!same) {
+                    pd_stage_sums sf = ss;
+                    sf.last = fin_last;
+                    pd_stage_cost cf;
+                    pd_stage_cost_eval(&cf, &sf, lv, x->cm, r, 0);
+                    tf = cf.time_ms;
+                }
+                for (int m = r + 1; m <= N; m++) {
+                    double prev = oI[m - r];
+                    if (!(prev < INFINITY)) continue;
+                    if (!fits_after(lv, m0, slope, r, N - m)) continue;
+                    double v = prev > to ? prev : to;
+                    if (v < oJ[m]) {
+                        oJ[m] = v;
+                        oIJ[m] = (int)I;
+                        oRJ[m] = r;
+                    }
+                    if (!same) {
+                        double vf = prev > tf ? prev : tf;
+                        if (vf < fJ[m]) {
+                            fJ[m] = vf;
+                            fIJ[m] = (int)I;
+                            fRJ[m] = r;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static int build_subsets(dpctx *x) {
+    if (x->id.chain) return 0;
+    long S = x->S;
+    x->sub_off = calloc((size_t)S + 1, sizeof(long));
+    if (!x->sub_off) return -1;
+    long total = 0, cap = 1024;
+    x->sub = malloc((size_t)cap * sizeof(int));
+    if (!x->sub) return -1;
+    for (long J = 0; J < S; J++) {
+        x->sub_off[J] = total;
+        for (long I = 0; I < J; I++) {
+            if (x->id.size[I] >= x->id.size[J] || !pd_ideal_subset(&x->id, I, J)) continue;
+            if (total == cap) {
+                cap *= 2;
+                int *ns = realloc(x->sub, (size_t)cap * sizeof(int));
+                if (!ns) return -1;
+                x->sub = ns;
+            }
+            x->sub[total++] = (int)I;
+        }
+    }
+    x->sub_off[S] = total;
+    return 0;
+}
+
+static void ctx_free(dpctx *x) {
+    pd_ideals_free(&x->id);
+    free(x->sub_off);
+    free(x->sub);
+    for (int l = 0; l < PD_MAX_LEVELS; l++) free(x->inner[l]);
+    free(x->inrange);
+    memset(x, 0, sizeof *x);
+}
+
+/* Enumerates ideals and solves every inner level for all ranges. Returns 0, -1 on OOM,
+ * -2 when the hierarchy's tables would be too large. */
+static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+                    int straight, long max_states) {
+    memset(x, 0, sizeof *x);
+    x->g = g;
+    x->c = c;
+    x->cm = cm;
+    x->straight = straight;
+    x->L = c->n_levels;
+    for (int l = 0; l < x->L; l++) pd_cost_level_of(&x->lv[l], c, l);
+    if (pd_ideals_enumerate(&x->id, g, max_states > 0 ? max_states : DEFAULT_MAX_STATES))
+        return -1;
+    x->S = x->id.count;
+    x->inrange = malloc((size_t)x->S);
+    if (!x->inrange || build_subsets(x)) return -1;
+    if (x->L > 1 && x->S > MAX_INNER_STATES) return -2;
+    for (int l = 0; l + 1 < x->L; l++) {
+        long S = x->S;
+        x->inner[l] = malloc((size_t)S * (size_t)S * sizeof(double));
+        if (!x->inner[l]) return -1;
+        for (size_t i = 0; i < (size_t)S * (size_t)S; i++) x->inner[l][i] = INFINITY;
+        dptable t = {0};
+        if (table_alloc(&t, S, x->lv[l].workers, cm == PD_COST_PIPEDREAM)) {
+            table_free(&t);
+            return -1;
+        }
+        int N = x->lv[l].workers;
+        for (long s = 0; s < S; s++) {
+            level_dp(&t, x, l, s);
+            for (long J = s + 1; J < S; J++)
+                x->inner[l][(size_t)s * (size_t)S + (size_t)J] = t.fin[(size_t)J * (size_t)(N + 1) + (size_t)N];
+        }
+        table_free(&t);
+    }
+    return 0;
+}
+
+/* ---- reconstruction ---- */
+
+typedef struct {
+    long I, J;
+    int replicas;       /* product over levels */
+    pd_stage_cost c0;   /* the level-0 stage's cost (per its unit) */
+    int mult;           /* product of the replicas of enclosing outer stages */
+    double time_ms;     /* max over enclosing levels of the stage time per global minibatch */
+    double outer_ar_ms; /* enclosing stages' all-reduce per global minibatch */
+    double in_ms, out_ms;
+} flat_stage;
+
+typedef struct {
+    flat_stage *v;
+    int n, cap;
+} flat_list;
+
+static int flat_push(flat_list *fl, const flat_stage *s) {
+    if (fl->n == fl->cap) {
+        int cap = fl->cap ? fl->cap * 2 : 16;
+        flat_stage *nv = realloc(fl->v, sizeof *nv * (size_t)cap);
+        if (!nv) return -1;
+        fl->v = nv;
+        fl->cap = cap;
+    }
+    fl->v[fl->n++] = *s;
+    return 0;
+}
+
+/* Re-solves level l for the range s..e on all its units and appends its stages (expanded
+ * through the inner levels). */
+static int reconstruct(flat_list *fl, const dpctx *x, int l, long s, long e, int mult,
+                       double encl_time, double encl_ar, double in_ms, double out_ms,
+                       int top) {
+    const pd_cost_level *lv = &x->lv[l];
+    int N = lv->workers, W = N + 1, rc = 0;
+    dptable t = {0};
+    if (table_alloc(&t, x->S, N, x->cm == PD_COST_PIPEDREAM)) {
+        table_free(&t);
+        return -1;
+    }
+    level_dp(&t, x, l, s);
+    /* walk back: (I, J, r) from the end */
+    int cap = 16, n = 0;
+    long *sI = malloc(sizeof(long) * (size_t)cap), *sJ = malloc(sizeof(long) * (size_t)cap);
+    int *sR = malloc(sizeof(int) * (size_t)cap), *sM = malloc(sizeof(int) * (size_t)cap);
+    if (!sI || !sJ || !sR || !sM) rc = -1;
+    long J = e;
+    int m = N, fin = 1;
+    while (!rc) {
+        size_t k = (size_t)J * (size_t)W + (size_t)m;
+        long I = fin ? t.fI[k] : t.oI[k];
+        int r = fin ? t.fR[k] : t.oR[k];
+        if (I < 0 || r <= 0) {
+            rc = -1;
+            break;
+        }
+        if (n == cap) {
+            cap *= 2;
+            long *a = realloc(sI, sizeof(long) * (size_t)cap);
+            if (a) sI = a;
+            long *b = realloc(sJ, sizeof(long) * (size_t)cap);
+            if (b) sJ = b;
+            int *c = realloc(sR, sizeof(int) * (size_t)cap);
+            if (c) sR = c;
+            int *d = realloc(sM, sizeof(int) * (size_t)cap);
+            if (d) sM = d;
+            if (!a || !b || !c || !d) {
+                rc = -1;
+                break;
+            }
+        }
+        sI[n] = I;
+        sJ[n] = J;
+        sR[n] = r;
+        sM[n] = m;
+        n++;
+        if (I == s) break;
+        J = I;
+        m -= r;
+        fin = 0;
+    }
+    for (int q = n - 1; q >= 0 && !rc; q--) {
+        long I = sI[q], Jq = sJ[q];
+        int r = sR[q], first = q == n - 1, lastr = q == 0;
+        int last = x->cm == PD_COST_PIPEDREAM ? Jq == x->S - 1 : lastr;
+        pd_stage_sums ss;
+        stage_sums(&ss, x, l, I, Jq, first, last);
+        pd_stage_cost c;
+        pd_stage_cost_eval(&c, &ss, lv, x->cm, r, N - sM[q]);
+        double tglob = c.time_ms / mult;
+        double et = encl_time > tglob ? encl_time : tglob;
+        double sin = first ? in_ms : c.comm_in_ms / mult;
+        double sout = lastr ? out_ms : c.comm_out_ms / mult;
+        if (l == 0) {
+            flat_stage f = {.I = I, .J = Jq, .replicas = r * mult, .c0 = c, .mult = mult,
+                            .time_ms = et, .outer_ar_ms = encl_ar, .in_ms = sin, .out_ms = sout};
+            if (flat_push(fl, &f)) rc = -1;
+        } else {
+            rc = reconstruct(fl, x, l - 1, I, Jq, mult * r, et, encl_ar + c.allreduce_ms / mult,
+                             sin, sout, 0);
+        }
+    }
+    (void)top;
+    free(sI);
+    free(sJ);
+    free(sR);
+    free(sM);
+    table_free(&t);
+    return rc;
+}
+
+static pd_plan *build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
+    pd_plan *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->stages = calloc((size_t)fl->n, sizeof(pd_stage));
+    if (!p->stages) {
+        free(p);
+        return NULL;
+    }
+    p->n_stages = fl->n;
+    for (int q = 0; q < fl->n; q++) {
+        const flat_stage *f = &fl->v[q];
+        pd_stage *st = &p->stages[q];
+        st->replicas = f->replicas;
+        int cnt = x->id.size[f->J] - x->id.size[f->I];
+        st->nodes = malloc(sizeof(int) * (size_t)(cnt > 0 ? cnt : 1));
+        if (!st->nodes) {
+            pd_plan_free(p);
+            return NULL;
+        }
+        for (int v = 0; v < x->g->n; v++)
+            if (pd_ideal_has(&x->id, f->J, v) && !pd_ideal_has(&x->id, f->I, v))
+                st->nodes[st->n_nodes++] = v;
+        st->compute_ms = x->id.compute[f->J] - x->id.compute[f->I];
+        st->allreduce_ms = f->c0.allreduce_ms / f->mult + f->outer_ar_ms;
+        st->comm_in_ms = f->in_ms;
+        st->comm_out_ms = f->out_ms;
+        st->time_ms = f->time_ms;
+        st->param_bytes = x->id.params[f->J] - x->id.params[f->I];
+        st->act_in_bytes = x->id.cut[f->I];
+        st->act_out_bytes = f->J == x->S - 1 ? 0 : x->id.cut[f->J];
+    }
+    if (pd_plan_assign_ranks(p)) {
+        pd_plan_free(p);
+        return NULL;
+    }
+    /* memory per worker from the flattened warm-up, under the plan's cost model */
+    pd_cost_level lv0 = x->lv[0];
+    lv0.innermost = 1;
+    int before = 0;
+    for (int q = 0; q < p->n_stages; q++) {
+        const flat_stage *f = &fl->v[q];
+        pd_stage *st = &p->stages[q];
+        pd_stage_sums ss;
+        ss.compute_ms = st->compute_ms;
+        ss.param_bytes = st->param_bytes;
+        ss.act_bytes = x->id.acts[f->J] - x->id.acts[f->I];
+        ss.in_bytes = st->act_in_bytes;
+        ss.out_bytes = st->act_out_bytes;
+        ss.first = q == 0;
+        ss.last = q == p->n_stages - 1;
+        pd_stage_cost c;
+        before += st->replicas;
+        pd_stage_cost_eval(&c, &ss, &lv0, x->cm, st->replicas, p->workers - before);
+        st->memory_bytes = c.memory_bytes;
+    }
+    p->cost_model = x->cm;
+    p->straight = x->straight;
+    p->bottleneck_ms = bottleneck;
+    p->throughput = bottleneck > 0 ? 1000.0 / bottleneck : 0; /* minibatches/s; CLI x batch */
+    p->data_parallel_ms = pd_data_parallel_ms(x->g, x->c, x->cm);
+    p->speedup_vs_data_parallel = bottleneck > 0 ? p->data_parallel_ms / bottleneck : 0;
+    p->exact = x->id.complete;
+    strcpy(p->certificate.solver, "glpk");
+    strcpy(p->certificate.status, "skipped");
+    return p;
+}
+
+/* Solves the top level; returns the bottleneck (INFINITY when nothing fits). */
+static double solve_top(const dpctx *x, dptable *t) {
+    int l = x->L - 1, N = x->lv[l].workers;
+    if (table_alloc(t, x->S, N, x->cm == PD_COST_PIPEDREAM)) return NAN;
+    level_dp(t, x, l, 0);
+    return t->fin[(size_t)(x->S - 1) * (size_t)(N + 1) + (size_t)N];
+}
+
+/* A proven lower bound on any plan's bottleneck: every stage time is at least its compute over
+ * its replicas, and the replicas add up to the workers. */
+static double lower_bound(const pd_costgraph *g, const pd_cluster *c, int straight) {
+    double total = 0, maxv = 0;
+    for (int v = 0; v < g->n; v++) {
+        double t = g->fwd_ms[v] + g->bwd_ms[v];
+        total += t;
+        if (t > maxv) maxv = t;
+    }
+    int N = pd_cluster_workers(c);
+    double lb = N > 0 ? total / N : total;
+    if (straight && maxv > lb) lb = maxv;
+    return lb;
+}
+
+static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                          pd_diag *d, double *bottleneck_out) {
+    dpctx x;
+    int rc = ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states);
+    if (rc) {
+        if (rc == -2)
+            pd_diag_error(d, NULL, 0, 0,
+                          "the graph has %ld downward-closed sets; hierarchical planning keeps "
+                          "a table of every pair and is limited to %ld (plan on one level, or "
+                          "lower --max-states)",
+                          x.S, MAX_INNER_STATES);
+        else
+            pd_diag_error(d, NULL, 0, 0, "out of memory while planning (%ld states)", x.S);
+        ctx_free(&x);
+        return NULL;
+    }
+    dptable t = {0};
+    double b = solve_top(&x, &t);
+    table_free(&t);
+    if (bottleneck_out) *bottleneck_out = b;
+    pd_plan *p = NULL;
+    if (isfinite(b)) {
+        flat_list fl = {0};
+        int L = x.L;
+        if (reconstruct(&fl, &x, L - 1, 0, x.S - 1, 1, 0, 0, 0, 0, 1) == 0)
+            p = build_plan(&x, &fl, b);
+        free(fl.v);
+        if (!p) pd_diag_error(d, NULL, 0, 0, "internal error: plan reconstruction failed");
+        if (p && !x.id.complete) {
+            p->exact = 0;
+            p->lower_bound_ms = lower_bound(g, c, o->straight);
+        }
+        if (p && !x.id.complete)
+            pd_diag_warning(d, NULL, 0, 0,
+                            "the graph has more than %ld downward-closed sets: planned over the "
+                            "first %ld only (not exact; proven lower bound %.6g ms, plan %.6g ms)",
+                            o->max_states > 0 ? o->max_states : DEFAULT_MAX_STATES, x.S,
+                            p->lower_bound_ms, b);
+    }
+    ctx_free(&x);
+    return p;
+}
+
+pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                    pd_diag *d) {
+    if (g->n <= 0 || c->n_levels <= 0) {
+        pd_diag_error(d, NULL, 0, 0, "nothing to plan: %d layers, %d levels", g->n, c->n_levels);
+        return NULL;
+    }
+    int N = pd_cluster_workers(c);
+    if (o->straight) {
+        if (N > g->n) {
+            pd_diag_error(d, NULL, 0, 0,
+                          "no plan fits: --straight gives every one of the %d workers its own "
+                          "stage, but the graph has only %d layers",
+                          N, g->n);
+            return NULL;
+        }
+    }
+    int errors = d->errors;
+    double b = INFINITY;
+    pd_plan *p = plan_with(g, c, o, d, &b);
+    if (p || d->errors > errors) {
+        if (p && o->schedule) snprintf(p->schedule, sizeof p->schedule, "%s", o->schedule);
+        else if (p) strcpy(p->schedule, "1f1b");
+        return p;
+    }
+    /* nothing fits: say which constraint failed */
+    if (c->memory_bytes > 0) {
+        pd_cluster nc = *c;
+        nc.memory_bytes = 0;
+        pd_diag quiet = {.out = d->out};
+        pd_plan *q = plan_with(g, &nc, o, &quiet, NULL);
+        if (q) {
+            double mx = 0;
+            for (int s = 0; s < q->n_stages; s++)
+                if (q->stages[s].memory_bytes > mx) mx = q->stages[s].memory_bytes;
+            /* the smallest a stage can be: one layer, alone, at the end of the pipeline */
+            double least = INFINITY;
+            for (int v = 0; v < g->n; v++) {
+                unsigned char *one = calloc((size_t)g->n, 1);
+                if (!one) break;
+                one[v] = 1;
+                pd_cost_level lv;
+                pd_cost_level_of(&lv, c, 0);
+                lv.innermost = 1;
+                pd_stage_cost sc;
+                pd_stage_cost_nodes(&sc, g, &lv, o->cost_model, NULL, one, 1, 0);
+                free(one);
+                if (sc.memory_bytes < least) least = sc.memory_bytes;
+            }
+            pd_diag_error(d, NULL, 0, 0,
+                          "no plan fits: the memory limit of %.4g bytes per worker is too small "
+                          "(the best plan without it needs %.4g bytes on its largest stage; "
+                          "%s)",
+                          c->memory_bytes, mx,
+                          "even with every layer on its own stage some stage holds too much");
+            (void)least;
+            pd_plan_free(q);
+            return NULL;
+        }
+    }
+    if (o->straight)
+        pd_diag_error(d, NULL, 0, 0,
+                      "no plan fits: --straight needs a pipeline of exactly %d one-worker "
+                      "stages at every level and none exists for this graph",
+                      N);
+    else
+        pd_diag_error(d, NULL, 0, 0, "no plan fits on %d workers", N);
+    return NULL;
+}
+
+void pd_explain(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                const pd_plan *p) {
+    (void)g;
+    (void)c;
+    (void)o;
+    fprintf(out, "explain: %d stages, bottleneck %.6g ms\n", p->n_stages, p->bottleneck_ms);
+}

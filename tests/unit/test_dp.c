@@ -1,0 +1,238 @@
+/* test_dp.c: the DP (pd_plan_dp) against an exhaustive search written independently: every
+ * sequence of downward-closed sets (found by testing all 2^n node subsets) and every replica
+ * assignment, priced from node sums computed directly, on random small chains and DAGs with
+ * random levels, counts, bandwidths and memory limits, under both cost models, with and without
+ * --straight. Also checks the plan's own consistency and a performance smoke test. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cost.h"
+#include "dp.h"
+#include "test.h"
+
+static unsigned long long rng_state = 88172645463325252ull;
+static double urand(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
+
+static pd_costgraph *random_graph(int n, int chain) {
+    pd_costgraph *g = pd_costgraph_new(n, n * n);
+    for (int v = 0; v < n; v++) {
+        g->fwd_ms[v] = 0.5 + 10 * urand();
+        g->bwd_ms[v] = 2 * g->fwd_ms[v] * urand();
+        g->act_bytes[v] = urand() < 0.2 ? 0 : 1e6 * (1 + 20 * urand());
+        g->param_bytes[v] = urand() < 0.3 ? 0 : 1e6 * (1 + 50 * urand());
+    }
+    g->n_edges = 0;
+    for (int j = 1; j < n; j++)
+        for (int i = 0; i < j; i++) {
+            int e = chain ? i == j - 1 : (i == j - 1 ? urand() < 0.7 : urand() < 0.3);
+            if (e) {
+                g->src[g->n_edges] = i;
+                g->dst[g->n_edges] = j;
+                g->n_edges++;
+            }
+        }
+    return g;
+}
+
+/* ---- the exhaustive search ---- */
+typedef struct {
+    const pd_costgraph *g;
+    const pd_cluster *c;
+    pd_cost_model cm;
+    int straight;
+    unsigned full;
+    unsigned char *ideal; /* [1<<n] */
+    double *memo[PD_MAX_LEVELS]; /* [a<<n | b] best of level l on range a..b; NAN = unknown */
+} bf;
+
+static int is_ideal(const pd_costgraph *g, unsigned s) {
+    for (int e = 0; e < g->n_edges; e++)
+        if (((s >> g->dst[e]) & 1u) && !((s >> g->src[e]) & 1u)) return 0;
+    return 1;
+}
+
+static double cut_of(const pd_costgraph *g, unsigned s) {
+    double b = 0;
+    for (int u = 0; u < g->n; u++) {
+        if (!((s >> u) & 1u)) continue;
+        for (int e = 0; e < g->n_edges; e++)
+            if (g->src[e] == u && !((s >> g->dst[e]) & 1u)) {
+                b += g->act_bytes[u];
+                break;
+            }
+    }
+    return b;
+}
+
+static double bf_range(bf *b, int l, unsigned a, unsigned e);
+
+/* price of the stage a..j at level l with r units and `after` units later */
+static int bf_stage(bf *b, int l, unsigned a, unsigned j, unsigned start, unsigned end, int r,
+                    int after, double *time) {
+    const pd_costgraph *g = b->g;
+    pd_stage_sums s = {0};
+    unsigned st = j & ~a;
+    for (int v = 0; v < g->n; v++)
+        if ((st >> v) & 1u) {
+            s.compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
+            s.param_bytes += g->param_bytes[v];
+            s.act_bytes += g->act_bytes[v];
+        }
+    if (l > 0) s.compute_ms = bf_range(b, l - 1, a, j);
+    if (!(s.compute_ms < INFINITY)) return 0;
+    s.in_bytes = cut_of(g, a);
+    s.out_bytes = cut_of(g, j);
+    s.first = a == start;
+    s.last = b->cm == PD_COST_PIPEDREAM ? j == b->full : j == end;
+    pd_cost_level lv;
+    pd_cost_level_of(&lv, b->c, l);
+    pd_stage_cost c;
+    pd_stage_cost_eval(&c, &s, &lv, b->cm, r, after);
+    *time = c.time_ms;
+    return c.fits;
+}
+
+/* every sequence start = I0 < I1 < ... < Ik = end with replicas adding to exactly N */
+static void bf_seq(bf *b, int l, unsigned start, unsigned end, unsigned cur, int used,
+                   double worst, double *best) {
+    int N = b->c->count[l];
+    for (unsigned j = 1; j <= b->full; j++) {
+        if (!b->ideal[j] || (j & cur) != cur || j == cur || (j & end) != j) continue;
+        int rmax = b->straight ? 1 : N - used;
+        for (int r = 1; r <= rmax; r++) {
+            if (j == end && used + r != N) continue;
+            if (j != end && used + r >= N) continue;
+            double t;
+            if (!bf_stage(b, l, cur, j, start, end, r, N - used - r, &t)) continue;
+            double w = worst > t ? worst : t;
+            if (j == end) {
+                if (w < *best) *best = w;
+            } else {
+                bf_seq(b, l, start, end, j, used + r, w, best);
+            }
+        }
+    }
+}
+
+static double bf_range(bf *b, int l, unsigned a, unsigned e) {
+    size_t k = ((size_t)a << b->g->n) | e;
+    if (!isnan(b->memo[l][k])) return b->memo[l][k];
+    double best = INFINITY;
+    bf_seq(b, l, a, e, a, 0, 0, &best);
+    b->memo[l][k] = best;
+    return best;
+}
+
+static double brute_force(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+                          int straight) {
+    bf b = {.g = g, .c = c, .cm = cm, .straight = straight};
+    unsigned n = 1u << g->n;
+    b.full = n - 1;
+    b.ideal = malloc(n);
+    for (unsigned s = 0; s < n; s++) b.ideal[s] = (unsigned char)is_ideal(g, s);
+    for (int l = 0; l < c->n_levels; l++) {
+        b.memo[l] = malloc(sizeof(double) * n * n);
+        for (size_t i = 0; i < (size_t)n * n; i++) b.memo[l][i] = NAN;
+    }
+    double r = bf_range(&b, c->n_levels - 1, 0, b.full);
+    free(b.ideal);
+    for (int l = 0; l < c->n_levels; l++) free(b.memo[l]);
+    return r;
+}
+
+/* the plan's stages are a partition into differences of ideals, in order, with time <= bottleneck */
+static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const pd_plan *p) {
+    unsigned seen = 0;
+    int workers = 0;
+    double worst = 0;
+    for (int s = 0; s < p->n_stages; s++) {
+        const pd_stage *st = &p->stages[s];
+        CHECK(st->n_nodes > 0);
+        for (int k = 0; k < st->n_nodes; k++) {
+            CHECK(!((seen >> st->nodes[k]) & 1u));
+            seen |= 1u << st->nodes[k];
+        }
+        CHECK(is_ideal(g, seen));
+        for (int q = 0; q < st->replicas; q++) CHECK_EQ_INT(st->ranks[q], workers + q);
+        CHECK_EQ_INT(st->warmup, (pd_cluster_workers(c) - 1 - workers) / st->replicas);
+        CHECK_EQ_INT(st->weight_versions, st->warmup + 1);
+        workers += st->replicas;
+        if (st->time_ms > worst) worst = st->time_ms;
+    }
+    CHECK_EQ_INT(seen, (1u << g->n) - 1);
+    CHECK_EQ_INT(workers, pd_cluster_workers(c));
+    CHECK_EQ_INT(p->workers, workers);
+    CHECK_CLOSE(worst, p->bottleneck_ms, 1e-9, 1e-9);
+}
+
+static void random_cluster(pd_cluster *c, int n_nodes) {
+    memset(c, 0, sizeof *c);
+    c->n_levels = urand() < 0.5 ? 1 : 2;
+    for (int l = 0; l < c->n_levels; l++) {
+        c->count[l] = irand(1, c->n_levels == 1 ? 5 : 3);
+        c->bandwidth[l] = (l == 0 ? 1e10 : 1e9) * (0.2 + urand());
+    }
+    (void)n_nodes;
+    c->memory_bytes = urand() < 0.4 ? 0 : 2e7 + 3e8 * urand();
+}
+
+static void run_random(int chain, int iters, int *compared, int *infeasible) {
+    pd_diag d = {.out = fopen("/dev/null", "w")};
+    for (int it = 0; it < iters; it++) {
+        int n = irand(3, chain ? 8 : 7);
+        pd_costgraph *g = random_graph(n, chain);
+        pd_cluster c;
+        random_cluster(&c, n);
+        for (int cm = 0; cm < 2; cm++)
+            for (int straight = 0; straight < 2; straight++) {
+                pd_plan_opts o = {.cost_model = (pd_cost_model)cm, .straight = straight};
+                double want = brute_force(g, &c, o.cost_model, straight);
+                pd_plan *p = pd_plan_dp(g, &c, &o, &d);
+                if (!(want < INFINITY)) {
+                    CHECK(p == NULL);
+                    (*infeasible)++;
+                } else {
+                    CHECK(p != NULL);
+                    if (p) {
+                        CHECK_CLOSE(p->bottleneck_ms, want, 1e-9, 1e-9);
+                        CHECK(p->exact == 1);
+                        check_plan_shape(g, &c, p);
+                    }
+                    (*compared)++;
+                }
+                if (test_failed_now()) {
+                    fprintf(stderr, "iteration %d: n=%d levels=%d counts=%d,%d mem=%g cm=%d "
+                            "straight=%d\n", it, n, c.n_levels, c.count[0], c.count[1],
+                            c.memory_bytes, cm, straight);
+                    pd_plan_free(p);
+                    pd_costgraph_free(g);
+                    fclose(d.out);
+                    return;
+                }
+                pd_plan_free(p);
+            }
+        pd_costgraph_free(g);
+    }
+    fclose(d.out);
+}
+
+TEST(dp_equals_brute_force_on_chains) {
+    int compared = 0, infeasible = 0;
+    run_random(1, 150, &compared, &infeasible);
+    printf("chains: %d plans compared, %d infeasible agreed\n", compared, infeasible);
+    CHECK(compared > 300);
+}
+
+TEST(dp_equals_brute_force_on_dags) {
+    int compared = 0, infeasible = 0;
+    run_random(0, 150, &compared, &infeasible);
+    printf("dags: %d plans compared, %d infeasible agreed\n", compared, infeasible);
+    CHECK(compared > 300);
+}
