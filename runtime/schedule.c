@@ -162,6 +162,10 @@ int pd_schedule_check(const pd_schedule *s, char *why, int why_size) {
     if (!why || why_size <= 0) { why = dummy; why_size = (int)sizeof dummy; }
     why[0] = 0;
     int R = s->n_ranks, steps = s->steps > 0 ? s->steps : 1;
+    if (R < 1 || R > 1 << 20) {
+        snprintf(why, (size_t)why_size, "bad rank count %d", R);
+        return 1;
+    }
     /* validate actions first */
     for (int r = 0; r < R; r++) {
         const pd_rank_schedule *rs = &s->ranks[r];
