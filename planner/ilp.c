@@ -316,7 +316,15 @@ static int solve_capped(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q
     }
     prune_unreachable(&b);
     char err[256] = "";
-    if (pd_ilp_paths_solve(res, &b.p, limit_s, err, sizeof err)) {
+    double t0 = now_s();
+    int solve_rc = pd_ilp_paths_solve(res, &b.p, limit_s, err, sizeof err);
+    if (o && o->verbose)
+        fprintf(d && d->out ? d->out : stderr,
+                "ilp: %s %.17g: %d vertices, %d candidate stages, %ld cover entries: %s in "
+                "%.3f s\n", strict ? "below" : "up to", cap, b.p.n_vertices, b.p.n_arcs,
+                b.p.cover_start[b.p.n_arcs], solve_rc ? "error" : status_name(res->status),
+                now_s() - t0);
+    if (solve_rc) {
         pd_diag_error(d, "ilp", 0, 0, "%s", err);
         builder_free(&b);
         return -1;

@@ -9,7 +9,10 @@
  *   bottleneck, one row per graph node l: T - sum over the arcs a whose stage holds l of
  *           time[a] * x[a] >= 0. Exactly one chosen arc holds l, so this says T >= time of the
  *           stage that runs l; summing per node (rather than one row per arc) gives a tighter
- *           linear relaxation with fewer rows.
+ *           linear relaxation with fewer rows;
+ *   load:   workers * T - sum of replicas[a] * time[a] * x[a] >= 0, valid because every chosen
+ *           stage has time <= T and the replicas sum to at most the workers; in the linear
+ *           relaxation it is the load-balancing bound that the per-node rows lack.
  * Objective: minimise T.
  * Every index is validated before GLPK sees it (GLPK aborts the process on a bad index), and
  * glp_check_dup runs before glp_load_matrix. GLPK's terminal output is switched off. */
@@ -101,8 +104,8 @@ int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_li
     if (p->n_arcs == 0) return 0;
 
     int A = p->n_arcs, colT = A + 1;
-    int nrows = p->n_vertices + 1 + p->n_nodes;
-    long ne = 3L * A + p->cover_start[A] + p->n_nodes;
+    int nrows = p->n_vertices + 1 + p->n_nodes + 1;
+    long ne = 4L * A + p->cover_start[A] + p->n_nodes + 1;
     if (ne > INT_MAX - 1) return ERR("ilp: %ld matrix entries is too many at %s:%d", ne, __FILE__, __LINE__);
     int *ia = malloc((size_t)(ne + 1) * sizeof(int));
     int *ja = malloc((size_t)(ne + 1) * sizeof(int));
@@ -112,14 +115,15 @@ int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_li
         free(ia); free(ja); free(ar); free(on);
         return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
     }
-    /* rows: 1..V flow, V+1 budget, V+2..V+1+n bottleneck */
-    int rowBudget = p->n_vertices + 1;
+    /* rows: 1..V flow, V+1 budget, V+2..V+1+n bottleneck, V+n+2 load */
+    int rowBudget = p->n_vertices + 1, rowLoad = nrows;
     long k = 0;
     for (int a = 0; a < A; a++) {
         int col = a + 1;
         ++k; ia[k] = p->tail[a] + 1; ja[k] = col; ar[k] = 1.0;
         ++k; ia[k] = p->head[a] + 1; ja[k] = col; ar[k] = -1.0;
         ++k; ia[k] = rowBudget; ja[k] = col; ar[k] = p->replicas[a];
+        ++k; ia[k] = rowLoad; ja[k] = col; ar[k] = -p->replicas[a] * p->time_ms[a];
         for (long c = p->cover_start[a]; c < p->cover_start[a + 1]; c++) {
             ++k; ia[k] = rowBudget + 1 + p->cover[c]; ja[k] = col; ar[k] = -p->time_ms[a];
         }
@@ -127,6 +131,7 @@ int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_li
     for (int l = 0; l < p->n_nodes; l++) {
         ++k; ia[k] = rowBudget + 1 + l; ja[k] = colT; ar[k] = 1.0;
     }
+    ++k; ia[k] = rowLoad; ja[k] = colT; ar[k] = p->budget;
     int rc_setup = 0;
     for (long e = 1; e <= k; e++)
         if (ia[e] < 1 || ia[e] > nrows || ja[e] < 1 || ja[e] > colT) { rc_setup = 1; break; }
@@ -147,6 +152,7 @@ int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_li
     if (p->exact_budget) glp_set_row_bnds(lp, rowBudget, GLP_FX, p->budget, p->budget);
     else glp_set_row_bnds(lp, rowBudget, GLP_UP, 0.0, p->budget);
     for (int l = 0; l < p->n_nodes; l++) glp_set_row_bnds(lp, rowBudget + 1 + l, GLP_LO, 0.0, 0.0);
+    glp_set_row_bnds(lp, rowLoad, GLP_LO, 0.0, 0.0);
     for (int a = 0; a < A; a++) glp_set_col_kind(lp, a + 1, GLP_BV);
     glp_set_col_bnds(lp, colT, GLP_LO, 0.0, 0.0);
     glp_set_obj_coef(lp, colT, 1.0);
