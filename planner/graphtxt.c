@@ -25,6 +25,7 @@ typedef struct {
     int line;
     double fwd, bwd, act, param;
     int removed;     /* Input* or __getitem__ sink */
+    int bad;         /* its line had an error: known id, so edges to it do not cascade */
     int is_input;
     int n_out;
 } gnode;
@@ -130,12 +131,19 @@ static int id_ok(const char *s) {
     return 1;
 }
 
-/* Parses one node line (NUL-terminated, modified in place). Returns 0 or 1. */
+/* Parses one node line (NUL-terminated, modified in place). Returns 0 or 1; on error n->id is
+ * still set when the line starts with a word, so that edges naming it do not cascade. */
 static int parse_node(char *ln, int line, gnode *n, const char *file, pd_diag *d) {
     char *sep = strstr(ln, " -- ");
+    n->line = line;
     if (!sep) {
         pd_diag_error(d, file, line, 1, "expected '<node> -- <description> -- <costs>' or a "
                       "TAB-indented edge");
+        char *sp = strchr(ln, ' ');
+        if (sp && sp > ln) {
+            *sp = 0;
+            n->id = ln;
+        }
         return 1;
     }
     *sep = 0;
@@ -289,6 +297,10 @@ pd_costgraph *pd_graphtxt_load(const char *path, pd_diag *d) {
             }
         } else if (parse_node(ln, line, &nodes[nn], path, d) == 0) {
             nn++;
+        } else if (nodes[nn].id) {
+            nodes[nn].bad = 1;
+            nodes[nn].desc = "";
+            nn++;
         }
         if (!nl) break;
         ln = nl + 1;
@@ -303,11 +315,12 @@ pd_costgraph *pd_graphtxt_load(const char *path, pd_diag *d) {
     for (size_t i = 0; i < t.cap; i++) t.slot[i] = -1;
     for (int i = 0; i < nn; i++) {
         int j = table_find(&t, nodes, nodes[i].id);
-        if (j >= 0) {
+        if (j >= 0 && !nodes[i].bad && !nodes[j].bad) {
             pd_diag_error(d, path, nodes[i].line, 1, "duplicate node id '%s' (first at line %d)",
                           nodes[i].id, nodes[j].line);
             continue;
         }
+        if (j >= 0) continue;
         table_put(&t, nodes, i);
         nodes[i].is_input = strncmp(nodes[i].desc, "Input", 5) == 0;
     }

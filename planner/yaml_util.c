@@ -138,6 +138,7 @@ static int prescan(pd_yaml *y, const char *buf, size_t len) {
                           "YAML aliases (*%s) are not supported: write the value out",
                           (const char *)ev.data.alias.anchor);
             errors++;
+            if (errors >= 5) done = 1; /* an alias bomb repeats itself: 5 are enough */
             break;
         case YAML_SCALAR_EVENT: anchor = ev.data.scalar.anchor; break;
         case YAML_SEQUENCE_START_EVENT:
@@ -159,7 +160,7 @@ static int prescan(pd_yaml *y, const char *buf, size_t len) {
             pd_diag_error(y->d, y->file, line, col,
                           "YAML anchors (&%s) are not supported: write the value out",
                           (const char *)anchor);
-            errors++;
+            if (++errors >= 5) done = 1;
         }
         yaml_event_delete(&ev);
     }
