@@ -224,3 +224,192 @@ TEST(ilp_equals_brute_force_with_memory_limits) {
     against_brute(0, 1, 60);
     against_brute(1, 1, 40);
 }
+
+/* ---- against the DP ---- */
+
+static void against_dp(int dag, int memory, int count, int *compared) {
+    int mismatches = 0;
+    for (int it = 0; it < count; it++) {
+        int n = dag ? irand(3, 8) : irand(3, 8);
+        pd_costgraph *g = random_graph(n, dag);
+        pd_cluster c;
+        random_cluster(&c, g, 8, memory);
+        pd_plan_opts o = {0};
+        o.cost_model = urand() < 0.5 ? PD_COST_DEFAULT : PD_COST_PIPEDREAM;
+        o.straight = urand() < 0.3;
+        o.schedule = "1f1b";
+        FILE *quiet = fopen("/dev/null", "w");
+        pd_diag d = {0};
+        d.out = quiet;
+        pd_plan *dp = pd_plan_dp(g, &c, &o, &d);
+        pd_plan *better = NULL;
+        double dp_ms = dp ? dp->bottleneck_ms : INFINITY;
+        if (dp) {
+            int rc = pd_certify(g, &c, &o, dp, 30, &better, &d);
+            CHECK_EQ_INT(rc, 0);
+            CHECK(!strcmp(dp->certificate.solver, "glpk"));
+            CHECK(!strcmp(dp->certificate.status, "optimal"));
+            if (!close_rel(dp->certificate.objective, dp_ms)) {
+                mismatches++;
+                if (mismatches < 5)
+                    test_fail(__FILE__, __LINE__, "instance %d (n=%d N=%d cm=%d straight=%d "
+                              "mem=%g): certificate %.17g, DP %.17g", it, n, c.count[0],
+                              o.cost_model, o.straight, c.memory_bytes,
+                              dp->certificate.objective, dp_ms);
+            }
+            CHECK(dp->certificate.seconds >= 0);
+            (*compared)++;
+        } else {
+            /* the DP found nothing: the integer program must agree */
+            pd_plan *pl = NULL;
+            pd_certificate cert;
+            char why[160];
+            CHECK_EQ_INT(pd_ilp_optimum(&pl, &cert, g, &c, &o, INFINITY, 30, why, sizeof why, &d),
+                         0);
+            if (pl) {
+                mismatches++;
+                test_fail(__FILE__, __LINE__, "instance %d: DP found no plan, ILP %.17g", it,
+                          pl->bottleneck_ms);
+            }
+            CHECK(!strcmp(cert.status, "infeasible"));
+            pd_plan_free(pl);
+        }
+        pd_plan_free(better);
+        pd_plan_free(dp);
+        fclose(quiet);
+        pd_costgraph_free(g);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
+TEST(certificate_equals_dp_on_random_chains_and_dags) {
+    int compared = 0;
+    against_dp(0, 0, 150, &compared);
+    against_dp(1, 0, 150, &compared);
+    CHECK(compared >= 200);
+}
+
+TEST(certificate_equals_dp_with_memory_limits) {
+    int compared = 0;
+    against_dp(0, 1, 100, &compared);
+    against_dp(1, 1, 100, &compared);
+    CHECK(compared >= 60);
+}
+
+/* ---- what the certificate catches ---- */
+
+/* Hand-edits the DP's plan into a worse one (everything in one stage on every worker: the
+ * data-parallel plan) and checks that the certificate returns the better plan. */
+TEST(worse_plan_is_caught) {
+    int caught = 0;
+    for (int it = 0; it < 40 && caught < 10; it++) {
+        pd_costgraph *g = random_graph(irand(4, 8), it % 2);
+        pd_cluster c;
+        random_cluster(&c, g, 6, 0);
+        pd_plan_opts o = {0};
+        o.cost_model = it % 4 < 2 ? PD_COST_DEFAULT : PD_COST_PIPEDREAM;
+        pd_diag d = {0};
+        pd_plan *dp = pd_plan_dp(g, &c, &o, &d);
+        CHECK(dp != NULL);
+        if (!dp) { pd_costgraph_free(g); continue; }
+        double best = dp->bottleneck_ms;
+        /* the worse plan's bottleneck, priced independently */
+        unsigned char *all = malloc((size_t)g->n);
+        memset(all, 1, (size_t)g->n);
+        pd_cost_level lv;
+        pd_cost_level_of(&lv, &c, 0);
+        pd_stage_cost sc;
+        pd_stage_cost_nodes(&sc, g, &lv, o.cost_model, NULL, all, c.count[0], 0);
+        free(all);
+        if (sc.time_ms > best * (1 + 1e-6)) {
+            dp->bottleneck_ms = sc.time_ms;
+            pd_plan *better = NULL;
+            int rc = pd_certify(g, &c, &o, dp, 30, &better, &d);
+            CHECK_EQ_INT(rc, 1);
+            CHECK(better != NULL);
+            if (better) {
+                CHECK_CLOSE(better->bottleneck_ms, best, 0, 1e-9);
+                CHECK(plan_consistent(better, g, &c));
+                CHECK(!strcmp(better->certificate.status, "optimal"));
+                CHECK_EQ_INT(better->workers, c.count[0]);
+            }
+            CHECK_CLOSE(dp->certificate.objective, best, 0, 1e-9);
+            caught++;
+            pd_plan_free(better);
+        }
+        pd_plan_free(dp);
+        pd_costgraph_free(g);
+    }
+    CHECK(caught >= 5);
+}
+
+/* A claimed bottleneck below the optimum (a plan that cannot exist) is not "agreed": the
+ * certificate reports the true optimum and warns. */
+TEST(impossible_claim_is_reported) {
+    pd_costgraph *g = random_graph(6, 0);
+    pd_cluster c;
+    random_cluster(&c, g, 4, 0);
+    c.count[0] = 3;
+    pd_plan_opts o = {0};
+    FILE *quiet = fopen("/dev/null", "w");
+    pd_diag d = {0};
+    d.out = quiet;
+    pd_plan *dp = pd_plan_dp(g, &c, &o, &d);
+    CHECK(dp != NULL);
+    if (dp) {
+        double best = dp->bottleneck_ms;
+        dp->bottleneck_ms = best * 0.9;
+        pd_plan *better = NULL;
+        CHECK_EQ_INT(pd_certify(g, &c, &o, dp, 30, &better, &d), 0);
+        CHECK(better == NULL);
+        CHECK(!strcmp(dp->certificate.status, "optimal"));
+        CHECK_CLOSE(dp->certificate.objective, best, 0, 1e-9);
+        CHECK_EQ_INT(d.warnings, 1);
+    }
+    pd_plan_free(dp);
+    fclose(quiet);
+    pd_costgraph_free(g);
+}
+
+/* Outside the integer program's scope (several levels): skipped, never a wrong answer. */
+TEST(hierarchy_is_skipped) {
+    pd_costgraph *g = random_graph(5, 0);
+    pd_cluster c = {0};
+    c.n_levels = 2;
+    c.count[0] = 2;
+    c.count[1] = 2;
+    c.bandwidth[0] = 1e10;
+    c.bandwidth[1] = 1e9;
+    pd_plan_opts o = {0};
+    pd_diag d = {0};
+    pd_plan *dp = pd_plan_dp(g, &c, &o, &d);
+    CHECK(dp != NULL);
+    if (dp) {
+        pd_plan *better = NULL;
+        CHECK_EQ_INT(pd_certify(g, &c, &o, dp, 5, &better, &d), 0);
+        CHECK(!strcmp(dp->certificate.status, "skipped"));
+        CHECK(!strcmp(dp->certificate.solver, "glpk"));
+        CHECK(better == NULL);
+    }
+    pd_plan_free(dp);
+    pd_costgraph_free(g);
+}
+
+/* A time limit too short to finish is inconclusive (timeout or gap), never a disagreement. */
+TEST(time_limit_is_inconclusive) {
+    pd_costgraph *g = random_graph(40, 0);
+    pd_cluster c = {0};
+    c.n_levels = 1;
+    c.count[0] = 16;
+    c.bandwidth[0] = 1e10;
+    pd_plan_opts o = {0};
+    pd_plan *pl = NULL;
+    pd_certificate cert;
+    char why[160];
+    pd_diag d = {0};
+    CHECK_EQ_INT(pd_ilp_optimum(&pl, &cert, g, &c, &o, INFINITY, 0.05, why, sizeof why, &d), 0);
+    CHECK(!strcmp(cert.status, "timeout") || !strcmp(cert.status, "gap"));
+    CHECK(cert.seconds < 5);
+    pd_plan_free(pl);
+    pd_costgraph_free(g);
+}
