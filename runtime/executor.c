@@ -216,7 +216,7 @@ static void ex_alloc(ex_t *e) {
     e->grads = rt_alloc((size_t)st->n_params);
     e->opt_state = rt_alloc(pd_optim_state_floats(&e->opt, (size_t)st->n_params));
     e->buffers = rt_alloc((size_t)st->n_buffers);
-    e->scratch = rt_alloc((size_t)st->n_scratch);
+    e->scratch = rt_alloc((size_t)rt_scratch_floats(st));
     e->dacts = rt_alloc((size_t)st->n_acts);
     e->logits = rt_alloc((size_t)st->out_floats);
     e->labels = calloc((size_t)e->B, sizeof(int));

@@ -82,7 +82,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         ls[k].buffers = rt_alloc((size_t)st->n_buffers);
         ls[k].acts = rt_alloc((size_t)st->n_acts);
         ls[k].dacts = rt_alloc((size_t)st->n_acts);
-        ls[k].scratch = rt_alloc((size_t)st->n_scratch);
+        ls[k].scratch = rt_alloc((size_t)rt_scratch_floats(st));
         ls[k].in = rt_alloc((size_t)st->in_floats);
         ls[k].din = rt_alloc((size_t)st->in_floats);
         st->init(ls[k].version[0], ls[k].buffers, a.seed);

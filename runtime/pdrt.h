@@ -52,6 +52,8 @@ typedef struct {
     pdrt_init_fn init;
     pdrt_forward_fn forward;
     pdrt_backward_fn backward;
+    int64_t (*scratch_floats)(void); /* the kernels' scratch need; the runtime allocates
+                                        max(n_scratch, scratch_floats()) */
     const int *warmup;       /* n_stages entries: the plan's warm-up depth of every stage */
     int weight_versions;     /* stashed versions this stage keeps (warmup + 1 for 1f1b) */
     const char *schedule;    /* "1f1b" */

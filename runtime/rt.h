@@ -41,6 +41,7 @@ void rt_fail(const char *file, int line, const char *fmt, ...)
     } while (0)
 void *rt_alloc(size_t floats); /* zeroed, 64-byte aligned floats; fails the run on OOM */
 double rt_now(void);           /* seconds, monotonic */
+int64_t rt_scratch_floats(const pdrt_stage *st); /* what a stage's scratch must hold */
 
 /* ---- the weight stash, a ring of parameter blobs (stash.c) ---- */
 typedef struct {

@@ -47,3 +47,8 @@ double rt_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+
+int64_t rt_scratch_floats(const pdrt_stage *st) {
+    int64_t k = st->scratch_floats ? st->scratch_floats() : 0;
+    return k > st->n_scratch ? k : st->n_scratch;
+}
