@@ -61,6 +61,12 @@ int pd_profile_apply(const char *path, pd_model *m, pd_diag *d) {
     char device[64] = "";
     v = pd_yaml_get(&y, root, "device", NULL);
     if (v && pd_yaml_str(&y, v, "device", device, sizeof device)) e++;
+    v = pd_yaml_get(&y, root, "model", NULL);
+    char pmodel[PD_NAME_MAX];
+    if (v && pd_yaml_str(&y, v, "model", pmodel, sizeof pmodel)) e++;
+    else if (v && strcmp(pmodel, m->name) != 0)
+        pd_diag_warning(d, path, pd_yaml_line(v), pd_yaml_col(v),
+                        "profile is for model '%s', not '%s'", pmodel, m->name);
     int batch = 0;
     v = pd_yaml_require(&y, root, "batch", "the profile");
     if (!v) e++;

@@ -2,6 +2,7 @@
  * load as documented, and every bad-input fixture in tests/data/bad/ gives the right number of
  * file:line:col diagnostics at the right place, without crashing, hanging or leaking. */
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "frontend.h"
@@ -528,4 +529,94 @@ TEST(bad_clusters) {
     CHECK(pd_cluster_load(repo("models/fmnist_cnn.yaml"), &cl, &c.d) != 0);
     cap_end(&c);
     CHECK(c.d.errors >= 5);
+}
+
+TEST(profile_for_another_model_warns_and_fails) {
+    pd_model m;
+    if (!load_ok("models/vgg16.yaml", &m)) {
+        CHECK(0);
+        return;
+    }
+    capture c;
+    cap_begin(&c);
+    CHECK(pd_profile_apply(repo("profiles/alexnet.h200.yaml"), &m, &c.d) != 0);
+    const char *t = cap_end(&c);
+    CHECK(strstr(t, "warning: profile is for model 'alexnet', not 'vgg16'") != NULL);
+    CHECK(c.d.errors >= 1); /* alexnet's layers differ from vgg16's */
+    pd_model_free(&m);
+}
+
+/* Writes bytes to a temporary file; returns its path (static storage). */
+static const char *write_temp(const char *bytes, size_t n, const char *suffix) {
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/pd_fuzz_XXXXXX%s", suffix);
+    int fd = mkstemps(path, (int)strlen(suffix));
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "wb");
+    fwrite(bytes, 1, n, f);
+    fclose(f);
+    return path;
+}
+
+static char *slurp(const char *rel, size_t *n) {
+    FILE *f = fopen(repo(rel), "rb");
+    if (!f) return NULL;
+    char *b = malloc(1 << 16);
+    *n = fread(b, 1, (1 << 16) - 1, f);
+    fclose(f);
+    return b;
+}
+
+/* Every truncation and a few hundred random corruptions of good inputs: the readers either
+ * succeed or report errors; ASan/UBSan and the leak checker catch the rest. */
+TEST(truncated_and_corrupted_inputs_never_crash) {
+    static const char *const files[] = {"models/fmnist_cnn.yaml", "clusters/cluster-a.yaml",
+                                        "tests/data/graphtxt/diamond.txt"};
+    uint64_t seed = 12345;
+    for (int k = 0; k < 3; k++) {
+        size_t n = 0;
+        char *orig = slurp(files[k], &n);
+        CHECK(orig != NULL);
+        if (!orig) continue;
+        char *buf = malloc(n + 1);
+        int is_txt = k == 2, failures = 0;
+        for (int trial = 0; trial < (int)n + 300; trial++) {
+            size_t len = n;
+            memcpy(buf, orig, n);
+            if (trial < (int)n) {
+                len = (size_t)trial; /* every prefix */
+            } else {
+                for (int j = 0; j < 4; j++) { /* four random byte changes */
+                    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                    size_t at = (size_t)(seed >> 33) % n;
+                    static const char pool[] = "[]{}:,-&*!|>#\"' \n\t0x9e.";
+                    buf[at] = pool[(seed >> 13) % (sizeof pool - 1)];
+                }
+            }
+            const char *p = write_temp(buf, len, is_txt ? ".txt" : ".yaml");
+            if (!p) {
+                CHECK(0);
+                break;
+            }
+            capture c;
+            cap_begin(&c);
+            if (k == 0) {
+                pd_model m;
+                if (pd_model_load(p, &m, &c.d) == 0) pd_model_free(&m);
+                else failures++;
+            } else if (k == 1) {
+                pd_cluster cl;
+                failures += pd_cluster_load(p, &cl, &c.d) != 0;
+            } else {
+                pd_costgraph *g = pd_graphtxt_load(p, &c.d);
+                failures += g == NULL;
+                pd_costgraph_free(g);
+            }
+            cap_end(&c);
+            remove(p);
+        }
+        CHECK(failures > (int)n / 2); /* most damaged inputs are rejected */
+        free(buf);
+        free(orig);
+    }
 }
