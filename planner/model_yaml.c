@@ -1,6 +1,7 @@
 /* model_yaml.c: reads a model YAML (pd: 1) into the model IR: top-level keys, layers and their
  * attributes, name resolution of inputs (unknown, duplicate, forward references, cycles), then
  * shape inference (shapes.c). Every problem is a file:line:col diagnostic. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,10 +209,41 @@ static int read_layer(pd_yaml *y, yaml_node_t *n, pd_layer *L) {
     return e;
 }
 
-static int find_name(const pd_model *m, int n, const char *s) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(m->layers[i].name, s) == 0) return i;
+/* Layer names -> indices: an open-addressing table over m->layers, so that models with very
+ * many layers resolve in linear time. */
+typedef struct {
+    int *slot; /* -1 empty */
+    size_t cap;
+} name_index;
+
+static size_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (size_t)h;
+}
+
+static int index_init(name_index *x, int n) {
+    x->cap = 16;
+    while (x->cap < 2 * (size_t)n + 2) x->cap *= 2;
+    x->slot = malloc(x->cap * sizeof(int));
+    if (!x->slot) return 1;
+    for (size_t i = 0; i < x->cap; i++) x->slot[i] = -1;
+    return 0;
+}
+
+static int index_find(const name_index *x, const pd_model *m, const char *s) {
+    size_t i = name_hash(s) & (x->cap - 1);
+    while (x->slot[i] >= 0) {
+        if (strcmp(m->layers[x->slot[i]].name, s) == 0) return x->slot[i];
+        i = (i + 1) & (x->cap - 1);
+    }
     return -1;
+}
+
+static void index_put(name_index *x, const pd_model *m, int idx) {
+    size_t i = name_hash(m->layers[idx].name) & (x->cap - 1);
+    while (x->slot[i] >= 0) i = (i + 1) & (x->cap - 1);
+    x->slot[i] = idx;
 }
 
 /* Does layer `from` depend (through inputs, in any direction) on layer `target`? An explicit
@@ -240,7 +272,8 @@ static int depends_on(const pd_model *m, const int (*ref)[PD_MAX_INPUTS], int fr
 
 /* Resolves input names of every layer. raw[i][k] are the input nodes (NULL: implicit previous).
  * Reports unknown names, forward references and cycles. */
-static int resolve_inputs(pd_yaml *y, pd_model *m, yaml_node_t **layer_nodes) {
+static int resolve_inputs(pd_yaml *y, pd_model *m, yaml_node_t **layer_nodes,
+                          const name_index *names) {
     int e = 0, n = m->n_layers;
     int (*ref)[PD_MAX_INPUTS] = calloc((size_t)n, sizeof *ref);
     char *seen = calloc((size_t)n, 1);
@@ -277,7 +310,7 @@ static int resolve_inputs(pd_yaml *y, pd_model *m, yaml_node_t **layer_nodes) {
                 if (pd_yaml_str(y, it, "inputs", s, sizeof s)) {
                     e++;
                 } else {
-                    int j = find_name(m, n, s);
+                    int j = index_find(names, m, s);
                     if (j < 0) {
                         pd_yaml_error(y, it, "layer '%s': unknown input layer '%s'", L->name, s);
                         e++;
@@ -302,6 +335,7 @@ static int resolve_inputs(pd_yaml *y, pd_model *m, yaml_node_t **layer_nodes) {
         for (int k = 0; k < L->n_inputs; k++) {
             int j = ref[i][k];
             if (j < i) continue;
+            if (e >= 50) break; /* enough: each check below walks the graph */
             memset(seen, 0, (size_t)n);
             yaml_node_t *at = pos[i][k] ? pos[i][k] : layer_nodes[i];
             if (j == i)
@@ -460,6 +494,14 @@ int pd_model_load(const char *path, pd_model *m, pd_diag *d) {
             snprintf(m->layers[0].name, PD_NAME_MAX, "input");
             m->layers[0].op = PD_OP_INPUT;
             int layer_errors = 0;
+            name_index names = {0};
+            if (index_init(&names, n)) {
+                pd_diag_error(d, path, 0, 0, "out of memory");
+                layer_errors++;
+                n = 1;
+            } else {
+                index_put(&names, m, 0);
+            }
             for (int i = 1; i < n; i++) {
                 yaml_node_t *ln = pd_yaml_seq_item(&y, layers, i - 1);
                 pd_layer *L = &m->layers[i];
@@ -481,7 +523,7 @@ int pd_model_load(const char *path, pd_model *m, pd_diag *d) {
                                   "'.', '-'", L->name);
                     layer_errors++;
                 } else {
-                    int j = find_name(m, i, L->name);
+                    int j = index_find(&names, m, L->name);
                     if (j == 0) {
                         pd_yaml_error(&y, nv, "'input' is reserved for the model input");
                         layer_errors++;
@@ -489,12 +531,15 @@ int pd_model_load(const char *path, pd_model *m, pd_diag *d) {
                         pd_yaml_error(&y, nv, "duplicate layer name '%s' (first at line %d)",
                                       L->name, m->layers[j].line);
                         layer_errors++;
+                    } else {
+                        index_put(&names, m, i);
                     }
                 }
                 layer_errors += read_layer(&y, ln, L);
             }
             e += layer_errors;
-            if (!layer_errors) e += resolve_inputs(&y, m, nodes);
+            if (!layer_errors) e += resolve_inputs(&y, m, nodes, &names);
+            free(names.slot);
         }
     }
     if (!e) e += check_used(m, path, d);

@@ -168,7 +168,22 @@ static int prescan(pd_yaml *y, const char *buf, size_t len) {
     return errors;
 }
 
-/* Reports duplicate keys in every mapping (the tree is alias-free, so a plain walk ends). */
+typedef struct {
+    const yaml_node_t *key;
+    int order; /* position in the mapping */
+} key_ref;
+
+static int cmp_key(const void *a, const void *b) {
+    const key_ref *x = a, *y = b;
+    size_t lx = x->key->data.scalar.length, ly = y->key->data.scalar.length;
+    int c = memcmp(x->key->data.scalar.value, y->key->data.scalar.value, lx < ly ? lx : ly);
+    if (c) return c;
+    if (lx != ly) return lx < ly ? -1 : 1;
+    return x->order - y->order;
+}
+
+/* Reports duplicate keys in every mapping (the tree is alias-free, so a plain walk ends). Keys
+ * are sorted, so that a mapping with very many keys is still checked quickly. */
 static int check_duplicates(pd_yaml *y, yaml_node_t *n, int depth) {
     int errors = 0;
     if (!n || depth > PD_YAML_MAX_DEPTH + 1) return 0;
@@ -178,24 +193,37 @@ static int check_duplicates(pd_yaml *y, yaml_node_t *n, int depth) {
             errors += check_duplicates(y, pd_yaml_node(y, *it), depth + 1);
     } else if (n->type == YAML_MAPPING_NODE) {
         yaml_node_pair_t *a0 = n->data.mapping.pairs.start, *top = n->data.mapping.pairs.top;
-        for (yaml_node_pair_t *a = a0; a < top; a++) {
-            yaml_node_t *ka = pd_yaml_node(y, a->key);
-            if (ka && ka->type == YAML_SCALAR_NODE) {
-                for (yaml_node_pair_t *b = a0; b < a; b++) {
-                    yaml_node_t *kb = pd_yaml_node(y, b->key);
-                    if (kb && kb->type == YAML_SCALAR_NODE &&
-                        kb->data.scalar.length == ka->data.scalar.length &&
-                        memcmp(kb->data.scalar.value, ka->data.scalar.value,
-                               ka->data.scalar.length) == 0) {
-                        pd_yaml_error(y, ka, "duplicate key '%s' (first at line %d)",
-                                      (const char *)ka->data.scalar.value, pd_yaml_line(kb));
-                        errors++;
-                        break;
-                    }
-                }
-            }
-            errors += check_duplicates(y, pd_yaml_node(y, a->value), depth + 1);
+        size_t np = (size_t)(top - a0), nk = 0;
+        key_ref *keys = malloc((np ? np : 1) * sizeof *keys);
+        if (!keys) {
+            pd_yaml_error(y, n, "out of memory");
+            return 1;
         }
+        for (yaml_node_pair_t *a = a0; a < top; a++) {
+            yaml_node_t *k = pd_yaml_node(y, a->key);
+            if (k && k->type == YAML_SCALAR_NODE) {
+                keys[nk].key = k;
+                keys[nk].order = (int)(a - a0);
+                nk++;
+            }
+        }
+        qsort(keys, nk, sizeof *keys, cmp_key);
+        size_t run = 0; /* first key of the current run of equal keys (the earliest) */
+        for (size_t i = 1; i < nk; i++) {
+            const yaml_node_t *prev = keys[i - 1].key, *k = keys[i].key;
+            if (prev->data.scalar.length == k->data.scalar.length &&
+                memcmp(prev->data.scalar.value, k->data.scalar.value, k->data.scalar.length) ==
+                    0) {
+                pd_yaml_error(y, k, "duplicate key '%s' (first at line %d)",
+                              (const char *)k->data.scalar.value, pd_yaml_line(keys[run].key));
+                errors++;
+            } else {
+                run = i;
+            }
+        }
+        free(keys);
+        for (yaml_node_pair_t *a = a0; a < top; a++)
+            errors += check_duplicates(y, pd_yaml_node(y, a->value), depth + 1);
     }
     return errors;
 }
