@@ -27,6 +27,7 @@ typedef struct {
     int straight;
     int L;
     pd_cost_level lv[PD_MAX_LEVELS];
+    double wbelow[PD_MAX_LEVELS]; /* workers in one unit of level l (product of inner counts) */
     pd_ideals id;
     long S;
     long *sub_off; /* CSR of strict sub-ideals of each ideal (NULL on a chain) */
@@ -94,6 +95,95 @@ static int fits_after(const pd_cost_level *lv, double m0, double slope, int r, i
     return m0 + w * slope <= lv->memory_bytes;
 }
 
+/* Tries the last stage I..J on r units after the best prefix s..I, for m in [mlo, mhi]. */
+static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int mlo, int mhi,
+                  int open_last, int fin_last) {
+    const pd_cost_level *lv = &x->lv[l];
+    int N = lv->workers, W = N + 1, same = t->fin == t->open;
+    pd_stage_sums ss;
+    stage_sums(&ss, x, l, I, J, 0, open_last);
+    if (!isfinite(ss.compute_ms)) return;
+    pd_stage_cost c0, c1;
+    pd_stage_cost_eval(&c0, &ss, lv, x->cm, r, 0);
+    pd_stage_cost_eval(&c1, &ss, lv, x->cm, r, r);
+    double m0 = c0.memory_bytes, slope = c1.memory_bytes - c0.memory_bytes;
+    double to = c0.time_ms, tf = to;
+    if (!same) {
+        pd_stage_sums sf = ss;
+        sf.last = fin_last;
+        pd_stage_cost cf;
+        pd_stage_cost_eval(&cf, &sf, lv, x->cm, r, 0);
+        tf = cf.time_ms;
+    }
+    const double *oI = t->open + (size_t)I * (size_t)W;
+    size_t base = (size_t)J * (size_t)W;
+    for (int m = mlo; m <= mhi; m++) {
+        double prev = oI[m - r];
+        if (!(prev < INFINITY)) continue;
+        if (!fits_after(lv, m0, slope, r, N - m)) continue;
+        double v = prev > to ? prev : to;
+        if (v < t->open[base + m]) {
+            t->open[base + m] = v;
+            t->oI[base + m] = (int)I;
+            t->oR[base + m] = r;
+        }
+        if (!same) {
+            double vf = prev > tf ? prev : tf;
+            if (vf < t->fin[base + m]) {
+                t->fin[base + m] = vf;
+                t->fI[base + m] = (int)I;
+                t->fR[base + m] = r;
+            }
+        }
+    }
+}
+
+/* first k in [lo, hi] with compute[k] >= v (hi + 1 if none); compute is nondecreasing on a chain */
+static long first_at_least(const double *compute, long lo, long hi, double v) {
+    while (lo <= hi) {
+        long mid = lo + (hi - lo) / 2;
+        if (compute[mid] >= v) hi = mid - 1;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* On a chain, ideal k holds the first k nodes and compute[k] grows with k. Every stage time is at
+ * least its level-0 compute over the workers it spans (r units of wbelow[l] workers), and so is
+ * the prefix's bottleneck over its m - r units. With U = the best value found so far for (J, m),
+ * only I with compute[J] - compute[I] <= U*w*r and compute[I] - compute[s] <= U*w*(m-r) can
+ * improve it: a window found by binary search. Exact: nothing outside the window can be
+ * strictly better. */
+static void chain_recurrence(dptable *t, const dpctx *x, int l, long s, long J, int open_last,
+                             int fin_last) {
+    int N = x->lv[l].workers, W = N + 1, same = t->fin == t->open;
+    const double *C = x->id.compute;
+    double w = x->wbelow[l], slack = 1 + 1e-9;
+    size_t base = (size_t)J * (size_t)W;
+    for (int m = 2; m <= N; m++) {
+        int rtop = x->straight ? 1 : m - 1;
+        /* seed U with the compute-balanced split for every r */
+        for (int r = 1; r <= rtop && J - 1 > s; r++) {
+            long b = first_at_least(C, s + 1, J - 1, C[s] + (C[J] - C[s]) * (m - r) / m);
+            for (long I = b - 1; I <= b; I++)
+                if (I > s && I < J) relax(t, x, l, I, J, r, m, m, open_last, fin_last);
+        }
+        for (int r = 1; r <= rtop; r++) {
+            double U = t->open[base + m];
+            if (!same && t->fin[base + m] > U) U = t->fin[base + m];
+            long lo = s + 1, hi = J - 1;
+            if (U < INFINITY) {
+                lo = first_at_least(C, lo, hi, (C[J] - U * w * r * slack));
+                long h = first_at_least(C, lo, hi, C[s] + U * w * (m - r) * slack);
+                /* h is the first with compute above the limit (or equal): keep equal ones */
+                while (h <= hi && C[h] <= C[s] + U * w * (m - r) * slack) h++;
+                hi = h - 1;
+            }
+            for (long I = lo; I <= hi; I++) relax(t, x, l, I, J, r, m, m, open_last, fin_last);
+        }
+    }
+}
+
 /* Fills t for level l from start ideal s. */
 static void level_dp(dptable *t, const dpctx *x, int l, long s) {
     const pd_cost_level *lv = &x->lv[l];
@@ -145,47 +235,16 @@ static void level_dp(dptable *t, const dpctx *x, int l, long s) {
             }
         }
         /* recurrence: a last stage I..J after the best prefix s..I */
-        long nsub = x->id.chain ? J : x->sub_off[J + 1] - x->sub_off[J];
+        if (x->id.chain) {
+            chain_recurrence(t, x, l, s, J, open_last, fin_last);
+            continue;
+        }
+        long nsub = x->sub_off[J + 1] - x->sub_off[J];
         for (long q = 0; q < nsub; q++) {
-            long I = x->id.chain ? q : x->sub[x->sub_off[J] + q];
+            long I = x->sub[x->sub_off[J] + q];
             if (I == s || !inr[I]) continue;
-            const double *oI = t->open + (size_t)I * (size_t)W;
-            stage_sums(&ss, x, l, I, J, 0, open_last);
-            if (!isfinite(ss.compute_ms)) continue;
             int rtop = x->straight ? 1 : N - 1;
-            for (int r = 1; r <= rtop; r++) {
-                pd_stage_cost c0, c1;
-                pd_stage_cost_eval(&c0, &ss, lv, x->cm, r, 0);
-                pd_stage_cost_eval(&c1, &ss, lv, x->cm, r, r);
-                double m0 = c0.memory_bytes, slope = c1.memory_bytes - c0.memory_bytes;
-                double to = c0.time_ms, tf = to;
-                if (!same) {
-                    pd_stage_sums sf = ss;
-                    sf.last = fin_last;
-                    pd_stage_cost cf;
-                    pd_stage_cost_eval(&cf, &sf, lv, x->cm, r, 0);
-                    tf = cf.time_ms;
-                }
-                for (int m = r + 1; m <= N; m++) {
-                    double prev = oI[m - r];
-                    if (!(prev < INFINITY)) continue;
-                    if (!fits_after(lv, m0, slope, r, N - m)) continue;
-                    double v = prev > to ? prev : to;
-                    if (v < oJ[m]) {
-                        oJ[m] = v;
-                        oIJ[m] = (int)I;
-                        oRJ[m] = r;
-                    }
-                    if (!same) {
-                        double vf = prev > tf ? prev : tf;
-                        if (vf < fJ[m]) {
-                            fJ[m] = vf;
-                            fIJ[m] = (int)I;
-                            fRJ[m] = r;
-                        }
-                    }
-                }
-            }
+            for (int r = 1; r <= rtop; r++) relax(t, x, l, I, J, r, r + 1, N, open_last, fin_last);
         }
     }
 }
@@ -234,7 +293,10 @@ static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cos
     x->cm = cm;
     x->straight = straight;
     x->L = c->n_levels;
-    for (int l = 0; l < x->L; l++) pd_cost_level_of(&x->lv[l], c, l);
+    for (int l = 0; l < x->L; l++) {
+        pd_cost_level_of(&x->lv[l], c, l);
+        x->wbelow[l] = l ? x->wbelow[l - 1] * c->count[l - 1] : 1;
+    }
     if (pd_ideals_enumerate(&x->id, g, max_states > 0 ? max_states : DEFAULT_MAX_STATES))
         return -1;
     x->S = x->id.count;
