@@ -11,6 +11,10 @@
 
 #include "ops.h"
 
+#ifndef PD_CONV_BLOCK_FLOATS
+#define PD_CONV_BLOCK_FLOATS (1u << 20) /* 4 MiB of columns: measured best of 2^15..2^30 */
+#endif
+
 /* the range [*lo, *hi) of output positions o whose input o*S - P + k lies in [0, n) */
 static void valid_range(int *lo, int *hi, int n_out, int n, int k, int S, int P) {
     int a = P - k; /* need o*S >= a */
@@ -85,55 +89,74 @@ size_t conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW,
     return (size_t)C * KH * KW * N + (size_t)OC * N;
 }
 
+/* Samples per im2col block: enough columns for an efficient sgemm, few enough that the block
+ * stays in cache. Depends only on the shapes, so results are deterministic. */
+static int block_samples(int B, size_t K, size_t OHW) {
+    size_t want = PD_CONV_BLOCK_FLOATS / (K * OHW + 1);
+    if (want < 1) want = 1;
+    if (want > (size_t)B) want = (size_t)B;
+    return (int)want;
+}
+
 void conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
                     const float *bias, int B, int C, int H, int W, int OC, int KH, int KW,
                     int SH, int SW, int PH, int PW) {
     int OH = pool_out_size(H, KH, SH, PH), OW = pool_out_size(W, KW, SW, PW);
-    size_t OHW = (size_t)OH * OW, N = (size_t)B * OHW;
-    int K = C * KH * KW;
-    float *col = scratch, *tmp = scratch + (size_t)K * N;
-    im2col(col, inp, B, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW);
-    /* tmp[OC][N] = weight[OC][K] * col[K][N] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)N, K, 1.0f, weight, K, col,
-                (int)N, 0.0f, tmp, (int)N);
-    for (int b = 0; b < B; b++)
-        for (int o = 0; o < OC; o++) {
-            float *dst = out + ((size_t)b * OC + o) * OHW;
-            const float *src = tmp + (size_t)o * N + b * OHW;
-            float bo = bias ? bias[o] : 0.0f;
-            for (size_t p = 0; p < OHW; p++) dst[p] = src[p] + bo;
-        }
+    size_t OHW = (size_t)OH * OW, CHW = (size_t)C * H * W;
+    int K = C * KH * KW, G = block_samples(B, (size_t)K, OHW);
+    for (int b0 = 0; b0 < B; b0 += G) {
+        int g = B - b0 < G ? B - b0 : G;
+        size_t N = (size_t)g * OHW;
+        float *col = scratch, *tmp = scratch + (size_t)K * N;
+        im2col(col, inp + b0 * CHW, g, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+        /* tmp[OC][N] = weight[OC][K] * col[K][N] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)N, K, 1.0f, weight, K,
+                    col, (int)N, 0.0f, tmp, (int)N);
+        for (int b = 0; b < g; b++)
+            for (int o = 0; o < OC; o++) {
+                float *dst = out + ((size_t)(b0 + b) * OC + o) * OHW;
+                const float *src = tmp + (size_t)o * N + b * OHW;
+                float bo = bias ? bias[o] : 0.0f;
+                for (size_t p = 0; p < OHW; p++) dst[p] = src[p] + bo;
+            }
+    }
 }
 
 void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                      const float *dout, const float *inp, const float *weight, int B, int C,
                      int H, int W, int OC, int KH, int KW, int SH, int SW, int PH, int PW) {
     int OH = pool_out_size(H, KH, SH, PH), OW = pool_out_size(W, KW, SW, PW);
-    size_t OHW = (size_t)OH * OW, N = (size_t)B * OHW;
-    int K = C * KH * KW;
-    float *col = scratch, *tmp = scratch + (size_t)K * N;
-    /* tmp[OC][N]: dout gathered channel-major */
-    for (int b = 0; b < B; b++)
-        for (int o = 0; o < OC; o++)
-            memcpy(tmp + (size_t)o * N + b * OHW, dout + ((size_t)b * OC + o) * OHW,
-                   OHW * sizeof(float));
+    size_t OHW = (size_t)OH * OW, CHW = (size_t)C * H * W;
+    int K = C * KH * KW, G = block_samples(B, (size_t)K, OHW);
     if (dbias)
         for (int o = 0; o < OC; o++) {
-            const float *t = tmp + (size_t)o * N;
             float s = 0.0f;
-            for (size_t p = 0; p < N; p++) s += t[p];
+            for (int b = 0; b < B; b++) {
+                const float *d = dout + ((size_t)b * OC + o) * OHW;
+                for (size_t p = 0; p < OHW; p++) s += d[p];
+            }
             dbias[o] += s;
         }
-    if (dweight) {
-        im2col(col, inp, B, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW);
-        /* dweight[OC][K] += tmp[OC][N] * col[K][N]^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, (int)N, 1.0f, tmp, (int)N,
-                    col, (int)N, 1.0f, dweight, K);
-    }
-    if (dinp) {
-        /* col[K][N] = weight[OC][K]^T * tmp[OC][N] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)N, OC, 1.0f, weight, K, tmp,
-                    (int)N, 0.0f, col, (int)N);
-        col2im_add(dinp, col, B, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+    for (int b0 = 0; b0 < B; b0 += G) {
+        int g = B - b0 < G ? B - b0 : G;
+        size_t N = (size_t)g * OHW;
+        float *col = scratch, *tmp = scratch + (size_t)K * N;
+        /* tmp[OC][N]: this block's dout, channel-major */
+        for (int b = 0; b < g; b++)
+            for (int o = 0; o < OC; o++)
+                memcpy(tmp + (size_t)o * N + b * OHW, dout + ((size_t)(b0 + b) * OC + o) * OHW,
+                       OHW * sizeof(float));
+        if (dweight) {
+            im2col(col, inp + b0 * CHW, g, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+            /* dweight[OC][K] += tmp[OC][N] * col[K][N]^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, (int)N, 1.0f, tmp,
+                        (int)N, col, (int)N, 1.0f, dweight, K);
+        }
+        if (dinp) {
+            /* col[K][N] = weight[OC][K]^T * tmp[OC][N] */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)N, OC, 1.0f, weight, K,
+                        tmp, (int)N, 0.0f, col, (int)N);
+            col2im_add(dinp + b0 * CHW, col, g, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+        }
     }
 }

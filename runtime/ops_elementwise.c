@@ -5,14 +5,45 @@
 #include "ops.h"
 #include "rng.h"
 
+/* Four lanes at a time with GCC/Clang vector extensions and a bit mask: the build's -O2 neither
+ * vectorises the scalar loop nor uses maxss (signed zeros, NaN), and a branch on random signs
+ * mispredicts half the time. Lanes and the scalar tail give the same bits. */
+typedef float f32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+
+static inline float keep_if_positive(float v, float test) {
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= (uint32_t)0 - (uint32_t)(test > 0.0f);
+    memcpy(&v, &bits, sizeof bits);
+    return v;
+}
+
 void relu_forward(float *out, const float *inp, size_t N) {
-    for (size_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+    size_t i = 0;
+    const f32x4 zero = {0, 0, 0, 0};
+    for (; i + 4 <= N; i += 4) {
+        f32x4 v;
+        memcpy(&v, inp + i, sizeof v);
+        i32x4 r = (i32x4)v & (v > zero);
+        memcpy(out + i, &r, sizeof r);
+    }
+    for (; i < N; i++) out[i] = keep_if_positive(inp[i], inp[i]);
 }
 
 void relu_backward(float *dinp, const float *dout, const float *out, size_t N) {
     if (!dinp) return;
-    for (size_t i = 0; i < N; i++)
-        if (out[i] > 0.0f) dinp[i] += dout[i];
+    size_t i = 0;
+    const f32x4 zero = {0, 0, 0, 0};
+    for (; i + 4 <= N; i += 4) {
+        f32x4 y, g, d;
+        memcpy(&y, out + i, sizeof y);
+        memcpy(&g, dout + i, sizeof g);
+        memcpy(&d, dinp + i, sizeof d);
+        d += (f32x4)((i32x4)g & (y > zero));
+        memcpy(dinp + i, &d, sizeof d);
+    }
+    for (; i < N; i++) dinp[i] += keep_if_positive(dout[i], out[i]);
 }
 
 void identity_forward(float *out, const float *inp, size_t N) {

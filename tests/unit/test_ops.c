@@ -597,3 +597,46 @@ TEST(kernels_are_deterministic) {
     CHECK(memcmp(dw1, dw2, nw * 4) == 0);
     free(x); free(w); free(y1); free(y2); free(s); free(dx1); free(dx2); free(dw1); free(dw2);
 }
+
+/* A batch large enough that conv2d works in several im2col blocks (ops_conv.c's
+ * PD_CONV_BLOCK_FLOATS) gives what the samples give one at a time. */
+TEST(conv2d_blocked_batch_equals_per_sample) {
+    int B = 5, C = 64, H = 28, W = 28, OC = 3;
+    size_t chw = (size_t)C * H * W, ohw = (size_t)H * W, nw = (size_t)OC * C * 9;
+    size_t ns = conv2d_scratch_floats(B, C, H, W, OC, 3, 3, 1, 1, 1, 1);
+    CHECK(ns > 2 * (1u << 20)); /* more than one block of the default size */
+    float *x = falloc(B * chw), *w = falloc(nw), *bias = falloc(OC), *y = falloc(B * OC * ohw),
+          *y1 = falloc(OC * ohw), *s = falloc(ns), *dy = falloc(B * OC * ohw),
+          *dx = falloc(B * chw), *dx1 = falloc(chw), *dw = falloc(nw), *dw1 = falloc(nw),
+          *db = falloc(OC), *db1 = falloc(OC);
+    fill(x, B * chw, -1, 1); fill(w, nw, -1, 1); fill(bias, OC, -1, 1);
+    fill(dy, B * OC * ohw, -1, 1);
+    conv2d_forward(y, s, x, w, bias, B, C, H, W, OC, 3, 3, 1, 1, 1, 1);
+    conv2d_backward(dx, dw, db, s, dy, x, w, B, C, H, W, OC, 3, 3, 1, 1, 1, 1);
+    double worst_y = 0, worst_dx = 0, worst_dw = 0, worst_db = 0;
+    double *sum_dw = calloc(nw, sizeof(double)), sum_db[3] = {0, 0, 0};
+    for (int b = 0; b < B; b++) {
+        memset(dx1, 0, chw * 4);
+        memset(dw1, 0, nw * 4);
+        memset(db1, 0, OC * 4);
+        conv2d_forward(y1, s, x + b * chw, w, bias, 1, C, H, W, OC, 3, 3, 1, 1, 1, 1);
+        conv2d_backward(dx1, dw1, db1, s, dy + b * OC * ohw, x + b * chw, w, 1, C, H, W, OC, 3,
+                        3, 1, 1, 1, 1);
+        for (size_t i = 0; i < OC * ohw; i++)
+            worst_y = fmax(worst_y, fabs(y[b * OC * ohw + i] - y1[i]));
+        for (size_t i = 0; i < chw; i++) worst_dx = fmax(worst_dx, fabs(dx[b * chw + i] - dx1[i]));
+        for (size_t i = 0; i < nw; i++) sum_dw[i] += dw1[i];
+        for (int o = 0; o < OC; o++) sum_db[o] += db1[o];
+    }
+    for (size_t i = 0; i < nw; i++) worst_dw = fmax(worst_dw, fabs(dw[i] - sum_dw[i]));
+    for (int o = 0; o < OC; o++) worst_db = fmax(worst_db, fabs(db[o] - sum_db[o]));
+    free(sum_dw);
+    CHECK(worst_y < 1e-4 && worst_dx < 1e-4);
+    CHECK(worst_dw < 1e-2 && worst_db < 1e-2); /* sums of ~4000 terms of size ~1 */
+    /* the weight gradient is really summed over all samples: not just the last block */
+    double norm = 0;
+    for (size_t i = 0; i < nw; i++) norm += fabs(dw[i]);
+    CHECK(norm > 1.0);
+    free(x); free(w); free(bias); free(y); free(y1); free(s); free(dy); free(dx); free(dx1);
+    free(dw); free(dw1); free(db); free(db1);
+}
