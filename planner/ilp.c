@@ -314,7 +314,7 @@ static int solve_capped(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q
         if (rc < 0) pd_diag_error(d, "ilp", 0, 0, "out of memory building the integer program");
         return rc;
     }
-    prune_unreachable(&b);
+    if (!q->layered) prune_unreachable(&b);
     char err[256] = "";
     double t0 = now_s();
     int solve_rc = pd_ilp_paths_solve(res, &b.p, limit_s, err, sizeof err);
