@@ -138,48 +138,70 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
     }
 }
 
-/* first k in [lo, hi] with compute[k] >= v (hi + 1 if none); compute is nondecreasing on a chain */
-static long first_at_least(const double *compute, long lo, long hi, double v) {
+/* The candidates I of a J, sorted by compute (on a chain: 0..J-1, already sorted). */
+typedef struct {
+    const int *list; /* NULL on a chain: element k is ideal k */
+    long n;
+    const double *compute;
+} cand;
+
+static long cand_at(const cand *c, long k) { return c->list ? c->list[k] : k; }
+
+/* first k in [lo, hi] with compute[cand k] >= v (hi + 1 if none) */
+static long first_at_least(const cand *c, long lo, long hi, double v) {
     while (lo <= hi) {
         long mid = lo + (hi - lo) / 2;
-        if (compute[mid] >= v) hi = mid - 1;
+        if (c->compute[cand_at(c, mid)] >= v) hi = mid - 1;
         else lo = mid + 1;
     }
     return lo;
 }
 
-/* On a chain, ideal k holds the first k nodes and compute[k] grows with k. Every stage time is at
- * least its level-0 compute over the workers it spans (r units of wbelow[l] workers), and so is
- * the prefix's bottleneck over its m - r units. With U = the best value found so far for (J, m),
- * only I with compute[J] - compute[I] <= U*w*r and compute[I] - compute[s] <= U*w*(m-r) can
- * improve it: a window found by binary search. Exact: nothing outside the window can be
- * strictly better. */
-static void chain_recurrence(dptable *t, const dpctx *x, int l, long s, long J, int open_last,
-                             int fin_last) {
+/* Every stage time is at least its level-0 compute over the workers it spans (r units of
+ * wbelow[l] workers), and so is the prefix's bottleneck over its m - r units. With U = the best
+ * value found so far for (J, m), only I with compute[J] - compute[I] <= U*w*r and
+ * compute[I] - compute[s] <= U*w*(m-r) can improve it: a window of the candidates sorted by
+ * compute, found by binary search after seeding U with the compute-balanced split. Exact:
+ * nothing outside the window can be strictly better. */
+static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, int open_last,
+                                int fin_last) {
     int N = x->lv[l].workers, W = N + 1, same = t->fin == t->open;
     const double *C = x->id.compute;
+    const unsigned char *inr = x->inrange;
+    cand cd = {.compute = C};
+    if (x->id.chain) {
+        cd.n = J;
+    } else {
+        cd.list = x->sub + x->sub_off[J];
+        cd.n = x->sub_off[J + 1] - x->sub_off[J];
+    }
     double w = x->wbelow[l], slack = 1 + 1e-9;
     size_t base = (size_t)J * (size_t)W;
     for (int m = 2; m <= N; m++) {
         int rtop = x->straight ? 1 : m - 1;
-        /* seed U with the compute-balanced split for every r */
-        for (int r = 1; r <= rtop && J - 1 > s; r++) {
-            long b = first_at_least(C, s + 1, J - 1, C[s] + (C[J] - C[s]) * (m - r) / m);
-            for (long I = b - 1; I <= b; I++)
-                if (I > s && I < J) relax(t, x, l, I, J, r, m, m, open_last, fin_last);
+        for (int r = 1; r <= rtop && cd.n > 0; r++) {
+            long b = first_at_least(&cd, 0, cd.n - 1, C[s] + (C[J] - C[s]) * (m - r) / m);
+            for (long k = b - 1; k <= b + 1; k++) {
+                if (k < 0 || k >= cd.n) continue;
+                long I = cand_at(&cd, k);
+                if (I != s && inr[I]) relax(t, x, l, I, J, r, m, m, open_last, fin_last);
+            }
         }
         for (int r = 1; r <= rtop; r++) {
             double U = t->open[base + m];
             if (!same && t->fin[base + m] > U) U = t->fin[base + m];
-            long lo = s + 1, hi = J - 1;
+            long lo = 0, hi = cd.n - 1;
             if (U < INFINITY) {
-                lo = first_at_least(C, lo, hi, (C[J] - U * w * r * slack));
-                long h = first_at_least(C, lo, hi, C[s] + U * w * (m - r) * slack);
-                /* h is the first with compute above the limit (or equal): keep equal ones */
-                while (h <= hi && C[h] <= C[s] + U * w * (m - r) * slack) h++;
+                lo = first_at_least(&cd, lo, hi, C[J] - U * w * r * slack);
+                double top = C[s] + U * w * (m - r) * slack;
+                long h = first_at_least(&cd, lo, hi, top);
+                while (h <= hi && C[cand_at(&cd, h)] <= top) h++;
                 hi = h - 1;
             }
-            for (long I = lo; I <= hi; I++) relax(t, x, l, I, J, r, m, m, open_last, fin_last);
+            for (long k = lo; k <= hi; k++) {
+                long I = cand_at(&cd, k);
+                if (I != s && inr[I]) relax(t, x, l, I, J, r, m, m, open_last, fin_last);
+            }
         }
     }
 }
@@ -235,18 +257,15 @@ static void level_dp(dptable *t, const dpctx *x, int l, long s) {
             }
         }
         /* recurrence: a last stage I..J after the best prefix s..I */
-        if (x->id.chain) {
-            chain_recurrence(t, x, l, s, J, open_last, fin_last);
-            continue;
-        }
-        long nsub = x->sub_off[J + 1] - x->sub_off[J];
-        for (long q = 0; q < nsub; q++) {
-            long I = x->sub[x->sub_off[J] + q];
-            if (I == s || !inr[I]) continue;
-            int rtop = x->straight ? 1 : N - 1;
-            for (int r = 1; r <= rtop; r++) relax(t, x, l, I, J, r, r + 1, N, open_last, fin_last);
-        }
+        windowed_recurrence(t, x, l, s, J, open_last, fin_last);
     }
+}
+
+static const double *sort_compute; /* for by_compute (planning is single-threaded) */
+static int by_compute(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    if (sort_compute[i] != sort_compute[j]) return sort_compute[i] < sort_compute[j] ? -1 : 1;
+    return (i > j) - (i < j);
 }
 
 static int build_subsets(dpctx *x) {
@@ -271,6 +290,10 @@ static int build_subsets(dpctx *x) {
         }
     }
     x->sub_off[S] = total;
+    sort_compute = x->id.compute;
+    for (long J = 0; J < S; J++)
+        qsort(x->sub + x->sub_off[J], (size_t)(x->sub_off[J + 1] - x->sub_off[J]), sizeof(int),
+              by_compute);
     return 0;
 }
 
