@@ -34,6 +34,7 @@ typedef struct {
     int *sub;
     double *inner[PD_MAX_LEVELS]; /* inner[l][I*S+J]: level l's best for I..J on all its units */
     unsigned char *inrange;       /* workspace: ideal contains the start */
+    long forbid;                  /* an ideal no stage may end at (--explain), -1 = none */
 } dpctx;
 
 typedef struct {
@@ -229,7 +230,7 @@ static void level_dp(dptable *t, const dpctx *x, int l, long s) {
         inr[I] = (unsigned char)(I >= s && (x->id.chain || pd_ideal_subset(&x->id, s, I)));
     int rmax = x->straight ? 1 : N;
     for (long J = s + 1; J < S; J++) {
-        if (!inr[J]) continue;
+        if (!inr[J] || J == x->forbid) continue;
         int open_last = J == full;
         int fin_last = x->cm == PD_COST_PIPEDREAM ? J == full : 1;
         double *oJ = t->open + (size_t)J * (size_t)W, *fJ = t->fin + (size_t)J * (size_t)W;
@@ -309,8 +310,9 @@ static void ctx_free(dpctx *x) {
 /* Enumerates ideals and solves every inner level for all ranges. Returns 0, -1 on OOM,
  * -2 when the hierarchy's tables would be too large. */
 static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
-                    int straight, long max_states) {
+                    int straight, long max_states, const unsigned char *forbid) {
     memset(x, 0, sizeof *x);
+    x->forbid = -1;
     x->g = g;
     x->c = c;
     x->cm = cm;
@@ -323,6 +325,13 @@ static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cos
     if (pd_ideals_enumerate(&x->id, g, max_states > 0 ? max_states : DEFAULT_MAX_STATES))
         return -1;
     x->S = x->id.count;
+    if (forbid)
+        for (long k = 0; k < x->S && x->forbid < 0; k++) {
+            int eq = 1;
+            for (int v = 0; v < g->n && eq; v++)
+                if (pd_ideal_has(&x->id, k, v) != (forbid[v] != 0)) eq = 0;
+            if (eq) x->forbid = k;
+        }
     x->inrange = malloc((size_t)x->S);
     if (!x->inrange || build_subsets(x)) return -1;
     if (x->L > 1 && x->S > MAX_INNER_STATES) return -2;
@@ -552,7 +561,7 @@ static double lower_bound(const pd_costgraph *g, const pd_cluster *c, int straig
 static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                           pd_diag *d, double *bottleneck_out) {
     dpctx x;
-    int rc = ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states);
+    int rc = ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL);
     if (rc) {
         if (rc == -2)
             pd_diag_error(d, NULL, 0, 0,
@@ -661,10 +670,71 @@ pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_op
     return NULL;
 }
 
+/* The best bottleneck when no stage may end at the ideal `cut` (byte flags); INFINITY if none. */
+static double best_without(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                           const unsigned char *cut) {
+    dpctx x;
+    double b = NAN;
+    if (ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut) == 0) {
+        dptable t = {0};
+        b = solve_top(&x, &t);
+        table_free(&t);
+    }
+    ctx_free(&x);
+    return b;
+}
+
+static void print_range(FILE *out, const pd_costgraph *g, const pd_stage *st) {
+    if (st->n_nodes == 1) fprintf(out, "%s", g->name ? g->name[st->nodes[0]] : "?");
+    else fprintf(out, "%s..%s (%d layers)", g->name ? g->name[st->nodes[0]] : "?",
+                 g->name ? g->name[st->nodes[st->n_nodes - 1]] : "?", st->n_nodes);
+}
+
 void pd_explain(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                 const pd_plan *p) {
-    (void)g;
-    (void)c;
-    (void)o;
-    fprintf(out, "explain: %d stages, bottleneck %.6g ms\n", p->n_stages, p->bottleneck_ms);
+    int bott = 0;
+    for (int s = 0; s < p->n_stages; s++)
+        if (p->stages[s].time_ms > p->stages[bott].time_ms) bott = s;
+    fprintf(out, "explain: %d stage%s on %d workers; bottleneck %.6g ms (stage %d: ",
+            p->n_stages, p->n_stages == 1 ? "" : "s", p->workers, p->bottleneck_ms, bott);
+    print_range(out, g, &p->stages[bott]);
+    fprintf(out, ", %d replica%s)\n", p->stages[bott].replicas,
+            p->stages[bott].replicas == 1 ? "" : "s");
+    fprintf(out, "explain: objective: DP %.6g ms; integer program %s", p->bottleneck_ms,
+            p->certificate.status);
+    if (strcmp(p->certificate.status, "skipped") && strcmp(p->certificate.status, "infeasible"))
+        fprintf(out, " %.6g ms (gap %.3g, %.3g s)", p->certificate.objective, p->certificate.gap,
+                p->certificate.seconds);
+    fprintf(out, "\n");
+    if (p->n_stages == 1) {
+        fprintf(out, "explain: no cut: one stage replicated %d times (data parallel) is best; "
+                     "data-parallel time %.6g ms\n",
+                p->stages[0].replicas, p->data_parallel_ms);
+        return;
+    }
+    unsigned char *upto = calloc((size_t)g->n + 1, 1);
+    if (!upto) return;
+    for (int s = 0; s + 1 < p->n_stages; s++) {
+        const pd_stage *a = &p->stages[s], *b = &p->stages[s + 1];
+        for (int k = 0; k < a->n_nodes; k++) upto[a->nodes[k]] = 1;
+        fprintf(out, "cut %d: after ", s);
+        print_range(out, g, a);
+        fprintf(out, " | before ");
+        print_range(out, g, b);
+        fprintf(out, "\n  crosses %.6g bytes per minibatch (in %.6g ms, both ways); stage %d "
+                     "takes %.6g ms on %d, stage %d takes %.6g ms on %d\n",
+                a->act_out_bytes, b->comm_in_ms, s, a->time_ms, a->replicas, s + 1, b->time_ms,
+                b->replicas);
+        double alt = best_without(g, c, o, upto);
+        if (isnan(alt))
+            fprintf(out, "  alternative: not computed (out of memory)\n");
+        else if (!(alt < INFINITY))
+            fprintf(out, "  alternative: none: every plan that fits cuts here\n");
+        else
+            fprintf(out, "  why: the best plan that does not cut here has bottleneck %.6g ms "
+                         "(%+.6g ms, %+.2f%%)\n",
+                    alt, alt - p->bottleneck_ms,
+                    p->bottleneck_ms > 0 ? 100.0 * (alt - p->bottleneck_ms) / p->bottleneck_ms : 0);
+    }
+    free(upto);
 }
