@@ -349,14 +349,10 @@ static void skip(pd_plan *p, const char *why, pd_diag *d, const pd_plan_opts *o)
     if (o && o->verbose && d) fprintf(d->out ? d->out : stderr, "certificate skipped: %s\n", why);
 }
 
-int pd_ilp_optimum(pd_plan **out, pd_certificate *cert, const pd_costgraph *g,
-                   const pd_cluster *c, const pd_plan_opts *o, double upper_bound_ms,
-                   double time_limit_s, char *why, int why_size, pd_diag *d) {
-    double t0 = now_s();
-    *out = NULL;
-    memset(cert, 0, sizeof *cert);
-    snprintf(cert->solver, sizeof cert->solver, "glpk");
-    snprintf(cert->status, sizeof cert->status, "skipped");
+/* Sets up the problem shared by every solve. Returns 0, 1 when out of scope (why), -1 on error. */
+static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster *c,
+                        const pd_plan_opts *o, char *why, int why_size, pd_diag *d) {
+    memset(q, 0, sizeof *q);
     if (c->n_levels != 1) {
         snprintf(why, (size_t)why_size, "the integer program models one level of workers; the "
                  "cluster has %d", c->n_levels);
@@ -366,51 +362,65 @@ int pd_ilp_optimum(pd_plan **out, pd_certificate *cert, const pd_costgraph *g,
         snprintf(why, (size_t)why_size, "empty graph or cluster");
         return 1;
     }
-    ilp_problem q = {0};
-    q.g = g;
-    pd_cost_level_of(&q.lv, c, 0);
-    q.cm = o ? o->cost_model : PD_COST_DEFAULT;
-    q.N = c->count[0];
-    q.straight = o && o->straight;
-    q.exact_budget = pd_ilp_uses_every_worker(o);
-    q.layered = c->memory_bytes > 0;
-    int rc = pd_ilp_ideals_enum(&q.id, g, PD_ILP_MAX_IDEALS);
+    q->g = g;
+    pd_cost_level_of(&q->lv, c, 0);
+    q->cm = o ? o->cost_model : PD_COST_DEFAULT;
+    q->N = c->count[0];
+    q->straight = o && o->straight;
+    q->exact_budget = pd_ilp_uses_every_worker(o);
+    q->layered = c->memory_bytes > 0;
+    int rc = pd_ilp_ideals_enum(&q->id, g, PD_ILP_MAX_IDEALS);
     if (rc) {
         if (rc < 0) { pd_diag_error(d, "ilp", 0, 0, "out of memory enumerating ideals"); return -1; }
         snprintf(why, (size_t)why_size, "more than %d downward-closed sets", PD_ILP_MAX_IDEALS);
         return 1;
     }
-    q.cut = malloc((size_t)q.id.count * sizeof(double));
+    q->cut = malloc((size_t)q->id.count * sizeof(double));
     unsigned char *flags = malloc((size_t)g->n + 1);
-    if (!q.cut || !flags) {
-        free(q.cut); free(flags); pd_ilp_ideals_free(&q.id);
+    if (!q->cut || !flags) {
+        free(q->cut); free(flags); pd_ilp_ideals_free(&q->id);
         pd_diag_error(d, "ilp", 0, 0, "out of memory");
         return -1;
     }
-    for (int i = 0; i < q.id.count; i++) {
-        for (int v = 0; v < g->n; v++) flags[v] = (unsigned char)pd_ilp_ideal_has(&q.id, i, v);
-        q.cut[i] = pd_cut_bytes(g, flags);
+    for (int i = 0; i < q->id.count; i++) {
+        for (int v = 0; v < g->n; v++) flags[v] = (unsigned char)pd_ilp_ideal_has(&q->id, i, v);
+        q->cut[i] = pd_cut_bytes(g, flags);
     }
     free(flags);
+    return 0;
+}
 
-    /* First solve: every stage no slower than the bound (the DP's bottleneck: a better plan
-     * uses none slower). Then, while optimal, prove that no plan is faster than the optimum
-     * found, by a solve over strictly faster stages only (GLPK's tolerances are relative, 1e-7;
-     * this makes the answer exact to the arithmetic of the stage times). */
-    double cap = isfinite(upper_bound_ms) && upper_bound_ms > 0
-                     ? upper_bound_ms * (1 + 1e-9) + 1e-12 : INFINITY;
+static void problem_free(ilp_problem *q) {
+    pd_ilp_ideals_free(&q->id);
+    free(q->cut);
+}
+
+/* Solves from a first cap (inclusive, or strict), then, while optimal, proves that no plan is
+ * faster than the optimum found by a solve over strictly faster stages only (GLPK's tolerances
+ * are relative, about 1e-7; this makes the answer exact to the arithmetic of the stage times).
+ * incumbent_ms, when finite, is a plan already checked against the model (the DP's): if nothing
+ * beats the first strict cap, it is the optimum. Returns 0, 1 when too large, -1 on error. */
+static int optimum_core(pd_plan **out, pd_certificate *cert, const ilp_problem *q,
+                        const pd_cluster *c, const pd_plan_opts *o, double cap, int strict,
+                        double incumbent_ms, double t0, double time_limit_s, char *why,
+                        int why_size, pd_diag *d) {
     pd_ilp_result res;
     pd_plan *best = NULL;
-    int strict = 0, ret = 0, final_status = PD_ILP_INFEASIBLE;
-    double gap = 0;
+    int ret = 0, final_status = PD_ILP_INFEASIBLE;
+    double gap = 0, objective = NAN;
     for (int round = 0; round < 8; round++) {
         double left = time_limit_s - (now_s() - t0);
-        if (left <= 0) { if (!best) final_status = PD_ILP_TIMEOUT; else final_status = PD_ILP_GAP; break; }
+        if (left <= 0) {
+            final_status = best || isfinite(incumbent_ms) ? PD_ILP_GAP : PD_ILP_TIMEOUT;
+            gap = NAN;
+            break;
+        }
         pd_plan *pl = NULL;
-        rc = solve_capped(&res, &pl, &q, cap, strict, left, c, o, d);
+        int rc = solve_capped(&res, &pl, q, cap, strict, left, c, o, d);
         if (rc) {
             ret = rc;
-            if (rc > 0) snprintf(why, (size_t)why_size, "more than %ld candidate stages", PD_ILP_MAX_ARCS);
+            if (rc > 0)
+                snprintf(why, (size_t)why_size, "more than %ld candidate stages", PD_ILP_MAX_ARCS);
             break;
         }
         if (pl) {
@@ -424,9 +434,10 @@ int pd_ilp_optimum(pd_plan **out, pd_certificate *cert, const pd_costgraph *g,
             continue;
         }
         /* no path below the cap */
-        if (best) {
-            if (res.status == PD_ILP_INFEASIBLE) final_status = PD_ILP_OPTIMAL;
-            else { final_status = PD_ILP_GAP; gap = res.status == PD_ILP_TIMEOUT ? NAN : gap; }
+        if (best || (round == 0 && isfinite(incumbent_ms))) {
+            if (res.status == PD_ILP_INFEASIBLE) { final_status = PD_ILP_OPTIMAL; gap = 0; }
+            else { final_status = PD_ILP_GAP; gap = NAN; }
+            if (!best) objective = incumbent_ms;
             break;
         }
         if (res.status == PD_ILP_INFEASIBLE && isfinite(cap)) {
@@ -438,17 +449,88 @@ int pd_ilp_optimum(pd_plan **out, pd_certificate *cert, const pd_costgraph *g,
         final_status = res.status;
         break;
     }
-    pd_ilp_ideals_free(&q.id);
-    free(q.cut);
     if (ret) { free_plan(best); return ret; }
     snprintf(cert->status, sizeof cert->status, "%s", status_name(final_status));
-    cert->objective = best ? best->bottleneck_ms : NAN;
-    cert->gap = final_status == PD_ILP_OPTIMAL ? 0 : best ? gap : NAN;
-    if (!best && final_status == PD_ILP_INFEASIBLE) cert->objective = NAN;
+    cert->objective = best ? best->bottleneck_ms : objective;
+    cert->gap = final_status == PD_ILP_OPTIMAL ? 0 : gap;
     cert->seconds = now_s() - t0;
     if (best) best->certificate = *cert;
     *out = best;
     return 0;
+}
+
+static void cert_init(pd_certificate *cert) {
+    memset(cert, 0, sizeof *cert);
+    snprintf(cert->solver, sizeof cert->solver, "glpk");
+    snprintf(cert->status, sizeof cert->status, "skipped");
+    cert->objective = NAN;
+    cert->gap = NAN;
+}
+
+int pd_ilp_optimum(pd_plan **out, pd_certificate *cert, const pd_costgraph *g,
+                   const pd_cluster *c, const pd_plan_opts *o, double upper_bound_ms,
+                   double time_limit_s, char *why, int why_size, pd_diag *d) {
+    double t0 = now_s();
+    *out = NULL;
+    cert_init(cert);
+    ilp_problem q;
+    int rc = problem_init(&q, g, c, o, why, why_size, d);
+    if (rc) return rc;
+    /* stages slower than the bound cannot be in a plan that is at least as good */
+    double cap = isfinite(upper_bound_ms) && upper_bound_ms > 0
+                     ? upper_bound_ms * (1 + 1e-9) + 1e-12 : INFINITY;
+    rc = optimum_core(out, cert, &q, c, o, cap, 0, NAN, t0, time_limit_s, why, why_size, d);
+    problem_free(&q);
+    return rc;
+}
+
+/* Checks plan p against the integer program's constraints (stages partition the nodes in an
+ * order that respects every edge, so every prefix is an ideal; replicas within the rules; each
+ * stage fits) and re-prices it. Returns its bottleneck, or NAN when it breaks a constraint. */
+static double check_plan(const ilp_problem *q, const pd_plan *p) {
+    const pd_costgraph *g = q->g;
+    if (!p || p->n_stages < 1 || !p->stages) return NAN;
+    int *stage_of = malloc((size_t)g->n * sizeof(int));
+    unsigned char *before = calloc((size_t)g->n + 1, 1), *st = calloc((size_t)g->n + 1, 1);
+    double worst = NAN;
+    int used = 0, ok = stage_of && before && st;
+    for (int v = 0; ok && v < g->n; v++) stage_of[v] = -1;
+    for (int s = 0; ok && s < p->n_stages; s++) {
+        const pd_stage *x = &p->stages[s];
+        if (x->n_nodes < 1 || !x->nodes || x->replicas < 1 || (q->straight && x->replicas != 1))
+            ok = 0;
+        for (int k = 0; ok && k < x->n_nodes; k++) {
+            int v = x->nodes[k];
+            if (v < 0 || v >= g->n || stage_of[v] != -1) ok = 0;
+            else stage_of[v] = s;
+        }
+        used += x->replicas;
+    }
+    for (int v = 0; ok && v < g->n; v++)
+        if (stage_of[v] < 0) ok = 0;
+    for (int e = 0; ok && e < g->n_edges; e++)
+        if (stage_of[g->src[e]] > stage_of[g->dst[e]]) ok = 0;
+    if (ok && (used > q->N || (q->exact_budget && used != q->N))) ok = 0;
+    if (ok) {
+        worst = 0;
+        int done = 0;
+        for (int s = 0; s < p->n_stages; s++) {
+            const pd_stage *x = &p->stages[s];
+            memset(st, 0, (size_t)g->n);
+            for (int k = 0; k < x->n_nodes; k++) st[x->nodes[k]] = 1;
+            done += x->replicas;
+            pd_stage_cost sc;
+            pd_stage_cost_nodes(&sc, g, &q->lv, q->cm, s ? before : NULL, st, x->replicas,
+                                used - done);
+            if (!sc.fits) { worst = NAN; break; }
+            if (sc.time_ms > worst) worst = sc.time_ms;
+            for (int k = 0; k < x->n_nodes; k++) before[x->nodes[k]] = 1;
+        }
+    }
+    free(stage_of);
+    free(before);
+    free(st);
+    return worst;
 }
 
 int pd_ilp_uses_every_worker(const pd_plan_opts *o) {
@@ -460,16 +542,39 @@ int pd_ilp_uses_every_worker(const pd_plan_opts *o) {
 
 int pd_certify(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o, pd_plan *p,
                double time_limit_s, pd_plan **better, pd_diag *d) {
+    double t0 = now_s();
     if (better) *better = NULL;
-    pd_plan *ilp = NULL;
     char why[160] = "";
-    double ub = p ? p->bottleneck_ms : INFINITY;
     pd_certificate cert;
-    int rc = pd_ilp_optimum(&ilp, &cert, g, c, o, ub, time_limit_s, why, sizeof why, d);
+    cert_init(&cert);
+    ilp_problem q;
+    int rc = problem_init(&q, g, c, o, why, sizeof why, d);
     if (rc < 0) return -1;
     if (rc > 0) {
         if (p) {
             p->certificate = cert;
+            skip(p, why, d, o);
+        }
+        return 0;
+    }
+    /* When the DP's plan satisfies every constraint of the model and re-prices to its own
+     * bottleneck, one solve over strictly faster stages proves it optimal (or finds better).
+     * Otherwise the integer program solves for its optimum from the DP's bound. */
+    double ub = p ? p->bottleneck_ms : INFINITY;
+    double mine = check_plan(&q, p);
+    pd_plan *ilp = NULL;
+    if (p && isfinite(mine) && fabs(mine - ub) <= 1e-9 * fabs(ub) + 1e-12)
+        rc = optimum_core(&ilp, &cert, &q, c, o, mine * (1 - 1e-9), 1, mine, t0, time_limit_s,
+                          why, sizeof why, d);
+    else
+        rc = optimum_core(&ilp, &cert, &q, c, o,
+                          isfinite(ub) && ub > 0 ? ub * (1 + 1e-9) + 1e-12 : INFINITY, 0, NAN,
+                          t0, time_limit_s, why, sizeof why, d);
+    problem_free(&q);
+    if (rc < 0) return -1;
+    if (rc > 0) {
+        if (p) {
+            cert_init(&p->certificate);
             skip(p, why, d, o);
         }
         return 0;

@@ -322,6 +322,20 @@ TEST(worse_plan_is_caught) {
         pd_stage_cost_nodes(&sc, g, &lv, o.cost_model, NULL, all, c.count[0], 0);
         free(all);
         if (sc.time_ms > best * (1 + 1e-6)) {
+            /* rewrite the plan's stages: one stage holding every node, on every worker */
+            for (int s = 1; s < dp->n_stages; s++) {
+                free(dp->stages[s].nodes);
+                free(dp->stages[s].ranks);
+            }
+            pd_stage *st = &dp->stages[0];
+            st->nodes = realloc(st->nodes, sizeof(int) * (size_t)g->n);
+            st->ranks = realloc(st->ranks, sizeof(int) * (size_t)c.count[0]);
+            st->n_nodes = g->n;
+            st->replicas = c.count[0];
+            for (int v = 0; v < g->n; v++) st->nodes[v] = v;
+            for (int r = 0; r < c.count[0]; r++) st->ranks[r] = r;
+            st->time_ms = sc.time_ms;
+            dp->n_stages = 1;
             dp->bottleneck_ms = sc.time_ms;
             pd_plan *better = NULL;
             int rc = pd_certify(g, &c, &o, dp, 30, &better, &d);
