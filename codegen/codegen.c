@@ -5,9 +5,11 @@
 #include "codegen.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "emit.h"
 #include "plan_write.h"
@@ -36,6 +38,41 @@ static char *read_text(const char *path) {
     if (!buf) buf = calloc(1, 1);
     else buf[n] = 0;
     return buf;
+}
+
+/* 64-bit FNV-1a of plan.yaml, leaving out the certificate's `seconds` line (a timing, the only
+ * thing in plan.yaml that differs between identical runs), as 16 hex digits. */
+static int plan_hash_masked(char hex[17], const char *path) {
+    char *t = read_text(path);
+    if (!t) return -1;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (char *line = t; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        size_t sp = strspn(line, " ");
+        if (strncmp(line + sp, "seconds: ", 9))
+            for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)line[i]) * 0x100000001b3ULL;
+        line += n;
+    }
+    free(t);
+    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+    return 0;
+}
+
+/* The checkout that holds templates/ and runtime/pdrt.h: `start` or the nearest folder above it
+ * (a binary under build/ may be handed its own folder). */
+static void find_checkout(char *out, size_t n, const char *start) {
+    snprintf(out, n, "%s", start);
+    for (int up = 0; up < 4; up++) {
+        char a[4300], b[4300];
+        snprintf(a, sizeof a, "%s/templates/Makefile.in", out);
+        snprintf(b, sizeof b, "%s/runtime/pdrt.h", out);
+        if (access(a, R_OK) == 0 && access(b, R_OK) == 0) return;
+        char *slash = strrchr(out, '/');
+        if (!slash || slash == out) break;
+        *slash = 0;
+    }
+    snprintf(out, n, "%s", start);
 }
 
 typedef struct {
@@ -107,7 +144,8 @@ int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const
                       "(use 1f1b)", p->schedule);
         return 1;
     }
-    const char *root = o && o->root ? o->root : ".";
+    char root[4096];
+    find_checkout(root, sizeof root, o && o->root ? o->root : ".");
     cg_program pr;
     if (cg_resolve(&pr, m, p, d)) return 1;
     int rc = 1;
@@ -156,7 +194,10 @@ int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const
 
     char plan_hash[17] = "", plan_path[4400];
     snprintf(plan_path, sizeof plan_path, "%s/plan.yaml", outdir);
-    pd_fnv1a_file(plan_hash, plan_path);
+    if (plan_hash_masked(plan_hash, plan_path)) {
+        pd_diag_error(d, plan_path, 0, 0, "cannot read: %s", strerror(errno));
+        goto out;
+    }
     cmd = strdup(o && o->command_line ? o->command_line : "pdplan");
     char model_path[4096], cost[256];
     snprintf(model_path, sizeof model_path, "%s", m->path);

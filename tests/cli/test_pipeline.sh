@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# test_pipeline.sh: generated stages trained through scripts/pdlaunch: a 2-stage and a 3-stage
+# pipeline of a small synthetic model give bit for bit the weights of the independent
+# single-process emulation of PipeDream's 1F1B weight versions (--emulate), and not those of
+# plain sequential SGD (--single); fmnist_cnn runs on real data; summary.json has its fields;
+# killing a rank stops the job within 10 s with a message naming the rank and the stage.
+. "$(dirname "$0")/../lib.sh"
+cd "$ROOT" || exit 1
+LAUNCH="$ROOT/scripts/pdlaunch"
+make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libpdrt.a failed"; finish; exit 1; }
+
+# conv, batch norm, max pool, flatten, dropout, linear, relu: every stage has parameters
+cat >"$TMP/tiny.yaml" <<'EOF'
+pd: 1
+name: tiny
+input: [2, 8, 8]
+classes: 5
+batch: 16
+dataset: synthetic
+loss: softmax_cross_entropy
+optimizer: {kind: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.0001}
+epochs: 1
+layers:
+  - {name: conv, op: conv2d, out_channels: 4, kernel: 3, padding: 1}
+  - {name: bn, op: batchnorm2d}
+  - {name: relu1, op: relu}
+  - {name: pool, op: maxpool2d, kernel: 2}
+  - {name: flat, op: flatten}
+  - {name: fc1, op: linear, out_features: 32}
+  - {name: relu2, op: relu}
+  - {name: drop, op: dropout, p: 0.25}
+  - {name: fc2, op: linear, out_features: 32}
+  - {name: relu3, op: relu}
+  - {name: fc3, op: linear, out_features: 5}
+EOF
+
+same_dirs() { # a b: every file of a exists in b with the same bytes
+    local f n=0
+    for f in "$1"/*.f32; do
+        [ -f "$f" ] || return 1
+        cmp -s "$f" "$2/$(basename "$f")" || return 1
+        n=$((n + 1))
+    done
+    [ "$n" -gt 0 ]
+}
+
+for n in 2 3; do
+    gen=$TMP/tiny$n
+    if ! "$PDPLAN" "$TMP/tiny.yaml" -n "$n" --straight -q -o "$gen" >"$TMP/plan.log" 2>&1 ||
+       ! make -s -C "$gen" >"$TMP/make.log" 2>&1; then
+        fail "pipeline_${n}_stages_build" "$(tail -5 "$TMP/plan.log" "$TMP/make.log")"
+        continue
+    fi
+    [ "$(grep -c '^stage ' "$gen/launch.conf")" = "$n" ] || { fail "pipeline_${n}_stages_build" "not $n stages"; continue; }
+    common=(--data synthetic --synthetic-n 512 --steps 14 --seed 7 --log-every 7)
+    if expect_status 0 "pipeline_${n}_stages_runs" "$LAUNCH" "$gen" "${common[@]}" --save "$TMP/p$n"; then
+        grep -q 'step 14/32 loss' <<<"$OUTPUT" && [ -f "$gen/run/summary.json" ] &&
+            pass "pipeline_${n}_stages_runs" || fail "pipeline_${n}_stages_runs" "$OUTPUT"
+        cp "$gen/run/summary.json" "$TMP/summary$n.json"
+    fi
+    expect_status 0 "emulate_${n}_runs" "$LAUNCH" "$gen" --emulate "${common[@]}" --save "$TMP/e$n"
+    expect_status 0 "single_${n}_runs" "$LAUNCH" "$gen" --single "${common[@]}" --save "$TMP/s$n"
+    if same_dirs "$TMP/p$n" "$TMP/e$n"; then pass "pipeline_${n}_equals_emulation"
+    else fail "pipeline_${n}_equals_emulation"; fi
+    # stale weights matter: 1F1B is not sequential SGD, so the comparison above has teeth
+    if ! same_dirs "$TMP/p$n" "$TMP/s$n"; then pass "pipeline_${n}_differs_from_sequential"
+    else fail "pipeline_${n}_differs_from_sequential" "1F1B gave sequential SGD's weights"; fi
+done
+
+# --init reads what --save wrote: training 0 further steps is not allowed, so compare a run
+# started from saved weights with the emulation started from the same weights
+if [ -d "$TMP/p2" ]; then
+    expect_status 0 init_pipeline "$LAUNCH" "$TMP/tiny2" --data synthetic --synthetic-n 512 --steps 5 --init "$TMP/p2" --save "$TMP/ip" --no-eval
+    expect_status 0 init_emulate "$LAUNCH" "$TMP/tiny2" --emulate --data synthetic --synthetic-n 512 --steps 5 --init "$TMP/p2" --save "$TMP/ie" --no-eval
+    if same_dirs "$TMP/ip" "$TMP/ie" && ! same_dirs "$TMP/ip" "$TMP/p2"; then pass init_and_save
+    else fail init_and_save; fi
+fi
+
+s=$TMP/summary3.json
+if [ -f "$s" ] && python3 - "$s" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["steps"] == 14 and d["stages"] == 3, d
+assert 0 <= d["test_accuracy"] <= 1 and d["final_loss"] > 0 and d["samples_per_s"] > 0 and d["wall_s"] > 0
+assert len(d["per_stage"]) == 3
+for st in d["per_stage"]:
+    assert st["measured_ms"] > 0 and st["predicted_ms"] > 0, st
+EOF
+then pass summary_json_fields; else fail summary_json_fields "$(cat "$s" 2>/dev/null | head -20)"; fi
+
+# fmnist_cnn on real Fashion-MNIST, 2 stages, a few steps
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    g=$TMP/fm
+    if "$PDPLAN" models/fmnist_cnn.yaml -n 2 --straight -q -o "$g" >/dev/null 2>&1 && make -s -C "$g" >/dev/null 2>&1; then
+        if expect_status 0 fmnist_pipeline_runs "$LAUNCH" "$g" --steps 6 --log-every 3 --no-eval; then
+            grep -q 'step 6/937 loss' <<<"$OUTPUT" && pass fmnist_pipeline_runs || fail fmnist_pipeline_runs "$OUTPUT"
+        fi
+        # a bad option is an error, not a run
+        expect_status 2 pdlaunch_bad_option "$LAUNCH" "$g" --bogus && pass pdlaunch_bad_option
+    else
+        fail fmnist_pipeline_runs "plan or build failed"
+    fi
+else
+    skip fmnist_pipeline_runs "no Fashion-MNIST at /usr/share/datasets/fashion-mnist"
+fi
+
+# kill -9 one rank mid-run: the job stops within 10 s, names rank and stage, exits non-zero
+gen=$TMP/tiny3
+if [ -x "$gen/stage_1" ]; then
+    "$LAUNCH" "$gen" --data synthetic --synthetic-n 4096 --steps 100000 --log-every 1 --no-eval \
+        >"$TMP/kill.out" 2>"$TMP/kill.err" &
+    lp=$!
+    for _ in $(seq 100); do grep -q 'loss' "$TMP/kill.out" && break; sleep 0.1; done
+    victim=$(pgrep -f "^$gen/stage_1 " | head -1)
+    if [ -z "$victim" ]; then
+        fail kill_rank_stops_job "stage_1 never started: $(tail -3 "$TMP/kill.err")"
+        kill "$lp" 2>/dev/null
+    else
+        t0=$(date +%s.%N)
+        kill -9 "$victim"
+        for _ in $(seq 150); do kill -0 "$lp" 2>/dev/null || break; sleep 0.1; done
+        t1=$(date +%s.%N)
+        if kill -0 "$lp" 2>/dev/null; then
+            fail kill_rank_stops_job "still running after 15 s"
+            pkill -P "$lp" 2>/dev/null; kill "$lp" 2>/dev/null
+        else
+            wait "$lp"; rc=$?
+            secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+            if [ "$rc" -ne 0 ] && awk -v s="$secs" 'BEGIN { exit !(s < 10) }' &&
+               grep -q 'pdlaunch: rank 1 (stage 1) failed' "$TMP/kill.err"; then
+                pass kill_rank_stops_job
+                echo "  killed rank stopped the job in ${secs}s (exit $rc)"
+            else
+                fail kill_rank_stops_job "rc $rc after ${secs}s: $(tail -4 "$TMP/kill.err" | tr '\n' '|')"
+            fi
+        fi
+    fi
+fi
+finish
