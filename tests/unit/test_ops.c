@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "init.h"
 #include "ops.h"
 #include "test.h"
 
@@ -639,4 +640,37 @@ TEST(conv2d_blocked_batch_equals_per_sample) {
     CHECK(norm > 1.0);
     free(x); free(w); free(bias); free(y); free(y1); free(s); free(dy); free(dx); free(dx1);
     free(dw); free(dw1); free(db); free(db1);
+}
+
+/* ---- initialisation (init.h) ---- */
+
+TEST(init_is_pytorch_uniform_and_keyed) {
+    int C = 50, OC = 40;
+    size_t n = (size_t)C * OC;
+    float *w = falloc(n), *w2 = falloc(n), *b = falloc(OC), *cw = falloc(8 * 3 * 5 * 5);
+    pd_init_linear(w, b, 3, 7, C, OC);
+    pd_init_linear(w2, NULL, 3, 7, C, OC);
+    CHECK(memcmp(w, w2, n * 4) == 0); /* same keys, same numbers; bias NULL is fine */
+    double bound = 1 / sqrt((double)C), lo = 1, hi = -1, mean = 0;
+    for (size_t i = 0; i < n; i++) {
+        lo = fmin(lo, w[i]);
+        hi = fmax(hi, w[i]);
+        mean += w[i] / (double)n;
+    }
+    CHECK(lo >= -bound && hi <= bound && lo < -0.95 * bound && hi > 0.95 * bound);
+    CHECK(fabs(mean) < 0.05 * bound);
+    for (int o = 0; o < OC; o++) CHECK(fabs(b[o]) <= bound);
+    CHECK(memcmp(w, b, OC * 4) != 0); /* the bias has its own key */
+    pd_init_linear(w2, NULL, 3, 8, C, OC);
+    CHECK(memcmp(w, w2, n * 4) != 0); /* another layer, other numbers */
+    pd_init_linear(w2, NULL, 4, 7, C, OC);
+    CHECK(memcmp(w, w2, n * 4) != 0); /* another seed */
+    pd_init_conv2d(cw, NULL, 3, 1, 3, 8, 5, 5);
+    double cb = 1 / sqrt(75.0), cmax = 0;
+    for (int i = 0; i < 8 * 75; i++) cmax = fmax(cmax, fabs(cw[i]));
+    CHECK(cmax <= cb && cmax > 0.9 * cb);
+    float g[3], be[3], rm[3], rv[3];
+    pd_init_batchnorm2d(g, be, rm, rv, 3);
+    for (int c = 0; c < 3; c++) CHECK(g[c] == 1 && be[c] == 0 && rm[c] == 0 && rv[c] == 1);
+    free(w); free(w2); free(b); free(cw);
 }
