@@ -463,8 +463,8 @@ static void cert_init(pd_certificate *cert) {
     memset(cert, 0, sizeof *cert);
     snprintf(cert->solver, sizeof cert->solver, "glpk");
     snprintf(cert->status, sizeof cert->status, "skipped");
-    cert->objective = NAN;
-    cert->gap = NAN;
+    cert->objective = 0; /* as plan.yaml has always shown a skipped certificate */
+    cert->gap = 0;
 }
 
 int pd_ilp_optimum(pd_plan **out, pd_certificate *cert, const pd_costgraph *g,
