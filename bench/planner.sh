@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# planner.sh: pdplan's wall time and peak memory on the bundled models and on generated graphs of
+# growing size (chains, Inception-like and GNMT-like DAGs, hierarchies), under both cost models,
+# and the GLPK certificate's time. Prints one table row per run. See bench/README.md.
+#   bash bench/planner.sh            (builds bin/pdplan first if needed)
+#   PDPLAN=path/to/pdplan LIMIT=60 bash bench/planner.sh
+# Each run is capped at LIMIT seconds (default 15); a run that hits it prints "timeout".
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PDPLAN=${PDPLAN:-$ROOT/bin/pdplan}
+LIMIT=${LIMIT:-15}
+if [ ! -x "$PDPLAN" ]; then make -s bin/pdplan >/dev/null || exit 1; fi
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+GEN="bash bench/gen_graphtxt.sh"
+
+# Peak memory: GNU time when installed, else none (bash's time gives only the wall time).
+if [ -x /usr/bin/time ] && /usr/bin/time -f %M true >/dev/null 2>&1; then HAVE_TIME=1; else HAVE_TIME=0; fi
+
+val() { sed -n "s/^ *$2: //p" "$1" 2>/dev/null | head -1; }
+
+printf '%-34s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' case nodes workers model wall_s peak_MiB \
+    bottleneck_ms exact "certificate (s)"
+printf '%s\n' "$(printf '%.0s-' {1..124})"
+
+# run NAME ARGS...: plans with ARGS, prints the row
+run() {
+    local name=$1; shift
+    local out="$WORK/out" log="$WORK/log" tm="$WORK/time"
+    rm -rf "$out"
+    local start end rc wall peak="-"
+    start=$(date +%s.%N)
+    if [ "$HAVE_TIME" = 1 ]; then
+        timeout -k 5 "$LIMIT" /usr/bin/time -o "$tm" -f '%M' "$PDPLAN" "$@" -q --no-codegen \
+            -o "$out" >"$log" 2>&1
+        rc=$?
+    else
+        timeout -k 5 "$LIMIT" "$PDPLAN" "$@" -q --no-codegen -o "$out" >"$log" 2>&1
+        rc=$?
+    fi
+    end=$(date +%s.%N)
+    wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+    if [ "$HAVE_TIME" = 1 ] && [ -s "$tm" ]; then
+        peak=$(awk '/^[0-9]+$/ { printf "%.1f", $1 / 1024 }' "$tm" | tail -1)
+    fi
+    local p="$out/plan.yaml" cm="default" a
+    for a in "$@"; do [ "$a" = pipedream ] && cm=compat; done
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        printf '%-34s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' "$name" - - "$cm" ">$LIMIT" \
+            "$peak" timeout - -
+        return
+    fi
+    if [ "$rc" -ne 0 ] || [ ! -f "$p" ]; then
+        printf '%-34s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' "$name" - - "$cm" "$wall" \
+            "$peak" "exit $rc" - "$(grep -m1 error "$log" | cut -c1-40)"
+        return
+    fi
+    local st cert
+    st=$(val "$p" status)
+    if [ "$st" = skipped ]; then cert=skipped
+    else cert="$st ($(awk -v s="$(val "$p" seconds)" 'BEGIN { printf "%.2f", s }'))"; fi
+    printf '%-34s %6s %8s %-9s %9s %9s %13.3f %-5s %-22s\n' "$name" "$(val "$p" nodes)" \
+        "$(val "$p" workers)/$(sed -n 's/^  workers: //p' "$p")" "$cm" "$wall" "$peak" \
+        "$(val "$p" bottleneck_ms)" "$(val "$p" exact)" "$cert"
+}
+
+# ---- bundled models ----
+run "fmnist_cnn est cpu, 2" models/fmnist_cnn.yaml -n 2
+run "vgg16 h200 profile, 4x4" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 4 4 -b 1e11 1.25e10
+run "vgg16 h200 profile, 4x4" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 4 4 -b 1e11 1.25e10 --compat pipedream
+run "alexnet h200 profile, 8" models/alexnet.yaml -p profiles/alexnet.h200.yaml -n 8 -b 1e10
+run "resnet50 est h200, 16" models/resnet50.yaml --device h200 -n 16 -b 1e11
+run "resnet50 est h200, 4x4" models/resnet50.yaml --device h200 -n 4 4 -b 1e11 1e10 --compat pipedream
+
+# ---- chains ----
+for L in 10 100 1000; do
+    $GEN chain $L >"$WORK/chain$L.txt"
+    run "chain $L, 16" "$WORK/chain$L.txt" -n 16 -b 1e10
+    run "chain $L, 16" "$WORK/chain$L.txt" -n 16 -b 1e10 --compat pipedream
+done
+run "chain 1000, 4x4" "$WORK/chain1000.txt" -n 4 4 -b 1e11 1e10
+run "chain 1000, 8x8x16 (1024 workers)" "$WORK/chain1000.txt" -n 8 8 16 -b 1e11 2.5e10 1e10
+run "chain 1000, 8x8x16 (1024 workers)" "$WORK/chain1000.txt" -n 8 8 16 -b 1e11 2.5e10 1e10 --compat pipedream
+run "chain 1000, 512 straight" "$WORK/chain1000.txt" -n 512 -b 1e10 --straight
+
+# ---- branching DAGs: Inception-like cells (C cells x W branches x D layers) ----
+for spec in "2 4 3" "4 4 3" "8 4 3" "4 6 3" "11 4 7"; do
+    set -- $spec
+    $GEN inception "$1" "$2" "$3" >"$WORK/inc.txt"
+    run "inception ${1}x${2}x${3}, 16" "$WORK/inc.txt" -n 16 -b 1e10
+done
+run "inception 11x4x7, 16" "$WORK/inc.txt" -n 16 -b 1e10 --compat pipedream
+run "inception 11x4x7, 4x4" "$WORK/inc.txt" -n 4 4 -b 1e11 1e10
+
+# ---- GNMT-like: two input chains with cross edges ----
+for L in 12 24 48; do
+    $GEN gnmt $L 2 >"$WORK/gnmt$L.txt"
+    run "gnmt 2x$L cross/2, 4x4" "$WORK/gnmt$L.txt" -n 4 4 -b 1e11 1e10 --compat pipedream
+done
+run "gnmt 2x48 cross/2, 4x4" "$WORK/gnmt48.txt" -n 4 4 -b 1e11 1e10
+
+# ---- the certificate (GLPK) ----
+$GEN chain 60 >"$WORK/chain60.txt"
+run "verify: chain 60, 16" "$WORK/chain60.txt" -n 16 -b 1e10 --verify
+run "verify: chain 60, 16" "$WORK/chain60.txt" -n 16 -b 1e10 --verify --compat pipedream
+run "verify: chain 60, 16 straight" "$WORK/chain60.txt" -n 16 -b 1e10 --verify --straight
+$GEN inception 2 4 3 >"$WORK/inc_small.txt"
+run "verify: inception 2x4x3, 8" "$WORK/inc_small.txt" -n 8 -b 1e10 --verify --time-limit 10
+run "verify: vgg16 h200, 16" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 16 -b 1e10 --verify
+[ "$HAVE_TIME" = 1 ] || echo "(peak memory needs GNU time at /usr/bin/time; not installed here)"
