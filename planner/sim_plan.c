@@ -1,0 +1,302 @@
+/* sim_plan.c: the simulator applied to a plan: builds the schedule IR for the plan's stages and
+ * replicas (1f1b, flush, gpipe, data parallelism), prices each rank from the cost graph, runs the
+ * engine twice (N and 2N minibatches) to separate the steady state from warm-up and drain, and
+ * prints the result. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cost.h"
+#include "simulate.h"
+
+static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
+
+/* Least common multiple of every stage's replica count (capped, so that steps stay sane). */
+static int replica_lcm(const pd_plan *p) {
+    int l = 1;
+    for (int s = 0; s < p->n_stages; s++) {
+        int r = p->stages[s].replicas > 0 ? p->stages[s].replicas : 1;
+        l = l / gcd(l, r) * r;
+        if (l > 100000) return 100000;
+    }
+    return l;
+}
+
+static int round_up(int x, int m) { return m > 0 ? (x + m - 1) / m * m : x; }
+
+static int default_microbatches(const pd_plan *p) {
+    return round_up(4 * p->n_stages, replica_lcm(p));
+}
+
+/* The rank of stage s that runs minibatch mb. */
+static int rank_of(const pd_plan *p, int s, int mb) {
+    const pd_stage *st = &p->stages[s];
+    return st->ranks[mb % st->replicas];
+}
+
+static int push_fwd(pd_schedule *x, const pd_plan *p, int s, int r, int mb) {
+    int e = 0;
+    if (s > 0) e |= pd_schedule_push(x, r, PD_A_RECV_ACT, mb, rank_of(p, s - 1, mb));
+    e |= pd_schedule_push(x, r, PD_A_FORWARD, mb, -1);
+    if (s + 1 < p->n_stages) e |= pd_schedule_push(x, r, PD_A_SEND_ACT, mb, rank_of(p, s + 1, mb));
+    return e;
+}
+
+/* Backward of mb; with `step`, the all-reduce (when replicated) and the optimizer step. */
+static int push_bwd(pd_schedule *x, const pd_plan *p, int s, int r, int mb, int step) {
+    int e = 0;
+    if (s + 1 < p->n_stages)
+        e |= pd_schedule_push(x, r, PD_A_RECV_GRAD, mb, rank_of(p, s + 1, mb));
+    e |= pd_schedule_push(x, r, PD_A_BACKWARD, mb, -1);
+    if (s > 0) e |= pd_schedule_push(x, r, PD_A_SEND_GRAD, mb, rank_of(p, s - 1, mb));
+    if (step) {
+        if (p->stages[s].replicas > 1) e |= pd_schedule_push(x, r, PD_A_ALLREDUCE, mb, -1);
+        e |= pd_schedule_push(x, r, PD_A_STEP, mb, -1);
+    }
+    return e;
+}
+
+/* One replica's minibatches mbs[0..n): 1F1B with warm-up w; per_mb_step: step after each
+ * backward (1f1b) or once at the end (flush). */
+static int one_f_one_b(pd_schedule *x, const pd_plan *p, int s, int r, const int *mbs, int n,
+                       int w, int per_mb_step) {
+    int e = 0;
+    if (w > n) w = n;
+    for (int i = 0; i < w; i++) e |= push_fwd(x, p, s, r, mbs[i]);
+    for (int i = 0; i + w < n; i++) {
+        e |= push_fwd(x, p, s, r, mbs[w + i]);
+        e |= push_bwd(x, p, s, r, mbs[i], per_mb_step);
+    }
+    for (int i = n - w; i < n; i++) e |= push_bwd(x, p, s, r, mbs[i], per_mb_step);
+    return e;
+}
+
+static int end_of_round(pd_schedule *x, const pd_plan *p, int s, int r, int last_mb) {
+    int e = 0;
+    if (p->stages[s].replicas > 1) e |= pd_schedule_push(x, r, PD_A_ALLREDUCE, last_mb, -1);
+    e |= pd_schedule_push(x, r, PD_A_STEP, last_mb, -1);
+    e |= pd_schedule_push(x, r, PD_A_FLUSH, -1, -1);
+    return e;
+}
+
+static int all_single(const pd_plan *p) {
+    for (int s = 0; s < p->n_stages; s++)
+        if (p->stages[s].replicas != 1 || p->stages[s].ranks[0] != s) return 0;
+    return 1;
+}
+
+pd_schedule *pd_sim_schedule(const pd_plan *p, const char *name, int steps, int microbatches) {
+    if (!p || p->n_stages < 1 || !name || steps < 1) return NULL;
+    int is_1f1b = !strcmp(name, "1f1b") || !strcmp(name, "dp");
+    int is_flush = !strcmp(name, "flush"), is_gpipe = !strcmp(name, "gpipe");
+    if (!is_1f1b && !is_flush && !is_gpipe) return NULL;
+    int L = replica_lcm(p), M = 0;
+    if (is_1f1b) steps = round_up(steps, L);
+    else {
+        M = microbatches > 0 ? round_up(microbatches, L) : default_microbatches(p);
+        steps = round_up(steps, M);
+    }
+    int R = 0, max_w = 0;
+    for (int s = 0; s < p->n_stages; s++) {
+        R += p->stages[s].replicas;
+        if (p->stages[s].warmup > max_w) max_w = p->stages[s].warmup;
+    }
+    int *warm = malloc(sizeof(int) * (size_t)p->n_stages);
+    if (!warm) return NULL;
+    for (int s = 0; s < p->n_stages; s++) warm[s] = p->stages[s].warmup;
+    if (is_1f1b && all_single(p)) { /* the runtime's own generator */
+        pd_schedule *x = pd_schedule_1f1b(p->n_stages, warm, steps);
+        free(warm);
+        if (x && !strcmp(name, "dp")) snprintf(x->name, sizeof x->name, "dp");
+        return x;
+    }
+    free(warm);
+    pd_schedule *x = calloc(1, sizeof *x);
+    int *mbs = malloc(sizeof(int) * (size_t)steps);
+    if (!x || !mbs) goto fail;
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->n_ranks = R;
+    x->n_stages = p->n_stages;
+    x->steps = steps;
+    x->send_slots = is_gpipe ? M + 1 : max_w + 1;
+    x->ranks = calloc((size_t)R, sizeof *x->ranks);
+    if (!x->ranks) goto fail;
+    for (int s = 0; s < p->n_stages; s++) {
+        const pd_stage *st = &p->stages[s];
+        for (int j = 0; j < st->replicas; j++) {
+            int r = st->ranks[j];
+            if (r < 0 || r >= R) goto fail;
+            x->ranks[r].rank = r;
+            x->ranks[r].stage = s;
+            int e = 0;
+            if (is_1f1b) {
+                int n = 0;
+                for (int m = j; m < steps; m += st->replicas) mbs[n++] = m;
+                e |= one_f_one_b(x, p, s, r, mbs, n, st->warmup, 1);
+            } else {
+                for (int base = 0; base < steps; base += M) {
+                    int n = 0;
+                    for (int m = base + j; m < base + M; m += st->replicas) mbs[n++] = m;
+                    if (is_flush) {
+                        e |= one_f_one_b(x, p, s, r, mbs, n, st->warmup, 0);
+                    } else {
+                        for (int i = 0; i < n; i++) e |= push_fwd(x, p, s, r, mbs[i]);
+                        for (int i = 0; i < n; i++) e |= push_bwd(x, p, s, r, mbs[i], 0);
+                    }
+                    e |= end_of_round(x, p, s, r, base + M - 1);
+                }
+            }
+            if (e) goto fail;
+        }
+    }
+    free(mbs);
+    return x;
+fail:
+    free(mbs);
+    pd_schedule_free(x);
+    return NULL;
+}
+
+void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
+                  const char *schedule) {
+    unsigned char *upto = calloc((size_t)g->n + 1, 1);
+    double in_bytes = 0;
+    int stash = schedule && !strcmp(schedule, "1f1b");
+    for (int s = 0; s < p->n_stages; s++) {
+        const pd_stage *st = &p->stages[s];
+        pd_sim_rank_cost c = {0};
+        for (int i = 0; i < st->n_nodes; i++) {
+            int v = st->nodes[i];
+            c.fwd_ms += g->fwd_ms[v];
+            c.bwd_ms += g->bwd_ms[v];
+            c.param_bytes += g->param_bytes[v];
+            c.act_keep_bytes += g->act_bytes[v];
+            if (upto) upto[v] = 1;
+        }
+        double out_bytes = (s + 1 < p->n_stages && upto) ? pd_cut_bytes(g, upto) : 0;
+        c.act_bytes = out_bytes;
+        c.grad_bytes = s > 0 ? in_bytes : 0;
+        c.act_keep_bytes += s > 0 ? in_bytes : 0;
+        c.weight_stashing = stash;
+        for (int j = 0; j < st->replicas; j++) rc[st->ranks[j]] = c;
+        in_bytes = out_bytes;
+    }
+    free(upto);
+}
+
+static int run_plan(pd_sim_result *out, FILE *trace, const pd_costgraph *g, const pd_cluster *c,
+                    const pd_plan *p, const char *name, int steps, const pd_sim_opts *opts,
+                    int check, char *why, int why_size) {
+    pd_schedule *s = pd_sim_schedule(p, name, steps, opts ? opts->microbatches : 0);
+    if (!s) {
+        snprintf(why, (size_t)why_size, "cannot build schedule '%s' for this plan (known: 1f1b, "
+                 "flush, gpipe, dp)", name);
+        return 1;
+    }
+    if (check) {
+        char cw[512];
+        if (pd_schedule_check(s, cw, sizeof cw)) {
+            snprintf(why, (size_t)why_size, "schedule '%s' fails the deadlock check: %s", name,
+                     cw);
+            pd_schedule_free(s);
+            return 1;
+        }
+    }
+    pd_sim_rank_cost *rc = calloc((size_t)s->n_ranks, sizeof *rc);
+    if (!rc) {
+        pd_schedule_free(s);
+        snprintf(why, (size_t)why_size, "out of memory");
+        return 1;
+    }
+    pd_sim_costs(rc, g, p, name);
+    int e = pd_sim_run(out, trace, s, rc, c, opts, why, why_size);
+    free(rc);
+    pd_schedule_free(s);
+    return e;
+}
+
+int pd_simulate(pd_sim_result *out, FILE *trace, const pd_costgraph *g, const pd_cluster *c,
+                const pd_plan *p, const char *schedule, int steps, const pd_sim_opts *opts,
+                char *why, int why_size) {
+    char dummy[8];
+    if (!why || why_size <= 0) why = dummy, why_size = (int)sizeof dummy;
+    memset(out, 0, sizeof *out);
+    if (!schedule) schedule = p->schedule[0] ? p->schedule : "1f1b";
+    if (steps <= 0) {
+        int w = p->workers > 0 ? p->workers : 1;
+        steps = 8 * w;
+        if (strcmp(schedule, "1f1b") && strcmp(schedule, "dp")) {
+            int M = opts && opts->microbatches > 0 ? opts->microbatches
+                                                   : default_microbatches(p);
+            if (steps < 4 * M) steps = 4 * M;
+        }
+        if (steps < 32) steps = 32;
+    }
+    pd_sim_result twice;
+    if (run_plan(out, trace, g, c, p, schedule, steps, opts, 1, why, why_size)) return 1;
+    if (run_plan(&twice, NULL, g, c, p, schedule, 2 * out->steps, opts, 0, why, why_size)) {
+        pd_sim_result_free(out);
+        return 1;
+    }
+    double dt = twice.makespan_ms - out->makespan_ms;
+    int dn = twice.steps - out->steps;
+    out->steady_ms = dn > 0 ? dt / dn : out->makespan_ms / out->steps;
+    for (int s = 0; s < out->n_stages; s++) out->stage_util[s] = 0;
+    int *members = calloc((size_t)out->n_stages, sizeof(int));
+    for (int r = 0; r < out->n_ranks; r++) {
+        out->rank_util[r] = dt > 0 ? (twice.rank_busy_ms[r] - out->rank_busy_ms[r]) / dt : 0;
+        if (members) members[out->rank_stage[r]]++;
+    }
+    for (int r = 0; r < out->n_ranks && members; r++)
+        out->stage_util[out->rank_stage[r]] += out->rank_util[r] / members[out->rank_stage[r]];
+    free(members);
+    pd_sim_result_free(&twice);
+    return 0;
+}
+
+pd_plan *pd_data_parallel_plan(const pd_costgraph *g, const pd_cluster *c) {
+    pd_plan *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->stages = calloc(1, sizeof *p->stages);
+    if (!p->stages) { free(p); return NULL; }
+    p->n_stages = 1;
+    pd_stage *st = &p->stages[0];
+    st->nodes = malloc(sizeof(int) * (size_t)(g->n > 0 ? g->n : 1));
+    st->replicas = pd_cluster_workers(c);
+    if (!st->nodes || st->replicas < 1 || pd_plan_assign_ranks(p)) {
+        pd_plan_free(p);
+        return NULL;
+    }
+    st->n_nodes = g->n;
+    for (int v = 0; v < g->n; v++) st->nodes[v] = v;
+    snprintf(p->schedule, sizeof p->schedule, "dp");
+    return p;
+}
+
+int pd_simulate_data_parallel(pd_sim_result *out, FILE *trace, const pd_costgraph *g,
+                              const pd_cluster *c, int steps, char *why, int why_size) {
+    pd_plan *p = pd_data_parallel_plan(g, c);
+    if (!p) {
+        memset(out, 0, sizeof *out);
+        snprintf(why, (size_t)why_size, "out of memory");
+        return 1;
+    }
+    int e = pd_simulate(out, trace, g, c, p, "dp", steps, NULL, why, why_size);
+    pd_plan_free(p);
+    return e;
+}
+
+void pd_sim_print(FILE *o, const pd_sim_result *r) {
+    fprintf(o, "simulated %s: %d ranks, %d stages, %d minibatches in %.3f ms\n", r->schedule,
+            r->n_ranks, r->n_stages, r->steps, r->makespan_ms);
+    fprintf(o, "  steady state     %.4f ms per minibatch\n", r->steady_ms);
+    fprintf(o, "  bubble           %.4f ms (warm-up, drain and flushes; %.1f%% of the run)\n",
+            r->bubble_ms, r->makespan_ms > 0 ? 100.0 * r->bubble_ms / r->makespan_ms : 0.0);
+    fprintf(o, "  communication    %.4g bytes per minibatch (%.4g point-to-point, %.4g "
+            "all-reduce)\n", r->bytes_per_minibatch, r->p2p_bytes_per_minibatch,
+            r->allreduce_bytes_per_minibatch);
+    fprintf(o, "  peak memory      %.4g bytes per worker (most loaded)\n", r->peak_memory_bytes);
+    fprintf(o, "  stage  utilisation  peak memory\n");
+    for (int s = 0; s < r->n_stages; s++)
+        fprintf(o, "  %5d  %10.1f%%  %11.4g\n", s, 100.0 * r->stage_util[s],
+                r->stage_peak_memory[s]);
+}
