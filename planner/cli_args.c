@@ -40,6 +40,8 @@ void pd_cli_usage(FILE *out) {
         "      --backend B          code generation backend: cpu (default) or cuda\n"
         "      --no-codegen         write plan.yaml only\n"
         "      --explain            after the table, say why each cut is where it is\n"
+        "      --simulate           simulate the plan and data parallelism (planner/simulate.h)\n"
+        "                           beside the DP's prediction; trace in DIR/sim_trace.json\n"
         "  -q                       no table\n"
         "  -v                       verbose planning\n"
         "  -h, --help               this text\n"
@@ -192,6 +194,7 @@ static int apply_flag(pd_cli *cli, const char *arg) {
     else if (!strcmp(arg, "--no-codegen")) cli->no_codegen = 1;
     else if (!strcmp(arg, "--verify")) cli->verify = 1;
     else if (!strcmp(arg, "--explain")) cli->explain = 1;
+    else if (!strcmp(arg, "--simulate")) cli->simulate = 1;
     else if (!strcmp(arg, "-q") || !strcmp(arg, "--quiet")) cli->quiet = 1;
     else if (!strcmp(arg, "-v") || !strcmp(arg, "--verbose")) cli->verbose = 1;
     else if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) cli->help = 1;

@@ -31,6 +31,7 @@ typedef struct {
     double time_limit_s;      /* --time-limit: the certificate's limit (default 60) */
     long max_states;          /* --max-states (0: the DP's default) */
     int explain;              /* --explain */
+    int simulate;             /* --simulate: simulate the plan and data parallelism */
     int quiet;                /* -q */
     int verbose;              /* -v */
     int help, version;        /* -h/--help, --version */

@@ -19,6 +19,7 @@
 #include "frontend.h"
 #include "ilp.h"
 #include "plan_write.h"
+#include "simulate.h"
 
 enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_INPUT = 2, EXIT_BETTER = 3 };
 
@@ -401,6 +402,15 @@ int main(int argc, char **argv) {
         fflush(stdout);
         printf("\n");
         pd_explain(stdout, g, &c, &o, p);
+    }
+    if (cli.simulate) {
+        char trace_path[PATH_MAX];
+        snprintf(trace_path, sizeof trace_path, "%s/sim_trace.json", outdir);
+        printf("\n");
+        if (pd_simulate_report(stdout, g, &c, p, trace_path, &d) != 0) {
+            status = EXIT_INTERNAL;
+            goto done;
+        }
     }
     fflush(stdout);
 

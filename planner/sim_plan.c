@@ -2,6 +2,7 @@
  * replicas (1f1b, flush, gpipe, data parallelism), prices each rank from the cost graph, runs the
  * engine twice (N and 2N minibatches) to separate the steady state from warm-up and drain, and
  * prints the result. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -299,4 +300,51 @@ void pd_sim_print(FILE *o, const pd_sim_result *r) {
     for (int s = 0; s < r->n_stages; s++)
         fprintf(o, "  %5d  %10.1f%%  %11.4g\n", s, 100.0 * r->stage_util[s],
                 r->stage_peak_memory[s]);
+}
+
+int pd_simulate_report(FILE *o, const pd_costgraph *g, const pd_cluster *c, const pd_plan *p,
+                       const char *trace_path, pd_diag *d) {
+    pd_sim_result sp, sd;
+    char why[512];
+    FILE *tr = NULL;
+    if (trace_path) {
+        tr = fopen(trace_path, "w");
+        if (!tr) {
+            pd_diag_error(d, trace_path, 0, 0, "cannot write the simulation trace");
+            return 1;
+        }
+    }
+    const char *sched = p->schedule[0] ? p->schedule : "1f1b";
+    int e = pd_simulate(&sp, tr, g, c, p, sched, 0, NULL, why, sizeof why);
+    if (tr && fclose(tr) != 0 && !e) {
+        pd_diag_error(d, trace_path, 0, 0, "cannot write the simulation trace");
+        pd_sim_result_free(&sp);
+        return 1;
+    }
+    if (e) {
+        pd_diag_error(d, "pdplan", 0, 0, "simulating the plan: %s", why);
+        return 1;
+    }
+    if (pd_simulate_data_parallel(&sd, NULL, g, c, 0, why, sizeof why)) {
+        pd_diag_error(d, "pdplan", 0, 0, "simulating data parallelism: %s", why);
+        pd_sim_result_free(&sp);
+        return 1;
+    }
+    pd_sim_print(o, &sp);
+    double dp_pred = p->data_parallel_ms;
+    fprintf(o, "\n                        DP prediction   simulated\n");
+    fprintf(o, "  plan, ms/minibatch    %13.4f   %9.4f\n", p->bottleneck_ms, sp.steady_ms);
+    fprintf(o, "  data parallel, ms     %13.4f   %9.4f\n", dp_pred, sd.steady_ms);
+    fprintf(o, "  speedup over DP       %12.2fx   %8.2fx\n",
+            p->bottleneck_ms > 0 ? dp_pred / p->bottleneck_ms : 0,
+            sp.steady_ms > 0 ? sd.steady_ms / sp.steady_ms : 0);
+    fprintf(o, "  bytes per minibatch: plan %.4g, data parallel %.4g: communication %s %.1f%%\n",
+            sp.bytes_per_minibatch, sd.bytes_per_minibatch,
+            sp.bytes_per_minibatch <= sd.bytes_per_minibatch ? "saved" : "added",
+            sd.bytes_per_minibatch > 0
+                ? 100.0 * fabs(1.0 - sp.bytes_per_minibatch / sd.bytes_per_minibatch) : 0.0);
+    if (trace_path) fprintf(o, "  trace: %s\n", trace_path);
+    pd_sim_result_free(&sp);
+    pd_sim_result_free(&sd);
+    return 0;
 }

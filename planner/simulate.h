@@ -27,6 +27,7 @@
 
 #include "cluster.h"
 #include "costgraph.h"
+#include "diag.h"
 #include "plan.h"
 #include "schedule.h"
 
@@ -102,7 +103,14 @@ int pd_simulate_data_parallel(pd_sim_result *out, FILE *trace, const pd_costgrap
  * pd_plan_free). NULL on out of memory. */
 pd_plan *pd_data_parallel_plan(const pd_costgraph *g, const pd_cluster *c);
 
-/* Prints a result as a short table (what pdplan --simulate shows). */
+/* Prints a result as a short table. */
 void pd_sim_print(FILE *out, const pd_sim_result *r);
+
+/* What pdplan --simulate prints: plan p and the data-parallel baseline simulated, beside the
+ * DP's predictions (time per minibatch, speedup, bytes per minibatch and the communication
+ * saved). Writes the plan's Chrome trace to trace_path (NULL: none). Returns 0, or 1 with a
+ * diagnostic. */
+int pd_simulate_report(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_plan *p,
+                       const char *trace_path, pd_diag *d);
 
 #endif
