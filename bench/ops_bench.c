@@ -135,6 +135,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--train") && i + 1 < argc) epochs = atoi(argv[++i]);
         else { fprintf(stderr, "usage: ops_bench [--steps N] [--train EPOCHS]\n"); return 2; }
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);
     openblas_set_num_threads(1);
     setup();
     int labels[B];
