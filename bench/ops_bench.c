@@ -84,7 +84,8 @@ static void setup(void) {
     am1 = malloc(B * 32 * 196 * sizeof(int)); am2 = malloc(B * 32 * 49 * sizeof(int));
 }
 
-#define TIMED(slot, dir, stmt) do { double t0_ = now(); stmt; t_layer[slot][dir] += now() - t0_; } while (0)
+/* per-layer times are CPU times of this process (robust when other jobs share the cores) */
+#define TIMED(slot, dir, stmt) do { double t0_ = cpu_now(); stmt; t_layer[slot][dir] += cpu_now() - t0_; } while (0)
 
 static float step(const int *labels, float lr, int train) {
     conv_layer *k = convs;
@@ -147,7 +148,7 @@ int main(int argc, char **argv) {
     for (int s = 0; s < steps; s++) step(labels, 0.0f, 1);
     double dt = now() - t0, dc = cpu_now() - c0;
     const char *names[8] = {"conv1", "conv2", "conv3", "conv4", "fc1", "fc2", "relu+pool", "loss+zero+sgd"};
-    printf("%-14s %10s %10s  (ms per minibatch of %d)\n", "layer", "forward", "backward", B);
+    printf("%-14s %10s %10s  (CPU ms per minibatch of %d)\n", "layer", "forward", "backward", B);
     for (int i = 0; i < 8; i++)
         printf("%-14s %10.3f %10.3f\n", names[i], 1e3 * t_layer[i][0] / steps,
                1e3 * t_layer[i][1] / steps);
