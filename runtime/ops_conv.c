@@ -1,9 +1,10 @@
-/* ops_conv.c: 2-D convolution (cross-correlation with zero padding) by im2col + sgemm over the
- * whole batch at once.
+/* ops_conv.c: 2-D convolution (cross-correlation with zero padding) by im2col + sgemm, over
+ * cache-sized blocks of samples.
  *
- * Scratch layout: col [C*KH*KW][B*OH*OW] (the unfolded input, one column per output position of
- * every sample) followed by tmp [OC][B*OH*OW] (the output, channel-major across the batch, which
- * is then scattered to NCHW). The backward recomputes col, forms dweight from it, then reuses it
+ * The batch goes in blocks of G samples (G from the shapes only). Scratch layout per block:
+ * col [C*KH*KW][G*OH*OW] (the unfolded input, one column per output position of each sample)
+ * followed by tmp [OC][G*OH*OW] (the output, channel-major across the block, which is then
+ * scattered to NCHW). The backward recomputes col, forms dweight from it, then reuses it
  * for dcol = weight^T * dout, which col2im adds into dinp.
  */
 #include <cblas.h>
@@ -82,13 +83,6 @@ static void col2im_add(float *dinp, const float *col, int B, int C, int H, int W
             }
 }
 
-size_t conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW, int SH, int SW,
-                             int PH, int PW) {
-    size_t OH = (size_t)pool_out_size(H, KH, SH, PH), OW = (size_t)pool_out_size(W, KW, SW, PW);
-    size_t N = (size_t)B * OH * OW;
-    return (size_t)C * KH * KW * N + (size_t)OC * N;
-}
-
 /* Samples per im2col block: enough columns for an efficient sgemm, few enough that the block
  * stays in cache. Depends only on the shapes, so results are deterministic. */
 static int block_samples(int B, size_t K, size_t OHW) {
@@ -96,6 +90,13 @@ static int block_samples(int B, size_t K, size_t OHW) {
     if (want < 1) want = 1;
     if (want > (size_t)B) want = (size_t)B;
     return (int)want;
+}
+
+size_t conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW, int SH, int SW,
+                             int PH, int PW) {
+    size_t OHW = (size_t)pool_out_size(H, KH, SH, PH) * pool_out_size(W, KW, SW, PW);
+    size_t K = (size_t)C * KH * KW;
+    return (K + OC) * (size_t)block_samples(B, K, OHW) * OHW;
 }
 
 void conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
