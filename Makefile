@@ -35,7 +35,7 @@ SAN_RUNTIME_OBJ := $(RUNTIME_SRC:%.c=build/san/%.o)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=build/san/tests/%)
 
 .PHONY: all deps test demo clean bench runtime
-all: bin/pdplan build/libpdrt.a
+all: bin/pdplan build/libpdrt.a bin/pdprof
 
 runtime: build/libpdrt.a
 
@@ -61,6 +61,11 @@ build/libpdrt.a: $(RUNTIME_OBJ)
 bin/pdplan: build/obj/planner/main.o build/libplanner.a
 	@mkdir -p bin
 	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS)
+
+# pdprof: per-layer timing with the runtime's kernels (tools/pdprof.c)
+bin/pdprof: build/obj/tools/pdprof.o build/libplanner.a build/libpdrt.a
+	@mkdir -p bin
+	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS) $(RUNTIME_LIBS)
 
 build/san/libplanner.a: $(SAN_PLANNER_OBJ)
 	rm -f $@ && ar rcs $@ $^

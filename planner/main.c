@@ -416,6 +416,18 @@ int main(int argc, char **argv) {
 
     /* code generation (model YAML only) */
     if (!is_graphtxt && !cli.no_codegen) {
+        int n_planning = 0, first = 0; /* ops without a runtime kernel (model.h) */
+        for (int i = 1; i < m.n_layers; i++)
+            if (pd_op_planning_only(m.layers[i].op) && !n_planning++) first = i;
+        if (n_planning) {
+            const pd_layer *L = &m.layers[first];
+            pd_diag_error(&d, cli.input, L->line, L->col, "layer '%s': op %s is planning-only "
+                          "(%d such layer%s): code generation cannot emit it; %s/plan.yaml was "
+                          "written, pass --no-codegen to plan only", L->name, pd_op_name(L->op),
+                          n_planning, n_planning == 1 ? "" : "s", outdir);
+            status = EXIT_INPUT;
+            goto done;
+        }
         char root[PATH_MAX];
         find_root(root, sizeof root);
         cmdline = command_line(argc, argv);

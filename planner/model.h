@@ -9,6 +9,12 @@
  *   conv2d:      weight [out_channels][in_channels][kh][kw], bias [out_channels]
  *   batchnorm2d: weight (gamma) [C], bias (beta) [C]; running_mean, running_var [C] are buffers,
  *                not parameters, and are never stashed.
+ *   embedding:   weight [num_embeddings][embedding_dim]                        (planning only)
+ *   lstm:        weight_ih [4H][F], weight_hh [4H][H], bias_ih [4H], bias_hh [4H] (planning only)
+ * Rank 2 is (tokens, features): a sequence, produced by embedding and kept by lstm, linear
+ * (applied per token), relu, dropout, add and concat (along features). Ops marked planning-only
+ * (pd_op_planning_only) have shape, parameter and FLOP rules for planning, but no runtime kernel:
+ * code generation and pdprof refuse them with a diagnostic.
  */
 #ifndef PD_MODEL_H
 #define PD_MODEL_H
@@ -30,12 +36,14 @@ typedef enum {
     PD_OP_BATCHNORM2D,
     PD_OP_ADD,
     PD_OP_CONCAT,
+    PD_OP_EMBEDDING,   /* planning only */
+    PD_OP_LSTM,        /* planning only */
     PD_OP_COUNT
 } pd_op_kind;
 
 typedef struct {
-    int rank;   /* 1 or 3 */
-    int dim[3]; /* rank 1: dim[0]=features; rank 3: C, H, W */
+    int rank;   /* 1, 2 or 3 */
+    int dim[3]; /* rank 1: dim[0]=features; rank 2: tokens, features; rank 3: C, H, W */
 } pd_shape;
 
 typedef struct {
@@ -53,6 +61,8 @@ typedef struct {
     int global;                    /* avgpool2d: global average over H, W */
     double p;                      /* dropout probability */
     double eps, momentum;          /* batchnorm2d: defaults 1e-5, 0.1 (PyTorch's) */
+    int num_embeddings;            /* embedding: vocabulary; its width is out_features, as is
+                                      lstm's hidden size */
 
     /* resolved by shape inference */
     pd_shape out;
@@ -88,6 +98,7 @@ typedef struct {
 } pd_model;
 
 const char *pd_op_name(pd_op_kind op);        /* "linear", ... */
+int pd_op_planning_only(pd_op_kind op);       /* 1: no runtime kernel (embedding, lstm) */
 int64_t pd_shape_numel(const pd_shape *s);    /* per sample */
 void pd_model_free(pd_model *m);
 

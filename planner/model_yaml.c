@@ -28,6 +28,9 @@ static const char *const *op_keys(pd_op_kind op) {
     static const char *const dropout[] = {"name", "op", "inputs", "p", NULL};
     static const char *const bn[] = {"name", "op", "inputs", "eps", "momentum", NULL};
     static const char *const plain[] = {"name", "op", "inputs", NULL};
+    static const char *const embedding[] = {"name", "op", "inputs", "num_embeddings",
+                                            "embedding_dim", NULL};
+    static const char *const lstm[] = {"name", "op", "inputs", "hidden_size", "bias", NULL};
     switch (op) {
     case PD_OP_LINEAR: return linear;
     case PD_OP_CONV2D: return conv;
@@ -35,6 +38,8 @@ static const char *const *op_keys(pd_op_kind op) {
     case PD_OP_AVGPOOL2D: return avg;
     case PD_OP_DROPOUT: return dropout;
     case PD_OP_BATCHNORM2D: return bn;
+    case PD_OP_EMBEDDING: return embedding;
+    case PD_OP_LSTM: return lstm;
     default: return plain;
     }
 }
@@ -144,7 +149,8 @@ static int read_layer(pd_yaml *y, yaml_node_t *n, pd_layer *L) {
     if (pd_yaml_str(y, v, "op", opname, sizeof opname)) return 1;
     if (parse_op(opname, &L->op)) {
         pd_yaml_error(y, v, "unknown op '%s' (known: linear, conv2d, relu, maxpool2d, avgpool2d, "
-                      "flatten, dropout, batchnorm2d, add, concat)", opname);
+                      "flatten, dropout, batchnorm2d, add, concat; planning only: embedding, lstm)",
+                      opname);
         return 1;
     }
     e += pd_yaml_check_keys(y, n, op_keys(L->op), "layer");
@@ -203,6 +209,14 @@ static int read_layer(pd_yaml *y, yaml_node_t *n, pd_layer *L) {
     case PD_OP_BATCHNORM2D:
         e += get_num(y, n, "eps", 1e-5, 1e-30, 1.0, &L->eps);
         e += get_num(y, n, "momentum", 0.1, 0.0, 1.0, &L->momentum);
+        break;
+    case PD_OP_EMBEDDING:
+        e += get_int(y, n, "num_embeddings", INT64_MIN, 1, 1 << 26, &L->num_embeddings, what);
+        e += get_int(y, n, "embedding_dim", INT64_MIN, 1, 1 << 20, &L->out_features, what);
+        break;
+    case PD_OP_LSTM:
+        e += get_int(y, n, "hidden_size", INT64_MIN, 1, 1 << 20, &L->out_features, what);
+        e += get_bool(y, n, "bias", 1, &L->has_bias);
         break;
     default: break;
     }

@@ -10,7 +10,15 @@
  *   relu, dropout: same shape, fwd and bwd numel; flatten: (C,H,W) -> (C*H*W), 0 FLOPs
  *   batchnorm2d: same shape, params 2C, buffers 2C; fwd 4*numel, bwd 8*numel
  *   add: k equal shapes -> same; fwd (k-1)*numel, bwd 0
- *   concat: rank 3 with equal H, W -> channels summed; rank 1 -> features summed; 0 FLOPs
+ *   concat: rank 3 with equal H, W -> channels summed; rank 1 -> features summed; rank 2 with
+ *               equal tokens -> features summed; 0 FLOPs
+ * Rank 2 (T, F) sequences, for planning-only models (model.h):
+ *   linear      (T, F) -> (T, out), per token: T times the rank-1 FLOPs
+ *   embedding   (T) token ids -> (T, dim); params vocab*dim; fwd T*dim, bwd 2*T*dim (gather,
+ *               scatter-add)
+ *   lstm        (T, F) -> (T, H); params 4H(F+H) + 8H (two biases, PyTorch's); fwd
+ *               T*(8H(F+H) + 8H + 12H) (the gate matrix products, biases, gate nonlinearities
+ *               and cell update); bwd T*(16H(F+H) + 8H + 24H)
  */
 #include "shapes.h"
 
@@ -19,6 +27,7 @@
 
 const char *pd_shape_str(char *buf, int cap, const pd_shape *s) {
     if (s->rank == 1) snprintf(buf, cap, "(%d)", s->dim[0]);
+    else if (s->rank == 2) snprintf(buf, cap, "(%d, %d)", s->dim[0], s->dim[1]);
     else if (s->rank == 3) snprintf(buf, cap, "(%d, %d, %d)", s->dim[0], s->dim[1], s->dim[2]);
     else snprintf(buf, cap, "(?)");
     return buf;
@@ -38,19 +47,52 @@ static int infer_layer(pd_layer *L, const pd_shape *const *in, char *err, int ca
     L->n_weight = L->n_bias = L->n_buffer = 0;
     L->flops_fwd = L->flops_bwd = 0;
     switch (L->op) {
-    case PD_OP_LINEAR:
-        if (x->rank != 1) {
+    case PD_OP_LINEAR: {
+        if (x->rank != 1 && x->rank != 2) {
             snprintf(err, cap, "linear needs a rank-1 input (features), got %s: add a flatten "
                      "layer first", pd_shape_str(b0, sizeof b0, x));
             return 1;
         }
-        L->out.rank = 1;
-        L->out.dim[0] = L->out_features;
-        L->n_weight = (int64_t)L->out_features * x->dim[0];
+        int seq = x->rank == 2, F = x->dim[seq];
+        double T = seq ? x->dim[0] : 1;
+        L->out.rank = x->rank;
+        L->out.dim[0] = seq ? x->dim[0] : L->out_features;
+        L->out.dim[1] = seq ? L->out_features : 0;
+        L->n_weight = (int64_t)L->out_features * F;
         L->n_bias = L->has_bias ? L->out_features : 0;
-        L->flops_fwd = 2.0 * (double)L->n_weight + (double)L->n_bias;
-        L->flops_bwd = 4.0 * (double)L->n_weight + (double)L->n_bias;
+        L->flops_fwd = T * (2.0 * (double)L->n_weight + (double)L->n_bias);
+        L->flops_bwd = T * (4.0 * (double)L->n_weight + (double)L->n_bias);
         return 0;
+    }
+    case PD_OP_EMBEDDING:
+        if (x->rank != 1) {
+            snprintf(err, cap, "embedding needs a rank-1 input (token ids), got %s",
+                     pd_shape_str(b0, sizeof b0, x));
+            return 1;
+        }
+        L->out.rank = 2;
+        L->out.dim[0] = x->dim[0];
+        L->out.dim[1] = L->out_features;
+        L->n_weight = (int64_t)L->num_embeddings * L->out_features;
+        L->flops_fwd = (double)x->dim[0] * L->out_features;
+        L->flops_bwd = 2.0 * (double)x->dim[0] * L->out_features;
+        return 0;
+    case PD_OP_LSTM: {
+        if (x->rank != 2) {
+            snprintf(err, cap, "lstm needs a rank-2 input (tokens, features), got %s",
+                     pd_shape_str(b0, sizeof b0, x));
+            return 1;
+        }
+        double T = x->dim[0], F = x->dim[1], H = L->out_features;
+        L->out.rank = 2;
+        L->out.dim[0] = x->dim[0];
+        L->out.dim[1] = L->out_features;
+        L->n_weight = 4 * (int64_t)L->out_features * (x->dim[1] + (int64_t)L->out_features);
+        L->n_bias = L->has_bias ? 8 * (int64_t)L->out_features : 0;
+        L->flops_fwd = T * (8.0 * H * (F + H) + 8.0 * H + 12.0 * H);
+        L->flops_bwd = T * (16.0 * H * (F + H) + 8.0 * H + 24.0 * H);
+        return 0;
+    }
     case PD_OP_CONV2D:
     case PD_OP_MAXPOOL2D:
     case PD_OP_AVGPOOL2D: {
@@ -131,23 +173,24 @@ static int infer_layer(pd_layer *L, const pd_shape *const *in, char *err, int ca
         return 0;
     case PD_OP_CONCAT: {
         L->out = *x;
-        int64_t total = x->dim[0];
+        int64_t total = x->rank == 2 ? x->dim[1] : x->dim[0];
         for (int i = 1; i < L->n_inputs; i++) {
             const pd_shape *y = in[i];
             if (y->rank != x->rank || (x->rank == 3 && (y->dim[1] != x->dim[1] ||
-                                                         y->dim[2] != x->dim[2]))) {
+                                                         y->dim[2] != x->dim[2])) ||
+                (x->rank == 2 && y->dim[0] != x->dim[0])) {
                 snprintf(err, cap, "concat needs inputs of the same rank%s: input 1 is %s, "
                          "input %d is %s", x->rank == 3 ? " and equal H, W" : "",
                          pd_shape_str(b0, sizeof b0, x), i + 1, pd_shape_str(b1, sizeof b1, y));
                 return 1;
             }
-            total += y->dim[0];
+            total += x->rank == 2 ? y->dim[1] : y->dim[0];
         }
         if (total > 1000000000) {
             snprintf(err, cap, "concat output is too large");
             return 1;
         }
-        L->out.dim[0] = (int)total;
+        L->out.dim[x->rank == 2 ? 1 : 0] = (int)total;
         return 0;
     }
     default: snprintf(err, cap, "op %s has no shape rule", pd_op_name(L->op)); return 1;
@@ -185,11 +228,13 @@ int pd_infer_shapes(pd_model *m, const char *file, pd_diag *d) {
     }
     pd_layer *last = &m->layers[m->n_layers - 1];
     if (!errors && m->n_layers > 1 &&
-        (last->out.rank != 1 || last->out.dim[0] != m->classes)) {
+        !(last->out.rank == 1 && last->out.dim[0] == m->classes) &&
+        !(last->out.rank == 2 && last->out.dim[1] == m->classes)) {
         pd_diag_error(d, file, last->line, last->col,
                       "the model's output (last layer '%s') has shape %s, but classes is %d: "
-                      "it must be (%d)", last->name, pd_shape_str(b0, sizeof b0, &last->out),
-                      m->classes, m->classes);
+                      "it must be (%d), or (tokens, %d) for a sequence model", last->name,
+                      pd_shape_str(b0, sizeof b0, &last->out), m->classes, m->classes,
+                      m->classes);
         errors++;
     }
     return errors;

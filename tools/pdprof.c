@@ -1,0 +1,389 @@
+/* pdprof.c: the profiler. Times every layer of a model YAML, forward and backward, with the
+ * runtime's CPU kernels (runtime/ops.h) on random inputs at the model's (or --batch) minibatch
+ * size: warm-up runs, then repeats, and the median. Writes profiles/<model>.<device>.yaml
+ * (pd_profile: 1), which pdplan -p reads. One thread (OpenBLAS too), as the stages run.
+ * flatten costs 0 (generated stages alias it); the loss is timed with the last layer's forward.
+ * Usage: pdprof MODEL.yaml [--backend cpu|cuda] [--batch N] [--repeats N] [--warmup N] [-o FILE]
+ * --estimate DEVICE writes the planner's analytic estimate (estimate.c) as a profile instead,
+ * without timing anything (bench/anchor_profile.py spreads measured block times over it).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "frontend.h"
+#include "ops.h"
+
+void openblas_set_num_threads(int n);
+
+enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_INPUT = 2 };
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+static uint64_t lcg = 0x2545F4914F6CDD1Dull;
+static void fill_random(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((lcg >> 40) * (1.0 / 16777216.0) - 0.5);
+    }
+}
+
+static float *fbuf(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (!p) {
+        fprintf(stderr, "pdprof: error: out of memory (%zu floats)\n", n);
+        exit(EXIT_INTERNAL);
+    }
+    fill_random(p, n);
+    return p;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One layer's buffers and sizes. */
+typedef struct {
+    const pd_layer *L;
+    int B, n_in;
+    const pd_shape *in[PD_MAX_INPUTS];
+    float *x[PD_MAX_INPUTS], *dx[PD_MAX_INPUTS];
+    float *y, *dy, *w, *b, *dw, *db, *scratch, *save_mean, *save_rstd, *rm, *rv;
+    int *argmax, *labels;
+    int channels[PD_MAX_INPUTS];
+    int last, classes;
+} layer_run;
+
+static void chw(const pd_shape *s, int *C, int *H, int *W) {
+    if (s->rank == 3) *C = s->dim[0], *H = s->dim[1], *W = s->dim[2];
+    else *C = s->dim[0], *H = *W = 1;
+}
+
+static void run_forward(layer_run *r) {
+    const pd_layer *L = r->L;
+    int B = r->B, C, H, W;
+    chw(r->in[0], &C, &H, &W);
+    size_t nin = (size_t)pd_shape_numel(r->in[0]), nout = (size_t)pd_shape_numel(&L->out);
+    switch (L->op) {
+    case PD_OP_LINEAR:
+        linear_forward(r->y, r->x[0], r->w, r->b, B, (int)nin, L->out_features);
+        break;
+    case PD_OP_CONV2D:
+        conv2d_forward(r->y, r->scratch, r->x[0], r->w, r->b, B, C, H, W, L->out_channels,
+                       L->kernel[0], L->kernel[1], L->stride[0], L->stride[1], L->padding[0],
+                       L->padding[1]);
+        break;
+    case PD_OP_RELU: relu_forward(r->y, r->x[0], (size_t)B * nin); break;
+    case PD_OP_MAXPOOL2D:
+        maxpool2d_forward(r->y, r->argmax, r->x[0], B, C, H, W, L->kernel[0], L->kernel[1],
+                          L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
+        break;
+    case PD_OP_AVGPOOL2D:
+        if (L->global) avgpool2d_forward(r->y, r->x[0], B, C, H, W, H, W, 1, 1, 0, 0);
+        else
+            avgpool2d_forward(r->y, r->x[0], B, C, H, W, L->kernel[0], L->kernel[1],
+                              L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
+        break;
+    case PD_OP_DROPOUT:
+        dropout_forward(r->y, r->scratch, r->x[0], (float)L->p, 1, 0, 0, 0, B, nin);
+        break;
+    case PD_OP_BATCHNORM2D:
+        batchnorm2d_forward(r->y, r->save_mean, r->save_rstd, r->rm, r->rv, r->x[0], r->w, r->b,
+                            (float)L->momentum, (float)L->eps, B, C, H, W);
+        break;
+    case PD_OP_ADD: add_forward(r->y, (const float *const *)r->x, r->n_in, (size_t)B * nout); break;
+    case PD_OP_CONCAT:
+        concat_forward(r->y, (const float *const *)r->x, r->channels, r->n_in, B,
+                       L->out.rank == 3 ? L->out.dim[1] * L->out.dim[2] : 1);
+        break;
+    default: break; /* flatten: aliased, free */
+    }
+    if (r->last) softmax_cross_entropy(r->dy, r->y, r->labels, B, r->classes);
+}
+
+static void run_backward(layer_run *r) {
+    const pd_layer *L = r->L;
+    int B = r->B, C, H, W;
+    chw(r->in[0], &C, &H, &W);
+    size_t nin = (size_t)pd_shape_numel(r->in[0]), nout = (size_t)pd_shape_numel(&L->out);
+    switch (L->op) {
+    case PD_OP_LINEAR:
+        linear_backward(r->dx[0], r->dw, r->db, r->dy, r->x[0], r->w, B, (int)nin,
+                        L->out_features);
+        break;
+    case PD_OP_CONV2D:
+        conv2d_backward(r->dx[0], r->dw, r->db, r->scratch, r->dy, r->x[0], r->w, B, C, H, W,
+                        L->out_channels, L->kernel[0], L->kernel[1], L->stride[0], L->stride[1],
+                        L->padding[0], L->padding[1]);
+        break;
+    case PD_OP_RELU: relu_backward(r->dx[0], r->dy, r->y, (size_t)B * nin); break;
+    case PD_OP_MAXPOOL2D:
+        maxpool2d_backward(r->dx[0], r->dy, r->argmax, B, C, H, W, L->kernel[0], L->kernel[1],
+                           L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
+        break;
+    case PD_OP_AVGPOOL2D:
+        if (L->global) avgpool2d_backward(r->dx[0], r->dy, B, C, H, W, H, W, 1, 1, 0, 0);
+        else
+            avgpool2d_backward(r->dx[0], r->dy, B, C, H, W, L->kernel[0], L->kernel[1],
+                               L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
+        break;
+    case PD_OP_DROPOUT: dropout_backward(r->dx[0], r->dy, r->scratch, (size_t)B * nin); break;
+    case PD_OP_BATCHNORM2D:
+        batchnorm2d_backward(r->dx[0], r->dw, r->db, r->dy, r->x[0], r->w, r->save_mean,
+                             r->save_rstd, B, C, H, W);
+        break;
+    case PD_OP_ADD: add_backward(r->dx, r->dy, r->n_in, (size_t)B * nout); break;
+    case PD_OP_CONCAT:
+        concat_backward(r->dx, r->dy, r->channels, r->n_in, B,
+                        L->out.rank == 3 ? L->out.dim[1] * L->out.dim[2] : 1);
+        break;
+    default: break;
+    }
+}
+
+static void setup(layer_run *r, const pd_model *m, int i, int B) {
+    const pd_layer *L = &m->layers[i];
+    memset(r, 0, sizeof *r);
+    r->L = L;
+    r->B = B;
+    r->n_in = L->n_inputs;
+    for (int k = 0; k < L->n_inputs; k++) {
+        r->in[k] = &m->layers[L->inputs[k]].out;
+        size_t n = (size_t)B * (size_t)pd_shape_numel(r->in[k]);
+        r->x[k] = fbuf(n);
+        r->dx[k] = fbuf(n);
+        r->channels[k] = r->in[k]->dim[0];
+    }
+    size_t nout = (size_t)B * (size_t)pd_shape_numel(&L->out);
+    r->y = fbuf(nout);
+    r->dy = fbuf(nout);
+    size_t nw = (size_t)L->n_weight, nb = (size_t)L->n_bias;
+    r->w = fbuf(nw);
+    r->dw = fbuf(nw);
+    r->b = nb ? fbuf(nb) : NULL;
+    r->db = nb ? fbuf(nb) : NULL;
+    int C, H, W;
+    chw(r->in[0], &C, &H, &W);
+    if (L->op == PD_OP_CONV2D)
+        r->scratch = fbuf(conv2d_scratch_floats(B, C, H, W, L->out_channels, L->kernel[0],
+                                                L->kernel[1], L->stride[0], L->stride[1],
+                                                L->padding[0], L->padding[1]));
+    if (L->op == PD_OP_DROPOUT) r->scratch = fbuf(nout);
+    if (L->op == PD_OP_MAXPOOL2D) {
+        r->argmax = calloc(nout ? nout : 1, sizeof(int));
+        if (!r->argmax) exit(EXIT_INTERNAL);
+    }
+    if (L->op == PD_OP_BATCHNORM2D) {
+        r->save_mean = fbuf((size_t)C);
+        r->save_rstd = fbuf((size_t)C);
+        r->rm = fbuf((size_t)C);
+        r->rv = fbuf((size_t)C);
+        for (int c = 0; c < C; c++) r->rv[c] = 1.0f;
+    }
+    r->last = i == m->n_layers - 1;
+    if (r->last) {
+        r->classes = m->classes;
+        r->labels = calloc((size_t)B, sizeof(int));
+        if (!r->labels) exit(EXIT_INTERNAL);
+        for (int b = 0; b < B; b++) r->labels[b] = b % m->classes;
+    }
+}
+
+static void teardown(layer_run *r) {
+    for (int k = 0; k < r->n_in; k++) free(r->x[k]), free(r->dx[k]);
+    free(r->y), free(r->dy), free(r->w), free(r->b), free(r->dw), free(r->db);
+    free(r->scratch), free(r->save_mean), free(r->save_rstd), free(r->rm), free(r->rv);
+    free(r->argmax), free(r->labels);
+}
+
+/* Median of `repeats` timings after `warmup` untimed runs. */
+static double time_median(layer_run *r, int backward, int warmup, int repeats, double *t) {
+    for (int k = 0; k < warmup; k++) backward ? run_backward(r) : run_forward(r);
+    for (int k = 0; k < repeats; k++) {
+        double t0 = now_ms();
+        backward ? run_backward(r) : run_forward(r);
+        t[k] = now_ms() - t0;
+    }
+    qsort(t, (size_t)repeats, sizeof(double), cmp_double);
+    return repeats % 2 ? t[repeats / 2] : 0.5 * (t[repeats / 2 - 1] + t[repeats / 2]);
+}
+
+static void usage(FILE *o) {
+    fputs("usage: pdprof MODEL.yaml [options]\n"
+          "Times every layer's forward and backward with the runtime's kernels on random\n"
+          "inputs and writes a profile (pd_profile: 1) for pdplan -p.\n"
+          "  --backend B     cpu (default) or cuda (not built yet: exit 2)\n"
+          "  --batch N       minibatch size (default: the model's batch)\n"
+          "  --repeats N     timed runs per layer and direction, median taken (default 5)\n"
+          "  --warmup N      untimed runs before timing (default 1)\n"
+          "  -o FILE         output (default profiles/<model>.<device>.yaml)\n"
+          "  --estimate DEV  write the analytic estimate for DEV (cpu, h200, v100) instead of\n"
+          "                  measuring (planning-only ops allowed)\n"
+          "  -q              no progress on stderr\n"
+          "  -h, --help      this text\n"
+          "exit status: 0 written, 1 internal error, 2 input error (nothing written)\n",
+          o);
+}
+
+static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "pdprof: error: %s needs a whole number from %d to %d, not '%s'\n", opt,
+                lo, hi, v ? v : "(nothing)");
+        return 1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *input = NULL, *backend = "cpu", *outpath = NULL, *estimate = NULL;
+    int batch = 0, repeats = 5, warmup = 1, quiet = 0, bad = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return EXIT_OK; }
+        else if (!strcmp(a, "-q")) quiet = 1;
+        else if (!strcmp(a, "--backend")) { backend = v ? v : ""; i++; }
+        else if (!strcmp(a, "--estimate")) { estimate = v ? v : ""; i++; }
+        else if (!strcmp(a, "--batch")) { bad |= parse_int(a, v, 1, 1 << 20, &batch); i++; }
+        else if (!strcmp(a, "--repeats")) { bad |= parse_int(a, v, 1, 100000, &repeats); i++; }
+        else if (!strcmp(a, "--warmup")) { bad |= parse_int(a, v, 0, 100000, &warmup); i++; }
+        else if (!strcmp(a, "-o")) {
+            if (!v || !*v) { fprintf(stderr, "pdprof: error: -o needs a file\n"); bad = 1; }
+            outpath = v;
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "pdprof: error: unknown option '%s' (pdprof --help)\n", a);
+            bad = 1;
+        } else if (input) {
+            fprintf(stderr, "pdprof: error: two inputs given: '%s' and '%s'\n", input, a);
+            bad = 1;
+        } else input = a;
+    }
+    if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
+        fprintf(stderr, "pdprof: error: unknown backend '%s' (cpu, cuda)\n", backend);
+        bad = 1;
+    }
+    if (!input && !bad) {
+        fprintf(stderr, "usage: pdprof MODEL.yaml [options]   (pdprof --help)\n");
+        return EXIT_INPUT;
+    }
+    if (bad) return EXIT_INPUT;
+    if (!strcmp(backend, "cuda") && !estimate) {
+        fprintf(stderr, "pdprof: error: the CUDA backend is not built yet; profile on cpu, or "
+                "plan with an estimate (pdplan --device v100|h200) or the H200 anchors "
+                "(profiles/*.h200.yaml)\n");
+        return EXIT_INPUT;
+    }
+    pd_diag d = {.out = stderr};
+    pd_model m;
+    if (pd_model_load(input, &m, &d)) {
+        fprintf(stderr, "pdprof: %d error%s; nothing written\n", d.errors, d.errors == 1 ? "" : "s");
+        return EXIT_INPUT;
+    }
+    for (int i = 1; i < m.n_layers; i++)
+        if (!estimate && pd_op_planning_only(m.layers[i].op)) {
+            pd_diag_error(&d, input, m.layers[i].line, m.layers[i].col,
+                          "layer '%s': op %s is planning-only: the runtime has no kernel to "
+                          "time it with (plan with pdplan --device, or a measured profile)",
+                          m.layers[i].name, pd_op_name(m.layers[i].op));
+        }
+    if (pd_diag_errors(&d)) {
+        fprintf(stderr, "pdprof: %d error%s; nothing written\n", d.errors, d.errors == 1 ? "" : "s");
+        pd_model_free(&m);
+        return EXIT_INPUT;
+    }
+    if (batch <= 0) batch = m.batch;
+    if (estimate) {
+        m.batch = batch;
+        if (pd_estimate_costs(&m, estimate, &d)) {
+            pd_model_free(&m);
+            return EXIT_INPUT;
+        }
+        backend = estimate;
+    }
+    char defpath[PD_NAME_MAX + 64];
+    if (!outpath) {
+        snprintf(defpath, sizeof defpath, "profiles/%s.%s.yaml", m.name, backend);
+        mkdir("profiles", 0777);
+        outpath = defpath;
+    }
+    openblas_set_num_threads(1);
+    double *fwd = calloc((size_t)m.n_layers, sizeof(double));
+    double *bwd = calloc((size_t)m.n_layers, sizeof(double));
+    double *t = calloc((size_t)repeats, sizeof(double));
+    if (!fwd || !bwd || !t) {
+        fprintf(stderr, "pdprof: error: out of memory\n");
+        return EXIT_INTERNAL;
+    }
+    double t_start = now_ms();
+    for (int i = 1; i < m.n_layers && estimate; i++) {
+        fwd[i] = m.layers[i].fwd_ms;
+        bwd[i] = m.layers[i].bwd_ms;
+    }
+    for (int i = 1; i < m.n_layers && !estimate; i++) {
+        layer_run r;
+        setup(&r, &m, i, batch);
+        fwd[i] = time_median(&r, 0, warmup, repeats, t);
+        bwd[i] = time_median(&r, 1, warmup, repeats, t);
+        if (m.layers[i].op == PD_OP_FLATTEN) fwd[i] = bwd[i] = 0;
+        teardown(&r);
+        if (!quiet)
+            fprintf(stderr, "pdprof: [%d/%d] %-20s %-11s forward %9.4f ms  backward %9.4f ms\n",
+                    i, m.n_layers - 1, m.layers[i].name, pd_op_name(m.layers[i].op), fwd[i],
+                    bwd[i]);
+    }
+    /* write to a temporary file, then rename: nothing half-written on failure */
+    char tmp[PD_NAME_MAX + 4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", outpath);
+    FILE *o = fopen(tmp, "w");
+    int status = EXIT_INTERNAL;
+    if (!o) {
+        fprintf(stderr, "pdprof: error: cannot write %s: %s\n", tmp, strerror(errno));
+        goto out;
+    }
+    if (estimate)
+        fprintf(o, "# The analytic estimate for %s (planner/estimate.c), written by pdprof "
+                "--estimate; nothing measured.\n", estimate);
+    else
+        fprintf(o, "# Measured by pdprof on %s (runtime CPU kernels, one thread): median of %d "
+                "runs after %d warm-up, per minibatch of %d.\n", backend, repeats, warmup, batch);
+    fprintf(o, "pd_profile: 1\ndevice: %s\nmodel: %s\nbatch: %d\nlayers:\n", backend, m.name,
+            batch);
+    for (int i = 1; i < m.n_layers; i++) {
+        const pd_layer *L = &m.layers[i];
+        fprintf(o, "  - {name: %s, forward_ms: %.6g, backward_ms: %.6g, activation_bytes: %.17g, "
+                "parameter_bytes: %.17g}\n", L->name, fwd[i], bwd[i],
+                4.0 * batch * (double)pd_shape_numel(&L->out),
+                4.0 * (double)(L->n_weight + L->n_bias));
+    }
+    if (fclose(o) != 0 || rename(tmp, outpath) != 0) {
+        fprintf(stderr, "pdprof: error: cannot write %s: %s\n", outpath, strerror(errno));
+        remove(tmp);
+        goto out;
+    }
+    if (!quiet && !estimate)
+        fprintf(stderr, "pdprof: profiled %d layers in %.1f s\n", m.n_layers - 1,
+                (now_ms() - t_start) / 1e3);
+    printf("wrote %s\n", outpath);
+    status = EXIT_OK;
+out:
+    free(fwd);
+    free(bwd);
+    free(t);
+    pd_model_free(&m);
+    return status;
+}
