@@ -13,8 +13,9 @@ make -s deps
 make -s -j2
 out=generated/fmnist_cnn
 mkdir -p "$out"
-workers=$(nproc)
+workers=$(nproc)                 # one stage per core, between 2 and 4 stages
 [ "$workers" -ge 2 ] || workers=2
+[ "$workers" -le 4 ] || workers=4
 echo "demo: planning models/fmnist_cnn.yaml as a straight pipeline over $workers workers"
 bin/pdplan models/fmnist_cnn.yaml -n "$workers" -b 1e10 --straight -o "$out"
 make -s -C "$out"
