@@ -32,7 +32,8 @@ run() {
     local start end rc wall peak="-"
     start=$(date +%s.%N)
     if [ "$HAVE_TIME" = 1 ]; then
-        timeout -k 5 "$LIMIT" /usr/bin/time -o "$tm" -f '%M' "$PDPLAN" "$@" -q --no-codegen \
+        # time outside timeout: the peak then covers a run that timeout stops, too
+        /usr/bin/time -o "$tm" -f '%M' timeout -k 5 "$LIMIT" "$PDPLAN" "$@" -q --no-codegen \
             -o "$out" >"$log" 2>&1
         rc=$?
     else
@@ -46,9 +47,11 @@ run() {
     fi
     local p="$out/plan.yaml" cm="default" a
     for a in "$@"; do [ "$a" = pipedream ] && cm=compat; done
+    LAST_WALL=$wall LAST_OK=0 LAST_EXACT="" LAST_PEAK=$peak
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        LAST_WALL=">$LIMIT"
         printf '%-34s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' "$name" - - "$cm" ">$LIMIT" \
-            "$peak" timeout - -
+            ">$peak" timeout - -
         return
     fi
     if [ "$rc" -ne 0 ] || [ ! -f "$p" ]; then
@@ -57,12 +60,24 @@ run() {
         return
     fi
     local st cert
+    LAST_OK=1 LAST_EXACT=$(val "$p" exact)
     st=$(val "$p" status)
     if [ "$st" = skipped ]; then cert=skipped
     else cert="$st ($(awk -v s="$(val "$p" seconds)" 'BEGIN { printf "%.2f", s }'))"; fi
     printf '%-34s %6s %8s %-9s %9s %9s %13.3f %-5s %-22s\n' "$name" "$(val "$p" nodes)" \
         "$(val "$p" workers)/$(sed -n 's/^  workers: //p' "$p")" "$cm" "$wall" "$peak" \
         "$(val "$p" bottleneck_ms)" "$(val "$p" exact)" "$cert"
+}
+
+# target "what" SECONDS: after a run, notes whether it met the issue's time target
+TARGETS=()
+target() {
+    local verdict="NOT MET"
+    if [ "$LAST_OK" = 1 ] && awk -v w="$LAST_WALL" -v t="$2" 'BEGIN { exit !(w < t) }'; then
+        verdict="met"
+    fi
+    TARGETS+=("$(printf '%-58s under %3s s: %-7s (%s s, %s MiB, exact: %s)' "$1" "$2" \
+        "$verdict" "$LAST_WALL" "$LAST_PEAK" "${LAST_EXACT:--}")")
 }
 
 # ---- bundled models ----
@@ -73,6 +88,9 @@ run "alexnet h200 profile, 8" models/alexnet.yaml -p profiles/alexnet.h200.yaml 
 run "resnet50 est h200, 16" models/resnet50.yaml --device h200 -n 16 -b 1e11
 run "resnet50 est h200, 4x4" models/resnet50.yaml --device h200 -n 4 4 -b 1e11 1e10 --compat pipedream
 
+run "gnmt16 est h200, 4x4" models/gnmt16.yaml --device h200 -n 4 4 -b 1e11 1e10 --compat pipedream
+target "GNMT-16 model (estimated for h200) on 4x4, compat" 10
+
 # ---- chains ----
 for L in 10 100 1000; do
     $GEN chain $L >"$WORK/chain$L.txt"
@@ -81,6 +99,7 @@ for L in 10 100 1000; do
 done
 run "chain 1000, 4x4" "$WORK/chain1000.txt" -n 4 4 -b 1e11 1e10
 run "chain 1000, 8x8x16 (1024 workers)" "$WORK/chain1000.txt" -n 8 8 16 -b 1e11 2.5e10 1e10
+target "1,000-layer chain on 1,024 workers in 3 levels" 1
 run "chain 1000, 8x8x16 (1024 workers)" "$WORK/chain1000.txt" -n 8 8 16 -b 1e11 2.5e10 1e10 --compat pipedream
 run "chain 1000, 512 straight" "$WORK/chain1000.txt" -n 512 -b 1e10 --straight
 
@@ -90,6 +109,7 @@ for spec in "2 4 3" "4 4 3" "8 4 3" "4 6 3" "11 4 7"; do
     $GEN inception "$1" "$2" "$3" >"$WORK/inc.txt"
     run "inception ${1}x${2}x${3}, 16" "$WORK/inc.txt" -n 16 -b 1e10
 done
+target "Inception-v3-sized DAG (330 nodes, synthetic) on 16 workers" 10
 run "inception 11x4x7, 16" "$WORK/inc.txt" -n 16 -b 1e10 --compat pipedream
 run "inception 11x4x7, 4x4" "$WORK/inc.txt" -n 4 4 -b 1e11 1e10
 
@@ -98,14 +118,19 @@ for L in 12 24 48; do
     $GEN gnmt $L 2 >"$WORK/gnmt$L.txt"
     run "gnmt 2x$L cross/2, 4x4" "$WORK/gnmt$L.txt" -n 4 4 -b 1e11 1e10 --compat pipedream
 done
+target "GNMT-16-sized DAG (97 nodes, synthetic) on 4x4, compat" 10
 run "gnmt 2x48 cross/2, 4x4" "$WORK/gnmt48.txt" -n 4 4 -b 1e11 1e10
 
 # ---- the certificate (GLPK) ----
 $GEN chain 60 >"$WORK/chain60.txt"
 run "verify: chain 60, 16" "$WORK/chain60.txt" -n 16 -b 1e10 --verify
+target "certificate: 60 layers x 16 workers (plan + verify)" 10
 run "verify: chain 60, 16" "$WORK/chain60.txt" -n 16 -b 1e10 --verify --compat pipedream
 run "verify: chain 60, 16 straight" "$WORK/chain60.txt" -n 16 -b 1e10 --verify --straight
 $GEN inception 2 4 3 >"$WORK/inc_small.txt"
 run "verify: inception 2x4x3, 8" "$WORK/inc_small.txt" -n 8 -b 1e10 --verify --time-limit 10
 run "verify: vgg16 h200, 16" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 16 -b 1e10 --verify
+echo
+echo "issue 3 targets (wall time of the whole pdplan run):"
+for t in "${TARGETS[@]}"; do echo "  $t"; done
 [ "$HAVE_TIME" = 1 ] || echo "(peak memory needs GNU time at /usr/bin/time; not installed here)"

@@ -3,6 +3,7 @@
 # (tests/golden/*.yaml), byte-identical reruns, bad arguments (exit 2, no folder), graph.txt
 # input, --straight, --memory, the certificate threshold, the default output folder.
 # Regenerate the golden files with: UPDATE_GOLDEN=1 bash tests/cli/test_plan.sh
+# (or UPDATE_GOLDEN=vgg16 to regenerate only the cases whose name contains "vgg16")
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 GOLDEN=tests/golden
@@ -43,7 +44,9 @@ GOLDEN_CASES=(
     "alexnet.h200.n8|models/alexnet.yaml -p profiles/alexnet.h200.yaml -n 8 -b 1e10"
     "alexnet.h200.2x4_mem|models/alexnet.yaml -p profiles/alexnet.h200.yaml -n 2 4 -b 1e11 1e10 --memory 8e9"
     "resnet50.est_h200.n4|models/resnet50.yaml --device h200 -n 4 -b 1e11"
+    "vgg16.h200.cluster-a|models/vgg16.yaml -p profiles/vgg16.h200.yaml -c clusters/cluster-a.yaml"
     "graphtxt.branchy.n4|$GT/branchy.txt -n 4 -b 3.125e9"
+    "graphtxt.diamond.n3|tests/data/graphtxt/diamond.txt -n 3 -b 1e9"
     "graphtxt.chain.2x2_compat|$GT/chain.txt -n 2 2 -b 1e10 1e9 --compat pipedream"
 )
 mkdir -p "$TMP/golden"
@@ -56,7 +59,8 @@ for case_ in "${GOLDEN_CASES[@]}"; do
     # shellcheck disable=SC2086
     expect_status 0 "golden $name" "$PDPLAN" $args -o "$out" --no-codegen -q || continue
     mask "$out/plan.yaml" >"$out/masked.yaml"
-    if [ "${UPDATE_GOLDEN:-0}" = 1 ]; then
+    upd=${UPDATE_GOLDEN:-0}
+    if [ "$upd" = 1 ] || { [ "$upd" != 0 ] && [[ "$name" == *"$upd"* ]]; }; then
         cp "$out/masked.yaml" "$GOLDEN/$name.yaml"
         pass "golden $name (updated)"
     elif [ ! -f "$GOLDEN/$name.yaml" ]; then
