@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# test_simulate.sh: pdprof end to end (a measured fmnist_cnn profile that pdplan accepts; the
+# CUDA backend and planning-only models refused), planning-only GNMT refused by code generation,
+# and pdplan --simulate (its report, the simulated plan never faster than the DP's bottleneck,
+# a Chrome trace that parses as JSON).
+source "$(dirname "$0")/../lib.sh"
+cd "$ROOT" || exit 1
+PDPROF=${PDPROF:-$ROOT/bin/pdprof}
+
+if [ ! -x "$PDPROF" ]; then
+    skip pdprof "$PDPROF is not built (make bin/pdprof)"
+else
+    expect_status 0 pdprof_help "$PDPROF" --help && pass pdprof_help
+    if expect_status 0 pdprof_fmnist "$PDPROF" models/fmnist_cnn.yaml --batch 4 --repeats 3 \
+        -o "$TMP/fm.yaml"; then
+        n=$(grep -c 'forward_ms:' "$TMP/fm.yaml")
+        conv=$(sed -n 's/.*name: conv1, forward_ms: \([^,]*\),.*/\1/p' "$TMP/fm.yaml")
+        if grep -q '^pd_profile: 1$' "$TMP/fm.yaml" && grep -q '^batch: 4$' "$TMP/fm.yaml" &&
+            [ "$n" = 14 ] && awk -v c="$conv" 'BEGIN {exit !(c > 0)}' &&
+            ! grep -q 'forward_ms: -' "$TMP/fm.yaml"; then
+            pass pdprof_fmnist
+        else
+            fail pdprof_fmnist "unexpected profile (layers $n, conv1 $conv)"
+        fi
+        if expect_status 0 pdplan_reads_pdprof "$PDPLAN" models/fmnist_cnn.yaml -p "$TMP/fm.yaml" \
+            --no-codegen -q -o "$TMP/fmplan"; then
+            case "$OUTPUT" in
+            *"batch 4"*) pass pdplan_reads_pdprof ;;
+            *) fail pdplan_reads_pdprof "no batch-scaling warning: $OUTPUT" ;;
+            esac
+        fi
+    fi
+    if expect_status 2 pdprof_cuda "$PDPROF" models/fmnist_cnn.yaml --backend cuda; then
+        case "$OUTPUT" in *"not built yet"*) pass pdprof_cuda ;; *) fail pdprof_cuda "$OUTPUT" ;; esac
+    fi
+    if expect_status 2 pdprof_planning_only "$PDPROF" models/gnmt8.yaml -o "$TMP/g.yaml"; then
+        if [[ "$OUTPUT" == *"gnmt8.yaml:"*"planning-only"* ]] && [ ! -e "$TMP/g.yaml" ]; then
+            pass pdprof_planning_only
+        else
+            fail pdprof_planning_only "$OUTPUT"
+        fi
+    fi
+    expect_status 2 pdprof_bad_option "$PDPROF" models/fmnist_cnn.yaml --repeats 0 &&
+        pass pdprof_bad_option
+    if expect_status 0 pdprof_estimate "$PDPROF" models/gnmt8.yaml --estimate v100 -q \
+        -o "$TMP/g8.yaml" && [ "$(grep -c 'forward_ms:' "$TMP/g8.yaml")" = 11 ]; then
+        pass pdprof_estimate
+    fi
+fi
+
+# ---- GNMT plans, but code generation refuses it ----
+if expect_status 2 gnmt_codegen_refused "$PDPLAN" models/gnmt8.yaml -c clusters/cluster-a.yaml \
+    -q -o "$TMP/g8plan"; then
+    case "$OUTPUT" in
+    *"gnmt8.yaml:"*"op embedding is planning-only"*) pass gnmt_codegen_refused ;;
+    *) fail gnmt_codegen_refused "$OUTPUT" ;;
+    esac
+fi
+expect_status 0 gnmt16_plans "$PDPLAN" models/gnmt16.yaml -c clusters/cluster-a.yaml \
+    --no-codegen -q -o "$TMP/g16plan" && pass gnmt16_plans
+
+# ---- pdplan --simulate ----
+if expect_status 0 simulate_vgg16 "$PDPLAN" models/vgg16.yaml -p profiles/vgg16.h200.yaml \
+    -c clusters/cluster-a.yaml --no-codegen --simulate -o "$TMP/sim"; then
+    pred=$(sed -n 's/^bottleneck_ms: //p' "$TMP/sim/plan.yaml")
+    steady=$(awk '/steady state/ {print $3}' <<<"$OUTPUT")
+    if [[ "$OUTPUT" == *"simulated 1f1b"* && "$OUTPUT" == *"speedup over DP"* &&
+        "$OUTPUT" == *"communication saved"* ]] &&
+        awk -v s="$steady" -v p="$pred" 'BEGIN {exit !(s >= p * 0.999999 && s > 0)}'; then
+        pass simulate_vgg16
+    else
+        fail simulate_vgg16 "steady $steady, predicted $pred"
+    fi
+    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["traceEvents"]; \
+assert any(x.get("cat") == "compute" for x in e) and any(x.get("cat") == "transfer" for x in e)' \
+        "$TMP/sim/sim_trace.json" 2>/dev/null; then
+        pass simulate_trace_json
+    else
+        fail simulate_trace_json "sim_trace.json is not a trace with compute and transfer events"
+    fi
+fi
+finish
