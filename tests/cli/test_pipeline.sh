@@ -112,6 +112,18 @@ for st in d["per_stage"]:
 EOF
 then pass summary_json_fields; else fail summary_json_fields "$(cat "$s" 2>/dev/null | head -20)"; fi
 
+# --target-accuracy: stops after the first epoch that reaches it and reports the time
+if [ -x "$TMP/tiny2/stage_0" ]; then
+    expect_status 0 target_accuracy_runs "$LAUNCH" "$TMP/tiny2" --data synthetic --synthetic-n 256 --epochs 4 --target-accuracy 0.05
+    if python3 - "$TMP/tiny2/run/summary.json" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["epochs"] == 1 and d["steps"] == 16, d
+assert d["target_accuracy"] == 0.05 and d["time_to_target_s"] > 0, d
+EOF2
+    then pass target_accuracy_stops; else fail target_accuracy_stops "$(cat "$TMP/tiny2/run/summary.json")"; fi
+fi
+
 # fmnist_cnn on real Fashion-MNIST, 2 stages, a few steps
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     g=$TMP/fm
