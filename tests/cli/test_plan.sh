@@ -252,6 +252,41 @@ if (cd "$TMP/cwd2" && "$PDPLAN" profiles/vgg16/graph.txt -n 2 -q) >"$TMP/cwd2.lo
     pass "graph.txt output folder named after its folder"
 else fail "graph.txt output folder named after its folder" "$(ls -AR "$TMP/cwd2")"; fi
 
+# ---- without -n/-c: this machine's cores ----
+cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)
+if expect_status 0 "default cluster" "$PDPLAN" "$GT/chain.txt" -q -o "$TMP/dc"; then
+    w=$(sed -n 's/^  workers: //p' "$TMP/dc/plan.yaml")
+    grep -q '^  cluster: default$' "$TMP/dc/plan.yaml" && [ "$w" = "$cores" ] &&
+        pass "default cluster" || fail "default cluster" "cluster workers $w, cores $cores"
+fi
+
+# ---- code generation after the plan (model YAML, unless --no-codegen) ----
+cg=(models/fmnist_cnn.yaml -n 2 --straight -q -o "$TMP/cg")
+if "$PDPLAN" "${cg[@]}" >"$TMP/cg.log" 2>&1; then
+    if [ -f "$TMP/cg/plan.yaml" ] && [ -f "$TMP/cg/stage_0.c" ] && [ -f "$TMP/cg/stage_1.c" ]; then
+        pass "codegen writes the stages"
+    else fail "codegen writes the stages" "$(ls -A "$TMP/cg")"; fi
+    mv "$TMP/cg" "$TMP/cg1"
+    "$PDPLAN" "${cg[@]}" >/dev/null 2>&1
+    same=1
+    for f in "$TMP/cg1"/*; do
+        b=$(basename "$f")
+        [ -f "$f" ] || continue
+        if [ "$b" = plan.yaml ]; then cmp -s <(mask "$f") <(mask "$TMP/cg/$b") || same=0
+        else cmp -s "$f" "$TMP/cg/$b" || same=0; fi
+    done
+    [ "$same" = 1 ] && pass "codegen deterministic" || fail "codegen deterministic" "files differ"
+elif grep -q "not implemented" "$TMP/cg.log"; then
+    skip "codegen writes the stages" "pd_codegen is a placeholder"
+else
+    fail "codegen writes the stages" "$(head -3 "$TMP/cg.log")"
+fi
+# graph.txt input never generates code, and --no-codegen writes only plan.yaml
+expect_status 0 "--no-codegen" "$PDPLAN" models/fmnist_cnn.yaml -n 2 --straight -q \
+    --no-codegen -o "$TMP/nocg" &&
+    { [ "$(ls -A "$TMP/nocg")" = plan.yaml ] && pass "--no-codegen" ||
+      fail "--no-codegen" "$(ls -A "$TMP/nocg")"; }
+
 # ---- -q prints no table; the table has the summary lines ----
 expect_status 0 "-q" "$PDPLAN" models/fmnist_cnn.yaml -n 2 -q --no-codegen -o "$TMP/q" &&
     { [ -z "$OUTPUT" ] && pass "-q" || fail "-q" "printed: $OUTPUT"; }
