@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_WORKERS_PER_LEVEL (1 << 20)
+#define MAX_WORKERS_PER_LEVEL (1 << 20) /* also the cap on all levels together */
 
 void pd_cli_usage(FILE *out) {
     fputs(
@@ -214,7 +214,9 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (only_positional || arg[0] != '-' || arg[1] == '\0') {
-            if (cli->input)
+            if (!*arg)
+                pd_diag_error(d, "pdplan", 0, 0, "an empty argument is not an input file");
+            else if (cli->input)
                 pd_diag_error(d, "pdplan", 0, 0, "two inputs given: '%s' and '%s' (pdplan plans "
                               "one model at a time)", cli->input, arg);
             else cli->input = arg;
@@ -276,6 +278,11 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "-n has %d value%s but -b has %d: give one bandwidth "
                       "per level", cli->n_counts, cli->n_counts == 1 ? "" : "s",
                       cli->n_bandwidths);
+    double total = 1;
+    for (int l = 0; l < cli->n_counts; l++) total *= cli->counts[l];
+    if (total > MAX_WORKERS_PER_LEVEL)
+        pd_diag_error(d, "pdplan", 0, 0, "-n: %.0f workers in all; at most %d are supported",
+                      total, MAX_WORKERS_PER_LEVEL);
     if (cli->cluster && n_seen)
         pd_diag_error(d, "pdplan", 0, 0, "give either -c/--cluster or -n/-b, not both");
     return d->errors - errors0;

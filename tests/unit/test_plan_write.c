@@ -336,6 +336,8 @@ TEST(cli_bad_arguments) {
     CHECK(parse(&cli, "m.yaml -o") == 1);
     CHECK(parse(&cli, "m.yaml -c c.yaml -n 4") == 1);   /* both cluster forms */
     CHECK(parse(&cli, "m.yaml -p a -p b") == 1);        /* twice */
+    CHECK(parse(&cli, "m.yaml -n 1024 1024 2") == 1);   /* too many workers in all */
+    CHECK(parse(&cli, "m.yaml -n 1 2 3 4 5 6 7 8 9") == 1); /* too many levels */
     /* several problems at once are all reported */
     CHECK(parse(&cli, "a b -n 0 -b x --bogus") == 4);
 }
