@@ -138,6 +138,7 @@ static int build_arcs(arcs_builder *b, const ilp_problem *q, double cap_ms, int 
     b->p.n_nodes = q->g->n;
     b->p.budget = N;
     b->p.exact_budget = q->exact_budget;
+    b->p.lp_presolve = q->layered;
     b->p.cover_start = malloc(sizeof(long));
     int *nodes = malloc(((size_t)q->g->n + 1) * sizeof(int));
     if (!b->p.cover_start || !nodes) { free(nodes); return -1; }

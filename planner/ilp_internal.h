@@ -45,6 +45,7 @@ typedef struct {
     int n_nodes;       /* graph nodes (rows bounding the bottleneck) */
     int budget;        /* workers */
     int exact_budget;  /* 1: the replicas of the chosen arcs sum to budget exactly */
+    int lp_presolve;   /* 1: run GLPK's LP presolver on the root relaxation */
 } pd_ilp_paths;
 
 typedef struct {
