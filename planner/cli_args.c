@@ -206,6 +206,7 @@ static int apply_flag(pd_cli *cli, const char *arg) {
 int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
     int errors0 = d->errors, n_seen = 0, b_seen = 0, only_positional = 0;
     int seen[O_NONE + 1] = {0};
+    int n_given = 0, b_given = 0; /* values after -n and -b, valid or not */
     memset(cli, 0, sizeof *cli);
     cli->cost_model = PD_COST_DEFAULT;
     cli->schedule = "1f1b";
@@ -237,6 +238,7 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
                 if (is_n) parse_count(cli, argv[++i], d);
                 else parse_bandwidth(cli, argv[++i], d);
                 k++;
+                (*(is_n ? &n_given : &b_given))++;
             }
             if (k == 0)
                 pd_diag_error(d, "pdplan", 0, 0, "%s needs at least one value (%s)", arg,
@@ -272,12 +274,11 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
     }
     if (cli->help || cli->version) return d->errors - errors0;
     if (!cli->input) pd_diag_error(d, "pdplan", 0, 0, "no input: give a model YAML or a graph.txt");
-    if (cli->n_bandwidths && !n_seen)
+    if (b_seen && !n_seen)
         pd_diag_error(d, "pdplan", 0, 0, "-b needs -n (the workers of each level)");
-    if (cli->n_bandwidths && cli->n_counts && cli->n_bandwidths != cli->n_counts)
+    if (n_given && b_given && n_given != b_given)
         pd_diag_error(d, "pdplan", 0, 0, "-n has %d value%s but -b has %d: give one bandwidth "
-                      "per level", cli->n_counts, cli->n_counts == 1 ? "" : "s",
-                      cli->n_bandwidths);
+                      "per level", n_given, n_given == 1 ? "" : "s", b_given);
     double total = 1;
     for (int l = 0; l < cli->n_counts; l++) total *= cli->counts[l];
     if (total > MAX_WORKERS_PER_LEVEL)

@@ -249,7 +249,7 @@ int main(int argc, char **argv) {
     memset(&c, 0, sizeof c);
     memset(&m, 0, sizeof m);
 
-    pd_cli_parse(&cli, argc, argv, &d);
+    int arg_errors = pd_cli_parse(&cli, argc, argv, &d);
     if (cli.help) {
         pd_cli_usage(stdout);
         return EXIT_OK;
@@ -275,7 +275,7 @@ int main(int argc, char **argv) {
         cluster_kind = "file";
         pd_cluster_load(cli.cluster, &c, &d);
         pd_fnv1a_file(cluster_hash, cli.cluster);
-    } else if (cli.n_counts > 0) {
+    } else if (cli.n_counts > 0 && !arg_errors) { /* bad -n/-b values: reported already */
         cluster_kind = "flags";
         pd_cluster_from_flags(&c, cli.counts, cli.n_counts, cli.bandwidths, cli.n_bandwidths,
                               cli.memory_bytes, &d);
