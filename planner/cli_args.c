@@ -1,5 +1,6 @@
 /* cli_args.c: parses and validates pdplan's command line into a pd_cli (see cli_args.h). */
 #include "cli_args.h"
+#include "ilp.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PD_STR2(x) #x
+#define PD_STR(x) PD_STR2(x)
 #define MAX_WORKERS_PER_LEVEL (1 << 20) /* also the cap on all levels together */
 
 void pd_cli_usage(FILE *out) {
@@ -33,17 +36,18 @@ void pd_cli_usage(FILE *out) {
         "      --schedule S         1f1b (default), flush or gpipe\n"
         "      --max-states N       cap on the downward-closed sets the DP enumerates\n"
         "      --verify             run the GLPK certificate whatever the graph's size (by\n"
-        "                           default it runs on cost graphs of at most 24 nodes)\n"
+        "                           default it runs on cost graphs of at most "
+        PD_STR(PD_ILP_DEFAULT_MAX_NODES) " nodes)\n"
         "      --time-limit S       the certificate's time limit in seconds (default 60)\n"
         "output:\n"
-        "  -o DIR                   output folder (default generated/<model>/)\n"
+        "  -o, --output DIR         output folder (default generated/<model>/)\n"
         "      --backend B          code generation backend: cpu (default) or cuda\n"
         "      --no-codegen         write plan.yaml only\n"
         "      --explain            after the table, say why each cut is where it is\n"
         "      --simulate           simulate the plan and data parallelism (planner/simulate.h)\n"
         "                           beside the DP's prediction; trace in DIR/sim_trace.json\n"
-        "  -q                       no table\n"
-        "  -v                       verbose planning\n"
+        "  -q, --quiet              no table\n"
+        "  -v, --verbose            verbose planning\n"
         "  -h, --help               this text\n"
         "      --version            the version\n"
         "\n"
