@@ -110,6 +110,8 @@ for spec in "2 4 3" "4 4 3" "8 4 3" "4 6 3" "11 4 7"; do
     run "inception ${1}x${2}x${3}, 16" "$WORK/inc.txt" -n 16 -b 1e10
 done
 target "Inception-v3-sized DAG (330 nodes, synthetic) on 16 workers" 10
+run "inception 11x4x7, 16, max-states 5000" "$WORK/inc.txt" -n 16 -b 1e10 --max-states 5000
+target "the same with --max-states 5000 (exact: false, lower bound)" 10
 run "inception 11x4x7, 16" "$WORK/inc.txt" -n 16 -b 1e10 --compat pipedream
 run "inception 11x4x7, 4x4" "$WORK/inc.txt" -n 4 4 -b 1e11 1e10
 
