@@ -651,11 +651,9 @@ pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_op
             }
             pd_diag_error(d, NULL, 0, 0,
                           "no plan fits: the memory limit of %.4g bytes per worker is too small "
-                          "(the best plan without it needs %.4g bytes on its largest stage; "
-                          "%s)",
-                          c->memory_bytes, mx,
-                          "even with every layer on its own stage some stage holds too much");
-            (void)least;
+                          "(the best plan without the limit needs %.4g bytes on its largest "
+                          "stage; the smallest layer alone, last in the pipeline, needs %.4g)",
+                          c->memory_bytes, mx, least);
             pd_plan_free(q);
             return NULL;
         }

@@ -236,3 +236,94 @@ TEST(dp_equals_brute_force_on_dags) {
     printf("dags: %d plans compared, %d infeasible agreed\n", compared, infeasible);
     CHECK(compared > 300);
 }
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* GNMT-like: an encoder chain and a decoder chain (two sources), the decoder reading the
+ * encoder's output at 4 points; 2 levels of 4. Exact, and within a generous time bound (the
+ * sanitizer build is several times slower than -O2, where this takes about 2 s). */
+TEST(perf_gnmt_like_dag_4x4_compat) {
+    int half = 48, n = 2 * half;
+    pd_costgraph *g = pd_costgraph_new(n, 4 * n);
+    for (int v = 0; v < n; v++) {
+        g->fwd_ms[v] = 1 + irand(0, 4);
+        g->bwd_ms[v] = 2 * g->fwd_ms[v];
+        g->act_bytes[v] = 1e6 * irand(1, 4);
+        g->param_bytes[v] = 4e6 * irand(0, 2);
+    }
+    int e = 0;
+    for (int v = 1; v < half; v++, e++) g->src[e] = v - 1, g->dst[e] = v;
+    for (int v = half + 1; v < n; v++, e++) g->src[e] = v - 1, g->dst[e] = v;
+    for (int k = 0; k < 4; k++, e++) g->src[e] = half - 1, g->dst[e] = half + half / 2 + 4 * k;
+    g->n_edges = e;
+    pd_cluster c = {.n_levels = 2, .count = {4, 4}, .bandwidth = {1e10, 1e9}};
+    pd_plan_opts o = {.cost_model = PD_COST_PIPEDREAM};
+    pd_diag d = {0};
+    double t0 = seconds_now();
+    pd_plan *p = pd_plan_dp(g, &c, &o, &d);
+    double dt = seconds_now() - t0;
+    printf("gnmt-like 96 nodes, 4x4, compat: %.2f s (sanitizer build)\n", dt);
+    CHECK(p != NULL);
+    if (p) {
+        CHECK(p->exact == 1);
+        CHECK_EQ_INT(p->workers, 16);
+        CHECK(p->bottleneck_ms <= p->data_parallel_ms);
+    }
+    CHECK(dt < 60);
+    pd_plan_free(p);
+    pd_costgraph_free(g);
+}
+
+/* A 300-layer chain on 4x4x4 workers (3 levels): plans, uses all 64 workers. */
+TEST(perf_chain_300_three_levels) {
+    pd_costgraph *g = random_graph(300, 1);
+    pd_cluster c = {.n_levels = 3, .count = {4, 4, 4}, .bandwidth = {1e11, 1e10, 1e9}};
+    pd_plan_opts o = {.cost_model = PD_COST_DEFAULT};
+    pd_diag d = {0};
+    double t0 = seconds_now();
+    pd_plan *p = pd_plan_dp(g, &c, &o, &d);
+    double dt = seconds_now() - t0;
+    printf("300-layer chain, 4x4x4: %.2f s (sanitizer build)\n", dt);
+    CHECK(p != NULL);
+    if (p) CHECK_EQ_INT(p->workers, 64);
+    CHECK(dt < 60);
+    pd_plan_free(p);
+    pd_costgraph_free(g);
+}
+
+/* --explain's alternative for each cut is a plan that does not cut there, so never better than
+ * the optimum; on the diamond-free chain it is exactly the brute force with that cut removed. */
+TEST(explain_alternatives_not_better) {
+    pd_diag d = {.out = fopen("/dev/null", "w")};
+    int checked = 0;
+    for (int it = 0; it < 30; it++) {
+        pd_costgraph *g = random_graph(irand(3, 6), it % 2);
+        for (int v = 0; v < g->n; v++) {
+            g->name[v] = malloc(16);
+            snprintf(g->name[v], 16, "l%d", v);
+        }
+        pd_cluster c = {.n_levels = 1, .count = {irand(2, 4)}, .bandwidth = {1e10 * urand()}};
+        pd_plan_opts o = {.cost_model = (pd_cost_model)(it % 2)};
+        pd_plan *p = pd_plan_dp(g, &c, &o, &d);
+        if (p) {
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&buf, &len);
+            pd_explain(f, g, &c, &o, p);
+            fclose(f);
+            /* every "bottleneck X ms (+D" line has D >= 0 */
+            for (char *q = strstr(buf, "(+"); q; q = strstr(q + 1, "(+")) checked++;
+            CHECK(strstr(buf, "(-") == NULL);
+            CHECK(strstr(buf, "explain: objective: DP") != NULL);
+            free(buf);
+        }
+        pd_plan_free(p);
+        pd_costgraph_free(g);
+    }
+    fclose(d.out);
+    CHECK(checked > 5);
+}
