@@ -94,3 +94,53 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- CUDA library (runtime/cuda, docs/cuda.md): only `make cuda` and, when nvcc exists, `make
+# test` build it; `make all` never needs nvcc. sm_90 code, compute_90 PTX, generic compute_75 PTX.
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc))
+CUDA_GENCODE := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
+    -gencode arch=compute_75,code=compute_75
+NVCCFLAGS ?= -std=c++17 -O2 -g $(CUDA_GENCODE) -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings
+CUDA_INC  := -Iruntime -Iruntime/cuda -I$(CUDA_HOME)/include
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudnn -lcudart -lstdc++ -lm
+CUDA_SRC  := $(wildcard runtime/cuda/*.cu)
+CUDA_OBJ  := $(CUDA_SRC:%.cu=build/cuda/%.o) build/cuda/runtime/cuda/gpu_detect.o
+# the CPU reference the GPU test compares against: the ops, rng and optimizers only
+CUDA_REF_SRC := $(wildcard runtime/ops_*.c) runtime/rng.c runtime/optim.c
+CUDA_TEST_BIN := $(if $(NVCC),build/san/tests/test_ops_cuda)
+
+.PHONY: cuda
+cuda: build/libpdrt_cuda.a build/cuda/test_ops_cuda build/cuda/gpu_step
+
+build/cuda/%.o: %.cu runtime/cuda/ops_cuda.h runtime/cuda/cuda_internal.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $(CUDA_INC) -c $< -o $@
+
+build/cuda/runtime/cuda/gpu_detect.o: runtime/cuda/gpu_detect.c runtime/cuda/ops_cuda.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) -O2 -g $(CUDA_INC) -c $< -o $@
+
+build/libpdrt_cuda.a: $(CUDA_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# the GPU op checks: UBSan only (AddressSanitizer and the CUDA driver do not mix); SKIPs without a GPU
+CUDA_TEST_DEPS := tests/cuda/test_ops_cuda.c tests/test_main.c $(CUDA_REF_SRC) build/libpdrt_cuda.a
+define cuda_test_link
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -g -O2 $(1) -Iruntime -Iruntime/cuda -Itests \
+	    $(BLAS_CFLAGS) $(CUDA_INC) -o $@ tests/cuda/test_ops_cuda.c tests/test_main.c \
+	    $(CUDA_REF_SRC) build/libpdrt_cuda.a $(CUDA_LIBS) $(BLAS_LIBS)
+endef
+build/san/tests/test_ops_cuda: $(CUDA_TEST_DEPS)
+	$(call cuda_test_link,-fsanitize=undefined -fno-sanitize-recover=undefined)
+build/cuda/test_ops_cuda: $(CUDA_TEST_DEPS)
+	$(call cuda_test_link,)
+
+# bench/gpu_step.c: full training steps of VGG-16, AlexNet, ResNet-50 on synthetic data
+build/cuda/gpu_step: bench/gpu_step.c build/libpdrt_cuda.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -g -O2 $(CUDA_INC) -o $@ bench/gpu_step.c \
+	    build/libpdrt_cuda.a $(CUDA_LIBS)
+
+test: $(CUDA_TEST_BIN)

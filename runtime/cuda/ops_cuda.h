@@ -1,0 +1,159 @@
+/* ops_cuda.h: the GPU mirror of ops.h and optim.h (cuBLASLt, cuDNN and our own CUDA kernels).
+ *
+ * Every CPU function `f(args...)` of ops.h / optim.h has a GPU twin `f_cuda(ctx, args...)`: the
+ * same arguments in the same order (outputs, then inputs, then sizes), with DEVICE pointers, and
+ * the same semantics: backward functions ACCUMULATE into gradients, gradient pointers may be
+ * NULL, bias pointers may be NULL. The context comes first; it holds the stream, the cuBLASLt and
+ * cuDNN handles, the precision, and two device buffers sized once at creation (the static memory
+ * plan): a scratch arena for temporaries (bf16 copies of operands, masked gradients) and an
+ * algorithm workspace for cuBLASLt/cuDNN. No function allocates device memory after
+ * pd_cuda_ctx_create except on the first call for a new shape (descriptor and algorithm caches
+ * are host memory only). All work is queued on the context's stream; only functions returning a
+ * host value (softmax_cross_entropy_cuda, count_correct_cuda) synchronise.
+ *
+ * Differences from ops.h, by design:
+ *  - conv2d takes no scratch argument: its workspace lives in the context;
+ *  - pointer arrays (add, concat) are HOST arrays of device pointers;
+ *  - labels are device int arrays; the loss has a non-synchronising variant;
+ *  - extra fused op linear_relu_{forward,backward}_cuda (cuBLASLt RELU_BIAS epilogue).
+ * Precision PD_CUDA_BF16: linear and conv2d cast their operands to bf16 (scratch), multiply on
+ * tensor cores with fp32 accumulation, and write fp32; all stored tensors, master weights and
+ * optimizer state stay fp32. PD_CUDA_FP32 never uses TF32 (cuBLASLt COMPUTE_32F, cuDNN FMA math).
+ * Errors (CUDA, cuBLAS, cuDNN, scratch too small) print the failing expression, file and line,
+ * and exit(1). See docs/cuda.md.
+ */
+#ifndef PD_OPS_CUDA_H
+#define PD_OPS_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* number of usable GPUs; 0 when cudaGetDeviceCount reports anything but success (gpu_detect.c) */
+int pd_gpu_count(void);
+
+typedef enum { PD_CUDA_FP32 = 0, PD_CUDA_BF16 = 1 } pd_cuda_precision;
+typedef struct pd_cuda_ctx pd_cuda_ctx;
+
+/* Selects `device`, creates a stream and the handles, allocates scratch_bytes of scratch and
+ * algo_ws_bytes of algorithm workspace (0: 64 MiB). Returns NULL (with a message) on failure. */
+pd_cuda_ctx *pd_cuda_ctx_create(int device, pd_cuda_precision prec, size_t scratch_bytes,
+                                size_t algo_ws_bytes);
+void pd_cuda_ctx_destroy(pd_cuda_ctx *ctx);
+void pd_cuda_ctx_set_precision(pd_cuda_ctx *ctx, pd_cuda_precision prec);
+pd_cuda_precision pd_cuda_ctx_precision(const pd_cuda_ctx *ctx);
+void *pd_cuda_ctx_stream(pd_cuda_ctx *ctx); /* the cudaStream_t */
+void pd_cuda_sync(pd_cuda_ctx *ctx);
+
+/* setup-time memory helpers (the static plan allocates everything through these, once) */
+void *pd_cuda_alloc(size_t bytes);
+void pd_cuda_free(void *p);
+void pd_cuda_upload(pd_cuda_ctx *ctx, void *dst, const void *src, size_t bytes);   /* sync */
+void pd_cuda_download(pd_cuda_ctx *ctx, void *dst, const void *src, size_t bytes); /* sync */
+void pd_cuda_zero(pd_cuda_ctx *ctx, void *p, size_t bytes);                       /* async */
+
+/* scratch bytes each op needs from the context at a given precision (size the context to the
+ * maximum over a stage's layers); ops not listed need none */
+size_t linear_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int OC);
+size_t conv2d_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int H, int W, int OC,
+                                 int KH, int KW, int SH, int SW, int PH, int PW);
+size_t batchnorm2d_cuda_scratch_bytes(int B, int C, int H, int W);
+
+/* ---- linear ---- */
+void linear_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, const float *weight,
+                         const float *bias, int B, int C, int OC);
+void linear_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                          const float *dout, const float *inp, const float *weight, int B, int C,
+                          int OC);
+/* out = relu(linear(inp)) in one GEMM (epilogue); backward = relu_backward then linear_backward
+ * (reads the forward's output, like relu_backward) */
+void linear_relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
+                              const float *weight, const float *bias, int B, int C, int OC);
+void linear_relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                               const float *dout, const float *out, const float *inp,
+                               const float *weight, int B, int C, int OC);
+
+/* ---- conv2d (cuDNN) ---- */
+void conv2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, const float *weight,
+                         const float *bias, int B, int C, int H, int W, int OC, int KH, int KW,
+                         int SH, int SW, int PH, int PW);
+void conv2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                          const float *dout, const float *inp, const float *weight, int B, int C,
+                          int H, int W, int OC, int KH, int KW, int SH, int SW, int PH, int PW);
+
+/* ---- relu, identity ---- */
+void relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N);
+void relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const float *out,
+                        size_t N);
+void identity_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N);
+void identity_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, size_t N);
+
+/* ---- pooling (own kernels: same argmax semantics as the CPU, deterministic gathers) ---- */
+void maxpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, int *argmax, const float *inp, int B,
+                            int C, int H, int W, int KH, int KW, int SH, int SW, int PH, int PW);
+void maxpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const int *argmax,
+                             int B, int C, int H, int W, int KH, int KW, int SH, int SW, int PH,
+                             int PW);
+void avgpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, int B, int C, int H,
+                            int W, int KH, int KW, int SH, int SW, int PH, int PW);
+void avgpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, int B, int C,
+                             int H, int W, int KH, int KW, int SH, int SW, int PH, int PW);
+
+/* ---- dropout: the same keyed draws as the CPU (rng.h), so masks match bit for bit ---- */
+void dropout_forward_cuda(pd_cuda_ctx *ctx, float *out, float *mask, const float *inp, float p,
+                          uint64_t seed, int64_t step, int layer, int64_t sample0, int B,
+                          size_t N);
+void dropout_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const float *mask,
+                           size_t BN);
+
+/* ---- batchnorm2d (cuDNN spatial batch norm; eps >= 1e-5, cuDNN's minimum) ---- */
+void batchnorm2d_forward_cuda(pd_cuda_ctx *ctx, float *out, float *save_mean, float *save_rstd,
+                              float *running_mean, float *running_var, const float *inp,
+                              const float *gamma, const float *beta, float momentum, float eps,
+                              int B, int C, int H, int W);
+void batchnorm2d_forward_eval_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
+                                   const float *gamma, const float *beta,
+                                   const float *running_mean, const float *running_var,
+                                   float eps, int B, int C, int H, int W);
+void batchnorm2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dgamma, float *dbeta,
+                               const float *dout, const float *inp, const float *gamma,
+                               const float *save_mean, const float *save_rstd, int B, int C,
+                               int H, int W);
+
+/* ---- add, concat (inps / dinps: host arrays of n device pointers) ---- */
+void add_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps, int n, size_t N);
+void add_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout, int n,
+                       size_t N);
+void concat_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps,
+                         const int *channels, int n, int B, int HW);
+void concat_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout,
+                          const int *channels, int n, int B, int HW);
+
+/* ---- softmax cross-entropy (labels: device ints) ----
+ * The _async form writes the mean loss to the device float *loss and does not synchronise; the
+ * plain form synchronises and returns it. dlogits is WRITTEN (may be NULL). */
+void softmax_cross_entropy_async_cuda(pd_cuda_ctx *ctx, float *loss, float *dlogits,
+                                      const float *logits, const int *labels, int B, int K);
+float softmax_cross_entropy_cuda(pd_cuda_ctx *ctx, float *dlogits, const float *logits,
+                                 const int *labels, int B, int K);
+int count_correct_cuda(pd_cuda_ctx *ctx, const float *logits, const int *labels, int B, int K);
+
+/* ---- optimizers (optim.h semantics, device blobs) ---- */
+void pd_sgd_step_cuda(pd_cuda_ctx *ctx, float *params, float *buf, const float *grads, float lr,
+                      float momentum, float weight_decay, size_t n);
+void pd_adam_step_cuda(pd_cuda_ctx *ctx, float *params, float *m, float *v, const float *grads,
+                       float lr, float beta1, float beta2, float eps, float weight_decay,
+                       int64_t t, size_t n);
+void pd_optim_step_cuda(pd_cuda_ctx *ctx, float *params, float *state, const float *grads,
+                        const pd_optim *opt, int64_t t, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,430 @@
+/* test_ops_cuda.c: every GPU op of runtime/cuda/ops_cuda.h, forward and backward, against the
+ * CPU op of ops.h / optim.h on fresh random inputs (the seed is printed; PD_TEST_SEED repeats a
+ * run), with normwise relative error bounds per precision (fp32 without TF32: 1e-4 for GEMM and
+ * convolution, 1e-5 for the rest; bf16 operands: 2e-2). Gradients start from random values on
+ * both sides, so the accumulate (+=) contract is checked too. Without a GPU every test but the
+ * detection test SKIPs. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "ops_cuda.h"
+#include "optim.h"
+#include "rng.h"
+#include "test.h"
+
+static pd_cuda_ctx *g_ctx;
+static uint64_t g_seed;
+static uint64_t g_draw; /* a fresh stream per buffer */
+
+static void ctx_done(void) { pd_cuda_ctx_destroy(g_ctx); }
+
+/* the shared context, or NULL without a GPU */
+static pd_cuda_ctx *ctx(pd_cuda_precision prec) {
+    if (pd_gpu_count() <= 0) return NULL;
+    if (!g_ctx) {
+        g_ctx = pd_cuda_ctx_create(0, PD_CUDA_FP32, (size_t)256 << 20, 0);
+        if (g_ctx) atexit(ctx_done);
+    }
+    if (g_ctx) pd_cuda_ctx_set_precision(g_ctx, prec);
+    return g_ctx;
+}
+#define NEED_GPU(c)                                                     \
+    do {                                                                \
+        if (!(c)) SKIP("no CUDA GPU (cudaGetDeviceCount failed or 0)"); \
+    } while (0)
+
+static void seed_once(void) {
+    if (g_seed) return;
+    const char *s = getenv("PD_TEST_SEED");
+    g_seed = s ? strtoull(s, NULL, 10) : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20));
+    if (!g_seed) g_seed = 1;
+    printf("# test_ops_cuda seed %llu (PD_TEST_SEED to repeat)\n", (unsigned long long)g_seed);
+}
+
+/* host buffer of n uniform floats in [lo, hi) */
+static float *rnd(size_t n, float lo, float hi) {
+    seed_once();
+    uint64_t key = pd_rng_key(g_seed, PD_RNG_USER, g_draw++, 0, 0);
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) h[i] = lo + (hi - lo) * pd_rng_uniform(key, i);
+    return h;
+}
+static float *dup_h(const float *h, size_t n) {
+    float *d = malloc((n ? n : 1) * sizeof(float));
+    memcpy(d, h, n * sizeof(float));
+    return d;
+}
+static float *to_dev(pd_cuda_ctx *c, const float *h, size_t n) {
+    float *d = pd_cuda_alloc(n * sizeof(float));
+    pd_cuda_upload(c, d, h, n * sizeof(float));
+    return d;
+}
+static float *from_dev(pd_cuda_ctx *c, const float *d, size_t n) {
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    pd_cuda_download(c, h, d, n * sizeof(float));
+    return h;
+}
+
+/* normwise relative error ||got - want|| / max(||want||, 1e-30) */
+static double rel_err(const float *got, const float *want, size_t n) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        if (!isfinite(got[i])) return INFINITY;
+        num += d * d;
+        den += (double)want[i] * want[i];
+    }
+    return sqrt(num) / (den > 1e-60 ? sqrt(den) : 1e-30);
+}
+/* compares the device buffer d with the host reference want; frees nothing */
+#define CHECK_DEV(c, d, want, n, bound)                                                      \
+    do {                                                                                     \
+        float *got_ = from_dev((c), (d), (n));                                               \
+        double e_ = rel_err(got_, (want), (n));                                              \
+        if (!(e_ <= (bound)))                                                                \
+            test_fail(__FILE__, __LINE__, "%s: relative error %.3g above %.3g", #d, e_,      \
+                      (double)(bound));                                                      \
+        free(got_);                                                                          \
+    } while (0)
+
+static const double GEMM_BOUND[2] = {1e-4, 2e-2};
+static const double EXACT_BOUND = 1e-5;
+
+TEST(gpu_detect_and_context) {
+    int n = pd_gpu_count();
+    CHECK(n >= 0);
+    if (n == 0) {
+        /* no GPU: creating a context must fail cleanly, not crash */
+        CHECK(pd_cuda_ctx_create(0, PD_CUDA_FP32, 1 << 20, 0) == NULL);
+        return;
+    }
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    CHECK(c != NULL);
+    CHECK(pd_cuda_ctx_stream(c) != NULL);
+}
+
+static void linear_case(pd_cuda_precision prec, int B, int C, int OC, int with_bias, int relu) {
+    pd_cuda_ctx *c = ctx(prec);
+    size_t nx = (size_t)B * C, nw = (size_t)OC * C, ny = (size_t)B * OC;
+    float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.5f, 0.5f), *b = with_bias ? rnd(OC, -1, 1) : NULL;
+    float *dy = rnd(ny, -1, 1), *dx0 = rnd(nx, -1, 1), *dw0 = rnd(nw, -1, 1), *db0 = rnd(OC, -1, 1);
+    float *y = malloc(ny * sizeof(float)), *dx = dup_h(dx0, nx), *dw = dup_h(dw0, nw),
+          *db = dup_h(db0, OC);
+    linear_forward(y, x, w, b, B, C, OC);
+    float *dpre = dy;
+    if (relu) {
+        relu_forward(y, y, ny);
+        dpre = calloc(ny, sizeof(float));
+        relu_backward(dpre, dy, y, ny);
+    }
+    linear_backward(dx, dw, with_bias ? db : NULL, dpre, x, w, B, C, OC);
+    float *gx = to_dev(c, x, nx), *gw = to_dev(c, w, nw), *gb = b ? to_dev(c, b, OC) : NULL;
+    float *gdy = to_dev(c, dy, ny), *gdx = to_dev(c, dx0, nx), *gdw = to_dev(c, dw0, nw),
+          *gdb = to_dev(c, db0, OC), *gy = pd_cuda_alloc(ny * sizeof(float));
+    if (relu) {
+        linear_relu_forward_cuda(c, gy, gx, gw, gb, B, C, OC);
+        linear_relu_backward_cuda(c, gdx, gdw, b ? gdb : NULL, gdy, gy, gx, gw, B, C, OC);
+    } else {
+        linear_forward_cuda(c, gy, gx, gw, gb, B, C, OC);
+        linear_backward_cuda(c, gdx, gdw, b ? gdb : NULL, gdy, gx, gw, B, C, OC);
+    }
+    CHECK_DEV(c, gy, y, ny, GEMM_BOUND[prec]);
+    CHECK_DEV(c, gdx, dx, nx, GEMM_BOUND[prec]);
+    CHECK_DEV(c, gdw, dw, nw, GEMM_BOUND[prec]);
+    CHECK_DEV(c, gdb, db, OC, EXACT_BOUND);
+    pd_cuda_free(gx), pd_cuda_free(gw), pd_cuda_free(gb), pd_cuda_free(gdy), pd_cuda_free(gdx);
+    pd_cuda_free(gdw), pd_cuda_free(gdb), pd_cuda_free(gy);
+    if (relu) free(dpre);
+    free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(y), free(dx),
+        free(dw), free(db);
+}
+
+TEST(linear_fp32) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    linear_case(PD_CUDA_FP32, 32, 100, 48, 1, 0);
+    linear_case(PD_CUDA_FP32, 7, 33, 10, 0, 0);
+}
+TEST(linear_bf16) {
+    NEED_GPU(ctx(PD_CUDA_BF16));
+    linear_case(PD_CUDA_BF16, 64, 256, 128, 1, 0);
+}
+TEST(linear_relu_fused) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    linear_case(PD_CUDA_FP32, 32, 64, 40, 1, 1);
+    linear_case(PD_CUDA_FP32, 16, 64, 32, 0, 1);
+    linear_case(PD_CUDA_BF16, 64, 128, 64, 1, 1);
+}
+
+static void conv_case(pd_cuda_precision prec, int B, int C, int H, int W, int OC, int KH, int KW,
+                      int S, int P, int with_bias, int want_dx) {
+    pd_cuda_ctx *c = ctx(prec);
+    int OH = pool_out_size(H, KH, S, P), OW = pool_out_size(W, KW, S, P);
+    size_t nx = (size_t)B * C * H * W, nw = (size_t)OC * C * KH * KW, ny = (size_t)B * OC * OH * OW;
+    float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.3f, 0.3f), *b = with_bias ? rnd(OC, -1, 1) : NULL;
+    float *dy = rnd(ny, -1, 1), *dx0 = rnd(nx, -1, 1), *dw0 = rnd(nw, -1, 1), *db0 = rnd(OC, -1, 1);
+    float *y = malloc(ny * sizeof(float)), *dx = dup_h(dx0, nx), *dw = dup_h(dw0, nw),
+          *db = dup_h(db0, OC);
+    float *scratch = malloc(conv2d_scratch_floats(B, C, H, W, OC, KH, KW, S, S, P, P) *
+                            sizeof(float));
+    conv2d_forward(y, scratch, x, w, b, B, C, H, W, OC, KH, KW, S, S, P, P);
+    conv2d_backward(want_dx ? dx : NULL, dw, b ? db : NULL, scratch, dy, x, w, B, C, H, W, OC, KH,
+                    KW, S, S, P, P);
+    float *gx = to_dev(c, x, nx), *gw = to_dev(c, w, nw), *gb = b ? to_dev(c, b, OC) : NULL;
+    float *gdy = to_dev(c, dy, ny), *gdx = to_dev(c, dx0, nx), *gdw = to_dev(c, dw0, nw),
+          *gdb = to_dev(c, db0, OC), *gy = pd_cuda_alloc(ny * sizeof(float));
+    conv2d_forward_cuda(c, gy, gx, gw, gb, B, C, H, W, OC, KH, KW, S, S, P, P);
+    conv2d_backward_cuda(c, want_dx ? gdx : NULL, gdw, b ? gdb : NULL, gdy, gx, gw, B, C, H, W,
+                         OC, KH, KW, S, S, P, P);
+    CHECK_DEV(c, gy, y, ny, GEMM_BOUND[prec]);
+    CHECK_DEV(c, gdx, dx, nx, want_dx ? GEMM_BOUND[prec] : 0.0); /* untouched when NULL */
+    CHECK_DEV(c, gdw, dw, nw, GEMM_BOUND[prec]);
+    CHECK_DEV(c, gdb, db, OC, EXACT_BOUND);
+    pd_cuda_free(gx), pd_cuda_free(gw), pd_cuda_free(gb), pd_cuda_free(gdy), pd_cuda_free(gdx);
+    pd_cuda_free(gdw), pd_cuda_free(gdb), pd_cuda_free(gy);
+    free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(y), free(dx),
+        free(dw), free(db), free(scratch);
+}
+
+TEST(conv2d_fp32) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    conv_case(PD_CUDA_FP32, 4, 8, 16, 16, 16, 3, 3, 1, 1, 1, 1);  /* VGG-like */
+    conv_case(PD_CUDA_FP32, 2, 3, 35, 35, 8, 11, 11, 4, 2, 1, 0); /* AlexNet conv1, no dx */
+    conv_case(PD_CUDA_FP32, 3, 16, 9, 9, 24, 1, 1, 2, 0, 0, 1);   /* ResNet downsample */
+    conv_case(PD_CUDA_FP32, 2, 3, 20, 20, 8, 7, 7, 2, 3, 0, 1);   /* ResNet stem */
+}
+TEST(conv2d_bf16) {
+    NEED_GPU(ctx(PD_CUDA_BF16));
+    conv_case(PD_CUDA_BF16, 4, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1);
+    conv_case(PD_CUDA_BF16, 2, 32, 9, 9, 16, 1, 1, 2, 0, 0, 1);
+}
+
+TEST(relu_identity) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    size_t n = 10007;
+    float *x = rnd(n, -1, 1), *dy = rnd(n, -1, 1), *dx0 = rnd(n, -1, 1);
+    float *y = malloc(n * sizeof(float)), *dx = dup_h(dx0, n), *dxi = dup_h(dx0, n);
+    relu_forward(y, x, n);
+    relu_backward(dx, dy, y, n);
+    identity_backward(dxi, dy, n);
+    float *gx = to_dev(c, x, n), *gdy = to_dev(c, dy, n), *gdx = to_dev(c, dx0, n),
+          *gdxi = to_dev(c, dx0, n), *gy = pd_cuda_alloc(n * 4), *gid = pd_cuda_alloc(n * 4);
+    relu_forward_cuda(c, gy, gx, n);
+    relu_backward_cuda(c, gdx, gdy, gy, n);
+    identity_forward_cuda(c, gid, gx, n);
+    identity_backward_cuda(c, gdxi, gdy, n);
+    CHECK_DEV(c, gy, y, n, 0.0);
+    CHECK_DEV(c, gdx, dx, n, 0.0);
+    CHECK_DEV(c, gid, x, n, 0.0);
+    CHECK_DEV(c, gdxi, dxi, n, 0.0);
+    relu_forward_cuda(c, gx, gx, n); /* in place */
+    CHECK_DEV(c, gx, y, n, 0.0);
+    pd_cuda_free(gx), pd_cuda_free(gdy), pd_cuda_free(gdx), pd_cuda_free(gdxi), pd_cuda_free(gy),
+        pd_cuda_free(gid);
+    free(x), free(dy), free(dx0), free(y), free(dx), free(dxi);
+}
+
+static void pool_case(int maxpool, int B, int C, int H, int W, int K, int S, int P) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    int OH = pool_out_size(H, K, S, P), OW = pool_out_size(W, K, S, P);
+    size_t nx = (size_t)B * C * H * W, ny = (size_t)B * C * OH * OW;
+    float *x = rnd(nx, -1, 1), *dy = rnd(ny, -1, 1), *dx0 = rnd(nx, -1, 1);
+    /* ties: round a quarter of the inputs to a coarse grid */
+    for (size_t i = 0; i < nx; i += 4) x[i] = roundf(x[i] * 2.0f) * 0.5f;
+    float *y = malloc(ny * sizeof(float)), *dx = dup_h(dx0, nx);
+    int *am = malloc(ny * sizeof(int));
+    float *gx = to_dev(c, x, nx), *gdy = to_dev(c, dy, ny), *gdx = to_dev(c, dx0, nx),
+          *gy = pd_cuda_alloc(ny * 4);
+    int *gam = pd_cuda_alloc(ny * sizeof(int));
+    if (maxpool) {
+        maxpool2d_forward(y, am, x, B, C, H, W, K, K, S, S, P, P);
+        maxpool2d_backward(dx, dy, am, B, C, H, W, K, K, S, S, P, P);
+        maxpool2d_forward_cuda(c, gy, gam, gx, B, C, H, W, K, K, S, S, P, P);
+        maxpool2d_backward_cuda(c, gdx, gdy, gam, B, C, H, W, K, K, S, S, P, P);
+        int *ham = malloc(ny * sizeof(int));
+        pd_cuda_download(c, ham, gam, ny * sizeof(int));
+        CHECK(memcmp(ham, am, ny * sizeof(int)) == 0);
+        free(ham);
+    } else {
+        avgpool2d_forward(y, x, B, C, H, W, K, K, S, S, P, P);
+        avgpool2d_backward(dx, dy, B, C, H, W, K, K, S, S, P, P);
+        avgpool2d_forward_cuda(c, gy, gx, B, C, H, W, K, K, S, S, P, P);
+        avgpool2d_backward_cuda(c, gdx, gdy, B, C, H, W, K, K, S, S, P, P);
+    }
+    CHECK_DEV(c, gy, y, ny, EXACT_BOUND);
+    CHECK_DEV(c, gdx, dx, nx, EXACT_BOUND);
+    pd_cuda_free(gx), pd_cuda_free(gdy), pd_cuda_free(gdx), pd_cuda_free(gy), pd_cuda_free(gam);
+    free(x), free(dy), free(dx0), free(y), free(dx), free(am);
+}
+TEST(maxpool2d) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    pool_case(1, 2, 3, 13, 13, 3, 2, 0); /* AlexNet: overlapping windows */
+    pool_case(1, 2, 4, 8, 8, 2, 2, 0);   /* VGG */
+    pool_case(1, 2, 3, 11, 11, 3, 2, 1); /* ResNet stem: padded */
+}
+TEST(avgpool2d) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    pool_case(0, 2, 5, 7, 7, 7, 1, 0); /* global */
+    pool_case(0, 2, 3, 10, 10, 3, 2, 1);
+}
+
+TEST(dropout_same_mask_as_cpu) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    int B = 5;
+    size_t N = 3001, n = (size_t)B * N;
+    float *x = rnd(n, -1, 1), *dy = rnd(n, -1, 1), *dx0 = rnd(n, -1, 1);
+    float *y = malloc(n * 4), *mask = malloc(n * 4), *dx = dup_h(dx0, n);
+    dropout_forward(y, mask, x, 0.3f, g_seed, 17, 4, 64, B, N);
+    dropout_backward(dx, dy, mask, n);
+    float *gx = to_dev(c, x, n), *gdy = to_dev(c, dy, n), *gdx = to_dev(c, dx0, n),
+          *gy = pd_cuda_alloc(n * 4), *gm = pd_cuda_alloc(n * 4);
+    dropout_forward_cuda(c, gy, gm, gx, 0.3f, g_seed, 17, 4, 64, B, N);
+    dropout_backward_cuda(c, gdx, gdy, gm, n);
+    CHECK_DEV(c, gm, mask, n, 0.0);
+    CHECK_DEV(c, gy, y, n, 0.0);
+    CHECK_DEV(c, gdx, dx, n, 0.0);
+    pd_cuda_free(gx), pd_cuda_free(gdy), pd_cuda_free(gdx), pd_cuda_free(gy), pd_cuda_free(gm);
+    free(x), free(dy), free(dx0), free(y), free(mask), free(dx);
+}
+
+TEST(batchnorm2d) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    int B = 4, C = 6, H = 7, W = 5;
+    size_t n = (size_t)B * C * H * W;
+    float *x = rnd(n, -2, 3), *g = rnd(C, 0.5f, 1.5f), *be = rnd(C, -1, 1), *dy = rnd(n, -1, 1);
+    float *rm0 = rnd(C, -1, 1), *rv0 = rnd(C, 0.5f, 2), *dx0 = rnd(n, -1, 1), *dg0 = rnd(C, -1, 1),
+          *db0 = rnd(C, -1, 1);
+    float *y = malloc(n * 4), *sm = malloc(C * 4), *sr = malloc(C * 4), *rm = dup_h(rm0, C),
+          *rv = dup_h(rv0, C), *dx = dup_h(dx0, n), *dg = dup_h(dg0, C), *db = dup_h(db0, C),
+          *ye = malloc(n * 4);
+    batchnorm2d_forward(y, sm, sr, rm, rv, x, g, be, 0.1f, 1e-5f, B, C, H, W);
+    batchnorm2d_backward(dx, dg, db, dy, x, g, sm, sr, B, C, H, W);
+    batchnorm2d_forward_eval(ye, x, g, be, rm, rv, 1e-5f, B, C, H, W);
+    float *gx = to_dev(c, x, n), *gg = to_dev(c, g, C), *gbe = to_dev(c, be, C),
+          *gdy = to_dev(c, dy, n), *grm = to_dev(c, rm0, C), *grv = to_dev(c, rv0, C),
+          *gdx = to_dev(c, dx0, n), *gdg = to_dev(c, dg0, C), *gdb = to_dev(c, db0, C),
+          *gy = pd_cuda_alloc(n * 4), *gsm = pd_cuda_alloc(C * 4), *gsr = pd_cuda_alloc(C * 4),
+          *gye = pd_cuda_alloc(n * 4);
+    batchnorm2d_forward_cuda(c, gy, gsm, gsr, grm, grv, gx, gg, gbe, 0.1f, 1e-5f, B, C, H, W);
+    batchnorm2d_backward_cuda(c, gdx, gdg, gdb, gdy, gx, gg, gsm, gsr, B, C, H, W);
+    batchnorm2d_forward_eval_cuda(c, gye, gx, gg, gbe, grm, grv, 1e-5f, B, C, H, W);
+    CHECK_DEV(c, gy, y, n, 1e-5);
+    CHECK_DEV(c, gsm, sm, C, 1e-5);
+    CHECK_DEV(c, gsr, sr, C, 1e-5);
+    CHECK_DEV(c, grm, rm, C, 1e-5);
+    CHECK_DEV(c, grv, rv, C, 1e-5);
+    CHECK_DEV(c, gdx, dx, n, 1e-4);
+    CHECK_DEV(c, gdg, dg, C, 1e-5);
+    CHECK_DEV(c, gdb, db, C, 1e-5);
+    CHECK_DEV(c, gye, ye, n, 1e-5);
+    /* NULL input gradient: parameter gradients still accumulate */
+    batchnorm2d_backward(NULL, dg, db, dy, x, g, sm, sr, B, C, H, W);
+    batchnorm2d_backward_cuda(c, NULL, gdg, gdb, gdy, gx, gg, gsm, gsr, B, C, H, W);
+    CHECK_DEV(c, gdg, dg, C, 1e-5);
+    CHECK_DEV(c, gdb, db, C, 1e-5);
+    float *ptrs[] = {gx, gg, gbe, gdy, grm, grv, gdx, gdg, gdb, gy, gsm, gsr, gye};
+    for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) pd_cuda_free(ptrs[i]);
+    float *hp[] = {x, g, be, dy, rm0, rv0, dx0, dg0, db0, y, sm, sr, rm, rv, dx, dg, db, ye};
+    for (size_t i = 0; i < sizeof hp / sizeof *hp; i++) free(hp[i]);
+}
+
+TEST(add_and_concat) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    enum { NI = 10 };
+    size_t N = 4099;
+    float *in[NI], *gin[NI], *din[NI], *gdin[NI];
+    for (int i = 0; i < NI; i++) {
+        in[i] = rnd(N, -1, 1);
+        gin[i] = to_dev(c, in[i], N);
+        din[i] = rnd(N, -1, 1);
+        gdin[i] = to_dev(c, din[i], N);
+    }
+    float *dy = rnd(N, -1, 1), *gdy = to_dev(c, dy, N), *y = malloc(N * 4),
+          *gy = pd_cuda_alloc(N * 4);
+    for (int n = 3; n <= NI; n += NI - 3) { /* 3 inputs, then 10 (more than one launch) */
+        add_forward(y, (const float *const *)in, n, N);
+        add_forward_cuda(c, gy, (const float *const *)gin, n, N);
+        CHECK_DEV(c, gy, y, N, 1e-6);
+    }
+    float *dsel[NI], *gdsel[NI];
+    for (int i = 0; i < NI; i++) dsel[i] = i == 1 ? NULL : din[i], gdsel[i] = i == 1 ? NULL : gdin[i];
+    add_backward(dsel, dy, 3, N);
+    add_backward_cuda(c, gdsel, gdy, 3, N);
+    CHECK_DEV(c, gdin[0], din[0], N, 0.0);
+    CHECK_DEV(c, gdin[2], din[2], N, 0.0);
+    /* concat of 3 inputs with 2, 5, 3 channels, HW = 7, B = 4 (sizes fit inside N) */
+    int ch[3] = {2, 5, 3}, B = 4, HW = 7;
+    size_t total = (size_t)B * 10 * HW;
+    float *cy = malloc(total * 4), *gcy = pd_cuda_alloc(total * 4), *cdy = rnd(total, -1, 1),
+          *gcdy = to_dev(c, cdy, total);
+    concat_forward(cy, (const float *const *)in, ch, 3, B, HW);
+    concat_forward_cuda(c, gcy, (const float *const *)gin, ch, 3, B, HW);
+    CHECK_DEV(c, gcy, cy, total, 0.0);
+    concat_backward(dsel, cdy, ch, 3, B, HW);
+    concat_backward_cuda(c, gdsel, gcdy, ch, 3, B, HW);
+    CHECK_DEV(c, gdin[0], din[0], N, 0.0);
+    CHECK_DEV(c, gdin[2], din[2], N, 0.0);
+    CHECK_DEV(c, gdin[1], din[1], N, 0.0); /* NULL entry: untouched */
+    for (int i = 0; i < NI; i++) free(in[i]), free(din[i]), pd_cuda_free(gin[i]), pd_cuda_free(gdin[i]);
+    free(dy), free(y), free(cy), free(cdy);
+    pd_cuda_free(gdy), pd_cuda_free(gy), pd_cuda_free(gcy), pd_cuda_free(gcdy);
+}
+
+TEST(softmax_cross_entropy_and_correct) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    int B = 37, K = 1000;
+    size_t n = (size_t)B * K;
+    float *z = rnd(n, -8, 8), *dz = malloc(n * 4);
+    int *lab = malloc(B * sizeof(int));
+    float *u = rnd(B, 0, 1);
+    for (int b = 0; b < B; b++) lab[b] = (int)(u[b] * K) % K;
+    lab[0] = 0;
+    for (int k = 0; k < K; k++) z[k] = k == 0 ? 50.0f : z[k]; /* row 0 predicted right */
+    float loss = softmax_cross_entropy(dz, z, lab, B, K);
+    int right = count_correct(z, lab, B, K);
+    float *gz = to_dev(c, z, n), *gdz = pd_cuda_alloc(n * 4);
+    int *glab = pd_cuda_alloc(B * sizeof(int));
+    pd_cuda_upload(c, glab, lab, B * sizeof(int));
+    float gloss = softmax_cross_entropy_cuda(c, gdz, gz, glab, B, K);
+    CHECK_CLOSE(gloss, loss, 1e-6, 1e-5);
+    CHECK_DEV(c, gdz, dz, n, 1e-5);
+    CHECK_EQ_INT(count_correct_cuda(c, gz, glab, B, K), right);
+    CHECK(right >= 1);
+    pd_cuda_free(gz), pd_cuda_free(gdz), pd_cuda_free(glab);
+    free(z), free(dz), free(lab), free(u);
+}
+
+TEST(optimizers) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    size_t n = 5003;
+    pd_optim opts[3] = {{PD_OPTIM_SGD, 0.1f, 0.0f, 1e-4f, 0, 0, 0},
+                        {PD_OPTIM_SGD, 0.05f, 0.9f, 5e-4f, 0, 0, 0},
+                        {PD_OPTIM_ADAM, 1e-3f, 0, 1e-2f, 0.9f, 0.999f, 1e-8f}};
+    for (int o = 0; o < 3; o++) {
+        size_t ns = pd_optim_state_floats(&opts[o], n);
+        float *w = rnd(n, -1, 1), *st = calloc(ns ? ns : 1, 4), *gw = to_dev(c, w, n);
+        float *gst = pd_cuda_alloc((ns ? ns : 1) * 4);
+        pd_cuda_zero(c, gst, (ns ? ns : 1) * 4);
+        for (int t = 1; t <= 3; t++) {
+            float *g = rnd(n, -1, 1), *gg = to_dev(c, g, n);
+            pd_optim_step(w, st, g, &opts[o], t, n);
+            pd_optim_step_cuda(c, gw, gst, gg, &opts[o], t, n);
+            pd_cuda_free(gg);
+            free(g);
+        }
+        CHECK_DEV(c, gw, w, n, 1e-6);
+        if (ns) CHECK_DEV(c, gst, st, ns, 1e-6);
+        pd_cuda_free(gw), pd_cuda_free(gst);
+        free(w), free(st);
+    }
+}
