@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ops.h"
 #include "optim.h"
@@ -39,11 +40,25 @@ typedef struct {
 
 static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
 
+/* Waits for a request without spinning a core: a rank waiting for its neighbour must leave the
+ * CPU to the ranks that compute (there may be more ranks than cores). Polls, then naps. */
+static void wait_req(MPI_Request *r) {
+    int done = 0;
+    for (long spins = 0;; spins++) {
+        MPI_Test(r, &done, MPI_STATUS_IGNORE);
+        if (done) return;
+        if (spins > 64) {
+            struct timespec nap = {0, 20000}; /* 20 us */
+            nanosleep(&nap, NULL);
+        }
+    }
+}
+
 static float *send_slot(float **bufs, MPI_Request *req, int S, int64_t mb, double *wait_ms) {
     int i = (int)(mb % S);
     if (req[i] != MPI_REQUEST_NULL) {
         double t = rt_now();
-        MPI_Wait(&req[i], MPI_STATUS_IGNORE);
+        wait_req(&req[i]);
         *wait_ms += 1e3 * (rt_now() - t);
     }
     return bufs[i];
@@ -51,7 +66,9 @@ static float *send_slot(float **bufs, MPI_Request *req, int S, int64_t mb, doubl
 
 static void recv_into(float *buf, int64_t n, int peer, int tag, double *wait_ms) {
     double t = rt_now();
-    MPI_Recv(buf, (int)n, MPI_FLOAT, peer, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Request r;
+    MPI_Irecv(buf, (int)n, MPI_FLOAT, peer, tag, MPI_COMM_WORLD, &r);
+    wait_req(&r);
     *wait_ms += 1e3 * (rt_now() - t);
 }
 
@@ -162,8 +179,10 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base) {
         }
     }
     double t = rt_now();
-    MPI_Waitall(e->S, e->act_req, MPI_STATUSES_IGNORE);
-    MPI_Waitall(e->S, e->grad_req, MPI_STATUSES_IGNORE);
+    for (int i = 0; i < e->S; i++) {
+        if (e->act_req[i] != MPI_REQUEST_NULL) wait_req(&e->act_req[i]);
+        if (e->grad_req[i] != MPI_REQUEST_NULL) wait_req(&e->grad_req[i]);
+    }
     e->stats.wait_ms += 1e3 * (rt_now() - t);
     if (e->last) progress(e, epoch, s->steps, 1);
 }
@@ -185,8 +204,8 @@ static double evaluate(ex_t *e) {
             int got = pd_data_batch(in, e->labels, &e->test, 0, t, e->B, 0, e->a->seed);
             for (int b = 0; b < e->B; b++) in[st->in_floats + b] = b < got ? (float)e->labels[b] : -1;
         } else {
-            MPI_Recv(in, (int)(st->in_floats + e->B), MPI_FLOAT, st->index - 1, 0, MPI_COMM_WORLD,
-                     MPI_STATUS_IGNORE);
+            double ignored = 0;
+            recv_into(in, st->in_floats + e->B, st->index - 1, 0, &ignored);
         }
         st->forward(out, e->acts[0], e->scratch, e->buffers, w, in, 0, e->a->seed, -1);
         if (e->last) {
@@ -196,7 +215,9 @@ static double evaluate(ex_t *e) {
             correct += count_correct(e->logits, e->labels, got, st->classes);
         } else {
             memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
-            MPI_Send(out, (int)(st->out_floats + e->B), MPI_FLOAT, st->index + 1, 0, MPI_COMM_WORLD);
+            MPI_Request r;
+            MPI_Isend(out, (int)(st->out_floats + e->B), MPI_FLOAT, st->index + 1, 0, MPI_COMM_WORLD, &r);
+            wait_req(&r);
         }
     }
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
