@@ -11,11 +11,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pd_model m = {0};
     if (pd_model_load(pd_fuzz_file(data, size), &m, &d) == 0) {
         if (pd_diag_errors(&d) != 0) __builtin_trap(); /* success must mean no errors */
-        if (pd_estimate_costs(&m, "cpu", &d) == 0) pd_fuzz_check_model(&m);
-        pd_costgraph *g = pd_model_costgraph(&m);
-        if (g) {
-            pd_fuzz_check_costgraph(g);
-            pd_costgraph_free(g);
+        if (pd_estimate_costs(&m, "cpu", &d) == 0) { /* as pdplan: a cost graph only then */
+            pd_fuzz_check_model(&m);
+            pd_costgraph *g = pd_model_costgraph(&m);
+            if (g) {
+                pd_fuzz_check_costgraph(g);
+                pd_costgraph_free(g);
+            }
+        } else if (pd_diag_errors(&d) == 0) {
+            __builtin_trap();
         }
     } else if (pd_diag_errors(&d) == 0) {
         __builtin_trap(); /* a rejection must say why */

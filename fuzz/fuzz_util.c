@@ -2,6 +2,8 @@
  * fuzz harnesses (see fuzz_util.h). */
 #include "fuzz_util.h"
 
+#include "frontend.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,8 @@ pd_diag pd_fuzz_diag(void) {
 }
 
 static int finite_nonneg(double x) { return isfinite(x) && x >= 0; }
+static int time_ok(double ms) { return ms >= 0 && ms <= PD_INPUT_MAX_MS; }
+static int bytes_ok(double b) { return b >= 0 && b <= PD_INPUT_MAX_BYTES; }
 
 void pd_fuzz_check_model(const pd_model *m) {
     FUZZ_CHECK(m->n_layers >= 2 && m->layers != NULL);
@@ -64,7 +68,7 @@ void pd_fuzz_check_model(const pd_model *m) {
         FUZZ_CHECK(pd_shape_numel(&L->out) >= 1);
         FUZZ_CHECK(L->n_weight >= 0 && L->n_bias >= 0 && L->n_buffer >= 0);
         FUZZ_CHECK(finite_nonneg(L->flops_fwd) && finite_nonneg(L->flops_bwd));
-        FUZZ_CHECK(finite_nonneg(L->fwd_ms) && finite_nonneg(L->bwd_ms));
+        FUZZ_CHECK(time_ok(L->fwd_ms) && time_ok(L->bwd_ms));
     }
     /* the last layer produces the class scores (per token for a sequence) */
     const pd_shape *last = &m->layers[m->n_layers - 1].out;
@@ -75,19 +79,19 @@ void pd_fuzz_check_costgraph(const pd_costgraph *g) {
     FUZZ_CHECK(g->n >= 1 && g->n_edges >= 0);
     for (int i = 0; i < g->n; i++) {
         FUZZ_CHECK(g->name[i] != NULL);
-        FUZZ_CHECK(finite_nonneg(g->fwd_ms[i]) && finite_nonneg(g->bwd_ms[i]));
-        FUZZ_CHECK(finite_nonneg(g->act_bytes[i]) && finite_nonneg(g->param_bytes[i]));
+        FUZZ_CHECK(time_ok(g->fwd_ms[i]) && time_ok(g->bwd_ms[i]));
+        FUZZ_CHECK(bytes_ok(g->act_bytes[i]) && bytes_ok(g->param_bytes[i]));
     }
     for (int e = 0; e < g->n_edges; e++)
         FUZZ_CHECK(g->src[e] >= 0 && g->src[e] < g->dst[e] && g->dst[e] < g->n);
-    FUZZ_CHECK(finite_nonneg(g->input_bytes) && finite_nonneg(g->input_ms));
+    FUZZ_CHECK(bytes_ok(g->input_bytes) && time_ok(g->input_ms));
 }
 
 void pd_fuzz_check_cluster(const pd_cluster *c) {
     FUZZ_CHECK(c->n_levels >= 1 && c->n_levels <= PD_MAX_LEVELS);
     for (int l = 0; l < c->n_levels; l++) {
         FUZZ_CHECK(c->count[l] >= 1);
-        FUZZ_CHECK(isfinite(c->bandwidth[l]) && c->bandwidth[l] > 0);
+        FUZZ_CHECK(isfinite(c->bandwidth[l]) && c->bandwidth[l] >= PD_INPUT_MIN_BANDWIDTH);
     }
     FUZZ_CHECK(pd_cluster_workers(c) >= 1);
     FUZZ_CHECK(finite_nonneg(c->memory_bytes));

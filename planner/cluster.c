@@ -65,10 +65,10 @@ int pd_cluster_from_flags(pd_cluster *c, const int *counts, int n, const double 
     }
     for (int l = 0; l < n; l++) {
         double b = nb == 0 ? 1e9 : l < nb ? bandwidths[l] : 1e9;
-        if (nb != 0 && l < nb && !(b > 0 && isfinite(b))) {
+        if (nb != 0 && l < nb && !(b >= PD_INPUT_MIN_BANDWIDTH && isfinite(b))) {
             pd_diag_error(d, "pdplan", 0, 0,
-                          "-b: bandwidth %g of level %d must be a positive number of bytes/s", b,
-                          l + 1);
+                          "-b: bandwidth %g of level %d must be a positive number of bytes/s, "
+                          "finite and at least %g", b, l + 1, PD_INPUT_MIN_BANDWIDTH);
             e++;
         }
         c->bandwidth[l] = b;
@@ -149,6 +149,10 @@ int pd_cluster_load(const char *path, pd_cluster *c, pd_diag *d) {
             else if (pd_yaml_double(&y, v, "bandwidth", &c->bandwidth[l])) e++;
             else if (!(c->bandwidth[l] > 0)) {
                 pd_yaml_error(&y, v, "'bandwidth' must be > 0 bytes/s, not %g", c->bandwidth[l]);
+                e++;
+            } else if (c->bandwidth[l] < PD_INPUT_MIN_BANDWIDTH) {
+                pd_yaml_error(&y, v, "'bandwidth' must be at least %g byte/s, not %g",
+                              PD_INPUT_MIN_BANDWIDTH, c->bandwidth[l]);
                 e++;
             }
         }

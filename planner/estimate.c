@@ -44,6 +44,7 @@ int pd_estimate_costs(pd_model *m, const char *device, pd_diag *d) {
         return 1;
     }
     double batch = (double)m->batch;
+    int errors = 0;
     for (int i = 1; i < m->n_layers; i++) {
         pd_layer *L = &m->layers[i];
         double elems = (double)pd_shape_numel(&L->out);
@@ -53,7 +54,15 @@ int pd_estimate_costs(pd_model *m, const char *device, pd_diag *d) {
         double bytes = 4.0 * (batch * elems + params);
         L->fwd_ms = roof_ms(batch * L->flops_fwd, bytes, r);
         L->bwd_ms = roof_ms(batch * L->flops_bwd, 1.5 * bytes, r);
+        if (!(L->fwd_ms <= PD_INPUT_MAX_MS && L->bwd_ms <= PD_INPUT_MAX_MS)) {
+            pd_diag_error(d, m->path, L->line, L->col, "layer '%s': estimated at %g ms per "
+                          "minibatch on %s, more than %g ms", L->name,
+                          L->fwd_ms > L->bwd_ms ? L->fwd_ms : L->bwd_ms, r->name,
+                          PD_INPUT_MAX_MS);
+            errors++;
+        }
     }
+    if (errors) return 1;
     m->costs_estimated = 1;
     snprintf(m->cost_source, sizeof m->cost_source, "estimate:%s", r->name);
     return 0;

@@ -13,6 +13,13 @@
 #include "diag.h"
 #include "model.h"
 
+/* Largest values the readers accept, so that the planner's sums and quotients of them stay
+ * finite: a time per minibatch (1e12 ms is 31 years), a tensor or parameter size in bytes, and
+ * the smallest bandwidth in bytes/s. Larger (or smaller) values are diagnostics. */
+#define PD_INPUT_MAX_MS 1e12
+#define PD_INPUT_MAX_BYTES 1e18
+#define PD_INPUT_MIN_BANDWIDTH 1.0
+
 /* Model YAML (pd: 1): parses, validates, infers shapes, counts parameters and FLOPs.
  * On success *m is filled (free with pd_model_free) and 0 is returned. */
 int pd_model_load(const char *path, pd_model *m, pd_diag *d);

@@ -63,8 +63,8 @@ static void table_put(name_table *t, const gnode *nodes, int idx) {
 
 /* Parses "key=" then a number at *p; advances *p. Returns 0 or 1 (with a message). list allows
  * "[a; b; ...]", which is summed. */
-static int parse_field(const char **p, const char *key, int list, double *out, const char *file,
-                       int line, const char *line_start, pd_diag *d) {
+static int parse_field(const char **p, const char *key, int list, double max, double *out,
+                       const char *file, int line, const char *line_start, pd_diag *d) {
     size_t kl = strlen(key);
     if (strncmp(*p, key, kl) != 0 || (*p)[kl] != '=') {
         pd_diag_error(d, file, line, (int)(*p - line_start) + 1,
@@ -91,6 +91,11 @@ static int parse_field(const char **p, const char *key, int list, double *out, c
                 return 1;
             }
             v += x;
+            if (!(v <= max)) {
+                pd_diag_error(d, file, line, (int)(s - line_start) + 1,
+                              "'%s' list sums to more than %g", key, max);
+                return 1;
+            }
             s = end;
             while (*s == ' ') s++;
             if (*s == ';') {
@@ -115,6 +120,11 @@ static int parse_field(const char **p, const char *key, int list, double *out, c
         if (!(v >= 0) || !isfinite(v)) {
             pd_diag_error(d, file, line, (int)(s - line_start) + 1,
                           "'%s' must be a finite number >= 0, not %.*s", key, (int)(end - s), s);
+            return 1;
+        }
+        if (v > max) {
+            pd_diag_error(d, file, line, (int)(s - line_start) + 1,
+                          "'%s' must be at most %g, not %.*s", key, max, (int)(end - s), s);
             return 1;
         }
         s = end;
@@ -181,7 +191,8 @@ static int parse_node(char *ln, int line, gnode *n, const char *file, pd_diag *d
             }
             p += 2;
         }
-        if (parse_field(&p, keys[k], k == 2, vals[k], file, line, ln, d)) return 1;
+        double max = k < 2 ? PD_INPUT_MAX_MS : PD_INPUT_MAX_BYTES;
+        if (parse_field(&p, keys[k], k == 2, max, vals[k], file, line, ln, d)) return 1;
     }
     while (*p == ' ' || *p == '\r') {
         if (strncmp(p, " -- stage_id=", 13) == 0) {
@@ -354,6 +365,11 @@ pd_costgraph *pd_graphtxt_load(const char *path, pd_diag *d) {
         } else if (strncmp(nodes[i].desc, "__getitem__", 11) == 0 && nodes[i].n_out == 0) {
             nodes[i].removed = 1;
         }
+    }
+    if (!(input_bytes <= PD_INPUT_MAX_BYTES) || !(input_ms <= PD_INPUT_MAX_MS)) {
+        pd_diag_error(d, path, 1, 1, "the Input nodes' sizes or times sum to more than %g bytes "
+                      "or %g ms", PD_INPUT_MAX_BYTES, PD_INPUT_MAX_MS);
+        goto fail;
     }
     /* Kahn's algorithm over the kept nodes, ties by file order. */
     qsort(edges, (size_t)ne, sizeof *edges, cmp_edge);

@@ -118,6 +118,12 @@ int pd_profile_apply(const char *path, pd_model *m, pd_diag *d) {
             seen_line[i] = pd_yaml_line(v);
             fwd[i] = f * scale;
             bwd[i] = b * scale;
+            if (!te && (fwd[i] > PD_INPUT_MAX_MS || bwd[i] > PD_INPUT_MAX_MS)) {
+                pd_yaml_error(&y, v, "layer '%s': times above %g ms per minibatch (at the "
+                              "model's batch of %d)", name, PD_INPUT_MAX_MS, m->batch);
+                e++;
+                continue;
+            }
             if (!te && batch > 0) {
                 const pd_layer *L = &m->layers[i];
                 check_bytes(&y, en, "activation_bytes",

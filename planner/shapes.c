@@ -125,7 +125,13 @@ static int infer_layer(pd_layer *L, const pd_shape *const *in, char *err, int ca
         double nout = (double)pd_shape_numel(&L->out);
         double window = (double)L->kernel[0] * L->kernel[1];
         if (L->op == PD_OP_CONV2D) {
-            L->n_weight = (int64_t)L->out_channels * C * L->kernel[0] * L->kernel[1];
+            /* counted in double first: the int64 product of the attribute limits can overflow */
+            double nw = (double)L->out_channels * C * window;
+            if (nw > (double)((int64_t)1 << 34)) {
+                snprintf(err, cap, "conv2d has too many weights (%.4g)", nw);
+                return 1;
+            }
+            L->n_weight = (int64_t)nw;
             L->n_bias = L->has_bias ? L->out_channels : 0;
             double macs = nout * C * window;
             L->flops_fwd = 2.0 * macs + (L->has_bias ? nout : 0);
