@@ -3,7 +3,8 @@
 # the CUDA toolkit it finds. Safe to run again: it installs nothing that is already there.
 set -eu
 need=(build-essential pkg-config libyaml-dev libglpk-dev libopenblas-dev libopenmpi-dev
-      openmpi-bin zlib1g-dev dataset-fashion-mnist)
+      openmpi-bin zlib1g-dev dataset-fashion-mnist
+      clang libclang-rt-dev valgrind) # the last three: fuzzing and memcheck tests (docs/reliability.md)
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
