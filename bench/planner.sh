@@ -13,6 +13,8 @@ LIMIT=${LIMIT:-15}
 if [ ! -x "$PDPLAN" ]; then make -s bin/pdplan >/dev/null || exit 1; fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+# a private copy, so that a rebuild of bin/pdplan during the bench cannot break a run
+cp "$PDPLAN" "$WORK/pdplan" && PDPLAN=$WORK/pdplan
 GEN="bash bench/gen_graphtxt.sh"
 
 # Peak memory: GNU time when installed, else none (bash's time gives only the wall time).
