@@ -116,23 +116,25 @@ static void linear_case(pd_cuda_precision prec, int B, int C, int OC, int with_b
     float *y = malloc(ny * sizeof(float)), *dx = dup_h(dx0, nx), *dw = dup_h(dw0, nw),
           *db = dup_h(db0, OC);
     linear_forward(y, x, w, b, B, C, OC);
-    float *dpre = dy;
-    if (relu) {
-        relu_forward(y, y, ny);
-        dpre = calloc(ny, sizeof(float));
-        relu_backward(dpre, dy, y, ny);
-    }
-    linear_backward(dx, dw, with_bias ? db : NULL, dpre, x, w, B, C, OC);
+    if (relu) relu_forward(y, y, ny);
     float *gx = to_dev(c, x, nx), *gw = to_dev(c, w, nw), *gb = b ? to_dev(c, b, OC) : NULL;
     float *gdy = to_dev(c, dy, ny), *gdx = to_dev(c, dx0, nx), *gdw = to_dev(c, dw0, nw),
           *gdb = to_dev(c, db0, OC), *gy = pd_cuda_alloc(ny * sizeof(float));
+    float *dpre = dy;
     if (relu) {
         linear_relu_forward_cuda(c, gy, gx, gw, gb, B, C, OC);
+        /* the reference backward masks with the GPU's output: an output rounded across zero
+         * (bf16) must not count against the backward */
+        float *yg = from_dev(c, gy, ny);
+        dpre = calloc(ny, sizeof(float));
+        relu_backward(dpre, dy, yg, ny);
+        free(yg);
         linear_relu_backward_cuda(c, gdx, gdw, b ? gdb : NULL, gdy, gy, gx, gw, B, C, OC);
     } else {
         linear_forward_cuda(c, gy, gx, gw, gb, B, C, OC);
         linear_backward_cuda(c, gdx, gdw, b ? gdb : NULL, gdy, gx, gw, B, C, OC);
     }
+    linear_backward(dx, dw, with_bias ? db : NULL, dpre, x, w, B, C, OC);
     CHECK_DEV(c, gy, y, ny, GEMM_BOUND[prec]);
     CHECK_DEV(c, gdx, dx, nx, GEMM_BOUND[prec]);
     CHECK_DEV(c, gdw, dw, nw, GEMM_BOUND[prec]);
