@@ -104,8 +104,9 @@ int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_li
     if (p->n_arcs == 0) return 0;
 
     int A = p->n_arcs, colT = A + 1;
-    int nrows = p->n_vertices + 1 + p->n_nodes + 1;
-    long ne = 4L * A + p->cover_start[A] + p->n_nodes + 1;
+    int V = p->n_vertices, nb = p->vertex_rows ? 2 * V : p->n_nodes; /* bottleneck rows */
+    int nrows = V + 1 + nb + 1;
+    long ne = 4L * A + (p->vertex_rows ? 2L * A : p->cover_start[A]) + nb + 1;
     if (ne > INT_MAX - 1) return ERR("ilp: %ld matrix entries is too many at %s:%d", ne, __FILE__, __LINE__);
     int *ia = malloc((size_t)(ne + 1) * sizeof(int));
     int *ja = malloc((size_t)(ne + 1) * sizeof(int));
@@ -124,11 +125,16 @@ int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_li
         ++k; ia[k] = p->head[a] + 1; ja[k] = col; ar[k] = -1.0;
         ++k; ia[k] = rowBudget; ja[k] = col; ar[k] = p->replicas[a];
         ++k; ia[k] = rowLoad; ja[k] = col; ar[k] = -p->replicas[a] * p->time_ms[a];
-        for (long c = p->cover_start[a]; c < p->cover_start[a + 1]; c++) {
-            ++k; ia[k] = rowBudget + 1 + p->cover[c]; ja[k] = col; ar[k] = -p->time_ms[a];
+        if (p->vertex_rows) {
+            ++k; ia[k] = rowBudget + 1 + p->tail[a]; ja[k] = col; ar[k] = -p->time_ms[a];
+            ++k; ia[k] = rowBudget + 1 + V + p->head[a]; ja[k] = col; ar[k] = -p->time_ms[a];
+        } else {
+            for (long c = p->cover_start[a]; c < p->cover_start[a + 1]; c++) {
+                ++k; ia[k] = rowBudget + 1 + p->cover[c]; ja[k] = col; ar[k] = -p->time_ms[a];
+            }
         }
     }
-    for (int l = 0; l < p->n_nodes; l++) {
+    for (int l = 0; l < nb; l++) {
         ++k; ia[k] = rowBudget + 1 + l; ja[k] = colT; ar[k] = 1.0;
     }
     ++k; ia[k] = rowLoad; ja[k] = colT; ar[k] = p->budget;
@@ -151,7 +157,7 @@ int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_li
     }
     if (p->exact_budget) glp_set_row_bnds(lp, rowBudget, GLP_FX, p->budget, p->budget);
     else glp_set_row_bnds(lp, rowBudget, GLP_UP, 0.0, p->budget);
-    for (int l = 0; l < p->n_nodes; l++) glp_set_row_bnds(lp, rowBudget + 1 + l, GLP_LO, 0.0, 0.0);
+    for (int l = 0; l < nb; l++) glp_set_row_bnds(lp, rowBudget + 1 + l, GLP_LO, 0.0, 0.0);
     glp_set_row_bnds(lp, rowLoad, GLP_LO, 0.0, 0.0);
     for (int a = 0; a < A; a++) glp_set_col_kind(lp, a + 1, GLP_BV);
     glp_set_col_bnds(lp, colT, GLP_LO, 0.0, 0.0);
@@ -173,7 +179,16 @@ int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_li
     sp.meth = p->lp_presolve ? GLP_DUALP : GLP_PRIMAL;
     sp.presolve = p->lp_presolve ? GLP_ON : GLP_OFF;
     sp.tm_lim = ms >= INT_MAX ? INT_MAX : ms < 1 ? 1 : (int)ms;
+    glp_scale_prob(lp, GLP_SF_AUTO);
     int rc = glp_simplex(lp, &sp), st = GLP_UNDEF, ret = 0;
+    if (rc == GLP_EFAIL || rc == GLP_ESING || rc == GLP_ECOND) {
+        /* numerical trouble on a large relaxation: the other method, through the presolver */
+        sp.meth = sp.meth == GLP_PRIMAL ? GLP_DUALP : GLP_PRIMAL;
+        sp.presolve = GLP_ON;
+        double left = ms - glp_difftime(glp_time(), t_start) * 1000.0;
+        sp.tm_lim = left >= INT_MAX ? INT_MAX : left < 1 ? 1 : (int)left;
+        rc = glp_simplex(lp, &sp);
+    }
     if (rc == GLP_ETMLIM) {
         res->status = PD_ILP_TIMEOUT;
         goto done;

@@ -46,6 +46,9 @@ typedef struct {
     int budget;        /* workers */
     int exact_budget;  /* 1: the replicas of the chosen arcs sum to budget exactly */
     int lp_presolve;   /* 1: run GLPK's LP presolver on the root relaxation */
+    int vertex_rows;   /* 1: bound the bottleneck per vertex (the arc leaving it, the arc
+                          entering it) instead of per graph node: 2 entries per arc, not one per
+                          node of its stage */
 } pd_ilp_paths;
 
 typedef struct {
