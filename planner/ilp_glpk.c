@@ -6,10 +6,11 @@
  *           -1 at the sink, 0 elsewhere, so the chosen arcs form one path (no cyclic stage
  *           orders: every arc goes from an ideal to a strictly larger one);
  *   budget: sum of replicas[a] * x[a] <= workers (== workers when the budget must be used up);
- *   bottleneck, one row per graph node l: T - sum over the arcs a whose stage holds l of
- *           time[a] * x[a] >= 0. Exactly one chosen arc holds l, so this says T >= time of the
- *           stage that runs l; summing per node (rather than one row per arc) gives a tighter
- *           linear relaxation with fewer rows;
+ *   bottleneck (vertex_rows, the default): for every vertex v, T - sum of time[a] * x[a] over
+ *           the arcs leaving v >= 0, and the same over the arcs entering v. On a path at most
+ *           one chosen arc leaves (enters) a vertex, and every chosen arc leaves one, so T is at
+ *           least every chosen stage's time, with two matrix entries per arc. Otherwise one row
+ *           per graph node l over the arcs whose stage holds l (as tight, far denser);
  *   load:   workers * T - sum of replicas[a] * time[a] * x[a] >= 0, valid because every chosen
  *           stage has time <= T and the replicas sum to at most the workers; in the linear
  *           relaxation it is the load-balancing bound that the per-node rows lack.
