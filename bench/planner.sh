@@ -22,9 +22,9 @@ if [ -x /usr/bin/time ] && /usr/bin/time -f %M true >/dev/null 2>&1; then HAVE_T
 
 val() { sed -n "s/^ *$2: //p" "$1" 2>/dev/null | head -1; }
 
-printf '%-34s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' case nodes workers model wall_s peak_MiB \
+printf '%-40s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' case nodes workers model wall_s peak_MiB \
     bottleneck_ms exact "certificate (s)"
-printf '%s\n' "$(printf '%.0s-' {1..124})"
+printf '%s\n' "$(printf '%.0s-' {1..130})"
 
 # run NAME ARGS...: plans with ARGS, prints the row
 run() {
@@ -52,12 +52,12 @@ run() {
     LAST_WALL=$wall LAST_OK=0 LAST_EXACT="" LAST_PEAK=$peak
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         LAST_WALL=">$LIMIT"
-        printf '%-34s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' "$name" - - "$cm" ">$LIMIT" \
+        printf '%-40s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' "$name" - - "$cm" ">$LIMIT" \
             ">$peak" timeout - -
         return
     fi
     if [ "$rc" -ne 0 ] || [ ! -f "$p" ]; then
-        printf '%-34s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' "$name" - - "$cm" "$wall" \
+        printf '%-40s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' "$name" - - "$cm" "$wall" \
             "$peak" "exit $rc" - "$(grep -m1 error "$log" | cut -c1-40)"
         return
     fi
@@ -66,7 +66,7 @@ run() {
     st=$(val "$p" status)
     if [ "$st" = skipped ]; then cert=skipped
     else cert="$st ($(awk -v s="$(val "$p" seconds)" 'BEGIN { printf "%.2f", s }'))"; fi
-    printf '%-34s %6s %8s %-9s %9s %9s %13.3f %-5s %-22s\n' "$name" "$(val "$p" nodes)" \
+    printf '%-40s %6s %8s %-9s %9s %9s %13.3f %-5s %-22s\n' "$name" "$(val "$p" nodes)" \
         "$(val "$p" workers)/$(sed -n 's/^  workers: //p' "$p")" "$cm" "$wall" "$peak" \
         "$(val "$p" bottleneck_ms)" "$(val "$p" exact)" "$cert"
 }
