@@ -24,7 +24,7 @@ val() { sed -n "s/^ *$2: //p" "$1" | head -1; }
 if expect_status 0 help "$PDPLAN" --help; then
     missing=""
     for opt in --profile --device --cluster " -n " " -b " --memory --straight --compat \
-               --schedule --backend " -o " --no-codegen --verify --explain " -q" --help \
+               --schedule --backend " -o," --no-codegen --verify --explain " -q" --help \
                --version "exit status"; do
         case "$OUTPUT" in *"$opt"*) ;; *) missing="$missing '$opt'" ;; esac
     done
