@@ -13,6 +13,24 @@ static const char *const profile_keys[] = {"pd_profile", "device", "batch", "mod
 static const char *const entry_keys[] = {"name", "forward_ms", "backward_ms", "activation_bytes",
                                          "parameter_bytes", NULL};
 
+/* Layer names sorted, so that a profile of a model with very many layers resolves in
+ * O(n log n), not O(n^2). */
+typedef struct {
+    const char *name;
+    int index;
+} name_ref;
+
+static int cmp_name_ref(const void *a, const void *b) {
+    return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
+}
+
+/* Index of layer name in m (>= 1), or -1. */
+static int find_layer(const name_ref *sorted, int n_sorted, const char *name) {
+    name_ref key = {name, 0};
+    const name_ref *r = bsearch(&key, sorted, (size_t)n_sorted, sizeof *sorted, cmp_name_ref);
+    return r ? r->index : -1;
+}
+
 /* A time in ms: finite and >= 0. */
 static int get_time(pd_yaml *y, yaml_node_t *e, const char *key, double *out) {
     yaml_node_t *v = pd_yaml_require(y, e, key, "a profile layer");
@@ -77,7 +95,13 @@ int pd_profile_apply(const char *path, pd_model *m, pd_diag *d) {
     int *seen_line = calloc((size_t)(n > 0 ? n : 1), sizeof(int));
     double *fwd = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
     double *bwd = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-    if (!seen_line || !fwd || !bwd) {
+    name_ref *sorted = malloc(sizeof(name_ref) * (size_t)(n > 0 ? n : 1));
+    int n_sorted = 0;
+    if (sorted) {
+        for (int i = 1; i < n; i++) sorted[n_sorted++] = (name_ref){m->layers[i].name, i};
+        qsort(sorted, (size_t)n_sorted, sizeof *sorted, cmp_name_ref);
+    }
+    if (!seen_line || !fwd || !bwd || !sorted) {
         pd_diag_error(d, path, 0, 0, "out of memory");
         e++;
     } else if (!layers) {
@@ -99,8 +123,8 @@ int pd_profile_apply(const char *path, pd_model *m, pd_diag *d) {
                 e++;
                 continue;
             }
-            int i = 1;
-            while (i < n && strcmp(m->layers[i].name, name) != 0) i++;
+            int i = find_layer(sorted, n_sorted, name);
+            if (i < 0) i = n;
             double f = 0, b = 0;
             int te = get_time(&y, en, "forward_ms", &f) + get_time(&y, en, "backward_ms", &b);
             e += te;
@@ -154,6 +178,7 @@ int pd_profile_apply(const char *path, pd_model *m, pd_diag *d) {
         snprintf(m->cost_source, sizeof m->cost_source, "%s", path);
     }
     free(seen_line);
+    free(sorted);
     free(fwd);
     free(bwd);
     pd_yaml_free(&y);
