@@ -179,10 +179,11 @@ static void find_root(char *out, size_t n) {
             if (!slash || slash == buf) break;
             *slash = '\0';
             struct stat st;
-            snprintf(probe, sizeof probe, "%s/runtime", buf);
-            int has_runtime = stat(probe, &st) == 0 && S_ISDIR(st.st_mode);
-            snprintf(probe, sizeof probe, "%s/planner", buf);
-            if (has_runtime && stat(probe, &st) == 0 && S_ISDIR(st.st_mode)) {
+            /* the checkout, not a build folder that mirrors its source folders */
+            snprintf(probe, sizeof probe, "%s/runtime/pdrt.h", buf);
+            int has_runtime = stat(probe, &st) == 0 && S_ISREG(st.st_mode);
+            snprintf(probe, sizeof probe, "%s/templates/Makefile.in", buf);
+            if (has_runtime && stat(probe, &st) == 0 && S_ISREG(st.st_mode)) {
                 snprintf(out, n, "%s", buf);
                 return;
             }
@@ -377,6 +378,21 @@ int main(int argc, char **argv) {
 
     /* output: the folder only now that planning succeeded */
     const char *outdir = cli.outdir;
+    /* refuse what code generation cannot emit before anything is written */
+    if (!is_graphtxt && !cli.no_codegen) {
+        int n_planning = 0, first = 0; /* ops without a runtime kernel (model.h) */
+        for (int i = 1; i < m.n_layers; i++)
+            if (pd_op_planning_only(m.layers[i].op) && !n_planning++) first = i;
+        if (n_planning) {
+            const pd_layer *L = &m.layers[first];
+            pd_diag_error(&d, cli.input, L->line, L->col, "layer '%s': op %s is planning-only "
+                          "(%d such layer%s): code generation cannot emit it; "
+                          "pass --no-codegen to plan only", L->name, pd_op_name(L->op),
+                          n_planning, n_planning == 1 ? "" : "s");
+            status = EXIT_INPUT;
+            goto done;
+        }
+    }
     if (!outdir) {
         size_t n = strlen(model_name) + 16;
         outdir_alloc = malloc(n);
@@ -416,18 +432,6 @@ int main(int argc, char **argv) {
 
     /* code generation (model YAML only) */
     if (!is_graphtxt && !cli.no_codegen) {
-        int n_planning = 0, first = 0; /* ops without a runtime kernel (model.h) */
-        for (int i = 1; i < m.n_layers; i++)
-            if (pd_op_planning_only(m.layers[i].op) && !n_planning++) first = i;
-        if (n_planning) {
-            const pd_layer *L = &m.layers[first];
-            pd_diag_error(&d, cli.input, L->line, L->col, "layer '%s': op %s is planning-only "
-                          "(%d such layer%s): code generation cannot emit it; %s/plan.yaml was "
-                          "written, pass --no-codegen to plan only", L->name, pd_op_name(L->op),
-                          n_planning, n_planning == 1 ? "" : "s", outdir);
-            status = EXIT_INPUT;
-            goto done;
-        }
         char root[PATH_MAX];
         find_root(root, sizeof root);
         cmdline = command_line(argc, argv);
