@@ -35,6 +35,8 @@ typedef struct {
     double *inner[PD_MAX_LEVELS]; /* inner[l][I*S+J]: level l's best for I..J on all its units */
     unsigned char *inrange;       /* workspace: ideal contains the start */
     long forbid;                  /* an ideal no stage may end at (--explain), -1 = none */
+    double bound; /* top level only: states and splits that cannot give a plan <= bound are
+                     skipped (INFINITY = none); see solve_top */
 } dpctx;
 
 typedef struct {
@@ -164,6 +166,19 @@ static long first_at_least(const cand *c, long lo, long hi, double v) {
  * compute[I] - compute[s] <= U*w*(m-r) can improve it: a window of the candidates sorted by
  * compute, found by binary search after seeding U with the compute-balanced split. Exact:
  * nothing outside the window can be strictly better. */
+/* Top level, with a bound U: the units after (J, m) must carry the compute after J, so a plan
+ * through (J, m) has a bottleneck of at least (C(full) - C(J)) / (w (N - m)) (every stage time is
+ * at least its compute over the workers it spans). 1 when (J, m) can still lead to a plan <= U. */
+static int suffix_ok(const dpctx *x, int l, long s, long J, int m) {
+    if (!(x->bound < INFINITY) || l != x->L - 1 || s != 0) return 1;
+    int N = x->lv[l].workers;
+    long full = x->S - 1;
+    double rest = x->id.compute[full] - x->id.compute[J];
+    if (J == full) return m == N;
+    if (m >= N) return 0;
+    return rest <= x->bound * x->wbelow[l] * (N - m) * (1 + 1e-9);
+}
+
 static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, int open_last,
                                 int fin_last) {
     int N = x->lv[l].workers, W = N + 1, same = t->fin == t->open;
@@ -178,7 +193,9 @@ static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long 
     }
     double w = x->wbelow[l], slack = 1 + 1e-9;
     size_t base = (size_t)J * (size_t)W;
+    int topb = l == x->L - 1 && s == 0 && x->bound < INFINITY;
     for (int m = 2; m <= N; m++) {
+        if (!suffix_ok(x, l, s, J, m)) continue;
         int rtop = x->straight ? 1 : m - 1;
         for (int r = 1; r <= rtop && cd.n > 0; r++) {
             long b = first_at_least(&cd, 0, cd.n - 1, C[s] + (C[J] - C[s]) * (m - r) / m);
@@ -191,6 +208,7 @@ static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long 
         for (int r = 1; r <= rtop; r++) {
             double U = t->open[base + m];
             if (!same && t->fin[base + m] > U) U = t->fin[base + m];
+            if (topb && x->bound < U) U = x->bound;
             long lo = 0, hi = cd.n - 1;
             if (U < INFINITY) {
                 lo = first_at_least(&cd, lo, hi, C[J] - U * w * r * slack);
@@ -241,6 +259,7 @@ static void level_dp(dptable *t, const dpctx *x, int l, long s) {
         stage_sums(&ss, x, l, s, J, 1, open_last);
         if (isfinite(ss.compute_ms)) {
             for (int r = 1; r <= rmax; r++) {
+                if (!suffix_ok(x, l, s, J, r)) continue;
                 pd_stage_cost c;
                 pd_stage_cost_eval(&c, &ss, lv, x->cm, r, N - r);
                 if (!c.fits) continue;
@@ -313,6 +332,7 @@ static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cos
                     int straight, long max_states, const unsigned char *forbid) {
     memset(x, 0, sizeof *x);
     x->forbid = -1;
+    x->bound = INFINITY;
     x->g = g;
     x->c = c;
     x->cm = cm;
@@ -535,12 +555,28 @@ static pd_plan *build_plan(const dpctx *x, const flat_list *fl, double bottlenec
     return p;
 }
 
-/* Solves the top level; returns the bottleneck (INFINITY when nothing fits). */
-static double solve_top(const dpctx *x, dptable *t) {
+/* Solves the top level; returns the bottleneck (INFINITY when nothing fits). Exact, and fast
+ * where the plan is well balanced: the level is solved with a bound U, starting at the lower
+ * bound total compute / workers and growing by 1/8 each time; with U, a state (J, m) is skipped
+ * when the compute after J cannot fit on the N - m units left within U, and splits whose stage or
+ * prefix compute exceeds U times their workers are skipped too. Every state and split of a plan
+ * with bottleneck <= U survives, so as soon as the bounded solve finds a plan <= U, that plan is
+ * optimal; otherwise U grows, and after enough rounds the unbounded DP runs. x->bound keeps the U
+ * that succeeded, so reconstruction re-solves the same table. */
+static double solve_top(dpctx *x, dptable *t) {
     int l = x->L - 1, N = x->lv[l].workers;
     if (table_alloc(t, x->S, N, x->cm == PD_COST_PIPEDREAM)) return NAN;
+    size_t fin = (size_t)(x->S - 1) * (size_t)(N + 1) + (size_t)N;
+    double total = x->id.compute[x->S - 1];
+    double U = total / (x->wbelow[l] * N);
+    for (int round = 0; round < 40 && U > 0 && isfinite(U); round++, U *= 1.125) {
+        x->bound = U;
+        level_dp(t, x, l, 0);
+        if (t->fin[fin] <= U) return t->fin[fin];
+    }
+    x->bound = INFINITY;
     level_dp(t, x, l, 0);
-    return t->fin[(size_t)(x->S - 1) * (size_t)(N + 1) + (size_t)N];
+    return t->fin[fin];
 }
 
 /* A proven lower bound on any plan's bottleneck: every stage time is at least its compute over
