@@ -5,8 +5,29 @@
 # build/fuzz/corpus/<target>/ and crashes, leaks, timeouts and OOMs in build/fuzz/findings/<target>/.
 # Prints one summary line per target (execs, coverage, corpus, findings); exits 1 on any finding.
 # Usage: scripts/fuzz.sh [SECONDS] [target...]
+#        scripts/fuzz.sh --coverage   (line/branch coverage of the readers by the corpora)
 set -u
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--coverage" ]; then
+    make -s -f fuzz/Makefile coverage >/dev/null || { echo "fuzz: coverage build failed"; exit 2; }
+    declare -A files=(
+        [fuzz_model_yaml]="planner/yaml_util.c planner/model_yaml.c planner/shapes.c planner/estimate.c planner/model_costgraph.c"
+        [fuzz_profile_yaml]="planner/profile.c"
+        [fuzz_cluster_yaml]="planner/cluster.c"
+        [fuzz_graphtxt]="planner/graphtxt.c")
+    for t in fuzz_model_yaml fuzz_profile_yaml fuzz_cluster_yaml fuzz_graphtxt; do
+        raw=build/fuzz/cov_$t.profraw
+        mkdir -p build/fuzz/corpus/$t
+        LLVM_PROFILE_FILE=$raw build/fuzz/cov_$t -runs=0 build/fuzz/corpus/$t fuzz/corpus/$t \
+            >/dev/null 2>&1
+        llvm-profdata merge -o build/fuzz/cov_$t.profdata "$raw"
+        echo "coverage: $t (regions, functions, lines, branches: total, missed, percent)"
+        # shellcheck disable=SC2086
+        llvm-cov report build/fuzz/cov_$t -instr-profile=build/fuzz/cov_$t.profdata ${files[$t]} |
+            grep -E '^(planner/|TOTAL|[a-z_]+\.c)' | sed 's/^/  /'
+    done
+    exit 0
+fi
 secs=${1:-600}
 shift || true
 targets=("$@")
