@@ -28,63 +28,6 @@ static int default_microbatches(const pd_plan *p) {
     return round_up(4 * p->n_stages, replica_lcm(p));
 }
 
-/* The rank of stage s that runs minibatch mb. */
-static int rank_of(const pd_plan *p, int s, int mb) {
-    const pd_stage *st = &p->stages[s];
-    return st->ranks[mb % st->replicas];
-}
-
-static int push_fwd(pd_schedule *x, const pd_plan *p, int s, int r, int mb) {
-    int e = 0;
-    if (s > 0) e |= pd_schedule_push(x, r, PD_A_RECV_ACT, mb, rank_of(p, s - 1, mb));
-    e |= pd_schedule_push(x, r, PD_A_FORWARD, mb, -1);
-    if (s + 1 < p->n_stages) e |= pd_schedule_push(x, r, PD_A_SEND_ACT, mb, rank_of(p, s + 1, mb));
-    return e;
-}
-
-/* Backward of mb; with `step`, the all-reduce (when replicated) and the optimizer step. */
-static int push_bwd(pd_schedule *x, const pd_plan *p, int s, int r, int mb, int step) {
-    int e = 0;
-    if (s + 1 < p->n_stages)
-        e |= pd_schedule_push(x, r, PD_A_RECV_GRAD, mb, rank_of(p, s + 1, mb));
-    e |= pd_schedule_push(x, r, PD_A_BACKWARD, mb, -1);
-    if (s > 0) e |= pd_schedule_push(x, r, PD_A_SEND_GRAD, mb, rank_of(p, s - 1, mb));
-    if (step) {
-        if (p->stages[s].replicas > 1) e |= pd_schedule_push(x, r, PD_A_ALLREDUCE, mb, -1);
-        e |= pd_schedule_push(x, r, PD_A_STEP, mb, -1);
-    }
-    return e;
-}
-
-/* One replica's minibatches mbs[0..n): 1F1B with warm-up w; per_mb_step: step after each
- * backward (1f1b) or once at the end (flush). */
-static int one_f_one_b(pd_schedule *x, const pd_plan *p, int s, int r, const int *mbs, int n,
-                       int w, int per_mb_step) {
-    int e = 0;
-    if (w > n) w = n;
-    for (int i = 0; i < w; i++) e |= push_fwd(x, p, s, r, mbs[i]);
-    for (int i = 0; i + w < n; i++) {
-        e |= push_fwd(x, p, s, r, mbs[w + i]);
-        e |= push_bwd(x, p, s, r, mbs[i], per_mb_step);
-    }
-    for (int i = n - w; i < n; i++) e |= push_bwd(x, p, s, r, mbs[i], per_mb_step);
-    return e;
-}
-
-static int end_of_round(pd_schedule *x, const pd_plan *p, int s, int r, int last_mb) {
-    int e = 0;
-    if (p->stages[s].replicas > 1) e |= pd_schedule_push(x, r, PD_A_ALLREDUCE, last_mb, -1);
-    e |= pd_schedule_push(x, r, PD_A_STEP, last_mb, -1);
-    e |= pd_schedule_push(x, r, PD_A_FLUSH, -1, -1);
-    return e;
-}
-
-static int all_single(const pd_plan *p) {
-    for (int s = 0; s < p->n_stages; s++)
-        if (p->stages[s].replicas != 1 || p->stages[s].ranks[0] != s) return 0;
-    return 1;
-}
-
 pd_schedule *pd_sim_schedule(const pd_plan *p, const char *name, int steps, int microbatches) {
     if (!p || p->n_stages < 1 || !name || steps < 1) return NULL;
     int is_1f1b = !strcmp(name, "1f1b") || !strcmp(name, "dp");
@@ -96,65 +39,25 @@ pd_schedule *pd_sim_schedule(const pd_plan *p, const char *name, int steps, int 
         M = microbatches > 0 ? round_up(microbatches, L) : default_microbatches(p);
         steps = round_up(steps, M);
     }
-    int R = 0, max_w = 0;
-    for (int s = 0; s < p->n_stages; s++) {
-        R += p->stages[s].replicas;
-        if (p->stages[s].warmup > max_w) max_w = p->stages[s].warmup;
-    }
-    int *warm = malloc(sizeof(int) * (size_t)p->n_stages);
-    if (!warm) return NULL;
-    for (int s = 0; s < p->n_stages; s++) warm[s] = p->stages[s].warmup;
-    if (is_1f1b && all_single(p)) { /* the runtime's own generator */
-        pd_schedule *x = pd_schedule_1f1b(p->n_stages, warm, steps);
-        free(warm);
-        if (x && !strcmp(name, "dp")) snprintf(x->name, sizeof x->name, "dp");
-        return x;
-    }
-    free(warm);
-    pd_schedule *x = calloc(1, sizeof *x);
-    int *mbs = malloc(sizeof(int) * (size_t)steps);
-    if (!x || !mbs) goto fail;
-    snprintf(x->name, sizeof x->name, "%s", name);
-    x->n_ranks = R;
-    x->n_stages = p->n_stages;
-    x->steps = steps;
-    x->send_slots = is_gpipe ? M + 1 : max_w + 1;
-    x->ranks = calloc((size_t)R, sizeof *x->ranks);
-    if (!x->ranks) goto fail;
-    for (int s = 0; s < p->n_stages; s++) {
-        const pd_stage *st = &p->stages[s];
-        for (int j = 0; j < st->replicas; j++) {
-            int r = st->ranks[j];
-            if (r < 0 || r >= R) goto fail;
-            x->ranks[r].rank = r;
-            x->ranks[r].stage = s;
-            int e = 0;
-            if (is_1f1b) {
-                int n = 0;
-                for (int m = j; m < steps; m += st->replicas) mbs[n++] = m;
-                e |= one_f_one_b(x, p, s, r, mbs, n, st->warmup, 1);
-            } else {
-                for (int base = 0; base < steps; base += M) {
-                    int n = 0;
-                    for (int m = base + j; m < base + M; m += st->replicas) mbs[n++] = m;
-                    if (is_flush) {
-                        e |= one_f_one_b(x, p, s, r, mbs, n, st->warmup, 0);
-                    } else {
-                        for (int i = 0; i < n; i++) e |= push_fwd(x, p, s, r, mbs[i]);
-                        for (int i = 0; i < n; i++) e |= push_bwd(x, p, s, r, mbs[i], 0);
-                    }
-                    e |= end_of_round(x, p, s, r, base + M - 1);
-                }
-            }
-            if (e) goto fail;
+    /* the runtime's own generator (runtime/schedule.c), with the plan's ranks */
+    int n = p->n_stages;
+    int *reps = malloc(sizeof(int) * (size_t)n), *warm = malloc(sizeof(int) * (size_t)n);
+    const int **ranks = malloc(sizeof(int *) * (size_t)n);
+    pd_schedule *x = NULL;
+    if (reps && warm && ranks) {
+        for (int s = 0; s < n; s++) {
+            reps[s] = p->stages[s].replicas;
+            warm[s] = p->stages[s].warmup;
+            ranks[s] = p->stages[s].ranks;
         }
+        pd_schedule_spec sp = {is_1f1b ? "1f1b" : name, n, reps, ranks, warm, steps, M};
+        x = pd_schedule_build(&sp);
+        if (x && !strcmp(name, "dp")) snprintf(x->name, sizeof x->name, "dp");
     }
-    free(mbs);
+    free(reps);
+    free(warm);
+    free(ranks);
     return x;
-fail:
-    free(mbs);
-    pd_schedule_free(x);
-    return NULL;
 }
 
 void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,

@@ -1,4 +1,4 @@
-/* schedule.c: the schedule IR's generators (1F1B), its text form and the deadlock checker that
+/* schedule.c: the schedule IR's generators (1f1b, flush, gpipe; replicated stages), its text form and the deadlock checker that
  * simulates every rank with rendezvous sends. See schedule.h for the semantics. */
 #include "schedule.h"
 
@@ -48,46 +48,148 @@ int pd_schedule_push(pd_schedule *s, int r, int kind, int mb, int peer) {
     return 0;
 }
 
-/* One forward of mb on stage st of n: receive, compute, send on. */
-static int push_forward(pd_schedule *s, int st, int n, int mb) {
-    int e = 0;
-    if (st > 0) e |= pd_schedule_push(s, st, PD_A_RECV_ACT, mb, st - 1);
-    e |= pd_schedule_push(s, st, PD_A_FORWARD, mb, -1);
-    if (st < n - 1) e |= pd_schedule_push(s, st, PD_A_SEND_ACT, mb, st + 1);
+/* The layout of a schedule being built: where each stage's replicas run. */
+typedef struct {
+    const pd_schedule_spec *sp;
+    pd_schedule *s;
+    int *first;  /* contiguous layout: stage s's first rank */
+} layout;
+
+static int reps(const layout *L, int st) { return L->sp->replicas ? L->sp->replicas[st] : 1; }
+
+static int rank_at(const layout *L, int st, int j) {
+    return L->sp->ranks ? L->sp->ranks[st][j] : L->first[st] + j;
+}
+
+/* The rank of stage st that runs minibatch mb. */
+static int rank_of(const layout *L, int st, int mb) { return rank_at(L, st, mb % reps(L, st)); }
+
+/* One forward of mb on rank r of stage st: receive, compute, send on. */
+static int push_fwd(layout *L, int r, int st, int mb) {
+    int e = 0, n = L->sp->n_stages;
+    if (st > 0) e |= pd_schedule_push(L->s, r, PD_A_RECV_ACT, mb, rank_of(L, st - 1, mb));
+    e |= pd_schedule_push(L->s, r, PD_A_FORWARD, mb, -1);
+    if (st < n - 1) e |= pd_schedule_push(L->s, r, PD_A_SEND_ACT, mb, rank_of(L, st + 1, mb));
     return e;
 }
 
-/* One backward of mb on stage st of n, then the optimizer step. */
-static int push_backward(pd_schedule *s, int st, int n, int mb) {
-    int e = 0;
-    if (st < n - 1) e |= pd_schedule_push(s, st, PD_A_RECV_GRAD, mb, st + 1);
-    e |= pd_schedule_push(s, st, PD_A_BACKWARD, mb, -1);
-    if (st > 0) e |= pd_schedule_push(s, st, PD_A_SEND_GRAD, mb, st - 1);
-    e |= pd_schedule_push(s, st, PD_A_STEP, mb, -1);
+/* One backward of mb on rank r of stage st. */
+static int push_bwd(layout *L, int r, int st, int mb) {
+    int e = 0, n = L->sp->n_stages;
+    if (st < n - 1) e |= pd_schedule_push(L->s, r, PD_A_RECV_GRAD, mb, rank_of(L, st + 1, mb));
+    e |= pd_schedule_push(L->s, r, PD_A_BACKWARD, mb, -1);
+    if (st > 0) e |= pd_schedule_push(L->s, r, PD_A_SEND_GRAD, mb, rank_of(L, st - 1, mb));
     return e;
+}
+
+/* Update u (the all-reduce when replicated), the optimizer step, and a flush if asked. */
+static int push_update(layout *L, int r, int st, int u, int last_mb, int flush) {
+    int e = 0;
+    if (reps(L, st) > 1) e |= pd_schedule_push(L->s, r, PD_A_ALLREDUCE, u, -1);
+    e |= pd_schedule_push(L->s, r, PD_A_STEP, last_mb, -1);
+    if (flush) e |= pd_schedule_push(L->s, r, PD_A_FLUSH, -1, -1);
+    return e;
+}
+
+static int lo(int a, int b) { return a < b ? a : b; }
+
+/* Replica j of stage st (rank r) under 1f1b: its minibatches j, j+R, ... with warm-up w. */
+static int replica_1f1b(layout *L, int r, int st, int j, int w) {
+    int R = reps(L, st), steps = L->sp->steps, e = 0;
+    int n = steps > j ? (steps - j + R - 1) / R : 0;       /* my minibatches */
+    int updates = (steps + R - 1) / R;                      /* the stage's updates */
+    if (w > n) w = n;
+    for (int i = 0; i < w; i++) e |= push_fwd(L, r, st, j + i * R);
+    for (int i = 0; i < n; i++) {
+        if (i + w < n) e |= push_fwd(L, r, st, j + (i + w) * R);
+        e |= push_bwd(L, r, st, j + i * R);
+        e |= push_update(L, r, st, i, lo(i * R + R, steps) - 1, 0);
+    }
+    for (int i = n; i < updates; i++) e |= push_update(L, r, st, i, steps - 1, 0);
+    return e;
+}
+
+/* Replica j of stage st under flush or gpipe. */
+static int replica_sync(layout *L, int r, int st, int j, int w, int M, int gpipe) {
+    int R = reps(L, st), steps = L->sp->steps, e = 0;
+    int *mbs = malloc(sizeof(int) * (size_t)(M > 0 ? M : 1));
+    if (!mbs) return -1;
+    for (int base = 0, b = 0; base < steps; base += M, b++) {
+        int end = lo(base + M, steps), n = 0;
+        for (int m = base; m < end; m++)
+            if (m % R == j) mbs[n++] = m;
+        if (gpipe) {
+            for (int i = 0; i < n; i++) e |= push_fwd(L, r, st, mbs[i]);
+            for (int i = 0; i < n; i++) e |= push_bwd(L, r, st, mbs[i]);
+        } else {
+            int ww = w < n ? w : n;
+            for (int i = 0; i < ww; i++) e |= push_fwd(L, r, st, mbs[i]);
+            for (int i = 0; i < n; i++) {
+                if (i + ww < n) e |= push_fwd(L, r, st, mbs[i + ww]);
+                e |= push_bwd(L, r, st, mbs[i]);
+            }
+        }
+        e |= push_update(L, r, st, b, end - 1, 1);
+    }
+    free(mbs);
+    return e;
+}
+
+static int round_up(int x, int m) { return m > 0 ? (x + m - 1) / m * m : x; }
+static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
+
+int pd_schedule_default_microbatches(int n_stages, const int *replicas) {
+    int l = 1;
+    for (int s = 0; replicas && s < n_stages; s++) {
+        int r = replicas[s] > 0 ? replicas[s] : 1;
+        l = l / gcd(l, r) * r;
+        if (l > 100000) { l = 100000; break; }
+    }
+    return round_up(4 * (n_stages > 0 ? n_stages : 1), l);
+}
+
+pd_schedule *pd_schedule_build(const pd_schedule_spec *sp) {
+    if (!sp || !sp->name || sp->n_stages < 1 || sp->steps < 0) return NULL;
+    int is_1f1b = !strcmp(sp->name, "1f1b"), is_flush = !strcmp(sp->name, "flush");
+    int is_gpipe = !strcmp(sp->name, "gpipe");
+    if (!is_1f1b && !is_flush && !is_gpipe) return NULL;
+    int n = sp->n_stages, total = 0;
+    for (int st = 0; st < n; st++) {
+        int r = sp->replicas ? sp->replicas[st] : 1;
+        if (r < 1 || r > (1 << 20) || total > (1 << 20)) return NULL;
+        total += r;
+    }
+    layout L = {sp, NULL, calloc((size_t)n, sizeof(int))};
+    if (!L.first) return NULL;
+    for (int st = 1; st < n; st++) L.first[st] = L.first[st - 1] + reps(&L, st - 1);
+    pd_schedule *s = schedule_new(sp->name, total, sp->steps);
+    if (!s) { free(L.first); return NULL; }
+    s->n_stages = n;
+    L.s = s;
+    int M = sp->microbatches > 0 ? sp->microbatches : pd_schedule_default_microbatches(n, sp->replicas);
+    int max_w = 0, e = 0;
+    for (int st = 0; st < n; st++) {
+        int R = reps(&L, st);
+        int w = sp->warmup ? sp->warmup[st] : (total - 1 - L.first[st]) / R;
+        if (w < 0) w = 0;
+        if (w > max_w) max_w = w;
+        for (int j = 0; j < R && !e; j++) {
+            int r = rank_at(&L, st, j);
+            if (r < 0 || r >= total) { e = 1; break; }
+            s->ranks[r].rank = r;
+            s->ranks[r].stage = st;
+            e |= is_1f1b ? replica_1f1b(&L, r, st, j, w) : replica_sync(&L, r, st, j, w, M, is_gpipe);
+        }
+    }
+    free(L.first);
+    if (e) { pd_schedule_free(s); return NULL; }
+    s->send_slots = is_gpipe ? M + 1 : max_w + 1;
+    return s;
 }
 
 pd_schedule *pd_schedule_1f1b(int n_stages, const int *warmup, int steps) {
-    if (n_stages < 1 || steps < 0) return NULL;
-    pd_schedule *s = schedule_new("1f1b", n_stages, steps);
-    if (!s) return NULL;
-    int max_w = 0;
-    for (int st = 0; st < n_stages; st++) {
-        int w = warmup ? warmup[st] : n_stages - 1 - st;
-        if (w < 0) w = 0;
-        if (w > max_w) max_w = w;
-        if (w > steps) w = steps;
-        int e = 0;
-        for (int m = 0; m < w; m++) e |= push_forward(s, st, n_stages, m);
-        for (int i = 0; i + w < steps; i++) {
-            e |= push_forward(s, st, n_stages, w + i);
-            e |= push_backward(s, st, n_stages, i);
-        }
-        for (int m = steps - w; m < steps; m++) e |= push_backward(s, st, n_stages, m);
-        if (e) { pd_schedule_free(s); return NULL; }
-    }
-    s->send_slots = max_w + 1;
-    return s;
+    pd_schedule_spec sp = {"1f1b", n_stages, NULL, NULL, warmup, steps, 0};
+    return pd_schedule_build(&sp);
 }
 
 void pd_schedule_write(FILE *out, const pd_schedule *s) {
@@ -125,6 +227,7 @@ typedef struct {
     size_t *keys[2]; /* outstanding sends per kind, as message keys, oldest first */
     int qn[2];
     int done;
+    int arrived;  /* all-reduces this rank has arrived at (the current one included) */
 } rank_state;
 
 static int is_send(int k) { return k == PD_A_SEND_ACT || k == PD_A_SEND_GRAD; }
@@ -151,9 +254,13 @@ static void describe(char *why, int n, const pd_schedule *s, const rank_state *s
             continue;
         }
         const pd_action *a = &rs->a[st[r].pc];
-        off += snprintf(why + off, (size_t)(n - off), " rank %d stuck at action %d (%s %d %s %d);", r,
-                        st[r].pc, pd_action_name(a->kind), a->mb,
-                        is_recv(a->kind) ? "<-" : "->", a->peer);
+        if (is_send(a->kind) || is_recv(a->kind))
+            off += snprintf(why + off, (size_t)(n - off), " rank %d stuck at action %d (%s %d %s %d);",
+                            r, st[r].pc, pd_action_name(a->kind), a->mb,
+                            is_recv(a->kind) ? "<-" : "->", a->peer);
+        else
+            off += snprintf(why + off, (size_t)(n - off), " rank %d stuck at action %d (%s %d);", r,
+                            st[r].pc, pd_action_name(a->kind), a->mb);
     }
 }
 
@@ -231,6 +338,20 @@ int pd_schedule_check(const pd_schedule *s, char *why, int why_size) {
                     if (!g.sent[key]) break;       /* blocks until the data is there */
                 } else if (a->kind == PD_A_FLUSH) {
                     if (rs->qn[0] || rs->qn[1]) break;
+                } else if (a->kind == PD_A_ALLREDUCE) {
+                    /* a collective of every rank of this stage: the c-th all-reduce of each
+                     * (numbered c) completes once all of them have arrived at it */
+                    int c = a->mb;
+                    if (rs->arrived == c) rs->arrived = c + 1;
+                    if (rs->arrived != c + 1) {
+                        snprintf(why, (size_t)why_size, "rank %d: allreduce %d out of order", r, c);
+                        result = 1;
+                        goto out;
+                    }
+                    int all = 1;
+                    for (int q = 0; q < R; q++)
+                        if (s->ranks[q].stage == sch->stage && st[q].arrived < c + 1) all = 0;
+                    if (!all) break;
                 }
                 rs->pc++;
                 progress = 1;

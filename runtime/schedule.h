@@ -25,7 +25,8 @@ typedef enum {
     PD_A_SEND_GRAD,     /* gradient of mb's stage input to rank peer */
     PD_A_RECV_GRAD,     /* gradient of mb's stage output from rank peer */
     PD_A_STEP,          /* optimizer step with mb's gradient, on the newest version */
-    PD_A_ALLREDUCE,     /* all-reduce of gradients among a stage's replicas (follow-up issue) */
+    PD_A_ALLREDUCE,     /* sum of the accumulated gradients over a stage's replicas, in rank order
+                           (mb: the update's index; a collective of every replica of the stage) */
     PD_A_FLUSH,         /* wait until every send has completed (synchronous schedules) */
     PD_A_COUNT
 } pd_action_kind;
@@ -58,6 +59,36 @@ const char *pd_action_name(int kind); /* "forward", "send_act", ... */
  * plus optimizer step, then drains. warmup may be NULL: PipeDream's n_stages - 1 - s.
  * send_slots is set to max(warmup) + 1. Returns NULL on out-of-memory or bad arguments. */
 pd_schedule *pd_schedule_1f1b(int n_stages, const int *warmup, int steps);
+
+/* The general generator (pd_schedule_1f1b is its straight 1f1b case). Stage s has replicas[s]
+ * ranks, numbered contiguously in stage order (stage 0's replicas first), or ranks[s][j] where
+ * given. Minibatch m (0 .. steps-1) runs on replica m mod replicas[s] of every stage s, and its
+ * backward on the replica that ran its forward.
+ *  - "1f1b": each replica runs 1F1B over its own minibatches with warm-up warmup[s]; after its
+ *    i-th backward it joins update i: ALLREDUCE i (when replicated), then STEP. Update i of a
+ *    stage with r replicas sums minibatches i*r .. i*r+r-1; a replica without a minibatch in the
+ *    last, partial update still joins it (with a zero gradient), so any step count works.
+ *  - "flush" (PipeDream-Flush): minibatches are grouped in batches of `microbatches`
+ *    (the last one may be shorter); within a batch each replica runs 1F1B over its minibatches
+ *    without stepping, then ALLREDUCE b (when replicated), STEP, FLUSH: one update per batch.
+ *  - "gpipe": the same batches, but each replica runs all its forwards, then all its backwards
+ *    (in minibatch order), then ALLREDUCE, STEP, FLUSH.
+ * A STEP's mb is the last minibatch of its update. send_slots: max warm-up + 1 (1f1b, flush),
+ * microbatches + 1 (gpipe). Returns NULL on a bad name or argument, or out of memory. */
+typedef struct {
+    const char *name;          /* "1f1b" | "flush" | "gpipe" */
+    int n_stages;
+    const int *replicas;       /* n_stages entries; NULL: one each */
+    const int *const *ranks;   /* ranks[s][j]: replica j of stage s; NULL: contiguous */
+    const int *warmup;         /* n_stages entries; NULL: PipeDream's (ranks after s) / r_s */
+    int steps;
+    int microbatches;          /* flush, gpipe: minibatches per batch; <= 0: the default */
+} pd_schedule_spec;
+pd_schedule *pd_schedule_build(const pd_schedule_spec *sp);
+
+/* The default minibatches per batch of flush and gpipe: 4 * n_stages rounded up to a multiple
+ * of every stage's replica count (so that every replica gets the same share). */
+int pd_schedule_default_microbatches(int n_stages, const int *replicas);
 void pd_schedule_free(pd_schedule *s);
 
 /* Appends an action to rank r (used by the generators and by tests that build schedules by

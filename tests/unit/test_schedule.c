@@ -138,3 +138,87 @@ TEST(schedule_text_is_deterministic) {
     pd_schedule_free(a);
     pd_schedule_free(b);
 }
+
+/* Every generator, for several layouts (replicated stages included) and step counts that are
+ * not multiples of the replica counts or batches: deadlock-free; every minibatch's forward and
+ * backward run once per stage, on replica m mod r; each replica of a stage joins the same
+ * number of all-reduces; each STEP follows that update's backwards. */
+TEST(general_generator_properties) {
+    static const int layouts[][4] = {{1, 1, 1, 0}, {2, 1, 0, 0}, {1, 2, 0, 0}, {2, 1, 1, 0},
+                                     {3, 2, 1, 0}, {4, 0, 0, 0}, {1, 3, 2, 0}};
+    const char *names[3] = {"1f1b", "flush", "gpipe"};
+    for (int li = 0; li < (int)(sizeof layouts / sizeof layouts[0]); li++) {
+        int n = 0, reps[4], R = 0;
+        while (n < 4 && layouts[li][n]) { reps[n] = layouts[li][n]; R += reps[n]; n++; }
+        for (int k = 0; k < 3; k++)
+            for (int steps = 0; steps <= 11; steps++)
+                for (int M = 0; M <= 5; M += 5) {
+                    pd_schedule_spec sp = {names[k], n, reps, NULL, NULL, steps, M ? M : 3};
+                    pd_schedule *s = pd_schedule_build(&sp);
+                    CHECK(s != NULL);
+                    if (!s) continue;
+                    CHECK_EQ_INT(s->n_ranks, R);
+                    char why[512];
+                    int bad = pd_schedule_check(s, why, sizeof why);
+                    if (bad) fprintf(stderr, "%s layout %d steps %d: %s\n", names[k], li, steps, why);
+                    CHECK_EQ_INT(bad, 0);
+                    int first = 0;
+                    for (int st = 0; st < n; st++) {
+                        int ar0 = -1;
+                        for (int j = 0; j < reps[st]; j++) {
+                            const pd_rank_schedule *rs = &s->ranks[first + j];
+                            CHECK_EQ_INT(rs->stage, st);
+                            int nf = 0, nb = 0, nar = 0, pending = 0;
+                            for (int i = 0; i < rs->n; i++) {
+                                const pd_action *a = &rs->a[i];
+                                if (a->kind == PD_A_FORWARD || a->kind == PD_A_BACKWARD)
+                                    CHECK_EQ_INT(a->mb % reps[st], j);
+                                if (a->kind == PD_A_FORWARD) nf++;
+                                if (a->kind == PD_A_BACKWARD) { nb++; pending = 1; }
+                                if (a->kind == PD_A_ALLREDUCE) CHECK_EQ_INT(a->mb, nar++);
+                                if (a->kind == PD_A_STEP) pending = 0;
+                            }
+                            CHECK_EQ_INT(pending, 0);
+                            int mine = steps > j ? (steps - j + reps[st] - 1) / reps[st] : 0;
+                            CHECK_EQ_INT(nf, mine);
+                            CHECK_EQ_INT(nb, mine);
+                            if (reps[st] == 1) CHECK_EQ_INT(nar, 0);
+                            if (ar0 < 0) ar0 = nar;
+                            CHECK_EQ_INT(nar, ar0);
+                        }
+                        first += reps[st];
+                    }
+                    pd_schedule_free(s);
+                }
+    }
+}
+
+/* gpipe on one stage-pair: within a batch all forwards come before any backward; flush steps
+ * once per batch of M; 1f1b with 2 replicas steps once per pair of minibatches. */
+TEST(synchronous_schedules_step_once_per_batch) {
+    int reps[2] = {1, 1};
+    pd_schedule_spec sp = {"gpipe", 2, reps, NULL, NULL, 7, 3};
+    pd_schedule *s = pd_schedule_build(&sp);
+    CHECK(s != NULL);
+    if (!s) return;
+    char k[256];
+    kinds(k, s, 1); /* batches {0,1,2} {3,4,5} {6} */
+    CHECK(strcmp(k, "rFrFrFBSBSBSpfrFrFrFBSBSBSpfrFBSpf") == 0);
+    CHECK_EQ_INT(s->send_slots, 4);
+    pd_schedule_free(s);
+    sp.name = "flush";
+    s = pd_schedule_build(&sp);
+    CHECK(s != NULL);
+    if (!s) return;
+    kinds(k, s, 0); /* warm-up 1 within each batch */
+    CHECK(strcmp(k, "FsFsRBFsRBRBpfFsFsRBFsRBRBpfFsRBpf") == 0);
+    pd_schedule_free(s);
+    int r2[2] = {2, 1};
+    pd_schedule_spec rr = {"1f1b", 2, r2, NULL, NULL, 3, 0};
+    s = pd_schedule_build(&rr);
+    CHECK(s != NULL);
+    if (!s) return;
+    kinds(k, s, 1); /* replica 1 of stage 0 has minibatch 1 only; joins update 1 with nothing */
+    CHECK(strcmp(k, "FsRBapap") == 0);
+    pd_schedule_free(s);
+}
