@@ -2,6 +2,7 @@
  * offsets as #defines with the stage's prefix, init/forward/backward as straight-line calls to
  * runtime/ops.h with constant shapes, the tensor table and the pdrt_stage descriptor. */
 #include "emit.h"
+#include "schedule.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -285,6 +286,9 @@ void cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, cons
     fprintf(o, "static const int S%d_warmup[] = {", s);
     for (int k = 0; k < p->n_stages; k++) fprintf(o, "%s%d", k ? ", " : "", p->stages[k].warmup);
     fprintf(o, "};\n\n");
+    fprintf(o, "static const int S%d_replicas[] = {", s);
+    for (int k = 0; k < p->n_stages; k++) fprintf(o, "%s%d", k ? ", " : "", p->stages[k].replicas);
+    fprintf(o, "};\n\n");
 
     /* init */
     fprintf(o, "static void S%d_init(float *params, float *buffers, uint64_t seed) {\n"
@@ -382,8 +386,12 @@ void cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, cons
             ps->compute_ms);
     fprintf(o, "    .optimizer = %d,\n    .lr = %.17g,\n    .momentum = %.17g,\n    .weight_decay = %.17g,\n",
             m->optimizer == PD_OPT_ADAM ? 1 : 0, m->lr, m->momentum, m->weight_decay);
-    fprintf(o, "    .beta1 = %.17g,\n    .beta2 = %.17g,\n    .adam_eps = %.17g,\n    .epochs = %d,\n};\n\n",
+    fprintf(o, "    .beta1 = %.17g,\n    .beta2 = %.17g,\n    .adam_eps = %.17g,\n    .epochs = %d,\n",
             m->beta1, m->beta2, m->adam_eps, m->epochs);
+    int reps[256], nr = p->n_stages < 256 ? p->n_stages : 256;
+    for (int k = 0; k < nr; k++) reps[k] = p->stages[k].replicas;
+    fprintf(o, "    .replicas = S%d_replicas,\n    .microbatches = %d,\n    .vertical_sync = %d,\n};\n\n", s,
+            pd_schedule_default_microbatches(nr, reps), p->vertical_sync);
     fprintf(o, "#ifndef PDRT_NO_MAIN\nint main(int argc, char **argv) { return pdrt_main(argc, argv, &S%d_stage); }\n#endif\n", s);
     fprintf(o, "#undef P_B\n");
 }

@@ -55,9 +55,21 @@ int cg_resolve(cg_program *pr, const pd_model *m, const pd_plan *p, pd_diag *d) 
     int errors = 0;
     for (int s = 0; s < S; s++) {
         const pd_stage *st = &p->stages[s];
-        if (st->replicas != 1) {
-            pd_diag_error(d, f, 0, 0, "codegen: stage %d has %d replicas; the CPU runtime runs "
-                          "straight pipelines only for now (plan with --straight)", s, st->replicas);
+        if (st->replicas < 1) {
+            pd_diag_error(d, f, 0, 0, "codegen: stage %d has %d replicas", s, st->replicas);
+            errors++;
+        }
+        int before = 0; /* the runtime numbers ranks contiguously in stage order */
+        for (int k = 0; k < s; k++) before += p->stages[k].replicas;
+        for (int r = 0; r < st->replicas; r++)
+            if (st->ranks && st->ranks[r] != before + r) {
+                pd_diag_error(d, f, 0, 0, "codegen: stage %d's ranks are not contiguous", s);
+                errors++;
+                break;
+            }
+        if (p->vertical_sync && st->replicas != 1) {
+            pd_diag_error(d, f, 0, 0, "codegen: vertical sync needs a straight pipeline, but stage %d "
+                          "has %d replicas (plan with --straight)", s, st->replicas);
             errors++;
         }
         for (int i = 0; i < st->n_nodes; i++) {

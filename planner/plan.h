@@ -42,6 +42,7 @@ typedef struct {
     pd_cost_model cost_model;
     int straight;
     char schedule[16];     /* "1f1b", "flush", "gpipe" */
+    int vertical_sync;     /* 1f1b with PipeDream's vertical sync (pdplan --vertical-sync) */
     double bottleneck_ms;
     double throughput;     /* samples/s at the bottleneck (batch / bottleneck) */
     double data_parallel_ms;

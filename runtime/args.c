@@ -20,7 +20,11 @@ static const char *usage =
     "  --init DIR           read weights from DIR/<layer>.<param>.f32\n"
     "  --save DIR           write weights there at the end\n"
     "  --run-dir DIR        where summary.json goes (default: run)\n"
-    "  --single | --emulate all stages in one process (local binary only)\n";
+    "  --single | --emulate all stages in one process (local binary only)\n"
+    "  --schedule S         1f1b | flush | gpipe (default: the plan's)\n"
+    "  --microbatches N     flush, gpipe: minibatches per batch (default: the plan's)\n"
+    "  --check-replicas     replicas compare their weights bitwise after every step\n"
+    "  --no-trace           do not write run/trace.json\n";
 
 static int need(int i, int argc, char **argv) {
     if (i + 1 >= argc) {
@@ -51,6 +55,7 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
     a->log_every = 100;
     a->synthetic_n = 8192;
     snprintf(a->run_dir, sizeof a->run_dir, "run");
+    a->trace = 1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         double v;
@@ -61,6 +66,18 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
             a->shuffle = 0;
         } else if (!strcmp(o, "--no-eval")) {
             a->eval = 0;
+        } else if (!strcmp(o, "--check-replicas")) {
+            a->check_replicas = 1;
+        } else if (!strcmp(o, "--no-trace")) {
+            a->trace = 0;
+        } else if (!strcmp(o, "--schedule")) {
+            if (!need(i, argc, argv)) return -1;
+            const char *v2 = argv[++i];
+            if (strcmp(v2, "1f1b") && strcmp(v2, "flush") && strcmp(v2, "gpipe")) {
+                fprintf(stderr, "pdrt: error: --schedule: unknown schedule '%s' (1f1b, flush, gpipe)\n", v2);
+                return -1;
+            }
+            snprintf(a->schedule, sizeof a->schedule, "%s", v2);
         } else if (!strcmp(o, "--single")) {
             a->mode = RT_SINGLE;
         } else if (!strcmp(o, "--emulate")) {
@@ -77,7 +94,8 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
             snprintf(dst, sizeof a->data, "%s", argv[++i]);
         } else if (!strcmp(o, "--steps") || !strcmp(o, "--epochs") || !strcmp(o, "--lr") ||
                    !strcmp(o, "--seed") || !strcmp(o, "--target-accuracy") ||
-                   !strcmp(o, "--log-every") || !strcmp(o, "--synthetic-n")) {
+                   !strcmp(o, "--log-every") || !strcmp(o, "--synthetic-n") ||
+                   !strcmp(o, "--microbatches")) {
             if (!need(i, argc, argv) || !num(o, argv[i + 1], &v)) return -1;
             i++;
             int bad = 0;
@@ -87,6 +105,7 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
             else if (!strcmp(o, "--seed")) { a->seed = (uint64_t)v; bad = v < 0; }
             else if (!strcmp(o, "--target-accuracy")) { a->target_accuracy = v; bad = !(v > 0 && v <= 1); }
             else if (!strcmp(o, "--log-every")) { a->log_every = (int)v; bad = v < 1; }
+            else if (!strcmp(o, "--microbatches")) { a->microbatches = (int)v; bad = v < 1 || v > 1e6 || v != a->microbatches; }
             else { a->synthetic_n = (int64_t)v; bad = v < 1; }
             if (bad) {
                 fprintf(stderr, "pdrt: error: %s: bad value '%s'\n", o, argv[i]);

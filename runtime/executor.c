@@ -1,8 +1,12 @@
-/* executor.c: one pipeline stage per MPI rank. Runs the schedule IR (schedule.c) action by
- * action, epoch by epoch: forwards with the newest weights, backwards with the stashed version
- * the forward used (stash.c), optimizer steps on the newest version, nonblocking sends through
- * rings of send buffers whose size the deadlock checker assumed, then a forward-only pass over
- * the test set, progress lines and the summary (written by the last stage).
+/* executor.c: one pipeline stage replica per MPI rank. Runs the schedule IR (schedule.c) action
+ * by action, epoch by epoch: forwards with the newest weights (or, under vertical sync, the
+ * version stage 0 used), backwards with the stashed version the forward used (stash.c), gradients
+ * accumulated until the update's step, the replicas' all-reduce in a fixed order (gathered to the
+ * stage's first replica, summed in rank order, broadcast), optimizer steps on the newest version
+ * with the mean gradient of the update's minibatches, nonblocking sends through rings of send
+ * buffers whose size the deadlock checker assumed, then a forward-only pass over the test set
+ * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
+ * first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
  * minibatch's labels as floats. */
 #include <mpi.h>
@@ -20,6 +24,15 @@ typedef struct {
     const pdrt_stage *st;
     const rt_args *a;
     int rank, n, first, last, B;
+    int R, j;                     /* replicas of this stage, and which one this rank is */
+    int *first_rank;              /* per stage: its first replica's rank */
+    int out_rank;                 /* the last stage's first replica: prints and writes files */
+    MPI_Comm stage_comm;          /* this stage's replicas, in rank order */
+    float *acc, *gather;          /* accumulated gradient + count (n_params + 1); the root's
+                                     gathered blobs (R of them) */
+    int vsync, w0;                /* vertical sync, and stage 0's warm-up */
+    int64_t epoch_base_updates;   /* updates done before this epoch */
+    int64_t replica_checks;
     int D, S;                     /* minibatches in flight here; send slots per kind */
     rt_stash stash;
     pd_optim opt;
@@ -40,6 +53,10 @@ typedef struct {
 
 static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
 
+/* This replica's own running count of minibatch mb (its minibatches are j, j+R, ...): indexes
+ * the in-flight buffers, the stash and the send rings. */
+static int64_t lidx(const ex_t *e, int64_t mb) { return mb / e->R; }
+
 /* Waits for a request without spinning a core: a rank waiting for its neighbour must leave the
  * CPU to the ranks that compute (there may be more ranks than cores). Polls, then naps. */
 static void wait_req(MPI_Request *r) {
@@ -54,8 +71,8 @@ static void wait_req(MPI_Request *r) {
     }
 }
 
-static float *send_slot(float **bufs, MPI_Request *req, int S, int64_t mb, double *wait_ms) {
-    int i = (int)(mb % S);
+static float *send_slot(float **bufs, MPI_Request *req, int S, int64_t l, double *wait_ms) {
+    int i = (int)(l % S);
     if (req[i] != MPI_REQUEST_NULL) {
         double t = rt_now();
         wait_req(&req[i]);
@@ -92,7 +109,8 @@ static void progress(ex_t *e, int epoch, int64_t local, int force) {
 
 static void forward(ex_t *e, int64_t mb, int epoch, int64_t base) {
     const pdrt_stage *st = e->st;
-    int d = (int)(mb % e->D);
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
     float *in = e->in[d];
     double t = rt_now(), wait0 = e->stats.wait_ms; /* data loading counts as forward */
     if (e->first) {
@@ -100,9 +118,15 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base) {
         RT_CHECK(got == e->B);
         for (int b = 0; b < e->B; b++) in[st->in_floats + b] = (float)e->labels[b];
     }
-    float *w = rt_stash_for_forward(&e->stash, mb);
+    float *w;
+    if (e->vsync) { /* the version stage 0 uses for mb: after max(0, mb - w0) updates */
+        int64_t v = e->epoch_base_updates + (mb > e->w0 ? mb - e->w0 : 0);
+        w = rt_stash_for_forward_at(&e->stash, l, v);
+    } else {
+        w = rt_stash_for_forward(&e->stash, l);
+    }
     float *out = e->last ? e->logits
-                         : send_slot(e->act_send, e->act_req, e->S, mb, &e->stats.wait_ms);
+                         : send_slot(e->act_send, e->act_req, e->S, l, &e->stats.wait_ms);
     t += 1e-3 * (e->stats.wait_ms - wait0); /* waiting for a send slot is not compute */
     st->forward(out, e->acts[d], e->scratch, e->buffers, w, in, 1, e->a->seed, base + mb);
     if (e->last) {
@@ -119,64 +143,129 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base) {
 
 static void backward(ex_t *e, int64_t mb) {
     const pdrt_stage *st = e->st;
-    int d = (int)(mb % e->D);
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
     float *din = e->first ? NULL
-                          : send_slot(e->grad_send, e->grad_req, e->S, mb, &e->stats.wait_ms);
+                          : send_slot(e->grad_send, e->grad_req, e->S, l, &e->stats.wait_ms);
     double t = rt_now();
-    float *w = rt_stash_for_backward(&e->stash, mb);
+    float *w = rt_stash_for_backward(&e->stash, l);
     st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], e->acts[d], w, e->in[d]);
+    /* accumulate until the update's step; the count rides in the blob's last float */
+    int64_t np = st->n_params;
+    for (int64_t i = 0; i < np; i++) e->acc[i] += e->grads[i];
+    e->acc[np] += 1.0f;
     e->stats.bwd_ms += 1e3 * (rt_now() - t);
 }
 
+/* The replicas' sum of their accumulated gradients (and counts), in a fixed order: gathered to
+ * the stage's first replica, summed from zero in rank order, broadcast. Bitwise the same on every
+ * replica and for every run. */
+static void allreduce(ex_t *e) {
+    double t = rt_now();
+    int64_t n1 = e->st->n_params + 1;
+    RT_CHECK(n1 < (int64_t)1 << 31);
+    MPI_Gather(e->acc, (int)n1, MPI_FLOAT, e->gather, (int)n1, MPI_FLOAT, 0, e->stage_comm);
+    if (e->j == 0) {
+        memset(e->acc, 0, (size_t)n1 * sizeof(float));
+        for (int q = 0; q < e->R; q++) {
+            const float *b = e->gather + (size_t)q * (size_t)n1;
+            for (int64_t i = 0; i < n1; i++) e->acc[i] += b[i];
+        }
+    }
+    MPI_Bcast(e->acc, (int)n1, MPI_FLOAT, 0, e->stage_comm);
+    e->stats.wait_ms += 1e3 * (rt_now() - t); /* communication, not compute */
+}
+
+/* Replicas compare their newest weights with the first replica's, bitwise. */
+static void check_replicas(ex_t *e) {
+    int64_t np = e->st->n_params;
+    float *w = rt_stash_newest(&e->stash);
+    float *ref = e->gather; /* R * (np + 1) floats: room for np */
+    if (e->j == 0) memcpy(ref, w, (size_t)np * sizeof(float));
+    MPI_Bcast(ref, (int)np, MPI_FLOAT, 0, e->stage_comm);
+    if (memcmp(ref, w, (size_t)np * sizeof(float)))
+        rt_fail(__FILE__, __LINE__, "replica %d of stage %d holds different weights than replica 0 "
+                "after update %lld", e->j, e->st->index, (long long)e->updates);
+    e->replica_checks++;
+}
+
+/* The optimizer step with the mean gradient of the update's minibatches. */
 static void step(ex_t *e) {
     double t = rt_now();
+    int64_t np = e->st->n_params;
+    float count = e->acc[np];
+    RT_CHECK(count >= 1.0f);
+    if (count != 1.0f) {
+        float inv = 1.0f / count;
+        for (int64_t i = 0; i < np; i++) e->acc[i] *= inv;
+    }
     float *w = rt_stash_begin_update(&e->stash);
     e->updates++;
-    pd_optim_step(w, e->opt_state, e->grads, &e->opt, e->updates, (size_t)e->st->n_params);
+    pd_optim_step(w, e->opt_state, e->acc, &e->opt, e->updates, (size_t)np);
+    memset(e->acc, 0, (size_t)(np + 1) * sizeof(float));
     e->stats.step_ms += 1e3 * (rt_now() - t);
+    if (e->a->check_replicas && e->R > 1) check_replicas(e);
 }
 
 static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base) {
     const pd_rank_schedule *rs = &s->ranks[e->rank];
     const pdrt_stage *st = e->st;
+    RT_CHECK(rs->stage == st->index);
+    e->epoch_base_updates = e->updates;
     for (int i = 0; i < rs->n; i++) {
         const pd_action *a = &rs->a[i];
-        int d = a->mb >= 0 ? (int)(a->mb % e->D) : 0;
+        int64_t l = a->mb >= 0 ? lidx(e, a->mb) : 0;
+        int d = (int)(l % e->D);
+        double t0 = rt_now();
+        int tid = 0;
         switch (a->kind) {
         case PD_A_RECV_ACT:
             recv_into(e->in[d], st->in_floats + e->B, a->peer, tag_of(0, a->mb), &e->stats.wait_ms);
+            tid = 1;
             break;
         case PD_A_FORWARD: forward(e, a->mb, epoch, base); break;
         case PD_A_SEND_ACT: {
-            int j = (int)(a->mb % e->S);
-            MPI_Isend(e->act_send[j], (int)(st->out_floats + e->B), MPI_FLOAT, a->peer,
-                      tag_of(0, a->mb), MPI_COMM_WORLD, &e->act_req[j]);
+            int k = (int)(l % e->S);
+            MPI_Isend(e->act_send[k], (int)(st->out_floats + e->B), MPI_FLOAT, a->peer,
+                      tag_of(0, a->mb), MPI_COMM_WORLD, &e->act_req[k]);
+            tid = 1;
             break;
         }
         case PD_A_RECV_GRAD:
             recv_into(e->dout[d], st->out_floats, a->peer, tag_of(1, a->mb), &e->stats.wait_ms);
+            tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb); break;
         case PD_A_SEND_GRAD: {
-            int j = (int)(a->mb % e->S);
-            MPI_Isend(e->grad_send[j], (int)st->in_floats, MPI_FLOAT, a->peer, tag_of(1, a->mb),
-                      MPI_COMM_WORLD, &e->grad_req[j]);
+            int k = (int)(l % e->S);
+            MPI_Isend(e->grad_send[k], (int)st->in_floats, MPI_FLOAT, a->peer, tag_of(1, a->mb),
+                      MPI_COMM_WORLD, &e->grad_req[k]);
+            tid = 1;
             break;
         }
+        case PD_A_ALLREDUCE: allreduce(e); break;
         case PD_A_STEP:
             step(e);
             e->stats.steps++;
-            if (e->last) {
+            if (e->rank == e->out_rank) {
                 e->done_steps++;
                 progress(e, epoch, a->mb + 1, 0);
             }
             break;
-        case PD_A_FLUSH:
-        case PD_A_ALLREDUCE:
+        case PD_A_FLUSH: {
+            for (int k = 0; k < e->S; k++) {
+                if (e->act_req[k] != MPI_REQUEST_NULL) wait_req(&e->act_req[k]);
+                if (e->grad_req[k] != MPI_REQUEST_NULL) wait_req(&e->grad_req[k]);
+            }
+            e->stats.wait_ms += 1e3 * (rt_now() - t0);
+            tid = 1;
+            break;
+        }
         default:
             rt_fail(__FILE__, __LINE__, "schedule action %s is not supported by this runtime",
                     pd_action_name(a->kind));
         }
+        rt_trace_add(a->kind, a->mb, a->peer, tid, t0, rt_now());
     }
     double t = rt_now();
     for (int i = 0; i < e->S; i++) {
@@ -184,17 +273,18 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base) {
         if (e->grad_req[i] != MPI_REQUEST_NULL) wait_req(&e->grad_req[i]);
     }
     e->stats.wait_ms += 1e3 * (rt_now() - t);
-    if (e->last) progress(e, epoch, s->steps, 1);
+    if (e->rank == e->out_rank) progress(e, epoch, s->steps, 1);
 }
 
-/* Forward-only pass over the test set through the pipeline; the last stage counts. Returns the
- * accuracy on every rank. */
+/* Forward-only pass over the test set through the first replica of every stage; the last stage
+ * counts. Returns the accuracy on every rank. */
 static double evaluate(ex_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
     if (e->first) { nb = pd_data_batches(&e->test, e->B, 0); n_test = e->test.n; }
     MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    if (e->j != 0) nb = 0; /* other replicas hold the same weights */
     float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
     float *w = rt_stash_newest(&e->stash);
     int64_t correct = 0;
@@ -205,7 +295,7 @@ static double evaluate(ex_t *e) {
             for (int b = 0; b < e->B; b++) in[st->in_floats + b] = b < got ? (float)e->labels[b] : -1;
         } else {
             double ignored = 0;
-            recv_into(in, st->in_floats + e->B, st->index - 1, 0, &ignored);
+            recv_into(in, st->in_floats + e->B, e->first_rank[st->index - 1], 0, &ignored);
         }
         st->forward(out, e->acts[0], e->scratch, e->buffers, w, in, 0, e->a->seed, -1);
         if (e->last) {
@@ -216,24 +306,37 @@ static double evaluate(ex_t *e) {
         } else {
             memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
             MPI_Request r;
-            MPI_Isend(out, (int)(st->out_floats + e->B), MPI_FLOAT, st->index + 1, 0, MPI_COMM_WORLD, &r);
+            MPI_Isend(out, (int)(st->out_floats + e->B), MPI_FLOAT, e->first_rank[st->index + 1], 0,
+                      MPI_COMM_WORLD, &r);
             wait_req(&r);
         }
     }
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
-    MPI_Bcast(&acc, 1, MPI_DOUBLE, e->n - 1, MPI_COMM_WORLD);
+    MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
     return acc;
 }
 
-static void ex_alloc(ex_t *e) {
+/* Minibatches in flight on a rank under a schedule: forwards not yet followed by their backward. */
+static int in_flight(const pd_rank_schedule *rs) {
+    int cur = 0, most = 1;
+    for (int i = 0; i < rs->n; i++) {
+        if (rs->a[i].kind == PD_A_FORWARD && ++cur > most) most = cur;
+        if (rs->a[i].kind == PD_A_BACKWARD) cur--;
+    }
+    return most;
+}
+
+/* Buffers sized from the schedule of a full epoch (shorter epochs need no more). */
+static void ex_alloc(ex_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
-    int w = st->warmup[st->index];
-    e->D = w + 1;
+    e->D = in_flight(&full->ranks[e->rank]);
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
-    int max_w = 0;
-    for (int k = 0; k < st->n_stages; k++) max_w = st->warmup[k] > max_w ? st->warmup[k] : max_w;
-    e->S = max_w + 1;
+    if (strcmp(full->name, "1f1b")) nv = 1;           /* synchronous: one version */
+    if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;   /* back to the version stage 0 used */
+    e->S = full->send_slots > 0 ? full->send_slots : 1;
     rt_stash_init(&e->stash, nv, st->n_params, e->D);
+    e->acc = rt_alloc((size_t)st->n_params + 1);
+    e->gather = rt_alloc(((size_t)st->n_params + 1) * (size_t)(e->j == 0 || e->a->check_replicas ? e->R : 1));
     e->grads = rt_alloc((size_t)st->n_params);
     e->opt_state = rt_alloc(pd_optim_state_floats(&e->opt, (size_t)st->n_params));
     e->buffers = rt_alloc((size_t)st->n_buffers);
@@ -269,9 +372,60 @@ static void ex_free(ex_t *e) {
     free(e->act_req); free(e->grad_req); free(e->labels);
     free(e->grads); free(e->opt_state); free(e->buffers); free(e->scratch); free(e->dacts);
     free(e->logits);
+    free(e->acc); free(e->gather); free(e->first_rank);
     rt_stash_free(&e->stash);
     pd_data_free(&e->train);
     pd_data_free(&e->test);
+}
+
+/* Gathers every rank's trace events to out_rank, which writes run/trace.json. */
+static void write_trace(ex_t *e) {
+    size_t len = 0;
+    char *mine = rt_trace_events_json(e->rank, &len);
+    RT_CHECK(len < (size_t)1 << 31);
+    int n = (int)len, root = e->out_rank;
+    int *lens = NULL, *offs = NULL;
+    char *all = NULL;
+    if (e->rank == root) {
+        lens = calloc((size_t)e->n, sizeof(int));
+        offs = calloc((size_t)e->n, sizeof(int));
+        RT_CHECK(lens && offs);
+    }
+    MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, root, MPI_COMM_WORLD);
+    size_t total = 0;
+    if (e->rank == root) {
+        for (int r = 0; r < e->n; r++) {
+            RT_CHECK(total + (size_t)lens[r] < (size_t)1 << 31);
+            offs[r] = (int)total;
+            total += (size_t)lens[r];
+        }
+        all = malloc(total + 1);
+        RT_CHECK(all != NULL);
+    }
+    MPI_Gatherv(mine, n, MPI_CHAR, all, lens, offs, MPI_CHAR, root, MPI_COMM_WORLD);
+    if (e->rank == root) {
+        /* join the ranks' texts with commas */
+        char *joined = malloc(total + 2 * (size_t)e->n + 1);
+        char (*names)[64] = calloc((size_t)e->n, sizeof *names);
+        const char **np = calloc((size_t)e->n, sizeof *np);
+        RT_CHECK(joined && names && np);
+        size_t off = 0;
+        for (int r = 0; r < e->n; r++) {
+            if (!lens[r]) continue;
+            if (off) { joined[off++] = ','; joined[off++] = '\n'; }
+            memcpy(joined + off, all + offs[r], (size_t)lens[r]);
+            off += (size_t)lens[r];
+        }
+        joined[off] = 0;
+        for (int r = 0, k = 0; r < e->n; r++) {
+            while (k + 1 < e->st->n_stages && e->first_rank[k + 1] <= r) k++;
+            snprintf(names[r], sizeof names[r], "rank %d: stage %d replica %d", r, k, r - e->first_rank[k]);
+            np[r] = names[r];
+        }
+        rt_trace_write(e->a->run_dir, joined, e->n, np);
+        free(joined); free(names); free(np);
+    }
+    free(mine); free(all); free(lens); free(offs);
 }
 
 int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
@@ -287,18 +441,32 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     if (st->abi != PDRT_ABI) rt_fail(__FILE__, __LINE__, "stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
     if (a.mode != RT_PIPELINE)
         rt_fail(__FILE__, __LINE__, "--single/--emulate run the local binary (pdlaunch --single)");
-    if (e.n != st->n_stages || e.rank != st->index)
-        rt_fail(__FILE__, __LINE__, "this binary is stage %d of %d but runs as MPI rank %d of %d",
-                st->index, st->n_stages, e.rank, e.n);
+    /* ranks: every stage's replicas, contiguous in stage order */
+    e.first_rank = calloc((size_t)st->n_stages + 1, sizeof(int));
+    RT_CHECK(e.first_rank != NULL);
+    for (int k = 0; k < st->n_stages; k++) e.first_rank[k + 1] = e.first_rank[k] + rt_replicas(st, k);
+    e.R = rt_replicas(st, st->index);
+    e.j = e.rank - e.first_rank[st->index];
+    if (e.n != e.first_rank[st->n_stages] || e.j < 0 || e.j >= e.R)
+        rt_fail(__FILE__, __LINE__, "this binary is stage %d of %d (%d replicas, ranks %d..%d of %d) "
+                "but runs as MPI rank %d of %d", st->index, st->n_stages, e.R,
+                e.first_rank[st->index], e.first_rank[st->index] + e.R - 1,
+                e.first_rank[st->n_stages], e.rank, e.n);
+    e.out_rank = e.first_rank[st->n_stages - 1];
+    MPI_Comm_split(MPI_COMM_WORLD, st->index, e.rank, &e.stage_comm);
     e.st = st;
     e.a = &a;
     e.B = st->batch;
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
+    e.vsync = st->vertical_sync && !strcmp(rt_schedule_name(st, &a), "1f1b");
+    e.w0 = st->warmup[0];
+    if (e.vsync)
+        for (int k = 0; k < st->n_stages; k++)
+            if (rt_replicas(st, k) != 1)
+                rt_fail(__FILE__, __LINE__, "vertical sync needs a straight pipeline (stage %d has %d "
+                        "replicas)", k, rt_replicas(st, k));
     rt_optim_from(&e.opt, st, &a);
-    ex_alloc(&e);
-    st->init(rt_stash_newest(&e.stash), e.buffers, a.seed);
-    if (a.init_dir[0]) rt_weights_load(a.init_dir, st, rt_stash_newest(&e.stash), e.buffers);
     if (e.first) {
         rt_data_open(&e.train, &e.test, &a, st);
         e.per_epoch = pd_data_batches(&e.train, e.B, 1);
@@ -307,16 +475,27 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     MPI_Bcast(&e.per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     int epochs = a.epochs > 0 ? a.epochs : (st->epochs > 0 ? st->epochs : 1);
     e.total = a.steps > 0 ? a.steps : (int64_t)epochs * e.per_epoch;
+    {
+        int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
+        RT_CHECK(n0 < (int64_t)1 << 30);
+        pd_schedule *full = rt_schedule_for(st, &a, (int)n0);
+        ex_alloc(&e, full);
+        pd_schedule_free(full);
+    }
+    st->init(rt_stash_newest(&e.stash), e.buffers, a.seed);
+    if (a.init_dir[0]) rt_weights_load(a.init_dir, st, rt_stash_newest(&e.stash), e.buffers);
 
     MPI_Barrier(MPI_COMM_WORLD);
     e.t0 = e.t_log = rt_now();
+    double origin = e.t0;
+    MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD); /* one clock on one machine */
+    rt_trace_start(a.trace, origin);
     double train_s = 0, acc = -1, time_to_target = -1;
     int64_t done = 0;
     int epoch = 0, stop = 0;
     while (done < e.total && !stop) {
         int64_t n = e.total - done < e.per_epoch ? e.total - done : e.per_epoch;
-        pd_schedule *s = pd_schedule_1f1b(st->n_stages, st->warmup, (int)n);
-        RT_CHECK(s != NULL);
+        pd_schedule *s = rt_schedule_for(st, &a, (int)n);
         double t = rt_now();
         run_epoch(&e, s, epoch, done);
         train_s += rt_now() - t;
@@ -325,7 +504,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         epoch++;
         if (a.eval && (a.target_accuracy >= 0 || done == e.total || n == e.per_epoch)) {
             acc = evaluate(&e);
-            if (e.last) {
+            if (e.rank == e.out_rank) {
                 printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, rt_now() - e.t0);
                 fflush(stdout);
             }
@@ -336,21 +515,26 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         }
     }
     double wall = rt_now() - e.t0;
-    if (a.save_dir[0]) rt_weights_save(a.save_dir, st, rt_stash_newest(&e.stash), e.buffers);
+    if (a.save_dir[0] && e.j == 0) rt_weights_save(a.save_dir, st, rt_stash_newest(&e.stash), e.buffers);
+    if (a.check_replicas && e.R > 1 && e.j == 0)
+        printf("stage %d: %d replicas identical after %lld updates\n", st->index, e.R,
+               (long long)e.replica_checks);
 
     double mine[7] = {e.stats.fwd_ms, e.stats.bwd_ms, e.stats.step_ms, e.stats.wait_ms,
                       (double)e.stats.steps, st->predicted_ms, st->predicted_compute_ms};
-    double *all = e.last ? calloc((size_t)e.n * 7, sizeof(double)) : NULL;
-    if (e.last) RT_CHECK(all != NULL);
-    MPI_Gather(mine, 7, MPI_DOUBLE, all, 7, MPI_DOUBLE, e.n - 1, MPI_COMM_WORLD);
-    if (e.last) {
-        rt_stage_stats *ss = calloc((size_t)e.n, sizeof *ss);
+    int out = e.rank == e.out_rank;
+    double *all = out ? calloc((size_t)e.n * 7, sizeof(double)) : NULL;
+    if (out) RT_CHECK(all != NULL);
+    MPI_Gather(mine, 7, MPI_DOUBLE, all, 7, MPI_DOUBLE, e.out_rank, MPI_COMM_WORLD);
+    if (out) {
+        int ns = st->n_stages;
+        rt_stage_stats *ss = calloc((size_t)ns, sizeof *ss);
         RT_CHECK(ss != NULL);
-        for (int k = 0; k < e.n; k++) {
-            double *v = all + 7 * k;
+        for (int k = 0; k < ns; k++) { /* each stage's first replica */
+            double *v = all + 7 * e.first_rank[k];
             ss[k] = (rt_stage_stats){v[0], v[1], v[2], v[3], (int64_t)v[4], v[5], v[6]};
         }
-        rt_summary sum = {st->model, "pipeline", st->schedule, e.n, e.B, done, epoch,
+        rt_summary sum = {st->model, "pipeline", rt_schedule_name(st, &a), ns, e.B, done, epoch,
                           e.last_loss, a.eval ? acc : -1, (double)done * e.B / train_s, wall,
                           train_s, a.target_accuracy, time_to_target, ss};
         rt_summary_print(&sum);
@@ -358,6 +542,9 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         free(ss);
         free(all);
     }
+    if (a.trace) write_trace(&e);
+    rt_trace_free();
+    MPI_Comm_free(&e.stage_comm);
     ex_free(&e);
     MPI_Finalize();
     return 0;

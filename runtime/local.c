@@ -1,11 +1,17 @@
 /* local.c: every stage in one process, one minibatch at a time.
  *   --single:  plain sequential training (each forward uses the newest weights): the reference.
+ *              Under flush and gpipe it runs the pipeline's batches: the gradients of a batch's
+ *              minibatches (of `microbatches`, the last batch of an epoch may be shorter) are
+ *              summed in minibatch order and their mean is one optimizer step.
  *   --emulate: PipeDream's 1F1B semantics replayed sequentially, written independently of the
  *              executor and the stash: within an epoch (the pipeline drains at each epoch end),
- *              the forward of local minibatch j at stage s uses the weights after
- *              base + max(0, j - warmup[s]) updates (base: updates of earlier epochs), its
- *              backward uses that same version, and update j is applied to the newest weights.
- *              Every version is kept in a plain array indexed by version number.
+ *              stage s with r replicas makes update u from the minibatches u*r .. u*r+r-1 (the
+ *              mean of their gradients, summed in minibatch order from zero, which is the
+ *              replicas' rank order); the forward of local minibatch j at stage s uses the
+ *              weights after base + max(0, floor(j / r) - warmup[s]) updates (base: updates of
+ *              earlier epochs), or under vertical sync base + max(0, j - warmup[0]) at every
+ *              stage, and its backward uses that same version. Every version is kept in a
+ *              plain array indexed by version number. Under flush and gpipe it runs as --single.
  * Both run the same stage functions, optimizer and data as the pipeline, so --emulate must give
  * the pipeline's weights bit for bit. */
 #include <mpi.h>
@@ -21,6 +27,11 @@ typedef struct {
     const pdrt_stage *st;
     float **version;        /* version[v]: weights after v updates (NULL once dropped) */
     float *grads, *opt_state, *buffers, *acts, *dacts, *scratch, *in, *din;
+    float *acc;             /* gradients of the update being accumulated */
+    float *rbuf;            /* emulate: buffers (batch-norm statistics) of replicas 1.. r-1,
+                               which see only their own minibatches; replica 0's are `buffers` */
+    int nrep;
+    int count;              /* minibatches in acc */
     int64_t newest;
 } local_stage;
 
@@ -68,6 +79,11 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     if (per_epoch < 1) rt_fail(__FILE__, __LINE__, "the training set holds less than one minibatch");
     int epochs = a.epochs > 0 ? a.epochs : (s0->epochs > 0 ? s0->epochs : 1);
     int64_t total = a.steps > 0 ? a.steps : (int64_t)epochs * per_epoch;
+    const char *sched = rt_schedule_name(s0, &a);
+    int sync = strcmp(sched, "1f1b") != 0;      /* flush, gpipe: batches of M */
+    int M = rt_microbatches(s0, &a);
+    int vsync = !sync && s0->vertical_sync && a.mode == RT_EMULATE;
+    rt_trace_start(a.trace, rt_now());
 
     local_stage *ls = calloc((size_t)n, sizeof *ls);
     RT_CHECK(ls != NULL);
@@ -85,8 +101,14 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         ls[k].scratch = rt_alloc((size_t)rt_scratch_floats(st));
         ls[k].in = rt_alloc((size_t)st->in_floats);
         ls[k].din = rt_alloc((size_t)st->in_floats);
+        ls[k].acc = rt_alloc((size_t)st->n_params);
         st->init(ls[k].version[0], ls[k].buffers, a.seed);
         if (a.init_dir[0]) rt_weights_load(a.init_dir, st, ls[k].version[0], ls[k].buffers);
+        ls[k].nrep = a.mode == RT_EMULATE ? rt_replicas(st, k) : 1;
+        ls[k].rbuf = rt_alloc((size_t)st->n_buffers * (size_t)(ls[k].nrep > 1 ? ls[k].nrep - 1 : 1));
+        for (int q = 1; q < ls[k].nrep; q++)
+            memcpy(ls[k].rbuf + (size_t)(q - 1) * (size_t)st->n_buffers, ls[k].buffers,
+                   (size_t)st->n_buffers * sizeof(float));
     }
     float *logits = rt_alloc((size_t)stages[n - 1]->out_floats);
     float *dlogits = rt_alloc((size_t)stages[n - 1]->out_floats);
@@ -102,14 +124,19 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     while (done < total && !stop) {
         int64_t nsteps = total - done < per_epoch ? total - done : per_epoch;
         double te = rt_now();
+        int64_t ebase[64];
+        RT_CHECK(n <= 64);
+        for (int k = 0; k < n; k++) ebase[k] = ls[k].newest;
         for (int64_t j = 0; j < nsteps; j++) {
             int64_t g = done + j;
             int64_t v[64];
             RT_CHECK(n <= 64);
             for (int k = 0; k < n; k++) {
-                int w = a.mode == RT_EMULATE ? stages[k]->warmup[k] : 0;
-                v[k] = done + (j > w ? j - w : 0);
-                if (a.mode == RT_SINGLE) v[k] = ls[k].newest;
+                int r = rt_replicas(s0, k), w = stages[k]->warmup[k];
+                int64_t lj = j / r;
+                if (vsync) { w = stages[0]->warmup[0]; lj = j; }
+                v[k] = ls[k].newest;
+                if (a.mode == RT_EMULATE && !sync) v[k] = ebase[k] + (lj > w ? lj - w : 0);
                 RT_CHECK(v[k] <= ls[k].newest && ls[k].version[v[k]] != NULL);
             }
             double t = rt_now();
@@ -117,9 +144,13 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
             RT_CHECK(got == B);
             for (int k = 0; k < n; k++) {
                 float *out = k + 1 < n ? ls[k + 1].in : logits;
-                ls[k].st->forward(out, ls[k].acts, ls[k].scratch, ls[k].buffers,
+                int q = (int)(j % ls[k].nrep);
+                float *bufs = q ? ls[k].rbuf + (size_t)(q - 1) * (size_t)ls[k].st->n_buffers
+                                : ls[k].buffers;
+                ls[k].st->forward(out, ls[k].acts, ls[k].scratch, bufs,
                                   ls[k].version[v[k]], ls[k].in, 1, a.seed, g);
                 double t2 = rt_now();
+                rt_trace_add(PD_A_FORWARD, (int)j, -1, 0, t, t2);
                 ss[k].fwd_ms += 1e3 * (t2 - t);
                 t = t2;
             }
@@ -131,20 +162,36 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 ls[k].st->backward(k ? ls[k].din : NULL, ls[k].grads, ls[k].dacts, ls[k].scratch,
                                    dout, ls[k].acts, ls[k].version[v[k]], ls[k].in);
                 dout = ls[k].din;
+                local_stage *l = &ls[k];
+                for (int64_t i = 0; i < l->st->n_params; i++) l->acc[i] += l->grads[i];
+                l->count++;
                 double t2 = rt_now();
+                rt_trace_add(PD_A_BACKWARD, (int)j, -1, 0, t, t2);
                 ss[k].bwd_ms += 1e3 * (t2 - t);
                 t = t2;
             }
             for (int k = 0; k < n; k++) {
                 local_stage *l = &ls[k];
+                /* does an update end here? flush/gpipe: at the end of a batch of M (single:
+                 * also of 1 under 1f1b); emulate 1f1b: after every r-th minibatch */
+                int r = a.mode == RT_EMULATE && !sync ? rt_replicas(s0, k) : 1;
+                int64_t per = sync ? M : r;
+                if ((j + 1) % per != 0 && j + 1 != nsteps) continue;
+                int64_t np = l->st->n_params;
+                if (l->count != 1) {
+                    float inv = 1.0f / (float)l->count;
+                    for (int64_t i = 0; i < np; i++) l->acc[i] *= inv;
+                }
                 int64_t nv = l->newest + 1;
-                l->version[nv] = rt_alloc((size_t)l->st->n_params);
-                memcpy(l->version[nv], l->version[l->newest], (size_t)l->st->n_params * sizeof(float));
-                pd_optim_step(l->version[nv], l->opt_state, l->grads, &opt, nv,
-                              (size_t)l->st->n_params);
+                l->version[nv] = rt_alloc((size_t)np);
+                memcpy(l->version[nv], l->version[l->newest], (size_t)np * sizeof(float));
+                pd_optim_step(l->version[nv], l->opt_state, l->acc, &opt, nv, (size_t)np);
+                memset(l->acc, 0, (size_t)np * sizeof(float));
+                l->count = 0;
                 l->newest = nv;
+                rt_trace_add(PD_A_STEP, (int)j, -1, 0, t, rt_now());
                 /* versions older than any later forward can use are dropped */
-                int64_t keep = nv - 1 - (int64_t)stages[k]->warmup[k];
+                int64_t keep = nv - 1 - (int64_t)(vsync ? stages[0]->warmup[0] : stages[k]->warmup[k]);
                 for (int64_t old = keep - 1; old >= 0 && l->version[old]; old--) {
                     free(l->version[old]);
                     l->version[old] = NULL;
@@ -188,17 +235,27 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         if (a.save_dir[0])
             rt_weights_save(a.save_dir, stages[k], ls[k].version[ls[k].newest], ls[k].buffers);
     }
-    rt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", s0->schedule, n, B,
+    rt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", sched, n, B,
                       done, epoch, last_loss, a.eval ? acc : -1, (double)done * B / train_s,
                       wall, train_s, a.target_accuracy, ttt, ss};
     rt_summary_print(&sum);
     rt_summary_write(a.run_dir, &sum);
+    if (a.trace) {
+        size_t len = 0;
+        char *ev = rt_trace_events_json(0, &len);
+        const char *name = a.mode == RT_EMULATE ? "emulate: every stage" : "single: every stage";
+        rt_trace_write(a.run_dir, ev, 1, &name);
+        free(ev);
+    }
+    rt_trace_free();
 
     for (int k = 0; k < n; k++) {
         for (int64_t v = 0; v <= total; v++) free(ls[k].version[v]);
         free(ls[k].version);
         free(ls[k].grads); free(ls[k].opt_state); free(ls[k].buffers); free(ls[k].acts);
         free(ls[k].dacts); free(ls[k].scratch); free(ls[k].in); free(ls[k].din);
+        free(ls[k].acc);
+        free(ls[k].rbuf);
     }
     free(ls); free(logits); free(dlogits); free(labels); free(ss);
     pd_data_free(&train);

@@ -56,13 +56,19 @@ typedef struct {
                                         max(n_scratch, scratch_floats()) */
     const int *warmup;       /* n_stages entries: the plan's warm-up depth of every stage */
     int weight_versions;     /* stashed versions this stage keeps (warmup + 1 for 1f1b) */
-    const char *schedule;    /* "1f1b" */
+    const char *schedule;    /* "1f1b" | "flush" | "gpipe" */
     double predicted_ms;     /* the plan's time per minibatch for this stage */
     double predicted_compute_ms;
     /* training defaults from the model (overridable by options) */
     int optimizer;           /* 0 SGD, 1 Adam (pd_optim_kind) */
     double lr, momentum, weight_decay, beta1, beta2, adam_eps;
     int epochs;
+    /* replicated stages and synchronous schedules (zero when absent: one replica each, the
+     * default batch, no vertical sync) */
+    const int *replicas;     /* n_stages entries: replicas of every stage; ranks are contiguous
+                                in stage order (stage 0's replicas first), as pdlaunch starts them */
+    int microbatches;        /* flush, gpipe: minibatches per batch (<= 0: the default) */
+    int vertical_sync;       /* 1f1b: every stage uses the weights stage 0 used (straight only) */
 } pdrt_stage;
 
 /* One stage per MPI rank: the pipeline (pdlaunch runs these MPMD). Returns the exit status. */

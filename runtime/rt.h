@@ -10,6 +10,7 @@
 #include "data.h"
 #include "optim.h"
 #include "pdrt.h"
+#include "schedule.h"
 
 /* ---- options (args.c) ---- */
 typedef enum { RT_PIPELINE = 0, RT_SINGLE, RT_EMULATE } rt_mode;
@@ -26,6 +27,10 @@ typedef struct {
     int log_every;            /* progress line every N steps */
     int64_t synthetic_n;      /* synthetic train samples */
     char init_dir[1024], save_dir[1024], run_dir[1024];
+    char schedule[16];        /* "" = the plan's; else 1f1b | flush | gpipe */
+    int microbatches;         /* > 0: overrides the plan's minibatches per batch */
+    int check_replicas;       /* after every step, replicas compare their weights bitwise */
+    int trace;                /* write run/trace.json (default on) */
 } rt_args;
 
 /* Parses argv (argv[0] skipped). Returns 0, 1 after --help, or -1 with a message on stderr. */
@@ -62,6 +67,9 @@ float *rt_stash_for_forward(rt_stash *s, int64_t mb);
 float *rt_stash_for_backward(rt_stash *s, int64_t mb);
 /* the version number mb's forward used */
 int64_t rt_stash_version_of(const rt_stash *s, int64_t mb);
+/* version `version` (which must be stashed), recorded as the one mb's forward uses (vertical
+ * sync) */
+float *rt_stash_for_forward_at(rt_stash *s, int64_t mb, int64_t version);
 /* copies the newest version into the next slot and makes it the newest; returns it for the
  * optimizer to update in place */
 float *rt_stash_begin_update(rt_stash *s);
@@ -100,5 +108,22 @@ void rt_summary_write(const char *dir, const rt_summary *s);
 void rt_summary_print(const rt_summary *s);
 
 int rt_mkdir_p(const char *dir);
+
+/* ---- trace.json, Chrome/Perfetto trace events (trace.c) ---- */
+/* Starts recording (clears earlier events); times are seconds of rt_now() from origin. */
+void rt_trace_start(int enabled, double origin);
+/* One complete event "kind mb[ -> peer| <- peer]" on thread tid (0 compute, 1 communication). */
+void rt_trace_add(int kind, int mb, int peer, int tid, double t0, double t1);
+/* This process's events as JSON objects separated by ",\n" with pid; malloc'd, *len set. */
+char *rt_trace_events_json(int pid, size_t *len);
+/* Writes dir/trace.json: the process-name metadata (names[i] for pid i) and the events text. */
+void rt_trace_write(const char *dir, const char *events, int n_pids, const char *const *names);
+void rt_trace_free(void);
+
+/* The schedule a stage runs for `steps` minibatches, from its descriptor and the options. */
+pd_schedule *rt_schedule_for(const pdrt_stage *st, const rt_args *a, int steps);
+const char *rt_schedule_name(const pdrt_stage *st, const rt_args *a);
+int rt_microbatches(const pdrt_stage *st, const rt_args *a);
+int rt_replicas(const pdrt_stage *st, int stage);
 
 #endif

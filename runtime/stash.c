@@ -50,6 +50,21 @@ float *rt_stash_for_forward(rt_stash *s, int64_t mb) {
     return rt_stash_newest(s);
 }
 
+float *rt_stash_for_forward_at(rt_stash *s, int64_t mb, int64_t version) {
+    float *w = version >= 0 ? slot_of(s, version) : NULL;
+    if (!w)
+        rt_fail(__FILE__, __LINE__, "weight stash: version %lld for minibatch %lld is not stashed "
+                "(newest %lld, %d versions kept)", (long long)version, (long long)mb,
+                (long long)s->newest, s->nv);
+    int i = (int)(mb % s->depth);
+    if (s->mb_id[i] >= 0 && s->mb_id[i] != mb)
+        rt_fail(__FILE__, __LINE__, "weight stash: minibatch %lld still in flight when %lld starts",
+                (long long)s->mb_id[i], (long long)mb);
+    s->mb_id[i] = mb;
+    s->mb_version[i] = version;
+    return w;
+}
+
 int64_t rt_stash_version_of(const rt_stash *s, int64_t mb) {
     int i = (int)(mb % s->depth);
     return s->mb_id[i] == mb ? s->mb_version[i] : -1;
