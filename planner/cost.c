@@ -104,6 +104,17 @@ double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_m
         s.act_bytes += g->act_bytes[v];
     }
     s.first = s.last = 1;
+    if (cm == PD_COST_DEFAULT) {
+        /* one round = one minibatch per worker, then a hierarchical all-reduce in which each
+         * level's ring runs once: (T + sum_l 2 (N_l - 1) P / (N_l B_l)) / workers */
+        double t = s.compute_ms, w = 1;
+        for (int l = 0; l < c->n_levels; l++) {
+            double n = c->count[l];
+            t += 1000.0 * 2.0 * (n - 1.0) * s.param_bytes / (n * c->bandwidth[l]);
+            w *= n;
+        }
+        return t / w;
+    }
     for (int l = 0; l < c->n_levels; l++) {
         pd_cost_level lv;
         pd_cost_level_of(&lv, c, l);

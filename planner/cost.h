@@ -69,9 +69,10 @@ void pd_stage_cost_nodes(pd_stage_cost *out, const pd_costgraph *g, const pd_cos
  * least one consumer outside it counts its act_bytes once. */
 double pd_cut_bytes(const pd_costgraph *g, const unsigned char *in);
 
-/* The data-parallel baseline: the whole graph as one stage replicated on every worker, iterated
- * over the levels innermost first as the original does (t <- stage time of t on N_l units).
- * Ignores memory. */
+/* The data-parallel baseline: the whole graph as one stage replicated on every worker. Compat:
+ * iterated over the levels innermost first as the original does (t <- stage time of t on N_l
+ * units). Default: per round of one minibatch per worker, in which each level's ring all-reduce
+ * runs once: (T + sum_l 2 (N_l - 1) P / (N_l B_l)) / workers. Ignores memory. */
 double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm);
 
 /* Fills lv for level l of c (memory from c->memory_bytes). */

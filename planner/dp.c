@@ -385,6 +385,7 @@ typedef struct {
     int mult;           /* product of the replicas of enclosing outer stages */
     double time_ms;     /* max over enclosing levels of the stage time per global minibatch */
     double outer_ar_ms; /* enclosing stages' all-reduce per global minibatch */
+    int rl[PD_MAX_LEVELS]; /* replicas at each level: its own (level 0) and its enclosing stages' */
     double in_ms, out_ms;
 } flat_stage;
 
@@ -409,7 +410,7 @@ static int flat_push(flat_list *fl, const flat_stage *s) {
  * through the inner levels). */
 static int reconstruct(flat_list *fl, const dpctx *x, int l, long s, long e, int mult,
                        double encl_time, double encl_ar, double in_ms, double out_ms,
-                       int top) {
+                       const int *encl_r) {
     const pd_cost_level *lv = &x->lv[l];
     int N = lv->workers, W = N + 1, rc = 0;
     dptable t = {0};
@@ -473,19 +474,42 @@ static int reconstruct(flat_list *fl, const dpctx *x, int l, long s, long e, int
         if (l == 0) {
             flat_stage f = {.I = I, .J = Jq, .replicas = r * mult, .c0 = c, .mult = mult,
                             .time_ms = et, .outer_ar_ms = encl_ar, .in_ms = sin, .out_ms = sout};
+            for (int k = 1; k < x->L; k++) f.rl[k] = encl_r[k];
+            f.rl[0] = r;
             if (flat_push(fl, &f)) rc = -1;
         } else {
+            int rl[PD_MAX_LEVELS];
+            for (int k = 0; k < PD_MAX_LEVELS; k++) rl[k] = encl_r[k];
+            rl[l] = r;
             rc = reconstruct(fl, x, l - 1, I, Jq, mult * r, et, encl_ar + c.allreduce_ms / mult,
-                             sin, sout, 0);
+                             sin, sout, rl);
         }
     }
-    (void)top;
     free(sI);
     free(sJ);
     free(sR);
     free(sM);
     table_free(&t);
     return rc;
+}
+
+/* Default model, several levels: the stage's own time and all-reduce, not its enclosing outer
+ * stage's. The stage runs on R = r_0 r_1 ... workers; one round is R minibatches, one per worker,
+ * and each level's ring all-reduce of the stage's own parameters runs once per round:
+ *     allreduce = sum_l 2 (r_l - 1) P / (r_l B_l) / R,   time = max(T / R + allreduce, in, out).
+ * The DP's objective charges an outer level's all-reduce of the whole outer stage once per outer
+ * round, so it is at least every stage's own time (docs/planner.md). */
+static void own_figures(pd_stage *st, const dpctx *x, const flat_stage *f) {
+    double R = f->replicas, ar = 0;
+    for (int l = 0; l < x->L; l++) {
+        double r = f->rl[l] > 0 ? f->rl[l] : 1;
+        ar += 1000.0 * 2.0 * (r - 1.0) * st->param_bytes / (r * x->lv[l].bandwidth);
+    }
+    st->allreduce_ms = ar / R;
+    double t = st->compute_ms / R + st->allreduce_ms;
+    if (st->comm_in_ms > t) t = st->comm_in_ms;
+    if (st->comm_out_ms > t) t = st->comm_out_ms;
+    st->time_ms = t;
 }
 
 static pd_plan *build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
@@ -518,6 +542,7 @@ static pd_plan *build_plan(const dpctx *x, const flat_list *fl, double bottlenec
         st->param_bytes = x->id.params[f->J] - x->id.params[f->I];
         st->act_in_bytes = x->id.cut[f->I];
         st->act_out_bytes = f->J == x->S - 1 ? 0 : x->id.cut[f->J];
+        if (x->cm == PD_COST_DEFAULT && x->L > 1) own_figures(st, x, f);
     }
     if (pd_plan_assign_ranks(p)) {
         pd_plan_free(p);
@@ -618,13 +643,28 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
     if (isfinite(b)) {
         flat_list fl = {0};
         int L = x.L;
-        if (reconstruct(&fl, &x, L - 1, 0, x.S - 1, 1, 0, 0, 0, 0, 1) == 0)
+        int rl[PD_MAX_LEVELS] = {0};
+        if (reconstruct(&fl, &x, L - 1, 0, x.S - 1, 1, 0, 0, 0, 0, rl) == 0)
             p = build_plan(&x, &fl, b);
         free(fl.v);
         if (!p) pd_diag_error(d, NULL, 0, 0, "internal error: plan reconstruction failed");
         if (p && !x.id.complete) {
             p->exact = 0;
             p->lower_bound_ms = lower_bound(g, c, o->straight);
+        }
+        if (p && c->memory_bytes > 0 && x.L > 1) {
+            /* the DP checks memory level by level; the flattened plan's warm-up can be deeper */
+            int worst = -1;
+            for (int q = 0; q < p->n_stages; q++)
+                if (p->stages[q].memory_bytes > c->memory_bytes &&
+                    (worst < 0 || p->stages[q].memory_bytes > p->stages[worst].memory_bytes))
+                    worst = q;
+            if (worst >= 0)
+                pd_diag_warning(d, NULL, 0, 0,
+                                "stage %d needs %.6g bytes per worker with the warm-up of the "
+                                "flattened pipeline, over the limit of %.6g: the hierarchical DP "
+                                "checks memory within each level only (docs/planner.md)",
+                                worst, p->stages[worst].memory_bytes, c->memory_bytes);
         }
         if (p && !x.id.complete)
             pd_diag_warning(d, NULL, 0, 0,

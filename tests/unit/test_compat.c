@@ -208,3 +208,45 @@ TEST(compat_hierarchy) {
     pd_plan_free(p);
     pd_costgraph_free(g);
 }
+
+TEST(default_hierarchy_per_round) {
+    /* default model, chain n0 -> n1, T = 8 each, act 1e6 each, params 4e8 each; -n 2 2,
+     * B = 1e10, 1e12. Ring all-reduce of P on r units over B: 1000*2*(r-1)*P/(r*B) ms.
+     * level 0, both workers: {n0,n1} split, one worker each: max(8, 8, 2000*1e6/1e10 = 0.2) = 8
+     *   (one stage on both: (16 + 1000*2*8e8/(2*1e10) = 80)/2 = 48)
+     * top: the pair replicated on both servers: (8 + 1000*2*8e8/(2*1e12) = 0.8)/2 = 4.4
+     *   (split across servers: {n0} on 2 workers alone is (8 + 40)/2 = 24)
+     * flattened: {n0} and {n1}, 2 replicas each (1 per server). Their own figures, one round of
+     * 2 minibatches with each level's ring once: allreduce = (0 + 1000*2*4e8/(2*1e12))/2 = 0.2,
+     * time = 8/2 + 0.2 = 4.2 (the DP's objective 4.4 syncs both stages' parameters together).
+     * data parallel, per round of 4: (16 + 1000*2*8e8/(2*1e10) + 1000*2*8e8/(2*1e12))/4
+     *   = (16 + 80 + 0.8)/4 = 24.2 (iterating over the levels would give ((16+80)/2 + 0.8)/2 =
+     *   24.4: the outer ring charged once per server minibatch instead of once per round). */
+    pd_costgraph *g = pd_costgraph_new(2, 1);
+    set_node(g, 0, 4, 4, 1e6, 4e8);
+    set_node(g, 1, 4, 4, 1e6, 4e8);
+    edge(g, 0, 1);
+    pd_cluster c;
+    memset(&c, 0, sizeof c);
+    c.n_levels = 2;
+    c.count[0] = 2;
+    c.count[1] = 2;
+    c.bandwidth[0] = 1e10;
+    c.bandwidth[1] = 1e12;
+    pd_plan_opts o = {.cost_model = PD_COST_DEFAULT};
+    pd_diag d = {0};
+    pd_plan *p = pd_plan_dp(g, &c, &o, &d);
+    CHECK(p != NULL);
+    if (p) {
+        CHECK_CLOSE(p->bottleneck_ms, 4.4, 1e-12, 1e-12);
+        CHECK_CLOSE(p->data_parallel_ms, 24.2, 1e-12, 1e-12);
+        CHECK_EQ_INT(p->n_stages, 2);
+        for (int s = 0; s < p->n_stages; s++) {
+            CHECK_EQ_INT(p->stages[s].replicas, 2);
+            CHECK_CLOSE(p->stages[s].allreduce_ms, 0.2, 1e-12, 1e-12);
+            CHECK_CLOSE(p->stages[s].time_ms, 4.2, 1e-12, 1e-12);
+        }
+    }
+    pd_plan_free(p);
+    pd_costgraph_free(g);
+}

@@ -169,7 +169,10 @@ static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const p
     CHECK_EQ_INT(seen, (1u << g->n) - 1);
     CHECK_EQ_INT(workers, pd_cluster_workers(c));
     CHECK_EQ_INT(p->workers, workers);
-    CHECK_CLOSE(worst, p->bottleneck_ms, 1e-9, 1e-9);
+    if (p->cost_model == PD_COST_DEFAULT && c->n_levels > 1)
+        CHECK(worst <= p->bottleneck_ms * (1 + 1e-9) + 1e-12); /* stages' own times */
+    else
+        CHECK_CLOSE(worst, p->bottleneck_ms, 1e-9, 1e-9);
 }
 
 static void random_cluster(pd_cluster *c, int n_nodes) {
