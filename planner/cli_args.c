@@ -34,6 +34,7 @@ void pd_cli_usage(FILE *out) {
         "      --straight           no replication: every stage one worker, all workers used\n"
         "      --compat pipedream   the original optimizer's cost model and memory check\n"
         "      --schedule S         1f1b (default), flush or gpipe\n"
+        "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
         "      --max-states N       cap on the downward-closed sets the DP enumerates\n"
         "      --verify             run the GLPK certificate whatever the graph's size (by\n"
         "                           default it runs on cost graphs of at most "
@@ -195,6 +196,7 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
 /* Flags without a value; returns 1 if arg was one. */
 static int apply_flag(pd_cli *cli, const char *arg) {
     if (!strcmp(arg, "--straight")) cli->straight = 1;
+    else if (!strcmp(arg, "--vertical-sync")) cli->vertical_sync = 1;
     else if (!strcmp(arg, "--no-codegen")) cli->no_codegen = 1;
     else if (!strcmp(arg, "--verify")) cli->verify = 1;
     else if (!strcmp(arg, "--explain")) cli->explain = 1;

@@ -22,6 +22,7 @@ typedef struct {
     double bandwidths[PD_MAX_LEVELS];
     double memory_bytes;      /* --memory (0: not given) */
     int straight;             /* --straight */
+    int vertical_sync;        /* --vertical-sync (1f1b only) */
     pd_cost_model cost_model; /* --compat pipedream */
     const char *schedule;     /* --schedule: "1f1b" (default), "flush", "gpipe" */
     const char *backend;      /* --backend: "cpu" (default), "cuda" */

@@ -334,6 +334,7 @@ int main(int argc, char **argv) {
     snprintf(p->schedule, sizeof p->schedule, "%s", cli.schedule);
     p->cost_model = cli.cost_model;
     p->straight = cli.straight;
+    p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
     int batch = model_loaded ? m.batch : 0;
     p->throughput = pd_plan_throughput(p, batch);
     pd_plan_info info = {
