@@ -88,12 +88,21 @@ if expect_status 0 codegen_dag "$PDPLAN" "$TMP/dag.yaml" -n 3 --straight -q -o "
     fi
 fi
 
-# replicated stages are refused with a diagnostic (the default 2-worker plan replicates)
-if expect_status 2 codegen_refuses_replicas "$PDPLAN" models/fmnist_cnn.yaml -n 2 -q -o "$TMP/rep"; then
-    if printf '%s\n' "$OUTPUT" | grep -q 'error: codegen: stage 0 has 2 replicas'; then
-        pass codegen_refuses_replicas
+# replicated stages are generated (the default 2-worker plan replicates): launch.conf lists the
+# replicas and ranks, the stages carry them; vertical sync on such a plan is a diagnostic
+if expect_status 0 codegen_replicated_plan "$PDPLAN" models/fmnist_cnn.yaml -n 2 -q -o "$TMP/rep"; then
+    if grep -q '^stage 0 binary stage_0 replicas 2 ranks 0 1$' "$TMP/rep/launch.conf" &&
+       grep -q 'S0_replicas\[\] = {2}' "$TMP/rep/stage_0.c"; then
+        pass codegen_replicated_plan
     else
-        fail codegen_refuses_replicas "$OUTPUT"
+        fail codegen_replicated_plan "$(cat "$TMP/rep/launch.conf")"
+    fi
+fi
+if expect_status 2 codegen_refuses_vsync_replicas "$PDPLAN" models/fmnist_cnn.yaml -n 2 --vertical-sync -q -o "$TMP/rep2"; then
+    if printf '%s\n' "$OUTPUT" | grep -q 'error: codegen: vertical sync needs a straight pipeline'; then
+        pass codegen_refuses_vsync_replicas
+    else
+        fail codegen_refuses_vsync_replicas "$OUTPUT"
     fi
 fi
 finish
