@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# cpu_pipeline.sh: times the same training steps on the same data as one process (pdlaunch
-# --single: every stage, one minibatch at a time) and as a 2-stage 1F1B pipeline (one rank per
-# stage), both through scripts/pdlaunch, in wall-clock time, and prints the ratio.
+# cpu_pipeline.sh: times the same training steps on the same data, through scripts/pdlaunch, in
+# wall-clock time, and prints each parallel run's ratio against the single process:
+#   - one process (pdlaunch --single: every stage, one minibatch at a time);
+#   - a 2-stage 1F1B pipeline (one rank per stage, --straight);
+#   - 2-way data parallelism: one stage on 2 replicas (1f1b-RR: even minibatches on rank 0, odd
+#     on rank 1, all-reduce per pair), i.e. the default plan for fmnist_cnn on 2 workers;
+#   - a replicated hybrid (stage 0 on 2 replicas + a second stage: 3 ranks on the cores), when
+#     the planner makes one for 3 workers (it does not replicate when it does not pay).
 # Target: the pipeline at least 1.6x as fast as the single process on 2 cores.
 # Usage: bench/cpu_pipeline.sh [STEPS (default 300)] [MODEL (default models/fmnist_cnn.yaml)]
 # The data is Fashion-MNIST when installed, else synthetic. Test-set evaluation is off.
@@ -12,23 +17,37 @@ model=${2:-models/fmnist_cnn.yaml}
 make -s -j2
 gen=$(mktemp -d)
 trap 'rm -rf "$gen"' EXIT
-bin/pdplan "$model" -n 2 -b 1e10 --straight -q -o "$gen"
-make -s -C "$gen"
+bin/pdplan "$model" -n 2 -b 1e10 --straight -q -o "$gen/straight"
+bin/pdplan "$model" -n 2 -b 1e10 -q -o "$gen/dp"
+bin/pdplan "$model" -n 3 -b 1e10 -q -o "$gen/hybrid" || true
+for g in straight dp hybrid; do [ -f "$gen/$g/launch.conf" ] && make -s -C "$gen/$g"; done
 data=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || data=(--data synthetic)
-run() { # label, extra pdlaunch args
-    local label=$1; shift
+run() { # label, folder, extra pdlaunch args
+    local label=$1 dir=$2; shift 2
     local t0 t1
     t0=$(date +%s.%N)
-    scripts/pdlaunch "$gen" --steps "$steps" --no-eval --log-every "$steps" "${data[@]}" "$@" >"$gen/$label.log" 2>&1 ||
+    scripts/pdlaunch "$gen/$dir" --steps "$steps" --no-eval --no-trace --log-every "$steps" "${data[@]}" "$@" >"$gen/$label.log" 2>&1 ||
         { cat "$gen/$label.log"; echo "bench: $label run failed" >&2; exit 1; }
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
-single=$(run single --single)
-pipe=$(run pipeline)
+layout() { awk '$1 == "stage" { printf "%s%s", sep, $6; sep = "+" }' "$gen/$1/launch.conf"; }
+single=$(run single straight --single)
+pipe=$(run pipeline straight)
 echo "bench cpu_pipeline: $model, $steps steps, batch $(awk '/^batch:/ {print $2}' "$model"), $(nproc) cores"
-echo "  single process (--single): ${single} s wall"
-echo "  2-stage pipeline (1f1b):   ${pipe} s wall"
-awk -v s="$single" -v p="$pipe" 'BEGIN { printf "  speedup: %.2fx (target >= 1.6x)\n", s / p }'
-grep -h 'samples/s' "$gen/single.log" "$gen/pipeline.log" | grep '^steps' | sed 's/^/  /'
+echo "  single process (--single):      ${single} s wall"
+awk -v s="$single" -v p="$pipe" 'BEGIN { printf "  2-stage pipeline (1f1b):        %s s wall, %.2fx (target >= 1.6x)\n", p, s / p }'
+if [ "$(layout dp)" = 2 ]; then
+    dp=$(run dp dp)
+    awk -v s="$single" -v p="$dp" 'BEGIN { printf "  2-way data parallel (1 stage x 2 replicas): %s s wall, %.2fx\n", p, s / p }'
+else
+    echo "  2-way data parallel: the planner's 2-worker plan is $(layout dp) replicas per stage, not one stage on 2"
+fi
+if [ -f "$gen/hybrid/launch.conf" ] && layout hybrid | grep -q '[2-9]' && [ "$(layout hybrid)" != 3 ]; then
+    hy=$(run hybrid hybrid)
+    awk -v s="$single" -v p="$hy" -v l="$(layout hybrid)" 'BEGIN { printf "  replicated hybrid (replicas %s):  %s s wall, %.2fx\n", l, p, s / p }'
+else
+    echo "  replicated hybrid: the planner's 3-worker plan is replicas $(layout hybrid 2>/dev/null), no hybrid to run"
+fi
+grep -h 'samples/s' "$gen"/*.log | grep '^steps' | sed 's/^/  /'
