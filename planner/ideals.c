@@ -67,6 +67,73 @@ static int add_ideal(builder *b, const uint64_t *x, int size) {
     return 1;
 }
 
+static int popcount_bits(const uint64_t *x, int W) {
+    int c = 0;
+    for (int w = 0; w < W; w++) c += __builtin_popcountll(x[w]);
+    return c;
+}
+
+static const uint64_t *sort_bits; /* for by_size (enumeration is single-threaded) */
+static int sort_words;
+static int by_size(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    int si = popcount_bits(sort_bits + (size_t)i * (size_t)sort_words, sort_words);
+    int sj = popcount_bits(sort_bits + (size_t)j * (size_t)sort_words, sort_words);
+    if (si != sj) return si < sj ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+/* The cap was hit: replaces what was enumerated by the principal ideals, the set of every node's
+ * producers, transitively, and the node itself (one per node), plus the empty and the full set,
+ * in order of size. Every cut that leaves one node's output (or a set's) crossing is among
+ * them, so chains of modules are planned whole; cuts through several parallel branches at once
+ * are not (the plan says exact: false). The closure is iterated to a fixed point (one pass when
+ * the nodes are in topological order). */
+static int principal_family(builder *b, const pd_costgraph *g, const uint64_t *preds,
+                            uint64_t *x) {
+    pd_ideals *id = b->id;
+    int W = id->words, n = g->n;
+    uint64_t *down = calloc((size_t)n * (size_t)W + 1, sizeof *down);
+    int *order = malloc(sizeof(int) * (size_t)(n + 1));
+    if (!down || !order) {
+        free(down);
+        free(order);
+        return -1;
+    }
+    for (int changed = 1; changed;) { /* down[v] = v and every ancestor of v */
+        changed = 0;
+        for (int v = 0; v < n; v++) {
+            uint64_t *d = down + (size_t)v * (size_t)W;
+            int before = popcount_bits(d, W);
+            d[v >> 6] |= 1ull << (v & 63);
+            const uint64_t *p = preds + (size_t)v * (size_t)W;
+            for (int u = 0; u < n; u++)
+                if ((p[u >> 6] >> (u & 63)) & 1u)
+                    for (int w = 0; w < W; w++) d[w] |= down[(size_t)u * (size_t)W + (size_t)w];
+            if (popcount_bits(d, W) != before) changed = 1; /* sets only grow */
+        }
+    }
+    for (int v = 0; v < n; v++) order[v] = v;
+    sort_bits = down;
+    sort_words = W;
+    qsort(order, (size_t)n, sizeof(int), by_size);
+    id->count = 0;
+    memset(b->table, 0, sizeof(long) * (size_t)b->slots);
+    memset(x, 0, sizeof(uint64_t) * (size_t)W);
+    int rc = add_ideal(b, x, 0) < 0 ? -1 : 0;
+    for (int k = 0; k < n && !rc; k++) {
+        const uint64_t *d = down + (size_t)order[k] * (size_t)W;
+        int sz = popcount_bits(d, W);
+        if (sz < n && add_ideal(b, d, sz) < 0) rc = -1;
+    }
+    memset(x, 0, sizeof(uint64_t) * (size_t)W);
+    for (int v = 0; v < n; v++) x[v >> 6] |= 1ull << (v & 63);
+    if (!rc && add_ideal(b, x, n) < 0) rc = -1;
+    free(down);
+    free(order);
+    return rc;
+}
+
 int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states) {
     memset(id, 0, sizeof *id);
     id->n = g->n;
@@ -109,11 +176,7 @@ int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states) {
         }
         level_start = level_end;
     }
-    if (!id->complete) { /* keep the full set so that a plan exists */
-        memset(x, 0, sizeof(uint64_t) * (size_t)W);
-        for (int v = 0; v < g->n; v++) x[v >> 6] |= 1ull << (v & 63);
-        if (add_ideal(&b, x, g->n) < 0) goto done;
-    }
+    if (!id->complete && principal_family(&b, g, preds, x) < 0) goto done;
     id->chain = id->complete && id->count == g->n + 1;
     size_t c = (size_t)id->count;
     id->compute = calloc(c, sizeof(double));

@@ -146,6 +146,9 @@ int pd_plan_write_yaml(FILE *out, const pd_plan *p, const pd_costgraph *g, const
     put_key_num(out, "", "speedup_vs_data_parallel", p->speedup_vs_data_parallel);
     fprintf(out, "exact: %s\n", p->exact ? "true" : "false");
     if (!p->exact) put_key_num(out, "", "lower_bound_ms", p->lower_bound_ms);
+    if (!p->exact && p->lower_bound_ms > 0) /* relative: (bottleneck - bound) / bound */
+        put_key_num(out, "", "lower_bound_gap",
+                    (p->bottleneck_ms - p->lower_bound_ms) / p->lower_bound_ms);
     fputs("certificate:\n", out);
     put_key_str(out, "  ", "solver", p->certificate.solver[0] ? p->certificate.solver : "glpk");
     put_key_str(out, "  ", "status",
