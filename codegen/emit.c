@@ -390,8 +390,11 @@ void cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, cons
             m->beta1, m->beta2, m->adam_eps, m->epochs);
     int reps[256], nr = p->n_stages < 256 ? p->n_stages : 256;
     for (int k = 0; k < nr; k++) reps[k] = p->stages[k].replicas;
-    fprintf(o, "    .replicas = S%d_replicas,\n    .microbatches = %d,\n    .vertical_sync = %d,\n};\n\n", s,
+    fprintf(o, "    .replicas = S%d_replicas,\n    .microbatches = %d,\n    .vertical_sync = %d,\n", s,
             pd_schedule_default_microbatches(nr, reps), p->vertical_sync);
+    fprintf(o, "    .plan_hash = ");
+    put_cstr(o, pr->plan_hash);
+    fprintf(o, ",\n};\n\n");
     fprintf(o, "#ifndef PDRT_NO_MAIN\nint main(int argc, char **argv) { return pdrt_main(argc, argv, &S%d_stage); }\n#endif\n", s);
     fprintf(o, "#undef P_B\n");
 }

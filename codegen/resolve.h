@@ -47,6 +47,7 @@ typedef struct {
 typedef struct {
     int n_stages;
     cg_stage *stages;
+    char plan_hash[17];             /* plan.yaml's FNV-1a (hex), emitted into each descriptor */
 } cg_program;
 
 /* Resolves every stage of p. Returns 0, or nonzero with diagnostics (unsupported plan: replicated

@@ -24,7 +24,11 @@ static const char *usage =
     "  --schedule S         1f1b | flush | gpipe (default: the plan's)\n"
     "  --microbatches N     flush, gpipe: minibatches per batch (default: the plan's)\n"
     "  --check-replicas     replicas compare their weights bitwise after every step\n"
-    "  --no-trace           do not write run/trace.json\n";
+    "  --no-trace           do not write run/trace.json\n"
+    "  --checkpoint-every N checkpoint every N minibatches (the pipeline drains there)\n"
+    "  --checkpoint-dir DIR write checkpoints there (also at epoch ends and the end)\n"
+    "  --resume             continue from DIR's last complete checkpoint set\n"
+    "  --skip-nonfinite     drop a minibatch whose loss or gradient is NaN/Inf (default: stop)\n";
 
 static int need(int i, int argc, char **argv) {
     if (i + 1 >= argc) {
@@ -70,6 +74,10 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
             a->check_replicas = 1;
         } else if (!strcmp(o, "--no-trace")) {
             a->trace = 0;
+        } else if (!strcmp(o, "--resume")) {
+            a->resume = 1;
+        } else if (!strcmp(o, "--skip-nonfinite")) {
+            a->skip_nonfinite = 1;
         } else if (!strcmp(o, "--schedule")) {
             if (!need(i, argc, argv)) return -1;
             const char *v2 = argv[++i];
@@ -83,10 +91,11 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
         } else if (!strcmp(o, "--emulate")) {
             a->mode = RT_EMULATE;
         } else if (!strcmp(o, "--data") || !strcmp(o, "--init") || !strcmp(o, "--save") ||
-                   !strcmp(o, "--run-dir")) {
+                   !strcmp(o, "--run-dir") || !strcmp(o, "--checkpoint-dir")) {
             if (!need(i, argc, argv)) return -1;
             char *dst = !strcmp(o, "--data") ? a->data : !strcmp(o, "--init") ? a->init_dir
-                        : !strcmp(o, "--save") ? a->save_dir : a->run_dir;
+                        : !strcmp(o, "--save") ? a->save_dir
+                        : !strcmp(o, "--checkpoint-dir") ? a->checkpoint_dir : a->run_dir;
             if (strlen(argv[i + 1]) >= sizeof a->data) {
                 fprintf(stderr, "pdrt: error: %s: path too long\n", o);
                 return -1;
@@ -95,7 +104,7 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
         } else if (!strcmp(o, "--steps") || !strcmp(o, "--epochs") || !strcmp(o, "--lr") ||
                    !strcmp(o, "--seed") || !strcmp(o, "--target-accuracy") ||
                    !strcmp(o, "--log-every") || !strcmp(o, "--synthetic-n") ||
-                   !strcmp(o, "--microbatches")) {
+                   !strcmp(o, "--microbatches") || !strcmp(o, "--checkpoint-every")) {
             if (!need(i, argc, argv) || !num(o, argv[i + 1], &v)) return -1;
             i++;
             int bad = 0;
@@ -105,6 +114,7 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
             else if (!strcmp(o, "--seed")) { a->seed = (uint64_t)v; bad = v < 0; }
             else if (!strcmp(o, "--target-accuracy")) { a->target_accuracy = v; bad = !(v > 0 && v <= 1); }
             else if (!strcmp(o, "--log-every")) { a->log_every = (int)v; bad = v < 1; }
+            else if (!strcmp(o, "--checkpoint-every")) { a->checkpoint_every = (int64_t)v; bad = v < 1 || v > 1e15 || v != (double)a->checkpoint_every; }
             else if (!strcmp(o, "--microbatches")) { a->microbatches = (int)v; bad = v < 1 || v > 1e6 || v != a->microbatches; }
             else { a->synthetic_n = (int64_t)v; bad = v < 1; }
             if (bad) {
@@ -115,6 +125,10 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
             fprintf(stderr, "pdrt: error: unknown option '%s'\n%s", o, usage);
             return -1;
         }
+    }
+    if ((a->checkpoint_every > 0 || a->resume) && !a->checkpoint_dir[0]) {
+        fprintf(stderr, "pdrt: error: --checkpoint-every and --resume need --checkpoint-dir\n");
+        return -1;
     }
     return 0;
 }

@@ -8,8 +8,14 @@
  * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
  * first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
- * minibatch's labels as floats. */
+ * minibatch's labels as floats; a gradient message is the input pack's gradient followed by one
+ * float, 1 when the minibatch is dropped (--skip-nonfinite: a non-finite loss or gradient here or
+ * downstream). With checkpoints, an epoch runs as segments of --checkpoint-every minibatches, each
+ * a whole schedule (so the pipeline drains at every checkpoint), and every rank writes its own
+ * checkpoint file after each segment ends on a multiple of N or an epoch end (checkpoint.c). */
+#include <math.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +55,10 @@ typedef struct {
     int64_t loss_n, done_steps;
     double t_log, t0;
     int64_t per_epoch, total;
+    int64_t skipped;              /* minibatches dropped (non-finite) */
+    /* test-only fault injection (PDRT_INJECT_NONFINITE): 1 input, 2 gradient; at step, stage */
+    int inj_kind, inj_stage;
+    int64_t inj_step;
 } ex_t;
 
 static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
@@ -107,15 +117,16 @@ static void progress(ex_t *e, int epoch, int64_t local, int force) {
     e->t_log = now;
 }
 
-static void forward(ex_t *e, int64_t mb, int epoch, int64_t base) {
+static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     const pdrt_stage *st = e->st;
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
     float *in = e->in[d];
     double t = rt_now(), wait0 = e->stats.wait_ms; /* data loading counts as forward */
     if (e->first) {
-        int got = pd_data_batch(in, e->labels, &e->train, epoch, mb, e->B, e->a->shuffle, e->a->seed);
+        int got = pd_data_batch(in, e->labels, &e->train, epoch, off + mb, e->B, e->a->shuffle, e->a->seed);
         RT_CHECK(got == e->B);
+        if (e->inj_kind == 1 && base + mb == e->inj_step) in[0] = INFINITY;
         for (int b = 0; b < e->B; b++) in[st->in_floats + b] = (float)e->labels[b];
     }
     float *w;
@@ -132,16 +143,37 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base) {
     if (e->last) {
         labels_from_tail(e->labels, in + st->in_floats, e->B);
         float loss = softmax_cross_entropy(e->dout[d], e->logits, e->labels, e->B, st->classes);
-        if (loss != loss) rt_fail(__FILE__, __LINE__, "loss is NaN at step %lld", (long long)(base + mb));
-        e->loss_sum += loss;
-        e->loss_n++;
+        e->dout[d][st->out_floats] = 0; /* the drop flag */
+        if (!isfinite(loss)) {
+            if (!e->a->skip_nonfinite)
+                rt_fail(__FILE__, __LINE__, "stage %d: the loss is %s at step %lld (after layer %s); "
+                        "--skip-nonfinite drops such minibatches", st->index, isnan(loss) ? "NaN" : "Inf",
+                        (long long)(base + mb), st->n_tensors ? st->tensors[st->n_tensors - 1].layer : "?");
+            e->dout[d][st->out_floats] = 1;
+        } else {
+            e->loss_sum += loss;
+            e->loss_n++;
+        }
     } else {
         memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
     }
     e->stats.fwd_ms += 1e3 * (rt_now() - t);
 }
 
-static void backward(ex_t *e, int64_t mb) {
+/* The first parameter tensor of st whose gradient holds a NaN or Inf, or -1. Cheap: x * 0 is 0
+ * for every finite x and NaN otherwise, so one vectorisable sum per tensor. */
+static int nonfinite_tensor(const pdrt_stage *st, const float *g) {
+    for (int i = 0; i < st->n_tensors; i++) {
+        const pdrt_tensor *t = &st->tensors[i];
+        if (t->is_buffer) continue;
+        float z = 0;
+        for (int64_t k = 0; k < t->numel; k++) z += g[t->offset + k] * 0.0f;
+        if (z != 0.0f) return i;
+    }
+    return -1;
+}
+
+static void backward(ex_t *e, int64_t mb, int64_t base) {
     const pdrt_stage *st = e->st;
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
@@ -150,10 +182,24 @@ static void backward(ex_t *e, int64_t mb) {
     double t = rt_now();
     float *w = rt_stash_for_backward(&e->stash, l);
     st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], e->acts[d], w, e->in[d]);
+    if (e->inj_kind == 2 && e->inj_stage == st->index && base + mb == e->inj_step && st->n_params)
+        e->grads[0] = NAN;
+    int drop = e->dout[d][st->out_floats] != 0;
+    int bad = nonfinite_tensor(st, e->grads);
+    if (bad >= 0 && !e->a->skip_nonfinite)
+        rt_fail(__FILE__, __LINE__, "stage %d: the gradient of layer %s (%s) is not finite at step %lld; "
+                "--skip-nonfinite drops such minibatches", st->index, st->tensors[bad].layer,
+                st->tensors[bad].param, (long long)(base + mb));
+    drop = drop || bad >= 0;
+    if (din) din[st->in_floats] = drop ? 1.0f : 0.0f;
     /* accumulate until the update's step; the count rides in the blob's last float */
     int64_t np = st->n_params;
-    for (int64_t i = 0; i < np; i++) e->acc[i] += e->grads[i];
-    e->acc[np] += 1.0f;
+    if (drop) {
+        e->skipped++;
+    } else {
+        for (int64_t i = 0; i < np; i++) e->acc[i] += e->grads[i];
+        e->acc[np] += 1.0f;
+    }
     e->stats.bwd_ms += 1e3 * (rt_now() - t);
 }
 
@@ -194,7 +240,13 @@ static void step(ex_t *e) {
     double t = rt_now();
     int64_t np = e->st->n_params;
     float count = e->acc[np];
-    RT_CHECK(count >= 1.0f);
+    RT_CHECK(count >= 1.0f || (e->a->skip_nonfinite && count == 0.0f));
+    if (count == 0.0f) { /* every minibatch of this update was dropped: the weights stay */
+        rt_stash_begin_update(&e->stash);
+        e->updates++;
+        e->stats.step_ms += 1e3 * (rt_now() - t);
+        return;
+    }
     if (count != 1.0f) {
         float inv = 1.0f / count;
         for (int64_t i = 0; i < np; i++) e->acc[i] *= inv;
@@ -207,7 +259,9 @@ static void step(ex_t *e) {
     if (e->a->check_replicas && e->R > 1) check_replicas(e);
 }
 
-static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base) {
+/* Runs one schedule: minibatches off .. off + steps - 1 of the epoch, base + mb being their
+ * global step numbers. */
+static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, int64_t off) {
     const pd_rank_schedule *rs = &s->ranks[e->rank];
     const pdrt_stage *st = e->st;
     RT_CHECK(rs->stage == st->index);
@@ -223,7 +277,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base) {
             recv_into(e->in[d], st->in_floats + e->B, a->peer, tag_of(0, a->mb), &e->stats.wait_ms);
             tid = 1;
             break;
-        case PD_A_FORWARD: forward(e, a->mb, epoch, base); break;
+        case PD_A_FORWARD: forward(e, a->mb, epoch, base, off); break;
         case PD_A_SEND_ACT: {
             int k = (int)(l % e->S);
             MPI_Isend(e->act_send[k], (int)(st->out_floats + e->B), MPI_FLOAT, a->peer,
@@ -232,13 +286,13 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base) {
             break;
         }
         case PD_A_RECV_GRAD:
-            recv_into(e->dout[d], st->out_floats, a->peer, tag_of(1, a->mb), &e->stats.wait_ms);
+            recv_into(e->dout[d], st->out_floats + 1, a->peer, tag_of(1, a->mb), &e->stats.wait_ms);
             tid = 1;
             break;
-        case PD_A_BACKWARD: backward(e, a->mb); break;
+        case PD_A_BACKWARD: backward(e, a->mb, base); break;
         case PD_A_SEND_GRAD: {
             int k = (int)(l % e->S);
-            MPI_Isend(e->grad_send[k], (int)st->in_floats, MPI_FLOAT, a->peer, tag_of(1, a->mb),
+            MPI_Isend(e->grad_send[k], (int)st->in_floats + 1, MPI_FLOAT, a->peer, tag_of(1, a->mb),
                       MPI_COMM_WORLD, &e->grad_req[k]);
             tid = 1;
             break;
@@ -249,7 +303,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base) {
             e->stats.steps++;
             if (e->rank == e->out_rank) {
                 e->done_steps++;
-                progress(e, epoch, a->mb + 1, 0);
+                progress(e, epoch, off + a->mb + 1, 0);
             }
             break;
         case PD_A_FLUSH: {
@@ -273,7 +327,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base) {
         if (e->grad_req[i] != MPI_REQUEST_NULL) wait_req(&e->grad_req[i]);
     }
     e->stats.wait_ms += 1e3 * (rt_now() - t);
-    if (e->rank == e->out_rank) progress(e, epoch, s->steps, 1);
+    if (e->rank == e->out_rank) progress(e, epoch, off + s->steps, 1);
 }
 
 /* Forward-only pass over the test set through the first replica of every stage; the last stage
@@ -356,11 +410,11 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     for (int i = 0; i < e->D; i++) {
         e->acts[i] = rt_alloc((size_t)st->n_acts);
         e->in[i] = rt_alloc((size_t)(st->in_floats + e->B));
-        e->dout[i] = rt_alloc((size_t)st->out_floats);
+        e->dout[i] = rt_alloc((size_t)st->out_floats + 1); /* + the drop flag */
     }
     for (int i = 0; i < e->S; i++) {
         e->act_send[i] = rt_alloc((size_t)(st->out_floats + e->B));
-        e->grad_send[i] = rt_alloc((size_t)st->in_floats);
+        e->grad_send[i] = rt_alloc((size_t)st->in_floats + 1);
         e->act_req[i] = e->grad_req[i] = MPI_REQUEST_NULL;
     }
 }
@@ -428,6 +482,95 @@ static void write_trace(ex_t *e) {
     free(mine); free(all); free(lens); free(offs);
 }
 
+static void ckpt_meta(rt_ckpt_meta *m, const ex_t *e, int64_t done, int epoch, int64_t every) {
+    memset(m, 0, sizeof *m);
+    m->fingerprint = rt_stage_fingerprint(e->st, rt_schedule_name(e->st, e->a), rt_microbatches(e->st, e->a));
+    m->seed = e->a->seed;
+    m->stage = e->st->index;
+    m->replica = e->j;
+    m->rank = e->rank;
+    m->n_ranks = e->n;
+    m->done = done;
+    m->epoch = epoch;
+    m->updates = e->updates;
+    m->every = every;
+    m->loss_sum = e->loss_sum;
+    m->last_loss = e->last_loss;
+    m->loss_n = e->loss_n;
+    m->skipped = e->skipped;
+}
+
+/* Every rank writes its own file (replicas' batch-norm statistics differ); the barrier makes the
+ * set complete before any rank removes its older files (the last two sets are kept). Test-only:
+ * PDRT_TEST_KILL_AFTER_CKPT=STEP:RANK makes that rank SIGKILL itself after the set of STEP. */
+static void checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t *prev) {
+    int64_t np = e->st->n_params;
+    RT_CHECK(e->acc[np] == 0.0f); /* drained: no gradient waits for a step */
+    rt_ckpt_meta m;
+    ckpt_meta(&m, e, done, epoch, every);
+    rt_ckpt_write(e->a->checkpoint_dir, &m, e->st->plan_hash, rt_stash_newest(&e->stash), np,
+                  e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np), e->buffers,
+                  e->st->n_buffers);
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (*prev >= 0) rt_ckpt_prune(e->a->checkpoint_dir, e->rank, *prev);
+    *prev = done;
+    const char *k = getenv("PDRT_TEST_KILL_AFTER_CKPT");
+    long long ks;
+    int kr;
+    if (k && sscanf(k, "%lld:%d", &ks, &kr) == 2 && ks == done && kr == e->rank) {
+        fprintf(stderr, "pdrt: rank %d: PDRT_TEST_KILL_AFTER_CKPT: killing myself after step %lld\n",
+                e->rank, ks);
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+}
+
+/* --resume: the last complete set (rank 0 looks, everyone loads its own file). */
+static void resume(ex_t *e, int64_t *done, int *epoch, int64_t *every) {
+    const char *dir = e->a->checkpoint_dir;
+    int64_t step = e->rank == 0 ? rt_ckpt_latest(dir, e->n) : 0;
+    MPI_Bcast(&step, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    if (step < 0) rt_fail(__FILE__, __LINE__, "--resume: no complete checkpoint set (a file for each "
+                          "of %d ranks) in %s", e->n, dir);
+    char path[4200], why[512];
+    rt_ckpt_path(path, sizeof path, dir, step, e->rank);
+    int64_t np = e->st->n_params;
+    float *w = rt_alloc((size_t)np + 1);
+    rt_ckpt_meta m, want;
+    if (rt_ckpt_read(&m, w, np, e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np),
+                     e->buffers, e->st->n_buffers, path, e->st->plan_hash, why, sizeof why))
+        rt_fail(__FILE__, __LINE__, "checkpoint %s refused: %s", path, why);
+    ckpt_meta(&want, e, step, 0, 0);
+    if (m.fingerprint != want.fingerprint)
+        rt_fail(__FILE__, __LINE__, "checkpoint %s refused: written for another stage layout or schedule "
+                "(fingerprint %016llx; this run's is %016llx)", path, (unsigned long long)m.fingerprint,
+                (unsigned long long)want.fingerprint);
+    if (m.stage != want.stage || m.rank != want.rank || m.n_ranks != want.n_ranks || m.done != step)
+        rt_fail(__FILE__, __LINE__, "checkpoint %s refused: written by rank %d of %d (stage %d) at step "
+                "%lld", path, m.rank, m.n_ranks, m.stage, (long long)m.done);
+    if (m.seed != want.seed)
+        rt_fail(__FILE__, __LINE__, "checkpoint %s refused: written with --seed %llu, this run has %llu",
+                path, (unsigned long long)m.seed, (unsigned long long)want.seed);
+    if (m.done > e->total)
+        rt_fail(__FILE__, __LINE__, "checkpoint %s is at step %lld, past this run's %lld steps", path,
+                (long long)m.done, (long long)e->total);
+    e->updates = m.updates;
+    memcpy(rt_stash_reset(&e->stash, m.updates), w, (size_t)np * sizeof(float));
+    free(w);
+    e->loss_sum = m.loss_sum;
+    e->loss_n = m.loss_n;
+    e->last_loss = m.last_loss;
+    e->skipped = m.skipped;
+    *done = m.done;
+    *epoch = (int)m.epoch;
+    if (*every <= 0) *every = m.every;
+    if (e->rank == e->out_rank) {
+        printf("resumed from %s/step-%010lld (step %lld, epoch %lld)\n", dir, (long long)step,
+               (long long)step, (long long)m.epoch + 1);
+        fflush(stdout);
+    }
+}
+
 int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     rt_args a;
     int pr = rt_args_parse(&a, argc, argv, RT_PIPELINE);
@@ -484,6 +627,20 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     }
     st->init(rt_stash_newest(&e.stash), e.buffers, a.seed);
     if (a.init_dir[0]) rt_weights_load(a.init_dir, st, rt_stash_newest(&e.stash), e.buffers);
+    const char *inj = getenv("PDRT_INJECT_NONFINITE"); /* test-only: input:STEP | grad:STEP:STAGE */
+    if (inj) {
+        long long is;
+        int ist = 0;
+        if (sscanf(inj, "input:%lld", &is) == 1) e.inj_kind = 1;
+        else if (sscanf(inj, "grad:%lld:%d", &is, &ist) == 2) e.inj_kind = 2;
+        else rt_fail(__FILE__, __LINE__, "PDRT_INJECT_NONFINITE='%s': not input:STEP or grad:STEP:STAGE", inj);
+        e.inj_step = is;
+        e.inj_stage = ist;
+    }
+    int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
+    int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
+    if (a.resume) resume(&e, &done, &epoch, &every);
+    int64_t start = done;
 
     MPI_Barrier(MPI_COMM_WORLD);
     e.t0 = e.t_log = rt_now();
@@ -491,18 +648,25 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD); /* one clock on one machine */
     rt_trace_start(a.trace, origin);
     double train_s = 0, acc = -1, time_to_target = -1;
-    int64_t done = 0;
-    int epoch = 0, stop = 0;
+    int stop = 0;
     while (done < e.total && !stop) {
-        int64_t n = e.total - done < e.per_epoch ? e.total - done : e.per_epoch;
+        /* the rest of this epoch, cut at the next multiple of --checkpoint-every */
+        int64_t ep_start = (int64_t)epoch * e.per_epoch;
+        int64_t ep_end = ep_start + e.per_epoch < e.total ? ep_start + e.per_epoch : e.total;
+        int64_t n = ep_end - done;
+        if (ckpt && every > 0 && every - done % every < n) n = every - done % every;
+        RT_CHECK(n >= 1 && done >= ep_start);
         pd_schedule *s = rt_schedule_for(st, &a, (int)n);
         double t = rt_now();
-        run_epoch(&e, s, epoch, done);
+        run_epoch(&e, s, epoch, done, done - ep_start);
         train_s += rt_now() - t;
         pd_schedule_free(s);
         done += n;
-        epoch++;
-        if (a.eval && (a.target_accuracy >= 0 || done == e.total || n == e.per_epoch)) {
+        int epoch_end = done == ep_end;
+        if (epoch_end) epoch++;
+        if (ckpt && (epoch_end || (every > 0 && done % every == 0)))
+            checkpoint(&e, done, epoch, every, &prev_ckpt);
+        if (a.eval && epoch_end) {
             acc = evaluate(&e);
             if (e.rank == e.out_rank) {
                 printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, rt_now() - e.t0);
@@ -520,23 +684,25 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         printf("stage %d: %d replicas identical after %lld updates\n", st->index, e.R,
                (long long)e.replica_checks);
 
-    double mine[7] = {e.stats.fwd_ms, e.stats.bwd_ms, e.stats.step_ms, e.stats.wait_ms,
-                      (double)e.stats.steps, st->predicted_ms, st->predicted_compute_ms};
+    double mine[8] = {e.stats.fwd_ms, e.stats.bwd_ms, e.stats.step_ms, e.stats.wait_ms,
+                      (double)e.stats.steps, st->predicted_ms, st->predicted_compute_ms,
+                      (double)e.skipped};
     int out = e.rank == e.out_rank;
-    double *all = out ? calloc((size_t)e.n * 7, sizeof(double)) : NULL;
+    double *all = out ? calloc((size_t)e.n * 8, sizeof(double)) : NULL;
     if (out) RT_CHECK(all != NULL);
-    MPI_Gather(mine, 7, MPI_DOUBLE, all, 7, MPI_DOUBLE, e.out_rank, MPI_COMM_WORLD);
+    MPI_Gather(mine, 8, MPI_DOUBLE, all, 8, MPI_DOUBLE, e.out_rank, MPI_COMM_WORLD);
     if (out) {
         int ns = st->n_stages;
         rt_stage_stats *ss = calloc((size_t)ns, sizeof *ss);
         RT_CHECK(ss != NULL);
-        for (int k = 0; k < ns; k++) { /* each stage's first replica */
-            double *v = all + 7 * e.first_rank[k];
-            ss[k] = (rt_stage_stats){v[0], v[1], v[2], v[3], (int64_t)v[4], v[5], v[6]};
+        for (int k = 0; k < ns; k++) { /* each stage's first replica; skipped: all its replicas */
+            double *v = all + 8 * e.first_rank[k];
+            ss[k] = (rt_stage_stats){v[0], v[1], v[2], v[3], (int64_t)v[4], v[5], v[6], 0};
+            for (int r = e.first_rank[k]; r < e.first_rank[k + 1]; r++) ss[k].skipped += (int64_t)all[8 * r + 7];
         }
         rt_summary sum = {st->model, "pipeline", rt_schedule_name(st, &a), ns, e.B, done, epoch,
-                          e.last_loss, a.eval ? acc : -1, (double)done * e.B / train_s, wall,
-                          train_s, a.target_accuracy, time_to_target, ss};
+                          e.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
+                          train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite};
         rt_summary_print(&sum);
         rt_summary_write(a.run_dir, &sum);
         free(ss);

@@ -61,6 +61,11 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     int pr = rt_args_parse(&a, argc, argv, RT_SINGLE);
     if (pr) return pr > 0 ? 0 : 2;
     if (a.mode == RT_PIPELINE) a.mode = RT_SINGLE;
+    if (a.checkpoint_dir[0] || a.skip_nonfinite) {
+        fprintf(stderr, "pdrt: error: checkpoints, --resume and --skip-nonfinite are pipeline-only "
+                "(not --single/--emulate)\n");
+        return 2;
+    }
     int mpi_up = 0;
     MPI_Initialized(&mpi_up);
     if (!mpi_up) MPI_Init(&argc, &argv); /* launched by mpirun -np 1 or alone */
@@ -237,7 +242,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     }
     rt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", sched, n, B,
                       done, epoch, last_loss, a.eval ? acc : -1, (double)done * B / train_s,
-                      wall, train_s, a.target_accuracy, ttt, ss};
+                      wall, train_s, a.target_accuracy, ttt, ss, 0, 0};
     rt_summary_print(&sum);
     rt_summary_write(a.run_dir, &sum);
     if (a.trace) {

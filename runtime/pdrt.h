@@ -69,6 +69,7 @@ typedef struct {
                                 in stage order (stage 0's replicas first), as pdlaunch starts them */
     int microbatches;        /* flush, gpipe: minibatches per batch (<= 0: the default) */
     int vertical_sync;       /* 1f1b: every stage uses the weights stage 0 used (straight only) */
+    const char *plan_hash;   /* plan.yaml's FNV-1a hash (hex); checkpoints carry it (NULL: none) */
 } pdrt_stage;
 
 /* One stage per MPI rank: the pipeline (pdlaunch runs these MPMD). Returns the exit status. */

@@ -31,6 +31,10 @@ typedef struct {
     int microbatches;         /* > 0: overrides the plan's minibatches per batch */
     int check_replicas;       /* after every step, replicas compare their weights bitwise */
     int trace;                /* write run/trace.json (default on) */
+    int64_t checkpoint_every; /* > 0: checkpoint (draining the pipeline) every N minibatches */
+    char checkpoint_dir[1024];/* "" = no checkpoints; also at epoch ends and at the end */
+    int resume;               /* continue from checkpoint_dir's last complete set */
+    int skip_nonfinite;       /* drop a minibatch whose loss or gradient is NaN/Inf */
 } rt_args;
 
 /* Parses argv (argv[0] skipped). Returns 0, 1 after --help, or -1 with a message on stderr. */
@@ -74,6 +78,40 @@ float *rt_stash_for_forward_at(rt_stash *s, int64_t mb, int64_t version);
  * optimizer to update in place */
 float *rt_stash_begin_update(rt_stash *s);
 
+/* Empties the stash and makes `version` the newest, in slot version % nv; returns it. */
+float *rt_stash_reset(rt_stash *s, int64_t version);
+
+/* ---- checkpoints (checkpoint.c): DIR/step-<N>/rank-<R>.ckpt ---- */
+typedef struct {
+    uint64_t fingerprint;     /* rt_stage_fingerprint of the writer */
+    uint64_t seed;
+    int stage, replica, rank, n_ranks;
+    int64_t done;             /* minibatches trained (the step the set is named by) */
+    int64_t epoch;            /* epochs begun before `done`'s epoch (the data's shuffle key) */
+    int64_t updates;          /* optimizer steps taken (the weights' version, Adam's t) */
+    int64_t every;            /* the --checkpoint-every that wrote it */
+    double loss_sum, last_loss;
+    int64_t loss_n, skipped;
+} rt_ckpt_meta;
+uint64_t rt_fnv1a64(const void *data, size_t n, uint64_t h);
+/* A hash of what a checkpoint's blobs mean: the stage's sizes, tensor table, warm-ups,
+ * replicas, the schedule run and its minibatches per batch. */
+uint64_t rt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int microbatches);
+void rt_ckpt_path(char *out, size_t cap, const char *dir, int64_t step, int rank);
+/* Writes DIR/step-<m->done>/rank-<m->rank>.ckpt atomically (tmp, fsync, rename, fsync dir). */
+void rt_ckpt_write(const char *dir, const rt_ckpt_meta *m, const char *plan_hash,
+                   const float *params, int64_t n_params, const float *opt, int64_t n_opt,
+                   const float *buffers, int64_t n_buffers);
+/* Reads and validates one file (magic, size, checksum, plan hash, blob sizes). Returns 0, or -1
+ * with the reason in why. */
+int rt_ckpt_read(rt_ckpt_meta *m, float *params, int64_t n_params, float *opt, int64_t n_opt,
+                 float *buffers, int64_t n_buffers, const char *path, const char *plan_hash,
+                 char *why, size_t wcap);
+/* The largest step whose set holds a file for every one of n_ranks ranks; -1 if none. */
+int64_t rt_ckpt_latest(const char *dir, int n_ranks);
+/* Removes this rank's files of steps before keep_from (and folders left empty). */
+void rt_ckpt_prune(const char *dir, int rank, int64_t keep_from);
+
 /* ---- data (stage_main.c) ---- */
 /* Opens the train and test splits the options ask for, shaped for the stage. */
 void rt_data_open(pd_data *train, pd_data *test, const rt_args *a, const pdrt_stage *st);
@@ -91,6 +129,7 @@ typedef struct {
     double fwd_ms, bwd_ms, step_ms, wait_ms; /* totals */
     int64_t steps;
     double predicted_ms, predicted_compute_ms;
+    int64_t skipped;          /* minibatches dropped for a non-finite loss or gradient */
 } rt_stage_stats;
 typedef struct {
     const char *model, *mode, *schedule;
@@ -101,6 +140,8 @@ typedef struct {
     double samples_per_s, wall_s, train_s;
     double target_accuracy, time_to_target_s; /* < 0: not asked / not reached */
     const rt_stage_stats *stages;
+    int64_t resumed_from;     /* > 0: the checkpoint step this run resumed from */
+    int skip_nonfinite;       /* report skipped minibatches */
 } rt_summary;
 /* Writes dir/summary.json atomically (a temporary file renamed into place); creates dir. */
 void rt_summary_write(const char *dir, const rt_summary *s);

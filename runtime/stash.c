@@ -93,3 +93,12 @@ float *rt_stash_begin_update(rt_stash *s) {
     s->newest = next;
     return dst;
 }
+
+float *rt_stash_reset(rt_stash *s, int64_t version) {
+    RT_CHECK(version >= 0);
+    for (int i = 0; i < s->nv; i++) s->slot_version[i] = -1;
+    for (int i = 0; i < s->depth; i++) s->mb_id[i] = s->mb_version[i] = -1;
+    s->newest = version;
+    s->slot_version[version % s->nv] = version;
+    return rt_stash_newest(s);
+}

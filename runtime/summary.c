@@ -48,6 +48,13 @@ void rt_summary_write(const char *dir, const rt_summary *s) {
         num(f, "target_accuracy", s->target_accuracy, 0);
         num(f, "time_to_target_s", s->time_to_target_s >= 0 ? s->time_to_target_s : (double)NAN, 0);
     }
+    if (s->resumed_from > 0) fprintf(f, "  \"resumed_from_step\": %lld,\n", (long long)s->resumed_from);
+    if (s->skip_nonfinite) {
+        int64_t most = 0;
+        for (int k = 0; k < s->n_stages; k++)
+            if (s->stages[k].skipped > most) most = s->stages[k].skipped;
+        fprintf(f, "  \"skipped_steps\": %lld,\n", (long long)most);
+    }
     fprintf(f, "  \"per_stage\": [\n");
     for (int k = 0; k < s->n_stages; k++) {
         const rt_stage_stats *t = &s->stages[k];
@@ -55,11 +62,11 @@ void rt_summary_write(const char *dir, const rt_summary *s) {
         fprintf(f,
                 "    {\"stage\": %d, \"predicted_ms\": %.6g, \"predicted_compute_ms\": %.6g, "
                 "\"measured_ms\": %.6g, \"measured_compute_ms\": %.6g, \"forward_ms\": %.6g, "
-                "\"backward_ms\": %.6g, \"step_ms\": %.6g, \"wait_ms\": %.6g}%s\n",
+                "\"backward_ms\": %.6g, \"step_ms\": %.6g, \"wait_ms\": %.6g, \"skipped\": %lld}%s\n",
                 k, t->predicted_ms, t->predicted_compute_ms,
                 (t->fwd_ms + t->bwd_ms + t->step_ms + t->wait_ms) / n,
                 (t->fwd_ms + t->bwd_ms + t->step_ms) / n, t->fwd_ms / n, t->bwd_ms / n,
-                t->step_ms / n, t->wait_ms / n, k + 1 < s->n_stages ? "," : "");
+                t->step_ms / n, t->wait_ms / n, (long long)t->skipped, k + 1 < s->n_stages ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
     if (fflush(f) || ferror(f)) {

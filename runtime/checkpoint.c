@@ -1,0 +1,263 @@
+/* checkpoint.c: one rank's checkpoint file, written atomically and validated on reading.
+ * Layout (native little-endian): the magic "PDCKPT01", the plan hash (24 bytes, NUL padded),
+ * RT_CKPT_WORDS 64-bit words (rt_ckpt_meta: stage layout fingerprint, seed, position, loss
+ * bookkeeping), the float counts of the three blobs, the blobs (newest weights, optimizer state,
+ * batch-norm buffers), then the FNV-1a 64 hash of every byte before it. Written to a temporary
+ * file in the same folder, fsync'd, renamed into place, and the folder fsync'd: a file under its
+ * final name is always complete. Sets live in DIR/step-<N>/rank-<R>.ckpt. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+#define CKPT_MAGIC "PDCKPT01"
+#define RT_CKPT_WORDS 16
+#define CKPT_HEAD (8 + 24 + 8 * RT_CKPT_WORDS + 8 * 3)
+
+uint64_t rt_fnv1a64(const void *data, size_t n, uint64_t h) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+#define FNV0 14695981039346656037ULL
+
+uint64_t rt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int microbatches) {
+    uint64_t h = FNV0;
+    int64_t v[8] = {st->index, st->n_stages, st->batch, st->n_params, st->n_buffers,
+                    st->in_floats, st->out_floats, microbatches};
+    h = rt_fnv1a64(v, sizeof v, h);
+    h = rt_fnv1a64(schedule, strlen(schedule) + 1, h);
+    h = rt_fnv1a64(st->model, strlen(st->model) + 1, h);
+    for (int k = 0; k < st->n_stages; k++) {
+        int w[2] = {st->warmup ? st->warmup[k] : 0, rt_replicas(st, k)};
+        h = rt_fnv1a64(w, sizeof w, h);
+    }
+    for (int i = 0; i < st->n_tensors; i++) {
+        const pdrt_tensor *t = &st->tensors[i];
+        h = rt_fnv1a64(t->layer, strlen(t->layer) + 1, h);
+        h = rt_fnv1a64(t->param, strlen(t->param) + 1, h);
+        int64_t o[3] = {t->offset, t->numel, t->is_buffer};
+        h = rt_fnv1a64(o, sizeof o, h);
+    }
+    return h;
+}
+
+void rt_ckpt_path(char *out, size_t cap, const char *dir, int64_t step, int rank) {
+    snprintf(out, cap, "%s/step-%010lld/rank-%d.ckpt", dir, (long long)step, rank);
+}
+
+static void put64(unsigned char **p, uint64_t v) { memcpy(*p, &v, 8); *p += 8; }
+static uint64_t get64(const unsigned char **p) { uint64_t v; memcpy(&v, *p, 8); *p += 8; return v; }
+static uint64_t dbits(double d) { uint64_t v; memcpy(&v, &d, 8); return v; }
+static double bitsd(uint64_t v) { double d; memcpy(&d, &v, 8); return d; }
+
+static void meta_words(uint64_t w[RT_CKPT_WORDS], const rt_ckpt_meta *m) {
+    memset(w, 0, 8 * RT_CKPT_WORDS);
+    uint64_t v[] = {m->fingerprint, m->seed, (uint64_t)m->stage, (uint64_t)m->replica,
+                    (uint64_t)m->rank, (uint64_t)m->n_ranks, (uint64_t)m->done, (uint64_t)m->epoch,
+                    (uint64_t)m->updates, (uint64_t)m->every, dbits(m->loss_sum),
+                    (uint64_t)m->loss_n, dbits(m->last_loss), (uint64_t)m->skipped};
+    memcpy(w, v, sizeof v);
+}
+
+static void words_meta(rt_ckpt_meta *m, const uint64_t w[RT_CKPT_WORDS]) {
+    m->fingerprint = w[0]; m->seed = w[1];
+    m->stage = (int)w[2]; m->replica = (int)w[3]; m->rank = (int)w[4]; m->n_ranks = (int)w[5];
+    m->done = (int64_t)w[6]; m->epoch = (int64_t)w[7]; m->updates = (int64_t)w[8];
+    m->every = (int64_t)w[9]; m->loss_sum = bitsd(w[10]); m->loss_n = (int64_t)w[11];
+    m->last_loss = bitsd(w[12]); m->skipped = (int64_t)w[13];
+}
+
+static int write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static void fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) rt_fail(__FILE__, __LINE__, "cannot open %s: %s", dir, strerror(errno));
+    if (fsync(fd)) rt_fail(__FILE__, __LINE__, "cannot fsync %s: %s", dir, strerror(errno));
+    close(fd);
+}
+
+void rt_ckpt_write(const char *dir, const rt_ckpt_meta *m, const char *plan_hash,
+                   const float *params, int64_t n_params, const float *opt, int64_t n_opt,
+                   const float *buffers, int64_t n_buffers) {
+    char path[4200], tmp[4300], sdir[4200];
+    rt_ckpt_path(path, sizeof path, dir, m->done, m->rank);
+    snprintf(sdir, sizeof sdir, "%s/step-%010lld", dir, (long long)m->done);
+    if (rt_mkdir_p(sdir)) rt_fail(__FILE__, __LINE__, "cannot create %s: %s", sdir, strerror(errno));
+    size_t payload = 4 * (size_t)(n_params + n_opt + n_buffers);
+    size_t total = CKPT_HEAD + payload + 8;
+    unsigned char *buf = malloc(total), *p = buf;
+    RT_CHECK(buf != NULL);
+    memcpy(p, CKPT_MAGIC, 8); p += 8;
+    memset(p, 0, 24);
+    if (plan_hash) memcpy(p, plan_hash, strlen(plan_hash) < 23 ? strlen(plan_hash) : 23);
+    p += 24;
+    uint64_t w[RT_CKPT_WORDS];
+    meta_words(w, m);
+    for (int i = 0; i < RT_CKPT_WORDS; i++) put64(&p, w[i]);
+    put64(&p, (uint64_t)n_params); put64(&p, (uint64_t)n_opt); put64(&p, (uint64_t)n_buffers);
+    if (n_params) memcpy(p, params, 4 * (size_t)n_params);
+    p += 4 * (size_t)n_params;
+    if (n_opt) memcpy(p, opt, 4 * (size_t)n_opt);
+    p += 4 * (size_t)n_opt;
+    if (n_buffers) memcpy(p, buffers, 4 * (size_t)n_buffers);
+    p += 4 * (size_t)n_buffers;
+    put64(&p, rt_fnv1a64(buf, (size_t)(p - buf), FNV0));
+    RT_CHECK((size_t)(p - buf) == total);
+    snprintf(tmp, sizeof tmp, "%s/.rank-%d.ckpt.%d.tmp", sdir, m->rank, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) rt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
+    if (write_all(fd, buf, total) || fsync(fd)) {
+        int err = errno;
+        close(fd);
+        rt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(err));
+    }
+    close(fd);
+    free(buf);
+    if (rename(tmp, path)) rt_fail(__FILE__, __LINE__, "cannot rename %s: %s", tmp, strerror(errno));
+    fsync_dir(sdir);
+}
+
+/* Reads and validates; returns NULL and fills why on any problem. */
+static unsigned char *slurp(const char *path, size_t *n, char *why, size_t wcap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(why, wcap, "cannot open: %s", strerror(errno)); return NULL; }
+    if (fseek(f, 0, SEEK_END)) { fclose(f); snprintf(why, wcap, "cannot seek"); return NULL; }
+    long len = ftell(f);
+    rewind(f);
+    if (len < 0) { fclose(f); snprintf(why, wcap, "cannot size"); return NULL; }
+    unsigned char *b = malloc((size_t)len + 1);
+    RT_CHECK(b != NULL);
+    if (fread(b, 1, (size_t)len, f) != (size_t)len) {
+        fclose(f); free(b); snprintf(why, wcap, "read error"); return NULL;
+    }
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+int rt_ckpt_read(rt_ckpt_meta *m, float *params, int64_t n_params, float *opt, int64_t n_opt,
+                 float *buffers, int64_t n_buffers, const char *path, const char *plan_hash,
+                 char *why, size_t wcap) {
+    size_t len = 0;
+    unsigned char *b = slurp(path, &len, why, wcap);
+    if (!b) return -1;
+    int rc = -1;
+    const unsigned char *p = b;
+    if (len < 8 || memcmp(b, CKPT_MAGIC, 8)) {
+        snprintf(why, wcap, "not a PipeDream-C checkpoint (bad magic)");
+        goto out;
+    }
+    if (len < CKPT_HEAD + 8) {
+        snprintf(why, wcap, "truncated: %zu bytes, shorter than the %d-byte header", len, CKPT_HEAD + 8);
+        goto out;
+    }
+    p = b + 8 + 24 + 8 * RT_CKPT_WORDS;
+    uint64_t np = get64(&p), no = get64(&p), nb = get64(&p);
+    if (np > ((uint64_t)1 << 40) || no > ((uint64_t)1 << 40) || nb > ((uint64_t)1 << 40)) {
+        snprintf(why, wcap, "corrupted header (blob sizes %llu, %llu, %llu)",
+                 (unsigned long long)np, (unsigned long long)no, (unsigned long long)nb);
+        goto out;
+    }
+    size_t want = CKPT_HEAD + 4 * (size_t)(np + no + nb) + 8;
+    if (len < want) {
+        snprintf(why, wcap, "truncated: %zu bytes, expected %zu", len, want);
+        goto out;
+    }
+    if (len > want) {
+        snprintf(why, wcap, "%zu bytes, expected %zu (trailing garbage)", len, want);
+        goto out;
+    }
+    const unsigned char *tail = b + want - 8;
+    uint64_t stored = get64(&tail);
+    uint64_t h = rt_fnv1a64(b, want - 8, FNV0);
+    if (h != stored) {
+        snprintf(why, wcap, "checksum mismatch (stored %016llx, computed %016llx): the file is corrupted",
+                 (unsigned long long)stored, (unsigned long long)h);
+        goto out;
+    }
+    char ph[25];
+    memcpy(ph, b + 8, 24);
+    ph[24] = 0;
+    if (strcmp(ph, plan_hash ? plan_hash : "")) {
+        snprintf(why, wcap, "written for another plan (plan hash %s; this plan's is %s)",
+                 ph[0] ? ph : "none", plan_hash && plan_hash[0] ? plan_hash : "none");
+        goto out;
+    }
+    p = b + 8 + 24;
+    uint64_t w[RT_CKPT_WORDS];
+    for (int i = 0; i < RT_CKPT_WORDS; i++) w[i] = get64(&p);
+    words_meta(m, w);
+    if ((int64_t)np != n_params || (int64_t)no != n_opt || (int64_t)nb != n_buffers) {
+        snprintf(why, wcap, "holds %llu weights, %llu optimizer and %llu buffer floats; this stage "
+                 "needs %lld, %lld, %lld", (unsigned long long)np, (unsigned long long)no,
+                 (unsigned long long)nb, (long long)n_params, (long long)n_opt, (long long)n_buffers);
+        goto out;
+    }
+    p += 24;
+    memcpy(params, p, 4 * (size_t)np); p += 4 * np;
+    memcpy(opt, p, 4 * (size_t)no); p += 4 * no;
+    memcpy(buffers, p, 4 * (size_t)nb);
+    rc = 0;
+out:
+    free(b);
+    return rc;
+}
+
+int64_t rt_ckpt_latest(const char *dir, int n_ranks) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int64_t best = -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        long long step;
+        char extra;
+        if (sscanf(de->d_name, "step-%lld%c", &step, &extra) != 1 || step < 0 || step <= best) continue;
+        int complete = 1;
+        for (int r = 0; r < n_ranks && complete; r++) {
+            char path[4200];
+            struct stat sb;
+            rt_ckpt_path(path, sizeof path, dir, step, r);
+            complete = !stat(path, &sb) && S_ISREG(sb.st_mode);
+        }
+        if (complete) best = step;
+    }
+    closedir(d);
+    return best;
+}
+
+void rt_ckpt_prune(const char *dir, int rank, int64_t keep_from) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        long long step;
+        char extra;
+        if (sscanf(de->d_name, "step-%lld%c", &step, &extra) != 1 || step >= keep_from) continue;
+        char path[4200], sdir[4200];
+        rt_ckpt_path(path, sizeof path, dir, step, rank);
+        unlink(path);
+        snprintf(sdir, sizeof sdir, "%s/%s", dir, de->d_name);
+        rmdir(sdir); /* succeeds for the last rank to leave it */
+    }
+    closedir(d);
+}
