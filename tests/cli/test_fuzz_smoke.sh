@@ -5,13 +5,13 @@
 #     reject it with a diagnostic (status 2), without a sanitizer report, crash or hang.
 #  2. When clang's libFuzzer runtime is present: the harnesses (fuzz/Makefile) replay those inputs
 #     and their seed corpora with their invariant checks, then fuzz each target for a few seconds
-#     (PD_FUZZ_SMOKE_SECONDS, default 8) from the seeds; any crash, leak or timeout fails.
+#     (PD_FUZZ_SMOKE_SECONDS, default 6) from the seeds; any crash, leak or timeout fails.
 #     Otherwise that part is SKIPped.
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 REG=tests/data/fuzz_regress
 TARGETS=(fuzz_model_yaml fuzz_profile_yaml fuzz_cluster_yaml fuzz_graphtxt)
-SECS=${PD_FUZZ_SMOKE_SECONDS:-8}
+SECS=${PD_FUZZ_SMOKE_SECONDS:-6}
 
 # The pdplan arguments that feed FILE to TARGET's reader.
 role_args() {
