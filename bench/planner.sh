@@ -103,6 +103,11 @@ run "chain 1000, 4x4" "$WORK/chain1000.txt" -n 4 4 -b 1e11 1e10
 run "chain 1000, 8x8x16 (1024 workers)" "$WORK/chain1000.txt" -n 8 8 16 -b 1e11 2.5e10 1e10
 target "1,000-layer chain on 1,024 workers in 3 levels" 1
 run "chain 1000, 8x8x16 (1024 workers)" "$WORK/chain1000.txt" -n 8 8 16 -b 1e11 2.5e10 1e10 --compat pipedream
+run "chain 1000, 16x8x8 (1024 workers)" "$WORK/chain1000.txt" -n 16 8 8 -b 1e11 2.5e10 1e10
+target "1,000-layer chain on 1,024 workers in 3 levels (16x8x8)" 1
+run "chain 1000, 256 one level" "$WORK/chain1000.txt" -n 256 -b 1e10
+run "chain 1000, 1024 one level" "$WORK/chain1000.txt" -n 1024 -b 1e10
+target "1,000-layer chain on 1,024 workers in one level" 10
 run "chain 1000, 512 straight" "$WORK/chain1000.txt" -n 512 -b 1e10 --straight
 
 # ---- branching DAGs: Inception-like cells (C cells x W branches x D layers) ----
@@ -115,6 +120,12 @@ target "Inception-v3-sized DAG (330 nodes, synthetic) on 16 workers" 10
 run "inception 11x4x7, 16, max-states 5000" "$WORK/inc.txt" -n 16 -b 1e10 --max-states 5000
 target "the same with --max-states 5000 (exact: false, lower bound)" 10
 run "inception 11x4x7, 16" "$WORK/inc.txt" -n 16 -b 1e10 --compat pipedream
+# Inception-v3's shape (torchvision, with AuxLogits; conv, bn, relu nodes: 324 nodes, more than
+# 200,000 downward-closed sets, like PipeDream's 326-node profile)
+python3 bench/gen_inception_v3.py >"$WORK/incv3.txt"
+run "inception-v3 shape, 16" "$WORK/incv3.txt" -n 16 -b 1e10
+target "Inception-v3-shaped graph (324 nodes) on 16 workers" 10
+run "inception-v3 shape, 16" "$WORK/incv3.txt" -n 16 -b 1e10 --compat pipedream
 run "inception 11x4x7, 4x4" "$WORK/inc.txt" -n 4 4 -b 1e11 1e10
 
 # ---- GNMT-like: two input chains with cross edges ----

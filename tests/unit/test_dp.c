@@ -130,13 +130,29 @@ static double bf_range(bf *b, int l, unsigned a, unsigned e) {
     return best;
 }
 
-static double brute_force(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
-                          int straight) {
+/* the set of v and all its ancestors, by iterating the edges to a fixed point */
+static unsigned down_closure(const pd_costgraph *g, int v) {
+    unsigned s = 1u << v, prev = 0;
+    while (s != prev) {
+        prev = s;
+        for (int e = 0; e < g->n_edges; e++)
+            if ((s >> g->dst[e]) & 1u) s |= 1u << g->src[e];
+    }
+    return s;
+}
+
+/* principal = 1: only the empty set, the full set and each node's down-closure are states (what
+ * the DP falls back to when the state cap is hit) */
+static double brute_force_on(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+                             int straight, int principal) {
     bf b = {.g = g, .c = c, .cm = cm, .straight = straight};
     unsigned n = 1u << g->n;
     b.full = n - 1;
     b.ideal = malloc(n);
-    for (unsigned s = 0; s < n; s++) b.ideal[s] = (unsigned char)is_ideal(g, s);
+    for (unsigned s = 0; s < n; s++)
+        b.ideal[s] = (unsigned char)(principal ? s == 0 || s == b.full : is_ideal(g, s));
+    if (principal)
+        for (int v = 0; v < g->n; v++) b.ideal[down_closure(g, v)] = 1;
     for (int l = 0; l < c->n_levels; l++) {
         b.memo[l] = malloc(sizeof(double) * n * n);
         for (size_t i = 0; i < (size_t)n * n; i++) b.memo[l][i] = NAN;
@@ -145,6 +161,11 @@ static double brute_force(const pd_costgraph *g, const pd_cluster *c, pd_cost_mo
     free(b.ideal);
     for (int l = 0; l < c->n_levels; l++) free(b.memo[l]);
     return r;
+}
+
+static double brute_force(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+                          int straight) {
+    return brute_force_on(g, c, cm, straight, 0);
 }
 
 /* the plan's stages are a partition into differences of ideals, in order, with time <= bottleneck */
@@ -329,4 +350,41 @@ TEST(explain_alternatives_not_better) {
     }
     fclose(d.out);
     CHECK(checked > 5);
+}
+
+/* Over the state cap, the DP plans over the principal ideals only: it must equal an exhaustive
+ * search over those, say exact: false, and give a lower bound that no plan beats (checked against
+ * the exhaustive search over every ideal). */
+TEST(state_cap_principal_ideals) {
+    pd_diag d = {.out = fopen("/dev/null", "w")};
+    int compared = 0;
+    for (int it = 0; it < 60 && !test_failed_now(); it++) {
+        int n = irand(4, 7);
+        pd_costgraph *g = random_graph(n, 0);
+        pd_cluster c;
+        random_cluster(&c, n);
+        pd_cost_model cm = (pd_cost_model)irand(0, 1);
+        pd_plan_opts o = {.cost_model = cm, .max_states = 2};
+        double want = brute_force_on(g, &c, cm, 0, 1);
+        double best = brute_force(g, &c, cm, 0);
+        pd_plan *p = pd_plan_dp(g, &c, &o, &d);
+        if (!(want < INFINITY)) {
+            CHECK(p == NULL);
+        } else {
+            CHECK(p != NULL);
+            if (p) {
+                CHECK_CLOSE(p->bottleneck_ms, want, 1e-9, 1e-9);
+                CHECK(p->exact == 0);
+                CHECK(p->lower_bound_ms > 0);
+                CHECK(p->lower_bound_ms <= best * (1 + 1e-12));
+                check_plan_shape(g, &c, p);
+                compared++;
+            }
+        }
+        pd_plan_free(p);
+        pd_costgraph_free(g);
+    }
+    fclose(d.out);
+    printf("state cap: %d plans over principal ideals compared\n", compared);
+    CHECK(compared > 20);
 }
