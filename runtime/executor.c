@@ -56,6 +56,7 @@ typedef struct {
     double t_log, t0;
     int64_t per_epoch, total;
     int64_t skipped;              /* minibatches dropped (non-finite) */
+    float *buffers_before;        /* --skip-nonfinite: batch-norm statistics before a forward */
     /* test-only fault injection (PDRT_INJECT_NONFINITE): 1 input, 2 gradient; at step, stage */
     int inj_kind, inj_stage;
     int64_t inj_step;
@@ -126,7 +127,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     if (e->first) {
         int got = pd_data_batch(in, e->labels, &e->train, epoch, off + mb, e->B, e->a->shuffle, e->a->seed);
         RT_CHECK(got == e->B);
-        if (e->inj_kind == 1 && base + mb == e->inj_step) in[0] = INFINITY;
+        if (e->inj_kind == 1 && base + mb == e->inj_step) in[0] = INFINITY; /* test-only */
         for (int b = 0; b < e->B; b++) in[st->in_floats + b] = (float)e->labels[b];
     }
     float *w;
@@ -139,9 +140,16 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     float *out = e->last ? e->logits
                          : send_slot(e->act_send, e->act_req, e->S, l, &e->stats.wait_ms);
     t += 1e-3 * (e->stats.wait_ms - wait0); /* waiting for a send slot is not compute */
+    if (e->buffers_before) memcpy(e->buffers_before, e->buffers, (size_t)st->n_buffers * sizeof(float));
     st->forward(out, e->acts[d], e->scratch, e->buffers, w, in, 1, e->a->seed, base + mb);
+    if (e->buffers_before) { /* a non-finite minibatch must not poison the running statistics */
+        float z = 0;
+        for (int64_t i = 0; i < st->n_buffers; i++) z += e->buffers[i] * 0.0f;
+        if (z != 0.0f) memcpy(e->buffers, e->buffers_before, (size_t)st->n_buffers * sizeof(float));
+    }
     if (e->last) {
         labels_from_tail(e->labels, in + st->in_floats, e->B);
+        if (e->inj_kind == 3 && base + mb == e->inj_step) e->logits[0] = NAN; /* test-only */
         float loss = softmax_cross_entropy(e->dout[d], e->logits, e->labels, e->B, st->classes);
         e->dout[d][st->out_floats] = 0; /* the drop flag */
         if (!isfinite(loss)) {
@@ -394,6 +402,7 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->grads = rt_alloc((size_t)st->n_params);
     e->opt_state = rt_alloc(pd_optim_state_floats(&e->opt, (size_t)st->n_params));
     e->buffers = rt_alloc((size_t)st->n_buffers);
+    if (e->a->skip_nonfinite && st->n_buffers) e->buffers_before = rt_alloc((size_t)st->n_buffers);
     e->scratch = rt_alloc((size_t)rt_scratch_floats(st));
     e->dacts = rt_alloc((size_t)st->n_acts);
     e->logits = rt_alloc((size_t)st->out_floats);
@@ -425,7 +434,7 @@ static void ex_free(ex_t *e) {
     free(e->acts); free(e->in); free(e->dout); free(e->act_send); free(e->grad_send);
     free(e->act_req); free(e->grad_req); free(e->labels);
     free(e->grads); free(e->opt_state); free(e->buffers); free(e->scratch); free(e->dacts);
-    free(e->logits);
+    free(e->logits); free(e->buffers_before);
     free(e->acc); free(e->gather); free(e->first_rank);
     rt_stash_free(&e->stash);
     pd_data_free(&e->train);
@@ -627,13 +636,17 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     }
     st->init(rt_stash_newest(&e.stash), e.buffers, a.seed);
     if (a.init_dir[0]) rt_weights_load(a.init_dir, st, rt_stash_newest(&e.stash), e.buffers);
-    const char *inj = getenv("PDRT_INJECT_NONFINITE"); /* test-only: input:STEP | grad:STEP:STAGE */
+    /* test-only: input:STEP (stage 0's input gets an Inf), loss:STEP (a NaN logit before the
+     * loss), grad:STEP:STAGE (a NaN in that stage's first parameter gradient) */
+    const char *inj = getenv("PDRT_INJECT_NONFINITE");
     if (inj) {
         long long is;
         int ist = 0;
         if (sscanf(inj, "input:%lld", &is) == 1) e.inj_kind = 1;
         else if (sscanf(inj, "grad:%lld:%d", &is, &ist) == 2) e.inj_kind = 2;
-        else rt_fail(__FILE__, __LINE__, "PDRT_INJECT_NONFINITE='%s': not input:STEP or grad:STEP:STAGE", inj);
+        else if (sscanf(inj, "loss:%lld", &is) == 1) e.inj_kind = 3;
+        else rt_fail(__FILE__, __LINE__, "PDRT_INJECT_NONFINITE='%s': not input:STEP, loss:STEP or "
+                     "grad:STEP:STAGE", inj);
         e.inj_step = is;
         e.inj_stage = ist;
     }
@@ -662,14 +675,15 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         train_s += rt_now() - t;
         pd_schedule_free(s);
         done += n;
-        int epoch_end = done == ep_end;
+        int epoch_end = done == ep_start + e.per_epoch, end = epoch_end || done == e.total;
         if (epoch_end) epoch++;
-        if (ckpt && (epoch_end || (every > 0 && done % every == 0)))
+        if (ckpt && (end || (every > 0 && done % every == 0)))
             checkpoint(&e, done, epoch, every, &prev_ckpt);
-        if (a.eval && epoch_end) {
+        if (a.eval && end) {
             acc = evaluate(&e);
             if (e.rank == e.out_rank) {
-                printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, rt_now() - e.t0);
+                printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch_end ? epoch : epoch + 1, acc,
+                       rt_now() - e.t0);
                 fflush(stdout);
             }
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
@@ -700,7 +714,8 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
             ss[k] = (rt_stage_stats){v[0], v[1], v[2], v[3], (int64_t)v[4], v[5], v[6], 0};
             for (int r = e.first_rank[k]; r < e.first_rank[k + 1]; r++) ss[k].skipped += (int64_t)all[8 * r + 7];
         }
-        rt_summary sum = {st->model, "pipeline", rt_schedule_name(st, &a), ns, e.B, done, epoch,
+        int epochs_begun = done > (int64_t)epoch * e.per_epoch ? epoch + 1 : epoch;
+        rt_summary sum = {st->model, "pipeline", rt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
                           e.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
                           train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite};
         rt_summary_print(&sum);
