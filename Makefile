@@ -121,6 +121,13 @@ build/cuda/runtime/cuda/gpu_detect.o: runtime/cuda/gpu_detect.c runtime/cuda/ops
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 $(WARN) -O2 -g $(CUDA_INC) -c $< -o $@
 
+# the CUDA executor and transports (pdrt_cuda.h, transport.h): C with MPI, NCCL and the CUDA runtime
+CUDA_RT_SRC := $(filter-out runtime/cuda/gpu_detect.c,$(wildcard runtime/cuda/*.c))
+CUDA_OBJ    += $(CUDA_RT_SRC:%.c=build/cuda/%.o)
+build/cuda/runtime/cuda/%.o: runtime/cuda/%.c $(wildcard runtime/cuda/*.h) runtime/rt.h runtime/pdrt.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g $(CUDA_INC) $(MPI_CFLAGS) -c $< -o $@
+
 build/libpdrt_cuda.a: $(CUDA_OBJ)
 	rm -f $@ && ar rcs $@ $^
 

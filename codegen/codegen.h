@@ -13,6 +13,7 @@ typedef struct {
     const char *backend;      /* "cpu" (default) or "cuda" */
     const char *command_line; /* for the banner */
     const char *root;         /* absolute path of the PipeDream-C checkout (runtime, scripts) */
+    const char *precision;    /* cuda: the stages' default precision, "fp32" (NULL) or "bf16" */
 } pd_codegen_opts;
 
 /* Writes into outdir (which exists and already holds plan.yaml). Returns 0 on success. */

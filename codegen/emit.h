@@ -12,4 +12,10 @@
 void cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
                    const char *banner);
 
+/* Writes stage s's CUDA source (stage_<k>.cu, pdplan --backend cuda; emit_cuda.c) to o: the same
+ * layout as the C stage, device calls to ops_cuda.h, a pdrt_cuda_stage descriptor. precision:
+ * the default the stage runs at, 0 fp32, 1 bf16. */
+void cg_emit_stage_cuda(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
+                        const char *banner, int precision);
+
 #endif

@@ -152,6 +152,10 @@ void pd_adam_step_cuda(pd_cuda_ctx *ctx, float *params, float *m, float *v, cons
 void pd_optim_step_cuda(pd_cuda_ctx *ctx, float *params, float *state, const float *grads,
                         const pd_optim *opt, int64_t t, size_t n);
 
+/* ---- for the executor (rt_kernels.cu) ---- */
+void pd_scale_cuda(pd_cuda_ctx *ctx, float *x, float a, size_t n);          /* x *= a */
+void pd_labels_from_floats_cuda(pd_cuda_ctx *ctx, int *labels, const float *tail, int n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,707 @@
+/* executor_cuda.c: pdrt_cuda_main, one pipeline stage replica per MPI rank on one GPU. Runs the
+ * schedule IR (schedule.c, rt_schedule_for: the very schedules the CPU executor runs) action by
+ * action, with the CPU executor's rules: forwards with the newest weights (or, under vertical
+ * sync, the version stage 0 used), backwards with the stashed version (rt_stash keeps the
+ * bookkeeping; the versions are device blobs), gradients accumulated until the update's step and
+ * averaged over its minibatches, replicas' all-reduce (NCCL between distinct GPUs, else a
+ * fixed-order sum through host memory and MPI), optimizer steps on the device, sends through
+ * rings of device slots and the link's transport (transport.h). Labels travel as floats behind
+ * the output pack, as on the CPU.
+ * Memory: every device buffer is carved from one arena allocated once before training (its plan
+ * is printed); nothing is allocated in the loop. Evaluation, --save/--init, summary.json and
+ * trace.json work as in the CPU executor (evaluation and traces through host memory and MPI). */
+#include <cuda_runtime.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ops_cuda.h"
+#include "pdrt_cuda.h"
+#include "rt.h"
+#include "schedule.h"
+#include "transport.h"
+#include "transport_internal.h"
+
+typedef struct {
+    const pdrt_cuda_stage *cst;
+    const pdrt_stage *st;
+    const rt_args *a;
+    int rank, n, first, last, B, R, j, out_rank, vsync, w0;
+    int *first_rank;
+    MPI_Comm stage_comm;
+    pd_cuda_ctx *ctx;
+    void *stream;
+    int D, S, nv;
+    rt_stash stash;               /* bookkeeping only: 1 float per version, its slot index */
+    char *arena;
+    size_t arena_bytes;
+    float *wblob, *acc, *opt_state, *buffers, *dacts, *logits;
+    float **acts, **in, **dout, **act_send, **grad_send;
+    int *labels_dev;
+    float *in_host, *host_acc, *host_gather;
+    int *labels_host;
+    int64_t acc_count, updates, epoch_base_updates;
+    pd_optim opt;
+    pd_data train, test;
+    int n_links;
+    int *la, *lb;
+    pd_transport_kind *lk;
+    pd_link *links;
+    void *nccl_stage;             /* the replicas' NCCL communicator, or NULL */
+    rt_stage_stats stats;
+    double loss_sum, last_loss, t_log, t0;
+    int64_t loss_n, per_epoch, total;
+} cx_t;
+
+static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
+static int64_t lidx(const cx_t *e, int64_t mb) { return mb / e->R; }
+static int64_t np_of(const cx_t *e) { return e->st->n_params; }
+
+static pd_link *link_to(cx_t *e, int peer) {
+    for (int i = 0; i < e->n_links; i++)
+        if ((e->la[i] == e->rank && e->lb[i] == peer) || (e->lb[i] == e->rank && e->la[i] == peer))
+            return &e->links[i];
+    rt_fail(__FILE__, __LINE__, "no link from rank %d to rank %d", e->rank, peer);
+}
+
+/* the device weights of a stash pointer (the stash's 1-float slots index the device blobs) */
+static float *dev_w(cx_t *e, const float *slot) {
+    return e->wblob + (size_t)(slot - e->stash.blob) * (size_t)(np_of(e) ? np_of(e) : 1);
+}
+
+static void progress(cx_t *e, int epoch, int64_t local, int force) {
+    int64_t since = e->loss_n;
+    if (!since || (!force && since < e->a->log_every)) return;
+    double now = rt_now();
+    e->last_loss = e->loss_sum / (double)since;
+    printf("epoch %d step %lld/%lld loss %.4f samples/s %.1f\n", epoch + 1, (long long)local,
+           (long long)e->per_epoch, e->last_loss,
+           (double)since * e->B / (now - e->t_log > 1e-9 ? now - e->t_log : 1e-9));
+    fflush(stdout);
+    e->loss_sum = 0;
+    e->loss_n = 0;
+    e->t_log = now;
+}
+
+/* waits for send slot k of kind (0 activations, 1 gradients) to be free on every link */
+static void slot_free(cx_t *e, int k, double *wait_ms) {
+    double t = rt_now();
+    for (int i = 0; i < e->n_links; i++)
+        if (e->la[i] == e->rank || e->lb[i] == e->rank) e->links[i].t->send_wait(&e->links[i], k);
+    *wait_ms += 1e3 * (rt_now() - t);
+}
+
+static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
+    const pdrt_stage *st = e->st;
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
+    float *in = e->in[d];
+    double t = rt_now(), wait0 = e->stats.wait_ms;
+    if (e->first) {
+        int got = pd_data_batch(e->in_host, e->labels_host, &e->train, epoch, mb, e->B, e->a->shuffle,
+                                e->a->seed);
+        RT_CHECK(got == e->B);
+        for (int b = 0; b < e->B; b++) e->in_host[st->in_floats + b] = (float)e->labels_host[b];
+        pd_cuda_upload(e->ctx, in, e->in_host, (size_t)(st->in_floats + e->B) * sizeof(float));
+    }
+    float *w;
+    if (e->vsync) {
+        int64_t v = e->epoch_base_updates + (mb > e->w0 ? mb - e->w0 : 0);
+        w = dev_w(e, rt_stash_for_forward_at(&e->stash, l, v));
+    } else {
+        w = dev_w(e, rt_stash_for_forward(&e->stash, l));
+    }
+    float *out = e->logits;
+    if (!e->last) {
+        int k = (int)(l % e->S);
+        slot_free(e, 2 * k, &e->stats.wait_ms);
+        out = e->act_send[k];
+    }
+    t += 1e-3 * (e->stats.wait_ms - wait0);
+    e->cst->forward(e->ctx, out, e->acts[d], e->buffers, w, in, 1, e->a->seed, base + mb);
+    if (e->last) {
+        pd_labels_from_floats_cuda(e->ctx, e->labels_dev, in + st->in_floats, e->B);
+        float loss = softmax_cross_entropy_cuda(e->ctx, e->dout[d], e->logits, e->labels_dev, e->B,
+                                                st->classes);
+        if (loss != loss) rt_fail(__FILE__, __LINE__, "loss is NaN at step %lld", (long long)(base + mb));
+        e->loss_sum += loss;
+        e->loss_n++;
+    } else {
+        identity_forward_cuda(e->ctx, out + st->out_floats, in + st->in_floats, (size_t)e->B);
+    }
+    e->stats.fwd_ms += 1e3 * (rt_now() - t);
+}
+
+static void backward(cx_t *e, int64_t mb) {
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
+    float *din = NULL;
+    if (!e->first) {
+        int k = (int)(l % e->S);
+        slot_free(e, 2 * k + 1, &e->stats.wait_ms);
+        din = e->grad_send[k];
+    }
+    double t = rt_now();
+    float *w = dev_w(e, rt_stash_for_backward(&e->stash, l));
+    e->cst->backward(e->ctx, din, e->acc, e->dacts, e->dout[d], e->acts[d], w, e->in[d]);
+    e->acc_count++;
+    pd_cuda_sync(e->ctx); /* the stage's compute time is the GPU's */
+    e->stats.bwd_ms += 1e3 * (rt_now() - t);
+}
+
+/* the replicas' sum of accumulated gradients and counts */
+static void allreduce(cx_t *e) {
+    double t = rt_now();
+    int64_t np = np_of(e);
+    int64_t count = e->acc_count, all = 0;
+    MPI_Allreduce(&count, &all, 1, MPI_INT64_T, MPI_SUM, e->stage_comm);
+    e->acc_count = all;
+    if (e->nccl_stage) {
+        if (pd_nccl_allreduce_sum(e->nccl_stage, e->acc, np, e->stream))
+            rt_fail(__FILE__, __LINE__, "ncclAllReduce of %lld floats failed", (long long)np);
+        pd_cuda_sync(e->ctx);
+    } else { /* fixed order through the first replica, as the CPU executor does */
+        RT_CHECK(np < (int64_t)1 << 31);
+        pd_cuda_download(e->ctx, e->host_acc, e->acc, (size_t)np * sizeof(float));
+        MPI_Gather(e->host_acc, (int)np, MPI_FLOAT, e->host_gather, (int)np, MPI_FLOAT, 0, e->stage_comm);
+        if (e->j == 0) {
+            memset(e->host_acc, 0, (size_t)np * sizeof(float));
+            for (int q = 0; q < e->R; q++) {
+                const float *b = e->host_gather + (size_t)q * (size_t)np;
+                for (int64_t i = 0; i < np; i++) e->host_acc[i] += b[i];
+            }
+        }
+        MPI_Bcast(e->host_acc, (int)np, MPI_FLOAT, 0, e->stage_comm);
+        pd_cuda_upload(e->ctx, e->acc, e->host_acc, (size_t)np * sizeof(float));
+    }
+    e->stats.wait_ms += 1e3 * (rt_now() - t);
+}
+
+static void step(cx_t *e) {
+    double t = rt_now();
+    int64_t np = np_of(e);
+    RT_CHECK(e->acc_count >= 1);
+    if (e->acc_count != 1) pd_scale_cuda(e->ctx, e->acc, 1.0f / (float)e->acc_count, (size_t)np);
+    float *old = dev_w(e, rt_stash_newest(&e->stash));
+    float *w = dev_w(e, rt_stash_begin_update(&e->stash));
+    if (w != old)
+        TR_CUDA(cudaMemcpyAsync(w, old, (size_t)np * sizeof(float), cudaMemcpyDeviceToDevice,
+                                (cudaStream_t)e->stream));
+    e->updates++;
+    pd_optim_step_cuda(e->ctx, w, e->opt_state, e->acc, &e->opt, e->updates, (size_t)np);
+    pd_cuda_zero(e->ctx, e->acc, (size_t)(np ? np : 1) * sizeof(float));
+    e->acc_count = 0;
+    pd_cuda_sync(e->ctx);
+    e->stats.step_ms += 1e3 * (rt_now() - t);
+}
+
+static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
+    const pd_rank_schedule *rs = &s->ranks[e->rank];
+    const pdrt_stage *st = e->st;
+    RT_CHECK(rs->stage == st->index);
+    e->epoch_base_updates = e->updates;
+    for (int i = 0; i < rs->n; i++) {
+        const pd_action *a = &rs->a[i];
+        int64_t l = a->mb >= 0 ? lidx(e, a->mb) : 0;
+        int d = (int)(l % e->D), k = (int)(l % e->S);
+        double t0 = rt_now();
+        int tid = 0;
+        switch (a->kind) {
+        case PD_A_RECV_ACT:
+            link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->in[d], st->in_floats + e->B,
+                                         tag_of(0, a->mb));
+            e->stats.wait_ms += 1e3 * (rt_now() - t0);
+            tid = 1;
+            break;
+        case PD_A_FORWARD: forward(e, a->mb, epoch, base); break;
+        case PD_A_SEND_ACT:
+            link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k, e->act_send[k],
+                                         st->out_floats + e->B, tag_of(0, a->mb));
+            tid = 1;
+            break;
+        case PD_A_RECV_GRAD:
+            link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->dout[d], st->out_floats,
+                                         tag_of(1, a->mb));
+            e->stats.wait_ms += 1e3 * (rt_now() - t0);
+            tid = 1;
+            break;
+        case PD_A_BACKWARD: backward(e, a->mb); break;
+        case PD_A_SEND_GRAD:
+            link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k + 1, e->grad_send[k],
+                                         st->in_floats, tag_of(1, a->mb));
+            tid = 1;
+            break;
+        case PD_A_ALLREDUCE: allreduce(e); break;
+        case PD_A_STEP:
+            step(e);
+            e->stats.steps++;
+            if (e->rank == e->out_rank) progress(e, epoch, a->mb + 1, 0);
+            break;
+        case PD_A_FLUSH:
+            for (int q = 0; q < 2 * e->S; q++) slot_free(e, q, &e->stats.wait_ms);
+            tid = 1;
+            break;
+        default:
+            rt_fail(__FILE__, __LINE__, "schedule action %s is not supported by the CUDA runtime",
+                    pd_action_name(a->kind));
+        }
+        rt_trace_add(a->kind, a->mb, a->peer, tid, t0, rt_now());
+    }
+    for (int q = 0; q < 2 * e->S; q++) slot_free(e, q, &e->stats.wait_ms);
+    if (e->rank == e->out_rank) progress(e, epoch, s->steps, 1);
+}
+
+/* Forward-only pass over the test set through the first replica of every stage (through host
+ * memory and MPI: not on the training path). Returns the accuracy on every rank. */
+static double evaluate(cx_t *e) {
+    const pdrt_stage *st = e->st;
+    int64_t nb = 0, n_test = 0;
+    if (e->first) { nb = pd_data_batches(&e->test, e->B, 0); n_test = e->test.n; }
+    MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    if (e->j != 0) nb = 0;
+    int64_t nin = st->in_floats + e->B, nout = st->out_floats + e->B;
+    float *hin = malloc((size_t)nin * sizeof(float)), *hout = malloc((size_t)nout * sizeof(float));
+    RT_CHECK(hin && hout && nin < (int64_t)1 << 31 && nout < (int64_t)1 << 31);
+    float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
+    float *w = dev_w(e, rt_stash_newest(&e->stash));
+    int64_t correct = 0;
+    for (int64_t t = 0; t < nb; t++) {
+        if (e->first) {
+            memset(hin, 0, (size_t)nin * sizeof(float));
+            int got = pd_data_batch(hin, e->labels_host, &e->test, 0, t, e->B, 0, e->a->seed);
+            for (int b = 0; b < e->B; b++) hin[st->in_floats + b] = b < got ? (float)e->labels_host[b] : -1;
+        } else {
+            MPI_Request r;
+            MPI_Irecv(hin, (int)nin, MPI_FLOAT, e->first_rank[st->index - 1], 0, MPI_COMM_WORLD, &r);
+            pd_wait_req(&r);
+        }
+        pd_cuda_upload(e->ctx, in, hin, (size_t)nin * sizeof(float));
+        e->cst->forward(e->ctx, out, e->acts[0], e->buffers, w, in, 0, e->a->seed, -1);
+        if (e->last) {
+            int got = 0;
+            while (got < e->B && hin[st->in_floats + got] >= 0) got++;
+            for (int b = 0; b < got; b++) e->labels_host[b] = (int)hin[st->in_floats + b];
+            pd_cuda_upload(e->ctx, e->labels_dev, e->labels_host, (size_t)e->B * sizeof(int));
+            correct += count_correct_cuda(e->ctx, e->logits, e->labels_dev, got, st->classes);
+        } else {
+            pd_cuda_download(e->ctx, hout, out, (size_t)st->out_floats * sizeof(float));
+            memcpy(hout + st->out_floats, hin + st->in_floats, (size_t)e->B * sizeof(float));
+            MPI_Request r;
+            MPI_Isend(hout, (int)nout, MPI_FLOAT, e->first_rank[st->index + 1], 0, MPI_COMM_WORLD, &r);
+            pd_wait_req(&r);
+        }
+    }
+    free(hin);
+    free(hout);
+    double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
+    MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
+    return acc;
+}
+
+static int in_flight(const pd_rank_schedule *rs) {
+    int cur = 0, most = 1;
+    for (int i = 0; i < rs->n; i++) {
+        if (rs->a[i].kind == PD_A_FORWARD && ++cur > most) most = cur;
+        if (rs->a[i].kind == PD_A_BACKWARD) cur--;
+    }
+    return most;
+}
+
+/* The static device memory plan: every buffer carved from one arena, allocated once. */
+typedef struct {
+    size_t off;
+} carve_t;
+static size_t carve(carve_t *c, size_t bytes) {
+    size_t at = c->off;
+    c->off += (bytes + 255) & ~(size_t)255;
+    return at;
+}
+
+static void cx_alloc(cx_t *e, const pd_schedule *full) {
+    const pdrt_stage *st = e->st;
+    e->D = in_flight(&full->ranks[e->rank]);
+    int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
+    if (strcmp(full->name, "1f1b")) nv = 1;
+    if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;
+    e->nv = nv;
+    e->S = full->send_slots > 0 ? full->send_slots : 1;
+    if (2 * e->S > PD_LINK_SLOTS)
+        rt_fail(__FILE__, __LINE__, "the schedule needs %d send slots; the CUDA transports keep %d",
+                e->S, PD_LINK_SLOTS / 2);
+    rt_stash_init(&e->stash, nv, 1, e->D);
+    size_t f = sizeof(float), np = (size_t)(st->n_params ? st->n_params : 1);
+    size_t nacts = (size_t)(st->n_acts ? st->n_acts : 1);
+    size_t nin = (size_t)(st->in_floats + e->B), nout = (size_t)(st->out_floats + e->B);
+    size_t nos = pd_optim_state_floats(&e->opt, (size_t)st->n_params);
+    carve_t c = {0};
+    size_t o_w = carve(&c, (size_t)nv * np * f), o_acc = carve(&c, np * f);
+    size_t o_opt = carve(&c, (nos ? nos : 1) * f), o_buf = carve(&c, (size_t)(st->n_buffers + 1) * f);
+    size_t o_dacts = carve(&c, nacts * f), o_logits = carve(&c, (size_t)(st->out_floats + 1) * f);
+    size_t o_lab = carve(&c, (size_t)e->B * sizeof(int));
+    size_t o_acts = carve(&c, (size_t)e->D * nacts * f), o_in = carve(&c, (size_t)e->D * nin * f);
+    size_t o_dout = carve(&c, (size_t)e->D * (size_t)(st->out_floats + 1) * f);
+    size_t o_as = carve(&c, (size_t)e->S * nout * f);
+    size_t o_gs = carve(&c, (size_t)e->S * (size_t)(st->in_floats + 1) * f);
+    e->arena_bytes = c.off;
+    e->arena = pd_cuda_alloc(e->arena_bytes);
+    if (!e->arena) rt_fail(__FILE__, __LINE__, "cannot allocate the %.1f MiB device arena", e->arena_bytes / 1048576.0);
+    pd_cuda_zero(e->ctx, e->arena, e->arena_bytes);
+    e->wblob = (float *)(e->arena + o_w);
+    e->acc = (float *)(e->arena + o_acc);
+    e->opt_state = (float *)(e->arena + o_opt);
+    e->buffers = (float *)(e->arena + o_buf);
+    e->dacts = (float *)(e->arena + o_dacts);
+    e->logits = (float *)(e->arena + o_logits);
+    e->labels_dev = (int *)(e->arena + o_lab);
+    e->acts = calloc((size_t)e->D, sizeof(float *));
+    e->in = calloc((size_t)e->D, sizeof(float *));
+    e->dout = calloc((size_t)e->D, sizeof(float *));
+    e->act_send = calloc((size_t)e->S, sizeof(float *));
+    e->grad_send = calloc((size_t)e->S, sizeof(float *));
+    RT_CHECK(e->acts && e->in && e->dout && e->act_send && e->grad_send);
+    for (int i = 0; i < e->D; i++) {
+        e->acts[i] = (float *)(e->arena + o_acts) + (size_t)i * nacts;
+        e->in[i] = (float *)(e->arena + o_in) + (size_t)i * nin;
+        e->dout[i] = (float *)(e->arena + o_dout) + (size_t)i * (size_t)(st->out_floats + 1);
+    }
+    for (int i = 0; i < e->S; i++) {
+        e->act_send[i] = (float *)(e->arena + o_as) + (size_t)i * nout;
+        e->grad_send[i] = (float *)(e->arena + o_gs) + (size_t)i * (size_t)(st->in_floats + 1);
+    }
+    e->in_host = rt_alloc(nin);
+    e->labels_host = calloc((size_t)e->B, sizeof(int));
+    e->host_acc = rt_alloc(np);
+    e->host_gather = e->j == 0 ? rt_alloc(np * (size_t)e->R) : NULL;
+    RT_CHECK(e->labels_host);
+    double mib = 1.0 / 1048576.0;
+    printf("stage %d rank %d: device memory plan %.1f MiB, allocated once: weights %d x %.1f, "
+           "gradient %.1f, optimizer %.1f, activations %d x %.1f, inputs %d x %.1f, send slots %d "
+           "x %.1f + %.1f\n", st->index, e->rank, e->arena_bytes * mib, nv, np * f * mib,
+           np * f * mib, nos * f * mib, e->D, nacts * f * mib, e->D, nin * f * mib, e->S,
+           nout * f * mib, (double)(st->in_floats + 1) * f * mib);
+    fflush(stdout);
+}
+
+static void cx_free(cx_t *e) {
+    free(e->acts); free(e->in); free(e->dout); free(e->act_send); free(e->grad_send);
+    free(e->in_host); free(e->labels_host); free(e->host_acc); free(e->host_gather);
+    free(e->first_rank); free(e->la); free(e->lb); free(e->lk); free(e->links);
+    pd_cuda_free(e->arena);
+    rt_stash_free(&e->stash);
+    pd_data_free(&e->train);
+    pd_data_free(&e->test);
+}
+
+/* Every pair of ranks that exchange tensors (from every rank's schedule), sorted, and the
+ * transport of each; the ranks' hosts and GPUs come from an all-gather. */
+static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind forced, int device) {
+    pd_rank_info me, *all = calloc((size_t)e->n, sizeof *all);
+    RT_CHECK(all != NULL);
+    memset(&me, 0, sizeof me);
+    gethostname(me.host, sizeof me.host - 1);
+    struct cudaDeviceProp prop;
+    TR_CUDA(cudaGetDeviceProperties(&prop, device));
+    memcpy(me.uuid, &prop.uuid, sizeof me.uuid);
+    me.device = device;
+    MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, MPI_COMM_WORLD);
+    int cap = 16, n = 0;
+    int *a = malloc((size_t)cap * sizeof(int)), *b = malloc((size_t)cap * sizeof(int));
+    RT_CHECK(a && b);
+    for (int r = 0; r < full->n_ranks; r++)
+        for (int i = 0; i < full->ranks[r].n; i++) {
+            const pd_action *x = &full->ranks[r].a[i];
+            if (x->kind != PD_A_SEND_ACT && x->kind != PD_A_SEND_GRAD) continue;
+            int lo = r < x->peer ? r : x->peer, hi = r < x->peer ? x->peer : r, seen = 0;
+            for (int q = 0; q < n && !seen; q++) seen = a[q] == lo && b[q] == hi;
+            if (seen) continue;
+            if (n == cap) {
+                cap *= 2;
+                a = realloc(a, (size_t)cap * sizeof(int));
+                b = realloc(b, (size_t)cap * sizeof(int));
+                RT_CHECK(a && b);
+            }
+            int q = n++;
+            while (q > 0 && (a[q - 1] > lo || (a[q - 1] == lo && b[q - 1] > hi))) {
+                a[q] = a[q - 1];
+                b[q] = b[q - 1];
+                q--;
+            }
+            a[q] = lo;
+            b[q] = hi;
+        }
+    e->n_links = n;
+    e->la = a;
+    e->lb = b;
+    e->lk = calloc((size_t)(n ? n : 1), sizeof *e->lk);
+    e->links = calloc((size_t)(n ? n : 1), sizeof *e->links);
+    RT_CHECK(e->lk && e->links);
+    for (int i = 0; i < n; i++) {
+        e->lk[i] = pd_transport_choose(forced, &all[a[i]], &all[b[i]]);
+        if (a[i] == e->rank || b[i] == e->rank)
+            printf("stage %d rank %d: link to rank %d: %s\n", e->st->index, e->rank,
+                   a[i] == e->rank ? b[i] : a[i],
+                   e->lk[i] == PD_TR_IPC ? "cuda-ipc" : e->lk[i] == PD_TR_NCCL ? "nccl" : "host");
+    }
+    /* replicas all-reduce with NCCL when every replica has its own GPU */
+    int distinct = 1;
+    for (int q = 0; q < e->R && distinct; q++)
+        for (int r = 0; r < q && distinct; r++) {
+            const pd_rank_info *x = &all[e->first_rank[e->st->index] + q], *y = &all[e->first_rank[e->st->index] + r];
+            distinct = strcmp(x->host, y->host) || memcmp(x->uuid, y->uuid, sizeof x->uuid);
+        }
+    if (e->R > 1 && distinct && forced != PD_TR_HOST) e->nccl_stage = (void *)1; /* created later */
+    free(all);
+    fflush(stdout);
+}
+
+/* strips the CUDA options from argv; returns -1 on a bad value */
+static int cuda_args(int *argc, char **argv, pd_cuda_precision *prec, pd_transport_kind *tr,
+                     int *device) {
+    int w = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *o = argv[i];
+        if ((!strcmp(o, "--precision") || !strcmp(o, "--transport") || !strcmp(o, "--device")) &&
+            i + 1 < *argc) {
+            const char *v = argv[++i];
+            if (!strcmp(o, "--precision")) {
+                if (!strcmp(v, "fp32")) *prec = PD_CUDA_FP32;
+                else if (!strcmp(v, "bf16")) *prec = PD_CUDA_BF16;
+                else { fprintf(stderr, "pdrt: --precision %s: fp32 or bf16\n", v); return -1; }
+            } else if (!strcmp(o, "--transport")) {
+                int k = pd_transport_parse(v);
+                if (k < 0) { fprintf(stderr, "pdrt: --transport %s: auto, ipc, nccl or host\n", v); return -1; }
+                *tr = (pd_transport_kind)k;
+            } else {
+                char *end;
+                long d = strtol(v, &end, 10);
+                if (*end || d < 0) { fprintf(stderr, "pdrt: --device %s: a GPU index\n", v); return -1; }
+                *device = (int)d;
+            }
+            continue;
+        }
+        argv[w++] = argv[i];
+    }
+    *argc = w;
+    argv[w] = NULL;
+    return 0;
+}
+
+static void print_help(void) {
+    printf("CUDA stage options (besides the runtime's, below):\n"
+           "  --precision fp32|bf16          (default: the stage's)\n"
+           "  --transport auto|ipc|nccl|host (default auto: ipc on a shared GPU, nccl between GPUs)\n"
+           "  --device N                     GPU (default: node-local rank modulo the GPUs)\n");
+}
+
+int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
+    const pdrt_stage *st = &cst->base;
+    pd_cuda_precision prec = cst->precision;
+    pd_transport_kind forced = PD_TR_AUTO;
+    int device = -1;
+    const char *env = getenv("PDRT_TRANSPORT");
+    if (env && pd_transport_parse(env) >= 0) forced = (pd_transport_kind)pd_transport_parse(env);
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) print_help();
+    if (cuda_args(&argc, argv, &prec, &forced, &device)) return 2;
+    rt_args a;
+    int pr = rt_args_parse(&a, argc, argv, RT_PIPELINE);
+    if (pr) return pr > 0 ? 0 : 2;
+    if (cst->abi != PDRT_CUDA_ABI || st->abi != PDRT_ABI) {
+        fprintf(stderr, "pdrt: stage built for CUDA runtime ABI %d / %d, not %d / %d\n", cst->abi,
+                st->abi, PDRT_CUDA_ABI, PDRT_ABI);
+        return 2;
+    }
+    if (a.mode != RT_PIPELINE) {
+        fprintf(stderr, "pdrt: stage %d: --single and --emulate are CPU-only (generate with --backend "
+                "cpu for the sequential reference)\n", st->index);
+        return 2;
+    }
+    int ngpu = pd_gpu_count();
+    if (ngpu < 1) {
+        fprintf(stderr, "pdrt: stage %d: error: no usable CUDA GPU on this machine (%s); this stage "
+                "was generated with --backend cuda: run it where a GPU is, or generate with "
+                "--backend cpu\n", st->index, cudaGetErrorString(cudaGetDeviceCount(&ngpu)));
+        return 1;
+    }
+    MPI_Init(&argc, &argv);
+    cx_t e;
+    memset(&e, 0, sizeof e);
+    MPI_Comm_rank(MPI_COMM_WORLD, &e.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &e.n);
+    rt_set_identity(e.rank, st->index, 1);
+    e.first_rank = calloc((size_t)st->n_stages + 1, sizeof(int));
+    RT_CHECK(e.first_rank != NULL);
+    for (int k = 0; k < st->n_stages; k++) e.first_rank[k + 1] = e.first_rank[k] + rt_replicas(st, k);
+    e.R = rt_replicas(st, st->index);
+    e.j = e.rank - e.first_rank[st->index];
+    if (e.n != e.first_rank[st->n_stages] || e.j < 0 || e.j >= e.R)
+        rt_fail(__FILE__, __LINE__, "this binary is stage %d of %d (%d replicas, ranks %d..%d of %d) "
+                "but runs as MPI rank %d of %d", st->index, st->n_stages, e.R,
+                e.first_rank[st->index], e.first_rank[st->index] + e.R - 1,
+                e.first_rank[st->n_stages], e.rank, e.n);
+    if (device < 0) { /* node-local rank modulo the GPUs */
+        MPI_Comm node;
+        int local = 0;
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, e.rank, MPI_INFO_NULL, &node);
+        MPI_Comm_rank(node, &local);
+        MPI_Comm_free(&node);
+        device = local % ngpu;
+    }
+    if (device >= ngpu) rt_fail(__FILE__, __LINE__, "--device %d: this machine has %d GPUs", device, ngpu);
+    e.out_rank = e.first_rank[st->n_stages - 1];
+    MPI_Comm_split(MPI_COMM_WORLD, st->index, e.rank, &e.stage_comm);
+    e.cst = cst;
+    e.st = st;
+    e.a = &a;
+    e.B = st->batch;
+    e.first = st->index == 0;
+    e.last = st->index == st->n_stages - 1;
+    e.vsync = st->vertical_sync && !strcmp(rt_schedule_name(st, &a), "1f1b");
+    e.w0 = st->warmup[0];
+    if (e.vsync)
+        for (int k = 0; k < st->n_stages; k++)
+            if (rt_replicas(st, k) != 1)
+                rt_fail(__FILE__, __LINE__, "vertical sync needs a straight pipeline");
+    e.ctx = pd_cuda_ctx_create(device, prec, cst->scratch_bytes ? cst->scratch_bytes(prec) : 0, 0);
+    if (!e.ctx) rt_fail(__FILE__, __LINE__, "cannot create the CUDA context on GPU %d", device);
+    e.stream = pd_cuda_ctx_stream(e.ctx);
+    rt_optim_from(&e.opt, st, &a);
+    if (e.first) {
+        rt_data_open(&e.train, &e.test, &a, st);
+        e.per_epoch = pd_data_batches(&e.train, e.B, 1);
+        if (e.per_epoch < 1) rt_fail(__FILE__, __LINE__, "the training set holds less than one minibatch");
+    }
+    MPI_Bcast(&e.per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    int epochs = a.epochs > 0 ? a.epochs : (st->epochs > 0 ? st->epochs : 1);
+    e.total = a.steps > 0 ? a.steps : (int64_t)epochs * e.per_epoch;
+    {
+        int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
+        RT_CHECK(n0 < (int64_t)1 << 30);
+        pd_schedule *full = rt_schedule_for(st, &a, (int)n0);
+        cx_alloc(&e, full);
+        links_plan(&e, full, forced, device);
+        int64_t most = st->in_floats + e.B > st->out_floats + e.B ? st->in_floats + e.B : st->out_floats + e.B;
+        MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+        pd_links_setup(e.links, e.la, e.lb, e.lk, e.n_links, e.rank, MPI_COMM_WORLD, e.stream,
+                       e.arena, most);
+        /* the replicas' NCCL communicators, stage by stage (every rank joins its own stage's) */
+        int want = e.nccl_stage != NULL, ok = 0;
+        e.nccl_stage = NULL;
+        for (int k = 0; k < st->n_stages; k++) {
+            MPI_Barrier(MPI_COMM_WORLD);
+            if (k == st->index && want) e.nccl_stage = pd_nccl_comm_create(e.stage_comm);
+        }
+        ok = !want || e.nccl_stage;
+        if (want && e.j == 0)
+            printf("stage %d: replicas all-reduce with %s\n", st->index, ok ? "nccl" : "MPI (host)");
+        pd_schedule_free(full);
+    }
+    pd_cuda_precision p_now = pd_cuda_ctx_precision(e.ctx);
+    if (e.rank == 0)
+        printf("precision %s (fp32 master weights, gradients and optimizer state)\n",
+               p_now == PD_CUDA_BF16 ? "bf16" : "fp32");
+    {   /* initial weights: the CPU stage's init on the host, uploaded */
+        float *hp = rt_alloc((size_t)st->n_params), *hb = rt_alloc((size_t)st->n_buffers);
+        st->init(hp, hb, a.seed);
+        if (a.init_dir[0]) rt_weights_load(a.init_dir, st, hp, hb);
+        pd_cuda_upload(e.ctx, dev_w(&e, rt_stash_newest(&e.stash)), hp, (size_t)st->n_params * sizeof(float));
+        pd_cuda_upload(e.ctx, e.buffers, hb, (size_t)st->n_buffers * sizeof(float));
+        free(hp);
+        free(hb);
+    }
+
+    MPI_Barrier(MPI_COMM_WORLD);
+    e.t0 = e.t_log = rt_now();
+    double origin = e.t0;
+    MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    rt_trace_start(a.trace, origin);
+    double train_s = 0, acc = -1, time_to_target = -1;
+    int64_t done = 0;
+    int epoch = 0, stop = 0;
+    while (done < e.total && !stop) {
+        int64_t n = e.total - done < e.per_epoch ? e.total - done : e.per_epoch;
+        pd_schedule *s = rt_schedule_for(st, &a, (int)n);
+        double t = rt_now();
+        run_epoch(&e, s, epoch, done);
+        pd_cuda_sync(e.ctx);
+        train_s += rt_now() - t;
+        pd_schedule_free(s);
+        done += n;
+        epoch++;
+        if (a.eval && (a.target_accuracy >= 0 || done == e.total || n == e.per_epoch)) {
+            acc = evaluate(&e);
+            if (e.rank == e.out_rank) {
+                printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, rt_now() - e.t0);
+                fflush(stdout);
+            }
+            if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
+                time_to_target = rt_now() - e.t0;
+                stop = 1;
+            }
+        }
+    }
+    double wall = rt_now() - e.t0;
+    if (a.save_dir[0] && e.j == 0) {
+        float *hp = rt_alloc((size_t)st->n_params), *hb = rt_alloc((size_t)st->n_buffers);
+        pd_cuda_download(e.ctx, hp, dev_w(&e, rt_stash_newest(&e.stash)), (size_t)st->n_params * sizeof(float));
+        pd_cuda_download(e.ctx, hb, e.buffers, (size_t)st->n_buffers * sizeof(float));
+        rt_weights_save(a.save_dir, st, hp, hb);
+        free(hp);
+        free(hb);
+    }
+    double mine[7] = {e.stats.fwd_ms, e.stats.bwd_ms, e.stats.step_ms, e.stats.wait_ms,
+                      (double)e.stats.steps, st->predicted_ms, st->predicted_compute_ms};
+    int out = e.rank == e.out_rank;
+    double *all = out ? calloc((size_t)e.n * 7, sizeof(double)) : NULL;
+    if (out) RT_CHECK(all != NULL);
+    MPI_Gather(mine, 7, MPI_DOUBLE, all, 7, MPI_DOUBLE, e.out_rank, MPI_COMM_WORLD);
+    if (out) {
+        int ns = st->n_stages;
+        rt_stage_stats *ss = calloc((size_t)ns, sizeof *ss);
+        RT_CHECK(ss != NULL);
+        for (int k = 0; k < ns; k++) {
+            double *v = all + 7 * e.first_rank[k];
+            memset(&ss[k], 0, sizeof ss[k]);
+            ss[k].fwd_ms = v[0];
+            ss[k].bwd_ms = v[1];
+            ss[k].step_ms = v[2];
+            ss[k].wait_ms = v[3];
+            ss[k].steps = (int64_t)v[4];
+            ss[k].predicted_ms = v[5];
+            ss[k].predicted_compute_ms = v[6];
+        }
+        rt_summary sum;
+        memset(&sum, 0, sizeof sum); /* fields others add stay zero */
+        sum.model = st->model;
+        sum.mode = "pipeline-cuda";
+        sum.schedule = rt_schedule_name(st, &a);
+        sum.n_stages = ns;
+        sum.batch = e.B;
+        sum.steps = done;
+        sum.epochs_done = epoch;
+        sum.final_loss = e.last_loss;
+        sum.test_accuracy = a.eval ? acc : -1;
+        sum.samples_per_s = (double)done * e.B / train_s;
+        sum.wall_s = wall;
+        sum.train_s = train_s;
+        sum.target_accuracy = a.target_accuracy;
+        sum.time_to_target_s = time_to_target;
+        sum.stages = ss;
+        rt_summary_print(&sum);
+        rt_summary_write(a.run_dir, &sum);
+        free(ss);
+        free(all);
+    }
+    rt_trace_free();
+    MPI_Barrier(MPI_COMM_WORLD);
+    pd_links_close(e.links, e.la, e.lb, e.n_links, e.rank);
+    pd_nccl_comm_destroy(e.nccl_stage);
+    MPI_Comm_free(&e.stage_comm);
+    cx_free(&e);
+    pd_cuda_ctx_destroy(e.ctx);
+    MPI_Finalize();
+    return 0;
+}

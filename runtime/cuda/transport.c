@@ -1,0 +1,87 @@
+/* transport.c: choosing a transport per link (same host and same GPU UUID: CUDA IPC; distinct
+ * GPUs: NCCL; or what --transport forces) and setting every link up in one fixed order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "transport.h"
+#include "transport_internal.h"
+
+static MPI_Comm ack_comm = MPI_COMM_NULL;
+
+void pd_wait_req(MPI_Request *r) {
+    int done = 0;
+    for (long spins = 0;; spins++) {
+        MPI_Test(r, &done, MPI_STATUS_IGNORE);
+        if (done) return;
+        if (spins > 64) {
+            struct timespec nap = {0, 20000}; /* 20 us */
+            nanosleep(&nap, NULL);
+        }
+    }
+}
+
+int pd_transport_parse(const char *s) {
+    static const char *const names[] = {"auto", "ipc", "nccl", "host"};
+    for (int i = 0; i < 4; i++)
+        if (s && !strcmp(s, names[i])) return i;
+    return -1;
+}
+
+pd_transport_kind pd_transport_choose(pd_transport_kind forced, const pd_rank_info *a,
+                                      const pd_rank_info *b) {
+    int same_host = !strncmp(a->host, b->host, sizeof a->host);
+    int same_gpu = same_host && !memcmp(a->uuid, b->uuid, sizeof a->uuid);
+    if (forced == PD_TR_IPC && !same_host)
+        rt_fail(__FILE__, __LINE__, "--transport ipc: ranks on hosts %s and %s cannot share device "
+                "memory", a->host, b->host);
+    if (forced == PD_TR_NCCL && same_gpu)
+        rt_fail(__FILE__, __LINE__, "--transport nccl: two ranks on GPU %d of %s (NCCL refuses two "
+                "ranks on one device; use ipc or host)", a->device, a->host);
+    if (forced != PD_TR_AUTO) return forced;
+    return same_gpu ? PD_TR_IPC : PD_TR_NCCL;
+}
+
+void pd_links_setup(pd_link *links, const int *a, const int *b, const pd_transport_kind *kinds,
+                    int n, int me, MPI_Comm comm, void *stream, void *arena, int64_t max_floats) {
+    if (ack_comm == MPI_COMM_NULL) MPI_Comm_dup(comm, &ack_comm);
+    for (int i = 0; i < n; i++) {
+        if (a[i] != me && b[i] != me) continue;
+        pd_link *l = &links[i];
+        memset(l, 0, sizeof *l);
+        int lo = a[i] < b[i] ? a[i] : b[i], hi = a[i] < b[i] ? b[i] : a[i];
+        l->peer = me == lo ? hi : lo;
+        l->stream = stream;
+        l->comm = comm;
+        l->ack_comm = ack_comm;
+        l->my_base = (char *)arena;
+        l->host_cap = max_floats;
+        for (int s = 0; s < PD_LINK_SLOTS; s++) l->req[s] = l->ack[s] = MPI_REQUEST_NULL;
+        switch (kinds[i]) {
+        case PD_TR_IPC: {
+            cudaIpcMemHandle_t mine, theirs;
+            TR_CUDA(cudaIpcGetMemHandle(&mine, arena));
+            MPI_Sendrecv(&mine, (int)sizeof mine, MPI_BYTE, l->peer, 1, &theirs, (int)sizeof theirs,
+                         MPI_BYTE, l->peer, 1, ack_comm, MPI_STATUS_IGNORE);
+            void *p = NULL;
+            TR_CUDA(cudaIpcOpenMemHandle(&p, theirs, cudaIpcMemLazyEnablePeerAccess));
+            l->peer_base = (char *)p;
+            l->t = &pd_transport_ipc;
+            break;
+        }
+        case PD_TR_NCCL:
+            pd_nccl_link_setup(l, me, lo, hi);
+            l->t = &pd_transport_nccl;
+            break;
+        default:
+            l->t = &pd_transport_host;
+        }
+    }
+}
+
+void pd_links_close(pd_link *links, const int *a, const int *b, int n, int me) {
+    for (int i = 0; i < n; i++)
+        if ((a[i] == me || b[i] == me) && links[i].t) links[i].t->close(&links[i]);
+    if (ack_comm != MPI_COMM_NULL) MPI_Comm_free(&ack_comm);
+}
