@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # gpu_check.sh: the one script for the GPU machine (docs/cuda.md). Builds the CUDA library and
 # its tools there (no libyaml, GLPK or MPI needed), checks every GPU op forward and backward
-# against the CPU ops (build/cuda/test_ops_cuda), then times full training steps of VGG-16
+# against the CPU ops (build/cuda/test_ops_cuda), runs a 2-stage fmnist_cnn pipeline on one GPU
+# (CUDA IPC between the stages) against the CPU pipeline, then times full training steps of VGG-16
 # (batch 64), AlexNet (256) and ResNet-50 (128) in fp32 without TF32 and in bf16, and prints a
 # table against the PyTorch eager anchors measured on one H200 (../shared/anchors/h200).
 # Usage: bench/gpu_check.sh [OUTDIR]   (OUTDIR receives the logs; default build/gpu_check)
 # Exit status: 0 when the build and every op check pass (timings never fail the script).
 set -u
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --generate ]; then # here, where pdplan runs: the sources step 3 carries there
+    rm -rf bench/gpu_pipeline && mkdir -p bench/gpu_pipeline
+    bin/pdplan models/fmnist_cnn.yaml -n 2 --straight -q -o bench/gpu_pipeline/cpu &&
+        bin/pdplan models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda -o bench/gpu_pipeline/cuda
+    exit $?
+fi
 out=${1:-build/gpu_check}
 mkdir -p "$out"
 status=0
@@ -51,8 +58,55 @@ timeout -k 5 300 build/cuda/test_ops_cuda 2>&1 | tee "$out/ops.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 grep -q '^SKIP' "$out/ops.log" && { echo "FAIL op checks skipped on the GPU machine"; status=1; }
 
-say "2-stage fmnist_cnn pipeline on one GPU"
-echo "SKIP pipeline: pdplan --backend cuda (stage_<k>.cu) is not generated yet (docs/cuda.md)"
+say "2-stage fmnist_cnn pipeline on one GPU (CUDA IPC) against the CPU pipeline"
+# The stages come from bench/gpu_pipeline/{cpu,cuda} (generated here by `bench/gpu_check.sh
+# --generate`: the GPU machine has no libyaml or GLPK for pdplan), or fresh where pdplan runs.
+# Both train 40 minibatches of synthetic data with seed 7 under 1F1B; the loss every 5 steps and
+# the final weights must agree within 2e-2 (normwise, relative): cuDNN/cuBLASLt against im2col
+# and OpenBLAS, accumulated over 40 SGD steps with momentum.
+pipe_check() {
+    local p="$out/pipe" ok=1
+    rm -rf "$p" && mkdir -p "$p"
+    if [ -x bin/pdplan ] && bin/pdplan models/fmnist_cnn.yaml -n 2 --straight -q -o "$p/cpu" >/dev/null 2>&1 &&
+        bin/pdplan models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda -o "$p/cuda" >/dev/null 2>&1; then
+        echo "(generated with bin/pdplan)"
+    else
+        cp -r bench/gpu_pipeline/cpu bench/gpu_pipeline/cuda "$p/" || { echo "FAIL pipeline: no sources"; return 1; }
+    fi
+    make -s build/libpdrt.a "${blas[@]}" >"$p/build.log" 2>&1 &&
+        make -s -C "$p/cpu" PDRT_ROOT="$PWD" "${blas[@]}" stages >>"$p/build.log" 2>&1 &&
+        make -s -C "$p/cuda" PDRT_ROOT="$PWD" "${blas[@]}" >>"$p/build.log" 2>&1 ||
+        { tail -n 30 "$p/build.log"; echo "FAIL pipeline build"; return 1; }
+    local mpi=(mpirun --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1)
+    [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    local args=(--steps 40 --data synthetic --seed 7 --no-eval --log-every 5 --no-trace)
+    for b in cpu cuda; do
+        timeout -k 5 120 "${mpi[@]}" -np 1 "$p/$b/stage_0" "${args[@]}" --save "$p/w_$b" --run-dir "$p/run_$b" : \
+            -np 1 "$p/$b/stage_1" "${args[@]}" --save "$p/w_$b" --run-dir "$p/run_$b" >"$p/$b.log" 2>&1 ||
+            { tail -n 20 "$p/$b.log"; echo "FAIL pipeline run ($b)"; return 1; }
+    done
+    grep -E 'link to rank|memory plan|precision' "$p/cuda.log"
+    grep -q 'link to rank 1: cuda-ipc' "$p/cuda.log" || { echo "FAIL pipeline: stage 0 did not use CUDA IPC"; ok=0; }
+    paste <(grep -o 'loss [0-9.eE+-]*' "$p/cpu.log" | awk '{print $2}') \
+          <(grep -o 'loss [0-9.eE+-]*' "$p/cuda.log" | awk '{print $2}') > "$p/loss.txt"
+    echo "loss every 5 steps (cpu, cuda):"; cat "$p/loss.txt"
+    awk 'NF != 2 { bad = 1 } NF == 2 { d = $1 - $2; if (d < 0) d = -d; if (d > 2e-2 * ($1 > 0 ? $1 : -$1) + 1e-6) bad = 1 }
+         END { exit bad || NR < 8 }' "$p/loss.txt" || { echo "FAIL pipeline: loss trajectories differ"; ok=0; }
+    local n=0
+    for f in "$p"/w_cpu/*.f32; do
+        g="$p/w_cuda/${f##*/}"
+        [ -f "$g" ] || { echo "FAIL pipeline: ${f##*/} missing from the CUDA run"; ok=0; continue; }
+        e=$(paste <(od -An -v -f -w4 "$f") <(od -An -v -f -w4 "$g") |
+            awk '{ d = $1 - $2; s += d * d; r += $1 * $1 } END { printf "%.3g", sqrt(s / (r > 0 ? r : 1)) }')
+        n=$((n + 1))
+        awk -v e="$e" 'BEGIN { exit !(e <= 2e-2) }' || { echo "FAIL pipeline: ${f##*/} differs by $e"; ok=0; }
+    done
+    echo "weights compared: $n tensors"
+    [ "$n" -gt 0 ] && [ $ok = 1 ] && echo "PASS pipeline: 2-stage fmnist_cnn on one GPU matches the CPU pipeline"
+    [ "$n" -gt 0 ] && [ $ok = 1 ]
+}
+pipe_check || status=1
 
 say "training steps (median of 10 after 3 warm-up steps)"
 export NVIDIA_TF32_OVERRIDE=0 # fp32 means fp32: no TF32 anywhere
