@@ -43,6 +43,8 @@ void pd_cli_usage(FILE *out) {
         "output:\n"
         "  -o, --output DIR         output folder (default generated/<model>/)\n"
         "      --backend B          code generation backend: cpu (default) or cuda\n"
+        "      --precision P        cuda stages' default precision: fp32 (default) or bf16 (fp32\n"
+        "                           master weights; the stages' --precision overrides it)\n"
         "      --no-codegen         write plan.yaml only\n"
         "      --explain            after the table, say why each cut is where it is\n"
         "      --simulate           simulate the plan and data parallelism (planner/simulate.h)\n"
@@ -126,7 +128,7 @@ static int one_of(const char *s, const char *const *allowed) {
 /* Options that take one value. */
 typedef enum {
     O_PROFILE, O_DEVICE, O_CLUSTER, O_MEMORY, O_COMPAT, O_SCHEDULE, O_BACKEND, O_OUT,
-    O_TIME_LIMIT, O_MAX_STATES, O_NONE
+    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_NONE
 } value_opt;
 
 static const struct {
@@ -138,6 +140,7 @@ static const struct {
     {NULL, "--compat", O_COMPAT},       {NULL, "--schedule", O_SCHEDULE},
     {NULL, "--backend", O_BACKEND},     {"-o", "--output", O_OUT},
     {NULL, "--time-limit", O_TIME_LIMIT}, {NULL, "--max-states", O_MAX_STATES},
+    {NULL, "--precision", O_PRECISION},
 };
 
 static void set_once(const char **slot, const char *opt, const char *v, pd_diag *d) {
@@ -188,6 +191,10 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
     case O_BACKEND:
         if (one_of(v, backends)) cli->backend = v;
         else pd_diag_error(d, "pdplan", 0, 0, "%s: unknown backend '%s' (cpu, cuda)", opt, v);
+        break;
+    case O_PRECISION:
+        if (!strcmp(v, "fp32") || !strcmp(v, "bf16")) set_once(&cli->precision, opt, v, d);
+        else pd_diag_error(d, "pdplan", 0, 0, "%s: unknown precision '%s' (fp32, bf16)", opt, v);
         break;
     case O_NONE: break;
     }
@@ -292,5 +299,7 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
                       total, MAX_WORKERS_PER_LEVEL);
     if (cli->cluster && n_seen)
         pd_diag_error(d, "pdplan", 0, 0, "give either -c/--cluster or -n/-b, not both");
+    if (cli->precision && strcmp(cli->backend, "cuda"))
+        pd_diag_error(d, "pdplan", 0, 0, "--precision applies to --backend cuda");
     return d->errors - errors0;
 }

@@ -26,6 +26,7 @@ typedef struct {
     pd_cost_model cost_model; /* --compat pipedream */
     const char *schedule;     /* --schedule: "1f1b" (default), "flush", "gpipe" */
     const char *backend;      /* --backend: "cpu" (default), "cuda" */
+    const char *precision;    /* --precision (cuda): "fp32" (default), "bf16" */
     const char *outdir;       /* -o (NULL: generated/<model>/) */
     int no_codegen;           /* --no-codegen */
     int verify;               /* --verify */

@@ -436,7 +436,8 @@ int main(int argc, char **argv) {
         char root[PATH_MAX];
         find_root(root, sizeof root);
         cmdline = command_line(argc, argv);
-        pd_codegen_opts co = {.backend = cli.backend, .command_line = cmdline, .root = root};
+        pd_codegen_opts co = {.backend = cli.backend, .command_line = cmdline, .root = root,
+                               .precision = cli.precision};
         phase_begin(PH_CODEGEN);
         int rc = pd_codegen(&m, g, p, outdir, &co, &d);
         phase_end();

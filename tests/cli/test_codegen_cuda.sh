@@ -47,6 +47,16 @@ if expect_status 0 cuda_codegen_runs "$PDPLAN" models/fmnist_cnn.yaml -n 2 --str
     [ $same = 1 ] && pass cuda_codegen_deterministic || fail cuda_codegen_deterministic
 fi
 
+# --precision bf16 at plan time: the stages' default; refused for the CPU backend
+if "$PDPLAN" models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda --precision bf16 -o "$TMP/bf" >/dev/null 2>&1 &&
+    grep -q 'c.precision = PD_CUDA_BF16' "$TMP/bf/stage_0.cu" && grep -q 'c.precision = PD_CUDA_FP32' "$g/stage_0.cu"; then
+    pass cuda_precision_bf16
+else
+    fail cuda_precision_bf16
+fi
+expect_status 2 cuda_precision_cpu_refused "$PDPLAN" models/fmnist_cnn.yaml -q --precision bf16 -o "$TMP/bfc" &&
+    pass cuda_precision_cpu_refused
+
 NVCC=$(command -v nvcc)
 if [ -z "$NVCC" ]; then
     skip cuda_build_fmnist "nvcc not found"
