@@ -143,13 +143,45 @@ run() {
         { tail -20 "$log" >&2; die "the run of $gen failed (log above)"; }
 }
 json() { awk -v k="\"$2\"" '$1 == k":" { gsub(/[",]/, "", $2); print $2; exit }' "$1"; }
-# measure GEN STEPS ROUNDS: runs GEN ROUNDS times; prints each run's ms per minibatch, then, from
-# the last run, each stage's measured and planned compute per minibatch ("c=M/P,M/P")
+# calibrate OUT PLAN SUMMARY PROFILE: PROFILE with each stage's layers scaled so that their sum
+# equals the compute per minibatch that stage's rank measured in the run (summary.json)
+calibrate() {
+    awk 'FNR == 1 { file++ }
+        file == 1 && /^    layers: \[/ { s = $0; sub(/.*\[/, "", s); sub(/\].*/, "", s)
+            n = split(s, L, /, */); for (i = 1; i <= n; i++) st[L[i]] = ns + 0; ns++; next }
+        file == 2 && /"measured_compute_ms"/ { match($0, /"stage": [0-9]+/); k = substr($0, RSTART + 9, RLENGTH - 9) + 0
+            match($0, /"measured_compute_ms": [^,]*/); meas[k] = substr($0, RSTART + 23, RLENGTH - 23) + 0; next }
+        file == 3 && /forward_ms/ { sum[st[nm($0)]] += v($0, "forward_ms") + v($0, "backward_ms"); next }
+        file == 4 && /forward_ms/ { k = st[nm($0)]; f = sum[k] > 0 && meas[k] > 0 ? meas[k] / sum[k] : 1
+            sub(/forward_ms: [^,]*/, "forward_ms: " v($0, "forward_ms") * f)
+            sub(/backward_ms: [^,]*/, "backward_ms: " v($0, "backward_ms") * f) }
+        file == 4 { print }
+        function nm(s) { match(s, /name: [^,]*/); return substr(s, RSTART + 6, RLENGTH - 6) }
+        function v(s, key) { match(s, key ": [^,]*"); return substr(s, RSTART + length(key) + 2, RLENGTH - length(key) - 2) + 0 }' \
+        "$2" "$3" "$4" "$4" >"$1"
+}
+# measure GEN STEPS ROUNDS KIND CLUSTER: runs GEN ROUNDS times; prints per run "MS:CAL", the
+# measured ms per minibatch and the simulator's prediction from the profile calibrated to that
+# run's own compute (KIND pipeline: the --straight plan's time, "moved" if the calibrated profile
+# moves the cut; KIND dp: the simulated data-parallel time), then, from the last run, each
+# stage's measured and planned compute per minibatch ("c=M/P,M/P")
 measure() {
-    local gen=$1 n=$2 rounds=$3 i out=""
+    local gen=$1 n=$2 rounds=$3 kind=$4 cl=$5 i out="" ms cal
     for i in $(seq 1 "$rounds"); do
         run "$gen" "$gen.run$i.log" --steps "$n" --no-eval --no-trace --log-every "$n"
-        out+="$(awk -v n="$n" '$1 == "\"train_s\":" { gsub(/,/, "", $2); printf "%.1f ", $2 * 1000 / n }' "$gen/run/summary.json")"
+        ms=$(awk -v n="$n" '$1 == "\"train_s\":" { gsub(/,/, "", $2); printf "%.1f", $2 * 1000 / n }' "$gen/run/summary.json")
+        calibrate "$work/cal.yaml" "$gen/plan.yaml" "$gen/run/summary.json" "$work/profile.yaml"
+        rm -rf "$work/cal"
+        "$work/pdplan" "$model" -p "$work/cal.yaml" -c "$cl" --straight --simulate --no-codegen -o "$work/cal" \
+            >"$work/cal.plan" 2>&1 || { cat "$work/cal.plan" >&2; die "pdplan (calibrated) failed"; }
+        if [ "$kind" = dp ]; then
+            cal=$(sim "$work/cal.plan" | awk '{ printf "%.1f", $3 }')
+        elif [ "$(awk '/^    layers:/ { print; exit }' "$work/cal/plan.yaml")" != "$(awk '/^    layers:/ { print; exit }' "$gen/plan.yaml")" ]; then
+            cal=moved
+        else
+            cal=$(sim "$work/cal.plan" | awk -v n="$n" '{ printf "%.1f", ($1 * n + $2) / n }')
+        fi
+        out+="$ms:$cal "
     done
     out+="$(awk '/"measured_compute_ms"/ { match($0, /"predicted_compute_ms": [^,]*/); p = substr($0, RSTART + 24, RLENGTH - 24)
                  match($0, /"measured_compute_ms": [^,]*/); m = substr($0, RSTART + 23, RLENGTH - 23)
@@ -161,17 +193,23 @@ sim() {
     awk '/^simulated/ { n++ } n == 1 && /steady state/ { s = $3 } n == 1 && /^  bubble/ { b = $2 }
          /data parallel, ms/ { d = $5 } END { print s, b, d }' "$1"
 }
-# report LABEL STEADY BUBBLE STEPS MEASURED...: measured vs simulated ms per minibatch and per
-# epoch; leaves the measured mean in $work/last_mean
+# report LABEL STEADY BUBBLE STEPS MS:CAL... c=...: measured against simulated ms per minibatch
+# (from the profile, and calibrated to each run's compute) and per epoch; leaves the minimum
+# measured in $work/last_mean
 report() {
     local label=$1 steady=$2 bubble=$3 n=$4; shift 4
     echo "$steady $bubble $n $*" | awk -v e="$per_epoch" -v l="$label" -v mean="$work/last_mean" '{
-        k = 0; sum = 0; lo = 1e30; hi = 0; list = ""
+        k = 0; sum = 0; lo = 1e30; hi = 0; list = ""; cl = ""; worst = 0
         for (i = 4; i <= NF; i++) { if ($i ~ /^c=/) { comp = substr($i, 3); continue }
-            k++; sum += $i; if ($i < lo) lo = $i; if ($i > hi) hi = $i; list = list (k > 1 ? ", " : "") $i }
+            split($i, P, ":"); k++; sum += P[1]; if (P[1] < lo) lo = P[1]; if (P[1] > hi) hi = P[1]
+            list = list (k > 1 ? ", " : "") P[1]
+            if (P[2] == "moved") { cl = cl (k > 1 ? ", " : "") "cut moved"; continue }
+            err = (P[2] / P[1] - 1) * 100; a = err < 0 ? -err : err; if (a > worst) worst = a
+            cl = cl (k > 1 ? ", " : "") sprintf("%.1f (%+.1f%%)", P[2], err) }
         m = sum / k; p = ($1 * $3 + $2) / $3
         printf "  %-24s measured %s ms/minibatch (min %.1f, mean %.1f, spread %.0f%%)\n", l, list, lo, m, (hi / lo - 1) * 100
-        printf "  %-24s simulated %.1f ms/minibatch: %+.1f%% against the min, %+.1f%% against the mean\n", "", p, (p / lo - 1) * 100, (p / m - 1) * 100
+        printf "  %-24s simulated from the profile %.1f: %+.1f%% against the min, %+.1f%% against the mean\n", "", p, (p / lo - 1) * 100, (p / m - 1) * 100
+        printf "  %-24s simulated with each run'"'"'s own compute: %s; worst %.1f%%\n", "", cl, worst
         printf "  %-24s compute per stage measured/profiled %s ms; epoch: measured %.1f s (scaled from %d steps), simulated %.1f s\n", "", comp, m * e / 1000, $3, ($1 * e + $2) / 1000
         print lo > mean }'
 }
@@ -185,7 +223,7 @@ dpgen=$work/gen_dp
 awk '/forward_ms/ && !done { sub(/forward_ms: [^,]*/, "forward_ms: 10000"); done = 1 } { print }' \
     "$work/profile.yaml" >"$work/skewed.yaml"
 "$work/pdplan" "$model" -p "$work/skewed.yaml" -n 2 -b 1e10 -q -o "$dpgen" >"$dpgen.plan" 2>&1 || true
-if [ -f "$dpgen/launch.conf" ] && [ "$(grep -c '^stage' "$dpgen/launch.conf")" = 1 ] &&
+if [ -f "$dpgen/launch.conf" ] && [ "$(grep -c '^stage ' "$dpgen/launch.conf")" = 1 ] &&
     awk '/replicas:/ && $2 == 2 { f = 1 } END { exit !f }' "$dpgen/plan.yaml"; then
     make -s -C "$dpgen" >/dev/null 2>&1 || die "building $dpgen failed"
     dp_ok=1
@@ -224,10 +262,10 @@ for link in none 1gbit 100mbit; do
     make -s -C "$gen" >/dev/null 2>&1 || die "building $gen failed"
     echo
     echo "$label: TCP goodput $(awk -v g="$gp" 'BEGIN { printf "%.1f Mbit/s", g * 8 / 1e6 }') one way; cluster YAML: 2 workers at $bw B/s"
-    report "pipeline ($cut | rest)" "$steady" "$bubble" "$steps" $(measure "$gen" "$steps" "$rounds")
+    report "pipeline ($cut | rest)" "$steady" "$bubble" "$steps" $(measure "$gen" "$steps" "$rounds" pipeline "$work/cluster_$link.yaml")
     pipe_ms=$(cat "$work/last_mean")
     if [ "$dp_ok" = 1 ]; then
-        report "2-way data parallel" "$dp_sim" 0 "$steps" $(measure "$dpgen" "$steps" "$rounds")
+        report "2-way data parallel" "$dp_sim" 0 "$steps" $(measure "$dpgen" "$steps" "$rounds" dp "$work/cluster_$link.yaml")
     else
         echo "  2-way data parallel: simulated $dp_sim ms/minibatch; not run: $dp_why"
     fi
