@@ -108,8 +108,11 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
     if (!isfinite(ss.compute_ms)) return;
     pd_stage_cost c0, c1;
     pd_stage_cost_eval(&c0, &ss, lv, x->cm, r, 0);
-    pd_stage_cost_eval(&c1, &ss, lv, x->cm, r, r);
-    double m0 = c0.memory_bytes, slope = c1.memory_bytes - c0.memory_bytes;
+    double m0 = c0.memory_bytes, slope = 0;
+    if (lv->memory_bytes > 0) { /* without a limit fits_after ignores memory */
+        pd_stage_cost_eval(&c1, &ss, lv, x->cm, r, r);
+        slope = c1.memory_bytes - c0.memory_bytes;
+    }
     double to = c0.time_ms, tf = to;
     if (!same) {
         pd_stage_sums sf = ss;
