@@ -585,7 +585,8 @@ static pd_plan *build_plan(const dpctx *x, const flat_list *fl, double bottlenec
 
 /* Solves the top level; returns the bottleneck (INFINITY when nothing fits). Exact, and fast
  * where the plan is well balanced: the level is solved with a bound U, starting at the lower
- * bound total compute / workers and growing by 1/8 each time; with U, a state (J, m) is skipped
+ * bound total compute / workers and growing by 1/8 each time (or to the bottleneck of the plan a
+ * failed round found, if any, which makes the next round the last); with U, a state (J, m) is skipped
  * when the compute after J cannot fit on the N - m units left within U, and splits whose stage or
  * prefix compute exceeds U times their workers are skipped too. Every state and split of a plan
  * with bottleneck <= U survives, so as soon as the bounded solve finds a plan <= U, that plan is
@@ -597,10 +598,14 @@ static double solve_top(dpctx *x, dptable *t) {
     size_t fin = (size_t)(x->S - 1) * (size_t)(N + 1) + (size_t)N;
     double total = x->id.compute[x->S - 1];
     double U = total / (x->wbelow[l] * N);
-    for (int round = 0; round < 40 && U > 0 && isfinite(U); round++, U *= 1.125) {
+    for (int round = 0; round < 40 && U > 0 && isfinite(U); round++) {
         x->bound = U;
         level_dp(t, x, l, 0);
-        if (t->fin[fin] <= U) return t->fin[fin];
+        double v = t->fin[fin];
+        if (v <= U) return v;
+        /* v, when finite, is a real plan's bottleneck: the optimum is at most v, so the round
+         * with U = v succeeds; else grow U */
+        U = v < INFINITY ? v : U * 1.125;
     }
     x->bound = INFINITY;
     level_dp(t, x, l, 0);
