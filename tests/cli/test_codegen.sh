@@ -47,7 +47,7 @@ if expect_status 0 codegen_runs "$PDPLAN" models/fmnist_cnn.yaml -n 2 --straight
 
     # the folder builds when copied elsewhere (against this checkout's runtime)
     cp -r "$g1" "$TMP/copy"
-    if make -s -C "$TMP/copy" >"$TMP/build.log" 2>&1 && [ -x "$TMP/copy/stage_0" ] &&
+    if MAKEFLAGS= MFLAGS= make -s -C "$TMP/copy" >"$TMP/build.log" 2>&1 && [ -x "$TMP/copy/stage_0" ] &&
        [ -x "$TMP/copy/stage_1" ] && [ -x "$TMP/copy/pd_single" ] &&
        ! grep -qiE 'warning|yaml|glpk' "$TMP/build.log" && ! grep -qE 'lyaml|lglpk' "$TMP/copy/Makefile"; then
         pass codegen_copy_builds
