@@ -585,8 +585,8 @@ static pd_plan *build_plan(const dpctx *x, const flat_list *fl, double bottlenec
 
 /* Solves the top level; returns the bottleneck (INFINITY when nothing fits). Exact, and fast
  * where the plan is well balanced: the level is solved with a bound U, starting at the lower
- * bound total compute / workers and growing by 1/8 each time (or to the bottleneck of the plan a
- * failed round found, if any, which makes the next round the last); with U, a state (J, m) is skipped
+ * bound total compute / workers and growing by 1/8 each time (at most to the bottleneck of a
+ * plan that a failed round found, which makes the next round the last); with U, a state (J, m) is skipped
  * when the compute after J cannot fit on the N - m units left within U, and splits whose stage or
  * prefix compute exceeds U times their workers are skipped too. Every state and split of a plan
  * with bottleneck <= U survives, so as soon as the bounded solve finds a plan <= U, that plan is
@@ -603,9 +603,9 @@ static double solve_top(dpctx *x, dptable *t) {
         level_dp(t, x, l, 0);
         double v = t->fin[fin];
         if (v <= U) return v;
-        /* v, when finite, is a real plan's bottleneck: the optimum is at most v, so the round
-         * with U = v succeeds; else grow U */
-        U = v < INFINITY ? v : U * 1.125;
+        /* v, when finite, is a real plan's bottleneck: the optimum is at most v, so a round
+         * with U = v succeeds; grow U by 1/8, but not beyond v */
+        U = v < U * 1.125 ? v : U * 1.125;
     }
     x->bound = INFINITY;
     level_dp(t, x, l, 0);
