@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export ROOT
 export PDPLAN="$ROOT/build/san/pdplan"
+# tests run make themselves: do not hand them the outer make's job server
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export OPENBLAS_NUM_THREADS=1

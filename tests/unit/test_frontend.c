@@ -138,7 +138,7 @@ TEST(fmnist_cnn_is_balanced_and_small) {
     CHECK_EQ_INT(m.classes, 10);
     CHECK(strcmp(m.dataset, "fashion-mnist") == 0);
     CHECK(m.optimizer == PD_OPT_SGD);
-    CHECK_CLOSE(m.lr, 0.05, 0, 1e-12);
+    CHECK_CLOSE(m.lr, 0.02, 0, 1e-12);
     CHECK_CLOSE(m.momentum, 0.9, 0, 1e-12);
     pd_model_free(&m);
 }
