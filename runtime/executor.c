@@ -57,6 +57,8 @@ typedef struct {
     int64_t per_epoch, total;
     int64_t skipped;              /* minibatches dropped (non-finite) */
     float *buffers_before;        /* --skip-nonfinite: batch-norm statistics before a forward */
+    int64_t n_ckpt;               /* checkpoints written, and the seconds they took (write, */
+    double ckpt_s;                /* fsyncs, rename and the barrier after) */
     /* test-only fault injection (PDRT_INJECT_NONFINITE): 1 input, 2 gradient; at step, stage */
     int inj_kind, inj_stage;
     int64_t inj_step;
@@ -514,6 +516,7 @@ static void ckpt_meta(rt_ckpt_meta *m, const ex_t *e, int64_t done, int epoch, i
  * PDRT_TEST_KILL_AFTER_CKPT=STEP:RANK makes that rank SIGKILL itself after the set of STEP. */
 static void checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t *prev) {
     int64_t np = e->st->n_params;
+    double t0 = rt_now();
     RT_CHECK(e->acc[np] == 0.0f); /* drained: no gradient waits for a step */
     rt_ckpt_meta m;
     ckpt_meta(&m, e, done, epoch, every);
@@ -523,6 +526,8 @@ static void checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t 
     MPI_Barrier(MPI_COMM_WORLD);
     if (*prev >= 0) rt_ckpt_prune(e->a->checkpoint_dir, e->rank, *prev);
     *prev = done;
+    e->n_ckpt++;
+    e->ckpt_s += rt_now() - t0;
     const char *k = getenv("PDRT_TEST_KILL_AFTER_CKPT");
     long long ks;
     int kr;
@@ -717,7 +722,8 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         int epochs_begun = done > (int64_t)epoch * e.per_epoch ? epoch + 1 : epoch;
         rt_summary sum = {st->model, "pipeline", rt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
                           e.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
-                          train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite};
+                          train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite,
+                          e.n_ckpt, e.ckpt_s};
         rt_summary_print(&sum);
         rt_summary_write(a.run_dir, &sum);
         free(ss);

@@ -242,7 +242,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     }
     rt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", sched, n, B,
                       done, epoch, last_loss, a.eval ? acc : -1, (double)done * B / train_s,
-                      wall, train_s, a.target_accuracy, ttt, ss, 0, 0};
+                      wall, train_s, a.target_accuracy, ttt, ss, 0, 0, 0, 0};
     rt_summary_print(&sum);
     rt_summary_write(a.run_dir, &sum);
     if (a.trace) {

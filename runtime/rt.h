@@ -142,6 +142,8 @@ typedef struct {
     const rt_stage_stats *stages;
     int64_t resumed_from;     /* > 0: the checkpoint step this run resumed from */
     int skip_nonfinite;       /* report skipped minibatches */
+    int64_t checkpoints;      /* checkpoints written, and their seconds (the writing rank's) */
+    double checkpoint_s;
 } rt_summary;
 /* Writes dir/summary.json atomically (a temporary file renamed into place); creates dir. */
 void rt_summary_write(const char *dir, const rt_summary *s);

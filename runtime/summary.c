@@ -48,6 +48,10 @@ void rt_summary_write(const char *dir, const rt_summary *s) {
         num(f, "target_accuracy", s->target_accuracy, 0);
         num(f, "time_to_target_s", s->time_to_target_s >= 0 ? s->time_to_target_s : (double)NAN, 0);
     }
+    if (s->checkpoints > 0) {
+        fprintf(f, "  \"checkpoints\": %lld,\n", (long long)s->checkpoints);
+        num(f, "checkpoint_s", s->checkpoint_s, 0);
+    }
     if (s->resumed_from > 0) fprintf(f, "  \"resumed_from_step\": %lld,\n", (long long)s->resumed_from);
     if (s->skip_nonfinite) {
         int64_t most = 0;
