@@ -198,4 +198,10 @@ done
 expect_status 0 skip_nonfinite_clean_run "${nf[@]}" --skip-nonfinite --save "$TMP/nf.clean2" &&
     { same_dirs "$TMP/nf.clean" "$TMP/nf.clean2" && finite_and_skipped "$TMP/nf.clean2" "$TMP/s2/run/summary.json" 0 &&
       pass skip_nonfinite_changes_nothing_when_finite || fail skip_nonfinite_changes_nothing_when_finite; }
+
+# the options are the pipeline's: --single/--emulate refuse them before starting anything
+expect_status 2 single_refuses_checkpoints "$LAUNCH" "$TMP/s2" --single --steps 2 --checkpoint-every 1 &&
+    { grep -q 'are for the pipeline, not --single' <<<"$OUTPUT" && pass single_refuses_checkpoints || fail single_refuses_checkpoints "$OUTPUT"; }
+expect_status 2 emulate_refuses_skip_nonfinite "$LAUNCH" "$TMP/s2" --emulate --steps 2 --skip-nonfinite &&
+    { grep -q 'is for the pipeline, not --emulate' <<<"$OUTPUT" && pass emulate_refuses_skip_nonfinite || fail emulate_refuses_skip_nonfinite "$OUTPUT"; }
 finish
