@@ -519,6 +519,11 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
                 "cpu for the sequential reference)\n", st->index);
         return 2;
     }
+    if (a.checkpoint_every > 0 || a.resume || a.skip_nonfinite) {
+        fprintf(stderr, "pdrt: stage %d: --checkpoint-every, --resume and --skip-nonfinite are "
+                "not implemented by the CUDA backend yet (they are by --backend cpu)\n", st->index);
+        return 2;
+    }
     int ngpu = pd_gpu_count();
     if (ngpu < 1) {
         fprintf(stderr, "pdrt: stage %d: error: no usable CUDA GPU on this machine (%s); this stage "
