@@ -35,6 +35,9 @@ typedef struct {
     double *inner[PD_MAX_LEVELS]; /* inner[l][I*S+J]: level l's best for I..J on all its units */
     unsigned char *inrange;       /* workspace: ideal contains the start */
     long forbid;                  /* an ideal no stage may end at (--explain), -1 = none */
+    int atmost;   /* default model without --straight: a level may leave units idle (the best
+                     over at most N units; docs/planner.md, "At most N workers") */
+    int top_M, top_m; /* the top level's solve: units the DP ran with, and units of the plan */
     double bound; /* top level only: states and splits that cannot give a plan <= bound are
                      skipped (INFINITY = none); see solve_top */
 } dpctx;
@@ -177,7 +180,7 @@ static int suffix_ok(const dpctx *x, int l, long s, long J, int m) {
     int N = x->lv[l].workers;
     long full = x->S - 1;
     double rest = x->id.compute[full] - x->id.compute[J];
-    if (J == full) return m == N;
+    if (J == full) return x->atmost || m == N;
     if (m >= N) return 0;
     return rest <= x->bound * x->wbelow[l] * (N - m) * (1 + 1e-9);
 }
@@ -284,6 +287,60 @@ static void level_dp(dptable *t, const dpctx *x, int l, long s) {
     }
 }
 
+/* 1 when a stage's cost at level l depends on the units after it (only its memory does, and only
+ * where the cost model checks memory). */
+static int after_matters(const dpctx *x, int l) {
+    return x->lv[l].memory_bytes > 0 && (x->cm == PD_COST_PIPEDREAM || x->lv[l].innermost);
+}
+
+/* The tie rule: among v[lo..hi] (stride apart), the fewest units whose value is within 1e-12
+ * (relative) of the least. -1 when every one is infinite. */
+static int pick_units(const double *v, size_t stride, int lo, int hi) {
+    double best = INFINITY;
+    for (int m = lo; m <= hi; m++)
+        if (v[(size_t)m * stride] < best) best = v[(size_t)m * stride];
+    if (!(best < INFINITY)) return -1;
+    for (int m = lo; m <= hi; m++)
+        if (v[(size_t)m * stride] <= best + fabs(best) * 1e-12) return m;
+    return -1;
+}
+
+/* Solves level l from start s for the range s..e and leaves t filled by the run the plan comes
+ * from, with x->lv[l].workers = *M, the units that run used (the caller restores it); *m = the
+ * plan's units (its entry is fin[e][*m]). Exactly N units unless x->atmost; then the fewest units
+ * within 1e-12 of the best: one run on N units when the units after a stage change nothing (no
+ * memory check at this level: entry m is the best on exactly m units), else one run per M <= N
+ * (the memory of a stage depends on the units after it, counted within the run). Returns the
+ * value, INFINITY when nothing fits. */
+static double level_solve(dptable *t, dpctx *x, int l, long s, long e, int *M, int *m) {
+    int N = x->c->count[l];
+    x->lv[l].workers = N;
+    *M = N;
+    if (!x->atmost || !after_matters(x, l)) {
+        level_dp(t, x, l, s);
+        const double *row = t->fin + (size_t)e * (size_t)(N + 1);
+        *m = pick_units(row, 1, x->atmost ? 1 : N, N);
+        return *m < 0 ? INFINITY : row[*m];
+    }
+    double *v = malloc(sizeof(double) * ((size_t)N + 1));
+    if (!v) return NAN;
+    int top = N;
+    for (int k = 1; k <= top; k++) {
+        x->lv[l].workers = k;
+        level_dp(t, x, l, s);
+        v[k] = t->fin[(size_t)e * (size_t)(k + 1) + (size_t)k];
+    }
+    v[0] = INFINITY;
+    *m = pick_units(v, 1, 1, top);
+    double best = *m < 0 ? INFINITY : v[*m];
+    free(v);
+    if (*m < 0) return INFINITY;
+    *M = *m;
+    x->lv[l].workers = *m;
+    if (*m != top) level_dp(t, x, l, s);
+    return best;
+}
+
 static const double *sort_compute; /* for by_compute (planning is single-threaded) */
 static int by_compute(const void *a, const void *b) {
     int i = *(const int *)a, j = *(const int *)b;
@@ -340,6 +397,7 @@ static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cos
     x->c = c;
     x->cm = cm;
     x->straight = straight;
+    x->atmost = cm == PD_COST_DEFAULT && !straight;
     x->L = c->n_levels;
     for (int l = 0; l < x->L; l++) {
         pd_cost_level_of(&x->lv[l], c, l);
@@ -368,12 +426,38 @@ static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cos
             table_free(&t);
             return -1;
         }
-        int N = x->lv[l].workers;
-        for (long s = 0; s < S; s++) {
-            level_dp(&t, x, l, s);
-            for (long J = s + 1; J < S; J++)
-                x->inner[l][(size_t)s * (size_t)S + (size_t)J] = t.fin[(size_t)J * (size_t)(N + 1) + (size_t)N];
+        int N = x->lv[l].workers, loop = x->atmost && after_matters(x, l);
+        double *acc = NULL; /* one run per unit count: acc[J (N+1) + M] */
+        if (loop && !(acc = malloc(sizeof(double) * (size_t)S * (size_t)(N + 1)))) {
+            table_free(&t);
+            return -1;
         }
+        for (long s = 0; s < S; s++) {
+            double *dst = x->inner[l] + (size_t)s * (size_t)S;
+            if (!loop) {
+                level_dp(&t, x, l, s);
+                for (long J = s + 1; J < S; J++) {
+                    const double *row = t.fin + (size_t)J * (size_t)(N + 1);
+                    int m = pick_units(row, 1, x->atmost ? 1 : N, N);
+                    dst[J] = m < 0 ? INFINITY : row[m];
+                }
+                continue;
+            }
+            for (int M = 1; M <= N; M++) {
+                x->lv[l].workers = M;
+                level_dp(&t, x, l, s);
+                for (long J = s + 1; J < S; J++)
+                    acc[(size_t)J * (size_t)(N + 1) + (size_t)M] =
+                        t.fin[(size_t)J * (size_t)(M + 1) + (size_t)M];
+            }
+            x->lv[l].workers = N;
+            for (long J = s + 1; J < S; J++) {
+                const double *row = acc + (size_t)J * (size_t)(N + 1);
+                int m = pick_units(row, 1, 1, N);
+                dst[J] = m < 0 ? INFINITY : row[m];
+            }
+        }
+        free(acc);
         table_free(&t);
     }
     return 0;
@@ -411,24 +495,33 @@ static int flat_push(flat_list *fl, const flat_stage *s) {
 
 /* Re-solves level l for the range s..e on all its units and appends its stages (expanded
  * through the inner levels). */
-static int reconstruct(flat_list *fl, const dpctx *x, int l, long s, long e, int mult,
+static int reconstruct(flat_list *fl, dpctx *x, int l, long s, long e, int mult,
                        double encl_time, double encl_ar, double in_ms, double out_ms,
                        const int *encl_r) {
     const pd_cost_level *lv = &x->lv[l];
-    int N = lv->workers, W = N + 1, rc = 0;
+    int rc = 0, N, m0;
     dptable t = {0};
-    if (table_alloc(&t, x->S, N, x->cm == PD_COST_PIPEDREAM)) {
+    if (table_alloc(&t, x->S, x->c->count[l], x->cm == PD_COST_PIPEDREAM)) {
         table_free(&t);
         return -1;
     }
-    level_dp(&t, x, l, s);
+    if (l == x->L - 1 && s == 0 && e == x->S - 1) { /* the top level: the run solve_top chose */
+        x->lv[l].workers = N = x->top_M;
+        m0 = x->top_m;
+        level_dp(&t, x, l, s);
+    } else if (!(level_solve(&t, x, l, s, e, &N, &m0) < INFINITY)) {
+        x->lv[l].workers = x->c->count[l];
+        table_free(&t);
+        return -1;
+    }
+    int W = N + 1;
     /* walk back: (I, J, r) from the end */
     int cap = 16, n = 0;
     long *sI = malloc(sizeof(long) * (size_t)cap), *sJ = malloc(sizeof(long) * (size_t)cap);
     int *sR = malloc(sizeof(int) * (size_t)cap), *sM = malloc(sizeof(int) * (size_t)cap);
     if (!sI || !sJ || !sR || !sM) rc = -1;
     long J = e;
-    int m = N, fin = 1;
+    int m = m0, fin = 1;
     while (!rc) {
         size_t k = (size_t)J * (size_t)W + (size_t)m;
         long I = fin ? t.fI[k] : t.oI[k];
@@ -493,6 +586,7 @@ static int reconstruct(flat_list *fl, const dpctx *x, int l, long s, long e, int
     free(sR);
     free(sM);
     table_free(&t);
+    x->lv[l].workers = x->c->count[l];
     return rc;
 }
 
@@ -592,24 +686,62 @@ static pd_plan *build_plan(const dpctx *x, const flat_list *fl, double bottlenec
  * with bottleneck <= U survives, so as soon as the bounded solve finds a plan <= U, that plan is
  * optimal; otherwise U grows, and after enough rounds the unbounded DP runs. x->bound keeps the U
  * that succeeded, so reconstruction re-solves the same table. */
-static double solve_top(dpctx *x, dptable *t) {
+static double solve_rounds(dpctx *x, dptable *t, int lo, int *m_out) {
     int l = x->L - 1, N = x->lv[l].workers;
-    if (table_alloc(t, x->S, N, x->cm == PD_COST_PIPEDREAM)) return NAN;
-    size_t fin = (size_t)(x->S - 1) * (size_t)(N + 1) + (size_t)N;
+    const double *row = t->fin + (size_t)(x->S - 1) * (size_t)(N + 1);
     double total = x->id.compute[x->S - 1];
     double U = total / (x->wbelow[l] * N);
     for (int round = 0; round < 40 && U > 0 && isfinite(U); round++) {
         x->bound = U;
         level_dp(t, x, l, 0);
-        double v = t->fin[fin];
-        if (v <= U) return v;
+        int m = pick_units(row, 1, lo, N);
+        double v = m < 0 ? INFINITY : row[m];
+        /* with several unit counts, the tie rule needs every entry within 1e-12 of v exact */
+        if (v <= U && (lo == N || v + fabs(v) * 1e-12 <= U)) {
+            *m_out = m;
+            return v;
+        }
         /* v, when finite, is a real plan's bottleneck: the optimum is at most v, so a round
          * with U = v succeeds; grow U by 1/8, but not beyond v */
-        U = v < U * 1.125 ? v : U * 1.125;
+        U = v < U * 1.125 ? (lo == N ? v : v + fabs(v) * 2e-12) : U * 1.125;
     }
     x->bound = INFINITY;
     level_dp(t, x, l, 0);
-    return t->fin[fin];
+    *m_out = pick_units(row, 1, lo, N);
+    return *m_out < 0 ? INFINITY : row[*m_out];
+}
+
+/* The top level: exactly N units, or at most N (x->atmost; the tie rule of pick_units), one run
+ * per unit count when a stage's memory depends on the units after it. Sets x->top_M (units of the
+ * run), x->top_m (units of the plan) and x->bound (the bound of the run), which reconstruction
+ * re-solves. */
+static double solve_top(dpctx *x, dptable *t) {
+    int l = x->L - 1, N = x->c->count[l];
+    if (table_alloc(t, x->S, N, x->cm == PD_COST_PIPEDREAM)) return NAN;
+    x->lv[l].workers = N;
+    x->top_M = N;
+    if (!x->atmost || !after_matters(x, l)) {
+        double v = solve_rounds(x, t, x->atmost ? 1 : N, &x->top_m);
+        return v;
+    }
+    double *v = malloc(sizeof(double) * 2 * ((size_t)N + 1)), *bnd = v ? v + N + 1 : NULL;
+    if (!v) return NAN;
+    v[0] = INFINITY;
+    for (int M = 1; M <= N; M++) {
+        int m;
+        x->lv[l].workers = M;
+        v[M] = solve_rounds(x, t, M, &m);
+        bnd[M] = x->bound;
+    }
+    x->lv[l].workers = N;
+    int M = pick_units(v, 1, 1, N);
+    double best = M < 0 ? INFINITY : v[M];
+    if (M > 0) {
+        x->top_M = x->top_m = M;
+        x->bound = bnd[M];
+    }
+    free(v);
+    return best;
 }
 
 /* A proven lower bound on any plan's bottleneck: every stage time is at least its compute over

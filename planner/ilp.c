@@ -538,10 +538,10 @@ static double check_plan(const ilp_problem *q, const pd_plan *p) {
 }
 
 int pd_ilp_uses_every_worker(const pd_plan_opts *o) {
-    /* The DP's answer is its table entry for exactly N units of the level (dp.c, solve_top),
-     * under both cost models and with --straight: every worker runs a stage. */
-    (void)o;
-    return 1;
+    /* As the DP (dp.c, docs/planner.md "At most N workers"): the default cost model may leave
+     * workers idle; --compat pipedream (the original without --use_fewer_machines) and
+     * --straight (exactly N one-worker stages) use every worker. */
+    return o && (o->cost_model == PD_COST_PIPEDREAM || o->straight);
 }
 
 int pd_certify(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o, pd_plan *p,

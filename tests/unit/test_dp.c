@@ -100,9 +100,8 @@ static int bf_stage(bf *b, int l, unsigned a, unsigned j, unsigned start, unsign
 }
 
 /* every sequence start = I0 < I1 < ... < Ik = end with replicas adding to exactly N */
-static void bf_seq(bf *b, int l, unsigned start, unsigned end, unsigned cur, int used,
+static void bf_seq(bf *b, int l, int N, unsigned start, unsigned end, unsigned cur, int used,
                    double worst, double *best) {
-    int N = b->c->count[l];
     for (unsigned j = 1; j <= b->full; j++) {
         if (!b->ideal[j] || (j & cur) != cur || j == cur || (j & end) != j) continue;
         int rmax = b->straight ? 1 : N - used;
@@ -115,7 +114,7 @@ static void bf_seq(bf *b, int l, unsigned start, unsigned end, unsigned cur, int
             if (j == end) {
                 if (w < *best) *best = w;
             } else {
-                bf_seq(b, l, start, end, j, used + r, w, best);
+                bf_seq(b, l, N, start, end, j, used + r, w, best);
             }
         }
     }
@@ -124,8 +123,11 @@ static void bf_seq(bf *b, int l, unsigned start, unsigned end, unsigned cur, int
 static double bf_range(bf *b, int l, unsigned a, unsigned e) {
     size_t k = ((size_t)a << b->g->n) | e;
     if (!isnan(b->memo[l][k])) return b->memo[l][k];
+    /* the default model without --straight may leave units idle: the best over every total
+     * M <= N, each searched as "exactly M" (the units after a stage are counted within M) */
     double best = INFINITY;
-    bf_seq(b, l, a, e, a, 0, 0, &best);
+    int N = b->c->count[l], atmost = b->cm == PD_COST_DEFAULT && !b->straight;
+    for (int M = atmost ? 1 : N; M <= N; M++) bf_seq(b, l, M, a, e, a, 0, 0, &best);
     b->memo[l][k] = best;
     return best;
 }
@@ -182,13 +184,16 @@ static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const p
         }
         CHECK(is_ideal(g, seen));
         for (int q = 0; q < st->replicas; q++) CHECK_EQ_INT(st->ranks[q], workers + q);
-        CHECK_EQ_INT(st->warmup, (pd_cluster_workers(c) - 1 - workers) / st->replicas);
+        CHECK_EQ_INT(st->warmup, (p->workers - 1 - workers) / st->replicas);
         CHECK_EQ_INT(st->weight_versions, st->warmup + 1);
         workers += st->replicas;
         if (st->time_ms > worst) worst = st->time_ms;
     }
     CHECK_EQ_INT(seen, (1u << g->n) - 1);
-    CHECK_EQ_INT(workers, pd_cluster_workers(c));
+    if (p->cost_model == PD_COST_PIPEDREAM || p->straight)
+        CHECK_EQ_INT(workers, pd_cluster_workers(c));
+    else
+        CHECK(workers >= 1 && workers <= pd_cluster_workers(c));
     CHECK_EQ_INT(p->workers, workers);
     if (p->cost_model == PD_COST_DEFAULT && c->n_levels > 1)
         CHECK(worst <= p->bottleneck_ms * (1 + 1e-9) + 1e-12); /* stages' own times */
