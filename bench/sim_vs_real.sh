@@ -45,14 +45,15 @@ profile_sum() {
          END { printf "%.1f", s }' "$1"
 }
 # simulate PROFILE GENDIR: plans --straight, generates, prints the simulator's
-# "pipeline_ms_per_minibatch data_parallel_ms" with pipeline = (steady x steps + bubble) / steps
+# "pipeline_ms_per_minibatch data_parallel_ms"; pipeline: the simulated run of c minibatches
+# (makespan t) extended to STEPS at the steady state: (t + (steps - c) x steady) / steps
 simulate() {
     local prof=$1 gen=$2
     rm -rf "$gen"
     "$work/pdplan" "$model" -p "$prof" -c "$cluster" --straight --simulate ${3:+--no-codegen} -o "$gen" >"$gen.sim" 2>&1 ||
         { cat "$gen.sim" >&2; echo "sim_vs_real: pdplan failed" >&2; return 1; }
-    awk -v n="$steps" '/^simulated/ { k++ } k == 1 && /steady state/ { s = $3 } k == 1 && /^  bubble/ { b = $2 }
-         /data parallel, ms/ { d = $5 } END { printf "%.2f %.2f\n", (s * n + b) / n, d }' "$gen.sim"
+    awk -v n="$steps" '/^simulated/ { k++; if (k == 1) { c = $7; t = $10 } } k == 1 && /steady state/ { s = $3 }
+         /data parallel, ms/ { d = $5 } END { printf "%.2f %.2f\n", (s * n + t - c * s) / n, d }' "$gen.sim"
 }
 # calibrate OUT PLAN SUMMARY PROFILE: PROFILE with each stage's layers scaled so that their sum
 # equals the compute per minibatch that stage's rank measured in the run (summary.json)
@@ -126,7 +127,7 @@ for r in $(seq 1 "$rounds"); do
     fi
 done
 echo
-echo "ms per minibatch; pipeline simulated = (steady x steps + bubble) / steps; error = simulated / measured - 1"
+echo "ms per minibatch; pipeline simulated = (makespan(c) + (steps - c) x steady) / steps; error = simulated / measured - 1"
 echo "sim(alone), sim(concur): from the profiles; sim(calib): from the concurrent profile scaled per stage to"
 echo "the compute that run measured (isolates the schedule and communication model from profile drift)"
 printf '%-13s %5s %9s %11s %7s %12s %7s %11s %7s   %s\n' config round measured "sim(alone)" error "sim(concur)" error \

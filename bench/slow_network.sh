@@ -15,7 +15,7 @@
 # pdplan makes for it from a pdprof profile measured here, the simulator's time per minibatch
 # (pdplan --simulate) and the measured one (train_s / steps from run/summary.json, STEPS steps,
 # ROUNDS times; the minimum is the run least disturbed by the machine's other load), time per epoch (937 minibatches of 64, measured per minibatch x 937; predicted
-# steady x 937 + bubble), and time to 85% test accuracy: measured at 1 Gbit/s with
+# steady x 937 + warm-up/drain), and time to 85% test accuracy: measured at 1 Gbit/s with
 # --epochs 1 --target-accuracy 0.85, scaled to the other links by their epoch times (marked as
 # scaled). 2-way data parallelism runs when the runtime can generate replicated stages (detected
 # by trying codegen); otherwise its simulated time is printed alone.
@@ -188,17 +188,19 @@ measure() {
                  printf "%s%.1f/%.1f", (k++ ? "," : "c="), m, p }' "$gen/run/summary.json")"
     echo "$out"
 }
-# sim GEN.plan: "steady_ms bubble_ms dp_simulated_ms" from pdplan --simulate's output
+# sim GEN.plan: "steady_ms extra_ms dp_simulated_ms" from pdplan --simulate's output; extra is
+# the simulated run's makespan minus its minibatches x steady (warm-up and drain), so that a run of
+# N minibatches takes steady x N + extra (the simulator's bubble also counts steady-state idle)
 sim() {
-    awk '/^simulated/ { n++ } n == 1 && /steady state/ { s = $3 } n == 1 && /^  bubble/ { b = $2 }
-         /data parallel, ms/ { d = $5 } END { print s, b, d }' "$1"
+    awk '/^simulated/ { n++; if (n == 1) { c = $7; t = $10 } } n == 1 && /steady state/ { s = $3 }
+         /data parallel, ms/ { d = $5 } END { print s, t - c * s, d }' "$1"
 }
 # report LABEL STEADY BUBBLE STEPS MS:CAL... c=...: measured against simulated ms per minibatch
 # (from the profile, and calibrated to each run's compute) and per epoch; leaves the minimum
 # measured in $work/last_mean
 report() {
-    local label=$1 steady=$2 bubble=$3 n=$4; shift 4
-    echo "$steady $bubble $n $*" | awk -v e="$per_epoch" -v l="$label" -v mean="$work/last_mean" -v adj="${adjust_ms:-0}" '{
+    local label=$1 steady=$2 extra=$3 n=$4; shift 4
+    echo "$steady $extra $n $*" | awk -v e="$per_epoch" -v l="$label" -v mean="$work/last_mean" -v adj="${adjust_ms:-0}" '{
         k = 0; sum = 0; lo = 1e30; hi = 0; list = ""; cl = ""; worst = 0
         for (i = 4; i <= NF; i++) { if ($i ~ /^c=/) { comp = substr($i, 3); continue }
             split($i, P, ":"); k++; sum += P[1]; if (P[1] < lo) lo = P[1]; if (P[1] > hi) hi = P[1]
@@ -237,7 +239,7 @@ fi
 
 echo "slow_network: $model across two network namespaces over a tc-shaped veth, MPI over TCP"
 echo "  $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); profile: pdprof, two at once, averaged"
-echo "  simulated per minibatch = (steady x steps + bubble) / steps; error = simulated / measured - 1"
+echo "  simulated per minibatch = (steady x steps + warm-up/drain extra) / steps; error = simulated / measured - 1"
 ttt_1g=""
 for link in none 1gbit 100mbit; do
     case $link in
@@ -260,12 +262,12 @@ for link in none 1gbit 100mbit; do
     gen=$work/gen_$link
     "$work/pdplan" "$model" -p "$work/profile.yaml" -c "$work/cluster_$link.yaml" --straight --simulate \
         -o "$gen" >"$gen.plan" 2>&1 || { cat "$gen.plan" >&2; die "pdplan failed"; }
-    read -r steady bubble dp_sim < <(sim "$gen.plan")
+    read -r steady extra dp_sim < <(sim "$gen.plan")
     cut=$(awk '$1 == "0" && NF >= 7 { print $2 }' "$gen.plan")
     make -s -C "$gen" >/dev/null 2>&1 || die "building $gen failed"
     echo
     echo "$label: TCP goodput $(awk -v g="$gp" 'BEGIN { printf "%.1f Mbit/s", g * 8 / 1e6 }') one way; cluster YAML: 2 workers at $bw B/s"
-    report "pipeline ($cut | rest)" "$steady" "$bubble" "$steps" $(measure "$gen" "$steps" "$rounds" pipeline "$work/cluster_$link.yaml")
+    report "pipeline ($cut | rest)" "$steady" "$extra" "$steps" $(measure "$gen" "$steps" "$rounds" pipeline "$work/cluster_$link.yaml")
     pipe_ms=$(cat "$work/last_mean")
     if [ "$dp_ok" = 1 ]; then
         # the runtime's all-reduce gathers the P gradient bytes to replica 0 and broadcasts the sum
@@ -293,7 +295,7 @@ for link in none 1gbit 100mbit; do
         else
             ttt_1g=$ttt
             epoch_1g=$(awk -v m="$pipe_ms" -v e="$per_epoch" 'BEGIN { print m * e / 1000 }')
-            awk -v t="$ttt" -v a="$acc" -v s="$steady" -v b="$bubble" -v e="$per_epoch" 'BEGIN {
+            awk -v t="$ttt" -v a="$acc" -v s="$steady" -v b="$extra" -v e="$per_epoch" 'BEGIN {
                 printf "  time to 85%% test accuracy: measured %.1f s (1 epoch and its test pass, accuracy %s); simulated epoch %.1f s (the test pass is not simulated)\n", t, a, (s * e + b) / 1000 }'
         fi
     elif [ "$link" = 100mbit ] && [ -n "$ttt_1g" ]; then
