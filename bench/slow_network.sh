@@ -172,7 +172,7 @@ measure() {
         ms=$(awk -v n="$n" '$1 == "\"train_s\":" { gsub(/,/, "", $2); printf "%.1f", $2 * 1000 / n }' "$gen/run/summary.json")
         calibrate "$work/cal.yaml" "$gen/plan.yaml" "$gen/run/summary.json" "$work/profile.yaml"
         rm -rf "$work/cal"
-        "$work/pdplan" "$model" -p "$work/cal.yaml" -c "$cl" --straight --simulate --no-codegen -o "$work/cal" \
+        timeout 60 "$work/pdplan" "$model" -p "$work/cal.yaml" -c "$cl" --straight --simulate --no-codegen -o "$work/cal" \
             >"$work/cal.plan" 2>&1 || { cat "$work/cal.plan" >&2; die "pdplan (calibrated) failed"; }
         if [ "$kind" = dp ]; then
             cal=$(sim "$work/cal.plan" | awk '{ printf "%.1f", $3 }')
@@ -266,7 +266,7 @@ for link in none 1gbit 100mbit; do
         echo "  - {count: 2, bandwidth: $bw}"
     } >"$work/cluster_$link.yaml"
     gen=$work/gen_$link
-    "$work/pdplan" "$model" -p "$work/profile.yaml" -c "$work/cluster_$link.yaml" --straight --simulate \
+    timeout 60 "$work/pdplan" "$model" -p "$work/profile.yaml" -c "$work/cluster_$link.yaml" --straight --simulate \
         -o "$gen" >"$gen.plan" 2>&1 || { cat "$gen.plan" >&2; die "pdplan failed"; }
     read -r steady extra dp_sim < <(sim "$gen.plan")
     cut=$(awk '$1 == "0" && NF >= 7 { print $2 }' "$gen.plan")
