@@ -10,6 +10,7 @@
  * range) and "final" (the range ends at J). Stage costs come from cost.h only. */
 #include "dp.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@ typedef struct {
     long forbid;                  /* an ideal no stage may end at (--explain), -1 = none */
     int atmost;   /* default model without --straight: a level may leave units idle (the best
                      over at most N units; docs/planner.md, "At most N workers") */
+    int plain;    /* pd_plan_opts.plain_dp */
+    int probes;   /* the parametric search's probes (last solve) */
     int top_M, top_m; /* the top level's solve: units the DP ran with, and units of the plan */
     double bound; /* top level only: states and splits that cannot give a plan <= bound are
                      skipped (INFINITY = none); see solve_top */
@@ -590,6 +593,202 @@ static int reconstruct(flat_list *fl, dpctx *x, int l, long s, long e, int mult,
     return rc;
 }
 
+/* ---- the parametric search (default model, at most N workers, one level) ----
+ * For a bottleneck T, need[I] = the fewest workers that run the stages after ideal I (a suffix
+ * from I to the full set) with every stage time <= T and every stage within memory, and nst[I]
+ * the fewest stages among those; computed from the full set down, each stage I..J taking the
+ * smallest r with stage_time(I, J, r) <= T that fits with need[J] workers after it. Fewer workers
+ * after a stage never hurt (its memory grows with them, its time ignores them, and the budget
+ * only gains), so the suffix that minimises workers is exact. The plan is feasible when
+ * need[empty] <= N. The best T is found by bisection: a feasible probe returns its plan's actual
+ * bottleneck (a new upper end), an infeasible one raises the lower end; it stops when the ends
+ * are within 1e-12 (relative), the lower end having been proved infeasible. */
+typedef struct {
+    int *need, *nst, *rep;
+    long *nxt;
+} probe_ws;
+
+/* the smallest r in [1, N] with time <= T and fits with `after` workers later; 0 when none. For
+ * r >= 2 both the time ((T_c + 2(r-1)P/(rB))/r, transfers / r) and the memory (warm-up
+ * ceil(after/r)) are non-increasing in r, so the set of good r >= 2 is an interval up to N. */
+static int min_replicas(const dpctx *x, const pd_stage_sums *ss, double T, int after, int N) {
+    const pd_cost_level *lv = &x->lv[0];
+    pd_stage_cost c;
+#define GOOD(r) (pd_stage_cost_eval(&c, ss, lv, x->cm, (r), after), c.time_ms <= T && c.fits)
+    int r0 = T > 0 ? (int)fmin((double)N + 1, floor(ss->compute_ms / T)) : N + 1;
+    if (r0 <= 1 && GOOD(1)) return 1;
+    int lo = r0 < 2 ? 2 : r0; /* every r < r0 has compute / r > T */
+    if (lo > N) return 0;
+    if (GOOD(lo)) return lo;
+    int step = 1, hi = lo;
+    while (1) { /* gallop: lo is bad; find a good hi */
+        hi = lo + step;
+        if (hi >= N) {
+            hi = N;
+            if (!GOOD(N)) return 0;
+            break;
+        }
+        if (GOOD(hi)) break;
+        lo = hi;
+        step *= 2;
+    }
+    while (hi - lo > 1) { /* lo bad, hi good */
+        int mid = lo + (hi - lo) / 2;
+        if (GOOD(mid)) hi = mid;
+        else lo = mid;
+    }
+#undef GOOD
+    return hi;
+}
+
+/* One probe: fills ws; returns need[0] (INT_MAX when no plan). *next (when not NULL) = a value
+ * above T below which nothing changes: the least time at which a stage could take fewer
+ * replicas than at T, or a skipped candidate become possible (the memory of a stage does not
+ * depend on T). So when the probe fails, every T' < *next fails too. */
+static double stage_time_r(const dpctx *x, const pd_stage_sums *ss, int r) {
+    pd_stage_cost c;
+    pd_stage_cost_eval(&c, ss, &x->lv[0], x->cm, r, 0);
+    return c.time_ms;
+}
+
+static int probe(probe_ws *ws, const dpctx *x, double T, double *next) {
+    double nx = INFINITY;
+    long S = x->S, full = S - 1;
+    int N = x->c->count[0];
+    const double *C = x->id.compute;
+    for (long I = 0; I < S; I++) {
+        ws->need[I] = INT_MAX;
+        ws->nst[I] = INT_MAX;
+        ws->nxt[I] = -1;
+    }
+    ws->need[full] = 0;
+    ws->nst[full] = 0;
+    for (long J = full; J >= 1; J--) {
+        int nj = ws->need[J];
+        if (nj == INT_MAX || J == x->forbid) continue;
+        /* a plan through J uses at least nj workers after J and C(J) / T before it */
+        if (T > 0 && nj + C[J] / T > N * (1 + 1e-9) + 1) {
+            double room = N * (1 + 1e-9) + 1 - nj;
+            if (room > 0 && C[J] / room < nx) nx = C[J] / room;
+            continue;
+        }
+        long n = x->id.chain ? J : x->sub_off[J + 1] - x->sub_off[J];
+        const int *list = x->id.chain ? NULL : x->sub + x->sub_off[J];
+        for (long k = n - 1; k >= 0; k--) { /* candidates by decreasing compute */
+            long I = list ? list[k] : k;
+            pd_stage_sums ss;
+            stage_sums(&ss, x, 0, I, J, I == 0, J == full);
+            if (T > 0 && floor(ss.compute_ms / T) > N - nj) { /* and every later I */
+                double t = ss.compute_ms / (N - nj + 1);
+                if (t < nx) nx = t;
+                break;
+            }
+            int r = min_replicas(x, &ss, T, nj, N - nj);
+            if (next && r != 1) {
+                /* fewer replicas r' < r become possible at their time (which decreases in r'
+                   from 2 on), or with 1; r = 0: any r' <= N - nj */
+                double t = stage_time_r(x, &ss, 1);
+                if (r != 2 && N - nj >= 2) {
+                    double u = stage_time_r(x, &ss, r > 2 ? r - 1 : N - nj);
+                    if (u < t) t = u;
+                }
+                if (t < nx) nx = t;
+            }
+            if (r <= 0) continue;
+            int w = r + nj, st = ws->nst[J] + 1;
+            if (w < ws->need[I] || (w == ws->need[I] && st < ws->nst[I])) {
+                ws->need[I] = w;
+                ws->nst[I] = st;
+                ws->nxt[I] = J;
+                ws->rep[I] = r;
+            }
+        }
+    }
+    if (next) *next = nx;
+    return ws->need[0];
+}
+
+/* The plan of the last probe: its stages in order, and its actual bottleneck. */
+static double probe_plan(flat_list *fl, const probe_ws *ws, const dpctx *x) {
+    long full = x->S - 1;
+    double worst = 0;
+    for (long I = 0; I != full; I = ws->nxt[I]) {
+        long J = ws->nxt[I];
+        pd_stage_sums ss;
+        stage_sums(&ss, x, 0, I, J, I == 0, J == full);
+        pd_stage_cost c;
+        pd_stage_cost_eval(&c, &ss, &x->lv[0], x->cm, ws->rep[I], ws->need[J]);
+        if (c.time_ms > worst) worst = c.time_ms;
+        if (fl) {
+            flat_stage f = {.I = I, .J = J, .replicas = ws->rep[I], .c0 = c, .mult = 1,
+                            .time_ms = c.time_ms, .in_ms = c.comm_in_ms, .out_ms = c.comm_out_ms};
+            f.rl[0] = ws->rep[I];
+            if (flat_push(fl, &f)) return NAN;
+        }
+    }
+    return worst;
+}
+
+/* 1 when the parametric search applies: the default model, at most N, one level. */
+static int fast_applies(const dpctx *x) { return x->atmost && x->L == 1 && !x->plain; }
+
+/* The parametric search; fills fl (when not NULL) with the plan. INFINITY when nothing fits,
+ * NAN when out of memory. */
+static double fast_solve(flat_list *fl, dpctx *x) {
+    long S = x->S;
+    int N = x->c->count[0];
+    probe_ws ws;
+    ws.need = malloc(sizeof(int) * (size_t)S);
+    ws.nst = malloc(sizeof(int) * (size_t)S);
+    ws.rep = malloc(sizeof(int) * (size_t)S);
+    ws.nxt = malloc(sizeof(long) * (size_t)S);
+    double res = NAN;
+    if (!ws.need || !ws.nst || !ws.rep || !ws.nxt) goto done;
+    /* the upper end: any plan (no time limit), then bisect down */
+    res = INFINITY;
+    /* nothing is below total compute / N: every stage takes at least its compute / replicas */
+    double lo = x->id.compute[S - 1] / N, hi = INFINITY, T = lo, nx;
+    x->probes = 0;
+    while (!(hi < INFINITY)) { /* the upper end: the first feasible of lo, 2 lo, 4 lo, ... */
+        x->probes++;
+        if (probe(&ws, x, T, &nx) <= N) hi = probe_plan(NULL, &ws, x);
+        else if (!(T < INFINITY)) goto done; /* nothing fits at all */
+        else {
+            lo = nx > T ? nx : T;
+            T = T > 0 && T * 2 < INFINITY && x->probes < 64 ? T * 2 : INFINITY;
+            if (lo > T) T = lo;
+        }
+    }
+    /* invariant: every T < lo is infeasible, hi is a plan's bottleneck */
+    for (int last = 0; lo < hi && !last;) {
+        /* the last probe is just below hi: infeasible there, hi is the best within 1e-12 */
+        double eps = fabs(hi) * 1e-12, mid = lo + (hi - lo) / 2;
+        if (hi - lo <= 4 * eps) {
+            mid = hi - eps;
+            last = 1;
+        }
+        x->probes++;
+        if (probe(&ws, x, mid, &nx) <= N) {
+            double a = probe_plan(NULL, &ws, x);
+            hi = a < hi ? a : hi;
+            last = 0;
+        } else {
+            lo = nx > mid ? nx : mid;
+        }
+    }
+    if (getenv("PD_DEBUG_PROBES")) fprintf(stderr, "probes %d\n", x->probes);
+    /* the tie rule: the fewest workers, then the fewest stages, within 1e-12 of the best */
+    x->probes++;
+    if (probe(&ws, x, hi + fabs(hi) * 1e-12, NULL) > N) goto done; /* cannot happen */
+    res = probe_plan(fl, &ws, x);
+done:
+    free(ws.need);
+    free(ws.nst);
+    free(ws.rep);
+    free(ws.nxt);
+    return res;
+}
+
 /* Default model, several levels: the stage's own time and all-reduce, not its enclosing outer
  * stage's. The stage runs on R = r_0 r_1 ... workers; one round is R minibatches, one per worker,
  * and each level's ring all-reduce of the stage's own parameters runs once per round:
@@ -775,18 +974,19 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
         ctx_free(&x);
         return NULL;
     }
+    x.plain = o->plain_dp;
     dptable t = {0};
-    double b = solve_top(&x, &t);
+    flat_list fl = {0};
+    int fast = fast_applies(&x);
+    double b = fast ? fast_solve(&fl, &x) : solve_top(&x, &t);
     table_free(&t);
     if (bottleneck_out) *bottleneck_out = b;
     pd_plan *p = NULL;
     if (isfinite(b)) {
-        flat_list fl = {0};
         int L = x.L;
         int rl[PD_MAX_LEVELS] = {0};
-        if (reconstruct(&fl, &x, L - 1, 0, x.S - 1, 1, 0, 0, 0, 0, rl) == 0)
+        if (fast || reconstruct(&fl, &x, L - 1, 0, x.S - 1, 1, 0, 0, 0, 0, rl) == 0)
             p = build_plan(&x, &fl, b);
-        free(fl.v);
         if (!p) pd_diag_error(d, NULL, 0, 0, "internal error: plan reconstruction failed");
         if (p && !x.id.complete) {
             p->exact = 0;
@@ -816,6 +1016,7 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
                             p->lower_bound_ms > 0 ? 100.0 * (b - p->lower_bound_ms) / p->lower_bound_ms
                                                   : 0.0);
     }
+    free(fl.v);
     ctx_free(&x);
     return p;
 }
@@ -893,8 +1094,9 @@ static double best_without(const pd_costgraph *g, const pd_cluster *c, const pd_
     dpctx x;
     double b = NAN;
     if (ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut) == 0) {
+        x.plain = o->plain_dp;
         dptable t = {0};
-        b = solve_top(&x, &t);
+        b = fast_applies(&x) ? fast_solve(NULL, &x) : solve_top(&x, &t);
         table_free(&t);
     }
     ctx_free(&x);
@@ -947,11 +1149,14 @@ void pd_explain(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_
             fprintf(out, "  alternative: not computed (out of memory)\n");
         else if (!(alt < INFINITY))
             fprintf(out, "  alternative: none: every plan that fits cuts here\n");
-        else
+        else {
+            /* equal within rounding (1e-12): the same bottleneck by another sum order */
+            double diff = alt - p->bottleneck_ms;
+            if (fabs(diff) <= 1e-12 * fabs(p->bottleneck_ms)) diff = 0;
             fprintf(out, "  why: the best plan that does not cut here has bottleneck %.6g ms "
                          "(%+.6g ms, %+.2f%%)\n",
-                    alt, alt - p->bottleneck_ms,
-                    p->bottleneck_ms > 0 ? 100.0 * (alt - p->bottleneck_ms) / p->bottleneck_ms : 0);
+                    alt, diff, p->bottleneck_ms > 0 ? 100.0 * diff / p->bottleneck_ms : 0);
+        }
     }
     free(upto);
 }

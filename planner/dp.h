@@ -16,6 +16,8 @@ typedef struct {
     const char *schedule;     /* "1f1b" (default), "flush", "gpipe" */
     long max_states;          /* cap on enumerated downward-closed sets (0 = built-in default) */
     int verbose;
+    int plain_dp;             /* 1: always the plain DP (the tests' reference); 0: the parametric
+                                 search where it applies (dp.c, docs/planner.md) */
 } pd_plan_opts;
 
 /* Plans g on c. Returns NULL, with a diagnostic naming the constraint that failed (memory,

@@ -212,6 +212,8 @@ static void random_cluster(pd_cluster *c, int n_nodes) {
     c->memory_bytes = urand() < 0.4 ? 0 : 2e7 + 3e8 * urand();
 }
 
+static int fewer_workers; /* plans that left workers idle (default model) */
+
 static void run_random(int chain, int iters, int *compared, int *infeasible) {
     pd_diag d = {.out = fopen("/dev/null", "w")};
     for (int it = 0; it < iters; it++) {
@@ -233,6 +235,18 @@ static void run_random(int chain, int iters, int *compared, int *infeasible) {
                         CHECK_CLOSE(p->bottleneck_ms, want, 1e-9, 1e-9);
                         CHECK(p->exact == 1);
                         check_plan_shape(g, &c, p);
+                        if (p->workers < pd_cluster_workers(&c)) fewer_workers++;
+                        /* the plain DP (the reference) agrees with the parametric search */
+                        pd_plan_opts po = o;
+                        po.plain_dp = 1;
+                        pd_plan *q = pd_plan_dp(g, &c, &po, &d);
+                        CHECK(q != NULL);
+                        if (q) {
+                            CHECK_CLOSE(q->bottleneck_ms, want, 1e-9, 1e-9);
+                            CHECK_EQ_INT(q->workers, p->workers);
+                            check_plan_shape(g, &c, q);
+                        }
+                        pd_plan_free(q);
                     }
                     (*compared)++;
                 }
@@ -255,8 +269,10 @@ static void run_random(int chain, int iters, int *compared, int *infeasible) {
 TEST(dp_equals_brute_force_on_chains) {
     int compared = 0, infeasible = 0;
     run_random(1, 150, &compared, &infeasible);
-    printf("chains: %d plans compared, %d infeasible agreed\n", compared, infeasible);
+    printf("chains: %d plans compared, %d infeasible agreed, %d left workers idle\n", compared,
+           infeasible, fewer_workers);
     CHECK(compared > 300);
+    CHECK(fewer_workers > 3); /* the at-most-N semantics is exercised */
 }
 
 TEST(dp_equals_brute_force_on_dags) {
@@ -275,6 +291,55 @@ static double seconds_now(void) {
 /* GNMT-like: an encoder chain and a decoder chain (two sources), the decoder reading the
  * encoder's output at 4 points; 2 levels of 4. Exact, and within a generous time bound (the
  * sanitizer build is several times slower than -O2, where this takes about 2 s). */
+/* The parametric search (pd_plan_dp's default for one level under the default model) against
+ * the plain DP on instances too large for the exhaustive search: chains of 20-40 layers and
+ * DAGs of 9-12 nodes on up to 24 workers, with and without a memory limit. */
+TEST(parametric_equals_plain_dp) {
+    pd_diag d = {.out = fopen("/dev/null", "w")};
+    int compared = 0, idle = 0, infeasible = 0;
+    for (int it = 0; it < 120 && !test_failed_now(); it++) {
+        int chain = it % 3 != 0;
+        int n = chain ? irand(20, 40) : irand(9, 12);
+        pd_costgraph *g = random_graph(n, chain);
+        pd_cluster c;
+        memset(&c, 0, sizeof c);
+        c.n_levels = 1;
+        c.count[0] = irand(2, 24);
+        c.bandwidth[0] = 1e10 * (0.01 + urand());
+        c.memory_bytes = urand() < 0.5 ? 0 : 1e8 + 2e9 * urand();
+        pd_plan_opts o = {.cost_model = PD_COST_DEFAULT}, po = o;
+        po.plain_dp = 1;
+        pd_plan *p = pd_plan_dp(g, &c, &o, &d), *q = pd_plan_dp(g, &c, &po, &d);
+        CHECK((p == NULL) == (q == NULL));
+        if (p && q) {
+            CHECK_CLOSE(p->bottleneck_ms, q->bottleneck_ms, 1e-9, 1e-12);
+            CHECK_EQ_INT(p->workers, q->workers);
+            double worst = 0;
+            for (int k = 0; k < p->n_stages; k++)
+                if (p->stages[k].time_ms > worst) worst = p->stages[k].time_ms;
+            CHECK_CLOSE(worst, p->bottleneck_ms, 1e-9, 1e-12);
+            if (c.memory_bytes > 0)
+                for (int k = 0; k < p->n_stages; k++)
+                    CHECK(p->stages[k].memory_bytes <= c.memory_bytes);
+            compared++;
+            idle += p->workers < c.count[0];
+        } else if (!p && !q) {
+            infeasible++;
+        }
+        if (test_failed_now())
+            fprintf(stderr, "iteration %d: n=%d chain=%d N=%d mem=%g\n", it, n, chain,
+                    c.count[0], c.memory_bytes);
+        pd_plan_free(p);
+        pd_plan_free(q);
+        pd_costgraph_free(g);
+    }
+    printf("parametric vs plain DP: %d compared (%d with idle workers), %d infeasible agreed\n",
+           compared, idle, infeasible);
+    CHECK(compared > 80);
+    CHECK(idle > 5);
+    fclose(d.out);
+}
+
 TEST(perf_gnmt_like_dag_4x4_compat) {
     int half = 48, n = 2 * half;
     pd_costgraph *g = pd_costgraph_new(n, 4 * n);
@@ -347,6 +412,7 @@ TEST(explain_alternatives_not_better) {
             /* every "bottleneck X ms (+D" line has D >= 0 */
             for (char *q = strstr(buf, "(+"); q; q = strstr(q + 1, "(+")) checked++;
             CHECK(strstr(buf, "(-") == NULL);
+            if (strstr(buf, "(-")) fputs(buf, stderr);
             CHECK(strstr(buf, "explain: objective: DP") != NULL);
             free(buf);
         }
