@@ -27,7 +27,6 @@
 #                              [ROUNDS (runs per configuration; default 3)]
 set -eu
 cd "$(dirname "$0")/.."
-root=$PWD
 steps_1g=${1:-100}
 steps_100m=${2:-50}
 rounds=${3:-3}
@@ -273,6 +272,7 @@ for link in none 1gbit 100mbit; do
     make -s -C "$gen" >/dev/null 2>&1 || die "building $gen failed"
     echo
     echo "$label: TCP goodput $(awk -v g="$gp" 'BEGIN { printf "%.1f Mbit/s", g * 8 / 1e6 }') one way; cluster YAML: 2 workers at $bw B/s"
+    # shellcheck disable=SC2046 # measure prints one word per run, split on purpose
     report "pipeline ($cut | rest)" "$steady" "$extra" "$steps" $(measure "$gen" "$steps" "$rounds" pipeline "$work/cluster_$link.yaml")
     pipe_ms=$(cat "$work/last_mean")
     if [ "$dp_ok" = 1 ]; then
@@ -281,6 +281,7 @@ for link in none 1gbit 100mbit; do
         # 2(n-1)/n P/B = P/B; one update per 2 minibatches
         adjust=$(awk -v b="$bw" '/parameter_bytes/ { match($0, /parameter_bytes: [0-9]+/); p += substr($0, RSTART + 17, RLENGTH - 17) }
             END { printf "%.1f", (p + 4) / b * 1000 / 2 }' "$work/profile.yaml")
+        # shellcheck disable=SC2046
         adjust_ms=$adjust report "2-way data parallel" "$dp_sim" 0 "$steps" $(measure "$dpgen" "$steps" "$rounds" dp "$work/cluster_$link.yaml")
     else
         echo "  2-way data parallel: simulated $dp_sim ms/minibatch; not run: $dp_why"
