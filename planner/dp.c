@@ -686,13 +686,18 @@ static int probe(probe_ws *ws, const dpctx *x, double T, double *next) {
             int r = min_replicas(x, &ss, T, nj, N - nj);
             if (next && r != 1) {
                 /* fewer replicas r' < r become possible at their time (which decreases in r'
-                   from 2 on), or with 1; r = 0: any r' <= N - nj */
-                double t = stage_time_r(x, &ss, 1);
-                if (r != 2 && N - nj >= 2) {
-                    double u = stage_time_r(x, &ss, r > 2 ? r - 1 : N - nj);
-                    if (u < t) t = u;
+                   from 2 on), or with 1; r = 0: any r' <= N - nj. A time is at least
+                   compute / r', so it is priced only when that could lower nx. */
+                double c1 = ss.compute_ms;
+                if (c1 < nx) {
+                    double t = stage_time_r(x, &ss, 1);
+                    if (t < nx) nx = t;
                 }
-                if (t < nx) nx = t;
+                int rr = r > 2 ? r - 1 : N - nj;
+                if (r != 2 && rr >= 2 && c1 / rr < nx) {
+                    double u = stage_time_r(x, &ss, rr);
+                    if (u < nx) nx = u;
+                }
             }
             if (r <= 0) continue;
             int w = r + nj, st = ws->nst[J] + 1;
@@ -776,7 +781,6 @@ static double fast_solve(flat_list *fl, dpctx *x) {
             lo = nx > mid ? nx : mid;
         }
     }
-    if (getenv("PD_DEBUG_PROBES")) fprintf(stderr, "probes %d\n", x->probes);
     /* the tie rule: the fewest workers, then the fewest stages, within 1e-12 of the best */
     x->probes++;
     if (probe(&ws, x, hi + fabs(hi) * 1e-12, NULL) > N) goto done; /* cannot happen */
