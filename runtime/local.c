@@ -14,7 +14,6 @@
  *              plain array indexed by version number. Under flush and gpipe it runs as --single.
  * Both run the same stage functions, optimizer and data as the pipeline, so --emulate must give
  * the pipeline's weights bit for bit. */
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +65,9 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 "(not --single/--emulate)\n");
         return 2;
     }
-    int mpi_up = 0;
-    MPI_Initialized(&mpi_up);
-    if (!mpi_up) MPI_Init(&argc, &argv); /* launched by mpirun -np 1 or alone */
-    rt_set_identity(0, 0, 1);
+    /* one process, no communication: MPI is not needed (and not initialised, so that a run
+     * under valgrind shows only this program's own memory) */
+    rt_set_identity(0, 0, 0);
     const pdrt_stage *s0 = stages[0];
     int B = s0->batch;
     for (int k = 0; k < n; k++)
@@ -265,6 +263,5 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     free(ls); free(logits); free(dlogits); free(labels); free(ss);
     pd_data_free(&train);
     pd_data_free(&test);
-    MPI_Finalize();
     return 0;
 }

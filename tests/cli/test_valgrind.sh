@@ -2,7 +2,8 @@
 # test_valgrind.sh: the plain (unsanitized) bin/pdplan under valgrind memcheck on every bundled
 # model, with a profile and a cluster file, on a PipeDream graph.txt, and on bad inputs (the
 # diagnostic paths): no invalid read or write, no use of uninitialised values, no definite or
-# indirect leak. Valgrind reports turn into exit status 99 (pdplan's own statuses are 0-3).
+# indirect leak; and a short --single/--emulate training run of the generated code under memcheck.
+# Valgrind reports turn into exit status 99 (pdplan's own statuses are 0-3).
 # SKIP when valgrind is not installed.
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
@@ -49,4 +50,47 @@ vg bad_alias_bomb 2 tests/data/bad/alias_bomb.yaml
 vg bad_profile 2 models/fmnist_cnn.yaml -p tests/data/bad/profile_missing_layer.yaml
 vg bad_cluster 2 models/fmnist_cnn.yaml -c tests/data/bad/cluster_zero_workers.yaml
 vg bad_graph_cycle 2 tests/data/bad/graph_cycle.txt -n 4
+# a short training run: every stage in one process (--single, and --emulate's 1F1B replay), on a
+# small model with every op kind that has parameters or state; the local mode uses no MPI, so no
+# suppression file is needed
+cat >"$TMP/vg_tiny.yaml" <<'EOF'
+pd: 1
+name: vg_tiny
+input: [2, 8, 8]
+classes: 5
+batch: 8
+dataset: synthetic
+loss: softmax_cross_entropy
+optimizer: {kind: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.0001}
+epochs: 1
+layers:
+  - {name: conv, op: conv2d, out_channels: 4, kernel: 3, padding: 1}
+  - {name: bn, op: batchnorm2d}
+  - {name: relu1, op: relu}
+  - {name: pool, op: maxpool2d, kernel: 2}
+  - {name: a1, op: avgpool2d, kernel: 1}
+  - {name: flat, op: flatten}
+  - {name: fc1, op: linear, out_features: 16}
+  - {name: drop, op: dropout, p: 0.25}
+  - {name: fc2, op: linear, out_features: 5}
+EOF
+if "$PLAIN" "$TMP/vg_tiny.yaml" -n 2 --straight -q -o "$TMP/vg_gen" >"$TMP/vg_gen.log" 2>&1 &&
+    make -s -C "$TMP/vg_gen" >>"$TMP/vg_gen.log" 2>&1; then
+    for mode in single emulate; do
+        OUTPUT=$(cd "$TMP/vg_gen" && OPENBLAS_NUM_THREADS=1 timeout -k 5 120 valgrind -q \
+            --num-callers=30 --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+            ./pd_single --$mode --steps 4 --data synthetic --synthetic-n 64 \
+            --run-dir "$TMP/vg_run_$mode" 2>&1)
+        rc=$?
+        if [ "$rc" -eq 0 ]; then pass "valgrind_training_$mode"
+        else
+            fail "valgrind_training_$mode" "exit status $rc (99: memcheck errors)"
+            printf '%s\n' "$OUTPUT" | grep -v '^$' | head -30 | sed 's/^/  | /'
+        fi
+    done
+else
+    fail valgrind_training "could not generate or build the small model"
+    sed 's/^/  | /' "$TMP/vg_gen.log" | head -20
+fi
 finish
