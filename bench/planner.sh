@@ -31,11 +31,11 @@ run() {
     local name=$1; shift
     local out="$WORK/out" log="$WORK/log" tm="$WORK/time"
     rm -rf "$out"
-    local start end rc wall peak="-"
+    local start end rc wall peak="-" cpu=""
     start=$(date +%s.%N)
     if [ "$HAVE_TIME" = 1 ]; then
         # time outside timeout: the peak then covers a run that timeout stops, too
-        /usr/bin/time -o "$tm" -f '%M' timeout -k 5 "$LIMIT" "$PDPLAN" "$@" -q --no-codegen \
+        /usr/bin/time -o "$tm" -f '%M %U %S' timeout -k 5 "$LIMIT" "$PDPLAN" "$@" -q --no-codegen \
             -o "$out" >"$log" 2>&1
         rc=$?
     else
@@ -45,11 +45,12 @@ run() {
     end=$(date +%s.%N)
     wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
     if [ "$HAVE_TIME" = 1 ] && [ -s "$tm" ]; then
-        peak=$(awk '/^[0-9]+$/ { printf "%.1f", $1 / 1024 }' "$tm" | tail -1)
+        peak=$(awk '/^[0-9]+ [0-9.]+ [0-9.]+$/ { printf "%.1f", $1 / 1024 }' "$tm" | tail -1)
+        cpu=$(awk '/^[0-9]+ [0-9.]+ [0-9.]+$/ { printf "%.2f", $2 + $3 }' "$tm" | tail -1)
     fi
     local p="$out/plan.yaml" cm="default" a
     for a in "$@"; do [ "$a" = pipedream ] && cm=compat; done
-    LAST_WALL=$wall LAST_OK=0 LAST_EXACT="" LAST_PEAK=$peak
+    LAST_WALL=$wall LAST_OK=0 LAST_EXACT="" LAST_PEAK=$peak LAST_CPU=${cpu:-$wall}
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         LAST_WALL=">$LIMIT"
         printf '%-40s %6s %8s %-9s %9s %9s %13s %-5s %-22s\n' "$name" - - "$cm" ">$LIMIT" \
@@ -71,15 +72,17 @@ run() {
         "$(val "$p" bottleneck_ms)" "$(val "$p" exact)" "$cert"
 }
 
-# target "what" SECONDS: after a run, notes whether it met the issue's time target
+# target "what" SECONDS: after a run, notes whether it met the issue's time target, judged on
+# the run's CPU time (user + sys, from GNU time; the wall time when that is missing), since the
+# machine may be shared
 TARGETS=()
 target() {
     local verdict="NOT MET"
-    if [ "$LAST_OK" = 1 ] && awk -v w="$LAST_WALL" -v t="$2" 'BEGIN { exit !(w < t) }'; then
+    if [ "$LAST_OK" = 1 ] && awk -v w="$LAST_CPU" -v t="$2" 'BEGIN { exit !(w < t) }'; then
         verdict="met"
     fi
-    TARGETS+=("$(printf '%-58s under %3s s: %-7s (%s s, %s MiB, exact: %s)' "$1" "$2" \
-        "$verdict" "$LAST_WALL" "$LAST_PEAK" "${LAST_EXACT:--}")")
+    TARGETS+=("$(printf '%-58s target %3s s: %-7s (CPU %s s, wall %s s, %s MiB, exact: %s)' \
+        "$1" "$2" "$verdict" "$LAST_CPU" "$LAST_WALL" "$LAST_PEAK" "${LAST_EXACT:--}")")
 }
 
 # ---- bundled models ----
@@ -107,7 +110,7 @@ run "chain 1000, 16x8x8 (1024 workers)" "$WORK/chain1000.txt" -n 16 8 8 -b 1e11 
 target "1,000-layer chain on 1,024 workers in 3 levels (16x8x8)" 1
 run "chain 1000, 256 one level" "$WORK/chain1000.txt" -n 256 -b 1e10
 run "chain 1000, 1024 one level" "$WORK/chain1000.txt" -n 1024 -b 1e10
-target "1,000-layer chain on 1,024 workers in one level" 10
+target "1,000-layer chain on 1,024 workers in one level" 1
 run "chain 1000, 512 straight" "$WORK/chain1000.txt" -n 512 -b 1e10 --straight
 
 # ---- branching DAGs: Inception-like cells (C cells x W branches x D layers) ----
@@ -146,6 +149,6 @@ $GEN inception 2 4 3 >"$WORK/inc_small.txt"
 run "verify: inception 2x4x3, 8" "$WORK/inc_small.txt" -n 8 -b 1e10 --verify --time-limit 10
 run "verify: vgg16 h200, 16" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 16 -b 1e10 --verify
 echo
-echo "issue 3 targets (wall time of the whole pdplan run):"
+echo "issue 3 targets (CPU time of the whole pdplan run, user + sys):"
 for t in "${TARGETS[@]}"; do echo "  $t"; done
 [ "$HAVE_TIME" = 1 ] || echo "(peak memory needs GNU time at /usr/bin/time; not installed here)"

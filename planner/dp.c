@@ -38,7 +38,7 @@ typedef struct {
     long forbid;                  /* an ideal no stage may end at (--explain), -1 = none */
     int atmost;   /* default model without --straight: a level may leave units idle (the best
                      over at most N units; docs/planner.md, "At most N workers") */
-    int plain;    /* pd_plan_opts.plain_dp */
+    int method;   /* pd_plan_opts.method */
     int probes;   /* the parametric search's probes (last solve) */
     int top_M, top_m; /* the top level's solve: units the DP ran with, and units of the plan */
     double bound; /* top level only: states and splits that cannot give a plan <= bound are
@@ -734,8 +734,14 @@ static double probe_plan(flat_list *fl, const probe_ws *ws, const dpctx *x) {
     return worst;
 }
 
-/* 1 when the parametric search applies: the default model, at most N, one level. */
-static int fast_applies(const dpctx *x) { return x->atmost && x->L == 1 && !x->plain; }
+/* 1 when the parametric search is used: the default model (at most N), one level; by default
+ * only where it is faster than the plain DP with its bound (measured on chains of 1,000 layers
+ * and Inception-like DAGs: from about 128 workers on, and wherever a memory limit makes the
+ * plain DP run once per unit count). */
+static int fast_applies(const dpctx *x) {
+    if (!x->atmost || x->L != 1 || x->method == PD_METHOD_PLAIN) return 0;
+    return x->method == PD_METHOD_PARAMETRIC || after_matters(x, 0) || x->c->count[0] >= 128;
+}
 
 /* The parametric search; fills fl (when not NULL) with the plan. INFINITY when nothing fits,
  * NAN when out of memory. */
@@ -978,7 +984,7 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
         ctx_free(&x);
         return NULL;
     }
-    x.plain = o->plain_dp;
+    x.method = o->method;
     dptable t = {0};
     flat_list fl = {0};
     int fast = fast_applies(&x);
@@ -1098,7 +1104,7 @@ static double best_without(const pd_costgraph *g, const pd_cluster *c, const pd_
     dpctx x;
     double b = NAN;
     if (ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut) == 0) {
-        x.plain = o->plain_dp;
+        x.method = o->method;
         dptable t = {0};
         b = fast_applies(&x) ? fast_solve(NULL, &x) : solve_top(&x, &t);
         table_free(&t);

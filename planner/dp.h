@@ -10,14 +10,17 @@
 #include "diag.h"
 #include "plan.h"
 
+enum { PD_METHOD_AUTO = 0, PD_METHOD_PLAIN, PD_METHOD_PARAMETRIC };
+
 typedef struct {
     pd_cost_model cost_model; /* PD_COST_DEFAULT or PD_COST_PIPEDREAM (--compat pipedream) */
     int straight;             /* --straight: every stage has one worker, all workers used */
     const char *schedule;     /* "1f1b" (default), "flush", "gpipe" */
     long max_states;          /* cap on enumerated downward-closed sets (0 = built-in default) */
     int verbose;
-    int plain_dp;             /* 1: always the plain DP (the tests' reference); 0: the parametric
-                                 search where it applies (dp.c, docs/planner.md) */
+    int method;               /* PD_METHOD_AUTO (0), _PLAIN (the plain DP, the tests' reference)
+                                 or _PARAMETRIC (where it applies: the default model, one level;
+                                 dp.c, docs/planner.md) */
 } pd_plan_opts;
 
 /* Plans g on c. Returns NULL, with a diagnostic naming the constraint that failed (memory,

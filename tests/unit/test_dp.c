@@ -236,9 +236,10 @@ static void run_random(int chain, int iters, int *compared, int *infeasible) {
                         CHECK(p->exact == 1);
                         check_plan_shape(g, &c, p);
                         if (p->workers < pd_cluster_workers(&c)) fewer_workers++;
-                        /* the plain DP (the reference) agrees with the parametric search */
+                        /* the parametric search (where it applies) equals the plain DP */
                         pd_plan_opts po = o;
-                        po.plain_dp = 1;
+                        po.method = cm == PD_COST_DEFAULT && !straight ? PD_METHOD_PARAMETRIC
+                                                                        : PD_METHOD_PLAIN;
                         pd_plan *q = pd_plan_dp(g, &c, &po, &d);
                         CHECK(q != NULL);
                         if (q) {
@@ -307,8 +308,8 @@ TEST(parametric_equals_plain_dp) {
         c.count[0] = irand(2, 24);
         c.bandwidth[0] = 1e10 * (0.01 + urand());
         c.memory_bytes = urand() < 0.5 ? 0 : 1e8 + 2e9 * urand();
-        pd_plan_opts o = {.cost_model = PD_COST_DEFAULT}, po = o;
-        po.plain_dp = 1;
+        pd_plan_opts o = {.cost_model = PD_COST_DEFAULT, .method = PD_METHOD_PARAMETRIC}, po = o;
+        po.method = PD_METHOD_PLAIN;
         pd_plan *p = pd_plan_dp(g, &c, &o, &d), *q = pd_plan_dp(g, &c, &po, &d);
         CHECK((p == NULL) == (q == NULL));
         if (p && q) {
