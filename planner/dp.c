@@ -7,7 +7,12 @@
  *     best[J][m] = min( stage(s, J, m)                               (one stage, the base case)
  *                       min_{s < I < J, 1 <= r < m} max(best[I][m-r], stage(I, J, r)) )
  * Two tables are kept: "open" (the last stage also sends its output on, the prefix of a longer
- * range) and "final" (the range ends at J). Stage costs come from cost.h only. */
+ * range) and "final" (the range ends at J). Stage costs come from cost.h only.
+ *
+ * Under the default cost model (without --straight) a level may leave units idle: the answer is
+ * the best over at most N units, with the fewest units on ties (level_solve, solve_top). On one
+ * level it is found by a parametric search on the bottleneck (fast_solve) from 128 workers on or
+ * with a memory limit; the plain DP stays as the reference (pd_plan_opts.method). */
 #include "dp.h"
 
 #include <limits.h>
