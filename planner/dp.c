@@ -25,6 +25,7 @@
 
 #define DEFAULT_MAX_STATES 10000L /* a DAG DP over 10,000 ideals takes about 5 s on one core */
 #define MAX_INNER_STATES 6000L /* hierarchy keeps an S x S table per inner level */
+#define MAX_MEMO_ENTRIES (1u << 20) /* relax's cache of stage costs: S x (largest count + 1) */
 
 typedef struct {
     const pd_costgraph *g;
@@ -48,7 +49,23 @@ typedef struct {
     int top_M, top_m; /* the top level's solve: units the DP ran with, and units of the plan */
     double bound; /* top level only: states and splits that cannot give a plan <= bound are
                      skipped (INFINITY = none); see solve_top */
+    struct stage_memo *memo; /* relax's stage costs for the J being solved (NULL = none) */
 } dpctx;
+
+/* The recurrence tries the same last stage (I..J, r replicas) once per unit count m; its cost
+ * does not depend on m, so relax prices it once per J (level_dp bumps the stamp at every J).
+ * Entry I * (nmax + 1) + r. */
+typedef struct {
+    double to, tf, m0, slope;
+    int ok; /* the stage's compute is finite */
+} stage_memo_entry;
+
+struct stage_memo {
+    stage_memo_entry *e;
+    unsigned *stamp;
+    unsigned cur;
+    int nmax;
+};
 
 typedef struct {
     int N;
@@ -114,23 +131,44 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
                   int open_last, int fin_last) {
     const pd_cost_level *lv = &x->lv[l];
     int N = lv->workers, W = N + 1, same = t->fin == t->open;
-    pd_stage_sums ss;
-    stage_sums(&ss, x, l, I, J, 0, open_last);
-    if (!isfinite(ss.compute_ms)) return;
-    pd_stage_cost c0, c1;
-    pd_stage_cost_eval(&c0, &ss, lv, x->cm, r, 0);
-    double m0 = c0.memory_bytes, slope = 0;
-    if (lv->memory_bytes > 0) { /* without a limit fits_after ignores memory */
-        pd_stage_cost_eval(&c1, &ss, lv, x->cm, r, r);
-        slope = c1.memory_bytes - c0.memory_bytes;
-    }
-    double to = c0.time_ms, tf = to;
-    if (!same) {
-        pd_stage_sums sf = ss;
-        sf.last = fin_last;
-        pd_stage_cost cf;
-        pd_stage_cost_eval(&cf, &sf, lv, x->cm, r, 0);
-        tf = cf.time_ms;
+    struct stage_memo *sm = x->memo && N <= x->memo->nmax ? x->memo : NULL;
+    size_t key = sm ? (size_t)I * (size_t)(sm->nmax + 1) + (size_t)r : 0;
+    double to, tf, m0, slope;
+    if (sm && sm->stamp[key] == sm->cur) {
+        const stage_memo_entry *e = &sm->e[key];
+        if (!e->ok) return;
+        to = e->to;
+        tf = e->tf;
+        m0 = e->m0;
+        slope = e->slope;
+    } else {
+        pd_stage_sums ss;
+        stage_sums(&ss, x, l, I, J, 0, open_last);
+        int ok = isfinite(ss.compute_ms) != 0;
+        to = tf = m0 = slope = 0;
+        if (ok) {
+            pd_stage_cost c0, c1;
+            pd_stage_cost_eval(&c0, &ss, lv, x->cm, r, 0);
+            m0 = c0.memory_bytes;
+            slope = 0;
+            if (lv->memory_bytes > 0) { /* without a limit fits_after ignores memory */
+                pd_stage_cost_eval(&c1, &ss, lv, x->cm, r, r);
+                slope = c1.memory_bytes - c0.memory_bytes;
+            }
+            to = tf = c0.time_ms;
+            if (!same) {
+                pd_stage_sums sf = ss;
+                sf.last = fin_last;
+                pd_stage_cost cf;
+                pd_stage_cost_eval(&cf, &sf, lv, x->cm, r, 0);
+                tf = cf.time_ms;
+            }
+        }
+        if (sm) {
+            sm->e[key] = (stage_memo_entry){to, tf, m0, slope, ok};
+            sm->stamp[key] = sm->cur;
+        }
+        if (!ok) return;
     }
     const double *oI = t->open + (size_t)I * (size_t)W;
     size_t base = (size_t)J * (size_t)W;
@@ -174,6 +212,31 @@ static long first_at_least(const cand *c, long lo, long hi, double v) {
     return lo;
 }
 
+/* the same as first_at_least, searched outwards from a guess g (a nearby earlier answer):
+ * a gallop, then a binary search; the answer does not depend on g */
+static long first_near(const cand *c, long lo, long hi, double v, long g) {
+    if (lo > hi) return lo;
+    if (g < lo) g = lo;
+    if (g > hi) g = hi;
+    long step = 1;
+    if (c->compute[cand_at(c, g)] >= v) { /* the answer is in [lo, g] */
+        long b = g;
+        while (b - step >= lo && c->compute[cand_at(c, b - step)] >= v) {
+            b -= step;
+            step *= 2;
+        }
+        long a = b - step < lo ? lo : b - step;
+        return first_at_least(c, a, b, v);
+    }
+    long a = g; /* compute[a] < v: the answer is in (g, hi + 1] */
+    while (a + step <= hi && c->compute[cand_at(c, a + step)] < v) {
+        a += step;
+        step *= 2;
+    }
+    long b = a + step > hi ? hi : a + step;
+    return first_at_least(c, a + 1, b, v);
+}
+
 /* Every stage time is at least its level-0 compute over the workers it spans (r units of
  * wbelow[l] workers), and so is the prefix's bottleneck over its m - r units. With U = the best
  * value found so far for (J, m), only I with compute[J] - compute[I] <= U*w*r and
@@ -211,25 +274,29 @@ static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long 
     for (int m = 2; m <= N; m++) {
         if (!suffix_ok(x, l, s, J, m)) continue;
         int rtop = x->straight ? 1 : m - 1;
+        long b = cd.n - 1;
         for (int r = 1; r <= rtop && cd.n > 0; r++) {
-            long b = first_at_least(&cd, 0, cd.n - 1, C[s] + (C[J] - C[s]) * (m - r) / m);
+            b = first_near(&cd, 0, cd.n - 1, C[s] + (C[J] - C[s]) * (m - r) / m, b);
             for (long k = b - 1; k <= b + 1; k++) {
                 if (k < 0 || k >= cd.n) continue;
                 long I = cand_at(&cd, k);
                 if (I != s && inr[I]) relax(t, x, l, I, J, r, m, m, open_last, fin_last);
             }
         }
+        long glo = cd.n - 1, ghi = cd.n - 1; /* the last window's ends, where the next starts */
         for (int r = 1; r <= rtop; r++) {
             double U = t->open[base + m];
             if (!same && t->fin[base + m] > U) U = t->fin[base + m];
             if (topb && x->bound < U) U = x->bound;
             long lo = 0, hi = cd.n - 1;
             if (U < INFINITY) {
-                lo = first_at_least(&cd, lo, hi, C[J] - U * w * r * slack);
+                lo = first_near(&cd, lo, hi, C[J] - U * w * r * slack, glo);
                 double top = C[s] + U * w * (m - r) * slack;
-                long h = first_at_least(&cd, lo, hi, top);
+                long h = first_near(&cd, lo, hi, top, ghi);
                 while (h <= hi && C[cand_at(&cd, h)] <= top) h++;
                 hi = h - 1;
+                glo = lo;
+                ghi = h;
             }
             for (long k = lo; k <= hi; k++) {
                 long I = cand_at(&cd, k);
@@ -263,6 +330,11 @@ static void level_dp(dptable *t, const dpctx *x, int l, long s) {
     int rmax = x->straight ? 1 : N;
     for (long J = s + 1; J < S; J++) {
         if (!inr[J] || J == x->forbid) continue;
+        if (x->memo && ++x->memo->cur == 0) { /* the stamp wrapped: forget every entry */
+            memset(x->memo->stamp, 0,
+                   sizeof(unsigned) * (size_t)x->S * (size_t)(x->memo->nmax + 1));
+            x->memo->cur = 1;
+        }
         int open_last = J == full;
         int fin_last = x->cm == PD_COST_PIPEDREAM ? J == full : 1;
         double *oJ = t->open + (size_t)J * (size_t)W, *fJ = t->fin + (size_t)J * (size_t)W;
@@ -391,6 +463,11 @@ static void ctx_free(dpctx *x) {
     free(x->sub);
     for (int l = 0; l < PD_MAX_LEVELS; l++) free(x->inner[l]);
     free(x->inrange);
+    if (x->memo) {
+        free(x->memo->e);
+        free(x->memo->stamp);
+        free(x->memo);
+    }
     memset(x, 0, sizeof *x);
 }
 
@@ -423,6 +500,18 @@ static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cos
         }
     x->inrange = malloc((size_t)x->S);
     if (!x->inrange || build_subsets(x)) return -1;
+    int nmax = 1;
+    for (int l = 0; l < x->L; l++)
+        if (c->count[l] > nmax) nmax = c->count[l];
+    size_t ne = (size_t)x->S * (size_t)(nmax + 1);
+    if (ne <= MAX_MEMO_ENTRIES) { /* a cache only: without it relax prices every call */
+        x->memo = calloc(1, sizeof *x->memo);
+        if (!x->memo) return -1;
+        x->memo->nmax = nmax;
+        x->memo->e = malloc(sizeof(stage_memo_entry) * ne);
+        x->memo->stamp = calloc(ne, sizeof(unsigned));
+        if (!x->memo->e || !x->memo->stamp) return -1;
+    }
     if (x->L > 1 && x->S > MAX_INNER_STATES) return -2;
     for (int l = 0; l + 1 < x->L; l++) {
         long S = x->S;
