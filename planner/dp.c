@@ -50,6 +50,8 @@ typedef struct {
     double bound; /* top level only: states and splits that cannot give a plan <= bound are
                      skipped (INFINITY = none); see solve_top */
     struct stage_memo *memo; /* relax's stage costs for the J being solved (NULL = none) */
+    double prune; /* inner levels skip the ranges no top-level stage of time <= prune can hold
+                     (range_kept; INFINITY = none) */
 } dpctx;
 
 /* The recurrence tries the same last stage (I..J, r replicas) once per unit count m; its cost
@@ -306,6 +308,30 @@ static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long 
     }
 }
 
+/* A range I..J (I subset J) is kept for the inner levels when some top-level stage holding it
+ * could take at most x->prune: a top stage's time on r units is at least (C/w + its ring
+ * all-reduce) / r, with C the range's level-0 compute and w the workers of one top unit (the
+ * inner levels' best time is at least C/w), priced through cost.h with no transfer terms. Both
+ * C and the parameter bytes shrink with the range, so every sub-range of a kept range is kept:
+ * a kept range's inner value is exact, and a plan whose bottleneck is at most x->prune uses
+ * kept ranges only (plan_with). Default model only. */
+static int range_kept(const dpctx *x, long I, long J) {
+    if (!(x->prune < INFINITY)) return 1;
+    int l = x->L - 1;
+    pd_stage_sums ss = {.compute_ms = (x->id.compute[J] - x->id.compute[I]) / x->wbelow[l],
+                        .param_bytes = x->id.params[J] - x->id.params[I],
+                        .first = 1,
+                        .last = 1};
+    pd_cost_level lv = x->lv[l];
+    lv.memory_bytes = 0;
+    for (int r = 1; r <= x->c->count[l]; r++) {
+        pd_stage_cost c;
+        pd_stage_cost_eval(&c, &ss, &lv, x->cm, r, 0);
+        if (c.time_ms <= x->prune * (1 + 1e-9)) return 1;
+    }
+    return 0;
+}
+
 /* Fills t for level l from start ideal s. */
 static void level_dp(dptable *t, const dpctx *x, int l, long s) {
     const pd_cost_level *lv = &x->lv[l];
@@ -330,6 +356,10 @@ static void level_dp(dptable *t, const dpctx *x, int l, long s) {
     int rmax = x->straight ? 1 : N;
     for (long J = s + 1; J < S; J++) {
         if (!inr[J] || J == x->forbid) continue;
+        if (l < x->L - 1 && !range_kept(x, s, J)) {
+            if (x->id.chain) break; /* every longer range contains this one */
+            continue;
+        }
         if (x->memo && ++x->memo->cur == 0) { /* the stamp wrapped: forget every entry */
             memset(x->memo->stamp, 0,
                    sizeof(unsigned) * (size_t)x->S * (size_t)(x->memo->nmax + 1));
@@ -474,9 +504,10 @@ static void ctx_free(dpctx *x) {
 /* Enumerates ideals and solves every inner level for all ranges. Returns 0, -1 on OOM,
  * -2 when the hierarchy's tables would be too large. */
 static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
-                    int straight, long max_states, const unsigned char *forbid) {
+                    int straight, long max_states, const unsigned char *forbid, double prune) {
     memset(x, 0, sizeof *x);
     x->forbid = -1;
+    x->prune = prune;
     x->bound = INFINITY;
     x->g = g;
     x->c = c;
@@ -1065,7 +1096,30 @@ static double lower_bound(const pd_costgraph *g, const pd_cluster *c, int straig
 static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                           pd_diag *d, double *bottleneck_out) {
     dpctx x;
-    int rc = ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL);
+    /* Hierarchies under the default model: the inner levels first skip the ranges that no top
+     * stage of time <= 1.25 x the lower bound can hold (range_kept). A plan found <= that guess
+     * is the optimum (every plan <= the guess uses kept ranges only, whose values are exact);
+     * otherwise the plan found is an upper bound, and one more pass pruned with it is exact. */
+    double prune = INFINITY;
+    if (c->n_levels > 1 && o->cost_model == PD_COST_DEFAULT && !o->straight &&
+        o->method != PD_METHOD_PLAIN)
+        prune = 1.25 * lower_bound(g, c, 0);
+    int rc;
+    double b = NAN;
+    int fast = 0;
+    dptable t = {0};
+    flat_list fl = {0};
+    for (int pass = 0;; pass++) {
+        rc = ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL, prune);
+        if (rc) break;
+        x.method = o->method;
+        fast = fast_applies(&x);
+        b = fast ? fast_solve(&fl, &x) : solve_top(&x, &t);
+        if (fast || !(prune < INFINITY) || b <= prune || pass > 0) break;
+        table_free(&t);
+        ctx_free(&x);
+        prune = isfinite(b) ? b * (1 + 1e-9) : INFINITY;
+    }
     if (rc) {
         if (rc == -2)
             pd_diag_error(d, NULL, 0, 0,
@@ -1078,11 +1132,6 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
         ctx_free(&x);
         return NULL;
     }
-    x.method = o->method;
-    dptable t = {0};
-    flat_list fl = {0};
-    int fast = fast_applies(&x);
-    double b = fast ? fast_solve(&fl, &x) : solve_top(&x, &t);
     table_free(&t);
     if (bottleneck_out) *bottleneck_out = b;
     pd_plan *p = NULL;
@@ -1197,7 +1246,7 @@ static double best_without(const pd_costgraph *g, const pd_cluster *c, const pd_
                            const unsigned char *cut) {
     dpctx x;
     double b = NAN;
-    if (ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut) == 0) {
+    if (ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, INFINITY) == 0) {
         x.method = o->method;
         dptable t = {0};
         b = fast_applies(&x) ? fast_solve(NULL, &x) : solve_top(&x, &t);

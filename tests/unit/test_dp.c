@@ -341,6 +341,59 @@ TEST(parametric_equals_plain_dp) {
     fclose(d.out);
 }
 
+/* Hierarchies under the default model skip the inner ranges no top stage within a guessed
+ * bound could hold (dp.c, range_kept), with a second pass when the guess was too low: the plan
+ * must be the plain DP's, stage for stage, on 2-3 levels, with bandwidths spread so that both
+ * passes run (a bottleneck above 1.25 x the lower bound needs the second). */
+TEST(pruned_hierarchy_equals_plain_dp) {
+    pd_diag d = {.out = fopen("/dev/null", "w")};
+    int compared = 0, second = 0, first = 0;
+    for (int it = 0; it < 80 && !test_failed_now(); it++) {
+        int chain = it % 4 != 0;
+        int n = chain ? irand(15, 45) : irand(8, 11);
+        pd_costgraph *g = random_graph(n, chain);
+        pd_cluster c;
+        memset(&c, 0, sizeof c);
+        c.n_levels = irand(2, 3);
+        for (int l = 0; l < c.n_levels; l++) {
+            c.count[l] = irand(1, 4);
+            c.bandwidth[l] = 1e11 * pow(10, -3 * urand()) / (l + 1);
+        }
+        c.memory_bytes = urand() < 0.25 ? 2e8 + 2e9 * urand() : 0;
+        pd_plan_opts o = {.cost_model = PD_COST_DEFAULT}, po = o;
+        po.method = PD_METHOD_PLAIN;
+        pd_plan *p = pd_plan_dp(g, &c, &o, &d), *q = pd_plan_dp(g, &c, &po, &d);
+        CHECK((p == NULL) == (q == NULL));
+        if (p && q) {
+            CHECK_CLOSE(p->bottleneck_ms, q->bottleneck_ms, 1e-9, 1e-12);
+            CHECK_EQ_INT(p->workers, q->workers);
+            CHECK_EQ_INT(p->n_stages, q->n_stages);
+            for (int k = 0; k < p->n_stages && k < q->n_stages; k++) {
+                CHECK_EQ_INT(p->stages[k].replicas, q->stages[k].replicas);
+                CHECK_EQ_INT(p->stages[k].n_nodes, q->stages[k].n_nodes);
+                CHECK_CLOSE(p->stages[k].time_ms, q->stages[k].time_ms, 1e-9, 1e-12);
+            }
+            double total = 0;
+            for (int v = 0; v < g->n; v++) total += g->fwd_ms[v] + g->bwd_ms[v];
+            if (p->bottleneck_ms > 1.25 * total / pd_cluster_workers(&c)) second++;
+            else first++;
+            compared++;
+        }
+        if (test_failed_now())
+            fprintf(stderr, "iteration %d: n=%d chain=%d levels=%d counts=%d,%d,%d mem=%g\n", it,
+                    n, chain, c.n_levels, c.count[0], c.count[1], c.count[2], c.memory_bytes);
+        pd_plan_free(p);
+        pd_plan_free(q);
+        pd_costgraph_free(g);
+    }
+    printf("pruned hierarchy vs plain DP: %d compared (%d within the first guess, %d needing "
+           "the second pass)\n", compared, first, second);
+    CHECK(compared > 50);
+    CHECK(first > 5);
+    CHECK(second > 5);
+    fclose(d.out);
+}
+
 TEST(perf_gnmt_like_dag_4x4_compat) {
     int half = 48, n = 2 * half;
     pd_costgraph *g = pd_costgraph_new(n, 4 * n);
