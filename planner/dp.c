@@ -133,6 +133,16 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
                   int open_last, int fin_last) {
     const pd_cost_level *lv = &x->lv[l];
     int N = lv->workers, W = N + 1, same = t->fin == t->open;
+    const double *oI = t->open + (size_t)I * (size_t)W;
+    size_t base = (size_t)J * (size_t)W;
+    /* v = max(prefix, stage) >= prefix: when no prefix is below the entries it would replace,
+     * nothing can improve, and the stage need not be priced (exact) */
+    int any = 0;
+    for (int m = mlo; m <= mhi && !any; m++) {
+        double prev = oI[m - r];
+        any = prev < t->open[base + m] || (!same && prev < t->fin[base + m]);
+    }
+    if (!any) return;
     struct stage_memo *sm = x->memo && N <= x->memo->nmax ? x->memo : NULL;
     size_t key = sm ? (size_t)I * (size_t)(sm->nmax + 1) + (size_t)r : 0;
     double to, tf, m0, slope;
@@ -172,8 +182,6 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
         }
         if (!ok) return;
     }
-    const double *oI = t->open + (size_t)I * (size_t)W;
-    size_t base = (size_t)J * (size_t)W;
     for (int m = mlo; m <= mhi; m++) {
         double prev = oI[m - r];
         if (!(prev < INFINITY)) continue;
