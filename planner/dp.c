@@ -251,8 +251,12 @@ static long first_near(const cand *c, long lo, long hi, double v, long g) {
  * wbelow[l] workers), and so is the prefix's bottleneck over its m - r units. With U = the best
  * value found so far for (J, m), only I with compute[J] - compute[I] <= U*w*r and
  * compute[I] - compute[s] <= U*w*(m-r) can improve it: a window of the candidates sorted by
- * compute, found by binary search after seeding U with the compute-balanced split. Exact:
- * nothing outside the window can be strictly better. */
+ * compute, found by galloping from the previous r's window; U starts at the base case (one
+ * stage on m units) and tightens as candidates are tried. Exact: nothing outside the window can
+ * be strictly better. The entry keeps the first candidate reaching its value in the order
+ * (r ascending, I by compute ascending): every such candidate is in its window whatever U was,
+ * so the choice does not depend on the bounds. (A seed pass over the compute-balanced splits
+ * used to run first; it cost three quarters of the stage pricings and is gone.) */
 /* Top level, with a bound U: the units after (J, m) must carry the compute after J, so a plan
  * through (J, m) has a bottleneck of at least (C(full) - C(J)) / (w (N - m)) (every stage time is
  * at least its compute over the workers it spans). 1 when (J, m) can still lead to a plan <= U. */
@@ -284,15 +288,6 @@ static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long 
     for (int m = 2; m <= N; m++) {
         if (!suffix_ok(x, l, s, J, m)) continue;
         int rtop = x->straight ? 1 : m - 1;
-        long b = cd.n - 1;
-        for (int r = 1; r <= rtop && cd.n > 0; r++) {
-            b = first_near(&cd, 0, cd.n - 1, C[s] + (C[J] - C[s]) * (m - r) / m, b);
-            for (long k = b - 1; k <= b + 1; k++) {
-                if (k < 0 || k >= cd.n) continue;
-                long I = cand_at(&cd, k);
-                if (I != s && inr[I]) relax(t, x, l, I, J, r, m, m, open_last, fin_last);
-            }
-        }
         long glo = cd.n - 1, ghi = cd.n - 1; /* the last window's ends, where the next starts */
         for (int r = 1; r <= rtop; r++) {
             double U = t->open[base + m];
