@@ -15,29 +15,7 @@ cd "$ROOT" || exit 1
 LAUNCH="$ROOT/scripts/pdlaunch"
 make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libpdrt.a failed"; finish; exit 1; }
 
-cat >"$TMP/tiny.yaml" <<'EOF'
-pd: 1
-name: tiny
-input: [2, 8, 8]
-classes: 5
-batch: 16
-dataset: synthetic
-loss: softmax_cross_entropy
-optimizer: {kind: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.0001}
-epochs: 1
-layers:
-  - {name: conv, op: conv2d, out_channels: 4, kernel: 3, padding: 1}
-  - {name: bn, op: batchnorm2d}
-  - {name: relu1, op: relu}
-  - {name: pool, op: maxpool2d, kernel: 2}
-  - {name: flat, op: flatten}
-  - {name: fc1, op: linear, out_features: 32}
-  - {name: relu2, op: relu}
-  - {name: drop, op: dropout, p: 0.25}
-  - {name: fc2, op: linear, out_features: 32}
-  - {name: relu3, op: relu}
-  - {name: fc3, op: linear, out_features: 5}
-EOF
+cp "$ROOT/tests/data/models/tiny.yaml" "$TMP/tiny.yaml"
 
 same_dirs() { # a b: every file of a exists in b with the same bytes
     local f n=0
