@@ -1,0 +1,179 @@
+/* emit_common.c: the pieces of a stage source that the CPU and CUDA printers print alike
+ * (emit_common.h). */
+#include "emit_common.h"
+
+#include <inttypes.h>
+
+void cg_put_cstr(FILE *o, const char *s) {
+    fputc('"', o);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(o, "\\%c", c);
+        else if (c < 32 || c >= 127) fprintf(o, "\\%03o", c);
+        else fputc(c, o);
+    }
+    fputc('"', o);
+}
+
+const char *cg_safe(const char *s, char *buf, size_t n) {
+    size_t i = 0;
+    for (; s[i] && i + 1 < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-' || c == '.';
+        buf[i] = ok ? c : '?';
+    }
+    buf[i] = 0;
+    return buf;
+}
+
+const char *cg_em_loc(cg_em *e, int slot, cg_loc l) {
+    snprintf(e->a[slot], sizeof e->a[slot], "%s + %" PRId64, l.base == CG_IN ? "in" : "acts", l.off);
+    return e->a[slot];
+}
+
+const char *cg_em_gloc(cg_em *e, int slot, cg_loc l) {
+    if (l.base == CG_IN && e->s == 0) snprintf(e->a[slot], sizeof e->a[slot], "NULL");
+    else snprintf(e->a[slot], sizeof e->a[slot], "%s + %" PRId64, l.base == CG_IN ? "din" : "dacts", l.off);
+    return e->a[slot];
+}
+
+const char *cg_em_prm(cg_em *e, int slot, const char *blob, int64_t off) {
+    if (off < 0) snprintf(e->a[slot], sizeof e->a[slot], "NULL");
+    else snprintf(e->a[slot], sizeof e->a[slot], "%s + %" PRId64, blob, off);
+    return e->a[slot];
+}
+
+const pd_shape *cg_in_shape(const pd_model *m, const pd_layer *ly, int i) {
+    int src = ly->inputs[i];
+    return src == 0 ? &m->input : &m->layers[src].out;
+}
+
+void cg_chw(const pd_shape *s, int *C, int *H, int *W) {
+    *C = s->dim[0];
+    *H = s->rank == 3 ? s->dim[1] : 1;
+    *W = s->rank == 3 ? s->dim[2] : 1;
+}
+
+void cg_window(const pd_layer *ly, const pd_shape *in, int k[2], int st[2], int pad[2]) {
+    if (ly->op == PD_OP_AVGPOOL2D && ly->global) {
+        k[0] = in->dim[1]; k[1] = in->dim[2];
+        st[0] = st[1] = 1; pad[0] = pad[1] = 0;
+        return;
+    }
+    for (int i = 0; i < 2; i++) { k[i] = ly->kernel[i]; st[i] = ly->stride[i]; pad[i] = ly->padding[i]; }
+}
+
+cg_loc cg_pack_src(const cg_stage *cs, int layer) {
+    cg_loc l = {0, 0};
+    for (int j = 0; j < cs->n_ops; j++) if (cs->ops[j].layer == layer) l = cs->ops[j].out;
+    for (int j = 0; j < cs->n_in; j++) if (cs->in[j].layer == layer) l = (cg_loc){CG_IN, cs->in[j].off};
+    return l;
+}
+
+void cg_emit_sizes(cg_em *e) {
+    FILE *o = e->o;
+    const pd_model *m = e->m;
+    const cg_stage *cs = e->cs;
+    int s = e->s;
+    char nb[96];
+    /* sizes: P_ is this stage's prefix, so that every stage links into one --single binary */
+    fprintf(o, "#define P_B S%d_BATCH\n", s);
+    fprintf(o, "#define S%d_BATCH %d\n", s, m->batch);
+    fprintf(o, "#define S%d_N_PARAMS %" PRId64 "\n#define S%d_N_BUFFERS %" PRId64 "\n", s, cs->n_params, s, cs->n_buffers);
+    fprintf(o, "#define S%d_N_ACTS %" PRId64 "\n#define S%d_IN_FLOATS %" PRId64 "\n#define S%d_OUT_FLOATS %" PRId64 "\n\n",
+            s, cs->n_acts, s, cs->in_floats, s, cs->out_floats);
+    /* input and output packs */
+    fprintf(o, "/* input pack (floats per minibatch at offset):");
+    for (int i = 0; i < cs->n_in; i++)
+        fprintf(o, " %s %" PRId64 "@%" PRId64, cs->in[i].layer ? cg_safe(m->layers[cs->in[i].layer].name, nb, sizeof nb) : "input",
+                cs->in[i].numel, cs->in[i].off);
+    fprintf(o, "\n * output pack:");
+    for (int i = 0; i < cs->n_out; i++)
+        fprintf(o, " %s %" PRId64 "@%" PRId64, cg_safe(m->layers[cs->out[i].layer].name, nb, sizeof nb),
+                cs->out[i].numel, cs->out[i].off);
+    fprintf(o, " */\n\n");
+}
+
+int cg_emit_tables(cg_em *e, const pd_plan *p) {
+    FILE *o = e->o;
+    const cg_stage *cs = e->cs;
+    int s = e->s;
+    /* tensor table (the same for both backends: --save/--init files are interchangeable) */
+    int nt = 0;
+    fprintf(o, "static const pdrt_tensor S%d_tensors[] = {\n", s);
+    for (int i = 0; i < cs->n_ops; i++) {
+        const cg_op *op = &cs->ops[i];
+        const pd_layer *ly = &e->m->layers[op->layer];
+        const char *names[4] = {"weight", "bias", "running_mean", "running_var"};
+        int64_t offs[4] = {op->w_off, op->b_off, op->buf_off, op->buf_off >= 0 ? op->buf_off + ly->out.dim[0] : -1};
+        int64_t ns[4] = {ly->n_weight, ly->n_bias, ly->out.dim[0], ly->out.dim[0]};
+        for (int t = 0; t < 4; t++) {
+            if (offs[t] < 0) continue;
+            fprintf(o, "    {");
+            cg_put_cstr(o, ly->name);
+            fprintf(o, ", \"%s\", %" PRId64 ", %" PRId64 ", %d},\n", names[t], offs[t], ns[t], t >= 2);
+            nt++;
+        }
+    }
+    if (!nt) fprintf(o, "    {NULL, NULL, 0, 0, 0},\n");
+    fprintf(o, "};\n\n");
+    fprintf(o, "static const int S%d_warmup[] = {", s);
+    for (int k = 0; k < p->n_stages; k++) fprintf(o, "%s%d", k ? ", " : "", p->stages[k].warmup);
+    fprintf(o, "};\n\n");
+    fprintf(o, "static const int S%d_replicas[] = {", s);
+    for (int k = 0; k < p->n_stages; k++) fprintf(o, "%s%d", k ? ", " : "", p->stages[k].replicas);
+    fprintf(o, "};\n\n");
+    return nt;
+}
+
+void cg_emit_init(cg_em *e) {
+    FILE *o = e->o;
+    const pd_model *m = e->m;
+    const cg_stage *cs = e->cs;
+    fprintf(o, "static void S%d_init(float *params, float *buffers, uint64_t seed) {\n"
+               "    (void)params; (void)buffers; (void)seed;\n", e->s);
+    for (int i = 0; i < cs->n_ops; i++) {
+        const cg_op *op = &cs->ops[i];
+        const pd_layer *ly = &m->layers[op->layer];
+        int C, H, W;
+        cg_chw(cg_in_shape(m, ly, 0), &C, &H, &W);
+        if (ly->op == PD_OP_LINEAR)
+            fprintf(o, "    pd_init_linear(%s, %s, seed, %d, %" PRId64 ", %d);\n", cg_em_prm(e, 0, "params", op->w_off),
+                    cg_em_prm(e, 1, "params", op->b_off), op->layer, pd_shape_numel(cg_in_shape(m, ly, 0)), ly->out_features);
+        else if (ly->op == PD_OP_CONV2D)
+            fprintf(o, "    pd_init_conv2d(%s, %s, seed, %d, %d, %d, %d, %d);\n", cg_em_prm(e, 0, "params", op->w_off),
+                    cg_em_prm(e, 1, "params", op->b_off), op->layer, C, ly->out_channels, ly->kernel[0], ly->kernel[1]);
+        else if (ly->op == PD_OP_BATCHNORM2D)
+            fprintf(o, "    pd_init_batchnorm2d(%s, %s, buffers + %" PRId64 ", buffers + %" PRId64 ", %d);\n",
+                    cg_em_prm(e, 0, "params", op->w_off), cg_em_prm(e, 1, "params", op->b_off), op->buf_off,
+                    op->buf_off + C, C);
+    }
+    fprintf(o, "}\n\n");
+}
+
+void cg_emit_join(cg_em *e, const cg_op *op, int backward, const char *ctx, const char *sfx) {
+    FILE *o = e->o;
+    const pd_layer *ly = &e->m->layers[op->layer];
+    int64_t N = op->out_numel;
+    const char *dir = backward ? "backward" : "forward";
+    fprintf(o, backward ? "    {\n        float *dins_[] = {" : "    {\n        const float *ins_[] = {");
+    for (int j = 0; j < op->n_in; j++)
+        fprintf(o, "%s%s", j ? ", " : "", backward ? cg_em_gloc(e, 0, op->in[j]) : cg_em_loc(e, 0, op->in[j]));
+    fprintf(o, "};\n");
+    /* forward: (out, ins_, ...); backward: (dins_, dout, ...) */
+    const char *x = backward ? cg_em_gloc(e, 0, op->out) : cg_em_loc(e, 0, op->out);
+    const char *a1 = backward ? "dins_" : x, *a2 = backward ? x : "ins_";
+    if (ly->op == PD_OP_ADD) {
+        fprintf(o, "        add_%s%s(%s%s, %s, %d, (size_t)P_B * %" PRId64 ");\n", dir, sfx, ctx, a1, a2,
+                op->n_in, N);
+    } else {
+        fprintf(o, "        static const int ch_[] = {");
+        for (int j = 0; j < op->n_in; j++) fprintf(o, "%s%d", j ? ", " : "", cg_in_shape(e->m, ly, j)->dim[0]);
+        int oc, oh, ow;
+        cg_chw(&ly->out, &oc, &oh, &ow);
+        fprintf(o, "};\n        concat_%s%s(%s%s, %s, ch_, %d, P_B, %d);\n", dir, sfx, ctx, a1, a2,
+                op->n_in, oh * ow);
+    }
+    fprintf(o, "    }\n");
+}
