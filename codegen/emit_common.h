@@ -1,6 +1,7 @@
 /* emit_common.h: what the CPU (emit.c) and CUDA (emit_cuda.c) stage printers share: string and
  * location helpers, and the parts of a stage source both print identically (#defines, the pack
- * comment, the tensor, warmup and replica tables, the host init function, the add/concat call). */
+ * comment, the tensor, warmup and replica tables, the host init function, the calls of the ops
+ * that need no backend-specific arguments). */
 #ifndef PD_EMIT_COMMON_H
 #define PD_EMIT_COMMON_H
 
@@ -48,5 +49,11 @@ void cg_emit_init(cg_em *e);
 /* An add or concat op's call: ctx is the leading argument text ("" or "ctx, "), sfx the function
  * name's suffix ("" or "_cuda"); backward: the gradient call. */
 void cg_emit_join(cg_em *e, const cg_op *op, int backward, const char *ctx, const char *sfx);
+/* The "name: op" comment above an op's call. */
+void cg_emit_op_comment(cg_em *e, const cg_op *op);
+/* The forward (backward) call of an op both backends print alike: ReLU, pooling, flatten,
+ * dropout, batch norm, add, concat (#error for any other op). ctx and sfx as cg_emit_join. */
+void cg_emit_op_forward(cg_em *e, const cg_op *op, const char *ctx, const char *sfx);
+void cg_emit_op_backward(cg_em *e, const cg_op *op, const char *ctx, const char *sfx);
 
 #endif

@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-
 /* Op i is a linear whose only consumer in the whole model is op i+1, a ReLU, and whose output
  * does not leave the stage: the pair becomes one cuBLASLt GEMM with the RELU_BIAS epilogue. */
 static int fuses_with_relu(const cg_em *e, int i) {
@@ -37,11 +36,10 @@ static void emit_forward_op(cg_em *e, int i) {
     const cg_op *op = &e->cs->ops[i];
     const pd_layer *ly = &e->m->layers[op->layer];
     const pd_shape *is = cg_in_shape(e->m, ly, 0);
-    int C, H, W, k[2], st[2], pad[2];
+    int C, H, W;
     cg_chw(is, &C, &H, &W);
-    int64_t N = op->out_numel;
     char nb[96];
-    fprintf(o, "    /* %s: %s */\n", cg_safe(ly->name, nb, sizeof nb), pd_op_name(ly->op));
+    cg_emit_op_comment(e, op);
     switch (ly->op) {
     case PD_OP_LINEAR:
         if (fuses_with_relu(e, i)) {
@@ -63,47 +61,13 @@ static void emit_forward_op(cg_em *e, int i) {
                 ly->kernel[1], ly->stride[0], ly->stride[1], ly->padding[0], ly->padding[1]);
         break;
     case PD_OP_RELU:
-        if (i > 0 && fuses_with_relu(e, i - 1)) fprintf(o, "    /* fused into the linear above */\n");
-        else
-            fprintf(o, "    relu_forward_cuda(ctx, %s, %s, (size_t)P_B * %" PRId64 ");\n",
-                    cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), N);
-        break;
-    case PD_OP_MAXPOOL2D:
-    case PD_OP_AVGPOOL2D:
-        cg_window(ly, is, k, st, pad);
-        if (ly->op == PD_OP_MAXPOOL2D)
-            fprintf(o, "    maxpool2d_forward_cuda(ctx, %s, (int *)(acts + %" PRId64 "), %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                    cg_em_loc(e, 0, op->out), op->aux_off, cg_em_loc(e, 1, op->in[0]), C, H, W, k[0], k[1],
-                    st[0], st[1], pad[0], pad[1]);
-        else
-            fprintf(o, "    avgpool2d_forward_cuda(ctx, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                    cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), C, H, W, k[0], k[1], st[0], st[1],
-                    pad[0], pad[1]);
-        break;
-    case PD_OP_FLATTEN:
-        fprintf(o, "    /* no-op: its output is its input's memory */\n");
-        break;
-    case PD_OP_DROPOUT:
-        fprintf(o, "    if (training) dropout_forward_cuda(ctx, %s, acts + %" PRId64 ", %s, (float)%.17g, seed, step, %d, 0, P_B, %" PRId64 ");\n",
-                cg_em_loc(e, 0, op->out), op->aux_off, cg_em_loc(e, 1, op->in[0]), ly->p, op->layer, N);
-        fprintf(o, "    else identity_forward_cuda(ctx, %s, %s, (size_t)P_B * %" PRId64 ");\n",
-                cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), N);
-        break;
-    case PD_OP_BATCHNORM2D:
-        fprintf(o, "    if (training) batchnorm2d_forward_cuda(ctx, %s, acts + %" PRId64 ", acts + %" PRId64 ", buffers + %" PRId64 ", buffers + %" PRId64 ", %s, %s, %s, (float)%.17g, (float)%.17g, P_B, %d, %d, %d);\n",
-                cg_em_loc(e, 0, op->out), op->aux_off, op->aux_off + C, op->buf_off, op->buf_off + C,
-                cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off), cg_em_prm(e, 3, "params", op->b_off),
-                ly->momentum, ly->eps, C, H, W);
-        fprintf(o, "    else batchnorm2d_forward_eval_cuda(ctx, %s, %s, %s, %s, buffers + %" PRId64 ", buffers + %" PRId64 ", (float)%.17g, P_B, %d, %d, %d);\n",
-                cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off),
-                cg_em_prm(e, 3, "params", op->b_off), op->buf_off, op->buf_off + C, ly->eps, C, H, W);
-        break;
-    case PD_OP_ADD:
-    case PD_OP_CONCAT:
-        cg_emit_join(e, op, 0, "ctx, ", "_cuda");
-        break;
+        if (i > 0 && fuses_with_relu(e, i - 1)) {
+            fprintf(o, "    /* fused into the linear above */\n");
+            break;
+        }
+        /* fall through */
     default:
-        fprintf(o, "#error unsupported op %s\n", pd_op_name(ly->op));
+        cg_emit_op_forward(e, op, "ctx, ", "_cuda");
     }
 }
 
@@ -112,13 +76,10 @@ static void emit_backward_op(cg_em *e, int i) {
     const cg_op *op = &e->cs->ops[i];
     const pd_layer *ly = &e->m->layers[op->layer];
     const pd_shape *is = cg_in_shape(e->m, ly, 0);
-    int C, H, W, k[2], st[2], pad[2];
+    int C, H, W;
     cg_chw(is, &C, &H, &W);
-    int64_t N = op->out_numel;
     const char *din = cg_em_gloc(e, 0, op->in[0]);
-    int no_din = !strcmp(din, "NULL");
-    char nb[96];
-    fprintf(o, "    /* %s: %s */\n", cg_safe(ly->name, nb, sizeof nb), pd_op_name(ly->op));
+    cg_emit_op_comment(e, op);
     switch (ly->op) {
     case PD_OP_LINEAR:
         if (fuses_with_relu(e, i)) {
@@ -142,43 +103,13 @@ static void emit_backward_op(cg_em *e, int i) {
                 ly->padding[0], ly->padding[1]);
         break;
     case PD_OP_RELU:
-        if (i > 0 && fuses_with_relu(e, i - 1)) fprintf(o, "    /* fused into the linear below */\n");
-        else if (!no_din)
-            fprintf(o, "    relu_backward_cuda(ctx, %s, %s, %s, (size_t)P_B * %" PRId64 ");\n", din,
-                    cg_em_gloc(e, 1, op->out), cg_em_loc(e, 2, op->out), N);
-        break;
-    case PD_OP_MAXPOOL2D:
-    case PD_OP_AVGPOOL2D:
-        if (no_din) break;
-        cg_window(ly, is, k, st, pad);
-        if (ly->op == PD_OP_MAXPOOL2D)
-            fprintf(o, "    maxpool2d_backward_cuda(ctx, %s, %s, (const int *)(acts + %" PRId64 "), P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                    din, cg_em_gloc(e, 1, op->out), op->aux_off, C, H, W, k[0], k[1], st[0], st[1],
-                    pad[0], pad[1]);
-        else
-            fprintf(o, "    avgpool2d_backward_cuda(ctx, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                    din, cg_em_gloc(e, 1, op->out), C, H, W, k[0], k[1], st[0], st[1], pad[0], pad[1]);
-        break;
-    case PD_OP_FLATTEN:
-        fprintf(o, "    /* no-op: its gradient is its input's gradient */\n");
-        break;
-    case PD_OP_DROPOUT:
-        if (!no_din)
-            fprintf(o, "    dropout_backward_cuda(ctx, %s, %s, acts + %" PRId64 ", (size_t)P_B * %" PRId64 ");\n",
-                    din, cg_em_gloc(e, 1, op->out), op->aux_off, N);
-        break;
-    case PD_OP_BATCHNORM2D:
-        fprintf(o, "    batchnorm2d_backward_cuda(ctx, %s, %s, %s, %s, %s, %s, acts + %" PRId64 ", acts + %" PRId64 ", P_B, %d, %d, %d);\n",
-                no_din ? "NULL" : din, cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
-                cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]), cg_em_prm(e, 5, "params", op->w_off),
-                op->aux_off, op->aux_off + C, C, H, W);
-        break;
-    case PD_OP_ADD:
-    case PD_OP_CONCAT:
-        cg_emit_join(e, op, 1, "ctx, ", "_cuda");
-        break;
+        if (i > 0 && fuses_with_relu(e, i - 1)) {
+            fprintf(o, "    /* fused into the linear below */\n");
+            break;
+        }
+        /* fall through */
     default:
-        fprintf(o, "#error unsupported op %s\n", pd_op_name(ly->op));
+        cg_emit_op_backward(e, op, "ctx, ", "_cuda");
     }
 }
 
