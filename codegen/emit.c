@@ -62,7 +62,6 @@ static void emit_backward_op(cg_em *e, const cg_op *op) {
 void cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
                    const char *banner) {
     const cg_stage *cs = &pr->stages[s];
-    const pd_stage *ps = &p->stages[s];
     cg_em e = {.o = o, .m = m, .cs = cs, .s = s};
     fputs(banner, o);
     fprintf(o, "#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
@@ -121,33 +120,13 @@ void cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, cons
     fprintf(o, "}\n\n");
 
     /* descriptor */
-    int ic, ih, iw;
-    cg_chw(&m->input, &ic, &ih, &iw);
     fprintf(o, "const pdrt_stage S%d_stage = {\n", s);
-    fprintf(o, "    .abi = PDRT_ABI,\n    .model = ");
-    cg_put_cstr(o, m->name);
-    fprintf(o, ",\n    .index = %d,\n    .n_stages = %d,\n    .batch = S%d_BATCH,\n    .classes = %d,\n", s,
-            p->n_stages, s, m->classes);
-    fprintf(o, "    .in_c = %d,\n    .in_h = %d,\n    .in_w = %d,\n    .dataset = ", ic, ih, iw);
-    cg_put_cstr(o, m->dataset);
-    fprintf(o, ",\n    .in_floats = S%d_IN_FLOATS,\n    .out_floats = S%d_OUT_FLOATS,\n", s, s);
-    fprintf(o, "    .n_params = S%d_N_PARAMS,\n    .n_buffers = S%d_N_BUFFERS,\n    .n_acts = S%d_N_ACTS,\n"
-               "    .n_scratch = 0,\n", s, s, s);
-    fprintf(o, "    .n_tensors = %d,\n    .tensors = S%d_tensors,\n", nt, s);
-    fprintf(o, "    .init = S%d_init,\n    .forward = S%d_forward,\n    .backward = S%d_backward,\n"
-               "    .scratch_floats = S%d_scratch_floats,\n", s, s, s, s);
-    fprintf(o, "    .warmup = S%d_warmup,\n    .weight_versions = %d,\n    .schedule = ", s, ps->weight_versions);
-    cg_put_cstr(o, p->schedule[0] ? p->schedule : "1f1b");
-    fprintf(o, ",\n    .predicted_ms = %.17g,\n    .predicted_compute_ms = %.17g,\n", ps->time_ms,
-            ps->compute_ms);
-    fprintf(o, "    .optimizer = %d,\n    .lr = %.17g,\n    .momentum = %.17g,\n    .weight_decay = %.17g,\n",
-            m->optimizer == PD_OPT_ADAM ? 1 : 0, m->lr, m->momentum, m->weight_decay);
-    fprintf(o, "    .beta1 = %.17g,\n    .beta2 = %.17g,\n    .adam_eps = %.17g,\n    .epochs = %d,\n",
-            m->beta1, m->beta2, m->adam_eps, m->epochs);
-    int reps[256], nr = p->n_stages < 256 ? p->n_stages : 256;
-    for (int k = 0; k < nr; k++) reps[k] = p->stages[k].replicas;
-    fprintf(o, "    .replicas = S%d_replicas,\n    .microbatches = %d,\n    .vertical_sync = %d,\n", s,
-            pd_schedule_default_microbatches(nr, reps), p->vertical_sync);
+    cg_emit_desc(&e, p, nt, CG_DESC_SHAPE, "    .", ",");
+    fprintf(o, "    .n_scratch = 0,\n");
+    cg_emit_desc(&e, p, nt, CG_DESC_TABLES, "    .", ",");
+    fprintf(o, "    .forward = S%d_forward,\n    .backward = S%d_backward,\n"
+               "    .scratch_floats = S%d_scratch_floats,\n", s, s, s);
+    cg_emit_desc(&e, p, nt, CG_DESC_TRAINING, "    .", ",");
     fprintf(o, "    .plan_hash = ");
     cg_put_cstr(o, pr->plan_hash);
     fprintf(o, ",\n};\n\n");

@@ -1,8 +1,10 @@
 /* emit_common.c: the pieces of a stage source that the CPU and CUDA printers print alike
  * (emit_common.h). */
 #include "emit_common.h"
+#include "schedule.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <string.h>
 
 void cg_put_cstr(FILE *o, const char *s) {
@@ -285,5 +287,71 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op, const char *ctx, const char 
         break;
     default:
         fprintf(o, "#error unsupported op %s\n", pd_op_name(ly->op));
+    }
+}
+
+/* One descriptor field: <pre>name = value<end>. */
+static void desc_field(FILE *o, const char *pre, const char *end, const char *name, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(o, "%s%s = ", pre, name);
+    vfprintf(o, fmt, ap);
+    fprintf(o, "%s\n", end);
+    va_end(ap);
+}
+
+/* A string field, as a C literal. */
+static void desc_str(FILE *o, const char *pre, const char *end, const char *name, const char *v) {
+    fprintf(o, "%s%s = ", pre, name);
+    cg_put_cstr(o, v);
+    fprintf(o, "%s\n", end);
+}
+
+void cg_emit_desc(cg_em *e, const pd_plan *p, int nt, int part, const char *pre, const char *end) {
+    FILE *o = e->o;
+    const pd_model *m = e->m;
+    int s = e->s;
+    if (part == CG_DESC_SHAPE) {
+        int ic, ih, iw;
+        cg_chw(&m->input, &ic, &ih, &iw);
+        desc_field(o, pre, end, "abi", "PDRT_ABI");
+        desc_str(o, pre, end, "model", m->name);
+        desc_field(o, pre, end, "index", "%d", s);
+        desc_field(o, pre, end, "n_stages", "%d", p->n_stages);
+        desc_field(o, pre, end, "batch", "S%d_BATCH", s);
+        desc_field(o, pre, end, "classes", "%d", m->classes);
+        desc_field(o, pre, end, "in_c", "%d", ic);
+        desc_field(o, pre, end, "in_h", "%d", ih);
+        desc_field(o, pre, end, "in_w", "%d", iw);
+        desc_str(o, pre, end, "dataset", m->dataset);
+        desc_field(o, pre, end, "in_floats", "S%d_IN_FLOATS", s);
+        desc_field(o, pre, end, "out_floats", "S%d_OUT_FLOATS", s);
+        desc_field(o, pre, end, "n_params", "S%d_N_PARAMS", s);
+        desc_field(o, pre, end, "n_buffers", "S%d_N_BUFFERS", s);
+        desc_field(o, pre, end, "n_acts", "S%d_N_ACTS", s);
+    } else if (part == CG_DESC_TABLES) {
+        desc_field(o, pre, end, "n_tensors", "%d", nt);
+        desc_field(o, pre, end, "tensors", "S%d_tensors", s);
+        desc_field(o, pre, end, "init", "S%d_init", s);
+    } else {
+        const pd_stage *ps = &p->stages[s];
+        desc_field(o, pre, end, "warmup", "S%d_warmup", s);
+        desc_field(o, pre, end, "weight_versions", "%d", ps->weight_versions);
+        desc_str(o, pre, end, "schedule", p->schedule[0] ? p->schedule : "1f1b");
+        desc_field(o, pre, end, "predicted_ms", "%.17g", ps->time_ms);
+        desc_field(o, pre, end, "predicted_compute_ms", "%.17g", ps->compute_ms);
+        desc_field(o, pre, end, "optimizer", "%d", m->optimizer == PD_OPT_ADAM ? 1 : 0);
+        desc_field(o, pre, end, "lr", "%.17g", m->lr);
+        desc_field(o, pre, end, "momentum", "%.17g", m->momentum);
+        desc_field(o, pre, end, "weight_decay", "%.17g", m->weight_decay);
+        desc_field(o, pre, end, "beta1", "%.17g", m->beta1);
+        desc_field(o, pre, end, "beta2", "%.17g", m->beta2);
+        desc_field(o, pre, end, "adam_eps", "%.17g", m->adam_eps);
+        desc_field(o, pre, end, "epochs", "%d", m->epochs);
+        int reps[256], nr = p->n_stages < 256 ? p->n_stages : 256;
+        for (int k = 0; k < nr; k++) reps[k] = p->stages[k].replicas;
+        desc_field(o, pre, end, "replicas", "S%d_replicas", s);
+        desc_field(o, pre, end, "microbatches", "%d", pd_schedule_default_microbatches(nr, reps));
+        desc_field(o, pre, end, "vertical_sync", "%d", p->vertical_sync);
     }
 }

@@ -49,6 +49,15 @@ void cg_emit_init(cg_em *e);
 /* An add or concat op's call: ctx is the leading argument text ("" or "ctx, "), sfx the function
  * name's suffix ("" or "_cuda"); backward: the gradient call. */
 void cg_emit_join(cg_em *e, const cg_op *op, int backward, const char *ctx, const char *sfx);
+/* The pdrt_stage descriptor's fields both backends fill, one part at a time so that each backend
+ * can put its own fields between them: each printed as <pre>name = value<end>, pre "    ." and end
+ * "," for a designated initializer, "    b->" and ";" for assignments. */
+enum {
+    CG_DESC_SHAPE,    /* abi, model, index, n_stages, batch, classes, input, dataset, sizes */
+    CG_DESC_TABLES,   /* n_tensors (nt), tensors, init */
+    CG_DESC_TRAINING, /* warmup, weight versions, schedule, predictions, optimizer, replicas */
+};
+void cg_emit_desc(cg_em *e, const pd_plan *p, int nt, int part, const char *pre, const char *end);
 /* The "name: op" comment above an op's call. */
 void cg_emit_op_comment(cg_em *e, const cg_op *op);
 /* The forward (backward) call of an op both backends print alike: ReLU, pooling, flatten,

@@ -116,7 +116,6 @@ static void emit_backward_op(cg_em *e, int i) {
 void cg_emit_stage_cuda(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
                         const char *banner, int precision) {
     const cg_stage *cs = &pr->stages[s];
-    const pd_stage *ps = &p->stages[s];
     cg_em e = {.o = o, .m = m, .cs = cs, .s = s};
     fputs(banner, o);
     fprintf(o, "#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
@@ -182,33 +181,12 @@ void cg_emit_stage_cuda(FILE *o, const cg_program *pr, int s, const pd_model *m,
     fprintf(o, "}\n\n");
 
     /* descriptor, filled field by field */
-    int ic, ih, iw;
-    cg_chw(&m->input, &ic, &ih, &iw);
     fprintf(o, "static pdrt_cuda_stage S%d_describe(void) {\n    pdrt_cuda_stage c;\n"
                "    memset(&c, 0, sizeof c);\n    pdrt_stage *b = &c.base;\n"
-               "    c.abi = PDRT_CUDA_ABI;\n    b->abi = PDRT_ABI;\n    b->model = ", s);
-    cg_put_cstr(o, m->name);
-    fprintf(o, ";\n    b->index = %d;\n    b->n_stages = %d;\n    b->batch = S%d_BATCH;\n    b->classes = %d;\n",
-            s, p->n_stages, s, m->classes);
-    fprintf(o, "    b->in_c = %d;\n    b->in_h = %d;\n    b->in_w = %d;\n    b->dataset = ", ic, ih, iw);
-    cg_put_cstr(o, m->dataset);
-    fprintf(o, ";\n    b->in_floats = S%d_IN_FLOATS;\n    b->out_floats = S%d_OUT_FLOATS;\n", s, s);
-    fprintf(o, "    b->n_params = S%d_N_PARAMS;\n    b->n_buffers = S%d_N_BUFFERS;\n    b->n_acts = S%d_N_ACTS;\n",
-            s, s, s);
-    fprintf(o, "    b->n_tensors = %d;\n    b->tensors = S%d_tensors;\n    b->init = S%d_init;\n", nt, s, s);
-    fprintf(o, "    b->warmup = S%d_warmup;\n    b->weight_versions = %d;\n    b->schedule = ", s,
-            ps->weight_versions);
-    cg_put_cstr(o, p->schedule[0] ? p->schedule : "1f1b");
-    fprintf(o, ";\n    b->predicted_ms = %.17g;\n    b->predicted_compute_ms = %.17g;\n", ps->time_ms,
-            ps->compute_ms);
-    fprintf(o, "    b->optimizer = %d;\n    b->lr = %.17g;\n    b->momentum = %.17g;\n    b->weight_decay = %.17g;\n",
-            m->optimizer == PD_OPT_ADAM ? 1 : 0, m->lr, m->momentum, m->weight_decay);
-    fprintf(o, "    b->beta1 = %.17g;\n    b->beta2 = %.17g;\n    b->adam_eps = %.17g;\n    b->epochs = %d;\n",
-            m->beta1, m->beta2, m->adam_eps, m->epochs);
-    int reps[256], nr = p->n_stages < 256 ? p->n_stages : 256;
-    for (int k = 0; k < nr; k++) reps[k] = p->stages[k].replicas;
-    fprintf(o, "    b->replicas = S%d_replicas;\n    b->microbatches = %d;\n    b->vertical_sync = %d;\n", s,
-            pd_schedule_default_microbatches(nr, reps), p->vertical_sync);
+               "    c.abi = PDRT_CUDA_ABI;\n", s);
+    cg_emit_desc(&e, p, nt, CG_DESC_SHAPE, "    b->", ";");
+    cg_emit_desc(&e, p, nt, CG_DESC_TABLES, "    b->", ";");
+    cg_emit_desc(&e, p, nt, CG_DESC_TRAINING, "    b->", ";");
     fprintf(o, "    c.forward = S%d_forward;\n    c.backward = S%d_backward;\n"
                "    c.scratch_bytes = S%d_scratch_bytes;\n    c.precision = %s;\n    return c;\n}\n\n",
             s, s, s, precision ? "PD_CUDA_BF16" : "PD_CUDA_FP32");
