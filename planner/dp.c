@@ -50,6 +50,9 @@ typedef struct {
     double bound; /* top level only: states and splits that cannot give a plan <= bound are
                      skipped (INFINITY = none); see solve_top */
     struct stage_memo *memo; /* relax's stage costs for the J being solved (NULL = none) */
+    long *cidx;   /* chains: cidx[b] = the first ideal k with compute[k] >= c0 + b * cw (c_first) */
+    long nb;      /* buckets of cidx */
+    double c0, cw, cinv;
     double prune; /* inner levels skip the ranges no top-level stage of time <= prune can hold
                      (range_kept; INFINITY = none) */
 } dpctx;
@@ -247,6 +250,56 @@ static long first_near(const cand *c, long lo, long hi, double v, long g) {
     return first_at_least(c, a + 1, b, v);
 }
 
+/* Chains: the first ideal k in [0, S-1] with compute[k] >= v (S if none), the same answer as
+ * first_at_least over every ideal, found from a bucket table of the compute axis: the bucket's
+ * first ideal, then a short walk (both ways, so a rounding of the bucket number cannot matter);
+ * a long walk (many ideals in one bucket) ends in the binary search. */
+static inline __attribute__((always_inline)) long c_first(const dpctx *x, double v) {
+    const double *C = x->id.compute;
+    long S = x->S;
+    if (!(v > C[0])) return 0;
+    if (v > C[S - 1]) return S;
+    double f = (v - x->c0) * x->cinv;
+    long b = f < (double)x->nb ? (long)f : x->nb - 1;
+    if (b < 0) b = 0;
+    long k = x->cidx[b];
+    for (int step = 0; k > 0 && C[k - 1] >= v; step++) {
+        if (step == 8) {
+            cand cd = {.compute = C, .n = S};
+            return first_at_least(&cd, 0, k - 1, v);
+        }
+        k--;
+    }
+    for (int step = 0; k < S && C[k] < v; step++) {
+        if (step == 8) {
+            cand cd = {.compute = C, .n = S};
+            return first_at_least(&cd, k, S - 1, v);
+        }
+        k++;
+    }
+    return k;
+}
+
+static int cidx_build(dpctx *x) {
+    if (!x->id.chain || x->S < 2) return 0;
+    const double *C = x->id.compute;
+    long S = x->S;
+    x->c0 = C[0];
+    x->nb = 4 * S;
+    x->cw = (C[S - 1] - C[0]) / (double)x->nb;
+    if (!(x->cw > 0) || !isfinite(x->cw)) return 0; /* no table: the gallops run */
+    x->cinv = 1 / x->cw;
+    x->cidx = malloc(sizeof(long) * (size_t)x->nb);
+    if (!x->cidx) return -1;
+    long k = 0;
+    for (long b = 0; b < x->nb; b++) {
+        double v = x->c0 + (double)b * x->cw;
+        while (k < S && C[k] < v) k++;
+        x->cidx[b] = k;
+    }
+    return 0;
+}
+
 /* Every stage time is at least its level-0 compute over the workers it spans (r units of
  * wbelow[l] workers), and so is the prefix's bottleneck over its m - r units. With U = the best
  * value found so far for (J, m), only I with compute[J] - compute[I] <= U*w*r and
@@ -295,9 +348,18 @@ static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long 
             if (topb && x->bound < U) U = x->bound;
             long lo = 0, hi = cd.n - 1;
             if (U < INFINITY) {
-                lo = first_near(&cd, lo, hi, C[J] - U * w * r * slack, glo);
                 double top = C[s] + U * w * (m - r) * slack;
-                long h = first_near(&cd, lo, hi, top, ghi);
+                long h;
+                if (x->cidx) {
+                    lo = c_first(x, C[J] - U * w * r * slack);
+                    if (lo > cd.n) lo = cd.n;
+                    h = c_first(x, top);
+                    if (h < lo) h = lo;
+                    if (h > cd.n) h = cd.n;
+                } else {
+                    lo = first_near(&cd, lo, hi, C[J] - U * w * r * slack, glo);
+                    h = first_near(&cd, lo, hi, top, ghi);
+                }
                 while (h <= hi && C[cand_at(&cd, h)] <= top) h++;
                 hi = h - 1;
                 glo = lo;
@@ -496,6 +558,7 @@ static void ctx_free(dpctx *x) {
     free(x->sub);
     for (int l = 0; l < PD_MAX_LEVELS; l++) free(x->inner[l]);
     free(x->inrange);
+    free(x->cidx);
     if (x->memo) {
         free(x->memo->e);
         free(x->memo->stamp);
@@ -533,7 +596,7 @@ static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cos
             if (eq) x->forbid = k;
         }
     x->inrange = malloc((size_t)x->S);
-    if (!x->inrange || build_subsets(x)) return -1;
+    if (!x->inrange || build_subsets(x) || cidx_build(x)) return -1;
     int nmax = 1;
     for (int l = 0; l < x->L; l++)
         if (c->count[l] > nmax) nmax = c->count[l];
