@@ -131,6 +131,15 @@ static int fits_after(const pd_cost_level *lv, double m0, double slope, int r, i
     return m0 + w * slope <= lv->memory_bytes;
 }
 
+/* The time of a priced stage had it been the last of its range (pd_stage_sums.last = 1): the
+ * flag only drops the output transfer, and the time is the largest of compute + all-reduce and
+ * the transfers (cost.h), so this is the same number pd_stage_cost_eval gives with last = 1
+ * (one pricing instead of two per stage). */
+static double time_as_last(const pd_stage_cost *c) {
+    double t = c->compute_ms + c->allreduce_ms;
+    return c->comm_in_ms > t ? c->comm_in_ms : t;
+}
+
 /* Tries the last stage I..J on r units after the best prefix s..I, for m in [mlo, mhi]. */
 static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int mlo, int mhi,
                   int open_last, int fin_last) {
@@ -171,13 +180,7 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
                 slope = c1.memory_bytes - c0.memory_bytes;
             }
             to = tf = c0.time_ms;
-            if (!same) {
-                pd_stage_sums sf = ss;
-                sf.last = fin_last;
-                pd_stage_cost cf;
-                pd_stage_cost_eval(&cf, &sf, lv, x->cm, r, 0);
-                tf = cf.time_ms;
-            }
+            if (!same && fin_last != open_last) tf = time_as_last(&c0);
         }
         if (sm) {
             sm->e[key] = (stage_memo_entry){to, tf, m0, slope, ok};
@@ -448,10 +451,7 @@ static void level_dp(dptable *t, const dpctx *x, int l, long s) {
                 oIJ[r] = (int)s;
                 oRJ[r] = r;
                 if (!same) {
-                    pd_stage_sums sf = ss;
-                    sf.last = fin_last;
-                    pd_stage_cost_eval(&c, &sf, lv, x->cm, r, N - r);
-                    fJ[r] = c.time_ms;
+                    fJ[r] = fin_last != open_last ? time_as_last(&c) : c.time_ms;
                     fIJ[r] = (int)s;
                     fRJ[r] = r;
                 }
