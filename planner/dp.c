@@ -50,7 +50,7 @@ typedef struct {
     double bound; /* top level only: states and splits that cannot give a plan <= bound are
                      skipped (INFINITY = none); see solve_top */
     struct stage_memo *memo; /* relax's stage costs for the J being solved (NULL = none) */
-    long *cidx;   /* chains: cidx[b] = the first ideal k with compute[k] >= c0 + b * cw (c_first) */
+    int *cidx;    /* chains: cidx[b] = the first ideal k with compute[k] >= c0 + b * cw (c_first) */
     long nb;      /* buckets of cidx */
     double c0, cw, cinv;
     double prune; /* inner levels skip the ranges no top-level stage of time <= prune can hold
@@ -266,6 +266,7 @@ static inline __attribute__((always_inline)) long c_first(const dpctx *x, double
     long b = f < (double)x->nb ? (long)f : x->nb - 1;
     if (b < 0) b = 0;
     long k = x->cidx[b];
+    k += k < S && C[k] < v; /* usually the answer (a bucket is a fraction of a layer) */
     for (int step = 0; k > 0 && C[k - 1] >= v; step++) {
         if (step == 8) {
             cand cd = {.compute = C, .n = S};
@@ -288,17 +289,17 @@ static int cidx_build(dpctx *x) {
     const double *C = x->id.compute;
     long S = x->S;
     x->c0 = C[0];
-    x->nb = 4 * S;
+    x->nb = 8 * S;
     x->cw = (C[S - 1] - C[0]) / (double)x->nb;
     if (!(x->cw > 0) || !isfinite(x->cw)) return 0; /* no table: the gallops run */
     x->cinv = 1 / x->cw;
-    x->cidx = malloc(sizeof(long) * (size_t)x->nb);
+    x->cidx = malloc(sizeof(int) * (size_t)x->nb);
     if (!x->cidx) return -1;
     long k = 0;
     for (long b = 0; b < x->nb; b++) {
         double v = x->c0 + (double)b * x->cw;
         while (k < S && C[k] < v) k++;
-        x->cidx[b] = k;
+        x->cidx[b] = (int)k;
     }
     return 0;
 }
