@@ -51,9 +51,9 @@ typedef struct {
     int64_t updates;
     rt_stage_stats stats;
     /* last stage: loss bookkeeping */
-    double loss_sum, last_loss;
-    int64_t loss_n, done_steps;
-    double t_log, t0;
+    rt_loss_log lg;
+    int64_t done_steps;
+    double t0;
     int64_t per_epoch, total;
     int64_t skipped;              /* minibatches dropped (non-finite) */
     float *buffers_before;        /* --skip-nonfinite: batch-norm statistics before a forward */
@@ -107,17 +107,7 @@ static void labels_from_tail(int *labels, const float *tail, int B) {
 }
 
 static void progress(ex_t *e, int epoch, int64_t local, int force) {
-    int64_t since = e->loss_n;
-    if (!since || (!force && since < e->a->log_every)) return;
-    double now = rt_now();
-    e->last_loss = e->loss_sum / (double)since;
-    printf("epoch %d step %lld/%lld loss %.4f samples/s %.1f\n", epoch + 1, (long long)local,
-           (long long)e->per_epoch, e->last_loss,
-           (double)since * e->B / (now - e->t_log > 1e-9 ? now - e->t_log : 1e-9));
-    fflush(stdout);
-    e->loss_sum = 0;
-    e->loss_n = 0;
-    e->t_log = now;
+    rt_progress(&e->lg, epoch, local, e->per_epoch, e->B, e->a->log_every, force);
 }
 
 static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
@@ -161,8 +151,8 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
                         (long long)(base + mb), st->n_tensors ? st->tensors[st->n_tensors - 1].layer : "?");
             e->dout[d][st->out_floats] = 1;
         } else {
-            e->loss_sum += loss;
-            e->loss_n++;
+            e->lg.loss_sum += loss;
+            e->lg.loss_n++;
         }
     } else {
         memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
@@ -380,20 +370,10 @@ static double evaluate(ex_t *e) {
     return acc;
 }
 
-/* Minibatches in flight on a rank under a schedule: forwards not yet followed by their backward. */
-static int in_flight(const pd_rank_schedule *rs) {
-    int cur = 0, most = 1;
-    for (int i = 0; i < rs->n; i++) {
-        if (rs->a[i].kind == PD_A_FORWARD && ++cur > most) most = cur;
-        if (rs->a[i].kind == PD_A_BACKWARD) cur--;
-    }
-    return most;
-}
-
 /* Buffers sized from the schedule of a full epoch (shorter epochs need no more). */
 static void ex_alloc(ex_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
-    e->D = in_flight(&full->ranks[e->rank]);
+    e->D = rt_in_flight(&full->ranks[e->rank]);
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
     if (strcmp(full->name, "1f1b")) nv = 1;           /* synchronous: one version */
     if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;   /* back to the version stage 0 used */
@@ -505,9 +485,9 @@ static void ckpt_meta(rt_ckpt_meta *m, const ex_t *e, int64_t done, int epoch, i
     m->epoch = epoch;
     m->updates = e->updates;
     m->every = every;
-    m->loss_sum = e->loss_sum;
-    m->last_loss = e->last_loss;
-    m->loss_n = e->loss_n;
+    m->loss_sum = e->lg.loss_sum;
+    m->last_loss = e->lg.last_loss;
+    m->loss_n = e->lg.loss_n;
     m->skipped = e->skipped;
 }
 
@@ -571,9 +551,9 @@ static void resume(ex_t *e, int64_t *done, int *epoch, int64_t *every) {
     e->updates = m.updates;
     memcpy(rt_stash_reset(&e->stash, m.updates), w, (size_t)np * sizeof(float));
     free(w);
-    e->loss_sum = m.loss_sum;
-    e->loss_n = m.loss_n;
-    e->last_loss = m.last_loss;
+    e->lg.loss_sum = m.loss_sum;
+    e->lg.loss_n = m.loss_n;
+    e->lg.last_loss = m.last_loss;
     e->skipped = m.skipped;
     *done = m.done;
     *epoch = (int)m.epoch;
@@ -599,16 +579,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     if (a.mode != RT_PIPELINE)
         rt_fail(__FILE__, __LINE__, "--single/--emulate run the local binary (pdlaunch --single)");
     /* ranks: every stage's replicas, contiguous in stage order */
-    e.first_rank = calloc((size_t)st->n_stages + 1, sizeof(int));
-    RT_CHECK(e.first_rank != NULL);
-    for (int k = 0; k < st->n_stages; k++) e.first_rank[k + 1] = e.first_rank[k] + rt_replicas(st, k);
-    e.R = rt_replicas(st, st->index);
-    e.j = e.rank - e.first_rank[st->index];
-    if (e.n != e.first_rank[st->n_stages] || e.j < 0 || e.j >= e.R)
-        rt_fail(__FILE__, __LINE__, "this binary is stage %d of %d (%d replicas, ranks %d..%d of %d) "
-                "but runs as MPI rank %d of %d", st->index, st->n_stages, e.R,
-                e.first_rank[st->index], e.first_rank[st->index] + e.R - 1,
-                e.first_rank[st->n_stages], e.rank, e.n);
+    e.first_rank = rt_rank_table(&e.R, &e.j, st, e.rank, e.n);
     e.out_rank = e.first_rank[st->n_stages - 1];
     MPI_Comm_split(MPI_COMM_WORLD, st->index, e.rank, &e.stage_comm);
     e.st = st;
@@ -624,14 +595,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
                 rt_fail(__FILE__, __LINE__, "vertical sync needs a straight pipeline (stage %d has %d "
                         "replicas)", k, rt_replicas(st, k));
     rt_optim_from(&e.opt, st, &a);
-    if (e.first) {
-        rt_data_open(&e.train, &e.test, &a, st);
-        e.per_epoch = pd_data_batches(&e.train, e.B, 1);
-        if (e.per_epoch < 1) rt_fail(__FILE__, __LINE__, "the training set holds less than one minibatch");
-    }
-    MPI_Bcast(&e.per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    int epochs = a.epochs > 0 ? a.epochs : (st->epochs > 0 ? st->epochs : 1);
-    e.total = a.steps > 0 ? a.steps : (int64_t)epochs * e.per_epoch;
+    e.per_epoch = rt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
         RT_CHECK(n0 < (int64_t)1 << 30);
@@ -661,7 +625,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     int64_t start = done;
 
     MPI_Barrier(MPI_COMM_WORLD);
-    e.t0 = e.t_log = rt_now();
+    e.t0 = e.lg.t_log = rt_now();
     double origin = e.t0;
     MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD); /* one clock on one machine */
     rt_trace_start(a.trace, origin);
@@ -721,7 +685,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         }
         int epochs_begun = done > (int64_t)epoch * e.per_epoch ? epoch + 1 : epoch;
         rt_summary sum = {st->model, "pipeline", rt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
-                          e.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
+                          e.lg.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
                           train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite,
                           e.n_ckpt, e.ckpt_s};
         rt_summary_print(&sum);

@@ -169,4 +169,27 @@ const char *rt_schedule_name(const pdrt_stage *st, const rt_args *a);
 int rt_microbatches(const pdrt_stage *st, const rt_args *a);
 int rt_replicas(const pdrt_stage *st, int stage);
 
+/* ---- what both pipeline executors share (rt_pipeline.c) ---- */
+/* Which MPI ranks run which stage: every stage's replicas, contiguous in stage order. Returns
+ * first_rank (calloc'd, n_stages + 1 entries: stage k's replicas are first_rank[k] ..
+ * first_rank[k + 1] - 1); R: this stage's replicas, j: which one rank is. Fails the run when the
+ * world of n ranks does not match the plan. */
+int *rt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n);
+/* Stage 0 (first) opens the data; every rank learns the minibatches per epoch (returned) and
+ * the total steps (--steps, else the epochs times that). Collective on MPI_COMM_WORLD. */
+int64_t rt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const rt_args *a,
+                         const pdrt_stage *st, int first);
+/* The most minibatches a rank's schedule keeps in flight (forwards not yet followed by their
+ * backward), at least 1. */
+int rt_in_flight(const pd_rank_schedule *rs);
+/* The last stage's loss since the last progress line. */
+typedef struct {
+    double loss_sum, last_loss, t_log;
+    int64_t loss_n;
+} rt_loss_log;
+/* Prints "epoch E step L/P loss X samples/s Y" when log_every losses (or, with force, any)
+ * were added since the last line, and starts the next interval. */
+void rt_progress(rt_loss_log *lg, int epoch, int64_t local, int64_t per_epoch, int B, int log_every,
+                 int force);
+
 #endif

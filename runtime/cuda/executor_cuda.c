@@ -51,8 +51,9 @@ typedef struct {
     pd_link *links;
     void *nccl_stage;             /* the replicas' NCCL communicator, or NULL */
     rt_stage_stats stats;
-    double loss_sum, last_loss, t_log, t0;
-    int64_t loss_n, per_epoch, total;
+    rt_loss_log lg;           /* the last stage's loss since the last progress line */
+    double t0;
+    int64_t per_epoch, total;
 } cx_t;
 
 static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
@@ -72,17 +73,7 @@ static float *dev_w(cx_t *e, const float *slot) {
 }
 
 static void progress(cx_t *e, int epoch, int64_t local, int force) {
-    int64_t since = e->loss_n;
-    if (!since || (!force && since < e->a->log_every)) return;
-    double now = rt_now();
-    e->last_loss = e->loss_sum / (double)since;
-    printf("epoch %d step %lld/%lld loss %.4f samples/s %.1f\n", epoch + 1, (long long)local,
-           (long long)e->per_epoch, e->last_loss,
-           (double)since * e->B / (now - e->t_log > 1e-9 ? now - e->t_log : 1e-9));
-    fflush(stdout);
-    e->loss_sum = 0;
-    e->loss_n = 0;
-    e->t_log = now;
+    rt_progress(&e->lg, epoch, local, e->per_epoch, e->B, e->a->log_every, force);
 }
 
 /* waits for send slot k of kind (0 activations, 1 gradients) to be free on every link */
@@ -126,8 +117,8 @@ static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
         float loss = softmax_cross_entropy_cuda(e->ctx, e->dout[d], e->logits, e->labels_dev, e->B,
                                                 st->classes);
         if (loss != loss) rt_fail(__FILE__, __LINE__, "loss is NaN at step %lld", (long long)(base + mb));
-        e->loss_sum += loss;
-        e->loss_n++;
+        e->lg.loss_sum += loss;
+        e->lg.loss_n++;
     } else {
         identity_forward_cuda(e->ctx, out + st->out_floats, in + st->in_floats, (size_t)e->B);
     }
@@ -301,15 +292,6 @@ static double evaluate(cx_t *e) {
     return acc;
 }
 
-static int in_flight(const pd_rank_schedule *rs) {
-    int cur = 0, most = 1;
-    for (int i = 0; i < rs->n; i++) {
-        if (rs->a[i].kind == PD_A_FORWARD && ++cur > most) most = cur;
-        if (rs->a[i].kind == PD_A_BACKWARD) cur--;
-    }
-    return most;
-}
-
 /* The static device memory plan: every buffer carved from one arena, allocated once. */
 typedef struct {
     size_t off;
@@ -322,7 +304,7 @@ static size_t carve(carve_t *c, size_t bytes) {
 
 static void cx_alloc(cx_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
-    e->D = in_flight(&full->ranks[e->rank]);
+    e->D = rt_in_flight(&full->ranks[e->rank]);
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
     if (strcmp(full->name, "1f1b")) nv = 1;
     if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;
@@ -537,16 +519,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     MPI_Comm_rank(MPI_COMM_WORLD, &e.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &e.n);
     rt_set_identity(e.rank, st->index, 1);
-    e.first_rank = calloc((size_t)st->n_stages + 1, sizeof(int));
-    RT_CHECK(e.first_rank != NULL);
-    for (int k = 0; k < st->n_stages; k++) e.first_rank[k + 1] = e.first_rank[k] + rt_replicas(st, k);
-    e.R = rt_replicas(st, st->index);
-    e.j = e.rank - e.first_rank[st->index];
-    if (e.n != e.first_rank[st->n_stages] || e.j < 0 || e.j >= e.R)
-        rt_fail(__FILE__, __LINE__, "this binary is stage %d of %d (%d replicas, ranks %d..%d of %d) "
-                "but runs as MPI rank %d of %d", st->index, st->n_stages, e.R,
-                e.first_rank[st->index], e.first_rank[st->index] + e.R - 1,
-                e.first_rank[st->n_stages], e.rank, e.n);
+    e.first_rank = rt_rank_table(&e.R, &e.j, st, e.rank, e.n);
     if (device < 0) { /* node-local rank modulo the GPUs */
         MPI_Comm node;
         int local = 0;
@@ -574,14 +547,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     if (!e.ctx) rt_fail(__FILE__, __LINE__, "cannot create the CUDA context on GPU %d", device);
     e.stream = pd_cuda_ctx_stream(e.ctx);
     rt_optim_from(&e.opt, st, &a);
-    if (e.first) {
-        rt_data_open(&e.train, &e.test, &a, st);
-        e.per_epoch = pd_data_batches(&e.train, e.B, 1);
-        if (e.per_epoch < 1) rt_fail(__FILE__, __LINE__, "the training set holds less than one minibatch");
-    }
-    MPI_Bcast(&e.per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    int epochs = a.epochs > 0 ? a.epochs : (st->epochs > 0 ? st->epochs : 1);
-    e.total = a.steps > 0 ? a.steps : (int64_t)epochs * e.per_epoch;
+    e.per_epoch = rt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
         RT_CHECK(n0 < (int64_t)1 << 30);
@@ -619,7 +585,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     }
 
     MPI_Barrier(MPI_COMM_WORLD);
-    e.t0 = e.t_log = rt_now();
+    e.t0 = e.lg.t_log = rt_now();
     double origin = e.t0;
     MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     rt_trace_start(a.trace, origin);
@@ -687,7 +653,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         sum.batch = e.B;
         sum.steps = done;
         sum.epochs_done = epoch;
-        sum.final_loss = e.last_loss;
+        sum.final_loss = e.lg.last_loss;
         sum.test_accuracy = a.eval ? acc : -1;
         sum.samples_per_s = (double)done * e.B / train_s;
         sum.wall_s = wall;
