@@ -45,13 +45,13 @@ static char *read_text(const char *path) {
 static int plan_hash_masked(char hex[17], const char *path) {
     char *t = read_text(path);
     if (!t) return -1;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = PD_FNV1A_BASIS;
     for (char *line = t; *line;) {
         char *nl = strchr(line, '\n');
         size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
         size_t sp = strspn(line, " ");
         if (strncmp(line + sp, "seconds: ", 9))
-            for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)line[i]) * 0x100000001b3ULL;
+            h = pd_fnv1a(line, n, h);
         line += n;
     }
     free(t);

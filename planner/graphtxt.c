@@ -40,11 +40,7 @@ typedef struct {
     size_t cap;
 } name_table;
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static uint64_t hash_str(const char *s) { return pd_fnv1a_str(s); }
 
 static int table_find(const name_table *t, const gnode *nodes, const char *s) {
     size_t i = hash_str(s) & (t->cap - 1);

@@ -230,11 +230,7 @@ typedef struct {
     size_t cap;
 } name_index;
 
-static size_t name_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (size_t)h;
-}
+static size_t name_hash(const char *s) { return (size_t)pd_fnv1a_str(s); }
 
 static int index_init(name_index *x, int n) {
     x->cap = 16;

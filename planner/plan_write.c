@@ -9,18 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-uint64_t pd_fnv1a(const void *data, size_t n, uint64_t h) {
-    const unsigned char *b = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 int pd_fnv1a_file(char hex[17], const char *path) {
     unsigned char buf[65536];
-    uint64_t h = 14695981039346656037ULL;
+    uint64_t h = PD_FNV1A_BASIS;
     size_t n;
     FILE *f = fopen(path, "rb");
     hex[0] = '\0';

@@ -13,6 +13,7 @@
 #include "cluster.h"
 #include "costgraph.h"
 #include "diag.h"
+#include "hash.h"
 #include "plan.h"
 
 #define PDPLAN_VERSION "0.1.0"
@@ -32,7 +33,6 @@ typedef struct {
 
 /* 64-bit FNV-1a of a file's bytes as 16 lowercase hex digits plus NUL. Returns 0, or -1 when the
  * file cannot be read (hex is then ""). */
-uint64_t pd_fnv1a(const void *data, size_t n, uint64_t h);
 int pd_fnv1a_file(char hex[17], const char *path);
 
 /* The plan as YAML text. Returns 0, or -1 if writing failed. */

@@ -10,13 +10,7 @@
 #include <string.h>
 
 void pd_fnv1a_hex(char out[17], const void *bytes, size_t n) {
-    const unsigned char *p = bytes;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    snprintf(out, 17, "%016llx", (unsigned long long)h);
+    snprintf(out, 17, "%016llx", (unsigned long long)pd_fnv1a(bytes, n, PD_FNV1A_BASIS));
 }
 
 char *pd_read_file(const char *path, size_t max_bytes, size_t *n, pd_diag *d) {
