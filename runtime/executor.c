@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ops.h"
 #include "optim.h"
@@ -70,25 +69,11 @@ static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
  * the in-flight buffers, the stash and the send rings. */
 static int64_t lidx(const ex_t *e, int64_t mb) { return mb / e->R; }
 
-/* Waits for a request without spinning a core: a rank waiting for its neighbour must leave the
- * CPU to the ranks that compute (there may be more ranks than cores). Polls, then naps. */
-static void wait_req(MPI_Request *r) {
-    int done = 0;
-    for (long spins = 0;; spins++) {
-        MPI_Test(r, &done, MPI_STATUS_IGNORE);
-        if (done) return;
-        if (spins > 64) {
-            struct timespec nap = {0, 20000}; /* 20 us */
-            nanosleep(&nap, NULL);
-        }
-    }
-}
-
 static float *send_slot(float **bufs, MPI_Request *req, int S, int64_t l, double *wait_ms) {
     int i = (int)(l % S);
     if (req[i] != MPI_REQUEST_NULL) {
         double t = rt_now();
-        wait_req(&req[i]);
+        rt_wait_req(&req[i]);
         *wait_ms += 1e3 * (rt_now() - t);
     }
     return bufs[i];
@@ -98,7 +83,7 @@ static void recv_into(float *buf, int64_t n, int peer, int tag, double *wait_ms)
     double t = rt_now();
     MPI_Request r;
     MPI_Irecv(buf, (int)n, MPI_FLOAT, peer, tag, MPI_COMM_WORLD, &r);
-    wait_req(&r);
+    rt_wait_req(&r);
     *wait_ms += 1e3 * (rt_now() - t);
 }
 
@@ -308,8 +293,8 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             break;
         case PD_A_FLUSH: {
             for (int k = 0; k < e->S; k++) {
-                if (e->act_req[k] != MPI_REQUEST_NULL) wait_req(&e->act_req[k]);
-                if (e->grad_req[k] != MPI_REQUEST_NULL) wait_req(&e->grad_req[k]);
+                if (e->act_req[k] != MPI_REQUEST_NULL) rt_wait_req(&e->act_req[k]);
+                if (e->grad_req[k] != MPI_REQUEST_NULL) rt_wait_req(&e->grad_req[k]);
             }
             e->stats.wait_ms += 1e3 * (rt_now() - t0);
             tid = 1;
@@ -323,8 +308,8 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
     }
     double t = rt_now();
     for (int i = 0; i < e->S; i++) {
-        if (e->act_req[i] != MPI_REQUEST_NULL) wait_req(&e->act_req[i]);
-        if (e->grad_req[i] != MPI_REQUEST_NULL) wait_req(&e->grad_req[i]);
+        if (e->act_req[i] != MPI_REQUEST_NULL) rt_wait_req(&e->act_req[i]);
+        if (e->grad_req[i] != MPI_REQUEST_NULL) rt_wait_req(&e->grad_req[i]);
     }
     e->stats.wait_ms += 1e3 * (rt_now() - t);
     if (e->rank == e->out_rank) progress(e, epoch, off + s->steps, 1);
@@ -362,7 +347,7 @@ static double evaluate(ex_t *e) {
             MPI_Request r;
             MPI_Isend(out, (int)(st->out_floats + e->B), MPI_FLOAT, e->first_rank[st->index + 1], 0,
                       MPI_COMM_WORLD, &r);
-            wait_req(&r);
+            rt_wait_req(&r);
         }
     }
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mpi.h>
+
 #include "data.h"
 #include "optim.h"
 #include "pdrt.h"
@@ -48,6 +50,9 @@ void rt_fail(const char *file, int line, const char *fmt, ...)
     do {                                                                                \
         if (!(expr)) rt_fail(__FILE__, __LINE__, "check failed: %s", #expr);           \
     } while (0)
+/* Waits for an MPI request without spinning a core: polls, then naps (there may be more ranks
+ * than cores, and a waiting rank must leave the CPU to those that compute). */
+void rt_wait_req(MPI_Request *r);
 void *rt_alloc(size_t floats); /* zeroed, 64-byte aligned floats; fails the run on OOM */
 double rt_now(void);           /* seconds, monotonic */
 int64_t rt_scratch_floats(const pdrt_stage *st); /* what a stage's scratch must hold */

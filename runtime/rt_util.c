@@ -52,3 +52,17 @@ int64_t rt_scratch_floats(const pdrt_stage *st) {
     int64_t k = st->scratch_floats ? st->scratch_floats() : 0;
     return k > st->n_scratch ? k : st->n_scratch;
 }
+
+/* Waits for a request without spinning a core: a rank waiting for its neighbour must leave the
+ * CPU to the ranks that compute (there may be more ranks than cores). Polls, then naps. */
+void rt_wait_req(MPI_Request *r) {
+    int done = 0;
+    for (long spins = 0;; spins++) {
+        MPI_Test(r, &done, MPI_STATUS_IGNORE);
+        if (done) return;
+        if (spins > 64) {
+            struct timespec nap = {0, 20000}; /* 20 us */
+            nanosleep(&nap, NULL);
+        }
+    }
+}

@@ -267,7 +267,7 @@ static double evaluate(cx_t *e) {
         } else {
             MPI_Request r;
             MPI_Irecv(hin, (int)nin, MPI_FLOAT, e->first_rank[st->index - 1], 0, MPI_COMM_WORLD, &r);
-            pd_wait_req(&r);
+            rt_wait_req(&r);
         }
         pd_cuda_upload(e->ctx, in, hin, (size_t)nin * sizeof(float));
         e->cst->forward(e->ctx, out, e->acts[0], e->buffers, w, in, 0, e->a->seed, -1);
@@ -282,7 +282,7 @@ static double evaluate(cx_t *e) {
             memcpy(hout + st->out_floats, hin + st->in_floats, (size_t)e->B * sizeof(float));
             MPI_Request r;
             MPI_Isend(hout, (int)nout, MPI_FLOAT, e->first_rank[st->index + 1], 0, MPI_COMM_WORLD, &r);
-            pd_wait_req(&r);
+            rt_wait_req(&r);
         }
     }
     free(hin);

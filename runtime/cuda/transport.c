@@ -3,24 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "transport.h"
 #include "transport_internal.h"
 
 static MPI_Comm ack_comm = MPI_COMM_NULL;
-
-void pd_wait_req(MPI_Request *r) {
-    int done = 0;
-    for (long spins = 0;; spins++) {
-        MPI_Test(r, &done, MPI_STATUS_IGNORE);
-        if (done) return;
-        if (spins > 64) {
-            struct timespec nap = {0, 20000}; /* 20 us */
-            nanosleep(&nap, NULL);
-        }
-    }
-}
 
 int pd_transport_parse(const char *s) {
     static const char *const names[] = {"auto", "ipc", "nccl", "host"};

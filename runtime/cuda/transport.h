@@ -94,7 +94,5 @@ void pd_nccl_comm_destroy(void *nc);
 /* in-place sum of n floats over the communicator, on stream; 0 on success */
 int pd_nccl_allreduce_sum(void *nc, float *buf, int64_t n, void *stream);
 
-/* Waits for an MPI request without spinning a core (polls, then naps). */
-void pd_wait_req(MPI_Request *r);
 
 #endif
