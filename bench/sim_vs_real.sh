@@ -17,6 +17,7 @@
 # Usage: bench/sim_vs_real.sh [STEPS (default 150)] [ROUNDS (default 3)]
 set -eu
 cd "$(dirname "$0")/.."
+source bench/lib.sh # calibrate
 steps=${1:-150}
 rounds=${2:-3}
 model=models/fmnist_cnn.yaml
@@ -54,23 +55,6 @@ simulate() {
         { cat "$gen.sim" >&2; echo "sim_vs_real: pdplan failed" >&2; return 1; }
     awk -v n="$steps" '/^simulated/ { k++; if (k == 1) { c = $7; t = $10 } } k == 1 && /steady state/ { s = $3 }
          /data parallel, ms/ { d = $5 } END { printf "%.2f %.2f\n", (s * n + t - c * s) / n, d }' "$gen.sim"
-}
-# calibrate OUT PLAN SUMMARY PROFILE: PROFILE with each stage's layers scaled so that their sum
-# equals the compute per minibatch that stage's rank measured in the run (summary.json)
-calibrate() {
-    awk 'FNR == 1 { file++ }
-        file == 1 && /^    layers: \[/ { s = $0; sub(/.*\[/, "", s); sub(/\].*/, "", s)
-            n = split(s, L, /, */); for (i = 1; i <= n; i++) st[L[i]] = ns + 0; ns++; next }
-        file == 2 && /"measured_compute_ms"/ { match($0, /"stage": [0-9]+/); k = substr($0, RSTART + 9, RLENGTH - 9) + 0
-            match($0, /"measured_compute_ms": [^,]*/); meas[k] = substr($0, RSTART + 23, RLENGTH - 23) + 0; next }
-        file == 3 && /forward_ms/ { sum[st[nm($0)]] += v($0, "forward_ms") + v($0, "backward_ms"); next }
-        file == 4 && /forward_ms/ { k = st[nm($0)]; f = sum[k] > 0 && meas[k] > 0 ? meas[k] / sum[k] : 1
-            sub(/forward_ms: [^,]*/, "forward_ms: " v($0, "forward_ms") * f)
-            sub(/backward_ms: [^,]*/, "backward_ms: " v($0, "backward_ms") * f) }
-        file == 4 { print }
-        function nm(s) { match(s, /name: [^,]*/); return substr(s, RSTART + 6, RLENGTH - 6) }
-        function v(s, key) { match(s, key ": [^,]*"); return substr(s, RSTART + length(key) + 2, RLENGTH - length(key) - 2) + 0 }' \
-        "$2" "$3" "$4" "$4" >"$1"
 }
 # calibrated KIND GENDIR PROFILE: the simulator's prediction from PROFILE calibrated to the last
 # run of GENDIR (KIND pipeline: the --straight plan, "moved" if the cut moves; dp: data parallel)

@@ -29,6 +29,7 @@
 #                              [ROUNDS (runs per configuration; default 3)]
 set -eu
 cd "$(dirname "$0")/.."
+source bench/lib.sh # calibrate
 steps_1g=${1:-100}
 steps_100m=${2:-50}
 rounds=${3:-3}
@@ -144,23 +145,6 @@ run() {
         { tail -20 "$log" >&2; die "the run of $gen failed (log above)"; }
 }
 json() { awk -v k="\"$2\"" '$1 == k":" { gsub(/[",]/, "", $2); print $2; exit }' "$1"; }
-# calibrate OUT PLAN SUMMARY PROFILE: PROFILE with each stage's layers scaled so that their sum
-# equals the compute per minibatch that stage's rank measured in the run (summary.json)
-calibrate() {
-    awk 'FNR == 1 { file++ }
-        file == 1 && /^    layers: \[/ { s = $0; sub(/.*\[/, "", s); sub(/\].*/, "", s)
-            n = split(s, L, /, */); for (i = 1; i <= n; i++) st[L[i]] = ns + 0; ns++; next }
-        file == 2 && /"measured_compute_ms"/ { match($0, /"stage": [0-9]+/); k = substr($0, RSTART + 9, RLENGTH - 9) + 0
-            match($0, /"measured_compute_ms": [^,]*/); meas[k] = substr($0, RSTART + 23, RLENGTH - 23) + 0; next }
-        file == 3 && /forward_ms/ { sum[st[nm($0)]] += v($0, "forward_ms") + v($0, "backward_ms"); next }
-        file == 4 && /forward_ms/ { k = st[nm($0)]; f = sum[k] > 0 && meas[k] > 0 ? meas[k] / sum[k] : 1
-            sub(/forward_ms: [^,]*/, "forward_ms: " v($0, "forward_ms") * f)
-            sub(/backward_ms: [^,]*/, "backward_ms: " v($0, "backward_ms") * f) }
-        file == 4 { print }
-        function nm(s) { match(s, /name: [^,]*/); return substr(s, RSTART + 6, RLENGTH - 6) }
-        function v(s, key) { match(s, key ": [^,]*"); return substr(s, RSTART + length(key) + 2, RLENGTH - length(key) - 2) + 0 }' \
-        "$2" "$3" "$4" "$4" >"$1"
-}
 # measure GEN STEPS ROUNDS KIND CLUSTER: runs GEN ROUNDS times; prints per run "MS:CAL", the
 # measured ms per minibatch and the simulator's prediction from the profile calibrated to that
 # run's own compute (KIND pipeline: the --straight plan's time, "moved" if the calibrated profile
