@@ -38,10 +38,15 @@ void pd_stage_cost_eval(pd_stage_cost *out, const pd_stage_sums *s, const pd_cos
             c.memory_bytes = (c.weight_versions + 2.0) * P +
                              (double)c.weight_versions * (s->act_bytes + s->in_bytes);
     }
-    double t = c.compute_ms + c.allreduce_ms;
-    if (c.comm_in_ms > t) t = c.comm_in_ms;
-    if (c.comm_out_ms > t) t = c.comm_out_ms;
-    c.time_ms = t;
+    if (cm == PD_COST_PIPEDREAM) {
+        double t = c.compute_ms + c.allreduce_ms;
+        if (c.comm_in_ms > t) t = c.comm_in_ms;
+        if (c.comm_out_ms > t) t = c.comm_out_ms;
+        c.time_ms = t;
+    } else { /* the same terms as above, in one place for the DP's inner loop (cost.h) */
+        c.time_ms = pd_stage_time_default(s->compute_ms, P, s->in_bytes, s->out_bytes, s->first,
+                                          s->last, B, replicas);
+    }
     c.fits = !(lv->memory_bytes > 0) || c.memory_bytes <= lv->memory_bytes;
     *out = c;
 }

@@ -53,6 +53,23 @@ typedef struct {
     int fits;             /* 1 when memory_bytes <= memory limit (or no limit) */
 } pd_stage_cost;
 
+/* The default model's stage time, the number pd_stage_cost_eval gives as time_ms under
+ * PD_COST_DEFAULT (which calls this): compute / r plus the ring all-reduce of the parameters
+ * 2 (r-1) P / (r B) once per round of r minibatches, or the input or output transfer (2 a / (B r):
+ * activations forward, gradients back) when larger. Inline for the DP's inner loop. */
+static inline double pd_stage_time_default(double compute_ms, double param_bytes,
+                                           double in_bytes, double out_bytes, int first,
+                                           int last, double bandwidth, int replicas) {
+    double r = replicas, B = bandwidth;
+    double ring = 1000.0 * 2.0 * (r - 1.0) * param_bytes / (r * B);
+    double t = compute_ms / r + ring / r;
+    double in = first ? 0 : 2000.0 * in_bytes / (B * r);
+    double out = last ? 0 : 2000.0 * out_bytes / (B * r);
+    if (in > t) t = in;
+    if (out > t) t = out;
+    return t;
+}
+
 /* Prices a stage from its sums. replicas >= 1, workers_after >= 0. */
 void pd_stage_cost_eval(pd_stage_cost *out, const pd_stage_sums *s, const pd_cost_level *lv,
                         pd_cost_model cm, int replicas, int workers_after);

@@ -140,9 +140,15 @@ static double time_as_last(const pd_stage_cost *c) {
     return c->comm_in_ms > t ? c->comm_in_ms : t;
 }
 
+/* 1 when a stage's cost at level l depends on the units after it (only its memory does, and only
+ * where the cost model checks memory). */
+static int after_matters(const dpctx *x, int l) {
+    return x->lv[l].memory_bytes > 0 && (x->cm == PD_COST_PIPEDREAM || x->lv[l].innermost);
+}
+
 /* Tries the last stage I..J on r units after the best prefix s..I, for m in [mlo, mhi]. */
 static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int mlo, int mhi,
-                  int open_last, int fin_last) {
+                  int open_last, int fin_last, double cap) {
     const pd_cost_level *lv = &x->lv[l];
     int N = lv->workers, W = N + 1, same = t->fin == t->open;
     const double *oI = t->open + (size_t)I * (size_t)W;
@@ -152,9 +158,39 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
     int any = 0;
     for (int m = mlo; m <= mhi && !any; m++) {
         double prev = oI[m - r];
-        any = prev < t->open[base + m] || (!same && prev < t->fin[base + m]);
+        any = (prev < t->open[base + m] && prev < cap) || (!same && prev < t->fin[base + m]);
     }
     if (!any) return;
+    if (x->cm == PD_COST_DEFAULT && !after_matters(x, l)) {
+        /* no memory check at this level: the times alone decide, priced inline (cheaper than
+         * the memo); tf drops the output transfer (the range ends at J) */
+        double T = stage_T(x, l, I, J), P = x->id.params[J] - x->id.params[I];
+        double to = pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, open_last,
+                                          lv->bandwidth, r);
+        double tf = same || fin_last == open_last
+                        ? to
+                        : pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, fin_last,
+                                                lv->bandwidth, r);
+        if (!(tf < INFINITY)) return; /* tf <= to */
+        for (int m = mlo; m <= mhi; m++) {
+            double prev = oI[m - r];
+            double v = prev > to ? prev : to;
+            if (v < t->open[base + m] && v < cap) {
+                t->open[base + m] = v;
+                t->oI[base + m] = (int)I;
+                t->oR[base + m] = r;
+            }
+            if (!same) {
+                double vf = prev > tf ? prev : tf;
+                if (vf < t->fin[base + m]) {
+                    t->fin[base + m] = vf;
+                    t->fI[base + m] = (int)I;
+                    t->fR[base + m] = r;
+                }
+            }
+        }
+        return;
+    }
     struct stage_memo *sm = x->memo && N <= x->memo->nmax ? x->memo : NULL;
     size_t key = sm ? (size_t)I * (size_t)(sm->nmax + 1) + (size_t)r : 0;
     double to, tf, m0, slope;
@@ -193,7 +229,7 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
         if (!(prev < INFINITY)) continue;
         if (!fits_after(lv, m0, slope, r, N - m)) continue;
         double v = prev > to ? prev : to;
-        if (v < t->open[base + m]) {
+        if (v < t->open[base + m] && v < cap) {
             t->open[base + m] = v;
             t->oI[base + m] = (int)I;
             t->oR[base + m] = r;
@@ -327,6 +363,16 @@ static int suffix_ok(const dpctx *x, int l, long s, long J, int m) {
     return rest <= x->bound * x->wbelow[l] * (N - m) * (1 + 1e-9);
 }
 
+/* the first k in [lo, hi] with col[k * stride] <= v, for col non-increasing (hi + 1 if none) */
+static long first_inner_at_most(const double *col, size_t stride, long lo, long hi, double v) {
+    while (lo <= hi) {
+        long mid = lo + (hi - lo) / 2;
+        if (col[(size_t)mid * stride] <= v) hi = mid - 1;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
 static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, int open_last,
                                 int fin_last) {
     int N = x->lv[l].workers, W = N + 1, same = t->fin == t->open;
@@ -342,6 +388,23 @@ static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long 
     double w = x->wbelow[l], slack = 1 + 1e-9;
     size_t base = (size_t)J * (size_t)W;
     int topb = l == x->L - 1 && s == 0 && x->bound < INFINITY;
+    /* At most N units with no memory check at this level: only the best over every unit count
+     * matters (pick_units), and a prefix on m units is never better than one on fewer units with
+     * a value as low (the stage after it costs the same). So an entry that does not beat every
+     * entry with fewer units (cap: the least of them) is dropped (INFINITY), and only candidates
+     * below cap are tried: the window shrinks to cap. The least value over m' <= m of each J is
+     * unchanged, and so is every kept entry and its choice (docs/planner.md, "Dominated unit
+     * counts"). */
+    int fast = x->method != PD_METHOD_PLAIN; /* the plain DP, the tests' reference, tries all */
+    int dominate = fast && x->atmost && !after_matters(x, l);
+    /* Above level 0 on a chain, at most N units: the inner level's best for I..J does not grow as
+     * I moves right (the best plan of a longer range, cut at I, is a plan of the shorter one), and
+     * a stage on r units takes at least its inner value / r: the window starts at the first I
+     * with inner(I, J) <= U r, found by bisection (the compute bound alone is loose where the
+     * inner levels' values are mostly transfers and all-reduce). */
+    const double *inner_col =
+        fast && l > 0 && x->atmost && x->id.chain ? x->inner[l - 1] + (size_t)J : NULL;
+    double cap = dominate ? t->open[base + 1] : INFINITY;
     for (int m = 2; m <= N; m++) {
         if (!suffix_ok(x, l, s, J, m)) continue;
         int rtop = x->straight ? 1 : m - 1;
@@ -349,6 +412,7 @@ static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long 
         for (int r = 1; r <= rtop; r++) {
             double U = t->open[base + m];
             if (!same && t->fin[base + m] > U) U = t->fin[base + m];
+            if (cap < U) U = cap;
             if (topb && x->bound < U) U = x->bound;
             long lo = 0, hi = cd.n - 1;
             if (U < INFINITY) {
@@ -368,10 +432,21 @@ static void windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long 
                 hi = h - 1;
                 glo = lo;
                 ghi = h;
+                if (inner_col && lo <= hi) /* the first I with inner(I, J) <= U r */
+                    lo = first_inner_at_most(inner_col, (size_t)x->S, lo, hi, U * r * slack);
             }
             for (long k = lo; k <= hi; k++) {
                 long I = cand_at(&cd, k);
-                if (I != s && inr[I]) relax(t, x, l, I, J, r, m, m, open_last, fin_last);
+                if (I != s && inr[I]) relax(t, x, l, I, J, r, m, m, open_last, fin_last, cap);
+            }
+        }
+        if (dominate) { /* entry m is kept only when it beats every entry with fewer units */
+            if (t->open[base + m] >= cap) {
+                t->open[base + m] = INFINITY;
+                t->oI[base + m] = -1;
+                t->oR[base + m] = 0;
+            } else {
+                cap = t->open[base + m];
             }
         }
     }
@@ -461,12 +536,6 @@ static void level_dp(dptable *t, const dpctx *x, int l, long s) {
         /* recurrence: a last stage I..J after the best prefix s..I */
         windowed_recurrence(t, x, l, s, J, open_last, fin_last);
     }
-}
-
-/* 1 when a stage's cost at level l depends on the units after it (only its memory does, and only
- * where the cost model checks memory). */
-static int after_matters(const dpctx *x, int l) {
-    return x->lv[l].memory_bytes > 0 && (x->cm == PD_COST_PIPEDREAM || x->lv[l].innermost);
 }
 
 /* The tie rule: among v[lo..hi] (stride apart), the fewest units whose value is within 1e-12
@@ -571,8 +640,10 @@ static void ctx_free(dpctx *x) {
 /* Enumerates ideals and solves every inner level for all ranges. Returns 0, -1 on OOM,
  * -2 when the hierarchy's tables would be too large. */
 static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
-                    int straight, long max_states, const unsigned char *forbid, double prune) {
+                    int straight, long max_states, const unsigned char *forbid, double prune,
+                    int method) {
     memset(x, 0, sizeof *x);
+    x->method = method;
     x->forbid = -1;
     x->prune = prune;
     x->bound = INFINITY;
@@ -1177,9 +1248,9 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
     dptable t = {0};
     flat_list fl = {0};
     for (int pass = 0;; pass++) {
-        rc = ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL, prune);
+        rc = ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL, prune,
+                      o->method);
         if (rc) break;
-        x.method = o->method;
         fast = fast_applies(&x);
         b = fast ? fast_solve(&fl, &x) : solve_top(&x, &t);
         if (fast || !(prune < INFINITY) || b <= prune || pass > 0) break;
@@ -1313,8 +1384,8 @@ static double best_without(const pd_costgraph *g, const pd_cluster *c, const pd_
                            const unsigned char *cut) {
     dpctx x;
     double b = NAN;
-    if (ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, INFINITY) == 0) {
-        x.method = o->method;
+    if (ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, INFINITY,
+                 o->method) == 0) {
         dptable t = {0};
         b = fast_applies(&x) ? fast_solve(NULL, &x) : solve_top(&x, &t);
         table_free(&t);

@@ -378,7 +378,7 @@ TEST(pruned_hierarchy_equals_plain_dp) {
         memset(&c, 0, sizeof c);
         c.n_levels = irand(2, 3);
         for (int l = 0; l < c.n_levels; l++) {
-            c.count[l] = irand(1, 4);
+            c.count[l] = irand(1, 6);
             c.bandwidth[l] = 1e11 * pow(10, -3 * urand()) / (l + 1);
         }
         c.memory_bytes = urand() < 0.25 ? 2e8 + 2e9 * urand() : 0;
