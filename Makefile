@@ -21,7 +21,7 @@ ZLIB_CFLAGS := $(if $(ZLIB_FOUND),-DPD_HAVE_ZLIB)
 ZLIB_LIBS   := $(if $(ZLIB_FOUND),-lz)
 CFLAGS_ALL := $(BASE) $(OPT) $(BLAS_CFLAGS) $(MPI_CFLAGS) $(ZLIB_CFLAGS)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-PLANNER_LIBS := -lglpk -lyaml -lm
+PLANNER_LIBS := -lglpk -lyaml -lm -pthread
 RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
 PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c) runtime/schedule.c

@@ -72,13 +72,15 @@ run() {
         "$(val "$p" bottleneck_ms)" "$(val "$p" exact)" "$cert"
 }
 
-# target "what" SECONDS: after a run, notes whether it met the issue's time target, judged on
-# the run's CPU time (user + sys, from GNU time; the wall time when that is missing), since the
-# machine may be shared
+# target "what" SECONDS [wall]: after a run, notes whether it met the issue's time target, judged
+# on the run's CPU time (user + sys, from GNU time; the wall time when that is missing), since the
+# machine may be shared; with "wall", on the wall time (runs whose inner levels use several
+# threads, where the CPU time adds up the threads)
 TARGETS=()
 target() {
-    local verdict="NOT MET"
-    if [ "$LAST_OK" = 1 ] && awk -v w="$LAST_CPU" -v t="$2" 'BEGIN { exit !(w < t) }'; then
+    local verdict="NOT MET" judged=$LAST_CPU
+    [ "${3:-}" = wall ] && judged=$LAST_WALL
+    if [ "$LAST_OK" = 1 ] && awk -v w="$judged" -v t="$2" 'BEGIN { exit !(w < t) }'; then
         verdict="met"
     fi
     TARGETS+=("$(printf '%-58s target %3s s: %-7s (CPU %s s, wall %s s, %s MiB, exact: %s)' \
@@ -103,11 +105,18 @@ for L in 10 100 1000; do
     run "chain $L, 16" "$WORK/chain$L.txt" -n 16 -b 1e10 --compat pipedream
 done
 run "chain 1000, 4x4" "$WORK/chain1000.txt" -n 4 4 -b 1e11 1e10
+# the inner levels run on every processor (--threads, default); judged on the wall time, and
+# again on one thread, judged on the CPU time
+THREADS=$(nproc 2>/dev/null || echo 1)
 run "chain 1000, 8x8x16 (1024 workers)" "$WORK/chain1000.txt" -n 8 8 16 -b 1e11 2.5e10 1e10
-target "1,000-layer chain on 1,024 workers in 3 levels" 1
+target "1,000-layer chain on 1,024 workers in 3 levels ($THREADS threads)" 1 wall
+run "chain 1000, 8x8x16, 1 thread" "$WORK/chain1000.txt" -n 8 8 16 -b 1e11 2.5e10 1e10 --threads 1
+target "the same on one thread" 1
 run "chain 1000, 8x8x16 (1024 workers)" "$WORK/chain1000.txt" -n 8 8 16 -b 1e11 2.5e10 1e10 --compat pipedream
 run "chain 1000, 16x8x8 (1024 workers)" "$WORK/chain1000.txt" -n 16 8 8 -b 1e11 2.5e10 1e10
-target "1,000-layer chain on 1,024 workers in 3 levels (16x8x8)" 1
+target "1,000-layer chain on 1,024 workers in 3 levels (16x8x8, $THREADS threads)" 1 wall
+run "chain 1000, 16x8x8, 1 thread" "$WORK/chain1000.txt" -n 16 8 8 -b 1e11 2.5e10 1e10 --threads 1
+target "the same on one thread" 1
 run "chain 1000, 256 one level" "$WORK/chain1000.txt" -n 256 -b 1e10
 run "chain 1000, 1024 one level" "$WORK/chain1000.txt" -n 1024 -b 1e10
 target "1,000-layer chain on 1,024 workers in one level" 1
@@ -149,6 +158,6 @@ $GEN inception 2 4 3 >"$WORK/inc_small.txt"
 run "verify: inception 2x4x3, 8" "$WORK/inc_small.txt" -n 8 -b 1e10 --verify --time-limit 10
 run "verify: vgg16 h200, 16" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 16 -b 1e10 --verify
 echo
-echo "issue 3 targets (CPU time of the whole pdplan run, user + sys):"
+echo "issue 3 targets (CPU time of the whole pdplan run, user + sys; wall time where marked):"
 for t in "${TARGETS[@]}"; do echo "  $t"; done
 [ "$HAVE_TIME" = 1 ] || echo "(peak memory needs GNU time at /usr/bin/time; not installed here)"

@@ -36,6 +36,8 @@ void pd_cli_usage(FILE *out) {
         "      --schedule S         1f1b (default), flush or gpipe\n"
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
         "      --max-states N       cap on the downward-closed sets the DP enumerates\n"
+        "      --threads N          threads for a hierarchy's inner levels (default: the\n"
+        "                           processors online, at most 16; the plan is the same)\n"
         "      --verify             run the GLPK certificate whatever the graph's size (by\n"
         "                           default it runs on cost graphs of at most "
         PD_STR(PD_ILP_DEFAULT_MAX_NODES) " nodes)\n"
@@ -128,7 +130,7 @@ static int one_of(const char *s, const char *const *allowed) {
 /* Options that take one value. */
 typedef enum {
     O_PROFILE, O_DEVICE, O_CLUSTER, O_MEMORY, O_COMPAT, O_SCHEDULE, O_BACKEND, O_OUT,
-    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_NONE
+    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_NONE
 } value_opt;
 
 static const struct {
@@ -140,7 +142,7 @@ static const struct {
     {NULL, "--compat", O_COMPAT},       {NULL, "--schedule", O_SCHEDULE},
     {NULL, "--backend", O_BACKEND},     {"-o", "--output", O_OUT},
     {NULL, "--time-limit", O_TIME_LIMIT}, {NULL, "--max-states", O_MAX_STATES},
-    {NULL, "--precision", O_PRECISION},
+    {NULL, "--precision", O_PRECISION}, {NULL, "--threads", O_THREADS},
 };
 
 static void set_once(const char **slot, const char *opt, const char *v, pd_diag *d) {
@@ -154,7 +156,7 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
     static const char *const schedules[] = {"1f1b", "flush", "gpipe", NULL};
     static const char *const backends[] = {"cpu", "cuda", NULL};
     if (seen[id]++ && (id == O_COMPAT || id == O_SCHEDULE || id == O_BACKEND || id == O_MEMORY ||
-                       id == O_TIME_LIMIT || id == O_MAX_STATES))
+                       id == O_TIME_LIMIT || id == O_MAX_STATES || id == O_THREADS))
         pd_diag_error(d, "pdplan", 0, 0, "%s given twice", opt);
     if (!*v && id != O_OUT) {
         pd_diag_error(d, "pdplan", 0, 0, "%s: empty value", opt);
@@ -176,6 +178,15 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
         if (s > 0 && (s != floor(s) || s > 1e15))
             pd_diag_error(d, "pdplan", 0, 0, "%s: '%s' is not a whole number of states", opt, v);
         else if (s > 0) cli->max_states = (long)s;
+        break;
+    }
+    case O_THREADS: {
+        double n = 0;
+        parse_positive(&n, opt, "a number of threads", v, d);
+        if (n > 0 && (n != floor(n) || n > 1024))
+            pd_diag_error(d, "pdplan", 0, 0, "%s: '%s' is not a whole number of threads (1-1024)",
+                          opt, v);
+        else if (n > 0) cli->threads = (int)n;
         break;
     }
     case O_COMPAT:

@@ -17,8 +17,11 @@
 
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cost.h"
 #include "ideals.h"
@@ -26,6 +29,8 @@
 #define DEFAULT_MAX_STATES 10000L /* a DAG DP over 10,000 ideals takes about 5 s on one core */
 #define MAX_INNER_STATES 6000L /* hierarchy keeps an S x S table per inner level */
 #define MAX_MEMO_ENTRIES (1u << 20) /* relax's cache of stage costs: S x (largest count + 1) */
+#define MAX_THREADS 16           /* inner levels' rows run on at most this many threads */
+#define MIN_ROWS_PER_THREAD 64   /* below 128 ideals the inner levels stay on one thread */
 
 typedef struct {
     const pd_costgraph *g;
@@ -71,6 +76,13 @@ struct stage_memo {
     unsigned cur;
     int nmax;
 };
+
+static void memo_free(struct stage_memo *m) {
+    if (!m) return;
+    free(m->e);
+    free(m->stamp);
+    free(m);
+}
 
 typedef struct {
     int N;
@@ -629,19 +641,129 @@ static void ctx_free(dpctx *x) {
     for (int l = 0; l < PD_MAX_LEVELS; l++) free(x->inner[l]);
     free(x->inrange);
     free(x->cidx);
-    if (x->memo) {
-        free(x->memo->e);
-        free(x->memo->stamp);
-        free(x->memo);
-    }
+    memo_free(x->memo);
     memset(x, 0, sizeof *x);
+}
+
+/* relax's cache of stage costs, S x (largest count + 1) entries; NULL (and *err = 0) when that
+ * is too large (relax then prices every call), NULL with *err = 1 when out of memory. */
+static struct stage_memo *memo_new(const dpctx *x, int *err) {
+    int nmax = 1;
+    for (int l = 0; l < x->L; l++)
+        if (x->c->count[l] > nmax) nmax = x->c->count[l];
+    size_t ne = (size_t)x->S * (size_t)(nmax + 1);
+    *err = 0;
+    if (ne > MAX_MEMO_ENTRIES) return NULL;
+    struct stage_memo *m = calloc(1, sizeof *m);
+    if (m) {
+        m->nmax = nmax;
+        m->e = malloc(sizeof(stage_memo_entry) * ne);
+        m->stamp = calloc(ne, sizeof(unsigned));
+    }
+    if (!m || !m->e || !m->stamp) {
+        memo_free(m);
+        *err = 1;
+        return NULL;
+    }
+    return m;
+}
+
+/* Row s of inner level l: x->inner[l][s S + J] = level l's best for s..J on its units, for
+ * every J. t and acc (the memory loop's per-count results, NULL without it) are workspaces. */
+static void inner_row(dpctx *x, int l, long s, dptable *t, double *acc) {
+    long S = x->S;
+    int N = x->c->count[l];
+    double *dst = x->inner[l] + (size_t)s * (size_t)S;
+    if (!acc) {
+        level_dp(t, x, l, s);
+        for (long J = s + 1; J < S; J++) {
+            const double *row = t->fin + (size_t)J * (size_t)(N + 1);
+            int m = pick_units(row, 1, x->atmost ? 1 : N, N);
+            dst[J] = m < 0 ? INFINITY : row[m];
+        }
+        return;
+    }
+    for (int M = 1; M <= N; M++) {
+        x->lv[l].workers = M;
+        level_dp(t, x, l, s);
+        for (long J = s + 1; J < S; J++)
+            acc[(size_t)J * (size_t)(N + 1) + (size_t)M] =
+                t->fin[(size_t)J * (size_t)(M + 1) + (size_t)M];
+    }
+    x->lv[l].workers = N;
+    for (long J = s + 1; J < S; J++) {
+        const double *row = acc + (size_t)J * (size_t)(N + 1);
+        int m = pick_units(row, 1, 1, N);
+        dst[J] = m < 0 ? INFINITY : row[m];
+    }
+}
+
+/* The rows of one inner level are independent (each reads only the level below), so several
+ * threads take rows in turn; each has its own copy of the context's workspaces (inrange, memo,
+ * the unit count the memory loop sets). Every row's values are the same whichever thread
+ * computes it, so the plan does not depend on the thread count. */
+typedef struct {
+    const dpctx *x;
+    int l;
+    atomic_long next;
+    atomic_int failed;
+} inner_pool;
+
+static void *inner_worker(void *arg) {
+    inner_pool *p = arg;
+    dpctx w = *p->x;
+    int l = p->l, N = w.c->count[l], err = 0;
+    int loop = w.atmost && after_matters(&w, l);
+    dptable t = {0};
+    double *acc = NULL;
+    w.inrange = malloc((size_t)w.S);
+    w.memo = memo_new(&w, &err);
+    if (!w.inrange || err || table_alloc(&t, w.S, N, w.cm == PD_COST_PIPEDREAM) ||
+        (loop && !(acc = malloc(sizeof(double) * (size_t)w.S * (size_t)(N + 1))))) {
+        atomic_store(&p->failed, 1);
+    } else {
+        for (;;) {
+            long s = atomic_fetch_add(&p->next, 1);
+            if (s >= w.S || atomic_load(&p->failed)) break;
+            inner_row(&w, l, s, &t, acc);
+        }
+    }
+    free(acc);
+    table_free(&t);
+    free(w.inrange);
+    memo_free(w.memo);
+    return NULL;
+}
+
+/* Fills x->inner[l] (every entry INFINITY on entry) on up to `threads` threads; -1 when out of
+ * memory. Small graphs stay on the calling thread. */
+static int inner_level(dpctx *x, int l, int threads) {
+    inner_pool p = {.x = x, .l = l};
+    atomic_init(&p.next, 0);
+    atomic_init(&p.failed, 0);
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (x->S < MIN_ROWS_PER_THREAD * 2 || threads < 1) threads = 1;
+    pthread_t tid[MAX_THREADS];
+    int started = 0;
+    for (int k = 1; k < threads; k++)
+        if (pthread_create(&tid[started], NULL, inner_worker, &p) == 0) started++;
+    inner_worker(&p); /* the calling thread takes rows too (alone when no thread started) */
+    for (int k = 0; k < started; k++) pthread_join(tid[k], NULL);
+    return atomic_load(&p.failed) ? -1 : 0;
+}
+
+/* the threads for the inner levels: --threads, or the processors online */
+static int plan_threads(const pd_plan_opts *o) {
+    if (o->threads > 0) return o->threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)(n < MAX_THREADS ? n : MAX_THREADS) : 1;
 }
 
 /* Enumerates ideals and solves every inner level for all ranges. Returns 0, -1 on OOM,
  * -2 when the hierarchy's tables would be too large. */
 static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
                     int straight, long max_states, const unsigned char *forbid, double prune,
-                    int method) {
+                    int method, int threads) {
     memset(x, 0, sizeof *x);
     x->method = method;
     x->forbid = -1;
@@ -669,62 +791,16 @@ static int ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cos
         }
     x->inrange = malloc((size_t)x->S);
     if (!x->inrange || build_subsets(x) || cidx_build(x)) return -1;
-    int nmax = 1;
-    for (int l = 0; l < x->L; l++)
-        if (c->count[l] > nmax) nmax = c->count[l];
-    size_t ne = (size_t)x->S * (size_t)(nmax + 1);
-    if (ne <= MAX_MEMO_ENTRIES) { /* a cache only: without it relax prices every call */
-        x->memo = calloc(1, sizeof *x->memo);
-        if (!x->memo) return -1;
-        x->memo->nmax = nmax;
-        x->memo->e = malloc(sizeof(stage_memo_entry) * ne);
-        x->memo->stamp = calloc(ne, sizeof(unsigned));
-        if (!x->memo->e || !x->memo->stamp) return -1;
-    }
+    int err = 0;
+    x->memo = memo_new(x, &err);
+    if (err) return -1;
     if (x->L > 1 && x->S > MAX_INNER_STATES) return -2;
     for (int l = 0; l + 1 < x->L; l++) {
-        long S = x->S;
-        x->inner[l] = malloc((size_t)S * (size_t)S * sizeof(double));
+        size_t n = (size_t)x->S * (size_t)x->S;
+        x->inner[l] = malloc(n * sizeof(double));
         if (!x->inner[l]) return -1;
-        for (size_t i = 0; i < (size_t)S * (size_t)S; i++) x->inner[l][i] = INFINITY;
-        dptable t = {0};
-        if (table_alloc(&t, S, x->lv[l].workers, cm == PD_COST_PIPEDREAM)) {
-            table_free(&t);
-            return -1;
-        }
-        int N = x->lv[l].workers, loop = x->atmost && after_matters(x, l);
-        double *acc = NULL; /* one run per unit count: acc[J (N+1) + M] */
-        if (loop && !(acc = malloc(sizeof(double) * (size_t)S * (size_t)(N + 1)))) {
-            table_free(&t);
-            return -1;
-        }
-        for (long s = 0; s < S; s++) {
-            double *dst = x->inner[l] + (size_t)s * (size_t)S;
-            if (!loop) {
-                level_dp(&t, x, l, s);
-                for (long J = s + 1; J < S; J++) {
-                    const double *row = t.fin + (size_t)J * (size_t)(N + 1);
-                    int m = pick_units(row, 1, x->atmost ? 1 : N, N);
-                    dst[J] = m < 0 ? INFINITY : row[m];
-                }
-                continue;
-            }
-            for (int M = 1; M <= N; M++) {
-                x->lv[l].workers = M;
-                level_dp(&t, x, l, s);
-                for (long J = s + 1; J < S; J++)
-                    acc[(size_t)J * (size_t)(N + 1) + (size_t)M] =
-                        t.fin[(size_t)J * (size_t)(M + 1) + (size_t)M];
-            }
-            x->lv[l].workers = N;
-            for (long J = s + 1; J < S; J++) {
-                const double *row = acc + (size_t)J * (size_t)(N + 1);
-                int m = pick_units(row, 1, 1, N);
-                dst[J] = m < 0 ? INFINITY : row[m];
-            }
-        }
-        free(acc);
-        table_free(&t);
+        for (size_t i = 0; i < n; i++) x->inner[l][i] = INFINITY;
+        if (inner_level(x, l, threads)) return -1;
     }
     return 0;
 }
@@ -874,16 +950,54 @@ typedef struct {
 /* the smallest r in [1, N] with time <= T and fits with `after` workers later; 0 when none. For
  * r >= 2 both the time ((T_c + 2(r-1)P/(rB))/r, transfers / r) and the memory (warm-up
  * ceil(after/r)) are non-increasing in r, so the set of good r >= 2 is an interval up to N. */
-static int min_replicas(const dpctx *x, const pd_stage_sums *ss, double T, int after, int N) {
-    const pd_cost_level *lv = &x->lv[0];
+/* A level-0 stage's time on r replicas with `after` workers later, and whether it fits (*fits):
+ * inline under the default model without a memory check (pd_stage_time_default, the same
+ * number), else through pd_stage_cost_eval. */
+static inline double level0_time(const dpctx *x, const pd_stage_sums *ss, int r, int after,
+                                 int *fits) {
+    if (x->cm == PD_COST_DEFAULT && !after_matters(x, 0)) {
+        *fits = 1;
+        return pd_stage_time_default(ss->compute_ms, ss->param_bytes, ss->in_bytes,
+                                     ss->out_bytes, ss->first, ss->last, x->lv[0].bandwidth, r);
+    }
     pd_stage_cost c;
-#define GOOD(r) (pd_stage_cost_eval(&c, ss, lv, x->cm, (r), after), c.time_ms <= T && c.fits)
+    pd_stage_cost_eval(&c, ss, &x->lv[0], x->cm, r, after);
+    *fits = c.fits;
+    return c.time_ms;
+}
+
+static int min_replicas(const dpctx *x, const pd_stage_sums *ss, double T, int after, int N) {
+    int fits;
+#define GOOD(r) (level0_time(x, ss, (r), after, &fits) <= T && fits)
     int r0 = T > 0 ? (int)fmin((double)N + 1, floor(ss->compute_ms / T)) : N + 1;
     if (r0 <= 1 && GOOD(1)) return 1;
     int lo = r0 < 2 ? 2 : r0; /* every r < r0 has compute / r > T */
     if (lo > N) return 0;
     if (GOOD(lo)) return lo;
     int step = 1, hi = lo;
+    if (x->cm == PD_COST_DEFAULT && !after_matters(x, 0) && T > 0) {
+        /* A guess from the closed form, then checked: time(r) = (Tc + a (r-1)/r) / r beside the
+         * transfers b / r (a = 2000 P / B, b = 2000 bytes / B) is <= T from r >= b / T and r >=
+         * the larger root of T r^2 - (Tc + a) r + a. A good guess k with k - 1 bad is the
+         * answer; otherwise the search below runs from the bracket the checks left. */
+        double B = x->lv[0].bandwidth, a = 2000.0 * ss->param_bytes / B, q = ss->compute_ms + a;
+        double bin = ss->first ? 0 : 2000.0 * ss->in_bytes / B;
+        double bout = ss->last ? 0 : 2000.0 * ss->out_bytes / B;
+        double disc = q * q - 4 * T * a;
+        double g = fmax(fmax(bin, bout) / T, disc > 0 ? (q + sqrt(disc)) / (2 * T) : 0);
+        if (g <= N) {
+            int k = (int)ceil(g);
+            if (k <= lo) k = lo + 1;
+            if (k > N) k = N;
+            if (GOOD(k)) {
+                if (k == lo + 1 || !GOOD(k - 1)) return k;
+                hi = k - 1;
+                goto bisect;
+            }
+            lo = k;
+            if (lo >= N) return 0;
+        }
+    }
     while (1) { /* gallop: lo is bad; find a good hi */
         hi = lo + step;
         if (hi >= N) {
@@ -895,6 +1009,7 @@ static int min_replicas(const dpctx *x, const pd_stage_sums *ss, double T, int a
         lo = hi;
         step *= 2;
     }
+bisect:
     while (hi - lo > 1) { /* lo bad, hi good */
         int mid = lo + (hi - lo) / 2;
         if (GOOD(mid)) hi = mid;
@@ -909,9 +1024,8 @@ static int min_replicas(const dpctx *x, const pd_stage_sums *ss, double T, int a
  * replicas than at T, or a skipped candidate become possible (the memory of a stage does not
  * depend on T). So when the probe fails, every T' < *next fails too. */
 static double stage_time_r(const dpctx *x, const pd_stage_sums *ss, int r) {
-    pd_stage_cost c;
-    pd_stage_cost_eval(&c, ss, &x->lv[0], x->cm, r, 0);
-    return c.time_ms;
+    int fits;
+    return level0_time(x, ss, r, 0, &fits);
 }
 
 static int probe(probe_ws *ws, const dpctx *x, double T, double *next) {
@@ -1249,7 +1363,7 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
     flat_list fl = {0};
     for (int pass = 0;; pass++) {
         rc = ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL, prune,
-                      o->method);
+                      o->method, plan_threads(o));
         if (rc) break;
         fast = fast_applies(&x);
         b = fast ? fast_solve(&fl, &x) : solve_top(&x, &t);
@@ -1385,7 +1499,7 @@ static double best_without(const pd_costgraph *g, const pd_cluster *c, const pd_
     dpctx x;
     double b = NAN;
     if (ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, INFINITY,
-                 o->method) == 0) {
+                 o->method, plan_threads(o)) == 0) {
         dptable t = {0};
         b = fast_applies(&x) ? fast_solve(NULL, &x) : solve_top(&x, &t);
         table_free(&t);

@@ -321,7 +321,7 @@ int main(int argc, char **argv) {
     /* planning */
     pd_plan_opts o = {.cost_model = cli.cost_model, .straight = cli.straight,
                       .schedule = cli.schedule, .max_states = cli.max_states,
-                      .verbose = cli.verbose};
+                      .verbose = cli.verbose, .threads = cli.threads};
     phase_begin(PH_PLAN);
     p = pd_plan_dp(g, &c, &o, &d);
     phase_end();

@@ -62,5 +62,7 @@ check flags_negative_workers "^pdplan: error: " -- models/fmnist_cnn.yaml -n -2
 check flags_zero_bandwidth "^pdplan: error: " -- models/fmnist_cnn.yaml -n 4 -b 0
 check flags_negative_bandwidth "^pdplan: error: " -- models/fmnist_cnn.yaml -n 4 -b -1e9
 check flags_nan_bandwidth "^pdplan: error: " -- models/fmnist_cnn.yaml -n 4 -b nan
+check flags_zero_threads "^pdplan: error: --threads" -- models/fmnist_cnn.yaml --threads 0
+check flags_fraction_threads "^pdplan: error: --threads: '1.5' is not a whole number" -- models/fmnist_cnn.yaml --threads 1.5
 check flags_count_mismatch "^pdplan: error: " -- models/fmnist_cnn.yaml -n 4 4 -b 1e9
 finish

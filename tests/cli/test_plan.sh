@@ -85,6 +85,14 @@ if [ -f profiles/vgg16.h200.yaml ]; then
 else
     skip "deterministic plan.yaml" "no profiles/vgg16.h200.yaml"
 fi
+# a hierarchy's inner levels on 1 and 3 threads: the same plan.yaml, byte for byte
+bash bench/gen_graphtxt.sh chain 200 >"$TMP/chain200.txt"
+a=("$TMP/chain200.txt" -n 4 4 4 -b 1e11 2.5e10 1e10 --no-codegen -q)
+if expect_status 0 "threads 1" "$PDPLAN" "${a[@]}" --threads 1 -o "$TMP/th1" &&
+   expect_status 0 "threads 3" "$PDPLAN" "${a[@]}" --threads 3 -o "$TMP/th3"; then
+    if cmp -s "$TMP/th1/plan.yaml" "$TMP/th3/plan.yaml"; then pass "--threads: same plan.yaml"
+    else fail "--threads: same plan.yaml" "1 and 3 threads differ"; fi
+fi
 # and with the certificate (fmnist_cnn is small enough): identical but for its seconds
 a=(models/fmnist_cnn.yaml -n 2 --no-codegen -q)
 if expect_status 0 "deterministic certified 1" "$PDPLAN" "${a[@]}" -o "$TMP/detc1" &&

@@ -465,6 +465,48 @@ TEST(perf_chain_300_three_levels) {
     pd_costgraph_free(g);
 }
 
+/* The inner levels' rows run on several threads (dp.c, inner_level): the plan must be the
+ * same, bit for bit, on 1, 2 and 3 threads, with and without a memory limit, under both cost
+ * models (chains and DAGs with at least 128 downward-closed sets, so that threads start). */
+TEST(threads_do_not_change_the_plan) {
+    pd_diag d = {.out = fopen("/dev/null", "w")};
+    int compared = 0;
+    for (int it = 0; it < 12 && !test_failed_now(); it++) {
+        int chain = it % 3 != 2;
+        pd_costgraph *g = random_graph(chain ? irand(130, 200) : 14, chain);
+        pd_cluster c;
+        memset(&c, 0, sizeof c);
+        c.n_levels = irand(2, 3);
+        for (int l = 0; l < c.n_levels; l++) {
+            c.count[l] = irand(2, 5);
+            c.bandwidth[l] = 1e11 * pow(10, -2 * urand()) / (l + 1);
+        }
+        c.memory_bytes = it % 4 == 1 ? 2e9 : 0;
+        pd_plan *p[3] = {0};
+        for (int k = 0; k < 3; k++) {
+            pd_plan_opts o = {.cost_model = (pd_cost_model)(it % 2), .threads = k + 1};
+            p[k] = pd_plan_dp(g, &c, &o, &d);
+        }
+        for (int k = 1; k < 3; k++) {
+            CHECK((p[0] == NULL) == (p[k] == NULL));
+            if (!p[0] || !p[k]) continue;
+            CHECK(p[0]->bottleneck_ms == p[k]->bottleneck_ms);
+            CHECK_EQ_INT(p[0]->n_stages, p[k]->n_stages);
+            for (int q = 0; q < p[0]->n_stages && q < p[k]->n_stages; q++) {
+                CHECK_EQ_INT(p[0]->stages[q].replicas, p[k]->stages[q].replicas);
+                CHECK_EQ_INT(p[0]->stages[q].n_nodes, p[k]->stages[q].n_nodes);
+                CHECK(p[0]->stages[q].time_ms == p[k]->stages[q].time_ms);
+            }
+            compared++;
+        }
+        for (int k = 0; k < 3; k++) pd_plan_free(p[k]);
+        pd_costgraph_free(g);
+    }
+    printf("threads: %d plans compared with the single-threaded one\n", compared);
+    CHECK(compared >= 16);
+    fclose(d.out);
+}
+
 /* --explain's alternative for each cut is a plan that does not cut there, so never better than
  * the optimum; on the diamond-free chain it is exactly the brute force with that cut removed. */
 TEST(explain_alternatives_not_better) {
