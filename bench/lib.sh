@@ -1,13 +1,16 @@
 # lib.sh: shell functions shared by the benchmark scripts (source it).
 
 # calibrate OUT PLAN SUMMARY PROFILE: PROFILE with each stage's layers scaled so that their sum
-# equals the compute per minibatch that stage's rank measured in the run (summary.json)
+# equals the compute per minibatch that stage's rank measured in the run (summary.json); for a
+# replicated stage, its slowest replica's (every all-reduce waits for it)
 calibrate() {
     awk 'FNR == 1 { file++ }
         file == 1 && /^    layers: \[/ { s = $0; sub(/.*\[/, "", s); sub(/\].*/, "", s)
             n = split(s, L, /, */); for (i = 1; i <= n; i++) st[L[i]] = ns + 0; ns++; next }
         file == 2 && /"measured_compute_ms"/ { match($0, /"stage": [0-9]+/); k = substr($0, RSTART + 9, RLENGTH - 9) + 0
-            match($0, /"measured_compute_ms": [^,]*/); meas[k] = substr($0, RSTART + 23, RLENGTH - 23) + 0; next }
+            match($0, /"measured_compute_ms": [^,]*/); meas[k] = substr($0, RSTART + 23, RLENGTH - 23) + 0
+            if (match($0, /"slowest_replica_compute_ms": [^,]*/)) meas[k] = substr($0, RSTART + 30, RLENGTH - 30) + 0
+            next }
         file == 3 && /forward_ms/ { sum[st[nm($0)]] += v($0, "forward_ms") + v($0, "backward_ms"); next }
         file == 4 && /forward_ms/ { k = st[nm($0)]; f = sum[k] > 0 && meas[k] > 0 ? meas[k] / sum[k] : 1
             sub(/forward_ms: [^,]*/, "forward_ms: " v($0, "forward_ms") * f)

@@ -40,7 +40,8 @@ row() { # label model anchor cluster-label "cluster args" paper-config paper-spe
     prof=$(profile "$model" "$anchor")
     dir=$TMP/$label.$cl
     # shellcheck disable=SC2086
-    if ! out=$($PDPLAN models/$model.yaml -p "$prof" $cargs --no-codegen --simulate -q $extra \
+    # --backend cuda: the GPU runtime's all-reduce (NCCL's ring) in the simulation
+    if ! out=$($PDPLAN models/$model.yaml -p "$prof" $cargs --backend cuda --no-codegen --simulate -q $extra \
           -o "$dir" 2>"$TMP/err"); then
         printf '%-9s %-8s %s\n' "$label" "$cl" "no plan ($extra): $(grep -m1 error "$TMP/err" | sed 's/^pdplan: error: //')"
         return 0

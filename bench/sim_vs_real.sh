@@ -65,13 +65,16 @@ calibrated() {
     elif [ "$(awk '/^    layers:/ { print; exit }' "$work/g_cal/plan.yaml")" != "$(awk '/^    layers:/ { print; exit }' "$2/plan.yaml")" ]; then echo moved
     else echo "$p"; fi
 }
-# measure GENDIR: runs it, prints measured ms per minibatch and per-stage compute ms
+# measure GENDIR: runs it, prints measured ms per minibatch and per-stage compute ms (of the
+# slowest replica of a replicated stage)
 measure() {
     local gen=$1
     "$work/pdlaunch" "$gen" --steps "$steps" --no-eval --no-trace --log-every "$steps" "${data[@]}" >"$gen.log" 2>&1 ||
         { cat "$gen.log" >&2; echo "sim_vs_real: run in $gen failed" >&2; return 1; }
     awk -v n="$steps" '/"train_s"/ { gsub(/[",]/, ""); t = $2 }
-        /"measured_compute_ms"/ { match($0, /"measured_compute_ms": [^,]*/); c = c sprintf("%s%.1f", c == "" ? "" : "/", substr($0, RSTART + 23, RLENGTH - 23)) }
+        /"measured_compute_ms"/ { match($0, /"measured_compute_ms": [^,]*/); v = substr($0, RSTART + 23, RLENGTH - 23)
+            if (match($0, /"slowest_replica_compute_ms": [^,]*/)) v = substr($0, RSTART + 30, RLENGTH - 30)
+            c = c sprintf("%s%.1f", c == "" ? "" : "/", v) }
         END { printf "%.2f %s\n", t * 1000 / n, c }' "$gen/run/summary.json"
 }
 

@@ -170,6 +170,7 @@ measure() {
     done
     out+="$(awk '/"measured_compute_ms"/ { match($0, /"predicted_compute_ms": [^,]*/); p = substr($0, RSTART + 24, RLENGTH - 24)
                  match($0, /"measured_compute_ms": [^,]*/); m = substr($0, RSTART + 23, RLENGTH - 23)
+                 if (match($0, /"slowest_replica_compute_ms": [^,]*/)) m = substr($0, RSTART + 30, RLENGTH - 30)
                  printf "%s%.1f/%.1f", (k++ ? "," : "c="), m, p }' "$gen/run/summary.json")"
     echo "$out"
 }
@@ -185,21 +186,18 @@ sim() {
 # measured in $work/last_mean
 report() {
     local label=$1 steady=$2 extra=$3 n=$4; shift 4
-    echo "$steady $extra $n $*" | awk -v e="$per_epoch" -v l="$label" -v mean="$work/last_mean" -v adj="${adjust_ms:-0}" '{
+    echo "$steady $extra $n $*" | awk -v e="$per_epoch" -v l="$label" -v mean="$work/last_mean" '{
         k = 0; sum = 0; lo = 1e30; hi = 0; list = ""; cl = ""; worst = 0
         for (i = 4; i <= NF; i++) { if ($i ~ /^c=/) { comp = substr($i, 3); continue }
             split($i, P, ":"); k++; sum += P[1]; if (P[1] < lo) lo = P[1]; if (P[1] > hi) hi = P[1]
             list = list (k > 1 ? ", " : "") P[1]
             if (P[2] == "moved") { cl = cl (k > 1 ? ", " : "") "cut moved"; continue }
             err = (P[2] / P[1] - 1) * 100; a = err < 0 ? -err : err; if (a > worst) worst = a
-            cl = cl (k > 1 ? ", " : "") sprintf("%.1f (%+.1f%%)", P[2], err)
-            err = ((P[2] + adj) / P[1] - 1) * 100; a = err < 0 ? -err : err; if (a > wadj) wadj = a
-            ca = ca (k > 1 ? ", " : "") sprintf("%.1f (%+.1f%%)", P[2] + adj, err) }
+            cl = cl (k > 1 ? ", " : "") sprintf("%.1f (%+.1f%%)", P[2], err) }
         m = sum / k; p = ($1 * $3 + $2) / $3
         printf "  %-24s measured %s ms/minibatch (min %.1f, mean %.1f, spread %.0f%%)\n", l, list, lo, m, (hi / lo - 1) * 100
         printf "  %-24s simulated from the profile %.1f: %+.1f%% against the min, %+.1f%% against the mean\n", "", p, (p / lo - 1) * 100, (p / m - 1) * 100
         printf "  %-24s simulated with each run'"'"'s own compute: %s; worst %.1f%%\n", "", cl, worst
-        if (adj > 0) printf "  %-24s + %.1f ms for the runtime'"'"'s gather+broadcast all-reduce: %s; worst %.1f%%\n", "", adj, ca, wadj
         printf "  %-24s compute per stage measured/profiled %s ms; epoch: measured %.1f s (scaled from %d steps), simulated %.1f s\n", "", comp, m * e / 1000, $3, ($1 * e + $2) / 1000
         print lo > mean }'
 }
@@ -262,13 +260,10 @@ for link in none 1gbit 100mbit; do
     report "pipeline ($cut | rest)" "$steady" "$extra" "$steps" $(measure "$gen" "$steps" "$rounds" pipeline "$work/cluster_$link.yaml")
     pipe_ms=$(cat "$work/last_mean")
     if [ "$dp_ok" = 1 ]; then
-        # the runtime's all-reduce gathers the P gradient bytes to replica 0 and broadcasts the sum
-        # (fixed order, bitwise reproducible): 2P/B per update where the simulator's ring charges
-        # 2(n-1)/n P/B = P/B; one update per 2 minibatches
-        adjust=$(awk -v b="$bw" '/parameter_bytes/ { match($0, /parameter_bytes: [0-9]+/); p += substr($0, RSTART + 17, RLENGTH - 17) }
-            END { printf "%.1f", (p + 4) / b * 1000 / 2 }' "$work/profile.yaml")
+        # (pdplan --simulate models the cpu runtime's all-reduce: gather to replica 0, sum,
+        # broadcast, 2P/B per update for 2 replicas)
         # shellcheck disable=SC2046
-        adjust_ms=$adjust report "2-way data parallel" "$dp_sim" 0 "$steps" $(measure "$dpgen" "$steps" "$rounds" dp "$work/cluster_$link.yaml")
+        report "2-way data parallel" "$dp_sim" 0 "$steps" $(measure "$dpgen" "$steps" "$rounds" dp "$work/cluster_$link.yaml")
     else
         echo "  2-way data parallel: simulated $dp_sim ms/minibatch; not run: $dp_why"
     fi

@@ -424,7 +424,10 @@ int main(int argc, char **argv) {
         char trace_path[PATH_MAX];
         snprintf(trace_path, sizeof trace_path, "%s/sim_trace.json", outdir);
         printf("\n");
-        if (pd_simulate_report(stdout, g, &c, p, trace_path, &d) != 0) {
+        /* the all-reduce of the runtime --backend generates for */
+        pd_sim_opts so = {.allreduce = strcmp(cli.backend, "cuda") == 0 ? PD_SIM_AR_RING
+                                                                      : PD_SIM_AR_GATHER};
+        if (pd_simulate_report(stdout, g, &c, p, trace_path, &so, &d) != 0) {
             status = EXIT_INTERNAL;
             goto done;
         }

@@ -177,14 +177,15 @@ pd_plan *pd_data_parallel_plan(const pd_costgraph *g, const pd_cluster *c) {
 }
 
 int pd_simulate_data_parallel(pd_sim_result *out, FILE *trace, const pd_costgraph *g,
-                              const pd_cluster *c, int steps, char *why, int why_size) {
+                              const pd_cluster *c, int steps, const pd_sim_opts *opts, char *why,
+                              int why_size) {
     pd_plan *p = pd_data_parallel_plan(g, c);
     if (!p) {
         memset(out, 0, sizeof *out);
         snprintf(why, (size_t)why_size, "out of memory");
         return 1;
     }
-    int e = pd_simulate(out, trace, g, c, p, "dp", steps, NULL, why, why_size);
+    int e = pd_simulate(out, trace, g, c, p, "dp", steps, opts, why, why_size);
     pd_plan_free(p);
     return e;
 }
@@ -206,7 +207,7 @@ void pd_sim_print(FILE *o, const pd_sim_result *r) {
 }
 
 int pd_simulate_report(FILE *o, const pd_costgraph *g, const pd_cluster *c, const pd_plan *p,
-                       const char *trace_path, pd_diag *d) {
+                       const char *trace_path, const pd_sim_opts *opts, pd_diag *d) {
     pd_sim_result sp, sd;
     char why[512];
     FILE *tr = NULL;
@@ -218,7 +219,7 @@ int pd_simulate_report(FILE *o, const pd_costgraph *g, const pd_cluster *c, cons
         }
     }
     const char *sched = p->schedule[0] ? p->schedule : "1f1b";
-    int e = pd_simulate(&sp, tr, g, c, p, sched, 0, NULL, why, sizeof why);
+    int e = pd_simulate(&sp, tr, g, c, p, sched, 0, opts, why, sizeof why);
     if (tr && fclose(tr) != 0 && !e) {
         pd_diag_error(d, trace_path, 0, 0, "cannot write the simulation trace");
         pd_sim_result_free(&sp);
@@ -228,7 +229,7 @@ int pd_simulate_report(FILE *o, const pd_costgraph *g, const pd_cluster *c, cons
         pd_diag_error(d, "pdplan", 0, 0, "simulating the plan: %s", why);
         return 1;
     }
-    if (pd_simulate_data_parallel(&sd, NULL, g, c, 0, why, sizeof why)) {
+    if (pd_simulate_data_parallel(&sd, NULL, g, c, 0, opts, why, sizeof why)) {
         pd_diag_error(d, "pdplan", 0, 0, "simulating data parallelism: %s", why);
         pd_sim_result_free(&sp);
         return 1;
@@ -246,6 +247,11 @@ int pd_simulate_report(FILE *o, const pd_costgraph *g, const pd_cluster *c, cons
             sp.bytes_per_minibatch <= sd.bytes_per_minibatch ? "saved" : "added",
             sd.bytes_per_minibatch > 0
                 ? 100.0 * fabs(1.0 - sp.bytes_per_minibatch / sd.bytes_per_minibatch) : 0.0);
+    fprintf(o, "  all-reduce: %s\n",
+            opts && opts->allreduce == PD_SIM_AR_GATHER
+                ? "gather to the first replica, sum, broadcast (the cpu runtime's; the DP "
+                  "prediction charges a ring)"
+                : "ring (NCCL's, the cuda runtime's; as the DP prediction)");
     if (trace_path) fprintf(o, "  trace: %s\n", trace_path);
     pd_sim_result_free(&sp);
     pd_sim_result_free(&sd);

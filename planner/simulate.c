@@ -63,6 +63,7 @@ typedef struct {
     const pd_sim_rank_cost *rc;
     const pd_cluster *c;
     int rendezvous;
+    int allreduce; /* pd_sim_opts.allreduce */
     int R;
     rank_state *st;
     group_state *g;     /* by stage */
@@ -370,6 +371,20 @@ static void free_sim(sim *x) {
     free(x->msgs.m);
 }
 
+/* The CPU runtime's all-reduce of P bytes among a group (runtime/executor.c): every member
+ * sends its gradients to the first, which sums them in rank order and sends the sum back; the
+ * first member's link carries the 2 (n - 1) copies one after another. Returns ms; *bytes gets
+ * what one member sends on average (the group sends 2 (n - 1) P in all, as a ring does). */
+static double gather_cost(const pd_cluster *c, const int *members, int n, double P,
+                          double *bytes) {
+    double ms = 0;
+    *bytes = 0;
+    if (n <= 1 || P <= 0) return 0;
+    for (int i = 1; i < n; i++) ms += 2e3 * P / bandwidth_between(c, members[0], members[i]);
+    *bytes = 2.0 * (n - 1) * P / n;
+    return ms;
+}
+
 /* Fills x's per-stage groups and all-reduce costs. */
 static int setup_groups(sim *x, char *why, int why_size) {
     int R = x->R, S = x->s->n_stages;
@@ -381,8 +396,12 @@ static int setup_groups(sim *x, char *why, int why_size) {
             if (x->s->ranks[r].stage == st) members[n++] = r;
         x->g[st].members = n;
         for (int i = 0; i < n; i++)
-            x->ar_ms[members[i]] = allreduce_cost(x->c, members, n, x->rc[members[i]].param_bytes,
-                                                  &x->ar_bytes[members[i]]);
+            x->ar_ms[members[i]] =
+                x->allreduce == PD_SIM_AR_GATHER
+                    ? gather_cost(x->c, members, n, x->rc[members[i]].param_bytes,
+                                  &x->ar_bytes[members[i]])
+                    : allreduce_cost(x->c, members, n, x->rc[members[i]].param_bytes,
+                                     &x->ar_bytes[members[i]]);
     }
     for (int r = 0; r < R; r++) {
         int st = x->s->ranks[r].stage;
@@ -417,6 +436,7 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
     memset(&x, 0, sizeof x);
     x.s = s, x.rc = rc, x.c = c, x.R = s->n_ranks, x.trace = trace;
     x.rendezvous = opts ? opts->rendezvous : 0;
+    x.allreduce = opts ? opts->allreduce : PD_SIM_AR_RING;
     int R = x.R, S = s->n_stages, rc_status = 1;
     size_t n_sends = 0;
     for (int r = 0; r < R; r++)

@@ -14,9 +14,13 @@
  *    send and the receive are posted; a send completes when its transfer ends, and a rank holds
  *    at most send_slots uncompleted sends per kind, as the executor does;
  *  - an allreduce action is collective among the ranks of the same stage (the k-th allreduce of
- *    each replica meet); it starts when the last arrives and lasts a hierarchical ring:
- *    sum over levels l of 2 (n_l - 1) / n_l * P / bandwidth[l], n_l the units of level l the
- *    group spans; it blocks the rank (as the DP's cost model adds it to compute);
+ *    each replica meet); it starts when the last arrives and lasts, with opts.allreduce
+ *    PD_SIM_AR_RING (NCCL's, and the DP's cost model's), a hierarchical ring: sum over levels l
+ *    of 2 (n_l - 1) / n_l * P / bandwidth[l], n_l the units of level l the group spans; with
+ *    PD_SIM_AR_GATHER (the CPU runtime's: gather to the first replica, sum in rank order,
+ *    broadcast), 2 P / bandwidth(first, i) summed over the other members i, the first replica's
+ *    link carrying every copy in turn; it blocks the rank (as the DP's cost model adds it to
+ *    compute);
  *  - forward, backward and step cost their rank's fwd_ms, bwd_ms and step_ms; flush waits for
  *    every outstanding send of the rank.
  */
@@ -41,8 +45,11 @@ typedef struct {
     int weight_stashing;            /* 1: one weight version per minibatch in flight (1f1b) */
 } pd_sim_rank_cost;
 
+enum { PD_SIM_AR_RING = 0, PD_SIM_AR_GATHER = 1 };
+
 typedef struct {
     int rendezvous;   /* 1: a transfer starts only when its receive is posted too */
+    int allreduce;    /* PD_SIM_AR_RING (0) or PD_SIM_AR_GATHER (above) */
     int microbatches; /* flush/gpipe: minibatches between two flushes (0: 4 x stages, rounded
                          up to a multiple of every stage's replica count) */
 } pd_sim_opts;
@@ -97,7 +104,8 @@ int pd_simulate(pd_sim_result *out, FILE *trace, const pd_costgraph *g, const pd
 
 /* The data-parallel baseline: every node in one stage replicated on every worker of c. */
 int pd_simulate_data_parallel(pd_sim_result *out, FILE *trace, const pd_costgraph *g,
-                              const pd_cluster *c, int steps, char *why, int why_size);
+                              const pd_cluster *c, int steps, const pd_sim_opts *opts, char *why,
+                              int why_size);
 
 /* The one-stage, every-worker plan that pd_simulate_data_parallel simulates (free with
  * pd_plan_free). NULL on out of memory. */
@@ -111,6 +119,6 @@ void pd_sim_print(FILE *out, const pd_sim_result *r);
  * saved). Writes the plan's Chrome trace to trace_path (NULL: none). Returns 0, or 1 with a
  * diagnostic. */
 int pd_simulate_report(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_plan *p,
-                       const char *trace_path, pd_diag *d);
+                       const char *trace_path, const pd_sim_opts *opts, pd_diag *d);
 
 #endif

@@ -665,8 +665,13 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         RT_CHECK(ss != NULL);
         for (int k = 0; k < ns; k++) { /* each stage's first replica; skipped: all its replicas */
             double *v = all + 8 * e.first_rank[k];
-            ss[k] = (rt_stage_stats){v[0], v[1], v[2], v[3], (int64_t)v[4], v[5], v[6], 0};
-            for (int r = e.first_rank[k]; r < e.first_rank[k + 1]; r++) ss[k].skipped += (int64_t)all[8 * r + 7];
+            ss[k] = (rt_stage_stats){v[0], v[1], v[2], v[3], (int64_t)v[4], v[5], v[6], 0, 0};
+            for (int r = e.first_rank[k]; r < e.first_rank[k + 1]; r++) {
+                const double *u = all + 8 * r;
+                double c = u[4] > 0 ? (u[0] + u[1] + u[2]) / u[4] : 0;
+                if (c > ss[k].slowest_compute_ms) ss[k].slowest_compute_ms = c;
+                ss[k].skipped += (int64_t)u[7];
+            }
         }
         int epochs_begun = done > (int64_t)epoch * e.per_epoch ? epoch + 1 : epoch;
         rt_summary sum = {st->model, "pipeline", rt_schedule_name(st, &a), ns, e.B, done, epochs_begun,

@@ -135,6 +135,8 @@ typedef struct {
     int64_t steps;
     double predicted_ms, predicted_compute_ms;
     int64_t skipped;          /* minibatches dropped for a non-finite loss or gradient */
+    double slowest_compute_ms; /* per minibatch, the replica with the most compute (a replicated
+                                  stage waits for it at every all-reduce); 0: the stage's own */
 } rt_stage_stats;
 typedef struct {
     const char *model, *mode, *schedule;

@@ -66,11 +66,15 @@ void rt_summary_write(const char *dir, const rt_summary *s) {
         fprintf(f,
                 "    {\"stage\": %d, \"predicted_ms\": %.6g, \"predicted_compute_ms\": %.6g, "
                 "\"measured_ms\": %.6g, \"measured_compute_ms\": %.6g, \"forward_ms\": %.6g, "
-                "\"backward_ms\": %.6g, \"step_ms\": %.6g, \"wait_ms\": %.6g, \"skipped\": %lld}%s\n",
+                "\"backward_ms\": %.6g, \"step_ms\": %.6g, \"wait_ms\": %.6g, "
+                "\"slowest_replica_compute_ms\": %.6g, \"skipped\": %lld}%s\n",
                 k, t->predicted_ms, t->predicted_compute_ms,
                 (t->fwd_ms + t->bwd_ms + t->step_ms + t->wait_ms) / n,
                 (t->fwd_ms + t->bwd_ms + t->step_ms) / n, t->fwd_ms / n, t->bwd_ms / n,
-                t->step_ms / n, t->wait_ms / n, (long long)t->skipped, k + 1 < s->n_stages ? "," : "");
+                t->step_ms / n, t->wait_ms / n,
+                t->slowest_compute_ms > 0 ? t->slowest_compute_ms
+                                          : (t->fwd_ms + t->bwd_ms + t->step_ms) / n,
+                (long long)t->skipped, k + 1 < s->n_stages ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
     if (fflush(f) || ferror(f)) {

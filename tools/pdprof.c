@@ -207,16 +207,19 @@ static void teardown(layer_run *r) {
     free(r->argmax), free(r->labels);
 }
 
-/* Median of `repeats` timings after `warmup` untimed runs. */
-static double time_median(layer_run *r, int backward, int warmup, int repeats, double *t) {
+/* `repeats` timings after `warmup` untimed runs, stored at t[0..repeats-1]. */
+static void time_runs(layer_run *r, int backward, int warmup, int repeats, double *t) {
     for (int k = 0; k < warmup; k++) backward ? run_backward(r) : run_forward(r);
     for (int k = 0; k < repeats; k++) {
         double t0 = now_ms();
         backward ? run_backward(r) : run_forward(r);
         t[k] = now_ms() - t0;
     }
-    qsort(t, (size_t)repeats, sizeof(double), cmp_double);
-    return repeats % 2 ? t[repeats / 2] : 0.5 * (t[repeats / 2 - 1] + t[repeats / 2]);
+}
+
+static double median(double *t, int n) {
+    qsort(t, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
 static void usage(FILE *o) {
@@ -225,8 +228,12 @@ static void usage(FILE *o) {
           "inputs and writes a profile (pd_profile: 1) for pdplan -p.\n"
           "  --backend B     cpu (default) or cuda (not built yet: exit 2)\n"
           "  --batch N       minibatch size (default: the model's batch)\n"
-          "  --repeats N     timed runs per layer and direction, median taken (default 5)\n"
-          "  --warmup N      untimed runs before timing (default 1)\n"
+          "  --rounds N      passes over every layer (default 5); the timed runs of a layer\n"
+          "                  are spread over the passes, so that a machine whose speed drifts\n"
+          "                  (other load, a shared host) gives every layer the same mix\n"
+          "  --repeats N     timed runs per layer, direction and pass (default 3); the median\n"
+          "                  of all rounds x repeats runs is taken\n"
+          "  --warmup N      untimed runs before timing, per pass (default 1)\n"
           "  -o FILE         output (default profiles/<model>.<device>.yaml)\n"
           "  --estimate DEV  write the analytic estimate for DEV (cpu, h200, v100) instead of\n"
           "                  measuring (planning-only ops allowed)\n"
@@ -251,7 +258,7 @@ static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
 
 int main(int argc, char **argv) {
     const char *input = NULL, *backend = "cpu", *outpath = NULL, *estimate = NULL;
-    int batch = 0, repeats = 5, warmup = 1, quiet = 0, bad = 0;
+    int batch = 0, repeats = 3, rounds = 5, warmup = 1, quiet = 0, bad = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return EXIT_OK; }
@@ -260,6 +267,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--estimate")) { estimate = v ? v : ""; i++; }
         else if (!strcmp(a, "--batch")) { bad |= parse_int(a, v, 1, 1 << 20, &batch); i++; }
         else if (!strcmp(a, "--repeats")) { bad |= parse_int(a, v, 1, 100000, &repeats); i++; }
+        else if (!strcmp(a, "--rounds")) { bad |= parse_int(a, v, 1, 10000, &rounds); i++; }
         else if (!strcmp(a, "--warmup")) { bad |= parse_int(a, v, 0, 100000, &warmup); i++; }
         else if (!strcmp(a, "-o")) {
             if (!v || !*v) { fprintf(stderr, "pdprof: error: -o needs a file\n"); bad = 1; }
@@ -324,8 +332,11 @@ int main(int argc, char **argv) {
     openblas_set_num_threads(1);
     double *fwd = calloc((size_t)m.n_layers, sizeof(double));
     double *bwd = calloc((size_t)m.n_layers, sizeof(double));
-    double *t = calloc((size_t)repeats, sizeof(double));
-    if (!fwd || !bwd || !t) {
+    /* every timed run: tf/tb[(i * rounds + k) * repeats + j], layer i, pass k, run j */
+    size_t per_layer = (size_t)rounds * (size_t)repeats;
+    double *tf = calloc((size_t)m.n_layers * per_layer, sizeof(double));
+    double *tb = calloc((size_t)m.n_layers * per_layer, sizeof(double));
+    if (!fwd || !bwd || !tf || !tb) {
         fprintf(stderr, "pdprof: error: out of memory\n");
         return EXIT_INTERNAL;
     }
@@ -334,13 +345,23 @@ int main(int argc, char **argv) {
         fwd[i] = m.layers[i].fwd_ms;
         bwd[i] = m.layers[i].bwd_ms;
     }
+    for (int k = 0; k < rounds && !estimate; k++) {
+        for (int i = 1; i < m.n_layers; i++) {
+            layer_run r;
+            setup(&r, &m, i, batch);
+            size_t at = ((size_t)i * (size_t)rounds + (size_t)k) * (size_t)repeats;
+            time_runs(&r, 0, warmup, repeats, tf + at);
+            time_runs(&r, 1, warmup, repeats, tb + at);
+            teardown(&r);
+        }
+        if (!quiet)
+            fprintf(stderr, "pdprof: pass %d/%d over %d layers done (%.1f s)\n", k + 1, rounds,
+                    m.n_layers - 1, (now_ms() - t_start) / 1e3);
+    }
     for (int i = 1; i < m.n_layers && !estimate; i++) {
-        layer_run r;
-        setup(&r, &m, i, batch);
-        fwd[i] = time_median(&r, 0, warmup, repeats, t);
-        bwd[i] = time_median(&r, 1, warmup, repeats, t);
+        fwd[i] = median(tf + (size_t)i * per_layer, (int)per_layer);
+        bwd[i] = median(tb + (size_t)i * per_layer, (int)per_layer);
         if (m.layers[i].op == PD_OP_FLATTEN) fwd[i] = bwd[i] = 0;
-        teardown(&r);
         if (!quiet)
             fprintf(stderr, "pdprof: [%d/%d] %-20s %-11s forward %9.4f ms  backward %9.4f ms\n",
                     i, m.n_layers - 1, m.layers[i].name, pd_op_name(m.layers[i].op), fwd[i],
@@ -360,7 +381,9 @@ int main(int argc, char **argv) {
                 "--estimate; nothing measured.\n", estimate);
     else
         fprintf(o, "# Measured by pdprof on %s (runtime CPU kernels, one thread): median of %d "
-                "runs after %d warm-up, per minibatch of %d.\n", backend, repeats, warmup, batch);
+                "runs per layer and direction (%d passes over the layers x %d, each after %d "
+                "warm-up), per minibatch of %d.\n", backend, rounds * repeats, rounds, repeats,
+                warmup, batch);
     fprintf(o, "pd_profile: 1\ndevice: %s\nmodel: %s\nbatch: %d\nlayers:\n", backend, m.name,
             batch);
     for (int i = 1; i < m.n_layers; i++) {
@@ -383,7 +406,8 @@ int main(int argc, char **argv) {
 out:
     free(fwd);
     free(bwd);
-    free(t);
+    free(tf);
+    free(tb);
     pd_model_free(&m);
     return status;
 }

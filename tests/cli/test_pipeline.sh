@@ -87,6 +87,8 @@ assert 0 <= d["test_accuracy"] <= 1 and d["final_loss"] > 0 and d["samples_per_s
 assert len(d["per_stage"]) == 3
 for st in d["per_stage"]:
     assert st["measured_ms"] > 0 and st["predicted_ms"] > 0, st
+    # one replica per stage here: the slowest replica is the stage's own
+    assert st["slowest_replica_compute_ms"] == st["measured_compute_ms"], st
 EOF
 then pass summary_json_fields; else fail summary_json_fields "$(cat "$s" 2>/dev/null | head -20)"; fi
 

@@ -93,6 +93,13 @@ if plan r4 -n 4 && grep -q 'stage 0 binary stage_0 replicas 2 ranks 0 1' "$TMP/r
     if expect_status 0 rr_1f1b_runs timeout 60 "$LAUNCH" "$TMP/r4" --steps 13 --check-replicas "${common[@]}" --save "$TMP/rp_1f1b"; then
         grep -q 'stage 0: 2 replicas identical after 7 updates' <<<"$OUTPUT" && pass rr_odd_steps_no_hang_replicas_identical || fail rr_odd_steps_no_hang_replicas_identical "$OUTPUT"
         cp "$TMP/r4/run/trace.json" "$TMP/trace.json"
+        # summary.json: the replicated stage reports its slowest replica's compute too
+        if python3 - "$TMP/r4/run/summary.json" <<'EOF2'
+import json, sys
+st = json.load(open(sys.argv[1]))["per_stage"][0]
+assert st["slowest_replica_compute_ms"] >= st["measured_compute_ms"] > 0, st
+EOF2
+        then pass summary_slowest_replica; else fail summary_slowest_replica "$(cat "$TMP/r4/run/summary.json")"; fi
     fi
     expect_status 0 rr_emulate_runs "$LAUNCH" "$TMP/r4" --emulate --steps 13 "${common[@]}" --save "$TMP/re_1f1b"
     same_dirs "$TMP/rp_1f1b" "$TMP/re_1f1b" && pass rr_1f1b_equals_emulation || fail rr_1f1b_equals_emulation

@@ -248,7 +248,7 @@ TEST(data_parallel_pays_a_ring_allreduce) {
     pd_cluster c = flat(4, 1e9);
     pd_sim_result r;
     char why[256];
-    CHECK_EQ_INT(pd_simulate_data_parallel(&r, NULL, g, &c, 0, why, sizeof why), 0);
+    CHECK_EQ_INT(pd_simulate_data_parallel(&r, NULL, g, &c, 0, NULL, why, sizeof why), 0);
     double P = 12e6, ring = 1e3 * 2.0 * 3 / 4 * P / 1e9;
     CHECK_CLOSE(r.steady_ms, (12.0 + ring) / 4, 1e-9, 1e-9);
     CHECK_CLOSE(r.steady_ms, pd_data_parallel_ms(g, &c, PD_COST_DEFAULT), 1e-9, 1e-9);
@@ -256,6 +256,34 @@ TEST(data_parallel_pays_a_ring_allreduce) {
     CHECK_CLOSE(r.p2p_bytes_per_minibatch, 0, 0, 0);
     CHECK_CLOSE(r.stage_util[0], 1.0, 1e-9, 0); /* the all-reduce counts as busy */
     CHECK_CLOSE(r.bubble_ms, 0, 1e-9, 0);
+    pd_sim_result_free(&r);
+    pd_costgraph_free(g);
+}
+
+/* The CPU runtime's all-reduce (PD_SIM_AR_GATHER): the first replica's link carries every copy
+ * to and from it, 2 P / B per other replica, in turn; on 2 servers of 2 workers the copies to the
+ * other server cross the slow level. Bytes per minibatch are those of a ring (2 (n-1) P in all
+ * per round of n minibatches). */
+TEST(data_parallel_gather_broadcast_allreduce) {
+    double f[3] = {1, 2, 1}, b[3] = {2, 4, 2};
+    pd_costgraph *g = chain(3, f, b, 1e6, 4e6);
+    pd_cluster c = flat(4, 1e9);
+    pd_sim_opts o = {.allreduce = PD_SIM_AR_GATHER};
+    pd_sim_result r;
+    char why[256];
+    CHECK_EQ_INT(pd_simulate_data_parallel(&r, NULL, g, &c, 0, &o, why, sizeof why), 0);
+    double P = 12e6, gather = 1e3 * 2.0 * 3 * P / 1e9;
+    CHECK_CLOSE(r.steady_ms, (12.0 + gather) / 4, 1e-9, 1e-9);
+    CHECK_CLOSE(r.allreduce_bytes_per_minibatch, 2.0 * 3 * P / 4, 1e-3, 1e-12);
+    pd_sim_result_free(&r);
+    pd_cluster h;
+    memset(&h, 0, sizeof h);
+    h.n_levels = 2;
+    h.count[0] = 2, h.count[1] = 2;
+    h.bandwidth[0] = 1e9, h.bandwidth[1] = 1e8;
+    CHECK_EQ_INT(pd_simulate_data_parallel(&r, NULL, g, &h, 0, &o, why, sizeof why), 0);
+    gather = 1e3 * 2.0 * P * (1 / 1e9 + 2 / 1e8);
+    CHECK_CLOSE(r.steady_ms, (12.0 + gather) / 4, 1e-9, 1e-9);
     pd_sim_result_free(&r);
     pd_costgraph_free(g);
 }
