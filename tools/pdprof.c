@@ -1,9 +1,10 @@
 /* pdprof.c: the profiler. Times every layer of a model YAML, forward and backward, with the
  * runtime's CPU kernels (runtime/ops.h) on random inputs at the model's (or --batch) minibatch
- * size: warm-up runs, then repeats, and the median. Writes profiles/<model>.<device>.yaml
+ * size, in passes over all the layers (warm-up, then timed runs), and the median of every pass's runs.
  * (pd_profile: 1), which pdplan -p reads. One thread (OpenBLAS too), as the stages run.
  * flatten costs 0 (generated stages alias it); the loss is timed with the last layer's forward.
- * Usage: pdprof MODEL.yaml [--backend cpu|cuda] [--batch N] [--repeats N] [--warmup N] [-o FILE]
+ * Usage: pdprof MODEL.yaml [--backend cpu|cuda] [--batch N] [--rounds N] [--repeats N] [--warmup N]
+ *        [-o FILE]
  * --estimate DEVICE writes the planner's analytic estimate (estimate.c) as a profile instead,
  * without timing anything (bench/anchor_profile.py spreads measured block times over it).
  */
