@@ -1,7 +1,8 @@
 /* pdprof.c: the profiler. Times every layer of a model YAML, forward and backward, with the
  * runtime's CPU kernels (runtime/ops.h) on random inputs at the model's (or --batch) minibatch
  * size, in passes over all the layers (warm-up, then timed runs), and the median of every pass's
- * runs. Writes profiles/<model>.<device>.yaml (pd_profile: 1), which pdplan -p reads. One thread (OpenBLAS too), as the stages run.
+ * runs. Writes profiles/<model>.<device>.yaml (pd_profile: 1), which pdplan -p reads. One
+ * thread (OpenBLAS too), as the stages run.
  * flatten costs 0 (generated stages alias it); the loss is timed with the last layer's forward.
  * Usage: pdprof MODEL.yaml [--backend cpu|cuda] [--batch N] [--rounds N] [--repeats N] [--warmup N]
  *        [-o FILE]
