@@ -65,6 +65,20 @@ typedef struct {
 
 static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
 
+/* 1 when x[0..n) holds a NaN or an infinity: x * 0 is 0 for finite x and NaN otherwise. Sixteen
+ * independent sums, so that the loop vectorises (one running sum is a chain of dependent adds,
+ * about 4x slower on a 458,000-float stage). */
+static int any_nonfinite(const float *x, int64_t n) {
+    float z[16] = {0};
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16)
+        for (int j = 0; j < 16; j++) z[j] += x[k + j] * 0.0f;
+    float s = 0;
+    for (int j = 0; j < 16; j++) s += z[j];
+    for (; k < n; k++) s += x[k] * 0.0f;
+    return s != 0.0f;
+}
+
 /* This replica's own running count of minibatch mb (its minibatches are j, j+R, ...): indexes
  * the in-flight buffers, the stash and the send rings. */
 static int64_t lidx(const ex_t *e, int64_t mb) { return mb / e->R; }
@@ -119,11 +133,9 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     t += 1e-3 * (e->stats.wait_ms - wait0); /* waiting for a send slot is not compute */
     if (e->buffers_before) memcpy(e->buffers_before, e->buffers, (size_t)st->n_buffers * sizeof(float));
     st->forward(out, e->acts[d], e->scratch, e->buffers, w, in, 1, e->a->seed, base + mb);
-    if (e->buffers_before) { /* a non-finite minibatch must not poison the running statistics */
-        float z = 0;
-        for (int64_t i = 0; i < st->n_buffers; i++) z += e->buffers[i] * 0.0f;
-        if (z != 0.0f) memcpy(e->buffers, e->buffers_before, (size_t)st->n_buffers * sizeof(float));
-    }
+    /* a non-finite minibatch must not poison the running statistics */
+    if (e->buffers_before && any_nonfinite(e->buffers, st->n_buffers))
+        memcpy(e->buffers, e->buffers_before, (size_t)st->n_buffers * sizeof(float));
     if (e->last) {
         labels_from_tail(e->labels, in + st->in_floats, e->B);
         if (e->inj_kind == 3 && base + mb == e->inj_step) e->logits[0] = NAN; /* test-only */
@@ -151,9 +163,7 @@ static int nonfinite_tensor(const pdrt_stage *st, const float *g) {
     for (int i = 0; i < st->n_tensors; i++) {
         const pdrt_tensor *t = &st->tensors[i];
         if (t->is_buffer) continue;
-        float z = 0;
-        for (int64_t k = 0; k < t->numel; k++) z += g[t->offset + k] * 0.0f;
-        if (z != 0.0f) return i;
+        if (any_nonfinite(g + t->offset, t->numel)) return i;
     }
     return -1;
 }
