@@ -168,10 +168,12 @@ measure() {
         fi
         out+="$ms:$cal "
     done
-    out+="$(awk '/"measured_compute_ms"/ { match($0, /"predicted_compute_ms": [^,]*/); p = substr($0, RSTART + 24, RLENGTH - 24)
+    # (data parallelism's plan comes from the skewed profile: its planned compute means nothing)
+    out+="$(awk -v kind="$kind" '/"measured_compute_ms"/ { match($0, /"predicted_compute_ms": [^,]*/); p = substr($0, RSTART + 24, RLENGTH - 24)
+                 if (kind == "dp") p = "-"
                  match($0, /"measured_compute_ms": [^,]*/); m = substr($0, RSTART + 23, RLENGTH - 23)
                  if (match($0, /"slowest_replica_compute_ms": [^,]*/)) m = substr($0, RSTART + 30, RLENGTH - 30)
-                 printf "%s%.1f/%.1f", (k++ ? "," : "c="), m, p }' "$gen/run/summary.json")"
+                 printf "%s%.1f/%s", (k++ ? "," : "c="), m, p == "-" ? p : sprintf("%.1f", p) }' "$gen/run/summary.json")"
     echo "$out"
 }
 # sim GEN.plan: "steady_ms extra_ms dp_simulated_ms" from pdplan --simulate's output; extra is

@@ -22,6 +22,8 @@
 #define PD_ILP_MAX_ARCS 1500000L
 /* Stage-to-layer entries kept for the per-layer rows (memory) */
 #define PD_ILP_MAX_COVER 40000000L
+/* Two levels: inner candidate stages (one copy per outer candidate stage) */
+#define PD_ILP_HIER_MAX_ARCS 300000L
 
 static double now_s(void) {
     struct timespec ts;
@@ -98,6 +100,8 @@ static void builder_free(arcs_builder *b) {
 typedef struct {
     const pd_costgraph *g;
     pd_cost_level lv;
+    pd_cost_level lv1; /* two levels (ilp_hier.c): the outer level; lv is then the inner one */
+    int levels;
     pd_cost_model cm;
     int N, straight, exact_budget, layered;
     pd_ilp_ideals id;
@@ -304,12 +308,95 @@ static const char *status_name(int s) {
     }
 }
 
+/* The flattened plan of a two-level optimum: every inner stage in pipeline order, on its inner
+ * units times its outer stage's units. */
+static pd_plan *plan_of_hier(const ilp_problem *q, const pd_ilp_hier_result *r,
+                             const pd_cluster *c, const pd_plan_opts *o) {
+    pd_plan *pl = calloc(1, sizeof *pl);
+    if (!pl) return NULL;
+    pl->stages = calloc((size_t)r->n_stages + 1, sizeof(pd_stage));
+    if (!pl->stages) { free(pl); return NULL; }
+    int rank = 0;
+    for (int s = 0; s < r->n_stages; s++) {
+        pd_stage *st = &pl->stages[pl->n_stages++];
+        int n = 0;
+        for (int v = 0; v < q->g->n; v++)
+            n += pd_ilp_ideal_has(&q->id, r->to[s], v) && !pd_ilp_ideal_has(&q->id, r->from[s], v);
+        st->nodes = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+        st->ranks = malloc(sizeof(int) * (size_t)r->replicas[s]);
+        if (!st->nodes || !st->ranks) { free_plan(pl); return NULL; }
+        for (int v = 0; v < q->g->n; v++)
+            if (pd_ilp_ideal_has(&q->id, r->to[s], v) && !pd_ilp_ideal_has(&q->id, r->from[s], v)) {
+                st->nodes[st->n_nodes++] = v;
+                st->compute_ms += q->g->fwd_ms[v] + q->g->bwd_ms[v];
+                st->param_bytes += q->g->param_bytes[v];
+            }
+        st->replicas = r->replicas[s];
+        for (int k = 0; k < st->replicas; k++) st->ranks[k] = rank + k;
+        rank += st->replicas;
+        st->time_ms = r->time_ms[s];
+        st->act_in_bytes = s == 0 ? 0 : q->cut[r->from[s]];
+        st->act_out_bytes = s + 1 == r->n_stages ? 0 : q->cut[r->to[s]];
+    }
+    pl->workers = rank;
+    pl->bottleneck_ms = r->objective;
+    pl->cost_model = q->cm;
+    snprintf(pl->schedule, sizeof pl->schedule, "%s", o && o->schedule ? o->schedule : "1f1b");
+    pl->throughput = pl->bottleneck_ms > 0 ? 1000.0 / pl->bottleneck_ms : 0;
+    pl->data_parallel_ms = pd_data_parallel_ms(q->g, c, q->cm);
+    pl->speedup_vs_data_parallel =
+        pl->bottleneck_ms > 0 ? pl->data_parallel_ms / pl->bottleneck_ms : 0;
+    pl->exact = 1;
+    pl->lower_bound_ms = pl->bottleneck_ms;
+    return pl;
+}
+
+/* solve_capped for two levels (ilp_hier.c); the same contract. */
+static int solve_capped_hier(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q,
+                             double cap, int strict, double limit_s, const pd_cluster *c,
+                             const pd_plan_opts *o, pd_diag *d) {
+    pd_ilp_hier_problem hp = {.g = q->g, .id = &q->id, .cut = q->cut, .cm = q->cm};
+    hp.lv[0] = q->lv;
+    hp.lv[1] = q->lv1;
+    pd_ilp_hier_result hr;
+    char err[256] = "";
+    int n_arcs = 0;
+    double t0 = now_s();
+    int rc = pd_ilp_hier_solve(&hr, &hp, cap, strict, limit_s, PD_ILP_HIER_MAX_ARCS, &n_arcs,
+                               err, sizeof err);
+    if (o && o->verbose)
+        fprintf(d && d->out ? d->out : stderr,
+                "ilp: two levels, %s %.17g: %d inner candidate stages: %s in %.3f s\n",
+                strict ? "below" : "up to", cap, n_arcs,
+                rc < 0 ? "error" : rc > 0 ? "too large" : status_name(hr.status), now_s() - t0);
+    if (rc) {
+        if (rc < 0) pd_diag_error(d, "ilp", 0, 0, "%s", err);
+        pd_ilp_hier_result_free(&hr);
+        return rc;
+    }
+    memset(res, 0, sizeof *res);
+    res->status = hr.status;
+    res->gap = hr.gap;
+    res->objective = hr.objective;
+    if (hr.n_stages > 0) {
+        *plan = plan_of_hier(q, &hr, c, o);
+        if (!*plan) {
+            pd_diag_error(d, "ilp", 0, 0, "out of memory building the plan");
+            pd_ilp_hier_result_free(&hr);
+            return -1;
+        }
+    }
+    pd_ilp_hier_result_free(&hr);
+    return 0;
+}
+
 /* One solve over the stages of time <= cap (< cap when strict). Returns 0 (res filled, *plan
  * set when a path was found), 1 when too large, -1 on error. */
 static int solve_capped(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q, double cap,
                         int strict, double limit_s, const pd_cluster *c, const pd_plan_opts *o,
                         pd_diag *d) {
     *plan = NULL;
+    if (q->levels == 2) return solve_capped_hier(res, plan, q, cap, strict, limit_s, c, o, d);
     arcs_builder b;
     int rc = build_arcs(&b, q, cap, strict);
     if (rc) {
@@ -356,9 +443,15 @@ static void skip(pd_plan *p, const char *why, pd_diag *d, const pd_plan_opts *o)
 static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster *c,
                         const pd_plan_opts *o, char *why, int why_size, pd_diag *d) {
     memset(q, 0, sizeof *q);
-    if (c->n_levels != 1) {
-        snprintf(why, (size_t)why_size, "the integer program models one level of workers; the "
-                 "cluster has %d", c->n_levels);
+    int cm = o ? o->cost_model : PD_COST_DEFAULT, straight = o && o->straight;
+    if (c->n_levels == 2 && (cm != PD_COST_DEFAULT || straight || c->memory_bytes > 0)) {
+        snprintf(why, (size_t)why_size, "the two-level integer program models the default cost "
+                 "model without a memory limit and without --straight");
+        return 1;
+    }
+    if (c->n_levels != 1 && c->n_levels != 2) {
+        snprintf(why, (size_t)why_size, "the integer program models one or two levels of "
+                 "workers; the cluster has %d", c->n_levels);
         return 1;
     }
     if (g->n < 1 || c->count[0] < 1) {
@@ -366,7 +459,9 @@ static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster 
         return 1;
     }
     q->g = g;
+    q->levels = c->n_levels;
     pd_cost_level_of(&q->lv, c, 0);
+    if (q->levels == 2) pd_cost_level_of(&q->lv1, c, 1);
     q->cm = o ? o->cost_model : PD_COST_DEFAULT;
     q->N = c->count[0];
     q->straight = o && o->straight;
@@ -565,7 +660,7 @@ int pd_certify(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o
      * bottleneck, one solve over strictly faster stages proves it optimal (or finds better).
      * Otherwise the integer program solves for its optimum from the DP's bound. */
     double ub = p ? p->bottleneck_ms : INFINITY;
-    double mine = check_plan(&q, p);
+    double mine = q.levels == 1 ? check_plan(&q, p) : NAN; /* two levels: from the DP's bound */
     pd_plan *ilp = NULL;
     if (p && isfinite(mine) && fabs(mine - ub) <= 1e-9 * fabs(ub) + 1e-12)
         rc = optimum_core(&ilp, &cert, &q, c, o, mine * (1 - 1e-9), 1, mine, t0, time_limit_s,

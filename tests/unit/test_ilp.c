@@ -385,27 +385,89 @@ TEST(impossible_claim_is_reported) {
     pd_costgraph_free(g);
 }
 
-/* Outside the integer program's scope (several levels): skipped, never a wrong answer. */
-TEST(hierarchy_is_skipped) {
-    pd_costgraph *g = random_graph(5, 0);
-    pd_cluster c = {0};
-    c.n_levels = 2;
-    c.count[0] = 2;
-    c.count[1] = 2;
-    c.bandwidth[0] = 1e10;
-    c.bandwidth[1] = 1e9;
-    pd_plan_opts o = {0};
-    pd_diag d = {0};
-    pd_plan *dp = pd_plan_dp(g, &c, &o, &d);
-    CHECK(dp != NULL);
-    if (dp) {
-        pd_plan *better = NULL;
-        CHECK_EQ_INT(pd_certify(g, &c, &o, dp, 5, &better, &d), 0);
-        CHECK(!strcmp(dp->certificate.status, "skipped"));
-        CHECK(!strcmp(dp->certificate.solver, "glpk"));
-        CHECK(better == NULL);
+/* Two levels (ilp_hier.c): the integer program's own optimum, with no bound from the DP, equals
+ * the DP's bottleneck on random chains and DAGs, 1-4 units per level, random bandwidths (default
+ * model, no memory limit: its scope), and the certificate of the DP's plan is "optimal". */
+TEST(two_level_ilp_equals_dp) {
+    int compared = 0, mismatches = 0, split_inside = 0;
+    for (int it = 0; it < 240 && mismatches < 5; it++) {
+        int dag = it % 3 == 2, n = irand(2, dag ? 7 : 9);
+        pd_costgraph *g = random_graph(n, dag);
+        pd_cluster c = {0};
+        c.n_levels = 2;
+        c.count[0] = irand(1, 4);
+        c.count[1] = irand(1, 4);
+        c.bandwidth[0] = pow(10, 9.5 + 2 * urand());
+        c.bandwidth[1] = c.bandwidth[0] * pow(10, -2 * urand());
+        pd_plan_opts o = {.cost_model = PD_COST_DEFAULT, .schedule = "1f1b"};
+        FILE *quiet = fopen("/dev/null", "w");
+        pd_diag d = {.out = quiet};
+        pd_plan *dp = pd_plan_dp(g, &c, &o, &d);
+        pd_plan *pl = NULL;
+        pd_certificate cert;
+        char why[160] = "";
+        /* the DP's bottleneck as the bound leaves out only stages slower than it; if no plan
+         * within it existed, the integer program would go on over every stage (ilp.c), so a
+         * DP value below the true optimum would still show; small instances also unbounded */
+        double ub = dp && (n > 5 || c.count[0] * c.count[1] > 6) ? dp->bottleneck_ms : INFINITY;
+        CHECK_EQ_INT(pd_ilp_optimum(&pl, &cert, g, &c, &o, ub, 30, why, sizeof why, &d), 0);
+        CHECK((dp == NULL) == (pl == NULL));
+        if (dp && pl) {
+            if (!close_rel(pl->bottleneck_ms, dp->bottleneck_ms)) {
+                mismatches++;
+                test_fail(__FILE__, __LINE__, "instance %d (n=%d dag=%d %dx%d): integer program "
+                          "%.17g, DP %.17g", it, n, dag, c.count[0], c.count[1],
+                          pl->bottleneck_ms, dp->bottleneck_ms);
+            }
+            CHECK(!strcmp(cert.status, "optimal"));
+            CHECK(pl->workers <= c.count[0] * c.count[1]);
+            for (int s = 0; s < pl->n_stages; s++)
+                if (pl->stages[s].replicas % c.count[1] != 0 && pl->n_stages > 1) split_inside++;
+            pd_plan *better = NULL;
+            CHECK_EQ_INT(pd_certify(g, &c, &o, dp, 30, &better, &d), 0);
+            CHECK(!strcmp(dp->certificate.status, "optimal"));
+            CHECK(close_rel(dp->certificate.objective, dp->bottleneck_ms));
+            CHECK(better == NULL);
+            pd_plan_free(better);
+            compared++;
+        }
+        pd_plan_free(pl);
+        pd_plan_free(dp);
+        fclose(quiet);
+        pd_costgraph_free(g);
     }
-    pd_plan_free(dp);
+    printf("two levels: %d instances, integer program = DP on all (%d stages not a multiple of "
+           "the outer units)\n", compared, split_inside);
+    CHECK(compared >= 200);
+    CHECK_EQ_INT(mismatches, 0);
+}
+
+/* Outside the integer program's scope: skipped, never a wrong answer (three levels; two levels
+ * with a memory limit, --compat pipedream or --straight). */
+TEST(hierarchy_out_of_scope_is_skipped) {
+    pd_costgraph *g = random_graph(6, 0);
+    for (int k = 0; k < 4; k++) {
+        pd_cluster c = {0};
+        c.n_levels = k == 0 ? 3 : 2;
+        for (int l = 0; l < c.n_levels; l++) {
+            c.count[l] = 2;
+            c.bandwidth[l] = 1e10 / (l + 1);
+        }
+        if (k == 1) c.memory_bytes = 1e12;
+        pd_plan_opts o = {.cost_model = k == 2 ? PD_COST_PIPEDREAM : PD_COST_DEFAULT,
+                          .straight = k == 3};
+        pd_diag d = {0};
+        pd_plan *dp = pd_plan_dp(g, &c, &o, &d);
+        CHECK(dp != NULL);
+        if (dp) {
+            pd_plan *better = NULL;
+            CHECK_EQ_INT(pd_certify(g, &c, &o, dp, 5, &better, &d), 0);
+            CHECK(!strcmp(dp->certificate.status, "skipped"));
+            CHECK(!strcmp(dp->certificate.solver, "glpk"));
+            CHECK(better == NULL);
+        }
+        pd_plan_free(dp);
+    }
     pd_costgraph_free(g);
 }
 
