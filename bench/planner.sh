@@ -157,6 +157,12 @@ run "verify: chain 60, 16 straight" "$WORK/chain60.txt" -n 16 -b 1e10 --verify -
 $GEN inception 2 4 3 >"$WORK/inc_small.txt"
 run "verify: inception 2x4x3, 8" "$WORK/inc_small.txt" -n 8 -b 1e10 --verify --time-limit 10
 run "verify: vgg16 h200, 16" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 16 -b 1e10 --verify
+# two levels (planner/ilp_hier.c: the default model without a memory limit)
+$GEN chain 100 >"$WORK/chain100.txt"
+run "verify: chain 100, 4x4" "$WORK/chain100.txt" -n 4 4 -b 1e11 1e10 --verify
+run "verify: chain 100, 8x8" "$WORK/chain100.txt" -n 8 8 -b 1e11 1e10 --verify
+run "verify: gnmt 2x48 cross/2, 4x4" "$WORK/gnmt48.txt" -n 4 4 -b 1e11 1e10 --verify
+run "verify: vgg16 h200, 4x4" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 4 4 -b 1e11 1.25e9 --verify
 echo
 echo "issue 3 targets (CPU time of the whole pdplan run, user + sys; wall time where marked):"
 for t in "${TARGETS[@]}"; do echo "  $t"; done

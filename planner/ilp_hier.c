@@ -142,10 +142,19 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
     int count = q->id->count, full = count - 1, N0 = q->lv[0].workers, N1 = q->lv[1].workers;
     unsigned char *fw = malloc((size_t)count), *bw = malloc((size_t)count);
     double *t0 = malloc(sizeof(double) * ((size_t)N0 + 1));
-    if (!fw || !bw || !t0) {
-        free(fw); free(bw); free(t0);
+    double *comp = malloc(sizeof(double) * (size_t)count); /* compute of each ideal */
+    if (!fw || !bw || !t0 || !comp) {
+        free(fw); free(bw); free(t0); free(comp);
         return -1;
     }
+    for (int i = 0; i < count; i++) {
+        pd_stage_sums z;
+        sums_of(&z, q, 0, i);
+        comp[i] = i ? z.compute_ms : 0;
+    }
+    /* the unit-count bounds below subtract times (cap - ring / r1): generous against rounding,
+     * since a bound that cuts a real plan would make the certificate wrong */
+    const double slack = 1 + 1e-6;
     int rc = 0;
     for (int i = 0; i < count && !rc; i++)
         for (int j = i + 1; j < count && !rc; j++) {
@@ -159,6 +168,22 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
                 pd_stage_cost c;
                 pd_stage_cost_eval(&c, &tr, &q->lv[1], q->cm, r1, 0);
                 if (!fits(c.time_ms, cap, strict)) continue;
+                /* the inner pipeline's bottleneck is at least the range's compute over the N0
+                 * inner units (every inner stage takes at least its compute over its units) */
+                pd_stage_sums lb = {.compute_ms = outer.compute_ms / N0,
+                                    .param_bytes = outer.param_bytes, .first = 1, .last = 1};
+                pd_stage_cost cl;
+                pd_stage_cost_eval(&cl, &lb, &q->lv[1], q->cm, r1, 0);
+                if (!fits(cl.time_ms * (1 - 1e-12), cap, strict)) continue;
+                /* and the outer stages before I and after J need at least their compute over
+                 * N0 cap units (each at most cap, at least its compute over N0 r1) */
+                if (isfinite(cap) && r1 + (comp[i] + comp[full] - comp[j]) / (N0 * cap) > N1 * slack)
+                    continue;
+                /* an inner stage of this outer stage must take at most r1 (cap - ring / r1) */
+                pd_stage_sums ro = {.param_bytes = outer.param_bytes, .first = 1, .last = 1};
+                pd_stage_cost cr;
+                pd_stage_cost_eval(&cr, &ro, &q->lv[1], q->cm, r1, 0);
+                double t_in = r1 * (cap - cr.time_ms);
                 int a = h->n_out;
                 push_out(h, i, j, r1, c.time_ms);
                 for (int i2 = i; i2 < count && !h->oom; i2++) {
@@ -168,6 +193,10 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
                     for (int j2 = i2 + 1; j2 <= j && !h->oom; j2++) {
                         if (!pd_ilp_ideal_below(q->id, i2, j2)) continue;
                         if (j2 != j && !pd_ilp_ideal_below(q->id, j2, j)) continue;
+                        /* the inner stages before I' and after J' need at least their compute
+                         * over t_in units, beside this one's */
+                        double rest = comp[i2] - comp[i] + comp[j] - comp[j2];
+                        if (isfinite(t_in) && t_in > 0 && 1 + rest / t_in > N0 * slack) continue;
                         pd_stage_sums in;
                         sums_of(&in, q, i2, j2);
                         in.first = i2 == i;
@@ -176,6 +205,7 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
                         in.out_bytes = in.last ? 0 : q->cut[j2];
                         double fewer = INFINITY; /* more inner units, no faster: never better */
                         for (int r0 = 1; r0 <= N0; r0++) {
+                            if (isfinite(t_in) && t_in > 0 && r0 + rest / t_in > N0 * slack) break;
                             pd_stage_cost ci;
                             pd_stage_cost_eval(&ci, &in, &q->lv[0], q->cm, r0, 0);
                             t0[r0] = ci.time_ms;
@@ -204,6 +234,7 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
     free(fw);
     free(bw);
     free(t0);
+    free(comp);
     return rc;
 }
 

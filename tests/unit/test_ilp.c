@@ -385,9 +385,11 @@ TEST(impossible_claim_is_reported) {
     pd_costgraph_free(g);
 }
 
-/* Two levels (ilp_hier.c): the integer program's own optimum, with no bound from the DP, equals
- * the DP's bottleneck on random chains and DAGs, 1-4 units per level, random bandwidths (default
- * model, no memory limit: its scope), and the certificate of the DP's plan is "optimal". */
+/* Two levels (ilp_hier.c): the integer program's own optimum equals the DP's bottleneck on random
+ * chains and DAGs, 1-4 units per level, random bandwidths (default model, no memory limit: its
+ * scope): unbounded on small instances, else capped at the DP's value and at 1.5 times it (the
+ * caps prune arcs by different unit-count bounds); and the certificate of the DP's plan is
+ * "optimal". */
 TEST(two_level_ilp_equals_dp) {
     int compared = 0, mismatches = 0, split_inside = 0;
     for (int it = 0; it < 240 && mismatches < 5; it++) {
@@ -421,6 +423,14 @@ TEST(two_level_ilp_equals_dp) {
             }
             CHECK(!strcmp(cert.status, "optimal"));
             CHECK(pl->workers <= c.count[0] * c.count[1]);
+            if (isfinite(ub)) { /* a looser cap prunes other arcs (ilp_hier.c): the same optimum */
+                pd_plan *p2 = NULL;
+                pd_certificate c2;
+                CHECK_EQ_INT(pd_ilp_optimum(&p2, &c2, g, &c, &o, 1.5 * ub, 30, why, sizeof why, &d),
+                             0);
+                CHECK(p2 && close_rel(p2->bottleneck_ms, pl->bottleneck_ms));
+                pd_plan_free(p2);
+            }
             for (int s = 0; s < pl->n_stages; s++)
                 if (pl->stages[s].replicas % c.count[1] != 0 && pl->n_stages > 1) split_inside++;
             pd_plan *better = NULL;
