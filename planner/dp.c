@@ -158,6 +158,27 @@ static int after_matters(const dpctx *x, int l) {
     return x->lv[l].memory_bytes > 0 && (x->cm == PD_COST_PIPEDREAM || x->lv[l].innermost);
 }
 
+/* Entry e (of J, m units) from the prefix value prev and the last stage's times to (open: it
+ * sends its output on) and tf (final): each table takes the candidate when strictly better (the
+ * open entry only below cap, windowed_recurrence's dominance bound). */
+static inline void improve(dptable *t, size_t e, double prev, double to, double tf, long I, int r,
+                           double cap, int same) {
+    double v = prev > to ? prev : to;
+    if (v < t->open[e] && v < cap) {
+        t->open[e] = v;
+        t->oI[e] = (int)I;
+        t->oR[e] = r;
+    }
+    if (!same) {
+        double vf = prev > tf ? prev : tf;
+        if (vf < t->fin[e]) {
+            t->fin[e] = vf;
+            t->fI[e] = (int)I;
+            t->fR[e] = r;
+        }
+    }
+}
+
 /* Tries the last stage I..J on r units after the best prefix s..I, for m in [mlo, mhi]. */
 static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int mlo, int mhi,
                   int open_last, int fin_last, double cap) {
@@ -184,23 +205,7 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
                         : pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, fin_last,
                                                 lv->bandwidth, r);
         if (!(tf < INFINITY)) return; /* tf <= to */
-        for (int m = mlo; m <= mhi; m++) {
-            double prev = oI[m - r];
-            double v = prev > to ? prev : to;
-            if (v < t->open[base + m] && v < cap) {
-                t->open[base + m] = v;
-                t->oI[base + m] = (int)I;
-                t->oR[base + m] = r;
-            }
-            if (!same) {
-                double vf = prev > tf ? prev : tf;
-                if (vf < t->fin[base + m]) {
-                    t->fin[base + m] = vf;
-                    t->fI[base + m] = (int)I;
-                    t->fR[base + m] = r;
-                }
-            }
-        }
+        for (int m = mlo; m <= mhi; m++) improve(t, base + m, oI[m - r], to, tf, I, r, cap, same);
         return;
     }
     struct stage_memo *sm = x->memo && N <= x->memo->nmax ? x->memo : NULL;
@@ -240,20 +245,7 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
         double prev = oI[m - r];
         if (!(prev < INFINITY)) continue;
         if (!fits_after(lv, m0, slope, r, N - m)) continue;
-        double v = prev > to ? prev : to;
-        if (v < t->open[base + m] && v < cap) {
-            t->open[base + m] = v;
-            t->oI[base + m] = (int)I;
-            t->oR[base + m] = r;
-        }
-        if (!same) {
-            double vf = prev > tf ? prev : tf;
-            if (vf < t->fin[base + m]) {
-                t->fin[base + m] = vf;
-                t->fI[base + m] = (int)I;
-                t->fR[base + m] = r;
-            }
-        }
+        improve(t, base + m, prev, to, tf, I, r, cap, same);
     }
 }
 

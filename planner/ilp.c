@@ -245,6 +245,20 @@ static void free_plan(pd_plan *pl) {
     free(pl);
 }
 
+/* The plan-wide fields of an integer-program plan whose stages, workers and bottleneck are set. */
+static void plan_finish(pd_plan *pl, const ilp_problem *q, const pd_cluster *c,
+                        const pd_plan_opts *o) {
+    pl->cost_model = q->cm;
+    pl->straight = q->straight;
+    snprintf(pl->schedule, sizeof pl->schedule, "%s", o && o->schedule ? o->schedule : "1f1b");
+    pl->throughput = pl->bottleneck_ms > 0 ? 1000.0 / pl->bottleneck_ms : 0;
+    pl->data_parallel_ms = pd_data_parallel_ms(q->g, c, q->cm);
+    pl->speedup_vs_data_parallel =
+        pl->bottleneck_ms > 0 ? pl->data_parallel_ms / pl->bottleneck_ms : 0;
+    pl->exact = 1;
+    pl->lower_bound_ms = pl->bottleneck_ms;
+}
+
 /* The plan of a chosen path. */
 static pd_plan *plan_of(const ilp_problem *q, const arcs_builder *b, const pd_ilp_result *res,
                         const pd_cluster *c, const pd_plan_opts *o) {
@@ -288,14 +302,7 @@ static pd_plan *plan_of(const ilp_problem *q, const arcs_builder *b, const pd_il
     }
     free(nodes);
     pl->workers = total;
-    pl->cost_model = q->cm;
-    pl->straight = q->straight;
-    snprintf(pl->schedule, sizeof pl->schedule, "%s", o && o->schedule ? o->schedule : "1f1b");
-    pl->throughput = pl->bottleneck_ms > 0 ? 1000.0 / pl->bottleneck_ms : 0;
-    pl->data_parallel_ms = pd_data_parallel_ms(q->g, c, q->cm);
-    pl->speedup_vs_data_parallel = pl->bottleneck_ms > 0 ? pl->data_parallel_ms / pl->bottleneck_ms : 0;
-    pl->exact = 1;
-    pl->lower_bound_ms = pl->bottleneck_ms;
+    plan_finish(pl, q, c, o);
     return pl;
 }
 
@@ -340,14 +347,7 @@ static pd_plan *plan_of_hier(const ilp_problem *q, const pd_ilp_hier_result *r,
     }
     pl->workers = rank;
     pl->bottleneck_ms = r->objective;
-    pl->cost_model = q->cm;
-    snprintf(pl->schedule, sizeof pl->schedule, "%s", o && o->schedule ? o->schedule : "1f1b");
-    pl->throughput = pl->bottleneck_ms > 0 ? 1000.0 / pl->bottleneck_ms : 0;
-    pl->data_parallel_ms = pd_data_parallel_ms(q->g, c, q->cm);
-    pl->speedup_vs_data_parallel =
-        pl->bottleneck_ms > 0 ? pl->data_parallel_ms / pl->bottleneck_ms : 0;
-    pl->exact = 1;
-    pl->lower_bound_ms = pl->bottleneck_ms;
+    plan_finish(pl, q, c, o);
     return pl;
 }
 
