@@ -37,7 +37,7 @@ void pd_cli_usage(FILE *out) {
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
         "      --max-states N       cap on the downward-closed sets the DP enumerates\n"
         "      --threads N          threads for a hierarchy's inner levels (default: the\n"
-        "                           processors online, at most 16; the plan is the same)\n"
+        "                           processors it may run on, at most 16; the plan is the same)\n"
         "      --verify             run the GLPK certificate whatever the graph's size (by\n"
         "                           default it runs on cost graphs of at most "
         PD_STR(PD_ILP_DEFAULT_MAX_NODES) " nodes)\n"

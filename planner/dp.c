@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -744,10 +745,14 @@ static int inner_level(dpctx *x, int l, int threads) {
     return atomic_load(&p.failed) ? -1 : 0;
 }
 
-/* the threads for the inner levels: --threads, or the processors online */
+/* the threads for the inner levels: --threads, or the processors this process may run on (its
+ * affinity mask, else the processors online) */
 static int plan_threads(const pd_plan_opts *o) {
     if (o->threads > 0) return o->threads;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = 0;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+    if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)(n < MAX_THREADS ? n : MAX_THREADS) : 1;
 }
 
@@ -961,7 +966,9 @@ static inline double level0_time(const dpctx *x, const pd_stage_sums *ss, int r,
 static int min_replicas(const dpctx *x, const pd_stage_sums *ss, double T, int after, int N) {
     int fits;
 #define GOOD(r) (level0_time(x, ss, (r), after, &fits) <= T && fits)
-    int r0 = T > 0 ? (int)fmin((double)N + 1, floor(ss->compute_ms / T)) : N + 1;
+    /* (T = 0: only a stage without compute can be good, from one replica on) */
+    int r0 = T > 0 ? (int)fmin((double)N + 1, floor(ss->compute_ms / T))
+                   : ss->compute_ms > 0 ? N + 1 : 1;
     if (r0 <= 1 && GOOD(1)) return 1;
     int lo = r0 < 2 ? 2 : r0; /* every r < r0 has compute / r > T */
     if (lo > N) return 0;

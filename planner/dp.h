@@ -22,7 +22,7 @@ typedef struct {
                                  or _PARAMETRIC (where it applies: the default model, one level;
                                  dp.c, docs/planner.md) */
     int threads;              /* --threads: threads for the hierarchy's inner levels (0 = the
-                                 processors online, at most 16); the plan is the same for any */
+                                 processors it may run on, at most 16); the plan is the same for any */
 } pd_plan_opts;
 
 /* Plans g on c. Returns NULL, with a diagnostic naming the constraint that failed (memory,

@@ -517,7 +517,10 @@ static int optimum_core(pd_plan **out, pd_certificate *cert, const ilp_problem *
         int rc = solve_capped(&res, &pl, q, cap, strict, left, c, o, d);
         if (rc) {
             ret = rc;
-            if (rc > 0)
+            if (rc > 0 && q->levels == 2)
+                snprintf(why, (size_t)why_size, "too large: more than %ld inner candidate stages "
+                         "(two levels)", PD_ILP_HIER_MAX_ARCS);
+            else if (rc > 0)
                 snprintf(why, (size_t)why_size, "too large: more than %ld candidate stages or %ld "
                          "stage-layer entries", PD_ILP_MAX_ARCS, PD_ILP_MAX_COVER);
             break;

@@ -141,10 +141,9 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
     memset(h, 0, sizeof *h);
     int count = q->id->count, full = count - 1, N0 = q->lv[0].workers, N1 = q->lv[1].workers;
     unsigned char *fw = malloc((size_t)count), *bw = malloc((size_t)count);
-    double *t0 = malloc(sizeof(double) * ((size_t)N0 + 1));
     double *comp = malloc(sizeof(double) * (size_t)count); /* compute of each ideal */
-    if (!fw || !bw || !t0 || !comp) {
-        free(fw); free(bw); free(t0); free(comp);
+    if (!fw || !bw || !comp) {
+        free(fw); free(bw); free(comp);
         return -1;
     }
     for (int i = 0; i < count; i++) {
@@ -183,7 +182,8 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
                 pd_stage_sums ro = {.param_bytes = outer.param_bytes, .first = 1, .last = 1};
                 pd_stage_cost cr;
                 pd_stage_cost_eval(&cr, &ro, &q->lv[1], q->cm, r1, 0);
-                double t_in = r1 * (cap - cr.time_ms);
+                /* (the slack on the time too: cap - ring / r1 can cancel to a few ulps) */
+                double t_in = r1 * (cap * (1 + 1e-9) - cr.time_ms);
                 int a = h->n_out;
                 push_out(h, i, j, r1, c.time_ms);
                 for (int i2 = i; i2 < count && !h->oom; i2++) {
@@ -208,7 +208,6 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
                             if (isfinite(t_in) && t_in > 0 && r0 + rest / t_in > N0 * slack) break;
                             pd_stage_cost ci;
                             pd_stage_cost_eval(&ci, &in, &q->lv[0], q->cm, r0, 0);
-                            t0[r0] = ci.time_ms;
                             if (!(ci.time_ms < fewer)) continue;
                             fewer = ci.time_ms;
                             pd_stage_sums part = {.compute_ms = ci.time_ms,
@@ -233,7 +232,6 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
         }
     free(fw);
     free(bw);
-    free(t0);
     free(comp);
     return rc;
 }
@@ -361,7 +359,9 @@ int pd_ilp_hier_solve(pd_ilp_hier_result *res, const pd_ilp_hier_problem *q, dou
     ar = malloc(sizeof(double) * ((size_t)total_entries + 1));
     if (!ia || !ja || !ar) goto oom;
     int colT = O + I + 1;
-#define ENTRY(r, c, v) (++ne, ia[ne] = (r), ja[ne] = (c), ar[ne] = (v))
+    int overflow = 0; /* an entry past total_entries is never written (the count is exact) */
+#define ENTRY(r, c, v) \
+    (ne < total_entries ? (++ne, ia[ne] = (r), ja[ne] = (c), ar[ne] = (v)) : (overflow = 1, 0.0))
     for (int v = 0; v < count; v++) mark[v] = -1;
     for (int a = 0; a < O; a++) {
         int col = a + 1;
@@ -397,7 +397,7 @@ int pd_ilp_hier_solve(pd_ilp_hier_result *res, const pd_ilp_hier_problem *q, dou
     for (int k = row_bott; k < row_load; k++) ENTRY(k, colT, 1.0);
     ENTRY(row_load, colT, (double)N0 * N1);
 #undef ENTRY
-    int bad = ne > total_entries;
+    int bad = overflow;
     for (long e = 1; e <= ne && !bad; e++)
         if (ia[e] < 1 || ia[e] > nrows || ja[e] < 1 || ja[e] > colT) bad = 1;
     if (bad || glp_check_dup(nrows, colT, (int)ne, ia, ja) != 0) {

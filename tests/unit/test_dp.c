@@ -507,6 +507,24 @@ TEST(threads_do_not_change_the_plan) {
     fclose(d.out);
 }
 
+/* A graph without compute on 128 workers (the parametric search): one stage, bottleneck 0, as
+ * the plain DP (at T = 0 min_replicas used to skip one replica: "no plan fits"). */
+TEST(zero_compute_plans_with_the_parametric_search) {
+    pd_costgraph *g = random_graph(3, 1);
+    for (int v = 0; v < g->n; v++) g->fwd_ms[v] = g->bwd_ms[v] = 0;
+    pd_cluster c = {.n_levels = 1, .count = {128}, .bandwidth = {1e10}};
+    pd_diag d = {.out = fopen("/dev/null", "w")};
+    for (int method = PD_METHOD_PLAIN; method <= PD_METHOD_PARAMETRIC; method++) {
+        pd_plan_opts o = {.cost_model = PD_COST_DEFAULT, .method = method};
+        pd_plan *p = pd_plan_dp(g, &c, &o, &d);
+        CHECK(p != NULL);
+        if (p) CHECK(p->bottleneck_ms == 0);
+        pd_plan_free(p);
+    }
+    fclose(d.out);
+    pd_costgraph_free(g);
+}
+
 /* --explain's alternative for each cut is a plan that does not cut there, so never better than
  * the optimum; on the diamond-free chain it is exactly the brute force with that cut removed. */
 TEST(explain_alternatives_not_better) {
