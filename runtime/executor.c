@@ -662,27 +662,13 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         printf("stage %d: %d replicas identical after %lld updates\n", st->index, e.R,
                (long long)e.replica_checks);
 
-    double mine[8] = {e.stats.fwd_ms, e.stats.bwd_ms, e.stats.step_ms, e.stats.wait_ms,
-                      (double)e.stats.steps, st->predicted_ms, st->predicted_compute_ms,
-                      (double)e.skipped};
-    int out = e.rank == e.out_rank;
-    double *all = out ? calloc((size_t)e.n * 8, sizeof(double)) : NULL;
-    if (out) RT_CHECK(all != NULL);
-    MPI_Gather(mine, 8, MPI_DOUBLE, all, 8, MPI_DOUBLE, e.out_rank, MPI_COMM_WORLD);
-    if (out) {
+    rt_stage_stats mine = e.stats;
+    mine.predicted_ms = st->predicted_ms;
+    mine.predicted_compute_ms = st->predicted_compute_ms;
+    mine.skipped = e.skipped;
+    rt_stage_stats *ss = rt_stage_stats_gather(&mine, e.first_rank, st->n_stages, e.out_rank);
+    if (ss) {
         int ns = st->n_stages;
-        rt_stage_stats *ss = calloc((size_t)ns, sizeof *ss);
-        RT_CHECK(ss != NULL);
-        for (int k = 0; k < ns; k++) { /* each stage's first replica; skipped: all its replicas */
-            double *v = all + 8 * e.first_rank[k];
-            ss[k] = (rt_stage_stats){v[0], v[1], v[2], v[3], (int64_t)v[4], v[5], v[6], 0, 0};
-            for (int r = e.first_rank[k]; r < e.first_rank[k + 1]; r++) {
-                const double *u = all + 8 * r;
-                double c = u[4] > 0 ? (u[0] + u[1] + u[2]) / u[4] : 0;
-                if (c > ss[k].slowest_compute_ms) ss[k].slowest_compute_ms = c;
-                ss[k].skipped += (int64_t)u[7];
-            }
-        }
         int epochs_begun = done > (int64_t)epoch * e.per_epoch ? epoch + 1 : epoch;
         rt_summary sum = {st->model, "pipeline", rt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
                           e.lg.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
@@ -691,7 +677,6 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         rt_summary_print(&sum);
         rt_summary_write(a.run_dir, &sum);
         free(ss);
-        free(all);
     }
     if (a.trace) write_trace(&e);
     rt_trace_free();

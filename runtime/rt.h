@@ -138,6 +138,13 @@ typedef struct {
     double slowest_compute_ms; /* per minibatch, the replica with the most compute (a replicated
                                   stage waits for it at every all-reduce); 0: the stage's own */
 } rt_stage_stats;
+/* Gathers every rank's stats (this rank's in mine, with its stage's predicted times and its
+ * skipped minibatches) to out_rank over MPI_COMM_WORLD. There it returns one entry per stage
+ * (free it): the stage's first replica's times, its slowest replica's compute per minibatch and
+ * the minibatches all its replicas skipped; elsewhere NULL. first_rank[k] is stage k's first
+ * rank, first_rank[n_stages] the number of ranks. Collective. */
+rt_stage_stats *rt_stage_stats_gather(const rt_stage_stats *mine, const int *first_rank,
+                                      int n_stages, int out_rank);
 typedef struct {
     const char *model, *mode, *schedule;
     int n_stages, batch;

@@ -1,5 +1,5 @@
 /* rt_util.c: the runtime's error exit (names rank and stage, then takes the MPI job down),
- * aligned zeroed allocation and the clock. */
+ * aligned zeroed allocation, the clock, the MPI wait and the gather of the ranks' stats. */
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,4 +65,32 @@ void rt_wait_req(MPI_Request *r) {
             nanosleep(&nap, NULL);
         }
     }
+}
+
+rt_stage_stats *rt_stage_stats_gather(const rt_stage_stats *mine, const int *first_rank,
+                                      int n_stages, int out_rank) {
+    int rank = 0, n = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+    double v[8] = {mine->fwd_ms, mine->bwd_ms, mine->step_ms, mine->wait_ms, (double)mine->steps,
+                   mine->predicted_ms, mine->predicted_compute_ms, (double)mine->skipped};
+    int out = rank == out_rank;
+    double *all = out ? calloc((size_t)n * 8, sizeof(double)) : NULL;
+    if (out) RT_CHECK(all != NULL);
+    MPI_Gather(v, 8, MPI_DOUBLE, all, 8, MPI_DOUBLE, out_rank, MPI_COMM_WORLD);
+    if (!out) return NULL;
+    rt_stage_stats *ss = calloc((size_t)n_stages, sizeof *ss);
+    RT_CHECK(ss != NULL);
+    for (int k = 0; k < n_stages; k++) { /* the first replica's; skipped: all its replicas' */
+        const double *f = all + 8 * first_rank[k];
+        ss[k] = (rt_stage_stats){f[0], f[1], f[2], f[3], (int64_t)f[4], f[5], f[6], 0, 0};
+        for (int r = first_rank[k]; r < first_rank[k + 1]; r++) {
+            const double *u = all + 8 * r;
+            double c = u[4] > 0 ? (u[0] + u[1] + u[2]) / u[4] : 0;
+            if (c > ss[k].slowest_compute_ms) ss[k].slowest_compute_ms = c;
+            ss[k].skipped += (int64_t)u[7];
+        }
+    }
+    free(all);
+    return ss;
 }

@@ -623,27 +623,12 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         free(hp);
         free(hb);
     }
-    double mine[7] = {e.stats.fwd_ms, e.stats.bwd_ms, e.stats.step_ms, e.stats.wait_ms,
-                      (double)e.stats.steps, st->predicted_ms, st->predicted_compute_ms};
-    int out = e.rank == e.out_rank;
-    double *all = out ? calloc((size_t)e.n * 7, sizeof(double)) : NULL;
-    if (out) RT_CHECK(all != NULL);
-    MPI_Gather(mine, 7, MPI_DOUBLE, all, 7, MPI_DOUBLE, e.out_rank, MPI_COMM_WORLD);
-    if (out) {
+    rt_stage_stats mine = e.stats;
+    mine.predicted_ms = st->predicted_ms;
+    mine.predicted_compute_ms = st->predicted_compute_ms;
+    rt_stage_stats *ss = rt_stage_stats_gather(&mine, e.first_rank, st->n_stages, e.out_rank);
+    if (ss) {
         int ns = st->n_stages;
-        rt_stage_stats *ss = calloc((size_t)ns, sizeof *ss);
-        RT_CHECK(ss != NULL);
-        for (int k = 0; k < ns; k++) {
-            double *v = all + 7 * e.first_rank[k];
-            memset(&ss[k], 0, sizeof ss[k]);
-            ss[k].fwd_ms = v[0];
-            ss[k].bwd_ms = v[1];
-            ss[k].step_ms = v[2];
-            ss[k].wait_ms = v[3];
-            ss[k].steps = (int64_t)v[4];
-            ss[k].predicted_ms = v[5];
-            ss[k].predicted_compute_ms = v[6];
-        }
         rt_summary sum;
         memset(&sum, 0, sizeof sum); /* fields others add stay zero */
         sum.model = st->model;
@@ -664,7 +649,6 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         rt_summary_print(&sum);
         rt_summary_write(a.run_dir, &sum);
         free(ss);
-        free(all);
     }
     rt_trace_free();
     MPI_Barrier(MPI_COMM_WORLD);
