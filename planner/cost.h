@@ -14,6 +14,8 @@
 #ifndef PD_COST_H
 #define PD_COST_H
 
+#include <math.h>
+
 #include "costgraph.h"
 #include "plan.h"
 
@@ -68,6 +70,21 @@ static inline double pd_stage_time_default(double compute_ms, double param_bytes
     if (in > t) t = in;
     if (out > t) t = out;
     return t;
+}
+
+/* The inverse of pd_stage_time_default, in closed form: about the least replica count r >= 2
+ * whose time is at most T (T > 0), as a real number. The time is (T_c + a (r-1)/r) / r beside
+ * the transfers b / r (a = 2000 P / B, b = 2000 bytes / B): at most T from r >= b / T and from
+ * r >= the larger root of T r^2 - (T_c + a) r + a. Rounding can put the answer a step either
+ * way: callers check it with pd_stage_time_default. */
+static inline double pd_stage_replicas_default(double compute_ms, double param_bytes,
+                                               double in_bytes, double out_bytes, int first,
+                                               int last, double bandwidth, double T) {
+    double B = bandwidth, a = 2000.0 * param_bytes / B, q = compute_ms + a;
+    double bin = first ? 0 : 2000.0 * in_bytes / B, bout = last ? 0 : 2000.0 * out_bytes / B;
+    double disc = q * q - 4 * T * a, b = bin > bout ? bin : bout;
+    double root = disc > 0 ? (q + sqrt(disc)) / (2 * T) : 0;
+    return b / T > root ? b / T : root;
 }
 
 /* Prices a stage from its sums. replicas >= 1, workers_after >= 0. */

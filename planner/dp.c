@@ -159,6 +159,12 @@ static int after_matters(const dpctx *x, int l) {
     return x->lv[l].memory_bytes > 0 && (x->cm == PD_COST_PIPEDREAM || x->lv[l].innermost);
 }
 
+/* 1 when a stage's cost at level l is its time alone under the default model (no memory check
+ * there): priced inline with pd_stage_time_default (cost.h), the number pd_stage_cost_eval gives. */
+static int times_only(const dpctx *x, int l) {
+    return x->cm == PD_COST_DEFAULT && !after_matters(x, l);
+}
+
 /* Entry e (of J, m units) from the prefix value prev and the last stage's times to (open: it
  * sends its output on) and tf (final): each table takes the candidate when strictly better (the
  * open entry only below cap, windowed_recurrence's dominance bound). */
@@ -195,9 +201,8 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
         any = (prev < t->open[base + m] && prev < cap) || (!same && prev < t->fin[base + m]);
     }
     if (!any) return;
-    if (x->cm == PD_COST_DEFAULT && !after_matters(x, l)) {
-        /* no memory check at this level: the times alone decide, priced inline (cheaper than
-         * the memo); tf drops the output transfer (the range ends at J) */
+    if (times_only(x, l)) { /* priced inline (cheaper than the memo); tf drops the output
+                                transfer (the range ends at J) */
         double T = stage_T(x, l, I, J), P = x->id.params[J] - x->id.params[I];
         double to = pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, open_last,
                                           lv->bandwidth, r);
@@ -944,15 +949,11 @@ typedef struct {
     long *nxt;
 } probe_ws;
 
-/* the smallest r in [1, N] with time <= T and fits with `after` workers later; 0 when none. For
- * r >= 2 both the time ((T_c + 2(r-1)P/(rB))/r, transfers / r) and the memory (warm-up
- * ceil(after/r)) are non-increasing in r, so the set of good r >= 2 is an interval up to N. */
 /* A level-0 stage's time on r replicas with `after` workers later, and whether it fits (*fits):
- * inline under the default model without a memory check (pd_stage_time_default, the same
- * number), else through pd_stage_cost_eval. */
+ * inline where times_only, else through pd_stage_cost_eval. */
 static inline double level0_time(const dpctx *x, const pd_stage_sums *ss, int r, int after,
                                  int *fits) {
-    if (x->cm == PD_COST_DEFAULT && !after_matters(x, 0)) {
+    if (times_only(x, 0)) {
         *fits = 1;
         return pd_stage_time_default(ss->compute_ms, ss->param_bytes, ss->in_bytes,
                                      ss->out_bytes, ss->first, ss->last, x->lv[0].bandwidth, r);
@@ -963,6 +964,9 @@ static inline double level0_time(const dpctx *x, const pd_stage_sums *ss, int r,
     return c.time_ms;
 }
 
+/* the smallest r in [1, N] with time <= T and fits with `after` workers later; 0 when none. For
+ * r >= 2 both the time ((T_c + 2(r-1)P/(rB))/r, transfers / r) and the memory (warm-up
+ * ceil(after/r)) are non-increasing in r, so the set of good r >= 2 is an interval up to N. */
 static int min_replicas(const dpctx *x, const pd_stage_sums *ss, double T, int after, int N) {
     int fits;
 #define GOOD(r) (level0_time(x, ss, (r), after, &fits) <= T && fits)
@@ -974,16 +978,12 @@ static int min_replicas(const dpctx *x, const pd_stage_sums *ss, double T, int a
     if (lo > N) return 0;
     if (GOOD(lo)) return lo;
     int step = 1, hi = lo;
-    if (x->cm == PD_COST_DEFAULT && !after_matters(x, 0) && T > 0) {
-        /* A guess from the closed form, then checked: time(r) = (Tc + a (r-1)/r) / r beside the
-         * transfers b / r (a = 2000 P / B, b = 2000 bytes / B) is <= T from r >= b / T and r >=
-         * the larger root of T r^2 - (Tc + a) r + a. A good guess k with k - 1 bad is the
-         * answer; otherwise the search below runs from the bracket the checks left. */
-        double B = x->lv[0].bandwidth, a = 2000.0 * ss->param_bytes / B, q = ss->compute_ms + a;
-        double bin = ss->first ? 0 : 2000.0 * ss->in_bytes / B;
-        double bout = ss->last ? 0 : 2000.0 * ss->out_bytes / B;
-        double disc = q * q - 4 * T * a;
-        double g = fmax(fmax(bin, bout) / T, disc > 0 ? (q + sqrt(disc)) / (2 * T) : 0);
+    if (times_only(x, 0) && T > 0) {
+        /* A guess from the closed form (cost.h), then checked: a good guess k with k - 1 bad is
+         * the answer; otherwise the search below runs from the bracket the checks left. */
+        double g = pd_stage_replicas_default(ss->compute_ms, ss->param_bytes, ss->in_bytes,
+                                             ss->out_bytes, ss->first, ss->last,
+                                             x->lv[0].bandwidth, T);
         if (g <= N) {
             int k = (int)ceil(g);
             if (k <= lo) k = lo + 1;
