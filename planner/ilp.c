@@ -110,16 +110,7 @@ typedef struct {
 
 static void stage_sums(pd_stage_sums *s, const ilp_problem *q, int i, int j, int *nodes,
                        int *n_nodes) {
-    memset(s, 0, sizeof *s);
-    int k = 0;
-    for (int v = 0; v < q->g->n; v++)
-        if (pd_ilp_ideal_has(&q->id, j, v) && !pd_ilp_ideal_has(&q->id, i, v)) {
-            s->compute_ms += q->g->fwd_ms[v] + q->g->bwd_ms[v];
-            s->param_bytes += q->g->param_bytes[v];
-            s->act_bytes += q->g->act_bytes[v];
-            nodes[k++] = v;
-        }
-    *n_nodes = k;
+    *n_nodes = pd_ilp_stage_sums(s, q->g, &q->id, i, j, nodes);
     s->first = i == 0;
     s->last = j == q->id.count - 1;
     s->in_bytes = s->first ? 0 : q->cut[i];
@@ -326,18 +317,13 @@ static pd_plan *plan_of_hier(const ilp_problem *q, const pd_ilp_hier_result *r,
     int rank = 0;
     for (int s = 0; s < r->n_stages; s++) {
         pd_stage *st = &pl->stages[pl->n_stages++];
-        int n = 0;
-        for (int v = 0; v < q->g->n; v++)
-            n += pd_ilp_ideal_has(&q->id, r->to[s], v) && !pd_ilp_ideal_has(&q->id, r->from[s], v);
-        st->nodes = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+        pd_stage_sums sums;
+        st->nodes = malloc(sizeof(int) * ((size_t)q->g->n + 1));
         st->ranks = malloc(sizeof(int) * (size_t)r->replicas[s]);
         if (!st->nodes || !st->ranks) { free_plan(pl); return NULL; }
-        for (int v = 0; v < q->g->n; v++)
-            if (pd_ilp_ideal_has(&q->id, r->to[s], v) && !pd_ilp_ideal_has(&q->id, r->from[s], v)) {
-                st->nodes[st->n_nodes++] = v;
-                st->compute_ms += q->g->fwd_ms[v] + q->g->bwd_ms[v];
-                st->param_bytes += q->g->param_bytes[v];
-            }
+        st->n_nodes = pd_ilp_stage_sums(&sums, q->g, &q->id, r->from[s], r->to[s], st->nodes);
+        st->compute_ms = sums.compute_ms;
+        st->param_bytes = sums.param_bytes;
         st->replicas = r->replicas[s];
         for (int k = 0; k < st->replicas; k++) st->ranks[k] = rank + k;
         rank += st->replicas;

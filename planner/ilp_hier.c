@@ -93,17 +93,6 @@ static void push_in(hier_arcs *h, int out, int from, int to, int r, double t) {
     h->o_n_in[out]++;
 }
 
-/* The sums of the stage J \ I: compute, parameters, activations. */
-static void sums_of(pd_stage_sums *s, const pd_ilp_hier_problem *q, int i, int j) {
-    memset(s, 0, sizeof *s);
-    for (int v = 0; v < q->g->n; v++)
-        if (pd_ilp_ideal_has(q->id, j, v) && !pd_ilp_ideal_has(q->id, i, v)) {
-            s->compute_ms += q->g->fwd_ms[v] + q->g->bwd_ms[v];
-            s->param_bytes += q->g->param_bytes[v];
-            s->act_bytes += q->g->act_bytes[v];
-        }
-}
-
 static int fits(double t, double cap, int strict) { return strict ? t < cap : t <= cap; }
 
 /* Keeps the inner arcs of outer arc a that lie on a path from its I to its J (one sweep each
@@ -148,7 +137,7 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
     }
     for (int i = 0; i < count; i++) {
         pd_stage_sums z;
-        sums_of(&z, q, 0, i);
+        pd_ilp_stage_sums(&z, q->g, q->id, 0, i, NULL);
         comp[i] = i ? z.compute_ms : 0;
     }
     /* the unit-count bounds below subtract times (cap - ring / r1): generous against rounding,
@@ -159,7 +148,7 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
         for (int j = i + 1; j < count && !rc; j++) {
             if (!pd_ilp_ideal_below(q->id, i, j)) continue;
             pd_stage_sums outer;
-            sums_of(&outer, q, i, j);
+            pd_ilp_stage_sums(&outer, q->g, q->id, i, j, NULL);
             for (int r1 = 1; r1 <= N1 && !rc; r1++) {
                 /* the outer stage's transfers alone (compute and parameters apart) */
                 pd_stage_sums tr = {.in_bytes = q->cut[i], .out_bytes = q->cut[j],
@@ -198,7 +187,7 @@ static int build(hier_arcs *h, const pd_ilp_hier_problem *q, double cap, int str
                         double rest = comp[i2] - comp[i] + comp[j] - comp[j2];
                         if (isfinite(t_in) && t_in > 0 && 1 + rest / t_in > N0 * slack) continue;
                         pd_stage_sums in;
-                        sums_of(&in, q, i2, j2);
+                        pd_ilp_stage_sums(&in, q->g, q->id, i2, j2, NULL);
                         in.first = i2 == i;
                         in.last = j2 == j;
                         in.in_bytes = in.first ? 0 : q->cut[i2];

@@ -137,3 +137,18 @@ int pd_ilp_ideal_below(const pd_ilp_ideals *s, int a, int b) {
         if (x[w] & ~y[w]) return 0;
     return 1;
 }
+
+int pd_ilp_stage_sums(pd_stage_sums *s, const pd_costgraph *g, const pd_ilp_ideals *id, int i,
+                      int j, int *nodes) {
+    memset(s, 0, sizeof *s);
+    int k = 0;
+    for (int v = 0; v < g->n; v++)
+        if (pd_ilp_ideal_has(id, j, v) && !pd_ilp_ideal_has(id, i, v)) {
+            s->compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
+            s->param_bytes += g->param_bytes[v];
+            s->act_bytes += g->act_bytes[v];
+            if (nodes) nodes[k] = v;
+            k++;
+        }
+    return k;
+}

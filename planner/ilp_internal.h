@@ -29,6 +29,11 @@ int pd_ilp_ideals_enum(pd_ilp_ideals *out, const pd_costgraph *g, long max_ideal
 void pd_ilp_ideals_free(pd_ilp_ideals *s);
 /* 1 when ideal a is a proper subset of ideal b. */
 int pd_ilp_ideal_below(const pd_ilp_ideals *s, int a, int b);
+/* The sums of the stage j \ i (ideals, i below j): compute (fwd + bwd ms), parameter and
+ * activation bytes, the rest of *s zero; its nodes in order into nodes (when not NULL). Returns
+ * how many nodes the stage has. */
+int pd_ilp_stage_sums(pd_stage_sums *s, const pd_costgraph *g, const pd_ilp_ideals *id, int i,
+                      int j, int *nodes);
 /* 1 when node v is in ideal i. */
 static inline int pd_ilp_ideal_has(const pd_ilp_ideals *s, int i, int v) {
     return (int)((s->bits[(long)i * s->words + v / 64] >> (v % 64)) & 1u);
