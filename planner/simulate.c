@@ -183,20 +183,23 @@ static void schedule_transfer(sim *x, sim_msg *m, int src, int dst, int kind, in
 
 #define NEVER INFINITY
 
+/* When every send the rank has posted has completed (NEVER while one is not scheduled yet). */
+static double sends_done(const rank_state *rs) {
+    double t = rs->clock;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < rs->qn[k]; i++) {
+            const sim_msg *m = rs->q[k][rs->qh[k] + i];
+            if (m->end < 0) return NEVER;
+            if (m->end > t) t = m->end;
+        }
+    return t;
+}
+
 /* When rank r's next step can happen (NEVER while it is blocked on another rank). */
 static double ready_time(sim *x, int r) {
     rank_state *rs = &x->st[r];
     const pd_rank_schedule *sch = &x->s->ranks[r];
-    if (rs->pc == sch->n) { /* the end: every send must complete */
-        double t = rs->clock;
-        for (int k = 0; k < 2; k++)
-            for (int i = 0; i < rs->qn[k]; i++) {
-                sim_msg *m = rs->q[k][rs->qh[k] + i];
-                if (m->end < 0) return NEVER;
-                if (m->end > t) t = m->end;
-            }
-        return t;
-    }
+    if (rs->pc == sch->n) return sends_done(rs); /* the end: every send must complete */
     const pd_action *a = &sch->a[rs->pc];
     if (is_send(a->kind)) {
         int k = kind_of(a->kind);
@@ -213,16 +216,7 @@ static double ready_time(sim *x, int r) {
         if (m->end < 0) return NEVER;
         return m->end > rs->clock ? m->end : rs->clock;
     }
-    if (a->kind == PD_A_FLUSH) {
-        double t = rs->clock;
-        for (int k = 0; k < 2; k++)
-            for (int i = 0; i < rs->qn[k]; i++) {
-                sim_msg *m = rs->q[k][rs->qh[k] + i];
-                if (m->end < 0) return NEVER;
-                if (m->end > t) t = m->end;
-            }
-        return t;
-    }
+    if (a->kind == PD_A_FLUSH) return sends_done(rs);
     if (a->kind == PD_A_ALLREDUCE) {
         if (!rs->arrived) return rs->clock;
         group_state *g = &x->g[sch->stage];
