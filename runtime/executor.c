@@ -49,6 +49,7 @@ typedef struct {
     pd_data train, test;
     int64_t updates;
     rt_stage_stats stats;
+    rt_laps laps;                 /* per-layer times, for run/profile.yaml */
     /* last stage: loss bookkeeping */
     rt_loss_log lg;
     int64_t done_steps;
@@ -114,12 +115,14 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
     float *in = e->in[d];
-    double t = rt_now(), wait0 = e->stats.wait_ms; /* data loading counts as forward */
+    double t = rt_now(), wait0 = e->stats.wait_ms, data_ms = 0; /* data loading counts as forward */
     if (e->first) {
+        double td = rt_now();
         int got = pd_data_batch(in, e->labels, &e->train, epoch, off + mb, e->B, e->a->shuffle, e->a->seed);
         RT_CHECK(got == e->B);
         if (e->inj_kind == 1 && base + mb == e->inj_step) in[0] = INFINITY; /* test-only */
         for (int b = 0; b < e->B; b++) in[st->in_floats + b] = (float)e->labels[b];
+        data_ms = 1e3 * (rt_now() - td);
     }
     float *w;
     if (e->vsync) { /* the version stage 0 uses for mb: after max(0, mb - w0) updates */
@@ -132,6 +135,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
                          : send_slot(e->act_send, e->act_req, e->S, l, &e->stats.wait_ms);
     t += 1e-3 * (e->stats.wait_ms - wait0); /* waiting for a send slot is not compute */
     if (e->buffers_before) memcpy(e->buffers_before, e->buffers, (size_t)st->n_buffers * sizeof(float));
+    rt_laps_begin(&e->laps, 0);
     st->forward(out, e->acts[d], e->scratch, e->buffers, w, in, 1, e->a->seed, base + mb);
     /* a non-finite minibatch must not poison the running statistics */
     if (e->buffers_before && any_nonfinite(e->buffers, st->n_buffers))
@@ -154,7 +158,9 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     } else {
         memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
     }
-    e->stats.fwd_ms += 1e3 * (rt_now() - t);
+    double ms = 1e3 * (rt_now() - t);
+    e->stats.fwd_ms += ms;
+    rt_laps_end(&e->laps, ms, data_ms);
 }
 
 /* The first parameter tensor of st whose gradient holds a NaN or Inf, or -1. Cheap: x * 0 is 0
@@ -176,6 +182,7 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
                           : send_slot(e->grad_send, e->grad_req, e->S, l, &e->stats.wait_ms);
     double t = rt_now();
     float *w = rt_stash_for_backward(&e->stash, l);
+    rt_laps_begin(&e->laps, 1);
     st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], e->acts[d], w, e->in[d]);
     if (e->inj_kind == 2 && e->inj_stage == st->index && base + mb == e->inj_step && st->n_params)
         e->grads[0] = NAN;
@@ -195,7 +202,9 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
         for (int64_t i = 0; i < np; i++) e->acc[i] += e->grads[i];
         e->acc[np] += 1.0f;
     }
-    e->stats.bwd_ms += 1e3 * (rt_now() - t);
+    double ms = 1e3 * (rt_now() - t);
+    e->stats.bwd_ms += ms;
+    rt_laps_end(&e->laps, ms, 0);
 }
 
 /* The replicas' sum of their accumulated gradients (and counts), in a fixed order: gathered to
@@ -413,6 +422,7 @@ static void ex_free(ex_t *e) {
     free(e->grads); free(e->opt_state); free(e->buffers); free(e->scratch); free(e->dacts);
     free(e->logits); free(e->buffers_before);
     free(e->acc); free(e->gather); free(e->first_rank);
+    rt_laps_free(&e->laps);
     rt_stash_free(&e->stash);
     pd_data_free(&e->train);
     pd_data_free(&e->test);
@@ -598,6 +608,10 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         ex_alloc(&e, full);
         pd_schedule_free(full);
     }
+    {   /* a tenth of this rank's minibatches (at most 20) warm the caches before laps count */
+        int64_t mine = e.total / e.R, skip = mine / 10 < 20 ? mine / 10 : 20;
+        rt_laps_init(&e.laps, st->n_layers, skip);
+    }
     st->init(rt_stash_newest(&e.stash), e.buffers, a.seed);
     if (a.init_dir[0]) rt_weights_load(a.init_dir, st, rt_stash_newest(&e.stash), e.buffers);
     /* test-only: input:STEP (stage 0's input gets an Inf), loss:STEP (a NaN logit before the
@@ -678,6 +692,11 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         rt_summary_write(a.run_dir, &sum);
         free(ss);
     }
+    char how[160];
+    snprintf(how, sizeof how, "%d stage%s, %s, %lld minibatches", st->n_stages, st->n_stages > 1 ? "s" : "",
+             rt_schedule_name(st, &a), (long long)(done - start));
+    rt_laps_write_profile(&e.laps, st, e.laps.calls[1] ? e.stats.step_ms / (double)e.laps.calls[1] : 0,
+                          e.j == 0, e.out_rank, a.run_dir, how);
     if (a.trace) write_trace(&e);
     rt_trace_free();
     MPI_Comm_free(&e.stage_comm);

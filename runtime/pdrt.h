@@ -11,15 +11,16 @@
  *   in       the stage's input pack: every tensor that crosses the cut into this stage,
  *            concatenated in ascending layer order (stage 0: the minibatch of model input)
  *   out      the output pack, the same way (last stage: the logits [batch][classes])
- * Backward: dout is the gradient of the output pack; the function ZEROES and then fills dparams
- * (the parameter gradients), dacts (same layout as acts) and din (may be NULL on stage 0).
+ * Backward: dout is the gradient of the output pack; the function fills dparams (the parameter
+ * gradients) and din (may be NULL on stage 0) whole, whatever they held, and uses dacts (same
+ * layout as acts) for the layers' gradients, each zeroed right before its first write.
  */
 #ifndef PDRT_H
 #define PDRT_H
 
 #include <stdint.h>
 
-#define PDRT_ABI 1
+#define PDRT_ABI 2
 
 typedef struct {
     const char *layer;  /* model layer name */
@@ -28,6 +29,13 @@ typedef struct {
     int64_t numel;
     int is_buffer;
 } pdrt_tensor;
+
+/* One layer of a stage, for the profile the runtime measures inside training (laps.c). */
+typedef struct {
+    const char *name;         /* model layer name */
+    int64_t activation_bytes; /* its output per minibatch */
+    int64_t parameter_bytes;
+} pdrt_layer;
 
 typedef void (*pdrt_init_fn)(float *params, float *buffers, uint64_t seed);
 typedef void (*pdrt_forward_fn)(float *out, float *acts, float *scratch, float *buffers,
@@ -70,7 +78,17 @@ typedef struct {
     int microbatches;        /* flush, gpipe: minibatches per batch (<= 0: the default) */
     int vertical_sync;       /* 1f1b: every stage uses the weights stage 0 used (straight only) */
     const char *plan_hash;   /* plan.yaml's FNV-1a hash (hex); checkpoints carry it (NULL: none) */
+    /* per-layer timing (CPU stages; 0 and NULL: the stage has no marks) */
+    int n_layers;            /* this stage's layers, in model order: forward marks pdrt_lap(i) */
+    const pdrt_layer *layers;
+    int model_layers;        /* the whole model's layers */
 } pdrt_stage;
+
+/* Marks in a generated stage's forward and backward: pdrt_lap_start() on entry, pdrt_lap(i)
+ * when layer i (of the stage's n_layers) is done. While the executor profiles, the time since
+ * the previous mark is layer i's; otherwise they do nothing (laps.c). */
+void pdrt_lap_start(void);
+void pdrt_lap(int layer);
 
 /* One stage per MPI rank: the pipeline (pdlaunch runs these MPMD). Returns the exit status. */
 int pdrt_main(int argc, char **argv, const pdrt_stage *stage);

@@ -166,6 +166,33 @@ void rt_summary_print(const rt_summary *s);
 
 int rt_mkdir_p(const char *dir);
 
+/* ---- per-layer times inside training, run/profile.yaml (laps.c) ---- */
+typedef struct {
+    int n;                    /* the stage's layers */
+    double *ms[2];            /* forward, backward: per layer, summed over the counted calls */
+    double *cur;              /* the open call's laps */
+    double total[2];          /* the executor's whole forward / backward, summed likewise */
+    double data_ms;           /* stage 0's minibatch loading in the counted forwards */
+    int64_t calls[2], counted[2], skip; /* the first `skip` calls of each direction: warm-up */
+    int dir;
+    double last;
+} rt_laps;
+void rt_laps_init(rt_laps *l, int n_layers, int64_t skip);
+void rt_laps_free(rt_laps *l);
+/* Opens a forward (dir 0) or backward (1): the stage's marks now time into l. */
+void rt_laps_begin(rt_laps *l, int dir);
+/* Closes it: total_ms is the executor's whole call (what stats count as compute), data_ms the
+ * minibatch loading in it. */
+void rt_laps_end(rt_laps *l, double total_ms, double data_ms);
+/* The stage's profile lines (malloc'd; "" without counted calls), the work outside the layers
+ * and step_ms_per_mb of optimizer attributed to them as the profile's header says. */
+char *rt_laps_profile_lines(const rt_laps *l, const pdrt_stage *st, double step_ms_per_mb);
+/* Gathers the lines of the ranks that contribute (each stage's first replica) to out_rank,
+ * which writes dir/profile.yaml when they cover the model (else removes a stale one); `how`
+ * describes the run in its header. Collective on MPI_COMM_WORLD. */
+void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_ms_per_mb,
+                           int contribute, int out_rank, const char *dir, const char *how);
+
 /* ---- trace.json, Chrome/Perfetto trace events (trace.c) ---- */
 /* Starts recording (clears earlier events); times are seconds of rt_now() from origin. */
 void rt_trace_start(int enabled, double origin);

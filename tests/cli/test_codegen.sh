@@ -88,6 +88,117 @@ if expect_status 0 codegen_dag "$PDPLAN" "$TMP/dag.yaml" -n 3 --straight -q -o "
     fi
 fi
 
+# a backward zeroes every gradient it accumulates into before the first write (emit.c: lazily,
+# layer by layer): its results must not depend on what the buffers held. Each stage's backward
+# runs once on zeroed and once on NaN-filled din, dparams and dacts; the results must be the
+# same bits. On the DAG (a skip over two cuts, add, concat: gradients several layers sum into)
+# they must also match central differences of the stage's forward at three entries of every
+# parameter tensor and of the input pack (a wrongly placed zeroing gives other gradients, the
+# same for any buffer contents). fmnist_cnn (conv, pool, flatten) runs the first check only: its
+# dead ReLUs tie in max-pool windows, kinks that float32 differences cannot step over (the
+# kernels' own differences are in test_ops).
+backward_harness() { # GENDIR STAGES
+    local g=$1 n=$2 k
+    {
+        echo '#include <math.h>'
+        echo '#include <stdio.h>'
+        echo '#include <stdlib.h>'
+        echo '#include <string.h>'
+        echo '#include "pdrt.h"'
+        for ((k = 0; k < n; k++)); do echo "extern const pdrt_stage S${k}_stage;"; done
+        printf 'static const pdrt_stage *const stages[] = {'
+        for ((k = 0; k < n; k++)); do printf '&S%d_stage, ' "$k"; done
+        echo '};'
+        cat <<'EOF'
+static float *buf(int64_t n, float v) {
+    float *p = malloc((size_t)(n + 1) * sizeof(float));
+    for (int64_t i = 0; i <= n; i++) p[i] = v;
+    return p;
+}
+static float *noise(int64_t n, unsigned *s) {
+    float *p = buf(n, 0);
+    for (int64_t i = 0; i < n; i++) { *s = *s * 1103515245u + 12345u; p[i] = (float)((*s >> 8) % 2001) / 1000.0f - 1.0f; }
+    return p;
+}
+int main(int argc, char **argv) {
+    unsigned seed = 7;
+    int differences = argc > 1 && !strcmp(argv[1], "differences");
+    for (size_t k = 0; k < sizeof stages / sizeof *stages; k++) {
+        const pdrt_stage *st = stages[k];
+        int64_t sc = st->scratch_floats() > st->n_scratch ? st->scratch_floats() : st->n_scratch;
+        float *params = buf(st->n_params, 0), *buffers = buf(st->n_buffers, 0), *acts = buf(st->n_acts, 0);
+        float *scratch = buf(sc, 0), *in = noise(st->in_floats + st->batch, &seed), *out = buf(st->out_floats + st->batch, 0);
+        st->init(params, buffers, 1);
+        st->forward(out, acts, scratch, buffers, params, in, 1, 1, 0);
+        float *dout = noise(st->out_floats + 1, &seed), *res[2][2];
+        for (int t = 0; t < 2; t++) {
+            float fill = t ? NAN : 0.0f;
+            float *din = buf(st->in_floats + 1, fill), *dparams = buf(st->n_params, fill), *dacts = buf(st->n_acts, fill);
+            st->backward(k ? din : NULL, dparams, dacts, scratch, dout, acts, params, in);
+            res[t][0] = din;
+            res[t][1] = dparams;
+            free(dacts);
+        }
+        if ((k && memcmp(res[0][0], res[1][0], (size_t)st->in_floats * sizeof(float))) ||
+            memcmp(res[0][1], res[1][1], (size_t)st->n_params * sizeof(float))) {
+            printf("stage %zu: the backward's results depend on the buffers' earlier contents\n", k);
+            return 1;
+        }
+        /* and they are the gradients: central differences of L = sum(dout * out) at three
+         * entries of every parameter tensor and of the input pack (stages after the first) */
+        for (int t = -1; t < st->n_tensors && differences; t++) {
+            if (t >= 0 && st->tensors[t].is_buffer) continue;
+            if (t < 0 && !k) continue;
+            float *x = t < 0 ? in : params;
+            int64_t base = t < 0 ? 0 : st->tensors[t].offset, n = t < 0 ? st->in_floats : st->tensors[t].numel;
+            const float *g = t < 0 ? res[1][0] : res[1][1];
+            for (int q = 0; q < 3; q++) {
+                int64_t i = base + (n * (2 * q + 1)) / 6;
+                float keep = x[i], eps = 1e-3f;
+                double l[2];
+                for (int side = 0; side < 2; side++) {
+                    x[i] = keep + (side ? -eps : eps);
+                    st->forward(out, acts, scratch, buffers, params, in, 1, 1, 0);
+                    l[side] = 0;
+                    for (int64_t o = 0; o < st->out_floats; o++) l[side] += (double)dout[o] * out[o];
+                }
+                x[i] = keep;
+                double fd = (l[0] - l[1]) / (2.0 * eps), an = g[i];
+                if (fabs(fd - an) > 2e-3 + 0.05 * fmax(fabs(fd), fabs(an))) {
+                    printf("stage %zu: d/d %s[%lld] = %.6g by the backward, %.6g by differences\n", k,
+                           t < 0 ? "input" : st->tensors[t].layer, (long long)(i - base), an, fd);
+                    return 1;
+                }
+            }
+        }
+    }
+    printf("ok\n");
+    return 0;
+}
+EOF
+    } >"$g/zero_check.c"
+    local mpi_c mpi_l
+    mpi_c=$(pkg-config --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
+    mpi_l=$(pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
+    # shellcheck disable=SC2086
+    cc -std=c11 -D_GNU_SOURCE -O1 -DPDRT_NO_MAIN -I"$ROOT/runtime" $mpi_c -o "$g/zero_check" "$g/zero_check.c" \
+        "$g"/stage_*.c "$ROOT/build/libpdrt.a" $mpi_l $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
+        $(pkg-config --libs zlib 2>/dev/null) -lm
+}
+for case in dag:3:differences fmnist:2:; do
+    name=${case%%:*} rest=${case#*:} g=$TMP/zc_$name
+    n=${rest%%:*} how=${rest#*:}
+    model=$TMP/dag.yaml
+    [ "$name" = fmnist ] && model=models/fmnist_cnn.yaml
+    if ! "$PDPLAN" "$model" -n "$n" --straight -q -o "$g" >/dev/null 2>&1 || ! backward_harness "$g" "$n" >"$g.log" 2>&1; then
+        fail "backward_ignores_stale_gradients_$name" "$(tail -5 "$g.log" 2>/dev/null)"
+    elif out=$("$g/zero_check" $how 2>&1) && [ "$out" = ok ]; then
+        pass "backward_ignores_stale_gradients_$name"
+    else
+        fail "backward_ignores_stale_gradients_$name" "$out"
+    fi
+done
+
 # replicated stages are generated (the default 2-worker plan replicates): launch.conf lists the
 # replicas and ranks, the stages carry them; vertical sync on such a plan is a diagnostic
 if expect_status 0 codegen_replicated_plan "$PDPLAN" models/fmnist_cnn.yaml -n 2 -q -o "$TMP/rep"; then

@@ -92,6 +92,31 @@ for st in d["per_stage"]:
 EOF
 then pass summary_json_fields; else fail summary_json_fields "$(cat "$s" 2>/dev/null | head -20)"; fi
 
+# every run leaves the per-layer profile its stages measured inside training (runtime/laps.c):
+# each model layer once, in model order, from all three stages of the DAG; pdplan reads it
+pr=$TMP/dag3/run/profile.yaml
+if [ -f "$pr" ] && python3 - "$pr" "$TMP/dag.yaml" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+assert re.search(r"^pd_profile: 1$", text, re.M) and re.search(r"^model: tiny_dag$", text, re.M), text
+assert re.search(r"^batch: 8$", text, re.M), text
+rows = re.findall(r"- \{name: (\w+), forward_ms: ([^,]+), backward_ms: ([^,]+), activation_bytes: (\d+), parameter_bytes: (\d+)\}", text)
+names = re.findall(r"\{name: (\w+), op:", open(sys.argv[2]).read())
+assert [r[0] for r in rows] == names, (rows, names)
+for r in rows:
+    assert float(r[1]) >= 0 and float(r[2]) >= 0, r
+# a linear 16 -> 16 layer: 272 parameters; its relu none
+assert int(rows[0][4]) == 4 * 272 and int(rows[1][4]) == 0 and int(rows[0][3]) == 4 * 8 * 16, rows
+assert sum(float(r[1]) + float(r[2]) for r in rows) > 0
+EOF
+then
+    pass run_writes_profile
+    expect_status 0 run_profile_feeds_pdplan "$PDPLAN" "$TMP/dag.yaml" -p "$pr" -n 2 -q --no-codegen -o "$TMP/fromrun" &&
+        pass run_profile_feeds_pdplan
+else
+    fail run_writes_profile "$(head -20 "$pr" 2>&1)"
+fi
+
 # --target-accuracy: stops after the first epoch that reaches it and reports the time
 if [ -x "$TMP/tiny2/stage_0" ]; then
     expect_status 0 target_accuracy_runs "$LAUNCH" "$TMP/tiny2" --data synthetic --synthetic-n 256 --epochs 4 --target-accuracy 0.05
