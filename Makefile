@@ -62,8 +62,9 @@ bin/pdplan: build/obj/planner/main.o build/libplanner.a
 	@mkdir -p bin
 	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS)
 
-# pdprof: per-layer timing with the runtime's kernels (tools/pdprof.c)
-bin/pdprof: build/obj/tools/pdprof.o build/libplanner.a build/libpdrt.a
+# pdprof: per-layer timing with the runtime's kernels (tools/pdprof.c), or inside training
+# (tools/pdprof_train.c)
+bin/pdprof: build/obj/tools/pdprof.o build/obj/tools/pdprof_train.o build/libplanner.a build/libpdrt.a
 	@mkdir -p bin
 	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS) $(RUNTIME_LIBS)
 

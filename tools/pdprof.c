@@ -21,6 +21,7 @@
 
 #include "frontend.h"
 #include "ops.h"
+#include "pdprof_train.h"
 
 void openblas_set_num_threads(int n);
 
@@ -227,7 +228,8 @@ static double median(double *t, int n) {
 static void usage(FILE *o) {
     fputs("usage: pdprof MODEL.yaml [options]\n"
           "Times every layer's forward and backward with the runtime's kernels on random\n"
-          "inputs and writes a profile (pd_profile: 1) for pdplan -p.\n"
+          "inputs (or, with --train, inside training) and writes a profile (pd_profile: 1)\n"
+          "for pdplan -p.\n"
           "  --backend B     cpu (default) or cuda (not built yet: exit 2)\n"
           "  --batch N       minibatch size (default: the model's batch)\n"
           "  --rounds N      passes over every layer (default 5); the timed runs of a layer\n"
@@ -239,6 +241,18 @@ static void usage(FILE *o) {
           "  -o FILE         output (default profiles/<model>.<device>.yaml)\n"
           "  --estimate DEV  write the analytic estimate for DEV (cpu, h200, v100) instead of\n"
           "                  measuring (planning-only ops allowed)\n"
+          "  --train         profile inside training instead, as PipeDream does: plan the model\n"
+          "                  as one stage (bin/pdplan -n 1), build it, train it with\n"
+          "                  scripts/pdlaunch and keep the time between the runtime's per-layer\n"
+          "                  marks, which includes gradient zeroing, accumulation and the\n"
+          "                  optimizer (attributed by parameter bytes); at the model's batch\n"
+          "    --steps N     minibatches to train (default 200; the first tenth, at most 20,\n"
+          "                  warm up)\n"
+          "    --jobs N      train N copies at once and average them (default 1): as many as\n"
+          "                  the run will have ranks per host, which share its caches and\n"
+          "                  memory bandwidth\n"
+          "    --data D      synthetic (default) or a Fashion-MNIST folder\n"
+          "    --keep        keep the temporary folder (generated stage, run, log)\n"
           "  -q              no progress on stderr\n"
           "  -h, --help      this text\n"
           "exit status: 0 written, 1 internal error, 2 input error (nothing written)\n",
@@ -260,7 +274,9 @@ static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
 
 int main(int argc, char **argv) {
     const char *input = NULL, *backend = "cpu", *outpath = NULL, *estimate = NULL;
-    int batch = 0, repeats = 3, rounds = 5, warmup = 1, quiet = 0, bad = 0;
+    const char *data = "synthetic";
+    int batch = 0, repeats = 3, rounds = 5, warmup = 1, quiet = 0, bad = 0, train = 0, steps = 0,
+        keep = 0, jobs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return EXIT_OK; }
@@ -271,6 +287,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--repeats")) { bad |= parse_int(a, v, 1, 100000, &repeats); i++; }
         else if (!strcmp(a, "--rounds")) { bad |= parse_int(a, v, 1, 10000, &rounds); i++; }
         else if (!strcmp(a, "--warmup")) { bad |= parse_int(a, v, 0, 100000, &warmup); i++; }
+        else if (!strcmp(a, "--train")) train = 1;
+        else if (!strcmp(a, "--keep")) keep = 1;
+        else if (!strcmp(a, "--jobs")) { bad |= parse_int(a, v, 1, 16, &jobs); i++; }
+        else if (!strcmp(a, "--steps")) { bad |= parse_int(a, v, 2, 1 << 30, &steps); i++; }
+        else if (!strcmp(a, "--data")) {
+            if (!v || !*v) { fprintf(stderr, "pdprof: error: --data needs synthetic or a folder\n"); bad = 1; }
+            data = v ? v : "";
+            i++;
+        }
         else if (!strcmp(a, "-o")) {
             if (!v || !*v) { fprintf(stderr, "pdprof: error: -o needs a file\n"); bad = 1; }
             outpath = v;
@@ -290,6 +315,19 @@ int main(int argc, char **argv) {
     if (!input && !bad) {
         fprintf(stderr, "usage: pdprof MODEL.yaml [options]   (pdprof --help)\n");
         return EXIT_INPUT;
+    }
+    if ((steps || keep || jobs || strcmp(data, "synthetic")) && !train) {
+        fprintf(stderr, "pdprof: error: --steps, --jobs, --data and --keep go with --train\n");
+        bad = 1;
+    }
+    if (train && estimate) {
+        fprintf(stderr, "pdprof: error: --train measures; --estimate does not: choose one\n");
+        bad = 1;
+    }
+    if (train && strcmp(backend, "cpu")) {
+        fprintf(stderr, "pdprof: error: --train profiles the CPU runtime only (the CUDA stages have "
+                "no per-layer marks)\n");
+        bad = 1;
     }
     if (bad) return EXIT_INPUT;
     if (!strcmp(backend, "cuda") && !estimate) {
@@ -313,6 +351,12 @@ int main(int argc, char **argv) {
         }
     if (pd_diag_errors(&d)) {
         fprintf(stderr, "pdprof: %d error%s; nothing written\n", d.errors, d.errors == 1 ? "" : "s");
+        pd_model_free(&m);
+        return EXIT_INPUT;
+    }
+    if (train && batch > 0 && batch != m.batch) {
+        fprintf(stderr, "pdprof: error: --train profiles at the model's batch (%d), not %d: set batch "
+                "in %s\n", m.batch, batch, input);
         pd_model_free(&m);
         return EXIT_INPUT;
     }
@@ -343,11 +387,17 @@ int main(int argc, char **argv) {
         return EXIT_INTERNAL;
     }
     double t_start = now_ms();
+    int status = EXIT_INTERNAL;
+    char train_header[1024] = "";
+    if (train) {
+        pdprof_train_opts to = {input, data, steps ? steps : 200, jobs ? jobs : 1, keep, quiet};
+        if (pdprof_train(&to, &m, fwd, bwd, train_header, sizeof train_header)) goto out;
+    }
     for (int i = 1; i < m.n_layers && estimate; i++) {
         fwd[i] = m.layers[i].fwd_ms;
         bwd[i] = m.layers[i].bwd_ms;
     }
-    for (int k = 0; k < rounds && !estimate; k++) {
+    for (int k = 0; k < rounds && !estimate && !train; k++) {
         for (int i = 1; i < m.n_layers; i++) {
             layer_run r;
             setup(&r, &m, i, batch);
@@ -360,7 +410,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "pdprof: pass %d/%d over %d layers done (%.1f s)\n", k + 1, rounds,
                     m.n_layers - 1, (now_ms() - t_start) / 1e3);
     }
-    for (int i = 1; i < m.n_layers && !estimate; i++) {
+    for (int i = 1; i < m.n_layers && !estimate && !train; i++) {
         fwd[i] = median(tf + (size_t)i * per_layer, (int)per_layer);
         bwd[i] = median(tb + (size_t)i * per_layer, (int)per_layer);
         if (m.layers[i].op == PD_OP_FLATTEN) fwd[i] = bwd[i] = 0;
@@ -373,12 +423,13 @@ int main(int argc, char **argv) {
     char tmp[PD_NAME_MAX + 4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", outpath);
     FILE *o = fopen(tmp, "w");
-    int status = EXIT_INTERNAL;
     if (!o) {
         fprintf(stderr, "pdprof: error: cannot write %s: %s\n", tmp, strerror(errno));
         goto out;
     }
-    if (estimate)
+    if (train)
+        fputs(train_header, o);
+    else if (estimate)
         fprintf(o, "# The analytic estimate for %s (planner/estimate.c), written by pdprof "
                 "--estimate; nothing measured.\n", estimate);
     else
@@ -400,7 +451,7 @@ int main(int argc, char **argv) {
         remove(tmp);
         goto out;
     }
-    if (!quiet && !estimate)
+    if (!quiet && !estimate && !train)
         fprintf(stderr, "pdprof: profiled %d layers in %.1f s\n", m.n_layers - 1,
                 (now_ms() - t_start) / 1e3);
     printf("wrote %s\n", outpath);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test_simulate.sh: pdprof end to end (a measured fmnist_cnn profile that pdplan accepts; the
-# CUDA backend and planning-only models refused), planning-only GNMT refused by code generation,
+# test_simulate.sh: pdprof end to end (a measured fmnist_cnn profile that pdplan accepts; --train's
+# profile measured inside training; the CUDA backend, planning-only models and bad --train
+# options refused), planning-only GNMT refused by code generation,
 # and pdplan --simulate (its report beside the DP's prediction from plan.yaml, a Chrome trace
 # that parses as JSON).
 source "$(dirname "$0")/../lib.sh"
@@ -40,6 +41,25 @@ else
             fail pdprof_planning_only "$OUTPUT"
         fi
     fi
+    # --train: the model planned as one stage, built, trained; the runtime's per-layer profile
+    if expect_status 0 pdprof_train "$PDPROF" tests/data/models/tiny.yaml --train --steps 12 -q -o "$TMP/tt.yaml"; then
+        want=$(grep -c '{name:' tests/data/models/tiny.yaml)
+        if grep -q '^# Measured by pdprof --train' "$TMP/tt.yaml" && grep -q '^pd_profile: 1$' "$TMP/tt.yaml" &&
+            [ "$(grep -c 'forward_ms:' "$TMP/tt.yaml")" = "$want" ] && ! grep -q '_ms: -' "$TMP/tt.yaml" &&
+            expect_status 0 pdplan_reads_pdprof_train "$PDPLAN" tests/data/models/tiny.yaml -p "$TMP/tt.yaml" \
+                -n 2 --no-codegen -q -o "$TMP/ttplan"; then
+            pass pdprof_train
+        else
+            fail pdprof_train "$(head -12 "$TMP/tt.yaml")"
+        fi
+    fi
+    for bad in "--steps 5" "--train --estimate cpu" "--train --batch 3" "--train --backend cuda" "--keep"; do
+        # shellcheck disable=SC2086
+        if expect_status 2 "pdprof_train_refuses ($bad)" "$PDPROF" tests/data/models/tiny.yaml $bad -o "$TMP/no.yaml"; then
+            if [ -e "$TMP/no.yaml" ]; then fail "pdprof_train_refuses ($bad)" "wrote a profile"
+            else pass "pdprof_train_refuses ($bad)"; fi
+        fi
+    done
     expect_status 2 pdprof_bad_option "$PDPROF" models/fmnist_cnn.yaml --repeats 0 &&
         pass pdprof_bad_option
     if expect_status 0 pdprof_estimate "$PDPROF" models/gnmt8.yaml --estimate v100 -q \
