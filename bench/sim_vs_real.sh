@@ -7,11 +7,12 @@
 # runtime can generate it: detected by trying) for STEPS minibatches with scripts/pdlaunch, and
 # reads the measured time per minibatch from run/summary.json (train_s / steps).
 #
-# Two profiles per round, both measured right before the runs:
-#   alone:      one pdprof process (how a profile is normally taken);
-#   concurrent: two pdprof processes at once, their per-layer times averaged, because the runs
-#               compute on two ranks at once on the 2 cores, and they share the cores' caches,
-#               memory bandwidth and whatever else the machine is running.
+# Two profiles per round, both measured right before the runs (and, as a third, the profile the
+# run just before wrote, run/profile.yaml):
+#   kernels: pdprof, every layer's kernels timed alone (how pdprof profiles by default);
+#   train:   pdprof --train, the model trained as one stage on one process with the runtime's
+#            per-layer marks (PipeDream's way): includes gradient zeroing, accumulation and the
+#            optimizer, which the kernels alone miss.
 # Target: prediction within 10% of the measurement. Measurements are noisy on a shared 2-core
 # machine, so every configuration runs ROUNDS times and the spread is printed.
 # Usage: bench/sim_vs_real.sh [STEPS (default 150)] [ROUNDS (default 3)]
@@ -27,18 +28,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # private copies: other engineers rebuild or edit these while this runs
 cp bin/pdplan bin/pdprof scripts/pdlaunch "$work/"
-data=()
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || data=(--data synthetic)
+data=() tdata=(--data /usr/share/datasets/fashion-mnist)
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || data=(--data synthetic) tdata=()
 
-# average_profiles OUT A B: per-layer mean of forward_ms and backward_ms of two pdprof profiles
-average_profiles() {
-    awk 'FNR == NR { if ($0 ~ /forward_ms/) { n++; fa[n] = fwd($0); ba[n] = bwd($0) } next }
-         /forward_ms/ { m++; f = (fa[m] + fwd($0)) / 2; b = (ba[m] + bwd($0)) / 2
-                        sub(/forward_ms: [^,]*/, "forward_ms: " f); sub(/backward_ms: [^,]*/, "backward_ms: " b) }
-         { print }
-         function fwd(s) { match(s, /forward_ms: [^,]*/); return substr(s, RSTART + 12, RLENGTH - 12) + 0 }
-         function bwd(s) { match(s, /backward_ms: [^,]*/); return substr(s, RSTART + 13, RLENGTH - 13) + 0 }' "$2" "$3" >"$1"
-}
 # profile_sum FILE: sum of forward_ms + backward_ms over layers
 profile_sum() {
     awk '/forward_ms/ { match($0, /forward_ms: [^,]*/); s += substr($0, RSTART + 12, RLENGTH - 12)
@@ -63,6 +55,16 @@ calibrated() {
     read -r p d < <(simulate "$work/cal.yaml" "$work/g_cal" no-codegen)
     if [ "$1" = dp ]; then echo "$d"
     elif [ "$(awk '/^    layers:/ { print; exit }' "$work/g_cal/plan.yaml")" != "$(awk '/^    layers:/ { print; exit }' "$2/plan.yaml")" ]; then echo moved
+    else echo "$p"; fi
+}
+# from_run KIND GENDIR PROFILE: the simulator's prediction for the run of GENDIR from PROFILE, the
+# profile another run wrote just before (run/profile.yaml: its layers timed inside training); "-"
+# without one, "moved" if the pipeline's cut moves
+from_run() {
+    [ -f "$3" ] || { echo -; return; }
+    read -r p d < <(simulate "$3" "$work/g_prev" no-codegen) || { echo -; return; }
+    if [ "$1" = dp ]; then echo "$d"
+    elif [ "$(awk '/^    layers:/ { print; exit }' "$work/g_prev/plan.yaml")" != "$(awk '/^    layers:/ { print; exit }' "$2/plan.yaml")" ]; then echo moved
     else echo "$p"; fi
 }
 # measure GENDIR: runs it, prints measured ms per minibatch and per-stage compute ms (of the
@@ -102,31 +104,33 @@ results="$work/results"
 : >"$results"
 for r in $(seq 1 "$rounds"); do
     "$work/pdprof" "$model" -o "$work/alone.yaml" >/dev/null 2>&1
-    "$work/pdprof" "$model" -o "$work/c1.yaml" >/dev/null 2>&1 &
-    p1=$!
-    "$work/pdprof" "$model" -o "$work/c2.yaml" >/dev/null 2>&1
-    wait "$p1"
-    average_profiles "$work/conc.yaml" "$work/c1.yaml" "$work/c2.yaml"
+    PDC_ROOT=$PWD "$work/pdprof" "$model" --train --steps "$steps" "${tdata[@]}" -o "$work/train.yaml" >"$work/train_prof.log" 2>&1 ||
+        { cat "$work/train_prof.log" >&2; echo "sim_vs_real: pdprof --train failed" >&2; exit 1; }
     read -r pa da < <(simulate "$work/alone.yaml" "$work/g_alone")
-    read -r pc dc < <(simulate "$work/conc.yaml" "$work/g_pipe")
+    read -r pc dc < <(simulate "$work/train.yaml" "$work/g_pipe")
     make -s -C "$work/g_pipe" >/dev/null 2>&1
-    sums="$(profile_sum "$work/alone.yaml")/$(profile_sum "$work/conc.yaml")"
+    sums="$(profile_sum "$work/alone.yaml")/$(profile_sum "$work/train.yaml")"
     read -r real comp < <(measure "$work/g_pipe")
-    echo "pipeline $r $real $pa $pc $(calibrated pipeline "$work/g_pipe" "$work/conc.yaml") $sums $comp" >>"$results"
+    echo "pipeline $r $real $pa $pc $(calibrated pipeline "$work/g_pipe" "$work/train.yaml") $(from_run pipeline "$work/g_pipe" "$work/prev.yaml") $sums $comp" >>"$results"
+    cp "$work/g_pipe/run/profile.yaml" "$work/prev.yaml" 2>/dev/null || rm -f "$work/prev.yaml"
     if [ "$dp_ok" = 1 ]; then
         read -r real comp < <(measure "$dpgen")
-        echo "data_parallel $r $real $da $dc $(calibrated dp "$dpgen" "$work/conc.yaml") $sums $comp" >>"$results"
+        echo "data_parallel $r $real $da $dc $(calibrated dp "$dpgen" "$work/train.yaml") $(from_run dp "$dpgen" "$work/prev.yaml") $sums $comp" >>"$results"
+        cp "$dpgen/run/profile.yaml" "$work/prev.yaml" 2>/dev/null || rm -f "$work/prev.yaml"
     fi
 done
 echo
 echo "ms per minibatch; pipeline simulated = (makespan(c) + (steps - c) x steady) / steps; error = simulated / measured - 1"
-echo "sim(alone), sim(concur): from the profiles; sim(calib): from the concurrent profile scaled per stage to"
-echo "the compute that run measured (isolates the schedule and communication model from profile drift)"
-printf '%-13s %5s %9s %11s %7s %12s %7s %11s %7s   %s\n' config round measured "sim(alone)" error "sim(concur)" error \
-    "sim(calib)" error "profile sum alone/concurrent; measured compute per rank"
-awk 'function err(p, m) { return p == "moved" ? "  moved" : sprintf("%+6.1f%%", (p / m - 1) * 100) }
-    { printf "%-13s %5d %9.2f %11.2f %s %12.2f %s %11s %s   %s ms; %s ms\n", $1, $2, $3, $4, err($4, $3), $5, err($5, $3), $6, err($6, $3), $7, $8
+echo "sim(kernels), sim(train): from the profiles (pdprof, pdprof --train); sim(calib): from the train profile scaled per stage to"
+echo "the compute that run measured (isolates the schedule and communication model from profile drift); sim(prev run):"
+echo "from the run/profile.yaml the run just before wrote (its layers timed inside training: data parallelism from the"
+echo "pipeline's, the pipeline from the previous round's data parallelism's), a profile of the same minute"
+printf '%-13s %5s %9s %12s %7s %11s %7s %11s %7s %14s %7s   %s\n' config round measured "sim(kernels)" error "sim(train)" error \
+    "sim(calib)" error "sim(prev run)" error "profile sum kernels/train; measured compute per rank"
+awk 'function err(p, m) { return p == "moved" ? "  moved" : p == "-" ? "      -" : sprintf("%+6.1f%%", (p / m - 1) * 100) }
+    { printf "%-13s %5d %9.2f %12.2f %s %11.2f %s %11s %s %14s %s   %s ms; %s ms\n", $1, $2, $3, $4, err($4, $3), $5, err($5, $3), $6, err($6, $3), $7, err($7, $3), $8, $9
     e = ($5 / $3 - 1) * 100; if (e < 0) e = -e; if (e > worst[$1]) worst[$1] = e
     if ($6 != "moved") { e = ($6 / $3 - 1) * 100; if (e < 0) e = -e; if (e > wcal[$1]) wcal[$1] = e }
+    if ($7 != "moved" && $7 != "-") { e = ($7 / $3 - 1) * 100; if (e < 0) e = -e; if (e > wprev[$1]) wprev[$1] = e }
     if (!($1 in lo) || $3 < lo[$1]) lo[$1] = $3; if ($3 > hi[$1]) hi[$1] = $3 }
-    END { for (c in lo) printf "%s: measured spread %.1f%% across rounds; worst |error|: concurrent profile %.1f%%, calibrated %.1f%% (target 10%%)\n", c, (hi[c] / lo[c] - 1) * 100, worst[c], wcal[c] }' "$results"
+    END { for (c in lo) printf "%s: measured spread %.1f%% across rounds; worst |error|: train profile %.1f%%, previous run'"'"'s profile %.1f%%, calibrated %.1f%% (target 10%%)\n", c, (hi[c] / lo[c] - 1) * 100, worst[c], wprev[c], wcal[c] }' "$results"

@@ -123,18 +123,11 @@ EOF
     wait "$srv"
 }
 
-# ---- profile: two pdprof at once, averaged (the two ranks compute at once on the 2 cores)
-"$work/pdprof" "$model" -o "$work/c1.yaml" >/dev/null 2>&1 &
-p1=$!
-"$work/pdprof" "$model" -o "$work/c2.yaml" >/dev/null 2>&1
-wait "$p1"
-awk 'FNR == NR { if ($0 ~ /forward_ms/) { n++; fa[n] = fwd($0); ba[n] = bwd($0) } next }
-     /forward_ms/ { m++; f = (fa[m] + fwd($0)) / 2; b = (ba[m] + bwd($0)) / 2
-                    sub(/forward_ms: [^,]*/, "forward_ms: " f); sub(/backward_ms: [^,]*/, "backward_ms: " b) }
-     { print }
-     function fwd(s) { match(s, /forward_ms: [^,]*/); return substr(s, RSTART + 12, RLENGTH - 12) + 0 }
-     function bwd(s) { match(s, /backward_ms: [^,]*/); return substr(s, RSTART + 13, RLENGTH - 13) + 0 }' \
-    "$work/c1.yaml" "$work/c2.yaml" >"$work/profile.yaml"
+# ---- profile: pdprof --train, the model trained as one stage, every layer timed inside training
+tdata=()
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && tdata=(--data /usr/share/datasets/fashion-mnist)
+PDC_ROOT=$PWD "$work/pdprof" "$model" --train --steps 150 "${tdata[@]}" -o "$work/profile.yaml" >"$work/prof.log" 2>&1 ||
+    { cat "$work/prof.log" >&2; die "pdprof --train failed"; }
 
 # run GEN LOG ARGS...: the pipeline across the two hosts
 run() {
@@ -229,7 +222,7 @@ for skew in 1000 500 2000 700; do
 done
 
 echo "slow_network: $model across two network namespaces over a tc-shaped veth, MPI over TCP"
-echo "  $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); profile: pdprof, two at once, averaged"
+echo "  $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); profile: pdprof --train (inside training)"
 echo "  simulated per minibatch = (steady x steps + warm-up/drain extra) / steps; error = simulated / measured - 1"
 ttt_1g=""
 for link in none 1gbit 100mbit; do
