@@ -62,11 +62,12 @@ bin/pdplan: build/obj/planner/main.o build/libplanner.a
 	@mkdir -p bin
 	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS)
 
-# pdprof: per-layer timing with the runtime's kernels (tools/pdprof.c), or inside training
-# (tools/pdprof_train.c)
-bin/pdprof: build/obj/tools/pdprof.o build/obj/tools/pdprof_train.o build/libplanner.a build/libpdrt.a
+# pdprof: per-layer timing with the runtime's kernels (tools/pdprof.c), the GPU's where nvcc
+# exists (tools/pdprof_cuda.c; see below), or inside training (tools/pdprof_train.c)
+bin/pdprof: build/obj/tools/pdprof.o build/obj/tools/pdprof_train.o build/obj/tools/pdprof_cuda.o \
+            build/libplanner.a build/libpdrt.a
 	@mkdir -p bin
-	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS) $(RUNTIME_LIBS)
+	$(CC) $(OPT) -o $@ $^ $(PDPROF_CUDA_LIBS) $(PLANNER_LIBS) $(RUNTIME_LIBS)
 
 build/san/libplanner.a: $(SAN_PLANNER_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -144,6 +145,14 @@ build/san/tests/test_ops_cuda: $(CUDA_TEST_DEPS)
 	$(call cuda_test_link,-fsanitize=undefined -fno-sanitize-recover=undefined)
 build/cuda/test_ops_cuda: $(CUDA_TEST_DEPS)
 	$(call cuda_test_link,)
+
+# pdprof --backend cuda links the GPU kernels when nvcc exists; without, pdprof_cuda.c is a stub
+# that says so
+ifneq ($(NVCC),)
+build/obj/tools/pdprof_cuda.o: CFLAGS_ALL += -DPDPROF_HAVE_CUDA $(CUDA_INC)
+bin/pdprof: build/libpdrt_cuda.a
+bin/pdprof: PDPROF_CUDA_LIBS = build/libpdrt_cuda.a build/libpdrt.a $(CUDA_LIBS)
+endif
 
 # bench/gpu_step.c: full training steps of VGG-16, AlexNet, ResNet-50 on synthetic data
 build/cuda/gpu_step: bench/gpu_step.c build/libpdrt_cuda.a

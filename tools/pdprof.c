@@ -21,6 +21,7 @@
 
 #include "frontend.h"
 #include "ops.h"
+#include "pdprof_layer.h"
 #include "pdprof_train.h"
 
 void openblas_set_num_threads(int n);
@@ -55,18 +56,6 @@ static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
-
-/* One layer's buffers and sizes. */
-typedef struct {
-    const pd_layer *L;
-    int B, n_in;
-    const pd_shape *in[PD_MAX_INPUTS];
-    float *x[PD_MAX_INPUTS], *dx[PD_MAX_INPUTS];
-    float *y, *dy, *w, *b, *dw, *db, *scratch, *save_mean, *save_rstd, *rm, *rv;
-    int *argmax, *labels;
-    int channels[PD_MAX_INPUTS];
-    int last, classes;
-} layer_run;
 
 static void chw(const pd_shape *s, int *C, int *H, int *W) {
     if (s->rank == 3) *C = s->dim[0], *H = s->dim[1], *W = s->dim[2];
@@ -155,7 +144,7 @@ static void run_backward(layer_run *r) {
     }
 }
 
-static void setup(layer_run *r, const pd_model *m, int i, int B) {
+void pdprof_layer_setup(layer_run *r, const pd_model *m, int i, int B) {
     const pd_layer *L = &m->layers[i];
     memset(r, 0, sizeof *r);
     r->L = L;
@@ -179,10 +168,11 @@ static void setup(layer_run *r, const pd_model *m, int i, int B) {
     int C, H, W;
     chw(r->in[0], &C, &H, &W);
     if (L->op == PD_OP_CONV2D)
-        r->scratch = fbuf(conv2d_scratch_floats(B, C, H, W, L->out_channels, L->kernel[0],
-                                                L->kernel[1], L->stride[0], L->stride[1],
-                                                L->padding[0], L->padding[1]));
-    if (L->op == PD_OP_DROPOUT) r->scratch = fbuf(nout);
+        r->scratch_floats = conv2d_scratch_floats(B, C, H, W, L->out_channels, L->kernel[0],
+                                                  L->kernel[1], L->stride[0], L->stride[1],
+                                                  L->padding[0], L->padding[1]);
+    if (L->op == PD_OP_DROPOUT) r->scratch_floats = nout;
+    if (r->scratch_floats) r->scratch = fbuf(r->scratch_floats);
     if (L->op == PD_OP_MAXPOOL2D) {
         r->argmax = calloc(nout ? nout : 1, sizeof(int));
         if (!r->argmax) exit(EXIT_INTERNAL);
@@ -203,7 +193,7 @@ static void setup(layer_run *r, const pd_model *m, int i, int B) {
     }
 }
 
-static void teardown(layer_run *r) {
+void pdprof_layer_teardown(layer_run *r) {
     for (int k = 0; k < r->n_in; k++) free(r->x[k]), free(r->dx[k]);
     free(r->y), free(r->dy), free(r->w), free(r->b), free(r->dw), free(r->db);
     free(r->scratch), free(r->save_mean), free(r->save_rstd), free(r->rm), free(r->rv);
@@ -230,7 +220,10 @@ static void usage(FILE *o) {
           "Times every layer's forward and backward with the runtime's kernels on random\n"
           "inputs (or, with --train, inside training) and writes a profile (pd_profile: 1)\n"
           "for pdplan -p.\n"
-          "  --backend B     cpu (default) or cuda (not built yet: exit 2)\n"
+          "  --backend B     cpu (default) or cuda: the GPU kernels (runtime/cuda) on device\n"
+          "                  0, each run between two stream synchronisations (exit 2 without\n"
+          "                  a GPU or when pdprof was built without nvcc)\n"
+          "  --precision P   cuda: fp32 (default) or bf16 (tensor-core matrix products)\n"
           "  --batch N       minibatch size (default: the model's batch)\n"
           "  --rounds N      passes over every layer (default 5); the timed runs of a layer\n"
           "                  are spread over the passes, so that a machine whose speed drifts\n"
@@ -274,7 +267,7 @@ static int parse_int(const char *opt, const char *v, int lo, int hi, int *out) {
 
 int main(int argc, char **argv) {
     const char *input = NULL, *backend = "cpu", *outpath = NULL, *estimate = NULL;
-    const char *data = "synthetic";
+    const char *data = "synthetic", *precision = NULL;
     int batch = 0, repeats = 3, rounds = 5, warmup = 1, quiet = 0, bad = 0, train = 0, steps = 0,
         keep = 0, jobs = 0;
     for (int i = 1; i < argc; i++) {
@@ -288,6 +281,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--rounds")) { bad |= parse_int(a, v, 1, 10000, &rounds); i++; }
         else if (!strcmp(a, "--warmup")) { bad |= parse_int(a, v, 0, 100000, &warmup); i++; }
         else if (!strcmp(a, "--train")) train = 1;
+        else if (!strcmp(a, "--precision")) {
+            precision = v ? v : "";
+            if (strcmp(precision, "fp32") && strcmp(precision, "bf16")) {
+                fprintf(stderr, "pdprof: error: --precision needs fp32 or bf16, not '%s'\n", precision);
+                bad = 1;
+            }
+            i++;
+        }
         else if (!strcmp(a, "--keep")) keep = 1;
         else if (!strcmp(a, "--jobs")) { bad |= parse_int(a, v, 1, 16, &jobs); i++; }
         else if (!strcmp(a, "--steps")) { bad |= parse_int(a, v, 2, 1 << 30, &steps); i++; }
@@ -320,6 +321,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pdprof: error: --steps, --jobs, --data and --keep go with --train\n");
         bad = 1;
     }
+    if (precision && strcmp(backend, "cuda")) {
+        fprintf(stderr, "pdprof: error: --precision goes with --backend cuda\n");
+        bad = 1;
+    }
     if (train && estimate) {
         fprintf(stderr, "pdprof: error: --train measures; --estimate does not: choose one\n");
         bad = 1;
@@ -330,12 +335,7 @@ int main(int argc, char **argv) {
         bad = 1;
     }
     if (bad) return EXIT_INPUT;
-    if (!strcmp(backend, "cuda") && !estimate) {
-        fprintf(stderr, "pdprof: error: the CUDA backend is not built yet; profile on cpu, or "
-                "plan with an estimate (pdplan --device v100|h200) or the H200 anchors "
-                "(profiles/*.h200.yaml)\n");
-        return EXIT_INPUT;
-    }
+
     pd_diag d = {.out = stderr};
     pd_model m;
     if (pd_model_load(input, &m, &d)) {
@@ -375,6 +375,16 @@ int main(int argc, char **argv) {
         mkdir("profiles", 0777);
         outpath = defpath;
     }
+    int cuda = !strcmp(backend, "cuda") && !estimate && !train;
+    if (cuda) {
+        char why[512];
+        if (pdprof_cuda_begin(&m, batch, precision, why, sizeof why)) {
+            fprintf(stderr, "pdprof: error: --backend cuda: %s; profile on cpu, or plan with an "
+                    "estimate (pdplan --device v100|h200) or the H200 anchors (profiles/*.h200.yaml)\n", why);
+            pd_model_free(&m);
+            return EXIT_INPUT;
+        }
+    }
     openblas_set_num_threads(1);
     double *fwd = calloc((size_t)m.n_layers, sizeof(double));
     double *bwd = calloc((size_t)m.n_layers, sizeof(double));
@@ -400,11 +410,16 @@ int main(int argc, char **argv) {
     for (int k = 0; k < rounds && !estimate && !train; k++) {
         for (int i = 1; i < m.n_layers; i++) {
             layer_run r;
-            setup(&r, &m, i, batch);
+            pdprof_layer_setup(&r, &m, i, batch);
             size_t at = ((size_t)i * (size_t)rounds + (size_t)k) * (size_t)repeats;
-            time_runs(&r, 0, warmup, repeats, tf + at);
-            time_runs(&r, 1, warmup, repeats, tb + at);
-            teardown(&r);
+            if (cuda) {
+                pdprof_cuda_time(&r, 0, warmup, repeats, tf + at);
+                pdprof_cuda_time(&r, 1, warmup, repeats, tb + at);
+            } else {
+                time_runs(&r, 0, warmup, repeats, tf + at);
+                time_runs(&r, 1, warmup, repeats, tb + at);
+            }
+            pdprof_layer_teardown(&r);
         }
         if (!quiet)
             fprintf(stderr, "pdprof: pass %d/%d over %d layers done (%.1f s)\n", k + 1, rounds,
@@ -433,10 +448,13 @@ int main(int argc, char **argv) {
         fprintf(o, "# The analytic estimate for %s (planner/estimate.c), written by pdprof "
                 "--estimate; nothing measured.\n", estimate);
     else
-        fprintf(o, "# Measured by pdprof on %s (runtime CPU kernels, one thread): median of %d "
+        fprintf(o, "# Measured by pdprof on %s (%s): median of %d "
                 "runs per layer and direction (%d passes over the layers x %d, each after %d "
-                "warm-up), per minibatch of %d.\n", backend, rounds * repeats, rounds, repeats,
-                warmup, batch);
+                "warm-up), per minibatch of %d.\n", backend,
+                cuda ? (precision && !strcmp(precision, "bf16") ? "runtime CUDA kernels, bf16 matrix products, GPU 0"
+                                                                : "runtime CUDA kernels, fp32, GPU 0")
+                     : "runtime CPU kernels, one thread",
+                rounds * repeats, rounds, repeats, warmup, batch);
     fprintf(o, "pd_profile: 1\ndevice: %s\nmodel: %s\nbatch: %d\nlayers:\n", backend, m.name,
             batch);
     for (int i = 1; i < m.n_layers; i++) {
@@ -457,6 +475,7 @@ int main(int argc, char **argv) {
     printf("wrote %s\n", outpath);
     status = EXIT_OK;
 out:
+    if (cuda) pdprof_cuda_end();
     free(fwd);
     free(bwd);
     free(tf);

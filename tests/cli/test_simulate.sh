@@ -31,8 +31,18 @@ else
             esac
         fi
     fi
-    if expect_status 2 pdprof_cuda "$PDPROF" models/fmnist_cnn.yaml --backend cuda; then
-        case "$OUTPUT" in *"not built yet"*) pass pdprof_cuda ;; *) fail pdprof_cuda "$OUTPUT" ;; esac
+    # --backend cuda: the GPU kernels where a GPU is; otherwise exit 2 saying why, nothing written
+    "$PDPROF" models/fmnist_cnn.yaml --backend cuda --batch 8 --repeats 2 --rounds 2 -q -o "$TMP/cu.yaml" >"$TMP/cu.log" 2>&1
+    rc=$?
+    if [ "$rc" = 0 ]; then
+        if grep -q '^device: cuda$' "$TMP/cu.yaml" && [ "$(grep -c 'forward_ms:' "$TMP/cu.yaml")" = 14 ] &&
+            ! grep -q '_ms: -' "$TMP/cu.yaml"; then pass pdprof_cuda
+        else fail pdprof_cuda "$(head -5 "$TMP/cu.yaml")"; fi
+    elif [ "$rc" = 2 ] && grep -q -e 'no CUDA GPU here' -e 'built without CUDA' "$TMP/cu.log" && [ ! -e "$TMP/cu.yaml" ]; then
+        pass pdprof_cuda_refused_without_gpu
+        skip pdprof_cuda "$(sed 's/.*--backend cuda: //; s/;.*//' "$TMP/cu.log")"
+    else
+        fail pdprof_cuda "exit $rc: $(cat "$TMP/cu.log")"
     fi
     if expect_status 2 pdprof_planning_only "$PDPROF" models/gnmt8.yaml -o "$TMP/g.yaml"; then
         if [[ "$OUTPUT" == *"gnmt8.yaml:"*"planning-only"* ]] && [ ! -e "$TMP/g.yaml" ]; then
@@ -53,11 +63,12 @@ else
             fail pdprof_train "$(head -12 "$TMP/tt.yaml")"
         fi
     fi
-    for bad in "--steps 5" "--train --estimate cpu" "--train --batch 3" "--train --backend cuda" "--keep"; do
+    for bad in "--steps 5" "--train --estimate cpu" "--train --batch 3" "--train --backend cuda" "--keep" \
+        "--precision bf16" "--backend cuda --precision fp16"; do
         # shellcheck disable=SC2086
-        if expect_status 2 "pdprof_train_refuses ($bad)" "$PDPROF" tests/data/models/tiny.yaml $bad -o "$TMP/no.yaml"; then
-            if [ -e "$TMP/no.yaml" ]; then fail "pdprof_train_refuses ($bad)" "wrote a profile"
-            else pass "pdprof_train_refuses ($bad)"; fi
+        if expect_status 2 "pdprof_refuses ($bad)" "$PDPROF" tests/data/models/tiny.yaml $bad -o "$TMP/no.yaml"; then
+            if [ -e "$TMP/no.yaml" ]; then fail "pdprof_refuses ($bad)" "wrote a profile"
+            else pass "pdprof_refuses ($bad)"; fi
         fi
     done
     expect_status 2 pdprof_bad_option "$PDPROF" models/fmnist_cnn.yaml --repeats 0 &&
