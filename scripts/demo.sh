@@ -15,7 +15,7 @@ set -eu
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 make -s deps
-make -s -j2
+make -s -j2 bin/pdplan runtime # what the demo runs (`make` also builds pdprof, with the GPU kernels where nvcc is)
 out=generated/fmnist_cnn
 mkdir -p "$out"
 workers=$(nproc)                 # one stage per core, between 2 and 4 stages
