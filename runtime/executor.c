@@ -608,10 +608,6 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         ex_alloc(&e, full);
         pd_schedule_free(full);
     }
-    {   /* a tenth of this rank's minibatches (at most 20) warm the caches before laps count */
-        int64_t mine = e.total / e.R, skip = mine / 10 < 20 ? mine / 10 : 20;
-        rt_laps_init(&e.laps, st->n_layers, skip);
-    }
     st->init(rt_stash_newest(&e.stash), e.buffers, a.seed);
     if (a.init_dir[0]) rt_weights_load(a.init_dir, st, rt_stash_newest(&e.stash), e.buffers);
     /* test-only: input:STEP (stage 0's input gets an Inf), loss:STEP (a NaN logit before the
@@ -632,6 +628,10 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
     if (a.resume) resume(&e, &done, &epoch, &every);
     int64_t start = done;
+    {   /* a tenth of the minibatches this rank runs (at most 20) warm the caches before laps count */
+        int64_t mine = (e.total - start) / e.R, skip = mine / 10 < 20 ? mine / 10 : 20;
+        rt_laps_init(&e.laps, st->n_layers, skip);
+    }
 
     MPI_Barrier(MPI_COMM_WORLD);
     e.t0 = e.lg.t_log = rt_now();
@@ -692,8 +692,11 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         rt_summary_write(a.run_dir, &sum);
         free(ss);
     }
-    char how[160];
-    snprintf(how, sizeof how, "%d stage%s, %s, %lld minibatches", st->n_stages, st->n_stages > 1 ? "s" : "",
+    char how[400], reps[200] = "";
+    for (int k = 0, at = 0; k < st->n_stages && at < (int)sizeof reps - 12; k++)
+        at += snprintf(reps + at, sizeof reps - (size_t)at, "%s%d", k ? ", " : "", rt_replicas(st, k));
+    snprintf(how, sizeof how, "%d stage%s with %s replica%s, %s, %lld minibatches", st->n_stages,
+             st->n_stages > 1 ? "s" : "", reps, st->n_stages > 1 || rt_replicas(st, 0) > 1 ? "s" : "",
              rt_schedule_name(st, &a), (long long)(done - start));
     rt_laps_write_profile(&e.laps, st, e.laps.calls[1] ? e.stats.step_ms / (double)e.laps.calls[1] : 0,
                           e.j == 0, e.out_rank, a.run_dir, how);

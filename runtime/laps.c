@@ -151,18 +151,21 @@ void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_m
         char path[4200], tmp[4300];
         snprintf(path, sizeof path, "%s/profile.yaml", dir);
         if (!complete) {
-            unlink(path); /* a stale profile from an earlier run must not pass for this one's */
+            /* a stale profile from an earlier run must not pass for this one's */
+            if (!unlink(path) || l->n)
+                printf("pdrt: no %s: too few minibatches to time the layers after the warm-up\n", path);
         } else {
             if (rt_mkdir_p(dir)) rt_fail(__FILE__, __LINE__, "cannot create %s: %s", dir, strerror(errno));
             snprintf(tmp, sizeof tmp, "%s/.profile.yaml.%d.tmp", dir, (int)getpid());
             FILE *fp = fopen(tmp, "w");
             if (!fp) rt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
-            fprintf(fp, "# Measured by the PipeDream-C runtime inside training (%s): per layer, the mean of %lld\n"
-                        "# forwards and backwards after %lld warm-up minibatches, per minibatch of %d. The executor's\n"
-                        "# work outside the layers is attributed: minibatch loading to the first layer's forward, the\n"
-                        "# rest of a stage's forward (loss, output pack) to its last layer, the rest of its backward\n"
-                        "# (non-finite check, gradient accumulation) and the optimizer step to its layers by parameter\n"
-                        "# bytes (docs/validation.md).\n",
+            fprintf(fp, "# Measured by the PipeDream-C runtime inside training (%s): per layer, the mean\n"
+                        "# over the minibatches its stage's first replica ran after a tenth of them (at most 20) warmed\n"
+                        "# up (the last stage's: %lld after %lld), per minibatch of %d. The executor's work outside the\n"
+                        "# layers is attributed: minibatch loading to the first layer's forward, the rest of a stage's\n"
+                        "# forward (loss, output pack) to its last layer, the rest of its backward (non-finite check,\n"
+                        "# gradient accumulation) and the optimizer (its time over the run per minibatch the replica\n"
+                        "# ran) to its layers by parameter bytes (docs/simulator.md).\n",
                     how, (long long)l->counted[1], (long long)l->skip, st->batch);
             fprintf(fp, "pd_profile: 1\ndevice: cpu\nmodel: %s\nbatch: %d\nlayers:\n%s", st->model, st->batch, all);
             int bad = ferror(fp);

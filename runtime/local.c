@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ops.h"
 #include "optim.h"
@@ -243,6 +244,11 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                       wall, train_s, a.target_accuracy, ttt, ss, 0, 0, 0, 0};
     rt_summary_print(&sum);
     rt_summary_write(a.run_dir, &sum);
+    { /* only pipeline runs time the layers: an earlier run's profile must not pass for this one's */
+        char path[sizeof a.run_dir + 16];
+        snprintf(path, sizeof path, "%s/profile.yaml", a.run_dir);
+        unlink(path);
+    }
     if (a.trace) {
         size_t len = 0;
         char *ev = rt_trace_events_json(0, &len);

@@ -269,6 +269,7 @@ int main(int argc, char **argv) {
     const char *input = NULL, *backend = "cpu", *outpath = NULL, *estimate = NULL;
     const char *data = "synthetic", *precision = NULL;
     int batch = 0, repeats = 3, rounds = 5, warmup = 1, quiet = 0, bad = 0, train = 0, steps = 0,
+        timing_given = 0, data_given = 0,
         keep = 0, jobs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -277,9 +278,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--backend")) { backend = v ? v : ""; i++; }
         else if (!strcmp(a, "--estimate")) { estimate = v ? v : ""; i++; }
         else if (!strcmp(a, "--batch")) { bad |= parse_int(a, v, 1, 1 << 20, &batch); i++; }
-        else if (!strcmp(a, "--repeats")) { bad |= parse_int(a, v, 1, 100000, &repeats); i++; }
-        else if (!strcmp(a, "--rounds")) { bad |= parse_int(a, v, 1, 10000, &rounds); i++; }
-        else if (!strcmp(a, "--warmup")) { bad |= parse_int(a, v, 0, 100000, &warmup); i++; }
+        else if (!strcmp(a, "--repeats")) { bad |= parse_int(a, v, 1, 100000, &repeats); i++; timing_given = 1; }
+        else if (!strcmp(a, "--rounds")) { bad |= parse_int(a, v, 1, 10000, &rounds); i++; timing_given = 1; }
+        else if (!strcmp(a, "--warmup")) { bad |= parse_int(a, v, 0, 100000, &warmup); i++; timing_given = 1; }
         else if (!strcmp(a, "--train")) train = 1;
         else if (!strcmp(a, "--precision")) {
             precision = v ? v : "";
@@ -295,6 +296,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--data")) {
             if (!v || !*v) { fprintf(stderr, "pdprof: error: --data needs synthetic or a folder\n"); bad = 1; }
             data = v ? v : "";
+            data_given = 1;
             i++;
         }
         else if (!strcmp(a, "-o")) {
@@ -317,9 +319,25 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: pdprof MODEL.yaml [options]   (pdprof --help)\n");
         return EXIT_INPUT;
     }
-    if ((steps || keep || jobs || strcmp(data, "synthetic")) && !train) {
+    if ((steps || keep || jobs || data_given) && !train) {
         fprintf(stderr, "pdprof: error: --steps, --jobs, --data and --keep go with --train\n");
         bad = 1;
+    }
+    if (timing_given && train) {
+        fprintf(stderr, "pdprof: error: --rounds, --repeats and --warmup time the kernels alone; --train "
+                "times --steps minibatches of training\n");
+        bad = 1;
+    }
+    if (train && strcmp(data, "synthetic") && *data) { /* the runtime's files (runtime/data.c) */
+        char f1[4200], f2[4200];
+        snprintf(f1, sizeof f1, "%s/train-images-idx3-ubyte.gz", data);
+        snprintf(f2, sizeof f2, "%s/train-images-idx3-ubyte", data);
+        struct stat sb;
+        if (stat(f1, &sb) && stat(f2, &sb)) {
+            fprintf(stderr, "pdprof: error: --data %s: no Fashion-MNIST there (train-images-idx3-ubyte[.gz]); "
+                    "use a folder that has it, or synthetic\n", data);
+            bad = 1;
+        }
     }
     if (precision && strcmp(backend, "cuda")) {
         fprintf(stderr, "pdprof: error: --precision goes with --backend cuda\n");
@@ -374,6 +392,18 @@ int main(int argc, char **argv) {
         snprintf(defpath, sizeof defpath, "profiles/%s.%s.yaml", m.name, backend);
         mkdir("profiles", 0777);
         outpath = defpath;
+    }
+    { /* before minutes of measuring: can the profile be written at all? */
+        char probe[PD_NAME_MAX + 4200];
+        snprintf(probe, sizeof probe, "%s.tmp", outpath);
+        FILE *pf = fopen(probe, "w");
+        if (!pf) {
+            fprintf(stderr, "pdprof: error: cannot write %s: %s\n", probe, strerror(errno));
+            pd_model_free(&m);
+            return EXIT_INPUT;
+        }
+        fclose(pf);
+        remove(probe);
     }
     int cuda = !strcmp(backend, "cuda") && !estimate && !train;
     if (cuda) {

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_INPUT = 2 };
+enum { MAX_JOBS = 16 };
 
 static double now_s(void) {
     struct timespec t;
@@ -67,14 +69,41 @@ static void show_log(const char *log) {
     for (int i = n > 20 ? n - 20 : 0; i < n; i++) fprintf(stderr, "  | %s", ring[i % 20]);
 }
 
-/* Starts argv with stdout and stderr appended to log; the child's pid, or -1. */
+/* The children running now, each the leader of its own process group (pdlaunch's mpirun and
+ * ranks go with it), and the signal that stopped pdprof (0: none). */
+static volatile pid_t children[MAX_JOBS + 1];
+static volatile sig_atomic_t stopped_by;
+
+static void on_signal(int sig) {
+    stopped_by = sig;
+    for (int i = 0; i <= MAX_JOBS; i++)
+        if (children[i] > 0) kill(-children[i], SIGTERM);
+}
+
+static void track(pid_t pid, int add) {
+    for (int i = 0; i <= MAX_JOBS; i++)
+        if (add ? children[i] == 0 : children[i] == pid) {
+            children[i] = add ? pid : 0;
+            return;
+        }
+}
+
+/* Starts argv with stdout and stderr appended to log, in a process group of its own; the
+ * child's pid, or -1. */
 static pid_t start(char *const argv[], const char *log) {
+    if (stopped_by) return -1;
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "pdprof: error: fork: %s\n", strerror(errno));
         return -1;
     }
+    if (pid > 0) {
+        setpgid(pid, pid); /* both sides: whichever runs first */
+        track(pid, 1);
+        if (stopped_by) kill(-pid, SIGTERM);
+    }
     if (pid == 0) {
+        setpgid(0, 0);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -93,8 +122,10 @@ static int finish(pid_t pid, char *const argv[], const char *log) {
     int status = 0;
     if (pid < 0) return -1;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return -1;
+        if (errno != EINTR) break;
+    track(pid, 0);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    if (stopped_by) return -1; /* interrupted: no child's failure to report */
     fprintf(stderr, "pdprof: error: `%s", argv[0]);
     for (int i = 1; argv[i]; i++) fprintf(stderr, " %s", argv[i]);
     if (WIFEXITED(status)) fprintf(stderr, "` exited with status %d; its output ends:\n", WEXITSTATUS(status));
@@ -106,8 +137,6 @@ static int finish(pid_t pid, char *const argv[], const char *log) {
 static int run(char *const argv[], const char *log) {
     return finish(start(argv, log), argv, log);
 }
-
-enum { MAX_JOBS = 16 };
 
 int pdprof_train(const pdprof_train_opts *o, const pd_model *m, double *fwd, double *bwd,
                  char *header, size_t header_cap) {
@@ -134,6 +163,13 @@ int pdprof_train(const pdprof_train_opts *o, const pd_model *m, double *fwd, dou
         fprintf(stderr, "pdprof: error: cannot create a folder %s: %s\n", work, strerror(errno));
         return EXIT_INTERNAL;
     }
+    /* SIGINT, SIGTERM, SIGHUP: stop the children, remove the folder, then die of the signal */
+    struct sigaction sa, old_sa[3];
+    const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old_sa[i]);
     char gen[PATH_MAX + 8], log[PATH_MAX + 8], steps[32];
     snprintf(gen, sizeof gen, "%s/gen", work);
     snprintf(log, sizeof log, "%s/log", work);
@@ -196,8 +232,16 @@ out:
     if (o->keep) {
         fprintf(stderr, "pdprof: kept %s\n", work);
     } else {
+        int sig = stopped_by;
+        stopped_by = 0; /* let the removal run */
         char *rm[] = {"rm", "-rf", work, NULL};
         run(rm, "/dev/null");
+        stopped_by = sig;
+    }
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &old_sa[i], NULL);
+    if (stopped_by) {
+        fprintf(stderr, "pdprof: stopped by signal %d; nothing written\n", (int)stopped_by);
+        raise(stopped_by);
     }
     return status;
 }

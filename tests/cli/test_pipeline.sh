@@ -59,6 +59,7 @@ for n in 2 3 dag; do
         grep -q 'step 14/[0-9]* loss' <<<"$OUTPUT" && [ -f "$gen/run/summary.json" ] &&
             pass "pipeline_${n}_stages_runs" || fail "pipeline_${n}_stages_runs" "$OUTPUT"
         [ "$gen" = "$TMP/tiny$n" ] && cp "$gen/run/summary.json" "$TMP/summary$n.json"
+        cp "$gen/run/profile.yaml" "$TMP/profile_$n.yaml" 2>/dev/null
     fi
     expect_status 0 "emulate_${n}_runs" "$LAUNCH" "$gen" --emulate "${common[@]}" --save "$TMP/e$n"
     expect_status 0 "single_${n}_runs" "$LAUNCH" "$gen" --single "${common[@]}" --save "$TMP/s$n"
@@ -92,9 +93,14 @@ for st in d["per_stage"]:
 EOF
 then pass summary_json_fields; else fail summary_json_fields "$(cat "$s" 2>/dev/null | head -20)"; fi
 
-# every run leaves the per-layer profile its stages measured inside training (runtime/laps.c):
-# each model layer once, in model order, from all three stages of the DAG; pdplan reads it
-pr=$TMP/dag3/run/profile.yaml
+# every pipeline run leaves the per-layer profile its stages measured inside training
+# (runtime/laps.c): each model layer once, in model order, from all three stages of the DAG;
+# pdplan reads it
+# (--emulate and --single, which ran after the pipeline in the same folder, time no layers and
+# must not leave the pipeline's profile beside their summary.json)
+pr=$TMP/profile_dag.yaml
+if [ -e "$TMP/dag3/run/profile.yaml" ]; then fail single_removes_stale_profile
+else pass single_removes_stale_profile; fi
 if [ -f "$pr" ] && python3 - "$pr" "$TMP/dag.yaml" <<'EOF'
 import re, sys
 text = open(sys.argv[1]).read()

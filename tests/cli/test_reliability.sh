@@ -71,6 +71,13 @@ if [ -d "$TMP/s2_flush.u" ]; then
     expect_status 0 resume_longer_runs "$LAUNCH" "$TMP/s2" --schedule flush --microbatches 4 --steps 22 "${common[@]}" --checkpoint-every 4 --checkpoint-dir "$TMP/ckx" --resume --save "$TMP/ckx.s" &&
         { grep -q 'resumed from .*step-0000000018' <<<"$OUTPUT" && ! same_dirs "$TMP/s2_flush.u" "$TMP/ckx.s" &&
           pass resume_continues_training || fail resume_continues_training "$OUTPUT"; }
+    # the layers' profile counts the minibatches this run ran (4), not the whole 22
+    if grep -q '1f1b\|flush' "$TMP/s2/run/profile.yaml" 2>/dev/null &&
+       grep -q '4 minibatches' "$TMP/s2/run/profile.yaml" && grep -q '^pd_profile: 1$' "$TMP/s2/run/profile.yaml"; then
+        pass resume_writes_profile
+    else
+        fail resume_writes_profile "$(head -3 "$TMP/s2/run/profile.yaml" 2>&1)"
+    fi
 fi
 
 # ---- bad checkpoints: s2_1f1b.u holds the sets at steps 16 and 18 ----

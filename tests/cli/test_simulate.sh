@@ -64,13 +64,33 @@ else
         fi
     fi
     for bad in "--steps 5" "--train --estimate cpu" "--train --batch 3" "--train --backend cuda" "--keep" \
-        "--precision bf16" "--backend cuda --precision fp16"; do
+        "--precision bf16" "--backend cuda --precision fp16" "--train --data /nonexistent" \
+        "--train --repeats 2" "--data synthetic"; do
         # shellcheck disable=SC2086
         if expect_status 2 "pdprof_refuses ($bad)" "$PDPROF" tests/data/models/tiny.yaml $bad -o "$TMP/no.yaml"; then
             if [ -e "$TMP/no.yaml" ]; then fail "pdprof_refuses ($bad)" "wrote a profile"
             else pass "pdprof_refuses ($bad)"; fi
         fi
     done
+    # an unwritable -o is found before any measuring; a signal stops --train's children and
+    # removes its folder
+    if expect_status 2 pdprof_bad_output "$PDPROF" tests/data/models/tiny.yaml --train -o "$TMP/no/such/dir/p.yaml"; then
+        case "$OUTPUT" in *"cannot write"*) pass pdprof_bad_output ;; *) fail pdprof_bad_output "$OUTPUT" ;; esac
+    fi
+    mkdir -p "$TMP/ptmp"
+    TMPDIR=$TMP/ptmp "$PDPROF" tests/data/models/tiny.yaml --train --steps 1000000 -q -o "$TMP/sig.yaml" >/dev/null 2>&1 &
+    pp=$!
+    for _ in $(seq 50); do pgrep -f "$TMP/ptmp/.*stage_0" >/dev/null && break; sleep 0.2; done
+    kill -TERM "$pp"
+    wait "$pp"
+    rc=$?
+    sleep 1
+    if [ "$rc" -ne 0 ] && ! pgrep -f "$TMP/ptmp" >/dev/null && [ -z "$(ls -A "$TMP/ptmp")" ] && [ ! -e "$TMP/sig.yaml" ]; then
+        pass pdprof_train_stops_on_signal
+    else
+        fail pdprof_train_stops_on_signal "exit $rc; left: $(pgrep -af "$TMP/ptmp" | head -3) $(ls -A "$TMP/ptmp")"
+        pkill -f "$TMP/ptmp" 2>/dev/null
+    fi
     expect_status 2 pdprof_bad_option "$PDPROF" models/fmnist_cnn.yaml --repeats 0 &&
         pass pdprof_bad_option
     if expect_status 0 pdprof_estimate "$PDPROF" models/gnmt8.yaml --estimate v100 -q \
