@@ -67,7 +67,7 @@ bin/pdplan: build/obj/planner/main.o build/libplanner.a
 bin/pdprof: build/obj/tools/pdprof.o build/obj/tools/pdprof_train.o build/obj/tools/pdprof_cuda.o \
             build/libplanner.a build/libpdrt.a
 	@mkdir -p bin
-	$(CC) $(OPT) -o $@ $^ $(PDPROF_CUDA_LIBS) $(PLANNER_LIBS) $(RUNTIME_LIBS)
+	$(CC) $(OPT) -o $@ $^ $(PDPROF_CUDA_LIBS) $(PDPROF_YAML) $(PLANNER_LIBS) $(RUNTIME_LIBS)
 
 build/san/libplanner.a: $(SAN_PLANNER_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -147,7 +147,9 @@ build/cuda/test_ops_cuda: $(CUDA_TEST_DEPS)
 	$(call cuda_test_link,)
 
 # pdprof --backend cuda links the GPU kernels when nvcc exists; without, pdprof_cuda.c is a stub
-# that says so
+# that says so. libyaml goes in statically where its archive exists, so that bin/pdprof runs on
+# the GPU machine, which has no libyaml (bench/gpu_check.sh)
+PDPROF_YAML := $(if $(filter /%,$(shell $(CC) -print-file-name=libyaml.a)),$(shell $(CC) -print-file-name=libyaml.a))
 ifneq ($(NVCC),)
 build/obj/tools/pdprof_cuda.o: CFLAGS_ALL += -DPDPROF_HAVE_CUDA $(CUDA_INC)
 bin/pdprof: build/libpdrt_cuda.a

@@ -120,6 +120,26 @@ for m in vgg16 alexnet resnet50; do
 done
 cat "$out/steps.log"
 
+say "pdprof --backend cuda (bin/pdprof carried from the CPU machine, libyaml linked in)"
+# per-layer GPU kernel times; their sum beside the full training step above (the step adds the
+# optimizer and the launches between layers)
+if [ -x bin/pdprof ] && bin/pdprof --help >/dev/null 2>&1; then
+    for m in fmnist_cnn vgg16 alexnet resnet50; do
+        for p in fp32 bf16; do
+            timeout -k 5 120 bin/pdprof "models/$m.yaml" --backend cuda --precision "$p" -q \
+                -o "$out/$m.cuda.$p.yaml" >"$out/pdprof_${m}_$p.log" 2>&1 ||
+                { echo "pdprof $m $p FAILED: $(tail -2 "$out/pdprof_${m}_$p.log")"; continue; }
+            awk -v m="$m" -v p="$p" '/^batch:/ { b = $2 }
+                /forward_ms/ { match($0, /forward_ms: [^,]*/); f += substr($0, RSTART + 12, RLENGTH - 12)
+                               match($0, /backward_ms: [^,]*/); k += substr($0, RSTART + 13, RLENGTH - 13) }
+                END { printf "pdprof %s %s batch %s: forward %.2f ms, backward %.2f ms, sum %.2f ms\n", m, p, b, f, k, f + k }' \
+                "$out/$m.cuda.$p.yaml"
+        done
+    done
+else
+    echo "bin/pdprof not carried or cannot run here (ldd: $(ldd bin/pdprof 2>&1 | grep -c 'not found') libraries missing)"
+fi
+
 say "table against PyTorch eager on one H200 (anchors/h200, 2026-11-28)"
 awk '
 BEGIN {

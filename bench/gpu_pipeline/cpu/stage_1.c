@@ -61,22 +61,31 @@ static void S1_forward(float *out, float *acts, float *scratch, float *buffers,
                         int64_t step) {
     (void)out; (void)acts; (void)scratch; (void)buffers; (void)params; (void)in;
     (void)training; (void)seed; (void)step;
+    pdrt_lap_start();
     /* conv3: conv2d */
     conv2d_forward(acts + 0, scratch, in + 0, params + 0, params + 18432, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_lap(0);
     /* relu3: relu */
     relu_forward(acts + 200704, acts + 0, (size_t)P_B * 3136);
+    pdrt_lap(1);
     /* conv4: conv2d */
     conv2d_forward(acts + 401408, scratch, acts + 200704, params + 18496, params + 55360, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_lap(2);
     /* relu4: relu */
     relu_forward(acts + 602112, acts + 401408, (size_t)P_B * 3136);
+    pdrt_lap(3);
     /* flatten: flatten */
     /* no-op: its output is its input's memory */
+    pdrt_lap(4);
     /* fc1: linear */
     linear_forward(acts + 802816, acts + 602112, params + 55424, params + 456832, P_B, 3136, 128);
+    pdrt_lap(5);
     /* relu5: relu */
     relu_forward(acts + 811008, acts + 802816, (size_t)P_B * 128);
+    pdrt_lap(6);
     /* fc2: linear */
     linear_forward(acts + 819200, acts + 811008, params + 456960, params + 458240, P_B, 128, 10);
+    pdrt_lap(7);
     /* output pack */
     memcpy(out + 0, acts + 819200, 640 * sizeof(float));
 }
@@ -84,29 +93,58 @@ static void S1_forward(float *out, float *acts, float *scratch, float *buffers,
 static void S1_backward(float *din, float *dparams, float *dacts, float *scratch,
                          const float *dout, const float *acts, const float *params,
                          const float *in) {
-    (void)din; (void)scratch; (void)acts; (void)params; (void)in;
-    memset(dparams, 0, (S1_N_PARAMS ? S1_N_PARAMS : 1) * sizeof(float));
-    memset(dacts, 0, (S1_N_ACTS ? S1_N_ACTS : 1) * sizeof(float));
-    if (din) memset(din, 0, (S1_IN_FLOATS ? S1_IN_FLOATS : 1) * sizeof(float));
+    (void)din; (void)dparams; (void)dacts; (void)scratch; (void)dout; (void)acts;
+    (void)params; (void)in;
+    pdrt_lap_start();
     /* output pack gradients */
-    identity_backward(dacts + 819200, dout + 0, 640);
+    memcpy(dacts + 819200, dout + 0, 640 * sizeof(float));
+    memset(dparams + 456960, 0, 1290 * sizeof(float));
+    memset(dacts + 811008, 0, 8192 * sizeof(float));
     /* fc2: linear */
     linear_backward(dacts + 811008, dparams + 456960, dparams + 458240, dacts + 819200, acts + 811008, params + 456960, P_B, 128, 10);
+    pdrt_lap(7);
+    memset(dacts + 802816, 0, 8192 * sizeof(float));
     /* relu5: relu */
     relu_backward(dacts + 802816, dacts + 811008, acts + 811008, (size_t)P_B * 128);
+    pdrt_lap(6);
+    memset(dparams + 55424, 0, 401536 * sizeof(float));
+    memset(dacts + 602112, 0, 200704 * sizeof(float));
     /* fc1: linear */
     linear_backward(dacts + 602112, dparams + 55424, dparams + 456832, dacts + 802816, acts + 602112, params + 55424, P_B, 3136, 128);
+    pdrt_lap(5);
     /* flatten: flatten */
     /* no-op: its gradient is its input's gradient */
+    pdrt_lap(4);
+    memset(dacts + 401408, 0, 200704 * sizeof(float));
     /* relu4: relu */
     relu_backward(dacts + 401408, dacts + 602112, acts + 602112, (size_t)P_B * 3136);
+    pdrt_lap(3);
+    memset(dparams + 18496, 0, 36928 * sizeof(float));
+    memset(dacts + 200704, 0, 200704 * sizeof(float));
     /* conv4: conv2d */
     conv2d_backward(dacts + 200704, dparams + 18496, dparams + 55360, scratch, dacts + 401408, acts + 200704, params + 18496, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_lap(2);
+    memset(dacts + 0, 0, 200704 * sizeof(float));
     /* relu3: relu */
     relu_backward(dacts + 0, dacts + 200704, acts + 200704, (size_t)P_B * 3136);
+    pdrt_lap(1);
+    memset(dparams + 0, 0, 18496 * sizeof(float));
+    memset(din + 0, 0, 100352 * sizeof(float));
     /* conv3: conv2d */
     conv2d_backward(din + 0, dparams + 0, dparams + 18432, scratch, dacts + 0, in + 0, params + 0, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_lap(0);
 }
+
+static const pdrt_layer S1_layers[] = {
+    {"conv3", 802816, 73984},
+    {"relu3", 802816, 0},
+    {"conv4", 802816, 147712},
+    {"relu4", 802816, 0},
+    {"flatten", 802816, 0},
+    {"fc1", 32768, 1606144},
+    {"relu5", 32768, 0},
+    {"fc2", 2560, 5160},
+};
 
 const pdrt_stage S1_stage = {
     .abi = PDRT_ABI,
@@ -147,6 +185,9 @@ const pdrt_stage S1_stage = {
     .replicas = S1_replicas,
     .microbatches = 8,
     .vertical_sync = 0,
+    .n_layers = 8,
+    .layers = S1_layers,
+    .model_layers = 14,
     .plan_hash = "c70f33e5873907c6",
 };
 
