@@ -7,8 +7,9 @@
 # runtime can generate it: detected by trying) for STEPS minibatches with scripts/pdlaunch, and
 # reads the measured time per minibatch from run/summary.json (train_s / steps).
 #
-# Two profiles per round, both measured right before the runs (and, as a third, the profile the
-# run just before wrote, run/profile.yaml):
+# Two profiles, measured right before the runs (the train profile again right before each run,
+# since this VM's speed drifts within a minute), and, as a third, the profile the run just
+# before wrote (run/profile.yaml):
 #   kernels: pdprof, every layer's kernels timed alone (how pdprof profiles by default);
 #   train:   pdprof --train, the model trained as one stage on one process with the runtime's
 #            per-layer marks (PipeDream's way): includes gradient zeroing, accumulation and the
@@ -114,6 +115,11 @@ for r in $(seq 1 "$rounds"); do
     echo "pipeline $r $real $pa $pc $(calibrated pipeline "$work/g_pipe" "$work/train.yaml") $(from_run pipeline "$work/g_pipe" "$work/prev.yaml") $sums $comp" >>"$results"
     cp "$work/g_pipe/run/profile.yaml" "$work/prev.yaml" 2>/dev/null || rm -f "$work/prev.yaml"
     if [ "$dp_ok" = 1 ]; then
+        # a train profile right before this run too: this VM's speed drifts within a minute
+        PDC_ROOT=$PWD "$work/pdprof" "$model" --train --steps "$steps" "${tdata[@]}" -o "$work/train.yaml" >"$work/train_prof.log" 2>&1 ||
+            { cat "$work/train_prof.log" >&2; echo "sim_vs_real: pdprof --train failed" >&2; exit 1; }
+        read -r _ dc < <(simulate "$work/train.yaml" "$work/g_dpsim" no-codegen)
+        sums="$(profile_sum "$work/alone.yaml")/$(profile_sum "$work/train.yaml")"
         read -r real comp < <(measure "$dpgen")
         echo "data_parallel $r $real $da $dc $(calibrated dp "$dpgen" "$work/train.yaml") $(from_run dp "$dpgen" "$work/prev.yaml") $sums $comp" >>"$results"
         cp "$dpgen/run/profile.yaml" "$work/prev.yaml" 2>/dev/null || rm -f "$work/prev.yaml"
