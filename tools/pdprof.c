@@ -1,11 +1,13 @@
 /* pdprof.c: the profiler. Times every layer of a model YAML, forward and backward, with the
- * runtime's CPU kernels (runtime/ops.h) on random inputs at the model's (or --batch) minibatch
- * size, in passes over all the layers (warm-up, then timed runs), and the median of every pass's
- * runs. Writes profiles/<model>.<device>.yaml (pd_profile: 1), which pdplan -p reads. One
- * thread (OpenBLAS too), as the stages run.
+ * runtime's CPU kernels (runtime/ops.h; --backend cuda: the GPU kernels, pdprof_cuda.c) on random
+ * inputs at the model's (or --batch) minibatch size, in passes over all the layers (warm-up,
+ * then timed runs), and the median of every pass's runs. Writes profiles/<model>.<device>.yaml
+ * (pd_profile: 1), which pdplan -p reads. One thread (OpenBLAS too), as the stages run.
  * flatten costs 0 (generated stages alias it); the loss is timed with the last layer's forward.
- * Usage: pdprof MODEL.yaml [--backend cpu|cuda] [--batch N] [--rounds N] [--repeats N] [--warmup N]
- *        [-o FILE]
+ * Usage: pdprof MODEL.yaml [--backend cpu|cuda] [--precision fp32|bf16] [--batch N] [--rounds N]
+ *        [--repeats N] [--warmup N] [-o FILE]
+ * --train [--steps N] [--jobs N] [--data D] [--keep] profiles inside training instead
+ * (pdprof_train.c): the generated stage's per-layer marks, PipeDream's way.
  * --estimate DEVICE writes the planner's analytic estimate (estimate.c) as a profile instead,
  * without timing anything (bench/anchor_profile.py spreads measured block times over it).
  */
