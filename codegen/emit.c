@@ -10,54 +10,13 @@
 #include <string.h>
 
 static void emit_forward_op(cg_em *e, const cg_op *op) {
-    FILE *o = e->o;
-    const pd_layer *ly = &e->m->layers[op->layer];
-    const pd_shape *is = cg_in_shape(e->m, ly, 0);
-    int C, H, W;
-    cg_chw(is, &C, &H, &W);
     cg_emit_op_comment(e, op);
-    switch (ly->op) {
-    case PD_OP_LINEAR:
-        fprintf(o, "    linear_forward(%s, %s, %s, %s, P_B, %" PRId64 ", %d);\n", cg_em_loc(e, 0, op->out),
-                cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off), cg_em_prm(e, 3, "params", op->b_off),
-                pd_shape_numel(is), ly->out_features);
-        break;
-    case PD_OP_CONV2D:
-        fprintf(o, "    conv2d_forward(%s, scratch, %s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off),
-                cg_em_prm(e, 3, "params", op->b_off), C, H, W, ly->out_channels, ly->kernel[0],
-                ly->kernel[1], ly->stride[0], ly->stride[1], ly->padding[0], ly->padding[1]);
-        break;
-    default:
-        cg_emit_op_forward(e, op, "", "");
-    }
+    cg_emit_op_forward(e, op, "", "");
 }
 
 static void emit_backward_op(cg_em *e, const cg_op *op) {
-    FILE *o = e->o;
-    const pd_layer *ly = &e->m->layers[op->layer];
-    const pd_shape *is = cg_in_shape(e->m, ly, 0);
-    int C, H, W;
-    cg_chw(is, &C, &H, &W);
-    const char *din = cg_em_gloc(e, 0, op->in[0]);
     cg_emit_op_comment(e, op);
-    switch (ly->op) {
-    case PD_OP_LINEAR:
-        fprintf(o, "    linear_backward(%s, %s, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n", din,
-                cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
-                cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]), cg_em_prm(e, 5, "params", op->w_off),
-                pd_shape_numel(is), ly->out_features);
-        break;
-    case PD_OP_CONV2D:
-        fprintf(o, "    conv2d_backward(%s, %s, %s, scratch, %s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                din, cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
-                cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]), cg_em_prm(e, 5, "params", op->w_off), C, H, W,
-                ly->out_channels, ly->kernel[0], ly->kernel[1], ly->stride[0], ly->stride[1],
-                ly->padding[0], ly->padding[1]);
-        break;
-    default:
-        cg_emit_op_backward(e, op, "", "");
-    }
+    cg_emit_op_backward(e, op, "", "");
 }
 
 /* The gradient regions a backward has zeroed so far, by where they start: every gradient is
@@ -87,7 +46,7 @@ static int zero_once(cg_em *e, zeroed_set *z, cg_loc l, int64_t floats) {
 void cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
                    const char *banner) {
     const cg_stage *cs = &pr->stages[s];
-    cg_em e = {.o = o, .m = m, .cs = cs, .s = s};
+    cg_em e = {.o = o, .m = m, .cs = cs, .s = s, .conv_scratch = "scratch, "};
     fputs(banner, o);
     fprintf(o, "#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
                "#include \"ops.h\"\n#include \"init.h\"\n#include \"pdrt.h\"\n\n");

@@ -195,6 +195,18 @@ void cg_emit_op_forward(cg_em *e, const cg_op *op, const char *ctx, const char *
     cg_chw(is, &C, &H, &W);
     int64_t N = op->out_numel;
     switch (ly->op) {
+    case PD_OP_LINEAR:
+        fprintf(o, "    linear_forward%s(%s%s, %s, %s, %s, P_B, %" PRId64 ", %d);\n", sfx, ctx,
+                cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off),
+                cg_em_prm(e, 3, "params", op->b_off), pd_shape_numel(is), ly->out_features);
+        break;
+    case PD_OP_CONV2D:
+        fprintf(o, "    conv2d_forward%s(%s%s, %s%s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n", sfx,
+                ctx, cg_em_loc(e, 0, op->out), e->conv_scratch, cg_em_loc(e, 1, op->in[0]),
+                cg_em_prm(e, 2, "params", op->w_off), cg_em_prm(e, 3, "params", op->b_off), C, H, W,
+                ly->out_channels, ly->kernel[0], ly->kernel[1], ly->stride[0], ly->stride[1], ly->padding[0],
+                ly->padding[1]);
+        break;
     case PD_OP_RELU:
         fprintf(o, "    relu_forward%s(%s%s, %s, (size_t)P_B * %" PRId64 ");\n", sfx, ctx,
                 cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), N);
@@ -250,6 +262,19 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op, const char *ctx, const char 
     const char *din = cg_em_gloc(e, 0, op->in[0]);
     int no_din = !strcmp(din, "NULL");
     switch (ly->op) {
+    case PD_OP_LINEAR:
+        fprintf(o, "    linear_backward%s(%s%s, %s, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n", sfx, ctx, din,
+                cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
+                cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]), cg_em_prm(e, 5, "params", op->w_off),
+                pd_shape_numel(is), ly->out_features);
+        break;
+    case PD_OP_CONV2D:
+        fprintf(o, "    conv2d_backward%s(%s%s, %s, %s, %s%s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+                sfx, ctx, din, cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
+                e->conv_scratch, cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]),
+                cg_em_prm(e, 5, "params", op->w_off), C, H, W, ly->out_channels, ly->kernel[0], ly->kernel[1],
+                ly->stride[0], ly->stride[1], ly->padding[0], ly->padding[1]);
+        break;
     case PD_OP_RELU:
         if (!no_din)
             fprintf(o, "    relu_backward%s(%s%s, %s, %s, (size_t)P_B * %" PRId64 ");\n", sfx, ctx, din,

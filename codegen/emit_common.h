@@ -17,6 +17,7 @@ typedef struct {
     const pd_model *m;
     const cg_stage *cs;
     int s;        /* stage index: the prefix is S<s>_ */
+    const char *conv_scratch; /* "scratch, " where conv2d takes the im2col buffer (CPU), else "" */
     char a[8][96];
 } cg_em;
 

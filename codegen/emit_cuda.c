@@ -36,8 +36,6 @@ static void emit_forward_op(cg_em *e, int i) {
     const cg_op *op = &e->cs->ops[i];
     const pd_layer *ly = &e->m->layers[op->layer];
     const pd_shape *is = cg_in_shape(e->m, ly, 0);
-    int C, H, W;
-    cg_chw(is, &C, &H, &W);
     char nb[96];
     cg_emit_op_comment(e, op);
     switch (ly->op) {
@@ -48,17 +46,9 @@ static void emit_forward_op(cg_em *e, int i) {
                     cg_em_loc(e, 0, re->out), cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off),
                     cg_em_prm(e, 3, "params", op->b_off), pd_shape_numel(is), ly->out_features,
                     cg_safe(e->m->layers[re->layer].name, nb, sizeof nb));
-        } else {
-            fprintf(o, "    linear_forward_cuda(ctx, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n",
-                    cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off),
-                    cg_em_prm(e, 3, "params", op->b_off), pd_shape_numel(is), ly->out_features);
+            break;
         }
-        break;
-    case PD_OP_CONV2D:
-        fprintf(o, "    conv2d_forward_cuda(ctx, %s, %s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off),
-                cg_em_prm(e, 3, "params", op->b_off), C, H, W, ly->out_channels, ly->kernel[0],
-                ly->kernel[1], ly->stride[0], ly->stride[1], ly->padding[0], ly->padding[1]);
+        cg_emit_op_forward(e, op, "ctx, ", "_cuda");
         break;
     case PD_OP_RELU:
         if (i > 0 && fuses_with_relu(e, i - 1)) {
@@ -76,8 +66,6 @@ static void emit_backward_op(cg_em *e, int i) {
     const cg_op *op = &e->cs->ops[i];
     const pd_layer *ly = &e->m->layers[op->layer];
     const pd_shape *is = cg_in_shape(e->m, ly, 0);
-    int C, H, W;
-    cg_chw(is, &C, &H, &W);
     const char *din = cg_em_gloc(e, 0, op->in[0]);
     cg_emit_op_comment(e, op);
     switch (ly->op) {
@@ -88,19 +76,9 @@ static void emit_backward_op(cg_em *e, int i) {
                     din, cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
                     cg_em_gloc(e, 3, re->out), cg_em_loc(e, 4, re->out), cg_em_loc(e, 5, op->in[0]),
                     cg_em_prm(e, 6, "params", op->w_off), pd_shape_numel(is), ly->out_features);
-        } else {
-            fprintf(o, "    linear_backward_cuda(ctx, %s, %s, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n",
-                    din, cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
-                    cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]), cg_em_prm(e, 5, "params", op->w_off),
-                    pd_shape_numel(is), ly->out_features);
+            break;
         }
-        break;
-    case PD_OP_CONV2D:
-        fprintf(o, "    conv2d_backward_cuda(ctx, %s, %s, %s, %s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
-                din, cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
-                cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]), cg_em_prm(e, 5, "params", op->w_off), C, H, W,
-                ly->out_channels, ly->kernel[0], ly->kernel[1], ly->stride[0], ly->stride[1],
-                ly->padding[0], ly->padding[1]);
+        cg_emit_op_backward(e, op, "ctx, ", "_cuda");
         break;
     case PD_OP_RELU:
         if (i > 0 && fuses_with_relu(e, i - 1)) {
@@ -116,7 +94,7 @@ static void emit_backward_op(cg_em *e, int i) {
 void cg_emit_stage_cuda(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
                         const char *banner, int precision) {
     const cg_stage *cs = &pr->stages[s];
-    cg_em e = {.o = o, .m = m, .cs = cs, .s = s};
+    cg_em e = {.o = o, .m = m, .cs = cs, .s = s, .conv_scratch = ""};
     fputs(banner, o);
     fprintf(o, "#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
                "#include \"pdrt_cuda.h\"\n"
