@@ -173,6 +173,8 @@ void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_m
                 unlink(tmp);
                 rt_fail(__FILE__, __LINE__, "cannot write %s: %s", path, strerror(errno));
             }
+            printf("layer times measured in this run: %s (pdplan -p %s plans from them)\n", path, path);
+            fflush(stdout);
         }
         free(all);
         free(lens);
