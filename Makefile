@@ -64,10 +64,10 @@ bin/pdplan: build/obj/planner/main.o build/libplanner.a
 
 # pdprof: per-layer timing with the runtime's kernels (tools/pdprof.c), the GPU's where nvcc
 # exists (tools/pdprof_cuda.c; see below), or inside training (tools/pdprof_train.c)
-bin/pdprof: build/obj/tools/pdprof.o build/obj/tools/pdprof_train.o build/obj/tools/pdprof_cuda.o \
-            build/libplanner.a build/libpdrt.a
+bin/pdprof: build/obj/tools/pdprof.o build/obj/tools/pdprof_train.o build/libplanner.a build/libpdrt.a
 	@mkdir -p bin
-	$(CC) $(OPT) -o $@ $^ $(PDPROF_CUDA_LIBS) $(PDPROF_YAML) $(PLANNER_LIBS) $(RUNTIME_LIBS)
+	$(CC) $(OPT) -o $@ $(filter %.o,$^) build/libplanner.a build/libpdrt.a $(PDPROF_CUDA_LIBS) \
+	    $(PDPROF_YAML) $(PLANNER_LIBS) $(RUNTIME_LIBS)
 
 build/san/libplanner.a: $(SAN_PLANNER_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -146,15 +146,32 @@ build/san/tests/test_ops_cuda: $(CUDA_TEST_DEPS)
 build/cuda/test_ops_cuda: $(CUDA_TEST_DEPS)
 	$(call cuda_test_link,)
 
-# pdprof --backend cuda links the GPU kernels when nvcc exists; without, pdprof_cuda.c is a stub
-# that says so. libyaml goes in statically where its archive exists, so that bin/pdprof runs on
-# the GPU machine, which has no libyaml (bench/gpu_check.sh)
+# pdprof --backend cuda links the GPU kernels (only the op objects: no NCCL, MPI or executor)
+# where nvcc and cuDNN's header exist; elsewhere tools/pdprof_cuda.c builds as a stub that says
+# so, under another object name, so that switching between the two always relinks the right one.
+# libyaml goes in statically where its archive exists, so that bin/pdprof runs on the GPU
+# machine, which has no libyaml (bench/gpu_check.sh)
 PDPROF_YAML := $(if $(filter /%,$(shell $(CC) -print-file-name=libyaml.a)),$(shell $(CC) -print-file-name=libyaml.a))
-ifneq ($(NVCC),)
-build/obj/tools/pdprof_cuda.o: CFLAGS_ALL += -DPDPROF_HAVE_CUDA $(CUDA_INC)
-bin/pdprof: build/libpdrt_cuda.a
-bin/pdprof: PDPROF_CUDA_LIBS = build/libpdrt_cuda.a build/libpdrt.a $(CUDA_LIBS)
+PDPROF_GPU  := $(if $(NVCC),$(wildcard $(CUDA_HOME)/include/cudnn.h))
+CUDA_OPS_OBJ := $(CUDA_SRC:%.cu=build/cuda/%.o) build/cuda/runtime/cuda/gpu_detect.o
+# build/pdprof.mode changes (and relinks bin/pdprof) only when the choice does
+PDPROF_MODE := $(if $(PDPROF_GPU),gpu,stub)
+$(shell mkdir -p build && [ "$$(cat build/pdprof.mode 2>/dev/null)" = $(PDPROF_MODE) ] || echo $(PDPROF_MODE) >build/pdprof.mode)
+bin/pdprof: build/pdprof.mode
+ifneq ($(PDPROF_GPU),)
+bin/pdprof: build/obj/tools/pdprof_cuda_gpu.o build/cuda/libpdrt_cuda_ops.a
+PDPROF_CUDA_LIBS := build/cuda/libpdrt_cuda_ops.a build/libpdrt.a $(CUDA_LIBS)
+else
+bin/pdprof: build/obj/tools/pdprof_cuda_stub.o
 endif
+build/cuda/libpdrt_cuda_ops.a: $(CUDA_OPS_OBJ)
+	rm -f $@ && ar rcs $@ $^
+build/obj/tools/pdprof_cuda_gpu.o: tools/pdprof_cuda.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DPDPROF_HAVE_CUDA $(CUDA_INC) -c $< -o $@
+build/obj/tools/pdprof_cuda_stub.o: tools/pdprof_cuda.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # bench/gpu_step.c: full training steps of VGG-16, AlexNet, ResNet-50 on synthetic data
 build/cuda/gpu_step: bench/gpu_step.c build/libpdrt_cuda.a

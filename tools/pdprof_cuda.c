@@ -2,7 +2,8 @@
  * (runtime/cuda/ops_cuda.h) on device copies of the host layer's random buffers: `warmup`
  * untimed runs, then each timed run between two synchronisations of the context's stream (so a
  * time is the layer's kernels plus one launch-and-sync round trip, a few microseconds). Built
- * with PDPROF_HAVE_CUDA when nvcc exists at build time (Makefile); without it, begin says so. */
+ * with PDPROF_HAVE_CUDA where nvcc and cuDNN's header exist at build time (Makefile); without,
+ * begin says so. */
 #define _POSIX_C_SOURCE 200809L
 #include "pdprof_layer.h"
 
@@ -15,7 +16,7 @@ int pdprof_cuda_begin(const pd_model *m, int B, const char *precision, char *why
     (void)m;
     (void)B;
     (void)precision;
-    snprintf(why, why_cap, "this pdprof was built without CUDA (no nvcc when it was built)");
+    snprintf(why, why_cap, "this pdprof was built without CUDA (no nvcc or cuDNN header when it was built)");
     return -1;
 }
 void pdprof_cuda_time(const layer_run *r, int backward, int warmup, int repeats, double *t) {
@@ -41,8 +42,16 @@ int pdprof_cuda_begin(const pd_model *m, int B, const char *precision, char *why
         snprintf(why, why_cap, "no CUDA GPU here (cudaGetDeviceCount failed or found none)");
         return -1;
     }
+    for (int i = 1; i < m->n_layers; i++) /* the kernels' own limits (elementwise.cu) */
+        if (m->layers[i].op == PD_OP_DROPOUT && B > 65535) {
+            snprintf(why, why_cap, "the GPU dropout takes at most 65535 samples per minibatch, not %d "
+                     "(layer '%s')", B, m->layers[i].name);
+            return -1;
+        }
     pd_cuda_precision prec = precision && !strcmp(precision, "bf16") ? PD_CUDA_BF16 : PD_CUDA_FP32;
-    size_t scratch = 1 << 20;
+    /* the loss's B floats (loss.cu), rounded as the arena rounds, and at least 1 MiB */
+    size_t scratch = ((size_t)B * 4 + 255) & ~(size_t)255;
+    if (scratch < (1 << 20)) scratch = 1 << 20;
     for (int i = 1; i < m->n_layers; i++) { /* the context's arena: the largest layer's need */
         const pd_layer *L = &m->layers[i];
         const pd_shape *s = &m->layers[L->inputs[0]].out;
@@ -123,8 +132,9 @@ static void run(const layer_run *r, const dev_layer *d, int backward) {
         break;
     case PD_OP_DROPOUT * 2 + 1: dropout_backward_cuda(ctx, d->dx[0], d->dy, d->mask, (size_t)B * nin); break;
     case PD_OP_BATCHNORM2D * 2:
+        /* cuDNN refuses eps below 1e-5 (norm.cu); eps does not change the time */
         batchnorm2d_forward_cuda(ctx, d->y, d->save_mean, d->save_rstd, d->rm, d->rv, d->x[0], d->w, d->b,
-                                 (float)L->momentum, (float)L->eps, B, C, H, W);
+                                 (float)L->momentum, (float)(L->eps > 1e-5 ? L->eps : 1e-5), B, C, H, W);
         break;
     case PD_OP_BATCHNORM2D * 2 + 1:
         batchnorm2d_backward_cuda(ctx, d->dx[0], d->dw, d->db, d->dy, d->x[0], d->w, d->save_mean, d->save_rstd,
