@@ -1,5 +1,6 @@
 # PipeDream-C top-level build.
-#   make          builds bin/pdplan and build/libpdrt.a
+#   make          builds bin/pdplan, build/libpdrt.a and bin/pdprof (with the GPU op kernels where
+#                 nvcc and cuDNN's header exist)
 #   make deps     installs what is missing through apt (scripts/install-deps.sh)
 #   make test     builds the tests with AddressSanitizer+UBSan and runs every test (tests/run.sh)
 #   make demo     plans, generates, builds and trains models/fmnist_cnn.yaml end to end
@@ -98,7 +99,8 @@ clean:
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # ---- CUDA library (runtime/cuda, docs/cuda.md): only `make cuda` and, when nvcc exists, `make
-# test` build it; `make all` never needs nvcc. sm_90 code, compute_90 PTX, generic compute_75 PTX.
+# test` build it; `make all` never needs nvcc (it builds the op kernels into bin/pdprof only where
+# nvcc and cuDNN exist, below). sm_90 code, compute_90 PTX, generic compute_75 PTX.
 CUDA_HOME ?= /usr/local/cuda
 NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc))
 CUDA_GENCODE := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \

@@ -224,7 +224,7 @@ static void usage(FILE *o) {
           "for pdplan -p.\n"
           "  --backend B     cpu (default) or cuda: the GPU kernels (runtime/cuda) on device\n"
           "                  0, each run between two stream synchronisations (exit 2 without\n"
-          "                  a GPU or when pdprof was built without nvcc)\n"
+          "                  a GPU or when pdprof was built without nvcc and cuDNN)\n"
           "  --precision P   cuda: fp32 (default) or bf16 (tensor-core matrix products)\n"
           "  --batch N       minibatch size (default: the model's batch)\n"
           "  --rounds N      passes over every layer (default 5); the timed runs of a layer\n"
