@@ -20,3 +20,17 @@ calibrate() {
         function v(s, key) { match(s, key ": [^,]*"); return substr(s, RSTART + length(key) + 2, RLENGTH - length(key) - 2) + 0 }' \
         "$2" "$3" "$4" "$4" >"$1"
 }
+
+# sim_run_ms SIMFILE STEPS: from pdplan --simulate's output, "PIPELINE_MS DP_MS": the plan's
+# simulated time per minibatch over a run of STEPS minibatches (the simulated makespan of its
+# first c minibatches extended at the steady state: (makespan + (STEPS - c) x steady) / STEPS,
+# since a run's time includes warm-up and drain) and data parallelism's simulated steady time
+sim_run_ms() {
+    awk -v n="$2" '/^simulated/ { k++; if (k == 1) { c = $7; t = $10 } } k == 1 && /steady state/ { s = $3 }
+         /data parallel, ms/ { d = $5 } END { printf "%.2f %.2f\n", (s * n + t - c * s) / n, d }' "$1"
+}
+
+# run_ms GENDIR STEPS: the measured time per minibatch of GENDIR's last run (summary.json train_s)
+run_ms() {
+    awk -v n="$2" '/"train_s"/ { gsub(/[",]/, ""); printf "%.2f\n", $2 * 1000 / n }' "$1/run/summary.json"
+}

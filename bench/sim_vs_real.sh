@@ -46,8 +46,7 @@ simulate() {
     rm -rf "$gen"
     timeout 60 "$work/pdplan" "$model" -p "$prof" -c "$cluster" --straight --simulate ${3:+--no-codegen} -o "$gen" >"$gen.sim" 2>&1 ||
         { cat "$gen.sim" >&2; echo "sim_vs_real: pdplan failed" >&2; return 1; }
-    awk -v n="$steps" '/^simulated/ { k++; if (k == 1) { c = $7; t = $10 } } k == 1 && /steady state/ { s = $3 }
-         /data parallel, ms/ { d = $5 } END { printf "%.2f %.2f\n", (s * n + t - c * s) / n, d }' "$gen.sim"
+    sim_run_ms "$gen.sim" "$steps"
 }
 # calibrated KIND GENDIR PROFILE: the simulator's prediction from PROFILE calibrated to the last
 # run of GENDIR (KIND pipeline: the --straight plan, "moved" if the cut moves; dp: data parallel)
