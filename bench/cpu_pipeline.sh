@@ -41,7 +41,7 @@ run() { # label, folder, extra pdlaunch args
 layout() { awk '$1 == "stage" { printf "%s%s", sep, $6; sep = "+" }' "$gen/$1/launch.conf"; }
 single=$(run single single --single)
 # the profile right before the runs it predicts (this machine's speed drifts within a minute)
-PDC_ROOT=$PWD bin/pdprof "$model" --train --steps 150 "${tdata[@]}" -q -o "$gen/train.yaml" >"$gen/prof.log" 2>&1 ||
+PDC_ROOT=$PWD bin/pdprof "$model" --train --jobs 2 --steps 150 "${tdata[@]}" -q -o "$gen/train.yaml" >"$gen/prof.log" 2>&1 ||
     { cat "$gen/prof.log"; echo "bench: pdprof --train failed" >&2; exit 1; }
 bin/pdplan "$model" -p "$gen/train.yaml" -n 2 -b 1e10 --straight --simulate -o "$gen/straight" >"$gen/straight.sim"
 make -s -C "$gen/straight"

@@ -104,7 +104,7 @@ results="$work/results"
 : >"$results"
 for r in $(seq 1 "$rounds"); do
     "$work/pdprof" "$model" -o "$work/alone.yaml" >/dev/null 2>&1
-    PDC_ROOT=$PWD "$work/pdprof" "$model" --train --steps "$steps" "${tdata[@]}" -o "$work/train.yaml" >"$work/train_prof.log" 2>&1 ||
+    PDC_ROOT=$PWD "$work/pdprof" "$model" --train --jobs 2 --steps "$steps" "${tdata[@]}" -o "$work/train.yaml" >"$work/train_prof.log" 2>&1 ||
         { cat "$work/train_prof.log" >&2; echo "sim_vs_real: pdprof --train failed" >&2; exit 1; }
     read -r pa da < <(simulate "$work/alone.yaml" "$work/g_alone")
     read -r pc dc < <(simulate "$work/train.yaml" "$work/g_pipe")
@@ -115,7 +115,7 @@ for r in $(seq 1 "$rounds"); do
     cp "$work/g_pipe/run/profile.yaml" "$work/prev.yaml" 2>/dev/null || rm -f "$work/prev.yaml"
     if [ "$dp_ok" = 1 ]; then
         # a train profile right before this run too: this VM's speed drifts within a minute
-        PDC_ROOT=$PWD "$work/pdprof" "$model" --train --steps "$steps" "${tdata[@]}" -o "$work/train.yaml" >"$work/train_prof.log" 2>&1 ||
+        PDC_ROOT=$PWD "$work/pdprof" "$model" --train --jobs 2 --steps "$steps" "${tdata[@]}" -o "$work/train.yaml" >"$work/train_prof.log" 2>&1 ||
             { cat "$work/train_prof.log" >&2; echo "sim_vs_real: pdprof --train failed" >&2; exit 1; }
         read -r _ dc < <(simulate "$work/train.yaml" "$work/g_dpsim" no-codegen)
         sums="$(profile_sum "$work/alone.yaml")/$(profile_sum "$work/train.yaml")"
