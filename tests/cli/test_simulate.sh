@@ -63,6 +63,15 @@ else
             fail pdprof_train "$(head -12 "$TMP/tt.yaml")"
         fi
     fi
+    # --jobs N: N trainings at once, their profiles averaged
+    if expect_status 0 pdprof_train_jobs "$PDPROF" tests/data/models/tiny.yaml --train --jobs 2 --steps 12 -q -o "$TMP/tj.yaml"; then
+        if grep -q '(2 jobs at once, averaged)' "$TMP/tj.yaml" && grep -q '^pd_profile: 1$' "$TMP/tj.yaml" &&
+            [ "$(grep -c 'forward_ms:' "$TMP/tj.yaml")" = "$(grep -c '{name:' tests/data/models/tiny.yaml)" ]; then
+            pass pdprof_train_jobs
+        else
+            fail pdprof_train_jobs "$(head -3 "$TMP/tj.yaml")"
+        fi
+    fi
     for bad in "--steps 5" "--train --estimate cpu" "--train --batch 3" "--train --backend cuda" "--keep" \
         "--precision bf16" "--backend cuda --precision fp16" "--train --data /nonexistent" \
         "--train --repeats 2" "--data synthetic"; do
