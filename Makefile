@@ -25,7 +25,8 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 PLANNER_LIBS := -lglpk -lyaml -lm -pthread
 RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
-PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c) runtime/schedule.c
+PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c) runtime/schedule.c \
+    runtime/fnv1a.c
 RUNTIME_SRC := $(wildcard runtime/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 

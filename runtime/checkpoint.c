@@ -20,33 +20,24 @@
 #define RT_CKPT_WORDS 16
 #define CKPT_HEAD (8 + 24 + 8 * RT_CKPT_WORDS + 8 * 3)
 
-uint64_t rt_fnv1a64(const void *data, size_t n, uint64_t h) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-#define FNV0 14695981039346656037ULL
 
 uint64_t rt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int microbatches) {
-    uint64_t h = FNV0;
+    uint64_t h = PD_FNV1A_BASIS;
     int64_t v[8] = {st->index, st->n_stages, st->batch, st->n_params, st->n_buffers,
                     st->in_floats, st->out_floats, microbatches};
-    h = rt_fnv1a64(v, sizeof v, h);
-    h = rt_fnv1a64(schedule, strlen(schedule) + 1, h);
-    h = rt_fnv1a64(st->model, strlen(st->model) + 1, h);
+    h = pd_fnv1a(v, sizeof v, h);
+    h = pd_fnv1a(schedule, strlen(schedule) + 1, h);
+    h = pd_fnv1a(st->model, strlen(st->model) + 1, h);
     for (int k = 0; k < st->n_stages; k++) {
         int w[2] = {st->warmup ? st->warmup[k] : 0, rt_replicas(st, k)};
-        h = rt_fnv1a64(w, sizeof w, h);
+        h = pd_fnv1a(w, sizeof w, h);
     }
     for (int i = 0; i < st->n_tensors; i++) {
         const pdrt_tensor *t = &st->tensors[i];
-        h = rt_fnv1a64(t->layer, strlen(t->layer) + 1, h);
-        h = rt_fnv1a64(t->param, strlen(t->param) + 1, h);
+        h = pd_fnv1a(t->layer, strlen(t->layer) + 1, h);
+        h = pd_fnv1a(t->param, strlen(t->param) + 1, h);
         int64_t o[3] = {t->offset, t->numel, t->is_buffer};
-        h = rt_fnv1a64(o, sizeof o, h);
+        h = pd_fnv1a(o, sizeof o, h);
     }
     return h;
 }
@@ -121,7 +112,7 @@ void rt_ckpt_write(const char *dir, const rt_ckpt_meta *m, const char *plan_hash
     p += 4 * (size_t)n_opt;
     if (n_buffers) memcpy(p, buffers, 4 * (size_t)n_buffers);
     p += 4 * (size_t)n_buffers;
-    put64(&p, rt_fnv1a64(buf, (size_t)(p - buf), FNV0));
+    put64(&p, pd_fnv1a(buf, (size_t)(p - buf), PD_FNV1A_BASIS));
     RT_CHECK((size_t)(p - buf) == total);
     snprintf(tmp, sizeof tmp, "%s/.rank-%d.ckpt.%d.tmp", sdir, m->rank, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -189,7 +180,7 @@ int rt_ckpt_read(rt_ckpt_meta *m, float *params, int64_t n_params, float *opt, i
     }
     const unsigned char *tail = b + want - 8;
     uint64_t stored = get64(&tail);
-    uint64_t h = rt_fnv1a64(b, want - 8, FNV0);
+    uint64_t h = pd_fnv1a(b, want - 8, PD_FNV1A_BASIS);
     if (h != stored) {
         snprintf(why, wcap, "checksum mismatch (stored %016llx, computed %016llx): the file is corrupted",
                  (unsigned long long)stored, (unsigned long long)h);

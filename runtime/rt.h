@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include "data.h"
+#include "fnv1a.h"
 #include "optim.h"
 #include "pdrt.h"
 #include "schedule.h"
@@ -98,7 +99,6 @@ typedef struct {
     double loss_sum, last_loss;
     int64_t loss_n, skipped;
 } rt_ckpt_meta;
-uint64_t rt_fnv1a64(const void *data, size_t n, uint64_t h);
 /* A hash of what a checkpoint's blobs mean: the stage's sizes, tensor table, warm-ups,
  * replicas, the schedule run and its minibatches per batch. */
 uint64_t rt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int microbatches);
