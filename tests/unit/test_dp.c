@@ -311,9 +311,16 @@ static double seconds_now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* GNMT-like: an encoder chain and a decoder chain (two sources), the decoder reading the
- * encoder's output at 4 points; 2 levels of 4. Exact, and within a generous time bound (the
- * sanitizer build is several times slower than -O2, where this takes about 2 s). */
+/* q is p's plan: the same stages (replicas, node counts), their times within (atol, rtol). */
+static void check_same_stages(const pd_plan *p, const pd_plan *q, double atol, double rtol) {
+    CHECK_EQ_INT(p->n_stages, q->n_stages);
+    for (int k = 0; k < p->n_stages && k < q->n_stages; k++) {
+        CHECK_EQ_INT(p->stages[k].replicas, q->stages[k].replicas);
+        CHECK_EQ_INT(p->stages[k].n_nodes, q->stages[k].n_nodes);
+        CHECK_CLOSE(p->stages[k].time_ms, q->stages[k].time_ms, atol, rtol);
+    }
+}
+
 /* The parametric search (pd_plan_dp's default for one level under the default model) against
  * the plain DP on instances too large for the exhaustive search: chains of 20-40 layers and
  * DAGs of 9-12 nodes on up to 24 workers, with and without a memory limit. */
@@ -389,12 +396,7 @@ TEST(pruned_hierarchy_equals_plain_dp) {
         if (p && q) {
             CHECK_CLOSE(p->bottleneck_ms, q->bottleneck_ms, 1e-9, 1e-12);
             CHECK_EQ_INT(p->workers, q->workers);
-            CHECK_EQ_INT(p->n_stages, q->n_stages);
-            for (int k = 0; k < p->n_stages && k < q->n_stages; k++) {
-                CHECK_EQ_INT(p->stages[k].replicas, q->stages[k].replicas);
-                CHECK_EQ_INT(p->stages[k].n_nodes, q->stages[k].n_nodes);
-                CHECK_CLOSE(p->stages[k].time_ms, q->stages[k].time_ms, 1e-9, 1e-12);
-            }
+            check_same_stages(p, q, 1e-9, 1e-12);
             double total = 0;
             for (int v = 0; v < g->n; v++) total += g->fwd_ms[v] + g->bwd_ms[v];
             if (p->bottleneck_ms > 1.25 * total / pd_cluster_workers(&c)) second++;
@@ -416,6 +418,9 @@ TEST(pruned_hierarchy_equals_plain_dp) {
     fclose(d.out);
 }
 
+/* GNMT-like: an encoder chain and a decoder chain (two sources), the decoder reading the
+ * encoder's output at 4 points; 2 levels of 4. Exact, and within a generous time bound (the
+ * sanitizer build is several times slower than -O2, where this takes about 2 s). */
 TEST(perf_gnmt_like_dag_4x4_compat) {
     int half = 48, n = 2 * half;
     pd_costgraph *g = pd_costgraph_new(n, 4 * n);
@@ -491,12 +496,7 @@ TEST(threads_do_not_change_the_plan) {
             CHECK((p[0] == NULL) == (p[k] == NULL));
             if (!p[0] || !p[k]) continue;
             CHECK(p[0]->bottleneck_ms == p[k]->bottleneck_ms);
-            CHECK_EQ_INT(p[0]->n_stages, p[k]->n_stages);
-            for (int q = 0; q < p[0]->n_stages && q < p[k]->n_stages; q++) {
-                CHECK_EQ_INT(p[0]->stages[q].replicas, p[k]->stages[q].replicas);
-                CHECK_EQ_INT(p[0]->stages[q].n_nodes, p[k]->stages[q].n_nodes);
-                CHECK(p[0]->stages[q].time_ms == p[k]->stages[q].time_ms);
-            }
+            check_same_stages(p[0], p[k], 0, 0); /* bit for bit */
             compared++;
         }
         for (int k = 0; k < 3; k++) pd_plan_free(p[k]);
