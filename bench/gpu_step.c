@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops_cuda.h"
+#include "runtime/cuda/ops_cuda.h"
 
 typedef enum { N_INPUT, N_CONV, N_BN, N_RELU, N_MAXPOOL, N_AVGPOOL, N_LINEAR, N_LINEAR_RELU,
                N_DROPOUT, N_ADD } node_op;

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "data.h"
-#include "init.h"
-#include "ops.h"
-#include "optim.h"
+#include "runtime/data.h"
+#include "runtime/init.h"
+#include "runtime/cpu/ops.h"
+#include "runtime/optim.h"
 
 #define B 64
 

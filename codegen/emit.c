@@ -3,7 +3,7 @@
  * runtime/ops.h with constant shapes, the tensor table and the pdrt_stage descriptor. */
 #include "emit.h"
 #include "emit_common.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

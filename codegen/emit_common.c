@@ -1,7 +1,7 @@
 /* emit_common.c: the pieces of a stage source that the CPU and CUDA printers print alike
  * (emit_common.h). */
 #include "emit_common.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

@@ -7,7 +7,7 @@
  * at each precision, and a pdrt_cuda_stage descriptor for pdrt_cuda_main (pdrt_cuda.h). */
 #include "emit.h"
 #include "emit_common.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 #include <inttypes.h>
 #include <string.h>

@@ -20,10 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "runtime/cpu/ops.h"
 #include "optim.h"
 #include "rt.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 typedef struct {
     const pdrt_stage *st;

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ops.h"
+#include "runtime/cpu/ops.h"
 #include "optim.h"
 #include "rt.h"
 

@@ -10,10 +10,10 @@
 #include <mpi.h>
 
 #include "data.h"
-#include "fnv1a.h"
+#include "runtime/schedule/fnv1a.h"
 #include "optim.h"
 #include "pdrt.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 /* ---- options (args.c) ---- */
 typedef enum { RT_PIPELINE = 0, RT_SINGLE, RT_EMULATE } rt_mode;

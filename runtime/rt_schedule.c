@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "rt.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 const char *rt_schedule_name(const pdrt_stage *st, const rt_args *a) {
     if (a->schedule[0]) return a->schedule;

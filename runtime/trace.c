@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "rt.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 typedef struct {
     int kind, mb, peer, tid;

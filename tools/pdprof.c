@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "frontend.h"
-#include "ops.h"
+#include "runtime/cpu/ops.h"
 #include "pdprof_layer.h"
 #include "pdprof_train.h"
 

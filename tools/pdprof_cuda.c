@@ -27,7 +27,7 @@ void pdprof_cuda_time(const layer_run *r, int backward, int warmup, int repeats,
 }
 void pdprof_cuda_end(void) {}
 #else
-#include "ops_cuda.h"
+#include "runtime/cuda/ops_cuda.h"
 
 static pd_cuda_ctx *ctx;
 

@@ -19,10 +19,10 @@
 
 #include "ops_cuda.h"
 #include "pdrt_cuda.h"
-#include "rt.h"
-#include "schedule.h"
-#include "transport.h"
-#include "transport_internal.h"
+#include "runtime/rt.h"
+#include "runtime/schedule/schedule.h"
+#include "runtime/cuda/transport/transport.h"
+#include "runtime/cuda/transport/transport_internal.h"
 
 typedef struct {
     const pdrt_cuda_stage *cst;

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "optim.h"
+#include "runtime/optim.h"
 
 #ifdef __cplusplus
 extern "C" {

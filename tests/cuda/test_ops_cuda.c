@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ops.h"
-#include "ops_cuda.h"
-#include "optim.h"
-#include "rng.h"
+#include "runtime/cpu/ops.h"
+#include "runtime/cuda/ops_cuda.h"
+#include "runtime/optim.h"
+#include "runtime/rng.h"
 #include "test.h"
 
 static pd_cuda_ctx *g_ctx;

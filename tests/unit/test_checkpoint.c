@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 #include "test.h"
 
 static void tmpdir(char *out, size_t cap) {

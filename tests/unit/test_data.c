@@ -11,10 +11,10 @@
 #include <zlib.h>
 #endif
 
-#include "data.h"
-#include "ops.h"
-#include "optim.h"
-#include "rng.h"
+#include "runtime/data.h"
+#include "runtime/cpu/ops.h"
+#include "runtime/optim.h"
+#include "runtime/rng.h"
 #include "test.h"
 
 TEST(rng_is_keyed_and_well_distributed) {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 #include "test.h"
 
 static void spin_ms(double ms) {

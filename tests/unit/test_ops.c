@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "init.h"
-#include "ops.h"
+#include "runtime/init.h"
+#include "runtime/cpu/ops.h"
 #include "test.h"
 
 /* ---- small helpers ---- */

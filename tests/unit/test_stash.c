@@ -2,7 +2,7 @@
  * newest version, and the ring keeps exactly weight_versions versions. */
 #include <stdlib.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 #include "test.h"
 
 TEST(stash_versions_follow_1f1b) {

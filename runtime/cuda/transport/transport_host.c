@@ -2,7 +2,7 @@
  * device (OpenMPI here is not CUDA-aware). 5.4 GB/s on the H200, against IPC's 2.1 TB/s. */
 #include <stdlib.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 #include "transport.h"
 #include "transport_internal.h"
 

@@ -6,7 +6,7 @@
  * is free once the acknowledgement arrived. Measured on the H200: 2.1 TB/s. */
 #include <stdlib.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 #include "transport.h"
 #include "transport_internal.h"
 

@@ -4,7 +4,7 @@
 
 #include <cuda_runtime.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 
 #define TR_CUDA(x)                                                                           \
     do {                                                                                     \
