@@ -48,7 +48,7 @@ static int num(const char *opt, const char *s, double *out) {
     return 1;
 }
 
-int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
+int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode) {
     memset(a, 0, sizeof *a);
     a->mode = default_mode;
     a->lr = -1;

@@ -13,20 +13,20 @@
 
 #include "rt.h"
 
-static rt_laps *current;
+static pdrt_laps *current;
 
 void pdrt_lap_start(void) {
-    if (current) current->last = rt_now();
+    if (current) current->last = pdrt_now();
 }
 
 void pdrt_lap(int op) {
     if (!current) return;
-    double t = rt_now();
+    double t = pdrt_now();
     if (op >= 0 && op < current->n) current->cur[op] += 1e3 * (t - current->last);
     current->last = t;
 }
 
-void rt_laps_init(rt_laps *l, int n_layers, int64_t skip) {
+void pdrt_laps_init(pdrt_laps *l, int n_layers, int64_t skip) {
     memset(l, 0, sizeof *l);
     l->n = n_layers > 0 ? n_layers : 0;
     l->skip = skip;
@@ -38,7 +38,7 @@ void rt_laps_init(rt_laps *l, int n_layers, int64_t skip) {
     RT_CHECK(l->cur != NULL);
 }
 
-void rt_laps_free(rt_laps *l) {
+void pdrt_laps_free(pdrt_laps *l) {
     if (current == l) current = NULL;
     free(l->ms[0]);
     free(l->ms[1]);
@@ -46,15 +46,15 @@ void rt_laps_free(rt_laps *l) {
     memset(l, 0, sizeof *l);
 }
 
-void rt_laps_begin(rt_laps *l, int dir) {
+void pdrt_laps_begin(pdrt_laps *l, int dir) {
     if (!l->n) return;
     memset(l->cur, 0, (size_t)l->n * sizeof(double));
     l->dir = dir;
-    l->last = rt_now();
+    l->last = pdrt_now();
     current = l;
 }
 
-void rt_laps_end(rt_laps *l, double total_ms, double data_ms) {
+void pdrt_laps_end(pdrt_laps *l, double total_ms, double data_ms) {
     if (!l->n) return;
     current = NULL;
     int d = l->dir;
@@ -82,7 +82,7 @@ static void put(char **s, size_t *len, size_t *cap, const char *fmt, ...) {
     }
 }
 
-char *rt_laps_profile_lines(const rt_laps *l, const pdrt_stage *st, double step_ms_per_mb) {
+char *pdrt_laps_profile_lines(const pdrt_laps *l, const pdrt_stage *st, double step_ms_per_mb) {
     char *s = NULL;
     size_t len = 0, cap = 0;
     put(&s, &len, &cap, "%s", "");
@@ -121,12 +121,12 @@ char *rt_laps_profile_lines(const rt_laps *l, const pdrt_stage *st, double step_
     return s;
 }
 
-void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_ms_per_mb,
+void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *st, double step_ms_per_mb,
                            int contribute, int out_rank, const char *dir, const char *how) {
     int rank = 0, nranks = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    char *mine = contribute ? rt_laps_profile_lines(l, st, step_ms_per_mb) : calloc(1, 1);
+    char *mine = contribute ? pdrt_laps_profile_lines(l, st, step_ms_per_mb) : calloc(1, 1);
     RT_CHECK(mine != NULL);
     int len = (int)strlen(mine), out = rank == out_rank;
     int *lens = out ? calloc((size_t)nranks, sizeof *lens) : NULL, *displs = NULL;
@@ -155,10 +155,10 @@ void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_m
             if (!unlink(path) || l->n)
                 printf("pdrt: no %s: too few minibatches to time the layers after the warm-up\n", path);
         } else {
-            if (rt_mkdir_p(dir)) rt_fail(__FILE__, __LINE__, "cannot create %s: %s", dir, strerror(errno));
+            if (pdrt_mkdir_p(dir)) pdrt_fail(__FILE__, __LINE__, "cannot create %s: %s", dir, strerror(errno));
             snprintf(tmp, sizeof tmp, "%s/.profile.yaml.%d.tmp", dir, (int)getpid());
             FILE *fp = fopen(tmp, "w");
-            if (!fp) rt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
+            if (!fp) pdrt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
             fprintf(fp, "# Measured by the PipeDream-C runtime inside training (%s): per layer, the mean\n"
                         "# over the minibatches its stage's first replica ran after a tenth of them (at most 20) warmed\n"
                         "# up (the last stage's: %lld after %lld), per minibatch of %d. The executor's work outside the\n"
@@ -171,7 +171,7 @@ void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_m
             int bad = ferror(fp);
             if (fclose(fp) || bad || rename(tmp, path)) {
                 unlink(tmp);
-                rt_fail(__FILE__, __LINE__, "cannot write %s: %s", path, strerror(errno));
+                pdrt_fail(__FILE__, __LINE__, "cannot write %s: %s", path, strerror(errno));
             }
             printf("layer times measured in this run: %s (pdplan -p %s plans from them)\n", path, path);
             fflush(stdout);

@@ -71,7 +71,7 @@ extern const pd_transport pd_transport_ipc, pd_transport_nccl, pd_transport_host
 int pd_transport_parse(const char *s);
 
 /* The transport for a link between ranks a and b: forced (unless AUTO), else ipc on the same
- * host and GPU, nccl on distinct GPUs. Fails the run (rt_fail) when a forced choice cannot work
+ * host and GPU, nccl on distinct GPUs. Fails the run (pdrt_fail) when a forced choice cannot work
  * (ipc across hosts, nccl on one GPU). */
 pd_transport_kind pd_transport_choose(pd_transport_kind forced, const pd_rank_info *a,
                                       const pd_rank_info *b);

@@ -13,7 +13,7 @@ static float *host_slot(pd_link *l, float **p) {
 
 static void host_send(pd_link *l, int slot, const float *src, int64_t n, int tag) {
     RT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS && n <= l->host_cap);
-    if (l->req[slot] != MPI_REQUEST_NULL) rt_wait_req(&l->req[slot]);
+    if (l->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->req[slot]);
     float *h = host_slot(l, &l->host_buf[slot]);
     TR_CUDA(cudaMemcpyAsync(h, src, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost,
                             (cudaStream_t)l->stream));
@@ -22,7 +22,7 @@ static void host_send(pd_link *l, int slot, const float *src, int64_t n, int tag
 }
 
 static void host_send_wait(pd_link *l, int slot) {
-    if (l->req[slot] != MPI_REQUEST_NULL) rt_wait_req(&l->req[slot]);
+    if (l->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->req[slot]);
 }
 
 static void host_recv(pd_link *l, float *dst, int64_t n, int tag) {
@@ -30,7 +30,7 @@ static void host_recv(pd_link *l, float *dst, int64_t n, int tag) {
     float *h = host_slot(l, &l->host_rbuf);
     MPI_Request r;
     MPI_Irecv(h, TR_COUNT(n), MPI_FLOAT, l->peer, tag, l->comm, &r);
-    rt_wait_req(&r);
+    pdrt_wait_req(&r);
     TR_CUDA(cudaMemcpyAsync(dst, h, (size_t)n * sizeof(float), cudaMemcpyHostToDevice,
                             (cudaStream_t)l->stream));
     TR_CUDA(cudaStreamSynchronize((cudaStream_t)l->stream)); /* h is reused by the next recv */

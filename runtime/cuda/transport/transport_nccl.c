@@ -15,7 +15,7 @@
 #define TR_NCCL(x)                                                                           \
     do {                                                                                     \
         ncclResult_t r_ = (x);                                                               \
-        if (r_ != ncclSuccess) rt_fail(__FILE__, __LINE__, "%s: %s", #x, ncclGetErrorString(r_)); \
+        if (r_ != ncclSuccess) pdrt_fail(__FILE__, __LINE__, "%s: %s", #x, ncclGetErrorString(r_)); \
     } while (0)
 
 /* Waits for an event without spinning a core. */
@@ -94,7 +94,7 @@ void pd_nccl_link_setup(pd_link *l, int me, int lo, int hi) {
     for (int k = 0; k < 2; k++) {
         ncclResult_t r = ncclCommInitRank(&c[k], 2, id[k], idx);
         if (r != ncclSuccess)
-            rt_fail(__FILE__, __LINE__, "NCCL between ranks %d and %d: ncclCommInitRank: %s (two "
+            pdrt_fail(__FILE__, __LINE__, "NCCL between ranks %d and %d: ncclCommInitRank: %s (two "
                     "ranks on one GPU need --transport ipc or host)", lo, hi, ncclGetErrorString(r));
     }
     /* c[0] carries lo -> hi, c[1] hi -> lo */
