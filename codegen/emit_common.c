@@ -168,14 +168,14 @@ void cg_emit_join(cg_em *e, const cg_op *op, int backward, const char *ctx, cons
     const char *x = backward ? cg_em_gloc(e, 0, op->out) : cg_em_loc(e, 0, op->out);
     const char *a1 = backward ? "dins_" : x, *a2 = backward ? x : "ins_";
     if (ly->op == PD_OP_ADD) {
-        fprintf(o, "        add_%s%s(%s%s, %s, %d, (size_t)P_B * %" PRId64 ");\n", dir, sfx, ctx, a1, a2,
+        fprintf(o, "        pdrt_add_%s%s(%s%s, %s, %d, (size_t)P_B * %" PRId64 ");\n", dir, sfx, ctx, a1, a2,
                 op->n_in, N);
     } else {
         fprintf(o, "        static const int ch_[] = {");
         for (int j = 0; j < op->n_in; j++) fprintf(o, "%s%d", j ? ", " : "", cg_in_shape(e->m, ly, j)->dim[0]);
         int oc, oh, ow;
         cg_chw(&ly->out, &oc, &oh, &ow);
-        fprintf(o, "};\n        concat_%s%s(%s%s, %s, ch_, %d, P_B, %d);\n", dir, sfx, ctx, a1, a2,
+        fprintf(o, "};\n        pdrt_concat_%s%s(%s%s, %s, ch_, %d, P_B, %d);\n", dir, sfx, ctx, a1, a2,
                 op->n_in, oh * ow);
     }
     fprintf(o, "    }\n");

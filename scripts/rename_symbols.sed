@@ -117,3 +117,6 @@ s/\brt_mode\b/pdrt_mode/g
 s/\brt_stage_stats\b/pdrt_stage_stats/g
 s/\brt_stash\b/pdrt_stash/g
 s/\brt_summary\b/pdrt_summary/g
+# the code generator also prints kernel names from a format ("add_%s%s(": add_forward, add_backward
+# and their _cuda twins; likewise concat_)
+s/\b\(add\|concat\)_%s/pdrt_\1_%s/g
