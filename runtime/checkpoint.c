@@ -82,8 +82,8 @@ static int write_all(int fd, const void *buf, size_t n) {
 
 static void fsync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) pdrt_fail(__FILE__, __LINE__, "cannot open %s: %s", dir, strerror(errno));
-    if (fsync(fd)) pdrt_fail(__FILE__, __LINE__, "cannot fsync %s: %s", dir, strerror(errno));
+    if (fd < 0) PDRT_FAIL("cannot open %s: %s", dir, strerror(errno));
+    if (fsync(fd)) PDRT_FAIL("cannot fsync %s: %s", dir, strerror(errno));
     close(fd);
 }
 
@@ -93,11 +93,11 @@ void pdrt_ckpt_write(const char *dir, const pdrt_ckpt_meta *m, const char *plan_
     char path[4200], tmp[4300], sdir[4200];
     pdrt_ckpt_path(path, sizeof path, dir, m->done, m->rank);
     snprintf(sdir, sizeof sdir, "%s/step-%010lld", dir, (long long)m->done);
-    if (pdrt_mkdir_p(sdir)) pdrt_fail(__FILE__, __LINE__, "cannot create %s: %s", sdir, strerror(errno));
+    if (pdrt_mkdir_p(sdir)) PDRT_FAIL("cannot create %s: %s", sdir, strerror(errno));
     size_t payload = 4 * (size_t)(n_params + n_opt + n_buffers);
     size_t total = CKPT_HEAD + payload + 8;
     unsigned char *buf = malloc(total), *p = buf;
-    RT_CHECK(buf != NULL);
+    PDRT_CHECK(buf != NULL);
     memcpy(p, CKPT_MAGIC, 8); p += 8;
     memset(p, 0, 24);
     if (plan_hash) memcpy(p, plan_hash, strlen(plan_hash) < 23 ? strlen(plan_hash) : 23);
@@ -113,18 +113,18 @@ void pdrt_ckpt_write(const char *dir, const pdrt_ckpt_meta *m, const char *plan_
     if (n_buffers) memcpy(p, buffers, 4 * (size_t)n_buffers);
     p += 4 * (size_t)n_buffers;
     put64(&p, pd_fnv1a(buf, (size_t)(p - buf), PD_FNV1A_BASIS));
-    RT_CHECK((size_t)(p - buf) == total);
+    PDRT_CHECK((size_t)(p - buf) == total);
     snprintf(tmp, sizeof tmp, "%s/.rank-%d.ckpt.%d.tmp", sdir, m->rank, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) pdrt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
+    if (fd < 0) PDRT_FAIL("cannot write %s: %s", tmp, strerror(errno));
     if (write_all(fd, buf, total) || fsync(fd)) {
         int err = errno;
         close(fd);
-        pdrt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(err));
+        PDRT_FAIL("cannot write %s: %s", tmp, strerror(err));
     }
     close(fd);
     free(buf);
-    if (rename(tmp, path)) pdrt_fail(__FILE__, __LINE__, "cannot rename %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path)) PDRT_FAIL("cannot rename %s: %s", tmp, strerror(errno));
     fsync_dir(sdir);
 }
 
@@ -137,7 +137,7 @@ static unsigned char *slurp(const char *path, size_t *n, char *why, size_t wcap)
     rewind(f);
     if (len < 0) { fclose(f); snprintf(why, wcap, "cannot size"); return NULL; }
     unsigned char *b = malloc((size_t)len + 1);
-    RT_CHECK(b != NULL);
+    PDRT_CHECK(b != NULL);
     if (fread(b, 1, (size_t)len, f) != (size_t)len) {
         fclose(f); free(b); snprintf(why, wcap, "read error"); return NULL;
     }

@@ -119,7 +119,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     if (e->first) {
         double td = pdrt_now();
         int got = pd_data_batch(in, e->labels, &e->train, epoch, off + mb, e->B, e->a->shuffle, e->a->seed);
-        RT_CHECK(got == e->B);
+        PDRT_CHECK(got == e->B);
         if (e->inj_kind == 1 && base + mb == e->inj_step) in[0] = INFINITY; /* test-only */
         for (int b = 0; b < e->B; b++) in[st->in_floats + b] = (float)e->labels[b];
         data_ms = 1e3 * (pdrt_now() - td);
@@ -147,7 +147,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
         e->dout[d][st->out_floats] = 0; /* the drop flag */
         if (!isfinite(loss)) {
             if (!e->a->skip_nonfinite)
-                pdrt_fail(__FILE__, __LINE__, "stage %d: the loss is %s at step %lld (after layer %s); "
+                PDRT_FAIL("stage %d: the loss is %s at step %lld (after layer %s); "
                         "--skip-nonfinite drops such minibatches", st->index, isnan(loss) ? "NaN" : "Inf",
                         (long long)(base + mb), st->n_tensors ? st->tensors[st->n_tensors - 1].layer : "?");
             e->dout[d][st->out_floats] = 1;
@@ -189,7 +189,7 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
     int drop = e->dout[d][st->out_floats] != 0;
     int bad = nonfinite_tensor(st, e->grads);
     if (bad >= 0 && !e->a->skip_nonfinite)
-        pdrt_fail(__FILE__, __LINE__, "stage %d: the gradient of layer %s (%s) is not finite at step %lld; "
+        PDRT_FAIL("stage %d: the gradient of layer %s (%s) is not finite at step %lld; "
                 "--skip-nonfinite drops such minibatches", st->index, st->tensors[bad].layer,
                 st->tensors[bad].param, (long long)(base + mb));
     drop = drop || bad >= 0;
@@ -213,7 +213,7 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
 static void allreduce(ex_t *e) {
     double t = pdrt_now();
     int64_t n1 = e->st->n_params + 1;
-    RT_CHECK(n1 < (int64_t)1 << 31);
+    PDRT_CHECK(n1 < (int64_t)1 << 31);
     MPI_Gather(e->acc, (int)n1, MPI_FLOAT, e->gather, (int)n1, MPI_FLOAT, 0, e->stage_comm);
     if (e->j == 0) {
         memset(e->acc, 0, (size_t)n1 * sizeof(float));
@@ -234,7 +234,7 @@ static void check_replicas(ex_t *e) {
     if (e->j == 0) memcpy(ref, w, (size_t)np * sizeof(float));
     MPI_Bcast(ref, (int)np, MPI_FLOAT, 0, e->stage_comm);
     if (memcmp(ref, w, (size_t)np * sizeof(float)))
-        pdrt_fail(__FILE__, __LINE__, "replica %d of stage %d holds different weights than replica 0 "
+        PDRT_FAIL("replica %d of stage %d holds different weights than replica 0 "
                 "after update %lld", e->j, e->st->index, (long long)e->updates);
     e->replica_checks++;
 }
@@ -244,7 +244,7 @@ static void step(ex_t *e) {
     double t = pdrt_now();
     int64_t np = e->st->n_params;
     float count = e->acc[np];
-    RT_CHECK(count >= 1.0f || (e->a->skip_nonfinite && count == 0.0f));
+    PDRT_CHECK(count >= 1.0f || (e->a->skip_nonfinite && count == 0.0f));
     if (count == 0.0f) { /* every minibatch of this update was dropped: the weights stay */
         pdrt_stash_begin_update(&e->stash);
         e->updates++;
@@ -268,7 +268,7 @@ static void step(ex_t *e) {
 static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, int64_t off) {
     const pd_rank_schedule *rs = &s->ranks[e->rank];
     const pdrt_stage *st = e->st;
-    RT_CHECK(rs->stage == st->index);
+    PDRT_CHECK(rs->stage == st->index);
     e->epoch_base_updates = e->updates;
     for (int i = 0; i < rs->n; i++) {
         const pd_action *a = &rs->a[i];
@@ -320,7 +320,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             break;
         }
         default:
-            pdrt_fail(__FILE__, __LINE__, "schedule action %s is not supported by this runtime",
+            PDRT_FAIL("schedule action %s is not supported by this runtime",
                     pd_action_name(a->kind));
         }
         pdrt_trace_add(a->kind, a->mb, a->peer, tid, t0, pdrt_now());
@@ -400,7 +400,7 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->grad_send = calloc((size_t)e->S, sizeof(float *));
     e->act_req = malloc((size_t)e->S * sizeof(MPI_Request));
     e->grad_req = malloc((size_t)e->S * sizeof(MPI_Request));
-    RT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send &&
+    PDRT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send &&
              e->act_req && e->grad_req);
     for (int i = 0; i < e->D; i++) {
         e->acts[i] = pdrt_alloc((size_t)st->n_acts);
@@ -432,25 +432,25 @@ static void ex_free(ex_t *e) {
 static void write_trace(ex_t *e) {
     size_t len = 0;
     char *mine = pdrt_trace_events_json(e->rank, &len);
-    RT_CHECK(len < (size_t)1 << 31);
+    PDRT_CHECK(len < (size_t)1 << 31);
     int n = (int)len, root = e->out_rank;
     int *lens = NULL, *offs = NULL;
     char *all = NULL;
     if (e->rank == root) {
         lens = calloc((size_t)e->n, sizeof(int));
         offs = calloc((size_t)e->n, sizeof(int));
-        RT_CHECK(lens && offs);
+        PDRT_CHECK(lens && offs);
     }
     MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, root, MPI_COMM_WORLD);
     size_t total = 0;
     if (e->rank == root) {
         for (int r = 0; r < e->n; r++) {
-            RT_CHECK(total + (size_t)lens[r] < (size_t)1 << 31);
+            PDRT_CHECK(total + (size_t)lens[r] < (size_t)1 << 31);
             offs[r] = (int)total;
             total += (size_t)lens[r];
         }
         all = malloc(total + 1);
-        RT_CHECK(all != NULL);
+        PDRT_CHECK(all != NULL);
     }
     MPI_Gatherv(mine, n, MPI_CHAR, all, lens, offs, MPI_CHAR, root, MPI_COMM_WORLD);
     if (e->rank == root) {
@@ -458,7 +458,7 @@ static void write_trace(ex_t *e) {
         char *joined = malloc(total + 2 * (size_t)e->n + 1);
         char (*names)[64] = calloc((size_t)e->n, sizeof *names);
         const char **np = calloc((size_t)e->n, sizeof *np);
-        RT_CHECK(joined && names && np);
+        PDRT_CHECK(joined && names && np);
         size_t off = 0;
         for (int r = 0; r < e->n; r++) {
             if (!lens[r]) continue;
@@ -502,7 +502,7 @@ static void ckpt_meta(pdrt_ckpt_meta *m, const ex_t *e, int64_t done, int epoch,
 static void checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t *prev) {
     int64_t np = e->st->n_params;
     double t0 = pdrt_now();
-    RT_CHECK(e->acc[np] == 0.0f); /* drained: no gradient waits for a step */
+    PDRT_CHECK(e->acc[np] == 0.0f); /* drained: no gradient waits for a step */
     pdrt_ckpt_meta m;
     ckpt_meta(&m, e, done, epoch, every);
     pdrt_ckpt_write(e->a->checkpoint_dir, &m, e->st->plan_hash, pdrt_stash_newest(&e->stash), np,
@@ -529,7 +529,7 @@ static void resume(ex_t *e, int64_t *done, int *epoch, int64_t *every) {
     const char *dir = e->a->checkpoint_dir;
     int64_t step = e->rank == 0 ? pdrt_ckpt_latest(dir, e->n) : 0;
     MPI_Bcast(&step, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    if (step < 0) pdrt_fail(__FILE__, __LINE__, "--resume: no complete checkpoint set (a file for each "
+    if (step < 0) PDRT_FAIL("--resume: no complete checkpoint set (a file for each "
                           "of %d ranks) in %s", e->n, dir);
     char path[4200], why[512];
     pdrt_ckpt_path(path, sizeof path, dir, step, e->rank);
@@ -538,20 +538,20 @@ static void resume(ex_t *e, int64_t *done, int *epoch, int64_t *every) {
     pdrt_ckpt_meta m, want;
     if (pdrt_ckpt_read(&m, w, np, e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np),
                      e->buffers, e->st->n_buffers, path, e->st->plan_hash, why, sizeof why))
-        pdrt_fail(__FILE__, __LINE__, "checkpoint %s refused: %s", path, why);
+        PDRT_FAIL("checkpoint %s refused: %s", path, why);
     ckpt_meta(&want, e, step, 0, 0);
     if (m.fingerprint != want.fingerprint)
-        pdrt_fail(__FILE__, __LINE__, "checkpoint %s refused: written for another stage layout or schedule "
+        PDRT_FAIL("checkpoint %s refused: written for another stage layout or schedule "
                 "(fingerprint %016llx; this run's is %016llx)", path, (unsigned long long)m.fingerprint,
                 (unsigned long long)want.fingerprint);
     if (m.stage != want.stage || m.rank != want.rank || m.n_ranks != want.n_ranks || m.done != step)
-        pdrt_fail(__FILE__, __LINE__, "checkpoint %s refused: written by rank %d of %d (stage %d) at step "
+        PDRT_FAIL("checkpoint %s refused: written by rank %d of %d (stage %d) at step "
                 "%lld", path, m.rank, m.n_ranks, m.stage, (long long)m.done);
     if (m.seed != want.seed)
-        pdrt_fail(__FILE__, __LINE__, "checkpoint %s refused: written with --seed %llu, this run has %llu",
+        PDRT_FAIL("checkpoint %s refused: written with --seed %llu, this run has %llu",
                 path, (unsigned long long)m.seed, (unsigned long long)want.seed);
     if (m.done > e->total)
-        pdrt_fail(__FILE__, __LINE__, "checkpoint %s is at step %lld, past this run's %lld steps", path,
+        PDRT_FAIL("checkpoint %s is at step %lld, past this run's %lld steps", path,
                 (long long)m.done, (long long)e->total);
     e->updates = m.updates;
     memcpy(pdrt_stash_reset(&e->stash, m.updates), w, (size_t)np * sizeof(float));
@@ -580,9 +580,9 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     MPI_Comm_rank(MPI_COMM_WORLD, &e.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &e.n);
     pdrt_set_identity(e.rank, st->index, 1);
-    if (st->abi != PDRT_ABI) pdrt_fail(__FILE__, __LINE__, "stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
+    if (st->abi != PDRT_ABI) PDRT_FAIL("stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
     if (a.mode != RT_PIPELINE)
-        pdrt_fail(__FILE__, __LINE__, "--single/--emulate run the local binary (pdlaunch --single)");
+        PDRT_FAIL("--single/--emulate run the local binary (pdlaunch --single)");
     /* ranks: every stage's replicas, contiguous in stage order */
     e.first_rank = pdrt_rank_table(&e.R, &e.j, st, e.rank, e.n);
     e.out_rank = e.first_rank[st->n_stages - 1];
@@ -597,13 +597,13 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     if (e.vsync)
         for (int k = 0; k < st->n_stages; k++)
             if (pdrt_replicas(st, k) != 1)
-                pdrt_fail(__FILE__, __LINE__, "vertical sync needs a straight pipeline (stage %d has %d "
+                PDRT_FAIL("vertical sync needs a straight pipeline (stage %d has %d "
                         "replicas)", k, pdrt_replicas(st, k));
     pdrt_optim_from(&e.opt, st, &a);
     e.per_epoch = pdrt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
-        RT_CHECK(n0 < (int64_t)1 << 30);
+        PDRT_CHECK(n0 < (int64_t)1 << 30);
         pd_schedule *full = pdrt_schedule_for(st, &a, (int)n0);
         ex_alloc(&e, full);
         pd_schedule_free(full);
@@ -619,7 +619,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         if (sscanf(inj, "input:%lld", &is) == 1) e.inj_kind = 1;
         else if (sscanf(inj, "grad:%lld:%d", &is, &ist) == 2) e.inj_kind = 2;
         else if (sscanf(inj, "loss:%lld", &is) == 1) e.inj_kind = 3;
-        else pdrt_fail(__FILE__, __LINE__, "PDRT_INJECT_NONFINITE='%s': not input:STEP, loss:STEP or "
+        else PDRT_FAIL("PDRT_INJECT_NONFINITE='%s': not input:STEP, loss:STEP or "
                      "grad:STEP:STAGE", inj);
         e.inj_step = is;
         e.inj_stage = ist;
@@ -646,7 +646,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         int64_t ep_end = ep_start + e.per_epoch < e.total ? ep_start + e.per_epoch : e.total;
         int64_t n = ep_end - done;
         if (ckpt && every > 0 && every - done % every < n) n = every - done % every;
-        RT_CHECK(n >= 1 && done >= ep_start);
+        PDRT_CHECK(n >= 1 && done >= ep_start);
         pd_schedule *s = pdrt_schedule_for(st, &a, (int)n);
         double t = pdrt_now();
         run_epoch(&e, s, epoch, done, done - ep_start);

@@ -74,13 +74,13 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     for (int k = 0; k < n; k++)
         if (stages[k]->abi != PDRT_ABI || stages[k]->index != k || stages[k]->batch != B ||
             (k > 0 && stages[k]->in_floats != stages[k - 1]->out_floats))
-            pdrt_fail(__FILE__, __LINE__, "stage %d does not fit the others", k);
+            PDRT_FAIL("stage %d does not fit the others", k);
     pd_optim opt;
     pdrt_optim_from(&opt, s0, &a);
     pd_data train, test;
     pdrt_data_open(&train, &test, &a, s0);
     int64_t per_epoch = pd_data_batches(&train, B, 1);
-    if (per_epoch < 1) pdrt_fail(__FILE__, __LINE__, "the training set holds less than one minibatch");
+    if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     int epochs = a.epochs > 0 ? a.epochs : (s0->epochs > 0 ? s0->epochs : 1);
     int64_t total = a.steps > 0 ? a.steps : (int64_t)epochs * per_epoch;
     const char *sched = pdrt_schedule_name(s0, &a);
@@ -90,12 +90,12 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     pdrt_trace_start(a.trace, pdrt_now());
 
     local_stage *ls = calloc((size_t)n, sizeof *ls);
-    RT_CHECK(ls != NULL);
+    PDRT_CHECK(ls != NULL);
     for (int k = 0; k < n; k++) {
         const pdrt_stage *st = stages[k];
         ls[k].st = st;
         ls[k].version = calloc((size_t)total + 1, sizeof(float *));
-        RT_CHECK(ls[k].version != NULL);
+        PDRT_CHECK(ls[k].version != NULL);
         ls[k].version[0] = pdrt_alloc((size_t)st->n_params);
         ls[k].grads = pdrt_alloc((size_t)st->n_params);
         ls[k].opt_state = pdrt_alloc(pd_optim_state_floats(&opt, (size_t)st->n_params));
@@ -117,9 +117,9 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     float *logits = pdrt_alloc((size_t)stages[n - 1]->out_floats);
     float *dlogits = pdrt_alloc((size_t)stages[n - 1]->out_floats);
     int *labels = calloc((size_t)B, sizeof(int));
-    RT_CHECK(labels != NULL);
+    PDRT_CHECK(labels != NULL);
     pdrt_stage_stats *ss = calloc((size_t)n, sizeof *ss);
-    RT_CHECK(ss != NULL);
+    PDRT_CHECK(ss != NULL);
 
     double t0 = pdrt_now(), t_log = t0, loss_sum = 0, last_loss = 0, acc = -1, ttt = -1,
            train_s = 0;
@@ -129,23 +129,23 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         int64_t nsteps = total - done < per_epoch ? total - done : per_epoch;
         double te = pdrt_now();
         int64_t ebase[64];
-        RT_CHECK(n <= 64);
+        PDRT_CHECK(n <= 64);
         for (int k = 0; k < n; k++) ebase[k] = ls[k].newest;
         for (int64_t j = 0; j < nsteps; j++) {
             int64_t g = done + j;
             int64_t v[64];
-            RT_CHECK(n <= 64);
+            PDRT_CHECK(n <= 64);
             for (int k = 0; k < n; k++) {
                 int r = pdrt_replicas(s0, k), w = stages[k]->warmup[k];
                 int64_t lj = j / r;
                 if (vsync) { w = stages[0]->warmup[0]; lj = j; }
                 v[k] = ls[k].newest;
                 if (a.mode == RT_EMULATE && !sync) v[k] = ebase[k] + (lj > w ? lj - w : 0);
-                RT_CHECK(v[k] <= ls[k].newest && ls[k].version[v[k]] != NULL);
+                PDRT_CHECK(v[k] <= ls[k].newest && ls[k].version[v[k]] != NULL);
             }
             double t = pdrt_now();
             int got = pd_data_batch(ls[0].in, labels, &train, epoch, j, B, a.shuffle, a.seed);
-            RT_CHECK(got == B);
+            PDRT_CHECK(got == B);
             for (int k = 0; k < n; k++) {
                 float *out = k + 1 < n ? ls[k + 1].in : logits;
                 int q = (int)(j % ls[k].nrep);
@@ -159,7 +159,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 t = t2;
             }
             float loss = pdrt_softmax_cross_entropy(dlogits, logits, labels, B, stages[n - 1]->classes);
-            if (loss != loss) pdrt_fail(__FILE__, __LINE__, "loss is NaN at step %lld", (long long)g);
+            if (loss != loss) PDRT_FAIL("loss is NaN at step %lld", (long long)g);
             const float *dout = dlogits;
             t = pdrt_now();
             for (int k = n - 1; k >= 0; k--) {

@@ -43,13 +43,19 @@ typedef struct {
 /* Parses argv (argv[0] skipped). Returns 0, 1 after --help, or -1 with a message on stderr. */
 int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode);
 
-/* ---- errors (stage_main.c) ---- */
+/* ---- errors (rt_util.c) ---- */
+/* Who this process is, for the error lines: rank and stage (stage < 0: not yet known); use_mpi:
+ * pdrt_fail takes the whole MPI job down (MPI_Abort) instead of exiting alone. */
 void pdrt_set_identity(int rank, int stage, int use_mpi);
+/* Prints "pdrt: rank R (stage S): error: MESSAGE (file:line)" and ends the run. Call it through
+ * PDRT_FAIL, which supplies the file and line. */
 void pdrt_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
-#define RT_CHECK(expr)                                                                  \
+#define PDRT_FAIL(...) pdrt_fail(__FILE__, __LINE__, __VA_ARGS__)
+/* Fails the run with "check failed: EXPR", the file and line, rank and stage when expr is false. */
+#define PDRT_CHECK(expr)                                                                \
     do {                                                                                \
-        if (!(expr)) pdrt_fail(__FILE__, __LINE__, "check failed: %s", #expr);           \
+        if (!(expr)) PDRT_FAIL("check failed: %s", #expr);                              \
     } while (0)
 /* Waits for an MPI request without spinning a core: polls, then naps (there may be more ranks
  * than cores, and a waiting rank must leave the CPU to those that compute). */
@@ -117,16 +123,16 @@ int64_t pdrt_ckpt_latest(const char *dir, int n_ranks);
 /* Removes this rank's files of steps before keep_from (and folders left empty). */
 void pdrt_ckpt_prune(const char *dir, int rank, int64_t keep_from);
 
-/* ---- data (stage_main.c) ---- */
+/* ---- data (rt_data.c) ---- */
 /* Opens the train and test splits the options ask for, shaped for the stage. */
 void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdrt_stage *st);
 
-/* ---- weights files, DIR/<layer>.<param>.f32 (stage_main.c) ---- */
+/* ---- weights files, DIR/<layer>.<param>.f32 (weights.c) ---- */
 void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
                      const float *buffers);
 void pdrt_weights_load(const char *dir, const pdrt_stage *st, float *params, float *buffers);
 
-/* ---- optimizer configuration from the stage and options (stage_main.c) ---- */
+/* ---- optimizer configuration from the stage and options (rt_data.c) ---- */
 void pdrt_optim_from(pd_optim *out, const pdrt_stage *st, const pdrt_args *a);
 
 /* ---- summary.json (summary.c) ---- */

@@ -19,10 +19,10 @@ void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdr
     char err[512];
     if (pd_fmnist_load(train, dir, 1, err, sizeof err) ||
         pd_fmnist_load(test, dir, 0, err, sizeof err))
-        pdrt_fail(__FILE__, __LINE__, "data: %s", err);
+        PDRT_FAIL("data: %s", err);
     if (train->C != st->in_c || train->H != st->in_h || train->W != st->in_w ||
         train->classes > st->classes)
-        pdrt_fail(__FILE__, __LINE__, "data: %s holds %dx%dx%d samples with %d classes; the model "
+        PDRT_FAIL("data: %s holds %dx%dx%d samples with %d classes; the model "
                 "wants %dx%dx%d and %d", dir, train->C, train->H, train->W, train->classes,
                 st->in_c, st->in_h, st->in_w, st->classes);
 }

@@ -9,12 +9,12 @@
 
 int *pdrt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n) {
     int *first_rank = calloc((size_t)st->n_stages + 1, sizeof(int));
-    RT_CHECK(first_rank != NULL);
+    PDRT_CHECK(first_rank != NULL);
     for (int k = 0; k < st->n_stages; k++) first_rank[k + 1] = first_rank[k] + pdrt_replicas(st, k);
     *R = pdrt_replicas(st, st->index);
     *j = rank - first_rank[st->index];
     if (n != first_rank[st->n_stages] || *j < 0 || *j >= *R)
-        pdrt_fail(__FILE__, __LINE__, "this binary is stage %d of %d (%d replicas, ranks %d..%d of %d) "
+        PDRT_FAIL("this binary is stage %d of %d (%d replicas, ranks %d..%d of %d) "
                 "but runs as MPI rank %d of %d", st->index, st->n_stages, *R,
                 first_rank[st->index], first_rank[st->index] + *R - 1,
                 first_rank[st->n_stages], rank, n);
@@ -27,7 +27,7 @@ int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const 
     if (first) {
         pdrt_data_open(train, test, a, st);
         per_epoch = pd_data_batches(train, st->batch, 1);
-        if (per_epoch < 1) pdrt_fail(__FILE__, __LINE__, "the training set holds less than one minibatch");
+        if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     }
     MPI_Bcast(&per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     int epochs = a->epochs > 0 ? a->epochs : (st->epochs > 0 ? st->epochs : 1);

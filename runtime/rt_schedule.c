@@ -26,11 +26,11 @@ int pdrt_microbatches(const pdrt_stage *st, const pdrt_args *a) {
 
 pd_schedule *pdrt_schedule_for(const pdrt_stage *st, const pdrt_args *a, int steps) {
     int reps[256];
-    RT_CHECK(st->n_stages <= 256);
+    PDRT_CHECK(st->n_stages <= 256);
     for (int k = 0; k < st->n_stages; k++) reps[k] = pdrt_replicas(st, k);
     pd_schedule_spec sp = {pdrt_schedule_name(st, a), st->n_stages, reps, NULL, st->warmup, steps,
                            pdrt_microbatches(st, a)};
     pd_schedule *s = pd_schedule_build(&sp);
-    if (!s) pdrt_fail(__FILE__, __LINE__, "cannot build the %s schedule for %d steps", sp.name, steps);
+    if (!s) PDRT_FAIL("cannot build the %s schedule for %d steps", sp.name, steps);
     return s;
 }

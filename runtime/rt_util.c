@@ -37,7 +37,7 @@ void *pdrt_alloc(size_t floats) {
     size_t bytes = (floats ? floats : 1) * sizeof(float);
     bytes = (bytes + 63) / 64 * 64;
     void *p = aligned_alloc(64, bytes);
-    if (!p) pdrt_fail(__FILE__, __LINE__, "out of memory allocating %zu bytes", bytes);
+    if (!p) PDRT_FAIL("out of memory allocating %zu bytes", bytes);
     memset(p, 0, bytes);
     return p;
 }
@@ -76,11 +76,11 @@ pdrt_stage_stats *pdrt_stage_stats_gather(const pdrt_stage_stats *mine, const in
                    mine->predicted_ms, mine->predicted_compute_ms, (double)mine->skipped};
     int out = rank == out_rank;
     double *all = out ? calloc((size_t)n * 8, sizeof(double)) : NULL;
-    if (out) RT_CHECK(all != NULL);
+    if (out) PDRT_CHECK(all != NULL);
     MPI_Gather(v, 8, MPI_DOUBLE, all, 8, MPI_DOUBLE, out_rank, MPI_COMM_WORLD);
     if (!out) return NULL;
     pdrt_stage_stats *ss = calloc((size_t)n_stages, sizeof *ss);
-    RT_CHECK(ss != NULL);
+    PDRT_CHECK(ss != NULL);
     for (int k = 0; k < n_stages; k++) { /* the first replica's; skipped: all its replicas' */
         const double *f = all + 8 * first_rank[k];
         ss[k] = (pdrt_stage_stats){f[0], f[1], f[2], f[3], (int64_t)f[4], f[5], f[6], 0, 0};

@@ -8,7 +8,7 @@
 #include "rt.h"
 
 void pdrt_stash_init(pdrt_stash *s, int nv, int64_t n, int depth) {
-    RT_CHECK(nv >= 1 && depth >= 1 && n >= 0);
+    PDRT_CHECK(nv >= 1 && depth >= 1 && n >= 0);
     memset(s, 0, sizeof *s);
     s->nv = nv;
     s->n = n;
@@ -17,7 +17,7 @@ void pdrt_stash_init(pdrt_stash *s, int nv, int64_t n, int depth) {
     s->slot_version = malloc((size_t)nv * sizeof *s->slot_version);
     s->mb_id = malloc((size_t)depth * sizeof *s->mb_id);
     s->mb_version = malloc((size_t)depth * sizeof *s->mb_version);
-    RT_CHECK(s->slot_version && s->mb_id && s->mb_version);
+    PDRT_CHECK(s->slot_version && s->mb_id && s->mb_version);
     for (int i = 0; i < nv; i++) s->slot_version[i] = -1;
     for (int i = 0; i < depth; i++) s->mb_id[i] = s->mb_version[i] = -1;
     s->newest = 0;
@@ -43,7 +43,7 @@ float *pdrt_stash_newest(pdrt_stash *s) { return slot_of(s, s->newest); }
 float *pdrt_stash_for_forward(pdrt_stash *s, int64_t mb) {
     int i = (int)(mb % s->depth);
     if (s->mb_id[i] >= 0 && s->mb_id[i] != mb)
-        pdrt_fail(__FILE__, __LINE__, "weight stash: minibatch %lld still in flight when %lld starts",
+        PDRT_FAIL("weight stash: minibatch %lld still in flight when %lld starts",
                 (long long)s->mb_id[i], (long long)mb);
     s->mb_id[i] = mb;
     s->mb_version[i] = s->newest;
@@ -53,12 +53,12 @@ float *pdrt_stash_for_forward(pdrt_stash *s, int64_t mb) {
 float *pdrt_stash_for_forward_at(pdrt_stash *s, int64_t mb, int64_t version) {
     float *w = version >= 0 ? slot_of(s, version) : NULL;
     if (!w)
-        pdrt_fail(__FILE__, __LINE__, "weight stash: version %lld for minibatch %lld is not stashed "
+        PDRT_FAIL("weight stash: version %lld for minibatch %lld is not stashed "
                 "(newest %lld, %d versions kept)", (long long)version, (long long)mb,
                 (long long)s->newest, s->nv);
     int i = (int)(mb % s->depth);
     if (s->mb_id[i] >= 0 && s->mb_id[i] != mb)
-        pdrt_fail(__FILE__, __LINE__, "weight stash: minibatch %lld still in flight when %lld starts",
+        PDRT_FAIL("weight stash: minibatch %lld still in flight when %lld starts",
                 (long long)s->mb_id[i], (long long)mb);
     s->mb_id[i] = mb;
     s->mb_version[i] = version;
@@ -72,11 +72,11 @@ int64_t pdrt_stash_version_of(const pdrt_stash *s, int64_t mb) {
 
 float *pdrt_stash_for_backward(pdrt_stash *s, int64_t mb) {
     int64_t v = pdrt_stash_version_of(s, mb);
-    if (v < 0) pdrt_fail(__FILE__, __LINE__, "weight stash: no forward recorded for minibatch %lld",
+    if (v < 0) PDRT_FAIL("weight stash: no forward recorded for minibatch %lld",
                        (long long)mb);
     float *w = slot_of(s, v);
     if (!w)
-        pdrt_fail(__FILE__, __LINE__,
+        PDRT_FAIL(
                 "weight stash: version %lld of minibatch %lld was evicted (%d versions kept)",
                 (long long)v, (long long)mb, s->nv);
     s->mb_id[mb % s->depth] = -1;
@@ -95,7 +95,7 @@ float *pdrt_stash_begin_update(pdrt_stash *s) {
 }
 
 float *pdrt_stash_reset(pdrt_stash *s, int64_t version) {
-    RT_CHECK(version >= 0);
+    PDRT_CHECK(version >= 0);
     for (int i = 0; i < s->nv; i++) s->slot_version[i] = -1;
     for (int i = 0; i < s->depth; i++) s->mb_id[i] = s->mb_version[i] = -1;
     s->newest = version;

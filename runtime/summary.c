@@ -30,11 +30,11 @@ static void num(FILE *f, const char *key, double v, int last) {
 
 void pdrt_summary_write(const char *dir, const pdrt_summary *s) {
     char path[4200], tmp[4300];
-    if (pdrt_mkdir_p(dir)) pdrt_fail(__FILE__, __LINE__, "cannot create %s: %s", dir, strerror(errno));
+    if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/summary.json", dir);
     snprintf(tmp, sizeof tmp, "%s/.summary.json.%d.tmp", dir, (int)getpid());
     FILE *f = fopen(tmp, "w");
-    if (!f) pdrt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
+    if (!f) PDRT_FAIL("cannot write %s: %s", tmp, strerror(errno));
     fprintf(f, "{\n  \"model\": \"%s\",\n  \"mode\": \"%s\",\n  \"schedule\": \"%s\",\n", s->model,
             s->mode, s->schedule);
     fprintf(f, "  \"stages\": %d,\n  \"batch\": %d,\n  \"steps\": %lld,\n  \"epochs\": %d,\n",
@@ -79,10 +79,10 @@ void pdrt_summary_write(const char *dir, const pdrt_summary *s) {
     fprintf(f, "  ]\n}\n");
     if (fflush(f) || ferror(f)) {
         fclose(f);
-        pdrt_fail(__FILE__, __LINE__, "cannot write %s", tmp);
+        PDRT_FAIL("cannot write %s", tmp);
     }
     fclose(f);
-    if (rename(tmp, path)) pdrt_fail(__FILE__, __LINE__, "cannot rename %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path)) PDRT_FAIL("cannot rename %s: %s", tmp, strerror(errno));
 }
 
 void pdrt_summary_print(const pdrt_summary *s) {

@@ -42,7 +42,7 @@ void pdrt_trace_add(int kind, int mb, int peer, int tid, double t0, double t1) {
 char *pdrt_trace_events_json(int pid, size_t *len) {
     size_t cap = 160 * n_ev + 1, off = 0;
     char *s = malloc(cap);
-    RT_CHECK(s != NULL);
+    PDRT_CHECK(s != NULL);
     s[0] = 0;
     for (size_t i = 0; i < n_ev; i++) {
         const ev *e = &evs[i];
@@ -68,12 +68,12 @@ char *pdrt_trace_events_json(int pid, size_t *len) {
 }
 
 void pdrt_trace_write(const char *dir, const char *events, int n_pids, const char *const *names) {
-    if (pdrt_mkdir_p(dir)) pdrt_fail(__FILE__, __LINE__, "cannot create %s", dir);
+    if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s", dir);
     char path[4200], tmp[4220];
     snprintf(path, sizeof path, "%s/trace.json", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f) pdrt_fail(__FILE__, __LINE__, "cannot write %s", tmp);
+    if (!f) PDRT_FAIL("cannot write %s", tmp);
     fprintf(f, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
     for (int p = 0; p < n_pids; p++) {
         fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"args\":{\"name\":\"%s\"}},\n",
@@ -84,7 +84,7 @@ void pdrt_trace_write(const char *dir, const char *events, int n_pids, const cha
     }
     if (events) fputs(events, f);
     fprintf(f, "\n]}\n");
-    if (fclose(f) || rename(tmp, path)) pdrt_fail(__FILE__, __LINE__, "cannot write %s", path);
+    if (fclose(f) || rename(tmp, path)) PDRT_FAIL("cannot write %s", path);
 }
 
 void pdrt_trace_free(void) {

@@ -64,7 +64,7 @@ static pd_link *link_to(cx_t *e, int peer) {
     for (int i = 0; i < e->n_links; i++)
         if ((e->la[i] == e->rank && e->lb[i] == peer) || (e->lb[i] == e->rank && e->la[i] == peer))
             return &e->links[i];
-    pdrt_fail(__FILE__, __LINE__, "no link from rank %d to rank %d", e->rank, peer);
+    PDRT_FAIL("no link from rank %d to rank %d", e->rank, peer);
 }
 
 /* the device weights of a stash pointer (the stash's 1-float slots index the device blobs) */
@@ -93,7 +93,7 @@ static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
     if (e->first) {
         int got = pd_data_batch(e->in_host, e->labels_host, &e->train, epoch, mb, e->B, e->a->shuffle,
                                 e->a->seed);
-        RT_CHECK(got == e->B);
+        PDRT_CHECK(got == e->B);
         for (int b = 0; b < e->B; b++) e->in_host[st->in_floats + b] = (float)e->labels_host[b];
         pd_cuda_upload(e->ctx, in, e->in_host, (size_t)(st->in_floats + e->B) * sizeof(float));
     }
@@ -116,7 +116,7 @@ static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
         pd_labels_from_floats_cuda(e->ctx, e->labels_dev, in + st->in_floats, e->B);
         float loss = pdrt_softmax_cross_entropy_cuda(e->ctx, e->dout[d], e->logits, e->labels_dev, e->B,
                                                 st->classes);
-        if (loss != loss) pdrt_fail(__FILE__, __LINE__, "loss is NaN at step %lld", (long long)(base + mb));
+        if (loss != loss) PDRT_FAIL("loss is NaN at step %lld", (long long)(base + mb));
         e->lg.loss_sum += loss;
         e->lg.loss_n++;
     } else {
@@ -151,10 +151,10 @@ static void allreduce(cx_t *e) {
     e->acc_count = all;
     if (e->nccl_stage) {
         if (pd_nccl_allreduce_sum(e->nccl_stage, e->acc, np, e->stream))
-            pdrt_fail(__FILE__, __LINE__, "ncclAllReduce of %lld floats failed", (long long)np);
+            PDRT_FAIL("ncclAllReduce of %lld floats failed", (long long)np);
         pd_cuda_sync(e->ctx);
     } else { /* fixed order through the first replica, as the CPU executor does */
-        RT_CHECK(np < (int64_t)1 << 31);
+        PDRT_CHECK(np < (int64_t)1 << 31);
         pd_cuda_download(e->ctx, e->host_acc, e->acc, (size_t)np * sizeof(float));
         MPI_Gather(e->host_acc, (int)np, MPI_FLOAT, e->host_gather, (int)np, MPI_FLOAT, 0, e->stage_comm);
         if (e->j == 0) {
@@ -173,7 +173,7 @@ static void allreduce(cx_t *e) {
 static void step(cx_t *e) {
     double t = pdrt_now();
     int64_t np = np_of(e);
-    RT_CHECK(e->acc_count >= 1);
+    PDRT_CHECK(e->acc_count >= 1);
     if (e->acc_count != 1) pd_scale_cuda(e->ctx, e->acc, 1.0f / (float)e->acc_count, (size_t)np);
     float *old = dev_w(e, pdrt_stash_newest(&e->stash));
     float *w = dev_w(e, pdrt_stash_begin_update(&e->stash));
@@ -191,7 +191,7 @@ static void step(cx_t *e) {
 static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
     const pd_rank_schedule *rs = &s->ranks[e->rank];
     const pdrt_stage *st = e->st;
-    RT_CHECK(rs->stage == st->index);
+    PDRT_CHECK(rs->stage == st->index);
     e->epoch_base_updates = e->updates;
     for (int i = 0; i < rs->n; i++) {
         const pd_action *a = &rs->a[i];
@@ -235,7 +235,7 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
             tid = 1;
             break;
         default:
-            pdrt_fail(__FILE__, __LINE__, "schedule action %s is not supported by the CUDA runtime",
+            PDRT_FAIL("schedule action %s is not supported by the CUDA runtime",
                     pd_action_name(a->kind));
         }
         pdrt_trace_add(a->kind, a->mb, a->peer, tid, t0, pdrt_now());
@@ -255,7 +255,7 @@ static double evaluate(cx_t *e) {
     if (e->j != 0) nb = 0;
     int64_t nin = st->in_floats + e->B, nout = st->out_floats + e->B;
     float *hin = malloc((size_t)nin * sizeof(float)), *hout = malloc((size_t)nout * sizeof(float));
-    RT_CHECK(hin && hout && nin < (int64_t)1 << 31 && nout < (int64_t)1 << 31);
+    PDRT_CHECK(hin && hout && nin < (int64_t)1 << 31 && nout < (int64_t)1 << 31);
     float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
     float *w = dev_w(e, pdrt_stash_newest(&e->stash));
     int64_t correct = 0;
@@ -311,7 +311,7 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
     e->nv = nv;
     e->S = full->send_slots > 0 ? full->send_slots : 1;
     if (2 * e->S > PD_LINK_SLOTS)
-        pdrt_fail(__FILE__, __LINE__, "the schedule needs %d send slots; the CUDA transports keep %d",
+        PDRT_FAIL("the schedule needs %d send slots; the CUDA transports keep %d",
                 e->S, PD_LINK_SLOTS / 2);
     pdrt_stash_init(&e->stash, nv, 1, e->D);
     size_t f = sizeof(float), np = (size_t)(st->n_params ? st->n_params : 1);
@@ -329,7 +329,7 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
     size_t o_gs = carve(&c, (size_t)e->S * (size_t)(st->in_floats + 1) * f);
     e->arena_bytes = c.off;
     e->arena = pd_cuda_alloc(e->arena_bytes);
-    if (!e->arena) pdrt_fail(__FILE__, __LINE__, "cannot allocate the %.1f MiB device arena", e->arena_bytes / 1048576.0);
+    if (!e->arena) PDRT_FAIL("cannot allocate the %.1f MiB device arena", e->arena_bytes / 1048576.0);
     pd_cuda_zero(e->ctx, e->arena, e->arena_bytes);
     e->wblob = (float *)(e->arena + o_w);
     e->acc = (float *)(e->arena + o_acc);
@@ -343,7 +343,7 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
     e->dout = calloc((size_t)e->D, sizeof(float *));
     e->act_send = calloc((size_t)e->S, sizeof(float *));
     e->grad_send = calloc((size_t)e->S, sizeof(float *));
-    RT_CHECK(e->acts && e->in && e->dout && e->act_send && e->grad_send);
+    PDRT_CHECK(e->acts && e->in && e->dout && e->act_send && e->grad_send);
     for (int i = 0; i < e->D; i++) {
         e->acts[i] = (float *)(e->arena + o_acts) + (size_t)i * nacts;
         e->in[i] = (float *)(e->arena + o_in) + (size_t)i * nin;
@@ -357,7 +357,7 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
     e->labels_host = calloc((size_t)e->B, sizeof(int));
     e->host_acc = pdrt_alloc(np);
     e->host_gather = e->j == 0 ? pdrt_alloc(np * (size_t)e->R) : NULL;
-    RT_CHECK(e->labels_host);
+    PDRT_CHECK(e->labels_host);
     double mib = 1.0 / 1048576.0;
     printf("stage %d rank %d: device memory plan %.1f MiB, allocated once: weights %d x %.1f, "
            "gradient %.1f, optimizer %.1f, activations %d x %.1f, inputs %d x %.1f, send slots %d "
@@ -381,7 +381,7 @@ static void cx_free(cx_t *e) {
  * transport of each; the ranks' hosts and GPUs come from an all-gather. */
 static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind forced, int device) {
     pd_rank_info me, *all = calloc((size_t)e->n, sizeof *all);
-    RT_CHECK(all != NULL);
+    PDRT_CHECK(all != NULL);
     memset(&me, 0, sizeof me);
     gethostname(me.host, sizeof me.host - 1);
     struct cudaDeviceProp prop;
@@ -391,7 +391,7 @@ static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind force
     MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, MPI_COMM_WORLD);
     int cap = 16, n = 0;
     int *a = malloc((size_t)cap * sizeof(int)), *b = malloc((size_t)cap * sizeof(int));
-    RT_CHECK(a && b);
+    PDRT_CHECK(a && b);
     for (int r = 0; r < full->n_ranks; r++)
         for (int i = 0; i < full->ranks[r].n; i++) {
             const pd_action *x = &full->ranks[r].a[i];
@@ -403,7 +403,7 @@ static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind force
                 cap *= 2;
                 a = realloc(a, (size_t)cap * sizeof(int));
                 b = realloc(b, (size_t)cap * sizeof(int));
-                RT_CHECK(a && b);
+                PDRT_CHECK(a && b);
             }
             int q = n++;
             while (q > 0 && (a[q - 1] > lo || (a[q - 1] == lo && b[q - 1] > hi))) {
@@ -419,7 +419,7 @@ static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind force
     e->lb = b;
     e->lk = calloc((size_t)(n ? n : 1), sizeof *e->lk);
     e->links = calloc((size_t)(n ? n : 1), sizeof *e->links);
-    RT_CHECK(e->lk && e->links);
+    PDRT_CHECK(e->lk && e->links);
     for (int i = 0; i < n; i++) {
         e->lk[i] = pd_transport_choose(forced, &all[a[i]], &all[b[i]]);
         if (a[i] == e->rank || b[i] == e->rank)
@@ -528,7 +528,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         MPI_Comm_free(&node);
         device = local % ngpu;
     }
-    if (device >= ngpu) pdrt_fail(__FILE__, __LINE__, "--device %d: this machine has %d GPUs", device, ngpu);
+    if (device >= ngpu) PDRT_FAIL("--device %d: this machine has %d GPUs", device, ngpu);
     e.out_rank = e.first_rank[st->n_stages - 1];
     MPI_Comm_split(MPI_COMM_WORLD, st->index, e.rank, &e.stage_comm);
     e.cst = cst;
@@ -542,15 +542,15 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     if (e.vsync)
         for (int k = 0; k < st->n_stages; k++)
             if (pdrt_replicas(st, k) != 1)
-                pdrt_fail(__FILE__, __LINE__, "vertical sync needs a straight pipeline");
+                PDRT_FAIL("vertical sync needs a straight pipeline");
     e.ctx = pd_cuda_ctx_create(device, prec, cst->scratch_bytes ? cst->scratch_bytes(prec) : 0, 0);
-    if (!e.ctx) pdrt_fail(__FILE__, __LINE__, "cannot create the CUDA context on GPU %d", device);
+    if (!e.ctx) PDRT_FAIL("cannot create the CUDA context on GPU %d", device);
     e.stream = pd_cuda_ctx_stream(e.ctx);
     pdrt_optim_from(&e.opt, st, &a);
     e.per_epoch = pdrt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
-        RT_CHECK(n0 < (int64_t)1 << 30);
+        PDRT_CHECK(n0 < (int64_t)1 << 30);
         pd_schedule *full = pdrt_schedule_for(st, &a, (int)n0);
         cx_alloc(&e, full);
         links_plan(&e, full, forced, device);

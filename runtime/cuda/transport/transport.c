@@ -21,10 +21,10 @@ pd_transport_kind pd_transport_choose(pd_transport_kind forced, const pd_rank_in
     int same_host = !strncmp(a->host, b->host, sizeof a->host);
     int same_gpu = same_host && !memcmp(a->uuid, b->uuid, sizeof a->uuid);
     if (forced == PD_TR_IPC && !same_host)
-        pdrt_fail(__FILE__, __LINE__, "--transport ipc: ranks on hosts %s and %s cannot share device "
+        PDRT_FAIL("--transport ipc: ranks on hosts %s and %s cannot share device "
                 "memory", a->host, b->host);
     if (forced == PD_TR_NCCL && same_gpu)
-        pdrt_fail(__FILE__, __LINE__, "--transport nccl: two ranks on GPU %d of %s (NCCL refuses two "
+        PDRT_FAIL("--transport nccl: two ranks on GPU %d of %s (NCCL refuses two "
                 "ranks on one device; use ipc or host)", a->device, a->host);
     if (forced != PD_TR_AUTO) return forced;
     return same_gpu ? PD_TR_IPC : PD_TR_NCCL;

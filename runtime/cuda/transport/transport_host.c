@@ -12,7 +12,7 @@ static float *host_slot(pd_link *l, float **p) {
 }
 
 static void host_send(pd_link *l, int slot, const float *src, int64_t n, int tag) {
-    RT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS && n <= l->host_cap);
+    PDRT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS && n <= l->host_cap);
     if (l->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->req[slot]);
     float *h = host_slot(l, &l->host_buf[slot]);
     TR_CUDA(cudaMemcpyAsync(h, src, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost,
@@ -26,7 +26,7 @@ static void host_send_wait(pd_link *l, int slot) {
 }
 
 static void host_recv(pd_link *l, float *dst, int64_t n, int tag) {
-    RT_CHECK(n <= l->host_cap);
+    PDRT_CHECK(n <= l->host_cap);
     float *h = host_slot(l, &l->host_rbuf);
     MPI_Request r;
     MPI_Irecv(h, TR_COUNT(n), MPI_FLOAT, l->peer, tag, l->comm, &r);

@@ -11,11 +11,11 @@
 #include "transport_internal.h"
 
 static void ipc_send(pd_link *l, int slot, const float *src, int64_t n, int tag) {
-    RT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS);
+    PDRT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS);
     if (l->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->req[slot]);
     if (l->ack[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->ack[slot]);
     const char *p = (const char *)src;
-    RT_CHECK(p >= l->my_base);
+    PDRT_CHECK(p >= l->my_base);
     TR_CUDA(cudaStreamSynchronize((cudaStream_t)l->stream)); /* src is written */
     l->hdr[slot][0] = (int64_t)(p - l->my_base);
     l->hdr[slot][1] = n;
@@ -34,7 +34,7 @@ static void ipc_recv(pd_link *l, float *dst, int64_t n, int tag) {
     MPI_Irecv(h, 2, MPI_INT64_T, l->peer, tag, l->comm, &r);
     pdrt_wait_req(&r);
     if (h[1] != n)
-        pdrt_fail(__FILE__, __LINE__, "IPC message from rank %d holds %lld floats, %lld expected",
+        PDRT_FAIL("IPC message from rank %d holds %lld floats, %lld expected",
                 l->peer, (long long)h[1], (long long)n);
     TR_CUDA(cudaMemcpyAsync(dst, l->peer_base + h[0], (size_t)n * sizeof(float),
                             cudaMemcpyDeviceToDevice, (cudaStream_t)l->stream));

@@ -15,7 +15,7 @@
 #define TR_NCCL(x)                                                                           \
     do {                                                                                     \
         ncclResult_t r_ = (x);                                                               \
-        if (r_ != ncclSuccess) pdrt_fail(__FILE__, __LINE__, "%s: %s", #x, ncclGetErrorString(r_)); \
+        if (r_ != ncclSuccess) PDRT_FAIL("%s: %s", #x, ncclGetErrorString(r_)); \
     } while (0)
 
 /* Waits for an event without spinning a core. */
@@ -35,7 +35,7 @@ static int peer_index(const pd_link *l) { return l->nccl_peer; }
 
 static void nccl_send(pd_link *l, int slot, const float *src, int64_t n, int tag) {
     (void)tag; /* NCCL matches in order; the schedule sends in minibatch order on each link */
-    RT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS);
+    PDRT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS);
     if (l->posted[slot]) wait_event((cudaEvent_t)l->done[slot]);
     TR_CUDA(cudaEventRecord((cudaEvent_t)l->ready[slot], (cudaStream_t)l->stream));
     TR_CUDA(cudaStreamWaitEvent((cudaStream_t)l->send_stream, (cudaEvent_t)l->ready[slot], 0));
@@ -94,7 +94,7 @@ void pd_nccl_link_setup(pd_link *l, int me, int lo, int hi) {
     for (int k = 0; k < 2; k++) {
         ncclResult_t r = ncclCommInitRank(&c[k], 2, id[k], idx);
         if (r != ncclSuccess)
-            pdrt_fail(__FILE__, __LINE__, "NCCL between ranks %d and %d: ncclCommInitRank: %s (two "
+            PDRT_FAIL("NCCL between ranks %d and %d: ncclCommInitRank: %s (two "
                     "ranks on one GPU need --transport ipc or host)", lo, hi, ncclGetErrorString(r));
     }
     /* c[0] carries lo -> hi, c[1] hi -> lo */
