@@ -4,7 +4,7 @@
  * accumulated until the update's step, the replicas' all-reduce in a fixed order (gathered to the
  * stage's first replica, summed in rank order, broadcast), optimizer steps on the newest version
  * with the mean gradient of the update's minibatches, nonblocking sends through rings of send
- * buffers whose size the deadlock checker assumed, then a forward-only pass over the test set
+ * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport), then a forward-only pass over the test set
  * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
  * first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
@@ -24,6 +24,7 @@
 #include "optim.h"
 #include "rt.h"
 #include "runtime/schedule/schedule.h"
+#include "runtime/transport/transport.h"
 
 typedef struct {
     const pdrt_stage *st;
@@ -43,8 +44,9 @@ typedef struct {
     pd_optim opt;
     float *grads, *opt_state, *buffers, *scratch, *dacts, *logits;
     float **acts, **in, **dout;   /* D each */
-    float **act_send, **grad_send;/* S each */
-    MPI_Request *act_req, *grad_req;
+    float **act_send, **grad_send;/* S each: send slot k of activations is the links' slot 2k,
+                                     of gradients 2k + 1 */
+    pdrt_link *links;             /* per peer rank: its link, opened on first use */
     int *labels;
     pd_data train, test;
     int64_t updates;
@@ -64,8 +66,6 @@ typedef struct {
     int64_t inj_step;
 } ex_t;
 
-static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
-
 /* 1 when x[0..n) holds a NaN or an infinity: x * 0 is 0 for finite x and NaN otherwise. Sixteen
  * independent sums, so that the loop vectorises (one running sum is a chain of dependent adds,
  * about 4x slower on a 458,000-float stage). */
@@ -84,22 +84,43 @@ static int any_nonfinite(const float *x, int64_t n) {
  * the in-flight buffers, the stash and the send rings. */
 static int64_t lidx(const ex_t *e, int64_t mb) { return mb / e->R; }
 
-static float *send_slot(float **bufs, MPI_Request *req, int S, int64_t l, double *wait_ms) {
-    int i = (int)(l % S);
-    if (req[i] != MPI_REQUEST_NULL) {
-        double t = pdrt_now();
-        pdrt_wait_req(&req[i]);
-        *wait_ms += 1e3 * (pdrt_now() - t);
+/* The link to peer, opened on first use (the MPI transport's setup involves no other rank). */
+static pdrt_link *link_to(ex_t *e, int peer) {
+    pdrt_link *k = &e->links[peer];
+    if (!k->t) {
+        pdrt_link_env env = {.me = e->rank, .lo = e->rank < peer ? e->rank : peer,
+                             .hi = e->rank < peer ? peer : e->rank, .comm = MPI_COMM_WORLD,
+                             .ctl = MPI_COMM_NULL, .slots = 2 * e->S};
+        pdrt_link_open(k, &pdrt_transport_mpi, peer, &env);
     }
-    return bufs[i];
+    return k;
 }
 
-static void recv_into(float *buf, int64_t n, int peer, int tag, double *wait_ms) {
+/* Waits until the links' send slot q no longer holds a pending send. */
+static void slot_wait(ex_t *e, int q) {
+    for (int p = 0; p < e->n; p++)
+        if (e->links[p].t) e->links[p].t->send_wait(&e->links[p], q);
+}
+
+/* Send slot l % S of kind (0 activations, 1 gradients), free: the buffer to fill. */
+static float *send_slot(ex_t *e, int kind, int64_t l, double *wait_ms) {
+    int i = (int)(l % e->S);
     double t = pdrt_now();
-    MPI_Request r;
-    MPI_Irecv(buf, (int)n, MPI_FLOAT, peer, tag, MPI_COMM_WORLD, &r);
-    pdrt_wait_req(&r);
+    slot_wait(e, 2 * i + kind);
     *wait_ms += 1e3 * (pdrt_now() - t);
+    return kind ? e->grad_send[i] : e->act_send[i];
+}
+
+static void recv_into(ex_t *e, float *buf, int64_t n, int peer, int tag, double *wait_ms) {
+    double t = pdrt_now();
+    pdrt_link *k = link_to(e, peer);
+    k->t->recv(k, buf, n, tag);
+    *wait_ms += 1e3 * (pdrt_now() - t);
+}
+
+/* Waits for every pending send of the links. */
+static void sends_wait(ex_t *e) {
+    for (int q = 0; q < 2 * e->S; q++) slot_wait(e, q);
 }
 
 static void labels_from_tail(int *labels, const float *tail, int B) {
@@ -132,7 +153,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
         w = pdrt_stash_for_forward(&e->stash, l);
     }
     float *out = e->last ? e->logits
-                         : send_slot(e->act_send, e->act_req, e->S, l, &e->stats.wait_ms);
+                         : send_slot(e, 0, l, &e->stats.wait_ms);
     t += 1e-3 * (e->stats.wait_ms - wait0); /* waiting for a send slot is not compute */
     if (e->buffers_before) memcpy(e->buffers_before, e->buffers, (size_t)st->n_buffers * sizeof(float));
     pdrt_laps_begin(&e->laps, 0);
@@ -179,7 +200,7 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
     float *din = e->first ? NULL
-                          : send_slot(e->grad_send, e->grad_req, e->S, l, &e->stats.wait_ms);
+                          : send_slot(e, 1, l, &e->stats.wait_ms);
     double t = pdrt_now();
     float *w = pdrt_stash_for_backward(&e->stash, l);
     pdrt_laps_begin(&e->laps, 1);
@@ -278,26 +299,26 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
         int tid = 0;
         switch (a->kind) {
         case PD_A_RECV_ACT:
-            recv_into(e->in[d], st->in_floats + e->B, a->peer, tag_of(0, a->mb), &e->stats.wait_ms);
+            recv_into(e, e->in[d], st->in_floats + e->B, a->peer, pdrt_tag_of(0, a->mb), &e->stats.wait_ms);
             tid = 1;
             break;
         case PD_A_FORWARD: forward(e, a->mb, epoch, base, off); break;
         case PD_A_SEND_ACT: {
             int k = (int)(l % e->S);
-            MPI_Isend(e->act_send[k], (int)(st->out_floats + e->B), MPI_FLOAT, a->peer,
-                      tag_of(0, a->mb), MPI_COMM_WORLD, &e->act_req[k]);
+            pdrt_link *lk = link_to(e, a->peer);
+            lk->t->send(lk, 2 * k, e->act_send[k], st->out_floats + e->B, pdrt_tag_of(0, a->mb));
             tid = 1;
             break;
         }
         case PD_A_RECV_GRAD:
-            recv_into(e->dout[d], st->out_floats + 1, a->peer, tag_of(1, a->mb), &e->stats.wait_ms);
+            recv_into(e, e->dout[d], st->out_floats + 1, a->peer, pdrt_tag_of(1, a->mb), &e->stats.wait_ms);
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb, base); break;
         case PD_A_SEND_GRAD: {
             int k = (int)(l % e->S);
-            MPI_Isend(e->grad_send[k], (int)st->in_floats + 1, MPI_FLOAT, a->peer, tag_of(1, a->mb),
-                      MPI_COMM_WORLD, &e->grad_req[k]);
+            pdrt_link *lk = link_to(e, a->peer);
+            lk->t->send(lk, 2 * k + 1, e->grad_send[k], st->in_floats + 1, pdrt_tag_of(1, a->mb));
             tid = 1;
             break;
         }
@@ -311,10 +332,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             }
             break;
         case PD_A_FLUSH: {
-            for (int k = 0; k < e->S; k++) {
-                if (e->act_req[k] != MPI_REQUEST_NULL) pdrt_wait_req(&e->act_req[k]);
-                if (e->grad_req[k] != MPI_REQUEST_NULL) pdrt_wait_req(&e->grad_req[k]);
-            }
+            sends_wait(e);
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
@@ -326,10 +344,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
         pdrt_trace_add(a->kind, a->mb, a->peer, tid, t0, pdrt_now());
     }
     double t = pdrt_now();
-    for (int i = 0; i < e->S; i++) {
-        if (e->act_req[i] != MPI_REQUEST_NULL) pdrt_wait_req(&e->act_req[i]);
-        if (e->grad_req[i] != MPI_REQUEST_NULL) pdrt_wait_req(&e->grad_req[i]);
-    }
+    sends_wait(e);
     e->stats.wait_ms += 1e3 * (pdrt_now() - t);
     if (e->rank == e->out_rank) progress(e, epoch, off + s->steps, 1);
 }
@@ -353,7 +368,7 @@ static double evaluate(ex_t *e) {
             for (int b = 0; b < e->B; b++) in[st->in_floats + b] = b < got ? (float)e->labels[b] : -1;
         } else {
             double ignored = 0;
-            recv_into(in, st->in_floats + e->B, e->first_rank[st->index - 1], 0, &ignored);
+            recv_into(e, in, st->in_floats + e->B, e->first_rank[st->index - 1], 0, &ignored);
         }
         st->forward(out, e->acts[0], e->scratch, e->buffers, w, in, 0, e->a->seed, -1);
         if (e->last) {
@@ -363,10 +378,9 @@ static double evaluate(ex_t *e) {
             correct += pdrt_count_correct(e->logits, e->labels, got, st->classes);
         } else {
             memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
-            MPI_Request r;
-            MPI_Isend(out, (int)(st->out_floats + e->B), MPI_FLOAT, e->first_rank[st->index + 1], 0,
-                      MPI_COMM_WORLD, &r);
-            pdrt_wait_req(&r);
+            pdrt_link *k = link_to(e, e->first_rank[st->index + 1]); /* slot 0: act_send[0] */
+            k->t->send(k, 0, out, st->out_floats + e->B, 0);
+            k->t->send_wait(k, 0);
         }
     }
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
@@ -398,10 +412,8 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->dout = calloc((size_t)e->D, sizeof(float *));
     e->act_send = calloc((size_t)e->S, sizeof(float *));
     e->grad_send = calloc((size_t)e->S, sizeof(float *));
-    e->act_req = malloc((size_t)e->S * sizeof(MPI_Request));
-    e->grad_req = malloc((size_t)e->S * sizeof(MPI_Request));
-    PDRT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send &&
-             e->act_req && e->grad_req);
+    e->links = calloc((size_t)e->n, sizeof *e->links);
+    PDRT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send && e->links);
     for (int i = 0; i < e->D; i++) {
         e->acts[i] = pdrt_alloc((size_t)st->n_acts);
         e->in[i] = pdrt_alloc((size_t)(st->in_floats + e->B));
@@ -410,7 +422,6 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     for (int i = 0; i < e->S; i++) {
         e->act_send[i] = pdrt_alloc((size_t)(st->out_floats + e->B));
         e->grad_send[i] = pdrt_alloc((size_t)st->in_floats + 1);
-        e->act_req[i] = e->grad_req[i] = MPI_REQUEST_NULL;
     }
 }
 
@@ -418,7 +429,8 @@ static void ex_free(ex_t *e) {
     for (int i = 0; i < e->D; i++) { free(e->acts[i]); free(e->in[i]); free(e->dout[i]); }
     for (int i = 0; i < e->S; i++) { free(e->act_send[i]); free(e->grad_send[i]); }
     free(e->acts); free(e->in); free(e->dout); free(e->act_send); free(e->grad_send);
-    free(e->act_req); free(e->grad_req); free(e->labels);
+    for (int p = 0; p < e->n; p++) pdrt_link_close(&e->links[p]);
+    free(e->links); free(e->labels);
     free(e->grads); free(e->opt_state); free(e->buffers); free(e->scratch); free(e->dacts);
     free(e->logits); free(e->buffers_before);
     free(e->acc); free(e->gather); free(e->first_rank);
