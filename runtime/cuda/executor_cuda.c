@@ -48,7 +48,7 @@ typedef struct {
     int n_links;
     int *la, *lb;
     pd_transport_kind *lk;
-    pd_link *links;
+    pdrt_link *links;
     void *nccl_stage;             /* the replicas' NCCL communicator, or NULL */
     pdrt_stage_stats stats;
     pdrt_loss_log lg;           /* the last stage's loss since the last progress line */
@@ -56,11 +56,10 @@ typedef struct {
     int64_t per_epoch, total;
 } cx_t;
 
-static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
 static int64_t lidx(const cx_t *e, int64_t mb) { return mb / e->R; }
 static int64_t np_of(const cx_t *e) { return e->st->n_params; }
 
-static pd_link *link_to(cx_t *e, int peer) {
+static pdrt_link *link_to(cx_t *e, int peer) {
     for (int i = 0; i < e->n_links; i++)
         if ((e->la[i] == e->rank && e->lb[i] == peer) || (e->lb[i] == e->rank && e->la[i] == peer))
             return &e->links[i];
@@ -202,26 +201,26 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
         switch (a->kind) {
         case PD_A_RECV_ACT:
             link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->in[d], st->in_floats + e->B,
-                                         tag_of(0, a->mb));
+                                         pdrt_tag_of(0, a->mb));
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
         case PD_A_FORWARD: forward(e, a->mb, epoch, base); break;
         case PD_A_SEND_ACT:
             link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k, e->act_send[k],
-                                         st->out_floats + e->B, tag_of(0, a->mb));
+                                         st->out_floats + e->B, pdrt_tag_of(0, a->mb));
             tid = 1;
             break;
         case PD_A_RECV_GRAD:
             link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->dout[d], st->out_floats,
-                                         tag_of(1, a->mb));
+                                         pdrt_tag_of(1, a->mb));
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb); break;
         case PD_A_SEND_GRAD:
             link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k + 1, e->grad_send[k],
-                                         st->in_floats, tag_of(1, a->mb));
+                                         st->in_floats, pdrt_tag_of(1, a->mb));
             tid = 1;
             break;
         case PD_A_ALLREDUCE: allreduce(e); break;

@@ -1,5 +1,6 @@
-/* transport.c: choosing a transport per link (same host and same GPU UUID: CUDA IPC; distinct
- * GPUs: NCCL; or what --transport forces) and setting every link up in one fixed order. */
+/* transport.c (CUDA): choosing a transport per link (same host and same GPU UUID: CUDA IPC;
+ * distinct GPUs: NCCL; or what --transport forces) and setting every link up, through its
+ * table's setup, in one fixed order. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,44 +31,23 @@ pd_transport_kind pd_transport_choose(pd_transport_kind forced, const pd_rank_in
     return same_gpu ? PD_TR_IPC : PD_TR_NCCL;
 }
 
-void pd_links_setup(pd_link *links, const int *a, const int *b, const pd_transport_kind *kinds,
+void pd_links_setup(pdrt_link *links, const int *a, const int *b, const pd_transport_kind *kinds,
                     int n, int me, MPI_Comm comm, void *stream, void *arena, int64_t max_floats) {
     if (ack_comm == MPI_COMM_NULL) MPI_Comm_dup(comm, &ack_comm);
     for (int i = 0; i < n; i++) {
         if (a[i] != me && b[i] != me) continue;
-        pd_link *l = &links[i];
-        memset(l, 0, sizeof *l);
         int lo = a[i] < b[i] ? a[i] : b[i], hi = a[i] < b[i] ? b[i] : a[i];
-        l->peer = me == lo ? hi : lo;
-        l->stream = stream;
-        l->comm = comm;
-        l->ack_comm = ack_comm;
-        l->my_base = (char *)arena;
-        l->host_cap = max_floats;
-        for (int s = 0; s < PD_LINK_SLOTS; s++) l->req[s] = l->ack[s] = MPI_REQUEST_NULL;
-        switch (kinds[i]) {
-        case PD_TR_IPC: {
-            cudaIpcMemHandle_t mine, theirs;
-            TR_CUDA(cudaIpcGetMemHandle(&mine, arena));
-            MPI_Sendrecv(&mine, (int)sizeof mine, MPI_BYTE, l->peer, 1, &theirs, (int)sizeof theirs,
-                         MPI_BYTE, l->peer, 1, ack_comm, MPI_STATUS_IGNORE);
-            void *p = NULL;
-            TR_CUDA(cudaIpcOpenMemHandle(&p, theirs, cudaIpcMemLazyEnablePeerAccess));
-            l->peer_base = (char *)p;
-            l->t = &pd_transport_ipc;
-            break;
-        }
-        case PD_TR_NCCL:
-            pd_nccl_link_setup(l, me, lo, hi);
-            l->t = &pd_transport_nccl;
-            break;
-        default:
-            l->t = &pd_transport_host;
-        }
+        pdrt_link_env env = {.me = me, .lo = lo, .hi = hi, .comm = comm, .ctl = ack_comm,
+                             .slots = PD_LINK_SLOTS, .max_floats = max_floats, .stream = stream,
+                             .arena = arena};
+        const pdrt_transport *t = kinds[i] == PD_TR_IPC    ? &pd_transport_ipc
+                                  : kinds[i] == PD_TR_NCCL ? &pd_transport_nccl
+                                                           : &pd_transport_host;
+        pdrt_link_open(&links[i], t, me == lo ? hi : lo, &env);
     }
 }
 
-void pd_links_close(pd_link *links, const int *a, const int *b, int n, int me) {
+void pd_links_close(pdrt_link *links, const int *a, const int *b, int n, int me) {
     for (int i = 0; i < n; i++)
         if ((a[i] == me || b[i] == me) && links[i].t) links[i].t->close(&links[i]);
     if (ack_comm != MPI_COMM_NULL) MPI_Comm_free(&ack_comm);

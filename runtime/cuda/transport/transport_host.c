@@ -6,44 +6,68 @@
 #include "transport.h"
 #include "transport_internal.h"
 
-static float *host_slot(pd_link *l, float **p) {
-    if (!*p) TR_CUDA(cudaMallocHost((void **)p, (size_t)(l->host_cap ? l->host_cap : 1) * sizeof(float)));
+typedef struct {
+    void *stream;             /* the compute stream (cudaStream_t) */
+    float *host_buf[PD_LINK_SLOTS];
+    int64_t host_cap;         /* floats per host buffer */
+    float *host_rbuf;
+    MPI_Request req[PD_LINK_SLOTS];
+} host_state;
+
+static void host_setup(pdrt_link *l, const pdrt_link_env *env) {
+    host_state *s = calloc(1, sizeof *s);
+    PDRT_CHECK(s != NULL);
+    s->stream = env->stream;
+    s->host_cap = env->max_floats;
+    for (int i = 0; i < PD_LINK_SLOTS; i++) s->req[i] = MPI_REQUEST_NULL;
+    l->state = s;
+}
+
+static float *host_slot(host_state *s, float **p) {
+    if (!*p) TR_CUDA(cudaMallocHost((void **)p, (size_t)(s->host_cap ? s->host_cap : 1) * sizeof(float)));
     return *p;
 }
 
-static void host_send(pd_link *l, int slot, const float *src, int64_t n, int tag) {
-    PDRT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS && n <= l->host_cap);
-    if (l->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->req[slot]);
-    float *h = host_slot(l, &l->host_buf[slot]);
+static void host_send(pdrt_link *l, int slot, const float *src, int64_t n, int tag) {
+    host_state *s = l->state;
+    PDRT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS && n <= s->host_cap);
+    if (s->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&s->req[slot]);
+    float *h = host_slot(s, &s->host_buf[slot]);
     TR_CUDA(cudaMemcpyAsync(h, src, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost,
-                            (cudaStream_t)l->stream));
-    TR_CUDA(cudaStreamSynchronize((cudaStream_t)l->stream));
-    MPI_Isend(h, TR_COUNT(n), MPI_FLOAT, l->peer, tag, l->comm, &l->req[slot]);
+                            (cudaStream_t)s->stream));
+    TR_CUDA(cudaStreamSynchronize((cudaStream_t)s->stream));
+    MPI_Isend(h, pdrt_mpi_count(n), MPI_FLOAT, l->peer, tag, l->comm, &s->req[slot]);
 }
 
-static void host_send_wait(pd_link *l, int slot) {
-    if (l->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->req[slot]);
+static void host_send_wait(pdrt_link *l, int slot) {
+    host_state *s = l->state;
+    if (s->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&s->req[slot]);
 }
 
-static void host_recv(pd_link *l, float *dst, int64_t n, int tag) {
-    PDRT_CHECK(n <= l->host_cap);
-    float *h = host_slot(l, &l->host_rbuf);
+static void host_recv(pdrt_link *l, float *dst, int64_t n, int tag) {
+    host_state *s = l->state;
+    PDRT_CHECK(n <= s->host_cap);
+    float *h = host_slot(s, &s->host_rbuf);
     MPI_Request r;
-    MPI_Irecv(h, TR_COUNT(n), MPI_FLOAT, l->peer, tag, l->comm, &r);
+    MPI_Irecv(h, pdrt_mpi_count(n), MPI_FLOAT, l->peer, tag, l->comm, &r);
     pdrt_wait_req(&r);
     TR_CUDA(cudaMemcpyAsync(dst, h, (size_t)n * sizeof(float), cudaMemcpyHostToDevice,
-                            (cudaStream_t)l->stream));
-    TR_CUDA(cudaStreamSynchronize((cudaStream_t)l->stream)); /* h is reused by the next recv */
+                            (cudaStream_t)s->stream));
+    TR_CUDA(cudaStreamSynchronize((cudaStream_t)s->stream)); /* h is reused by the next recv */
 }
 
-static void host_close(pd_link *l) {
+static void host_close(pdrt_link *l) {
+    host_state *s = l->state;
+    if (!s) return;
     for (int i = 0; i < PD_LINK_SLOTS; i++) {
         host_send_wait(l, i);
-        if (l->host_buf[i]) cudaFreeHost(l->host_buf[i]);
-        l->host_buf[i] = NULL;
+        if (s->host_buf[i]) cudaFreeHost(s->host_buf[i]);
+        s->host_buf[i] = NULL;
     }
-    if (l->host_rbuf) cudaFreeHost(l->host_rbuf);
-    l->host_rbuf = NULL;
+    if (s->host_rbuf) cudaFreeHost(s->host_rbuf);
+    free(s);
+    l->state = NULL;
 }
 
-const pd_transport pd_transport_host = {"host", host_send, host_send_wait, host_recv, host_close};
+const pdrt_transport pd_transport_host = {"host", host_setup, host_send, host_send_wait, host_recv,
+                                          host_close};

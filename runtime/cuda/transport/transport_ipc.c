@@ -10,25 +10,54 @@
 #include "transport.h"
 #include "transport_internal.h"
 
-static void ipc_send(pd_link *l, int slot, const float *src, int64_t n, int tag) {
+typedef struct {
+    void *stream;             /* the compute stream (cudaStream_t) */
+    char *my_base, *peer_base;/* this rank's arena; the peer's, opened */
+    MPI_Comm ack_comm;        /* the acknowledgements' communicator (the env's ctl) */
+    MPI_Request req[PD_LINK_SLOTS], ack[PD_LINK_SLOTS];
+    int64_t hdr[PD_LINK_SLOTS][2];
+    int ack_byte[PD_LINK_SLOTS];
+} ipc_state;
+
+static void ipc_setup(pdrt_link *l, const pdrt_link_env *env) {
+    ipc_state *s = calloc(1, sizeof *s);
+    PDRT_CHECK(s != NULL);
+    s->stream = env->stream;
+    s->my_base = (char *)env->arena;
+    s->ack_comm = env->ctl;
+    for (int i = 0; i < PD_LINK_SLOTS; i++) s->req[i] = s->ack[i] = MPI_REQUEST_NULL;
+    l->state = s;
+    cudaIpcMemHandle_t mine, theirs;
+    TR_CUDA(cudaIpcGetMemHandle(&mine, env->arena));
+    MPI_Sendrecv(&mine, (int)sizeof mine, MPI_BYTE, l->peer, 1, &theirs, (int)sizeof theirs,
+                 MPI_BYTE, l->peer, 1, env->ctl, MPI_STATUS_IGNORE);
+    void *p = NULL;
+    TR_CUDA(cudaIpcOpenMemHandle(&p, theirs, cudaIpcMemLazyEnablePeerAccess));
+    s->peer_base = (char *)p;
+}
+
+static void ipc_send(pdrt_link *l, int slot, const float *src, int64_t n, int tag) {
+    ipc_state *s = l->state;
     PDRT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS);
-    if (l->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->req[slot]);
-    if (l->ack[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->ack[slot]);
+    if (s->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&s->req[slot]);
+    if (s->ack[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&s->ack[slot]);
     const char *p = (const char *)src;
-    PDRT_CHECK(p >= l->my_base);
-    TR_CUDA(cudaStreamSynchronize((cudaStream_t)l->stream)); /* src is written */
-    l->hdr[slot][0] = (int64_t)(p - l->my_base);
-    l->hdr[slot][1] = n;
-    MPI_Irecv(&l->ack_byte[slot], 1, MPI_INT, l->peer, tag, l->ack_comm, &l->ack[slot]);
-    MPI_Isend(l->hdr[slot], 2, MPI_INT64_T, l->peer, tag, l->comm, &l->req[slot]);
+    PDRT_CHECK(p >= s->my_base);
+    TR_CUDA(cudaStreamSynchronize((cudaStream_t)s->stream)); /* src is written */
+    s->hdr[slot][0] = (int64_t)(p - s->my_base);
+    s->hdr[slot][1] = n;
+    MPI_Irecv(&s->ack_byte[slot], 1, MPI_INT, l->peer, tag, s->ack_comm, &s->ack[slot]);
+    MPI_Isend(s->hdr[slot], 2, MPI_INT64_T, l->peer, tag, l->comm, &s->req[slot]);
 }
 
-static void ipc_send_wait(pd_link *l, int slot) {
-    if (l->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->req[slot]);
-    if (l->ack[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&l->ack[slot]);
+static void ipc_send_wait(pdrt_link *l, int slot) {
+    ipc_state *s = l->state;
+    if (s->req[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&s->req[slot]);
+    if (s->ack[slot] != MPI_REQUEST_NULL) pdrt_wait_req(&s->ack[slot]);
 }
 
-static void ipc_recv(pd_link *l, float *dst, int64_t n, int tag) {
+static void ipc_recv(pdrt_link *l, float *dst, int64_t n, int tag) {
+    ipc_state *s = l->state;
     int64_t h[2];
     MPI_Request r;
     MPI_Irecv(h, 2, MPI_INT64_T, l->peer, tag, l->comm, &r);
@@ -36,17 +65,21 @@ static void ipc_recv(pd_link *l, float *dst, int64_t n, int tag) {
     if (h[1] != n)
         PDRT_FAIL("IPC message from rank %d holds %lld floats, %lld expected",
                 l->peer, (long long)h[1], (long long)n);
-    TR_CUDA(cudaMemcpyAsync(dst, l->peer_base + h[0], (size_t)n * sizeof(float),
-                            cudaMemcpyDeviceToDevice, (cudaStream_t)l->stream));
-    TR_CUDA(cudaStreamSynchronize((cudaStream_t)l->stream)); /* the peer may reuse its slot now */
+    TR_CUDA(cudaMemcpyAsync(dst, s->peer_base + h[0], (size_t)n * sizeof(float),
+                            cudaMemcpyDeviceToDevice, (cudaStream_t)s->stream));
+    TR_CUDA(cudaStreamSynchronize((cudaStream_t)s->stream)); /* the peer may reuse its slot now */
     int one = 1;
-    MPI_Send(&one, 1, MPI_INT, l->peer, tag, l->ack_comm);
+    MPI_Send(&one, 1, MPI_INT, l->peer, tag, s->ack_comm);
 }
 
-static void ipc_close(pd_link *l) {
+static void ipc_close(pdrt_link *l) {
+    ipc_state *s = l->state;
+    if (!s) return;
     for (int i = 0; i < PD_LINK_SLOTS; i++) ipc_send_wait(l, i);
-    if (l->peer_base) cudaIpcCloseMemHandle(l->peer_base);
-    l->peer_base = NULL;
+    if (s->peer_base) cudaIpcCloseMemHandle(s->peer_base);
+    free(s);
+    l->state = NULL;
 }
 
-const pd_transport pd_transport_ipc = {"ipc", ipc_send, ipc_send_wait, ipc_recv, ipc_close};
+const pdrt_transport pd_transport_ipc = {"ipc", ipc_setup, ipc_send, ipc_send_wait, ipc_recv,
+                                         ipc_close};
