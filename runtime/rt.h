@@ -1,11 +1,13 @@
-/* rt.h: libpdrt's internal pieces shared by the pipeline executor and the local (--single,
- * --emulate) runner: options, errors, the weight stash, MPI send rings, data, weights files and
- * the summary. Generated code uses pdrt.h only. */
+/* rt.h: libpdrt's internal pieces shared by the pipeline executors (CPU and CUDA) and the local
+ * (--single, --emulate) runner: options, errors, the weight stash, checkpoints, data, weights
+ * files, the summary, per-layer laps and the trace. Generated code uses pdrt.h only; tensors move
+ * between ranks through runtime/transport/transport.h. */
 #ifndef PDRT_RT_H
 #define PDRT_RT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <mpi.h>
 
@@ -42,6 +44,9 @@ typedef struct {
 
 /* Parses argv (argv[0] skipped). Returns 0, 1 after --help, or -1 with a message on stderr. */
 int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode);
+/* Prints the help of the stage's options (cuda_only 0) or of the CUDA stage's own (1), from
+ * options.def, one "  --name VALUE  help" entry each. */
+void pdrt_print_options(FILE *f, int cuda_only);
 
 /* ---- errors (rt_util.c) ---- */
 /* Who this process is, for the error lines: rank and stage (stage < 0: not yet known); use_mpi:

@@ -1,11 +1,13 @@
-/* ops.h: the CPU compute kernels of the runtime: every op's forward and backward, and the loss.
+/* ops.h: the CPU compute kernels of the runtime (runtime/cpu/ops_*.c): every op's forward and
+ * backward, and the loss.
  *
  * Conventions (llm.c): a layer is a pair of plain functions; arguments are outputs, then inputs,
  * then sizes. Activations are NCHW (batch first), row-major float32; rank-1 activations are
  * [B][features]. Gradients are named d...; every backward ACCUMULATES (+=) into its input
  * gradients and weight gradients, so that a tensor consumed by several layers sums its gradients;
- * the caller zeroes the gradient buffers once per minibatch. An input-gradient pointer may be NULL
- * when nobody needs it (for instance the gradient of the model's input); weight-gradient pointers
+ * the caller zeroes a gradient before its first write (the generated backward zeroes each one
+ * lazily, right before the first kernel that writes it; see docs/runtime.md). An input-gradient
+ * pointer may be NULL when nobody needs it (for instance the gradient of the model's input); weight-gradient pointers
  * may be NULL too (then that gradient is not computed). Bias pointers may be NULL (no bias).
  * Kernels are deterministic (same inputs, same bits) and never start threads; matrix products go
  * through cblas_sgemm, whose thread count the executable sets once (OPENBLAS_NUM_THREADS=1).

@@ -471,10 +471,8 @@ static int cuda_args(int *argc, char **argv, pd_cuda_precision *prec, pd_transpo
 }
 
 static void print_help(void) {
-    printf("CUDA stage options (besides the runtime's, below):\n"
-           "  --precision fp32|bf16          (default: the stage's)\n"
-           "  --transport auto|ipc|nccl|host (default auto: ipc on a shared GPU, nccl between GPUs)\n"
-           "  --device N                     GPU (default: node-local rank modulo the GPUs)\n");
+    printf("CUDA stage options (besides the runtime's, below):\n");
+    pdrt_print_options(stdout, 1);
 }
 
 int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
