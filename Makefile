@@ -5,7 +5,10 @@
 #   make test     builds the tests with AddressSanitizer+UBSan and runs every test (tests/run.sh)
 #   make demo     plans, generates, builds and trains models/fmnist_cnn.yaml end to end
 # Sources are picked up by wildcard: planner/*.c and codegen/*.c make pdplan (planner/main.c is
-# its main), runtime/*.c make libpdrt, tests/unit/test_*.c each make one test binary.
+# its main), runtime/schedule/*.c make libpdsched (the schedule IR and the hash, linked by pdplan
+# and folded into libpdrt), runtime/*.c, runtime/cpu/*.c and runtime/transport/*.c make libpdrt,
+# tests/unit/test_*.c each make one test binary. Includes are written from the repository root
+# (-I.), e.g. #include "runtime/schedule/schedule.h".
 
 CC      ?= gcc
 OPT     ?= -O2
@@ -15,7 +18,7 @@ BLAS_LIBS   := $(shell $(PKG) --libs openblas 2>/dev/null || echo -lopenblas)
 MPI_CFLAGS  := $(shell $(PKG) --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
 MPI_LIBS    := $(shell $(PKG) --libs ompi-c 2>/dev/null || echo -lmpi)
 WARN    := -Wall -Wextra -Werror
-BASE    := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -Iplanner -Icodegen -Iruntime
+BASE    := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -I. -Iplanner -Icodegen
 # zlib is optional (runtime/data.c reads gzip IDX files with it, plain IDX files without)
 ZLIB_FOUND  := $(shell $(PKG) --exists zlib 2>/dev/null && echo 1 || (test -f /usr/include/zlib.h && echo 1))
 ZLIB_CFLAGS := $(if $(ZLIB_FOUND),-DPD_HAVE_ZLIB)
@@ -25,14 +28,16 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 PLANNER_LIBS := -lglpk -lyaml -lm -pthread
 RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
-PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c) runtime/schedule.c \
-    runtime/fnv1a.c
-RUNTIME_SRC := $(wildcard runtime/*.c)
+PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c)
+SCHED_SRC   := $(wildcard runtime/schedule/*.c)
+RUNTIME_SRC := $(wildcard runtime/*.c runtime/cpu/*.c runtime/transport/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 
 PLANNER_OBJ := $(PLANNER_SRC:%.c=build/obj/%.o)
+SCHED_OBJ   := $(SCHED_SRC:%.c=build/obj/%.o)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=build/obj/%.o)
 SAN_PLANNER_OBJ := $(PLANNER_SRC:%.c=build/san/%.o)
+SAN_SCHED_OBJ := $(SCHED_SRC:%.c=build/san/%.o)
 SAN_RUNTIME_OBJ := $(RUNTIME_SRC:%.c=build/san/%.o)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=build/san/tests/%)
 
@@ -56,11 +61,17 @@ build/libplanner.a: $(PLANNER_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-build/libpdrt.a: $(RUNTIME_OBJ)
+# the schedule IR and FNV-1a: a leaf library of its own (pdplan links it), whose objects libpdrt
+# also carries, so that a generated stage links libpdrt.a alone
+build/libpdsched.a: $(SCHED_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-bin/pdplan: build/obj/planner/main.o build/libplanner.a
+build/libpdrt.a: $(RUNTIME_OBJ) $(SCHED_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+bin/pdplan: build/obj/planner/main.o build/libplanner.a build/libpdsched.a
 	@mkdir -p bin
 	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS)
 
@@ -74,10 +85,13 @@ bin/pdprof: build/obj/tools/pdprof.o build/obj/tools/pdprof_train.o build/libpla
 build/san/libplanner.a: $(SAN_PLANNER_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-build/san/libpdrt.a: $(SAN_RUNTIME_OBJ)
+build/san/libpdsched.a: $(SAN_SCHED_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-build/san/pdplan: build/san/planner/main.o build/san/libplanner.a
+build/san/libpdrt.a: $(SAN_RUNTIME_OBJ) $(SAN_SCHED_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/san/pdplan: build/san/planner/main.o build/san/libplanner.a build/san/libpdsched.a
 	$(CC) $(SANFLAGS) -o $@ $^ $(PLANNER_LIBS)
 
 build/san/tests/%: tests/unit/%.c tests/test_main.c build/san/libplanner.a build/san/libpdrt.a
@@ -107,12 +121,12 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x $(CUDA_HOME)/bin/nvcc &&
 CUDA_GENCODE := -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
     -gencode arch=compute_75,code=compute_75
 NVCCFLAGS ?= -std=c++17 -O2 -g $(CUDA_GENCODE) -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings
-CUDA_INC  := -Iruntime -Iruntime/cuda -I$(CUDA_HOME)/include
+CUDA_INC  := -I. -I$(CUDA_HOME)/include
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudnn -lcudart -lstdc++ -lm
 CUDA_SRC  := $(wildcard runtime/cuda/*.cu)
 CUDA_OBJ  := $(CUDA_SRC:%.cu=build/cuda/%.o) build/cuda/runtime/cuda/gpu_detect.o
 # the CPU reference the GPU test compares against: the ops, rng and optimizers only
-CUDA_REF_SRC := $(wildcard runtime/ops_*.c) runtime/rng.c runtime/optim.c
+CUDA_REF_SRC := $(wildcard runtime/cpu/ops_*.c) runtime/rng.c runtime/optim.c
 CUDA_TEST_BIN := $(if $(NVCC),build/san/tests/test_ops_cuda)
 
 .PHONY: cuda
@@ -127,9 +141,10 @@ build/cuda/runtime/cuda/gpu_detect.o: runtime/cuda/gpu_detect.c runtime/cuda/ops
 	$(CC) -std=c11 $(WARN) -O2 -g $(CUDA_INC) -c $< -o $@
 
 # the CUDA executor and transports (pdrt_cuda.h, transport.h): C with MPI, NCCL and the CUDA runtime
-CUDA_RT_SRC := $(filter-out runtime/cuda/gpu_detect.c,$(wildcard runtime/cuda/*.c))
+CUDA_RT_SRC := $(filter-out runtime/cuda/gpu_detect.c,$(wildcard runtime/cuda/*.c runtime/cuda/transport/*.c))
 CUDA_OBJ    += $(CUDA_RT_SRC:%.c=build/cuda/%.o)
-build/cuda/runtime/cuda/%.o: runtime/cuda/%.c $(wildcard runtime/cuda/*.h) runtime/rt.h runtime/pdrt.h
+build/cuda/runtime/cuda/%.o: runtime/cuda/%.c $(wildcard runtime/cuda/*.h runtime/cuda/transport/*.h \
+    runtime/transport/*.h) runtime/rt.h runtime/pdrt.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g $(CUDA_INC) $(MPI_CFLAGS) -c $< -o $@
 
@@ -140,7 +155,7 @@ build/libpdrt_cuda.a: $(CUDA_OBJ)
 CUDA_TEST_DEPS := tests/cuda/test_ops_cuda.c tests/test_main.c $(CUDA_REF_SRC) build/libpdrt_cuda.a
 define cuda_test_link
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -g -O2 $(1) -Iruntime -Iruntime/cuda -Itests \
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -g -O2 $(1) -Itests \
 	    $(BLAS_CFLAGS) $(CUDA_INC) -o $@ tests/cuda/test_ops_cuda.c tests/test_main.c \
 	    $(CUDA_REF_SRC) build/libpdrt_cuda.a $(CUDA_LIBS) $(BLAS_LIBS)
 endef

@@ -32,7 +32,7 @@ if ! echo '#include <cblas.h>' | gcc $(pkg-config --cflags openblas 2>/dev/null)
         >/dev/null 2>&1; then
     mkdir -p build/cblas_shim
     cat > build/cblas_shim/cblas.h <<'H'
-/* cblas.h shim for machines with libopenblas but no header: only what runtime/ops_*.c use */
+/* cblas.h shim for machines with libopenblas but no header: only what runtime/cpu/ops_*.c use */
 #ifndef PD_CBLAS_SHIM_H
 #define PD_CBLAS_SHIM_H
 enum CBLAS_ORDER { CblasRowMajor = 101, CblasColMajor = 102 };

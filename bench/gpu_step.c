@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops_cuda.h"
+#include "runtime/cuda/ops_cuda.h"
 
 typedef enum { N_INPUT, N_CONV, N_BN, N_RELU, N_MAXPOOL, N_AVGPOOL, N_LINEAR, N_LINEAR_RELU,
                N_DROPOUT, N_ADD } node_op;
@@ -161,12 +161,12 @@ int main(int argc, char **argv) {
         node *n = &net[i], *x = &net[n->in];
         size_t s = 0;
         if (n->op == N_CONV)
-            s = conv2d_cuda_scratch_bytes(prec, B, x->C, x->H, x->W, n->C, n->k, n->k, n->s, n->s,
+            s = pdrt_conv2d_cuda_scratch_bytes(prec, B, x->C, x->H, x->W, n->C, n->k, n->k, n->s, n->s,
                                           n->p, n->p);
         else if (n->op == N_LINEAR || n->op == N_LINEAR_RELU)
-            s = linear_cuda_scratch_bytes(prec, B, x->C * x->H * x->W, n->C);
+            s = pdrt_linear_cuda_scratch_bytes(prec, B, x->C * x->H * x->W, n->C);
         else if (n->op == N_BN)
-            s = batchnorm2d_cuda_scratch_bytes(B, n->C, n->H, n->W);
+            s = pdrt_batchnorm2d_cuda_scratch_bytes(B, n->C, n->H, n->W);
         if (s > scratch) scratch = s;
     }
     pd_cuda_ctx *ctx = pd_cuda_ctx_create(0, prec, scratch, (size_t)256 << 20);
@@ -240,40 +240,40 @@ int main(int argc, char **argv) {
             float *W = params + n->w_off, *bb = n->bias ? params + n->b_off : NULL;
             switch (n->op) {
             case N_CONV:
-                conv2d_forward_cuda(ctx, n->y, x->y, W, bb, B, x->C, x->H, x->W, n->C, n->k, n->k,
+                pdrt_conv2d_forward_cuda(ctx, n->y, x->y, W, bb, B, x->C, x->H, x->W, n->C, n->k, n->k,
                                     n->s, n->s, n->p, n->p);
                 break;
             case N_BN:
-                batchnorm2d_forward_cuda(ctx, n->y, n->sm, n->sr, n->rm, n->rv, x->y, W,
+                pdrt_batchnorm2d_forward_cuda(ctx, n->y, n->sm, n->sr, n->rm, n->rv, x->y, W,
                                          params + n->b_off, 0.1f, 1e-5f, B, n->C, n->H, n->W);
                 break;
-            case N_RELU: relu_forward_cuda(ctx, n->y, x->y, (size_t)B * n->C * n->H * n->W); break;
+            case N_RELU: pdrt_relu_forward_cuda(ctx, n->y, x->y, (size_t)B * n->C * n->H * n->W); break;
             case N_MAXPOOL:
-                maxpool2d_forward_cuda(ctx, n->y, n->argmax, x->y, B, x->C, x->H, x->W, n->k, n->k,
+                pdrt_maxpool2d_forward_cuda(ctx, n->y, n->argmax, x->y, B, x->C, x->H, x->W, n->k, n->k,
                                        n->s, n->s, n->p, n->p);
                 break;
             case N_AVGPOOL:
-                avgpool2d_forward_cuda(ctx, n->y, x->y, B, x->C, x->H, x->W, x->H, x->W, 1, 1, 0, 0);
+                pdrt_avgpool2d_forward_cuda(ctx, n->y, x->y, B, x->C, x->H, x->W, x->H, x->W, 1, 1, 0, 0);
                 break;
             case N_LINEAR:
-                linear_forward_cuda(ctx, n->y, x->y, W, bb, B, x->C * x->H * x->W, n->C);
+                pdrt_linear_forward_cuda(ctx, n->y, x->y, W, bb, B, x->C * x->H * x->W, n->C);
                 break;
             case N_LINEAR_RELU:
-                linear_relu_forward_cuda(ctx, n->y, x->y, W, bb, B, x->C * x->H * x->W, n->C);
+                pdrt_linear_relu_forward_cuda(ctx, n->y, x->y, W, bb, B, x->C * x->H * x->W, n->C);
                 break;
             case N_DROPOUT:
-                dropout_forward_cuda(ctx, n->y, (float *)n->argmax, x->y, n->drop, 1234, it, i, 0, B,
+                pdrt_dropout_forward_cuda(ctx, n->y, (float *)n->argmax, x->y, n->drop, 1234, it, i, 0, B,
                                      (size_t)n->C * n->H * n->W);
                 break;
             case N_ADD: {
                 const float *ins[2] = {x->y, net[n->in2].y};
-                add_forward_cuda(ctx, n->y, ins, 2, (size_t)B * n->C * n->H * n->W);
+                pdrt_add_forward_cuda(ctx, n->y, ins, 2, (size_t)B * n->C * n->H * n->W);
                 break;
             }
             case N_INPUT: break;
             }
         }
-        softmax_cross_entropy_async_cuda(ctx, loss, last->dy, last->y, labels, B, K);
+        pdrt_softmax_cross_entropy_async_cuda(ctx, loss, last->dy, last->y, labels, B, K);
         for (int i = nn - 1; i >= 1; i--) { /* backward */
             node *n = &net[i], *x = &net[n->in];
             float *W = params + n->w_off, *dW = grads + n->w_off;
@@ -281,37 +281,37 @@ int main(int argc, char **argv) {
             float *dx = n->in == 0 ? NULL : x->dy;
             switch (n->op) {
             case N_CONV:
-                conv2d_backward_cuda(ctx, dx, dW, db, n->dy, x->y, W, B, x->C, x->H, x->W, n->C,
+                pdrt_conv2d_backward_cuda(ctx, dx, dW, db, n->dy, x->y, W, B, x->C, x->H, x->W, n->C,
                                      n->k, n->k, n->s, n->s, n->p, n->p);
                 break;
             case N_BN:
-                batchnorm2d_backward_cuda(ctx, dx, dW, grads + n->b_off, n->dy, x->y, W, n->sm,
+                pdrt_batchnorm2d_backward_cuda(ctx, dx, dW, grads + n->b_off, n->dy, x->y, W, n->sm,
                                           n->sr, B, n->C, n->H, n->W);
                 break;
             case N_RELU:
-                relu_backward_cuda(ctx, dx, n->dy, n->y, (size_t)B * n->C * n->H * n->W);
+                pdrt_relu_backward_cuda(ctx, dx, n->dy, n->y, (size_t)B * n->C * n->H * n->W);
                 break;
             case N_MAXPOOL:
-                maxpool2d_backward_cuda(ctx, dx, n->dy, n->argmax, B, x->C, x->H, x->W, n->k, n->k,
+                pdrt_maxpool2d_backward_cuda(ctx, dx, n->dy, n->argmax, B, x->C, x->H, x->W, n->k, n->k,
                                         n->s, n->s, n->p, n->p);
                 break;
             case N_AVGPOOL:
-                avgpool2d_backward_cuda(ctx, dx, n->dy, B, x->C, x->H, x->W, x->H, x->W, 1, 1, 0, 0);
+                pdrt_avgpool2d_backward_cuda(ctx, dx, n->dy, B, x->C, x->H, x->W, x->H, x->W, 1, 1, 0, 0);
                 break;
             case N_LINEAR:
-                linear_backward_cuda(ctx, dx, dW, db, n->dy, x->y, W, B, x->C * x->H * x->W, n->C);
+                pdrt_linear_backward_cuda(ctx, dx, dW, db, n->dy, x->y, W, B, x->C * x->H * x->W, n->C);
                 break;
             case N_LINEAR_RELU:
-                linear_relu_backward_cuda(ctx, dx, dW, db, n->dy, n->y, x->y, W, B,
+                pdrt_linear_relu_backward_cuda(ctx, dx, dW, db, n->dy, n->y, x->y, W, B,
                                           x->C * x->H * x->W, n->C);
                 break;
             case N_DROPOUT:
-                dropout_backward_cuda(ctx, dx, n->dy, (const float *)n->argmax,
+                pdrt_dropout_backward_cuda(ctx, dx, n->dy, (const float *)n->argmax,
                                       (size_t)B * n->C * n->H * n->W);
                 break;
             case N_ADD: {
                 float *dins[2] = {dx, net[n->in2].dy};
-                add_backward_cuda(ctx, dins, n->dy, 2, (size_t)B * n->C * n->H * n->W);
+                pdrt_add_backward_cuda(ctx, dins, n->dy, 2, (size_t)B * n->C * n->H * n->W);
                 break;
             }
             case N_INPUT: break;

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "data.h"
-#include "init.h"
-#include "ops.h"
-#include "optim.h"
+#include "runtime/data.h"
+#include "runtime/init.h"
+#include "runtime/cpu/ops.h"
+#include "runtime/optim.h"
 
 #define B 64
 
@@ -67,7 +67,7 @@ static void setup(void) {
     }
     size_t ns = 0;
     for (int i = 0; i < 4; i++) {
-        size_t s = conv2d_scratch_floats(B, convs[i].C, convs[i].H, convs[i].W, convs[i].OC, 3, 3,
+        size_t s = pdrt_conv2d_scratch_floats(B, convs[i].C, convs[i].H, convs[i].W, convs[i].OC, 3, 3,
                                          1, 1, 1, 1);
         if (s > ns) ns = s;
     }
@@ -89,22 +89,22 @@ static void setup(void) {
 
 static float step(const int *labels, float lr, int train) {
     conv_layer *k = convs;
-    TIMED(0, 0, conv2d_forward(c1, scratch, x0, k[0].w, k[0].b, B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1));
-    TIMED(6, 0, relu_forward(c1, c1, B * 32 * 784);
-          maxpool2d_forward(p1, am1, c1, B, 32, 28, 28, 2, 2, 2, 2, 0, 0));
-    TIMED(1, 0, conv2d_forward(c2, scratch, p1, k[1].w, k[1].b, B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1));
-    TIMED(6, 0, relu_forward(c2, c2, B * 32 * 196);
-          maxpool2d_forward(p2, am2, c2, B, 32, 14, 14, 2, 2, 2, 2, 0, 0));
-    TIMED(2, 0, conv2d_forward(c3, scratch, p2, k[2].w, k[2].b, B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1));
-    TIMED(6, 0, relu_forward(c3, c3, B * 64 * 49));
-    TIMED(3, 0, conv2d_forward(c4, scratch, c3, k[3].w, k[3].b, B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1));
-    TIMED(6, 0, relu_forward(c4, c4, B * 64 * 49));
-    TIMED(4, 0, linear_forward(f1, c4, fcs[0].w, fcs[0].b, B, 3136, 128));
-    TIMED(6, 0, relu_forward(f1, f1, B * 128));
-    TIMED(5, 0, linear_forward(f2, f1, fcs[1].w, fcs[1].b, B, 128, 10));
+    TIMED(0, 0, pdrt_conv2d_forward(c1, scratch, x0, k[0].w, k[0].b, B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1));
+    TIMED(6, 0, pdrt_relu_forward(c1, c1, B * 32 * 784);
+          pdrt_maxpool2d_forward(p1, am1, c1, B, 32, 28, 28, 2, 2, 2, 2, 0, 0));
+    TIMED(1, 0, pdrt_conv2d_forward(c2, scratch, p1, k[1].w, k[1].b, B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1));
+    TIMED(6, 0, pdrt_relu_forward(c2, c2, B * 32 * 196);
+          pdrt_maxpool2d_forward(p2, am2, c2, B, 32, 14, 14, 2, 2, 2, 2, 0, 0));
+    TIMED(2, 0, pdrt_conv2d_forward(c3, scratch, p2, k[2].w, k[2].b, B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1));
+    TIMED(6, 0, pdrt_relu_forward(c3, c3, B * 64 * 49));
+    TIMED(3, 0, pdrt_conv2d_forward(c4, scratch, c3, k[3].w, k[3].b, B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1));
+    TIMED(6, 0, pdrt_relu_forward(c4, c4, B * 64 * 49));
+    TIMED(4, 0, pdrt_linear_forward(f1, c4, fcs[0].w, fcs[0].b, B, 3136, 128));
+    TIMED(6, 0, pdrt_relu_forward(f1, f1, B * 128));
+    TIMED(5, 0, pdrt_linear_forward(f2, f1, fcs[1].w, fcs[1].b, B, 128, 10));
     if (!train) return 0;
     float loss;
-    TIMED(7, 0, loss = softmax_cross_entropy(df2, f2, labels, B, 10);
+    TIMED(7, 0, loss = pdrt_softmax_cross_entropy(df2, f2, labels, B, 10);
           memset(grads, 0, n_params * 4);
           memset(df1, 0, B * 128 * 4); memset(dc4, 0, B * 64 * 49 * 4);
           memset(dc3, 0, B * 64 * 49 * 4); memset(dp2, 0, B * 32 * 49 * 4);
@@ -112,19 +112,19 @@ static float step(const int *labels, float lr, int train) {
           memset(dc1, 0, B * 32 * 784 * 4));
     /* relu backward into a separate buffer is avoided: gradients w.r.t. relu outputs are
      * masked in place (the relu ran in place, so its gradient buffer is shared) */
-    TIMED(5, 1, linear_backward(df1, fcs[1].dw, fcs[1].db, df2, f1, fcs[1].w, B, 128, 10));
+    TIMED(5, 1, pdrt_linear_backward(df1, fcs[1].dw, fcs[1].db, df2, f1, fcs[1].w, B, 128, 10));
     TIMED(6, 1, for (int i = 0; i < B * 128; i++) if (f1[i] <= 0) df1[i] = 0);
-    TIMED(4, 1, linear_backward(dc4, fcs[0].dw, fcs[0].db, df1, c4, fcs[0].w, B, 3136, 128));
+    TIMED(4, 1, pdrt_linear_backward(dc4, fcs[0].dw, fcs[0].db, df1, c4, fcs[0].w, B, 3136, 128));
     TIMED(6, 1, for (int i = 0; i < B * 64 * 49; i++) if (c4[i] <= 0) dc4[i] = 0);
-    TIMED(3, 1, conv2d_backward(dc3, k[3].dw, k[3].db, scratch, dc4, c3, k[3].w, B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1));
+    TIMED(3, 1, pdrt_conv2d_backward(dc3, k[3].dw, k[3].db, scratch, dc4, c3, k[3].w, B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1));
     TIMED(6, 1, for (int i = 0; i < B * 64 * 49; i++) if (c3[i] <= 0) dc3[i] = 0);
-    TIMED(2, 1, conv2d_backward(dp2, k[2].dw, k[2].db, scratch, dc3, p2, k[2].w, B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1));
-    TIMED(6, 1, maxpool2d_backward(dc2, dp2, am2, B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
+    TIMED(2, 1, pdrt_conv2d_backward(dp2, k[2].dw, k[2].db, scratch, dc3, p2, k[2].w, B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1));
+    TIMED(6, 1, pdrt_maxpool2d_backward(dc2, dp2, am2, B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
           for (int i = 0; i < B * 32 * 196; i++) if (c2[i] <= 0) dc2[i] = 0);
-    TIMED(1, 1, conv2d_backward(dp1, k[1].dw, k[1].db, scratch, dc2, p1, k[1].w, B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1));
-    TIMED(6, 1, maxpool2d_backward(dc1, dp1, am1, B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
+    TIMED(1, 1, pdrt_conv2d_backward(dp1, k[1].dw, k[1].db, scratch, dc2, p1, k[1].w, B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1));
+    TIMED(6, 1, pdrt_maxpool2d_backward(dc1, dp1, am1, B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
           for (int i = 0; i < B * 32 * 784; i++) if (c1[i] <= 0) dc1[i] = 0);
-    TIMED(0, 1, conv2d_backward(NULL, k[0].dw, k[0].db, scratch, dc1, x0, k[0].w, B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1));
+    TIMED(0, 1, pdrt_conv2d_backward(NULL, k[0].dw, k[0].db, scratch, dc1, x0, k[0].w, B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1));
     TIMED(7, 1, pd_sgd_step(params, mom, grads, lr, 0.9f, 0.0f, n_params));
     return loss;
 }
@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
             for (int64_t t = 0; t < pd_data_batches(&te, B, 0); t++) {
                 int got = pd_data_batch(x0, labels, &te, 0, t, B, 0, 0);
                 step(labels, 0, 0);
-                correct += count_correct(f2, labels, got, 10);
+                correct += pdrt_count_correct(f2, labels, got, 10);
                 total += got;
             }
             printf("epoch %d: test accuracy %.4f after %.1f s\n", e, (double)correct / total, now() - ts);

@@ -14,7 +14,7 @@
 #include "emit.h"
 #include "plan_write.h"
 #include "resolve.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 /* Minibatches in the schedule written for inspection (the runtime regenerates it per epoch). */
 #define CG_SCHEDULE_STEPS(n) (2 * (n) + 2)

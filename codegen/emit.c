@@ -3,7 +3,7 @@
  * runtime/ops.h with constant shapes, the tensor table and the pdrt_stage descriptor. */
 #include "emit.h"
 #include "emit_common.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -63,7 +63,7 @@ void cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, cons
         if (ly->op != PD_OP_CONV2D) continue;
         int C, H, W;
         cg_chw(cg_in_shape(m, ly, 0), &C, &H, &W);
-        fprintf(o, "    t = (int64_t)conv2d_scratch_floats(P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n"
+        fprintf(o, "    t = (int64_t)pdrt_conv2d_scratch_floats(P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n"
                    "    if (t > m) m = t;\n", C, H, W, ly->out_channels, ly->kernel[0], ly->kernel[1],
                 ly->stride[0], ly->stride[1], ly->padding[0], ly->padding[1]);
     }
@@ -103,7 +103,7 @@ void cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, cons
         const char *g = cg_em_gloc(&e, 1, l);
         if (!strcmp(g, "NULL")) continue;
         if (zero_once(&e, &z, l, -1))
-            fprintf(o, "    identity_backward(%s, dout + %" PRId64 ", %" PRId64 ");\n", g, cs->out[i].off,
+            fprintf(o, "    pdrt_identity_backward(%s, dout + %" PRId64 ", %" PRId64 ");\n", g, cs->out[i].off,
                     cs->out[i].numel);
         else /* the first write: a copy, no zeroing */
             fprintf(o, "    memcpy(%s, dout + %" PRId64 ", %" PRId64 " * sizeof(float));\n", g, cs->out[i].off,

@@ -1,7 +1,7 @@
 /* emit_common.c: the pieces of a stage source that the CPU and CUDA printers print alike
  * (emit_common.h). */
 #include "emit_common.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -168,14 +168,14 @@ void cg_emit_join(cg_em *e, const cg_op *op, int backward, const char *ctx, cons
     const char *x = backward ? cg_em_gloc(e, 0, op->out) : cg_em_loc(e, 0, op->out);
     const char *a1 = backward ? "dins_" : x, *a2 = backward ? x : "ins_";
     if (ly->op == PD_OP_ADD) {
-        fprintf(o, "        add_%s%s(%s%s, %s, %d, (size_t)P_B * %" PRId64 ");\n", dir, sfx, ctx, a1, a2,
+        fprintf(o, "        pdrt_add_%s%s(%s%s, %s, %d, (size_t)P_B * %" PRId64 ");\n", dir, sfx, ctx, a1, a2,
                 op->n_in, N);
     } else {
         fprintf(o, "        static const int ch_[] = {");
         for (int j = 0; j < op->n_in; j++) fprintf(o, "%s%d", j ? ", " : "", cg_in_shape(e->m, ly, j)->dim[0]);
         int oc, oh, ow;
         cg_chw(&ly->out, &oc, &oh, &ow);
-        fprintf(o, "};\n        concat_%s%s(%s%s, %s, ch_, %d, P_B, %d);\n", dir, sfx, ctx, a1, a2,
+        fprintf(o, "};\n        pdrt_concat_%s%s(%s%s, %s, ch_, %d, P_B, %d);\n", dir, sfx, ctx, a1, a2,
                 op->n_in, oh * ow);
     }
     fprintf(o, "    }\n");
@@ -196,30 +196,30 @@ void cg_emit_op_forward(cg_em *e, const cg_op *op, const char *ctx, const char *
     int64_t N = op->out_numel;
     switch (ly->op) {
     case PD_OP_LINEAR:
-        fprintf(o, "    linear_forward%s(%s%s, %s, %s, %s, P_B, %" PRId64 ", %d);\n", sfx, ctx,
+        fprintf(o, "    pdrt_linear_forward%s(%s%s, %s, %s, %s, P_B, %" PRId64 ", %d);\n", sfx, ctx,
                 cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off),
                 cg_em_prm(e, 3, "params", op->b_off), pd_shape_numel(is), ly->out_features);
         break;
     case PD_OP_CONV2D:
-        fprintf(o, "    conv2d_forward%s(%s%s, %s%s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n", sfx,
+        fprintf(o, "    pdrt_conv2d_forward%s(%s%s, %s%s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n", sfx,
                 ctx, cg_em_loc(e, 0, op->out), e->conv_scratch, cg_em_loc(e, 1, op->in[0]),
                 cg_em_prm(e, 2, "params", op->w_off), cg_em_prm(e, 3, "params", op->b_off), C, H, W,
                 ly->out_channels, ly->kernel[0], ly->kernel[1], ly->stride[0], ly->stride[1], ly->padding[0],
                 ly->padding[1]);
         break;
     case PD_OP_RELU:
-        fprintf(o, "    relu_forward%s(%s%s, %s, (size_t)P_B * %" PRId64 ");\n", sfx, ctx,
+        fprintf(o, "    pdrt_relu_forward%s(%s%s, %s, (size_t)P_B * %" PRId64 ");\n", sfx, ctx,
                 cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), N);
         break;
     case PD_OP_MAXPOOL2D:
     case PD_OP_AVGPOOL2D:
         cg_window(ly, is, k, st, pad);
         if (ly->op == PD_OP_MAXPOOL2D)
-            fprintf(o, "    maxpool2d_forward%s(%s%s, (int *)(acts + %" PRId64 "), %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+            fprintf(o, "    pdrt_maxpool2d_forward%s(%s%s, (int *)(acts + %" PRId64 "), %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                     sfx, ctx, cg_em_loc(e, 0, op->out), op->aux_off, cg_em_loc(e, 1, op->in[0]), C, H, W,
                     k[0], k[1], st[0], st[1], pad[0], pad[1]);
         else
-            fprintf(o, "    avgpool2d_forward%s(%s%s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n", sfx, ctx,
+            fprintf(o, "    pdrt_avgpool2d_forward%s(%s%s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n", sfx, ctx,
                     cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), C, H, W, k[0], k[1], st[0],
                     st[1], pad[0], pad[1]);
         break;
@@ -227,18 +227,18 @@ void cg_emit_op_forward(cg_em *e, const cg_op *op, const char *ctx, const char *
         fprintf(o, "    /* no-op: its output is its input's memory */\n");
         break;
     case PD_OP_DROPOUT:
-        fprintf(o, "    if (training) dropout_forward%s(%s%s, acts + %" PRId64 ", %s, (float)%.17g, seed, step, %d, 0, P_B, %" PRId64 ");\n",
+        fprintf(o, "    if (training) pdrt_dropout_forward%s(%s%s, acts + %" PRId64 ", %s, (float)%.17g, seed, step, %d, 0, P_B, %" PRId64 ");\n",
                 sfx, ctx, cg_em_loc(e, 0, op->out), op->aux_off, cg_em_loc(e, 1, op->in[0]), ly->p,
                 op->layer, N);
-        fprintf(o, "    else identity_forward%s(%s%s, %s, (size_t)P_B * %" PRId64 ");\n", sfx, ctx,
+        fprintf(o, "    else pdrt_identity_forward%s(%s%s, %s, (size_t)P_B * %" PRId64 ");\n", sfx, ctx,
                 cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]), N);
         break;
     case PD_OP_BATCHNORM2D:
-        fprintf(o, "    if (training) batchnorm2d_forward%s(%s%s, acts + %" PRId64 ", acts + %" PRId64 ", buffers + %" PRId64 ", buffers + %" PRId64 ", %s, %s, %s, (float)%.17g, (float)%.17g, P_B, %d, %d, %d);\n",
+        fprintf(o, "    if (training) pdrt_batchnorm2d_forward%s(%s%s, acts + %" PRId64 ", acts + %" PRId64 ", buffers + %" PRId64 ", buffers + %" PRId64 ", %s, %s, %s, (float)%.17g, (float)%.17g, P_B, %d, %d, %d);\n",
                 sfx, ctx, cg_em_loc(e, 0, op->out), op->aux_off, op->aux_off + C, op->buf_off,
                 op->buf_off + C, cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off),
                 cg_em_prm(e, 3, "params", op->b_off), ly->momentum, ly->eps, C, H, W);
-        fprintf(o, "    else batchnorm2d_forward_eval%s(%s%s, %s, %s, %s, buffers + %" PRId64 ", buffers + %" PRId64 ", (float)%.17g, P_B, %d, %d, %d);\n",
+        fprintf(o, "    else pdrt_batchnorm2d_forward_eval%s(%s%s, %s, %s, %s, buffers + %" PRId64 ", buffers + %" PRId64 ", (float)%.17g, P_B, %d, %d, %d);\n",
                 sfx, ctx, cg_em_loc(e, 0, op->out), cg_em_loc(e, 1, op->in[0]),
                 cg_em_prm(e, 2, "params", op->w_off), cg_em_prm(e, 3, "params", op->b_off), op->buf_off,
                 op->buf_off + C, ly->eps, C, H, W);
@@ -263,13 +263,13 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op, const char *ctx, const char 
     int no_din = !strcmp(din, "NULL");
     switch (ly->op) {
     case PD_OP_LINEAR:
-        fprintf(o, "    linear_backward%s(%s%s, %s, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n", sfx, ctx, din,
+        fprintf(o, "    pdrt_linear_backward%s(%s%s, %s, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n", sfx, ctx, din,
                 cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
                 cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]), cg_em_prm(e, 5, "params", op->w_off),
                 pd_shape_numel(is), ly->out_features);
         break;
     case PD_OP_CONV2D:
-        fprintf(o, "    conv2d_backward%s(%s%s, %s, %s, %s%s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+        fprintf(o, "    pdrt_conv2d_backward%s(%s%s, %s, %s, %s%s, %s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                 sfx, ctx, din, cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
                 e->conv_scratch, cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]),
                 cg_em_prm(e, 5, "params", op->w_off), C, H, W, ly->out_channels, ly->kernel[0], ly->kernel[1],
@@ -277,7 +277,7 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op, const char *ctx, const char 
         break;
     case PD_OP_RELU:
         if (!no_din)
-            fprintf(o, "    relu_backward%s(%s%s, %s, %s, (size_t)P_B * %" PRId64 ");\n", sfx, ctx, din,
+            fprintf(o, "    pdrt_relu_backward%s(%s%s, %s, %s, (size_t)P_B * %" PRId64 ");\n", sfx, ctx, din,
                     cg_em_gloc(e, 1, op->out), cg_em_loc(e, 2, op->out), N);
         break;
     case PD_OP_MAXPOOL2D:
@@ -285,11 +285,11 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op, const char *ctx, const char 
         if (no_din) break;
         cg_window(ly, is, k, st, pad);
         if (ly->op == PD_OP_MAXPOOL2D)
-            fprintf(o, "    maxpool2d_backward%s(%s%s, %s, (const int *)(acts + %" PRId64 "), P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+            fprintf(o, "    pdrt_maxpool2d_backward%s(%s%s, %s, (const int *)(acts + %" PRId64 "), P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                     sfx, ctx, din, cg_em_gloc(e, 1, op->out), op->aux_off, C, H, W, k[0], k[1], st[0],
                     st[1], pad[0], pad[1]);
         else
-            fprintf(o, "    avgpool2d_backward%s(%s%s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n", sfx,
+            fprintf(o, "    pdrt_avgpool2d_backward%s(%s%s, %s, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n", sfx,
                     ctx, din, cg_em_gloc(e, 1, op->out), C, H, W, k[0], k[1], st[0], st[1], pad[0], pad[1]);
         break;
     case PD_OP_FLATTEN:
@@ -297,11 +297,11 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op, const char *ctx, const char 
         break;
     case PD_OP_DROPOUT:
         if (!no_din)
-            fprintf(o, "    dropout_backward%s(%s%s, %s, acts + %" PRId64 ", (size_t)P_B * %" PRId64 ");\n", sfx,
+            fprintf(o, "    pdrt_dropout_backward%s(%s%s, %s, acts + %" PRId64 ", (size_t)P_B * %" PRId64 ");\n", sfx,
                     ctx, din, cg_em_gloc(e, 1, op->out), op->aux_off, N);
         break;
     case PD_OP_BATCHNORM2D:
-        fprintf(o, "    batchnorm2d_backward%s(%s%s, %s, %s, %s, %s, %s, acts + %" PRId64 ", acts + %" PRId64 ", P_B, %d, %d, %d);\n",
+        fprintf(o, "    pdrt_batchnorm2d_backward%s(%s%s, %s, %s, %s, %s, %s, acts + %" PRId64 ", acts + %" PRId64 ", P_B, %d, %d, %d);\n",
                 sfx, ctx, no_din ? "NULL" : din, cg_em_prm(e, 1, "dparams", op->w_off),
                 cg_em_prm(e, 2, "dparams", op->b_off), cg_em_gloc(e, 3, op->out), cg_em_loc(e, 4, op->in[0]),
                 cg_em_prm(e, 5, "params", op->w_off), op->aux_off, op->aux_off + C, C, H, W);

@@ -7,7 +7,7 @@
  * at each precision, and a pdrt_cuda_stage descriptor for pdrt_cuda_main (pdrt_cuda.h). */
 #include "emit.h"
 #include "emit_common.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -42,7 +42,7 @@ static void emit_forward_op(cg_em *e, int i) {
     case PD_OP_LINEAR:
         if (fuses_with_relu(e, i)) {
             const cg_op *re = &e->cs->ops[i + 1];
-            fprintf(o, "    linear_relu_forward_cuda(ctx, %s, %s, %s, %s, P_B, %" PRId64 ", %d); /* + %s */\n",
+            fprintf(o, "    pdrt_linear_relu_forward_cuda(ctx, %s, %s, %s, %s, P_B, %" PRId64 ", %d); /* + %s */\n",
                     cg_em_loc(e, 0, re->out), cg_em_loc(e, 1, op->in[0]), cg_em_prm(e, 2, "params", op->w_off),
                     cg_em_prm(e, 3, "params", op->b_off), pd_shape_numel(is), ly->out_features,
                     cg_safe(e->m->layers[re->layer].name, nb, sizeof nb));
@@ -72,7 +72,7 @@ static void emit_backward_op(cg_em *e, int i) {
     case PD_OP_LINEAR:
         if (fuses_with_relu(e, i)) {
             const cg_op *re = &e->cs->ops[i + 1];
-            fprintf(o, "    linear_relu_backward_cuda(ctx, %s, %s, %s, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n",
+            fprintf(o, "    pdrt_linear_relu_backward_cuda(ctx, %s, %s, %s, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n",
                     din, cg_em_prm(e, 1, "dparams", op->w_off), cg_em_prm(e, 2, "dparams", op->b_off),
                     cg_em_gloc(e, 3, re->out), cg_em_loc(e, 4, re->out), cg_em_loc(e, 5, op->in[0]),
                     cg_em_prm(e, 6, "params", op->w_off), pd_shape_numel(is), ly->out_features);
@@ -114,14 +114,14 @@ void cg_emit_stage_cuda(FILE *o, const cg_program *pr, int s, const pd_model *m,
         int C, H, W;
         cg_chw(cg_in_shape(m, ly, 0), &C, &H, &W);
         if (ly->op == PD_OP_LINEAR)
-            fprintf(o, "    t = linear_cuda_scratch_bytes(prec, P_B, %" PRId64 ", %d);\n",
+            fprintf(o, "    t = pdrt_linear_cuda_scratch_bytes(prec, P_B, %" PRId64 ", %d);\n",
                     pd_shape_numel(cg_in_shape(m, ly, 0)), ly->out_features);
         else if (ly->op == PD_OP_CONV2D)
-            fprintf(o, "    t = conv2d_cuda_scratch_bytes(prec, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+            fprintf(o, "    t = pdrt_conv2d_cuda_scratch_bytes(prec, P_B, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n",
                     C, H, W, ly->out_channels, ly->kernel[0], ly->kernel[1], ly->stride[0],
                     ly->stride[1], ly->padding[0], ly->padding[1]);
         else if (ly->op == PD_OP_BATCHNORM2D)
-            fprintf(o, "    t = batchnorm2d_cuda_scratch_bytes(P_B, %d, %d, %d);\n", C, H, W);
+            fprintf(o, "    t = pdrt_batchnorm2d_cuda_scratch_bytes(P_B, %d, %d, %d);\n", C, H, W);
         else
             continue;
         fprintf(o, "    if (t > m) m = t;\n");
@@ -137,7 +137,7 @@ void cg_emit_stage_cuda(FILE *o, const cg_program *pr, int s, const pd_model *m,
     for (int i = 0; i < cs->n_ops; i++) emit_forward_op(&e, i);
     fprintf(o, "    /* output pack */\n");
     for (int i = 0; i < cs->n_out; i++)
-        fprintf(o, "    identity_forward_cuda(ctx, out + %" PRId64 ", %s, %" PRId64 ");\n", cs->out[i].off,
+        fprintf(o, "    pdrt_identity_forward_cuda(ctx, out + %" PRId64 ", %s, %" PRId64 ");\n", cs->out[i].off,
                 cg_em_loc(&e, 0, cg_pack_src(cs, cs->out[i].layer)), cs->out[i].numel);
     fprintf(o, "}\n\n");
 
@@ -152,7 +152,7 @@ void cg_emit_stage_cuda(FILE *o, const cg_program *pr, int s, const pd_model *m,
     for (int i = 0; i < cs->n_out; i++) {
         const char *g = cg_em_gloc(&e, 0, cg_pack_src(cs, cs->out[i].layer));
         if (strcmp(g, "NULL"))
-            fprintf(o, "    identity_backward_cuda(ctx, %s, dout + %" PRId64 ", %" PRId64 ");\n", g,
+            fprintf(o, "    pdrt_identity_backward_cuda(ctx, %s, dout + %" PRId64 ", %" PRId64 ");\n", g,
                     cs->out[i].off, cs->out[i].numel);
     }
     for (int i = cs->n_ops - 1; i >= 0; i--) emit_backward_op(&e, i);

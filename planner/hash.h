@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fnv1a.h"
+#include "runtime/schedule/fnv1a.h"
 
 /* FNV-1a of a NUL-terminated string. */
 uint64_t pd_fnv1a_str(const char *s);

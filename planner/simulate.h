@@ -33,7 +33,7 @@
 #include "costgraph.h"
 #include "diag.h"
 #include "plan.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 /* What one rank's actions cost. */
 typedef struct {

@@ -1,34 +1,48 @@
-/* args.c: the options every stage binary (and so pdlaunch) understands. */
+/* args.c: parsing the options every stage binary understands (listed, with their help, in
+ * options.def, which pdlaunch reads too). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rt.h"
 
-static const char *usage =
-    "options:\n"
-    "  --steps N            train N minibatches (instead of epochs)\n"
-    "  --epochs N           train N epochs (default: the model's)\n"
-    "  --lr X               learning rate (default: the model's)\n"
-    "  --seed N             seed of every keyed random draw (default 1)\n"
-    "  --data DIR|synthetic Fashion-MNIST directory, or keyed synthetic data\n"
-    "  --no-shuffle         keep the training set in file order\n"
-    "  --target-accuracy X  stop once the test accuracy reaches X (a fraction)\n"
-    "  --no-eval            skip test-set evaluation\n"
-    "  --log-every N        progress line every N steps (default 100)\n"
-    "  --synthetic-n N      synthetic training samples (default 8192)\n"
-    "  --init DIR           read weights from DIR/<layer>.<param>.f32\n"
-    "  --save DIR           write weights there at the end\n"
-    "  --run-dir DIR        where summary.json goes (default: run)\n"
-    "  --single | --emulate all stages in one process (local binary only)\n"
-    "  --schedule S         1f1b | flush | gpipe (default: the plan's)\n"
-    "  --microbatches N     flush, gpipe: minibatches per batch (default: the plan's)\n"
-    "  --check-replicas     replicas compare their weights bitwise after every step\n"
-    "  --no-trace           do not write run/trace.json\n"
-    "  --checkpoint-every N checkpoint every N minibatches (the pipeline drains there)\n"
-    "  --checkpoint-dir DIR write checkpoints there (also at epoch ends and the end)\n"
-    "  --resume             continue from DIR's last complete checkpoint set\n"
-    "  --skip-nonfinite     drop a minibatch whose loss or gradient is NaN/Inf (default: stop)\n";
+/* the options, from the one list pdlaunch reads too */
+typedef struct {
+    const char *name, *value, *how, *help;
+} opt_t;
+static const opt_t opts[] = {
+#define PDRT_OPTION(name, value, how, help) {name, value, how, help},
+#include "options.def"
+#undef PDRT_OPTION
+};
+
+void pdrt_print_options(FILE *f, int cuda_only) {
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        const opt_t *o = &opts[i];
+        int cuda = !strcmp(o->how, "cuda"), launch = !strcmp(o->how, "launch");
+        if (launch || cuda != !!cuda_only) continue;
+        char head[64];
+        snprintf(head, sizeof head, "%s%s%s", o->name, o->value[0] ? " " : "", o->value);
+        int col = fprintf(f, "  %-20s", head);
+        /* the help, wrapped at 100 columns under its first word */
+        const char *w = o->help;
+        int start = col;
+        while (*w) {
+            const char *e = strchr(w, ' ');
+            int len = e ? (int)(e - w) : (int)strlen(w);
+            if (col > start && col + 1 + len > 100) col = fprintf(f, "\n%*s", start, "") - 1;
+            col += fprintf(f, " %.*s", len, w);
+            w += len;
+            while (*w == ' ') w++;
+        }
+        fputc('\n', f);
+    }
+}
+
+static void usage(FILE *f) {
+    fputs("options:\n", f);
+    pdrt_print_options(f, 0);
+}
 
 static int need(int i, int argc, char **argv) {
     if (i + 1 >= argc) {
@@ -48,7 +62,7 @@ static int num(const char *opt, const char *s, double *out) {
     return 1;
 }
 
-int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
+int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode) {
     memset(a, 0, sizeof *a);
     a->mode = default_mode;
     a->lr = -1;
@@ -64,7 +78,7 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
         const char *o = argv[i];
         double v;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            fputs(usage, stdout);
+            usage(stdout);
             return 1;
         } else if (!strcmp(o, "--no-shuffle")) {
             a->shuffle = 0;
@@ -122,7 +136,8 @@ int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode) {
                 return -1;
             }
         } else {
-            fprintf(stderr, "pdrt: error: unknown option '%s'\n%s", o, usage);
+            fprintf(stderr, "pdrt: error: unknown option '%s'\n", o);
+            usage(stderr);
             return -1;
         }
     }

@@ -1,6 +1,6 @@
 /* checkpoint.c: one rank's checkpoint file, written atomically and validated on reading.
  * Layout (native little-endian): the magic "PDCKPT01", the plan hash (24 bytes, NUL padded),
- * RT_CKPT_WORDS 64-bit words (rt_ckpt_meta: stage layout fingerprint, seed, position, loss
+ * RT_CKPT_WORDS 64-bit words (pdrt_ckpt_meta: stage layout fingerprint, seed, position, loss
  * bookkeeping), the float counts of the three blobs, the blobs (newest weights, optimizer state,
  * batch-norm buffers), then the FNV-1a 64 hash of every byte before it. Written to a temporary
  * file in the same folder, fsync'd, renamed into place, and the folder fsync'd: a file under its
@@ -21,7 +21,7 @@
 #define CKPT_HEAD (8 + 24 + 8 * RT_CKPT_WORDS + 8 * 3)
 
 
-uint64_t rt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int microbatches) {
+uint64_t pdrt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int microbatches) {
     uint64_t h = PD_FNV1A_BASIS;
     int64_t v[8] = {st->index, st->n_stages, st->batch, st->n_params, st->n_buffers,
                     st->in_floats, st->out_floats, microbatches};
@@ -29,7 +29,7 @@ uint64_t rt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int mi
     h = pd_fnv1a(schedule, strlen(schedule) + 1, h);
     h = pd_fnv1a(st->model, strlen(st->model) + 1, h);
     for (int k = 0; k < st->n_stages; k++) {
-        int w[2] = {st->warmup ? st->warmup[k] : 0, rt_replicas(st, k)};
+        int w[2] = {st->warmup ? st->warmup[k] : 0, pdrt_replicas(st, k)};
         h = pd_fnv1a(w, sizeof w, h);
     }
     for (int i = 0; i < st->n_tensors; i++) {
@@ -42,7 +42,7 @@ uint64_t rt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int mi
     return h;
 }
 
-void rt_ckpt_path(char *out, size_t cap, const char *dir, int64_t step, int rank) {
+void pdrt_ckpt_path(char *out, size_t cap, const char *dir, int64_t step, int rank) {
     snprintf(out, cap, "%s/step-%010lld/rank-%d.ckpt", dir, (long long)step, rank);
 }
 
@@ -51,7 +51,7 @@ static uint64_t get64(const unsigned char **p) { uint64_t v; memcpy(&v, *p, 8); 
 static uint64_t dbits(double d) { uint64_t v; memcpy(&v, &d, 8); return v; }
 static double bitsd(uint64_t v) { double d; memcpy(&d, &v, 8); return d; }
 
-static void meta_words(uint64_t w[RT_CKPT_WORDS], const rt_ckpt_meta *m) {
+static void meta_words(uint64_t w[RT_CKPT_WORDS], const pdrt_ckpt_meta *m) {
     memset(w, 0, 8 * RT_CKPT_WORDS);
     uint64_t v[] = {m->fingerprint, m->seed, (uint64_t)m->stage, (uint64_t)m->replica,
                     (uint64_t)m->rank, (uint64_t)m->n_ranks, (uint64_t)m->done, (uint64_t)m->epoch,
@@ -60,7 +60,7 @@ static void meta_words(uint64_t w[RT_CKPT_WORDS], const rt_ckpt_meta *m) {
     memcpy(w, v, sizeof v);
 }
 
-static void words_meta(rt_ckpt_meta *m, const uint64_t w[RT_CKPT_WORDS]) {
+static void words_meta(pdrt_ckpt_meta *m, const uint64_t w[RT_CKPT_WORDS]) {
     m->fingerprint = w[0]; m->seed = w[1];
     m->stage = (int)w[2]; m->replica = (int)w[3]; m->rank = (int)w[4]; m->n_ranks = (int)w[5];
     m->done = (int64_t)w[6]; m->epoch = (int64_t)w[7]; m->updates = (int64_t)w[8];
@@ -82,22 +82,22 @@ static int write_all(int fd, const void *buf, size_t n) {
 
 static void fsync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) rt_fail(__FILE__, __LINE__, "cannot open %s: %s", dir, strerror(errno));
-    if (fsync(fd)) rt_fail(__FILE__, __LINE__, "cannot fsync %s: %s", dir, strerror(errno));
+    if (fd < 0) PDRT_FAIL("cannot open %s: %s", dir, strerror(errno));
+    if (fsync(fd)) PDRT_FAIL("cannot fsync %s: %s", dir, strerror(errno));
     close(fd);
 }
 
-void rt_ckpt_write(const char *dir, const rt_ckpt_meta *m, const char *plan_hash,
+void pdrt_ckpt_write(const char *dir, const pdrt_ckpt_meta *m, const char *plan_hash,
                    const float *params, int64_t n_params, const float *opt, int64_t n_opt,
                    const float *buffers, int64_t n_buffers) {
     char path[4200], tmp[4300], sdir[4200];
-    rt_ckpt_path(path, sizeof path, dir, m->done, m->rank);
+    pdrt_ckpt_path(path, sizeof path, dir, m->done, m->rank);
     snprintf(sdir, sizeof sdir, "%s/step-%010lld", dir, (long long)m->done);
-    if (rt_mkdir_p(sdir)) rt_fail(__FILE__, __LINE__, "cannot create %s: %s", sdir, strerror(errno));
+    if (pdrt_mkdir_p(sdir)) PDRT_FAIL("cannot create %s: %s", sdir, strerror(errno));
     size_t payload = 4 * (size_t)(n_params + n_opt + n_buffers);
     size_t total = CKPT_HEAD + payload + 8;
     unsigned char *buf = malloc(total), *p = buf;
-    RT_CHECK(buf != NULL);
+    PDRT_CHECK(buf != NULL);
     memcpy(p, CKPT_MAGIC, 8); p += 8;
     memset(p, 0, 24);
     if (plan_hash) memcpy(p, plan_hash, strlen(plan_hash) < 23 ? strlen(plan_hash) : 23);
@@ -113,18 +113,18 @@ void rt_ckpt_write(const char *dir, const rt_ckpt_meta *m, const char *plan_hash
     if (n_buffers) memcpy(p, buffers, 4 * (size_t)n_buffers);
     p += 4 * (size_t)n_buffers;
     put64(&p, pd_fnv1a(buf, (size_t)(p - buf), PD_FNV1A_BASIS));
-    RT_CHECK((size_t)(p - buf) == total);
+    PDRT_CHECK((size_t)(p - buf) == total);
     snprintf(tmp, sizeof tmp, "%s/.rank-%d.ckpt.%d.tmp", sdir, m->rank, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) rt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
+    if (fd < 0) PDRT_FAIL("cannot write %s: %s", tmp, strerror(errno));
     if (write_all(fd, buf, total) || fsync(fd)) {
         int err = errno;
         close(fd);
-        rt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(err));
+        PDRT_FAIL("cannot write %s: %s", tmp, strerror(err));
     }
     close(fd);
     free(buf);
-    if (rename(tmp, path)) rt_fail(__FILE__, __LINE__, "cannot rename %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path)) PDRT_FAIL("cannot rename %s: %s", tmp, strerror(errno));
     fsync_dir(sdir);
 }
 
@@ -137,7 +137,7 @@ static unsigned char *slurp(const char *path, size_t *n, char *why, size_t wcap)
     rewind(f);
     if (len < 0) { fclose(f); snprintf(why, wcap, "cannot size"); return NULL; }
     unsigned char *b = malloc((size_t)len + 1);
-    RT_CHECK(b != NULL);
+    PDRT_CHECK(b != NULL);
     if (fread(b, 1, (size_t)len, f) != (size_t)len) {
         fclose(f); free(b); snprintf(why, wcap, "read error"); return NULL;
     }
@@ -146,7 +146,7 @@ static unsigned char *slurp(const char *path, size_t *n, char *why, size_t wcap)
     return b;
 }
 
-int rt_ckpt_read(rt_ckpt_meta *m, float *params, int64_t n_params, float *opt, int64_t n_opt,
+int pdrt_ckpt_read(pdrt_ckpt_meta *m, float *params, int64_t n_params, float *opt, int64_t n_opt,
                  float *buffers, int64_t n_buffers, const char *path, const char *plan_hash,
                  char *why, size_t wcap) {
     size_t len = 0;
@@ -214,7 +214,7 @@ out:
     return rc;
 }
 
-int64_t rt_ckpt_latest(const char *dir, int n_ranks) {
+int64_t pdrt_ckpt_latest(const char *dir, int n_ranks) {
     DIR *d = opendir(dir);
     if (!d) return -1;
     int64_t best = -1;
@@ -227,7 +227,7 @@ int64_t rt_ckpt_latest(const char *dir, int n_ranks) {
         for (int r = 0; r < n_ranks && complete; r++) {
             char path[4200];
             struct stat sb;
-            rt_ckpt_path(path, sizeof path, dir, step, r);
+            pdrt_ckpt_path(path, sizeof path, dir, step, r);
             complete = !stat(path, &sb) && S_ISREG(sb.st_mode);
         }
         if (complete) best = step;
@@ -236,7 +236,7 @@ int64_t rt_ckpt_latest(const char *dir, int n_ranks) {
     return best;
 }
 
-void rt_ckpt_prune(const char *dir, int rank, int64_t keep_from) {
+void pdrt_ckpt_prune(const char *dir, int rank, int64_t keep_from) {
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *de;
@@ -245,7 +245,7 @@ void rt_ckpt_prune(const char *dir, int rank, int64_t keep_from) {
         char extra;
         if (sscanf(de->d_name, "step-%lld%c", &step, &extra) != 1 || step >= keep_from) continue;
         char path[4200], sdir[4200];
-        rt_ckpt_path(path, sizeof path, dir, step, rank);
+        pdrt_ckpt_path(path, sizeof path, dir, step, rank);
         unlink(path);
         snprintf(sdir, sizeof sdir, "%s/%s", dir, de->d_name);
         rmdir(sdir); /* succeeds for the last rank to leave it */

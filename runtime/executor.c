@@ -4,7 +4,7 @@
  * accumulated until the update's step, the replicas' all-reduce in a fixed order (gathered to the
  * stage's first replica, summed in rank order, broadcast), optimizer steps on the newest version
  * with the mean gradient of the update's minibatches, nonblocking sends through rings of send
- * buffers whose size the deadlock checker assumed, then a forward-only pass over the test set
+ * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport), then a forward-only pass over the test set
  * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
  * first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
@@ -20,14 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops.h"
+#include "runtime/cpu/ops.h"
 #include "optim.h"
 #include "rt.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
+#include "runtime/transport/transport.h"
 
 typedef struct {
     const pdrt_stage *st;
-    const rt_args *a;
+    const pdrt_args *a;
     int rank, n, first, last, B;
     int R, j;                     /* replicas of this stage, and which one this rank is */
     int *first_rank;              /* per stage: its first replica's rank */
@@ -39,19 +40,20 @@ typedef struct {
     int64_t epoch_base_updates;   /* updates done before this epoch */
     int64_t replica_checks;
     int D, S;                     /* minibatches in flight here; send slots per kind */
-    rt_stash stash;
+    pdrt_stash stash;
     pd_optim opt;
     float *grads, *opt_state, *buffers, *scratch, *dacts, *logits;
     float **acts, **in, **dout;   /* D each */
-    float **act_send, **grad_send;/* S each */
-    MPI_Request *act_req, *grad_req;
+    float **act_send, **grad_send;/* S each: send slot k of activations is the links' slot 2k,
+                                     of gradients 2k + 1 */
+    pdrt_link *links;             /* per peer rank: its link, opened on first use */
     int *labels;
     pd_data train, test;
     int64_t updates;
-    rt_stage_stats stats;
-    rt_laps laps;                 /* per-layer times, for run/profile.yaml */
+    pdrt_stage_stats stats;
+    pdrt_laps laps;                 /* per-layer times, for run/profile.yaml */
     /* last stage: loss bookkeeping */
-    rt_loss_log lg;
+    pdrt_loss_log lg;
     int64_t done_steps;
     double t0;
     int64_t per_epoch, total;
@@ -63,8 +65,6 @@ typedef struct {
     int inj_kind, inj_stage;
     int64_t inj_step;
 } ex_t;
-
-static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
 
 /* 1 when x[0..n) holds a NaN or an infinity: x * 0 is 0 for finite x and NaN otherwise. Sixteen
  * independent sums, so that the loop vectorises (one running sum is a chain of dependent adds,
@@ -84,22 +84,43 @@ static int any_nonfinite(const float *x, int64_t n) {
  * the in-flight buffers, the stash and the send rings. */
 static int64_t lidx(const ex_t *e, int64_t mb) { return mb / e->R; }
 
-static float *send_slot(float **bufs, MPI_Request *req, int S, int64_t l, double *wait_ms) {
-    int i = (int)(l % S);
-    if (req[i] != MPI_REQUEST_NULL) {
-        double t = rt_now();
-        rt_wait_req(&req[i]);
-        *wait_ms += 1e3 * (rt_now() - t);
+/* The link to peer, opened on first use (the MPI transport's setup involves no other rank). */
+static pdrt_link *link_to(ex_t *e, int peer) {
+    pdrt_link *k = &e->links[peer];
+    if (!k->t) {
+        pdrt_link_env env = {.me = e->rank, .lo = e->rank < peer ? e->rank : peer,
+                             .hi = e->rank < peer ? peer : e->rank, .comm = MPI_COMM_WORLD,
+                             .ctl = MPI_COMM_NULL, .slots = 2 * e->S};
+        pdrt_link_open(k, &pdrt_transport_mpi, peer, &env);
     }
-    return bufs[i];
+    return k;
 }
 
-static void recv_into(float *buf, int64_t n, int peer, int tag, double *wait_ms) {
-    double t = rt_now();
-    MPI_Request r;
-    MPI_Irecv(buf, (int)n, MPI_FLOAT, peer, tag, MPI_COMM_WORLD, &r);
-    rt_wait_req(&r);
-    *wait_ms += 1e3 * (rt_now() - t);
+/* Waits until the links' send slot q no longer holds a pending send. */
+static void slot_wait(ex_t *e, int q) {
+    for (int p = 0; p < e->n; p++)
+        if (e->links[p].t) e->links[p].t->send_wait(&e->links[p], q);
+}
+
+/* Send slot l % S of kind (0 activations, 1 gradients), free: the buffer to fill. */
+static float *send_slot(ex_t *e, int kind, int64_t l, double *wait_ms) {
+    int i = (int)(l % e->S);
+    double t = pdrt_now();
+    slot_wait(e, 2 * i + kind);
+    *wait_ms += 1e3 * (pdrt_now() - t);
+    return kind ? e->grad_send[i] : e->act_send[i];
+}
+
+static void recv_into(ex_t *e, float *buf, int64_t n, int peer, int tag, double *wait_ms) {
+    double t = pdrt_now();
+    pdrt_link *k = link_to(e, peer);
+    k->t->recv(k, buf, n, tag);
+    *wait_ms += 1e3 * (pdrt_now() - t);
+}
+
+/* Waits for every pending send of the links. */
+static void sends_wait(ex_t *e) {
+    for (int q = 0; q < 2 * e->S; q++) slot_wait(e, q);
 }
 
 static void labels_from_tail(int *labels, const float *tail, int B) {
@@ -107,7 +128,7 @@ static void labels_from_tail(int *labels, const float *tail, int B) {
 }
 
 static void progress(ex_t *e, int epoch, int64_t local, int force) {
-    rt_progress(&e->lg, epoch, local, e->per_epoch, e->B, e->a->log_every, force);
+    pdrt_progress(&e->lg, epoch, local, e->per_epoch, e->B, e->a->log_every, force);
 }
 
 static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
@@ -115,27 +136,27 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
     float *in = e->in[d];
-    double t = rt_now(), wait0 = e->stats.wait_ms, data_ms = 0; /* data loading counts as forward */
+    double t = pdrt_now(), wait0 = e->stats.wait_ms, data_ms = 0; /* data loading counts as forward */
     if (e->first) {
-        double td = rt_now();
+        double td = pdrt_now();
         int got = pd_data_batch(in, e->labels, &e->train, epoch, off + mb, e->B, e->a->shuffle, e->a->seed);
-        RT_CHECK(got == e->B);
+        PDRT_CHECK(got == e->B);
         if (e->inj_kind == 1 && base + mb == e->inj_step) in[0] = INFINITY; /* test-only */
         for (int b = 0; b < e->B; b++) in[st->in_floats + b] = (float)e->labels[b];
-        data_ms = 1e3 * (rt_now() - td);
+        data_ms = 1e3 * (pdrt_now() - td);
     }
     float *w;
     if (e->vsync) { /* the version stage 0 uses for mb: after max(0, mb - w0) updates */
         int64_t v = e->epoch_base_updates + (mb > e->w0 ? mb - e->w0 : 0);
-        w = rt_stash_for_forward_at(&e->stash, l, v);
+        w = pdrt_stash_for_forward_at(&e->stash, l, v);
     } else {
-        w = rt_stash_for_forward(&e->stash, l);
+        w = pdrt_stash_for_forward(&e->stash, l);
     }
     float *out = e->last ? e->logits
-                         : send_slot(e->act_send, e->act_req, e->S, l, &e->stats.wait_ms);
+                         : send_slot(e, 0, l, &e->stats.wait_ms);
     t += 1e-3 * (e->stats.wait_ms - wait0); /* waiting for a send slot is not compute */
     if (e->buffers_before) memcpy(e->buffers_before, e->buffers, (size_t)st->n_buffers * sizeof(float));
-    rt_laps_begin(&e->laps, 0);
+    pdrt_laps_begin(&e->laps, 0);
     st->forward(out, e->acts[d], e->scratch, e->buffers, w, in, 1, e->a->seed, base + mb);
     /* a non-finite minibatch must not poison the running statistics */
     if (e->buffers_before && any_nonfinite(e->buffers, st->n_buffers))
@@ -143,11 +164,11 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     if (e->last) {
         labels_from_tail(e->labels, in + st->in_floats, e->B);
         if (e->inj_kind == 3 && base + mb == e->inj_step) e->logits[0] = NAN; /* test-only */
-        float loss = softmax_cross_entropy(e->dout[d], e->logits, e->labels, e->B, st->classes);
+        float loss = pdrt_softmax_cross_entropy(e->dout[d], e->logits, e->labels, e->B, st->classes);
         e->dout[d][st->out_floats] = 0; /* the drop flag */
         if (!isfinite(loss)) {
             if (!e->a->skip_nonfinite)
-                rt_fail(__FILE__, __LINE__, "stage %d: the loss is %s at step %lld (after layer %s); "
+                PDRT_FAIL("stage %d: the loss is %s at step %lld (after layer %s); "
                         "--skip-nonfinite drops such minibatches", st->index, isnan(loss) ? "NaN" : "Inf",
                         (long long)(base + mb), st->n_tensors ? st->tensors[st->n_tensors - 1].layer : "?");
             e->dout[d][st->out_floats] = 1;
@@ -158,9 +179,9 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     } else {
         memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
     }
-    double ms = 1e3 * (rt_now() - t);
+    double ms = 1e3 * (pdrt_now() - t);
     e->stats.fwd_ms += ms;
-    rt_laps_end(&e->laps, ms, data_ms);
+    pdrt_laps_end(&e->laps, ms, data_ms);
 }
 
 /* The first parameter tensor of st whose gradient holds a NaN or Inf, or -1. Cheap: x * 0 is 0
@@ -179,17 +200,17 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
     float *din = e->first ? NULL
-                          : send_slot(e->grad_send, e->grad_req, e->S, l, &e->stats.wait_ms);
-    double t = rt_now();
-    float *w = rt_stash_for_backward(&e->stash, l);
-    rt_laps_begin(&e->laps, 1);
+                          : send_slot(e, 1, l, &e->stats.wait_ms);
+    double t = pdrt_now();
+    float *w = pdrt_stash_for_backward(&e->stash, l);
+    pdrt_laps_begin(&e->laps, 1);
     st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], e->acts[d], w, e->in[d]);
     if (e->inj_kind == 2 && e->inj_stage == st->index && base + mb == e->inj_step && st->n_params)
         e->grads[0] = NAN;
     int drop = e->dout[d][st->out_floats] != 0;
     int bad = nonfinite_tensor(st, e->grads);
     if (bad >= 0 && !e->a->skip_nonfinite)
-        rt_fail(__FILE__, __LINE__, "stage %d: the gradient of layer %s (%s) is not finite at step %lld; "
+        PDRT_FAIL("stage %d: the gradient of layer %s (%s) is not finite at step %lld; "
                 "--skip-nonfinite drops such minibatches", st->index, st->tensors[bad].layer,
                 st->tensors[bad].param, (long long)(base + mb));
     drop = drop || bad >= 0;
@@ -202,18 +223,18 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
         for (int64_t i = 0; i < np; i++) e->acc[i] += e->grads[i];
         e->acc[np] += 1.0f;
     }
-    double ms = 1e3 * (rt_now() - t);
+    double ms = 1e3 * (pdrt_now() - t);
     e->stats.bwd_ms += ms;
-    rt_laps_end(&e->laps, ms, 0);
+    pdrt_laps_end(&e->laps, ms, 0);
 }
 
 /* The replicas' sum of their accumulated gradients (and counts), in a fixed order: gathered to
  * the stage's first replica, summed from zero in rank order, broadcast. Bitwise the same on every
  * replica and for every run. */
 static void allreduce(ex_t *e) {
-    double t = rt_now();
+    double t = pdrt_now();
     int64_t n1 = e->st->n_params + 1;
-    RT_CHECK(n1 < (int64_t)1 << 31);
+    PDRT_CHECK(n1 < (int64_t)1 << 31);
     MPI_Gather(e->acc, (int)n1, MPI_FLOAT, e->gather, (int)n1, MPI_FLOAT, 0, e->stage_comm);
     if (e->j == 0) {
         memset(e->acc, 0, (size_t)n1 * sizeof(float));
@@ -223,43 +244,43 @@ static void allreduce(ex_t *e) {
         }
     }
     MPI_Bcast(e->acc, (int)n1, MPI_FLOAT, 0, e->stage_comm);
-    e->stats.wait_ms += 1e3 * (rt_now() - t); /* communication, not compute */
+    e->stats.wait_ms += 1e3 * (pdrt_now() - t); /* communication, not compute */
 }
 
 /* Replicas compare their newest weights with the first replica's, bitwise. */
 static void check_replicas(ex_t *e) {
     int64_t np = e->st->n_params;
-    float *w = rt_stash_newest(&e->stash);
+    float *w = pdrt_stash_newest(&e->stash);
     float *ref = e->gather; /* R * (np + 1) floats: room for np */
     if (e->j == 0) memcpy(ref, w, (size_t)np * sizeof(float));
     MPI_Bcast(ref, (int)np, MPI_FLOAT, 0, e->stage_comm);
     if (memcmp(ref, w, (size_t)np * sizeof(float)))
-        rt_fail(__FILE__, __LINE__, "replica %d of stage %d holds different weights than replica 0 "
+        PDRT_FAIL("replica %d of stage %d holds different weights than replica 0 "
                 "after update %lld", e->j, e->st->index, (long long)e->updates);
     e->replica_checks++;
 }
 
 /* The optimizer step with the mean gradient of the update's minibatches. */
 static void step(ex_t *e) {
-    double t = rt_now();
+    double t = pdrt_now();
     int64_t np = e->st->n_params;
     float count = e->acc[np];
-    RT_CHECK(count >= 1.0f || (e->a->skip_nonfinite && count == 0.0f));
+    PDRT_CHECK(count >= 1.0f || (e->a->skip_nonfinite && count == 0.0f));
     if (count == 0.0f) { /* every minibatch of this update was dropped: the weights stay */
-        rt_stash_begin_update(&e->stash);
+        pdrt_stash_begin_update(&e->stash);
         e->updates++;
-        e->stats.step_ms += 1e3 * (rt_now() - t);
+        e->stats.step_ms += 1e3 * (pdrt_now() - t);
         return;
     }
     if (count != 1.0f) {
         float inv = 1.0f / count;
         for (int64_t i = 0; i < np; i++) e->acc[i] *= inv;
     }
-    float *w = rt_stash_begin_update(&e->stash);
+    float *w = pdrt_stash_begin_update(&e->stash);
     e->updates++;
     pd_optim_step(w, e->opt_state, e->acc, &e->opt, e->updates, (size_t)np);
     memset(e->acc, 0, (size_t)(np + 1) * sizeof(float));
-    e->stats.step_ms += 1e3 * (rt_now() - t);
+    e->stats.step_ms += 1e3 * (pdrt_now() - t);
     if (e->a->check_replicas && e->R > 1) check_replicas(e);
 }
 
@@ -268,36 +289,36 @@ static void step(ex_t *e) {
 static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, int64_t off) {
     const pd_rank_schedule *rs = &s->ranks[e->rank];
     const pdrt_stage *st = e->st;
-    RT_CHECK(rs->stage == st->index);
+    PDRT_CHECK(rs->stage == st->index);
     e->epoch_base_updates = e->updates;
     for (int i = 0; i < rs->n; i++) {
         const pd_action *a = &rs->a[i];
         int64_t l = a->mb >= 0 ? lidx(e, a->mb) : 0;
         int d = (int)(l % e->D);
-        double t0 = rt_now();
+        double t0 = pdrt_now();
         int tid = 0;
         switch (a->kind) {
         case PD_A_RECV_ACT:
-            recv_into(e->in[d], st->in_floats + e->B, a->peer, tag_of(0, a->mb), &e->stats.wait_ms);
+            recv_into(e, e->in[d], st->in_floats + e->B, a->peer, pdrt_tag_of(0, a->mb), &e->stats.wait_ms);
             tid = 1;
             break;
         case PD_A_FORWARD: forward(e, a->mb, epoch, base, off); break;
         case PD_A_SEND_ACT: {
             int k = (int)(l % e->S);
-            MPI_Isend(e->act_send[k], (int)(st->out_floats + e->B), MPI_FLOAT, a->peer,
-                      tag_of(0, a->mb), MPI_COMM_WORLD, &e->act_req[k]);
+            pdrt_link *lk = link_to(e, a->peer);
+            lk->t->send(lk, 2 * k, e->act_send[k], st->out_floats + e->B, pdrt_tag_of(0, a->mb));
             tid = 1;
             break;
         }
         case PD_A_RECV_GRAD:
-            recv_into(e->dout[d], st->out_floats + 1, a->peer, tag_of(1, a->mb), &e->stats.wait_ms);
+            recv_into(e, e->dout[d], st->out_floats + 1, a->peer, pdrt_tag_of(1, a->mb), &e->stats.wait_ms);
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb, base); break;
         case PD_A_SEND_GRAD: {
             int k = (int)(l % e->S);
-            MPI_Isend(e->grad_send[k], (int)st->in_floats + 1, MPI_FLOAT, a->peer, tag_of(1, a->mb),
-                      MPI_COMM_WORLD, &e->grad_req[k]);
+            pdrt_link *lk = link_to(e, a->peer);
+            lk->t->send(lk, 2 * k + 1, e->grad_send[k], st->in_floats + 1, pdrt_tag_of(1, a->mb));
             tid = 1;
             break;
         }
@@ -311,26 +332,20 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             }
             break;
         case PD_A_FLUSH: {
-            for (int k = 0; k < e->S; k++) {
-                if (e->act_req[k] != MPI_REQUEST_NULL) rt_wait_req(&e->act_req[k]);
-                if (e->grad_req[k] != MPI_REQUEST_NULL) rt_wait_req(&e->grad_req[k]);
-            }
-            e->stats.wait_ms += 1e3 * (rt_now() - t0);
+            sends_wait(e);
+            e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
         }
         default:
-            rt_fail(__FILE__, __LINE__, "schedule action %s is not supported by this runtime",
+            PDRT_FAIL("schedule action %s is not supported by this runtime",
                     pd_action_name(a->kind));
         }
-        rt_trace_add(a->kind, a->mb, a->peer, tid, t0, rt_now());
+        pdrt_trace_add(a->kind, a->mb, a->peer, tid, t0, pdrt_now());
     }
-    double t = rt_now();
-    for (int i = 0; i < e->S; i++) {
-        if (e->act_req[i] != MPI_REQUEST_NULL) rt_wait_req(&e->act_req[i]);
-        if (e->grad_req[i] != MPI_REQUEST_NULL) rt_wait_req(&e->grad_req[i]);
-    }
-    e->stats.wait_ms += 1e3 * (rt_now() - t);
+    double t = pdrt_now();
+    sends_wait(e);
+    e->stats.wait_ms += 1e3 * (pdrt_now() - t);
     if (e->rank == e->out_rank) progress(e, epoch, off + s->steps, 1);
 }
 
@@ -344,7 +359,7 @@ static double evaluate(ex_t *e) {
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     if (e->j != 0) nb = 0; /* other replicas hold the same weights */
     float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
-    float *w = rt_stash_newest(&e->stash);
+    float *w = pdrt_stash_newest(&e->stash);
     int64_t correct = 0;
     for (int64_t t = 0; t < nb; t++) {
         if (e->first) {
@@ -353,20 +368,19 @@ static double evaluate(ex_t *e) {
             for (int b = 0; b < e->B; b++) in[st->in_floats + b] = b < got ? (float)e->labels[b] : -1;
         } else {
             double ignored = 0;
-            recv_into(in, st->in_floats + e->B, e->first_rank[st->index - 1], 0, &ignored);
+            recv_into(e, in, st->in_floats + e->B, e->first_rank[st->index - 1], 0, &ignored);
         }
         st->forward(out, e->acts[0], e->scratch, e->buffers, w, in, 0, e->a->seed, -1);
         if (e->last) {
             int got = 0;
             while (got < e->B && in[st->in_floats + got] >= 0) got++;
             labels_from_tail(e->labels, in + st->in_floats, got);
-            correct += count_correct(e->logits, e->labels, got, st->classes);
+            correct += pdrt_count_correct(e->logits, e->labels, got, st->classes);
         } else {
             memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
-            MPI_Request r;
-            MPI_Isend(out, (int)(st->out_floats + e->B), MPI_FLOAT, e->first_rank[st->index + 1], 0,
-                      MPI_COMM_WORLD, &r);
-            rt_wait_req(&r);
+            pdrt_link *k = link_to(e, e->first_rank[st->index + 1]); /* slot 0: act_send[0] */
+            k->t->send(k, 0, out, st->out_floats + e->B, 0);
+            k->t->send_wait(k, 0);
         }
     }
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
@@ -377,40 +391,37 @@ static double evaluate(ex_t *e) {
 /* Buffers sized from the schedule of a full epoch (shorter epochs need no more). */
 static void ex_alloc(ex_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
-    e->D = rt_in_flight(&full->ranks[e->rank]);
+    e->D = pdrt_in_flight(&full->ranks[e->rank]);
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
     if (strcmp(full->name, "1f1b")) nv = 1;           /* synchronous: one version */
     if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;   /* back to the version stage 0 used */
     e->S = full->send_slots > 0 ? full->send_slots : 1;
-    rt_stash_init(&e->stash, nv, st->n_params, e->D);
-    e->acc = rt_alloc((size_t)st->n_params + 1);
-    e->gather = rt_alloc(((size_t)st->n_params + 1) * (size_t)(e->j == 0 || e->a->check_replicas ? e->R : 1));
-    e->grads = rt_alloc((size_t)st->n_params);
-    e->opt_state = rt_alloc(pd_optim_state_floats(&e->opt, (size_t)st->n_params));
-    e->buffers = rt_alloc((size_t)st->n_buffers);
-    if (e->a->skip_nonfinite && st->n_buffers) e->buffers_before = rt_alloc((size_t)st->n_buffers);
-    e->scratch = rt_alloc((size_t)rt_scratch_floats(st));
-    e->dacts = rt_alloc((size_t)st->n_acts);
-    e->logits = rt_alloc((size_t)st->out_floats);
+    pdrt_stash_init(&e->stash, nv, st->n_params, e->D);
+    e->acc = pdrt_alloc((size_t)st->n_params + 1);
+    e->gather = pdrt_alloc(((size_t)st->n_params + 1) * (size_t)(e->j == 0 || e->a->check_replicas ? e->R : 1));
+    e->grads = pdrt_alloc((size_t)st->n_params);
+    e->opt_state = pdrt_alloc(pd_optim_state_floats(&e->opt, (size_t)st->n_params));
+    e->buffers = pdrt_alloc((size_t)st->n_buffers);
+    if (e->a->skip_nonfinite && st->n_buffers) e->buffers_before = pdrt_alloc((size_t)st->n_buffers);
+    e->scratch = pdrt_alloc((size_t)pdrt_scratch_floats(st));
+    e->dacts = pdrt_alloc((size_t)st->n_acts);
+    e->logits = pdrt_alloc((size_t)st->out_floats);
     e->labels = calloc((size_t)e->B, sizeof(int));
     e->acts = calloc((size_t)e->D, sizeof(float *));
     e->in = calloc((size_t)e->D, sizeof(float *));
     e->dout = calloc((size_t)e->D, sizeof(float *));
     e->act_send = calloc((size_t)e->S, sizeof(float *));
     e->grad_send = calloc((size_t)e->S, sizeof(float *));
-    e->act_req = malloc((size_t)e->S * sizeof(MPI_Request));
-    e->grad_req = malloc((size_t)e->S * sizeof(MPI_Request));
-    RT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send &&
-             e->act_req && e->grad_req);
+    e->links = calloc((size_t)e->n, sizeof *e->links);
+    PDRT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send && e->links);
     for (int i = 0; i < e->D; i++) {
-        e->acts[i] = rt_alloc((size_t)st->n_acts);
-        e->in[i] = rt_alloc((size_t)(st->in_floats + e->B));
-        e->dout[i] = rt_alloc((size_t)st->out_floats + 1); /* + the drop flag */
+        e->acts[i] = pdrt_alloc((size_t)st->n_acts);
+        e->in[i] = pdrt_alloc((size_t)(st->in_floats + e->B));
+        e->dout[i] = pdrt_alloc((size_t)st->out_floats + 1); /* + the drop flag */
     }
     for (int i = 0; i < e->S; i++) {
-        e->act_send[i] = rt_alloc((size_t)(st->out_floats + e->B));
-        e->grad_send[i] = rt_alloc((size_t)st->in_floats + 1);
-        e->act_req[i] = e->grad_req[i] = MPI_REQUEST_NULL;
+        e->act_send[i] = pdrt_alloc((size_t)(st->out_floats + e->B));
+        e->grad_send[i] = pdrt_alloc((size_t)st->in_floats + 1);
     }
 }
 
@@ -418,12 +429,13 @@ static void ex_free(ex_t *e) {
     for (int i = 0; i < e->D; i++) { free(e->acts[i]); free(e->in[i]); free(e->dout[i]); }
     for (int i = 0; i < e->S; i++) { free(e->act_send[i]); free(e->grad_send[i]); }
     free(e->acts); free(e->in); free(e->dout); free(e->act_send); free(e->grad_send);
-    free(e->act_req); free(e->grad_req); free(e->labels);
+    for (int p = 0; p < e->n; p++) pdrt_link_close(&e->links[p]);
+    free(e->links); free(e->labels);
     free(e->grads); free(e->opt_state); free(e->buffers); free(e->scratch); free(e->dacts);
     free(e->logits); free(e->buffers_before);
     free(e->acc); free(e->gather); free(e->first_rank);
-    rt_laps_free(&e->laps);
-    rt_stash_free(&e->stash);
+    pdrt_laps_free(&e->laps);
+    pdrt_stash_free(&e->stash);
     pd_data_free(&e->train);
     pd_data_free(&e->test);
 }
@@ -431,26 +443,26 @@ static void ex_free(ex_t *e) {
 /* Gathers every rank's trace events to out_rank, which writes run/trace.json. */
 static void write_trace(ex_t *e) {
     size_t len = 0;
-    char *mine = rt_trace_events_json(e->rank, &len);
-    RT_CHECK(len < (size_t)1 << 31);
+    char *mine = pdrt_trace_events_json(e->rank, &len);
+    PDRT_CHECK(len < (size_t)1 << 31);
     int n = (int)len, root = e->out_rank;
     int *lens = NULL, *offs = NULL;
     char *all = NULL;
     if (e->rank == root) {
         lens = calloc((size_t)e->n, sizeof(int));
         offs = calloc((size_t)e->n, sizeof(int));
-        RT_CHECK(lens && offs);
+        PDRT_CHECK(lens && offs);
     }
     MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, root, MPI_COMM_WORLD);
     size_t total = 0;
     if (e->rank == root) {
         for (int r = 0; r < e->n; r++) {
-            RT_CHECK(total + (size_t)lens[r] < (size_t)1 << 31);
+            PDRT_CHECK(total + (size_t)lens[r] < (size_t)1 << 31);
             offs[r] = (int)total;
             total += (size_t)lens[r];
         }
         all = malloc(total + 1);
-        RT_CHECK(all != NULL);
+        PDRT_CHECK(all != NULL);
     }
     MPI_Gatherv(mine, n, MPI_CHAR, all, lens, offs, MPI_CHAR, root, MPI_COMM_WORLD);
     if (e->rank == root) {
@@ -458,7 +470,7 @@ static void write_trace(ex_t *e) {
         char *joined = malloc(total + 2 * (size_t)e->n + 1);
         char (*names)[64] = calloc((size_t)e->n, sizeof *names);
         const char **np = calloc((size_t)e->n, sizeof *np);
-        RT_CHECK(joined && names && np);
+        PDRT_CHECK(joined && names && np);
         size_t off = 0;
         for (int r = 0; r < e->n; r++) {
             if (!lens[r]) continue;
@@ -472,15 +484,15 @@ static void write_trace(ex_t *e) {
             snprintf(names[r], sizeof names[r], "rank %d: stage %d replica %d", r, k, r - e->first_rank[k]);
             np[r] = names[r];
         }
-        rt_trace_write(e->a->run_dir, joined, e->n, np);
+        pdrt_trace_write(e->a->run_dir, joined, e->n, np);
         free(joined); free(names); free(np);
     }
     free(mine); free(all); free(lens); free(offs);
 }
 
-static void ckpt_meta(rt_ckpt_meta *m, const ex_t *e, int64_t done, int epoch, int64_t every) {
+static void ckpt_meta(pdrt_ckpt_meta *m, const ex_t *e, int64_t done, int epoch, int64_t every) {
     memset(m, 0, sizeof *m);
-    m->fingerprint = rt_stage_fingerprint(e->st, rt_schedule_name(e->st, e->a), rt_microbatches(e->st, e->a));
+    m->fingerprint = pdrt_stage_fingerprint(e->st, pdrt_schedule_name(e->st, e->a), pdrt_microbatches(e->st, e->a));
     m->seed = e->a->seed;
     m->stage = e->st->index;
     m->replica = e->j;
@@ -501,18 +513,18 @@ static void ckpt_meta(rt_ckpt_meta *m, const ex_t *e, int64_t done, int epoch, i
  * PDRT_TEST_KILL_AFTER_CKPT=STEP:RANK makes that rank SIGKILL itself after the set of STEP. */
 static void checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t *prev) {
     int64_t np = e->st->n_params;
-    double t0 = rt_now();
-    RT_CHECK(e->acc[np] == 0.0f); /* drained: no gradient waits for a step */
-    rt_ckpt_meta m;
+    double t0 = pdrt_now();
+    PDRT_CHECK(e->acc[np] == 0.0f); /* drained: no gradient waits for a step */
+    pdrt_ckpt_meta m;
     ckpt_meta(&m, e, done, epoch, every);
-    rt_ckpt_write(e->a->checkpoint_dir, &m, e->st->plan_hash, rt_stash_newest(&e->stash), np,
+    pdrt_ckpt_write(e->a->checkpoint_dir, &m, e->st->plan_hash, pdrt_stash_newest(&e->stash), np,
                   e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np), e->buffers,
                   e->st->n_buffers);
     MPI_Barrier(MPI_COMM_WORLD);
-    if (*prev >= 0) rt_ckpt_prune(e->a->checkpoint_dir, e->rank, *prev);
+    if (*prev >= 0) pdrt_ckpt_prune(e->a->checkpoint_dir, e->rank, *prev);
     *prev = done;
     e->n_ckpt++;
-    e->ckpt_s += rt_now() - t0;
+    e->ckpt_s += pdrt_now() - t0;
     const char *k = getenv("PDRT_TEST_KILL_AFTER_CKPT");
     long long ks;
     int kr;
@@ -527,34 +539,34 @@ static void checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t 
 /* --resume: the last complete set (rank 0 looks, everyone loads its own file). */
 static void resume(ex_t *e, int64_t *done, int *epoch, int64_t *every) {
     const char *dir = e->a->checkpoint_dir;
-    int64_t step = e->rank == 0 ? rt_ckpt_latest(dir, e->n) : 0;
+    int64_t step = e->rank == 0 ? pdrt_ckpt_latest(dir, e->n) : 0;
     MPI_Bcast(&step, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    if (step < 0) rt_fail(__FILE__, __LINE__, "--resume: no complete checkpoint set (a file for each "
+    if (step < 0) PDRT_FAIL("--resume: no complete checkpoint set (a file for each "
                           "of %d ranks) in %s", e->n, dir);
     char path[4200], why[512];
-    rt_ckpt_path(path, sizeof path, dir, step, e->rank);
+    pdrt_ckpt_path(path, sizeof path, dir, step, e->rank);
     int64_t np = e->st->n_params;
-    float *w = rt_alloc((size_t)np + 1);
-    rt_ckpt_meta m, want;
-    if (rt_ckpt_read(&m, w, np, e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np),
+    float *w = pdrt_alloc((size_t)np + 1);
+    pdrt_ckpt_meta m, want;
+    if (pdrt_ckpt_read(&m, w, np, e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np),
                      e->buffers, e->st->n_buffers, path, e->st->plan_hash, why, sizeof why))
-        rt_fail(__FILE__, __LINE__, "checkpoint %s refused: %s", path, why);
+        PDRT_FAIL("checkpoint %s refused: %s", path, why);
     ckpt_meta(&want, e, step, 0, 0);
     if (m.fingerprint != want.fingerprint)
-        rt_fail(__FILE__, __LINE__, "checkpoint %s refused: written for another stage layout or schedule "
+        PDRT_FAIL("checkpoint %s refused: written for another stage layout or schedule "
                 "(fingerprint %016llx; this run's is %016llx)", path, (unsigned long long)m.fingerprint,
                 (unsigned long long)want.fingerprint);
     if (m.stage != want.stage || m.rank != want.rank || m.n_ranks != want.n_ranks || m.done != step)
-        rt_fail(__FILE__, __LINE__, "checkpoint %s refused: written by rank %d of %d (stage %d) at step "
+        PDRT_FAIL("checkpoint %s refused: written by rank %d of %d (stage %d) at step "
                 "%lld", path, m.rank, m.n_ranks, m.stage, (long long)m.done);
     if (m.seed != want.seed)
-        rt_fail(__FILE__, __LINE__, "checkpoint %s refused: written with --seed %llu, this run has %llu",
+        PDRT_FAIL("checkpoint %s refused: written with --seed %llu, this run has %llu",
                 path, (unsigned long long)m.seed, (unsigned long long)want.seed);
     if (m.done > e->total)
-        rt_fail(__FILE__, __LINE__, "checkpoint %s is at step %lld, past this run's %lld steps", path,
+        PDRT_FAIL("checkpoint %s is at step %lld, past this run's %lld steps", path,
                 (long long)m.done, (long long)e->total);
     e->updates = m.updates;
-    memcpy(rt_stash_reset(&e->stash, m.updates), w, (size_t)np * sizeof(float));
+    memcpy(pdrt_stash_reset(&e->stash, m.updates), w, (size_t)np * sizeof(float));
     free(w);
     e->lg.loss_sum = m.loss_sum;
     e->lg.loss_n = m.loss_n;
@@ -571,20 +583,20 @@ static void resume(ex_t *e, int64_t *done, int *epoch, int64_t *every) {
 }
 
 int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
-    rt_args a;
-    int pr = rt_args_parse(&a, argc, argv, RT_PIPELINE);
+    pdrt_args a;
+    int pr = pdrt_args_parse(&a, argc, argv, RT_PIPELINE);
     if (pr) return pr > 0 ? 0 : 2;
     MPI_Init(&argc, &argv);
     ex_t e;
     memset(&e, 0, sizeof e);
     MPI_Comm_rank(MPI_COMM_WORLD, &e.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &e.n);
-    rt_set_identity(e.rank, st->index, 1);
-    if (st->abi != PDRT_ABI) rt_fail(__FILE__, __LINE__, "stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
+    pdrt_set_identity(e.rank, st->index, 1);
+    if (st->abi != PDRT_ABI) PDRT_FAIL("stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
     if (a.mode != RT_PIPELINE)
-        rt_fail(__FILE__, __LINE__, "--single/--emulate run the local binary (pdlaunch --single)");
+        PDRT_FAIL("--single/--emulate run the local binary (pdlaunch --single)");
     /* ranks: every stage's replicas, contiguous in stage order */
-    e.first_rank = rt_rank_table(&e.R, &e.j, st, e.rank, e.n);
+    e.first_rank = pdrt_rank_table(&e.R, &e.j, st, e.rank, e.n);
     e.out_rank = e.first_rank[st->n_stages - 1];
     MPI_Comm_split(MPI_COMM_WORLD, st->index, e.rank, &e.stage_comm);
     e.st = st;
@@ -592,24 +604,24 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     e.B = st->batch;
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
-    e.vsync = st->vertical_sync && !strcmp(rt_schedule_name(st, &a), "1f1b");
+    e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
     e.w0 = st->warmup[0];
     if (e.vsync)
         for (int k = 0; k < st->n_stages; k++)
-            if (rt_replicas(st, k) != 1)
-                rt_fail(__FILE__, __LINE__, "vertical sync needs a straight pipeline (stage %d has %d "
-                        "replicas)", k, rt_replicas(st, k));
-    rt_optim_from(&e.opt, st, &a);
-    e.per_epoch = rt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
+            if (pdrt_replicas(st, k) != 1)
+                PDRT_FAIL("vertical sync needs a straight pipeline (stage %d has %d "
+                        "replicas)", k, pdrt_replicas(st, k));
+    pdrt_optim_from(&e.opt, st, &a);
+    e.per_epoch = pdrt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
-        RT_CHECK(n0 < (int64_t)1 << 30);
-        pd_schedule *full = rt_schedule_for(st, &a, (int)n0);
+        PDRT_CHECK(n0 < (int64_t)1 << 30);
+        pd_schedule *full = pdrt_schedule_for(st, &a, (int)n0);
         ex_alloc(&e, full);
         pd_schedule_free(full);
     }
-    st->init(rt_stash_newest(&e.stash), e.buffers, a.seed);
-    if (a.init_dir[0]) rt_weights_load(a.init_dir, st, rt_stash_newest(&e.stash), e.buffers);
+    st->init(pdrt_stash_newest(&e.stash), e.buffers, a.seed);
+    if (a.init_dir[0]) pdrt_weights_load(a.init_dir, st, pdrt_stash_newest(&e.stash), e.buffers);
     /* test-only: input:STEP (stage 0's input gets an Inf), loss:STEP (a NaN logit before the
      * loss), grad:STEP:STAGE (a NaN in that stage's first parameter gradient) */
     const char *inj = getenv("PDRT_INJECT_NONFINITE");
@@ -619,7 +631,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         if (sscanf(inj, "input:%lld", &is) == 1) e.inj_kind = 1;
         else if (sscanf(inj, "grad:%lld:%d", &is, &ist) == 2) e.inj_kind = 2;
         else if (sscanf(inj, "loss:%lld", &is) == 1) e.inj_kind = 3;
-        else rt_fail(__FILE__, __LINE__, "PDRT_INJECT_NONFINITE='%s': not input:STEP, loss:STEP or "
+        else PDRT_FAIL("PDRT_INJECT_NONFINITE='%s': not input:STEP, loss:STEP or "
                      "grad:STEP:STAGE", inj);
         e.inj_step = is;
         e.inj_stage = ist;
@@ -630,14 +642,14 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     int64_t start = done;
     {   /* a tenth of the minibatches this rank runs (at most 20) warm the caches before laps count */
         int64_t mine = (e.total - start) / e.R, skip = mine / 10 < 20 ? mine / 10 : 20;
-        rt_laps_init(&e.laps, st->n_layers, skip);
+        pdrt_laps_init(&e.laps, st->n_layers, skip);
     }
 
     MPI_Barrier(MPI_COMM_WORLD);
-    e.t0 = e.lg.t_log = rt_now();
+    e.t0 = e.lg.t_log = pdrt_now();
     double origin = e.t0;
     MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD); /* one clock on one machine */
-    rt_trace_start(a.trace, origin);
+    pdrt_trace_start(a.trace, origin);
     double train_s = 0, acc = -1, time_to_target = -1;
     int stop = 0;
     while (done < e.total && !stop) {
@@ -646,11 +658,11 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         int64_t ep_end = ep_start + e.per_epoch < e.total ? ep_start + e.per_epoch : e.total;
         int64_t n = ep_end - done;
         if (ckpt && every > 0 && every - done % every < n) n = every - done % every;
-        RT_CHECK(n >= 1 && done >= ep_start);
-        pd_schedule *s = rt_schedule_for(st, &a, (int)n);
-        double t = rt_now();
+        PDRT_CHECK(n >= 1 && done >= ep_start);
+        pd_schedule *s = pdrt_schedule_for(st, &a, (int)n);
+        double t = pdrt_now();
         run_epoch(&e, s, epoch, done, done - ep_start);
-        train_s += rt_now() - t;
+        train_s += pdrt_now() - t;
         pd_schedule_free(s);
         done += n;
         int epoch_end = done == ep_start + e.per_epoch, end = epoch_end || done == e.total;
@@ -661,47 +673,47 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
             acc = evaluate(&e);
             if (e.rank == e.out_rank) {
                 printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch_end ? epoch : epoch + 1, acc,
-                       rt_now() - e.t0);
+                       pdrt_now() - e.t0);
                 fflush(stdout);
             }
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
-                time_to_target = rt_now() - e.t0;
+                time_to_target = pdrt_now() - e.t0;
                 stop = 1;
             }
         }
     }
-    double wall = rt_now() - e.t0;
-    if (a.save_dir[0] && e.j == 0) rt_weights_save(a.save_dir, st, rt_stash_newest(&e.stash), e.buffers);
+    double wall = pdrt_now() - e.t0;
+    if (a.save_dir[0] && e.j == 0) pdrt_weights_save(a.save_dir, st, pdrt_stash_newest(&e.stash), e.buffers);
     if (a.check_replicas && e.R > 1 && e.j == 0)
         printf("stage %d: %d replicas identical after %lld updates\n", st->index, e.R,
                (long long)e.replica_checks);
 
-    rt_stage_stats mine = e.stats;
+    pdrt_stage_stats mine = e.stats;
     mine.predicted_ms = st->predicted_ms;
     mine.predicted_compute_ms = st->predicted_compute_ms;
     mine.skipped = e.skipped;
-    rt_stage_stats *ss = rt_stage_stats_gather(&mine, e.first_rank, st->n_stages, e.out_rank);
+    pdrt_stage_stats *ss = pdrt_stage_stats_gather(&mine, e.first_rank, st->n_stages, e.out_rank);
     if (ss) {
         int ns = st->n_stages;
         int epochs_begun = done > (int64_t)epoch * e.per_epoch ? epoch + 1 : epoch;
-        rt_summary sum = {st->model, "pipeline", rt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
+        pdrt_summary sum = {st->model, "pipeline", pdrt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
                           e.lg.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
                           train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite,
                           e.n_ckpt, e.ckpt_s};
-        rt_summary_print(&sum);
-        rt_summary_write(a.run_dir, &sum);
+        pdrt_summary_print(&sum);
+        pdrt_summary_write(a.run_dir, &sum);
         free(ss);
     }
     char how[400], reps[200] = "";
     for (int k = 0, at = 0; k < st->n_stages && at < (int)sizeof reps - 12; k++)
-        at += snprintf(reps + at, sizeof reps - (size_t)at, "%s%d", k ? ", " : "", rt_replicas(st, k));
+        at += snprintf(reps + at, sizeof reps - (size_t)at, "%s%d", k ? ", " : "", pdrt_replicas(st, k));
     snprintf(how, sizeof how, "%d stage%s with %s replica%s, %s, %lld minibatches", st->n_stages,
-             st->n_stages > 1 ? "s" : "", reps, st->n_stages > 1 || rt_replicas(st, 0) > 1 ? "s" : "",
-             rt_schedule_name(st, &a), (long long)(done - start));
-    rt_laps_write_profile(&e.laps, st, e.laps.calls[1] ? e.stats.step_ms / (double)e.laps.calls[1] : 0,
+             st->n_stages > 1 ? "s" : "", reps, st->n_stages > 1 || pdrt_replicas(st, 0) > 1 ? "s" : "",
+             pdrt_schedule_name(st, &a), (long long)(done - start));
+    pdrt_laps_write_profile(&e.laps, st, e.laps.calls[1] ? e.stats.step_ms / (double)e.laps.calls[1] : 0,
                           e.j == 0, e.out_rank, a.run_dir, how);
     if (a.trace) write_trace(&e);
-    rt_trace_free();
+    pdrt_trace_free();
     MPI_Comm_free(&e.stage_comm);
     ex_free(&e);
     MPI_Finalize();

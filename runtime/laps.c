@@ -13,32 +13,32 @@
 
 #include "rt.h"
 
-static rt_laps *current;
+static pdrt_laps *current;
 
 void pdrt_lap_start(void) {
-    if (current) current->last = rt_now();
+    if (current) current->last = pdrt_now();
 }
 
 void pdrt_lap(int op) {
     if (!current) return;
-    double t = rt_now();
+    double t = pdrt_now();
     if (op >= 0 && op < current->n) current->cur[op] += 1e3 * (t - current->last);
     current->last = t;
 }
 
-void rt_laps_init(rt_laps *l, int n_layers, int64_t skip) {
+void pdrt_laps_init(pdrt_laps *l, int n_layers, int64_t skip) {
     memset(l, 0, sizeof *l);
     l->n = n_layers > 0 ? n_layers : 0;
     l->skip = skip;
     for (int d = 0; d < 2; d++) {
         l->ms[d] = calloc((size_t)l->n + 1, sizeof(double));
-        RT_CHECK(l->ms[d] != NULL);
+        PDRT_CHECK(l->ms[d] != NULL);
     }
     l->cur = calloc((size_t)l->n + 1, sizeof(double));
-    RT_CHECK(l->cur != NULL);
+    PDRT_CHECK(l->cur != NULL);
 }
 
-void rt_laps_free(rt_laps *l) {
+void pdrt_laps_free(pdrt_laps *l) {
     if (current == l) current = NULL;
     free(l->ms[0]);
     free(l->ms[1]);
@@ -46,15 +46,15 @@ void rt_laps_free(rt_laps *l) {
     memset(l, 0, sizeof *l);
 }
 
-void rt_laps_begin(rt_laps *l, int dir) {
+void pdrt_laps_begin(pdrt_laps *l, int dir) {
     if (!l->n) return;
     memset(l->cur, 0, (size_t)l->n * sizeof(double));
     l->dir = dir;
-    l->last = rt_now();
+    l->last = pdrt_now();
     current = l;
 }
 
-void rt_laps_end(rt_laps *l, double total_ms, double data_ms) {
+void pdrt_laps_end(pdrt_laps *l, double total_ms, double data_ms) {
     if (!l->n) return;
     current = NULL;
     int d = l->dir;
@@ -74,22 +74,22 @@ static void put(char **s, size_t *len, size_t *cap, const char *fmt, ...) {
         va_start(ap, fmt);
         int k = vsnprintf(*s ? *s + *len : NULL, *s ? *cap - *len : 0, fmt, ap);
         va_end(ap);
-        RT_CHECK(k >= 0);
+        PDRT_CHECK(k >= 0);
         if (*s && *len + (size_t)k < *cap) { *len += (size_t)k; return; }
         *cap = (*cap + (size_t)k + 1) * 2;
         *s = realloc(*s, *cap);
-        RT_CHECK(*s != NULL);
+        PDRT_CHECK(*s != NULL);
     }
 }
 
-char *rt_laps_profile_lines(const rt_laps *l, const pdrt_stage *st, double step_ms_per_mb) {
+char *pdrt_laps_profile_lines(const pdrt_laps *l, const pdrt_stage *st, double step_ms_per_mb) {
     char *s = NULL;
     size_t len = 0, cap = 0;
     put(&s, &len, &cap, "%s", "");
     if (!l->n || !l->counted[0] || !l->counted[1] || st->n_layers != l->n) return s;
     int n = l->n;
     double *f = calloc((size_t)n, sizeof *f), *b = calloc((size_t)n, sizeof *b);
-    RT_CHECK(f && b);
+    PDRT_CHECK(f && b);
     double fsum = 0, bsum = 0;
     for (int i = 0; i < n; i++) {
         f[i] = l->ms[0][i] / (double)l->counted[0];
@@ -121,25 +121,25 @@ char *rt_laps_profile_lines(const rt_laps *l, const pdrt_stage *st, double step_
     return s;
 }
 
-void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_ms_per_mb,
+void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *st, double step_ms_per_mb,
                            int contribute, int out_rank, const char *dir, const char *how) {
     int rank = 0, nranks = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    char *mine = contribute ? rt_laps_profile_lines(l, st, step_ms_per_mb) : calloc(1, 1);
-    RT_CHECK(mine != NULL);
+    char *mine = contribute ? pdrt_laps_profile_lines(l, st, step_ms_per_mb) : calloc(1, 1);
+    PDRT_CHECK(mine != NULL);
     int len = (int)strlen(mine), out = rank == out_rank;
     int *lens = out ? calloc((size_t)nranks, sizeof *lens) : NULL, *displs = NULL;
     MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, out_rank, MPI_COMM_WORLD);
     char *all = NULL;
     int total = 0, complete = 1;
     if (out) {
-        RT_CHECK(lens != NULL);
+        PDRT_CHECK(lens != NULL);
         displs = calloc((size_t)nranks, sizeof *displs);
-        RT_CHECK(displs != NULL);
+        PDRT_CHECK(displs != NULL);
         for (int r = 0; r < nranks; r++) { displs[r] = total; total += lens[r]; }
         all = calloc((size_t)total + 1, 1);
-        RT_CHECK(all != NULL);
+        PDRT_CHECK(all != NULL);
     }
     MPI_Gatherv(mine, len, MPI_CHAR, all, lens, displs, MPI_CHAR, out_rank, MPI_COMM_WORLD);
     free(mine);
@@ -155,10 +155,10 @@ void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_m
             if (!unlink(path) || l->n)
                 printf("pdrt: no %s: too few minibatches to time the layers after the warm-up\n", path);
         } else {
-            if (rt_mkdir_p(dir)) rt_fail(__FILE__, __LINE__, "cannot create %s: %s", dir, strerror(errno));
+            if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s: %s", dir, strerror(errno));
             snprintf(tmp, sizeof tmp, "%s/.profile.yaml.%d.tmp", dir, (int)getpid());
             FILE *fp = fopen(tmp, "w");
-            if (!fp) rt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
+            if (!fp) PDRT_FAIL("cannot write %s: %s", tmp, strerror(errno));
             fprintf(fp, "# Measured by the PipeDream-C runtime inside training (%s): per layer, the mean\n"
                         "# over the minibatches its stage's first replica ran after a tenth of them (at most 20) warmed\n"
                         "# up (the last stage's: %lld after %lld), per minibatch of %d. The executor's work outside the\n"
@@ -171,7 +171,7 @@ void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_m
             int bad = ferror(fp);
             if (fclose(fp) || bad || rename(tmp, path)) {
                 unlink(tmp);
-                rt_fail(__FILE__, __LINE__, "cannot write %s: %s", path, strerror(errno));
+                PDRT_FAIL("cannot write %s: %s", path, strerror(errno));
             }
             printf("layer times measured in this run: %s (pdplan -p %s plans from them)\n", path, path);
             fflush(stdout);

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ops.h"
+#include "runtime/cpu/ops.h"
 #include "optim.h"
 #include "rt.h"
 
@@ -36,10 +36,10 @@ typedef struct {
 } local_stage;
 
 static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *labels,
-                         const rt_args *a) {
+                         const pdrt_args *a) {
     int B = ls[0].st->batch, K = ls[n - 1].st->classes;
     int64_t nb = pd_data_batches(test, B, 0), correct = 0;
-    float *logits = rt_alloc((size_t)ls[n - 1].st->out_floats);
+    float *logits = pdrt_alloc((size_t)ls[n - 1].st->out_floats);
     for (int64_t t = 0; t < nb; t++) {
         memset(x, 0, (size_t)ls[0].st->in_floats * sizeof(float));
         int got = pd_data_batch(x, labels, test, 0, t, B, 0, a->seed);
@@ -50,15 +50,15 @@ static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *l
                               ls[k].version[ls[k].newest], in, 0, a->seed, -1);
             in = out;
         }
-        correct += count_correct(logits, labels, got, K);
+        correct += pdrt_count_correct(logits, labels, got, K);
     }
     free(logits);
     return test->n ? (double)correct / (double)test->n : 0;
 }
 
 int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int n) {
-    rt_args a;
-    int pr = rt_args_parse(&a, argc, argv, RT_SINGLE);
+    pdrt_args a;
+    int pr = pdrt_args_parse(&a, argc, argv, RT_SINGLE);
     if (pr) return pr > 0 ? 0 : 2;
     if (a.mode == RT_PIPELINE) a.mode = RT_SINGLE;
     if (a.checkpoint_dir[0] || a.skip_nonfinite) {
@@ -68,84 +68,84 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     }
     /* one process, no communication: MPI is not needed (and not initialised, so that a run
      * under valgrind shows only this program's own memory) */
-    rt_set_identity(0, 0, 0);
+    pdrt_set_identity(0, 0, 0);
     const pdrt_stage *s0 = stages[0];
     int B = s0->batch;
     for (int k = 0; k < n; k++)
         if (stages[k]->abi != PDRT_ABI || stages[k]->index != k || stages[k]->batch != B ||
             (k > 0 && stages[k]->in_floats != stages[k - 1]->out_floats))
-            rt_fail(__FILE__, __LINE__, "stage %d does not fit the others", k);
+            PDRT_FAIL("stage %d does not fit the others", k);
     pd_optim opt;
-    rt_optim_from(&opt, s0, &a);
+    pdrt_optim_from(&opt, s0, &a);
     pd_data train, test;
-    rt_data_open(&train, &test, &a, s0);
+    pdrt_data_open(&train, &test, &a, s0);
     int64_t per_epoch = pd_data_batches(&train, B, 1);
-    if (per_epoch < 1) rt_fail(__FILE__, __LINE__, "the training set holds less than one minibatch");
+    if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     int epochs = a.epochs > 0 ? a.epochs : (s0->epochs > 0 ? s0->epochs : 1);
     int64_t total = a.steps > 0 ? a.steps : (int64_t)epochs * per_epoch;
-    const char *sched = rt_schedule_name(s0, &a);
+    const char *sched = pdrt_schedule_name(s0, &a);
     int sync = strcmp(sched, "1f1b") != 0;      /* flush, gpipe: batches of M */
-    int M = rt_microbatches(s0, &a);
+    int M = pdrt_microbatches(s0, &a);
     int vsync = !sync && s0->vertical_sync && a.mode == RT_EMULATE;
-    rt_trace_start(a.trace, rt_now());
+    pdrt_trace_start(a.trace, pdrt_now());
 
     local_stage *ls = calloc((size_t)n, sizeof *ls);
-    RT_CHECK(ls != NULL);
+    PDRT_CHECK(ls != NULL);
     for (int k = 0; k < n; k++) {
         const pdrt_stage *st = stages[k];
         ls[k].st = st;
         ls[k].version = calloc((size_t)total + 1, sizeof(float *));
-        RT_CHECK(ls[k].version != NULL);
-        ls[k].version[0] = rt_alloc((size_t)st->n_params);
-        ls[k].grads = rt_alloc((size_t)st->n_params);
-        ls[k].opt_state = rt_alloc(pd_optim_state_floats(&opt, (size_t)st->n_params));
-        ls[k].buffers = rt_alloc((size_t)st->n_buffers);
-        ls[k].acts = rt_alloc((size_t)st->n_acts);
-        ls[k].dacts = rt_alloc((size_t)st->n_acts);
-        ls[k].scratch = rt_alloc((size_t)rt_scratch_floats(st));
-        ls[k].in = rt_alloc((size_t)st->in_floats);
-        ls[k].din = rt_alloc((size_t)st->in_floats);
-        ls[k].acc = rt_alloc((size_t)st->n_params);
+        PDRT_CHECK(ls[k].version != NULL);
+        ls[k].version[0] = pdrt_alloc((size_t)st->n_params);
+        ls[k].grads = pdrt_alloc((size_t)st->n_params);
+        ls[k].opt_state = pdrt_alloc(pd_optim_state_floats(&opt, (size_t)st->n_params));
+        ls[k].buffers = pdrt_alloc((size_t)st->n_buffers);
+        ls[k].acts = pdrt_alloc((size_t)st->n_acts);
+        ls[k].dacts = pdrt_alloc((size_t)st->n_acts);
+        ls[k].scratch = pdrt_alloc((size_t)pdrt_scratch_floats(st));
+        ls[k].in = pdrt_alloc((size_t)st->in_floats);
+        ls[k].din = pdrt_alloc((size_t)st->in_floats);
+        ls[k].acc = pdrt_alloc((size_t)st->n_params);
         st->init(ls[k].version[0], ls[k].buffers, a.seed);
-        if (a.init_dir[0]) rt_weights_load(a.init_dir, st, ls[k].version[0], ls[k].buffers);
-        ls[k].nrep = a.mode == RT_EMULATE ? rt_replicas(st, k) : 1;
-        ls[k].rbuf = rt_alloc((size_t)st->n_buffers * (size_t)(ls[k].nrep > 1 ? ls[k].nrep - 1 : 1));
+        if (a.init_dir[0]) pdrt_weights_load(a.init_dir, st, ls[k].version[0], ls[k].buffers);
+        ls[k].nrep = a.mode == RT_EMULATE ? pdrt_replicas(st, k) : 1;
+        ls[k].rbuf = pdrt_alloc((size_t)st->n_buffers * (size_t)(ls[k].nrep > 1 ? ls[k].nrep - 1 : 1));
         for (int q = 1; q < ls[k].nrep; q++)
             memcpy(ls[k].rbuf + (size_t)(q - 1) * (size_t)st->n_buffers, ls[k].buffers,
                    (size_t)st->n_buffers * sizeof(float));
     }
-    float *logits = rt_alloc((size_t)stages[n - 1]->out_floats);
-    float *dlogits = rt_alloc((size_t)stages[n - 1]->out_floats);
+    float *logits = pdrt_alloc((size_t)stages[n - 1]->out_floats);
+    float *dlogits = pdrt_alloc((size_t)stages[n - 1]->out_floats);
     int *labels = calloc((size_t)B, sizeof(int));
-    RT_CHECK(labels != NULL);
-    rt_stage_stats *ss = calloc((size_t)n, sizeof *ss);
-    RT_CHECK(ss != NULL);
+    PDRT_CHECK(labels != NULL);
+    pdrt_stage_stats *ss = calloc((size_t)n, sizeof *ss);
+    PDRT_CHECK(ss != NULL);
 
-    double t0 = rt_now(), t_log = t0, loss_sum = 0, last_loss = 0, acc = -1, ttt = -1,
+    double t0 = pdrt_now(), t_log = t0, loss_sum = 0, last_loss = 0, acc = -1, ttt = -1,
            train_s = 0;
     int64_t loss_n = 0, done = 0;
     int epoch = 0, stop = 0;
     while (done < total && !stop) {
         int64_t nsteps = total - done < per_epoch ? total - done : per_epoch;
-        double te = rt_now();
+        double te = pdrt_now();
         int64_t ebase[64];
-        RT_CHECK(n <= 64);
+        PDRT_CHECK(n <= 64);
         for (int k = 0; k < n; k++) ebase[k] = ls[k].newest;
         for (int64_t j = 0; j < nsteps; j++) {
             int64_t g = done + j;
             int64_t v[64];
-            RT_CHECK(n <= 64);
+            PDRT_CHECK(n <= 64);
             for (int k = 0; k < n; k++) {
-                int r = rt_replicas(s0, k), w = stages[k]->warmup[k];
+                int r = pdrt_replicas(s0, k), w = stages[k]->warmup[k];
                 int64_t lj = j / r;
                 if (vsync) { w = stages[0]->warmup[0]; lj = j; }
                 v[k] = ls[k].newest;
                 if (a.mode == RT_EMULATE && !sync) v[k] = ebase[k] + (lj > w ? lj - w : 0);
-                RT_CHECK(v[k] <= ls[k].newest && ls[k].version[v[k]] != NULL);
+                PDRT_CHECK(v[k] <= ls[k].newest && ls[k].version[v[k]] != NULL);
             }
-            double t = rt_now();
+            double t = pdrt_now();
             int got = pd_data_batch(ls[0].in, labels, &train, epoch, j, B, a.shuffle, a.seed);
-            RT_CHECK(got == B);
+            PDRT_CHECK(got == B);
             for (int k = 0; k < n; k++) {
                 float *out = k + 1 < n ? ls[k + 1].in : logits;
                 int q = (int)(j % ls[k].nrep);
@@ -153,15 +153,15 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                                 : ls[k].buffers;
                 ls[k].st->forward(out, ls[k].acts, ls[k].scratch, bufs,
                                   ls[k].version[v[k]], ls[k].in, 1, a.seed, g);
-                double t2 = rt_now();
-                rt_trace_add(PD_A_FORWARD, (int)j, -1, 0, t, t2);
+                double t2 = pdrt_now();
+                pdrt_trace_add(PD_A_FORWARD, (int)j, -1, 0, t, t2);
                 ss[k].fwd_ms += 1e3 * (t2 - t);
                 t = t2;
             }
-            float loss = softmax_cross_entropy(dlogits, logits, labels, B, stages[n - 1]->classes);
-            if (loss != loss) rt_fail(__FILE__, __LINE__, "loss is NaN at step %lld", (long long)g);
+            float loss = pdrt_softmax_cross_entropy(dlogits, logits, labels, B, stages[n - 1]->classes);
+            if (loss != loss) PDRT_FAIL("loss is NaN at step %lld", (long long)g);
             const float *dout = dlogits;
-            t = rt_now();
+            t = pdrt_now();
             for (int k = n - 1; k >= 0; k--) {
                 ls[k].st->backward(k ? ls[k].din : NULL, ls[k].grads, ls[k].dacts, ls[k].scratch,
                                    dout, ls[k].acts, ls[k].version[v[k]], ls[k].in);
@@ -169,8 +169,8 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 local_stage *l = &ls[k];
                 for (int64_t i = 0; i < l->st->n_params; i++) l->acc[i] += l->grads[i];
                 l->count++;
-                double t2 = rt_now();
-                rt_trace_add(PD_A_BACKWARD, (int)j, -1, 0, t, t2);
+                double t2 = pdrt_now();
+                pdrt_trace_add(PD_A_BACKWARD, (int)j, -1, 0, t, t2);
                 ss[k].bwd_ms += 1e3 * (t2 - t);
                 t = t2;
             }
@@ -178,7 +178,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 local_stage *l = &ls[k];
                 /* does an update end here? flush/gpipe: at the end of a batch of M (single:
                  * also of 1 under 1f1b); emulate 1f1b: after every r-th minibatch */
-                int r = a.mode == RT_EMULATE && !sync ? rt_replicas(s0, k) : 1;
+                int r = a.mode == RT_EMULATE && !sync ? pdrt_replicas(s0, k) : 1;
                 int64_t per = sync ? M : r;
                 if ((j + 1) % per != 0 && j + 1 != nsteps) continue;
                 int64_t np = l->st->n_params;
@@ -187,20 +187,20 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                     for (int64_t i = 0; i < np; i++) l->acc[i] *= inv;
                 }
                 int64_t nv = l->newest + 1;
-                l->version[nv] = rt_alloc((size_t)np);
+                l->version[nv] = pdrt_alloc((size_t)np);
                 memcpy(l->version[nv], l->version[l->newest], (size_t)np * sizeof(float));
                 pd_optim_step(l->version[nv], l->opt_state, l->acc, &opt, nv, (size_t)np);
                 memset(l->acc, 0, (size_t)np * sizeof(float));
                 l->count = 0;
                 l->newest = nv;
-                rt_trace_add(PD_A_STEP, (int)j, -1, 0, t, rt_now());
+                pdrt_trace_add(PD_A_STEP, (int)j, -1, 0, t, pdrt_now());
                 /* versions older than any later forward can use are dropped */
                 int64_t keep = nv - 1 - (int64_t)(vsync ? stages[0]->warmup[0] : stages[k]->warmup[k]);
                 for (int64_t old = keep - 1; old >= 0 && l->version[old]; old--) {
                     free(l->version[old]);
                     l->version[old] = NULL;
                 }
-                double t2 = rt_now();
+                double t2 = pdrt_now();
                 ss[k].step_ms += 1e3 * (t2 - t);
                 ss[k].steps++;
                 t = t2;
@@ -208,7 +208,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
             loss_sum += loss;
             loss_n++;
             if (loss_n >= a.log_every || j + 1 == nsteps) {
-                double now = rt_now();
+                double now = pdrt_now();
                 last_loss = loss_sum / (double)loss_n;
                 printf("epoch %d step %lld/%lld loss %.4f samples/s %.1f\n", epoch + 1,
                        (long long)(j + 1), (long long)per_epoch, last_loss,
@@ -219,31 +219,31 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 t_log = now;
             }
         }
-        train_s += rt_now() - te;
+        train_s += pdrt_now() - te;
         done += nsteps;
         epoch++;
         if (a.eval && (a.target_accuracy >= 0 || done == total || nsteps == per_epoch)) {
             acc = eval_local(ls, n, &test, ls[0].in, labels, &a);
-            printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, rt_now() - t0);
+            printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, pdrt_now() - t0);
             fflush(stdout);
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
-                ttt = rt_now() - t0;
+                ttt = pdrt_now() - t0;
                 stop = 1;
             }
         }
     }
-    double wall = rt_now() - t0;
+    double wall = pdrt_now() - t0;
     for (int k = 0; k < n; k++) {
         ss[k].predicted_ms = stages[k]->predicted_ms;
         ss[k].predicted_compute_ms = stages[k]->predicted_compute_ms;
         if (a.save_dir[0])
-            rt_weights_save(a.save_dir, stages[k], ls[k].version[ls[k].newest], ls[k].buffers);
+            pdrt_weights_save(a.save_dir, stages[k], ls[k].version[ls[k].newest], ls[k].buffers);
     }
-    rt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", sched, n, B,
+    pdrt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", sched, n, B,
                       done, epoch, last_loss, a.eval ? acc : -1, (double)done * B / train_s,
                       wall, train_s, a.target_accuracy, ttt, ss, 0, 0, 0, 0};
-    rt_summary_print(&sum);
-    rt_summary_write(a.run_dir, &sum);
+    pdrt_summary_print(&sum);
+    pdrt_summary_write(a.run_dir, &sum);
     { /* only pipeline runs time the layers: an earlier run's profile must not pass for this one's */
         char path[sizeof a.run_dir + 16];
         snprintf(path, sizeof path, "%s/profile.yaml", a.run_dir);
@@ -251,12 +251,12 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     }
     if (a.trace) {
         size_t len = 0;
-        char *ev = rt_trace_events_json(0, &len);
+        char *ev = pdrt_trace_events_json(0, &len);
         const char *name = a.mode == RT_EMULATE ? "emulate: every stage" : "single: every stage";
-        rt_trace_write(a.run_dir, ev, 1, &name);
+        pdrt_trace_write(a.run_dir, ev, 1, &name);
         free(ev);
     }
-    rt_trace_free();
+    pdrt_trace_free();
 
     for (int k = 0; k < n; k++) {
         for (int64_t v = 0; v <= total; v++) free(ls[k].version[v]);

@@ -1,24 +1,26 @@
-/* rt.h: libpdrt's internal pieces shared by the pipeline executor and the local (--single,
- * --emulate) runner: options, errors, the weight stash, MPI send rings, data, weights files and
- * the summary. Generated code uses pdrt.h only. */
+/* rt.h: libpdrt's internal pieces shared by the pipeline executors (CPU and CUDA) and the local
+ * (--single, --emulate) runner: options, errors, the weight stash, checkpoints, data, weights
+ * files, the summary, per-layer laps and the trace. Generated code uses pdrt.h only; tensors move
+ * between ranks through runtime/transport/transport.h. */
 #ifndef PDRT_RT_H
 #define PDRT_RT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <mpi.h>
 
 #include "data.h"
-#include "fnv1a.h"
+#include "runtime/schedule/fnv1a.h"
 #include "optim.h"
 #include "pdrt.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 /* ---- options (args.c) ---- */
-typedef enum { RT_PIPELINE = 0, RT_SINGLE, RT_EMULATE } rt_mode;
+typedef enum { RT_PIPELINE = 0, RT_SINGLE, RT_EMULATE } pdrt_mode;
 typedef struct {
-    rt_mode mode;
+    pdrt_mode mode;
     int64_t steps;            /* > 0: train this many minibatches (ignores epochs) */
     int epochs;               /* > 0: overrides the model's */
     double lr;                /* >= 0: overrides the model's */
@@ -38,25 +40,34 @@ typedef struct {
     char checkpoint_dir[1024];/* "" = no checkpoints; also at epoch ends and at the end */
     int resume;               /* continue from checkpoint_dir's last complete set */
     int skip_nonfinite;       /* drop a minibatch whose loss or gradient is NaN/Inf */
-} rt_args;
+} pdrt_args;
 
 /* Parses argv (argv[0] skipped). Returns 0, 1 after --help, or -1 with a message on stderr. */
-int rt_args_parse(rt_args *a, int argc, char **argv, rt_mode default_mode);
+int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode);
+/* Prints the help of the stage's options (cuda_only 0) or of the CUDA stage's own (1), from
+ * options.def, one "  --name VALUE  help" entry each. */
+void pdrt_print_options(FILE *f, int cuda_only);
 
-/* ---- errors (stage_main.c) ---- */
-void rt_set_identity(int rank, int stage, int use_mpi);
-void rt_fail(const char *file, int line, const char *fmt, ...)
+/* ---- errors (rt_util.c) ---- */
+/* Who this process is, for the error lines: rank and stage (stage < 0: not yet known); use_mpi:
+ * pdrt_fail takes the whole MPI job down (MPI_Abort) instead of exiting alone. */
+void pdrt_set_identity(int rank, int stage, int use_mpi);
+/* Prints "pdrt: rank R (stage S): error: MESSAGE (file:line)" and ends the run. Call it through
+ * PDRT_FAIL, which supplies the file and line. */
+void pdrt_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
-#define RT_CHECK(expr)                                                                  \
+#define PDRT_FAIL(...) pdrt_fail(__FILE__, __LINE__, __VA_ARGS__)
+/* Fails the run with "check failed: EXPR", the file and line, rank and stage when expr is false. */
+#define PDRT_CHECK(expr)                                                                \
     do {                                                                                \
-        if (!(expr)) rt_fail(__FILE__, __LINE__, "check failed: %s", #expr);           \
+        if (!(expr)) PDRT_FAIL("check failed: %s", #expr);                              \
     } while (0)
 /* Waits for an MPI request without spinning a core: polls, then naps (there may be more ranks
  * than cores, and a waiting rank must leave the CPU to those that compute). */
-void rt_wait_req(MPI_Request *r);
-void *rt_alloc(size_t floats); /* zeroed, 64-byte aligned floats; fails the run on OOM */
-double rt_now(void);           /* seconds, monotonic */
-int64_t rt_scratch_floats(const pdrt_stage *st); /* what a stage's scratch must hold */
+void pdrt_wait_req(MPI_Request *r);
+void *pdrt_alloc(size_t floats); /* zeroed, 64-byte aligned floats; fails the run on OOM */
+double pdrt_now(void);           /* seconds, monotonic */
+int64_t pdrt_scratch_floats(const pdrt_stage *st); /* what a stage's scratch must hold */
 
 /* ---- the weight stash, a ring of parameter blobs (stash.c) ---- */
 typedef struct {
@@ -67,29 +78,29 @@ typedef struct {
     int64_t *slot_version;    /* nv: which version each slot holds (-1 none) */
     int depth;                /* minibatches in flight tracked */
     int64_t *mb_id, *mb_version; /* depth: minibatch -> version its forward used */
-} rt_stash;
-void rt_stash_init(rt_stash *s, int nv, int64_t n, int depth);
-void rt_stash_free(rt_stash *s);
-float *rt_stash_newest(rt_stash *s);
+} pdrt_stash;
+void pdrt_stash_init(pdrt_stash *s, int nv, int64_t n, int depth);
+void pdrt_stash_free(pdrt_stash *s);
+float *pdrt_stash_newest(pdrt_stash *s);
 /* the newest version, recorded as the one minibatch mb's forward uses */
-float *rt_stash_for_forward(rt_stash *s, int64_t mb);
+float *pdrt_stash_for_forward(pdrt_stash *s, int64_t mb);
 /* the version mb's forward used; fails the run if it is no longer stashed */
-float *rt_stash_for_backward(rt_stash *s, int64_t mb);
+float *pdrt_stash_for_backward(pdrt_stash *s, int64_t mb);
 /* the version number mb's forward used */
-int64_t rt_stash_version_of(const rt_stash *s, int64_t mb);
+int64_t pdrt_stash_version_of(const pdrt_stash *s, int64_t mb);
 /* version `version` (which must be stashed), recorded as the one mb's forward uses (vertical
  * sync) */
-float *rt_stash_for_forward_at(rt_stash *s, int64_t mb, int64_t version);
+float *pdrt_stash_for_forward_at(pdrt_stash *s, int64_t mb, int64_t version);
 /* copies the newest version into the next slot and makes it the newest; returns it for the
  * optimizer to update in place */
-float *rt_stash_begin_update(rt_stash *s);
+float *pdrt_stash_begin_update(pdrt_stash *s);
 
 /* Empties the stash and makes `version` the newest, in slot version % nv; returns it. */
-float *rt_stash_reset(rt_stash *s, int64_t version);
+float *pdrt_stash_reset(pdrt_stash *s, int64_t version);
 
 /* ---- checkpoints (checkpoint.c): DIR/step-<N>/rank-<R>.ckpt ---- */
 typedef struct {
-    uint64_t fingerprint;     /* rt_stage_fingerprint of the writer */
+    uint64_t fingerprint;     /* pdrt_stage_fingerprint of the writer */
     uint64_t seed;
     int stage, replica, rank, n_ranks;
     int64_t done;             /* minibatches trained (the step the set is named by) */
@@ -98,36 +109,36 @@ typedef struct {
     int64_t every;            /* the --checkpoint-every that wrote it */
     double loss_sum, last_loss;
     int64_t loss_n, skipped;
-} rt_ckpt_meta;
+} pdrt_ckpt_meta;
 /* A hash of what a checkpoint's blobs mean: the stage's sizes, tensor table, warm-ups,
  * replicas, the schedule run and its minibatches per batch. */
-uint64_t rt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int microbatches);
-void rt_ckpt_path(char *out, size_t cap, const char *dir, int64_t step, int rank);
+uint64_t pdrt_stage_fingerprint(const pdrt_stage *st, const char *schedule, int microbatches);
+void pdrt_ckpt_path(char *out, size_t cap, const char *dir, int64_t step, int rank);
 /* Writes DIR/step-<m->done>/rank-<m->rank>.ckpt atomically (tmp, fsync, rename, fsync dir). */
-void rt_ckpt_write(const char *dir, const rt_ckpt_meta *m, const char *plan_hash,
+void pdrt_ckpt_write(const char *dir, const pdrt_ckpt_meta *m, const char *plan_hash,
                    const float *params, int64_t n_params, const float *opt, int64_t n_opt,
                    const float *buffers, int64_t n_buffers);
 /* Reads and validates one file (magic, size, checksum, plan hash, blob sizes). Returns 0, or -1
  * with the reason in why. */
-int rt_ckpt_read(rt_ckpt_meta *m, float *params, int64_t n_params, float *opt, int64_t n_opt,
+int pdrt_ckpt_read(pdrt_ckpt_meta *m, float *params, int64_t n_params, float *opt, int64_t n_opt,
                  float *buffers, int64_t n_buffers, const char *path, const char *plan_hash,
                  char *why, size_t wcap);
 /* The largest step whose set holds a file for every one of n_ranks ranks; -1 if none. */
-int64_t rt_ckpt_latest(const char *dir, int n_ranks);
+int64_t pdrt_ckpt_latest(const char *dir, int n_ranks);
 /* Removes this rank's files of steps before keep_from (and folders left empty). */
-void rt_ckpt_prune(const char *dir, int rank, int64_t keep_from);
+void pdrt_ckpt_prune(const char *dir, int rank, int64_t keep_from);
 
-/* ---- data (stage_main.c) ---- */
+/* ---- data (rt_data.c) ---- */
 /* Opens the train and test splits the options ask for, shaped for the stage. */
-void rt_data_open(pd_data *train, pd_data *test, const rt_args *a, const pdrt_stage *st);
+void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdrt_stage *st);
 
-/* ---- weights files, DIR/<layer>.<param>.f32 (stage_main.c) ---- */
-void rt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
+/* ---- weights files, DIR/<layer>.<param>.f32 (weights.c) ---- */
+void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
                      const float *buffers);
-void rt_weights_load(const char *dir, const pdrt_stage *st, float *params, float *buffers);
+void pdrt_weights_load(const char *dir, const pdrt_stage *st, float *params, float *buffers);
 
-/* ---- optimizer configuration from the stage and options (stage_main.c) ---- */
-void rt_optim_from(pd_optim *out, const pdrt_stage *st, const rt_args *a);
+/* ---- optimizer configuration from the stage and options (rt_data.c) ---- */
+void pdrt_optim_from(pd_optim *out, const pdrt_stage *st, const pdrt_args *a);
 
 /* ---- summary.json (summary.c) ---- */
 typedef struct {
@@ -137,13 +148,13 @@ typedef struct {
     int64_t skipped;          /* minibatches dropped for a non-finite loss or gradient */
     double slowest_compute_ms; /* per minibatch, the replica with the most compute (a replicated
                                   stage waits for it at every all-reduce); 0: the stage's own */
-} rt_stage_stats;
+} pdrt_stage_stats;
 /* Gathers every rank's stats (this rank's in mine, with its stage's predicted times and its
  * skipped minibatches) to out_rank over MPI_COMM_WORLD. There it returns one entry per stage
  * (free it): the stage's first replica's times, its slowest replica's compute per minibatch and
  * the minibatches all its replicas skipped; elsewhere NULL. first_rank[k] is stage k's first
  * rank, first_rank[n_stages] the number of ranks. Collective. */
-rt_stage_stats *rt_stage_stats_gather(const rt_stage_stats *mine, const int *first_rank,
+pdrt_stage_stats *pdrt_stage_stats_gather(const pdrt_stage_stats *mine, const int *first_rank,
                                       int n_stages, int out_rank);
 typedef struct {
     const char *model, *mode, *schedule;
@@ -153,18 +164,18 @@ typedef struct {
     double final_loss, test_accuracy; /* test_accuracy < 0: not evaluated */
     double samples_per_s, wall_s, train_s;
     double target_accuracy, time_to_target_s; /* < 0: not asked / not reached */
-    const rt_stage_stats *stages;
+    const pdrt_stage_stats *stages;
     int64_t resumed_from;     /* > 0: the checkpoint step this run resumed from */
     int skip_nonfinite;       /* report skipped minibatches */
     int64_t checkpoints;      /* checkpoints written, and their seconds (the writing rank's) */
     double checkpoint_s;
-} rt_summary;
+} pdrt_summary;
 /* Writes dir/summary.json atomically (a temporary file renamed into place); creates dir. */
-void rt_summary_write(const char *dir, const rt_summary *s);
+void pdrt_summary_write(const char *dir, const pdrt_summary *s);
 /* Prints the per-stage predicted against measured table and the final figures. */
-void rt_summary_print(const rt_summary *s);
+void pdrt_summary_print(const pdrt_summary *s);
 
-int rt_mkdir_p(const char *dir);
+int pdrt_mkdir_p(const char *dir);
 
 /* ---- per-layer times inside training, run/profile.yaml (laps.c) ---- */
 typedef struct {
@@ -176,61 +187,61 @@ typedef struct {
     int64_t calls[2], counted[2], skip; /* the first `skip` calls of each direction: warm-up */
     int dir;
     double last;
-} rt_laps;
-void rt_laps_init(rt_laps *l, int n_layers, int64_t skip);
-void rt_laps_free(rt_laps *l);
+} pdrt_laps;
+void pdrt_laps_init(pdrt_laps *l, int n_layers, int64_t skip);
+void pdrt_laps_free(pdrt_laps *l);
 /* Opens a forward (dir 0) or backward (1): the stage's marks now time into l. */
-void rt_laps_begin(rt_laps *l, int dir);
+void pdrt_laps_begin(pdrt_laps *l, int dir);
 /* Closes it: total_ms is the executor's whole call (what stats count as compute), data_ms the
  * minibatch loading in it. */
-void rt_laps_end(rt_laps *l, double total_ms, double data_ms);
+void pdrt_laps_end(pdrt_laps *l, double total_ms, double data_ms);
 /* The stage's profile lines (malloc'd; "" without counted calls), the work outside the layers
  * and step_ms_per_mb of optimizer attributed to them as the profile's header says. */
-char *rt_laps_profile_lines(const rt_laps *l, const pdrt_stage *st, double step_ms_per_mb);
+char *pdrt_laps_profile_lines(const pdrt_laps *l, const pdrt_stage *st, double step_ms_per_mb);
 /* Gathers the lines of the ranks that contribute (each stage's first replica) to out_rank,
  * which writes dir/profile.yaml when they cover the model (else removes a stale one); `how`
  * describes the run in its header. Collective on MPI_COMM_WORLD. */
-void rt_laps_write_profile(const rt_laps *l, const pdrt_stage *st, double step_ms_per_mb,
+void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *st, double step_ms_per_mb,
                            int contribute, int out_rank, const char *dir, const char *how);
 
 /* ---- trace.json, Chrome/Perfetto trace events (trace.c) ---- */
-/* Starts recording (clears earlier events); times are seconds of rt_now() from origin. */
-void rt_trace_start(int enabled, double origin);
+/* Starts recording (clears earlier events); times are seconds of pdrt_now() from origin. */
+void pdrt_trace_start(int enabled, double origin);
 /* One complete event "kind mb[ -> peer| <- peer]" on thread tid (0 compute, 1 communication). */
-void rt_trace_add(int kind, int mb, int peer, int tid, double t0, double t1);
+void pdrt_trace_add(int kind, int mb, int peer, int tid, double t0, double t1);
 /* This process's events as JSON objects separated by ",\n" with pid; malloc'd, *len set. */
-char *rt_trace_events_json(int pid, size_t *len);
+char *pdrt_trace_events_json(int pid, size_t *len);
 /* Writes dir/trace.json: the process-name metadata (names[i] for pid i) and the events text. */
-void rt_trace_write(const char *dir, const char *events, int n_pids, const char *const *names);
-void rt_trace_free(void);
+void pdrt_trace_write(const char *dir, const char *events, int n_pids, const char *const *names);
+void pdrt_trace_free(void);
 
 /* The schedule a stage runs for `steps` minibatches, from its descriptor and the options. */
-pd_schedule *rt_schedule_for(const pdrt_stage *st, const rt_args *a, int steps);
-const char *rt_schedule_name(const pdrt_stage *st, const rt_args *a);
-int rt_microbatches(const pdrt_stage *st, const rt_args *a);
-int rt_replicas(const pdrt_stage *st, int stage);
+pd_schedule *pdrt_schedule_for(const pdrt_stage *st, const pdrt_args *a, int steps);
+const char *pdrt_schedule_name(const pdrt_stage *st, const pdrt_args *a);
+int pdrt_microbatches(const pdrt_stage *st, const pdrt_args *a);
+int pdrt_replicas(const pdrt_stage *st, int stage);
 
 /* ---- what both pipeline executors share (rt_pipeline.c) ---- */
 /* Which MPI ranks run which stage: every stage's replicas, contiguous in stage order. Returns
  * first_rank (calloc'd, n_stages + 1 entries: stage k's replicas are first_rank[k] ..
  * first_rank[k + 1] - 1); R: this stage's replicas, j: which one rank is. Fails the run when the
  * world of n ranks does not match the plan. */
-int *rt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n);
+int *pdrt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n);
 /* Stage 0 (first) opens the data; every rank learns the minibatches per epoch (returned) and
  * the total steps (--steps, else the epochs times that). Collective on MPI_COMM_WORLD. */
-int64_t rt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const rt_args *a,
+int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const pdrt_args *a,
                          const pdrt_stage *st, int first);
 /* The most minibatches a rank's schedule keeps in flight (forwards not yet followed by their
  * backward), at least 1. */
-int rt_in_flight(const pd_rank_schedule *rs);
+int pdrt_in_flight(const pd_rank_schedule *rs);
 /* The last stage's loss since the last progress line. */
 typedef struct {
     double loss_sum, last_loss, t_log;
     int64_t loss_n;
-} rt_loss_log;
+} pdrt_loss_log;
 /* Prints "epoch E step L/P loss X samples/s Y" when log_every losses (or, with force, any)
  * were added since the last line, and starts the next interval. */
-void rt_progress(rt_loss_log *lg, int epoch, int64_t local, int64_t per_epoch, int B, int log_every,
+void pdrt_progress(pdrt_loss_log *lg, int epoch, int64_t local, int64_t per_epoch, int B, int log_every,
                  int force);
 
 #endif

@@ -4,7 +4,7 @@
 
 #include "rt.h"
 
-void rt_data_open(pd_data *train, pd_data *test, const rt_args *a, const pdrt_stage *st) {
+void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdrt_stage *st) {
     const char *want = a->data[0] ? a->data : st->dataset;
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
@@ -19,15 +19,15 @@ void rt_data_open(pd_data *train, pd_data *test, const rt_args *a, const pdrt_st
     char err[512];
     if (pd_fmnist_load(train, dir, 1, err, sizeof err) ||
         pd_fmnist_load(test, dir, 0, err, sizeof err))
-        rt_fail(__FILE__, __LINE__, "data: %s", err);
+        PDRT_FAIL("data: %s", err);
     if (train->C != st->in_c || train->H != st->in_h || train->W != st->in_w ||
         train->classes > st->classes)
-        rt_fail(__FILE__, __LINE__, "data: %s holds %dx%dx%d samples with %d classes; the model "
+        PDRT_FAIL("data: %s holds %dx%dx%d samples with %d classes; the model "
                 "wants %dx%dx%d and %d", dir, train->C, train->H, train->W, train->classes,
                 st->in_c, st->in_h, st->in_w, st->classes);
 }
 
-void rt_optim_from(pd_optim *o, const pdrt_stage *st, const rt_args *a) {
+void pdrt_optim_from(pd_optim *o, const pdrt_stage *st, const pdrt_args *a) {
     memset(o, 0, sizeof *o);
     o->kind = st->optimizer == 1 ? PD_OPTIM_ADAM : PD_OPTIM_SGD;
     o->lr = (float)(a->lr >= 0 ? a->lr : st->lr);

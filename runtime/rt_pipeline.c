@@ -7,27 +7,27 @@
 
 #include "rt.h"
 
-int *rt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n) {
+int *pdrt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n) {
     int *first_rank = calloc((size_t)st->n_stages + 1, sizeof(int));
-    RT_CHECK(first_rank != NULL);
-    for (int k = 0; k < st->n_stages; k++) first_rank[k + 1] = first_rank[k] + rt_replicas(st, k);
-    *R = rt_replicas(st, st->index);
+    PDRT_CHECK(first_rank != NULL);
+    for (int k = 0; k < st->n_stages; k++) first_rank[k + 1] = first_rank[k] + pdrt_replicas(st, k);
+    *R = pdrt_replicas(st, st->index);
     *j = rank - first_rank[st->index];
     if (n != first_rank[st->n_stages] || *j < 0 || *j >= *R)
-        rt_fail(__FILE__, __LINE__, "this binary is stage %d of %d (%d replicas, ranks %d..%d of %d) "
+        PDRT_FAIL("this binary is stage %d of %d (%d replicas, ranks %d..%d of %d) "
                 "but runs as MPI rank %d of %d", st->index, st->n_stages, *R,
                 first_rank[st->index], first_rank[st->index] + *R - 1,
                 first_rank[st->n_stages], rank, n);
     return first_rank;
 }
 
-int64_t rt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const rt_args *a,
+int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const pdrt_args *a,
                          const pdrt_stage *st, int first) {
     int64_t per_epoch = 0;
     if (first) {
-        rt_data_open(train, test, a, st);
+        pdrt_data_open(train, test, a, st);
         per_epoch = pd_data_batches(train, st->batch, 1);
-        if (per_epoch < 1) rt_fail(__FILE__, __LINE__, "the training set holds less than one minibatch");
+        if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     }
     MPI_Bcast(&per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     int epochs = a->epochs > 0 ? a->epochs : (st->epochs > 0 ? st->epochs : 1);
@@ -35,7 +35,7 @@ int64_t rt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const rt
     return per_epoch;
 }
 
-int rt_in_flight(const pd_rank_schedule *rs) {
+int pdrt_in_flight(const pd_rank_schedule *rs) {
     int cur = 0, most = 1;
     for (int i = 0; i < rs->n; i++) {
         if (rs->a[i].kind == PD_A_FORWARD && ++cur > most) most = cur;
@@ -44,11 +44,11 @@ int rt_in_flight(const pd_rank_schedule *rs) {
     return most;
 }
 
-void rt_progress(rt_loss_log *lg, int epoch, int64_t local, int64_t per_epoch, int B, int log_every,
+void pdrt_progress(pdrt_loss_log *lg, int epoch, int64_t local, int64_t per_epoch, int B, int log_every,
                  int force) {
     int64_t since = lg->loss_n;
     if (!since || (!force && since < log_every)) return;
-    double now = rt_now();
+    double now = pdrt_now();
     lg->last_loss = lg->loss_sum / (double)since;
     printf("epoch %d step %lld/%lld loss %.4f samples/s %.1f\n", epoch + 1, (long long)local,
            (long long)per_epoch, lg->last_loss,

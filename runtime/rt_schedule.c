@@ -4,33 +4,33 @@
 #include <string.h>
 
 #include "rt.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
-const char *rt_schedule_name(const pdrt_stage *st, const rt_args *a) {
+const char *pdrt_schedule_name(const pdrt_stage *st, const pdrt_args *a) {
     if (a->schedule[0]) return a->schedule;
     return st->schedule && st->schedule[0] ? st->schedule : "1f1b";
 }
 
-int rt_replicas(const pdrt_stage *st, int stage) {
+int pdrt_replicas(const pdrt_stage *st, int stage) {
     return st->replicas && st->replicas[stage] > 0 ? st->replicas[stage] : 1;
 }
 
-int rt_microbatches(const pdrt_stage *st, const rt_args *a) {
+int pdrt_microbatches(const pdrt_stage *st, const pdrt_args *a) {
     if (a->microbatches > 0) return a->microbatches;
     if (st->microbatches > 0) return st->microbatches;
     int reps[256];
     int n = st->n_stages < 256 ? st->n_stages : 256;
-    for (int k = 0; k < n; k++) reps[k] = rt_replicas(st, k);
+    for (int k = 0; k < n; k++) reps[k] = pdrt_replicas(st, k);
     return pd_schedule_default_microbatches(n, reps);
 }
 
-pd_schedule *rt_schedule_for(const pdrt_stage *st, const rt_args *a, int steps) {
+pd_schedule *pdrt_schedule_for(const pdrt_stage *st, const pdrt_args *a, int steps) {
     int reps[256];
-    RT_CHECK(st->n_stages <= 256);
-    for (int k = 0; k < st->n_stages; k++) reps[k] = rt_replicas(st, k);
-    pd_schedule_spec sp = {rt_schedule_name(st, a), st->n_stages, reps, NULL, st->warmup, steps,
-                           rt_microbatches(st, a)};
+    PDRT_CHECK(st->n_stages <= 256);
+    for (int k = 0; k < st->n_stages; k++) reps[k] = pdrt_replicas(st, k);
+    pd_schedule_spec sp = {pdrt_schedule_name(st, a), st->n_stages, reps, NULL, st->warmup, steps,
+                           pdrt_microbatches(st, a)};
     pd_schedule *s = pd_schedule_build(&sp);
-    if (!s) rt_fail(__FILE__, __LINE__, "cannot build the %s schedule for %d steps", sp.name, steps);
+    if (!s) PDRT_FAIL("cannot build the %s schedule for %d steps", sp.name, steps);
     return s;
 }

@@ -7,24 +7,24 @@
 
 #include "rt.h"
 
-void rt_stash_init(rt_stash *s, int nv, int64_t n, int depth) {
-    RT_CHECK(nv >= 1 && depth >= 1 && n >= 0);
+void pdrt_stash_init(pdrt_stash *s, int nv, int64_t n, int depth) {
+    PDRT_CHECK(nv >= 1 && depth >= 1 && n >= 0);
     memset(s, 0, sizeof *s);
     s->nv = nv;
     s->n = n;
     s->depth = depth;
-    s->blob = rt_alloc((size_t)nv * (size_t)(n ? n : 1));
+    s->blob = pdrt_alloc((size_t)nv * (size_t)(n ? n : 1));
     s->slot_version = malloc((size_t)nv * sizeof *s->slot_version);
     s->mb_id = malloc((size_t)depth * sizeof *s->mb_id);
     s->mb_version = malloc((size_t)depth * sizeof *s->mb_version);
-    RT_CHECK(s->slot_version && s->mb_id && s->mb_version);
+    PDRT_CHECK(s->slot_version && s->mb_id && s->mb_version);
     for (int i = 0; i < nv; i++) s->slot_version[i] = -1;
     for (int i = 0; i < depth; i++) s->mb_id[i] = s->mb_version[i] = -1;
     s->newest = 0;
     s->slot_version[0] = 0;
 }
 
-void rt_stash_free(rt_stash *s) {
+void pdrt_stash_free(pdrt_stash *s) {
     free(s->blob);
     free(s->slot_version);
     free(s->mb_id);
@@ -32,59 +32,59 @@ void rt_stash_free(rt_stash *s) {
     memset(s, 0, sizeof *s);
 }
 
-static float *slot_of(rt_stash *s, int64_t version) {
+static float *slot_of(pdrt_stash *s, int64_t version) {
     int slot = (int)(version % s->nv);
     if (s->slot_version[slot] != version) return NULL;
     return s->blob + (size_t)slot * (size_t)s->n;
 }
 
-float *rt_stash_newest(rt_stash *s) { return slot_of(s, s->newest); }
+float *pdrt_stash_newest(pdrt_stash *s) { return slot_of(s, s->newest); }
 
-float *rt_stash_for_forward(rt_stash *s, int64_t mb) {
+float *pdrt_stash_for_forward(pdrt_stash *s, int64_t mb) {
     int i = (int)(mb % s->depth);
     if (s->mb_id[i] >= 0 && s->mb_id[i] != mb)
-        rt_fail(__FILE__, __LINE__, "weight stash: minibatch %lld still in flight when %lld starts",
+        PDRT_FAIL("weight stash: minibatch %lld still in flight when %lld starts",
                 (long long)s->mb_id[i], (long long)mb);
     s->mb_id[i] = mb;
     s->mb_version[i] = s->newest;
-    return rt_stash_newest(s);
+    return pdrt_stash_newest(s);
 }
 
-float *rt_stash_for_forward_at(rt_stash *s, int64_t mb, int64_t version) {
+float *pdrt_stash_for_forward_at(pdrt_stash *s, int64_t mb, int64_t version) {
     float *w = version >= 0 ? slot_of(s, version) : NULL;
     if (!w)
-        rt_fail(__FILE__, __LINE__, "weight stash: version %lld for minibatch %lld is not stashed "
+        PDRT_FAIL("weight stash: version %lld for minibatch %lld is not stashed "
                 "(newest %lld, %d versions kept)", (long long)version, (long long)mb,
                 (long long)s->newest, s->nv);
     int i = (int)(mb % s->depth);
     if (s->mb_id[i] >= 0 && s->mb_id[i] != mb)
-        rt_fail(__FILE__, __LINE__, "weight stash: minibatch %lld still in flight when %lld starts",
+        PDRT_FAIL("weight stash: minibatch %lld still in flight when %lld starts",
                 (long long)s->mb_id[i], (long long)mb);
     s->mb_id[i] = mb;
     s->mb_version[i] = version;
     return w;
 }
 
-int64_t rt_stash_version_of(const rt_stash *s, int64_t mb) {
+int64_t pdrt_stash_version_of(const pdrt_stash *s, int64_t mb) {
     int i = (int)(mb % s->depth);
     return s->mb_id[i] == mb ? s->mb_version[i] : -1;
 }
 
-float *rt_stash_for_backward(rt_stash *s, int64_t mb) {
-    int64_t v = rt_stash_version_of(s, mb);
-    if (v < 0) rt_fail(__FILE__, __LINE__, "weight stash: no forward recorded for minibatch %lld",
+float *pdrt_stash_for_backward(pdrt_stash *s, int64_t mb) {
+    int64_t v = pdrt_stash_version_of(s, mb);
+    if (v < 0) PDRT_FAIL("weight stash: no forward recorded for minibatch %lld",
                        (long long)mb);
     float *w = slot_of(s, v);
     if (!w)
-        rt_fail(__FILE__, __LINE__,
+        PDRT_FAIL(
                 "weight stash: version %lld of minibatch %lld was evicted (%d versions kept)",
                 (long long)v, (long long)mb, s->nv);
     s->mb_id[mb % s->depth] = -1;
     return w;
 }
 
-float *rt_stash_begin_update(rt_stash *s) {
-    const float *cur = rt_stash_newest(s);
+float *pdrt_stash_begin_update(pdrt_stash *s) {
+    const float *cur = pdrt_stash_newest(s);
     int64_t next = s->newest + 1;
     int slot = (int)(next % s->nv);
     float *dst = s->blob + (size_t)slot * (size_t)s->n;
@@ -94,11 +94,11 @@ float *rt_stash_begin_update(rt_stash *s) {
     return dst;
 }
 
-float *rt_stash_reset(rt_stash *s, int64_t version) {
-    RT_CHECK(version >= 0);
+float *pdrt_stash_reset(pdrt_stash *s, int64_t version) {
+    PDRT_CHECK(version >= 0);
     for (int i = 0; i < s->nv; i++) s->slot_version[i] = -1;
     for (int i = 0; i < s->depth; i++) s->mb_id[i] = s->mb_version[i] = -1;
     s->newest = version;
     s->slot_version[version % s->nv] = version;
-    return rt_stash_newest(s);
+    return pdrt_stash_newest(s);
 }

@@ -10,7 +10,7 @@
 
 #include "rt.h"
 
-int rt_mkdir_p(const char *dir) {
+int pdrt_mkdir_p(const char *dir) {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) return -1;
     for (char *p = buf + 1; *p; p++)
@@ -28,13 +28,13 @@ static void num(FILE *f, const char *key, double v, int last) {
     else fprintf(f, "  \"%s\": %.6g%s\n", key, v, last ? "" : ",");
 }
 
-void rt_summary_write(const char *dir, const rt_summary *s) {
+void pdrt_summary_write(const char *dir, const pdrt_summary *s) {
     char path[4200], tmp[4300];
-    if (rt_mkdir_p(dir)) rt_fail(__FILE__, __LINE__, "cannot create %s: %s", dir, strerror(errno));
+    if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/summary.json", dir);
     snprintf(tmp, sizeof tmp, "%s/.summary.json.%d.tmp", dir, (int)getpid());
     FILE *f = fopen(tmp, "w");
-    if (!f) rt_fail(__FILE__, __LINE__, "cannot write %s: %s", tmp, strerror(errno));
+    if (!f) PDRT_FAIL("cannot write %s: %s", tmp, strerror(errno));
     fprintf(f, "{\n  \"model\": \"%s\",\n  \"mode\": \"%s\",\n  \"schedule\": \"%s\",\n", s->model,
             s->mode, s->schedule);
     fprintf(f, "  \"stages\": %d,\n  \"batch\": %d,\n  \"steps\": %lld,\n  \"epochs\": %d,\n",
@@ -61,7 +61,7 @@ void rt_summary_write(const char *dir, const rt_summary *s) {
     }
     fprintf(f, "  \"per_stage\": [\n");
     for (int k = 0; k < s->n_stages; k++) {
-        const rt_stage_stats *t = &s->stages[k];
+        const pdrt_stage_stats *t = &s->stages[k];
         double n = t->steps > 0 ? (double)t->steps : 1;
         fprintf(f,
                 "    {\"stage\": %d, \"predicted_ms\": %.6g, \"predicted_compute_ms\": %.6g, "
@@ -79,16 +79,16 @@ void rt_summary_write(const char *dir, const rt_summary *s) {
     fprintf(f, "  ]\n}\n");
     if (fflush(f) || ferror(f)) {
         fclose(f);
-        rt_fail(__FILE__, __LINE__, "cannot write %s", tmp);
+        PDRT_FAIL("cannot write %s", tmp);
     }
     fclose(f);
-    if (rename(tmp, path)) rt_fail(__FILE__, __LINE__, "cannot rename %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path)) PDRT_FAIL("cannot rename %s: %s", tmp, strerror(errno));
 }
 
-void rt_summary_print(const rt_summary *s) {
+void pdrt_summary_print(const pdrt_summary *s) {
     printf("stage  predicted_ms  measured_ms  (compute  fwd  bwd  step  wait)\n");
     for (int k = 0; k < s->n_stages; k++) {
-        const rt_stage_stats *t = &s->stages[k];
+        const pdrt_stage_stats *t = &s->stages[k];
         double n = t->steps > 0 ? (double)t->steps : 1;
         printf("%5d  %12.3f  %11.3f  (%.3f  %.3f  %.3f  %.3f  %.3f)\n", k, t->predicted_ms,
                (t->fwd_ms + t->bwd_ms + t->step_ms + t->wait_ms) / n,

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "rt.h"
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 
 typedef struct {
     int kind, mb, peer, tid;
@@ -21,13 +21,13 @@ static size_t n_ev, cap_ev;
 static int on;
 static double t_origin;
 
-void rt_trace_start(int enabled, double origin) {
+void pdrt_trace_start(int enabled, double origin) {
     on = enabled;
     t_origin = origin;
     n_ev = 0;
 }
 
-void rt_trace_add(int kind, int mb, int peer, int tid, double t0, double t1) {
+void pdrt_trace_add(int kind, int mb, int peer, int tid, double t0, double t1) {
     if (!on || n_ev >= TRACE_MAX_EVENTS) return;
     if (n_ev == cap_ev) {
         size_t cap = cap_ev ? 2 * cap_ev : 4096;
@@ -39,10 +39,10 @@ void rt_trace_add(int kind, int mb, int peer, int tid, double t0, double t1) {
     evs[n_ev++] = (ev){kind, mb, peer, tid, t0, t1};
 }
 
-char *rt_trace_events_json(int pid, size_t *len) {
+char *pdrt_trace_events_json(int pid, size_t *len) {
     size_t cap = 160 * n_ev + 1, off = 0;
     char *s = malloc(cap);
-    RT_CHECK(s != NULL);
+    PDRT_CHECK(s != NULL);
     s[0] = 0;
     for (size_t i = 0; i < n_ev; i++) {
         const ev *e = &evs[i];
@@ -67,13 +67,13 @@ char *rt_trace_events_json(int pid, size_t *len) {
     return s;
 }
 
-void rt_trace_write(const char *dir, const char *events, int n_pids, const char *const *names) {
-    if (rt_mkdir_p(dir)) rt_fail(__FILE__, __LINE__, "cannot create %s", dir);
+void pdrt_trace_write(const char *dir, const char *events, int n_pids, const char *const *names) {
+    if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s", dir);
     char path[4200], tmp[4220];
     snprintf(path, sizeof path, "%s/trace.json", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f) rt_fail(__FILE__, __LINE__, "cannot write %s", tmp);
+    if (!f) PDRT_FAIL("cannot write %s", tmp);
     fprintf(f, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
     for (int p = 0; p < n_pids; p++) {
         fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"args\":{\"name\":\"%s\"}},\n",
@@ -84,10 +84,10 @@ void rt_trace_write(const char *dir, const char *events, int n_pids, const char 
     }
     if (events) fputs(events, f);
     fprintf(f, "\n]}\n");
-    if (fclose(f) || rename(tmp, path)) rt_fail(__FILE__, __LINE__, "cannot write %s", path);
+    if (fclose(f) || rename(tmp, path)) PDRT_FAIL("cannot write %s", path);
 }
 
-void rt_trace_free(void) {
+void pdrt_trace_free(void) {
     free(evs);
     evs = NULL;
     n_ev = cap_ev = 0;

@@ -8,26 +8,26 @@
 
 static void path_of(char *out, size_t n, const char *dir, const pdrt_tensor *t) {
     if ((size_t)snprintf(out, n, "%s/%s.%s.f32", dir, t->layer, t->param) >= n)
-        rt_fail(__FILE__, __LINE__, "path too long under %s", dir);
+        PDRT_FAIL("path too long under %s", dir);
 }
 
-void rt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
+void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
                      const float *buffers) {
-    if (rt_mkdir_p(dir)) rt_fail(__FILE__, __LINE__, "cannot create %s: %s", dir, strerror(errno));
+    if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s: %s", dir, strerror(errno));
     for (int i = 0; i < st->n_tensors; i++) {
         const pdrt_tensor *t = &st->tensors[i];
         char path[4200];
         path_of(path, sizeof path, dir, t);
         const float *src = (t->is_buffer ? buffers : params) + t->offset;
         FILE *f = fopen(path, "wb");
-        if (!f) rt_fail(__FILE__, __LINE__, "cannot write %s: %s", path, strerror(errno));
+        if (!f) PDRT_FAIL("cannot write %s: %s", path, strerror(errno));
         size_t w = fwrite(src, sizeof(float), (size_t)t->numel, f);
         if (fclose(f) || w != (size_t)t->numel)
-            rt_fail(__FILE__, __LINE__, "cannot write %s", path);
+            PDRT_FAIL("cannot write %s", path);
     }
 }
 
-void rt_weights_load(const char *dir, const pdrt_stage *st, float *params, float *buffers) {
+void pdrt_weights_load(const char *dir, const pdrt_stage *st, float *params, float *buffers) {
     for (int i = 0; i < st->n_tensors; i++) {
         const pdrt_tensor *t = &st->tensors[i];
         char path[4200];
@@ -35,14 +35,14 @@ void rt_weights_load(const char *dir, const pdrt_stage *st, float *params, float
         FILE *f = fopen(path, "rb");
         if (!f) {
             if (t->is_buffer) continue; /* running statistics are optional */
-            rt_fail(__FILE__, __LINE__, "--init: cannot read %s: %s", path, strerror(errno));
+            PDRT_FAIL("--init: cannot read %s: %s", path, strerror(errno));
         }
         float *dst = (t->is_buffer ? buffers : params) + t->offset;
         size_t r = fread(dst, sizeof(float), (size_t)t->numel, f);
         int extra = fgetc(f) != EOF;
         fclose(f);
         if (r != (size_t)t->numel || extra)
-            rt_fail(__FILE__, __LINE__, "--init: %s must hold exactly %lld floats", path,
+            PDRT_FAIL("--init: %s must hold exactly %lld floats", path,
                     (long long)t->numel);
     }
 }

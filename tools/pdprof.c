@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "frontend.h"
-#include "ops.h"
+#include "runtime/cpu/ops.h"
 #include "pdprof_layer.h"
 #include "pdprof_train.h"
 
@@ -71,39 +71,39 @@ static void run_forward(layer_run *r) {
     size_t nin = (size_t)pd_shape_numel(r->in[0]), nout = (size_t)pd_shape_numel(&L->out);
     switch (L->op) {
     case PD_OP_LINEAR:
-        linear_forward(r->y, r->x[0], r->w, r->b, B, (int)nin, L->out_features);
+        pdrt_linear_forward(r->y, r->x[0], r->w, r->b, B, (int)nin, L->out_features);
         break;
     case PD_OP_CONV2D:
-        conv2d_forward(r->y, r->scratch, r->x[0], r->w, r->b, B, C, H, W, L->out_channels,
+        pdrt_conv2d_forward(r->y, r->scratch, r->x[0], r->w, r->b, B, C, H, W, L->out_channels,
                        L->kernel[0], L->kernel[1], L->stride[0], L->stride[1], L->padding[0],
                        L->padding[1]);
         break;
-    case PD_OP_RELU: relu_forward(r->y, r->x[0], (size_t)B * nin); break;
+    case PD_OP_RELU: pdrt_relu_forward(r->y, r->x[0], (size_t)B * nin); break;
     case PD_OP_MAXPOOL2D:
-        maxpool2d_forward(r->y, r->argmax, r->x[0], B, C, H, W, L->kernel[0], L->kernel[1],
+        pdrt_maxpool2d_forward(r->y, r->argmax, r->x[0], B, C, H, W, L->kernel[0], L->kernel[1],
                           L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
         break;
     case PD_OP_AVGPOOL2D:
-        if (L->global) avgpool2d_forward(r->y, r->x[0], B, C, H, W, H, W, 1, 1, 0, 0);
+        if (L->global) pdrt_avgpool2d_forward(r->y, r->x[0], B, C, H, W, H, W, 1, 1, 0, 0);
         else
-            avgpool2d_forward(r->y, r->x[0], B, C, H, W, L->kernel[0], L->kernel[1],
+            pdrt_avgpool2d_forward(r->y, r->x[0], B, C, H, W, L->kernel[0], L->kernel[1],
                               L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
         break;
     case PD_OP_DROPOUT:
-        dropout_forward(r->y, r->scratch, r->x[0], (float)L->p, 1, 0, 0, 0, B, nin);
+        pdrt_dropout_forward(r->y, r->scratch, r->x[0], (float)L->p, 1, 0, 0, 0, B, nin);
         break;
     case PD_OP_BATCHNORM2D:
-        batchnorm2d_forward(r->y, r->save_mean, r->save_rstd, r->rm, r->rv, r->x[0], r->w, r->b,
+        pdrt_batchnorm2d_forward(r->y, r->save_mean, r->save_rstd, r->rm, r->rv, r->x[0], r->w, r->b,
                             (float)L->momentum, (float)L->eps, B, C, H, W);
         break;
-    case PD_OP_ADD: add_forward(r->y, (const float *const *)r->x, r->n_in, (size_t)B * nout); break;
+    case PD_OP_ADD: pdrt_add_forward(r->y, (const float *const *)r->x, r->n_in, (size_t)B * nout); break;
     case PD_OP_CONCAT:
-        concat_forward(r->y, (const float *const *)r->x, r->channels, r->n_in, B,
+        pdrt_concat_forward(r->y, (const float *const *)r->x, r->channels, r->n_in, B,
                        L->out.rank == 3 ? L->out.dim[1] * L->out.dim[2] : 1);
         break;
     default: break; /* flatten: aliased, free */
     }
-    if (r->last) softmax_cross_entropy(r->dy, r->y, r->labels, B, r->classes);
+    if (r->last) pdrt_softmax_cross_entropy(r->dy, r->y, r->labels, B, r->classes);
 }
 
 static void run_backward(layer_run *r) {
@@ -113,33 +113,33 @@ static void run_backward(layer_run *r) {
     size_t nin = (size_t)pd_shape_numel(r->in[0]), nout = (size_t)pd_shape_numel(&L->out);
     switch (L->op) {
     case PD_OP_LINEAR:
-        linear_backward(r->dx[0], r->dw, r->db, r->dy, r->x[0], r->w, B, (int)nin,
+        pdrt_linear_backward(r->dx[0], r->dw, r->db, r->dy, r->x[0], r->w, B, (int)nin,
                         L->out_features);
         break;
     case PD_OP_CONV2D:
-        conv2d_backward(r->dx[0], r->dw, r->db, r->scratch, r->dy, r->x[0], r->w, B, C, H, W,
+        pdrt_conv2d_backward(r->dx[0], r->dw, r->db, r->scratch, r->dy, r->x[0], r->w, B, C, H, W,
                         L->out_channels, L->kernel[0], L->kernel[1], L->stride[0], L->stride[1],
                         L->padding[0], L->padding[1]);
         break;
-    case PD_OP_RELU: relu_backward(r->dx[0], r->dy, r->y, (size_t)B * nin); break;
+    case PD_OP_RELU: pdrt_relu_backward(r->dx[0], r->dy, r->y, (size_t)B * nin); break;
     case PD_OP_MAXPOOL2D:
-        maxpool2d_backward(r->dx[0], r->dy, r->argmax, B, C, H, W, L->kernel[0], L->kernel[1],
+        pdrt_maxpool2d_backward(r->dx[0], r->dy, r->argmax, B, C, H, W, L->kernel[0], L->kernel[1],
                            L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
         break;
     case PD_OP_AVGPOOL2D:
-        if (L->global) avgpool2d_backward(r->dx[0], r->dy, B, C, H, W, H, W, 1, 1, 0, 0);
+        if (L->global) pdrt_avgpool2d_backward(r->dx[0], r->dy, B, C, H, W, H, W, 1, 1, 0, 0);
         else
-            avgpool2d_backward(r->dx[0], r->dy, B, C, H, W, L->kernel[0], L->kernel[1],
+            pdrt_avgpool2d_backward(r->dx[0], r->dy, B, C, H, W, L->kernel[0], L->kernel[1],
                                L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
         break;
-    case PD_OP_DROPOUT: dropout_backward(r->dx[0], r->dy, r->scratch, (size_t)B * nin); break;
+    case PD_OP_DROPOUT: pdrt_dropout_backward(r->dx[0], r->dy, r->scratch, (size_t)B * nin); break;
     case PD_OP_BATCHNORM2D:
-        batchnorm2d_backward(r->dx[0], r->dw, r->db, r->dy, r->x[0], r->w, r->save_mean,
+        pdrt_batchnorm2d_backward(r->dx[0], r->dw, r->db, r->dy, r->x[0], r->w, r->save_mean,
                              r->save_rstd, B, C, H, W);
         break;
-    case PD_OP_ADD: add_backward(r->dx, r->dy, r->n_in, (size_t)B * nout); break;
+    case PD_OP_ADD: pdrt_add_backward(r->dx, r->dy, r->n_in, (size_t)B * nout); break;
     case PD_OP_CONCAT:
-        concat_backward(r->dx, r->dy, r->channels, r->n_in, B,
+        pdrt_concat_backward(r->dx, r->dy, r->channels, r->n_in, B,
                         L->out.rank == 3 ? L->out.dim[1] * L->out.dim[2] : 1);
         break;
     default: break;
@@ -170,7 +170,7 @@ void pdprof_layer_setup(layer_run *r, const pd_model *m, int i, int B) {
     int C, H, W;
     chw(r->in[0], &C, &H, &W);
     if (L->op == PD_OP_CONV2D)
-        r->scratch_floats = conv2d_scratch_floats(B, C, H, W, L->out_channels, L->kernel[0],
+        r->scratch_floats = pdrt_conv2d_scratch_floats(B, C, H, W, L->out_channels, L->kernel[0],
                                                   L->kernel[1], L->stride[0], L->stride[1],
                                                   L->padding[0], L->padding[1]);
     if (L->op == PD_OP_DROPOUT) r->scratch_floats = nout;

@@ -27,7 +27,7 @@ void pdprof_cuda_time(const layer_run *r, int backward, int warmup, int repeats,
 }
 void pdprof_cuda_end(void) {}
 #else
-#include "ops_cuda.h"
+#include "runtime/cuda/ops_cuda.h"
 
 static pd_cuda_ctx *ctx;
 
@@ -58,12 +58,12 @@ int pdprof_cuda_begin(const pd_model *m, int B, const char *precision, char *why
         int C = s->dim[0], H = s->rank == 3 ? s->dim[1] : 1, W = s->rank == 3 ? s->dim[2] : 1;
         size_t need = 0;
         if (L->op == PD_OP_LINEAR)
-            need = linear_cuda_scratch_bytes(prec, B, (int)pd_shape_numel(s), L->out_features);
+            need = pdrt_linear_cuda_scratch_bytes(prec, B, (int)pd_shape_numel(s), L->out_features);
         else if (L->op == PD_OP_CONV2D)
-            need = conv2d_cuda_scratch_bytes(prec, B, C, H, W, L->out_channels, L->kernel[0], L->kernel[1],
+            need = pdrt_conv2d_cuda_scratch_bytes(prec, B, C, H, W, L->out_channels, L->kernel[0], L->kernel[1],
                                              L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
         else if (L->op == PD_OP_BATCHNORM2D)
-            need = batchnorm2d_cuda_scratch_bytes(B, C, H, W);
+            need = pdrt_batchnorm2d_cuda_scratch_bytes(B, C, H, W);
         if (need > scratch) scratch = need;
     }
     ctx = pd_cuda_ctx_create(0, prec, scratch, 0);
@@ -104,54 +104,54 @@ static void run(const layer_run *r, const dev_layer *d, int backward) {
     int ph = L->padding[0], pw = L->padding[1];
     if (L->op == PD_OP_AVGPOOL2D && L->global) kh = H, kw = W, sh = sw = 1, ph = pw = 0;
     switch (L->op * 2 + backward) {
-    case PD_OP_LINEAR * 2: linear_forward_cuda(ctx, d->y, d->x[0], d->w, d->b, B, (int)nin, L->out_features); break;
+    case PD_OP_LINEAR * 2: pdrt_linear_forward_cuda(ctx, d->y, d->x[0], d->w, d->b, B, (int)nin, L->out_features); break;
     case PD_OP_LINEAR * 2 + 1:
-        linear_backward_cuda(ctx, d->dx[0], d->dw, d->db, d->dy, d->x[0], d->w, B, (int)nin, L->out_features);
+        pdrt_linear_backward_cuda(ctx, d->dx[0], d->dw, d->db, d->dy, d->x[0], d->w, B, (int)nin, L->out_features);
         break;
     case PD_OP_CONV2D * 2:
-        conv2d_forward_cuda(ctx, d->y, d->x[0], d->w, d->b, B, C, H, W, L->out_channels, kh, kw, sh, sw, ph, pw);
+        pdrt_conv2d_forward_cuda(ctx, d->y, d->x[0], d->w, d->b, B, C, H, W, L->out_channels, kh, kw, sh, sw, ph, pw);
         break;
     case PD_OP_CONV2D * 2 + 1:
-        conv2d_backward_cuda(ctx, d->dx[0], d->dw, d->db, d->dy, d->x[0], d->w, B, C, H, W, L->out_channels,
+        pdrt_conv2d_backward_cuda(ctx, d->dx[0], d->dw, d->db, d->dy, d->x[0], d->w, B, C, H, W, L->out_channels,
                              kh, kw, sh, sw, ph, pw);
         break;
-    case PD_OP_RELU * 2: relu_forward_cuda(ctx, d->y, d->x[0], (size_t)B * nin); break;
-    case PD_OP_RELU * 2 + 1: relu_backward_cuda(ctx, d->dx[0], d->dy, d->y, (size_t)B * nin); break;
+    case PD_OP_RELU * 2: pdrt_relu_forward_cuda(ctx, d->y, d->x[0], (size_t)B * nin); break;
+    case PD_OP_RELU * 2 + 1: pdrt_relu_backward_cuda(ctx, d->dx[0], d->dy, d->y, (size_t)B * nin); break;
     case PD_OP_MAXPOOL2D * 2:
-        maxpool2d_forward_cuda(ctx, d->y, d->argmax, d->x[0], B, C, H, W, kh, kw, sh, sw, ph, pw);
+        pdrt_maxpool2d_forward_cuda(ctx, d->y, d->argmax, d->x[0], B, C, H, W, kh, kw, sh, sw, ph, pw);
         break;
     case PD_OP_MAXPOOL2D * 2 + 1:
-        maxpool2d_backward_cuda(ctx, d->dx[0], d->dy, d->argmax, B, C, H, W, kh, kw, sh, sw, ph, pw);
+        pdrt_maxpool2d_backward_cuda(ctx, d->dx[0], d->dy, d->argmax, B, C, H, W, kh, kw, sh, sw, ph, pw);
         break;
-    case PD_OP_AVGPOOL2D * 2: avgpool2d_forward_cuda(ctx, d->y, d->x[0], B, C, H, W, kh, kw, sh, sw, ph, pw); break;
+    case PD_OP_AVGPOOL2D * 2: pdrt_avgpool2d_forward_cuda(ctx, d->y, d->x[0], B, C, H, W, kh, kw, sh, sw, ph, pw); break;
     case PD_OP_AVGPOOL2D * 2 + 1:
-        avgpool2d_backward_cuda(ctx, d->dx[0], d->dy, B, C, H, W, kh, kw, sh, sw, ph, pw);
+        pdrt_avgpool2d_backward_cuda(ctx, d->dx[0], d->dy, B, C, H, W, kh, kw, sh, sw, ph, pw);
         break;
     case PD_OP_DROPOUT * 2:
-        dropout_forward_cuda(ctx, d->y, d->mask, d->x[0], (float)L->p, 1, 0, 0, 0, B, nin);
+        pdrt_dropout_forward_cuda(ctx, d->y, d->mask, d->x[0], (float)L->p, 1, 0, 0, 0, B, nin);
         break;
-    case PD_OP_DROPOUT * 2 + 1: dropout_backward_cuda(ctx, d->dx[0], d->dy, d->mask, (size_t)B * nin); break;
+    case PD_OP_DROPOUT * 2 + 1: pdrt_dropout_backward_cuda(ctx, d->dx[0], d->dy, d->mask, (size_t)B * nin); break;
     case PD_OP_BATCHNORM2D * 2:
         /* cuDNN refuses eps below 1e-5 (norm.cu); eps does not change the time */
-        batchnorm2d_forward_cuda(ctx, d->y, d->save_mean, d->save_rstd, d->rm, d->rv, d->x[0], d->w, d->b,
+        pdrt_batchnorm2d_forward_cuda(ctx, d->y, d->save_mean, d->save_rstd, d->rm, d->rv, d->x[0], d->w, d->b,
                                  (float)L->momentum, (float)(L->eps > 1e-5 ? L->eps : 1e-5), B, C, H, W);
         break;
     case PD_OP_BATCHNORM2D * 2 + 1:
-        batchnorm2d_backward_cuda(ctx, d->dx[0], d->dw, d->db, d->dy, d->x[0], d->w, d->save_mean, d->save_rstd,
+        pdrt_batchnorm2d_backward_cuda(ctx, d->dx[0], d->dw, d->db, d->dy, d->x[0], d->w, d->save_mean, d->save_rstd,
                                   B, C, H, W);
         break;
-    case PD_OP_ADD * 2: add_forward_cuda(ctx, d->y, (const float *const *)d->x, r->n_in, (size_t)B * nout); break;
-    case PD_OP_ADD * 2 + 1: add_backward_cuda(ctx, (float *const *)d->dx, d->dy, r->n_in, (size_t)B * nout); break;
+    case PD_OP_ADD * 2: pdrt_add_forward_cuda(ctx, d->y, (const float *const *)d->x, r->n_in, (size_t)B * nout); break;
+    case PD_OP_ADD * 2 + 1: pdrt_add_backward_cuda(ctx, (float *const *)d->dx, d->dy, r->n_in, (size_t)B * nout); break;
     case PD_OP_CONCAT * 2:
-        concat_forward_cuda(ctx, d->y, (const float *const *)d->x, r->channels, r->n_in, B, HW);
+        pdrt_concat_forward_cuda(ctx, d->y, (const float *const *)d->x, r->channels, r->n_in, B, HW);
         break;
     case PD_OP_CONCAT * 2 + 1:
-        concat_backward_cuda(ctx, (float *const *)d->dx, d->dy, r->channels, r->n_in, B, HW);
+        pdrt_concat_backward_cuda(ctx, (float *const *)d->dx, d->dy, r->channels, r->n_in, B, HW);
         break;
     default: break; /* flatten: aliased, free */
     }
     if (!backward && r->last)
-        softmax_cross_entropy_async_cuda(ctx, d->loss, d->dy, d->y, d->labels, B, r->classes);
+        pdrt_softmax_cross_entropy_async_cuda(ctx, d->loss, d->dy, d->y, d->labels, B, r->classes);
 }
 
 void pdprof_cuda_time(const layer_run *r, int backward, int warmup, int repeats, double *t) {

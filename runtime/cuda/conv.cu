@@ -33,7 +33,7 @@ static pd_conv_plan *conv_plan(pd_cuda_ctx *ctx, int B, int C, int H, int W, int
     int n_, c_, h_, w_;
     PD_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n_, &c_, &h_, &w_));
     PD_CUDA_REQUIRE(n_ == B && c_ == OC && h_ == OH && w_ == OW,
-                    "cuDNN output shape differs from pool_out_size");
+                    "cuDNN output shape differs from pdrt_pool_out_size");
     PD_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, dt, B, OC, OH, OW));
 
     // forward: the heuristic's order, preferring the precision's math type, within workspace
@@ -82,7 +82,7 @@ static pd_conv_plan *conv_plan(pd_cuda_ctx *ctx, int B, int C, int H, int W, int
     return p;
 }
 
-extern "C" size_t conv2d_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int H, int W,
+extern "C" size_t pdrt_conv2d_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int H, int W,
                                             int OC, int KH, int KW, int SH, int SW, int PH,
                                             int PW) {
     if (prec != PD_CUDA_BF16) return 0;
@@ -93,7 +93,7 @@ extern "C" size_t conv2d_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C
     return 2 * x + 2 * w + y; // backward: dy, x, w, dx, dw
 }
 
-extern "C" void conv2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
+extern "C" void pdrt_conv2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
                                     const float *weight, const float *bias, int B, int C, int H,
                                     int W, int OC, int KH, int KW, int SH, int SW, int PH,
                                     int PW) {
@@ -119,7 +119,7 @@ extern "C" void conv2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *i
     pd_cuda_add_bias(ctx, out, bias, B, OC, HW);
 }
 
-extern "C" void conv2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+extern "C" void pdrt_conv2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
                                      const float *dout, const float *inp, const float *weight,
                                      int B, int C, int H, int W, int OC, int KH, int KW, int SH,
                                      int SW, int PH, int PW) {

@@ -85,7 +85,7 @@ struct pd_cuda_ctx {
     void *algo_ws;        /* cuBLASLt / cuDNN workspace */
     size_t algo_ws_bytes;
     float *loss_dev;      /* one float for the synchronous loss */
-    int *count_dev;       /* one int for count_correct */
+    int *count_dev;       /* one int for pdrt_count_correct */
     pd_lt_plan lt_plans[PD_MAX_LT_PLANS];
     int n_lt_plans;
     pd_conv_plan conv_plans[PD_MAX_CONV_PLANS];

@@ -8,21 +8,21 @@
          i += (size_t)gridDim.x * blockDim.x)
 
 // ---- relu ----
-__global__ void relu_fwd_kernel(float *out, const float *inp, size_t n) {
+static __global__ void relu_fwd_kernel(float *out, const float *inp, size_t n) {
     GRID_STRIDE(i, n) { float x = inp[i]; out[i] = x > 0.0f ? x : 0.0f; }
 }
-__global__ void relu_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
+static __global__ void relu_bwd_kernel(float *dinp, const float *dout, const float *out, size_t n) {
     GRID_STRIDE(i, n) { if (out[i] > 0.0f) dinp[i] += dout[i]; }
 }
-__global__ void relu_mask_kernel(float *o, const float *dout, const float *y, size_t n) {
+static __global__ void relu_mask_kernel(float *o, const float *dout, const float *y, size_t n) {
     GRID_STRIDE(i, n) { o[i] = y[i] > 0.0f ? dout[i] : 0.0f; }
 }
-extern "C" void relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N) {
+extern "C" void pdrt_relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N) {
     if (!N) return;
     relu_fwd_kernel<<<pd_blocks(N, PD_THREADS), PD_THREADS, 0, ctx->stream>>>(out, inp, N);
     PD_CUDA_LAUNCHED();
 }
-extern "C" void relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
+extern "C" void pdrt_relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
                                    const float *out, size_t N) {
     if (!dinp || !N) return;
     relu_bwd_kernel<<<pd_blocks(N, PD_THREADS), PD_THREADS, 0, ctx->stream>>>(dinp, dout, out, N);
@@ -36,16 +36,16 @@ void pd_cuda_relu_mask(pd_cuda_ctx *ctx, float *out, const float *dout, const fl
 }
 
 // ---- identity ----
-__global__ void acc_kernel(float *dst, const float *src, size_t n) {
+static __global__ void acc_kernel(float *dst, const float *src, size_t n) {
     GRID_STRIDE(i, n) dst[i] += src[i];
 }
-extern "C" void identity_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
+extern "C" void pdrt_identity_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
                                       size_t N) {
     if (!N || out == inp) return;
     PD_CUDA_CHECK(cudaMemcpyAsync(out, inp, N * sizeof(float), cudaMemcpyDeviceToDevice,
                                   ctx->stream));
 }
-extern "C" void identity_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
+extern "C" void pdrt_identity_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
                                        size_t N) {
     if (!dinp || !N) return;
     acc_kernel<<<pd_blocks(N, PD_THREADS), PD_THREADS, 0, ctx->stream>>>(dinp, dout, N);
@@ -72,7 +72,7 @@ __device__ static float rng_uniform(uint64_t key, uint64_t counter) {
     return (float)(u >> 40) * (1.0f / 16777216.0f);
 }
 // grid: (blocks over N, B); one key per row
-__global__ void dropout_fwd_kernel(float *out, float *mask, const float *inp, float p,
+static __global__ void dropout_fwd_kernel(float *out, float *mask, const float *inp, float p,
                                    float scale, uint64_t seed, int64_t step, int layer,
                                    int64_t sample0, size_t N) {
     int b = blockIdx.y;
@@ -86,10 +86,10 @@ __global__ void dropout_fwd_kernel(float *out, float *mask, const float *inp, fl
         out[base + i] = inp[base + i] * m;
     }
 }
-__global__ void mul_acc_kernel(float *dinp, const float *dout, const float *mask, size_t n) {
+static __global__ void mul_acc_kernel(float *dinp, const float *dout, const float *mask, size_t n) {
     GRID_STRIDE(i, n) dinp[i] += dout[i] * mask[i];
 }
-extern "C" void dropout_forward_cuda(pd_cuda_ctx *ctx, float *out, float *mask, const float *inp,
+extern "C" void pdrt_dropout_forward_cuda(pd_cuda_ctx *ctx, float *out, float *mask, const float *inp,
                                      float p, uint64_t seed, int64_t step, int layer,
                                      int64_t sample0, int B, size_t N) {
     if (!N || B <= 0) return;
@@ -103,7 +103,7 @@ extern "C" void dropout_forward_cuda(pd_cuda_ctx *ctx, float *out, float *mask, 
                                                             layer, sample0, N);
     PD_CUDA_LAUNCHED();
 }
-extern "C" void dropout_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
+extern "C" void pdrt_dropout_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
                                       const float *mask, size_t BN) {
     if (!dinp || !BN) return;
     mul_acc_kernel<<<pd_blocks(BN, PD_THREADS), PD_THREADS, 0, ctx->stream>>>(dinp, dout, mask,
@@ -114,14 +114,14 @@ extern "C" void dropout_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float
 // ---- add: up to 8 inputs per launch, summed in input order like the CPU ----
 #define PD_ADD_MAX 8
 struct add_args { const float *p[PD_ADD_MAX]; };
-__global__ void add_kernel(float *out, add_args a, int n, int accumulate, size_t N) {
+static __global__ void add_kernel(float *out, add_args a, int n, int accumulate, size_t N) {
     GRID_STRIDE(i, N) {
         float s = accumulate ? out[i] : a.p[0][i];
         for (int k = accumulate ? 0 : 1; k < n; k++) s += a.p[k][i];
         out[i] = s;
     }
 }
-extern "C" void add_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps, int n,
+extern "C" void pdrt_add_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps, int n,
                                  size_t N) {
     if (!N || n <= 0) return;
     for (int k0 = 0; k0 < n; k0 += PD_ADD_MAX) {
@@ -134,13 +134,13 @@ extern "C" void add_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *cons
         PD_CUDA_LAUNCHED();
     }
 }
-extern "C" void add_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout, int n,
+extern "C" void pdrt_add_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout, int n,
                                   size_t N) {
-    for (int k = 0; k < n; k++) identity_backward_cuda(ctx, dinps[k], dout, N);
+    for (int k = 0; k < n; k++) pdrt_identity_backward_cuda(ctx, dinps[k], dout, N);
 }
 
 // ---- concat along channels: one strided copy per input ----
-__global__ void slice_kernel(float *dst, const float *src, size_t len, size_t dst_stride,
+static __global__ void slice_kernel(float *dst, const float *src, size_t len, size_t dst_stride,
                              size_t src_stride, int accumulate, int B) {
     size_t n = len * (size_t)B;
     GRID_STRIDE(i, n) {
@@ -150,7 +150,7 @@ __global__ void slice_kernel(float *dst, const float *src, size_t len, size_t ds
         *d = accumulate ? *d + v : v;
     }
 }
-extern "C" void concat_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps,
+extern "C" void pdrt_concat_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps,
                                     const int *channels, int n, int B, int HW) {
     size_t total = 0, off = 0;
     for (int k = 0; k < n; k++) total += (size_t)channels[k] * HW;
@@ -163,7 +163,7 @@ extern "C" void concat_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *c
         off += len;
     }
 }
-extern "C" void concat_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout,
+extern "C" void pdrt_concat_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout,
                                      const int *channels, int n, int B, int HW) {
     size_t total = 0, off = 0;
     for (int k = 0; k < n; k++) total += (size_t)channels[k] * HW;
@@ -178,13 +178,13 @@ extern "C" void concat_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, cons
 }
 
 // ---- shared helpers ----
-__global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *inp, size_t n) {
+static __global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *inp, size_t n) {
     GRID_STRIDE(i, n) out[i] = __float2bfloat16(inp[i]);
 }
-__global__ void acc_from_bf16_kernel(float *out, const __nv_bfloat16 *inp, size_t n) {
+static __global__ void acc_from_bf16_kernel(float *out, const __nv_bfloat16 *inp, size_t n) {
     GRID_STRIDE(i, n) out[i] += __bfloat162float(inp[i]);
 }
-__global__ void bf16_bias_kernel(float *out, const __nv_bfloat16 *inp, const float *bias, int C,
+static __global__ void bf16_bias_kernel(float *out, const __nv_bfloat16 *inp, const float *bias, int C,
                                  size_t HW, size_t n) {
     GRID_STRIDE(i, n) {
         float v = __bfloat162float(inp[i]);
@@ -192,11 +192,11 @@ __global__ void bf16_bias_kernel(float *out, const __nv_bfloat16 *inp, const flo
         out[i] = v;
     }
 }
-__global__ void add_bias_kernel(float *out, const float *bias, int C, size_t HW, size_t n) {
+static __global__ void add_bias_kernel(float *out, const float *bias, int C, size_t HW, size_t n) {
     GRID_STRIDE(i, n) out[i] += bias[(i / HW) % (size_t)C];
 }
 // one block per channel; fixed-order tree reduction: deterministic
-__global__ void bias_grad_kernel(float *dbias, const float *dout, int B, int C, size_t HW) {
+static __global__ void bias_grad_kernel(float *dbias, const float *dout, int B, int C, size_t HW) {
     __shared__ float part[PD_THREADS];
     int c = blockIdx.x;
     float s = 0.0f;

@@ -1,7 +1,7 @@
 /* executor_cuda.c: pdrt_cuda_main, one pipeline stage replica per MPI rank on one GPU. Runs the
- * schedule IR (schedule.c, rt_schedule_for: the very schedules the CPU executor runs) action by
+ * schedule IR (schedule.c, pdrt_schedule_for: the very schedules the CPU executor runs) action by
  * action, with the CPU executor's rules: forwards with the newest weights (or, under vertical
- * sync, the version stage 0 used), backwards with the stashed version (rt_stash keeps the
+ * sync, the version stage 0 used), backwards with the stashed version (pdrt_stash keeps the
  * bookkeeping; the versions are device blobs), gradients accumulated until the update's step and
  * averaged over its minibatches, replicas' all-reduce (NCCL between distinct GPUs, else a
  * fixed-order sum through host memory and MPI), optimizer steps on the device, sends through
@@ -19,22 +19,22 @@
 
 #include "ops_cuda.h"
 #include "pdrt_cuda.h"
-#include "rt.h"
-#include "schedule.h"
-#include "transport.h"
-#include "transport_internal.h"
+#include "runtime/rt.h"
+#include "runtime/schedule/schedule.h"
+#include "runtime/cuda/transport/transport.h"
+#include "runtime/cuda/transport/transport_internal.h"
 
 typedef struct {
     const pdrt_cuda_stage *cst;
     const pdrt_stage *st;
-    const rt_args *a;
+    const pdrt_args *a;
     int rank, n, first, last, B, R, j, out_rank, vsync, w0;
     int *first_rank;
     MPI_Comm stage_comm;
     pd_cuda_ctx *ctx;
     void *stream;
     int D, S, nv;
-    rt_stash stash;               /* bookkeeping only: 1 float per version, its slot index */
+    pdrt_stash stash;               /* bookkeeping only: 1 float per version, its slot index */
     char *arena;
     size_t arena_bytes;
     float *wblob, *acc, *opt_state, *buffers, *dacts, *logits;
@@ -48,23 +48,22 @@ typedef struct {
     int n_links;
     int *la, *lb;
     pd_transport_kind *lk;
-    pd_link *links;
+    pdrt_link *links;
     void *nccl_stage;             /* the replicas' NCCL communicator, or NULL */
-    rt_stage_stats stats;
-    rt_loss_log lg;           /* the last stage's loss since the last progress line */
+    pdrt_stage_stats stats;
+    pdrt_loss_log lg;           /* the last stage's loss since the last progress line */
     double t0;
     int64_t per_epoch, total;
 } cx_t;
 
-static int tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
 static int64_t lidx(const cx_t *e, int64_t mb) { return mb / e->R; }
 static int64_t np_of(const cx_t *e) { return e->st->n_params; }
 
-static pd_link *link_to(cx_t *e, int peer) {
+static pdrt_link *link_to(cx_t *e, int peer) {
     for (int i = 0; i < e->n_links; i++)
         if ((e->la[i] == e->rank && e->lb[i] == peer) || (e->lb[i] == e->rank && e->la[i] == peer))
             return &e->links[i];
-    rt_fail(__FILE__, __LINE__, "no link from rank %d to rank %d", e->rank, peer);
+    PDRT_FAIL("no link from rank %d to rank %d", e->rank, peer);
 }
 
 /* the device weights of a stash pointer (the stash's 1-float slots index the device blobs) */
@@ -73,15 +72,15 @@ static float *dev_w(cx_t *e, const float *slot) {
 }
 
 static void progress(cx_t *e, int epoch, int64_t local, int force) {
-    rt_progress(&e->lg, epoch, local, e->per_epoch, e->B, e->a->log_every, force);
+    pdrt_progress(&e->lg, epoch, local, e->per_epoch, e->B, e->a->log_every, force);
 }
 
 /* waits for send slot k of kind (0 activations, 1 gradients) to be free on every link */
 static void slot_free(cx_t *e, int k, double *wait_ms) {
-    double t = rt_now();
+    double t = pdrt_now();
     for (int i = 0; i < e->n_links; i++)
         if (e->la[i] == e->rank || e->lb[i] == e->rank) e->links[i].t->send_wait(&e->links[i], k);
-    *wait_ms += 1e3 * (rt_now() - t);
+    *wait_ms += 1e3 * (pdrt_now() - t);
 }
 
 static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
@@ -89,20 +88,20 @@ static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
     float *in = e->in[d];
-    double t = rt_now(), wait0 = e->stats.wait_ms;
+    double t = pdrt_now(), wait0 = e->stats.wait_ms;
     if (e->first) {
         int got = pd_data_batch(e->in_host, e->labels_host, &e->train, epoch, mb, e->B, e->a->shuffle,
                                 e->a->seed);
-        RT_CHECK(got == e->B);
+        PDRT_CHECK(got == e->B);
         for (int b = 0; b < e->B; b++) e->in_host[st->in_floats + b] = (float)e->labels_host[b];
         pd_cuda_upload(e->ctx, in, e->in_host, (size_t)(st->in_floats + e->B) * sizeof(float));
     }
     float *w;
     if (e->vsync) {
         int64_t v = e->epoch_base_updates + (mb > e->w0 ? mb - e->w0 : 0);
-        w = dev_w(e, rt_stash_for_forward_at(&e->stash, l, v));
+        w = dev_w(e, pdrt_stash_for_forward_at(&e->stash, l, v));
     } else {
-        w = dev_w(e, rt_stash_for_forward(&e->stash, l));
+        w = dev_w(e, pdrt_stash_for_forward(&e->stash, l));
     }
     float *out = e->logits;
     if (!e->last) {
@@ -114,15 +113,15 @@ static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
     e->cst->forward(e->ctx, out, e->acts[d], e->buffers, w, in, 1, e->a->seed, base + mb);
     if (e->last) {
         pd_labels_from_floats_cuda(e->ctx, e->labels_dev, in + st->in_floats, e->B);
-        float loss = softmax_cross_entropy_cuda(e->ctx, e->dout[d], e->logits, e->labels_dev, e->B,
+        float loss = pdrt_softmax_cross_entropy_cuda(e->ctx, e->dout[d], e->logits, e->labels_dev, e->B,
                                                 st->classes);
-        if (loss != loss) rt_fail(__FILE__, __LINE__, "loss is NaN at step %lld", (long long)(base + mb));
+        if (loss != loss) PDRT_FAIL("loss is NaN at step %lld", (long long)(base + mb));
         e->lg.loss_sum += loss;
         e->lg.loss_n++;
     } else {
-        identity_forward_cuda(e->ctx, out + st->out_floats, in + st->in_floats, (size_t)e->B);
+        pdrt_identity_forward_cuda(e->ctx, out + st->out_floats, in + st->in_floats, (size_t)e->B);
     }
-    e->stats.fwd_ms += 1e3 * (rt_now() - t);
+    e->stats.fwd_ms += 1e3 * (pdrt_now() - t);
 }
 
 static void backward(cx_t *e, int64_t mb) {
@@ -134,27 +133,27 @@ static void backward(cx_t *e, int64_t mb) {
         slot_free(e, 2 * k + 1, &e->stats.wait_ms);
         din = e->grad_send[k];
     }
-    double t = rt_now();
-    float *w = dev_w(e, rt_stash_for_backward(&e->stash, l));
+    double t = pdrt_now();
+    float *w = dev_w(e, pdrt_stash_for_backward(&e->stash, l));
     e->cst->backward(e->ctx, din, e->acc, e->dacts, e->dout[d], e->acts[d], w, e->in[d]);
     e->acc_count++;
     pd_cuda_sync(e->ctx); /* the stage's compute time is the GPU's */
-    e->stats.bwd_ms += 1e3 * (rt_now() - t);
+    e->stats.bwd_ms += 1e3 * (pdrt_now() - t);
 }
 
 /* the replicas' sum of accumulated gradients and counts */
 static void allreduce(cx_t *e) {
-    double t = rt_now();
+    double t = pdrt_now();
     int64_t np = np_of(e);
     int64_t count = e->acc_count, all = 0;
     MPI_Allreduce(&count, &all, 1, MPI_INT64_T, MPI_SUM, e->stage_comm);
     e->acc_count = all;
     if (e->nccl_stage) {
         if (pd_nccl_allreduce_sum(e->nccl_stage, e->acc, np, e->stream))
-            rt_fail(__FILE__, __LINE__, "ncclAllReduce of %lld floats failed", (long long)np);
+            PDRT_FAIL("ncclAllReduce of %lld floats failed", (long long)np);
         pd_cuda_sync(e->ctx);
     } else { /* fixed order through the first replica, as the CPU executor does */
-        RT_CHECK(np < (int64_t)1 << 31);
+        PDRT_CHECK(np < (int64_t)1 << 31);
         pd_cuda_download(e->ctx, e->host_acc, e->acc, (size_t)np * sizeof(float));
         MPI_Gather(e->host_acc, (int)np, MPI_FLOAT, e->host_gather, (int)np, MPI_FLOAT, 0, e->stage_comm);
         if (e->j == 0) {
@@ -167,16 +166,16 @@ static void allreduce(cx_t *e) {
         MPI_Bcast(e->host_acc, (int)np, MPI_FLOAT, 0, e->stage_comm);
         pd_cuda_upload(e->ctx, e->acc, e->host_acc, (size_t)np * sizeof(float));
     }
-    e->stats.wait_ms += 1e3 * (rt_now() - t);
+    e->stats.wait_ms += 1e3 * (pdrt_now() - t);
 }
 
 static void step(cx_t *e) {
-    double t = rt_now();
+    double t = pdrt_now();
     int64_t np = np_of(e);
-    RT_CHECK(e->acc_count >= 1);
+    PDRT_CHECK(e->acc_count >= 1);
     if (e->acc_count != 1) pd_scale_cuda(e->ctx, e->acc, 1.0f / (float)e->acc_count, (size_t)np);
-    float *old = dev_w(e, rt_stash_newest(&e->stash));
-    float *w = dev_w(e, rt_stash_begin_update(&e->stash));
+    float *old = dev_w(e, pdrt_stash_newest(&e->stash));
+    float *w = dev_w(e, pdrt_stash_begin_update(&e->stash));
     if (w != old)
         TR_CUDA(cudaMemcpyAsync(w, old, (size_t)np * sizeof(float), cudaMemcpyDeviceToDevice,
                                 (cudaStream_t)e->stream));
@@ -185,43 +184,43 @@ static void step(cx_t *e) {
     pd_cuda_zero(e->ctx, e->acc, (size_t)(np ? np : 1) * sizeof(float));
     e->acc_count = 0;
     pd_cuda_sync(e->ctx);
-    e->stats.step_ms += 1e3 * (rt_now() - t);
+    e->stats.step_ms += 1e3 * (pdrt_now() - t);
 }
 
 static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
     const pd_rank_schedule *rs = &s->ranks[e->rank];
     const pdrt_stage *st = e->st;
-    RT_CHECK(rs->stage == st->index);
+    PDRT_CHECK(rs->stage == st->index);
     e->epoch_base_updates = e->updates;
     for (int i = 0; i < rs->n; i++) {
         const pd_action *a = &rs->a[i];
         int64_t l = a->mb >= 0 ? lidx(e, a->mb) : 0;
         int d = (int)(l % e->D), k = (int)(l % e->S);
-        double t0 = rt_now();
+        double t0 = pdrt_now();
         int tid = 0;
         switch (a->kind) {
         case PD_A_RECV_ACT:
             link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->in[d], st->in_floats + e->B,
-                                         tag_of(0, a->mb));
-            e->stats.wait_ms += 1e3 * (rt_now() - t0);
+                                         pdrt_tag_of(0, a->mb));
+            e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
         case PD_A_FORWARD: forward(e, a->mb, epoch, base); break;
         case PD_A_SEND_ACT:
             link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k, e->act_send[k],
-                                         st->out_floats + e->B, tag_of(0, a->mb));
+                                         st->out_floats + e->B, pdrt_tag_of(0, a->mb));
             tid = 1;
             break;
         case PD_A_RECV_GRAD:
             link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->dout[d], st->out_floats,
-                                         tag_of(1, a->mb));
-            e->stats.wait_ms += 1e3 * (rt_now() - t0);
+                                         pdrt_tag_of(1, a->mb));
+            e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb); break;
         case PD_A_SEND_GRAD:
             link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k + 1, e->grad_send[k],
-                                         st->in_floats, tag_of(1, a->mb));
+                                         st->in_floats, pdrt_tag_of(1, a->mb));
             tid = 1;
             break;
         case PD_A_ALLREDUCE: allreduce(e); break;
@@ -235,10 +234,10 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
             tid = 1;
             break;
         default:
-            rt_fail(__FILE__, __LINE__, "schedule action %s is not supported by the CUDA runtime",
+            PDRT_FAIL("schedule action %s is not supported by the CUDA runtime",
                     pd_action_name(a->kind));
         }
-        rt_trace_add(a->kind, a->mb, a->peer, tid, t0, rt_now());
+        pdrt_trace_add(a->kind, a->mb, a->peer, tid, t0, pdrt_now());
     }
     for (int q = 0; q < 2 * e->S; q++) slot_free(e, q, &e->stats.wait_ms);
     if (e->rank == e->out_rank) progress(e, epoch, s->steps, 1);
@@ -255,9 +254,9 @@ static double evaluate(cx_t *e) {
     if (e->j != 0) nb = 0;
     int64_t nin = st->in_floats + e->B, nout = st->out_floats + e->B;
     float *hin = malloc((size_t)nin * sizeof(float)), *hout = malloc((size_t)nout * sizeof(float));
-    RT_CHECK(hin && hout && nin < (int64_t)1 << 31 && nout < (int64_t)1 << 31);
+    PDRT_CHECK(hin && hout && nin < (int64_t)1 << 31 && nout < (int64_t)1 << 31);
     float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
-    float *w = dev_w(e, rt_stash_newest(&e->stash));
+    float *w = dev_w(e, pdrt_stash_newest(&e->stash));
     int64_t correct = 0;
     for (int64_t t = 0; t < nb; t++) {
         if (e->first) {
@@ -267,7 +266,7 @@ static double evaluate(cx_t *e) {
         } else {
             MPI_Request r;
             MPI_Irecv(hin, (int)nin, MPI_FLOAT, e->first_rank[st->index - 1], 0, MPI_COMM_WORLD, &r);
-            rt_wait_req(&r);
+            pdrt_wait_req(&r);
         }
         pd_cuda_upload(e->ctx, in, hin, (size_t)nin * sizeof(float));
         e->cst->forward(e->ctx, out, e->acts[0], e->buffers, w, in, 0, e->a->seed, -1);
@@ -276,13 +275,13 @@ static double evaluate(cx_t *e) {
             while (got < e->B && hin[st->in_floats + got] >= 0) got++;
             for (int b = 0; b < got; b++) e->labels_host[b] = (int)hin[st->in_floats + b];
             pd_cuda_upload(e->ctx, e->labels_dev, e->labels_host, (size_t)e->B * sizeof(int));
-            correct += count_correct_cuda(e->ctx, e->logits, e->labels_dev, got, st->classes);
+            correct += pdrt_count_correct_cuda(e->ctx, e->logits, e->labels_dev, got, st->classes);
         } else {
             pd_cuda_download(e->ctx, hout, out, (size_t)st->out_floats * sizeof(float));
             memcpy(hout + st->out_floats, hin + st->in_floats, (size_t)e->B * sizeof(float));
             MPI_Request r;
             MPI_Isend(hout, (int)nout, MPI_FLOAT, e->first_rank[st->index + 1], 0, MPI_COMM_WORLD, &r);
-            rt_wait_req(&r);
+            pdrt_wait_req(&r);
         }
     }
     free(hin);
@@ -304,16 +303,16 @@ static size_t carve(carve_t *c, size_t bytes) {
 
 static void cx_alloc(cx_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
-    e->D = rt_in_flight(&full->ranks[e->rank]);
+    e->D = pdrt_in_flight(&full->ranks[e->rank]);
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
     if (strcmp(full->name, "1f1b")) nv = 1;
     if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;
     e->nv = nv;
     e->S = full->send_slots > 0 ? full->send_slots : 1;
     if (2 * e->S > PD_LINK_SLOTS)
-        rt_fail(__FILE__, __LINE__, "the schedule needs %d send slots; the CUDA transports keep %d",
+        PDRT_FAIL("the schedule needs %d send slots; the CUDA transports keep %d",
                 e->S, PD_LINK_SLOTS / 2);
-    rt_stash_init(&e->stash, nv, 1, e->D);
+    pdrt_stash_init(&e->stash, nv, 1, e->D);
     size_t f = sizeof(float), np = (size_t)(st->n_params ? st->n_params : 1);
     size_t nacts = (size_t)(st->n_acts ? st->n_acts : 1);
     size_t nin = (size_t)(st->in_floats + e->B), nout = (size_t)(st->out_floats + e->B);
@@ -329,7 +328,7 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
     size_t o_gs = carve(&c, (size_t)e->S * (size_t)(st->in_floats + 1) * f);
     e->arena_bytes = c.off;
     e->arena = pd_cuda_alloc(e->arena_bytes);
-    if (!e->arena) rt_fail(__FILE__, __LINE__, "cannot allocate the %.1f MiB device arena", e->arena_bytes / 1048576.0);
+    if (!e->arena) PDRT_FAIL("cannot allocate the %.1f MiB device arena", e->arena_bytes / 1048576.0);
     pd_cuda_zero(e->ctx, e->arena, e->arena_bytes);
     e->wblob = (float *)(e->arena + o_w);
     e->acc = (float *)(e->arena + o_acc);
@@ -343,7 +342,7 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
     e->dout = calloc((size_t)e->D, sizeof(float *));
     e->act_send = calloc((size_t)e->S, sizeof(float *));
     e->grad_send = calloc((size_t)e->S, sizeof(float *));
-    RT_CHECK(e->acts && e->in && e->dout && e->act_send && e->grad_send);
+    PDRT_CHECK(e->acts && e->in && e->dout && e->act_send && e->grad_send);
     for (int i = 0; i < e->D; i++) {
         e->acts[i] = (float *)(e->arena + o_acts) + (size_t)i * nacts;
         e->in[i] = (float *)(e->arena + o_in) + (size_t)i * nin;
@@ -353,11 +352,11 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
         e->act_send[i] = (float *)(e->arena + o_as) + (size_t)i * nout;
         e->grad_send[i] = (float *)(e->arena + o_gs) + (size_t)i * (size_t)(st->in_floats + 1);
     }
-    e->in_host = rt_alloc(nin);
+    e->in_host = pdrt_alloc(nin);
     e->labels_host = calloc((size_t)e->B, sizeof(int));
-    e->host_acc = rt_alloc(np);
-    e->host_gather = e->j == 0 ? rt_alloc(np * (size_t)e->R) : NULL;
-    RT_CHECK(e->labels_host);
+    e->host_acc = pdrt_alloc(np);
+    e->host_gather = e->j == 0 ? pdrt_alloc(np * (size_t)e->R) : NULL;
+    PDRT_CHECK(e->labels_host);
     double mib = 1.0 / 1048576.0;
     printf("stage %d rank %d: device memory plan %.1f MiB, allocated once: weights %d x %.1f, "
            "gradient %.1f, optimizer %.1f, activations %d x %.1f, inputs %d x %.1f, send slots %d "
@@ -372,7 +371,7 @@ static void cx_free(cx_t *e) {
     free(e->in_host); free(e->labels_host); free(e->host_acc); free(e->host_gather);
     free(e->first_rank); free(e->la); free(e->lb); free(e->lk); free(e->links);
     pd_cuda_free(e->arena);
-    rt_stash_free(&e->stash);
+    pdrt_stash_free(&e->stash);
     pd_data_free(&e->train);
     pd_data_free(&e->test);
 }
@@ -381,7 +380,7 @@ static void cx_free(cx_t *e) {
  * transport of each; the ranks' hosts and GPUs come from an all-gather. */
 static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind forced, int device) {
     pd_rank_info me, *all = calloc((size_t)e->n, sizeof *all);
-    RT_CHECK(all != NULL);
+    PDRT_CHECK(all != NULL);
     memset(&me, 0, sizeof me);
     gethostname(me.host, sizeof me.host - 1);
     struct cudaDeviceProp prop;
@@ -391,7 +390,7 @@ static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind force
     MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, MPI_COMM_WORLD);
     int cap = 16, n = 0;
     int *a = malloc((size_t)cap * sizeof(int)), *b = malloc((size_t)cap * sizeof(int));
-    RT_CHECK(a && b);
+    PDRT_CHECK(a && b);
     for (int r = 0; r < full->n_ranks; r++)
         for (int i = 0; i < full->ranks[r].n; i++) {
             const pd_action *x = &full->ranks[r].a[i];
@@ -403,7 +402,7 @@ static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind force
                 cap *= 2;
                 a = realloc(a, (size_t)cap * sizeof(int));
                 b = realloc(b, (size_t)cap * sizeof(int));
-                RT_CHECK(a && b);
+                PDRT_CHECK(a && b);
             }
             int q = n++;
             while (q > 0 && (a[q - 1] > lo || (a[q - 1] == lo && b[q - 1] > hi))) {
@@ -419,7 +418,7 @@ static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind force
     e->lb = b;
     e->lk = calloc((size_t)(n ? n : 1), sizeof *e->lk);
     e->links = calloc((size_t)(n ? n : 1), sizeof *e->links);
-    RT_CHECK(e->lk && e->links);
+    PDRT_CHECK(e->lk && e->links);
     for (int i = 0; i < n; i++) {
         e->lk[i] = pd_transport_choose(forced, &all[a[i]], &all[b[i]]);
         if (a[i] == e->rank || b[i] == e->rank)
@@ -472,10 +471,8 @@ static int cuda_args(int *argc, char **argv, pd_cuda_precision *prec, pd_transpo
 }
 
 static void print_help(void) {
-    printf("CUDA stage options (besides the runtime's, below):\n"
-           "  --precision fp32|bf16          (default: the stage's)\n"
-           "  --transport auto|ipc|nccl|host (default auto: ipc on a shared GPU, nccl between GPUs)\n"
-           "  --device N                     GPU (default: node-local rank modulo the GPUs)\n");
+    printf("CUDA stage options (besides the runtime's, below):\n");
+    pdrt_print_options(stdout, 1);
 }
 
 int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
@@ -488,8 +485,8 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) print_help();
     if (cuda_args(&argc, argv, &prec, &forced, &device)) return 2;
-    rt_args a;
-    int pr = rt_args_parse(&a, argc, argv, RT_PIPELINE);
+    pdrt_args a;
+    int pr = pdrt_args_parse(&a, argc, argv, RT_PIPELINE);
     if (pr) return pr > 0 ? 0 : 2;
     if (cst->abi != PDRT_CUDA_ABI || st->abi != PDRT_ABI) {
         fprintf(stderr, "pdrt: stage built for CUDA runtime ABI %d / %d, not %d / %d\n", cst->abi,
@@ -518,8 +515,8 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     memset(&e, 0, sizeof e);
     MPI_Comm_rank(MPI_COMM_WORLD, &e.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &e.n);
-    rt_set_identity(e.rank, st->index, 1);
-    e.first_rank = rt_rank_table(&e.R, &e.j, st, e.rank, e.n);
+    pdrt_set_identity(e.rank, st->index, 1);
+    e.first_rank = pdrt_rank_table(&e.R, &e.j, st, e.rank, e.n);
     if (device < 0) { /* node-local rank modulo the GPUs */
         MPI_Comm node;
         int local = 0;
@@ -528,7 +525,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         MPI_Comm_free(&node);
         device = local % ngpu;
     }
-    if (device >= ngpu) rt_fail(__FILE__, __LINE__, "--device %d: this machine has %d GPUs", device, ngpu);
+    if (device >= ngpu) PDRT_FAIL("--device %d: this machine has %d GPUs", device, ngpu);
     e.out_rank = e.first_rank[st->n_stages - 1];
     MPI_Comm_split(MPI_COMM_WORLD, st->index, e.rank, &e.stage_comm);
     e.cst = cst;
@@ -537,21 +534,21 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     e.B = st->batch;
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
-    e.vsync = st->vertical_sync && !strcmp(rt_schedule_name(st, &a), "1f1b");
+    e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
     e.w0 = st->warmup[0];
     if (e.vsync)
         for (int k = 0; k < st->n_stages; k++)
-            if (rt_replicas(st, k) != 1)
-                rt_fail(__FILE__, __LINE__, "vertical sync needs a straight pipeline");
+            if (pdrt_replicas(st, k) != 1)
+                PDRT_FAIL("vertical sync needs a straight pipeline");
     e.ctx = pd_cuda_ctx_create(device, prec, cst->scratch_bytes ? cst->scratch_bytes(prec) : 0, 0);
-    if (!e.ctx) rt_fail(__FILE__, __LINE__, "cannot create the CUDA context on GPU %d", device);
+    if (!e.ctx) PDRT_FAIL("cannot create the CUDA context on GPU %d", device);
     e.stream = pd_cuda_ctx_stream(e.ctx);
-    rt_optim_from(&e.opt, st, &a);
-    e.per_epoch = rt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
+    pdrt_optim_from(&e.opt, st, &a);
+    e.per_epoch = pdrt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
-        RT_CHECK(n0 < (int64_t)1 << 30);
-        pd_schedule *full = rt_schedule_for(st, &a, (int)n0);
+        PDRT_CHECK(n0 < (int64_t)1 << 30);
+        pd_schedule *full = pdrt_schedule_for(st, &a, (int)n0);
         cx_alloc(&e, full);
         links_plan(&e, full, forced, device);
         int64_t most = st->in_floats + e.B > st->out_floats + e.B ? st->in_floats + e.B : st->out_floats + e.B;
@@ -575,65 +572,65 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         printf("precision %s (fp32 master weights, gradients and optimizer state)\n",
                p_now == PD_CUDA_BF16 ? "bf16" : "fp32");
     {   /* initial weights: the CPU stage's init on the host, uploaded */
-        float *hp = rt_alloc((size_t)st->n_params), *hb = rt_alloc((size_t)st->n_buffers);
+        float *hp = pdrt_alloc((size_t)st->n_params), *hb = pdrt_alloc((size_t)st->n_buffers);
         st->init(hp, hb, a.seed);
-        if (a.init_dir[0]) rt_weights_load(a.init_dir, st, hp, hb);
-        pd_cuda_upload(e.ctx, dev_w(&e, rt_stash_newest(&e.stash)), hp, (size_t)st->n_params * sizeof(float));
+        if (a.init_dir[0]) pdrt_weights_load(a.init_dir, st, hp, hb);
+        pd_cuda_upload(e.ctx, dev_w(&e, pdrt_stash_newest(&e.stash)), hp, (size_t)st->n_params * sizeof(float));
         pd_cuda_upload(e.ctx, e.buffers, hb, (size_t)st->n_buffers * sizeof(float));
         free(hp);
         free(hb);
     }
 
     MPI_Barrier(MPI_COMM_WORLD);
-    e.t0 = e.lg.t_log = rt_now();
+    e.t0 = e.lg.t_log = pdrt_now();
     double origin = e.t0;
     MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-    rt_trace_start(a.trace, origin);
+    pdrt_trace_start(a.trace, origin);
     double train_s = 0, acc = -1, time_to_target = -1;
     int64_t done = 0;
     int epoch = 0, stop = 0;
     while (done < e.total && !stop) {
         int64_t n = e.total - done < e.per_epoch ? e.total - done : e.per_epoch;
-        pd_schedule *s = rt_schedule_for(st, &a, (int)n);
-        double t = rt_now();
+        pd_schedule *s = pdrt_schedule_for(st, &a, (int)n);
+        double t = pdrt_now();
         run_epoch(&e, s, epoch, done);
         pd_cuda_sync(e.ctx);
-        train_s += rt_now() - t;
+        train_s += pdrt_now() - t;
         pd_schedule_free(s);
         done += n;
         epoch++;
         if (a.eval && (a.target_accuracy >= 0 || done == e.total || n == e.per_epoch)) {
             acc = evaluate(&e);
             if (e.rank == e.out_rank) {
-                printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, rt_now() - e.t0);
+                printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, pdrt_now() - e.t0);
                 fflush(stdout);
             }
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
-                time_to_target = rt_now() - e.t0;
+                time_to_target = pdrt_now() - e.t0;
                 stop = 1;
             }
         }
     }
-    double wall = rt_now() - e.t0;
+    double wall = pdrt_now() - e.t0;
     if (a.save_dir[0] && e.j == 0) {
-        float *hp = rt_alloc((size_t)st->n_params), *hb = rt_alloc((size_t)st->n_buffers);
-        pd_cuda_download(e.ctx, hp, dev_w(&e, rt_stash_newest(&e.stash)), (size_t)st->n_params * sizeof(float));
+        float *hp = pdrt_alloc((size_t)st->n_params), *hb = pdrt_alloc((size_t)st->n_buffers);
+        pd_cuda_download(e.ctx, hp, dev_w(&e, pdrt_stash_newest(&e.stash)), (size_t)st->n_params * sizeof(float));
         pd_cuda_download(e.ctx, hb, e.buffers, (size_t)st->n_buffers * sizeof(float));
-        rt_weights_save(a.save_dir, st, hp, hb);
+        pdrt_weights_save(a.save_dir, st, hp, hb);
         free(hp);
         free(hb);
     }
-    rt_stage_stats mine = e.stats;
+    pdrt_stage_stats mine = e.stats;
     mine.predicted_ms = st->predicted_ms;
     mine.predicted_compute_ms = st->predicted_compute_ms;
-    rt_stage_stats *ss = rt_stage_stats_gather(&mine, e.first_rank, st->n_stages, e.out_rank);
+    pdrt_stage_stats *ss = pdrt_stage_stats_gather(&mine, e.first_rank, st->n_stages, e.out_rank);
     if (ss) {
         int ns = st->n_stages;
-        rt_summary sum;
+        pdrt_summary sum;
         memset(&sum, 0, sizeof sum); /* fields others add stay zero */
         sum.model = st->model;
         sum.mode = "pipeline-cuda";
-        sum.schedule = rt_schedule_name(st, &a);
+        sum.schedule = pdrt_schedule_name(st, &a);
         sum.n_stages = ns;
         sum.batch = e.B;
         sum.steps = done;
@@ -646,11 +643,11 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         sum.target_accuracy = a.target_accuracy;
         sum.time_to_target_s = time_to_target;
         sum.stages = ss;
-        rt_summary_print(&sum);
-        rt_summary_write(a.run_dir, &sum);
+        pdrt_summary_print(&sum);
+        pdrt_summary_write(a.run_dir, &sum);
         free(ss);
     }
-    rt_trace_free();
+    pdrt_trace_free();
     MPI_Barrier(MPI_COMM_WORLD);
     pd_links_close(e.links, e.la, e.lb, e.n_links, e.rank);
     pd_nccl_comm_destroy(e.nccl_stage);

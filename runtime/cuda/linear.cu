@@ -89,7 +89,7 @@ static void lt_matmul(pd_cuda_ctx *ctx, float *D, const void *A, const void *B, 
                                    ctx->stream));
 }
 
-extern "C" size_t linear_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int OC) {
+extern "C" size_t pdrt_linear_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int OC) {
     size_t relu = pd_scratch_round((size_t)B * OC * sizeof(float));
     if (prec != PD_CUDA_BF16) return relu;
     size_t h = sizeof(__nv_bfloat16);
@@ -149,25 +149,25 @@ static void linear_bwd(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbi
     pd_cuda_bias_grad(ctx, dbias, dout, B, OC, 1);
 }
 
-extern "C" void linear_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
+extern "C" void pdrt_linear_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
                                     const float *weight, const float *bias, int B, int C,
                                     int OC) {
     pd_scratch_reset(ctx);
     linear_fwd(ctx, out, inp, weight, bias, B, C, OC, 0);
 }
-extern "C" void linear_relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
+extern "C" void pdrt_linear_relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
                                          const float *weight, const float *bias, int B, int C,
                                          int OC) {
     pd_scratch_reset(ctx);
     linear_fwd(ctx, out, inp, weight, bias, B, C, OC, 1);
 }
-extern "C" void linear_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+extern "C" void pdrt_linear_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
                                      const float *dout, const float *inp, const float *weight,
                                      int B, int C, int OC) {
     pd_scratch_reset(ctx);
     linear_bwd(ctx, dinp, dweight, dbias, dout, inp, weight, B, C, OC);
 }
-extern "C" void linear_relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight,
+extern "C" void pdrt_linear_relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight,
                                           float *dbias, const float *dout, const float *out,
                                           const float *inp, const float *weight, int B, int C,
                                           int OC) {

@@ -1,11 +1,11 @@
 // loss.cu: softmax cross-entropy (one block per row, log-sum-exp in double like the CPU) and
-// count_correct; the mean over rows is a fixed-order sum, so results are deterministic.
+// pdrt_count_correct; the mean over rows is a fixed-order sum, so results are deterministic.
 #include "cuda_internal.h"
 
 #define PD_THREADS 256
 
 // per-row loss into row_loss[b]; dlogits written when non-NULL
-__global__ void xent_kernel(float *row_loss, float *dlogits, const float *logits,
+static __global__ void xent_kernel(float *row_loss, float *dlogits, const float *logits,
                             const int *labels, int B, int K) {
     __shared__ double red[PD_THREADS];
     __shared__ float fred[PD_THREADS];
@@ -39,14 +39,14 @@ __global__ void xent_kernel(float *row_loss, float *dlogits, const float *logits
         }
     }
 }
-__global__ void mean_kernel(float *loss, const float *row_loss, int B) {
+static __global__ void mean_kernel(float *loss, const float *row_loss, int B) {
     if (threadIdx.x == 0 && blockIdx.x == 0) {
         double t = 0.0;
         for (int b = 0; b < B; b++) t += row_loss[b];
         *loss = (float)(t / B);
     }
 }
-__global__ void correct_kernel(int *count, const float *logits, const int *labels, int B, int K) {
+static __global__ void correct_kernel(int *count, const float *logits, const int *labels, int B, int K) {
     if (threadIdx.x != 0 || blockIdx.x != 0) return;
     int c = 0;
     for (int b = 0; b < B; b++) {
@@ -59,7 +59,7 @@ __global__ void correct_kernel(int *count, const float *logits, const int *label
     *count = c;
 }
 
-extern "C" void softmax_cross_entropy_async_cuda(pd_cuda_ctx *ctx, float *loss, float *dlogits,
+extern "C" void pdrt_softmax_cross_entropy_async_cuda(pd_cuda_ctx *ctx, float *loss, float *dlogits,
                                                  const float *logits, const int *labels, int B,
                                                  int K) {
     pd_scratch_reset(ctx);
@@ -69,14 +69,14 @@ extern "C" void softmax_cross_entropy_async_cuda(pd_cuda_ctx *ctx, float *loss, 
     mean_kernel<<<1, 32, 0, ctx->stream>>>(loss, rows, B);
     PD_CUDA_LAUNCHED();
 }
-extern "C" float softmax_cross_entropy_cuda(pd_cuda_ctx *ctx, float *dlogits, const float *logits,
+extern "C" float pdrt_softmax_cross_entropy_cuda(pd_cuda_ctx *ctx, float *dlogits, const float *logits,
                                             const int *labels, int B, int K) {
-    softmax_cross_entropy_async_cuda(ctx, ctx->loss_dev, dlogits, logits, labels, B, K);
+    pdrt_softmax_cross_entropy_async_cuda(ctx, ctx->loss_dev, dlogits, logits, labels, B, K);
     float l = 0.0f;
     pd_cuda_download(ctx, &l, ctx->loss_dev, sizeof l);
     return l;
 }
-extern "C" int count_correct_cuda(pd_cuda_ctx *ctx, const float *logits, const int *labels,
+extern "C" int pdrt_count_correct_cuda(pd_cuda_ctx *ctx, const float *logits, const int *labels,
                                   int B, int K) {
     correct_kernel<<<1, 32, 0, ctx->stream>>>(ctx->count_dev, logits, labels, B, K);
     PD_CUDA_LAUNCHED();

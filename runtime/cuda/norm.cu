@@ -19,12 +19,12 @@ static void bn_free(bn_desc d) {
     cudnnDestroyTensorDescriptor(d.bn);
 }
 
-extern "C" size_t batchnorm2d_cuda_scratch_bytes(int B, int C, int H, int W) {
+extern "C" size_t pdrt_batchnorm2d_cuda_scratch_bytes(int B, int C, int H, int W) {
     return pd_scratch_round((size_t)B * C * H * W * sizeof(float)) +
            2 * pd_scratch_round((size_t)C * sizeof(float));
 }
 
-extern "C" void batchnorm2d_forward_cuda(pd_cuda_ctx *ctx, float *out, float *save_mean,
+extern "C" void pdrt_batchnorm2d_forward_cuda(pd_cuda_ctx *ctx, float *out, float *save_mean,
                                          float *save_rstd, float *running_mean,
                                          float *running_var, const float *inp,
                                          const float *gamma, const float *beta, float momentum,
@@ -40,7 +40,7 @@ extern "C" void batchnorm2d_forward_cuda(pd_cuda_ctx *ctx, float *out, float *sa
     bn_free(d);
 }
 
-extern "C" void batchnorm2d_forward_eval_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
+extern "C" void pdrt_batchnorm2d_forward_eval_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
                                               const float *gamma, const float *beta,
                                               const float *running_mean,
                                               const float *running_var, float eps, int B, int C,
@@ -54,7 +54,7 @@ extern "C" void batchnorm2d_forward_eval_cuda(pd_cuda_ctx *ctx, float *out, cons
     bn_free(d);
 }
 
-extern "C" void batchnorm2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dgamma,
+extern "C" void pdrt_batchnorm2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dgamma,
                                           float *dbeta, const float *dout, const float *inp,
                                           const float *gamma, const float *save_mean,
                                           const float *save_rstd, int B, int C, int H, int W) {

@@ -9,7 +9,7 @@
  * algorithm workspace for cuBLASLt/cuDNN. No function allocates device memory after
  * pd_cuda_ctx_create except on the first call for a new shape (descriptor and algorithm caches
  * are host memory only). All work is queued on the context's stream; only functions returning a
- * host value (softmax_cross_entropy_cuda, count_correct_cuda) synchronise.
+ * host value (pdrt_softmax_cross_entropy_cuda, pdrt_count_correct_cuda) synchronise.
  *
  * Differences from ops.h, by design:
  *  - conv2d takes no scratch argument: its workspace lives in the context;
@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "optim.h"
+#include "runtime/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,89 +59,89 @@ void pd_cuda_zero(pd_cuda_ctx *ctx, void *p, size_t bytes);                     
 
 /* scratch bytes each op needs from the context at a given precision (size the context to the
  * maximum over a stage's layers); ops not listed need none */
-size_t linear_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int OC);
-size_t conv2d_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int H, int W, int OC,
+size_t pdrt_linear_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int OC);
+size_t pdrt_conv2d_cuda_scratch_bytes(pd_cuda_precision prec, int B, int C, int H, int W, int OC,
                                  int KH, int KW, int SH, int SW, int PH, int PW);
-size_t batchnorm2d_cuda_scratch_bytes(int B, int C, int H, int W);
+size_t pdrt_batchnorm2d_cuda_scratch_bytes(int B, int C, int H, int W);
 
 /* ---- linear ---- */
-void linear_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, const float *weight,
+void pdrt_linear_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, const float *weight,
                          const float *bias, int B, int C, int OC);
-void linear_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+void pdrt_linear_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
                           const float *dout, const float *inp, const float *weight, int B, int C,
                           int OC);
-/* out = relu(linear(inp)) in one GEMM (epilogue); backward = relu_backward then linear_backward
- * (reads the forward's output, like relu_backward) */
-void linear_relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
+/* out = relu(linear(inp)) in one GEMM (epilogue); backward = pdrt_relu_backward then pdrt_linear_backward
+ * (reads the forward's output, like pdrt_relu_backward) */
+void pdrt_linear_relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
                               const float *weight, const float *bias, int B, int C, int OC);
-void linear_relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+void pdrt_linear_relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
                                const float *dout, const float *out, const float *inp,
                                const float *weight, int B, int C, int OC);
 
 /* ---- conv2d (cuDNN) ---- */
-void conv2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, const float *weight,
+void pdrt_conv2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, const float *weight,
                          const float *bias, int B, int C, int H, int W, int OC, int KH, int KW,
                          int SH, int SW, int PH, int PW);
-void conv2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+void pdrt_conv2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
                           const float *dout, const float *inp, const float *weight, int B, int C,
                           int H, int W, int OC, int KH, int KW, int SH, int SW, int PH, int PW);
 
 /* ---- relu, identity ---- */
-void relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N);
-void relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const float *out,
+void pdrt_relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N);
+void pdrt_relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const float *out,
                         size_t N);
-void identity_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N);
-void identity_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, size_t N);
+void pdrt_identity_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N);
+void pdrt_identity_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, size_t N);
 
 /* ---- pooling (own kernels: same argmax semantics as the CPU, deterministic gathers) ---- */
-void maxpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, int *argmax, const float *inp, int B,
+void pdrt_maxpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, int *argmax, const float *inp, int B,
                             int C, int H, int W, int KH, int KW, int SH, int SW, int PH, int PW);
-void maxpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const int *argmax,
+void pdrt_maxpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const int *argmax,
                              int B, int C, int H, int W, int KH, int KW, int SH, int SW, int PH,
                              int PW);
-void avgpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, int B, int C, int H,
+void pdrt_avgpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, int B, int C, int H,
                             int W, int KH, int KW, int SH, int SW, int PH, int PW);
-void avgpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, int B, int C,
+void pdrt_avgpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, int B, int C,
                              int H, int W, int KH, int KW, int SH, int SW, int PH, int PW);
 
 /* ---- dropout: the same keyed draws as the CPU (rng.h), so masks match bit for bit ---- */
-void dropout_forward_cuda(pd_cuda_ctx *ctx, float *out, float *mask, const float *inp, float p,
+void pdrt_dropout_forward_cuda(pd_cuda_ctx *ctx, float *out, float *mask, const float *inp, float p,
                           uint64_t seed, int64_t step, int layer, int64_t sample0, int B,
                           size_t N);
-void dropout_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const float *mask,
+void pdrt_dropout_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const float *mask,
                            size_t BN);
 
 /* ---- batchnorm2d (cuDNN spatial batch norm; eps >= 1e-5, cuDNN's minimum) ---- */
-void batchnorm2d_forward_cuda(pd_cuda_ctx *ctx, float *out, float *save_mean, float *save_rstd,
+void pdrt_batchnorm2d_forward_cuda(pd_cuda_ctx *ctx, float *out, float *save_mean, float *save_rstd,
                               float *running_mean, float *running_var, const float *inp,
                               const float *gamma, const float *beta, float momentum, float eps,
                               int B, int C, int H, int W);
-void batchnorm2d_forward_eval_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
+void pdrt_batchnorm2d_forward_eval_cuda(pd_cuda_ctx *ctx, float *out, const float *inp,
                                    const float *gamma, const float *beta,
                                    const float *running_mean, const float *running_var,
                                    float eps, int B, int C, int H, int W);
-void batchnorm2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dgamma, float *dbeta,
+void pdrt_batchnorm2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dgamma, float *dbeta,
                                const float *dout, const float *inp, const float *gamma,
                                const float *save_mean, const float *save_rstd, int B, int C,
                                int H, int W);
 
 /* ---- add, concat (inps / dinps: host arrays of n device pointers) ---- */
-void add_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps, int n, size_t N);
-void add_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout, int n,
+void pdrt_add_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps, int n, size_t N);
+void pdrt_add_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout, int n,
                        size_t N);
-void concat_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps,
+void pdrt_concat_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *const *inps,
                          const int *channels, int n, int B, int HW);
-void concat_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout,
+void pdrt_concat_backward_cuda(pd_cuda_ctx *ctx, float *const *dinps, const float *dout,
                           const int *channels, int n, int B, int HW);
 
 /* ---- softmax cross-entropy (labels: device ints) ----
  * The _async form writes the mean loss to the device float *loss and does not synchronise; the
  * plain form synchronises and returns it. dlogits is WRITTEN (may be NULL). */
-void softmax_cross_entropy_async_cuda(pd_cuda_ctx *ctx, float *loss, float *dlogits,
+void pdrt_softmax_cross_entropy_async_cuda(pd_cuda_ctx *ctx, float *loss, float *dlogits,
                                       const float *logits, const int *labels, int B, int K);
-float softmax_cross_entropy_cuda(pd_cuda_ctx *ctx, float *dlogits, const float *logits,
+float pdrt_softmax_cross_entropy_cuda(pd_cuda_ctx *ctx, float *dlogits, const float *logits,
                                  const int *labels, int B, int K);
-int count_correct_cuda(pd_cuda_ctx *ctx, const float *logits, const int *labels, int B, int K);
+int pdrt_count_correct_cuda(pd_cuda_ctx *ctx, const float *logits, const int *labels, int B, int K);
 
 /* ---- optimizers (optim.h semantics, device blobs) ---- */
 void pd_sgd_step_cuda(pd_cuda_ctx *ctx, float *params, float *buf, const float *grads, float lr,

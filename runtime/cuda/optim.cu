@@ -6,7 +6,7 @@
 
 #define PD_THREADS 256
 
-__global__ void sgd_kernel(float *w, float *buf, const float *g, float lr, float mom, float wd,
+static __global__ void sgd_kernel(float *w, float *buf, const float *g, float lr, float mom, float wd,
                            size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
@@ -20,7 +20,7 @@ __global__ void sgd_kernel(float *w, float *buf, const float *g, float lr, float
         }
     }
 }
-__global__ void adam_kernel(float *w, float *m, float *v, const float *g, float b1, float b2,
+static __global__ void adam_kernel(float *w, float *m, float *v, const float *g, float b1, float b2,
                             float eps, float wd, float step_size, float bc2_sqrt, size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "ops_cuda.h"
-#include "pdrt.h"
+#include "runtime/pdrt.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -8,7 +8,7 @@
 
 static int out_size(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
 
-__global__ void maxpool_fwd_kernel(float *out, int *argmax, const float *inp, int H, int W,
+static __global__ void maxpool_fwd_kernel(float *out, int *argmax, const float *inp, int H, int W,
                                    int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW,
                                    size_t n) {
     for (size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x; t < n;
@@ -46,7 +46,7 @@ __device__ static void cover(int h, int K, int S, int P, int O, int *lo, int *hi
     *hi = u;
 }
 
-__global__ void maxpool_bwd_kernel(float *dinp, const float *dout, const int *argmax, int H,
+static __global__ void maxpool_bwd_kernel(float *dinp, const float *dout, const int *argmax, int H,
                                    int W, int OH, int OW, int KH, int KW, int SH, int SW, int PH,
                                    int PW, size_t n) {
     for (size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x; t < n;
@@ -66,7 +66,7 @@ __global__ void maxpool_bwd_kernel(float *dinp, const float *dout, const int *ar
     }
 }
 
-__global__ void avgpool_fwd_kernel(float *out, const float *inp, int H, int W, int OH, int OW,
+static __global__ void avgpool_fwd_kernel(float *out, const float *inp, int H, int W, int OH, int OW,
                                    int KH, int KW, int SH, int SW, int PH, int PW, float scale,
                                    size_t n) {
     for (size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x; t < n;
@@ -87,7 +87,7 @@ __global__ void avgpool_fwd_kernel(float *out, const float *inp, int H, int W, i
     }
 }
 
-__global__ void avgpool_bwd_kernel(float *dinp, const float *dout, int H, int W, int OH, int OW,
+static __global__ void avgpool_bwd_kernel(float *dinp, const float *dout, int H, int W, int OH, int OW,
                                    int KH, int KW, int SH, int SW, int PH, int PW, float scale,
                                    size_t n) {
     for (size_t t = (size_t)blockIdx.x * blockDim.x + threadIdx.x; t < n;
@@ -105,7 +105,7 @@ __global__ void avgpool_bwd_kernel(float *dinp, const float *dout, int H, int W,
     }
 }
 
-extern "C" void maxpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, int *argmax,
+extern "C" void pdrt_maxpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, int *argmax,
                                        const float *inp, int B, int C, int H, int W, int KH,
                                        int KW, int SH, int SW, int PH, int PW) {
     int OH = out_size(H, KH, SH, PH), OW = out_size(W, KW, SW, PW);
@@ -115,7 +115,7 @@ extern "C" void maxpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, int *argmax
         out, argmax, inp, H, W, OH, OW, KH, KW, SH, SW, PH, PW, n);
     PD_CUDA_LAUNCHED();
 }
-extern "C" void maxpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
+extern "C" void pdrt_maxpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
                                         const int *argmax, int B, int C, int H, int W, int KH,
                                         int KW, int SH, int SW, int PH, int PW) {
     int OH = out_size(H, KH, SH, PH), OW = out_size(W, KW, SW, PW);
@@ -125,7 +125,7 @@ extern "C" void maxpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const flo
         dinp, dout, argmax, H, W, OH, OW, KH, KW, SH, SW, PH, PW, n);
     PD_CUDA_LAUNCHED();
 }
-extern "C" void avgpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, int B,
+extern "C" void pdrt_avgpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, int B,
                                        int C, int H, int W, int KH, int KW, int SH, int SW,
                                        int PH, int PW) {
     int OH = out_size(H, KH, SH, PH), OW = out_size(W, KW, SW, PW);
@@ -135,7 +135,7 @@ extern "C" void avgpool2d_forward_cuda(pd_cuda_ctx *ctx, float *out, const float
         out, inp, H, W, OH, OW, KH, KW, SH, SW, PH, PW, 1.0f / (float)(KH * KW), n);
     PD_CUDA_LAUNCHED();
 }
-extern "C" void avgpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, int B,
+extern "C" void pdrt_avgpool2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, int B,
                                         int C, int H, int W, int KH, int KW, int SH, int SW,
                                         int PH, int PW) {
     int OH = out_size(H, KH, SH, PH), OW = out_size(W, KW, SW, PW);

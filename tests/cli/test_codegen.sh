@@ -181,7 +181,7 @@ EOF
     mpi_c=$(pkg-config --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
     mpi_l=$(pkg-config --libs ompi-c 2>/dev/null || echo -lmpi)
     # shellcheck disable=SC2086
-    cc -std=c11 -D_GNU_SOURCE -O1 -DPDRT_NO_MAIN -I"$ROOT/runtime" $mpi_c -o "$g/zero_check" "$g/zero_check.c" \
+    cc -std=c11 -D_GNU_SOURCE -O1 -DPDRT_NO_MAIN -I"$ROOT" -I"$ROOT/runtime" -I"$ROOT/runtime/cpu" $mpi_c -o "$g/zero_check" "$g/zero_check.c" \
         "$g"/stage_*.c "$ROOT/build/libpdrt.a" $mpi_l $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
         $(pkg-config --libs zlib 2>/dev/null) -lm
 }

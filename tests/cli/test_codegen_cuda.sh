@@ -17,9 +17,9 @@ if expect_status 0 cuda_codegen_runs "$PDPLAN" models/fmnist_cnn.yaml -n 2 --str
     [ -e "$g/single.c" ] && { ok=0; fail cuda_codegen_files "single.c written for cuda"; }
     [ $ok = 1 ] && pass cuda_codegen_files
     # device calls only: no CPU op in a CUDA stage, the fused linear+ReLU where it applies
-    if grep -q 'conv2d_forward_cuda(ctx' "$g/stage_0.cu" && grep -q 'pdrt_cuda_main' "$g/stage_0.cu" &&
+    if grep -q 'pdrt_conv2d_forward_cuda(ctx' "$g/stage_0.cu" && grep -q 'pdrt_cuda_main' "$g/stage_0.cu" &&
         ! grep -qE '(^|[^_a-z])(conv2d|linear|relu)_(forward|backward)\(' "$g"/stage_*.cu &&
-        grep -q 'linear_relu_forward_cuda' "$g"/stage_*.cu && grep -q 'linear_relu_backward_cuda' "$g"/stage_*.cu; then
+        grep -q 'pdrt_linear_relu_forward_cuda' "$g"/stage_*.cu && grep -q 'pdrt_linear_relu_backward_cuda' "$g"/stage_*.cu; then
         pass cuda_stage_calls_device_ops
     else
         fail cuda_stage_calls_device_ops

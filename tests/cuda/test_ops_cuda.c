@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ops.h"
-#include "ops_cuda.h"
-#include "optim.h"
-#include "rng.h"
+#include "runtime/cpu/ops.h"
+#include "runtime/cuda/ops_cuda.h"
+#include "runtime/optim.h"
+#include "runtime/rng.h"
 #include "test.h"
 
 static pd_cuda_ctx *g_ctx;
@@ -115,26 +115,26 @@ static void linear_case(pd_cuda_precision prec, int B, int C, int OC, int with_b
     float *dy = rnd(ny, -1, 1), *dx0 = rnd(nx, -1, 1), *dw0 = rnd(nw, -1, 1), *db0 = rnd(OC, -1, 1);
     float *y = malloc(ny * sizeof(float)), *dx = dup_h(dx0, nx), *dw = dup_h(dw0, nw),
           *db = dup_h(db0, OC);
-    linear_forward(y, x, w, b, B, C, OC);
-    if (relu) relu_forward(y, y, ny);
+    pdrt_linear_forward(y, x, w, b, B, C, OC);
+    if (relu) pdrt_relu_forward(y, y, ny);
     float *gx = to_dev(c, x, nx), *gw = to_dev(c, w, nw), *gb = b ? to_dev(c, b, OC) : NULL;
     float *gdy = to_dev(c, dy, ny), *gdx = to_dev(c, dx0, nx), *gdw = to_dev(c, dw0, nw),
           *gdb = to_dev(c, db0, OC), *gy = pd_cuda_alloc(ny * sizeof(float));
     float *dpre = dy;
     if (relu) {
-        linear_relu_forward_cuda(c, gy, gx, gw, gb, B, C, OC);
+        pdrt_linear_relu_forward_cuda(c, gy, gx, gw, gb, B, C, OC);
         /* the reference backward masks with the GPU's output: an output rounded across zero
          * (bf16) must not count against the backward */
         float *yg = from_dev(c, gy, ny);
         dpre = calloc(ny, sizeof(float));
-        relu_backward(dpre, dy, yg, ny);
+        pdrt_relu_backward(dpre, dy, yg, ny);
         free(yg);
-        linear_relu_backward_cuda(c, gdx, gdw, b ? gdb : NULL, gdy, gy, gx, gw, B, C, OC);
+        pdrt_linear_relu_backward_cuda(c, gdx, gdw, b ? gdb : NULL, gdy, gy, gx, gw, B, C, OC);
     } else {
-        linear_forward_cuda(c, gy, gx, gw, gb, B, C, OC);
-        linear_backward_cuda(c, gdx, gdw, b ? gdb : NULL, gdy, gx, gw, B, C, OC);
+        pdrt_linear_forward_cuda(c, gy, gx, gw, gb, B, C, OC);
+        pdrt_linear_backward_cuda(c, gdx, gdw, b ? gdb : NULL, gdy, gx, gw, B, C, OC);
     }
-    linear_backward(dx, dw, with_bias ? db : NULL, dpre, x, w, B, C, OC);
+    pdrt_linear_backward(dx, dw, with_bias ? db : NULL, dpre, x, w, B, C, OC);
     CHECK_DEV(c, gy, y, ny, GEMM_BOUND[prec]);
     CHECK_DEV(c, gdx, dx, nx, GEMM_BOUND[prec]);
     CHECK_DEV(c, gdw, dw, nw, GEMM_BOUND[prec]);
@@ -165,22 +165,22 @@ TEST(linear_relu_fused) {
 static void conv_case(pd_cuda_precision prec, int B, int C, int H, int W, int OC, int KH, int KW,
                       int S, int P, int with_bias, int want_dx) {
     pd_cuda_ctx *c = ctx(prec);
-    int OH = pool_out_size(H, KH, S, P), OW = pool_out_size(W, KW, S, P);
+    int OH = pdrt_pool_out_size(H, KH, S, P), OW = pdrt_pool_out_size(W, KW, S, P);
     size_t nx = (size_t)B * C * H * W, nw = (size_t)OC * C * KH * KW, ny = (size_t)B * OC * OH * OW;
     float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.3f, 0.3f), *b = with_bias ? rnd(OC, -1, 1) : NULL;
     float *dy = rnd(ny, -1, 1), *dx0 = rnd(nx, -1, 1), *dw0 = rnd(nw, -1, 1), *db0 = rnd(OC, -1, 1);
     float *y = malloc(ny * sizeof(float)), *dx = dup_h(dx0, nx), *dw = dup_h(dw0, nw),
           *db = dup_h(db0, OC);
-    float *scratch = malloc(conv2d_scratch_floats(B, C, H, W, OC, KH, KW, S, S, P, P) *
+    float *scratch = malloc(pdrt_conv2d_scratch_floats(B, C, H, W, OC, KH, KW, S, S, P, P) *
                             sizeof(float));
-    conv2d_forward(y, scratch, x, w, b, B, C, H, W, OC, KH, KW, S, S, P, P);
-    conv2d_backward(want_dx ? dx : NULL, dw, b ? db : NULL, scratch, dy, x, w, B, C, H, W, OC, KH,
+    pdrt_conv2d_forward(y, scratch, x, w, b, B, C, H, W, OC, KH, KW, S, S, P, P);
+    pdrt_conv2d_backward(want_dx ? dx : NULL, dw, b ? db : NULL, scratch, dy, x, w, B, C, H, W, OC, KH,
                     KW, S, S, P, P);
     float *gx = to_dev(c, x, nx), *gw = to_dev(c, w, nw), *gb = b ? to_dev(c, b, OC) : NULL;
     float *gdy = to_dev(c, dy, ny), *gdx = to_dev(c, dx0, nx), *gdw = to_dev(c, dw0, nw),
           *gdb = to_dev(c, db0, OC), *gy = pd_cuda_alloc(ny * sizeof(float));
-    conv2d_forward_cuda(c, gy, gx, gw, gb, B, C, H, W, OC, KH, KW, S, S, P, P);
-    conv2d_backward_cuda(c, want_dx ? gdx : NULL, gdw, b ? gdb : NULL, gdy, gx, gw, B, C, H, W,
+    pdrt_conv2d_forward_cuda(c, gy, gx, gw, gb, B, C, H, W, OC, KH, KW, S, S, P, P);
+    pdrt_conv2d_backward_cuda(c, want_dx ? gdx : NULL, gdw, b ? gdb : NULL, gdy, gx, gw, B, C, H, W,
                          OC, KH, KW, S, S, P, P);
     CHECK_DEV(c, gy, y, ny, GEMM_BOUND[prec]);
     CHECK_DEV(c, gdx, dx, nx, want_dx ? GEMM_BOUND[prec] : 0.0); /* untouched when NULL */
@@ -211,20 +211,20 @@ TEST(relu_identity) {
     size_t n = 10007;
     float *x = rnd(n, -1, 1), *dy = rnd(n, -1, 1), *dx0 = rnd(n, -1, 1);
     float *y = malloc(n * sizeof(float)), *dx = dup_h(dx0, n), *dxi = dup_h(dx0, n);
-    relu_forward(y, x, n);
-    relu_backward(dx, dy, y, n);
-    identity_backward(dxi, dy, n);
+    pdrt_relu_forward(y, x, n);
+    pdrt_relu_backward(dx, dy, y, n);
+    pdrt_identity_backward(dxi, dy, n);
     float *gx = to_dev(c, x, n), *gdy = to_dev(c, dy, n), *gdx = to_dev(c, dx0, n),
           *gdxi = to_dev(c, dx0, n), *gy = pd_cuda_alloc(n * 4), *gid = pd_cuda_alloc(n * 4);
-    relu_forward_cuda(c, gy, gx, n);
-    relu_backward_cuda(c, gdx, gdy, gy, n);
-    identity_forward_cuda(c, gid, gx, n);
-    identity_backward_cuda(c, gdxi, gdy, n);
+    pdrt_relu_forward_cuda(c, gy, gx, n);
+    pdrt_relu_backward_cuda(c, gdx, gdy, gy, n);
+    pdrt_identity_forward_cuda(c, gid, gx, n);
+    pdrt_identity_backward_cuda(c, gdxi, gdy, n);
     CHECK_DEV(c, gy, y, n, 0.0);
     CHECK_DEV(c, gdx, dx, n, 0.0);
     CHECK_DEV(c, gid, x, n, 0.0);
     CHECK_DEV(c, gdxi, dxi, n, 0.0);
-    relu_forward_cuda(c, gx, gx, n); /* in place */
+    pdrt_relu_forward_cuda(c, gx, gx, n); /* in place */
     CHECK_DEV(c, gx, y, n, 0.0);
     pd_cuda_free(gx), pd_cuda_free(gdy), pd_cuda_free(gdx), pd_cuda_free(gdxi), pd_cuda_free(gy),
         pd_cuda_free(gid);
@@ -233,7 +233,7 @@ TEST(relu_identity) {
 
 static void pool_case(int maxpool, int B, int C, int H, int W, int K, int S, int P) {
     pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
-    int OH = pool_out_size(H, K, S, P), OW = pool_out_size(W, K, S, P);
+    int OH = pdrt_pool_out_size(H, K, S, P), OW = pdrt_pool_out_size(W, K, S, P);
     size_t nx = (size_t)B * C * H * W, ny = (size_t)B * C * OH * OW;
     float *x = rnd(nx, -1, 1), *dy = rnd(ny, -1, 1), *dx0 = rnd(nx, -1, 1);
     /* ties: round a quarter of the inputs to a coarse grid */
@@ -244,19 +244,19 @@ static void pool_case(int maxpool, int B, int C, int H, int W, int K, int S, int
           *gy = pd_cuda_alloc(ny * 4);
     int *gam = pd_cuda_alloc(ny * sizeof(int));
     if (maxpool) {
-        maxpool2d_forward(y, am, x, B, C, H, W, K, K, S, S, P, P);
-        maxpool2d_backward(dx, dy, am, B, C, H, W, K, K, S, S, P, P);
-        maxpool2d_forward_cuda(c, gy, gam, gx, B, C, H, W, K, K, S, S, P, P);
-        maxpool2d_backward_cuda(c, gdx, gdy, gam, B, C, H, W, K, K, S, S, P, P);
+        pdrt_maxpool2d_forward(y, am, x, B, C, H, W, K, K, S, S, P, P);
+        pdrt_maxpool2d_backward(dx, dy, am, B, C, H, W, K, K, S, S, P, P);
+        pdrt_maxpool2d_forward_cuda(c, gy, gam, gx, B, C, H, W, K, K, S, S, P, P);
+        pdrt_maxpool2d_backward_cuda(c, gdx, gdy, gam, B, C, H, W, K, K, S, S, P, P);
         int *ham = malloc(ny * sizeof(int));
         pd_cuda_download(c, ham, gam, ny * sizeof(int));
         CHECK(memcmp(ham, am, ny * sizeof(int)) == 0);
         free(ham);
     } else {
-        avgpool2d_forward(y, x, B, C, H, W, K, K, S, S, P, P);
-        avgpool2d_backward(dx, dy, B, C, H, W, K, K, S, S, P, P);
-        avgpool2d_forward_cuda(c, gy, gx, B, C, H, W, K, K, S, S, P, P);
-        avgpool2d_backward_cuda(c, gdx, gdy, B, C, H, W, K, K, S, S, P, P);
+        pdrt_avgpool2d_forward(y, x, B, C, H, W, K, K, S, S, P, P);
+        pdrt_avgpool2d_backward(dx, dy, B, C, H, W, K, K, S, S, P, P);
+        pdrt_avgpool2d_forward_cuda(c, gy, gx, B, C, H, W, K, K, S, S, P, P);
+        pdrt_avgpool2d_backward_cuda(c, gdx, gdy, B, C, H, W, K, K, S, S, P, P);
     }
     CHECK_DEV(c, gy, y, ny, EXACT_BOUND);
     CHECK_DEV(c, gdx, dx, nx, EXACT_BOUND);
@@ -282,12 +282,12 @@ TEST(dropout_same_mask_as_cpu) {
     size_t N = 3001, n = (size_t)B * N;
     float *x = rnd(n, -1, 1), *dy = rnd(n, -1, 1), *dx0 = rnd(n, -1, 1);
     float *y = malloc(n * 4), *mask = malloc(n * 4), *dx = dup_h(dx0, n);
-    dropout_forward(y, mask, x, 0.3f, g_seed, 17, 4, 64, B, N);
-    dropout_backward(dx, dy, mask, n);
+    pdrt_dropout_forward(y, mask, x, 0.3f, g_seed, 17, 4, 64, B, N);
+    pdrt_dropout_backward(dx, dy, mask, n);
     float *gx = to_dev(c, x, n), *gdy = to_dev(c, dy, n), *gdx = to_dev(c, dx0, n),
           *gy = pd_cuda_alloc(n * 4), *gm = pd_cuda_alloc(n * 4);
-    dropout_forward_cuda(c, gy, gm, gx, 0.3f, g_seed, 17, 4, 64, B, N);
-    dropout_backward_cuda(c, gdx, gdy, gm, n);
+    pdrt_dropout_forward_cuda(c, gy, gm, gx, 0.3f, g_seed, 17, 4, 64, B, N);
+    pdrt_dropout_backward_cuda(c, gdx, gdy, gm, n);
     CHECK_DEV(c, gm, mask, n, 0.0);
     CHECK_DEV(c, gy, y, n, 0.0);
     CHECK_DEV(c, gdx, dx, n, 0.0);
@@ -306,17 +306,17 @@ TEST(batchnorm2d) {
     float *y = malloc(n * 4), *sm = malloc(C * 4), *sr = malloc(C * 4), *rm = dup_h(rm0, C),
           *rv = dup_h(rv0, C), *dx = dup_h(dx0, n), *dg = dup_h(dg0, C), *db = dup_h(db0, C),
           *ye = malloc(n * 4);
-    batchnorm2d_forward(y, sm, sr, rm, rv, x, g, be, 0.1f, 1e-5f, B, C, H, W);
-    batchnorm2d_backward(dx, dg, db, dy, x, g, sm, sr, B, C, H, W);
-    batchnorm2d_forward_eval(ye, x, g, be, rm, rv, 1e-5f, B, C, H, W);
+    pdrt_batchnorm2d_forward(y, sm, sr, rm, rv, x, g, be, 0.1f, 1e-5f, B, C, H, W);
+    pdrt_batchnorm2d_backward(dx, dg, db, dy, x, g, sm, sr, B, C, H, W);
+    pdrt_batchnorm2d_forward_eval(ye, x, g, be, rm, rv, 1e-5f, B, C, H, W);
     float *gx = to_dev(c, x, n), *gg = to_dev(c, g, C), *gbe = to_dev(c, be, C),
           *gdy = to_dev(c, dy, n), *grm = to_dev(c, rm0, C), *grv = to_dev(c, rv0, C),
           *gdx = to_dev(c, dx0, n), *gdg = to_dev(c, dg0, C), *gdb = to_dev(c, db0, C),
           *gy = pd_cuda_alloc(n * 4), *gsm = pd_cuda_alloc(C * 4), *gsr = pd_cuda_alloc(C * 4),
           *gye = pd_cuda_alloc(n * 4);
-    batchnorm2d_forward_cuda(c, gy, gsm, gsr, grm, grv, gx, gg, gbe, 0.1f, 1e-5f, B, C, H, W);
-    batchnorm2d_backward_cuda(c, gdx, gdg, gdb, gdy, gx, gg, gsm, gsr, B, C, H, W);
-    batchnorm2d_forward_eval_cuda(c, gye, gx, gg, gbe, grm, grv, 1e-5f, B, C, H, W);
+    pdrt_batchnorm2d_forward_cuda(c, gy, gsm, gsr, grm, grv, gx, gg, gbe, 0.1f, 1e-5f, B, C, H, W);
+    pdrt_batchnorm2d_backward_cuda(c, gdx, gdg, gdb, gdy, gx, gg, gsm, gsr, B, C, H, W);
+    pdrt_batchnorm2d_forward_eval_cuda(c, gye, gx, gg, gbe, grm, grv, 1e-5f, B, C, H, W);
     CHECK_DEV(c, gy, y, n, 1e-5);
     CHECK_DEV(c, gsm, sm, C, 1e-5);
     CHECK_DEV(c, gsr, sr, C, 1e-5);
@@ -327,8 +327,8 @@ TEST(batchnorm2d) {
     CHECK_DEV(c, gdb, db, C, 1e-5);
     CHECK_DEV(c, gye, ye, n, 1e-5);
     /* NULL input gradient: parameter gradients still accumulate */
-    batchnorm2d_backward(NULL, dg, db, dy, x, g, sm, sr, B, C, H, W);
-    batchnorm2d_backward_cuda(c, NULL, gdg, gdb, gdy, gx, gg, gsm, gsr, B, C, H, W);
+    pdrt_batchnorm2d_backward(NULL, dg, db, dy, x, g, sm, sr, B, C, H, W);
+    pdrt_batchnorm2d_backward_cuda(c, NULL, gdg, gdb, gdy, gx, gg, gsm, gsr, B, C, H, W);
     CHECK_DEV(c, gdg, dg, C, 1e-5);
     CHECK_DEV(c, gdb, db, C, 1e-5);
     float *ptrs[] = {gx, gg, gbe, gdy, grm, grv, gdx, gdg, gdb, gy, gsm, gsr, gye};
@@ -352,14 +352,14 @@ TEST(add_and_concat) {
     float *dy = rnd(N, -1, 1), *gdy = to_dev(c, dy, N), *y = malloc(N * 4),
           *gy = pd_cuda_alloc(N * 4);
     for (int n = 3; n <= NI; n += NI - 3) { /* 3 inputs, then 10 (more than one launch) */
-        add_forward(y, (const float *const *)in, n, N);
-        add_forward_cuda(c, gy, (const float *const *)gin, n, N);
+        pdrt_add_forward(y, (const float *const *)in, n, N);
+        pdrt_add_forward_cuda(c, gy, (const float *const *)gin, n, N);
         CHECK_DEV(c, gy, y, N, 1e-6);
     }
     float *dsel[NI], *gdsel[NI];
     for (int i = 0; i < NI; i++) dsel[i] = i == 1 ? NULL : din[i], gdsel[i] = i == 1 ? NULL : gdin[i];
-    add_backward(dsel, dy, 3, N);
-    add_backward_cuda(c, gdsel, gdy, 3, N);
+    pdrt_add_backward(dsel, dy, 3, N);
+    pdrt_add_backward_cuda(c, gdsel, gdy, 3, N);
     CHECK_DEV(c, gdin[0], din[0], N, 0.0);
     CHECK_DEV(c, gdin[2], din[2], N, 0.0);
     /* concat of 3 inputs with 2, 5, 3 channels, HW = 7, B = 4 (sizes fit inside N) */
@@ -367,11 +367,11 @@ TEST(add_and_concat) {
     size_t total = (size_t)B * 10 * HW;
     float *cy = malloc(total * 4), *gcy = pd_cuda_alloc(total * 4), *cdy = rnd(total, -1, 1),
           *gcdy = to_dev(c, cdy, total);
-    concat_forward(cy, (const float *const *)in, ch, 3, B, HW);
-    concat_forward_cuda(c, gcy, (const float *const *)gin, ch, 3, B, HW);
+    pdrt_concat_forward(cy, (const float *const *)in, ch, 3, B, HW);
+    pdrt_concat_forward_cuda(c, gcy, (const float *const *)gin, ch, 3, B, HW);
     CHECK_DEV(c, gcy, cy, total, 0.0);
-    concat_backward(dsel, cdy, ch, 3, B, HW);
-    concat_backward_cuda(c, gdsel, gcdy, ch, 3, B, HW);
+    pdrt_concat_backward(dsel, cdy, ch, 3, B, HW);
+    pdrt_concat_backward_cuda(c, gdsel, gcdy, ch, 3, B, HW);
     CHECK_DEV(c, gdin[0], din[0], N, 0.0);
     CHECK_DEV(c, gdin[2], din[2], N, 0.0);
     CHECK_DEV(c, gdin[1], din[1], N, 0.0); /* NULL entry: untouched */
@@ -391,15 +391,15 @@ TEST(softmax_cross_entropy_and_correct) {
     for (int b = 0; b < B; b++) lab[b] = (int)(u[b] * K) % K;
     lab[0] = 0;
     for (int k = 0; k < K; k++) z[k] = k == 0 ? 50.0f : z[k]; /* row 0 predicted right */
-    float loss = softmax_cross_entropy(dz, z, lab, B, K);
-    int right = count_correct(z, lab, B, K);
+    float loss = pdrt_softmax_cross_entropy(dz, z, lab, B, K);
+    int right = pdrt_count_correct(z, lab, B, K);
     float *gz = to_dev(c, z, n), *gdz = pd_cuda_alloc(n * 4);
     int *glab = pd_cuda_alloc(B * sizeof(int));
     pd_cuda_upload(c, glab, lab, B * sizeof(int));
-    float gloss = softmax_cross_entropy_cuda(c, gdz, gz, glab, B, K);
+    float gloss = pdrt_softmax_cross_entropy_cuda(c, gdz, gz, glab, B, K);
     CHECK_CLOSE(gloss, loss, 1e-6, 1e-5);
     CHECK_DEV(c, gdz, dz, n, 1e-5);
-    CHECK_EQ_INT(count_correct_cuda(c, gz, glab, B, K), right);
+    CHECK_EQ_INT(pdrt_count_correct_cuda(c, gz, glab, B, K), right);
     CHECK(right >= 1);
     pd_cuda_free(gz), pd_cuda_free(gdz), pd_cuda_free(glab);
     free(z), free(dz), free(lab), free(u);

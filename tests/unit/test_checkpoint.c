@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 #include "test.h"
 
 static void tmpdir(char *out, size_t cap) {
@@ -22,8 +22,8 @@ static void rm_rf(const char *dir) {
     if (system(cmd)) { /* best effort */ }
 }
 
-static rt_ckpt_meta sample_meta(int rank, int64_t step) {
-    rt_ckpt_meta m;
+static pdrt_ckpt_meta sample_meta(int rank, int64_t step) {
+    pdrt_ckpt_meta m;
     memset(&m, 0, sizeof m);
     m.fingerprint = 0x1234567890abcdefULL;
     m.seed = 7;
@@ -44,18 +44,18 @@ static rt_ckpt_meta sample_meta(int rank, int64_t step) {
 
 static const float P[5] = {1, -2, 3.5f, 1e-30f, -0.0f}, O[5] = {9, 8, 7, 6, 5}, Bf[2] = {0.25f, 4};
 
-static int read_back(const char *path, const char *plan, char *why, size_t wcap, rt_ckpt_meta *m,
+static int read_back(const char *path, const char *plan, char *why, size_t wcap, pdrt_ckpt_meta *m,
                      float *p, float *o, float *b) {
-    return rt_ckpt_read(m, p, 5, o, 5, b, 2, path, plan, why, wcap);
+    return pdrt_ckpt_read(m, p, 5, o, 5, b, 2, path, plan, why, wcap);
 }
 
 TEST(checkpoint_round_trip) {
     char dir[256], path[4200], why[512];
     tmpdir(dir, sizeof dir);
     CHECK(dir[0]);
-    rt_ckpt_meta m = sample_meta(1, 8), r;
-    rt_ckpt_write(dir, &m, "00c0ffee00c0ffee", P, 5, O, 5, Bf, 2);
-    rt_ckpt_path(path, sizeof path, dir, 8, 1);
+    pdrt_ckpt_meta m = sample_meta(1, 8), r;
+    pdrt_ckpt_write(dir, &m, "00c0ffee00c0ffee", P, 5, O, 5, Bf, 2);
+    pdrt_ckpt_path(path, sizeof path, dir, 8, 1);
     float p[5], o[5], b[2];
     CHECK_EQ_INT(read_back(path, "00c0ffee00c0ffee", why, sizeof why, &r, p, o, b), 0);
     CHECK(!memcmp(p, P, sizeof p) && !memcmp(o, O, sizeof o) && !memcmp(b, Bf, sizeof b));
@@ -66,7 +66,7 @@ TEST(checkpoint_round_trip) {
     CHECK_EQ_INT(read_back(path, "1111111111111111", why, sizeof why, &r, p, o, b), -1);
     CHECK(strstr(why, "another plan") != NULL);
     /* another stage's sizes */
-    CHECK_EQ_INT(rt_ckpt_read(&r, p, 4, o, 5, b, 2, path, "00c0ffee00c0ffee", why, sizeof why), -1);
+    CHECK_EQ_INT(pdrt_ckpt_read(&r, p, 4, o, 5, b, 2, path, "00c0ffee00c0ffee", why, sizeof why), -1);
     CHECK(strstr(why, "this stage needs") != NULL);
     rm_rf(dir);
 }
@@ -74,9 +74,9 @@ TEST(checkpoint_round_trip) {
 TEST(checkpoint_every_flip_and_truncation_refused) {
     char dir[256], path[4200], why[512];
     tmpdir(dir, sizeof dir);
-    rt_ckpt_meta m = sample_meta(0, 4), r;
-    rt_ckpt_write(dir, &m, "abc", P, 5, O, 5, Bf, 2);
-    rt_ckpt_path(path, sizeof path, dir, 4, 0);
+    pdrt_ckpt_meta m = sample_meta(0, 4), r;
+    pdrt_ckpt_write(dir, &m, "abc", P, 5, O, 5, Bf, 2);
+    pdrt_ckpt_path(path, sizeof path, dir, 4, 0);
     FILE *f = fopen(path, "rb");
     CHECK(f != NULL);
     if (!f) return;
@@ -115,21 +115,21 @@ TEST(checkpoint_every_flip_and_truncation_refused) {
 TEST(checkpoint_latest_complete_set_and_prune) {
     char dir[256], path[4200];
     tmpdir(dir, sizeof dir);
-    CHECK_EQ_INT(rt_ckpt_latest(dir, 2), -1);
+    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 2), -1);
     for (int64_t step = 4; step <= 12; step += 4)
         for (int rank = 0; rank < 2; rank++) {
             if (step == 12 && rank == 1) continue; /* the newest set is incomplete */
-            rt_ckpt_meta m = sample_meta(rank, step);
-            rt_ckpt_write(dir, &m, "h", P, 5, O, 5, Bf, 2);
+            pdrt_ckpt_meta m = sample_meta(rank, step);
+            pdrt_ckpt_write(dir, &m, "h", P, 5, O, 5, Bf, 2);
         }
-    CHECK_EQ_INT(rt_ckpt_latest(dir, 2), 8);
-    CHECK_EQ_INT(rt_ckpt_latest(dir, 1), 12);
-    rt_ckpt_prune(dir, 0, 8);
-    rt_ckpt_prune(dir, 1, 8);
+    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 2), 8);
+    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 1), 12);
+    pdrt_ckpt_prune(dir, 0, 8);
+    pdrt_ckpt_prune(dir, 1, 8);
     struct stat sb;
-    rt_ckpt_path(path, sizeof path, dir, 4, 0);
+    pdrt_ckpt_path(path, sizeof path, dir, 4, 0);
     CHECK(stat(path, &sb) != 0);
-    rt_ckpt_path(path, sizeof path, dir, 8, 1);
+    pdrt_ckpt_path(path, sizeof path, dir, 8, 1);
     CHECK(stat(path, &sb) == 0);
     char sdir[4300];
     snprintf(sdir, sizeof sdir, "%s/step-0000000004", dir);
@@ -138,16 +138,16 @@ TEST(checkpoint_latest_complete_set_and_prune) {
 }
 
 TEST(stash_reset_restarts_at_version) {
-    rt_stash s;
-    rt_stash_init(&s, 3, 2, 2);
-    float *w = rt_stash_reset(&s, 41);
+    pdrt_stash s;
+    pdrt_stash_init(&s, 3, 2, 2);
+    float *w = pdrt_stash_reset(&s, 41);
     CHECK(w != NULL && s.newest == 41);
     w[0] = 5;
-    CHECK(rt_stash_for_forward_at(&s, 0, 41)[0] == 5);
-    CHECK(rt_stash_for_backward(&s, 0) == w);
-    float *w2 = rt_stash_begin_update(&s);
+    CHECK(pdrt_stash_for_forward_at(&s, 0, 41)[0] == 5);
+    CHECK(pdrt_stash_for_backward(&s, 0) == w);
+    float *w2 = pdrt_stash_begin_update(&s);
     CHECK(s.newest == 42 && w2[0] == 5 && w2 != w);
-    rt_stash_free(&s);
+    pdrt_stash_free(&s);
 }
 
 TEST(stage_fingerprint_sees_layout_and_schedule) {
@@ -163,10 +163,10 @@ TEST(stage_fingerprint_sees_layout_and_schedule) {
     st.tensors = t;
     st.warmup = warm;
     st.replicas = reps;
-    uint64_t a = rt_stage_fingerprint(&st, "1f1b", 4);
-    CHECK(a == rt_stage_fingerprint(&st, "1f1b", 4));
-    CHECK(a != rt_stage_fingerprint(&st, "flush", 4));
-    CHECK(a != rt_stage_fingerprint(&st, "1f1b", 8));
+    uint64_t a = pdrt_stage_fingerprint(&st, "1f1b", 4);
+    CHECK(a == pdrt_stage_fingerprint(&st, "1f1b", 4));
+    CHECK(a != pdrt_stage_fingerprint(&st, "flush", 4));
+    CHECK(a != pdrt_stage_fingerprint(&st, "1f1b", 8));
     st.n_params = 11;
-    CHECK(a != rt_stage_fingerprint(&st, "1f1b", 4));
+    CHECK(a != pdrt_stage_fingerprint(&st, "1f1b", 4));
 }

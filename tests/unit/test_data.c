@@ -11,10 +11,10 @@
 #include <zlib.h>
 #endif
 
-#include "data.h"
-#include "ops.h"
-#include "optim.h"
-#include "rng.h"
+#include "runtime/data.h"
+#include "runtime/cpu/ops.h"
+#include "runtime/optim.h"
+#include "runtime/rng.h"
 #include "test.h"
 
 TEST(rng_is_keyed_and_well_distributed) {
@@ -291,21 +291,21 @@ TEST(synthetic_data_is_keyed_and_learnable) {
     for (int step = 0; step < 600; step++) {
         int64_t nb = pd_data_batches(&tr, B, 1);
         pd_data_batch(x, l, &tr, step / nb, step % nb, B, 1, 4);
-        linear_forward(logits, x, w, b, B, F, K);
-        float loss = softmax_cross_entropy(dl, logits, l, B, K);
+        pdrt_linear_forward(logits, x, w, b, B, F, K);
+        float loss = pdrt_softmax_cross_entropy(dl, logits, l, B, K);
         if (step < 20) first_loss += loss / 20;
         if (step >= 580) last_loss += loss / 20;
         memset(dw, 0, (size_t)K * F * 4);
         memset(db, 0, K * 4);
-        linear_backward(NULL, dw, db, dl, x, w, B, F, K);
+        pdrt_linear_backward(NULL, dw, db, dl, x, w, B, F, K);
         pd_sgd_step(w, buf, dw, 0.05f, 0.9f, 0.0f, (size_t)K * F);
         pd_sgd_step(b, buf + K * F, db, 0.05f, 0.9f, 0.0f, K);
     }
     int correct = 0;
     for (int t = 0; t < 16; t++) {
         pd_data_batch(x, l, &te, 0, t, B, 0, 0);
-        linear_forward(logits, x, w, b, B, F, K);
-        correct += count_correct(logits, l, B, K);
+        pdrt_linear_forward(logits, x, w, b, B, F, K);
+        correct += pdrt_count_correct(logits, l, B, K);
     }
     CHECK(last_loss < 0.5f * first_loss);
     CHECK(correct > 512 * 0.8); /* chance is 25% */

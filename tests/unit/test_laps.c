@@ -8,12 +8,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "rt.h"
+#include "runtime/rt.h"
 #include "test.h"
 
 static void spin_ms(double ms) {
-    double t = rt_now();
-    while (1e3 * (rt_now() - t) < ms) {}
+    double t = pdrt_now();
+    while (1e3 * (pdrt_now() - t) < ms) {}
 }
 
 static const pdrt_layer three[] = {{"a", 100, 40}, {"b", 200, 0}, {"c", 300, 120}};
@@ -35,19 +35,19 @@ static int line_ms(const char *s, int i, double *f, double *b) {
 }
 
 TEST(laps_time_only_inside_a_recorder) {
-    rt_laps l;
-    rt_laps_init(&l, 2, 1);
+    pdrt_laps l;
+    pdrt_laps_init(&l, 2, 1);
     pdrt_lap_start();
     pdrt_lap(0); /* nothing open: ignored */
     for (int call = 0; call < 3; call++) {
-        rt_laps_begin(&l, 0);
+        pdrt_laps_begin(&l, 0);
         pdrt_lap_start();
         spin_ms(2);
         pdrt_lap(0);
         spin_ms(1);
         pdrt_lap(1);
         pdrt_lap(7); /* out of range: ignored */
-        rt_laps_end(&l, 3.5, 0.25);
+        pdrt_laps_end(&l, 3.5, 0.25);
     }
     pdrt_lap(0); /* closed again */
     CHECK_EQ_INT(l.calls[0], 3);
@@ -56,12 +56,12 @@ TEST(laps_time_only_inside_a_recorder) {
     CHECK(l.ms[0][1] >= 2 * 1.0 && l.ms[0][1] < 2 * 1.0 + 20);
     CHECK_CLOSE(l.total[0], 7.0, 1e-12, 0);
     CHECK_CLOSE(l.data_ms, 0.5, 1e-12, 0);
-    rt_laps_free(&l);
+    pdrt_laps_free(&l);
 }
 
 TEST(profile_lines_attribute_the_rest) {
-    rt_laps l;
-    rt_laps_init(&l, 3, 0);
+    pdrt_laps l;
+    pdrt_laps_init(&l, 3, 0);
     /* two counted calls each way, set by hand: per call forward laps 1, 2, 3 ms, the whole
      * forward 8.5 ms of which 0.5 ms loading; backward laps 2, 2, 2 ms, the whole 7.6 ms */
     double fl[3] = {1, 2, 3}, bl[3] = {2, 2, 2};
@@ -70,7 +70,7 @@ TEST(profile_lines_attribute_the_rest) {
     l.total[0] = 2 * 8.5;
     l.total[1] = 2 * 7.6;
     l.data_ms = 2 * 0.5;
-    char *s = rt_laps_profile_lines(&l, &stage3, 0.4); /* 0.4 ms of optimizer per minibatch */
+    char *s = pdrt_laps_profile_lines(&l, &stage3, 0.4); /* 0.4 ms of optimizer per minibatch */
     double f[3], b[3];
     for (int i = 0; i < 3; i++) CHECK(line_ms(s, i, &f[i], &b[i]) == 0);
     /* forward: loading to a, the rest (8.5 - 6 - 0.5 = 2) to c */
@@ -84,16 +84,16 @@ TEST(profile_lines_attribute_the_rest) {
     CHECK_CLOSE(f[0] + f[1] + f[2] + b[0] + b[1] + b[2], 8.5 + 7.6 + 0.4, 1e-9, 0);
     CHECK(strstr(s, "  - {name: b, forward_ms: 2, backward_ms: 2, activation_bytes: 200, parameter_bytes: 0}\n") != NULL);
     free(s);
-    rt_laps_free(&l);
+    pdrt_laps_free(&l);
 }
 
 TEST(profile_lines_without_parameters_or_counts) {
     static const pdrt_layer two[] = {{"x", 8, 0}, {"y", 8, 0}};
     const pdrt_stage st = {.abi = PDRT_ABI, .model = "m", .batch = 1, .n_layers = 2, .layers = two,
                            .model_layers = 2};
-    rt_laps l;
-    rt_laps_init(&l, 2, 5);
-    char *s = rt_laps_profile_lines(&l, &st, 1.0); /* nothing counted: no lines */
+    pdrt_laps l;
+    pdrt_laps_init(&l, 2, 5);
+    char *s = pdrt_laps_profile_lines(&l, &st, 1.0); /* nothing counted: no lines */
     CHECK(s && s[0] == 0);
     free(s);
     l.ms[1][0] = l.ms[1][1] = 1;
@@ -101,7 +101,7 @@ TEST(profile_lines_without_parameters_or_counts) {
     l.counted[0] = l.counted[1] = 1;
     l.total[0] = 1.5; /* less than the laps (clock noise): nothing taken away */
     l.total[1] = 3;
-    s = rt_laps_profile_lines(&l, &st, 1.0);
+    s = pdrt_laps_profile_lines(&l, &st, 1.0);
     double f[2], b[2];
     CHECK(line_ms(s, 0, &f[0], &b[0]) == 0 && line_ms(s, 1, &f[1], &b[1]) == 0);
     CHECK_CLOSE(f[0] + f[1], 2.0, 1e-12, 0);
@@ -109,5 +109,5 @@ TEST(profile_lines_without_parameters_or_counts) {
     CHECK_CLOSE(b[0], 1.0, 1e-12, 0);
     CHECK_CLOSE(b[1], 3.0, 1e-12, 0);
     free(s);
-    rt_laps_free(&l);
+    pdrt_laps_free(&l);
 }

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "init.h"
-#include "ops.h"
+#include "runtime/init.h"
+#include "runtime/cpu/ops.h"
 #include "test.h"
 
 /* ---- small helpers ---- */
@@ -136,8 +136,8 @@ TEST(linear_forward_backward_match_reference) {
     fill(x, nx, -1, 1); fill(w, nw, -1, 1); fill(bias, d.OC, -1, 1); fill(dy, ny, -1, 1);
     fill(px, nx, -1, 1); fill(pw, nw, -1, 1); fill(pb, d.OC, -1, 1);
     memcpy(dx, px, nx * 4); memcpy(dw, pw, nw * 4); memcpy(db, pb, d.OC * 4);
-    linear_forward(y, x, w, bias, d.B, d.C, d.OC);
-    linear_backward(dx, dw, db, dy, x, w, d.B, d.C, d.OC);
+    pdrt_linear_forward(y, x, w, bias, d.B, d.C, d.OC);
+    pdrt_linear_backward(dx, dw, db, dy, x, w, d.B, d.C, d.OC);
     refcase rc = {3, {to_double(x, nx), to_double(w, nw), to_double(bias, d.OC)},
                   {nx, nw, (size_t)d.OC}, ny, ref_linear, &d, to_double(dy, ny)};
     check_forward("linear", y, &rc, __LINE__);
@@ -147,9 +147,9 @@ TEST(linear_forward_backward_match_reference) {
     /* without bias, and with dinp NULL: the weight gradient is unchanged */
     float *dw2 = falloc(nw);
     memcpy(dw2, pw, nw * 4);
-    linear_backward(NULL, dw2, NULL, dy, x, w, d.B, d.C, d.OC);
+    pdrt_linear_backward(NULL, dw2, NULL, dy, x, w, d.B, d.C, d.OC);
     for (size_t i = 0; i < nw; i++) CHECK(dw2[i] == dw[i]);
-    linear_forward(y, x, w, NULL, d.B, d.C, d.OC);
+    pdrt_linear_forward(y, x, w, NULL, d.B, d.C, d.OC);
     for (int b = 0; b < d.B; b++)
         for (int o = 0; o < d.OC; o++) {
             double s = 0;
@@ -185,10 +185,10 @@ static void ref_conv(double *y, double *const *t, const void *vctx) {
 static void conv_case(conv_dims d, int line) {
     d.OH = (d.H + 2 * d.PH - d.KH) / d.SH + 1;
     d.OW = (d.W + 2 * d.PW - d.KW) / d.SW + 1;
-    CHECK_EQ_INT(pool_out_size(d.H, d.KH, d.SH, d.PH), d.OH);
+    CHECK_EQ_INT(pdrt_pool_out_size(d.H, d.KH, d.SH, d.PH), d.OH);
     size_t nx = (size_t)d.B * d.C * d.H * d.W, nw = (size_t)d.OC * d.C * d.KH * d.KW,
            ny = (size_t)d.B * d.OC * d.OH * d.OW;
-    size_t ns = conv2d_scratch_floats(d.B, d.C, d.H, d.W, d.OC, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
+    size_t ns = pdrt_conv2d_scratch_floats(d.B, d.C, d.H, d.W, d.OC, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
     float *x = falloc(nx), *w = falloc(nw), *bias = falloc(d.OC), *y = falloc(ny),
           *dy = falloc(ny), *dx = falloc(nx), *dw = falloc(nw), *db = falloc(d.OC),
           *px = falloc(nx), *pw = falloc(nw), *pb = falloc(d.OC), *scratch = falloc(ns);
@@ -196,10 +196,10 @@ static void conv_case(conv_dims d, int line) {
     fill(px, nx, -1, 1); fill(pw, nw, -1, 1); fill(pb, d.OC, -1, 1);
     fill(scratch, ns, -100, 100); /* garbage: the kernels must not depend on it */
     memcpy(dx, px, nx * 4); memcpy(dw, pw, nw * 4); memcpy(db, pb, d.OC * 4);
-    conv2d_forward(y, scratch, x, w, bias, d.B, d.C, d.H, d.W, d.OC, d.KH, d.KW, d.SH, d.SW, d.PH,
+    pdrt_conv2d_forward(y, scratch, x, w, bias, d.B, d.C, d.H, d.W, d.OC, d.KH, d.KW, d.SH, d.SW, d.PH,
                    d.PW);
     fill(scratch, ns, -100, 100);
-    conv2d_backward(dx, dw, db, scratch, dy, x, w, d.B, d.C, d.H, d.W, d.OC, d.KH, d.KW, d.SH,
+    pdrt_conv2d_backward(dx, dw, db, scratch, dy, x, w, d.B, d.C, d.H, d.W, d.OC, d.KH, d.KW, d.SH,
                     d.SW, d.PH, d.PW);
     refcase rc = {3, {to_double(x, nx), to_double(w, nw), to_double(bias, d.OC)},
                   {nx, nw, (size_t)d.OC}, ny, ref_conv, &d, to_double(dy, ny)};
@@ -213,7 +213,7 @@ static void conv_case(conv_dims d, int line) {
     /* NULL input gradient and NULL bias gradient leave dweight identical */
     float *dw2 = falloc(nw);
     memcpy(dw2, pw, nw * 4);
-    conv2d_backward(NULL, dw2, NULL, scratch, dy, x, w, d.B, d.C, d.H, d.W, d.OC, d.KH, d.KW,
+    pdrt_conv2d_backward(NULL, dw2, NULL, scratch, dy, x, w, d.B, d.C, d.H, d.W, d.OC, d.KH, d.KW,
                     d.SH, d.SW, d.PH, d.PW);
     for (size_t i = 0; i < nw; i++)
         if (dw2[i] != dw[i]) {
@@ -246,8 +246,8 @@ TEST(relu_forward_backward_and_in_place) {
     float *x = falloc(n), *y = falloc(n), *dy = falloc(n), *dx = falloc(n), *px = falloc(n);
     fill_away_from_zero(x, n); fill(dy, n, -1, 1); fill(px, n, -1, 1);
     memcpy(dx, px, n * 4);
-    relu_forward(y, x, n);
-    relu_backward(dx, dy, y, n);
+    pdrt_relu_forward(y, x, n);
+    pdrt_relu_backward(dx, dy, y, n);
     refcase rc = {1, {to_double(x, n)}, {n}, n, ref_relu, &n, to_double(dy, n)};
     check_forward("relu", y, &rc, __LINE__);
     check_grad("relu", 0, dx, px, &rc, __LINE__);
@@ -255,8 +255,8 @@ TEST(relu_forward_backward_and_in_place) {
     float *z = falloc(n), *dz = falloc(n);
     memcpy(z, x, n * 4);
     memcpy(dz, px, n * 4);
-    relu_forward(z, z, n);
-    relu_backward(dz, dy, z, n);
+    pdrt_relu_forward(z, z, n);
+    pdrt_relu_backward(dz, dy, z, n);
     for (size_t i = 0; i < n; i++) CHECK(z[i] == y[i] && dz[i] == dx[i]);
     refcase_free(&rc);
     free(x); free(y); free(dy); free(dx); free(px); free(z); free(dz);
@@ -292,11 +292,11 @@ static void pool_case(pool_dims d, int is_max, int line) {
     fill_distinct(x, nx); fill(dy, ny, -1, 1); fill(px, nx, -1, 1);
     memcpy(dx, px, nx * 4);
     if (is_max) {
-        maxpool2d_forward(y, am, x, d.B, d.C, d.H, d.W, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
-        maxpool2d_backward(dx, dy, am, d.B, d.C, d.H, d.W, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
+        pdrt_maxpool2d_forward(y, am, x, d.B, d.C, d.H, d.W, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
+        pdrt_maxpool2d_backward(dx, dy, am, d.B, d.C, d.H, d.W, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
     } else {
-        avgpool2d_forward(y, x, d.B, d.C, d.H, d.W, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
-        avgpool2d_backward(dx, dy, d.B, d.C, d.H, d.W, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
+        pdrt_avgpool2d_forward(y, x, d.B, d.C, d.H, d.W, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
+        pdrt_avgpool2d_backward(dx, dy, d.B, d.C, d.H, d.W, d.KH, d.KW, d.SH, d.SW, d.PH, d.PW);
     }
     refcase rc = {1, {to_double(x, nx)}, {nx}, ny, is_max ? ref_maxpool : ref_avgpool, &d,
                   to_double(dy, ny)};
@@ -319,13 +319,13 @@ TEST(maxpool2d_matches_reference) {
 TEST(maxpool2d_ties_pick_first_in_window) {
     float x[4] = {1, 1, 1, 1}, y[1], dx[4] = {0, 0, 0, 0}, dy[1] = {1};
     int am[1];
-    maxpool2d_forward(y, am, x, 1, 1, 2, 2, 2, 2, 2, 2, 0, 0);
-    maxpool2d_backward(dx, dy, am, 1, 1, 2, 2, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_forward(y, am, x, 1, 1, 2, 2, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_backward(dx, dy, am, 1, 1, 2, 2, 2, 2, 2, 2, 0, 0);
     CHECK(am[0] == 0 && dx[0] == 1 && dx[1] == 0 && dx[2] == 0 && dx[3] == 0);
     /* padding is -infinity, not zero: all-negative inputs keep their maximum */
     float xn[4] = {-3, -2, -5, -4}, yn[4];
     int amn[4];
-    maxpool2d_forward(yn, amn, xn, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1); /* out 2x2, one input each */
+    pdrt_maxpool2d_forward(yn, amn, xn, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1); /* out 2x2, one input each */
     CHECK(yn[0] == -3 && yn[1] == -2 && yn[2] == -5 && yn[3] == -4);
 }
 
@@ -339,8 +339,8 @@ TEST(avgpool2d_matches_reference_including_global) {
 /* ---- identity (flatten) ---- */
 TEST(identity_copies_and_accumulates) {
     float x[5] = {1, 2, 3, 4, 5}, y[5], dx[5] = {1, 1, 1, 1, 1}, dy[5] = {5, 4, 3, 2, 1};
-    identity_forward(y, x, 5);
-    identity_backward(dx, dy, 5);
+    pdrt_identity_forward(y, x, 5);
+    pdrt_identity_backward(dx, dy, 5);
     for (int i = 0; i < 5; i++) CHECK(y[i] == x[i] && dx[i] == 1 + dy[i]);
 }
 
@@ -358,8 +358,8 @@ TEST(dropout_is_inverted_keyed_and_differentiable) {
           *px = falloc(n), *y2 = falloc(n), *mask2 = falloc(n);
     fill(x, n, -1, 1); fill(dy, n, -1, 1); fill(px, n, -1, 1);
     memcpy(dx, px, n * 4);
-    dropout_forward(y, mask, x, p, 42, 7, 3, 0, B, N);
-    dropout_backward(dx, dy, mask, n);
+    pdrt_dropout_forward(y, mask, x, p, 42, 7, 3, 0, B, N);
+    pdrt_dropout_backward(dx, dy, mask, n);
     size_t dropped = 0;
     int values_ok = 1;
     for (size_t i = 0; i < n; i++) {
@@ -376,19 +376,19 @@ TEST(dropout_is_inverted_keyed_and_differentiable) {
     check_grad("dropout", 0, dx, px, &rc, __LINE__);
     refcase_free(&rc);
     /* same keys: same mask; row b with sample0 = 0 is row b-1 with sample0 = 1 */
-    dropout_forward(y2, mask2, x, p, 42, 7, 3, 0, B, N);
+    pdrt_dropout_forward(y2, mask2, x, p, 42, 7, 3, 0, B, N);
     CHECK(memcmp(mask, mask2, n * 4) == 0);
-    dropout_forward(y2, mask2, x + N, p, 42, 7, 3, 1, B - 1, N);
+    pdrt_dropout_forward(y2, mask2, x + N, p, 42, 7, 3, 1, B - 1, N);
     CHECK(memcmp(mask + N, mask2, (n - N) * 4) == 0);
     /* another step, layer or seed: another mask */
-    dropout_forward(y2, mask2, x, p, 42, 8, 3, 0, B, N);
+    pdrt_dropout_forward(y2, mask2, x, p, 42, 8, 3, 0, B, N);
     CHECK(memcmp(mask, mask2, n * 4) != 0);
-    dropout_forward(y2, mask2, x, p, 42, 7, 4, 0, B, N);
+    pdrt_dropout_forward(y2, mask2, x, p, 42, 7, 4, 0, B, N);
     CHECK(memcmp(mask, mask2, n * 4) != 0);
-    dropout_forward(y2, mask2, x, p, 43, 7, 3, 0, B, N);
+    pdrt_dropout_forward(y2, mask2, x, p, 43, 7, 3, 0, B, N);
     CHECK(memcmp(mask, mask2, n * 4) != 0);
     /* p = 0 is the identity */
-    dropout_forward(y2, mask2, x, 0.0f, 42, 7, 3, 0, B, N);
+    pdrt_dropout_forward(y2, mask2, x, 0.0f, 42, 7, 3, 0, B, N);
     CHECK(memcmp(y2, x, n * 4) == 0);
     free(x); free(y); free(mask); free(dy); free(dx); free(px); free(y2); free(mask2);
 }
@@ -430,9 +430,9 @@ TEST(batchnorm2d_training_forward_backward_and_running_stats) {
     memcpy(rm0, rm, sizeof rm); memcpy(rv0, rv, sizeof rv);
     memcpy(dx, px, nx * 4); memcpy(dg, pg, sizeof dg); memcpy(dbt, pbt, sizeof dbt);
     float momentum = 0.1f;
-    batchnorm2d_forward(y, mean, rstd, rm, rv, x, g, bt, momentum, (float)d.eps, d.B, d.C, d.H,
+    pdrt_batchnorm2d_forward(y, mean, rstd, rm, rv, x, g, bt, momentum, (float)d.eps, d.B, d.C, d.H,
                         d.W);
-    batchnorm2d_backward(dx, dg, dbt, dy, x, g, mean, rstd, d.B, d.C, d.H, d.W);
+    pdrt_batchnorm2d_backward(dx, dg, dbt, dy, x, g, mean, rstd, d.B, d.C, d.H, d.W);
     refcase rc = {3, {to_double(x, nx), to_double(g, 4), to_double(bt, 4)}, {nx, 4, 4}, nx,
                   ref_bn, &d, to_double(dy, nx)};
     check_forward("batchnorm2d", y, &rc, __LINE__);
@@ -455,7 +455,7 @@ TEST(batchnorm2d_training_forward_backward_and_running_stats) {
         CHECK_CLOSE(rstd[c], 1 / sqrt(ss / n + d.eps), 1e-5, 1e-5);
     }
     /* eval mode uses the running statistics */
-    batchnorm2d_forward_eval(y, x, g, bt, rm, rv, (float)d.eps, d.B, d.C, d.H, d.W);
+    pdrt_batchnorm2d_forward_eval(y, x, g, bt, rm, rv, (float)d.eps, d.B, d.C, d.H, d.W);
     for (size_t i = 0; i < nx; i++) {
         int c = (int)(i / HW) % d.C;
         double want = g[c] * (x[i] - rm[c]) / sqrt(rv[c] + d.eps) + bt[c];
@@ -486,10 +486,10 @@ TEST(add_of_three_inputs) {
         memcpy(dx[k], px[k], d.N * 4);
     }
     fill(dy, d.N, -1, 1);
-    add_forward(y, (const float *const *)x, 3, d.N);
+    pdrt_add_forward(y, (const float *const *)x, 3, d.N);
     float *dsome[3] = {dx[0], NULL, dx[2]};
-    add_backward(dsome, dy, 3, d.N);
-    add_backward((float *const[]){NULL, dx[1], NULL}, dy, 3, d.N);
+    pdrt_add_backward(dsome, dy, 3, d.N);
+    pdrt_add_backward((float *const[]){NULL, dx[1], NULL}, dy, 3, d.N);
     refcase rc = {3, {to_double(x[0], d.N), to_double(x[1], d.N), to_double(x[2], d.N)},
                   {d.N, d.N, d.N}, d.N, ref_add, &d, to_double(dy, d.N)};
     check_forward("add", y, &rc, __LINE__);
@@ -528,8 +528,8 @@ TEST(concat_along_channels) {
     }
     float *y = falloc(ny), *dy = falloc(ny);
     fill(dy, ny, -1, 1);
-    concat_forward(y, (const float *const *)x, d.ch, 3, d.B, d.HW);
-    concat_backward(dx, dy, d.ch, 3, d.B, d.HW);
+    pdrt_concat_forward(y, (const float *const *)x, d.ch, 3, d.B, d.HW);
+    pdrt_concat_backward(dx, dy, d.ch, 3, d.B, d.HW);
     refcase rc = {3, {to_double(x[0], len[0]), to_double(x[1], len[1]), to_double(x[2], len[2])},
                   {len[0], len[1], len[2]}, ny, ref_concat, &d, to_double(dy, ny)};
     check_forward("concat", y, &rc, __LINE__);
@@ -557,42 +557,42 @@ TEST(softmax_cross_entropy_loss_gradient_and_accuracy) {
     ce_dims d = {B, K, labels};
     float z[35], dz[35];
     fill(z, 35, -3, 3);
-    float loss = softmax_cross_entropy(dz, z, labels, B, K);
+    float loss = pdrt_softmax_cross_entropy(dz, z, labels, B, K);
     double one = 1;
     refcase rc = {1, {to_double(z, 35)}, {35}, 1, ref_ce, &d, to_double(&(float){1}, 1)};
     double yref;
     ref_ce(&yref, rc.t, &d);
     CHECK_CLOSE(loss, yref, 1e-6, 1e-6);
-    CHECK(softmax_cross_entropy(NULL, z, labels, B, K) == loss);
+    CHECK(pdrt_softmax_cross_entropy(NULL, z, labels, B, K) == loss);
     check_grad("softmax_cross_entropy", 0, dz, NULL, &rc, __LINE__);
     (void)one;
     refcase_free(&rc);
     /* large logits stay finite */
     float big[3] = {1000, 0, -1000}, dbig[3];
     int l0 = 1;
-    float lb = softmax_cross_entropy(dbig, big, &l0, 1, 3);
+    float lb = pdrt_softmax_cross_entropy(dbig, big, &l0, 1, 3);
     CHECK_CLOSE(lb, 1000, 1e-3, 1e-6);
     CHECK(isfinite(dbig[0]) && isfinite(dbig[2]));
     /* accuracy: argmax with first-maximum ties */
     float a[9] = {0, 2, 1, 5, 5, 0, -1, -2, -3};
     int la[3] = {1, 0, 0}, lb2[3] = {1, 1, 1};
-    CHECK_EQ_INT(count_correct(a, la, 3, 3), 3);
-    CHECK_EQ_INT(count_correct(a, lb2, 3, 3), 1);
+    CHECK_EQ_INT(pdrt_count_correct(a, la, 3, 3), 3);
+    CHECK_EQ_INT(pdrt_count_correct(a, lb2, 3, 3), 1);
 }
 
 TEST(kernels_are_deterministic) {
     conv_dims d = {4, 3, 9, 9, 5, 3, 3, 1, 1, 1, 1, 9, 9};
     size_t nx = (size_t)d.B * d.C * d.H * d.W, nw = (size_t)d.OC * d.C * 9,
            ny = (size_t)d.B * d.OC * 81;
-    size_t ns = conv2d_scratch_floats(d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
+    size_t ns = pdrt_conv2d_scratch_floats(d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
     float *x = falloc(nx), *w = falloc(nw), *y1 = falloc(ny), *y2 = falloc(ny),
           *s = falloc(ns), *dx1 = falloc(nx), *dx2 = falloc(nx), *dw1 = falloc(nw),
           *dw2 = falloc(nw);
     fill(x, nx, -1, 1); fill(w, nw, -1, 1);
-    conv2d_forward(y1, s, x, w, NULL, d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
-    conv2d_backward(dx1, dw1, NULL, s, y1, x, w, d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
-    conv2d_forward(y2, s, x, w, NULL, d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
-    conv2d_backward(dx2, dw2, NULL, s, y2, x, w, d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward(y1, s, x, w, NULL, d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward(dx1, dw1, NULL, s, y1, x, w, d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward(y2, s, x, w, NULL, d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward(dx2, dw2, NULL, s, y2, x, w, d.B, d.C, d.H, d.W, d.OC, 3, 3, 1, 1, 1, 1);
     CHECK(memcmp(y1, y2, ny * 4) == 0);
     CHECK(memcmp(dx1, dx2, nx * 4) == 0);
     CHECK(memcmp(dw1, dw2, nw * 4) == 0);
@@ -604,7 +604,7 @@ TEST(kernels_are_deterministic) {
 TEST(conv2d_blocked_batch_equals_per_sample) {
     int B = 5, C = 64, H = 28, W = 28, OC = 3;
     size_t chw = (size_t)C * H * W, ohw = (size_t)H * W, nw = (size_t)OC * C * 9;
-    size_t ns = conv2d_scratch_floats(B, C, H, W, OC, 3, 3, 1, 1, 1, 1);
+    size_t ns = pdrt_conv2d_scratch_floats(B, C, H, W, OC, 3, 3, 1, 1, 1, 1);
     CHECK(ns < (size_t)(C * 9 + OC) * B * ohw / 2); /* scratch for a block, not the batch */
     float *x = falloc(B * chw), *w = falloc(nw), *bias = falloc(OC), *y = falloc(B * OC * ohw),
           *y1 = falloc(OC * ohw), *s = falloc(ns), *dy = falloc(B * OC * ohw),
@@ -612,16 +612,16 @@ TEST(conv2d_blocked_batch_equals_per_sample) {
           *db = falloc(OC), *db1 = falloc(OC);
     fill(x, B * chw, -1, 1); fill(w, nw, -1, 1); fill(bias, OC, -1, 1);
     fill(dy, B * OC * ohw, -1, 1);
-    conv2d_forward(y, s, x, w, bias, B, C, H, W, OC, 3, 3, 1, 1, 1, 1);
-    conv2d_backward(dx, dw, db, s, dy, x, w, B, C, H, W, OC, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward(y, s, x, w, bias, B, C, H, W, OC, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward(dx, dw, db, s, dy, x, w, B, C, H, W, OC, 3, 3, 1, 1, 1, 1);
     double worst_y = 0, worst_dx = 0, worst_dw = 0, worst_db = 0;
     double *sum_dw = calloc(nw, sizeof(double)), sum_db[3] = {0, 0, 0};
     for (int b = 0; b < B; b++) {
         memset(dx1, 0, chw * 4);
         memset(dw1, 0, nw * 4);
         memset(db1, 0, OC * 4);
-        conv2d_forward(y1, s, x + b * chw, w, bias, 1, C, H, W, OC, 3, 3, 1, 1, 1, 1);
-        conv2d_backward(dx1, dw1, db1, s, dy + b * OC * ohw, x + b * chw, w, 1, C, H, W, OC, 3,
+        pdrt_conv2d_forward(y1, s, x + b * chw, w, bias, 1, C, H, W, OC, 3, 3, 1, 1, 1, 1);
+        pdrt_conv2d_backward(dx1, dw1, db1, s, dy + b * OC * ohw, x + b * chw, w, 1, C, H, W, OC, 3,
                         3, 1, 1, 1, 1);
         for (size_t i = 0; i < OC * ohw; i++)
             worst_y = fmax(worst_y, fabs(y[b * OC * ohw + i] - y1[i]));

@@ -2,7 +2,7 @@
  * torch.optim's update rules, on a parameter and on a whole blob through pd_optim_step. */
 #include <string.h>
 
-#include "optim.h"
+#include "runtime/optim.h"
 #include "test.h"
 
 /* w = 1, grads 0.5, -0.25, 0.125, lr 0.1, weight decay 0.01:

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schedule.h"
+#include "runtime/schedule/schedule.h"
 #include "test.h"
 
 /* The kinds of rank r's actions, as a string of letters (F B s r S R p). */

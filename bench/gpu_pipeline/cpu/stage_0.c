@@ -43,9 +43,9 @@ static void S0_init(float *params, float *buffers, uint64_t seed) {
 static int64_t S0_scratch_floats(void) {
     int64_t m = 0, t;
     (void)t;
-    t = (int64_t)conv2d_scratch_floats(P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
+    t = (int64_t)pdrt_conv2d_scratch_floats(P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
     if (t > m) m = t;
-    t = (int64_t)conv2d_scratch_floats(P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    t = (int64_t)pdrt_conv2d_scratch_floats(P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     if (t > m) m = t;
     return m;
 }
@@ -57,22 +57,22 @@ static void S0_forward(float *out, float *acts, float *scratch, float *buffers,
     (void)training; (void)seed; (void)step;
     pdrt_lap_start();
     /* conv1: conv2d */
-    conv2d_forward(acts + 0, scratch, in + 0, params + 0, params + 288, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward(acts + 0, scratch, in + 0, params + 0, params + 288, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
     pdrt_lap(0);
     /* relu1: relu */
-    relu_forward(acts + 1605632, acts + 0, (size_t)P_B * 25088);
+    pdrt_relu_forward(acts + 1605632, acts + 0, (size_t)P_B * 25088);
     pdrt_lap(1);
     /* pool1: maxpool2d */
-    maxpool2d_forward(acts + 3211264, (int *)(acts + 3612672), acts + 1605632, P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_forward(acts + 3211264, (int *)(acts + 3612672), acts + 1605632, P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
     pdrt_lap(2);
     /* conv2: conv2d */
-    conv2d_forward(acts + 4014080, scratch, acts + 3211264, params + 320, params + 9536, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward(acts + 4014080, scratch, acts + 3211264, params + 320, params + 9536, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     pdrt_lap(3);
     /* relu2: relu */
-    relu_forward(acts + 4415488, acts + 4014080, (size_t)P_B * 6272);
+    pdrt_relu_forward(acts + 4415488, acts + 4014080, (size_t)P_B * 6272);
     pdrt_lap(4);
     /* pool2: maxpool2d */
-    maxpool2d_forward(acts + 4816896, (int *)(acts + 4917248), acts + 4415488, P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_forward(acts + 4816896, (int *)(acts + 4917248), acts + 4415488, P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
     pdrt_lap(5);
     /* output pack */
     memcpy(out + 0, acts + 4816896, 100352 * sizeof(float));
@@ -88,28 +88,28 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
     memcpy(dacts + 4816896, dout + 0, 100352 * sizeof(float));
     memset(dacts + 4415488, 0, 401408 * sizeof(float));
     /* pool2: maxpool2d */
-    maxpool2d_backward(dacts + 4415488, dacts + 4816896, (const int *)(acts + 4917248), P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_backward(dacts + 4415488, dacts + 4816896, (const int *)(acts + 4917248), P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
     pdrt_lap(5);
     memset(dacts + 4014080, 0, 401408 * sizeof(float));
     /* relu2: relu */
-    relu_backward(dacts + 4014080, dacts + 4415488, acts + 4415488, (size_t)P_B * 6272);
+    pdrt_relu_backward(dacts + 4014080, dacts + 4415488, acts + 4415488, (size_t)P_B * 6272);
     pdrt_lap(4);
     memset(dparams + 320, 0, 9248 * sizeof(float));
     memset(dacts + 3211264, 0, 401408 * sizeof(float));
     /* conv2: conv2d */
-    conv2d_backward(dacts + 3211264, dparams + 320, dparams + 9536, scratch, dacts + 4014080, acts + 3211264, params + 320, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward(dacts + 3211264, dparams + 320, dparams + 9536, scratch, dacts + 4014080, acts + 3211264, params + 320, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     pdrt_lap(3);
     memset(dacts + 1605632, 0, 1605632 * sizeof(float));
     /* pool1: maxpool2d */
-    maxpool2d_backward(dacts + 1605632, dacts + 3211264, (const int *)(acts + 3612672), P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_backward(dacts + 1605632, dacts + 3211264, (const int *)(acts + 3612672), P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
     pdrt_lap(2);
     memset(dacts + 0, 0, 1605632 * sizeof(float));
     /* relu1: relu */
-    relu_backward(dacts + 0, dacts + 1605632, acts + 1605632, (size_t)P_B * 25088);
+    pdrt_relu_backward(dacts + 0, dacts + 1605632, acts + 1605632, (size_t)P_B * 25088);
     pdrt_lap(1);
     memset(dparams + 0, 0, 320 * sizeof(float));
     /* conv1: conv2d */
-    conv2d_backward(NULL, dparams + 0, dparams + 288, scratch, dacts + 0, in + 0, params + 0, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward(NULL, dparams + 0, dparams + 288, scratch, dacts + 0, in + 0, params + 0, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
     pdrt_lap(0);
 }
 

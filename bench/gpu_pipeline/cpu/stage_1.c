@@ -49,9 +49,9 @@ static void S1_init(float *params, float *buffers, uint64_t seed) {
 static int64_t S1_scratch_floats(void) {
     int64_t m = 0, t;
     (void)t;
-    t = (int64_t)conv2d_scratch_floats(P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    t = (int64_t)pdrt_conv2d_scratch_floats(P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     if (t > m) m = t;
-    t = (int64_t)conv2d_scratch_floats(P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    t = (int64_t)pdrt_conv2d_scratch_floats(P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     if (t > m) m = t;
     return m;
 }
@@ -63,28 +63,28 @@ static void S1_forward(float *out, float *acts, float *scratch, float *buffers,
     (void)training; (void)seed; (void)step;
     pdrt_lap_start();
     /* conv3: conv2d */
-    conv2d_forward(acts + 0, scratch, in + 0, params + 0, params + 18432, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward(acts + 0, scratch, in + 0, params + 0, params + 18432, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(0);
     /* relu3: relu */
-    relu_forward(acts + 200704, acts + 0, (size_t)P_B * 3136);
+    pdrt_relu_forward(acts + 200704, acts + 0, (size_t)P_B * 3136);
     pdrt_lap(1);
     /* conv4: conv2d */
-    conv2d_forward(acts + 401408, scratch, acts + 200704, params + 18496, params + 55360, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward(acts + 401408, scratch, acts + 200704, params + 18496, params + 55360, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(2);
     /* relu4: relu */
-    relu_forward(acts + 602112, acts + 401408, (size_t)P_B * 3136);
+    pdrt_relu_forward(acts + 602112, acts + 401408, (size_t)P_B * 3136);
     pdrt_lap(3);
     /* flatten: flatten */
     /* no-op: its output is its input's memory */
     pdrt_lap(4);
     /* fc1: linear */
-    linear_forward(acts + 802816, acts + 602112, params + 55424, params + 456832, P_B, 3136, 128);
+    pdrt_linear_forward(acts + 802816, acts + 602112, params + 55424, params + 456832, P_B, 3136, 128);
     pdrt_lap(5);
     /* relu5: relu */
-    relu_forward(acts + 811008, acts + 802816, (size_t)P_B * 128);
+    pdrt_relu_forward(acts + 811008, acts + 802816, (size_t)P_B * 128);
     pdrt_lap(6);
     /* fc2: linear */
-    linear_forward(acts + 819200, acts + 811008, params + 456960, params + 458240, P_B, 128, 10);
+    pdrt_linear_forward(acts + 819200, acts + 811008, params + 456960, params + 458240, P_B, 128, 10);
     pdrt_lap(7);
     /* output pack */
     memcpy(out + 0, acts + 819200, 640 * sizeof(float));
@@ -101,37 +101,37 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
     memset(dparams + 456960, 0, 1290 * sizeof(float));
     memset(dacts + 811008, 0, 8192 * sizeof(float));
     /* fc2: linear */
-    linear_backward(dacts + 811008, dparams + 456960, dparams + 458240, dacts + 819200, acts + 811008, params + 456960, P_B, 128, 10);
+    pdrt_linear_backward(dacts + 811008, dparams + 456960, dparams + 458240, dacts + 819200, acts + 811008, params + 456960, P_B, 128, 10);
     pdrt_lap(7);
     memset(dacts + 802816, 0, 8192 * sizeof(float));
     /* relu5: relu */
-    relu_backward(dacts + 802816, dacts + 811008, acts + 811008, (size_t)P_B * 128);
+    pdrt_relu_backward(dacts + 802816, dacts + 811008, acts + 811008, (size_t)P_B * 128);
     pdrt_lap(6);
     memset(dparams + 55424, 0, 401536 * sizeof(float));
     memset(dacts + 602112, 0, 200704 * sizeof(float));
     /* fc1: linear */
-    linear_backward(dacts + 602112, dparams + 55424, dparams + 456832, dacts + 802816, acts + 602112, params + 55424, P_B, 3136, 128);
+    pdrt_linear_backward(dacts + 602112, dparams + 55424, dparams + 456832, dacts + 802816, acts + 602112, params + 55424, P_B, 3136, 128);
     pdrt_lap(5);
     /* flatten: flatten */
     /* no-op: its gradient is its input's gradient */
     pdrt_lap(4);
     memset(dacts + 401408, 0, 200704 * sizeof(float));
     /* relu4: relu */
-    relu_backward(dacts + 401408, dacts + 602112, acts + 602112, (size_t)P_B * 3136);
+    pdrt_relu_backward(dacts + 401408, dacts + 602112, acts + 602112, (size_t)P_B * 3136);
     pdrt_lap(3);
     memset(dparams + 18496, 0, 36928 * sizeof(float));
     memset(dacts + 200704, 0, 200704 * sizeof(float));
     /* conv4: conv2d */
-    conv2d_backward(dacts + 200704, dparams + 18496, dparams + 55360, scratch, dacts + 401408, acts + 200704, params + 18496, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward(dacts + 200704, dparams + 18496, dparams + 55360, scratch, dacts + 401408, acts + 200704, params + 18496, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(2);
     memset(dacts + 0, 0, 200704 * sizeof(float));
     /* relu3: relu */
-    relu_backward(dacts + 0, dacts + 200704, acts + 200704, (size_t)P_B * 3136);
+    pdrt_relu_backward(dacts + 0, dacts + 200704, acts + 200704, (size_t)P_B * 3136);
     pdrt_lap(1);
     memset(dparams + 0, 0, 18496 * sizeof(float));
     memset(din + 0, 0, 100352 * sizeof(float));
     /* conv3: conv2d */
-    conv2d_backward(din + 0, dparams + 0, dparams + 18432, scratch, dacts + 0, in + 0, params + 0, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward(din + 0, dparams + 0, dparams + 18432, scratch, dacts + 0, in + 0, params + 0, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(0);
 }
 

@@ -44,9 +44,9 @@ static void S0_init(float *params, float *buffers, uint64_t seed) {
 static size_t S0_scratch_bytes(pd_cuda_precision prec) {
     size_t m = 0, t;
     (void)prec; (void)t;
-    t = conv2d_cuda_scratch_bytes(prec, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
+    t = pdrt_conv2d_cuda_scratch_bytes(prec, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
     if (t > m) m = t;
-    t = conv2d_cuda_scratch_bytes(prec, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    t = pdrt_conv2d_cuda_scratch_bytes(prec, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     if (t > m) m = t;
     return m;
 }
@@ -57,19 +57,19 @@ static void S0_forward(pd_cuda_ctx *ctx, float *out, float *acts, float *buffers
     (void)ctx; (void)out; (void)acts; (void)buffers; (void)params; (void)in;
     (void)training; (void)seed; (void)step;
     /* conv1: conv2d */
-    conv2d_forward_cuda(ctx, acts + 0, in + 0, params + 0, params + 288, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward_cuda(ctx, acts + 0, in + 0, params + 0, params + 288, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
     /* relu1: relu */
-    relu_forward_cuda(ctx, acts + 1605632, acts + 0, (size_t)P_B * 25088);
+    pdrt_relu_forward_cuda(ctx, acts + 1605632, acts + 0, (size_t)P_B * 25088);
     /* pool1: maxpool2d */
-    maxpool2d_forward_cuda(ctx, acts + 3211264, (int *)(acts + 3612672), acts + 1605632, P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_forward_cuda(ctx, acts + 3211264, (int *)(acts + 3612672), acts + 1605632, P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
     /* conv2: conv2d */
-    conv2d_forward_cuda(ctx, acts + 4014080, acts + 3211264, params + 320, params + 9536, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward_cuda(ctx, acts + 4014080, acts + 3211264, params + 320, params + 9536, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     /* relu2: relu */
-    relu_forward_cuda(ctx, acts + 4415488, acts + 4014080, (size_t)P_B * 6272);
+    pdrt_relu_forward_cuda(ctx, acts + 4415488, acts + 4014080, (size_t)P_B * 6272);
     /* pool2: maxpool2d */
-    maxpool2d_forward_cuda(ctx, acts + 4816896, (int *)(acts + 4917248), acts + 4415488, P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_forward_cuda(ctx, acts + 4816896, (int *)(acts + 4917248), acts + 4415488, P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
     /* output pack */
-    identity_forward_cuda(ctx, out + 0, acts + 4816896, 100352);
+    pdrt_identity_forward_cuda(ctx, out + 0, acts + 4816896, 100352);
 }
 
 static void S0_backward(pd_cuda_ctx *ctx, float *din, float *dparams, float *dacts,
@@ -79,19 +79,19 @@ static void S0_backward(pd_cuda_ctx *ctx, float *din, float *dparams, float *dac
     pd_cuda_zero(ctx, dacts, (S0_N_ACTS ? S0_N_ACTS : 1) * sizeof(float));
     if (din) pd_cuda_zero(ctx, din, (S0_IN_FLOATS ? S0_IN_FLOATS : 1) * sizeof(float));
     /* output pack gradients */
-    identity_backward_cuda(ctx, dacts + 4816896, dout + 0, 100352);
+    pdrt_identity_backward_cuda(ctx, dacts + 4816896, dout + 0, 100352);
     /* pool2: maxpool2d */
-    maxpool2d_backward_cuda(ctx, dacts + 4415488, dacts + 4816896, (const int *)(acts + 4917248), P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_backward_cuda(ctx, dacts + 4415488, dacts + 4816896, (const int *)(acts + 4917248), P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
     /* relu2: relu */
-    relu_backward_cuda(ctx, dacts + 4014080, dacts + 4415488, acts + 4415488, (size_t)P_B * 6272);
+    pdrt_relu_backward_cuda(ctx, dacts + 4014080, dacts + 4415488, acts + 4415488, (size_t)P_B * 6272);
     /* conv2: conv2d */
-    conv2d_backward_cuda(ctx, dacts + 3211264, dparams + 320, dparams + 9536, dacts + 4014080, acts + 3211264, params + 320, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward_cuda(ctx, dacts + 3211264, dparams + 320, dparams + 9536, dacts + 4014080, acts + 3211264, params + 320, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     /* pool1: maxpool2d */
-    maxpool2d_backward_cuda(ctx, dacts + 1605632, dacts + 3211264, (const int *)(acts + 3612672), P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_backward_cuda(ctx, dacts + 1605632, dacts + 3211264, (const int *)(acts + 3612672), P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
     /* relu1: relu */
-    relu_backward_cuda(ctx, dacts + 0, dacts + 1605632, acts + 1605632, (size_t)P_B * 25088);
+    pdrt_relu_backward_cuda(ctx, dacts + 0, dacts + 1605632, acts + 1605632, (size_t)P_B * 25088);
     /* conv1: conv2d */
-    conv2d_backward_cuda(ctx, NULL, dparams + 0, dparams + 288, dacts + 0, in + 0, params + 0, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward_cuda(ctx, NULL, dparams + 0, dparams + 288, dacts + 0, in + 0, params + 0, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
 }
 
 static pdrt_cuda_stage S0_describe(void) {

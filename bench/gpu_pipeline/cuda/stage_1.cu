@@ -50,13 +50,13 @@ static void S1_init(float *params, float *buffers, uint64_t seed) {
 static size_t S1_scratch_bytes(pd_cuda_precision prec) {
     size_t m = 0, t;
     (void)prec; (void)t;
-    t = conv2d_cuda_scratch_bytes(prec, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    t = pdrt_conv2d_cuda_scratch_bytes(prec, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     if (t > m) m = t;
-    t = conv2d_cuda_scratch_bytes(prec, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    t = pdrt_conv2d_cuda_scratch_bytes(prec, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     if (t > m) m = t;
-    t = linear_cuda_scratch_bytes(prec, P_B, 3136, 128);
+    t = pdrt_linear_cuda_scratch_bytes(prec, P_B, 3136, 128);
     if (t > m) m = t;
-    t = linear_cuda_scratch_bytes(prec, P_B, 128, 10);
+    t = pdrt_linear_cuda_scratch_bytes(prec, P_B, 128, 10);
     if (t > m) m = t;
     return m;
 }
@@ -67,23 +67,23 @@ static void S1_forward(pd_cuda_ctx *ctx, float *out, float *acts, float *buffers
     (void)ctx; (void)out; (void)acts; (void)buffers; (void)params; (void)in;
     (void)training; (void)seed; (void)step;
     /* conv3: conv2d */
-    conv2d_forward_cuda(ctx, acts + 0, in + 0, params + 0, params + 18432, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward_cuda(ctx, acts + 0, in + 0, params + 0, params + 18432, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     /* relu3: relu */
-    relu_forward_cuda(ctx, acts + 200704, acts + 0, (size_t)P_B * 3136);
+    pdrt_relu_forward_cuda(ctx, acts + 200704, acts + 0, (size_t)P_B * 3136);
     /* conv4: conv2d */
-    conv2d_forward_cuda(ctx, acts + 401408, acts + 200704, params + 18496, params + 55360, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_forward_cuda(ctx, acts + 401408, acts + 200704, params + 18496, params + 55360, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     /* relu4: relu */
-    relu_forward_cuda(ctx, acts + 602112, acts + 401408, (size_t)P_B * 3136);
+    pdrt_relu_forward_cuda(ctx, acts + 602112, acts + 401408, (size_t)P_B * 3136);
     /* flatten: flatten */
     /* no-op: its output is its input's memory */
     /* fc1: linear */
-    linear_relu_forward_cuda(ctx, acts + 811008, acts + 602112, params + 55424, params + 456832, P_B, 3136, 128); /* + relu5 */
+    pdrt_linear_relu_forward_cuda(ctx, acts + 811008, acts + 602112, params + 55424, params + 456832, P_B, 3136, 128); /* + relu5 */
     /* relu5: relu */
     /* fused into the linear above */
     /* fc2: linear */
-    linear_forward_cuda(ctx, acts + 819200, acts + 811008, params + 456960, params + 458240, P_B, 128, 10);
+    pdrt_linear_forward_cuda(ctx, acts + 819200, acts + 811008, params + 456960, params + 458240, P_B, 128, 10);
     /* output pack */
-    identity_forward_cuda(ctx, out + 0, acts + 819200, 640);
+    pdrt_identity_forward_cuda(ctx, out + 0, acts + 819200, 640);
 }
 
 static void S1_backward(pd_cuda_ctx *ctx, float *din, float *dparams, float *dacts,
@@ -93,23 +93,23 @@ static void S1_backward(pd_cuda_ctx *ctx, float *din, float *dparams, float *dac
     pd_cuda_zero(ctx, dacts, (S1_N_ACTS ? S1_N_ACTS : 1) * sizeof(float));
     if (din) pd_cuda_zero(ctx, din, (S1_IN_FLOATS ? S1_IN_FLOATS : 1) * sizeof(float));
     /* output pack gradients */
-    identity_backward_cuda(ctx, dacts + 819200, dout + 0, 640);
+    pdrt_identity_backward_cuda(ctx, dacts + 819200, dout + 0, 640);
     /* fc2: linear */
-    linear_backward_cuda(ctx, dacts + 811008, dparams + 456960, dparams + 458240, dacts + 819200, acts + 811008, params + 456960, P_B, 128, 10);
+    pdrt_linear_backward_cuda(ctx, dacts + 811008, dparams + 456960, dparams + 458240, dacts + 819200, acts + 811008, params + 456960, P_B, 128, 10);
     /* relu5: relu */
     /* fused into the linear below */
     /* fc1: linear */
-    linear_relu_backward_cuda(ctx, dacts + 602112, dparams + 55424, dparams + 456832, dacts + 811008, acts + 811008, acts + 602112, params + 55424, P_B, 3136, 128);
+    pdrt_linear_relu_backward_cuda(ctx, dacts + 602112, dparams + 55424, dparams + 456832, dacts + 811008, acts + 811008, acts + 602112, params + 55424, P_B, 3136, 128);
     /* flatten: flatten */
     /* no-op: its gradient is its input's gradient */
     /* relu4: relu */
-    relu_backward_cuda(ctx, dacts + 401408, dacts + 602112, acts + 602112, (size_t)P_B * 3136);
+    pdrt_relu_backward_cuda(ctx, dacts + 401408, dacts + 602112, acts + 602112, (size_t)P_B * 3136);
     /* conv4: conv2d */
-    conv2d_backward_cuda(ctx, dacts + 200704, dparams + 18496, dparams + 55360, dacts + 401408, acts + 200704, params + 18496, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward_cuda(ctx, dacts + 200704, dparams + 18496, dparams + 55360, dacts + 401408, acts + 200704, params + 18496, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     /* relu3: relu */
-    relu_backward_cuda(ctx, dacts + 0, dacts + 200704, acts + 200704, (size_t)P_B * 3136);
+    pdrt_relu_backward_cuda(ctx, dacts + 0, dacts + 200704, acts + 200704, (size_t)P_B * 3136);
     /* conv3: conv2d */
-    conv2d_backward_cuda(ctx, din + 0, dparams + 0, dparams + 18432, dacts + 0, in + 0, params + 0, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    pdrt_conv2d_backward_cuda(ctx, din + 0, dparams + 0, dparams + 18432, dacts + 0, in + 0, params + 0, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
 }
 
 static pdrt_cuda_stage S1_describe(void) {

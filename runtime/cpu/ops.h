@@ -1,11 +1,13 @@
-/* ops.h: the CPU compute kernels of the runtime: every op's forward and backward, and the loss.
+/* ops.h: the CPU compute kernels of the runtime (runtime/cpu/ops_*.c): every op's forward and
+ * backward, and the loss.
  *
  * Conventions (llm.c): a layer is a pair of plain functions; arguments are outputs, then inputs,
  * then sizes. Activations are NCHW (batch first), row-major float32; rank-1 activations are
  * [B][features]. Gradients are named d...; every backward ACCUMULATES (+=) into its input
  * gradients and weight gradients, so that a tensor consumed by several layers sums its gradients;
- * the caller zeroes the gradient buffers once per minibatch. An input-gradient pointer may be NULL
- * when nobody needs it (for instance the gradient of the model's input); weight-gradient pointers
+ * the caller zeroes a gradient before its first write (the generated backward zeroes each one
+ * lazily, right before the first kernel that writes it; see docs/runtime.md). An input-gradient
+ * pointer may be NULL when nobody needs it (for instance the gradient of the model's input); weight-gradient pointers
  * may be NULL too (then that gradient is not computed). Bias pointers may be NULL (no bias).
  * Kernels are deterministic (same inputs, same bits) and never start threads; matrix products go
  * through cblas_sgemm, whose thread count the executable sets once (OPENBLAS_NUM_THREADS=1).
@@ -20,60 +22,60 @@
 #include <stdint.h>
 
 /* floor((in + 2*pad - k) / stride) + 1: the output extent of a window op along one axis */
-int pool_out_size(int in, int k, int stride, int pad);
+int pdrt_pool_out_size(int in, int k, int stride, int pad);
 
 /* ---- linear: out[b][o] = bias[o] + sum_c inp[b][c] * weight[o][c] ---- */
-void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+void pdrt_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int B, int C, int OC);
 /* dinp[b][c] += sum_o dout[b][o] w[o][c]; dweight[o][c] += sum_b dout[b][o] inp[b][c];
  * dbias[o] += sum_b dout[b][o] */
-void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+void pdrt_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int B, int C, int OC);
 
 /* ---- conv2d (cross-correlation, zero padding, im2col + sgemm) ----
  * inp [B][C][H][W], weight [OC][C][KH][KW], bias [OC], out [B][OC][OH][OW].
- * scratch: conv2d_scratch_floats(...) floats, owned by the caller, used by forward and backward
+ * scratch: pdrt_conv2d_scratch_floats(...) floats, owned by the caller, used by forward and backward
  * alike; its contents are not preserved between calls (one buffer may serve every conv layer of a
  * stage: size it to the maximum). */
-size_t conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW, int SH, int SW,
+size_t pdrt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW, int SH, int SW,
                              int PH, int PW);
-void conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
+void pdrt_conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
                     const float *bias, int B, int C, int H, int W, int OC, int KH, int KW,
                     int SH, int SW, int PH, int PW);
 /* accumulates dinp (may be NULL), dweight, dbias (may be NULL) */
-void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
+void pdrt_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                      const float *dout, const float *inp, const float *weight, int B, int C,
                      int H, int W, int OC, int KH, int KW, int SH, int SW, int PH, int PW);
 
 /* ---- relu: out = max(inp, 0). May run in place (out == inp). ----
  * The backward reads the forward's OUTPUT (out > 0 exactly where inp > 0), so it works after an
  * in-place forward: dinp += dout * (out > 0). */
-void relu_forward(float *out, const float *inp, size_t N);
-void relu_backward(float *dinp, const float *dout, const float *out, size_t N);
+void pdrt_relu_forward(float *out, const float *inp, size_t N);
+void pdrt_relu_backward(float *dinp, const float *dout, const float *out, size_t N);
 
 /* ---- maxpool2d: padding counts as -infinity (PyTorch); ties go to the first maximum in
  * row-major window order. argmax [B][C][OH][OW] (caller scratch, one int per output element)
  * receives the index h*W + w of the chosen input within its (b, c) plane. ---- */
-void maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, int H, int W,
+void pdrt_maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, int H, int W,
                        int KH, int KW, int SH, int SW, int PH, int PW);
-void maxpool2d_backward(float *dinp, const float *dout, const int *argmax, int B, int C, int H,
+void pdrt_maxpool2d_backward(float *dinp, const float *dout, const int *argmax, int B, int C, int H,
                         int W, int KH, int KW, int SH, int SW, int PH, int PW);
 
 /* ---- avgpool2d: PyTorch's AvgPool2d with count_include_pad=True: every window sums KH*KW
  * positions (padding counts as zero) and divides by KH*KW. Global average pooling is
  * KH=H, KW=W, SH=SW=1, PH=PW=0 (output 1x1). ---- */
-void avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int KH, int KW,
+void pdrt_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int KH, int KW,
                        int SH, int SW, int PH, int PW);
-void avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, int W, int KH,
+void pdrt_avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, int W, int KH,
                         int KW, int SH, int SW, int PH, int PW);
 
 /* ---- identity / flatten ----
  * flatten [B][C][H][W] -> [B][C*H*W] is a no-op on NCHW memory: generated code should alias the
  * output to the input (and the output gradient to the input gradient). Where a copy is wanted:
- * identity_forward copies N floats, identity_backward accumulates dinp += dout. Dropout in eval
+ * pdrt_identity_forward copies N floats, pdrt_identity_backward accumulates dinp += dout. Dropout in eval
  * mode is the identity too. */
-void identity_forward(float *out, const float *inp, size_t N);
-void identity_backward(float *dinp, const float *dout, size_t N);
+void pdrt_identity_forward(float *out, const float *inp, size_t N);
+void pdrt_identity_backward(float *dinp, const float *dout, size_t N);
 
 /* ---- dropout (training; inverted): out = inp * mask, mask = 0 with probability p, else
  * 1/(1-p). mask [B][N] is caller scratch kept for the backward. The keep/drop draw of element i
@@ -81,10 +83,10 @@ void identity_backward(float *dinp, const float *dout, size_t N);
  * it depends on (seed, step = the minibatch number, layer index, sample index within the
  * minibatch, element), never on which process computes it. sample0 is 0 unless a caller splits a
  * minibatch. p == 0 copies; p must be < 1. ---- */
-void dropout_forward(float *out, float *mask, const float *inp, float p, uint64_t seed,
+void pdrt_dropout_forward(float *out, float *mask, const float *inp, float p, uint64_t seed,
                      int64_t step, int layer, int64_t sample0, int B, size_t N);
 /* dinp += dout * mask, over B*N floats */
-void dropout_backward(float *dinp, const float *dout, const float *mask, size_t BN);
+void pdrt_dropout_backward(float *dinp, const float *dout, const float *mask, size_t BN);
 
 /* ---- batchnorm2d over (B, H, W) per channel ----
  * Training: batch mean and biased variance normalise; running stats update PyTorch's way:
@@ -92,38 +94,38 @@ void dropout_backward(float *dinp, const float *dout, const float *mask, size_t 
  * running_var  = (1-momentum)*running_var  + momentum*var_unbiased (var * n/(n-1), n = B*H*W).
  * save_mean [C] and save_rstd [C] (= 1/sqrt(var_biased + eps)) are caller scratch kept for the
  * backward. running_mean/var may be NULL (not tracked). */
-void batchnorm2d_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
+void pdrt_batchnorm2d_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
                          float *running_var, const float *inp, const float *gamma,
                          const float *beta, float momentum, float eps, int B, int C, int H,
                          int W);
 /* Eval: out = gamma * (inp - running_mean) / sqrt(running_var + eps) + beta */
-void batchnorm2d_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
+void pdrt_batchnorm2d_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
                               const float *running_mean, const float *running_var, float eps,
                               int B, int C, int H, int W);
 /* Backward of the training forward; accumulates dinp, dgamma, dbeta (each may be NULL). */
-void batchnorm2d_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+void pdrt_batchnorm2d_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                           const float *inp, const float *gamma, const float *save_mean,
                           const float *save_rstd, int B, int C, int H, int W);
 
 /* ---- add: out = sum of n inputs, each N floats (the whole batch). Backward: each dinps[i]
  * (NULL entries skipped) += dout. ---- */
-void add_forward(float *out, const float *const *inps, int n, size_t N);
-void add_backward(float *const *dinps, const float *dout, int n, size_t N);
+void pdrt_add_forward(float *out, const float *const *inps, int n, size_t N);
+void pdrt_add_backward(float *const *dinps, const float *dout, int n, size_t N);
 
 /* ---- concat along channels: input i is [B][channels[i]][HW]; out is [B][sum channels][HW].
  * Rank-1 inputs concatenate along features with HW = 1. Backward accumulates each dinps[i]
  * (NULL entries skipped). ---- */
-void concat_forward(float *out, const float *const *inps, const int *channels, int n, int B,
+void pdrt_concat_forward(float *out, const float *const *inps, const int *channels, int n, int B,
                     int HW);
-void concat_backward(float *const *dinps, const float *dout, const int *channels, int n, int B,
+void pdrt_concat_backward(float *const *dinps, const float *dout, const int *channels, int n, int B,
                      int HW);
 
 /* ---- softmax cross-entropy, mean over the batch ----
  * logits [B][K], labels [B] in [0, K). Returns the mean loss (computed in double, log-sum-exp
  * stabilised) and WRITES (does not accumulate) dlogits = (softmax(logits) - onehot) / B.
  * dlogits may be NULL (loss only). */
-float softmax_cross_entropy(float *dlogits, const float *logits, const int *labels, int B, int K);
+float pdrt_softmax_cross_entropy(float *dlogits, const float *logits, const int *labels, int B, int K);
 /* number of rows whose argmax (first maximum on ties) equals the label */
-int count_correct(const float *logits, const int *labels, int B, int K);
+int pdrt_count_correct(const float *logits, const int *labels, int B, int K);
 
 #endif

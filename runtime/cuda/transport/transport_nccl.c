@@ -15,7 +15,7 @@
 #define TR_NCCL(x)                                                                           \
     do {                                                                                     \
         ncclResult_t r_ = (x);                                                               \
-        if (r_ != ncclSuccess) rt_fail(__FILE__, __LINE__, "%s: %s", #x, ncclGetErrorString(r_)); \
+        if (r_ != ncclSuccess) PDRT_FAIL("%s: %s", #x, ncclGetErrorString(r_)); \
     } while (0)
 
 /* Waits for an event without spinning a core. */
@@ -31,11 +31,21 @@ static void wait_event(cudaEvent_t ev) {
     }
 }
 
-static int peer_index(const pd_link *l) { return l->nccl_peer; }
+typedef struct {
+    void *stream;             /* the compute stream (cudaStream_t) */
+    void *nccl_send, *nccl_recv; /* ncclComm_t: this rank -> peer, peer -> this rank */
+    void *send_stream, *recv_stream;
+    void *ready[PD_LINK_SLOTS], *done[PD_LINK_SLOTS], *ready_recv; /* cudaEvent_t */
+    int posted[PD_LINK_SLOTS];
+    int nccl_peer;            /* the peer's rank in the 2-rank communicators */
+} nccl_state;
 
-static void nccl_send(pd_link *l, int slot, const float *src, int64_t n, int tag) {
+static int peer_index(const nccl_state *l) { return l->nccl_peer; }
+
+static void nccl_send(pdrt_link *k, int slot, const float *src, int64_t n, int tag) {
+    nccl_state *l = k->state;
     (void)tag; /* NCCL matches in order; the schedule sends in minibatch order on each link */
-    RT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS);
+    PDRT_CHECK(slot >= 0 && slot < PD_LINK_SLOTS);
     if (l->posted[slot]) wait_event((cudaEvent_t)l->done[slot]);
     TR_CUDA(cudaEventRecord((cudaEvent_t)l->ready[slot], (cudaStream_t)l->stream));
     TR_CUDA(cudaStreamWaitEvent((cudaStream_t)l->send_stream, (cudaEvent_t)l->ready[slot], 0));
@@ -45,13 +55,15 @@ static void nccl_send(pd_link *l, int slot, const float *src, int64_t n, int tag
     l->posted[slot] = 1;
 }
 
-static void nccl_send_wait(pd_link *l, int slot) {
+static void nccl_send_wait(pdrt_link *k, int slot) {
+    nccl_state *l = k->state;
     if (!l->posted[slot]) return;
     wait_event((cudaEvent_t)l->done[slot]);
     l->posted[slot] = 0;
 }
 
-static void nccl_recv(pd_link *l, float *dst, int64_t n, int tag) {
+static void nccl_recv(pdrt_link *k, float *dst, int64_t n, int tag) {
+    nccl_state *l = k->state;
     (void)tag;
     TR_CUDA(cudaEventRecord((cudaEvent_t)l->ready_recv, (cudaStream_t)l->stream));
     TR_CUDA(cudaStreamWaitEvent((cudaStream_t)l->recv_stream, (cudaEvent_t)l->ready_recv, 0));
@@ -61,9 +73,11 @@ static void nccl_recv(pd_link *l, float *dst, int64_t n, int tag) {
     wait_event((cudaEvent_t)l->ready_recv);
 }
 
-static void nccl_close(pd_link *l) {
+static void nccl_close(pdrt_link *k) {
+    nccl_state *l = k->state;
+    if (!l) return;
     for (int i = 0; i < PD_LINK_SLOTS; i++) {
-        nccl_send_wait(l, i);
+        nccl_send_wait(k, i);
         if (l->ready[i]) cudaEventDestroy((cudaEvent_t)l->ready[i]);
         if (l->done[i]) cudaEventDestroy((cudaEvent_t)l->done[i]);
     }
@@ -72,21 +86,27 @@ static void nccl_close(pd_link *l) {
     if (l->nccl_recv) ncclCommDestroy((ncclComm_t)l->nccl_recv);
     if (l->send_stream) cudaStreamDestroy((cudaStream_t)l->send_stream);
     if (l->recv_stream) cudaStreamDestroy((cudaStream_t)l->recv_stream);
+    free(l);
+    k->state = NULL;
 }
 
-const pd_transport pd_transport_nccl = {"nccl", nccl_send, nccl_send_wait, nccl_recv, nccl_close};
-
-/* Called by pd_links_setup for a link whose pair is (lo, hi), me one of them: the lower rank
- * makes both ids and sends them to the higher one over MPI; both create the lo->hi
- * communicator first, then hi->lo (the same order on both sides). */
-void pd_nccl_link_setup(pd_link *l, int me, int lo, int hi) {
+/* The link's two communicators, streams and events. For the pair (lo, hi), me one of them: the
+ * lower rank makes both ids and sends them to the higher one over MPI (the env's ctl
+ * communicator); both create the lo->hi communicator first, then hi->lo (the same order on both
+ * sides). */
+static void nccl_setup(pdrt_link *k, const pdrt_link_env *env) {
+    nccl_state *l = calloc(1, sizeof *l);
+    PDRT_CHECK(l != NULL);
+    k->state = l;
+    l->stream = env->stream;
+    int me = env->me, lo = env->lo, hi = env->hi;
     ncclUniqueId id[2];
     if (me == lo) {
         TR_NCCL(ncclGetUniqueId(&id[0]));
         TR_NCCL(ncclGetUniqueId(&id[1]));
-        MPI_Send(id, (int)sizeof id, MPI_BYTE, hi, 0, l->ack_comm);
+        MPI_Send(id, (int)sizeof id, MPI_BYTE, hi, 0, env->ctl);
     } else {
-        MPI_Recv(id, (int)sizeof id, MPI_BYTE, lo, 0, l->ack_comm, MPI_STATUS_IGNORE);
+        MPI_Recv(id, (int)sizeof id, MPI_BYTE, lo, 0, env->ctl, MPI_STATUS_IGNORE);
     }
     int idx = me == lo ? 0 : 1;
     l->nccl_peer = 1 - idx;
@@ -94,7 +114,7 @@ void pd_nccl_link_setup(pd_link *l, int me, int lo, int hi) {
     for (int k = 0; k < 2; k++) {
         ncclResult_t r = ncclCommInitRank(&c[k], 2, id[k], idx);
         if (r != ncclSuccess)
-            rt_fail(__FILE__, __LINE__, "NCCL between ranks %d and %d: ncclCommInitRank: %s (two "
+            PDRT_FAIL("NCCL between ranks %d and %d: ncclCommInitRank: %s (two "
                     "ranks on one GPU need --transport ipc or host)", lo, hi, ncclGetErrorString(r));
     }
     /* c[0] carries lo -> hi, c[1] hi -> lo */
@@ -116,6 +136,9 @@ void pd_nccl_link_setup(pd_link *l, int me, int lo, int hi) {
     TR_CUDA(cudaEventCreateWithFlags(&rr, cudaEventDisableTiming));
     l->ready_recv = rr;
 }
+
+const pdrt_transport pd_transport_nccl = {"nccl", nccl_setup, nccl_send, nccl_send_wait, nccl_recv,
+                                          nccl_close};
 
 void *pd_nccl_comm_create(MPI_Comm comm) {
     int rank, size;

@@ -4,7 +4,7 @@
 
 #include "ops.h"
 
-void batchnorm2d_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
+void pdrt_batchnorm2d_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
                          float *running_var, const float *inp, const float *gamma,
                          const float *beta, float momentum, float eps, int B, int C, int H,
                          int W) {
@@ -45,7 +45,7 @@ void batchnorm2d_forward(float *out, float *save_mean, float *save_rstd, float *
     }
 }
 
-void batchnorm2d_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
+void pdrt_batchnorm2d_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
                               const float *running_mean, const float *running_var, float eps,
                               int B, int C, int H, int W) {
     size_t HW = (size_t)H * W;
@@ -61,7 +61,7 @@ void batchnorm2d_forward_eval(float *out, const float *inp, const float *gamma, 
     }
 }
 
-void batchnorm2d_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+void pdrt_batchnorm2d_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                           const float *inp, const float *gamma, const float *save_mean,
                           const float *save_rstd, int B, int C, int H, int W) {
     size_t HW = (size_t)H * W;

@@ -4,7 +4,7 @@
 
 #include "ops.h"
 
-void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+void pdrt_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int B, int C, int OC) {
     float beta = 0.0f;
     if (bias) {
@@ -16,7 +16,7 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
                 out, OC);
 }
 
-void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+void pdrt_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int B, int C, int OC) {
     if (dinp) /* dinp[B][C] += dout[B][OC] * weight[OC][C] */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, OC, 1.0f, dout, OC, weight,

@@ -3,13 +3,13 @@
 
 #include "ops.h"
 
-int pool_out_size(int in, int k, int stride, int pad) {
+int pdrt_pool_out_size(int in, int k, int stride, int pad) {
     return (in + 2 * pad - k) / stride + 1;
 }
 
-void maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, int H, int W,
+void pdrt_maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, int H, int W,
                        int KH, int KW, int SH, int SW, int PH, int PW) {
-    int OH = pool_out_size(H, KH, SH, PH), OW = pool_out_size(W, KW, SW, PW);
+    int OH = pdrt_pool_out_size(H, KH, SH, PH), OW = pdrt_pool_out_size(W, KW, SW, PW);
     if (PH == 0 && PW == 0) { /* every window lies inside the plane: no bounds checks */
         for (size_t bc = 0; bc < (size_t)B * C; bc++) {
             const float *x = inp + bc * H * W;
@@ -57,10 +57,10 @@ void maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, 
     }
 }
 
-void maxpool2d_backward(float *dinp, const float *dout, const int *argmax, int B, int C, int H,
+void pdrt_maxpool2d_backward(float *dinp, const float *dout, const int *argmax, int B, int C, int H,
                         int W, int KH, int KW, int SH, int SW, int PH, int PW) {
     if (!dinp) return;
-    size_t OHW = (size_t)pool_out_size(H, KH, SH, PH) * pool_out_size(W, KW, SW, PW);
+    size_t OHW = (size_t)pdrt_pool_out_size(H, KH, SH, PH) * pdrt_pool_out_size(W, KW, SW, PW);
     for (size_t bc = 0; bc < (size_t)B * C; bc++) {
         float *dx = dinp + bc * H * W;
         const float *dy = dout + bc * OHW;
@@ -70,9 +70,9 @@ void maxpool2d_backward(float *dinp, const float *dout, const int *argmax, int B
     }
 }
 
-void avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int KH, int KW,
+void pdrt_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int KH, int KW,
                        int SH, int SW, int PH, int PW) {
-    int OH = pool_out_size(H, KH, SH, PH), OW = pool_out_size(W, KW, SW, PW);
+    int OH = pdrt_pool_out_size(H, KH, SH, PH), OW = pdrt_pool_out_size(W, KW, SW, PW);
     float scale = 1.0f / (float)(KH * KW);
     for (size_t bc = 0; bc < (size_t)B * C; bc++) {
         const float *x = inp + bc * H * W;
@@ -93,10 +93,10 @@ void avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W,
     }
 }
 
-void avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, int W, int KH,
+void pdrt_avgpool2d_backward(float *dinp, const float *dout, int B, int C, int H, int W, int KH,
                         int KW, int SH, int SW, int PH, int PW) {
     if (!dinp) return;
-    int OH = pool_out_size(H, KH, SH, PH), OW = pool_out_size(W, KW, SW, PW);
+    int OH = pdrt_pool_out_size(H, KH, SH, PH), OW = pdrt_pool_out_size(W, KW, SW, PW);
     float scale = 1.0f / (float)(KH * KW);
     for (size_t bc = 0; bc < (size_t)B * C; bc++) {
         float *dx = dinp + bc * H * W;

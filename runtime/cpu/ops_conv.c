@@ -92,17 +92,17 @@ static int block_samples(int B, size_t K, size_t OHW) {
     return (int)want;
 }
 
-size_t conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW, int SH, int SW,
+size_t pdrt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, int KW, int SH, int SW,
                              int PH, int PW) {
-    size_t OHW = (size_t)pool_out_size(H, KH, SH, PH) * pool_out_size(W, KW, SW, PW);
+    size_t OHW = (size_t)pdrt_pool_out_size(H, KH, SH, PH) * pdrt_pool_out_size(W, KW, SW, PW);
     size_t K = (size_t)C * KH * KW;
     return (K + OC) * (size_t)block_samples(B, K, OHW) * OHW;
 }
 
-void conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
+void pdrt_conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
                     const float *bias, int B, int C, int H, int W, int OC, int KH, int KW,
                     int SH, int SW, int PH, int PW) {
-    int OH = pool_out_size(H, KH, SH, PH), OW = pool_out_size(W, KW, SW, PW);
+    int OH = pdrt_pool_out_size(H, KH, SH, PH), OW = pdrt_pool_out_size(W, KW, SW, PW);
     size_t OHW = (size_t)OH * OW, CHW = (size_t)C * H * W;
     int K = C * KH * KW, G = block_samples(B, (size_t)K, OHW);
     for (int b0 = 0; b0 < B; b0 += G) {
@@ -123,10 +123,10 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
     }
 }
 
-void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
+void pdrt_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                      const float *dout, const float *inp, const float *weight, int B, int C,
                      int H, int W, int OC, int KH, int KW, int SH, int SW, int PH, int PW) {
-    int OH = pool_out_size(H, KH, SH, PH), OW = pool_out_size(W, KW, SW, PW);
+    int OH = pdrt_pool_out_size(H, KH, SH, PH), OW = pdrt_pool_out_size(W, KW, SW, PW);
     size_t OHW = (size_t)OH * OW, CHW = (size_t)C * H * W;
     int K = C * KH * KW, G = block_samples(B, (size_t)K, OHW);
     if (dbias)

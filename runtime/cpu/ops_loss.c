@@ -3,7 +3,7 @@
 
 #include "ops.h"
 
-float softmax_cross_entropy(float *dlogits, const float *logits, const int *labels, int B, int K) {
+float pdrt_softmax_cross_entropy(float *dlogits, const float *logits, const int *labels, int B, int K) {
     double total = 0.0;
     for (int b = 0; b < B; b++) {
         const float *z = logits + (size_t)b * K;
@@ -25,7 +25,7 @@ float softmax_cross_entropy(float *dlogits, const float *logits, const int *labe
     return (float)(total / B);
 }
 
-int count_correct(const float *logits, const int *labels, int B, int K) {
+int pdrt_count_correct(const float *logits, const int *labels, int B, int K) {
     int correct = 0;
     for (int b = 0; b < B; b++) {
         const float *z = logits + (size_t)b * K;

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "ops.h"
-#include "rng.h"
+#include "runtime/rng.h"
 
 /* Four lanes at a time with GCC/Clang vector extensions and a bit mask: the build's -O2 neither
  * vectorises the scalar loop nor uses maxss (signed zeros, NaN), and a branch on random signs
@@ -19,7 +19,7 @@ static inline float keep_if_positive(float v, float test) {
     return v;
 }
 
-void relu_forward(float *out, const float *inp, size_t N) {
+void pdrt_relu_forward(float *out, const float *inp, size_t N) {
     size_t i = 0;
     const f32x4 zero = {0, 0, 0, 0};
     for (; i + 4 <= N; i += 4) {
@@ -31,7 +31,7 @@ void relu_forward(float *out, const float *inp, size_t N) {
     for (; i < N; i++) out[i] = keep_if_positive(inp[i], inp[i]);
 }
 
-void relu_backward(float *dinp, const float *dout, const float *out, size_t N) {
+void pdrt_relu_backward(float *dinp, const float *dout, const float *out, size_t N) {
     if (!dinp) return;
     size_t i = 0;
     const f32x4 zero = {0, 0, 0, 0};
@@ -46,16 +46,16 @@ void relu_backward(float *dinp, const float *dout, const float *out, size_t N) {
     for (; i < N; i++) dinp[i] += keep_if_positive(dout[i], out[i]);
 }
 
-void identity_forward(float *out, const float *inp, size_t N) {
+void pdrt_identity_forward(float *out, const float *inp, size_t N) {
     if (out != inp) memmove(out, inp, N * sizeof(float));
 }
 
-void identity_backward(float *dinp, const float *dout, size_t N) {
+void pdrt_identity_backward(float *dinp, const float *dout, size_t N) {
     if (!dinp) return;
     for (size_t i = 0; i < N; i++) dinp[i] += dout[i];
 }
 
-void dropout_forward(float *out, float *mask, const float *inp, float p, uint64_t seed,
+void pdrt_dropout_forward(float *out, float *mask, const float *inp, float p, uint64_t seed,
                      int64_t step, int layer, int64_t sample0, int B, size_t N) {
     float scale = 1.0f / (1.0f - p);
     for (int b = 0; b < B; b++) {
@@ -70,12 +70,12 @@ void dropout_forward(float *out, float *mask, const float *inp, float p, uint64_
     }
 }
 
-void dropout_backward(float *dinp, const float *dout, const float *mask, size_t BN) {
+void pdrt_dropout_backward(float *dinp, const float *dout, const float *mask, size_t BN) {
     if (!dinp) return;
     for (size_t i = 0; i < BN; i++) dinp[i] += dout[i] * mask[i];
 }
 
-void add_forward(float *out, const float *const *inps, int n, size_t N) {
+void pdrt_add_forward(float *out, const float *const *inps, int n, size_t N) {
     for (size_t i = 0; i < N; i++) {
         float s = inps[0][i];
         for (int k = 1; k < n; k++) s += inps[k][i];
@@ -83,13 +83,13 @@ void add_forward(float *out, const float *const *inps, int n, size_t N) {
     }
 }
 
-void add_backward(float *const *dinps, const float *dout, int n, size_t N) {
+void pdrt_add_backward(float *const *dinps, const float *dout, int n, size_t N) {
     for (int k = 0; k < n; k++)
         if (dinps[k])
             for (size_t i = 0; i < N; i++) dinps[k][i] += dout[i];
 }
 
-void concat_forward(float *out, const float *const *inps, const int *channels, int n, int B,
+void pdrt_concat_forward(float *out, const float *const *inps, const int *channels, int n, int B,
                     int HW) {
     int total = 0;
     for (int k = 0; k < n; k++) total += channels[k];
@@ -103,7 +103,7 @@ void concat_forward(float *out, const float *const *inps, const int *channels, i
     }
 }
 
-void concat_backward(float *const *dinps, const float *dout, const int *channels, int n, int B,
+void pdrt_concat_backward(float *const *dinps, const float *dout, const int *channels, int n, int B,
                      int HW) {
     int total = 0;
     for (int k = 0; k < n; k++) total += channels[k];
