@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "emit.h"
-#include "plan_write.h"
+#include "planner/plan/plan_write.h"
 #include "resolve.h"
 #include "schedule.h"
 

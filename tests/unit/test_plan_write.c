@@ -6,8 +6,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "cli_args.h"
-#include "plan_write.h"
+#include "tools/pdplan/cli_args.h"
+#include "planner/plan/plan_write.h"
 #include "test.h"
 
 /* ---- a hand-built 3-node graph and a 2-stage plan ---- */

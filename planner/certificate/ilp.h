@@ -4,10 +4,10 @@
 #ifndef PD_ILP_H
 #define PD_ILP_H
 
-#include "cluster.h"
-#include "costgraph.h"
-#include "dp.h"
-#include "plan.h"
+#include "planner/read/cluster.h"
+#include "planner/model/costgraph.h"
+#include "planner/dp/dp.h"
+#include "planner/plan/plan.h"
 
 /* Problems at or below this size are certified by default (without --verify). */
 #define PD_ILP_DEFAULT_MAX_NODES 24

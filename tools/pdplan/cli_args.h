@@ -7,9 +7,9 @@
 #ifndef PD_CLI_ARGS_H
 #define PD_CLI_ARGS_H
 
-#include "cluster.h"
-#include "diag.h"
-#include "plan.h"
+#include "planner/read/cluster.h"
+#include "planner/read/diag.h"
+#include "planner/plan/plan.h"
 
 typedef struct {
     const char *input;        /* MODEL.yaml or graph.txt (argv storage) */

@@ -13,7 +13,7 @@
 #include <yaml.h>
 
 #include "diag.h"
-#include "hash.h"
+#include "planner/util/hash.h"
 
 #define PD_YAML_MAX_DEPTH 64
 #define PD_YAML_MAX_BYTES (64L * 1024 * 1024)

@@ -42,7 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cost.h"
+#include "planner/cost/cost.h"
 
 #define ERR(...) (snprintf(err, (size_t)err_size, __VA_ARGS__), -1)
 

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cost.h"
+#include "planner/cost/cost.h"
 #include "ideals.h"
 
 #define DEFAULT_MAX_STATES 10000L /* a DAG DP over 10,000 ideals takes about 5 s on one core */

@@ -29,10 +29,10 @@
 
 #include <stdio.h>
 
-#include "cluster.h"
-#include "costgraph.h"
-#include "diag.h"
-#include "plan.h"
+#include "planner/read/cluster.h"
+#include "planner/model/costgraph.h"
+#include "planner/read/diag.h"
+#include "planner/plan/plan.h"
 #include "schedule.h"
 
 /* What one rank's actions cost. */

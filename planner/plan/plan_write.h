@@ -10,10 +10,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cluster.h"
-#include "costgraph.h"
-#include "diag.h"
-#include "hash.h"
+#include "planner/read/cluster.h"
+#include "planner/model/costgraph.h"
+#include "planner/read/diag.h"
+#include "planner/util/hash.h"
 #include "plan.h"
 
 #define PDPLAN_VERSION "0.1.0"

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "frontend.h"
+#include "planner/read/frontend.h"
 
 typedef struct {
     const char *model_path; /* the model YAML */

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cost.h"
+#include "planner/cost/cost.h"
 #include "ilp_internal.h"
 
 #define PD_ILP_MAX_IDEALS 6000

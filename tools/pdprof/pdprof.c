@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "frontend.h"
+#include "planner/read/frontend.h"
 #include "ops.h"
 #include "pdprof_layer.h"
 #include "pdprof_train.h"

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "frontend.h"
+#include "planner/read/frontend.h"
 
 typedef struct {
     const char *name;

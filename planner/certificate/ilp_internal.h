@@ -11,8 +11,8 @@
 
 #include <stdint.h>
 
-#include "cost.h"
-#include "costgraph.h"
+#include "planner/cost/cost.h"
+#include "planner/model/costgraph.h"
 
 /* Every ideal of a graph, sorted by size (the empty set first, the full set last). */
 typedef struct {

@@ -7,8 +7,8 @@
 #ifndef PD_PLAN_H
 #define PD_PLAN_H
 
-#include "costgraph.h"
-#include "cluster.h"
+#include "planner/model/costgraph.h"
+#include "planner/read/cluster.h"
 
 typedef enum { PD_COST_DEFAULT = 0, PD_COST_PIPEDREAM } pd_cost_model;
 

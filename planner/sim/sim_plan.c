@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cost.h"
+#include "planner/cost/cost.h"
 #include "simulate.h"
 
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }

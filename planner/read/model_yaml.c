@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "frontend.h"
-#include "shapes.h"
+#include "planner/model/shapes.h"
 #include "yaml_util.h"
 
 #define MAX_LAYERS 100000

@@ -5,10 +5,10 @@
 
 #include <stdio.h>
 
-#include "cluster.h"
-#include "costgraph.h"
-#include "diag.h"
-#include "plan.h"
+#include "planner/read/cluster.h"
+#include "planner/model/costgraph.h"
+#include "planner/read/diag.h"
+#include "planner/plan/plan.h"
 
 enum { PD_METHOD_AUTO = 0, PD_METHOD_PLAIN, PD_METHOD_PARAMETRIC };
 

@@ -16,8 +16,8 @@
 
 #include <math.h>
 
-#include "costgraph.h"
-#include "plan.h"
+#include "planner/model/costgraph.h"
+#include "planner/plan/plan.h"
 
 /* One level of the cluster, as a stage sees it. */
 typedef struct {

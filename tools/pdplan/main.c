@@ -14,12 +14,12 @@
 #include <unistd.h>
 
 #include "cli_args.h"
-#include "codegen.h"
-#include "dp.h"
-#include "frontend.h"
-#include "ilp.h"
-#include "plan_write.h"
-#include "simulate.h"
+#include "codegen/codegen.h"
+#include "planner/dp/dp.h"
+#include "planner/read/frontend.h"
+#include "planner/certificate/ilp.h"
+#include "planner/plan/plan_write.h"
+#include "planner/sim/simulate.h"
 
 enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_INPUT = 2, EXIT_BETTER = 3 };
 

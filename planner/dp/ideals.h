@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "costgraph.h"
+#include "planner/model/costgraph.h"
 
 typedef struct {
     int n;             /* graph nodes */

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "frontend.h"
+#include "planner/read/frontend.h"
 
 /* One layer's buffers (host, random) and sizes. dropout's mask lives in scratch. */
 typedef struct {

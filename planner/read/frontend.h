@@ -9,9 +9,9 @@
 #define PD_FRONTEND_H
 
 #include "cluster.h"
-#include "costgraph.h"
+#include "planner/model/costgraph.h"
 #include "diag.h"
-#include "model.h"
+#include "planner/model/model.h"
 
 /* Largest values the readers accept, so that the planner's sums and quotients of them stay
  * finite: a time per minibatch (1e12 ms is 31 years), a tensor or parameter size in bytes, and

@@ -1,6 +1,6 @@
 /* cli_args.c: parses and validates pdplan's command line into a pd_cli (see cli_args.h). */
 #include "cli_args.h"
-#include "ilp.h"
+#include "planner/certificate/ilp.h"
 
 #include <ctype.h>
 #include <errno.h>
