@@ -16,7 +16,9 @@
 #include <time.h>
 
 #include "planner/cost/cost.h"
-#include "ilp_internal.h"
+#include "ilp_glpk.h"
+#include "ilp_hier.h"
+#include "ilp_ideals.h"
 
 #define PD_ILP_MAX_IDEALS 6000
 #define PD_ILP_MAX_ARCS 1500000L

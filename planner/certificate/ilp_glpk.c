@@ -1,4 +1,6 @@
-/* ilp_glpk.c: the integer program itself, in GLPK's C API.
+/* ilp_glpk.c: the integer programs themselves, in GLPK's C API: the path program of one level
+ * (below) and the two-level program (pd_ilp_hier_glpk_solve, at the end; its rows are described
+ * in ilp_hier.c). The only file that builds a GLPK model.
  *
  * Variables: x[a] binary for every arc a (a candidate stage with its replica count), and T >= 0
  * continuous, the bottleneck. Rows:
@@ -17,7 +19,7 @@
  * Objective: minimise T.
  * Every index is validated before GLPK sees it (GLPK aborts the process on a bad index), and
  * glp_check_dup runs before glp_load_matrix. GLPK's terminal output is switched off. */
-#include "ilp_internal.h"
+#include "ilp_glpk.h"
 
 #include <glpk.h>
 #include <limits.h>
@@ -236,4 +238,169 @@ done:
     glp_term_out(term);
     free(on);
     return ret;
+}
+
+/* ---- the two-level program (its arcs: ilp_hier.c) ----
+ * Columns: x 1..O (outer arcs), y O+1..O+I (inner arcs), T O+I+1; the rows are described at the
+ * top of ilp_hier.c. */
+int pd_ilp_hier_glpk_solve(const pd_ilp_hier_arcs *hp, int count, int N0, int N1,
+                           double time_limit_s, unsigned char *xv, unsigned char *yv, int *status,
+                           char *err, int err_size) {
+    const pd_ilp_hier_arcs h = *hp; /* read only */
+    int O = h.n_out, I = h.n_in;
+    *status = PD_ILP_INFEASIBLE;
+    /* inner flow rows: one per (outer arc, ideal its inner arcs touch); row numbers by a map */
+    int *row_of = malloc(sizeof(int) * (size_t)count);
+    int *mark = malloc(sizeof(int) * (size_t)count);
+    if (!row_of || !mark) {
+        free(row_of); free(mark);
+        return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
+    }
+    /* columns: x 1..O, y O+1..O+I, T O+I+1. rows: outer flow 1..count, budget count+1, then per
+     * outer arc its inner flow rows and its inner budget, then the bottleneck rows (one per
+     * inner arc, one per outer arc), then load. */
+    long ne = 0;
+    int nrows = count + 1;
+    for (int v = 0; v < count; v++) mark[v] = -1;
+    int *inner_rows = malloc(sizeof(int) * (size_t)O); /* first inner flow row of each outer arc */
+    int *inner_n = malloc(sizeof(int) * (size_t)O);
+    /* per outer arc 2 outer flow, budget, 2 inner flow, inner budget, bottleneck; per inner arc
+     * 2 inner flow, inner budget, bottleneck, load; T in every bottleneck row and in load (set
+     * once the rows are counted) */
+    long total_entries = 0;
+    int *ia = NULL, *ja = NULL;
+    double *ar = NULL;
+    if (!inner_rows || !inner_n) goto oom;
+    /* count the inner flow rows */
+    for (int a = 0; a < O; a++) {
+        inner_rows[a] = nrows + 1;
+        int n = 0;
+        mark[h.o_from[a]] = a, n++;
+        if (mark[h.o_to[a]] != a) mark[h.o_to[a]] = a, n++;
+        for (int b = h.o_first_in[a]; b < h.o_first_in[a] + h.o_n_in[a]; b++) {
+            if (mark[h.i_from[b]] != a) mark[h.i_from[b]] = a, n++;
+            if (mark[h.i_to[b]] != a) mark[h.i_to[b]] = a, n++;
+        }
+        inner_n[a] = n;
+        nrows += n + 1; /* and its budget row */
+    }
+    /* bottleneck rows: per ideal for the outer arcs (count rows), then per (outer arc, ideal it
+     * touches) for its inner arcs, at the same offsets as its inner flow rows */
+    int row_bott = nrows + 1, row_bott_in = row_bott + count;
+    nrows += count + (nrows - count - 1);
+    int row_load = ++nrows;
+    total_entries = 7L * O + 5L * I + (row_load - row_bott) + 1;
+    if ((long)nrows > INT_MAX / 2 || total_entries > INT_MAX / 2) {
+        free(row_of); free(mark); free(inner_rows); free(inner_n);
+       
+        return 1;
+    }
+    ia = malloc(sizeof(int) * ((size_t)total_entries + 1));
+    ja = malloc(sizeof(int) * ((size_t)total_entries + 1));
+    ar = malloc(sizeof(double) * ((size_t)total_entries + 1));
+    if (!ia || !ja || !ar) goto oom;
+    int colT = O + I + 1;
+    int overflow = 0; /* an entry past total_entries is never written (the count is exact) */
+#define ENTRY(r, c, v) \
+    (ne < total_entries ? (++ne, ia[ne] = (r), ja[ne] = (c), ar[ne] = (v)) : (overflow = 1, 0.0))
+    for (int v = 0; v < count; v++) mark[v] = -1;
+    for (int a = 0; a < O; a++) {
+        int col = a + 1;
+        ENTRY(h.o_from[a] + 1, col, 1.0); /* outer flow */
+        ENTRY(h.o_to[a] + 1, col, -1.0);
+        ENTRY(count + 1, col, h.o_r[a]); /* outer budget */
+        /* inner flow rows of a: number the ideals it touches */
+        int next = inner_rows[a];
+#define ROW(v) (mark[v] == a ? row_of[v] : (mark[v] = a, row_of[v] = next++))
+        int rf = ROW(h.o_from[a]), rt = ROW(h.o_to[a]);
+        ENTRY(rf, col, -1.0);
+        ENTRY(rt, col, 1.0);
+        int budget_row = inner_rows[a] + inner_n[a];
+        ENTRY(budget_row, col, -(double)N0);
+        ENTRY(row_bott + h.o_from[a], col, -h.o_time[a]);
+        for (int b = h.o_first_in[a]; b < h.o_first_in[a] + h.o_n_in[a]; b++) {
+            int cb = O + b + 1;
+            ENTRY(ROW(h.i_from[b]), cb, 1.0);
+            ENTRY(ROW(h.i_to[b]), cb, -1.0);
+            ENTRY(budget_row, cb, h.i_r[b]);
+            /* the bottleneck row of (a, its tail): row_bott_in + (flow row - first flow row) */
+            ENTRY(row_bott_in + (row_of[h.i_from[b]] - (count + 2)), cb, -h.i_time[b]);
+            ENTRY(row_load, cb, -(double)h.i_r[b] * h.o_r[a] * h.i_time[b]);
+        }
+#undef ROW
+        if (next != budget_row) {
+            free(row_of); free(mark); free(inner_rows); free(inner_n);
+            free(ia); free(ja); free(ar);
+            return ERR("ilp: inner rows miscounted (%d != %d) at %s:%d", next, budget_row,
+                       __FILE__, __LINE__);
+        }
+    }
+    for (int k = row_bott; k < row_load; k++) ENTRY(k, colT, 1.0);
+    ENTRY(row_load, colT, (double)N0 * N1);
+#undef ENTRY
+    int bad = overflow;
+    for (long e = 1; e <= ne && !bad; e++)
+        if (ia[e] < 1 || ia[e] > nrows || ja[e] < 1 || ja[e] > colT) bad = 1;
+    if (bad || glp_check_dup(nrows, colT, (int)ne, ia, ja) != 0) {
+        free(row_of); free(mark); free(inner_rows); free(inner_n);
+        free(ia); free(ja); free(ar);
+        return ERR("ilp: two-level matrix indices out of range or duplicated at %s:%d", __FILE__,
+                   __LINE__);
+    }
+    int term = glp_term_out(GLP_OFF);
+    glp_prob *lp = glp_create_prob();
+    glp_set_obj_dir(lp, GLP_MIN);
+    glp_add_rows(lp, nrows);
+    glp_add_cols(lp, colT);
+    for (int v = 0; v < count; v++) {
+        double b = v == 0 ? 1.0 : v == count - 1 ? -1.0 : 0.0;
+        glp_set_row_bnds(lp, v + 1, GLP_FX, b, b);
+    }
+    glp_set_row_bnds(lp, count + 1, GLP_UP, 0.0, N1);
+    for (int a = 0; a < O; a++) {
+        for (int k = 0; k < inner_n[a]; k++)
+            glp_set_row_bnds(lp, inner_rows[a] + k, GLP_FX, 0.0, 0.0);
+        glp_set_row_bnds(lp, inner_rows[a] + inner_n[a], GLP_UP, 0.0, 0.0);
+    }
+    for (int k = row_bott; k < row_load; k++) glp_set_row_bnds(lp, k, GLP_LO, 0.0, 0.0);
+    glp_set_row_bnds(lp, row_load, GLP_LO, 0.0, 0.0);
+    for (int c = 1; c < colT; c++) glp_set_col_kind(lp, c, GLP_BV);
+    glp_set_col_bnds(lp, colT, GLP_LO, 0.0, 0.0);
+    glp_set_obj_coef(lp, colT, 1.0);
+    glp_load_matrix(lp, (int)ne, ia, ja, ar);
+    free(ia); free(ja); free(ar);
+    ia = ja = NULL;
+    ar = NULL;
+
+    int ret = 0;
+    double ms = time_limit_s * 1000.0;
+    glp_iocp parm;
+    glp_init_iocp(&parm);
+    parm.msg_lev = GLP_MSG_OFF;
+    parm.presolve = GLP_ON; /* the root relaxation inside glp_intopt */
+    parm.tm_lim = ms >= INT_MAX ? INT_MAX : ms < 1 ? 1 : (int)ms;
+    glp_scale_prob(lp, GLP_SF_AUTO);
+    int r = glp_intopt(lp, &parm), st = glp_mip_status(lp);
+    if ((r == 0 || r == GLP_ETMLIM || r == GLP_EMIPGAP) && (st == GLP_OPT || st == GLP_FEAS)) {
+        for (int a = 0; a < O; a++) xv[a] = glp_mip_col_val(lp, a + 1) > 0.5;
+        for (int b = 0; b < I; b++) yv[b] = glp_mip_col_val(lp, O + b + 1) > 0.5;
+        *status = r == 0 && st == GLP_OPT ? PD_ILP_OPTIMAL : PD_ILP_GAP;
+    } else if (r == GLP_ENOPFS || st == GLP_NOFEAS || (r == 0 && st != GLP_OPT)) {
+        *status = PD_ILP_INFEASIBLE;
+    } else if (r == GLP_ETMLIM) {
+        *status = PD_ILP_TIMEOUT;
+    } else {
+        ret = ERR("ilp: glp_intopt returned %d (status %d) on the two-level program at %s:%d", r,
+                  st, __FILE__, __LINE__);
+    }
+    glp_delete_prob(lp);
+    glp_term_out(term);
+    free(row_of); free(mark); free(inner_rows); free(inner_n);
+   
+    return ret;
+oom:
+    free(row_of); free(mark); free(inner_rows); free(inner_n);
+    free(ia); free(ja); free(ar);
+   
+    return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
 }

@@ -4,7 +4,7 @@
  * predecessors are taken. Every leaf of that decision tree is a distinct ideal, so the tree has at
  * most n * ideals nodes. Independent of the DP's enumeration on purpose: the certificate must not
  * share the DP's code paths. */
-#include "ilp_internal.h"
+#include "ilp_ideals.h"
 
 #include <stdlib.h>
 #include <string.h>
