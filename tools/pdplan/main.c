@@ -5,12 +5,9 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli_args.h"
@@ -20,83 +17,17 @@
 #include "planner/certificate/ilp.h"
 #include "planner/plan/plan_write.h"
 #include "planner/sim/simulate.h"
+#include "planner/util/fs.h"
+#include "planner/util/progress.h"
+#include "planner/util/shell.h"
 
 enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_INPUT = 2, EXIT_BETTER = 3 };
 
-/* ---- progress on stderr for phases that take more than a second ---- */
+/* ---- progress on stderr for phases that take more than a second (planner/util/progress.h) ---- */
 
 static const char *const phase_names[] = {"", "loading inputs", "planning",
                                           "certifying with GLPK", "generating code"};
 enum { PH_NONE, PH_LOAD, PH_PLAN, PH_CERTIFY, PH_CODEGEN };
-static volatile sig_atomic_t phase, phase_ticks;
-static double phase_start;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/* Async-signal-safe: write(2) only. */
-static void on_tick(int sig) {
-    (void)sig;
-    if (phase == PH_NONE) return;
-    int t = ++phase_ticks;
-    if (t != 1 && t % 10 != 0) return;
-    char buf[96];
-    size_t n = 0;
-    const char *pre = t == 1 ? "pdplan: " : "pdplan: still ";
-    for (const char *s = pre; *s && n < 40; s++) buf[n++] = *s;
-    for (const char *s = phase_names[phase]; *s && n < 80; s++) buf[n++] = *s;
-    if (t > 1) {
-        char num[12];
-        int k = 0;
-        for (int v = t; v > 0 && k < 11; v /= 10) num[k++] = (char)('0' + v % 10);
-        buf[n++] = ' ';
-        buf[n++] = '(';
-        while (k > 0) buf[n++] = num[--k];
-        buf[n++] = ' ';
-        buf[n++] = 's';
-        buf[n++] = ')';
-    } else {
-        buf[n++] = '.', buf[n++] = '.', buf[n++] = '.';
-    }
-    buf[n++] = '\n';
-    ssize_t w = write(2, buf, n);
-    (void)w;
-}
-
-static void progress_init(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_tick;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = {{1, 0}, {1, 0}};
-    setitimer(ITIMER_REAL, &it, NULL);
-}
-
-static void phase_begin(int ph) {
-    phase_ticks = 0;
-    phase_start = now_s();
-    phase = ph;
-    struct itimerval it = {{1, 0}, {1, 0}}; /* restart the second */
-    setitimer(ITIMER_REAL, &it, NULL);
-}
-
-static void phase_end(void) {
-    int ph = phase;
-    phase = PH_NONE;
-    if (ph != PH_NONE && phase_ticks > 0)
-        fprintf(stderr, "pdplan: %s took %.1f s\n", phase_names[ph], now_s() - phase_start);
-}
-
-static void progress_stop(void) {
-    struct itimerval it = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &it, NULL);
-    phase = PH_NONE;
-}
 
 /* ---- helpers ---- */
 
@@ -137,36 +68,11 @@ static void graphtxt_name(char *out, size_t n, const char *path) {
     safe_name(out, n, base, len);
 }
 
-/* mkdir -p; returns 0 or -1 with errno set. */
-static int make_dirs(const char *dir) {
-    char *p = strdup(dir);
-    if (!p) return -1;
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            free(p);
-            return -1;
-        }
-        *s = '/';
-    }
-    int rc = mkdir(p, 0777);
-    free(p);
-    if (rc != 0 && errno != EEXIST) return -1;
-    struct stat st;
-    if (stat(dir, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
 /* The checkout the generated Makefile points at: $PDC_ROOT, else the nearest folder above the
- * executable that holds runtime/ and planner/, else the current folder. */
+ * executable that holds runtime/ and templates/ (planner/util/fs.h), else the current folder. */
 static void find_root(char *out, size_t n) {
     const char *env = getenv("PDC_ROOT");
-    char buf[PATH_MAX], probe[PATH_MAX + 32];
+    char buf[PATH_MAX];
     if (env && *env && realpath(env, buf)) {
         snprintf(out, n, "%s", buf);
         return;
@@ -174,52 +80,13 @@ static void find_root(char *out, size_t n) {
     ssize_t len = readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (len > 0) {
         buf[len] = '\0';
-        for (int up = 0; up < 4; up++) {
-            char *slash = strrchr(buf, '/');
-            if (!slash || slash == buf) break;
-            *slash = '\0';
-            struct stat st;
-            /* the checkout, not a build folder that mirrors its source folders */
-            snprintf(probe, sizeof probe, "%s/runtime/pdrt.h", buf);
-            int has_runtime = stat(probe, &st) == 0 && S_ISREG(st.st_mode);
-            snprintf(probe, sizeof probe, "%s/templates/Makefile.in", buf);
-            if (has_runtime && stat(probe, &st) == 0 && S_ISREG(st.st_mode)) {
-                snprintf(out, n, "%s", buf);
-                return;
-            }
+        char *slash = strrchr(buf, '/');
+        if (slash && slash != buf) {
+            *slash = '\0'; /* the executable's folder */
+            if (pd_find_checkout(out, n, buf, 4) == 0) return;
         }
     }
     if (!getcwd(out, n)) snprintf(out, n, ".");
-}
-
-/* "pdplan ARGS..." with shell quoting where needed, for the generated files' banner. */
-static char *command_line(int argc, char **argv) {
-    size_t n = 16;
-    for (int i = 1; i < argc; i++) n += 4 * strlen(argv[i]) + 3;
-    char *s = malloc(n), *w = s;
-    if (!s) return NULL;
-    w += sprintf(w, "pdplan");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int plain = *a != '\0';
-        for (const char *c = a; *c; c++)
-            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./,:@",
-                        *c))
-                plain = 0;
-        *w++ = ' ';
-        if (plain) {
-            w += sprintf(w, "%s", a);
-            continue;
-        }
-        *w++ = '\'';
-        for (const char *c = a; *c; c++) {
-            if (*c == '\'') w += sprintf(w, "'\\''");
-            else *w++ = *c;
-        }
-        *w++ = '\'';
-    }
-    *w = '\0';
-    return s;
 }
 
 static void print_certificate_scope(FILE *out, const pd_cli *cli, const pd_costgraph *g,
@@ -263,8 +130,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: pdplan MODEL.yaml|graph.txt [options]   (pdplan --help)\n");
         return EXIT_INPUT;
     }
-    progress_init();
-    phase_begin(PH_LOAD);
+    pd_progress_init("pdplan", phase_names);
+    pd_progress_begin(PH_LOAD);
     int is_graphtxt = ends_with(cli.input, ".txt");
     if (is_graphtxt && cli.profile)
         pd_diag_error(&d, "pdplan", 0, 0, "-p/--profile applies to a model YAML; a graph.txt "
@@ -310,7 +177,7 @@ int main(int argc, char **argv) {
             if (!g) pd_diag_error(&d, cli.input, 0, 0, "out of memory building the cost graph");
         }
     }
-    phase_end();
+    pd_progress_end();
     if (pd_diag_errors(&d) || !g) {
         status = EXIT_INPUT;
         fprintf(stderr, "pdplan: %d error%s; nothing written\n", d.errors,
@@ -322,9 +189,9 @@ int main(int argc, char **argv) {
     pd_plan_opts o = {.cost_model = cli.cost_model, .straight = cli.straight,
                       .schedule = cli.schedule, .max_states = cli.max_states,
                       .verbose = cli.verbose, .threads = cli.threads};
-    phase_begin(PH_PLAN);
+    pd_progress_begin(PH_PLAN);
     p = pd_plan_dp(g, &c, &o, &d);
-    phase_end();
+    pd_progress_end();
     if (!p) {
         status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
         if (!pd_diag_errors(&d)) fprintf(stderr, "pdplan: error: the planner returned no plan\n");
@@ -352,16 +219,16 @@ int main(int argc, char **argv) {
     /* the certificate */
     int certify = cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES;
     if (certify) {
-        phase_begin(PH_CERTIFY);
+        pd_progress_begin(PH_CERTIFY);
         int rc = pd_certify(g, &c, &o, p, cli.time_limit_s, &better, &d);
-        phase_end();
+        pd_progress_end();
         if (rc < 0) {
             fprintf(stderr, "pdplan: error: the certificate failed; nothing written\n");
             status = EXIT_INTERNAL;
             goto done;
         }
         if (rc == 1) {
-            progress_stop();
+            pd_progress_stop();
             printf("The DP's plan:\n");
             pd_plan_print_table(stdout, p, g, &c, &info);
             if (better) {
@@ -401,7 +268,7 @@ int main(int argc, char **argv) {
         snprintf(outdir_alloc, n, "generated/%s", model_name);
         outdir = outdir_alloc;
     }
-    if (make_dirs(outdir) != 0) {
+    if (pd_mkdir_p(outdir) != 0) {
         pd_diag_error(&d, outdir, 0, 0, "cannot create the output folder: %s", strerror(errno));
         status = EXIT_INPUT;
         goto done;
@@ -438,12 +305,12 @@ int main(int argc, char **argv) {
     if (!is_graphtxt && !cli.no_codegen) {
         char root[PATH_MAX];
         find_root(root, sizeof root);
-        cmdline = command_line(argc, argv);
+        cmdline = pd_shell_command_line("pdplan", argc, argv);
         pd_codegen_opts co = {.backend = cli.backend, .command_line = cmdline, .root = root,
                                .precision = cli.precision};
-        phase_begin(PH_CODEGEN);
+        pd_progress_begin(PH_CODEGEN);
         int rc = pd_codegen(&m, g, p, outdir, &co, &d);
-        phase_end();
+        pd_progress_end();
         if (rc != 0) {
             fprintf(stderr, "pdplan: code generation failed (%s/plan.yaml was written)\n",
                     outdir);
@@ -455,7 +322,7 @@ int main(int argc, char **argv) {
     status = EXIT_OK;
 
 done:
-    progress_stop();
+    pd_progress_stop();
     if (better) pd_plan_free(better);
     if (p) pd_plan_free(p);
     if (g) pd_costgraph_free(g);
