@@ -9,23 +9,22 @@
 #include "planner/cost/cost.h"
 #include "simulate.h"
 
-static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
-
-/* Least common multiple of every stage's replica count (capped, so that steps stay sane). */
-static int replica_lcm(const pd_plan *p) {
-    int l = 1;
-    for (int s = 0; s < p->n_stages; s++) {
-        int r = p->stages[s].replicas > 0 ? p->stages[s].replicas : 1;
-        l = l / gcd(l, r) * r;
-        if (l > 100000) return 100000;
-    }
-    return l;
-}
-
 static int round_up(int x, int m) { return m > 0 ? (x + m - 1) / m * m : x; }
 
+/* The plan's replica counts as an array (NULL when out of memory). */
+static int *plan_replicas(const pd_plan *p) {
+    int *reps = malloc(sizeof(int) * (size_t)(p->n_stages > 0 ? p->n_stages : 1));
+    for (int s = 0; reps && s < p->n_stages; s++) reps[s] = p->stages[s].replicas;
+    return reps;
+}
+
+/* The schedule IR's default (runtime/schedule.c), which the runtime and the generated stages use
+ * too. (Out of memory, it counts every stage as one replica.) */
 static int default_microbatches(const pd_plan *p) {
-    return round_up(4 * p->n_stages, replica_lcm(p));
+    int *reps = plan_replicas(p);
+    int M = pd_schedule_default_microbatches(p->n_stages, reps);
+    free(reps);
+    return M;
 }
 
 pd_schedule *pd_sim_schedule(const pd_plan *p, const char *name, int steps, int microbatches) {
@@ -33,20 +32,20 @@ pd_schedule *pd_sim_schedule(const pd_plan *p, const char *name, int steps, int 
     int is_1f1b = !strcmp(name, "1f1b") || !strcmp(name, "dp");
     int is_flush = !strcmp(name, "flush"), is_gpipe = !strcmp(name, "gpipe");
     if (!is_1f1b && !is_flush && !is_gpipe) return NULL;
-    int L = replica_lcm(p), M = 0;
-    if (is_1f1b) steps = round_up(steps, L);
-    else {
-        M = microbatches > 0 ? round_up(microbatches, L) : default_microbatches(p);
-        steps = round_up(steps, M);
-    }
     /* the runtime's own generator (runtime/schedule.c), with the plan's ranks */
     int n = p->n_stages;
-    int *reps = malloc(sizeof(int) * (size_t)n), *warm = malloc(sizeof(int) * (size_t)n);
+    int *reps = plan_replicas(p), *warm = malloc(sizeof(int) * (size_t)n);
     const int **ranks = malloc(sizeof(int *) * (size_t)n);
     pd_schedule *x = NULL;
     if (reps && warm && ranks) {
+        int L = pd_schedule_replica_lcm(n, reps), M = 0;
+        if (is_1f1b) steps = round_up(steps, L);
+        else {
+            M = microbatches > 0 ? round_up(microbatches, L)
+                                 : pd_schedule_default_microbatches(n, reps);
+            steps = round_up(steps, M);
+        }
         for (int s = 0; s < n; s++) {
-            reps[s] = p->stages[s].replicas;
             warm[s] = p->stages[s].warmup;
             ranks[s] = p->stages[s].ranks;
         }
