@@ -1,6 +1,7 @@
 /* ilp.c: the GLPK certificate. Builds the integer program's candidate stages (every difference
- * J \ I of two ideals I subset J, with every replica count) priced by planner/cost.h, solves it
- * (ilp_glpk.c) and turns the optimum back into a plan, to compare with the DP's.
+ * J \ I of two ideals I subset J, with every replica count) priced by planner/cost/cost.h, solves
+ * it (ilp_glpk.c; two levels: ilp_hier.c) and turns the optimum back into a plan, to compare with
+ * the DP's.
  *
  * Scope: one level of workers (a cluster with a single level). When a memory limit is set, a
  * stage's memory depends on how many workers run later stages (the 1F1B warm-up), so vertices

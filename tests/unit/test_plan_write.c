@@ -1,5 +1,5 @@
 /* test_plan_write.c: plan.yaml and the table on a hand-built plan, FNV-1a, and pdplan's argument
- * parsing (planner/plan_write.c, planner/cli_args.c), independent of the DP. */
+ * parsing (planner/plan/plan_write.c, tools/pdplan/cli_args.c), independent of the DP. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
