@@ -4,11 +4,11 @@
 #   make deps     installs what is missing through apt (scripts/install-deps.sh)
 #   make test     builds the tests with AddressSanitizer+UBSan and runs every test (tests/run.sh)
 #   make demo     plans, generates, builds and trains models/fmnist_cnn.yaml end to end
-# Sources are picked up by wildcard: planner/*.c and codegen/*.c make pdplan (planner/main.c is
-# its main), runtime/schedule/*.c make libpdsched (the schedule IR and the hash, linked by pdplan
-# and folded into libpdrt), runtime/*.c, runtime/cpu/*.c and runtime/transport/*.c make libpdrt,
-# tests/unit/test_*.c each make one test binary. Includes are written from the repository root
-# (-I.), e.g. #include "runtime/schedule/schedule.h".
+# Sources are picked up by wildcard: planner/**/*.c make libplanner, codegen/*.c libcodegen,
+# tools/pdplan/*.c the pdplan command over both, runtime/schedule/*.c libpdsched (the schedule
+# IR and the hash: a leaf library that pdplan links and libpdrt carries), runtime/*.c,
+# runtime/cpu/*.c and runtime/transport/*.c libpdrt, tests/unit/test_*.c each one test binary.
+# Includes are written from the repository root (-I.), e.g. #include "runtime/schedule/schedule.h".
 
 CC      ?= gcc
 OPT     ?= -O2
@@ -18,7 +18,7 @@ BLAS_LIBS   := $(shell $(PKG) --libs openblas 2>/dev/null || echo -lopenblas)
 MPI_CFLAGS  := $(shell $(PKG) --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
 MPI_LIBS    := $(shell $(PKG) --libs ompi-c 2>/dev/null || echo -lmpi)
 WARN    := -Wall -Wextra -Werror
-BASE    := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -I. -Iplanner -Icodegen
+BASE    := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -I.
 # zlib is optional (runtime/data.c reads gzip IDX files with it, plain IDX files without)
 ZLIB_FOUND  := $(shell $(PKG) --exists zlib 2>/dev/null && echo 1 || (test -f /usr/include/zlib.h && echo 1))
 ZLIB_CFLAGS := $(if $(ZLIB_FOUND),-DPD_HAVE_ZLIB)
@@ -28,17 +28,23 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 PLANNER_LIBS := -lglpk -lyaml -lm -pthread
 RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
-PLANNER_SRC := $(filter-out planner/main.c,$(wildcard planner/*.c)) $(wildcard codegen/*.c)
+PLANNER_SRC := $(sort $(shell find planner -name '*.c'))
+CODEGEN_SRC := $(wildcard codegen/*.c)
+PDPLAN_SRC  := $(wildcard tools/pdplan/*.c)
 SCHED_SRC   := $(wildcard runtime/schedule/*.c)
 RUNTIME_SRC := $(wildcard runtime/*.c runtime/cpu/*.c runtime/transport/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 
 PLANNER_OBJ := $(PLANNER_SRC:%.c=build/obj/%.o)
+CODEGEN_OBJ := $(CODEGEN_SRC:%.c=build/obj/%.o)
+PDPLAN_OBJ  := $(PDPLAN_SRC:%.c=build/obj/%.o)
 SCHED_OBJ   := $(SCHED_SRC:%.c=build/obj/%.o)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=build/obj/%.o)
 SAN_PLANNER_OBJ := $(PLANNER_SRC:%.c=build/san/%.o)
 SAN_SCHED_OBJ := $(SCHED_SRC:%.c=build/san/%.o)
 SAN_RUNTIME_OBJ := $(RUNTIME_SRC:%.c=build/san/%.o)
+SAN_CODEGEN_OBJ := $(CODEGEN_SRC:%.c=build/san/%.o)
+SAN_PDPLAN_OBJ  := $(PDPLAN_SRC:%.c=build/san/%.o)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=build/san/tests/%)
 
 .PHONY: all deps test demo clean bench runtime
@@ -61,6 +67,10 @@ build/libplanner.a: $(PLANNER_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+build/libcodegen.a: $(CODEGEN_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 # the schedule IR and FNV-1a: a leaf library of its own (pdplan links it), whose objects libpdrt
 # also carries, so that a generated stage links libpdrt.a alone
 build/libpdsched.a: $(SCHED_OBJ)
@@ -71,18 +81,21 @@ build/libpdrt.a: $(RUNTIME_OBJ) $(SCHED_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-bin/pdplan: build/obj/planner/main.o build/libplanner.a build/libpdsched.a
+bin/pdplan: $(PDPLAN_OBJ) build/libcodegen.a build/libplanner.a build/libpdsched.a
 	@mkdir -p bin
 	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS)
 
-# pdprof: per-layer timing with the runtime's kernels (tools/pdprof.c), the GPU's where nvcc
-# exists (tools/pdprof_cuda.c; see below), or inside training (tools/pdprof_train.c)
-bin/pdprof: build/obj/tools/pdprof.o build/obj/tools/pdprof_train.o build/libplanner.a build/libpdrt.a
+# pdprof: per-layer timing with the runtime's kernels (tools/pdprof/pdprof.c), the GPU's where
+# nvcc exists (tools/pdprof/pdprof_cuda.c; see below), or inside training (pdprof_train.c)
+bin/pdprof: build/obj/tools/pdprof/pdprof.o build/obj/tools/pdprof/pdprof_train.o build/libplanner.a build/libpdrt.a
 	@mkdir -p bin
 	$(CC) $(OPT) -o $@ $(filter %.o,$^) build/libplanner.a build/libpdrt.a $(PDPROF_CUDA_LIBS) \
 	    $(PDPROF_YAML) $(PLANNER_LIBS) $(RUNTIME_LIBS)
 
 build/san/libplanner.a: $(SAN_PLANNER_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/san/libcodegen.a: $(SAN_CODEGEN_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 build/san/libpdsched.a: $(SAN_SCHED_OBJ)
@@ -91,13 +104,16 @@ build/san/libpdsched.a: $(SAN_SCHED_OBJ)
 build/san/libpdrt.a: $(SAN_RUNTIME_OBJ) $(SAN_SCHED_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-build/san/pdplan: build/san/planner/main.o build/san/libplanner.a build/san/libpdsched.a
+build/san/pdplan: $(SAN_PDPLAN_OBJ) build/san/libcodegen.a build/san/libplanner.a build/san/libpdsched.a
 	$(CC) $(SANFLAGS) -o $@ $^ $(PLANNER_LIBS)
 
-build/san/tests/%: tests/unit/%.c tests/test_main.c build/san/libplanner.a build/san/libpdrt.a
+# the tests link pdplan's argument parser (tools/pdplan/cli_args.c) and the code generator too
+build/san/tests/%: tests/unit/%.c tests/test_main.c build/san/tools/pdplan/cli_args.o \
+    build/san/libcodegen.a build/san/libplanner.a build/san/libpdrt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O1 $(SANFLAGS) -Itests -o $@ $< tests/test_main.c \
-	    build/san/libplanner.a build/san/libpdrt.a $(PLANNER_LIBS) $(RUNTIME_LIBS)
+	    build/san/tools/pdplan/cli_args.o build/san/libcodegen.a build/san/libplanner.a \
+	    build/san/libpdrt.a $(PLANNER_LIBS) $(RUNTIME_LIBS)
 
 test: all build/san/pdplan $(TEST_BIN)
 	bash tests/run.sh
@@ -165,7 +181,7 @@ build/cuda/test_ops_cuda: $(CUDA_TEST_DEPS)
 	$(call cuda_test_link,)
 
 # pdprof --backend cuda links the GPU kernels (only the op objects: no NCCL, MPI or executor)
-# where nvcc and cuDNN's header exist; elsewhere tools/pdprof_cuda.c builds as a stub that says
+# where nvcc and cuDNN's header exist; elsewhere tools/pdprof/pdprof_cuda.c builds as a stub that says
 # so, under another object name, so that switching between the two always relinks the right one.
 # libyaml goes in statically where its archive exists, so that bin/pdprof runs on the GPU
 # machine, which has no libyaml (bench/gpu_check.sh)
@@ -177,17 +193,17 @@ PDPROF_MODE := $(if $(PDPROF_GPU),gpu,stub)
 $(shell mkdir -p build && [ "$$(cat build/pdprof.mode 2>/dev/null)" = $(PDPROF_MODE) ] || echo $(PDPROF_MODE) >build/pdprof.mode)
 bin/pdprof: build/pdprof.mode
 ifneq ($(PDPROF_GPU),)
-bin/pdprof: build/obj/tools/pdprof_cuda_gpu.o build/cuda/libpdrt_cuda_ops.a
+bin/pdprof: build/obj/tools/pdprof/pdprof_cuda_gpu.o build/cuda/libpdrt_cuda_ops.a
 PDPROF_CUDA_LIBS := build/cuda/libpdrt_cuda_ops.a build/libpdrt.a $(CUDA_LIBS)
 else
-bin/pdprof: build/obj/tools/pdprof_cuda_stub.o
+bin/pdprof: build/obj/tools/pdprof/pdprof_cuda_stub.o
 endif
 build/cuda/libpdrt_cuda_ops.a: $(CUDA_OPS_OBJ)
 	rm -f $@ && ar rcs $@ $^
-build/obj/tools/pdprof_cuda_gpu.o: tools/pdprof_cuda.c
+build/obj/tools/pdprof/pdprof_cuda_gpu.o: tools/pdprof/pdprof_cuda.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DPDPROF_HAVE_CUDA $(CUDA_INC) -c $< -o $@
-build/obj/tools/pdprof_cuda_stub.o: tools/pdprof_cuda.c
+build/obj/tools/pdprof/pdprof_cuda_stub.o: tools/pdprof/pdprof_cuda.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 

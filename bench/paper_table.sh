@@ -71,6 +71,6 @@ echo
 echo "config(ours): replicas per stage, DP(n) = one stage on n workers (data parallelism)."
 echo "Rows with --straight force one worker per stage (the paper's 'straight' configuration)."
 echo "DP-pred: the planner's data-parallel time over its plan's bottleneck; sim: the same ratio"
-echo "from the event-driven simulator (planner/simulate.h). comm-sav: 1 - plan bytes / data-"
+echo "from the event-driven simulator (planner/sim/simulate.h). comm-sav: 1 - plan bytes / data-"
 echo "parallel bytes per minibatch, simulated. Paper values recalled, not verified; the paper"
 echo "gives communication savings per model in its text (up to 95%), not per row: n/a."

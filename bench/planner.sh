@@ -157,7 +157,7 @@ run "verify: chain 60, 16 straight" "$WORK/chain60.txt" -n 16 -b 1e10 --verify -
 $GEN inception 2 4 3 >"$WORK/inc_small.txt"
 run "verify: inception 2x4x3, 8" "$WORK/inc_small.txt" -n 8 -b 1e10 --verify --time-limit 10
 run "verify: vgg16 h200, 16" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 16 -b 1e10 --verify
-# two levels (planner/ilp_hier.c: the default model without a memory limit)
+# two levels (planner/certificate/ilp_hier.c: the default model without a memory limit)
 $GEN chain 100 >"$WORK/chain100.txt"
 run "verify: chain 100, 4x4" "$WORK/chain100.txt" -n 4 4 -b 1e11 1e10 --verify
 run "verify: chain 100, 8x8" "$WORK/chain100.txt" -n 8 8 -b 1e11 1e10 --verify

@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "emit.h"
-#include "plan_write.h"
+#include "planner/plan/plan_write.h"
+#include "planner/util/fs.h"
 #include "resolve.h"
 #include "runtime/schedule/schedule.h"
 
@@ -57,22 +57,6 @@ static int plan_hash_masked(char hex[17], const char *path) {
     free(t);
     snprintf(hex, 17, "%016llx", (unsigned long long)h);
     return 0;
-}
-
-/* The checkout that holds templates/ and runtime/pdrt.h: `start` or the nearest folder above it
- * (a binary under build/ may be handed its own folder). */
-static void find_checkout(char *out, size_t n, const char *start) {
-    snprintf(out, n, "%s", start);
-    for (int up = 0; up < 4; up++) {
-        char a[4300], b[4300];
-        snprintf(a, sizeof a, "%s/templates/Makefile.in", out);
-        snprintf(b, sizeof b, "%s/runtime/pdrt.h", out);
-        if (access(a, R_OK) == 0 && access(b, R_OK) == 0) return;
-        char *slash = strrchr(out, '/');
-        if (!slash || slash == out) break;
-        *slash = 0;
-    }
-    snprintf(out, n, "%s", start);
 }
 
 typedef struct {
@@ -143,7 +127,9 @@ int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const
     int bf16 = cuda && o->precision && !strcmp(o->precision, "bf16");
     const char *sched = p->schedule[0] ? p->schedule : "1f1b";
     char root[4096];
-    find_checkout(root, sizeof root, o && o->root ? o->root : ".");
+    /* the checkout that holds templates/ and runtime/pdrt.h: o->root or the nearest folder above
+     * it (a binary under build/ may be handed its own folder) */
+    pd_find_checkout(root, sizeof root, o && o->root ? o->root : ".", 4);
     cg_program pr;
     if (cg_resolve(&pr, m, p, d)) return 1;
     int rc = 1;

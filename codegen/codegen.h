@@ -4,10 +4,10 @@
 #ifndef PD_CODEGEN_H
 #define PD_CODEGEN_H
 
-#include "costgraph.h"
-#include "diag.h"
-#include "model.h"
-#include "plan.h"
+#include "planner/model/costgraph.h"
+#include "planner/read/diag.h"
+#include "planner/model/model.h"
+#include "planner/plan/plan.h"
 
 typedef struct {
     const char *backend;      /* "cpu" (default) or "cuda" */

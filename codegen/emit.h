@@ -4,8 +4,8 @@
 
 #include <stdio.h>
 
-#include "model.h"
-#include "plan.h"
+#include "planner/model/model.h"
+#include "planner/plan/plan.h"
 #include "resolve.h"
 
 /* Writes stage s's C source to o, starting with banner (already filled in). */

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "model.h"
-#include "plan.h"
+#include "planner/model/model.h"
+#include "planner/plan/plan.h"
 #include "resolve.h"
 
 typedef struct {

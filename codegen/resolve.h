@@ -7,9 +7,9 @@
 
 #include <stdint.h>
 
-#include "diag.h"
-#include "model.h"
-#include "plan.h"
+#include "planner/read/diag.h"
+#include "planner/model/model.h"
+#include "planner/plan/plan.h"
 
 enum { CG_IN = 0, CG_ACT = 1 };
 

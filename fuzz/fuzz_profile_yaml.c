@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend.h"
+#include "planner/read/frontend.h"
 #include "fuzz_util.h"
 
 #ifndef PD_FUZZ_ROOT

@@ -2,7 +2,7 @@
  * fuzz harnesses (see fuzz_util.h). */
 #include "fuzz_util.h"
 
-#include "frontend.h"
+#include "planner/read/frontend.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cluster.h"
-#include "costgraph.h"
-#include "diag.h"
-#include "model.h"
+#include "planner/read/cluster.h"
+#include "planner/model/costgraph.h"
+#include "planner/read/diag.h"
+#include "planner/model/model.h"
 
 /* Path of a file holding exactly data[0..size). Valid until the next call. */
 const char *pd_fuzz_file(const uint8_t *data, size_t size);

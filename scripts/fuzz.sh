@@ -11,10 +11,10 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--coverage" ]; then
     make -s -f fuzz/Makefile coverage >/dev/null || { echo "fuzz: coverage build failed"; exit 2; }
     declare -A files=(
-        [fuzz_model_yaml]="planner/yaml_util.c planner/model_yaml.c planner/shapes.c planner/estimate.c planner/model_costgraph.c"
-        [fuzz_profile_yaml]="planner/profile.c"
-        [fuzz_cluster_yaml]="planner/cluster.c"
-        [fuzz_graphtxt]="planner/graphtxt.c")
+        [fuzz_model_yaml]="planner/read/yaml_util.c planner/read/model_yaml.c planner/model/shapes.c planner/model/estimate.c planner/model/model_costgraph.c"
+        [fuzz_profile_yaml]="planner/read/profile.c"
+        [fuzz_cluster_yaml]="planner/read/cluster.c"
+        [fuzz_graphtxt]="planner/read/graphtxt.c")
     for t in fuzz_model_yaml fuzz_profile_yaml fuzz_cluster_yaml fuzz_graphtxt; do
         raw=build/fuzz/cov_$t.profraw
         mkdir -p build/fuzz/corpus/$t

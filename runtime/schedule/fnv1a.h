@@ -1,6 +1,6 @@
 /* fnv1a.h: 64-bit FNV-1a, the one byte hash of the project: checkpoint checksums and layouts
  * (runtime/checkpoint.c), and in pdplan the input and plan hashes and the readers' name tables
- * (planner/hash.h). fnv1a.c is compiled into both libpdrt and pdplan. */
+ * (planner/util/hash.h). fnv1a.c is compiled into both libpdrt and pdplan. */
 #ifndef PD_FNV1A_H
 #define PD_FNV1A_H
 

@@ -138,13 +138,18 @@ static int replica_sync(layout *L, int r, int st, int j, int w, int M, int gpipe
 static int round_up(int x, int m) { return m > 0 ? (x + m - 1) / m * m : x; }
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
-int pd_schedule_default_microbatches(int n_stages, const int *replicas) {
+int pd_schedule_replica_lcm(int n_stages, const int *replicas) {
     int l = 1;
     for (int s = 0; replicas && s < n_stages; s++) {
         int r = replicas[s] > 0 ? replicas[s] : 1;
         l = l / gcd(l, r) * r;
         if (l > 100000) { l = 100000; break; }
     }
+    return l;
+}
+
+int pd_schedule_default_microbatches(int n_stages, const int *replicas) {
+    int l = pd_schedule_replica_lcm(n_stages, replicas);
     return round_up(4 * (n_stages > 0 ? n_stages : 1), l);
 }
 

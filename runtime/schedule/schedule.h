@@ -87,8 +87,12 @@ typedef struct {
 pd_schedule *pd_schedule_build(const pd_schedule_spec *sp);
 
 /* The default minibatches per batch of flush and gpipe: 4 * n_stages rounded up to a multiple
- * of every stage's replica count (so that every replica gets the same share). */
+ * of every stage's replica count (so that every replica gets the same share). The one place this
+ * is computed: pdplan's simulator and code generator and the runtime all call it. */
 int pd_schedule_default_microbatches(int n_stages, const int *replicas);
+/* The least common multiple of the replica counts (a count <= 0 counts as 1; replicas NULL: one
+ * each), capped at 100000 so that step counts stay sane. */
+int pd_schedule_replica_lcm(int n_stages, const int *replicas);
 void pd_schedule_free(pd_schedule *s);
 
 /* Appends an action to rank r (used by the generators and by tests that build schedules by

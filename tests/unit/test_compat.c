@@ -3,8 +3,8 @@
  * Times in ms; B in bytes/s, so x bytes over B take 1000*x/B ms. */
 #include <string.h>
 
-#include "cost.h"
-#include "dp.h"
+#include "planner/cost/cost.h"
+#include "planner/dp/dp.h"
 #include "test.h"
 
 static void set_node(pd_costgraph *g, int v, double f, double b, double act, double par) {

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cost.h"
-#include "dp.h"
+#include "planner/cost/cost.h"
+#include "planner/dp/dp.h"
 #include "test.h"
 
 static unsigned long long rng_state = 88172645463325252ull;

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "frontend.h"
+#include "planner/read/frontend.h"
 #include "test.h"
 
 /* ---- helpers: paths under the repository and captured diagnostics ---- */

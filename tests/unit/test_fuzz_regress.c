@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "frontend.h"
+#include "planner/read/frontend.h"
 #include "test.h"
 
 #define REG "tests/data/fuzz_regress/"

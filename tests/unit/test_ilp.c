@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cost.h"
-#include "dp.h"
-#include "ilp.h"
+#include "planner/cost/cost.h"
+#include "planner/dp/dp.h"
+#include "planner/certificate/ilp.h"
 #include "test.h"
 
 /* ---- random instances ---- */

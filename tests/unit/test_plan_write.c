@@ -1,13 +1,13 @@
 /* test_plan_write.c: plan.yaml and the table on a hand-built plan, FNV-1a, and pdplan's argument
- * parsing (planner/plan_write.c, planner/cli_args.c), independent of the DP. */
+ * parsing (planner/plan/plan_write.c, tools/pdplan/cli_args.c), independent of the DP. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
-#include "cli_args.h"
-#include "plan_write.h"
+#include "tools/pdplan/cli_args.h"
+#include "planner/plan/plan_write.h"
 #include "test.h"
 
 /* ---- a hand-built 3-node graph and a 2-stage plan ---- */

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "frontend.h"
+#include "planner/read/frontend.h"
 #include "test.h"
 
 TEST(gnmt8_shapes_parameters_and_flops) {

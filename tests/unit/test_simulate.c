@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cost.h"
-#include "dp.h"
-#include "simulate.h"
+#include "planner/cost/cost.h"
+#include "planner/dp/dp.h"
+#include "planner/sim/simulate.h"
 #include "test.h"
 
 /* A chain of n nodes. */

@@ -1,0 +1,687 @@
+/* ilp.c: the GLPK certificate. Builds the integer program's candidate stages (every difference
+ * J \ I of two ideals I subset J, with every replica count) priced by planner/cost/cost.h, solves
+ * it (ilp_glpk.c; two levels: ilp_hier.c) and turns the optimum back into a plan, to compare with
+ * the DP's.
+ *
+ * Scope: one level of workers (a cluster with a single level). When a memory limit is set, a
+ * stage's memory depends on how many workers run later stages (the 1F1B warm-up), so vertices
+ * are (ideal, workers after it): the layered graph encodes the position exactly. Without a
+ * memory limit, vertices are ideals and a budget row bounds the workers. docs/certificate.md
+ * says what is modelled and what is not. */
+#include "ilp.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "planner/cost/cost.h"
+#include "ilp_glpk.h"
+#include "ilp_hier.h"
+#include "ilp_ideals.h"
+
+#define PD_ILP_MAX_IDEALS 6000
+#define PD_ILP_MAX_ARCS 1500000L
+/* Stage-to-layer entries kept for the per-layer rows (memory) */
+#define PD_ILP_MAX_COVER 40000000L
+/* Two levels: inner candidate stages (one copy per outer candidate stage) */
+#define PD_ILP_HIER_MAX_ARCS 300000L
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Arrays that grow while arcs are generated. */
+typedef struct {
+    pd_ilp_paths p;
+    int *from, *to, *after; /* per arc: ideal indices, workers after the stage */
+    long cap_arcs, cap_cover;
+    int oom;
+} arcs_builder;
+
+static int grow(arcs_builder *b, long need_cover) {
+    if (b->p.n_arcs + 1 >= b->cap_arcs) {
+        long cap = b->cap_arcs ? b->cap_arcs * 2 : 1024;
+        int *t = realloc(b->p.tail, (size_t)cap * sizeof(int));
+        if (t) b->p.tail = t;
+        int *h = realloc(b->p.head, (size_t)cap * sizeof(int));
+        if (h) b->p.head = h;
+        int *r = realloc(b->p.replicas, (size_t)cap * sizeof(int));
+        if (r) b->p.replicas = r;
+        double *tm = realloc(b->p.time_ms, (size_t)cap * sizeof(double));
+        if (tm) b->p.time_ms = tm;
+        long *cs = realloc(b->p.cover_start, (size_t)(cap + 1) * sizeof(long));
+        if (cs) b->p.cover_start = cs;
+        int *f = realloc(b->from, (size_t)cap * sizeof(int));
+        if (f) b->from = f;
+        int *to = realloc(b->to, (size_t)cap * sizeof(int));
+        if (to) b->to = to;
+        int *af = realloc(b->after, (size_t)cap * sizeof(int));
+        if (af) b->after = af;
+        if (!t || !h || !r || !tm || !cs || !f || !to || !af) return -1;
+        b->cap_arcs = cap;
+    }
+    long have = b->p.cover_start[b->p.n_arcs];
+    if (have + need_cover > b->cap_cover) {
+        long cap = b->cap_cover ? b->cap_cover * 2 : 4096;
+        while (cap < have + need_cover) cap *= 2;
+        int *c = realloc(b->p.cover, (size_t)cap * sizeof(int));
+        if (!c) return -1;
+        b->p.cover = c;
+        b->cap_cover = cap;
+    }
+    return 0;
+}
+
+static void add_arc(arcs_builder *b, int tail, int head, int from, int to, int r, int after,
+                    double t, const int *stage_nodes, int n_stage) {
+    if (b->oom || grow(b, n_stage)) { b->oom = 1; return; }
+    int a = b->p.n_arcs++;
+    b->p.tail[a] = tail;
+    b->p.head[a] = head;
+    b->p.replicas[a] = r;
+    b->p.time_ms[a] = t;
+    b->from[a] = from;
+    b->to[a] = to;
+    b->after[a] = after;
+    long s = b->p.cover_start[a];
+    memcpy(b->p.cover + s, stage_nodes, (size_t)n_stage * sizeof(int));
+    b->p.cover_start[a + 1] = s + n_stage;
+}
+
+static void builder_free(arcs_builder *b) {
+    free(b->p.tail); free(b->p.head); free(b->p.replicas); free(b->p.time_ms);
+    free(b->p.cover_start); free(b->p.cover);
+    free(b->from); free(b->to); free(b->after);
+    memset(b, 0, sizeof *b);
+}
+
+/* The problem shared by every solve of one certificate: ideals and their sums. */
+typedef struct {
+    const pd_costgraph *g;
+    pd_cost_level lv;
+    pd_cost_level lv1; /* two levels (ilp_hier.c): the outer level; lv is then the inner one */
+    int levels;
+    pd_cost_model cm;
+    int N, straight, exact_budget, layered;
+    pd_ilp_ideals id;
+    double *cut;          /* per ideal: bytes leaving it */
+} ilp_problem;
+
+static void stage_sums(pd_stage_sums *s, const ilp_problem *q, int i, int j, int *nodes,
+                       int *n_nodes) {
+    *n_nodes = pd_ilp_stage_sums(s, q->g, &q->id, i, j, nodes);
+    s->first = i == 0;
+    s->last = j == q->id.count - 1;
+    s->in_bytes = s->first ? 0 : q->cut[i];
+    s->out_bytes = s->last ? 0 : q->cut[j];
+}
+
+/* Vertex of (ideal i, workers after it); the empty ideal is the source, the full one the sink. */
+static int vertex(const ilp_problem *q, int i, int after) {
+    if (i == 0) return 0;
+    if (i == q->id.count - 1) return 1;
+    return q->layered ? 2 + (i - 1) * q->N + after : 1 + i;
+}
+
+/* Every candidate stage whose time is at most cap_ms (and that fits in memory). */
+static int build_arcs(arcs_builder *b, const ilp_problem *q, double cap_ms, int strict) {
+    memset(b, 0, sizeof *b);
+    int count = q->id.count, N = q->N, full = count - 1;
+    b->p.n_vertices = q->layered ? 2 + (count - 2 > 0 ? count - 2 : 0) * N : count;
+    b->p.source = 0;
+    b->p.sink = 1;
+    b->p.n_nodes = q->g->n;
+    b->p.budget = N;
+    b->p.exact_budget = q->exact_budget;
+    b->p.lp_presolve = q->layered;
+    b->p.vertex_rows = 1; /* measured 4-7x faster than per-layer rows (docs/certificate.md) */
+    b->p.cover_start = malloc(sizeof(long));
+    int *nodes = malloc(((size_t)q->g->n + 1) * sizeof(int));
+    if (!b->p.cover_start || !nodes) { free(nodes); return -1; }
+    b->p.cover_start[0] = 0;
+    int rmax = q->straight ? 1 : N;
+    for (int i = 0; i < count && !b->oom; i++) {
+        for (int j = i + 1; j < count && !b->oom; j++) {
+            if (!pd_ilp_ideal_below(&q->id, i, j)) continue;
+            pd_stage_sums s;
+            int n_stage;
+            stage_sums(&s, q, i, j, nodes, &n_stage);
+            double best_fewer = INFINITY; /* best time with fewer replicas (dominance) */
+            for (int r = 1; r <= rmax && !b->oom; r++) {
+                if (!q->layered) {
+                    pd_stage_cost sc;
+                    pd_stage_cost_eval(&sc, &s, &q->lv, q->cm, r, 0);
+                    double t = sc.time_ms;
+                    if (strict ? !(t < cap_ms) : !(t <= cap_ms)) continue;
+                    /* With a budget that need not be used up, more replicas that are no faster
+                     * can never help. */
+                    if (!q->exact_budget && t >= best_fewer) continue;
+                    if (t < best_fewer) best_fewer = t;
+                    add_arc(b, vertex(q, i, 0), vertex(q, j, 0), i, j, r, 0, t, nodes, n_stage);
+                    continue;
+                }
+                /* layered: d = workers after the stage */
+                int dmin = j == full ? 0 : 1;
+                int dmax = j == full ? 0 : (i == 0 ? N - r : N - 1 - r);
+                if (i == 0 && q->exact_budget) {
+                    if (N - r < dmin || N - r > dmax) continue;
+                    dmin = dmax = N - r;
+                }
+                if (i != 0 && r > N - 1) continue;
+                for (int d = dmin; d <= dmax; d++) {
+                    pd_stage_cost sc;
+                    pd_stage_cost_eval(&sc, &s, &q->lv, q->cm, r, d);
+                    double t = sc.time_ms;
+                    if (strict ? !(t < cap_ms) : !(t <= cap_ms)) break;
+                    if (!sc.fits) break; /* memory grows with d */
+                    add_arc(b, vertex(q, i, d + r), vertex(q, j, d), i, j, r, d, t, nodes,
+                            n_stage);
+                }
+            }
+            if (b->p.n_arcs > PD_ILP_MAX_ARCS || (b->p.n_arcs && b->p.cover_start[b->p.n_arcs] > PD_ILP_MAX_COVER)) {
+                free(nodes);
+                return 1;
+            }
+        }
+    }
+    free(nodes);
+    return b->oom ? -1 : 0;
+}
+
+/* Drops arcs that no source-to-sink path can use (graph search both ways). */
+static void prune_unreachable(arcs_builder *b) {
+    pd_ilp_paths *p = &b->p;
+    int V = p->n_vertices, A = p->n_arcs;
+    unsigned char *fw = calloc((size_t)V, 1), *bw = calloc((size_t)V, 1);
+    if (!fw || !bw) { free(fw); free(bw); return; }
+    fw[p->source] = 1;
+    bw[p->sink] = 1;
+    /* arcs go from smaller to larger ideals, and ideal order is by size, so arcs sorted by
+     * tail ideal are in a topological order: one sweep each way suffices for the unlayered
+     * graph; repeat until stable to be safe for the layered one. */
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int a = 0; a < A; a++)
+            if (fw[p->tail[a]] && !fw[p->head[a]]) { fw[p->head[a]] = 1; changed = 1; }
+        for (int a = A - 1; a >= 0; a--)
+            if (bw[p->head[a]] && !bw[p->tail[a]]) { bw[p->tail[a]] = 1; changed = 1; }
+    }
+    int k = 0;
+    long c = 0;
+    for (int a = 0; a < A; a++) {
+        if (!fw[p->tail[a]] || !bw[p->head[a]]) continue;
+        long s = p->cover_start[a], e = p->cover_start[a + 1];
+        p->tail[k] = p->tail[a]; p->head[k] = p->head[a]; p->replicas[k] = p->replicas[a];
+        p->time_ms[k] = p->time_ms[a];
+        b->from[k] = b->from[a]; b->to[k] = b->to[a]; b->after[k] = b->after[a];
+        p->cover_start[k] = c;
+        memmove(p->cover + c, p->cover + s, (size_t)(e - s) * sizeof(int));
+        c += e - s;
+        k++;
+    }
+    p->n_arcs = k;
+    p->cover_start[k] = c;
+    free(fw);
+    free(bw);
+}
+
+static void free_plan(pd_plan *pl) {
+    if (!pl) return;
+    for (int s = 0; s < pl->n_stages; s++) {
+        free(pl->stages[s].nodes);
+        free(pl->stages[s].ranks);
+    }
+    free(pl->stages);
+    free(pl);
+}
+
+/* The plan-wide fields of an integer-program plan whose stages, workers and bottleneck are set. */
+static void plan_finish(pd_plan *pl, const ilp_problem *q, const pd_cluster *c,
+                        const pd_plan_opts *o) {
+    pl->cost_model = q->cm;
+    pl->straight = q->straight;
+    snprintf(pl->schedule, sizeof pl->schedule, "%s", o && o->schedule ? o->schedule : "1f1b");
+    pl->throughput = pl->bottleneck_ms > 0 ? 1000.0 / pl->bottleneck_ms : 0;
+    pl->data_parallel_ms = pd_data_parallel_ms(q->g, c, q->cm);
+    pl->speedup_vs_data_parallel =
+        pl->bottleneck_ms > 0 ? pl->data_parallel_ms / pl->bottleneck_ms : 0;
+    pl->exact = 1;
+    pl->lower_bound_ms = pl->bottleneck_ms;
+}
+
+/* The plan of a chosen path. */
+static pd_plan *plan_of(const ilp_problem *q, const arcs_builder *b, const pd_ilp_result *res,
+                        const pd_cluster *c, const pd_plan_opts *o) {
+    pd_plan *pl = calloc(1, sizeof *pl);
+    if (!pl) return NULL;
+    pl->stages = calloc((size_t)res->n_chosen + 1, sizeof(pd_stage));
+    int *nodes = malloc(((size_t)q->g->n + 1) * sizeof(int));
+    if (!pl->stages || !nodes) { free(nodes); free_plan(pl); return NULL; }
+    int total = 0;
+    for (int s = 0; s < res->n_chosen; s++) total += b->p.replicas[res->chosen[s]];
+    int rank = 0;
+    for (int s = 0; s < res->n_chosen; s++) {
+        int a = res->chosen[s], r = b->p.replicas[a];
+        int after = total - rank - r;
+        pd_stage_sums sums;
+        int n_stage;
+        stage_sums(&sums, q, b->from[a], b->to[a], nodes, &n_stage);
+        pd_stage_cost sc;
+        pd_stage_cost_eval(&sc, &sums, &q->lv, q->cm, r, after);
+        pd_stage *st = &pl->stages[pl->n_stages++];
+        st->nodes = malloc((size_t)n_stage * sizeof(int));
+        st->ranks = malloc((size_t)r * sizeof(int));
+        if (!st->nodes || !st->ranks) { free(nodes); free_plan(pl); return NULL; }
+        memcpy(st->nodes, nodes, (size_t)n_stage * sizeof(int));
+        st->n_nodes = n_stage;
+        st->replicas = r;
+        for (int k = 0; k < r; k++) st->ranks[k] = rank + k;
+        rank += r;
+        st->warmup = sc.warmup;
+        st->weight_versions = sc.weight_versions;
+        st->compute_ms = sums.compute_ms;
+        st->allreduce_ms = sc.allreduce_ms;
+        st->comm_in_ms = sc.comm_in_ms;
+        st->comm_out_ms = sc.comm_out_ms;
+        st->time_ms = sc.time_ms;
+        st->memory_bytes = sc.memory_bytes;
+        st->param_bytes = sums.param_bytes;
+        st->act_in_bytes = sums.in_bytes;
+        st->act_out_bytes = sums.out_bytes;
+        if (sc.time_ms > pl->bottleneck_ms) pl->bottleneck_ms = sc.time_ms;
+    }
+    free(nodes);
+    pl->workers = total;
+    plan_finish(pl, q, c, o);
+    return pl;
+}
+
+static const char *status_name(int s) {
+    switch (s) {
+    case PD_ILP_OPTIMAL: return "optimal";
+    case PD_ILP_GAP: return "gap";
+    case PD_ILP_TIMEOUT: return "timeout";
+    default: return "infeasible";
+    }
+}
+
+/* The flattened plan of a two-level optimum: every inner stage in pipeline order, on its inner
+ * units times its outer stage's units. */
+static pd_plan *plan_of_hier(const ilp_problem *q, const pd_ilp_hier_result *r,
+                             const pd_cluster *c, const pd_plan_opts *o) {
+    pd_plan *pl = calloc(1, sizeof *pl);
+    if (!pl) return NULL;
+    pl->stages = calloc((size_t)r->n_stages + 1, sizeof(pd_stage));
+    if (!pl->stages) { free(pl); return NULL; }
+    int rank = 0;
+    for (int s = 0; s < r->n_stages; s++) {
+        pd_stage *st = &pl->stages[pl->n_stages++];
+        pd_stage_sums sums;
+        st->nodes = malloc(sizeof(int) * ((size_t)q->g->n + 1));
+        st->ranks = malloc(sizeof(int) * (size_t)r->replicas[s]);
+        if (!st->nodes || !st->ranks) { free_plan(pl); return NULL; }
+        st->n_nodes = pd_ilp_stage_sums(&sums, q->g, &q->id, r->from[s], r->to[s], st->nodes);
+        st->compute_ms = sums.compute_ms;
+        st->param_bytes = sums.param_bytes;
+        st->replicas = r->replicas[s];
+        for (int k = 0; k < st->replicas; k++) st->ranks[k] = rank + k;
+        rank += st->replicas;
+        st->time_ms = r->time_ms[s];
+        st->act_in_bytes = s == 0 ? 0 : q->cut[r->from[s]];
+        st->act_out_bytes = s + 1 == r->n_stages ? 0 : q->cut[r->to[s]];
+    }
+    pl->workers = rank;
+    pl->bottleneck_ms = r->objective;
+    plan_finish(pl, q, c, o);
+    return pl;
+}
+
+/* solve_capped for two levels (ilp_hier.c); the same contract. */
+static int solve_capped_hier(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q,
+                             double cap, int strict, double limit_s, const pd_cluster *c,
+                             const pd_plan_opts *o, pd_diag *d) {
+    pd_ilp_hier_problem hp = {.g = q->g, .id = &q->id, .cut = q->cut, .cm = q->cm};
+    hp.lv[0] = q->lv;
+    hp.lv[1] = q->lv1;
+    pd_ilp_hier_result hr;
+    char err[256] = "";
+    int n_arcs = 0;
+    double t0 = now_s();
+    int rc = pd_ilp_hier_solve(&hr, &hp, cap, strict, limit_s, PD_ILP_HIER_MAX_ARCS, &n_arcs,
+                               err, sizeof err);
+    if (o && o->verbose)
+        fprintf(d && d->out ? d->out : stderr,
+                "ilp: two levels, %s %.17g: %d inner candidate stages: %s in %.3f s\n",
+                strict ? "below" : "up to", cap, n_arcs,
+                rc < 0 ? "error" : rc > 0 ? "too large" : status_name(hr.status), now_s() - t0);
+    if (rc) {
+        if (rc < 0) pd_diag_error(d, "ilp", 0, 0, "%s", err);
+        pd_ilp_hier_result_free(&hr);
+        return rc;
+    }
+    memset(res, 0, sizeof *res);
+    res->status = hr.status;
+    res->gap = hr.gap;
+    res->objective = hr.objective;
+    if (hr.n_stages > 0) {
+        *plan = plan_of_hier(q, &hr, c, o);
+        if (!*plan) {
+            pd_diag_error(d, "ilp", 0, 0, "out of memory building the plan");
+            pd_ilp_hier_result_free(&hr);
+            return -1;
+        }
+    }
+    pd_ilp_hier_result_free(&hr);
+    return 0;
+}
+
+/* One solve over the stages of time <= cap (< cap when strict). Returns 0 (res filled, *plan
+ * set when a path was found), 1 when too large, -1 on error. */
+static int solve_capped(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q, double cap,
+                        int strict, double limit_s, const pd_cluster *c, const pd_plan_opts *o,
+                        pd_diag *d) {
+    *plan = NULL;
+    if (q->levels == 2) return solve_capped_hier(res, plan, q, cap, strict, limit_s, c, o, d);
+    arcs_builder b;
+    int rc = build_arcs(&b, q, cap, strict);
+    if (rc) {
+        builder_free(&b);
+        if (rc < 0) pd_diag_error(d, "ilp", 0, 0, "out of memory building the integer program");
+        return rc;
+    }
+    if (!q->layered) prune_unreachable(&b);
+    char err[256] = "";
+    double t0 = now_s();
+    int solve_rc = pd_ilp_paths_solve(res, &b.p, limit_s, err, sizeof err);
+    if (o && o->verbose)
+        fprintf(d && d->out ? d->out : stderr,
+                "ilp: %s %.17g: %d vertices, %d candidate stages, %ld cover entries: %s in "
+                "%.3f s\n", strict ? "below" : "up to", cap, b.p.n_vertices, b.p.n_arcs,
+                b.p.cover_start[b.p.n_arcs], solve_rc ? "error" : status_name(res->status),
+                now_s() - t0);
+    if (solve_rc) {
+        pd_diag_error(d, "ilp", 0, 0, "%s", err);
+        builder_free(&b);
+        return -1;
+    }
+    if (res->n_chosen > 0) {
+        *plan = plan_of(q, &b, res, c, o);
+        if (!*plan) {
+            pd_diag_error(d, "ilp", 0, 0, "out of memory building the plan");
+            free(res->chosen);
+            builder_free(&b);
+            return -1;
+        }
+    }
+    free(res->chosen);
+    res->chosen = NULL;
+    builder_free(&b);
+    return 0;
+}
+
+static void skip(pd_plan *p, const char *why, pd_diag *d, const pd_plan_opts *o) {
+    snprintf(p->certificate.status, sizeof p->certificate.status, "skipped");
+    if (o && o->verbose && d) fprintf(d->out ? d->out : stderr, "certificate skipped: %s\n", why);
+}
+
+/* Sets up the problem shared by every solve. Returns 0, 1 when out of scope (why), -1 on error. */
+static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster *c,
+                        const pd_plan_opts *o, char *why, int why_size, pd_diag *d) {
+    memset(q, 0, sizeof *q);
+    int cm = o ? o->cost_model : PD_COST_DEFAULT, straight = o && o->straight;
+    if (c->n_levels == 2 && (cm != PD_COST_DEFAULT || straight || c->memory_bytes > 0)) {
+        snprintf(why, (size_t)why_size, "the two-level integer program models the default cost "
+                 "model without a memory limit and without --straight");
+        return 1;
+    }
+    if (c->n_levels != 1 && c->n_levels != 2) {
+        snprintf(why, (size_t)why_size, "the integer program models one or two levels of "
+                 "workers; the cluster has %d", c->n_levels);
+        return 1;
+    }
+    if (g->n < 1 || c->count[0] < 1) {
+        snprintf(why, (size_t)why_size, "empty graph or cluster");
+        return 1;
+    }
+    q->g = g;
+    q->levels = c->n_levels;
+    pd_cost_level_of(&q->lv, c, 0);
+    if (q->levels == 2) pd_cost_level_of(&q->lv1, c, 1);
+    q->cm = o ? o->cost_model : PD_COST_DEFAULT;
+    q->N = c->count[0];
+    q->straight = o && o->straight;
+    q->exact_budget = pd_ilp_uses_every_worker(o);
+    q->layered = c->memory_bytes > 0;
+    int rc = pd_ilp_ideals_enum(&q->id, g, PD_ILP_MAX_IDEALS);
+    if (rc) {
+        if (rc < 0) { pd_diag_error(d, "ilp", 0, 0, "out of memory enumerating ideals"); return -1; }
+        snprintf(why, (size_t)why_size, "more than %d downward-closed sets", PD_ILP_MAX_IDEALS);
+        return 1;
+    }
+    q->cut = malloc((size_t)q->id.count * sizeof(double));
+    unsigned char *flags = malloc((size_t)g->n + 1);
+    if (!q->cut || !flags) {
+        free(q->cut); free(flags); pd_ilp_ideals_free(&q->id);
+        pd_diag_error(d, "ilp", 0, 0, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < q->id.count; i++) {
+        for (int v = 0; v < g->n; v++) flags[v] = (unsigned char)pd_ilp_ideal_has(&q->id, i, v);
+        q->cut[i] = pd_cut_bytes(g, flags);
+    }
+    free(flags);
+    return 0;
+}
+
+static void problem_free(ilp_problem *q) {
+    pd_ilp_ideals_free(&q->id);
+    free(q->cut);
+}
+
+/* Solves from a first cap (inclusive, or strict), then, while optimal, proves that no plan is
+ * faster than the optimum found by a solve over strictly faster stages only (GLPK's tolerances
+ * are relative, about 1e-7; this makes the answer exact to the arithmetic of the stage times).
+ * incumbent_ms, when finite, is a plan already checked against the model (the DP's): if nothing
+ * beats the first strict cap, it is the optimum. Returns 0, 1 when too large, -1 on error. */
+static int optimum_core(pd_plan **out, pd_certificate *cert, const ilp_problem *q,
+                        const pd_cluster *c, const pd_plan_opts *o, double cap, int strict,
+                        double incumbent_ms, double t0, double time_limit_s, char *why,
+                        int why_size, pd_diag *d) {
+    pd_ilp_result res;
+    pd_plan *best = NULL;
+    int ret = 0, final_status = PD_ILP_INFEASIBLE;
+    double gap = 0, objective = NAN;
+    for (int round = 0; round < 8; round++) {
+        double left = time_limit_s - (now_s() - t0);
+        if (left <= 0) {
+            final_status = best || isfinite(incumbent_ms) ? PD_ILP_GAP : PD_ILP_TIMEOUT;
+            gap = NAN;
+            break;
+        }
+        pd_plan *pl = NULL;
+        int rc = solve_capped(&res, &pl, q, cap, strict, left, c, o, d);
+        if (rc) {
+            ret = rc;
+            if (rc > 0 && q->levels == 2)
+                snprintf(why, (size_t)why_size, "too large: more than %ld inner candidate stages "
+                         "(two levels)", PD_ILP_HIER_MAX_ARCS);
+            else if (rc > 0)
+                snprintf(why, (size_t)why_size, "too large: more than %ld candidate stages or %ld "
+                         "stage-layer entries", PD_ILP_MAX_ARCS, PD_ILP_MAX_COVER);
+            break;
+        }
+        if (pl) {
+            free_plan(best);
+            best = pl;
+            final_status = res.status;
+            gap = res.gap;
+            if (res.status != PD_ILP_OPTIMAL) break;
+            cap = pl->bottleneck_ms * (1 - 1e-10);
+            strict = 1;
+            continue;
+        }
+        /* no path below the cap */
+        if (best || (round == 0 && isfinite(incumbent_ms))) {
+            if (res.status == PD_ILP_INFEASIBLE) { final_status = PD_ILP_OPTIMAL; gap = 0; }
+            else { final_status = PD_ILP_GAP; gap = NAN; }
+            if (!best) objective = incumbent_ms;
+            break;
+        }
+        if (res.status == PD_ILP_INFEASIBLE && isfinite(cap)) {
+            /* nothing as good as the bound: solve the whole problem to say what is optimal */
+            cap = INFINITY;
+            strict = 0;
+            continue;
+        }
+        final_status = res.status;
+        break;
+    }
+    if (ret) { free_plan(best); return ret; }
+    snprintf(cert->status, sizeof cert->status, "%s", status_name(final_status));
+    cert->objective = best ? best->bottleneck_ms : objective;
+    cert->gap = final_status == PD_ILP_OPTIMAL ? 0 : gap;
+    cert->seconds = now_s() - t0;
+    if (best) best->certificate = *cert;
+    *out = best;
+    return 0;
+}
+
+static void cert_init(pd_certificate *cert) {
+    memset(cert, 0, sizeof *cert);
+    snprintf(cert->solver, sizeof cert->solver, "glpk");
+    snprintf(cert->status, sizeof cert->status, "skipped");
+    cert->objective = 0; /* as plan.yaml has always shown a skipped certificate */
+    cert->gap = 0;
+}
+
+int pd_ilp_optimum(pd_plan **out, pd_certificate *cert, const pd_costgraph *g,
+                   const pd_cluster *c, const pd_plan_opts *o, double upper_bound_ms,
+                   double time_limit_s, char *why, int why_size, pd_diag *d) {
+    double t0 = now_s();
+    *out = NULL;
+    cert_init(cert);
+    ilp_problem q;
+    int rc = problem_init(&q, g, c, o, why, why_size, d);
+    if (rc) return rc;
+    /* stages slower than the bound cannot be in a plan that is at least as good */
+    double cap = isfinite(upper_bound_ms) && upper_bound_ms > 0
+                     ? upper_bound_ms * (1 + 1e-9) + 1e-12 : INFINITY;
+    rc = optimum_core(out, cert, &q, c, o, cap, 0, NAN, t0, time_limit_s, why, why_size, d);
+    problem_free(&q);
+    return rc;
+}
+
+/* Checks plan p against the integer program's constraints (stages partition the nodes in an
+ * order that respects every edge, so every prefix is an ideal; replicas within the rules; each
+ * stage fits) and re-prices it. Returns its bottleneck, or NAN when it breaks a constraint. */
+static double check_plan(const ilp_problem *q, const pd_plan *p) {
+    const pd_costgraph *g = q->g;
+    if (!p || p->n_stages < 1 || !p->stages) return NAN;
+    int *stage_of = malloc((size_t)g->n * sizeof(int));
+    unsigned char *before = calloc((size_t)g->n + 1, 1), *st = calloc((size_t)g->n + 1, 1);
+    double worst = NAN;
+    int used = 0, ok = stage_of && before && st;
+    for (int v = 0; ok && v < g->n; v++) stage_of[v] = -1;
+    for (int s = 0; ok && s < p->n_stages; s++) {
+        const pd_stage *x = &p->stages[s];
+        if (x->n_nodes < 1 || !x->nodes || x->replicas < 1 || (q->straight && x->replicas != 1))
+            ok = 0;
+        for (int k = 0; ok && k < x->n_nodes; k++) {
+            int v = x->nodes[k];
+            if (v < 0 || v >= g->n || stage_of[v] != -1) ok = 0;
+            else stage_of[v] = s;
+        }
+        used += x->replicas;
+    }
+    for (int v = 0; ok && v < g->n; v++)
+        if (stage_of[v] < 0) ok = 0;
+    for (int e = 0; ok && e < g->n_edges; e++)
+        if (stage_of[g->src[e]] > stage_of[g->dst[e]]) ok = 0;
+    if (ok && (used > q->N || (q->exact_budget && used != q->N))) ok = 0;
+    if (ok) {
+        worst = 0;
+        int done = 0;
+        for (int s = 0; s < p->n_stages; s++) {
+            const pd_stage *x = &p->stages[s];
+            memset(st, 0, (size_t)g->n);
+            for (int k = 0; k < x->n_nodes; k++) st[x->nodes[k]] = 1;
+            done += x->replicas;
+            pd_stage_cost sc;
+            pd_stage_cost_nodes(&sc, g, &q->lv, q->cm, s ? before : NULL, st, x->replicas,
+                                used - done);
+            if (!sc.fits) { worst = NAN; break; }
+            if (sc.time_ms > worst) worst = sc.time_ms;
+            for (int k = 0; k < x->n_nodes; k++) before[x->nodes[k]] = 1;
+        }
+    }
+    free(stage_of);
+    free(before);
+    free(st);
+    return worst;
+}
+
+int pd_ilp_uses_every_worker(const pd_plan_opts *o) {
+    /* As the DP (dp.c, docs/planner.md "At most N workers"): the default cost model may leave
+     * workers idle; --compat pipedream (the original without --use_fewer_machines) and
+     * --straight (exactly N one-worker stages) use every worker. */
+    return o && (o->cost_model == PD_COST_PIPEDREAM || o->straight);
+}
+
+int pd_certify(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o, pd_plan *p,
+               double time_limit_s, pd_plan **better, pd_diag *d) {
+    double t0 = now_s();
+    if (better) *better = NULL;
+    char why[160] = "";
+    pd_certificate cert;
+    cert_init(&cert);
+    ilp_problem q;
+    int rc = problem_init(&q, g, c, o, why, sizeof why, d);
+    if (rc < 0) return -1;
+    if (rc > 0) {
+        if (p) {
+            p->certificate = cert;
+            skip(p, why, d, o);
+        }
+        return 0;
+    }
+    /* When the DP's plan satisfies every constraint of the model and re-prices to its own
+     * bottleneck, one solve over strictly faster stages proves it optimal (or finds better).
+     * Otherwise the integer program solves for its optimum from the DP's bound. */
+    double ub = p ? p->bottleneck_ms : INFINITY;
+    double mine = q.levels == 1 ? check_plan(&q, p) : NAN; /* two levels: from the DP's bound */
+    pd_plan *ilp = NULL;
+    if (p && isfinite(mine) && fabs(mine - ub) <= 1e-9 * fabs(ub) + 1e-12)
+        rc = optimum_core(&ilp, &cert, &q, c, o, mine * (1 - 1e-9), 1, mine, t0, time_limit_s,
+                          why, sizeof why, d);
+    else
+        rc = optimum_core(&ilp, &cert, &q, c, o,
+                          isfinite(ub) && ub > 0 ? ub * (1 + 1e-9) + 1e-12 : INFINITY, 0, NAN,
+                          t0, time_limit_s, why, sizeof why, d);
+    problem_free(&q);
+    if (rc < 0) return -1;
+    if (rc > 0) {
+        if (p) {
+            cert_init(&p->certificate);
+            skip(p, why, d, o);
+        }
+        return 0;
+    }
+    if (p) p->certificate = cert;
+    if (!p || !ilp) { free_plan(ilp); return 0; }
+    double v = ilp->bottleneck_ms;
+    if (v < p->bottleneck_ms * (1 - 1e-9) - 1e-12) {
+        if (better) *better = ilp;
+        else free_plan(ilp);
+        return 1;
+    }
+    if (v > p->bottleneck_ms * (1 + 1e-9) + 1e-12 && !strcmp(cert.status, "optimal"))
+        pd_diag_warning(d, "ilp", 0, 0, "the DP's bottleneck %.17g ms is below the integer "
+                        "program's optimum %.17g ms: the DP's plan breaks a constraint the "
+                        "integer program models", p->bottleneck_ms, v);
+    free_plan(ilp);
+    return 0;
+}

@@ -1,0 +1,406 @@
+/* ilp_glpk.c: the integer programs themselves, in GLPK's C API: the path program of one level
+ * (below) and the two-level program (pd_ilp_hier_glpk_solve, at the end; its rows are described
+ * in ilp_hier.c). The only file that builds a GLPK model.
+ *
+ * Variables: x[a] binary for every arc a (a candidate stage with its replica count), and T >= 0
+ * continuous, the bottleneck. Rows:
+ *   flow:   for every vertex v, sum of x leaving v - sum of x entering v = 1 at the source,
+ *           -1 at the sink, 0 elsewhere, so the chosen arcs form one path (no cyclic stage
+ *           orders: every arc goes from an ideal to a strictly larger one);
+ *   budget: sum of replicas[a] * x[a] <= workers (== workers when the budget must be used up);
+ *   bottleneck (vertex_rows, the default): for every vertex v, T - sum of time[a] * x[a] over
+ *           the arcs leaving v >= 0, and the same over the arcs entering v. On a path at most
+ *           one chosen arc leaves (enters) a vertex, and every chosen arc leaves one, so T is at
+ *           least every chosen stage's time, with two matrix entries per arc. Otherwise one row
+ *           per graph node l over the arcs whose stage holds l (as tight, far denser);
+ *   load:   workers * T - sum of replicas[a] * time[a] * x[a] >= 0, valid because every chosen
+ *           stage has time <= T and the replicas sum to at most the workers; in the linear
+ *           relaxation it is the load-balancing bound that the per-node rows lack.
+ * Objective: minimise T.
+ * Every index is validated before GLPK sees it (GLPK aborts the process on a bad index), and
+ * glp_check_dup runs before glp_load_matrix. GLPK's terminal output is switched off. */
+#include "ilp_glpk.h"
+
+#include <glpk.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERR(...) (snprintf(err, (size_t)err_size, __VA_ARGS__), -1)
+
+typedef struct {
+    double gap;
+} cb_info;
+
+static void callback(glp_tree *tree, void *info) {
+    cb_info *ci = info;
+    int r = glp_ios_reason(tree);
+    if (r == GLP_IBINGO || r == GLP_ISELECT) ci->gap = glp_ios_mip_gap(tree);
+}
+
+/* Checks the arrays describing the problem; returns 0 or -1 with err. */
+static int validate(const pd_ilp_paths *p, char *err, int err_size) {
+    if (p->n_vertices < 2 || p->source < 0 || p->source >= p->n_vertices || p->sink < 0 ||
+        p->sink >= p->n_vertices || p->source == p->sink)
+        return ERR("ilp: bad vertices (n=%d source=%d sink=%d) at %s:%d", p->n_vertices,
+                   p->source, p->sink, __FILE__, __LINE__);
+    if (p->n_arcs < 0 || p->n_arcs > INT_MAX - 2 || p->n_nodes < 1 || p->budget < 1)
+        return ERR("ilp: bad sizes (arcs=%d nodes=%d budget=%d) at %s:%d", p->n_arcs, p->n_nodes,
+                   p->budget, __FILE__, __LINE__);
+    if (p->cover_start[0] != 0)
+        return ERR("ilp: cover_start[0] != 0 at %s:%d", __FILE__, __LINE__);
+    for (int a = 0; a < p->n_arcs; a++) {
+        if (p->tail[a] < 0 || p->tail[a] >= p->n_vertices || p->head[a] < 0 ||
+            p->head[a] >= p->n_vertices || p->tail[a] == p->head[a])
+            return ERR("ilp: arc %d has bad ends %d -> %d at %s:%d", a, p->tail[a], p->head[a],
+                       __FILE__, __LINE__);
+        if (p->replicas[a] < 1 || !(p->time_ms[a] >= 0) || !isfinite(p->time_ms[a]))
+            return ERR("ilp: arc %d has bad replicas %d or time %g at %s:%d", a, p->replicas[a],
+                       p->time_ms[a], __FILE__, __LINE__);
+        if (p->cover_start[a + 1] <= p->cover_start[a])
+            return ERR("ilp: arc %d covers no node at %s:%d", a, __FILE__, __LINE__);
+        for (long k = p->cover_start[a]; k < p->cover_start[a + 1]; k++)
+            if (p->cover[k] < 0 || p->cover[k] >= p->n_nodes ||
+                (k > p->cover_start[a] && p->cover[k] <= p->cover[k - 1]))
+                return ERR("ilp: arc %d covers bad node %d at %s:%d", a, p->cover[k], __FILE__,
+                           __LINE__);
+    }
+    return 0;
+}
+
+/* Follows the chosen arcs from the source; fills res->chosen. */
+static int extract_path(pd_ilp_result *res, const pd_ilp_paths *p, const unsigned char *on,
+                        char *err, int err_size) {
+    res->chosen = malloc(((size_t)p->n_arcs + 1) * sizeof(int));
+    if (!res->chosen) return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
+    res->n_chosen = 0;
+    res->objective = 0;
+    int v = p->source, used = 0;
+    while (v != p->sink) {
+        int next = -1;
+        for (int a = 0; a < p->n_arcs; a++)
+            if (on[a] && p->tail[a] == v) { next = a; break; }
+        if (next < 0 || res->n_chosen >= p->n_arcs)
+            return ERR("ilp: the solution is not a path (stuck at vertex %d) at %s:%d", v,
+                       __FILE__, __LINE__);
+        res->chosen[res->n_chosen++] = next;
+        used += p->replicas[next];
+        if (p->time_ms[next] > res->objective) res->objective = p->time_ms[next];
+        v = p->head[next];
+    }
+    int chosen_total = 0;
+    for (int a = 0; a < p->n_arcs; a++) chosen_total += on[a];
+    if (chosen_total != res->n_chosen || used > p->budget || (p->exact_budget && used != p->budget))
+        return ERR("ilp: the solution breaks the path or the budget (%d arcs on, %d on the path, "
+                   "%d workers of %d) at %s:%d", chosen_total, res->n_chosen, used, p->budget,
+                   __FILE__, __LINE__);
+    return 0;
+}
+
+int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_limit_s,
+                       char *err, int err_size) {
+    memset(res, 0, sizeof *res);
+    res->status = PD_ILP_INFEASIBLE;
+    if (validate(p, err, err_size)) return -1;
+    if (p->n_arcs == 0) return 0;
+
+    int A = p->n_arcs, colT = A + 1;
+    int V = p->n_vertices, nb = p->vertex_rows ? 2 * V : p->n_nodes; /* bottleneck rows */
+    int nrows = V + 1 + nb + 1;
+    long ne = 4L * A + (p->vertex_rows ? 2L * A : p->cover_start[A]) + nb + 1;
+    if (ne > INT_MAX - 1) return ERR("ilp: %ld matrix entries is too many at %s:%d", ne, __FILE__, __LINE__);
+    int *ia = malloc((size_t)(ne + 1) * sizeof(int));
+    int *ja = malloc((size_t)(ne + 1) * sizeof(int));
+    double *ar = malloc((size_t)(ne + 1) * sizeof(double));
+    unsigned char *on = calloc((size_t)A + 1, 1);
+    if (!ia || !ja || !ar || !on) {
+        free(ia); free(ja); free(ar); free(on);
+        return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
+    }
+    /* rows: 1..V flow, V+1 budget, V+2..V+1+n bottleneck, V+n+2 load */
+    int rowBudget = p->n_vertices + 1, rowLoad = nrows;
+    long k = 0;
+    for (int a = 0; a < A; a++) {
+        int col = a + 1;
+        ++k; ia[k] = p->tail[a] + 1; ja[k] = col; ar[k] = 1.0;
+        ++k; ia[k] = p->head[a] + 1; ja[k] = col; ar[k] = -1.0;
+        ++k; ia[k] = rowBudget; ja[k] = col; ar[k] = p->replicas[a];
+        ++k; ia[k] = rowLoad; ja[k] = col; ar[k] = -p->replicas[a] * p->time_ms[a];
+        if (p->vertex_rows) {
+            ++k; ia[k] = rowBudget + 1 + p->tail[a]; ja[k] = col; ar[k] = -p->time_ms[a];
+            ++k; ia[k] = rowBudget + 1 + V + p->head[a]; ja[k] = col; ar[k] = -p->time_ms[a];
+        } else {
+            for (long c = p->cover_start[a]; c < p->cover_start[a + 1]; c++) {
+                ++k; ia[k] = rowBudget + 1 + p->cover[c]; ja[k] = col; ar[k] = -p->time_ms[a];
+            }
+        }
+    }
+    for (int l = 0; l < nb; l++) {
+        ++k; ia[k] = rowBudget + 1 + l; ja[k] = colT; ar[k] = 1.0;
+    }
+    ++k; ia[k] = rowLoad; ja[k] = colT; ar[k] = p->budget;
+    int rc_setup = 0;
+    for (long e = 1; e <= k; e++)
+        if (ia[e] < 1 || ia[e] > nrows || ja[e] < 1 || ja[e] > colT) { rc_setup = 1; break; }
+    if (k != ne || rc_setup || glp_check_dup(nrows, colT, (int)k, ia, ja) != 0) {
+        free(ia); free(ja); free(ar); free(on);
+        return ERR("ilp: matrix indices out of range or duplicated at %s:%d", __FILE__, __LINE__);
+    }
+
+    int term = glp_term_out(GLP_OFF);
+    glp_prob *lp = glp_create_prob();
+    glp_set_obj_dir(lp, GLP_MIN);
+    glp_add_rows(lp, nrows);
+    glp_add_cols(lp, colT);
+    for (int v = 0; v < p->n_vertices; v++) {
+        double b = v == p->source ? 1.0 : v == p->sink ? -1.0 : 0.0;
+        glp_set_row_bnds(lp, v + 1, GLP_FX, b, b);
+    }
+    if (p->exact_budget) glp_set_row_bnds(lp, rowBudget, GLP_FX, p->budget, p->budget);
+    else glp_set_row_bnds(lp, rowBudget, GLP_UP, 0.0, p->budget);
+    for (int l = 0; l < nb; l++) glp_set_row_bnds(lp, rowBudget + 1 + l, GLP_LO, 0.0, 0.0);
+    glp_set_row_bnds(lp, rowLoad, GLP_LO, 0.0, 0.0);
+    for (int a = 0; a < A; a++) glp_set_col_kind(lp, a + 1, GLP_BV);
+    glp_set_col_bnds(lp, colT, GLP_LO, 0.0, 0.0);
+    glp_set_obj_coef(lp, colT, 1.0);
+    glp_load_matrix(lp, (int)k, ia, ja, ar);
+    free(ia); free(ja); free(ar);
+
+    /* The root relaxation first, with glp_simplex: unlike glp_intopt's own root solve it
+     * honours the time limit, and a relaxation without a solution ends the work early. Then
+     * glp_intopt starts from that basis (so its presolver stays off: with it off and no basis it
+     * would fail with GLP_EROOT). */
+    double t_start = glp_time();
+    double ms = time_limit_s * 1000.0;
+    glp_smcp sp;
+    glp_init_smcp(&sp);
+    sp.msg_lev = GLP_MSG_OFF;
+    /* measured: the layered graph's relaxation solves far faster after the LP presolver, the
+     * plain one faster without it, by the primal simplex */
+    sp.meth = p->lp_presolve ? GLP_DUALP : GLP_PRIMAL;
+    sp.presolve = p->lp_presolve ? GLP_ON : GLP_OFF;
+    sp.tm_lim = ms >= INT_MAX ? INT_MAX : ms < 1 ? 1 : (int)ms;
+    glp_scale_prob(lp, GLP_SF_AUTO);
+    int rc = glp_simplex(lp, &sp), st = GLP_UNDEF, ret = 0;
+    if (rc == GLP_EFAIL || rc == GLP_ESING || rc == GLP_ECOND) {
+        /* numerical trouble on a large relaxation: the other method, through the presolver */
+        sp.meth = sp.meth == GLP_PRIMAL ? GLP_DUALP : GLP_PRIMAL;
+        sp.presolve = GLP_ON;
+        double left = ms - glp_difftime(glp_time(), t_start) * 1000.0;
+        sp.tm_lim = left >= INT_MAX ? INT_MAX : left < 1 ? 1 : (int)left;
+        rc = glp_simplex(lp, &sp);
+    }
+    if (rc == GLP_ETMLIM) {
+        res->status = PD_ILP_TIMEOUT;
+        goto done;
+    }
+    if (rc == GLP_ENOPFS ||
+        (rc == 0 && (glp_get_status(lp) == GLP_NOFEAS || glp_get_prim_stat(lp) == GLP_NOFEAS))) {
+        res->status = PD_ILP_INFEASIBLE;
+        goto done;
+    }
+    if (rc != 0 || glp_get_status(lp) != GLP_OPT) {
+        ret = ERR("ilp: glp_simplex returned %d (status %d) at %s:%d", rc, glp_get_status(lp),
+                  __FILE__, __LINE__);
+        goto done;
+    }
+    glp_iocp parm;
+    glp_init_iocp(&parm);
+    parm.msg_lev = GLP_MSG_OFF;
+    parm.presolve = GLP_OFF;
+    ms -= glp_difftime(glp_time(), t_start) * 1000.0;
+    parm.tm_lim = ms >= INT_MAX ? INT_MAX : ms < 1 ? 1 : (int)ms;
+    cb_info ci = {0};
+    parm.cb_func = callback;
+    parm.cb_info = &ci;
+    rc = glp_intopt(lp, &parm);
+    if (rc == GLP_EROOT) { /* no usable basis after all: let glp_intopt presolve and solve it */
+        parm.presolve = GLP_ON;
+        rc = glp_intopt(lp, &parm);
+    }
+    st = glp_mip_status(lp);
+    if ((rc == 0 || rc == GLP_ETMLIM || rc == GLP_EMIPGAP) && (st == GLP_OPT || st == GLP_FEAS)) {
+        for (int a = 0; a < A; a++) on[a] = glp_mip_col_val(lp, a + 1) > 0.5;
+        if (extract_path(res, p, on, err, err_size)) ret = -1;
+        else if (rc == 0 && st == GLP_OPT) { res->status = PD_ILP_OPTIMAL; res->gap = 0; }
+        else { res->status = PD_ILP_GAP; res->gap = ci.gap; }
+    } else if (rc == GLP_ENOPFS || st == GLP_NOFEAS || (rc == 0 && st != GLP_OPT)) {
+        res->status = PD_ILP_INFEASIBLE;
+    } else if (rc == GLP_ETMLIM || rc == GLP_EMIPGAP) {
+        res->status = PD_ILP_TIMEOUT;
+    } else {
+        ret = ERR("ilp: glp_intopt returned %d (status %d) at %s:%d", rc, st, __FILE__, __LINE__);
+    }
+done:
+    glp_delete_prob(lp);
+    glp_term_out(term);
+    free(on);
+    return ret;
+}
+
+/* ---- the two-level program (its arcs: ilp_hier.c) ----
+ * Columns: x 1..O (outer arcs), y O+1..O+I (inner arcs), T O+I+1; the rows are described at the
+ * top of ilp_hier.c. */
+int pd_ilp_hier_glpk_solve(const pd_ilp_hier_arcs *hp, int count, int N0, int N1,
+                           double time_limit_s, unsigned char *xv, unsigned char *yv, int *status,
+                           char *err, int err_size) {
+    const pd_ilp_hier_arcs h = *hp; /* read only */
+    int O = h.n_out, I = h.n_in;
+    *status = PD_ILP_INFEASIBLE;
+    /* inner flow rows: one per (outer arc, ideal its inner arcs touch); row numbers by a map */
+    int *row_of = malloc(sizeof(int) * (size_t)count);
+    int *mark = malloc(sizeof(int) * (size_t)count);
+    if (!row_of || !mark) {
+        free(row_of); free(mark);
+        return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
+    }
+    /* columns: x 1..O, y O+1..O+I, T O+I+1. rows: outer flow 1..count, budget count+1, then per
+     * outer arc its inner flow rows and its inner budget, then the bottleneck rows (one per
+     * inner arc, one per outer arc), then load. */
+    long ne = 0;
+    int nrows = count + 1;
+    for (int v = 0; v < count; v++) mark[v] = -1;
+    int *inner_rows = malloc(sizeof(int) * (size_t)O); /* first inner flow row of each outer arc */
+    int *inner_n = malloc(sizeof(int) * (size_t)O);
+    /* per outer arc 2 outer flow, budget, 2 inner flow, inner budget, bottleneck; per inner arc
+     * 2 inner flow, inner budget, bottleneck, load; T in every bottleneck row and in load (set
+     * once the rows are counted) */
+    long total_entries = 0;
+    int *ia = NULL, *ja = NULL;
+    double *ar = NULL;
+    if (!inner_rows || !inner_n) goto oom;
+    /* count the inner flow rows */
+    for (int a = 0; a < O; a++) {
+        inner_rows[a] = nrows + 1;
+        int n = 0;
+        mark[h.o_from[a]] = a, n++;
+        if (mark[h.o_to[a]] != a) mark[h.o_to[a]] = a, n++;
+        for (int b = h.o_first_in[a]; b < h.o_first_in[a] + h.o_n_in[a]; b++) {
+            if (mark[h.i_from[b]] != a) mark[h.i_from[b]] = a, n++;
+            if (mark[h.i_to[b]] != a) mark[h.i_to[b]] = a, n++;
+        }
+        inner_n[a] = n;
+        nrows += n + 1; /* and its budget row */
+    }
+    /* bottleneck rows: per ideal for the outer arcs (count rows), then per (outer arc, ideal it
+     * touches) for its inner arcs, at the same offsets as its inner flow rows */
+    int row_bott = nrows + 1, row_bott_in = row_bott + count;
+    nrows += count + (nrows - count - 1);
+    int row_load = ++nrows;
+    total_entries = 7L * O + 5L * I + (row_load - row_bott) + 1;
+    if ((long)nrows > INT_MAX / 2 || total_entries > INT_MAX / 2) {
+        free(row_of); free(mark); free(inner_rows); free(inner_n);
+       
+        return 1;
+    }
+    ia = malloc(sizeof(int) * ((size_t)total_entries + 1));
+    ja = malloc(sizeof(int) * ((size_t)total_entries + 1));
+    ar = malloc(sizeof(double) * ((size_t)total_entries + 1));
+    if (!ia || !ja || !ar) goto oom;
+    int colT = O + I + 1;
+    int overflow = 0; /* an entry past total_entries is never written (the count is exact) */
+#define ENTRY(r, c, v) \
+    (ne < total_entries ? (++ne, ia[ne] = (r), ja[ne] = (c), ar[ne] = (v)) : (overflow = 1, 0.0))
+    for (int v = 0; v < count; v++) mark[v] = -1;
+    for (int a = 0; a < O; a++) {
+        int col = a + 1;
+        ENTRY(h.o_from[a] + 1, col, 1.0); /* outer flow */
+        ENTRY(h.o_to[a] + 1, col, -1.0);
+        ENTRY(count + 1, col, h.o_r[a]); /* outer budget */
+        /* inner flow rows of a: number the ideals it touches */
+        int next = inner_rows[a];
+#define ROW(v) (mark[v] == a ? row_of[v] : (mark[v] = a, row_of[v] = next++))
+        int rf = ROW(h.o_from[a]), rt = ROW(h.o_to[a]);
+        ENTRY(rf, col, -1.0);
+        ENTRY(rt, col, 1.0);
+        int budget_row = inner_rows[a] + inner_n[a];
+        ENTRY(budget_row, col, -(double)N0);
+        ENTRY(row_bott + h.o_from[a], col, -h.o_time[a]);
+        for (int b = h.o_first_in[a]; b < h.o_first_in[a] + h.o_n_in[a]; b++) {
+            int cb = O + b + 1;
+            ENTRY(ROW(h.i_from[b]), cb, 1.0);
+            ENTRY(ROW(h.i_to[b]), cb, -1.0);
+            ENTRY(budget_row, cb, h.i_r[b]);
+            /* the bottleneck row of (a, its tail): row_bott_in + (flow row - first flow row) */
+            ENTRY(row_bott_in + (row_of[h.i_from[b]] - (count + 2)), cb, -h.i_time[b]);
+            ENTRY(row_load, cb, -(double)h.i_r[b] * h.o_r[a] * h.i_time[b]);
+        }
+#undef ROW
+        if (next != budget_row) {
+            free(row_of); free(mark); free(inner_rows); free(inner_n);
+            free(ia); free(ja); free(ar);
+            return ERR("ilp: inner rows miscounted (%d != %d) at %s:%d", next, budget_row,
+                       __FILE__, __LINE__);
+        }
+    }
+    for (int k = row_bott; k < row_load; k++) ENTRY(k, colT, 1.0);
+    ENTRY(row_load, colT, (double)N0 * N1);
+#undef ENTRY
+    int bad = overflow;
+    for (long e = 1; e <= ne && !bad; e++)
+        if (ia[e] < 1 || ia[e] > nrows || ja[e] < 1 || ja[e] > colT) bad = 1;
+    if (bad || glp_check_dup(nrows, colT, (int)ne, ia, ja) != 0) {
+        free(row_of); free(mark); free(inner_rows); free(inner_n);
+        free(ia); free(ja); free(ar);
+        return ERR("ilp: two-level matrix indices out of range or duplicated at %s:%d", __FILE__,
+                   __LINE__);
+    }
+    int term = glp_term_out(GLP_OFF);
+    glp_prob *lp = glp_create_prob();
+    glp_set_obj_dir(lp, GLP_MIN);
+    glp_add_rows(lp, nrows);
+    glp_add_cols(lp, colT);
+    for (int v = 0; v < count; v++) {
+        double b = v == 0 ? 1.0 : v == count - 1 ? -1.0 : 0.0;
+        glp_set_row_bnds(lp, v + 1, GLP_FX, b, b);
+    }
+    glp_set_row_bnds(lp, count + 1, GLP_UP, 0.0, N1);
+    for (int a = 0; a < O; a++) {
+        for (int k = 0; k < inner_n[a]; k++)
+            glp_set_row_bnds(lp, inner_rows[a] + k, GLP_FX, 0.0, 0.0);
+        glp_set_row_bnds(lp, inner_rows[a] + inner_n[a], GLP_UP, 0.0, 0.0);
+    }
+    for (int k = row_bott; k < row_load; k++) glp_set_row_bnds(lp, k, GLP_LO, 0.0, 0.0);
+    glp_set_row_bnds(lp, row_load, GLP_LO, 0.0, 0.0);
+    for (int c = 1; c < colT; c++) glp_set_col_kind(lp, c, GLP_BV);
+    glp_set_col_bnds(lp, colT, GLP_LO, 0.0, 0.0);
+    glp_set_obj_coef(lp, colT, 1.0);
+    glp_load_matrix(lp, (int)ne, ia, ja, ar);
+    free(ia); free(ja); free(ar);
+    ia = ja = NULL;
+    ar = NULL;
+
+    int ret = 0;
+    double ms = time_limit_s * 1000.0;
+    glp_iocp parm;
+    glp_init_iocp(&parm);
+    parm.msg_lev = GLP_MSG_OFF;
+    parm.presolve = GLP_ON; /* the root relaxation inside glp_intopt */
+    parm.tm_lim = ms >= INT_MAX ? INT_MAX : ms < 1 ? 1 : (int)ms;
+    glp_scale_prob(lp, GLP_SF_AUTO);
+    int r = glp_intopt(lp, &parm), st = glp_mip_status(lp);
+    if ((r == 0 || r == GLP_ETMLIM || r == GLP_EMIPGAP) && (st == GLP_OPT || st == GLP_FEAS)) {
+        for (int a = 0; a < O; a++) xv[a] = glp_mip_col_val(lp, a + 1) > 0.5;
+        for (int b = 0; b < I; b++) yv[b] = glp_mip_col_val(lp, O + b + 1) > 0.5;
+        *status = r == 0 && st == GLP_OPT ? PD_ILP_OPTIMAL : PD_ILP_GAP;
+    } else if (r == GLP_ENOPFS || st == GLP_NOFEAS || (r == 0 && st != GLP_OPT)) {
+        *status = PD_ILP_INFEASIBLE;
+    } else if (r == GLP_ETMLIM) {
+        *status = PD_ILP_TIMEOUT;
+    } else {
+        ret = ERR("ilp: glp_intopt returned %d (status %d) on the two-level program at %s:%d", r,
+                  st, __FILE__, __LINE__);
+    }
+    glp_delete_prob(lp);
+    glp_term_out(term);
+    free(row_of); free(mark); free(inner_rows); free(inner_n);
+   
+    return ret;
+oom:
+    free(row_of); free(mark); free(inner_rows); free(inner_n);
+    free(ia); free(ja); free(ar);
+   
+    return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
+}

@@ -1,0 +1,115 @@
+/* cost.h: the time and memory of one pipeline stage at one level of the cluster, under both cost
+ * models (PD_COST_DEFAULT, ours, and PD_COST_PIPEDREAM, the original optimizer's formulas as
+ * coded). The DP (dp.c) and the integer program (ilp.c) both price stages only through these
+ * functions, so they agree on every number. docs/planner.md gives the formulas.
+ *
+ * A stage is J \ I for two downward-closed sets (ideals) I subset J of the cost graph. Its input
+ * cut is cut(I), its output cut is cut(J), where cut(X) = sum of act_bytes of the nodes in X that
+ * have at least one consumer outside X (each tensor counted once).
+ *
+ * "workers_after" is the number of workers of this level that run later stages (N minus the
+ * workers of this stage and of every earlier stage); it sets the number of minibatches in flight
+ * (1F1B warm-up = ceil(workers_after / replicas)) and therefore the memory.
+ */
+#ifndef PD_COST_H
+#define PD_COST_H
+
+#include <math.h>
+
+#include "planner/model/costgraph.h"
+#include "planner/plan/plan.h"
+
+/* One level of the cluster, as a stage sees it. */
+typedef struct {
+    double bandwidth;    /* B, bytes/s between units of this level */
+    int workers;         /* N: units at this level (cluster count[l]) */
+    int k;               /* K: count of the level below (count[l-1]), 1 at level 0, as the
+                            original passes it; used only by the compat base case */
+    double memory_bytes; /* per worker; 0 = no limit */
+    int innermost;       /* 1 at level 0: the default model checks memory only there, where one
+                            stage replica is one worker */
+} pd_cost_level;
+
+/* The sums that price a stage (what the DP precomputes per pair of ideals). */
+typedef struct {
+    double compute_ms;  /* T: fwd+bwd of the stage's nodes per minibatch, or at an outer level
+                           the inner level's best time for the range */
+    double param_bytes; /* P: sum of param_bytes of the stage's nodes */
+    double act_bytes;   /* Aact: sum of act_bytes of the stage's nodes (stored activations) */
+    double in_bytes;    /* cut(I): 0 when the stage is first (I empty) */
+    double out_bytes;   /* cut(J): 0 when the stage is last (J = every node) */
+    int first;          /* I is empty (PipeDream's base case) */
+    int last;           /* J is every node */
+} pd_stage_sums;
+
+/* What a stage costs. Times in ms per minibatch. */
+typedef struct {
+    double compute_ms;    /* T / replicas */
+    double allreduce_ms;  /* weight sync per minibatch (already divided by replicas) */
+    double comm_in_ms;    /* activation + gradient over the input cut, per minibatch */
+    double comm_out_ms;   /* the same over the output cut */
+    double time_ms;       /* the stage's time: what the bottleneck is the max of */
+    double memory_bytes;  /* per worker, as the cost model counts it */
+    int warmup;           /* ceil(workers_after / replicas) */
+    int weight_versions;  /* warmup + 1 */
+    int fits;             /* 1 when memory_bytes <= memory limit (or no limit) */
+} pd_stage_cost;
+
+/* The default model's stage time, the number pd_stage_cost_eval gives as time_ms under
+ * PD_COST_DEFAULT (which calls this): compute / r plus the ring all-reduce of the parameters
+ * 2 (r-1) P / (r B) once per round of r minibatches, or the input or output transfer (2 a / (B r):
+ * activations forward, gradients back) when larger. Inline for the DP's inner loop. */
+static inline double pd_stage_time_default(double compute_ms, double param_bytes,
+                                           double in_bytes, double out_bytes, int first,
+                                           int last, double bandwidth, int replicas) {
+    double r = replicas, B = bandwidth;
+    double ring = 1000.0 * 2.0 * (r - 1.0) * param_bytes / (r * B);
+    double t = compute_ms / r + ring / r;
+    double in = first ? 0 : 2000.0 * in_bytes / (B * r);
+    double out = last ? 0 : 2000.0 * out_bytes / (B * r);
+    if (in > t) t = in;
+    if (out > t) t = out;
+    return t;
+}
+
+/* The inverse of pd_stage_time_default, in closed form: about the least replica count r >= 2
+ * whose time is at most T (T > 0), as a real number. The time is (T_c + a (r-1)/r) / r beside
+ * the transfers b / r (a = 2000 P / B, b = 2000 bytes / B): at most T from r >= b / T and from
+ * r >= the larger root of T r^2 - (T_c + a) r + a. Rounding can put the answer a step either
+ * way: callers check it with pd_stage_time_default. */
+static inline double pd_stage_replicas_default(double compute_ms, double param_bytes,
+                                               double in_bytes, double out_bytes, int first,
+                                               int last, double bandwidth, double T) {
+    double B = bandwidth, a = 2000.0 * param_bytes / B, q = compute_ms + a;
+    double bin = first ? 0 : 2000.0 * in_bytes / B, bout = last ? 0 : 2000.0 * out_bytes / B;
+    double disc = q * q - 4 * T * a, b = bin > bout ? bin : bout;
+    double root = disc > 0 ? (q + sqrt(disc)) / (2 * T) : 0;
+    return b / T > root ? b / T : root;
+}
+
+/* Prices a stage from its sums. replicas >= 1, workers_after >= 0. */
+void pd_stage_cost_eval(pd_stage_cost *out, const pd_stage_sums *s, const pd_cost_level *lv,
+                        pd_cost_model cm, int replicas, int workers_after);
+
+/* Prices the stage J \ I of g given as byte flags per node: before[v] = 1 when v is in I (NULL
+ * means I is empty), stage[v] = 1 when v is in the stage. I must be downward closed and I + stage
+ * too (not checked). Compute is the sum of fwd_ms + bwd_ms of the stage's nodes (a flat level).
+ * Same numbers as the DP gives the same stage at a flat (single) level. */
+void pd_stage_cost_nodes(pd_stage_cost *out, const pd_costgraph *g, const pd_cost_level *lv,
+                         pd_cost_model cm, const unsigned char *before,
+                         const unsigned char *stage, int replicas, int workers_after);
+
+/* Bytes of the tensors that leave the node set in[] (byte flags): each node in the set with at
+ * least one consumer outside it counts its act_bytes once. */
+double pd_cut_bytes(const pd_costgraph *g, const unsigned char *in);
+
+/* The data-parallel baseline: the whole graph as one stage replicated on every worker. Compat:
+ * iterated over the levels innermost first as the original does (t <- stage time of t on N_l
+ * units). Default: per round of one minibatch per worker, in which each level's ring all-reduce
+ * runs once: (T + sum_l 2 (N_l - 1) P / (N_l B_l)) / workers. Ignores memory. */
+double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm);
+
+/* Fills lv for level l of c (memory from c->memory_bytes). */
+void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l);
+
+#endif

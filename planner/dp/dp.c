@@ -1,0 +1,189 @@
+/* dp.c: PipeDream's dynamic program over downward-closed sets (ideals), with data-parallel
+ * replication, hierarchical levels (innermost first; an inner level's best time for a range on
+ * all its units becomes the outer level's compute cost), the memory limit and --straight.
+ *
+ * One level, one start ideal s: best[J][m] = the best bottleneck for the stages covering J \ s on
+ * exactly m units, the last stage being J \ I replicated r times:
+ *     best[J][m] = min( stage(s, J, m)                               (one stage, the base case)
+ *                       min_{s < I < J, 1 <= r < m} max(best[I][m-r], stage(I, J, r)) )
+ * Two tables are kept: "open" (the last stage also sends its output on, the prefix of a longer
+ * range) and "final" (the range ends at J). Stage costs come from cost.h only.
+ *
+ * Under the default cost model (without --straight) a level may leave units idle: the answer is
+ * the best over at most N units, with the fewest units on ties (dp_level_solve, dp_solve_top).
+ * On one level it is found by a parametric search on the bottleneck (dp_fast_solve) from 128
+ * workers on or with a memory limit; the plain DP stays as the reference (pd_plan_opts.method).
+ *
+ * This file holds the entry point (pd_plan_dp: the passes and the diagnostics when nothing
+ * fits); dp_internal.h lists the files that hold the rest. */
+#include "dp.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp_internal.h"
+
+/* A proven lower bound on any plan's bottleneck: every stage time is at least its compute over
+ * its replicas, and the replicas add up to the workers. */
+static double lower_bound(const pd_costgraph *g, const pd_cluster *c, int straight) {
+    double total = 0, maxv = 0;
+    for (int v = 0; v < g->n; v++) {
+        double t = g->fwd_ms[v] + g->bwd_ms[v];
+        total += t;
+        if (t > maxv) maxv = t;
+    }
+    int N = pd_cluster_workers(c);
+    double lb = N > 0 ? total / N : total;
+    if (straight && maxv > lb) lb = maxv;
+    return lb;
+}
+
+static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                          pd_diag *d, double *bottleneck_out) {
+    dpctx x;
+    /* Hierarchies under the default model: the inner levels first skip the ranges that no top
+     * stage of time <= 1.25 x the lower bound can hold (range_kept). A plan found <= that guess
+     * is the optimum (every plan <= the guess uses kept ranges only, whose values are exact);
+     * otherwise the plan found is an upper bound, and one more pass pruned with it is exact. */
+    double prune = INFINITY;
+    if (c->n_levels > 1 && o->cost_model == PD_COST_DEFAULT && !o->straight &&
+        o->method != PD_METHOD_PLAIN)
+        prune = 1.25 * lower_bound(g, c, 0);
+    int rc;
+    double b = NAN;
+    int fast = 0;
+    dptable t = {0};
+    flat_list fl = {0};
+    for (int pass = 0;; pass++) {
+        rc = dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL, prune,
+                         o->method, dp_plan_threads(o));
+        if (rc) break;
+        fast = dp_fast_applies(&x);
+        b = fast ? dp_fast_solve(&fl, &x) : dp_solve_top(&x, &t);
+        if (fast || !(prune < INFINITY) || b <= prune || pass > 0) break;
+        dp_table_free(&t);
+        dp_ctx_free(&x);
+        prune = isfinite(b) ? b * (1 + 1e-9) : INFINITY;
+    }
+    if (rc) {
+        if (rc == -2)
+            pd_diag_error(d, NULL, 0, 0,
+                          "the graph has %ld downward-closed sets; hierarchical planning keeps "
+                          "a table of every pair and is limited to %ld (plan on one level, or "
+                          "lower --max-states)",
+                          x.S, MAX_INNER_STATES);
+        else
+            pd_diag_error(d, NULL, 0, 0, "out of memory while planning (%ld states)", x.S);
+        dp_ctx_free(&x);
+        return NULL;
+    }
+    dp_table_free(&t);
+    if (bottleneck_out) *bottleneck_out = b;
+    pd_plan *p = NULL;
+    if (isfinite(b)) {
+        int L = x.L;
+        int rl[PD_MAX_LEVELS] = {0};
+        dp_enclosing top = {.mult = 1, .replicas = rl};
+        if (fast || dp_reconstruct(&fl, &x, L - 1, 0, x.S - 1, &top) == 0)
+            p = dp_build_plan(&x, &fl, b);
+        if (!p) pd_diag_error(d, NULL, 0, 0, "internal error: plan reconstruction failed");
+        if (p && !x.id.complete) {
+            p->exact = 0;
+            p->lower_bound_ms = lower_bound(g, c, o->straight);
+        }
+        if (p && c->memory_bytes > 0 && x.L > 1) {
+            /* the DP checks memory level by level; the flattened plan's warm-up can be deeper */
+            int worst = -1;
+            for (int q = 0; q < p->n_stages; q++)
+                if (p->stages[q].memory_bytes > c->memory_bytes &&
+                    (worst < 0 || p->stages[q].memory_bytes > p->stages[worst].memory_bytes))
+                    worst = q;
+            if (worst >= 0)
+                pd_diag_warning(d, NULL, 0, 0,
+                                "stage %d needs %.6g bytes per worker with the warm-up of the "
+                                "flattened pipeline, over the limit of %.6g: the hierarchical DP "
+                                "checks memory within each level only (docs/planner.md)",
+                                worst, p->stages[worst].memory_bytes, c->memory_bytes);
+        }
+        if (p && !x.id.complete)
+            pd_diag_warning(d, NULL, 0, 0,
+                            "the graph has more than %ld downward-closed sets: planned over the "
+                            "%ld principal ones (the ancestors of one node) only (not exact; "
+                            "proven lower bound %.6g ms, plan %.6g ms, gap %.3g%%)",
+                            o->max_states > 0 ? o->max_states : DEFAULT_MAX_STATES, x.S,
+                            p->lower_bound_ms, b,
+                            p->lower_bound_ms > 0 ? 100.0 * (b - p->lower_bound_ms) / p->lower_bound_ms
+                                                  : 0.0);
+    }
+    free(fl.v);
+    dp_ctx_free(&x);
+    return p;
+}
+
+pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                    pd_diag *d) {
+    if (g->n <= 0 || c->n_levels <= 0) {
+        pd_diag_error(d, NULL, 0, 0, "nothing to plan: %d layers, %d levels", g->n, c->n_levels);
+        return NULL;
+    }
+    int N = pd_cluster_workers(c);
+    if (o->straight) {
+        if (N > g->n) {
+            pd_diag_error(d, NULL, 0, 0,
+                          "no plan fits: --straight gives every one of the %d workers its own "
+                          "stage, but the graph has only %d layers",
+                          N, g->n);
+            return NULL;
+        }
+    }
+    int errors = d->errors;
+    double b = INFINITY;
+    pd_plan *p = plan_with(g, c, o, d, &b);
+    if (p || d->errors > errors) {
+        if (p && o->schedule) snprintf(p->schedule, sizeof p->schedule, "%s", o->schedule);
+        else if (p) strcpy(p->schedule, "1f1b");
+        return p;
+    }
+    /* nothing fits: say which constraint failed */
+    if (c->memory_bytes > 0) {
+        pd_cluster nc = *c;
+        nc.memory_bytes = 0;
+        pd_diag quiet = {.out = d->out};
+        pd_plan *q = plan_with(g, &nc, o, &quiet, NULL);
+        if (q) {
+            double mx = 0;
+            for (int s = 0; s < q->n_stages; s++)
+                if (q->stages[s].memory_bytes > mx) mx = q->stages[s].memory_bytes;
+            /* the smallest a stage can be: one layer, alone, at the end of the pipeline */
+            double least = INFINITY;
+            for (int v = 0; v < g->n; v++) {
+                unsigned char *one = calloc((size_t)g->n, 1);
+                if (!one) break;
+                one[v] = 1;
+                pd_cost_level lv;
+                pd_cost_level_of(&lv, c, 0);
+                lv.innermost = 1;
+                pd_stage_cost sc;
+                pd_stage_cost_nodes(&sc, g, &lv, o->cost_model, NULL, one, 1, 0);
+                free(one);
+                if (sc.memory_bytes < least) least = sc.memory_bytes;
+            }
+            pd_diag_error(d, NULL, 0, 0,
+                          "no plan fits: the memory limit of %.4g bytes per worker is too small "
+                          "(the best plan without the limit needs %.4g bytes on its largest "
+                          "stage; the smallest layer alone, last in the pipeline, needs %.4g)",
+                          c->memory_bytes, mx, least);
+            pd_plan_free(q);
+            return NULL;
+        }
+    }
+    if (o->straight)
+        pd_diag_error(d, NULL, 0, 0,
+                      "no plan fits: --straight needs a pipeline of exactly %d one-worker "
+                      "stages at every level and none exists for this graph",
+                      N);
+    else
+        pd_diag_error(d, NULL, 0, 0, "no plan fits on %d workers", N);
+    return NULL;
+}

@@ -1,0 +1,38 @@
+/* dp.h: PipeDream's dynamic program over pipeline stages, with data-parallel replication and
+ * hierarchical levels, over every downward-closed set of the layer graph. */
+#ifndef PD_DP_H
+#define PD_DP_H
+
+#include <stdio.h>
+
+#include "planner/read/cluster.h"
+#include "planner/model/costgraph.h"
+#include "planner/read/diag.h"
+#include "planner/plan/plan.h"
+
+enum { PD_METHOD_AUTO = 0, PD_METHOD_PLAIN, PD_METHOD_PARAMETRIC };
+
+typedef struct {
+    pd_cost_model cost_model; /* PD_COST_DEFAULT or PD_COST_PIPEDREAM (--compat pipedream) */
+    int straight;             /* --straight: every stage has one worker, all workers used */
+    const char *schedule;     /* "1f1b" (default), "flush", "gpipe" */
+    long max_states;          /* cap on enumerated downward-closed sets (0 = built-in default) */
+    int verbose;
+    int method;               /* PD_METHOD_AUTO (0), _PLAIN (the plain DP, the tests' reference)
+                                 or _PARAMETRIC (where it applies: the default model, one level;
+                                 dp.c, docs/planner.md) */
+    int threads;              /* --threads: threads for the hierarchy's inner levels (0 = the
+                                 processors it may run on, at most 16); the plan is the same for any */
+} pd_plan_opts;
+
+/* Plans g on c. Returns NULL, with a diagnostic naming the constraint that failed (memory,
+ * workers, ...), when no plan fits. The plan's stages, replicas, ranks, warmup, weight versions,
+ * times and memory are all filled; certificate.status is "skipped". */
+pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                    pd_diag *d);
+
+/* --explain: for each cut of plan p, why it is there and what the next best alternative costs. */
+void pd_explain(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                const pd_plan *p);
+
+#endif

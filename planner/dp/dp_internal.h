@@ -1,0 +1,188 @@
+/* dp_internal.h: what the files of the DP (planner/dp/) share and nothing else includes: the
+ * context (dpctx), the tables one level is solved into (dptable), the cache of stage costs, the
+ * flat stages a plan is reconstructed into, the small stage-pricing helpers every part uses
+ * (inline: they sit in the inner loops), and each file's entry points.
+ *
+ *   recurrence.c     level_dp: the recurrence for one level and start ideal; the tables
+ *   window.c         the windowed recurrence: the candidate windows of each (J, m, r); relax
+ *   levels.c         the context; one level's solve (level_solve) and the top level's (solve_top)
+ *   inner_threads.c  the inner levels of a hierarchy on a pool of threads
+ *   search.c         the parametric search on the bottleneck (one level, default model)
+ *   reconstruct.c    the plan from the tables (reconstruct, build_plan)
+ *   explain.c        --explain
+ *   dp.c             pd_plan_dp: the passes, the diagnostics when nothing fits */
+#ifndef PD_DP_INTERNAL_H
+#define PD_DP_INTERNAL_H
+
+#include "dp.h"
+
+#include <math.h>
+
+#include "ideals.h"
+#include "planner/cost/cost.h"
+
+#define DEFAULT_MAX_STATES 10000L /* a DAG DP over 10,000 ideals takes about 5 s on one core */
+#define MAX_INNER_STATES 6000L /* hierarchy keeps an S x S table per inner level */
+#define MAX_MEMO_ENTRIES (1u << 20) /* relax's cache of stage costs: S x (largest count + 1) */
+#define MAX_THREADS 16           /* inner levels' rows run on at most this many threads */
+#define MIN_ROWS_PER_THREAD 64   /* below 128 ideals the inner levels stay on one thread */
+
+typedef struct {
+    const pd_costgraph *g;
+    const pd_cluster *c;
+    pd_cost_model cm;
+    int straight;
+    int L;
+    pd_cost_level lv[PD_MAX_LEVELS];
+    double wbelow[PD_MAX_LEVELS]; /* workers in one unit of level l (product of inner counts) */
+    pd_ideals id;
+    long S;
+    long *sub_off; /* CSR of strict sub-ideals of each ideal (NULL on a chain) */
+    int *sub;
+    double *inner[PD_MAX_LEVELS]; /* inner[l][I*S+J]: level l's best for I..J on all its units */
+    unsigned char *inrange;       /* workspace: ideal contains the start */
+    long forbid;                  /* an ideal no stage may end at (--explain), -1 = none */
+    int atmost;   /* default model without --straight: a level may leave units idle (the best
+                     over at most N units; docs/planner.md, "At most N workers") */
+    int method;   /* pd_plan_opts.method */
+    int probes;   /* the parametric search's probes (last solve) */
+    int top_M, top_m; /* the top level's solve: units the DP ran with, and units of the plan */
+    double bound; /* top level only: states and splits that cannot give a plan <= bound are
+                     skipped (INFINITY = none); see solve_top */
+    struct stage_memo *memo; /* relax's stage costs for the J being solved (NULL = none) */
+    int *cidx;    /* chains: cidx[b] = the first ideal k with compute[k] >= c0 + b * cw (c_first) */
+    long nb;      /* buckets of cidx */
+    double c0, cw, cinv;
+    double prune; /* inner levels skip the ranges no top-level stage of time <= prune can hold
+                     (range_kept; INFINITY = none) */
+} dpctx;
+
+/* The recurrence tries the same last stage (I..J, r replicas) once per unit count m; its cost
+ * does not depend on m, so relax prices it once per J (level_dp bumps the stamp at every J).
+ * Entry I * (nmax + 1) + r. */
+typedef struct {
+    double to, tf, m0, slope;
+    int ok; /* the stage's compute is finite */
+} stage_memo_entry;
+
+struct stage_memo {
+    stage_memo_entry *e;
+    unsigned *stamp;
+    unsigned cur;
+    int nmax;
+};
+
+typedef struct {
+    int N;
+    double *open, *fin;
+    int *oI, *oR, *fI, *fR;
+} dptable;
+
+/* compute cost of stage I..J at level l */
+static inline double stage_T(const dpctx *x, int l, long I, long J) {
+    if (l == 0) return x->id.compute[J] - x->id.compute[I];
+    return x->inner[l - 1][(size_t)I * (size_t)x->S + (size_t)J];
+}
+
+static inline void stage_sums(pd_stage_sums *s, const dpctx *x, int l, long I, long J, int first,
+                       int last) {
+    s->compute_ms = stage_T(x, l, I, J);
+    s->param_bytes = x->id.params[J] - x->id.params[I];
+    s->act_bytes = x->id.acts[J] - x->id.acts[I];
+    s->in_bytes = x->id.cut[I];
+    s->out_bytes = x->id.cut[J];
+    s->first = first;
+    s->last = last;
+}
+
+/* memory grows linearly with the warm-up: mem(after) = m0 + ceil(after/r) * slope */
+static inline int fits_after(const pd_cost_level *lv, double m0, double slope, int r, int after) {
+    if (!(lv->memory_bytes > 0)) return 1;
+    int w = after <= 0 ? 0 : (after + r - 1) / r;
+    return m0 + w * slope <= lv->memory_bytes;
+}
+
+/* The time of a priced stage had it been the last of its range (pd_stage_sums.last = 1): the
+ * flag only drops the output transfer, and the time is the largest of compute + all-reduce and
+ * the transfers (cost.h), so this is the same number pd_stage_cost_eval gives with last = 1
+ * (one pricing instead of two per stage). */
+static inline double time_as_last(const pd_stage_cost *c) {
+    double t = c->compute_ms + c->allreduce_ms;
+    return c->comm_in_ms > t ? c->comm_in_ms : t;
+}
+
+/* 1 when a stage's cost at level l depends on the units after it (only its memory does, and only
+ * where the cost model checks memory). */
+static inline int after_matters(const dpctx *x, int l) {
+    return x->lv[l].memory_bytes > 0 && (x->cm == PD_COST_PIPEDREAM || x->lv[l].innermost);
+}
+
+/* 1 when a stage's cost at level l is its time alone under the default model (no memory check
+ * there): priced inline with pd_stage_time_default (cost.h), the number pd_stage_cost_eval gives. */
+static inline int times_only(const dpctx *x, int l) {
+    return x->cm == PD_COST_DEFAULT && !after_matters(x, l);
+}
+/* ---- reconstruction (reconstruct.c; the parametric search fills the same list) ---- */
+
+typedef struct {
+    long I, J;
+    int replicas;       /* product over levels */
+    pd_stage_cost c0;   /* the level-0 stage's cost (per its unit) */
+    int mult;           /* product of the replicas of enclosing outer stages */
+    double time_ms;     /* max over enclosing levels of the stage time per global minibatch */
+    double outer_ar_ms; /* enclosing stages' all-reduce per global minibatch */
+    int rl[PD_MAX_LEVELS]; /* replicas at each level: its own (level 0) and its enclosing stages' */
+    double in_ms, out_ms;
+} flat_stage;
+
+typedef struct {
+    flat_stage *v;
+    int n, cap;
+} flat_list;
+
+/* The enclosing outer stages of a level being reconstructed (all zero but mult = 1 and replicas
+ * at the top level). */
+typedef struct {
+    int mult;             /* product of the replicas of the enclosing outer stages */
+    double time_ms;       /* their largest stage time per global minibatch so far */
+    double allreduce_ms;  /* their all-reduce per global minibatch */
+    double in_ms, out_ms; /* the enclosing stage's transfers in and out per global minibatch */
+    const int *replicas;  /* replicas at each enclosing level (PD_MAX_LEVELS entries) */
+} dp_enclosing;
+
+/* recurrence.c */
+void dp_table_free(dptable *t);
+int dp_table_alloc(dptable *t, long S, int N, int same);
+struct stage_memo *dp_memo_new(const dpctx *x, int *err);
+void dp_memo_free(struct stage_memo *m);
+void dp_level_dp(dptable *t, const dpctx *x, int l, long s);
+
+/* window.c */
+int dp_cidx_build(dpctx *x);
+int dp_suffix_ok(const dpctx *x, int l, long s, long J, int m);
+void dp_windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, int open_last,
+                            int fin_last);
+
+/* levels.c */
+int dp_pick_units(const double *v, size_t stride, int lo, int hi);
+double dp_level_solve(dptable *t, dpctx *x, int l, long s, long e, int *M, int *m);
+double dp_solve_top(dpctx *x, dptable *t);
+int dp_ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+                int straight, long max_states, const unsigned char *forbid, double prune,
+                int method, int threads);
+void dp_ctx_free(dpctx *x);
+
+/* inner_threads.c */
+int dp_inner_level(dpctx *x, int l, int threads);
+int dp_plan_threads(const pd_plan_opts *o);
+
+/* search.c */
+int dp_fast_applies(const dpctx *x);
+double dp_fast_solve(flat_list *fl, dpctx *x);
+
+/* reconstruct.c */
+int dp_flat_push(flat_list *fl, const flat_stage *s);
+int dp_reconstruct(flat_list *fl, dpctx *x, int l, long s, long e, const dp_enclosing *enc);
+pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck);
+
+#endif

@@ -1,0 +1,62 @@
+/* plan.h: the result of planning, as plan.yaml (pd_plan: 1) records it.
+ *
+ * Stages are listed in pipeline order. Each holds the cost-graph nodes it runs (ascending), the
+ * number of data-parallel replicas and the MPI ranks that run them. Ranks are numbered stage by
+ * stage: stage 0's replicas first. Times are milliseconds per minibatch.
+ */
+#ifndef PD_PLAN_H
+#define PD_PLAN_H
+
+#include "planner/model/costgraph.h"
+#include "planner/read/cluster.h"
+
+typedef enum { PD_COST_DEFAULT = 0, PD_COST_PIPEDREAM } pd_cost_model;
+
+typedef struct {
+    int n_nodes;
+    int *nodes;            /* cost-graph node indices, ascending */
+    int replicas;
+    int *ranks;            /* replicas entries */
+    int warmup;            /* forwards in flight before the first backward (1F1B) */
+    int weight_versions;   /* stashed versions kept (warmup + 1 for 1f1b) */
+    double compute_ms;     /* unreplicated fwd+bwd of the stage */
+    double allreduce_ms;   /* weight sync among replicas */
+    double comm_in_ms, comm_out_ms; /* activation+gradient transfer across its cuts */
+    double time_ms;        /* the stage's predicted time per minibatch */
+    double memory_bytes;   /* predicted peak per worker */
+    double param_bytes, act_in_bytes, act_out_bytes;
+} pd_stage;
+
+typedef struct {
+    char solver[16];       /* "glpk" */
+    char status[16];       /* optimal | gap | timeout | infeasible | skipped */
+    double objective;      /* ms, comparable to bottleneck_ms */
+    double gap;            /* relative */
+    double seconds;
+} pd_certificate;
+
+typedef struct {
+    int n_stages;
+    pd_stage *stages;
+    int workers;           /* ranks used */
+    pd_cost_model cost_model;
+    int straight;
+    char schedule[16];     /* "1f1b", "flush", "gpipe" */
+    int vertical_sync;     /* 1f1b with PipeDream's vertical sync (pdplan --vertical-sync) */
+    double bottleneck_ms;
+    double throughput;     /* samples/s at the bottleneck (batch / bottleneck) */
+    double data_parallel_ms;
+    double speedup_vs_data_parallel;
+    int exact;             /* 1 when the DP searched every candidate */
+    double lower_bound_ms; /* proven lower bound when not exact */
+    pd_certificate certificate;
+} pd_plan;
+
+void pd_plan_free(pd_plan *p);
+
+/* Numbers the ranks stage by stage (stage 0's replicas first), sets workers, and each stage's
+ * warmup = (workers - 1 - ranks of earlier stages) / replicas (integer division, PipeDream's
+ * formula) and weight_versions = warmup + 1. Returns 0, or -1 on OOM. */
+int pd_plan_assign_ranks(pd_plan *p);
+
+#endif

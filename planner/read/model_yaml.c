@@ -1,0 +1,565 @@
+/* model_yaml.c: reads a model YAML (pd: 1) into the model IR: top-level keys, layers and their
+ * attributes, name resolution of inputs (unknown, duplicate, forward references, cycles), then
+ * shape inference (shapes.c). Every problem is a file:line:col diagnostic. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend.h"
+#include "planner/model/shapes.h"
+#include "yaml_util.h"
+
+#define MAX_LAYERS 100000
+
+static const char *const model_keys[] = {"pd", "name", "input", "classes", "batch", "dataset",
+                                         "loss", "optimizer", "epochs", "layers", NULL};
+static const char *const optimizer_keys[] = {"kind", "lr", "momentum", "weight_decay",
+                                             "beta1", "beta2", "eps", NULL};
+
+/* Attribute keys allowed per op, after name, op and inputs. */
+static const char *const *op_keys(pd_op_kind op) {
+    static const char *const linear[] = {"name", "op", "inputs", "out_features", "bias", NULL};
+    static const char *const conv[] = {"name", "op", "inputs", "out_channels", "kernel",
+                                       "stride", "padding", "bias", NULL};
+    static const char *const pool[] = {"name", "op", "inputs", "kernel", "stride", "padding",
+                                       NULL};
+    static const char *const avg[] = {"name", "op", "inputs", "kernel", "stride", "padding",
+                                      "global", NULL};
+    static const char *const dropout[] = {"name", "op", "inputs", "p", NULL};
+    static const char *const bn[] = {"name", "op", "inputs", "eps", "momentum", NULL};
+    static const char *const plain[] = {"name", "op", "inputs", NULL};
+    static const char *const embedding[] = {"name", "op", "inputs", "num_embeddings",
+                                            "embedding_dim", NULL};
+    static const char *const lstm[] = {"name", "op", "inputs", "hidden_size", "bias", NULL};
+    switch (op) {
+    case PD_OP_LINEAR: return linear;
+    case PD_OP_CONV2D: return conv;
+    case PD_OP_MAXPOOL2D: return pool;
+    case PD_OP_AVGPOOL2D: return avg;
+    case PD_OP_DROPOUT: return dropout;
+    case PD_OP_BATCHNORM2D: return bn;
+    case PD_OP_EMBEDDING: return embedding;
+    case PD_OP_LSTM: return lstm;
+    default: return plain;
+    }
+}
+
+static int name_ok(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* An int attribute, or an [h, w] pair; missing -> def (def < 0: required). */
+static int get_pair(pd_yaml *y, yaml_node_t *layer, const char *key, int def, int lo, int out[2],
+                    const char *lname) {
+    yaml_node_t *k = NULL, *v = pd_yaml_get(y, layer, key, &k);
+    int64_t a, b;
+    if (!v) {
+        if (def < 0) {
+            pd_yaml_error(y, layer, "layer '%s' is missing the required attribute '%s'", lname,
+                          key);
+            return 1;
+        }
+        out[0] = out[1] = def;
+        return 0;
+    }
+    if (v->type == YAML_SEQUENCE_NODE) {
+        if (pd_yaml_seq_len(v) != 2) {
+            pd_yaml_error(y, v, "'%s' must be an integer or a list [h, w]", key);
+            return 1;
+        }
+        if (pd_yaml_int(y, pd_yaml_seq_item(y, v, 0), key, lo, 100000, &a) |
+            pd_yaml_int(y, pd_yaml_seq_item(y, v, 1), key, lo, 100000, &b))
+            return 1;
+        out[0] = (int)a;
+        out[1] = (int)b;
+        return 0;
+    }
+    if (pd_yaml_int(y, v, key, lo, 100000, &a)) return 1;
+    out[0] = out[1] = (int)a;
+    return 0;
+}
+
+static int get_int(pd_yaml *y, yaml_node_t *map, const char *key, int64_t def, int64_t lo,
+                   int64_t hi, int *out, const char *what) {
+    yaml_node_t *v = pd_yaml_get(y, map, key, NULL);
+    int64_t x;
+    if (!v) {
+        if (def == INT64_MIN) {
+            pd_yaml_error(y, map, "%s is missing the required %s '%s'", what,
+                          strncmp(what, "layer", 5) == 0 ? "attribute" : "key", key);
+            return 1;
+        }
+        *out = (int)def;
+        return 0;
+    }
+    if (pd_yaml_int(y, v, key, lo, hi, &x)) return 1;
+    *out = (int)x;
+    return 0;
+}
+
+static int get_num(pd_yaml *y, yaml_node_t *map, const char *key, double def, double lo,
+                   double hi, double *out) {
+    yaml_node_t *v = pd_yaml_get(y, map, key, NULL);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (pd_yaml_double(y, v, key, out)) return 1;
+    if (*out < lo || *out > hi) {
+        pd_yaml_error(y, v, "'%s' must be between %g and %g", key, lo, hi);
+        return 1;
+    }
+    return 0;
+}
+
+static int get_bool(pd_yaml *y, yaml_node_t *map, const char *key, int def, int *out) {
+    yaml_node_t *v = pd_yaml_get(y, map, key, NULL);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    return pd_yaml_bool(y, v, key, out);
+}
+
+static int parse_op(const char *s, pd_op_kind *op) {
+    for (int k = 1; k < PD_OP_COUNT; k++)
+        if (strcmp(s, pd_op_name((pd_op_kind)k)) == 0) {
+            *op = (pd_op_kind)k;
+            return 0;
+        }
+    return 1;
+}
+
+/* Reads a layer's op and attributes into L. Returns the number of errors. */
+static int read_layer(pd_yaml *y, yaml_node_t *n, pd_layer *L) {
+    int e = 0;
+    yaml_node_t *v;
+    const char *nm = L->name[0] ? L->name : "?";
+    v = pd_yaml_get(y, n, "op", NULL);
+    if (!v) {
+        pd_yaml_error(y, n, "layer '%s' is missing the required key 'op'", nm);
+        return 1;
+    }
+    char opname[PD_NAME_MAX];
+    if (pd_yaml_str(y, v, "op", opname, sizeof opname)) return 1;
+    if (parse_op(opname, &L->op)) {
+        pd_yaml_error(y, v, "unknown op '%s' (known: linear, conv2d, relu, maxpool2d, avgpool2d, "
+                      "flatten, dropout, batchnorm2d, add, concat; planning only: embedding, lstm)",
+                      opname);
+        return 1;
+    }
+    e += pd_yaml_check_keys(y, n, op_keys(L->op), "layer");
+    char what[PD_NAME_MAX + 16];
+    snprintf(what, sizeof what, "layer '%s'", nm);
+    L->has_bias = 1;
+    switch (L->op) {
+    case PD_OP_LINEAR:
+        e += get_int(y, n, "out_features", INT64_MIN, 1, 1 << 28, &L->out_features, what);
+        e += get_bool(y, n, "bias", 1, &L->has_bias);
+        break;
+    case PD_OP_CONV2D:
+        e += get_int(y, n, "out_channels", INT64_MIN, 1, 1 << 24, &L->out_channels, what);
+        e += get_pair(y, n, "kernel", -1, 1, L->kernel, nm);
+        e += get_pair(y, n, "stride", 1, 1, L->stride, nm);
+        e += get_pair(y, n, "padding", 0, 0, L->padding, nm);
+        e += get_bool(y, n, "bias", 1, &L->has_bias);
+        break;
+    case PD_OP_AVGPOOL2D:
+        e += get_bool(y, n, "global", 0, &L->global);
+        if (L->global) {
+            if (pd_yaml_get(y, n, "kernel", NULL)) {
+                pd_yaml_error(y, n, "layer '%s': a global avgpool2d takes no kernel", nm);
+                e++;
+            }
+            break;
+        }
+        /* fall through */
+    case PD_OP_MAXPOOL2D:
+        if (get_pair(y, n, "kernel", -1, 1, L->kernel, nm)) {
+            e++;
+            break;
+        }
+        e += get_pair(y, n, "stride", L->kernel[0], 1, L->stride, nm);
+        if (!pd_yaml_get(y, n, "stride", NULL)) L->stride[1] = L->kernel[1];
+        e += get_pair(y, n, "padding", 0, 0, L->padding, nm);
+        if (L->padding[0] * 2 > L->kernel[0] || L->padding[1] * 2 > L->kernel[1]) {
+            pd_yaml_error(y, pd_yaml_get(y, n, "padding", NULL),
+                          "layer '%s': pooling padding must be at most half the kernel", nm);
+            e++;
+        }
+        break;
+    case PD_OP_DROPOUT: {
+        yaml_node_t *pv = pd_yaml_get(y, n, "p", NULL);
+        L->p = 0.5;
+        if (pv) {
+            if (pd_yaml_double(y, pv, "p", &L->p)) {
+                e++;
+            } else if (!(L->p >= 0 && L->p < 1)) {
+                pd_yaml_error(y, pv, "'p' must be in [0, 1)");
+                e++;
+            }
+        }
+        break;
+    }
+    case PD_OP_BATCHNORM2D:
+        e += get_num(y, n, "eps", 1e-5, 1e-30, 1.0, &L->eps);
+        e += get_num(y, n, "momentum", 0.1, 0.0, 1.0, &L->momentum);
+        break;
+    case PD_OP_EMBEDDING:
+        e += get_int(y, n, "num_embeddings", INT64_MIN, 1, 1 << 26, &L->num_embeddings, what);
+        e += get_int(y, n, "embedding_dim", INT64_MIN, 1, 1 << 20, &L->out_features, what);
+        break;
+    case PD_OP_LSTM:
+        e += get_int(y, n, "hidden_size", INT64_MIN, 1, 1 << 20, &L->out_features, what);
+        e += get_bool(y, n, "bias", 1, &L->has_bias);
+        break;
+    default: break;
+    }
+    return e;
+}
+
+/* Layer names -> indices: an open-addressing table over m->layers, so that models with very
+ * many layers resolve in linear time. */
+typedef struct {
+    int *slot; /* -1 empty */
+    size_t cap;
+} name_index;
+
+static size_t name_hash(const char *s) { return (size_t)pd_fnv1a_str(s); }
+
+static int index_init(name_index *x, int n) {
+    x->cap = 16;
+    while (x->cap < 2 * (size_t)n + 2) x->cap *= 2;
+    x->slot = malloc(x->cap * sizeof(int));
+    if (!x->slot) return 1;
+    for (size_t i = 0; i < x->cap; i++) x->slot[i] = -1;
+    return 0;
+}
+
+static int index_find(const name_index *x, const pd_model *m, const char *s) {
+    size_t i = name_hash(s) & (x->cap - 1);
+    while (x->slot[i] >= 0) {
+        if (strcmp(m->layers[x->slot[i]].name, s) == 0) return x->slot[i];
+        i = (i + 1) & (x->cap - 1);
+    }
+    return -1;
+}
+
+static void index_put(name_index *x, const pd_model *m, int idx) {
+    size_t i = name_hash(m->layers[idx].name) & (x->cap - 1);
+    while (x->slot[i] >= 0) i = (i + 1) & (x->cap - 1);
+    x->slot[i] = idx;
+}
+
+/* Does layer `from` depend (through inputs, in any direction) on layer `target`? An explicit
+ * stack instead of recursion, so that long chains cannot overflow the C stack. */
+static int depends_on(const pd_model *m, const int (*ref)[PD_MAX_INPUTS], int from, int target,
+                      char *seen) {
+    int *stack = malloc(sizeof(int) * (size_t)m->n_layers * PD_MAX_INPUTS + sizeof(int));
+    int top = 0, found = 0;
+    if (!stack) return 0;
+    stack[top++] = from;
+    seen[from] = 1;
+    while (top > 0 && !found) {
+        int v = stack[--top];
+        if (v == target) found = 1;
+        for (int k = 0; k < m->layers[v].n_inputs; k++) {
+            int u = ref[v][k];
+            if (u >= 0 && !seen[u]) {
+                seen[u] = 1;
+                stack[top++] = u;
+            }
+        }
+    }
+    free(stack);
+    return found;
+}
+
+/* Resolves input names of every layer. raw[i][k] are the input nodes (NULL: implicit previous).
+ * Reports unknown names, forward references and cycles. */
+static int resolve_inputs(pd_yaml *y, pd_model *m, yaml_node_t **layer_nodes,
+                          const name_index *names) {
+    int e = 0, n = m->n_layers;
+    int (*ref)[PD_MAX_INPUTS] = calloc((size_t)n, sizeof *ref);
+    char *seen = calloc((size_t)n, 1);
+    yaml_node_t *(*pos)[PD_MAX_INPUTS] = calloc((size_t)n, sizeof *pos);
+    if (!ref || !seen || !pos) {
+        pd_diag_error(y->d, y->file, 0, 0, "out of memory");
+        free(ref);
+        free(seen);
+        free(pos);
+        return 1;
+    }
+    for (int i = 1; i < n; i++) {
+        pd_layer *L = &m->layers[i];
+        yaml_node_t *inp = pd_yaml_get(y, layer_nodes[i], "inputs", NULL);
+        L->n_inputs = 0;
+        if (!inp) {
+            L->n_inputs = 1;
+            ref[i][0] = i - 1;
+        } else {
+            int cnt = inp->type == YAML_SEQUENCE_NODE ? pd_yaml_seq_len(inp) : 1;
+            if (cnt < 1 || cnt > PD_MAX_INPUTS) {
+                pd_yaml_error(y, inp, "'inputs' must list 1 to %d layer names", PD_MAX_INPUTS);
+                e++;
+                ref[i][0] = -1;
+                L->n_inputs = 0;
+                continue;
+            }
+            for (int k = 0; k < cnt; k++) {
+                yaml_node_t *it = inp->type == YAML_SEQUENCE_NODE ? pd_yaml_seq_item(y, inp, k)
+                                                                  : inp;
+                char s[PD_NAME_MAX];
+                pos[i][k] = it;
+                ref[i][k] = -1;
+                if (pd_yaml_str(y, it, "inputs", s, sizeof s)) {
+                    e++;
+                } else {
+                    int j = index_find(names, m, s);
+                    if (j < 0) {
+                        pd_yaml_error(y, it, "layer '%s': unknown input layer '%s'", L->name, s);
+                        e++;
+                    }
+                    ref[i][k] = j;
+                }
+            }
+            L->n_inputs = cnt;
+        }
+        if ((L->op == PD_OP_ADD || L->op == PD_OP_CONCAT) && L->n_inputs < 2) {
+            pd_yaml_error(y, inp ? inp : layer_nodes[i], "layer '%s': %s needs at least 2 inputs",
+                          L->name, pd_op_name(L->op));
+            e++;
+        } else if (L->op != PD_OP_ADD && L->op != PD_OP_CONCAT && L->n_inputs > 1) {
+            pd_yaml_error(y, inp, "layer '%s': %s takes exactly 1 input, got %d", L->name,
+                          pd_op_name(L->op), L->n_inputs);
+            e++;
+        }
+    }
+    for (int i = 1; i < n; i++) {
+        pd_layer *L = &m->layers[i];
+        for (int k = 0; k < L->n_inputs; k++) {
+            int j = ref[i][k];
+            if (j < i) continue;
+            if (e >= 50) break; /* enough: each check below walks the graph */
+            memset(seen, 0, (size_t)n);
+            yaml_node_t *at = pos[i][k] ? pos[i][k] : layer_nodes[i];
+            if (j == i)
+                pd_yaml_error(y, at, "cycle: layer '%s' uses itself as input", L->name);
+            else if (depends_on(m, (const int(*)[PD_MAX_INPUTS])ref, j, i, seen))
+                pd_yaml_error(y, at, "cycle: layer '%s' uses '%s', which depends on '%s'",
+                              L->name, m->layers[j].name, L->name);
+            else
+                pd_yaml_error(y, at, "layer '%s' uses '%s', which is defined later: list layers "
+                              "after their inputs", L->name, m->layers[j].name);
+            e++;
+        }
+        for (int k = 0; k < L->n_inputs; k++) L->inputs[k] = ref[i][k] < 0 ? 0 : ref[i][k];
+    }
+    free(ref);
+    free(seen);
+    free(pos);
+    return e;
+}
+
+/* Every layer but the last must feed some later layer. */
+static int check_used(pd_model *m, const char *file, pd_diag *d) {
+    int e = 0;
+    char *used = calloc((size_t)m->n_layers, 1);
+    if (!used) return 1;
+    for (int i = 1; i < m->n_layers; i++)
+        for (int k = 0; k < m->layers[i].n_inputs; k++) used[m->layers[i].inputs[k]] = 1;
+    for (int i = 1; i + 1 < m->n_layers; i++)
+        if (!used[i]) {
+            pd_diag_error(d, file, m->layers[i].line, m->layers[i].col,
+                          "layer '%s' is never used: the model's output is its last layer",
+                          m->layers[i].name);
+            e++;
+        }
+    free(used);
+    return e;
+}
+
+static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
+    int e = 0;
+    yaml_node_t *v;
+    int64_t x;
+    e += pd_yaml_check_keys(y, root, model_keys, "the model");
+    v = pd_yaml_require(y, root, "pd", "the model (pd: 1)");
+    if (!v) e++;
+    else if (pd_yaml_int(y, v, "pd", 1, 1, &x)) e++;
+    v = pd_yaml_require(y, root, "name", "the model");
+    if (!v) e++;
+    else if (pd_yaml_str(y, v, "name", m->name, sizeof m->name)) e++;
+    else if (!name_ok(m->name)) {
+        pd_yaml_error(y, v, "model name '%s' may only use letters, digits, '_', '.', '-'",
+                      m->name);
+        e++;
+    }
+    v = pd_yaml_require(y, root, "input", "the model");
+    if (!v) e++;
+    else if (v->type != YAML_SEQUENCE_NODE ||
+             (pd_yaml_seq_len(v) != 1 && pd_yaml_seq_len(v) != 3)) {
+        pd_yaml_error(y, v, "'input' must be a list [features] or [channels, height, width]");
+        e++;
+    } else {
+        m->input.rank = pd_yaml_seq_len(v);
+        for (int i = 0; i < m->input.rank; i++) {
+            if (pd_yaml_int(y, pd_yaml_seq_item(y, v, i), "input", 1, 1 << 20, &x)) e++;
+            else m->input.dim[i] = (int)x;
+        }
+        if (pd_shape_numel(&m->input) > ((int64_t)1 << 31)) {
+            pd_yaml_error(y, v, "'input' is too large");
+            e++;
+        }
+    }
+    e += get_int(y, root, "classes", INT64_MIN, 1, 1 << 24, &m->classes, "the model");
+    e += get_int(y, root, "batch", INT64_MIN, 1, 1 << 20, &m->batch, "the model");
+    e += get_int(y, root, "epochs", 1, 1, 1000000, &m->epochs, "the model");
+    snprintf(m->dataset, sizeof m->dataset, "synthetic");
+    v = pd_yaml_get(y, root, "dataset", NULL);
+    if (v) {
+        if (pd_yaml_str(y, v, "dataset", m->dataset, sizeof m->dataset)) e++;
+        else if (strcmp(m->dataset, "fashion-mnist") && strcmp(m->dataset, "synthetic")) {
+            pd_yaml_error(y, v, "unknown dataset '%s' (known: fashion-mnist, synthetic)",
+                          m->dataset);
+            e++;
+        }
+    }
+    snprintf(m->loss, sizeof m->loss, "softmax_cross_entropy");
+    v = pd_yaml_get(y, root, "loss", NULL);
+    if (v) {
+        if (pd_yaml_str(y, v, "loss", m->loss, sizeof m->loss)) e++;
+        else if (strcmp(m->loss, "softmax_cross_entropy")) {
+            pd_yaml_error(y, v, "unknown loss '%s' (known: softmax_cross_entropy)", m->loss);
+            e++;
+        }
+    }
+    m->optimizer = PD_OPT_SGD;
+    m->lr = 0.01;
+    m->momentum = 0;
+    m->weight_decay = 0;
+    m->beta1 = 0.9;
+    m->beta2 = 0.999;
+    m->adam_eps = 1e-8;
+    v = pd_yaml_get(y, root, "optimizer", NULL);
+    if (v) {
+        if (pd_yaml_expect_map(y, v, "'optimizer'")) return e + 1;
+        e += pd_yaml_check_keys(y, v, optimizer_keys, "optimizer");
+        yaml_node_t *k = pd_yaml_get(y, v, "kind", NULL);
+        char kind[16] = "sgd";
+        if (k && pd_yaml_str(y, k, "kind", kind, sizeof kind)) e++;
+        else if (!strcmp(kind, "adam")) {
+            m->optimizer = PD_OPT_ADAM;
+            m->lr = 0.001;
+        } else if (strcmp(kind, "sgd")) {
+            pd_yaml_error(y, k, "unknown optimizer kind '%s' (known: sgd, adam)", kind);
+            e++;
+        }
+        e += get_num(y, v, "lr", m->lr, 0, 1e6, &m->lr);
+        e += get_num(y, v, "momentum", 0, 0, 1, &m->momentum);
+        e += get_num(y, v, "weight_decay", 0, 0, 1e6, &m->weight_decay);
+        e += get_num(y, v, "beta1", 0.9, 0, 1, &m->beta1);
+        e += get_num(y, v, "beta2", 0.999, 0, 1, &m->beta2);
+        e += get_num(y, v, "eps", 1e-8, 0, 1, &m->adam_eps);
+    }
+    return e;
+}
+
+int pd_model_load(const char *path, pd_model *m, pd_diag *d) {
+    pd_yaml y;
+    memset(m, 0, sizeof *m);
+    snprintf(m->path, sizeof m->path, "%s", path);
+    int before = d->errors;
+    if (pd_yaml_load(&y, path, d)) {
+        pd_yaml_free(&y);
+        return 1;
+    }
+    memcpy(m->hash, y.hash, sizeof m->hash);
+    yaml_node_t *root = pd_yaml_root(&y);
+    int e = read_header(&y, root, m);
+    yaml_node_t *layers = pd_yaml_require(&y, root, "layers", "the model");
+    yaml_node_t **nodes = NULL;
+    if (!layers) {
+        e++;
+    } else if (layers->type != YAML_SEQUENCE_NODE || pd_yaml_seq_len(layers) == 0) {
+        pd_yaml_error(&y, layers, "'layers' must be a non-empty list");
+        e++;
+    } else if (pd_yaml_seq_len(layers) > MAX_LAYERS) {
+        pd_yaml_error(&y, layers, "more than %d layers", MAX_LAYERS);
+        e++;
+    } else {
+        int n = pd_yaml_seq_len(layers) + 1;
+        m->layers = calloc((size_t)n, sizeof *m->layers);
+        nodes = calloc((size_t)n, sizeof *nodes);
+        if (!m->layers || !nodes) {
+            pd_diag_error(d, path, 0, 0, "out of memory");
+            e++;
+        } else {
+            m->n_layers = n;
+            snprintf(m->layers[0].name, PD_NAME_MAX, "input");
+            m->layers[0].op = PD_OP_INPUT;
+            int layer_errors = 0;
+            name_index names = {0};
+            if (index_init(&names, n)) {
+                pd_diag_error(d, path, 0, 0, "out of memory");
+                layer_errors++;
+                n = 1;
+            } else {
+                index_put(&names, m, 0);
+            }
+            for (int i = 1; i < n; i++) {
+                yaml_node_t *ln = pd_yaml_seq_item(&y, layers, i - 1);
+                pd_layer *L = &m->layers[i];
+                nodes[i] = ln;
+                L->line = pd_yaml_line(ln);
+                L->col = pd_yaml_col(ln);
+                if (pd_yaml_expect_map(&y, ln, "a layer")) {
+                    layer_errors++;
+                    continue;
+                }
+                yaml_node_t *nv = pd_yaml_get(&y, ln, "name", NULL);
+                if (!nv) {
+                    pd_yaml_error(&y, ln, "layer %d is missing the required key 'name'", i);
+                    layer_errors++;
+                } else if (pd_yaml_str(&y, nv, "name", L->name, sizeof L->name)) {
+                    layer_errors++;
+                } else if (!name_ok(L->name)) {
+                    pd_yaml_error(&y, nv, "layer name '%s' may only use letters, digits, '_', "
+                                  "'.', '-'", L->name);
+                    layer_errors++;
+                } else {
+                    int j = index_find(&names, m, L->name);
+                    if (j == 0) {
+                        pd_yaml_error(&y, nv, "'input' is reserved for the model input");
+                        layer_errors++;
+                    } else if (j > 0) {
+                        pd_yaml_error(&y, nv, "duplicate layer name '%s' (first at line %d)",
+                                      L->name, m->layers[j].line);
+                        layer_errors++;
+                    } else {
+                        index_put(&names, m, i);
+                    }
+                }
+                layer_errors += read_layer(&y, ln, L);
+            }
+            e += layer_errors;
+            if (!layer_errors) e += resolve_inputs(&y, m, nodes, &names);
+            free(names.slot);
+        }
+    }
+    if (!e) e += check_used(m, path, d);
+    if (!e) e += pd_infer_shapes(m, path, d);
+    free(nodes);
+    pd_yaml_free(&y);
+    snprintf(m->cost_source, sizeof m->cost_source, "none");
+    if (e || d->errors > before) {
+        pd_model_free(m);
+        return 1;
+    }
+    return 0;
+}

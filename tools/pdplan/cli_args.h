@@ -1,0 +1,49 @@
+/* cli_args.h: pdplan's command line, parsed and validated into a pd_cli (no file is touched).
+ *
+ * Every problem (unknown option, missing value, non-number, negative, NaN, two inputs, no input,
+ * -n/-b count mismatch, ...) is reported through pd_diag as "pdplan: error: ..." and parsing
+ * goes on, so that one run reports all of them. --help and --version only set flags.
+ */
+#ifndef PD_CLI_ARGS_H
+#define PD_CLI_ARGS_H
+
+#include "planner/read/cluster.h"
+#include "planner/read/diag.h"
+#include "planner/plan/plan.h"
+
+typedef struct {
+    const char *input;        /* MODEL.yaml or graph.txt (argv storage) */
+    const char *profile;      /* -p, --profile */
+    const char *device;       /* --device (NULL: the cluster's, else "cpu") */
+    const char *cluster;      /* -c, --cluster */
+    int n_counts;             /* -n values, innermost first */
+    int counts[PD_MAX_LEVELS];
+    int n_bandwidths;         /* -b values */
+    double bandwidths[PD_MAX_LEVELS];
+    double memory_bytes;      /* --memory (0: not given) */
+    int straight;             /* --straight */
+    int vertical_sync;        /* --vertical-sync (1f1b only) */
+    pd_cost_model cost_model; /* --compat pipedream */
+    const char *schedule;     /* --schedule: "1f1b" (default), "flush", "gpipe" */
+    const char *backend;      /* --backend: "cpu" (default), "cuda" */
+    const char *precision;    /* --precision (cuda): "fp32" (default), "bf16" */
+    const char *outdir;       /* -o (NULL: generated/<model>/) */
+    int no_codegen;           /* --no-codegen */
+    int verify;               /* --verify */
+    double time_limit_s;      /* --time-limit: the certificate's limit (default 60) */
+    long max_states;          /* --max-states (0: the DP's default) */
+    int threads;              /* --threads (0: the processors pdplan may run on) */
+    int explain;              /* --explain */
+    int simulate;             /* --simulate: simulate the plan and data parallelism */
+    int quiet;                /* -q */
+    int verbose;              /* -v */
+    int help, version;        /* -h/--help, --version */
+} pd_cli;
+
+/* Fills *cli from argv (argv[0] is the program name). Returns the number of errors reported. */
+int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d);
+
+/* The --help text. */
+void pd_cli_usage(FILE *out);
+
+#endif

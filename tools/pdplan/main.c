@@ -1,0 +1,333 @@
+/* main.c: pdplan, the command. Reads a model YAML (with a profile or an estimate) or a PipeDream
+ * graph.txt and a cluster, plans the pipeline (pd_plan_dp), certifies it with GLPK when small
+ * or asked (pd_certify), writes DIR/plan.yaml atomically, prints the table and, for model YAML,
+ * generates the stage sources (pd_codegen). Options and exit statuses: docs/pdplan.md.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli_args.h"
+#include "codegen/codegen.h"
+#include "planner/dp/dp.h"
+#include "planner/read/frontend.h"
+#include "planner/certificate/ilp.h"
+#include "planner/plan/plan_write.h"
+#include "planner/sim/simulate.h"
+#include "planner/util/fs.h"
+#include "planner/util/progress.h"
+#include "planner/util/shell.h"
+
+enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_INPUT = 2, EXIT_BETTER = 3 };
+
+/* ---- progress on stderr for phases that take more than a second (planner/util/progress.h) ---- */
+
+static const char *const phase_names[] = {"", "loading inputs", "planning",
+                                          "certifying with GLPK", "generating code"};
+enum { PH_NONE, PH_LOAD, PH_PLAN, PH_CERTIFY, PH_CODEGEN };
+
+/* ---- helpers ---- */
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+/* A graph.txt's model name: its folder's name for ".../vgg16/graph.txt", else the file's name
+ * without ".txt". Only [A-Za-z0-9_.-] are kept, so that it is a safe folder name. */
+static void safe_name(char *out, size_t n, const char *s, size_t len) {
+    size_t k = 0;
+    for (size_t i = 0; i < len && k + 1 < n; i++) {
+        char ch = s[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                 (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
+        out[k++] = ok ? ch : '_';
+    }
+    out[k] = '\0';
+    if (k == 0 || !strcmp(out, ".") || !strcmp(out, "..")) snprintf(out, n, "model");
+}
+
+static void graphtxt_name(char *out, size_t n, const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (!strcasecmp(base, "graph.txt") && base > path) {
+        const char *end = base - 1; /* the '/' */
+        while (end > path && end[-1] == '/') end--;
+        const char *start = end;
+        while (start > path && start[-1] != '/') start--;
+        if (end > start && !(end - start == 1 && *start == '.')) {
+            safe_name(out, n, start, (size_t)(end - start));
+            return;
+        }
+    }
+    size_t len = strlen(base);
+    if (ends_with(base, ".txt")) len -= 4;
+    safe_name(out, n, base, len);
+}
+
+/* The checkout the generated Makefile points at: $PDC_ROOT, else the nearest folder above the
+ * executable that holds runtime/ and templates/ (planner/util/fs.h), else the current folder. */
+static void find_root(char *out, size_t n) {
+    const char *env = getenv("PDC_ROOT");
+    char buf[PATH_MAX];
+    if (env && *env && realpath(env, buf)) {
+        snprintf(out, n, "%s", buf);
+        return;
+    }
+    ssize_t len = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (len > 0) {
+        buf[len] = '\0';
+        char *slash = strrchr(buf, '/');
+        if (slash && slash != buf) {
+            *slash = '\0'; /* the executable's folder */
+            if (pd_find_checkout(out, n, buf, 4) == 0) return;
+        }
+    }
+    if (!getcwd(out, n)) snprintf(out, n, ".");
+}
+
+static void print_certificate_scope(FILE *out, const pd_cli *cli, const pd_costgraph *g,
+                                    int ran) {
+    if (cli->verify)
+        fprintf(out, "certificate: run because of --verify (%d nodes)\n", g->n);
+    else if (ran)
+        fprintf(out, "certificate: run by default (%d nodes <= %d; --verify runs it on larger "
+                "graphs)\n", g->n, PD_ILP_DEFAULT_MAX_NODES);
+    else
+        fprintf(out, "certificate: not run (%d nodes > %d, the default threshold; --verify runs "
+                "it)\n", g->n, PD_ILP_DEFAULT_MAX_NODES);
+}
+
+/* ---- the command ---- */
+
+int main(int argc, char **argv) {
+    pd_diag d = {.out = stderr};
+    pd_cli cli;
+    pd_cluster c;
+    pd_model m;
+    pd_costgraph *g = NULL;
+    pd_plan *p = NULL, *better = NULL;
+    int model_loaded = 0, status = EXIT_INTERNAL;
+    char model_name[PD_NAME_MAX + 8] = "", cost_source[320] = "", *outdir_alloc = NULL;
+    char input_hash[17] = "", profile_hash[17] = "", cluster_hash[17] = "";
+    char *cmdline = NULL;
+    memset(&c, 0, sizeof c);
+    memset(&m, 0, sizeof m);
+
+    int arg_errors = pd_cli_parse(&cli, argc, argv, &d);
+    if (cli.help) {
+        pd_cli_usage(stdout);
+        return EXIT_OK;
+    }
+    if (cli.version) {
+        printf("pdplan %s\n", PDPLAN_VERSION);
+        return EXIT_OK;
+    }
+    if (!cli.input) {
+        fprintf(stderr, "usage: pdplan MODEL.yaml|graph.txt [options]   (pdplan --help)\n");
+        return EXIT_INPUT;
+    }
+    pd_progress_init("pdplan", phase_names);
+    pd_progress_begin(PH_LOAD);
+    int is_graphtxt = ends_with(cli.input, ".txt");
+    if (is_graphtxt && cli.profile)
+        pd_diag_error(&d, "pdplan", 0, 0, "-p/--profile applies to a model YAML; a graph.txt "
+                      "carries its own times");
+
+    /* the cluster */
+    const char *cluster_kind = "default";
+    if (cli.cluster) {
+        cluster_kind = "file";
+        pd_cluster_load(cli.cluster, &c, &d);
+        pd_fnv1a_file(cluster_hash, cli.cluster);
+    } else if (cli.n_counts > 0 && !arg_errors) { /* bad -n/-b values: reported already */
+        cluster_kind = "flags";
+        pd_cluster_from_flags(&c, cli.counts, cli.n_counts, cli.bandwidths, cli.n_bandwidths,
+                              cli.memory_bytes, &d);
+    } else {
+        pd_cluster_default(&c);
+    }
+    if (cli.memory_bytes > 0) c.memory_bytes = cli.memory_bytes;
+    if (cli.device) snprintf(c.device, sizeof c.device, "%s", cli.device);
+    const char *device = c.device[0] ? c.device : "cpu";
+
+    /* the input */
+    if (pd_fnv1a_file(input_hash, cli.input) != 0)
+        pd_diag_error(&d, cli.input, 0, 0, "cannot read: %s", strerror(errno));
+    else if (is_graphtxt) {
+        g = pd_graphtxt_load(cli.input, &d);
+        graphtxt_name(model_name, sizeof model_name, cli.input);
+        snprintf(cost_source, sizeof cost_source, "%s", cli.input);
+    } else if (pd_model_load(cli.input, &m, &d) == 0) {
+        model_loaded = 1;
+        safe_name(model_name, sizeof model_name, m.name, strlen(m.name));
+        if (cli.profile) {
+            pd_profile_apply(cli.profile, &m, &d);
+            pd_fnv1a_file(profile_hash, cli.profile);
+            snprintf(cost_source, sizeof cost_source, "%s", cli.profile);
+        } else {
+            pd_estimate_costs(&m, device, &d);
+            snprintf(cost_source, sizeof cost_source, "estimated for %s", device);
+        }
+        if (!pd_diag_errors(&d)) {
+            g = pd_model_costgraph(&m);
+            if (!g) pd_diag_error(&d, cli.input, 0, 0, "out of memory building the cost graph");
+        }
+    }
+    pd_progress_end();
+    if (pd_diag_errors(&d) || !g) {
+        status = EXIT_INPUT;
+        fprintf(stderr, "pdplan: %d error%s; nothing written\n", d.errors,
+                d.errors == 1 ? "" : "s");
+        goto done;
+    }
+
+    /* planning */
+    pd_plan_opts o = {.cost_model = cli.cost_model, .straight = cli.straight,
+                      .schedule = cli.schedule, .max_states = cli.max_states,
+                      .verbose = cli.verbose, .threads = cli.threads};
+    pd_progress_begin(PH_PLAN);
+    p = pd_plan_dp(g, &c, &o, &d);
+    pd_progress_end();
+    if (!p) {
+        status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
+        if (!pd_diag_errors(&d)) fprintf(stderr, "pdplan: error: the planner returned no plan\n");
+        fprintf(stderr, "pdplan: no plan; nothing written\n");
+        goto done;
+    }
+    snprintf(p->schedule, sizeof p->schedule, "%s", cli.schedule);
+    p->cost_model = cli.cost_model;
+    p->straight = cli.straight;
+    p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
+    int batch = model_loaded ? m.batch : 0;
+    p->throughput = pd_plan_throughput(p, batch);
+    pd_plan_info info = {
+        .model_name = model_name,
+        .input_kind = is_graphtxt ? "graph.txt" : "model",
+        .input_path = cli.input, .input_hash = input_hash,
+        .profile_path = cli.profile, .profile_hash = cli.profile ? profile_hash : NULL,
+        .cluster_kind = cluster_kind,
+        .cluster_path = cli.cluster, .cluster_hash = cli.cluster ? cluster_hash : NULL,
+        .cost_source = cost_source,
+        .estimated = !is_graphtxt && !cli.profile,
+        .batch = batch,
+    };
+
+    /* the certificate */
+    int certify = cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES;
+    if (certify) {
+        pd_progress_begin(PH_CERTIFY);
+        int rc = pd_certify(g, &c, &o, p, cli.time_limit_s, &better, &d);
+        pd_progress_end();
+        if (rc < 0) {
+            fprintf(stderr, "pdplan: error: the certificate failed; nothing written\n");
+            status = EXIT_INTERNAL;
+            goto done;
+        }
+        if (rc == 1) {
+            pd_progress_stop();
+            printf("The DP's plan:\n");
+            pd_plan_print_table(stdout, p, g, &c, &info);
+            if (better) {
+                better->throughput = pd_plan_throughput(better, batch);
+                printf("\nThe integer program's better plan:\n");
+                pd_plan_print_table(stdout, better, g, &c, &info);
+            }
+            fprintf(stderr, "pdplan: error: the integer program found a plan better than the "
+                    "DP's (%.17g ms < %.17g ms): a planner bug; nothing written\n",
+                    p->certificate.objective, p->bottleneck_ms);
+            status = EXIT_BETTER;
+            goto done;
+        }
+    }
+
+    /* output: the folder only now that planning succeeded */
+    const char *outdir = cli.outdir;
+    /* refuse what code generation cannot emit before anything is written */
+    if (!is_graphtxt && !cli.no_codegen) {
+        int n_planning = 0, first = 0; /* ops without a runtime kernel (model.h) */
+        for (int i = 1; i < m.n_layers; i++)
+            if (pd_op_planning_only(m.layers[i].op) && !n_planning++) first = i;
+        if (n_planning) {
+            const pd_layer *L = &m.layers[first];
+            pd_diag_error(&d, cli.input, L->line, L->col, "layer '%s': op %s is planning-only "
+                          "(%d such layer%s): code generation cannot emit it; "
+                          "pass --no-codegen to plan only", L->name, pd_op_name(L->op),
+                          n_planning, n_planning == 1 ? "" : "s");
+            status = EXIT_INPUT;
+            goto done;
+        }
+    }
+    if (!outdir) {
+        size_t n = strlen(model_name) + 16;
+        outdir_alloc = malloc(n);
+        if (!outdir_alloc) goto done;
+        snprintf(outdir_alloc, n, "generated/%s", model_name);
+        outdir = outdir_alloc;
+    }
+    if (pd_mkdir_p(outdir) != 0) {
+        pd_diag_error(&d, outdir, 0, 0, "cannot create the output folder: %s", strerror(errno));
+        status = EXIT_INPUT;
+        goto done;
+    }
+    if (pd_plan_save(outdir, p, g, &c, &info, &d) != 0) {
+        status = EXIT_INTERNAL;
+        goto done;
+    }
+    if (!cli.quiet) {
+        pd_plan_print_table(stdout, p, g, &c, &info);
+        print_certificate_scope(stdout, &cli, g, certify);
+        printf("wrote %s/plan.yaml\n", outdir);
+    }
+    if (cli.explain) {
+        fflush(stdout);
+        printf("\n");
+        pd_explain(stdout, g, &c, &o, p);
+    }
+    if (cli.simulate) {
+        char trace_path[PATH_MAX];
+        snprintf(trace_path, sizeof trace_path, "%s/sim_trace.json", outdir);
+        printf("\n");
+        /* the all-reduce of the runtime --backend generates for */
+        pd_sim_opts so = {.allreduce = strcmp(cli.backend, "cuda") == 0 ? PD_SIM_AR_RING
+                                                                      : PD_SIM_AR_GATHER};
+        if (pd_simulate_report(stdout, g, &c, p, trace_path, &so, &d) != 0) {
+            status = EXIT_INTERNAL;
+            goto done;
+        }
+    }
+    fflush(stdout);
+
+    /* code generation (model YAML only) */
+    if (!is_graphtxt && !cli.no_codegen) {
+        char root[PATH_MAX];
+        find_root(root, sizeof root);
+        cmdline = pd_shell_command_line("pdplan", argc, argv);
+        pd_codegen_opts co = {.backend = cli.backend, .command_line = cmdline, .root = root,
+                               .precision = cli.precision};
+        pd_progress_begin(PH_CODEGEN);
+        int rc = pd_codegen(&m, g, p, outdir, &co, &d);
+        pd_progress_end();
+        if (rc != 0) {
+            fprintf(stderr, "pdplan: code generation failed (%s/plan.yaml was written)\n",
+                    outdir);
+            status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
+            goto done;
+        }
+        if (!cli.quiet) printf("generated %s (backend %s)\n", outdir, cli.backend);
+    }
+    status = EXIT_OK;
+
+done:
+    pd_progress_stop();
+    if (better) pd_plan_free(better);
+    if (p) pd_plan_free(p);
+    if (g) pd_costgraph_free(g);
+    if (model_loaded) pd_model_free(&m);
+    free(outdir_alloc);
+    free(cmdline);
+    return status;
+}
