@@ -18,8 +18,8 @@ static int *plan_replicas(const pd_plan *p) {
     return reps;
 }
 
-/* The schedule IR's default (runtime/schedule.c), which the runtime and the generated stages use
- * too. (Out of memory, it counts every stage as one replica.) */
+/* The schedule IR's default (runtime/schedule/schedule.c), which the runtime and the generated
+ * stages use too. (Out of memory, it counts every stage as one replica.) */
 static int default_microbatches(const pd_plan *p) {
     int *reps = plan_replicas(p);
     int M = pd_schedule_default_microbatches(p->n_stages, reps);
@@ -32,7 +32,7 @@ pd_schedule *pd_sim_schedule(const pd_plan *p, const char *name, int steps, int 
     int is_1f1b = !strcmp(name, "1f1b") || !strcmp(name, "dp");
     int is_flush = !strcmp(name, "flush"), is_gpipe = !strcmp(name, "gpipe");
     if (!is_1f1b && !is_flush && !is_gpipe) return NULL;
-    /* the runtime's own generator (runtime/schedule.c), with the plan's ranks */
+    /* the runtime's own generator (runtime/schedule/schedule.c), with the plan's ranks */
     int n = p->n_stages;
     int *reps = plan_replicas(p), *warm = malloc(sizeof(int) * (size_t)n);
     const int **ranks = malloc(sizeof(int *) * (size_t)n);

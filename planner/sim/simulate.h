@@ -1,5 +1,5 @@
-/* simulate.h: the event-driven pipeline simulator. It executes a schedule IR (runtime/schedule.h)
- * rank by rank with per-action costs: compute from the cost graph and the plan, point-to-point
+/* simulate.h: the event-driven pipeline simulator. It executes a schedule IR
+ * (runtime/schedule/schedule.h) rank by rank with per-action costs: compute from the cost graph and the plan, point-to-point
  * transfers serialised per link at the bandwidth of the cluster level that separates the two
  * ranks, and all-reduces among a stage's replicas. It reports the steady-state time per
  * minibatch, the warm-up/drain bubble, utilisation per stage, bytes communicated per minibatch

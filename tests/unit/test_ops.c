@@ -1,4 +1,4 @@
-/* test_ops.c: every CPU kernel of runtime/ops.h against a naive double-precision reference
+/* test_ops.c: every CPU kernel of runtime/cpu/ops.h against a naive double-precision reference
  * written here: forwards compared value by value, backwards (input and weight gradients) against
  * central finite differences of the reference on the scalar L = sum(w * y), w random. Every
  * gradient buffer is pre-filled with random values first, so the checks also prove that

@@ -49,7 +49,7 @@ void pd_cli_usage(FILE *out) {
         "                           master weights; the stages' --precision overrides it)\n"
         "      --no-codegen         write plan.yaml only\n"
         "      --explain            after the table, say why each cut is where it is\n"
-        "      --simulate           simulate the plan and data parallelism (planner/simulate.h)\n"
+        "      --simulate           simulate the plan and data parallelism (docs/simulator.md)\n"
         "                           beside the DP's prediction; trace in DIR/sim_trace.json\n"
         "  -q, --quiet              no table\n"
         "  -v, --verbose            verbose planning\n"

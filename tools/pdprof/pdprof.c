@@ -1,6 +1,6 @@
 /* pdprof.c: the profiler. Times every layer of a model YAML, forward and backward, with the
- * runtime's CPU kernels (runtime/ops.h; --backend cuda: the GPU kernels, pdprof_cuda.c) on random
- * inputs at the model's (or --batch) minibatch size, in passes over all the layers (warm-up,
+ * runtime's CPU kernels (runtime/cpu/ops.h; --backend cuda: the GPU kernels, pdprof_cuda.c) on
+ * random inputs at the model's (or --batch) minibatch size, in passes over all the layers (warm-up,
  * then timed runs), and the median of every pass's runs. Writes profiles/<model>.<device>.yaml
  * (pd_profile: 1), which pdplan -p reads. One thread (OpenBLAS too), as the stages run.
  * flatten costs 0 (generated stages alias it); the loss is timed with the last layer's forward.
@@ -477,7 +477,7 @@ int main(int argc, char **argv) {
     if (train)
         fputs(train_header, o);
     else if (estimate)
-        fprintf(o, "# The analytic estimate for %s (planner/estimate.c), written by pdprof "
+        fprintf(o, "# The analytic estimate for %s (planner/model/estimate.c), written by pdprof "
                 "--estimate; nothing measured.\n", estimate);
     else
         fprintf(o, "# Measured by pdprof on %s (%s): median of %d "
