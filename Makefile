@@ -32,7 +32,7 @@ PLANNER_SRC := $(sort $(shell find planner -name '*.c'))
 CODEGEN_SRC := $(wildcard codegen/*.c)
 PDPLAN_SRC  := $(wildcard tools/pdplan/*.c)
 SCHED_SRC   := $(wildcard runtime/schedule/*.c)
-RUNTIME_SRC := $(wildcard runtime/*.c runtime/cpu/*.c runtime/transport/*.c)
+RUNTIME_SRC := $(wildcard runtime/*.c runtime/base/*.c runtime/cpu/*.c runtime/transport/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 
 PLANNER_OBJ := $(PLANNER_SRC:%.c=build/obj/%.o)
@@ -142,7 +142,7 @@ CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcud
 CUDA_SRC  := $(wildcard runtime/cuda/*.cu)
 CUDA_OBJ  := $(CUDA_SRC:%.cu=build/cuda/%.o) build/cuda/runtime/cuda/gpu_detect.o
 # the CPU reference the GPU test compares against: the ops, rng and optimizers only
-CUDA_REF_SRC := $(wildcard runtime/cpu/ops_*.c) runtime/rng.c runtime/optim.c
+CUDA_REF_SRC := $(wildcard runtime/cpu/ops_*.c) runtime/base/rng.c runtime/optim.c
 CUDA_TEST_BIN := $(if $(NVCC),build/san/tests/test_ops_cuda)
 
 .PHONY: cuda

@@ -9,6 +9,6 @@ if [ -f /usr/include/zlib.h ]; then ZLIB="-DPD_HAVE_ZLIB -lz"; fi
 # shellcheck disable=SC2086
 ${CC:-gcc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I. \
     $(pkg-config --cflags openblas) -o build/ops_bench bench/ops_bench.c runtime/cpu/ops_*.c \
-    runtime/init.c runtime/optim.c runtime/rng.c runtime/data.c \
+    runtime/init.c runtime/optim.c runtime/base/rng.c runtime/data.c \
     $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) $ZLIB -lm
 OPENBLAS_NUM_THREADS=1 exec build/ops_bench "$@"

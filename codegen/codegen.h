@@ -5,7 +5,7 @@
 #define PD_CODEGEN_H
 
 #include "planner/model/costgraph.h"
-#include "planner/read/diag.h"
+#include "planner/util/diag.h"
 #include "planner/model/model.h"
 #include "planner/plan/plan.h"
 

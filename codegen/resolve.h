@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "planner/read/diag.h"
+#include "planner/util/diag.h"
 #include "planner/model/model.h"
 #include "planner/plan/plan.h"
 

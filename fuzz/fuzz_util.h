@@ -13,7 +13,7 @@
 
 #include "planner/read/cluster.h"
 #include "planner/model/costgraph.h"
-#include "planner/read/diag.h"
+#include "planner/util/diag.h"
 #include "planner/model/model.h"
 
 /* Path of a file holding exactly data[0..size). Valid until the next call. */

@@ -13,7 +13,7 @@
 #include <zlib.h>
 #endif
 
-#include "rng.h"
+#include "runtime/base/rng.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;

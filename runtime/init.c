@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-#include "rng.h"
+#include "runtime/base/rng.h"
 
 void pd_init_uniform(float *w, float bound, uint64_t seed, int layer, int param, size_t n) {
     uint64_t key = pd_rng_key(seed, PD_RNG_INIT, (uint64_t)layer, (uint64_t)param, 0);

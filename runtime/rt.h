@@ -12,6 +12,7 @@
 #include <mpi.h>
 
 #include "data.h"
+#include "runtime/base/base.h"
 #include "runtime/schedule/fnv1a.h"
 #include "optim.h"
 #include "pdrt.h"
@@ -48,25 +49,7 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
  * options.def, one "  --name VALUE  help" entry each. */
 void pdrt_print_options(FILE *f, int cuda_only);
 
-/* ---- errors (rt_util.c) ---- */
-/* Who this process is, for the error lines: rank and stage (stage < 0: not yet known); use_mpi:
- * pdrt_fail takes the whole MPI job down (MPI_Abort) instead of exiting alone. */
-void pdrt_set_identity(int rank, int stage, int use_mpi);
-/* Prints "pdrt: rank R (stage S): error: MESSAGE (file:line)" and ends the run. Call it through
- * PDRT_FAIL, which supplies the file and line. */
-void pdrt_fail(const char *file, int line, const char *fmt, ...)
-    __attribute__((noreturn, format(printf, 3, 4)));
-#define PDRT_FAIL(...) pdrt_fail(__FILE__, __LINE__, __VA_ARGS__)
-/* Fails the run with "check failed: EXPR", the file and line, rank and stage when expr is false. */
-#define PDRT_CHECK(expr)                                                                \
-    do {                                                                                \
-        if (!(expr)) PDRT_FAIL("check failed: %s", #expr);                              \
-    } while (0)
-/* Waits for an MPI request without spinning a core: polls, then naps (there may be more ranks
- * than cores, and a waiting rank must leave the CPU to those that compute). */
-void pdrt_wait_req(MPI_Request *r);
-void *pdrt_alloc(size_t floats); /* zeroed, 64-byte aligned floats; fails the run on OOM */
-double pdrt_now(void);           /* seconds, monotonic */
+/* ---- errors, allocation, the clock and MPI waits: runtime/base/base.h ---- */
 int64_t pdrt_scratch_floats(const pdrt_stage *st); /* what a stage's scratch must hold */
 
 /* ---- the weight stash, a ring of parameter blobs (stash.c) ---- */

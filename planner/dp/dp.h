@@ -7,7 +7,7 @@
 
 #include "planner/read/cluster.h"
 #include "planner/model/costgraph.h"
-#include "planner/read/diag.h"
+#include "planner/util/diag.h"
 #include "planner/plan/plan.h"
 
 enum { PD_METHOD_AUTO = 0, PD_METHOD_PLAIN, PD_METHOD_PARAMETRIC };

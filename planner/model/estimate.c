@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "planner/read/frontend.h"
+#include "costs.h"
 
 typedef struct {
     const char *name;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "planner/read/frontend.h"
+#include "costs.h"
 
 pd_costgraph *pd_costgraph_new(int n, int max_edges) {
     if (n < 0 || max_edges < 0) return NULL;

@@ -2,7 +2,7 @@
 #ifndef PD_SHAPES_H
 #define PD_SHAPES_H
 
-#include "planner/read/diag.h"
+#include "planner/util/diag.h"
 #include "model.h"
 
 /* Infers out, n_weight, n_bias, n_buffer, flops_fwd, flops_bwd of every layer of m (layers[0]

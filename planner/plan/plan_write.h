@@ -12,7 +12,7 @@
 
 #include "planner/read/cluster.h"
 #include "planner/model/costgraph.h"
-#include "planner/read/diag.h"
+#include "planner/util/diag.h"
 #include "planner/util/hash.h"
 #include "plan.h"
 

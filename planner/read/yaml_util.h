@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <yaml.h>
 
-#include "diag.h"
+#include "planner/util/diag.h"
 #include "planner/util/hash.h"
 
 #define PD_YAML_MAX_DEPTH 64

@@ -31,7 +31,7 @@
 
 #include "planner/read/cluster.h"
 #include "planner/model/costgraph.h"
-#include "planner/read/diag.h"
+#include "planner/util/diag.h"
 #include "planner/plan/plan.h"
 #include "runtime/schedule/schedule.h"
 

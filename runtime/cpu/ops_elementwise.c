@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "ops.h"
-#include "runtime/rng.h"
+#include "runtime/base/rng.h"
 
 /* Four lanes at a time with GCC/Clang vector extensions and a bit mask: the build's -O2 neither
  * vectorises the scalar loop nor uses maxss (signed zeros, NaN), and a branch on random signs

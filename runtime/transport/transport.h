@@ -16,7 +16,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
-#include "runtime/rt.h"
+#include "runtime/base/base.h"
 
 typedef struct pdrt_link pdrt_link;
 

@@ -14,7 +14,7 @@
 #include "runtime/cpu/ops.h"
 #include "runtime/cuda/ops_cuda.h"
 #include "runtime/optim.h"
-#include "runtime/rng.h"
+#include "runtime/base/rng.h"
 #include "test.h"
 
 static pd_cuda_ctx *g_ctx;

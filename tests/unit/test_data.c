@@ -14,7 +14,7 @@
 #include "runtime/data.h"
 #include "runtime/cpu/ops.h"
 #include "runtime/optim.h"
-#include "runtime/rng.h"
+#include "runtime/base/rng.h"
 #include "test.h"
 
 TEST(rng_is_keyed_and_well_distributed) {

@@ -8,7 +8,7 @@
 #define PD_CLI_ARGS_H
 
 #include "planner/read/cluster.h"
-#include "planner/read/diag.h"
+#include "planner/util/diag.h"
 #include "planner/plan/plan.h"
 
 typedef struct {
