@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_codegen.sh: pdplan's generated folder: byte-identical across runs, complete (stages,
 # schedule, Makefile, launch.conf), builds when copied elsewhere, cut tensors of a DAG, and
-# unsupported plans refused with a diagnostic.
+# unsupported plans refused with a diagnostic (vertical sync with replicas, more stages than the
+# runtime runs).
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libpdrt.a failed"; finish; exit 1; }
@@ -215,6 +216,21 @@ if expect_status 2 codegen_refuses_vsync_replicas "$PDPLAN" models/fmnist_cnn.ya
         pass codegen_refuses_vsync_replicas
     else
         fail codegen_refuses_vsync_replicas "$OUTPUT"
+    fi
+fi
+# more stages than the runtime runs (256): refused before anything is written, not truncated
+{
+    printf 'pd: 1\nname: long_chain\ninput: [4]\nclasses: 4\nbatch: 2\ndataset: synthetic\n'
+    printf 'loss: softmax_cross_entropy\noptimizer: {kind: sgd, lr: 0.05}\nepochs: 1\nlayers:\n'
+    for ((k = 0; k < 259; k++)); do echo "  - {name: r$k, op: relu}"; done
+    echo "  - {name: out, op: linear, out_features: 4}"
+} >"$TMP/long.yaml"
+if expect_status 2 codegen_refuses_257_stages "$PDPLAN" "$TMP/long.yaml" -n 257 --straight -q -o "$TMP/long"; then
+    if printf '%s\n' "$OUTPUT" | grep -q 'error: codegen: the plan has 257 stages; the runtime runs at most 256' &&
+       [ ! -e "$TMP/long" ]; then
+        pass codegen_refuses_257_stages
+    else
+        fail codegen_refuses_257_stages "$OUTPUT; $(ls "$TMP/long" 2>&1)"
     fi
 fi
 finish
