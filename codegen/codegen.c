@@ -171,7 +171,8 @@ static char *banner_for(const texts *t, const pd_model *m, const char *file, con
                      {"MODEL_PATH", t->model_path}, {"MODEL_HASH", m->hash},
                      {"PLAN_HASH", t->plan_hash}, {"COST_SOURCE", t->cost}, {"WHAT", what}};
     char unknown[64];
-    char *b = cg_fill_str(t->banner_t, sb, (int)(sizeof sb / sizeof sb[0]), unknown, sizeof unknown);
+    char *b = cg_fill_str(t->banner_t, sb, (int)(sizeof sb / sizeof sb[0]), unknown,
+                          sizeof unknown);
     if (!b) pd_diag_error(d, NULL, 0, 0, "codegen: templates/banner.in: cannot fill%s%s%s",
                           unknown[0] ? " @" : "", unknown, unknown[0] ? "@" : "");
     return b;

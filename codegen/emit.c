@@ -6,9 +6,7 @@
 #include "emit_common.h"
 
 #include <inttypes.h>
-#include <stdlib.h>
 
-static const char *const init_params[] = {"params", "buffers", "seed", NULL};
 static const char *const forward_params[] = {"out", "acts", "scratch", "buffers", "params", "in",
                                              "training", "seed", "step", NULL};
 static const char *const backward_params[] = {"din", "dparams", "dacts", "scratch", "dout",
@@ -50,8 +48,8 @@ static void print_forward(cg_em *e) {
 
 static void print_zero(cg_em *e, const cg_zero *z) {
     char a[192];
-    cg_printf(e, "    memset(%s, 0, %" PRId64 " * sizeof(float));\n", cg_opnd(e, z->at, a, sizeof a),
-              z->floats);
+    cg_printf(e, "    memset(%s, 0, %" PRId64 " * sizeof(float));\n",
+              cg_opnd(e, z->at, a, sizeof a), z->floats);
 }
 
 static void print_backward(cg_em *e) {
@@ -77,27 +75,14 @@ static void print_backward(cg_em *e) {
         cg_printf(e, "    pdrt_lap(%d);\n", i);
     }
     if (cs->n_tail_zero)
-        cg_printf(e, "    /* input pack gradients no layer wrote (the previous stage reads all) */\n");
+        cg_printf(e, "    /* input pack gradients no layer wrote (the previous stage reads "
+                  "all) */\n");
     for (int k = 0; k < cs->n_tail_zero; k++) print_zero(e, &cs->tail_zero[k]);
 }
 
 int cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
                   const char *banner, const char *tmpl, pd_diag *d) {
-    cg_em e = {.m = m, .pr = pr, .cs = &pr->stages[s], .p = p, .s = s};
-    cg_subst parts[] = {
-        {"BANNER", banner},
-        {"DEFINES", cg_part(&e, cg_emit_defines, NULL)},
-        {"TABLES", cg_part(&e, cg_emit_tables, NULL)},
-        {"INIT", cg_part(&e, cg_emit_init, init_params)},
-        {"SCRATCH", cg_part(&e, print_scratch, NULL)},
-        {"FORWARD", cg_part(&e, print_forward, forward_params)},
-        {"BACKWARD", cg_part(&e, print_backward, backward_params)},
-    };
-    int n = (int)(sizeof parts / sizeof *parts), rc = 0;
-    for (int i = 1; i < n; i++) rc |= !parts[i].value;
-    if (rc) pd_diag_error(d, NULL, 0, 0, "codegen: out of memory printing stage %d", s);
-    else rc = cg_emit_file(o, &e, tmpl, parts, n, d);
-    for (int i = 1; i < n; i++) free((char *)parts[i].value);
-    free(e.line);
-    return rc;
+    cg_backend_printer b = {print_scratch, print_forward, print_backward, NULL, forward_params,
+                            backward_params, NULL};
+    return cg_emit_file(o, pr, s, m, p, banner, tmpl, &b, d);
 }

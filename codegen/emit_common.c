@@ -223,18 +223,38 @@ char *cg_part(cg_em *e, void (*print)(cg_em *e), const char *const *params) {
     return fn;
 }
 
-int cg_emit_file(FILE *o, cg_em *e, const char *tmpl, const cg_subst *parts, int n_parts,
-                 pd_diag *d) {
-    cg_subst keys[CG_DESC_KEYS + 16];
+int cg_emit_file(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
+                 const char *banner, const char *tmpl, const cg_backend_printer *b, pd_diag *d) {
+    static const char *const init_params[] = {"params", "buffers", "seed", NULL};
+    cg_em e = {.m = m, .pr = pr, .cs = &pr->stages[s], .p = p, .s = s};
+    cg_subst keys[CG_DESC_KEYS + 16] = {
+        {"DEFINES", cg_part(&e, cg_emit_defines, NULL)},
+        {"TABLES", cg_part(&e, cg_emit_tables, NULL)},
+        {"INIT", cg_part(&e, cg_emit_init, init_params)},
+        {"SCRATCH", cg_part(&e, b->scratch, b->scratch_params)},
+        {"FORWARD", cg_part(&e, b->forward, b->forward_params)},
+        {"BACKWARD", cg_part(&e, b->backward, b->backward_params)},
+        {"BANNER", banner},
+        {"PRECISION", b->precision ? b->precision : ""},
+    };
+    const int n_parts = 6;
     char store[CG_DESC_KEYS][CG_KEY_BYTES], unknown[64];
-    int n = cg_desc_keys(e, keys, store);
-    for (int i = 0; i < n_parts && n < CG_DESC_KEYS + 16; i++) keys[n++] = parts[i];
-    if (cg_fill(o, tmpl, keys, n, unknown, sizeof unknown)) {
-        pd_diag_error(d, NULL, 0, 0, "codegen: the stage template names @%s@, which the "
-                      "generator does not fill", unknown);
-        return 1;
+    int rc = 0;
+    for (int i = 0; i < n_parts; i++) rc |= !keys[i].value;
+    if (rc) {
+        pd_diag_error(d, NULL, 0, 0, "codegen: out of memory printing stage %d", s);
+    } else {
+        int n = n_parts + 2;
+        n += cg_desc_keys(&e, keys + n, store);
+        if (cg_fill(o, tmpl, keys, n, unknown, sizeof unknown)) {
+            pd_diag_error(d, NULL, 0, 0, "codegen: the stage template names @%s@, which the "
+                          "generator does not fill", unknown);
+            rc = 1;
+        }
     }
-    return 0;
+    for (int i = 0; i < n_parts; i++) free((char *)keys[i].value);
+    free(e.line);
+    return rc;
 }
 
 /* ---- operands ---- */
@@ -344,8 +364,9 @@ void cg_emit_tables(cg_em *e) {
         cg_operand at[4] = {op->w, op->b, op->running[0], op->running[1]};
         for (int t = 0; t < 4; t++) {
             if (at[t].ptr == CG_NULL) continue;
-            cg_printf(e, "    {%s, \"%s\", %s, %" PRId64 ", %d},\n", cg_cstr(ly->name, nb, sizeof nb),
-                      names[t], cg_sym_name(e, at[t]), cs->syms[at[t].sym].numel, t >= 2);
+            cg_printf(e, "    {%s, \"%s\", %s, %" PRId64 ", %d},\n",
+                      cg_cstr(ly->name, nb, sizeof nb), names[t], cg_sym_name(e, at[t]),
+                      cs->syms[at[t].sym].numel, t >= 2);
             nt++;
         }
     }
@@ -361,7 +382,8 @@ void cg_emit_tables(cg_em *e) {
     for (int i = 0; i < cs->n_ops; i++) {
         const pd_layer *ly = &m->layers[cs->ops[i].layer];
         cg_printf(e, "    {%s, %" PRId64 ", %" PRId64 "},\n", cg_cstr(ly->name, nb, sizeof nb),
-                  4 * m->batch * pd_shape_numel(&ly->out), 4 * (int64_t)(ly->n_weight + ly->n_bias));
+                  4 * m->batch * pd_shape_numel(&ly->out),
+                  4 * (int64_t)(ly->n_weight + ly->n_bias));
     }
     cg_printf(e, "};\n");
     e->n_tensors = nt;
@@ -385,8 +407,8 @@ void cg_emit_init(cg_em *e) {
             cg_printf(e, "    pd_init_conv2d(%s, %s, seed, %d, %d, %d, %d, %d);\n", OP(0, op->w),
                       OP(1, op->b), op->layer, C, ly->out_channels, ly->kernel[0], ly->kernel[1]);
         else if (ly->op == PD_OP_BATCHNORM2D)
-            cg_printf(e, "    pd_init_batchnorm2d(%s, %s, %s, %s, %d);\n", OP(0, op->w), OP(1, op->b),
-                      OP(2, op->running[0]), OP(3, op->running[1]), C);
+            cg_printf(e, "    pd_init_batchnorm2d(%s, %s, %s, %s, %d);\n", OP(0, op->w),
+                      OP(1, op->b), OP(2, op->running[0]), OP(3, op->running[1]), C);
     }
 }
 
@@ -415,7 +437,8 @@ void cg_emit_op_comment(cg_em *e, const cg_op *op) {
                   cg_safe(ly->name, nb, sizeof nb),
                   cg_safe(e->m->layers[(op + 1)->layer].name, nb2, sizeof nb2));
     else if (op->fuse == CG_FUSED_INTO_PREV)
-        cg_printf(e, "    /* %s: relu, in the linear's call */\n", cg_safe(ly->name, nb, sizeof nb));
+        cg_printf(e, "    /* %s: relu, in the linear's call */\n",
+                  cg_safe(ly->name, nb, sizeof nb));
     else if (ly->op == PD_OP_FLATTEN)
         cg_printf(e, "    /* %s: flatten, a no-op: it shares its input's memory and gradient */\n",
                   cg_safe(ly->name, nb, sizeof nb));
@@ -427,7 +450,7 @@ void cg_emit_op_comment(cg_em *e, const cg_op *op) {
 static void emit_join(cg_em *e, const cg_op *op, int backward) {
     const pd_layer *ly = &e->m->layers[op->layer];
     opbuf ob;
-    cg_printf(e, backward ? "    {\n        float *dins_[] = {" : "    {\n        const float *ins_[] = {");
+    cg_printf(e, "    {\n        %s", backward ? "float *dins_[] = {" : "const float *ins_[] = {");
     for (int j = 0; j < op->n_in; j++)
         cg_printf(e, "%s%s", j ? ", " : "", OP(0, backward ? op->dx[j] : op->x[j]));
     cg_printf(e, "};\n");
@@ -508,8 +531,8 @@ void cg_emit_op_forward(cg_em *e, const cg_op *op) {
         cg_use(e, "training");
         cg_use(e, "seed");
         cg_use(e, "step");
-        cg_printf(e, "    if (training)\n        %s(%s%s, %s, %s, %s, seed, step, %d, 0, P_B, %" PRId64
-                  ");\n", kernel(e, "dropout_forward", "dropout_forward_cuda"), CTX,
+        cg_printf(e, "    if (training)\n        %s(%s%s, %s, %s, %s, seed, step, %d, 0, P_B, "
+                  "%" PRId64 ");\n", kernel(e, "dropout_forward", "dropout_forward_cuda"), CTX,
                   OP(0, op->y), OP(1, op->aux[0]), OP(2, op->x[0]),
                   cg_float_literal(f1, sizeof f1, ly->p), op->layer, N);
         cg_printf(e, "    else\n        %s(%s%s, %s, (size_t)P_B * %" PRId64 ");\n",
@@ -621,12 +644,10 @@ int cg_desc_keys(cg_em *e, cg_subst *keys, char store[][CG_KEY_BYTES]) {
     const pd_stage *ps = &p->stages[e->s];
     int n = 0, ic, ih, iw;
     chw(&m->input, &ic, &ih, &iw);
-#define KEY(k, ...) \
-    (snprintf(store[n], CG_KEY_BYTES, __VA_ARGS__), keys[n].key = (k), keys[n].value = store[n], n++)
-#define KEYD(k, v) \
-    (cg_double_literal(store[n], CG_KEY_BYTES, (v)), keys[n].key = (k), keys[n].value = store[n], n++)
-#define KEYS(k, v) \
-    (cg_cstr((v), store[n], CG_KEY_BYTES), keys[n].key = (k), keys[n].value = store[n], n++)
+#define SET(k) (keys[n].key = (k), keys[n].value = store[n], n++)
+#define KEY(k, ...) (snprintf(store[n], CG_KEY_BYTES, __VA_ARGS__), SET(k))
+#define KEYD(k, v) (cg_double_literal(store[n], CG_KEY_BYTES, (v)), SET(k))
+#define KEYS(k, v) (cg_cstr((v), store[n], CG_KEY_BYTES), SET(k))
     KEY("S", "%d", e->s);
     KEYS("MODEL", m->name);
     KEYS("DATASET", m->dataset);
@@ -656,5 +677,6 @@ int cg_desc_keys(cg_em *e, cg_subst *keys, char store[][CG_KEY_BYTES]) {
 #undef KEY
 #undef KEYD
 #undef KEYS
+#undef SET
     return n;
 }

@@ -57,10 +57,20 @@ void cg_print_unused(FILE *o, const cg_em *e, const char *const *params);
  * out of memory), led by "(void)x;" for each of the function's
  * parameters (NULL-terminated; params NULL: not a function) that the part did not use. */
 char *cg_part(cg_em *e, void (*print)(cg_em *e), const char *const *params);
-/* Prints tmpl (templates/stage.*.in) to o with the banner, the parts and the descriptor's
- * values. Returns 0, or nonzero with a diagnostic (a key neither fills). */
-int cg_emit_file(FILE *o, cg_em *e, const char *tmpl, const cg_subst *parts, int n_parts,
-                 pd_diag *d);
+/* What a backend prints itself (emit.c, emit_cuda.c): its functions' bodies and their
+ * parameters (for the (void) lines), and its template keys beyond the common ones. */
+typedef struct {
+    void (*scratch)(cg_em *e);
+    void (*forward)(cg_em *e);
+    void (*backward)(cg_em *e);
+    const char *const *scratch_params, *const *forward_params, *const *backward_params;
+    const char *precision; /* the CUDA template's @PRECISION@ (NULL: none) */
+} cg_backend_printer;
+/* Prints stage s into tmpl (templates/stage.*.in) to o: the banner, the #defines, the tables,
+ * init, the backend's parts and the descriptor's values. Returns 0, or nonzero with a
+ * diagnostic (out of memory, a key the template names that nothing fills). */
+int cg_emit_file(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
+                 const char *banner, const char *tmpl, const cg_backend_printer *b, pd_diag *d);
 
 /* An operand as C: "acts + S0_ACT_CONV1_OUT", "NULL"; in buf (n bytes). Notes the use. */
 const char *cg_opnd(cg_em *e, cg_operand x, char *buf, size_t n);

@@ -9,9 +9,7 @@
 #include "emit_common.h"
 
 #include <inttypes.h>
-#include <stdlib.h>
 
-static const char *const init_params[] = {"params", "buffers", "seed", NULL};
 static const char *const scratch_params[] = {"prec", NULL};
 static const char *const forward_params[] = {"ctx", "out", "acts", "buffers", "params", "in",
                                              "training", "seed", "step", NULL};
@@ -87,22 +85,8 @@ static void print_backward(cg_em *e) {
 
 int cg_emit_stage_cuda(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
                        const char *banner, const char *tmpl, int precision, pd_diag *d) {
-    cg_em e = {.m = m, .pr = pr, .cs = &pr->stages[s], .p = p, .s = s};
-    cg_subst parts[] = {
-        {"BANNER", banner},
-        {"PRECISION", precision ? "PD_CUDA_BF16" : "PD_CUDA_FP32"},
-        {"DEFINES", cg_part(&e, cg_emit_defines, NULL)},
-        {"TABLES", cg_part(&e, cg_emit_tables, NULL)},
-        {"INIT", cg_part(&e, cg_emit_init, init_params)},
-        {"SCRATCH", cg_part(&e, print_scratch, scratch_params)},
-        {"FORWARD", cg_part(&e, print_forward, forward_params)},
-        {"BACKWARD", cg_part(&e, print_backward, backward_params)},
-    };
-    int n = (int)(sizeof parts / sizeof *parts), rc = 0;
-    for (int i = 2; i < n; i++) rc |= !parts[i].value;
-    if (rc) pd_diag_error(d, NULL, 0, 0, "codegen: out of memory printing stage %d", s);
-    else rc = cg_emit_file(o, &e, tmpl, parts, n, d);
-    for (int i = 2; i < n; i++) free((char *)parts[i].value);
-    free(e.line);
-    return rc;
+    cg_backend_printer b = {print_scratch, print_forward, print_backward, scratch_params,
+                            forward_params, backward_params,
+                            precision ? "PD_CUDA_BF16" : "PD_CUDA_FP32"};
+    return cg_emit_file(o, pr, s, m, p, banner, tmpl, &b, d);
 }
