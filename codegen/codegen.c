@@ -11,39 +11,20 @@
 #include <string.h>
 
 #include "emit.h"
+#include "emit_common.h"
 #include "planner/plan/plan_write.h"
 #include "planner/util/fs.h"
 #include "resolve.h"
 #include "runtime/schedule/schedule.h"
+#include "template.h"
 
 /* Minibatches in the schedule written for inspection (the runtime regenerates it per epoch). */
 #define CG_SCHEDULE_STEPS(n) (2 * (n) + 2)
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) {
-        if (n + 2 > cap) {
-            cap = cap ? 2 * cap : 4096;
-            char *nb = realloc(buf, cap);
-            if (!nb) { free(buf); fclose(f); return NULL; }
-            buf = nb;
-        }
-        buf[n++] = (char)c;
-    }
-    fclose(f);
-    if (!buf) buf = calloc(1, 1);
-    else buf[n] = 0;
-    return buf;
-}
-
 /* 64-bit FNV-1a of plan.yaml, leaving out the certificate's `seconds` line (a timing, the only
  * thing in plan.yaml that differs between identical runs), as 16 hex digits. */
 static int plan_hash_masked(char hex[17], const char *path) {
-    char *t = read_text(path);
+    char *t = cg_read_text(path);
     if (!t) return -1;
     uint64_t h = PD_FNV1A_BASIS;
     for (char *line = t; *line;) {
@@ -57,39 +38,6 @@ static int plan_hash_masked(char hex[17], const char *path) {
     free(t);
     snprintf(hex, 17, "%016llx", (unsigned long long)h);
     return 0;
-}
-
-typedef struct {
-    const char *key, *value;
-} subst;
-
-/* Prints a template with every @KEY@ replaced. */
-static void fill(FILE *o, const char *tpl, const subst *s, int n) {
-    for (const char *p = tpl; *p; p++) {
-        if (*p == '@') {
-            int done = 0;
-            for (int i = 0; i < n && !done; i++) {
-                size_t k = strlen(s[i].key);
-                if (!strncmp(p + 1, s[i].key, k) && p[1 + k] == '@') {
-                    fputs(s[i].value, o);
-                    p += k + 1;
-                    done = 1;
-                }
-            }
-            if (done) continue;
-        }
-        fputc(*p, o);
-    }
-}
-
-static char *fill_str(const char *tpl, const subst *s, int n) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *o = open_memstream(&buf, &len);
-    if (!o) return NULL;
-    fill(o, tpl, s, n);
-    fclose(o);
-    return buf;
 }
 
 /* Text safe inside a C block comment, on one line. */
@@ -116,40 +64,23 @@ static int close_out(FILE *f, const char *path, pd_diag *d) {
     return 0;
 }
 
-int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const char *outdir,
-               const pd_codegen_opts *o, pd_diag *d) {
-    (void)g;
-    int cuda = o && o->backend && !strcmp(o->backend, "cuda");
-    if (o && o->backend && strcmp(o->backend, "cpu") && !cuda) {
-        pd_diag_error(d, NULL, 0, 0, "codegen: unknown backend '%s' (cpu, cuda)", o->backend);
-        return 1;
-    }
-    int bf16 = cuda && o->precision && !strcmp(o->precision, "bf16");
+/* The 1F1B (or flush, gpipe) schedule for the runtime's layout (contiguous ranks, the plan's
+ * replicas and warm-up), proved deadlock-free with rendezvous sends for the schedule written and
+ * for every epoch length and batch size the runtime may run. NULL with diagnostics if unsafe. */
+static pd_schedule *checked_schedule(const pd_plan *p, int microbatches, pd_diag *d) {
     const char *sched = p->schedule[0] ? p->schedule : "1f1b";
-    char root[4096];
-    /* the checkout that holds templates/ and runtime/pdrt.h: o->root or the nearest folder above
-     * it (a binary under build/ may be handed its own folder) */
-    pd_find_checkout(root, sizeof root, o && o->root ? o->root : ".", 4);
-    cg_program pr;
-    if (cg_resolve(&pr, m, p, d)) return 1;
-    int rc = 1;
-    char path[4400], tpath[4400];
-    char *banner_t = NULL, *make_t = NULL, *cmd = NULL;
-    pd_schedule *sch = NULL;
-
-    /* the schedule, proved deadlock-free with rendezvous sends, for the runtime's layout:
-     * contiguous ranks, the plan's replicas and warm-up */
+    int one_f_one_b = !strcmp(sched, "1f1b");
     int *warm = calloc((size_t)p->n_stages, sizeof *warm);
     int *reps = calloc((size_t)p->n_stages, sizeof *reps);
-    if (!warm || !reps) { free(warm); free(reps); goto out; }
+    if (!warm || !reps) { free(warm); free(reps); return NULL; }
     for (int s = 0; s < p->n_stages; s++) {
         warm[s] = p->stages[s].warmup;
         reps[s] = p->stages[s].replicas;
     }
-    int M = pd_schedule_default_microbatches(p->n_stages, reps);
+    int M = microbatches;
     pd_schedule_spec sp = {sched, p->n_stages, reps, NULL, warm, 0, M};
-    sp.steps = strcmp(sched, "1f1b") ? 2 * M : CG_SCHEDULE_STEPS(p->n_stages);
-    sch = pd_schedule_build(&sp);
+    sp.steps = one_f_one_b ? CG_SCHEDULE_STEPS(p->n_stages) : 2 * M;
+    pd_schedule *sch = pd_schedule_build(&sp);
     char why[1024];
     if (!sch) pd_diag_error(d, NULL, 0, 0, "codegen: cannot build the %s schedule", sched);
     else if (pd_schedule_check(sch, why, sizeof why))
@@ -158,10 +89,10 @@ int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const
      * other batch sizes: --microbatches) */
     int bad = !sch || d->errors;
     for (int steps = 0; !bad && steps <= 2 * M + 3 * p->n_stages + 3; steps++)
-        for (int mb = 1; !bad && mb <= (strcmp(sched, "1f1b") ? M + 1 : 1); mb += (mb < 4 ? 1 : M - 3)) {
+        for (int mb = 1; !bad && mb <= (one_f_one_b ? 1 : M + 1); mb += (mb < 4 ? 1 : M - 3)) {
             pd_schedule_spec t_sp = sp;
             t_sp.steps = steps;
-            t_sp.microbatches = strcmp(sched, "1f1b") ? mb : M;
+            t_sp.microbatches = one_f_one_b ? M : mb;
             pd_schedule *t = pd_schedule_build(&t_sp);
             bad = !t || pd_schedule_check(t, why, sizeof why);
             pd_schedule_free(t);
@@ -171,94 +102,166 @@ int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const
         }
     free(warm);
     free(reps);
-    if (bad) goto out;
-    FILE *f = open_out(outdir, "schedule", path, sizeof path, d);
-    if (!f) goto out;
-    pd_schedule_write(f, sch);
-    if (close_out(f, path, d)) goto out;
-
-    /* templates */
-    snprintf(tpath, sizeof tpath, "%s/templates/banner.in", root);
-    banner_t = read_text(tpath);
-    if (!banner_t) { pd_diag_error(d, tpath, 0, 0, "cannot read template: %s", strerror(errno)); goto out; }
-    snprintf(tpath, sizeof tpath, "%s/templates/%s", root, cuda ? "Makefile.cuda.in" : "Makefile.in");
-    make_t = read_text(tpath);
-    if (!make_t) { pd_diag_error(d, tpath, 0, 0, "cannot read template: %s", strerror(errno)); goto out; }
-
-    char plan_hash[17] = "", plan_path[4400];
-    snprintf(plan_path, sizeof plan_path, "%s/plan.yaml", outdir);
-    if (plan_hash_masked(plan_hash, plan_path)) {
-        pd_diag_error(d, plan_path, 0, 0, "cannot read: %s", strerror(errno));
-        goto out;
+    if (bad) {
+        pd_schedule_free(sch);
+        return NULL;
     }
-    memcpy(pr.plan_hash, plan_hash, sizeof pr.plan_hash);
-    cmd = strdup(o && o->command_line ? o->command_line : "pdplan");
-    char model_path[4096], cost[256];
-    snprintf(model_path, sizeof model_path, "%s", m->path);
-    snprintf(cost, sizeof cost, "%s", m->cost_source);
-    if (!cmd) goto out;
-    comment_safe(cmd);
-    comment_safe(model_path);
-    comment_safe(cost);
+    return sch;
+}
 
+/* The banner's command line, broken between words so that no line of the banner passes the
+ * generated code's width (a word longer than that stays whole). malloc'd. */
+static char *wrap_command(const char *cmd) {
+    const size_t lead = strlen(" * command: ");
+    char *out = malloc(2 * strlen(cmd) + 64), *w = out;
+    if (!out) return NULL;
+    size_t col = lead;
+    for (const char *p = cmd; *p;) {
+        size_t n = strcspn(p, " ");
+        if (col > lead && col + 1 + n > CG_COLUMNS) {
+            w += sprintf(w, "\n *          ");
+            col = lead;
+        } else if (col > lead) {
+            *w++ = ' ';
+            col++;
+        }
+        memcpy(w, p, n);
+        w += n;
+        col += n;
+        p += n;
+        while (*p == ' ') p++;
+    }
+    *w = 0;
+    return out;
+}
+
+/* The generated folder's text that does not depend on the stage: templates and banner values. */
+typedef struct {
+    char *banner_t, *stage_t, *single_t, *make_t;
+    char *cmd, model_path[4096], cost[256], plan_hash[17];
+} texts;
+
+static char *read_template(const char *root, const char *name, pd_diag *d) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/templates/%s", root, name);
+    char *t = cg_read_text(path);
+    if (!t) pd_diag_error(d, path, 0, 0, "cannot read template: %s", strerror(errno));
+    return t;
+}
+
+static char *banner_for(const texts *t, const pd_model *m, const char *file, const char *what,
+                        pd_diag *d) {
+    cg_subst sb[] = {{"FILE", file}, {"VERSION", PDPLAN_VERSION}, {"COMMAND", t->cmd},
+                     {"MODEL_PATH", t->model_path}, {"MODEL_HASH", m->hash},
+                     {"PLAN_HASH", t->plan_hash}, {"COST_SOURCE", t->cost}, {"WHAT", what}};
+    char unknown[64];
+    char *b = cg_fill_str(t->banner_t, sb, (int)(sizeof sb / sizeof sb[0]), unknown,
+                          sizeof unknown);
+    if (!b) pd_diag_error(d, NULL, 0, 0, "codegen: templates/banner.in: cannot fill%s%s%s",
+                          unknown[0] ? " @" : "", unknown, unknown[0] ? "@" : "");
+    return b;
+}
+
+static int write_stages(const texts *t, const cg_program *pr, const pd_model *m,
+                        const pd_plan *p, const char *outdir, int cuda, int bf16, pd_diag *d) {
+    char path[4400];
     for (int s = 0; s < p->n_stages; s++) {
         char name[64], what[256];
-        const cg_stage *cs = &pr.stages[s];
+        const cg_stage *cs = &pr->stages[s];
         snprintf(name, sizeof name, cuda ? "stage_%d.cu" : "stage_%d.c", s);
         snprintf(what, sizeof what,
-                 "stage %d of %d: cost-graph nodes %d..%d, warm-up %d, %d weight versions, "
-                 "predicted %.6g ms per minibatch", s, p->n_stages, cs->first_node, cs->last_node,
-                 p->stages[s].warmup, p->stages[s].weight_versions, p->stages[s].time_ms);
-        subst sb[] = {{"FILE", name}, {"VERSION", PDPLAN_VERSION}, {"COMMAND", cmd},
-                      {"MODEL_PATH", model_path}, {"MODEL_HASH", m->hash},
-                      {"PLAN_HASH", plan_hash}, {"COST_SOURCE", cost}, {"WHAT", what}};
-        char *banner = fill_str(banner_t, sb, (int)(sizeof sb / sizeof sb[0]));
-        if (!banner) goto out;
-        f = open_out(outdir, name, path, sizeof path, d);
-        if (!f) { free(banner); goto out; }
-        if (cuda) cg_emit_stage_cuda(f, &pr, s, m, p, banner, bf16);
-        else cg_emit_stage(f, &pr, s, m, p, banner);
+                 "stage %d of %d: cost-graph nodes %d..%d, warm-up %d, %d weight versions,\n"
+                 " * predicted %.6g ms per minibatch", s, p->n_stages, cs->first_node,
+                 cs->last_node, p->stages[s].warmup, p->stages[s].weight_versions,
+                 p->stages[s].time_ms);
+        char *banner = banner_for(t, m, name, what, d);
+        if (!banner) return 1;
+        FILE *f = open_out(outdir, name, path, sizeof path, d);
+        int rc = !f;
+        if (f && cuda) rc = cg_emit_stage_cuda(f, pr, s, m, p, banner, t->stage_t, bf16, d);
+        else if (f) rc = cg_emit_stage(f, pr, s, m, p, banner, t->stage_t, d);
         free(banner);
-        if (close_out(f, path, d)) goto out;
+        if (f && close_out(f, path, d)) rc = 1;
+        if (rc) return 1;
     }
+    return 0;
+}
 
-    /* single.c: every stage in one process (the CPU backend's reference; none for cuda) */
-    if (!cuda) {
-        subst sb[] = {{"FILE", "single.c"}, {"VERSION", PDPLAN_VERSION}, {"COMMAND", cmd},
-                      {"MODEL_PATH", model_path}, {"MODEL_HASH", m->hash},
-                      {"PLAN_HASH", plan_hash}, {"COST_SOURCE", cost},
-                      {"WHAT", "every stage in one process: pdlaunch --single (sequential) and --emulate"}};
-        f = open_out(outdir, "single.c", path, sizeof path, d);
-        if (!f) goto out;
-        fill(f, banner_t, sb, (int)(sizeof sb / sizeof sb[0]));
-        fprintf(f, "#include \"pdrt.h\"\n\n");
-        for (int s = 0; s < p->n_stages; s++) fprintf(f, "extern const pdrt_stage S%d_stage;\n", s);
-        fprintf(f, "\nint main(int argc, char **argv) {\n    const pdrt_stage *const stages[] = {");
-        for (int s = 0; s < p->n_stages; s++) fprintf(f, "%s&S%d_stage", s ? ", " : "", s);
-        fprintf(f, "};\n    return pdrt_main_local(argc, argv, stages, %d);\n}\n", p->n_stages);
-        if (close_out(f, path, d)) goto out;
+/* single.c: every stage in one process (the CPU backend's reference). */
+static int write_single(const texts *t, const pd_model *m, const pd_plan *p, const char *outdir,
+                        pd_diag *d) {
+    char path[4400];
+    char *banner = banner_for(t, m, "single.c", "every stage in one process: pdlaunch --single "
+                              "(sequential) and --emulate", d);
+    char *decls = NULL, *list = NULL;
+    size_t n1, n2;
+    FILE *a = open_memstream(&decls, &n1), *b = open_memstream(&list, &n2);
+    if (a && b) {
+        for (int s = 0; s < p->n_stages; s++) fprintf(a, "extern const pdrt_stage S%d_stage;\n", s);
+        char *line = NULL;
+        size_t n3;
+        FILE *l = open_memstream(&line, &n3);
+        if (l) {
+            fprintf(l, "    const pdrt_stage *const stages[] = {");
+            for (int s = 0; s < p->n_stages; s++) fprintf(l, "%s&S%d_stage", s ? ", " : "", s);
+            fprintf(l, "};");
+            if (!fclose(l)) cg_wrap_line(b, line, strlen(line));
+            free(line);
+        }
     }
-
-    /* Makefile */
-    {
-        char stages[4096] = "";
-        size_t off = 0;
-        for (int s = 0; s < p->n_stages && off < sizeof stages - 32; s++)
-            off += (size_t)snprintf(stages + off, sizeof stages - off, "%sstage_%d", s ? " " : "", s);
-        subst sb[] = {{"MODEL", m->name}, {"VERSION", PDPLAN_VERSION}, {"ROOT", root},
-                      {"STAGES", stages}};
-        f = open_out(outdir, "Makefile", path, sizeof path, d);
-        if (!f) goto out;
-        fill(f, make_t, sb, (int)(sizeof sb / sizeof sb[0]));
-        if (close_out(f, path, d)) goto out;
+    if (a) fclose(a);
+    if (b) fclose(b);
+    int rc = 1;
+    char n_stages[16], unknown[64];
+    snprintf(n_stages, sizeof n_stages, "%d", p->n_stages);
+    FILE *f = banner && decls && list ? open_out(outdir, "single.c", path, sizeof path, d) : NULL;
+    if (f) {
+        cg_subst sb[] = {{"BANNER", banner}, {"DECLARATIONS", decls}, {"STAGES", list},
+                         {"N_STAGES", n_stages}};
+        rc = cg_fill(f, t->single_t, sb, (int)(sizeof sb / sizeof sb[0]), unknown, sizeof unknown);
+        if (rc) pd_diag_error(d, NULL, 0, 0, "codegen: templates/single.c.in names @%s@, which "
+                              "the generator does not fill", unknown);
+        rc |= close_out(f, path, d);
     }
+    free(banner);
+    free(decls);
+    free(list);
+    return rc;
+}
 
-    /* launch.conf, read by scripts/pdlaunch */
-    f = open_out(outdir, "launch.conf", path, sizeof path, d);
-    if (!f) goto out;
+static int write_makefile(const texts *t, const pd_model *m, const pd_plan *p, const char *root,
+                          const char *outdir, pd_diag *d) {
+    char path[4400], unknown[64];
+    char *stages = malloc((size_t)p->n_stages * 16 + 1);
+    if (!stages) return 1;
+    size_t off = 0;
+    stages[0] = 0;
+    for (int s = 0; s < p->n_stages; s++)
+        off += (size_t)sprintf(stages + off, "%sstage_%d", s ? " " : "", s);
+    cg_subst sb[] = {{"MODEL", m->name}, {"VERSION", PDPLAN_VERSION}, {"ROOT", root},
+                     {"STAGES", stages}};
+    FILE *f = open_out(outdir, "Makefile", path, sizeof path, d);
+    int rc = 1;
+    if (f) {
+        rc = cg_fill(f, t->make_t, sb, (int)(sizeof sb / sizeof sb[0]), unknown, sizeof unknown);
+        if (rc) pd_diag_error(d, NULL, 0, 0, "codegen: the Makefile template names @%s@, which "
+                              "the generator does not fill", unknown);
+        rc |= close_out(f, path, d);
+    }
+    free(stages);
+    return rc;
+}
+
+/* launch.conf, read by scripts/pdlaunch */
+static int write_launch(const pd_model *m, const pd_plan *p, const char *outdir, int cuda,
+                        pd_diag *d) {
+    char path[4400];
+    FILE *f = open_out(outdir, "launch.conf", path, sizeof path, d);
+    if (!f) return 1;
     fprintf(f, "# pd_launch 1: generated by pdplan %s; read by scripts/pdlaunch\n", PDPLAN_VERSION);
     fprintf(f, "model %s\nschedule %s\nstages %d\nranks %d\nsingle %s\n", m->name,
-            sched, p->n_stages, p->workers > 0 ? p->workers : p->n_stages,
+            p->schedule[0] ? p->schedule : "1f1b", p->n_stages,
+            p->workers > 0 ? p->workers : p->n_stages,
             cuda ? "stage_0" : "pd_single"); /* cuda: stage_0 refuses --single with a message */
     if (cuda) fprintf(f, "backend cuda\n");
     for (int s = 0; s < p->n_stages; s++) {
@@ -267,13 +270,83 @@ int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const
             fprintf(f, " %d", p->stages[s].ranks ? p->stages[s].ranks[r] : s);
         fprintf(f, "\n");
     }
+    return close_out(f, path, d);
+}
+
+/* The backend o names (1 cuda, 0 cpu), or -1 with a diagnostic. */
+static int backend_of(const pd_codegen_opts *o, pd_diag *d) {
+    if (!o || !o->backend || !strcmp(o->backend, "cpu")) return 0;
+    if (!strcmp(o->backend, "cuda")) return 1;
+    pd_diag_error(d, NULL, 0, 0, "codegen: unknown backend '%s' (cpu, cuda)", o->backend);
+    return -1;
+}
+
+int pd_codegen_check(const pd_model *m, const pd_plan *p, const pd_codegen_opts *o, pd_diag *d) {
+    int cuda = backend_of(o, d);
+    if (cuda < 0) return 1;
+    cg_program pr;
+    if (cg_resolve(&pr, m, p, cuda ? CG_BACKEND_CUDA : CG_BACKEND_CPU, d)) return 1;
+    cg_program_free(&pr);
+    return 0;
+}
+
+int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const char *outdir,
+               const pd_codegen_opts *o, pd_diag *d) {
+    (void)g;
+    int cuda = backend_of(o, d);
+    if (cuda < 0) return 1;
+    int bf16 = cuda && o->precision && !strcmp(o->precision, "bf16");
+    char root[4096];
+    /* the checkout that holds templates/ and runtime/pdrt.h: o->root or the nearest folder above
+     * it (a binary under build/ may be handed its own folder) */
+    pd_find_checkout(root, sizeof root, o && o->root ? o->root : ".", 4);
+    cg_program pr;
+    if (cg_resolve(&pr, m, p, cuda ? CG_BACKEND_CUDA : CG_BACKEND_CPU, d)) return 1;
+    int rc = 1;
+    char path[4400];
+    texts t = {0};
+    pd_schedule *sch = checked_schedule(p, pr.microbatches, d);
+    if (!sch) goto out;
+    FILE *f = open_out(outdir, "schedule", path, sizeof path, d);
+    if (!f) goto out;
+    pd_schedule_write(f, sch);
     if (close_out(f, path, d)) goto out;
+
+    t.banner_t = read_template(root, "banner.in", d);
+    t.stage_t = read_template(root, cuda ? "stage.cu.in" : "stage.c.in", d);
+    t.single_t = cuda ? NULL : read_template(root, "single.c.in", d);
+    t.make_t = read_template(root, cuda ? "Makefile.cuda.in" : "Makefile.in", d);
+    if (!t.banner_t || !t.stage_t || (!cuda && !t.single_t) || !t.make_t) goto out;
+    char plan_path[4400];
+    snprintf(plan_path, sizeof plan_path, "%s/plan.yaml", outdir);
+    if (plan_hash_masked(t.plan_hash, plan_path)) {
+        pd_diag_error(d, plan_path, 0, 0, "cannot read: %s", strerror(errno));
+        goto out;
+    }
+    memcpy(pr.plan_hash, t.plan_hash, sizeof pr.plan_hash);
+    char *cmd = strdup(o && o->command_line ? o->command_line : "pdplan");
+    if (!cmd) goto out;
+    comment_safe(cmd);
+    t.cmd = wrap_command(cmd);
+    free(cmd);
+    if (!t.cmd) goto out;
+    snprintf(t.model_path, sizeof t.model_path, "%s", m->path);
+    snprintf(t.cost, sizeof t.cost, "%s", m->cost_source);
+    comment_safe(t.model_path);
+    comment_safe(t.cost);
+
+    if (write_stages(&t, &pr, m, p, outdir, cuda, bf16, d)) goto out;
+    if (!cuda && write_single(&t, m, p, outdir, d)) goto out; /* none for cuda */
+    if (write_makefile(&t, m, p, root, outdir, d)) goto out;
+    if (write_launch(m, p, outdir, cuda, d)) goto out;
     rc = 0;
 out:
     pd_schedule_free(sch);
-    free(banner_t);
-    free(make_t);
-    free(cmd);
+    free(t.banner_t);
+    free(t.stage_t);
+    free(t.single_t);
+    free(t.make_t);
+    free(t.cmd);
     cg_program_free(&pr);
     return rc;
 }

@@ -16,6 +16,11 @@ typedef struct {
     const char *precision;    /* cuda: the stages' default precision, "fp32" (NULL) or "bf16" */
 } pd_codegen_opts;
 
+/* Whether code generation can emit the plan (cg_resolve's checks: at most CG_MAX_STAGES stages,
+ * contiguous replica ranks, ...): 0, or nonzero with diagnostics. pdplan asks before it writes
+ * anything, so that a plan the generator refuses leaves no folder behind. */
+int pd_codegen_check(const pd_model *m, const pd_plan *p, const pd_codegen_opts *o, pd_diag *d);
+
 /* Writes into outdir (which exists and already holds plan.yaml). Returns 0 on success. */
 int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const char *outdir,
                const pd_codegen_opts *o, pd_diag *d);

@@ -1,69 +1,98 @@
-/* emit_common.h: what the CPU (emit.c) and CUDA (emit_cuda.c) stage printers share: string and
- * location helpers, and the parts of a stage source both print identically (#defines, the pack
- * comment, the tensor, warmup and replica tables, the host init function, the calls of the ops
- * that need no backend-specific arguments). */
+/* emit_common.h: what the CPU (emit.c) and CUDA (emit_cuda.c) stage printers share: literals
+ * (C strings, floats a person would write), the line printer that wraps at 100 columns, typed
+ * operands printed by name, and the parts of a stage both print alike (the #defines, the tables,
+ * the host init, the layers' calls, the descriptor's fields). Every decision is resolve.c's: these
+ * functions only print. */
 #ifndef PD_EMIT_COMMON_H
 #define PD_EMIT_COMMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "planner/util/diag.h"
 #include "planner/model/model.h"
 #include "planner/plan/plan.h"
 #include "resolve.h"
+#include "template.h"
+
+#define CG_COLUMNS 100 /* generated lines wrap at this width */
 
 typedef struct {
-    FILE *o;
+    FILE *o;               /* the part being printed */
     const pd_model *m;
+    const cg_program *pr;
     const cg_stage *cs;
-    int s;        /* stage index: the prefix is S<s>_ */
-    const char *conv_scratch; /* "scratch, " where conv2d takes the im2col buffer (CPU), else "" */
-    char a[8][96];
+    const pd_plan *p;
+    int s;                 /* stage index: every name's prefix is S<s>_ */
+    char *line;            /* the line being assembled (printed, wrapped, at its '\n') */
+    size_t line_len, line_cap;
+    const char *used[24];  /* the names the function being printed uses (parameters) */
+    int n_used;
+    int n_tensors;         /* the tensor table's entries (cg_emit_tables) */
 } cg_em;
 
 /* A C string literal body: escapes quotes, backslashes and control bytes. */
 void cg_put_cstr(FILE *o, const char *s);
+/* s as a C string literal, in buf (n bytes). */
+const char *cg_cstr(const char *s, char *buf, size_t n);
 /* A name safe inside a C comment (written to buf, n bytes). */
 const char *cg_safe(const char *s, char *buf, size_t n);
+/* The shortest C literal that gives the same value: cg_float_literal for (float)v ("0.1f",
+ * "1e-5f", "2.0f"), cg_double_literal for v ("0.9", "1e-8", "0.0"). buf: at least 40 bytes. */
+const char *cg_float_literal(char *buf, size_t n, double v);
+const char *cg_double_literal(char *buf, size_t n, double v);
 
-/* "in + off" / "acts + off" in e->a[slot]. */
-const char *cg_em_loc(cg_em *e, int slot, cg_loc l);
-/* The gradient of a location: NULL for stage 0's input pack (the data needs none). */
-const char *cg_em_gloc(cg_em *e, int slot, cg_loc l);
-/* "blob + off", or NULL when off < 0. */
-const char *cg_em_prm(cg_em *e, int slot, const char *blob, int64_t off);
+/* Prints into e->o like fprintf; each finished line longer than CG_COLUMNS is wrapped after a
+ * comma of its outermost argument or initializer list, continuing under the list's first item. */
+void cg_printf(cg_em *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Wraps one line (no '\n' in it) the way cg_printf does, to o. */
+void cg_wrap_line(FILE *o, const char *line, size_t n);
 
-const pd_shape *cg_in_shape(const pd_model *m, const pd_layer *ly, int i);
-/* C, H, W of a shape (rank 1: features, 1, 1) */
-void cg_chw(const pd_shape *s, int *C, int *H, int *W);
-/* A pooling layer's kernel, stride and padding (global average pooling: the whole input). */
-void cg_window(const pd_layer *ly, const pd_shape *in, int k[2], int st[2], int pad[2]);
-/* Where the output pack's tensor of `layer` lives in this stage. */
-cg_loc cg_pack_src(const cg_stage *cs, int layer);
+/* Notes that the function being printed uses the parameter `name`. */
+void cg_use(cg_em *e, const char *name);
+/* "(void)x;" for each of the function's parameters (NULL-terminated) that it did not use. */
+void cg_print_unused(FILE *o, const cg_em *e, const char *const *params);
+/* A part (a function's body, the tables) that print prints, as a string (malloc'd; NULL when
+ * out of memory), led by "(void)x;" for each of the function's
+ * parameters (NULL-terminated; params NULL: not a function) that the part did not use. */
+char *cg_part(cg_em *e, void (*print)(cg_em *e), const char *const *params);
+/* What a backend prints itself (emit.c, emit_cuda.c): its functions' bodies and their
+ * parameters (for the (void) lines), and its template keys beyond the common ones. */
+typedef struct {
+    void (*scratch)(cg_em *e);
+    void (*forward)(cg_em *e);
+    void (*backward)(cg_em *e);
+    const char *const *scratch_params, *const *forward_params, *const *backward_params;
+    const char *precision; /* the CUDA template's @PRECISION@ (NULL: none) */
+} cg_backend_printer;
+/* Prints stage s into tmpl (templates/stage.*.in) to o: the banner, the #defines, the tables,
+ * init, the backend's parts and the descriptor's values. Returns 0, or nonzero with a
+ * diagnostic (out of memory, a key the template names that nothing fills). */
+int cg_emit_file(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
+                 const char *banner, const char *tmpl, const cg_backend_printer *b, pd_diag *d);
 
-/* The size #defines (P_B is the stage's prefix) and the input/output pack comment. */
-void cg_emit_sizes(cg_em *e);
-/* The tensor table (returns its number of entries), then the warmup and replica tables. */
-int cg_emit_tables(cg_em *e, const pd_plan *p);
-/* S<s>_init: the host initialisation of parameters and buffers. */
+/* An operand as C: "acts + S0_ACT_CONV1_OUT", "NULL"; in buf (n bytes). Notes the use. */
+const char *cg_opnd(cg_em *e, cg_operand x, char *buf, size_t n);
+const char *cg_sym_name(const cg_em *e, cg_operand x);
+
+/* The #defines: sizes, then the named offsets of every blob. */
+void cg_emit_defines(cg_em *e);
+/* The tensor, warmup, replica and layer tables (sets e->n_tensors). */
+void cg_emit_tables(cg_em *e);
+/* The host initialisation of parameters and buffers (S<s>_init's body). */
 void cg_emit_init(cg_em *e);
-/* An add or concat op's call: ctx is the leading argument text ("" or "ctx, "), sfx the function
- * name's suffix ("" or "_cuda"); backward: the gradient call. */
-void cg_emit_join(cg_em *e, const cg_op *op, int backward, const char *ctx, const char *sfx);
-/* The pdrt_stage descriptor's fields both backends fill, one part at a time so that each backend
- * can put its own fields between them: each printed as <pre>name = value<end>, pre "    ." and end
- * "," for a designated initializer, "    b->" and ";" for assignments. */
-enum {
-    CG_DESC_SHAPE,    /* abi, model, index, n_stages, batch, classes, input, dataset, sizes */
-    CG_DESC_TABLES,   /* n_tensors (nt), tensors, init */
-    CG_DESC_TRAINING, /* warmup, weight versions, schedule, predictions, optimizer, replicas */
-};
-void cg_emit_desc(cg_em *e, const pd_plan *p, int nt, int part, const char *pre, const char *end);
-/* The "name: op" comment above an op's call. */
+/* The comment above a layer's call (the caller prints it, then the call). */
 void cg_emit_op_comment(cg_em *e, const cg_op *op);
-/* The forward (backward) call of an op both backends print alike: ReLU, pooling, flatten,
- * dropout, batch norm, add, concat (#error for any other op). ctx and sfx as cg_emit_join. */
-void cg_emit_op_forward(cg_em *e, const cg_op *op, const char *ctx, const char *sfx);
-void cg_emit_op_backward(cg_em *e, const cg_op *op, const char *ctx, const char *sfx);
+/* A layer's forward (backward) call: the CPU kernels of runtime/cpu/ops.h or the CUDA ones of
+ * ops_cuda.h, as the program's backend says; fused pairs as resolve marked them. */
+void cg_emit_op_forward(cg_em *e, const cg_op *op);
+void cg_emit_op_backward(cg_em *e, const cg_op *op);
+
+/* The descriptor's values, the same for both backends (templates/stage.*.in name them):
+ * fills keys (at least CG_DESC_KEYS entries, strings in store) and returns how many. */
+#define CG_DESC_KEYS 32
+#define CG_KEY_BYTES 272
+int cg_desc_keys(cg_em *e, cg_subst *keys, char store[][CG_KEY_BYTES]);
 
 #endif

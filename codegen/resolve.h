@@ -1,7 +1,9 @@
 /* resolve.h: the code generator's resolve pass. For every stage of a plan it decides which
  * tensors cross each cut (the input and output packs), where every layer's output, gradient and
- * saved state live (offsets into one blob each), and the parameter and buffer offsets. The
- * emitter (emit.c) only prints what this computes. */
+ * saved state live (a named offset into one blob each), the parameter and buffer offsets, and
+ * what the backend's backward does beyond the layers' calls (which gradient region to zero right
+ * before its first write; which linear+ReLU pairs run as one fused call). The printers (emit.c,
+ * emit_cuda.c, emit_common.c) only print what this computes. */
 #ifndef PD_RESOLVE_H
 #define PD_RESOLVE_H
 
@@ -11,27 +13,81 @@
 #include "planner/model/model.h"
 #include "planner/plan/plan.h"
 
-enum { CG_IN = 0, CG_ACT = 1 };
+/* The most stages a generated program may have: the runtime's limit (runtime/rt_schedule.c
+ * checks n_stages <= 256). A plan with more is refused, not truncated. */
+#define CG_MAX_STAGES 256
+
+typedef enum {
+    CG_BACKEND_CPU,  /* runtime/cpu/ops.h: backward fills dparams and din whole, zeroes lazily */
+    CG_BACKEND_CUDA, /* runtime/cuda/ops_cuda.h: backward accumulates; linear+ReLU fused */
+} cg_backend;
+
+/* The pointers a generated stage function sees (pdrt.h, pdrt_cuda.h), and NULL. The gradient
+ * blobs have the layout of the blob they are the gradient of. */
+typedef enum {
+    CG_NULL,
+    CG_IN, CG_ACTS, CG_PARAMS, CG_BUFFERS, CG_OUT, /* values */
+    CG_DIN, CG_DACTS, CG_DPARAMS, CG_DOUT,         /* gradients */
+    CG_N_PTRS
+} cg_ptr;
+
+/* A named offset: the stage prints `#define <name> <value>` and writes every use by name. */
+typedef struct {
+    char *name;    /* S<k>_<BLOB>_<LAYER>[_<TENSOR>], e.g. S0_ACT_CONV1_OUT */
+    cg_ptr blob;   /* CG_IN, CG_OUT, CG_ACTS, CG_PARAMS or CG_BUFFERS */
+    int64_t value; /* floats from the blob's start */
+    int layer;     /* the model layer it belongs to */
+    int64_t numel; /* floats it spans (per minibatch) */
+} cg_sym;
+
+/* A typed operand: pointer + named offset (cg_stage.syms[sym]), or NULL (ptr CG_NULL). */
+typedef struct {
+    cg_ptr ptr;
+    int sym;
+} cg_operand;
+
+/* One gradient region to zero: `memset(at, 0, floats * sizeof(float))`. */
+typedef struct {
+    cg_operand at;
+    int64_t floats;
+} cg_zero;
+
+enum {
+    CG_FUSE_NONE = 0,
+    CG_FUSE_LINEAR_RELU, /* this linear and the next op, its ReLU, are one call (CUDA) */
+    CG_FUSED_INTO_PREV,  /* this ReLU runs inside the linear before it */
+};
 
 typedef struct {
-    int base;          /* CG_IN (the stage's input pack) or CG_ACT (the activation blob) */
-    int64_t off;       /* floats */
-} cg_loc;
-
-typedef struct {
-    int layer;                      /* model layer index */
+    int layer;                        /* model layer index */
     int n_in;
-    cg_loc in[PD_MAX_INPUTS];       /* where each input lives */
-    cg_loc out;                     /* where the output lives (flatten: its input's place) */
-    int64_t out_numel;              /* per sample */
-    int64_t w_off, b_off;           /* params offsets, -1 when absent */
-    int64_t buf_off;                /* batch norm: running_mean here, running_var at + C */
-    int64_t aux_off;                /* acts: dropout mask, maxpool argmax, bn save_mean/rstd */
+    cg_operand x[PD_MAX_INPUTS];      /* the inputs */
+    cg_operand dx[PD_MAX_INPUTS];     /* their gradients (NULL: stage 0's model input) */
+    cg_operand y, dy;                 /* the output (flatten: its input's place) and gradient */
+    int64_t out_numel;                /* per sample */
+    cg_operand w, b, dw, db;          /* weight, bias and their gradients; NULL when absent */
+    cg_operand aux[2];                /* in acts: dropout mask | maxpool argmax | bn saved mean,
+                                         saved rstd */
+    cg_operand running[2];            /* batch norm: running mean, running var (buffers) */
+    int fuse;                         /* CG_FUSE_*: decided for the backend */
+    int n_zero;                       /* backward: regions to zero right before this layer's */
+    cg_zero zero[PD_MAX_INPUTS + 2];  /* call (output, parameters, inputs; lazily, CPU) */
 } cg_op;
+
+enum {
+    CG_GRAD_NONE,       /* no gradient to pass back (the model input of stage 0) */
+    CG_GRAD_COPY,       /* the first write: memcpy from dout */
+    CG_GRAD_ACCUMULATE, /* written before (or always, CUDA): add dout */
+};
 
 typedef struct {
     int layer;
-    int64_t off, numel;             /* in the pack, floats per minibatch */
+    int64_t numel;      /* floats per minibatch */
+    cg_operand slot;    /* in the pack: in + S<k>_IN_<LAYER> | out + S<k>_OUT_<LAYER> */
+    cg_operand src;     /* output pack: where the tensor lives in this stage */
+    cg_operand dsrc;    /* output pack: its gradient there */
+    cg_operand dslot;   /* output pack: dout + S<k>_OUT_<LAYER> */
+    int grad;           /* output pack: CG_GRAD_* */
 } cg_pack;
 
 typedef struct {
@@ -42,18 +98,31 @@ typedef struct {
     cg_pack *in, *out;              /* ascending layer order */
     int64_t in_floats, out_floats, n_params, n_buffers, n_acts;
     int first_node, last_node;      /* for the banner */
+    int n_syms;
+    cg_sym *syms;                   /* in, out, acts, params, buffers order */
+    int n_tail_zero;                /* backward, CPU: input pack gradients no layer wrote, */
+    cg_zero *tail_zero;             /* zeroed last (the previous stage reads them all) */
 } cg_stage;
 
 typedef struct {
+    cg_backend backend;
     int n_stages;
     cg_stage *stages;
+    int microbatches;               /* flush, gpipe: the default minibatches per batch */
     char plan_hash[17];             /* plan.yaml's FNV-1a (hex), emitted into each descriptor */
 } cg_program;
 
-/* Resolves every stage of p. Returns 0, or nonzero with diagnostics (unsupported plan: replicated
- * stages, non-contiguous cuts the runtime cannot route, a model whose last layer is not the
- * logits). */
-int cg_resolve(cg_program *out, const pd_model *m, const pd_plan *p, pd_diag *d);
+/* Resolves every stage of p for the backend. Returns 0, or nonzero with diagnostics (a plan the
+ * runtime cannot run: more than CG_MAX_STAGES stages, non-contiguous replica ranks, vertical
+ * sync with replicated stages, a layer in no stage or reading from a later one, a model whose
+ * last layer is not the logits of the last stage). */
+int cg_resolve(cg_program *out, const pd_model *m, const pd_plan *p, cg_backend backend,
+               pd_diag *d);
 void cg_program_free(cg_program *pr);
+
+/* The part of an identifier a layer's name gives (upper case, [A-Z0-9_]), one per model layer,
+ * distinct: a name that collides with an earlier one's (or with FLOATS, INPUT) gets _<index>. */
+char **cg_layer_idents(const pd_model *m);
+void cg_free_idents(char **ids, int n);
 
 #endif

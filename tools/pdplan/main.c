@@ -260,6 +260,11 @@ int main(int argc, char **argv) {
             status = EXIT_INPUT;
             goto done;
         }
+        pd_codegen_opts check = {.backend = cli.backend};
+        if (pd_codegen_check(&m, p, &check, &d)) { /* e.g. more stages than the runtime runs */
+            status = EXIT_INPUT;
+            goto done;
+        }
     }
     if (!outdir) {
         size_t n = strlen(model_name) + 16;
