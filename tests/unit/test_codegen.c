@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "emit_common.h"
-#include "resolve.h"
-#include "template.h"
+#include "codegen/emit_common.h"
+#include "codegen/resolve.h"
+#include "codegen/template.h"
 #include "test.h"
 
 static const char *flit(double v) {
