@@ -25,19 +25,10 @@
 #define PD_MAX_INPUTS 16
 
 typedef enum {
-    PD_OP_INPUT = 0,
-    PD_OP_LINEAR,
-    PD_OP_CONV2D,
-    PD_OP_RELU,
-    PD_OP_MAXPOOL2D,
-    PD_OP_AVGPOOL2D,
-    PD_OP_FLATTEN,
-    PD_OP_DROPOUT,
-    PD_OP_BATCHNORM2D,
-    PD_OP_ADD,
-    PD_OP_CONCAT,
-    PD_OP_EMBEDDING,   /* planning only */
-    PD_OP_LSTM,        /* planning only */
+    PD_OP_INPUT = 0, /* layers[0], the model's input */
+#define PD_OP(NAME, name) PD_OP_##NAME,
+#include "op_list.h"
+#undef PD_OP
     PD_OP_COUNT
 } pd_op_kind;
 
@@ -97,7 +88,8 @@ typedef struct {
     char cost_source[256];         /* profile path, or "estimate:<device>" */
 } pd_model;
 
-const char *pd_op_name(pd_op_kind op);        /* "linear", ... */
+/* From the op descriptors (implemented in planner/ops/op.c): */
+const char *pd_op_name(pd_op_kind op);        /* "linear", ...; "?" out of range */
 int pd_op_planning_only(pd_op_kind op);       /* 1: no runtime kernel (embedding, lstm) */
 int64_t pd_shape_numel(const pd_shape *s);    /* per sample */
 void pd_model_free(pd_model *m);
