@@ -233,7 +233,7 @@ static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag
         cg_op *op = &cs->ops[cs->n_ops++];
         op->layer = l;
         op->n_in = ly->n_inputs;
-        for (int t = 0; t < PD_OP_MAX_TENSORS; t++)
+        for (int t = 0; t < PD_MAX_OP_TENSORS; t++)
             op->tensor_at[t] = op->param[t] = op->dparam[t] = op->buffer[t] = op->saved[t] =
                 none();
         for (int i = 0; i < ly->n_inputs; i++) {
@@ -257,7 +257,7 @@ static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag
         op->dy = grad_of(cs, op->y);
         b->at[l] = op->y;
         place_tensors(b, op, ly, &params, &bufs);
-        pd_tensor saved[PD_OP_MAX_TENSORS];
+        pd_tensor saved[PD_MAX_OP_TENSORS];
         int n_saved = pd_op_saved(ly, B, saved);
         for (int t = 0; t < n_saved; t++) {
             op->saved[t] = (cg_operand){CG_ACTS, add_upper_sym(b, CG_ACTS, l, saved[t].name, acts,
@@ -348,7 +348,7 @@ static int plan_backward(cg_stage *cs, const pd_model *m, cg_backend backend) {
         const pd_layer *ly = &m->layers[op->layer];
         /* an output no later layer read has a zero gradient */
         zero_once(&z, cs, op->dy, grad_floats(m, op->layer), op->zero, &op->n_zero);
-        for (int t = 0; t < PD_OP_MAX_TENSORS; t++) /* the parameters' gradients, adjacent */
+        for (int t = 0; t < PD_MAX_OP_TENSORS; t++) /* the parameters' gradients, adjacent */
             if (op->dparam[t].ptr != CG_NULL) {
                 op->zero[op->n_zero++] = (cg_zero){op->dparam[t], op->param_floats};
                 break;
@@ -374,7 +374,7 @@ static int resolve_stage(cg_stage *cs, const pd_model *m, const int *stage_of,
     cs->ops = calloc((size_t)L, sizeof *cs->ops);
     builder b = {cs, ids, 0, at};
     if (cs->n_in < 0 || cs->n_out < 0 || !cs->ops) return 1;
-    b.cap = cs->n_in + cs->n_out + (1 + 2 * PD_OP_MAX_TENSORS) * L;
+    b.cap = cs->n_in + cs->n_out + (1 + 2 * PD_MAX_OP_TENSORS) * L;
     cs->syms = calloc((size_t)b.cap, sizeof *cs->syms);
     if (!cs->syms) return 1;
     for (int l = 0; l < L; l++) at[l] = none();

@@ -68,13 +68,13 @@ typedef struct {
                                          gradient */
     int64_t out_numel;                /* per sample */
     int n_tensors;                    /* the layer's parameters, then buffers (pd_op_tensors) */
-    pd_tensor tensor[PD_OP_MAX_TENSORS];
-    cg_operand tensor_at[PD_OP_MAX_TENSORS];  /* each one's place (NULL: absent, 0 floats) */
-    cg_operand param[PD_OP_MAX_TENSORS];      /* PD_ARG_PARAM k: the k-th parameter (weight, */
-    cg_operand dparam[PD_OP_MAX_TENSORS];     /* bias), and its gradient */
-    cg_operand buffer[PD_OP_MAX_TENSORS];     /* PD_ARG_BUFFER k (batch norm's running stats) */
+    pd_tensor tensor[PD_MAX_OP_TENSORS];
+    cg_operand tensor_at[PD_MAX_OP_TENSORS];  /* each one's place (NULL: absent, 0 floats) */
+    cg_operand param[PD_MAX_OP_TENSORS];      /* PD_ARG_PARAM k: the k-th parameter (weight, */
+    cg_operand dparam[PD_MAX_OP_TENSORS];     /* bias), and its gradient */
+    cg_operand buffer[PD_MAX_OP_TENSORS];     /* PD_ARG_BUFFER k (batch norm's running stats) */
     int64_t param_floats;             /* all its parameters, adjacent from the first present */
-    cg_operand saved[PD_OP_MAX_TENSORS]; /* PD_ARG_SAVED k, in acts (pd_op_saved: dropout mask,
+    cg_operand saved[PD_MAX_OP_TENSORS]; /* PD_ARG_SAVED k, in acts (pd_op_saved: dropout mask,
                                          maxpool argmax, batch norm mean and rstd) */
     int fuse;                         /* CG_FUSE_*: decided for the backend */
     int n_zero;                       /* backward: regions to zero right before this layer's */

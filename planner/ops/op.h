@@ -43,7 +43,7 @@ struct pd_attr_reader {
 
 /* ---- tensors a layer owns ---- */
 
-#define PD_OP_MAX_TENSORS 4
+#define PD_MAX_OP_TENSORS 4
 
 typedef struct {
     const char *name; /* "weight", "running_mean", "mask": the --save file's, the offset's name */

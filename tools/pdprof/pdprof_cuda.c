@@ -126,7 +126,7 @@ void pdprof_cuda_time(const layer_run *r, int backward, int warmup, int repeats,
     }
     d.b.y = mirror(h->y, r->y_floats);
     d.b.dy = mirror(h->dy, r->y_floats);
-    for (int k = 0; k < PD_OP_MAX_TENSORS; k++) {
+    for (int k = 0; k < PD_MAX_OP_TENSORS; k++) {
         d.b.param[k] = mirror(h->param[k], r->param_floats[k]);
         d.b.dparam[k] = mirror(h->dparam[k], r->param_floats[k]);
         d.b.buffer[k] = mirror(h->buffer[k], r->buffer_floats[k]);
@@ -154,7 +154,7 @@ void pdprof_cuda_time(const layer_run *r, int backward, int warmup, int repeats,
     for (int k = 0; k < d.n_fwd; k++) pdprof_call_free(&d.fwd[k]);
     for (int k = 0; k < d.n_bwd; k++) pdprof_call_free(&d.bwd[k]);
     for (int k = 0; k < r->n_in; k++) pd_cuda_free(d.b.x[k]), pd_cuda_free(d.b.dx[k]);
-    for (int k = 0; k < PD_OP_MAX_TENSORS; k++) {
+    for (int k = 0; k < PD_MAX_OP_TENSORS; k++) {
         pd_cuda_free(d.b.param[k]), pd_cuda_free(d.b.dparam[k]);
         pd_cuda_free(d.b.buffer[k]), pd_cuda_free(d.b.saved[k]);
     }

@@ -142,7 +142,7 @@ void pdprof_layer_setup(layer_run *r, const pd_model *m, int i, int B) {
     r->y_floats = (size_t)B * (size_t)pd_shape_numel(&L->out);
     h->y = random_floats(r->y_floats);
     h->dy = random_floats(r->y_floats);
-    pd_tensor t[PD_OP_MAX_TENSORS];
+    pd_tensor t[PD_MAX_OP_TENSORS];
     int nt = pd_op_tensors(L, t), np = 0, nb = 0;
     for (int k = 0; k < nt; k++) {
         float *v = t[k].floats > 0 ? random_floats((size_t)t[k].floats) : NULL;
@@ -191,7 +191,7 @@ void pdprof_layer_teardown(layer_run *r) {
     for (int k = 0; k < r->n_fwd; k++) pdprof_call_free(&r->fwd[k]);
     for (int k = 0; k < r->n_bwd; k++) pdprof_call_free(&r->bwd[k]);
     for (int k = 0; k < r->n_in; k++) free(h->x[k]), free(h->dx[k]);
-    for (int k = 0; k < PD_OP_MAX_TENSORS; k++)
+    for (int k = 0; k < PD_MAX_OP_TENSORS; k++)
         free(h->param[k]), free(h->dparam[k]), free(h->buffer[k]), free(h->saved[k]);
     free(h->y), free(h->dy), free(h->scratch), free(r->labels);
 }

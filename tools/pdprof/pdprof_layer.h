@@ -15,8 +15,8 @@
  * the calls take at run time. Absent tensors are NULL. */
 typedef struct {
     float *x[PD_MAX_INPUTS], *dx[PD_MAX_INPUTS], *y, *dy;
-    float *param[PD_OP_MAX_TENSORS], *dparam[PD_OP_MAX_TENSORS], *buffer[PD_OP_MAX_TENSORS];
-    float *saved[PD_OP_MAX_TENSORS], *scratch;
+    float *param[PD_MAX_OP_TENSORS], *dparam[PD_MAX_OP_TENSORS], *buffer[PD_MAX_OP_TENSORS];
+    float *saved[PD_MAX_OP_TENSORS], *scratch;
     void *ctx;       /* CUDA: the pd_cuda_ctx */
     int batch, layer, prec;
 } pdprof_bufs;
@@ -55,8 +55,8 @@ typedef struct {
     int B, n_in, index;
     const pd_shape *in[PD_MAX_INPUTS];
     size_t x_floats[PD_MAX_INPUTS], y_floats, scratch_floats;
-    size_t param_floats[PD_OP_MAX_TENSORS], buffer_floats[PD_OP_MAX_TENSORS];
-    size_t saved_floats[PD_OP_MAX_TENSORS];
+    size_t param_floats[PD_MAX_OP_TENSORS], buffer_floats[PD_MAX_OP_TENSORS];
+    size_t saved_floats[PD_MAX_OP_TENSORS];
     pdprof_bufs host;
     int n_fwd, n_bwd;
     pdprof_call fwd[PDPROF_MAX_CALLS], bwd[PDPROF_MAX_CALLS]; /* CPU */
