@@ -1,10 +1,8 @@
 /* embedding.c: the embedding op, planning only (no kernels yet: codegen and pdprof refuse it).
  * (T) token ids -> (T, dim); weight [num_embeddings][embedding_dim]. FLOPs per sample: forward
  * T*dim (a gather), backward 2*T*dim (a scatter-add). */
-#include <stdio.h>
 
 #include "op.h"
-#include "shapes.h"
 
 static const char *const attrs[] = {"num_embeddings", "embedding_dim", NULL};
 
@@ -15,12 +13,8 @@ static int read(pd_attr_reader *r, pd_layer *L) {
 
 static int infer(pd_layer *L, const pd_shape *const *in, char *err, int cap) {
     const pd_shape *x = in[0];
-    char b[64];
-    if (x->rank != 1) {
-        snprintf(err, cap, "embedding needs a rank-1 input (token ids), got %s",
-                 pd_shape_str(b, sizeof b, x));
+    if (pd_input_rank(x->rank == 1, x, "embedding needs a rank-1 input (token ids)", "", err, cap))
         return 1;
-    }
     L->out = (pd_shape){2, {x->dim[0], L->out_features, 0}};
     L->n_weight = (int64_t)L->num_embeddings * L->out_features;
     L->flops_fwd = (double)x->dim[0] * L->out_features;

@@ -2,10 +2,8 @@
  * [out] (PyTorch's layout). Shape (F) -> (out); a sequence (T, F) -> (T, out) for planning.
  * FLOPs per sample: forward 2*F*out (+out for the bias), backward twice the matrix part (+out).
  * Kernels: pdrt_linear_forward/_backward (runtime/cpu/ops_linear.c, runtime/cuda/linear.cu). */
-#include <stdio.h>
 
 #include "op.h"
-#include "shapes.h"
 
 static const char *const attrs[] = {"out_features", "bias", NULL};
 
@@ -16,12 +14,9 @@ static int read(pd_attr_reader *r, pd_layer *L) {
 
 static int infer(pd_layer *L, const pd_shape *const *in, char *err, int cap) {
     const pd_shape *x = in[0];
-    char b[64];
-    if (x->rank != 1 && x->rank != 2) {
-        snprintf(err, cap, "linear needs a rank-1 input (features), got %s: add a flatten "
-                 "layer first", pd_shape_str(b, sizeof b, x));
+    if (pd_input_rank(x->rank == 1 || x->rank == 2, x, "linear needs a rank-1 input (features)",
+                      ": add a flatten layer first", err, cap))
         return 1;
-    }
     int seq = x->rank == 2, F = x->dim[seq];
     double T = seq ? x->dim[0] : 1;
     L->out.rank = x->rank;

@@ -3,10 +3,8 @@
  * [4H], bias_hh [4H]: n_weight 4H(F+H), n_bias 8H. FLOPs per sample: forward
  * T*(8H(F+H) + 8H + 12H) (the gate matrix products, biases, gate nonlinearities and cell
  * update), backward T*(16H(F+H) + 8H + 24H). */
-#include <stdio.h>
 
 #include "op.h"
-#include "shapes.h"
 
 static const char *const attrs[] = {"hidden_size", "bias", NULL};
 
@@ -17,12 +15,9 @@ static int read(pd_attr_reader *r, pd_layer *L) {
 
 static int infer(pd_layer *L, const pd_shape *const *in, char *err, int cap) {
     const pd_shape *x = in[0];
-    char b[64];
-    if (x->rank != 2) {
-        snprintf(err, cap, "lstm needs a rank-2 input (tokens, features), got %s",
-                 pd_shape_str(b, sizeof b, x));
+    if (pd_input_rank(x->rank == 2, x, "lstm needs a rank-2 input (tokens, features)", "", err,
+                      cap))
         return 1;
-    }
     double T = x->dim[0], F = x->dim[1], H = L->out_features;
     L->out = (pd_shape){2, {x->dim[0], L->out_features, 0}};
     L->n_weight = 4 * (int64_t)L->out_features * (x->dim[1] + (int64_t)L->out_features);

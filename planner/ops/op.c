@@ -110,12 +110,18 @@ void pd_chw(const pd_shape *s, int *C, int *H, int *W) {
     *W = s->rank == 3 ? s->dim[2] : 1;
 }
 
-int pd_need_rank3(const pd_layer *L, const pd_shape *x, char *err, int cap) {
+int pd_input_rank(int ok, const pd_shape *x, const char *need, const char *hint, char *err,
+                  int cap) {
     char b[64];
-    if (x->rank == 3) return 0;
-    snprintf(err, cap, "%s needs a rank-3 input (C, H, W), got %s", pd_op_name(L->op),
-             pd_shape_str(b, sizeof b, x));
+    if (ok) return 0;
+    snprintf(err, cap, "%s, got %s%s", need, pd_shape_str(b, sizeof b, x), hint);
     return 1;
+}
+
+int pd_need_rank3(const pd_layer *L, const pd_shape *x, char *err, int cap) {
+    char need[96];
+    snprintf(need, sizeof need, "%s needs a rank-3 input (C, H, W)", pd_op_name(L->op));
+    return pd_input_rank(x->rank == 3, x, need, "", err, cap);
 }
 
 int pd_window_shape(pd_layer *L, const pd_shape *x, int channels, char *err, int cap) {

@@ -188,7 +188,10 @@ int pd_op_calls(const pd_layer *L, const pd_shape *const *in, pd_backend backend
 int pd_window_out(int in, int k, int s, int p);
 /* C, H, W of a shape: dim[0], then dim[1], dim[2] for rank 3 and 1, 1 otherwise. */
 void pd_chw(const pd_shape *s, int *C, int *H, int *W);
-/* "op needs a rank-3 input (C, H, W), got (..)" into err unless x has that rank; 1 if not. */
+/* Unless ok: "<need>, got <x's shape><hint>" into err, and 1. */
+int pd_input_rank(int ok, const pd_shape *x, const char *need, const char *hint, char *err,
+                  int cap);
+/* pd_input_rank for "<op> needs a rank-3 input (C, H, W)". */
 int pd_need_rank3(const pd_layer *L, const pd_shape *x, char *err, int cap);
 /* A window op's output (channels, OH, OW) from x, or 1 with a message (not rank 3, or the
  * kernel does not fit). */
