@@ -3,18 +3,12 @@
  * A model is an ordered list of layers; layers[0] is always the implicit input layer named
  * "input". A layer's inputs are indices of earlier layers, so the list is in topological order
  * and edges only go forward. Shapes are per sample (the batch dimension is excluded): rank 1 is
- * (features), rank 3 is (channels, height, width). Parameter layouts, per op, are documented in
- * docs/formats.md and are what --save/--init write:
- *   linear:      weight [out][in], bias [out]
- *   conv2d:      weight [out_channels][in_channels][kh][kw], bias [out_channels]
- *   batchnorm2d: weight (gamma) [C], bias (beta) [C]; running_mean, running_var [C] are buffers,
- *                not parameters, and are never stashed.
- *   embedding:   weight [num_embeddings][embedding_dim]                        (planning only)
- *   lstm:        weight_ih [4H][F], weight_hh [4H][H], bias_ih [4H], bias_hh [4H] (planning only)
- * Rank 2 is (tokens, features): a sequence, produced by embedding and kept by lstm, linear
- * (applied per token), relu, dropout, add and concat (along features). Ops marked planning-only
- * (pd_op_planning_only) have shape, parameter and FLOP rules for planning, but no runtime kernel:
- * code generation and pdprof refuse them with a diagnostic.
+ * (features), rank 3 is (channels, height, width); rank 2 is (tokens, features), a sequence
+ * (embedding makes one, for planning). What each op is (its attributes, shape rule, parameter
+ * layout, which --save/--init write, and kernel calls) is its descriptor's, planner/ops/<op>.c,
+ * listed in op_list.h; docs/ops.md. Ops marked planning-only (pd_op_planning_only) have shape,
+ * parameter and FLOP rules for planning, but no runtime kernel: code generation and pdprof refuse
+ * them with a diagnostic.
  */
 #ifndef PD_MODEL_H
 #define PD_MODEL_H

@@ -2,7 +2,7 @@
  * by its op's rule (the descriptor's infer, planner/ops/<op>.c), then the checks that hold for
  * every op: sizes within the limits, and the last layer gives the class logits. Shapes are per
  * sample: rank 1 (features), rank 2 (tokens, features) or rank 3 (C, H, W); FLOPs are per sample,
- * a multiply-add counting 2. The rules are also in docs/formats.md.
+ * a multiply-add counting 2. The rules are also in docs/ops.md.
  */
 #include "shapes.h"
 #include "op.h"
