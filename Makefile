@@ -86,11 +86,20 @@ bin/pdplan: $(PDPLAN_OBJ) build/libcodegen.a build/libplanner.a build/libpdsched
 	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS)
 
 # pdprof: per-layer timing with the runtime's kernels (tools/pdprof/pdprof.c), the GPU's where
-# nvcc exists (tools/pdprof/pdprof_cuda.c; see below), or inside training (pdprof_train.c)
-bin/pdprof: build/obj/tools/pdprof/pdprof.o build/obj/tools/pdprof/pdprof_train.o build/libplanner.a build/libpdrt.a
+# nvcc exists (tools/pdprof/pdprof_cuda.c; see below), or inside training (pdprof_train.c). It
+# makes the calls the op descriptors list by name (dlsym + libffi, tools/pdprof/pdprof_layer.c), so
+# the kernels are linked whole (as objects) and exported (-rdynamic); libffi goes in statically
+# where its archive exists, as libyaml does (docs/design-decisions.md)
+PDPROF_OBJ := $(patsubst %.c,build/obj/%.o,$(filter-out tools/pdprof/pdprof_cuda.c,$(wildcard tools/pdprof/*.c)))
+PDPROF_KERNELS := $(filter build/obj/runtime/cpu/%,$(RUNTIME_OBJ)) build/obj/runtime/init.o \
+    build/obj/runtime/base/rng.o
+FFI_CFLAGS := $(shell $(PKG) --cflags libffi 2>/dev/null)
+PDPROF_FFI := $(if $(filter /%,$(shell $(CC) -print-file-name=libffi.a)),$(shell $(CC) -print-file-name=libffi.a),-lffi)
+build/obj/tools/pdprof/%.o: CFLAGS_ALL += $(FFI_CFLAGS)
+bin/pdprof: $(PDPROF_OBJ) $(PDPROF_KERNELS) build/libplanner.a build/libpdrt.a
 	@mkdir -p bin
-	$(CC) $(OPT) -o $@ $(filter %.o,$^) build/libplanner.a build/libpdrt.a $(PDPROF_CUDA_LIBS) \
-	    $(PDPROF_YAML) $(PLANNER_LIBS) $(RUNTIME_LIBS)
+	$(CC) $(OPT) -rdynamic -o $@ $(filter %.o,$^) build/libplanner.a build/libpdrt.a \
+	    $(PDPROF_CUDA_LIBS) $(PDPROF_YAML) $(PDPROF_FFI) $(PLANNER_LIBS) $(RUNTIME_LIBS) -ldl
 
 build/san/libplanner.a: $(SAN_PLANNER_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -180,7 +189,7 @@ build/san/tests/test_ops_cuda: $(CUDA_TEST_DEPS)
 build/cuda/test_ops_cuda: $(CUDA_TEST_DEPS)
 	$(call cuda_test_link,)
 
-# pdprof --backend cuda links the GPU kernels (only the op objects: no NCCL, MPI or executor)
+# pdprof --backend cuda links the GPU kernels whole (only the op objects: no NCCL, MPI or executor)
 # where nvcc and cuDNN's header exist; elsewhere tools/pdprof/pdprof_cuda.c builds as a stub that says
 # so, under another object name, so that switching between the two always relinks the right one.
 # libyaml goes in statically where its archive exists, so that bin/pdprof runs on the GPU
@@ -193,13 +202,11 @@ PDPROF_MODE := $(if $(PDPROF_GPU),gpu,stub)
 $(shell mkdir -p build && [ "$$(cat build/pdprof.mode 2>/dev/null)" = $(PDPROF_MODE) ] || echo $(PDPROF_MODE) >build/pdprof.mode)
 bin/pdprof: build/pdprof.mode
 ifneq ($(PDPROF_GPU),)
-bin/pdprof: build/obj/tools/pdprof/pdprof_cuda_gpu.o build/cuda/libpdrt_cuda_ops.a
-PDPROF_CUDA_LIBS := build/cuda/libpdrt_cuda_ops.a build/libpdrt.a $(CUDA_LIBS)
+bin/pdprof: build/obj/tools/pdprof/pdprof_cuda_gpu.o $(CUDA_OPS_OBJ)
+PDPROF_CUDA_LIBS := build/libpdrt.a $(CUDA_LIBS)
 else
 bin/pdprof: build/obj/tools/pdprof/pdprof_cuda_stub.o
 endif
-build/cuda/libpdrt_cuda_ops.a: $(CUDA_OPS_OBJ)
-	rm -f $@ && ar rcs $@ $^
 build/obj/tools/pdprof/pdprof_cuda_gpu.o: tools/pdprof/pdprof_cuda.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DPDPROF_HAVE_CUDA $(CUDA_INC) -c $< -o $@

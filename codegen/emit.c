@@ -12,23 +12,8 @@ static const char *const forward_params[] = {"out", "acts", "scratch", "buffers"
 static const char *const backward_params[] = {"din", "dparams", "dacts", "scratch", "dout",
                                               "acts", "params", "in", NULL};
 
-/* The im2col scratch: the most any convolution of the stage needs. */
-static void print_scratch(cg_em *e) {
-    const pd_model *m = e->m;
-    int any = 0;
-    for (int i = 0; i < e->cs->n_ops; i++) {
-        const pd_layer *ly = &m->layers[e->cs->ops[i].layer];
-        if (ly->op != PD_OP_CONV2D) continue;
-        int src = ly->inputs[0];
-        const pd_shape *is = src == 0 ? &m->input : &m->layers[src].out;
-        if (!any++) cg_printf(e, "    int64_t most = 0, t;\n");
-        cg_printf(e, "    t = (int64_t)pdrt_conv2d_scratch_floats(P_B, %d, %d, %d, %d, %d, %d, "
-                  "%d, %d, %d, %d);\n    if (t > most) most = t;\n", is->dim[0], is->dim[1],
-                  is->dim[2], ly->out_channels, ly->kernel[0], ly->kernel[1], ly->stride[0],
-                  ly->stride[1], ly->padding[0], ly->padding[1]);
-    }
-    cg_printf(e, "    return %s;\n", any ? "most" : "0");
-}
+/* The scratch buffer: the most any layer of the stage needs (convolutions: im2col). */
+static void print_scratch(cg_em *e) { cg_emit_scratch(e, "int64_t", "(int64_t)"); }
 
 static void print_forward(cg_em *e) {
     const cg_stage *cs = e->cs;

@@ -1,6 +1,6 @@
 /* emit_common.c: the printing both stage printers share (emit_common.h): literals, wrapped lines,
- * operands by name, the #defines, tables and init, the layers' calls and the descriptor's
- * values. */
+ * operands by name, the #defines, the tables and the descriptor's values. The layers' calls are
+ * emit_calls.c's. */
 #include "emit_common.h"
 
 #include <inttypes.h>
@@ -275,44 +275,6 @@ const char *cg_opnd(cg_em *e, cg_operand x, char *buf, size_t n) {
     return buf;
 }
 
-/* Up to 8 operands printed at once: OP(k, x) is operand x in slot k. */
-typedef char opbuf[8][192];
-#define OP(k, x) cg_opnd(e, (x), ob[k], sizeof ob[k])
-
-/* ---- shapes ---- */
-
-static const pd_shape *in_shape(const pd_model *m, const pd_layer *ly, int i) {
-    int src = ly->inputs[i];
-    return src == 0 ? &m->input : &m->layers[src].out;
-}
-
-/* C, H, W of a shape (rank 1: features, 1, 1) */
-static void chw(const pd_shape *s, int *C, int *H, int *W) {
-    *C = s->dim[0];
-    *H = s->rank == 3 ? s->dim[1] : 1;
-    *W = s->rank == 3 ? s->dim[2] : 1;
-}
-
-/* A pooling layer's window as "KH, KW, SH, SW, PH, PW" (global average pooling: the input). */
-static const char *window(const pd_layer *ly, const pd_shape *in, char *buf, size_t n) {
-    if (ly->op == PD_OP_AVGPOOL2D && ly->global)
-        snprintf(buf, n, "%d, %d, 1, 1, 0, 0", in->dim[1], in->dim[2]);
-    else
-        snprintf(buf, n, "%d, %d, %d, %d, %d, %d", ly->kernel[0], ly->kernel[1], ly->stride[0],
-                 ly->stride[1], ly->padding[0], ly->padding[1]);
-    return buf;
-}
-
-/* A convolution's "C, H, W, OC, KH, KW, SH, SW, PH, PW". */
-static const char *conv_shape(const pd_model *m, const pd_layer *ly, char *buf, size_t n) {
-    int C, H, W;
-    chw(in_shape(m, ly, 0), &C, &H, &W);
-    snprintf(buf, n, "%d, %d, %d, %d, %d, %d, %d, %d, %d, %d", C, H, W, ly->out_channels,
-             ly->kernel[0], ly->kernel[1], ly->stride[0], ly->stride[1], ly->padding[0],
-             ly->padding[1]);
-    return buf;
-}
-
 /* ---- #defines and tables ---- */
 
 static void defines_of(cg_em *e, cg_ptr blob, const char *title) {
@@ -360,13 +322,12 @@ void cg_emit_tables(cg_em *e) {
     for (int i = 0; i < cs->n_ops; i++) {
         const cg_op *op = &cs->ops[i];
         const pd_layer *ly = &m->layers[op->layer];
-        const char *names[4] = {"weight", "bias", "running_mean", "running_var"};
-        cg_operand at[4] = {op->w, op->b, op->running[0], op->running[1]};
-        for (int t = 0; t < 4; t++) {
-            if (at[t].ptr == CG_NULL) continue;
+        for (int t = 0; t < op->n_tensors; t++) {
+            cg_operand at = op->tensor_at[t];
+            if (at.ptr == CG_NULL) continue;
             cg_printf(e, "    {%s, \"%s\", %s, %" PRId64 ", %d},\n",
-                      cg_cstr(ly->name, nb, sizeof nb), names[t], cg_sym_name(e, at[t]),
-                      cs->syms[at[t].sym].numel, t >= 2);
+                      cg_cstr(ly->name, nb, sizeof nb), op->tensor[t].name, cg_sym_name(e, at),
+                      cs->syms[at.sym].numel, op->tensor[t].buffer);
             nt++;
         }
     }
@@ -389,259 +350,6 @@ void cg_emit_tables(cg_em *e) {
     e->n_tensors = nt;
 }
 
-void cg_emit_init(cg_em *e) {
-    const pd_model *m = e->m;
-    const cg_stage *cs = e->cs;
-    opbuf ob;
-    for (int i = 0; i < cs->n_ops; i++) {
-        const cg_op *op = &cs->ops[i];
-        const pd_layer *ly = &m->layers[op->layer];
-        int C, H, W;
-        chw(in_shape(m, ly, 0), &C, &H, &W);
-        if (ly->op == PD_OP_LINEAR || ly->op == PD_OP_CONV2D) cg_use(e, "seed");
-        if (ly->op == PD_OP_LINEAR)
-            cg_printf(e, "    pd_init_linear(%s, %s, seed, %d, %" PRId64 ", %d);\n", OP(0, op->w),
-                      OP(1, op->b), op->layer, pd_shape_numel(in_shape(m, ly, 0)),
-                      ly->out_features);
-        else if (ly->op == PD_OP_CONV2D)
-            cg_printf(e, "    pd_init_conv2d(%s, %s, seed, %d, %d, %d, %d, %d);\n", OP(0, op->w),
-                      OP(1, op->b), op->layer, C, ly->out_channels, ly->kernel[0], ly->kernel[1]);
-        else if (ly->op == PD_OP_BATCHNORM2D)
-            cg_printf(e, "    pd_init_batchnorm2d(%s, %s, %s, %s, %d);\n", OP(0, op->w),
-                      OP(1, op->b), OP(2, op->running[0]), OP(3, op->running[1]), C);
-    }
-}
-
-/* ---- the layers' calls ---- */
-
-/* The kernel a call names: both names written out whole, so that renaming the kernels finds
- * them. Also notes the CUDA context argument's use. */
-/* A kernel's name for the stage's backend: the CPU kernel of runtime/cpu/ops.h, or its CUDA twin
- * of runtime/cuda/ops_cuda.h, which has the same name with _cuda appended and takes ctx first. */
-static const char *kernel(cg_em *e, const char *cpu) {
-    static char names[4][64];
-    static int next;
-    if (e->pr->backend != CG_BACKEND_CUDA) return cpu;
-    cg_use(e, "ctx");
-    char *n = names[next++ % 4];
-    snprintf(n, sizeof names[0], "%s_cuda", cpu);
-    return n;
-}
-#define CTX (e->pr->backend == CG_BACKEND_CUDA ? "ctx, " : "")
-/* the convolution's im2col buffer argument (CPU only) */
-static const char *conv_scratch(cg_em *e) {
-    if (e->pr->backend == CG_BACKEND_CUDA) return "";
-    cg_use(e, "scratch");
-    return "scratch, ";
-}
-
-void cg_emit_op_comment(cg_em *e, const cg_op *op) {
-    char nb[96], nb2[96];
-    const pd_layer *ly = &e->m->layers[op->layer];
-    if (op->fuse == CG_FUSE_LINEAR_RELU)
-        cg_printf(e, "    /* %s: linear, and %s: relu, as one call */\n",
-                  cg_safe(ly->name, nb, sizeof nb),
-                  cg_safe(e->m->layers[(op + 1)->layer].name, nb2, sizeof nb2));
-    else if (op->fuse == CG_FUSED_INTO_PREV)
-        cg_printf(e, "    /* %s: relu, in the linear's call */\n",
-                  cg_safe(ly->name, nb, sizeof nb));
-    else if (ly->op == PD_OP_FLATTEN)
-        cg_printf(e, "    /* %s: flatten, a no-op: it shares its input's memory and gradient */\n",
-                  cg_safe(ly->name, nb, sizeof nb));
-    else
-        cg_printf(e, "    /* %s: %s */\n", cg_safe(ly->name, nb, sizeof nb), pd_op_name(ly->op));
-}
-
-/* An add or concat layer's call, forward or backward. */
-static void emit_join(cg_em *e, const cg_op *op, int backward) {
-    const pd_layer *ly = &e->m->layers[op->layer];
-    opbuf ob;
-    cg_printf(e, "    {\n        %s", backward ? "float *dins_[] = {" : "const float *ins_[] = {");
-    for (int j = 0; j < op->n_in; j++)
-        cg_printf(e, "%s%s", j ? ", " : "", OP(0, backward ? op->dx[j] : op->x[j]));
-    cg_printf(e, "};\n");
-    const char *y = backward ? OP(1, op->dy) : OP(1, op->y);
-    if (ly->op == PD_OP_ADD) {
-        if (backward)
-            cg_printf(e, "        %s(%sdins_, %s, %d, (size_t)P_B * %" PRId64 ");\n",
-                      kernel(e, "pdrt_add_backward"), CTX, y, op->n_in,
-                      op->out_numel);
-        else
-            cg_printf(e, "        %s(%s%s, ins_, %d, (size_t)P_B * %" PRId64 ");\n",
-                      kernel(e, "pdrt_add_forward"), CTX, y, op->n_in,
-                      op->out_numel);
-    } else {
-        cg_printf(e, "        static const int ch_[] = {");
-        for (int j = 0; j < op->n_in; j++)
-            cg_printf(e, "%s%d", j ? ", " : "", in_shape(e->m, ly, j)->dim[0]);
-        int oc, oh, ow;
-        chw(&ly->out, &oc, &oh, &ow);
-        if (backward)
-            cg_printf(e, "};\n        %s(%sdins_, %s, ch_, %d, P_B, %d);\n",
-                      kernel(e, "pdrt_concat_backward"), CTX, y, op->n_in,
-                      oh * ow);
-        else
-            cg_printf(e, "};\n        %s(%s%s, ins_, ch_, %d, P_B, %d);\n",
-                      kernel(e, "pdrt_concat_forward"), CTX, y, op->n_in,
-                      oh * ow);
-    }
-    cg_printf(e, "    }\n");
-}
-
-void cg_emit_op_forward(cg_em *e, const cg_op *op) {
-    const pd_layer *ly = &e->m->layers[op->layer];
-    const pd_shape *is = in_shape(e->m, ly, 0);
-    int C, H, W;
-    chw(is, &C, &H, &W);
-    int64_t N = op->out_numel;
-    opbuf ob;
-    char sh[128], f1[40], f2[40];
-    switch (ly->op) {
-    case PD_OP_LINEAR:
-        if (op->fuse == CG_FUSE_LINEAR_RELU) /* into the ReLU's output */
-            cg_printf(e, "    %s(ctx, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n",
-                      kernel(e, "pdrt_linear_relu_forward"),
-                      OP(0, (op + 1)->y), OP(1, op->x[0]), OP(2, op->w), OP(3, op->b),
-                      pd_shape_numel(is), ly->out_features);
-        else
-            cg_printf(e, "    %s(%s%s, %s, %s, %s, P_B, %" PRId64 ", %d);\n",
-                      kernel(e, "pdrt_linear_forward"), CTX, OP(0, op->y),
-                      OP(1, op->x[0]), OP(2, op->w), OP(3, op->b), pd_shape_numel(is),
-                      ly->out_features);
-        break;
-    case PD_OP_CONV2D:
-        cg_printf(e, "    %s(%s%s, %s%s, %s, %s, P_B, %s);\n",
-                  kernel(e, "pdrt_conv2d_forward"), CTX, OP(0, op->y),
-                  conv_scratch(e), OP(1, op->x[0]), OP(2, op->w), OP(3, op->b),
-                  conv_shape(e->m, ly, sh, sizeof sh));
-        break;
-    case PD_OP_RELU:
-        if (op->fuse == CG_FUSED_INTO_PREV) break;
-        cg_printf(e, "    %s(%s%s, %s, (size_t)P_B * %" PRId64 ");\n",
-                  kernel(e, "pdrt_relu_forward"), CTX, OP(0, op->y),
-                  OP(1, op->x[0]), N);
-        break;
-    case PD_OP_MAXPOOL2D:
-        cg_printf(e, "    %s(%s%s, (int *)(%s), %s, P_B, %d, %d, %d, %s);\n",
-                  kernel(e, "pdrt_maxpool2d_forward"), CTX, OP(0, op->y),
-                  OP(1, op->aux[0]), OP(2, op->x[0]), C, H, W, window(ly, is, sh, sizeof sh));
-        break;
-    case PD_OP_AVGPOOL2D:
-        cg_printf(e, "    %s(%s%s, %s, P_B, %d, %d, %d, %s);\n",
-                  kernel(e, "pdrt_avgpool2d_forward"), CTX, OP(0, op->y),
-                  OP(1, op->x[0]), C, H, W, window(ly, is, sh, sizeof sh));
-        break;
-    case PD_OP_FLATTEN: /* nothing to do */
-        break;
-    case PD_OP_DROPOUT:
-        cg_use(e, "training");
-        cg_use(e, "seed");
-        cg_use(e, "step");
-        cg_printf(e, "    if (training)\n        %s(%s%s, %s, %s, %s, seed, step, %d, 0, P_B, "
-                  "%" PRId64 ");\n", kernel(e, "pdrt_dropout_forward"), CTX,
-                  OP(0, op->y), OP(1, op->aux[0]), OP(2, op->x[0]),
-                  cg_float_literal(f1, sizeof f1, ly->p), op->layer, N);
-        cg_printf(e, "    else\n        %s(%s%s, %s, (size_t)P_B * %" PRId64 ");\n",
-                  kernel(e, "pdrt_identity_forward"), CTX, OP(0, op->y),
-                  OP(1, op->x[0]), N);
-        break;
-    case PD_OP_BATCHNORM2D:
-        cg_use(e, "training");
-        cg_printf(e, "    if (training)\n        %s(%s%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, P_B, "
-                  "%d, %d, %d);\n", kernel(e, "pdrt_batchnorm2d_forward"),
-                  CTX, OP(0, op->y), OP(1, op->aux[0]), OP(2, op->aux[1]), OP(3, op->running[0]),
-                  OP(4, op->running[1]), OP(5, op->x[0]), OP(6, op->w), OP(7, op->b),
-                  cg_float_literal(f1, sizeof f1, ly->momentum),
-                  cg_float_literal(f2, sizeof f2, ly->eps), C, H, W);
-        cg_printf(e, "    else\n        %s(%s%s, %s, %s, %s, %s, %s, %s, P_B, %d, %d, %d);\n",
-                  kernel(e, "pdrt_batchnorm2d_forward_eval"), CTX,
-                  OP(0, op->y), OP(1, op->x[0]), OP(2, op->w), OP(3, op->b),
-                  OP(4, op->running[0]), OP(5, op->running[1]),
-                  cg_float_literal(f2, sizeof f2, ly->eps), C, H, W);
-        break;
-    case PD_OP_ADD:
-    case PD_OP_CONCAT:
-        emit_join(e, op, 0);
-        break;
-    default:
-        cg_printf(e, "#error unsupported op %s\n", pd_op_name(ly->op));
-    }
-}
-
-void cg_emit_op_backward(cg_em *e, const cg_op *op) {
-    const pd_layer *ly = &e->m->layers[op->layer];
-    const pd_shape *is = in_shape(e->m, ly, 0);
-    int C, H, W;
-    chw(is, &C, &H, &W);
-    int64_t N = op->out_numel;
-    int no_din = op->dx[0].ptr == CG_NULL;
-    opbuf ob;
-    char sh[128];
-    switch (ly->op) {
-    case PD_OP_LINEAR: {
-        /* fused: the gradient arrives at the ReLU's output */
-        const cg_op *top = op->fuse == CG_FUSE_LINEAR_RELU ? op + 1 : op;
-        if (op->fuse == CG_FUSE_LINEAR_RELU)
-            cg_printf(e, "    %s(ctx, %s, %s, %s, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n",
-                      kernel(e, "pdrt_linear_relu_backward"),
-                      OP(0, op->dx[0]), OP(1, op->dw), OP(2, op->db), OP(3, top->dy),
-                      OP(4, top->y), OP(5, op->x[0]), OP(6, op->w), pd_shape_numel(is),
-                      ly->out_features);
-        else
-            cg_printf(e, "    %s(%s%s, %s, %s, %s, %s, %s, P_B, %" PRId64 ", %d);\n",
-                      kernel(e, "pdrt_linear_backward"), CTX,
-                      OP(0, op->dx[0]), OP(1, op->dw), OP(2, op->db), OP(3, op->dy),
-                      OP(4, op->x[0]), OP(5, op->w), pd_shape_numel(is), ly->out_features);
-        break;
-    }
-    case PD_OP_CONV2D:
-        cg_printf(e, "    %s(%s%s, %s, %s, %s%s, %s, %s, P_B, %s);\n",
-                  kernel(e, "pdrt_conv2d_backward"), CTX, OP(0, op->dx[0]),
-                  OP(1, op->dw), OP(2, op->db), conv_scratch(e), OP(3, op->dy), OP(4, op->x[0]),
-                  OP(5, op->w), conv_shape(e->m, ly, sh, sizeof sh));
-        break;
-    case PD_OP_RELU:
-        if (no_din || op->fuse == CG_FUSED_INTO_PREV) break;
-        cg_printf(e, "    %s(%s%s, %s, %s, (size_t)P_B * %" PRId64 ");\n",
-                  kernel(e, "pdrt_relu_backward"), CTX, OP(0, op->dx[0]),
-                  OP(1, op->dy), OP(2, op->y), N);
-        break;
-    case PD_OP_MAXPOOL2D:
-        if (no_din) break;
-        cg_printf(e, "    %s(%s%s, %s, (const int *)(%s), P_B, %d, %d, %d, %s);\n",
-                  kernel(e, "pdrt_maxpool2d_backward"), CTX,
-                  OP(0, op->dx[0]), OP(1, op->dy), OP(2, op->aux[0]), C, H, W,
-                  window(ly, is, sh, sizeof sh));
-        break;
-    case PD_OP_AVGPOOL2D:
-        if (no_din) break;
-        cg_printf(e, "    %s(%s%s, %s, P_B, %d, %d, %d, %s);\n",
-                  kernel(e, "pdrt_avgpool2d_backward"), CTX,
-                  OP(0, op->dx[0]), OP(1, op->dy), C, H, W, window(ly, is, sh, sizeof sh));
-        break;
-    case PD_OP_FLATTEN: /* nothing to do */
-        break;
-    case PD_OP_DROPOUT:
-        if (no_din) break;
-        cg_printf(e, "    %s(%s%s, %s, %s, (size_t)P_B * %" PRId64 ");\n",
-                  kernel(e, "pdrt_dropout_backward"), CTX, OP(0, op->dx[0]),
-                  OP(1, op->dy), OP(2, op->aux[0]), N);
-        break;
-    case PD_OP_BATCHNORM2D:
-        cg_printf(e, "    %s(%s%s, %s, %s, %s, %s, %s, %s, %s, P_B, %d, %d, %d);\n",
-                  kernel(e, "pdrt_batchnorm2d_backward"), CTX,
-                  OP(0, op->dx[0]), OP(1, op->dw), OP(2, op->db), OP(3, op->dy),
-                  OP(4, op->x[0]), OP(5, op->w), OP(6, op->aux[0]), OP(7, op->aux[1]), C, H, W);
-        break;
-    case PD_OP_ADD:
-    case PD_OP_CONCAT:
-        emit_join(e, op, 1);
-        break;
-    default:
-        cg_printf(e, "#error unsupported op %s\n", pd_op_name(ly->op));
-    }
-}
-
 /* ---- the descriptor's values ---- */
 
 int cg_desc_keys(cg_em *e, cg_subst *keys, char store[][CG_KEY_BYTES]) {
@@ -649,7 +357,7 @@ int cg_desc_keys(cg_em *e, cg_subst *keys, char store[][CG_KEY_BYTES]) {
     const pd_model *m = e->m;
     const pd_stage *ps = &p->stages[e->s];
     int n = 0, ic, ih, iw;
-    chw(&m->input, &ic, &ih, &iw);
+    pd_chw(&m->input, &ic, &ih, &iw);
 #define SET(k) (keys[n].key = (k), keys[n].value = store[n], n++)
 #define KEY(k, ...) (snprintf(store[n], CG_KEY_BYTES, __VA_ARGS__), SET(k))
 #define KEYD(k, v) (cg_double_literal(store[n], CG_KEY_BYTES, (v)), SET(k))

@@ -1,8 +1,8 @@
 /* emit_common.h: what the CPU (emit.c) and CUDA (emit_cuda.c) stage printers share: literals
  * (C strings, floats a person would write), the line printer that wraps at 100 columns, typed
  * operands printed by name, and the parts of a stage both print alike (the #defines, the tables,
- * the host init, the layers' calls, the descriptor's fields). Every decision is resolve.c's: these
- * functions only print. */
+ * the descriptor's fields; emit_calls.c: the host init, the scratch size, the layers' calls).
+ * Every decision is resolve.c's or the op descriptors': these functions only print. */
 #ifndef PD_EMIT_COMMON_H
 #define PD_EMIT_COMMON_H
 
@@ -80,12 +80,17 @@ const char *cg_sym_name(const cg_em *e, cg_operand x);
 void cg_emit_defines(cg_em *e);
 /* The tensor, warmup, replica and layer tables (sets e->n_tensors). */
 void cg_emit_tables(cg_em *e);
+/* The layers' calls, from their ops' descriptors (emit_calls.c): */
 /* The host initialisation of parameters and buffers (S<s>_init's body). */
 void cg_emit_init(cg_em *e);
+/* The scratch function's body: the most any layer's scratch call gives, as `type`, each call's
+ * value converted with `cast` ("(int64_t)" or ""). */
+void cg_emit_scratch(cg_em *e, const char *type, const char *cast);
 /* The comment above a layer's call (the caller prints it, then the call). */
 void cg_emit_op_comment(cg_em *e, const cg_op *op);
-/* A layer's forward (backward) call: the CPU kernels of runtime/cpu/ops.h or the CUDA ones of
- * ops_cuda.h, as the program's backend says; fused pairs as resolve marked them. */
+/* A layer's forward (backward) calls: the CPU kernels of runtime/cpu/ops.h or the CUDA ones of
+ * ops_cuda.h, as the program's backend says; `if (training)` where the training and evaluation
+ * forwards differ; fused pairs as resolve marked them. */
 void cg_emit_op_forward(cg_em *e, const cg_op *op);
 void cg_emit_op_backward(cg_em *e, const cg_op *op);
 

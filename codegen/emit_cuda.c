@@ -17,32 +17,7 @@ static const char *const backward_params[] = {"ctx", "din", "dparams", "dacts", 
                                               "params", "in", NULL};
 
 /* The context's scratch arena: the most any op of this stage needs at that precision. */
-static void print_scratch(cg_em *e) {
-    const pd_model *m = e->m;
-    int any = 0;
-    for (int i = 0; i < e->cs->n_ops; i++) {
-        const pd_layer *ly = &m->layers[e->cs->ops[i].layer];
-        int src = ly->inputs[0];
-        const pd_shape *is = src == 0 ? &m->input : &m->layers[src].out;
-        int C = is->dim[0], H = is->rank == 3 ? is->dim[1] : 1, W = is->rank == 3 ? is->dim[2] : 1;
-        if (ly->op != PD_OP_LINEAR && ly->op != PD_OP_CONV2D && ly->op != PD_OP_BATCHNORM2D)
-            continue;
-        if (!any++) cg_printf(e, "    size_t most = 0, t;\n");
-        cg_use(e, "prec");
-        if (ly->op == PD_OP_LINEAR)
-            cg_printf(e, "    t = pdrt_linear_cuda_scratch_bytes(prec, P_B, %" PRId64 ", %d);\n",
-                      pd_shape_numel(is), ly->out_features);
-        else if (ly->op == PD_OP_CONV2D)
-            cg_printf(e, "    t = pdrt_conv2d_cuda_scratch_bytes(prec, P_B, %d, %d, %d, %d, %d, "
-                      "%d, %d, %d, %d, %d);\n", C, H, W, ly->out_channels, ly->kernel[0],
-                      ly->kernel[1], ly->stride[0], ly->stride[1], ly->padding[0], ly->padding[1]);
-        else
-            cg_printf(e, "    t = pdrt_batchnorm2d_cuda_scratch_bytes(P_B, %d, %d, %d);\n", C, H,
-                      W);
-        cg_printf(e, "    if (t > most) most = t;\n");
-    }
-    cg_printf(e, "    return %s;\n", any ? "most" : "0");
-}
+static void print_scratch(cg_em *e) { cg_emit_scratch(e, "size_t", ""); }
 
 static void print_forward(cg_em *e) {
     const cg_stage *cs = e->cs;

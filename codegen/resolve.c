@@ -183,6 +183,43 @@ static cg_operand grad_of(const cg_stage *cs, cg_operand v) {
 
 static cg_operand none(void) { return (cg_operand){CG_NULL, -1}; }
 
+/* add_sym with the tensor's name in upper case ("running_mean" -> S0_BUF_BN1_RUNNING_MEAN). */
+static int add_upper_sym(builder *b, cg_ptr blob, int layer, const char *tensor, int64_t value,
+                         int64_t numel) {
+    char up[64];
+    size_t i = 0;
+    for (; tensor[i] && i + 1 < sizeof up; i++)
+        up[i] = tensor[i] >= 'a' && tensor[i] <= 'z' ? (char)(tensor[i] - 'a' + 'A') : tensor[i];
+    up[i] = 0;
+    return add_sym(b, blob, layer, up, value, numel);
+}
+
+/* The layer's parameters (into params) and buffers (into bufs), in the descriptor's order. */
+static void place_tensors(builder *b, cg_op *op, const pd_layer *ly, int64_t *params,
+                          int64_t *bufs) {
+    int np = 0, nb = 0;
+    op->n_tensors = pd_op_tensors(ly, op->tensor);
+    op->param_floats = 0;
+    for (int t = 0; t < op->n_tensors; t++) {
+        const pd_tensor *tn = &op->tensor[t];
+        cg_operand at = none();
+        int64_t *off = tn->buffer ? bufs : params;
+        cg_ptr blob = tn->buffer ? CG_BUFFERS : CG_PARAMS;
+        if (tn->floats > 0) {
+            at = (cg_operand){blob, add_upper_sym(b, blob, op->layer, tn->name, *off, tn->floats)};
+            *off += tn->floats;
+        }
+        op->tensor_at[t] = at;
+        if (tn->buffer) {
+            op->buffer[nb++] = at;
+        } else {
+            op->param[np] = at;
+            op->dparam[np++] = grad_of(b->cs, at);
+            op->param_floats += tn->floats;
+        }
+    }
+}
+
 static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag *d) {
     cg_stage *cs = b->cs;
     int s = cs->index, B = m->batch;
@@ -196,8 +233,9 @@ static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag
         cg_op *op = &cs->ops[cs->n_ops++];
         op->layer = l;
         op->n_in = ly->n_inputs;
-        op->w = op->b = op->dw = op->db = none();
-        op->aux[0] = op->aux[1] = op->running[0] = op->running[1] = none();
+        for (int t = 0; t < PD_MAX_OP_TENSORS; t++)
+            op->tensor_at[t] = op->param[t] = op->dparam[t] = op->buffer[t] = op->saved[t] =
+                none();
         for (int i = 0; i < ly->n_inputs; i++) {
             int src = ly->inputs[i];
             if (b->at[src].ptr == CG_NULL) {
@@ -210,7 +248,7 @@ static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag
         }
         op->out_numel = pd_shape_numel(&ly->out);
         int64_t n = (int64_t)B * op->out_numel;
-        if (ly->op == PD_OP_FLATTEN) {
+        if (pd_op(ly->op)->aliases_input) {
             op->y = op->x[0];
         } else {
             op->y = (cg_operand){CG_ACTS, add_sym(b, CG_ACTS, l, "OUT", acts, n)};
@@ -218,31 +256,13 @@ static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag
         }
         op->dy = grad_of(cs, op->y);
         b->at[l] = op->y;
-        if (ly->n_weight > 0) {
-            op->w = (cg_operand){CG_PARAMS, add_sym(b, CG_PARAMS, l, "WEIGHT", params,
-                                                    ly->n_weight)};
-            op->dw = grad_of(cs, op->w);
-            params += ly->n_weight;
-        }
-        if (ly->n_bias > 0) {
-            op->b = (cg_operand){CG_PARAMS, add_sym(b, CG_PARAMS, l, "BIAS", params, ly->n_bias)};
-            op->db = grad_of(cs, op->b);
-            params += ly->n_bias;
-        }
-        if (ly->op == PD_OP_BATCHNORM2D) {
-            int C = ly->out.dim[0];
-            op->running[0] = (cg_operand){CG_BUFFERS, add_sym(b, CG_BUFFERS, l, "RUNNING_MEAN",
-                                                              bufs, C)};
-            op->running[1] = (cg_operand){CG_BUFFERS, add_sym(b, CG_BUFFERS, l, "RUNNING_VAR",
-                                                              bufs + C, C)};
-            bufs += 2 * C;
-            op->aux[0] = (cg_operand){CG_ACTS, add_sym(b, CG_ACTS, l, "SAVE_MEAN", acts, C)};
-            op->aux[1] = (cg_operand){CG_ACTS, add_sym(b, CG_ACTS, l, "SAVE_RSTD", acts + C, C)};
-            acts += 2 * C;
-        } else if (ly->op == PD_OP_DROPOUT || ly->op == PD_OP_MAXPOOL2D) {
-            const char *what = ly->op == PD_OP_DROPOUT ? "MASK" : "ARGMAX";
-            op->aux[0] = (cg_operand){CG_ACTS, add_sym(b, CG_ACTS, l, what, acts, n)};
-            acts += n;
+        place_tensors(b, op, ly, &params, &bufs);
+        pd_tensor saved[PD_MAX_OP_TENSORS];
+        int n_saved = pd_op_saved(ly, B, saved);
+        for (int t = 0; t < n_saved; t++) {
+            op->saved[t] = (cg_operand){CG_ACTS, add_upper_sym(b, CG_ACTS, l, saved[t].name, acts,
+                                                               saved[t].floats)};
+            acts += saved[t].floats;
         }
     }
     for (int i = 0; i < cs->n_syms; i++)
@@ -328,9 +348,11 @@ static int plan_backward(cg_stage *cs, const pd_model *m, cg_backend backend) {
         const pd_layer *ly = &m->layers[op->layer];
         /* an output no later layer read has a zero gradient */
         zero_once(&z, cs, op->dy, grad_floats(m, op->layer), op->zero, &op->n_zero);
-        if (op->dw.ptr != CG_NULL || op->db.ptr != CG_NULL) /* weight then bias, adjacent */
-            op->zero[op->n_zero++] = (cg_zero){op->dw.ptr != CG_NULL ? op->dw : op->db,
-                                               (int64_t)ly->n_weight + ly->n_bias};
+        for (int t = 0; t < PD_MAX_OP_TENSORS; t++) /* the parameters' gradients, adjacent */
+            if (op->dparam[t].ptr != CG_NULL) {
+                op->zero[op->n_zero++] = (cg_zero){op->dparam[t], op->param_floats};
+                break;
+            }
         for (int j = 0; j < op->n_in; j++)
             zero_once(&z, cs, op->dx[j], grad_floats(m, ly->inputs[j]), op->zero, &op->n_zero);
     }
@@ -352,7 +374,7 @@ static int resolve_stage(cg_stage *cs, const pd_model *m, const int *stage_of,
     cs->ops = calloc((size_t)L, sizeof *cs->ops);
     builder b = {cs, ids, 0, at};
     if (cs->n_in < 0 || cs->n_out < 0 || !cs->ops) return 1;
-    b.cap = cs->n_in + cs->n_out + 7 * L;
+    b.cap = cs->n_in + cs->n_out + (1 + 2 * PD_MAX_OP_TENSORS) * L;
     cs->syms = calloc((size_t)b.cap, sizeof *cs->syms);
     if (!cs->syms) return 1;
     for (int l = 0; l < L; l++) at[l] = none();
@@ -384,6 +406,23 @@ static int resolve_stage(cg_stage *cs, const pd_model *m, const int *stage_of,
     return plan_backward(cs, m, backend);
 }
 
+/* What the backend's kernels cannot run (the descriptors' check: the GPU dropout's batch). */
+static int check_kernels(const pd_model *m, cg_backend backend, pd_diag *d) {
+    int errors = 0;
+    char why[256];
+    pd_backend be = backend == CG_BACKEND_CUDA ? PD_BACKEND_CUDA : PD_BACKEND_CPU;
+    for (int l = 1; l < m->n_layers; l++) {
+        const pd_layer *ly = &m->layers[l];
+        const pd_op_desc *op = pd_op(ly->op);
+        if (op->check && op->check(ly, be, m->batch, why, sizeof why)) {
+            pd_diag_error(d, m->path, ly->line, ly->col, "codegen: layer '%s': %s", ly->name,
+                          why);
+            errors++;
+        }
+    }
+    return errors;
+}
+
 int cg_resolve(cg_program *pr, const pd_model *m, const pd_plan *p, cg_backend backend,
                pd_diag *d) {
     memset(pr, 0, sizeof *pr);
@@ -405,6 +444,7 @@ int cg_resolve(cg_program *pr, const pd_model *m, const pd_plan *p, cg_backend b
     char **ids = cg_layer_idents(m);
     int errors = !stage_of || !last_use || !reps || !at || !ids;
     if (!errors) errors = check_plan(m, p, stage_of, last_use, d);
+    if (!errors) errors = check_kernels(m, backend, d);
     if (!errors) {
         for (int s = 0; s < S; s++) reps[s] = p->stages[s].replicas;
         pr->microbatches = pd_schedule_default_microbatches(S, reps);

@@ -11,6 +11,7 @@
 
 #include "planner/util/diag.h"
 #include "planner/model/model.h"
+#include "planner/ops/op.h"
 #include "planner/plan/plan.h"
 
 /* The most stages a generated program may have: the runtime's limit (runtime/rt_schedule.c
@@ -63,12 +64,18 @@ typedef struct {
     int n_in;
     cg_operand x[PD_MAX_INPUTS];      /* the inputs */
     cg_operand dx[PD_MAX_INPUTS];     /* their gradients (NULL: stage 0's model input) */
-    cg_operand y, dy;                 /* the output (flatten: its input's place) and gradient */
+    cg_operand y, dy;                 /* the output (an aliasing op's: its input's place) and
+                                         gradient */
     int64_t out_numel;                /* per sample */
-    cg_operand w, b, dw, db;          /* weight, bias and their gradients; NULL when absent */
-    cg_operand aux[2];                /* in acts: dropout mask | maxpool argmax | bn saved mean,
-                                         saved rstd */
-    cg_operand running[2];            /* batch norm: running mean, running var (buffers) */
+    int n_tensors;                    /* the layer's parameters, then buffers (pd_op_tensors) */
+    pd_tensor tensor[PD_MAX_OP_TENSORS];
+    cg_operand tensor_at[PD_MAX_OP_TENSORS];  /* each one's place (NULL: absent, 0 floats) */
+    cg_operand param[PD_MAX_OP_TENSORS];      /* PD_ARG_PARAM k: the k-th parameter (weight, */
+    cg_operand dparam[PD_MAX_OP_TENSORS];     /* bias), and its gradient */
+    cg_operand buffer[PD_MAX_OP_TENSORS];     /* PD_ARG_BUFFER k (batch norm's running stats) */
+    int64_t param_floats;             /* all its parameters, adjacent from the first present */
+    cg_operand saved[PD_MAX_OP_TENSORS]; /* PD_ARG_SAVED k, in acts (pd_op_saved: dropout mask,
+                                         maxpool argmax, batch norm mean and rstd) */
     int fuse;                         /* CG_FUSE_*: decided for the backend */
     int n_zero;                       /* backward: regions to zero right before this layer's */
     cg_zero zero[PD_MAX_INPUTS + 2];  /* call (output, parameters, inputs; lazily, CPU) */
@@ -115,7 +122,7 @@ typedef struct {
 /* Resolves every stage of p for the backend. Returns 0, or nonzero with diagnostics (a plan the
  * runtime cannot run: more than CG_MAX_STAGES stages, non-contiguous replica ranks, vertical
  * sync with replicated stages, a layer in no stage or reading from a later one, a model whose
- * last layer is not the logits of the last stage). */
+ * last layer is not the logits of the last stage, a layer the backend's kernels cannot run). */
 int cg_resolve(cg_program *out, const pd_model *m, const pd_plan *p, cg_backend backend,
                pd_diag *d);
 void cg_program_free(cg_program *pr);

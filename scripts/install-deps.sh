@@ -3,7 +3,7 @@
 # the CUDA toolkit it finds. Safe to run again: it installs nothing that is already there.
 set -eu
 need=(build-essential pkg-config libyaml-dev libglpk-dev libopenblas-dev libopenmpi-dev
-      openmpi-bin zlib1g-dev dataset-fashion-mnist
+      openmpi-bin zlib1g-dev libffi-dev dataset-fashion-mnist
       clang libclang-rt-dev valgrind) # the last three: fuzzing and memcheck tests (docs/reliability.md)
 missing=()
 for p in "${need[@]}"; do

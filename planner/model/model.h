@@ -3,18 +3,12 @@
  * A model is an ordered list of layers; layers[0] is always the implicit input layer named
  * "input". A layer's inputs are indices of earlier layers, so the list is in topological order
  * and edges only go forward. Shapes are per sample (the batch dimension is excluded): rank 1 is
- * (features), rank 3 is (channels, height, width). Parameter layouts, per op, are documented in
- * docs/formats.md and are what --save/--init write:
- *   linear:      weight [out][in], bias [out]
- *   conv2d:      weight [out_channels][in_channels][kh][kw], bias [out_channels]
- *   batchnorm2d: weight (gamma) [C], bias (beta) [C]; running_mean, running_var [C] are buffers,
- *                not parameters, and are never stashed.
- *   embedding:   weight [num_embeddings][embedding_dim]                        (planning only)
- *   lstm:        weight_ih [4H][F], weight_hh [4H][H], bias_ih [4H], bias_hh [4H] (planning only)
- * Rank 2 is (tokens, features): a sequence, produced by embedding and kept by lstm, linear
- * (applied per token), relu, dropout, add and concat (along features). Ops marked planning-only
- * (pd_op_planning_only) have shape, parameter and FLOP rules for planning, but no runtime kernel:
- * code generation and pdprof refuse them with a diagnostic.
+ * (features), rank 3 is (channels, height, width); rank 2 is (tokens, features), a sequence
+ * (embedding makes one, for planning). What each op is (its attributes, shape rule, parameter
+ * layout, which --save/--init write, and kernel calls) is its descriptor's, planner/ops/<op>.c,
+ * listed in op_list.h; docs/ops.md. Ops marked planning-only (pd_op_planning_only) have shape,
+ * parameter and FLOP rules for planning, but no runtime kernel: code generation and pdprof refuse
+ * them with a diagnostic.
  */
 #ifndef PD_MODEL_H
 #define PD_MODEL_H
@@ -25,19 +19,10 @@
 #define PD_MAX_INPUTS 16
 
 typedef enum {
-    PD_OP_INPUT = 0,
-    PD_OP_LINEAR,
-    PD_OP_CONV2D,
-    PD_OP_RELU,
-    PD_OP_MAXPOOL2D,
-    PD_OP_AVGPOOL2D,
-    PD_OP_FLATTEN,
-    PD_OP_DROPOUT,
-    PD_OP_BATCHNORM2D,
-    PD_OP_ADD,
-    PD_OP_CONCAT,
-    PD_OP_EMBEDDING,   /* planning only */
-    PD_OP_LSTM,        /* planning only */
+    PD_OP_INPUT = 0, /* layers[0], the model's input */
+#define PD_OP(NAME, name) PD_OP_##NAME,
+#include "op_list.h"
+#undef PD_OP
     PD_OP_COUNT
 } pd_op_kind;
 
@@ -97,7 +82,8 @@ typedef struct {
     char cost_source[256];         /* profile path, or "estimate:<device>" */
 } pd_model;
 
-const char *pd_op_name(pd_op_kind op);        /* "linear", ... */
+/* From the op descriptors (implemented in planner/ops/op.c): */
+const char *pd_op_name(pd_op_kind op);        /* "linear", ...; "?" out of range */
 int pd_op_planning_only(pd_op_kind op);       /* 1: no runtime kernel (embedding, lstm) */
 int64_t pd_shape_numel(const pd_shape *s);    /* per sample */
 void pd_model_free(pd_model *m);

@@ -1,12 +1,15 @@
 /* model_yaml.c: reads a model YAML (pd: 1) into the model IR: top-level keys, layers and their
  * attributes, name resolution of inputs (unknown, duplicate, forward references, cycles), then
  * shape inference (shapes.c). Every problem is a file:line:col diagnostic. */
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frontend.h"
-#include "planner/model/shapes.h"
+#include "planner/ops/op.h"
+#include "planner/ops/shapes.h"
 #include "yaml_util.h"
 
 #define MAX_LAYERS 100000
@@ -15,34 +18,6 @@ static const char *const model_keys[] = {"pd", "name", "input", "classes", "batc
                                          "loss", "optimizer", "epochs", "layers", NULL};
 static const char *const optimizer_keys[] = {"kind", "lr", "momentum", "weight_decay",
                                              "beta1", "beta2", "eps", NULL};
-
-/* Attribute keys allowed per op, after name, op and inputs. */
-static const char *const *op_keys(pd_op_kind op) {
-    static const char *const linear[] = {"name", "op", "inputs", "out_features", "bias", NULL};
-    static const char *const conv[] = {"name", "op", "inputs", "out_channels", "kernel",
-                                       "stride", "padding", "bias", NULL};
-    static const char *const pool[] = {"name", "op", "inputs", "kernel", "stride", "padding",
-                                       NULL};
-    static const char *const avg[] = {"name", "op", "inputs", "kernel", "stride", "padding",
-                                      "global", NULL};
-    static const char *const dropout[] = {"name", "op", "inputs", "p", NULL};
-    static const char *const bn[] = {"name", "op", "inputs", "eps", "momentum", NULL};
-    static const char *const plain[] = {"name", "op", "inputs", NULL};
-    static const char *const embedding[] = {"name", "op", "inputs", "num_embeddings",
-                                            "embedding_dim", NULL};
-    static const char *const lstm[] = {"name", "op", "inputs", "hidden_size", "bias", NULL};
-    switch (op) {
-    case PD_OP_LINEAR: return linear;
-    case PD_OP_CONV2D: return conv;
-    case PD_OP_MAXPOOL2D: return pool;
-    case PD_OP_AVGPOOL2D: return avg;
-    case PD_OP_DROPOUT: return dropout;
-    case PD_OP_BATCHNORM2D: return bn;
-    case PD_OP_EMBEDDING: return embedding;
-    case PD_OP_LSTM: return lstm;
-    default: return plain;
-    }
-}
 
 static int name_ok(const char *s) {
     if (!*s) return 0;
@@ -126,13 +101,50 @@ static int get_bool(pd_yaml *y, yaml_node_t *map, const char *key, int def, int 
     return pd_yaml_bool(y, v, key, out);
 }
 
-static int parse_op(const char *s, pd_op_kind *op) {
-    for (int k = 1; k < PD_OP_COUNT; k++)
-        if (strcmp(s, pd_op_name((pd_op_kind)k)) == 0) {
-            *op = (pd_op_kind)k;
-            return 0;
-        }
-    return 1;
+/* The op descriptors read their attributes through this (planner/ops/op.h). */
+typedef struct {
+    pd_attr_reader r; /* first: the descriptor sees this */
+    pd_yaml *y;
+    yaml_node_t *n;
+    char what[PD_NAME_MAX + 16]; /* "layer 'name'" */
+} yaml_attrs;
+
+static int attr_integer(pd_attr_reader *r, const char *key, int64_t def, int64_t lo, int64_t hi,
+                        int *out) {
+    yaml_attrs *a = (yaml_attrs *)r;
+    return get_int(a->y, a->n, key, def, lo, hi, out, a->what);
+}
+
+static int attr_pair(pd_attr_reader *r, const char *key, int def, int lo, int out[2]) {
+    yaml_attrs *a = (yaml_attrs *)r;
+    return get_pair(a->y, a->n, key, def, lo, out, r->layer);
+}
+
+static int attr_flag(pd_attr_reader *r, const char *key, int def, int *out) {
+    yaml_attrs *a = (yaml_attrs *)r;
+    return get_bool(a->y, a->n, key, def, out);
+}
+
+static int attr_number(pd_attr_reader *r, const char *key, double def, double lo, double hi,
+                       double *out) {
+    yaml_attrs *a = (yaml_attrs *)r;
+    return get_num(a->y, a->n, key, def, lo, hi, out);
+}
+
+static int attr_has(pd_attr_reader *r, const char *key) {
+    yaml_attrs *a = (yaml_attrs *)r;
+    return pd_yaml_get(a->y, a->n, key, NULL) != NULL;
+}
+
+static void attr_error(pd_attr_reader *r, const char *key, const char *fmt, ...) {
+    yaml_attrs *a = (yaml_attrs *)r;
+    yaml_node_t *at = key ? pd_yaml_get(a->y, a->n, key, NULL) : NULL;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pd_yaml_error(a->y, at ? at : a->n, "%s", msg);
 }
 
 /* Reads a layer's op and attributes into L. Returns the number of errors. */
@@ -145,81 +157,22 @@ static int read_layer(pd_yaml *y, yaml_node_t *n, pd_layer *L) {
         pd_yaml_error(y, n, "layer '%s' is missing the required key 'op'", nm);
         return 1;
     }
-    char opname[PD_NAME_MAX];
+    char opname[PD_NAME_MAX], known[512];
     if (pd_yaml_str(y, v, "op", opname, sizeof opname)) return 1;
-    if (parse_op(opname, &L->op)) {
-        pd_yaml_error(y, v, "unknown op '%s' (known: linear, conv2d, relu, maxpool2d, avgpool2d, "
-                      "flatten, dropout, batchnorm2d, add, concat; planning only: embedding, lstm)",
-                      opname);
+    L->op = pd_op_find(opname);
+    if (L->op == PD_OP_INPUT) {
+        pd_yaml_error(y, v, "unknown op '%s' (known: %s)", opname, pd_op_names(known, sizeof known));
         return 1;
     }
-    e += pd_yaml_check_keys(y, n, op_keys(L->op), "layer");
-    char what[PD_NAME_MAX + 16];
-    snprintf(what, sizeof what, "layer '%s'", nm);
+    const pd_op_desc *op = pd_op(L->op);
+    const char *keys[24] = {"name", "op", "inputs"};
+    for (int k = 0; op->attrs && op->attrs[k] && k + 4 < 24; k++) keys[3 + k] = op->attrs[k];
+    e += pd_yaml_check_keys(y, n, keys, "layer");
+    yaml_attrs a = {{nm, attr_integer, attr_pair, attr_flag, attr_number, attr_has, attr_error},
+                    y, n, ""};
+    snprintf(a.what, sizeof a.what, "layer '%s'", nm);
     L->has_bias = 1;
-    switch (L->op) {
-    case PD_OP_LINEAR:
-        e += get_int(y, n, "out_features", INT64_MIN, 1, 1 << 28, &L->out_features, what);
-        e += get_bool(y, n, "bias", 1, &L->has_bias);
-        break;
-    case PD_OP_CONV2D:
-        e += get_int(y, n, "out_channels", INT64_MIN, 1, 1 << 24, &L->out_channels, what);
-        e += get_pair(y, n, "kernel", -1, 1, L->kernel, nm);
-        e += get_pair(y, n, "stride", 1, 1, L->stride, nm);
-        e += get_pair(y, n, "padding", 0, 0, L->padding, nm);
-        e += get_bool(y, n, "bias", 1, &L->has_bias);
-        break;
-    case PD_OP_AVGPOOL2D:
-        e += get_bool(y, n, "global", 0, &L->global);
-        if (L->global) {
-            if (pd_yaml_get(y, n, "kernel", NULL)) {
-                pd_yaml_error(y, n, "layer '%s': a global avgpool2d takes no kernel", nm);
-                e++;
-            }
-            break;
-        }
-        /* fall through */
-    case PD_OP_MAXPOOL2D:
-        if (get_pair(y, n, "kernel", -1, 1, L->kernel, nm)) {
-            e++;
-            break;
-        }
-        e += get_pair(y, n, "stride", L->kernel[0], 1, L->stride, nm);
-        if (!pd_yaml_get(y, n, "stride", NULL)) L->stride[1] = L->kernel[1];
-        e += get_pair(y, n, "padding", 0, 0, L->padding, nm);
-        if (L->padding[0] * 2 > L->kernel[0] || L->padding[1] * 2 > L->kernel[1]) {
-            pd_yaml_error(y, pd_yaml_get(y, n, "padding", NULL),
-                          "layer '%s': pooling padding must be at most half the kernel", nm);
-            e++;
-        }
-        break;
-    case PD_OP_DROPOUT: {
-        yaml_node_t *pv = pd_yaml_get(y, n, "p", NULL);
-        L->p = 0.5;
-        if (pv) {
-            if (pd_yaml_double(y, pv, "p", &L->p)) {
-                e++;
-            } else if (!(L->p >= 0 && L->p < 1)) {
-                pd_yaml_error(y, pv, "'p' must be in [0, 1)");
-                e++;
-            }
-        }
-        break;
-    }
-    case PD_OP_BATCHNORM2D:
-        e += get_num(y, n, "eps", 1e-5, 1e-30, 1.0, &L->eps);
-        e += get_num(y, n, "momentum", 0.1, 0.0, 1.0, &L->momentum);
-        break;
-    case PD_OP_EMBEDDING:
-        e += get_int(y, n, "num_embeddings", INT64_MIN, 1, 1 << 26, &L->num_embeddings, what);
-        e += get_int(y, n, "embedding_dim", INT64_MIN, 1, 1 << 20, &L->out_features, what);
-        break;
-    case PD_OP_LSTM:
-        e += get_int(y, n, "hidden_size", INT64_MIN, 1, 1 << 20, &L->out_features, what);
-        e += get_bool(y, n, "bias", 1, &L->has_bias);
-        break;
-    default: break;
-    }
+    if (op->read) e += op->read(&a.r, L);
     return e;
 }
 
@@ -330,13 +283,15 @@ static int resolve_inputs(pd_yaml *y, pd_model *m, yaml_node_t **layer_nodes,
             }
             L->n_inputs = cnt;
         }
-        if ((L->op == PD_OP_ADD || L->op == PD_OP_CONCAT) && L->n_inputs < 2) {
-            pd_yaml_error(y, inp ? inp : layer_nodes[i], "layer '%s': %s needs at least 2 inputs",
-                          L->name, pd_op_name(L->op));
+        const pd_op_desc *op = pd_op(L->op);
+        if (L->n_inputs < op->min_inputs) {
+            pd_yaml_error(y, inp ? inp : layer_nodes[i], "layer '%s': %s needs at least %d inputs",
+                          L->name, op->name, op->min_inputs);
             e++;
-        } else if (L->op != PD_OP_ADD && L->op != PD_OP_CONCAT && L->n_inputs > 1) {
-            pd_yaml_error(y, inp, "layer '%s': %s takes exactly 1 input, got %d", L->name,
-                          pd_op_name(L->op), L->n_inputs);
+        } else if (L->n_inputs > op->max_inputs) {
+            pd_yaml_error(y, inp, "layer '%s': %s takes %s %d input%s, got %d", L->name,
+                          op->name, op->min_inputs == op->max_inputs ? "exactly" : "at most",
+                          op->max_inputs, op->max_inputs == 1 ? "" : "s", L->n_inputs);
             e++;
         }
     }

@@ -53,6 +53,13 @@ void pdrt_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scra
 void pdrt_relu_forward(float *out, const float *inp, size_t N);
 void pdrt_relu_backward(float *dinp, const float *dout, const float *out, size_t N);
 
+/* ---- gelu, GPT-2's tanh form: out = 0.5 inp (1 + tanh(u)), u = sqrt(2/pi) (inp + 0.044715
+ * inp^3). Not in place: the backward reads the forward's INPUT:
+ * dinp += dout * (0.5 (1 + tanh u) + 0.5 inp (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 inp^2)).
+ * dinp may be NULL. ---- */
+void pdrt_gelu_forward(float *out, const float *inp, size_t N);
+void pdrt_gelu_backward(float *dinp, const float *dout, const float *inp, size_t N);
+
 /* ---- maxpool2d: padding counts as -infinity (PyTorch); ties go to the first maximum in
  * row-major window order. argmax [B][C][OH][OW] (caller scratch, one int per output element)
  * receives the index h*W + w of the chosen input within its (b, c) plane. ---- */

@@ -1,5 +1,6 @@
-/* ops_elementwise.c: relu, identity (flatten), dropout, add and channel concat, forward and
- * backward. */
+/* ops_elementwise.c: relu, gelu, identity (flatten), dropout, add and channel concat, forward
+ * and backward. */
+#include <math.h>
 #include <string.h>
 
 #include "ops.h"
@@ -44,6 +45,25 @@ void pdrt_relu_backward(float *dinp, const float *dout, const float *out, size_t
         memcpy(dinp + i, &d, sizeof d);
     }
     for (; i < N; i++) dinp[i] += keep_if_positive(dout[i], out[i]);
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_C 0.044715f
+
+void pdrt_gelu_forward(float *out, const float *inp, size_t N) {
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+    }
+}
+
+void pdrt_gelu_backward(float *dinp, const float *dout, const float *inp, size_t N) {
+    if (!dinp) return;
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i], t = tanhf(GELU_K * (x + GELU_C * x * x * x));
+        float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x); /* du/dx */
+        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
 }
 
 void pdrt_identity_forward(float *out, const float *inp, size_t N) {

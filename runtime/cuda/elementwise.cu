@@ -1,4 +1,4 @@
-// elementwise.cu: our own kernels for relu, identity, dropout (keyed RNG of rng.h), add,
+// elementwise.cu: our own kernels for relu, gelu, identity, dropout (keyed RNG of rng.h), add,
 // concat, and the small helpers other files share (bf16 casts, bias add and bias gradient).
 #include "cuda_internal.h"
 
@@ -32,6 +32,35 @@ void pd_cuda_relu_mask(pd_cuda_ctx *ctx, float *out, const float *dout, const fl
                        size_t N) {
     if (!N) return;
     relu_mask_kernel<<<pd_blocks(N, PD_THREADS), PD_THREADS, 0, ctx->stream>>>(out, dout, y, N);
+    PD_CUDA_LAUNCHED();
+}
+
+// ---- gelu (tanh form; ops.h) ----
+#define GELU_K 0.7978845608028654f // sqrt(2/pi)
+#define GELU_C 0.044715f
+static __global__ void gelu_fwd_kernel(float *out, const float *inp, size_t n) {
+    GRID_STRIDE(i, n) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+    }
+}
+static __global__ void gelu_bwd_kernel(float *dinp, const float *dout, const float *inp,
+                                       size_t n) {
+    GRID_STRIDE(i, n) {
+        float x = inp[i], t = tanhf(GELU_K * (x + GELU_C * x * x * x));
+        float du = GELU_K * (1.0f + 3.0f * GELU_C * x * x); // du/dx
+        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
+}
+extern "C" void pdrt_gelu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N) {
+    if (!N) return;
+    gelu_fwd_kernel<<<pd_blocks(N, PD_THREADS), PD_THREADS, 0, ctx->stream>>>(out, inp, N);
+    PD_CUDA_LAUNCHED();
+}
+extern "C" void pdrt_gelu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
+                                        const float *inp, size_t N) {
+    if (!dinp || !N) return;
+    gelu_bwd_kernel<<<pd_blocks(N, PD_THREADS), PD_THREADS, 0, ctx->stream>>>(dinp, dout, inp, N);
     PD_CUDA_LAUNCHED();
 }
 

@@ -90,6 +90,9 @@ void pdrt_conv2d_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, fl
 void pdrt_relu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N);
 void pdrt_relu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const float *out,
                         size_t N);
+void pdrt_gelu_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N);
+void pdrt_gelu_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, const float *inp,
+                             size_t N);
 void pdrt_identity_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *inp, size_t N);
 void pdrt_identity_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout, size_t N);
 

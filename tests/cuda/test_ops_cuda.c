@@ -231,6 +231,24 @@ TEST(relu_identity) {
     free(x), free(dy), free(dx0), free(y), free(dx), free(dxi);
 }
 
+TEST(gelu) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    size_t n = 10007;
+    float *x = rnd(n, -5, 5), *dy = rnd(n, -1, 1), *dx0 = rnd(n, -1, 1);
+    float *y = malloc(n * sizeof(float)), *dx = dup_h(dx0, n);
+    pdrt_gelu_forward(y, x, n);
+    pdrt_gelu_backward(dx, dy, x, n);
+    float *gx = to_dev(c, x, n), *gdy = to_dev(c, dy, n), *gdx = to_dev(c, dx0, n),
+          *gy = pd_cuda_alloc(n * 4);
+    pdrt_gelu_forward_cuda(c, gy, gx, n);
+    pdrt_gelu_backward_cuda(c, gdx, gdy, gx, n);
+    CHECK_DEV(c, gy, y, n, 1e-5);
+    CHECK_DEV(c, gdx, dx, n, 1e-5);
+    pd_cuda_free(gx), pd_cuda_free(gdy), pd_cuda_free(gdx), pd_cuda_free(gy);
+    free(x), free(dy), free(dx0), free(y), free(dx);
+}
+
 static void pool_case(int maxpool, int B, int C, int H, int W, int K, int S, int P) {
     pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
     int OH = pdrt_pool_out_size(H, K, S, P), OW = pdrt_pool_out_size(W, K, S, P);

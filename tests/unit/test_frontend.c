@@ -471,7 +471,7 @@ TEST(several_errors_are_reported_at_once) {
     const char *t = cap_end(&c);
     CHECK(has_error_at(t, p, 7, 55)); /* unknown key 'strides' */
     CHECK(has_error_at(t, p, 8, 5));  /* maxpool2d without kernel */
-    CHECK(has_error_at(t, p, 9, 19)); /* unknown op 'gelu' */
+    CHECK(has_error_at(t, p, 9, 19)); /* unknown op 'swish' */
     CHECK(has_error_at(t, p, 10, 42)); /* out_features: 2.5 */
 }
 

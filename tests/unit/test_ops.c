@@ -262,6 +262,32 @@ TEST(relu_forward_backward_and_in_place) {
     free(x); free(y); free(dy); free(dx); free(px); free(z); free(dz);
 }
 
+/* ---- gelu (tanh form) ---- */
+static void ref_gelu(double *y, double *const *t, const void *ctx) {
+    size_t n = *(const size_t *)ctx;
+    for (size_t i = 0; i < n; i++) {
+        double x = t[0][i];
+        y[i] = 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    }
+}
+
+TEST(gelu_forward_backward_match_reference) {
+    size_t n = 203;
+    float *x = falloc(n), *y = falloc(n), *dy = falloc(n), *dx = falloc(n), *px = falloc(n);
+    fill(x, n, -4, 4); fill(dy, n, -1, 1); fill(px, n, -1, 1);
+    x[0] = 0.0f; x[1] = -12.0f; x[2] = 12.0f; /* the origin and both saturated tails */
+    memcpy(dx, px, n * 4);
+    pdrt_gelu_forward(y, x, n);
+    pdrt_gelu_backward(dx, dy, x, n);
+    refcase rc = {1, {to_double(x, n)}, {n}, n, ref_gelu, &n, to_double(dy, n)};
+    check_forward("gelu", y, &rc, __LINE__);
+    check_grad("gelu", 0, dx, px, &rc, __LINE__);
+    CHECK(y[0] == 0.0f && fabsf(y[1]) < 1e-6f && y[2] == 12.0f);
+    pdrt_gelu_backward(NULL, dy, x, n); /* no input gradient wanted */
+    refcase_free(&rc);
+    free(x); free(y); free(dy); free(dx); free(px);
+}
+
 /* ---- pooling ---- */
 typedef struct { int B, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW; } pool_dims;
 static void ref_pool(double *y, double *const *t, const pool_dims *d, int is_max) {

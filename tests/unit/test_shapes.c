@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "planner/model/shapes.h"
+#include "planner/ops/shapes.h"
 #include "test.h"
 
 /* A model with an input of the given shape and room for n layers after it. */

@@ -3,7 +3,9 @@
  * random inputs at the model's (or --batch) minibatch size, in passes over all the layers (warm-up,
  * then timed runs), and the median of every pass's runs. Writes profiles/<model>.<device>.yaml
  * (pd_profile: 1), which pdplan -p reads. One thread (OpenBLAS too), as the stages run.
- * flatten costs 0 (generated stages alias it); the loss is timed with the last layer's forward.
+ * A layer runs the calls its op's descriptor lists (planner/ops/; pdprof_layer.c makes them by
+ * name through libffi). An op whose output aliases its input (flatten) costs 0; the loss is
+ * timed with the last layer's forward.
  * Usage: pdprof MODEL.yaml [--backend cpu|cuda] [--precision fp32|bf16] [--batch N] [--rounds N]
  *        [--repeats N] [--warmup N] [-o FILE]
  * --train [--steps N] [--jobs N] [--data D] [--keep] profiles inside training instead
@@ -22,7 +24,6 @@
 #include <time.h>
 
 #include "planner/read/frontend.h"
-#include "runtime/cpu/ops.h"
 #include "pdprof_layer.h"
 #include "pdprof_train.h"
 
@@ -36,178 +37,17 @@ static double now_ms(void) {
     return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
 }
 
-static uint64_t lcg = 0x2545F4914F6CDD1Dull;
-static void fill_random(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((lcg >> 40) * (1.0 / 16777216.0) - 0.5);
-    }
-}
-
-static float *fbuf(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    if (!p) {
-        fprintf(stderr, "pdprof: error: out of memory (%zu floats)\n", n);
-        exit(EXIT_INTERNAL);
-    }
-    fill_random(p, n);
-    return p;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static void chw(const pd_shape *s, int *C, int *H, int *W) {
-    if (s->rank == 3) *C = s->dim[0], *H = s->dim[1], *W = s->dim[2];
-    else *C = s->dim[0], *H = *W = 1;
-}
-
-static void run_forward(layer_run *r) {
-    const pd_layer *L = r->L;
-    int B = r->B, C, H, W;
-    chw(r->in[0], &C, &H, &W);
-    size_t nin = (size_t)pd_shape_numel(r->in[0]), nout = (size_t)pd_shape_numel(&L->out);
-    switch (L->op) {
-    case PD_OP_LINEAR:
-        pdrt_linear_forward(r->y, r->x[0], r->w, r->b, B, (int)nin, L->out_features);
-        break;
-    case PD_OP_CONV2D:
-        pdrt_conv2d_forward(r->y, r->scratch, r->x[0], r->w, r->b, B, C, H, W, L->out_channels,
-                       L->kernel[0], L->kernel[1], L->stride[0], L->stride[1], L->padding[0],
-                       L->padding[1]);
-        break;
-    case PD_OP_RELU: pdrt_relu_forward(r->y, r->x[0], (size_t)B * nin); break;
-    case PD_OP_MAXPOOL2D:
-        pdrt_maxpool2d_forward(r->y, r->argmax, r->x[0], B, C, H, W, L->kernel[0], L->kernel[1],
-                          L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
-        break;
-    case PD_OP_AVGPOOL2D:
-        if (L->global) pdrt_avgpool2d_forward(r->y, r->x[0], B, C, H, W, H, W, 1, 1, 0, 0);
-        else
-            pdrt_avgpool2d_forward(r->y, r->x[0], B, C, H, W, L->kernel[0], L->kernel[1],
-                              L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
-        break;
-    case PD_OP_DROPOUT:
-        pdrt_dropout_forward(r->y, r->scratch, r->x[0], (float)L->p, 1, 0, 0, 0, B, nin);
-        break;
-    case PD_OP_BATCHNORM2D:
-        pdrt_batchnorm2d_forward(r->y, r->save_mean, r->save_rstd, r->rm, r->rv, r->x[0], r->w, r->b,
-                            (float)L->momentum, (float)L->eps, B, C, H, W);
-        break;
-    case PD_OP_ADD: pdrt_add_forward(r->y, (const float *const *)r->x, r->n_in, (size_t)B * nout); break;
-    case PD_OP_CONCAT:
-        pdrt_concat_forward(r->y, (const float *const *)r->x, r->channels, r->n_in, B,
-                       L->out.rank == 3 ? L->out.dim[1] * L->out.dim[2] : 1);
-        break;
-    default: break; /* flatten: aliased, free */
-    }
-    if (r->last) pdrt_softmax_cross_entropy(r->dy, r->y, r->labels, B, r->classes);
-}
-
-static void run_backward(layer_run *r) {
-    const pd_layer *L = r->L;
-    int B = r->B, C, H, W;
-    chw(r->in[0], &C, &H, &W);
-    size_t nin = (size_t)pd_shape_numel(r->in[0]), nout = (size_t)pd_shape_numel(&L->out);
-    switch (L->op) {
-    case PD_OP_LINEAR:
-        pdrt_linear_backward(r->dx[0], r->dw, r->db, r->dy, r->x[0], r->w, B, (int)nin,
-                        L->out_features);
-        break;
-    case PD_OP_CONV2D:
-        pdrt_conv2d_backward(r->dx[0], r->dw, r->db, r->scratch, r->dy, r->x[0], r->w, B, C, H, W,
-                        L->out_channels, L->kernel[0], L->kernel[1], L->stride[0], L->stride[1],
-                        L->padding[0], L->padding[1]);
-        break;
-    case PD_OP_RELU: pdrt_relu_backward(r->dx[0], r->dy, r->y, (size_t)B * nin); break;
-    case PD_OP_MAXPOOL2D:
-        pdrt_maxpool2d_backward(r->dx[0], r->dy, r->argmax, B, C, H, W, L->kernel[0], L->kernel[1],
-                           L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
-        break;
-    case PD_OP_AVGPOOL2D:
-        if (L->global) pdrt_avgpool2d_backward(r->dx[0], r->dy, B, C, H, W, H, W, 1, 1, 0, 0);
-        else
-            pdrt_avgpool2d_backward(r->dx[0], r->dy, B, C, H, W, L->kernel[0], L->kernel[1],
-                               L->stride[0], L->stride[1], L->padding[0], L->padding[1]);
-        break;
-    case PD_OP_DROPOUT: pdrt_dropout_backward(r->dx[0], r->dy, r->scratch, (size_t)B * nin); break;
-    case PD_OP_BATCHNORM2D:
-        pdrt_batchnorm2d_backward(r->dx[0], r->dw, r->db, r->dy, r->x[0], r->w, r->save_mean,
-                             r->save_rstd, B, C, H, W);
-        break;
-    case PD_OP_ADD: pdrt_add_backward(r->dx, r->dy, r->n_in, (size_t)B * nout); break;
-    case PD_OP_CONCAT:
-        pdrt_concat_backward(r->dx, r->dy, r->channels, r->n_in, B,
-                        L->out.rank == 3 ? L->out.dim[1] * L->out.dim[2] : 1);
-        break;
-    default: break;
-    }
-}
-
-void pdprof_layer_setup(layer_run *r, const pd_model *m, int i, int B) {
-    const pd_layer *L = &m->layers[i];
-    memset(r, 0, sizeof *r);
-    r->L = L;
-    r->B = B;
-    r->n_in = L->n_inputs;
-    for (int k = 0; k < L->n_inputs; k++) {
-        r->in[k] = &m->layers[L->inputs[k]].out;
-        size_t n = (size_t)B * (size_t)pd_shape_numel(r->in[k]);
-        r->x[k] = fbuf(n);
-        r->dx[k] = fbuf(n);
-        r->channels[k] = r->in[k]->dim[0];
-    }
-    size_t nout = (size_t)B * (size_t)pd_shape_numel(&L->out);
-    r->y = fbuf(nout);
-    r->dy = fbuf(nout);
-    size_t nw = (size_t)L->n_weight, nb = (size_t)L->n_bias;
-    r->w = fbuf(nw);
-    r->dw = fbuf(nw);
-    r->b = nb ? fbuf(nb) : NULL;
-    r->db = nb ? fbuf(nb) : NULL;
-    int C, H, W;
-    chw(r->in[0], &C, &H, &W);
-    if (L->op == PD_OP_CONV2D)
-        r->scratch_floats = pdrt_conv2d_scratch_floats(B, C, H, W, L->out_channels, L->kernel[0],
-                                                  L->kernel[1], L->stride[0], L->stride[1],
-                                                  L->padding[0], L->padding[1]);
-    if (L->op == PD_OP_DROPOUT) r->scratch_floats = nout;
-    if (r->scratch_floats) r->scratch = fbuf(r->scratch_floats);
-    if (L->op == PD_OP_MAXPOOL2D) {
-        r->argmax = calloc(nout ? nout : 1, sizeof(int));
-        if (!r->argmax) exit(EXIT_INTERNAL);
-    }
-    if (L->op == PD_OP_BATCHNORM2D) {
-        r->save_mean = fbuf((size_t)C);
-        r->save_rstd = fbuf((size_t)C);
-        r->rm = fbuf((size_t)C);
-        r->rv = fbuf((size_t)C);
-        for (int c = 0; c < C; c++) r->rv[c] = 1.0f;
-    }
-    r->last = i == m->n_layers - 1;
-    if (r->last) {
-        r->classes = m->classes;
-        r->labels = calloc((size_t)B, sizeof(int));
-        if (!r->labels) exit(EXIT_INTERNAL);
-        for (int b = 0; b < B; b++) r->labels[b] = b % m->classes;
-    }
-}
-
-void pdprof_layer_teardown(layer_run *r) {
-    for (int k = 0; k < r->n_in; k++) free(r->x[k]), free(r->dx[k]);
-    free(r->y), free(r->dy), free(r->w), free(r->b), free(r->dw), free(r->db);
-    free(r->scratch), free(r->save_mean), free(r->save_rstd), free(r->rm), free(r->rv);
-    free(r->argmax), free(r->labels);
-}
-
 /* `repeats` timings after `warmup` untimed runs, stored at t[0..repeats-1]. */
 static void time_runs(layer_run *r, int backward, int warmup, int repeats, double *t) {
-    for (int k = 0; k < warmup; k++) backward ? run_backward(r) : run_forward(r);
+    for (int k = 0; k < warmup; k++) pdprof_layer_run(r, backward);
     for (int k = 0; k < repeats; k++) {
         double t0 = now_ms();
-        backward ? run_backward(r) : run_forward(r);
+        pdprof_layer_run(r, backward);
         t[k] = now_ms() - t0;
     }
 }
@@ -460,7 +300,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < m.n_layers && !estimate && !train; i++) {
         fwd[i] = median(tf + (size_t)i * per_layer, (int)per_layer);
         bwd[i] = median(tb + (size_t)i * per_layer, (int)per_layer);
-        if (m.layers[i].op == PD_OP_FLATTEN) fwd[i] = bwd[i] = 0;
+        if (pd_op(m.layers[i].op)->aliases_input) fwd[i] = bwd[i] = 0; /* no call: free */
         if (!quiet)
             fprintf(stderr, "pdprof: [%d/%d] %-20s %-11s forward %9.4f ms  backward %9.4f ms\n",
                     i, m.n_layers - 1, m.layers[i].name, pd_op_name(m.layers[i].op), fwd[i],

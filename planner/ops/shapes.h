@@ -3,7 +3,7 @@
 #define PD_SHAPES_H
 
 #include "planner/util/diag.h"
-#include "model.h"
+#include "planner/model/model.h"
 
 /* Infers out, n_weight, n_bias, n_buffer, flops_fwd, flops_bwd of every layer of m (layers[0]
  * is the input, whose shape is m->input) and checks that the last layer's output is (classes).
