@@ -260,12 +260,35 @@ static void check_replicas(ex_t *e) {
     e->replica_checks++;
 }
 
+/* Clipping by the global norm: every rank's squared norm of its mean gradient (the first
+ * replicas'; the others' would count their stage again) gathered to every rank and summed in
+ * rank order, so that all compute the same coefficient, bitwise as --single does; then the
+ * gradient times min(1, max_norm / (norm + 1e-6)). Every rank joins at every update. */
+static void clip_global(ex_t *e, double sq) {
+    double mine = e->j == 0 ? sq : 0.0, total = 0;
+    double *all = calloc((size_t)e->n, sizeof(double));
+    PDRT_CHECK(all != NULL);
+    MPI_Allgather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, MPI_COMM_WORLD);
+    for (int r = 0; r < e->n; r++) total += all[r];
+    free(all);
+    float c = pd_clip_coef(total, e->opt.clip_grad_norm);
+    for (int64_t i = 0; i < e->st->n_params; i++) e->acc[i] *= c;
+}
+
 /* The optimizer step with the mean gradient of the update's minibatches. */
 static void step(ex_t *e) {
     double t = pdrt_now();
     int64_t np = e->st->n_params;
     float count = e->acc[np];
     PDRT_CHECK(count >= 1.0f || (e->a->skip_nonfinite && count == 0.0f));
+    if (e->opt.clip_grad_norm > 0) {
+        if (count > 1.0f) {
+            float inv = 1.0f / count;
+            for (int64_t i = 0; i < np; i++) e->acc[i] *= inv;
+            count = 1.0f;
+        }
+        clip_global(e, count > 0.0f ? pd_sq_norm(e->acc, (size_t)np) : 0.0);
+    }
     if (count == 0.0f) { /* every minibatch of this update was dropped: the weights stay */
         pdrt_stash_begin_update(&e->stash);
         e->updates++;
@@ -612,6 +635,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
                 PDRT_FAIL("vertical sync needs a straight pipeline (stage %d has %d "
                         "replicas)", k, pdrt_replicas(st, k));
     pdrt_optim_from(&e.opt, st, &a);
+    pdrt_clip_check(&e.opt, st, &a);
     e.per_epoch = pdrt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
@@ -716,6 +740,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     pdrt_trace_free();
     MPI_Comm_free(&e.stage_comm);
     ex_free(&e);
+    pdrt_optim_free(&e.opt);
     MPI_Finalize();
     return 0;
 }

@@ -28,6 +28,7 @@ typedef struct {
     float **version;        /* version[v]: weights after v updates (NULL once dropped) */
     float *grads, *opt_state, *buffers, *acts, *dacts, *scratch, *in, *din;
     float *acc;             /* gradients of the update being accumulated */
+    pd_optim opt;           /* the stage's (AdamW's spans are per stage) */
     float *rbuf;            /* emulate: buffers (batch-norm statistics) of replicas 1.. r-1,
                                which see only their own minibatches; replica 0's are `buffers` */
     int nrep;
@@ -77,6 +78,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
             PDRT_FAIL("stage %d does not fit the others", k);
     pd_optim opt;
     pdrt_optim_from(&opt, s0, &a);
+    pdrt_clip_check(&opt, s0, &a);
     pd_data train, test;
     pdrt_data_open(&train, &test, &a, s0);
     int64_t per_epoch = pd_data_batches(&train, B, 1);
@@ -106,6 +108,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         ls[k].in = pdrt_alloc((size_t)st->in_floats);
         ls[k].din = pdrt_alloc((size_t)st->in_floats);
         ls[k].acc = pdrt_alloc((size_t)st->n_params);
+        pdrt_optim_from(&ls[k].opt, st, &a);
         st->init(ls[k].version[0], ls[k].buffers, a.seed);
         if (a.init_dir[0]) pdrt_weights_load(a.init_dir, st, ls[k].version[0], ls[k].buffers);
         ls[k].nrep = a.mode == RT_EMULATE ? pdrt_replicas(st, k) : 1;
@@ -174,22 +177,39 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 ss[k].bwd_ms += 1e3 * (t2 - t);
                 t = t2;
             }
+            int ends[64] = {0};
+            double sq = 0;
             for (int k = 0; k < n; k++) {
                 local_stage *l = &ls[k];
                 /* does an update end here? flush/gpipe: at the end of a batch of M (single:
                  * also of 1 under 1f1b); emulate 1f1b: after every r-th minibatch */
                 int r = a.mode == RT_EMULATE && !sync ? pdrt_replicas(s0, k) : 1;
                 int64_t per = sync ? M : r;
-                if ((j + 1) % per != 0 && j + 1 != nsteps) continue;
+                ends[k] = (j + 1) % per == 0 || j + 1 == nsteps;
+                if (!ends[k]) continue;
                 int64_t np = l->st->n_params;
                 if (l->count != 1) {
                     float inv = 1.0f / (float)l->count;
                     for (int64_t i = 0; i < np; i++) l->acc[i] *= inv;
                 }
+                if (opt.clip_grad_norm > 0) /* summed in stage order, as the ranks' */
+                    sq += pd_sq_norm(l->acc, (size_t)np);
+            }
+            if (opt.clip_grad_norm > 0 && ends[0]) { /* so do all stages' (pdrt_clip_check) */
+                float c = pd_clip_coef(sq, opt.clip_grad_norm);
+                for (int k = 0; k < n; k++) {
+                    PDRT_CHECK(ends[k]);
+                    for (int64_t i = 0; i < ls[k].st->n_params; i++) ls[k].acc[i] *= c;
+                }
+            }
+            for (int k = 0; k < n; k++) {
+                local_stage *l = &ls[k];
+                if (!ends[k]) continue;
+                int64_t np = l->st->n_params;
                 int64_t nv = l->newest + 1;
                 l->version[nv] = pdrt_alloc((size_t)np);
                 memcpy(l->version[nv], l->version[l->newest], (size_t)np * sizeof(float));
-                pd_optim_step(l->version[nv], l->opt_state, l->acc, &opt, nv, (size_t)np);
+                pd_optim_step(l->version[nv], l->opt_state, l->acc, &l->opt, nv, (size_t)np);
                 memset(l->acc, 0, (size_t)np * sizeof(float));
                 l->count = 0;
                 l->newest = nv;
@@ -265,6 +285,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         free(ls[k].dacts); free(ls[k].scratch); free(ls[k].in); free(ls[k].din);
         free(ls[k].acc);
         free(ls[k].rbuf);
+        pdrt_optim_free(&ls[k].opt);
     }
     free(ls); free(logits); free(dlogits); free(labels); free(ss);
     pd_data_free(&train);

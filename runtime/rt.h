@@ -41,6 +41,8 @@ typedef struct {
     char checkpoint_dir[1024];/* "" = no checkpoints; also at epoch ends and at the end */
     int resume;               /* continue from checkpoint_dir's last complete set */
     int skip_nonfinite;       /* drop a minibatch whose loss or gradient is NaN/Inf */
+    int64_t warmup, lr_decay_iters; /* < 0: the model's (the learning-rate schedule) */
+    double min_lr, clip_grad_norm;  /* < 0: the model's */
 } pdrt_args;
 
 /* Parses argv (argv[0] skipped). Returns 0, 1 after --help, or -1 with a message on stderr. */
@@ -121,7 +123,12 @@ void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *param
 void pdrt_weights_load(const char *dir, const pdrt_stage *st, float *params, float *buffers);
 
 /* ---- optimizer configuration from the stage and options (rt_data.c) ---- */
+/* AdamW's spans come from the stage's tensor table and decay mask (malloc'd: pdrt_optim_free) */
 void pdrt_optim_from(pd_optim *out, const pdrt_stage *st, const pdrt_args *a);
+void pdrt_optim_free(pd_optim *o);
+/* Fails the run when clipping is asked under 1f1b with stages of different replica counts (their
+ * updates do not pair up, so no update has one global norm). */
+void pdrt_clip_check(const pd_optim *o, const pdrt_stage *st, const pdrt_args *a);
 
 /* ---- summary.json (summary.c) ---- */
 typedef struct {

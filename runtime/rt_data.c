@@ -1,5 +1,6 @@
 /* rt_data.c: what a run reads from its options: the data splits and the optimizer. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rt.h"
@@ -27,13 +28,67 @@ void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdr
                 st->in_c, st->in_h, st->in_w, st->classes);
 }
 
+static int by_offset(const void *x, const void *y) {
+    const pd_optim_span *a = x, *b = y;
+    return a->offset < b->offset ? -1 : a->offset > b->offset;
+}
+
+/* AdamW's spans: the stage's parameter tensors in offset order, each decaying as the stage's
+ * decay mask says, and whatever no tensor names not decaying */
+static void decay_spans(pd_optim *o, const pdrt_stage *st) {
+    if ((int)strlen(st->decay) != st->n_tensors)
+        PDRT_FAIL("stage %d: its decay mask has %zu entries for %d tensors", st->index,
+                  strlen(st->decay), st->n_tensors);
+    pd_optim_span *sp = calloc(2 * (size_t)st->n_tensors + 1, sizeof *sp);
+    PDRT_CHECK(sp != NULL);
+    int n = 0;
+    for (int i = 0; i < st->n_tensors; i++)
+        if (!st->tensors[i].is_buffer)
+            sp[n++] = (pd_optim_span){st->tensors[i].offset, st->tensors[i].numel,
+                                      st->decay[i] == '1'};
+    qsort(sp, (size_t)n, sizeof *sp, by_offset);
+    int m = n;
+    int64_t at = 0;
+    for (int i = 0; i < n; i++) { /* the gaps, if any, as spans that do not decay */
+        PDRT_CHECK(sp[i].offset >= at);
+        if (sp[i].offset > at) sp[m++] = (pd_optim_span){at, sp[i].offset - at, 0};
+        at = sp[i].offset + sp[i].n;
+    }
+    PDRT_CHECK(at <= st->n_params);
+    if (at < st->n_params) sp[m++] = (pd_optim_span){at, st->n_params - at, 0};
+    qsort(sp, (size_t)m, sizeof *sp, by_offset);
+    o->spans = sp;
+    o->n_spans = m;
+}
+
 void pdrt_optim_from(pd_optim *o, const pdrt_stage *st, const pdrt_args *a) {
     memset(o, 0, sizeof *o);
-    o->kind = st->optimizer == 1 ? PD_OPTIM_ADAM : PD_OPTIM_SGD;
+    o->kind = st->optimizer == 2 ? PD_OPTIM_ADAMW
+              : st->optimizer == 1 ? PD_OPTIM_ADAM : PD_OPTIM_SGD;
     o->lr = (float)(a->lr >= 0 ? a->lr : st->lr);
     o->momentum = (float)st->momentum;
     o->weight_decay = (float)st->weight_decay;
     o->beta1 = (float)st->beta1;
     o->beta2 = (float)st->beta2;
     o->eps = (float)st->adam_eps;
+    o->warmup_iters = a->warmup >= 0 ? a->warmup : st->warmup_iters;
+    o->lr_decay_iters = a->lr_decay_iters >= 0 ? a->lr_decay_iters : st->lr_decay_iters;
+    o->min_lr = (float)(a->min_lr >= 0 ? a->min_lr : st->min_lr);
+    o->clip_grad_norm = (float)(a->clip_grad_norm >= 0 ? a->clip_grad_norm : st->clip_grad_norm);
+    if (o->kind == PD_OPTIM_ADAMW && st->decay) decay_spans(o, st);
+}
+
+void pdrt_optim_free(pd_optim *o) {
+    free((void *)o->spans);
+    o->spans = NULL;
+    o->n_spans = 0;
+}
+
+void pdrt_clip_check(const pd_optim *o, const pdrt_stage *st, const pdrt_args *a) {
+    if (o->clip_grad_norm <= 0 || strcmp(pdrt_schedule_name(st, a), "1f1b")) return;
+    for (int k = 1; k < st->n_stages; k++)
+        if (pdrt_replicas(st, k) != pdrt_replicas(st, 0))
+            PDRT_FAIL("clipping by the global norm under 1f1b needs every stage to have the same "
+                      "replicas (stage 0 has %d, stage %d %d): use flush or gpipe",
+                      pdrt_replicas(st, 0), k, pdrt_replicas(st, k));
 }
