@@ -114,8 +114,15 @@ int64_t pdrt_ckpt_latest(const char *dir, int n_ranks);
 void pdrt_ckpt_prune(const char *dir, int rank, int64_t keep_from);
 
 /* ---- data (rt_data.c) ---- */
-/* Opens the train and test splits the options ask for, shaped for the stage. */
+/* Opens the train and test splits the options ask for, shaped for the stage (token streams: the
+ * train and validation files, checked against the model's context and vocabulary). */
 void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdrt_stage *st);
+/* Token streams: when dataset names one (shakespeare_char, tokens:FORMAT:TRAIN:VAL) fills the
+ * train and validation paths and the format and returns 1; data, a folder (the --data option),
+ * replaces the folder: data/train.bin, data/val.bin. Returns 0 for other datasets, -1 for a bad
+ * tokens: spelling. */
+int pdrt_token_spec(char *train, char *val, size_t cap, pd_token_format *fmt, const char *dataset,
+                    const char *data);
 
 /* ---- weights files, DIR/<layer>.<param>.f32 (weights.c) ---- */
 void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
@@ -159,6 +166,9 @@ typedef struct {
     int skip_nonfinite;       /* report skipped minibatches */
     int64_t checkpoints;      /* checkpoints written, and their seconds (the writing rank's) */
     double checkpoint_s;
+    int has_val_loss;         /* evaluated: val_loss is the test set's mean loss per target */
+    double val_loss;          /* (nats per token; a classifier's sample is one token) */
+    int targets;              /* targets per sample (token streams: the context; 0 or 1: one) */
 } pdrt_summary;
 /* Writes dir/summary.json atomically (a temporary file renamed into place); creates dir. */
 void pdrt_summary_write(const char *dir, const pdrt_summary *s);

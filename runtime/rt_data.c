@@ -5,10 +5,59 @@
 
 #include "rt.h"
 
+/* where named corpora live (make deps puts them there): $PD_DATA_DIR, else the checkout's
+ * data/ folder, which the Makefile compiles in */
+#ifndef PDRT_DATA_ROOT
+#define PDRT_DATA_ROOT "data"
+#endif
+
+int pdrt_token_spec(char *train, char *val, size_t cap, pd_token_format *fmt, const char *dataset,
+                    const char *data) {
+    const char *named = "shakespeare_char";
+    char f[8] = "";
+    if (!strcmp(dataset, named)) {
+        const char *root = getenv("PD_DATA_DIR");
+        snprintf(train, cap, "%s/%s/train.bin", root && root[0] ? root : PDRT_DATA_ROOT, named);
+        snprintf(val, cap, "%s/%s/val.bin", root && root[0] ? root : PDRT_DATA_ROOT, named);
+        *fmt = PD_TOKENS_U8;
+    } else if (!strncmp(dataset, "tokens:", 7)) {
+        const char *p = dataset + 7, *c1 = strchr(p, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2 || c1 - p >= (long)sizeof f || strchr(c2 + 1, ':')) return -1;
+        memcpy(f, p, (size_t)(c1 - p));
+        f[c1 - p] = 0;
+        if (pd_token_format_parse(f, fmt)) return -1;
+        snprintf(train, cap, "%.*s", (int)(c2 - c1 - 1), c1 + 1);
+        snprintf(val, cap, "%s", c2 + 1);
+    } else {
+        return 0;
+    }
+    if (data && data[0] && strcmp(data, "synthetic")) { /* --data DIR: DIR/train.bin, val.bin */
+        snprintf(train, cap, "%s/train.bin", data);
+        snprintf(val, cap, "%s/val.bin", data);
+    }
+    return 1;
+}
+
 void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdrt_stage *st) {
     const char *want = a->data[0] ? a->data : st->dataset;
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
+    char tpath[2048], vpath[2048], err[2600];
+    pd_token_format fmt;
+    /* a token stream: --data tokens:..., or the model's with --data DIR naming its folder */
+    int tok = pdrt_token_spec(tpath, vpath, sizeof tpath, &fmt, a->data, NULL);
+    if (!tok && strcmp(want, "synthetic"))
+        tok = pdrt_token_spec(tpath, vpath, sizeof tpath, &fmt, st->dataset, a->data);
+    if (tok < 0) PDRT_FAIL("data: '%s' is not tokens:u8|u16|llmc:TRAIN:VAL", want);
+    if (tok) {
+        if (st->in_h != 1 || st->in_w != 1)
+            PDRT_FAIL("data: a token stream needs the model input [T], not %dx%dx%d", st->in_c,
+                      st->in_h, st->in_w);
+        if (pd_tokens_load(train, tpath, fmt, st->in_c, st->classes, 0, err, sizeof err) ||
+            pd_tokens_load(test, vpath, fmt, st->in_c, st->classes, 1, err, sizeof err))
+            PDRT_FAIL("data: %s", err);
+        return;
+    }
     if (!strcmp(want, "synthetic")) {
         int64_t nt = a->synthetic_n / 4 > st->batch ? a->synthetic_n / 4 : st->batch;
         pd_synthetic_init(train, a->synthetic_n, st->in_c, st->in_h, st->in_w, st->classes,
@@ -17,7 +66,6 @@ void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdr
         return;
     }
     const char *dir = !strcmp(want, "fashion-mnist") ? PD_FMNIST_DEFAULT_DIR : want;
-    char err[512];
     if (pd_fmnist_load(train, dir, 1, err, sizeof err) ||
         pd_fmnist_load(test, dir, 0, err, sizeof err))
         PDRT_FAIL("data: %s", err);
