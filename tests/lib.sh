@@ -1,6 +1,7 @@
 # lib.sh: helpers for the shell tests in tests/cli. Source it; then call
 #   pass NAME | fail NAME [why] | skip NAME why
 #   expect_status WANT NAME cmd...   (runs cmd, output in $OUTPUT, checks its exit status)
+#   same_dirs A B                    (every A/*.f32 is in B with the same bytes; one at least)
 # and finish with `finish`. $PDPLAN is the sanitized pdplan, $ROOT the repository.
 : "${ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 : "${PDPLAN:=$ROOT/build/san/pdplan}"
@@ -19,3 +20,12 @@ expect_status() {
     return 1
 }
 finish() { [ "$n_fail" -eq 0 ]; }
+same_dirs() { # a b: every file of a exists in b with the same bytes (batch-norm stats included)
+    local f n=0
+    for f in "$1"/*.f32; do
+        [ -f "$f" ] || return 1
+        cmp -s "$f" "$2/$(basename "$f")" || return 1
+        n=$((n + 1))
+    done
+    [ "$n" -gt 0 ]
+}

@@ -34,16 +34,6 @@ layers:
   - {name: out, op: linear, out_features: 4}
 EOF2
 
-same_dirs() { # a b: every file of a exists in b with the same bytes
-    local f n=0
-    for f in "$1"/*.f32; do
-        [ -f "$f" ] || return 1
-        cmp -s "$f" "$2/$(basename "$f")" || return 1
-        n=$((n + 1))
-    done
-    [ "$n" -gt 0 ]
-}
-
 for n in 2 3 dag; do
     gen=$TMP/tiny$n model=$TMP/tiny.yaml
     [ "$n" = dag ] && { model=$TMP/dag.yaml; n=3; gen=$TMP/dag3; }

@@ -18,15 +18,6 @@ make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libp
 
 cp "$ROOT/tests/data/models/tiny.yaml" "$TMP/tiny.yaml"
 
-same_dirs() { # a b: every file of a exists in b with the same bytes (batch-norm stats included)
-    local f n=0
-    for f in "$1"/*.f32; do
-        [ -f "$f" ] || return 1
-        cmp -s "$f" "$2/$(basename "$f")" || return 1
-        n=$((n + 1))
-    done
-    [ "$n" -gt 0 ]
-}
 plan() { # name args...: plan and build into $TMP/name
     local g=$TMP/$1; shift
     "$PDPLAN" "$TMP/tiny.yaml" "$@" -q -o "$g" >"$TMP/plan.log" 2>&1 && make -s -C "$g" >"$TMP/make.log" 2>&1

@@ -17,16 +17,6 @@ make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libp
 
 cp "$ROOT/tests/data/models/tiny.yaml" "$TMP/tiny.yaml"
 
-same_dirs() { # a b: every file of a exists in b with the same bytes
-    local f n=0
-    for f in "$1"/*.f32; do
-        [ -f "$f" ] || return 1
-        cmp -s "$f" "$2/$(basename "$f")" || return 1
-        n=$((n + 1))
-    done
-    [ "$n" -gt 0 ]
-}
-
 # close A B TOL: every trained parameter of A within TOL of B's, relative to max(|b|, 1% of the
 # tensor's largest); batch-norm running statistics are per replica and not compared
 close() {

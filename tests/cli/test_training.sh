@@ -18,15 +18,6 @@ sed 's/^optimizer: .*/optimizer: {kind: adamw, lr: 0.01, weight_decay: 0.1, warm
     "$ROOT/tests/data/models/tiny.yaml" >"$TMP/tiny.yaml"
 grep -q 'kind: adamw' "$TMP/tiny.yaml" || { fail adamw_model "sed did not set the optimizer"; finish; exit 1; }
 
-same_dirs() { # a b: every file of a exists in b with the same bytes
-    local f n=0
-    for f in "$1"/*.f32; do
-        [ -f "$f" ] || return 1
-        cmp -s "$f" "$2/$(basename "$f")" || return 1
-        n=$((n + 1))
-    done
-    [ "$n" -gt 0 ]
-}
 common=(--data synthetic --synthetic-n 512 --seed 3 --no-eval --no-trace --steps 11)
 plan() { # name args...: plan and build into $TMP/name
     local g=$TMP/$1; shift

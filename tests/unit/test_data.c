@@ -496,13 +496,8 @@ TEST(token_dataset_specs) {
  * model's dataset name and pdrt_data_open; every id decodes through vocab.txt to train.txt,
  * and a batch holds train.bin's bytes. Skips without the corpus. */
 TEST(shakespeare_corpus_through_the_runtime) {
-    pdrt_stage st;
-    memset(&st, 0, sizeof st);
-    st.dataset = "shakespeare_char";
-    st.batch = 32;
-    st.classes = 88;
-    st.in_c = 128;
-    st.in_h = st.in_w = 1;
+    pdrt_stage st = {.dataset = "shakespeare_char", .batch = 32, .classes = 88, .in_c = 128,
+                     .in_h = 1, .in_w = 1};
     pdrt_args a;
     memset(&a, 0, sizeof a);
     char tr[4096], va[4096];
