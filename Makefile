@@ -55,6 +55,9 @@ runtime: build/libpdrt.a
 deps:
 	bash scripts/install-deps.sh
 
+# named corpora (runtime/rt_data.c): the checkout's data/, where make deps puts them
+build/obj/runtime/rt_data.o build/san/runtime/rt_data.o: CFLAGS_ALL += -DPDRT_DATA_ROOT='"$(CURDIR)/data"'
+
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@

@@ -2,6 +2,7 @@
  * operands by name, the #defines, the tables and the descriptor's values. The layers' calls are
  * emit_calls.c's. */
 #include "emit_common.h"
+#include "emit_training.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -234,10 +235,12 @@ int cg_emit_file(FILE *o, const cg_program *pr, int s, const pd_model *m, const 
         {"SCRATCH", cg_part(&e, b->scratch, b->scratch_params)},
         {"FORWARD", cg_part(&e, b->forward, b->forward_params)},
         {"BACKWARD", cg_part(&e, b->backward, b->backward_params)},
+        {"TRAINING", cg_part(&e, cg_emit_training, NULL)},
+        {"TRAINING_CUDA", cg_part(&e, cg_emit_training_cuda, NULL)},
         {"BANNER", banner},
         {"PRECISION", b->precision ? b->precision : ""},
     };
-    const int n_parts = 6;
+    const int n_parts = 8;
     char store[CG_DESC_KEYS][CG_KEY_BYTES], unknown[64];
     int rc = 0;
     for (int i = 0; i < n_parts; i++) rc |= !keys[i].value;
@@ -375,7 +378,7 @@ int cg_desc_keys(cg_em *e, cg_subst *keys, char store[][CG_KEY_BYTES]) {
     KEY("SCHEDULE", "\"%s\"", p->schedule[0] ? p->schedule : "1f1b");
     KEYD("PREDICTED_MS", ps->time_ms);
     KEYD("PREDICTED_COMPUTE_MS", ps->compute_ms);
-    KEY("OPTIMIZER", "%d", m->optimizer == PD_OPT_ADAM ? 1 : 0);
+    KEY("OPTIMIZER", "%d", (int)m->optimizer); /* pd_optim_kind: 0 SGD, 1 Adam, 2 AdamW */
     KEYD("LR", m->lr);
     KEYD("MOMENTUM", m->momentum);
     KEYD("WEIGHT_DECAY", m->weight_decay);

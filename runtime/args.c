@@ -74,6 +74,8 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
     a->synthetic_n = 8192;
     snprintf(a->run_dir, sizeof a->run_dir, "run");
     a->trace = 1;
+    a->warmup = a->lr_decay_iters = -1;
+    a->min_lr = a->clip_grad_norm = -1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         double v;
@@ -118,7 +120,9 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
         } else if (!strcmp(o, "--steps") || !strcmp(o, "--epochs") || !strcmp(o, "--lr") ||
                    !strcmp(o, "--seed") || !strcmp(o, "--target-accuracy") ||
                    !strcmp(o, "--log-every") || !strcmp(o, "--synthetic-n") ||
-                   !strcmp(o, "--microbatches") || !strcmp(o, "--checkpoint-every")) {
+                   !strcmp(o, "--microbatches") || !strcmp(o, "--checkpoint-every") ||
+                   !strcmp(o, "--warmup") || !strcmp(o, "--lr-decay-iters") ||
+                   !strcmp(o, "--min-lr") || !strcmp(o, "--clip-grad-norm")) {
             if (!need(i, argc, argv) || !num(o, argv[i + 1], &v)) return -1;
             i++;
             int bad = 0;
@@ -129,6 +133,10 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
             else if (!strcmp(o, "--target-accuracy")) { a->target_accuracy = v; bad = !(v > 0 && v <= 1); }
             else if (!strcmp(o, "--log-every")) { a->log_every = (int)v; bad = v < 1; }
             else if (!strcmp(o, "--checkpoint-every")) { a->checkpoint_every = (int64_t)v; bad = v < 1 || v > 1e15 || v != (double)a->checkpoint_every; }
+            else if (!strcmp(o, "--warmup")) { a->warmup = (int64_t)v; bad = v < 0 || v > 1e15 || v != (double)a->warmup; }
+            else if (!strcmp(o, "--lr-decay-iters")) { a->lr_decay_iters = (int64_t)v; bad = v < 0 || v > 1e15 || v != (double)a->lr_decay_iters; }
+            else if (!strcmp(o, "--min-lr")) { a->min_lr = v; bad = !(v >= 0 && v < 1e6); }
+            else if (!strcmp(o, "--clip-grad-norm")) { a->clip_grad_norm = v; bad = !(v >= 0 && v < 1e30); }
             else if (!strcmp(o, "--microbatches")) { a->microbatches = (int)v; bad = v < 1 || v > 1e6 || v != a->microbatches; }
             else { a->synthetic_n = (int64_t)v; bad = v < 1; }
             if (bad) {

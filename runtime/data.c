@@ -1,5 +1,6 @@
-/* data.c: Fashion-MNIST IDX loading (gzip through optional zlib), keyed synthetic data, and
- * keyed shuffled batching (see data.h). */
+/* data.c: Fashion-MNIST IDX loading (gzip through optional zlib), keyed synthetic data, token
+ * streams (u8, u16, llm.c files) in windows at keyed offsets, and keyed shuffled batching (see
+ * data.h). */
 #include "data.h"
 
 #include <errno.h>
@@ -209,6 +210,133 @@ int pd_fmnist_load(pd_data *d, const char *dir, int train, char *err, size_t err
     return 0;
 }
 
+/* ---- token streams ---- */
+
+int pd_token_format_parse(const char *s, pd_token_format *fmt) {
+    if (!strcmp(s, "u8")) *fmt = PD_TOKENS_U8;
+    else if (!strcmp(s, "u16")) *fmt = PD_TOKENS_U16;
+    else if (!strcmp(s, "llmc")) *fmt = PD_TOKENS_LLMC;
+    else return -1;
+    return 0;
+}
+
+static int32_t le32(const uint8_t *p) {
+    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                     (uint32_t)p[3] << 24);
+}
+
+int pd_tokens_read(uint16_t **out, int64_t *n, const char *path, pd_token_format fmt, char *err,
+                   size_t errlen) {
+    *out = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return fail(err, errlen, "%s: cannot seek: %s", path, strerror(errno));
+    }
+    long size = ftell(f);
+    rewind(f);
+    uint8_t *raw = size > 0 ? malloc((size_t)size) : NULL;
+    if (size > 0 && !raw) {
+        fclose(f);
+        return fail(err, errlen, "%s: out of memory for %ld bytes", path, size);
+    }
+    size_t got = size > 0 ? fread(raw, 1, (size_t)size, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (size < 0 || bad || got != (size_t)size) {
+        free(raw);
+        return fail(err, errlen, "%s: read error", path);
+    }
+    int64_t header = fmt == PD_TOKENS_LLMC ? 4 * PD_LLMC_HEADER_INTS : 0, count;
+    int width = fmt == PD_TOKENS_U8 ? 1 : 2;
+    if (fmt == PD_TOKENS_LLMC) {
+        if (size < header) {
+            free(raw);
+            return fail(err, errlen, "%s: truncated llm.c header (%ld of %lld bytes)", path,
+                        size, (long long)header);
+        }
+        int32_t magic = le32(raw), version = le32(raw + 4), declared = le32(raw + 8);
+        if (magic != PD_LLMC_MAGIC || version != 1 || declared < 0) {
+            free(raw);
+            if (magic != PD_LLMC_MAGIC)
+                return fail(err, errlen, "%s: bad magic %d (llm.c token files start with %d)",
+                            path, (int)magic, PD_LLMC_MAGIC);
+            if (version != 1)
+                return fail(err, errlen, "%s: llm.c version %d (only version 1, uint16 tokens, "
+                            "is read)", path, (int)version);
+            return fail(err, errlen, "%s: negative token count %d", path, (int)declared);
+        }
+        count = declared;
+        if (header + 2 * count != size) {
+            free(raw);
+            return fail(err, errlen, "%s: %s: the header declares %lld tokens (%lld bytes), the "
+                        "file holds %ld bytes after it", path,
+                        header + 2 * count > size ? "truncated" : "trailing bytes",
+                        (long long)count, (long long)(2 * count), size - (long)header);
+        }
+    } else {
+        if (size % width) {
+            free(raw);
+            return fail(err, errlen, "%s: %ld bytes is not a whole number of uint16 tokens",
+                        path, size);
+        }
+        count = size / width;
+    }
+    if (count == 0) {
+        free(raw);
+        return fail(err, errlen, "%s: holds no tokens", path);
+    }
+    uint16_t *t = malloc((size_t)count * sizeof *t);
+    if (!t) {
+        free(raw);
+        return fail(err, errlen, "%s: out of memory for %lld tokens", path, (long long)count);
+    }
+    const uint8_t *p = raw + header;
+    for (int64_t i = 0; i < count; i++)
+        t[i] = width == 1 ? p[i] : (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+    free(raw);
+    *out = t;
+    *n = count;
+    return 0;
+}
+
+int pd_tokens_load(pd_data *d, const char *path, pd_token_format fmt, int T, int vocab, int split,
+                   char *err, size_t errlen) {
+    memset(d, 0, sizeof *d);
+    if (T < 1) return fail(err, errlen, "%s: context %d tokens: needs 1 or more", path, T);
+    if (pd_tokens_read(&d->tokens, &d->n_tokens, path, fmt, err, errlen)) return -1;
+    for (int64_t i = 0; i < d->n_tokens; i++)
+        if (d->tokens[i] >= vocab) {
+            int id = d->tokens[i];
+            pd_data_free(d);
+            return fail(err, errlen, "%s: token %lld is id %d, outside the model's vocabulary "
+                        "of %d (classes)", path, (long long)i, id, vocab);
+        }
+    if (d->n_tokens < (int64_t)T + 1) {
+        int64_t have = d->n_tokens;
+        pd_data_free(d);
+        return fail(err, errlen, "%s: %lld tokens, fewer than one window of %d + 1", path,
+                    (long long)have, T);
+    }
+    d->kind = PD_DATA_TOKENS;
+    d->n = (d->n_tokens - 1) / T;
+    d->C = T;
+    d->H = d->W = 1;
+    d->classes = vocab;
+    d->split = split;
+    return 0;
+}
+
+int64_t pd_tokens_offset(const pd_data *d, int64_t epoch, int64_t j, int shuffle, uint64_t seed) {
+    if (!shuffle) return j * d->C;
+    uint64_t key = pd_rng_key(seed, PD_RNG_WINDOW, (uint64_t)epoch, (uint64_t)d->split, 0);
+    return (int64_t)pd_rng_below(key, (uint64_t)j, (uint64_t)(d->n_tokens - d->C));
+}
+
+int pd_data_targets(const pd_data *d) { return d->kind == PD_DATA_TOKENS ? d->C : 1; }
+
 void pd_synthetic_init(pd_data *d, int64_t n, int C, int H, int W, int classes, uint64_t seed,
                        int train) {
     memset(d, 0, sizeof *d);
@@ -237,6 +365,7 @@ void pd_data_free(pd_data *d) {
     free(d->labels);
     free(d->order);
     free(d->synth_proj);
+    free(d->tokens);
     memset(d, 0, sizeof *d);
 }
 
@@ -313,6 +442,17 @@ int pd_data_batch(float *x, int *labels, pd_data *d, int64_t epoch, int64_t batc
     int count = d->n - first < batch ? (int)(d->n - first) : batch;
     size_t F = (size_t)pd_data_sample_floats(d);
     const float inv255 = 1.0f / 255.0f, inv_std = 1.0f / PD_FMNIST_STD;
+    if (d->kind == PD_DATA_TOKENS) { /* windows of T + 1: ids in, the next T as targets */
+        int T = d->C;
+        for (int j = 0; j < count; j++) {
+            const uint16_t *w = d->tokens + pd_tokens_offset(d, epoch, first + j, shuffle, seed);
+            for (int t = 0; t < T; t++) {
+                if (x) x[(size_t)j * T + t] = (float)w[t];
+                if (labels) labels[(size_t)j * T + t] = w[t + 1];
+            }
+        }
+        return count;
+    }
     for (int j = 0; j < count; j++) {
         int64_t idx = pd_data_index(d, epoch, first + j, shuffle, seed);
         float *xs = x ? x + (size_t)j * F : NULL;

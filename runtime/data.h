@@ -1,4 +1,5 @@
-/* data.h: training data for the runtime: Fashion-MNIST IDX files and keyed synthetic data.
+/* data.h: training data for the runtime: Fashion-MNIST IDX files, keyed synthetic data and
+ * token streams (language modelling).
  *
  * Fashion-MNIST: DIR/{train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
  * t10k-labels-idx1-ubyte}[.gz], default DIR /usr/share/datasets/fashion-mnist. Gzip files are
@@ -13,6 +14,15 @@
  *
  * Batches: sample j of batch t of epoch e is order[t*batch + j], where order is the identity, or
  * when shuffling a keyed Fisher-Yates permutation from (seed, epoch) (same on every process).
+ *
+ * Token streams (docs/formats.md, "Token files"): one split is one file of token ids, u8 (a byte
+ * each), u16 (little-endian uint16 each: nanoGPT's train.bin/val.bin) or llmc (llm.c: a header of
+ * 256 little-endian int32, magic 20240520, version 1, token count, then uint16 tokens). A sample
+ * is a window of T + 1 consecutive tokens (T = C, the context): x holds its first T ids as floats
+ * (exact: ids < 65536 < 2^24), the targets are the next T. An epoch holds n = floor((N - 1) / T)
+ * samples (N tokens). Sample j of an epoch starts at token j*T without shuffling (disjoint windows
+ * covering the split: evaluation), and with shuffling at a keyed random offset in [0, N - T),
+ * pd_rng_below(key(seed, PD_RNG_WINDOW, epoch, split), j), as nanoGPT's get_batch draws them.
  */
 #ifndef PD_DATA_H
 #define PD_DATA_H
@@ -24,7 +34,10 @@
 #define PD_FMNIST_MEAN 0.2860f
 #define PD_FMNIST_STD 0.3530f
 
-typedef enum { PD_DATA_FMNIST = 0, PD_DATA_SYNTHETIC = 1 } pd_data_kind;
+typedef enum { PD_DATA_FMNIST = 0, PD_DATA_SYNTHETIC = 1, PD_DATA_TOKENS = 2 } pd_data_kind;
+typedef enum { PD_TOKENS_U8 = 0, PD_TOKENS_U16 = 1, PD_TOKENS_LLMC = 2 } pd_token_format;
+#define PD_LLMC_MAGIC 20240520
+#define PD_LLMC_HEADER_INTS 256
 
 typedef struct {
     pd_data_kind kind;
@@ -41,6 +54,9 @@ typedef struct {
     uint64_t order_seed;
     int order_shuffled;
     float *synth_proj;    /* synthetic: P [classes][C*H*W], computed once */
+    uint16_t *tokens;     /* tokens: the split's n_tokens ids; a sample is C + 1 of them */
+    int64_t n_tokens;
+    int split;            /* tokens: 0 train, 1 validation (a key of the offsets) */
 } pd_data;
 
 /* Loads a Fashion-MNIST split (train != 0: 60000 training samples; else 10000 test samples)
@@ -51,6 +67,21 @@ int pd_fmnist_load(pd_data *d, const char *dir, int train, char *err, size_t err
  * count*rows*cols bytes (images; rows = cols = 1 for labels). Returns 0, or -1 with err. */
 int pd_idx_read(uint8_t **out, int64_t *count, int *rows, int *cols, const char *path,
                 int want_images, char *err, size_t errlen);
+/* Reads a token file in the given format: *out (malloc'd) gets its *n ids. Checks the llm.c
+ * header (magic, version, count against the file's size), an odd-sized u16 file, emptiness.
+ * Returns 0, or -1 with a message naming the file in err. */
+int pd_tokens_read(uint16_t **out, int64_t *n, const char *path, pd_token_format fmt, char *err,
+                   size_t errlen);
+/* "u8", "u16", "llmc" -> *fmt; returns 0, or -1 for anything else */
+int pd_token_format_parse(const char *s, pd_token_format *fmt);
+/* Loads one split of a token stream as samples of T + 1 tokens; every id must be below vocab
+ * (the model's classes). split: 0 train, 1 validation. Returns 0, or -1 with err. */
+int pd_tokens_load(pd_data *d, const char *path, pd_token_format fmt, int T, int vocab, int split,
+                   char *err, size_t errlen);
+/* The first token of sample j of the epoch (see above). */
+int64_t pd_tokens_offset(const pd_data *d, int64_t epoch, int64_t j, int shuffle, uint64_t seed);
+/* targets per sample: T for token streams, 1 (a label) otherwise */
+int pd_data_targets(const pd_data *d);
 /* A synthetic split of n samples of shape C x H x W with the given classes. */
 void pd_synthetic_init(pd_data *d, int64_t n, int C, int H, int W, int classes, uint64_t seed,
                        int train);
@@ -62,7 +93,8 @@ int64_t pd_data_sample_floats(const pd_data *d);
 int64_t pd_data_batches(const pd_data *d, int batch, int drop_last);
 /* Sample index j of the epoch's order (shuffled by (seed, epoch) when shuffle != 0). */
 int64_t pd_data_index(pd_data *d, int64_t epoch, int64_t j, int shuffle, uint64_t seed);
-/* Fills x [count][C][H][W] (x may be NULL) and labels [count] (may be NULL) with batch
+/* Fills x [count][C][H][W] (x may be NULL) and labels [count * pd_data_targets(d)] (may be
+ * NULL) with batch
  * `batch_index` of epoch `epoch`; returns count = min(batch, n - batch_index*batch), 0 past the
  * end. Training drops the last partial batch by looping over pd_data_batches(d, batch, 1). */
 int pd_data_batch(float *x, int *labels, pd_data *d, int64_t epoch, int64_t batch_index,

@@ -58,6 +58,7 @@ typedef struct {
     double t0;
     int64_t per_epoch, total;
     int64_t skipped;              /* minibatches dropped (non-finite) */
+    double val_loss;              /* the last evaluation's mean loss per target (nats) */
     float *buffers_before;        /* --skip-nonfinite: batch-norm statistics before a forward */
     int64_t n_ckpt;               /* checkpoints written, and the seconds they took (write, */
     double ckpt_s;                /* fsyncs, rename and the barrier after) */
@@ -260,12 +261,35 @@ static void check_replicas(ex_t *e) {
     e->replica_checks++;
 }
 
+/* Clipping by the global norm: every rank's squared norm of its mean gradient (the first
+ * replicas'; the others' would count their stage again) gathered to every rank and summed in
+ * rank order, so that all compute the same coefficient, bitwise as --single does; then the
+ * gradient times min(1, max_norm / (norm + 1e-6)). Every rank joins at every update. */
+static void clip_global(ex_t *e, double sq) {
+    double mine = e->j == 0 ? sq : 0.0, total = 0;
+    double *all = calloc((size_t)e->n, sizeof(double));
+    PDRT_CHECK(all != NULL);
+    MPI_Allgather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, MPI_COMM_WORLD);
+    for (int r = 0; r < e->n; r++) total += all[r];
+    free(all);
+    float c = pd_clip_coef(total, e->opt.clip_grad_norm);
+    for (int64_t i = 0; i < e->st->n_params; i++) e->acc[i] *= c;
+}
+
 /* The optimizer step with the mean gradient of the update's minibatches. */
 static void step(ex_t *e) {
     double t = pdrt_now();
     int64_t np = e->st->n_params;
     float count = e->acc[np];
     PDRT_CHECK(count >= 1.0f || (e->a->skip_nonfinite && count == 0.0f));
+    if (e->opt.clip_grad_norm > 0) {
+        if (count > 1.0f) {
+            float inv = 1.0f / count;
+            for (int64_t i = 0; i < np; i++) e->acc[i] *= inv;
+            count = 1.0f;
+        }
+        clip_global(e, count > 0.0f ? pd_sq_norm(e->acc, (size_t)np) : 0.0);
+    }
     if (count == 0.0f) { /* every minibatch of this update was dropped: the weights stay */
         pdrt_stash_begin_update(&e->stash);
         e->updates++;
@@ -350,7 +374,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
 }
 
 /* Forward-only pass over the test set through the first replica of every stage; the last stage
- * counts. Returns the accuracy on every rank. */
+ * counts and sums the loss. Returns the accuracy on every rank; e->val_loss gets the mean loss. */
 static double evaluate(ex_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
@@ -361,6 +385,7 @@ static double evaluate(ex_t *e) {
     float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
     float *w = pdrt_stash_newest(&e->stash);
     int64_t correct = 0;
+    double loss_sum = 0;
     for (int64_t t = 0; t < nb; t++) {
         if (e->first) {
             memset(in, 0, (size_t)(st->in_floats + e->B) * sizeof(float));
@@ -376,6 +401,9 @@ static double evaluate(ex_t *e) {
             while (got < e->B && in[st->in_floats + got] >= 0) got++;
             labels_from_tail(e->labels, in + st->in_floats, got);
             correct += pdrt_count_correct(e->logits, e->labels, got, st->classes);
+            if (got) /* dout[0] is free while the pipeline is drained */
+                loss_sum += (double)got * pdrt_softmax_cross_entropy(e->dout[0], e->logits,
+                                                                     e->labels, got, st->classes);
         } else {
             memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
             pdrt_link *k = link_to(e, e->first_rank[st->index + 1]); /* slot 0: act_send[0] */
@@ -384,7 +412,10 @@ static double evaluate(ex_t *e) {
         }
     }
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
+    double vl = e->last && n_test ? loss_sum / (double)n_test : 0;
     MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
+    MPI_Bcast(&vl, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
+    e->val_loss = vl;
     return acc;
 }
 
@@ -612,6 +643,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
                 PDRT_FAIL("vertical sync needs a straight pipeline (stage %d has %d "
                         "replicas)", k, pdrt_replicas(st, k));
     pdrt_optim_from(&e.opt, st, &a);
+    pdrt_clip_check(&e.opt, st, &a);
     e.per_epoch = pdrt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
@@ -699,7 +731,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         pdrt_summary sum = {st->model, "pipeline", pdrt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
                           e.lg.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
                           train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite,
-                          e.n_ckpt, e.ckpt_s};
+                          e.n_ckpt, e.ckpt_s, a.eval && acc >= 0, e.val_loss, 1};
         pdrt_summary_print(&sum);
         pdrt_summary_write(a.run_dir, &sum);
         free(ss);
@@ -716,6 +748,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     pdrt_trace_free();
     MPI_Comm_free(&e.stage_comm);
     ex_free(&e);
+    pdrt_optim_free(&e.opt);
     MPI_Finalize();
     return 0;
 }

@@ -28,6 +28,7 @@ typedef struct {
     float **version;        /* version[v]: weights after v updates (NULL once dropped) */
     float *grads, *opt_state, *buffers, *acts, *dacts, *scratch, *in, *din;
     float *acc;             /* gradients of the update being accumulated */
+    pd_optim opt;           /* the stage's (AdamW's spans are per stage) */
     float *rbuf;            /* emulate: buffers (batch-norm statistics) of replicas 1.. r-1,
                                which see only their own minibatches; replica 0's are `buffers` */
     int nrep;
@@ -35,11 +36,14 @@ typedef struct {
     int64_t newest;
 } local_stage;
 
+/* the test set's accuracy; *val_loss gets its mean loss per target */
 static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *labels,
-                         const pdrt_args *a) {
+                         const pdrt_args *a, double *val_loss) {
     int B = ls[0].st->batch, K = ls[n - 1].st->classes;
     int64_t nb = pd_data_batches(test, B, 0), correct = 0;
     float *logits = pdrt_alloc((size_t)ls[n - 1].st->out_floats);
+    float *dlogits = pdrt_alloc((size_t)ls[n - 1].st->out_floats);
+    double loss_sum = 0;
     for (int64_t t = 0; t < nb; t++) {
         memset(x, 0, (size_t)ls[0].st->in_floats * sizeof(float));
         int got = pd_data_batch(x, labels, test, 0, t, B, 0, a->seed);
@@ -51,8 +55,11 @@ static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *l
             in = out;
         }
         correct += pdrt_count_correct(logits, labels, got, K);
+        if (got) loss_sum += (double)got * pdrt_softmax_cross_entropy(dlogits, logits, labels, got, K);
     }
     free(logits);
+    free(dlogits);
+    *val_loss = test->n ? loss_sum / (double)test->n : 0;
     return test->n ? (double)correct / (double)test->n : 0;
 }
 
@@ -77,8 +84,12 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
             PDRT_FAIL("stage %d does not fit the others", k);
     pd_optim opt;
     pdrt_optim_from(&opt, s0, &a);
+    pdrt_clip_check(&opt, s0, &a);
     pd_data train, test;
     pdrt_data_open(&train, &test, &a, s0);
+    if (pd_data_targets(&train) != 1)
+        PDRT_FAIL("data: token streams need a per-token loss, which no op provides yet "
+                  "(issue 14: embedding and token cross-entropy)");
     int64_t per_epoch = pd_data_batches(&train, B, 1);
     if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     int epochs = a.epochs > 0 ? a.epochs : (s0->epochs > 0 ? s0->epochs : 1);
@@ -106,6 +117,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         ls[k].in = pdrt_alloc((size_t)st->in_floats);
         ls[k].din = pdrt_alloc((size_t)st->in_floats);
         ls[k].acc = pdrt_alloc((size_t)st->n_params);
+        pdrt_optim_from(&ls[k].opt, st, &a);
         st->init(ls[k].version[0], ls[k].buffers, a.seed);
         if (a.init_dir[0]) pdrt_weights_load(a.init_dir, st, ls[k].version[0], ls[k].buffers);
         ls[k].nrep = a.mode == RT_EMULATE ? pdrt_replicas(st, k) : 1;
@@ -122,7 +134,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     PDRT_CHECK(ss != NULL);
 
     double t0 = pdrt_now(), t_log = t0, loss_sum = 0, last_loss = 0, acc = -1, ttt = -1,
-           train_s = 0;
+           train_s = 0, val_loss = 0;
     int64_t loss_n = 0, done = 0;
     int epoch = 0, stop = 0;
     while (done < total && !stop) {
@@ -174,22 +186,39 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 ss[k].bwd_ms += 1e3 * (t2 - t);
                 t = t2;
             }
+            int ends[64] = {0};
+            double sq = 0;
             for (int k = 0; k < n; k++) {
                 local_stage *l = &ls[k];
                 /* does an update end here? flush/gpipe: at the end of a batch of M (single:
                  * also of 1 under 1f1b); emulate 1f1b: after every r-th minibatch */
                 int r = a.mode == RT_EMULATE && !sync ? pdrt_replicas(s0, k) : 1;
                 int64_t per = sync ? M : r;
-                if ((j + 1) % per != 0 && j + 1 != nsteps) continue;
+                ends[k] = (j + 1) % per == 0 || j + 1 == nsteps;
+                if (!ends[k]) continue;
                 int64_t np = l->st->n_params;
                 if (l->count != 1) {
                     float inv = 1.0f / (float)l->count;
                     for (int64_t i = 0; i < np; i++) l->acc[i] *= inv;
                 }
+                if (opt.clip_grad_norm > 0) /* summed in stage order, as the ranks' */
+                    sq += pd_sq_norm(l->acc, (size_t)np);
+            }
+            if (opt.clip_grad_norm > 0 && ends[0]) { /* so do all stages' (pdrt_clip_check) */
+                float c = pd_clip_coef(sq, opt.clip_grad_norm);
+                for (int k = 0; k < n; k++) {
+                    PDRT_CHECK(ends[k]);
+                    for (int64_t i = 0; i < ls[k].st->n_params; i++) ls[k].acc[i] *= c;
+                }
+            }
+            for (int k = 0; k < n; k++) {
+                local_stage *l = &ls[k];
+                if (!ends[k]) continue;
+                int64_t np = l->st->n_params;
                 int64_t nv = l->newest + 1;
                 l->version[nv] = pdrt_alloc((size_t)np);
                 memcpy(l->version[nv], l->version[l->newest], (size_t)np * sizeof(float));
-                pd_optim_step(l->version[nv], l->opt_state, l->acc, &opt, nv, (size_t)np);
+                pd_optim_step(l->version[nv], l->opt_state, l->acc, &l->opt, nv, (size_t)np);
                 memset(l->acc, 0, (size_t)np * sizeof(float));
                 l->count = 0;
                 l->newest = nv;
@@ -223,7 +252,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         done += nsteps;
         epoch++;
         if (a.eval && (a.target_accuracy >= 0 || done == total || nsteps == per_epoch)) {
-            acc = eval_local(ls, n, &test, ls[0].in, labels, &a);
+            acc = eval_local(ls, n, &test, ls[0].in, labels, &a, &val_loss);
             printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, pdrt_now() - t0);
             fflush(stdout);
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
@@ -241,7 +270,8 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     }
     pdrt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", sched, n, B,
                       done, epoch, last_loss, a.eval ? acc : -1, (double)done * B / train_s,
-                      wall, train_s, a.target_accuracy, ttt, ss, 0, 0, 0, 0};
+                      wall, train_s, a.target_accuracy, ttt, ss, 0, 0, 0, 0,
+                      a.eval && acc >= 0, val_loss, pd_data_targets(&train)};
     pdrt_summary_print(&sum);
     pdrt_summary_write(a.run_dir, &sum);
     { /* only pipeline runs time the layers: an earlier run's profile must not pass for this one's */
@@ -265,6 +295,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         free(ls[k].dacts); free(ls[k].scratch); free(ls[k].in); free(ls[k].din);
         free(ls[k].acc);
         free(ls[k].rbuf);
+        pdrt_optim_free(&ls[k].opt);
     }
     free(ls); free(logits); free(dlogits); free(labels); free(ss);
     pd_data_free(&train);

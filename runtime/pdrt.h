@@ -68,7 +68,7 @@ typedef struct {
     double predicted_ms;     /* the plan's time per minibatch for this stage */
     double predicted_compute_ms;
     /* training defaults from the model (overridable by options) */
-    int optimizer;           /* 0 SGD, 1 Adam (pd_optim_kind) */
+    int optimizer;           /* 0 SGD, 1 Adam, 2 AdamW (pd_optim_kind) */
     double lr, momentum, weight_decay, beta1, beta2, adam_eps;
     int epochs;
     /* replicated stages and synchronous schedules (zero when absent: one replica each, the
@@ -82,6 +82,10 @@ typedef struct {
     int n_layers;            /* this stage's layers, in model order: forward marks pdrt_lap(i) */
     const pdrt_layer *layers;
     int model_layers;        /* the whole model's layers */
+    /* AdamW's decay mask, the learning-rate schedule and clipping (absent, zero: none) */
+    const char *decay;       /* AdamW: one char per entry of `tensors`, '1' decays, '0' not */
+    int64_t warmup_iters, lr_decay_iters;
+    double min_lr, clip_grad_norm;
 } pdrt_stage;
 
 /* Marks in a generated stage's forward and backward: pdrt_lap_start() on entry, pdrt_lap(i)

@@ -41,6 +41,8 @@ typedef struct {
     char checkpoint_dir[1024];/* "" = no checkpoints; also at epoch ends and at the end */
     int resume;               /* continue from checkpoint_dir's last complete set */
     int skip_nonfinite;       /* drop a minibatch whose loss or gradient is NaN/Inf */
+    int64_t warmup, lr_decay_iters; /* < 0: the model's (the learning-rate schedule) */
+    double min_lr, clip_grad_norm;  /* < 0: the model's */
 } pdrt_args;
 
 /* Parses argv (argv[0] skipped). Returns 0, 1 after --help, or -1 with a message on stderr. */
@@ -112,8 +114,15 @@ int64_t pdrt_ckpt_latest(const char *dir, int n_ranks);
 void pdrt_ckpt_prune(const char *dir, int rank, int64_t keep_from);
 
 /* ---- data (rt_data.c) ---- */
-/* Opens the train and test splits the options ask for, shaped for the stage. */
+/* Opens the train and test splits the options ask for, shaped for the stage (token streams: the
+ * train and validation files, checked against the model's context and vocabulary). */
 void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdrt_stage *st);
+/* Token streams: when dataset names one (shakespeare_char, tokens:FORMAT:TRAIN:VAL) fills the
+ * train and validation paths and the format and returns 1; data, a folder (the --data option),
+ * replaces the folder: data/train.bin, data/val.bin. Returns 0 for other datasets, -1 for a bad
+ * tokens: spelling. */
+int pdrt_token_spec(char *train, char *val, size_t cap, pd_token_format *fmt, const char *dataset,
+                    const char *data);
 
 /* ---- weights files, DIR/<layer>.<param>.f32 (weights.c) ---- */
 void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
@@ -121,7 +130,12 @@ void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *param
 void pdrt_weights_load(const char *dir, const pdrt_stage *st, float *params, float *buffers);
 
 /* ---- optimizer configuration from the stage and options (rt_data.c) ---- */
+/* AdamW's spans come from the stage's tensor table and decay mask (malloc'd: pdrt_optim_free) */
 void pdrt_optim_from(pd_optim *out, const pdrt_stage *st, const pdrt_args *a);
+void pdrt_optim_free(pd_optim *o);
+/* Fails the run when clipping is asked under 1f1b with stages of different replica counts (their
+ * updates do not pair up, so no update has one global norm). */
+void pdrt_clip_check(const pd_optim *o, const pdrt_stage *st, const pdrt_args *a);
 
 /* ---- summary.json (summary.c) ---- */
 typedef struct {
@@ -152,6 +166,9 @@ typedef struct {
     int skip_nonfinite;       /* report skipped minibatches */
     int64_t checkpoints;      /* checkpoints written, and their seconds (the writing rank's) */
     double checkpoint_s;
+    int has_val_loss;         /* evaluated: val_loss is the test set's mean loss per target */
+    double val_loss;          /* (nats per token; a classifier's sample is one token) */
+    int targets;              /* targets per sample (token streams: the context; 0 or 1: one) */
 } pdrt_summary;
 /* Writes dir/summary.json atomically (a temporary file renamed into place); creates dir. */
 void pdrt_summary_write(const char *dir, const pdrt_summary *s);

@@ -26,6 +26,9 @@ int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const 
     int64_t per_epoch = 0;
     if (first) {
         pdrt_data_open(train, test, a, st);
+        if (pd_data_targets(train) != 1)
+            PDRT_FAIL("data: token streams need a per-token loss, which no op provides yet "
+                      "(issue 14: embedding and token cross-entropy)");
         per_epoch = pd_data_batches(train, st->batch, 1);
         if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     }

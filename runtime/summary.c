@@ -42,6 +42,8 @@ void pdrt_summary_write(const char *dir, const pdrt_summary *s) {
     num(f, "final_loss", s->final_loss, 0);
     num(f, "test_accuracy", s->test_accuracy >= 0 ? s->test_accuracy : (double)NAN, 0);
     num(f, "samples_per_s", s->samples_per_s, 0);
+    num(f, "val_loss", s->has_val_loss ? s->val_loss : (double)NAN, 0);
+    num(f, "tokens_per_s", s->samples_per_s * (s->targets > 1 ? s->targets : 1), 0);
     num(f, "wall_s", s->wall_s, 0);
     num(f, "train_s", s->train_s, 0);
     if (s->target_accuracy >= 0) {
@@ -98,6 +100,7 @@ void pdrt_summary_print(const pdrt_summary *s) {
     printf("steps %lld  final_loss %.4f  samples/s %.1f  wall %.2f s\n", (long long)s->steps,
            s->final_loss, s->samples_per_s, s->wall_s);
     if (s->test_accuracy >= 0) printf("final test accuracy %.4f\n", s->test_accuracy);
+    if (s->has_val_loss) printf("validation loss %.4f nats per token\n", s->val_loss);
     if (s->target_accuracy >= 0) {
         if (s->time_to_target_s >= 0)
             printf("reached target accuracy %.4f in %.2f s\n", s->target_accuracy,

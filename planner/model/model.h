@@ -60,7 +60,7 @@ typedef struct {
     double fwd_ms, bwd_ms;
 } pd_layer;
 
-typedef enum { PD_OPT_SGD = 0, PD_OPT_ADAM } pd_optimizer_kind;
+typedef enum { PD_OPT_SGD = 0, PD_OPT_ADAM, PD_OPT_ADAMW } pd_optimizer_kind;
 
 typedef struct {
     char name[PD_NAME_MAX];        /* model name, e.g. "fmnist_cnn" */
@@ -69,11 +69,14 @@ typedef struct {
     pd_shape input;                /* per-sample input shape */
     int classes;
     int batch;                     /* minibatch size */
-    char dataset[PD_NAME_MAX];     /* "fashion-mnist" or "synthetic" */
+    char dataset[256];             /* "fashion-mnist", "synthetic", "shakespeare_char" or
+                                      "tokens:FORMAT:TRAIN:VAL" (docs/formats.md) */
     char loss[PD_NAME_MAX];        /* "softmax_cross_entropy" */
     /* training defaults (overridable at launch) */
     pd_optimizer_kind optimizer;
     double lr, momentum, weight_decay, beta1, beta2, adam_eps;
+    int warmup_iters, lr_decay_iters;  /* the learning-rate schedule (0: none) */
+    double min_lr, clip_grad_norm;     /* clip_grad_norm 0: no clipping */
     int epochs;
     /* layers[0] is the input */
     int n_layers;

@@ -17,7 +17,9 @@
 static const char *const model_keys[] = {"pd", "name", "input", "classes", "batch", "dataset",
                                          "loss", "optimizer", "epochs", "layers", NULL};
 static const char *const optimizer_keys[] = {"kind", "lr", "momentum", "weight_decay",
-                                             "beta1", "beta2", "eps", NULL};
+                                             "beta1", "beta2", "eps", "warmup_iters",
+                                             "lr_decay_iters", "min_lr", "clip_grad_norm", NULL};
+static const char *const dataset_keys[] = {"kind", "train", "val", "format", NULL};
 
 static int name_ok(const char *s) {
     if (!*s) return 0;
@@ -87,6 +89,57 @@ static int get_num(pd_yaml *y, yaml_node_t *map, const char *key, double def, do
     if (pd_yaml_double(y, v, key, out)) return 1;
     if (*out < lo || *out > hi) {
         pd_yaml_error(y, v, "'%s' must be between %g and %g", key, lo, hi);
+        return 1;
+    }
+    return 0;
+}
+
+/* dataset: a name (fashion-mnist, synthetic, shakespeare_char) or a token stream
+ * {kind: tokens, train: PATH, val: PATH, format: u8|u16|llmc}, kept as
+ * "tokens:FORMAT:TRAIN:VAL" (the runtime's spelling, which --data takes too). Token streams
+ * need input: [T], the context length. */
+static int read_dataset(pd_yaml *y, yaml_node_t *v, pd_model *m) {
+    int tokens = 0;
+    if (v->type == YAML_SCALAR_NODE) {
+        if (pd_yaml_str(y, v, "dataset", m->dataset, sizeof m->dataset)) return 1;
+        if (strcmp(m->dataset, "fashion-mnist") && strcmp(m->dataset, "synthetic") &&
+            strcmp(m->dataset, "shakespeare_char")) {
+            pd_yaml_error(y, v, "unknown dataset '%s' (known: fashion-mnist, synthetic, "
+                          "shakespeare_char, or a mapping {kind: tokens, ...})", m->dataset);
+            return 1;
+        }
+        tokens = !strcmp(m->dataset, "shakespeare_char");
+    } else {
+        if (pd_yaml_expect_map(y, v, "'dataset'")) return 1;
+        int e = pd_yaml_check_keys(y, v, dataset_keys, "dataset");
+        char kind[16] = "", fmt[8] = "u16", path[2][120] = {"", ""};
+        const char *const keys[2] = {"train", "val"};
+        yaml_node_t *k = pd_yaml_require(y, v, "kind", "'dataset'");
+        if (!k || pd_yaml_str(y, k, "kind", kind, sizeof kind)) e++;
+        else if (strcmp(kind, "tokens")) {
+            pd_yaml_error(y, k, "unknown dataset kind '%s' (known: tokens)", kind);
+            e++;
+        }
+        k = pd_yaml_get(y, v, "format", NULL);
+        if (k && pd_yaml_str(y, k, "format", fmt, sizeof fmt)) e++;
+        else if (k && strcmp(fmt, "u8") && strcmp(fmt, "u16") && strcmp(fmt, "llmc")) {
+            pd_yaml_error(y, k, "unknown token format '%s' (known: u8, u16, llmc)", fmt);
+            e++;
+        }
+        for (int i = 0; i < 2; i++) {
+            k = pd_yaml_require(y, v, keys[i], "'dataset'");
+            if (!k || pd_yaml_str(y, k, keys[i], path[i], sizeof path[i])) e++;
+            else if (!path[i][0] || strchr(path[i], ':')) {
+                pd_yaml_error(y, k, "'%s' must be a path without ':'", keys[i]);
+                e++;
+            }
+        }
+        if (e) return e;
+        snprintf(m->dataset, sizeof m->dataset, "tokens:%s:%s:%s", fmt, path[0], path[1]);
+        tokens = 1;
+    }
+    if (tokens && m->input.rank != 1) {
+        pd_yaml_error(y, v, "a token dataset needs 'input: [T]' (T tokens of context)");
         return 1;
     }
     return 0;
@@ -377,14 +430,7 @@ static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
     e += get_int(y, root, "epochs", 1, 1, 1000000, &m->epochs, "the model");
     snprintf(m->dataset, sizeof m->dataset, "synthetic");
     v = pd_yaml_get(y, root, "dataset", NULL);
-    if (v) {
-        if (pd_yaml_str(y, v, "dataset", m->dataset, sizeof m->dataset)) e++;
-        else if (strcmp(m->dataset, "fashion-mnist") && strcmp(m->dataset, "synthetic")) {
-            pd_yaml_error(y, v, "unknown dataset '%s' (known: fashion-mnist, synthetic)",
-                          m->dataset);
-            e++;
-        }
-    }
+    if (v) e += read_dataset(y, v, m);
     snprintf(m->loss, sizeof m->loss, "softmax_cross_entropy");
     v = pd_yaml_get(y, root, "loss", NULL);
     if (v) {
@@ -395,6 +441,8 @@ static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
         }
     }
     m->optimizer = PD_OPT_SGD;
+    m->warmup_iters = m->lr_decay_iters = 0;
+    m->min_lr = m->clip_grad_norm = 0;
     m->lr = 0.01;
     m->momentum = 0;
     m->weight_decay = 0;
@@ -408,16 +456,28 @@ static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
         yaml_node_t *k = pd_yaml_get(y, v, "kind", NULL);
         char kind[16] = "sgd";
         if (k && pd_yaml_str(y, k, "kind", kind, sizeof kind)) e++;
-        else if (!strcmp(kind, "adam")) {
-            m->optimizer = PD_OPT_ADAM;
+        else if (!strcmp(kind, "adam") || !strcmp(kind, "adamw")) {
+            m->optimizer = kind[4] ? PD_OPT_ADAMW : PD_OPT_ADAM;
             m->lr = 0.001;
         } else if (strcmp(kind, "sgd")) {
-            pd_yaml_error(y, k, "unknown optimizer kind '%s' (known: sgd, adam)", kind);
+            pd_yaml_error(y, k, "unknown optimizer kind '%s' (known: sgd, adam, adamw)", kind);
             e++;
         }
         e += get_num(y, v, "lr", m->lr, 0, 1e6, &m->lr);
         e += get_num(y, v, "momentum", 0, 0, 1, &m->momentum);
-        e += get_num(y, v, "weight_decay", 0, 0, 1e6, &m->weight_decay);
+        /* torch.optim.AdamW's default decay is 0.01; SGD's and Adam's 0 */
+        e += get_num(y, v, "weight_decay", m->optimizer == PD_OPT_ADAMW ? 0.01 : 0, 0, 1e6,
+                     &m->weight_decay);
+        e += get_int(y, v, "warmup_iters", 0, 0, 1000000000, &m->warmup_iters, "optimizer");
+        e += get_int(y, v, "lr_decay_iters", 0, 0, 1000000000, &m->lr_decay_iters, "optimizer");
+        e += get_num(y, v, "min_lr", 0, 0, 1e6, &m->min_lr);
+        e += get_num(y, v, "clip_grad_norm", 0, 0, 1e30, &m->clip_grad_norm);
+        if (m->lr_decay_iters && m->lr_decay_iters <= m->warmup_iters) {
+            pd_yaml_error(y, pd_yaml_get(y, v, "lr_decay_iters", NULL),
+                          "'lr_decay_iters' (%d) must be past 'warmup_iters' (%d), or 0 (none)",
+                          m->lr_decay_iters, m->warmup_iters);
+            e++;
+        }
         e += get_num(y, v, "beta1", 0.9, 0, 1, &m->beta1);
         e += get_num(y, v, "beta2", 0.999, 0, 1, &m->beta2);
         e += get_num(y, v, "eps", 1e-8, 0, 1, &m->adam_eps);

@@ -8,6 +8,7 @@
  *   dropout:  (seed, PD_RNG_DROPOUT, step, layer, sample), counter = element within the sample
  *   shuffle:  (seed, PD_RNG_SHUFFLE, epoch, 0, 0), counter = Fisher-Yates position
  *   synthetic data: (seed, PD_RNG_SYNTH, sample index, 0, 0) and (seed, PD_RNG_SYNTH_PROJ, ...)
+ *   token windows: (seed, PD_RNG_WINDOW, epoch, split, 0), counter = sample of the epoch
  */
 #ifndef PD_RNG_H
 #define PD_RNG_H
@@ -20,6 +21,7 @@ enum {
     PD_RNG_SHUFFLE = 3,
     PD_RNG_SYNTH = 4,
     PD_RNG_SYNTH_PROJ = 5,
+    PD_RNG_WINDOW = 6,
     PD_RNG_USER = 100 /* first tag free for other uses */
 };
 

@@ -544,6 +544,9 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     if (!e.ctx) PDRT_FAIL("cannot create the CUDA context on GPU %d", device);
     e.stream = pd_cuda_ctx_stream(e.ctx);
     pdrt_optim_from(&e.opt, st, &a);
+    if (e.opt.kind == PD_OPTIM_ADAMW || e.opt.clip_grad_norm > 0 || e.opt.warmup_iters > 0 ||
+        e.opt.lr_decay_iters > 0)
+        PDRT_FAIL("AdamW, learning-rate schedules and clipping run on CPU stages only (so far)");
     e.per_epoch = pdrt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;

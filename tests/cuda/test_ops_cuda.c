@@ -427,9 +427,10 @@ TEST(optimizers) {
     pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
     NEED_GPU(c);
     size_t n = 5003;
-    pd_optim opts[3] = {{PD_OPTIM_SGD, 0.1f, 0.0f, 1e-4f, 0, 0, 0},
-                        {PD_OPTIM_SGD, 0.05f, 0.9f, 5e-4f, 0, 0, 0},
-                        {PD_OPTIM_ADAM, 1e-3f, 0, 1e-2f, 0.9f, 0.999f, 1e-8f}};
+    pd_optim opts[3] = {{.kind = PD_OPTIM_SGD, .lr = 0.1f, .weight_decay = 1e-4f},
+                        {.kind = PD_OPTIM_SGD, .lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f},
+                        {.kind = PD_OPTIM_ADAM, .lr = 1e-3f, .weight_decay = 1e-2f, .beta1 = 0.9f,
+                         .beta2 = 0.999f, .eps = 1e-8f}};
     for (int o = 0; o < 3; o++) {
         size_t ns = pd_optim_state_floats(&opts[o], n);
         float *w = rnd(n, -1, 1), *st = calloc(ns ? ns : 1, 4), *gw = to_dev(c, w, n);

@@ -1,6 +1,8 @@
 /* test_data.c: keyed randomness (rng.h), the keyed shuffle, Fashion-MNIST loading (the real files
  * when present; small good and bad IDX fixtures written to a temp dir), and synthetic data that a
- * linear model trained with the runtime's own ops and SGD actually learns. */
+ * linear model trained with the runtime's own ops and SGD actually learns; token streams: the u8,
+ * u16 and llm.c files and their errors, windows at keyed offsets, the dataset spellings, and the
+ * Shakespeare corpus as a run opens it (skipped without it). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #endif
 
 #include "runtime/data.h"
+#include "runtime/rt.h"
 #include "runtime/cpu/ops.h"
 #include "runtime/optim.h"
 #include "runtime/base/rng.h"
@@ -313,4 +316,233 @@ TEST(synthetic_data_is_keyed_and_learnable) {
     pd_data_free(&tr);
     pd_data_free(&tr2);
     pd_data_free(&te);
+}
+
+/* ---- token streams ---- */
+
+static char tok_dir[64];
+
+static void tok_write(const char *name, const void *bytes, size_t n) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tok_dir, name);
+    FILE *f = fopen(path, "wb");
+    if (n) fwrite(bytes, 1, n, f);
+    fclose(f);
+}
+static const char *tok_path(const char *name) {
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", tok_dir, name);
+    return path;
+}
+/* an llm.c header: magic, version, count */
+static void llmc_header(uint8_t *h, int32_t magic, int32_t version, int32_t count) {
+    memset(h, 0, 1024);
+    int32_t v[3] = {magic, version, count};
+    for (int i = 0; i < 3; i++)
+        for (int b = 0; b < 4; b++) h[4 * i + b] = (uint8_t)((uint32_t)v[i] >> (8 * b));
+}
+/* reads name in fmt and expects an error whose text holds the file and `why` */
+static void tok_expect_error(const char *name, pd_token_format fmt, const char *why, int line) {
+    uint16_t *t = NULL;
+    int64_t n = 0;
+    char err[512] = "";
+    int rc = pd_tokens_read(&t, &n, tok_path(name), fmt, err, sizeof err);
+    if (rc == 0 || !strstr(err, why) || !strstr(err, name))
+        test_fail(__FILE__, line, "%s: rc %d, error '%s' (wanted '%s')", name, rc, err, why);
+    free(t);
+}
+
+TEST(token_files_u8_u16_llmc_and_their_errors) {
+    snprintf(tok_dir, sizeof tok_dir, "/tmp/pd_test_tokens_XXXXXX");
+    if (!mkdtemp(tok_dir)) SKIP("cannot make a temp dir");
+    /* the same 5 ids in each format: u16 and llm.c little-endian */
+    const uint16_t ids[5] = {7, 0, 300, 65535, 42};
+    uint8_t u8[5] = {7, 0, 44, 255, 42}, u16[10], llmc[1024 + 10];
+    for (int i = 0; i < 5; i++) { u16[2 * i] = ids[i] & 255; u16[2 * i + 1] = ids[i] >> 8; }
+    llmc_header(llmc, PD_LLMC_MAGIC, 1, 5);
+    memcpy(llmc + 1024, u16, 10);
+    tok_write("a.u8", u8, 5);
+    tok_write("a.u16", u16, 10);
+    tok_write("a.llmc", llmc, sizeof llmc);
+    const char *names[3] = {"a.u8", "a.u16", "a.llmc"};
+    for (int f = 0; f < 3; f++) {
+        uint16_t *t = NULL;
+        int64_t n = 0;
+        char err[512] = "";
+        CHECK(pd_tokens_read(&t, &n, tok_path(names[f]), (pd_token_format)f, err, sizeof err) == 0);
+        CHECK_EQ_INT(n, 5);
+        for (int i = 0; t && i < 5; i++) CHECK_EQ_INT(t[i], f == 0 ? u8[i] : ids[i]);
+        free(t);
+    }
+    pd_token_format fmt;
+    CHECK(pd_token_format_parse("llmc", &fmt) == 0 && fmt == PD_TOKENS_LLMC);
+    CHECK(pd_token_format_parse("u32", &fmt) == -1);
+    /* errors name the file and the reason */
+    tok_expect_error("missing.bin", PD_TOKENS_U16, "cannot open", __LINE__);
+    tok_write("odd.u16", u16, 9);
+    tok_expect_error("odd.u16", PD_TOKENS_U16, "not a whole number", __LINE__);
+    tok_write("empty.u8", u8, 0);
+    tok_expect_error("empty.u8", PD_TOKENS_U8, "holds no tokens", __LINE__);
+    tok_write("short_header.llmc", llmc, 100);
+    tok_expect_error("short_header.llmc", PD_TOKENS_LLMC, "truncated llm.c header", __LINE__);
+    llmc_header(llmc, 20240521, 1, 5);
+    tok_write("magic.llmc", llmc, sizeof llmc);
+    tok_expect_error("magic.llmc", PD_TOKENS_LLMC, "bad magic 20240521", __LINE__);
+    llmc_header(llmc, PD_LLMC_MAGIC, 2, 5);
+    tok_write("version.llmc", llmc, sizeof llmc);
+    tok_expect_error("version.llmc", PD_TOKENS_LLMC, "version 2", __LINE__);
+    llmc_header(llmc, PD_LLMC_MAGIC, 1, 6);
+    tok_write("short.llmc", llmc, sizeof llmc);
+    tok_expect_error("short.llmc", PD_TOKENS_LLMC, "truncated: the header declares 6 tokens",
+                     __LINE__);
+    llmc_header(llmc, PD_LLMC_MAGIC, 1, 4);
+    tok_write("long.llmc", llmc, sizeof llmc);
+    tok_expect_error("long.llmc", PD_TOKENS_LLMC, "trailing bytes", __LINE__);
+    tok_write("a.u8.as.llmc", u8, 5); /* a u8 file read as llm.c: too short for the header */
+    tok_expect_error("a.u8.as.llmc", PD_TOKENS_LLMC, "truncated llm.c header", __LINE__);
+    /* loading checks the vocabulary and that one window fits */
+    pd_data d;
+    char err[512] = "";
+    CHECK(pd_tokens_load(&d, tok_path("a.u16"), PD_TOKENS_U16, 2, 1000, 0, err, sizeof err) == -1);
+    CHECK(strstr(err, "token 3 is id 65535, outside the model's vocabulary of 1000"));
+    CHECK(pd_tokens_load(&d, tok_path("a.u8"), PD_TOKENS_U8, 5, 256, 0, err, sizeof err) == -1);
+    CHECK(strstr(err, "fewer than one window of 5 + 1"));
+    CHECK(pd_tokens_load(&d, tok_path("a.u8"), PD_TOKENS_U8, 4, 256, 0, err, sizeof err) == 0);
+    CHECK(d.n == 1 && d.C == 4 && pd_data_targets(&d) == 4 && d.classes == 256);
+    pd_data_free(&d);
+    const char *all[] = {"a.u8", "a.u16", "a.llmc", "odd.u16", "empty.u8", "short_header.llmc",
+                         "magic.llmc", "version.llmc", "short.llmc", "long.llmc", "a.u8.as.llmc"};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) unlink(tok_path(all[i]));
+    rmdir(tok_dir);
+}
+
+/* a stream 0, 1, 2, ... (mod 251) in a u16 file of N tokens, loaded with context T */
+static int stream_load(pd_data *d, int64_t N, int T, int split) {
+    uint16_t *t = malloc((size_t)N * 2);
+    for (int64_t i = 0; i < N; i++) t[i] = (uint16_t)(i % 251);
+    tok_write("stream.u16", t, (size_t)N * 2); /* little-endian host */
+    free(t);
+    char err[512] = "";
+    int rc = pd_tokens_load(d, tok_path("stream.u16"), PD_TOKENS_U16, T, 251, split, err,
+                            sizeof err);
+    unlink(tok_path("stream.u16"));
+    return rc;
+}
+
+TEST(token_windows_are_keyed_and_hold_inputs_and_next_tokens) {
+    snprintf(tok_dir, sizeof tok_dir, "/tmp/pd_test_tokens_XXXXXX");
+    if (!mkdtemp(tok_dir)) SKIP("cannot make a temp dir");
+    enum { N = 1001, T = 8, B = 4 };
+    pd_data d, v;
+    CHECK(stream_load(&d, N, T, 0) == 0 && stream_load(&v, N, T, 1) == 0);
+    rmdir(tok_dir);
+    if (test_failed_now()) return;
+    CHECK_EQ_INT(d.n, (N - 1) / T); /* 125 disjoint windows: an epoch */
+    CHECK_EQ_INT(pd_data_batches(&d, B, 1), 31);
+    float x[B * T];
+    int y[B * T];
+    /* without shuffling: window j starts at j*T; with: keyed offsets in [0, N - T) */
+    for (int shuffle = 0; shuffle < 2; shuffle++)
+        for (int64_t t = 0; t < 31; t++) {
+            CHECK_EQ_INT(pd_data_batch(x, y, &d, 2, t, B, shuffle, 9), B);
+            for (int j = 0; j < B; j++) {
+                int64_t o = pd_tokens_offset(&d, 2, t * B + j, shuffle, 9);
+                CHECK(o >= 0 && o + T < N);
+                if (!shuffle) CHECK_EQ_INT(o, (t * B + j) * T);
+                for (int k = 0; k < T; k++) {
+                    CHECK(x[j * T + k] == (float)((o + k) % 251));
+                    CHECK_EQ_INT(y[j * T + k], (o + k + 1) % 251);
+                }
+            }
+        }
+    /* deterministic; another epoch, seed or split draws other offsets */
+    int64_t same = 0, other_epoch = 0, other_seed = 0, other_split = 0, lo = N, hi = 0;
+    for (int64_t j = 0; j < d.n; j++) {
+        int64_t o = pd_tokens_offset(&d, 2, j, 1, 9);
+        same += o == pd_tokens_offset(&d, 2, j, 1, 9);
+        other_epoch += o != pd_tokens_offset(&d, 3, j, 1, 9);
+        other_seed += o != pd_tokens_offset(&d, 2, j, 1, 10);
+        other_split += o != pd_tokens_offset(&v, 2, j, 1, 9);
+        if (o < lo) lo = o;
+        if (o > hi) hi = o;
+    }
+    CHECK(same == d.n && other_epoch > d.n / 2 && other_seed > d.n / 2 && other_split > d.n / 2);
+    CHECK(lo < 50 && hi > N - T - 50); /* spread over the stream */
+    /* evaluation: disjoint windows, the last batch partial */
+    CHECK_EQ_INT(pd_data_batches(&v, 16, 0), 8);
+    CHECK_EQ_INT(pd_data_batch(NULL, NULL, &v, 0, 7, 16, 0, 9), 125 - 7 * 16);
+    pd_data_free(&d);
+    pd_data_free(&v);
+}
+
+/* The runtime's spelling of token datasets (the model's dataset: and --data) */
+TEST(token_dataset_specs) {
+    char tr[256], va[256];
+    pd_token_format f = PD_TOKENS_U8;
+    CHECK(pdrt_token_spec(tr, va, sizeof tr, &f, "tokens:llmc:a/train.bin:b/val.bin", NULL) == 1);
+    CHECK(!strcmp(tr, "a/train.bin") && !strcmp(va, "b/val.bin") && f == PD_TOKENS_LLMC);
+    CHECK(pdrt_token_spec(tr, va, sizeof tr, &f, "tokens:u16:x:y", "/d") == 1);
+    CHECK(!strcmp(tr, "/d/train.bin") && !strcmp(va, "/d/val.bin") && f == PD_TOKENS_U16);
+    CHECK(pdrt_token_spec(tr, va, sizeof tr, &f, "tokens:u32:x:y", NULL) == -1);
+    CHECK(pdrt_token_spec(tr, va, sizeof tr, &f, "tokens:u8:x", NULL) == -1);
+    CHECK(pdrt_token_spec(tr, va, sizeof tr, &f, "fashion-mnist", "/d") == 0);
+    setenv("PD_DATA_DIR", "/corpora", 1);
+    CHECK(pdrt_token_spec(tr, va, sizeof tr, &f, "shakespeare_char", NULL) == 1);
+    CHECK(!strcmp(tr, "/corpora/shakespeare_char/train.bin") && f == PD_TOKENS_U8);
+    unsetenv("PD_DATA_DIR");
+}
+
+/* The corpus make deps builds (data/shakespeare_char), opened as a run opens it: through the
+ * model's dataset name and pdrt_data_open; every id decodes through vocab.txt to train.txt,
+ * and a batch holds train.bin's bytes. Skips without the corpus. */
+TEST(shakespeare_corpus_through_the_runtime) {
+    pdrt_stage st = {.dataset = "shakespeare_char", .batch = 32, .classes = 88, .in_c = 128,
+                     .in_h = 1, .in_w = 1};
+    pdrt_args a;
+    memset(&a, 0, sizeof a);
+    char tr[4096], va[4096];
+    pd_token_format f;
+    pdrt_token_spec(tr, va, sizeof tr, &f, st.dataset, NULL);
+    if (access(tr, R_OK) || access(va, R_OK)) SKIP("no data/shakespeare_char (make deps builds it)");
+    pd_data train, val;
+    pdrt_data_open(&train, &val, &a, &st);
+    CHECK_EQ_INT(train.n_tokens, 8588862);
+    CHECK_EQ_INT(val.n_tokens, 954319);
+    CHECK_EQ_INT(train.n, (8588862 - 1) / 128);
+    /* vocab.txt: 88 characters, UTF-8 ('\xc3\xa6', æ, last); train.txt is the decoded stream */
+    char vpath[4200], tpath[4200];
+    snprintf(vpath, sizeof vpath, "%.*s/vocab.txt", (int)(strlen(tr) - 10), tr);
+    snprintf(tpath, sizeof tpath, "%.*s/train.txt", (int)(strlen(tr) - 10), tr);
+    FILE *fv = fopen(vpath, "rb"), *ft = fopen(tpath, "rb");
+    if (fv && ft) {
+        char vocab[128];
+        size_t nv = fread(vocab, 1, sizeof vocab, fv);
+        CHECK_EQ_INT(nv, 89); /* 87 ASCII + a 2-byte æ */
+        int ok = 1;
+        for (int64_t i = 0; i < train.n_tokens && ok; i++) {
+            int id = train.tokens[i], c = fgetc(ft);
+            if (id < 87) ok = c == vocab[id];
+            else ok = id == 87 && c == 0xc3 && fgetc(ft) == 0xa6;
+            if (!ok) test_fail(__FILE__, __LINE__, "token %lld (id %d) is not train.txt's", (long long)i, id);
+        }
+        CHECK(fgetc(ft) == EOF);
+    } else {
+        CHECK(!"vocab.txt and train.txt next to train.bin");
+    }
+    if (fv) fclose(fv);
+    if (ft) fclose(ft);
+    float *x = malloc(32 * 128 * sizeof(float));
+    int *y = malloc(32 * 128 * sizeof(int));
+    CHECK_EQ_INT(pd_data_batch(x, y, &train, 0, 5, 32, 1, 1), 32);
+    for (int j = 0; j < 32; j++) {
+        int64_t o = pd_tokens_offset(&train, 0, 5 * 32 + j, 1, 1);
+        for (int t = 0; t < 128; t++) {
+            CHECK(x[j * 128 + t] == (float)train.tokens[o + t]);
+            CHECK(y[j * 128 + t] == train.tokens[o + t + 1]);
+        }
+    }
+    free(x);
+    free(y);
+    pd_data_free(&train);
+    pd_data_free(&val);
 }

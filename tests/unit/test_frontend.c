@@ -459,6 +459,20 @@ TEST(bad_models) {
     expect_model_error("forward_ref.yaml", 1, 8, 34, "which is defined later");
     expect_model_error("wrong_classes.yaml", 1, 8, 5, "classes is 10");
     expect_model_error("unused_layer.yaml", 1, 8, 5, "layer 'r' is never used");
+    expect_model_error("adamw_schedule.yaml", 1, 6, 60, "'lr_decay_iters' (5) must be past "
+                       "'warmup_iters' (10)");
+}
+
+TEST(adamw_schedule_and_clipping_keys) {
+    pd_model m;
+    CHECK(load_ok("tests/data/models/tiny_adamw.yaml", &m));
+    CHECK(m.optimizer == PD_OPT_ADAMW && m.lr == 0.001 && m.weight_decay == 0.01);
+    CHECK(m.warmup_iters == 10 && m.lr_decay_iters == 100 && m.min_lr == 1e-4);
+    CHECK(m.clip_grad_norm == 1.0 && m.beta1 == 0.9 && m.beta2 == 0.999);
+    pd_model_free(&m);
+    CHECK(load_ok("models/fmnist_cnn.yaml", &m));
+    CHECK(m.warmup_iters == 0 && m.lr_decay_iters == 0 && m.clip_grad_norm == 0);
+    pd_model_free(&m);
 }
 
 TEST(several_errors_are_reported_at_once) {

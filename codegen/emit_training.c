@@ -1,0 +1,53 @@
+/* emit_training.c: the descriptor's optional training fields (see emit_training.h). AdamW's decay
+ * mask has one character per entry of the stage's tensor table, in the table's order: '1' for the
+ * weight of a linear, conv2d or embedding layer, '0' for biases, norms' parameters and buffers
+ * (torch_gpt_char.py decays the 2-D weights only). */
+#include "emit_training.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+/* prints one field in the C (cuda 0) or C++ (1) form; value is already a literal */
+static void field(cg_em *e, int cuda, const char *name, const char *value) {
+    cg_printf(e, cuda ? "    b->%s = %s;\n" : "    .%s = %s,\n", name, value);
+}
+
+/* the mask as adjacent string literals of at most 64 characters, so lines stay short */
+static void decay_mask(cg_em *e, int cuda) {
+    const cg_stage *cs = e->cs;
+    int n = 0;
+    cg_printf(e, cuda ? "    b->decay = \"" : "    .decay = \"");
+    for (int i = 0; i < cs->n_ops; i++) {
+        const cg_op *op = &cs->ops[i];
+        pd_op_kind k = e->m->layers[op->layer].op;
+        int decays = k == PD_OP_LINEAR || k == PD_OP_CONV2D || k == PD_OP_EMBEDDING;
+        cg_operand at[4] = {op->w, op->b, op->running[0], op->running[1]};
+        for (int t = 0; t < 4; t++) {
+            if (at[t].ptr == CG_NULL) continue;
+            if (n && n % 64 == 0) cg_printf(e, "\"\n%*s\"", cuda ? 15 : 13, "");
+            cg_printf(e, "%c", t == 0 && decays ? '1' : '0');
+            n++;
+        }
+    }
+    cg_printf(e, cuda ? "\";\n" : "\",\n");
+}
+
+static void training(cg_em *e, int cuda) {
+    const pd_model *m = e->m;
+    char v[64];
+    if (m->optimizer == PD_OPT_ADAMW) decay_mask(e, cuda);
+    if (m->warmup_iters) {
+        snprintf(v, sizeof v, "%d", m->warmup_iters);
+        field(e, cuda, "warmup_iters", v);
+    }
+    if (m->lr_decay_iters) {
+        snprintf(v, sizeof v, "%d", m->lr_decay_iters);
+        field(e, cuda, "lr_decay_iters", v);
+    }
+    if (m->min_lr != 0) field(e, cuda, "min_lr", cg_double_literal(v, sizeof v, m->min_lr));
+    if (m->clip_grad_norm != 0)
+        field(e, cuda, "clip_grad_norm", cg_double_literal(v, sizeof v, m->clip_grad_norm));
+}
+
+void cg_emit_training(cg_em *e) { training(e, 0); }
+void cg_emit_training_cuda(cg_em *e) { training(e, 1); }
