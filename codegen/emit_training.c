@@ -1,7 +1,7 @@
 /* emit_training.c: the descriptor's optional training fields (see emit_training.h). AdamW's decay
- * mask has one character per entry of the stage's tensor table, in the table's order: '1' for the
- * weight of a linear, conv2d or embedding layer, '0' for biases, norms' parameters and buffers
- * (torch_gpt_char.py decays the 2-D weights only). */
+ * mask has one character per entry of the stage's tensor table, in the table's order: '1' for a
+ * tensor its op's descriptor marks as decaying (the weight matrices of linear, conv2d, embedding),
+ * '0' for biases, norms' parameters and buffers (torch_gpt_char.py decays the 2-D weights only). */
 #include "emit_training.h"
 
 #include <inttypes.h>
@@ -19,13 +19,10 @@ static void decay_mask(cg_em *e, int cuda) {
     cg_printf(e, cuda ? "    b->decay = \"" : "    .decay = \"");
     for (int i = 0; i < cs->n_ops; i++) {
         const cg_op *op = &cs->ops[i];
-        pd_op_kind k = e->m->layers[op->layer].op;
-        int decays = k == PD_OP_LINEAR || k == PD_OP_CONV2D || k == PD_OP_EMBEDDING;
-        cg_operand at[4] = {op->w, op->b, op->running[0], op->running[1]};
-        for (int t = 0; t < 4; t++) {
-            if (at[t].ptr == CG_NULL) continue;
+        for (int t = 0; t < op->n_tensors; t++) {
+            if (op->tensor_at[t].ptr == CG_NULL) continue;
             if (n && n % 64 == 0) cg_printf(e, "\"\n%*s\"", cuda ? 15 : 13, "");
-            cg_printf(e, "%c", t == 0 && decays ? '1' : '0');
+            cg_printf(e, "%c", op->tensor[t].decays ? '1' : '0');
             n++;
         }
     }

@@ -23,17 +23,17 @@ static int infer(pd_layer *L, const pd_shape *const *in, char *err, int cap) {
 
 static int tensors(const pd_layer *L, pd_tensor *t) {
     int64_t C = L->out.dim[0];
-    t[0] = (pd_tensor){"weight", C, 0};
-    t[1] = (pd_tensor){"bias", C, 0};
-    t[2] = (pd_tensor){"running_mean", C, 1};
-    t[3] = (pd_tensor){"running_var", C, 1};
+    t[0] = (pd_tensor){"weight", C, 0, 0};
+    t[1] = (pd_tensor){"bias", C, 0, 0};
+    t[2] = (pd_tensor){"running_mean", C, 1, 0};
+    t[3] = (pd_tensor){"running_var", C, 1, 0};
     return 4;
 }
 
 static int saved(const pd_layer *L, int64_t batch, pd_tensor *t) {
     (void)batch;
-    t[0] = (pd_tensor){"save_mean", L->out.dim[0], 0};
-    t[1] = (pd_tensor){"save_rstd", L->out.dim[0], 0};
+    t[0] = (pd_tensor){"save_mean", L->out.dim[0], 0, 0};
+    t[1] = (pd_tensor){"save_rstd", L->out.dim[0], 0, 0};
     return 2;
 }
 

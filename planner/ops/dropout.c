@@ -24,7 +24,7 @@ static int infer(pd_layer *L, const pd_shape *const *in, char *err, int cap) {
 }
 
 static int saved(const pd_layer *L, int64_t batch, pd_tensor *t) {
-    t[0] = (pd_tensor){"mask", batch * pd_shape_numel(&L->out), 0};
+    t[0] = (pd_tensor){"mask", batch * pd_shape_numel(&L->out), 0, 0};
     return 1;
 }
 

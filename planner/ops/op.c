@@ -56,8 +56,8 @@ int pd_op_tensors(const pd_layer *L, pd_tensor *t) {
     const pd_op_desc *d = pd_op(L->op);
     if (d->tensors) return d->tensors(L, t);
     if (!L->n_weight && !L->n_bias) return 0;
-    t[0] = (pd_tensor){"weight", L->n_weight, 0};
-    t[1] = (pd_tensor){"bias", L->n_bias, 0};
+    t[0] = (pd_tensor){"weight", L->n_weight, 0, 1}; /* a matrix: linear, conv2d, embedding */
+    t[1] = (pd_tensor){"bias", L->n_bias, 0, 0};
     return 2;
 }
 

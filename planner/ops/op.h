@@ -50,6 +50,8 @@ typedef struct {
     int64_t floats;   /* parameters and buffers: in all; saved state: for the whole minibatch;
                          0: absent (passed as NULL), e.g. a linear's bias with bias: false */
     int buffer;       /* parameters only: 1 for state that is not trained (running statistics) */
+    int decays;       /* parameters only: 1 for a weight matrix AdamW decays (not biases, norms'
+                         scales or buffers), as torch_gpt_char.py decays the tensors of 2+ dims */
 } pd_tensor;
 
 /* ---- kernel calls as data ---- */

@@ -61,7 +61,7 @@ static void shape_args(pd_call *c, const pd_layer *L, const pd_shape *x) {
 }
 
 static int max_saved(const pd_layer *L, int64_t batch, pd_tensor *t) {
-    t[0] = (pd_tensor){"argmax", batch * pd_shape_numel(&L->out), 0};
+    t[0] = (pd_tensor){"argmax", batch * pd_shape_numel(&L->out), 0, 0};
     return 1;
 }
 
