@@ -10,7 +10,6 @@
 
 #define PD_STR2(x) #x
 #define PD_STR(x) PD_STR2(x)
-#define MAX_WORKERS_PER_LEVEL (1 << 20) /* also the cap on all levels together */
 
 void pd_cli_usage(FILE *out) {
     fputs(
@@ -86,9 +85,11 @@ static void parse_count(pd_cli *cli, const char *s, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "-n: '%s' is not a number of workers", s);
     } else if (v <= 0) {
         pd_diag_error(d, "pdplan", 0, 0, "-n: %s workers: a level needs at least one worker", s);
-    } else if (v != floor(v) || v > MAX_WORKERS_PER_LEVEL) {
-        pd_diag_error(d, "pdplan", 0, 0, "-n: '%s' is not a whole number of workers (1..%d)", s,
-                      MAX_WORKERS_PER_LEVEL);
+    } else if (v != floor(v)) {
+        pd_diag_error(d, "pdplan", 0, 0, "-n: '%s' is not a whole number of workers", s);
+    } else if (v > PD_MAX_WORKERS) {
+        pd_diag_error(d, "pdplan", 0, 0, "-n: %s workers: at most %d workers in all", s,
+                      PD_MAX_WORKERS);
     } else if (cli->n_counts == PD_MAX_LEVELS) {
         pd_diag_error(d, "pdplan", 0, 0, "-n: more than %d levels", PD_MAX_LEVELS);
     } else {
@@ -305,9 +306,9 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
                       "per level", n_given, n_given == 1 ? "" : "s", b_given);
     double total = 1;
     for (int l = 0; l < cli->n_counts; l++) total *= cli->counts[l];
-    if (total > MAX_WORKERS_PER_LEVEL)
-        pd_diag_error(d, "pdplan", 0, 0, "-n: %.0f workers in all; at most %d are supported",
-                      total, MAX_WORKERS_PER_LEVEL);
+    if (total > PD_MAX_WORKERS)
+        pd_diag_error(d, "pdplan", 0, 0, "-n: %.0f workers: at most %d workers in all", total,
+                      PD_MAX_WORKERS);
     if (cli->cluster && n_seen)
         pd_diag_error(d, "pdplan", 0, 0, "give either -c/--cluster or -n/-b, not both");
     if (cli->precision && strcmp(cli->backend, "cuda"))
