@@ -726,7 +726,10 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     }
     int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
     int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
-    if (a.resume) resume(&e, &done, &epoch, &every);
+    if (a.resume) {
+        resume(&e, &done, &epoch, &every);
+        prev_ckpt = done; /* the next checkpoint prunes the sets before the resumed one */
+    }
     int64_t start = done;
     {   /* a tenth of the minibatches this rank runs (at most 20) warm the caches before laps count */
         int64_t mine = (e.total - start) / e.R, skip = mine / 10 < 20 ? mine / 10 : 20;
