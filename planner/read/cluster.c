@@ -87,10 +87,9 @@ static const char *const cluster_keys[] = {"pd_cluster", "name", "levels", "memo
 static const char *const level_keys[] = {"count", "bandwidth", NULL};
 
 int pd_cluster_load(const char *path, pd_cluster *c, pd_diag *d) {
-    size_t len = 0;
-    char *text = pd_read_file(path, PD_YAML_MAX_BYTES, &len, d);
-    int rc = text ? pd_cluster_load_text(path, text, len, c, d) : (memset(c, 0, sizeof *c), 1);
-    free(text);
+    pd_text t = pd_read_text(path, PD_YAML_MAX_BYTES, d);
+    int rc = t.text ? pd_cluster_load_text(path, t.text, t.len, c, d) : (memset(c, 0, sizeof *c), 1);
+    free(t.text);
     return rc;
 }
 

@@ -247,11 +247,9 @@ static int cmp_edge(const void *a, const void *b) {
 }
 
 pd_costgraph *pd_graphtxt_load(const char *path, pd_diag *d) {
-    size_t len = 0;
-    char *text = pd_read_file(path, PD_GRAPHTXT_MAX_BYTES, &len, d);
-    if (!text) return NULL;
-    pd_costgraph *g = pd_graphtxt_load_text(path, text, len, d);
-    free(text);
+    pd_text t = pd_read_text(path, PD_GRAPHTXT_MAX_BYTES, d);
+    pd_costgraph *g = t.text ? pd_graphtxt_load_text(path, t.text, t.len, d) : NULL;
+    free(t.text);
     return g;
 }
 

@@ -471,10 +471,9 @@ static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
 }
 
 int pd_model_load(const char *path, pd_model *m, pd_diag *d) {
-    size_t len = 0;
-    char *text = pd_read_file(path, PD_YAML_MAX_BYTES, &len, d);
-    int rc = text ? pd_model_load_text(path, text, len, m, d) : (memset(m, 0, sizeof *m), 1);
-    free(text);
+    pd_text t = pd_read_text(path, PD_YAML_MAX_BYTES, d);
+    int rc = t.text ? pd_model_load_text(path, t.text, t.len, m, d) : (memset(m, 0, sizeof *m), 1);
+    free(t.text);
     return rc;
 }
 

@@ -64,10 +64,9 @@ static void check_bytes(pd_yaml *y, yaml_node_t *e, const char *key, double want
 }
 
 int pd_profile_apply(const char *path, pd_model *m, pd_diag *d) {
-    size_t len = 0;
-    char *text = pd_read_file(path, PD_YAML_MAX_BYTES, &len, d);
-    int rc = text ? pd_profile_apply_text(path, text, len, m, d) : 1;
-    free(text);
+    pd_text t = pd_read_text(path, PD_YAML_MAX_BYTES, d);
+    int rc = t.text ? pd_profile_apply_text(path, t.text, t.len, m, d) : 1;
+    free(t.text);
     return rc;
 }
 

@@ -13,6 +13,12 @@ void pd_fnv1a_hex(char out[17], const void *bytes, size_t n) {
     snprintf(out, 17, "%016llx", (unsigned long long)pd_fnv1a(bytes, n, PD_FNV1A_BASIS));
 }
 
+pd_text pd_read_text(const char *path, size_t max_bytes, pd_diag *d) {
+    pd_text t = {NULL, 0};
+    t.text = pd_read_file(path, max_bytes, &t.len, d);
+    return t;
+}
+
 char *pd_read_file(const char *path, size_t max_bytes, size_t *n, pd_diag *d) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -223,14 +229,9 @@ static int check_duplicates(pd_yaml *y, yaml_node_t *n, int depth) {
 }
 
 int pd_yaml_load(pd_yaml *y, const char *path, pd_diag *d) {
-    size_t len = 0;
-    char *buf = pd_read_file(path, PD_YAML_MAX_BYTES, &len, d);
-    if (!buf) {
-        memset(y, 0, sizeof *y);
-        return 1;
-    }
-    int rc = pd_yaml_load_text(y, path, buf, len, d);
-    free(buf);
+    pd_text t = pd_read_text(path, PD_YAML_MAX_BYTES, d);
+    int rc = t.text ? pd_yaml_load_text(y, path, t.text, t.len, d) : (memset(y, 0, sizeof *y), 1);
+    free(t.text);
     return rc;
 }
 

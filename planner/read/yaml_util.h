@@ -74,5 +74,12 @@ void pd_fnv1a_hex(char out[17], const void *bytes, size_t n);
 /* Reads a whole file (NUL-terminated copy, *n its length). Reports open/read errors, files
  * larger than max_bytes, and returns NULL then. */
 char *pd_read_file(const char *path, size_t max_bytes, size_t *n, pd_diag *d);
+/* The same as a pair (text NULL on failure): what the path-taking readers hand their *_text
+ * variants. */
+typedef struct {
+    char *text;
+    size_t len;
+} pd_text;
+pd_text pd_read_text(const char *path, size_t max_bytes, pd_diag *d);
 
 #endif
