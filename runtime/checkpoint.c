@@ -234,6 +234,53 @@ out:
     return rc;
 }
 
+int pdrt_ckpt_fits(const pdrt_ckpt_meta *m, const pdrt_ckpt_meta *want, int64_t total, char *why,
+                   size_t wcap) {
+    int64_t pe = want->per_epoch;
+    if (m->fingerprint != want->fingerprint)
+        snprintf(why, wcap, "written for another stage layout or schedule (fingerprint %016llx; "
+                 "this run's is %016llx)", (unsigned long long)m->fingerprint,
+                 (unsigned long long)want->fingerprint);
+    else if (m->stage != want->stage || m->rank != want->rank || m->n_ranks != want->n_ranks ||
+             m->done != want->done)
+        snprintf(why, wcap, "written by rank %d of %d (stage %d) at step %lld", m->rank, m->n_ranks,
+                 m->stage, (long long)m->done);
+    else if (m->seed != want->seed)
+        snprintf(why, wcap, "written with --seed %llu, this run has %llu",
+                 (unsigned long long)m->seed, (unsigned long long)want->seed);
+    else if (m->done > total)
+        snprintf(why, wcap, "at step %lld, past this run's %lld steps", (long long)m->done,
+                 (long long)total);
+    else if ((m->per_epoch && m->per_epoch != pe) || m->epoch * pe > m->done ||
+             m->done - m->epoch * pe > pe)
+        snprintf(why, wcap, "written for %lld minibatches per epoch (step %lld, epoch %lld); this "
+                 "run's data has %lld: --data or --synthetic-n changed",
+                 (long long)(m->per_epoch ? m->per_epoch : m->done / (m->epoch > 0 ? m->epoch : 1)),
+                 (long long)m->done, (long long)m->epoch + 1, (long long)pe);
+    else
+        return 0;
+    return -1;
+}
+
+void pdrt_ckpt_warn_changes(const pdrt_ckpt_meta *m, const pdrt_ckpt_meta *now) {
+    if (!m->per_epoch) return; /* not recorded */
+    char changed[512] = "";
+    size_t at = 0;
+    if (m->lr != now->lr)
+        at += (size_t)snprintf(changed + at, sizeof changed - at, "%s learning rate %g -> %g",
+                               at ? ";" : "", m->lr, now->lr);
+    if (m->shuffle != now->shuffle && at < sizeof changed)
+        at += (size_t)snprintf(changed + at, sizeof changed - at, "%s shuffling %s -> %s",
+                               at ? ";" : "", m->shuffle ? "on" : "off (--no-shuffle)",
+                               now->shuffle ? "on" : "off (--no-shuffle)");
+    if (now->every > 0 && m->every != now->every && at < sizeof changed)
+        at += (size_t)snprintf(changed + at, sizeof changed - at, "%s --checkpoint-every %lld -> %lld",
+                               at ? ";" : "", (long long)m->every, (long long)now->every);
+    if (at)
+        pdrt_warn("--resume: this run differs from the checkpoint's:%s (the result is not the "
+                  "uninterrupted run's)", changed);
+}
+
 int64_t pdrt_ckpt_latest(const char *dir, int n_ranks, int64_t below) {
     DIR *d = opendir(dir);
     if (!d) return -1;

@@ -576,28 +576,7 @@ static int ckpt_load(ex_t *e, int64_t step, float *w, pdrt_ckpt_meta *m, char *p
                        e->buffers, e->st->n_buffers, path, e->st->plan_hash, why, wcap))
         return -1;
     ckpt_meta(&want, e, step, 0, 0);
-    if (m->fingerprint != want.fingerprint)
-        snprintf(why, wcap, "written for another stage layout or schedule (fingerprint %016llx; "
-                 "this run's is %016llx)", (unsigned long long)m->fingerprint,
-                 (unsigned long long)want.fingerprint);
-    else if (m->stage != want.stage || m->rank != want.rank || m->n_ranks != want.n_ranks || m->done != step)
-        snprintf(why, wcap, "written by rank %d of %d (stage %d) at step %lld", m->rank, m->n_ranks,
-                 m->stage, (long long)m->done);
-    else if (m->seed != want.seed)
-        snprintf(why, wcap, "written with --seed %llu, this run has %llu",
-                 (unsigned long long)m->seed, (unsigned long long)want.seed);
-    else if (m->done > e->total)
-        snprintf(why, wcap, "at step %lld, past this run's %lld steps", (long long)m->done,
-                 (long long)e->total);
-    else if ((m->per_epoch && m->per_epoch != e->per_epoch) ||
-             m->epoch * e->per_epoch > m->done || m->done - m->epoch * e->per_epoch > e->per_epoch)
-        snprintf(why, wcap, "written for %lld minibatches per epoch (step %lld, epoch %lld); this "
-                 "run's data has %lld: --data or --synthetic-n changed",
-                 (long long)(m->per_epoch ? m->per_epoch : m->done / (m->epoch > 0 ? m->epoch : 1)),
-                 (long long)m->done, (long long)m->epoch + 1, (long long)e->per_epoch);
-    else
-        return 0;
-    return -1;
+    return pdrt_ckpt_fits(m, &want, e->total, why, wcap);
 }
 
 /* --resume: the newest complete set whose every file is intact and fits this run (rank 0 finds
@@ -634,23 +613,10 @@ static void resume(ex_t *e, int64_t *done, int *epoch, int64_t *every) {
         }
         below = step;
     }
-    /* what this run changes against the checkpoint's run: allowed, but said */
-    if (e->rank == e->out_rank && m.per_epoch) {
-        char changed[512] = "";
-        size_t at = 0;
-        if (m.lr != (double)e->opt.lr)
-            at += (size_t)snprintf(changed + at, sizeof changed - at, "%s learning rate %g -> %g",
-                                   at ? ";" : "", m.lr, (double)e->opt.lr);
-        if (m.shuffle != e->a->shuffle && at < sizeof changed)
-            at += (size_t)snprintf(changed + at, sizeof changed - at, "%s shuffling %s -> %s",
-                                   at ? ";" : "", m.shuffle ? "on" : "off (--no-shuffle)",
-                                   e->a->shuffle ? "on" : "off (--no-shuffle)");
-        if (*every > 0 && m.every != *every && at < sizeof changed)
-            at += (size_t)snprintf(changed + at, sizeof changed - at, "%s --checkpoint-every %lld -> %lld",
-                                   at ? ";" : "", (long long)m.every, (long long)*every);
-        if (at)
-            pdrt_warn("--resume: this run differs from the checkpoint's:%s (the result is not the "
-                      "uninterrupted run's)", changed);
+    if (e->rank == e->out_rank) {
+        pdrt_ckpt_meta now;
+        ckpt_meta(&now, e, step, 0, *every);
+        pdrt_ckpt_warn_changes(&m, &now);
     }
     e->updates = m.updates;
     memcpy(pdrt_stash_reset(&e->stash, m.updates), w, (size_t)np * sizeof(float));

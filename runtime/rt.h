@@ -115,6 +115,15 @@ void pdrt_ckpt_write(const char *dir, const pdrt_ckpt_meta *m, const char *plan_
 int pdrt_ckpt_read(pdrt_ckpt_meta *m, float *params, int64_t n_params, float *opt, int64_t n_opt,
                  float *buffers, int64_t n_buffers, const char *path, const char *plan_hash,
                  char *why, size_t wcap);
+/* Whether checkpoint m (read for step want->done) fits this run, whose own meta is want, of
+ * `total` steps: fingerprint, rank, step, seed, steps and the data set's size. 0, or -1 with the
+ * reason in why. */
+int pdrt_ckpt_fits(const pdrt_ckpt_meta *m, const pdrt_ckpt_meta *want, int64_t total, char *why,
+                   size_t wcap);
+/* Warns (pdrt_warn) of what this run (now; now->every 0: the checkpoint's) changes against the
+ * checkpoint's run m: the learning rate, shuffling, --checkpoint-every. Nothing for files that
+ * did not record them. */
+void pdrt_ckpt_warn_changes(const pdrt_ckpt_meta *m, const pdrt_ckpt_meta *now);
 /* The largest step below `below` whose set holds a file for every one of n_ranks ranks; -1 if
  * none. */
 int64_t pdrt_ckpt_latest(const char *dir, int n_ranks, int64_t below);
