@@ -311,7 +311,7 @@ static int remove_tmp(const char *sdir, int rank) {
     DIR *d = opendir(sdir);
     int removed = 0;
     if (!d) return 0;
-    char pre[32], path[4300];
+    char pre[32], path[4600];
     int n = snprintf(pre, sizeof pre, ".rank-%d.ckpt.", rank);
     struct dirent *de;
     while ((de = readdir(d))) {
