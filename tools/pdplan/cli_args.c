@@ -24,7 +24,8 @@ void pd_cli_usage(FILE *out) {
         "      --device NAME        device for estimates: cpu, h200, v100\n"
         "                           (default: the cluster's device, else cpu)\n"
         "  -c, --cluster FILE       cluster YAML (pd_cluster: 1)\n"
-        "  -n N1 [N2 ...]           workers per level, innermost first (PipeDream's flag)\n"
+        "  -n N1 [N2 ...]           workers per level, innermost first (PipeDream's flag);\n"
+        "                           at most 1000000 workers in all (-n or -c)\n"
         "  -b B1 [B2 ...]           bandwidth per level in bytes/s (default 1e9); as many\n"
         "                           values as -n\n"
         "      --memory BYTES       memory limit per worker, in bytes (e.g. 16e9)\n"
@@ -78,6 +79,8 @@ static int looks_numeric(const char *s) {
     return isdigit((unsigned char)*s) || strncasecmp(s, "nan", 3) == 0 ||
            strncasecmp(s, "inf", 3) == 0;
 }
+
+_Static_assert(PD_MAX_WORKERS == 1000000, "pd_cli_usage's -n line names the worker limit");
 
 static void parse_count(pd_cli *cli, const char *s, pd_diag *d) {
     double v;
