@@ -97,10 +97,15 @@ static pdrt_link *link_to(ex_t *e, int peer) {
     return k;
 }
 
-/* Waits until the links' send slot q no longer holds a pending send. */
+/* Waits until the links' send slot q no longer holds a pending send (watched: the op names the
+ * peer whose receive it waits for). */
 static void slot_wait(ex_t *e, int q) {
     for (int p = 0; p < e->n; p++)
-        if (e->links[p].t) e->links[p].t->send_wait(&e->links[p], q);
+        if (e->links[p].t) {
+            pdrt_watch(q % 2 ? "a send of gradients to complete" : "a send of activations to complete", p, -1);
+            e->links[p].t->send_wait(&e->links[p], q);
+            pdrt_unwatch();
+        }
 }
 
 /* Send slot l % S of kind (0 activations, 1 gradients), free: the buffer to fill. */
@@ -112,10 +117,14 @@ static float *send_slot(ex_t *e, int kind, int64_t l, double *wait_ms) {
     return kind ? e->grad_send[i] : e->act_send[i];
 }
 
-static void recv_into(ex_t *e, float *buf, int64_t n, int peer, int tag, double *wait_ms) {
+/* Receives what (watched) of minibatch mb (< 0: none) from peer. */
+static void recv_into(ex_t *e, float *buf, int64_t n, int peer, int tag, const char *what,
+                      int64_t mb, double *wait_ms) {
     double t = pdrt_now();
     pdrt_link *k = link_to(e, peer);
+    pdrt_watch(what, peer, mb);
     k->t->recv(k, buf, n, tag);
+    pdrt_unwatch();
     *wait_ms += 1e3 * (pdrt_now() - t);
 }
 
@@ -236,7 +245,10 @@ static void allreduce(ex_t *e) {
     double t = pdrt_now();
     int64_t n1 = e->st->n_params + 1;
     PDRT_CHECK(n1 < (int64_t)1 << 31);
-    MPI_Gather(e->acc, (int)n1, MPI_FLOAT, e->gather, (int)n1, MPI_FLOAT, 0, e->stage_comm);
+    MPI_Request r;
+    pdrt_watch("the gradient all-reduce with the stage's replicas", -1, -1);
+    MPI_Igather(e->acc, (int)n1, MPI_FLOAT, e->gather, (int)n1, MPI_FLOAT, 0, e->stage_comm, &r);
+    pdrt_wait_req(&r);
     if (e->j == 0) {
         memset(e->acc, 0, (size_t)n1 * sizeof(float));
         for (int q = 0; q < e->R; q++) {
@@ -244,7 +256,9 @@ static void allreduce(ex_t *e) {
             for (int64_t i = 0; i < n1; i++) e->acc[i] += b[i];
         }
     }
-    MPI_Bcast(e->acc, (int)n1, MPI_FLOAT, 0, e->stage_comm);
+    MPI_Ibcast(e->acc, (int)n1, MPI_FLOAT, 0, e->stage_comm, &r);
+    pdrt_wait_req(&r);
+    pdrt_unwatch();
     e->stats.wait_ms += 1e3 * (pdrt_now() - t); /* communication, not compute */
 }
 
@@ -254,7 +268,9 @@ static void check_replicas(ex_t *e) {
     float *w = pdrt_stash_newest(&e->stash);
     float *ref = e->gather; /* R * (np + 1) floats: room for np */
     if (e->j == 0) memcpy(ref, w, (size_t)np * sizeof(float));
+    pdrt_watch("the replicas' weight comparison (--check-replicas)", -1, -1);
     MPI_Bcast(ref, (int)np, MPI_FLOAT, 0, e->stage_comm);
+    pdrt_unwatch();
     if (memcmp(ref, w, (size_t)np * sizeof(float)))
         PDRT_FAIL("replica %d of stage %d holds different weights than replica 0 "
                 "after update %lld", e->j, e->st->index, (long long)e->updates);
@@ -323,7 +339,8 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
         int tid = 0;
         switch (a->kind) {
         case PD_A_RECV_ACT:
-            recv_into(e, e->in[d], st->in_floats + e->B, a->peer, pdrt_tag_of(0, a->mb), &e->stats.wait_ms);
+            recv_into(e, e->in[d], st->in_floats + e->B, a->peer, pdrt_tag_of(0, a->mb), "a receive of activations",
+                      a->mb, &e->stats.wait_ms);
             tid = 1;
             break;
         case PD_A_FORWARD: forward(e, a->mb, epoch, base, off); break;
@@ -335,7 +352,8 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             break;
         }
         case PD_A_RECV_GRAD:
-            recv_into(e, e->dout[d], st->out_floats + 1, a->peer, pdrt_tag_of(1, a->mb), &e->stats.wait_ms);
+            recv_into(e, e->dout[d], st->out_floats + 1, a->peer, pdrt_tag_of(1, a->mb), "a receive of gradients",
+                      a->mb, &e->stats.wait_ms);
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb, base); break;
@@ -379,8 +397,10 @@ static double evaluate(ex_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
     if (e->first) { nb = pd_data_batches(&e->test, e->B, 0); n_test = e->test.n; }
+    pdrt_watch("the test set's size", 0, -1);
     MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    pdrt_unwatch();
     if (e->j != 0) nb = 0; /* other replicas hold the same weights */
     float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
     float *w = pdrt_stash_newest(&e->stash);
@@ -393,7 +413,8 @@ static double evaluate(ex_t *e) {
             for (int b = 0; b < e->B; b++) in[st->in_floats + b] = b < got ? (float)e->labels[b] : -1;
         } else {
             double ignored = 0;
-            recv_into(e, in, st->in_floats + e->B, e->first_rank[st->index - 1], 0, &ignored);
+            recv_into(e, in, st->in_floats + e->B, e->first_rank[st->index - 1], 0,
+                      "a receive of test-set activations", t, &ignored);
         }
         st->forward(out, e->acts[0], e->scratch, e->buffers, w, in, 0, e->a->seed, -1);
         if (e->last) {
@@ -408,13 +429,17 @@ static double evaluate(ex_t *e) {
             memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
             pdrt_link *k = link_to(e, e->first_rank[st->index + 1]); /* slot 0: act_send[0] */
             k->t->send(k, 0, out, st->out_floats + e->B, 0);
+            pdrt_watch("a send of test-set activations to complete", k->peer, t);
             k->t->send_wait(k, 0);
+            pdrt_unwatch();
         }
     }
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
     double vl = e->last && n_test ? loss_sum / (double)n_test : 0;
+    pdrt_watch("the test accuracy", e->out_rank, -1);
     MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
     MPI_Bcast(&vl, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
+    pdrt_unwatch();
     e->val_loss = vl;
     return acc;
 }
@@ -484,6 +509,7 @@ static void write_trace(ex_t *e) {
         offs = calloc((size_t)e->n, sizeof(int));
         PDRT_CHECK(lens && offs);
     }
+    pdrt_watch("the gathering of trace events", root, -1);
     MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, root, MPI_COMM_WORLD);
     size_t total = 0;
     if (e->rank == root) {
@@ -496,6 +522,7 @@ static void write_trace(ex_t *e) {
         PDRT_CHECK(all != NULL);
     }
     MPI_Gatherv(mine, n, MPI_CHAR, all, lens, offs, MPI_CHAR, root, MPI_COMM_WORLD);
+    pdrt_unwatch();
     if (e->rank == root) {
         /* join the ranks' texts with commas */
         char *joined = malloc(total + 2 * (size_t)e->n + 1);
@@ -537,6 +564,9 @@ static void ckpt_meta(pdrt_ckpt_meta *m, const ex_t *e, int64_t done, int epoch,
     m->last_loss = e->lg.last_loss;
     m->loss_n = e->lg.loss_n;
     m->skipped = e->skipped;
+    m->lr = (double)e->opt.lr;
+    m->shuffle = e->a->shuffle;
+    m->per_epoch = e->per_epoch;
 }
 
 /* Every rank writes its own file (replicas' batch-norm statistics differ); the barrier makes the
@@ -551,7 +581,7 @@ static void checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t 
     pdrt_ckpt_write(e->a->checkpoint_dir, &m, e->st->plan_hash, pdrt_stash_newest(&e->stash), np,
                   e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np), e->buffers,
                   e->st->n_buffers);
-    MPI_Barrier(MPI_COMM_WORLD);
+    pdrt_barrier("every rank's checkpoint file");
     if (*prev >= 0) pdrt_ckpt_prune(e->a->checkpoint_dir, e->rank, *prev);
     *prev = done;
     e->n_ckpt++;
@@ -567,35 +597,58 @@ static void checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t 
     }
 }
 
-/* --resume: the last complete set (rank 0 looks, everyone loads its own file). */
+/* Reads this rank's file of the set at step and checks it against this run; 0, or -1 with why. */
+static int ckpt_load(ex_t *e, int64_t step, float *w, pdrt_ckpt_meta *m, char *path, size_t pcap,
+                     char *why, size_t wcap) {
+    int64_t np = e->st->n_params;
+    pdrt_ckpt_meta want;
+    pdrt_ckpt_path(path, pcap, e->a->checkpoint_dir, step, e->rank);
+    if (pdrt_ckpt_read(m, w, np, e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np),
+                       e->buffers, e->st->n_buffers, path, e->st->plan_hash, why, wcap))
+        return -1;
+    ckpt_meta(&want, e, step, 0, 0);
+    return pdrt_ckpt_fits(m, &want, e->total, why, wcap);
+}
+
+/* --resume: the newest complete set whose every file is intact and fits this run (rank 0 finds
+ * the complete sets, every rank checks its own file, all agree); a set refused is named, with
+ * the reason, and the next older one is tried. */
 static void resume(ex_t *e, int64_t *done, int *epoch, int64_t *every) {
     const char *dir = e->a->checkpoint_dir;
-    int64_t step = e->rank == 0 ? pdrt_ckpt_latest(dir, e->n) : 0;
-    MPI_Bcast(&step, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    if (step < 0) PDRT_FAIL("--resume: no complete checkpoint set (a file for each "
-                          "of %d ranks) in %s", e->n, dir);
-    char path[4200], why[512];
-    pdrt_ckpt_path(path, sizeof path, dir, step, e->rank);
-    int64_t np = e->st->n_params;
+    int64_t np = e->st->n_params, below = INT64_MAX, step = -1;
     float *w = pdrt_alloc((size_t)np + 1);
-    pdrt_ckpt_meta m, want;
-    if (pdrt_ckpt_read(&m, w, np, e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np),
-                     e->buffers, e->st->n_buffers, path, e->st->plan_hash, why, sizeof why))
-        PDRT_FAIL("checkpoint %s refused: %s", path, why);
-    ckpt_meta(&want, e, step, 0, 0);
-    if (m.fingerprint != want.fingerprint)
-        PDRT_FAIL("checkpoint %s refused: written for another stage layout or schedule "
-                "(fingerprint %016llx; this run's is %016llx)", path, (unsigned long long)m.fingerprint,
-                (unsigned long long)want.fingerprint);
-    if (m.stage != want.stage || m.rank != want.rank || m.n_ranks != want.n_ranks || m.done != step)
-        PDRT_FAIL("checkpoint %s refused: written by rank %d of %d (stage %d) at step "
-                "%lld", path, m.rank, m.n_ranks, m.stage, (long long)m.done);
-    if (m.seed != want.seed)
-        PDRT_FAIL("checkpoint %s refused: written with --seed %llu, this run has %llu",
-                path, (unsigned long long)m.seed, (unsigned long long)want.seed);
-    if (m.done > e->total)
-        PDRT_FAIL("checkpoint %s is at step %lld, past this run's %lld steps", path,
-                (long long)m.done, (long long)e->total);
+    pdrt_ckpt_meta m;
+    char path[4200], why[512];
+    int refused = 0;
+    for (;;) {
+        step = e->rank == 0 ? pdrt_ckpt_latest(dir, e->n, below) : 0;
+        pdrt_watch("the checkpoint step to resume from", 0, -1);
+        MPI_Bcast(&step, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+        pdrt_unwatch();
+        if (step < 0) {
+            if (refused)
+                PDRT_FAIL("--resume: no intact checkpoint set in %s (%d refused, reasons above)", dir, refused);
+            PDRT_FAIL("--resume: no complete checkpoint set (a file for each of %d ranks) in %s", e->n, dir);
+        }
+        int ok = ckpt_load(e, step, w, &m, path, sizeof path, why, sizeof why) == 0, all = 0;
+        if (!ok) pdrt_warn("checkpoint %s refused: %s", path, why);
+        pdrt_watch("the ranks' verdict on a checkpoint set", -1, -1);
+        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        pdrt_unwatch();
+        if (all) break;
+        refused++;
+        if (e->rank == e->out_rank) {
+            printf("--resume: skipping the checkpoint set %s/step-%010lld (a file was refused); "
+                   "trying an older one\n", dir, (long long)step);
+            fflush(stdout);
+        }
+        below = step;
+    }
+    if (e->rank == e->out_rank) {
+        pdrt_ckpt_meta now;
+        ckpt_meta(&now, e, step, 0, *every);
+        pdrt_ckpt_warn_changes(&m, &now);
+    }
     e->updates = m.updates;
     memcpy(pdrt_stash_reset(&e->stash, m.updates), w, (size_t)np * sizeof(float));
     free(w);
@@ -623,6 +676,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     MPI_Comm_rank(MPI_COMM_WORLD, &e.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &e.n);
     pdrt_set_identity(e.rank, st->index, 1);
+    pdrt_watchdog_start(a.hang_timeout);
     if (st->abi != PDRT_ABI) PDRT_FAIL("stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
     if (a.mode != RT_PIPELINE)
         PDRT_FAIL("--single/--emulate run the local binary (pdlaunch --single)");
@@ -670,14 +724,17 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     }
     int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
     int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
-    if (a.resume) resume(&e, &done, &epoch, &every);
+    if (a.resume) {
+        resume(&e, &done, &epoch, &every);
+        prev_ckpt = done; /* the next checkpoint prunes the sets before the resumed one */
+    }
     int64_t start = done;
     {   /* a tenth of the minibatches this rank runs (at most 20) warm the caches before laps count */
         int64_t mine = (e.total - start) / e.R, skip = mine / 10 < 20 ? mine / 10 : 20;
         pdrt_laps_init(&e.laps, st->n_layers, skip);
     }
 
-    MPI_Barrier(MPI_COMM_WORLD);
+    pdrt_barrier("every rank to be ready to train");
     e.t0 = e.lg.t_log = pdrt_now();
     double origin = e.t0;
     MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD); /* one clock on one machine */

@@ -32,7 +32,9 @@ int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const 
         per_epoch = pd_data_batches(train, st->batch, 1);
         if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     }
+    pdrt_watch("the data set's size", 0, -1);
     MPI_Bcast(&per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    pdrt_unwatch();
     int epochs = a->epochs > 0 ? a->epochs : (st->epochs > 0 ? st->epochs : 1);
     *total = a->steps > 0 ? a->steps : (int64_t)epochs * per_epoch;
     return per_epoch;
