@@ -45,7 +45,8 @@ typedef struct {
     int has_bias;                  /* linear, conv2d: default 1 */
     int global;                    /* avgpool2d: global average over H, W */
     double p;                      /* dropout probability */
-    double eps, momentum;          /* batchnorm2d: defaults 1e-5, 0.1 (PyTorch's) */
+    double eps, momentum;          /* batchnorm2d: defaults 1e-5, 0.1 (PyTorch's); layernorm: eps */
+    int heads;                     /* attention: the number of heads (divides C) */
     int num_embeddings;            /* embedding: vocabulary; its width is out_features, as is
                                       lstm's hidden size */
 
