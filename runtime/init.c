@@ -33,3 +33,7 @@ void pd_init_batchnorm2d(float *gamma, float *beta, float *running_mean, float *
         if (running_var) running_var[c] = 1.0f;
     }
 }
+
+void pd_init_layernorm(float *weight, float *bias, int C) {
+    pd_init_batchnorm2d(weight, bias, NULL, NULL, C);
+}

@@ -1,5 +1,6 @@
 /* linear.c: the linear op. y[b][o] = bias[o] + sum_c x[b][c] W[o][c]; weight [out][in], bias
- * [out] (PyTorch's layout). Shape (F) -> (out); a sequence (T, F) -> (T, out) for planning.
+ * [out] (PyTorch's layout). Shape (F) -> (out); a sequence (T, F) -> (T, out), over the last
+ * dimension: the same kernels on B*T rows of F (PD_ROWS(T) in place of the batch).
  * FLOPs per sample: forward 2*F*out (+out for the bias), backward twice the matrix part (+out).
  * Kernels: pdrt_linear_forward/_backward (runtime/cpu/ops_linear.c, runtime/cuda/linear.cu). */
 
@@ -30,7 +31,9 @@ static int infer(pd_layer *L, const pd_shape *const *in, char *err, int cap) {
 }
 
 static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
-    int C = (int)pd_shape_numel(in[0]), OC = L->out_features;
+    int OC = L->out_features, T, C;
+    pd_rows(in[0], &T, &C);
+    pd_arg rows = in[0]->rank == 2 ? PD_ROWS(T) : PD_BATCH; /* rank 1: the batch, as it was */
     switch (cs->phase) {
     case PD_PHASE_INIT:
         PD_ARGS(pd_host(cs, "pd_init_linear"), PD_PARAM(0), PD_PARAM(1), PD_SEED, PD_LAYER,
@@ -39,15 +42,15 @@ static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
     case PD_PHASE_FORWARD:
     case PD_PHASE_FORWARD_EVAL:
         PD_ARGS(pd_kernel(cs, "pdrt_linear_forward"), PD_OUT, PD_IN(0), PD_PARAM(0), PD_PARAM(1),
-                PD_BATCH, PD_INT(C), PD_INT(OC));
+                rows, PD_INT(C), PD_INT(OC));
         break;
     case PD_PHASE_BACKWARD:
         PD_ARGS(pd_kernel(cs, "pdrt_linear_backward"), PD_DIN(0), PD_DPARAM(0), PD_DPARAM(1),
-                PD_DOUT, PD_IN(0), PD_PARAM(0), PD_BATCH, PD_INT(C), PD_INT(OC));
+                PD_DOUT, PD_IN(0), PD_PARAM(0), rows, PD_INT(C), PD_INT(OC));
         break;
     case PD_PHASE_SCRATCH:
         if (cs->backend == PD_BACKEND_CUDA)
-            PD_ARGS(pd_host(cs, "pdrt_linear_cuda_scratch_bytes"), PD_PREC, PD_BATCH, PD_INT(C),
+            PD_ARGS(pd_host(cs, "pdrt_linear_cuda_scratch_bytes"), PD_PREC, rows, PD_INT(C),
                     PD_INT(OC));
         break;
     default: break;

@@ -411,8 +411,9 @@ static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
     v = pd_yaml_require(y, root, "input", "the model");
     if (!v) e++;
     else if (v->type != YAML_SEQUENCE_NODE ||
-             (pd_yaml_seq_len(v) != 1 && pd_yaml_seq_len(v) != 3)) {
-        pd_yaml_error(y, v, "'input' must be a list [features] or [channels, height, width]");
+             (pd_yaml_seq_len(v) < 1 || pd_yaml_seq_len(v) > 3)) {
+        pd_yaml_error(y, v, "'input' must be a list [features], [tokens, features] or "
+                      "[channels, height, width]");
         e++;
     } else {
         m->input.rank = pd_yaml_seq_len(v);
