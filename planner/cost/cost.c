@@ -47,8 +47,6 @@ void pd_stage_cost_eval(pd_stage_cost *out, const pd_stage_sums *s, const pd_cos
         c.time_ms = pd_stage_time_default(s->compute_ms, P, s->in_bytes, s->out_bytes, s->first,
                                           s->last, B, replicas);
     }
-    c.tied_ms = pd_tied_ms(s->tied_bytes, B, replicas); /* 0 without tied weights */
-    c.time_ms += c.tied_ms;
     c.fits = !(lv->memory_bytes > 0) || c.memory_bytes <= lv->memory_bytes;
     *out = c;
 }

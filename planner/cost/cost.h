@@ -41,8 +41,6 @@ typedef struct {
     double out_bytes;   /* cut(J): 0 when the stage is last (J = every node) */
     int first;          /* I is empty (PipeDream's base case) */
     int last;           /* J is every node */
-    double tied_bytes;  /* tied weights whose other copy is on another stage: their bytes,
-                           exchanged at every update (0: none; pd_tied_ms) */
 } pd_stage_sums;
 
 /* What a stage costs. Times in ms per minibatch. */
@@ -51,7 +49,6 @@ typedef struct {
     double allreduce_ms;  /* weight sync per minibatch (already divided by replicas) */
     double comm_in_ms;    /* activation + gradient over the input cut, per minibatch */
     double comm_out_ms;   /* the same over the output cut */
-    double tied_ms;       /* the tied weights' gradient exchange per minibatch (pd_tied_ms) */
     double time_ms;       /* the stage's time: what the bottleneck is the max of */
     double memory_bytes;  /* per worker, as the cost model counts it */
     int warmup;           /* ceil(workers_after / replicas) */
