@@ -328,6 +328,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         pdrt_optim_free(&ls[k].opt);
     }
     free(ls); free(logits); free(dlogits); free(labels); free(ss);
+    pdrt_optim_free(&opt); /* its AdamW spans (the stages have their own) */
     pd_data_free(&train);
     pd_data_free(&test);
     return 0;
