@@ -6,7 +6,8 @@
 #  - plan.yaml counts the exchange (tied_params, tied_ms) on the two stages only;
 #  - flush and gpipe on 2 and 3 stages equal --single bit for bit, and a 1-stage plan (both
 #    copies on one stage, summed there) equals the 2-stage --single bit for bit;
-#  - 1f1b equals --emulate bit for bit on 2 and 3 stages and with every stage replicated twice;
+#  - 1f1b equals --emulate bit for bit on 2 and 3 stages, with vertical sync and with every stage
+#    replicated twice; a run resumed from a checkpoint equals the uninterrupted one;
 #  - a replicated plan with different replica counts (4 and 3): flush within 1e-5 of --single,
 #    1f1b refused;
 #  - --check-replicas finds the two copies bitwise identical after every update, also after
@@ -90,6 +91,23 @@ if [ -d "$TMP/s3" ]; then
     run clip_runs "$TMP/s3" --schedule flush "${sync[@]}" --clip-grad-norm 0.05 --save "$TMP/clip_p" &&
         run clip_single_runs "$TMP/s3" --single --schedule flush "${sync[@]}" --clip-grad-norm 0.05 --save "$TMP/clip_s" &&
         { same_dirs "$TMP/clip_p" "$TMP/clip_s" && ! same_dirs "$TMP/clip_p" "$TMP/p3flush" && pass clip_flush_equals_single_bitwise || fail clip_flush_equals_single_bitwise; }
+fi
+
+# vertical sync (every stage reads the version stage 0 read) equals its emulation; a checkpoint
+# holds both copies, and a resumed run equals the uninterrupted one
+if plan v3 -n 3 --straight --vertical-sync; then
+    run vsync_runs "$TMP/v3" --steps 13 --check-replicas --save "$TMP/vp" &&
+        grep -q "stage 2: tied weights identical to their owners' after 13 updates" <<<"$OUTPUT" &&
+        run vsync_emulate_runs "$TMP/v3" --emulate --steps 13 --save "$TMP/ve" &&
+        { same_dirs "$TMP/vp" "$TMP/ve" && pass vsync_equals_emulate_bitwise || fail vsync_equals_emulate_bitwise; }
+fi
+if [ -d "$TMP/s3" ]; then
+    ck=(--steps 12 --checkpoint-every 4)
+    run ckpt_runs "$TMP/s3" "${ck[@]}" --checkpoint-dir "$TMP/ck1" --save "$TMP/ck_full"
+    PDRT_TEST_KILL_AFTER_CKPT=4:0 "$LAUNCH" "$TMP/s3" "${ck[@]}" --checkpoint-dir "$TMP/ck2" "${common[@]}" >/dev/null 2>&1
+    run resume_runs "$TMP/s3" "${ck[@]}" --checkpoint-dir "$TMP/ck2" --resume --check-replicas --save "$TMP/ck_res" &&
+        grep -q "stage 2: tied weights identical to their owners' after 8 updates" <<<"$OUTPUT" &&
+        { same_dirs "$TMP/ck_full" "$TMP/ck_res" && pass resume_equals_uninterrupted || fail resume_equals_uninterrupted; }
 fi
 
 # ---- replicated: 3 stages x 2 replicas (1f1b pairs up), and 4 + 3 replicas (flush only) ----
