@@ -42,29 +42,16 @@ static double lower_bound(const pd_costgraph *g, const pd_cluster *c, int straig
 static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                           pd_diag *d, double *bottleneck_out) {
     dpctx x;
-    /* Hierarchies under the default model: the inner levels first skip the ranges that no top
-     * stage of time <= 1.25 x the lower bound can hold (range_kept). A plan found <= that guess
-     * is the optimum (every plan <= the guess uses kept ranges only, whose values are exact);
-     * otherwise the plan found is an upper bound, and one more pass pruned with it is exact. */
-    double prune = INFINITY;
-    if (c->n_levels > 1 && o->cost_model == PD_COST_DEFAULT && !o->straight &&
-        o->method != PD_METHOD_PLAIN)
-        prune = 1.25 * lower_bound(g, c, 0);
     int rc;
     double b = NAN;
     int fast = 0;
     dptable t = {0};
     flat_list fl = {0};
-    for (int pass = 0;; pass++) {
-        rc = dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL, prune,
-                         o->method, dp_plan_threads(o));
-        if (rc) break;
+    rc = dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL, o->method,
+                     dp_plan_threads(o));
+    if (!rc) {
         fast = dp_fast_applies(&x);
         b = fast ? dp_fast_solve(&fl, &x) : dp_solve_top(&x, &t);
-        if (fast || !(prune < INFINITY) || b <= prune || pass > 0) break;
-        dp_table_free(&t);
-        dp_ctx_free(&x);
-        prune = isfinite(b) ? b * (1 + 1e-9) : INFINITY;
     }
     if (rc) {
         if (rc == -2)

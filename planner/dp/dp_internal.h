@@ -53,8 +53,12 @@ typedef struct {
     int *cidx;    /* chains: cidx[b] = the first ideal k with compute[k] >= c0 + b * cw (c_first) */
     long nb;      /* buckets of cidx */
     double c0, cw, cinv;
-    double prune; /* inner levels skip the ranges no top-level stage of time <= prune can hold
-                     (range_kept; INFINITY = none) */
+    /* The default model on several levels plans the flattened pipeline directly (docs/planner.md,
+     * "One price"): one level of every worker (flatc, which c points to), a stage's price
+     * depending on its ranks, [m - r, m) for the stage that ends on m units (pd_stage_time_at
+     * over the real cluster hc). NULL otherwise. */
+    const pd_cluster *hc;
+    pd_cluster flatc;
 } dpctx;
 
 /* The recurrence tries the same last stage (I..J, r replicas) once per unit count m; its cost
@@ -93,6 +97,14 @@ static inline void stage_sums(pd_stage_sums *s, const dpctx *x, int l, long I, l
     s->out_bytes = x->id.cut[J];
     s->first = first;
     s->last = last;
+}
+
+/* Prices the stage of sums ss on r replicas with `after` units later at level l; under the
+ * flattened hierarchy (x->hc) on the ranks [a, a + r). */
+static inline void dp_stage_eval(pd_stage_cost *c, const dpctx *x, int l, const pd_stage_sums *ss,
+                                 int r, int after, long a) {
+    if (x->hc) pd_stage_cost_at(c, ss, x->hc, a, r, after);
+    else pd_stage_cost_eval(c, ss, &x->lv[l], x->cm, r, after);
 }
 
 /* memory grows linearly with the warm-up: mem(after) = m0 + ceil(after/r) * slope */
@@ -168,8 +180,8 @@ int dp_pick_units(const double *v, size_t stride, int lo, int hi);
 double dp_level_solve(dptable *t, dpctx *x, int l, long s, long e, int *M, int *m);
 double dp_solve_top(dpctx *x, dptable *t);
 int dp_ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
-                int straight, long max_states, const unsigned char *forbid, double prune,
-                int method, int threads);
+                int straight, long max_states, const unsigned char *forbid, int method,
+                int threads);
 void dp_ctx_free(dpctx *x);
 
 /* inner_threads.c */

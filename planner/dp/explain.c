@@ -12,8 +12,8 @@ static double best_without(const pd_costgraph *g, const pd_cluster *c, const pd_
                            const unsigned char *cut) {
     dpctx x;
     double b = NAN;
-    if (dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, INFINITY,
-                    o->method, dp_plan_threads(o)) == 0) {
+    if (dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, o->method,
+                    dp_plan_threads(o)) == 0) {
         dptable t = {0};
         b = dp_fast_applies(&x) ? dp_fast_solve(NULL, &x) : dp_solve_top(&x, &t);
         dp_table_free(&t);

@@ -47,13 +47,22 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
     if (!any) return;
     if (times_only(x, l)) { /* priced inline (cheaper than the memo); tf drops the output
                                 transfer (the range ends at J) */
-        double T = stage_T(x, l, I, J), P = x->id.params[J] - x->id.params[I];
-        double to = pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, open_last,
-                                          lv->bandwidth, r);
-        double tf = same || fin_last == open_last
-                        ? to
-                        : pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, fin_last,
-                                                lv->bandwidth, r);
+        double T = stage_T(x, l, I, J), P = x->id.params[J] - x->id.params[I], to, tf;
+        if (x->hc) { /* the flattened hierarchy: the stage on the ranks [m - r, m) (mlo = mhi) */
+            long a = mlo - r;
+            to = pd_stage_time_at(x->hc, T, P, x->id.cut[I], x->id.cut[J], 0, open_last, a, r);
+            tf = same || fin_last == open_last
+                     ? to
+                     : pd_stage_time_at(x->hc, T, P, x->id.cut[I], x->id.cut[J], 0, fin_last, a,
+                                        r);
+        } else {
+            to = pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, open_last,
+                                       lv->bandwidth, r);
+            tf = same || fin_last == open_last
+                     ? to
+                     : pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, fin_last,
+                                             lv->bandwidth, r);
+        }
         if (!(tf < INFINITY)) return; /* tf <= to */
         for (int m = mlo; m <= mhi; m++) improve(t, base + m, oI[m - r], to, tf, I, r, cap, same);
         return;
@@ -75,11 +84,11 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
         to = tf = m0 = slope = 0;
         if (ok) {
             pd_stage_cost c0, c1;
-            pd_stage_cost_eval(&c0, &ss, lv, x->cm, r, 0);
+            dp_stage_eval(&c0, x, l, &ss, r, 0, mlo - r); /* x->hc: no memo, mlo = mhi */
             m0 = c0.memory_bytes;
             slope = 0;
             if (lv->memory_bytes > 0) { /* without a limit fits_after ignores memory */
-                pd_stage_cost_eval(&c1, &ss, lv, x->cm, r, r);
+                dp_stage_eval(&c1, x, l, &ss, r, r, mlo - r);
                 slope = c1.memory_bytes - c0.memory_bytes;
             }
             to = tf = c0.time_ms;
@@ -251,7 +260,8 @@ void dp_windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, i
      * unchanged, and so is every kept entry and its choice (docs/planner.md, "Dominated unit
      * counts"). */
     int fast = x->method != PD_METHOD_PLAIN; /* the plain DP, the tests' reference, tries all */
-    int dominate = fast && x->atmost && !after_matters(x, l);
+    int dominate = fast && x->atmost && !after_matters(x, l) && !x->hc; /* x->hc: the stage
+        after a prefix costs what its ranks make it, so fewer units can be worse */
     /* Above level 0 on a chain, at most N units: the inner level's best for I..J does not grow as
      * I moves right (the best plan of a longer range, cut at I, is a plan of the shorter one), and
      * a stage on r units takes at least its inner value / r: the window starts at the first I

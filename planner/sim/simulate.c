@@ -3,6 +3,7 @@
  * earliest goes next, so transfers reach their link in the order they are posted. See
  * simulate.h for the model. */
 #include "simulate.h"
+#include "planner/cost/cost.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -79,57 +80,9 @@ static int is_send(int k) { return k == PD_A_SEND_ACT || k == PD_A_SEND_GRAD; }
 static int is_recv(int k) { return k == PD_A_RECV_ACT || k == PD_A_RECV_GRAD; }
 static int kind_of(int k) { return (k == PD_A_SEND_GRAD || k == PD_A_RECV_GRAD) ? 1 : 0; }
 
-/* The innermost level at which ranks a and b share a unit (n_levels - 1 when only the whole
- * cluster holds both). */
-static int separating_level(const pd_cluster *c, int a, int b) {
-    long unit = 1;
-    for (int l = 0; l < c->n_levels; l++) {
-        unit *= c->count[l];
-        if (a / unit == b / unit) return l;
-    }
-    return c->n_levels - 1;
-}
-
 static double bandwidth_between(const pd_cluster *c, int a, int b) {
     if (c->n_levels < 1) return 1e30;
-    return c->bandwidth[separating_level(c, a, b)];
-}
-
-/* A hierarchical ring all-reduce of P bytes among the ranks of a group: per level, a ring over
- * the distinct units of the level below that the group occupies within one unit of this level.
- * Returns ms; *bytes gets what one member sends. */
-static double allreduce_cost(const pd_cluster *c, const int *members, int n, double P,
-                             double *bytes) {
-    double ms = 0, sent = 0;
-    long inner = 1;
-    *bytes = 0;
-    if (n <= 1 || P <= 0) return 0;
-    for (int l = 0; l < c->n_levels; l++) {
-        long outer = inner * c->count[l];
-        /* the most distinct inner units (of size `inner`) that share one unit of this level */
-        int most = 1;
-        for (int i = 0; i < n; i++) {
-            int distinct = 0;
-            for (int j = 0; j < n; j++) {
-                if (members[j] / outer != members[i] / outer) continue;
-                int seen = 0;
-                for (int k = 0; k < j; k++)
-                    if (members[k] / outer == members[i] / outer &&
-                        members[k] / inner == members[j] / inner)
-                        seen = 1;
-                if (!seen) distinct++;
-            }
-            if (distinct > most) most = distinct;
-        }
-        if (most > 1) {
-            double f = 2.0 * (most - 1) / most;
-            ms += 1e3 * f * P / c->bandwidth[l];
-            sent += f * P;
-        }
-        inner = outer;
-    }
-    *bytes = sent;
-    return ms;
+    return c->bandwidth[pd_rank_level(c, a, b)];
 }
 
 /* ---- trace ---- */
@@ -394,7 +347,7 @@ static int setup_groups(sim *x, char *why, int why_size) {
                 x->allreduce == PD_SIM_AR_GATHER
                     ? gather_cost(x->c, members, n, x->rc[members[i]].param_bytes,
                                   &x->ar_bytes[members[i]])
-                    : allreduce_cost(x->c, members, n, x->rc[members[i]].param_bytes,
+                    : pd_ring_ms_members(x->c, members, n, x->rc[members[i]].param_bytes,
                                      &x->ar_bytes[members[i]]);
     }
     for (int r = 0; r < R; r++) {
