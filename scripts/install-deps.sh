@@ -4,7 +4,8 @@
 set -eu
 need=(build-essential pkg-config libyaml-dev libglpk-dev libopenblas-dev libopenmpi-dev
       openmpi-bin zlib1g-dev dataset-fashion-mnist
-      clang libclang-rt-dev valgrind) # the last three: fuzzing and memcheck tests (docs/reliability.md)
+      clang libclang-rt-dev valgrind # these three: fuzzing and memcheck tests (docs/reliability.md)
+      graphviz) # pdplan --draw renders its plan.dot to plan.svg with dot (optional)
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -73,6 +73,7 @@ typedef struct {
     msg_table msgs;
     FILE *trace;
     int trace_n;
+    pd_sim_timeline *tl; /* pd_sim_opts.timeline */
     double p2p_bytes, ar_total_bytes;
 } sim;
 
@@ -86,6 +87,22 @@ static double bandwidth_between(const pd_cluster *c, int a, int b) {
 }
 
 /* ---- trace ---- */
+
+static void record(sim *x, int rank, int kind, int mb, int peer, double t0, double dur) {
+    pd_sim_timeline *tl = x->tl;
+    if (!tl || tl->oom) return;
+    if (tl->n == tl->cap) {
+        int cap = tl->cap ? 2 * tl->cap : 1024;
+        pd_sim_event *ev = realloc(tl->ev, sizeof *ev * (size_t)cap);
+        if (!ev) {
+            tl->oom = 1;
+            return;
+        }
+        tl->ev = ev;
+        tl->cap = cap;
+    }
+    tl->ev[tl->n++] = (pd_sim_event){t0, dur, rank, kind, mb, peer};
+}
 
 static void trace_event(sim *x, const char *name, int mb, int pid, int tid, double t0,
                         double dur, const char *cat) {
@@ -127,6 +144,7 @@ static void schedule_transfer(sim *x, sim_msg *m, int src, int dst, int kind, in
     m->end = start + dur;
     *lf = m->end;
     x->p2p_bytes += m->bytes;
+    if (dur > 0) record(x, src, PD_SIM_EV_TRANSFER, mb, dst, start, dur);
     if (x->trace && dur > 0) {
         char nm[48];
         snprintf(nm, sizeof nm, "%s %d->%d", kind ? "grad" : "act", src, dst);
@@ -269,7 +287,14 @@ static int step_rank(sim *x, int r, double t) {
     }
     default: break;
     }
-    if (dur > 0) trace_event(x, pd_action_name(a->kind), a->mb, 0, r, t, dur, cat);
+    if (dur > 0) {
+        int ev = a->kind == PD_A_FORWARD    ? PD_SIM_EV_FORWARD
+                 : a->kind == PD_A_BACKWARD ? PD_SIM_EV_BACKWARD
+                 : a->kind == PD_A_ALLREDUCE ? PD_SIM_EV_ALLREDUCE
+                                             : PD_SIM_EV_OTHER;
+        record(x, r, ev, a->mb, -1, t, dur);
+        trace_event(x, pd_action_name(a->kind), a->mb, 0, r, t, dur, cat);
+    }
     rs->clock = t + dur;
     rs->busy += dur;
     rs->pc++;
@@ -383,6 +408,7 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
     memset(&x, 0, sizeof x);
     x.s = s, x.rc = rc, x.c = c, x.R = s->n_ranks, x.trace = trace;
     x.rendezvous = opts ? opts->rendezvous : 0;
+    x.tl = opts ? opts->timeline : NULL;
     x.allreduce = opts ? opts->allreduce : PD_SIM_AR_RING;
     int R = x.R, S = s->n_stages, rc_status = 1;
     size_t n_sends = 0;

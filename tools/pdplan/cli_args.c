@@ -51,6 +51,10 @@ void pd_cli_usage(FILE *out) {
         "      --explain            after the table, say why each cut is where it is\n"
         "      --simulate           simulate the plan and data parallelism (docs/simulator.md)\n"
         "                           beside the DP's prediction; trace in DIR/sim_trace.json\n"
+        "                           and draw its first minibatches in DIR/timeline.svg\n"
+        "      --draw               the plan as a picture: DIR/plan.dot (stages as coloured\n"
+        "                           clusters, cut edges with their bytes), DIR/plan.svg when\n"
+        "                           Graphviz's dot is installed\n"
         "  -q, --quiet              no table\n"
         "  -v, --verbose            verbose planning\n"
         "  -h, --help               this text\n"
@@ -219,6 +223,7 @@ static int apply_flag(pd_cli *cli, const char *arg) {
     else if (!strcmp(arg, "--verify")) cli->verify = 1;
     else if (!strcmp(arg, "--explain")) cli->explain = 1;
     else if (!strcmp(arg, "--simulate")) cli->simulate = 1;
+    else if (!strcmp(arg, "--draw")) cli->draw = 1;
     else if (!strcmp(arg, "-q") || !strcmp(arg, "--quiet")) cli->quiet = 1;
     else if (!strcmp(arg, "-v") || !strcmp(arg, "--verbose")) cli->verbose = 1;
     else if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) cli->help = 1;

@@ -35,6 +35,7 @@ typedef struct {
     int threads;              /* --threads (0: the processors pdplan may run on) */
     int explain;              /* --explain */
     int simulate;             /* --simulate: simulate the plan and data parallelism */
+    int draw;                 /* --draw: DIR/plan.dot (and plan.svg where Graphviz is) */
     int quiet;                /* -q */
     int verbose;              /* -v */
     int help, version;        /* -h/--help, --version */
