@@ -50,6 +50,7 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
     rc = dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL, o->method,
                      dp_plan_threads(o));
     if (!rc) {
+        x.pipelined = o->pipelined;
         fast = dp_fast_applies(&x);
         b = fast ? dp_fast_solve(&fl, &x) : dp_solve_top(&x, &t);
     }

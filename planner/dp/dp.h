@@ -23,6 +23,7 @@ typedef struct {
                                  dp.c, docs/planner.md) */
     int threads;              /* --threads: threads for the hierarchy's inner levels (0 = the
                                  processors it may run on, at most 16); the plan is the same for any */
+    int pipelined;            /* 1: no plan of one stage (--explain's best pipeline) */
 } pd_plan_opts;
 
 /* Plans g on c. Returns NULL, with a diagnostic naming the constraint that failed (memory,

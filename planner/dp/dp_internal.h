@@ -59,6 +59,7 @@ typedef struct {
      * over the real cluster hc). NULL otherwise. */
     const pd_cluster *hc;
     pd_cluster flatc;
+    int pipelined; /* pd_plan_opts.pipelined: the top level has no one-stage base case */
 } dpctx;
 
 /* The recurrence tries the same last stage (I..J, r replicas) once per unit count m; its cost

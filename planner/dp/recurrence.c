@@ -1,5 +1,6 @@
 /* recurrence.c: the DP's core recurrence for one level and one start ideal (level_dp): its
- * tables (dptable) and the cache of stage costs (stage_memo) and the base case (s..J as one stage); the recurrence over the last stage I..J
+ * tables (dptable), the cache of stage costs (stage_memo) and the base case (s..J as one
+ * stage); the recurrence over the last stage I..J
  * runs in window.c (windowed_recurrence). */
 #include "dp_internal.h"
 
@@ -105,7 +106,7 @@ void dp_level_dp(dptable *t, const dpctx *x, int l, long s) {
         /* base case: s..J as one stage on m units */
         pd_stage_sums ss;
         stage_sums(&ss, x, l, s, J, 1, open_last);
-        if (isfinite(ss.compute_ms)) {
+        if (isfinite(ss.compute_ms) && !(x->pipelined && J == full && l == x->L - 1)) {
             for (int r = 1; r <= rmax; r++) {
                 if (!dp_suffix_ok(x, l, s, J, r)) continue;
                 pd_stage_cost c;

@@ -187,7 +187,8 @@ static double probe_plan(flat_list *fl, const probe_ws *ws, const dpctx *x) {
  * and Inception-like DAGs: from about 128 workers on, and wherever a memory limit makes the
  * plain DP run once per unit count). */
 int dp_fast_applies(const dpctx *x) {
-    if (!x->atmost || x->L != 1 || x->hc || x->method == PD_METHOD_PLAIN) return 0;
+    if (!x->atmost || x->L != 1 || x->hc || x->pipelined || x->method == PD_METHOD_PLAIN)
+        return 0;
     return x->method == PD_METHOD_PARAMETRIC || after_matters(x, 0) || x->c->count[0] >= 128;
 }
 

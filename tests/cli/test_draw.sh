@@ -2,7 +2,8 @@
 # test_draw.sh: the plan as a picture (issue 15): pdplan --draw writes plan.dot with one coloured
 # cluster per stage and the cut edges labelled with their bytes, which Graphviz's dot renders
 # (plan.svg, when dot is installed); --simulate writes the timeline of the first minibatches as
-# timeline.svg (one row per rank, forwards, backwards and transfers as coloured bars).
+# timeline.svg (one row per rank, forwards, backwards and transfers as coloured bars); --explain
+# says why a plan near data parallelism did or did not pipeline.
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 
@@ -33,5 +34,15 @@ if expect_status 0 draw_resnet50 "$PDPLAN" models/resnet50.yaml -n 4 --straight 
     else
         fail timeline_svg "rows $rows, forwards $fw, backwards $bw"
     fi
+fi
+
+# data parallelism chosen (a fast link): --explain prices the best pipeline beside it
+if expect_status 0 explain_dp "$PDPLAN" models/resnet50.yaml -p profiles/resnet50.v100.yaml \
+    -n 4 -b 1e12 --no-codegen --explain -o "$TMP/e"; then
+    case "$OUTPUT" in
+    *"pipelining or not: data parallelism on 4 workers"*"the best pipeline: "*"data parallel: "*)
+        pass explain_dp ;;
+    *) fail explain_dp "no pipelining paragraph" ;;
+    esac
 fi
 finish
