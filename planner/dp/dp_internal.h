@@ -21,8 +21,8 @@
 #include "ideals.h"
 #include "planner/cost/cost.h"
 
-#define DEFAULT_MAX_STATES 10000L /* a DAG DP over 10,000 ideals takes about 5 s on one core */
-#define MAX_INNER_STATES 6000L /* hierarchy keeps an S x S table per inner level */
+#define DEFAULT_MAX_STATES 20000L /* GNMT-16's 16,886 ideals: 1.7 s on 16 workers, 4.7 s on 4x4 */
+#define DEFAULT_MEMORY_BUDGET 2147483648.0 /* bytes (2 GiB) the DP's tables may take */
 #define MAX_MEMO_ENTRIES (1u << 20) /* relax's cache of stage costs: S x (largest count + 1) */
 #define MAX_THREADS 16           /* inner levels' rows run on at most this many threads */
 #define MIN_ROWS_PER_THREAD 64   /* below 128 ideals the inner levels stay on one thread */

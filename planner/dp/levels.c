@@ -144,7 +144,6 @@ int dp_ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_mo
     int err = 0;
     x->memo = x->hc ? NULL : dp_memo_new(x, &err); /* a stage's price depends on its ranks */
     if (err) return -1;
-    if (x->L > 1 && x->S > MAX_INNER_STATES) return -2;
     for (int l = 0; l + 1 < x->L; l++) {
         size_t n = (size_t)x->S * (size_t)x->S;
         x->inner[l] = malloc(n * sizeof(double));

@@ -3,7 +3,8 @@
 # cluster per stage and the cut edges labelled with their bytes, which Graphviz's dot renders
 # (plan.svg, when dot is installed); --simulate writes the timeline of the first minibatches as
 # timeline.svg (one row per rank, forwards, backwards and transfers as coloured bars); --explain
-# says why a plan near data parallelism did or did not pipeline.
+# says why a plan near data parallelism did or did not pipeline; --memory-budget caps the DP's
+# states (a plan over the principal ideals, exact: false, said so).
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 
@@ -45,4 +46,16 @@ if expect_status 0 explain_dp "$PDPLAN" models/resnet50.yaml -p profiles/resnet5
     *) fail explain_dp "no pipelining paragraph" ;;
     esac
 fi
+
+if expect_status 0 memory_budget "$PDPLAN" tests/data/graphtxt_cli/branchy.txt -n 4 -b 3.125e9 \
+    --memory-budget 1 --no-codegen -o "$TMP/b"; then
+    case "$OUTPUT" in
+    *"memory budget"*"principal"*)
+        if grep -q '^exact: false' "$TMP/b/plan.yaml"; then pass memory_budget
+        else fail memory_budget "plan.yaml says exact"; fi ;;
+    *) fail memory_budget "no warning: $OUTPUT" ;;
+    esac
+fi
+expect_status 2 memory_budget_bad "$PDPLAN" tests/data/graphtxt_cli/branchy.txt -n 4 \
+    --memory-budget -5 --no-codegen -o "$TMP/bad" && pass memory_budget_bad
 finish

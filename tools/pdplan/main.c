@@ -224,7 +224,8 @@ int main(int argc, char **argv) {
     /* planning */
     pd_plan_opts o = {.cost_model = cli.cost_model, .straight = cli.straight,
                       .schedule = cli.schedule, .max_states = cli.max_states,
-                      .verbose = cli.verbose, .threads = cli.threads};
+                      .verbose = cli.verbose, .threads = cli.threads,
+                      .memory_budget = cli.memory_budget};
     pd_progress_begin(PH_PLAN);
     p = pd_plan_dp(g, &c, &o, &d);
     pd_progress_end();
