@@ -128,36 +128,21 @@ static int vertex(const ilp_problem *q, int i, int after) {
     return q->layered ? 2 + (i - 1) * q->N + after : 1 + i;
 }
 
-/* Several levels: every candidate stage J \\ I on the ranks [a, a + r), priced by its ranks
- * (cost.h, pd_stage_time_at), as an arc from (I, a) to (J, a + r); the budget row is the last
- * stage's end. No memory limit (problem_init). */
-static int build_arcs_positional(arcs_builder *b, const ilp_problem *q, double cap_ms, int strict,
-                                 int *nodes) {
-    int count = q->id.count, N = q->N, full = count - 1, rmax = q->straight ? 1 : N;
-    for (int i = 0; i < count && !b->oom; i++) {
-        for (int j = i + 1; j < count && !b->oom; j++) {
-            if (!pd_ilp_ideal_below(&q->id, i, j)) continue;
-            pd_stage_sums s;
-            int n_stage;
-            stage_sums(&s, q, i, j, nodes, &n_stage);
-            for (int a = i == 0 ? 0 : 1; a <= (i == 0 ? 0 : N - 1); a++)
-                for (int r = 1; r <= rmax && a + r <= N; r++) {
-                    if (j != full && a + r >= N) continue;
-                    double t = pd_stage_time_at(q->hc, s.compute_ms, s.param_bytes, s.in_bytes,
-                                                s.out_bytes, s.first, s.last, a, r);
-                    if (strict ? !(t < cap_ms) : !(t <= cap_ms)) continue;
-                    add_arc(b, vertex(q, i, a), vertex(q, j, a + r), i, j, r, a, t, nodes,
-                            n_stage);
-                }
-            if (b->p.n_arcs > PD_ILP_MAX_ARCS ||
-                (b->p.n_arcs && b->p.cover_start[b->p.n_arcs] > PD_ILP_MAX_COVER)) {
-                free(nodes);
-                return 1;
-            }
+/* Several levels: the candidate stage J \\ I (ideals i, j; sums s) on every ranks [a, a + r),
+ * priced by its ranks (cost.h, pd_stage_time_at), as an arc from (I, a) to (J, a + r); the
+ * budget row is the last stage's end. No memory limit (problem_init). */
+static void positional_arcs(arcs_builder *b, const ilp_problem *q, int i, int j,
+                            const pd_stage_sums *s, double cap_ms, int strict, const int *nodes,
+                            int n_stage) {
+    int N = q->N, full = q->id.count - 1, rmax = q->straight ? 1 : N;
+    for (int a = i == 0 ? 0 : 1; a <= (i == 0 ? 0 : N - 1); a++)
+        for (int r = 1; r <= rmax && a + r <= N && !b->oom; r++) {
+            if (j != full && a + r >= N) continue;
+            double t = pd_stage_time_at(q->hc, s->compute_ms, s->param_bytes, s->in_bytes,
+                                        s->out_bytes, s->first, s->last, a, r);
+            if (strict ? !(t < cap_ms) : !(t <= cap_ms)) continue;
+            add_arc(b, vertex(q, i, a), vertex(q, j, a + r), i, j, r, a, t, nodes, n_stage);
         }
-    }
-    free(nodes);
-    return b->oom ? -1 : 0;
 }
 
 /* Every candidate stage whose time is at most cap_ms (and that fits in memory). */
@@ -176,16 +161,16 @@ static int build_arcs(arcs_builder *b, const ilp_problem *q, double cap_ms, int 
     int *nodes = malloc(((size_t)q->g->n + 1) * sizeof(int));
     if (!b->p.cover_start || !nodes) { free(nodes); return -1; }
     b->p.cover_start[0] = 0;
-    int rmax = q->straight ? 1 : N;
-    if (q->hc) return build_arcs_positional(b, q, cap_ms, strict, nodes);
+    int rmax = q->straight || q->hc ? 1 : N; /* q->hc: positional_arcs */
     for (int i = 0; i < count && !b->oom; i++) {
         for (int j = i + 1; j < count && !b->oom; j++) {
             if (!pd_ilp_ideal_below(&q->id, i, j)) continue;
             pd_stage_sums s;
             int n_stage;
             stage_sums(&s, q, i, j, nodes, &n_stage);
+            if (q->hc) positional_arcs(b, q, i, j, &s, cap_ms, strict, nodes, n_stage);
             double best_fewer = INFINITY; /* best time with fewer replicas (dominance) */
-            for (int r = 1; r <= rmax && !b->oom; r++) {
+            for (int r = 1; r <= rmax && !b->oom && !q->hc; r++) {
                 if (!q->layered) {
                     pd_stage_cost sc;
                     pd_stage_cost_eval(&sc, &s, &q->lv, q->cm, r, 0);

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int ceil_div(int a, int b) { return a <= 0 ? 0 : (a + b - 1) / b; }
 
@@ -101,14 +102,19 @@ void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l) {
     lv->innermost = l == 0;
 }
 
-double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm) {
-    pd_stage_sums s = {0};
+void pd_graph_sums(pd_stage_sums *s, const pd_costgraph *g) {
+    memset(s, 0, sizeof *s);
     for (int v = 0; v < g->n; v++) {
-        s.compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
-        s.param_bytes += g->param_bytes[v];
-        s.act_bytes += g->act_bytes[v];
+        s->compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
+        s->param_bytes += g->param_bytes[v];
+        s->act_bytes += g->act_bytes[v];
     }
-    s.first = s.last = 1;
+    s->first = s->last = 1;
+}
+
+double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm) {
+    pd_stage_sums s;
+    pd_graph_sums(&s, g);
     if (cm == PD_COST_DEFAULT) /* the price of the one-stage plan on every worker */
         return pd_stage_time_at(c, s.compute_ms, s.param_bytes, 0, 0, 1, 1, 0,
                                 pd_cluster_workers(c));

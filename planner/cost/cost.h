@@ -185,6 +185,9 @@ void pd_stage_cost_nodes(pd_stage_cost *out, const pd_costgraph *g, const pd_cos
  * least one consumer outside it counts its act_bytes once. */
 double pd_cut_bytes(const pd_costgraph *g, const unsigned char *in);
 
+/* The sums of the whole graph as one stage (first and last): data parallelism's stage. */
+void pd_graph_sums(pd_stage_sums *s, const pd_costgraph *g);
+
 /* The data-parallel baseline: the whole graph as one stage replicated on every worker. Compat:
  * iterated over the levels innermost first as the original does (t <- stage time of t on N_l
  * units). Default: per round of one minibatch per worker, in which each level's ring all-reduce

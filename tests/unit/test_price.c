@@ -58,13 +58,8 @@ static void random_cluster(pd_cluster *c, int levels, int memory) {
 /* the memory of data parallelism's one stage on every worker, under the default model */
 static int data_parallel_fits(const pd_costgraph *g, const pd_cluster *c) {
     if (!(c->memory_bytes > 0)) return 1;
-    pd_stage_sums s = {0};
-    for (int v = 0; v < g->n; v++) {
-        s.compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
-        s.param_bytes += g->param_bytes[v];
-        s.act_bytes += g->act_bytes[v];
-    }
-    s.first = s.last = 1;
+    pd_stage_sums s;
+    pd_graph_sums(&s, g);
     pd_stage_cost sc;
     pd_stage_cost_at(&sc, &s, c, 0, pd_cluster_workers(c), 0);
     return sc.fits;
