@@ -227,16 +227,6 @@ int dp_suffix_ok(const dpctx *x, int l, long s, long J, int m) {
     return rest <= x->bound * x->wbelow[l] * (N - m) * (1 + 1e-9);
 }
 
-/* the first k in [lo, hi] with col[k * stride] <= v, for col non-increasing (hi + 1 if none) */
-static long first_inner_at_most(const double *col, size_t stride, long lo, long hi, double v) {
-    while (lo <= hi) {
-        long mid = lo + (hi - lo) / 2;
-        if (col[(size_t)mid * stride] <= v) hi = mid - 1;
-        else lo = mid + 1;
-    }
-    return lo;
-}
-
 void dp_windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, int open_last,
                             int fin_last) {
     int N = x->lv[l].workers, W = N + 1, same = t->fin == t->open;
@@ -262,13 +252,6 @@ void dp_windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, i
     int fast = x->method != PD_METHOD_PLAIN; /* the plain DP, the tests' reference, tries all */
     int dominate = fast && x->atmost && !after_matters(x, l) && !x->hc; /* x->hc: the stage
         after a prefix costs what its ranks make it, so fewer units can be worse */
-    /* Above level 0 on a chain, at most N units: the inner level's best for I..J does not grow as
-     * I moves right (the best plan of a longer range, cut at I, is a plan of the shorter one), and
-     * a stage on r units takes at least its inner value / r: the window starts at the first I
-     * with inner(I, J) <= U r, found by bisection (the compute bound alone is loose where the
-     * inner levels' values are mostly transfers and all-reduce). */
-    const double *inner_col =
-        fast && l > 0 && x->atmost && x->id.chain ? x->inner[l - 1] + (size_t)J : NULL;
     double cap = dominate ? t->open[base + 1] : INFINITY;
     for (int m = 2; m <= N; m++) {
         if (!dp_suffix_ok(x, l, s, J, m)) continue;
@@ -297,8 +280,6 @@ void dp_windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, i
                 hi = h - 1;
                 glo = lo;
                 ghi = h;
-                if (inner_col && lo <= hi) /* the first I with inner(I, J) <= U r */
-                    lo = first_inner_at_most(inner_col, (size_t)x->S, lo, hi, U * r * slack);
             }
             for (long k = lo; k <= hi; k++) {
                 long I = cand_at(&cd, k);
