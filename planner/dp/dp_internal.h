@@ -8,6 +8,7 @@
  *   levels.c         the context; one level's solve (level_solve) and the top level's (solve_top)
  *   inner_threads.c  the inner levels of a hierarchy on a pool of threads
  *   search.c         the parametric search on the bottleneck (one level, default model)
+ *   positional.c     the same for the flattened hierarchy (positions modulo a unit)
  *   reconstruct.c    the plan from the tables (reconstruct, build_plan)
  *   explain.c        --explain
  *   dp.c             pd_plan_dp: the passes, the diagnostics when nothing fits */
@@ -192,6 +193,10 @@ int dp_plan_threads(const pd_plan_opts *o);
 /* search.c */
 int dp_fast_applies(const dpctx *x);
 double dp_fast_solve(flat_list *fl, dpctx *x);
+
+/* positional.c */
+int dp_pos_applies(const dpctx *x);
+double dp_pos_solve(flat_list *fl, dpctx *x);
 
 /* reconstruct.c */
 int dp_flat_push(flat_list *fl, const flat_stage *s);

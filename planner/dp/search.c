@@ -187,6 +187,7 @@ static double probe_plan(flat_list *fl, const probe_ws *ws, const dpctx *x) {
  * and Inception-like DAGs: from about 128 workers on, and wherever a memory limit makes the
  * plain DP run once per unit count). */
 int dp_fast_applies(const dpctx *x) {
+    if (x->hc) return dp_pos_applies(x); /* the flattened hierarchy: positional.c */
     if (!x->atmost || x->L != 1 || x->hc || x->pipelined || x->method == PD_METHOD_PLAIN)
         return 0;
     return x->method == PD_METHOD_PARAMETRIC || after_matters(x, 0) || x->c->count[0] >= 128;
@@ -195,6 +196,7 @@ int dp_fast_applies(const dpctx *x) {
 /* The parametric search; fills fl (when not NULL) with the plan. INFINITY when nothing fits,
  * NAN when out of memory. */
 double dp_fast_solve(flat_list *fl, dpctx *x) {
+    if (x->hc) return dp_pos_solve(fl, x);
     long S = x->S;
     int N = x->c->count[0];
     probe_ws ws;

@@ -169,3 +169,46 @@ TEST(price_is_the_objective_with_heavy_transfers) {
     for (int it = 0; it < 240 && !test_failed_now(); it++)
         one(it % 2, 1 + it % 3, (it / 3) % 2, 1e6, 0);
 }
+
+/* The positional search (planner/dp/positional.c: the parametric search over end positions
+ * modulo a unit, the default for the flattened hierarchy from 128 workers on; forced here with
+ * method parametric) against the plain DP (every candidate, every position) on random chains and
+ * DAGs on 2-3 levels, including clusters whose top level has one unit and levels of one worker:
+ * the same bottleneck and the same number of workers, and its plan priced by pd_plan_price is
+ * its bottleneck. */
+TEST(positional_search_equals_plain_dp) {
+    pd_diag d = {.out = fopen("/dev/null", "w")};
+    int compared = 0, idle = 0;
+    for (int it = 0; it < 150 && !test_failed_now(); it++) {
+        int chain = it % 3 != 0;
+        int n = chain ? irand(6, 30) : irand(5, 10);
+        pd_costgraph *g = random_graph(n, chain, it % 2 ? 1e5 : 3e6);
+        pd_cluster c;
+        memset(&c, 0, sizeof c);
+        c.n_levels = irand(2, 3);
+        for (int l = 0; l < c.n_levels; l++) {
+            c.count[l] = irand(1, c.n_levels == 2 ? 6 : 4);
+            c.bandwidth[l] = 1e11 * pow(10, -3 * urand()) / (l + 1);
+        }
+        pd_plan_opts o = {.cost_model = PD_COST_DEFAULT, .method = PD_METHOD_PARAMETRIC}, po = o;
+        po.method = PD_METHOD_PLAIN;
+        pd_plan *p = pd_plan_dp(g, &c, &o, &d), *q = pd_plan_dp(g, &c, &po, &d);
+        CHECK(p != NULL && q != NULL);
+        if (p && q) {
+            CHECK_CLOSE(p->bottleneck_ms, q->bottleneck_ms, 1e-9, 1e-9);
+            CHECK_EQ_INT(p->workers, q->workers);
+            CHECK_CLOSE(pd_plan_price(p, g, &c), p->bottleneck_ms, 1e-9, 1e-12);
+            compared++;
+            idle += p->workers < pd_cluster_workers(&c);
+        }
+        if (test_failed_now())
+            fprintf(stderr, "iteration %d: n=%d chain=%d levels=%d counts=%d,%d,%d\n", it, n,
+                    chain, c.n_levels, c.count[0], c.count[1], c.count[2]);
+        pd_plan_free(p);
+        pd_plan_free(q);
+        pd_costgraph_free(g);
+    }
+    printf("positional search vs plain DP: %d compared (%d with idle workers)\n", compared, idle);
+    CHECK(compared == 150);
+    fclose(d.out);
+}
