@@ -13,12 +13,16 @@
  * residue class mod U (at most U live positions, in increasing order): E(J, rho).
  *
  * Each candidate last stage I..J (C compute, P parameters) is tried against the live positions
- * a of I. Its time is at least C / r, so r >= r_lo = ceil(C / T); and at most
- * max((C + P sum_l 2000 / B_l) / r, 2000 bytes / (B_min r)) at any position, so every r >= r_hi
- * (that bound <= T) is good wherever the stage starts: the positions [min_a + r_hi, N] are all
- * reachable (the "interval", G = the least min_a + r_hi over the candidates). Only the positions
- * below G are tried one by one, r in [r_lo, r_hi). A position p of J is useful only when the
- * compute after J fits on the N - p workers left: p <= N - (C(full) - C(J)) / T.
+ * a of I. Tables over (a mod U, r) hold the ring's ms per byte and the transfers' 2000 / B
+ * (pd_stage_time_at's terms), and per r their least and largest over the residues. Per
+ * candidate: r >= r_lo = ceil((C + P x the least ring over r' >= C / T) / T); r_s = the first r
+ * good at some residue (none before pmax: the candidate is dropped); r_g = the least r from which
+ * every r is good at every residue (the largest ring of all, then downwards by the per-r
+ * largest terms). The positions [min_a + r_g, N] are then all reachable (the "interval", G = the
+ * least min_a + r_g over the candidates), and only the positions below G are tried one by one,
+ * r in [r_s, r_g). A position p of J is useful only when the compute after J fits on the N - p
+ * workers left: p <= pmax = N - (C(full) - C(J)) / T. Candidates are scanned shortest stage
+ * first, so that G falls early and every candidate with min_a + r_lo >= G is skipped unpriced.
  *
  * The probe is exact for T (up to the 1e-9 margins, which only widen what is tried); the search
  * returns the least T a probe accepts, within 1e-12 (relative), as the bottleneck of the plan
@@ -50,6 +54,10 @@ typedef struct {
      * byte of parameters (pd_ring_ms_span / P) and 2000 / B of the input's and the output's
      * level (pd_stage_time_at's terms) */
     double *ring, *tin, *tout;
+    double *mring, *mtin, *mtout; /* per r: the largest of each over the residues */
+    double *lring, *ltin, *ltout; /* per r: the least of each over the residues */
+    double *sring; /* per r: the least ring over the residues and every r' >= r */
+    int *ks, *kg;  /* per candidate of the ideal being solved: see probe */
 } pos_ws;
 
 /* pd_stage_time_at's test time <= T from the tables (the same terms, multiplied out) */
@@ -68,7 +76,17 @@ static int pos_tables(pos_ws *w, const pd_cluster *hc) {
     w->ring = malloc(sizeof(double) * n);
     w->tin = malloc(sizeof(double) * n);
     w->tout = malloc(sizeof(double) * n);
-    if (!w->ring || !w->tin || !w->tout) return -1;
+    w->mring = calloc((size_t)w->N + 1, sizeof(double));
+    w->mtin = calloc((size_t)w->N + 1, sizeof(double));
+    w->mtout = calloc((size_t)w->N + 1, sizeof(double));
+    w->lring = malloc(sizeof(double) * ((size_t)w->N + 1));
+    w->ltin = malloc(sizeof(double) * ((size_t)w->N + 1));
+    w->ltout = malloc(sizeof(double) * ((size_t)w->N + 1));
+    if (!w->lring || !w->ltin || !w->ltout) return -1;
+    for (int r = 0; r <= w->N; r++) w->lring[r] = w->ltin[r] = w->ltout[r] = INFINITY;
+    w->sring = malloc(sizeof(double) * ((size_t)w->N + 2));
+    if (!w->sring) return -1;
+    if (!w->ring || !w->tin || !w->tout || !w->mring || !w->mtin || !w->mtout) return -1;
     /* each residue at a representative a = rho + U (a - 1 exists) on the cluster with a top
      * level three times as wide, so that a + r stays inside its one top unit: the terms at any
      * position a' = rho (mod U) of the real cluster with a' + r <= N (the position 0 starts the
@@ -84,7 +102,17 @@ static int pos_tables(pos_ws *w, const pd_cluster *hc) {
             if (w->ring[k] > w->ringw) w->ringw = w->ring[k];
             w->tin[k] = 2000.0 / wide.bandwidth[pd_rank_level(&wide, a - 1, a + r - 1)];
             w->tout[k] = 2000.0 / wide.bandwidth[pd_rank_level(&wide, a, a + r)];
+            if (w->ring[k] > w->mring[r]) w->mring[r] = w->ring[k];
+            if (w->tin[k] > w->mtin[r]) w->mtin[r] = w->tin[k];
+            if (w->tout[k] > w->mtout[r]) w->mtout[r] = w->tout[k];
+            if (w->ring[k] < w->lring[r]) w->lring[r] = w->ring[k];
+            if (w->tin[k] < w->ltin[r]) w->ltin[r] = w->tin[k];
+            if (w->tout[k] < w->ltout[r]) w->ltout[r] = w->tout[k];
         }
+    w->lring[0] = 0;
+    w->sring[w->N + 1] = INFINITY;
+    for (int r = w->N; r >= 0; r--)
+        w->sring[r] = w->lring[r] < w->sring[r + 1] ? w->lring[r] : w->sring[r + 1];
     return 0;
 }
 
@@ -96,6 +124,36 @@ static inline int r_guaranteed(const pos_ws *w, double C, double P, double in, d
     double r = ceil(need * (1 + 1e-9) / T);
     if (!(r < INT_MAX / 2)) return INT_MAX / 2;
     return r < 1 ? 1 : (int)r;
+}
+
+/* From r_guaranteed down: the least r0 such that every r in [r0, rg) is good at every position
+ * (by the largest terms over the residues, with the margin), so every r >= r0 is. */
+static inline int r_good_from(const pos_ws *w, double C, double P, double in, double out,
+                              int first, int last, int rlo, int rg, double T) {
+    int r = rg;
+    while (r - 1 >= rlo && r - 1 >= 1) {
+        int q = r - 1;
+        double Tr = T * q * (1 - 1e-9);
+        if (C + w->mring[q] * P > Tr || (!first && in * w->mtin[q] > Tr) ||
+            (!last && out * w->mtout[q] > Tr))
+            break;
+        r = q;
+    }
+    return r;
+}
+
+/* From rlo up (below rhi): the first r good at some position (by the least terms over the
+ * residues, with the margin); every r before it is bad at every position. */
+static inline int r_some_from(const pos_ws *w, double C, double P, double in, double out,
+                              int first, int last, int rlo, int rhi, double T) {
+    int r = rlo;
+    for (; r < rhi; r++) {
+        double Tr = T * r * (1 + 1e-9);
+        if (C + w->lring[r] * P <= Tr && (first || in * w->ltin[r] <= Tr) &&
+            (last || out * w->ltout[r] <= Tr))
+            break;
+    }
+    return r;
 }
 
 static inline int r_least(double C, double T) {
@@ -130,18 +188,31 @@ static int probe(pos_ws *w, const dpctx *x, double T) {
         int pmax = pm >= N ? N : (int)floor(pm);
         double outb = last ? 0 : cut[J];
         long nc = n_cand(x, J);
-        /* the interval: every position from G on */
-        int G = INT_MAX;
+        /* per candidate (w->ks, w->kg): the first r good at some position (-1: none can
+         * give a useful position) and the r from which every r is good at every position */
+        int G = INT_MAX; /* the interval: every position from G on */
         long gI = -1;
-        for (long k = 0; k < nc; k++) {
+        for (long k = nc - 1; k >= 0; k--) { /* the shortest stages first: G falls early */
             long I = cand(x, J, k);
+            w->ks[k] = -1;
             if (!w->nl[I] || (x->pipelined && I == 0 && last)) continue;
             double C = Cc[J] - Cc[I];
-            int a0 = w->e[(size_t)I * (size_t)U].p;
-            if (r_least(C, T) > pmax - a0) continue;
-            int g = a0 + r_guaranteed(w, C, Pc[J] - Pc[I], I == 0 ? 0 : cut[I], outb, T);
-            if (g < G) {
-                G = g;
+            int a0 = w->e[(size_t)I * (size_t)U].p, rl = r_least(C, T);
+            if (rl > pmax - a0 || a0 + rl >= G) continue; /* a0 + r >= a0 + r_lo */
+            double P = Pc[J] - Pc[I], inb = I == 0 ? 0 : cut[I];
+            /* every good r has T r >= C + P x (the least ring over r' >= r_lo) */
+            double rl2 = ceil((C + w->sring[rl] * P) * (1 - 1e-9) / T);
+            if (rl2 > rl) rl = rl2 > pmax - a0 + 1 ? pmax - a0 + 1 : (int)rl2;
+            int rg = r_guaranteed(w, C, P, inb, outb, T);
+            int top = pmax - a0 + 1 < rg ? pmax - a0 + 1 : rg, rs = rl;
+            if (rs < top) rs = r_some_from(w, C, P, inb, outb, I == 0, last, rl, top, T);
+            if (rs >= top && top < rg) continue; /* nothing good up to pmax */
+            if (a0 + rs >= G) continue;
+            if (rg <= N) rg = r_good_from(w, C, P, inb, outb, I == 0, last, rs, rg, T);
+            w->ks[k] = rs;
+            w->kg[k] = rg;
+            if (a0 + rg < G) {
+                G = a0 + rg;
                 gI = I;
             }
         }
@@ -153,13 +224,12 @@ static int probe(pos_ws *w, const dpctx *x, double T) {
             w->cur = 1;
         }
         for (long k = 0; k < nc; k++) {
+            int rlo = w->ks[k], rhi = w->kg[k];
+            if (rlo < 0) continue;
             long I = cand(x, J, k);
-            if (!w->nl[I] || (x->pipelined && I == 0 && last)) continue;
             const pos_entry *li = w->e + (size_t)I * (size_t)U;
-            double C = Cc[J] - Cc[I], P = Pc[J] - Pc[I], inb = I == 0 ? 0 : cut[I];
-            int rlo = r_least(C, T);
             if (li[0].p + rlo >= lim) continue;
-            int rhi = r_guaranteed(w, C, P, inb, outb, T);
+            double C = Cc[J] - Cc[I], P = Pc[J] - Pc[I], inb = I == 0 ? 0 : cut[I];
             for (int q = 0; q < w->nl[I] && li[q].p + rlo < lim; q++) {
                 int a = li[q].p;
                 for (int r = rlo; r < rhi && a + r < lim; r++) {
@@ -285,8 +355,11 @@ double dp_pos_solve(flat_list *fl, dpctx *x) {
     w.predI = malloc(sizeof(int) * ((size_t)w.N + 1));
     w.predA = malloc(sizeof(int) * ((size_t)w.N + 1));
     w.rstamp = calloc((size_t)w.U, sizeof(unsigned));
+    w.ks = malloc(sizeof(int) * (size_t)S);
+    w.kg = malloc(sizeof(int) * (size_t)S);
     double res = NAN;
-    if (!w.e || !w.nl || !w.stamp || !w.predI || !w.predA || !w.rstamp || pos_tables(&w, hc))
+    if (!w.e || !w.nl || !w.stamp || !w.predI || !w.predA || !w.rstamp || !w.ks || !w.kg ||
+        pos_tables(&w, hc))
         goto done;
     res = INFINITY;
     int N = w.N;
@@ -338,5 +411,14 @@ done:
     free(w.ring);
     free(w.tin);
     free(w.tout);
+    free(w.mring);
+    free(w.mtin);
+    free(w.mtout);
+    free(w.lring);
+    free(w.sring);
+    free(w.ks);
+    free(w.kg);
+    free(w.ltin);
+    free(w.ltout);
     return res;
 }
