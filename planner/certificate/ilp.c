@@ -39,6 +39,7 @@ typedef struct {
     int *from, *to, *after; /* per arc: ideal indices, workers after the stage */
     long cap_arcs, cap_cover;
     int oom;
+    unsigned char *fw; /* positional graph: vertices a path from the source reaches so far */
 } arcs_builder;
 
 static int grow(arcs_builder *b, long need_cover) {
@@ -94,7 +95,7 @@ static void add_arc(arcs_builder *b, int tail, int head, int from, int to, int r
 static void builder_free(arcs_builder *b) {
     free(b->p.tail); free(b->p.head); free(b->p.replicas); free(b->p.time_ms);
     free(b->p.cover_start); free(b->p.cover);
-    free(b->from); free(b->to); free(b->after);
+    free(b->from); free(b->to); free(b->after); free(b->fw);
     memset(b, 0, sizeof *b);
 }
 
@@ -110,6 +111,7 @@ typedef struct {
                              before it); NULL otherwise */
     pd_ilp_ideals id;
     double *cut;          /* per ideal: bytes leaving it */
+    double *compute;      /* per ideal: its fwd + bwd ms */
 } ilp_problem;
 
 static void stage_sums(pd_stage_sums *s, const ilp_problem *q, int i, int j, int *nodes,
@@ -137,11 +139,20 @@ static void positional_arcs(arcs_builder *b, const ilp_problem *q, int i, int j,
     int N = q->N, full = q->id.count - 1, rmax = q->straight ? 1 : N;
     for (int a = i == 0 ? 0 : 1; a <= (i == 0 ? 0 : N - 1); a++)
         for (int r = 1; r <= rmax && a + r <= N && !b->oom; r++) {
+            /* every arc into (i, a) comes from a smaller ideal, generated before: an arc out of
+             * a vertex no path reaches is on no path */
+            if (b->fw && !b->fw[vertex(q, i, a)]) break;
+            /* every later stage runs its compute C' on r' ranks in at least C' / r', so the
+             * compute after j needs at least that over the cap of ranks after a + r */
+            if (j != full && isfinite(cap_ms) &&
+                a + r > N - (q->compute[full] - q->compute[j]) * (1 - 1e-9) / cap_ms)
+                break;
             if (j != full && a + r >= N) continue;
             double t = pd_stage_time_at(q->hc, s->compute_ms, s->param_bytes, s->in_bytes,
                                         s->out_bytes, s->first, s->last, a, r);
             if (strict ? !(t < cap_ms) : !(t <= cap_ms)) continue;
             add_arc(b, vertex(q, i, a), vertex(q, j, a + r), i, j, r, a, t, nodes, n_stage);
+            if (b->fw) b->fw[vertex(q, j, a + r)] = 1;
         }
 }
 
@@ -159,7 +170,11 @@ static int build_arcs(arcs_builder *b, const ilp_problem *q, double cap_ms, int 
     b->p.vertex_rows = 1; /* measured 4-7x faster than per-layer rows (docs/certificate.md) */
     b->p.cover_start = malloc(sizeof(long));
     int *nodes = malloc(((size_t)q->g->n + 1) * sizeof(int));
-    if (!b->p.cover_start || !nodes) { free(nodes); return -1; }
+    if (q->hc) {
+        b->fw = calloc((size_t)b->p.n_vertices, 1);
+        if (b->fw) b->fw[b->p.source] = 1;
+    }
+    if (!b->p.cover_start || !nodes || (q->hc && !b->fw)) { free(nodes); return -1; }
     b->p.cover_start[0] = 0;
     int rmax = q->straight || q->hc ? 1 : N; /* q->hc: positional_arcs */
     for (int i = 0; i < count && !b->oom; i++) {
@@ -342,7 +357,9 @@ static int solve_capped(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q
         if (rc < 0) pd_diag_error(d, "ilp", 0, 0, "out of memory building the integer program");
         return rc;
     }
-    if (!q->layered) prune_unreachable(&b);
+    /* the positional graph (q->hc) too: its only other rows are each layer once (which every
+     * path meets) and the budget (which every arc meets: a + r <= N) */
+    if (!q->layered || q->hc) prune_unreachable(&b);
     char err[256] = "";
     double t0 = now_s();
     int solve_rc = pd_ilp_paths_solve(res, &b.p, limit_s, err, sizeof err);
@@ -412,14 +429,18 @@ static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster 
         return 1;
     }
     q->cut = malloc((size_t)q->id.count * sizeof(double));
+    q->compute = calloc((size_t)q->id.count, sizeof(double));
     unsigned char *flags = malloc((size_t)g->n + 1);
-    if (!q->cut || !flags) {
-        free(q->cut); free(flags); pd_ilp_ideals_free(&q->id);
+    if (!q->cut || !q->compute || !flags) {
+        free(q->cut); free(q->compute); free(flags); pd_ilp_ideals_free(&q->id);
         pd_diag_error(d, "ilp", 0, 0, "out of memory");
         return -1;
     }
     for (int i = 0; i < q->id.count; i++) {
-        for (int v = 0; v < g->n; v++) flags[v] = (unsigned char)pd_ilp_ideal_has(&q->id, i, v);
+        for (int v = 0; v < g->n; v++) {
+            flags[v] = (unsigned char)pd_ilp_ideal_has(&q->id, i, v);
+            if (flags[v]) q->compute[i] += g->fwd_ms[v] + g->bwd_ms[v];
+        }
         q->cut[i] = pd_cut_bytes(g, flags);
     }
     free(flags);
@@ -429,6 +450,7 @@ static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster 
 static void problem_free(ilp_problem *q) {
     pd_ilp_ideals_free(&q->id);
     free(q->cut);
+    free(q->compute);
 }
 
 /* Solves from a first cap (inclusive, or strict), then, while optimal, proves that no plan is
