@@ -190,6 +190,18 @@ void dp_ctx_free(dpctx *x);
 int dp_inner_level(dpctx *x, int l, int threads);
 int dp_plan_threads(const pd_plan_opts *o);
 
+/* The next probe of a bisection on the bottleneck between lo (infeasible) and hi (a plan's
+ * bottleneck): the middle, or once they are within 4e-12 (relative) just below hi, with
+ * *last = 1 (if that probe fails, hi is the best within 1e-12). search.c and positional.c. */
+static inline double dp_bisect_mid(double lo, double hi, int *last) {
+    double eps = fabs(hi) * 1e-12;
+    if (hi - lo <= 4 * eps) {
+        *last = 1;
+        return hi - eps;
+    }
+    return lo + (hi - lo) / 2;
+}
+
 /* search.c */
 int dp_fast_applies(const dpctx *x);
 double dp_fast_solve(flat_list *fl, dpctx *x);

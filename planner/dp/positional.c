@@ -379,11 +379,7 @@ double dp_pos_solve(flat_list *fl, dpctx *x) {
     }
     /* invariant: every T < lo is infeasible (up to the margins), hi is a plan's bottleneck */
     for (int last = 0; lo < hi && !last;) {
-        double eps = fabs(hi) * 1e-12, mid = lo + (hi - lo) / 2;
-        if (hi - lo <= 4 * eps) {
-            mid = hi - eps;
-            last = 1;
-        }
+        double mid = dp_bisect_mid(lo, hi, &last);
         x->probes++;
         if (probe(&w, x, mid) <= N) {
             double a = probe_plan(NULL, &w, x);

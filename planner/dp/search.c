@@ -223,12 +223,7 @@ double dp_fast_solve(flat_list *fl, dpctx *x) {
     }
     /* invariant: every T < lo is infeasible, hi is a plan's bottleneck */
     for (int last = 0; lo < hi && !last;) {
-        /* the last probe is just below hi: infeasible there, hi is the best within 1e-12 */
-        double eps = fabs(hi) * 1e-12, mid = lo + (hi - lo) / 2;
-        if (hi - lo <= 4 * eps) {
-            mid = hi - eps;
-            last = 1;
-        }
+        double mid = dp_bisect_mid(lo, hi, &last);
         x->probes++;
         if (probe(&ws, x, mid, &nx) <= N) {
             double a = probe_plan(NULL, &ws, x);
