@@ -1,8 +1,10 @@
 /* plan.c: freeing a plan, and the rank and 1F1B bookkeeping that depends only on the stages'
  * replica counts: contiguous ranks (stage 0's replicas first), warm-up depth and stashed weight
- * versions as PipeDream computes them. */
+ * versions as PipeDream computes them, and the deeper warm-up of replicated pipelines
+ * (pd_plan_deepen_warmup). */
 #include "plan.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 void pd_plan_free(pd_plan *p) {
@@ -32,4 +34,41 @@ int pd_plan_assign_ranks(pd_plan *p) {
     }
     p->workers = total;
     return 0;
+}
+
+void pd_plan_deepen_warmup(pd_plan *p, const double *extra_bytes, double limit) {
+    int n = p->n_stages, any = 0;
+    double T = 0;
+    for (int s = 0; s < n; s++) {
+        any |= p->stages[s].replicas > 1;
+        if (p->stages[s].time_ms > T) T = p->stages[s].time_ms;
+    }
+    if (n < 2 || !any || !(T > 0) || !isfinite(T)) return;
+    int *w = malloc(sizeof(int) * (size_t)n);
+    if (!w) return; /* PipeDream's depth stays */
+    w[n - 1] = p->stages[n - 1].warmup;
+    for (int s = n - 2; s >= 0; s--) { /* from the end: D_s = D_{s+1} + the gap */
+        const pd_stage *st = &p->stages[s], *nx = &p->stages[s + 1];
+        int R = st->replicas;
+        double lat = nx->compute_ms + nx->allreduce_ms * nx->replicas +
+                     st->comm_out_ms * st->replicas;
+        double gap = ceil(3.0 * lat / T), D = (double)w[s + 1] * nx->replicas + gap;
+        double ws = ceil(D / R);
+        if (!(ws < 1e6)) ws = 1e6;
+        w[s] = ws > st->warmup ? (int)ws : st->warmup;
+        if (limit > 0 && extra_bytes &&
+            st->memory_bytes + (w[s] - st->warmup) * extra_bytes[s] > limit) {
+            /* a partial deepening can leave two stages with the same D, which stalls the
+             * pipeline worse than PipeDream's depth: keep PipeDream's everywhere */
+            free(w);
+            return;
+        }
+    }
+    for (int s = 0; s < n; s++) {
+        pd_stage *st = &p->stages[s];
+        if (extra_bytes) st->memory_bytes += (w[s] - st->warmup) * extra_bytes[s];
+        st->warmup = w[s];
+        st->weight_versions = w[s] + 1;
+    }
+    free(w);
 }

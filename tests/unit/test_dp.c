@@ -219,8 +219,11 @@ static double brute_force(const pd_costgraph *g, const pd_cluster *c, pd_cost_mo
 /* the plan's stages are a partition into differences of ideals, in order, with time <= bottleneck */
 static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const pd_plan *p) {
     unsigned seen = 0;
-    int workers = 0;
+    int workers = 0, deep = 0;
     double worst = 0;
+    /* the default model deepens the warm-up of pipelines with a replicated stage (plan.h) */
+    for (int s = 0; s < p->n_stages; s++)
+        deep |= p->cost_model == PD_COST_DEFAULT && p->n_stages > 1 && p->stages[s].replicas > 1;
     for (int s = 0; s < p->n_stages; s++) {
         const pd_stage *st = &p->stages[s];
         CHECK(st->n_nodes > 0);
@@ -230,7 +233,14 @@ static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const p
         }
         CHECK(is_ideal(g, seen));
         for (int q = 0; q < st->replicas; q++) CHECK_EQ_INT(st->ranks[q], workers + q);
-        CHECK_EQ_INT(st->warmup, (p->workers - 1 - workers) / st->replicas);
+        if (deep) { /* at least PipeDream's; minibatches in flight non-increasing */
+            CHECK(st->warmup >= (p->workers - 1 - workers) / st->replicas);
+            if (s > 0)
+                CHECK(st->warmup * st->replicas <=
+                      p->stages[s - 1].warmup * p->stages[s - 1].replicas);
+        } else {
+            CHECK_EQ_INT(st->warmup, (p->workers - 1 - workers) / st->replicas);
+        }
         CHECK_EQ_INT(st->weight_versions, st->warmup + 1);
         workers += st->replicas;
         if (st->time_ms > worst) worst = st->time_ms;
