@@ -46,23 +46,35 @@ void pd_plan_deepen_warmup(pd_plan *p, const double *extra_bytes, double limit) 
     if (n < 2 || !any || !(T > 0) || !isfinite(T)) return;
     int *w = malloc(sizeof(int) * (size_t)n);
     if (!w) return; /* PipeDream's depth stays */
-    w[n - 1] = p->stages[n - 1].warmup;
-    for (int s = n - 2; s >= 0; s--) { /* from the end: D_s = D_{s+1} + the gap */
-        const pd_stage *st = &p->stages[s], *nx = &p->stages[s + 1];
-        int R = st->replicas;
-        double lat = nx->compute_ms + nx->allreduce_ms * nx->replicas +
-                     st->comm_out_ms * st->replicas;
-        double gap = ceil(3.0 * lat / T), D = (double)w[s + 1] * nx->replicas + gap;
-        double ws = ceil(D / R);
-        if (!(ws < 1e6)) ws = 1e6;
-        w[s] = ws > st->warmup ? (int)ws : st->warmup;
-        if (limit > 0 && extra_bytes &&
-            st->memory_bytes + (w[s] - st->warmup) * extra_bytes[s] > limit) {
-            /* a partial deepening can leave two stages with the same D, which stalls the
-             * pipeline worse than PipeDream's depth: keep PipeDream's everywhere */
-            free(w);
-            return;
+    /* the gap's factor: 3, or with a memory limit the largest of 3, 2, 1.5, 1 that fits */
+    static const double factors[] = {3.0, 2.0, 1.5, 1.0};
+    int fits = 0;
+    for (int k = 0; k < 4 && !fits; k++) {
+        fits = 1;
+        w[n - 1] = p->stages[n - 1].warmup;
+        for (int s = n - 2; s >= 0 && fits; s--) { /* from the end: D_s = D_{s+1} + the gap */
+            const pd_stage *st = &p->stages[s], *nx = &p->stages[s + 1];
+            int R = st->replicas;
+            double lat = nx->compute_ms + nx->allreduce_ms * nx->replicas +
+                         st->comm_out_ms * st->replicas;
+            double gap = ceil(factors[k] * lat / T);
+            /* never a smaller gap than PipeDream's (the pipeline's slack between s and s + 1) */
+            double pgap = (double)st->warmup * R - (double)nx->warmup * nx->replicas;
+            if (pgap > gap) gap = pgap;
+            double D = (double)w[s + 1] * nx->replicas + gap;
+            double ws = ceil(D / R);
+            if (!(ws < 1e6)) ws = 1e6;
+            w[s] = ws > st->warmup ? (int)ws : st->warmup;
+            /* a stage capped alone can leave two stages with the same D, which stalls the
+             * pipeline worse than PipeDream's depth: the whole plan takes a smaller factor */
+            if (limit > 0 && extra_bytes &&
+                st->memory_bytes + (w[s] - st->warmup) * extra_bytes[s] > limit)
+                fits = 0;
         }
+    }
+    if (!fits) { /* PipeDream's depth everywhere */
+        free(w);
+        return;
     }
     for (int s = 0; s < n; s++) {
         pd_stage *st = &p->stages[s];

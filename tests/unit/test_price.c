@@ -82,6 +82,7 @@ TEST(contiguous_ring_equals_member_ring) {
 
 static int sim_checked, sim_skipped, sim_rep, sim_rep_within, beat_dp, plans;
 static int sim_rep_free, sim_rep_free_within, sim_slower_than_dp; /* free: no memory limit */
+static int sim_worse_than_pd; /* replicated plans simulated slower than with PipeDream's depth */
 static double worst_sim_err, worst_rep_err, worst_rep_free_err;
 
 /* The steady state the simulator finds for plan p on c (ring all-reduce, the cuda runtime's). */
@@ -142,6 +143,14 @@ static void one(int chain, int levels, int memory, double act, int check_sim) {
                 sim_rep++;
                 sim_rep_within += err <= 0.02;
                 if (err > worst_rep_err) worst_rep_err = err;
+                { /* against PipeDream's depth (pd_plan_assign_ranks resets it) */
+                    pd_plan *pq = pd_plan_dp(g, &c, &o, &d);
+                    if (pq && !pd_plan_assign_ranks(pq)) {
+                        double tp = simulate(g, &c, pq);
+                        if (t > tp * 1.02) sim_worse_than_pd++;
+                    }
+                    pd_plan_free(pq);
+                }
                 if (!(c.memory_bytes > 0)) { /* the deepened warm-up (plan.h) applies */
                     sim_rep_free++;
                     sim_rep_free_within += err <= 0.02;
@@ -169,10 +178,10 @@ TEST(price_is_the_objective_and_the_simulation) {
     printf("%d plans, %d beat data parallelism; simulated: %d without replicated stages or data "
            "parallel (worst error %.3g%%), %d replicated pipelines (%d within 2%%, worst %.3g%%); "
            "without a memory limit %d (%d within 2%%, worst %.3g%%, %d simulated more than 2%% "
-           "slower than data parallelism simulated)\n",
+           "slower than data parallelism simulated); %d slower than with PipeDream's depth\n",
            plans, beat_dp, sim_checked, 100 * worst_sim_err, sim_rep, sim_rep_within,
            100 * worst_rep_err, sim_rep_free, sim_rep_free_within, 100 * worst_rep_free_err,
-           sim_slower_than_dp);
+           sim_slower_than_dp, sim_worse_than_pd);
     CHECK(beat_dp > 10);
     CHECK(sim_checked > 20);
     /* without a memory limit the deepened warm-up keeps replicated pipelines near their price
@@ -180,6 +189,7 @@ TEST(price_is_the_objective_and_the_simulation) {
     CHECK(sim_rep_free > 50);
     CHECK(sim_rep_free_within * 10 >= sim_rep_free * 8);
     CHECK(sim_slower_than_dp == 0);
+    CHECK(sim_worse_than_pd == 0); /* never slower than PipeDream's depth (a memory limit too) */
 }
 
 /* Large activations (1-20 MB per output): the price is still the objective and data
