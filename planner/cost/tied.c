@@ -7,17 +7,6 @@
 #include "cost.h"
 #include "planner/model/model.h"
 
-/* The bandwidth between ranks a and b: that of the outermost level whose units split them. */
-static double bandwidth_between(const pd_cluster *c, int a, int b) {
-    double bw = c->bandwidth[0];
-    int64_t unit = 1;
-    for (int l = 0; l < c->n_levels; l++) {
-        if (a / unit != b / unit) bw = c->bandwidth[l];
-        unit *= c->count[l];
-    }
-    return bw;
-}
-
 static int stage_of(const pd_plan *p, int layer) {
     for (int s = 0; s < p->n_stages; s++)
         for (int k = 0; k < p->stages[s].n_nodes; k++)
@@ -33,8 +22,9 @@ void pd_plan_count_ties(pd_plan *p, const pd_model *m, const pd_cluster *c) {
         int a = stage_of(p, L->tied_to), b = stage_of(p, l);
         if (a < 0 || b < 0 || a == b) continue; /* one stage: summed there, no transfer */
         pd_stage *sa = &p->stages[a], *sb = &p->stages[b];
-        double bw = bandwidth_between(c, sa->ranks ? sa->ranks[0] : 0,
-                                      sb->ranks ? sb->ranks[0] : 0);
+        /* the bandwidth of the innermost level that holds both stages' first ranks */
+        double bw = c->bandwidth[pd_rank_level(c, sa->ranks ? sa->ranks[0] : 0,
+                                               sb->ranks ? sb->ranks[0] : 0)];
         pd_stage *both[2] = {sa, sb};
         for (int k = 0; k < 2; k++) {
             pd_stage *st = both[k];
