@@ -214,7 +214,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 if (ends[k]) pdrt_ties_local(stages[k], ls[k].acc);
                 for (int i = 0; i < stages[k]->n_ties; i++) {
                     const pdrt_tie *t = &stages[k]->ties[i];
-                    if (t->owner) continue;
+                    if (t->owner || t->peer_stage == k) continue; /* one stage: summed above */
                     PDRT_CHECK(ends[k] == ends[t->peer_stage]); /* pdrt_ties_check */
                     if (!ends[k]) continue;
                     const pdrt_tensor *x = &stages[k]->tensors[t->tensor];

@@ -79,10 +79,21 @@ if [ -d "$TMP/p2flush" ]; then
         { [ -f "$TMP/untied_s/fc_out.weight.f32" ] && ! cmp -s "$TMP/untied_s/fc_in.weight.f32" "$TMP/s2flush/fc_in.weight.f32" &&
               pass untied_differs || fail untied_differs; }
 fi
-# one stage: both copies there, summed in the stage (no exchange), the same numbers
+# one stage: both copies there, summed in the stage (no exchange), the same numbers; and on one
+# stage of 4 replicas, 1f1b equals its emulation
 if plan one -n 1 && [ -d "$TMP/s2flush" ]; then
-    run one_stage_runs "$TMP/one" --schedule flush "${sync[@]}" --save "$TMP/one_p" &&
+    run one_stage_runs "$TMP/one" --schedule flush "${sync[@]}" --check-replicas --save "$TMP/one_p" &&
+        grep -q "stage 0: tied weights identical to their owners' after 3 updates" <<<"$OUTPUT" &&
         { same_dirs "$TMP/one_p" "$TMP/s2flush" && pass one_stage_equals_two_stage_single_bitwise || fail one_stage_equals_two_stage_single_bitwise; }
+    run one_stage_1f1b_runs "$TMP/one" --steps 5 --save "$TMP/one_1" &&
+        run one_stage_single_runs "$TMP/one" --single --steps 5 --save "$TMP/one_s" &&
+        run two_stage_single_runs "$TMP/s2" --single --steps 5 --save "$TMP/two_s" &&
+        { same_dirs "$TMP/one_1" "$TMP/one_s" && same_dirs "$TMP/one_s" "$TMP/two_s" && pass one_stage_1f1b_equals_single_bitwise || fail one_stage_1f1b_equals_single_bitwise; }
+fi
+if plan r4 -n 4 && grep -q 'stage 0 binary stage_0 replicas 4' "$TMP/r4/launch.conf"; then
+    run r4_1f1b_runs "$TMP/r4" --steps 13 --save "$TMP/r4p" &&
+        run r4_emulate_runs "$TMP/r4" --emulate --steps 13 --save "$TMP/r4e" &&
+        { same_dirs "$TMP/r4p" "$TMP/r4e" && pass one_replicated_stage_1f1b_equals_emulate_bitwise || fail one_replicated_stage_1f1b_equals_emulate_bitwise; }
 fi
 # --init fills both copies from the owner's file; clipping counts the weight once
 if [ -d "$TMP/s3" ]; then
