@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "planner/model/costgraph.h"
+#include "planner/model/model.h"
 #include "planner/plan/plan.h"
 
 /* One level of the cluster, as a stage sees it. */
@@ -70,6 +71,14 @@ static inline double pd_stage_time_default(double compute_ms, double param_bytes
     if (in > t) t = in;
     if (out > t) t = out;
     return t;
+}
+
+/* Tied weights (docs/formats.md): a stage whose tied weight has its other copy on another stage
+ * exchanges the copy's gradient, tied_bytes each way, once per update, at the bandwidth between
+ * the two stages: per minibatch tied_bytes / (B r) (1f1b: an update per r minibatches), added to
+ * the stage's time because both stages wait for it. 0 without ties. */
+static inline double pd_tied_ms(double tied_bytes, double bandwidth, int replicas) {
+    return tied_bytes > 0 ? 1000.0 * tied_bytes / (bandwidth * replicas) : 0.0;
 }
 
 /* The inverse of pd_stage_time_default, in closed form: about the least replica count r >= 2
@@ -193,6 +202,12 @@ void pd_graph_sums(pd_stage_sums *s, const pd_costgraph *g);
  * units). Default: per round of one minibatch per worker, in which each level's ring all-reduce
  * runs once: (T + sum_l 2 (N_l - 1) P / (N_l B_l)) / workers. Ignores memory. */
 double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm);
+
+/* Tied weights (tied.c): each stage holding one copy of a weight whose other copy is on another
+ * stage gets its floats in tied_params and pd_tied_ms of its bytes at the bandwidth between the
+ * two stages' first ranks in tied_ms and time_ms; the bottleneck follows. Nothing without ties.
+ * The DP and the certificate do not see it: it counts the plan they chose. */
+void pd_plan_count_ties(pd_plan *p, const pd_model *m, const pd_cluster *c);
 
 /* Fills lv for level l of c (memory from c->memory_bytes). */
 void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l);

@@ -50,6 +50,11 @@ typedef struct {
     int heads;                     /* attention: the number of heads (divides C) */
     int num_embeddings;            /* embedding: vocabulary; its width is out_features, as is
                                       lstm's hidden size */
+    /* tie: NAME (docs/formats.md, "Tied weights"): this layer's weight is the weight of the
+     * earlier layer tied_to, one logical tensor (0: untied); tie and its position as written */
+    char tie[PD_NAME_MAX];
+    int tie_line, tie_col;
+    int tied_to;
 
     /* resolved by shape inference */
     pd_shape out;

@@ -7,6 +7,8 @@
 #ifndef PD_PLAN_H
 #define PD_PLAN_H
 
+#include <stdint.h>
+
 #include "planner/model/costgraph.h"
 #include "planner/read/cluster.h"
 
@@ -25,6 +27,9 @@ typedef struct {
     double time_ms;        /* the stage's predicted time per minibatch */
     double memory_bytes;   /* predicted peak per worker */
     double param_bytes, act_in_bytes, act_out_bytes;
+    int64_t tied_params;   /* floats of tied weights whose other copy is on another stage
+                              (pd_plan_count_ties; 0: none), exchanged at every update */
+    double tied_ms;        /* their exchange per minibatch, included in time_ms */
 } pd_stage;
 
 typedef struct {

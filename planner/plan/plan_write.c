@@ -172,6 +172,10 @@ int pd_plan_write_yaml(FILE *out, const pd_plan *p, const pd_costgraph *g, const
         put_key_num(out, "    ", "time_ms", st->time_ms);
         put_key_num(out, "    ", "memory_bytes", st->memory_bytes);
         put_key_num(out, "    ", "param_bytes", st->param_bytes);
+        if (st->tied_params) { /* tied weights: only where there are some */
+            fprintf(out, "    tied_params: %lld\n", (long long)st->tied_params);
+            put_key_num(out, "    ", "tied_ms", st->tied_ms);
+        }
         put_key_num(out, "    ", "act_in_bytes", st->act_in_bytes);
         put_key_num(out, "    ", "act_out_bytes", st->act_out_bytes);
     }

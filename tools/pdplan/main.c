@@ -17,6 +17,7 @@
 #include "planner/read/frontend.h"
 #include "planner/read/yaml_util.h"
 #include "planner/certificate/ilp.h"
+#include "planner/cost/cost.h"
 #include "planner/plan/plan_draw.h"
 #include "planner/plan/plan_write.h"
 #include "planner/sim/simulate.h"
@@ -297,6 +298,12 @@ int main(int argc, char **argv) {
             status = EXIT_BETTER;
             goto done;
         }
+    }
+
+    /* tied weights across stages: their exchange, counted on the chosen plan (cost/tied.c) */
+    if (model_loaded) {
+        pd_plan_count_ties(p, &m, &c);
+        p->throughput = pd_plan_throughput(p, batch);
     }
 
     /* output: the folder only now that planning succeeded */
