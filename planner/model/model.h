@@ -4,7 +4,7 @@
  * "input". A layer's inputs are indices of earlier layers, so the list is in topological order
  * and edges only go forward. Shapes are per sample (the batch dimension is excluded): rank 1 is
  * (features), rank 3 is (channels, height, width); rank 2 is (tokens, features), a sequence
- * (embedding makes one, for planning). What each op is (its attributes, shape rule, parameter
+ * (embedding makes one). What each op is (its attributes, shape rule, parameter
  * layout, which --save/--init write, and kernel calls) is its descriptor's, planner/ops/<op>.c,
  * listed in op_list.h; docs/ops.md. Ops marked planning-only (pd_op_planning_only) have shape,
  * parameter and FLOP rules for planning, but no runtime kernel: code generation and pdprof refuse
@@ -48,6 +48,8 @@ typedef struct {
     double eps, momentum;          /* batchnorm2d: defaults 1e-5, 0.1 (PyTorch's) */
     int num_embeddings;            /* embedding: vocabulary; its width is out_features, as is
                                       lstm's hidden size */
+    int positions;                 /* embedding: learned position rows (0: none, else T) */
+    double init_std;               /* embedding: weights ~ N(0, init_std^2) (default 1) */
 
     /* resolved by shape inference */
     pd_shape out;
@@ -87,7 +89,7 @@ typedef struct {
 
 /* From the op descriptors (implemented in planner/ops/op.c): */
 const char *pd_op_name(pd_op_kind op);        /* "linear", ...; "?" out of range */
-int pd_op_planning_only(pd_op_kind op);       /* 1: no runtime kernel (embedding, lstm) */
+int pd_op_planning_only(pd_op_kind op);       /* 1: no runtime kernel (lstm) */
 int64_t pd_shape_numel(const pd_shape *s);    /* per sample */
 void pd_model_free(pd_model *m);
 
