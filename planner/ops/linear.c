@@ -30,7 +30,10 @@ static int infer(pd_layer *L, const pd_shape *const *in, char *err, int cap) {
 }
 
 static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
-    int C = (int)pd_shape_numel(in[0]), OC = L->out_features;
+    /* a sequence (T, F) runs as batch * T rows of F (the rows' count passed as a size_t) */
+    int seq = in[0]->rank == 2, OC = L->out_features;
+    int C = seq ? in[0]->dim[1] : (int)pd_shape_numel(in[0]);
+    pd_arg rows = seq ? PD_BATCH_TIMES(in[0]->dim[0]) : PD_BATCH;
     switch (cs->phase) {
     case PD_PHASE_INIT:
         PD_ARGS(pd_host(cs, "pd_init_linear"), PD_PARAM(0), PD_PARAM(1), PD_SEED, PD_LAYER,
@@ -39,15 +42,15 @@ static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
     case PD_PHASE_FORWARD:
     case PD_PHASE_FORWARD_EVAL:
         PD_ARGS(pd_kernel(cs, "pdrt_linear_forward"), PD_OUT, PD_IN(0), PD_PARAM(0), PD_PARAM(1),
-                PD_BATCH, PD_INT(C), PD_INT(OC));
+                rows, PD_INT(C), PD_INT(OC));
         break;
     case PD_PHASE_BACKWARD:
         PD_ARGS(pd_kernel(cs, "pdrt_linear_backward"), PD_DIN(0), PD_DPARAM(0), PD_DPARAM(1),
-                PD_DOUT, PD_IN(0), PD_PARAM(0), PD_BATCH, PD_INT(C), PD_INT(OC));
+                PD_DOUT, PD_IN(0), PD_PARAM(0), rows, PD_INT(C), PD_INT(OC));
         break;
     case PD_PHASE_SCRATCH:
         if (cs->backend == PD_BACKEND_CUDA)
-            PD_ARGS(pd_host(cs, "pdrt_linear_cuda_scratch_bytes"), PD_PREC, PD_BATCH, PD_INT(C),
+            PD_ARGS(pd_host(cs, "pdrt_linear_cuda_scratch_bytes"), PD_PREC, rows, PD_INT(C),
                     PD_INT(OC));
         break;
     default: break;
