@@ -65,6 +65,8 @@ static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *l
 }
 
 int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int n) {
+    for (int i = 1; i < argc; i++) /* sampling text: its own options (generate.c) */
+        if (!strcmp(argv[i], "--generate")) return pdrt_generate(argc, argv, stages, n);
     pdrt_args a;
     int pr = pdrt_args_parse(&a, argc, argv, RT_SINGLE);
     if (pr) return pr > 0 ? 0 : 2;

@@ -130,6 +130,11 @@ int pdrt_targets(const pdrt_args *a, const pdrt_stage *st);
 /* Fails unless the last stage's output pack is batch x targets x classes logits. */
 void pdrt_check_logits(const pdrt_stage *last, int targets);
 
+/* ---- sampling text (generate.c) ---- */
+/* `--generate N` of the local binary: prints N characters sampled from the model (the stages'
+ * forwards in one process) with the --init weights; returns the exit status. */
+int pdrt_generate(int argc, char **argv, const pdrt_stage *const *stages, int n);
+
 /* ---- weights files, DIR/<layer>.<param>.f32 (weights.c) ---- */
 void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
                      const float *buffers);
