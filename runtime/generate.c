@@ -4,7 +4,8 @@
  * The context is the model's input [T]: the last T tokens so far, left-aligned in sample 0 of a
  * minibatch (the other samples and the positions after the context hold id 0; a causal model's
  * logits at position t see only tokens <= t), the forward of every stage in evaluation mode, the
- * logits at the context's last position divided by the temperature, softmax (double), and the
+ * logits at the context's last position divided by the temperature, softmax (double) over the
+ * vocabulary's ids (classes past vocab.txt's characters are never drawn), and the
  * next id drawn by inverse CDF with u = pd_rng_uniform_double(key(seed, PD_RNG_USER + 1, 0, 0,
  * 0), i) for the i-th character: the same seed, weights and prompt give the same text. Ids are
  * decoded (and the prompt encoded) with vocab.txt: the vocabulary's characters in id order, UTF-8
@@ -140,14 +141,15 @@ int pdrt_generate(int argc, char **argv, const pdrt_stage *const *stages, int n)
             stages[k]->forward(in[k + 1], acts[k], scr[k], buf[k], par[k], in[k], 0, seed, -1);
         const float *z = in[n] + (w - 1) * (size_t)V; /* sample 0, the context's last position */
         double mx = -HUGE_VAL, sum = 0;
-        for (int c = 0; c < V; c++) mx = fmax(mx, (double)z[c] / temp);
-        for (int c = 0; c < V; c++) sum += p[c] = exp((double)z[c] / temp - mx);
+        int nc = nv < V ? nv : V; /* classes past the vocabulary never occur: not drawn */
+        for (int c = 0; c < nc; c++) mx = fmax(mx, (double)z[c] / temp);
+        for (int c = 0; c < nc; c++) sum += p[c] = exp((double)z[c] / temp - mx);
         double u = pd_rng_uniform_double(key, (uint64_t)i) * sum, acc = 0;
-        int next = V - 1;
-        for (int c = 0; c < V; c++)
+        int next = nc - 1;
+        for (int c = 0; c < nc; c++)
             if ((acc += p[c]) > u) { next = c; break; }
         ids[len++] = next;
-        fputs(next < nv ? voc[next].ch : "?", stdout);
+        fputs(voc[next].ch, stdout);
     }
     putchar('\n');
     fflush(stdout);
