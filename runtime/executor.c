@@ -708,8 +708,9 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         if (a.eval && end) {
             acc = evaluate(&e);
             if (e.rank == e.out_rank) {
-                printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch_end ? epoch : epoch + 1, acc,
-                       pdrt_now() - e.t0);
+                printf("epoch %d test_accuracy %.4f", epoch_end ? epoch : epoch + 1, acc);
+                if (e.tg > 1) printf(" val_loss %.4f", e.val_loss); /* nats per token */
+                printf(" elapsed %.1f s\n", pdrt_now() - e.t0);
                 fflush(stdout);
             }
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {

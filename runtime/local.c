@@ -256,7 +256,9 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         epoch++;
         if (a.eval && (a.target_accuracy >= 0 || done == total || nsteps == per_epoch)) {
             acc = eval_local(ls, n, &test, ls[0].in, labels, tg, &a, &val_loss);
-            printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, pdrt_now() - t0);
+            printf("epoch %d test_accuracy %.4f", epoch, acc);
+            if (tg > 1) printf(" val_loss %.4f", val_loss); /* nats per token */
+            printf(" elapsed %.1f s\n", pdrt_now() - t0);
             fflush(stdout);
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
                 ttt = pdrt_now() - t0;
