@@ -7,7 +7,9 @@
 #  - 1f1b equals --emulate bit for bit;
 #  - summary.json has val_loss (nats per token) and tokens_per_s = samples_per_s * T;
 #  - pdlaunch --generate prints the same characters for the same seed, all from vocab.txt, and
-#    other characters for another seed.
+#    other characters for another seed;
+#  - models/gpt_char.yaml's wiring plans (stand-ins for layernorm and attention until they are
+#    in the tree); with them, a one-block GPT of its layout trains on 2 stages as --single does.
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 LAUNCH="$ROOT/scripts/pdlaunch"
@@ -65,5 +67,59 @@ PY
               fail generate_refuses_unknown_characters "$OUTPUT"; }
 else
     fail plan_and_build_token_model "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | head -5)"
+fi
+
+# ---- models/gpt_char.yaml: its wiring plans (with stand-ins while layernorm and attention are
+# not in the tree); with them, a one-block GPT of the same layout trains on 2 stages (flush) to
+# --single's weights within 1e-5 relative and 1f1b equals --emulate ----
+if "$PDPLAN" models/gpt_char.yaml -n 2 --no-codegen -q -o "$TMP/gc" 2>&1 | grep -q "unknown op"; then
+    sed -e 's/op: layernorm, eps: 1.0e-5/op: gelu/' -e 's/op: attention, heads: 4/op: linear, out_features: 128/' \
+        models/gpt_char.yaml >"$TMP/gpt_stub.yaml"
+    expect_status 0 gpt_char_wiring_plans "$PDPLAN" "$TMP/gpt_stub.yaml" -n 2 --straight --no-codegen -q -o "$TMP/gs" &&
+        pass gpt_char_wiring_plans_with_stand_ins
+    skip gpt_tiny_pipeline "layernorm and attention are not in this tree yet"
+else
+    expect_status 0 gpt_char_plans "$PDPLAN" models/gpt_char.yaml -n 2 --straight -q -o "$TMP/gc" &&
+        pass gpt_char_plans
+    { sed -n '1,/^layers:/p' "$TMP/tok.yaml"; cat <<'YAML'
+  - {name: wte, op: embedding, num_embeddings: 24, embedding_dim: 8, positions: 8, init_std: 0.02}
+  - {name: ln1, op: layernorm, eps: 1.0e-5}
+  - {name: qkv, op: linear, out_features: 24}
+  - {name: attn, op: attention, heads: 2}
+  - {name: proj, op: linear, out_features: 8}
+  - {name: add1, op: add, inputs: [proj, wte]}
+  - {name: ln2, op: layernorm, eps: 1.0e-5}
+  - {name: fc, op: linear, out_features: 32}
+  - {name: gelu, op: gelu}
+  - {name: out, op: linear, out_features: 8}
+  - {name: add2, op: add, inputs: [out, add1]}
+  - {name: lnf, op: layernorm, eps: 1.0e-5}
+  - {name: head, op: linear, out_features: 24}
+YAML
+    } | sed 's/^name: tiny_tokens/name: tiny_gpt/' >"$TMP/gpt.yaml"
+    cat >"$TMP/close.py" <<'PY'
+import array, glob, os, sys
+worst, n = 0.0, 0
+for f in sorted(glob.glob(sys.argv[1] + "/*.f32")):
+    a = array.array("f"); a.frombytes(open(f, "rb").read())
+    b = array.array("f"); b.frombytes(open(os.path.join(sys.argv[2], os.path.basename(f)), "rb").read())
+    scale = max(abs(y) for y in b) or 1.0
+    for x, y in zip(a, b):
+        worst = max(worst, abs(x - y) / max(abs(y), 1e-2 * scale)); n += 1
+print("worst relative difference %.3g over %d weights" % (worst, n))
+sys.exit(0 if n > 0 and worst <= 1e-5 else 1)
+PY
+    if "$PDPLAN" "$TMP/gpt.yaml" -n 2 --straight -q -o "$TMP/gg" >"$TMP/plan.log" 2>&1 &&
+        make -s -C "$TMP/gg" >"$TMP/make.log" 2>&1; then
+        expect_status 0 gpt_flush_runs "$LAUNCH" "$TMP/gg" --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/gpf" &&
+            expect_status 0 gpt_flush_single_runs "$LAUNCH" "$TMP/gg" --single --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/gsf" &&
+            { out=$(python3 "$TMP/close.py" "$TMP/gpf" "$TMP/gsf") && pass gpt_flush_2_stages_equals_single ||
+                  fail gpt_flush_2_stages_equals_single "$out"; }
+        expect_status 0 gpt_1f1b_runs "$LAUNCH" "$TMP/gg" --schedule 1f1b "${common[@]}" --save "$TMP/gp1" &&
+            expect_status 0 gpt_1f1b_emulate_runs "$LAUNCH" "$TMP/gg" --emulate --schedule 1f1b "${common[@]}" --save "$TMP/ge1" &&
+            { same_dirs "$TMP/gp1" "$TMP/ge1" && pass gpt_1f1b_equals_emulate || fail gpt_1f1b_equals_emulate; }
+    else
+        fail plan_and_build_tiny_gpt "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | head -5)"
+    fi
 fi
 finish
