@@ -24,13 +24,14 @@ int *pdrt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n) {
 int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const pdrt_args *a,
                          const pdrt_stage *st, int first) {
     int64_t per_epoch = 0;
-    if (st->index == st->n_stages - 1) pdrt_check_logits(st, pdrt_targets(a, st));
     if (first) {
         pdrt_data_open(train, test, a, st);
         PDRT_CHECK(pd_data_targets(train) == pdrt_targets(a, st));
         per_epoch = pd_data_batches(train, st->batch, 1);
         if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     }
+    /* after the data's own errors (a one-stage run reports a bad file first) */
+    if (st->index == st->n_stages - 1) pdrt_check_logits(st, pdrt_targets(a, st));
     MPI_Bcast(&per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     int epochs = a->epochs > 0 ? a->epochs : (st->epochs > 0 ? st->epochs : 1);
     *total = a->steps > 0 ? a->steps : (int64_t)epochs * per_epoch;
