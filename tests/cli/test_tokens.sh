@@ -97,23 +97,11 @@ else
   - {name: head, op: linear, out_features: 24}
 YAML
     } | sed 's/^name: tiny_tokens/name: tiny_gpt/' >"$TMP/gpt.yaml"
-    cat >"$TMP/close.py" <<'PY'
-import array, glob, os, sys
-worst, n = 0.0, 0
-for f in sorted(glob.glob(sys.argv[1] + "/*.f32")):
-    a = array.array("f"); a.frombytes(open(f, "rb").read())
-    b = array.array("f"); b.frombytes(open(os.path.join(sys.argv[2], os.path.basename(f)), "rb").read())
-    scale = max(abs(y) for y in b) or 1.0
-    for x, y in zip(a, b):
-        worst = max(worst, abs(x - y) / max(abs(y), 1e-2 * scale)); n += 1
-print("worst relative difference %.3g over %d weights" % (worst, n))
-sys.exit(0 if n > 0 and worst <= 1e-5 else 1)
-PY
     if "$PDPLAN" "$TMP/gpt.yaml" -n 2 --straight -q -o "$TMP/gg" >"$TMP/plan.log" 2>&1 &&
         make -s -C "$TMP/gg" >"$TMP/make.log" 2>&1; then
         expect_status 0 gpt_flush_runs "$LAUNCH" "$TMP/gg" --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/gpf" &&
             expect_status 0 gpt_flush_single_runs "$LAUNCH" "$TMP/gg" --single --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/gsf" &&
-            { out=$(python3 "$TMP/close.py" "$TMP/gpf" "$TMP/gsf") && pass gpt_flush_2_stages_equals_single ||
+            { out=$(python3 tests/weights_close.py "$TMP/gpf" "$TMP/gsf" 1e-5) && pass gpt_flush_2_stages_equals_single ||
                   fail gpt_flush_2_stages_equals_single "$out"; }
         expect_status 0 gpt_1f1b_runs "$LAUNCH" "$TMP/gg" --schedule 1f1b "${common[@]}" --save "$TMP/gp1" &&
             expect_status 0 gpt_1f1b_emulate_runs "$LAUNCH" "$TMP/gg" --emulate --schedule 1f1b "${common[@]}" --save "$TMP/ge1" &&

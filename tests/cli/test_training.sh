@@ -54,23 +54,10 @@ fi
 # Left out of the comparison: batch-norm statistics (per replica) and conv.bias, whose gradient is
 # zero in exact arithmetic (batch norm follows it) so that Adam turns the replicas' rounding noise
 # (1e-9) into steps of about lr (measured 0.025 relative without clipping too)
-cat >"$TMP/close.py" <<'PY'
-import array, glob, os, sys
-worst, n = 0.0, 0
-for f in sorted(glob.glob(sys.argv[1] + "/*.f32")):
-    if "running_" in f or f.endswith("/conv.bias.f32"): continue
-    a = array.array("f"); a.frombytes(open(f, "rb").read())
-    b = array.array("f"); b.frombytes(open(os.path.join(sys.argv[2], os.path.basename(f)), "rb").read())
-    scale = max(abs(y) for y in b) or 1.0
-    for x, y in zip(a, b):
-        worst = max(worst, abs(x - y) / max(abs(y), 1e-2 * scale)); n += 1
-print("worst relative difference %.3g over %d weights" % (worst, n))
-sys.exit(0 if n > 0 and worst <= float(sys.argv[3]) else 1)
-PY
 if plan r4 -n 4 && grep -q 'stage 0 binary stage_0 replicas 2 ranks 0 1' "$TMP/r4/launch.conf"; then
     expect_status 0 flush_replicated_clip_runs "$LAUNCH" "$TMP/r4" --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/rp" &&
         expect_status 0 flush_replicated_clip_single_runs "$LAUNCH" "$TMP/r4" --single --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/rs" &&
-        { out=$(python3 "$TMP/close.py" "$TMP/rp" "$TMP/rs" 1e-5) && pass flush_replicated_clip_close_to_single ||
+        { out=$(python3 tests/weights_close.py "$TMP/rp" "$TMP/rs" 1e-5 running_ /conv.bias.f32) && pass flush_replicated_clip_close_to_single ||
               fail flush_replicated_clip_close_to_single "$out"; }
     OUTPUT=$("$LAUNCH" "$TMP/r4" --schedule 1f1b "${common[@]}" 2>&1) &&
         fail 1f1b_replicated_clip_refused "exit status 0" ||
