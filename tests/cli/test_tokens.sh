@@ -8,6 +8,7 @@
 #  - summary.json has val_loss (nats per token) and tokens_per_s = samples_per_s * T;
 #  - pdlaunch --generate prints the same characters for the same seed, all from vocab.txt, and
 #    other characters for another seed;
+#  - with nvcc, the CUDA stages of the same model build;
 #  - models/gpt_char.yaml's wiring plans (stand-ins for layernorm and attention until they are
 #    in the tree); with them, a one-block GPT of its layout trains on 2 stages as --single does.
 . "$(dirname "$0")/../lib.sh"
@@ -67,6 +68,22 @@ PY
               fail generate_refuses_unknown_characters "$OUTPUT"; }
 else
     fail plan_and_build_token_model "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | head -5)"
+fi
+
+# ---- the CUDA stages of the token model compile and link (nvcc and libpdrt_cuda.a: make cuda);
+# running them needs a GPU (tests/cuda/test_ops_cuda.c checks the kernels there) ----
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH="$PATH:/usr/local/cuda/bin"
+    if make -s build/libpdrt_cuda.a >/dev/null 2>&1 &&
+        "$PDPLAN" "$TMP/tok.yaml" -n 2 --straight -q --backend cuda -o "$TMP/gcu" >"$TMP/plan.log" 2>&1 &&
+        make -s -C "$TMP/gcu" >"$TMP/make.log" 2>&1; then
+        grep -q 'pdrt_embedding_backward_cuda(ctx' "$TMP/gcu/stage_0.cu" && pass cuda_token_stages_build ||
+            fail cuda_token_stages_build "no embedding call in stage_0.cu"
+    else
+        fail cuda_token_stages_build "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | tail -5)"
+    fi
+else
+    skip cuda_token_stages_build "no nvcc"
 fi
 
 # ---- models/gpt_char.yaml: its wiring plans (with stand-ins while layernorm and attention are
