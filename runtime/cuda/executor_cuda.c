@@ -30,6 +30,7 @@ typedef struct {
     const pdrt_args *a;
     int rank, n, first, last, B, R, j, out_rank, vsync, w0;
     int tg, NL;                     /* targets per sample (token streams: T); per minibatch */
+    double val_loss;                /* the last evaluation's mean loss per target (nats) */
     int *first_rank;
     MPI_Comm stage_comm;
     pd_cuda_ctx *ctx;
@@ -245,7 +246,8 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
 }
 
 /* Forward-only pass over the test set through the first replica of every stage (through host
- * memory and MPI: not on the training path). Returns the accuracy on every rank. */
+ * memory and MPI: not on the training path). Returns the accuracy on every rank; e->val_loss
+ * gets the mean loss per target. */
 static double evaluate(cx_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
@@ -259,6 +261,7 @@ static double evaluate(cx_t *e) {
     float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
     float *w = dev_w(e, pdrt_stash_newest(&e->stash));
     int64_t correct = 0;
+    double loss_sum = 0;
     for (int64_t t = 0; t < nb; t++) {
         if (e->first) {
             memset(hin, 0, (size_t)nin * sizeof(float));
@@ -277,6 +280,10 @@ static double evaluate(cx_t *e) {
             for (int b = 0; b < got; b++) e->labels_host[b] = (int)hin[st->in_floats + b];
             pd_cuda_upload(e->ctx, e->labels_dev, e->labels_host, (size_t)e->NL * sizeof(int));
             correct += pdrt_count_correct_cuda(e->ctx, e->logits, e->labels_dev, got, st->classes);
+            if (got) /* dout[0] is free while the pipeline is drained */
+                loss_sum += (double)got * pdrt_softmax_cross_entropy_cuda(
+                                              e->ctx, e->dout[0], e->logits, e->labels_dev, got,
+                                              st->classes);
         } else {
             pd_cuda_download(e->ctx, hout, out, (size_t)st->out_floats * sizeof(float));
             memcpy(hout + st->out_floats, hin + st->in_floats, (size_t)e->NL * sizeof(float));
@@ -289,7 +296,10 @@ static double evaluate(cx_t *e) {
     free(hout);
     n_test *= e->tg; /* accuracy per target (token) */
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
+    double vl = e->last && n_test ? loss_sum / (double)n_test : 0;
     MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
+    MPI_Bcast(&vl, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
+    e->val_loss = vl;
     return acc;
 }
 
@@ -609,7 +619,9 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         if (a.eval && (a.target_accuracy >= 0 || done == e.total || n == e.per_epoch)) {
             acc = evaluate(&e);
             if (e.rank == e.out_rank) {
-                printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, pdrt_now() - e.t0);
+                printf("epoch %d test_accuracy %.4f", epoch, acc);
+                if (e.tg > 1) printf(" val_loss %.4f", e.val_loss); /* nats per token */
+                printf(" elapsed %.1f s\n", pdrt_now() - e.t0);
                 fflush(stdout);
             }
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
@@ -646,6 +658,8 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         sum.test_accuracy = a.eval ? acc : -1;
         sum.samples_per_s = (double)done * e.B / train_s;
         sum.targets = e.tg; /* tokens_per_s */
+        sum.has_val_loss = a.eval && acc >= 0;
+        sum.val_loss = e.val_loss;
         sum.wall_s = wall;
         sum.train_s = train_s;
         sum.target_accuracy = a.target_accuracy;
