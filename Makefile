@@ -121,7 +121,8 @@ build/san/pdplan: $(SAN_PDPLAN_OBJ) build/san/libcodegen.a build/san/libplanner.
 	$(CC) $(SANFLAGS) -o $@ $^ $(PLANNER_LIBS)
 
 # the tests link pdplan's argument parser (tools/pdplan/cli_args.c) and the code generator too
-build/san/tests/%: tests/unit/%.c tests/test_main.c build/san/tools/pdplan/cli_args.o \
+build/san/tests/%: tests/unit/%.c tests/unit/ref_check.h tests/test_main.c \
+    build/san/tools/pdplan/cli_args.o \
     build/san/libcodegen.a build/san/libplanner.a build/san/libpdrt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O1 $(SANFLAGS) -Itests -o $@ $< tests/test_main.c \

@@ -47,6 +47,7 @@ static void print_arg(cg_em *e, const cg_op *op, const pd_arg *a) {
     case PD_ARG_FLOAT: cg_printf(e, "%s", cg_float_literal(f, sizeof f, a->f)); break;
     case PD_ARG_BATCH: cg_printf(e, "P_B"); break;
     case PD_ARG_BATCH_TIMES: cg_printf(e, "(size_t)P_B * %" PRId64, a->i); break;
+    case PD_ARG_ROWS: cg_printf(e, "P_B * %d", (int)a->i); break;
     case PD_ARG_SEED: cg_use(e, "seed"); cg_printf(e, "seed"); break;
     case PD_ARG_STEP: cg_use(e, "step"); cg_printf(e, "step"); break;
     case PD_ARG_LAYER: cg_printf(e, "%d", op->layer); break;

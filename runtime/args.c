@@ -1,5 +1,6 @@
 /* args.c: parsing the options every stage binary understands (listed, with their help, in
  * options.def, which pdlaunch reads too). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ static int need(int i, int argc, char **argv) {
     return 1;
 }
 
+/* A number: the whole string, finite. */
 static int num(const char *opt, const char *s, double *out) {
     char *end;
     *out = strtod(s, &end);
@@ -59,7 +61,56 @@ static int num(const char *opt, const char *s, double *out) {
         fprintf(stderr, "pdrt: error: %s: '%s' is not a number\n", opt, s);
         return 0;
     }
+    if (!isfinite(*out)) {
+        fprintf(stderr, "pdrt: error: %s: '%s' is not a finite number\n", opt, s);
+        return 0;
+    }
     return 1;
+}
+
+/* A value in [lo, hi]; whole when integer (hi <= 2^53, so that every whole double in range is
+ * exact). */
+static int in_range(const char *opt, const char *s, double v, int integer, double lo, double hi,
+                    int lo_open) {
+    if (integer && v != floor(v)) {
+        fprintf(stderr, "pdrt: error: %s: '%s' is not a whole number\n", opt, s);
+        return 0;
+    }
+    if (v < lo || (lo_open && v == lo) || v > hi) {
+        fprintf(stderr, "pdrt: error: %s: '%s' is out of range (%s%.17g .. %.17g)\n", opt, s,
+                lo_open ? "above " : "", lo, hi);
+        return 0;
+    }
+    return 1;
+}
+
+/* The numeric options: integer or not, range. */
+typedef struct {
+    const char *name;
+    int integer, lo_open;
+    double lo, hi;
+} num_opt;
+static const num_opt num_opts[] = {
+    {"--steps", 1, 0, 1, 1e15},
+    {"--epochs", 1, 0, 1, 1e6},
+    {"--lr", 0, 1, 0, 1e6},
+    {"--seed", 1, 0, 0, 9007199254740992.0},      /* 2^53 */
+    {"--target-accuracy", 0, 1, 0, 1},
+    {"--log-every", 1, 0, 1, 1e9},
+    {"--synthetic-n", 1, 0, 1, 2147483647.0},     /* the shuffle order's 32-bit indices */
+    {"--microbatches", 1, 0, 1, 1e6},
+    {"--checkpoint-every", 1, 0, 1, 1e15},
+    {"--hang-timeout", 0, 0, 0, 1e6},
+    {"--warmup", 1, 0, 0, 1e15},
+    {"--lr-decay-iters", 1, 0, 0, 1e15},
+    {"--min-lr", 0, 0, 0, 1e6},
+    {"--clip-grad-norm", 0, 0, 0, 1e30},
+};
+
+static const num_opt *find_num(const char *o) {
+    for (size_t k = 0; k < sizeof num_opts / sizeof num_opts[0]; k++)
+        if (!strcmp(o, num_opts[k].name)) return &num_opts[k];
+    return NULL;
 }
 
 int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode) {
@@ -76,8 +127,10 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
     a->trace = 1;
     a->warmup = a->lr_decay_iters = -1;
     a->min_lr = a->clip_grad_norm = -1;
+    a->hang_timeout = PDRT_HANG_TIMEOUT_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
+        const num_opt *no;
         double v;
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
             usage(stdout);
@@ -117,32 +170,25 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
                 return -1;
             }
             snprintf(dst, sizeof a->data, "%s", argv[++i]);
-        } else if (!strcmp(o, "--steps") || !strcmp(o, "--epochs") || !strcmp(o, "--lr") ||
-                   !strcmp(o, "--seed") || !strcmp(o, "--target-accuracy") ||
-                   !strcmp(o, "--log-every") || !strcmp(o, "--synthetic-n") ||
-                   !strcmp(o, "--microbatches") || !strcmp(o, "--checkpoint-every") ||
-                   !strcmp(o, "--warmup") || !strcmp(o, "--lr-decay-iters") ||
-                   !strcmp(o, "--min-lr") || !strcmp(o, "--clip-grad-norm")) {
-            if (!need(i, argc, argv) || !num(o, argv[i + 1], &v)) return -1;
-            i++;
-            int bad = 0;
-            if (!strcmp(o, "--steps")) { a->steps = (int64_t)v; bad = v < 1 || v != (double)a->steps; }
-            else if (!strcmp(o, "--epochs")) { a->epochs = (int)v; bad = v < 1 || v != a->epochs; }
-            else if (!strcmp(o, "--lr")) { a->lr = v; bad = !(v > 0); }
-            else if (!strcmp(o, "--seed")) { a->seed = (uint64_t)v; bad = v < 0; }
-            else if (!strcmp(o, "--target-accuracy")) { a->target_accuracy = v; bad = !(v > 0 && v <= 1); }
-            else if (!strcmp(o, "--log-every")) { a->log_every = (int)v; bad = v < 1; }
-            else if (!strcmp(o, "--checkpoint-every")) { a->checkpoint_every = (int64_t)v; bad = v < 1 || v > 1e15 || v != (double)a->checkpoint_every; }
-            else if (!strcmp(o, "--warmup")) { a->warmup = (int64_t)v; bad = v < 0 || v > 1e15 || v != (double)a->warmup; }
-            else if (!strcmp(o, "--lr-decay-iters")) { a->lr_decay_iters = (int64_t)v; bad = v < 0 || v > 1e15 || v != (double)a->lr_decay_iters; }
-            else if (!strcmp(o, "--min-lr")) { a->min_lr = v; bad = !(v >= 0 && v < 1e6); }
-            else if (!strcmp(o, "--clip-grad-norm")) { a->clip_grad_norm = v; bad = !(v >= 0 && v < 1e30); }
-            else if (!strcmp(o, "--microbatches")) { a->microbatches = (int)v; bad = v < 1 || v > 1e6 || v != a->microbatches; }
-            else { a->synthetic_n = (int64_t)v; bad = v < 1; }
-            if (bad) {
-                fprintf(stderr, "pdrt: error: %s: bad value '%s'\n", o, argv[i]);
+        } else if ((no = find_num(o))) {
+            if (!need(i, argc, argv) || !num(o, argv[i + 1], &v) ||
+                !in_range(o, argv[i + 1], v, no->integer, no->lo, no->hi, no->lo_open))
                 return -1;
-            }
+            i++;
+            if (!strcmp(o, "--steps")) a->steps = (int64_t)v;
+            else if (!strcmp(o, "--epochs")) a->epochs = (int)v;
+            else if (!strcmp(o, "--lr")) a->lr = v;
+            else if (!strcmp(o, "--seed")) a->seed = (uint64_t)v;
+            else if (!strcmp(o, "--target-accuracy")) a->target_accuracy = v;
+            else if (!strcmp(o, "--log-every")) a->log_every = (int)v;
+            else if (!strcmp(o, "--checkpoint-every")) a->checkpoint_every = (int64_t)v;
+            else if (!strcmp(o, "--microbatches")) a->microbatches = (int)v;
+            else if (!strcmp(o, "--hang-timeout")) a->hang_timeout = v;
+            else if (!strcmp(o, "--warmup")) a->warmup = (int64_t)v;
+            else if (!strcmp(o, "--lr-decay-iters")) a->lr_decay_iters = (int64_t)v;
+            else if (!strcmp(o, "--min-lr")) a->min_lr = v;
+            else if (!strcmp(o, "--clip-grad-norm")) a->clip_grad_norm = v;
+            else a->synthetic_n = (int64_t)v;
         } else {
             fprintf(stderr, "pdrt: error: unknown option '%s'\n", o);
             usage(stderr);

@@ -56,7 +56,11 @@ static void meta_words(uint64_t w[RT_CKPT_WORDS], const pdrt_ckpt_meta *m) {
     uint64_t v[] = {m->fingerprint, m->seed, (uint64_t)m->stage, (uint64_t)m->replica,
                     (uint64_t)m->rank, (uint64_t)m->n_ranks, (uint64_t)m->done, (uint64_t)m->epoch,
                     (uint64_t)m->updates, (uint64_t)m->every, dbits(m->loss_sum),
-                    (uint64_t)m->loss_n, dbits(m->last_loss), (uint64_t)m->skipped};
+                    (uint64_t)m->loss_n, dbits(m->last_loss), (uint64_t)m->skipped,
+                    dbits(m->lr),
+                    /* bit 63: recorded; bit 62: shuffle; below: minibatches per epoch */
+                    ((uint64_t)1 << 63) | ((uint64_t)(m->shuffle != 0) << 62) |
+                        ((uint64_t)m->per_epoch & (((uint64_t)1 << 62) - 1))};
     memcpy(w, v, sizeof v);
 }
 
@@ -66,6 +70,13 @@ static void words_meta(pdrt_ckpt_meta *m, const uint64_t w[RT_CKPT_WORDS]) {
     m->done = (int64_t)w[6]; m->epoch = (int64_t)w[7]; m->updates = (int64_t)w[8];
     m->every = (int64_t)w[9]; m->loss_sum = bitsd(w[10]); m->loss_n = (int64_t)w[11];
     m->last_loss = bitsd(w[12]); m->skipped = (int64_t)w[13];
+    if (w[15] >> 63) {
+        m->lr = bitsd(w[14]);
+        m->shuffle = (int)((w[15] >> 62) & 1);
+        m->per_epoch = (int64_t)(w[15] & (((uint64_t)1 << 62) - 1));
+    } else {
+        m->lr = 0; m->shuffle = 0; m->per_epoch = 0; /* not recorded */
+    }
 }
 
 static int write_all(int fd, const void *buf, size_t n) {
@@ -120,11 +131,20 @@ void pdrt_ckpt_write(const char *dir, const pdrt_ckpt_meta *m, const char *plan_
     if (write_all(fd, buf, total) || fsync(fd)) {
         int err = errno;
         close(fd);
+        unlink(tmp); /* no debris: the set stays incomplete, and older sets are kept */
+        PDRT_FAIL("cannot write %s: %s", tmp, strerror(err ? err : EIO));
+    }
+    if (close(fd)) {
+        int err = errno;
+        unlink(tmp);
         PDRT_FAIL("cannot write %s: %s", tmp, strerror(err));
     }
-    close(fd);
     free(buf);
-    if (rename(tmp, path)) PDRT_FAIL("cannot rename %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path)) {
+        int err = errno;
+        unlink(tmp);
+        PDRT_FAIL("cannot rename %s: %s", tmp, strerror(err));
+    }
     fsync_dir(sdir);
 }
 
@@ -214,7 +234,54 @@ out:
     return rc;
 }
 
-int64_t pdrt_ckpt_latest(const char *dir, int n_ranks) {
+int pdrt_ckpt_fits(const pdrt_ckpt_meta *m, const pdrt_ckpt_meta *want, int64_t total, char *why,
+                   size_t wcap) {
+    int64_t pe = want->per_epoch;
+    if (m->fingerprint != want->fingerprint)
+        snprintf(why, wcap, "written for another stage layout or schedule (fingerprint %016llx; "
+                 "this run's is %016llx)", (unsigned long long)m->fingerprint,
+                 (unsigned long long)want->fingerprint);
+    else if (m->stage != want->stage || m->rank != want->rank || m->n_ranks != want->n_ranks ||
+             m->done != want->done)
+        snprintf(why, wcap, "written by rank %d of %d (stage %d) at step %lld", m->rank, m->n_ranks,
+                 m->stage, (long long)m->done);
+    else if (m->seed != want->seed)
+        snprintf(why, wcap, "written with --seed %llu, this run has %llu",
+                 (unsigned long long)m->seed, (unsigned long long)want->seed);
+    else if (m->done > total)
+        snprintf(why, wcap, "at step %lld, past this run's %lld steps", (long long)m->done,
+                 (long long)total);
+    else if ((m->per_epoch && m->per_epoch != pe) || m->epoch * pe > m->done ||
+             m->done - m->epoch * pe > pe)
+        snprintf(why, wcap, "written for %lld minibatches per epoch (step %lld, epoch %lld); this "
+                 "run's data has %lld: --data or --synthetic-n changed",
+                 (long long)(m->per_epoch ? m->per_epoch : m->done / (m->epoch > 0 ? m->epoch : 1)),
+                 (long long)m->done, (long long)m->epoch + 1, (long long)pe);
+    else
+        return 0;
+    return -1;
+}
+
+void pdrt_ckpt_warn_changes(const pdrt_ckpt_meta *m, const pdrt_ckpt_meta *now) {
+    if (!m->per_epoch) return; /* not recorded */
+    char changed[512] = "";
+    size_t at = 0;
+    if (m->lr != now->lr)
+        at += (size_t)snprintf(changed + at, sizeof changed - at, "%s learning rate %g -> %g",
+                               at ? ";" : "", m->lr, now->lr);
+    if (m->shuffle != now->shuffle && at < sizeof changed)
+        at += (size_t)snprintf(changed + at, sizeof changed - at, "%s shuffling %s -> %s",
+                               at ? ";" : "", m->shuffle ? "on" : "off (--no-shuffle)",
+                               now->shuffle ? "on" : "off (--no-shuffle)");
+    if (now->every > 0 && m->every != now->every && at < sizeof changed)
+        at += (size_t)snprintf(changed + at, sizeof changed - at, "%s --checkpoint-every %lld -> %lld",
+                               at ? ";" : "", (long long)m->every, (long long)now->every);
+    if (at)
+        pdrt_warn("--resume: this run differs from the checkpoint's:%s (the result is not the "
+                  "uninterrupted run's)", changed);
+}
+
+int64_t pdrt_ckpt_latest(const char *dir, int n_ranks, int64_t below) {
     DIR *d = opendir(dir);
     if (!d) return -1;
     int64_t best = -1;
@@ -222,7 +289,9 @@ int64_t pdrt_ckpt_latest(const char *dir, int n_ranks) {
     while ((de = readdir(d))) {
         long long step;
         char extra;
-        if (sscanf(de->d_name, "step-%lld%c", &step, &extra) != 1 || step < 0 || step <= best) continue;
+        if (sscanf(de->d_name, "step-%lld%c", &step, &extra) != 1 || step < 0 || step <= best ||
+            step >= below)
+            continue;
         int complete = 1;
         for (int r = 0; r < n_ranks && complete; r++) {
             char path[4200];
@@ -236,6 +305,25 @@ int64_t pdrt_ckpt_latest(const char *dir, int n_ranks) {
     return best;
 }
 
+/* Removes rank's temporary files (".rank-R.ckpt.PID.tmp") in sdir: writes that a kill or a full
+ * disk interrupted. */
+static int remove_tmp(const char *sdir, int rank) {
+    DIR *d = opendir(sdir);
+    int removed = 0;
+    if (!d) return 0;
+    char pre[32], path[4600];
+    int n = snprintf(pre, sizeof pre, ".rank-%d.ckpt.", rank);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (strncmp(de->d_name, pre, (size_t)n) || len < 4 || strcmp(de->d_name + len - 4, ".tmp")) continue;
+        snprintf(path, sizeof path, "%s/%s", sdir, de->d_name);
+        removed += unlink(path) == 0;
+    }
+    closedir(d);
+    return removed;
+}
+
 void pdrt_ckpt_prune(const char *dir, int rank, int64_t keep_from) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -243,12 +331,16 @@ void pdrt_ckpt_prune(const char *dir, int rank, int64_t keep_from) {
     while ((de = readdir(d))) {
         long long step;
         char extra;
-        if (sscanf(de->d_name, "step-%lld%c", &step, &extra) != 1 || step >= keep_from) continue;
+        if (sscanf(de->d_name, "step-%lld%c", &step, &extra) != 1) continue;
         char path[4200], sdir[4200];
-        pdrt_ckpt_path(path, sizeof path, dir, step, rank);
-        unlink(path);
         snprintf(sdir, sizeof sdir, "%s/%s", dir, de->d_name);
-        rmdir(sdir); /* succeeds for the last rank to leave it */
+        int debris = remove_tmp(sdir, rank);
+        if (step < keep_from) {
+            pdrt_ckpt_path(path, sizeof path, dir, step, rank);
+            unlink(path);
+        }
+        /* succeeds for the last rank to leave it, or a folder an interrupted write left empty */
+        if (step < keep_from || debris) rmdir(sdir);
     }
     closedir(d);
 }

@@ -26,47 +26,7 @@
 #include "runtime/schedule/schedule.h"
 #include "runtime/transport/transport.h"
 
-typedef struct {
-    const pdrt_stage *st;
-    const pdrt_args *a;
-    int rank, n, first, last, B;
-    int tg, NL;                   /* targets per sample (token streams: T), per minibatch B*tg */
-    int R, j;                     /* replicas of this stage, and which one this rank is */
-    int *first_rank;              /* per stage: its first replica's rank */
-    int out_rank;                 /* the last stage's first replica: prints and writes files */
-    MPI_Comm stage_comm;          /* this stage's replicas, in rank order */
-    float *acc, *gather;          /* accumulated gradient + count (n_params + 1); the root's
-                                     gathered blobs (R of them) */
-    int vsync, w0;                /* vertical sync, and stage 0's warm-up */
-    int64_t epoch_base_updates;   /* updates done before this epoch */
-    int64_t replica_checks;
-    int D, S;                     /* minibatches in flight here; send slots per kind */
-    pdrt_stash stash;
-    pd_optim opt;
-    float *grads, *opt_state, *buffers, *scratch, *dacts, *logits;
-    float **acts, **in, **dout;   /* D each */
-    float **act_send, **grad_send;/* S each: send slot k of activations is the links' slot 2k,
-                                     of gradients 2k + 1 */
-    pdrt_link *links;             /* per peer rank: its link, opened on first use */
-    int *labels;
-    pd_data train, test;
-    int64_t updates;
-    pdrt_stage_stats stats;
-    pdrt_laps laps;                 /* per-layer times, for run/profile.yaml */
-    /* last stage: loss bookkeeping */
-    pdrt_loss_log lg;
-    int64_t done_steps;
-    double t0;
-    int64_t per_epoch, total;
-    int64_t skipped;              /* minibatches dropped (non-finite) */
-    double val_loss;              /* the last evaluation's mean loss per target (nats) */
-    float *buffers_before;        /* --skip-nonfinite: batch-norm statistics before a forward */
-    int64_t n_ckpt;               /* checkpoints written, and the seconds they took (write, */
-    double ckpt_s;                /* fsyncs, rename and the barrier after) */
-    /* test-only fault injection (PDRT_INJECT_NONFINITE): 1 input, 2 gradient; at step, stage */
-    int inj_kind, inj_stage;
-    int64_t inj_step;
-} ex_t;
+#include "executor.h"
 
 /* 1 when x[0..n) holds a NaN or an infinity: x * 0 is 0 for finite x and NaN otherwise. Sixteen
  * independent sums, so that the loop vectorises (one running sum is a chain of dependent adds,
@@ -98,10 +58,15 @@ static pdrt_link *link_to(ex_t *e, int peer) {
     return k;
 }
 
-/* Waits until the links' send slot q no longer holds a pending send. */
+/* Waits until the links' send slot q no longer holds a pending send (watched: the op names the
+ * peer whose receive it waits for). */
 static void slot_wait(ex_t *e, int q) {
     for (int p = 0; p < e->n; p++)
-        if (e->links[p].t) e->links[p].t->send_wait(&e->links[p], q);
+        if (e->links[p].t) {
+            pdrt_watch(q % 2 ? "a send of gradients to complete" : "a send of activations to complete", p, -1);
+            e->links[p].t->send_wait(&e->links[p], q);
+            pdrt_unwatch();
+        }
 }
 
 /* Send slot l % S of kind (0 activations, 1 gradients), free: the buffer to fill. */
@@ -113,10 +78,14 @@ static float *send_slot(ex_t *e, int kind, int64_t l, double *wait_ms) {
     return kind ? e->grad_send[i] : e->act_send[i];
 }
 
-static void recv_into(ex_t *e, float *buf, int64_t n, int peer, int tag, double *wait_ms) {
+/* Receives what (watched) of minibatch mb (< 0: none) from peer. */
+static void recv_into(ex_t *e, float *buf, int64_t n, int peer, int tag, const char *what,
+                      int64_t mb, double *wait_ms) {
     double t = pdrt_now();
     pdrt_link *k = link_to(e, peer);
+    pdrt_watch(what, peer, mb);
     k->t->recv(k, buf, n, tag);
+    pdrt_unwatch();
     *wait_ms += 1e3 * (pdrt_now() - t);
 }
 
@@ -237,7 +206,10 @@ static void allreduce(ex_t *e) {
     double t = pdrt_now();
     int64_t n1 = e->st->n_params + 1;
     PDRT_CHECK(n1 < (int64_t)1 << 31);
-    MPI_Gather(e->acc, (int)n1, MPI_FLOAT, e->gather, (int)n1, MPI_FLOAT, 0, e->stage_comm);
+    MPI_Request r;
+    pdrt_watch("the gradient all-reduce with the stage's replicas", -1, -1);
+    MPI_Igather(e->acc, (int)n1, MPI_FLOAT, e->gather, (int)n1, MPI_FLOAT, 0, e->stage_comm, &r);
+    pdrt_wait_req(&r);
     if (e->j == 0) {
         memset(e->acc, 0, (size_t)n1 * sizeof(float));
         for (int q = 0; q < e->R; q++) {
@@ -245,7 +217,9 @@ static void allreduce(ex_t *e) {
             for (int64_t i = 0; i < n1; i++) e->acc[i] += b[i];
         }
     }
-    MPI_Bcast(e->acc, (int)n1, MPI_FLOAT, 0, e->stage_comm);
+    MPI_Ibcast(e->acc, (int)n1, MPI_FLOAT, 0, e->stage_comm, &r);
+    pdrt_wait_req(&r);
+    pdrt_unwatch();
     e->stats.wait_ms += 1e3 * (pdrt_now() - t); /* communication, not compute */
 }
 
@@ -255,7 +229,9 @@ static void check_replicas(ex_t *e) {
     float *w = pdrt_stash_newest(&e->stash);
     float *ref = e->gather; /* R * (np + 1) floats: room for np */
     if (e->j == 0) memcpy(ref, w, (size_t)np * sizeof(float));
+    pdrt_watch("the replicas' weight comparison (--check-replicas)", -1, -1);
     MPI_Bcast(ref, (int)np, MPI_FLOAT, 0, e->stage_comm);
+    pdrt_unwatch();
     if (memcmp(ref, w, (size_t)np * sizeof(float)))
         PDRT_FAIL("replica %d of stage %d holds different weights than replica 0 "
                 "after update %lld", e->j, e->st->index, (long long)e->updates);
@@ -324,7 +300,8 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
         int tid = 0;
         switch (a->kind) {
         case PD_A_RECV_ACT:
-            recv_into(e, e->in[d], st->in_floats + e->NL, a->peer, pdrt_tag_of(0, a->mb), &e->stats.wait_ms);
+            recv_into(e, e->in[d], st->in_floats + e->NL, a->peer, pdrt_tag_of(0, a->mb), "a receive of activations",
+                      a->mb, &e->stats.wait_ms);
             tid = 1;
             break;
         case PD_A_FORWARD: forward(e, a->mb, epoch, base, off); break;
@@ -336,7 +313,8 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             break;
         }
         case PD_A_RECV_GRAD:
-            recv_into(e, e->dout[d], st->out_floats + 1, a->peer, pdrt_tag_of(1, a->mb), &e->stats.wait_ms);
+            recv_into(e, e->dout[d], st->out_floats + 1, a->peer, pdrt_tag_of(1, a->mb), "a receive of gradients",
+                      a->mb, &e->stats.wait_ms);
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb, base); break;
@@ -380,8 +358,10 @@ static double evaluate(ex_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
     if (e->first) { nb = pd_data_batches(&e->test, e->B, 0); n_test = e->test.n; }
+    pdrt_watch("the test set's size", 0, -1);
     MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    pdrt_unwatch();
     if (e->j != 0) nb = 0; /* other replicas hold the same weights */
     float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
     float *w = pdrt_stash_newest(&e->stash);
@@ -394,7 +374,8 @@ static double evaluate(ex_t *e) {
             for (int b = 0; b < e->NL; b++) in[st->in_floats + b] = b < got ? (float)e->labels[b] : -1;
         } else {
             double ignored = 0;
-            recv_into(e, in, st->in_floats + e->NL, e->first_rank[st->index - 1], 0, &ignored);
+            recv_into(e, in, st->in_floats + e->NL, e->first_rank[st->index - 1], 0,
+                      "a receive of test-set activations", t, &ignored);
         }
         st->forward(out, e->acts[0], e->scratch, e->buffers, w, in, 0, e->a->seed, -1);
         if (e->last) {
@@ -409,14 +390,18 @@ static double evaluate(ex_t *e) {
             memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->NL * sizeof(float));
             pdrt_link *k = link_to(e, e->first_rank[st->index + 1]); /* slot 0: act_send[0] */
             k->t->send(k, 0, out, st->out_floats + e->NL, 0);
+            pdrt_watch("a send of test-set activations to complete", k->peer, t);
             k->t->send_wait(k, 0);
+            pdrt_unwatch();
         }
     }
     n_test *= e->tg; /* accuracy and loss per target (token) */
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
     double vl = e->last && n_test ? loss_sum / (double)n_test : 0;
+    pdrt_watch("the test accuracy", e->out_rank, -1);
     MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
     MPI_Bcast(&vl, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
+    pdrt_unwatch();
     e->val_loss = vl;
     return acc;
 }
@@ -486,6 +471,7 @@ static void write_trace(ex_t *e) {
         offs = calloc((size_t)e->n, sizeof(int));
         PDRT_CHECK(lens && offs);
     }
+    pdrt_watch("the gathering of trace events", root, -1);
     MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, root, MPI_COMM_WORLD);
     size_t total = 0;
     if (e->rank == root) {
@@ -498,6 +484,7 @@ static void write_trace(ex_t *e) {
         PDRT_CHECK(all != NULL);
     }
     MPI_Gatherv(mine, n, MPI_CHAR, all, lens, offs, MPI_CHAR, root, MPI_COMM_WORLD);
+    pdrt_unwatch();
     if (e->rank == root) {
         /* join the ranks' texts with commas */
         char *joined = malloc(total + 2 * (size_t)e->n + 1);
@@ -523,98 +510,6 @@ static void write_trace(ex_t *e) {
     free(mine); free(all); free(lens); free(offs);
 }
 
-static void ckpt_meta(pdrt_ckpt_meta *m, const ex_t *e, int64_t done, int epoch, int64_t every) {
-    memset(m, 0, sizeof *m);
-    m->fingerprint = pdrt_stage_fingerprint(e->st, pdrt_schedule_name(e->st, e->a), pdrt_microbatches(e->st, e->a));
-    m->seed = e->a->seed;
-    m->stage = e->st->index;
-    m->replica = e->j;
-    m->rank = e->rank;
-    m->n_ranks = e->n;
-    m->done = done;
-    m->epoch = epoch;
-    m->updates = e->updates;
-    m->every = every;
-    m->loss_sum = e->lg.loss_sum;
-    m->last_loss = e->lg.last_loss;
-    m->loss_n = e->lg.loss_n;
-    m->skipped = e->skipped;
-}
-
-/* Every rank writes its own file (replicas' batch-norm statistics differ); the barrier makes the
- * set complete before any rank removes its older files (the last two sets are kept). Test-only:
- * PDRT_TEST_KILL_AFTER_CKPT=STEP:RANK makes that rank SIGKILL itself after the set of STEP. */
-static void checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t *prev) {
-    int64_t np = e->st->n_params;
-    double t0 = pdrt_now();
-    PDRT_CHECK(e->acc[np] == 0.0f); /* drained: no gradient waits for a step */
-    pdrt_ckpt_meta m;
-    ckpt_meta(&m, e, done, epoch, every);
-    pdrt_ckpt_write(e->a->checkpoint_dir, &m, e->st->plan_hash, pdrt_stash_newest(&e->stash), np,
-                  e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np), e->buffers,
-                  e->st->n_buffers);
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (*prev >= 0) pdrt_ckpt_prune(e->a->checkpoint_dir, e->rank, *prev);
-    *prev = done;
-    e->n_ckpt++;
-    e->ckpt_s += pdrt_now() - t0;
-    const char *k = getenv("PDRT_TEST_KILL_AFTER_CKPT");
-    long long ks;
-    int kr;
-    if (k && sscanf(k, "%lld:%d", &ks, &kr) == 2 && ks == done && kr == e->rank) {
-        fprintf(stderr, "pdrt: rank %d: PDRT_TEST_KILL_AFTER_CKPT: killing myself after step %lld\n",
-                e->rank, ks);
-        fflush(stderr);
-        raise(SIGKILL);
-    }
-}
-
-/* --resume: the last complete set (rank 0 looks, everyone loads its own file). */
-static void resume(ex_t *e, int64_t *done, int *epoch, int64_t *every) {
-    const char *dir = e->a->checkpoint_dir;
-    int64_t step = e->rank == 0 ? pdrt_ckpt_latest(dir, e->n) : 0;
-    MPI_Bcast(&step, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    if (step < 0) PDRT_FAIL("--resume: no complete checkpoint set (a file for each "
-                          "of %d ranks) in %s", e->n, dir);
-    char path[4200], why[512];
-    pdrt_ckpt_path(path, sizeof path, dir, step, e->rank);
-    int64_t np = e->st->n_params;
-    float *w = pdrt_alloc((size_t)np + 1);
-    pdrt_ckpt_meta m, want;
-    if (pdrt_ckpt_read(&m, w, np, e->opt_state, (int64_t)pd_optim_state_floats(&e->opt, (size_t)np),
-                     e->buffers, e->st->n_buffers, path, e->st->plan_hash, why, sizeof why))
-        PDRT_FAIL("checkpoint %s refused: %s", path, why);
-    ckpt_meta(&want, e, step, 0, 0);
-    if (m.fingerprint != want.fingerprint)
-        PDRT_FAIL("checkpoint %s refused: written for another stage layout or schedule "
-                "(fingerprint %016llx; this run's is %016llx)", path, (unsigned long long)m.fingerprint,
-                (unsigned long long)want.fingerprint);
-    if (m.stage != want.stage || m.rank != want.rank || m.n_ranks != want.n_ranks || m.done != step)
-        PDRT_FAIL("checkpoint %s refused: written by rank %d of %d (stage %d) at step "
-                "%lld", path, m.rank, m.n_ranks, m.stage, (long long)m.done);
-    if (m.seed != want.seed)
-        PDRT_FAIL("checkpoint %s refused: written with --seed %llu, this run has %llu",
-                path, (unsigned long long)m.seed, (unsigned long long)want.seed);
-    if (m.done > e->total)
-        PDRT_FAIL("checkpoint %s is at step %lld, past this run's %lld steps", path,
-                (long long)m.done, (long long)e->total);
-    e->updates = m.updates;
-    memcpy(pdrt_stash_reset(&e->stash, m.updates), w, (size_t)np * sizeof(float));
-    free(w);
-    e->lg.loss_sum = m.loss_sum;
-    e->lg.loss_n = m.loss_n;
-    e->lg.last_loss = m.last_loss;
-    e->skipped = m.skipped;
-    *done = m.done;
-    *epoch = (int)m.epoch;
-    if (*every <= 0) *every = m.every;
-    if (e->rank == e->out_rank) {
-        printf("resumed from %s/step-%010lld (step %lld, epoch %lld)\n", dir, (long long)step,
-               (long long)step, (long long)m.epoch + 1);
-        fflush(stdout);
-    }
-}
-
 int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     pdrt_args a;
     int pr = pdrt_args_parse(&a, argc, argv, RT_PIPELINE);
@@ -625,6 +520,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     MPI_Comm_rank(MPI_COMM_WORLD, &e.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &e.n);
     pdrt_set_identity(e.rank, st->index, 1);
+    pdrt_watchdog_start(a.hang_timeout);
     if (st->abi != PDRT_ABI) PDRT_FAIL("stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
     if (a.mode != RT_PIPELINE)
         PDRT_FAIL("--single/--emulate run the local binary (pdlaunch --single)");
@@ -674,14 +570,17 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     }
     int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
     int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
-    if (a.resume) resume(&e, &done, &epoch, &every);
+    if (a.resume) {
+        pdrt_ex_resume(&e, &done, &epoch, &every);
+        prev_ckpt = done; /* the next checkpoint prunes the sets before the resumed one */
+    }
     int64_t start = done;
     {   /* a tenth of the minibatches this rank runs (at most 20) warm the caches before laps count */
         int64_t mine = (e.total - start) / e.R, skip = mine / 10 < 20 ? mine / 10 : 20;
         pdrt_laps_init(&e.laps, st->n_layers, skip);
     }
 
-    MPI_Barrier(MPI_COMM_WORLD);
+    pdrt_barrier("every rank to be ready to train");
     e.t0 = e.lg.t_log = pdrt_now();
     double origin = e.t0;
     MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD); /* one clock on one machine */
@@ -704,7 +603,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         int epoch_end = done == ep_start + e.per_epoch, end = epoch_end || done == e.total;
         if (epoch_end) epoch++;
         if (ckpt && (end || (every > 0 && done % every == 0)))
-            checkpoint(&e, done, epoch, every, &prev_ckpt);
+            pdrt_ex_checkpoint(&e, done, epoch, every, &prev_ckpt);
         if (a.eval && end) {
             acc = evaluate(&e);
             if (e.rank == e.out_rank) {

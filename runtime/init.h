@@ -5,7 +5,8 @@
  * kaiming_uniform_(a=sqrt(5)) for the weight, and its bias rule), fan_in = C (linear) or
  * C*KH*KW (conv2d). Element i of parameter `param` (0 = weight, 1 = bias) of layer `layer` is
  * bound * (2u - 1), u = pd_rng_uniform(pd_rng_key(seed, PD_RNG_INIT, layer, param, 0), i).
- * batchnorm2d: gamma = 1, beta = 0, running_mean = 0, running_var = 1.
+ * batchnorm2d: gamma = 1, beta = 0, running_mean = 0, running_var = 1. layernorm: weight = 1,
+ * bias = 0.
  * embedding: weight [V][C] (param 0) and position rows [T][C] (param 1) ~ N(0, std^2) (PyTorch's
  * nn.Embedding has std 1; GPT-2 and the anchor 0.02), element i = std * pd_rng_normal(key, i).
  * The numbers differ from PyTorch's (different generator); the distributions are the same.
@@ -29,5 +30,7 @@ void pd_init_batchnorm2d(float *gamma, float *beta, float *running_mean, float *
 /* weight [V][C], pos [T][C] (pos may be NULL) */
 void pd_init_embedding(float *weight, float *pos, uint64_t seed, int layer, int V, int C, int T,
                        float std);
+/* weight = 1, bias = 0, each [C] (PyTorch's LayerNorm); either may be NULL */
+void pd_init_layernorm(float *weight, float *bias, int C);
 
 #endif

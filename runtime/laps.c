@@ -130,6 +130,7 @@ void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *st, double st
     PDRT_CHECK(mine != NULL);
     int len = (int)strlen(mine), out = rank == out_rank;
     int *lens = out ? calloc((size_t)nranks, sizeof *lens) : NULL, *displs = NULL;
+    pdrt_watch("the gathering of the layers' times", out_rank, -1);
     MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, out_rank, MPI_COMM_WORLD);
     char *all = NULL;
     int total = 0, complete = 1;
@@ -142,23 +143,22 @@ void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *st, double st
         PDRT_CHECK(all != NULL);
     }
     MPI_Gatherv(mine, len, MPI_CHAR, all, lens, displs, MPI_CHAR, out_rank, MPI_COMM_WORLD);
+    pdrt_unwatch();
     free(mine);
     if (out) {
         /* every stage must have sent its layers, else the file would be no profile */
         int lines = 0;
         for (int i = 0; i < total; i++) lines += all[i] == '\n';
         complete = total > 0 && lines == st->model_layers;
-        char path[4200], tmp[4300];
+        char path[4200];
         snprintf(path, sizeof path, "%s/profile.yaml", dir);
         if (!complete) {
             /* a stale profile from an earlier run must not pass for this one's */
             if (!unlink(path) || l->n)
                 printf("pdrt: no %s: too few minibatches to time the layers after the warm-up\n", path);
         } else {
-            if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s: %s", dir, strerror(errno));
-            snprintf(tmp, sizeof tmp, "%s/.profile.yaml.%d.tmp", dir, (int)getpid());
-            FILE *fp = fopen(tmp, "w");
-            if (!fp) PDRT_FAIL("cannot write %s: %s", tmp, strerror(errno));
+            pdrt_out o;
+            FILE *fp = pdrt_out_open(&o, path);
             fprintf(fp, "# Measured by the PipeDream-C runtime inside training (%s): per layer, the mean\n"
                         "# over the minibatches its stage's first replica ran after a tenth of them (at most 20) warmed\n"
                         "# up (the last stage's: %lld after %lld), per minibatch of %d. The executor's work outside the\n"
@@ -168,11 +168,7 @@ void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *st, double st
                         "# ran) to its layers by parameter bytes (docs/simulator.md).\n",
                     how, (long long)l->counted[1], (long long)l->skip, st->batch);
             fprintf(fp, "pd_profile: 1\ndevice: cpu\nmodel: %s\nbatch: %d\nlayers:\n%s", st->model, st->batch, all);
-            int bad = ferror(fp);
-            if (fclose(fp) || bad || rename(tmp, path)) {
-                unlink(tmp);
-                PDRT_FAIL("cannot write %s: %s", path, strerror(errno));
-            }
+            pdrt_out_commit(&o);
             printf("layer times measured in this run: %s (pdplan -p %s plans from them)\n", path, path);
             fflush(stdout);
         }

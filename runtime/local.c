@@ -79,6 +79,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     /* one process, no communication: MPI is not needed (and not initialised, so that a run
      * under valgrind shows only this program's own memory) */
     pdrt_set_identity(0, 0, 0);
+    pdrt_watchdog_start(0); /* one process: nothing to wait for, but its launcher may go */
     const pdrt_stage *s0 = stages[0];
     int B = s0->batch;
     for (int k = 0; k < n; k++)

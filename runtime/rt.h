@@ -43,7 +43,11 @@ typedef struct {
     int skip_nonfinite;       /* drop a minibatch whose loss or gradient is NaN/Inf */
     int64_t warmup, lr_decay_iters; /* < 0: the model's (the learning-rate schedule) */
     double min_lr, clip_grad_norm;  /* < 0: the model's */
+    double hang_timeout;      /* seconds a rank may wait without progress (0: no limit) */
 } pdrt_args;
+/* --hang-timeout's default, seconds: far above any wait of a healthy run of the bundled models
+ * (docs/reliability.md). */
+#define PDRT_HANG_TIMEOUT_DEFAULT 600
 
 /* Parses argv (argv[0] skipped). Returns 0, 1 after --help, or -1 with a message on stderr. */
 int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode);
@@ -94,6 +98,11 @@ typedef struct {
     int64_t every;            /* the --checkpoint-every that wrote it */
     double loss_sum, last_loss;
     int64_t loss_n, skipped;
+    /* the run's settings a resume compares (per_epoch 0: not recorded, a file from before they
+     * were): the learning rate, shuffling, and minibatches per epoch (the data set's size) */
+    double lr;
+    int shuffle;
+    int64_t per_epoch;
 } pdrt_ckpt_meta;
 /* A hash of what a checkpoint's blobs mean: the stage's sizes, tensor table, warm-ups,
  * replicas, the schedule run and its minibatches per batch. */
@@ -108,9 +117,20 @@ void pdrt_ckpt_write(const char *dir, const pdrt_ckpt_meta *m, const char *plan_
 int pdrt_ckpt_read(pdrt_ckpt_meta *m, float *params, int64_t n_params, float *opt, int64_t n_opt,
                  float *buffers, int64_t n_buffers, const char *path, const char *plan_hash,
                  char *why, size_t wcap);
-/* The largest step whose set holds a file for every one of n_ranks ranks; -1 if none. */
-int64_t pdrt_ckpt_latest(const char *dir, int n_ranks);
-/* Removes this rank's files of steps before keep_from (and folders left empty). */
+/* Whether checkpoint m (read for step want->done) fits this run, whose own meta is want, of
+ * `total` steps: fingerprint, rank, step, seed, steps and the data set's size. 0, or -1 with the
+ * reason in why. */
+int pdrt_ckpt_fits(const pdrt_ckpt_meta *m, const pdrt_ckpt_meta *want, int64_t total, char *why,
+                   size_t wcap);
+/* Warns (pdrt_warn) of what this run (now; now->every 0: the checkpoint's) changes against the
+ * checkpoint's run m: the learning rate, shuffling, --checkpoint-every. Nothing for files that
+ * did not record them. */
+void pdrt_ckpt_warn_changes(const pdrt_ckpt_meta *m, const pdrt_ckpt_meta *now);
+/* The largest step below `below` whose set holds a file for every one of n_ranks ranks; -1 if
+ * none. */
+int64_t pdrt_ckpt_latest(const char *dir, int n_ranks, int64_t below);
+/* Removes this rank's files of steps before keep_from, its temporary files of any step (a write
+ * that was interrupted), and folders left empty. */
 void pdrt_ckpt_prune(const char *dir, int rank, int64_t keep_from);
 
 /* ---- data (rt_data.c) ---- */
@@ -187,6 +207,18 @@ void pdrt_summary_write(const char *dir, const pdrt_summary *s);
 void pdrt_summary_print(const pdrt_summary *s);
 
 int pdrt_mkdir_p(const char *dir);
+
+/* ---- files written atomically (rt_util.c) ----
+ * pdrt_out_open opens a temporary file beside path (".NAME.PID.tmp"; creates the folder);
+ * pdrt_out_commit flushes, closes and renames it into place. Any error on the way (a full disk,
+ * a closed folder) removes the temporary file and fails the run naming path and the reason, so
+ * a file under its final name is always whole and nothing is left behind. */
+typedef struct {
+    FILE *f;
+    char path[4200], tmp[4400];
+} pdrt_out;
+FILE *pdrt_out_open(pdrt_out *o, const char *path);
+void pdrt_out_commit(pdrt_out *o);
 
 /* ---- per-layer times inside training, run/profile.yaml (laps.c) ---- */
 typedef struct {

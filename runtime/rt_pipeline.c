@@ -32,7 +32,9 @@ int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const 
     }
     /* after the data's own errors (a one-stage run reports a bad file first) */
     if (st->index == st->n_stages - 1) pdrt_check_logits(st, pdrt_targets(a, st));
+    pdrt_watch("the data set's size", 0, -1);
     MPI_Bcast(&per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    pdrt_unwatch();
     int epochs = a->epochs > 0 ? a->epochs : (st->epochs > 0 ? st->epochs : 1);
     *total = a->steps > 0 ? a->steps : (int64_t)epochs * per_epoch;
     return per_epoch;

@@ -1,13 +1,43 @@
-/* rt_util.c: a stage's scratch size and the gather of the ranks' stats (the error exit, allocation,
- * the clock and the MPI wait are runtime/base/base.c). */
+/* rt_util.c: a stage's scratch size, the gather of the ranks' stats and files written atomically
+ * (the error exit, allocation, the clock and the MPI wait are runtime/base/base.c). */
+#include <errno.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rt.h"
+
+FILE *pdrt_out_open(pdrt_out *o, const char *path) {
+    if ((size_t)snprintf(o->path, sizeof o->path, "%s", path) >= sizeof o->path)
+        PDRT_FAIL("path too long: %s", path);
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *name = slash ? slash + 1 : path;
+    if (slash) *slash = 0;
+    if (slash && dir[0] && pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s: %s", dir, strerror(errno));
+    snprintf(o->tmp, sizeof o->tmp, "%s%s.%s.%d.tmp", slash ? dir : "", slash ? "/" : "", name,
+             (int)getpid());
+    o->f = fopen(o->tmp, "wb");
+    if (!o->f) PDRT_FAIL("cannot write %s: %s", o->tmp, strerror(errno));
+    return o->f;
+}
+
+void pdrt_out_commit(pdrt_out *o) {
+    errno = 0;
+    int err = fflush(o->f) || ferror(o->f) ? (errno ? errno : EIO) : 0;
+    if (fclose(o->f) && !err) err = errno ? errno : EIO;
+    o->f = NULL;
+    if (!err && rename(o->tmp, o->path)) err = errno;
+    if (err) {
+        unlink(o->tmp);
+        PDRT_FAIL("cannot write %s: %s", o->path, strerror(err));
+    }
+}
 
 int64_t pdrt_scratch_floats(const pdrt_stage *st) {
     int64_t k = st->scratch_floats ? st->scratch_floats() : 0;
@@ -24,7 +54,9 @@ pdrt_stage_stats *pdrt_stage_stats_gather(const pdrt_stage_stats *mine, const in
     int out = rank == out_rank;
     double *all = out ? calloc((size_t)n * 8, sizeof(double)) : NULL;
     if (out) PDRT_CHECK(all != NULL);
+    pdrt_watch("the gathering of the stages' times", out_rank, -1);
     MPI_Gather(v, 8, MPI_DOUBLE, all, 8, MPI_DOUBLE, out_rank, MPI_COMM_WORLD);
+    pdrt_unwatch();
     if (!out) return NULL;
     pdrt_stage_stats *ss = calloc((size_t)n_stages, sizeof *ss);
     PDRT_CHECK(ss != NULL);

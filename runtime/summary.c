@@ -29,12 +29,10 @@ static void num(FILE *f, const char *key, double v, int last) {
 }
 
 void pdrt_summary_write(const char *dir, const pdrt_summary *s) {
-    char path[4200], tmp[4300];
-    if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s: %s", dir, strerror(errno));
+    char path[4200];
+    pdrt_out o;
     snprintf(path, sizeof path, "%s/summary.json", dir);
-    snprintf(tmp, sizeof tmp, "%s/.summary.json.%d.tmp", dir, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) PDRT_FAIL("cannot write %s: %s", tmp, strerror(errno));
+    FILE *f = pdrt_out_open(&o, path);
     fprintf(f, "{\n  \"model\": \"%s\",\n  \"mode\": \"%s\",\n  \"schedule\": \"%s\",\n", s->model,
             s->mode, s->schedule);
     fprintf(f, "  \"stages\": %d,\n  \"batch\": %d,\n  \"steps\": %lld,\n  \"epochs\": %d,\n",
@@ -79,12 +77,7 @@ void pdrt_summary_write(const char *dir, const pdrt_summary *s) {
                 (long long)t->skipped, k + 1 < s->n_stages ? "," : "");
     }
     fprintf(f, "  ]\n}\n");
-    if (fflush(f) || ferror(f)) {
-        fclose(f);
-        PDRT_FAIL("cannot write %s", tmp);
-    }
-    fclose(f);
-    if (rename(tmp, path)) PDRT_FAIL("cannot rename %s: %s", tmp, strerror(errno));
+    pdrt_out_commit(&o);
 }
 
 void pdrt_summary_print(const pdrt_summary *s) {

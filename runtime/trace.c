@@ -68,12 +68,10 @@ char *pdrt_trace_events_json(int pid, size_t *len) {
 }
 
 void pdrt_trace_write(const char *dir, const char *events, int n_pids, const char *const *names) {
-    if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s", dir);
-    char path[4200], tmp[4220];
+    char path[4200];
+    pdrt_out o;
     snprintf(path, sizeof path, "%s/trace.json", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) PDRT_FAIL("cannot write %s", tmp);
+    FILE *f = pdrt_out_open(&o, path);
     fprintf(f, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
     for (int p = 0; p < n_pids; p++) {
         fprintf(f, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"args\":{\"name\":\"%s\"}},\n",
@@ -84,7 +82,7 @@ void pdrt_trace_write(const char *dir, const char *events, int n_pids, const cha
     }
     if (events) fputs(events, f);
     fprintf(f, "\n]}\n");
-    if (fclose(f) || rename(tmp, path)) PDRT_FAIL("cannot write %s", path);
+    pdrt_out_commit(&o);
 }
 
 void pdrt_trace_free(void) {

@@ -1,6 +1,8 @@
 /* weights.c: --save and --init: one raw little-endian float32 file per tensor,
- * DIR/<layer>.<param>.f32, row-major in the op's documented layout. */
+ * DIR/<layer>.<param>.f32, row-major in the op's documented layout. --save writes each file
+ * atomically; --init refuses non-finite values. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +13,9 @@ static void path_of(char *out, size_t n, const char *dir, const pdrt_tensor *t) 
         PDRT_FAIL("path too long under %s", dir);
 }
 
+/* Each file is written to a temporary name beside it and renamed into place: a file under its
+ * final name is always whole (a kill or a full disk leaves the older file, or none, never a
+ * truncated one), and a failed write removes its temporary file and names the reason. */
 void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *params,
                      const float *buffers) {
     if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s: %s", dir, strerror(errno));
@@ -19,11 +24,9 @@ void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *param
         char path[4200];
         path_of(path, sizeof path, dir, t);
         const float *src = (t->is_buffer ? buffers : params) + t->offset;
-        FILE *f = fopen(path, "wb");
-        if (!f) PDRT_FAIL("cannot write %s: %s", path, strerror(errno));
-        size_t w = fwrite(src, sizeof(float), (size_t)t->numel, f);
-        if (fclose(f) || w != (size_t)t->numel)
-            PDRT_FAIL("cannot write %s", path);
+        pdrt_out o;
+        fwrite(src, sizeof(float), (size_t)t->numel, pdrt_out_open(&o, path));
+        pdrt_out_commit(&o); /* a short write leaves the stream's error flag set */
     }
 }
 
@@ -44,5 +47,10 @@ void pdrt_weights_load(const char *dir, const pdrt_stage *st, float *params, flo
         if (r != (size_t)t->numel || extra)
             PDRT_FAIL("--init: %s must hold exactly %lld floats", path,
                     (long long)t->numel);
+        for (int64_t k = 0; k < t->numel; k++)
+            if (!isfinite(dst[k]))
+                PDRT_FAIL("--init: %s holds a non-finite value (%s) at index %lld: refused (a NaN "
+                          "or Inf weight would train to NaN)", path, isnan(dst[k]) ? "NaN" : "Inf",
+                          (long long)k);
     }
 }

@@ -6,8 +6,9 @@
 set -eu
 need=(build-essential pkg-config libyaml-dev libglpk-dev libopenblas-dev libopenmpi-dev
       openmpi-bin zlib1g-dev libffi-dev dataset-fashion-mnist
-      fortunes-min # a small text corpus for the token-data tests
-      clang libclang-rt-dev valgrind) # the last three: fuzzing and memcheck tests (docs/reliability.md)
+      fortunes-min                   # a small text corpus for the token-data tests
+      clang libclang-rt-dev valgrind # fuzzing and memcheck tests (docs/reliability.md)
+      slurm-wlm munge)               # tests/cli/test_slurm.sh starts a one-node cluster with them
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

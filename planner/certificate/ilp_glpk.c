@@ -119,21 +119,29 @@ int pd_ilp_paths_solve(pd_ilp_result *res, const pd_ilp_paths *p, double time_li
         free(ia); free(ja); free(ar); free(on);
         return ERR("ilp: out of memory at %s:%d", __FILE__, __LINE__);
     }
-    /* rows: 1..V flow, V+1 budget, V+2..V+1+n bottleneck, V+n+2 load */
+    /* rows: 1..V flow, V+1 budget, V+2..V+1+n bottleneck, V+n+2 load. Times enter divided by
+     * the largest (T is in units of it): with times of 1e-6 ms and thousands of replicas per arc,
+     * GLPK's scaled tolerances otherwise let a solution one worker over the budget through. The
+     * chosen path's objective is recomputed from the true times (extract_path). */
+    double tmax = 0;
+    for (int a = 0; a < A; a++)
+        if (p->time_ms[a] > tmax) tmax = p->time_ms[a];
+    double tu = tmax > 0 ? 1.0 / tmax : 1.0;
     int rowBudget = p->n_vertices + 1, rowLoad = nrows;
     long k = 0;
     for (int a = 0; a < A; a++) {
         int col = a + 1;
+        double t = p->time_ms[a] * tu;
         ++k; ia[k] = p->tail[a] + 1; ja[k] = col; ar[k] = 1.0;
         ++k; ia[k] = p->head[a] + 1; ja[k] = col; ar[k] = -1.0;
         ++k; ia[k] = rowBudget; ja[k] = col; ar[k] = p->replicas[a];
-        ++k; ia[k] = rowLoad; ja[k] = col; ar[k] = -p->replicas[a] * p->time_ms[a];
+        ++k; ia[k] = rowLoad; ja[k] = col; ar[k] = -p->replicas[a] * t;
         if (p->vertex_rows) {
-            ++k; ia[k] = rowBudget + 1 + p->tail[a]; ja[k] = col; ar[k] = -p->time_ms[a];
-            ++k; ia[k] = rowBudget + 1 + V + p->head[a]; ja[k] = col; ar[k] = -p->time_ms[a];
+            ++k; ia[k] = rowBudget + 1 + p->tail[a]; ja[k] = col; ar[k] = -t;
+            ++k; ia[k] = rowBudget + 1 + V + p->head[a]; ja[k] = col; ar[k] = -t;
         } else {
             for (long c = p->cover_start[a]; c < p->cover_start[a + 1]; c++) {
-                ++k; ia[k] = rowBudget + 1 + p->cover[c]; ja[k] = col; ar[k] = -p->time_ms[a];
+                ++k; ia[k] = rowBudget + 1 + p->cover[c]; ja[k] = col; ar[k] = -t;
             }
         }
     }

@@ -4,7 +4,8 @@
  * "input". A layer's inputs are indices of earlier layers, so the list is in topological order
  * and edges only go forward. Shapes are per sample (the batch dimension is excluded): rank 1 is
  * (features), rank 3 is (channels, height, width); rank 2 is (tokens, features), a sequence
- * (embedding makes one). What each op is (its attributes, shape rule, parameter
+ * (an input [T, C], or what embedding makes; linear, layernorm and attention work on its last
+ * dimension). What each op is (its attributes, shape rule, parameter
  * layout, which --save/--init write, and kernel calls) is its descriptor's, planner/ops/<op>.c,
  * listed in op_list.h; docs/ops.md. Ops marked planning-only (pd_op_planning_only) have shape,
  * parameter and FLOP rules for planning, but no runtime kernel: code generation and pdprof refuse
@@ -45,7 +46,8 @@ typedef struct {
     int has_bias;                  /* linear, conv2d: default 1 */
     int global;                    /* avgpool2d: global average over H, W */
     double p;                      /* dropout probability */
-    double eps, momentum;          /* batchnorm2d: defaults 1e-5, 0.1 (PyTorch's) */
+    double eps, momentum;          /* batchnorm2d: defaults 1e-5, 0.1 (PyTorch's); layernorm: eps */
+    int heads;                     /* attention: the number of heads (divides C) */
     int num_embeddings;            /* embedding: vocabulary; its width is out_features, as is
                                       lstm's hidden size */
     int positions;                 /* embedding: learned position rows (0: none, else T) */

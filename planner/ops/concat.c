@@ -1,5 +1,5 @@
 /* concat.c: the concat op, along channels: input k is [B][C_k][H*W] (rank 1: features, H*W = 1;
- * rank 2, for planning: along features with equal tokens), y[b] = [x_0[b]; x_1[b]; ...]; backward
+ * rank 2: along features with equal tokens, as B*T rows), y[b] = [x_0[b]; x_1[b]; ...]; backward
  * dx_k += its slice of dy. No FLOPs. Kernels: pdrt_concat_forward/_backward
  * (runtime/cpu/ops_elementwise.c, runtime/cuda/elementwise.cu) over an array of the inputs and
  * their channel counts. */
@@ -33,17 +33,20 @@ static int infer(pd_layer *L, const pd_shape *const *in, char *err, int cap) {
     return 0;
 }
 
+/* A sequence (T, C_k) concatenates along features as B*T rows of [C_k][1] (PD_ROWS(T)). */
 static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
-    int C, H, W;
+    int C, H, W, seq = L->out.rank == 2;
     pd_chw(&L->out, &C, &H, &W);
+    int hw = seq ? 1 : H * W;
+    pd_arg rows = seq ? PD_ROWS(L->out.dim[0]) : PD_BATCH;
     pd_arg channels = {.kind = PD_ARG_INTS, .n = L->n_inputs};
-    for (int k = 0; k < L->n_inputs; k++) channels.ints[k] = in[k]->dim[0];
+    for (int k = 0; k < L->n_inputs; k++) channels.ints[k] = in[k]->dim[seq];
     if (cs->phase == PD_PHASE_FORWARD || cs->phase == PD_PHASE_FORWARD_EVAL)
         PD_ARGS(pd_kernel(cs, "pdrt_concat_forward"), PD_OUT, PD_INS, channels,
-                PD_INT(L->n_inputs), PD_BATCH, PD_INT(H * W));
+                PD_INT(L->n_inputs), rows, PD_INT(hw));
     else if (cs->phase == PD_PHASE_BACKWARD)
         PD_ARGS(pd_kernel(cs, "pdrt_concat_backward"), PD_DINS, PD_DOUT, channels,
-                PD_INT(L->n_inputs), PD_BATCH, PD_INT(H * W));
+                PD_INT(L->n_inputs), rows, PD_INT(hw));
 }
 
 const pd_op_desc pd_op_concat = {

@@ -1,5 +1,6 @@
 /* linear.c: the linear op. y[b][o] = bias[o] + sum_c x[b][c] W[o][c]; weight [out][in], bias
- * [out] (PyTorch's layout). Shape (F) -> (out); a sequence (T, F) -> (T, out) for planning.
+ * [out] (PyTorch's layout). Shape (F) -> (out); a sequence (T, F) -> (T, out), over the last
+ * dimension: the same kernels on B*T rows of F (PD_ROWS(T) in place of the batch).
  * FLOPs per sample: forward 2*F*out (+out for the bias), backward twice the matrix part (+out).
  * Kernels: pdrt_linear_forward/_backward (runtime/cpu/ops_linear.c, runtime/cuda/linear.cu). */
 
@@ -30,10 +31,9 @@ static int infer(pd_layer *L, const pd_shape *const *in, char *err, int cap) {
 }
 
 static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
-    /* a sequence (T, F) runs as batch * T rows of F (the rows' count passed as a size_t) */
-    int seq = in[0]->rank == 2, OC = L->out_features;
-    int C = seq ? in[0]->dim[1] : (int)pd_shape_numel(in[0]);
-    pd_arg rows = seq ? PD_BATCH_TIMES(in[0]->dim[0]) : PD_BATCH;
+    int OC = L->out_features, T, C;
+    pd_rows(in[0], &T, &C);
+    pd_arg rows = in[0]->rank == 2 ? PD_ROWS(T) : PD_BATCH; /* rank 1: the batch, as it was */
     switch (cs->phase) {
     case PD_PHASE_INIT:
         PD_ARGS(pd_host(cs, "pd_init_linear"), PD_PARAM(0), PD_PARAM(1), PD_SEED, PD_LAYER,

@@ -106,8 +106,13 @@ int pd_window_out(int in, int k, int s, int p) {
 
 void pd_chw(const pd_shape *s, int *C, int *H, int *W) {
     *C = s->dim[0];
-    *H = s->rank == 3 ? s->dim[1] : 1;
+    *H = s->rank >= 2 ? s->dim[1] : 1;
     *W = s->rank == 3 ? s->dim[2] : 1;
+}
+
+void pd_rows(const pd_shape *s, int *rows, int *width) {
+    *width = s->dim[s->rank > 0 ? s->rank - 1 : 0];
+    *rows = *width > 0 ? (int)(pd_shape_numel(s) / *width) : 0;
 }
 
 int pd_input_rank(int ok, const pd_shape *x, const char *need, const char *hint, char *err,

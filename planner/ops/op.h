@@ -76,6 +76,7 @@ typedef enum {
     /* values known when it runs */
     PD_ARG_BATCH,       /* int */
     PD_ARG_BATCH_TIMES, /* size_t: the batch times i (a whole minibatch of i floats a sample) */
+    PD_ARG_ROWS,        /* int: the batch times i (the B*T rows of a sequence of T tokens) */
     PD_ARG_SEED,        /* uint64_t */
     PD_ARG_STEP,        /* int64_t: the minibatch's number */
     PD_ARG_LAYER,       /* int: the layer's index in the model */
@@ -140,6 +141,7 @@ void pd_args(pd_call *call, const pd_arg *args, int n);
 #define PD_FLOAT(v) ((pd_arg){.kind = PD_ARG_FLOAT, .f = (v)})
 #define PD_BATCH ((pd_arg){.kind = PD_ARG_BATCH})
 #define PD_BATCH_TIMES(v) ((pd_arg){.kind = PD_ARG_BATCH_TIMES, .i = (v)})
+#define PD_ROWS(v) ((pd_arg){.kind = PD_ARG_ROWS, .i = (v)})
 #define PD_SEED ((pd_arg){.kind = PD_ARG_SEED})
 #define PD_STEP ((pd_arg){.kind = PD_ARG_STEP})
 #define PD_LAYER ((pd_arg){.kind = PD_ARG_LAYER})
@@ -188,7 +190,8 @@ int pd_op_calls(const pd_layer *L, const pd_shape *const *in, pd_backend backend
 
 /* Output extent of a sliding window: floor((in + 2p - k) / s) + 1; 0 if it does not fit. */
 int pd_window_out(int in, int k, int s, int p);
-/* C, H, W of a shape: dim[0], then dim[1], dim[2] for rank 3 and 1, 1 otherwise. */
+/* C, H, W of a shape: dim[0], then dim[1] for ranks 2 and 3 (else 1), dim[2] for rank 3 (else 1):
+ * C*H*W is always the shape's size. */
 void pd_chw(const pd_shape *s, int *C, int *H, int *W);
 /* Unless ok: "<need>, got <x's shape><hint>" into err, and 1. */
 int pd_input_rank(int ok, const pd_shape *x, const char *need, const char *hint, char *err,
@@ -198,6 +201,9 @@ int pd_need_rank3(const pd_layer *L, const pd_shape *x, char *err, int cap);
 /* A window op's output (channels, OH, OW) from x, or 1 with a message (not rank 3, or the
  * kernel does not fit). */
 int pd_window_shape(pd_layer *L, const pd_shape *x, int channels, char *err, int cap);
+/* The rows a sequence op runs over per sample and their width: (T, C) -> T and C, (C) -> 1 and C
+ * (rank 3: C*H and W). A kernel over the last dimension takes PD_ROWS(rows) rows of width C. */
+void pd_rows(const pd_shape *s, int *rows, int *width);
 /* Infer for ops that keep their input's shape with `fwd` and `bwd` FLOPs per element. */
 int pd_infer_same(pd_layer *L, const pd_shape *const *in, double fwd, double bwd);
 

@@ -2,19 +2,18 @@
  * -n/-b flags, and the default cluster (this machine's cores). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "frontend.h"
 #include "yaml_util.h"
 
-#define MAX_WORKERS 1000000
-
 int pd_cluster_workers(const pd_cluster *c) {
     long long w = 1;
     for (int l = 0; l < c->n_levels; l++) {
         w *= c->count[l];
-        if (w > MAX_WORKERS) return -1;
+        if (w > PD_MAX_WORKERS) return -1;
     }
     return c->n_levels > 0 ? (int)w : 0;
 }
@@ -56,8 +55,8 @@ int pd_cluster_from_flags(pd_cluster *c, const int *counts, int n, const double 
             e++;
         } else {
             total *= counts[l];
-            if (total > MAX_WORKERS) {
-                pd_diag_error(d, "pdplan", 0, 0, "-n: more than %d workers in all", MAX_WORKERS);
+            if (total > PD_MAX_WORKERS) {
+                pd_diag_error(d, "pdplan", 0, 0, "-n: at most %d workers in all", PD_MAX_WORKERS);
                 return 1;
             }
         }
@@ -88,12 +87,19 @@ static const char *const cluster_keys[] = {"pd_cluster", "name", "levels", "memo
 static const char *const level_keys[] = {"count", "bandwidth", NULL};
 
 int pd_cluster_load(const char *path, pd_cluster *c, pd_diag *d) {
+    pd_text t = pd_read_text(path, PD_YAML_MAX_BYTES, d);
+    int rc = t.text ? pd_cluster_load_text(path, t.text, t.len, c, d) : (memset(c, 0, sizeof *c), 1);
+    free(t.text);
+    return rc;
+}
+
+int pd_cluster_load_text(const char *path, const char *text, size_t len, pd_cluster *c, pd_diag *d) {
     pd_yaml y;
     int e = 0;
     int64_t x;
     memset(c, 0, sizeof *c);
     snprintf(c->device, sizeof c->device, "cpu");
-    if (pd_yaml_load(&y, path, d)) {
+    if (pd_yaml_load_text(&y, path, text, len, d)) {
         pd_yaml_free(&y);
         return 1;
     }
@@ -134,12 +140,12 @@ int pd_cluster_load(const char *path, pd_cluster *c, pd_diag *d) {
             e += pd_yaml_check_keys(&y, lv, level_keys, "a level");
             v = pd_yaml_require(&y, lv, "count", "a level");
             if (!v) e++;
-            else if (pd_yaml_int(&y, v, "count", 1, MAX_WORKERS, &x)) e++;
+            else if (pd_yaml_int(&y, v, "count", 1, PD_MAX_WORKERS, &x)) e++;
             else {
                 c->count[l] = (int)x;
                 total *= x;
-                if (total > MAX_WORKERS) {
-                    pd_yaml_error(&y, v, "more than %d workers in all", MAX_WORKERS);
+                if (total > PD_MAX_WORKERS) {
+                    pd_yaml_error(&y, v, "at most %d workers in all", PD_MAX_WORKERS);
                     e++;
                     total = 1;
                 }

@@ -9,6 +9,9 @@
 #define PD_CLUSTER_H
 
 #define PD_MAX_LEVELS 8
+/* The most workers pdplan plans for, all levels together: the one limit of -n and cluster files,
+ * reported in every case as "at most 1000000 workers in all". */
+#define PD_MAX_WORKERS 1000000
 
 typedef struct {
     char name[64];

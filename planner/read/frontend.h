@@ -18,6 +18,16 @@
  * On success *m is filled (free with pd_model_free) and 0 is returned. */
 int pd_model_load(const char *path, pd_model *m, pd_diag *d);
 
+/* The readers on text already in memory (len bytes; path names it in diagnostics): pdplan reads
+ * each input once, bounded (pd_read_file with the limit below, so that /dev/zero or a pipe ends
+ * in a diagnostic), hashes that text for plan.yaml and parses it. The path-taking readers read
+ * the file the same way and call these. */
+#define PD_GRAPHTXT_MAX_BYTES (256L * 1024 * 1024) /* YAML's limit: PD_YAML_MAX_BYTES */
+int pd_model_load_text(const char *path, const char *text, size_t len, pd_model *m, pd_diag *d);
+int pd_profile_apply_text(const char *path, const char *text, size_t len, pd_model *m, pd_diag *d);
+pd_costgraph *pd_graphtxt_load_text(const char *path, const char *text, size_t len, pd_diag *d);
+int pd_cluster_load_text(const char *path, const char *text, size_t len, pd_cluster *c, pd_diag *d);
+
 /* Profile YAML (pd_profile: 1): sets every layer's fwd_ms/bwd_ms from the profile. A profile
  * measured at another batch size is scaled linearly (with a warning). Layers missing from the
  * profile are an error. */

@@ -17,7 +17,6 @@
 #include "frontend.h"
 #include "yaml_util.h"
 
-#define GRAPH_MAX_BYTES (256L * 1024 * 1024)
 
 typedef struct {
     char *id;        /* points into the file buffer */
@@ -248,10 +247,21 @@ static int cmp_edge(const void *a, const void *b) {
 }
 
 pd_costgraph *pd_graphtxt_load(const char *path, pd_diag *d) {
-    size_t len = 0;
+    pd_text t = pd_read_text(path, PD_GRAPHTXT_MAX_BYTES, d);
+    pd_costgraph *g = t.text ? pd_graphtxt_load_text(path, t.text, t.len, d) : NULL;
+    free(t.text);
+    return g;
+}
+
+pd_costgraph *pd_graphtxt_load_text(const char *path, const char *text, size_t len, pd_diag *d) {
     int before = d->errors;
-    char *buf = pd_read_file(path, GRAPH_MAX_BYTES, &len, d);
-    if (!buf) return NULL;
+    char *buf = malloc(len + 1); /* parsed in place */
+    if (!buf) {
+        pd_diag_error(d, path, 0, 0, "out of memory");
+        return NULL;
+    }
+    memcpy(buf, text, len);
+    buf[len] = 0;
     if (memchr(buf, 0, len)) {
         size_t off = (size_t)((char *)memchr(buf, 0, len) - buf);
         int line = 1, col = 1;

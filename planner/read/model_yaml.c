@@ -411,8 +411,9 @@ static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
     v = pd_yaml_require(y, root, "input", "the model");
     if (!v) e++;
     else if (v->type != YAML_SEQUENCE_NODE ||
-             (pd_yaml_seq_len(v) != 1 && pd_yaml_seq_len(v) != 3)) {
-        pd_yaml_error(y, v, "'input' must be a list [features] or [channels, height, width]");
+             (pd_yaml_seq_len(v) < 1 || pd_yaml_seq_len(v) > 3)) {
+        pd_yaml_error(y, v, "'input' must be a list [features], [tokens, features] or "
+                      "[channels, height, width]");
         e++;
     } else {
         m->input.rank = pd_yaml_seq_len(v);
@@ -486,11 +487,18 @@ static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
 }
 
 int pd_model_load(const char *path, pd_model *m, pd_diag *d) {
+    pd_text t = pd_read_text(path, PD_YAML_MAX_BYTES, d);
+    int rc = t.text ? pd_model_load_text(path, t.text, t.len, m, d) : (memset(m, 0, sizeof *m), 1);
+    free(t.text);
+    return rc;
+}
+
+int pd_model_load_text(const char *path, const char *text, size_t len, pd_model *m, pd_diag *d) {
     pd_yaml y;
     memset(m, 0, sizeof *m);
     snprintf(m->path, sizeof m->path, "%s", path);
     int before = d->errors;
-    if (pd_yaml_load(&y, path, d)) {
+    if (pd_yaml_load_text(&y, path, text, len, d)) {
         pd_yaml_free(&y);
         return 1;
     }

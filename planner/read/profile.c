@@ -64,10 +64,17 @@ static void check_bytes(pd_yaml *y, yaml_node_t *e, const char *key, double want
 }
 
 int pd_profile_apply(const char *path, pd_model *m, pd_diag *d) {
+    pd_text t = pd_read_text(path, PD_YAML_MAX_BYTES, d);
+    int rc = t.text ? pd_profile_apply_text(path, t.text, t.len, m, d) : 1;
+    free(t.text);
+    return rc;
+}
+
+int pd_profile_apply_text(const char *path, const char *text, size_t len, pd_model *m, pd_diag *d) {
     pd_yaml y;
     int e = 0;
     int64_t x;
-    if (pd_yaml_load(&y, path, d)) {
+    if (pd_yaml_load_text(&y, path, text, len, d)) {
         pd_yaml_free(&y);
         return 1;
     }

@@ -13,6 +13,12 @@ void pd_fnv1a_hex(char out[17], const void *bytes, size_t n) {
     snprintf(out, 17, "%016llx", (unsigned long long)pd_fnv1a(bytes, n, PD_FNV1A_BASIS));
 }
 
+pd_text pd_read_text(const char *path, size_t max_bytes, pd_diag *d) {
+    pd_text t = {NULL, 0};
+    t.text = pd_read_file(path, max_bytes, &t.len, d);
+    return t;
+}
+
 char *pd_read_file(const char *path, size_t max_bytes, size_t *n, pd_diag *d) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -223,12 +229,20 @@ static int check_duplicates(pd_yaml *y, yaml_node_t *n, int depth) {
 }
 
 int pd_yaml_load(pd_yaml *y, const char *path, pd_diag *d) {
+    pd_text t = pd_read_text(path, PD_YAML_MAX_BYTES, d);
+    int rc = t.text ? pd_yaml_load_text(y, path, t.text, t.len, d) : (memset(y, 0, sizeof *y), 1);
+    free(t.text);
+    return rc;
+}
+
+int pd_yaml_load_text(pd_yaml *y, const char *path, const char *buf, size_t len, pd_diag *d) {
     memset(y, 0, sizeof *y);
     y->file = path;
     y->d = d;
-    size_t len = 0;
-    char *buf = pd_read_file(path, PD_YAML_MAX_BYTES, &len, d);
-    if (!buf) return 1;
+    if (len > PD_YAML_MAX_BYTES) {
+        pd_diag_error(d, path, 0, 0, "file is larger than %zu bytes", (size_t)PD_YAML_MAX_BYTES);
+        return 1;
+    }
     pd_fnv1a_hex(y->hash, buf, len);
     const char *nul = memchr(buf, 0, len);
     if (nul) {
@@ -236,29 +250,24 @@ int pd_yaml_load(pd_yaml *y, const char *path, pd_diag *d) {
         offset_position(buf, len, (size_t)(nul - buf), &line, &col);
         pd_diag_error(d, path, line, col, "binary file (NUL byte at offset %zu), expected YAML",
                       (size_t)(nul - buf));
-        free(buf);
         return 1;
     }
     if (prescan(y, buf, len)) {
-        free(buf);
         return 1;
     }
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
         pd_diag_error(d, path, 0, 0, "out of memory");
-        free(buf);
         return 1;
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
     if (!yaml_parser_load(&p, &y->doc)) {
         parser_error(y, &p, buf, len);
         yaml_parser_delete(&p);
-        free(buf);
         return 1;
     }
     y->loaded = 1;
     yaml_parser_delete(&p);
-    free(buf);
     yaml_node_t *root = yaml_document_get_root_node(&y->doc);
     if (!root) {
         pd_diag_error(d, path, 1, 1, "empty file, expected a YAML mapping");

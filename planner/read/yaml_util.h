@@ -29,6 +29,8 @@ typedef struct {
 /* Loads path. Returns 0 with y->doc ready (root non-NULL), or nonzero after reporting every
  * problem found. pd_yaml_free is safe to call in both cases. */
 int pd_yaml_load(pd_yaml *y, const char *path, pd_diag *d);
+/* The same on text in memory (len bytes, at most PD_YAML_MAX_BYTES); path names it. */
+int pd_yaml_load_text(pd_yaml *y, const char *path, const char *text, size_t len, pd_diag *d);
 void pd_yaml_free(pd_yaml *y);
 
 yaml_node_t *pd_yaml_root(pd_yaml *y);
@@ -72,5 +74,12 @@ void pd_fnv1a_hex(char out[17], const void *bytes, size_t n);
 /* Reads a whole file (NUL-terminated copy, *n its length). Reports open/read errors, files
  * larger than max_bytes, and returns NULL then. */
 char *pd_read_file(const char *path, size_t max_bytes, size_t *n, pd_diag *d);
+/* The same as a pair (text NULL on failure): what the path-taking readers hand their *_text
+ * variants. */
+typedef struct {
+    char *text;
+    size_t len;
+} pd_text;
+pd_text pd_read_text(const char *path, size_t max_bytes, pd_diag *d);
 
 #endif

@@ -144,4 +144,28 @@ void pdrt_embedding_forward(float *out, const float *ids, const float *weight, c
 void pdrt_embedding_backward(float *dweight, float *dpos, const float *dout, const float *ids,
                              int B, int T, int V, int C);
 
+/* ---- layernorm over the last dimension (PyTorch's LayerNorm): N rows of C (B*T tokens, or B
+ * samples), each y = weight * (x - mean) * rstd + bias, mean and biased variance over the row,
+ * rstd = 1/sqrt(var + eps). save_mean [N], save_rstd [N] are kept for the backward (may be NULL
+ * in the forward); weight and bias may be NULL (1 and 0). Backward, with xh = (x - mean) rstd and
+ * g = weight * dout: dinp += rstd (g - mean_c(g) - xh mean_c(g xh)); dweight += sum_rows dout xh;
+ * dbias += sum_rows dout (each gradient may be NULL). ---- */
+void pdrt_layernorm_forward(float *out, float *save_mean, float *save_rstd, const float *inp,
+                            const float *weight, const float *bias, float eps, int N, int C);
+void pdrt_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, const float *save_mean,
+                             const float *save_rstd, int N, int C);
+
+/* ---- attention: causal multi-head self-attention, GPT-2's core. inp [B][T][3C] holds q, k, v
+ * (columns 0..C-1, C..2C-1, 2C..3C-1; head h at h*hs.. of each, hs = C/NH); out [B][T][C] (head
+ * h at h*hs..). Per head: p_ij = softmax_{j<=i}(q_i . k_j / sqrt(hs)), out_i = sum_{j<=i} p_ij
+ * v_j; only j <= i is ever computed. att [B][NH][T][T] receives p (upper triangle zero), kept
+ * for the backward: dv_j += sum_{i>=j} p_ij dout_i; dp_ij = dout_i . v_j; ds_ij = p_ij (dp_ij -
+ * sum_j' p_ij' dp_ij'); dq_i += sum_j ds_ij k_j / sqrt(hs); dk_j += sum_i ds_ij q_i / sqrt(hs),
+ * all accumulated into dinp (NULL: nothing to do). scratch: pdrt_attention_scratch_floats(T). ---- */
+size_t pdrt_attention_scratch_floats(int T);
+void pdrt_attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH);
+void pdrt_attention_backward(float *dinp, float *scratch, const float *dout, const float *inp,
+                             const float *att, int B, int T, int C, int NH);
+
 #endif

@@ -1,5 +1,6 @@
-/* ops_norm.c: 2-D batch normalisation (training and eval forwards, training backward).
- * Per-channel sums are taken in double, in a fixed order, so results are deterministic. */
+/* ops_norm.c: 2-D batch normalisation (training and eval forwards, training backward) and
+ * layer normalisation over the last dimension. Sums are taken in double, in a fixed order, so
+ * results are deterministic. */
 #include <math.h>
 
 #include "ops.h"
@@ -92,6 +93,51 @@ void pdrt_batchnorm2d_backward(float *dinp, float *dgamma, float *dbeta, const f
                 float xhat = (x[p] - m) * rstd;
                 dx[p] += k * (dy[p] - mean_dy - xhat * mean_dy_xhat);
             }
+        }
+    }
+}
+
+/* ---- layernorm over the last dimension: N rows of C; sums in double, two passes ---- */
+
+void pdrt_layernorm_forward(float *out, float *save_mean, float *save_rstd, const float *inp,
+                            const float *weight, const float *bias, float eps, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        double m = 0.0, v = 0.0;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += ((double)x[c] - m) * ((double)x[c] - m);
+        double r = 1.0 / sqrt(v / C + (double)eps);
+        for (int c = 0; c < C; c++) {
+            double h = ((double)x[c] - m) * r;
+            y[c] = (float)((weight ? weight[c] : 1.0) * h + (bias ? bias[c] : 0.0));
+        }
+        if (save_mean) save_mean[n] = (float)m;
+        if (save_rstd) save_rstd[n] = (float)r;
+    }
+}
+
+void pdrt_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, const float *save_mean,
+                             const float *save_rstd, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+        double m = save_mean[n], r = save_rstd[n], mg = 0.0, mgx = 0.0;
+        for (int c = 0; c < C; c++) {
+            double h = ((double)x[c] - m) * r, g = (weight ? weight[c] : 1.0) * dy[c];
+            mg += g;
+            mgx += g * h;
+            if (dweight) dweight[c] += (float)(dy[c] * h);
+            if (dbias) dbias[c] += dy[c];
+        }
+        mg /= C;
+        mgx /= C;
+        if (!dinp) continue;
+        float *dx = dinp + (size_t)n * C;
+        for (int c = 0; c < C; c++) {
+            double h = ((double)x[c] - m) * r, g = (weight ? weight[c] : 1.0) * dy[c];
+            dx[c] += (float)(r * (g - mg - h * mgx));
         }
     }
 }

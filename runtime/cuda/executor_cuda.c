@@ -81,7 +81,13 @@ static void progress(cx_t *e, int epoch, int64_t local, int force) {
 static void slot_free(cx_t *e, int k, double *wait_ms) {
     double t = pdrt_now();
     for (int i = 0; i < e->n_links; i++)
-        if (e->la[i] == e->rank || e->lb[i] == e->rank) e->links[i].t->send_wait(&e->links[i], k);
+        if (e->la[i] == e->rank || e->lb[i] == e->rank) {
+            pdrt_watch(k % 2 ? "a send of gradients to complete (transport or GPU)"
+                             : "a send of activations to complete (transport or GPU)",
+                       e->la[i] == e->rank ? e->lb[i] : e->la[i], -1);
+            e->links[i].t->send_wait(&e->links[i], k);
+            pdrt_unwatch();
+        }
     *wait_ms += 1e3 * (pdrt_now() - t);
 }
 
@@ -139,7 +145,9 @@ static void backward(cx_t *e, int64_t mb) {
     float *w = dev_w(e, pdrt_stash_for_backward(&e->stash, l));
     e->cst->backward(e->ctx, din, e->acc, e->dacts, e->dout[d], e->acts[d], w, e->in[d]);
     e->acc_count++;
+    pdrt_watch("the GPU to finish a backward's kernels", -1, mb);
     pd_cuda_sync(e->ctx); /* the stage's compute time is the GPU's */
+    pdrt_unwatch();
     e->stats.bwd_ms += 1e3 * (pdrt_now() - t);
 }
 
@@ -148,6 +156,7 @@ static void allreduce(cx_t *e) {
     double t = pdrt_now();
     int64_t np = np_of(e);
     int64_t count = e->acc_count, all = 0;
+    pdrt_watch("the gradient all-reduce with the stage's replicas (MPI, NCCL or the GPU)", -1, -1);
     MPI_Allreduce(&count, &all, 1, MPI_INT64_T, MPI_SUM, e->stage_comm);
     e->acc_count = all;
     if (e->nccl_stage) {
@@ -168,6 +177,7 @@ static void allreduce(cx_t *e) {
         MPI_Bcast(e->host_acc, (int)np, MPI_FLOAT, 0, e->stage_comm);
         pd_cuda_upload(e->ctx, e->acc, e->host_acc, (size_t)np * sizeof(float));
     }
+    pdrt_unwatch();
     e->stats.wait_ms += 1e3 * (pdrt_now() - t);
 }
 
@@ -185,7 +195,9 @@ static void step(cx_t *e) {
     pd_optim_step_cuda(e->ctx, w, e->opt_state, e->acc, &e->opt, e->updates, (size_t)np);
     pd_cuda_zero(e->ctx, e->acc, (size_t)(np ? np : 1) * sizeof(float));
     e->acc_count = 0;
+    pdrt_watch("the GPU to finish the optimizer step", -1, -1);
     pd_cuda_sync(e->ctx);
+    pdrt_unwatch();
     e->stats.step_ms += 1e3 * (pdrt_now() - t);
 }
 
@@ -202,27 +214,35 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
         int tid = 0;
         switch (a->kind) {
         case PD_A_RECV_ACT:
+            pdrt_watch("a receive of activations (transport or GPU)", a->peer, a->mb);
             link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->in[d], st->in_floats + e->NL,
                                          pdrt_tag_of(0, a->mb));
+            pdrt_unwatch();
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
         case PD_A_FORWARD: forward(e, a->mb, epoch, base); break;
         case PD_A_SEND_ACT:
+            pdrt_watch("a send of activations (transport or GPU)", a->peer, a->mb);
             link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k, e->act_send[k],
                                          st->out_floats + e->NL, pdrt_tag_of(0, a->mb));
+            pdrt_unwatch();
             tid = 1;
             break;
         case PD_A_RECV_GRAD:
+            pdrt_watch("a receive of gradients (transport or GPU)", a->peer, a->mb);
             link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->dout[d], st->out_floats,
                                          pdrt_tag_of(1, a->mb));
+            pdrt_unwatch();
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb); break;
         case PD_A_SEND_GRAD:
+            pdrt_watch("a send of gradients (transport or GPU)", a->peer, a->mb);
             link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k + 1, e->grad_send[k],
                                          st->in_floats, pdrt_tag_of(1, a->mb));
+            pdrt_unwatch();
             tid = 1;
             break;
         case PD_A_ALLREDUCE: allreduce(e); break;
@@ -252,8 +272,10 @@ static double evaluate(cx_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
     if (e->first) { nb = pd_data_batches(&e->test, e->B, 0); n_test = e->test.n; }
+    pdrt_watch("the test set's size", 0, -1);
     MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    pdrt_unwatch();
     if (e->j != 0) nb = 0;
     int64_t nin = st->in_floats + e->NL, nout = st->out_floats + e->NL;
     float *hin = malloc((size_t)nin * sizeof(float)), *hout = malloc((size_t)nout * sizeof(float));
@@ -270,7 +292,9 @@ static double evaluate(cx_t *e) {
         } else {
             MPI_Request r;
             MPI_Irecv(hin, (int)nin, MPI_FLOAT, e->first_rank[st->index - 1], 0, MPI_COMM_WORLD, &r);
+            pdrt_watch("a receive of test-set activations", e->first_rank[st->index - 1], t);
             pdrt_wait_req(&r);
+            pdrt_unwatch();
         }
         pd_cuda_upload(e->ctx, in, hin, (size_t)nin * sizeof(float));
         e->cst->forward(e->ctx, out, e->acts[0], e->buffers, w, in, 0, e->a->seed, -1);
@@ -289,7 +313,9 @@ static double evaluate(cx_t *e) {
             memcpy(hout + st->out_floats, hin + st->in_floats, (size_t)e->NL * sizeof(float));
             MPI_Request r;
             MPI_Isend(hout, (int)nout, MPI_FLOAT, e->first_rank[st->index + 1], 0, MPI_COMM_WORLD, &r);
+            pdrt_watch("a send of test-set activations to complete", e->first_rank[st->index + 1], t);
             pdrt_wait_req(&r);
+            pdrt_unwatch();
         }
     }
     free(hin);
@@ -297,8 +323,10 @@ static double evaluate(cx_t *e) {
     n_test *= e->tg; /* accuracy per target (token) */
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
     double vl = e->last && n_test ? loss_sum / (double)n_test : 0;
+    pdrt_watch("the test accuracy", e->out_rank, -1);
     MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
     MPI_Bcast(&vl, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
+    pdrt_unwatch();
     e->val_loss = vl;
     return acc;
 }
@@ -528,6 +556,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     MPI_Comm_rank(MPI_COMM_WORLD, &e.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &e.n);
     pdrt_set_identity(e.rank, st->index, 1);
+    pdrt_watchdog_start(a.hang_timeout);
     e.first_rank = pdrt_rank_table(&e.R, &e.j, st, e.rank, e.n);
     if (device < 0) { /* node-local rank modulo the GPUs */
         MPI_Comm node;
@@ -569,15 +598,19 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         cx_alloc(&e, full);
         links_plan(&e, full, forced, device);
         int64_t most = st->in_floats + e.B > st->out_floats + e.B ? st->in_floats + e.B : st->out_floats + e.B;
+        pdrt_watch("the links' setup (MPI, CUDA IPC or NCCL)", -1, -1);
         MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
         pd_links_setup(e.links, e.la, e.lb, e.lk, e.n_links, e.rank, MPI_COMM_WORLD, e.stream,
                        e.arena, most);
+        pdrt_unwatch();
         /* the replicas' NCCL communicators, stage by stage (every rank joins its own stage's) */
         int want = e.nccl_stage != NULL, ok = 0;
         e.nccl_stage = NULL;
         for (int k = 0; k < st->n_stages; k++) {
-            MPI_Barrier(MPI_COMM_WORLD);
+            pdrt_barrier("every rank before the replicas' NCCL communicators");
+            pdrt_watch("the replicas' NCCL communicator", -1, -1);
             if (k == st->index && want) e.nccl_stage = pd_nccl_comm_create(e.stage_comm);
+            pdrt_unwatch();
         }
         ok = !want || e.nccl_stage;
         if (want && e.j == 0)
@@ -598,7 +631,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         free(hb);
     }
 
-    MPI_Barrier(MPI_COMM_WORLD);
+    pdrt_barrier("every rank to be ready to train");
     e.t0 = e.lg.t_log = pdrt_now();
     double origin = e.t0;
     MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
@@ -611,7 +644,9 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         pd_schedule *s = pdrt_schedule_for(st, &a, (int)n);
         double t = pdrt_now();
         run_epoch(&e, s, epoch, done);
+        pdrt_watch("the GPU to finish the epoch's kernels", -1, -1);
         pd_cuda_sync(e.ctx);
+        pdrt_unwatch();
         train_s += pdrt_now() - t;
         pd_schedule_free(s);
         done += n;
@@ -670,7 +705,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         free(ss);
     }
     pdrt_trace_free();
-    MPI_Barrier(MPI_COMM_WORLD);
+    pdrt_barrier("every rank to finish");
     pd_links_close(e.links, e.la, e.lb, e.n_links, e.rank);
     pd_nccl_comm_destroy(e.nccl_stage);
     MPI_Comm_free(&e.stage_comm);

@@ -165,6 +165,20 @@ void pdrt_embedding_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *ids,
 void pdrt_embedding_backward_cuda(pd_cuda_ctx *ctx, float *dweight, float *dpos,
                                   const float *dout, const float *ids, int B, int T, int V, int C);
 
+/* ---- layernorm and attention (sequence.cu; ops.h has the math). The attention backward takes
+ * no scratch argument: ds lives in the context's scratch, pdrt_attention_cuda_scratch_bytes. ---- */
+size_t pdrt_attention_cuda_scratch_bytes(int B, int T, int NH);
+void pdrt_layernorm_forward_cuda(pd_cuda_ctx *ctx, float *out, float *save_mean, float *save_rstd,
+                                 const float *inp, const float *weight, const float *bias,
+                                 float eps, int N, int C);
+void pdrt_layernorm_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                                  const float *dout, const float *inp, const float *weight,
+                                  const float *save_mean, const float *save_rstd, int N, int C);
+void pdrt_attention_forward_cuda(pd_cuda_ctx *ctx, float *out, float *att, const float *inp, int B,
+                                 int T, int C, int NH);
+void pdrt_attention_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
+                                  const float *inp, const float *att, int B, int T, int C, int NH);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_op_models.sh: an op added through its descriptor alone works end to end. For each model
-# below (tests/data/models/tiny_gelu.yaml: gelu, docs/architecture-ops.md's worked example):
+# below (tests/data/models/tiny_gelu.yaml: gelu, docs/architecture-ops.md's worked example;
+# tiny_transformer.yaml: layernorm, attention, and linear, gelu, add, dropout, concat on (T, C)):
 # pdplan plans it on 2 stages and generates stages that call the op's kernels; they build and
 # train; under flush the pipeline's weights equal --single's bit for bit and differ from those
 # after one step; bin/pdprof profiles every layer; with nvcc, the CUDA stages compile and link.
@@ -12,7 +13,7 @@ make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libp
 export PATH="$PATH:/usr/local/cuda/bin"
 
 # model | kernel the stages must call
-for case_ in "tiny_gelu|pdrt_gelu_backward"; do
+for case_ in "tiny_gelu|pdrt_gelu_backward" "tiny_transformer|pdrt_attention_backward"; do
     name=${case_%%|*} kernel=${case_#*|}
     model=tests/data/models/$name.yaml g=$TMP/$name
     expect_status 0 "${name}_plans" "$PDPLAN" "$model" -n 2 --straight -q -o "$g" || continue

@@ -84,10 +84,20 @@ bad() { # name why-regex: resume from $TMP/bad must fail naming the file and the
 fresh() { rm -rf "$TMP/bad"; cp -r "$TMP/s2_1f1b.u" "$TMP/bad"; rm -f "$TMP/bad"/*.f32; }
 if [ -f "$TMP/s2_1f1b.u/step-0000000018/rank-1.ckpt" ]; then
     f=$TMP/bad/step-0000000018/rank-1.ckpt
+    # a corrupt newest set: refused, named, and the intact older set is used (issue 16)
     fresh; python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=0x10; open(p,'wb').write(b)" "$f"
-    bad checkpoint_flipped_byte_refused "checkpoint .*step-0000000018/rank-1.ckpt refused: checksum mismatch"
-    fresh; truncate -s 300 "$f"
-    bad checkpoint_truncated_refused "checkpoint .*step-0000000018/rank-1.ckpt refused: truncated"
+    expect_status 0 checkpoint_corrupt_newest_falls_back "$LAUNCH" "$TMP/s2" --schedule 1f1b --microbatches 4 --steps 18 "${common[@]}" --checkpoint-every 4 --checkpoint-dir "$TMP/bad" --resume --save "$TMP/fb0" &&
+        { grep -q 'checkpoint .*step-0000000018/rank-1.ckpt refused: checksum mismatch' <<<"$OUTPUT" &&
+          grep -q 'skipping the checkpoint set .*step-0000000018' <<<"$OUTPUT" &&
+          grep -q 'resumed from .*step-0000000016' <<<"$OUTPUT" && same_dirs "$TMP/s2_1f1b.u" "$TMP/fb0" &&
+          pass checkpoint_corrupt_newest_falls_back || fail checkpoint_corrupt_newest_falls_back "$OUTPUT"; }
+    # every set damaged (a flipped byte in one, a truncated file in the other): refused, naming both
+    fresh; python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=0x10; open(p,'wb').write(b)" "$f"
+    truncate -s 300 "$TMP/bad/step-0000000016/rank-0.ckpt"
+    bad checkpoint_all_sets_damaged_refused "checkpoint .*step-0000000018/rank-1.ckpt refused: checksum mismatch"
+    grep -q "checkpoint .*step-0000000016/rank-0.ckpt refused: truncated" <<<"$OUTPUT" &&
+        grep -q -- "--resume: no intact checkpoint set" <<<"$OUTPUT" && pass checkpoint_truncated_refused ||
+        fail checkpoint_truncated_refused "$(tail -4 <<<"$OUTPUT")"
     fresh; rm -f "$f"; rm -rf "$TMP/bad/step-0000000016"
     bad checkpoint_incomplete_set_refused "--resume: no complete checkpoint set"
     fresh; rm -f "$f"   # the set at 18 is incomplete: the one at 16 is used

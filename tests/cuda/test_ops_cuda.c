@@ -483,3 +483,65 @@ TEST(optimizers) {
         free(w), free(st);
     }
 }
+
+TEST(layernorm) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    int N = 37, C = 200; /* rows of B*T tokens; C > the block's 128 threads */
+    size_t n = (size_t)N * C;
+    float *x = rnd(n, -2, 3), *w = rnd(C, 0.5f, 1.5f), *b = rnd(C, -1, 1), *dy = rnd(n, -1, 1);
+    float *dx0 = rnd(n, -1, 1), *dw0 = rnd(C, -1, 1), *db0 = rnd(C, -1, 1);
+    float *y = malloc(n * 4), *m = malloc(N * 4), *r = malloc(N * 4), *dx = dup_h(dx0, n),
+          *dw = dup_h(dw0, C), *db = dup_h(db0, C);
+    pdrt_layernorm_forward(y, m, r, x, w, b, 1e-5f, N, C);
+    pdrt_layernorm_backward(dx, dw, db, dy, x, w, m, r, N, C);
+    float *gx = to_dev(c, x, n), *gw = to_dev(c, w, C), *gb = to_dev(c, b, C),
+          *gdy = to_dev(c, dy, n), *gdx = to_dev(c, dx0, n), *gdw = to_dev(c, dw0, C),
+          *gdb = to_dev(c, db0, C), *gy = pd_cuda_alloc(n * 4), *gm = pd_cuda_alloc(N * 4),
+          *gr = pd_cuda_alloc(N * 4);
+    pdrt_layernorm_forward_cuda(c, gy, gm, gr, gx, gw, gb, 1e-5f, N, C);
+    pdrt_layernorm_backward_cuda(c, gdx, gdw, gdb, gdy, gx, gw, gm, gr, N, C);
+    CHECK_DEV(c, gy, y, n, 1e-5);
+    CHECK_DEV(c, gm, m, N, 1e-5);
+    CHECK_DEV(c, gr, r, N, 1e-5);
+    CHECK_DEV(c, gdx, dx, n, 1e-4);
+    CHECK_DEV(c, gdw, dw, C, 1e-5);
+    CHECK_DEV(c, gdb, db, C, 1e-5);
+    /* NULL input gradient: parameter gradients still accumulate */
+    pdrt_layernorm_backward(NULL, dw, db, dy, x, w, m, r, N, C);
+    pdrt_layernorm_backward_cuda(c, NULL, gdw, gdb, gdy, gx, gw, gm, gr, N, C);
+    CHECK_DEV(c, gdw, dw, C, 1e-5);
+    CHECK_DEV(c, gdb, db, C, 1e-5);
+    float *ptrs[] = {gx, gw, gb, gdy, gdx, gdw, gdb, gy, gm, gr};
+    for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) pd_cuda_free(ptrs[i]);
+    float *hp[] = {x, w, b, dy, dx0, dw0, db0, y, m, r, dx, dw, db};
+    for (size_t i = 0; i < sizeof hp / sizeof *hp; i++) free(hp[i]);
+}
+
+static void attention_case(int B, int T, int C, int NH) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    size_t nx = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    CHECK(pdrt_attention_cuda_scratch_bytes(B, T, NH) <= (size_t)256 << 20);
+    float *x = rnd(nx, -1.5f, 1.5f), *dy = rnd(ny, -1, 1), *dx0 = rnd(nx, -1, 1);
+    float *y = malloc(ny * 4), *att = malloc(na * 4), *dx = dup_h(dx0, nx),
+          *scr = malloc(pdrt_attention_scratch_floats(T) * 4);
+    pdrt_attention_forward(y, att, x, B, T, C, NH);
+    pdrt_attention_backward(dx, scr, dy, x, att, B, T, C, NH);
+    float *gx = to_dev(c, x, nx), *gdy = to_dev(c, dy, ny), *gdx = to_dev(c, dx0, nx),
+          *gy = pd_cuda_alloc(ny * 4), *gatt = pd_cuda_alloc(na * 4);
+    pd_cuda_zero(c, gatt, na * 4);
+    pdrt_attention_forward_cuda(c, gy, gatt, gx, B, T, C, NH);
+    pdrt_attention_backward_cuda(c, gdx, gdy, gx, gatt, B, T, C, NH);
+    CHECK_DEV(c, gy, y, ny, 1e-5);
+    CHECK_DEV(c, gatt, att, na, 1e-5);
+    CHECK_DEV(c, gdx, dx, nx, 1e-4);
+    pd_cuda_free(gx), pd_cuda_free(gdy), pd_cuda_free(gdx), pd_cuda_free(gy), pd_cuda_free(gatt);
+    free(x), free(dy), free(dx0), free(y), free(att), free(dx), free(scr);
+}
+
+TEST(attention) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    attention_case(2, 5, 8, 2);
+    attention_case(3, 130, 48, 4); /* rows longer than the block's 128 threads */
+    attention_case(1, 64, 768, 12); /* GPT-2 small's heads */
+}

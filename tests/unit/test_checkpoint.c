@@ -39,6 +39,9 @@ static pdrt_ckpt_meta sample_meta(int rank, int64_t step) {
     m.last_loss = 0.5;
     m.loss_n = 2;
     m.skipped = 1;
+    m.lr = 0.02;
+    m.shuffle = 1;
+    m.per_epoch = 2; /* step 8 ends the 4th epoch (epoch 3 begun: 6..8) */
     return m;
 }
 
@@ -62,6 +65,18 @@ TEST(checkpoint_round_trip) {
     CHECK(r.fingerprint == m.fingerprint && r.seed == 7 && r.done == 8 && r.epoch == 3);
     CHECK(r.updates == 41 && r.every == 4 && r.loss_sum == 1.25 && r.loss_n == 2 && r.skipped == 1);
     CHECK(r.rank == 1 && r.stage == 1 && r.n_ranks == 2);
+    CHECK(r.lr == 0.02 && r.shuffle == 1 && r.per_epoch == 2);
+    /* it fits a run like its own; not one whose data set has another size (issue 16) */
+    CHECK_EQ_INT(pdrt_ckpt_fits(&r, &m, 100, why, sizeof why), 0);
+    pdrt_ckpt_meta other = m;
+    other.per_epoch = 5;
+    CHECK_EQ_INT(pdrt_ckpt_fits(&r, &other, 100, why, sizeof why), -1);
+    CHECK(strstr(why, "written for 2 minibatches per epoch") && strstr(why, "this run's data has 5"));
+    other = m;
+    other.seed = 8;
+    CHECK_EQ_INT(pdrt_ckpt_fits(&r, &other, 100, why, sizeof why), -1);
+    CHECK(strstr(why, "--seed 7") != NULL);
+    CHECK_EQ_INT(pdrt_ckpt_fits(&r, &m, 7, why, sizeof why), -1); /* past a 7-step run */
     /* another plan */
     CHECK_EQ_INT(read_back(path, "1111111111111111", why, sizeof why, &r, p, o, b), -1);
     CHECK(strstr(why, "another plan") != NULL);
@@ -113,17 +128,27 @@ TEST(checkpoint_every_flip_and_truncation_refused) {
 }
 
 TEST(checkpoint_latest_complete_set_and_prune) {
-    char dir[256], path[4200];
+    char dir[256], path[4200], sdir0[4300];
     tmpdir(dir, sizeof dir);
-    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 2), -1);
+    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 2, INT64_MAX), -1);
     for (int64_t step = 4; step <= 12; step += 4)
         for (int rank = 0; rank < 2; rank++) {
             if (step == 12 && rank == 1) continue; /* the newest set is incomplete */
             pdrt_ckpt_meta m = sample_meta(rank, step);
             pdrt_ckpt_write(dir, &m, "h", P, 5, O, 5, Bf, 2);
         }
-    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 2), 8);
-    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 1), 12);
+    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 2, INT64_MAX), 8);
+    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 1, INT64_MAX), 12);
+    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 2, 8), 4); /* the next older set, for a fallback */
+    CHECK_EQ_INT(pdrt_ckpt_latest(dir, 2, 4), -1);
+    /* an interrupted write's temporary file, alone in its folder: pruning removes both */
+    char tmpf[4400];
+    snprintf(sdir0, sizeof sdir0, "%s/step-0000000020", dir);
+    CHECK(mkdir(sdir0, 0755) == 0);
+    snprintf(tmpf, sizeof tmpf, "%s/.rank-1.ckpt.99.tmp", sdir0);
+    FILE *tf = fopen(tmpf, "wb");
+    CHECK(tf != NULL);
+    if (tf) fclose(tf);
     pdrt_ckpt_prune(dir, 0, 8);
     pdrt_ckpt_prune(dir, 1, 8);
     struct stat sb;
@@ -134,6 +159,7 @@ TEST(checkpoint_latest_complete_set_and_prune) {
     char sdir[4300];
     snprintf(sdir, sizeof sdir, "%s/step-0000000004", dir);
     CHECK(stat(sdir, &sb) != 0); /* emptied folders go */
+    CHECK(stat(tmpf, &sb) != 0 && stat(sdir0, &sb) != 0); /* and debris */
     rm_rf(dir);
 }
 

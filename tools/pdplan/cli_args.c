@@ -10,7 +10,6 @@
 
 #define PD_STR2(x) #x
 #define PD_STR(x) PD_STR2(x)
-#define MAX_WORKERS_PER_LEVEL (1 << 20) /* also the cap on all levels together */
 
 void pd_cli_usage(FILE *out) {
     fputs(
@@ -25,7 +24,8 @@ void pd_cli_usage(FILE *out) {
         "      --device NAME        device for estimates: cpu, h200, v100\n"
         "                           (default: the cluster's device, else cpu)\n"
         "  -c, --cluster FILE       cluster YAML (pd_cluster: 1)\n"
-        "  -n N1 [N2 ...]           workers per level, innermost first (PipeDream's flag)\n"
+        "  -n N1 [N2 ...]           workers per level, innermost first (PipeDream's flag);\n"
+        "                           at most 1000000 workers in all (-n or -c)\n"
         "  -b B1 [B2 ...]           bandwidth per level in bytes/s (default 1e9); as many\n"
         "                           values as -n\n"
         "      --memory BYTES       memory limit per worker, in bytes (e.g. 16e9)\n"
@@ -80,15 +80,19 @@ static int looks_numeric(const char *s) {
            strncasecmp(s, "inf", 3) == 0;
 }
 
+_Static_assert(PD_MAX_WORKERS == 1000000, "pd_cli_usage's -n line names the worker limit");
+
 static void parse_count(pd_cli *cli, const char *s, pd_diag *d) {
     double v;
     if (parse_double(s, &v) != 0 || v != v) {
         pd_diag_error(d, "pdplan", 0, 0, "-n: '%s' is not a number of workers", s);
     } else if (v <= 0) {
         pd_diag_error(d, "pdplan", 0, 0, "-n: %s workers: a level needs at least one worker", s);
-    } else if (v != floor(v) || v > MAX_WORKERS_PER_LEVEL) {
-        pd_diag_error(d, "pdplan", 0, 0, "-n: '%s' is not a whole number of workers (1..%d)", s,
-                      MAX_WORKERS_PER_LEVEL);
+    } else if (v != floor(v)) {
+        pd_diag_error(d, "pdplan", 0, 0, "-n: '%s' is not a whole number of workers", s);
+    } else if (v > PD_MAX_WORKERS) {
+        pd_diag_error(d, "pdplan", 0, 0, "-n: %s workers: at most %d workers in all", s,
+                      PD_MAX_WORKERS);
     } else if (cli->n_counts == PD_MAX_LEVELS) {
         pd_diag_error(d, "pdplan", 0, 0, "-n: more than %d levels", PD_MAX_LEVELS);
     } else {
@@ -305,9 +309,9 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
                       "per level", n_given, n_given == 1 ? "" : "s", b_given);
     double total = 1;
     for (int l = 0; l < cli->n_counts; l++) total *= cli->counts[l];
-    if (total > MAX_WORKERS_PER_LEVEL)
-        pd_diag_error(d, "pdplan", 0, 0, "-n: %.0f workers in all; at most %d are supported",
-                      total, MAX_WORKERS_PER_LEVEL);
+    if (total > PD_MAX_WORKERS)
+        pd_diag_error(d, "pdplan", 0, 0, "-n: %.0f workers: at most %d workers in all", total,
+                      PD_MAX_WORKERS);
     if (cli->cluster && n_seen)
         pd_diag_error(d, "pdplan", 0, 0, "give either -c/--cluster or -n/-b, not both");
     if (cli->precision && strcmp(cli->backend, "cuda"))

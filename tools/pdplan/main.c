@@ -14,6 +14,7 @@
 #include "codegen/codegen.h"
 #include "planner/dp/dp.h"
 #include "planner/read/frontend.h"
+#include "planner/read/yaml_util.h"
 #include "planner/certificate/ilp.h"
 #include "planner/plan/plan_write.h"
 #include "planner/sim/simulate.h"
@@ -101,6 +102,14 @@ static void print_certificate_scope(FILE *out, const pd_cli *cli, const pd_costg
                 "it)\n", g->n, PD_ILP_DEFAULT_MAX_NODES);
 }
 
+/* Reads an input file once, at most max bytes (pd_read_file reports what goes wrong), and its
+ * FNV-1a as 16 hex digits into hash. The caller frees the text. */
+static char *read_input(const char *path, size_t max, size_t *len, char hash[17], pd_diag *d) {
+    char *text = pd_read_file(path, max, len, d);
+    if (text) pd_fnv1a_hex(hash, text, *len);
+    return text;
+}
+
 /* ---- the command ---- */
 
 int main(int argc, char **argv) {
@@ -141,8 +150,10 @@ int main(int argc, char **argv) {
     const char *cluster_kind = "default";
     if (cli.cluster) {
         cluster_kind = "file";
-        pd_cluster_load(cli.cluster, &c, &d);
-        pd_fnv1a_file(cluster_hash, cli.cluster);
+        size_t len = 0;
+        char *text = read_input(cli.cluster, PD_YAML_MAX_BYTES, &len, cluster_hash, &d);
+        if (text) pd_cluster_load_text(cli.cluster, text, len, &c, &d);
+        free(text);
     } else if (cli.n_counts > 0 && !arg_errors) { /* bad -n/-b values: reported already */
         cluster_kind = "flags";
         pd_cluster_from_flags(&c, cli.counts, cli.n_counts, cli.bandwidths, cli.n_bandwidths,
@@ -154,19 +165,25 @@ int main(int argc, char **argv) {
     if (cli.device) snprintf(c.device, sizeof c.device, "%s", cli.device);
     const char *device = c.device[0] ? c.device : "cpu";
 
-    /* the input */
-    if (pd_fnv1a_file(input_hash, cli.input) != 0)
-        pd_diag_error(&d, cli.input, 0, 0, "cannot read: %s", strerror(errno));
-    else if (is_graphtxt) {
-        g = pd_graphtxt_load(cli.input, &d);
+    /* the input: read once, bounded (a pipe or /dev/zero ends in a diagnostic), hashed and
+     * parsed from memory */
+    size_t in_len = 0;
+    char *in_text = read_input(cli.input, is_graphtxt ? PD_GRAPHTXT_MAX_BYTES : PD_YAML_MAX_BYTES,
+                               &in_len, input_hash, &d);
+    if (!in_text) {
+        /* the reason is reported */
+    } else if (is_graphtxt) {
+        g = pd_graphtxt_load_text(cli.input, in_text, in_len, &d);
         graphtxt_name(model_name, sizeof model_name, cli.input);
         snprintf(cost_source, sizeof cost_source, "%s", cli.input);
-    } else if (pd_model_load(cli.input, &m, &d) == 0) {
+    } else if (pd_model_load_text(cli.input, in_text, in_len, &m, &d) == 0) {
         model_loaded = 1;
         safe_name(model_name, sizeof model_name, m.name, strlen(m.name));
         if (cli.profile) {
-            pd_profile_apply(cli.profile, &m, &d);
-            pd_fnv1a_file(profile_hash, cli.profile);
+            size_t len = 0;
+            char *text = read_input(cli.profile, PD_YAML_MAX_BYTES, &len, profile_hash, &d);
+            if (text) pd_profile_apply_text(cli.profile, text, len, &m, &d);
+            free(text);
             snprintf(cost_source, sizeof cost_source, "%s", cli.profile);
         } else {
             pd_estimate_costs(&m, device, &d);
@@ -177,6 +194,7 @@ int main(int argc, char **argv) {
             if (!g) pd_diag_error(&d, cli.input, 0, 0, "out of memory building the cost graph");
         }
     }
+    free(in_text);
     pd_progress_end();
     if (pd_diag_errors(&d) || !g) {
         status = EXIT_INPUT;

@@ -77,6 +77,7 @@ int pdprof_call_bind(pdprof_call *pc, const pd_call *c, int returns_size, const 
         case PD_ARG_SEED: t = &ffi_type_uint64; pc->v[i].u = 1; break;
         case PD_ARG_SIZE: t = size_type(); pc->v[i].u = (uint64_t)a->i; break;
         case PD_ARG_BATCH_TIMES: t = size_type(); pc->v[i].u = (uint64_t)(b->batch * a->i); break;
+        case PD_ARG_ROWS: t = &ffi_type_sint32; pc->v[i].i = (int)(b->batch * a->i); break;
         case PD_ARG_FLOAT: t = &ffi_type_float; pc->v[i].f = (float)a->f; break;
         }
         if (t == &ffi_type_pointer) pc->v[i].p = p;

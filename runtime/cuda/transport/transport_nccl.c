@@ -7,7 +7,6 @@
  * all-reduce. Every ncclUniqueId travels over MPI. */
 #include <nccl.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "transport.h"
 #include "transport_internal.h"
@@ -18,16 +17,14 @@
         if (r_ != ncclSuccess) PDRT_FAIL("%s: %s", #x, ncclGetErrorString(r_)); \
     } while (0)
 
-/* Waits for an event without spinning a core. */
+/* Waits for an event without spinning a core (the caller's watched wait catches a hang). */
 static void wait_event(cudaEvent_t ev) {
+    double t0 = pdrt_now();
     for (long spins = 0;; spins++) {
         cudaError_t e = cudaEventQuery(ev);
         if (e == cudaSuccess) return;
         if (e != cudaErrorNotReady) TR_CUDA(e);
-        if (spins > 64) {
-            struct timespec nap = {0, 20000};
-            nanosleep(&nap, NULL);
-        }
+        pdrt_backoff(spins, t0);
     }
 }
 

@@ -1,0 +1,64 @@
+/* executor.h: the CPU executor's state (one stage replica on one MPI rank), shared by its files:
+ * executor.c (the schedule, forwards, backwards, steps, evaluation, the run) and
+ * executor_ckpt.c (writing a checkpoint set and resuming from the newest intact one). Internal to
+ * libpdrt; generated code sees pdrt.h only. */
+#ifndef PDRT_EXECUTOR_H
+#define PDRT_EXECUTOR_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "optim.h"
+#include "rt.h"
+#include "runtime/transport/transport.h"
+
+typedef struct {
+    const pdrt_stage *st;
+    const pdrt_args *a;
+    int rank, n, first, last, B;
+    int tg, NL;                   /* targets per sample (token streams: T), per minibatch B*tg */
+    int R, j;                     /* replicas of this stage, and which one this rank is */
+    int *first_rank;              /* per stage: its first replica's rank */
+    int out_rank;                 /* the last stage's first replica: prints and writes files */
+    MPI_Comm stage_comm;          /* this stage's replicas, in rank order */
+    float *acc, *gather;          /* accumulated gradient + count (n_params + 1); the root's
+                                     gathered blobs (R of them) */
+    int vsync, w0;                /* vertical sync, and stage 0's warm-up */
+    int64_t epoch_base_updates;   /* updates done before this epoch */
+    int64_t replica_checks;
+    int D, S;                     /* minibatches in flight here; send slots per kind */
+    pdrt_stash stash;
+    pd_optim opt;
+    float *grads, *opt_state, *buffers, *scratch, *dacts, *logits;
+    float **acts, **in, **dout;   /* D each */
+    float **act_send, **grad_send;/* S each: send slot k of activations is the links' slot 2k,
+                                     of gradients 2k + 1 */
+    pdrt_link *links;             /* per peer rank: its link, opened on first use */
+    int *labels;
+    pd_data train, test;
+    int64_t updates;
+    pdrt_stage_stats stats;
+    pdrt_laps laps;                 /* per-layer times, for run/profile.yaml */
+    /* last stage: loss bookkeeping */
+    pdrt_loss_log lg;
+    int64_t done_steps;
+    double t0;
+    int64_t per_epoch, total;
+    int64_t skipped;              /* minibatches dropped (non-finite) */
+    double val_loss;              /* the last evaluation's mean loss per target (nats) */
+    float *buffers_before;        /* --skip-nonfinite: batch-norm statistics before a forward */
+    int64_t n_ckpt;               /* checkpoints written, and the seconds they took (write, */
+    double ckpt_s;                /* fsyncs, rename and the barrier after) */
+    /* test-only fault injection (PDRT_INJECT_NONFINITE): 1 input, 2 gradient; at step, stage */
+    int inj_kind, inj_stage;
+    int64_t inj_step;
+} ex_t;
+
+/* Every rank writes its checkpoint file of step `done` (the pipeline drained); the older set
+ * before *prev is pruned once the set is complete. */
+void pdrt_ex_checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t *prev);
+/* --resume: loads the newest intact complete set that fits this run into e, and returns where it
+ * left off (done minibatches, epoch, --checkpoint-every when not given). */
+void pdrt_ex_resume(ex_t *e, int64_t *done, int *epoch, int64_t *every);
+
+#endif
