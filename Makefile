@@ -4,6 +4,7 @@
 #   make deps     installs what is missing through apt (scripts/install-deps.sh)
 #   make test     builds the tests with AddressSanitizer+UBSan and runs every test (tests/run.sh)
 #   make demo     plans, generates, builds and trains models/fmnist_cnn.yaml end to end
+#   make demo-gpt the same for the character model on Shakespeare, then samples text from it
 # Sources are picked up by wildcard: planner/**/*.c make libplanner, codegen/*.c libcodegen,
 # tools/pdplan/*.c the pdplan command over both, runtime/schedule/*.c libpdsched (the schedule
 # IR and the hash: a leaf library that pdplan links and libpdrt carries), runtime/*.c,
@@ -47,7 +48,7 @@ SAN_CODEGEN_OBJ := $(CODEGEN_SRC:%.c=build/san/%.o)
 SAN_PDPLAN_OBJ  := $(PDPLAN_SRC:%.c=build/san/%.o)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=build/san/tests/%)
 
-.PHONY: all deps test demo clean bench runtime
+.PHONY: all deps test demo demo-gpt clean bench runtime
 all: bin/pdplan build/libpdrt.a bin/pdprof
 
 runtime: build/libpdrt.a
@@ -133,6 +134,12 @@ test: all build/san/pdplan $(TEST_BIN)
 
 demo:
 	bash scripts/demo.sh
+
+# the character model demo-gpt trains: gpt_char (about 26 min on 2 shared cores), or
+# DEMO_GPT_MODEL=bigram_char (under a minute)
+DEMO_GPT_MODEL ?= gpt_char
+demo-gpt:
+	MODEL=$(DEMO_GPT_MODEL) bash scripts/demo_gpt.sh
 
 bench: all
 	@echo "benchmarks: see bench/README.md"

@@ -133,7 +133,9 @@ static int check_plan(const pd_model *m, const pd_plan *p, int *stage_of, int *l
             if (stage_of[l] > last_use[src]) last_use[src] = stage_of[l];
         }
     const pd_layer *lastl = &m->layers[L - 1];
-    if (!errors && (stage_of[L - 1] != S - 1 || pd_shape_numel(&lastl->out) != m->classes)) {
+    int per_token = lastl->out.rank == 2 && lastl->out.dim[1] == m->classes; /* (T, classes) */
+    if (!errors && (stage_of[L - 1] != S - 1 ||
+                    (pd_shape_numel(&lastl->out) != m->classes && !per_token))) {
         pd_diag_error(d, f, lastl->line, lastl->col,
                       "codegen: the last layer '%s' must produce the %d class logits in the "
                       "last stage", lastl->name, m->classes);

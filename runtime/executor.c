@@ -8,7 +8,7 @@
  * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
  * first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
- * minibatch's labels as floats; a gradient message is the input pack's gradient followed by one
+ * minibatch's labels as floats (B of them, or B * T next-token targets for a token stream); a gradient message is the input pack's gradient followed by one
  * float, 1 when the minibatch is dropped (--skip-nonfinite: a non-finite loss or gradient here or
  * downstream). With checkpoints, an epoch runs as segments of --checkpoint-every minibatches, each
  * a whole schedule (so the pipeline drains at every checkpoint), and every rank writes its own
@@ -113,7 +113,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
         int got = pd_data_batch(in, e->labels, &e->train, epoch, off + mb, e->B, e->a->shuffle, e->a->seed);
         PDRT_CHECK(got == e->B);
         if (e->inj_kind == 1 && base + mb == e->inj_step) in[0] = INFINITY; /* test-only */
-        for (int b = 0; b < e->B; b++) in[st->in_floats + b] = (float)e->labels[b];
+        for (int b = 0; b < e->NL; b++) in[st->in_floats + b] = (float)e->labels[b];
         data_ms = 1e3 * (pdrt_now() - td);
     }
     float *w;
@@ -133,9 +133,9 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     if (e->buffers_before && any_nonfinite(e->buffers, st->n_buffers))
         memcpy(e->buffers, e->buffers_before, (size_t)st->n_buffers * sizeof(float));
     if (e->last) {
-        labels_from_tail(e->labels, in + st->in_floats, e->B);
+        labels_from_tail(e->labels, in + st->in_floats, e->NL);
         if (e->inj_kind == 3 && base + mb == e->inj_step) e->logits[0] = NAN; /* test-only */
-        float loss = pdrt_softmax_cross_entropy(e->dout[d], e->logits, e->labels, e->B, st->classes);
+        float loss = pdrt_softmax_cross_entropy(e->dout[d], e->logits, e->labels, e->NL, st->classes);
         e->dout[d][st->out_floats] = 0; /* the drop flag */
         if (!isfinite(loss)) {
             if (!e->a->skip_nonfinite)
@@ -148,7 +148,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
             e->lg.loss_n++;
         }
     } else {
-        memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
+        memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->NL * sizeof(float));
     }
     double ms = 1e3 * (pdrt_now() - t);
     e->stats.fwd_ms += ms;
@@ -301,7 +301,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
         int tid = 0;
         switch (a->kind) {
         case PD_A_RECV_ACT:
-            recv_into(e, e->in[d], st->in_floats + e->B, a->peer, pdrt_tag_of(0, a->mb), "a receive of activations",
+            recv_into(e, e->in[d], st->in_floats + e->NL, a->peer, pdrt_tag_of(0, a->mb), "a receive of activations",
                       a->mb, &e->stats.wait_ms);
             tid = 1;
             break;
@@ -309,7 +309,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
         case PD_A_SEND_ACT: {
             int k = (int)(l % e->S);
             pdrt_link *lk = link_to(e, a->peer);
-            lk->t->send(lk, 2 * k, e->act_send[k], st->out_floats + e->B, pdrt_tag_of(0, a->mb));
+            lk->t->send(lk, 2 * k, e->act_send[k], st->out_floats + e->NL, pdrt_tag_of(0, a->mb));
             tid = 1;
             break;
         }
@@ -371,32 +371,33 @@ static double evaluate(ex_t *e) {
     double loss_sum = 0;
     for (int64_t t = 0; t < nb; t++) {
         if (e->first) {
-            memset(in, 0, (size_t)(st->in_floats + e->B) * sizeof(float));
-            int got = pd_data_batch(in, e->labels, &e->test, 0, t, e->B, 0, e->a->seed);
-            for (int b = 0; b < e->B; b++) in[st->in_floats + b] = b < got ? (float)e->labels[b] : -1;
+            memset(in, 0, (size_t)(st->in_floats + e->NL) * sizeof(float));
+            int got = pd_data_batch(in, e->labels, &e->test, 0, t, e->B, 0, e->a->seed) * e->tg;
+            for (int b = 0; b < e->NL; b++) in[st->in_floats + b] = b < got ? (float)e->labels[b] : -1;
         } else {
             double ignored = 0;
-            recv_into(e, in, st->in_floats + e->B, e->first_rank[st->index - 1], 0,
+            recv_into(e, in, st->in_floats + e->NL, e->first_rank[st->index - 1], 0,
                       "a receive of test-set activations", t, &ignored);
         }
         st->forward(out, e->acts[0], e->scratch, e->buffers, w, in, 0, e->a->seed, -1);
         if (e->last) {
             int got = 0;
-            while (got < e->B && in[st->in_floats + got] >= 0) got++;
+            while (got < e->NL && in[st->in_floats + got] >= 0) got++; /* targets */
             labels_from_tail(e->labels, in + st->in_floats, got);
             correct += pdrt_count_correct(e->logits, e->labels, got, st->classes);
             if (got) /* dout[0] is free while the pipeline is drained */
                 loss_sum += (double)got * pdrt_softmax_cross_entropy(e->dout[0], e->logits,
                                                                      e->labels, got, st->classes);
         } else {
-            memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->B * sizeof(float));
+            memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->NL * sizeof(float));
             pdrt_link *k = link_to(e, e->first_rank[st->index + 1]); /* slot 0: act_send[0] */
-            k->t->send(k, 0, out, st->out_floats + e->B, 0);
+            k->t->send(k, 0, out, st->out_floats + e->NL, 0);
             pdrt_watch("a send of test-set activations to complete", k->peer, t);
             k->t->send_wait(k, 0);
             pdrt_unwatch();
         }
     }
+    n_test *= e->tg; /* accuracy and loss per target (token) */
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
     double vl = e->last && n_test ? loss_sum / (double)n_test : 0;
     pdrt_watch("the test accuracy", e->out_rank, -1);
@@ -425,7 +426,7 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->scratch = pdrt_alloc((size_t)pdrt_scratch_floats(st));
     e->dacts = pdrt_alloc((size_t)st->n_acts);
     e->logits = pdrt_alloc((size_t)st->out_floats);
-    e->labels = calloc((size_t)e->B, sizeof(int));
+    e->labels = calloc((size_t)e->NL, sizeof(int));
     e->acts = calloc((size_t)e->D, sizeof(float *));
     e->in = calloc((size_t)e->D, sizeof(float *));
     e->dout = calloc((size_t)e->D, sizeof(float *));
@@ -435,11 +436,11 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     PDRT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send && e->links);
     for (int i = 0; i < e->D; i++) {
         e->acts[i] = pdrt_alloc((size_t)st->n_acts);
-        e->in[i] = pdrt_alloc((size_t)(st->in_floats + e->B));
+        e->in[i] = pdrt_alloc((size_t)(st->in_floats + e->NL));
         e->dout[i] = pdrt_alloc((size_t)st->out_floats + 1); /* + the drop flag */
     }
     for (int i = 0; i < e->S; i++) {
-        e->act_send[i] = pdrt_alloc((size_t)(st->out_floats + e->B));
+        e->act_send[i] = pdrt_alloc((size_t)(st->out_floats + e->NL));
         e->grad_send[i] = pdrt_alloc((size_t)st->in_floats + 1);
     }
 }
@@ -532,6 +533,8 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     e.st = st;
     e.a = &a;
     e.B = st->batch;
+    e.tg = pdrt_targets(&a, st);
+    e.NL = e.B * e.tg;
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
     e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
@@ -609,8 +612,9 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         if (a.eval && end) {
             acc = evaluate(&e);
             if (e.rank == e.out_rank) {
-                printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch_end ? epoch : epoch + 1, acc,
-                       pdrt_now() - e.t0);
+                printf("epoch %d test_accuracy %.4f", epoch_end ? epoch : epoch + 1, acc);
+                if (e.tg > 1) printf(" val_loss %.4f", e.val_loss); /* nats per token */
+                printf(" elapsed %.1f s\n", pdrt_now() - e.t0);
                 fflush(stdout);
             }
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
@@ -639,7 +643,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         pdrt_summary sum = {st->model, "pipeline", pdrt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
                           e.lg.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
                           train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite,
-                          e.n_ckpt, e.ckpt_s, a.eval && acc >= 0, e.val_loss, 1};
+                          e.n_ckpt, e.ckpt_s, a.eval && acc >= 0, e.val_loss, e.tg};
         pdrt_summary_print(&sum);
         pdrt_summary_write(a.run_dir, &sum);
         free(ss);

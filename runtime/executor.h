@@ -16,6 +16,7 @@ typedef struct {
     const pdrt_stage *st;
     const pdrt_args *a;
     int rank, n, first, last, B;
+    int tg, NL;                   /* targets per sample (token streams: T), per minibatch B*tg */
     int R, j;                     /* replicas of this stage, and which one this rank is */
     int *first_rank;              /* per stage: its first replica's rank */
     int out_rank;                 /* the last stage's first replica: prints and writes files */

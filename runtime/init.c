@@ -34,6 +34,15 @@ void pd_init_batchnorm2d(float *gamma, float *beta, float *running_mean, float *
     }
 }
 
+void pd_init_embedding(float *weight, float *pos, uint64_t seed, int layer, int V, int C, int T,
+                       float std) {
+    uint64_t kw = pd_rng_key(seed, PD_RNG_INIT, (uint64_t)layer, 0, 0);
+    for (size_t i = 0; i < (size_t)V * C; i++) weight[i] = std * pd_rng_normal(kw, i);
+    if (!pos) return;
+    uint64_t kp = pd_rng_key(seed, PD_RNG_INIT, (uint64_t)layer, 1, 0);
+    for (size_t i = 0; i < (size_t)T * C; i++) pos[i] = std * pd_rng_normal(kp, i);
+}
+
 void pd_init_layernorm(float *weight, float *bias, int C) {
     pd_init_batchnorm2d(weight, bias, NULL, NULL, C);
 }

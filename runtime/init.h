@@ -7,6 +7,8 @@
  * bound * (2u - 1), u = pd_rng_uniform(pd_rng_key(seed, PD_RNG_INIT, layer, param, 0), i).
  * batchnorm2d: gamma = 1, beta = 0, running_mean = 0, running_var = 1. layernorm: weight = 1,
  * bias = 0.
+ * embedding: weight [V][C] (param 0) and position rows [T][C] (param 1) ~ N(0, std^2) (PyTorch's
+ * nn.Embedding has std 1; GPT-2 and the anchor 0.02), element i = std * pd_rng_normal(key, i).
  * The numbers differ from PyTorch's (different generator); the distributions are the same.
  */
 #ifndef PD_INIT_H
@@ -25,6 +27,9 @@ void pd_init_conv2d(float *weight, float *bias, uint64_t seed, int layer, int C,
 /* gamma = 1, beta = 0, running_mean = 0, running_var = 1, each [C]; any pointer may be NULL */
 void pd_init_batchnorm2d(float *gamma, float *beta, float *running_mean, float *running_var,
                          int C);
+/* weight [V][C], pos [T][C] (pos may be NULL) */
+void pd_init_embedding(float *weight, float *pos, uint64_t seed, int layer, int V, int C, int T,
+                       float std);
 /* weight = 1, bias = 0, each [C] (PyTorch's LayerNorm); either may be NULL */
 void pd_init_layernorm(float *weight, float *bias, int C);
 

@@ -37,7 +37,7 @@ typedef struct {
 } local_stage;
 
 /* the test set's accuracy; *val_loss gets its mean loss per target */
-static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *labels,
+static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *labels, int tg,
                          const pdrt_args *a, double *val_loss) {
     int B = ls[0].st->batch, K = ls[n - 1].st->classes;
     int64_t nb = pd_data_batches(test, B, 0), correct = 0;
@@ -46,7 +46,7 @@ static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *l
     double loss_sum = 0;
     for (int64_t t = 0; t < nb; t++) {
         memset(x, 0, (size_t)ls[0].st->in_floats * sizeof(float));
-        int got = pd_data_batch(x, labels, test, 0, t, B, 0, a->seed);
+        int got = pd_data_batch(x, labels, test, 0, t, B, 0, a->seed) * tg; /* targets */
         const float *in = x;
         for (int k = 0; k < n; k++) {
             float *out = k + 1 < n ? ls[k + 1].in : logits;
@@ -59,11 +59,14 @@ static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *l
     }
     free(logits);
     free(dlogits);
-    *val_loss = test->n ? loss_sum / (double)test->n : 0;
-    return test->n ? (double)correct / (double)test->n : 0;
+    int64_t nt = test->n * tg;
+    *val_loss = nt ? loss_sum / (double)nt : 0;
+    return nt ? (double)correct / (double)nt : 0;
 }
 
 int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int n) {
+    for (int i = 1; i < argc; i++) /* sampling text: its own options (generate.c) */
+        if (!strcmp(argv[i], "--generate")) return pdrt_generate(argc, argv, stages, n);
     pdrt_args a;
     int pr = pdrt_args_parse(&a, argc, argv, RT_SINGLE);
     if (pr) return pr > 0 ? 0 : 2;
@@ -88,9 +91,9 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     pdrt_clip_check(&opt, s0, &a);
     pd_data train, test;
     pdrt_data_open(&train, &test, &a, s0);
-    if (pd_data_targets(&train) != 1)
-        PDRT_FAIL("data: token streams need a per-token loss, which no op provides yet "
-                  "(issue 14: embedding and token cross-entropy)");
+    int tg = pdrt_targets(&a, s0), NL = B * tg; /* targets per sample, per minibatch */
+    PDRT_CHECK(pd_data_targets(&train) == tg);
+    pdrt_check_logits(stages[n - 1], tg);
     int64_t per_epoch = pd_data_batches(&train, B, 1);
     if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     int epochs = a.epochs > 0 ? a.epochs : (s0->epochs > 0 ? s0->epochs : 1);
@@ -143,7 +146,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     }
     float *logits = pdrt_alloc((size_t)stages[n - 1]->out_floats);
     float *dlogits = pdrt_alloc((size_t)stages[n - 1]->out_floats);
-    int *labels = calloc((size_t)B, sizeof(int));
+    int *labels = calloc((size_t)NL, sizeof(int));
     PDRT_CHECK(labels != NULL);
     pdrt_stage_stats *ss = calloc((size_t)n, sizeof *ss);
     PDRT_CHECK(ss != NULL);
@@ -185,7 +188,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 ss[k].fwd_ms += 1e3 * (t2 - t);
                 t = t2;
             }
-            float loss = pdrt_softmax_cross_entropy(dlogits, logits, labels, B, stages[n - 1]->classes);
+            float loss = pdrt_softmax_cross_entropy(dlogits, logits, labels, NL, stages[n - 1]->classes);
             if (loss != loss) PDRT_FAIL("loss is NaN at step %lld", (long long)g);
             const float *dout = dlogits;
             t = pdrt_now();
@@ -282,8 +285,10 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         done += nsteps;
         epoch++;
         if (a.eval && (a.target_accuracy >= 0 || done == total || nsteps == per_epoch)) {
-            acc = eval_local(ls, n, &test, ls[0].in, labels, &a, &val_loss);
-            printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, pdrt_now() - t0);
+            acc = eval_local(ls, n, &test, ls[0].in, labels, tg, &a, &val_loss);
+            printf("epoch %d test_accuracy %.4f", epoch, acc);
+            if (tg > 1) printf(" val_loss %.4f", val_loss); /* nats per token */
+            printf(" elapsed %.1f s\n", pdrt_now() - t0);
             fflush(stdout);
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
                 ttt = pdrt_now() - t0;
@@ -301,7 +306,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     pdrt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", sched, n, B,
                       done, epoch, last_loss, a.eval ? acc : -1, (double)done * B / train_s,
                       wall, train_s, a.target_accuracy, ttt, ss, 0, 0, 0, 0,
-                      a.eval && acc >= 0, val_loss, pd_data_targets(&train)};
+                      a.eval && acc >= 0, val_loss, tg};
     pdrt_summary_print(&sum);
     pdrt_summary_write(a.run_dir, &sum);
     { /* only pipeline runs time the layers: an earlier run's profile must not pass for this one's */

@@ -143,6 +143,17 @@ void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdr
  * tokens: spelling. */
 int pdrt_token_spec(char *train, char *val, size_t cap, pd_token_format *fmt, const char *dataset,
                     const char *data);
+/* Targets per sample of the run's data: T (the model input [T]) for a token stream, 1 (a label)
+ * otherwise. Every rank computes it from its options, so all agree without a message. Labels
+ * travel as B * targets floats after the activations (docs/runtime.md). */
+int pdrt_targets(const pdrt_args *a, const pdrt_stage *st);
+/* Fails unless the last stage's output pack is batch x targets x classes logits. */
+void pdrt_check_logits(const pdrt_stage *last, int targets);
+
+/* ---- sampling text (generate.c) ---- */
+/* `--generate N` of the local binary: prints N characters sampled from the model (the stages'
+ * forwards in one process) with the --init weights; returns the exit status. */
+int pdrt_generate(int argc, char **argv, const pdrt_stage *const *stages, int n);
 
 /* ---- weights files, DIR/<layer>.<param>.f32 (weights.c) ---- */
 void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *params,

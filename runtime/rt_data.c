@@ -38,17 +38,40 @@ int pdrt_token_spec(char *train, char *val, size_t cap, pd_token_format *fmt, co
     return 1;
 }
 
+/* a token stream: --data tokens:..., or the model's with --data DIR naming its folder */
+static int token_paths(char *tpath, char *vpath, size_t cap, pd_token_format *fmt,
+                       const pdrt_args *a, const pdrt_stage *st) {
+    const char *want = a->data[0] ? a->data : st->dataset;
+    int tok = pdrt_token_spec(tpath, vpath, cap, fmt, a->data, NULL);
+    if (!tok && strcmp(want, "synthetic"))
+        tok = pdrt_token_spec(tpath, vpath, cap, fmt, st->dataset, a->data);
+    if (tok < 0) PDRT_FAIL("data: '%s' is not tokens:u8|u16|llmc:TRAIN:VAL", want);
+    return tok;
+}
+
+int pdrt_targets(const pdrt_args *a, const pdrt_stage *st) {
+    char tpath[2048], vpath[2048];
+    pd_token_format fmt;
+    return token_paths(tpath, vpath, sizeof tpath, &fmt, a, st) ? st->in_c : 1;
+}
+
+void pdrt_check_logits(const pdrt_stage *last, int targets) {
+    int64_t want = (int64_t)last->batch * targets * last->classes;
+    if (last->out_floats != want)
+        PDRT_FAIL("data: the model's output is %lld floats a minibatch, but %s wants %d x %d x "
+                  "%d (batch x targets x classes): %s", (long long)last->out_floats,
+                  targets > 1 ? "a token stream" : "this dataset", last->batch, targets,
+                  last->classes, targets > 1 ? "a token stream needs an output (T, classes)"
+                                             : "a classifier needs an output (classes)");
+}
+
 void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdrt_stage *st) {
     const char *want = a->data[0] ? a->data : st->dataset;
     memset(train, 0, sizeof *train);
     memset(test, 0, sizeof *test);
     char tpath[2048], vpath[2048], err[2600];
     pd_token_format fmt;
-    /* a token stream: --data tokens:..., or the model's with --data DIR naming its folder */
-    int tok = pdrt_token_spec(tpath, vpath, sizeof tpath, &fmt, a->data, NULL);
-    if (!tok && strcmp(want, "synthetic"))
-        tok = pdrt_token_spec(tpath, vpath, sizeof tpath, &fmt, st->dataset, a->data);
-    if (tok < 0) PDRT_FAIL("data: '%s' is not tokens:u8|u16|llmc:TRAIN:VAL", want);
+    int tok = token_paths(tpath, vpath, sizeof tpath, &fmt, a, st);
     if (tok) {
         if (st->in_h != 1 || st->in_w != 1)
             PDRT_FAIL("data: a token stream needs the model input [T], not %dx%dx%d", st->in_c,

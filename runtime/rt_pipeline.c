@@ -26,12 +26,12 @@ int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const 
     int64_t per_epoch = 0;
     if (first) {
         pdrt_data_open(train, test, a, st);
-        if (pd_data_targets(train) != 1)
-            PDRT_FAIL("data: token streams need a per-token loss, which no op provides yet "
-                      "(issue 14: embedding and token cross-entropy)");
+        PDRT_CHECK(pd_data_targets(train) == pdrt_targets(a, st));
         per_epoch = pd_data_batches(train, st->batch, 1);
         if (per_epoch < 1) PDRT_FAIL("the training set holds less than one minibatch");
     }
+    /* after the data's own errors (a one-stage run reports a bad file first) */
+    if (st->index == st->n_stages - 1) pdrt_check_logits(st, pdrt_targets(a, st));
     pdrt_watch("the data set's size", 0, -1);
     MPI_Bcast(&per_epoch, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     pdrt_unwatch();

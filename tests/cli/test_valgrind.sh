@@ -37,6 +37,11 @@ vg() {
 }
 
 for m in models/*.yaml; do
+    # a model written ahead of its ops (gpt_char before layernorm and attention) is skipped
+    if "$PDPLAN" "$m" -n 4 --no-codegen -q -o "$TMP/ops_check" 2>&1 | grep -q "unknown op"; then
+        skip "valgrind_$(basename "$m" .yaml)" "an op it uses is not in this tree yet"
+        continue
+    fi
     vg "$(basename "$m" .yaml)" 0 "$m" -n 4 --no-codegen
 done
 # code generation too, where the model has runtime kernels

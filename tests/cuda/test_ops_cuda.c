@@ -249,6 +249,40 @@ TEST(gelu) {
     free(x), free(dy), free(dx0), free(y), free(dx);
 }
 
+/* embedding: the gather and the deterministic scatter-add against the CPU kernels, with
+ * repeated ids (rows hit several times) and positions; twice the same bits on the GPU */
+TEST(embedding) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    int B = 4, T = 16, V = 11, C = 24;
+    size_t nt = (size_t)B * T, ny = nt * (size_t)C, nw = (size_t)V * C, np = (size_t)T * C;
+    float *ids = malloc(nt * sizeof(float));
+    for (size_t i = 0; i < nt; i++) ids[i] = (float)((i * 7) % (size_t)V);
+    float *w = rnd(nw, -1, 1), *pos = rnd(np, -1, 1), *dy = rnd(ny, -1, 1);
+    float *dw0 = rnd(nw, -1, 1), *dp0 = rnd(np, -1, 1);
+    float *y = malloc(ny * sizeof(float)), *dw = dup_h(dw0, nw), *dp = dup_h(dp0, np);
+    pdrt_embedding_forward(y, ids, w, pos, B, T, V, C);
+    pdrt_embedding_backward(dw, dp, dy, ids, B, T, V, C);
+    float *gids = to_dev(c, ids, nt), *gw = to_dev(c, w, nw), *gp = to_dev(c, pos, np),
+          *gdy = to_dev(c, dy, ny), *gdw = to_dev(c, dw0, nw), *gdp = to_dev(c, dp0, np),
+          *gy = pd_cuda_alloc(ny * 4);
+    pdrt_embedding_forward_cuda(c, gy, gids, gw, gp, B, T, V, C);
+    pdrt_embedding_backward_cuda(c, gdw, gdp, gdy, gids, B, T, V, C);
+    CHECK_DEV(c, gy, y, ny, 1e-6);
+    CHECK_DEV(c, gdw, dw, nw, 1e-5);
+    CHECK_DEV(c, gdp, dp, np, 1e-5);
+    float *h1 = malloc(nw * 4), *h2 = malloc(nw * 4);
+    pd_cuda_download(c, h1, gdw, nw * 4);
+    pd_cuda_upload(c, gdw, dw0, nw * 4);
+    pdrt_embedding_backward_cuda(c, gdw, NULL, gdy, gids, B, T, V, C);
+    pd_cuda_download(c, h2, gdw, nw * 4);
+    CHECK(!memcmp(h1, h2, nw * 4));
+    pd_cuda_free(gids), pd_cuda_free(gw), pd_cuda_free(gp), pd_cuda_free(gdy);
+    pd_cuda_free(gdw), pd_cuda_free(gdp), pd_cuda_free(gy);
+    free(ids), free(w), free(pos), free(dy), free(dw0), free(dp0), free(y), free(dw), free(dp);
+    free(h1), free(h2);
+}
+
 static void pool_case(int maxpool, int B, int C, int H, int W, int K, int S, int P) {
     pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
     int OH = pdrt_pool_out_size(H, K, S, P), OW = pdrt_pool_out_size(W, K, S, P);

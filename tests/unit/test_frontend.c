@@ -117,6 +117,29 @@ TEST(bundled_models_match_torchvision_parameter_counts) {
     }
 }
 
+/* the character models (docs/formats.md): parameters by hand, the anchor's shape */
+TEST(character_models_parameter_counts) {
+    pd_model m;
+    if (load_ok("models/bigram_char.yaml", &m)) {
+        CHECK_EQ_INT(params_of(&m), 88 * 64 + (64 * 88 + 88));
+        CHECK(m.input.rank == 1 && m.input.dim[0] == 128 && m.classes == 88 && m.batch == 32);
+        pd_model_free(&m);
+    } else {
+        CHECK(0);
+    }
+    if (load_ok("models/gpt_char.yaml", &m)) {
+        /* wte + wpe; per block ln1, qkv, proj, ln2, fc, out; lnf; the head (the anchor ties it
+         * to wte: 820,992 there) */
+        int64_t block = 2 * 128 + (128 * 384 + 384) + (128 * 128 + 128) + 2 * 128 +
+                        (128 * 512 + 512) + (512 * 128 + 128);
+        CHECK_EQ_INT(params_of(&m), 88 * 128 + 128 * 128 + 4 * block + 2 * 128 + (128 * 88 + 88));
+        CHECK_EQ_INT(params_of(&m), 832344);
+        pd_model_free(&m);
+    } else {
+        CHECK(0);
+    }
+}
+
 TEST(fmnist_cnn_is_balanced_and_small) {
     pd_model m;
     if (!load_ok("models/fmnist_cnn.yaml", &m)) {

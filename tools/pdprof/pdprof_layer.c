@@ -139,6 +139,11 @@ void pdprof_layer_setup(layer_run *r, const pd_model *m, int i, int B) {
         r->x_floats[k] = (size_t)B * (size_t)pd_shape_numel(r->in[k]);
         h->x[k] = random_floats(r->x_floats[k]);
         h->dx[k] = random_floats(r->x_floats[k]);
+        /* a token model's input holds ids (floats below classes), as its data does */
+        if (L->inputs[k] == 0 && (!strcmp(m->dataset, "shakespeare_char") ||
+                                  !strncmp(m->dataset, "tokens:", 7)))
+            for (size_t j = 0; j < r->x_floats[k]; j++)
+                h->x[k][j] = (float)((j * 7919) % (size_t)m->classes);
     }
     r->y_floats = (size_t)B * (size_t)pd_shape_numel(&L->out);
     h->y = random_floats(r->y_floats);
