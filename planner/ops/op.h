@@ -3,7 +3,7 @@
  * parameter and FLOP counts, its parameter layout, the state its forward saves for its backward,
  * and its kernel calls AS DATA, per backend and phase. The readers (model_yaml.c), shape
  * inference (shapes.c), the code generator (codegen/) and the profiler (tools/pdprof/) read the
- * descriptors and never switch on an op. docs/architecture-ops.md says how to add an op.
+ * descriptors and never switch on an op. docs/architecture.md ("Ops") says how to add an op.
  *
  * A kernel call is a pd_call: the function's name and its arguments, each typed: one of the
  * layer's tensors (output, input k, all inputs as an array, their gradients, parameter k, buffer

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_op_models.sh: an op added through its descriptor alone works end to end. For each model
-# below (tests/data/models/tiny_gelu.yaml: gelu, docs/architecture-ops.md's worked example;
+# below (tests/data/models/tiny_gelu.yaml: gelu, docs/architecture.md ("Ops")'s worked example;
 # tiny_transformer.yaml: layernorm, attention, and linear, gelu, add, dropout, concat on (T, C)):
 # pdplan plans it on 2 stages and generates stages that call the op's kernels; they build and
 # train; under flush the pipeline's weights equal --single's bit for bit and differ from those
