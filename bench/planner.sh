@@ -148,6 +148,29 @@ done
 target "GNMT-16-sized DAG (97 nodes, synthetic) on 4x4, compat" 10
 run "gnmt 2x48 cross/2, 4x4" "$WORK/gnmt48.txt" -n 4 4 -b 1e11 1e10
 
+# ---- PipeDream's own profiles (issue 15), when present: not committed (third-party). Get them
+# from a clone of msr-fiddle/pipedream:
+#   git show HEAD:profiler/translation/profiles/gnmt_large/graph.txt >DIR/gnmt_large.txt
+#   git show HEAD:profiler/image_classification/profiles/inception_v3/graph.txt >DIR/inception_v3.txt
+# and run with PIPEDREAM_PROFILES=DIR; skipped without them.
+PP=${PIPEDREAM_PROFILES:-}
+if [ -n "$PP" ] && [ -f "$PP/gnmt_large.txt" ]; then
+    run "GNMT-16 profile, 16" "$PP/gnmt_large.txt" -n 16 -b 1e10
+    target "GNMT-16 (PipeDream's profile) on 16, exact" 10
+    run "GNMT-16 profile, 16" "$PP/gnmt_large.txt" -n 16 -b 1e10 --compat pipedream
+    target "the same, compat" 10
+    run "GNMT-16 profile, 4x4" "$PP/gnmt_large.txt" -n 4 4 -b 1e10 1.25e9
+    target "GNMT-16 (PipeDream's profile) on 4x4, exact" 10
+    run "GNMT-16 profile, 4x4" "$PP/gnmt_large.txt" -n 4 4 -b 1e10 1.25e9 --compat pipedream
+    target "the same, compat (exact needs 2.3 GB of inner tables)" 10
+else
+    echo "(PipeDream's GNMT-16 profile: set PIPEDREAM_PROFILES, see bench/planner.sh; skipped)"
+fi
+if [ -n "$PP" ] && [ -f "$PP/inception_v3.txt" ]; then
+    run "Inception-v3 profile, 16" "$PP/inception_v3.txt" -n 16 -b 1.25e9
+    target "Inception-v3 (PipeDream's profile) on 16 (exact: false, gap 21%)" 10
+fi
+
 # ---- the certificate (GLPK) ----
 $GEN chain 60 >"$WORK/chain60.txt"
 run "verify: chain 60, 16" "$WORK/chain60.txt" -n 16 -b 1e10 --verify
@@ -157,7 +180,8 @@ run "verify: chain 60, 16 straight" "$WORK/chain60.txt" -n 16 -b 1e10 --verify -
 $GEN inception 2 4 3 >"$WORK/inc_small.txt"
 run "verify: inception 2x4x3, 8" "$WORK/inc_small.txt" -n 8 -b 1e10 --verify --time-limit 10
 run "verify: vgg16 h200, 16" models/vgg16.yaml -p profiles/vgg16.h200.yaml -n 16 -b 1e10 --verify
-# two levels (planner/certificate/ilp_hier.c: the default model without a memory limit)
+# several levels (the positional program, planner/certificate/ilp.c: the default model without
+# a memory limit)
 $GEN chain 100 >"$WORK/chain100.txt"
 run "verify: chain 100, 4x4" "$WORK/chain100.txt" -n 4 4 -b 1e11 1e10 --verify
 run "verify: chain 100, 8x8" "$WORK/chain100.txt" -n 8 8 -b 1e11 1e10 --verify

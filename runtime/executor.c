@@ -259,13 +259,14 @@ static void step(ex_t *e) {
     int64_t np = e->st->n_params;
     float count = e->acc[np];
     PDRT_CHECK(count >= 1.0f || (e->a->skip_nonfinite && count == 0.0f));
+    if (e->st->n_ties) pdrt_ex_ties_grads(e); /* the tied copies' summed gradients */
     if (e->opt.clip_grad_norm > 0) {
         if (count > 1.0f) {
             float inv = 1.0f / count;
             for (int64_t i = 0; i < np; i++) e->acc[i] *= inv;
             count = 1.0f;
         }
-        clip_global(e, count > 0.0f ? pd_sq_norm(e->acc, (size_t)np) : 0.0);
+        clip_global(e, count > 0.0f ? pdrt_ties_sq_norm(e->st, e->acc) : 0.0);
     }
     if (count == 0.0f) { /* every minibatch of this update was dropped: the weights stay */
         pdrt_stash_begin_update(&e->stash);
@@ -328,6 +329,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
         case PD_A_ALLREDUCE: allreduce(e); break;
         case PD_A_STEP:
             step(e);
+            if (e->a->check_replicas && st->n_ties) pdrt_ex_ties_check(e);
             e->stats.steps++;
             if (e->rank == e->out_rank) {
                 e->done_steps++;
@@ -544,6 +546,8 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
                         "replicas)", k, pdrt_replicas(st, k));
     pdrt_optim_from(&e.opt, st, &a);
     pdrt_clip_check(&e.opt, st, &a);
+    pdrt_ties_check(st, &a);
+    MPI_Comm_dup(MPI_COMM_WORLD, &e.tie_comm);
     e.per_epoch = pdrt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
@@ -554,6 +558,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     }
     st->init(pdrt_stash_newest(&e.stash), e.buffers, a.seed);
     if (a.init_dir[0]) pdrt_weights_load(a.init_dir, st, pdrt_stash_newest(&e.stash), e.buffers);
+    if (st->n_ties) pdrt_ex_ties_init(&e); /* the owner's values on both copies */
     /* test-only: input:STEP (stage 0's input gets an Inf), loss:STEP (a NaN logit before the
      * loss), grad:STEP:STAGE (a NaN in that stage's first parameter gradient) */
     const char *inj = getenv("PDRT_INJECT_NONFINITE");
@@ -623,6 +628,9 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     if (a.check_replicas && e.R > 1 && e.j == 0)
         printf("stage %d: %d replicas identical after %lld updates\n", st->index, e.R,
                (long long)e.replica_checks);
+    if (a.check_replicas && e.tie_checks && e.j == 0)
+        printf("stage %d: tied weights identical to their owners' after %lld updates\n",
+               st->index, (long long)e.tie_checks);
 
     pdrt_stage_stats mine = e.stats;
     mine.predicted_ms = st->predicted_ms;
@@ -651,6 +659,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     if (a.trace) write_trace(&e);
     pdrt_trace_free();
     MPI_Comm_free(&e.stage_comm);
+    MPI_Comm_free(&e.tie_comm);
     ex_free(&e);
     pdrt_optim_free(&e.opt);
     MPI_Finalize();

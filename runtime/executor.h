@@ -52,6 +52,9 @@ typedef struct {
     /* test-only fault injection (PDRT_INJECT_NONFINITE): 1 input, 2 gradient; at step, stage */
     int inj_kind, inj_stage;
     int64_t inj_step;
+    /* tied weights (executor_ties.c): their own communicator; bitwise checks passed */
+    MPI_Comm tie_comm;
+    int64_t tie_checks;
 } ex_t;
 
 /* Every rank writes its checkpoint file of step `done` (the pipeline drained); the older set
@@ -60,5 +63,12 @@ void pdrt_ex_checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t
 /* --resume: loads the newest intact complete set that fits this run into e, and returns where it
  * left off (done minibatches, epoch, --checkpoint-every when not given). */
 void pdrt_ex_resume(ex_t *e, int64_t *done, int *epoch, int64_t *every);
+
+/* Tied weights (executor_ties.c): the owner's initial values into the tied layer's copy (after
+ * init and --init); the copies' gradients exchanged and summed at the start of every step (after
+ * the replicas' all-reduce); with --check-replicas, the copies compared bitwise after it. */
+void pdrt_ex_ties_init(ex_t *e);
+void pdrt_ex_ties_grads(ex_t *e);
+void pdrt_ex_ties_check(ex_t *e);
 
 #endif

@@ -130,6 +130,20 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
             memcpy(ls[k].rbuf + (size_t)(q - 1) * (size_t)st->n_buffers, ls[k].buffers,
                    (size_t)st->n_buffers * sizeof(float));
     }
+    for (int k = 0; k < n; k++) { /* tied weights: the owner's values on both copies */
+        const pdrt_stage *st = stages[k];
+        pdrt_ties_check(st, &a);
+        pdrt_ties_init_local(st, ls[k].version[0]);
+        for (int i = 0; i < st->n_ties; i++) {
+            const pdrt_tie *t = &st->ties[i];
+            if (t->owner || t->peer_stage == k) continue;
+            PDRT_CHECK(t->peer_stage >= 0 && t->peer_stage < n);
+            const pdrt_tensor *x = &st->tensors[t->tensor];
+            const pdrt_tensor *o = &stages[t->peer_stage]->tensors[t->peer_tensor];
+            memcpy(ls[k].version[0] + x->offset, ls[t->peer_stage].version[0] + o->offset,
+                   (size_t)x->numel * sizeof(float));
+        }
+    }
     float *logits = pdrt_alloc((size_t)stages[n - 1]->out_floats);
     float *dlogits = pdrt_alloc((size_t)stages[n - 1]->out_floats);
     int *labels = calloc((size_t)NL, sizeof(int));
@@ -193,12 +207,27 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
             int ends[64] = {0};
             double sq = 0;
             for (int k = 0; k < n; k++) {
-                local_stage *l = &ls[k];
                 /* does an update end here? flush/gpipe: at the end of a batch of M (single:
                  * also of 1 under 1f1b); emulate 1f1b: after every r-th minibatch */
                 int r = a.mode == RT_EMULATE && !sync ? pdrt_replicas(s0, k) : 1;
                 int64_t per = sync ? M : r;
                 ends[k] = (j + 1) % per == 0 || j + 1 == nsteps;
+            }
+            for (int k = 0; k < n; k++) { /* tied weights: the owner's gradient plus the copy's */
+                if (ends[k]) pdrt_ties_local(stages[k], ls[k].acc);
+                for (int i = 0; i < stages[k]->n_ties; i++) {
+                    const pdrt_tie *t = &stages[k]->ties[i];
+                    if (t->owner || t->peer_stage == k) continue; /* one stage: summed above */
+                    PDRT_CHECK(ends[k] == ends[t->peer_stage]); /* pdrt_ties_check */
+                    if (!ends[k]) continue;
+                    const pdrt_tensor *x = &stages[k]->tensors[t->tensor];
+                    const pdrt_tensor *o = &stages[t->peer_stage]->tensors[t->peer_tensor];
+                    pdrt_tie_sum(ls[t->peer_stage].acc + o->offset, ls[k].acc + x->offset,
+                                 x->numel);
+                }
+            }
+            for (int k = 0; k < n; k++) {
+                local_stage *l = &ls[k];
                 if (!ends[k]) continue;
                 int64_t np = l->st->n_params;
                 if (l->count != 1) {
@@ -206,7 +235,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                     for (int64_t i = 0; i < np; i++) l->acc[i] *= inv;
                 }
                 if (opt.clip_grad_norm > 0) /* summed in stage order, as the ranks' */
-                    sq += pd_sq_norm(l->acc, (size_t)np);
+                    sq += pdrt_ties_sq_norm(l->st, l->acc);
             }
             if (opt.clip_grad_norm > 0 && ends[0]) { /* so do all stages' (pdrt_clip_check) */
                 float c = pd_clip_coef(sq, opt.clip_grad_norm);
@@ -304,6 +333,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         pdrt_optim_free(&ls[k].opt);
     }
     free(ls); free(logits); free(dlogits); free(labels); free(ss);
+    pdrt_optim_free(&opt); /* its AdamW spans (the stages have their own) */
     pd_data_free(&train);
     pd_data_free(&test);
     return 0;

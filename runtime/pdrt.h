@@ -37,6 +37,17 @@ typedef struct {
     int64_t parameter_bytes;
 } pdrt_layer;
 
+/* A copy of a tied weight on this stage (docs/formats.md, "Tied weights"): one logical tensor
+ * stored on the owner's stage and on the tied layer's; their gradients are summed before every
+ * optimizer step, so the copies stay bitwise equal. */
+typedef struct {
+    int tensor;       /* this copy: an index into the stage's `tensors` */
+    int peer_stage;   /* the stage holding the other copy (this stage's index: both here) */
+    int peer_tensor;  /* the other copy: an index into that stage's `tensors` */
+    int owner;        /* 1: this copy is the owner's (the earlier layer; --save writes it under
+                         its name), 0: the tied layer's */
+} pdrt_tie;
+
 typedef void (*pdrt_init_fn)(float *params, float *buffers, uint64_t seed);
 typedef void (*pdrt_forward_fn)(float *out, float *acts, float *scratch, float *buffers,
                                 const float *params, const float *in, int training,
@@ -86,6 +97,10 @@ typedef struct {
     const char *decay;       /* AdamW: one char per entry of `tensors`, '1' decays, '0' not */
     int64_t warmup_iters, lr_decay_iters;
     double min_lr, clip_grad_norm;
+    /* tied weights (absent: none): the copies on this stage, the owner's listed before the tied
+     * layer's when both are here */
+    int n_ties;
+    const pdrt_tie *ties;
 } pdrt_stage;
 
 /* Marks in a generated stage's forward and backward: pdrt_lap_start() on entry, pdrt_lap(i)

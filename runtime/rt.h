@@ -168,6 +168,22 @@ void pdrt_optim_free(pd_optim *o);
  * updates do not pair up, so no update has one global norm). */
 void pdrt_clip_check(const pd_optim *o, const pdrt_stage *st, const pdrt_args *a);
 
+/* ---- tied weights (ties.c; the exchange between ranks: executor_ties.c) ---- */
+/* 1 when tensor (an index into st->tensors) is a tied layer's copy: --save does not write it,
+ * --init does not read it (both go by the owner's name) */
+int pdrt_tie_copy(const pdrt_stage *st, int tensor);
+/* owner[i] = tied[i] = owner[i] + tied[i]: the one sum every mode computes */
+void pdrt_tie_sum(float *owner, float *tied, int64_t n);
+/* Ties within one stage: sums the two copies' gradients in g (pdrt_tie_sum); and, at the start,
+ * copies the owner's values into the tied layer's copy in params. */
+void pdrt_ties_local(const pdrt_stage *st, float *g);
+void pdrt_ties_init_local(const pdrt_stage *st, float *params);
+/* The squared norm of the stage's gradient g for clipping, a tied weight counted once (on its
+ * owner's stage); pd_sq_norm of the blob when the stage has no ties. */
+double pdrt_ties_sq_norm(const pdrt_stage *st, const float *g);
+/* Fails the run when, under 1f1b, a tied weight's two stages have different replica counts. */
+void pdrt_ties_check(const pdrt_stage *st, const pdrt_args *a);
+
 /* ---- summary.json (summary.c) ---- */
 typedef struct {
     double fwd_ms, bwd_ms, step_ms, wait_ms; /* totals */

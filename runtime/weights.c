@@ -21,6 +21,7 @@ void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *param
     if (pdrt_mkdir_p(dir)) PDRT_FAIL("cannot create %s: %s", dir, strerror(errno));
     for (int i = 0; i < st->n_tensors; i++) {
         const pdrt_tensor *t = &st->tensors[i];
+        if (pdrt_tie_copy(st, i)) continue; /* written once, under the owner's name */
         char path[4200];
         path_of(path, sizeof path, dir, t);
         const float *src = (t->is_buffer ? buffers : params) + t->offset;
@@ -33,6 +34,7 @@ void pdrt_weights_save(const char *dir, const pdrt_stage *st, const float *param
 void pdrt_weights_load(const char *dir, const pdrt_stage *st, float *params, float *buffers) {
     for (int i = 0; i < st->n_tensors; i++) {
         const pdrt_tensor *t = &st->tensors[i];
+        if (pdrt_tie_copy(st, i)) continue; /* the owner's file; the runtime copies it over */
         char path[4200];
         path_of(path, sizeof path, dir, t);
         FILE *f = fopen(path, "rb");

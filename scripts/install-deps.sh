@@ -8,7 +8,8 @@ need=(build-essential pkg-config libyaml-dev libglpk-dev libopenblas-dev libopen
       openmpi-bin zlib1g-dev libffi-dev dataset-fashion-mnist
       fortunes-min                   # a small text corpus for the token-data tests
       clang libclang-rt-dev valgrind # fuzzing and memcheck tests (docs/reliability.md)
-      slurm-wlm munge)               # tests/cli/test_slurm.sh starts a one-node cluster with them
+      slurm-wlm munge                # tests/cli/test_slurm.sh starts a one-node cluster with them
+      graphviz)                      # pdplan --draw renders its plan.dot to plan.svg with dot
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

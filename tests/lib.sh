@@ -2,6 +2,8 @@
 #   pass NAME | fail NAME [why] | skip NAME why
 #   expect_status WANT NAME cmd...   (runs cmd, output in $OUTPUT, checks its exit status)
 #   same_dirs A B                    (the --save folders A and B hold the same weights)
+#   close_dirs A B TOL [SKIP]        (every weight of A within TOL of B's, relative; prints the
+#                                     worst; files matching the regex SKIP are not compared)
 # and finish with `finish`. $PDPLAN is the sanitized pdplan, $ROOT the repository.
 : "${ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 : "${PDPLAN:=$ROOT/build/san/pdplan}"
@@ -30,4 +32,23 @@ same_dirs() {
     done
     [ "$n" -gt 0 ]
 }
-
+# close_dirs A B TOL [SKIP]: every weight of A's --save files within TOL of B's, relative to
+# max(|b|, 1% of the tensor's largest); files whose path matches the regex SKIP (default
+# running_: batch-norm running statistics, which are per replica) are not compared
+close_dirs() {
+    python3 - "$1" "$2" "$3" "${4:-running_}" <<'EOF'
+import array, glob, os, re, sys
+a_dir, b_dir, tol, skip = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+worst, n = 0.0, 0
+for f in sorted(glob.glob(a_dir + "/*.f32")):
+    if re.search(skip, f): continue
+    a = array.array("f"); a.frombytes(open(f, "rb").read())
+    b = array.array("f"); b.frombytes(open(os.path.join(b_dir, os.path.basename(f)), "rb").read())
+    assert len(a) == len(b), f
+    scale = max(abs(y) for y in b) or 1.0
+    for x, y in zip(a, b):
+        worst = max(worst, abs(x - y) / max(abs(y), 1e-2 * scale)); n += 1
+print("worst relative difference %.3g over %d weights" % (worst, n))
+sys.exit(0 if n > 0 and worst <= tol else 1)
+EOF
+}

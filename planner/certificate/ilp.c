@@ -1,9 +1,11 @@
 /* ilp.c: the GLPK certificate. Builds the integer program's candidate stages (every difference
  * J \ I of two ideals I subset J, with every replica count) priced by planner/cost/cost.h, solves
- * it (ilp_glpk.c; two levels: ilp_hier.c) and turns the optimum back into a plan, to compare with
- * the DP's.
+ * it (ilp_glpk.c) and turns the optimum back into a plan, to compare with the DP's.
  *
- * Scope: one level of workers (a cluster with a single level). When a memory limit is set, a
+ * Scope: one level of workers, and several levels under the default model without a memory
+ * limit, where the program plans the flattened pipeline as the DP does: vertices are (ideal,
+ * ranks before it) and a stage is priced by its ranks (build_arcs_positional). When a memory
+ * limit is set (one level), a
  * stage's memory depends on how many workers run later stages (the 1F1B warm-up), so vertices
  * are (ideal, workers after it): the layered graph encodes the position exactly. Without a
  * memory limit, vertices are ideals and a budget row bounds the workers. docs/certificate.md
@@ -18,15 +20,12 @@
 
 #include "planner/cost/cost.h"
 #include "ilp_glpk.h"
-#include "ilp_hier.h"
 #include "ilp_ideals.h"
 
 #define PD_ILP_MAX_IDEALS 6000
 #define PD_ILP_MAX_ARCS 1500000L
 /* Stage-to-layer entries kept for the per-layer rows (memory) */
 #define PD_ILP_MAX_COVER 40000000L
-/* Two levels: inner candidate stages (one copy per outer candidate stage) */
-#define PD_ILP_HIER_MAX_ARCS 300000L
 
 static double now_s(void) {
     struct timespec ts;
@@ -40,6 +39,7 @@ typedef struct {
     int *from, *to, *after; /* per arc: ideal indices, workers after the stage */
     long cap_arcs, cap_cover;
     int oom;
+    unsigned char *fw; /* positional graph: vertices a path from the source reaches so far */
 } arcs_builder;
 
 static int grow(arcs_builder *b, long need_cover) {
@@ -95,7 +95,7 @@ static void add_arc(arcs_builder *b, int tail, int head, int from, int to, int r
 static void builder_free(arcs_builder *b) {
     free(b->p.tail); free(b->p.head); free(b->p.replicas); free(b->p.time_ms);
     free(b->p.cover_start); free(b->p.cover);
-    free(b->from); free(b->to); free(b->after);
+    free(b->from); free(b->to); free(b->after); free(b->fw);
     memset(b, 0, sizeof *b);
 }
 
@@ -103,12 +103,15 @@ static void builder_free(arcs_builder *b) {
 typedef struct {
     const pd_costgraph *g;
     pd_cost_level lv;
-    pd_cost_level lv1; /* two levels (ilp_hier.c): the outer level; lv is then the inner one */
     int levels;
     pd_cost_model cm;
     int N, straight, exact_budget, layered;
+    const pd_cluster *hc; /* several levels (default model): one level of every worker, a stage
+                             priced by its ranks (pd_stage_time_at), vertices (ideal, ranks
+                             before it); NULL otherwise */
     pd_ilp_ideals id;
     double *cut;          /* per ideal: bytes leaving it */
+    double *compute;      /* per ideal: its fwd + bwd ms */
 } ilp_problem;
 
 static void stage_sums(pd_stage_sums *s, const ilp_problem *q, int i, int j, int *nodes,
@@ -127,6 +130,32 @@ static int vertex(const ilp_problem *q, int i, int after) {
     return q->layered ? 2 + (i - 1) * q->N + after : 1 + i;
 }
 
+/* Several levels: the candidate stage J \\ I (ideals i, j; sums s) on every ranks [a, a + r),
+ * priced by its ranks (cost.h, pd_stage_time_at), as an arc from (I, a) to (J, a + r); the
+ * budget row is the last stage's end. No memory limit (problem_init). */
+static void positional_arcs(arcs_builder *b, const ilp_problem *q, int i, int j,
+                            const pd_stage_sums *s, double cap_ms, int strict, const int *nodes,
+                            int n_stage) {
+    int N = q->N, full = q->id.count - 1, rmax = q->straight ? 1 : N;
+    for (int a = i == 0 ? 0 : 1; a <= (i == 0 ? 0 : N - 1); a++)
+        for (int r = 1; r <= rmax && a + r <= N && !b->oom; r++) {
+            /* every arc into (i, a) comes from a smaller ideal, generated before: an arc out of
+             * a vertex no path reaches is on no path */
+            if (b->fw && !b->fw[vertex(q, i, a)]) break;
+            /* every later stage runs its compute C' on r' ranks in at least C' / r', so the
+             * compute after j needs at least that over the cap of ranks after a + r */
+            if (j != full && isfinite(cap_ms) &&
+                a + r > N - (q->compute[full] - q->compute[j]) * (1 - 1e-9) / cap_ms)
+                break;
+            if (j != full && a + r >= N) continue;
+            double t = pd_stage_time_at(q->hc, s->compute_ms, s->param_bytes, s->in_bytes,
+                                        s->out_bytes, s->first, s->last, a, r);
+            if (strict ? !(t < cap_ms) : !(t <= cap_ms)) continue;
+            add_arc(b, vertex(q, i, a), vertex(q, j, a + r), i, j, r, a, t, nodes, n_stage);
+            if (b->fw) b->fw[vertex(q, j, a + r)] = 1;
+        }
+}
+
 /* Every candidate stage whose time is at most cap_ms (and that fits in memory). */
 static int build_arcs(arcs_builder *b, const ilp_problem *q, double cap_ms, int strict) {
     memset(b, 0, sizeof *b);
@@ -141,17 +170,22 @@ static int build_arcs(arcs_builder *b, const ilp_problem *q, double cap_ms, int 
     b->p.vertex_rows = 1; /* measured 4-7x faster than per-layer rows (docs/certificate.md) */
     b->p.cover_start = malloc(sizeof(long));
     int *nodes = malloc(((size_t)q->g->n + 1) * sizeof(int));
-    if (!b->p.cover_start || !nodes) { free(nodes); return -1; }
+    if (q->hc) {
+        b->fw = calloc((size_t)b->p.n_vertices, 1);
+        if (b->fw) b->fw[b->p.source] = 1;
+    }
+    if (!b->p.cover_start || !nodes || (q->hc && !b->fw)) { free(nodes); return -1; }
     b->p.cover_start[0] = 0;
-    int rmax = q->straight ? 1 : N;
+    int rmax = q->straight || q->hc ? 1 : N; /* q->hc: positional_arcs */
     for (int i = 0; i < count && !b->oom; i++) {
         for (int j = i + 1; j < count && !b->oom; j++) {
             if (!pd_ilp_ideal_below(&q->id, i, j)) continue;
             pd_stage_sums s;
             int n_stage;
             stage_sums(&s, q, i, j, nodes, &n_stage);
+            if (q->hc) positional_arcs(b, q, i, j, &s, cap_ms, strict, nodes, n_stage);
             double best_fewer = INFINITY; /* best time with fewer replicas (dominance) */
-            for (int r = 1; r <= rmax && !b->oom; r++) {
+            for (int r = 1; r <= rmax && !b->oom && !q->hc; r++) {
                 if (!q->layered) {
                     pd_stage_cost sc;
                     pd_stage_cost_eval(&sc, &s, &q->lv, q->cm, r, 0);
@@ -271,7 +305,8 @@ static pd_plan *plan_of(const ilp_problem *q, const arcs_builder *b, const pd_il
         int n_stage;
         stage_sums(&sums, q, b->from[a], b->to[a], nodes, &n_stage);
         pd_stage_cost sc;
-        pd_stage_cost_eval(&sc, &sums, &q->lv, q->cm, r, after);
+        if (q->hc) pd_stage_cost_at(&sc, &sums, q->hc, rank, r, after);
+        else pd_stage_cost_eval(&sc, &sums, &q->lv, q->cm, r, after);
         pd_stage *st = &pl->stages[pl->n_stages++];
         st->nodes = malloc((size_t)n_stage * sizeof(int));
         st->ranks = malloc((size_t)r * sizeof(int));
@@ -309,83 +344,12 @@ static const char *status_name(int s) {
     }
 }
 
-/* The flattened plan of a two-level optimum: every inner stage in pipeline order, on its inner
- * units times its outer stage's units. */
-static pd_plan *plan_of_hier(const ilp_problem *q, const pd_ilp_hier_result *r,
-                             const pd_cluster *c, const pd_plan_opts *o) {
-    pd_plan *pl = calloc(1, sizeof *pl);
-    if (!pl) return NULL;
-    pl->stages = calloc((size_t)r->n_stages + 1, sizeof(pd_stage));
-    if (!pl->stages) { free(pl); return NULL; }
-    int rank = 0;
-    for (int s = 0; s < r->n_stages; s++) {
-        pd_stage *st = &pl->stages[pl->n_stages++];
-        pd_stage_sums sums;
-        st->nodes = malloc(sizeof(int) * ((size_t)q->g->n + 1));
-        st->ranks = malloc(sizeof(int) * (size_t)r->replicas[s]);
-        if (!st->nodes || !st->ranks) { free_plan(pl); return NULL; }
-        st->n_nodes = pd_ilp_stage_sums(&sums, q->g, &q->id, r->from[s], r->to[s], st->nodes);
-        st->compute_ms = sums.compute_ms;
-        st->param_bytes = sums.param_bytes;
-        st->replicas = r->replicas[s];
-        for (int k = 0; k < st->replicas; k++) st->ranks[k] = rank + k;
-        rank += st->replicas;
-        st->time_ms = r->time_ms[s];
-        st->act_in_bytes = s == 0 ? 0 : q->cut[r->from[s]];
-        st->act_out_bytes = s + 1 == r->n_stages ? 0 : q->cut[r->to[s]];
-    }
-    pl->workers = rank;
-    pl->bottleneck_ms = r->objective;
-    plan_finish(pl, q, c, o);
-    return pl;
-}
-
-/* solve_capped for two levels (ilp_hier.c); the same contract. */
-static int solve_capped_hier(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q,
-                             double cap, int strict, double limit_s, const pd_cluster *c,
-                             const pd_plan_opts *o, pd_diag *d) {
-    pd_ilp_hier_problem hp = {.g = q->g, .id = &q->id, .cut = q->cut, .cm = q->cm};
-    hp.lv[0] = q->lv;
-    hp.lv[1] = q->lv1;
-    pd_ilp_hier_result hr;
-    char err[256] = "";
-    int n_arcs = 0;
-    double t0 = now_s();
-    int rc = pd_ilp_hier_solve(&hr, &hp, cap, strict, limit_s, PD_ILP_HIER_MAX_ARCS, &n_arcs,
-                               err, sizeof err);
-    if (o && o->verbose)
-        fprintf(d && d->out ? d->out : stderr,
-                "ilp: two levels, %s %.17g: %d inner candidate stages: %s in %.3f s\n",
-                strict ? "below" : "up to", cap, n_arcs,
-                rc < 0 ? "error" : rc > 0 ? "too large" : status_name(hr.status), now_s() - t0);
-    if (rc) {
-        if (rc < 0) pd_diag_error(d, "ilp", 0, 0, "%s", err);
-        pd_ilp_hier_result_free(&hr);
-        return rc;
-    }
-    memset(res, 0, sizeof *res);
-    res->status = hr.status;
-    res->gap = hr.gap;
-    res->objective = hr.objective;
-    if (hr.n_stages > 0) {
-        *plan = plan_of_hier(q, &hr, c, o);
-        if (!*plan) {
-            pd_diag_error(d, "ilp", 0, 0, "out of memory building the plan");
-            pd_ilp_hier_result_free(&hr);
-            return -1;
-        }
-    }
-    pd_ilp_hier_result_free(&hr);
-    return 0;
-}
-
 /* One solve over the stages of time <= cap (< cap when strict). Returns 0 (res filled, *plan
  * set when a path was found), 1 when too large, -1 on error. */
 static int solve_capped(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q, double cap,
                         int strict, double limit_s, const pd_cluster *c, const pd_plan_opts *o,
                         pd_diag *d) {
     *plan = NULL;
-    if (q->levels == 2) return solve_capped_hier(res, plan, q, cap, strict, limit_s, c, o, d);
     arcs_builder b;
     int rc = build_arcs(&b, q, cap, strict);
     if (rc) {
@@ -393,7 +357,9 @@ static int solve_capped(pd_ilp_result *res, pd_plan **plan, const ilp_problem *q
         if (rc < 0) pd_diag_error(d, "ilp", 0, 0, "out of memory building the integer program");
         return rc;
     }
-    if (!q->layered) prune_unreachable(&b);
+    /* the positional graph (q->hc) too: its only other rows are each layer once (which every
+     * path meets) and the budget (which every arc meets: a + r <= N) */
+    if (!q->layered || q->hc) prune_unreachable(&b);
     char err[256] = "";
     double t0 = now_s();
     int solve_rc = pd_ilp_paths_solve(res, &b.p, limit_s, err, sizeof err);
@@ -433,14 +399,10 @@ static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster 
                         const pd_plan_opts *o, char *why, int why_size, pd_diag *d) {
     memset(q, 0, sizeof *q);
     int cm = o ? o->cost_model : PD_COST_DEFAULT, straight = o && o->straight;
-    if (c->n_levels == 2 && (cm != PD_COST_DEFAULT || straight || c->memory_bytes > 0)) {
-        snprintf(why, (size_t)why_size, "the two-level integer program models the default cost "
-                 "model without a memory limit and without --straight");
-        return 1;
-    }
-    if (c->n_levels != 1 && c->n_levels != 2) {
-        snprintf(why, (size_t)why_size, "the integer program models one or two levels of "
-                 "workers; the cluster has %d", c->n_levels);
+    (void)straight;
+    if (c->n_levels > 1 && (cm != PD_COST_DEFAULT || c->memory_bytes > 0)) {
+        snprintf(why, (size_t)why_size, "on several levels the integer program models the "
+                 "default cost model without a memory limit");
         return 1;
     }
     if (g->n < 1 || c->count[0] < 1) {
@@ -448,14 +410,18 @@ static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster 
         return 1;
     }
     q->g = g;
-    q->levels = c->n_levels;
+    q->levels = 1;
     pd_cost_level_of(&q->lv, c, 0);
-    if (q->levels == 2) pd_cost_level_of(&q->lv1, c, 1);
     q->cm = o ? o->cost_model : PD_COST_DEFAULT;
     q->N = c->count[0];
     q->straight = o && o->straight;
     q->exact_budget = pd_ilp_uses_every_worker(o);
     q->layered = c->memory_bytes > 0;
+    if (c->n_levels > 1) { /* the flattened pipeline, positions as vertices */
+        q->hc = c;
+        q->N = pd_cluster_workers(c);
+        q->layered = 1;
+    }
     int rc = pd_ilp_ideals_enum(&q->id, g, PD_ILP_MAX_IDEALS);
     if (rc) {
         if (rc < 0) { pd_diag_error(d, "ilp", 0, 0, "out of memory enumerating ideals"); return -1; }
@@ -463,14 +429,18 @@ static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster 
         return 1;
     }
     q->cut = malloc((size_t)q->id.count * sizeof(double));
+    q->compute = calloc((size_t)q->id.count, sizeof(double));
     unsigned char *flags = malloc((size_t)g->n + 1);
-    if (!q->cut || !flags) {
-        free(q->cut); free(flags); pd_ilp_ideals_free(&q->id);
+    if (!q->cut || !q->compute || !flags) {
+        free(q->cut); free(q->compute); free(flags); pd_ilp_ideals_free(&q->id);
         pd_diag_error(d, "ilp", 0, 0, "out of memory");
         return -1;
     }
     for (int i = 0; i < q->id.count; i++) {
-        for (int v = 0; v < g->n; v++) flags[v] = (unsigned char)pd_ilp_ideal_has(&q->id, i, v);
+        for (int v = 0; v < g->n; v++) {
+            flags[v] = (unsigned char)pd_ilp_ideal_has(&q->id, i, v);
+            if (flags[v]) q->compute[i] += g->fwd_ms[v] + g->bwd_ms[v];
+        }
         q->cut[i] = pd_cut_bytes(g, flags);
     }
     free(flags);
@@ -480,6 +450,7 @@ static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster 
 static void problem_free(ilp_problem *q) {
     pd_ilp_ideals_free(&q->id);
     free(q->cut);
+    free(q->compute);
 }
 
 /* Solves from a first cap (inclusive, or strict), then, while optimal, proves that no plan is
@@ -506,10 +477,7 @@ static int optimum_core(pd_plan **out, pd_certificate *cert, const ilp_problem *
         int rc = solve_capped(&res, &pl, q, cap, strict, left, c, o, d);
         if (rc) {
             ret = rc;
-            if (rc > 0 && q->levels == 2)
-                snprintf(why, (size_t)why_size, "too large: more than %ld inner candidate stages "
-                         "(two levels)", PD_ILP_HIER_MAX_ARCS);
-            else if (rc > 0)
+            if (rc > 0)
                 snprintf(why, (size_t)why_size, "too large: more than %ld candidate stages or %ld "
                          "stage-layer entries", PD_ILP_MAX_ARCS, PD_ILP_MAX_COVER);
             break;
@@ -613,6 +581,20 @@ static double check_plan(const ilp_problem *q, const pd_plan *p) {
             pd_stage_cost sc;
             pd_stage_cost_nodes(&sc, g, &q->lv, q->cm, s ? before : NULL, st, x->replicas,
                                 used - done);
+            if (q->hc) { /* the same sums, priced by the stage's ranks */
+                pd_stage_sums ss = {.first = s == 0, .last = s == p->n_stages - 1};
+                for (int k = 0; k < x->n_nodes; k++) {
+                    ss.compute_ms += g->fwd_ms[x->nodes[k]] + g->bwd_ms[x->nodes[k]];
+                    ss.param_bytes += g->param_bytes[x->nodes[k]];
+                }
+                ss.in_bytes = s ? pd_cut_bytes(g, before) : 0;
+                for (int k = 0; k < x->n_nodes; k++) before[x->nodes[k]] = 1;
+                ss.out_bytes = ss.last ? 0 : pd_cut_bytes(g, before);
+                for (int k = 0; k < x->n_nodes; k++) before[x->nodes[k]] = 0;
+                sc.time_ms = pd_stage_time_at(q->hc, ss.compute_ms, ss.param_bytes, ss.in_bytes,
+                                              ss.out_bytes, ss.first, ss.last, done - x->replicas,
+                                              x->replicas);
+            }
             if (!sc.fits) { worst = NAN; break; }
             if (sc.time_ms > worst) worst = sc.time_ms;
             for (int k = 0; k < x->n_nodes; k++) before[x->nodes[k]] = 1;
@@ -652,7 +634,7 @@ int pd_certify(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o
      * bottleneck, one solve over strictly faster stages proves it optimal (or finds better).
      * Otherwise the integer program solves for its optimum from the DP's bound. */
     double ub = p ? p->bottleneck_ms : INFINITY;
-    double mine = q.levels == 1 ? check_plan(&q, p) : NAN; /* two levels: from the DP's bound */
+    double mine = check_plan(&q, p);
     pd_plan *ilp = NULL;
     if (p && isfinite(mine) && fabs(mine - ub) <= 1e-9 * fabs(ub) + 1e-12)
         rc = optimum_core(&ilp, &cert, &q, c, o, mine * (1 - 1e-9), 1, mine, t0, time_limit_s,

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int ceil_div(int a, int b) { return a <= 0 ? 0 : (a + b - 1) / b; }
 
@@ -101,25 +102,22 @@ void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l) {
     lv->innermost = l == 0;
 }
 
-double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm) {
-    pd_stage_sums s = {0};
+void pd_graph_sums(pd_stage_sums *s, const pd_costgraph *g) {
+    memset(s, 0, sizeof *s);
     for (int v = 0; v < g->n; v++) {
-        s.compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
-        s.param_bytes += g->param_bytes[v];
-        s.act_bytes += g->act_bytes[v];
+        s->compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
+        s->param_bytes += g->param_bytes[v];
+        s->act_bytes += g->act_bytes[v];
     }
-    s.first = s.last = 1;
-    if (cm == PD_COST_DEFAULT) {
-        /* one round = one minibatch per worker, then a hierarchical all-reduce in which each
-         * level's ring runs once: (T + sum_l 2 (N_l - 1) P / (N_l B_l)) / workers */
-        double t = s.compute_ms, w = 1;
-        for (int l = 0; l < c->n_levels; l++) {
-            double n = c->count[l];
-            t += 1000.0 * 2.0 * (n - 1.0) * s.param_bytes / (n * c->bandwidth[l]);
-            w *= n;
-        }
-        return t / w;
-    }
+    s->first = s->last = 1;
+}
+
+double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm) {
+    pd_stage_sums s;
+    pd_graph_sums(&s, g);
+    if (cm == PD_COST_DEFAULT) /* the price of the one-stage plan on every worker */
+        return pd_stage_time_at(c, s.compute_ms, s.param_bytes, 0, 0, 1, 1, 0,
+                                pd_cluster_workers(c));
     for (int l = 0; l < c->n_levels; l++) {
         pd_cost_level lv;
         pd_cost_level_of(&lv, c, l);
@@ -128,4 +126,109 @@ double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_m
         s.compute_ms = sc.time_ms;
     }
     return s.compute_ms;
+}
+
+double pd_ring_ms_members(const pd_cluster *c, const int *members, int n, double P,
+                          double *bytes) {
+    double ms = 0, sent = 0;
+    long inner = 1;
+    *bytes = 0;
+    if (n <= 1 || P <= 0) return 0;
+    for (int l = 0; l < c->n_levels; l++) {
+        long outer = inner * c->count[l];
+        /* the most distinct inner units (of size `inner`) that share one unit of this level */
+        int most = 1;
+        for (int i = 0; i < n; i++) {
+            int distinct = 0;
+            for (int j = 0; j < n; j++) {
+                if (members[j] / outer != members[i] / outer) continue;
+                int seen = 0;
+                for (int k = 0; k < j && !seen; k++)
+                    if (members[k] / outer == members[i] / outer &&
+                        members[k] / inner == members[j] / inner)
+                        seen = 1;
+                if (!seen) distinct++;
+            }
+            if (distinct > most) most = distinct;
+        }
+        if (most > 1) {
+            double m = most;
+            ms += 1000.0 * 2.0 * (m - 1.0) * P / (m * c->bandwidth[l]);
+            sent += 2.0 * (m - 1.0) / m * P;
+        }
+        inner = outer;
+    }
+    *bytes = sent;
+    return ms;
+}
+
+void pd_stage_cost_at(pd_stage_cost *out, const pd_stage_sums *s, const pd_cluster *c, long a,
+                      int replicas, int workers_after) {
+    pd_cost_level lv;
+    pd_cost_level_of(&lv, c, 0);
+    lv.innermost = 1; /* memory: the default model's, per worker */
+    pd_stage_cost_eval(out, s, &lv, PD_COST_DEFAULT, replicas, workers_after);
+    double r = replicas;
+    out->allreduce_ms = pd_ring_ms_span(c, a, replicas, s->param_bytes) / r;
+    out->comm_in_ms = s->first ? 0
+                               : 2000.0 * s->in_bytes /
+                                     (c->bandwidth[pd_rank_level(c, a - 1, a + r - 1)] * r);
+    out->comm_out_ms =
+        s->last ? 0 : 2000.0 * s->out_bytes / (c->bandwidth[pd_rank_level(c, a, a + r)] * r);
+    out->time_ms = pd_stage_time_at(c, s->compute_ms, s->param_bytes, s->in_bytes, s->out_bytes,
+                                    s->first, s->last, a, replicas);
+}
+
+/* 1 when the ranks of a stage are a, a + 1, ..., a + n - 1 */
+static int contiguous(const pd_stage *st) {
+    for (int k = 1; k < st->replicas; k++)
+        if (!st->ranks || st->ranks[k] != st->ranks[0] + k) return 0;
+    return 1;
+}
+
+double pd_plan_price(pd_plan *p, const pd_costgraph *g, const pd_cluster *c) {
+    unsigned char *upto = calloc((size_t)g->n + 1, 1);
+    if (!upto) return NAN;
+    double worst = 0, in_bytes = 0;
+    int before = 0;
+    for (int q = 0; q < p->n_stages; q++) {
+        pd_stage *st = &p->stages[q];
+        pd_stage_sums s = {0};
+        for (int k = 0; k < st->n_nodes; k++) {
+            int v = st->nodes[k];
+            s.compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
+            s.param_bytes += g->param_bytes[v];
+            s.act_bytes += g->act_bytes[v];
+            upto[v] = 1;
+        }
+        s.first = q == 0;
+        s.last = q == p->n_stages - 1;
+        s.in_bytes = s.first ? 0 : in_bytes;
+        s.out_bytes = s.last ? 0 : pd_cut_bytes(g, upto);
+        long a = st->ranks ? st->ranks[0] : before;
+        pd_stage_cost sc;
+        pd_stage_cost_at(&sc, &s, c, a, st->replicas, 0);
+        if (!contiguous(st)) { /* any placement: the ring over the units it spans */
+            double bytes, r = st->replicas;
+            sc.allreduce_ms = pd_ring_ms_members(c, st->ranks, st->replicas, s.param_bytes,
+                                                 &bytes) / r;
+            double t = sc.compute_ms + sc.allreduce_ms;
+            if (sc.comm_in_ms > t) t = sc.comm_in_ms;
+            if (sc.comm_out_ms > t) t = sc.comm_out_ms;
+            sc.time_ms = t;
+        }
+        st->compute_ms = s.compute_ms;
+        st->allreduce_ms = sc.allreduce_ms;
+        st->comm_in_ms = sc.comm_in_ms;
+        st->comm_out_ms = sc.comm_out_ms;
+        st->time_ms = sc.time_ms;
+        st->param_bytes = s.param_bytes;
+        st->act_in_bytes = s.in_bytes;
+        st->act_out_bytes = s.out_bytes;
+        if (sc.time_ms > worst) worst = sc.time_ms;
+        in_bytes = s.out_bytes;
+        before += st->replicas;
+    }
+    free(upto);
+    return worst;
 }

@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "planner/model/costgraph.h"
+#include "planner/model/model.h"
 #include "planner/plan/plan.h"
 
 /* One level of the cluster, as a stage sees it. */
@@ -72,6 +73,14 @@ static inline double pd_stage_time_default(double compute_ms, double param_bytes
     return t;
 }
 
+/* Tied weights (docs/formats.md): a stage whose tied weight has its other copy on another stage
+ * exchanges the copy's gradient, tied_bytes each way, once per update, at the bandwidth between
+ * the two stages: per minibatch tied_bytes / (B r) (1f1b: an update per r minibatches), added to
+ * the stage's time because both stages wait for it. 0 without ties. */
+static inline double pd_tied_ms(double tied_bytes, double bandwidth, int replicas) {
+    return tied_bytes > 0 ? 1000.0 * tied_bytes / (bandwidth * replicas) : 0.0;
+}
+
 /* The inverse of pd_stage_time_default, in closed form: about the least replica count r >= 2
  * whose time is at most T (T > 0), as a real number. The time is (T_c + a (r-1)/r) / r beside
  * the transfers b / r (a = 2000 P / B, b = 2000 bytes / B): at most T from r >= b / T and from
@@ -86,6 +95,88 @@ static inline double pd_stage_replicas_default(double compute_ms, double param_b
     double root = disc > 0 ? (q + sqrt(disc)) / (2 * T) : 0;
     return b / T > root ? b / T : root;
 }
+
+/* ---- The price of a plan on a hierarchical cluster (default model) ----
+ * Ranks are numbered stage by stage, contiguously (pd_plan_assign_ranks), and rank k runs on
+ * worker k: level 0's units are blocks of count[0] workers, level 1's blocks of
+ * count[0] count[1], and so on. A stage on the ranks [a, a + r) all-reduces its weights once per
+ * round of r minibatches by a hierarchical ring: at each level l a ring over the units of level
+ * l - 1 (single workers at level 0) that it spans inside one unit of level l, at bandwidth[l]
+ * (the simulator's model, planner/sim/simulate.c). Its time per minibatch is
+ *     max((T + sum_l 2 (n_l - 1) P / (n_l B_l)) / r,  2 in / (B_in r),  2 out / (B_out r))
+ * with n_l the units it spans at level l, B_in the bandwidth of the level that holds rank a - 1
+ * and the stage, B_out that of the level that holds the stage and rank a + r. A plan's bottleneck
+ * is the largest stage time (pd_plan_price); the DP minimises exactly this (docs/planner.md,
+ * "One price"). On one level it is pd_stage_time_default. */
+
+/* The innermost level whose units hold both ranks a and b (n_levels - 1 when only the whole
+ * cluster does). */
+static inline int pd_rank_level(const pd_cluster *c, long a, long b) {
+    long unit = 1;
+    for (int l = 0; l < c->n_levels; l++) {
+        unit *= c->count[l];
+        if (a / unit == b / unit) return l;
+    }
+    return c->n_levels - 1;
+}
+
+/* The most units of level l - 1 (workers at level 0) that the ranks [a, a + r) occupy inside
+ * one unit of level l (the ring's length at level l). */
+static inline int pd_span_units(const pd_cluster *c, int l, long a, long r) {
+    long u = 1;
+    for (int k = 0; k < l; k++) u *= c->count[k];
+    long U = u * c->count[l], e = a + r - 1;
+    if (r <= 0) return 0;
+    long fb = a / U, lb = e / U;
+    if (fb == lb) return (int)(e / u - a / u + 1);
+    if (lb - fb >= 2) return c->count[l];
+    long n1 = ((fb + 1) * U - 1) / u - a / u + 1, n2 = e / u - (lb * U) / u + 1;
+    return (int)(n1 > n2 ? n1 : n2);
+}
+
+/* The hierarchical ring all-reduce of P bytes among the ranks [a, a + r), in ms. */
+static inline double pd_ring_ms_span(const pd_cluster *c, long a, int r, double P) {
+    double ms = 0;
+    for (int l = 0; l < c->n_levels; l++) {
+        double n = pd_span_units(c, l, a, r);
+        if (n > 1) ms += 1000.0 * 2.0 * (n - 1.0) * P / (n * c->bandwidth[l]);
+    }
+    return ms;
+}
+
+/* The stage time above for a stage on the ranks [a, a + r) (first: no input, last: no output). */
+static inline double pd_stage_time_at(const pd_cluster *c, double compute_ms, double param_bytes,
+                                      double in_bytes, double out_bytes, int first, int last,
+                                      long a, int replicas) {
+    double r = replicas;
+    double t = compute_ms / r + pd_ring_ms_span(c, a, replicas, param_bytes) / r;
+    if (!first) {
+        double in = 2000.0 * in_bytes / (c->bandwidth[pd_rank_level(c, a - 1, a + r - 1)] * r);
+        if (in > t) t = in;
+    }
+    if (!last) {
+        double out = 2000.0 * out_bytes / (c->bandwidth[pd_rank_level(c, a, a + r)] * r);
+        if (out > t) t = out;
+    }
+    return t;
+}
+
+/* The hierarchical ring all-reduce of P bytes among any group of ranks (members[n]), in ms;
+ * *bytes gets what one member sends. For contiguous ranks it is pd_ring_ms_span. */
+double pd_ring_ms_members(const pd_cluster *c, const int *members, int n, double P,
+                          double *bytes);
+
+/* A stage on the ranks [a, a + replicas) of cluster c under the default model: the figures of
+ * pd_stage_cost_eval, with the all-reduce and transfers of pd_stage_time_at (memory: the default
+ * model's, against c->memory_bytes). */
+void pd_stage_cost_at(pd_stage_cost *out, const pd_stage_sums *s, const pd_cluster *c, long a,
+                      int replicas, int workers_after);
+
+/* The price of plan p (default model; its stages' nodes, replicas and ranks) on cluster c: fills
+ * every stage's compute_ms (unreplicated), allreduce_ms, comm_in_ms, comm_out_ms, time_ms,
+ * param_bytes and act_in/out_bytes, and returns the bottleneck, the largest time_ms. The plan's
+ * bottleneck_ms, the data-parallel baseline and the DP's objective are this number. */
+double pd_plan_price(pd_plan *p, const pd_costgraph *g, const pd_cluster *c);
 
 /* Prices a stage from its sums. replicas >= 1, workers_after >= 0. */
 void pd_stage_cost_eval(pd_stage_cost *out, const pd_stage_sums *s, const pd_cost_level *lv,
@@ -103,11 +194,20 @@ void pd_stage_cost_nodes(pd_stage_cost *out, const pd_costgraph *g, const pd_cos
  * least one consumer outside it counts its act_bytes once. */
 double pd_cut_bytes(const pd_costgraph *g, const unsigned char *in);
 
+/* The sums of the whole graph as one stage (first and last): data parallelism's stage. */
+void pd_graph_sums(pd_stage_sums *s, const pd_costgraph *g);
+
 /* The data-parallel baseline: the whole graph as one stage replicated on every worker. Compat:
  * iterated over the levels innermost first as the original does (t <- stage time of t on N_l
  * units). Default: per round of one minibatch per worker, in which each level's ring all-reduce
  * runs once: (T + sum_l 2 (N_l - 1) P / (N_l B_l)) / workers. Ignores memory. */
 double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm);
+
+/* Tied weights (tied.c): each stage holding one copy of a weight whose other copy is on another
+ * stage gets its floats in tied_params and pd_tied_ms of its bytes at the bandwidth between the
+ * two stages' first ranks in tied_ms and time_ms; the bottleneck follows. Nothing without ties.
+ * The DP and the certificate do not see it: it counts the plan they chose. */
+void pd_plan_count_ties(pd_plan *p, const pd_model *m, const pd_cluster *c);
 
 /* Fills lv for level l of c (memory from c->memory_bytes). */
 void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l);

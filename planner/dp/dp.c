@@ -39,42 +39,61 @@ static double lower_bound(const pd_costgraph *g, const pd_cluster *c, int straig
     return lb;
 }
 
+/* The bytes the DP's tables take over S ideals (sized before they are built): the ideals
+ * (bitsets and sums), the strict sub-ideals of every ideal on a DAG (at most S^2/2 indices),
+ * the top level's tables and reconstruction's (and one per thread on inner levels), the cache of
+ * stage costs, and an S x S table per inner level of a hierarchy under --compat pipedream. */
+static double table_bytes(double S, const pd_costgraph *g, const pd_cluster *c,
+                          const pd_plan_opts *o) {
+    int flat = o->cost_model == PD_COST_DEFAULT || c->n_levels == 1;
+    double N = flat ? pd_cluster_workers(c) : 1;
+    if (!flat)
+        for (int l = 0; l < c->n_levels; l++)
+            if (c->count[l] > N) N = c->count[l];
+    double ideals = S * ((g->n + 63) / 64 * 8.0 + 64), subs = S * (S - 1) / 2 * 4;
+    double tables = (flat ? 2 : 2 + 16) * S * (N + 1) * 32, inner = 0;
+    double memo = S * (N + 1) <= 1048576 ? S * (N + 1) * 44 : 0;
+    if (!flat) inner = (c->n_levels - 1) * S * S * 8;
+    return ideals + subs + tables + memo + inner;
+}
+
+/* The most ideals the budget allows (at least the principal family's n + 2). */
+static long states_for(double budget, const pd_costgraph *g, const pd_cluster *c,
+                       const pd_plan_opts *o) {
+    long lo = g->n + 2, hi = lo;
+    if (table_bytes((double)lo, g, c, o) > budget) return lo;
+    while (hi < (1L << 40) && table_bytes((double)hi * 2, g, c, o) <= budget) hi *= 2;
+    hi *= 2;
+    while (hi - lo > 1) {
+        long mid = lo + (hi - lo) / 2;
+        if (table_bytes((double)mid, g, c, o) <= budget) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                           pd_diag *d, double *bottleneck_out) {
     dpctx x;
-    /* Hierarchies under the default model: the inner levels first skip the ranges that no top
-     * stage of time <= 1.25 x the lower bound can hold (range_kept). A plan found <= that guess
-     * is the optimum (every plan <= the guess uses kept ranges only, whose values are exact);
-     * otherwise the plan found is an upper bound, and one more pass pruned with it is exact. */
-    double prune = INFINITY;
-    if (c->n_levels > 1 && o->cost_model == PD_COST_DEFAULT && !o->straight &&
-        o->method != PD_METHOD_PLAIN)
-        prune = 1.25 * lower_bound(g, c, 0);
     int rc;
     double b = NAN;
     int fast = 0;
     dptable t = {0};
     flat_list fl = {0};
-    for (int pass = 0;; pass++) {
-        rc = dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, NULL, prune,
-                         o->method, dp_plan_threads(o));
-        if (rc) break;
+    double budget = o->memory_budget > 0 ? o->memory_budget : DEFAULT_MEMORY_BUDGET;
+    long cap = o->max_states > 0 ? o->max_states : DEFAULT_MAX_STATES;
+    long fits = states_for(budget, g, c, o);
+    int by_budget = fits < cap;
+    if (by_budget) cap = fits;
+    rc = dp_ctx_init(&x, g, c, o->cost_model, o->straight, cap, NULL, o->method,
+                     dp_plan_threads(o));
+    if (!rc) {
+        x.pipelined = o->pipelined;
         fast = dp_fast_applies(&x);
         b = fast ? dp_fast_solve(&fl, &x) : dp_solve_top(&x, &t);
-        if (fast || !(prune < INFINITY) || b <= prune || pass > 0) break;
-        dp_table_free(&t);
-        dp_ctx_free(&x);
-        prune = isfinite(b) ? b * (1 + 1e-9) : INFINITY;
     }
     if (rc) {
-        if (rc == -2)
-            pd_diag_error(d, NULL, 0, 0,
-                          "the graph has %ld downward-closed sets; hierarchical planning keeps "
-                          "a table of every pair and is limited to %ld (plan on one level, or "
-                          "lower --max-states)",
-                          x.S, MAX_INNER_STATES);
-        else
-            pd_diag_error(d, NULL, 0, 0, "out of memory while planning (%ld states)", x.S);
+        pd_diag_error(d, NULL, 0, 0, "out of memory while planning (%ld states)", x.S);
         dp_ctx_free(&x);
         return NULL;
     }
@@ -108,10 +127,11 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
         }
         if (p && !x.id.complete)
             pd_diag_warning(d, NULL, 0, 0,
-                            "the graph has more than %ld downward-closed sets: planned over the "
-                            "%ld principal ones (the ancestors of one node) only (not exact; "
+                            "the graph has more than %ld downward-closed sets (%s): planned over "
+                            "the %ld principal ones (the ancestors of one node) only (not exact; "
                             "proven lower bound %.6g ms, plan %.6g ms, gap %.3g%%)",
-                            o->max_states > 0 ? o->max_states : DEFAULT_MAX_STATES, x.S,
+                            cap, by_budget ? "as many as the tables' memory budget allows, "
+                            "--memory-budget" : "the state cap, --max-states", x.S,
                             p->lower_bound_ms, b,
                             p->lower_bound_ms > 0 ? 100.0 * (b - p->lower_bound_ms) / p->lower_bound_ms
                                                   : 0.0);

@@ -23,6 +23,9 @@ typedef struct {
                                  dp.c, docs/planner.md) */
     int threads;              /* --threads: threads for the hierarchy's inner levels (0 = the
                                  processors it may run on, at most 16); the plan is the same for any */
+    int pipelined;            /* 1: no plan of one stage (--explain's best pipeline) */
+    double memory_budget;     /* --memory-budget: bytes the DP's tables may take (0: 2 GiB); the
+                                 states are capped so that the tables fit (dp.c, states_for) */
 } pd_plan_opts;
 
 /* Plans g on c. Returns NULL, with a diagnostic naming the constraint that failed (memory,

@@ -8,6 +8,7 @@
  *   levels.c         the context; one level's solve (level_solve) and the top level's (solve_top)
  *   inner_threads.c  the inner levels of a hierarchy on a pool of threads
  *   search.c         the parametric search on the bottleneck (one level, default model)
+ *   positional.c     the same for the flattened hierarchy (positions modulo a unit)
  *   reconstruct.c    the plan from the tables (reconstruct, build_plan)
  *   explain.c        --explain
  *   dp.c             pd_plan_dp: the passes, the diagnostics when nothing fits */
@@ -21,8 +22,8 @@
 #include "ideals.h"
 #include "planner/cost/cost.h"
 
-#define DEFAULT_MAX_STATES 10000L /* a DAG DP over 10,000 ideals takes about 5 s on one core */
-#define MAX_INNER_STATES 6000L /* hierarchy keeps an S x S table per inner level */
+#define DEFAULT_MAX_STATES 20000L /* GNMT-16's 16,886 ideals: 1.7 s on 16 workers, 4.7 s on 4x4 */
+#define DEFAULT_MEMORY_BUDGET 2147483648.0 /* bytes (2 GiB) the DP's tables may take */
 #define MAX_MEMO_ENTRIES (1u << 20) /* relax's cache of stage costs: S x (largest count + 1) */
 #define MAX_THREADS 16           /* inner levels' rows run on at most this many threads */
 #define MIN_ROWS_PER_THREAD 64   /* below 128 ideals the inner levels stay on one thread */
@@ -53,8 +54,13 @@ typedef struct {
     int *cidx;    /* chains: cidx[b] = the first ideal k with compute[k] >= c0 + b * cw (c_first) */
     long nb;      /* buckets of cidx */
     double c0, cw, cinv;
-    double prune; /* inner levels skip the ranges no top-level stage of time <= prune can hold
-                     (range_kept; INFINITY = none) */
+    /* The default model on several levels plans the flattened pipeline directly (docs/planner.md,
+     * "One price"): one level of every worker (flatc, which c points to), a stage's price
+     * depending on its ranks, [m - r, m) for the stage that ends on m units (pd_stage_time_at
+     * over the real cluster hc). NULL otherwise. */
+    const pd_cluster *hc;
+    pd_cluster flatc;
+    int pipelined; /* pd_plan_opts.pipelined: the top level has no one-stage base case */
 } dpctx;
 
 /* The recurrence tries the same last stage (I..J, r replicas) once per unit count m; its cost
@@ -93,6 +99,14 @@ static inline void stage_sums(pd_stage_sums *s, const dpctx *x, int l, long I, l
     s->out_bytes = x->id.cut[J];
     s->first = first;
     s->last = last;
+}
+
+/* Prices the stage of sums ss on r replicas with `after` units later at level l; under the
+ * flattened hierarchy (x->hc) on the ranks [a, a + r). */
+static inline void dp_stage_eval(pd_stage_cost *c, const dpctx *x, int l, const pd_stage_sums *ss,
+                                 int r, int after, long a) {
+    if (x->hc) pd_stage_cost_at(c, ss, x->hc, a, r, after);
+    else pd_stage_cost_eval(c, ss, &x->lv[l], x->cm, r, after);
 }
 
 /* memory grows linearly with the warm-up: mem(after) = m0 + ceil(after/r) * slope */
@@ -168,17 +182,33 @@ int dp_pick_units(const double *v, size_t stride, int lo, int hi);
 double dp_level_solve(dptable *t, dpctx *x, int l, long s, long e, int *M, int *m);
 double dp_solve_top(dpctx *x, dptable *t);
 int dp_ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
-                int straight, long max_states, const unsigned char *forbid, double prune,
-                int method, int threads);
+                int straight, long max_states, const unsigned char *forbid, int method,
+                int threads);
 void dp_ctx_free(dpctx *x);
 
 /* inner_threads.c */
 int dp_inner_level(dpctx *x, int l, int threads);
 int dp_plan_threads(const pd_plan_opts *o);
 
+/* The next probe of a bisection on the bottleneck between lo (infeasible) and hi (a plan's
+ * bottleneck): the middle, or once they are within 4e-12 (relative) just below hi, with
+ * *last = 1 (if that probe fails, hi is the best within 1e-12). search.c and positional.c. */
+static inline double dp_bisect_mid(double lo, double hi, int *last) {
+    double eps = fabs(hi) * 1e-12;
+    if (hi - lo <= 4 * eps) {
+        *last = 1;
+        return hi - eps;
+    }
+    return lo + (hi - lo) / 2;
+}
+
 /* search.c */
 int dp_fast_applies(const dpctx *x);
 double dp_fast_solve(flat_list *fl, dpctx *x);
+
+/* positional.c */
+int dp_pos_applies(const dpctx *x);
+double dp_pos_solve(flat_list *fl, dpctx *x);
 
 /* reconstruct.c */
 int dp_flat_push(flat_list *fl, const flat_stage *s);

@@ -12,8 +12,8 @@ static double best_without(const pd_costgraph *g, const pd_cluster *c, const pd_
                            const unsigned char *cut) {
     dpctx x;
     double b = NAN;
-    if (dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, INFINITY,
-                    o->method, dp_plan_threads(o)) == 0) {
+    if (dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, o->method,
+                    dp_plan_threads(o)) == 0) {
         dptable t = {0};
         b = dp_fast_applies(&x) ? dp_fast_solve(NULL, &x) : dp_solve_top(&x, &t);
         dp_table_free(&t);
@@ -26,6 +26,83 @@ static void print_range(FILE *out, const pd_costgraph *g, const pd_stage *st) {
     if (st->n_nodes == 1) fprintf(out, "%s", g->name ? g->name[st->nodes[0]] : "?");
     else fprintf(out, "%s..%s (%d layers)", g->name ? g->name[st->nodes[0]] : "?",
                  g->name ? g->name[st->nodes[st->n_nodes - 1]] : "?", st->n_nodes);
+}
+
+/* The terms of a stage's time: "compute C + all-reduce A, transfers in I / out O ms". */
+static void print_terms(FILE *out, const pd_stage *st) {
+    fprintf(out, "compute %.4g + all-reduce %.4g ms, transfers in %.4g / out %.4g ms",
+            st->compute_ms / st->replicas, st->allreduce_ms, st->comm_in_ms, st->comm_out_ms);
+}
+
+static int bottleneck_stage(const pd_plan *p) {
+    int b = 0;
+    for (int s = 0; s < p->n_stages; s++)
+        if (p->stages[s].time_ms > p->stages[b].time_ms) b = s;
+    return b;
+}
+
+/* Pipelining or not, when the two are close (a speedup within 10% of 1, or data parallelism
+ * chosen): data parallelism's time is its compute over the workers plus its all-reduce (every
+ * parameter, over every level's ring); a pipeline trades that all-reduce for its stages' own
+ * (smaller rings over fewer parameters), transfers between stages and an uneven split. */
+static void explain_pipelining(FILE *out, const pd_costgraph *g, const pd_cluster *c,
+                               const pd_plan_opts *o, const pd_plan *p) {
+    pd_plan *dp = NULL, *pipe = NULL;
+    dp = calloc(1, sizeof *dp);
+    if (!dp) return;
+    dp->stages = calloc(1, sizeof *dp->stages);
+    int N = pd_cluster_workers(c);
+    if (dp->stages) {
+        dp->n_stages = 1;
+        dp->stages[0].replicas = N;
+        dp->stages[0].n_nodes = g->n;
+        dp->stages[0].nodes = malloc(sizeof(int) * (size_t)(g->n > 0 ? g->n : 1));
+        for (int v = 0; dp->stages[0].nodes && v < g->n; v++) dp->stages[0].nodes[v] = v;
+    }
+    if (!dp->stages || !dp->stages[0].nodes || pd_plan_assign_ranks(dp) ||
+        !(pd_plan_price(dp, g, c) >= 0)) {
+        pd_plan_free(dp);
+        return;
+    }
+    fprintf(out, "explain: pipelining or not: data parallelism on %d workers takes %.6g ms per "
+                 "minibatch (",
+            N, dp->stages[0].time_ms);
+    print_terms(out, &dp->stages[0]);
+    fprintf(out, ")\n");
+    if (p->n_stages == 1) {
+        pd_plan_opts po = *o;
+        po.pipelined = 1;
+        pd_diag quiet = {.out = fopen("/dev/null", "w")};
+        if (quiet.out) pipe = pd_plan_dp(g, c, &po, &quiet);
+        if (quiet.out) fclose(quiet.out);
+    }
+    const pd_plan *q = pipe ? pipe : p;
+    if (q->n_stages > 1) {
+        int b = bottleneck_stage(q);
+        double saved = dp->stages[0].allreduce_ms - q->stages[b].allreduce_ms;
+        fprintf(out, "explain: %s pipeline: %d stages, %.6g ms per minibatch, its bottleneck "
+                     "stage %d on %d worker%s: ",
+                pipe ? "the best" : "this", q->n_stages, q->bottleneck_ms, b,
+                q->stages[b].replicas, q->stages[b].replicas == 1 ? "" : "s");
+        print_terms(out, &q->stages[b]);
+        fprintf(out, "\nexplain: %s: the pipeline's bottleneck stage %s %.4g ms of all-reduce "
+                     "per minibatch against data parallelism's, and its compute share is "
+                     "%.4g ms against %.4g ms (%s)\n",
+                q->bottleneck_ms < dp->stages[0].time_ms ? "pipelined" : "data parallel",
+                saved >= 0 ? "saves" : "adds", fabs(saved),
+                q->stages[b].compute_ms / q->stages[b].replicas,
+                dp->stages[0].compute_ms / N,
+                q->stages[b].comm_in_ms > q->stages[b].compute_ms / q->stages[b].replicas +
+                            q->stages[b].allreduce_ms ||
+                        q->stages[b].comm_out_ms > q->stages[b].compute_ms / q->stages[b].replicas +
+                            q->stages[b].allreduce_ms
+                    ? "its transfers set its time"
+                    : "an uneven split or idle workers cost the difference");
+    } else if (p->n_stages == 1) {
+        fprintf(out, "explain: no pipeline fits (one stage is the only plan)\n");
+    }
+    pd_plan_free(pipe);
+    pd_plan_free(dp);
 }
 
 void pd_explain(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
@@ -44,12 +121,16 @@ void pd_explain(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_
         fprintf(out, " %.6g ms (gap %.3g, %.3g s)", p->certificate.objective, p->certificate.gap,
                 p->certificate.seconds);
     fprintf(out, "\n");
+    int near = p->speedup_vs_data_parallel < 1.1 && p->cost_model == PD_COST_DEFAULT &&
+               !p->straight;
     if (p->n_stages == 1) {
         fprintf(out, "explain: no cut: one stage replicated %d times (data parallel) is best; "
                      "data-parallel time %.6g ms\n",
                 p->stages[0].replicas, p->data_parallel_ms);
+        if (p->cost_model == PD_COST_DEFAULT) explain_pipelining(out, g, c, o, p);
         return;
     }
+    if (near) explain_pipelining(out, g, c, o, p);
     unsigned char *upto = calloc((size_t)g->n + 1, 1);
     if (!upto) return;
     for (int s = 0; s + 1 < p->n_stages; s++) {

@@ -106,18 +106,24 @@ void dp_ctx_free(dpctx *x) {
 /* Enumerates ideals and solves every inner level for all ranges. Returns 0, -1 on OOM,
  * -2 when the hierarchy's tables would be too large. */
 int dp_ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
-                int straight, long max_states, const unsigned char *forbid, double prune,
-                int method, int threads) {
+                int straight, long max_states, const unsigned char *forbid, int method,
+                int threads) {
     memset(x, 0, sizeof *x);
     x->method = method;
     x->forbid = -1;
-    x->prune = prune;
     x->bound = INFINITY;
     x->g = g;
     x->c = c;
     x->cm = cm;
     x->straight = straight;
     x->atmost = cm == PD_COST_DEFAULT && !straight;
+    if (cm == PD_COST_DEFAULT && c->n_levels > 1) { /* the flattened hierarchy (dpctx.hc) */
+        x->hc = c;
+        x->flatc = *c;
+        x->flatc.n_levels = 1;
+        x->flatc.count[0] = pd_cluster_workers(c);
+        x->c = c = &x->flatc;
+    }
     x->L = c->n_levels;
     for (int l = 0; l < x->L; l++) {
         pd_cost_level_of(&x->lv[l], c, l);
@@ -136,9 +142,8 @@ int dp_ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_mo
     x->inrange = malloc((size_t)x->S);
     if (!x->inrange || build_subsets(x) || dp_cidx_build(x)) return -1;
     int err = 0;
-    x->memo = dp_memo_new(x, &err);
+    x->memo = x->hc ? NULL : dp_memo_new(x, &err); /* a stage's price depends on its ranks */
     if (err) return -1;
-    if (x->L > 1 && x->S > MAX_INNER_STATES) return -2;
     for (int l = 0; l + 1 < x->L; l++) {
         size_t n = (size_t)x->S * (size_t)x->S;
         x->inner[l] = malloc(n * sizeof(double));

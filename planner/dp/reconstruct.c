@@ -27,7 +27,6 @@ int dp_reconstruct(flat_list *fl, dpctx *x, int l, long s, long e, const dp_encl
     double encl_time = enc->time_ms, encl_ar = enc->allreduce_ms;
     double in_ms = enc->in_ms, out_ms = enc->out_ms;
     const int *encl_r = enc->replicas;
-    const pd_cost_level *lv = &x->lv[l];
     int rc = 0, N, m0;
     dptable t = {0};
     if (dp_table_alloc(&t, x->S, x->c->count[l], x->cm == PD_COST_PIPEDREAM)) {
@@ -91,7 +90,7 @@ int dp_reconstruct(flat_list *fl, dpctx *x, int l, long s, long e, const dp_encl
         pd_stage_sums ss;
         stage_sums(&ss, x, l, I, Jq, first, last);
         pd_stage_cost c;
-        pd_stage_cost_eval(&c, &ss, lv, x->cm, r, N - sM[q]);
+        dp_stage_eval(&c, x, l, &ss, r, N - sM[q], sM[q] - r);
         double tglob = c.time_ms / mult;
         double et = encl_time > tglob ? encl_time : tglob;
         double sin = first ? in_ms : c.comm_in_ms / mult;
@@ -119,25 +118,6 @@ int dp_reconstruct(flat_list *fl, dpctx *x, int l, long s, long e, const dp_encl
     dp_table_free(&t);
     x->lv[l].workers = x->c->count[l];
     return rc;
-}
-
-/* Default model, several levels: the stage's own time and all-reduce, not its enclosing outer
- * stage's. The stage runs on R = r_0 r_1 ... workers; one round is R minibatches, one per worker,
- * and each level's ring all-reduce of the stage's own parameters runs once per round:
- *     allreduce = sum_l 2 (r_l - 1) P / (r_l B_l) / R,   time = max(T / R + allreduce, in, out).
- * The DP's objective charges an outer level's all-reduce of the whole outer stage once per outer
- * round, so it is at least every stage's own time (docs/planner.md). */
-static void own_figures(pd_stage *st, const dpctx *x, const flat_stage *f) {
-    double R = f->replicas, ar = 0;
-    for (int l = 0; l < x->L; l++) {
-        double r = f->rl[l] > 0 ? f->rl[l] : 1;
-        ar += 1000.0 * 2.0 * (r - 1.0) * st->param_bytes / (r * x->lv[l].bandwidth);
-    }
-    st->allreduce_ms = ar / R;
-    double t = st->compute_ms / R + st->allreduce_ms;
-    if (st->comm_in_ms > t) t = st->comm_in_ms;
-    if (st->comm_out_ms > t) t = st->comm_out_ms;
-    st->time_ms = t;
 }
 
 pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
@@ -170,9 +150,17 @@ pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
         st->param_bytes = x->id.params[f->J] - x->id.params[f->I];
         st->act_in_bytes = x->id.cut[f->I];
         st->act_out_bytes = f->J == x->S - 1 ? 0 : x->id.cut[f->J];
-        if (x->cm == PD_COST_DEFAULT && x->L > 1) own_figures(st, x, f);
     }
     if (pd_plan_assign_ranks(p)) {
+        pd_plan_free(p);
+        return NULL;
+    }
+    const pd_cluster *cl = x->hc ? x->hc : x->c;
+    /* the default model on several levels: every stage's figures from the one price of a plan
+     * (cost.h), which the DP's objective is (test_price: pd_plan_price = bottleneck_ms). On one
+     * level the figures above are the same formulas over the ideals' cumulative sums (kept: the
+     * golden plans print them to the last digit) */
+    if (x->hc && !(pd_plan_price(p, x->g, cl) >= 0)) {
         pd_plan_free(p);
         return NULL;
     }
@@ -180,6 +168,7 @@ pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
     pd_cost_level lv0 = x->lv[0];
     lv0.innermost = 1;
     int before = 0;
+    double *extra = malloc(sizeof(double) * (size_t)p->n_stages); /* bytes per warm-up step */
     for (int q = 0; q < p->n_stages; q++) {
         const flat_stage *f = &fl->v[q];
         pd_stage *st = &p->stages[q];
@@ -195,12 +184,17 @@ pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
         before += st->replicas;
         pd_stage_cost_eval(&c, &ss, &lv0, x->cm, st->replicas, p->workers - before);
         st->memory_bytes = c.memory_bytes;
+        /* the default model's memory: (versions + 2) P + versions (activations + input) */
+        if (extra) extra[q] = ss.param_bytes + ss.act_bytes + ss.in_bytes;
     }
+    /* the default model's plans keep enough minibatches in flight for their price (plan.h) */
+    if (x->cm == PD_COST_DEFAULT && extra) pd_plan_deepen_warmup(p, extra, cl->memory_bytes);
+    free(extra);
     p->cost_model = x->cm;
     p->straight = x->straight;
     p->bottleneck_ms = bottleneck;
     p->throughput = bottleneck > 0 ? 1000.0 / bottleneck : 0; /* minibatches/s; CLI x batch */
-    p->data_parallel_ms = pd_data_parallel_ms(x->g, x->c, x->cm);
+    p->data_parallel_ms = pd_data_parallel_ms(x->g, cl, x->cm);
     p->speedup_vs_data_parallel = bottleneck > 0 ? p->data_parallel_ms / bottleneck : 0;
     p->exact = x->id.complete;
     strcpy(p->certificate.solver, "glpk");

@@ -1,6 +1,6 @@
 /* recurrence.c: the DP's core recurrence for one level and one start ideal (level_dp): its
- * tables (dptable) and the cache of stage costs (stage_memo), the inner levels' range pruning
- * (range_kept) and the base case (s..J as one stage); the recurrence over the last stage I..J
+ * tables (dptable), the cache of stage costs (stage_memo) and the base case (s..J as one
+ * stage); the recurrence over the last stage I..J
  * runs in window.c (windowed_recurrence). */
 #include "dp_internal.h"
 
@@ -69,30 +69,6 @@ struct stage_memo *dp_memo_new(const dpctx *x, int *err) {
 }
 
 
-/* A range I..J (I subset J) is kept for the inner levels when some top-level stage holding it
- * could take at most x->prune: a top stage's time on r units is at least (C/w + its ring
- * all-reduce) / r, with C the range's level-0 compute and w the workers of one top unit (the
- * inner levels' best time is at least C/w), priced through cost.h with no transfer terms. Both
- * C and the parameter bytes shrink with the range, so every sub-range of a kept range is kept:
- * a kept range's inner value is exact, and a plan whose bottleneck is at most x->prune uses
- * kept ranges only (plan_with). Default model only. */
-static int range_kept(const dpctx *x, long I, long J) {
-    if (!(x->prune < INFINITY)) return 1;
-    int l = x->L - 1;
-    pd_stage_sums ss = {.compute_ms = (x->id.compute[J] - x->id.compute[I]) / x->wbelow[l],
-                        .param_bytes = x->id.params[J] - x->id.params[I],
-                        .first = 1,
-                        .last = 1};
-    pd_cost_level lv = x->lv[l];
-    lv.memory_bytes = 0;
-    for (int r = 1; r <= x->c->count[l]; r++) {
-        pd_stage_cost c;
-        pd_stage_cost_eval(&c, &ss, &lv, x->cm, r, 0);
-        if (c.time_ms <= x->prune * (1 + 1e-9)) return 1;
-    }
-    return 0;
-}
-
 /* Fills t for level l from start ideal s. */
 void dp_level_dp(dptable *t, const dpctx *x, int l, long s) {
     const pd_cost_level *lv = &x->lv[l];
@@ -117,10 +93,6 @@ void dp_level_dp(dptable *t, const dpctx *x, int l, long s) {
     int rmax = x->straight ? 1 : N;
     for (long J = s + 1; J < S; J++) {
         if (!inr[J] || J == x->forbid) continue;
-        if (l < x->L - 1 && !range_kept(x, s, J)) {
-            if (x->id.chain) break; /* every longer range contains this one */
-            continue;
-        }
         if (x->memo && ++x->memo->cur == 0) { /* the stamp wrapped: forget every entry */
             memset(x->memo->stamp, 0,
                    sizeof(unsigned) * (size_t)x->S * (size_t)(x->memo->nmax + 1));
@@ -134,11 +106,11 @@ void dp_level_dp(dptable *t, const dpctx *x, int l, long s) {
         /* base case: s..J as one stage on m units */
         pd_stage_sums ss;
         stage_sums(&ss, x, l, s, J, 1, open_last);
-        if (isfinite(ss.compute_ms)) {
+        if (isfinite(ss.compute_ms) && !(x->pipelined && J == full && l == x->L - 1)) {
             for (int r = 1; r <= rmax; r++) {
                 if (!dp_suffix_ok(x, l, s, J, r)) continue;
                 pd_stage_cost c;
-                pd_stage_cost_eval(&c, &ss, lv, x->cm, r, N - r);
+                dp_stage_eval(&c, x, l, &ss, r, N - r, 0);
                 if (!c.fits) continue;
                 oJ[r] = c.time_ms;
                 oIJ[r] = (int)s;

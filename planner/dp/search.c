@@ -187,13 +187,16 @@ static double probe_plan(flat_list *fl, const probe_ws *ws, const dpctx *x) {
  * and Inception-like DAGs: from about 128 workers on, and wherever a memory limit makes the
  * plain DP run once per unit count). */
 int dp_fast_applies(const dpctx *x) {
-    if (!x->atmost || x->L != 1 || x->method == PD_METHOD_PLAIN) return 0;
+    if (x->hc) return dp_pos_applies(x); /* the flattened hierarchy: positional.c */
+    if (!x->atmost || x->L != 1 || x->hc || x->pipelined || x->method == PD_METHOD_PLAIN)
+        return 0;
     return x->method == PD_METHOD_PARAMETRIC || after_matters(x, 0) || x->c->count[0] >= 128;
 }
 
 /* The parametric search; fills fl (when not NULL) with the plan. INFINITY when nothing fits,
  * NAN when out of memory. */
 double dp_fast_solve(flat_list *fl, dpctx *x) {
+    if (x->hc) return dp_pos_solve(fl, x);
     long S = x->S;
     int N = x->c->count[0];
     probe_ws ws;
@@ -220,12 +223,7 @@ double dp_fast_solve(flat_list *fl, dpctx *x) {
     }
     /* invariant: every T < lo is infeasible, hi is a plan's bottleneck */
     for (int last = 0; lo < hi && !last;) {
-        /* the last probe is just below hi: infeasible there, hi is the best within 1e-12 */
-        double eps = fabs(hi) * 1e-12, mid = lo + (hi - lo) / 2;
-        if (hi - lo <= 4 * eps) {
-            mid = hi - eps;
-            last = 1;
-        }
+        double mid = dp_bisect_mid(lo, hi, &last);
         x->probes++;
         if (probe(&ws, x, mid, &nx) <= N) {
             double a = probe_plan(NULL, &ws, x);

@@ -47,13 +47,22 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
     if (!any) return;
     if (times_only(x, l)) { /* priced inline (cheaper than the memo); tf drops the output
                                 transfer (the range ends at J) */
-        double T = stage_T(x, l, I, J), P = x->id.params[J] - x->id.params[I];
-        double to = pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, open_last,
-                                          lv->bandwidth, r);
-        double tf = same || fin_last == open_last
-                        ? to
-                        : pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, fin_last,
-                                                lv->bandwidth, r);
+        double T = stage_T(x, l, I, J), P = x->id.params[J] - x->id.params[I], to, tf;
+        if (x->hc) { /* the flattened hierarchy: the stage on the ranks [m - r, m) (mlo = mhi) */
+            long a = mlo - r;
+            to = pd_stage_time_at(x->hc, T, P, x->id.cut[I], x->id.cut[J], 0, open_last, a, r);
+            tf = same || fin_last == open_last
+                     ? to
+                     : pd_stage_time_at(x->hc, T, P, x->id.cut[I], x->id.cut[J], 0, fin_last, a,
+                                        r);
+        } else {
+            to = pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, open_last,
+                                       lv->bandwidth, r);
+            tf = same || fin_last == open_last
+                     ? to
+                     : pd_stage_time_default(T, P, x->id.cut[I], x->id.cut[J], 0, fin_last,
+                                             lv->bandwidth, r);
+        }
         if (!(tf < INFINITY)) return; /* tf <= to */
         for (int m = mlo; m <= mhi; m++) improve(t, base + m, oI[m - r], to, tf, I, r, cap, same);
         return;
@@ -75,11 +84,11 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
         to = tf = m0 = slope = 0;
         if (ok) {
             pd_stage_cost c0, c1;
-            pd_stage_cost_eval(&c0, &ss, lv, x->cm, r, 0);
+            dp_stage_eval(&c0, x, l, &ss, r, 0, mlo - r); /* x->hc: no memo, mlo = mhi */
             m0 = c0.memory_bytes;
             slope = 0;
             if (lv->memory_bytes > 0) { /* without a limit fits_after ignores memory */
-                pd_stage_cost_eval(&c1, &ss, lv, x->cm, r, r);
+                dp_stage_eval(&c1, x, l, &ss, r, r, mlo - r);
                 slope = c1.memory_bytes - c0.memory_bytes;
             }
             to = tf = c0.time_ms;
@@ -218,16 +227,6 @@ int dp_suffix_ok(const dpctx *x, int l, long s, long J, int m) {
     return rest <= x->bound * x->wbelow[l] * (N - m) * (1 + 1e-9);
 }
 
-/* the first k in [lo, hi] with col[k * stride] <= v, for col non-increasing (hi + 1 if none) */
-static long first_inner_at_most(const double *col, size_t stride, long lo, long hi, double v) {
-    while (lo <= hi) {
-        long mid = lo + (hi - lo) / 2;
-        if (col[(size_t)mid * stride] <= v) hi = mid - 1;
-        else lo = mid + 1;
-    }
-    return lo;
-}
-
 void dp_windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, int open_last,
                             int fin_last) {
     int N = x->lv[l].workers, W = N + 1, same = t->fin == t->open;
@@ -251,14 +250,8 @@ void dp_windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, i
      * unchanged, and so is every kept entry and its choice (docs/planner.md, "Dominated unit
      * counts"). */
     int fast = x->method != PD_METHOD_PLAIN; /* the plain DP, the tests' reference, tries all */
-    int dominate = fast && x->atmost && !after_matters(x, l);
-    /* Above level 0 on a chain, at most N units: the inner level's best for I..J does not grow as
-     * I moves right (the best plan of a longer range, cut at I, is a plan of the shorter one), and
-     * a stage on r units takes at least its inner value / r: the window starts at the first I
-     * with inner(I, J) <= U r, found by bisection (the compute bound alone is loose where the
-     * inner levels' values are mostly transfers and all-reduce). */
-    const double *inner_col =
-        fast && l > 0 && x->atmost && x->id.chain ? x->inner[l - 1] + (size_t)J : NULL;
+    int dominate = fast && x->atmost && !after_matters(x, l) && !x->hc; /* x->hc: the stage
+        after a prefix costs what its ranks make it, so fewer units can be worse */
     double cap = dominate ? t->open[base + 1] : INFINITY;
     for (int m = 2; m <= N; m++) {
         if (!dp_suffix_ok(x, l, s, J, m)) continue;
@@ -287,8 +280,6 @@ void dp_windowed_recurrence(dptable *t, const dpctx *x, int l, long s, long J, i
                 hi = h - 1;
                 glo = lo;
                 ghi = h;
-                if (inner_col && lo <= hi) /* the first I with inner(I, J) <= U r */
-                    lo = first_inner_at_most(inner_col, (size_t)x->S, lo, hi, U * r * slack);
             }
             for (long k = lo; k <= hi; k++) {
                 long I = cand_at(&cd, k);

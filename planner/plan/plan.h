@@ -7,6 +7,8 @@
 #ifndef PD_PLAN_H
 #define PD_PLAN_H
 
+#include <stdint.h>
+
 #include "planner/model/costgraph.h"
 #include "planner/read/cluster.h"
 
@@ -25,6 +27,9 @@ typedef struct {
     double time_ms;        /* the stage's predicted time per minibatch */
     double memory_bytes;   /* predicted peak per worker */
     double param_bytes, act_in_bytes, act_out_bytes;
+    int64_t tied_params;   /* floats of tied weights whose other copy is on another stage
+                              (pd_plan_count_ties; 0: none), exchanged at every update */
+    double tied_ms;        /* their exchange per minibatch, included in time_ms */
 } pd_stage;
 
 typedef struct {
@@ -58,5 +63,22 @@ void pd_plan_free(pd_plan *p);
  * warmup = (workers - 1 - ranks of earlier stages) / replicas (integer division, PipeDream's
  * formula) and weight_versions = warmup + 1. Returns 0, or -1 on OOM. */
 int pd_plan_assign_ranks(pd_plan *p);
+
+/* Deepens the 1F1B warm-up of a pipeline with a replicated stage (the default model's plans;
+ * docs/simulator.md, "Replicated pipelines and the warm-up"): PipeDream's depth covers the
+ * compute of a minibatch's round trip only, and a replica sees every r-th minibatch and waits at
+ * every all-reduce, so the stages fall behind their price. Counted in minibatches in flight
+ * (D_s = warmup x replicas), each stage gets D_s = D_{s+1} + ceil(3 x (the next stage's compute,
+ * its all-reduce per round and the transfer both ways, of one minibatch) / bottleneck), rounded
+ * up to a multiple of its replicas, never below PipeDream's; D is then non-increasing along the
+ * pipeline, which keeps the replicated 1F1B order deadlock-free (every rank's order follows one
+ * global order of the actions). No gap is below PipeDream's. With a memory limit (limit > 0)
+ * the factor 3 becomes the largest of 3, 2, 1.5, 1 with which every stage fits (extra_bytes[s]:
+ * the bytes one more warm-up step costs stage s); when none does, PipeDream's depth stays on
+ * every stage (capping one stage alone can leave two neighbours with the same D, which stalls
+ * the pipeline worse than PipeDream's depth).
+ * Plans without replicated stages or with one stage are left as they are. Updates warmup,
+ * weight_versions and memory_bytes; reads compute_ms, allreduce_ms, comm_out_ms, time_ms. */
+void pd_plan_deepen_warmup(pd_plan *p, const double *extra_bytes, double limit);
 
 #endif

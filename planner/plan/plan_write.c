@@ -172,6 +172,10 @@ int pd_plan_write_yaml(FILE *out, const pd_plan *p, const pd_costgraph *g, const
         put_key_num(out, "    ", "time_ms", st->time_ms);
         put_key_num(out, "    ", "memory_bytes", st->memory_bytes);
         put_key_num(out, "    ", "param_bytes", st->param_bytes);
+        if (st->tied_params) { /* tied weights: only where there are some */
+            fprintf(out, "    tied_params: %lld\n", (long long)st->tied_params);
+            put_key_num(out, "    ", "tied_ms", st->tied_ms);
+        }
         put_key_num(out, "    ", "act_in_bytes", st->act_in_bytes);
         put_key_num(out, "    ", "act_out_bytes", st->act_out_bytes);
     }
@@ -301,11 +305,15 @@ void pd_plan_print_table(FILE *out, const pd_plan *p, const pd_costgraph *g,
                 "%.3f ms\n", p->lower_bound_ms);
     fprintf(out, "data parallel: %.3f ms per minibatch on %d workers; speedup %.2fx\n",
             p->data_parallel_ms, cluster_workers(c), p->speedup_vs_data_parallel);
-    if (c && c->n_levels > 1 && p->cost_model == PD_COST_DEFAULT &&
-        p->speedup_vs_data_parallel < 1 && p->speedup_vs_data_parallel > 0)
-        fprintf(out, "  (below 1x: with several levels the bottleneck charges an outer level's "
-                "all-reduce once per\n   outer round, the data-parallel figure each ring once per "
-                "round; docs/planner.md, \"Plan fields\")\n");
+    if (p->speedup_vs_data_parallel < 1 - 1e-12 && p->speedup_vs_data_parallel > 0) {
+        if (p->cost_model == PD_COST_PIPEDREAM)
+            fprintf(out, "  (below 1x: --compat pipedream prices plans and data parallelism with "
+                    "the original's formulas,\n   which do not agree with each other; "
+                    "docs/planner.md)\n");
+        else
+            fprintf(out, "  (below 1x: data parallelism does not fit in the memory limit of "
+                    "%.4g bytes per worker)\n", c ? c->memory_bytes : 0.0);
+    }
     const pd_certificate *ct = &p->certificate;
     if (!ct->status[0] || !strcmp(ct->status, "skipped"))
         fprintf(out, "certificate: skipped\n");

@@ -17,6 +17,9 @@
 /* Model YAML (pd: 1): parses, validates, infers shapes, counts parameters and FLOPs.
  * On success *m is filled (free with pd_model_free) and 0 is returned. */
 int pd_model_load(const char *path, pd_model *m, pd_diag *d);
+/* `tie:` (model_ties.c): sets every tied layer's tied_to, after shape inference; returns the
+ * number of errors (diagnostics at the tie). */
+int pd_resolve_ties(pd_model *m, const char *file, pd_diag *d);
 
 /* The readers on text already in memory (len bytes; path names it in diagnostics): pdplan reads
  * each input once, bounded (pd_read_file with the limit below, so that /dev/zero or a pipe ends

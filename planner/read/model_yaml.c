@@ -218,14 +218,20 @@ static int read_layer(pd_yaml *y, yaml_node_t *n, pd_layer *L) {
         return 1;
     }
     const pd_op_desc *op = pd_op(L->op);
-    const char *keys[24] = {"name", "op", "inputs"};
-    for (int k = 0; op->attrs && op->attrs[k] && k + 4 < 24; k++) keys[3 + k] = op->attrs[k];
+    const char *keys[24] = {"name", "op", "inputs", "tie"};
+    for (int k = 0; op->attrs && op->attrs[k] && k + 5 < 24; k++) keys[4 + k] = op->attrs[k];
     e += pd_yaml_check_keys(y, n, keys, "layer");
     yaml_attrs a = {{nm, attr_integer, attr_pair, attr_flag, attr_number, attr_has, attr_error},
                     y, n, ""};
     snprintf(a.what, sizeof a.what, "layer '%s'", nm);
     L->has_bias = 1;
     if (op->read) e += op->read(&a.r, L);
+    yaml_node_t *tv = pd_yaml_get(y, n, "tie", NULL);
+    if (tv) {
+        if (pd_yaml_str(y, tv, "tie", L->tie, sizeof L->tie)) return e + 1;
+        L->tie_line = pd_yaml_line(tv);
+        L->tie_col = pd_yaml_col(tv);
+    }
     return e;
 }
 
@@ -577,6 +583,7 @@ int pd_model_load_text(const char *path, const char *text, size_t len, pd_model 
     }
     if (!e) e += check_used(m, path, d);
     if (!e) e += pd_infer_shapes(m, path, d);
+    if (!e) e += pd_resolve_ties(m, path, d);
     free(nodes);
     pd_yaml_free(&y);
     snprintf(m->cost_source, sizeof m->cost_source, "none");

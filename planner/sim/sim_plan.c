@@ -136,7 +136,10 @@ int pd_simulate(pd_sim_result *out, FILE *trace, const pd_costgraph *g, const pd
     }
     pd_sim_result twice;
     if (run_plan(out, trace, g, c, p, schedule, steps, opts, 1, why, why_size)) return 1;
-    if (run_plan(&twice, NULL, g, c, p, schedule, 2 * out->steps, opts, 0, why, why_size)) {
+    pd_sim_opts quiet = {0}; /* the second run records no timeline */
+    if (opts) quiet = *opts;
+    quiet.timeline = NULL;
+    if (run_plan(&twice, NULL, g, c, p, schedule, 2 * out->steps, &quiet, 0, why, why_size)) {
         pd_sim_result_free(out);
         return 1;
     }
@@ -255,4 +258,45 @@ int pd_simulate_report(FILE *o, const pd_costgraph *g, const pd_cluster *c, cons
     pd_sim_result_free(&sp);
     pd_sim_result_free(&sd);
     return 0;
+}
+
+int pd_simulate_timeline(const char *svg_path, const pd_costgraph *g, const pd_cluster *c,
+                         const pd_plan *p, const pd_sim_opts *opts, pd_diag *d) {
+    pd_sim_timeline tl = {0};
+    pd_sim_opts so = {0};
+    if (opts) so = *opts;
+    so.timeline = &tl;
+    const char *sched = p->schedule[0] ? p->schedule : "1f1b";
+    int steps = 3 * (p->workers > 0 ? p->workers : 1);
+    if (steps < 12) steps = 12;
+    pd_schedule *s = pd_sim_schedule(p, sched, steps, so.microbatches);
+    pd_sim_rank_cost *rc = s ? calloc((size_t)s->n_ranks, sizeof *rc) : NULL;
+    pd_sim_result r = {0};
+    char why[512] = "out of memory";
+    int e = 1;
+    if (rc) {
+        pd_sim_costs(rc, g, p, sched);
+        e = pd_sim_run(&r, NULL, s, rc, c, &so, why, sizeof why);
+    }
+    if (!e && tl.oom) {
+        e = 1;
+        snprintf(why, sizeof why, "out of memory");
+    }
+    if (!e) {
+        FILE *f = fopen(svg_path, "w");
+        char title[160];
+        snprintf(title, sizeof title, "%s: %d stages on %d ranks, %d minibatches, %.3f ms",
+                 sched, p->n_stages, r.n_ranks, r.steps, r.makespan_ms);
+        int w = f ? pd_sim_timeline_svg(f, &tl, r.n_ranks, r.rank_stage, title) : -1;
+        if (f && fclose(f) != 0) w = -1;
+        if (w) pd_diag_error(d, svg_path, 0, 0, "cannot write the timeline");
+        e = w ? 1 : 0;
+    } else {
+        pd_diag_error(d, "pdplan", 0, 0, "simulating the plan's timeline: %s", why);
+    }
+    if (rc) pd_sim_result_free(&r);
+    free(rc);
+    pd_schedule_free(s);
+    free(tl.ev);
+    return e;
 }

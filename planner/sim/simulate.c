@@ -3,6 +3,7 @@
  * earliest goes next, so transfers reach their link in the order they are posted. See
  * simulate.h for the model. */
 #include "simulate.h"
+#include "planner/cost/cost.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -72,6 +73,7 @@ typedef struct {
     msg_table msgs;
     FILE *trace;
     int trace_n;
+    pd_sim_timeline *tl; /* pd_sim_opts.timeline */
     double p2p_bytes, ar_total_bytes;
 } sim;
 
@@ -79,60 +81,28 @@ static int is_send(int k) { return k == PD_A_SEND_ACT || k == PD_A_SEND_GRAD; }
 static int is_recv(int k) { return k == PD_A_RECV_ACT || k == PD_A_RECV_GRAD; }
 static int kind_of(int k) { return (k == PD_A_SEND_GRAD || k == PD_A_RECV_GRAD) ? 1 : 0; }
 
-/* The innermost level at which ranks a and b share a unit (n_levels - 1 when only the whole
- * cluster holds both). */
-static int separating_level(const pd_cluster *c, int a, int b) {
-    long unit = 1;
-    for (int l = 0; l < c->n_levels; l++) {
-        unit *= c->count[l];
-        if (a / unit == b / unit) return l;
-    }
-    return c->n_levels - 1;
-}
-
 static double bandwidth_between(const pd_cluster *c, int a, int b) {
     if (c->n_levels < 1) return 1e30;
-    return c->bandwidth[separating_level(c, a, b)];
-}
-
-/* A hierarchical ring all-reduce of P bytes among the ranks of a group: per level, a ring over
- * the distinct units of the level below that the group occupies within one unit of this level.
- * Returns ms; *bytes gets what one member sends. */
-static double allreduce_cost(const pd_cluster *c, const int *members, int n, double P,
-                             double *bytes) {
-    double ms = 0, sent = 0;
-    long inner = 1;
-    *bytes = 0;
-    if (n <= 1 || P <= 0) return 0;
-    for (int l = 0; l < c->n_levels; l++) {
-        long outer = inner * c->count[l];
-        /* the most distinct inner units (of size `inner`) that share one unit of this level */
-        int most = 1;
-        for (int i = 0; i < n; i++) {
-            int distinct = 0;
-            for (int j = 0; j < n; j++) {
-                if (members[j] / outer != members[i] / outer) continue;
-                int seen = 0;
-                for (int k = 0; k < j; k++)
-                    if (members[k] / outer == members[i] / outer &&
-                        members[k] / inner == members[j] / inner)
-                        seen = 1;
-                if (!seen) distinct++;
-            }
-            if (distinct > most) most = distinct;
-        }
-        if (most > 1) {
-            double f = 2.0 * (most - 1) / most;
-            ms += 1e3 * f * P / c->bandwidth[l];
-            sent += f * P;
-        }
-        inner = outer;
-    }
-    *bytes = sent;
-    return ms;
+    return c->bandwidth[pd_rank_level(c, a, b)];
 }
 
 /* ---- trace ---- */
+
+static void record(sim *x, int rank, int kind, int mb, int peer, double t0, double dur) {
+    pd_sim_timeline *tl = x->tl;
+    if (!tl || tl->oom) return;
+    if (tl->n == tl->cap) {
+        int cap = tl->cap ? 2 * tl->cap : 1024;
+        pd_sim_event *ev = realloc(tl->ev, sizeof *ev * (size_t)cap);
+        if (!ev) {
+            tl->oom = 1;
+            return;
+        }
+        tl->ev = ev;
+        tl->cap = cap;
+    }
+    tl->ev[tl->n++] = (pd_sim_event){t0, dur, rank, kind, mb, peer};
+}
 
 static void trace_event(sim *x, const char *name, int mb, int pid, int tid, double t0,
                         double dur, const char *cat) {
@@ -174,6 +144,7 @@ static void schedule_transfer(sim *x, sim_msg *m, int src, int dst, int kind, in
     m->end = start + dur;
     *lf = m->end;
     x->p2p_bytes += m->bytes;
+    if (dur > 0) record(x, src, PD_SIM_EV_TRANSFER, mb, dst, start, dur);
     if (x->trace && dur > 0) {
         char nm[48];
         snprintf(nm, sizeof nm, "%s %d->%d", kind ? "grad" : "act", src, dst);
@@ -316,7 +287,14 @@ static int step_rank(sim *x, int r, double t) {
     }
     default: break;
     }
-    if (dur > 0) trace_event(x, pd_action_name(a->kind), a->mb, 0, r, t, dur, cat);
+    if (dur > 0) {
+        int ev = a->kind == PD_A_FORWARD    ? PD_SIM_EV_FORWARD
+                 : a->kind == PD_A_BACKWARD ? PD_SIM_EV_BACKWARD
+                 : a->kind == PD_A_ALLREDUCE ? PD_SIM_EV_ALLREDUCE
+                                             : PD_SIM_EV_OTHER;
+        record(x, r, ev, a->mb, -1, t, dur);
+        trace_event(x, pd_action_name(a->kind), a->mb, 0, r, t, dur, cat);
+    }
     rs->clock = t + dur;
     rs->busy += dur;
     rs->pc++;
@@ -394,7 +372,7 @@ static int setup_groups(sim *x, char *why, int why_size) {
                 x->allreduce == PD_SIM_AR_GATHER
                     ? gather_cost(x->c, members, n, x->rc[members[i]].param_bytes,
                                   &x->ar_bytes[members[i]])
-                    : allreduce_cost(x->c, members, n, x->rc[members[i]].param_bytes,
+                    : pd_ring_ms_members(x->c, members, n, x->rc[members[i]].param_bytes,
                                      &x->ar_bytes[members[i]]);
     }
     for (int r = 0; r < R; r++) {
@@ -430,6 +408,7 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
     memset(&x, 0, sizeof x);
     x.s = s, x.rc = rc, x.c = c, x.R = s->n_ranks, x.trace = trace;
     x.rendezvous = opts ? opts->rendezvous : 0;
+    x.tl = opts ? opts->timeline : NULL;
     x.allreduce = opts ? opts->allreduce : PD_SIM_AR_RING;
     int R = x.R, S = s->n_stages, rc_status = 1;
     size_t n_sends = 0;

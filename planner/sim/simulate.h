@@ -47,7 +47,24 @@ typedef struct {
 
 enum { PD_SIM_AR_RING = 0, PD_SIM_AR_GATHER = 1 };
 
+/* One timed event of a run (pd_sim_opts.timeline): what a rank did from t0 for dur ms. */
+enum { PD_SIM_EV_FORWARD = 0, PD_SIM_EV_BACKWARD, PD_SIM_EV_ALLREDUCE, PD_SIM_EV_TRANSFER,
+       PD_SIM_EV_OTHER };
 typedef struct {
+    double t0, dur;
+    int rank, kind, mb;
+    int peer; /* transfers: the other rank (rank is the sender) */
+} pd_sim_event;
+
+/* Where a run records its events (the first run of pd_simulate only); the caller frees ev. */
+typedef struct {
+    pd_sim_event *ev;
+    int n, cap;
+    int oom;
+} pd_sim_timeline;
+
+typedef struct {
+    pd_sim_timeline *timeline; /* NULL: none recorded */
     int rendezvous;   /* 1: a transfer starts only when its receive is posted too */
     int allreduce;    /* PD_SIM_AR_RING (0) or PD_SIM_AR_GATHER (above) */
     int microbatches; /* flush/gpipe: minibatches between two flushes (0: 4 x stages, rounded
@@ -111,6 +128,12 @@ int pd_simulate_data_parallel(pd_sim_result *out, FILE *trace, const pd_costgrap
  * pd_plan_free). NULL on out of memory. */
 pd_plan *pd_data_parallel_plan(const pd_costgraph *g, const pd_cluster *c);
 
+/* Writes the timeline of a run as an SVG picture (planner/sim/timeline_svg.c): one row per rank
+ * (labelled with its stage), forwards, backwards, all-reduces and transfers in distinct colours,
+ * minibatch numbers on the longer bars, a time axis in ms. Returns 0, or -1 when writing fails. */
+int pd_sim_timeline_svg(FILE *out, const pd_sim_timeline *tl, int n_ranks, const int *rank_stage,
+                        const char *title);
+
 /* Prints a result as a short table. */
 void pd_sim_print(FILE *out, const pd_sim_result *r);
 
@@ -120,5 +143,11 @@ void pd_sim_print(FILE *out, const pd_sim_result *r);
  * diagnostic. */
 int pd_simulate_report(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_plan *p,
                        const char *trace_path, const pd_sim_opts *opts, pd_diag *d);
+
+/* --simulate's picture: simulates plan p over its first minibatches (enough for warm-up, a
+ * steady state and the drain: 3 x workers, at least 12) and writes the timeline to svg_path.
+ * Returns 0, or 1 with a diagnostic. */
+int pd_simulate_timeline(const char *svg_path, const pd_costgraph *g, const pd_cluster *c,
+                         const pd_plan *p, const pd_sim_opts *opts, pd_diag *d);
 
 #endif

@@ -17,26 +17,6 @@ make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libp
 
 cp "$ROOT/tests/data/models/tiny.yaml" "$TMP/tiny.yaml"
 
-# close A B TOL: every trained parameter of A within TOL of B's, relative to max(|b|, 1% of the
-# tensor's largest); batch-norm running statistics are per replica and not compared
-close() {
-    python3 - "$1" "$2" "$3" <<'EOF'
-import array, glob, os, sys
-a_dir, b_dir, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
-worst, n = 0.0, 0
-for f in sorted(glob.glob(a_dir + "/*.f32")):
-    if "running_" in f: continue
-    a = array.array("f"); a.frombytes(open(f, "rb").read())
-    b = array.array("f"); b.frombytes(open(os.path.join(b_dir, os.path.basename(f)), "rb").read())
-    assert len(a) == len(b), f
-    scale = max(abs(y) for y in b) or 1.0
-    for x, y in zip(a, b):
-        worst = max(worst, abs(x - y) / max(abs(y), 1e-2 * scale)); n += 1
-print("worst relative difference %.3g over %d weights" % (worst, n))
-sys.exit(0 if n > 0 and worst <= tol else 1)
-EOF
-}
-
 common=(--data synthetic --synthetic-n 512 --seed 3 --no-eval)
 plan() { # name args...: plan and build into $TMP/name
     local g=$TMP/$1; shift
@@ -73,12 +53,12 @@ if plan r4 -n 4 && grep -q 'stage 0 binary stage_0 replicas 2 ranks 0 1' "$TMP/r
         expect_status 0 "${s}_replicated_runs" "$LAUNCH" "$TMP/r4" --schedule $s --microbatches 4 --steps 11 --check-replicas "${common[@]}" --save "$TMP/rp_$s" || continue
         grep -q 'stage 0: 2 replicas identical after 3 updates' <<<"$OUTPUT" && pass "${s}_replicas_identical_every_step" || fail "${s}_replicas_identical_every_step" "$OUTPUT"
         expect_status 0 "${s}_replicated_single_runs" "$LAUNCH" "$TMP/r4" --single --schedule $s --microbatches 4 --steps 11 "${common[@]}" --save "$TMP/rs_$s" || continue
-        if out=$(close "$TMP/rp_$s" "$TMP/rs_$s" 1e-5); then pass "${s}_replicated_equals_single"; echo "  $out"
+        if out=$(close_dirs "$TMP/rp_$s" "$TMP/rs_$s" 1e-5); then pass "${s}_replicated_equals_single"; echo "  $out"
         else fail "${s}_replicated_equals_single" "$out"; fi
     done
     # and the tolerance is tight enough to fail: per-minibatch SGD is far away
     expect_status 0 replicated_single_1f1b_runs "$LAUNCH" "$TMP/r4" --single --steps 11 "${common[@]}" --save "$TMP/rs_1f1b" &&
-        { ! close "$TMP/rp_flush" "$TMP/rs_1f1b" 1e-5 >/dev/null && pass replicated_comparison_has_teeth || fail replicated_comparison_has_teeth; }
+        { ! close_dirs "$TMP/rp_flush" "$TMP/rs_1f1b" 1e-5 >/dev/null && pass replicated_comparison_has_teeth || fail replicated_comparison_has_teeth; }
     # 1f1b-RR, 13 steps (odd: not a multiple of the 2 replicas) against the emulation
     if expect_status 0 rr_1f1b_runs timeout 60 "$LAUNCH" "$TMP/r4" --steps 13 --check-replicas "${common[@]}" --save "$TMP/rp_1f1b"; then
         grep -q 'stage 0: 2 replicas identical after 7 updates' <<<"$OUTPUT" && pass rr_odd_steps_no_hang_replicas_identical || fail rr_odd_steps_no_hang_replicas_identical "$OUTPUT"

@@ -57,7 +57,7 @@ fi
 if plan r4 -n 4 && grep -q 'stage 0 binary stage_0 replicas 2 ranks 0 1' "$TMP/r4/launch.conf"; then
     expect_status 0 flush_replicated_clip_runs "$LAUNCH" "$TMP/r4" --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/rp" &&
         expect_status 0 flush_replicated_clip_single_runs "$LAUNCH" "$TMP/r4" --single --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/rs" &&
-        { out=$(python3 tests/weights_close.py "$TMP/rp" "$TMP/rs" 1e-5 running_ /conv.bias.f32) && pass flush_replicated_clip_close_to_single ||
+        { out=$(close_dirs "$TMP/rp" "$TMP/rs" 1e-5 'running_|/conv\.bias\.f32$') && pass flush_replicated_clip_close_to_single ||
               fail flush_replicated_clip_close_to_single "$out"; }
     OUTPUT=$("$LAUNCH" "$TMP/r4" --schedule 1f1b "${common[@]}" 2>&1) &&
         fail 1f1b_replicated_clip_refused "exit status 0" ||

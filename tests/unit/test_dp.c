@@ -57,7 +57,19 @@ typedef struct {
     unsigned full;
     unsigned char *ideal; /* [1<<n] */
     double *memo[PD_MAX_LEVELS]; /* [a<<n | b] best of level l on range a..b; NAN = unknown */
+    const pd_cluster *hier; /* the default model on several levels: the search runs on one level
+                               of every worker (c) and prices a stage by its ranks on hier */
 } bf;
+
+/* the level of hier at which ranks a and b meet, by brute force over the unit sizes */
+static int meet_level(const pd_cluster *h, int a, int b) {
+    long unit = 1;
+    for (int l = 0; l < h->n_levels; l++) {
+        unit *= h->count[l];
+        if (a / unit == b / unit) return l;
+    }
+    return h->n_levels - 1;
+}
 
 static int is_ideal(const pd_costgraph *g, unsigned s) {
     for (int e = 0; e < g->n_edges; e++)
@@ -82,7 +94,7 @@ static double bf_range(bf *b, int l, unsigned a, unsigned e);
 
 /* price of the stage a..j at level l with r units and `after` units later */
 static int bf_stage(bf *b, int l, unsigned a, unsigned j, unsigned start, unsigned end, int r,
-                    int after, double *time) {
+                    int after, int used, double *time) {
     const pd_costgraph *g = b->g;
     pd_stage_sums s = {0};
     unsigned st = j & ~a;
@@ -103,6 +115,25 @@ static int bf_stage(bf *b, int l, unsigned a, unsigned j, unsigned start, unsign
     pd_stage_cost c;
     pd_stage_cost_eval(&c, &s, &lv, b->cm, r, after);
     *time = c.time_ms;
+    if (b->hier) { /* ranks [used, used + r): the ring over the units they span, the transfers
+                      at the level that holds the neighbour rank and the stage */
+        int members[64];
+        for (int k = 0; k < r; k++) members[k] = used + k;
+        double bytes, R = r;
+        double t = s.compute_ms / R + pd_ring_ms_members(b->hier, members, r, s.param_bytes,
+                                                          &bytes) / R;
+        if (!s.first) {
+            double in = 2000.0 * s.in_bytes /
+                        (b->hier->bandwidth[meet_level(b->hier, used - 1, used + r - 1)] * R);
+            if (in > t) t = in;
+        }
+        if (!s.last) {
+            double out = 2000.0 * s.out_bytes /
+                         (b->hier->bandwidth[meet_level(b->hier, used, used + r)] * R);
+            if (out > t) t = out;
+        }
+        *time = t;
+    }
     return c.fits;
 }
 
@@ -116,7 +147,7 @@ static void bf_seq(bf *b, int l, int N, unsigned start, unsigned end, unsigned c
             if (j == end && used + r != N) continue;
             if (j != end && used + r >= N) continue;
             double t;
-            if (!bf_stage(b, l, cur, j, start, end, r, N - used - r, &t)) continue;
+            if (!bf_stage(b, l, cur, j, start, end, r, N - used - r, used, &t)) continue;
             double w = worst > t ? worst : t;
             if (j == end) {
                 if (w < *best) *best = w;
@@ -155,6 +186,14 @@ static unsigned down_closure(const pd_costgraph *g, int v) {
 static double brute_force_on(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
                              int straight, int principal) {
     bf b = {.g = g, .c = c, .cm = cm, .straight = straight};
+    pd_cluster flat;
+    if (cm == PD_COST_DEFAULT && c->n_levels > 1) {
+        flat = *c;
+        flat.n_levels = 1;
+        flat.count[0] = pd_cluster_workers(c);
+        b.c = &flat;
+        b.hier = c;
+    }
     unsigned n = 1u << g->n;
     b.full = n - 1;
     b.ideal = malloc(n);
@@ -162,13 +201,13 @@ static double brute_force_on(const pd_costgraph *g, const pd_cluster *c, pd_cost
         b.ideal[s] = (unsigned char)(principal ? s == 0 || s == b.full : is_ideal(g, s));
     if (principal)
         for (int v = 0; v < g->n; v++) b.ideal[down_closure(g, v)] = 1;
-    for (int l = 0; l < c->n_levels; l++) {
+    for (int l = 0; l < b.c->n_levels; l++) {
         b.memo[l] = malloc(sizeof(double) * n * n);
         for (size_t i = 0; i < (size_t)n * n; i++) b.memo[l][i] = NAN;
     }
-    double r = bf_range(&b, c->n_levels - 1, 0, b.full);
+    double r = bf_range(&b, b.c->n_levels - 1, 0, b.full);
     free(b.ideal);
-    for (int l = 0; l < c->n_levels; l++) free(b.memo[l]);
+    for (int l = 0; l < b.c->n_levels; l++) free(b.memo[l]);
     return r;
 }
 
@@ -180,8 +219,11 @@ static double brute_force(const pd_costgraph *g, const pd_cluster *c, pd_cost_mo
 /* the plan's stages are a partition into differences of ideals, in order, with time <= bottleneck */
 static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const pd_plan *p) {
     unsigned seen = 0;
-    int workers = 0;
+    int workers = 0, deep = 0;
     double worst = 0;
+    /* the default model deepens the warm-up of pipelines with a replicated stage (plan.h) */
+    for (int s = 0; s < p->n_stages; s++)
+        deep |= p->cost_model == PD_COST_DEFAULT && p->n_stages > 1 && p->stages[s].replicas > 1;
     for (int s = 0; s < p->n_stages; s++) {
         const pd_stage *st = &p->stages[s];
         CHECK(st->n_nodes > 0);
@@ -191,7 +233,14 @@ static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const p
         }
         CHECK(is_ideal(g, seen));
         for (int q = 0; q < st->replicas; q++) CHECK_EQ_INT(st->ranks[q], workers + q);
-        CHECK_EQ_INT(st->warmup, (p->workers - 1 - workers) / st->replicas);
+        if (deep) { /* at least PipeDream's; minibatches in flight non-increasing */
+            CHECK(st->warmup >= (p->workers - 1 - workers) / st->replicas);
+            if (s > 0)
+                CHECK(st->warmup * st->replicas <=
+                      p->stages[s - 1].warmup * p->stages[s - 1].replicas);
+        } else {
+            CHECK_EQ_INT(st->warmup, (p->workers - 1 - workers) / st->replicas);
+        }
         CHECK_EQ_INT(st->weight_versions, st->warmup + 1);
         workers += st->replicas;
         if (st->time_ms > worst) worst = st->time_ms;
@@ -202,10 +251,7 @@ static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const p
     else
         CHECK(workers >= 1 && workers <= pd_cluster_workers(c));
     CHECK_EQ_INT(p->workers, workers);
-    if (p->cost_model == PD_COST_DEFAULT && c->n_levels > 1)
-        CHECK(worst <= p->bottleneck_ms * (1 + 1e-9) + 1e-12); /* stages' own times */
-    else
-        CHECK_CLOSE(worst, p->bottleneck_ms, 1e-9, 1e-9);
+    CHECK_CLOSE(worst, p->bottleneck_ms, 1e-9, 1e-9);
 }
 
 static void random_cluster(pd_cluster *c, int n_nodes) {
@@ -370,22 +416,22 @@ TEST(parametric_equals_plain_dp) {
     fclose(d.out);
 }
 
-/* Hierarchies under the default model skip the inner ranges no top stage within a guessed
- * bound could hold (dp.c, range_kept), with a second pass when the guess was too low: the plan
- * must be the plain DP's, stage for stage, on 2-3 levels, with bandwidths spread so that both
- * passes run (a bottleneck above 1.25 x the lower bound needs the second). */
-TEST(pruned_hierarchy_equals_plain_dp) {
+/* The default model on 2-3 levels plans the flattened pipeline with every stage priced by its
+ * ranks (docs/planner.md, "One price"); the windowed recurrence (its compute windows and the
+ * top level's bound rounds) against the plain DP (method plain: every candidate), on instances
+ * too large for the exhaustive search, with and without a memory limit. */
+TEST(flattened_hierarchy_equals_plain_dp) {
     pd_diag d = {.out = fopen("/dev/null", "w")};
-    int compared = 0, second = 0, first = 0;
-    for (int it = 0; it < 80 && !test_failed_now(); it++) {
+    int compared = 0;
+    for (int it = 0; it < 40 && !test_failed_now(); it++) {
         int chain = it % 4 != 0;
-        int n = chain ? irand(15, 45) : irand(8, 11);
+        int n = chain ? irand(15, 40) : irand(8, 11);
         pd_costgraph *g = random_graph(n, chain);
         pd_cluster c;
         memset(&c, 0, sizeof c);
         c.n_levels = irand(2, 3);
         for (int l = 0; l < c.n_levels; l++) {
-            c.count[l] = irand(1, 6);
+            c.count[l] = irand(1, c.n_levels == 2 ? 5 : 3);
             c.bandwidth[l] = 1e11 * pow(10, -3 * urand()) / (l + 1);
         }
         c.memory_bytes = urand() < 0.25 ? 2e8 + 2e9 * urand() : 0;
@@ -397,10 +443,6 @@ TEST(pruned_hierarchy_equals_plain_dp) {
             CHECK_CLOSE(p->bottleneck_ms, q->bottleneck_ms, 1e-9, 1e-12);
             CHECK_EQ_INT(p->workers, q->workers);
             check_same_stages(p, q, 1e-9, 1e-12);
-            double total = 0;
-            for (int v = 0; v < g->n; v++) total += g->fwd_ms[v] + g->bwd_ms[v];
-            if (p->bottleneck_ms > 1.25 * total / pd_cluster_workers(&c)) second++;
-            else first++;
             compared++;
         }
         if (test_failed_now())
@@ -410,11 +452,8 @@ TEST(pruned_hierarchy_equals_plain_dp) {
         pd_plan_free(q);
         pd_costgraph_free(g);
     }
-    printf("pruned hierarchy vs plain DP: %d compared (%d within the first guess, %d needing "
-           "the second pass)\n", compared, first, second);
-    CHECK(compared > 50);
-    CHECK(first > 5);
-    CHECK(second > 5);
+    printf("flattened hierarchy vs plain DP: %d compared\n", compared);
+    CHECK(compared > 25);
     fclose(d.out);
 }
 
@@ -471,8 +510,8 @@ TEST(perf_chain_300_three_levels) {
 }
 
 /* The inner levels' rows run on several threads (dp.c, inner_level): the plan must be the
- * same, bit for bit, on 1, 2 and 3 threads, with and without a memory limit, under both cost
- * models (chains and DAGs with at least 128 downward-closed sets, so that threads start). */
+ * same, bit for bit, on 1, 2 and 3 threads, with and without a memory limit, under the compat
+ * model (chains and DAGs with at least 128 downward-closed sets, so that threads start). */
 TEST(threads_do_not_change_the_plan) {
     pd_diag d = {.out = fopen("/dev/null", "w")};
     int compared = 0;
@@ -489,7 +528,8 @@ TEST(threads_do_not_change_the_plan) {
         c.memory_bytes = it % 4 == 1 ? 2e9 : 0;
         pd_plan *p[3] = {0};
         for (int k = 0; k < 3; k++) {
-            pd_plan_opts o = {.cost_model = (pd_cost_model)(it % 2), .threads = k + 1};
+            /* the inner levels exist under --compat pipedream (the default model flattens) */
+            pd_plan_opts o = {.cost_model = PD_COST_PIPEDREAM, .threads = k + 1};
             p[k] = pd_plan_dp(g, &c, &o, &d);
         }
         for (int k = 1; k < 3; k++) {

@@ -36,6 +36,9 @@ void pd_cli_usage(FILE *out) {
         "      --schedule S         1f1b (default), flush or gpipe\n"
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
         "      --max-states N       cap on the downward-closed sets the DP enumerates\n"
+        "                           (default 20000)\n"
+        "      --memory-budget B    bytes the DP's tables may take (default 2 GiB); above it\n"
+        "                           the DP plans over fewer states (not exact, says so)\n"
         "      --threads N          threads for a hierarchy's inner levels (default: the\n"
         "                           processors it may run on, at most 16; the plan is the same)\n"
         "      --verify             run the GLPK certificate whatever the graph's size (by\n"
@@ -51,6 +54,10 @@ void pd_cli_usage(FILE *out) {
         "      --explain            after the table, say why each cut is where it is\n"
         "      --simulate           simulate the plan and data parallelism (docs/simulator.md)\n"
         "                           beside the DP's prediction; trace in DIR/sim_trace.json\n"
+        "                           and draw its first minibatches in DIR/timeline.svg\n"
+        "      --draw               the plan as a picture: DIR/plan.dot (stages as coloured\n"
+        "                           clusters, cut edges with their bytes), DIR/plan.svg when\n"
+        "                           Graphviz's dot is installed\n"
         "  -q, --quiet              no table\n"
         "  -v, --verbose            verbose planning\n"
         "  -h, --help               this text\n"
@@ -134,7 +141,7 @@ static int one_of(const char *s, const char *const *allowed) {
 /* Options that take one value. */
 typedef enum {
     O_PROFILE, O_DEVICE, O_CLUSTER, O_MEMORY, O_COMPAT, O_SCHEDULE, O_BACKEND, O_OUT,
-    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_NONE
+    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_BUDGET, O_NONE
 } value_opt;
 
 static const struct {
@@ -147,6 +154,7 @@ static const struct {
     {NULL, "--backend", O_BACKEND},     {"-o", "--output", O_OUT},
     {NULL, "--time-limit", O_TIME_LIMIT}, {NULL, "--max-states", O_MAX_STATES},
     {NULL, "--precision", O_PRECISION}, {NULL, "--threads", O_THREADS},
+    {NULL, "--memory-budget", O_BUDGET},
 };
 
 static void set_once(const char **slot, const char *opt, const char *v, pd_diag *d) {
@@ -160,7 +168,8 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
     static const char *const schedules[] = {"1f1b", "flush", "gpipe", NULL};
     static const char *const backends[] = {"cpu", "cuda", NULL};
     if (seen[id]++ && (id == O_COMPAT || id == O_SCHEDULE || id == O_BACKEND || id == O_MEMORY ||
-                       id == O_TIME_LIMIT || id == O_MAX_STATES || id == O_THREADS))
+                       id == O_TIME_LIMIT || id == O_MAX_STATES || id == O_THREADS ||
+                       id == O_BUDGET))
         pd_diag_error(d, "pdplan", 0, 0, "%s given twice", opt);
     if (!*v && id != O_OUT) {
         pd_diag_error(d, "pdplan", 0, 0, "%s: empty value", opt);
@@ -176,6 +185,7 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
         break;
     case O_MEMORY: parse_positive(&cli->memory_bytes, opt, "a number of bytes", v, d); break;
     case O_TIME_LIMIT: parse_positive(&cli->time_limit_s, opt, "a number of seconds", v, d); break;
+    case O_BUDGET: parse_positive(&cli->memory_budget, opt, "a number of bytes", v, d); break;
     case O_MAX_STATES: {
         double s = 0;
         parse_positive(&s, opt, "a number of states", v, d);
@@ -223,6 +233,7 @@ static int apply_flag(pd_cli *cli, const char *arg) {
     else if (!strcmp(arg, "--verify")) cli->verify = 1;
     else if (!strcmp(arg, "--explain")) cli->explain = 1;
     else if (!strcmp(arg, "--simulate")) cli->simulate = 1;
+    else if (!strcmp(arg, "--draw")) cli->draw = 1;
     else if (!strcmp(arg, "-q") || !strcmp(arg, "--quiet")) cli->quiet = 1;
     else if (!strcmp(arg, "-v") || !strcmp(arg, "--verbose")) cli->verbose = 1;
     else if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) cli->help = 1;

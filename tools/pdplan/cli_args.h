@@ -32,9 +32,11 @@ typedef struct {
     int verify;               /* --verify */
     double time_limit_s;      /* --time-limit: the certificate's limit (default 60) */
     long max_states;          /* --max-states (0: the DP's default) */
+    double memory_budget;     /* --memory-budget: bytes the DP's tables may take (0: default) */
     int threads;              /* --threads (0: the processors pdplan may run on) */
     int explain;              /* --explain */
     int simulate;             /* --simulate: simulate the plan and data parallelism */
+    int draw;                 /* --draw: DIR/plan.dot (and plan.svg where Graphviz is) */
     int quiet;                /* -q */
     int verbose;              /* -v */
     int help, version;        /* -h/--help, --version */

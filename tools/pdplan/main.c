@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli_args.h"
@@ -16,6 +17,8 @@
 #include "planner/read/frontend.h"
 #include "planner/read/yaml_util.h"
 #include "planner/certificate/ilp.h"
+#include "planner/cost/cost.h"
+#include "planner/plan/plan_draw.h"
 #include "planner/plan/plan_write.h"
 #include "planner/sim/simulate.h"
 #include "planner/util/fs.h"
@@ -88,6 +91,40 @@ static void find_root(char *out, size_t n) {
         }
     }
     if (!getcwd(out, n)) snprintf(out, n, ".");
+}
+
+/* --draw: DIR/plan.dot, and DIR/plan.svg rendered by Graphviz's dot when it is on the PATH
+ * (without it, the DOT file alone, said so). Returns 0, or -1 with a diagnostic. */
+static int draw_plan(const char *outdir, const pd_costgraph *g, const pd_plan *p, int quiet,
+                     pd_diag *d) {
+    char dotp[PATH_MAX], svgp[PATH_MAX], title[128];
+    snprintf(dotp, sizeof dotp, "%s/plan.dot", outdir);
+    snprintf(svgp, sizeof svgp, "%s/plan.svg", outdir);
+    snprintf(title, sizeof title, "%d stages on %d workers, %.3f ms per minibatch (%.2fx data "
+             "parallel)", p->n_stages, p->workers, p->bottleneck_ms, p->speedup_vs_data_parallel);
+    FILE *f = fopen(dotp, "w");
+    int w = f ? pd_plan_write_dot(f, g, p, title) : -1;
+    if (f && fclose(f) != 0) w = -1;
+    if (w) {
+        pd_diag_error(d, dotp, 0, 0, "cannot write the drawing: %s", strerror(errno));
+        return -1;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("dot", "dot", "-Tsvg", dotp, "-o", svgp, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0) st = -1;
+    if (!quiet) {
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) printf("drew %s and %s\n", dotp, svgp);
+        else if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+            printf("drew %s (Graphviz's dot is not installed: no SVG; apt-get install "
+                   "graphviz)\n", dotp);
+        else printf("drew %s (dot failed: no SVG)\n", dotp);
+    }
+    return 0;
 }
 
 static void print_certificate_scope(FILE *out, const pd_cli *cli, const pd_costgraph *g,
@@ -206,7 +243,8 @@ int main(int argc, char **argv) {
     /* planning */
     pd_plan_opts o = {.cost_model = cli.cost_model, .straight = cli.straight,
                       .schedule = cli.schedule, .max_states = cli.max_states,
-                      .verbose = cli.verbose, .threads = cli.threads};
+                      .verbose = cli.verbose, .threads = cli.threads,
+                      .memory_budget = cli.memory_budget};
     pd_progress_begin(PH_PLAN);
     p = pd_plan_dp(g, &c, &o, &d);
     pd_progress_end();
@@ -260,6 +298,12 @@ int main(int argc, char **argv) {
             status = EXIT_BETTER;
             goto done;
         }
+    }
+
+    /* tied weights across stages: their exchange, counted on the chosen plan (cost/tied.c) */
+    if (model_loaded) {
+        pd_plan_count_ties(p, &m, &c);
+        p->throughput = pd_plan_throughput(p, batch);
     }
 
     /* output: the folder only now that planning succeeded */
@@ -321,6 +365,17 @@ int main(int argc, char **argv) {
             status = EXIT_INTERNAL;
             goto done;
         }
+        char svg[PATH_MAX];
+        snprintf(svg, sizeof svg, "%s/timeline.svg", outdir);
+        if (pd_simulate_timeline(svg, g, &c, p, &so, &d) != 0) {
+            status = EXIT_INTERNAL;
+            goto done;
+        }
+        printf("  timeline: %s\n", svg);
+    }
+    if (cli.draw && draw_plan(outdir, g, p, cli.quiet, &d) != 0) {
+        status = EXIT_INTERNAL;
+        goto done;
     }
     fflush(stdout);
 
