@@ -50,16 +50,13 @@ typedef struct {
     int heads;                     /* attention: the number of heads (divides C) */
     int num_embeddings;            /* embedding: vocabulary; its width is out_features, as is
                                       lstm's hidden size */
-<<<<<<< HEAD
     int positions;                 /* embedding: learned position rows (0: none, else T) */
     double init_std;               /* embedding: weights ~ N(0, init_std^2) (default 1) */
-=======
     /* tie: NAME (docs/formats.md, "Tied weights"): this layer's weight is the weight of the
      * earlier layer tied_to, one logical tensor (0: untied); tie and its position as written */
     char tie[PD_NAME_MAX];
     int tie_line, tie_col;
     int tied_to;
->>>>>>> main
 
     /* resolved by shape inference */
     pd_shape out;
