@@ -53,9 +53,10 @@ static int copy_at(const cg_program *pr, int layer, int *index) {
     return -1;
 }
 
-/* `.n_ties` and `.ties` (a compound literal: {tensor, peer_stage, peer_tensor, owner}) for the
- * copies of tied weights on this stage; nothing when there are none (CUDA refuses ties). */
-static void ties(cg_em *e) {
+/* The copies of tied weights on this stage (pdrt_tie: {tensor, peer_stage, peer_tensor, owner}):
+ * C: `.ties` (a compound literal) and `.n_ties`; CUDA (C++): a function-scope static array and
+ * the two fields set on b. Nothing when there are none. */
+static void ties(cg_em *e, int cuda) {
     const pd_model *m = e->m;
     int n = 0;
     for (int l = 1; l < m->n_layers; l++) {
@@ -63,13 +64,16 @@ static void ties(cg_em *e) {
         if (!ly->tied_to) continue;
         int it, io, st = copy_at(e->pr, l, &it), so = copy_at(e->pr, ly->tied_to, &io);
         if (st != e->s && so != e->s) continue;
-        if (!n++) cg_printf(e, "    .ties = (const pdrt_tie[]){");
+        if (!n++)
+            cg_printf(e, cuda ? "    static const pdrt_tie ties[] = {"
+                              : "    .ties = (const pdrt_tie[]){");
         if (so == e->s) cg_printf(e, "%s{%d, %d, %d, 1}", n > 1 ? ", " : "", io, st, it);
         if (st == e->s) cg_printf(e, "%s{%d, %d, %d, 0}", n > 1 || so == e->s ? ", " : "", it,
                                   so, io);
         if (so == e->s && st == e->s) n++;
     }
-    if (n) cg_printf(e, "},\n    .n_ties = %d,\n", n);
+    if (n && cuda) cg_printf(e, "};\n    b->ties = ties;\n    b->n_ties = %d;\n", n);
+    else if (n) cg_printf(e, "},\n    .n_ties = %d,\n", n);
 }
 
 static void training(cg_em *e, int cuda) {
@@ -87,7 +91,7 @@ static void training(cg_em *e, int cuda) {
     if (m->min_lr != 0) field(e, cuda, "min_lr", cg_double_literal(v, sizeof v, m->min_lr));
     if (m->clip_grad_norm != 0)
         field(e, cuda, "clip_grad_norm", cg_double_literal(v, sizeof v, m->clip_grad_norm));
-    if (!cuda) ties(e);
+    ties(e, cuda);
 }
 
 void cg_emit_training(cg_em *e) { training(e, 0); }

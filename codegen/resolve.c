@@ -416,12 +416,6 @@ static int check_kernels(const pd_model *m, cg_backend backend, pd_diag *d) {
     for (int l = 1; l < m->n_layers; l++) {
         const pd_layer *ly = &m->layers[l];
         const pd_op_desc *op = pd_op(ly->op);
-        if (ly->tied_to && backend == CG_BACKEND_CUDA) {
-            pd_diag_error(d, m->path, ly->tie_line, ly->tie_col, "codegen: layer '%s' ties its "
-                          "weight to '%s': CUDA stages do not exchange tied weights yet (the CPU "
-                          "backend does)", ly->name, m->layers[ly->tied_to].name);
-            errors++;
-        }
         if (op->check && op->check(ly, be, m->batch, why, sizeof why)) {
             pd_diag_error(d, m->path, ly->line, ly->col, "codegen: layer '%s': %s", ly->name,
                           why);

@@ -209,6 +209,11 @@ double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_m
  * The DP and the certificate do not see it: it counts the plan they chose. */
 void pd_plan_count_ties(pd_plan *p, const pd_model *m, const pd_cluster *c);
 
+/* Each stage's params: its layers' weights and biases, a tied layer's weight left to its owner
+ * (one logical tensor), so the stages sum to the model's parameter count. Without a model (m
+ * NULL: a graph.txt), the stage's param_bytes / 4. */
+void pd_plan_count_params(pd_plan *p, const pd_model *m);
+
 /* Fills lv for level l of c (memory from c->memory_bytes). */
 void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l);
 

@@ -4,6 +4,8 @@
  * pd_tied_ms of its bytes at the bandwidth between the two stages is added to the stage's time
  * (and so to the bottleneck). The DP and the certificate price stages without it: ties are
  * counted on the plan they chose. */
+#include <math.h>
+
 #include "cost.h"
 #include "planner/model/model.h"
 
@@ -38,4 +40,19 @@ void pd_plan_count_ties(pd_plan *p, const pd_model *m, const pd_cluster *c) {
     if (!any) return;
     for (int s = 0; s < p->n_stages; s++)
         if (p->stages[s].time_ms > p->bottleneck_ms) p->bottleneck_ms = p->stages[s].time_ms;
+}
+
+void pd_plan_count_params(pd_plan *p, const pd_model *m) {
+    for (int s = 0; s < p->n_stages; s++) {
+        pd_stage *st = &p->stages[s];
+        if (!m) {
+            st->params = llround(st->param_bytes / 4.0);
+            continue;
+        }
+        st->params = 0;
+        for (int k = 0; k < st->n_nodes; k++) {
+            const pd_layer *L = &m->layers[st->nodes[k] + 1]; /* node v is layer v + 1 */
+            st->params += L->n_bias + (L->tied_to ? 0 : L->n_weight);
+        }
+    }
 }

@@ -27,6 +27,8 @@ typedef struct {
     double time_ms;        /* the stage's predicted time per minibatch */
     double memory_bytes;   /* predicted peak per worker */
     double param_bytes, act_in_bytes, act_out_bytes;
+    int64_t params;        /* parameter floats the stage owns, a tied weight counted at its owner
+                              only (pd_plan_count_params): the stages sum to the model's count */
     int64_t tied_params;   /* floats of tied weights whose other copy is on another stage
                               (pd_plan_count_ties; 0: none), exchanged at every update */
     double tied_ms;        /* their exchange per minibatch, included in time_ms */

@@ -172,6 +172,7 @@ int pd_plan_write_yaml(FILE *out, const pd_plan *p, const pd_costgraph *g, const
         put_key_num(out, "    ", "time_ms", st->time_ms);
         put_key_num(out, "    ", "memory_bytes", st->memory_bytes);
         put_key_num(out, "    ", "param_bytes", st->param_bytes);
+        fprintf(out, "    params: %lld\n", (long long)st->params);
         if (st->tied_params) { /* tied weights: only where there are some */
             fprintf(out, "    tied_params: %lld\n", (long long)st->tied_params);
             put_key_num(out, "    ", "tied_ms", st->tied_ms);
@@ -287,15 +288,15 @@ void pd_plan_print_table(FILE *out, const pd_plan *p, const pd_costgraph *g,
     fprintf(out, "), cost model %s, schedule %s%s\n",
             p->cost_model == PD_COST_PIPEDREAM ? "pipedream" : "default",
             p->schedule[0] ? p->schedule : "1f1b", p->straight ? ", straight" : "");
-    fprintf(out, "%5s  %-40s %6s %8s %-12s %11s %11s %11s\n", "stage", "layers", "count",
-            "replicas", "ranks", "compute ms", "time ms", "memory");
+    fprintf(out, "%5s  %-40s %6s %8s %-12s %11s %11s %11s %13s\n", "stage", "layers", "count",
+            "replicas", "ranks", "compute ms", "time ms", "memory", "params");
     for (int s = 0; s < p->n_stages; s++) {
         const pd_stage *st = &p->stages[s];
         layer_span(span, sizeof span, g, st);
         rank_span(ranks, sizeof ranks, st);
         human_bytes(mem, sizeof mem, st->memory_bytes);
-        fprintf(out, "%5d  %-40s %6d %8d %-12s %11.3f %11.3f %11s\n", s, span, st->n_nodes,
-                st->replicas, ranks, st->compute_ms, st->time_ms, mem);
+        fprintf(out, "%5d  %-40s %6d %8d %-12s %11.3f %11.3f %11s %13lld\n", s, span, st->n_nodes,
+                st->replicas, ranks, st->compute_ms, st->time_ms, mem, (long long)st->params);
     }
     double tp = pd_plan_throughput(p, info->batch);
     fprintf(out, "bottleneck: %.3f ms per minibatch; throughput: %.2f %s\n", p->bottleneck_ms, tp,

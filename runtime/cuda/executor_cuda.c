@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "executor_cuda_ties.h"
 #include "ops_cuda.h"
 #include "pdrt_cuda.h"
 #include "runtime/rt.h"
@@ -56,6 +57,7 @@ typedef struct {
     pdrt_loss_log lg;           /* the last stage's loss since the last progress line */
     double t0;
     int64_t per_epoch, total;
+    pdrt_cuda_ties ties;        /* tied weights' exchange (executor_cuda_ties.c) */
 } cx_t;
 
 static int64_t lidx(const cx_t *e, int64_t mb) { return mb / e->R; }
@@ -185,6 +187,8 @@ static void step(cx_t *e) {
     double t = pdrt_now();
     int64_t np = np_of(e);
     PDRT_CHECK(e->acc_count >= 1);
+    if (e->st->n_ties) /* the tied copies' summed gradients, as the CPU executor's step */
+        pdrt_cuda_ties_grads(&e->ties, e->ctx, e->acc, e->acc_count);
     if (e->acc_count != 1) pd_scale_cuda(e->ctx, e->acc, 1.0f / (float)e->acc_count, (size_t)np);
     float *old = dev_w(e, pdrt_stash_newest(&e->stash));
     float *w = dev_w(e, pdrt_stash_begin_update(&e->stash));
@@ -569,6 +573,9 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     if (device >= ngpu) PDRT_FAIL("--device %d: this machine has %d GPUs", device, ngpu);
     e.out_rank = e.first_rank[st->n_stages - 1];
     MPI_Comm_split(MPI_COMM_WORLD, st->index, e.rank, &e.stage_comm);
+    pdrt_ties_check(st, &a);
+    e.ties = (pdrt_cuda_ties){st, e.first_rank, e.R, e.j, MPI_COMM_NULL};
+    MPI_Comm_dup(MPI_COMM_WORLD, &e.ties.comm);
     e.cst = cst;
     e.st = st;
     e.a = &a;
@@ -625,6 +632,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         float *hp = pdrt_alloc((size_t)st->n_params), *hb = pdrt_alloc((size_t)st->n_buffers);
         st->init(hp, hb, a.seed);
         if (a.init_dir[0]) pdrt_weights_load(a.init_dir, st, hp, hb);
+        if (st->n_ties) pdrt_cuda_ties_init(&e.ties, hp); /* the owner's values on both copies */
         pd_cuda_upload(e.ctx, dev_w(&e, pdrt_stash_newest(&e.stash)), hp, (size_t)st->n_params * sizeof(float));
         pd_cuda_upload(e.ctx, e.buffers, hb, (size_t)st->n_buffers * sizeof(float));
         free(hp);
@@ -709,6 +717,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     pd_links_close(e.links, e.la, e.lb, e.n_links, e.rank);
     pd_nccl_comm_destroy(e.nccl_stage);
     MPI_Comm_free(&e.stage_comm);
+    MPI_Comm_free(&e.ties.comm);
     cx_free(&e);
     pd_cuda_ctx_destroy(e.ctx);
     MPI_Finalize();

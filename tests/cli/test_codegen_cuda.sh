@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_codegen_cuda.sh: pdplan --backend cuda. The generated folder (stage_<k>.cu calling
 # ops_cuda.h, an nvcc Makefile for sm_90 and a generic PTX target, launch.conf) is deterministic;
-# with nvcc present, fmnist_cnn and resnet50 stages compile and link (against libpdrt_cuda.a,
+# with nvcc present, fmnist_cnn, resnet50 and gpt2_124m (-n 8, tied head) stages compile and link (against libpdrt_cuda.a,
 # cuBLASLt, cuDNN, NCCL, MPI; never libyaml or GLPK); without a GPU a stage fails with a clear
 # message and no crash. Without nvcc the build checks SKIP.
 . "$(dirname "$0")/../lib.sh"
@@ -61,6 +61,7 @@ NVCC=$(command -v nvcc)
 if [ -z "$NVCC" ]; then
     skip cuda_build_fmnist "nvcc not found"
     skip cuda_build_resnet50 "nvcc not found"
+    skip cuda_build_gpt2 "nvcc not found"
     skip cuda_stage_without_gpu "nvcc not found"
     finish
     exit $?
@@ -85,6 +86,17 @@ build() { # name dir
 r=$TMP/r50
 if expect_status 0 cuda_codegen_resnet50 "$PDPLAN" models/resnet50.yaml -n 2 --straight -q --backend cuda -o "$r"; then
     build cuda_build_resnet50 "$r"
+fi
+
+# GPT-2 124M with its tied head on 8 GPUs: plans, lists the tie on the two stages holding wte and
+# head, and every stage compiles (each stage_<k>.cu is host code calling libpdrt_cuda: seconds)
+q=$TMP/gpt2
+if expect_status 0 cuda_codegen_gpt2 "$PDPLAN" models/gpt2_124m.yaml -n 8 -q --backend cuda -o "$q"; then
+    sum=$(awk '/^    params:/ { s += $2 } END { print s }' "$q/plan.yaml")
+    [ "$sum" = 124439808 ] && pass cuda_gpt2_params || fail cuda_gpt2_params "stages sum to $sum"
+    n=$(grep -l 'b->ties = ties;' "$q"/stage_*.cu | wc -l)
+    [ "$n" -ge 1 ] && pass cuda_gpt2_ties_listed || fail cuda_gpt2_ties_listed "no stage lists the tie"
+    build cuda_build_gpt2 "$q"
 fi
 
 # no GPU: a clear message and exit status 1, not a crash (with a GPU this check is moot)

@@ -73,6 +73,14 @@ for case_ in "${GOLDEN_CASES[@]}"; do
     fi
 done
 
+# ---- params per stage: GPT-2 124M's stages sum to its count, the tied head's weight at wte ----
+if expect_status 0 "params gpt2_124m" "$PDPLAN" models/gpt2_124m.yaml -n 8 --no-codegen -o "$TMP/gpt2"; then
+    sum=$(awk '/^    params:/ { s += $2 } END { print s }' "$TMP/gpt2/plan.yaml")
+    col=$(printf '%s\n' "$OUTPUT" | awk '$1 ~ /^[0-9]+$/ && NF >= 9 { s += $NF } END { print s }')
+    if [ "$sum" = 124439808 ] && [ "$col" = 124439808 ]; then pass "params gpt2_124m"
+    else fail "params gpt2_124m" "plan.yaml sums to $sum, the table to $col"; fi
+fi
+
 # ---- identical inputs give byte-identical output ----
 # vgg16 (40 nodes) is above the certificate's default threshold: no timing at all in the file.
 if [ -f profiles/vgg16.h200.yaml ]; then

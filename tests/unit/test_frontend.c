@@ -140,6 +140,39 @@ TEST(character_models_parameter_counts) {
     }
 }
 
+/* GPT-2 (scripts/gen_gpt.py): the parameters counted once, a tied weight at its owner only, as
+ * pdplan's per-stage params sum them; GPT-2 small is 124,439,808 (Hugging Face's gpt2) */
+static int64_t logical_params_of(const pd_model *m) {
+    int64_t p = 0;
+    for (int i = 1; i < m->n_layers; i++)
+        p += m->layers[i].n_bias + (m->layers[i].tied_to ? 0 : m->layers[i].n_weight);
+    return p;
+}
+
+TEST(gpt2_parameter_counts) {
+    static const struct { const char *path; int64_t L, C, params; } want[] = {
+        {"models/gpt2_124m.yaml", 12, 768, 124439808},
+        {"models/gpt2_1558m.yaml", 48, 1600, 1557611200},
+    };
+    for (int k = 0; k < 2; k++) {
+        pd_model m;
+        if (!load_ok(want[k].path, &m)) {
+            CHECK(0);
+            continue;
+        }
+        int64_t C = want[k].C;
+        int64_t block = 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + 2 * C + (C * 4 * C + 4 * C) +
+                        (4 * C * C + C);
+        CHECK_EQ_INT(logical_params_of(&m), 50257 * C + 1024 * C + want[k].L * block + 2 * C);
+        CHECK_EQ_INT(logical_params_of(&m), want[k].params);
+        /* the head is the tied copy of wte: bias-free, its weight wte's */
+        const pd_layer *head = &m.layers[m.n_layers - 1];
+        CHECK(head->tied_to == 1 && head->n_bias == 0 && head->n_weight == 50257 * C);
+        CHECK(m.input.rank == 1 && m.input.dim[0] == 1024 && m.classes == 50257 && m.batch == 8);
+        pd_model_free(&m);
+    }
+}
+
 TEST(fmnist_cnn_is_balanced_and_small) {
     pd_model m;
     if (!load_ok("models/fmnist_cnn.yaml", &m)) {

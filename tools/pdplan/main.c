@@ -305,6 +305,7 @@ int main(int argc, char **argv) {
         pd_plan_count_ties(p, &m, &c);
         p->throughput = pd_plan_throughput(p, batch);
     }
+    pd_plan_count_params(p, model_loaded ? &m : NULL); /* each stage's parameters (cost/tied.c) */
 
     /* output: the folder only now that planning succeeded */
     const char *outdir = cli.outdir;
