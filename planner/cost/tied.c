@@ -40,6 +40,9 @@ void pd_plan_count_ties(pd_plan *p, const pd_model *m, const pd_cluster *c) {
     if (!any) return;
     for (int s = 0; s < p->n_stages; s++)
         if (p->stages[s].time_ms > p->bottleneck_ms) p->bottleneck_ms = p->stages[s].time_ms;
+    /* the speedup the table and plan.yaml print is the tied plan's, not the DP's untied one */
+    p->speedup_vs_data_parallel = p->bottleneck_ms > 0 ? p->data_parallel_ms / p->bottleneck_ms
+                                                       : 0;
 }
 
 void pd_plan_count_params(pd_plan *p, const pd_model *m) {

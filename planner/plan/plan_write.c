@@ -9,6 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The largest exchange of tied weights a stage pays (0: no tie crosses a cut). */
+static double tied_ms(const pd_plan *p) {
+    double t = 0;
+    for (int s = 0; s < p->n_stages; s++)
+        if (p->stages[s].tied_ms > t) t = p->stages[s].tied_ms;
+    return t;
+}
+
+
 int pd_fnv1a_file(char hex[17], const char *path) {
     unsigned char buf[65536];
     uint64_t h = PD_FNV1A_BASIS;
@@ -311,6 +320,10 @@ void pd_plan_print_table(FILE *out, const pd_plan *p, const pd_costgraph *g,
             fprintf(out, "  (below 1x: --compat pipedream prices plans and data parallelism with "
                     "the original's formulas,\n   which do not agree with each other; "
                     "docs/planner.md)\n");
+        else if (tied_ms(p) > 0)
+            fprintf(out, "  (below 1x: the exchange of tied weights between stages, %.3f ms, is "
+                    "counted after the DP chose\n   the stages; the DP does not price it yet "
+                    "(docs/planner.md))\n", tied_ms(p));
         else
             fprintf(out, "  (below 1x: data parallelism does not fit in the memory limit of "
                     "%.4g bytes per worker)\n", c ? c->memory_bytes : 0.0);
