@@ -16,58 +16,21 @@
 
 #include "executor.h"
 
-typedef struct {
-    MPI_Request *r;
-    int n, cap;
-} reqs;
-
-static MPI_Request *req_add(reqs *q) {
-    if (q->n == q->cap) {
-        q->cap = q->cap ? 2 * q->cap : 8;
-        q->r = realloc(q->r, (size_t)q->cap * sizeof *q->r);
-        PDRT_CHECK(q->r != NULL);
-    }
-    return &q->r[q->n++];
-}
-
-static void req_wait(reqs *q, const char *what) {
-    pdrt_watch(what, -1, -1);
-    for (int i = 0; i < q->n; i++) pdrt_wait_req(&q->r[i]);
-    pdrt_unwatch();
-    free(q->r);
-}
-
-/* Posts the sends of mine (NULL: none) to this rank's partners on tie t's other stage and the
- * receive of theirs into other (NULL: none), n floats each. */
-static void post(ex_t *e, reqs *q, const pdrt_tie *t, const float *mine, float *other, int64_t n) {
-    int p = t->peer_stage, Rp = e->first_rank[p + 1] - e->first_rank[p];
-    int tag = t->owner ? t->tensor : t->peer_tensor;
-    PDRT_CHECK(n < (int64_t)1 << 31);
-    if (mine)
-        for (int k = 0; k < Rp; k++)
-            if (k % e->R == e->j)
-                MPI_Isend(mine, (int)n, MPI_FLOAT, e->first_rank[p] + k, tag, e->tie_comm,
-                          req_add(q));
-    if (other)
-        MPI_Irecv(other, (int)n, MPI_FLOAT, e->first_rank[p] + e->j % Rp, tag, e->tie_comm,
-                  req_add(q));
-}
-
 static int cross(const ex_t *e, const pdrt_tie *t) { return t->peer_stage != e->st->index; }
 
 void pdrt_ex_ties_init(ex_t *e) {
     const pdrt_stage *st = e->st;
     float *w = pdrt_stash_newest(&e->stash);
     pdrt_ties_init_local(st, w);
-    reqs q = {0};
+    pdrt_reqs q = {0};
     for (int i = 0; i < st->n_ties; i++) {
         const pdrt_tie *t = &st->ties[i];
         if (!cross(e, t)) continue;
         const pdrt_tensor *x = &st->tensors[t->tensor];
-        post(e, &q, t, t->owner ? w + x->offset : NULL, t->owner ? NULL : w + x->offset,
-             x->numel);
+        pdrt_tie_post(&q, t, e->first_rank, e->R, e->j, e->tie_comm,
+                      t->owner ? w + x->offset : NULL, t->owner ? NULL : w + x->offset, x->numel);
     }
-    req_wait(&q, "the tied weights' initial values");
+    pdrt_reqs_wait(&q, "the tied weights' initial values");
 }
 
 void pdrt_ex_ties_grads(ex_t *e) {
@@ -76,7 +39,7 @@ void pdrt_ex_ties_grads(ex_t *e) {
     for (int i = 0; i < st->n_ties; i++)
         if (cross(e, &st->ties[i])) total += st->tensors[st->ties[i].tensor].numel + 1;
     float *mine = pdrt_alloc((size_t)total + 1), *other = pdrt_alloc((size_t)total + 1);
-    reqs q = {0};
+    pdrt_reqs q = {0};
     int64_t at = 0;
     for (int i = 0; i < st->n_ties; i++) { /* each: the copy's gradient sum and the count */
         const pdrt_tie *t = &st->ties[i];
@@ -84,10 +47,11 @@ void pdrt_ex_ties_grads(ex_t *e) {
         const pdrt_tensor *x = &st->tensors[t->tensor];
         memcpy(mine + at, e->acc + x->offset, (size_t)x->numel * sizeof(float));
         mine[at + x->numel] = e->acc[np];
-        post(e, &q, t, mine + at, other + at, x->numel + 1);
+        pdrt_tie_post(&q, t, e->first_rank, e->R, e->j, e->tie_comm, mine + at, other + at,
+                      x->numel + 1);
         at += x->numel + 1;
     }
-    req_wait(&q, "the exchange of tied weights' gradients");
+    pdrt_reqs_wait(&q, "the exchange of tied weights' gradients");
     at = 0;
     for (int i = 0; i < st->n_ties; i++) {
         const pdrt_tie *t = &st->ties[i];
@@ -115,16 +79,17 @@ void pdrt_ex_ties_check(ex_t *e) {
         if (cross(e, &st->ties[i]) && !st->ties[i].owner)
             total += st->tensors[st->ties[i].tensor].numel;
     float *ref = pdrt_alloc((size_t)total + 1);
-    reqs q = {0};
+    pdrt_reqs q = {0};
     int64_t at = 0;
     for (int i = 0; i < st->n_ties; i++) {
         const pdrt_tie *t = &st->ties[i];
         if (!cross(e, t)) continue;
         const pdrt_tensor *x = &st->tensors[t->tensor];
-        post(e, &q, t, t->owner ? w + x->offset : NULL, t->owner ? NULL : ref + at, x->numel);
+        pdrt_tie_post(&q, t, e->first_rank, e->R, e->j, e->tie_comm,
+                      t->owner ? w + x->offset : NULL, t->owner ? NULL : ref + at, x->numel);
         if (!t->owner) at += x->numel;
     }
-    req_wait(&q, "the tied weights' comparison (--check-replicas)");
+    pdrt_reqs_wait(&q, "the tied weights' comparison (--check-replicas)");
     at = 0;
     int compared = 0;
     for (int i = 0; i < st->n_ties; i++) {

@@ -303,4 +303,18 @@ typedef struct {
 void pdrt_progress(pdrt_loss_log *lg, int epoch, int64_t local, int64_t per_epoch, int B, int log_every,
                  int force);
 
+/* ---- the messages of tied weights between stages (tie_messages.c) ---- */
+typedef struct {
+    MPI_Request *r;
+    int n, cap;
+} pdrt_reqs;
+MPI_Request *pdrt_reqs_add(pdrt_reqs *q);
+/* waits for every request of q under the watchdog (what: the operation it names), then empties q */
+void pdrt_reqs_wait(pdrt_reqs *q, const char *what);
+/* Posts this replica's (j of R, on MPI comm) sends of mine (NULL: none) to its partners on tie t's
+ * other stage and the receive of theirs into other (NULL: none), n floats each; first_rank: each
+ * stage's first rank, and the total at [n_stages]. */
+void pdrt_tie_post(pdrt_reqs *q, const pdrt_tie *t, const int *first_rank, int R, int j,
+                   MPI_Comm comm, const float *mine, float *other, int64_t n);
+
 #endif

@@ -15,44 +15,6 @@
 
 #include "executor_cuda_ties.h"
 
-typedef struct {
-    MPI_Request *r;
-    int n, cap;
-} reqs;
-
-static MPI_Request *req_add(reqs *q) {
-    if (q->n == q->cap) {
-        q->cap = q->cap ? 2 * q->cap : 8;
-        q->r = realloc(q->r, (size_t)q->cap * sizeof *q->r);
-        PDRT_CHECK(q->r != NULL);
-    }
-    return &q->r[q->n++];
-}
-
-static void req_wait(reqs *q, const char *what) {
-    pdrt_watch(what, -1, -1);
-    for (int i = 0; i < q->n; i++) pdrt_wait_req(&q->r[i]);
-    pdrt_unwatch();
-    free(q->r);
-}
-
-/* executor_ties.c's post: mine (NULL: none) to this rank's partners on tie t's other stage,
- * theirs into other (NULL: none), n floats each */
-static void post(const pdrt_cuda_ties *x, reqs *q, const pdrt_tie *t, const float *mine,
-                 float *other, int64_t n) {
-    int p = t->peer_stage, Rp = x->first_rank[p + 1] - x->first_rank[p];
-    int tag = t->owner ? t->tensor : t->peer_tensor;
-    PDRT_CHECK(n < (int64_t)1 << 31);
-    if (mine)
-        for (int k = 0; k < Rp; k++)
-            if (k % x->R == x->j)
-                MPI_Isend(mine, (int)n, MPI_FLOAT, x->first_rank[p] + k, tag, x->comm,
-                          req_add(q));
-    if (other)
-        MPI_Irecv(other, (int)n, MPI_FLOAT, x->first_rank[p] + x->j % Rp, tag, x->comm,
-                  req_add(q));
-}
-
 static int cross(const pdrt_cuda_ties *x, const pdrt_tie *t) {
     return t->peer_stage != x->st->index;
 }
@@ -60,15 +22,16 @@ static int cross(const pdrt_cuda_ties *x, const pdrt_tie *t) {
 void pdrt_cuda_ties_init(const pdrt_cuda_ties *x, float *params) {
     const pdrt_stage *st = x->st;
     pdrt_ties_init_local(st, params);
-    reqs q = {0};
+    pdrt_reqs q = {0};
     for (int i = 0; i < st->n_ties; i++) {
         const pdrt_tie *t = &st->ties[i];
         if (!cross(x, t)) continue;
         const pdrt_tensor *w = &st->tensors[t->tensor];
-        post(x, &q, t, t->owner ? params + w->offset : NULL, t->owner ? NULL : params + w->offset,
-             w->numel);
+        pdrt_tie_post(&q, t, x->first_rank, x->R, x->j, x->comm,
+                      t->owner ? params + w->offset : NULL, t->owner ? NULL : params + w->offset,
+                      w->numel);
     }
-    req_wait(&q, "the tied weights' initial values");
+    pdrt_reqs_wait(&q, "the tied weights' initial values");
 }
 
 void pdrt_cuda_ties_grads(const pdrt_cuda_ties *x, pd_cuda_ctx *ctx, float *acc, int64_t count) {
@@ -76,7 +39,7 @@ void pdrt_cuda_ties_grads(const pdrt_cuda_ties *x, pd_cuda_ctx *ctx, float *acc,
     int64_t total = 0;
     for (int i = 0; i < st->n_ties; i++) total += st->tensors[st->ties[i].tensor].numel + 1;
     float *mine = pdrt_alloc((size_t)total + 1), *other = pdrt_alloc((size_t)total + 1);
-    reqs q = {0};
+    pdrt_reqs q = {0};
     int64_t at = 0;
     for (int i = 0; i < st->n_ties; i++) { /* each copy: its gradient sum and the count */
         const pdrt_tie *t = &st->ties[i];
@@ -89,10 +52,11 @@ void pdrt_cuda_ties_grads(const pdrt_cuda_ties *x, pd_cuda_ctx *ctx, float *acc,
     for (int i = 0; i < st->n_ties; i++) {
         const pdrt_tie *t = &st->ties[i];
         int64_t n = st->tensors[t->tensor].numel;
-        if (cross(x, t)) post(x, &q, t, mine + at, other + at, n + 1);
+        if (cross(x, t))
+            pdrt_tie_post(&q, t, x->first_rank, x->R, x->j, x->comm, mine + at, other + at, n + 1);
         at += n + 1;
     }
-    req_wait(&q, "the exchange of tied weights' gradients");
+    pdrt_reqs_wait(&q, "the exchange of tied weights' gradients");
     at = 0;
     for (int i = 0; i < st->n_ties; i++) {
         const pdrt_tie *t = &st->ties[i];
