@@ -63,27 +63,7 @@ train replicas "$T/fmnist.n2"
 train ckpt "$T/fmnist.n2s.flush" --schedule 1f1b --checkpoint-every 5 --checkpoint-dir "$T/ck.ckpt"
 bin/pdplan tests/data/models/tiny.yaml -n 3 --straight -o "$T/tiny" -q >/dev/null 2>&1 &&
     train tiny3 "$T/tiny"
-mkdir -p build && cat >build/manifest_dag.yaml <<'EOF'
-pd: 1
-name: tiny_dag
-input: [16]
-classes: 4
-batch: 8
-dataset: synthetic
-loss: softmax_cross_entropy
-optimizer: {kind: adam, lr: 0.01}
-epochs: 1
-layers:
-  - {name: a, op: linear, out_features: 16}
-  - {name: a_relu, op: relu}
-  - {name: b, op: linear, out_features: 16}
-  - {name: b_relu, op: relu}
-  - {name: c, op: linear, out_features: 16}
-  - {name: skip, op: add, inputs: [c, a_relu]}
-  - {name: cat, op: concat, inputs: [skip, b_relu]}
-  - {name: out, op: linear, out_features: 4}
-EOF
-bin/pdplan build/manifest_dag.yaml -n 3 --straight -o "$T/dag3" -q >/dev/null
+bin/pdplan tests/data/models/tiny_dag.yaml -n 3 --straight -o "$T/dag3" -q >/dev/null
 echo "$(hplan "$T/dag3/plan.yaml")  plan dag3"
 train dag3 "$T/dag3" --schedule 1f1b
 train dag3.flush "$T/dag3" --schedule flush

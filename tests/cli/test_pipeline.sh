@@ -13,26 +13,7 @@ make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libp
 cp "$ROOT/tests/data/models/tiny.yaml" "$TMP/tiny.yaml"
 
 # a DAG: the skip connection a_relu crosses two cuts and travels through the middle stage
-cat >"$TMP/dag.yaml" <<'EOF2'
-pd: 1
-name: tiny_dag
-input: [16]
-classes: 4
-batch: 8
-dataset: synthetic
-loss: softmax_cross_entropy
-optimizer: {kind: adam, lr: 0.01}
-epochs: 1
-layers:
-  - {name: a, op: linear, out_features: 16}
-  - {name: a_relu, op: relu}
-  - {name: b, op: linear, out_features: 16}
-  - {name: b_relu, op: relu}
-  - {name: c, op: linear, out_features: 16}
-  - {name: skip, op: add, inputs: [c, a_relu]}
-  - {name: cat, op: concat, inputs: [skip, b_relu]}
-  - {name: out, op: linear, out_features: 4}
-EOF2
+cp "$ROOT/tests/data/models/tiny_dag.yaml" "$TMP/dag.yaml"
 
 for n in 2 3 dag; do
     gen=$TMP/tiny$n model=$TMP/tiny.yaml
