@@ -17,22 +17,6 @@ static double tied_ms(const pd_plan *p) {
     return t;
 }
 
-
-int pd_fnv1a_file(char hex[17], const char *path) {
-    unsigned char buf[65536];
-    uint64_t h = PD_FNV1A_BASIS;
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    hex[0] = '\0';
-    if (!f) return -1;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = pd_fnv1a(buf, n, h);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) return -1;
-    snprintf(hex, 17, "%016llx", (unsigned long long)h);
-    return 0;
-}
-
 double pd_plan_throughput(const pd_plan *p, int batch) {
     if (!(p->bottleneck_ms > 0)) return 0;
     return (batch > 0 ? batch : 1) * 1000.0 / p->bottleneck_ms;

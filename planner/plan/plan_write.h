@@ -31,10 +31,6 @@ typedef struct {
     int batch;                  /* minibatch size; 0 when unknown (graph.txt) */
 } pd_plan_info;
 
-/* 64-bit FNV-1a of a file's bytes as 16 lowercase hex digits plus NUL. Returns 0, or -1 when the
- * file cannot be read (hex is then ""). */
-int pd_fnv1a_file(char hex[17], const char *path);
-
 /* The plan as YAML text. Returns 0, or -1 if writing failed. */
 int pd_plan_write_yaml(FILE *out, const pd_plan *p, const pd_costgraph *g, const pd_cluster *c,
                        const pd_plan_info *info);
