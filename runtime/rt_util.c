@@ -2,11 +2,9 @@
  * (the error exit, allocation, the clock and the MPI wait are runtime/base/base.c). */
 #include <errno.h>
 #include <mpi.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "rt.h"
