@@ -1,5 +1,5 @@
 # PipeDream-C top-level build.
-#   make          builds bin/pdplan, build/libpdrt.a and bin/pdprof (with the GPU op kernels where
+#   make          builds bin/pdplan, build/libpdrt.a, bin/pdexport and bin/pdprof (with the GPU op kernels where
 #                 nvcc and cuDNN's header exist)
 #   make deps     installs what is missing through apt (scripts/install-deps.sh)
 #   make test     builds the tests with AddressSanitizer+UBSan and runs every test (tests/run.sh)
@@ -19,14 +19,14 @@ BLAS_LIBS   := $(shell $(PKG) --libs openblas 2>/dev/null || echo -lopenblas)
 MPI_CFLAGS  := $(shell $(PKG) --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
 MPI_LIBS    := $(shell $(PKG) --libs ompi-c 2>/dev/null || echo -lmpi)
 WARN    := -Wall -Wextra -Werror
-BASE    := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -I.
+BASE    := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -I. -Ibuild/gen
 # zlib is optional (runtime/data.c reads gzip IDX files with it, plain IDX files without)
 ZLIB_FOUND  := $(shell $(PKG) --exists zlib 2>/dev/null && echo 1 || (test -f /usr/include/zlib.h && echo 1))
 ZLIB_CFLAGS := $(if $(ZLIB_FOUND),-DPD_HAVE_ZLIB)
 ZLIB_LIBS   := $(if $(ZLIB_FOUND),-lz)
 CFLAGS_ALL := $(BASE) $(OPT) $(BLAS_CFLAGS) $(MPI_CFLAGS) $(ZLIB_CFLAGS)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-PLANNER_LIBS := -lglpk -lyaml -lm -pthread
+PLANNER_LIBS := -lglpk -lyaml -lprotobuf-c -lm -pthread
 RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
 
 PLANNER_SRC := $(sort $(shell find planner -name '*.c'))
@@ -36,12 +36,12 @@ SCHED_SRC   := $(wildcard runtime/schedule/*.c)
 RUNTIME_SRC := $(wildcard runtime/*.c runtime/base/*.c runtime/cpu/*.c runtime/transport/*.c)
 TEST_SRC    := $(wildcard tests/unit/test_*.c)
 
-PLANNER_OBJ := $(PLANNER_SRC:%.c=build/obj/%.o)
+PLANNER_OBJ := $(PLANNER_SRC:%.c=build/obj/%.o) build/obj/gen/onnx.pb-c.o
 CODEGEN_OBJ := $(CODEGEN_SRC:%.c=build/obj/%.o)
 PDPLAN_OBJ  := $(PDPLAN_SRC:%.c=build/obj/%.o)
 SCHED_OBJ   := $(SCHED_SRC:%.c=build/obj/%.o)
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=build/obj/%.o)
-SAN_PLANNER_OBJ := $(PLANNER_SRC:%.c=build/san/%.o)
+SAN_PLANNER_OBJ := $(PLANNER_SRC:%.c=build/san/%.o) build/san/gen/onnx.pb-c.o
 SAN_SCHED_OBJ := $(SCHED_SRC:%.c=build/san/%.o)
 SAN_RUNTIME_OBJ := $(RUNTIME_SRC:%.c=build/san/%.o)
 SAN_CODEGEN_OBJ := $(CODEGEN_SRC:%.c=build/san/%.o)
@@ -49,7 +49,7 @@ SAN_PDPLAN_OBJ  := $(PDPLAN_SRC:%.c=build/san/%.o)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=build/san/tests/%)
 
 .PHONY: all deps test demo demo-gpt clean bench runtime
-all: bin/pdplan build/libpdrt.a bin/pdprof
+all: bin/pdplan build/libpdrt.a bin/pdprof bin/pdexport
 
 runtime: build/libpdrt.a
 
@@ -62,6 +62,23 @@ build/obj/runtime/rt_data.o build/san/runtime/rt_data.o: CFLAGS_ALL += -DPDRT_DA
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# ONNX (planner/read/onnx*.c, tools/pdexport): Debian libonnx-dev's onnx.proto, compiled by
+# protoc-c (protobuf-c-compiler) at build time into build/gen/, linked with libprotobuf-c
+# (docs/formats.md, "ONNX", says why it is not committed)
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+build/gen/onnx.pb-c.c build/gen/onnx.pb-c.h &: $(ONNX_PROTO)
+	@mkdir -p build/gen
+	cp $(ONNX_PROTO) build/gen/onnx.proto
+	cd build/gen && protoc-c --c_out=. onnx.proto
+build/obj/gen/onnx.pb-c.o: build/gen/onnx.pb-c.c build/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+build/san/gen/onnx.pb-c.o: build/gen/onnx.pb-c.c build/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -O1 $(SANFLAGS) -c $< -o $@
+ONNX_USERS := $(wildcard planner/read/onnx*.c tools/pdexport/*.c)
+$(ONNX_USERS:%.c=build/obj/%.o) $(ONNX_USERS:%.c=build/san/%.o): build/gen/onnx.pb-c.h
 
 build/san/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -86,6 +103,13 @@ build/libpdrt.a: $(RUNTIME_OBJ) $(SCHED_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 bin/pdplan: $(PDPLAN_OBJ) build/libcodegen.a build/libplanner.a build/libpdsched.a
+	@mkdir -p bin
+	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS)
+
+# pdexport: a trained model as ONNX (tools/pdexport; pdlaunch --save-onnx runs it); it reads model
+# YAML through the planner library, and links protobuf-c, which the generated stages never do
+PDEXPORT_OBJ := $(patsubst %.c,build/obj/%.o,$(wildcard tools/pdexport/*.c))
+bin/pdexport: $(PDEXPORT_OBJ) build/libplanner.a build/libpdsched.a
 	@mkdir -p bin
 	$(CC) $(OPT) -o $@ $^ $(PLANNER_LIBS)
 

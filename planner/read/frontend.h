@@ -17,6 +17,10 @@
 /* Model YAML (pd: 1): parses, validates, infers shapes, counts parameters and FLOPs.
  * On success *m is filled (free with pd_model_free) and 0 is returned. */
 int pd_model_load(const char *path, pd_model *m, pd_diag *d);
+/* The training settings of a model whose file has none (ONNX): name, batch, dataset, loss,
+ * optimizer (SGD's momentum defaulting to 0.9) and epochs, each optional, from the YAML at path
+ * over *m. Returns 0, or 1 after diagnostics. */
+int pd_model_apply_settings(const char *path, pd_model *m, pd_diag *d);
 /* `tie:` (model_ties.c): sets every tied layer's tied_to, after shape inference; returns the
  * number of errors (diagnostics at the tie). */
 int pd_resolve_ties(pd_model *m, const char *file, pd_diag *d);

@@ -398,6 +398,8 @@ static int check_used(pd_model *m, const char *file, pd_diag *d) {
     return e;
 }
 
+static int read_optimizer(pd_yaml *y, yaml_node_t *v, pd_model *m, double sgd_momentum);
+
 static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
     int e = 0;
     yaml_node_t *v;
@@ -457,38 +459,45 @@ static int read_header(pd_yaml *y, yaml_node_t *root, pd_model *m) {
     m->beta2 = 0.999;
     m->adam_eps = 1e-8;
     v = pd_yaml_get(y, root, "optimizer", NULL);
-    if (v) {
-        if (pd_yaml_expect_map(y, v, "'optimizer'")) return e + 1;
-        e += pd_yaml_check_keys(y, v, optimizer_keys, "optimizer");
-        yaml_node_t *k = pd_yaml_get(y, v, "kind", NULL);
-        char kind[16] = "sgd";
-        if (k && pd_yaml_str(y, k, "kind", kind, sizeof kind)) e++;
-        else if (!strcmp(kind, "adam") || !strcmp(kind, "adamw")) {
-            m->optimizer = kind[4] ? PD_OPT_ADAMW : PD_OPT_ADAM;
-            m->lr = 0.001;
-        } else if (strcmp(kind, "sgd")) {
-            pd_yaml_error(y, k, "unknown optimizer kind '%s' (known: sgd, adam, adamw)", kind);
-            e++;
-        }
-        e += get_num(y, v, "lr", m->lr, 0, 1e6, &m->lr);
-        e += get_num(y, v, "momentum", 0, 0, 1, &m->momentum);
-        /* torch.optim.AdamW's default decay is 0.01; SGD's and Adam's 0 */
-        e += get_num(y, v, "weight_decay", m->optimizer == PD_OPT_ADAMW ? 0.01 : 0, 0, 1e6,
-                     &m->weight_decay);
-        e += get_int(y, v, "warmup_iters", 0, 0, 1000000000, &m->warmup_iters, "optimizer");
-        e += get_int(y, v, "lr_decay_iters", 0, 0, 1000000000, &m->lr_decay_iters, "optimizer");
-        e += get_num(y, v, "min_lr", 0, 0, 1e6, &m->min_lr);
-        e += get_num(y, v, "clip_grad_norm", 0, 0, 1e30, &m->clip_grad_norm);
-        if (m->lr_decay_iters && m->lr_decay_iters <= m->warmup_iters) {
-            pd_yaml_error(y, pd_yaml_get(y, v, "lr_decay_iters", NULL),
-                          "'lr_decay_iters' (%d) must be past 'warmup_iters' (%d), or 0 (none)",
-                          m->lr_decay_iters, m->warmup_iters);
-            e++;
-        }
-        e += get_num(y, v, "beta1", 0.9, 0, 1, &m->beta1);
-        e += get_num(y, v, "beta2", 0.999, 0, 1, &m->beta2);
-        e += get_num(y, v, "eps", 1e-8, 0, 1, &m->adam_eps);
+    return e + (v ? read_optimizer(y, v, m, 0) : 0);
+}
+
+/* optimizer: {kind, lr, momentum, ...}; momentum defaults to sgd_momentum under SGD. */
+static int read_optimizer(pd_yaml *y, yaml_node_t *v, pd_model *m, double sgd_momentum) {
+    int e = 0;
+    if (pd_yaml_expect_map(y, v, "'optimizer'")) return 1;
+    e += pd_yaml_check_keys(y, v, optimizer_keys, "optimizer");
+    yaml_node_t *k = pd_yaml_get(y, v, "kind", NULL);
+    char kind[16] = "sgd";
+    m->optimizer = PD_OPT_SGD;
+    m->lr = 0.01;
+    if (k && pd_yaml_str(y, k, "kind", kind, sizeof kind)) e++;
+    else if (!strcmp(kind, "adam") || !strcmp(kind, "adamw")) {
+        m->optimizer = kind[4] ? PD_OPT_ADAMW : PD_OPT_ADAM;
+        m->lr = 0.001;
+        sgd_momentum = 0;
+    } else if (strcmp(kind, "sgd")) {
+        pd_yaml_error(y, k, "unknown optimizer kind '%s' (known: sgd, adam, adamw)", kind);
+        e++;
     }
+    e += get_num(y, v, "lr", m->lr, 0, 1e6, &m->lr);
+    e += get_num(y, v, "momentum", sgd_momentum, 0, 1, &m->momentum);
+    /* torch.optim.AdamW's default decay is 0.01; SGD's and Adam's 0 */
+    e += get_num(y, v, "weight_decay", m->optimizer == PD_OPT_ADAMW ? 0.01 : 0, 0, 1e6,
+                 &m->weight_decay);
+    e += get_int(y, v, "warmup_iters", 0, 0, 1000000000, &m->warmup_iters, "optimizer");
+    e += get_int(y, v, "lr_decay_iters", 0, 0, 1000000000, &m->lr_decay_iters, "optimizer");
+    e += get_num(y, v, "min_lr", 0, 0, 1e6, &m->min_lr);
+    e += get_num(y, v, "clip_grad_norm", 0, 0, 1e30, &m->clip_grad_norm);
+    if (m->lr_decay_iters && m->lr_decay_iters <= m->warmup_iters) {
+        pd_yaml_error(y, pd_yaml_get(y, v, "lr_decay_iters", NULL),
+                      "'lr_decay_iters' (%d) must be past 'warmup_iters' (%d), or 0 (none)",
+                      m->lr_decay_iters, m->warmup_iters);
+        e++;
+    }
+    e += get_num(y, v, "beta1", 0.9, 0, 1, &m->beta1);
+    e += get_num(y, v, "beta2", 0.999, 0, 1, &m->beta2);
+    e += get_num(y, v, "eps", 1e-8, 0, 1, &m->adam_eps);
     return e;
 }
 
@@ -592,4 +601,48 @@ int pd_model_load_text(const char *path, const char *text, size_t len, pd_model 
         return 1;
     }
     return 0;
+}
+
+/* The training settings of a model that came without them (an ONNX file): name, batch,
+ * dataset, loss, optimizer and epochs as in a model YAML, each optional, over *m. */
+static const char *const settings_keys[] = {"name", "batch", "dataset", "loss", "optimizer",
+                                            "epochs", NULL};
+
+int pd_model_apply_settings(const char *path, pd_model *m, pd_diag *d) {
+    pd_text t = pd_read_text(path, PD_YAML_MAX_BYTES, d);
+    pd_yaml y;
+    if (!t.text) return 1;
+    int before = d->errors;
+    if (pd_yaml_load_text(&y, path, t.text, t.len, d)) {
+        pd_yaml_free(&y);
+        free(t.text);
+        return 1;
+    }
+    yaml_node_t *root = pd_yaml_root(&y), *v;
+    int e = pd_yaml_expect_map(&y, root, "the settings");
+    if (!e) {
+        e += pd_yaml_check_keys(&y, root, settings_keys, "the settings");
+        if ((v = pd_yaml_get(&y, root, "name", NULL))) {
+            if (pd_yaml_str(&y, v, "name", m->name, sizeof m->name)) e++;
+            else if (!name_ok(m->name)) {
+                pd_yaml_error(&y, v, "model name '%s' may only use letters, digits, '_', '.', "
+                              "'-'", m->name);
+                e++;
+            }
+        }
+        e += get_int(&y, root, "batch", m->batch, 1, 1 << 20, &m->batch, "the settings");
+        e += get_int(&y, root, "epochs", m->epochs, 1, 1000000, &m->epochs, "the settings");
+        if ((v = pd_yaml_get(&y, root, "dataset", NULL))) e += read_dataset(&y, v, m);
+        if ((v = pd_yaml_get(&y, root, "loss", NULL))) {
+            if (pd_yaml_str(&y, v, "loss", m->loss, sizeof m->loss)) e++;
+            else if (strcmp(m->loss, "softmax_cross_entropy")) {
+                pd_yaml_error(&y, v, "unknown loss '%s' (known: softmax_cross_entropy)", m->loss);
+                e++;
+            }
+        }
+        if ((v = pd_yaml_get(&y, root, "optimizer", NULL))) e += read_optimizer(&y, v, m, 0.9);
+    }
+    pd_yaml_free(&y);
+    free(t.text);
+    return e || d->errors > before;
 }

@@ -13,12 +13,15 @@
 
 void pd_cli_usage(FILE *out) {
     fputs(
-        "usage: pdplan MODEL.yaml|graph.txt [options]\n"
+        "usage: pdplan MODEL.yaml|MODEL.onnx|graph.txt [options]\n"
         "\n"
         "Plans PipeDream pipeline stages (with data-parallel replicas) for a model and writes\n"
-        "DIR/plan.yaml, then (model YAML only) the generated stage sources.\n"
+        "DIR/plan.yaml, then (model YAML or ONNX) the generated stage sources.\n"
         "\n"
         "inputs:\n"
+        "      --settings FILE      an ONNX model's training settings (name, batch, dataset,\n"
+        "                           loss, optimizer, epochs; default: MODEL.train.yaml beside\n"
+        "                           it when there is one; docs/formats.md, \"ONNX\")\n"
         "  -p, --profile FILE       profile YAML (pd_profile: 1); without one, costs are\n"
         "                           estimated for --device and the plan says \"estimated\"\n"
         "      --device NAME        device for estimates: cpu, h200, v100\n"
@@ -51,6 +54,8 @@ void pd_cli_usage(FILE *out) {
         "      --precision P        cuda stages' default precision: fp32 (default) or bf16 (fp32\n"
         "                           master weights; the stages' --precision overrides it)\n"
         "      --no-codegen         write plan.yaml only\n"
+        "      --emit-yaml FILE     write the model as a pd: 1 YAML to FILE (an ONNX model's\n"
+        "                           initial weights go to FILE's name without .yaml + \"_init/\")\n"
         "      --explain            after the table, say why each cut is where it is\n"
         "      --simulate           simulate the plan and data parallelism (docs/simulator.md)\n"
         "                           beside the DP's prediction; trace in DIR/sim_trace.json\n"
@@ -141,7 +146,7 @@ static int one_of(const char *s, const char *const *allowed) {
 /* Options that take one value. */
 typedef enum {
     O_PROFILE, O_DEVICE, O_CLUSTER, O_MEMORY, O_COMPAT, O_SCHEDULE, O_BACKEND, O_OUT,
-    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_BUDGET, O_NONE
+    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_BUDGET, O_EMIT_YAML, O_SETTINGS, O_NONE
 } value_opt;
 
 static const struct {
@@ -155,6 +160,7 @@ static const struct {
     {NULL, "--time-limit", O_TIME_LIMIT}, {NULL, "--max-states", O_MAX_STATES},
     {NULL, "--precision", O_PRECISION}, {NULL, "--threads", O_THREADS},
     {NULL, "--memory-budget", O_BUDGET},
+    {NULL, "--emit-yaml", O_EMIT_YAML}, {NULL, "--settings", O_SETTINGS},
 };
 
 static void set_once(const char **slot, const char *opt, const char *v, pd_diag *d) {
@@ -179,6 +185,8 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
     case O_PROFILE: set_once(&cli->profile, opt, v, d); break;
     case O_DEVICE: set_once(&cli->device, opt, v, d); break;
     case O_CLUSTER: set_once(&cli->cluster, opt, v, d); break;
+    case O_EMIT_YAML: set_once(&cli->emit_yaml, opt, v, d); break;
+    case O_SETTINGS: set_once(&cli->settings, opt, v, d); break;
     case O_OUT:
         if (!*v) pd_diag_error(d, "pdplan", 0, 0, "%s: empty folder name", opt);
         set_once(&cli->outdir, opt, v, d);

@@ -12,7 +12,7 @@
 #include "planner/plan/plan.h"
 
 typedef struct {
-    const char *input;        /* MODEL.yaml or graph.txt (argv storage) */
+    const char *input;        /* MODEL.yaml, MODEL.onnx or graph.txt (argv storage) */
     const char *profile;      /* -p, --profile */
     const char *device;       /* --device (NULL: the cluster's, else "cpu") */
     const char *cluster;      /* -c, --cluster */
@@ -29,6 +29,8 @@ typedef struct {
     const char *precision;    /* --precision (cuda): "fp32" (default), "bf16" */
     const char *outdir;       /* -o (NULL: generated/<model>/) */
     int no_codegen;           /* --no-codegen */
+    const char *emit_yaml;    /* --emit-yaml FILE: the model as a pd: 1 YAML */
+    const char *settings;     /* --settings FILE: an ONNX model's training settings */
     int verify;               /* --verify */
     double time_limit_s;      /* --time-limit: the certificate's limit (default 60) */
     long max_states;          /* --max-states (0: the DP's default) */

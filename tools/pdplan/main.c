@@ -1,5 +1,5 @@
-/* main.c: pdplan, the command. Reads a model YAML (with a profile or an estimate) or a PipeDream
- * graph.txt and a cluster, plans the pipeline (pd_plan_dp), certifies it with GLPK when small
+/* main.c: pdplan, the command. Reads a model YAML or an ONNX model (with a profile or an
+ * estimate) or a PipeDream graph.txt and a cluster, plans the pipeline (pd_plan_dp), certifies it with GLPK when small
  * or asked (pd_certify), writes DIR/plan.yaml atomically, prints the table and, for model YAML,
  * generates the stage sources (pd_codegen). Options and exit statuses: docs/pdplan.md.
  */
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli_args.h"
+#include "import.h"
 #include "codegen/codegen.h"
 #include "planner/dp/dp.h"
 #include "planner/read/frontend.h"
@@ -159,7 +160,7 @@ int main(int argc, char **argv) {
     int model_loaded = 0, status = EXIT_INTERNAL;
     char model_name[PD_NAME_MAX + 8] = "", cost_source[320] = "", *outdir_alloc = NULL;
     char input_hash[17] = "", profile_hash[17] = "", cluster_hash[17] = "";
-    char *cmdline = NULL;
+    char *cmdline = NULL, *in_text = NULL;
     memset(&c, 0, sizeof c);
     memset(&m, 0, sizeof m);
 
@@ -173,12 +174,19 @@ int main(int argc, char **argv) {
         return EXIT_OK;
     }
     if (!cli.input) {
-        fprintf(stderr, "usage: pdplan MODEL.yaml|graph.txt [options]   (pdplan --help)\n");
+        fprintf(stderr, "usage: pdplan MODEL.yaml|MODEL.onnx|graph.txt [options]   "
+                "(pdplan --help)\n");
         return EXIT_INPUT;
     }
     pd_progress_init("pdplan", phase_names);
     pd_progress_begin(PH_LOAD);
-    int is_graphtxt = ends_with(cli.input, ".txt");
+    int is_graphtxt = ends_with(cli.input, ".txt"), is_onnx = ends_with(cli.input, ".onnx");
+    pd_onnx_weights onnx_w = {0};
+    if (!is_onnx && cli.settings)
+        pd_diag_error(&d, "pdplan", 0, 0, "--settings applies to an ONNX model; a model YAML "
+                      "carries its own");
+    if (is_graphtxt && cli.emit_yaml)
+        pd_diag_error(&d, "pdplan", 0, 0, "--emit-yaml applies to a model YAML or ONNX model");
     if (is_graphtxt && cli.profile)
         pd_diag_error(&d, "pdplan", 0, 0, "-p/--profile applies to a model YAML; a graph.txt "
                       "carries its own times");
@@ -205,16 +213,26 @@ int main(int argc, char **argv) {
     /* the input: read once, bounded (a pipe or /dev/zero ends in a diagnostic), hashed and
      * parsed from memory */
     size_t in_len = 0;
-    char *in_text = read_input(cli.input, is_graphtxt ? PD_GRAPHTXT_MAX_BYTES : PD_YAML_MAX_BYTES,
-                               &in_len, input_hash, &d);
+    in_text = read_input(cli.input, is_graphtxt ? PD_GRAPHTXT_MAX_BYTES
+                                    : is_onnx   ? PD_ONNX_MAX_BYTES : PD_YAML_MAX_BYTES,
+                         &in_len, input_hash, &d);
     if (!in_text) {
         /* the reason is reported */
     } else if (is_graphtxt) {
         g = pd_graphtxt_load_text(cli.input, in_text, in_len, &d);
         graphtxt_name(model_name, sizeof model_name, cli.input);
         snprintf(cost_source, sizeof cost_source, "%s", cli.input);
-    } else if (pd_model_load_text(cli.input, in_text, in_len, &m, &d) == 0) {
+    } else if (is_onnx ? pd_import_load(cli.input, in_text, in_len, cli.settings, &m, &onnx_w,
+                                        &d) == 0
+                       : pd_model_load_text(cli.input, in_text, in_len, &m, &d) == 0) {
         model_loaded = 1;
+        if (cli.emit_yaml) { /* the model as YAML, and nothing else */
+            pd_progress_end();
+            status = pd_import_emit_yaml(cli.emit_yaml, &m, &onnx_w, &d) ? EXIT_INPUT : EXIT_OK;
+            if (!status && !cli.quiet) printf("wrote %s%s\n", cli.emit_yaml,
+                                              onnx_w.n ? " and its initial weights" : "");
+            goto done;
+        }
         safe_name(model_name, sizeof model_name, m.name, strlen(m.name));
         if (cli.profile) {
             size_t len = 0;
@@ -231,7 +249,6 @@ int main(int argc, char **argv) {
             if (!g) pd_diag_error(&d, cli.input, 0, 0, "out of memory building the cost graph");
         }
     }
-    free(in_text);
     pd_progress_end();
     if (pd_diag_errors(&d) || !g) {
         status = EXIT_INPUT;
@@ -262,7 +279,7 @@ int main(int argc, char **argv) {
     p->throughput = pd_plan_throughput(p, batch);
     pd_plan_info info = {
         .model_name = model_name,
-        .input_kind = is_graphtxt ? "graph.txt" : "model",
+        .input_kind = is_graphtxt ? "graph.txt" : is_onnx ? "onnx" : "model",
         .input_path = cli.input, .input_hash = input_hash,
         .profile_path = cli.profile, .profile_hash = cli.profile ? profile_hash : NULL,
         .cluster_kind = cluster_kind,
@@ -396,7 +413,14 @@ int main(int argc, char **argv) {
             status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
             goto done;
         }
-        if (!cli.quiet) printf("generated %s (backend %s)\n", outdir, cli.backend);
+        /* the source beside the stages: pdexport writes the trained model from it, and an
+         * ONNX model's weights in init/ are where pdlaunch starts training (--init) */
+        if (pd_import_keep(outdir, in_text, in_len, is_onnx, &onnx_w, &d)) {
+            status = EXIT_INTERNAL;
+            goto done;
+        }
+        if (!cli.quiet) printf("generated %s (backend %s)%s\n", outdir, cli.backend,
+                               is_onnx ? ", initial weights from the ONNX file in init/" : "");
     }
     status = EXIT_OK;
 
@@ -406,6 +430,8 @@ done:
     if (p) pd_plan_free(p);
     if (g) pd_costgraph_free(g);
     if (model_loaded) pd_model_free(&m);
+    pd_onnx_weights_free(&onnx_w);
+    free(in_text);
     free(outdir_alloc);
     free(cmdline);
     return status;
