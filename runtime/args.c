@@ -160,10 +160,12 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
         } else if (!strcmp(o, "--emulate")) {
             a->mode = RT_EMULATE;
         } else if (!strcmp(o, "--data") || !strcmp(o, "--init") || !strcmp(o, "--save") ||
-                   !strcmp(o, "--run-dir") || !strcmp(o, "--checkpoint-dir")) {
+                   !strcmp(o, "--run-dir") || !strcmp(o, "--checkpoint-dir") ||
+                   !strcmp(o, "--save-logits")) {
             if (!need(i, argc, argv)) return -1;
             char *dst = !strcmp(o, "--data") ? a->data : !strcmp(o, "--init") ? a->init_dir
                         : !strcmp(o, "--save") ? a->save_dir
+                        : !strcmp(o, "--save-logits") ? a->logits_path
                         : !strcmp(o, "--checkpoint-dir") ? a->checkpoint_dir : a->run_dir;
             if (strlen(argv[i + 1]) >= sizeof a->data) {
                 fprintf(stderr, "pdrt: error: %s: path too long\n", o);

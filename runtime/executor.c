@@ -526,6 +526,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     if (st->abi != PDRT_ABI) PDRT_FAIL("stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
     if (a.mode != RT_PIPELINE)
         PDRT_FAIL("--single/--emulate run the local binary (pdlaunch --single)");
+    if (a.logits_path[0]) PDRT_FAIL("--save-logits is for the local binary (pdlaunch --single)");
     /* ranks: every stage's replicas, contiguous in stage order */
     e.first_rank = pdrt_rank_table(&e.R, &e.j, st, e.rank, e.n);
     e.out_rank = e.first_rank[st->n_stages - 1];

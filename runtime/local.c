@@ -54,6 +54,11 @@ static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *l
                               ls[k].version[ls[k].newest], in, 0, a->seed, -1);
             in = out;
         }
+        if (t == 0 && a->logits_path[0]) { /* --save-logits: what an exported model must give */
+            pdrt_out o;
+            fwrite(logits, sizeof(float), (size_t)got * (size_t)K, pdrt_out_open(&o, a->logits_path));
+            pdrt_out_commit(&o);
+        }
         correct += pdrt_count_correct(logits, labels, got, K);
         if (got) loss_sum += (double)got * pdrt_softmax_cross_entropy(dlogits, logits, labels, got, K);
     }

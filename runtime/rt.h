@@ -33,6 +33,7 @@ typedef struct {
     int log_every;            /* progress line every N steps */
     int64_t synthetic_n;      /* synthetic train samples */
     char init_dir[1024], save_dir[1024], run_dir[1024];
+    char logits_path[1024];   /* --save-logits (--single): the first test minibatch's logits */
     char schedule[16];        /* "" = the plan's; else 1f1b | flush | gpipe */
     int microbatches;         /* > 0: overrides the plan's minibatches per batch */
     int check_replicas;       /* after every step, replicas compare their weights bitwise */

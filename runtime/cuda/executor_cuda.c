@@ -542,6 +542,11 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
                 "cpu for the sequential reference)\n", st->index);
         return 2;
     }
+    if (a.logits_path[0]) {
+        fprintf(stderr, "pdrt: stage %d: --save-logits is for the CPU local binary (pdlaunch "
+                "--single)\n", st->index);
+        return 2;
+    }
     if (a.checkpoint_every > 0 || a.resume || a.skip_nonfinite) {
         fprintf(stderr, "pdrt: stage %d: --checkpoint-every, --resume and --skip-nonfinite are "
                 "not implemented by the CUDA backend yet (they are by --backend cpu)\n", st->index);
