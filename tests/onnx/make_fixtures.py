@@ -10,8 +10,11 @@ every initializer keeps its parameter's name), into OUTDIR:
   resnet18.onnx  torchvision's resnet18 (batch 2, 3x224x224), exported but never trained here
   softplus.onnx  a model with Softplus, which pdplan must refuse naming the node
 
+Beside each NAME.onnx, NAME.params holds PyTorch's parameter count of the model.
 Usage: make_fixtures.py OUTDIR [NAME...]   (all when no NAME). Seeds are fixed, so the initial
-weights are the same on every run; tests/cli/test_onnx.sh calls this once per suite run."""
+weights are the same on every run; tests/cli/test_onnx.sh calls this once per suite run, and
+tests/data/onnx/softplus.onnx is this script's softplus, committed so that the refusal is tested
+where torch is missing."""
 import os
 import sys
 
@@ -105,7 +108,9 @@ def main():
     names = sys.argv[2:] or list(table)
     for name in names:
         make, shape = table[name]
-        export(name, make, shape, os.path.join(outdir, name + ".onnx"))
+        model = export(name, make, shape, os.path.join(outdir, name + ".onnx"))
+        with open(os.path.join(outdir, name + ".params"), "w") as f:  # PyTorch's count
+            f.write("%d\n" % sum(p.numel() for p in model.parameters()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# test_onnx.sh: ONNX in, trained ONNX out (issue 17). Without torch: a file that is no ONNX and a
+# model using Softplus (tests/data/onnx/softplus.onnx) are refused with diagnostics naming the
+# problem and the node, nothing written. With Debian's python3-torch (make deps):
+# tests/onnx/make_fixtures.py exports a small CNN, a ResNet-style block with batch norm and
+# torchvision's resnet18 in training mode; pdplan plans and generates each (resnet18's
+# parameter count is PyTorch's), names stay (conv1.weight), pdimport's YAML plans to the same
+# model and weights; the CNN without dropout trains 20 steps (--single --no-shuffle) from the
+# file's weights to PyTorch's weights (max relative difference <= 1e-4, PyTorch's side computed
+# here, tests/onnx/torch_train.py); the exported trained ONNX, and the ONNX of a model YAML, give
+# our evaluation's logits under onnxruntime (data/onnx-venv, make deps; <= 1e-4).
+source "$(dirname "$0")/../lib.sh"
+cd "$ROOT" || exit 1
+FM=/usr/share/datasets/fashion-mnist
+
+# ---- refusals (no torch needed) ----
+head -c 300 tests/data/onnx/softplus.onnx >"$TMP/truncated.onnx"
+if expect_status 2 onnx_truncated "$PDPLAN" "$TMP/truncated.onnx" -o "$TMP/g_trunc"; then
+    if grep -q "not an ONNX model" <<<"$OUTPUT" && [ ! -e "$TMP/g_trunc" ]; then pass onnx_truncated
+    else fail onnx_truncated "no 'not an ONNX model' diagnostic, or something written: $OUTPUT"; fi
+fi
+if expect_status 2 onnx_softplus "$PDPLAN" tests/data/onnx/softplus.onnx -o "$TMP/g_sp"; then
+    if grep -q "node 1 '/Softplus' (Softplus): unsupported op" <<<"$OUTPUT" &&
+        [ "$(grep -c error: <<<"$OUTPUT")" = 1 ] && [ ! -e "$TMP/g_sp" ]; then pass onnx_softplus
+    else fail onnx_softplus "wanted one diagnostic naming node 1 '/Softplus': $OUTPUT"; fi
+fi
+printf 'batch: 0\n' >"$TMP/bad.train.yaml"
+if expect_status 2 onnx_bad_settings "$PDPLAN" tests/data/onnx/softplus.onnx \
+    --settings "$TMP/bad.train.yaml" -o "$TMP/g_bs"; then pass onnx_bad_settings; fi
+
+# ---- exported by PyTorch ----
+PYT=""
+for p in python3 /usr/bin/python3; do
+    if "$p" -c 'import torch, torchvision' 2>/dev/null; then PYT=$p; break; fi
+done
+if [ -z "$PYT" ]; then
+    skip onnx_torch "no python3 with torch and torchvision (make deps installs python3-torch)"
+    finish
+    exit
+fi
+if ! "$PYT" tests/onnx/make_fixtures.py "$TMP/fx" cnn cnn_nodrop resblock resnet18 \
+        >"$TMP/fx.log" 2>&1; then
+    fail onnx_fixtures "$(tail -3 "$TMP/fx.log")"
+    finish
+    exit
+fi
+
+# the small CNN: planned and generated, names kept, weights from the initializers
+if expect_status 0 onnx_cnn "$PDPLAN" "$TMP/fx/cnn.onnx" -n 2 --straight -o "$TMP/cnn" -q; then
+    if [ -s "$TMP/cnn/stage_1.c" ] && grep -q 'conv1' "$TMP/cnn/plan.yaml" &&
+        [ "$(stat -c %s "$TMP/cnn/init/conv1.weight.f32")" = 288 ] &&
+        grep -q '^conv1.weight conv1.weight 0' "$TMP/cnn/onnx_map.txt"; then pass onnx_cnn
+    else fail onnx_cnn "no stage_1.c, conv1 in the plan, or init/conv1.weight.f32 of 72 floats"; fi
+fi
+
+# the ResNet-style block: pdimport's YAML plans, and its weights are the generated folder's
+if expect_status 0 onnx_resblock "$PDPLAN" "$TMP/fx/resblock.onnx" -n 2 -o "$TMP/rb" -q &&
+    expect_status 0 onnx_pdimport scripts/pdimport "$TMP/fx/resblock.onnx" -o "$TMP/rb.yaml" &&
+    expect_status 0 onnx_pdimport_plans "$PDPLAN" "$TMP/rb.yaml" -n 2 -o "$TMP/rby" -q; then
+    if grep -q 'name: down, op: conv2d, inputs: \[Relu\]' "$TMP/rb.yaml" &&
+        grep -q 'op: add, inputs: \[bn2, bn_down\]' "$TMP/rb.yaml" &&
+        same_dirs "$TMP/rb/init" "$TMP/rb_init" && same_dirs "$TMP/rb_init" "$TMP/rb/init"; then
+        pass onnx_pdimport
+    else fail onnx_pdimport "the YAML lacks the block's branches, or its weights differ"; fi
+fi
+
+# torchvision's resnet18: plans and generates; parameters as PyTorch counts them
+if expect_status 0 onnx_resnet18 "$PDPLAN" "$TMP/fx/resnet18.onnx" -n 4 -o "$TMP/r18" -q; then
+    ours=$(awk '$1 == "params:" { s += $2 } END { print s }' "$TMP/r18/plan.yaml")
+    torch=$(cat "$TMP/fx/resnet18.params")
+    if [ "$ours" = "$torch" ] && [ -s "$TMP/r18/stage_0.c" ]; then pass onnx_resnet18_params
+    else fail onnx_resnet18_params "plan.yaml counts $ours parameters, PyTorch $torch"; fi
+fi
+
+# 20 steps against PyTorch, then the trained ONNX under onnxruntime
+ORT="$ROOT/data/onnx-venv/bin/python"
+"$ORT" -c 'import onnxruntime' 2>/dev/null || ORT=""
+if [ ! -d "$FM" ]; then
+    skip onnx_train "no Fashion-MNIST at $FM (make deps)"
+elif expect_status 0 onnx_train_plan "$PDPLAN" "$TMP/fx/cnn_nodrop.onnx" -n 2 -o "$TMP/nd" -q &&
+    expect_status 0 onnx_train scripts/pdlaunch "$TMP/nd" --single --steps 20 --no-shuffle \
+        --no-trace --save "$TMP/nd_w" --save-logits "$TMP/nd_logits.f32" \
+        --save-onnx "$TMP/nd_trained.onnx"; then
+    if expect_status 0 onnx_train_vs_torch "$PYT" tests/onnx/torch_train.py cnn_nodrop \
+        "$TMP/nd/init" "$TMP/nd_w" "$FM" 20 32 1e-4; then
+        pass "onnx_train_vs_torch ($(tail -1 <<<"$OUTPUT"))"
+    fi
+    if [ -z "$ORT" ]; then
+        skip onnx_ort "no onnxruntime in data/onnx-venv (make deps)"
+    elif expect_status 0 onnx_ort "$ORT" tests/onnx/ort_check.py "$TMP/nd_trained.onnx" \
+        "$TMP/nd_logits.f32" "$FM" 32 1e-4; then
+        pass "onnx_ort ($OUTPUT)"
+    fi
+fi
+
+# a model YAML's trained ONNX (a graph of our ops) under onnxruntime
+cat >"$TMP/tiny.yaml" <<'EOF'
+pd: 1
+name: tiny_export
+input: [1, 28, 28]
+classes: 10
+batch: 16
+dataset: fashion-mnist
+optimizer: {kind: sgd, lr: 0.05, momentum: 0.9}
+layers:
+  - {name: conv1, op: conv2d, out_channels: 4, kernel: 3, padding: 1}
+  - {name: bn1, op: batchnorm2d}
+  - {name: relu1, op: relu}
+  - {name: pool1, op: maxpool2d, kernel: 2}
+  - {name: conv2, op: conv2d, out_channels: 4, kernel: 3, padding: 1}
+  - {name: sum, op: add, inputs: [pool1, conv2]}
+  - {name: cat, op: concat, inputs: [sum, pool1]}
+  - {name: pool2, op: avgpool2d, kernel: 3, stride: 2, padding: 1}
+  - {name: flatten, op: flatten}
+  - {name: drop, op: dropout, p: 0.2}
+  - {name: fc, op: linear, out_features: 10}
+EOF
+if [ -z "$ORT" ] || [ ! -d "$FM" ]; then
+    skip onnx_yaml_export "no onnxruntime in data/onnx-venv or no Fashion-MNIST (make deps)"
+elif expect_status 0 onnx_yaml_export_plan "$PDPLAN" "$TMP/tiny.yaml" -n 2 -o "$TMP/ty" -q &&
+    expect_status 0 onnx_yaml_export scripts/pdlaunch "$TMP/ty" --single --steps 5 --no-trace \
+        --save-logits "$TMP/ty_logits.f32" --save-onnx "$TMP/ty.onnx" &&
+    expect_status 0 onnx_yaml_export_ort "$ORT" tests/onnx/ort_check.py "$TMP/ty.onnx" \
+        "$TMP/ty_logits.f32" "$FM" 16 1e-4; then
+    pass "onnx_yaml_export ($OUTPUT)"
+fi
+finish
