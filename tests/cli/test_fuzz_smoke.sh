@@ -10,7 +10,7 @@
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 REG=tests/data/fuzz_regress
-TARGETS=(fuzz_model_yaml fuzz_profile_yaml fuzz_cluster_yaml fuzz_graphtxt)
+TARGETS=(fuzz_model_yaml fuzz_profile_yaml fuzz_cluster_yaml fuzz_graphtxt fuzz_onnx)
 SECS=${PD_FUZZ_SMOKE_SECONDS:-6}
 
 # The pdplan arguments that feed FILE to TARGET's reader.
@@ -23,6 +23,7 @@ role_args() {
         ARGS=("models/${m:-fmnist_cnn}.yaml" -p "$f") ;;
     fuzz_cluster_yaml) ARGS=(models/fmnist_cnn.yaml -c "$f") ;;
     fuzz_graphtxt) ARGS=("$f" -n 4) ;;
+    fuzz_onnx) cp "$f" "$TMP/input.onnx"; ARGS=("$TMP/input.onnx") ;; # pdplan goes by the name
     esac
 }
 
