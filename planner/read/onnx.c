@@ -166,7 +166,7 @@ static void layer_name(onnx_ctx *c, const char *hint, char *out) {
             *s = '_';
     if (!strcmp(buf, "input")) snprintf(buf, sizeof buf, "input_node");
     snprintf(out, PD_NAME_MAX, "%s", buf);
-    for (int k = 2; name_taken(c, out); k++) snprintf(out, PD_NAME_MAX, "%s_%d", buf, k);
+    for (int k = 2; name_taken(c, out); k++) snprintf(out, PD_NAME_MAX, "%.48s_%d", buf, k);
 }
 
 /* The descriptors read their attributes from a node's onnx_kv list through this. */
@@ -607,11 +607,11 @@ int pd_onnx_write_map(const char *path, const pd_onnx_weights *w, pd_diag *d) {
         pd_diag_error(d, path, 0, 0, "cannot write: %s", strerror(errno));
         return -1;
     }
-    fprintf(f, "# initializer, our tensor (<layer>.<param>), transposed, its rows and columns "
-            "in the file: read by pdexport\n");
+    fprintf(f, "# our tensor (<layer>.<param>), transposed, its rows and columns in the file, "
+            "then the initializer's name to the line's end: read by pdexport\n");
     for (int i = 0; i < w->n; i++)
-        fprintf(f, "%s %s.%s %d %d %d\n", w->t[i].init, w->t[i].layer, w->t[i].param,
-                w->t[i].transpose, w->t[i].rows, w->t[i].cols);
+        fprintf(f, "%s.%s %d %d %d %s\n", w->t[i].layer, w->t[i].param, w->t[i].transpose,
+                w->t[i].rows, w->t[i].cols, w->t[i].init);
     if (fclose(f) != 0) {
         pd_diag_error(d, path, 0, 0, "cannot write: %s", strerror(errno));
         return -1;

@@ -49,7 +49,7 @@ void pd_onnx_weights_free(pd_onnx_weights *w);
  * diagnostic). */
 int pd_onnx_write_weights(const char *dir, const pd_onnx_weights *w, pd_diag *d);
 /* The map back from our tensors to the initializers, one line each:
- *   <initializer> <layer>.<param> <transpose 0|1> <rows> <cols>
+ *   <layer>.<param> <transpose 0|1> <rows> <cols> <initializer, to the line's end>
  * (onnx_map.txt beside a generated folder's source.onnx, which pdexport reads). */
 int pd_onnx_write_map(const char *path, const pd_onnx_weights *w, pd_diag *d);
 

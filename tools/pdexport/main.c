@@ -157,15 +157,16 @@ static Onnx__ModelProto *from_onnx(const char *gendir, const char *dir, uint8_t 
         onnx__model_proto__free_unpacked(mp, NULL);
         return NULL;
     }
-    char line[1024], init[512], tensor[512];
-    int transpose, rows, cols, e = 0, lineno = 0, n = 0;
+    char line[1024], tensor[512];
+    int transpose, rows, cols, e = 0, lineno = 0, n = 0, at = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         if (line[0] == '#') continue;
+        line[strcspn(line, "\n")] = '\0';
         Onnx__TensorProto *t = NULL;
-        if (sscanf(line, "%511s %511s %d %d %d", init, tensor, &transpose, &rows, &cols) != 5 ||
-            !(t = find_init(mp->graph, init))) {
-            fprintf(stderr, "pdexport: %s:%d: not an initializer of the source: %s", path,
+        if (sscanf(line, "%511s %d %d %d %n", tensor, &transpose, &rows, &cols, &at) != 4 ||
+            !(t = find_init(mp->graph, line + at))) {
+            fprintf(stderr, "pdexport: %s:%d: not an initializer of the source: %s\n", path,
                     lineno, line);
             e++;
             continue;
