@@ -28,6 +28,18 @@ printf 'batch: 0\n' >"$TMP/bad.train.yaml"
 if expect_status 2 onnx_bad_settings "$PDPLAN" tests/data/onnx/softplus.onnx \
     --settings "$TMP/bad.train.yaml" -o "$TMP/g_bs"; then pass onnx_bad_settings; fi
 
+# the commands' help, and pdexport without what it needs
+if bin/pdexport --help | grep -q '^usage: pdexport GENDIR WEIGHTS_DIR -o OUT.onnx' &&
+    scripts/pdimport --help | grep -q '^usage: pdimport MODEL.onnx -o OUT.yaml'; then pass onnx_help
+else fail onnx_help "pdexport or pdimport --help"; fi
+if expect_status 2 pdexport_no_args bin/pdexport; then pass pdexport_no_args; fi
+mkdir -p "$TMP/empty"
+if expect_status 2 pdexport_no_source bin/pdexport "$TMP/empty" "$TMP/empty" -o "$TMP/x.onnx"; then
+    if grep -q "has neither source.onnx nor a readable source.yaml" <<<"$OUTPUT" &&
+        [ ! -e "$TMP/x.onnx" ]; then pass pdexport_no_source
+    else fail pdexport_no_source "$OUTPUT"; fi
+fi
+
 # ---- exported by PyTorch ----
 PYT=""
 for p in python3 /usr/bin/python3; do
@@ -90,6 +102,12 @@ elif expect_status 0 onnx_train_plan "$PDPLAN" "$TMP/fx/cnn_nodrop.onnx" -n 2 -o
     elif expect_status 0 onnx_ort "$ORT" tests/onnx/ort_check.py "$TMP/nd_trained.onnx" \
         "$TMP/nd_logits.f32" "$FM" 32 1e-4; then
         pass "onnx_ort ($OUTPUT)"
+    fi
+    rm "$TMP/nd_w/fc1.bias.f32"
+    if expect_status 2 pdexport_missing_weight bin/pdexport "$TMP/nd" "$TMP/nd_w" -o "$TMP/m.onnx"; then
+        if grep -q 'fc1.bias.f32: No such file' <<<"$OUTPUT" && [ ! -e "$TMP/m.onnx" ]; then
+            pass pdexport_missing_weight
+        else fail pdexport_missing_weight "$OUTPUT"; fi
     fi
 fi
 

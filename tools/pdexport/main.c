@@ -123,7 +123,8 @@ static void truncate_list(size_t *n, char **list, size_t keep) {
 }
 
 /* The training-mode export's extras, for inference: batch norm's statistics outputs and
- * training_mode attribute, dropout's ratio and training_mode inputs and its mask. */
+ * training_mode attribute, dropout's ratio and training_mode inputs and its mask, and the
+ * Constant nodes that fed only those. */
 static void for_inference(Onnx__GraphProto *g) {
     for (size_t i = 0; i < g->n_node; i++) {
         Onnx__NodeProto *nd = g->node[i];
@@ -136,6 +137,20 @@ static void for_inference(Onnx__GraphProto *g) {
             truncate_list(&nd->n_output, nd->output, 1);
         }
     }
+    /* the Constant nodes that fed only those inputs go too */
+    size_t kept = 0;
+    for (size_t i = 0; i < g->n_node; i++) {
+        Onnx__NodeProto *nd = g->node[i];
+        int used = strcmp(nd->op_type, "Constant") != 0 || nd->n_output != 1;
+        for (size_t j = 0; j < g->n_node && !used; j++)
+            for (size_t k = 0; k < g->node[j]->n_input && !used; k++)
+                used = !strcmp(g->node[j]->input[k], nd->output[0]);
+        for (size_t k = 0; k < g->n_output && !used; k++)
+            used = !strcmp(g->output[k]->name, nd->output[0]);
+        if (used) g->node[kept++] = nd;
+        else onnx__node_proto__free_unpacked(nd, NULL);
+    }
+    g->n_node = kept;
 }
 
 static Onnx__ModelProto *from_onnx(const char *gendir, const char *dir, uint8_t **bytes) {
