@@ -76,6 +76,19 @@ if expect_status 0 onnx_resblock "$PDPLAN" "$TMP/fx/resblock.onnx" -n 2 -o "$TMP
     else fail onnx_pdimport "the YAML lacks the block's branches, or its weights differ"; fi
 fi
 
+# training settings beside the model (NAME.train.yaml) override the defaults (batch, dataset,
+# optimizer, name)
+cp "$TMP/fx/cnn.onnx" "$TMP/block.onnx"
+printf 'name: block\nbatch: 4\ndataset: synthetic\noptimizer: {kind: adamw, lr: 0.002}\n' \
+    >"$TMP/block.train.yaml"
+if expect_status 0 onnx_settings "$PDPLAN" "$TMP/block.onnx" -n 1 -o "$TMP/blk" -q; then
+    st="$TMP/blk/stage_0.c"
+    if grep -q '#define S0_BATCH 4$' "$st" && grep -q '.dataset = "synthetic"' "$st" &&
+        grep -q '.optimizer = 2,' "$st" && grep -q '.lr = 0.002,' "$st" &&
+        grep -q 'model: block' "$TMP/blk/plan.yaml"; then pass onnx_settings
+    else fail onnx_settings "block.train.yaml not applied (batch 4, synthetic, adamw 0.002)"; fi
+fi
+
 # torchvision's resnet18: plans and generates; parameters as PyTorch counts them
 if expect_status 0 onnx_resnet18 "$PDPLAN" "$TMP/fx/resnet18.onnx" -n 4 -o "$TMP/r18" -q; then
     ours=$(awk '$1 == "params:" { s += $2 } END { print s }' "$TMP/r18/plan.yaml")
