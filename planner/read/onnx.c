@@ -504,11 +504,75 @@ static int check_used(onnx_ctx *c) {
     return e;
 }
 
+/* ---- the nesting of messages, before protobuf-c unpacks them ---- */
+
+#define MAX_NESTING 64 /* a model is about 6 deep; subgraphs (If, Loop) add a few each */
+
+static int read_varint(const uint8_t *p, size_t end, size_t *at, uint64_t *v) {
+    *v = 0;
+    for (int shift = 0; shift < 64 && *at < end; shift += 7) {
+        uint8_t b = p[(*at)++];
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return 0;
+    }
+    return -1;
+}
+
+/* protobuf-c unpacks nested messages by recursion, with no depth limit: a file of a few MB
+ * nesting graphs in attributes in nodes in graphs ... overflows the stack. This walks the wire
+ * format with an explicit stack, entering exactly the fields the schema says are messages, and
+ * returns the deepest nesting (a malformed encoding stops the walk: unpack reports it). */
+static int nesting_depth(const uint8_t *p, size_t len) {
+    struct {
+        const ProtobufCMessageDescriptor *desc;
+        size_t end;
+    } st[MAX_NESTING + 2];
+    int top = 0, deepest = 1;
+    size_t at = 0;
+    st[0].desc = &onnx__model_proto__descriptor;
+    st[0].end = len;
+    while (top >= 0) {
+        if (at >= st[top].end) {
+            top--;
+            continue;
+        }
+        uint64_t key, v;
+        if (read_varint(p, st[top].end, &at, &key)) return deepest;
+        unsigned wire = (unsigned)(key & 7), field = (unsigned)(key >> 3);
+        if (wire == 0) {
+            if (read_varint(p, st[top].end, &at, &v)) return deepest;
+        } else if (wire == 1 || wire == 5) {
+            at += wire == 1 ? 8 : 4;
+        } else if (wire == 2) {
+            if (read_varint(p, st[top].end, &at, &v) || v > st[top].end - at) return deepest;
+            const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field(st[top].desc, field);
+            if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                if (top + 1 >= MAX_NESTING) return MAX_NESTING + 1;
+                st[top + 1].desc = f->descriptor;
+                st[top + 1].end = at + v;
+                top++;
+                if (top + 1 > deepest) deepest = top + 1;
+            } else {
+                at += v;
+            }
+        } else {
+            return deepest; /* groups (3, 4) and unknown wire types: unpack refuses them */
+        }
+    }
+    return deepest;
+}
+
 int pd_onnx_load_bytes(const char *path, const void *bytes, size_t len, pd_model *m,
                        pd_onnx_weights *w, pd_diag *d) {
     memset(m, 0, sizeof *m);
     memset(w, 0, sizeof *w);
     int before = d->errors;
+    if (nesting_depth(bytes, len) > MAX_NESTING) {
+        pd_diag_error(d, path, 0, 0, "not an ONNX model PipeDream-C reads: its messages nest "
+                      "more than %d deep", MAX_NESTING);
+        return 1;
+    }
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, bytes);
     if (!mp || !mp->graph) {
         pd_diag_error(d, path, 0, 0, "not an ONNX model: %s", mp ? "it has no graph"

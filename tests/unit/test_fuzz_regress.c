@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "planner/read/frontend.h"
+#include "planner/read/onnx.h"
+#include "planner/read/yaml_util.h"
 #include "test.h"
 
 #define REG "tests/data/fuzz_regress/"
@@ -48,6 +50,19 @@ static int read_cluster(const char *path, pd_diag *d) {
     return pd_cluster_load(path, &c, d);
 }
 
+static int read_onnx(const char *path, pd_diag *d) {
+    pd_text t = pd_read_text(path, PD_ONNX_MAX_BYTES, d);
+    pd_model m;
+    pd_onnx_weights w;
+    int r = t.text ? pd_onnx_load_bytes(path, t.text, t.len, &m, &w, d) : 1;
+    if (r == 0) {
+        pd_model_free(&m);
+        pd_onnx_weights_free(&w);
+    }
+    free(t.text);
+    return r;
+}
+
 static int read_graph(const char *path, pd_diag *d) {
     pd_costgraph *g = pd_graphtxt_load(path, d);
     pd_costgraph_free(g);
@@ -81,7 +96,7 @@ TEST(fuzz_findings_are_diagnostics) {
     int n = replay(REG "fuzz_model_yaml/", read_model) +
             replay(REG "fuzz_profile_yaml/", read_profile) +
             replay(REG "fuzz_cluster_yaml/", read_cluster) +
-            replay(REG "fuzz_graphtxt/", read_graph);
+            replay(REG "fuzz_graphtxt/", read_graph) + replay(REG "fuzz_onnx/", read_onnx);
     if (n == 0) SKIP("no inputs under " REG " (run from the repository root)");
     CHECK(n >= 7);
 }
