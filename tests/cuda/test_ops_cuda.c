@@ -545,3 +545,51 @@ TEST(attention) {
     attention_case(3, 130, 48, 4); /* rows longer than the block's 128 threads */
     attention_case(1, 64, 768, 12); /* GPT-2 small's heads */
 }
+
+/* lstm: the GPU forward (h, gates, cells) and every gradient against the CPU kernels, one and
+ * two directions, with and without biases */
+static void lstm_case(int B, int T, int F, int H, int D, int bias) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    int G = 4 * H;
+    size_t nx = (size_t)B * T * F, ny = (size_t)B * T * D * H, nwi = (size_t)D * G * F,
+           nwh = (size_t)D * G * H, nb = (size_t)D * G, ng = (size_t)D * B * T * G,
+           nc = (size_t)D * B * T * H;
+    CHECK(pdrt_lstm_cuda_scratch_bytes(B, T, H) <= (size_t)256 << 20);
+    float *x = rnd(nx, -1.5f, 1.5f), *wi = rnd(nwi, -0.5f, 0.5f), *wh = rnd(nwh, -0.5f, 0.5f),
+          *bi = rnd(nb, -0.5f, 0.5f), *bh = rnd(nb, -0.5f, 0.5f), *dy = rnd(ny, -1, 1);
+    float *g0[5] = {rnd(nx, -1, 1), rnd(nwi, -1, 1), rnd(nwh, -1, 1), rnd(nb, -1, 1),
+                    rnd(nb, -1, 1)};
+    size_t len[5] = {nx, nwi, nwh, nb, nb};
+    float *y = malloc(ny * 4), *gates = malloc(ng * 4), *cell = malloc(nc * 4),
+          *scr = malloc(pdrt_lstm_scratch_floats(B, T, H) * 4), *g[5], *dg[5];
+    for (int k = 0; k < 5; k++) g[k] = dup_h(g0[k], len[k]), dg[k] = to_dev(c, g0[k], len[k]);
+    pdrt_lstm_forward(y, gates, cell, x, wi, wh, bias ? bi : NULL, bias ? bh : NULL, B, T, F, H,
+                      D);
+    pdrt_lstm_backward(g[0], g[1], g[2], bias ? g[3] : NULL, bias ? g[4] : NULL, scr, dy, y, x,
+                       wi, wh, gates, cell, B, T, F, H, D);
+    float *gx = to_dev(c, x, nx), *gwi = to_dev(c, wi, nwi), *gwh = to_dev(c, wh, nwh),
+          *gbi = to_dev(c, bi, nb), *gbh = to_dev(c, bh, nb), *gdy = to_dev(c, dy, ny),
+          *gy = pd_cuda_alloc(ny * 4), *ggates = pd_cuda_alloc(ng * 4),
+          *gcell = pd_cuda_alloc(nc * 4);
+    pdrt_lstm_forward_cuda(c, gy, ggates, gcell, gx, gwi, gwh, bias ? gbi : NULL,
+                           bias ? gbh : NULL, B, T, F, H, D);
+    pdrt_lstm_backward_cuda(c, dg[0], dg[1], dg[2], bias ? dg[3] : NULL, bias ? dg[4] : NULL,
+                            gdy, gy, gx, gwi, gwh, ggates, gcell, B, T, F, H, D);
+    CHECK_DEV(c, gy, y, ny, 1e-5);
+    CHECK_DEV(c, ggates, gates, ng, 1e-5);
+    CHECK_DEV(c, gcell, cell, nc, 1e-5);
+    for (int k = 0; k < 5; k++) CHECK_DEV(c, dg[k], g[k], len[k], 1e-4);
+    float *dev[] = {gx, gwi, gwh, gbi, gbh, gdy, gy, ggates, gcell};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) pd_cuda_free(dev[i]);
+    for (int k = 0; k < 5; k++) pd_cuda_free(dg[k]), free(g[k]), free(g0[k]);
+    free(x), free(wi), free(wh), free(bi), free(bh), free(dy), free(y), free(gates), free(cell);
+    free(scr);
+}
+
+TEST(lstm) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    lstm_case(2, 5, 3, 4, 1, 1);
+    lstm_case(3, 7, 20, 17, 2, 1); /* bidirectional, sizes off the 16-wide tiles */
+    lstm_case(2, 3, 4, 2, 1, 0);   /* no biases */
+    lstm_case(32, 16, 128, 256, 1, 1); /* the character model's first layer, shorter */
+}
