@@ -3,13 +3,15 @@
  * the forward value by value and every gradient (input, weight_ih, weight_hh, bias_ih, bias_hh)
  * against central differences of the reference (ref_check.h), gradients pre-filled so that
  * accumulation is checked; one and two directions, with and without biases; and the
- * descriptor's shapes, parameter counts, FLOPs and calls. PD_TEST_VERBOSE=1 prints the errors. */
+ * descriptor's shapes, parameter counts, FLOPs and calls; models/lstm_lm.yaml's parameters by
+ * hand (docs/formats.md's table). PD_TEST_VERBOSE=1 prints the errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "planner/ops/op.h"
+#include "planner/read/frontend.h"
 #include "runtime/cpu/ops.h"
 #include "ref_check.h"
 #include "test.h"
@@ -161,4 +163,23 @@ TEST(lstm_descriptor_shapes_counts_and_calls) {
     const pd_shape *in1[1] = {&x1};
     CHECK_EQ_INT(pd_op(PD_OP_LSTM)->infer(&L, in1, err, sizeof err), 1);
     CHECK(strstr(err, "rank-2") != NULL);
+}
+
+/* models/lstm_lm.yaml: the embedding, three lstm layers (4H(F+H) weights and 8H biases each) and
+ * the decoder's own bias (its weight is the embedding's), the tied weight counted once */
+TEST(lstm_lm_parameter_count) {
+    pd_model m;
+    pd_diag d = {.out = stderr};
+    CHECK_EQ_INT(pd_model_load("models/lstm_lm.yaml", &m, &d), 0);
+    if (d.errors) return;
+    int64_t p = 0;
+    for (int i = 1; i < m.n_layers; i++)
+        p += m.layers[i].n_bias + (m.layers[i].tied_to ? 0 : m.layers[i].n_weight);
+    int64_t lstm = (4 * 256 * (128 + 256) + 8 * 256) + (4 * 192 * (256 + 192) + 8 * 192) +
+                   (4 * 128 * (192 + 128) + 8 * 128);
+    CHECK_EQ_INT(p, 88 * 128 + lstm + 88);
+    CHECK_EQ_INT(p, 917080);
+    const pd_layer *dec = &m.layers[m.n_layers - 1];
+    CHECK(dec->tied_to == 1 && dec->out.rank == 2 && dec->out.dim[0] == 128 && dec->out.dim[1] == 88);
+    pd_model_free(&m);
 }

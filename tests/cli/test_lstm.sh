@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# test_lstm.sh: the lstm op end to end (docs/ops.md, "lstm"), on tests/data/models/tiny_lstm.yaml
+# (models/lstm_lm.yaml's wiring scaled down, a bidirectional middle layer, the decoder tied to
+# the embedding) and the Shakespeare corpus:
+#  - our CPU kernels equal PyTorch's nn.LSTM on the same weights (output and every gradient,
+#    1e-5 relative; docs/ops.md's parameter mapping), where /usr/bin/python3 has torch;
+#  - a 2-stage flush pipeline ends with --single's weights after 40 steps (1e-5 relative), 1f1b
+#    equals --emulate bit for bit, and the model learns (validation loss below ln 88);
+#  - pdprof times every layer, the lstm layers included;
+#  - with nvcc, the CUDA stages of models/lstm_lm.yaml compile and link.
+. "$(dirname "$0")/../lib.sh"
+cd "$ROOT" || exit 1
+LAUNCH="$ROOT/scripts/pdlaunch"
+M="$ROOT/tests/data/models/tiny_lstm.yaml"
+make -s build/libpdrt.a bin/pdprof >/dev/null 2>&1 || { fail build_runtime "make failed"; finish; exit 1; }
+
+# ---- against PyTorch's nn.LSTM ----
+if /usr/bin/python3 -c 'import torch, numpy' 2>/dev/null; then
+    if cc -shared -fPIC -O2 -I. $(pkg-config --cflags openblas 2>/dev/null) -o "$TMP/libpdlstm.so" \
+        runtime/cpu/ops_lstm.c $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lm \
+        >"$TMP/so.log" 2>&1; then
+        out=$(/usr/bin/python3 tests/cli/lstm_torch_check.py "$TMP/libpdlstm.so" 2>&1) &&
+            pass lstm_equals_torch_nn_lstm || fail lstm_equals_torch_nn_lstm "$out"
+    else
+        fail lstm_equals_torch_nn_lstm "$(cat "$TMP/so.log")"
+    fi
+else
+    skip lstm_equals_torch_nn_lstm "no torch and numpy for /usr/bin/python3 (apt-get install python3-torch)"
+fi
+
+# ---- pipelines against their references ----
+C=${PD_DATA_DIR:-$ROOT/data}/shakespeare_char
+if [ ! -f "$C/train.bin" ]; then
+    skip lstm_pipelines "no $C (make deps builds it)"
+elif "$PDPLAN" "$M" -n 2 --straight -q -o "$TMP/g" >"$TMP/plan.log" 2>&1 &&
+    make -s -C "$TMP/g" >"$TMP/make.log" 2>&1; then
+    common=(--seed 3 --no-trace --steps 40)
+    expect_status 0 flush_runs "$LAUNCH" "$TMP/g" --schedule flush --microbatches 4 "${common[@]}" --no-eval --save "$TMP/pf" &&
+        expect_status 0 flush_single_runs "$LAUNCH" "$TMP/g" --single --schedule flush --microbatches 4 "${common[@]}" --no-eval --save "$TMP/sf" &&
+        { out=$(close_dirs "$TMP/pf" "$TMP/sf" 1e-5) && pass lstm_flush_2_stages_equals_single ||
+              fail lstm_flush_2_stages_equals_single "$out"; }
+    expect_status 0 1f1b_runs "$LAUNCH" "$TMP/g" --schedule 1f1b "${common[@]}" --save "$TMP/p1" &&
+        python3 - "$TMP/g/run/summary.json" <<'PY' && pass lstm_learns || fail lstm_learns "$(cat "$TMP/g/run/summary.json")"
+import json, math, sys
+s = json.load(open(sys.argv[1]))
+assert s["val_loss"] < math.log(88) - 0.5, s["val_loss"]
+PY
+    expect_status 0 1f1b_emulate_runs "$LAUNCH" "$TMP/g" --emulate --schedule 1f1b "${common[@]}" --save "$TMP/e1" &&
+        { same_dirs "$TMP/p1" "$TMP/e1" && pass lstm_1f1b_equals_emulate || fail lstm_1f1b_equals_emulate; }
+else
+    fail plan_and_build_tiny_lstm "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | head -5)"
+fi
+
+# ---- pdprof times the lstm layers ----
+if expect_status 0 pdprof_lstm bin/pdprof "$M" -q -o "$TMP/prof.yaml"; then
+    n=$(grep -c '{name:' "$M")
+    [ "$(grep -c 'forward_ms:' "$TMP/prof.yaml")" = "$n" ] && grep -q 'lstm1' "$TMP/prof.yaml" &&
+        ! grep -q '_ms: -' "$TMP/prof.yaml" && pass pdprof_lstm || fail pdprof_lstm "$(cat "$TMP/prof.yaml")"
+fi
+
+# ---- the CUDA stages of models/lstm_lm.yaml compile and link (running them needs a GPU:
+# tests/cuda/test_ops_cuda.c checks the kernels there) ----
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH="$PATH:/usr/local/cuda/bin"
+    if make -s build/libpdrt_cuda.a >/dev/null 2>&1 &&
+        "$PDPLAN" models/lstm_lm.yaml -n 2 --straight -q --backend cuda -o "$TMP/gcu" >"$TMP/plan.log" 2>&1 &&
+        make -s -C "$TMP/gcu" >"$TMP/make.log" 2>&1; then
+        grep -q 'pdrt_lstm_backward_cuda(ctx' "$TMP/gcu/stage_1.cu" && pass cuda_lstm_lm_stages_build ||
+            fail cuda_lstm_lm_stages_build "no lstm call in stage_1.cu"
+    else
+        fail cuda_lstm_lm_stages_build "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | tail -5)"
+    fi
+else
+    skip cuda_lstm_lm_stages_build "no nvcc"
+fi
+finish
