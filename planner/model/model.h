@@ -49,6 +49,7 @@ typedef struct {
     double p;                      /* dropout probability */
     double eps, momentum;          /* batchnorm2d: defaults 1e-5, 0.1 (PyTorch's); layernorm: eps */
     int heads;                     /* attention: the number of heads (divides C) */
+    int keys;                      /* attention with two inputs: the keys' count Tk (from shapes) */
     int num_embeddings;            /* embedding: vocabulary; its width is out_features, as is
                                       lstm's hidden size */
     int positions;                 /* embedding: learned position rows (0: none, else T) */

@@ -187,4 +187,19 @@ void pdrt_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih, f
                         const float *w_ih, const float *w_hh, const float *gates,
                         const float *cell, int B, int T, int F, int H, int D);
 
+/* ---- cross attention: the two-input `attention` (non-causal, multi-head; docs/ops.md): queries
+ * q [B][Tq][C] of one sequence over keys and values kv [B][Tk][2C] of another (k columns 0..C-1,
+ * v columns C..2C-1; head h at h*hs.. of each, hs = C/NH); out [B][Tq][C]. Per head:
+ * p_ij = softmax_j(q_i . k_j / sqrt(hs)) over every key j, out_i = sum_j p_ij v_j. att
+ * [B][NH][Tq][Tk] receives p for the backward, which accumulates dq and dkv (either may be
+ * NULL): dv_j += sum_i p_ij dout_i; ds_ij = p_ij (dout_i . v_j - sum_j' p_ij' dout_i . v_j');
+ * dq_i += sum_j ds_ij k_j / sqrt(hs); dk_j += sum_i ds_ij q_i / sqrt(hs).
+ * scratch: pdrt_cross_attention_scratch_floats(Tq, Tk). ---- */
+size_t pdrt_cross_attention_scratch_floats(int Tq, int Tk);
+void pdrt_cross_attention_forward(float *out, float *att, const float *q, const float *kv,
+                                  int B, int Tq, int Tk, int C, int NH);
+void pdrt_cross_attention_backward(float *dq, float *dkv, float *scratch, const float *dout,
+                                   const float *q, const float *kv, const float *att, int B,
+                                   int Tq, int Tk, int C, int NH);
+
 #endif

@@ -193,6 +193,15 @@ void pdrt_lstm_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dw_ih, float 
                              const float *gates, const float *cell, int B, int T, int F, int H,
                              int D);
 
+/* ---- the two-input attention (cross_attention.cu; ops.h has the math). The backward's ds lives
+ * in the context's scratch, pdrt_cross_attention_cuda_scratch_bytes. ---- */
+size_t pdrt_cross_attention_cuda_scratch_bytes(int B, int Tq, int Tk, int NH);
+void pdrt_cross_attention_forward_cuda(pd_cuda_ctx *ctx, float *out, float *att, const float *q,
+                                       const float *kv, int B, int Tq, int Tk, int C, int NH);
+void pdrt_cross_attention_backward_cuda(pd_cuda_ctx *ctx, float *dq, float *dkv,
+                                        const float *dout, const float *q, const float *kv,
+                                        const float *att, int B, int Tq, int Tk, int C, int NH);
+
 #ifdef __cplusplus
 }
 #endif

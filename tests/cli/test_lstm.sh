@@ -6,6 +6,8 @@
 #    1e-5 relative; docs/ops.md's parameter mapping), where /usr/bin/python3 has torch;
 #  - a 2-stage flush pipeline ends with --single's weights after 40 steps (1e-5 relative), 1f1b
 #    equals --emulate bit for bit, and the model learns (validation loss below ln 88);
+#  - tests/data/models/tiny_seq2seq.yaml (GNMT's wiring: a bidirectional encoder, the two-input
+#    attention of an lstm decoder over it) on 3 stages: flush equals --single, 1f1b --emulate;
 #  - pdprof times every layer, the lstm layers included;
 #  - with nvcc, the CUDA stages of models/lstm_lm.yaml compile and link.
 . "$(dirname "$0")/../lib.sh"
@@ -49,6 +51,26 @@ PY
         { same_dirs "$TMP/p1" "$TMP/e1" && pass lstm_1f1b_equals_emulate || fail lstm_1f1b_equals_emulate; }
 else
     fail plan_and_build_tiny_lstm "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | head -5)"
+fi
+
+# ---- GNMT's wiring in miniature (tests/data/models/tiny_seq2seq.yaml) on 3 stages: the
+# bidirectional encoder's keys and values and the embedding cross stage boundaries into the
+# decoder's two-input attention ----
+S="$ROOT/tests/data/models/tiny_seq2seq.yaml"
+if [ ! -f "$C/train.bin" ]; then
+    skip seq2seq_pipelines "no $C (make deps builds it)"
+elif "$PDPLAN" "$S" -n 3 --straight -q -o "$TMP/s" >"$TMP/plan.log" 2>&1 &&
+    make -s -C "$TMP/s" >"$TMP/make.log" 2>&1; then
+    common=(--seed 3 --no-trace --no-eval --steps 40)
+    expect_status 0 s_flush_runs "$LAUNCH" "$TMP/s" --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/spf" &&
+        expect_status 0 s_flush_single_runs "$LAUNCH" "$TMP/s" --single --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/ssf" &&
+        { out=$(close_dirs "$TMP/spf" "$TMP/ssf" 1e-5) && pass seq2seq_flush_3_stages_equals_single ||
+              fail seq2seq_flush_3_stages_equals_single "$out"; }
+    expect_status 0 s_1f1b_runs "$LAUNCH" "$TMP/s" --schedule 1f1b "${common[@]}" --save "$TMP/sp1" &&
+        expect_status 0 s_1f1b_emulate_runs "$LAUNCH" "$TMP/s" --emulate --schedule 1f1b "${common[@]}" --save "$TMP/se1" &&
+        { same_dirs "$TMP/sp1" "$TMP/se1" && pass seq2seq_1f1b_equals_emulate || fail seq2seq_1f1b_equals_emulate; }
+else
+    fail plan_and_build_tiny_seq2seq "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | head -5)"
 fi
 
 # ---- pdprof times the lstm layers ----

@@ -593,3 +593,36 @@ TEST(lstm) {
     lstm_case(2, 3, 4, 2, 1, 0);   /* no biases */
     lstm_case(32, 16, 128, 256, 1, 1); /* the character model's first layer, shorter */
 }
+
+/* the two-input attention: GPU probabilities, output and both gradients against the CPU's */
+static void cross_attention_case(int B, int Tq, int Tk, int C, int NH) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    size_t nq = (size_t)B * Tq * C, nkv = (size_t)B * Tk * 2 * C, na = (size_t)B * NH * Tq * Tk;
+    CHECK(pdrt_cross_attention_cuda_scratch_bytes(B, Tq, Tk, NH) <= (size_t)256 << 20);
+    float *q = rnd(nq, -1.5f, 1.5f), *kv = rnd(nkv, -1.5f, 1.5f), *dy = rnd(nq, -1, 1),
+          *dq0 = rnd(nq, -1, 1), *dkv0 = rnd(nkv, -1, 1);
+    float *y = malloc(nq * 4), *att = malloc(na * 4), *dq = dup_h(dq0, nq), *dkv = dup_h(dkv0, nkv),
+          *scr = malloc(pdrt_cross_attention_scratch_floats(Tq, Tk) * 4);
+    pdrt_cross_attention_forward(y, att, q, kv, B, Tq, Tk, C, NH);
+    pdrt_cross_attention_backward(dq, dkv, scr, dy, q, kv, att, B, Tq, Tk, C, NH);
+    float *gq = to_dev(c, q, nq), *gkv = to_dev(c, kv, nkv), *gdy = to_dev(c, dy, nq),
+          *gdq = to_dev(c, dq0, nq), *gdkv = to_dev(c, dkv0, nkv), *gy = pd_cuda_alloc(nq * 4),
+          *gatt = pd_cuda_alloc(na * 4);
+    pdrt_cross_attention_forward_cuda(c, gy, gatt, gq, gkv, B, Tq, Tk, C, NH);
+    pdrt_cross_attention_backward_cuda(c, gdq, gdkv, gdy, gq, gkv, gatt, B, Tq, Tk, C, NH);
+    CHECK_DEV(c, gy, y, nq, 1e-5);
+    CHECK_DEV(c, gatt, att, na, 1e-5);
+    CHECK_DEV(c, gdq, dq, nq, 1e-4);
+    CHECK_DEV(c, gdkv, dkv, nkv, 1e-4);
+    float *dev[] = {gq, gkv, gdy, gdq, gdkv, gy, gatt};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) pd_cuda_free(dev[i]);
+    free(q), free(kv), free(dy), free(dq0), free(dkv0), free(y), free(att), free(dq), free(dkv);
+    free(scr);
+}
+
+TEST(cross_attention) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    cross_attention_case(2, 5, 7, 8, 2);
+    cross_attention_case(3, 40, 130, 48, 4); /* key rows longer than the block's 128 threads */
+    cross_attention_case(2, 50, 50, 1024, 8); /* GNMT-8's width and sentence length */
+}
