@@ -8,8 +8,11 @@
 #    equals --emulate bit for bit, and the model learns (validation loss below ln 88);
 #  - tests/data/models/tiny_seq2seq.yaml (GNMT's wiring: a bidirectional encoder, the two-input
 #    attention of an lstm decoder over it) on 3 stages: flush equals --single, 1f1b --emulate;
+#  - models/gnmt8_reverse.yaml on the synthetic `reverse` task as a 4-stage pipeline: flush
+#    equals --single, 1f1b --emulate; a `reverse` model without input [T] is a diagnostic;
 #  - pdprof times every layer, the lstm layers included;
-#  - with nvcc, the CUDA stages of models/lstm_lm.yaml compile and link.
+#  - with nvcc, the CUDA stages of models/lstm_lm.yaml and models/gnmt8_reverse.yaml compile and
+#    link.
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 LAUNCH="$ROOT/scripts/pdlaunch"
@@ -73,6 +76,32 @@ else
     fail plan_and_build_tiny_seq2seq "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | head -5)"
 fi
 
+# ---- models/gnmt8_reverse.yaml (GNMT-8's structure in miniature) on the synthetic `reverse`
+# task as a 4-stage pipeline: flush equals --single, 1f1b equals --emulate; a `reverse` model
+# needs input [T] ----
+G="$ROOT/models/gnmt8_reverse.yaml"
+if "$PDPLAN" "$G" -n 4 --straight -q -o "$TMP/gn" >"$TMP/plan.log" 2>&1 &&
+    make -s -C "$TMP/gn" >"$TMP/make.log" 2>&1; then
+    common=(--seed 3 --no-trace --no-eval --steps 24 --synthetic-n 1024)
+    expect_status 0 g_flush_runs "$LAUNCH" "$TMP/gn" --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/gpf" &&
+        expect_status 0 g_flush_single_runs "$LAUNCH" "$TMP/gn" --single --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/gsf" &&
+        { out=$(close_dirs "$TMP/gpf" "$TMP/gsf" 1e-5) && pass gnmt8_reverse_flush_4_stages_equals_single ||
+              fail gnmt8_reverse_flush_4_stages_equals_single "$out"; }
+    expect_status 0 g_1f1b_runs "$LAUNCH" "$TMP/gn" --schedule 1f1b "${common[@]}" --save "$TMP/gp1" &&
+        expect_status 0 g_1f1b_emulate_runs "$LAUNCH" "$TMP/gn" --emulate --schedule 1f1b "${common[@]}" --save "$TMP/ge1" &&
+        { same_dirs "$TMP/gp1" "$TMP/ge1" && pass gnmt8_reverse_1f1b_equals_emulate || fail gnmt8_reverse_1f1b_equals_emulate; }
+else
+    fail plan_and_build_gnmt8_reverse "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | head -5)"
+fi
+sed 's/^input: \[10\]/input: [2, 5]/' "$G" >"$TMP/bad_reverse.yaml"
+if "$PDPLAN" "$TMP/bad_reverse.yaml" -q -o "$TMP/bad" >"$TMP/bad.log" 2>&1; then
+    fail reverse_needs_input_T "planned"
+elif grep -qE "bad_reverse.yaml:[0-9]+:[0-9]+: error: a token dataset needs 'input: \[T\]'" "$TMP/bad.log"; then
+    pass reverse_needs_input_T
+else
+    fail reverse_needs_input_T "$(head -2 "$TMP/bad.log")"
+fi
+
 # ---- pdprof times the lstm layers ----
 if expect_status 0 pdprof_lstm bin/pdprof "$M" -q -o "$TMP/prof.yaml"; then
     n=$(grep -c '{name:' "$M")
@@ -91,6 +120,13 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
             fail cuda_lstm_lm_stages_build "no lstm call in stage_1.cu"
     else
         fail cuda_lstm_lm_stages_build "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | tail -5)"
+    fi
+    if "$PDPLAN" "$G" -n 4 --straight -q --backend cuda -o "$TMP/gncu" >"$TMP/plan.log" 2>&1 &&
+        make -s -C "$TMP/gncu" >"$TMP/make.log" 2>&1; then
+        grep -q 'pdrt_cross_attention_backward_cuda(ctx' "$TMP"/gncu/stage_*.cu &&
+            pass cuda_gnmt8_reverse_stages_build || fail cuda_gnmt8_reverse_stages_build "no attention call"
+    else
+        fail cuda_gnmt8_reverse_stages_build "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | tail -5)"
     fi
 else
     skip cuda_lstm_lm_stages_build "no nvcc"
