@@ -7,8 +7,8 @@
  * stacked (D = 1 or 2): weight_ih [D][4H][F], weight_hh [D][4H][H], bias_ih [D][4H], bias_hh
  * [D][4H], all U(-1/sqrt(H), 1/sqrt(H)) (nn.LSTM's init); direction 0 is nn.LSTM's weight_ih_l0,
  * direction 1 its weight_ih_l0_reverse. The training forward saves the gates after their
- * nonlinearities [D][B][T][4H] and the cells [D][B][T][H] for backpropagation through time; the
- * backward reads the output (h) too. FLOPs per sample: forward T*D*(8H(F+H) + 8H + 12H) (the
+ * nonlinearities [D][B][T][4H] and the cells with their tanh [D][B][T][2H] for backpropagation
+ * through time; the backward reads the output (h) too. FLOPs per sample: forward T*D*(8H(F+H) + 8H + 12H) (the
  * input and recurrent products, the biases, the gates and cell update), backward
  * T*D*(16H(F+H) + 8H + 24H). Kernels: pdrt_lstm_forward/_backward (runtime/cpu/ops_lstm.c,
  * runtime/cuda/lstm.cu). */
@@ -53,7 +53,7 @@ static int tensors(const pd_layer *L, pd_tensor *t) {
 static int saved(const pd_layer *L, int64_t batch, pd_tensor *t) {
     int64_t D = dirs(L), T = L->out.dim[0], H = L->out_features;
     t[0] = (pd_tensor){"gates", D * batch * T * 4 * H, 0, 0};
-    t[1] = (pd_tensor){"cell", D * batch * T * H, 0, 0};
+    t[1] = (pd_tensor){"cell", D * batch * T * 2 * H, 0, 0}; /* c and tanh(c) */
     return 2;
 }
 

@@ -175,7 +175,7 @@ void pdrt_attention_backward(float *dinp, float *scratch, const float *dout, con
  * i, f, o = sigmoid, g = tanh; c_t = f c_prev + i g; h_t = o tanh(c_t); h_prev = c_prev = 0 at
  * each sequence's first step. w_ih [D][4H][F], w_hh [D][4H][H], b_ih and b_hh [D][4H] (either
  * may be NULL). gates [D][B][T][4H] receives i, f, g, o after their nonlinearities and cell
- * [D][B][T][H] the cells, kept for the backward, which reads out (the h's) too and accumulates
+ * [D][B][T][2H] the cells c_t and tanh(c_t) (a row of H each), kept for the backward, which reads out (the h's) too and accumulates
  * dinp, dw_ih, dw_hh, db_ih, db_hh (each may be NULL) by backpropagation through time.
  * scratch: pdrt_lstm_scratch_floats(B, T, H). ---- */
 size_t pdrt_lstm_scratch_floats(int B, int T, int H);

@@ -19,6 +19,34 @@ size_t pdrt_lstm_scratch_floats(int B, int T, int H) {
     return (size_t)B * T * 4 * H + 2 * (size_t)B * H; /* dgates, dh, dc */
 }
 
+/* One step's gate gradients da [4H] (pre-activation) of one sample, from its output gradient dy,
+ * the dh carried from the step after, and the dc carried in place; a = i, f, g, o; c = c, tanh c;
+ * cp the previous step's (NULL at the first step: c_prev = 0, so no forget-gate gradient). No
+ * calls in the loops: they vectorize. */
+/* GCC's -O2 vectorizes only loops of a known trip count ("very cheap" cost model); these run H
+ * times, so this function asks for its dynamic model */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("vect-cost-model=dynamic")))
+#endif
+static void step_backward(float *restrict da, float *restrict dc, const float *restrict dh,
+                          const float *restrict dy, const float *restrict a,
+                          const float *restrict c, const float *restrict cp, int H) {
+    const float *ig = a, *fg = a + H, *gg = a + 2 * H, *og = a + 3 * H, *tc = c + H;
+    for (int j = 0; j < H; j++) {
+        float dhj = dy[j] + dh[j];
+        float dcj = dc[j] + dhj * og[j] * (1.0f - tc[j] * tc[j]);
+        da[j] = dcj * gg[j] * ig[j] * (1.0f - ig[j]);
+        da[2 * H + j] = dcj * ig[j] * (1.0f - gg[j] * gg[j]);
+        da[3 * H + j] = dhj * tc[j] * og[j] * (1.0f - og[j]);
+        dc[j] = dcj; /* times f below, once df has used it */
+    }
+    if (cp)
+        for (int j = 0; j < H; j++) da[H + j] = dc[j] * cp[j] * fg[j] * (1.0f - fg[j]);
+    else
+        for (int j = 0; j < H; j++) da[H + j] = 0.0f;
+    for (int j = 0; j < H; j++) dc[j] *= fg[j];
+}
+
 /* The time index of step s of direction d (1 runs backwards in time). */
 static inline int step_time(int d, int s, int T) { return d ? T - 1 - s : s; }
 
@@ -28,7 +56,7 @@ void pdrt_lstm_forward(float *out, float *gates, float *cell, const float *inp,
     int G = 4 * H, DH = D * H;
     size_t rows = (size_t)B * T;
     for (int d = 0; d < D; d++) {
-        float *gd = gates + (size_t)d * rows * G, *cd = cell + (size_t)d * rows * H;
+        float *gd = gates + (size_t)d * rows * G, *cd = cell + (size_t)d * rows * 2 * H;
         const float *wi = w_ih + (size_t)d * G * F, *wh = w_hh + (size_t)d * G * H;
         /* every token's input projection and both biases: gd[B*T][4H] = x W_ih^T + b */
         float beta = 0.0f;
@@ -49,15 +77,16 @@ void pdrt_lstm_forward(float *out, float *gates, float *cell, const float *inp,
                             gd + (size_t)t * G, T * G);
             for (int b = 0; b < B; b++) {
                 float *a = gd + ((size_t)b * T + t) * G;
-                float *c = cd + ((size_t)b * T + t) * H;
-                const float *cp = s > 0 ? cd + ((size_t)b * T + tp) * H : NULL;
+                float *c = cd + ((size_t)b * T + t) * 2 * H; /* c, then tanh(c) */
+                const float *cp = s > 0 ? cd + ((size_t)b * T + tp) * 2 * H : NULL;
                 float *h = out + ((size_t)b * T + t) * DH + (size_t)d * H;
                 for (int j = 0; j < H; j++) {
                     float i = sigmoidf(a[j]), f = sigmoidf(a[H + j]),
                           g = tanh_fast(a[2 * H + j]), o = sigmoidf(a[3 * H + j]);
                     a[j] = i, a[H + j] = f, a[2 * H + j] = g, a[3 * H + j] = o;
                     c[j] = (cp ? f * cp[j] : 0.0f) + i * g;
-                    h[j] = o * tanh_fast(c[j]);
+                    c[H + j] = tanh_fast(c[j]);
+                    h[j] = o * c[H + j];
                 }
             }
         }
@@ -72,7 +101,7 @@ void pdrt_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih, f
     size_t rows = (size_t)B * T;
     float *dg = scratch, *dh = dg + rows * G, *dc = dh + (size_t)B * H;
     for (int d = 0; d < D; d++) {
-        const float *gd = gates + (size_t)d * rows * G, *cd = cell + (size_t)d * rows * H;
+        const float *gd = gates + (size_t)d * rows * G, *cd = cell + (size_t)d * rows * 2 * H;
         const float *wi = w_ih + (size_t)d * G * F, *wh = w_hh + (size_t)d * G * H;
         memset(dh, 0, (size_t)B * H * sizeof(float)); /* dL/dh_t from step t+1 */
         memset(dc, 0, (size_t)B * H * sizeof(float)); /* dL/dc_t from step t+1 */
@@ -80,20 +109,9 @@ void pdrt_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih, f
             int t = step_time(d, s, T), tp = step_time(d, s - 1, T);
             for (int b = 0; b < B; b++) {
                 size_t r = (size_t)b * T + t;
-                const float *a = gd + r * G, *c = cd + r * H;
-                const float *cp = s > 0 ? cd + ((size_t)b * T + tp) * H : NULL;
-                const float *dy = dout + r * DH + (size_t)d * H;
-                float *da = dg + r * G, *dhb = dh + (size_t)b * H, *dcb = dc + (size_t)b * H;
-                for (int j = 0; j < H; j++) {
-                    float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-                    float tc = tanh_fast(c[j]), dhj = dy[j] + dhb[j];
-                    float dcj = dcb[j] + dhj * o * (1.0f - tc * tc);
-                    da[j] = dcj * g * i * (1.0f - i);
-                    da[H + j] = cp ? dcj * cp[j] * f * (1.0f - f) : 0.0f;
-                    da[2 * H + j] = dcj * i * (1.0f - g * g);
-                    da[3 * H + j] = dhj * tc * o * (1.0f - o);
-                    dcb[j] = dcj * f;
-                }
+                const float *cp = s > 0 ? cd + ((size_t)b * T + tp) * 2 * H : NULL;
+                step_backward(dg + r * G, dc + (size_t)b * H, dh + (size_t)b * H,
+                              dout + r * DH + (size_t)d * H, gd + r * G, cd + r * 2 * H, cp, H);
             }
             if (s > 0) /* dh_{t-1} = da_t W_hh */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f,

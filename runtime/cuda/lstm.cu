@@ -52,7 +52,7 @@ static __global__ void bias_rows_kernel(float *g, const float *bi, const float *
     }
 }
 
-// step t of one direction: gates a (pre-activations in, activations out), cell and h
+// step t of one direction: gates a (pre-activations in, activations out), c and tanh c, and h
 static __global__ void step_fwd_kernel(float *gd, float *cd, float *out, int B, int T, int H,
                                        int DH, int d, int t, int tp) {
     for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < B * H; e += gridDim.x * blockDim.x) {
@@ -61,9 +61,11 @@ static __global__ void step_fwd_kernel(float *gd, float *cd, float *out, int B, 
         float i = sigm(a[j]), f = sigm(a[H + j]), g = tanhf(a[2 * H + j]), o = sigm(a[3 * H + j]);
         a[j] = i, a[H + j] = f, a[2 * H + j] = g, a[3 * H + j] = o;
         float c = i * g;
-        if (tp >= 0) c += f * cd[((size_t)b * T + tp) * H + j];
-        cd[((size_t)b * T + t) * H + j] = c;
-        out[((size_t)b * T + t) * DH + (size_t)d * H + j] = o * tanhf(c);
+        if (tp >= 0) c += f * cd[((size_t)b * T + tp) * 2 * H + j];
+        float *cr = cd + ((size_t)b * T + t) * 2 * H; // c, then tanh(c)
+        cr[j] = c;
+        cr[H + j] = tanhf(c);
+        out[((size_t)b * T + t) * DH + (size_t)d * H + j] = o * cr[H + j];
     }
 }
 
@@ -77,11 +79,11 @@ static __global__ void step_bwd_kernel(float *dg, float *dc, const float *dh, co
         const float *a = gd + r * 4 * H;
         float *da = dg + r * 4 * H;
         float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-        float tc = tanhf(cd[r * H + j]);
+        float tc = cd[r * 2 * H + H + j];
         float dhj = dout[r * DH + (size_t)d * H + j] + dh[e];
         float dcj = dc[e] + dhj * o * (1.0f - tc * tc);
         da[j] = dcj * g * i * (1.0f - i);
-        da[H + j] = tp >= 0 ? dcj * cd[((size_t)b * T + tp) * H + j] * f * (1.0f - f) : 0.0f;
+        da[H + j] = tp >= 0 ? dcj * cd[((size_t)b * T + tp) * 2 * H + j] * f * (1.0f - f) : 0.0f;
         da[2 * H + j] = dcj * i * (1.0f - g * g);
         da[3 * H + j] = dhj * tc * o * (1.0f - o);
         dc[e] = dcj * f;
@@ -112,7 +114,7 @@ extern "C" void pdrt_lstm_forward_cuda(pd_cuda_ctx *ctx, float *out, float *gate
     size_t rows = (size_t)B * T;
     unsigned nb = pd_blocks((size_t)B * H, 256);
     for (int d = 0; d < D; d++) {
-        float *gd = gates + (size_t)d * rows * G, *cd = cell + (size_t)d * rows * H;
+        float *gd = gates + (size_t)d * rows * G, *cd = cell + (size_t)d * rows * 2 * H;
         const float *wi = w_ih + (size_t)d * G * F, *wh = w_hh + (size_t)d * G * H;
         float beta = 0.0f;
         if (b_ih || b_hh) {
@@ -148,7 +150,7 @@ extern "C" void pdrt_lstm_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dw
     float *dh = (float *)PD_SCRATCH(ctx, (size_t)B * H * sizeof(float));
     float *dc = (float *)PD_SCRATCH(ctx, (size_t)B * H * sizeof(float));
     for (int d = 0; d < D; d++) {
-        const float *gd = gates + (size_t)d * rows * G, *cd = cell + (size_t)d * rows * H;
+        const float *gd = gates + (size_t)d * rows * G, *cd = cell + (size_t)d * rows * 2 * H;
         const float *wi = w_ih + (size_t)d * G * F, *wh = w_hh + (size_t)d * G * H;
         PD_CUDA_CHECK(cudaMemsetAsync(dh, 0, (size_t)B * H * sizeof(float), ctx->stream));
         PD_CUDA_CHECK(cudaMemsetAsync(dc, 0, (size_t)B * H * sizeof(float), ctx->stream));

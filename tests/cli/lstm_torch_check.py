@@ -35,7 +35,7 @@ def case(B, T, F, H, D):
     xin = np.ascontiguousarray(x.detach().numpy(), dtype=np.float32)
     out = np.zeros((B, T, D * H), np.float32)
     gates = np.zeros((D, B, T, 4 * H), np.float32)
-    cell = np.zeros((D, B, T, H), np.float32)
+    cell = np.zeros((D, B, T, 2 * H), np.float32)  # c and tanh(c)
     lib.pdrt_lstm_forward(ptr(out), ptr(gates), ptr(cell), ptr(xin), *[ptr(p) for p in prm],
                           B, T, F, H, D)
     grads = [np.zeros_like(xin)] + [np.zeros_like(p) for p in prm]

@@ -553,7 +553,7 @@ static void lstm_case(int B, int T, int F, int H, int D, int bias) {
     int G = 4 * H;
     size_t nx = (size_t)B * T * F, ny = (size_t)B * T * D * H, nwi = (size_t)D * G * F,
            nwh = (size_t)D * G * H, nb = (size_t)D * G, ng = (size_t)D * B * T * G,
-           nc = (size_t)D * B * T * H;
+           nc = (size_t)D * B * T * 2 * H; /* c and tanh(c) */
     CHECK(pdrt_lstm_cuda_scratch_bytes(B, T, H) <= (size_t)256 << 20);
     float *x = rnd(nx, -1.5f, 1.5f), *wi = rnd(nwi, -0.5f, 0.5f), *wh = rnd(nwh, -0.5f, 0.5f),
           *bi = rnd(nb, -0.5f, 0.5f), *bh = rnd(nb, -0.5f, 0.5f), *dy = rnd(ny, -1, 1);

@@ -64,7 +64,7 @@ static void lstm_case(int B, int T, int F, int H, int D, int bias, int line) {
            nwh = (size_t)D * G * H, nb = (size_t)D * G;
     float *x = falloc(nx), *wi = falloc(nwi), *wh = falloc(nwh), *bi = falloc(nb),
           *bh = falloc(nb), *y = falloc(ny), *dy = falloc(ny), *gates = falloc(D * B * T * G),
-          *cell = falloc((size_t)D * B * T * H), *scr = falloc(pdrt_lstm_scratch_floats(B, T, H));
+          *cell = falloc((size_t)D * B * T * 2 * H), *scr = falloc(pdrt_lstm_scratch_floats(B, T, H));
     float *grad[5], *pre[5];
     size_t len[5] = {nx, nwi, nwh, nb, nb};
     for (int k = 0; k < 5; k++) grad[k] = falloc(len[k]), pre[k] = falloc(len[k]);
@@ -144,7 +144,7 @@ TEST(lstm_descriptor_shapes_counts_and_calls) {
     CHECK(!strcmp(t[1].name, "weight_hh") && t[1].floats == 100 && t[1].decays);
     CHECK(!strcmp(t[3].name, "bias_hh") && t[3].floats == 20 && !t[3].decays);
     CHECK_EQ_INT(pd_op_saved(&L, 3, t), 2);
-    CHECK(t[0].floats == 3 * 7 * 20 && t[1].floats == 3 * 7 * 5);
+    CHECK(t[0].floats == 3 * 7 * 20 && t[1].floats == 3 * 7 * 10); /* c and tanh c */
     L.bidirectional = 1;
     CHECK_EQ_INT(pd_op(PD_OP_LSTM)->infer(&L, in, err, sizeof err), 0);
     CHECK(L.out.dim[1] == 10 && L.n_weight == 2 * 4 * 5 * 11 && L.n_bias == 80);
