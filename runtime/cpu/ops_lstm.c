@@ -22,9 +22,8 @@ size_t pdrt_lstm_scratch_floats(int B, int T, int H) {
 /* One step's gate gradients da [4H] (pre-activation) of one sample, from its output gradient dy,
  * the dh carried from the step after, and the dc carried in place; a = i, f, g, o; c = c, tanh c;
  * cp the previous step's (NULL at the first step: c_prev = 0, so no forget-gate gradient). No
- * calls in the loops: they vectorize. */
-/* GCC's -O2 vectorizes only loops of a known trip count ("very cheap" cost model); these run H
- * times, so this function asks for its dynamic model */
+ * calls in the loops, so they vectorize; GCC's -O2 ("very cheap" cost model) vectorizes only
+ * loops of a known trip count, and these run H times, so the function asks for its dynamic one. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("vect-cost-model=dynamic")))
 #endif
