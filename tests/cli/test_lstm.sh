@@ -5,7 +5,8 @@
 #  - our CPU kernels equal PyTorch's nn.LSTM on the same weights (output and every gradient,
 #    1e-5 relative; docs/ops.md's parameter mapping), where /usr/bin/python3 has torch;
 #  - a 2-stage flush pipeline ends with --single's weights after 40 steps (1e-5 relative), 1f1b
-#    equals --emulate bit for bit, and the model learns (validation loss below ln 88);
+#    equals --emulate bit for bit, and the model learns (validation loss below ln 88); one stage
+#    of 4 replicas: replicas identical, 1f1b equals --emulate, flush equals --single;
 #  - tests/data/models/tiny_seq2seq.yaml (GNMT's wiring: a bidirectional encoder, the two-input
 #    attention of an lstm decoder over it) on 3 stages: flush equals --single, 1f1b --emulate;
 #  - models/gnmt8_reverse.yaml on the synthetic `reverse` task as a 4-stage pipeline: flush
@@ -52,6 +53,23 @@ assert s["val_loss"] < math.log(88) - 0.5, s["val_loss"]
 PY
     expect_status 0 1f1b_emulate_runs "$LAUNCH" "$TMP/g" --emulate --schedule 1f1b "${common[@]}" --save "$TMP/e1" &&
         { same_dirs "$TMP/p1" "$TMP/e1" && pass lstm_1f1b_equals_emulate || fail lstm_1f1b_equals_emulate; }
+    # one stage of 4 replicas (fast links make data parallelism the plan): the replicas stay
+    # bitwise identical, 1f1b equals its emulation, flush equals --single
+    if "$PDPLAN" "$M" -n 4 -b 1e12 -q -o "$TMP/r4" >"$TMP/plan.log" 2>&1 &&
+        grep -q 'stage 0 binary stage_0 replicas 4' "$TMP/r4/launch.conf" &&
+        make -s -C "$TMP/r4" >"$TMP/make.log" 2>&1; then
+        rc=(--seed 3 --no-trace --no-eval --steps 12)
+        expect_status 0 r4_1f1b_runs "$LAUNCH" "$TMP/r4" "${rc[@]}" --check-replicas --save "$TMP/r4p" &&
+            expect_status 0 r4_emulate_runs "$LAUNCH" "$TMP/r4" --emulate "${rc[@]}" --save "$TMP/r4e" &&
+            { same_dirs "$TMP/r4p" "$TMP/r4e" && pass lstm_replicated_1f1b_equals_emulate ||
+                  fail lstm_replicated_1f1b_equals_emulate; }
+        expect_status 0 r4_flush_runs "$LAUNCH" "$TMP/r4" --schedule flush --microbatches 4 "${rc[@]}" --check-replicas --save "$TMP/r4f" &&
+            expect_status 0 r4_single_runs "$LAUNCH" "$TMP/r4" --single --schedule flush --microbatches 4 "${rc[@]}" --save "$TMP/r4s" &&
+            { out=$(close_dirs "$TMP/r4f" "$TMP/r4s" 1e-5) && pass lstm_replicated_flush_equals_single ||
+                  fail lstm_replicated_flush_equals_single "$out"; }
+    else
+        fail plan_tiny_lstm_replicated "$(cat "$TMP/plan.log" "$TMP/make.log" "$TMP/r4/launch.conf" 2>/dev/null | head -5)"
+    fi
 else
     fail plan_and_build_tiny_lstm "$(cat "$TMP/plan.log" "$TMP/make.log" 2>/dev/null | head -5)"
 fi
