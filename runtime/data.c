@@ -335,7 +335,20 @@ int64_t pd_tokens_offset(const pd_data *d, int64_t epoch, int64_t j, int shuffle
     return (int64_t)pd_rng_below(key, (uint64_t)j, (uint64_t)(d->n_tokens - d->C));
 }
 
-int pd_data_targets(const pd_data *d) { return d->kind == PD_DATA_TOKENS ? d->C : 1; }
+int pd_data_targets(const pd_data *d) {
+    return d->kind == PD_DATA_TOKENS || d->kind == PD_DATA_REVERSE ? d->C : 1;
+}
+
+void pd_reverse_init(pd_data *d, int64_t n, int T, int vocab, uint64_t seed, int train) {
+    memset(d, 0, sizeof *d);
+    d->kind = PD_DATA_REVERSE;
+    d->n = n;
+    d->C = T;
+    d->H = d->W = 1;
+    d->classes = vocab;
+    d->synth_seed = seed;
+    d->synth_base = train ? 0 : (int64_t)1 << 40;
+}
 
 void pd_synthetic_init(pd_data *d, int64_t n, int C, int H, int W, int classes, uint64_t seed,
                        int train) {
@@ -458,6 +471,17 @@ int pd_data_batch(float *x, int *labels, pd_data *d, int64_t epoch, int64_t batc
         float *xs = x ? x + (size_t)j * F : NULL;
         if (d->kind == PD_DATA_SYNTHETIC) {
             synthetic_sample(xs, labels ? &labels[j] : NULL, d, idx);
+            continue;
+        }
+        if (d->kind == PD_DATA_REVERSE) { /* T ids, and the same ids reversed as targets */
+            int T = d->C;
+            uint64_t key = pd_rng_key(d->synth_seed, PD_RNG_SYNTH, (uint64_t)(d->synth_base + idx),
+                                      1, 0);
+            for (int t = 0; t < T; t++) {
+                int id = (int)pd_rng_below(key, (uint64_t)t, (uint64_t)d->classes);
+                if (xs) xs[t] = (float)id;
+                if (labels) labels[(size_t)j * T + T - 1 - t] = id;
+            }
             continue;
         }
         if (xs) {

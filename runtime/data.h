@@ -34,7 +34,10 @@
 #define PD_FMNIST_MEAN 0.2860f
 #define PD_FMNIST_STD 0.3530f
 
-typedef enum { PD_DATA_FMNIST = 0, PD_DATA_SYNTHETIC = 1, PD_DATA_TOKENS = 2 } pd_data_kind;
+typedef enum {
+    PD_DATA_FMNIST = 0, PD_DATA_SYNTHETIC = 1, PD_DATA_TOKENS = 2,
+    PD_DATA_REVERSE = 3 /* the synthetic sequence-to-sequence task: targets the reversed input */
+} pd_data_kind;
 typedef enum { PD_TOKENS_U8 = 0, PD_TOKENS_U16 = 1, PD_TOKENS_LLMC = 2 } pd_token_format;
 #define PD_LLMC_MAGIC 20240520
 #define PD_LLMC_HEADER_INTS 256
@@ -80,8 +83,13 @@ int pd_tokens_load(pd_data *d, const char *path, pd_token_format fmt, int T, int
                    char *err, size_t errlen);
 /* The first token of sample j of the epoch (see above). */
 int64_t pd_tokens_offset(const pd_data *d, int64_t epoch, int64_t j, int shuffle, uint64_t seed);
-/* targets per sample: T for token streams, 1 (a label) otherwise */
+/* targets per sample: T for token streams and `reverse`, 1 (a label) otherwise */
 int pd_data_targets(const pd_data *d);
+/* The synthetic sequence-to-sequence task `reverse` (docs/formats.md): n samples of T token ids
+ * drawn uniformly from [0, vocab), sample i's id t = pd_rng_below(pd_rng_key(seed, PD_RNG_SYNTH,
+ * base + i, 1, 0), t, vocab) (base 0 for training, 2^40 for validation), and T targets, the
+ * same ids in reverse order: target t = id T-1-t. */
+void pd_reverse_init(pd_data *d, int64_t n, int T, int vocab, uint64_t seed, int train);
 /* A synthetic split of n samples of shape C x H x W with the given classes. */
 void pd_synthetic_init(pd_data *d, int64_t n, int C, int H, int W, int classes, uint64_t seed,
                        int train);

@@ -16,6 +16,16 @@ void pd_init_linear(float *weight, float *bias, uint64_t seed, int layer, int C,
     if (bias) pd_init_uniform(bias, bound, seed, layer, 1, (size_t)OC);
 }
 
+void pd_init_lstm(float *w_ih, float *w_hh, float *b_ih, float *b_hh, uint64_t seed, int layer,
+                  int F, int H, int D) {
+    float bound = 1.0f / sqrtf((float)H);
+    size_t g = (size_t)D * 4 * H;
+    pd_init_uniform(w_ih, bound, seed, layer, 0, g * F);
+    pd_init_uniform(w_hh, bound, seed, layer, 1, g * H);
+    if (b_ih) pd_init_uniform(b_ih, bound, seed, layer, 2, g);
+    if (b_hh) pd_init_uniform(b_hh, bound, seed, layer, 3, g);
+}
+
 void pd_init_conv2d(float *weight, float *bias, uint64_t seed, int layer, int C, int OC, int KH,
                     int KW) {
     int fan_in = C * KH * KW;

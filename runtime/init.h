@@ -9,6 +9,8 @@
  * bias = 0.
  * embedding: weight [V][C] (param 0) and position rows [T][C] (param 1) ~ N(0, std^2) (PyTorch's
  * nn.Embedding has std 1; GPT-2 and the anchor 0.02), element i = std * pd_rng_normal(key, i).
+ * lstm: weight_ih, weight_hh, bias_ih, bias_hh (params 0..3) all ~ U(-1/sqrt(H), 1/sqrt(H)), as
+ * nn.LSTM initialises them.
  * The numbers differ from PyTorch's (different generator); the distributions are the same.
  */
 #ifndef PD_INIT_H
@@ -32,5 +34,8 @@ void pd_init_embedding(float *weight, float *pos, uint64_t seed, int layer, int 
                        float std);
 /* weight = 1, bias = 0, each [C] (PyTorch's LayerNorm); either may be NULL */
 void pd_init_layernorm(float *weight, float *bias, int C);
+/* weight_ih [D][4H][F], weight_hh [D][4H][H], bias_ih and bias_hh [D][4H] (either may be NULL) */
+void pd_init_lstm(float *w_ih, float *w_hh, float *b_ih, float *b_hh, uint64_t seed, int layer,
+                  int F, int H, int D);
 
 #endif

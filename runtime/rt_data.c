@@ -49,9 +49,15 @@ static int token_paths(char *tpath, char *vpath, size_t cap, pd_token_format *fm
     return tok;
 }
 
+/* the synthetic sequence-to-sequence task (pd_reverse_init), the model's or --data's */
+static int is_reverse(const pdrt_args *a, const pdrt_stage *st) {
+    return !strcmp(a->data[0] ? a->data : st->dataset, "reverse");
+}
+
 int pdrt_targets(const pdrt_args *a, const pdrt_stage *st) {
     char tpath[2048], vpath[2048];
     pd_token_format fmt;
+    if (is_reverse(a, st)) return st->in_c;
     return token_paths(tpath, vpath, sizeof tpath, &fmt, a, st) ? st->in_c : 1;
 }
 
@@ -71,6 +77,15 @@ void pdrt_data_open(pd_data *train, pd_data *test, const pdrt_args *a, const pdr
     memset(test, 0, sizeof *test);
     char tpath[2048], vpath[2048], err[2600];
     pd_token_format fmt;
+    if (is_reverse(a, st)) {
+        if (st->in_h != 1 || st->in_w != 1)
+            PDRT_FAIL("data: reverse needs the model input [T], not %dx%dx%d", st->in_c,
+                      st->in_h, st->in_w);
+        int64_t nt = a->synthetic_n / 4 > st->batch ? a->synthetic_n / 4 : st->batch;
+        pd_reverse_init(train, a->synthetic_n, st->in_c, st->classes, a->seed, 1);
+        pd_reverse_init(test, nt, st->in_c, st->classes, a->seed, 0);
+        return;
+    }
     int tok = token_paths(tpath, vpath, sizeof tpath, &fmt, a, st);
     if (tok) {
         if (st->in_h != 1 || st->in_w != 1)

@@ -45,9 +45,11 @@ typedef struct {
     int kernel[2], stride[2], padding[2]; /* conv2d, maxpool2d, avgpool2d: (h, w) */
     int has_bias;                  /* linear, conv2d: default 1 */
     int global;                    /* avgpool2d: global average over H, W */
+    int bidirectional;             /* lstm: a second, time-reversed direction (output 2H) */
     double p;                      /* dropout probability */
     double eps, momentum;          /* batchnorm2d: defaults 1e-5, 0.1 (PyTorch's); layernorm: eps */
     int heads;                     /* attention: the number of heads (divides C) */
+    int keys;                      /* attention with two inputs: the keys' count Tk (from shapes) */
     int num_embeddings;            /* embedding: vocabulary; its width is out_features, as is
                                       lstm's hidden size */
     int positions;                 /* embedding: learned position rows (0: none, else T) */

@@ -94,7 +94,8 @@ static int get_num(pd_yaml *y, yaml_node_t *map, const char *key, double def, do
     return 0;
 }
 
-/* dataset: a name (fashion-mnist, synthetic, shakespeare_char) or a token stream
+/* dataset: a name (fashion-mnist, synthetic, shakespeare_char, reverse: the synthetic
+ * sequence-to-sequence task of docs/formats.md) or a token stream
  * {kind: tokens, train: PATH, val: PATH, format: u8|u16|llmc}, kept as
  * "tokens:FORMAT:TRAIN:VAL" (the runtime's spelling, which --data takes too). Token streams
  * need input: [T], the context length. */
@@ -103,12 +104,13 @@ static int read_dataset(pd_yaml *y, yaml_node_t *v, pd_model *m) {
     if (v->type == YAML_SCALAR_NODE) {
         if (pd_yaml_str(y, v, "dataset", m->dataset, sizeof m->dataset)) return 1;
         if (strcmp(m->dataset, "fashion-mnist") && strcmp(m->dataset, "synthetic") &&
-            strcmp(m->dataset, "shakespeare_char")) {
+            strcmp(m->dataset, "shakespeare_char") && strcmp(m->dataset, "reverse")) {
             pd_yaml_error(y, v, "unknown dataset '%s' (known: fashion-mnist, synthetic, "
-                          "shakespeare_char, or a mapping {kind: tokens, ...})", m->dataset);
+                          "shakespeare_char, reverse, or a mapping {kind: tokens, ...})",
+                          m->dataset);
             return 1;
         }
-        tokens = !strcmp(m->dataset, "shakespeare_char");
+        tokens = !strcmp(m->dataset, "shakespeare_char") || !strcmp(m->dataset, "reverse");
     } else {
         if (pd_yaml_expect_map(y, v, "'dataset'")) return 1;
         int e = pd_yaml_check_keys(y, v, dataset_keys, "dataset");
@@ -139,7 +141,8 @@ static int read_dataset(pd_yaml *y, yaml_node_t *v, pd_model *m) {
         tokens = 1;
     }
     if (tokens && m->input.rank != 1) {
-        pd_yaml_error(y, v, "a token dataset needs 'input: [T]' (T tokens of context)");
+        pd_yaml_error(y, v, "a token dataset needs 'input: [T]' (T tokens of context or of the "
+                      "sequence)");
         return 1;
     }
     return 0;

@@ -168,4 +168,38 @@ void pdrt_attention_forward(float *out, float *att, const float *inp, int B, int
 void pdrt_attention_backward(float *dinp, float *scratch, const float *dout, const float *inp,
                              const float *att, int B, int T, int C, int NH);
 
+/* ---- lstm: one LSTM layer, PyTorch's nn.LSTM (one layer, batch_first), docs/ops.md. inp
+ * [B][T][F]; out [B][T][D*H] (direction d's h_t at columns d*H..); D = 1, or 2 for a
+ * bidirectional layer whose direction 1 runs from t = T-1 down to 0. Per direction, gates in
+ * PyTorch's order i, f, g, o (rows k*H.. of the 4H): a_t = W_ih x_t + b_ih + W_hh h_prev + b_hh;
+ * i, f, o = sigmoid, g = tanh; c_t = f c_prev + i g; h_t = o tanh(c_t); h_prev = c_prev = 0 at
+ * each sequence's first step. w_ih [D][4H][F], w_hh [D][4H][H], b_ih and b_hh [D][4H] (either
+ * may be NULL). gates [D][B][T][4H] receives i, f, g, o after their nonlinearities and cell
+ * [D][B][T][2H] the cells c_t and tanh(c_t) (a row of H each), kept for the backward, which reads out (the h's) too and accumulates
+ * dinp, dw_ih, dw_hh, db_ih, db_hh (each may be NULL) by backpropagation through time.
+ * scratch: pdrt_lstm_scratch_floats(B, T, H). ---- */
+size_t pdrt_lstm_scratch_floats(int B, int T, int H);
+void pdrt_lstm_forward(float *out, float *gates, float *cell, const float *inp,
+                       const float *w_ih, const float *w_hh, const float *b_ih,
+                       const float *b_hh, int B, int T, int F, int H, int D);
+void pdrt_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh,
+                        float *scratch, const float *dout, const float *out, const float *inp,
+                        const float *w_ih, const float *w_hh, const float *gates,
+                        const float *cell, int B, int T, int F, int H, int D);
+
+/* ---- cross attention: the two-input `attention` (non-causal, multi-head; docs/ops.md): queries
+ * q [B][Tq][C] of one sequence over keys and values kv [B][Tk][2C] of another (k columns 0..C-1,
+ * v columns C..2C-1; head h at h*hs.. of each, hs = C/NH); out [B][Tq][C]. Per head:
+ * p_ij = softmax_j(q_i . k_j / sqrt(hs)) over every key j, out_i = sum_j p_ij v_j. att
+ * [B][NH][Tq][Tk] receives p for the backward, which accumulates dq and dkv (either may be
+ * NULL): dv_j += sum_i p_ij dout_i; ds_ij = p_ij (dout_i . v_j - sum_j' p_ij' dout_i . v_j');
+ * dq_i += sum_j ds_ij k_j / sqrt(hs); dk_j += sum_i ds_ij q_i / sqrt(hs).
+ * scratch: pdrt_cross_attention_scratch_floats(Tq, Tk). ---- */
+size_t pdrt_cross_attention_scratch_floats(int Tq, int Tk);
+void pdrt_cross_attention_forward(float *out, float *att, const float *q, const float *kv,
+                                  int B, int Tq, int Tk, int C, int NH);
+void pdrt_cross_attention_backward(float *dq, float *dkv, float *scratch, const float *dout,
+                                   const float *q, const float *kv, const float *att, int B,
+                                   int Tq, int Tk, int C, int NH);
+
 #endif

@@ -179,6 +179,29 @@ void pdrt_attention_forward_cuda(pd_cuda_ctx *ctx, float *out, float *att, const
 void pdrt_attention_backward_cuda(pd_cuda_ctx *ctx, float *dinp, const float *dout,
                                   const float *inp, const float *att, int B, int T, int C, int NH);
 
+/* ---- lstm (lstm.cu; ops.h has the math and the layouts). The backward takes no scratch
+ * argument: its gate gradients and carried dh, dc live in the context's scratch,
+ * pdrt_lstm_cuda_scratch_bytes. ---- */
+size_t pdrt_lstm_cuda_scratch_bytes(int B, int T, int H);
+void pdrt_lstm_forward_cuda(pd_cuda_ctx *ctx, float *out, float *gates, float *cell,
+                            const float *inp, const float *w_ih, const float *w_hh,
+                            const float *b_ih, const float *b_hh, int B, int T, int F, int H,
+                            int D);
+void pdrt_lstm_backward_cuda(pd_cuda_ctx *ctx, float *dinp, float *dw_ih, float *dw_hh,
+                             float *db_ih, float *db_hh, const float *dout, const float *out,
+                             const float *inp, const float *w_ih, const float *w_hh,
+                             const float *gates, const float *cell, int B, int T, int F, int H,
+                             int D);
+
+/* ---- the two-input attention (cross_attention.cu; ops.h has the math). The backward's ds lives
+ * in the context's scratch, pdrt_cross_attention_cuda_scratch_bytes. ---- */
+size_t pdrt_cross_attention_cuda_scratch_bytes(int B, int Tq, int Tk, int NH);
+void pdrt_cross_attention_forward_cuda(pd_cuda_ctx *ctx, float *out, float *att, const float *q,
+                                       const float *kv, int B, int Tq, int Tk, int C, int NH);
+void pdrt_cross_attention_backward_cuda(pd_cuda_ctx *ctx, float *dq, float *dkv,
+                                        const float *dout, const float *q, const float *kv,
+                                        const float *att, int B, int Tq, int Tk, int C, int NH);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_simulate.sh: pdprof end to end (a measured fmnist_cnn profile that pdplan accepts; --train's
-# profile measured inside training; the CUDA backend, planning-only models and bad --train
-# options refused), planning-only GNMT refused by code generation,
+# profile measured inside training; the CUDA backend and bad --train options refused), GNMT-8's
+# stages generated (its lstm layers have kernels),
 # and pdplan --simulate (its report beside the DP's prediction from plan.yaml, a Chrome trace
 # that parses as JSON).
 source "$(dirname "$0")/../lib.sh"
@@ -43,13 +43,6 @@ else
         skip pdprof_cuda "$(sed 's/.*--backend cuda: //; s/;.*//' "$TMP/cu.log")"
     else
         fail pdprof_cuda "exit $rc: $(cat "$TMP/cu.log")"
-    fi
-    if expect_status 2 pdprof_planning_only "$PDPROF" models/gnmt8.yaml -o "$TMP/g.yaml"; then
-        if [[ "$OUTPUT" == *"gnmt8.yaml:"*"planning-only"* ]] && [ ! -e "$TMP/g.yaml" ]; then
-            pass pdprof_planning_only
-        else
-            fail pdprof_planning_only "$OUTPUT"
-        fi
     fi
     # --train: the model planned as one stage, built, trained; the runtime's per-layer profile
     if expect_status 0 pdprof_train "$PDPROF" tests/data/models/tiny.yaml --train --steps 12 -q -o "$TMP/tt.yaml"; then
@@ -108,15 +101,11 @@ else
     fi
 fi
 
-# ---- GNMT plans, but code generation refuses it ----
-if expect_status 2 gnmt_codegen_refused "$PDPLAN" models/gnmt8.yaml -c clusters/cluster-a.yaml \
+# ---- GNMT plans, and generates stages (its lstm layers have kernels) ----
+if expect_status 0 gnmt8_generates "$PDPLAN" models/gnmt8.yaml -c clusters/cluster-a.yaml \
     -q -o "$TMP/g8plan"; then
-    case "$OUTPUT" in
-    *"gnmt8.yaml:"*"op lstm is planning-only"*)
-        if [ -e "$TMP/g8plan" ]; then fail gnmt_codegen_refused "wrote $TMP/g8plan"
-        else pass gnmt_codegen_refused; fi ;;
-    *) fail gnmt_codegen_refused "$OUTPUT" ;;
-    esac
+    grep -q 'pdrt_lstm_forward(' "$TMP"/g8plan/stage_*.c && pass gnmt8_generates ||
+        fail gnmt8_generates "no lstm call in its stages"
 fi
 expect_status 0 gnmt16_plans "$PDPLAN" models/gnmt16.yaml -c clusters/cluster-a.yaml \
     --no-codegen -q -o "$TMP/g16plan" && pass gnmt16_plans

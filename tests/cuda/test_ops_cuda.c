@@ -545,3 +545,84 @@ TEST(attention) {
     attention_case(3, 130, 48, 4); /* rows longer than the block's 128 threads */
     attention_case(1, 64, 768, 12); /* GPT-2 small's heads */
 }
+
+/* lstm: the GPU forward (h, gates, cells) and every gradient against the CPU kernels, one and
+ * two directions, with and without biases */
+static void lstm_case(int B, int T, int F, int H, int D, int bias) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    int G = 4 * H;
+    size_t nx = (size_t)B * T * F, ny = (size_t)B * T * D * H, nwi = (size_t)D * G * F,
+           nwh = (size_t)D * G * H, nb = (size_t)D * G, ng = (size_t)D * B * T * G,
+           nc = (size_t)D * B * T * 2 * H; /* c and tanh(c) */
+    CHECK(pdrt_lstm_cuda_scratch_bytes(B, T, H) <= (size_t)256 << 20);
+    float *x = rnd(nx, -1.5f, 1.5f), *wi = rnd(nwi, -0.5f, 0.5f), *wh = rnd(nwh, -0.5f, 0.5f),
+          *bi = rnd(nb, -0.5f, 0.5f), *bh = rnd(nb, -0.5f, 0.5f), *dy = rnd(ny, -1, 1);
+    float *g0[5] = {rnd(nx, -1, 1), rnd(nwi, -1, 1), rnd(nwh, -1, 1), rnd(nb, -1, 1),
+                    rnd(nb, -1, 1)};
+    size_t len[5] = {nx, nwi, nwh, nb, nb};
+    float *y = malloc(ny * 4), *gates = malloc(ng * 4), *cell = malloc(nc * 4),
+          *scr = malloc(pdrt_lstm_scratch_floats(B, T, H) * 4), *g[5], *dg[5];
+    for (int k = 0; k < 5; k++) g[k] = dup_h(g0[k], len[k]), dg[k] = to_dev(c, g0[k], len[k]);
+    pdrt_lstm_forward(y, gates, cell, x, wi, wh, bias ? bi : NULL, bias ? bh : NULL, B, T, F, H,
+                      D);
+    pdrt_lstm_backward(g[0], g[1], g[2], bias ? g[3] : NULL, bias ? g[4] : NULL, scr, dy, y, x,
+                       wi, wh, gates, cell, B, T, F, H, D);
+    float *gx = to_dev(c, x, nx), *gwi = to_dev(c, wi, nwi), *gwh = to_dev(c, wh, nwh),
+          *gbi = to_dev(c, bi, nb), *gbh = to_dev(c, bh, nb), *gdy = to_dev(c, dy, ny),
+          *gy = pd_cuda_alloc(ny * 4), *ggates = pd_cuda_alloc(ng * 4),
+          *gcell = pd_cuda_alloc(nc * 4);
+    pdrt_lstm_forward_cuda(c, gy, ggates, gcell, gx, gwi, gwh, bias ? gbi : NULL,
+                           bias ? gbh : NULL, B, T, F, H, D);
+    pdrt_lstm_backward_cuda(c, dg[0], dg[1], dg[2], bias ? dg[3] : NULL, bias ? dg[4] : NULL,
+                            gdy, gy, gx, gwi, gwh, ggates, gcell, B, T, F, H, D);
+    CHECK_DEV(c, gy, y, ny, 1e-5);
+    CHECK_DEV(c, ggates, gates, ng, 1e-5);
+    CHECK_DEV(c, gcell, cell, nc, 1e-5);
+    for (int k = 0; k < 5; k++) CHECK_DEV(c, dg[k], g[k], len[k], 1e-4);
+    float *dev[] = {gx, gwi, gwh, gbi, gbh, gdy, gy, ggates, gcell};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) pd_cuda_free(dev[i]);
+    for (int k = 0; k < 5; k++) pd_cuda_free(dg[k]), free(g[k]), free(g0[k]);
+    free(x), free(wi), free(wh), free(bi), free(bh), free(dy), free(y), free(gates), free(cell);
+    free(scr);
+}
+
+TEST(lstm) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    lstm_case(2, 5, 3, 4, 1, 1);
+    lstm_case(3, 7, 20, 17, 2, 1); /* bidirectional, sizes off the 16-wide tiles */
+    lstm_case(2, 3, 4, 2, 1, 0);   /* no biases */
+    lstm_case(32, 16, 128, 256, 1, 1); /* the character model's first layer, shorter */
+}
+
+/* the two-input attention: GPU probabilities, output and both gradients against the CPU's */
+static void cross_attention_case(int B, int Tq, int Tk, int C, int NH) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    size_t nq = (size_t)B * Tq * C, nkv = (size_t)B * Tk * 2 * C, na = (size_t)B * NH * Tq * Tk;
+    CHECK(pdrt_cross_attention_cuda_scratch_bytes(B, Tq, Tk, NH) <= (size_t)256 << 20);
+    float *q = rnd(nq, -1.5f, 1.5f), *kv = rnd(nkv, -1.5f, 1.5f), *dy = rnd(nq, -1, 1),
+          *dq0 = rnd(nq, -1, 1), *dkv0 = rnd(nkv, -1, 1);
+    float *y = malloc(nq * 4), *att = malloc(na * 4), *dq = dup_h(dq0, nq), *dkv = dup_h(dkv0, nkv),
+          *scr = malloc(pdrt_cross_attention_scratch_floats(Tq, Tk) * 4);
+    pdrt_cross_attention_forward(y, att, q, kv, B, Tq, Tk, C, NH);
+    pdrt_cross_attention_backward(dq, dkv, scr, dy, q, kv, att, B, Tq, Tk, C, NH);
+    float *gq = to_dev(c, q, nq), *gkv = to_dev(c, kv, nkv), *gdy = to_dev(c, dy, nq),
+          *gdq = to_dev(c, dq0, nq), *gdkv = to_dev(c, dkv0, nkv), *gy = pd_cuda_alloc(nq * 4),
+          *gatt = pd_cuda_alloc(na * 4);
+    pdrt_cross_attention_forward_cuda(c, gy, gatt, gq, gkv, B, Tq, Tk, C, NH);
+    pdrt_cross_attention_backward_cuda(c, gdq, gdkv, gdy, gq, gkv, gatt, B, Tq, Tk, C, NH);
+    CHECK_DEV(c, gy, y, nq, 1e-5);
+    CHECK_DEV(c, gatt, att, na, 1e-5);
+    CHECK_DEV(c, gdq, dq, nq, 1e-4);
+    CHECK_DEV(c, gdkv, dkv, nkv, 1e-4);
+    float *dev[] = {gq, gkv, gdy, gdq, gdkv, gy, gatt};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) pd_cuda_free(dev[i]);
+    free(q), free(kv), free(dy), free(dq0), free(dkv0), free(y), free(att), free(dq), free(dkv);
+    free(scr);
+}
+
+TEST(cross_attention) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    cross_attention_case(2, 5, 7, 8, 2);
+    cross_attention_case(3, 40, 130, 48, 4); /* key rows longer than the block's 128 threads */
+    cross_attention_case(2, 50, 50, 1024, 8); /* GNMT-8's width and sentence length */
+}

@@ -1,6 +1,6 @@
-/* test_seqops.c: the planning-only sequence ops (embedding, lstm) and rank-2 shapes: GNMT's
- * parameter counts and FLOPs against hand-computed values, the shape errors, and the planning-only
- * flag that code generation and pdprof check. */
+/* test_seqops.c: the sequence ops (embedding, lstm) and rank-2 shapes on GNMT-8's planning
+ * model: parameter counts and FLOPs against hand-computed values, the shape errors, and that
+ * both ops have kernels (no planning-only flag: code generation and pdprof take them). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,7 @@ TEST(gnmt8_shapes_parameters_and_flops) {
     CHECK_EQ_INT(p->out.dim[1], 32000);
     CHECK_EQ_INT(p->n_weight, 1024LL * 32000);
     CHECK_CLOSE(p->flops_fwd, 50.0 * (2.0 * 1024 * 32000 + 32000), 0, 1e-12);
-    CHECK(pd_op_planning_only(PD_OP_LSTM) && !pd_op_planning_only(PD_OP_EMBEDDING)); /* runs */
+    CHECK(!pd_op_planning_only(PD_OP_LSTM) && !pd_op_planning_only(PD_OP_EMBEDDING)); /* run */
     CHECK(!pd_op_planning_only(PD_OP_LINEAR) && !pd_op_planning_only(PD_OP_CONV2D));
     CHECK(strcmp(pd_op_name(PD_OP_LSTM), "lstm") == 0);
     pd_model_free(&m);
