@@ -84,6 +84,7 @@ static long states_for(double budget, const pd_costgraph *g, const pd_cluster *c
  * hierarchy's optimum from below. */
 static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                           pd_diag *d, double *bottleneck_out, int quiet);
+
 double pd_plan_flat_bound(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o) {
     if (c->n_levels < 2) return 0;
     pd_cluster flat = *c;
@@ -167,6 +168,9 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
     if (p && !complete) {
         double relaxed = pd_plan_flat_bound(g, c, o);
         if (relaxed > p->lower_bound_ms) p->lower_bound_ms = relaxed;
+        if (c->n_levels == 1 && o->cost_model == PD_COST_DEFAULT && !o->straight)
+            p->lower_bound_ms = dp_chain_relaxation_bound(g, c->count[0], c->bandwidth[0],
+                                                          p->lower_bound_ms, b, RELAX_STATES);
         /* 1e-9: the bound and the plan are the same sums, added in different orders */
         int proven = b <= p->lower_bound_ms * (1 + 1e-9);
         if (proven) p->exact = 1;
@@ -177,21 +181,29 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
         } else if (proven) {
             fprintf(d->out ? d->out : stderr,
                     "pdplan: note: the graph has more than %ld downward-closed sets (%s): "
-                    "planned over the %ld principal ones (the ancestors of one node), and the "
-                    "plan (%.6g ms) equals the lower bound of one level of every worker "
+                    "planned over %ld of them (the principal ones, ancestors of one node, and sets of whole "
+                    "chain segments), and the plan (%.6g ms) equals a proven lower bound "
                     "(%.6g ms): optimal (docs/planner.md, \"Lower bounds\")\n",
                     cap, why, S, b, p->lower_bound_ms);
         } else {
             pd_diag_warning(d, NULL, 0, 0,
                             "the graph has more than %ld downward-closed sets (%s): planned over "
-                            "the %ld principal ones (the ancestors of one node) only (not exact; "
-                            "proven lower bound %.6g ms, plan %.6g ms, gap %.3g%%)",
+                            "%ld of them (the principal ones, ancestors of one node, and sets of whole chain "
+                            "segments) only (not exact; proven lower bound %.6g ms, plan %.6g ms, "
+                            "gap %.3g%%)",
                             cap, why, S, p->lower_bound_ms, b,
                             p->lower_bound_ms > 0 ? 100.0 * (b - p->lower_bound_ms) / p->lower_bound_ms
                                                   : 0.0);
         }
     }
     return p;
+}
+
+double pd_plan_chain_bound(const pd_costgraph *g, const pd_cluster *c, double hi,
+                           long max_states) {
+    if (c->n_levels != 1) return 0;
+    return dp_chain_relaxation_bound(g, c->count[0], c->bandwidth[0],
+                                     lower_bound(g, c, 0), hi, max_states);
 }
 
 pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,

@@ -129,7 +129,14 @@ int dp_ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_mo
         pd_cost_level_of(&x->lv[l], c, l);
         x->wbelow[l] = l ? x->wbelow[l - 1] * c->count[l - 1] : 1;
     }
-    if (pd_ideals_enumerate(&x->id, g, max_states > 0 ? max_states : DEFAULT_MAX_STATES))
+    long cap = max_states > 0 ? max_states : DEFAULT_MAX_STATES;
+    if (pd_ideals_enumerate(&x->id, g, cap)) return -1;
+    /* over the cap on one level (a flattened hierarchy too): the principal ideals and the ideals
+     * of whole chain segments, as many as fit (the compat hierarchy's S x S inner tables stay
+     * at the principal ideals') */
+    if (!x->id.complete && x->L == 1 &&
+        dp_widen_family(&x->id, g, c->bandwidth[0], cap - x->id.count < RELAX_STATES
+                                                        ? cap - x->id.count : RELAX_STATES))
         return -1;
     x->S = x->id.count;
     if (forbid)
