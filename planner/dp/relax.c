@@ -147,13 +147,21 @@ static int fewest_workers(const contracted *c, const pd_ideals *id, const uint64
             double in = i == 0 ? 0 : id->cut[i];
             double lead = tc > 2000.0 * in / B ? tc : 2000.0 * in / B;
             if (2000.0 * out / B > lead) lead = 2000.0 * out / B;
-            int r = (int)floor(lead / T);
-            if (r < 1) r = 1;
-            for (; w[i] + r < best; r++)
-                if (pd_stage_time_default(tc, tp, in, out, i == 0, last, B, r) <= T) {
-                    best = w[i] + r;
-                    break;
-                }
+            /* the least r with a time at most T: 1, or from r = 2 on, where the time does not
+             * grow with r, the closed form checked a step either way */
+            int room = best - 1 - w[i], r;
+            if (room < 1 || lead > T * room) continue;
+            if (pd_stage_time_default(tc, tp, in, out, i == 0, last, B, 1) <= T) {
+                r = 1;
+            } else {
+                double x = pd_stage_replicas_default(tc, tp, in, out, i == 0, last, B, T);
+                r = x < 2 ? 2 : x > room + 1 ? room + 1 : (int)ceil(x);
+                while (r > 2 && pd_stage_time_default(tc, tp, in, out, i == 0, last, B, r - 1) <= T)
+                    r--;
+                while (r <= room && pd_stage_time_default(tc, tp, in, out, i == 0, last, B, r) > T)
+                    r++;
+            }
+            if (r <= room) best = w[i] + r;
         }
         w[j] = best;
     }
