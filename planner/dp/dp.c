@@ -168,9 +168,11 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
     if (p && !complete) {
         double relaxed = pd_plan_flat_bound(g, c, o);
         if (relaxed > p->lower_bound_ms) p->lower_bound_ms = relaxed;
-        if (c->n_levels == 1 && o->cost_model == PD_COST_DEFAULT && !o->straight)
-            p->lower_bound_ms = dp_chain_relaxation_bound(g, c->count[0], c->bandwidth[0],
-                                                          p->lower_bound_ms, b, RELAX_STATES);
+        if (c->n_levels == 1 && !o->straight)
+            p->lower_bound_ms =
+                dp_chain_relaxation_bound(g, c->count[0], c->bandwidth[0],
+                                          o->cost_model == PD_COST_PIPEDREAM, p->lower_bound_ms,
+                                          b, RELAX_STATES);
         /* 1e-9: the bound and the plan are the same sums, added in different orders */
         int proven = b <= p->lower_bound_ms * (1 + 1e-9);
         if (proven) p->exact = 1;
@@ -199,10 +201,10 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
     return p;
 }
 
-double pd_plan_chain_bound(const pd_costgraph *g, const pd_cluster *c, double hi,
-                           long max_states) {
+double pd_plan_chain_bound(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+                           double hi, long max_states) {
     if (c->n_levels != 1) return 0;
-    return dp_chain_relaxation_bound(g, c->count[0], c->bandwidth[0],
+    return dp_chain_relaxation_bound(g, c->count[0], c->bandwidth[0], cm == PD_COST_PIPEDREAM,
                                      lower_bound(g, c, 0), hi, max_states);
 }
 

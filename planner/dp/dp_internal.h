@@ -215,11 +215,13 @@ double dp_pos_solve(flat_list *fl, dpctx *x);
 #define RELAX_STATES 6000L
 
 /* relax.c: a proven lower bound on the best bottleneck of g on one level of N workers at
- * bandwidth B (bytes/s) under the default model without --straight (any memory limit), at least
+ * bandwidth B (bytes/s) under the default model (compat = 0) or --compat pipedream (compat = 1; a
+ * plan there uses exactly N workers, the relaxation at most N), without --straight (any memory
+ * limit), at least
  * lo and found between lo and hi (a plan's bottleneck) by bisection over a graph with chains
  * contracted, whose ideals number at most max_states; lo where no such graph exists. */
-double dp_chain_relaxation_bound(const pd_costgraph *g, int N, double B, double lo, double hi,
-                                 long max_states);
+double dp_chain_relaxation_bound(const pd_costgraph *g, int N, double B, int compat, double lo,
+                                 double hi, long max_states);
 
 /* relax.c: adds to id (the principal ideals of g, id->complete = 0) the ideals of g made of
  * whole segments of its chains (relax.c), as many as max_states allows, keeping the family

@@ -118,14 +118,14 @@ done:
 /* The fewest workers that run the contracted graph with every stage at most T (relaxed prices),
  * or INT_MAX / 2 when more than N. w is a scratch array of S ints. */
 static int fewest_workers(const contracted *c, const pd_ideals *id, const uint64_t *maximal,
-                          int N, double B, double T, int *w) {
+                          int N, double B, int compat, double T, int *w) {
     long S = id->count;
     int W = id->words, none = N + 1;
     w[0] = 0;
     for (long j = 1; j < S; j++) {
         const uint64_t *bj = pd_ideal_bits(id, j), *mj = maximal + (size_t)j * (size_t)W;
         int best = none, last = j == S - 1;
-        double out = last ? 0 : id->cut[j];
+        double out_j = last ? 0 : id->cut[j];
         for (long i = 0; i < j; i++) {
             if (w[i] >= best) continue;
             const uint64_t *bi = pd_ideal_bits(id, i);
@@ -144,7 +144,13 @@ static int fewest_workers(const contracted *c, const pd_ideals *id, const uint64
             }
             if (tc < 0) tc = 0;
             if (tp < 0) tp = 0;
-            double in = i == 0 ? 0 : id->cut[i];
+            double in = i == 0 ? 0 : id->cut[i], out = out_j;
+            /* --compat pipedream on one level is the same form: an all-reduce of 4 (r-1) P /
+             * (r B), and no transfer out of the first stage (cost.c, K = 1) */
+            if (compat) {
+                tp *= 2;
+                if (i == 0) out = 0;
+            }
             double lead = tc > 2000.0 * in / B ? tc : 2000.0 * in / B;
             if (2000.0 * out / B > lead) lead = 2000.0 * out / B;
             /* the least r with a time at most T: 1, or from r = 2 on, where the time does not
@@ -188,8 +194,8 @@ static int pick(contracted *c, pd_ideals *id, const pd_costgraph *g, double B, l
     return -1;
 }
 
-double dp_chain_relaxation_bound(const pd_costgraph *g, int N, double B, double lo, double hi,
-                                 long max_states) {
+double dp_chain_relaxation_bound(const pd_costgraph *g, int N, double B, int compat, double lo,
+                                 double hi, long max_states) {
     if (!(hi > lo) || N < 1 || N > 4096) return lo;
     contracted c = {0};
     pd_ideals id = {0};
@@ -213,12 +219,12 @@ double dp_chain_relaxation_bound(const pd_costgraph *g, int N, double B, double 
         double plan = hi;
         for (int probe = 0; probe < 40 && hi > lo * (1 + 2e-4); probe++) {
             double T = 0.5 * (lo + hi);
-            if (fewest_workers(&c, &id, maximal, N, B, T, w) <= N) hi = T;
+            if (fewest_workers(&c, &id, maximal, N, B, compat, T, w) <= N) hi = T;
             else lo = T;
         }
         /* nothing below the plan found: one probe just below it, which can prove it optimal */
         if (hi == plan && lo < plan * (1 - 1e-10) &&
-            fewest_workers(&c, &id, maximal, N, B, plan * (1 - 1e-10), w) > N)
+            fewest_workers(&c, &id, maximal, N, B, compat, plan * (1 - 1e-10), w) > N)
             lo = plan * (1 - 1e-10);
     }
     free(maximal);

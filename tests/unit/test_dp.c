@@ -688,7 +688,8 @@ TEST(flat_bound_below_hierarchy_optimum) {
     CHECK(above_compute > 100);
 }
 
-/* The chain relaxation (planner/dp/relax.c), with its contracted graph held to a few ideals so
+/* The chain relaxation (planner/dp/relax.c), both cost models (under compat a plan uses exactly N
+ * workers, the relaxation at most N), with its contracted graph held to a few ideals so
  * that segments with tails are contracted: never above the optimum (the exhaustive search; the
  * relaxation drops the memory limit, so also below the optimum with one), often well above the
  * compute bound, and below the optimum by more than the bisection's 2e-4 on some (the tails
@@ -707,22 +708,23 @@ TEST(chain_relaxation_below_optimum) {
         c.count[0] = irand(1, 6);
         c.bandwidth[0] = 1e10 * (0.05 + urand());
         c.memory_bytes = urand() < 0.6 ? 0 : 2e7 + 3e8 * urand();
-        double best = brute_force(g, &c, PD_COST_DEFAULT, 0);
+        pd_cost_model cm = (pd_cost_model)(it % 2);
+        double best = brute_force(g, &c, cm, 0);
         if (best < INFINITY) {
             double total = 0;
             for (int v = 0; v < n; v++) total += g->fwd_ms[v] + g->bwd_ms[v];
             /* hi well above the optimum, so that a wrong relaxation could show above it */
-            double lb = pd_plan_chain_bound(g, &c, 4 * best, irand(3, 16));
+            double lb = pd_plan_chain_bound(g, &c, cm, 4 * best, irand(3, 16));
             CHECK(lb <= best * (1 + 1e-12));
             if (test_failed_now())
-                fprintf(stderr, "iteration %d: n=%d N=%d: bound %.9g above the optimum %.9g\n",
-                        it, n, c.count[0], lb, best);
+                fprintf(stderr, "iteration %d: n=%d N=%d cm=%d: bound %.9g above the optimum "
+                        "%.9g\n", it, n, c.count[0], cm, lb, best);
             compared++;
             above_compute += lb > total / c.count[0] * (1 + 1e-6);
             loose += lb < best * (1 - 1e-3);
-            pd_plan_opts o = {.cost_model = PD_COST_DEFAULT, .max_states = n + 2 + irand(2, 8)};
+            pd_plan_opts o = {.cost_model = cm, .max_states = n + 2 + irand(2, 8)};
             pd_plan *p = pd_plan_dp(g, &c, &o, &d);
-            double principal = brute_force_on(g, &c, PD_COST_DEFAULT, 0, 1);
+            double principal = brute_force_on(g, &c, cm, 0, 1);
             CHECK(p != NULL || !(principal < INFINITY)); /* memory: none may fit the family */
             if (p) {
                 check_plan_shape(g, &c, p);
