@@ -72,8 +72,43 @@ static long states_for(double budget, const pd_costgraph *g, const pd_cluster *c
     return lo;
 }
 
+/* pd_plan_flat_bound: a lower bound on the optimum of a hierarchy from one level. Every plan
+ * of a cluster of several levels, flattened (each stage replicated over the product of its
+ * enclosing replicas), is a plan of one level of all N workers at the bandwidth
+ * B* = max_l B_l K_l (compat, K_l the count of the level below, by which the original divides a
+ * base case's all-reduce; the default model: max_l B_l) that costs no more: a transfer over a
+ * slower link costs more, and the all-reduces of replicas r_0 .. r_L-1 nested level in level
+ * cost at least sum_l (1 - 1/r_l) >= 1 - 1/prod r_l of one all-reduce over all R = prod r_l
+ * replicas (docs/planner.md, "Lower bounds"). Memory is not checked (more plans, a lower
+ * optimum). So the one-level optimum, or its own lower bound where it is not exact, bounds the
+ * hierarchy's optimum from below. */
 static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
-                          pd_diag *d, double *bottleneck_out) {
+                          pd_diag *d, double *bottleneck_out, int quiet);
+
+double pd_plan_flat_bound(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o) {
+    if (c->n_levels < 2) return 0;
+    pd_cluster flat = *c;
+    double bstar = 0;
+    for (int l = 0; l < c->n_levels; l++) {
+        double b = c->bandwidth[l];
+        if (o->cost_model == PD_COST_PIPEDREAM && l > 0) b *= c->count[l - 1];
+        if (b > bstar) bstar = b;
+    }
+    flat.n_levels = 1;
+    flat.count[0] = pd_cluster_workers(c);
+    flat.bandwidth[0] = bstar;
+    flat.memory_bytes = 0;
+    pd_diag quiet = {0};
+    double b = INFINITY;
+    pd_plan *q = plan_with(g, &flat, o, &quiet, &b, 1);
+    double bound = 0;
+    if (q) bound = q->exact ? b : q->lower_bound_ms;
+    pd_plan_free(q);
+    return isfinite(bound) ? bound : 0;
+}
+
+static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                          pd_diag *d, double *bottleneck_out, int quiet) {
     dpctx x;
     int rc;
     double b = NAN;
@@ -111,7 +146,7 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
             p->exact = 0;
             p->lower_bound_ms = lower_bound(g, c, o->straight);
         }
-        if (p && c->memory_bytes > 0 && x.L > 1) {
+        if (p && !quiet && c->memory_bytes > 0 && x.L > 1) {
             /* the DP checks memory level by level; the flattened plan's warm-up can be deeper */
             int worst = -1;
             for (int q = 0; q < p->n_stages; q++)
@@ -125,20 +160,52 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
                                 "checks memory within each level only (docs/planner.md)",
                                 worst, p->stages[worst].memory_bytes, c->memory_bytes);
         }
-        if (p && !x.id.complete)
+    }
+    long S = x.S;
+    int complete = x.id.complete;
+    free(fl.v);
+    dp_ctx_free(&x); /* before the relaxation plans: its tables replace these */
+    if (p && !complete) {
+        double relaxed = pd_plan_flat_bound(g, c, o);
+        if (relaxed > p->lower_bound_ms) p->lower_bound_ms = relaxed;
+        if (c->n_levels == 1 && !o->straight)
+            p->lower_bound_ms =
+                dp_chain_relaxation_bound(g, c->count[0], c->bandwidth[0],
+                                          o->cost_model == PD_COST_PIPEDREAM, p->lower_bound_ms,
+                                          b, RELAX_STATES);
+        /* 1e-9: the bound and the plan are the same sums, added in different orders */
+        int proven = b <= p->lower_bound_ms * (1 + 1e-9);
+        if (proven) p->exact = 1;
+        const char *why = by_budget ? "as many as the tables' memory budget allows, "
+                                      "--memory-budget"
+                                    : "the state cap, --max-states";
+        if (quiet) {
+        } else if (proven) {
+            fprintf(d->out ? d->out : stderr,
+                    "pdplan: note: the graph has more than %ld downward-closed sets (%s): "
+                    "planned over %ld of them (the principal ones, ancestors of one node, and sets of whole "
+                    "chain segments), and the plan (%.6g ms) equals a proven lower bound "
+                    "(%.6g ms): optimal (docs/planner.md, \"Lower bounds\")\n",
+                    cap, why, S, b, p->lower_bound_ms);
+        } else {
             pd_diag_warning(d, NULL, 0, 0,
                             "the graph has more than %ld downward-closed sets (%s): planned over "
-                            "the %ld principal ones (the ancestors of one node) only (not exact; "
-                            "proven lower bound %.6g ms, plan %.6g ms, gap %.3g%%)",
-                            cap, by_budget ? "as many as the tables' memory budget allows, "
-                            "--memory-budget" : "the state cap, --max-states", x.S,
-                            p->lower_bound_ms, b,
+                            "%ld of them (the principal ones, ancestors of one node, and sets of whole chain "
+                            "segments) only (not exact; proven lower bound %.6g ms, plan %.6g ms, "
+                            "gap %.3g%%)",
+                            cap, why, S, p->lower_bound_ms, b,
                             p->lower_bound_ms > 0 ? 100.0 * (b - p->lower_bound_ms) / p->lower_bound_ms
                                                   : 0.0);
+        }
     }
-    free(fl.v);
-    dp_ctx_free(&x);
     return p;
+}
+
+double pd_plan_chain_bound(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+                           double hi, long max_states) {
+    if (c->n_levels != 1) return 0;
+    return dp_chain_relaxation_bound(g, c->count[0], c->bandwidth[0], cm == PD_COST_PIPEDREAM,
+                                     lower_bound(g, c, 0), hi, max_states);
 }
 
 pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
@@ -159,7 +226,7 @@ pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_op
     }
     int errors = d->errors;
     double b = INFINITY;
-    pd_plan *p = plan_with(g, c, o, d, &b);
+    pd_plan *p = plan_with(g, c, o, d, &b, 0);
     if (p || d->errors > errors) {
         if (p && o->schedule) snprintf(p->schedule, sizeof p->schedule, "%s", o->schedule);
         else if (p) strcpy(p->schedule, "1f1b");
@@ -170,7 +237,7 @@ pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_op
         pd_cluster nc = *c;
         nc.memory_bytes = 0;
         pd_diag quiet = {.out = d->out};
-        pd_plan *q = plan_with(g, &nc, o, &quiet, NULL);
+        pd_plan *q = plan_with(g, &nc, o, &quiet, NULL, 1);
         if (q) {
             double mx = 0;
             for (int s = 0; s < q->n_stages; s++)

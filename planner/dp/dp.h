@@ -34,6 +34,21 @@ typedef struct {
 pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                     pd_diag *d);
 
+/* A proven lower bound on the best bottleneck of g on a cluster of several levels: the optimum
+ * (or, where that DP is not exact, its own lower bound) of one level of every worker at the
+ * fastest bandwidth, without the memory limit (dp.c; docs/planner.md, "Lower bounds"). 0 for one
+ * level or when nothing fits. pd_plan_dp uses it when the hierarchy's DP plans over a subset of
+ * the states: a plan that reaches it is optimal (exact: true). */
+double pd_plan_flat_bound(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o);
+
+/* A proven lower bound on the best bottleneck of g on one level under cost model cm without
+ * --straight (any memory limit): bisection between the compute bound and hi (a plan's
+ * bottleneck) over a graph whose chains are contracted to at most max_states ideals
+ * (planner/dp/relax.c; docs/planner.md, "Lower bounds"). pd_plan_dp uses it, with 6000, when it
+ * plans over a subset of the states. */
+double pd_plan_chain_bound(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+                           double hi, long max_states);
+
 /* --explain: for each cut of plan p, why it is there and what the next best alternative costs. */
 void pd_explain(FILE *out, const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                 const pd_plan *p);

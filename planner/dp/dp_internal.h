@@ -210,6 +210,25 @@ double dp_fast_solve(flat_list *fl, dpctx *x);
 int dp_pos_applies(const dpctx *x);
 double dp_pos_solve(flat_list *fl, dpctx *x);
 
+/* the most ideals of relax.c's contracted graphs (the bound's test per probe is over their
+ * pairs; the widened family is planned over by the DP) */
+#define RELAX_STATES 6000L
+
+/* relax.c: a proven lower bound on the best bottleneck of g on one level of N workers at
+ * bandwidth B (bytes/s) under the default model (compat = 0) or --compat pipedream (compat = 1; a
+ * plan there uses exactly N workers, the relaxation at most N), without --straight (any memory
+ * limit), at least
+ * lo and found between lo and hi (a plan's bottleneck) by bisection over a graph with chains
+ * contracted, whose ideals number at most max_states; lo where no such graph exists. */
+double dp_chain_relaxation_bound(const pd_costgraph *g, int N, double B, int compat, double lo,
+                                 double hi, long max_states);
+
+/* relax.c: adds to id (the principal ideals of g, id->complete = 0) the ideals of g made of
+ * whole segments of its chains (relax.c), as many as max_states allows, keeping the family
+ * sorted by size. Every plan over the family is a plan of g, so the DP stays a plan's search
+ * (not exact; the bound says how far). 0, or -1 on OOM. */
+int dp_widen_family(pd_ideals *id, const pd_costgraph *g, double B, long max_states);
+
 /* reconstruct.c */
 int dp_flat_push(flat_list *fl, const flat_stage *s);
 int dp_reconstruct(flat_list *fl, dpctx *x, int l, long s, long e, const dp_enclosing *enc);

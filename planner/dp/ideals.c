@@ -144,14 +144,10 @@ int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states) {
     int W = id->words, rc = -1;
     /* producers of each node as a bitset */
     uint64_t *preds = calloc((size_t)g->n * (size_t)W + 1, sizeof *preds);
-    uint64_t *succs = calloc((size_t)g->n * (size_t)W + 1, sizeof *succs);
     uint64_t *x = calloc((size_t)W, sizeof *x);
-    if (!preds || !succs || !x) goto done;
+    if (!preds || !x) goto done;
     for (int e = 0; e < g->n_edges; e++)
-        {
         preds[(size_t)g->dst[e] * (size_t)W + (size_t)(g->src[e] >> 6)] |= 1ull << (g->src[e] & 63);
-        succs[(size_t)g->src[e] * (size_t)W + (size_t)(g->dst[e] >> 6)] |= 1ull << (g->dst[e] & 63);
-    }
     if (add_ideal(&b, x, 0) < 0) goto done;
     long level_start = 0;
     for (int sz = 0; sz < g->n && id->complete; sz++) {
@@ -178,12 +174,34 @@ int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states) {
     }
     if (!id->complete && principal_family(&b, g, preds, x) < 0) goto done;
     id->chain = id->complete && id->count == g->n + 1;
+    if (pd_ideals_sums(id, g)) goto done;
+    rc = 0;
+done:
+    free(preds);
+    free(x);
+    free(b.table);
+    if (rc) pd_ideals_free(id);
+    return rc;
+}
+
+int pd_ideals_sums(pd_ideals *id, const pd_costgraph *g) {
     size_t c = (size_t)id->count;
-    id->compute = calloc(c, sizeof(double));
-    id->params = calloc(c, sizeof(double));
-    id->acts = calloc(c, sizeof(double));
-    id->cut = calloc(c, sizeof(double));
-    if (!id->compute || !id->params || !id->acts || !id->cut) goto done;
+    int W = id->words;
+    free(id->compute);
+    free(id->params);
+    free(id->acts);
+    free(id->cut);
+    id->compute = calloc(c + 1, sizeof(double));
+    id->params = calloc(c + 1, sizeof(double));
+    id->acts = calloc(c + 1, sizeof(double));
+    id->cut = calloc(c + 1, sizeof(double));
+    uint64_t *succs = calloc((size_t)g->n * (size_t)W + 1, sizeof *succs);
+    if (!id->compute || !id->params || !id->acts || !id->cut || !succs) {
+        free(succs);
+        return -1;
+    }
+    for (int e = 0; e < g->n_edges; e++)
+        succs[(size_t)g->src[e] * (size_t)W + (size_t)(g->dst[e] >> 6)] |= 1ull << (g->dst[e] & 63);
     for (long k = 0; k < id->count; k++) {
         for (int v = 0; v < g->n; v++) {
             if (!pd_ideal_has(id, k, v)) continue;
@@ -203,14 +221,8 @@ int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states) {
                 }
         }
     }
-    rc = 0;
-done:
-    free(preds);
     free(succs);
-    free(x);
-    free(b.table);
-    if (rc) pd_ideals_free(id);
-    return rc;
+    return 0;
 }
 
 void pd_ideals_free(pd_ideals *id) {

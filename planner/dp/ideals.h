@@ -31,6 +31,8 @@ typedef struct {
  * (plus the full set, so a plan always exists). */
 int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states);
 void pd_ideals_free(pd_ideals *id);
+/* (Re)computes compute, params, acts and cut of every ideal in id from g. 0, or -1 on OOM. */
+int pd_ideals_sums(pd_ideals *id, const pd_costgraph *g);
 
 static inline const uint64_t *pd_ideal_bits(const pd_ideals *id, long k) {
     return id->bits + (size_t)k * (size_t)id->words;
