@@ -291,7 +291,7 @@ int *pdrt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n);
 int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const pdrt_args *a,
                          const pdrt_stage *st, int first);
 /* The most minibatches a rank's schedule keeps in flight (forwards not yet followed by their
- * backward), at least 1. */
+ * backward, or under zb-h1/zb-h2 by their backward_weight), at least 1. */
 int pdrt_in_flight(const pd_rank_schedule *rs);
 /* The last stage's loss since the last progress line. */
 typedef struct {
