@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rt.h"
+#include "runtime/schedule/schedule.h"
 
 /* the options, from the one list pdlaunch reads too */
 typedef struct {
@@ -150,8 +151,9 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
         } else if (!strcmp(o, "--schedule")) {
             if (!need(i, argc, argv)) return -1;
             const char *v2 = argv[++i];
-            if (strcmp(v2, "1f1b") && strcmp(v2, "flush") && strcmp(v2, "gpipe")) {
-                fprintf(stderr, "pdrt: error: --schedule: unknown schedule '%s' (1f1b, flush, gpipe)\n", v2);
+            if (!pd_schedule_known(v2)) {
+                fprintf(stderr, "pdrt: error: --schedule: unknown schedule '%s' (%s)\n", v2,
+                        pd_schedule_names());
                 return -1;
             }
             snprintf(a->schedule, sizeof a->schedule, "%s", v2);

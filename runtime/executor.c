@@ -4,7 +4,9 @@
  * accumulated until the update's step, the replicas' all-reduce in a fixed order (gathered to the
  * stage's first replica, summed in rank order, broadcast), optimizer steps on the newest version
  * with the mean gradient of the update's minibatches, nonblocking sends through rings of send
- * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport), then a forward-only pass over the test set
+ * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport); under
+ * zb-h1 and zb-h2 each backward in two parts, B (input gradient, sent at once) and W (weight
+ * gradients, later), with the layers' gradients kept per minibatch in between; then a forward-only pass over the test set
  * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
  * first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
@@ -166,6 +168,30 @@ static int nonfinite_tensor(const pdrt_stage *st, const float *g) {
     return -1;
 }
 
+/* Adds this minibatch's parameter gradient g to the update's sum unless it is dropped (drop:
+ * flagged downstream; or a non-finite gradient, which fails the run without --skip-nonfinite).
+ * Returns whether it was dropped. */
+static int accumulate(ex_t *e, float *g, int64_t mb, int64_t base, int drop) {
+    const pdrt_stage *st = e->st;
+    if (e->inj_kind == 2 && e->inj_stage == st->index && base + mb == e->inj_step && st->n_params)
+        g[0] = NAN;
+    int bad = nonfinite_tensor(st, g);
+    if (bad >= 0 && !e->a->skip_nonfinite)
+        PDRT_FAIL("stage %d: the gradient of layer %s (%s) is not finite at step %lld; "
+                "--skip-nonfinite drops such minibatches", st->index, st->tensors[bad].layer,
+                st->tensors[bad].param, (long long)(base + mb));
+    drop = drop || bad >= 0;
+    /* accumulate until the update's step; the count rides in the blob's last float */
+    int64_t np = st->n_params;
+    if (drop) {
+        e->skipped++;
+    } else {
+        for (int64_t i = 0; i < np; i++) e->acc[i] += g[i];
+        e->acc[np] += 1.0f;
+    }
+    return drop;
+}
+
 static void backward(ex_t *e, int64_t mb, int64_t base) {
     const pdrt_stage *st = e->st;
     int64_t l = lidx(e, mb);
@@ -176,27 +202,42 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
     float *w = pdrt_stash_for_backward(&e->stash, l);
     pdrt_laps_begin(&e->laps, 1);
     st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], e->acts[d], w, e->in[d]);
-    if (e->inj_kind == 2 && e->inj_stage == st->index && base + mb == e->inj_step && st->n_params)
-        e->grads[0] = NAN;
-    int drop = e->dout[d][st->out_floats] != 0;
-    int bad = nonfinite_tensor(st, e->grads);
-    if (bad >= 0 && !e->a->skip_nonfinite)
-        PDRT_FAIL("stage %d: the gradient of layer %s (%s) is not finite at step %lld; "
-                "--skip-nonfinite drops such minibatches", st->index, st->tensors[bad].layer,
-                st->tensors[bad].param, (long long)(base + mb));
-    drop = drop || bad >= 0;
+    int drop = accumulate(e, e->grads, mb, base, e->dout[d][st->out_floats] != 0);
     if (din) din[st->in_floats] = drop ? 1.0f : 0.0f;
-    /* accumulate until the update's step; the count rides in the blob's last float */
-    int64_t np = st->n_params;
-    if (drop) {
-        e->skipped++;
-    } else {
-        for (int64_t i = 0; i < np; i++) e->acc[i] += e->grads[i];
-        e->acc[np] += 1.0f;
-    }
     double ms = 1e3 * (pdrt_now() - t);
     e->stats.bwd_ms += ms;
     pdrt_laps_end(&e->laps, ms, 0);
+}
+
+/* zb-h1, zb-h2: the input-gradient part of mb's backward (B), sent upstream at once with the
+ * drop flag from downstream; the layers' gradients stay in the minibatch's dacts, and the
+ * gradients of weights whose ops do not split in its gradient blob, for its W. */
+static void backward_input(ex_t *e, int64_t mb) {
+    const pdrt_stage *st = e->st;
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
+    float *din = e->first ? NULL : send_slot(e, 1, l, &e->stats.wait_ms);
+    double t = pdrt_now();
+    float *w = pdrt_stash_for_backward_input(&e->stash, l);
+    st->backward_input(din, e->grads_of[d], e->dacts_of[d], e->scratch, e->dout[d], e->acts[d],
+                       w, e->in[d]);
+    if (din) din[st->in_floats] = e->dout[d][st->out_floats];
+    e->stats.bwd_ms += 1e3 * (pdrt_now() - t);
+}
+
+/* zb-h1, zb-h2: the weight-gradient part of mb's backward (W), then the accumulation. A
+ * non-finite weight gradient here drops the minibatch on this stage only: its input gradient
+ * has gone upstream already. */
+static void backward_weight(ex_t *e, int64_t mb, int64_t base) {
+    const pdrt_stage *st = e->st;
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
+    double t = pdrt_now();
+    float *w = pdrt_stash_for_backward(&e->stash, l);
+    st->backward_weight(NULL, e->grads_of[d], e->dacts_of[d], e->scratch, e->dout[d],
+                        e->acts[d], w, e->in[d]);
+    accumulate(e, e->grads_of[d], mb, base, e->dout[d][st->out_floats] != 0);
+    e->stats.bwd_ms += 1e3 * (pdrt_now() - t);
 }
 
 /* The replicas' sum of their accumulated gradients (and counts), in a fixed order: gathered to
@@ -319,6 +360,8 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb, base); break;
+        case PD_A_BACKWARD_INPUT: backward_input(e, a->mb); break;
+        case PD_A_BACKWARD_WEIGHT: backward_weight(e, a->mb, base); break;
         case PD_A_SEND_GRAD: {
             int k = (int)(l % e->S);
             pdrt_link *lk = link_to(e, a->peer);
@@ -426,6 +469,18 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->scratch = pdrt_alloc((size_t)pdrt_scratch_floats(st));
     e->dacts = pdrt_alloc((size_t)st->n_acts);
     e->logits = pdrt_alloc((size_t)st->out_floats);
+    if (pd_schedule_splits_backward(full->name)) { /* B and W: the gradients between them */
+        if (!st->backward_input || !st->backward_weight)
+            PDRT_FAIL("stage %d has no backward_input/backward_weight for %s: regenerate it "
+                      "with this pdplan", st->index, full->name);
+        e->dacts_of = calloc((size_t)e->D, sizeof(float *));
+        e->grads_of = calloc((size_t)e->D, sizeof(float *));
+        PDRT_CHECK(e->dacts_of && e->grads_of);
+        for (int i = 0; i < e->D; i++) {
+            e->dacts_of[i] = pdrt_alloc((size_t)st->n_acts);
+            e->grads_of[i] = pdrt_alloc((size_t)st->n_params);
+        }
+    }
     e->labels = calloc((size_t)e->NL, sizeof(int));
     e->acts = calloc((size_t)e->D, sizeof(float *));
     e->in = calloc((size_t)e->D, sizeof(float *));
@@ -447,6 +502,8 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
 
 static void ex_free(ex_t *e) {
     for (int i = 0; i < e->D; i++) { free(e->acts[i]); free(e->in[i]); free(e->dout[i]); }
+    for (int i = 0; e->dacts_of && i < e->D; i++) { free(e->dacts_of[i]); free(e->grads_of[i]); }
+    free(e->dacts_of); free(e->grads_of);
     for (int i = 0; i < e->S; i++) { free(e->act_send[i]); free(e->grad_send[i]); }
     free(e->acts); free(e->in); free(e->dout); free(e->act_send); free(e->grad_send);
     for (int p = 0; p < e->n; p++) pdrt_link_close(&e->links[p]);

@@ -31,6 +31,8 @@ typedef struct {
     pd_optim opt;
     float *grads, *opt_state, *buffers, *scratch, *dacts, *logits;
     float **acts, **in, **dout;   /* D each */
+    float **dacts_of, **grads_of; /* zb-h1, zb-h2: D each, a minibatch's layer and parameter
+                                     gradients from its backward_input to its backward_weight */
     float **act_send, **grad_send;/* S each: send slot k of activations is the links' slot 2k,
                                      of gradients 2k + 1 */
     pdrt_link *links;             /* per peer rank: its link, opened on first use */

@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#define PDRT_ABI 2
+#define PDRT_ABI 3
 
 typedef struct {
     const char *layer;  /* model layer name */
@@ -71,6 +71,13 @@ typedef struct {
     pdrt_init_fn init;
     pdrt_forward_fn forward;
     pdrt_backward_fn backward;
+    /* zb-h1, zb-h2: the backward in two parts (NULL: not generated; those schedules refuse the
+     * stage). backward_input fills din whole and the layers' gradients in dacts; then
+     * backward_weight, with the same arguments and dacts untouched in between, fills the
+     * gradients of the weights whose ops split (planner/ops/op.h); backward_input fills the
+     * others. Together: backward's dparams and din, bit for bit. */
+    pdrt_backward_fn backward_input;
+    pdrt_backward_fn backward_weight;
     int64_t (*scratch_floats)(void); /* the kernels' scratch need; the runtime allocates
                                         max(n_scratch, scratch_floats()) */
     const int *warmup;       /* n_stages entries: the plan's warm-up depth of every stage */

@@ -75,6 +75,9 @@ float *pdrt_stash_newest(pdrt_stash *s);
 float *pdrt_stash_for_forward(pdrt_stash *s, int64_t mb);
 /* the version mb's forward used; fails the run if it is no longer stashed */
 float *pdrt_stash_for_backward(pdrt_stash *s, int64_t mb);
+/* the same, but mb stays recorded (zb-h1, zb-h2: backward_input, before backward_weight's
+ * pdrt_stash_for_backward) */
+float *pdrt_stash_for_backward_input(pdrt_stash *s, int64_t mb);
 /* the version number mb's forward used */
 int64_t pdrt_stash_version_of(const pdrt_stash *s, int64_t mb);
 /* version `version` (which must be stashed), recorded as the one mb's forward uses (vertical

@@ -48,7 +48,7 @@ typedef struct {
     int workers;           /* ranks used */
     pd_cost_model cost_model;
     int straight;
-    char schedule[16];     /* "1f1b", "flush", "gpipe" */
+    char schedule[16];     /* "1f1b", "flush", "gpipe", "zb-h1", "zb-h2" */
     int vertical_sync;     /* 1f1b with PipeDream's vertical sync (pdplan --vertical-sync) */
     double bottleneck_ms;
     double throughput;     /* samples/s at the bottleneck (batch / bottleneck) */

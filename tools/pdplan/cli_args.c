@@ -1,6 +1,7 @@
 /* cli_args.c: parses and validates pdplan's command line into a pd_cli (see cli_args.h). */
 #include "cli_args.h"
 #include "planner/certificate/ilp.h"
+#include "runtime/schedule/schedule.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -33,7 +34,7 @@ void pd_cli_usage(FILE *out) {
         "planning:\n"
         "      --straight           no replication: every stage one worker, all workers used\n"
         "      --compat pipedream   the original optimizer's cost model and memory check\n"
-        "      --schedule S         1f1b (default), flush or gpipe\n"
+        "      --schedule S         1f1b (default), flush, gpipe, zb-h1 or zb-h2\n"
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
         "      --max-states N       cap on the downward-closed sets the DP enumerates\n"
         "                           (default 20000)\n"
@@ -165,7 +166,6 @@ static void set_once(const char **slot, const char *opt, const char *v, pd_diag 
 /* seen[id] counts how often each value option was given. */
 static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *v, int *seen,
                         pd_diag *d) {
-    static const char *const schedules[] = {"1f1b", "flush", "gpipe", NULL};
     static const char *const backends[] = {"cpu", "cuda", NULL};
     if (seen[id]++ && (id == O_COMPAT || id == O_SCHEDULE || id == O_BACKEND || id == O_MEMORY ||
                        id == O_TIME_LIMIT || id == O_MAX_STATES || id == O_THREADS ||
@@ -209,9 +209,9 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
                            opt, v);
         break;
     case O_SCHEDULE:
-        if (one_of(v, schedules)) cli->schedule = v;
-        else pd_diag_error(d, "pdplan", 0, 0, "%s: unknown schedule '%s' (1f1b, flush, gpipe)",
-                           opt, v);
+        if (pd_schedule_known(v)) cli->schedule = v;
+        else pd_diag_error(d, "pdplan", 0, 0, "%s: unknown schedule '%s' (%s)", opt, v,
+                           pd_schedule_names());
         break;
     case O_BACKEND:
         if (one_of(v, backends)) cli->backend = v;
@@ -327,5 +327,9 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "give either -c/--cluster or -n/-b, not both");
     if (cli->precision && strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--precision applies to --backend cuda");
+    if (pd_schedule_splits_backward(cli->schedule) && !strcmp(cli->backend, "cuda"))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule %s runs on the CPU backend only: the CUDA "
+                      "stages have no split backward (backward_input, backward_weight) yet",
+                      cli->schedule);
     return d->errors - errors0;
 }

@@ -24,7 +24,7 @@ typedef struct {
     int straight;             /* --straight */
     int vertical_sync;        /* --vertical-sync (1f1b only) */
     pd_cost_model cost_model; /* --compat pipedream */
-    const char *schedule;     /* --schedule: "1f1b" (default), "flush", "gpipe" */
+    const char *schedule;     /* --schedule: "1f1b" (default), "flush", "gpipe", "zb-h1", "zb-h2" */
     const char *backend;      /* --backend: "cpu" (default), "cuda" */
     const char *precision;    /* --precision (cuda): "fp32" (default), "bf16" */
     const char *outdir;       /* -o (NULL: generated/<model>/) */
