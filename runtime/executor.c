@@ -6,7 +6,8 @@
  * with the mean gradient of the update's minibatches, nonblocking sends through rings of send
  * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport); under
  * zb-h1 and zb-h2 each backward in two parts, B (input gradient, sent at once) and W (weight
- * gradients, later), with the layers' gradients kept per minibatch in between; then a forward-only pass over the test set
+ * gradients, later), with the layers' gradients kept per minibatch in between; with --recompute
+ * one activation buffer, each backward running its minibatch's forward again first; then a forward-only pass over the test set
  * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
  * first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
@@ -192,6 +193,21 @@ static int accumulate(ex_t *e, float *g, int64_t mb, int64_t base, int drop) {
     return drop;
 }
 
+/* --recompute: mb's forward again, from its stage input, with the weights its forward used and
+ * the same step number (so the same dropout masks), into the one activation buffer; batch
+ * norm's running statistics go to a copy, so that they are updated once per minibatch. Returns
+ * the milliseconds it took. */
+static double recompute(ex_t *e, int64_t mb, int d, const float *w, int64_t base) {
+    const pdrt_stage *st = e->st;
+    double t = pdrt_now();
+    if (e->inj_recompute == 1) return 0; /* test-only: skipped */
+    float *bufs = e->inj_recompute == 2 ? e->buffers : e->buffers_tmp; /* test-only: twice */
+    if (bufs == e->buffers_tmp) memcpy(bufs, e->buffers, (size_t)st->n_buffers * sizeof(float));
+    st->forward(e->last ? e->logits : e->recompute_out, e->acts[d], e->scratch, bufs, w, e->in[d],
+                1, e->a->seed, base + mb);
+    return 1e3 * (pdrt_now() - t);
+}
+
 static void backward(ex_t *e, int64_t mb, int64_t base) {
     const pdrt_stage *st = e->st;
     int64_t l = lidx(e, mb);
@@ -200,13 +216,14 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
                           : send_slot(e, 1, l, &e->stats.wait_ms);
     double t = pdrt_now();
     float *w = pdrt_stash_for_backward(&e->stash, l);
+    double again_ms = e->recompute ? recompute(e, mb, d, w, base) : 0;
     pdrt_laps_begin(&e->laps, 1);
     st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], e->acts[d], w, e->in[d]);
     int drop = accumulate(e, e->grads, mb, base, e->dout[d][st->out_floats] != 0);
     if (din) din[st->in_floats] = drop ? 1.0f : 0.0f;
     double ms = 1e3 * (pdrt_now() - t);
     e->stats.bwd_ms += ms;
-    pdrt_laps_end(&e->laps, ms, 0);
+    pdrt_laps_end(&e->laps, ms - again_ms, 0);
 }
 
 /* zb-h1, zb-h2: the input-gradient part of mb's backward (B), sent upstream at once with the
@@ -469,6 +486,10 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->scratch = pdrt_alloc((size_t)pdrt_scratch_floats(st));
     e->dacts = pdrt_alloc((size_t)st->n_acts);
     e->logits = pdrt_alloc((size_t)st->out_floats);
+    if (e->recompute) { /* one activation buffer: each backward recomputes its minibatch's */
+        e->buffers_tmp = pdrt_alloc((size_t)st->n_buffers);
+        e->recompute_out = pdrt_alloc((size_t)st->out_floats);
+    }
     if (pd_schedule_splits_backward(full->name)) { /* B and W: the gradients between them */
         if (!st->backward_input || !st->backward_weight)
             PDRT_FAIL("stage %d has no backward_input/backward_weight for %s: regenerate it "
@@ -490,7 +511,7 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->links = calloc((size_t)e->n, sizeof *e->links);
     PDRT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send && e->links);
     for (int i = 0; i < e->D; i++) {
-        e->acts[i] = pdrt_alloc((size_t)st->n_acts);
+        e->acts[i] = e->recompute && i ? e->acts[0] : pdrt_alloc((size_t)st->n_acts);
         e->in[i] = pdrt_alloc((size_t)(st->in_floats + e->NL));
         e->dout[i] = pdrt_alloc((size_t)st->out_floats + 1); /* + the drop flag */
     }
@@ -501,7 +522,12 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
 }
 
 static void ex_free(ex_t *e) {
-    for (int i = 0; i < e->D; i++) { free(e->acts[i]); free(e->in[i]); free(e->dout[i]); }
+    for (int i = 0; i < e->D; i++) {
+        if (!e->recompute || !i) free(e->acts[i]);
+        free(e->in[i]);
+        free(e->dout[i]);
+    }
+    free(e->buffers_tmp); free(e->recompute_out);
     for (int i = 0; e->dacts_of && i < e->D; i++) { free(e->dacts_of[i]); free(e->grads_of[i]); }
     free(e->dacts_of); free(e->grads_of);
     for (int i = 0; i < e->S; i++) { free(e->act_send[i]); free(e->grad_send[i]); }
@@ -595,6 +621,10 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
     e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
+    e.recompute = a.recompute >= 0 ? a.recompute : st->recompute;
+    if (e.recompute && pd_schedule_splits_backward(pdrt_schedule_name(st, &a)))
+        PDRT_FAIL("--recompute with the %s schedule is not supported yet (backward_weight would "
+                  "need the activations recomputed a second time)", pdrt_schedule_name(st, &a));
     e.w0 = st->warmup[0];
     if (e.vsync)
         for (int k = 0; k < st->n_stages; k++)
@@ -630,6 +660,11 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         e.inj_step = is;
         e.inj_stage = ist;
     }
+    /* test-only: PDRT_INJECT_RECOMPUTE=skip (no recomputation) or bn-twice (the running
+     * statistics updated by the recomputation too), to show that the tests can tell */
+    const char *ir = getenv("PDRT_INJECT_RECOMPUTE");
+    if (ir) e.inj_recompute = !strcmp(ir, "skip") ? 1 : !strcmp(ir, "bn-twice") ? 2 : -1;
+    if (e.inj_recompute < 0) PDRT_FAIL("PDRT_INJECT_RECOMPUTE='%s': not skip or bn-twice", ir);
     int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
     int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
     if (a.resume) {

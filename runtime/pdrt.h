@@ -108,6 +108,9 @@ typedef struct {
      * layer's when both are here */
     int n_ties;
     const pdrt_tie *ties;
+    /* 1 (pdplan --recompute): keep only the stage input of each minibatch in flight and run the
+     * forward again before its backward (CPU executor; --recompute/--no-recompute override) */
+    int recompute;
 } pdrt_stage;
 
 /* Marks in a generated stage's forward and backward: pdrt_lap_start() on entry, pdrt_lap(i)

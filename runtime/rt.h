@@ -41,6 +41,7 @@ typedef struct {
     char checkpoint_dir[1024];/* "" = no checkpoints; also at epoch ends and at the end */
     int resume;               /* continue from checkpoint_dir's last complete set */
     int skip_nonfinite;       /* drop a minibatch whose loss or gradient is NaN/Inf */
+    int recompute;            /* -1: the plan's; 0, 1: --no-recompute, --recompute */
     int64_t warmup, lr_decay_iters; /* < 0: the model's (the learning-rate schedule) */
     double min_lr, clip_grad_norm;  /* < 0: the model's */
     double hang_timeout;      /* seconds a rank may wait without progress (0: no limit) */

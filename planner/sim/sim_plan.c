@@ -82,6 +82,12 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
         double out_bytes = (s + 1 < p->n_stages && upto) ? pd_cut_bytes(g, upto) : 0;
         c.act_bytes = out_bytes;
         c.grad_bytes = s > 0 ? in_bytes : 0;
+        if (st->recompute) { /* the forward again before each backward; one set of activations */
+            c.act_once_bytes = c.act_keep_bytes;
+            c.act_keep_bytes = 0;
+            c.bwd_ms += c.fwd_ms;
+            c.bwd_input_ms += c.fwd_ms;
+        }
         c.act_keep_bytes += s > 0 ? in_bytes : 0;
         c.weight_stashing = stash;
         c.split_backward = pd_schedule_splits_backward(schedule);

@@ -518,6 +518,7 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
         int keep = rc[r].split_backward ? 2 : 1; /* zb: the outputs' gradients too */
         out->rank_peak_memory[r] = (versions + 2.0) * rc[r].param_bytes +
                                    rs->peak_inflight * keep * rc[r].act_keep_bytes +
+                                   rc[r].act_once_bytes +
                                    (rc[r].split_backward ? rs->peak_inflight * rc[r].param_bytes : 0);
         if (out->rank_peak_memory[r] > out->peak_memory_bytes)
             out->peak_memory_bytes = out->rank_peak_memory[r];

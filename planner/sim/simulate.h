@@ -46,6 +46,7 @@ typedef struct {
     double grad_bytes;              /* bytes of every send_grad this rank posts */
     double param_bytes;             /* its weights (all-reduced among replicas) */
     double act_keep_bytes;          /* activations kept per minibatch in flight (incl. input) */
+    double act_once_bytes;          /* activations held once (a recomputing stage's layers) */
     int weight_stashing;            /* 1: one weight version per minibatch in flight (1f1b) */
     int split_backward;             /* 1 (zb-h1, zb-h2): every minibatch in flight also keeps its
                                        layers' output gradients and its weight gradient until

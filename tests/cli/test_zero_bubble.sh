@@ -10,6 +10,8 @@
 #  - on a replicated plan of tiny (stage 0 twice) within 1e-5 relative, the replicas identical
 #    after every step;
 #  - run/trace.json holds every rank's backward_input and backward_weight;
+#  - pdplan --microbatches is recorded in plan.yaml and the stages (rounded up to a multiple of
+#    the replica counts) and a bad value is a diagnostic;
 #  - the CUDA backend and an unknown schedule name are refused with a diagnostic.
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
@@ -104,6 +106,14 @@ YAML
 else
     fail tiny_corpus "prepare_shakespeare.py --text failed"
 fi
+
+# --microbatches: recorded in plan.yaml and the stages, rounded up to the replica counts' multiple
+if plan mb tests/data/models/tiny.yaml -n 4 --schedule zb-h1 --microbatches 5 &&
+    grep -q '^microbatches: 6$' "$TMP/mb/plan.yaml" && grep -q '\.microbatches = 6,' "$TMP/mb/stage_0.c" &&
+    grep -q 'allreduce 1$' "$TMP/mb/schedule"; then pass microbatches_option_recorded_and_rounded
+else fail microbatches_option_recorded_and_rounded "$(grep microbatches "$TMP/mb/plan.yaml" "$TMP/mb/stage_0.c" 2>&1)"; fi
+expect_status 2 microbatches_bad_value "$PDPLAN" models/fmnist_cnn.yaml -n 2 --microbatches 2.5 -q -o "$TMP/x" &&
+    { grep -q "not a whole number of minibatches" <<<"$OUTPUT" && pass microbatches_says_why || fail microbatches_says_why "$OUTPUT"; }
 
 # refusals
 expect_status 2 zb_cuda_refused "$PDPLAN" models/fmnist_cnn.yaml -n 2 --schedule zb-h1 --backend cuda -q -o "$TMP/cu" &&

@@ -35,7 +35,11 @@ void pd_cli_usage(FILE *out) {
         "      --straight           no replication: every stage one worker, all workers used\n"
         "      --compat pipedream   the original optimizer's cost model and memory check\n"
         "      --schedule S         1f1b (default), flush, gpipe, zb-h1 or zb-h2\n"
+        "      --microbatches M     flush, gpipe, zb-h1, zb-h2: minibatches per batch (default\n"
+        "                           4 x stages; rounded up to a multiple of every replica count)\n"
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
+        "      --recompute          every stage keeps only its input per minibatch in flight and\n"
+        "                           recomputes its forward before the backward (CPU backend)\n"
         "      --max-states N       cap on the downward-closed sets the DP enumerates\n"
         "                           (default 20000)\n"
         "      --memory-budget B    bytes the DP's tables may take (default 2 GiB); above it\n"
@@ -142,7 +146,7 @@ static int one_of(const char *s, const char *const *allowed) {
 /* Options that take one value. */
 typedef enum {
     O_PROFILE, O_DEVICE, O_CLUSTER, O_MEMORY, O_COMPAT, O_SCHEDULE, O_BACKEND, O_OUT,
-    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_BUDGET, O_NONE
+    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_BUDGET, O_MICROBATCHES, O_NONE
 } value_opt;
 
 static const struct {
@@ -155,7 +159,7 @@ static const struct {
     {NULL, "--backend", O_BACKEND},     {"-o", "--output", O_OUT},
     {NULL, "--time-limit", O_TIME_LIMIT}, {NULL, "--max-states", O_MAX_STATES},
     {NULL, "--precision", O_PRECISION}, {NULL, "--threads", O_THREADS},
-    {NULL, "--memory-budget", O_BUDGET},
+    {NULL, "--memory-budget", O_BUDGET}, {NULL, "--microbatches", O_MICROBATCHES},
 };
 
 static void set_once(const char **slot, const char *opt, const char *v, pd_diag *d) {
@@ -169,7 +173,7 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
     static const char *const backends[] = {"cpu", "cuda", NULL};
     if (seen[id]++ && (id == O_COMPAT || id == O_SCHEDULE || id == O_BACKEND || id == O_MEMORY ||
                        id == O_TIME_LIMIT || id == O_MAX_STATES || id == O_THREADS ||
-                       id == O_BUDGET))
+                       id == O_BUDGET || id == O_MICROBATCHES))
         pd_diag_error(d, "pdplan", 0, 0, "%s given twice", opt);
     if (!*v && id != O_OUT) {
         pd_diag_error(d, "pdplan", 0, 0, "%s: empty value", opt);
@@ -192,6 +196,15 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
         if (s > 0 && (s != floor(s) || s > 1e15))
             pd_diag_error(d, "pdplan", 0, 0, "%s: '%s' is not a whole number of states", opt, v);
         else if (s > 0) cli->max_states = (long)s;
+        break;
+    }
+    case O_MICROBATCHES: {
+        double n = 0;
+        parse_positive(&n, opt, "a number of minibatches", v, d);
+        if (n > 0 && (n != floor(n) || n > 100000))
+            pd_diag_error(d, "pdplan", 0, 0, "%s: '%s' is not a whole number of minibatches up to "
+                          "100000", opt, v);
+        else if (n > 0) cli->microbatches = (int)n;
         break;
     }
     case O_THREADS: {
@@ -229,6 +242,7 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
 static int apply_flag(pd_cli *cli, const char *arg) {
     if (!strcmp(arg, "--straight")) cli->straight = 1;
     else if (!strcmp(arg, "--vertical-sync")) cli->vertical_sync = 1;
+    else if (!strcmp(arg, "--recompute")) cli->recompute = 1;
     else if (!strcmp(arg, "--no-codegen")) cli->no_codegen = 1;
     else if (!strcmp(arg, "--verify")) cli->verify = 1;
     else if (!strcmp(arg, "--explain")) cli->explain = 1;
@@ -327,6 +341,13 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "give either -c/--cluster or -n/-b, not both");
     if (cli->precision && strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--precision applies to --backend cuda");
+    if (cli->recompute && !strcmp(cli->backend, "cuda"))
+        pd_diag_error(d, "pdplan", 0, 0, "--recompute runs on the CPU backend only: the CUDA "
+                      "executor keeps every activation");
+    if (cli->recompute && pd_schedule_splits_backward(cli->schedule))
+        pd_diag_error(d, "pdplan", 0, 0, "--recompute with --schedule %s is not supported yet "
+                      "(backward_weight would need the activations recomputed a second time)",
+                      cli->schedule);
     if (pd_schedule_splits_backward(cli->schedule) && !strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--schedule %s runs on the CPU backend only: the CUDA "
                       "stages have no split backward (backward_input, backward_weight) yet",

@@ -21,6 +21,7 @@
 #include "planner/plan/plan_draw.h"
 #include "planner/plan/plan_write.h"
 #include "planner/sim/simulate.h"
+#include "runtime/schedule/schedule.h"
 #include "planner/util/fs.h"
 #include "planner/util/progress.h"
 #include "planner/util/shell.h"
@@ -258,6 +259,13 @@ int main(int argc, char **argv) {
     p->cost_model = cli.cost_model;
     p->straight = cli.straight;
     p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
+    for (int s = 0; s < p->n_stages; s++) p->stages[s].recompute = cli.recompute;
+    if (cli.microbatches > 0) { /* a multiple of every replica count, as the simulator's */
+        int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
+        for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
+        int l = pd_schedule_replica_lcm(n, reps);
+        p->microbatches = (cli.microbatches + l - 1) / l * l;
+    }
     int batch = model_loaded ? m.batch : 0;
     p->throughput = pd_plan_throughput(p, batch);
     pd_plan_info info = {
@@ -361,7 +369,8 @@ int main(int argc, char **argv) {
         printf("\n");
         /* the all-reduce of the runtime --backend generates for */
         pd_sim_opts so = {.allreduce = strcmp(cli.backend, "cuda") == 0 ? PD_SIM_AR_RING
-                                                                      : PD_SIM_AR_GATHER};
+                                                                      : PD_SIM_AR_GATHER,
+                          .microbatches = p->microbatches};
         if (pd_simulate_report(stdout, g, &c, p, trace_path, &so, &d) != 0) {
             status = EXIT_INTERNAL;
             goto done;
