@@ -1,6 +1,6 @@
 /* executor.c: one pipeline stage replica per MPI rank. Runs the schedule IR (schedule.c) action
  * by action, epoch by epoch: forwards with the newest weights (or, under vertical sync, the
- * version stage 0 used), backwards with the stashed version the forward used (stash.c), gradients
+ * version stage 0 used; under 2bw, batch b's the one after update b - 2), backwards with the stashed version the forward used (stash.c), gradients
  * accumulated until the update's step, the replicas' all-reduce in a fixed order (gathered to the
  * stage's first replica, summed in rank order, broadcast), optimizer steps on the newest version
  * with the mean gradient of the update's minibatches, nonblocking sends through rings of send
@@ -123,6 +123,9 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     if (e->vsync) { /* the version stage 0 uses for mb: after max(0, mb - w0) updates */
         int64_t v = e->epoch_base_updates + (mb > e->w0 ? mb - e->w0 : 0);
         w = pdrt_stash_for_forward_at(&e->stash, l, v);
+    } else if (e->two_bw) { /* batch b of this schedule: the weights after update b - 2 */
+        int64_t b = mb / e->M;
+        w = pdrt_stash_for_forward_at(&e->stash, l, e->epoch_base_updates + (b > 0 ? b - 1 : 0));
     } else {
         w = pdrt_stash_for_forward(&e->stash, l);
     }
@@ -473,7 +476,7 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
     e->D = pdrt_in_flight(&full->ranks[e->rank]);
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
-    if (strcmp(full->name, "1f1b")) nv = 1;           /* synchronous: one version */
+    if (strcmp(full->name, "1f1b")) nv = e->two_bw ? 2 : 1; /* 2bw: two; synchronous: one */
     if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;   /* back to the version stage 0 used */
     e->S = full->send_slots > 0 ? full->send_slots : 1;
     pdrt_stash_init(&e->stash, nv, st->n_params, e->D);
@@ -622,6 +625,13 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     e.last = st->index == st->n_stages - 1;
     e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
     e.recompute = a.recompute >= 0 ? a.recompute : st->recompute;
+    e.two_bw = !strcmp(pdrt_schedule_name(st, &a), "2bw");
+    e.M = pdrt_microbatches(st, &a);
+    if (e.two_bw && e.M / e.R < st->warmup[st->index])
+        PDRT_FAIL("2bw keeps two weight versions, which needs at least %d minibatches per "
+                  "replica in a batch on stage %d (its warm-up); %d microbatches on %d "
+                  "replica%s give %d: raise --microbatches", st->warmup[st->index], st->index,
+                  e.M, e.R, e.R > 1 ? "s" : "", e.M / e.R);
     if (e.recompute && pd_schedule_splits_backward(pdrt_schedule_name(st, &a)))
         PDRT_FAIL("--recompute with the %s schedule is not supported yet (backward_weight would "
                   "need the activations recomputed a second time)", pdrt_schedule_name(st, &a));

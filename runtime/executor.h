@@ -24,6 +24,7 @@ typedef struct {
     float *acc, *gather;          /* accumulated gradient + count (n_params + 1); the root's
                                      gathered blobs (R of them) */
     int vsync, w0;                /* vertical sync, and stage 0's warm-up */
+    int two_bw, M;                /* 2bw, and its minibatches per batch */
     int64_t epoch_base_updates;   /* updates done before this epoch */
     int64_t replica_checks;
     int D, S;                     /* minibatches in flight here; send slots per kind */

@@ -82,7 +82,7 @@ typedef struct {
                                         max(n_scratch, scratch_floats()) */
     const int *warmup;       /* n_stages entries: the plan's warm-up depth of every stage */
     int weight_versions;     /* stashed versions this stage keeps (warmup + 1 for 1f1b) */
-    const char *schedule;    /* "1f1b" | "flush" | "gpipe" */
+    const char *schedule;    /* "1f1b" | "flush" | "gpipe" | "zb-h1" | "zb-h2" | "2bw" */
     double predicted_ms;     /* the plan's time per minibatch for this stage */
     double predicted_compute_ms;
     /* training defaults from the model (overridable by options) */

@@ -90,6 +90,7 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
         }
         c.act_keep_bytes += s > 0 ? in_bytes : 0;
         c.weight_stashing = stash;
+        c.weight_versions = schedule && !strcmp(schedule, "2bw") ? 2 : 0;
         c.split_backward = pd_schedule_splits_backward(schedule);
         for (int j = 0; j < st->replicas; j++) rc[st->ranks[j]] = c;
         in_bytes = out_bytes;

@@ -48,6 +48,7 @@ typedef struct {
     double act_keep_bytes;          /* activations kept per minibatch in flight (incl. input) */
     double act_once_bytes;          /* activations held once (a recomputing stage's layers) */
     int weight_stashing;            /* 1: one weight version per minibatch in flight (1f1b) */
+    int weight_versions;            /* > 0: this many versions, whatever is in flight (2bw: 2) */
     int split_backward;             /* 1 (zb-h1, zb-h2): every minibatch in flight also keeps its
                                        layers' output gradients and its weight gradient until
                                        its backward_weight, as the CPU runtime does */
@@ -111,8 +112,8 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
                const pd_sim_rank_cost *rc, const pd_cluster *c, const pd_sim_opts *opts,
                char *why, int why_size);
 
-/* Builds the schedule `name` ("1f1b", "flush", "gpipe", "zb-h1", "zb-h2"; "dp" for a one-stage
- * plan) for plan p
+/* Builds the schedule `name` ("1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw"; "dp" for a
+ * one-stage plan) for plan p
  * over `steps` minibatches. Stage s with r replicas gets minibatch m on its replica m % r; the
  * backward of m returns to the replica that ran its forward. 1f1b on a plan without replicas is
  * the runtime's own pd_schedule_1f1b. Returns NULL on a bad name or out of memory. */

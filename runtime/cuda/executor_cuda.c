@@ -350,6 +350,9 @@ static void cx_alloc(cx_t *e, const pd_schedule *full) {
     if (e->st->recompute || e->a->recompute == 1)
         PDRT_FAIL("--recompute runs on the CPU executor only: the CUDA executor keeps every "
                   "activation");
+    if (!strcmp(full->name, "2bw"))
+        PDRT_FAIL("the 2bw schedule runs on the CPU executor only: the CUDA executor does not "
+                  "choose 2bw's weight versions yet");
     if (pd_schedule_splits_backward(full->name))
         PDRT_FAIL("the %s schedule runs on the CPU executor only: the CUDA stages have no split "
                   "backward (backward_input, backward_weight) yet", full->name);

@@ -12,7 +12,7 @@ static const char *action_names[PD_A_COUNT] = {
     "step", "allreduce", "flush", "backward_input", "backward_weight",
 };
 
-static const char *const known[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", NULL};
+static const char *const known[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw", NULL};
 
 int pd_schedule_known(const char *name) {
     for (int i = 0; name && known[i]; i++)
@@ -20,13 +20,15 @@ int pd_schedule_known(const char *name) {
     return 0;
 }
 
-int pd_schedule_is_sync(const char *name) { return pd_schedule_known(name) && strcmp(name, "1f1b"); }
+int pd_schedule_is_sync(const char *name) {
+    return pd_schedule_known(name) && strcmp(name, "1f1b") && strcmp(name, "2bw");
+}
 
 int pd_schedule_splits_backward(const char *name) {
     return name && (!strcmp(name, "zb-h1") || !strcmp(name, "zb-h2"));
 }
 
-const char *pd_schedule_names(void) { return "1f1b, flush, gpipe, zb-h1, zb-h2"; }
+const char *pd_schedule_names(void) { return "1f1b, flush, gpipe, zb-h1, zb-h2, 2bw"; }
 
 const char *pd_action_name(int kind) {
     return (kind >= 0 && kind < PD_A_COUNT) ? action_names[kind] : "?";
@@ -126,6 +128,30 @@ static int replica_1f1b(layout *L, int r, int st, int j, int w) {
         e |= push_update(L, r, st, i, lo(i * R + R, steps) - 1, 0);
     }
     for (int i = n; i < updates; i++) e |= push_update(L, r, st, i, steps - 1, 0);
+    return e;
+}
+
+/* Replica j of stage st (rank r) under 2bw: 1F1B over its minibatches j, j+R, ... with warm-up w
+ * and no flush; it joins update u (ALLREDUCE u when replicated, then STEP) after its last
+ * backward of batch u (minibatches u*M .. u*M+M-1), and a batch none of its minibatches is in
+ * where its next backward's batch is (or at the end). */
+static int replica_2bw(layout *L, int r, int st, int j, int w, int M) {
+    int R = reps(L, st), steps = L->sp->steps, e = 0;
+    int n = steps > j ? (steps - j + R - 1) / R : 0;       /* my minibatches */
+    int updates = (steps + M - 1) / M, u = 0;               /* u: the next update to join */
+    if (w > n) w = n;
+    for (int i = 0; i < w; i++) e |= push_fwd(L, r, st, j + i * R);
+    for (int i = 0; i < n; i++) {
+        int m = j + i * R, b = m / M;
+        if (i + w < n) e |= push_fwd(L, r, st, j + (i + w) * R);
+        for (; u < b; u++) e |= push_update(L, r, st, u, lo(u * M + M, steps) - 1, 0);
+        e |= push_bwd(L, r, st, m);
+        if (i + 1 == n || (m + R) / M != b) {
+            e |= push_update(L, r, st, b, lo(b * M + M, steps) - 1, 0);
+            u = b + 1;
+        }
+    }
+    for (; u < updates; u++) e |= push_update(L, r, st, u, lo(u * M + M, steps) - 1, 0);
     return e;
 }
 
@@ -321,6 +347,7 @@ pd_schedule *pd_schedule_build(const pd_schedule_spec *sp) {
     L.s = s;
     int M = sp->microbatches > 0 ? sp->microbatches : pd_schedule_default_microbatches(n, sp->replicas);
     int max_w = 0, e = 0, is_h1 = !strcmp(sp->name, "zb-h1"), is_h2 = !strcmp(sp->name, "zb-h2");
+    int is_2bw = !strcmp(sp->name, "2bw");
     for (int st = 0; st < n; st++) {
         int w = sp->warmup ? sp->warmup[st] : (total - 1 - L.first[st]) / reps(&L, st);
         if (w > max_w) max_w = w;
@@ -337,6 +364,7 @@ pd_schedule *pd_schedule_build(const pd_schedule_spec *sp) {
             if (is_h2) continue; /* every rank at once, below */
             e |= is_1f1b ? replica_1f1b(&L, r, st, j, w)
                  : is_h1 ? replica_zb_h1(&L, r, st, j, w, max_w - w, M)
+                 : is_2bw ? replica_2bw(&L, r, st, j, w, M)
                          : replica_sync(&L, r, st, j, w, M, is_gpipe);
         }
     }

@@ -90,9 +90,14 @@ pd_schedule *pd_schedule_1f1b(int n_stages, const int *warmup, int steps);
  *    its gradient is there, else the next F while fewer than 2 (largest warm-up) + 1
  *    minibatches are in flight (forward to W), else the oldest deferred W; about twice the
  *    activation memory, and no bubble in the steady state. W runs in minibatch order on every
- *    rank. send_slots: the in-flight limit + 1. (docs/runtime.md draws both.) */
+ *    rank. send_slots: the in-flight limit + 1. (docs/runtime.md draws both.)
+ *  - "2bw" (PipeDream-2BW): each replica runs 1F1B over its minibatches as under 1f1b, without
+ *    flushes, but joins update u only after its last backward of batch u (minibatches u*M ..
+ *    u*M+M-1): one update per batch of `microbatches`, the weight version of batch b being the
+ *    one after update b-2 (the runtime's business; two versions suffice when each replica has at
+ *    least its warm-up's count of minibatches per batch). send_slots: max warm-up + 1. */
 typedef struct {
-    const char *name;          /* "1f1b" | "flush" | "gpipe" | "zb-h1" | "zb-h2" */
+    const char *name;          /* "1f1b" | "flush" | "gpipe" | "zb-h1" | "zb-h2" | "2bw" */
     int n_stages;
     const int *replicas;       /* n_stages entries; NULL: one each */
     const int *const *ranks;   /* ranks[s][j]: replica j of stage s; NULL: contiguous */
@@ -103,12 +108,12 @@ typedef struct {
 pd_schedule *pd_schedule_build(const pd_schedule_spec *sp);
 
 /* 1 when name is a schedule pd_schedule_build knows; 1 when it is synchronous (one update per
- * batch of microbatches, one weight version: every schedule but 1f1b); 1 when it splits the
- * backward into backward_input and backward_weight (zb-h1, zb-h2). */
+ * batch of microbatches, one weight version, sequential SGD's result: flush, gpipe, zb-h1,
+ * zb-h2); 1 when it splits the backward into backward_input and backward_weight (zb-h1, zb-h2). */
 int pd_schedule_known(const char *name);
 int pd_schedule_is_sync(const char *name);
 int pd_schedule_splits_backward(const char *name);
-/* "1f1b, flush, gpipe, zb-h1, zb-h2": the known names, for messages. */
+/* "1f1b, flush, gpipe, zb-h1, zb-h2, 2bw": the known names, for messages. */
 const char *pd_schedule_names(void);
 
 /* The default minibatches per batch of flush and gpipe: 4 * n_stages rounded up to a multiple

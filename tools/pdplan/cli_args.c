@@ -34,8 +34,8 @@ void pd_cli_usage(FILE *out) {
         "planning:\n"
         "      --straight           no replication: every stage one worker, all workers used\n"
         "      --compat pipedream   the original optimizer's cost model and memory check\n"
-        "      --schedule S         1f1b (default), flush, gpipe, zb-h1 or zb-h2\n"
-        "      --microbatches M     flush, gpipe, zb-h1, zb-h2: minibatches per batch (default\n"
+        "      --schedule S         1f1b (default), flush, gpipe, zb-h1, zb-h2 or 2bw\n"
+        "      --microbatches M     flush, gpipe, zb-h1, zb-h2, 2bw: minibatches per batch (default\n"
         "                           4 x stages; rounded up to a multiple of every replica count)\n"
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
         "      --recompute          every stage keeps only its input per minibatch in flight and\n"
@@ -348,6 +348,9 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "--recompute with --schedule %s is not supported yet "
                       "(backward_weight would need the activations recomputed a second time)",
                       cli->schedule);
+    if (!strcmp(cli->schedule, "2bw") && !strcmp(cli->backend, "cuda"))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule 2bw runs on the CPU backend only: the CUDA "
+                      "executor does not choose 2bw's weight versions yet");
     if (pd_schedule_splits_backward(cli->schedule) && !strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--schedule %s runs on the CPU backend only: the CUDA "
                       "stages have no split backward (backward_input, backward_weight) yet",

@@ -260,6 +260,25 @@ int main(int argc, char **argv) {
     p->straight = cli.straight;
     p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
     for (int s = 0; s < p->n_stages; s++) p->stages[s].recompute = cli.recompute;
+    if (!strcmp(cli.schedule, "2bw")) { /* two versions, which needs warm-up <= M / replicas */
+        int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
+        for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
+        int M = cli.microbatches > 0 ? cli.microbatches : pd_schedule_default_microbatches(n, reps);
+        for (int s = 0; s < p->n_stages; s++) {
+            p->stages[s].weight_versions = 2;
+            if (p->stages[s].warmup > M / p->stages[s].replicas)
+                pd_diag_error(&d, "pdplan", 0, 0, "--schedule 2bw: stage %d has a warm-up of %d "
+                              "on %d replica%s, more than the %d microbatches per batch allow "
+                              "with two weight versions; raise --microbatches", s,
+                              p->stages[s].warmup, p->stages[s].replicas,
+                              p->stages[s].replicas > 1 ? "s" : "", M);
+        }
+        if (pd_diag_errors(&d)) {
+            status = EXIT_INPUT;
+            fprintf(stderr, "pdplan: no plan; nothing written\n");
+            goto done;
+        }
+    }
     if (cli.microbatches > 0) { /* a multiple of every replica count, as the simulator's */
         int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
         for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
