@@ -34,7 +34,10 @@ void pd_cli_usage(FILE *out) {
         "planning:\n"
         "      --straight           no replication: every stage one worker, all workers used\n"
         "      --compat pipedream   the original optimizer's cost model and memory check\n"
-        "      --schedule S         1f1b (default), flush, gpipe, zb-h1, zb-h2 or 2bw\n"
+        "      --schedule S         1f1b (default), flush, gpipe, zb-h1, zb-h2, 2bw, or auto:\n"
+        "                           the fastest schedule, microbatches and recomputation whose\n"
+        "                           simulated memory fits (--memory), on the DP's partition\n"
+        "                           under the limit or without it (--explain lists them)\n"
         "      --microbatches M     flush, gpipe, zb-h1, zb-h2, 2bw: minibatches per batch (default\n"
         "                           4 x stages; rounded up to a multiple of every replica count)\n"
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
@@ -222,8 +225,8 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
                            opt, v);
         break;
     case O_SCHEDULE:
-        if (pd_schedule_known(v)) cli->schedule = v;
-        else pd_diag_error(d, "pdplan", 0, 0, "%s: unknown schedule '%s' (%s)", opt, v,
+        if (pd_schedule_known(v) || !strcmp(v, "auto")) cli->schedule = v;
+        else pd_diag_error(d, "pdplan", 0, 0, "%s: unknown schedule '%s' (%s, auto)", opt, v,
                            pd_schedule_names());
         break;
     case O_BACKEND:
@@ -341,6 +344,10 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "give either -c/--cluster or -n/-b, not both");
     if (cli->precision && strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--precision applies to --backend cuda");
+    if (!strcmp(cli->schedule, "auto") && (cli->recompute || cli->microbatches || cli->vertical_sync))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule auto chooses the microbatches and "
+                      "recomputation itself: drop --recompute, --microbatches and "
+                      "--vertical-sync, or name a schedule");
     if (cli->recompute && !strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--recompute runs on the CPU backend only: the CUDA "
                       "executor keeps every activation");

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "choose.h"
 #include "cli_args.h"
 #include "codegen/codegen.h"
 #include "planner/dp/dp.h"
@@ -247,7 +248,35 @@ int main(int argc, char **argv) {
                       .verbose = cli.verbose, .threads = cli.threads,
                       .memory_budget = cli.memory_budget};
     pd_progress_begin(PH_PLAN);
-    p = pd_plan_dp(g, &c, &o, &d);
+    int choose = !strcmp(cli.schedule, "auto");
+    pd_cluster c_planned = c; /* the cluster the plan's partition was planned on */
+    if (choose) { /* the DP under the limit (1f1b's memory model) and without it */
+        pd_diag quiet = {.out = tmpfile()};
+        p = pd_plan_dp(g, &c, &o, quiet.out ? &quiet : &d);
+        if (quiet.out) fclose(quiet.out);
+        pd_plan *unlimited = NULL;
+        pd_cluster c_free = c;
+        c_free.memory_bytes = 0;
+        if (c.memory_bytes > 0) unlimited = pd_plan_dp(g, &c_free, &o, &d);
+        pd_progress_end();
+        pd_plan *chosen = (p || unlimited)
+                              ? pd_choose_schedule(stdout, g, &c, p, unlimited,
+                                                   strcmp(cli.backend, "cuda") != 0, cli.explain, &d)
+                              : NULL;
+        if (chosen == unlimited) c_planned = c_free;
+        if (p && p != chosen) pd_plan_free(p);
+        if (unlimited && unlimited != chosen) pd_plan_free(unlimited);
+        p = chosen;
+        if (p) { /* what the rest of pdplan reads from the options */
+            static char chosen_name[16];
+            snprintf(chosen_name, sizeof chosen_name, "%s", p->schedule);
+            cli.schedule = chosen_name;
+            cli.recompute = p->stages[0].recompute;
+            cli.microbatches = p->microbatches;
+        }
+    } else {
+        p = pd_plan_dp(g, &c, &o, &d);
+    }
     pd_progress_end();
     if (!p) {
         status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
@@ -303,7 +332,7 @@ int main(int argc, char **argv) {
     int certify = cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES;
     if (certify) {
         pd_progress_begin(PH_CERTIFY);
-        int rc = pd_certify(g, &c, &o, p, cli.time_limit_s, &better, &d);
+        int rc = pd_certify(g, &c_planned, &o, p, cli.time_limit_s, &better, &d);
         pd_progress_end();
         if (rc < 0) {
             fprintf(stderr, "pdplan: error: the certificate failed; nothing written\n");
