@@ -193,7 +193,6 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
     memset(dacts + S0_ACT_CONV1_OUT, 0, 1605632 * sizeof(float));
     pdrt_relu_backward(dacts + S0_ACT_CONV1_OUT, dacts + S0_ACT_RELU1_OUT, acts + S0_ACT_RELU1_OUT,
                        (size_t)P_B * 25088);
-    /* conv1: conv2d */
 }
 
 static void S0_backward_weight(float *din, float *dparams, float *dacts, float *scratch,

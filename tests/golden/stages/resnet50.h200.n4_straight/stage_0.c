@@ -1171,7 +1171,6 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                               acts + S0_ACT_CONV1_OUT, params + S0_PARAM_BN1_WEIGHT,
                               acts + S0_ACT_BN1_SAVE_MEAN, acts + S0_ACT_BN1_SAVE_RSTD, P_B,
                               64, 112, 112);
-    /* conv1: conv2d */
 }
 
 static void S0_backward_weight(float *din, float *dparams, float *dacts, float *scratch,
