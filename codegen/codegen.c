@@ -64,7 +64,7 @@ static int close_out(FILE *f, const char *path, pd_diag *d) {
     return 0;
 }
 
-/* The 1F1B (or flush, gpipe) schedule for the runtime's layout (contiguous ranks, the plan's
+/* The plan's schedule (1f1b, flush, gpipe, zb-h1, zb-h2, 2bw) for the runtime's layout (contiguous ranks, the plan's
  * replicas and warm-up), proved deadlock-free with rendezvous sends for the schedule written and
  * for every epoch length and batch size the runtime may run. NULL with diagnostics if unsafe. */
 static pd_schedule *checked_schedule(const pd_plan *p, int microbatches, pd_diag *d) {
@@ -89,7 +89,7 @@ static pd_schedule *checked_schedule(const pd_plan *p, int microbatches, pd_diag
      * other batch sizes: --microbatches) */
     int bad = !sch || d->errors;
     for (int steps = 0; !bad && steps <= 2 * M + 3 * p->n_stages + 3; steps++)
-        for (int mb = 1; !bad && mb <= (one_f_one_b ? 1 : M + 1); mb += (mb < 4 ? 1 : M - 3)) {
+        for (int mb = 1; !bad && mb <= (one_f_one_b ? 1 : M + 1); mb += (mb < 4 || M < 5 ? 1 : M - 3)) {
             pd_schedule_spec t_sp = sp;
             t_sp.steps = steps;
             t_sp.microbatches = one_f_one_b ? M : mb;

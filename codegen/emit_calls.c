@@ -220,3 +220,35 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op) {
     for (int k = 0; k < n; k++)
         if (!c[k].needs_din || op->dx[0].ptr != CG_NULL) print_call(e, op, &c[k], 4);
 }
+
+/* zb-h1, zb-h2's backward in two parts (planner/ops/op.h, backward_splits): an op that splits
+ * prints its calls in the input part with its parameters' gradients NULL and in the weight part
+ * with its inputs' gradients NULL, each call only where it still writes a gradient; an op that
+ * does not split prints its whole backward in the input part, and in the weight part a comment
+ * that says so when it has parameters. */
+void cg_emit_op_backward_part(cg_em *e, const cg_op *op, int weight_part) {
+    const pd_layer *ly = &e->m->layers[op->layer];
+    int splits = pd_op(ly->op)->backward_splits, has_params = op->n_tensors > 0 && op->param_floats > 0;
+    if (!splits) {
+        if (!weight_part) cg_emit_op_backward(e, op);
+        else if (has_params)
+            cg_printf(e, "    /* %s's backward does not split: backward_input computed its weight "
+                         "gradients */\n", pd_op_name(ly->op));
+        return;
+    }
+    cg_op part = *op;
+    for (int k = 0; k < PD_MAX_OP_TENSORS && !weight_part; k++) part.dparam[k] = (cg_operand){CG_NULL, -1};
+    for (int k = 0; k < PD_MAX_INPUTS && weight_part; k++) part.dx[k] = (cg_operand){CG_NULL, -1};
+    pd_call c[MAX_CALLS];
+    int n = op_calls(e, op, PD_PHASE_BACKWARD, c, MAX_CALLS);
+    for (int k = 0; k < n; k++) {
+        int writes = 0;
+        for (int i = 0; i < c[k].n_args; i++) {
+            const pd_arg *a = &c[k].args[i];
+            if (a->kind == PD_ARG_DINS) writes |= !weight_part;
+            if (a->kind == PD_ARG_DIN || a->kind == PD_ARG_DPARAM)
+                writes |= operand(&part, a).ptr != CG_NULL;
+        }
+        if (writes && (!c[k].needs_din || part.dx[0].ptr != CG_NULL)) print_call(e, &part, &c[k], 4);
+    }
+}

@@ -235,12 +235,16 @@ int cg_emit_file(FILE *o, const cg_program *pr, int s, const pd_model *m, const 
         {"SCRATCH", cg_part(&e, b->scratch, b->scratch_params)},
         {"FORWARD", cg_part(&e, b->forward, b->forward_params)},
         {"BACKWARD", cg_part(&e, b->backward, b->backward_params)},
+        {"BACKWARD_INPUT", b->backward_input ? cg_part(&e, b->backward_input, b->backward_params)
+                                             : strdup("")},
+        {"BACKWARD_WEIGHT", b->backward_weight ? cg_part(&e, b->backward_weight, b->backward_params)
+                                               : strdup("")},
         {"TRAINING", cg_part(&e, cg_emit_training, NULL)},
         {"TRAINING_CUDA", cg_part(&e, cg_emit_training_cuda, NULL)},
         {"BANNER", banner},
         {"PRECISION", b->precision ? b->precision : ""},
     };
-    const int n_parts = 8;
+    const int n_parts = 10;
     char store[CG_DESC_KEYS][CG_KEY_BYTES], unknown[64];
     int rc = 0;
     for (int i = 0; i < n_parts; i++) rc |= !keys[i].value;

@@ -65,6 +65,10 @@ typedef struct {
     void (*backward)(cg_em *e);
     const char *const *scratch_params, *const *forward_params, *const *backward_params;
     const char *precision; /* the CUDA template's @PRECISION@ (NULL: none) */
+    /* the backward in two parts (zb-h1, zb-h2), with backward's parameters (NULL: the backend
+     * has none; its template names neither) */
+    void (*backward_input)(cg_em *e);
+    void (*backward_weight)(cg_em *e);
 } cg_backend_printer;
 /* Prints stage s into tmpl (templates/stage.*.in) to o: the banner, the #defines, the tables,
  * init, the backend's parts and the descriptor's values. Returns 0, or nonzero with a
@@ -93,6 +97,9 @@ void cg_emit_op_comment(cg_em *e, const cg_op *op);
  * forwards differ; fused pairs as resolve marked them. */
 void cg_emit_op_forward(cg_em *e, const cg_op *op);
 void cg_emit_op_backward(cg_em *e, const cg_op *op);
+/* One part of op's split backward (zb-h1, zb-h2): the input gradients (weight_part 0) or the
+ * weight gradients (1); see emit_calls.c. */
+void cg_emit_op_backward_part(cg_em *e, const cg_op *op, int weight_part);
 
 /* The descriptor's values, the same for both backends (templates/stage.*.in name them):
  * fills keys (at least CG_DESC_KEYS entries, strings in store) and returns how many. */

@@ -92,6 +92,7 @@ static void training(cg_em *e, int cuda) {
     if (m->clip_grad_norm != 0)
         field(e, cuda, "clip_grad_norm", cg_double_literal(v, sizeof v, m->clip_grad_norm));
     ties(e, cuda);
+    if (e->p->stages[e->s].recompute) field(e, cuda, "recompute", "1");
 }
 
 void cg_emit_training(cg_em *e) { training(e, 0); }

@@ -449,7 +449,8 @@ int cg_resolve(cg_program *pr, const pd_model *m, const pd_plan *p, cg_backend b
     if (!errors) errors = check_kernels(m, backend, d);
     if (!errors) {
         for (int s = 0; s < S; s++) reps[s] = p->stages[s].replicas;
-        pr->microbatches = pd_schedule_default_microbatches(S, reps);
+        pr->microbatches = p->microbatches > 0 ? p->microbatches
+                                               : pd_schedule_default_microbatches(S, reps);
         pr->n_stages = S;
         pr->stages = calloc((size_t)S, sizeof *pr->stages);
         errors = !pr->stages;

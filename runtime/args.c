@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rt.h"
+#include "runtime/schedule/schedule.h"
 
 /* the options, from the one list pdlaunch reads too */
 typedef struct {
@@ -125,6 +126,7 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
     a->synthetic_n = 8192;
     snprintf(a->run_dir, sizeof a->run_dir, "run");
     a->trace = 1;
+    a->recompute = -1;
     a->warmup = a->lr_decay_iters = -1;
     a->min_lr = a->clip_grad_norm = -1;
     a->hang_timeout = PDRT_HANG_TIMEOUT_DEFAULT;
@@ -147,11 +149,14 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
             a->resume = 1;
         } else if (!strcmp(o, "--skip-nonfinite")) {
             a->skip_nonfinite = 1;
+        } else if (!strcmp(o, "--recompute") || !strcmp(o, "--no-recompute")) {
+            a->recompute = o[2] == 'r';
         } else if (!strcmp(o, "--schedule")) {
             if (!need(i, argc, argv)) return -1;
             const char *v2 = argv[++i];
-            if (strcmp(v2, "1f1b") && strcmp(v2, "flush") && strcmp(v2, "gpipe")) {
-                fprintf(stderr, "pdrt: error: --schedule: unknown schedule '%s' (1f1b, flush, gpipe)\n", v2);
+            if (!pd_schedule_known(v2)) {
+                fprintf(stderr, "pdrt: error: --schedule: unknown schedule '%s' (%s)\n", v2,
+                        pd_schedule_names());
                 return -1;
             }
             snprintf(a->schedule, sizeof a->schedule, "%s", v2);

@@ -1,10 +1,13 @@
 /* executor.c: one pipeline stage replica per MPI rank. Runs the schedule IR (schedule.c) action
  * by action, epoch by epoch: forwards with the newest weights (or, under vertical sync, the
- * version stage 0 used), backwards with the stashed version the forward used (stash.c), gradients
+ * version stage 0 used; under 2bw, batch b's the one after update b - 2), backwards with the stashed version the forward used (stash.c), gradients
  * accumulated until the update's step, the replicas' all-reduce in a fixed order (gathered to the
  * stage's first replica, summed in rank order, broadcast), optimizer steps on the newest version
  * with the mean gradient of the update's minibatches, nonblocking sends through rings of send
- * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport), then a forward-only pass over the test set
+ * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport); under
+ * zb-h1 and zb-h2 each backward in two parts, B (input gradient, sent at once) and W (weight
+ * gradients, later), with the layers' gradients kept per minibatch in between; with --recompute
+ * one activation buffer, each backward running its minibatch's forward again first; then a forward-only pass over the test set
  * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
  * first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
@@ -120,6 +123,9 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     if (e->vsync) { /* the version stage 0 uses for mb: after max(0, mb - w0) updates */
         int64_t v = e->epoch_base_updates + (mb > e->w0 ? mb - e->w0 : 0);
         w = pdrt_stash_for_forward_at(&e->stash, l, v);
+    } else if (e->two_bw) { /* batch b of this schedule: the weights after update b - 2 */
+        int64_t b = mb / e->M;
+        w = pdrt_stash_for_forward_at(&e->stash, l, e->epoch_base_updates + (b > 0 ? b - 1 : 0));
     } else {
         w = pdrt_stash_for_forward(&e->stash, l);
     }
@@ -166,6 +172,45 @@ static int nonfinite_tensor(const pdrt_stage *st, const float *g) {
     return -1;
 }
 
+/* Adds this minibatch's parameter gradient g to the update's sum unless it is dropped (drop:
+ * flagged downstream; or a non-finite gradient, which fails the run without --skip-nonfinite).
+ * Returns whether it was dropped. */
+static int accumulate(ex_t *e, float *g, int64_t mb, int64_t base, int drop) {
+    const pdrt_stage *st = e->st;
+    if (e->inj_kind == 2 && e->inj_stage == st->index && base + mb == e->inj_step && st->n_params)
+        g[0] = NAN;
+    int bad = nonfinite_tensor(st, g);
+    if (bad >= 0 && !e->a->skip_nonfinite)
+        PDRT_FAIL("stage %d: the gradient of layer %s (%s) is not finite at step %lld; "
+                "--skip-nonfinite drops such minibatches", st->index, st->tensors[bad].layer,
+                st->tensors[bad].param, (long long)(base + mb));
+    drop = drop || bad >= 0;
+    /* accumulate until the update's step; the count rides in the blob's last float */
+    int64_t np = st->n_params;
+    if (drop) {
+        e->skipped++;
+    } else {
+        for (int64_t i = 0; i < np; i++) e->acc[i] += g[i];
+        e->acc[np] += 1.0f;
+    }
+    return drop;
+}
+
+/* --recompute: mb's forward again, from its stage input, with the weights its forward used and
+ * the same step number (so the same dropout masks), into the one activation buffer; batch
+ * norm's running statistics go to a copy, so that they are updated once per minibatch. Returns
+ * the milliseconds it took. */
+static double recompute(ex_t *e, int64_t mb, int d, const float *w, int64_t base) {
+    const pdrt_stage *st = e->st;
+    double t = pdrt_now();
+    if (e->inj_recompute == 1) return 0; /* test-only: skipped */
+    float *bufs = e->inj_recompute == 2 ? e->buffers : e->buffers_tmp; /* test-only: twice */
+    if (bufs == e->buffers_tmp) memcpy(bufs, e->buffers, (size_t)st->n_buffers * sizeof(float));
+    st->forward(e->last ? e->logits : e->recompute_out, e->acts[d], e->scratch, bufs, w, e->in[d],
+                1, e->a->seed, base + mb);
+    return 1e3 * (pdrt_now() - t);
+}
+
 static void backward(ex_t *e, int64_t mb, int64_t base) {
     const pdrt_stage *st = e->st;
     int64_t l = lidx(e, mb);
@@ -174,29 +219,45 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
                           : send_slot(e, 1, l, &e->stats.wait_ms);
     double t = pdrt_now();
     float *w = pdrt_stash_for_backward(&e->stash, l);
+    double again_ms = e->recompute ? recompute(e, mb, d, w, base) : 0;
     pdrt_laps_begin(&e->laps, 1);
     st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], e->acts[d], w, e->in[d]);
-    if (e->inj_kind == 2 && e->inj_stage == st->index && base + mb == e->inj_step && st->n_params)
-        e->grads[0] = NAN;
-    int drop = e->dout[d][st->out_floats] != 0;
-    int bad = nonfinite_tensor(st, e->grads);
-    if (bad >= 0 && !e->a->skip_nonfinite)
-        PDRT_FAIL("stage %d: the gradient of layer %s (%s) is not finite at step %lld; "
-                "--skip-nonfinite drops such minibatches", st->index, st->tensors[bad].layer,
-                st->tensors[bad].param, (long long)(base + mb));
-    drop = drop || bad >= 0;
+    int drop = accumulate(e, e->grads, mb, base, e->dout[d][st->out_floats] != 0);
     if (din) din[st->in_floats] = drop ? 1.0f : 0.0f;
-    /* accumulate until the update's step; the count rides in the blob's last float */
-    int64_t np = st->n_params;
-    if (drop) {
-        e->skipped++;
-    } else {
-        for (int64_t i = 0; i < np; i++) e->acc[i] += e->grads[i];
-        e->acc[np] += 1.0f;
-    }
     double ms = 1e3 * (pdrt_now() - t);
     e->stats.bwd_ms += ms;
-    pdrt_laps_end(&e->laps, ms, 0);
+    pdrt_laps_end(&e->laps, ms - again_ms, 0);
+}
+
+/* zb-h1, zb-h2: the input-gradient part of mb's backward (B), sent upstream at once with the
+ * drop flag from downstream; the layers' gradients stay in the minibatch's dacts, and the
+ * gradients of weights whose ops do not split in its gradient blob, for its W. */
+static void backward_input(ex_t *e, int64_t mb) {
+    const pdrt_stage *st = e->st;
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
+    float *din = e->first ? NULL : send_slot(e, 1, l, &e->stats.wait_ms);
+    double t = pdrt_now();
+    float *w = pdrt_stash_for_backward_input(&e->stash, l);
+    st->backward_input(din, e->grads_of[d], e->dacts_of[d], e->scratch, e->dout[d], e->acts[d],
+                       w, e->in[d]);
+    if (din) din[st->in_floats] = e->dout[d][st->out_floats];
+    e->stats.bwd_ms += 1e3 * (pdrt_now() - t);
+}
+
+/* zb-h1, zb-h2: the weight-gradient part of mb's backward (W), then the accumulation. A
+ * non-finite weight gradient here drops the minibatch on this stage only: its input gradient
+ * has gone upstream already. */
+static void backward_weight(ex_t *e, int64_t mb, int64_t base) {
+    const pdrt_stage *st = e->st;
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
+    double t = pdrt_now();
+    float *w = pdrt_stash_for_backward(&e->stash, l);
+    st->backward_weight(NULL, e->grads_of[d], e->dacts_of[d], e->scratch, e->dout[d],
+                        e->acts[d], w, e->in[d]);
+    accumulate(e, e->grads_of[d], mb, base, e->dout[d][st->out_floats] != 0);
+    e->stats.bwd_ms += 1e3 * (pdrt_now() - t);
 }
 
 /* The replicas' sum of their accumulated gradients (and counts), in a fixed order: gathered to
@@ -319,6 +380,8 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb, base); break;
+        case PD_A_BACKWARD_INPUT: backward_input(e, a->mb); break;
+        case PD_A_BACKWARD_WEIGHT: backward_weight(e, a->mb, base); break;
         case PD_A_SEND_GRAD: {
             int k = (int)(l % e->S);
             pdrt_link *lk = link_to(e, a->peer);
@@ -413,7 +476,7 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
     e->D = pdrt_in_flight(&full->ranks[e->rank]);
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
-    if (strcmp(full->name, "1f1b")) nv = 1;           /* synchronous: one version */
+    if (strcmp(full->name, "1f1b")) nv = e->two_bw ? 2 : 1; /* 2bw: two; synchronous: one */
     if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;   /* back to the version stage 0 used */
     e->S = full->send_slots > 0 ? full->send_slots : 1;
     pdrt_stash_init(&e->stash, nv, st->n_params, e->D);
@@ -426,6 +489,22 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->scratch = pdrt_alloc((size_t)pdrt_scratch_floats(st));
     e->dacts = pdrt_alloc((size_t)st->n_acts);
     e->logits = pdrt_alloc((size_t)st->out_floats);
+    if (e->recompute) { /* one activation buffer: each backward recomputes its minibatch's */
+        e->buffers_tmp = pdrt_alloc((size_t)st->n_buffers);
+        e->recompute_out = pdrt_alloc((size_t)st->out_floats);
+    }
+    if (pd_schedule_splits_backward(full->name)) { /* B and W: the gradients between them */
+        if (!st->backward_input || !st->backward_weight)
+            PDRT_FAIL("stage %d has no backward_input/backward_weight for %s: regenerate it "
+                      "with this pdplan", st->index, full->name);
+        e->dacts_of = calloc((size_t)e->D, sizeof(float *));
+        e->grads_of = calloc((size_t)e->D, sizeof(float *));
+        PDRT_CHECK(e->dacts_of && e->grads_of);
+        for (int i = 0; i < e->D; i++) {
+            e->dacts_of[i] = pdrt_alloc((size_t)st->n_acts);
+            e->grads_of[i] = pdrt_alloc((size_t)st->n_params);
+        }
+    }
     e->labels = calloc((size_t)e->NL, sizeof(int));
     e->acts = calloc((size_t)e->D, sizeof(float *));
     e->in = calloc((size_t)e->D, sizeof(float *));
@@ -435,7 +514,7 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->links = calloc((size_t)e->n, sizeof *e->links);
     PDRT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send && e->links);
     for (int i = 0; i < e->D; i++) {
-        e->acts[i] = pdrt_alloc((size_t)st->n_acts);
+        e->acts[i] = e->recompute && i ? e->acts[0] : pdrt_alloc((size_t)st->n_acts);
         e->in[i] = pdrt_alloc((size_t)(st->in_floats + e->NL));
         e->dout[i] = pdrt_alloc((size_t)st->out_floats + 1); /* + the drop flag */
     }
@@ -446,7 +525,14 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
 }
 
 static void ex_free(ex_t *e) {
-    for (int i = 0; i < e->D; i++) { free(e->acts[i]); free(e->in[i]); free(e->dout[i]); }
+    for (int i = 0; i < e->D; i++) {
+        if (!e->recompute || !i) free(e->acts[i]);
+        free(e->in[i]);
+        free(e->dout[i]);
+    }
+    free(e->buffers_tmp); free(e->recompute_out);
+    for (int i = 0; e->dacts_of && i < e->D; i++) { free(e->dacts_of[i]); free(e->grads_of[i]); }
+    free(e->dacts_of); free(e->grads_of);
     for (int i = 0; i < e->S; i++) { free(e->act_send[i]); free(e->grad_send[i]); }
     free(e->acts); free(e->in); free(e->dout); free(e->act_send); free(e->grad_send);
     for (int p = 0; p < e->n; p++) pdrt_link_close(&e->links[p]);
@@ -539,6 +625,17 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
     e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
+    e.recompute = a.recompute >= 0 ? a.recompute : st->recompute;
+    e.two_bw = !strcmp(pdrt_schedule_name(st, &a), "2bw");
+    e.M = pdrt_microbatches(st, &a);
+    if (e.two_bw && e.M / e.R < st->warmup[st->index])
+        PDRT_FAIL("2bw keeps two weight versions, which needs at least %d minibatches per "
+                  "replica in a batch on stage %d (its warm-up); %d microbatches on %d "
+                  "replica%s give %d: raise --microbatches", st->warmup[st->index], st->index,
+                  e.M, e.R, e.R > 1 ? "s" : "", e.M / e.R);
+    if (e.recompute && pd_schedule_splits_backward(pdrt_schedule_name(st, &a)))
+        PDRT_FAIL("--recompute with the %s schedule is not supported yet (backward_weight would "
+                  "need the activations recomputed a second time)", pdrt_schedule_name(st, &a));
     e.w0 = st->warmup[0];
     if (e.vsync)
         for (int k = 0; k < st->n_stages; k++)
@@ -574,6 +671,11 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         e.inj_step = is;
         e.inj_stage = ist;
     }
+    /* test-only: PDRT_INJECT_RECOMPUTE=skip (no recomputation) or bn-twice (the running
+     * statistics updated by the recomputation too), to show that the tests can tell */
+    const char *ir = getenv("PDRT_INJECT_RECOMPUTE");
+    if (ir) e.inj_recompute = !strcmp(ir, "skip") ? 1 : !strcmp(ir, "bn-twice") ? 2 : -1;
+    if (e.inj_recompute < 0) PDRT_FAIL("PDRT_INJECT_RECOMPUTE='%s': not skip or bn-twice", ir);
     int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
     int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
     if (a.resume) {

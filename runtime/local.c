@@ -11,7 +11,11 @@
  *              weights after base + max(0, floor(j / r) - warmup[s]) updates (base: updates of
  *              earlier epochs), or under vertical sync base + max(0, j - warmup[0]) at every
  *              stage, and its backward uses that same version. Every version is kept in a
- *              plain array indexed by version number. Under flush and gpipe it runs as --single.
+ *              plain array indexed by version number. Under 2bw (PipeDream-2BW: W(t+1) =
+ *              W(t) - lr grad f(W(t-1))): one update per batch of M minibatches of the epoch,
+ *              every minibatch of batch b using, at every stage, the weights after
+ *              base + max(0, b - 1) updates. Under flush, gpipe, zb-h1 and zb-h2 it runs as
+ *              --single.
  * Both run the same stage functions, optimizer and data as the pipeline, so --emulate must give
  * the pipeline's weights bit for bit. */
 #include <stdio.h>
@@ -29,6 +33,9 @@ typedef struct {
     float *grads, *opt_state, *buffers, *acts, *dacts, *scratch, *in, *din;
     float *acc;             /* gradients of the update being accumulated */
     pd_optim opt;           /* the stage's (AdamW's spans are per stage) */
+    float *racc;            /* emulate 2bw with replicas: each replica's sum of its minibatches'
+                               gradients in the batch (nrep x n_params), added into acc in rank
+                               order at the batch's end, as the replicas' all-reduce does */
     float *rbuf;            /* emulate: buffers (batch-norm statistics) of replicas 1.. r-1,
                                which see only their own minibatches; replica 0's are `buffers` */
     int nrep;
@@ -104,7 +111,8 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     int epochs = a.epochs > 0 ? a.epochs : (s0->epochs > 0 ? s0->epochs : 1);
     int64_t total = a.steps > 0 ? a.steps : (int64_t)epochs * per_epoch;
     const char *sched = pdrt_schedule_name(s0, &a);
-    int sync = strcmp(sched, "1f1b") != 0;      /* flush, gpipe: batches of M */
+    int sync = strcmp(sched, "1f1b") != 0;      /* flush, gpipe, zb, 2bw: batches of M */
+    int two_bw = !strcmp(sched, "2bw") && a.mode == RT_EMULATE;
     int M = pdrt_microbatches(s0, &a);
     int vsync = !sync && s0->vertical_sync && a.mode == RT_EMULATE;
     pdrt_trace_start(a.trace, pdrt_now());
@@ -131,6 +139,8 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         if (a.init_dir[0]) pdrt_weights_load(a.init_dir, st, ls[k].version[0], ls[k].buffers);
         ls[k].nrep = a.mode == RT_EMULATE ? pdrt_replicas(st, k) : 1;
         ls[k].rbuf = pdrt_alloc((size_t)st->n_buffers * (size_t)(ls[k].nrep > 1 ? ls[k].nrep - 1 : 1));
+        if (two_bw && ls[k].nrep > 1)
+            ls[k].racc = pdrt_alloc((size_t)st->n_params * (size_t)ls[k].nrep);
         for (int q = 1; q < ls[k].nrep; q++)
             memcpy(ls[k].rbuf + (size_t)(q - 1) * (size_t)st->n_buffers, ls[k].buffers,
                    (size_t)st->n_buffers * sizeof(float));
@@ -176,6 +186,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 if (vsync) { w = stages[0]->warmup[0]; lj = j; }
                 v[k] = ls[k].newest;
                 if (a.mode == RT_EMULATE && !sync) v[k] = ebase[k] + (lj > w ? lj - w : 0);
+                if (two_bw) v[k] = ebase[k] + (j / M > 0 ? j / M - 1 : 0); /* after update b-2 */
                 PDRT_CHECK(v[k] <= ls[k].newest && ls[k].version[v[k]] != NULL);
             }
             double t = pdrt_now();
@@ -202,7 +213,9 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                                    dout, ls[k].acts, ls[k].version[v[k]], ls[k].in);
                 dout = ls[k].din;
                 local_stage *l = &ls[k];
-                for (int64_t i = 0; i < l->st->n_params; i++) l->acc[i] += l->grads[i];
+                float *into = l->racc ? l->racc + (size_t)(j % l->nrep) * (size_t)l->st->n_params
+                                      : l->acc;
+                for (int64_t i = 0; i < l->st->n_params; i++) into[i] += l->grads[i];
                 l->count++;
                 double t2 = pdrt_now();
                 pdrt_trace_add(PD_A_BACKWARD, (int)j, -1, 0, t, t2);
@@ -217,6 +230,16 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 int r = a.mode == RT_EMULATE && !sync ? pdrt_replicas(s0, k) : 1;
                 int64_t per = sync ? M : r;
                 ends[k] = (j + 1) % per == 0 || j + 1 == nsteps;
+            }
+            for (int k = 0; k < n; k++) { /* 2bw's replicas: their sums, in rank order from zero */
+                local_stage *l = &ls[k];
+                if (!ends[k] || !l->racc) continue;
+                int64_t np = l->st->n_params;
+                for (int q = 0; q < l->nrep; q++) {
+                    float *rq = l->racc + (size_t)q * (size_t)np;
+                    for (int64_t i = 0; i < np; i++) l->acc[i] += rq[i];
+                    memset(rq, 0, (size_t)np * sizeof(float));
+                }
             }
             for (int k = 0; k < n; k++) { /* tied weights: the owner's gradient plus the copy's */
                 if (ends[k]) pdrt_ties_local(stages[k], ls[k].acc);
@@ -335,6 +358,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         free(ls[k].dacts); free(ls[k].scratch); free(ls[k].in); free(ls[k].din);
         free(ls[k].acc);
         free(ls[k].rbuf);
+        free(ls[k].racc);
         pdrt_optim_free(&ls[k].opt);
     }
     free(ls); free(logits); free(dlogits); free(labels); free(ss);

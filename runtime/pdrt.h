@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#define PDRT_ABI 2
+#define PDRT_ABI 3
 
 typedef struct {
     const char *layer;  /* model layer name */
@@ -71,11 +71,18 @@ typedef struct {
     pdrt_init_fn init;
     pdrt_forward_fn forward;
     pdrt_backward_fn backward;
+    /* zb-h1, zb-h2: the backward in two parts (NULL: not generated; those schedules refuse the
+     * stage). backward_input fills din whole and the layers' gradients in dacts; then
+     * backward_weight, with the same arguments and dacts untouched in between, fills the
+     * gradients of the weights whose ops split (planner/ops/op.h); backward_input fills the
+     * others. Together: backward's dparams and din, bit for bit. */
+    pdrt_backward_fn backward_input;
+    pdrt_backward_fn backward_weight;
     int64_t (*scratch_floats)(void); /* the kernels' scratch need; the runtime allocates
                                         max(n_scratch, scratch_floats()) */
     const int *warmup;       /* n_stages entries: the plan's warm-up depth of every stage */
     int weight_versions;     /* stashed versions this stage keeps (warmup + 1 for 1f1b) */
-    const char *schedule;    /* "1f1b" | "flush" | "gpipe" */
+    const char *schedule;    /* "1f1b" | "flush" | "gpipe" | "zb-h1" | "zb-h2" | "2bw" */
     double predicted_ms;     /* the plan's time per minibatch for this stage */
     double predicted_compute_ms;
     /* training defaults from the model (overridable by options) */
@@ -101,6 +108,9 @@ typedef struct {
      * layer's when both are here */
     int n_ties;
     const pdrt_tie *ties;
+    /* 1 (pdplan --recompute): keep only the stage input of each minibatch in flight and run the
+     * forward again before its backward (CPU executor; --recompute/--no-recompute override) */
+    int recompute;
 } pdrt_stage;
 
 /* Marks in a generated stage's forward and backward: pdrt_lap_start() on entry, pdrt_lap(i)

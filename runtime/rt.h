@@ -42,6 +42,7 @@ typedef struct {
     char checkpoint_dir[1024];/* "" = no checkpoints; also at epoch ends and at the end */
     int resume;               /* continue from checkpoint_dir's last complete set */
     int skip_nonfinite;       /* drop a minibatch whose loss or gradient is NaN/Inf */
+    int recompute;            /* -1: the plan's; 0, 1: --no-recompute, --recompute */
     int64_t warmup, lr_decay_iters; /* < 0: the model's (the learning-rate schedule) */
     double min_lr, clip_grad_norm;  /* < 0: the model's */
     double hang_timeout;      /* seconds a rank may wait without progress (0: no limit) */
@@ -76,6 +77,9 @@ float *pdrt_stash_newest(pdrt_stash *s);
 float *pdrt_stash_for_forward(pdrt_stash *s, int64_t mb);
 /* the version mb's forward used; fails the run if it is no longer stashed */
 float *pdrt_stash_for_backward(pdrt_stash *s, int64_t mb);
+/* the same, but mb stays recorded (zb-h1, zb-h2: backward_input, before backward_weight's
+ * pdrt_stash_for_backward) */
+float *pdrt_stash_for_backward_input(pdrt_stash *s, int64_t mb);
 /* the version number mb's forward used */
 int64_t pdrt_stash_version_of(const pdrt_stash *s, int64_t mb);
 /* version `version` (which must be stashed), recorded as the one mb's forward uses (vertical
@@ -292,7 +296,7 @@ int *pdrt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n);
 int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const pdrt_args *a,
                          const pdrt_stage *st, int first);
 /* The most minibatches a rank's schedule keeps in flight (forwards not yet followed by their
- * backward), at least 1. */
+ * backward, or under zb-h1/zb-h2 by their backward_weight), at least 1. */
 int pdrt_in_flight(const pd_rank_schedule *rs);
 /* The last stage's loss since the last progress line. */
 typedef struct {

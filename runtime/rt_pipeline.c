@@ -44,7 +44,7 @@ int pdrt_in_flight(const pd_rank_schedule *rs) {
     int cur = 0, most = 1;
     for (int i = 0; i < rs->n; i++) {
         if (rs->a[i].kind == PD_A_FORWARD && ++cur > most) most = cur;
-        if (rs->a[i].kind == PD_A_BACKWARD) cur--;
+        if (rs->a[i].kind == PD_A_BACKWARD || rs->a[i].kind == PD_A_BACKWARD_WEIGHT) cur--;
     }
     return most;
 }

@@ -71,6 +71,12 @@ int64_t pdrt_stash_version_of(const pdrt_stash *s, int64_t mb) {
 }
 
 float *pdrt_stash_for_backward(pdrt_stash *s, int64_t mb) {
+    float *w = pdrt_stash_for_backward_input(s, mb);
+    s->mb_id[mb % s->depth] = -1;
+    return w;
+}
+
+float *pdrt_stash_for_backward_input(pdrt_stash *s, int64_t mb) {
     int64_t v = pdrt_stash_version_of(s, mb);
     if (v < 0) PDRT_FAIL("weight stash: no forward recorded for minibatch %lld",
                        (long long)mb);
@@ -79,7 +85,6 @@ float *pdrt_stash_for_backward(pdrt_stash *s, int64_t mb) {
         PDRT_FAIL(
                 "weight stash: version %lld of minibatch %lld was evicted (%d versions kept)",
                 (long long)v, (long long)mb, s->nv);
-    s->mb_id[mb % s->depth] = -1;
     return w;
 }
 

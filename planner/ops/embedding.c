@@ -63,4 +63,5 @@ static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
 const pd_op_desc pd_op_embedding = {
     .name = "embedding", .attrs = attrs, .min_inputs = 1, .max_inputs = 1, .read = read,
     .infer = infer, .tensors = tensors, .calls = calls,
+    .backward_splits = 1, /* weight gradients only: all of it runs in backward_weight */
 };

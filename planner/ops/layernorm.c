@@ -63,4 +63,5 @@ static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
 const pd_op_desc pd_op_layernorm = {
     .name = "layernorm", .attrs = attrs, .min_inputs = 1, .max_inputs = 1, .read = read,
     .infer = infer, .tensors = tensors, .saved = saved, .calls = calls,
+    .backward_splits = 1, /* its kernel computes each gradient it is given on its own */
 };

@@ -60,4 +60,5 @@ static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
 const pd_op_desc pd_op_linear = {
     .name = "linear", .attrs = attrs, .min_inputs = 1, .max_inputs = 1,
     .read = read, .infer = infer, .calls = calls,
+    .backward_splits = 1, /* its kernel computes each gradient it is given on its own */
 };

@@ -156,6 +156,12 @@ typedef struct pd_op_desc {
     int min_inputs, max_inputs; /* add, concat: 2 and PD_MAX_INPUTS; most: 1 and 1 */
     int planning_only;          /* shapes and costs, no kernels: codegen and pdprof refuse it */
     int aliases_input;          /* the output is the input's memory, no call (flatten) */
+    int backward_splits;        /* 1: its backward calls also run in two parts, the input
+                                   gradient (every PD_DPARAM argument NULL) and later the weight
+                                   gradients (every PD_DIN NULL), each computing the bits the
+                                   whole call computes (zb-h1, zb-h2's backward_input and
+                                   backward_weight); 0 with parameters: the whole backward runs
+                                   in backward_input (the generated code says so) */
     /* Reads the attributes into L (after L->has_bias = 1); returns the number of errors. */
     int (*read)(pd_attr_reader *r, pd_layer *L);
     /* The shape rule: fills L->out, n_weight, n_bias, n_buffer, flops_fwd, flops_bwd (zeroed

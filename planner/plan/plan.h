@@ -21,6 +21,8 @@ typedef struct {
     int *ranks;            /* replicas entries */
     int warmup;            /* forwards in flight before the first backward (1F1B) */
     int weight_versions;   /* stashed versions kept (warmup + 1 for 1f1b) */
+    int recompute;         /* 1: keeps only its input per minibatch in flight and recomputes the
+                              forward before each backward (pdplan --recompute) */
     double compute_ms;     /* unreplicated fwd+bwd of the stage */
     double allreduce_ms;   /* weight sync among replicas */
     double comm_in_ms, comm_out_ms; /* activation+gradient transfer across its cuts */
@@ -48,8 +50,10 @@ typedef struct {
     int workers;           /* ranks used */
     pd_cost_model cost_model;
     int straight;
-    char schedule[16];     /* "1f1b", "flush", "gpipe" */
+    char schedule[16];     /* "1f1b", "flush", "gpipe", "zb-h1", "zb-h2" */
     int vertical_sync;     /* 1f1b with PipeDream's vertical sync (pdplan --vertical-sync) */
+    int microbatches;      /* synchronous schedules: minibatches per batch (pdplan
+                              --microbatches; 0: pd_schedule_default_microbatches) */
     double bottleneck_ms;
     double throughput;     /* samples/s at the bottleneck (batch / bottleneck) */
     double data_parallel_ms;

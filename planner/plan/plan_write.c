@@ -118,6 +118,7 @@ int pd_plan_write_yaml(FILE *out, const pd_plan *p, const pd_costgraph *g, const
     put_key_num(out, "  ", "memory_bytes", c->memory_bytes);
     fprintf(out, "  workers: %d\n", cluster_workers(c));
     put_key_str(out, "", "schedule", p->schedule[0] ? p->schedule : "1f1b");
+    if (p->microbatches > 0) fprintf(out, "microbatches: %d\n", p->microbatches);
     fprintf(out, "straight: %s\n", p->straight ? "true" : "false");
     if (batch > 0) fprintf(out, "batch: %d\n", batch);
     else fputs("batch: null\n", out);
@@ -157,6 +158,7 @@ int pd_plan_write_yaml(FILE *out, const pd_plan *p, const pd_costgraph *g, const
         for (int k = 0; k < st->replicas; k++) fprintf(out, "%s%d", k ? ", " : "", st->ranks[k]);
         fprintf(out, "]\n    warmup: %d\n    weight_versions: %d\n", st->warmup,
                 st->weight_versions);
+        if (st->recompute) fputs("    recompute: true\n", out);
         put_key_num(out, "    ", "compute_ms", st->compute_ms);
         put_key_num(out, "    ", "allreduce_ms", st->allreduce_ms);
         put_key_num(out, "    ", "comm_ms", st->comm_in_ms + st->comm_out_ms);

@@ -30,8 +30,7 @@ static int default_microbatches(const pd_plan *p) {
 pd_schedule *pd_sim_schedule(const pd_plan *p, const char *name, int steps, int microbatches) {
     if (!p || p->n_stages < 1 || !name || steps < 1) return NULL;
     int is_1f1b = !strcmp(name, "1f1b") || !strcmp(name, "dp");
-    int is_flush = !strcmp(name, "flush"), is_gpipe = !strcmp(name, "gpipe");
-    if (!is_1f1b && !is_flush && !is_gpipe) return NULL;
+    if (!is_1f1b && !pd_schedule_known(name)) return NULL;
     /* the runtime's own generator (runtime/schedule/schedule.c), with the plan's ranks */
     int n = p->n_stages;
     int *reps = plan_replicas(p), *warm = malloc(sizeof(int) * (size_t)n);
@@ -71,6 +70,11 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
             int v = st->nodes[i];
             c.fwd_ms += g->fwd_ms[v];
             c.bwd_ms += g->bwd_ms[v];
+            /* the backward's two GEMMs (input and weight gradient) cost alike: a layer with
+             * weights splits its backward in halves, one without has no weight part */
+            double w = g->param_bytes[v] > 0 ? 0.5 * g->bwd_ms[v] : 0.0;
+            c.bwd_weight_ms += w;
+            c.bwd_input_ms += g->bwd_ms[v] - w;
             c.param_bytes += g->param_bytes[v];
             c.act_keep_bytes += g->act_bytes[v];
             if (upto) upto[v] = 1;
@@ -78,8 +82,16 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
         double out_bytes = (s + 1 < p->n_stages && upto) ? pd_cut_bytes(g, upto) : 0;
         c.act_bytes = out_bytes;
         c.grad_bytes = s > 0 ? in_bytes : 0;
+        if (st->recompute) { /* the forward again before each backward; one set of activations */
+            c.act_once_bytes = c.act_keep_bytes;
+            c.act_keep_bytes = 0;
+            c.bwd_ms += c.fwd_ms;
+            c.bwd_input_ms += c.fwd_ms;
+        }
         c.act_keep_bytes += s > 0 ? in_bytes : 0;
         c.weight_stashing = stash;
+        c.weight_versions = schedule && !strcmp(schedule, "2bw") ? 2 : 0;
+        c.split_backward = pd_schedule_splits_backward(schedule);
         for (int j = 0; j < st->replicas; j++) rc[st->ranks[j]] = c;
         in_bytes = out_bytes;
     }
@@ -91,8 +103,8 @@ static int run_plan(pd_sim_result *out, FILE *trace, const pd_costgraph *g, cons
                     int check, char *why, int why_size) {
     pd_schedule *s = pd_sim_schedule(p, name, steps, opts ? opts->microbatches : 0);
     if (!s) {
-        snprintf(why, (size_t)why_size, "cannot build schedule '%s' for this plan (known: 1f1b, "
-                 "flush, gpipe, dp)", name);
+        snprintf(why, (size_t)why_size, "cannot build schedule '%s' for this plan (known: %s, "
+                 "dp)", name, pd_schedule_names());
         return 1;
     }
     if (check) {

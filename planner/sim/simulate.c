@@ -235,6 +235,11 @@ static int step_rank(sim *x, int r, double t) {
         dur = c->bwd_ms;
         if (rs->inflight > 0) rs->inflight--;
         break;
+    case PD_A_BACKWARD_INPUT: dur = c->bwd_input_ms; break;
+    case PD_A_BACKWARD_WEIGHT:
+        dur = c->bwd_weight_ms;
+        if (rs->inflight > 0) rs->inflight--;
+        break;
     case PD_A_STEP: dur = c->step_ms; cat = "step"; break;
     case PD_A_SEND_ACT:
     case PD_A_SEND_GRAD: {
@@ -289,7 +294,8 @@ static int step_rank(sim *x, int r, double t) {
     }
     if (dur > 0) {
         int ev = a->kind == PD_A_FORWARD    ? PD_SIM_EV_FORWARD
-                 : a->kind == PD_A_BACKWARD ? PD_SIM_EV_BACKWARD
+                 : a->kind == PD_A_BACKWARD || a->kind == PD_A_BACKWARD_INPUT ? PD_SIM_EV_BACKWARD
+                 : a->kind == PD_A_BACKWARD_WEIGHT ? PD_SIM_EV_WEIGHT
                  : a->kind == PD_A_ALLREDUCE ? PD_SIM_EV_ALLREDUCE
                                              : PD_SIM_EV_OTHER;
         record(x, r, ev, a->mb, -1, t, dur);
@@ -509,8 +515,12 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
         out->rank_busy_ms[r] = rs->busy;
         out->rank_peak_inflight[r] = rs->peak_inflight;
         int versions = rc[r].weight_stashing && rs->peak_inflight > 1 ? rs->peak_inflight : 1;
+        if (rc[r].weight_versions > 0) versions = rc[r].weight_versions;
+        int keep = rc[r].split_backward ? 2 : 1; /* zb: the outputs' gradients too */
         out->rank_peak_memory[r] = (versions + 2.0) * rc[r].param_bytes +
-                                   rs->peak_inflight * rc[r].act_keep_bytes;
+                                   rs->peak_inflight * keep * rc[r].act_keep_bytes +
+                                   rc[r].act_once_bytes +
+                                   (rc[r].split_backward ? rs->peak_inflight * rc[r].param_bytes : 0);
         if (out->rank_peak_memory[r] > out->peak_memory_bytes)
             out->peak_memory_bytes = out->rank_peak_memory[r];
     }

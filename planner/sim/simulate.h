@@ -21,8 +21,10 @@
  *    broadcast), 2 P / bandwidth(first, i) summed over the other members i, the first replica's
  *    link carrying every copy in turn; it blocks the rank (as the DP's cost model adds it to
  *    compute);
- *  - forward, backward and step cost their rank's fwd_ms, bwd_ms and step_ms; flush waits for
- *    every outstanding send of the rank.
+ *  - forward, backward and step cost their rank's fwd_ms, bwd_ms and step_ms, backward_input
+ *    and backward_weight its bwd_input_ms and bwd_weight_ms; flush waits for every outstanding
+ *    send of the rank; a minibatch is in flight from its forward to its backward (or
+ *    backward_weight).
  */
 #ifndef PD_SIMULATE_H
 #define PD_SIMULATE_H
@@ -38,18 +40,26 @@
 /* What one rank's actions cost. */
 typedef struct {
     double fwd_ms, bwd_ms, step_ms; /* per action */
+    double bwd_input_ms;            /* zb-h1, zb-h2: backward_input (B) and backward_weight (W), */
+    double bwd_weight_ms;           /* the two parts of bwd_ms */
     double act_bytes;               /* bytes of every send_act this rank posts */
     double grad_bytes;              /* bytes of every send_grad this rank posts */
     double param_bytes;             /* its weights (all-reduced among replicas) */
     double act_keep_bytes;          /* activations kept per minibatch in flight (incl. input) */
+    double act_once_bytes;          /* activations held once (a recomputing stage's layers) */
     int weight_stashing;            /* 1: one weight version per minibatch in flight (1f1b) */
+    int weight_versions;            /* > 0: this many versions, whatever is in flight (2bw: 2) */
+    int split_backward;             /* 1 (zb-h1, zb-h2): every minibatch in flight also keeps its
+                                       layers' output gradients and its weight gradient until
+                                       its backward_weight, as the CPU runtime does */
 } pd_sim_rank_cost;
 
 enum { PD_SIM_AR_RING = 0, PD_SIM_AR_GATHER = 1 };
 
 /* One timed event of a run (pd_sim_opts.timeline): what a rank did from t0 for dur ms. */
 enum { PD_SIM_EV_FORWARD = 0, PD_SIM_EV_BACKWARD, PD_SIM_EV_ALLREDUCE, PD_SIM_EV_TRANSFER,
-       PD_SIM_EV_OTHER };
+       PD_SIM_EV_OTHER, PD_SIM_EV_WEIGHT /* backward_weight (zb-h1, zb-h2); backward_input
+       counts as a backward */, PD_SIM_EV_COUNT };
 typedef struct {
     double t0, dur;
     int rank, kind, mb;
@@ -85,7 +95,8 @@ typedef struct {
     int *rank_stage;             /* n_ranks */
     double *rank_busy_ms;        /* n_ranks: compute + all-reduce time in the run */
     double *rank_util;           /* n_ranks: busy fraction in steady state */
-    int *rank_peak_inflight;     /* n_ranks: most minibatches between forward and backward */
+    int *rank_peak_inflight;     /* n_ranks: most minibatches between forward and backward
+                                    (zb-h1, zb-h2: and backward_weight) */
     double *rank_peak_memory;    /* n_ranks: bytes */
     double *stage_util;          /* n_stages: mean of its replicas' rank_util */
     double *stage_peak_memory;   /* n_stages: max over its replicas */
@@ -101,7 +112,8 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
                const pd_sim_rank_cost *rc, const pd_cluster *c, const pd_sim_opts *opts,
                char *why, int why_size);
 
-/* Builds the schedule `name` ("1f1b", "flush", "gpipe"; "dp" for a one-stage plan) for plan p
+/* Builds the schedule `name` ("1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw"; "dp" for a
+ * one-stage plan) for plan p
  * over `steps` minibatches. Stage s with r replicas gets minibatch m on its replica m % r; the
  * backward of m returns to the replica that ran its forward. 1f1b on a plan without replicas is
  * the runtime's own pd_schedule_1f1b. Returns NULL on a bad name or out of memory. */

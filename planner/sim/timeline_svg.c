@@ -12,9 +12,11 @@
 #define ROW 22.0    /* px per rank */
 #define TOP 56.0    /* px: title and legend */
 
-static const char *const fill[] = {"#4c78a8", "#f58518", "#54a24b", "#b279a2", "#bab0ac"};
-static const char *const label[] = {"forward", "backward", "all-reduce", "transfer (sender)",
-                                    "other (step)"};
+static const char *const fill[PD_SIM_EV_COUNT] = {"#4c78a8", "#f58518", "#54a24b", "#b279a2",
+                                                   "#bab0ac", "#e45756"};
+static const char *const label[PD_SIM_EV_COUNT] = {"forward", "backward (zb: input)",
+                                                    "all-reduce", "transfer (sender)",
+                                                    "other (step)", "backward_weight (zb)"};
 
 /* a round step for about 8 ticks over [0, t] */
 static double tick_step(double t) {
@@ -41,7 +43,7 @@ int pd_sim_timeline_svg(FILE *out, const pd_sim_timeline *tl, int n_ranks, const
         else if (*c == '&') fputs("&amp;", out);
         else fputc(*c, out);
     fprintf(out, "</text>\n");
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < PD_SIM_EV_COUNT; k++) {
         double x = 8 + 150.0 * k;
         fprintf(out, "<rect x=\"%.0f\" y=\"28\" width=\"12\" height=\"12\" fill=\"%s\"/>"
                      "<text x=\"%.0f\" y=\"38\">%s</text>\n", x, fill[k], x + 16, label[k]);
@@ -56,7 +58,7 @@ int pd_sim_timeline_svg(FILE *out, const pd_sim_timeline *tl, int n_ranks, const
     for (int i = 0; i < tl->n; i++) {
         const pd_sim_event *e = &tl->ev[i];
         if (e->rank < 0 || e->rank >= n_ranks) continue;
-        int k = e->kind >= 0 && e->kind <= PD_SIM_EV_OTHER ? e->kind : PD_SIM_EV_OTHER;
+        int k = e->kind >= 0 && e->kind < PD_SIM_EV_COUNT ? e->kind : PD_SIM_EV_OTHER;
         double x = LEFT + e->t0 * sx, w = e->dur * sx, y = TOP + ROW * e->rank;
         double h = k == PD_SIM_EV_TRANSFER ? 4 : ROW - 8, yy = k == PD_SIM_EV_TRANSFER ? y + 17 : y + 2;
         if (w < 0.3) w = 0.3;
@@ -64,7 +66,7 @@ int pd_sim_timeline_svg(FILE *out, const pd_sim_timeline *tl, int n_ranks, const
                      "stroke=\"white\" stroke-width=\"0.3\"><title>rank %d %s mb %d: %.3f + "
                      "%.3f ms</title></rect>\n",
                 x, yy, w, h, fill[k], e->rank, label[k], e->mb, e->t0, e->dur);
-        if (k <= PD_SIM_EV_BACKWARD && w >= 14)
+        if ((k <= PD_SIM_EV_BACKWARD || k == PD_SIM_EV_WEIGHT) && w >= 14)
             fprintf(out, "<text x=\"%.2f\" y=\"%.1f\" fill=\"white\" font-size=\"9\" "
                          "text-anchor=\"middle\">%d</text>\n", x + w / 2, y + 14, e->mb);
     }

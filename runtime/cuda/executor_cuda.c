@@ -347,6 +347,15 @@ static size_t carve(carve_t *c, size_t bytes) {
 
 static void cx_alloc(cx_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
+    if (e->st->recompute || e->a->recompute == 1)
+        PDRT_FAIL("--recompute runs on the CPU executor only: the CUDA executor keeps every "
+                  "activation");
+    if (!strcmp(full->name, "2bw"))
+        PDRT_FAIL("the 2bw schedule runs on the CPU executor only: the CUDA executor does not "
+                  "choose 2bw's weight versions yet");
+    if (pd_schedule_splits_backward(full->name))
+        PDRT_FAIL("the %s schedule runs on the CPU executor only: the CUDA stages have no split "
+                  "backward (backward_input, backward_weight) yet", full->name);
     e->D = pdrt_in_flight(&full->ranks[e->rank]);
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
     if (strcmp(full->name, "1f1b")) nv = 1;

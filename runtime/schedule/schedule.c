@@ -1,14 +1,34 @@
-/* schedule.c: the schedule IR's generators (1f1b, flush, gpipe; replicated stages), its text form and the deadlock checker that
- * simulates every rank with rendezvous sends. See schedule.h for the semantics. */
+/* schedule.c: the schedule IR's generators (1f1b, flush, gpipe, zb-h1, zb-h2; replicated
+ * stages), its text form and the deadlock checker that simulates every rank with rendezvous
+ * sends. See schedule.h for the semantics. */
 #include "schedule.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *action_names[PD_A_COUNT] = {
     "forward", "backward", "send_act", "recv_act", "send_grad", "recv_grad",
-    "step", "allreduce", "flush",
+    "step", "allreduce", "flush", "backward_input", "backward_weight",
 };
+
+static const char *const known[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw", NULL};
+
+int pd_schedule_known(const char *name) {
+    for (int i = 0; name && known[i]; i++)
+        if (!strcmp(name, known[i])) return 1;
+    return 0;
+}
+
+int pd_schedule_is_sync(const char *name) {
+    return pd_schedule_known(name) && strcmp(name, "1f1b") && strcmp(name, "2bw");
+}
+
+int pd_schedule_splits_backward(const char *name) {
+    return name && (!strcmp(name, "zb-h1") || !strcmp(name, "zb-h2"));
+}
+
+const char *pd_schedule_names(void) { return "1f1b, flush, gpipe, zb-h1, zb-h2, 2bw"; }
 
 const char *pd_action_name(int kind) {
     return (kind >= 0 && kind < PD_A_COUNT) ? action_names[kind] : "?";
@@ -73,14 +93,16 @@ static int push_fwd(layout *L, int r, int st, int mb) {
     return e;
 }
 
-/* One backward of mb on rank r of stage st. */
-static int push_bwd(layout *L, int r, int st, int mb) {
+/* One backward of mb on rank r of stage st (kind: PD_A_BACKWARD, or PD_A_BACKWARD_INPUT). */
+static int push_bwd_as(layout *L, int r, int st, int mb, int kind) {
     int e = 0, n = L->sp->n_stages;
     if (st < n - 1) e |= pd_schedule_push(L->s, r, PD_A_RECV_GRAD, mb, rank_of(L, st + 1, mb));
-    e |= pd_schedule_push(L->s, r, PD_A_BACKWARD, mb, -1);
+    e |= pd_schedule_push(L->s, r, kind, mb, -1);
     if (st > 0) e |= pd_schedule_push(L->s, r, PD_A_SEND_GRAD, mb, rank_of(L, st - 1, mb));
     return e;
 }
+
+static int push_bwd(layout *L, int r, int st, int mb) { return push_bwd_as(L, r, st, mb, PD_A_BACKWARD); }
 
 /* Update u (the all-reduce when replicated), the optimizer step, and a flush if asked. */
 static int push_update(layout *L, int r, int st, int u, int last_mb, int flush) {
@@ -106,6 +128,30 @@ static int replica_1f1b(layout *L, int r, int st, int j, int w) {
         e |= push_update(L, r, st, i, lo(i * R + R, steps) - 1, 0);
     }
     for (int i = n; i < updates; i++) e |= push_update(L, r, st, i, steps - 1, 0);
+    return e;
+}
+
+/* Replica j of stage st (rank r) under 2bw: 1F1B over its minibatches j, j+R, ... with warm-up w
+ * and no flush; it joins update u (ALLREDUCE u when replicated, then STEP) after its last
+ * backward of batch u (minibatches u*M .. u*M+M-1), and a batch none of its minibatches is in
+ * where its next backward's batch is (or at the end). */
+static int replica_2bw(layout *L, int r, int st, int j, int w, int M) {
+    int R = reps(L, st), steps = L->sp->steps, e = 0;
+    int n = steps > j ? (steps - j + R - 1) / R : 0;       /* my minibatches */
+    int updates = (steps + M - 1) / M, u = 0;               /* u: the next update to join */
+    if (w > n) w = n;
+    for (int i = 0; i < w; i++) e |= push_fwd(L, r, st, j + i * R);
+    for (int i = 0; i < n; i++) {
+        int m = j + i * R, b = m / M;
+        if (i + w < n) e |= push_fwd(L, r, st, j + (i + w) * R);
+        for (; u < b; u++) e |= push_update(L, r, st, u, lo(u * M + M, steps) - 1, 0);
+        e |= push_bwd(L, r, st, m);
+        if (i + 1 == n || (m + R) / M != b) {
+            e |= push_update(L, r, st, b, lo(b * M + M, steps) - 1, 0);
+            u = b + 1;
+        }
+    }
+    for (; u < updates; u++) e |= push_update(L, r, st, u, lo(u * M + M, steps) - 1, 0);
     return e;
 }
 
@@ -135,6 +181,134 @@ static int replica_sync(layout *L, int r, int st, int j, int w, int M, int gpipe
     return e;
 }
 
+/* zb-h1 on replica j of stage st (rank r): per batch, its n minibatches as F, B (the input
+ * gradient, sent upstream at once) and W (the weight gradient). Warm-up: w + 1 forwards (as
+ * flush); then d times B, F with the W deferred; then B, W, F while forwards remain; then B, W;
+ * then the d deferred W. W runs in minibatch order, d behind B; d = (stage 0's warm-up) - w, so
+ * that every rank keeps at most stage 0's in-flight count (1F1B's peak) and the idle time before
+ * the last stages' first B and after their last is filled with W. */
+static int replica_zb_h1(layout *L, int r, int st, int j, int w, int d, int M) {
+    int R = reps(L, st), steps = L->sp->steps, e = 0;
+    int *mbs = malloc(sizeof(int) * (size_t)(M > 0 ? M : 1));
+    if (!mbs) return -1;
+    for (int base = 0, b = 0; base < steps; base += M, b++) {
+        int end = lo(base + M, steps), n = 0, nf = 0, nb = 0, nw = 0;
+        for (int m = base; m < end; m++)
+            if (m % R == j) mbs[n++] = m;
+        for (; nf < lo(w + 1, n); nf++) e |= push_fwd(L, r, st, mbs[nf]);
+        for (int i = 0; i < d && nb < n; i++) {
+            e |= push_bwd_as(L, r, st, mbs[nb++], PD_A_BACKWARD_INPUT);
+            if (nf < n) e |= push_fwd(L, r, st, mbs[nf++]);
+        }
+        while (nb < n) {
+            e |= push_bwd_as(L, r, st, mbs[nb++], PD_A_BACKWARD_INPUT);
+            e |= pd_schedule_push(L->s, r, PD_A_BACKWARD_WEIGHT, mbs[nw++], -1);
+            if (nf < n) e |= push_fwd(L, r, st, mbs[nf++]);
+        }
+        while (nw < n) e |= pd_schedule_push(L->s, r, PD_A_BACKWARD_WEIGHT, mbs[nw++], -1);
+        e |= push_update(L, r, st, b, end - 1, 1);
+    }
+    free(mbs);
+    return e;
+}
+
+/* zb-h2: one rank's state in the greedy list scheduler of a batch. */
+typedef struct {
+    int st, n;          /* its stage, and its minibatches in this batch */
+    int *mbs;           /* those minibatches, ascending */
+    int nf, nb, nw;     /* how many F, B and W it has scheduled */
+    long free_at;       /* the tick from which it is idle */
+} zb_rank;
+
+/* One zb-h2 batch, minibatches base .. end - 1, on every rank: ticks of unit time; at each tick
+ * every idle rank, in rank order, takes B if the gradient of its oldest backward is there, else
+ * F if the activation is there and it has fewer than `limit` in flight, else its oldest
+ * deferred W. done[0] (forwards) and done[1] (input gradients) hold per stage and minibatch the
+ * tick at which it finished (LONG_MAX: not yet). */
+static int zb_h2_batch(layout *L, zb_rank *z, int n_ranks, int base, int end, int limit,
+                       long *done[2]) {
+    int n = L->sp->n_stages, M = end - base, e = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < n * M; i++) done[k][i] = LONG_MAX;
+    long left = 0;
+    for (int r = 0; r < n_ranks; r++) {
+        z[r].n = z[r].nf = z[r].nb = z[r].nw = 0;
+        z[r].free_at = 0;
+    }
+    for (int st = 0; st < n; st++)
+        for (int m = base; m < end; m++) {
+            zb_rank *q = &z[rank_of(L, st, m)];
+            q->mbs[q->n++] = m;
+            left += 3;
+        }
+    long guard = 4 * left + 16;
+    for (long t = 0; left > 0 && !e; t++) {
+        if (t > guard) return -1; /* cannot happen: some rank always moves on */
+        for (int r = 0; r < n_ranks; r++) {
+            zb_rank *q = &z[r];
+            if (q->free_at > t) continue;
+            int st = q->st, kind = -1, mb = -1;
+            if (q->nb < q->nf) {
+                mb = q->mbs[q->nb];
+                long ready = st == n - 1 ? done[0][st * M + mb - base]
+                                         : done[1][(st + 1) * M + mb - base];
+                if (ready <= t) kind = PD_A_BACKWARD_INPUT;
+            }
+            if (kind < 0 && q->nf < q->n && q->nf - q->nw < limit) {
+                mb = q->mbs[q->nf];
+                if (st == 0 || done[0][(st - 1) * M + mb - base] <= t) kind = PD_A_FORWARD;
+            }
+            if (kind < 0 && q->nw < q->nb) {
+                mb = q->mbs[q->nw];
+                kind = PD_A_BACKWARD_WEIGHT;
+            }
+            if (kind < 0) continue;
+            if (kind == PD_A_FORWARD) {
+                e |= push_fwd(L, r, st, mb);
+                done[0][st * M + mb - base] = t + 1;
+                q->nf++;
+            } else if (kind == PD_A_BACKWARD_INPUT) {
+                e |= push_bwd_as(L, r, st, mb, PD_A_BACKWARD_INPUT);
+                done[1][st * M + mb - base] = t + 1;
+                q->nb++;
+            } else {
+                e |= pd_schedule_push(L->s, r, PD_A_BACKWARD_WEIGHT, mb, -1);
+                q->nw++;
+            }
+            q->free_at = t + 1;
+            left--;
+        }
+    }
+    return e;
+}
+
+/* zb-h2 over every batch of M minibatches, at most `limit` minibatches in flight per rank.
+ * Returns nonzero on out of memory. */
+static int build_zb_h2(layout *L, int n_ranks, int M, int limit) {
+    int n = L->sp->n_stages, steps = L->sp->steps, e = 0;
+    zb_rank *z = calloc((size_t)n_ranks, sizeof *z);
+    long *done[2] = {malloc(sizeof(long) * (size_t)n * (size_t)M),
+                     malloc(sizeof(long) * (size_t)n * (size_t)M)};
+    e = !z || !done[0] || !done[1];
+    for (int st = 0; st < n && !e; st++)
+        for (int j = 0; j < reps(L, st) && !e; j++) {
+            zb_rank *q = &z[rank_at(L, st, j)];
+            q->st = st;
+            q->mbs = malloc(sizeof(int) * (size_t)M);
+            e = !q->mbs;
+        }
+    for (int base = 0, b = 0; base < steps && !e; base += M, b++) {
+        int end = lo(base + M, steps);
+        e |= zb_h2_batch(L, z, n_ranks, base, end, limit, done);
+        for (int r = 0; r < n_ranks && !e; r++) e |= push_update(L, r, z[r].st, b, end - 1, 1);
+    }
+    for (int r = 0; z && r < n_ranks; r++) free(z[r].mbs);
+    free(z);
+    free(done[0]);
+    free(done[1]);
+    return e;
+}
+
 static int round_up(int x, int m) { return m > 0 ? (x + m - 1) / m * m : x; }
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
@@ -155,9 +329,9 @@ int pd_schedule_default_microbatches(int n_stages, const int *replicas) {
 
 pd_schedule *pd_schedule_build(const pd_schedule_spec *sp) {
     if (!sp || !sp->name || sp->n_stages < 1 || sp->steps < 0) return NULL;
-    int is_1f1b = !strcmp(sp->name, "1f1b"), is_flush = !strcmp(sp->name, "flush");
+    int is_1f1b = !strcmp(sp->name, "1f1b");
     int is_gpipe = !strcmp(sp->name, "gpipe");
-    if (!is_1f1b && !is_flush && !is_gpipe) return NULL;
+    if (!pd_schedule_known(sp->name)) return NULL;
     int n = sp->n_stages, total = 0;
     for (int st = 0; st < n; st++) {
         int r = sp->replicas ? sp->replicas[st] : 1;
@@ -172,23 +346,32 @@ pd_schedule *pd_schedule_build(const pd_schedule_spec *sp) {
     s->n_stages = n;
     L.s = s;
     int M = sp->microbatches > 0 ? sp->microbatches : pd_schedule_default_microbatches(n, sp->replicas);
-    int max_w = 0, e = 0;
+    int max_w = 0, e = 0, is_h1 = !strcmp(sp->name, "zb-h1"), is_h2 = !strcmp(sp->name, "zb-h2");
+    int is_2bw = !strcmp(sp->name, "2bw");
     for (int st = 0; st < n; st++) {
+        int w = sp->warmup ? sp->warmup[st] : (total - 1 - L.first[st]) / reps(&L, st);
+        if (w > max_w) max_w = w;
+    }
+    for (int st = 0; st < n && !e; st++) {
         int R = reps(&L, st);
         int w = sp->warmup ? sp->warmup[st] : (total - 1 - L.first[st]) / R;
         if (w < 0) w = 0;
-        if (w > max_w) max_w = w;
         for (int j = 0; j < R && !e; j++) {
             int r = rank_at(&L, st, j);
             if (r < 0 || r >= total) { e = 1; break; }
             s->ranks[r].rank = r;
             s->ranks[r].stage = st;
-            e |= is_1f1b ? replica_1f1b(&L, r, st, j, w) : replica_sync(&L, r, st, j, w, M, is_gpipe);
+            if (is_h2) continue; /* every rank at once, below */
+            e |= is_1f1b ? replica_1f1b(&L, r, st, j, w)
+                 : is_h1 ? replica_zb_h1(&L, r, st, j, w, max_w - w, M)
+                 : is_2bw ? replica_2bw(&L, r, st, j, w, M)
+                         : replica_sync(&L, r, st, j, w, M, is_gpipe);
         }
     }
+    if (is_h2 && !e) e = build_zb_h2(&L, total, M, 2 * max_w + 1);
     free(L.first);
     if (e) { pd_schedule_free(s); return NULL; }
-    s->send_slots = is_gpipe ? M + 1 : max_w + 1;
+    s->send_slots = is_gpipe ? M + 1 : is_h1 ? max_w + 2 : is_h2 ? 2 * max_w + 2 : max_w + 1;
     return s;
 }
 

@@ -28,6 +28,10 @@ typedef enum {
     PD_A_ALLREDUCE,     /* sum of the accumulated gradients over a stage's replicas, in rank order
                            (mb: the update's index; a collective of every replica of the stage) */
     PD_A_FLUSH,         /* wait until every send has completed (synchronous schedules) */
+    PD_A_BACKWARD_INPUT,  /* zb-h1, zb-h2: the input-gradient part of mb's backward (B): what
+                             the previous stage waits for; the weight gradients wait */
+    PD_A_BACKWARD_WEIGHT, /* zb-h1, zb-h2: the weight-gradient part of mb's backward (W),
+                             after its B; mb leaves the stage's in-flight set here */
     PD_A_COUNT
 } pd_action_kind;
 
@@ -75,8 +79,25 @@ pd_schedule *pd_schedule_1f1b(int n_stages, const int *warmup, int steps);
  *    (in minibatch order), then ALLREDUCE, STEP, FLUSH.
  * A STEP's mb is the last minibatch of its update. send_slots: max warm-up + 1 (1f1b, flush),
  * microbatches + 1 (gpipe). Returns NULL on a bad name or argument, or out of memory. */
+/*  - "zb-h1", "zb-h2" (Zero Bubble, Qi et al., ICLR 2024): the same batches and one update per
+ *    batch as flush, but each backward is split into backward_input (B, sent upstream at once)
+ *    and backward_weight (W, which nobody waits for, deferred to fill idle time). zb-h1: each
+ *    replica runs warm-up + 1 forwards, then d times (B, F) with the W deferred, then (B, W, F)
+ *    while forwards remain, then (B, W), then the d deferred W, with d = (the largest warm-up)
+ *    - (its warm-up): every rank keeps at most 1F1B's peak in flight (stage 0's), the same
+ *    activation memory, and with F = B = W the bubble is a third of flush's. zb-h2: the order a
+ *    greedy list scheduler picks with unit costs (F = B = W), every rank at once: B first when
+ *    its gradient is there, else the next F while fewer than 2 (largest warm-up) + 1
+ *    minibatches are in flight (forward to W), else the oldest deferred W; about twice the
+ *    activation memory, and no bubble in the steady state. W runs in minibatch order on every
+ *    rank. send_slots: the in-flight limit + 1. (docs/runtime.md draws both.)
+ *  - "2bw" (PipeDream-2BW): each replica runs 1F1B over its minibatches as under 1f1b, without
+ *    flushes, but joins update u only after its last backward of batch u (minibatches u*M ..
+ *    u*M+M-1): one update per batch of `microbatches`, the weight version of batch b being the
+ *    one after update b-2 (the runtime's business; two versions suffice when each replica has at
+ *    least its warm-up's count of minibatches per batch). send_slots: max warm-up + 1. */
 typedef struct {
-    const char *name;          /* "1f1b" | "flush" | "gpipe" */
+    const char *name;          /* "1f1b" | "flush" | "gpipe" | "zb-h1" | "zb-h2" | "2bw" */
     int n_stages;
     const int *replicas;       /* n_stages entries; NULL: one each */
     const int *const *ranks;   /* ranks[s][j]: replica j of stage s; NULL: contiguous */
@@ -85,6 +106,15 @@ typedef struct {
     int microbatches;          /* flush, gpipe: minibatches per batch; <= 0: the default */
 } pd_schedule_spec;
 pd_schedule *pd_schedule_build(const pd_schedule_spec *sp);
+
+/* 1 when name is a schedule pd_schedule_build knows; 1 when it is synchronous (one update per
+ * batch of microbatches, one weight version, sequential SGD's result: flush, gpipe, zb-h1,
+ * zb-h2); 1 when it splits the backward into backward_input and backward_weight (zb-h1, zb-h2). */
+int pd_schedule_known(const char *name);
+int pd_schedule_is_sync(const char *name);
+int pd_schedule_splits_backward(const char *name);
+/* "1f1b, flush, gpipe, zb-h1, zb-h2, 2bw": the known names, for messages. */
+const char *pd_schedule_names(void);
 
 /* The default minibatches per batch of flush and gpipe: 4 * n_stages rounded up to a multiple
  * of every stage's replica count (so that every replica gets the same share). The one place this

@@ -339,6 +339,35 @@ TEST(peak_memory_counts_stashed_versions_and_activations) {
     pd_costgraph_free(g);
 }
 
+/* --recompute keeps a stage's input per minibatch in flight and its layers' outputs once, and its
+ * backward pays the forward again; zb-h1 keeps the layers' output gradients and the weight
+ * gradient of every minibatch until its backward_weight. */
+TEST(peak_memory_under_recompute_and_zero_bubble) {
+    double f[3] = {1, 1, 1}, b[3] = {1, 1, 1};
+    pd_costgraph *g = chain(3, f, b, 100, 1000);
+    int first[4] = {0, 1, 2, 3};
+    pd_plan *p = plan_of(3, first, NULL);
+    pd_cluster c = flat(3, 1e12);
+    pd_sim_result r;
+    char why[256];
+    CHECK_EQ_INT(pd_simulate(&r, NULL, g, &c, p, "1f1b", 20, NULL, why, sizeof why), 0);
+    CHECK_CLOSE(r.steady_ms, 2.0, 1e-6, 0); /* transfers take 100 bytes / 1e12 B/s */
+    pd_sim_result_free(&r);
+    for (int s = 0; s < 3; s++) p->stages[s].recompute = 1;
+    CHECK_EQ_INT(pd_simulate(&r, NULL, g, &c, p, "1f1b", 20, NULL, why, sizeof why), 0);
+    CHECK_CLOSE(r.steady_ms, 3.0, 1e-6, 0); /* f + (f + b) */
+    CHECK_CLOSE(r.rank_peak_memory[0], (3 + 2) * 1000.0 + 100.0, 1e-9, 0); /* no input */
+    CHECK_CLOSE(r.rank_peak_memory[2], (1 + 2) * 1000.0 + 1 * 100.0 + 100.0, 1e-9, 0);
+    pd_sim_result_free(&r);
+    for (int s = 0; s < 3; s++) p->stages[s].recompute = 0;
+    CHECK_EQ_INT(pd_simulate(&r, NULL, g, &c, p, "zb-h1", 0, NULL, why, sizeof why), 0);
+    CHECK_EQ_INT(r.rank_peak_inflight[2], 3); /* zb-h1: stage 0's in-flight count everywhere */
+    CHECK_CLOSE(r.rank_peak_memory[0], 3 * 1000.0 + 3 * (2 * 100.0 + 1000.0), 1e-9, 0);
+    pd_sim_result_free(&r);
+    pd_plan_free(p);
+    pd_costgraph_free(g);
+}
+
 TEST(a_deadlocking_schedule_is_reported) {
     pd_schedule s;
     memset(&s, 0, sizeof s);

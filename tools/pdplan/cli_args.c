@@ -1,6 +1,7 @@
 /* cli_args.c: parses and validates pdplan's command line into a pd_cli (see cli_args.h). */
 #include "cli_args.h"
 #include "planner/certificate/ilp.h"
+#include "runtime/schedule/schedule.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,8 +37,15 @@ void pd_cli_usage(FILE *out) {
         "planning:\n"
         "      --straight           no replication: every stage one worker, all workers used\n"
         "      --compat pipedream   the original optimizer's cost model and memory check\n"
-        "      --schedule S         1f1b (default), flush or gpipe\n"
+        "      --schedule S         1f1b (default), flush, gpipe, zb-h1, zb-h2, 2bw, or auto:\n"
+        "                           the fastest schedule, microbatches and recomputation whose\n"
+        "                           simulated memory fits (--memory), on the DP's partition\n"
+        "                           under the limit or without it (--explain lists them)\n"
+        "      --microbatches M     flush, gpipe, zb-h1, zb-h2, 2bw: minibatches per batch (default\n"
+        "                           4 x stages; rounded up to a multiple of every replica count)\n"
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
+        "      --recompute          every stage keeps only its input per minibatch in flight and\n"
+        "                           recomputes its forward before the backward (CPU backend)\n"
         "      --max-states N       cap on the downward-closed sets the DP enumerates\n"
         "                           (default 20000)\n"
         "      --memory-budget B    bytes the DP's tables may take (default 2 GiB); above it\n"
@@ -146,7 +154,8 @@ static int one_of(const char *s, const char *const *allowed) {
 /* Options that take one value. */
 typedef enum {
     O_PROFILE, O_DEVICE, O_CLUSTER, O_MEMORY, O_COMPAT, O_SCHEDULE, O_BACKEND, O_OUT,
-    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_BUDGET, O_EMIT_YAML, O_SETTINGS, O_NONE
+    O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_BUDGET, O_EMIT_YAML, O_SETTINGS,
+    O_MICROBATCHES, O_NONE
 } value_opt;
 
 static const struct {
@@ -159,7 +168,7 @@ static const struct {
     {NULL, "--backend", O_BACKEND},     {"-o", "--output", O_OUT},
     {NULL, "--time-limit", O_TIME_LIMIT}, {NULL, "--max-states", O_MAX_STATES},
     {NULL, "--precision", O_PRECISION}, {NULL, "--threads", O_THREADS},
-    {NULL, "--memory-budget", O_BUDGET},
+    {NULL, "--memory-budget", O_BUDGET}, {NULL, "--microbatches", O_MICROBATCHES},
     {NULL, "--emit-yaml", O_EMIT_YAML}, {NULL, "--settings", O_SETTINGS},
 };
 
@@ -171,11 +180,10 @@ static void set_once(const char **slot, const char *opt, const char *v, pd_diag 
 /* seen[id] counts how often each value option was given. */
 static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *v, int *seen,
                         pd_diag *d) {
-    static const char *const schedules[] = {"1f1b", "flush", "gpipe", NULL};
     static const char *const backends[] = {"cpu", "cuda", NULL};
     if (seen[id]++ && (id == O_COMPAT || id == O_SCHEDULE || id == O_BACKEND || id == O_MEMORY ||
                        id == O_TIME_LIMIT || id == O_MAX_STATES || id == O_THREADS ||
-                       id == O_BUDGET))
+                       id == O_BUDGET || id == O_MICROBATCHES))
         pd_diag_error(d, "pdplan", 0, 0, "%s given twice", opt);
     if (!*v && id != O_OUT) {
         pd_diag_error(d, "pdplan", 0, 0, "%s: empty value", opt);
@@ -202,6 +210,15 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
         else if (s > 0) cli->max_states = (long)s;
         break;
     }
+    case O_MICROBATCHES: {
+        double n = 0;
+        parse_positive(&n, opt, "a number of minibatches", v, d);
+        if (n > 0 && (n != floor(n) || n > 100000))
+            pd_diag_error(d, "pdplan", 0, 0, "%s: '%s' is not a whole number of minibatches up to "
+                          "100000", opt, v);
+        else if (n > 0) cli->microbatches = (int)n;
+        break;
+    }
     case O_THREADS: {
         double n = 0;
         parse_positive(&n, opt, "a number of threads", v, d);
@@ -217,9 +234,9 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
                            opt, v);
         break;
     case O_SCHEDULE:
-        if (one_of(v, schedules)) cli->schedule = v;
-        else pd_diag_error(d, "pdplan", 0, 0, "%s: unknown schedule '%s' (1f1b, flush, gpipe)",
-                           opt, v);
+        if (pd_schedule_known(v) || !strcmp(v, "auto")) cli->schedule = v;
+        else pd_diag_error(d, "pdplan", 0, 0, "%s: unknown schedule '%s' (%s, auto)", opt, v,
+                           pd_schedule_names());
         break;
     case O_BACKEND:
         if (one_of(v, backends)) cli->backend = v;
@@ -237,6 +254,7 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
 static int apply_flag(pd_cli *cli, const char *arg) {
     if (!strcmp(arg, "--straight")) cli->straight = 1;
     else if (!strcmp(arg, "--vertical-sync")) cli->vertical_sync = 1;
+    else if (!strcmp(arg, "--recompute")) cli->recompute = 1;
     else if (!strcmp(arg, "--no-codegen")) cli->no_codegen = 1;
     else if (!strcmp(arg, "--verify")) cli->verify = 1;
     else if (!strcmp(arg, "--explain")) cli->explain = 1;
@@ -335,5 +353,23 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "give either -c/--cluster or -n/-b, not both");
     if (cli->precision && strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--precision applies to --backend cuda");
+    if (!strcmp(cli->schedule, "auto") && (cli->recompute || cli->microbatches || cli->vertical_sync))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule auto chooses the microbatches and "
+                      "recomputation itself: drop --recompute, --microbatches and "
+                      "--vertical-sync, or name a schedule");
+    if (cli->recompute && !strcmp(cli->backend, "cuda"))
+        pd_diag_error(d, "pdplan", 0, 0, "--recompute runs on the CPU backend only: the CUDA "
+                      "executor keeps every activation");
+    if (cli->recompute && pd_schedule_splits_backward(cli->schedule))
+        pd_diag_error(d, "pdplan", 0, 0, "--recompute with --schedule %s is not supported yet "
+                      "(backward_weight would need the activations recomputed a second time)",
+                      cli->schedule);
+    if (!strcmp(cli->schedule, "2bw") && !strcmp(cli->backend, "cuda"))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule 2bw runs on the CPU backend only: the CUDA "
+                      "executor does not choose 2bw's weight versions yet");
+    if (pd_schedule_splits_backward(cli->schedule) && !strcmp(cli->backend, "cuda"))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule %s runs on the CPU backend only: the CUDA "
+                      "stages have no split backward (backward_input, backward_weight) yet",
+                      cli->schedule);
     return d->errors - errors0;
 }

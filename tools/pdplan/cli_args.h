@@ -23,8 +23,9 @@ typedef struct {
     double memory_bytes;      /* --memory (0: not given) */
     int straight;             /* --straight */
     int vertical_sync;        /* --vertical-sync (1f1b only) */
+    int recompute;            /* --recompute: every stage recomputes its forward (CPU) */
     pd_cost_model cost_model; /* --compat pipedream */
-    const char *schedule;     /* --schedule: "1f1b" (default), "flush", "gpipe" */
+    const char *schedule;     /* --schedule: "1f1b" (default), "flush", "gpipe", "zb-h1", "zb-h2" */
     const char *backend;      /* --backend: "cpu" (default), "cuda" */
     const char *precision;    /* --precision (cuda): "fp32" (default), "bf16" */
     const char *outdir;       /* -o (NULL: generated/<model>/) */
@@ -36,6 +37,7 @@ typedef struct {
     long max_states;          /* --max-states (0: the DP's default) */
     double memory_budget;     /* --memory-budget: bytes the DP's tables may take (0: default) */
     int threads;              /* --threads (0: the processors pdplan may run on) */
+    int microbatches;         /* --microbatches (0: the schedule IR's default) */
     int explain;              /* --explain */
     int simulate;             /* --simulate: simulate the plan and data parallelism */
     int draw;                 /* --draw: DIR/plan.dot (and plan.svg where Graphviz is) */

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "choose.h"
 #include "cli_args.h"
 #include "import.h"
 #include "codegen/codegen.h"
@@ -22,6 +23,7 @@
 #include "planner/plan/plan_draw.h"
 #include "planner/plan/plan_write.h"
 #include "planner/sim/simulate.h"
+#include "runtime/schedule/schedule.h"
 #include "planner/util/fs.h"
 #include "planner/util/progress.h"
 #include "planner/util/shell.h"
@@ -263,7 +265,35 @@ int main(int argc, char **argv) {
                       .verbose = cli.verbose, .threads = cli.threads,
                       .memory_budget = cli.memory_budget};
     pd_progress_begin(PH_PLAN);
-    p = pd_plan_dp(g, &c, &o, &d);
+    int choose = !strcmp(cli.schedule, "auto");
+    pd_cluster c_planned = c; /* the cluster the plan's partition was planned on */
+    if (choose) { /* the DP under the limit (1f1b's memory model) and without it */
+        pd_diag quiet = {.out = tmpfile()};
+        p = pd_plan_dp(g, &c, &o, quiet.out ? &quiet : &d);
+        if (quiet.out) fclose(quiet.out);
+        pd_plan *unlimited = NULL;
+        pd_cluster c_free = c;
+        c_free.memory_bytes = 0;
+        if (c.memory_bytes > 0) unlimited = pd_plan_dp(g, &c_free, &o, &d);
+        pd_progress_end();
+        pd_plan *chosen = (p || unlimited)
+                              ? pd_choose_schedule(stdout, g, &c, p, unlimited,
+                                                   strcmp(cli.backend, "cuda") != 0, cli.explain, &d)
+                              : NULL;
+        if (chosen == unlimited) c_planned = c_free;
+        if (p && p != chosen) pd_plan_free(p);
+        if (unlimited && unlimited != chosen) pd_plan_free(unlimited);
+        p = chosen;
+        if (p) { /* what the rest of pdplan reads from the options */
+            static char chosen_name[16];
+            snprintf(chosen_name, sizeof chosen_name, "%s", p->schedule);
+            cli.schedule = chosen_name;
+            cli.recompute = p->stages[0].recompute;
+            cli.microbatches = p->microbatches;
+        }
+    } else {
+        p = pd_plan_dp(g, &c, &o, &d);
+    }
     pd_progress_end();
     if (!p) {
         status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
@@ -275,6 +305,32 @@ int main(int argc, char **argv) {
     p->cost_model = cli.cost_model;
     p->straight = cli.straight;
     p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
+    for (int s = 0; s < p->n_stages; s++) p->stages[s].recompute = cli.recompute;
+    if (!strcmp(cli.schedule, "2bw")) { /* two versions, which needs warm-up <= M / replicas */
+        int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
+        for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
+        int M = cli.microbatches > 0 ? cli.microbatches : pd_schedule_default_microbatches(n, reps);
+        for (int s = 0; s < p->n_stages; s++) {
+            p->stages[s].weight_versions = 2;
+            if (p->stages[s].warmup > M / p->stages[s].replicas)
+                pd_diag_error(&d, "pdplan", 0, 0, "--schedule 2bw: stage %d has a warm-up of %d "
+                              "on %d replica%s, more than the %d microbatches per batch allow "
+                              "with two weight versions; raise --microbatches", s,
+                              p->stages[s].warmup, p->stages[s].replicas,
+                              p->stages[s].replicas > 1 ? "s" : "", M);
+        }
+        if (pd_diag_errors(&d)) {
+            status = EXIT_INPUT;
+            fprintf(stderr, "pdplan: no plan; nothing written\n");
+            goto done;
+        }
+    }
+    if (cli.microbatches > 0) { /* a multiple of every replica count, as the simulator's */
+        int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
+        for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
+        int l = pd_schedule_replica_lcm(n, reps);
+        p->microbatches = (cli.microbatches + l - 1) / l * l;
+    }
     int batch = model_loaded ? m.batch : 0;
     p->throughput = pd_plan_throughput(p, batch);
     pd_plan_info info = {
@@ -293,7 +349,7 @@ int main(int argc, char **argv) {
     int certify = cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES;
     if (certify) {
         pd_progress_begin(PH_CERTIFY);
-        int rc = pd_certify(g, &c, &o, p, cli.time_limit_s, &better, &d);
+        int rc = pd_certify(g, &c_planned, &o, p, cli.time_limit_s, &better, &d);
         pd_progress_end();
         if (rc < 0) {
             fprintf(stderr, "pdplan: error: the certificate failed; nothing written\n");
@@ -378,7 +434,8 @@ int main(int argc, char **argv) {
         printf("\n");
         /* the all-reduce of the runtime --backend generates for */
         pd_sim_opts so = {.allreduce = strcmp(cli.backend, "cuda") == 0 ? PD_SIM_AR_RING
-                                                                      : PD_SIM_AR_GATHER};
+                                                                      : PD_SIM_AR_GATHER,
+                          .microbatches = p->microbatches};
         if (pd_simulate_report(stdout, g, &c, p, trace_path, &so, &d) != 0) {
             status = EXIT_INTERNAL;
             goto done;

@@ -3166,6 +3166,1260 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
     pdrt_lap(0);
 }
 
+/* zb-h1, zb-h2: the backward in two parts, with backward's arguments. backward_input fills din
+ * whole and leaves the layers' gradients in dacts, which backward_weight reads (keep dacts, acts
+ * and in between the two); together they fill dparams whole, with backward's bits */
+static void S0_backward_input(float *din, float *dparams, float *dacts, float *scratch,
+                               const float *dout, const float *acts, const float *params,
+                               const float *in) {
+    (void)din; (void)dparams; (void)in;
+    /* output pack gradients */
+    memcpy(dacts + S0_ACT_LAYER3_3_RELU_OUT, dout + S0_OUT_LAYER3_3_RELU, 25690112 * sizeof(float));
+    memcpy(dacts + S0_ACT_LAYER3_4_RELU1_OUT, dout + S0_OUT_LAYER3_4_RELU1,
+           6422528 * sizeof(float));
+    /* layer3.4.relu1: relu */
+    memset(dacts + S0_ACT_LAYER3_4_BN1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_4_BN1_OUT, dacts + S0_ACT_LAYER3_4_RELU1_OUT,
+                       acts + S0_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
+    /* layer3.4.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_4_CONV1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_4_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_4_BN1_OUT, acts + S0_ACT_LAYER3_4_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_4_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_4_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_4_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.4.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_3_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_4_CONV1_OUT, acts + S0_ACT_LAYER3_3_RELU_OUT,
+                         params + S0_PARAM_LAYER3_4_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.3.relu: relu */
+    memset(dacts + S0_ACT_LAYER3_3_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_3_ADD_OUT, dacts + S0_ACT_LAYER3_3_RELU_OUT,
+                       acts + S0_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.3.add: add */
+    memset(dacts + S0_ACT_LAYER3_3_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER3_2_RELU_OUT, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER3_3_BN3_OUT, dacts + S0_ACT_LAYER3_2_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER3_3_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.3.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_3_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_3_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_3_BN3_OUT, acts + S0_ACT_LAYER3_3_CONV3_OUT,
+                              params + S0_PARAM_LAYER3_3_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER3_3_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_3_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.3.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER3_3_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_3_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_3_CONV3_OUT, acts + S0_ACT_LAYER3_3_RELU2_OUT,
+                         params + S0_PARAM_LAYER3_3_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.3.relu2: relu */
+    memset(dacts + S0_ACT_LAYER3_3_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_3_BN2_OUT, dacts + S0_ACT_LAYER3_3_RELU2_OUT,
+                       acts + S0_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.3.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_3_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_3_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_3_BN2_OUT, acts + S0_ACT_LAYER3_3_CONV2_OUT,
+                              params + S0_PARAM_LAYER3_3_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER3_3_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_3_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.3.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER3_3_RELU1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_3_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_3_CONV2_OUT, acts + S0_ACT_LAYER3_3_RELU1_OUT,
+                         params + S0_PARAM_LAYER3_3_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.3.relu1: relu */
+    memset(dacts + S0_ACT_LAYER3_3_BN1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_3_BN1_OUT, dacts + S0_ACT_LAYER3_3_RELU1_OUT,
+                       acts + S0_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
+    /* layer3.3.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_3_CONV1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_3_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_3_BN1_OUT, acts + S0_ACT_LAYER3_3_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_3_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_3_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_3_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.3.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_2_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_3_CONV1_OUT, acts + S0_ACT_LAYER3_2_RELU_OUT,
+                         params + S0_PARAM_LAYER3_3_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.2.relu: relu */
+    memset(dacts + S0_ACT_LAYER3_2_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_2_ADD_OUT, dacts + S0_ACT_LAYER3_2_RELU_OUT,
+                       acts + S0_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.2.add: add */
+    memset(dacts + S0_ACT_LAYER3_2_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER3_1_RELU_OUT, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER3_2_BN3_OUT, dacts + S0_ACT_LAYER3_1_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER3_2_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.2.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_2_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_2_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_2_BN3_OUT, acts + S0_ACT_LAYER3_2_CONV3_OUT,
+                              params + S0_PARAM_LAYER3_2_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER3_2_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_2_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.2.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER3_2_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_2_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_2_CONV3_OUT, acts + S0_ACT_LAYER3_2_RELU2_OUT,
+                         params + S0_PARAM_LAYER3_2_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.2.relu2: relu */
+    memset(dacts + S0_ACT_LAYER3_2_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_2_BN2_OUT, dacts + S0_ACT_LAYER3_2_RELU2_OUT,
+                       acts + S0_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.2.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_2_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_2_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_2_BN2_OUT, acts + S0_ACT_LAYER3_2_CONV2_OUT,
+                              params + S0_PARAM_LAYER3_2_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER3_2_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_2_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.2.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER3_2_RELU1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_2_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_2_CONV2_OUT, acts + S0_ACT_LAYER3_2_RELU1_OUT,
+                         params + S0_PARAM_LAYER3_2_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.2.relu1: relu */
+    memset(dacts + S0_ACT_LAYER3_2_BN1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_2_BN1_OUT, dacts + S0_ACT_LAYER3_2_RELU1_OUT,
+                       acts + S0_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
+    /* layer3.2.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_2_CONV1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_2_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_2_BN1_OUT, acts + S0_ACT_LAYER3_2_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_2_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_2_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_2_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.2.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_1_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_2_CONV1_OUT, acts + S0_ACT_LAYER3_1_RELU_OUT,
+                         params + S0_PARAM_LAYER3_2_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.1.relu: relu */
+    memset(dacts + S0_ACT_LAYER3_1_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_1_ADD_OUT, dacts + S0_ACT_LAYER3_1_RELU_OUT,
+                       acts + S0_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.1.add: add */
+    memset(dacts + S0_ACT_LAYER3_1_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER3_0_RELU_OUT, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER3_1_BN3_OUT, dacts + S0_ACT_LAYER3_0_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER3_1_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.1.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_1_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_1_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_1_BN3_OUT, acts + S0_ACT_LAYER3_1_CONV3_OUT,
+                              params + S0_PARAM_LAYER3_1_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER3_1_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_1_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.1.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER3_1_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_1_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_1_CONV3_OUT, acts + S0_ACT_LAYER3_1_RELU2_OUT,
+                         params + S0_PARAM_LAYER3_1_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.1.relu2: relu */
+    memset(dacts + S0_ACT_LAYER3_1_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_1_BN2_OUT, dacts + S0_ACT_LAYER3_1_RELU2_OUT,
+                       acts + S0_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.1.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_1_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_1_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_1_BN2_OUT, acts + S0_ACT_LAYER3_1_CONV2_OUT,
+                              params + S0_PARAM_LAYER3_1_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER3_1_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_1_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.1.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER3_1_RELU1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_1_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_1_CONV2_OUT, acts + S0_ACT_LAYER3_1_RELU1_OUT,
+                         params + S0_PARAM_LAYER3_1_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.1.relu1: relu */
+    memset(dacts + S0_ACT_LAYER3_1_BN1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_1_BN1_OUT, dacts + S0_ACT_LAYER3_1_RELU1_OUT,
+                       acts + S0_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
+    /* layer3.1.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_1_CONV1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_1_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_1_BN1_OUT, acts + S0_ACT_LAYER3_1_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_1_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_1_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_1_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.1.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_0_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_1_CONV1_OUT, acts + S0_ACT_LAYER3_0_RELU_OUT,
+                         params + S0_PARAM_LAYER3_1_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.0.relu: relu */
+    memset(dacts + S0_ACT_LAYER3_0_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_0_ADD_OUT, dacts + S0_ACT_LAYER3_0_RELU_OUT,
+                       acts + S0_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.0.add: add */
+    memset(dacts + S0_ACT_LAYER3_0_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER3_0_DOWNSAMPLE_1_OUT, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER3_0_BN3_OUT,
+                          dacts + S0_ACT_LAYER3_0_DOWNSAMPLE_1_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER3_0_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.0.downsample.1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_0_DOWNSAMPLE_0_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_0_DOWNSAMPLE_0_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_0_DOWNSAMPLE_1_OUT,
+                              acts + S0_ACT_LAYER3_0_DOWNSAMPLE_0_OUT,
+                              params + S0_PARAM_LAYER3_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S0_ACT_LAYER3_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.0.downsample.0: conv2d */
+    memset(dacts + S0_ACT_LAYER2_3_RELU_OUT, 0, 51380224 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_3_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_0_DOWNSAMPLE_0_OUT, acts + S0_ACT_LAYER2_3_RELU_OUT,
+                         params + S0_PARAM_LAYER3_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         512, 28, 28, 1024, 1, 1, 2, 2, 0, 0);
+    /* layer3.0.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_0_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_0_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_0_BN3_OUT, acts + S0_ACT_LAYER3_0_CONV3_OUT,
+                              params + S0_PARAM_LAYER3_0_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER3_0_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_0_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.0.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER3_0_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_0_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_0_CONV3_OUT, acts + S0_ACT_LAYER3_0_RELU2_OUT,
+                         params + S0_PARAM_LAYER3_0_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.0.relu2: relu */
+    memset(dacts + S0_ACT_LAYER3_0_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_0_BN2_OUT, dacts + S0_ACT_LAYER3_0_RELU2_OUT,
+                       acts + S0_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.0.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_0_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_0_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_0_BN2_OUT, acts + S0_ACT_LAYER3_0_CONV2_OUT,
+                              params + S0_PARAM_LAYER3_0_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER3_0_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_0_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.0.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER3_0_RELU1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER3_0_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_0_CONV2_OUT, acts + S0_ACT_LAYER3_0_RELU1_OUT,
+                         params + S0_PARAM_LAYER3_0_CONV2_WEIGHT, P_B,
+                         256, 28, 28, 256, 3, 3, 2, 2, 1, 1);
+    /* layer3.0.relu1: relu */
+    memset(dacts + S0_ACT_LAYER3_0_BN1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER3_0_BN1_OUT, dacts + S0_ACT_LAYER3_0_RELU1_OUT,
+                       acts + S0_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
+    /* layer3.0.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER3_0_CONV1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_0_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER3_0_BN1_OUT, acts + S0_ACT_LAYER3_0_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_0_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_0_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_0_BN1_SAVE_RSTD, P_B, 256, 28, 28);
+    /* layer3.0.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_3_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_0_CONV1_OUT, acts + S0_ACT_LAYER2_3_RELU_OUT,
+                         params + S0_PARAM_LAYER3_0_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 256, 1, 1, 1, 1, 0, 0);
+    /* layer2.3.relu: relu */
+    memset(dacts + S0_ACT_LAYER2_3_ADD_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_3_ADD_OUT, dacts + S0_ACT_LAYER2_3_RELU_OUT,
+                       acts + S0_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
+    /* layer2.3.add: add */
+    memset(dacts + S0_ACT_LAYER2_3_BN3_OUT, 0, 51380224 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER2_2_RELU_OUT, 0, 51380224 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER2_3_BN3_OUT, dacts + S0_ACT_LAYER2_2_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER2_3_ADD_OUT, 2, (size_t)P_B * 401408);
+    }
+    /* layer2.3.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_3_CONV3_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_3_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_3_BN3_OUT, acts + S0_ACT_LAYER2_3_CONV3_OUT,
+                              params + S0_PARAM_LAYER2_3_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER2_3_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_3_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.3.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER2_3_RELU2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_3_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_3_CONV3_OUT, acts + S0_ACT_LAYER2_3_RELU2_OUT,
+                         params + S0_PARAM_LAYER2_3_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.3.relu2: relu */
+    memset(dacts + S0_ACT_LAYER2_3_BN2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_3_BN2_OUT, dacts + S0_ACT_LAYER2_3_RELU2_OUT,
+                       acts + S0_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
+    /* layer2.3.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_3_CONV2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_3_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_3_BN2_OUT, acts + S0_ACT_LAYER2_3_CONV2_OUT,
+                              params + S0_PARAM_LAYER2_3_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER2_3_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_3_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.3.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER2_3_RELU1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_3_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_3_CONV2_OUT, acts + S0_ACT_LAYER2_3_RELU1_OUT,
+                         params + S0_PARAM_LAYER2_3_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.3.relu1: relu */
+    memset(dacts + S0_ACT_LAYER2_3_BN1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_3_BN1_OUT, dacts + S0_ACT_LAYER2_3_RELU1_OUT,
+                       acts + S0_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
+    /* layer2.3.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_3_CONV1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_3_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_3_BN1_OUT, acts + S0_ACT_LAYER2_3_CONV1_OUT,
+                              params + S0_PARAM_LAYER2_3_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER2_3_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_3_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.3.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_2_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_3_CONV1_OUT, acts + S0_ACT_LAYER2_2_RELU_OUT,
+                         params + S0_PARAM_LAYER2_3_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.2.relu: relu */
+    memset(dacts + S0_ACT_LAYER2_2_ADD_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_2_ADD_OUT, dacts + S0_ACT_LAYER2_2_RELU_OUT,
+                       acts + S0_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
+    /* layer2.2.add: add */
+    memset(dacts + S0_ACT_LAYER2_2_BN3_OUT, 0, 51380224 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER2_1_RELU_OUT, 0, 51380224 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER2_2_BN3_OUT, dacts + S0_ACT_LAYER2_1_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER2_2_ADD_OUT, 2, (size_t)P_B * 401408);
+    }
+    /* layer2.2.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_2_CONV3_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_2_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_2_BN3_OUT, acts + S0_ACT_LAYER2_2_CONV3_OUT,
+                              params + S0_PARAM_LAYER2_2_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER2_2_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_2_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.2.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER2_2_RELU2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_2_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_2_CONV3_OUT, acts + S0_ACT_LAYER2_2_RELU2_OUT,
+                         params + S0_PARAM_LAYER2_2_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.2.relu2: relu */
+    memset(dacts + S0_ACT_LAYER2_2_BN2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_2_BN2_OUT, dacts + S0_ACT_LAYER2_2_RELU2_OUT,
+                       acts + S0_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
+    /* layer2.2.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_2_CONV2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_2_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_2_BN2_OUT, acts + S0_ACT_LAYER2_2_CONV2_OUT,
+                              params + S0_PARAM_LAYER2_2_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER2_2_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_2_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.2.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER2_2_RELU1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_2_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_2_CONV2_OUT, acts + S0_ACT_LAYER2_2_RELU1_OUT,
+                         params + S0_PARAM_LAYER2_2_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.2.relu1: relu */
+    memset(dacts + S0_ACT_LAYER2_2_BN1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_2_BN1_OUT, dacts + S0_ACT_LAYER2_2_RELU1_OUT,
+                       acts + S0_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
+    /* layer2.2.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_2_CONV1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_2_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_2_BN1_OUT, acts + S0_ACT_LAYER2_2_CONV1_OUT,
+                              params + S0_PARAM_LAYER2_2_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER2_2_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_2_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.2.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_1_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_2_CONV1_OUT, acts + S0_ACT_LAYER2_1_RELU_OUT,
+                         params + S0_PARAM_LAYER2_2_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.1.relu: relu */
+    memset(dacts + S0_ACT_LAYER2_1_ADD_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_1_ADD_OUT, dacts + S0_ACT_LAYER2_1_RELU_OUT,
+                       acts + S0_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
+    /* layer2.1.add: add */
+    memset(dacts + S0_ACT_LAYER2_1_BN3_OUT, 0, 51380224 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER2_0_RELU_OUT, 0, 51380224 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER2_1_BN3_OUT, dacts + S0_ACT_LAYER2_0_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER2_1_ADD_OUT, 2, (size_t)P_B * 401408);
+    }
+    /* layer2.1.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_1_CONV3_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_1_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_1_BN3_OUT, acts + S0_ACT_LAYER2_1_CONV3_OUT,
+                              params + S0_PARAM_LAYER2_1_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER2_1_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_1_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.1.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER2_1_RELU2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_1_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_1_CONV3_OUT, acts + S0_ACT_LAYER2_1_RELU2_OUT,
+                         params + S0_PARAM_LAYER2_1_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.1.relu2: relu */
+    memset(dacts + S0_ACT_LAYER2_1_BN2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_1_BN2_OUT, dacts + S0_ACT_LAYER2_1_RELU2_OUT,
+                       acts + S0_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
+    /* layer2.1.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_1_CONV2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_1_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_1_BN2_OUT, acts + S0_ACT_LAYER2_1_CONV2_OUT,
+                              params + S0_PARAM_LAYER2_1_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER2_1_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_1_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.1.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER2_1_RELU1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_1_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_1_CONV2_OUT, acts + S0_ACT_LAYER2_1_RELU1_OUT,
+                         params + S0_PARAM_LAYER2_1_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.1.relu1: relu */
+    memset(dacts + S0_ACT_LAYER2_1_BN1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_1_BN1_OUT, dacts + S0_ACT_LAYER2_1_RELU1_OUT,
+                       acts + S0_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
+    /* layer2.1.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_1_CONV1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_1_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_1_BN1_OUT, acts + S0_ACT_LAYER2_1_CONV1_OUT,
+                              params + S0_PARAM_LAYER2_1_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER2_1_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_1_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.1.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_0_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_1_CONV1_OUT, acts + S0_ACT_LAYER2_0_RELU_OUT,
+                         params + S0_PARAM_LAYER2_1_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.0.relu: relu */
+    memset(dacts + S0_ACT_LAYER2_0_ADD_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_0_ADD_OUT, dacts + S0_ACT_LAYER2_0_RELU_OUT,
+                       acts + S0_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
+    /* layer2.0.add: add */
+    memset(dacts + S0_ACT_LAYER2_0_BN3_OUT, 0, 51380224 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER2_0_DOWNSAMPLE_1_OUT, 0, 51380224 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER2_0_BN3_OUT,
+                          dacts + S0_ACT_LAYER2_0_DOWNSAMPLE_1_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER2_0_ADD_OUT, 2, (size_t)P_B * 401408);
+    }
+    /* layer2.0.downsample.1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_0_DOWNSAMPLE_0_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_0_DOWNSAMPLE_0_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_0_DOWNSAMPLE_1_OUT,
+                              acts + S0_ACT_LAYER2_0_DOWNSAMPLE_0_OUT,
+                              params + S0_PARAM_LAYER2_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S0_ACT_LAYER2_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.0.downsample.0: conv2d */
+    memset(dacts + S0_ACT_LAYER1_2_RELU_OUT, 0, 102760448 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_2_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_0_DOWNSAMPLE_0_OUT, acts + S0_ACT_LAYER1_2_RELU_OUT,
+                         params + S0_PARAM_LAYER2_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         256, 56, 56, 512, 1, 1, 2, 2, 0, 0);
+    /* layer2.0.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_0_CONV3_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_0_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_0_BN3_OUT, acts + S0_ACT_LAYER2_0_CONV3_OUT,
+                              params + S0_PARAM_LAYER2_0_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER2_0_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_0_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.0.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER2_0_RELU2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_0_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_0_CONV3_OUT, acts + S0_ACT_LAYER2_0_RELU2_OUT,
+                         params + S0_PARAM_LAYER2_0_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.0.relu2: relu */
+    memset(dacts + S0_ACT_LAYER2_0_BN2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_0_BN2_OUT, dacts + S0_ACT_LAYER2_0_RELU2_OUT,
+                       acts + S0_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
+    /* layer2.0.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_0_CONV2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_0_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_0_BN2_OUT, acts + S0_ACT_LAYER2_0_CONV2_OUT,
+                              params + S0_PARAM_LAYER2_0_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER2_0_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_0_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.0.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER2_0_RELU1_OUT, 0, 51380224 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER2_0_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_0_CONV2_OUT, acts + S0_ACT_LAYER2_0_RELU1_OUT,
+                         params + S0_PARAM_LAYER2_0_CONV2_WEIGHT, P_B,
+                         128, 56, 56, 128, 3, 3, 2, 2, 1, 1);
+    /* layer2.0.relu1: relu */
+    memset(dacts + S0_ACT_LAYER2_0_BN1_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER2_0_BN1_OUT, dacts + S0_ACT_LAYER2_0_RELU1_OUT,
+                       acts + S0_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
+    /* layer2.0.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER2_0_CONV1_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_0_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER2_0_BN1_OUT, acts + S0_ACT_LAYER2_0_CONV1_OUT,
+                              params + S0_PARAM_LAYER2_0_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER2_0_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_0_BN1_SAVE_RSTD, P_B, 128, 56, 56);
+    /* layer2.0.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_2_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_0_CONV1_OUT, acts + S0_ACT_LAYER1_2_RELU_OUT,
+                         params + S0_PARAM_LAYER2_0_CONV1_WEIGHT, P_B,
+                         256, 56, 56, 128, 1, 1, 1, 1, 0, 0);
+    /* layer1.2.relu: relu */
+    memset(dacts + S0_ACT_LAYER1_2_ADD_OUT, 0, 102760448 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_ADD_OUT, dacts + S0_ACT_LAYER1_2_RELU_OUT,
+                       acts + S0_ACT_LAYER1_2_RELU_OUT, (size_t)P_B * 802816);
+    /* layer1.2.add: add */
+    memset(dacts + S0_ACT_LAYER1_2_BN3_OUT, 0, 102760448 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER1_1_RELU_OUT, 0, 102760448 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER1_2_BN3_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER1_2_ADD_OUT, 2, (size_t)P_B * 802816);
+    }
+    /* layer1.2.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_2_CONV3_OUT, 0, 102760448 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_2_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_2_BN3_OUT, acts + S0_ACT_LAYER1_2_CONV3_OUT,
+                              params + S0_PARAM_LAYER1_2_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER1_2_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_2_BN3_SAVE_RSTD, P_B, 256, 56, 56);
+    /* layer1.2.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER1_2_RELU2_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_2_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_2_CONV3_OUT, acts + S0_ACT_LAYER1_2_RELU2_OUT,
+                         params + S0_PARAM_LAYER1_2_CONV3_WEIGHT, P_B,
+                         64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
+    /* layer1.2.relu2: relu */
+    memset(dacts + S0_ACT_LAYER1_2_BN2_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN2_OUT, dacts + S0_ACT_LAYER1_2_RELU2_OUT,
+                       acts + S0_ACT_LAYER1_2_RELU2_OUT, (size_t)P_B * 200704);
+    /* layer1.2.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_2_CONV2_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_2_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_2_BN2_OUT, acts + S0_ACT_LAYER1_2_CONV2_OUT,
+                              params + S0_PARAM_LAYER1_2_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER1_2_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_2_BN2_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.2.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER1_2_RELU1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_2_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_2_CONV2_OUT, acts + S0_ACT_LAYER1_2_RELU1_OUT,
+                         params + S0_PARAM_LAYER1_2_CONV2_WEIGHT, P_B,
+                         64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
+    /* layer1.2.relu1: relu */
+    memset(dacts + S0_ACT_LAYER1_2_BN1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN1_OUT, dacts + S0_ACT_LAYER1_2_RELU1_OUT,
+                       acts + S0_ACT_LAYER1_2_RELU1_OUT, (size_t)P_B * 200704);
+    /* layer1.2.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_2_CONV1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_2_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_2_BN1_OUT, acts + S0_ACT_LAYER1_2_CONV1_OUT,
+                              params + S0_PARAM_LAYER1_2_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER1_2_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_2_BN1_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.2.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_1_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_2_CONV1_OUT, acts + S0_ACT_LAYER1_1_RELU_OUT,
+                         params + S0_PARAM_LAYER1_2_CONV1_WEIGHT, P_B,
+                         256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
+    /* layer1.1.relu: relu */
+    memset(dacts + S0_ACT_LAYER1_1_ADD_OUT, 0, 102760448 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_ADD_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT,
+                       acts + S0_ACT_LAYER1_1_RELU_OUT, (size_t)P_B * 802816);
+    /* layer1.1.add: add */
+    memset(dacts + S0_ACT_LAYER1_1_BN3_OUT, 0, 102760448 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER1_0_RELU_OUT, 0, 102760448 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER1_1_BN3_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER1_1_ADD_OUT, 2, (size_t)P_B * 802816);
+    }
+    /* layer1.1.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_1_CONV3_OUT, 0, 102760448 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_1_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_1_BN3_OUT, acts + S0_ACT_LAYER1_1_CONV3_OUT,
+                              params + S0_PARAM_LAYER1_1_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER1_1_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_1_BN3_SAVE_RSTD, P_B, 256, 56, 56);
+    /* layer1.1.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER1_1_RELU2_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_1_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_1_CONV3_OUT, acts + S0_ACT_LAYER1_1_RELU2_OUT,
+                         params + S0_PARAM_LAYER1_1_CONV3_WEIGHT, P_B,
+                         64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
+    /* layer1.1.relu2: relu */
+    memset(dacts + S0_ACT_LAYER1_1_BN2_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN2_OUT, dacts + S0_ACT_LAYER1_1_RELU2_OUT,
+                       acts + S0_ACT_LAYER1_1_RELU2_OUT, (size_t)P_B * 200704);
+    /* layer1.1.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_1_CONV2_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_1_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_1_BN2_OUT, acts + S0_ACT_LAYER1_1_CONV2_OUT,
+                              params + S0_PARAM_LAYER1_1_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER1_1_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_1_BN2_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.1.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER1_1_RELU1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_1_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_1_CONV2_OUT, acts + S0_ACT_LAYER1_1_RELU1_OUT,
+                         params + S0_PARAM_LAYER1_1_CONV2_WEIGHT, P_B,
+                         64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
+    /* layer1.1.relu1: relu */
+    memset(dacts + S0_ACT_LAYER1_1_BN1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN1_OUT, dacts + S0_ACT_LAYER1_1_RELU1_OUT,
+                       acts + S0_ACT_LAYER1_1_RELU1_OUT, (size_t)P_B * 200704);
+    /* layer1.1.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_1_CONV1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_1_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_1_BN1_OUT, acts + S0_ACT_LAYER1_1_CONV1_OUT,
+                              params + S0_PARAM_LAYER1_1_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER1_1_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_1_BN1_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.1.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_0_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_1_CONV1_OUT, acts + S0_ACT_LAYER1_0_RELU_OUT,
+                         params + S0_PARAM_LAYER1_1_CONV1_WEIGHT, P_B,
+                         256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
+    /* layer1.0.relu: relu */
+    memset(dacts + S0_ACT_LAYER1_0_ADD_OUT, 0, 102760448 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_ADD_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT,
+                       acts + S0_ACT_LAYER1_0_RELU_OUT, (size_t)P_B * 802816);
+    /* layer1.0.add: add */
+    memset(dacts + S0_ACT_LAYER1_0_BN3_OUT, 0, 102760448 * sizeof(float));
+    memset(dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_OUT, 0, 102760448 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S0_ACT_LAYER1_0_BN3_OUT,
+                          dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_OUT};
+        pdrt_add_backward(dins_, dacts + S0_ACT_LAYER1_0_ADD_OUT, 2, (size_t)P_B * 802816);
+    }
+    /* layer1.0.downsample.1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_0_OUT, 0, 102760448 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_0_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_OUT,
+                              acts + S0_ACT_LAYER1_0_DOWNSAMPLE_0_OUT,
+                              params + S0_PARAM_LAYER1_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 256, 56, 56);
+    /* layer1.0.downsample.0: conv2d */
+    memset(dacts + S0_ACT_MAXPOOL_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_MAXPOOL_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_0_OUT, acts + S0_ACT_MAXPOOL_OUT,
+                         params + S0_PARAM_LAYER1_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
+    /* layer1.0.bn3: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_0_CONV3_OUT, 0, 102760448 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_0_CONV3_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_0_BN3_OUT, acts + S0_ACT_LAYER1_0_CONV3_OUT,
+                              params + S0_PARAM_LAYER1_0_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER1_0_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_0_BN3_SAVE_RSTD, P_B, 256, 56, 56);
+    /* layer1.0.conv3: conv2d */
+    memset(dacts + S0_ACT_LAYER1_0_RELU2_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_0_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_0_CONV3_OUT, acts + S0_ACT_LAYER1_0_RELU2_OUT,
+                         params + S0_PARAM_LAYER1_0_CONV3_WEIGHT, P_B,
+                         64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
+    /* layer1.0.relu2: relu */
+    memset(dacts + S0_ACT_LAYER1_0_BN2_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN2_OUT, dacts + S0_ACT_LAYER1_0_RELU2_OUT,
+                       acts + S0_ACT_LAYER1_0_RELU2_OUT, (size_t)P_B * 200704);
+    /* layer1.0.bn2: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_0_CONV2_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_0_CONV2_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_0_BN2_OUT, acts + S0_ACT_LAYER1_0_CONV2_OUT,
+                              params + S0_PARAM_LAYER1_0_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER1_0_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_0_BN2_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.0.conv2: conv2d */
+    memset(dacts + S0_ACT_LAYER1_0_RELU1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_LAYER1_0_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_0_CONV2_OUT, acts + S0_ACT_LAYER1_0_RELU1_OUT,
+                         params + S0_PARAM_LAYER1_0_CONV2_WEIGHT, P_B,
+                         64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
+    /* layer1.0.relu1: relu */
+    memset(dacts + S0_ACT_LAYER1_0_BN1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN1_OUT, dacts + S0_ACT_LAYER1_0_RELU1_OUT,
+                       acts + S0_ACT_LAYER1_0_RELU1_OUT, (size_t)P_B * 200704);
+    /* layer1.0.bn1: batchnorm2d */
+    memset(dacts + S0_ACT_LAYER1_0_CONV1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_0_CONV1_OUT, NULL, NULL,
+                              dacts + S0_ACT_LAYER1_0_BN1_OUT, acts + S0_ACT_LAYER1_0_CONV1_OUT,
+                              params + S0_PARAM_LAYER1_0_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER1_0_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_0_BN1_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.0.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S0_ACT_MAXPOOL_OUT, NULL, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_0_CONV1_OUT, acts + S0_ACT_MAXPOOL_OUT,
+                         params + S0_PARAM_LAYER1_0_CONV1_WEIGHT, P_B,
+                         64, 56, 56, 64, 1, 1, 1, 1, 0, 0);
+    /* maxpool: maxpool2d */
+    memset(dacts + S0_ACT_RELU_OUT, 0, 102760448 * sizeof(float));
+    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU_OUT, dacts + S0_ACT_MAXPOOL_OUT,
+                            (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
+                            64, 112, 112, 3, 3, 2, 2, 1, 1);
+    /* relu: relu */
+    memset(dacts + S0_ACT_BN1_OUT, 0, 102760448 * sizeof(float));
+    pdrt_relu_backward(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_RELU_OUT, acts + S0_ACT_RELU_OUT,
+                       (size_t)P_B * 802816);
+    /* bn1: batchnorm2d */
+    memset(dacts + S0_ACT_CONV1_OUT, 0, 102760448 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S0_ACT_CONV1_OUT, NULL, NULL, dacts + S0_ACT_BN1_OUT,
+                              acts + S0_ACT_CONV1_OUT, params + S0_PARAM_BN1_WEIGHT,
+                              acts + S0_ACT_BN1_SAVE_MEAN, acts + S0_ACT_BN1_SAVE_RSTD, P_B,
+                              64, 112, 112);
+}
+
+static void S0_backward_weight(float *din, float *dparams, float *dacts, float *scratch,
+                                const float *dout, const float *acts, const float *params,
+                                const float *in) {
+    (void)din; (void)dout;
+    /* layer3.4.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_4_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_4_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_4_BN1_BIAS, dacts + S0_ACT_LAYER3_4_BN1_OUT,
+                              acts + S0_ACT_LAYER3_4_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_4_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_4_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_4_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.4.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_4_CONV1_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_4_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_4_CONV1_OUT, acts + S0_ACT_LAYER3_3_RELU_OUT,
+                         params + S0_PARAM_LAYER3_4_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.3.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_3_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_3_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_3_BN3_BIAS, dacts + S0_ACT_LAYER3_3_BN3_OUT,
+                              acts + S0_ACT_LAYER3_3_CONV3_OUT,
+                              params + S0_PARAM_LAYER3_3_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER3_3_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_3_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.3.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_3_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_3_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_3_CONV3_OUT, acts + S0_ACT_LAYER3_3_RELU2_OUT,
+                         params + S0_PARAM_LAYER3_3_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.3.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_3_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_3_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_3_BN2_BIAS, dacts + S0_ACT_LAYER3_3_BN2_OUT,
+                              acts + S0_ACT_LAYER3_3_CONV2_OUT,
+                              params + S0_PARAM_LAYER3_3_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER3_3_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_3_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.3.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_3_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_3_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_3_CONV2_OUT, acts + S0_ACT_LAYER3_3_RELU1_OUT,
+                         params + S0_PARAM_LAYER3_3_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.3.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_3_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_3_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_3_BN1_BIAS, dacts + S0_ACT_LAYER3_3_BN1_OUT,
+                              acts + S0_ACT_LAYER3_3_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_3_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_3_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_3_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.3.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_3_CONV1_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_3_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_3_CONV1_OUT, acts + S0_ACT_LAYER3_2_RELU_OUT,
+                         params + S0_PARAM_LAYER3_3_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.2.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_2_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_2_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_2_BN3_BIAS, dacts + S0_ACT_LAYER3_2_BN3_OUT,
+                              acts + S0_ACT_LAYER3_2_CONV3_OUT,
+                              params + S0_PARAM_LAYER3_2_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER3_2_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_2_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.2.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_2_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_2_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_2_CONV3_OUT, acts + S0_ACT_LAYER3_2_RELU2_OUT,
+                         params + S0_PARAM_LAYER3_2_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.2.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_2_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_2_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_2_BN2_BIAS, dacts + S0_ACT_LAYER3_2_BN2_OUT,
+                              acts + S0_ACT_LAYER3_2_CONV2_OUT,
+                              params + S0_PARAM_LAYER3_2_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER3_2_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_2_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.2.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_2_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_2_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_2_CONV2_OUT, acts + S0_ACT_LAYER3_2_RELU1_OUT,
+                         params + S0_PARAM_LAYER3_2_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.2.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_2_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_2_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_2_BN1_BIAS, dacts + S0_ACT_LAYER3_2_BN1_OUT,
+                              acts + S0_ACT_LAYER3_2_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_2_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_2_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_2_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.2.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_2_CONV1_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_2_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_2_CONV1_OUT, acts + S0_ACT_LAYER3_1_RELU_OUT,
+                         params + S0_PARAM_LAYER3_2_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.1.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_1_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_1_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_1_BN3_BIAS, dacts + S0_ACT_LAYER3_1_BN3_OUT,
+                              acts + S0_ACT_LAYER3_1_CONV3_OUT,
+                              params + S0_PARAM_LAYER3_1_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER3_1_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_1_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.1.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_1_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_1_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_1_CONV3_OUT, acts + S0_ACT_LAYER3_1_RELU2_OUT,
+                         params + S0_PARAM_LAYER3_1_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.1.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_1_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_1_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_1_BN2_BIAS, dacts + S0_ACT_LAYER3_1_BN2_OUT,
+                              acts + S0_ACT_LAYER3_1_CONV2_OUT,
+                              params + S0_PARAM_LAYER3_1_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER3_1_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_1_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.1.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_1_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_1_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_1_CONV2_OUT, acts + S0_ACT_LAYER3_1_RELU1_OUT,
+                         params + S0_PARAM_LAYER3_1_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.1.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_1_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_1_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_1_BN1_BIAS, dacts + S0_ACT_LAYER3_1_BN1_OUT,
+                              acts + S0_ACT_LAYER3_1_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_1_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_1_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_1_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.1.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_1_CONV1_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_1_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_1_CONV1_OUT, acts + S0_ACT_LAYER3_0_RELU_OUT,
+                         params + S0_PARAM_LAYER3_1_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.0.downsample.1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_0_DOWNSAMPLE_1_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_0_DOWNSAMPLE_1_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_0_DOWNSAMPLE_1_BIAS,
+                              dacts + S0_ACT_LAYER3_0_DOWNSAMPLE_1_OUT,
+                              acts + S0_ACT_LAYER3_0_DOWNSAMPLE_0_OUT,
+                              params + S0_PARAM_LAYER3_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S0_ACT_LAYER3_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.0.downsample.0: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_0_DOWNSAMPLE_0_WEIGHT, 0, 524288 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_0_DOWNSAMPLE_0_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_0_DOWNSAMPLE_0_OUT, acts + S0_ACT_LAYER2_3_RELU_OUT,
+                         params + S0_PARAM_LAYER3_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         512, 28, 28, 1024, 1, 1, 2, 2, 0, 0);
+    /* layer3.0.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_0_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_0_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_0_BN3_BIAS, dacts + S0_ACT_LAYER3_0_BN3_OUT,
+                              acts + S0_ACT_LAYER3_0_CONV3_OUT,
+                              params + S0_PARAM_LAYER3_0_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER3_0_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_0_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.0.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_0_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_0_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_0_CONV3_OUT, acts + S0_ACT_LAYER3_0_RELU2_OUT,
+                         params + S0_PARAM_LAYER3_0_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.0.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_0_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_0_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_0_BN2_BIAS, dacts + S0_ACT_LAYER3_0_BN2_OUT,
+                              acts + S0_ACT_LAYER3_0_CONV2_OUT,
+                              params + S0_PARAM_LAYER3_0_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER3_0_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_0_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.0.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_0_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_0_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_0_CONV2_OUT, acts + S0_ACT_LAYER3_0_RELU1_OUT,
+                         params + S0_PARAM_LAYER3_0_CONV2_WEIGHT, P_B,
+                         256, 28, 28, 256, 3, 3, 2, 2, 1, 1);
+    /* layer3.0.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER3_0_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER3_0_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER3_0_BN1_BIAS, dacts + S0_ACT_LAYER3_0_BN1_OUT,
+                              acts + S0_ACT_LAYER3_0_CONV1_OUT,
+                              params + S0_PARAM_LAYER3_0_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER3_0_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER3_0_BN1_SAVE_RSTD, P_B, 256, 28, 28);
+    /* layer3.0.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER3_0_CONV1_WEIGHT, 0, 131072 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER3_0_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER3_0_CONV1_OUT, acts + S0_ACT_LAYER2_3_RELU_OUT,
+                         params + S0_PARAM_LAYER3_0_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 256, 1, 1, 1, 1, 0, 0);
+    /* layer2.3.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_3_BN3_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_3_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_3_BN3_BIAS, dacts + S0_ACT_LAYER2_3_BN3_OUT,
+                              acts + S0_ACT_LAYER2_3_CONV3_OUT,
+                              params + S0_PARAM_LAYER2_3_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER2_3_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_3_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.3.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_3_CONV3_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_3_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_3_CONV3_OUT, acts + S0_ACT_LAYER2_3_RELU2_OUT,
+                         params + S0_PARAM_LAYER2_3_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.3.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_3_BN2_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_3_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_3_BN2_BIAS, dacts + S0_ACT_LAYER2_3_BN2_OUT,
+                              acts + S0_ACT_LAYER2_3_CONV2_OUT,
+                              params + S0_PARAM_LAYER2_3_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER2_3_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_3_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.3.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_3_CONV2_WEIGHT, 0, 147456 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_3_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_3_CONV2_OUT, acts + S0_ACT_LAYER2_3_RELU1_OUT,
+                         params + S0_PARAM_LAYER2_3_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.3.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_3_BN1_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_3_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_3_BN1_BIAS, dacts + S0_ACT_LAYER2_3_BN1_OUT,
+                              acts + S0_ACT_LAYER2_3_CONV1_OUT,
+                              params + S0_PARAM_LAYER2_3_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER2_3_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_3_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.3.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_3_CONV1_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_3_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_3_CONV1_OUT, acts + S0_ACT_LAYER2_2_RELU_OUT,
+                         params + S0_PARAM_LAYER2_3_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.2.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_2_BN3_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_2_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_2_BN3_BIAS, dacts + S0_ACT_LAYER2_2_BN3_OUT,
+                              acts + S0_ACT_LAYER2_2_CONV3_OUT,
+                              params + S0_PARAM_LAYER2_2_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER2_2_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_2_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.2.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_2_CONV3_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_2_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_2_CONV3_OUT, acts + S0_ACT_LAYER2_2_RELU2_OUT,
+                         params + S0_PARAM_LAYER2_2_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.2.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_2_BN2_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_2_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_2_BN2_BIAS, dacts + S0_ACT_LAYER2_2_BN2_OUT,
+                              acts + S0_ACT_LAYER2_2_CONV2_OUT,
+                              params + S0_PARAM_LAYER2_2_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER2_2_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_2_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.2.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_2_CONV2_WEIGHT, 0, 147456 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_2_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_2_CONV2_OUT, acts + S0_ACT_LAYER2_2_RELU1_OUT,
+                         params + S0_PARAM_LAYER2_2_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.2.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_2_BN1_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_2_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_2_BN1_BIAS, dacts + S0_ACT_LAYER2_2_BN1_OUT,
+                              acts + S0_ACT_LAYER2_2_CONV1_OUT,
+                              params + S0_PARAM_LAYER2_2_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER2_2_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_2_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.2.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_2_CONV1_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_2_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_2_CONV1_OUT, acts + S0_ACT_LAYER2_1_RELU_OUT,
+                         params + S0_PARAM_LAYER2_2_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.1.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_1_BN3_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_1_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_1_BN3_BIAS, dacts + S0_ACT_LAYER2_1_BN3_OUT,
+                              acts + S0_ACT_LAYER2_1_CONV3_OUT,
+                              params + S0_PARAM_LAYER2_1_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER2_1_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_1_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.1.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_1_CONV3_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_1_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_1_CONV3_OUT, acts + S0_ACT_LAYER2_1_RELU2_OUT,
+                         params + S0_PARAM_LAYER2_1_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.1.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_1_BN2_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_1_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_1_BN2_BIAS, dacts + S0_ACT_LAYER2_1_BN2_OUT,
+                              acts + S0_ACT_LAYER2_1_CONV2_OUT,
+                              params + S0_PARAM_LAYER2_1_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER2_1_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_1_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.1.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_1_CONV2_WEIGHT, 0, 147456 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_1_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_1_CONV2_OUT, acts + S0_ACT_LAYER2_1_RELU1_OUT,
+                         params + S0_PARAM_LAYER2_1_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.1.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_1_BN1_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_1_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_1_BN1_BIAS, dacts + S0_ACT_LAYER2_1_BN1_OUT,
+                              acts + S0_ACT_LAYER2_1_CONV1_OUT,
+                              params + S0_PARAM_LAYER2_1_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER2_1_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_1_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.1.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_1_CONV1_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_1_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_1_CONV1_OUT, acts + S0_ACT_LAYER2_0_RELU_OUT,
+                         params + S0_PARAM_LAYER2_1_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.0.downsample.1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_0_DOWNSAMPLE_1_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_0_DOWNSAMPLE_1_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_0_DOWNSAMPLE_1_BIAS,
+                              dacts + S0_ACT_LAYER2_0_DOWNSAMPLE_1_OUT,
+                              acts + S0_ACT_LAYER2_0_DOWNSAMPLE_0_OUT,
+                              params + S0_PARAM_LAYER2_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S0_ACT_LAYER2_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.0.downsample.0: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_0_DOWNSAMPLE_0_WEIGHT, 0, 131072 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_0_DOWNSAMPLE_0_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_0_DOWNSAMPLE_0_OUT, acts + S0_ACT_LAYER1_2_RELU_OUT,
+                         params + S0_PARAM_LAYER2_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         256, 56, 56, 512, 1, 1, 2, 2, 0, 0);
+    /* layer2.0.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_0_BN3_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_0_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_0_BN3_BIAS, dacts + S0_ACT_LAYER2_0_BN3_OUT,
+                              acts + S0_ACT_LAYER2_0_CONV3_OUT,
+                              params + S0_PARAM_LAYER2_0_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER2_0_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_0_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.0.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_0_CONV3_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_0_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_0_CONV3_OUT, acts + S0_ACT_LAYER2_0_RELU2_OUT,
+                         params + S0_PARAM_LAYER2_0_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.0.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_0_BN2_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_0_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_0_BN2_BIAS, dacts + S0_ACT_LAYER2_0_BN2_OUT,
+                              acts + S0_ACT_LAYER2_0_CONV2_OUT,
+                              params + S0_PARAM_LAYER2_0_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER2_0_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_0_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.0.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_0_CONV2_WEIGHT, 0, 147456 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_0_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_0_CONV2_OUT, acts + S0_ACT_LAYER2_0_RELU1_OUT,
+                         params + S0_PARAM_LAYER2_0_CONV2_WEIGHT, P_B,
+                         128, 56, 56, 128, 3, 3, 2, 2, 1, 1);
+    /* layer2.0.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER2_0_BN1_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER2_0_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER2_0_BN1_BIAS, dacts + S0_ACT_LAYER2_0_BN1_OUT,
+                              acts + S0_ACT_LAYER2_0_CONV1_OUT,
+                              params + S0_PARAM_LAYER2_0_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER2_0_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER2_0_BN1_SAVE_RSTD, P_B, 128, 56, 56);
+    /* layer2.0.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER2_0_CONV1_WEIGHT, 0, 32768 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER2_0_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER2_0_CONV1_OUT, acts + S0_ACT_LAYER1_2_RELU_OUT,
+                         params + S0_PARAM_LAYER2_0_CONV1_WEIGHT, P_B,
+                         256, 56, 56, 128, 1, 1, 1, 1, 0, 0);
+    /* layer1.2.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_2_BN3_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_2_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_2_BN3_BIAS, dacts + S0_ACT_LAYER1_2_BN3_OUT,
+                              acts + S0_ACT_LAYER1_2_CONV3_OUT,
+                              params + S0_PARAM_LAYER1_2_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER1_2_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_2_BN3_SAVE_RSTD, P_B, 256, 56, 56);
+    /* layer1.2.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_2_CONV3_WEIGHT, 0, 16384 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_2_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_2_CONV3_OUT, acts + S0_ACT_LAYER1_2_RELU2_OUT,
+                         params + S0_PARAM_LAYER1_2_CONV3_WEIGHT, P_B,
+                         64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
+    /* layer1.2.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_2_BN2_WEIGHT, 0, 128 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_2_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_2_BN2_BIAS, dacts + S0_ACT_LAYER1_2_BN2_OUT,
+                              acts + S0_ACT_LAYER1_2_CONV2_OUT,
+                              params + S0_PARAM_LAYER1_2_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER1_2_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_2_BN2_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.2.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_2_CONV2_WEIGHT, 0, 36864 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_2_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_2_CONV2_OUT, acts + S0_ACT_LAYER1_2_RELU1_OUT,
+                         params + S0_PARAM_LAYER1_2_CONV2_WEIGHT, P_B,
+                         64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
+    /* layer1.2.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_2_BN1_WEIGHT, 0, 128 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_2_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_2_BN1_BIAS, dacts + S0_ACT_LAYER1_2_BN1_OUT,
+                              acts + S0_ACT_LAYER1_2_CONV1_OUT,
+                              params + S0_PARAM_LAYER1_2_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER1_2_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_2_BN1_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.2.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_2_CONV1_WEIGHT, 0, 16384 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_2_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_2_CONV1_OUT, acts + S0_ACT_LAYER1_1_RELU_OUT,
+                         params + S0_PARAM_LAYER1_2_CONV1_WEIGHT, P_B,
+                         256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
+    /* layer1.1.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_1_BN3_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_1_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_1_BN3_BIAS, dacts + S0_ACT_LAYER1_1_BN3_OUT,
+                              acts + S0_ACT_LAYER1_1_CONV3_OUT,
+                              params + S0_PARAM_LAYER1_1_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER1_1_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_1_BN3_SAVE_RSTD, P_B, 256, 56, 56);
+    /* layer1.1.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_1_CONV3_WEIGHT, 0, 16384 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_1_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_1_CONV3_OUT, acts + S0_ACT_LAYER1_1_RELU2_OUT,
+                         params + S0_PARAM_LAYER1_1_CONV3_WEIGHT, P_B,
+                         64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
+    /* layer1.1.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_1_BN2_WEIGHT, 0, 128 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_1_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_1_BN2_BIAS, dacts + S0_ACT_LAYER1_1_BN2_OUT,
+                              acts + S0_ACT_LAYER1_1_CONV2_OUT,
+                              params + S0_PARAM_LAYER1_1_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER1_1_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_1_BN2_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.1.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_1_CONV2_WEIGHT, 0, 36864 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_1_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_1_CONV2_OUT, acts + S0_ACT_LAYER1_1_RELU1_OUT,
+                         params + S0_PARAM_LAYER1_1_CONV2_WEIGHT, P_B,
+                         64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
+    /* layer1.1.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_1_BN1_WEIGHT, 0, 128 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_1_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_1_BN1_BIAS, dacts + S0_ACT_LAYER1_1_BN1_OUT,
+                              acts + S0_ACT_LAYER1_1_CONV1_OUT,
+                              params + S0_PARAM_LAYER1_1_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER1_1_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_1_BN1_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.1.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_1_CONV1_WEIGHT, 0, 16384 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_1_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_1_CONV1_OUT, acts + S0_ACT_LAYER1_0_RELU_OUT,
+                         params + S0_PARAM_LAYER1_1_CONV1_WEIGHT, P_B,
+                         256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
+    /* layer1.0.downsample.1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_0_DOWNSAMPLE_1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_0_DOWNSAMPLE_1_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_0_DOWNSAMPLE_1_BIAS,
+                              dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_OUT,
+                              acts + S0_ACT_LAYER1_0_DOWNSAMPLE_0_OUT,
+                              params + S0_PARAM_LAYER1_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 256, 56, 56);
+    /* layer1.0.downsample.0: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_0_DOWNSAMPLE_0_WEIGHT, 0, 16384 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_0_DOWNSAMPLE_0_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_0_OUT, acts + S0_ACT_MAXPOOL_OUT,
+                         params + S0_PARAM_LAYER1_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
+    /* layer1.0.bn3: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_0_BN3_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_0_BN3_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_0_BN3_BIAS, dacts + S0_ACT_LAYER1_0_BN3_OUT,
+                              acts + S0_ACT_LAYER1_0_CONV3_OUT,
+                              params + S0_PARAM_LAYER1_0_BN3_WEIGHT,
+                              acts + S0_ACT_LAYER1_0_BN3_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_0_BN3_SAVE_RSTD, P_B, 256, 56, 56);
+    /* layer1.0.conv3: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_0_CONV3_WEIGHT, 0, 16384 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_0_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_0_CONV3_OUT, acts + S0_ACT_LAYER1_0_RELU2_OUT,
+                         params + S0_PARAM_LAYER1_0_CONV3_WEIGHT, P_B,
+                         64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
+    /* layer1.0.bn2: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_0_BN2_WEIGHT, 0, 128 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_0_BN2_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_0_BN2_BIAS, dacts + S0_ACT_LAYER1_0_BN2_OUT,
+                              acts + S0_ACT_LAYER1_0_CONV2_OUT,
+                              params + S0_PARAM_LAYER1_0_BN2_WEIGHT,
+                              acts + S0_ACT_LAYER1_0_BN2_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_0_BN2_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.0.conv2: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_0_CONV2_WEIGHT, 0, 36864 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_0_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_0_CONV2_OUT, acts + S0_ACT_LAYER1_0_RELU1_OUT,
+                         params + S0_PARAM_LAYER1_0_CONV2_WEIGHT, P_B,
+                         64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
+    /* layer1.0.bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_LAYER1_0_BN1_WEIGHT, 0, 128 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_LAYER1_0_BN1_WEIGHT,
+                              dparams + S0_PARAM_LAYER1_0_BN1_BIAS, dacts + S0_ACT_LAYER1_0_BN1_OUT,
+                              acts + S0_ACT_LAYER1_0_CONV1_OUT,
+                              params + S0_PARAM_LAYER1_0_BN1_WEIGHT,
+                              acts + S0_ACT_LAYER1_0_BN1_SAVE_MEAN,
+                              acts + S0_ACT_LAYER1_0_BN1_SAVE_RSTD, P_B, 64, 56, 56);
+    /* layer1.0.conv1: conv2d */
+    memset(dparams + S0_PARAM_LAYER1_0_CONV1_WEIGHT, 0, 4096 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_LAYER1_0_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_LAYER1_0_CONV1_OUT, acts + S0_ACT_MAXPOOL_OUT,
+                         params + S0_PARAM_LAYER1_0_CONV1_WEIGHT, P_B,
+                         64, 56, 56, 64, 1, 1, 1, 1, 0, 0);
+    /* bn1: batchnorm2d */
+    memset(dparams + S0_PARAM_BN1_WEIGHT, 0, 128 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S0_PARAM_BN1_WEIGHT, dparams + S0_PARAM_BN1_BIAS,
+                              dacts + S0_ACT_BN1_OUT, acts + S0_ACT_CONV1_OUT,
+                              params + S0_PARAM_BN1_WEIGHT, acts + S0_ACT_BN1_SAVE_MEAN,
+                              acts + S0_ACT_BN1_SAVE_RSTD, P_B, 64, 112, 112);
+    /* conv1: conv2d */
+    memset(dparams + S0_PARAM_CONV1_WEIGHT, 0, 9408 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S0_ACT_CONV1_OUT, in + S0_IN_INPUT, params + S0_PARAM_CONV1_WEIGHT,
+                         P_B, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3);
+}
+
 const pdrt_stage S0_stage = {
     .abi = PDRT_ABI,
     .model = "resnet50",
@@ -3188,6 +4442,8 @@ const pdrt_stage S0_stage = {
     .init = S0_init,
     .forward = S0_forward,
     .backward = S0_backward,
+    .backward_input = S0_backward_input,
+    .backward_weight = S0_backward_weight,
     .scratch_floats = S0_scratch_floats,
     .warmup = S0_warmup,
     .weight_versions = 3,

@@ -1110,6 +1110,439 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
     pdrt_lap(0);
 }
 
+/* zb-h1, zb-h2: the backward in two parts, with backward's arguments. backward_input fills din
+ * whole and leaves the layers' gradients in dacts, which backward_weight reads (keep dacts, acts
+ * and in between the two); together they fill dparams whole, with backward's bits */
+static void S1_backward_input(float *din, float *dparams, float *dacts, float *scratch,
+                               const float *dout, const float *acts, const float *params,
+                               const float *in) {
+    (void)dparams;
+    /* output pack gradients */
+    memcpy(dacts + S1_ACT_LAYER2_2_RELU_OUT, dout + S1_OUT_LAYER2_2_RELU, 51380224 * sizeof(float));
+    memcpy(dacts + S1_ACT_LAYER2_3_BN3_OUT, dout + S1_OUT_LAYER2_3_BN3, 51380224 * sizeof(float));
+    /* layer2.3.bn3: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_3_CONV3_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_3_CONV3_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_3_BN3_OUT, acts + S1_ACT_LAYER2_3_CONV3_OUT,
+                              params + S1_PARAM_LAYER2_3_BN3_WEIGHT,
+                              acts + S1_ACT_LAYER2_3_BN3_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_3_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.3.conv3: conv2d */
+    memset(dacts + S1_ACT_LAYER2_3_RELU2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_3_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_3_CONV3_OUT, acts + S1_ACT_LAYER2_3_RELU2_OUT,
+                         params + S1_PARAM_LAYER2_3_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.3.relu2: relu */
+    memset(dacts + S1_ACT_LAYER2_3_BN2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_3_BN2_OUT, dacts + S1_ACT_LAYER2_3_RELU2_OUT,
+                       acts + S1_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
+    /* layer2.3.bn2: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_3_CONV2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_3_CONV2_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_3_BN2_OUT, acts + S1_ACT_LAYER2_3_CONV2_OUT,
+                              params + S1_PARAM_LAYER2_3_BN2_WEIGHT,
+                              acts + S1_ACT_LAYER2_3_BN2_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_3_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.3.conv2: conv2d */
+    memset(dacts + S1_ACT_LAYER2_3_RELU1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_3_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_3_CONV2_OUT, acts + S1_ACT_LAYER2_3_RELU1_OUT,
+                         params + S1_PARAM_LAYER2_3_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.3.relu1: relu */
+    memset(dacts + S1_ACT_LAYER2_3_BN1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_3_BN1_OUT, dacts + S1_ACT_LAYER2_3_RELU1_OUT,
+                       acts + S1_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
+    /* layer2.3.bn1: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_3_CONV1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_3_CONV1_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_3_BN1_OUT, acts + S1_ACT_LAYER2_3_CONV1_OUT,
+                              params + S1_PARAM_LAYER2_3_BN1_WEIGHT,
+                              acts + S1_ACT_LAYER2_3_BN1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_3_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.3.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_2_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_3_CONV1_OUT, acts + S1_ACT_LAYER2_2_RELU_OUT,
+                         params + S1_PARAM_LAYER2_3_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.2.relu: relu */
+    memset(dacts + S1_ACT_LAYER2_2_ADD_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_2_ADD_OUT, dacts + S1_ACT_LAYER2_2_RELU_OUT,
+                       acts + S1_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
+    /* layer2.2.add: add */
+    memset(dacts + S1_ACT_LAYER2_2_BN3_OUT, 0, 51380224 * sizeof(float));
+    memset(dacts + S1_ACT_LAYER2_1_RELU_OUT, 0, 51380224 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S1_ACT_LAYER2_2_BN3_OUT, dacts + S1_ACT_LAYER2_1_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S1_ACT_LAYER2_2_ADD_OUT, 2, (size_t)P_B * 401408);
+    }
+    /* layer2.2.bn3: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_2_CONV3_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_2_CONV3_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_2_BN3_OUT, acts + S1_ACT_LAYER2_2_CONV3_OUT,
+                              params + S1_PARAM_LAYER2_2_BN3_WEIGHT,
+                              acts + S1_ACT_LAYER2_2_BN3_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_2_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.2.conv3: conv2d */
+    memset(dacts + S1_ACT_LAYER2_2_RELU2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_2_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_2_CONV3_OUT, acts + S1_ACT_LAYER2_2_RELU2_OUT,
+                         params + S1_PARAM_LAYER2_2_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.2.relu2: relu */
+    memset(dacts + S1_ACT_LAYER2_2_BN2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_2_BN2_OUT, dacts + S1_ACT_LAYER2_2_RELU2_OUT,
+                       acts + S1_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
+    /* layer2.2.bn2: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_2_CONV2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_2_CONV2_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_2_BN2_OUT, acts + S1_ACT_LAYER2_2_CONV2_OUT,
+                              params + S1_PARAM_LAYER2_2_BN2_WEIGHT,
+                              acts + S1_ACT_LAYER2_2_BN2_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_2_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.2.conv2: conv2d */
+    memset(dacts + S1_ACT_LAYER2_2_RELU1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_2_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_2_CONV2_OUT, acts + S1_ACT_LAYER2_2_RELU1_OUT,
+                         params + S1_PARAM_LAYER2_2_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.2.relu1: relu */
+    memset(dacts + S1_ACT_LAYER2_2_BN1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_2_BN1_OUT, dacts + S1_ACT_LAYER2_2_RELU1_OUT,
+                       acts + S1_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
+    /* layer2.2.bn1: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_2_CONV1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_2_CONV1_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_2_BN1_OUT, acts + S1_ACT_LAYER2_2_CONV1_OUT,
+                              params + S1_PARAM_LAYER2_2_BN1_WEIGHT,
+                              acts + S1_ACT_LAYER2_2_BN1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_2_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.2.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_1_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_2_CONV1_OUT, acts + S1_ACT_LAYER2_1_RELU_OUT,
+                         params + S1_PARAM_LAYER2_2_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.1.relu: relu */
+    memset(dacts + S1_ACT_LAYER2_1_ADD_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_1_ADD_OUT, dacts + S1_ACT_LAYER2_1_RELU_OUT,
+                       acts + S1_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
+    /* layer2.1.add: add */
+    memset(dacts + S1_ACT_LAYER2_1_BN3_OUT, 0, 51380224 * sizeof(float));
+    memset(dacts + S1_ACT_LAYER2_0_RELU_OUT, 0, 51380224 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S1_ACT_LAYER2_1_BN3_OUT, dacts + S1_ACT_LAYER2_0_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S1_ACT_LAYER2_1_ADD_OUT, 2, (size_t)P_B * 401408);
+    }
+    /* layer2.1.bn3: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_1_CONV3_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_1_CONV3_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_1_BN3_OUT, acts + S1_ACT_LAYER2_1_CONV3_OUT,
+                              params + S1_PARAM_LAYER2_1_BN3_WEIGHT,
+                              acts + S1_ACT_LAYER2_1_BN3_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_1_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.1.conv3: conv2d */
+    memset(dacts + S1_ACT_LAYER2_1_RELU2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_1_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_1_CONV3_OUT, acts + S1_ACT_LAYER2_1_RELU2_OUT,
+                         params + S1_PARAM_LAYER2_1_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.1.relu2: relu */
+    memset(dacts + S1_ACT_LAYER2_1_BN2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_1_BN2_OUT, dacts + S1_ACT_LAYER2_1_RELU2_OUT,
+                       acts + S1_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
+    /* layer2.1.bn2: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_1_CONV2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_1_CONV2_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_1_BN2_OUT, acts + S1_ACT_LAYER2_1_CONV2_OUT,
+                              params + S1_PARAM_LAYER2_1_BN2_WEIGHT,
+                              acts + S1_ACT_LAYER2_1_BN2_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_1_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.1.conv2: conv2d */
+    memset(dacts + S1_ACT_LAYER2_1_RELU1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_1_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_1_CONV2_OUT, acts + S1_ACT_LAYER2_1_RELU1_OUT,
+                         params + S1_PARAM_LAYER2_1_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.1.relu1: relu */
+    memset(dacts + S1_ACT_LAYER2_1_BN1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_1_BN1_OUT, dacts + S1_ACT_LAYER2_1_RELU1_OUT,
+                       acts + S1_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
+    /* layer2.1.bn1: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_1_CONV1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_1_CONV1_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_1_BN1_OUT, acts + S1_ACT_LAYER2_1_CONV1_OUT,
+                              params + S1_PARAM_LAYER2_1_BN1_WEIGHT,
+                              acts + S1_ACT_LAYER2_1_BN1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_1_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.1.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_0_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_1_CONV1_OUT, acts + S1_ACT_LAYER2_0_RELU_OUT,
+                         params + S1_PARAM_LAYER2_1_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.0.relu: relu */
+    memset(dacts + S1_ACT_LAYER2_0_ADD_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_0_ADD_OUT, dacts + S1_ACT_LAYER2_0_RELU_OUT,
+                       acts + S1_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
+    /* layer2.0.add: add */
+    memset(dacts + S1_ACT_LAYER2_0_BN3_OUT, 0, 51380224 * sizeof(float));
+    memset(dacts + S1_ACT_LAYER2_0_DOWNSAMPLE_1_OUT, 0, 51380224 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S1_ACT_LAYER2_0_BN3_OUT,
+                          dacts + S1_ACT_LAYER2_0_DOWNSAMPLE_1_OUT};
+        pdrt_add_backward(dins_, dacts + S1_ACT_LAYER2_0_ADD_OUT, 2, (size_t)P_B * 401408);
+    }
+    /* layer2.0.downsample.1: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_0_DOWNSAMPLE_0_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_0_DOWNSAMPLE_0_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_0_DOWNSAMPLE_1_OUT,
+                              acts + S1_ACT_LAYER2_0_DOWNSAMPLE_0_OUT,
+                              params + S1_PARAM_LAYER2_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S1_ACT_LAYER2_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.0.downsample.0: conv2d */
+    memset(din + S1_IN_LAYER1_2_RELU, 0, 102760448 * sizeof(float));
+    pdrt_conv2d_backward(din + S1_IN_LAYER1_2_RELU, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_0_DOWNSAMPLE_0_OUT, in + S1_IN_LAYER1_2_RELU,
+                         params + S1_PARAM_LAYER2_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         256, 56, 56, 512, 1, 1, 2, 2, 0, 0);
+    /* layer2.0.bn3: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_0_CONV3_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_0_CONV3_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_0_BN3_OUT, acts + S1_ACT_LAYER2_0_CONV3_OUT,
+                              params + S1_PARAM_LAYER2_0_BN3_WEIGHT,
+                              acts + S1_ACT_LAYER2_0_BN3_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_0_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.0.conv3: conv2d */
+    memset(dacts + S1_ACT_LAYER2_0_RELU2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_0_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_0_CONV3_OUT, acts + S1_ACT_LAYER2_0_RELU2_OUT,
+                         params + S1_PARAM_LAYER2_0_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.0.relu2: relu */
+    memset(dacts + S1_ACT_LAYER2_0_BN2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_0_BN2_OUT, dacts + S1_ACT_LAYER2_0_RELU2_OUT,
+                       acts + S1_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
+    /* layer2.0.bn2: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_0_CONV2_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_0_CONV2_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_0_BN2_OUT, acts + S1_ACT_LAYER2_0_CONV2_OUT,
+                              params + S1_PARAM_LAYER2_0_BN2_WEIGHT,
+                              acts + S1_ACT_LAYER2_0_BN2_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_0_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.0.conv2: conv2d */
+    memset(dacts + S1_ACT_LAYER2_0_RELU1_OUT, 0, 51380224 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S1_ACT_LAYER2_0_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_0_CONV2_OUT, acts + S1_ACT_LAYER2_0_RELU1_OUT,
+                         params + S1_PARAM_LAYER2_0_CONV2_WEIGHT, P_B,
+                         128, 56, 56, 128, 3, 3, 2, 2, 1, 1);
+    /* layer2.0.relu1: relu */
+    memset(dacts + S1_ACT_LAYER2_0_BN1_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S1_ACT_LAYER2_0_BN1_OUT, dacts + S1_ACT_LAYER2_0_RELU1_OUT,
+                       acts + S1_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
+    /* layer2.0.bn1: batchnorm2d */
+    memset(dacts + S1_ACT_LAYER2_0_CONV1_OUT, 0, 51380224 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_0_CONV1_OUT, NULL, NULL,
+                              dacts + S1_ACT_LAYER2_0_BN1_OUT, acts + S1_ACT_LAYER2_0_CONV1_OUT,
+                              params + S1_PARAM_LAYER2_0_BN1_WEIGHT,
+                              acts + S1_ACT_LAYER2_0_BN1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_0_BN1_SAVE_RSTD, P_B, 128, 56, 56);
+    /* layer2.0.conv1: conv2d */
+    pdrt_conv2d_backward(din + S1_IN_LAYER1_2_RELU, NULL, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_0_CONV1_OUT, in + S1_IN_LAYER1_2_RELU,
+                         params + S1_PARAM_LAYER2_0_CONV1_WEIGHT, P_B,
+                         256, 56, 56, 128, 1, 1, 1, 1, 0, 0);
+}
+
+static void S1_backward_weight(float *din, float *dparams, float *dacts, float *scratch,
+                                const float *dout, const float *acts, const float *params,
+                                const float *in) {
+    (void)din; (void)dout;
+    /* layer2.3.bn3: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_3_BN3_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_3_BN3_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_3_BN3_BIAS, dacts + S1_ACT_LAYER2_3_BN3_OUT,
+                              acts + S1_ACT_LAYER2_3_CONV3_OUT,
+                              params + S1_PARAM_LAYER2_3_BN3_WEIGHT,
+                              acts + S1_ACT_LAYER2_3_BN3_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_3_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.3.conv3: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_3_CONV3_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_3_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_3_CONV3_OUT, acts + S1_ACT_LAYER2_3_RELU2_OUT,
+                         params + S1_PARAM_LAYER2_3_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.3.bn2: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_3_BN2_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_3_BN2_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_3_BN2_BIAS, dacts + S1_ACT_LAYER2_3_BN2_OUT,
+                              acts + S1_ACT_LAYER2_3_CONV2_OUT,
+                              params + S1_PARAM_LAYER2_3_BN2_WEIGHT,
+                              acts + S1_ACT_LAYER2_3_BN2_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_3_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.3.conv2: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_3_CONV2_WEIGHT, 0, 147456 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_3_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_3_CONV2_OUT, acts + S1_ACT_LAYER2_3_RELU1_OUT,
+                         params + S1_PARAM_LAYER2_3_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.3.bn1: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_3_BN1_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_3_BN1_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_3_BN1_BIAS, dacts + S1_ACT_LAYER2_3_BN1_OUT,
+                              acts + S1_ACT_LAYER2_3_CONV1_OUT,
+                              params + S1_PARAM_LAYER2_3_BN1_WEIGHT,
+                              acts + S1_ACT_LAYER2_3_BN1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_3_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.3.conv1: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_3_CONV1_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_3_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_3_CONV1_OUT, acts + S1_ACT_LAYER2_2_RELU_OUT,
+                         params + S1_PARAM_LAYER2_3_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.2.bn3: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_2_BN3_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_2_BN3_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_2_BN3_BIAS, dacts + S1_ACT_LAYER2_2_BN3_OUT,
+                              acts + S1_ACT_LAYER2_2_CONV3_OUT,
+                              params + S1_PARAM_LAYER2_2_BN3_WEIGHT,
+                              acts + S1_ACT_LAYER2_2_BN3_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_2_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.2.conv3: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_2_CONV3_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_2_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_2_CONV3_OUT, acts + S1_ACT_LAYER2_2_RELU2_OUT,
+                         params + S1_PARAM_LAYER2_2_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.2.bn2: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_2_BN2_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_2_BN2_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_2_BN2_BIAS, dacts + S1_ACT_LAYER2_2_BN2_OUT,
+                              acts + S1_ACT_LAYER2_2_CONV2_OUT,
+                              params + S1_PARAM_LAYER2_2_BN2_WEIGHT,
+                              acts + S1_ACT_LAYER2_2_BN2_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_2_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.2.conv2: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_2_CONV2_WEIGHT, 0, 147456 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_2_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_2_CONV2_OUT, acts + S1_ACT_LAYER2_2_RELU1_OUT,
+                         params + S1_PARAM_LAYER2_2_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.2.bn1: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_2_BN1_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_2_BN1_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_2_BN1_BIAS, dacts + S1_ACT_LAYER2_2_BN1_OUT,
+                              acts + S1_ACT_LAYER2_2_CONV1_OUT,
+                              params + S1_PARAM_LAYER2_2_BN1_WEIGHT,
+                              acts + S1_ACT_LAYER2_2_BN1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_2_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.2.conv1: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_2_CONV1_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_2_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_2_CONV1_OUT, acts + S1_ACT_LAYER2_1_RELU_OUT,
+                         params + S1_PARAM_LAYER2_2_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.1.bn3: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_1_BN3_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_1_BN3_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_1_BN3_BIAS, dacts + S1_ACT_LAYER2_1_BN3_OUT,
+                              acts + S1_ACT_LAYER2_1_CONV3_OUT,
+                              params + S1_PARAM_LAYER2_1_BN3_WEIGHT,
+                              acts + S1_ACT_LAYER2_1_BN3_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_1_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.1.conv3: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_1_CONV3_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_1_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_1_CONV3_OUT, acts + S1_ACT_LAYER2_1_RELU2_OUT,
+                         params + S1_PARAM_LAYER2_1_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.1.bn2: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_1_BN2_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_1_BN2_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_1_BN2_BIAS, dacts + S1_ACT_LAYER2_1_BN2_OUT,
+                              acts + S1_ACT_LAYER2_1_CONV2_OUT,
+                              params + S1_PARAM_LAYER2_1_BN2_WEIGHT,
+                              acts + S1_ACT_LAYER2_1_BN2_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_1_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.1.conv2: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_1_CONV2_WEIGHT, 0, 147456 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_1_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_1_CONV2_OUT, acts + S1_ACT_LAYER2_1_RELU1_OUT,
+                         params + S1_PARAM_LAYER2_1_CONV2_WEIGHT, P_B,
+                         128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
+    /* layer2.1.bn1: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_1_BN1_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_1_BN1_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_1_BN1_BIAS, dacts + S1_ACT_LAYER2_1_BN1_OUT,
+                              acts + S1_ACT_LAYER2_1_CONV1_OUT,
+                              params + S1_PARAM_LAYER2_1_BN1_WEIGHT,
+                              acts + S1_ACT_LAYER2_1_BN1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_1_BN1_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.1.conv1: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_1_CONV1_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_1_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_1_CONV1_OUT, acts + S1_ACT_LAYER2_0_RELU_OUT,
+                         params + S1_PARAM_LAYER2_1_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
+    /* layer2.0.downsample.1: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_0_DOWNSAMPLE_1_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_0_DOWNSAMPLE_1_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_0_DOWNSAMPLE_1_BIAS,
+                              dacts + S1_ACT_LAYER2_0_DOWNSAMPLE_1_OUT,
+                              acts + S1_ACT_LAYER2_0_DOWNSAMPLE_0_OUT,
+                              params + S1_PARAM_LAYER2_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S1_ACT_LAYER2_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.0.downsample.0: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_0_DOWNSAMPLE_0_WEIGHT, 0, 131072 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_0_DOWNSAMPLE_0_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_0_DOWNSAMPLE_0_OUT, in + S1_IN_LAYER1_2_RELU,
+                         params + S1_PARAM_LAYER2_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         256, 56, 56, 512, 1, 1, 2, 2, 0, 0);
+    /* layer2.0.bn3: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_0_BN3_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_0_BN3_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_0_BN3_BIAS, dacts + S1_ACT_LAYER2_0_BN3_OUT,
+                              acts + S1_ACT_LAYER2_0_CONV3_OUT,
+                              params + S1_PARAM_LAYER2_0_BN3_WEIGHT,
+                              acts + S1_ACT_LAYER2_0_BN3_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_0_BN3_SAVE_RSTD, P_B, 512, 28, 28);
+    /* layer2.0.conv3: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_0_CONV3_WEIGHT, 0, 65536 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_0_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_0_CONV3_OUT, acts + S1_ACT_LAYER2_0_RELU2_OUT,
+                         params + S1_PARAM_LAYER2_0_CONV3_WEIGHT, P_B,
+                         128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
+    /* layer2.0.bn2: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_0_BN2_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_0_BN2_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_0_BN2_BIAS, dacts + S1_ACT_LAYER2_0_BN2_OUT,
+                              acts + S1_ACT_LAYER2_0_CONV2_OUT,
+                              params + S1_PARAM_LAYER2_0_BN2_WEIGHT,
+                              acts + S1_ACT_LAYER2_0_BN2_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_0_BN2_SAVE_RSTD, P_B, 128, 28, 28);
+    /* layer2.0.conv2: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_0_CONV2_WEIGHT, 0, 147456 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_0_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_0_CONV2_OUT, acts + S1_ACT_LAYER2_0_RELU1_OUT,
+                         params + S1_PARAM_LAYER2_0_CONV2_WEIGHT, P_B,
+                         128, 56, 56, 128, 3, 3, 2, 2, 1, 1);
+    /* layer2.0.bn1: batchnorm2d */
+    memset(dparams + S1_PARAM_LAYER2_0_BN1_WEIGHT, 0, 256 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S1_PARAM_LAYER2_0_BN1_WEIGHT,
+                              dparams + S1_PARAM_LAYER2_0_BN1_BIAS, dacts + S1_ACT_LAYER2_0_BN1_OUT,
+                              acts + S1_ACT_LAYER2_0_CONV1_OUT,
+                              params + S1_PARAM_LAYER2_0_BN1_WEIGHT,
+                              acts + S1_ACT_LAYER2_0_BN1_SAVE_MEAN,
+                              acts + S1_ACT_LAYER2_0_BN1_SAVE_RSTD, P_B, 128, 56, 56);
+    /* layer2.0.conv1: conv2d */
+    memset(dparams + S1_PARAM_LAYER2_0_CONV1_WEIGHT, 0, 32768 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_LAYER2_0_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S1_ACT_LAYER2_0_CONV1_OUT, in + S1_IN_LAYER1_2_RELU,
+                         params + S1_PARAM_LAYER2_0_CONV1_WEIGHT, P_B,
+                         256, 56, 56, 128, 1, 1, 1, 1, 0, 0);
+}
+
 const pdrt_stage S1_stage = {
     .abi = PDRT_ABI,
     .model = "resnet50",
@@ -1132,6 +1565,8 @@ const pdrt_stage S1_stage = {
     .init = S1_init,
     .forward = S1_forward,
     .backward = S1_backward,
+    .backward_input = S1_backward_input,
+    .backward_weight = S1_backward_weight,
     .scratch_floats = S1_scratch_floats,
     .warmup = S1_warmup,
     .weight_versions = 3,

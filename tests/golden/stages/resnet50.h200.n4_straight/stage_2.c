@@ -1245,6 +1245,492 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
     pdrt_lap(0);
 }
 
+/* zb-h1, zb-h2: the backward in two parts, with backward's arguments. backward_input fills din
+ * whole and leaves the layers' gradients in dacts, which backward_weight reads (keep dacts, acts
+ * and in between the two); together they fill dparams whole, with backward's bits */
+static void S2_backward_input(float *din, float *dparams, float *dacts, float *scratch,
+                               const float *dout, const float *acts, const float *params,
+                               const float *in) {
+    (void)dparams; (void)in;
+    /* output pack gradients */
+    memcpy(dacts + S2_ACT_LAYER3_3_RELU_OUT, dout + S2_OUT_LAYER3_3_RELU, 25690112 * sizeof(float));
+    memcpy(dacts + S2_ACT_LAYER3_4_RELU1_OUT, dout + S2_OUT_LAYER3_4_RELU1,
+           6422528 * sizeof(float));
+    /* layer3.4.relu1: relu */
+    memset(dacts + S2_ACT_LAYER3_4_BN1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_4_BN1_OUT, dacts + S2_ACT_LAYER3_4_RELU1_OUT,
+                       acts + S2_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
+    /* layer3.4.bn1: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_4_CONV1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_4_CONV1_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_4_BN1_OUT, acts + S2_ACT_LAYER3_4_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_4_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_4_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_4_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.4.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_3_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_4_CONV1_OUT, acts + S2_ACT_LAYER3_3_RELU_OUT,
+                         params + S2_PARAM_LAYER3_4_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.3.relu: relu */
+    memset(dacts + S2_ACT_LAYER3_3_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_3_ADD_OUT, dacts + S2_ACT_LAYER3_3_RELU_OUT,
+                       acts + S2_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.3.add: add */
+    memset(dacts + S2_ACT_LAYER3_3_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(dacts + S2_ACT_LAYER3_2_RELU_OUT, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S2_ACT_LAYER3_3_BN3_OUT, dacts + S2_ACT_LAYER3_2_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S2_ACT_LAYER3_3_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.3.bn3: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_3_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_3_CONV3_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_3_BN3_OUT, acts + S2_ACT_LAYER3_3_CONV3_OUT,
+                              params + S2_PARAM_LAYER3_3_BN3_WEIGHT,
+                              acts + S2_ACT_LAYER3_3_BN3_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_3_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.3.conv3: conv2d */
+    memset(dacts + S2_ACT_LAYER3_3_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_3_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_3_CONV3_OUT, acts + S2_ACT_LAYER3_3_RELU2_OUT,
+                         params + S2_PARAM_LAYER3_3_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.3.relu2: relu */
+    memset(dacts + S2_ACT_LAYER3_3_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_3_BN2_OUT, dacts + S2_ACT_LAYER3_3_RELU2_OUT,
+                       acts + S2_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.3.bn2: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_3_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_3_CONV2_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_3_BN2_OUT, acts + S2_ACT_LAYER3_3_CONV2_OUT,
+                              params + S2_PARAM_LAYER3_3_BN2_WEIGHT,
+                              acts + S2_ACT_LAYER3_3_BN2_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_3_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.3.conv2: conv2d */
+    memset(dacts + S2_ACT_LAYER3_3_RELU1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_3_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_3_CONV2_OUT, acts + S2_ACT_LAYER3_3_RELU1_OUT,
+                         params + S2_PARAM_LAYER3_3_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.3.relu1: relu */
+    memset(dacts + S2_ACT_LAYER3_3_BN1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_3_BN1_OUT, dacts + S2_ACT_LAYER3_3_RELU1_OUT,
+                       acts + S2_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
+    /* layer3.3.bn1: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_3_CONV1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_3_CONV1_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_3_BN1_OUT, acts + S2_ACT_LAYER3_3_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_3_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_3_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_3_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.3.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_2_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_3_CONV1_OUT, acts + S2_ACT_LAYER3_2_RELU_OUT,
+                         params + S2_PARAM_LAYER3_3_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.2.relu: relu */
+    memset(dacts + S2_ACT_LAYER3_2_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_2_ADD_OUT, dacts + S2_ACT_LAYER3_2_RELU_OUT,
+                       acts + S2_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.2.add: add */
+    memset(dacts + S2_ACT_LAYER3_2_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(dacts + S2_ACT_LAYER3_1_RELU_OUT, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S2_ACT_LAYER3_2_BN3_OUT, dacts + S2_ACT_LAYER3_1_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S2_ACT_LAYER3_2_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.2.bn3: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_2_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_2_CONV3_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_2_BN3_OUT, acts + S2_ACT_LAYER3_2_CONV3_OUT,
+                              params + S2_PARAM_LAYER3_2_BN3_WEIGHT,
+                              acts + S2_ACT_LAYER3_2_BN3_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_2_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.2.conv3: conv2d */
+    memset(dacts + S2_ACT_LAYER3_2_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_2_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_2_CONV3_OUT, acts + S2_ACT_LAYER3_2_RELU2_OUT,
+                         params + S2_PARAM_LAYER3_2_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.2.relu2: relu */
+    memset(dacts + S2_ACT_LAYER3_2_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_2_BN2_OUT, dacts + S2_ACT_LAYER3_2_RELU2_OUT,
+                       acts + S2_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.2.bn2: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_2_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_2_CONV2_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_2_BN2_OUT, acts + S2_ACT_LAYER3_2_CONV2_OUT,
+                              params + S2_PARAM_LAYER3_2_BN2_WEIGHT,
+                              acts + S2_ACT_LAYER3_2_BN2_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_2_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.2.conv2: conv2d */
+    memset(dacts + S2_ACT_LAYER3_2_RELU1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_2_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_2_CONV2_OUT, acts + S2_ACT_LAYER3_2_RELU1_OUT,
+                         params + S2_PARAM_LAYER3_2_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.2.relu1: relu */
+    memset(dacts + S2_ACT_LAYER3_2_BN1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_2_BN1_OUT, dacts + S2_ACT_LAYER3_2_RELU1_OUT,
+                       acts + S2_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
+    /* layer3.2.bn1: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_2_CONV1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_2_CONV1_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_2_BN1_OUT, acts + S2_ACT_LAYER3_2_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_2_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_2_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_2_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.2.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_1_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_2_CONV1_OUT, acts + S2_ACT_LAYER3_1_RELU_OUT,
+                         params + S2_PARAM_LAYER3_2_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.1.relu: relu */
+    memset(dacts + S2_ACT_LAYER3_1_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_1_ADD_OUT, dacts + S2_ACT_LAYER3_1_RELU_OUT,
+                       acts + S2_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.1.add: add */
+    memset(dacts + S2_ACT_LAYER3_1_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(dacts + S2_ACT_LAYER3_0_RELU_OUT, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S2_ACT_LAYER3_1_BN3_OUT, dacts + S2_ACT_LAYER3_0_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S2_ACT_LAYER3_1_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.1.bn3: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_1_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_1_CONV3_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_1_BN3_OUT, acts + S2_ACT_LAYER3_1_CONV3_OUT,
+                              params + S2_PARAM_LAYER3_1_BN3_WEIGHT,
+                              acts + S2_ACT_LAYER3_1_BN3_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_1_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.1.conv3: conv2d */
+    memset(dacts + S2_ACT_LAYER3_1_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_1_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_1_CONV3_OUT, acts + S2_ACT_LAYER3_1_RELU2_OUT,
+                         params + S2_PARAM_LAYER3_1_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.1.relu2: relu */
+    memset(dacts + S2_ACT_LAYER3_1_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_1_BN2_OUT, dacts + S2_ACT_LAYER3_1_RELU2_OUT,
+                       acts + S2_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.1.bn2: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_1_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_1_CONV2_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_1_BN2_OUT, acts + S2_ACT_LAYER3_1_CONV2_OUT,
+                              params + S2_PARAM_LAYER3_1_BN2_WEIGHT,
+                              acts + S2_ACT_LAYER3_1_BN2_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_1_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.1.conv2: conv2d */
+    memset(dacts + S2_ACT_LAYER3_1_RELU1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_1_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_1_CONV2_OUT, acts + S2_ACT_LAYER3_1_RELU1_OUT,
+                         params + S2_PARAM_LAYER3_1_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.1.relu1: relu */
+    memset(dacts + S2_ACT_LAYER3_1_BN1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_1_BN1_OUT, dacts + S2_ACT_LAYER3_1_RELU1_OUT,
+                       acts + S2_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
+    /* layer3.1.bn1: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_1_CONV1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_1_CONV1_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_1_BN1_OUT, acts + S2_ACT_LAYER3_1_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_1_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_1_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_1_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.1.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_0_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_1_CONV1_OUT, acts + S2_ACT_LAYER3_0_RELU_OUT,
+                         params + S2_PARAM_LAYER3_1_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.0.relu: relu */
+    memset(dacts + S2_ACT_LAYER3_0_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_0_ADD_OUT, dacts + S2_ACT_LAYER3_0_RELU_OUT,
+                       acts + S2_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.0.add: add */
+    memset(dacts + S2_ACT_LAYER3_0_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(dacts + S2_ACT_LAYER3_0_DOWNSAMPLE_1_OUT, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S2_ACT_LAYER3_0_BN3_OUT,
+                          dacts + S2_ACT_LAYER3_0_DOWNSAMPLE_1_OUT};
+        pdrt_add_backward(dins_, dacts + S2_ACT_LAYER3_0_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.0.downsample.1: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_0_DOWNSAMPLE_0_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_0_DOWNSAMPLE_0_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_0_DOWNSAMPLE_1_OUT,
+                              acts + S2_ACT_LAYER3_0_DOWNSAMPLE_0_OUT,
+                              params + S2_PARAM_LAYER3_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S2_ACT_LAYER3_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.0.downsample.0: conv2d */
+    memset(dacts + S2_ACT_LAYER2_3_RELU_OUT, 0, 51380224 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER2_3_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_0_DOWNSAMPLE_0_OUT, acts + S2_ACT_LAYER2_3_RELU_OUT,
+                         params + S2_PARAM_LAYER3_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         512, 28, 28, 1024, 1, 1, 2, 2, 0, 0);
+    /* layer3.0.bn3: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_0_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_0_CONV3_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_0_BN3_OUT, acts + S2_ACT_LAYER3_0_CONV3_OUT,
+                              params + S2_PARAM_LAYER3_0_BN3_WEIGHT,
+                              acts + S2_ACT_LAYER3_0_BN3_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_0_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.0.conv3: conv2d */
+    memset(dacts + S2_ACT_LAYER3_0_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_0_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_0_CONV3_OUT, acts + S2_ACT_LAYER3_0_RELU2_OUT,
+                         params + S2_PARAM_LAYER3_0_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.0.relu2: relu */
+    memset(dacts + S2_ACT_LAYER3_0_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_0_BN2_OUT, dacts + S2_ACT_LAYER3_0_RELU2_OUT,
+                       acts + S2_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.0.bn2: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_0_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_0_CONV2_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_0_BN2_OUT, acts + S2_ACT_LAYER3_0_CONV2_OUT,
+                              params + S2_PARAM_LAYER3_0_BN2_WEIGHT,
+                              acts + S2_ACT_LAYER3_0_BN2_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_0_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.0.conv2: conv2d */
+    memset(dacts + S2_ACT_LAYER3_0_RELU1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER3_0_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_0_CONV2_OUT, acts + S2_ACT_LAYER3_0_RELU1_OUT,
+                         params + S2_PARAM_LAYER3_0_CONV2_WEIGHT, P_B,
+                         256, 28, 28, 256, 3, 3, 2, 2, 1, 1);
+    /* layer3.0.relu1: relu */
+    memset(dacts + S2_ACT_LAYER3_0_BN1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER3_0_BN1_OUT, dacts + S2_ACT_LAYER3_0_RELU1_OUT,
+                       acts + S2_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
+    /* layer3.0.bn1: batchnorm2d */
+    memset(dacts + S2_ACT_LAYER3_0_CONV1_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_0_CONV1_OUT, NULL, NULL,
+                              dacts + S2_ACT_LAYER3_0_BN1_OUT, acts + S2_ACT_LAYER3_0_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_0_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_0_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_0_BN1_SAVE_RSTD, P_B, 256, 28, 28);
+    /* layer3.0.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S2_ACT_LAYER2_3_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_0_CONV1_OUT, acts + S2_ACT_LAYER2_3_RELU_OUT,
+                         params + S2_PARAM_LAYER3_0_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 256, 1, 1, 1, 1, 0, 0);
+    /* layer2.3.relu: relu */
+    memset(dacts + S2_ACT_LAYER2_3_ADD_OUT, 0, 51380224 * sizeof(float));
+    pdrt_relu_backward(dacts + S2_ACT_LAYER2_3_ADD_OUT, dacts + S2_ACT_LAYER2_3_RELU_OUT,
+                       acts + S2_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
+    /* layer2.3.add: add */
+    memset(din + S2_IN_LAYER2_3_BN3, 0, 51380224 * sizeof(float));
+    memset(din + S2_IN_LAYER2_2_RELU, 0, 51380224 * sizeof(float));
+    {
+        float *dins_[] = {din + S2_IN_LAYER2_3_BN3, din + S2_IN_LAYER2_2_RELU};
+        pdrt_add_backward(dins_, dacts + S2_ACT_LAYER2_3_ADD_OUT, 2, (size_t)P_B * 401408);
+    }
+}
+
+static void S2_backward_weight(float *din, float *dparams, float *dacts, float *scratch,
+                                const float *dout, const float *acts, const float *params,
+                                const float *in) {
+    (void)din; (void)dout; (void)in;
+    /* layer3.4.bn1: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_4_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_4_BN1_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_4_BN1_BIAS, dacts + S2_ACT_LAYER3_4_BN1_OUT,
+                              acts + S2_ACT_LAYER3_4_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_4_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_4_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_4_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.4.conv1: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_4_CONV1_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_4_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_4_CONV1_OUT, acts + S2_ACT_LAYER3_3_RELU_OUT,
+                         params + S2_PARAM_LAYER3_4_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.3.bn3: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_3_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_3_BN3_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_3_BN3_BIAS, dacts + S2_ACT_LAYER3_3_BN3_OUT,
+                              acts + S2_ACT_LAYER3_3_CONV3_OUT,
+                              params + S2_PARAM_LAYER3_3_BN3_WEIGHT,
+                              acts + S2_ACT_LAYER3_3_BN3_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_3_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.3.conv3: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_3_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_3_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_3_CONV3_OUT, acts + S2_ACT_LAYER3_3_RELU2_OUT,
+                         params + S2_PARAM_LAYER3_3_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.3.bn2: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_3_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_3_BN2_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_3_BN2_BIAS, dacts + S2_ACT_LAYER3_3_BN2_OUT,
+                              acts + S2_ACT_LAYER3_3_CONV2_OUT,
+                              params + S2_PARAM_LAYER3_3_BN2_WEIGHT,
+                              acts + S2_ACT_LAYER3_3_BN2_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_3_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.3.conv2: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_3_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_3_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_3_CONV2_OUT, acts + S2_ACT_LAYER3_3_RELU1_OUT,
+                         params + S2_PARAM_LAYER3_3_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.3.bn1: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_3_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_3_BN1_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_3_BN1_BIAS, dacts + S2_ACT_LAYER3_3_BN1_OUT,
+                              acts + S2_ACT_LAYER3_3_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_3_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_3_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_3_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.3.conv1: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_3_CONV1_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_3_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_3_CONV1_OUT, acts + S2_ACT_LAYER3_2_RELU_OUT,
+                         params + S2_PARAM_LAYER3_3_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.2.bn3: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_2_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_2_BN3_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_2_BN3_BIAS, dacts + S2_ACT_LAYER3_2_BN3_OUT,
+                              acts + S2_ACT_LAYER3_2_CONV3_OUT,
+                              params + S2_PARAM_LAYER3_2_BN3_WEIGHT,
+                              acts + S2_ACT_LAYER3_2_BN3_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_2_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.2.conv3: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_2_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_2_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_2_CONV3_OUT, acts + S2_ACT_LAYER3_2_RELU2_OUT,
+                         params + S2_PARAM_LAYER3_2_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.2.bn2: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_2_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_2_BN2_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_2_BN2_BIAS, dacts + S2_ACT_LAYER3_2_BN2_OUT,
+                              acts + S2_ACT_LAYER3_2_CONV2_OUT,
+                              params + S2_PARAM_LAYER3_2_BN2_WEIGHT,
+                              acts + S2_ACT_LAYER3_2_BN2_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_2_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.2.conv2: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_2_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_2_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_2_CONV2_OUT, acts + S2_ACT_LAYER3_2_RELU1_OUT,
+                         params + S2_PARAM_LAYER3_2_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.2.bn1: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_2_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_2_BN1_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_2_BN1_BIAS, dacts + S2_ACT_LAYER3_2_BN1_OUT,
+                              acts + S2_ACT_LAYER3_2_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_2_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_2_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_2_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.2.conv1: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_2_CONV1_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_2_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_2_CONV1_OUT, acts + S2_ACT_LAYER3_1_RELU_OUT,
+                         params + S2_PARAM_LAYER3_2_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.1.bn3: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_1_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_1_BN3_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_1_BN3_BIAS, dacts + S2_ACT_LAYER3_1_BN3_OUT,
+                              acts + S2_ACT_LAYER3_1_CONV3_OUT,
+                              params + S2_PARAM_LAYER3_1_BN3_WEIGHT,
+                              acts + S2_ACT_LAYER3_1_BN3_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_1_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.1.conv3: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_1_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_1_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_1_CONV3_OUT, acts + S2_ACT_LAYER3_1_RELU2_OUT,
+                         params + S2_PARAM_LAYER3_1_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.1.bn2: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_1_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_1_BN2_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_1_BN2_BIAS, dacts + S2_ACT_LAYER3_1_BN2_OUT,
+                              acts + S2_ACT_LAYER3_1_CONV2_OUT,
+                              params + S2_PARAM_LAYER3_1_BN2_WEIGHT,
+                              acts + S2_ACT_LAYER3_1_BN2_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_1_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.1.conv2: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_1_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_1_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_1_CONV2_OUT, acts + S2_ACT_LAYER3_1_RELU1_OUT,
+                         params + S2_PARAM_LAYER3_1_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.1.bn1: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_1_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_1_BN1_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_1_BN1_BIAS, dacts + S2_ACT_LAYER3_1_BN1_OUT,
+                              acts + S2_ACT_LAYER3_1_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_1_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_1_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_1_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.1.conv1: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_1_CONV1_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_1_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_1_CONV1_OUT, acts + S2_ACT_LAYER3_0_RELU_OUT,
+                         params + S2_PARAM_LAYER3_1_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.0.downsample.1: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_0_DOWNSAMPLE_1_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_0_DOWNSAMPLE_1_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_0_DOWNSAMPLE_1_BIAS,
+                              dacts + S2_ACT_LAYER3_0_DOWNSAMPLE_1_OUT,
+                              acts + S2_ACT_LAYER3_0_DOWNSAMPLE_0_OUT,
+                              params + S2_PARAM_LAYER3_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S2_ACT_LAYER3_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.0.downsample.0: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_0_DOWNSAMPLE_0_WEIGHT, 0, 524288 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_0_DOWNSAMPLE_0_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_0_DOWNSAMPLE_0_OUT, acts + S2_ACT_LAYER2_3_RELU_OUT,
+                         params + S2_PARAM_LAYER3_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         512, 28, 28, 1024, 1, 1, 2, 2, 0, 0);
+    /* layer3.0.bn3: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_0_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_0_BN3_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_0_BN3_BIAS, dacts + S2_ACT_LAYER3_0_BN3_OUT,
+                              acts + S2_ACT_LAYER3_0_CONV3_OUT,
+                              params + S2_PARAM_LAYER3_0_BN3_WEIGHT,
+                              acts + S2_ACT_LAYER3_0_BN3_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_0_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.0.conv3: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_0_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_0_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_0_CONV3_OUT, acts + S2_ACT_LAYER3_0_RELU2_OUT,
+                         params + S2_PARAM_LAYER3_0_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.0.bn2: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_0_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_0_BN2_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_0_BN2_BIAS, dacts + S2_ACT_LAYER3_0_BN2_OUT,
+                              acts + S2_ACT_LAYER3_0_CONV2_OUT,
+                              params + S2_PARAM_LAYER3_0_BN2_WEIGHT,
+                              acts + S2_ACT_LAYER3_0_BN2_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_0_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.0.conv2: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_0_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_0_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_0_CONV2_OUT, acts + S2_ACT_LAYER3_0_RELU1_OUT,
+                         params + S2_PARAM_LAYER3_0_CONV2_WEIGHT, P_B,
+                         256, 28, 28, 256, 3, 3, 2, 2, 1, 1);
+    /* layer3.0.bn1: batchnorm2d */
+    memset(dparams + S2_PARAM_LAYER3_0_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S2_PARAM_LAYER3_0_BN1_WEIGHT,
+                              dparams + S2_PARAM_LAYER3_0_BN1_BIAS, dacts + S2_ACT_LAYER3_0_BN1_OUT,
+                              acts + S2_ACT_LAYER3_0_CONV1_OUT,
+                              params + S2_PARAM_LAYER3_0_BN1_WEIGHT,
+                              acts + S2_ACT_LAYER3_0_BN1_SAVE_MEAN,
+                              acts + S2_ACT_LAYER3_0_BN1_SAVE_RSTD, P_B, 256, 28, 28);
+    /* layer3.0.conv1: conv2d */
+    memset(dparams + S2_PARAM_LAYER3_0_CONV1_WEIGHT, 0, 131072 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S2_PARAM_LAYER3_0_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S2_ACT_LAYER3_0_CONV1_OUT, acts + S2_ACT_LAYER2_3_RELU_OUT,
+                         params + S2_PARAM_LAYER3_0_CONV1_WEIGHT, P_B,
+                         512, 28, 28, 256, 1, 1, 1, 1, 0, 0);
+}
+
 const pdrt_stage S2_stage = {
     .abi = PDRT_ABI,
     .model = "resnet50",
@@ -1267,6 +1753,8 @@ const pdrt_stage S2_stage = {
     .init = S2_init,
     .forward = S2_forward,
     .backward = S2_backward,
+    .backward_input = S2_backward_input,
+    .backward_weight = S2_backward_weight,
     .scratch_floats = S2_scratch_floats,
     .warmup = S2_warmup,
     .weight_versions = 2,

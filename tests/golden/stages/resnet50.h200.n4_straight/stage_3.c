@@ -1335,6 +1335,532 @@ static void S3_backward(float *din, float *dparams, float *dacts, float *scratch
     pdrt_lap(0);
 }
 
+/* zb-h1, zb-h2: the backward in two parts, with backward's arguments. backward_input fills din
+ * whole and leaves the layers' gradients in dacts, which backward_weight reads (keep dacts, acts
+ * and in between the two); together they fill dparams whole, with backward's bits */
+static void S3_backward_input(float *din, float *dparams, float *dacts, float *scratch,
+                               const float *dout, const float *acts, const float *params,
+                               const float *in) {
+    (void)dparams;
+    /* output pack gradients */
+    memcpy(dacts + S3_ACT_FC_OUT, dout + S3_OUT_FC, 128000 * sizeof(float));
+    /* fc: linear */
+    memset(dacts + S3_ACT_AVGPOOL_OUT, 0, 262144 * sizeof(float));
+    pdrt_linear_backward(dacts + S3_ACT_AVGPOOL_OUT, NULL, NULL, dacts + S3_ACT_FC_OUT,
+                         acts + S3_ACT_AVGPOOL_OUT, params + S3_PARAM_FC_WEIGHT, P_B, 2048, 1000);
+    /* flatten: flatten, a no-op: it shares its input's memory and gradient */
+    /* avgpool: avgpool2d */
+    memset(dacts + S3_ACT_LAYER4_2_RELU_OUT, 0, 12845056 * sizeof(float));
+    pdrt_avgpool2d_backward(dacts + S3_ACT_LAYER4_2_RELU_OUT, dacts + S3_ACT_AVGPOOL_OUT, P_B,
+                            2048, 7, 7, 7, 7, 1, 1, 0, 0);
+    /* layer4.2.relu: relu */
+    memset(dacts + S3_ACT_LAYER4_2_ADD_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER4_2_ADD_OUT, dacts + S3_ACT_LAYER4_2_RELU_OUT,
+                       acts + S3_ACT_LAYER4_2_RELU_OUT, (size_t)P_B * 100352);
+    /* layer4.2.add: add */
+    memset(dacts + S3_ACT_LAYER4_2_BN3_OUT, 0, 12845056 * sizeof(float));
+    memset(dacts + S3_ACT_LAYER4_1_RELU_OUT, 0, 12845056 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S3_ACT_LAYER4_2_BN3_OUT, dacts + S3_ACT_LAYER4_1_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S3_ACT_LAYER4_2_ADD_OUT, 2, (size_t)P_B * 100352);
+    }
+    /* layer4.2.bn3: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_2_CONV3_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_2_CONV3_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_2_BN3_OUT, acts + S3_ACT_LAYER4_2_CONV3_OUT,
+                              params + S3_PARAM_LAYER4_2_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER4_2_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_2_BN3_SAVE_RSTD, P_B, 2048, 7, 7);
+    /* layer4.2.conv3: conv2d */
+    memset(dacts + S3_ACT_LAYER4_2_RELU2_OUT, 0, 3211264 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER4_2_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_2_CONV3_OUT, acts + S3_ACT_LAYER4_2_RELU2_OUT,
+                         params + S3_PARAM_LAYER4_2_CONV3_WEIGHT, P_B,
+                         512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
+    /* layer4.2.relu2: relu */
+    memset(dacts + S3_ACT_LAYER4_2_BN2_OUT, 0, 3211264 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER4_2_BN2_OUT, dacts + S3_ACT_LAYER4_2_RELU2_OUT,
+                       acts + S3_ACT_LAYER4_2_RELU2_OUT, (size_t)P_B * 25088);
+    /* layer4.2.bn2: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_2_CONV2_OUT, 0, 3211264 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_2_CONV2_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_2_BN2_OUT, acts + S3_ACT_LAYER4_2_CONV2_OUT,
+                              params + S3_PARAM_LAYER4_2_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER4_2_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_2_BN2_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.2.conv2: conv2d */
+    memset(dacts + S3_ACT_LAYER4_2_RELU1_OUT, 0, 3211264 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER4_2_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_2_CONV2_OUT, acts + S3_ACT_LAYER4_2_RELU1_OUT,
+                         params + S3_PARAM_LAYER4_2_CONV2_WEIGHT, P_B,
+                         512, 7, 7, 512, 3, 3, 1, 1, 1, 1);
+    /* layer4.2.relu1: relu */
+    memset(dacts + S3_ACT_LAYER4_2_BN1_OUT, 0, 3211264 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER4_2_BN1_OUT, dacts + S3_ACT_LAYER4_2_RELU1_OUT,
+                       acts + S3_ACT_LAYER4_2_RELU1_OUT, (size_t)P_B * 25088);
+    /* layer4.2.bn1: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_2_CONV1_OUT, 0, 3211264 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_2_CONV1_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_2_BN1_OUT, acts + S3_ACT_LAYER4_2_CONV1_OUT,
+                              params + S3_PARAM_LAYER4_2_BN1_WEIGHT,
+                              acts + S3_ACT_LAYER4_2_BN1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_2_BN1_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.2.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER4_1_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_2_CONV1_OUT, acts + S3_ACT_LAYER4_1_RELU_OUT,
+                         params + S3_PARAM_LAYER4_2_CONV1_WEIGHT, P_B,
+                         2048, 7, 7, 512, 1, 1, 1, 1, 0, 0);
+    /* layer4.1.relu: relu */
+    memset(dacts + S3_ACT_LAYER4_1_ADD_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER4_1_ADD_OUT, dacts + S3_ACT_LAYER4_1_RELU_OUT,
+                       acts + S3_ACT_LAYER4_1_RELU_OUT, (size_t)P_B * 100352);
+    /* layer4.1.add: add */
+    memset(dacts + S3_ACT_LAYER4_1_BN3_OUT, 0, 12845056 * sizeof(float));
+    memset(dacts + S3_ACT_LAYER4_0_RELU_OUT, 0, 12845056 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S3_ACT_LAYER4_1_BN3_OUT, dacts + S3_ACT_LAYER4_0_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S3_ACT_LAYER4_1_ADD_OUT, 2, (size_t)P_B * 100352);
+    }
+    /* layer4.1.bn3: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_1_CONV3_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_1_CONV3_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_1_BN3_OUT, acts + S3_ACT_LAYER4_1_CONV3_OUT,
+                              params + S3_PARAM_LAYER4_1_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER4_1_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_1_BN3_SAVE_RSTD, P_B, 2048, 7, 7);
+    /* layer4.1.conv3: conv2d */
+    memset(dacts + S3_ACT_LAYER4_1_RELU2_OUT, 0, 3211264 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER4_1_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_1_CONV3_OUT, acts + S3_ACT_LAYER4_1_RELU2_OUT,
+                         params + S3_PARAM_LAYER4_1_CONV3_WEIGHT, P_B,
+                         512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
+    /* layer4.1.relu2: relu */
+    memset(dacts + S3_ACT_LAYER4_1_BN2_OUT, 0, 3211264 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER4_1_BN2_OUT, dacts + S3_ACT_LAYER4_1_RELU2_OUT,
+                       acts + S3_ACT_LAYER4_1_RELU2_OUT, (size_t)P_B * 25088);
+    /* layer4.1.bn2: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_1_CONV2_OUT, 0, 3211264 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_1_CONV2_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_1_BN2_OUT, acts + S3_ACT_LAYER4_1_CONV2_OUT,
+                              params + S3_PARAM_LAYER4_1_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER4_1_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_1_BN2_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.1.conv2: conv2d */
+    memset(dacts + S3_ACT_LAYER4_1_RELU1_OUT, 0, 3211264 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER4_1_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_1_CONV2_OUT, acts + S3_ACT_LAYER4_1_RELU1_OUT,
+                         params + S3_PARAM_LAYER4_1_CONV2_WEIGHT, P_B,
+                         512, 7, 7, 512, 3, 3, 1, 1, 1, 1);
+    /* layer4.1.relu1: relu */
+    memset(dacts + S3_ACT_LAYER4_1_BN1_OUT, 0, 3211264 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER4_1_BN1_OUT, dacts + S3_ACT_LAYER4_1_RELU1_OUT,
+                       acts + S3_ACT_LAYER4_1_RELU1_OUT, (size_t)P_B * 25088);
+    /* layer4.1.bn1: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_1_CONV1_OUT, 0, 3211264 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_1_CONV1_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_1_BN1_OUT, acts + S3_ACT_LAYER4_1_CONV1_OUT,
+                              params + S3_PARAM_LAYER4_1_BN1_WEIGHT,
+                              acts + S3_ACT_LAYER4_1_BN1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_1_BN1_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.1.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER4_0_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_1_CONV1_OUT, acts + S3_ACT_LAYER4_0_RELU_OUT,
+                         params + S3_PARAM_LAYER4_1_CONV1_WEIGHT, P_B,
+                         2048, 7, 7, 512, 1, 1, 1, 1, 0, 0);
+    /* layer4.0.relu: relu */
+    memset(dacts + S3_ACT_LAYER4_0_ADD_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER4_0_ADD_OUT, dacts + S3_ACT_LAYER4_0_RELU_OUT,
+                       acts + S3_ACT_LAYER4_0_RELU_OUT, (size_t)P_B * 100352);
+    /* layer4.0.add: add */
+    memset(dacts + S3_ACT_LAYER4_0_BN3_OUT, 0, 12845056 * sizeof(float));
+    memset(dacts + S3_ACT_LAYER4_0_DOWNSAMPLE_1_OUT, 0, 12845056 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S3_ACT_LAYER4_0_BN3_OUT,
+                          dacts + S3_ACT_LAYER4_0_DOWNSAMPLE_1_OUT};
+        pdrt_add_backward(dins_, dacts + S3_ACT_LAYER4_0_ADD_OUT, 2, (size_t)P_B * 100352);
+    }
+    /* layer4.0.downsample.1: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_0_DOWNSAMPLE_0_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_0_DOWNSAMPLE_0_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_0_DOWNSAMPLE_1_OUT,
+                              acts + S3_ACT_LAYER4_0_DOWNSAMPLE_0_OUT,
+                              params + S3_PARAM_LAYER4_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S3_ACT_LAYER4_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 2048, 7, 7);
+    /* layer4.0.downsample.0: conv2d */
+    memset(dacts + S3_ACT_LAYER3_5_RELU_OUT, 0, 25690112 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER3_5_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_0_DOWNSAMPLE_0_OUT, acts + S3_ACT_LAYER3_5_RELU_OUT,
+                         params + S3_PARAM_LAYER4_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         1024, 14, 14, 2048, 1, 1, 2, 2, 0, 0);
+    /* layer4.0.bn3: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_0_CONV3_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_0_CONV3_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_0_BN3_OUT, acts + S3_ACT_LAYER4_0_CONV3_OUT,
+                              params + S3_PARAM_LAYER4_0_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER4_0_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_0_BN3_SAVE_RSTD, P_B, 2048, 7, 7);
+    /* layer4.0.conv3: conv2d */
+    memset(dacts + S3_ACT_LAYER4_0_RELU2_OUT, 0, 3211264 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER4_0_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_0_CONV3_OUT, acts + S3_ACT_LAYER4_0_RELU2_OUT,
+                         params + S3_PARAM_LAYER4_0_CONV3_WEIGHT, P_B,
+                         512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
+    /* layer4.0.relu2: relu */
+    memset(dacts + S3_ACT_LAYER4_0_BN2_OUT, 0, 3211264 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER4_0_BN2_OUT, dacts + S3_ACT_LAYER4_0_RELU2_OUT,
+                       acts + S3_ACT_LAYER4_0_RELU2_OUT, (size_t)P_B * 25088);
+    /* layer4.0.bn2: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_0_CONV2_OUT, 0, 3211264 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_0_CONV2_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_0_BN2_OUT, acts + S3_ACT_LAYER4_0_CONV2_OUT,
+                              params + S3_PARAM_LAYER4_0_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER4_0_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_0_BN2_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.0.conv2: conv2d */
+    memset(dacts + S3_ACT_LAYER4_0_RELU1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER4_0_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_0_CONV2_OUT, acts + S3_ACT_LAYER4_0_RELU1_OUT,
+                         params + S3_PARAM_LAYER4_0_CONV2_WEIGHT, P_B,
+                         512, 14, 14, 512, 3, 3, 2, 2, 1, 1);
+    /* layer4.0.relu1: relu */
+    memset(dacts + S3_ACT_LAYER4_0_BN1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER4_0_BN1_OUT, dacts + S3_ACT_LAYER4_0_RELU1_OUT,
+                       acts + S3_ACT_LAYER4_0_RELU1_OUT, (size_t)P_B * 100352);
+    /* layer4.0.bn1: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER4_0_CONV1_OUT, 0, 12845056 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER4_0_CONV1_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER4_0_BN1_OUT, acts + S3_ACT_LAYER4_0_CONV1_OUT,
+                              params + S3_PARAM_LAYER4_0_BN1_WEIGHT,
+                              acts + S3_ACT_LAYER4_0_BN1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_0_BN1_SAVE_RSTD, P_B, 512, 14, 14);
+    /* layer4.0.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER3_5_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_0_CONV1_OUT, acts + S3_ACT_LAYER3_5_RELU_OUT,
+                         params + S3_PARAM_LAYER4_0_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 512, 1, 1, 1, 1, 0, 0);
+    /* layer3.5.relu: relu */
+    memset(dacts + S3_ACT_LAYER3_5_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER3_5_ADD_OUT, dacts + S3_ACT_LAYER3_5_RELU_OUT,
+                       acts + S3_ACT_LAYER3_5_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.5.add: add */
+    memset(dacts + S3_ACT_LAYER3_5_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(dacts + S3_ACT_LAYER3_4_RELU_OUT, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S3_ACT_LAYER3_5_BN3_OUT, dacts + S3_ACT_LAYER3_4_RELU_OUT};
+        pdrt_add_backward(dins_, dacts + S3_ACT_LAYER3_5_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.5.bn3: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER3_5_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER3_5_CONV3_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER3_5_BN3_OUT, acts + S3_ACT_LAYER3_5_CONV3_OUT,
+                              params + S3_PARAM_LAYER3_5_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER3_5_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_5_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.5.conv3: conv2d */
+    memset(dacts + S3_ACT_LAYER3_5_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER3_5_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_5_CONV3_OUT, acts + S3_ACT_LAYER3_5_RELU2_OUT,
+                         params + S3_PARAM_LAYER3_5_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.5.relu2: relu */
+    memset(dacts + S3_ACT_LAYER3_5_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER3_5_BN2_OUT, dacts + S3_ACT_LAYER3_5_RELU2_OUT,
+                       acts + S3_ACT_LAYER3_5_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.5.bn2: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER3_5_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER3_5_CONV2_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER3_5_BN2_OUT, acts + S3_ACT_LAYER3_5_CONV2_OUT,
+                              params + S3_PARAM_LAYER3_5_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER3_5_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_5_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.5.conv2: conv2d */
+    memset(dacts + S3_ACT_LAYER3_5_RELU1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER3_5_RELU1_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_5_CONV2_OUT, acts + S3_ACT_LAYER3_5_RELU1_OUT,
+                         params + S3_PARAM_LAYER3_5_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.5.relu1: relu */
+    memset(dacts + S3_ACT_LAYER3_5_BN1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER3_5_BN1_OUT, dacts + S3_ACT_LAYER3_5_RELU1_OUT,
+                       acts + S3_ACT_LAYER3_5_RELU1_OUT, (size_t)P_B * 50176);
+    /* layer3.5.bn1: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER3_5_CONV1_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER3_5_CONV1_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER3_5_BN1_OUT, acts + S3_ACT_LAYER3_5_CONV1_OUT,
+                              params + S3_PARAM_LAYER3_5_BN1_WEIGHT,
+                              acts + S3_ACT_LAYER3_5_BN1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_5_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.5.conv1: conv2d */
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER3_4_RELU_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_5_CONV1_OUT, acts + S3_ACT_LAYER3_4_RELU_OUT,
+                         params + S3_PARAM_LAYER3_5_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.4.relu: relu */
+    memset(dacts + S3_ACT_LAYER3_4_ADD_OUT, 0, 25690112 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER3_4_ADD_OUT, dacts + S3_ACT_LAYER3_4_RELU_OUT,
+                       acts + S3_ACT_LAYER3_4_RELU_OUT, (size_t)P_B * 200704);
+    /* layer3.4.add: add */
+    memset(dacts + S3_ACT_LAYER3_4_BN3_OUT, 0, 25690112 * sizeof(float));
+    memset(din + S3_IN_LAYER3_3_RELU, 0, 25690112 * sizeof(float));
+    {
+        float *dins_[] = {dacts + S3_ACT_LAYER3_4_BN3_OUT, din + S3_IN_LAYER3_3_RELU};
+        pdrt_add_backward(dins_, dacts + S3_ACT_LAYER3_4_ADD_OUT, 2, (size_t)P_B * 200704);
+    }
+    /* layer3.4.bn3: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER3_4_CONV3_OUT, 0, 25690112 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER3_4_CONV3_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER3_4_BN3_OUT, acts + S3_ACT_LAYER3_4_CONV3_OUT,
+                              params + S3_PARAM_LAYER3_4_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER3_4_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_4_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.4.conv3: conv2d */
+    memset(dacts + S3_ACT_LAYER3_4_RELU2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S3_ACT_LAYER3_4_RELU2_OUT, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_4_CONV3_OUT, acts + S3_ACT_LAYER3_4_RELU2_OUT,
+                         params + S3_PARAM_LAYER3_4_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.4.relu2: relu */
+    memset(dacts + S3_ACT_LAYER3_4_BN2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_relu_backward(dacts + S3_ACT_LAYER3_4_BN2_OUT, dacts + S3_ACT_LAYER3_4_RELU2_OUT,
+                       acts + S3_ACT_LAYER3_4_RELU2_OUT, (size_t)P_B * 50176);
+    /* layer3.4.bn2: batchnorm2d */
+    memset(dacts + S3_ACT_LAYER3_4_CONV2_OUT, 0, 6422528 * sizeof(float));
+    pdrt_batchnorm2d_backward(dacts + S3_ACT_LAYER3_4_CONV2_OUT, NULL, NULL,
+                              dacts + S3_ACT_LAYER3_4_BN2_OUT, acts + S3_ACT_LAYER3_4_CONV2_OUT,
+                              params + S3_PARAM_LAYER3_4_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER3_4_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_4_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.4.conv2: conv2d */
+    memset(din + S3_IN_LAYER3_4_RELU1, 0, 6422528 * sizeof(float));
+    pdrt_conv2d_backward(din + S3_IN_LAYER3_4_RELU1, NULL, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_4_CONV2_OUT, in + S3_IN_LAYER3_4_RELU1,
+                         params + S3_PARAM_LAYER3_4_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+}
+
+static void S3_backward_weight(float *din, float *dparams, float *dacts, float *scratch,
+                                const float *dout, const float *acts, const float *params,
+                                const float *in) {
+    (void)din; (void)dout;
+    /* fc: linear */
+    memset(dparams + S3_PARAM_FC_WEIGHT, 0, 2049000 * sizeof(float));
+    pdrt_linear_backward(NULL, dparams + S3_PARAM_FC_WEIGHT, dparams + S3_PARAM_FC_BIAS,
+                         dacts + S3_ACT_FC_OUT, acts + S3_ACT_AVGPOOL_OUT,
+                         params + S3_PARAM_FC_WEIGHT, P_B, 2048, 1000);
+    /* layer4.2.bn3: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_2_BN3_WEIGHT, 0, 4096 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_2_BN3_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_2_BN3_BIAS, dacts + S3_ACT_LAYER4_2_BN3_OUT,
+                              acts + S3_ACT_LAYER4_2_CONV3_OUT,
+                              params + S3_PARAM_LAYER4_2_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER4_2_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_2_BN3_SAVE_RSTD, P_B, 2048, 7, 7);
+    /* layer4.2.conv3: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_2_CONV3_WEIGHT, 0, 1048576 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_2_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_2_CONV3_OUT, acts + S3_ACT_LAYER4_2_RELU2_OUT,
+                         params + S3_PARAM_LAYER4_2_CONV3_WEIGHT, P_B,
+                         512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
+    /* layer4.2.bn2: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_2_BN2_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_2_BN2_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_2_BN2_BIAS, dacts + S3_ACT_LAYER4_2_BN2_OUT,
+                              acts + S3_ACT_LAYER4_2_CONV2_OUT,
+                              params + S3_PARAM_LAYER4_2_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER4_2_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_2_BN2_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.2.conv2: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_2_CONV2_WEIGHT, 0, 2359296 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_2_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_2_CONV2_OUT, acts + S3_ACT_LAYER4_2_RELU1_OUT,
+                         params + S3_PARAM_LAYER4_2_CONV2_WEIGHT, P_B,
+                         512, 7, 7, 512, 3, 3, 1, 1, 1, 1);
+    /* layer4.2.bn1: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_2_BN1_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_2_BN1_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_2_BN1_BIAS, dacts + S3_ACT_LAYER4_2_BN1_OUT,
+                              acts + S3_ACT_LAYER4_2_CONV1_OUT,
+                              params + S3_PARAM_LAYER4_2_BN1_WEIGHT,
+                              acts + S3_ACT_LAYER4_2_BN1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_2_BN1_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.2.conv1: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_2_CONV1_WEIGHT, 0, 1048576 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_2_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_2_CONV1_OUT, acts + S3_ACT_LAYER4_1_RELU_OUT,
+                         params + S3_PARAM_LAYER4_2_CONV1_WEIGHT, P_B,
+                         2048, 7, 7, 512, 1, 1, 1, 1, 0, 0);
+    /* layer4.1.bn3: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_1_BN3_WEIGHT, 0, 4096 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_1_BN3_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_1_BN3_BIAS, dacts + S3_ACT_LAYER4_1_BN3_OUT,
+                              acts + S3_ACT_LAYER4_1_CONV3_OUT,
+                              params + S3_PARAM_LAYER4_1_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER4_1_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_1_BN3_SAVE_RSTD, P_B, 2048, 7, 7);
+    /* layer4.1.conv3: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_1_CONV3_WEIGHT, 0, 1048576 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_1_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_1_CONV3_OUT, acts + S3_ACT_LAYER4_1_RELU2_OUT,
+                         params + S3_PARAM_LAYER4_1_CONV3_WEIGHT, P_B,
+                         512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
+    /* layer4.1.bn2: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_1_BN2_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_1_BN2_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_1_BN2_BIAS, dacts + S3_ACT_LAYER4_1_BN2_OUT,
+                              acts + S3_ACT_LAYER4_1_CONV2_OUT,
+                              params + S3_PARAM_LAYER4_1_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER4_1_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_1_BN2_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.1.conv2: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_1_CONV2_WEIGHT, 0, 2359296 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_1_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_1_CONV2_OUT, acts + S3_ACT_LAYER4_1_RELU1_OUT,
+                         params + S3_PARAM_LAYER4_1_CONV2_WEIGHT, P_B,
+                         512, 7, 7, 512, 3, 3, 1, 1, 1, 1);
+    /* layer4.1.bn1: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_1_BN1_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_1_BN1_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_1_BN1_BIAS, dacts + S3_ACT_LAYER4_1_BN1_OUT,
+                              acts + S3_ACT_LAYER4_1_CONV1_OUT,
+                              params + S3_PARAM_LAYER4_1_BN1_WEIGHT,
+                              acts + S3_ACT_LAYER4_1_BN1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_1_BN1_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.1.conv1: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_1_CONV1_WEIGHT, 0, 1048576 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_1_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_1_CONV1_OUT, acts + S3_ACT_LAYER4_0_RELU_OUT,
+                         params + S3_PARAM_LAYER4_1_CONV1_WEIGHT, P_B,
+                         2048, 7, 7, 512, 1, 1, 1, 1, 0, 0);
+    /* layer4.0.downsample.1: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_0_DOWNSAMPLE_1_WEIGHT, 0, 4096 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_0_DOWNSAMPLE_1_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_0_DOWNSAMPLE_1_BIAS,
+                              dacts + S3_ACT_LAYER4_0_DOWNSAMPLE_1_OUT,
+                              acts + S3_ACT_LAYER4_0_DOWNSAMPLE_0_OUT,
+                              params + S3_PARAM_LAYER4_0_DOWNSAMPLE_1_WEIGHT,
+                              acts + S3_ACT_LAYER4_0_DOWNSAMPLE_1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_0_DOWNSAMPLE_1_SAVE_RSTD, P_B, 2048, 7, 7);
+    /* layer4.0.downsample.0: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_0_DOWNSAMPLE_0_WEIGHT, 0, 2097152 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_0_DOWNSAMPLE_0_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_0_DOWNSAMPLE_0_OUT, acts + S3_ACT_LAYER3_5_RELU_OUT,
+                         params + S3_PARAM_LAYER4_0_DOWNSAMPLE_0_WEIGHT, P_B,
+                         1024, 14, 14, 2048, 1, 1, 2, 2, 0, 0);
+    /* layer4.0.bn3: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_0_BN3_WEIGHT, 0, 4096 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_0_BN3_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_0_BN3_BIAS, dacts + S3_ACT_LAYER4_0_BN3_OUT,
+                              acts + S3_ACT_LAYER4_0_CONV3_OUT,
+                              params + S3_PARAM_LAYER4_0_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER4_0_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_0_BN3_SAVE_RSTD, P_B, 2048, 7, 7);
+    /* layer4.0.conv3: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_0_CONV3_WEIGHT, 0, 1048576 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_0_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_0_CONV3_OUT, acts + S3_ACT_LAYER4_0_RELU2_OUT,
+                         params + S3_PARAM_LAYER4_0_CONV3_WEIGHT, P_B,
+                         512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
+    /* layer4.0.bn2: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_0_BN2_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_0_BN2_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_0_BN2_BIAS, dacts + S3_ACT_LAYER4_0_BN2_OUT,
+                              acts + S3_ACT_LAYER4_0_CONV2_OUT,
+                              params + S3_PARAM_LAYER4_0_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER4_0_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_0_BN2_SAVE_RSTD, P_B, 512, 7, 7);
+    /* layer4.0.conv2: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_0_CONV2_WEIGHT, 0, 2359296 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_0_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_0_CONV2_OUT, acts + S3_ACT_LAYER4_0_RELU1_OUT,
+                         params + S3_PARAM_LAYER4_0_CONV2_WEIGHT, P_B,
+                         512, 14, 14, 512, 3, 3, 2, 2, 1, 1);
+    /* layer4.0.bn1: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER4_0_BN1_WEIGHT, 0, 1024 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER4_0_BN1_WEIGHT,
+                              dparams + S3_PARAM_LAYER4_0_BN1_BIAS, dacts + S3_ACT_LAYER4_0_BN1_OUT,
+                              acts + S3_ACT_LAYER4_0_CONV1_OUT,
+                              params + S3_PARAM_LAYER4_0_BN1_WEIGHT,
+                              acts + S3_ACT_LAYER4_0_BN1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER4_0_BN1_SAVE_RSTD, P_B, 512, 14, 14);
+    /* layer4.0.conv1: conv2d */
+    memset(dparams + S3_PARAM_LAYER4_0_CONV1_WEIGHT, 0, 524288 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER4_0_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER4_0_CONV1_OUT, acts + S3_ACT_LAYER3_5_RELU_OUT,
+                         params + S3_PARAM_LAYER4_0_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 512, 1, 1, 1, 1, 0, 0);
+    /* layer3.5.bn3: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER3_5_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER3_5_BN3_WEIGHT,
+                              dparams + S3_PARAM_LAYER3_5_BN3_BIAS, dacts + S3_ACT_LAYER3_5_BN3_OUT,
+                              acts + S3_ACT_LAYER3_5_CONV3_OUT,
+                              params + S3_PARAM_LAYER3_5_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER3_5_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_5_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.5.conv3: conv2d */
+    memset(dparams + S3_PARAM_LAYER3_5_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER3_5_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_5_CONV3_OUT, acts + S3_ACT_LAYER3_5_RELU2_OUT,
+                         params + S3_PARAM_LAYER3_5_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.5.bn2: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER3_5_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER3_5_BN2_WEIGHT,
+                              dparams + S3_PARAM_LAYER3_5_BN2_BIAS, dacts + S3_ACT_LAYER3_5_BN2_OUT,
+                              acts + S3_ACT_LAYER3_5_CONV2_OUT,
+                              params + S3_PARAM_LAYER3_5_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER3_5_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_5_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.5.conv2: conv2d */
+    memset(dparams + S3_PARAM_LAYER3_5_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER3_5_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_5_CONV2_OUT, acts + S3_ACT_LAYER3_5_RELU1_OUT,
+                         params + S3_PARAM_LAYER3_5_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+    /* layer3.5.bn1: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER3_5_BN1_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER3_5_BN1_WEIGHT,
+                              dparams + S3_PARAM_LAYER3_5_BN1_BIAS, dacts + S3_ACT_LAYER3_5_BN1_OUT,
+                              acts + S3_ACT_LAYER3_5_CONV1_OUT,
+                              params + S3_PARAM_LAYER3_5_BN1_WEIGHT,
+                              acts + S3_ACT_LAYER3_5_BN1_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_5_BN1_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.5.conv1: conv2d */
+    memset(dparams + S3_PARAM_LAYER3_5_CONV1_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER3_5_CONV1_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_5_CONV1_OUT, acts + S3_ACT_LAYER3_4_RELU_OUT,
+                         params + S3_PARAM_LAYER3_5_CONV1_WEIGHT, P_B,
+                         1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
+    /* layer3.4.bn3: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER3_4_BN3_WEIGHT, 0, 2048 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER3_4_BN3_WEIGHT,
+                              dparams + S3_PARAM_LAYER3_4_BN3_BIAS, dacts + S3_ACT_LAYER3_4_BN3_OUT,
+                              acts + S3_ACT_LAYER3_4_CONV3_OUT,
+                              params + S3_PARAM_LAYER3_4_BN3_WEIGHT,
+                              acts + S3_ACT_LAYER3_4_BN3_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_4_BN3_SAVE_RSTD, P_B, 1024, 14, 14);
+    /* layer3.4.conv3: conv2d */
+    memset(dparams + S3_PARAM_LAYER3_4_CONV3_WEIGHT, 0, 262144 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER3_4_CONV3_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_4_CONV3_OUT, acts + S3_ACT_LAYER3_4_RELU2_OUT,
+                         params + S3_PARAM_LAYER3_4_CONV3_WEIGHT, P_B,
+                         256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
+    /* layer3.4.bn2: batchnorm2d */
+    memset(dparams + S3_PARAM_LAYER3_4_BN2_WEIGHT, 0, 512 * sizeof(float));
+    pdrt_batchnorm2d_backward(NULL, dparams + S3_PARAM_LAYER3_4_BN2_WEIGHT,
+                              dparams + S3_PARAM_LAYER3_4_BN2_BIAS, dacts + S3_ACT_LAYER3_4_BN2_OUT,
+                              acts + S3_ACT_LAYER3_4_CONV2_OUT,
+                              params + S3_PARAM_LAYER3_4_BN2_WEIGHT,
+                              acts + S3_ACT_LAYER3_4_BN2_SAVE_MEAN,
+                              acts + S3_ACT_LAYER3_4_BN2_SAVE_RSTD, P_B, 256, 14, 14);
+    /* layer3.4.conv2: conv2d */
+    memset(dparams + S3_PARAM_LAYER3_4_CONV2_WEIGHT, 0, 589824 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S3_PARAM_LAYER3_4_CONV2_WEIGHT, NULL, scratch,
+                         dacts + S3_ACT_LAYER3_4_CONV2_OUT, in + S3_IN_LAYER3_4_RELU1,
+                         params + S3_PARAM_LAYER3_4_CONV2_WEIGHT, P_B,
+                         256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
+}
+
 const pdrt_stage S3_stage = {
     .abi = PDRT_ABI,
     .model = "resnet50",
@@ -1357,6 +1883,8 @@ const pdrt_stage S3_stage = {
     .init = S3_init,
     .forward = S3_forward,
     .backward = S3_backward,
+    .backward_input = S3_backward_input,
+    .backward_weight = S3_backward_weight,
     .scratch_floats = S3_scratch_floats,
     .warmup = S3_warmup,
     .weight_versions = 1,

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# test_choose.sh: pdplan --schedule auto (tools/pdplan/choose.c) on VGG-16 and GPT-2 124M (their
+# H200 profiles) on 16 workers with 16 GB and 8 GB per worker: the chosen plan's simulated peak
+# memory fits the limit, the --simulate report of the written plan agrees with the choice, and
+# its simulated time per minibatch is at most that of the plan pdplan makes with each schedule
+# forced (--schedule 1f1b, flush, gpipe, zb-h1, zb-h2, 2bw), among those whose simulated memory
+# fits. --explain lists the candidates; bad combinations are diagnostics.
+. "$(dirname "$0")/../lib.sh"
+cd "$ROOT" || exit 1
+
+# sim FILE: "STEADY_MS PEAK_BYTES" of the plan's simulation in pdplan --simulate's output
+sim() { awk '/^simulated/ && !k++ { on = 1 } on && /steady state/ { s = $3 } on && /peak memory/ { print s, $3; exit }' "$1"; }
+
+check_model() { # tag model profile
+    local tag=$1 model=$2 prof=$3 mem
+    for mem in 16e9 8e9; do
+        local out=$TMP/${tag}_$mem
+        if ! "$PDPLAN" "$model" -p "$prof" -n 16 --memory "$mem" --schedule auto --simulate --explain \
+            --no-codegen -q -o "$out" >"$out.log" 2>&1; then
+            fail "${tag}_${mem}_auto_plans" "$(tail -n 5 "$out.log")"
+            continue
+        fi
+        local chosen bytes
+        chosen=$(awk '/^schedule: / { for (i = 1; i <= NF; i++) if ($(i + 1) == "ms" && $(i + 2) == "per") { print $i; exit } }' "$out.log")
+        read -r s_ms s_bytes < <(sim "$out.log")
+        grep -q '<- chosen' "$out.log" && pass "${tag}_${mem}_explain_lists_candidates" || fail "${tag}_${mem}_explain_lists_candidates"
+        if awk -v a="$chosen" -v b="$s_ms" -v m="$s_bytes" -v l="$mem" 'BEGIN { exit !(a > 0 && (a - b) ^ 2 <= (1e-4 * b) ^ 2 && m <= l) }'; then
+            pass "${tag}_${mem}_choice_fits_and_matches_its_simulation"
+        else
+            fail "${tag}_${mem}_choice_fits_and_matches_its_simulation" "chosen $chosen ms, simulated $s_ms ms, $s_bytes bytes"
+        fi
+        local s worse=""
+        for s in 1f1b flush gpipe zb-h1 zb-h2 2bw; do
+            "$PDPLAN" "$model" -p "$prof" -n 16 --memory "$mem" --schedule "$s" --simulate --no-codegen -q \
+                -o "$TMP/f" >"$TMP/f.log" 2>&1 || continue # none under the limit, or 2bw's M too small
+            read -r f_ms f_bytes < <(sim "$TMP/f.log")
+            awk -v a="$chosen" -v f="$f_ms" -v m="$f_bytes" -v l="$mem" 'BEGIN { exit !(m > l || a <= f * (1 + 1e-6)) }' ||
+                worse="$worse $s($f_ms ms, $f_bytes bytes)"
+        done
+        [ -z "$worse" ] && pass "${tag}_${mem}_choice_at_least_every_forced_schedule" ||
+            fail "${tag}_${mem}_choice_at_least_every_forced_schedule" "chosen $chosen ms; faster and fitting:$worse"
+    done
+}
+check_model vgg16 models/vgg16.yaml profiles/vgg16.h200.yaml
+check_model gpt2 models/gpt2_124m.yaml profiles/gpt2_124m.h200.yaml
+
+expect_status 2 auto_with_recompute_refused "$PDPLAN" models/vgg16.yaml -n 4 --schedule auto --recompute -q --no-codegen -o "$TMP/x" &&
+    { grep -q 'chooses the microbatches and recomputation itself' <<<"$OUTPUT" && pass auto_says_why || fail auto_says_why "$OUTPUT"; }
+finish
