@@ -5,13 +5,13 @@
  * stage's first replica, summed in rank order, broadcast), optimizer steps on the newest version
  * with the mean gradient of the update's minibatches, nonblocking sends through rings of send
  * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport), then a forward-only pass over the test set
- * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
- * first replica).
+ * (first replicas only) at epoch ends and every --eval-every steps, progress lines, the summary,
+ * curves.svg and trace.json (written by the last stage's first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
  * minibatch's labels as floats (B of them, or B * T next-token targets for a token stream); a gradient message is the input pack's gradient followed by one
  * float, 1 when the minibatch is dropped (--skip-nonfinite: a non-finite loss or gradient here or
- * downstream). With checkpoints, an epoch runs as segments of --checkpoint-every minibatches, each
- * a whole schedule (so the pipeline drains at every checkpoint), and every rank writes its own
+ * downstream). With checkpoints or --eval-every, an epoch runs as segments that end at their
+ * multiples, each a whole schedule (so the pipeline drains at every checkpoint and evaluation), and every rank writes its own
  * checkpoint file after each segment ends on a multiple of N or an epoch end (checkpoint.c). */
 #include <math.h>
 #include <mpi.h>
@@ -359,7 +359,10 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
 static double evaluate(ex_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
-    if (e->first) { nb = pd_data_batches(&e->test, e->B, 0); n_test = e->test.n; }
+    if (e->first) {
+        nb = pdrt_eval_batches(e->a, pd_data_batches(&e->test, e->B, 0));
+        n_test = nb * e->B < e->test.n ? nb * e->B : e->test.n;
+    }
     pdrt_watch("the test set's size", 0, -1);
     MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
@@ -592,12 +595,16 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     pdrt_trace_start(a.trace, origin);
     double train_s = 0, acc = -1, time_to_target = -1;
     int stop = 0;
+    pdrt_curves curves = {.eval_is_loss = e.tg > 1};
+    int64_t target_step = -1;
+    if (e.rank == e.out_rank) {
+        e.lg.curves = &curves;
+        e.lg.t0 = e.t0;
+    }
     while (done < e.total && !stop) {
-        /* the rest of this epoch, cut at the next multiple of --checkpoint-every */
+        /* the rest of this epoch, cut at the next multiple of --checkpoint-every or --eval-every */
         int64_t ep_start = (int64_t)epoch * e.per_epoch;
-        int64_t ep_end = ep_start + e.per_epoch < e.total ? ep_start + e.per_epoch : e.total;
-        int64_t n = ep_end - done;
-        if (ckpt && every > 0 && every - done % every < n) n = every - done % every;
+        int64_t n = pdrt_segment_end(&a, done, e.per_epoch, e.total, ckpt ? every : 0) - done;
         PDRT_CHECK(n >= 1 && done >= ep_start);
         pd_schedule *s = pdrt_schedule_for(st, &a, (int)n);
         double t = pdrt_now();
@@ -609,18 +616,12 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         if (epoch_end) epoch++;
         if (ckpt && (end || (every > 0 && done % every == 0)))
             pdrt_ex_checkpoint(&e, done, epoch, every, &prev_ckpt);
-        if (a.eval && end) {
+        if (pdrt_eval_due(&a, done, end)) {
             acc = evaluate(&e);
-            if (e.rank == e.out_rank) {
-                printf("epoch %d test_accuracy %.4f", epoch_end ? epoch : epoch + 1, acc);
-                if (e.tg > 1) printf(" val_loss %.4f", e.val_loss); /* nats per token */
-                printf(" elapsed %.1f s\n", pdrt_now() - e.t0);
-                fflush(stdout);
-            }
-            if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
-                time_to_target = pdrt_now() - e.t0;
-                stop = 1;
-            }
+            int me = e.rank == e.out_rank;
+            stop = pdrt_eval_record(me ? &curves : NULL, &a, e.tg, done, e.per_epoch, e.total,
+                                    pdrt_now() - e.t0, acc, e.val_loss, me, &time_to_target,
+                                    &target_step);
         }
     }
     double wall = pdrt_now() - e.t0;
@@ -643,9 +644,14 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         pdrt_summary sum = {st->model, "pipeline", pdrt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
                           e.lg.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
                           train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite,
-                          e.n_ckpt, e.ckpt_s, a.eval && acc >= 0, e.val_loss, e.tg};
+                          e.n_ckpt, e.ckpt_s, a.eval && acc >= 0, e.val_loss, e.tg,
+                          a.target_loss, target_step, &curves};
         pdrt_summary_print(&sum);
         pdrt_summary_write(a.run_dir, &sum);
+        char title[256];
+        snprintf(title, sizeof title, "%s: %d stage%s, %s", st->model, ns, ns > 1 ? "s" : "",
+                 pdrt_schedule_name(st, &a));
+        pdrt_curves_write_svg(a.run_dir, &curves, title);
         free(ss);
     }
     char how[400], reps[200] = "";
@@ -658,6 +664,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
                           e.j == 0, e.out_rank, a.run_dir, how);
     if (a.trace) write_trace(&e);
     pdrt_trace_free();
+    pdrt_curves_free(&curves);
     MPI_Comm_free(&e.stage_comm);
     MPI_Comm_free(&e.tie_comm);
     ex_free(&e);
