@@ -355,7 +355,11 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
 }
 
 /* Forward-only pass over the test set through the first replica of every stage; the last stage
- * counts and sums the loss. Returns the accuracy on every rank; e->val_loss gets the mean loss. */
+ * counts and sums the loss. A stage sends through two activation slots in turn, so that it
+ * computes minibatch t + 1 while the next stage computes t. Under plain data parallelism (one
+ * stage, no running statistics, which are per replica) the replicas share the test set instead,
+ * minibatch t on replica t mod R, and the first replica sums their counts and losses in rank order. Returns the accuracy on every rank;
+ * e->val_loss gets the mean loss. */
 static double evaluate(ex_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
@@ -367,12 +371,23 @@ static double evaluate(ex_t *e) {
     MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     pdrt_unwatch();
-    if (e->j != 0) nb = 0; /* other replicas hold the same weights */
-    float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
+    /* the replicas hold the same weights; not the same batch-norm statistics (each its own) */
+    int share = st->n_stages == 1 && e->R > 1 && st->n_buffers == 0;
+    if (e->j != 0 && !share) nb = 0;
+    int slots = e->S >= 2 ? 2 : 1;
+    float *in = e->in[0], *out = e->logits;
     float *w = pdrt_stash_newest(&e->stash);
     int64_t correct = 0;
     double loss_sum = 0;
-    for (int64_t t = 0; t < nb; t++) {
+    for (int64_t t = share ? e->j : 0; t < nb; t += share ? e->R : 1) {
+        int q = (int)(t % slots);
+        pdrt_link *k = e->last ? NULL : link_to(e, e->first_rank[st->index + 1]);
+        if (k) { /* act_send[q] is the links' slot 2q: free once its last send completed */
+            pdrt_watch("a send of test-set activations to complete", k->peer, t);
+            k->t->send_wait(k, 2 * q);
+            pdrt_unwatch();
+            out = e->act_send[q];
+        }
         if (e->first) {
             memset(in, 0, (size_t)(st->in_floats + e->NL) * sizeof(float));
             int got = pd_data_batch(in, e->labels, &e->test, 0, t, e->B, 0, e->a->seed) * e->tg;
@@ -393,12 +408,30 @@ static double evaluate(ex_t *e) {
                                                                      e->labels, got, st->classes);
         } else {
             memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->NL * sizeof(float));
-            pdrt_link *k = link_to(e, e->first_rank[st->index + 1]); /* slot 0: act_send[0] */
-            k->t->send(k, 0, out, st->out_floats + e->NL, 0);
-            pdrt_watch("a send of test-set activations to complete", k->peer, t);
-            k->t->send_wait(k, 0);
-            pdrt_unwatch();
+            k->t->send(k, 2 * q, out, st->out_floats + e->NL, 0);
         }
+    }
+    if (!e->last) {
+        pdrt_link *k = link_to(e, e->first_rank[st->index + 1]);
+        pdrt_watch("a send of test-set activations to complete", k->peer, -1);
+        for (int q = 0; q < slots; q++) k->t->send_wait(k, 2 * q);
+        pdrt_unwatch();
+    }
+    if (share) { /* the replicas' counts and losses, summed in rank order */
+        double mine[2] = {(double)correct, loss_sum}, *all = e->j == 0 ? calloc(2 * (size_t)e->R, sizeof(double)) : NULL;
+        PDRT_CHECK(e->j != 0 || all != NULL);
+        pdrt_watch("the replicas' test-set counts", -1, -1);
+        MPI_Gather(mine, 2, MPI_DOUBLE, all, 2, MPI_DOUBLE, 0, e->stage_comm);
+        pdrt_unwatch();
+        if (all) {
+            correct = 0;
+            loss_sum = 0;
+            for (int r = 0; r < e->R; r++) {
+                correct += (int64_t)all[2 * r];
+                loss_sum += all[2 * r + 1];
+            }
+        }
+        free(all);
     }
     n_test *= e->tg; /* accuracy and loss per target (token) */
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;

@@ -3,8 +3,9 @@
 # drains the pipeline the same way in each, so that the equalities hold with it too:
 #  - --single lists its evaluations (steps 5, 10 and the end, 14) in summary.json, their times
 #    rising, and writes run/curves.svg (well-formed XML, four panels, the loss drawn);
-#  - a 2-stage 1f1b pipeline equals --emulate bit for bit, and differs from the same pipeline
-#    without --eval-every (the drains change 1F1B's weight versions, as a checkpoint's do);
+#  - a 2-stage 1f1b pipeline equals --emulate bit for bit, evaluations included, and differs from
+#    the same pipeline without --eval-every (the drains change 1F1B's weight versions, as a
+#    checkpoint's do); so does 2-way data parallelism, whose replicas share the test set;
 #  - flush on 3 stages, stage 0 on 2 replicas, equals --single (1e-5, as test_schedules.sh);
 #  - --target-accuracy with --eval-every stops at the first evaluation that meets it and records
 #    its step and time; one that is never met gives target_step null;
@@ -34,6 +35,15 @@ assert ev[-1]["time_s"] <= d["wall_s"] + 1e-6 and all(0 <= e["test_accuracy"] <=
 assert d["test_accuracy"] == ev[-1]["test_accuracy"], d
 EOF
 }
+same_evals() { # summary A, summary B, tolerance of val_loss: the same accuracy at the same steps
+    python3 - "$@" <<'EOF'
+import json, sys
+a, b = (json.load(open(f))["evaluations"] for f in sys.argv[1:3])
+assert [e["step"] for e in a] == [e["step"] for e in b] and len(a) > 1, (a, b)
+assert all(x["test_accuracy"] == y["test_accuracy"] for x, y in zip(a, b)), (a, b)
+assert all(abs(x["val_loss"] - y["val_loss"]) <= float(sys.argv[3]) * y["val_loss"] for x, y in zip(a, b)), (a, b)
+EOF
+}
 svg_ok() { # curves.svg: well-formed, four panels, a drawn training loss and evaluation
     python3 - "$1" <<'EOF'
 import sys, xml.etree.ElementTree as ET
@@ -58,9 +68,13 @@ if plan s2 -n 2 --straight; then
         evals_at "$TMP/s2/run/summary.json" 5 10 14 && svg_ok "$TMP/s2/run/curves.svg" &&
             pass pipeline_evaluates_every_5_steps || fail pipeline_evaluates_every_5_steps "$OUTPUT"
     fi
+    cp "$TMP/s2/run/summary.json" "$TMP/p.json"
     expect_status 0 emulate_eval_every_runs "$LAUNCH" "$TMP/s2" --emulate --eval-every 5 "${common[@]}" --save "$TMP/e"
     same_dirs "$TMP/p" "$TMP/e" && pass pipeline_with_evaluations_equals_emulation ||
         fail pipeline_with_evaluations_equals_emulation
+    # the pipeline's evaluations (stages overlapped) score what one process scores
+    same_evals "$TMP/p.json" "$TMP/s2/run/summary.json" 0 && pass pipeline_evaluations_equal_emulation ||
+        fail pipeline_evaluations_equal_emulation
     expect_status 0 pipeline_runs "$LAUNCH" "$TMP/s2" "${common[@]}" --save "$TMP/p0"
     ! same_dirs "$TMP/p" "$TMP/p0" && pass evaluations_drain_the_pipeline ||
         fail evaluations_drain_the_pipeline "the same weights with and without the drains"
@@ -89,6 +103,21 @@ EOF
         fail pdlaunch_help_lists_eval_every
 else
     fail straight_2_builds "$(cat "$TMP/plan.log" "$TMP/make.log" | tail -n 5)"
+fi
+
+# plain data parallelism (one stage, 2 replicas) of a model without batch norm (whose running
+# statistics are per replica): the replicas share the test set; the accuracy is the one
+# process's exactly (--emulate: the same weights), the loss up to the summing order
+sed '/op: batchnorm2d/d' "$ROOT/tests/data/models/tiny.yaml" >"$TMP/tiny_nobn.yaml"
+if "$PDPLAN" "$TMP/tiny_nobn.yaml" -n 2 -b 1e12 -q -o "$TMP/dp2" >"$TMP/plan.log" 2>&1 &&
+    make -s -C "$TMP/dp2" >"$TMP/make.log" 2>&1 && grep -q 'stage 0 binary stage_0 replicas 2' "$TMP/dp2/launch.conf"; then
+    expect_status 0 data_parallel_eval_runs "$LAUNCH" "$TMP/dp2" --eval-every 4 "${common[@]}" --save "$TMP/dp" &&
+        cp "$TMP/dp2/run/summary.json" "$TMP/dp.json" &&
+        expect_status 0 data_parallel_emulate_runs "$LAUNCH" "$TMP/dp2" --emulate --eval-every 4 "${common[@]}" --save "$TMP/de" &&
+        same_dirs "$TMP/dp" "$TMP/de" && same_evals "$TMP/dp.json" "$TMP/dp2/run/summary.json" 1e-6 &&
+        pass data_parallel_evaluations_equal_emulation || fail data_parallel_evaluations_equal_emulation
+else
+    fail data_parallel_plan "$(cat "$TMP/plan.log" "$TMP/make.log" | tail -n 5)"
 fi
 
 # flush with replicas: stage 0 on 2 ranks; evaluations every 4 steps = every batch of 4
