@@ -4,7 +4,8 @@
 # the test accuracy checked every EVAL_EVERY steps (the evaluation's time counts, as it does in
 # ours), until it reaches TARGET or EPOCHS end. The same network as the anchor
 # ../shared/anchors/cpu/torch_fmnist_cnn.py, with the cadence a parameter.
-# Prints "torch threads=T samples/s=S" (training time only) and "torch time_to_target_s=X step=N"
+# Prints "torch threads=T samples/s=S cpu_samples/s=C" (training time only; C by the process's CPU
+# time, which other load on the machine disturbs less) and "torch time_to_target_s=X step=N"
 # (or "not reached"). With STEPS > 0 it stops after STEPS steps (EVAL_EVERY 0: no evaluation):
 # bench/single_vs_torch.sh's throughput runs.
 # Usage: /usr/bin/python3 torch_fmnist_cnn.py THREADS [EVAL_EVERY (100)] [TARGET (0.85)] [EPOCHS (3)]
@@ -67,16 +68,17 @@ def main():
     ytr = torch.tensor(idx("train-labels-idx1-ubyte.gz"), dtype=torch.long)
     yte = torch.tensor(idx("t10k-labels-idx1-ubyte.gz"), dtype=torch.long)
     m = FmnistCnn(); opt = torch.optim.SGD(m.parameters(), lr=0.02, momentum=0.9)
-    B, n, steps, hit, train_s = 64, xtr.shape[0], 0, None, 0.0
+    B, n, steps, hit, train_s, train_cpu = 64, xtr.shape[0], 0, None, 0.0, 0.0
     t0 = time.time()
     for epoch in range(epochs):
         perm = torch.randperm(n)
         for i in range(0, n - B + 1, B):
-            ts = time.time()
+            ts, tc = time.time(), time.process_time()
             idxs = perm[i:i + B]
             loss = F.cross_entropy(m(xtr[idxs]), ytr[idxs])
             opt.zero_grad(); loss.backward(); opt.step(); steps += 1
             train_s += time.time() - ts
+            train_cpu += time.process_time() - tc
             if max_steps and steps >= max_steps:
                 break
             if every and steps % every == 0:
@@ -87,7 +89,7 @@ def main():
                     break
         if hit or (max_steps and steps >= max_steps):
             break
-    print(f"torch threads={threads} samples/s={steps * B / train_s:.1f}")
+    print(f"torch threads={threads} samples/s={steps * B / train_s:.1f} cpu_samples/s={steps * B / train_cpu:.1f}")
     if hit:
         print(f"torch time_to_target_s={hit[0]:.2f} step={hit[1]}")
     else:

@@ -52,6 +52,7 @@ typedef struct {
     io_t f_src, f_w, f_b, f_dst;   /* forward */
     io_t d_dsrc, d_w, d_ddst;      /* backward data (diff_src accumulates into dinp) */
     io_t w_src, w_dw, w_db, w_ddst; /* backward weights (both accumulate) */
+    int same_ddst;                 /* both backwards take dout in one layout: reorder it once */
 } conv_t;
 
 #define MAX_CONVS 64
@@ -148,8 +149,12 @@ static int conv_make(conv_t *c) {
 
     dnnl_convolution_desc_t fd, dd, wd;
     dnnl_primitive_desc_t fpd, dpd, wpd;
+    /* a first layer's few input channels fill no 16-channel block: its forward reads and writes
+     * NCHW itself, which beats reordering its large output back (fmnist_cnn's conv1) */
+    int plain = C < 4;
     TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
-                                           &a_src, &a_w, bias, &a_dst, strides, pad_l, pad_r));
+                                           plain ? &u_src : &a_src, &a_w, bias,
+                                           plain ? &u_dst : &a_dst, strides, pad_l, pad_r));
     TRY(dnnl_primitive_desc_create(&fpd, &fd, NULL, engine, NULL));
     TRY(dnnl_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &a_src, &a_w, &a_dst,
                                                  strides, pad_l, pad_r));
@@ -169,6 +174,8 @@ static int conv_make(conv_t *c) {
     OK(io_init(&c->w_dw, &u_w, md_of(wpd, dnnl_query_diff_weights_md), 1, 1));
     if (has_bias) OK(io_init(&c->w_db, &u_b, &u_b, 1, 1));
     OK(io_init(&c->w_ddst, &u_dst, md_of(wpd, dnnl_query_diff_dst_md), 0, 0));
+    c->same_ddst = dnnl_memory_desc_equal(md_of(dpd, dnnl_query_diff_dst_md),
+                                          md_of(wpd, dnnl_query_diff_dst_md));
     TRY(dnnl_primitive_create(&c->fwd, fpd));
     TRY(dnnl_primitive_create(&c->bwd_data, dpd));
     TRY(dnnl_primitive_create(&c->bwd_w, wpd));
@@ -221,9 +228,11 @@ int pdrt_conv2d_backward_dnnl(float *dinp, float *dweight, float *dbias, const f
     if (dbias && !dweight) return 0; /* one primitive makes both: leave this case to im2col */
     conv_t *c = conv_get(B, C, H, W, OC, KH, KW, SH, SW, PH, PW, dbias != NULL);
     if (!c) return 0;
+    dnnl_memory_t ddst = NULL; /* dout in the backward-weights layout, once reordered */
     if (dweight) {
+        ddst = io_in(&c->w_ddst, dout);
         dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, io_in(&c->w_src, inp)},
-                                   {DNNL_ARG_DIFF_DST, io_in(&c->w_ddst, dout)},
+                                   {DNNL_ARG_DIFF_DST, ddst},
                                    {DNNL_ARG_DIFF_WEIGHTS, io_out(&c->w_dw, dweight)},
                                    {DNNL_ARG_DIFF_BIAS, dbias ? io_out(&c->w_db, dbias) : NULL}};
         RUN(dnnl_primitive_execute(c->bwd_w, stream, dbias ? 4 : 3, args));
@@ -231,7 +240,8 @@ int pdrt_conv2d_backward_dnnl(float *dinp, float *dweight, float *dbias, const f
         if (dbias) io_out_end(&c->w_db, dbias);
     }
     if (dinp) {
-        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, io_in(&c->d_ddst, dout)},
+        if (!ddst || !c->same_ddst) ddst = io_in(&c->d_ddst, dout);
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, ddst},
                                    {DNNL_ARG_WEIGHTS, io_in(&c->d_w, weight)},
                                    {DNNL_ARG_DIFF_SRC, io_out(&c->d_dsrc, dinp)}};
         RUN(dnnl_primitive_execute(c->bwd_data, stream, 3, args));
