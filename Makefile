@@ -24,10 +24,14 @@ BASE    := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP -I. -Ibuild/gen
 ZLIB_FOUND  := $(shell $(PKG) --exists zlib 2>/dev/null && echo 1 || (test -f /usr/include/zlib.h && echo 1))
 ZLIB_CFLAGS := $(if $(ZLIB_FOUND),-DPD_HAVE_ZLIB)
 ZLIB_LIBS   := $(if $(ZLIB_FOUND),-lz)
-CFLAGS_ALL := $(BASE) $(OPT) $(BLAS_CFLAGS) $(MPI_CFLAGS) $(ZLIB_CFLAGS)
+# oneDNN is optional too (runtime/cpu/ops_conv_dnnl.c: conv2d; im2col + sgemm without it)
+DNNL_FOUND  := $(shell test -f /usr/include/oneapi/dnnl/dnnl.h && echo 1)
+DNNL_CFLAGS := $(if $(DNNL_FOUND),-DPD_HAVE_DNNL)
+DNNL_LIBS   := $(if $(DNNL_FOUND),-ldnnl -lgomp)
+CFLAGS_ALL := $(BASE) $(OPT) $(BLAS_CFLAGS) $(MPI_CFLAGS) $(ZLIB_CFLAGS) $(DNNL_CFLAGS)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 PLANNER_LIBS := -lglpk -lyaml -lprotobuf-c -lm -pthread
-RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) -lm
+RUNTIME_LIBS := $(MPI_LIBS) $(BLAS_LIBS) $(ZLIB_LIBS) $(DNNL_LIBS) -lm
 
 PLANNER_SRC := $(sort $(shell find planner -name '*.c'))
 CODEGEN_SRC := $(wildcard codegen/*.c)

@@ -1,6 +1,8 @@
 /* ops_bench.c: single-core throughput of the CPU kernels on the fmnist_cnn network
  * (conv 1->32, pool, conv 32->32, pool, conv 32->64, conv 64->64 on 7x7, linear 3136->128,
- * linear 128->10, batch 64), forward + backward + SGD step, with a per-layer breakdown.
+ * linear 128->10, batch 64), forward + backward + SGD step, with a per-layer breakdown; with
+ * --layers FILE, each listed convolution or linear alone (bench/ops_bench.sh --vs-torch puts
+ * them beside PyTorch's; --im2col: conv2d without oneDNN).
  * With --train EPOCHS it also trains the network on Fashion-MNIST with the same kernels and
  * prints the test accuracy and the wall time (a check that the demo's target is reachable).
  * Build and run: bash bench/ops_bench.sh [--steps N] [--train EPOCHS] */
@@ -129,15 +131,95 @@ static float step(const int *labels, float lr, int train) {
     return loss;
 }
 
+/* The best of `rounds` CPU times of fn's loop of reps calls, per call, in ms. */
+static double best_ms(int rounds, int reps, void (*fn)(void *), void *ctx) {
+    double best = 1e30;
+    for (int r = 0; r < rounds; r++) {
+        double t = cpu_now();
+        for (int i = 0; i < reps; i++) fn(ctx);
+        t = (cpu_now() - t) / reps;
+        if (t < best) best = t;
+    }
+    return 1e3 * best;
+}
+
+/* one layer of --layers: a convolution (3x3-style KxK, stride 1, padding K/2) or a linear */
+typedef struct {
+    int conv, n, c, h, w_, oc, k, first;
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db, *s;
+} one_layer;
+static void layer_fwd(void *p) {
+    one_layer *l = p;
+    if (l->conv)
+        pdrt_conv2d_forward(l->y, l->s, l->x, l->w, l->b, l->n, l->c, l->h, l->w_, l->oc, l->k,
+                            l->k, 1, 1, l->k / 2, l->k / 2);
+    else
+        pdrt_linear_forward(l->y, l->x, l->w, l->b, l->n, l->c, l->oc);
+}
+static void layer_bwd(void *p) { /* the first layer of a network needs no input gradient */
+    one_layer *l = p;
+    if (l->conv)
+        pdrt_conv2d_backward(l->first ? NULL : l->dx, l->dw, l->db, l->s, l->dy, l->x, l->w, l->n,
+                             l->c, l->h, l->w_, l->oc, l->k, l->k, 1, 1, l->k / 2, l->k / 2);
+    else
+        pdrt_linear_backward(l->first ? NULL : l->dx, l->dw, l->db, l->dy, l->x, l->w, l->n, l->c,
+                             l->oc);
+}
+static float *filled(size_t n) {
+    float *p = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+    return p;
+}
+
+/* --layers FILE: each line "name conv|linear B C H W OC K first" timed alone, forward and
+ * backward, CPU ms per call (the best of `rounds`): lines "ours NAME FORWARD BACKWARD", as
+ * bench/ops_torch.py prints PyTorch's. */
+static int time_layers(const char *path, int rounds) {
+    FILE *f = fopen(path, "r");
+    if (!f) { fprintf(stderr, "ops_bench: cannot open %s\n", path); return 1; }
+    char name[64], kind[16];
+    one_layer l;
+    while (fscanf(f, "%63s %15s %d %d %d %d %d %d %d", name, kind, &l.n, &l.c, &l.h, &l.w_, &l.oc,
+                  &l.k, &l.first) == 9) {
+        l.conv = !strcmp(kind, "conv");
+        int OH = l.conv ? l.h : 1, OW = l.conv ? l.w_ : 1; /* padding K/2 keeps the size */
+        size_t nx = (size_t)l.n * l.c * (l.conv ? l.h * l.w_ : 1),
+               nw = (size_t)l.oc * l.c * (l.conv ? l.k * l.k : 1), ny = (size_t)l.n * l.oc * OH * OW;
+        size_t ns = l.conv ? pdrt_conv2d_scratch_floats(l.n, l.c, l.h, l.w_, l.oc, l.k, l.k, 1, 1,
+                                                        l.k / 2, l.k / 2) : 1;
+        l.x = filled(nx); l.w = filled(nw); l.b = filled(l.oc); l.y = filled(ny); l.dy = filled(ny);
+        l.dx = filled(nx); l.dw = filled(nw); l.db = filled(l.oc); l.s = filled(ns);
+        layer_fwd(&l); /* warm-up (and oneDNN's primitives made) */
+        layer_bwd(&l);
+        double t1 = best_ms(1, 1, layer_fwd, &l);
+        int reps = t1 > 50 ? 1 : (int)(50 / (t1 > 0.01 ? t1 : 0.01)); /* about 50 ms a round */
+        double fwd = best_ms(rounds, reps, layer_fwd, &l), bwd = best_ms(rounds, reps, layer_bwd, &l);
+        printf("ours %s %.4f %.4f\n", name, fwd, bwd);
+        free(l.x); free(l.w); free(l.b); free(l.y); free(l.dy); free(l.dx); free(l.dw); free(l.db);
+        free(l.s);
+    }
+    fclose(f);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int steps = 50, epochs = 0;
+    int steps = 50, epochs = 0, rounds = 5;
+    const char *layers = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--train") && i + 1 < argc) epochs = atoi(argv[++i]);
-        else { fprintf(stderr, "usage: ops_bench [--steps N] [--train EPOCHS]\n"); return 2; }
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = argv[++i];
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--im2col")) pdrt_conv2d_use_dnnl(0);
+        else {
+            fprintf(stderr, "usage: ops_bench [--steps N] [--train EPOCHS] [--layers FILE "
+                            "[--rounds N]] [--im2col]\n");
+            return 2;
+        }
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     openblas_set_num_threads(1);
+    if (layers) return time_layers(layers, rounds > 0 ? rounds : 1);
     setup();
     int labels[B];
     for (int i = 0; i < B * 784; i++) x0[i] = (float)((i * 7919) % 255) / 255.0f - 0.5f;

@@ -97,6 +97,9 @@ static const num_opt num_opts[] = {
     {"--lr", 0, 1, 0, 1e6},
     {"--seed", 1, 0, 0, 9007199254740992.0},      /* 2^53 */
     {"--target-accuracy", 0, 1, 0, 1},
+    {"--target-loss", 0, 0, 0, 1e30},
+    {"--eval-every", 1, 0, 1, 1e15},
+    {"--eval-batches", 1, 0, 1, 1e15},
     {"--log-every", 1, 0, 1, 1e9},
     {"--synthetic-n", 1, 0, 1, 2147483647.0},     /* the shuffle order's 32-bit indices */
     {"--microbatches", 1, 0, 1, 1e6},
@@ -121,6 +124,7 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
     a->seed = 1;
     a->shuffle = 1;
     a->target_accuracy = -1;
+    a->target_loss = -1;
     a->eval = 1;
     a->log_every = 100;
     a->synthetic_n = 8192;
@@ -187,6 +191,9 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
             else if (!strcmp(o, "--lr")) a->lr = v;
             else if (!strcmp(o, "--seed")) a->seed = (uint64_t)v;
             else if (!strcmp(o, "--target-accuracy")) a->target_accuracy = v;
+            else if (!strcmp(o, "--target-loss")) a->target_loss = v;
+            else if (!strcmp(o, "--eval-every")) a->eval_every = (int64_t)v;
+            else if (!strcmp(o, "--eval-batches")) a->eval_batches = (int64_t)v;
             else if (!strcmp(o, "--log-every")) a->log_every = (int)v;
             else if (!strcmp(o, "--checkpoint-every")) a->checkpoint_every = (int64_t)v;
             else if (!strcmp(o, "--microbatches")) a->microbatches = (int)v;
@@ -204,6 +211,11 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
     }
     if ((a->checkpoint_every > 0 || a->resume) && !a->checkpoint_dir[0]) {
         fprintf(stderr, "pdrt: error: --checkpoint-every and --resume need --checkpoint-dir\n");
+        return -1;
+    }
+    if (!a->eval && (a->target_accuracy >= 0 || a->target_loss >= 0 || a->eval_every > 0)) {
+        fprintf(stderr, "pdrt: error: --no-eval with --target-accuracy, --target-loss or "
+                "--eval-every: they need the evaluation\n");
         return -1;
     }
     return 0;

@@ -7,14 +7,15 @@
  * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport); under
  * zb-h1 and zb-h2 each backward in two parts, B (input gradient, sent at once) and W (weight
  * gradients, later), with the layers' gradients kept per minibatch in between; with --recompute
- * one activation buffer, each backward running its minibatch's forward again first; then a forward-only pass over the test set
- * (first replicas only), progress lines, the summary and trace.json (written by the last stage's
+ * one activation buffer, each backward running its minibatch's forward again first; then a
+ * forward-only pass over the test set (first replicas only) at epoch ends and every --eval-every
+ * steps, progress lines, the summary, curves.svg and trace.json (written by the last stage's
  * first replica).
  * Labels travel with the activations: an activation message is the output pack followed by the
  * minibatch's labels as floats (B of them, or B * T next-token targets for a token stream); a gradient message is the input pack's gradient followed by one
  * float, 1 when the minibatch is dropped (--skip-nonfinite: a non-finite loss or gradient here or
- * downstream). With checkpoints, an epoch runs as segments of --checkpoint-every minibatches, each
- * a whole schedule (so the pipeline drains at every checkpoint), and every rank writes its own
+ * downstream). With checkpoints or --eval-every, an epoch runs as segments that end at their
+ * multiples, each a whole schedule (so the pipeline drains at every checkpoint and evaluation), and every rank writes its own
  * checkpoint file after each segment ends on a multiple of N or an epoch end (checkpoint.c). */
 #include <math.h>
 #include <mpi.h>
@@ -418,21 +419,39 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
 }
 
 /* Forward-only pass over the test set through the first replica of every stage; the last stage
- * counts and sums the loss. Returns the accuracy on every rank; e->val_loss gets the mean loss. */
+ * counts and sums the loss. A stage sends through two activation slots in turn, so that it
+ * computes minibatch t + 1 while the next stage computes t. Under plain data parallelism (one
+ * stage, no running statistics, which are per replica) the replicas share the test set instead,
+ * minibatch t on replica t mod R, and the first replica sums their counts and losses in rank order. Returns the accuracy on every rank;
+ * e->val_loss gets the mean loss. */
 static double evaluate(ex_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
-    if (e->first) { nb = pd_data_batches(&e->test, e->B, 0); n_test = e->test.n; }
+    if (e->first) {
+        nb = pdrt_eval_batches(e->a, pd_data_batches(&e->test, e->B, 0));
+        n_test = nb * e->B < e->test.n ? nb * e->B : e->test.n;
+    }
     pdrt_watch("the test set's size", 0, -1);
     MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     pdrt_unwatch();
-    if (e->j != 0) nb = 0; /* other replicas hold the same weights */
-    float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
+    /* the replicas hold the same weights; not the same batch-norm statistics (each its own) */
+    int share = st->n_stages == 1 && e->R > 1 && st->n_buffers == 0;
+    if (e->j != 0 && !share) nb = 0;
+    int slots = e->S >= 2 ? 2 : 1;
+    float *in = e->in[0], *out = e->logits;
     float *w = pdrt_stash_newest(&e->stash);
     int64_t correct = 0;
     double loss_sum = 0;
-    for (int64_t t = 0; t < nb; t++) {
+    for (int64_t t = share ? e->j : 0; t < nb; t += share ? e->R : 1) {
+        int q = (int)(t % slots);
+        pdrt_link *k = e->last ? NULL : link_to(e, e->first_rank[st->index + 1]);
+        if (k) { /* act_send[q] is the links' slot 2q: free once its last send completed */
+            pdrt_watch("a send of test-set activations to complete", k->peer, t);
+            k->t->send_wait(k, 2 * q);
+            pdrt_unwatch();
+            out = e->act_send[q];
+        }
         if (e->first) {
             memset(in, 0, (size_t)(st->in_floats + e->NL) * sizeof(float));
             int got = pd_data_batch(in, e->labels, &e->test, 0, t, e->B, 0, e->a->seed) * e->tg;
@@ -453,12 +472,30 @@ static double evaluate(ex_t *e) {
                                                                      e->labels, got, st->classes);
         } else {
             memcpy(out + st->out_floats, in + st->in_floats, (size_t)e->NL * sizeof(float));
-            pdrt_link *k = link_to(e, e->first_rank[st->index + 1]); /* slot 0: act_send[0] */
-            k->t->send(k, 0, out, st->out_floats + e->NL, 0);
-            pdrt_watch("a send of test-set activations to complete", k->peer, t);
-            k->t->send_wait(k, 0);
-            pdrt_unwatch();
+            k->t->send(k, 2 * q, out, st->out_floats + e->NL, 0);
         }
+    }
+    if (!e->last) {
+        pdrt_link *k = link_to(e, e->first_rank[st->index + 1]);
+        pdrt_watch("a send of test-set activations to complete", k->peer, -1);
+        for (int q = 0; q < slots; q++) k->t->send_wait(k, 2 * q);
+        pdrt_unwatch();
+    }
+    if (share) { /* the replicas' counts and losses, summed in rank order */
+        double mine[2] = {(double)correct, loss_sum}, *all = e->j == 0 ? calloc(2 * (size_t)e->R, sizeof(double)) : NULL;
+        PDRT_CHECK(e->j != 0 || all != NULL);
+        pdrt_watch("the replicas' test-set counts", -1, -1);
+        MPI_Gather(mine, 2, MPI_DOUBLE, all, 2, MPI_DOUBLE, 0, e->stage_comm);
+        pdrt_unwatch();
+        if (all) {
+            correct = 0;
+            loss_sum = 0;
+            for (int r = 0; r < e->R; r++) {
+                correct += (int64_t)all[2 * r];
+                loss_sum += all[2 * r + 1];
+            }
+        }
+        free(all);
     }
     n_test *= e->tg; /* accuracy and loss per target (token) */
     double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
@@ -695,12 +732,16 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     pdrt_trace_start(a.trace, origin);
     double train_s = 0, acc = -1, time_to_target = -1;
     int stop = 0;
+    pdrt_curves curves = {.eval_is_loss = e.tg > 1};
+    int64_t target_step = -1;
+    if (e.rank == e.out_rank) {
+        e.lg.curves = &curves;
+        e.lg.t0 = e.t0;
+    }
     while (done < e.total && !stop) {
-        /* the rest of this epoch, cut at the next multiple of --checkpoint-every */
+        /* the rest of this epoch, cut at the next multiple of --checkpoint-every or --eval-every */
         int64_t ep_start = (int64_t)epoch * e.per_epoch;
-        int64_t ep_end = ep_start + e.per_epoch < e.total ? ep_start + e.per_epoch : e.total;
-        int64_t n = ep_end - done;
-        if (ckpt && every > 0 && every - done % every < n) n = every - done % every;
+        int64_t n = pdrt_segment_end(&a, done, e.per_epoch, e.total, ckpt ? every : 0) - done;
         PDRT_CHECK(n >= 1 && done >= ep_start);
         pd_schedule *s = pdrt_schedule_for(st, &a, (int)n);
         double t = pdrt_now();
@@ -712,18 +753,12 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         if (epoch_end) epoch++;
         if (ckpt && (end || (every > 0 && done % every == 0)))
             pdrt_ex_checkpoint(&e, done, epoch, every, &prev_ckpt);
-        if (a.eval && end) {
+        if (pdrt_eval_due(&a, done, end)) {
             acc = evaluate(&e);
-            if (e.rank == e.out_rank) {
-                printf("epoch %d test_accuracy %.4f", epoch_end ? epoch : epoch + 1, acc);
-                if (e.tg > 1) printf(" val_loss %.4f", e.val_loss); /* nats per token */
-                printf(" elapsed %.1f s\n", pdrt_now() - e.t0);
-                fflush(stdout);
-            }
-            if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
-                time_to_target = pdrt_now() - e.t0;
-                stop = 1;
-            }
+            int me = e.rank == e.out_rank;
+            stop = pdrt_eval_record(me ? &curves : NULL, &a, e.tg, done, e.per_epoch, e.total,
+                                    pdrt_now() - e.t0, acc, e.val_loss, me, &time_to_target,
+                                    &target_step);
         }
     }
     double wall = pdrt_now() - e.t0;
@@ -746,9 +781,14 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         pdrt_summary sum = {st->model, "pipeline", pdrt_schedule_name(st, &a), ns, e.B, done, epochs_begun,
                           e.lg.last_loss, a.eval ? acc : -1, (double)(done - start) * e.B / train_s, wall,
                           train_s, a.target_accuracy, time_to_target, ss, start, a.skip_nonfinite,
-                          e.n_ckpt, e.ckpt_s, a.eval && acc >= 0, e.val_loss, e.tg};
+                          e.n_ckpt, e.ckpt_s, a.eval && acc >= 0, e.val_loss, e.tg,
+                          a.target_loss, target_step, &curves};
         pdrt_summary_print(&sum);
         pdrt_summary_write(a.run_dir, &sum);
+        char title[256];
+        snprintf(title, sizeof title, "%s: %d stage%s, %s", st->model, ns, ns > 1 ? "s" : "",
+                 pdrt_schedule_name(st, &a));
+        pdrt_curves_write_svg(a.run_dir, &curves, title);
         free(ss);
     }
     char how[400], reps[200] = "";
@@ -761,6 +801,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
                           e.j == 0, e.out_rank, a.run_dir, how);
     if (a.trace) write_trace(&e);
     pdrt_trace_free();
+    pdrt_curves_free(&curves);
     MPI_Comm_free(&e.stage_comm);
     MPI_Comm_free(&e.tie_comm);
     ex_free(&e);

@@ -47,7 +47,7 @@ typedef struct {
 static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *labels, int tg,
                          const pdrt_args *a, double *val_loss) {
     int B = ls[0].st->batch, K = ls[n - 1].st->classes;
-    int64_t nb = pd_data_batches(test, B, 0), correct = 0;
+    int64_t nb = pdrt_eval_batches(a, pd_data_batches(test, B, 0)), correct = 0;
     float *logits = pdrt_alloc((size_t)ls[n - 1].st->out_floats);
     float *dlogits = pdrt_alloc((size_t)ls[n - 1].st->out_floats);
     double loss_sum = 0;
@@ -71,7 +71,7 @@ static double eval_local(local_stage *ls, int n, pd_data *test, float *x, int *l
     }
     free(logits);
     free(dlogits);
-    int64_t nt = test->n * tg;
+    int64_t nt = (nb * B < test->n ? nb * B : test->n) * tg;
     *val_loss = nt ? loss_sum / (double)nt : 0;
     return nt ? (double)correct / (double)nt : 0;
 }
@@ -168,10 +168,14 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
 
     double t0 = pdrt_now(), t_log = t0, loss_sum = 0, last_loss = 0, acc = -1, ttt = -1,
            train_s = 0, val_loss = 0;
-    int64_t loss_n = 0, done = 0;
+    int64_t loss_n = 0, done = 0, target_step = -1;
     int epoch = 0, stop = 0;
+    pdrt_curves curves = {.eval_is_loss = tg > 1};
     while (done < total && !stop) {
-        int64_t nsteps = total - done < per_epoch ? total - done : per_epoch;
+        /* a segment: the rest of the epoch, cut at the next multiple of --eval-every (where the
+         * pipeline drains: emulate's weight versions and flush's batches restart there too) */
+        int64_t off = done - (int64_t)epoch * per_epoch;
+        int64_t nsteps = pdrt_segment_end(&a, done, per_epoch, total, 0) - done;
         double te = pdrt_now();
         int64_t ebase[64];
         PDRT_CHECK(n <= 64);
@@ -190,7 +194,7 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 PDRT_CHECK(v[k] <= ls[k].newest && ls[k].version[v[k]] != NULL);
             }
             double t = pdrt_now();
-            int got = pd_data_batch(ls[0].in, labels, &train, epoch, j, B, a.shuffle, a.seed);
+            int got = pd_data_batch(ls[0].in, labels, &train, epoch, off + j, B, a.shuffle, a.seed);
             PDRT_CHECK(got == B);
             for (int k = 0; k < n; k++) {
                 float *out = k + 1 < n ? ls[k + 1].in : logits;
@@ -301,9 +305,10 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
                 double now = pdrt_now();
                 last_loss = loss_sum / (double)loss_n;
                 printf("epoch %d step %lld/%lld loss %.4f samples/s %.1f\n", epoch + 1,
-                       (long long)(j + 1), (long long)per_epoch, last_loss,
+                       (long long)(off + j + 1), (long long)per_epoch, last_loss,
                        (double)loss_n * B / (now - t_log > 1e-9 ? now - t_log : 1e-9));
                 fflush(stdout);
+                pdrt_curves_add_loss(&curves, g + 1, now - t0, last_loss);
                 loss_sum = 0;
                 loss_n = 0;
                 t_log = now;
@@ -311,19 +316,15 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
         }
         train_s += pdrt_now() - te;
         done += nsteps;
-        epoch++;
-        if (a.eval && (a.target_accuracy >= 0 || done == total || nsteps == per_epoch)) {
+        int epoch_end = off + nsteps == per_epoch;
+        if (epoch_end) epoch++;
+        if (pdrt_eval_due(&a, done, epoch_end || done == total)) {
             acc = eval_local(ls, n, &test, ls[0].in, labels, tg, &a, &val_loss);
-            printf("epoch %d test_accuracy %.4f", epoch, acc);
-            if (tg > 1) printf(" val_loss %.4f", val_loss); /* nats per token */
-            printf(" elapsed %.1f s\n", pdrt_now() - t0);
-            fflush(stdout);
-            if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
-                ttt = pdrt_now() - t0;
-                stop = 1;
-            }
+            stop = pdrt_eval_record(&curves, &a, tg, done, per_epoch, total, pdrt_now() - t0, acc,
+                                    val_loss, 1, &ttt, &target_step);
         }
     }
+    if (done > (int64_t)epoch * per_epoch) epoch++; /* epochs begun */
     double wall = pdrt_now() - t0;
     for (int k = 0; k < n; k++) {
         ss[k].predicted_ms = stages[k]->predicted_ms;
@@ -334,9 +335,16 @@ int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int 
     pdrt_summary sum = {s0->model, a.mode == RT_EMULATE ? "emulate" : "single", sched, n, B,
                       done, epoch, last_loss, a.eval ? acc : -1, (double)done * B / train_s,
                       wall, train_s, a.target_accuracy, ttt, ss, 0, 0, 0, 0,
-                      a.eval && acc >= 0, val_loss, tg};
+                      a.eval && acc >= 0, val_loss, tg, a.target_loss, target_step, &curves};
     pdrt_summary_print(&sum);
     pdrt_summary_write(a.run_dir, &sum);
+    {
+        char title[256];
+        snprintf(title, sizeof title, "%s: %s, %d stage%s in one process, %s", s0->model,
+                 a.mode == RT_EMULATE ? "emulate" : "single", n, n > 1 ? "s" : "", sched);
+        pdrt_curves_write_svg(a.run_dir, &curves, title);
+        pdrt_curves_free(&curves);
+    }
     { /* only pipeline runs time the layers: an earlier run's profile must not pass for this one's */
         char path[sizeof a.run_dir + 16];
         snprintf(path, sizeof path, "%s/profile.yaml", a.run_dir);

@@ -29,7 +29,10 @@ typedef struct {
     char data[1024];          /* "" = the model's dataset; "synthetic"; or a directory */
     int shuffle;
     double target_accuracy;   /* < 0: none */
+    double target_loss;       /* < 0: none; stop once the validation loss is at most this */
     int eval;                 /* evaluate on the test set after each epoch (and at the end) */
+    int64_t eval_every;       /* > 0: also every N steps (the pipeline drains there) */
+    int64_t eval_batches;     /* > 0: evaluate on the test set's first N minibatches only */
     int log_every;            /* progress line every N steps */
     int64_t synthetic_n;      /* synthetic train samples */
     char init_dir[1024], save_dir[1024], run_dir[1024];
@@ -221,6 +224,9 @@ typedef struct {
     int has_val_loss;         /* evaluated: val_loss is the test set's mean loss per target */
     double val_loss;          /* (nats per token; a classifier's sample is one token) */
     int targets;              /* targets per sample (token streams: the context; 0 or 1: one) */
+    double target_loss;       /* < 0: not asked (--target-loss) */
+    int64_t target_step;      /* the step at which the target was first met (time_to_target_s) */
+    const struct pdrt_curves *curves; /* NULL: none; else its evaluations are listed */
 } pdrt_summary;
 /* Writes dir/summary.json atomically (a temporary file renamed into place); creates dir. */
 void pdrt_summary_write(const char *dir, const pdrt_summary *s);
@@ -285,6 +291,24 @@ const char *pdrt_schedule_name(const pdrt_stage *st, const pdrt_args *a);
 int pdrt_microbatches(const pdrt_stage *st, const pdrt_args *a);
 int pdrt_replicas(const pdrt_stage *st, int stage);
 
+/* ---- learning curves, run/curves.svg (curves.c) ---- */
+typedef struct {
+    int64_t step;             /* minibatches trained */
+    double t;                 /* seconds since training began (evaluations included) */
+    double v, v2;             /* training loss; or an evaluation's accuracy and validation loss */
+} pdrt_point;
+typedef struct pdrt_curves {
+    pdrt_point *loss, *eval;
+    int n_loss, cap_loss, n_eval, cap_eval;
+    int eval_is_loss;         /* draw the evaluations' validation loss (token models), not accuracy */
+} pdrt_curves;
+/* Both accept c NULL (a rank that does not report): nothing is recorded. */
+void pdrt_curves_add_loss(pdrt_curves *c, int64_t step, double t, double loss);
+void pdrt_curves_add_eval(pdrt_curves *c, int64_t step, double t, double acc, double val_loss);
+/* Writes dir/curves.svg atomically: training loss and evaluations against steps and seconds. */
+void pdrt_curves_write_svg(const char *dir, const pdrt_curves *c, const char *title);
+void pdrt_curves_free(pdrt_curves *c);
+
 /* ---- what both pipeline executors share (rt_pipeline.c) ---- */
 /* Which MPI ranks run which stage: every stage's replicas, contiguous in stage order. Returns
  * first_rank (calloc'd, n_stages + 1 entries: stage k's replicas are first_rank[k] ..
@@ -302,11 +326,30 @@ int pdrt_in_flight(const pd_rank_schedule *rs);
 typedef struct {
     double loss_sum, last_loss, t_log;
     int64_t loss_n;
+    pdrt_curves *curves;      /* NULL, or where each line's loss goes too (at t0's seconds) */
+    double t0;
 } pdrt_loss_log;
 /* Prints "epoch E step L/P loss X samples/s Y" when log_every losses (or, with force, any)
  * were added since the last line, and starts the next interval. */
 void pdrt_progress(pdrt_loss_log *lg, int epoch, int64_t local, int64_t per_epoch, int B, int log_every,
                  int force);
+
+/* Where the next segment of training ends, from `done` minibatches trained: the end of the epoch
+ * or of the run, or the next multiple of every (> 0: checkpoints) or of a->eval_every. */
+int64_t pdrt_segment_end(const pdrt_args *a, int64_t done, int64_t per_epoch, int64_t total,
+                         int64_t every);
+/* Whether to evaluate after `done` minibatches (end: an epoch's or the run's end). */
+int pdrt_eval_due(const pdrt_args *a, int64_t done, int end);
+/* The test minibatches an evaluation runs: nb of them, or --eval-batches' if fewer. */
+int64_t pdrt_eval_batches(const pdrt_args *a, int64_t nb);
+/* An evaluation's bookkeeping on the reporting rank (print 1; others pass 0 and c NULL and get
+ * the same answer): prints "epoch E[ step L/P] test_accuracy A[ val_loss V] elapsed T s" (the
+ * step part for evaluations inside an epoch), records the point in c, and returns 1 when the
+ * run's target (--target-accuracy, --target-loss) is met, setting *t_target (elapsed) and
+ * *step_target (done) the first time. */
+int pdrt_eval_record(pdrt_curves *c, const pdrt_args *a, int targets, int64_t done,
+                     int64_t per_epoch, int64_t total, double elapsed, double acc,
+                     double val_loss, int print, double *t_target, int64_t *step_target);
 
 /* ---- the messages of tied weights between stages (tie_messages.c) ---- */
 typedef struct {

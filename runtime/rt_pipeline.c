@@ -1,6 +1,8 @@
 /* rt_pipeline.c: the setup and bookkeeping both pipeline executors (executor.c on the CPU,
  * cuda/executor_cuda.c on GPUs) do alike: the table of which MPI ranks run which stage, the
- * training data and step count, the minibatches a schedule keeps in flight, the progress line. */
+ * training data and step count, the minibatches a schedule keeps in flight, the progress line;
+ * and, with local.c too, where a segment of training ends (epoch ends, checkpoints, --eval-every)
+ * and an evaluation's line, curve point and target check. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +61,51 @@ void pdrt_progress(pdrt_loss_log *lg, int epoch, int64_t local, int64_t per_epoc
            (long long)per_epoch, lg->last_loss,
            (double)since * B / (now - lg->t_log > 1e-9 ? now - lg->t_log : 1e-9));
     fflush(stdout);
+    pdrt_curves_add_loss(lg->curves, (int64_t)epoch * per_epoch + local, now - lg->t0, lg->last_loss);
     lg->loss_sum = 0;
     lg->loss_n = 0;
     lg->t_log = now;
+}
+
+int64_t pdrt_segment_end(const pdrt_args *a, int64_t done, int64_t per_epoch, int64_t total,
+                         int64_t every) {
+    int64_t end = (done / per_epoch + 1) * per_epoch;
+    if (end > total) end = total;
+    if (every > 0 && done - done % every + every < end) end = done - done % every + every;
+    int64_t ev = a->eval ? a->eval_every : 0;
+    if (ev > 0 && done - done % ev + ev < end) end = done - done % ev + ev;
+    return end;
+}
+
+int pdrt_eval_due(const pdrt_args *a, int64_t done, int end) {
+    return a->eval && (end || (a->eval_every > 0 && done % a->eval_every == 0));
+}
+
+int64_t pdrt_eval_batches(const pdrt_args *a, int64_t nb) {
+    return a->eval_batches > 0 && a->eval_batches < nb ? a->eval_batches : nb;
+}
+
+int pdrt_eval_record(pdrt_curves *c, const pdrt_args *a, int targets, int64_t done,
+                     int64_t per_epoch, int64_t total, double elapsed, double acc,
+                     double val_loss, int print, double *t_target, int64_t *step_target) {
+    if (print) {
+        int64_t into = done % per_epoch;
+        if (into && done < total)
+            printf("epoch %lld step %lld/%lld", (long long)(done / per_epoch + 1), (long long)into,
+                   (long long)per_epoch);
+        else
+            printf("epoch %lld", (long long)((done + per_epoch - 1) / per_epoch));
+        printf(" test_accuracy %.4f", acc);
+        if (targets > 1) printf(" val_loss %.4f", val_loss); /* nats per token */
+        printf(" elapsed %.1f s\n", elapsed);
+        fflush(stdout);
+    }
+    pdrt_curves_add_eval(c, done, elapsed, acc, val_loss);
+    int met = (a->target_accuracy >= 0 && acc >= a->target_accuracy) ||
+              (a->target_loss >= 0 && val_loss <= a->target_loss);
+    if (met && *t_target < 0) {
+        *t_target = elapsed;
+        *step_target = done;
+    }
+    return met;
 }

@@ -44,9 +44,23 @@ void pdrt_summary_write(const char *dir, const pdrt_summary *s) {
     num(f, "tokens_per_s", s->samples_per_s * (s->targets > 1 ? s->targets : 1), 0);
     num(f, "wall_s", s->wall_s, 0);
     num(f, "train_s", s->train_s, 0);
-    if (s->target_accuracy >= 0) {
-        num(f, "target_accuracy", s->target_accuracy, 0);
+    if (s->target_accuracy >= 0) num(f, "target_accuracy", s->target_accuracy, 0);
+    if (s->target_loss >= 0) num(f, "target_loss", s->target_loss, 0);
+    if (s->target_accuracy >= 0 || s->target_loss >= 0) {
         num(f, "time_to_target_s", s->time_to_target_s >= 0 ? s->time_to_target_s : (double)NAN, 0);
+        if (s->time_to_target_s >= 0) fprintf(f, "  \"target_step\": %lld,\n", (long long)s->target_step);
+        else fprintf(f, "  \"target_step\": null,\n");
+    }
+    if (s->curves && s->curves->n_eval) { /* every evaluation: step, seconds, accuracy, loss */
+        fprintf(f, "  \"evaluations\": [\n");
+        for (int i = 0; i < s->curves->n_eval; i++) {
+            const pdrt_point *p = &s->curves->eval[i];
+            fprintf(f, "    {\"step\": %lld, \"time_s\": %.6g, \"test_accuracy\": %.6g", (long long)p->step,
+                    p->t, p->v);
+            if (s->has_val_loss) fprintf(f, ", \"val_loss\": %.6g", p->v2);
+            fprintf(f, "}%s\n", i + 1 < s->curves->n_eval ? "," : "");
+        }
+        fprintf(f, "  ],\n");
     }
     if (s->checkpoints > 0) {
         fprintf(f, "  \"checkpoints\": %lld,\n", (long long)s->checkpoints);
@@ -94,12 +108,17 @@ void pdrt_summary_print(const pdrt_summary *s) {
            s->final_loss, s->samples_per_s, s->wall_s);
     if (s->test_accuracy >= 0) printf("final test accuracy %.4f\n", s->test_accuracy);
     if (s->has_val_loss) printf("validation loss %.4f nats per token\n", s->val_loss);
-    if (s->target_accuracy >= 0) {
-        if (s->time_to_target_s >= 0)
-            printf("reached target accuracy %.4f in %.2f s\n", s->target_accuracy,
-                   s->time_to_target_s);
+    if (s->target_accuracy >= 0 || s->target_loss >= 0) {
+        char what[96];
+        if (s->target_accuracy >= 0)
+            snprintf(what, sizeof what, "target accuracy %.4f", s->target_accuracy);
         else
-            printf("did not reach target accuracy %.4f\n", s->target_accuracy);
+            snprintf(what, sizeof what, "target validation loss %.4f", s->target_loss);
+        if (s->time_to_target_s >= 0)
+            printf("reached %s in %.2f s (step %lld)\n", what, s->time_to_target_s,
+                   (long long)s->target_step);
+        else
+            printf("did not reach %s\n", what);
     }
     fflush(stdout);
 }

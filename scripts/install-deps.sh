@@ -7,6 +7,7 @@
 set -eu
 need=(build-essential pkg-config libyaml-dev libglpk-dev libopenblas-dev libopenmpi-dev
       openmpi-bin zlib1g-dev libffi-dev dataset-fashion-mnist
+      libdnnl-dev                    # oneDNN: conv2d's CPU kernels (im2col + sgemm without it)
       fortunes-min                   # a small text corpus for the token-data tests
       clang libclang-rt-dev valgrind # fuzzing and memcheck tests (docs/reliability.md)
       slurm-wlm munge                # tests/cli/test_slurm.sh starts a one-node cluster with them

@@ -32,7 +32,8 @@ void pdrt_linear_forward(float *out, const float *inp, const float *weight, cons
 void pdrt_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int B, int C, int OC);
 
-/* ---- conv2d (cross-correlation, zero padding, im2col + sgemm) ----
+/* ---- conv2d (cross-correlation, zero padding): oneDNN's convolutions (one thread) where the build
+ * has libdnnl (PD_HAVE_DNNL), else im2col + sgemm (ops_conv.c) ----
  * inp [B][C][H][W], weight [OC][C][KH][KW], bias [OC], out [B][OC][OH][OW].
  * scratch: pdrt_conv2d_scratch_floats(...) floats, owned by the caller, used by forward and backward
  * alike; its contents are not preserved between calls (one buffer may serve every conv layer of a
@@ -46,6 +47,12 @@ void pdrt_conv2d_forward(float *out, float *scratch, const float *inp, const flo
 void pdrt_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                      const float *dout, const float *inp, const float *weight, int B, int C,
                      int H, int W, int OC, int KH, int KW, int SH, int SW, int PH, int PW);
+
+/* Whether conv2d may use oneDNN (1, the default) or always im2col + sgemm (0): for tests and
+ * benchmarks that compare the two. Without oneDNN in the build it changes nothing. */
+void pdrt_conv2d_use_dnnl(int on);
+/* How many convolution shapes oneDNN has run so far in this process (0 without it). */
+int pdrt_conv2d_dnnl_shapes(void);
 
 /* ---- relu: out = max(inp, 0). May run in place (out == inp). ----
  * The backward reads the forward's OUTPUT (out > 0 exactly where inp > 0), so it works after an

@@ -1,5 +1,5 @@
-/* ops_conv.c: 2-D convolution (cross-correlation with zero padding) by im2col + sgemm, over
- * cache-sized blocks of samples.
+/* ops_conv.c: 2-D convolution (cross-correlation with zero padding): oneDNN's where the build has
+ * it (ops_conv_dnnl.c, tried first), else by im2col + sgemm, over cache-sized blocks of samples.
  *
  * The batch goes in blocks of G samples (G from the shapes only). Scratch layout per block:
  * col [C*KH*KW][G*OH*OW] (the unfolded input, one column per output position of each sample)
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "ops_conv_dnnl.h"
 
 #ifndef PD_CONV_BLOCK_FLOATS
 #define PD_CONV_BLOCK_FLOATS (1u << 20) /* 4 MiB of columns: measured best of 2^15..2^30 */
@@ -102,6 +103,8 @@ size_t pdrt_conv2d_scratch_floats(int B, int C, int H, int W, int OC, int KH, in
 void pdrt_conv2d_forward(float *out, float *scratch, const float *inp, const float *weight,
                     const float *bias, int B, int C, int H, int W, int OC, int KH, int KW,
                     int SH, int SW, int PH, int PW) {
+    if (pdrt_conv2d_forward_dnnl(out, inp, weight, bias, B, C, H, W, OC, KH, KW, SH, SW, PH, PW))
+        return;
     int OH = pdrt_pool_out_size(H, KH, SH, PH), OW = pdrt_pool_out_size(W, KW, SW, PW);
     size_t OHW = (size_t)OH * OW, CHW = (size_t)C * H * W;
     int K = C * KH * KW, G = block_samples(B, (size_t)K, OHW);
@@ -126,6 +129,9 @@ void pdrt_conv2d_forward(float *out, float *scratch, const float *inp, const flo
 void pdrt_conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch,
                      const float *dout, const float *inp, const float *weight, int B, int C,
                      int H, int W, int OC, int KH, int KW, int SH, int SW, int PH, int PW) {
+    if (pdrt_conv2d_backward_dnnl(dinp, dweight, dbias, dout, inp, weight, B, C, H, W, OC, KH, KW,
+                                  SH, SW, PH, PW))
+        return;
     int OH = pdrt_pool_out_size(H, KH, SH, PH), OW = pdrt_pool_out_size(W, KW, SW, PW);
     size_t OHW = (size_t)OH * OW, CHW = (size_t)C * H * W;
     int K = C * KH * KW, G = block_samples(B, (size_t)K, OHW);

@@ -93,14 +93,14 @@ static void slot_free(cx_t *e, int k, double *wait_ms) {
     *wait_ms += 1e3 * (pdrt_now() - t);
 }
 
-static void forward(cx_t *e, int64_t mb, int epoch, int64_t base) {
+static void forward(cx_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     const pdrt_stage *st = e->st;
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
     float *in = e->in[d];
     double t = pdrt_now(), wait0 = e->stats.wait_ms;
     if (e->first) {
-        int got = pd_data_batch(e->in_host, e->labels_host, &e->train, epoch, mb, e->B, e->a->shuffle,
+        int got = pd_data_batch(e->in_host, e->labels_host, &e->train, epoch, off + mb, e->B, e->a->shuffle,
                                 e->a->seed);
         PDRT_CHECK(got == e->B);
         for (int b = 0; b < e->NL; b++) e->in_host[st->in_floats + b] = (float)e->labels_host[b];
@@ -205,7 +205,9 @@ static void step(cx_t *e) {
     e->stats.step_ms += 1e3 * (pdrt_now() - t);
 }
 
-static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
+/* Runs one schedule: minibatches off .. off + steps - 1 of the epoch, base + mb being their
+ * global step numbers. */
+static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base, int64_t off) {
     const pd_rank_schedule *rs = &s->ranks[e->rank];
     const pdrt_stage *st = e->st;
     PDRT_CHECK(rs->stage == st->index);
@@ -225,7 +227,7 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
-        case PD_A_FORWARD: forward(e, a->mb, epoch, base); break;
+        case PD_A_FORWARD: forward(e, a->mb, epoch, base, off); break;
         case PD_A_SEND_ACT:
             pdrt_watch("a send of activations (transport or GPU)", a->peer, a->mb);
             link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k, e->act_send[k],
@@ -253,7 +255,7 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
         case PD_A_STEP:
             step(e);
             e->stats.steps++;
-            if (e->rank == e->out_rank) progress(e, epoch, a->mb + 1, 0);
+            if (e->rank == e->out_rank) progress(e, epoch, off + a->mb + 1, 0);
             break;
         case PD_A_FLUSH:
             for (int q = 0; q < 2 * e->S; q++) slot_free(e, q, &e->stats.wait_ms);
@@ -266,7 +268,7 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
         pdrt_trace_add(a->kind, a->mb, a->peer, tid, t0, pdrt_now());
     }
     for (int q = 0; q < 2 * e->S; q++) slot_free(e, q, &e->stats.wait_ms);
-    if (e->rank == e->out_rank) progress(e, epoch, s->steps, 1);
+    if (e->rank == e->out_rank) progress(e, epoch, off + s->steps, 1);
 }
 
 /* Forward-only pass over the test set through the first replica of every stage (through host
@@ -275,7 +277,10 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base) {
 static double evaluate(cx_t *e) {
     const pdrt_stage *st = e->st;
     int64_t nb = 0, n_test = 0;
-    if (e->first) { nb = pd_data_batches(&e->test, e->B, 0); n_test = e->test.n; }
+    if (e->first) {
+        nb = pdrt_eval_batches(e->a, pd_data_batches(&e->test, e->B, 0));
+        n_test = nb * e->B < e->test.n ? nb * e->B : e->test.n;
+    }
     pdrt_watch("the test set's size", 0, -1);
     MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
@@ -661,32 +666,36 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     double train_s = 0, acc = -1, time_to_target = -1;
     int64_t done = 0;
     int epoch = 0, stop = 0;
+    pdrt_curves curves = {.eval_is_loss = e.tg > 1};
+    int64_t target_step = -1;
+    if (e.rank == e.out_rank) {
+        e.lg.curves = &curves;
+        e.lg.t0 = e.t0;
+    }
     while (done < e.total && !stop) {
-        int64_t n = e.total - done < e.per_epoch ? e.total - done : e.per_epoch;
+        /* the rest of this epoch, cut at the next multiple of --eval-every */
+        int64_t ep_start = (int64_t)epoch * e.per_epoch;
+        int64_t n = pdrt_segment_end(&a, done, e.per_epoch, e.total, 0) - done;
         pd_schedule *s = pdrt_schedule_for(st, &a, (int)n);
         double t = pdrt_now();
-        run_epoch(&e, s, epoch, done);
+        run_epoch(&e, s, epoch, done, done - ep_start);
         pdrt_watch("the GPU to finish the epoch's kernels", -1, -1);
         pd_cuda_sync(e.ctx);
         pdrt_unwatch();
         train_s += pdrt_now() - t;
         pd_schedule_free(s);
         done += n;
-        epoch++;
-        if (a.eval && (a.target_accuracy >= 0 || done == e.total || n == e.per_epoch)) {
+        int epoch_end = done == ep_start + e.per_epoch;
+        if (epoch_end) epoch++;
+        if (pdrt_eval_due(&a, done, epoch_end || done == e.total)) {
             acc = evaluate(&e);
-            if (e.rank == e.out_rank) {
-                printf("epoch %d test_accuracy %.4f", epoch, acc);
-                if (e.tg > 1) printf(" val_loss %.4f", e.val_loss); /* nats per token */
-                printf(" elapsed %.1f s\n", pdrt_now() - e.t0);
-                fflush(stdout);
-            }
-            if (a.target_accuracy >= 0 && acc >= a.target_accuracy) {
-                time_to_target = pdrt_now() - e.t0;
-                stop = 1;
-            }
+            int me = e.rank == e.out_rank;
+            stop = pdrt_eval_record(me ? &curves : NULL, &a, e.tg, done, e.per_epoch, e.total,
+                                    pdrt_now() - e.t0, acc, e.val_loss, me, &time_to_target,
+                                    &target_step);
         }
     }
+    if (done > (int64_t)epoch * e.per_epoch) epoch++; /* epochs begun */
     double wall = pdrt_now() - e.t0;
     if (a.save_dir[0] && e.j == 0) {
         float *hp = pdrt_alloc((size_t)st->n_params), *hb = pdrt_alloc((size_t)st->n_buffers);
@@ -721,12 +730,20 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         sum.train_s = train_s;
         sum.target_accuracy = a.target_accuracy;
         sum.time_to_target_s = time_to_target;
+        sum.target_loss = a.target_loss;
+        sum.target_step = target_step;
+        sum.curves = &curves;
         sum.stages = ss;
         pdrt_summary_print(&sum);
         pdrt_summary_write(a.run_dir, &sum);
+        char title[256];
+        snprintf(title, sizeof title, "%s: %d stage%s on GPUs, %s", st->model, ns, ns > 1 ? "s" : "",
+                 pdrt_schedule_name(st, &a));
+        pdrt_curves_write_svg(a.run_dir, &curves, title);
         free(ss);
     }
     pdrt_trace_free();
+    pdrt_curves_free(&curves);
     pdrt_barrier("every rank to finish");
     pd_links_close(e.links, e.la, e.lb, e.n_links, e.rank);
     pd_nccl_comm_destroy(e.nccl_stage);

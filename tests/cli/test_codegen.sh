@@ -185,7 +185,7 @@ EOF
     # shellcheck disable=SC2086
     cc -std=c11 -D_GNU_SOURCE -O1 -DPDRT_NO_MAIN -I"$ROOT" -I"$ROOT/runtime" -I"$ROOT/runtime/cpu" $mpi_c -o "$g/zero_check" "$g/zero_check.c" \
         "$g"/stage_*.c "$ROOT/build/libpdrt.a" $mpi_l $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
-        $(pkg-config --libs zlib 2>/dev/null) -lm
+        $(pkg-config --libs zlib 2>/dev/null) $(test -f /usr/include/oneapi/dnnl/dnnl.h && echo -ldnnl -lgomp) -lm
 }
 for case in dag:3:differences fmnist:2:; do
     name=${case%%:*} rest=${case#*:} g=$TMP/zc_$name

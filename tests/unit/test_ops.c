@@ -144,14 +144,24 @@ static void conv_case(conv_dims d, int line) {
     free(px); free(pw); free(pb); free(scratch); free(dw2);
 }
 
+/* every geometry through both paths: oneDNN (where the build has it) and im2col + sgemm */
 TEST(conv2d_matches_reference_in_many_geometries) {
-    conv_case((conv_dims){2, 3, 6, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0}, __LINE__);  /* same padding */
-    conv_case((conv_dims){2, 2, 7, 7, 3, 3, 3, 2, 2, 1, 1, 0, 0}, __LINE__);  /* stride 2, odd */
-    conv_case((conv_dims){1, 3, 7, 6, 2, 3, 2, 2, 1, 1, 0, 0, 0}, __LINE__);  /* non-square */
-    conv_case((conv_dims){2, 2, 9, 8, 3, 5, 3, 1, 2, 2, 1, 0, 0}, __LINE__);  /* 5x3, s(1,2) */
-    conv_case((conv_dims){3, 4, 5, 5, 2, 1, 1, 1, 1, 0, 0, 0, 0}, __LINE__);  /* 1x1 */
-    conv_case((conv_dims){2, 1, 8, 8, 3, 4, 4, 3, 3, 2, 2, 0, 0}, __LINE__);  /* pad 2, stride 3 */
-    conv_case((conv_dims){1, 2, 4, 3, 2, 4, 3, 1, 1, 0, 0, 0, 0}, __LINE__);  /* kernel = input */
+    for (int dnnl = 1; dnnl >= 0; dnnl--) {
+        pdrt_conv2d_use_dnnl(dnnl);
+        conv_case((conv_dims){2, 3, 6, 5, 4, 3, 3, 1, 1, 1, 1, 0, 0}, __LINE__);  /* same padding */
+        conv_case((conv_dims){2, 2, 7, 7, 3, 3, 3, 2, 2, 1, 1, 0, 0}, __LINE__);  /* stride 2, odd */
+        conv_case((conv_dims){1, 3, 7, 6, 2, 3, 2, 2, 1, 1, 0, 0, 0}, __LINE__);  /* non-square */
+        conv_case((conv_dims){2, 2, 9, 8, 3, 5, 3, 1, 2, 2, 1, 0, 0}, __LINE__);  /* 5x3, s(1,2) */
+        conv_case((conv_dims){3, 4, 5, 5, 2, 1, 1, 1, 1, 0, 0, 0, 0}, __LINE__);  /* 1x1 */
+        conv_case((conv_dims){2, 1, 8, 8, 3, 4, 4, 3, 3, 2, 2, 0, 0}, __LINE__);  /* pad 2, stride 3 */
+        conv_case((conv_dims){1, 2, 4, 3, 2, 4, 3, 1, 1, 0, 0, 0, 0}, __LINE__);  /* kernel = input */
+    }
+    pdrt_conv2d_use_dnnl(1);
+#ifdef PD_HAVE_DNNL
+    CHECK(pdrt_conv2d_dnnl_shapes() >= 7); /* oneDNN really ran them (with and without bias) */
+#else
+    CHECK(pdrt_conv2d_dnnl_shapes() == 0);
+#endif
 }
 
 /* ---- relu ---- */
