@@ -71,6 +71,9 @@ void pdrt_ex_checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t
  * left off (done minibatches, epoch, --checkpoint-every when not given). */
 void pdrt_ex_resume(ex_t *e, int64_t *done, int *epoch, int64_t *every);
 
+/* executor_trace.c: gathers every rank's trace events to out_rank, which writes run/trace.json. */
+void pdrt_ex_write_trace(ex_t *e);
+
 /* Tied weights (executor_ties.c): the owner's initial values into the tied layer's copy (after
  * init and --init); the copies' gradients exchanged and summed at the start of every step (after
  * the replicas' all-reduce); with --check-replicas, the copies compared bitwise after it. */
