@@ -2,6 +2,7 @@
 #   make          builds bin/pdplan, build/libpdrt.a and bin/pdprof (with the GPU op kernels where
 #                 nvcc and cuDNN's header exist)
 #   make deps     installs what is missing through apt (scripts/install-deps.sh)
+#   make bench-deps  the same plus what the benchmarks compare against (python3-torch)
 #   make test     builds the tests with AddressSanitizer+UBSan and runs every test (tests/run.sh)
 #   make demo     plans, generates, builds and trains models/fmnist_cnn.yaml end to end
 #   make demo-gpt the same for the character model on Shakespeare, then samples text from it
@@ -48,13 +49,16 @@ SAN_CODEGEN_OBJ := $(CODEGEN_SRC:%.c=build/san/%.o)
 SAN_PDPLAN_OBJ  := $(PDPLAN_SRC:%.c=build/san/%.o)
 TEST_BIN    := $(TEST_SRC:tests/unit/%.c=build/san/tests/%)
 
-.PHONY: all deps test demo demo-gpt clean bench runtime
+.PHONY: all deps bench-deps test demo demo-gpt clean bench runtime
 all: bin/pdplan build/libpdrt.a bin/pdprof
 
 runtime: build/libpdrt.a
 
 deps:
 	bash scripts/install-deps.sh
+
+bench-deps:
+	bash scripts/install-deps.sh --bench
 
 # named corpora (runtime/rt_data.c): the checkout's data/, where make deps puts them
 build/obj/runtime/rt_data.o build/san/runtime/rt_data.o: CFLAGS_ALL += -DPDRT_DATA_ROOT='"$(CURDIR)/data"'

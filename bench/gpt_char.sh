@@ -11,7 +11,7 @@
 # Ours: tokens/s = steps x 32 x 128 / train_s from run/summary.json (the training loop alone;
 # evaluation off), and the whole launch's wall time beside it.
 # Usage: bench/gpt_char.sh [STEPS (default 60)]   Needs data/shakespeare_char (make deps) or
-# $PD_DATA_DIR; PyTorch (python3-torch) for its line.
+# $PD_DATA_DIR; PyTorch (python3-torch: bash scripts/install-deps.sh --bench) for its line.
 set -eu
 cd "$(dirname "$0")/.."
 steps=${1:-60}
@@ -53,7 +53,8 @@ if [ -n "$torch" ]; then
         "$("$py" -c 'import torch; print(torch.__version__)')" "$torch"
     awk -v o="$single" -v t="$torch" 'BEGIN { printf "  ours / PyTorch (one thread each):        %7.2fx\n", o / t }'
 else
-    echo "  PyTorch: not measured ($(tail -1 "$gen/torch.log" 2>/dev/null || echo 'no python3 with torch'))"
+    echo "  PyTorch: not measured ($(tail -1 "$gen/torch.log" 2>/dev/null ||
+        echo 'no python3 with torch: bash scripts/install-deps.sh --bench installs python3-torch'))"
 fi
 printf "  ours, 2-stage 1F1B pipeline (2 ranks):   %7s tokens/s  (%s s wall)\n" "$pipe" "$pipe_wall"
 awk -v s="$single" -v p="$pipe" 'BEGIN { printf "  pipeline / one process:                  %7.2fx\n", p / s }'

