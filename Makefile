@@ -163,8 +163,9 @@ test: all build/san/pdplan $(TEST_BIN)
 demo:
 	bash scripts/demo.sh
 
-# the character model demo-gpt trains: gpt_char (about 26 min on 2 shared cores), or
-# DEMO_GPT_MODEL=bigram_char (under a minute)
+# the character model demo-gpt trains: gpt_char (650 updates of 32 sequences as a 2-stage flush
+# pipeline: validation 1.85 nats per character; 440 s of training at load 7 on the shared 2
+# cores, docs/performance.md), or DEMO_GPT_MODEL=bigram_char (under a minute)
 DEMO_GPT_MODEL ?= gpt_char
 demo-gpt:
 	MODEL=$(DEMO_GPT_MODEL) bash scripts/demo_gpt.sh

@@ -26,6 +26,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus /* runtime/cuda/optim.cu calls pd_optim_lr */
+extern "C" {
+#endif
+
 /* buf: n floats, zero before the first step (may be NULL when momentum == 0) */
 void pd_sgd_step(float *params, float *buf, const float *grads, float lr, float momentum,
                  float weight_decay, size_t n);
@@ -68,5 +72,9 @@ void pd_optim_step(float *params, float *state, const float *grads, const pd_opt
 double pd_sq_norm(const float *g, size_t n);
 /* min(1, max_norm / (sqrt(sq_norm) + 1e-6)) */
 float pd_clip_coef(double sq_norm, float max_norm);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

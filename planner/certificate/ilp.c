@@ -305,7 +305,7 @@ static pd_plan *plan_of(const ilp_problem *q, const arcs_builder *b, const pd_il
         int n_stage;
         stage_sums(&sums, q, b->from[a], b->to[a], nodes, &n_stage);
         pd_stage_cost sc;
-        if (q->hc) pd_stage_cost_at(&sc, &sums, q->hc, rank, r, after);
+        if (q->hc) pd_stage_cost_at(&sc, &sums, q->hc, q->g, rank, r, after);
         else pd_stage_cost_eval(&sc, &sums, &q->lv, q->cm, r, after);
         pd_stage *st = &pl->stages[pl->n_stages++];
         st->nodes = malloc((size_t)n_stage * sizeof(int));
@@ -411,7 +411,7 @@ static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster 
     }
     q->g = g;
     q->levels = 1;
-    pd_cost_level_of(&q->lv, c, 0);
+    pd_cost_level_of(&q->lv, c, g, 0);
     q->cm = o ? o->cost_model : PD_COST_DEFAULT;
     q->N = c->count[0];
     q->straight = o && o->straight;

@@ -33,10 +33,10 @@ void pd_stage_cost_eval(pd_stage_cost *out, const pd_stage_sums *s, const pd_cos
         c.allreduce_ms = ring / r;
         if (!s->first) c.comm_in_ms = 2000.0 * s->in_bytes / (B * r);
         if (!s->last) c.comm_out_ms = 2000.0 * s->out_bytes / (B * r);
-        /* stashed weight versions + gradients + momentum, and the activations (and input) of
-         * every minibatch in flight */
+        /* stashed weight versions + gradients + the optimizer's buffers (momentum's velocity,
+         * Adam's two moments), and the activations (and input) of every minibatch in flight */
         if (lv->innermost)
-            c.memory_bytes = (c.weight_versions + 2.0) * P +
+            c.memory_bytes = (c.weight_versions + 1.0 + lv->optim_buffers) * P +
                              (double)c.weight_versions * (s->act_bytes + s->in_bytes);
     }
     if (cm == PD_COST_PIPEDREAM) {
@@ -91,7 +91,7 @@ void pd_stage_cost_nodes(pd_stage_cost *out, const pd_costgraph *g, const pd_cos
     pd_stage_cost_eval(out, &s, lv, cm, replicas, workers_after);
 }
 
-void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l) {
+void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, const pd_costgraph *g, int l) {
     /* the original passes the previous level's count as K (num_machines_in_machine), not the
      * product of every inner count; only the compat model uses K */
     int k = l > 0 ? c->count[l - 1] : 1;
@@ -100,6 +100,7 @@ void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l) {
     lv->k = k;
     lv->memory_bytes = c->memory_bytes;
     lv->innermost = l == 0;
+    lv->optim_buffers = g ? g->optim_buffers : 1;
 }
 
 void pd_graph_sums(pd_stage_sums *s, const pd_costgraph *g) {
@@ -120,7 +121,7 @@ double pd_data_parallel_ms(const pd_costgraph *g, const pd_cluster *c, pd_cost_m
                                 pd_cluster_workers(c));
     for (int l = 0; l < c->n_levels; l++) {
         pd_cost_level lv;
-        pd_cost_level_of(&lv, c, l);
+        pd_cost_level_of(&lv, c, g, l);
         pd_stage_cost sc;
         pd_stage_cost_eval(&sc, &s, &lv, cm, lv.workers, 0);
         s.compute_ms = sc.time_ms;
@@ -162,10 +163,10 @@ double pd_ring_ms_members(const pd_cluster *c, const int *members, int n, double
     return ms;
 }
 
-void pd_stage_cost_at(pd_stage_cost *out, const pd_stage_sums *s, const pd_cluster *c, long a,
-                      int replicas, int workers_after) {
+void pd_stage_cost_at(pd_stage_cost *out, const pd_stage_sums *s, const pd_cluster *c,
+                      const pd_costgraph *g, long a, int replicas, int workers_after) {
     pd_cost_level lv;
-    pd_cost_level_of(&lv, c, 0);
+    pd_cost_level_of(&lv, c, g, 0);
     lv.innermost = 1; /* memory: the default model's, per worker */
     pd_stage_cost_eval(out, s, &lv, PD_COST_DEFAULT, replicas, workers_after);
     double r = replicas;
@@ -207,7 +208,7 @@ double pd_plan_price(pd_plan *p, const pd_costgraph *g, const pd_cluster *c) {
         s.out_bytes = s.last ? 0 : pd_cut_bytes(g, upto);
         long a = st->ranks ? st->ranks[0] : before;
         pd_stage_cost sc;
-        pd_stage_cost_at(&sc, &s, c, a, st->replicas, 0);
+        pd_stage_cost_at(&sc, &s, c, g, a, st->replicas, 0);
         if (!contiguous(st)) { /* any placement: the ring over the units it spans */
             double bytes, r = st->replicas;
             sc.allreduce_ms = pd_ring_ms_members(c, st->ranks, st->replicas, s.param_bytes,

@@ -29,6 +29,7 @@ typedef struct {
     double memory_bytes; /* per worker; 0 = no limit */
     int innermost;       /* 1 at level 0: the default model checks memory only there, where one
                             stage replica is one worker */
+    double optim_buffers; /* the optimizer's parameter-sized buffers (pd_costgraph's) */
 } pd_cost_level;
 
 /* The sums that price a stage (what the DP precomputes per pair of ideals). */
@@ -169,8 +170,8 @@ double pd_ring_ms_members(const pd_cluster *c, const int *members, int n, double
 /* A stage on the ranks [a, a + replicas) of cluster c under the default model: the figures of
  * pd_stage_cost_eval, with the all-reduce and transfers of pd_stage_time_at (memory: the default
  * model's, against c->memory_bytes). */
-void pd_stage_cost_at(pd_stage_cost *out, const pd_stage_sums *s, const pd_cluster *c, long a,
-                      int replicas, int workers_after);
+void pd_stage_cost_at(pd_stage_cost *out, const pd_stage_sums *s, const pd_cluster *c,
+                      const pd_costgraph *g, long a, int replicas, int workers_after);
 
 /* The price of plan p (default model; its stages' nodes, replicas and ranks) on cluster c: fills
  * every stage's compute_ms (unreplicated), allreduce_ms, comm_in_ms, comm_out_ms, time_ms,
@@ -214,7 +215,8 @@ void pd_plan_count_ties(pd_plan *p, const pd_model *m, const pd_cluster *c);
  * NULL: a graph.txt), the stage's param_bytes / 4. */
 void pd_plan_count_params(pd_plan *p, const pd_model *m);
 
-/* Fills lv for level l of c (memory from c->memory_bytes). */
-void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, int l);
+/* Fills lv for level l of c (memory from c->memory_bytes; the optimizer's buffers from g, 1 when
+ * g is NULL). */
+void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, const pd_costgraph *g, int l);
 
 #endif

@@ -249,7 +249,7 @@ pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_op
                 if (!one) break;
                 one[v] = 1;
                 pd_cost_level lv;
-                pd_cost_level_of(&lv, c, 0);
+                pd_cost_level_of(&lv, c, g, 0);
                 lv.innermost = 1;
                 pd_stage_cost sc;
                 pd_stage_cost_nodes(&sc, g, &lv, o->cost_model, NULL, one, 1, 0);

@@ -105,7 +105,7 @@ static inline void stage_sums(pd_stage_sums *s, const dpctx *x, int l, long I, l
  * flattened hierarchy (x->hc) on the ranks [a, a + r). */
 static inline void dp_stage_eval(pd_stage_cost *c, const dpctx *x, int l, const pd_stage_sums *ss,
                                  int r, int after, long a) {
-    if (x->hc) pd_stage_cost_at(c, ss, x->hc, a, r, after);
+    if (x->hc) pd_stage_cost_at(c, ss, x->hc, x->g, a, r, after);
     else pd_stage_cost_eval(c, ss, &x->lv[l], x->cm, r, after);
 }
 

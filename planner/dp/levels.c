@@ -126,7 +126,7 @@ int dp_ctx_init(dpctx *x, const pd_costgraph *g, const pd_cluster *c, pd_cost_mo
     }
     x->L = c->n_levels;
     for (int l = 0; l < x->L; l++) {
-        pd_cost_level_of(&x->lv[l], c, l);
+        pd_cost_level_of(&x->lv[l], c, g, l);
         x->wbelow[l] = l ? x->wbelow[l - 1] * c->count[l - 1] : 1;
     }
     long cap = max_states > 0 ? max_states : DEFAULT_MAX_STATES;

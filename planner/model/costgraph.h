@@ -20,6 +20,10 @@ typedef struct {
     int *src, *dst;      /* n_edges; src < dst */
     double input_bytes;  /* bytes of one minibatch of model input (0 if unknown) */
     double input_ms;     /* data loading time per minibatch, if known (graph.txt Input node) */
+    double optim_buffers; /* parameter-sized optimizer buffers a stage holds: 0 plain SGD, 1 SGD
+                             with momentum (its velocity), 2 Adam and AdamW (their moments);
+                             pd_costgraph_new sets 1 (a graph.txt names no optimizer: PipeDream
+                             trained with momentum SGD) */
 } pd_costgraph;
 
 /* Allocates a graph with n nodes and room for max_edges edges (all zero). Returns NULL on OOM. */

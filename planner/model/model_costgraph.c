@@ -11,6 +11,7 @@ pd_costgraph *pd_costgraph_new(int n, int max_edges) {
     if (!g) return NULL;
     size_t nn = n > 0 ? (size_t)n : 1, ne = max_edges > 0 ? (size_t)max_edges : 1;
     g->n = n;
+    g->optim_buffers = 1;
     g->name = calloc(nn, sizeof *g->name);
     g->fwd_ms = calloc(nn, sizeof(double));
     g->bwd_ms = calloc(nn, sizeof(double));
@@ -48,6 +49,10 @@ pd_costgraph *pd_model_costgraph(const pd_model *m) {
     if (!g) return NULL;
     double batch = (double)m->batch;
     g->input_bytes = 4.0 * batch * (double)pd_shape_numel(&m->input);
+    /* what runtime/optim.c allocates beside the parameters (pd_optim_state_floats) */
+    g->optim_buffers = m->optimizer == PD_OPT_ADAM || m->optimizer == PD_OPT_ADAMW ? 2
+                       : m->momentum != 0                                          ? 1
+                                                                                   : 0;
     for (int i = 1; i < m->n_layers; i++) {
         const pd_layer *L = &m->layers[i];
         int v = i - 1;

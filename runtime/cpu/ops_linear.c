@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "vec_math.h"
 
 void pdrt_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int B, int C, int OC) {
@@ -24,9 +25,12 @@ void pdrt_linear_backward(float *dinp, float *dweight, float *dbias, const float
     if (dweight) /* dweight[OC][C] += dout[B][OC]^T * inp[B][C] */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1.0f, dout, OC, inp, C,
                     1.0f, dweight, C);
-    if (dbias)
+    if (dbias) /* rows in order, four columns at a time (the same sums as one at a time) */
         for (int b = 0; b < B; b++) {
             const float *row = dout + (size_t)b * OC;
-            for (int o = 0; o < OC; o++) dbias[o] += row[o];
+            int o = 0;
+            for (; o + 4 <= OC; o += 4)
+                pd_store4(dbias + o, pd_load4(dbias + o) + pd_load4(row + o));
+            for (; o < OC; o++) dbias[o] += row[o];
         }
 }

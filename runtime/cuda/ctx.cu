@@ -25,6 +25,7 @@ extern "C" pd_cuda_ctx *pd_cuda_ctx_create(int device, pd_cuda_precision prec,
     PD_CUDA_CHECK(cudaMalloc(&ctx->algo_ws, ctx->algo_ws_bytes));
     PD_CUDA_CHECK(cudaMalloc((void **)&ctx->loss_dev, sizeof(float)));
     PD_CUDA_CHECK(cudaMalloc((void **)&ctx->count_dev, sizeof(int)));
+    PD_CUDA_CHECK(cudaMalloc((void **)&ctx->norm_dev, PD_NORM_BLOCKS * sizeof(double)));
     return ctx;
 }
 
@@ -49,6 +50,7 @@ extern "C" void pd_cuda_ctx_destroy(pd_cuda_ctx *ctx) {
     cudaFree(ctx->algo_ws);
     cudaFree(ctx->loss_dev);
     cudaFree(ctx->count_dev);
+    cudaFree(ctx->norm_dev);
     cudnnDestroy(ctx->dnn);
     cublasLtDestroy(ctx->lt);
     cudaStreamDestroy(ctx->stream);

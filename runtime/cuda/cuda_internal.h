@@ -86,11 +86,14 @@ struct pd_cuda_ctx {
     size_t algo_ws_bytes;
     float *loss_dev;      /* one float for the synchronous loss */
     int *count_dev;       /* one int for pdrt_count_correct */
+    double *norm_dev;     /* PD_NORM_BLOCKS doubles: pd_sq_norm_cuda's partial sums */
     pd_lt_plan lt_plans[PD_MAX_LT_PLANS];
     int n_lt_plans;
     pd_conv_plan conv_plans[PD_MAX_CONV_PLANS];
     int n_conv_plans;
 };
+
+#define PD_NORM_BLOCKS 128 /* pd_sq_norm_cuda's fixed grid (optim.cu) */
 
 /* scratch: reset at the start of an op, then take 256-byte-aligned pieces */
 static inline void pd_scratch_reset(pd_cuda_ctx *ctx) { ctx->scratch_used = 0; }

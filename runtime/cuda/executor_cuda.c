@@ -183,6 +183,36 @@ static void allreduce(cx_t *e) {
     e->stats.wait_ms += 1e3 * (pdrt_now() - t);
 }
 
+/* the squared norm of the device gradient g, the tied layers' copies left out (their owner
+ * counts them), as pdrt_ties_sq_norm does on the host */
+static double sq_norm_dev(cx_t *e, const float *g) {
+    const pdrt_stage *st = e->st;
+    double sq = 0;
+    int64_t at = 0;
+    for (int i = 0; i < st->n_tensors && st->n_ties; i++) {
+        const pdrt_tensor *t = &st->tensors[i];
+        if (t->is_buffer || !pdrt_tie_copy(st, i)) continue;
+        PDRT_CHECK(t->offset >= at);
+        sq += pd_sq_norm_cuda(e->ctx, g + at, (size_t)(t->offset - at));
+        at = t->offset + t->numel;
+    }
+    return sq + pd_sq_norm_cuda(e->ctx, g + at, (size_t)(np_of(e) - at));
+}
+
+/* Clipping by the global norm, as the CPU executor's clip_global: each stage's first replica's
+ * squared norm of its mean gradient, gathered to every rank and summed in rank order, so every
+ * rank scales by the same min(1, max_norm / (norm + 1e-6)). Every rank joins at every update. */
+static void clip_global(cx_t *e) {
+    double mine = e->j == 0 ? sq_norm_dev(e, e->acc) : 0.0, total = 0;
+    double *all = calloc((size_t)e->n, sizeof(double));
+    PDRT_CHECK(all != NULL);
+    MPI_Allgather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, MPI_COMM_WORLD);
+    for (int r = 0; r < e->n; r++) total += all[r];
+    free(all);
+    float c = pd_clip_coef(total, e->opt.clip_grad_norm);
+    if (c != 1.0f) pd_scale_cuda(e->ctx, e->acc, c, (size_t)np_of(e));
+}
+
 static void step(cx_t *e) {
     double t = pdrt_now();
     int64_t np = np_of(e);
@@ -190,6 +220,7 @@ static void step(cx_t *e) {
     if (e->st->n_ties) /* the tied copies' summed gradients, as the CPU executor's step */
         pdrt_cuda_ties_grads(&e->ties, e->ctx, e->acc, e->acc_count);
     if (e->acc_count != 1) pd_scale_cuda(e->ctx, e->acc, 1.0f / (float)e->acc_count, (size_t)np);
+    if (e->opt.clip_grad_norm > 0) clip_global(e);
     float *old = dev_w(e, pdrt_stash_newest(&e->stash));
     float *w = dev_w(e, pdrt_stash_begin_update(&e->stash));
     if (w != old)
@@ -613,9 +644,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     if (!e.ctx) PDRT_FAIL("cannot create the CUDA context on GPU %d", device);
     e.stream = pd_cuda_ctx_stream(e.ctx);
     pdrt_optim_from(&e.opt, st, &a);
-    if (e.opt.kind == PD_OPTIM_ADAMW || e.opt.clip_grad_norm > 0 || e.opt.warmup_iters > 0 ||
-        e.opt.lr_decay_iters > 0)
-        PDRT_FAIL("AdamW, learning-rate schedules and clipping run on CPU stages only (so far)");
+    pdrt_clip_check(&e.opt, st, &a);
     e.per_epoch = pdrt_pipeline_data(&e.total, &e.train, &e.test, &a, st, e.first);
     {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
@@ -751,6 +780,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     MPI_Comm_free(&e.ties.comm);
     cx_free(&e);
     pd_cuda_ctx_destroy(e.ctx);
+    pdrt_optim_free(&e.opt);
     MPI_Finalize();
     return 0;
 }

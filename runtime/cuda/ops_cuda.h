@@ -152,8 +152,14 @@ void pd_sgd_step_cuda(pd_cuda_ctx *ctx, float *params, float *buf, const float *
 void pd_adam_step_cuda(pd_cuda_ctx *ctx, float *params, float *m, float *v, const float *grads,
                        float lr, float beta1, float beta2, float eps, float weight_decay,
                        int64_t t, size_t n);
+void pd_adamw_step_cuda(pd_cuda_ctx *ctx, float *params, float *m, float *v, const float *grads,
+                        float lr, float beta1, float beta2, float eps, float weight_decay,
+                        int64_t t, size_t n);
+/* one step at pd_optim_lr(opt, t) (the schedule), AdamW's decay by opt->spans */
 void pd_optim_step_cuda(pd_cuda_ctx *ctx, float *params, float *state, const float *grads,
                         const pd_optim *opt, int64_t t, size_t n);
+/* sum of g[i]^2 in double over a fixed grid (deterministic; synchronises): clipping's norm */
+double pd_sq_norm_cuda(pd_cuda_ctx *ctx, const float *g, size_t n);
 
 /* ---- for the executor (rt_kernels.cu) ---- */
 void pd_scale_cuda(pd_cuda_ctx *ctx, float *x, float a, size_t n);          /* x *= a */

@@ -251,6 +251,31 @@ if expect_status 2 "--memory too small" "$PDPLAN" models/fmnist_cnn.yaml -n 2 --
     else fail "--memory too small" "no message naming memory: $OUTPUT"; fi
 fi
 
+# ---- the optimizer's state in the memory model: plain SGD holds nothing beside the parameters
+# and gradients, momentum SGD one velocity, AdamW two moments (one parameter-sized buffer each),
+# and a memory limit between momentum's and AdamW's needs refuses AdamW alone ----
+opt_mem() { # name, optimizer flow map: plans gpt_char with it on one worker, prints the stage's
+             # memory_bytes and param_bytes (nothing when it does not plan)
+    sed "s/^optimizer: .*/optimizer: $2/" models/gpt_char.yaml >"$TMP/opt_$1.yaml"
+    "$PDPLAN" "$TMP/opt_$1.yaml" -n 1 --no-codegen -q -o "$TMP/opt_$1" >/dev/null 2>&1 &&
+        sed -n 's/^    \(memory_bytes\|param_bytes\): //p' "$TMP/opt_$1/plan.yaml" | tr '\n' ' '
+}
+read -r m_sgd p_sgd < <(opt_mem sgd "{kind: sgd, lr: 0.01}")
+read -r m_mom _ < <(opt_mem mom "{kind: sgd, lr: 0.01, momentum: 0.9}")
+read -r m_adamw _ < <(opt_mem adamw "{kind: adamw, lr: 0.001, weight_decay: 0.1}")
+if [ -n "$m_sgd" ] && [ -n "$p_sgd" ] && [ "$((m_mom - m_sgd))" = "$p_sgd" ] &&
+   [ "$((m_adamw - m_mom))" = "$p_sgd" ]; then pass "memory counts the optimizer's buffers"
+else fail "memory counts the optimizer's buffers" \
+    "sgd $m_sgd, momentum $m_mom, adamw $m_adamw bytes; parameters $p_sgd bytes"; fi
+if [ -n "$m_mom" ] &&
+   "$PDPLAN" "$TMP/opt_mom.yaml" -n 1 --memory "$m_mom" --no-codegen -q -o "$TMP/opt_fit" \
+       >/dev/null 2>&1 &&
+   expect_status 2 "--memory refuses AdamW's moments" "$PDPLAN" "$TMP/opt_adamw.yaml" -n 1 \
+       --memory "$m_mom" --no-codegen -q -o "$TMP/opt_nofit"; then
+    if printf '%s\n' "$OUTPUT" | grep -qi memory; then pass "--memory refuses AdamW's moments"
+    else fail "--memory refuses AdamW's moments" "no message naming memory: $OUTPUT"; fi
+elif [ -z "$m_mom" ]; then fail "--memory refuses AdamW's moments" "no momentum plan"; fi
+
 # ---- without -o: generated/<model>/ in the current folder; atomic (no temporary left) ----
 mkdir -p "$TMP/cwd"
 if (cd "$TMP/cwd" && "$PDPLAN" "$ROOT/models/fmnist_cnn.yaml" -n 2 --no-codegen -q) \

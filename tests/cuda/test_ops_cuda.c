@@ -271,6 +271,11 @@ TEST(embedding) {
     CHECK_DEV(c, gy, y, ny, 1e-6);
     CHECK_DEV(c, gdw, dw, nw, 1e-5);
     CHECK_DEV(c, gdp, dp, np, 1e-5);
+    { /* the scatter-add sums in the CPU kernel's order: the same bits */
+        float *hw = from_dev(c, gdw, nw), *hp = from_dev(c, gdp, np);
+        CHECK(!memcmp(hw, dw, nw * 4) && !memcmp(hp, dp, np * 4));
+        free(hw), free(hp);
+    }
     float *h1 = malloc(nw * 4), *h2 = malloc(nw * 4);
     pd_cuda_download(c, h1, gdw, nw * 4);
     pd_cuda_upload(c, gdw, dw0, nw * 4);
@@ -281,6 +286,26 @@ TEST(embedding) {
     pd_cuda_free(gdw), pd_cuda_free(gdp), pd_cuda_free(gy);
     free(ids), free(w), free(pos), free(dy), free(dw0), free(dp0), free(y), free(dw), free(dp);
     free(h1), free(h2);
+}
+
+/* embedding backward on GPT-2's vocabulary: a few rows hit many times, most never; the same
+ * bits as the CPU's scatter-add (its cost follows the tokens, not V * tokens) */
+TEST(embedding_large_vocabulary) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    int B = 4, T = 256, V = 50257, C = 64;
+    size_t nt = (size_t)B * T, ny = nt * (size_t)C, nw = (size_t)V * C;
+    float *ids = malloc(nt * sizeof(float)), *u = rnd(nt, 0, 1);
+    for (size_t i = 0; i < nt; i++) /* half the tokens among 5 ids, the rest anywhere */
+        ids[i] = (float)(u[i] < 0.5f ? (int)(u[i] * 10.0f) * 9973 % V : (int)(u[i] * (V - 1)));
+    float *dy = rnd(ny, -1, 1), *dw0 = rnd(nw, -1, 1), *dw = dup_h(dw0, nw);
+    pdrt_embedding_backward(dw, NULL, dy, ids, B, T, V, C);
+    float *gids = to_dev(c, ids, nt), *gdy = to_dev(c, dy, ny), *gdw = to_dev(c, dw0, nw);
+    pdrt_embedding_backward_cuda(c, gdw, NULL, gdy, gids, B, T, V, C);
+    float *h = from_dev(c, gdw, nw);
+    CHECK(!memcmp(h, dw, nw * 4));
+    pd_cuda_free(gids), pd_cuda_free(gdy), pd_cuda_free(gdw);
+    free(ids), free(u), free(dy), free(dw0), free(dw), free(h);
 }
 
 static void pool_case(int maxpool, int B, int C, int H, int W, int K, int S, int P) {
@@ -482,6 +507,51 @@ TEST(optimizers) {
         pd_cuda_free(gw), pd_cuda_free(gst);
         free(w), free(st);
     }
+}
+
+/* AdamW with a decay mask (spans), warm-up and cosine schedule, against optim.c over 6 steps */
+TEST(adamw_spans_and_schedule) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    size_t n = 4099;
+    pd_optim_span spans[3] = {{0, 2000, 1}, {2000, 99, 0}, {2099, 2000, 1}};
+    pd_optim o = {.kind = PD_OPTIM_ADAMW, .lr = 3e-3f, .weight_decay = 0.1f, .beta1 = 0.9f,
+                  .beta2 = 0.99f, .eps = 1e-8f, .warmup_iters = 2, .lr_decay_iters = 5,
+                  .min_lr = 1e-4f, .spans = spans, .n_spans = 3};
+    size_t ns = pd_optim_state_floats(&o, n);
+    float *w = rnd(n, -1, 1), *st = calloc(ns, 4), *gw = to_dev(c, w, n);
+    float *gst = pd_cuda_alloc(ns * 4);
+    pd_cuda_zero(c, gst, ns * 4);
+    for (int t = 1; t <= 6; t++) {
+        float *g = rnd(n, -1, 1), *gg = to_dev(c, g, n);
+        pd_optim_step(w, st, g, &o, t, n);
+        pd_optim_step_cuda(c, gw, gst, gg, &o, t, n);
+        pd_cuda_free(gg);
+        free(g);
+    }
+    CHECK_DEV(c, gw, w, n, 1e-6);
+    CHECK_DEV(c, gst, st, ns, 1e-6);
+    pd_cuda_free(gw), pd_cuda_free(gst);
+    free(w), free(st);
+}
+
+/* clipping's squared norm: the CPU's value (to double rounding), and the same bits twice */
+TEST(sq_norm) {
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    NEED_GPU(c);
+    size_t sizes[4] = {1, 255, 5003, ((size_t)1 << 20) + 3};
+    for (int k = 0; k < 4; k++) {
+        size_t n = sizes[k];
+        float *g = rnd(n, -2, 2), *gg = to_dev(c, g, n);
+        double want = pd_sq_norm(g, n), got = pd_sq_norm_cuda(c, gg, n);
+        double again = pd_sq_norm_cuda(c, gg, n);
+        if (!(fabs(got - want) <= 1e-12 * want))
+            test_fail(__FILE__, __LINE__, "n %zu: %.17g, the CPU %.17g", n, got, want);
+        CHECK(memcmp(&got, &again, sizeof got) == 0);
+        pd_cuda_free(gg);
+        free(g);
+    }
+    CHECK(pd_sq_norm_cuda(c, NULL, 0) == 0.0);
 }
 
 TEST(layernorm) {

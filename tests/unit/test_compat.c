@@ -158,7 +158,7 @@ TEST(compat_diamond_dag) {
     /* the stage {1,2,3} after {0}, one replica: its input cut counts n0's tensor once */
     unsigned char before[4] = {1, 0, 0, 0}, stage[4] = {0, 1, 1, 1};
     pd_cost_level lv;
-    pd_cost_level_of(&lv, &c, 0);
+    pd_cost_level_of(&lv, &c, g, 0);
     pd_stage_cost sc;
     pd_stage_cost_nodes(&sc, g, &lv, PD_COST_PIPEDREAM, before, stage, 1, 0);
     CHECK_CLOSE(sc.comm_in_ms, 2.0, 1e-12, 1e-12);

@@ -111,7 +111,7 @@ static int bf_stage(bf *b, int l, unsigned a, unsigned j, unsigned start, unsign
     s.first = a == start;
     s.last = b->cm == PD_COST_PIPEDREAM ? j == b->full : j == end;
     pd_cost_level lv;
-    pd_cost_level_of(&lv, b->c, l);
+    pd_cost_level_of(&lv, b->c, b->g, l);
     pd_stage_cost c;
     pd_stage_cost_eval(&c, &s, &lv, b->cm, r, after);
     *time = c.time_ms;

@@ -133,7 +133,7 @@ static double brute_force(const pd_costgraph *g, const pd_cluster *c, const pd_p
     brute b = {0};
     b.g = g;
     b.c = c;
-    pd_cost_level_of(&b.lv, c, 0);
+    pd_cost_level_of(&b.lv, c, g, 0);
     b.cm = o->cost_model;
     b.straight = o->straight;
     b.exact = pd_ilp_uses_every_worker(o);
@@ -317,7 +317,7 @@ TEST(worse_plan_is_caught) {
         unsigned char *all = malloc((size_t)g->n);
         memset(all, 1, (size_t)g->n);
         pd_cost_level lv;
-        pd_cost_level_of(&lv, &c, 0);
+        pd_cost_level_of(&lv, &c, g, 0);
         pd_stage_cost sc;
         pd_stage_cost_nodes(&sc, g, &lv, o.cost_model, NULL, all, c.count[0], 0);
         free(all);

@@ -63,7 +63,7 @@ static int data_parallel_fits(const pd_costgraph *g, const pd_cluster *c) {
     pd_stage_sums s;
     pd_graph_sums(&s, g);
     pd_stage_cost sc;
-    pd_stage_cost_at(&sc, &s, c, 0, pd_cluster_workers(c), 0);
+    pd_stage_cost_at(&sc, &s, c, g, 0, pd_cluster_workers(c), 0);
     return sc.fits;
 }
 

@@ -143,6 +143,8 @@ TEST(attention_forward_backward_match_reference) {
     attention_case((att_dims){2, 5, 8, 2}, __LINE__);
     attention_case((att_dims){1, 7, 12, 3}, __LINE__);
     attention_case((att_dims){2, 1, 4, 4}, __LINE__); /* one token, head size 1 */
+    attention_case((att_dims){1, 45, 6, 2}, __LINE__); /* row blocks: 32 + 13 */
+    attention_case((att_dims){1, 64, 4, 1}, __LINE__); /* two full row blocks */
 }
 
 /* ---- the descriptors on sequences ---- */
