@@ -2,7 +2,7 @@
 # demo_gpt.sh (make demo-gpt): the token path end to end: builds the Shakespeare corpus (make
 # deps), plans the character model as a 2-stage straight pipeline into generated/<model>/, builds
 # it, trains it on the corpus (progress lines; the validation loss in nats per character at the
-# end of the run, and every 200 steps where pdlaunch has --eval-every) saving the weights, then
+# end of the run and every GPT_EVAL_EVERY steps, default 650, each over the whole validation split) saving the weights, then
 # samples 300 characters from them (pdlaunch --generate, one process). MODEL picks the model:
 #   gpt_char (the default): models/gpt_char.yaml with minibatches of 16 sequences (written to
 #     generated/gpt_char.demo.yaml), planned for PipeDream-Flush (pdplan --schedule flush) with
@@ -37,9 +37,7 @@ if [ "$model" = gpt_char ]; then
     plan+=(--schedule flush)
     train=(--microbatches 2 --steps $((2 * updates)) --log-every 100)
 fi
-if scripts/pdlaunch --help 2>&1 | grep -q -- '--eval-every'; then
-    train+=(--eval-every 200) # the validation loss as it goes
-fi
+train+=(--eval-every "${GPT_EVAL_EVERY:-650}") # the validation loss as it goes (whole split)
 echo "demo-gpt: planning $yaml as a 2-stage pipeline (pdplan ${plan[*]})"
 bin/pdplan "$yaml" "${plan[@]}" -o "$out"
 make -s -C "$out"
