@@ -10,9 +10,9 @@
 # here, tests/onnx/torch_train.py); the exported trained ONNX, and the ONNX of a model YAML, give
 # our evaluation's logits under onnxruntime (data/onnx-venv, make deps; <= 1e-4).
 # The transformer patterns: a tiny GPT (make_fixtures.py: gpt_char's structure, nanoGPT's
-# modules) exported at opset 13 (LayerNorm decomposed), at opset 17 (LayerNormalization) and with
-# the GELU written out imports as the same layers (embedding with positions, layernorm,
-# attention with its heads, gelu) with PyTorch's parameter count; trained 10 steps on a small
+# modules) exported at opset 13 (LayerNorm decomposed), at opset 17 (LayerNormalization), with
+# the GELU written out and with an additive mask imports as the same layers (embedding with
+# positions, layernorm, attention with its heads, gelu) with PyTorch's parameter count; trained 10 steps on a small
 # u8 token corpus (--single --no-shuffle) it ends with PyTorch's float64 weights (<= 1e-4,
 # tests/onnx/torch_gpt_train.py), its trained ONNX gives our logits under onnxruntime, and an
 # anti-causal mask (torch.triu) is refused naming the Where node.
@@ -57,7 +57,7 @@ if [ -z "$PYT" ]; then
     finish
     exit
 fi
-if ! "$PYT" tests/onnx/make_fixtures.py "$TMP/fx" cnn cnn_nodrop resblock resnet18 gpt gpt17 \
+if ! "$PYT" tests/onnx/make_fixtures.py "$TMP/fx" cnn cnn_nodrop resblock resnet18 gpt gpt17 gpt_addmask \
         gpt_formula gpt_triu >"$TMP/fx.log" 2>&1; then
     fail onnx_fixtures "$(tail -3 "$TMP/fx.log")"
     finish
@@ -164,7 +164,7 @@ elif expect_status 0 onnx_yaml_export_plan "$PDPLAN" "$TMP/tiny.yaml" -n 2 -o "$
 fi
 
 # ---- the transformer patterns: a tiny GPT ----
-for g in gpt gpt17 gpt_formula; do
+for g in gpt gpt17 gpt_formula gpt_addmask; do
     if expect_status 0 "onnx_$g" "$PDPLAN" "$TMP/fx/$g.onnx" -n 2 -o "$TMP/$g" -q &&
         expect_status 0 "onnx_${g}_yaml" "$PDPLAN" "$TMP/fx/$g.onnx" --emit-yaml "$TMP/$g.yaml"; then
         ours=$(awk '$1 == "params:" { s += $2 } END { print s }' "$TMP/$g/plan.yaml")

@@ -15,6 +15,7 @@ every initializer keeps its parameter's name), into OUTDIR:
                  [4, 8] in, logits [4, 8, 16] out; opset 13 (LayerNorm decomposed)
   gpt17.onnx     the same at opset 17 (LayerNormalization nodes)
   gpt_formula.onnx the same with the GELU written out as 0.5 x (1 + tanh(...))
+  gpt_addmask.onnx the same with the mask added (a buffer of 0 and -inf) instead of masked_fill
   gpt_triu.onnx  the same with the mask buffer torch.triu (each query sees the later keys), which
                  pdplan must refuse naming the Where node: its attention is causal
   gpt_seed.onnx  a smaller GPT (vocabulary 8, context 4, width 8, one block), the fuzzer's seed
@@ -92,9 +93,9 @@ class Block(nn.Module):
     """nanoGPT's pre-LN block: fused qkv, causal attention through a registered tril buffer,
     output projection, residual; LayerNorm, MLP 4C with the tanh GELU, residual."""
 
-    def __init__(self, C, H, T, formula, mask=torch.tril):
+    def __init__(self, C, H, T, formula, mask=torch.tril, additive=False):
         super().__init__()
-        self.H, self.formula = H, formula
+        self.H, self.formula, self.additive = H, formula, additive
         self.ln_1 = nn.LayerNorm(C)
         self.c_attn = nn.Linear(C, 3 * C)
         self.c_proj = nn.Linear(C, C)
@@ -103,6 +104,8 @@ class Block(nn.Module):
         self.gelu = nn.GELU(approximate="tanh")
         self.mlp_proj = nn.Linear(4 * C, C)
         self.register_buffer("bias", mask(torch.ones(T, T)).view(1, 1, T, T))
+        if additive:
+            self.bias.masked_fill_(self.bias == 0, float("-inf")).masked_fill_(self.bias == 1, 0.0)
 
     def attn(self, x):
         B, T, C = x.size()
@@ -111,7 +114,10 @@ class Block(nn.Module):
         q = q.view(B, T, self.H, C // self.H).transpose(1, 2)
         v = v.view(B, T, self.H, C // self.H).transpose(1, 2)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
-        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+        if self.additive:
+            att = att + self.bias[:, :, :T, :T]
+        else:
+            att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
         att = F.softmax(att, dim=-1)
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
         return self.c_proj(y)
@@ -133,11 +139,11 @@ class GPT(nn.Module):
     """models/gpt_char.yaml's structure at a small size: token and learned position
     embeddings, pre-LN blocks, a final LayerNorm and an untied linear head."""
 
-    def __init__(self, V=16, T=8, C=16, H=2, L=2, formula=False, mask=torch.tril):
+    def __init__(self, V=16, T=8, C=16, H=2, L=2, formula=False, mask=torch.tril, additive=False):
         super().__init__()
         self.wte = nn.Embedding(V, C)
         self.wpe = nn.Embedding(T, C)
-        self.h = nn.ModuleList([Block(C, H, T, formula, mask) for _ in range(L)])
+        self.h = nn.ModuleList([Block(C, H, T, formula, mask, additive) for _ in range(L)])
         self.ln_f = nn.LayerNorm(C)
         self.lm_head = nn.Linear(C, V)
 
@@ -161,6 +167,7 @@ def models():
         "gpt": (GPT, (4, 8)),
         "gpt17": (GPT, (4, 8)),
         "gpt_formula": (lambda: GPT(formula=True), (4, 8)),
+        "gpt_addmask": (lambda: GPT(additive=True), (4, 8)),
         "gpt_triu": (lambda: GPT(mask=torch.triu), (4, 8)),
         "gpt_seed": (lambda: GPT(V=8, T=4, C=8, H=2, L=1), (2, 4)),
     }
