@@ -632,6 +632,13 @@ static int map_add_pat(onnx_ctx *c) {
 int onnx_seq_map(onnx_ctx *c) {
     const char *op = c->nd->op_type;
     onnx_value *x = in_val(c, 0);
+    for (size_t k = 0; k < c->nd->n_input; k++) { /* said at the node that made it */
+        onnx_value *v = in_val(c, k);
+        if (v && v->kind == OV_FAILED) {
+            c->errors++;
+            return 1;
+        }
+    }
     if (!strcmp(op, "Gather")) return map_gather(c);
     if (!strcmp(op, "LayerNormalization")) return map_layernormalization(c);
     if (!strcmp(op, "ReduceMean")) return map_reducemean(c);
