@@ -556,11 +556,11 @@ static int map_mul(onnx_ctx *c, int div) {
         o->coef = a->coef * k;
         return gelu_done(c, o);
     }
-    if (div) return -1;
-    if (a->kind == OV_LAYER && ks) {
+    if (a->kind == OV_LAYER && ks) { /* x * k or x / k */
         out_pat(c, P_G_X1, a->layer)->coef = k;
         return 0;
     }
+    if (div) return -1;
     int la = a->kind == OV_LAYER ? a->layer : a->kind == OV_PAT && a->pat >= P_G_X1 ? a->layer : -1;
     int lb = b->kind == OV_LAYER ? b->layer : b->kind == OV_PAT && b->pat >= P_G_X1 ? b->layer : -1;
     if (la < 0 || la != lb) return -1;
