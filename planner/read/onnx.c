@@ -392,6 +392,7 @@ static int read_input(onnx_ctx *c, int *batch) {
     c->m->input = rank == 4 ? (pd_shape){3, {(int)dim[1], (int)dim[2], (int)dim[3]}}
                             : (pd_shape){1, {(int)dim[1], 0, 0}};
     *batch = dim[0] > 0 ? (int)dim[0] : 32; /* a symbolic batch: 32 */
+    c->batch = *batch;
     c->m->layers[0] = (pd_layer){.name = "input", .op = PD_OP_INPUT};
     c->m->n_layers = 1;
     name_put(c, c->m->layers[0].name);

@@ -59,6 +59,7 @@ typedef struct {
     int layers_cap;
     int errors;
     int tokens;         /* the input is int64 token ids [N, T] (a language model) */
+    int batch;          /* the input's N (32 when symbolic), for Shape */
     onnx_fold **folds;  /* the folded tensors, freed with the context */
     int n_folds, folds_cap;
     /* the node being mapped, for diagnostics */

@@ -11,9 +11,10 @@
  *   1/sqrt(hs); Where(causal mask, -inf, .) or Add of a -inf mask; Softmax; @ v; Transpose back;
  *   Reshape to (T, C)                                 -> attention (heads from the Reshape)
  * Transpose of a rank-2 constant makes a transposed constant (MatMul by it is torch's Linear over
- * (B, T, C), onnx_nodes.c); Unsqueeze, Concat, Cast and Gather of integer constants fold into
- * integer vectors (shapes); Slice, Equal and Cast of float constants fold into tensors (the
- * mask). Anything that leaves a pattern half done is refused at the node that reads it. */
+ * (B, T, C), onnx_nodes.c); Unsqueeze, Concat, Cast, Gather and arithmetic of integers, and
+ * the Shape of a sequence layer (a dynamic batch's export), fold into integer vectors (shapes),
+ * Range(0, T, 1) into the positions; Slice, Equal and Cast of float constants fold into tensors
+ * (the mask). Anything that leaves a pattern half done is refused at the node that reads it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ enum {
     P_Y,       /* probs @ v: (B, heads, T, hs) */
     P_Y_T,     /* (B, T, heads, hs) */
     P_POS,     /* the rows 0..T-1 of a position table t */
+    P_ARANGE,  /* Range(0, part, 1): the position indices of a dynamic export */
     P_LN_MEAN, P_LN_CENT, P_LN_SQ, P_LN_VAR, P_LN_VEPS, P_LN_STD, P_LN_NORM, P_LN_W,
     P_G_X1,    /* coef x (GELU) */
     P_G_X2,    /* coef x^2 */
@@ -43,7 +45,7 @@ enum {
 
 const char *onnx_seq_pat_name(int pat) {
     if (pat <= P_Y_T) return "attention";
-    if (pat == P_POS) return "position embedding";
+    if (pat == P_POS || pat == P_ARANGE) return "position embedding";
     if (pat <= P_LN_W) return "LayerNorm";
     return "GELU";
 }
@@ -254,6 +256,73 @@ static int map_equal_cast(onnx_ctx *c, int cast) {
     return 0;
 }
 
+/* The width of layer i's (B, T, width) output as far as the patterns tell it (-1: not known),
+ * for the Shape nodes of an export with a dynamic batch. */
+static int layer_width(onnx_ctx *c, int i) {
+    for (int depth = 0; depth < 100000 && i > 0; depth++) {
+        const pd_layer *L = &c->m->layers[i];
+        switch (L->op) {
+        case PD_OP_EMBEDDING:
+        case PD_OP_LINEAR: return L->out_features;
+        case PD_OP_ATTENTION: return L->heads > 0 ? layer_width(c, L->inputs[0]) / 3 : -1;
+        case PD_OP_LAYERNORM:
+        case PD_OP_GELU:
+        case PD_OP_ADD:
+        case PD_OP_RELU:
+        case PD_OP_DROPOUT: i = L->inputs[0]; break;
+        default: return -1;
+        }
+    }
+    return -1;
+}
+
+/* Shape of the ids [N, T] or of a sequence layer [N, T, width] */
+static int map_shape(onnx_ctx *c) {
+    onnx_value *x = in_val(c, 0);
+    int T = c->m->input.dim[0];
+    if (onnx_attr(c->nd, "start") || onnx_attr(c->nd, "end"))
+        return fail(c, "a Shape with start or end is not read");
+    if (x && x->kind == OV_LAYER && x->layer == 0 && c->tokens) {
+        out_ints(c, (int64_t[]){c->batch, T}, 2);
+        return 0;
+    }
+    int w = x && x->kind == OV_LAYER && c->tokens ? layer_width(c, x->layer) : -1;
+    if (w < 0)
+        return fail(c, "only the Shape of the token ids or of a sequence layer (B, T, C) is "
+                    "read; better, export with fixed shapes (no dynamic_axes)");
+    out_ints(c, (int64_t[]){c->batch, T, w}, 3);
+    return 0;
+}
+
+/* Add, Sub, Mul, Div of integer vectors (a shape's arithmetic); 0 when folded, 1 after a
+ * diagnostic, -1 when the inputs are no integers. */
+static int map_int_arith(onnx_ctx *c, char op) {
+    int64_t a[8], b[8], r[8];
+    int na = ints_of(in_val(c, 0), a, 8), nb = ints_of(in_val(c, 1), b, 8);
+    if (na < 0 || nb < 0) return -1;
+    int n = na > nb ? na : nb;
+    if ((na != n && na != 1) || (nb != n && nb != 1)) return fail(c, "shapes that do not broadcast");
+    for (int i = 0; i < n; i++) {
+        int64_t x = a[na == 1 ? 0 : i], y = b[nb == 1 ? 0 : i];
+        if (x < -(1 << 30) || x > (1 << 30) || y < -(1 << 30) || y > (1 << 30) ||
+            (op == 'D' && y == 0))
+            return fail(c, "a shape's arithmetic out of range");
+        r[i] = op == 'A' ? x + y : op == 'S' ? x - y : op == 'M' ? x * y : x / y;
+    }
+    out_ints(c, r, n);
+    return 0;
+}
+
+/* Range(0, T, 1): the positions of a dynamic export */
+static int map_range(onnx_ctx *c) {
+    int64_t s[1], l[1], d[1];
+    if (ints_of(in_val(c, 0), s, 1) != 1 || ints_of(in_val(c, 1), l, 1) != 1 ||
+        ints_of(in_val(c, 2), d, 1) != 1 || s[0] != 0 || d[0] != 1 || l[0] < 1 || l[0] > (1 << 20))
+        return fail(c, "only Range(0, T, 1) (positions) is read");
+    out_pat(c, P_ARANGE, -1)->part = (int)l[0];
+    return 0;
+}
+
 /* ---- embedding ---- */
 
 static int map_gather(onnx_ctx *c) {
@@ -285,8 +354,8 @@ static int map_gather(onnx_ctx *c) {
         return onnx_take_weight(c, L, "weight", w->t, 0);
     }
     int64_t T = c->m->input.dim[0], pos[1 << 12];
-    n = ints_of(ix, pos, 1 << 12);
-    for (int64_t i = 0; i < n; i++)
+    n = is_pat(ix, P_ARANGE) ? ix->part : ints_of(ix, pos, 1 << 12);
+    for (int64_t i = 0; i < n && !is_pat(ix, P_ARANGE); i++)
         if (pos[i] != i) n = -1;
     if (n != T || w->t->dims[0] != T)
         return fail(c, "a Gather of position rows must take all the rows 0..T-1 of a table of "
@@ -652,9 +721,12 @@ int onnx_seq_map(onnx_ctx *c) {
     if (!strcmp(op, "Slice")) return map_slice(c);
     if (!strcmp(op, "Equal")) return map_equal_cast(c, 0);
     if (!strcmp(op, "Cast")) return map_equal_cast(c, 1);
-    if (!strcmp(op, "Shape"))
-        return fail(c, "shapes computed at run time are not read: export with fixed shapes "
-                    "(no dynamic_axes)");
+    if (!strcmp(op, "Shape")) return map_shape(c);
+    if (!strcmp(op, "Range")) return map_range(c);
+    if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) {
+        int e = map_int_arith(c, op[0]);
+        if (e >= 0) return e;
+    }
     if (!strcmp(op, "Concat")) {
         int64_t iv[8];
         return ints_of(x, iv, 8) >= 0 ? map_concat_ints(c) : -1;

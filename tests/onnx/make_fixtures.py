@@ -16,6 +16,8 @@ every initializer keeps its parameter's name), into OUTDIR:
   gpt17.onnx     the same at opset 17 (LayerNormalization nodes)
   gpt_formula.onnx the same with the GELU written out as 0.5 x (1 + tanh(...))
   gpt_addmask.onnx the same with the mask added (a buffer of 0 and -inf) instead of masked_fill
+  gpt_dynamic.onnx the same exported with a dynamic batch (dynamic_axes): shapes computed by
+                 Shape, Gather, Div, Cast, Unsqueeze, Concat and positions by Range
   gpt_triu.onnx  the same with the mask buffer torch.triu (each query sees the later keys), which
                  pdplan must refuse naming the Where node: its attention is causal
   gpt_seed.onnx  a smaller GPT (vocabulary 8, context 4, width 8, one block), the fuzzer's seed
@@ -168,12 +170,14 @@ def models():
         "gpt17": (GPT, (4, 8)),
         "gpt_formula": (lambda: GPT(formula=True), (4, 8)),
         "gpt_addmask": (lambda: GPT(additive=True), (4, 8)),
+        "gpt_dynamic": (GPT, (4, 8)),
         "gpt_triu": (lambda: GPT(mask=torch.triu), (4, 8)),
         "gpt_seed": (lambda: GPT(V=8, T=4, C=8, H=2, L=1), (2, 4)),
     }
 
 
 OPSET = {"gpt17": 17}
+DYNAMIC = {"gpt_dynamic": {"input": {0: "batch"}, "logits": {0: "batch"}}}
 
 
 def export(name, make, shape, out):
@@ -183,7 +187,8 @@ def export(name, make, shape, out):
     x = torch.zeros(shape, dtype=torch.long) if name.startswith("gpt") else torch.zeros(shape)
     torch.onnx.export(model, x, out, training=torch.onnx.TrainingMode.TRAINING,
                       do_constant_folding=False, opset_version=OPSET.get(name, 13),
-                      input_names=["input"], output_names=["logits"])
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes=DYNAMIC.get(name))
     return model
 
 
