@@ -1,8 +1,9 @@
 /* onnx_nodes.c: one ONNX node onto our ops (docs/formats.md, "ONNX" lists the subset and how
  * every attribute maps). Constant, Identity and Pad make no layer: they give a tensor a value
  * (a constant, another tensor, a padded tensor that the next Conv or AveragePool takes as its
- * padding); MatMul then Add of a constant is one linear layer. Everything else is refused with
- * the node's index, name and op type. */
+ * padding); MatMul then Add of a constant is one linear layer. onnx_seq.c sees each node first
+ * (the transformer patterns, shapes). Everything else is refused with the node's index, name
+ * and op type. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
