@@ -370,8 +370,12 @@ static int read_input(onnx_ctx *c, int *batch) {
     const Onnx__TensorShapeProto *s = t && t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
                                               t->tensor_type ? t->tensor_type->shape : NULL;
     int64_t dim[4] = {0, 0, 0, 0};
+    int elem = s ? t->tensor_type->elem_type : 0;
+    c->tokens = s && s->n_dim == 2 && (elem == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ||
+                                       elem == ONNX__TENSOR_PROTO__DATA_TYPE__INT32);
     int rank = s ? (int)s->n_dim : 0, ok = s && (rank == 2 || rank == 4) &&
-                                             t->tensor_type->elem_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+                                             (elem == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+                                              c->tokens);
     for (int i = 0; ok && i < rank; i++) {
         const Onnx__TensorShapeProto__Dimension *dm = s->dim[i];
         if (dm && dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
@@ -381,12 +385,14 @@ static int read_input(onnx_ctx *c, int *batch) {
     }
     if (!ok) {
         pd_diag_error(c->d, c->path, 0, 0, "the graph's input '%.200s' must be a float tensor "
-                      "[N, C, H, W] or [N, F] with known C, H, W or F", in->name);
+                      "[N, C, H, W] or [N, F] with known C, H, W or F, or int64 token ids "
+                      "[N, T] with a known T", in->name);
         return 1;
     }
     c->m->input = rank == 4 ? (pd_shape){3, {(int)dim[1], (int)dim[2], (int)dim[3]}}
                             : (pd_shape){1, {(int)dim[1], 0, 0}};
     *batch = dim[0] > 0 ? (int)dim[0] : 32; /* a symbolic batch: 32 */
+    c->batch = *batch;
     c->m->layers[0] = (pd_layer){.name = "input", .op = PD_OP_INPUT};
     c->m->n_layers = 1;
     name_put(c, c->m->layers[0].name);
@@ -425,7 +431,7 @@ static int check_weights(onnx_ctx *c) {
     return e;
 }
 
-static void defaults(pd_model *m, const char *path, int batch) {
+static void defaults(pd_model *m, const char *path, int batch, int tokens) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     size_t n = strlen(base);
@@ -446,6 +452,10 @@ static void defaults(pd_model *m, const char *path, int batch) {
     int fmnist = m->input.rank == 3 && m->input.dim[0] == 1 && m->input.dim[1] == 28 &&
                  m->input.dim[2] == 28;
     snprintf(m->dataset, sizeof m->dataset, fmnist ? "fashion-mnist" : "synthetic");
+    /* a language model: the Shakespeare corpus for its 88 characters, else the synthetic token
+     * task (reverse: ids below the vocabulary); a corpus of its own comes from the settings */
+    if (tokens)
+        snprintf(m->dataset, sizeof m->dataset, m->classes == 88 ? "shakespeare_char" : "reverse");
     m->optimizer = PD_OPT_SGD;
     m->lr = 0.01;
     m->momentum = 0.9;
@@ -473,15 +483,16 @@ static int read_output(onnx_ctx *c) {
     const Onnx__TypeProto *t = g->output[0]->type;
     const Onnx__TensorShapeProto *s = t && t->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE &&
                                               t->tensor_type ? t->tensor_type->shape : NULL;
-    if (s && s->n_dim == 2 && s->dim[1] &&
-        s->dim[1]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-        s->dim[1]->dim_value > 0 && s->dim[1]->dim_value <= (1 << 24))
-        c->m->classes = (int)s->dim[1]->dim_value;
+    size_t k = c->tokens ? 2 : 1; /* [N, K], or a language model's [N, T, V] */
+    if (s && s->n_dim == k + 1 && s->dim[k] &&
+        s->dim[k]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+        s->dim[k]->dim_value > 0 && s->dim[k]->dim_value <= (1 << 24))
+        c->m->classes = (int)s->dim[k]->dim_value;
     else if (c->m->layers[v->layer].op == PD_OP_LINEAR)
         c->m->classes = c->m->layers[v->layer].out_features;
     else {
         pd_diag_error(c->d, c->path, 0, 0, "cannot tell the number of classes: declare the "
-                      "output's shape [N, K]");
+                      "output's shape [N, K] (a language model's [N, T, V])");
         return 1;
     }
     return 0;
@@ -630,9 +641,10 @@ int pd_onnx_load_bytes(const char *path, const void *bytes, size_t len, pd_model
     }
     c.nd = NULL;
     if (c.errors || read_output(&c) || check_used(&c)) goto out;
-    defaults(m, path, batch);
+    defaults(m, path, batch, c.tokens);
     if (pd_infer_shapes(m, path, d) || check_weights(&c)) goto out;
 out:
+    onnx_seq_free(&c);
     free(c.vals);
     free(c.names);
     onnx__model_proto__free_unpacked(mp, NULL);

@@ -1,8 +1,9 @@
 /* onnx_nodes.c: one ONNX node onto our ops (docs/formats.md, "ONNX" lists the subset and how
  * every attribute maps). Constant, Identity and Pad make no layer: they give a tensor a value
  * (a constant, another tensor, a padded tensor that the next Conv or AveragePool takes as its
- * padding); MatMul then Add of a constant is one linear layer. Everything else is refused with
- * the node's index, name and op type. */
+ * padding); MatMul then Add of a constant is one linear layer. onnx_seq.c sees each node first
+ * (the transformer patterns, shapes). Everything else is refused with the node's index, name
+ * and op type. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,8 @@
 static const char SUPPORTED[] =
     "Conv, BatchNormalization, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, "
     "Reshape (to [N, -1]), Gemm, MatMul (+ Add), Add, Concat, Dropout, Pad (before Conv or "
-    "AveragePool), Identity, Constant";
+    "AveragePool), Identity, Constant; Gather (embedding), LayerNormalization, and the "
+    "LayerNorm, GELU and attention subgraphs of torch.onnx.export";
 
 static int64_t attr_int(const Onnx__NodeProto *nd, const char *name, int64_t def) {
     const Onnx__AttributeProto *a = onnx_attr(nd, name);
@@ -64,7 +66,14 @@ static int in_layer(onnx_ctx *c, size_t k, int pad[2]) {
         c->errors++; /* said at the node that made it */
         return -1;
     }
-    if (v && v->name && v->kind == OV_PAD)
+    if (v && v->name && v->kind == OV_PAT)
+        onnx_node_error(c, "input %zu '%.200s' is an intermediate of a %s pattern that this "
+                        "node does not continue (docs/formats.md lists the patterns)", k, nm,
+                        onnx_seq_pat_name(v->pat));
+    else if (v && v->name && (v->kind == OV_TCONST || v->kind == OV_INTS || v->kind == OV_FOLD))
+        onnx_node_error(c, "input %zu '%.200s' is a constant: PipeDream-C takes it only as a "
+                        "weight, a shape or an attention mask", k, nm);
+    else if (v && v->name && v->kind == OV_PAD)
         onnx_node_error(c, "reads the output of a Pad: PipeDream-C folds a Pad only into the "
                         "Conv or AveragePool after it");
     else if (v && v->name && v->kind == OV_CONST)
@@ -75,6 +84,8 @@ static int in_layer(onnx_ctx *c, size_t k, int pad[2]) {
                         nm ? nm : "");
     return -1;
 }
+
+int onnx_in_layer(onnx_ctx *c, size_t k) { return in_layer(c, k, NULL); }
 
 /* Input k as a constant (NULL: absent when optional, else a diagnostic). */
 static const Onnx__TensorProto *in_const(onnx_ctx *c, size_t k, int optional) {
@@ -88,7 +99,7 @@ static const Onnx__TensorProto *in_const(onnx_ctx *c, size_t k, int optional) {
 }
 
 /* The name an initializer gives its layer: "conv1.weight" -> "conv1". */
-static void prefix_of(const Onnx__TensorProto *t, const char *param, char *out, size_t cap) {
+void onnx_prefix_of(const Onnx__TensorProto *t, const char *param, char *out, size_t cap) {
     out[0] = '\0';
     if (!t || !t->name) return;
     size_t n = strlen(t->name), p = strlen(param);
@@ -144,7 +155,7 @@ static int map_conv(onnx_ctx *c) {
     kv[3] = (onnx_kv){"out_channels", KV_INT, {W->dims[0], 0}, 0};
     kv[4] = (onnx_kv){"bias", KV_FLAG, {B != NULL, 0}, 0};
     char name[PD_NAME_MAX];
-    prefix_of(W, "weight", name, sizeof name);
+    onnx_prefix_of(W, "weight", name, sizeof name);
     int L = onnx_new_layer(c, PD_OP_CONV2D, name, &x, 1, kv, 5);
     if (L < 0) return 1;
     return onnx_take_weight(c, L, "weight", W, 0) + (B ? onnx_take_weight(c, L, "bias", B, 0) : 0);
@@ -160,7 +171,7 @@ static int map_batchnorm(onnx_ctx *c) {
                      {"momentum", KV_NUM, {0, 0}, 1.0 - attr_float(c->nd, "momentum", 0.9)}};
     kv[1].f = decimal_of((float)kv[1].f); /* 1 - 0.9 in float32 */
     char name[PD_NAME_MAX];
-    prefix_of(t[0], "weight", name, sizeof name);
+    onnx_prefix_of(t[0], "weight", name, sizeof name);
     int L = onnx_new_layer(c, PD_OP_BATCHNORM2D, name, &x, 1, kv, 2);
     if (L < 0) return 1;
     static const char *const param[4] = {"weight", "bias", "running_mean", "running_var"};
@@ -201,7 +212,7 @@ static int map_gemm(onnx_ctx *c) {
     onnx_kv kv[2] = {{"out_features", KV_INT, {W->dims[tb ? 0 : 1], 0}, 0},
                      {"bias", KV_FLAG, {B != NULL, 0}, 0}};
     char name[PD_NAME_MAX];
-    prefix_of(W, "weight", name, sizeof name);
+    onnx_prefix_of(W, "weight", name, sizeof name);
     int L = onnx_new_layer(c, PD_OP_LINEAR, name, &x, 1, kv, 2);
     if (L < 0) return 1;
     if (B && (onnx_float_count(B) != W->dims[tb ? 0 : 1])) {
@@ -213,22 +224,26 @@ static int map_gemm(onnx_ctx *c) {
            (B ? onnx_take_weight(c, L, "bias", B, 0) : 0);
 }
 
-/* MatMul by a constant [in][out]: a linear layer without bias (yet: see map_add). */
+/* MatMul by a constant [in][out], or by the Transpose of a constant [out][in] (torch's
+ * nn.Linear over (B, T, C)): a linear layer without bias (yet: see map_add). */
 static int map_matmul(onnx_ctx *c) {
     int x = in_layer(c, 0, NULL);
-    const Onnx__TensorProto *W = in_const(c, 1, 0);
+    onnx_value *tv = c->nd->n_input > 1 ? onnx_find(c, c->nd->input[1]) : NULL;
+    int tr = !(tv && tv->name && tv->kind == OV_TCONST);
+    const Onnx__TensorProto *W = tr ? in_const(c, 1, 0) : tv->t;
     if (x < 0 || !W) return 1;
     if (W->n_dims != 2) {
         onnx_node_error(c, "only a product by a rank-2 constant maps to linear");
         return 1;
     }
-    onnx_kv kv[2] = {{"out_features", KV_INT, {W->dims[1], 0}, 0}, {"bias", KV_FLAG, {0, 0}, 0}};
+    onnx_kv kv[2] = {{"out_features", KV_INT, {W->dims[tr ? 1 : 0], 0}, 0},
+                     {"bias", KV_FLAG, {0, 0}, 0}};
     char name[PD_NAME_MAX];
-    prefix_of(W, "weight", name, sizeof name);
+    onnx_prefix_of(W, "weight", name, sizeof name);
     int L = onnx_new_layer(c, PD_OP_LINEAR, name, &x, 1, kv, 2);
     if (L < 0) return 1;
     onnx_find(c, c->nd->output[0])->bias_free = 1;
-    return onnx_take_weight(c, L, "weight", W, 1);
+    return onnx_take_weight(c, L, "weight", W, tr);
 }
 
 /* Add: of two computed tensors (add), or of a constant to a MatMul's product (its bias). */
@@ -366,7 +381,12 @@ int onnx_map_node(onnx_ctx *c) {
                 return 1;
             }
         }
-    int before = c->errors, e;
+    int before = c->errors, e = onnx_seq_map(c);
+    if (e >= 0) {
+        if (e && c->errors == before) onnx_node_error(c, "cannot be mapped");
+        if (e) fail_outputs(c);
+        return e;
+    }
     if (!strcmp(op, "Conv")) e = map_conv(c);
     else if (!strcmp(op, "BatchNormalization")) e = map_batchnorm(c);
     else if (!strcmp(op, "Relu")) {

@@ -9,6 +9,14 @@
 # file's weights to PyTorch's weights (max relative difference <= 1e-4, PyTorch's side computed
 # here, tests/onnx/torch_train.py); the exported trained ONNX, and the ONNX of a model YAML, give
 # our evaluation's logits under onnxruntime (data/onnx-venv, make deps; <= 1e-4).
+# The transformer patterns: a tiny GPT (make_fixtures.py: gpt_char's structure, nanoGPT's
+# modules) exported at opset 13 (LayerNorm decomposed), at opset 17 (LayerNormalization), with
+# the GELU written out, with an additive mask and with a dynamic batch (Shape arithmetic)
+# imports as the same layers (embedding with positions, layernorm, attention with its heads,
+# gelu) with PyTorch's parameter count; trained 10 steps on a small u8 token corpus (--single
+# --no-shuffle) it ends with PyTorch's float64 weights (<= 1e-4, tests/onnx/torch_gpt_train.py),
+# its trained ONNX gives our logits under onnxruntime, and an
+# anti-causal mask (torch.triu) is refused naming the Where node.
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 FM=/usr/share/datasets/fashion-mnist
@@ -50,8 +58,8 @@ if [ -z "$PYT" ]; then
     finish
     exit
 fi
-if ! "$PYT" tests/onnx/make_fixtures.py "$TMP/fx" cnn cnn_nodrop resblock resnet18 \
-        >"$TMP/fx.log" 2>&1; then
+if ! "$PYT" tests/onnx/make_fixtures.py "$TMP/fx" cnn cnn_nodrop resblock resnet18 gpt gpt17 gpt_addmask gpt_dynamic \
+        gpt_formula gpt_triu >"$TMP/fx.log" 2>&1; then
     fail onnx_fixtures "$(tail -3 "$TMP/fx.log")"
     finish
     exit
@@ -154,5 +162,67 @@ elif expect_status 0 onnx_yaml_export_plan "$PDPLAN" "$TMP/tiny.yaml" -n 2 -o "$
     expect_status 0 onnx_yaml_export_ort "$ORT" tests/onnx/ort_check.py "$TMP/ty.onnx" \
         "$TMP/ty_logits.f32" "$FM" 16 1e-4; then
     pass "onnx_yaml_export ($OUTPUT)"
+fi
+
+# ---- the transformer patterns: a tiny GPT ----
+for g in gpt gpt17 gpt_formula gpt_addmask gpt_dynamic; do
+    if expect_status 0 "onnx_$g" "$PDPLAN" "$TMP/fx/$g.onnx" -n 2 -o "$TMP/$g" -q &&
+        expect_status 0 "onnx_${g}_yaml" "$PDPLAN" "$TMP/fx/$g.onnx" --emit-yaml "$TMP/$g.yaml"; then
+        ours=$(awk '$1 == "params:" { s += $2 } END { print s }' "$TMP/$g/plan.yaml")
+        if [ "$ours" = "$(cat "$TMP/fx/$g.params")" ] && [ -s "$TMP/$g/stage_1.c" ] &&
+            grep -q 'name: wte, op: embedding, num_embeddings: 16, embedding_dim: 16, positions: 8' \
+                "$TMP/$g.yaml" &&
+            grep -q 'name: h.1.attn, op: attention, heads: 2' "$TMP/$g.yaml" &&
+            [ "$(grep -c 'op: layernorm' "$TMP/$g.yaml")" = 5 ] &&
+            [ "$(grep -c 'op: gelu' "$TMP/$g.yaml")" = 2 ] &&
+            grep -q '^wte.pos 0 0 0 wpe.weight$' "$TMP/$g/onnx_map.txt"; then pass "onnx_$g"
+        else fail "onnx_$g" "$ours parameters (PyTorch $(cat "$TMP/fx/$g.params")), or the layers differ: $(cat "$TMP/$g.yaml")"; fi
+    fi
+done
+for g in gpt17 gpt_formula gpt_addmask gpt_dynamic; do
+    if [ -s "$TMP/gpt.yaml" ] && [ -s "$TMP/$g.yaml" ] &&
+        diff <(sed -nE 's/name: [^,]*, //; s/, inputs: \[[^]]*\]//p' "$TMP/gpt.yaml" | grep '^  - ') \
+            <(sed -nE 's/name: [^,]*, //; s/, inputs: \[[^]]*\]//p' "$TMP/$g.yaml" | grep '^  - ') >/dev/null; then
+        pass "onnx_${g}_same_layers"
+    else fail "onnx_${g}_same_layers" "$g imports other layers than gpt (opset 13, nn.GELU)"; fi
+done
+if expect_status 2 onnx_gpt_triu "$PDPLAN" "$TMP/fx/gpt_triu.onnx" -o "$TMP/g_triu"; then
+    if grep -q "node [0-9]* '/h.0/Where' (Where): the attention's mask is not exactly causal" \
+            <<<"$OUTPUT" && [ "$(grep -c error: <<<"$OUTPUT")" = 1 ] && [ ! -e "$TMP/g_triu" ]; then
+        pass onnx_gpt_triu
+    else fail onnx_gpt_triu "wanted one diagnostic naming the Where node: $OUTPUT"; fi
+fi
+
+# 10 steps on a u8 token corpus of ids below 16, the settings beside the model
+mkdir -p "$TMP/corp"
+"$PYT" - "$TMP/corp" <<'PY'
+import sys
+import numpy as np
+r = np.random.RandomState(0)
+t = np.zeros(4096, np.uint8)
+for i in range(1, 4096):
+    t[i] = (t[i - 1] * 5 + 3 + r.randint(3)) % 16
+t[:3600].tofile(sys.argv[1] + "/train.bin")
+t[3600:].tofile(sys.argv[1] + "/val.bin")
+PY
+cp "$TMP/fx/gpt.onnx" "$TMP/gptt.onnx"
+printf 'dataset: {kind: tokens, train: %s, val: %s, format: u8}\noptimizer: {kind: sgd, lr: 0.1, momentum: 0.9}\n' \
+    "$TMP/corp/train.bin" "$TMP/corp/val.bin" >"$TMP/gptt.train.yaml"
+if expect_status 0 onnx_gpt_train_plan "$PDPLAN" "$TMP/gptt.onnx" -n 2 -o "$TMP/gt" -q &&
+    expect_status 0 onnx_gpt_train scripts/pdlaunch "$TMP/gt" --single --steps 10 --no-shuffle \
+        --no-trace --save "$TMP/gt_w" --save-logits "$TMP/gt_logits.f32" \
+        --save-onnx "$TMP/gt_trained.onnx"; then
+    if expect_status 0 onnx_gpt_train_vs_torch "$PYT" tests/onnx/torch_gpt_train.py gpt "$TMP/gt" \
+        "$TMP/gt_w" "$TMP/corp/train.bin" 10 0.1 1e-4; then
+        pass "onnx_gpt_train_vs_torch ($(tail -1 <<<"$OUTPUT"))"
+    fi
+    if [ -z "$ORT" ]; then
+        skip onnx_gpt_ort "no onnxruntime in data/onnx-venv (make deps)"
+    elif cmp -s "$TMP/fx/gpt.onnx" "$TMP/gt_trained.onnx"; then
+        fail onnx_gpt_ort "the trained ONNX is the source, byte for byte"
+    elif expect_status 0 onnx_gpt_ort "$ORT" tests/onnx/ort_check.py "$TMP/gt_trained.onnx" \
+        "$TMP/gt_logits.f32" "$TMP/corp/val.bin" 4 1e-4; then
+        pass "onnx_gpt_ort ($OUTPUT)"
+    fi
 fi
 finish

@@ -13,12 +13,26 @@ every initializer keeps its parameter's name), into OUTDIR:
   resblock.onnx  a ResNet-style block with batch norm and a downsampling shortcut, on 3x16x16
   resnet18.onnx  torchvision's resnet18 (batch 2, 3x224x224), exported but never trained here
   softplus.onnx  a model with Softplus, which pdplan must refuse naming the node
+  gpt.onnx       a tiny GPT with models/gpt_char.yaml's structure (vocabulary 16, context 8,
+                 width 16, 2 heads, 2 blocks; nanoGPT's modules: a registered tril buffer with
+                 masked_fill, nn.GELU(approximate='tanh'), nn.LayerNorm), int64 token ids
+                 [4, 8] in, logits [4, 8, 16] out; opset 13 (LayerNorm decomposed)
+  gpt17.onnx     the same at opset 17 (LayerNormalization nodes)
+  gpt_formula.onnx the same with the GELU written out as 0.5 x (1 + tanh(...))
+  gpt_addmask.onnx the same with the mask added (a buffer of 0 and -inf) instead of masked_fill
+  gpt_dynamic.onnx the same exported with a dynamic batch (dynamic_axes): shapes computed by
+                 Shape, Gather, Div, Cast, Unsqueeze, Concat and positions by Range
+  gpt_triu.onnx  the same with the mask buffer torch.triu (each query sees the later keys), which
+                 pdplan must refuse naming the Where node: its attention is causal
+  gpt_seed.onnx  a smaller GPT (vocabulary 8, context 4, width 8, one block), the fuzzer's seed
+                 (fuzz/corpus/fuzz_onnx/gpt_seed.onnx)
 
 Beside each NAME.onnx, NAME.params holds PyTorch's parameter count of the model.
 Usage: make_fixtures.py OUTDIR [NAME...]   (all when no NAME). Seeds are fixed, so the initial
 weights are the same on every run; tests/cli/test_onnx.sh calls this once per suite run, and
 tests/data/onnx/softplus.onnx is this script's softplus, committed so that the refusal is tested
 where torch is missing."""
+import math
 import os
 import sys
 
@@ -81,6 +95,73 @@ class SoftplusNet(nn.Module):
         return self.fc2(F.softplus(self.fc1(x)))
 
 
+class Block(nn.Module):
+    """nanoGPT's pre-LN block: fused qkv, causal attention through a registered tril buffer,
+    output projection, residual; LayerNorm, MLP 4C with the tanh GELU, residual."""
+
+    def __init__(self, C, H, T, formula, mask=torch.tril, additive=False):
+        super().__init__()
+        self.H, self.formula, self.additive = H, formula, additive
+        self.ln_1 = nn.LayerNorm(C)
+        self.c_attn = nn.Linear(C, 3 * C)
+        self.c_proj = nn.Linear(C, C)
+        self.ln_2 = nn.LayerNorm(C)
+        self.c_fc = nn.Linear(C, 4 * C)
+        self.gelu = nn.GELU(approximate="tanh")
+        self.mlp_proj = nn.Linear(4 * C, C)
+        self.register_buffer("bias", mask(torch.ones(T, T)).view(1, 1, T, T))
+        if additive:
+            self.bias.masked_fill_(self.bias == 0, float("-inf")).masked_fill_(self.bias == 1, 0.0)
+
+    def attn(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        k = k.view(B, T, self.H, C // self.H).transpose(1, 2)
+        q = q.view(B, T, self.H, C // self.H).transpose(1, 2)
+        v = v.view(B, T, self.H, C // self.H).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        if self.additive:
+            att = att + self.bias[:, :, :T, :T]
+        else:
+            att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+        att = F.softmax(att, dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+    def mlp(self, x):
+        x = self.c_fc(x)
+        if self.formula:
+            x = 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+        else:
+            x = self.gelu(x)
+        return self.mlp_proj(x)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """models/gpt_char.yaml's structure at a small size: token and learned position
+    embeddings, pre-LN blocks, a final LayerNorm and an untied linear head."""
+
+    def __init__(self, V=16, T=8, C=16, H=2, L=2, formula=False, mask=torch.tril, additive=False):
+        super().__init__()
+        self.wte = nn.Embedding(V, C)
+        self.wpe = nn.Embedding(T, C)
+        self.h = nn.ModuleList([Block(C, H, T, formula, mask, additive) for _ in range(L)])
+        self.ln_f = nn.LayerNorm(C)
+        self.lm_head = nn.Linear(C, V)
+
+    def forward(self, idx):
+        B, T = idx.size()
+        pos = torch.arange(0, T, dtype=torch.long, device=idx.device)
+        x = self.wte(idx) + self.wpe(pos)
+        for b in self.h:
+            x = b(x)
+        return self.lm_head(self.ln_f(x))
+
+
 def models():
     import torchvision
     return {
@@ -89,17 +170,29 @@ def models():
         "resblock": (ResBlock, (8, 3, 16, 16)),
         "resnet18": (lambda: torchvision.models.resnet18(), (2, 3, 224, 224)),
         "softplus": (SoftplusNet, (4, 20)),
+        "gpt": (GPT, (4, 8)),
+        "gpt17": (GPT, (4, 8)),
+        "gpt_formula": (lambda: GPT(formula=True), (4, 8)),
+        "gpt_addmask": (lambda: GPT(additive=True), (4, 8)),
+        "gpt_dynamic": (GPT, (4, 8)),
+        "gpt_triu": (lambda: GPT(mask=torch.triu), (4, 8)),
+        "gpt_seed": (lambda: GPT(V=8, T=4, C=8, H=2, L=1), (2, 4)),
     }
+
+
+OPSET = {"gpt17": 17}
+DYNAMIC = {"gpt_dynamic": {"input": {0: "batch"}, "logits": {0: "batch"}}}
 
 
 def export(name, make, shape, out):
     torch.manual_seed(1)
     model = make()
     model.train()
-    x = torch.zeros(shape)
+    x = torch.zeros(shape, dtype=torch.long) if name.startswith("gpt") else torch.zeros(shape)
     torch.onnx.export(model, x, out, training=torch.onnx.TrainingMode.TRAINING,
-                      do_constant_folding=False, opset_version=13,
-                      input_names=["input"], output_names=["logits"])
+                      do_constant_folding=False, opset_version=OPSET.get(name, 13),
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes=DYNAMIC.get(name))
     return model
 
 

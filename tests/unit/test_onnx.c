@@ -3,7 +3,10 @@
  * constant as one linear (weight transposed), Gemm with transB 0, a Pad folded into the Conv
  * after it, Concat, Reshape to [N, -1], Identity; and the refusals, each naming the node by
  * index, name and op type (asymmetric pads, grouped convolution, Gemm with alpha, a Pad before a
- * MaxPool, two inputs, another domain). tests/cli/test_onnx.sh covers torch's exports. */
+ * MaxPool, two inputs, another domain); of the transformer patterns (onnx_seq.c), token ids
+ * into an embedding with positions, LayerNormalization, the GELU formula with its factors in
+ * another order than torch's nn.GELU, a linear as MatMul by a transposed weight, and their
+ * refusals. tests/cli/test_onnx.sh covers torch's exports (the attention subgraph among them). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -256,6 +259,97 @@ TEST(pad_folds_into_conv_concat_reshape_and_gemm_transb0) {
     CHECK(W && W->transpose && W->rows == 100 && W->cols == 3);
     pd_model_free(&m);
     pd_onnx_weights_free(&w);
+}
+
+static void refused(builder *b, const char *want);
+
+/* A language model's start: int64 ids [4, 3] -> embedding (V 5, C 2) + positions; then the
+ * nodes the test adds. */
+static void begin_tokens(builder *b, int64_t V) {
+    begin(b, 2, (int64_t[]){4, 3}, "y", 0);
+    b->tt[0].elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    int64_t od[3] = {4, 3, V};
+    value(b, 2, &b->out, "y", 3, od);
+    init(b, "wte.weight", 2, (int64_t[]){V, 2}, 0);
+    init(b, "wpe.weight", 2, (int64_t[]){3, 2}, 1);
+    init_ints(b, "pos", 3, (int64_t[]){0, 1, 2});
+    node(b, "Gather", "/wte/Gather", "e", IN("wte.weight", "x"));
+    node(b, "Gather", "/wpe/Gather", "p", IN("wpe.weight", "pos"));
+    node(b, "Add", "/Add", "h", IN("p", "e"));
+}
+
+/* 0.5 x (1 + tanh(0.7978845608 (x + 0.044715 x^3))) of "a" into out, as x 0.5 first */
+static void gelu_formula(builder *b, float c3) {
+    int64_t none[1] = {0};
+    init(b, "three", 0, none, 3);
+    init(b, "c3", 0, none, c3);
+    init(b, "k", 0, none, 0.7978845608f);
+    init(b, "one", 0, none, 1);
+    init(b, "half", 0, none, 0.5f);
+    node(b, "Mul", "/mlp/Mul", "g0", IN("a", "half"));
+    node(b, "Pow", "/mlp/Pow", "g1", IN("a", "three"));
+    node(b, "Mul", "/mlp/Mul_1", "g2", IN("g1", "c3"));
+    node(b, "Add", "/mlp/Add", "g3", IN("a", "g2"));
+    node(b, "Mul", "/mlp/Mul_2", "g4", IN("g3", "k"));
+    node(b, "Tanh", "/mlp/Tanh", "g5", IN("g4"));
+    node(b, "Add", "/mlp/Add_1", "g6", IN("g5", "one"));
+    node(b, "Mul", "/mlp/Mul_3", "g", IN("g0", "g6"));
+}
+
+TEST(token_ids_embedding_positions_layernormalization_gelu_and_linear) {
+    builder b;
+    pd_model m;
+    pd_onnx_weights w;
+    char text[4096];
+    begin_tokens(&b, 5);
+    init(&b, "ln.weight", 1, (int64_t[]){2}, 1);
+    init(&b, "ln.bias", 1, (int64_t[]){2}, 0);
+    init(&b, "head.weight", 2, (int64_t[]){5, 2}, 0);
+    num(&b, node(&b, "LayerNormalization", "/ln/LN", "a", IN("h", "ln.weight", "ln.bias")),
+        "epsilon", 1e-6f);
+    gelu_formula(&b, 0.044715f);
+    node(&b, "Transpose", "/head/Transpose", "wt", IN("head.weight"));
+    node(&b, "MatMul", "/head/MatMul", "y", IN("g", "wt"));
+    CHECK_EQ_INT(load(&b, &m, &w, text, sizeof text), 0);
+    if (test_failed_now()) return (void)printf("%s", text);
+    CHECK_EQ_INT(m.n_layers, 5); /* input wte ln gelu head */
+    CHECK(m.input.rank == 1 && m.input.dim[0] == 3 && m.classes == 5 && m.batch == 4);
+    CHECK(!strcmp(m.dataset, "reverse"));
+    CHECK(m.layers[1].op == PD_OP_EMBEDDING && !strcmp(m.layers[1].name, "wte") &&
+          m.layers[1].positions == 3 && m.layers[1].num_embeddings == 5);
+    CHECK(m.layers[2].op == PD_OP_LAYERNORM && m.layers[2].eps == 1e-6);
+    CHECK(m.layers[3].op == PD_OP_GELU && m.layers[3].inputs[0] == 2);
+    CHECK(m.layers[4].op == PD_OP_LINEAR && m.layers[4].out_features == 5 &&
+          !m.layers[4].has_bias);
+    const pd_onnx_tensor *P = weight(&w, "wte", "pos"), *H = weight(&w, "head", "weight");
+    CHECK(P && !strcmp(P->init, "wpe.weight") && P->n == 6 && P->data[0] == 1);
+    CHECK(H && !H->transpose && H->n == 10); /* the initializer is already [out][in] */
+    pd_model_free(&m);
+    pd_onnx_weights_free(&w);
+}
+
+TEST(transformer_patterns_refused_name_the_node) {
+    builder b;
+    begin_tokens(&b, 2); /* the GELU's constant off: tanh of something else */
+    node(&b, "Identity", "/id", "a", IN("h"));
+    gelu_formula(&b, 0.05f);
+    refused(&b, "node 7 '/mlp/Add' (Add): an Add that continues none of the patterns");
+
+    begin_tokens(&b, 2); /* positions 0, 1, 1 */
+    b.int_store[2][2] = 1;
+    node(&b, "Identity", "/id", "y", IN("h"));
+    refused(&b, "node 1 '/wpe/Gather' (Gather): a Gather of position rows must take all the rows");
+
+    begin(&b, 2, (int64_t[]){4, 3}, "y", 2); /* float features are no token ids */
+    init(&b, "wte.weight", 2, (int64_t[]){5, 2}, 0);
+    node(&b, "Gather", "/g", "y", IN("wte.weight", "x"));
+    refused(&b, "node 0 '/g' (Gather): an embedding's Gather must read the model's int64 token ids");
+
+    begin_tokens(&b, 2); /* a half-done pattern read by another node */
+    init(&b, "two", 0, (int64_t[]){0}, 2);
+    node(&b, "Pow", "/pow", "q", IN("h", "two"));
+    node(&b, "Relu", "/relu", "y", IN("q"));
+    refused(&b, "node 4 '/relu' (Relu): input 0 'q' is an intermediate of a GELU pattern");
 }
 
 /* ---- what is refused ---- */
