@@ -148,6 +148,11 @@ build/san/libpdrt.a: $(SAN_RUNTIME_OBJ) $(SAN_SCHED_OBJ)
 build/san/pdplan: $(SAN_PDPLAN_OBJ) build/san/libcodegen.a build/san/libplanner.a build/san/libpdsched.a
 	$(CC) $(SANFLAGS) -o $@ $^ $(PLANNER_LIBS)
 
+# pdexport sanitized, for tests/cli/test_onnx.sh
+build/san/pdexport: $(patsubst %.c,build/san/%.o,$(wildcard tools/pdexport/*.c)) \
+    build/san/libplanner.a build/san/libpdsched.a
+	$(CC) $(SANFLAGS) -o $@ $^ $(PLANNER_LIBS)
+
 # the tests link pdplan's argument parser (tools/pdplan/cli_args.c) and the code generator too
 build/san/tests/%: tests/unit/%.c tests/unit/ref_check.h tests/test_main.c \
     build/san/tools/pdplan/cli_args.o \
@@ -157,7 +162,7 @@ build/san/tests/%: tests/unit/%.c tests/unit/ref_check.h tests/test_main.c \
 	    build/san/tools/pdplan/cli_args.o build/san/libcodegen.a build/san/libplanner.a \
 	    build/san/libpdrt.a $(PLANNER_LIBS) $(RUNTIME_LIBS)
 
-test: all build/san/pdplan $(TEST_BIN)
+test: all build/san/pdplan build/san/pdexport $(TEST_BIN)
 	bash tests/run.sh
 
 demo:

@@ -48,6 +48,112 @@ if expect_status 2 pdexport_no_source bin/pdexport "$TMP/empty" "$TMP/empty" -o 
     else fail pdexport_no_source "$OUTPUT"; fi
 fi
 
+# ---- a model YAML's GPT as ONNX (no torch needed) ----
+ORT="$ROOT/data/onnx-venv/bin/python"
+"$ORT" -c 'import onnxruntime' 2>/dev/null || ORT=""
+PDEXPORT="$ROOT/build/san/pdexport" # sanitized (make test builds it)
+[ -x "$PDEXPORT" ] || PDEXPORT="$ROOT/bin/pdexport"
+# what has no ONNX form is refused before any weight is read, every such layer named
+cat >"$TMP/cross.yaml" <<'EOF'
+pd: 1
+name: cross
+input: [8]
+classes: 16
+batch: 4
+dataset: reverse
+layers:
+  - {name: wte, op: embedding, num_embeddings: 16, embedding_dim: 8}
+  - {name: q, op: linear, out_features: 8}
+  - {name: kv, op: linear, out_features: 16, inputs: [wte]}
+  - {name: att, op: attention, heads: 2, inputs: [q, kv]}
+  - {name: head, op: linear, out_features: 16}
+EOF
+mkdir -p "$TMP/now"
+if expect_status 0 pdexport_refuse_plan "$PDPLAN" "$TMP/cross.yaml" -n 1 -o "$TMP/cr" -q &&
+    expect_status 0 pdexport_refuse_plan "$PDPLAN" tests/data/models/tiny_seq2seq.yaml -n 1 \
+        -o "$TMP/s2s" -q &&
+    expect_status 2 pdexport_refuse_cross "$PDEXPORT" "$TMP/cr" "$TMP/now" -o "$TMP/cr.onnx"; then
+    if grep -q "layer 'att': attention with two inputs (cross attention" <<<"$OUTPUT" &&
+        [ "$(wc -l <<<"$OUTPUT")" = 1 ] && [ ! -e "$TMP/cr.onnx" ] &&
+        expect_status 2 pdexport_refuse_lstm "$PDEXPORT" "$TMP/s2s" "$TMP/now" -o "$TMP/cr.onnx" &&
+        grep -q "layer 'enc': lstm has no ONNX form" <<<"$OUTPUT" &&
+        grep -q "layer 'dec': lstm has no ONNX form" <<<"$OUTPUT" &&
+        grep -q "layer 'att': attention with two inputs" <<<"$OUTPUT" &&
+        [ "$(wc -l <<<"$OUTPUT")" = 3 ] && [ ! -e "$TMP/cr.onnx" ]; then pass pdexport_refuse
+    else fail pdexport_refuse "wanted one line per refused layer (att; enc, dec, att): $OUTPUT"; fi
+fi
+# a tiny GPT in YAML (gpt_char's structure, vocabulary 16, context 8, width 16, 2 heads, 2 blocks,
+# a dropout) trained 40 steps on a u8 corpus of ids below 16: its ONNX (Gather, LayerNormalization,
+# the attention and GELU subgraphs, MatMul + Add) gives our evaluation's logits under
+# onnxruntime, and pdplan reads it back as the same layers (the dropout gone) and weights
+if [ -z "$ORT" ]; then
+    skip onnx_yaml_gpt "no onnxruntime in data/onnx-venv (make deps)"
+else
+    mkdir -p "$TMP/ycorp"
+    "$ORT" - "$TMP/ycorp" <<'PY'
+import sys
+import numpy as np
+r = np.random.RandomState(0)
+t = np.zeros(4096, np.uint8)
+for i in range(1, 4096):
+    t[i] = (t[i - 1] * 5 + 3 + r.randint(3)) % 16
+t[:3600].tofile(sys.argv[1] + "/train.bin")
+t[3600:].tofile(sys.argv[1] + "/val.bin")
+PY
+    {
+        printf 'pd: 1\nname: ygpt\ninput: [8]\nclasses: 16\nbatch: 4\n'
+        printf 'dataset: {kind: tokens, train: %s, val: %s, format: u8}\n' \
+            "$TMP/ycorp/train.bin" "$TMP/ycorp/val.bin"
+        printf 'optimizer: {kind: adamw, lr: 0.01}\nlayers:\n'
+        printf '  - {name: wte, op: embedding, num_embeddings: 16, embedding_dim: 16, positions: 8, init_std: 0.02}\n'
+        printf '  - {name: drop, op: dropout, p: 0.1}\n'
+        prev=drop
+        for h in 0 1; do
+            printf '  - {name: h%s.ln1, op: layernorm, eps: 1.0e-5, inputs: [%s]}\n' $h $prev
+            printf '  - {name: h%s.qkv, op: linear, out_features: 48}\n' $h
+            printf '  - {name: h%s.attn, op: attention, heads: 2}\n' $h
+            printf '  - {name: h%s.proj, op: linear, out_features: 16}\n' $h
+            printf '  - {name: h%s.add1, op: add, inputs: [h%s.proj, %s]}\n' $h $h $prev
+            printf '  - {name: h%s.ln2, op: layernorm, eps: 1.0e-5}\n' $h
+            printf '  - {name: h%s.fc, op: linear, out_features: 64}\n' $h
+            printf '  - {name: h%s.gelu, op: gelu}\n' $h
+            printf '  - {name: h%s.out, op: linear, out_features: 16}\n' $h
+            printf '  - {name: h%s.add2, op: add, inputs: [h%s.out, h%s.add1]}\n' $h $h $h
+            prev=h$h.add2
+        done
+        printf '  - {name: lnf, op: layernorm, eps: 1.0e-5, inputs: [%s]}\n' $prev
+        printf '  - {name: head, op: linear, out_features: 16}\n'
+    } >"$TMP/ygpt.yaml"
+    if expect_status 0 onnx_yaml_gpt_plan "$PDPLAN" "$TMP/ygpt.yaml" -n 2 -o "$TMP/yg" -q &&
+        expect_status 0 onnx_yaml_gpt scripts/pdlaunch "$TMP/yg" --single --steps 40 --no-trace \
+            --save "$TMP/yg_w" --save-logits "$TMP/yg_logits.f32" --save-onnx "$TMP/yg.onnx" &&
+        expect_status 0 onnx_yaml_gpt_ort "$ORT" tests/onnx/ort_check.py "$TMP/yg.onnx" \
+            "$TMP/yg_logits.f32" "$TMP/ycorp/val.bin" 4 1e-4; then
+        pass "onnx_yaml_gpt ($OUTPUT)"
+    fi
+    # the sanitized pdexport writes the same bytes; pdplan reads the file back
+    if [ -s "$TMP/yg.onnx" ] &&
+        expect_status 0 onnx_yaml_gpt_san "$PDEXPORT" "$TMP/yg" "$TMP/yg_w" -o "$TMP/yg2.onnx"; then
+        if cmp -s "$TMP/yg.onnx" "$TMP/yg2.onnx"; then pass onnx_yaml_gpt_san
+        else fail onnx_yaml_gpt_san "$PDEXPORT wrote other bytes than pdlaunch's bin/pdexport"; fi
+    fi
+    if [ -s "$TMP/yg.onnx" ] &&
+        expect_status 0 onnx_yaml_gpt_back "$PDPLAN" "$TMP/yg.onnx" --emit-yaml "$TMP/yg_back.yaml" &&
+        expect_status 0 onnx_yaml_gpt_back "$PDPLAN" "$TMP/ygpt.yaml" --emit-yaml "$TMP/yg_orig.yaml" &&
+        expect_status 0 onnx_yaml_gpt_back "$PDPLAN" "$TMP/yg.onnx" -n 2 -o "$TMP/ygb" -q; then
+        # the layers without the dropout (an inference graph has none), init_std (ONNX holds the
+        # weights, not how they were drawn) and inputs (which name the dropout)
+        strip() { sed -E '/op: dropout/d; s/, init_std: [^,}]*//; s/, inputs: \[[^]]*\]//' "$1" | grep '^  - '; }
+        ours=$(awk '$1 == "params:" { s += $2 } END { print s }' "$TMP/yg/plan.yaml")
+        back=$(awk '$1 == "params:" { s += $2 } END { print s }' "$TMP/ygb/plan.yaml")
+        if [ "$ours" = "$back" ] && [ "$(strip "$TMP/yg_back.yaml" | wc -l)" = 23 ] &&
+            diff <(strip "$TMP/yg_orig.yaml") <(strip "$TMP/yg_back.yaml") >/dev/null &&
+            same_dirs "$TMP/yg_w" "$TMP/yg_back_init" && same_dirs "$TMP/yg_back_init" "$TMP/yg_w"; then
+            pass "onnx_yaml_gpt_back (the same 23 layers and names, $ours parameters, the trained weights bit for bit)"
+        else fail onnx_yaml_gpt_back "$back parameters (ours $ours), or other layers or weights: $(diff <(strip "$TMP/yg_orig.yaml") <(strip "$TMP/yg_back.yaml"))"; fi
+    fi
+fi
+
 # ---- exported by PyTorch ----
 PYT=""
 for p in python3 /usr/bin/python3; do
@@ -106,8 +212,6 @@ if expect_status 0 onnx_resnet18 "$PDPLAN" "$TMP/fx/resnet18.onnx" -n 4 -o "$TMP
 fi
 
 # 20 steps against PyTorch, then the trained ONNX under onnxruntime
-ORT="$ROOT/data/onnx-venv/bin/python"
-"$ORT" -c 'import onnxruntime' 2>/dev/null || ORT=""
 if [ ! -d "$FM" ]; then
     skip onnx_train "no Fashion-MNIST at $FM (make deps)"
 elif expect_status 0 onnx_train_plan "$PDPLAN" "$TMP/fx/cnn_nodrop.onnx" -n 2 -o "$TMP/nd" -q &&

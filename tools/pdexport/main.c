@@ -5,7 +5,8 @@
  * biases, batch-norm running statistics; transposed back where the import transposed it) and
  * the training-mode extras of the export removed (batch norm's statistics outputs, dropout's
  * training_mode), so that the file is the trained model for inference. For a folder planned
- * from a model YAML (GENDIR/source.yaml) it builds the graph from our ops (from_yaml.c). */
+ * from a model YAML (GENDIR/source.yaml) it builds the graph from our ops (from_yaml.c, the
+ * sequence ops from_yaml_seq.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@ static void usage(FILE *f) {
                "\n"
                "Writes the model of the generated folder GENDIR with the trained weights of\n"
                "WEIGHTS_DIR (a --save folder: <layer>.<param>.f32) as ONNX (opset of the source,\n"
-               "13 for a model YAML). pdlaunch GENDIR --save-onnx OUT.onnx runs it after training.\n"
+               "17 for a model YAML). pdlaunch GENDIR --save-onnx OUT.onnx runs it after training.\n"
                "  -o FILE      the ONNX file to write\n"
                "  -h, --help   this text\n"
                "exit status: 0 written, 2 bad input (nothing written).\n");
