@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # test_onnx.sh: ONNX in, trained ONNX out (issue 17). Without torch: a file that is no ONNX and a
 # model using Softplus (tests/data/onnx/softplus.onnx) are refused with diagnostics naming the
-# problem and the node, nothing written. With Debian's python3-torch (make deps):
+# problem and the node, nothing written; pdexport refuses a model YAML's lstm and cross attention
+# naming the layers; a tiny GPT in YAML (gpt_char's structure, 2 blocks, a dropout) trained 40
+# steps exports as ONNX whose logits under onnxruntime are ours (<= 1e-4), which the sanitized
+# pdexport writes byte for byte, and which pdplan reads back as the same layers, parameter count
+# and weights. With Debian's python3-torch (make deps):
 # tests/onnx/make_fixtures.py exports a small CNN, a ResNet-style block with batch norm and
 # torchvision's resnet18 in training mode; pdplan plans and generates each (resnet18's
 # parameter count is PyTorch's), names stay (conv1.weight), pdimport's YAML plans to the same
