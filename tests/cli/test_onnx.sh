@@ -135,6 +135,18 @@ PY
             "$TMP/yg_logits.f32" "$TMP/ycorp/val.bin" 4 1e-4; then
         pass "onnx_yaml_gpt ($OUTPUT)"
     fi
+    # the head tied to the embedding (tie: wte): one initializer wte.weight, read by both
+    sed -e 's/name: ygpt/name: ytied/' \
+        -e 's/{name: head, op: linear, out_features: 16}/{name: head, op: linear, out_features: 16, bias: false, tie: wte}/' \
+        "$TMP/ygpt.yaml" >"$TMP/ytied.yaml"
+    if grep -q 'tie: wte' "$TMP/ytied.yaml" &&
+        expect_status 0 onnx_yaml_gpt_tied_plan "$PDPLAN" "$TMP/ytied.yaml" -n 2 -o "$TMP/yt" -q &&
+        expect_status 0 onnx_yaml_gpt_tied scripts/pdlaunch "$TMP/yt" --single --steps 20 --no-trace \
+            --save-logits "$TMP/yt_logits.f32" --save-onnx "$TMP/yt.onnx" &&
+        expect_status 0 onnx_yaml_gpt_tied_ort "$ORT" tests/onnx/ort_check.py "$TMP/yt.onnx" \
+            "$TMP/yt_logits.f32" "$TMP/ycorp/val.bin" 4 1e-4; then
+        pass "onnx_yaml_gpt_tied ($OUTPUT)"
+    fi
     # the sanitized pdexport writes the same bytes; pdplan reads the file back
     if [ -s "$TMP/yg.onnx" ] &&
         expect_status 0 onnx_yaml_gpt_san "$PDEXPORT" "$TMP/yg" "$TMP/yg_w" -o "$TMP/yg2.onnx"; then
