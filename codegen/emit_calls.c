@@ -217,8 +217,13 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op) {
         return;
     }
     int n = op_calls(e, op, PD_PHASE_BACKWARD, c, MAX_CALLS);
-    for (int k = 0; k < n; k++)
-        if (!c[k].needs_din || op->dx[0].ptr != CG_NULL) print_call(e, op, &c[k], 4);
+    for (int k = 0; k < n; k++) {
+        if (c[k].needs_din && op->dx[0].ptr == CG_NULL) continue;
+        size_t len = strlen(c[k].fn);
+        if (op->set_din && c[k].needs_din && len + 5 <= sizeof c[k].fn)
+            memcpy(c[k].fn + len, "_set", 5); /* overwrites the gradient resolve did not zero */
+        print_call(e, op, &c[k], 4);
+    }
 }
 
 /* zb-h1, zb-h2's backward in two parts (planner/ops/op.h, backward_splits): an op that splits

@@ -355,8 +355,15 @@ static int plan_backward(cg_stage *cs, const pd_model *m, cg_backend backend) {
                 op->zero[op->n_zero++] = (cg_zero){op->dparam[t], op->param_floats};
                 break;
             }
-        for (int j = 0; j < op->n_in; j++)
+        for (int j = 0; j < op->n_in; j++) {
+            int before = op->n_zero;
             zero_once(&z, cs, op->dx[j], grad_floats(m, ly->inputs[j]), op->zero, &op->n_zero);
+            /* the first write of input 0's gradient: an op that can overwrite it does, unzeroed */
+            if (j == 0 && op->n_zero > before && pd_op(ly->op)->backward_sets_din) {
+                op->n_zero--;
+                op->set_din = 1;
+            }
+        }
     }
     /* the previous stage reads every gradient of the input pack, written or not */
     for (int i = 0; i < cs->n_in && !rc; i++)

@@ -79,6 +79,8 @@ typedef struct {
     int fuse;                         /* CG_FUSE_*: decided for the backend */
     int n_zero;                       /* backward: regions to zero right before this layer's */
     cg_zero zero[PD_MAX_INPUTS + 2];  /* call (output, parameters, inputs; lazily, CPU) */
+    int set_din;                      /* CPU: its backward overwrites input 0's gradient (the
+                                         op's <fn>_set twin) instead of zeroing it first */
 } cg_op;
 
 enum {

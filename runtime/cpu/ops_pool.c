@@ -128,6 +128,28 @@ void pdrt_maxpool2d_backward(float *dinp, const float *dout, const int *argmax, 
     }
 }
 
+void pdrt_maxpool2d_backward_set(float *dinp, const float *dout, const int *argmax, int B, int C,
+                                 int H, int W, int KH, int KW, int SH, int SW, int PH, int PW) {
+    if (!dinp) return;
+    if (!(KH == 2 && KW == 2 && SH == 2 && SW == 2 && PH == 0 && PW == 0 && H % 2 == 0 &&
+          W % 2 == 0)) {
+        memset(dinp, 0, (size_t)B * C * H * W * sizeof(float));
+        pdrt_maxpool2d_backward(dinp, dout, argmax, B, C, H, W, KH, KW, SH, SW, PH, PW);
+        return;
+    }
+    int OH = H / 2, OW = W / 2;
+    for (size_t bc = 0; bc < (size_t)B * C; bc++) {
+        float *dx = dinp + bc * H * W;
+        const float *dy = dout + bc * OH * OW;
+        const int *am = argmax + bc * OH * OW;
+        for (int oh = 0; oh < OH; oh++) {
+            memset(dx + 2 * oh * W, 0, 2 * (size_t)W * sizeof(float)); /* this row of windows */
+            for (int ow = 0; ow < OW; ow++) /* 0 + dy: the bits of adding into zeros */
+                dx[am[oh * OW + ow]] = 0.0f + dy[oh * OW + ow];
+        }
+    }
+}
+
 void pdrt_avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int KH, int KW,
                        int SH, int SW, int PH, int PW) {
     int OH = pdrt_pool_out_size(H, KH, SH, PH), OW = pdrt_pool_out_size(W, KW, SW, PW);

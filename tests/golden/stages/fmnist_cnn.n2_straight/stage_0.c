@@ -124,15 +124,13 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
     /* output pack gradients */
     memcpy(dacts + S0_ACT_POOL2_OUT, dout + S0_OUT_POOL2, 100352 * sizeof(float));
     /* pool2: maxpool2d */
-    memset(dacts + S0_ACT_RELU2_OUT, 0, 401408 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU2_OUT, dacts + S0_ACT_POOL2_OUT,
-                            (const int *)(acts + S0_ACT_POOL2_ARGMAX), P_B,
-                            32, 14, 14, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_RELU2_OUT, dacts + S0_ACT_POOL2_OUT,
+                                (const int *)(acts + S0_ACT_POOL2_ARGMAX), P_B,
+                                32, 14, 14, 2, 2, 2, 2, 0, 0);
     pdrt_lap(5);
     /* relu2: relu */
-    memset(dacts + S0_ACT_CONV2_OUT, 0, 401408 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_CONV2_OUT, dacts + S0_ACT_RELU2_OUT, acts + S0_ACT_RELU2_OUT,
-                       (size_t)P_B * 6272);
+    pdrt_relu_backward_set(dacts + S0_ACT_CONV2_OUT, dacts + S0_ACT_RELU2_OUT,
+                           acts + S0_ACT_RELU2_OUT, (size_t)P_B * 6272);
     pdrt_lap(4);
     /* conv2: conv2d */
     memset(dparams + S0_PARAM_CONV2_WEIGHT, 0, 9248 * sizeof(float));
@@ -143,15 +141,13 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     pdrt_lap(3);
     /* pool1: maxpool2d */
-    memset(dacts + S0_ACT_RELU1_OUT, 0, 1605632 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU1_OUT, dacts + S0_ACT_POOL1_OUT,
-                            (const int *)(acts + S0_ACT_POOL1_ARGMAX), P_B,
-                            32, 28, 28, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_RELU1_OUT, dacts + S0_ACT_POOL1_OUT,
+                                (const int *)(acts + S0_ACT_POOL1_ARGMAX), P_B,
+                                32, 28, 28, 2, 2, 2, 2, 0, 0);
     pdrt_lap(2);
     /* relu1: relu */
-    memset(dacts + S0_ACT_CONV1_OUT, 0, 1605632 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_CONV1_OUT, dacts + S0_ACT_RELU1_OUT, acts + S0_ACT_RELU1_OUT,
-                       (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S0_ACT_CONV1_OUT, dacts + S0_ACT_RELU1_OUT,
+                           acts + S0_ACT_RELU1_OUT, (size_t)P_B * 25088);
     pdrt_lap(1);
     /* conv1: conv2d */
     memset(dparams + S0_PARAM_CONV1_WEIGHT, 0, 320 * sizeof(float));
@@ -171,28 +167,24 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
     /* output pack gradients */
     memcpy(dacts + S0_ACT_POOL2_OUT, dout + S0_OUT_POOL2, 100352 * sizeof(float));
     /* pool2: maxpool2d */
-    memset(dacts + S0_ACT_RELU2_OUT, 0, 401408 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU2_OUT, dacts + S0_ACT_POOL2_OUT,
-                            (const int *)(acts + S0_ACT_POOL2_ARGMAX), P_B,
-                            32, 14, 14, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_RELU2_OUT, dacts + S0_ACT_POOL2_OUT,
+                                (const int *)(acts + S0_ACT_POOL2_ARGMAX), P_B,
+                                32, 14, 14, 2, 2, 2, 2, 0, 0);
     /* relu2: relu */
-    memset(dacts + S0_ACT_CONV2_OUT, 0, 401408 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_CONV2_OUT, dacts + S0_ACT_RELU2_OUT, acts + S0_ACT_RELU2_OUT,
-                       (size_t)P_B * 6272);
+    pdrt_relu_backward_set(dacts + S0_ACT_CONV2_OUT, dacts + S0_ACT_RELU2_OUT,
+                           acts + S0_ACT_RELU2_OUT, (size_t)P_B * 6272);
     /* conv2: conv2d */
     memset(dacts + S0_ACT_POOL1_OUT, 0, 401408 * sizeof(float));
     pdrt_conv2d_backward(dacts + S0_ACT_POOL1_OUT, NULL, NULL, scratch, dacts + S0_ACT_CONV2_OUT,
                          acts + S0_ACT_POOL1_OUT, params + S0_PARAM_CONV2_WEIGHT, P_B,
                          32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     /* pool1: maxpool2d */
-    memset(dacts + S0_ACT_RELU1_OUT, 0, 1605632 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU1_OUT, dacts + S0_ACT_POOL1_OUT,
-                            (const int *)(acts + S0_ACT_POOL1_ARGMAX), P_B,
-                            32, 28, 28, 2, 2, 2, 2, 0, 0);
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_RELU1_OUT, dacts + S0_ACT_POOL1_OUT,
+                                (const int *)(acts + S0_ACT_POOL1_ARGMAX), P_B,
+                                32, 28, 28, 2, 2, 2, 2, 0, 0);
     /* relu1: relu */
-    memset(dacts + S0_ACT_CONV1_OUT, 0, 1605632 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_CONV1_OUT, dacts + S0_ACT_RELU1_OUT, acts + S0_ACT_RELU1_OUT,
-                       (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S0_ACT_CONV1_OUT, dacts + S0_ACT_RELU1_OUT,
+                           acts + S0_ACT_RELU1_OUT, (size_t)P_B * 25088);
 }
 
 static void S0_backward_weight(float *din, float *dparams, float *dacts, float *scratch,
