@@ -287,7 +287,7 @@ TEST(maxpool2d_ties_pick_first_in_window) {
 /* The overwriting backwards codegen calls where a gradient is first written: the bits of zeroing
  * it and then the accumulating backward (signed zeros included), on shapes the fast path takes
  * (2x2 tiles, and widths off the 4-lane step) and ones it leaves to zeroing (odd, padded). */
-TEST(relu_and_maxpool_backward_set_equal_zero_then_accumulate) {
+TEST(relu_and_maxpool_backward_set_and_fused_pool_equal_the_separate_ops) {
     size_t n = 61;
     float *y = falloc(n), *dy = falloc(n), *a = falloc(n), *b = falloc(n);
     fill(y, n, -1, 1); fill(dy, n, -1, 1);
@@ -315,6 +315,23 @@ TEST(relu_and_maxpool_backward_set_equal_zero_then_accumulate) {
         fill(zb, nx, -5, 5);
         pdrt_maxpool2d_backward_set(zb, g, am, B, C, H, W, K, K, S, S, P, P);
         CHECK(!memcmp(za, zb, nx * 4));
+        /* relu then maxpool as one call, and its backward into relu's input gradient: the bits
+         * of the two ops (relu's output and its gradient never written) */
+        float *r = falloc(nx), *dr = falloc(nx), *o2 = falloc(ny);
+        int *am2 = malloc(ny * sizeof *am2);
+        x[1] = -0.0f;
+        pdrt_relu_forward(r, x, nx);
+        pdrt_maxpool2d_forward(o, am, r, B, C, H, W, K, K, S, S, P, P);
+        pdrt_relu_maxpool2d_forward(o2, am2, x, B, C, H, W, K, K, S, S, P, P);
+        CHECK(!memcmp(o, o2, ny * 4));
+        memset(dr, 0, nx * 4);
+        pdrt_maxpool2d_backward(dr, g, am, B, C, H, W, K, K, S, S, P, P);
+        memset(za, 0, nx * 4);
+        pdrt_relu_backward(za, dr, r, nx);
+        fill(zb, nx, -5, 5);
+        pdrt_maxpool2d_backward_set(zb, g, am2, B, C, H, W, K, K, S, S, P, P);
+        CHECK(!memcmp(za, zb, nx * 4));
+        free(r); free(dr); free(o2); free(am2);
         free(x); free(o); free(g); free(za); free(zb); free(am);
     }
 }

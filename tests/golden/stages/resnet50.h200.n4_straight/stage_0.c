@@ -347,12 +347,11 @@ static void S0_forward(float *out, float *acts, float *scratch, float *buffers,
                                       buffers + S0_BUF_BN1_RUNNING_MEAN,
                                       buffers + S0_BUF_BN1_RUNNING_VAR, 1e-5f, P_B, 64, 112, 112);
     pdrt_lap(1);
-    /* relu: relu */
-    pdrt_relu_forward(acts + S0_ACT_RELU_OUT, acts + S0_ACT_BN1_OUT, (size_t)P_B * 802816);
+    /* relu: relu, fused with maxpool: maxpool2d (forward there, backward here) */
     pdrt_lap(2);
-    /* maxpool: maxpool2d */
-    pdrt_maxpool2d_forward(acts + S0_ACT_MAXPOOL_OUT, (int *)(acts + S0_ACT_MAXPOOL_ARGMAX),
-                           acts + S0_ACT_RELU_OUT, P_B, 64, 112, 112, 3, 3, 2, 2, 1, 1);
+    /* maxpool: maxpool2d, one call with relu (its backward runs there) */
+    pdrt_relu_maxpool2d_forward(acts + S0_ACT_MAXPOOL_OUT, (int *)(acts + S0_ACT_MAXPOOL_ARGMAX),
+                                acts + S0_ACT_BN1_OUT, P_B, 64, 112, 112, 3, 3, 2, 2, 1, 1);
     pdrt_lap(3);
     /* layer1.0.conv1: conv2d */
     pdrt_conv2d_forward(acts + S0_ACT_LAYER1_0_CONV1_OUT, scratch, acts + S0_ACT_MAXPOOL_OUT,
@@ -923,14 +922,12 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          params + S0_PARAM_LAYER1_0_CONV1_WEIGHT, P_B,
                          64, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     pdrt_lap(4);
-    /* maxpool: maxpool2d */
-    pdrt_maxpool2d_backward_set(dacts + S0_ACT_RELU_OUT, dacts + S0_ACT_MAXPOOL_OUT,
+    /* maxpool: maxpool2d, one call with relu (its backward runs there) */
+    pdrt_lap(3);
+    /* relu: relu, fused with maxpool: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_MAXPOOL_OUT,
                                 (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
                                 64, 112, 112, 3, 3, 2, 2, 1, 1);
-    pdrt_lap(3);
-    /* relu: relu */
-    pdrt_relu_backward_set(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_RELU_OUT, acts + S0_ACT_RELU_OUT,
-                           (size_t)P_B * 802816);
     pdrt_lap(2);
     /* bn1: batchnorm2d */
     memset(dparams + S0_PARAM_BN1_WEIGHT, 0, 128 * sizeof(float));
@@ -1136,13 +1133,11 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          dacts + S0_ACT_LAYER1_0_CONV1_OUT, acts + S0_ACT_MAXPOOL_OUT,
                          params + S0_PARAM_LAYER1_0_CONV1_WEIGHT, P_B,
                          64, 56, 56, 64, 1, 1, 1, 1, 0, 0);
-    /* maxpool: maxpool2d */
-    pdrt_maxpool2d_backward_set(dacts + S0_ACT_RELU_OUT, dacts + S0_ACT_MAXPOOL_OUT,
+    /* maxpool: maxpool2d, one call with relu (its backward runs there) */
+    /* relu: relu, fused with maxpool: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_MAXPOOL_OUT,
                                 (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
                                 64, 112, 112, 3, 3, 2, 2, 1, 1);
-    /* relu: relu */
-    pdrt_relu_backward_set(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_RELU_OUT, acts + S0_ACT_RELU_OUT,
-                           (size_t)P_B * 802816);
     /* bn1: batchnorm2d */
     memset(dacts + S0_ACT_CONV1_OUT, 0, 102760448 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_CONV1_OUT, NULL, NULL, dacts + S0_ACT_BN1_OUT,
