@@ -50,14 +50,13 @@ static void maxpool_2x2(float *out, int *argmax, const float *inp, size_t BC, in
                 memcpy(&b0, r1 + 2 * ow, sizeof b0);
                 memcpy(&b1, r1 + 2 * ow + 4, sizeof b1);
                 if (relu) a0 = relu4(a0), a1 = relu4(a1), b0 = relu4(b0), b1 = relu4(b1);
-                const i32x4 ev = {0, 2, 4, 6}, od = {1, 3, 5, 7};
                 int i0 = 2 * oh * W + 2 * ow;
                 i32x4 idx = {i0, i0 + 2, i0 + 4, i0 + 6};
-                f32x4 best = __builtin_shuffle(a0, a1, ev);
+                f32x4 best = __builtin_shufflevector(a0, a1, 0, 2, 4, 6);
                 i32x4 bi = idx;
-                take_if_greater(&best, &bi, __builtin_shuffle(a0, a1, od), idx + 1);
-                take_if_greater(&best, &bi, __builtin_shuffle(b0, b1, ev), idx + W);
-                take_if_greater(&best, &bi, __builtin_shuffle(b0, b1, od), idx + W + 1);
+                take_if_greater(&best, &bi, __builtin_shufflevector(a0, a1, 1, 3, 5, 7), idx + 1);
+                take_if_greater(&best, &bi, __builtin_shufflevector(b0, b1, 0, 2, 4, 6), idx + W);
+                take_if_greater(&best, &bi, __builtin_shufflevector(b0, b1, 1, 3, 5, 7), idx + W + 1);
                 if (relu) { /* -1 (all bits) where the maximum is 0 */
                     i32x4 pos = best > (f32x4){0, 0, 0, 0};
                     bi = (bi & pos) | ~pos;
