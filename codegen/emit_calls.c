@@ -138,6 +138,25 @@ static void print_fused(cg_em *e, const cg_op *op, pd_phase phase) {
     print_call(e, &f, &c, 4);
 }
 
+/* ---- the CPU ReLU + maxpool2d fusion (resolve.c marks the pairs) ----
+ * Forward, at the pool: pdrt_relu_maxpool2d_forward with the pool's arguments on the ReLU's input.
+ * Backward, at the ReLU (where its input gradient is zeroed or first written): the pool's backward
+ * (or its _set twin) into the ReLU's input gradient; the argmax says -1 where relu's mask is 0. */
+static void print_relu_pool(cg_em *e, const cg_op *pool, const cg_op *relu, pd_phase phase) {
+    pd_call c;
+    if (op_calls(e, pool, phase, &c, 1) != 1) return;
+    cg_op f = *pool;
+    if (phase == PD_PHASE_BACKWARD) {
+        if (relu->dx[0].ptr == CG_NULL) return;
+        f.dx[0] = relu->dx[0];
+        if (relu->set_din) snprintf(c.fn, sizeof c.fn, "%s", "pdrt_maxpool2d_backward_set");
+    } else {
+        f.x[0] = relu->x[0];
+        snprintf(c.fn, sizeof c.fn, "%s", "pdrt_relu_maxpool2d_forward");
+    }
+    print_call(e, &f, &c, 4);
+}
+
 /* ---- what the printers call ---- */
 
 #define MAX_CALLS 8
@@ -177,6 +196,14 @@ void cg_emit_op_comment(cg_em *e, const cg_op *op) {
     else if (op->fuse == CG_FUSED_INTO_PREV)
         cg_printf(e, "    /* %s: relu, in the linear's call */\n",
                   cg_safe(ly->name, nb, sizeof nb));
+    else if (op->fuse == CG_RELU_INTO_POOL)
+        cg_printf(e, "    /* %s: relu, fused with %s: maxpool2d (forward there, backward here) */\n",
+                  cg_safe(ly->name, nb, sizeof nb),
+                  cg_safe(e->m->layers[(op + 1)->layer].name, nb2, sizeof nb2));
+    else if (op->fuse == CG_POOL_OF_RELU)
+        cg_printf(e, "    /* %s: maxpool2d, one call with %s (its backward runs there) */\n",
+                  cg_safe(ly->name, nb, sizeof nb),
+                  cg_safe(e->m->layers[(op - 1)->layer].name, nb2, sizeof nb2));
     else if (pd_op(ly->op)->aliases_input)
         cg_printf(e, "    /* %s: %s, a no-op: it shares its input's memory and gradient */\n",
                   cg_safe(ly->name, nb, sizeof nb), pd_op_name(ly->op));
@@ -186,9 +213,13 @@ void cg_emit_op_comment(cg_em *e, const cg_op *op) {
 
 void cg_emit_op_forward(cg_em *e, const cg_op *op) {
     pd_call tr[MAX_CALLS], ev[MAX_CALLS];
-    if (op->fuse == CG_FUSED_INTO_PREV) return;
+    if (op->fuse == CG_FUSED_INTO_PREV || op->fuse == CG_RELU_INTO_POOL) return;
     if (op->fuse == CG_FUSE_LINEAR_RELU) {
         print_fused(e, op, PD_PHASE_FORWARD);
+        return;
+    }
+    if (op->fuse == CG_POOL_OF_RELU) {
+        print_relu_pool(e, op, op - 1, PD_PHASE_FORWARD);
         return;
     }
     int nt = op_calls(e, op, PD_PHASE_FORWARD, tr, MAX_CALLS);
@@ -211,14 +242,23 @@ void cg_emit_op_forward(cg_em *e, const cg_op *op) {
 
 void cg_emit_op_backward(cg_em *e, const cg_op *op) {
     pd_call c[MAX_CALLS];
-    if (op->fuse == CG_FUSED_INTO_PREV) return;
+    if (op->fuse == CG_FUSED_INTO_PREV || op->fuse == CG_POOL_OF_RELU) return;
     if (op->fuse == CG_FUSE_LINEAR_RELU) {
         print_fused(e, op, PD_PHASE_BACKWARD);
         return;
     }
+    if (op->fuse == CG_RELU_INTO_POOL) {
+        print_relu_pool(e, op + 1, op, PD_PHASE_BACKWARD);
+        return;
+    }
     int n = op_calls(e, op, PD_PHASE_BACKWARD, c, MAX_CALLS);
-    for (int k = 0; k < n; k++)
-        if (!c[k].needs_din || op->dx[0].ptr != CG_NULL) print_call(e, op, &c[k], 4);
+    for (int k = 0; k < n; k++) {
+        if (c[k].needs_din && op->dx[0].ptr == CG_NULL) continue;
+        size_t len = strlen(c[k].fn);
+        if (op->set_din && c[k].needs_din && len + 5 <= sizeof c[k].fn)
+            memcpy(c[k].fn + len, "_set", 5); /* overwrites the gradient resolve did not zero */
+        print_call(e, op, &c[k], 4);
+    }
 }
 
 /* zb-h1, zb-h2's backward in two parts (planner/ops/op.h, backward_splits): an op that splits

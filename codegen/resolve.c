@@ -293,6 +293,26 @@ static int fuses_with_relu(const cg_stage *cs, const pd_model *m, int i) {
     return 1;
 }
 
+/* Op i is a ReLU whose only consumer in the whole model is op i+1, a maxpool2d, and whose output
+ * does not leave the stage: the CPU runs them as pdrt_relu_maxpool2d_forward and the pool's
+ * backward straight into the ReLU's input gradient (the ReLU's output and its gradient are
+ * never written). */
+static int relu_feeds_maxpool(const cg_stage *cs, const pd_model *m, int i) {
+    if (i + 1 >= cs->n_ops) return 0;
+    const pd_layer *re = &m->layers[cs->ops[i].layer];
+    const pd_layer *pool = &m->layers[cs->ops[i + 1].layer];
+    if (re->op != PD_OP_RELU || pool->op != PD_OP_MAXPOOL2D) return 0;
+    if (pool->n_inputs != 1 || pool->inputs[0] != cs->ops[i].layer) return 0;
+    int users = 0;
+    for (int j = 0; j < m->n_layers; j++)
+        for (int q = 0; q < m->layers[j].n_inputs; q++)
+            users += m->layers[j].inputs[q] == cs->ops[i].layer;
+    if (users != 1) return 0;
+    for (int j = 0; j < cs->n_out; j++)
+        if (cs->out[j].layer == cs->ops[i].layer) return 0;
+    return 1;
+}
+
 /* The gradient regions a CPU backward has zeroed so far, by where they start: every gradient
  * is zeroed right before its first writer (in backward order), not all at once on entry, so
  * that a layer's lap includes the zeroing of the gradients it writes and the region is warm. */
@@ -338,6 +358,11 @@ static int plan_backward(cg_stage *cs, const pd_model *m, cg_backend backend) {
             }
         return 0;
     }
+    for (int i = 0; i < cs->n_ops; i++)
+        if (relu_feeds_maxpool(cs, m, i)) {
+            cs->ops[i].fuse = CG_RELU_INTO_POOL;
+            cs->ops[i + 1].fuse = CG_POOL_OF_RELU;
+        }
     zeroed_set z = {0, calloc((size_t)cs->n_syms + 1, sizeof(cg_ptr)),
                     calloc((size_t)cs->n_syms + 1, sizeof(int64_t))};
     cs->tail_zero = calloc((size_t)cs->n_in + 1, sizeof *cs->tail_zero);
@@ -348,15 +373,24 @@ static int plan_backward(cg_stage *cs, const pd_model *m, cg_backend backend) {
     for (int i = cs->n_ops - 1; i >= 0 && !rc; i--) {
         cg_op *op = &cs->ops[i];
         const pd_layer *ly = &m->layers[op->layer];
-        /* an output no later layer read has a zero gradient */
-        zero_once(&z, cs, op->dy, grad_floats(m, op->layer), op->zero, &op->n_zero);
+        /* an output no later layer read has a zero gradient (a ReLU fused into its pool: none) */
+        if (op->fuse != CG_RELU_INTO_POOL)
+            zero_once(&z, cs, op->dy, grad_floats(m, op->layer), op->zero, &op->n_zero);
+        if (op->fuse == CG_POOL_OF_RELU) continue; /* its input gradient is never written */
         for (int t = 0; t < PD_MAX_OP_TENSORS; t++) /* the parameters' gradients, adjacent */
             if (op->dparam[t].ptr != CG_NULL) {
                 op->zero[op->n_zero++] = (cg_zero){op->dparam[t], op->param_floats};
                 break;
             }
-        for (int j = 0; j < op->n_in; j++)
+        for (int j = 0; j < op->n_in; j++) {
+            int before = op->n_zero;
             zero_once(&z, cs, op->dx[j], grad_floats(m, ly->inputs[j]), op->zero, &op->n_zero);
+            /* the first write of input 0's gradient: an op that can overwrite it does, unzeroed */
+            if (j == 0 && op->n_zero > before && pd_op(ly->op)->backward_sets_din) {
+                op->n_zero--;
+                op->set_din = 1;
+            }
+        }
     }
     /* the previous stage reads every gradient of the input pack, written or not */
     for (int i = 0; i < cs->n_in && !rc; i++)

@@ -57,6 +57,10 @@ enum {
     CG_FUSE_NONE = 0,
     CG_FUSE_LINEAR_RELU, /* this linear and the next op, its ReLU, are one call (CUDA) */
     CG_FUSED_INTO_PREV,  /* this ReLU runs inside the linear before it */
+    CG_RELU_INTO_POOL,   /* CPU: this ReLU's only reader is the next op, a maxpool2d: no forward
+                            of its own, and its backward is the pool's backward into its input */
+    CG_POOL_OF_RELU,     /* CPU: this maxpool2d runs on the ReLU before it, fused (its forward
+                            pdrt_relu_maxpool2d_forward on the ReLU's input; no backward here) */
 };
 
 typedef struct {
@@ -79,6 +83,8 @@ typedef struct {
     int fuse;                         /* CG_FUSE_*: decided for the backend */
     int n_zero;                       /* backward: regions to zero right before this layer's */
     cg_zero zero[PD_MAX_INPUTS + 2];  /* call (output, parameters, inputs; lazily, CPU) */
+    int set_din;                      /* CPU: its backward overwrites input 0's gradient (the
+                                         op's <fn>_set twin) instead of zeroing it first */
 } cg_op;
 
 enum {

@@ -162,6 +162,10 @@ typedef struct pd_op_desc {
                                    whole call computes (zb-h1, zb-h2's backward_input and
                                    backward_weight); 0 with parameters: the whole backward runs
                                    in backward_input (the generated code says so) */
+    int backward_sets_din;      /* 1: its backward call that writes input 0's gradient
+                                   (needs_din) has a twin <fn>_set that overwrites it rather
+                                   than adding into it; the CPU code calls the twin where that
+                                   gradient is first written, in place of zeroing it first */
     /* Reads the attributes into L (after L->has_bias = 1); returns the number of errors. */
     int (*read)(pd_attr_reader *r, pd_layer *L);
     /* The shape rule: fills L->out, n_weight, n_bias, n_buffer, flops_fwd, flops_bwd (zeroed

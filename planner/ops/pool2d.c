@@ -94,6 +94,7 @@ static void avg_calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs
 const pd_op_desc pd_op_maxpool2d = {
     .name = "maxpool2d", .attrs = max_attrs, .min_inputs = 1, .max_inputs = 1,
     .read = read_window, .infer = infer, .saved = max_saved, .calls = max_calls,
+    .backward_sets_din = 1, /* pdrt_maxpool2d_backward_set */
 };
 
 const pd_op_desc pd_op_avgpool2d = {

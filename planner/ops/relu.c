@@ -24,4 +24,5 @@ static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
 
 const pd_op_desc pd_op_relu = {
     .name = "relu", .min_inputs = 1, .max_inputs = 1, .infer = infer, .calls = calls,
+    .backward_sets_din = 1, /* pdrt_relu_backward_set */
 };

@@ -59,6 +59,9 @@ int pdrt_conv2d_dnnl_shapes(void);
  * in-place forward: dinp += dout * (out > 0). */
 void pdrt_relu_forward(float *out, const float *inp, size_t N);
 void pdrt_relu_backward(float *dinp, const float *dout, const float *out, size_t N);
+/* the same, overwriting: dinp = 0 + dout * (out > 0), the bits of zeroing dinp and then
+ * pdrt_relu_backward without the pass that zeroes (codegen calls it where dinp is first written) */
+void pdrt_relu_backward_set(float *dinp, const float *dout, const float *out, size_t N);
 
 /* ---- gelu, GPT-2's tanh form: out = 0.5 inp (1 + tanh(u)), u = sqrt(2/pi) (inp + 0.044715
  * inp^3). Not in place: the backward reads the forward's INPUT:
@@ -69,11 +72,22 @@ void pdrt_gelu_backward(float *dinp, const float *dout, const float *inp, size_t
 
 /* ---- maxpool2d: padding counts as -infinity (PyTorch); ties go to the first maximum in
  * row-major window order. argmax [B][C][OH][OW] (caller scratch, one int per output element)
- * receives the index h*W + w of the chosen input within its (b, c) plane. ---- */
+ * receives the index h*W + w of the chosen input within its (b, c) plane (the backward skips
+ * -1). ---- */
 void pdrt_maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, int H, int W,
                        int KH, int KW, int SH, int SW, int PH, int PW);
 void pdrt_maxpool2d_backward(float *dinp, const float *dout, const int *argmax, int B, int C, int H,
                         int W, int KH, int KW, int SH, int SW, int PH, int PW);
+/* the same, overwriting dinp: the bits of zeroing it and then pdrt_maxpool2d_backward; windows
+ * that tile the plane (2x2, stride 2, no padding, even sides) write each input once, no zeroing */
+/* maxpool2d of relu(inp), without relu's output: out is the bits of pdrt_relu_forward then
+ * pdrt_maxpool2d_forward; argmax is -1 where the window's maximum is 0 (no gradient: relu's mask),
+ * so pdrt_maxpool2d_backward(_set) with relu's input gradient as dinp is the pair's backward
+ * (codegen fuses a relu whose only reader is a maxpool2d) */
+void pdrt_relu_maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, int H,
+                                 int W, int KH, int KW, int SH, int SW, int PH, int PW);
+void pdrt_maxpool2d_backward_set(float *dinp, const float *dout, const int *argmax, int B, int C,
+                                 int H, int W, int KH, int KW, int SH, int SW, int PH, int PW);
 
 /* ---- avgpool2d: PyTorch's AvgPool2d with count_include_pad=True: every window sums KH*KW
  * positions (padding counts as zero) and divides by KH*KW. Global average pooling is

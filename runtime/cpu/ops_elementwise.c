@@ -48,6 +48,20 @@ void pdrt_relu_backward(float *dinp, const float *dout, const float *out, size_t
     for (; i < N; i++) dinp[i] += keep_if_positive(dout[i], out[i]);
 }
 
+void pdrt_relu_backward_set(float *dinp, const float *dout, const float *out, size_t N) {
+    if (!dinp) return;
+    size_t i = 0;
+    const f32x4 zero = {0, 0, 0, 0};
+    for (; i + 4 <= N; i += 4) {
+        f32x4 y, g;
+        memcpy(&y, out + i, sizeof y);
+        memcpy(&g, dout + i, sizeof g);
+        f32x4 d = zero + (f32x4)((i32x4)g & (y > zero)); /* 0 + g: -0 becomes +0, as before */
+        memcpy(dinp + i, &d, sizeof d);
+    }
+    for (; i < N; i++) dinp[i] = 0.0f + keep_if_positive(dout[i], out[i]);
+}
+
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
 

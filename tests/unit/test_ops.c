@@ -284,6 +284,58 @@ TEST(maxpool2d_ties_pick_first_in_window) {
     CHECK(yn[0] == -3 && yn[1] == -2 && yn[2] == -5 && yn[3] == -4);
 }
 
+/* The overwriting backwards codegen calls where a gradient is first written: the bits of zeroing
+ * it and then the accumulating backward (signed zeros included), on shapes the fast path takes
+ * (2x2 tiles, and widths off the 4-lane step) and ones it leaves to zeroing (odd, padded). */
+TEST(relu_and_maxpool_backward_set_and_fused_pool_equal_the_separate_ops) {
+    size_t n = 61;
+    float *y = falloc(n), *dy = falloc(n), *a = falloc(n), *b = falloc(n);
+    fill(y, n, -1, 1); fill(dy, n, -1, 1);
+    dy[3] = -0.0f; y[3] = 1; dy[5] = -0.0f; y[5] = -1;
+    memset(a, 0, n * 4);
+    pdrt_relu_backward(a, dy, y, n);
+    fill(b, n, -5, 5); /* garbage the set must overwrite */
+    pdrt_relu_backward_set(b, dy, y, n);
+    CHECK(!memcmp(a, b, n * 4));
+    free(y); free(dy); free(a); free(b);
+    const int dims[][7] = {{2, 3, 6, 6, 2, 2, 0}, {1, 2, 6, 10, 2, 2, 0}, {1, 3, 7, 7, 2, 2, 0},
+                           {2, 2, 7, 5, 3, 2, 1}};
+    for (size_t t = 0; t < sizeof dims / sizeof dims[0]; t++) {
+        int B = dims[t][0], C = dims[t][1], H = dims[t][2], W = dims[t][3], K = dims[t][4],
+            S = dims[t][5], P = dims[t][6];
+        int OH = pdrt_pool_out_size(H, K, S, P), OW = pdrt_pool_out_size(W, K, S, P);
+        size_t nx = (size_t)B * C * H * W, ny = (size_t)B * C * OH * OW;
+        float *x = falloc(nx), *o = falloc(ny), *g = falloc(ny), *za = falloc(nx), *zb = falloc(nx);
+        int *am = malloc(ny * sizeof *am);
+        fill(x, nx, -1, 1); fill(g, ny, -1, 1);
+        g[0] = -0.0f;
+        pdrt_maxpool2d_forward(o, am, x, B, C, H, W, K, K, S, S, P, P);
+        memset(za, 0, nx * 4);
+        pdrt_maxpool2d_backward(za, g, am, B, C, H, W, K, K, S, S, P, P);
+        fill(zb, nx, -5, 5);
+        pdrt_maxpool2d_backward_set(zb, g, am, B, C, H, W, K, K, S, S, P, P);
+        CHECK(!memcmp(za, zb, nx * 4));
+        /* relu then maxpool as one call, and its backward into relu's input gradient: the bits
+         * of the two ops (relu's output and its gradient never written) */
+        float *r = falloc(nx), *dr = falloc(nx), *o2 = falloc(ny);
+        int *am2 = malloc(ny * sizeof *am2);
+        x[1] = -0.0f;
+        pdrt_relu_forward(r, x, nx);
+        pdrt_maxpool2d_forward(o, am, r, B, C, H, W, K, K, S, S, P, P);
+        pdrt_relu_maxpool2d_forward(o2, am2, x, B, C, H, W, K, K, S, S, P, P);
+        CHECK(!memcmp(o, o2, ny * 4));
+        memset(dr, 0, nx * 4);
+        pdrt_maxpool2d_backward(dr, g, am, B, C, H, W, K, K, S, S, P, P);
+        memset(za, 0, nx * 4);
+        pdrt_relu_backward(za, dr, r, nx);
+        fill(zb, nx, -5, 5);
+        pdrt_maxpool2d_backward_set(zb, g, am2, B, C, H, W, K, K, S, S, P, P);
+        CHECK(!memcmp(za, zb, nx * 4));
+        free(r); free(dr); free(o2); free(am2);
+        free(x); free(o); free(g); free(za); free(zb); free(am);
+    }
+}
+
 TEST(avgpool2d_matches_reference_including_global) {
     pool_case((pool_dims){2, 3, 6, 6, 2, 2, 2, 2, 0, 0, 0, 0}, 0, __LINE__);
     pool_case((pool_dims){2, 2, 7, 5, 3, 3, 2, 2, 1, 1, 0, 0}, 0, __LINE__); /* pad counts */

@@ -1009,12 +1009,11 @@ static void S0_forward(float *out, float *acts, float *scratch, float *buffers,
                                       buffers + S0_BUF_BN1_RUNNING_MEAN,
                                       buffers + S0_BUF_BN1_RUNNING_VAR, 1e-5f, P_B, 64, 112, 112);
     pdrt_lap(1);
-    /* relu: relu */
-    pdrt_relu_forward(acts + S0_ACT_RELU_OUT, acts + S0_ACT_BN1_OUT, (size_t)P_B * 802816);
+    /* relu: relu, fused with maxpool: maxpool2d (forward there, backward here) */
     pdrt_lap(2);
-    /* maxpool: maxpool2d */
-    pdrt_maxpool2d_forward(acts + S0_ACT_MAXPOOL_OUT, (int *)(acts + S0_ACT_MAXPOOL_ARGMAX),
-                           acts + S0_ACT_RELU_OUT, P_B, 64, 112, 112, 3, 3, 2, 2, 1, 1);
+    /* maxpool: maxpool2d, one call with relu (its backward runs there) */
+    pdrt_relu_maxpool2d_forward(acts + S0_ACT_MAXPOOL_OUT, (int *)(acts + S0_ACT_MAXPOOL_ARGMAX),
+                                acts + S0_ACT_BN1_OUT, P_B, 64, 112, 112, 3, 3, 2, 2, 1, 1);
     pdrt_lap(3);
     /* layer1.0.conv1: conv2d */
     pdrt_conv2d_forward(acts + S0_ACT_LAYER1_0_CONV1_OUT, scratch, acts + S0_ACT_MAXPOOL_OUT,
@@ -2159,9 +2158,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
     memcpy(dacts + S0_ACT_LAYER3_4_RELU1_OUT, dout + S0_OUT_LAYER3_4_RELU1,
            6422528 * sizeof(float));
     /* layer3.4.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_4_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_4_BN1_OUT, dacts + S0_ACT_LAYER3_4_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_4_BN1_OUT, dacts + S0_ACT_LAYER3_4_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
     pdrt_lap(122);
     /* layer3.4.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER3_4_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -2182,9 +2180,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(120);
     /* layer3.3.relu: relu */
-    memset(dacts + S0_ACT_LAYER3_3_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_3_ADD_OUT, dacts + S0_ACT_LAYER3_3_RELU_OUT,
-                       acts + S0_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_3_ADD_OUT, dacts + S0_ACT_LAYER3_3_RELU_OUT,
+                           acts + S0_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(119);
     /* layer3.3.add: add */
     memset(dacts + S0_ACT_LAYER3_3_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -2215,9 +2212,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(116);
     /* layer3.3.relu2: relu */
-    memset(dacts + S0_ACT_LAYER3_3_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_3_BN2_OUT, dacts + S0_ACT_LAYER3_3_RELU2_OUT,
-                       acts + S0_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_3_BN2_OUT, dacts + S0_ACT_LAYER3_3_RELU2_OUT,
+                           acts + S0_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(115);
     /* layer3.3.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER3_3_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -2240,9 +2236,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     pdrt_lap(113);
     /* layer3.3.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_3_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_3_BN1_OUT, dacts + S0_ACT_LAYER3_3_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_3_BN1_OUT, dacts + S0_ACT_LAYER3_3_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
     pdrt_lap(112);
     /* layer3.3.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER3_3_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -2263,9 +2258,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(110);
     /* layer3.2.relu: relu */
-    memset(dacts + S0_ACT_LAYER3_2_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_2_ADD_OUT, dacts + S0_ACT_LAYER3_2_RELU_OUT,
-                       acts + S0_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_2_ADD_OUT, dacts + S0_ACT_LAYER3_2_RELU_OUT,
+                           acts + S0_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(109);
     /* layer3.2.add: add */
     memset(dacts + S0_ACT_LAYER3_2_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -2296,9 +2290,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(106);
     /* layer3.2.relu2: relu */
-    memset(dacts + S0_ACT_LAYER3_2_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_2_BN2_OUT, dacts + S0_ACT_LAYER3_2_RELU2_OUT,
-                       acts + S0_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_2_BN2_OUT, dacts + S0_ACT_LAYER3_2_RELU2_OUT,
+                           acts + S0_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(105);
     /* layer3.2.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER3_2_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -2321,9 +2314,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     pdrt_lap(103);
     /* layer3.2.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_2_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_2_BN1_OUT, dacts + S0_ACT_LAYER3_2_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_2_BN1_OUT, dacts + S0_ACT_LAYER3_2_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
     pdrt_lap(102);
     /* layer3.2.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER3_2_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -2344,9 +2336,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(100);
     /* layer3.1.relu: relu */
-    memset(dacts + S0_ACT_LAYER3_1_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_1_ADD_OUT, dacts + S0_ACT_LAYER3_1_RELU_OUT,
-                       acts + S0_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_1_ADD_OUT, dacts + S0_ACT_LAYER3_1_RELU_OUT,
+                           acts + S0_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(99);
     /* layer3.1.add: add */
     memset(dacts + S0_ACT_LAYER3_1_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -2377,9 +2368,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(96);
     /* layer3.1.relu2: relu */
-    memset(dacts + S0_ACT_LAYER3_1_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_1_BN2_OUT, dacts + S0_ACT_LAYER3_1_RELU2_OUT,
-                       acts + S0_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_1_BN2_OUT, dacts + S0_ACT_LAYER3_1_RELU2_OUT,
+                           acts + S0_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(95);
     /* layer3.1.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER3_1_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -2402,9 +2392,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     pdrt_lap(93);
     /* layer3.1.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_1_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_1_BN1_OUT, dacts + S0_ACT_LAYER3_1_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_1_BN1_OUT, dacts + S0_ACT_LAYER3_1_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
     pdrt_lap(92);
     /* layer3.1.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER3_1_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -2425,9 +2414,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(90);
     /* layer3.0.relu: relu */
-    memset(dacts + S0_ACT_LAYER3_0_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_0_ADD_OUT, dacts + S0_ACT_LAYER3_0_RELU_OUT,
-                       acts + S0_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_0_ADD_OUT, dacts + S0_ACT_LAYER3_0_RELU_OUT,
+                           acts + S0_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(89);
     /* layer3.0.add: add */
     memset(dacts + S0_ACT_LAYER3_0_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -2480,9 +2468,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(84);
     /* layer3.0.relu2: relu */
-    memset(dacts + S0_ACT_LAYER3_0_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_0_BN2_OUT, dacts + S0_ACT_LAYER3_0_RELU2_OUT,
-                       acts + S0_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_0_BN2_OUT, dacts + S0_ACT_LAYER3_0_RELU2_OUT,
+                           acts + S0_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(83);
     /* layer3.0.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER3_0_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -2505,9 +2492,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 28, 28, 256, 3, 3, 2, 2, 1, 1);
     pdrt_lap(81);
     /* layer3.0.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_0_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_0_BN1_OUT, dacts + S0_ACT_LAYER3_0_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_0_BN1_OUT, dacts + S0_ACT_LAYER3_0_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
     pdrt_lap(80);
     /* layer3.0.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER3_0_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -2528,9 +2514,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 512, 28, 28, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(78);
     /* layer2.3.relu: relu */
-    memset(dacts + S0_ACT_LAYER2_3_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_3_ADD_OUT, dacts + S0_ACT_LAYER2_3_RELU_OUT,
-                       acts + S0_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_3_ADD_OUT, dacts + S0_ACT_LAYER2_3_RELU_OUT,
+                           acts + S0_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
     pdrt_lap(77);
     /* layer2.3.add: add */
     memset(dacts + S0_ACT_LAYER2_3_BN3_OUT, 0, 51380224 * sizeof(float));
@@ -2561,9 +2546,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(74);
     /* layer2.3.relu2: relu */
-    memset(dacts + S0_ACT_LAYER2_3_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_3_BN2_OUT, dacts + S0_ACT_LAYER2_3_RELU2_OUT,
-                       acts + S0_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_3_BN2_OUT, dacts + S0_ACT_LAYER2_3_RELU2_OUT,
+                           acts + S0_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
     pdrt_lap(73);
     /* layer2.3.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER2_3_BN2_WEIGHT, 0, 256 * sizeof(float));
@@ -2586,9 +2570,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     pdrt_lap(71);
     /* layer2.3.relu1: relu */
-    memset(dacts + S0_ACT_LAYER2_3_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_3_BN1_OUT, dacts + S0_ACT_LAYER2_3_RELU1_OUT,
-                       acts + S0_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_3_BN1_OUT, dacts + S0_ACT_LAYER2_3_RELU1_OUT,
+                           acts + S0_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
     pdrt_lap(70);
     /* layer2.3.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER2_3_BN1_WEIGHT, 0, 256 * sizeof(float));
@@ -2609,9 +2592,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     pdrt_lap(68);
     /* layer2.2.relu: relu */
-    memset(dacts + S0_ACT_LAYER2_2_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_2_ADD_OUT, dacts + S0_ACT_LAYER2_2_RELU_OUT,
-                       acts + S0_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_2_ADD_OUT, dacts + S0_ACT_LAYER2_2_RELU_OUT,
+                           acts + S0_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
     pdrt_lap(67);
     /* layer2.2.add: add */
     memset(dacts + S0_ACT_LAYER2_2_BN3_OUT, 0, 51380224 * sizeof(float));
@@ -2642,9 +2624,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(64);
     /* layer2.2.relu2: relu */
-    memset(dacts + S0_ACT_LAYER2_2_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_2_BN2_OUT, dacts + S0_ACT_LAYER2_2_RELU2_OUT,
-                       acts + S0_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_2_BN2_OUT, dacts + S0_ACT_LAYER2_2_RELU2_OUT,
+                           acts + S0_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
     pdrt_lap(63);
     /* layer2.2.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER2_2_BN2_WEIGHT, 0, 256 * sizeof(float));
@@ -2667,9 +2648,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     pdrt_lap(61);
     /* layer2.2.relu1: relu */
-    memset(dacts + S0_ACT_LAYER2_2_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_2_BN1_OUT, dacts + S0_ACT_LAYER2_2_RELU1_OUT,
-                       acts + S0_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_2_BN1_OUT, dacts + S0_ACT_LAYER2_2_RELU1_OUT,
+                           acts + S0_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
     pdrt_lap(60);
     /* layer2.2.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER2_2_BN1_WEIGHT, 0, 256 * sizeof(float));
@@ -2690,9 +2670,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     pdrt_lap(58);
     /* layer2.1.relu: relu */
-    memset(dacts + S0_ACT_LAYER2_1_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_1_ADD_OUT, dacts + S0_ACT_LAYER2_1_RELU_OUT,
-                       acts + S0_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_1_ADD_OUT, dacts + S0_ACT_LAYER2_1_RELU_OUT,
+                           acts + S0_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
     pdrt_lap(57);
     /* layer2.1.add: add */
     memset(dacts + S0_ACT_LAYER2_1_BN3_OUT, 0, 51380224 * sizeof(float));
@@ -2723,9 +2702,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(54);
     /* layer2.1.relu2: relu */
-    memset(dacts + S0_ACT_LAYER2_1_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_1_BN2_OUT, dacts + S0_ACT_LAYER2_1_RELU2_OUT,
-                       acts + S0_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_1_BN2_OUT, dacts + S0_ACT_LAYER2_1_RELU2_OUT,
+                           acts + S0_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
     pdrt_lap(53);
     /* layer2.1.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER2_1_BN2_WEIGHT, 0, 256 * sizeof(float));
@@ -2748,9 +2726,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     pdrt_lap(51);
     /* layer2.1.relu1: relu */
-    memset(dacts + S0_ACT_LAYER2_1_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_1_BN1_OUT, dacts + S0_ACT_LAYER2_1_RELU1_OUT,
-                       acts + S0_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_1_BN1_OUT, dacts + S0_ACT_LAYER2_1_RELU1_OUT,
+                           acts + S0_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
     pdrt_lap(50);
     /* layer2.1.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER2_1_BN1_WEIGHT, 0, 256 * sizeof(float));
@@ -2771,9 +2748,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     pdrt_lap(48);
     /* layer2.0.relu: relu */
-    memset(dacts + S0_ACT_LAYER2_0_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_0_ADD_OUT, dacts + S0_ACT_LAYER2_0_RELU_OUT,
-                       acts + S0_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_0_ADD_OUT, dacts + S0_ACT_LAYER2_0_RELU_OUT,
+                           acts + S0_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
     pdrt_lap(47);
     /* layer2.0.add: add */
     memset(dacts + S0_ACT_LAYER2_0_BN3_OUT, 0, 51380224 * sizeof(float));
@@ -2826,9 +2802,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(42);
     /* layer2.0.relu2: relu */
-    memset(dacts + S0_ACT_LAYER2_0_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_0_BN2_OUT, dacts + S0_ACT_LAYER2_0_RELU2_OUT,
-                       acts + S0_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_0_BN2_OUT, dacts + S0_ACT_LAYER2_0_RELU2_OUT,
+                           acts + S0_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
     pdrt_lap(41);
     /* layer2.0.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER2_0_BN2_WEIGHT, 0, 256 * sizeof(float));
@@ -2851,9 +2826,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 56, 56, 128, 3, 3, 2, 2, 1, 1);
     pdrt_lap(39);
     /* layer2.0.relu1: relu */
-    memset(dacts + S0_ACT_LAYER2_0_BN1_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_0_BN1_OUT, dacts + S0_ACT_LAYER2_0_RELU1_OUT,
-                       acts + S0_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_0_BN1_OUT, dacts + S0_ACT_LAYER2_0_RELU1_OUT,
+                           acts + S0_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
     pdrt_lap(38);
     /* layer2.0.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER2_0_BN1_WEIGHT, 0, 256 * sizeof(float));
@@ -2874,9 +2848,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 256, 56, 56, 128, 1, 1, 1, 1, 0, 0);
     pdrt_lap(36);
     /* layer1.2.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_2_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_ADD_OUT, dacts + S0_ACT_LAYER1_2_RELU_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_ADD_OUT, dacts + S0_ACT_LAYER1_2_RELU_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU_OUT, (size_t)P_B * 802816);
     pdrt_lap(35);
     /* layer1.2.add: add */
     memset(dacts + S0_ACT_LAYER1_2_BN3_OUT, 0, 102760448 * sizeof(float));
@@ -2907,9 +2880,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(32);
     /* layer1.2.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_2_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN2_OUT, dacts + S0_ACT_LAYER1_2_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_BN2_OUT, dacts + S0_ACT_LAYER1_2_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU2_OUT, (size_t)P_B * 200704);
     pdrt_lap(31);
     /* layer1.2.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_2_BN2_WEIGHT, 0, 128 * sizeof(float));
@@ -2932,9 +2904,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(29);
     /* layer1.2.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_2_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN1_OUT, dacts + S0_ACT_LAYER1_2_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_BN1_OUT, dacts + S0_ACT_LAYER1_2_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU1_OUT, (size_t)P_B * 200704);
     pdrt_lap(28);
     /* layer1.2.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_2_BN1_WEIGHT, 0, 128 * sizeof(float));
@@ -2955,9 +2926,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     pdrt_lap(26);
     /* layer1.1.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_1_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_ADD_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_ADD_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU_OUT, (size_t)P_B * 802816);
     pdrt_lap(25);
     /* layer1.1.add: add */
     memset(dacts + S0_ACT_LAYER1_1_BN3_OUT, 0, 102760448 * sizeof(float));
@@ -2988,9 +2958,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(22);
     /* layer1.1.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_1_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN2_OUT, dacts + S0_ACT_LAYER1_1_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_BN2_OUT, dacts + S0_ACT_LAYER1_1_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU2_OUT, (size_t)P_B * 200704);
     pdrt_lap(21);
     /* layer1.1.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_1_BN2_WEIGHT, 0, 128 * sizeof(float));
@@ -3013,9 +2982,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(19);
     /* layer1.1.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_1_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN1_OUT, dacts + S0_ACT_LAYER1_1_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_BN1_OUT, dacts + S0_ACT_LAYER1_1_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU1_OUT, (size_t)P_B * 200704);
     pdrt_lap(18);
     /* layer1.1.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_1_BN1_WEIGHT, 0, 128 * sizeof(float));
@@ -3036,9 +3004,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     pdrt_lap(16);
     /* layer1.0.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_0_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_ADD_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_ADD_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU_OUT, (size_t)P_B * 802816);
     pdrt_lap(15);
     /* layer1.0.add: add */
     memset(dacts + S0_ACT_LAYER1_0_BN3_OUT, 0, 102760448 * sizeof(float));
@@ -3091,9 +3058,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(10);
     /* layer1.0.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_0_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN2_OUT, dacts + S0_ACT_LAYER1_0_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_BN2_OUT, dacts + S0_ACT_LAYER1_0_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU2_OUT, (size_t)P_B * 200704);
     pdrt_lap(9);
     /* layer1.0.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_0_BN2_WEIGHT, 0, 128 * sizeof(float));
@@ -3116,9 +3082,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(7);
     /* layer1.0.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_0_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN1_OUT, dacts + S0_ACT_LAYER1_0_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_BN1_OUT, dacts + S0_ACT_LAYER1_0_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU1_OUT, (size_t)P_B * 200704);
     pdrt_lap(6);
     /* layer1.0.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_0_BN1_WEIGHT, 0, 128 * sizeof(float));
@@ -3138,16 +3103,12 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          params + S0_PARAM_LAYER1_0_CONV1_WEIGHT, P_B,
                          64, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     pdrt_lap(4);
-    /* maxpool: maxpool2d */
-    memset(dacts + S0_ACT_RELU_OUT, 0, 102760448 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU_OUT, dacts + S0_ACT_MAXPOOL_OUT,
-                            (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
-                            64, 112, 112, 3, 3, 2, 2, 1, 1);
+    /* maxpool: maxpool2d, one call with relu (its backward runs there) */
     pdrt_lap(3);
-    /* relu: relu */
-    memset(dacts + S0_ACT_BN1_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_RELU_OUT, acts + S0_ACT_RELU_OUT,
-                       (size_t)P_B * 802816);
+    /* relu: relu, fused with maxpool: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_MAXPOOL_OUT,
+                                (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
+                                64, 112, 112, 3, 3, 2, 2, 1, 1);
     pdrt_lap(2);
     /* bn1: batchnorm2d */
     memset(dparams + S0_PARAM_BN1_WEIGHT, 0, 128 * sizeof(float));
@@ -3178,9 +3139,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
     memcpy(dacts + S0_ACT_LAYER3_4_RELU1_OUT, dout + S0_OUT_LAYER3_4_RELU1,
            6422528 * sizeof(float));
     /* layer3.4.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_4_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_4_BN1_OUT, dacts + S0_ACT_LAYER3_4_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_4_BN1_OUT, dacts + S0_ACT_LAYER3_4_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
     /* layer3.4.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER3_4_CONV1_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_4_CONV1_OUT, NULL, NULL,
@@ -3194,9 +3154,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_4_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     /* layer3.3.relu: relu */
-    memset(dacts + S0_ACT_LAYER3_3_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_3_ADD_OUT, dacts + S0_ACT_LAYER3_3_RELU_OUT,
-                       acts + S0_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_3_ADD_OUT, dacts + S0_ACT_LAYER3_3_RELU_OUT,
+                           acts + S0_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.3.add: add */
     memset(dacts + S0_ACT_LAYER3_3_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(dacts + S0_ACT_LAYER3_2_RELU_OUT, 0, 25690112 * sizeof(float));
@@ -3218,9 +3177,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_3_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.3.relu2: relu */
-    memset(dacts + S0_ACT_LAYER3_3_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_3_BN2_OUT, dacts + S0_ACT_LAYER3_3_RELU2_OUT,
-                       acts + S0_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_3_BN2_OUT, dacts + S0_ACT_LAYER3_3_RELU2_OUT,
+                           acts + S0_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.3.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER3_3_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_3_CONV2_OUT, NULL, NULL,
@@ -3235,9 +3193,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_3_CONV2_WEIGHT, P_B,
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     /* layer3.3.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_3_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_3_BN1_OUT, dacts + S0_ACT_LAYER3_3_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_3_BN1_OUT, dacts + S0_ACT_LAYER3_3_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
     /* layer3.3.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER3_3_CONV1_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_3_CONV1_OUT, NULL, NULL,
@@ -3251,9 +3208,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_3_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     /* layer3.2.relu: relu */
-    memset(dacts + S0_ACT_LAYER3_2_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_2_ADD_OUT, dacts + S0_ACT_LAYER3_2_RELU_OUT,
-                       acts + S0_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_2_ADD_OUT, dacts + S0_ACT_LAYER3_2_RELU_OUT,
+                           acts + S0_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.2.add: add */
     memset(dacts + S0_ACT_LAYER3_2_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(dacts + S0_ACT_LAYER3_1_RELU_OUT, 0, 25690112 * sizeof(float));
@@ -3275,9 +3231,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_2_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.2.relu2: relu */
-    memset(dacts + S0_ACT_LAYER3_2_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_2_BN2_OUT, dacts + S0_ACT_LAYER3_2_RELU2_OUT,
-                       acts + S0_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_2_BN2_OUT, dacts + S0_ACT_LAYER3_2_RELU2_OUT,
+                           acts + S0_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.2.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER3_2_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_2_CONV2_OUT, NULL, NULL,
@@ -3292,9 +3247,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_2_CONV2_WEIGHT, P_B,
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     /* layer3.2.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_2_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_2_BN1_OUT, dacts + S0_ACT_LAYER3_2_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_2_BN1_OUT, dacts + S0_ACT_LAYER3_2_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
     /* layer3.2.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER3_2_CONV1_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_2_CONV1_OUT, NULL, NULL,
@@ -3308,9 +3262,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_2_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     /* layer3.1.relu: relu */
-    memset(dacts + S0_ACT_LAYER3_1_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_1_ADD_OUT, dacts + S0_ACT_LAYER3_1_RELU_OUT,
-                       acts + S0_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_1_ADD_OUT, dacts + S0_ACT_LAYER3_1_RELU_OUT,
+                           acts + S0_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.1.add: add */
     memset(dacts + S0_ACT_LAYER3_1_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(dacts + S0_ACT_LAYER3_0_RELU_OUT, 0, 25690112 * sizeof(float));
@@ -3332,9 +3285,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_1_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.1.relu2: relu */
-    memset(dacts + S0_ACT_LAYER3_1_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_1_BN2_OUT, dacts + S0_ACT_LAYER3_1_RELU2_OUT,
-                       acts + S0_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_1_BN2_OUT, dacts + S0_ACT_LAYER3_1_RELU2_OUT,
+                           acts + S0_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.1.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER3_1_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_1_CONV2_OUT, NULL, NULL,
@@ -3349,9 +3301,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_1_CONV2_WEIGHT, P_B,
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     /* layer3.1.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_1_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_1_BN1_OUT, dacts + S0_ACT_LAYER3_1_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_1_BN1_OUT, dacts + S0_ACT_LAYER3_1_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
     /* layer3.1.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER3_1_CONV1_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_1_CONV1_OUT, NULL, NULL,
@@ -3365,9 +3316,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_1_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     /* layer3.0.relu: relu */
-    memset(dacts + S0_ACT_LAYER3_0_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_0_ADD_OUT, dacts + S0_ACT_LAYER3_0_RELU_OUT,
-                       acts + S0_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_0_ADD_OUT, dacts + S0_ACT_LAYER3_0_RELU_OUT,
+                           acts + S0_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.0.add: add */
     memset(dacts + S0_ACT_LAYER3_0_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(dacts + S0_ACT_LAYER3_0_DOWNSAMPLE_1_OUT, 0, 25690112 * sizeof(float));
@@ -3404,9 +3354,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_0_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.0.relu2: relu */
-    memset(dacts + S0_ACT_LAYER3_0_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_0_BN2_OUT, dacts + S0_ACT_LAYER3_0_RELU2_OUT,
-                       acts + S0_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_0_BN2_OUT, dacts + S0_ACT_LAYER3_0_RELU2_OUT,
+                           acts + S0_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.0.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER3_0_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_0_CONV2_OUT, NULL, NULL,
@@ -3421,9 +3370,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_0_CONV2_WEIGHT, P_B,
                          256, 28, 28, 256, 3, 3, 2, 2, 1, 1);
     /* layer3.0.relu1: relu */
-    memset(dacts + S0_ACT_LAYER3_0_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER3_0_BN1_OUT, dacts + S0_ACT_LAYER3_0_RELU1_OUT,
-                       acts + S0_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER3_0_BN1_OUT, dacts + S0_ACT_LAYER3_0_RELU1_OUT,
+                           acts + S0_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
     /* layer3.0.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER3_0_CONV1_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER3_0_CONV1_OUT, NULL, NULL,
@@ -3437,9 +3385,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER3_0_CONV1_WEIGHT, P_B,
                          512, 28, 28, 256, 1, 1, 1, 1, 0, 0);
     /* layer2.3.relu: relu */
-    memset(dacts + S0_ACT_LAYER2_3_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_3_ADD_OUT, dacts + S0_ACT_LAYER2_3_RELU_OUT,
-                       acts + S0_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_3_ADD_OUT, dacts + S0_ACT_LAYER2_3_RELU_OUT,
+                           acts + S0_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
     /* layer2.3.add: add */
     memset(dacts + S0_ACT_LAYER2_3_BN3_OUT, 0, 51380224 * sizeof(float));
     memset(dacts + S0_ACT_LAYER2_2_RELU_OUT, 0, 51380224 * sizeof(float));
@@ -3461,9 +3408,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_3_CONV3_WEIGHT, P_B,
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     /* layer2.3.relu2: relu */
-    memset(dacts + S0_ACT_LAYER2_3_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_3_BN2_OUT, dacts + S0_ACT_LAYER2_3_RELU2_OUT,
-                       acts + S0_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_3_BN2_OUT, dacts + S0_ACT_LAYER2_3_RELU2_OUT,
+                           acts + S0_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
     /* layer2.3.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER2_3_CONV2_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_3_CONV2_OUT, NULL, NULL,
@@ -3478,9 +3424,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_3_CONV2_WEIGHT, P_B,
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     /* layer2.3.relu1: relu */
-    memset(dacts + S0_ACT_LAYER2_3_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_3_BN1_OUT, dacts + S0_ACT_LAYER2_3_RELU1_OUT,
-                       acts + S0_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_3_BN1_OUT, dacts + S0_ACT_LAYER2_3_RELU1_OUT,
+                           acts + S0_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
     /* layer2.3.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER2_3_CONV1_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_3_CONV1_OUT, NULL, NULL,
@@ -3494,9 +3439,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_3_CONV1_WEIGHT, P_B,
                          512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     /* layer2.2.relu: relu */
-    memset(dacts + S0_ACT_LAYER2_2_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_2_ADD_OUT, dacts + S0_ACT_LAYER2_2_RELU_OUT,
-                       acts + S0_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_2_ADD_OUT, dacts + S0_ACT_LAYER2_2_RELU_OUT,
+                           acts + S0_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
     /* layer2.2.add: add */
     memset(dacts + S0_ACT_LAYER2_2_BN3_OUT, 0, 51380224 * sizeof(float));
     memset(dacts + S0_ACT_LAYER2_1_RELU_OUT, 0, 51380224 * sizeof(float));
@@ -3518,9 +3462,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_2_CONV3_WEIGHT, P_B,
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     /* layer2.2.relu2: relu */
-    memset(dacts + S0_ACT_LAYER2_2_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_2_BN2_OUT, dacts + S0_ACT_LAYER2_2_RELU2_OUT,
-                       acts + S0_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_2_BN2_OUT, dacts + S0_ACT_LAYER2_2_RELU2_OUT,
+                           acts + S0_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
     /* layer2.2.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER2_2_CONV2_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_2_CONV2_OUT, NULL, NULL,
@@ -3535,9 +3478,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_2_CONV2_WEIGHT, P_B,
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     /* layer2.2.relu1: relu */
-    memset(dacts + S0_ACT_LAYER2_2_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_2_BN1_OUT, dacts + S0_ACT_LAYER2_2_RELU1_OUT,
-                       acts + S0_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_2_BN1_OUT, dacts + S0_ACT_LAYER2_2_RELU1_OUT,
+                           acts + S0_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
     /* layer2.2.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER2_2_CONV1_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_2_CONV1_OUT, NULL, NULL,
@@ -3551,9 +3493,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_2_CONV1_WEIGHT, P_B,
                          512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     /* layer2.1.relu: relu */
-    memset(dacts + S0_ACT_LAYER2_1_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_1_ADD_OUT, dacts + S0_ACT_LAYER2_1_RELU_OUT,
-                       acts + S0_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_1_ADD_OUT, dacts + S0_ACT_LAYER2_1_RELU_OUT,
+                           acts + S0_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
     /* layer2.1.add: add */
     memset(dacts + S0_ACT_LAYER2_1_BN3_OUT, 0, 51380224 * sizeof(float));
     memset(dacts + S0_ACT_LAYER2_0_RELU_OUT, 0, 51380224 * sizeof(float));
@@ -3575,9 +3516,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_1_CONV3_WEIGHT, P_B,
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     /* layer2.1.relu2: relu */
-    memset(dacts + S0_ACT_LAYER2_1_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_1_BN2_OUT, dacts + S0_ACT_LAYER2_1_RELU2_OUT,
-                       acts + S0_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_1_BN2_OUT, dacts + S0_ACT_LAYER2_1_RELU2_OUT,
+                           acts + S0_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
     /* layer2.1.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER2_1_CONV2_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_1_CONV2_OUT, NULL, NULL,
@@ -3592,9 +3532,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_1_CONV2_WEIGHT, P_B,
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     /* layer2.1.relu1: relu */
-    memset(dacts + S0_ACT_LAYER2_1_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_1_BN1_OUT, dacts + S0_ACT_LAYER2_1_RELU1_OUT,
-                       acts + S0_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_1_BN1_OUT, dacts + S0_ACT_LAYER2_1_RELU1_OUT,
+                           acts + S0_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
     /* layer2.1.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER2_1_CONV1_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_1_CONV1_OUT, NULL, NULL,
@@ -3608,9 +3547,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_1_CONV1_WEIGHT, P_B,
                          512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     /* layer2.0.relu: relu */
-    memset(dacts + S0_ACT_LAYER2_0_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_0_ADD_OUT, dacts + S0_ACT_LAYER2_0_RELU_OUT,
-                       acts + S0_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_0_ADD_OUT, dacts + S0_ACT_LAYER2_0_RELU_OUT,
+                           acts + S0_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
     /* layer2.0.add: add */
     memset(dacts + S0_ACT_LAYER2_0_BN3_OUT, 0, 51380224 * sizeof(float));
     memset(dacts + S0_ACT_LAYER2_0_DOWNSAMPLE_1_OUT, 0, 51380224 * sizeof(float));
@@ -3647,9 +3585,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_0_CONV3_WEIGHT, P_B,
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     /* layer2.0.relu2: relu */
-    memset(dacts + S0_ACT_LAYER2_0_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_0_BN2_OUT, dacts + S0_ACT_LAYER2_0_RELU2_OUT,
-                       acts + S0_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_0_BN2_OUT, dacts + S0_ACT_LAYER2_0_RELU2_OUT,
+                           acts + S0_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
     /* layer2.0.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER2_0_CONV2_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_0_CONV2_OUT, NULL, NULL,
@@ -3664,9 +3601,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_0_CONV2_WEIGHT, P_B,
                          128, 56, 56, 128, 3, 3, 2, 2, 1, 1);
     /* layer2.0.relu1: relu */
-    memset(dacts + S0_ACT_LAYER2_0_BN1_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER2_0_BN1_OUT, dacts + S0_ACT_LAYER2_0_RELU1_OUT,
-                       acts + S0_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER2_0_BN1_OUT, dacts + S0_ACT_LAYER2_0_RELU1_OUT,
+                           acts + S0_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
     /* layer2.0.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER2_0_CONV1_OUT, 0, 51380224 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER2_0_CONV1_OUT, NULL, NULL,
@@ -3680,9 +3616,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER2_0_CONV1_WEIGHT, P_B,
                          256, 56, 56, 128, 1, 1, 1, 1, 0, 0);
     /* layer1.2.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_2_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_ADD_OUT, dacts + S0_ACT_LAYER1_2_RELU_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_ADD_OUT, dacts + S0_ACT_LAYER1_2_RELU_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU_OUT, (size_t)P_B * 802816);
     /* layer1.2.add: add */
     memset(dacts + S0_ACT_LAYER1_2_BN3_OUT, 0, 102760448 * sizeof(float));
     memset(dacts + S0_ACT_LAYER1_1_RELU_OUT, 0, 102760448 * sizeof(float));
@@ -3704,9 +3639,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_2_CONV3_WEIGHT, P_B,
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     /* layer1.2.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_2_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN2_OUT, dacts + S0_ACT_LAYER1_2_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_BN2_OUT, dacts + S0_ACT_LAYER1_2_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU2_OUT, (size_t)P_B * 200704);
     /* layer1.2.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_2_CONV2_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_2_CONV2_OUT, NULL, NULL,
@@ -3721,9 +3655,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_2_CONV2_WEIGHT, P_B,
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     /* layer1.2.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_2_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN1_OUT, dacts + S0_ACT_LAYER1_2_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_BN1_OUT, dacts + S0_ACT_LAYER1_2_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU1_OUT, (size_t)P_B * 200704);
     /* layer1.2.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_2_CONV1_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_2_CONV1_OUT, NULL, NULL,
@@ -3737,9 +3670,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_2_CONV1_WEIGHT, P_B,
                          256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     /* layer1.1.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_1_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_ADD_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_ADD_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU_OUT, (size_t)P_B * 802816);
     /* layer1.1.add: add */
     memset(dacts + S0_ACT_LAYER1_1_BN3_OUT, 0, 102760448 * sizeof(float));
     memset(dacts + S0_ACT_LAYER1_0_RELU_OUT, 0, 102760448 * sizeof(float));
@@ -3761,9 +3693,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_1_CONV3_WEIGHT, P_B,
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     /* layer1.1.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_1_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN2_OUT, dacts + S0_ACT_LAYER1_1_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_BN2_OUT, dacts + S0_ACT_LAYER1_1_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU2_OUT, (size_t)P_B * 200704);
     /* layer1.1.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_1_CONV2_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_1_CONV2_OUT, NULL, NULL,
@@ -3778,9 +3709,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_1_CONV2_WEIGHT, P_B,
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     /* layer1.1.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_1_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN1_OUT, dacts + S0_ACT_LAYER1_1_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_BN1_OUT, dacts + S0_ACT_LAYER1_1_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU1_OUT, (size_t)P_B * 200704);
     /* layer1.1.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_1_CONV1_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_1_CONV1_OUT, NULL, NULL,
@@ -3794,9 +3724,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_1_CONV1_WEIGHT, P_B,
                          256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     /* layer1.0.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_0_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_ADD_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_ADD_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU_OUT, (size_t)P_B * 802816);
     /* layer1.0.add: add */
     memset(dacts + S0_ACT_LAYER1_0_BN3_OUT, 0, 102760448 * sizeof(float));
     memset(dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_OUT, 0, 102760448 * sizeof(float));
@@ -3833,9 +3762,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_0_CONV3_WEIGHT, P_B,
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     /* layer1.0.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_0_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN2_OUT, dacts + S0_ACT_LAYER1_0_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_BN2_OUT, dacts + S0_ACT_LAYER1_0_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU2_OUT, (size_t)P_B * 200704);
     /* layer1.0.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_0_CONV2_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_0_CONV2_OUT, NULL, NULL,
@@ -3850,9 +3778,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_0_CONV2_WEIGHT, P_B,
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     /* layer1.0.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_0_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN1_OUT, dacts + S0_ACT_LAYER1_0_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_BN1_OUT, dacts + S0_ACT_LAYER1_0_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU1_OUT, (size_t)P_B * 200704);
     /* layer1.0.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_0_CONV1_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_0_CONV1_OUT, NULL, NULL,
@@ -3865,15 +3792,11 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          dacts + S0_ACT_LAYER1_0_CONV1_OUT, acts + S0_ACT_MAXPOOL_OUT,
                          params + S0_PARAM_LAYER1_0_CONV1_WEIGHT, P_B,
                          64, 56, 56, 64, 1, 1, 1, 1, 0, 0);
-    /* maxpool: maxpool2d */
-    memset(dacts + S0_ACT_RELU_OUT, 0, 102760448 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU_OUT, dacts + S0_ACT_MAXPOOL_OUT,
-                            (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
-                            64, 112, 112, 3, 3, 2, 2, 1, 1);
-    /* relu: relu */
-    memset(dacts + S0_ACT_BN1_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_RELU_OUT, acts + S0_ACT_RELU_OUT,
-                       (size_t)P_B * 802816);
+    /* maxpool: maxpool2d, one call with relu (its backward runs there) */
+    /* relu: relu, fused with maxpool: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_MAXPOOL_OUT,
+                                (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
+                                64, 112, 112, 3, 3, 2, 2, 1, 1);
     /* bn1: batchnorm2d */
     memset(dacts + S0_ACT_CONV1_OUT, 0, 102760448 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_CONV1_OUT, NULL, NULL, dacts + S0_ACT_BN1_OUT,

@@ -930,9 +930,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                             2048, 7, 7, 7, 7, 1, 1, 0, 0);
     pdrt_lap(49);
     /* layer4.2.relu: relu */
-    memset(dacts + S1_ACT_LAYER4_2_ADD_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_2_ADD_OUT, dacts + S1_ACT_LAYER4_2_RELU_OUT,
-                       acts + S1_ACT_LAYER4_2_RELU_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_2_ADD_OUT, dacts + S1_ACT_LAYER4_2_RELU_OUT,
+                           acts + S1_ACT_LAYER4_2_RELU_OUT, (size_t)P_B * 100352);
     pdrt_lap(48);
     /* layer4.2.add: add */
     memset(dacts + S1_ACT_LAYER4_2_BN3_OUT, 0, 12845056 * sizeof(float));
@@ -963,9 +962,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
     pdrt_lap(45);
     /* layer4.2.relu2: relu */
-    memset(dacts + S1_ACT_LAYER4_2_BN2_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_2_BN2_OUT, dacts + S1_ACT_LAYER4_2_RELU2_OUT,
-                       acts + S1_ACT_LAYER4_2_RELU2_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_2_BN2_OUT, dacts + S1_ACT_LAYER4_2_RELU2_OUT,
+                           acts + S1_ACT_LAYER4_2_RELU2_OUT, (size_t)P_B * 25088);
     pdrt_lap(44);
     /* layer4.2.bn2: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER4_2_BN2_WEIGHT, 0, 1024 * sizeof(float));
@@ -988,9 +986,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          512, 7, 7, 512, 3, 3, 1, 1, 1, 1);
     pdrt_lap(42);
     /* layer4.2.relu1: relu */
-    memset(dacts + S1_ACT_LAYER4_2_BN1_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_2_BN1_OUT, dacts + S1_ACT_LAYER4_2_RELU1_OUT,
-                       acts + S1_ACT_LAYER4_2_RELU1_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_2_BN1_OUT, dacts + S1_ACT_LAYER4_2_RELU1_OUT,
+                           acts + S1_ACT_LAYER4_2_RELU1_OUT, (size_t)P_B * 25088);
     pdrt_lap(41);
     /* layer4.2.bn1: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER4_2_BN1_WEIGHT, 0, 1024 * sizeof(float));
@@ -1011,9 +1008,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 2048, 7, 7, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(39);
     /* layer4.1.relu: relu */
-    memset(dacts + S1_ACT_LAYER4_1_ADD_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_1_ADD_OUT, dacts + S1_ACT_LAYER4_1_RELU_OUT,
-                       acts + S1_ACT_LAYER4_1_RELU_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_1_ADD_OUT, dacts + S1_ACT_LAYER4_1_RELU_OUT,
+                           acts + S1_ACT_LAYER4_1_RELU_OUT, (size_t)P_B * 100352);
     pdrt_lap(38);
     /* layer4.1.add: add */
     memset(dacts + S1_ACT_LAYER4_1_BN3_OUT, 0, 12845056 * sizeof(float));
@@ -1044,9 +1040,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
     pdrt_lap(35);
     /* layer4.1.relu2: relu */
-    memset(dacts + S1_ACT_LAYER4_1_BN2_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_1_BN2_OUT, dacts + S1_ACT_LAYER4_1_RELU2_OUT,
-                       acts + S1_ACT_LAYER4_1_RELU2_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_1_BN2_OUT, dacts + S1_ACT_LAYER4_1_RELU2_OUT,
+                           acts + S1_ACT_LAYER4_1_RELU2_OUT, (size_t)P_B * 25088);
     pdrt_lap(34);
     /* layer4.1.bn2: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER4_1_BN2_WEIGHT, 0, 1024 * sizeof(float));
@@ -1069,9 +1064,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          512, 7, 7, 512, 3, 3, 1, 1, 1, 1);
     pdrt_lap(32);
     /* layer4.1.relu1: relu */
-    memset(dacts + S1_ACT_LAYER4_1_BN1_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_1_BN1_OUT, dacts + S1_ACT_LAYER4_1_RELU1_OUT,
-                       acts + S1_ACT_LAYER4_1_RELU1_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_1_BN1_OUT, dacts + S1_ACT_LAYER4_1_RELU1_OUT,
+                           acts + S1_ACT_LAYER4_1_RELU1_OUT, (size_t)P_B * 25088);
     pdrt_lap(31);
     /* layer4.1.bn1: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER4_1_BN1_WEIGHT, 0, 1024 * sizeof(float));
@@ -1092,9 +1086,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 2048, 7, 7, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(29);
     /* layer4.0.relu: relu */
-    memset(dacts + S1_ACT_LAYER4_0_ADD_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_0_ADD_OUT, dacts + S1_ACT_LAYER4_0_RELU_OUT,
-                       acts + S1_ACT_LAYER4_0_RELU_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_0_ADD_OUT, dacts + S1_ACT_LAYER4_0_RELU_OUT,
+                           acts + S1_ACT_LAYER4_0_RELU_OUT, (size_t)P_B * 100352);
     pdrt_lap(28);
     /* layer4.0.add: add */
     memset(dacts + S1_ACT_LAYER4_0_BN3_OUT, 0, 12845056 * sizeof(float));
@@ -1147,9 +1140,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
     pdrt_lap(23);
     /* layer4.0.relu2: relu */
-    memset(dacts + S1_ACT_LAYER4_0_BN2_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_0_BN2_OUT, dacts + S1_ACT_LAYER4_0_RELU2_OUT,
-                       acts + S1_ACT_LAYER4_0_RELU2_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_0_BN2_OUT, dacts + S1_ACT_LAYER4_0_RELU2_OUT,
+                           acts + S1_ACT_LAYER4_0_RELU2_OUT, (size_t)P_B * 25088);
     pdrt_lap(22);
     /* layer4.0.bn2: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER4_0_BN2_WEIGHT, 0, 1024 * sizeof(float));
@@ -1172,9 +1164,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          512, 14, 14, 512, 3, 3, 2, 2, 1, 1);
     pdrt_lap(20);
     /* layer4.0.relu1: relu */
-    memset(dacts + S1_ACT_LAYER4_0_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_0_BN1_OUT, dacts + S1_ACT_LAYER4_0_RELU1_OUT,
-                       acts + S1_ACT_LAYER4_0_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_0_BN1_OUT, dacts + S1_ACT_LAYER4_0_RELU1_OUT,
+                           acts + S1_ACT_LAYER4_0_RELU1_OUT, (size_t)P_B * 100352);
     pdrt_lap(19);
     /* layer4.0.bn1: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER4_0_BN1_WEIGHT, 0, 1024 * sizeof(float));
@@ -1195,9 +1186,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(17);
     /* layer3.5.relu: relu */
-    memset(dacts + S1_ACT_LAYER3_5_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_5_ADD_OUT, dacts + S1_ACT_LAYER3_5_RELU_OUT,
-                       acts + S1_ACT_LAYER3_5_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_5_ADD_OUT, dacts + S1_ACT_LAYER3_5_RELU_OUT,
+                           acts + S1_ACT_LAYER3_5_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(16);
     /* layer3.5.add: add */
     memset(dacts + S1_ACT_LAYER3_5_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -1228,9 +1218,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(13);
     /* layer3.5.relu2: relu */
-    memset(dacts + S1_ACT_LAYER3_5_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_5_BN2_OUT, dacts + S1_ACT_LAYER3_5_RELU2_OUT,
-                       acts + S1_ACT_LAYER3_5_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_5_BN2_OUT, dacts + S1_ACT_LAYER3_5_RELU2_OUT,
+                           acts + S1_ACT_LAYER3_5_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(12);
     /* layer3.5.bn2: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER3_5_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -1253,9 +1242,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     pdrt_lap(10);
     /* layer3.5.relu1: relu */
-    memset(dacts + S1_ACT_LAYER3_5_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_5_BN1_OUT, dacts + S1_ACT_LAYER3_5_RELU1_OUT,
-                       acts + S1_ACT_LAYER3_5_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_5_BN1_OUT, dacts + S1_ACT_LAYER3_5_RELU1_OUT,
+                           acts + S1_ACT_LAYER3_5_RELU1_OUT, (size_t)P_B * 50176);
     pdrt_lap(9);
     /* layer3.5.bn1: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER3_5_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -1276,9 +1264,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(7);
     /* layer3.4.relu: relu */
-    memset(dacts + S1_ACT_LAYER3_4_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_4_ADD_OUT, dacts + S1_ACT_LAYER3_4_RELU_OUT,
-                       acts + S1_ACT_LAYER3_4_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_4_ADD_OUT, dacts + S1_ACT_LAYER3_4_RELU_OUT,
+                           acts + S1_ACT_LAYER3_4_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(6);
     /* layer3.4.add: add */
     memset(dacts + S1_ACT_LAYER3_4_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -1309,9 +1296,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(3);
     /* layer3.4.relu2: relu */
-    memset(dacts + S1_ACT_LAYER3_4_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_4_BN2_OUT, dacts + S1_ACT_LAYER3_4_RELU2_OUT,
-                       acts + S1_ACT_LAYER3_4_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_4_BN2_OUT, dacts + S1_ACT_LAYER3_4_RELU2_OUT,
+                           acts + S1_ACT_LAYER3_4_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(2);
     /* layer3.4.bn2: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER3_4_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -1353,9 +1339,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
     pdrt_avgpool2d_backward(dacts + S1_ACT_LAYER4_2_RELU_OUT, dacts + S1_ACT_AVGPOOL_OUT, P_B,
                             2048, 7, 7, 7, 7, 1, 1, 0, 0);
     /* layer4.2.relu: relu */
-    memset(dacts + S1_ACT_LAYER4_2_ADD_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_2_ADD_OUT, dacts + S1_ACT_LAYER4_2_RELU_OUT,
-                       acts + S1_ACT_LAYER4_2_RELU_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_2_ADD_OUT, dacts + S1_ACT_LAYER4_2_RELU_OUT,
+                           acts + S1_ACT_LAYER4_2_RELU_OUT, (size_t)P_B * 100352);
     /* layer4.2.add: add */
     memset(dacts + S1_ACT_LAYER4_2_BN3_OUT, 0, 12845056 * sizeof(float));
     memset(dacts + S1_ACT_LAYER4_1_RELU_OUT, 0, 12845056 * sizeof(float));
@@ -1377,9 +1362,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER4_2_CONV3_WEIGHT, P_B,
                          512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
     /* layer4.2.relu2: relu */
-    memset(dacts + S1_ACT_LAYER4_2_BN2_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_2_BN2_OUT, dacts + S1_ACT_LAYER4_2_RELU2_OUT,
-                       acts + S1_ACT_LAYER4_2_RELU2_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_2_BN2_OUT, dacts + S1_ACT_LAYER4_2_RELU2_OUT,
+                           acts + S1_ACT_LAYER4_2_RELU2_OUT, (size_t)P_B * 25088);
     /* layer4.2.bn2: batchnorm2d */
     memset(dacts + S1_ACT_LAYER4_2_CONV2_OUT, 0, 3211264 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER4_2_CONV2_OUT, NULL, NULL,
@@ -1394,9 +1378,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER4_2_CONV2_WEIGHT, P_B,
                          512, 7, 7, 512, 3, 3, 1, 1, 1, 1);
     /* layer4.2.relu1: relu */
-    memset(dacts + S1_ACT_LAYER4_2_BN1_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_2_BN1_OUT, dacts + S1_ACT_LAYER4_2_RELU1_OUT,
-                       acts + S1_ACT_LAYER4_2_RELU1_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_2_BN1_OUT, dacts + S1_ACT_LAYER4_2_RELU1_OUT,
+                           acts + S1_ACT_LAYER4_2_RELU1_OUT, (size_t)P_B * 25088);
     /* layer4.2.bn1: batchnorm2d */
     memset(dacts + S1_ACT_LAYER4_2_CONV1_OUT, 0, 3211264 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER4_2_CONV1_OUT, NULL, NULL,
@@ -1410,9 +1393,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER4_2_CONV1_WEIGHT, P_B,
                          2048, 7, 7, 512, 1, 1, 1, 1, 0, 0);
     /* layer4.1.relu: relu */
-    memset(dacts + S1_ACT_LAYER4_1_ADD_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_1_ADD_OUT, dacts + S1_ACT_LAYER4_1_RELU_OUT,
-                       acts + S1_ACT_LAYER4_1_RELU_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_1_ADD_OUT, dacts + S1_ACT_LAYER4_1_RELU_OUT,
+                           acts + S1_ACT_LAYER4_1_RELU_OUT, (size_t)P_B * 100352);
     /* layer4.1.add: add */
     memset(dacts + S1_ACT_LAYER4_1_BN3_OUT, 0, 12845056 * sizeof(float));
     memset(dacts + S1_ACT_LAYER4_0_RELU_OUT, 0, 12845056 * sizeof(float));
@@ -1434,9 +1416,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER4_1_CONV3_WEIGHT, P_B,
                          512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
     /* layer4.1.relu2: relu */
-    memset(dacts + S1_ACT_LAYER4_1_BN2_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_1_BN2_OUT, dacts + S1_ACT_LAYER4_1_RELU2_OUT,
-                       acts + S1_ACT_LAYER4_1_RELU2_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_1_BN2_OUT, dacts + S1_ACT_LAYER4_1_RELU2_OUT,
+                           acts + S1_ACT_LAYER4_1_RELU2_OUT, (size_t)P_B * 25088);
     /* layer4.1.bn2: batchnorm2d */
     memset(dacts + S1_ACT_LAYER4_1_CONV2_OUT, 0, 3211264 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER4_1_CONV2_OUT, NULL, NULL,
@@ -1451,9 +1432,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER4_1_CONV2_WEIGHT, P_B,
                          512, 7, 7, 512, 3, 3, 1, 1, 1, 1);
     /* layer4.1.relu1: relu */
-    memset(dacts + S1_ACT_LAYER4_1_BN1_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_1_BN1_OUT, dacts + S1_ACT_LAYER4_1_RELU1_OUT,
-                       acts + S1_ACT_LAYER4_1_RELU1_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_1_BN1_OUT, dacts + S1_ACT_LAYER4_1_RELU1_OUT,
+                           acts + S1_ACT_LAYER4_1_RELU1_OUT, (size_t)P_B * 25088);
     /* layer4.1.bn1: batchnorm2d */
     memset(dacts + S1_ACT_LAYER4_1_CONV1_OUT, 0, 3211264 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER4_1_CONV1_OUT, NULL, NULL,
@@ -1467,9 +1447,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER4_1_CONV1_WEIGHT, P_B,
                          2048, 7, 7, 512, 1, 1, 1, 1, 0, 0);
     /* layer4.0.relu: relu */
-    memset(dacts + S1_ACT_LAYER4_0_ADD_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_0_ADD_OUT, dacts + S1_ACT_LAYER4_0_RELU_OUT,
-                       acts + S1_ACT_LAYER4_0_RELU_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_0_ADD_OUT, dacts + S1_ACT_LAYER4_0_RELU_OUT,
+                           acts + S1_ACT_LAYER4_0_RELU_OUT, (size_t)P_B * 100352);
     /* layer4.0.add: add */
     memset(dacts + S1_ACT_LAYER4_0_BN3_OUT, 0, 12845056 * sizeof(float));
     memset(dacts + S1_ACT_LAYER4_0_DOWNSAMPLE_1_OUT, 0, 12845056 * sizeof(float));
@@ -1506,9 +1485,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER4_0_CONV3_WEIGHT, P_B,
                          512, 7, 7, 2048, 1, 1, 1, 1, 0, 0);
     /* layer4.0.relu2: relu */
-    memset(dacts + S1_ACT_LAYER4_0_BN2_OUT, 0, 3211264 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_0_BN2_OUT, dacts + S1_ACT_LAYER4_0_RELU2_OUT,
-                       acts + S1_ACT_LAYER4_0_RELU2_OUT, (size_t)P_B * 25088);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_0_BN2_OUT, dacts + S1_ACT_LAYER4_0_RELU2_OUT,
+                           acts + S1_ACT_LAYER4_0_RELU2_OUT, (size_t)P_B * 25088);
     /* layer4.0.bn2: batchnorm2d */
     memset(dacts + S1_ACT_LAYER4_0_CONV2_OUT, 0, 3211264 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER4_0_CONV2_OUT, NULL, NULL,
@@ -1523,9 +1501,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER4_0_CONV2_WEIGHT, P_B,
                          512, 14, 14, 512, 3, 3, 2, 2, 1, 1);
     /* layer4.0.relu1: relu */
-    memset(dacts + S1_ACT_LAYER4_0_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER4_0_BN1_OUT, dacts + S1_ACT_LAYER4_0_RELU1_OUT,
-                       acts + S1_ACT_LAYER4_0_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER4_0_BN1_OUT, dacts + S1_ACT_LAYER4_0_RELU1_OUT,
+                           acts + S1_ACT_LAYER4_0_RELU1_OUT, (size_t)P_B * 100352);
     /* layer4.0.bn1: batchnorm2d */
     memset(dacts + S1_ACT_LAYER4_0_CONV1_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER4_0_CONV1_OUT, NULL, NULL,
@@ -1539,9 +1516,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER4_0_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 512, 1, 1, 1, 1, 0, 0);
     /* layer3.5.relu: relu */
-    memset(dacts + S1_ACT_LAYER3_5_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_5_ADD_OUT, dacts + S1_ACT_LAYER3_5_RELU_OUT,
-                       acts + S1_ACT_LAYER3_5_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_5_ADD_OUT, dacts + S1_ACT_LAYER3_5_RELU_OUT,
+                           acts + S1_ACT_LAYER3_5_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.5.add: add */
     memset(dacts + S1_ACT_LAYER3_5_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(dacts + S1_ACT_LAYER3_4_RELU_OUT, 0, 25690112 * sizeof(float));
@@ -1563,9 +1539,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER3_5_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.5.relu2: relu */
-    memset(dacts + S1_ACT_LAYER3_5_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_5_BN2_OUT, dacts + S1_ACT_LAYER3_5_RELU2_OUT,
-                       acts + S1_ACT_LAYER3_5_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_5_BN2_OUT, dacts + S1_ACT_LAYER3_5_RELU2_OUT,
+                           acts + S1_ACT_LAYER3_5_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.5.bn2: batchnorm2d */
     memset(dacts + S1_ACT_LAYER3_5_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER3_5_CONV2_OUT, NULL, NULL,
@@ -1580,9 +1555,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER3_5_CONV2_WEIGHT, P_B,
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     /* layer3.5.relu1: relu */
-    memset(dacts + S1_ACT_LAYER3_5_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_5_BN1_OUT, dacts + S1_ACT_LAYER3_5_RELU1_OUT,
-                       acts + S1_ACT_LAYER3_5_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_5_BN1_OUT, dacts + S1_ACT_LAYER3_5_RELU1_OUT,
+                           acts + S1_ACT_LAYER3_5_RELU1_OUT, (size_t)P_B * 50176);
     /* layer3.5.bn1: batchnorm2d */
     memset(dacts + S1_ACT_LAYER3_5_CONV1_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER3_5_CONV1_OUT, NULL, NULL,
@@ -1596,9 +1570,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER3_5_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     /* layer3.4.relu: relu */
-    memset(dacts + S1_ACT_LAYER3_4_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_4_ADD_OUT, dacts + S1_ACT_LAYER3_4_RELU_OUT,
-                       acts + S1_ACT_LAYER3_4_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_4_ADD_OUT, dacts + S1_ACT_LAYER3_4_RELU_OUT,
+                           acts + S1_ACT_LAYER3_4_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.4.add: add */
     memset(dacts + S1_ACT_LAYER3_4_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(din + S1_IN_LAYER3_3_RELU, 0, 25690112 * sizeof(float));
@@ -1620,9 +1593,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER3_4_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.4.relu2: relu */
-    memset(dacts + S1_ACT_LAYER3_4_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER3_4_BN2_OUT, dacts + S1_ACT_LAYER3_4_RELU2_OUT,
-                       acts + S1_ACT_LAYER3_4_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER3_4_BN2_OUT, dacts + S1_ACT_LAYER3_4_RELU2_OUT,
+                           acts + S1_ACT_LAYER3_4_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.4.bn2: batchnorm2d */
     memset(dacts + S1_ACT_LAYER3_4_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER3_4_CONV2_OUT, NULL, NULL,

@@ -347,12 +347,11 @@ static void S0_forward(float *out, float *acts, float *scratch, float *buffers,
                                       buffers + S0_BUF_BN1_RUNNING_MEAN,
                                       buffers + S0_BUF_BN1_RUNNING_VAR, 1e-5f, P_B, 64, 112, 112);
     pdrt_lap(1);
-    /* relu: relu */
-    pdrt_relu_forward(acts + S0_ACT_RELU_OUT, acts + S0_ACT_BN1_OUT, (size_t)P_B * 802816);
+    /* relu: relu, fused with maxpool: maxpool2d (forward there, backward here) */
     pdrt_lap(2);
-    /* maxpool: maxpool2d */
-    pdrt_maxpool2d_forward(acts + S0_ACT_MAXPOOL_OUT, (int *)(acts + S0_ACT_MAXPOOL_ARGMAX),
-                           acts + S0_ACT_RELU_OUT, P_B, 64, 112, 112, 3, 3, 2, 2, 1, 1);
+    /* maxpool: maxpool2d, one call with relu (its backward runs there) */
+    pdrt_relu_maxpool2d_forward(acts + S0_ACT_MAXPOOL_OUT, (int *)(acts + S0_ACT_MAXPOOL_ARGMAX),
+                                acts + S0_ACT_BN1_OUT, P_B, 64, 112, 112, 3, 3, 2, 2, 1, 1);
     pdrt_lap(3);
     /* layer1.0.conv1: conv2d */
     pdrt_conv2d_forward(acts + S0_ACT_LAYER1_0_CONV1_OUT, scratch, acts + S0_ACT_MAXPOOL_OUT,
@@ -668,9 +667,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
     memcpy(dacts + S0_ACT_LAYER1_2_RELU_OUT, dout + S0_OUT_LAYER1_2_RELU,
            102760448 * sizeof(float));
     /* layer1.2.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_2_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_ADD_OUT, dacts + S0_ACT_LAYER1_2_RELU_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_ADD_OUT, dacts + S0_ACT_LAYER1_2_RELU_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU_OUT, (size_t)P_B * 802816);
     pdrt_lap(35);
     /* layer1.2.add: add */
     memset(dacts + S0_ACT_LAYER1_2_BN3_OUT, 0, 102760448 * sizeof(float));
@@ -701,9 +699,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(32);
     /* layer1.2.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_2_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN2_OUT, dacts + S0_ACT_LAYER1_2_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_BN2_OUT, dacts + S0_ACT_LAYER1_2_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU2_OUT, (size_t)P_B * 200704);
     pdrt_lap(31);
     /* layer1.2.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_2_BN2_WEIGHT, 0, 128 * sizeof(float));
@@ -726,9 +723,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(29);
     /* layer1.2.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_2_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN1_OUT, dacts + S0_ACT_LAYER1_2_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_BN1_OUT, dacts + S0_ACT_LAYER1_2_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU1_OUT, (size_t)P_B * 200704);
     pdrt_lap(28);
     /* layer1.2.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_2_BN1_WEIGHT, 0, 128 * sizeof(float));
@@ -749,9 +745,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     pdrt_lap(26);
     /* layer1.1.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_1_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_ADD_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_ADD_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU_OUT, (size_t)P_B * 802816);
     pdrt_lap(25);
     /* layer1.1.add: add */
     memset(dacts + S0_ACT_LAYER1_1_BN3_OUT, 0, 102760448 * sizeof(float));
@@ -782,9 +777,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(22);
     /* layer1.1.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_1_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN2_OUT, dacts + S0_ACT_LAYER1_1_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_BN2_OUT, dacts + S0_ACT_LAYER1_1_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU2_OUT, (size_t)P_B * 200704);
     pdrt_lap(21);
     /* layer1.1.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_1_BN2_WEIGHT, 0, 128 * sizeof(float));
@@ -807,9 +801,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(19);
     /* layer1.1.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_1_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN1_OUT, dacts + S0_ACT_LAYER1_1_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_BN1_OUT, dacts + S0_ACT_LAYER1_1_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU1_OUT, (size_t)P_B * 200704);
     pdrt_lap(18);
     /* layer1.1.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_1_BN1_WEIGHT, 0, 128 * sizeof(float));
@@ -830,9 +823,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     pdrt_lap(16);
     /* layer1.0.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_0_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_ADD_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_ADD_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU_OUT, (size_t)P_B * 802816);
     pdrt_lap(15);
     /* layer1.0.add: add */
     memset(dacts + S0_ACT_LAYER1_0_BN3_OUT, 0, 102760448 * sizeof(float));
@@ -885,9 +877,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(10);
     /* layer1.0.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_0_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN2_OUT, dacts + S0_ACT_LAYER1_0_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_BN2_OUT, dacts + S0_ACT_LAYER1_0_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU2_OUT, (size_t)P_B * 200704);
     pdrt_lap(9);
     /* layer1.0.bn2: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_0_BN2_WEIGHT, 0, 128 * sizeof(float));
@@ -910,9 +901,8 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(7);
     /* layer1.0.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_0_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN1_OUT, dacts + S0_ACT_LAYER1_0_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_BN1_OUT, dacts + S0_ACT_LAYER1_0_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU1_OUT, (size_t)P_B * 200704);
     pdrt_lap(6);
     /* layer1.0.bn1: batchnorm2d */
     memset(dparams + S0_PARAM_LAYER1_0_BN1_WEIGHT, 0, 128 * sizeof(float));
@@ -932,16 +922,12 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          params + S0_PARAM_LAYER1_0_CONV1_WEIGHT, P_B,
                          64, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     pdrt_lap(4);
-    /* maxpool: maxpool2d */
-    memset(dacts + S0_ACT_RELU_OUT, 0, 102760448 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU_OUT, dacts + S0_ACT_MAXPOOL_OUT,
-                            (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
-                            64, 112, 112, 3, 3, 2, 2, 1, 1);
+    /* maxpool: maxpool2d, one call with relu (its backward runs there) */
     pdrt_lap(3);
-    /* relu: relu */
-    memset(dacts + S0_ACT_BN1_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_RELU_OUT, acts + S0_ACT_RELU_OUT,
-                       (size_t)P_B * 802816);
+    /* relu: relu, fused with maxpool: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_MAXPOOL_OUT,
+                                (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
+                                64, 112, 112, 3, 3, 2, 2, 1, 1);
     pdrt_lap(2);
     /* bn1: batchnorm2d */
     memset(dparams + S0_PARAM_BN1_WEIGHT, 0, 128 * sizeof(float));
@@ -971,9 +957,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
     memcpy(dacts + S0_ACT_LAYER1_2_RELU_OUT, dout + S0_OUT_LAYER1_2_RELU,
            102760448 * sizeof(float));
     /* layer1.2.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_2_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_ADD_OUT, dacts + S0_ACT_LAYER1_2_RELU_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_ADD_OUT, dacts + S0_ACT_LAYER1_2_RELU_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU_OUT, (size_t)P_B * 802816);
     /* layer1.2.add: add */
     memset(dacts + S0_ACT_LAYER1_2_BN3_OUT, 0, 102760448 * sizeof(float));
     memset(dacts + S0_ACT_LAYER1_1_RELU_OUT, 0, 102760448 * sizeof(float));
@@ -995,9 +980,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_2_CONV3_WEIGHT, P_B,
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     /* layer1.2.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_2_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN2_OUT, dacts + S0_ACT_LAYER1_2_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_BN2_OUT, dacts + S0_ACT_LAYER1_2_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU2_OUT, (size_t)P_B * 200704);
     /* layer1.2.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_2_CONV2_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_2_CONV2_OUT, NULL, NULL,
@@ -1012,9 +996,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_2_CONV2_WEIGHT, P_B,
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     /* layer1.2.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_2_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_2_BN1_OUT, dacts + S0_ACT_LAYER1_2_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_2_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_2_BN1_OUT, dacts + S0_ACT_LAYER1_2_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_2_RELU1_OUT, (size_t)P_B * 200704);
     /* layer1.2.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_2_CONV1_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_2_CONV1_OUT, NULL, NULL,
@@ -1028,9 +1011,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_2_CONV1_WEIGHT, P_B,
                          256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     /* layer1.1.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_1_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_ADD_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_ADD_OUT, dacts + S0_ACT_LAYER1_1_RELU_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU_OUT, (size_t)P_B * 802816);
     /* layer1.1.add: add */
     memset(dacts + S0_ACT_LAYER1_1_BN3_OUT, 0, 102760448 * sizeof(float));
     memset(dacts + S0_ACT_LAYER1_0_RELU_OUT, 0, 102760448 * sizeof(float));
@@ -1052,9 +1034,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_1_CONV3_WEIGHT, P_B,
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     /* layer1.1.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_1_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN2_OUT, dacts + S0_ACT_LAYER1_1_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_BN2_OUT, dacts + S0_ACT_LAYER1_1_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU2_OUT, (size_t)P_B * 200704);
     /* layer1.1.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_1_CONV2_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_1_CONV2_OUT, NULL, NULL,
@@ -1069,9 +1050,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_1_CONV2_WEIGHT, P_B,
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     /* layer1.1.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_1_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_1_BN1_OUT, dacts + S0_ACT_LAYER1_1_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_1_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_1_BN1_OUT, dacts + S0_ACT_LAYER1_1_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_1_RELU1_OUT, (size_t)P_B * 200704);
     /* layer1.1.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_1_CONV1_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_1_CONV1_OUT, NULL, NULL,
@@ -1085,9 +1065,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_1_CONV1_WEIGHT, P_B,
                          256, 56, 56, 64, 1, 1, 1, 1, 0, 0);
     /* layer1.0.relu: relu */
-    memset(dacts + S0_ACT_LAYER1_0_ADD_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_ADD_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU_OUT, (size_t)P_B * 802816);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_ADD_OUT, dacts + S0_ACT_LAYER1_0_RELU_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU_OUT, (size_t)P_B * 802816);
     /* layer1.0.add: add */
     memset(dacts + S0_ACT_LAYER1_0_BN3_OUT, 0, 102760448 * sizeof(float));
     memset(dacts + S0_ACT_LAYER1_0_DOWNSAMPLE_1_OUT, 0, 102760448 * sizeof(float));
@@ -1124,9 +1103,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_0_CONV3_WEIGHT, P_B,
                          64, 56, 56, 256, 1, 1, 1, 1, 0, 0);
     /* layer1.0.relu2: relu */
-    memset(dacts + S0_ACT_LAYER1_0_BN2_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN2_OUT, dacts + S0_ACT_LAYER1_0_RELU2_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU2_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_BN2_OUT, dacts + S0_ACT_LAYER1_0_RELU2_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU2_OUT, (size_t)P_B * 200704);
     /* layer1.0.bn2: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_0_CONV2_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_0_CONV2_OUT, NULL, NULL,
@@ -1141,9 +1119,8 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S0_PARAM_LAYER1_0_CONV2_WEIGHT, P_B,
                          64, 56, 56, 64, 3, 3, 1, 1, 1, 1);
     /* layer1.0.relu1: relu */
-    memset(dacts + S0_ACT_LAYER1_0_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_LAYER1_0_BN1_OUT, dacts + S0_ACT_LAYER1_0_RELU1_OUT,
-                       acts + S0_ACT_LAYER1_0_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S0_ACT_LAYER1_0_BN1_OUT, dacts + S0_ACT_LAYER1_0_RELU1_OUT,
+                           acts + S0_ACT_LAYER1_0_RELU1_OUT, (size_t)P_B * 200704);
     /* layer1.0.bn1: batchnorm2d */
     memset(dacts + S0_ACT_LAYER1_0_CONV1_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_LAYER1_0_CONV1_OUT, NULL, NULL,
@@ -1156,15 +1133,11 @@ static void S0_backward_input(float *din, float *dparams, float *dacts, float *s
                          dacts + S0_ACT_LAYER1_0_CONV1_OUT, acts + S0_ACT_MAXPOOL_OUT,
                          params + S0_PARAM_LAYER1_0_CONV1_WEIGHT, P_B,
                          64, 56, 56, 64, 1, 1, 1, 1, 0, 0);
-    /* maxpool: maxpool2d */
-    memset(dacts + S0_ACT_RELU_OUT, 0, 102760448 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU_OUT, dacts + S0_ACT_MAXPOOL_OUT,
-                            (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
-                            64, 112, 112, 3, 3, 2, 2, 1, 1);
-    /* relu: relu */
-    memset(dacts + S0_ACT_BN1_OUT, 0, 102760448 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_RELU_OUT, acts + S0_ACT_RELU_OUT,
-                       (size_t)P_B * 802816);
+    /* maxpool: maxpool2d, one call with relu (its backward runs there) */
+    /* relu: relu, fused with maxpool: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_BN1_OUT, dacts + S0_ACT_MAXPOOL_OUT,
+                                (const int *)(acts + S0_ACT_MAXPOOL_ARGMAX), P_B,
+                                64, 112, 112, 3, 3, 2, 2, 1, 1);
     /* bn1: batchnorm2d */
     memset(dacts + S0_ACT_CONV1_OUT, 0, 102760448 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S0_ACT_CONV1_OUT, NULL, NULL, dacts + S0_ACT_BN1_OUT,

@@ -797,9 +797,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(38);
     /* layer2.3.relu2: relu */
-    memset(dacts + S1_ACT_LAYER2_3_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_3_BN2_OUT, dacts + S1_ACT_LAYER2_3_RELU2_OUT,
-                       acts + S1_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_3_BN2_OUT, dacts + S1_ACT_LAYER2_3_RELU2_OUT,
+                           acts + S1_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
     pdrt_lap(37);
     /* layer2.3.bn2: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER2_3_BN2_WEIGHT, 0, 256 * sizeof(float));
@@ -822,9 +821,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     pdrt_lap(35);
     /* layer2.3.relu1: relu */
-    memset(dacts + S1_ACT_LAYER2_3_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_3_BN1_OUT, dacts + S1_ACT_LAYER2_3_RELU1_OUT,
-                       acts + S1_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_3_BN1_OUT, dacts + S1_ACT_LAYER2_3_RELU1_OUT,
+                           acts + S1_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
     pdrt_lap(34);
     /* layer2.3.bn1: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER2_3_BN1_WEIGHT, 0, 256 * sizeof(float));
@@ -845,9 +843,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     pdrt_lap(32);
     /* layer2.2.relu: relu */
-    memset(dacts + S1_ACT_LAYER2_2_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_2_ADD_OUT, dacts + S1_ACT_LAYER2_2_RELU_OUT,
-                       acts + S1_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_2_ADD_OUT, dacts + S1_ACT_LAYER2_2_RELU_OUT,
+                           acts + S1_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
     pdrt_lap(31);
     /* layer2.2.add: add */
     memset(dacts + S1_ACT_LAYER2_2_BN3_OUT, 0, 51380224 * sizeof(float));
@@ -878,9 +875,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(28);
     /* layer2.2.relu2: relu */
-    memset(dacts + S1_ACT_LAYER2_2_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_2_BN2_OUT, dacts + S1_ACT_LAYER2_2_RELU2_OUT,
-                       acts + S1_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_2_BN2_OUT, dacts + S1_ACT_LAYER2_2_RELU2_OUT,
+                           acts + S1_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
     pdrt_lap(27);
     /* layer2.2.bn2: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER2_2_BN2_WEIGHT, 0, 256 * sizeof(float));
@@ -903,9 +899,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     pdrt_lap(25);
     /* layer2.2.relu1: relu */
-    memset(dacts + S1_ACT_LAYER2_2_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_2_BN1_OUT, dacts + S1_ACT_LAYER2_2_RELU1_OUT,
-                       acts + S1_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_2_BN1_OUT, dacts + S1_ACT_LAYER2_2_RELU1_OUT,
+                           acts + S1_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
     pdrt_lap(24);
     /* layer2.2.bn1: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER2_2_BN1_WEIGHT, 0, 256 * sizeof(float));
@@ -926,9 +921,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     pdrt_lap(22);
     /* layer2.1.relu: relu */
-    memset(dacts + S1_ACT_LAYER2_1_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_1_ADD_OUT, dacts + S1_ACT_LAYER2_1_RELU_OUT,
-                       acts + S1_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_1_ADD_OUT, dacts + S1_ACT_LAYER2_1_RELU_OUT,
+                           acts + S1_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
     pdrt_lap(21);
     /* layer2.1.add: add */
     memset(dacts + S1_ACT_LAYER2_1_BN3_OUT, 0, 51380224 * sizeof(float));
@@ -959,9 +953,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(18);
     /* layer2.1.relu2: relu */
-    memset(dacts + S1_ACT_LAYER2_1_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_1_BN2_OUT, dacts + S1_ACT_LAYER2_1_RELU2_OUT,
-                       acts + S1_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_1_BN2_OUT, dacts + S1_ACT_LAYER2_1_RELU2_OUT,
+                           acts + S1_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
     pdrt_lap(17);
     /* layer2.1.bn2: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER2_1_BN2_WEIGHT, 0, 256 * sizeof(float));
@@ -984,9 +977,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     pdrt_lap(15);
     /* layer2.1.relu1: relu */
-    memset(dacts + S1_ACT_LAYER2_1_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_1_BN1_OUT, dacts + S1_ACT_LAYER2_1_RELU1_OUT,
-                       acts + S1_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_1_BN1_OUT, dacts + S1_ACT_LAYER2_1_RELU1_OUT,
+                           acts + S1_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
     pdrt_lap(14);
     /* layer2.1.bn1: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER2_1_BN1_WEIGHT, 0, 256 * sizeof(float));
@@ -1007,9 +999,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     pdrt_lap(12);
     /* layer2.0.relu: relu */
-    memset(dacts + S1_ACT_LAYER2_0_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_0_ADD_OUT, dacts + S1_ACT_LAYER2_0_RELU_OUT,
-                       acts + S1_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_0_ADD_OUT, dacts + S1_ACT_LAYER2_0_RELU_OUT,
+                           acts + S1_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
     pdrt_lap(11);
     /* layer2.0.add: add */
     memset(dacts + S1_ACT_LAYER2_0_BN3_OUT, 0, 51380224 * sizeof(float));
@@ -1061,9 +1052,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     pdrt_lap(6);
     /* layer2.0.relu2: relu */
-    memset(dacts + S1_ACT_LAYER2_0_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_0_BN2_OUT, dacts + S1_ACT_LAYER2_0_RELU2_OUT,
-                       acts + S1_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_0_BN2_OUT, dacts + S1_ACT_LAYER2_0_RELU2_OUT,
+                           acts + S1_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
     pdrt_lap(5);
     /* layer2.0.bn2: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER2_0_BN2_WEIGHT, 0, 256 * sizeof(float));
@@ -1086,9 +1076,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          128, 56, 56, 128, 3, 3, 2, 2, 1, 1);
     pdrt_lap(3);
     /* layer2.0.relu1: relu */
-    memset(dacts + S1_ACT_LAYER2_0_BN1_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_0_BN1_OUT, dacts + S1_ACT_LAYER2_0_RELU1_OUT,
-                       acts + S1_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_0_BN1_OUT, dacts + S1_ACT_LAYER2_0_RELU1_OUT,
+                           acts + S1_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
     pdrt_lap(2);
     /* layer2.0.bn1: batchnorm2d */
     memset(dparams + S1_PARAM_LAYER2_0_BN1_WEIGHT, 0, 256 * sizeof(float));
@@ -1134,9 +1123,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_3_CONV3_WEIGHT, P_B,
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     /* layer2.3.relu2: relu */
-    memset(dacts + S1_ACT_LAYER2_3_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_3_BN2_OUT, dacts + S1_ACT_LAYER2_3_RELU2_OUT,
-                       acts + S1_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_3_BN2_OUT, dacts + S1_ACT_LAYER2_3_RELU2_OUT,
+                           acts + S1_ACT_LAYER2_3_RELU2_OUT, (size_t)P_B * 100352);
     /* layer2.3.bn2: batchnorm2d */
     memset(dacts + S1_ACT_LAYER2_3_CONV2_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_3_CONV2_OUT, NULL, NULL,
@@ -1151,9 +1139,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_3_CONV2_WEIGHT, P_B,
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     /* layer2.3.relu1: relu */
-    memset(dacts + S1_ACT_LAYER2_3_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_3_BN1_OUT, dacts + S1_ACT_LAYER2_3_RELU1_OUT,
-                       acts + S1_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_3_BN1_OUT, dacts + S1_ACT_LAYER2_3_RELU1_OUT,
+                           acts + S1_ACT_LAYER2_3_RELU1_OUT, (size_t)P_B * 100352);
     /* layer2.3.bn1: batchnorm2d */
     memset(dacts + S1_ACT_LAYER2_3_CONV1_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_3_CONV1_OUT, NULL, NULL,
@@ -1167,9 +1154,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_3_CONV1_WEIGHT, P_B,
                          512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     /* layer2.2.relu: relu */
-    memset(dacts + S1_ACT_LAYER2_2_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_2_ADD_OUT, dacts + S1_ACT_LAYER2_2_RELU_OUT,
-                       acts + S1_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_2_ADD_OUT, dacts + S1_ACT_LAYER2_2_RELU_OUT,
+                           acts + S1_ACT_LAYER2_2_RELU_OUT, (size_t)P_B * 401408);
     /* layer2.2.add: add */
     memset(dacts + S1_ACT_LAYER2_2_BN3_OUT, 0, 51380224 * sizeof(float));
     memset(dacts + S1_ACT_LAYER2_1_RELU_OUT, 0, 51380224 * sizeof(float));
@@ -1191,9 +1177,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_2_CONV3_WEIGHT, P_B,
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     /* layer2.2.relu2: relu */
-    memset(dacts + S1_ACT_LAYER2_2_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_2_BN2_OUT, dacts + S1_ACT_LAYER2_2_RELU2_OUT,
-                       acts + S1_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_2_BN2_OUT, dacts + S1_ACT_LAYER2_2_RELU2_OUT,
+                           acts + S1_ACT_LAYER2_2_RELU2_OUT, (size_t)P_B * 100352);
     /* layer2.2.bn2: batchnorm2d */
     memset(dacts + S1_ACT_LAYER2_2_CONV2_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_2_CONV2_OUT, NULL, NULL,
@@ -1208,9 +1193,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_2_CONV2_WEIGHT, P_B,
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     /* layer2.2.relu1: relu */
-    memset(dacts + S1_ACT_LAYER2_2_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_2_BN1_OUT, dacts + S1_ACT_LAYER2_2_RELU1_OUT,
-                       acts + S1_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_2_BN1_OUT, dacts + S1_ACT_LAYER2_2_RELU1_OUT,
+                           acts + S1_ACT_LAYER2_2_RELU1_OUT, (size_t)P_B * 100352);
     /* layer2.2.bn1: batchnorm2d */
     memset(dacts + S1_ACT_LAYER2_2_CONV1_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_2_CONV1_OUT, NULL, NULL,
@@ -1224,9 +1208,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_2_CONV1_WEIGHT, P_B,
                          512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     /* layer2.1.relu: relu */
-    memset(dacts + S1_ACT_LAYER2_1_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_1_ADD_OUT, dacts + S1_ACT_LAYER2_1_RELU_OUT,
-                       acts + S1_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_1_ADD_OUT, dacts + S1_ACT_LAYER2_1_RELU_OUT,
+                           acts + S1_ACT_LAYER2_1_RELU_OUT, (size_t)P_B * 401408);
     /* layer2.1.add: add */
     memset(dacts + S1_ACT_LAYER2_1_BN3_OUT, 0, 51380224 * sizeof(float));
     memset(dacts + S1_ACT_LAYER2_0_RELU_OUT, 0, 51380224 * sizeof(float));
@@ -1248,9 +1231,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_1_CONV3_WEIGHT, P_B,
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     /* layer2.1.relu2: relu */
-    memset(dacts + S1_ACT_LAYER2_1_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_1_BN2_OUT, dacts + S1_ACT_LAYER2_1_RELU2_OUT,
-                       acts + S1_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_1_BN2_OUT, dacts + S1_ACT_LAYER2_1_RELU2_OUT,
+                           acts + S1_ACT_LAYER2_1_RELU2_OUT, (size_t)P_B * 100352);
     /* layer2.1.bn2: batchnorm2d */
     memset(dacts + S1_ACT_LAYER2_1_CONV2_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_1_CONV2_OUT, NULL, NULL,
@@ -1265,9 +1247,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_1_CONV2_WEIGHT, P_B,
                          128, 28, 28, 128, 3, 3, 1, 1, 1, 1);
     /* layer2.1.relu1: relu */
-    memset(dacts + S1_ACT_LAYER2_1_BN1_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_1_BN1_OUT, dacts + S1_ACT_LAYER2_1_RELU1_OUT,
-                       acts + S1_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_1_BN1_OUT, dacts + S1_ACT_LAYER2_1_RELU1_OUT,
+                           acts + S1_ACT_LAYER2_1_RELU1_OUT, (size_t)P_B * 100352);
     /* layer2.1.bn1: batchnorm2d */
     memset(dacts + S1_ACT_LAYER2_1_CONV1_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_1_CONV1_OUT, NULL, NULL,
@@ -1281,9 +1262,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_1_CONV1_WEIGHT, P_B,
                          512, 28, 28, 128, 1, 1, 1, 1, 0, 0);
     /* layer2.0.relu: relu */
-    memset(dacts + S1_ACT_LAYER2_0_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_0_ADD_OUT, dacts + S1_ACT_LAYER2_0_RELU_OUT,
-                       acts + S1_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_0_ADD_OUT, dacts + S1_ACT_LAYER2_0_RELU_OUT,
+                           acts + S1_ACT_LAYER2_0_RELU_OUT, (size_t)P_B * 401408);
     /* layer2.0.add: add */
     memset(dacts + S1_ACT_LAYER2_0_BN3_OUT, 0, 51380224 * sizeof(float));
     memset(dacts + S1_ACT_LAYER2_0_DOWNSAMPLE_1_OUT, 0, 51380224 * sizeof(float));
@@ -1320,9 +1300,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_0_CONV3_WEIGHT, P_B,
                          128, 28, 28, 512, 1, 1, 1, 1, 0, 0);
     /* layer2.0.relu2: relu */
-    memset(dacts + S1_ACT_LAYER2_0_BN2_OUT, 0, 12845056 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_0_BN2_OUT, dacts + S1_ACT_LAYER2_0_RELU2_OUT,
-                       acts + S1_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_0_BN2_OUT, dacts + S1_ACT_LAYER2_0_RELU2_OUT,
+                           acts + S1_ACT_LAYER2_0_RELU2_OUT, (size_t)P_B * 100352);
     /* layer2.0.bn2: batchnorm2d */
     memset(dacts + S1_ACT_LAYER2_0_CONV2_OUT, 0, 12845056 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_0_CONV2_OUT, NULL, NULL,
@@ -1337,9 +1316,8 @@ static void S1_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S1_PARAM_LAYER2_0_CONV2_WEIGHT, P_B,
                          128, 56, 56, 128, 3, 3, 2, 2, 1, 1);
     /* layer2.0.relu1: relu */
-    memset(dacts + S1_ACT_LAYER2_0_BN1_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_LAYER2_0_BN1_OUT, dacts + S1_ACT_LAYER2_0_RELU1_OUT,
-                       acts + S1_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S1_ACT_LAYER2_0_BN1_OUT, dacts + S1_ACT_LAYER2_0_RELU1_OUT,
+                           acts + S1_ACT_LAYER2_0_RELU1_OUT, (size_t)P_B * 401408);
     /* layer2.0.bn1: batchnorm2d */
     memset(dacts + S1_ACT_LAYER2_0_CONV1_OUT, 0, 51380224 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S1_ACT_LAYER2_0_CONV1_OUT, NULL, NULL,

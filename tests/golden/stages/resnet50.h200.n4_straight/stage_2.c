@@ -862,9 +862,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
     memcpy(dacts + S2_ACT_LAYER3_4_RELU1_OUT, dout + S2_OUT_LAYER3_4_RELU1,
            6422528 * sizeof(float));
     /* layer3.4.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_4_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_4_BN1_OUT, dacts + S2_ACT_LAYER3_4_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_4_BN1_OUT, dacts + S2_ACT_LAYER3_4_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
     pdrt_lap(46);
     /* layer3.4.bn1: batchnorm2d */
     memset(dparams + S2_PARAM_LAYER3_4_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -885,9 +884,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(44);
     /* layer3.3.relu: relu */
-    memset(dacts + S2_ACT_LAYER3_3_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_3_ADD_OUT, dacts + S2_ACT_LAYER3_3_RELU_OUT,
-                       acts + S2_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_3_ADD_OUT, dacts + S2_ACT_LAYER3_3_RELU_OUT,
+                           acts + S2_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(43);
     /* layer3.3.add: add */
     memset(dacts + S2_ACT_LAYER3_3_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -918,9 +916,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(40);
     /* layer3.3.relu2: relu */
-    memset(dacts + S2_ACT_LAYER3_3_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_3_BN2_OUT, dacts + S2_ACT_LAYER3_3_RELU2_OUT,
-                       acts + S2_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_3_BN2_OUT, dacts + S2_ACT_LAYER3_3_RELU2_OUT,
+                           acts + S2_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(39);
     /* layer3.3.bn2: batchnorm2d */
     memset(dparams + S2_PARAM_LAYER3_3_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -943,9 +940,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     pdrt_lap(37);
     /* layer3.3.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_3_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_3_BN1_OUT, dacts + S2_ACT_LAYER3_3_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_3_BN1_OUT, dacts + S2_ACT_LAYER3_3_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
     pdrt_lap(36);
     /* layer3.3.bn1: batchnorm2d */
     memset(dparams + S2_PARAM_LAYER3_3_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -966,9 +962,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(34);
     /* layer3.2.relu: relu */
-    memset(dacts + S2_ACT_LAYER3_2_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_2_ADD_OUT, dacts + S2_ACT_LAYER3_2_RELU_OUT,
-                       acts + S2_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_2_ADD_OUT, dacts + S2_ACT_LAYER3_2_RELU_OUT,
+                           acts + S2_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(33);
     /* layer3.2.add: add */
     memset(dacts + S2_ACT_LAYER3_2_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -999,9 +994,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(30);
     /* layer3.2.relu2: relu */
-    memset(dacts + S2_ACT_LAYER3_2_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_2_BN2_OUT, dacts + S2_ACT_LAYER3_2_RELU2_OUT,
-                       acts + S2_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_2_BN2_OUT, dacts + S2_ACT_LAYER3_2_RELU2_OUT,
+                           acts + S2_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(29);
     /* layer3.2.bn2: batchnorm2d */
     memset(dparams + S2_PARAM_LAYER3_2_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -1024,9 +1018,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     pdrt_lap(27);
     /* layer3.2.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_2_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_2_BN1_OUT, dacts + S2_ACT_LAYER3_2_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_2_BN1_OUT, dacts + S2_ACT_LAYER3_2_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
     pdrt_lap(26);
     /* layer3.2.bn1: batchnorm2d */
     memset(dparams + S2_PARAM_LAYER3_2_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -1047,9 +1040,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(24);
     /* layer3.1.relu: relu */
-    memset(dacts + S2_ACT_LAYER3_1_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_1_ADD_OUT, dacts + S2_ACT_LAYER3_1_RELU_OUT,
-                       acts + S2_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_1_ADD_OUT, dacts + S2_ACT_LAYER3_1_RELU_OUT,
+                           acts + S2_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(23);
     /* layer3.1.add: add */
     memset(dacts + S2_ACT_LAYER3_1_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -1080,9 +1072,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(20);
     /* layer3.1.relu2: relu */
-    memset(dacts + S2_ACT_LAYER3_1_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_1_BN2_OUT, dacts + S2_ACT_LAYER3_1_RELU2_OUT,
-                       acts + S2_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_1_BN2_OUT, dacts + S2_ACT_LAYER3_1_RELU2_OUT,
+                           acts + S2_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(19);
     /* layer3.1.bn2: batchnorm2d */
     memset(dparams + S2_PARAM_LAYER3_1_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -1105,9 +1096,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     pdrt_lap(17);
     /* layer3.1.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_1_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_1_BN1_OUT, dacts + S2_ACT_LAYER3_1_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_1_BN1_OUT, dacts + S2_ACT_LAYER3_1_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
     pdrt_lap(16);
     /* layer3.1.bn1: batchnorm2d */
     memset(dparams + S2_PARAM_LAYER3_1_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -1128,9 +1118,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(14);
     /* layer3.0.relu: relu */
-    memset(dacts + S2_ACT_LAYER3_0_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_0_ADD_OUT, dacts + S2_ACT_LAYER3_0_RELU_OUT,
-                       acts + S2_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_0_ADD_OUT, dacts + S2_ACT_LAYER3_0_RELU_OUT,
+                           acts + S2_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
     pdrt_lap(13);
     /* layer3.0.add: add */
     memset(dacts + S2_ACT_LAYER3_0_BN3_OUT, 0, 25690112 * sizeof(float));
@@ -1183,9 +1172,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     pdrt_lap(8);
     /* layer3.0.relu2: relu */
-    memset(dacts + S2_ACT_LAYER3_0_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_0_BN2_OUT, dacts + S2_ACT_LAYER3_0_RELU2_OUT,
-                       acts + S2_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_0_BN2_OUT, dacts + S2_ACT_LAYER3_0_RELU2_OUT,
+                           acts + S2_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
     pdrt_lap(7);
     /* layer3.0.bn2: batchnorm2d */
     memset(dparams + S2_PARAM_LAYER3_0_BN2_WEIGHT, 0, 512 * sizeof(float));
@@ -1208,9 +1196,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          256, 28, 28, 256, 3, 3, 2, 2, 1, 1);
     pdrt_lap(5);
     /* layer3.0.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_0_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_0_BN1_OUT, dacts + S2_ACT_LAYER3_0_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_0_BN1_OUT, dacts + S2_ACT_LAYER3_0_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
     pdrt_lap(4);
     /* layer3.0.bn1: batchnorm2d */
     memset(dparams + S2_PARAM_LAYER3_0_BN1_WEIGHT, 0, 512 * sizeof(float));
@@ -1231,9 +1218,8 @@ static void S2_backward(float *din, float *dparams, float *dacts, float *scratch
                          P_B, 512, 28, 28, 256, 1, 1, 1, 1, 0, 0);
     pdrt_lap(2);
     /* layer2.3.relu: relu */
-    memset(dacts + S2_ACT_LAYER2_3_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER2_3_ADD_OUT, dacts + S2_ACT_LAYER2_3_RELU_OUT,
-                       acts + S2_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER2_3_ADD_OUT, dacts + S2_ACT_LAYER2_3_RELU_OUT,
+                           acts + S2_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
     pdrt_lap(1);
     /* layer2.3.add: add */
     memset(din + S2_IN_LAYER2_3_BN3, 0, 51380224 * sizeof(float));
@@ -1257,9 +1243,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
     memcpy(dacts + S2_ACT_LAYER3_4_RELU1_OUT, dout + S2_OUT_LAYER3_4_RELU1,
            6422528 * sizeof(float));
     /* layer3.4.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_4_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_4_BN1_OUT, dacts + S2_ACT_LAYER3_4_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_4_BN1_OUT, dacts + S2_ACT_LAYER3_4_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_4_RELU1_OUT, (size_t)P_B * 50176);
     /* layer3.4.bn1: batchnorm2d */
     memset(dacts + S2_ACT_LAYER3_4_CONV1_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_4_CONV1_OUT, NULL, NULL,
@@ -1273,9 +1258,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_4_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     /* layer3.3.relu: relu */
-    memset(dacts + S2_ACT_LAYER3_3_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_3_ADD_OUT, dacts + S2_ACT_LAYER3_3_RELU_OUT,
-                       acts + S2_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_3_ADD_OUT, dacts + S2_ACT_LAYER3_3_RELU_OUT,
+                           acts + S2_ACT_LAYER3_3_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.3.add: add */
     memset(dacts + S2_ACT_LAYER3_3_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(dacts + S2_ACT_LAYER3_2_RELU_OUT, 0, 25690112 * sizeof(float));
@@ -1297,9 +1281,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_3_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.3.relu2: relu */
-    memset(dacts + S2_ACT_LAYER3_3_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_3_BN2_OUT, dacts + S2_ACT_LAYER3_3_RELU2_OUT,
-                       acts + S2_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_3_BN2_OUT, dacts + S2_ACT_LAYER3_3_RELU2_OUT,
+                           acts + S2_ACT_LAYER3_3_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.3.bn2: batchnorm2d */
     memset(dacts + S2_ACT_LAYER3_3_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_3_CONV2_OUT, NULL, NULL,
@@ -1314,9 +1297,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_3_CONV2_WEIGHT, P_B,
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     /* layer3.3.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_3_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_3_BN1_OUT, dacts + S2_ACT_LAYER3_3_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_3_BN1_OUT, dacts + S2_ACT_LAYER3_3_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_3_RELU1_OUT, (size_t)P_B * 50176);
     /* layer3.3.bn1: batchnorm2d */
     memset(dacts + S2_ACT_LAYER3_3_CONV1_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_3_CONV1_OUT, NULL, NULL,
@@ -1330,9 +1312,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_3_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     /* layer3.2.relu: relu */
-    memset(dacts + S2_ACT_LAYER3_2_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_2_ADD_OUT, dacts + S2_ACT_LAYER3_2_RELU_OUT,
-                       acts + S2_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_2_ADD_OUT, dacts + S2_ACT_LAYER3_2_RELU_OUT,
+                           acts + S2_ACT_LAYER3_2_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.2.add: add */
     memset(dacts + S2_ACT_LAYER3_2_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(dacts + S2_ACT_LAYER3_1_RELU_OUT, 0, 25690112 * sizeof(float));
@@ -1354,9 +1335,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_2_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.2.relu2: relu */
-    memset(dacts + S2_ACT_LAYER3_2_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_2_BN2_OUT, dacts + S2_ACT_LAYER3_2_RELU2_OUT,
-                       acts + S2_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_2_BN2_OUT, dacts + S2_ACT_LAYER3_2_RELU2_OUT,
+                           acts + S2_ACT_LAYER3_2_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.2.bn2: batchnorm2d */
     memset(dacts + S2_ACT_LAYER3_2_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_2_CONV2_OUT, NULL, NULL,
@@ -1371,9 +1351,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_2_CONV2_WEIGHT, P_B,
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     /* layer3.2.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_2_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_2_BN1_OUT, dacts + S2_ACT_LAYER3_2_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_2_BN1_OUT, dacts + S2_ACT_LAYER3_2_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_2_RELU1_OUT, (size_t)P_B * 50176);
     /* layer3.2.bn1: batchnorm2d */
     memset(dacts + S2_ACT_LAYER3_2_CONV1_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_2_CONV1_OUT, NULL, NULL,
@@ -1387,9 +1366,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_2_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     /* layer3.1.relu: relu */
-    memset(dacts + S2_ACT_LAYER3_1_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_1_ADD_OUT, dacts + S2_ACT_LAYER3_1_RELU_OUT,
-                       acts + S2_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_1_ADD_OUT, dacts + S2_ACT_LAYER3_1_RELU_OUT,
+                           acts + S2_ACT_LAYER3_1_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.1.add: add */
     memset(dacts + S2_ACT_LAYER3_1_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(dacts + S2_ACT_LAYER3_0_RELU_OUT, 0, 25690112 * sizeof(float));
@@ -1411,9 +1389,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_1_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.1.relu2: relu */
-    memset(dacts + S2_ACT_LAYER3_1_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_1_BN2_OUT, dacts + S2_ACT_LAYER3_1_RELU2_OUT,
-                       acts + S2_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_1_BN2_OUT, dacts + S2_ACT_LAYER3_1_RELU2_OUT,
+                           acts + S2_ACT_LAYER3_1_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.1.bn2: batchnorm2d */
     memset(dacts + S2_ACT_LAYER3_1_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_1_CONV2_OUT, NULL, NULL,
@@ -1428,9 +1405,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_1_CONV2_WEIGHT, P_B,
                          256, 14, 14, 256, 3, 3, 1, 1, 1, 1);
     /* layer3.1.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_1_BN1_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_1_BN1_OUT, dacts + S2_ACT_LAYER3_1_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_1_BN1_OUT, dacts + S2_ACT_LAYER3_1_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_1_RELU1_OUT, (size_t)P_B * 50176);
     /* layer3.1.bn1: batchnorm2d */
     memset(dacts + S2_ACT_LAYER3_1_CONV1_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_1_CONV1_OUT, NULL, NULL,
@@ -1444,9 +1420,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_1_CONV1_WEIGHT, P_B,
                          1024, 14, 14, 256, 1, 1, 1, 1, 0, 0);
     /* layer3.0.relu: relu */
-    memset(dacts + S2_ACT_LAYER3_0_ADD_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_0_ADD_OUT, dacts + S2_ACT_LAYER3_0_RELU_OUT,
-                       acts + S2_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_0_ADD_OUT, dacts + S2_ACT_LAYER3_0_RELU_OUT,
+                           acts + S2_ACT_LAYER3_0_RELU_OUT, (size_t)P_B * 200704);
     /* layer3.0.add: add */
     memset(dacts + S2_ACT_LAYER3_0_BN3_OUT, 0, 25690112 * sizeof(float));
     memset(dacts + S2_ACT_LAYER3_0_DOWNSAMPLE_1_OUT, 0, 25690112 * sizeof(float));
@@ -1483,9 +1458,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_0_CONV3_WEIGHT, P_B,
                          256, 14, 14, 1024, 1, 1, 1, 1, 0, 0);
     /* layer3.0.relu2: relu */
-    memset(dacts + S2_ACT_LAYER3_0_BN2_OUT, 0, 6422528 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_0_BN2_OUT, dacts + S2_ACT_LAYER3_0_RELU2_OUT,
-                       acts + S2_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_0_BN2_OUT, dacts + S2_ACT_LAYER3_0_RELU2_OUT,
+                           acts + S2_ACT_LAYER3_0_RELU2_OUT, (size_t)P_B * 50176);
     /* layer3.0.bn2: batchnorm2d */
     memset(dacts + S2_ACT_LAYER3_0_CONV2_OUT, 0, 6422528 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_0_CONV2_OUT, NULL, NULL,
@@ -1500,9 +1474,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_0_CONV2_WEIGHT, P_B,
                          256, 28, 28, 256, 3, 3, 2, 2, 1, 1);
     /* layer3.0.relu1: relu */
-    memset(dacts + S2_ACT_LAYER3_0_BN1_OUT, 0, 25690112 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER3_0_BN1_OUT, dacts + S2_ACT_LAYER3_0_RELU1_OUT,
-                       acts + S2_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER3_0_BN1_OUT, dacts + S2_ACT_LAYER3_0_RELU1_OUT,
+                           acts + S2_ACT_LAYER3_0_RELU1_OUT, (size_t)P_B * 200704);
     /* layer3.0.bn1: batchnorm2d */
     memset(dacts + S2_ACT_LAYER3_0_CONV1_OUT, 0, 25690112 * sizeof(float));
     pdrt_batchnorm2d_backward(dacts + S2_ACT_LAYER3_0_CONV1_OUT, NULL, NULL,
@@ -1516,9 +1489,8 @@ static void S2_backward_input(float *din, float *dparams, float *dacts, float *s
                          params + S2_PARAM_LAYER3_0_CONV1_WEIGHT, P_B,
                          512, 28, 28, 256, 1, 1, 1, 1, 0, 0);
     /* layer2.3.relu: relu */
-    memset(dacts + S2_ACT_LAYER2_3_ADD_OUT, 0, 51380224 * sizeof(float));
-    pdrt_relu_backward(dacts + S2_ACT_LAYER2_3_ADD_OUT, dacts + S2_ACT_LAYER2_3_RELU_OUT,
-                       acts + S2_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
+    pdrt_relu_backward_set(dacts + S2_ACT_LAYER2_3_ADD_OUT, dacts + S2_ACT_LAYER2_3_RELU_OUT,
+                           acts + S2_ACT_LAYER2_3_RELU_OUT, (size_t)P_B * 401408);
     /* layer2.3.add: add */
     memset(din + S2_IN_LAYER2_3_BN3, 0, 51380224 * sizeof(float));
     memset(din + S2_IN_LAYER2_2_RELU, 0, 51380224 * sizeof(float));
