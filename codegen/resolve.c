@@ -275,14 +275,15 @@ static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag
     return 0;
 }
 
-/* Op i is a linear whose only consumer in the whole model is op i+1, a ReLU, and whose output
- * does not leave the stage: the pair can be one cuBLASLt GEMM with the RELU_BIAS epilogue. */
-static int fuses_with_relu(const cg_stage *cs, const pd_model *m, int i) {
+/* Op i is a `first` whose output only op i+1, a `second` reading nothing else, consumes in the
+ * whole model, and which does not leave the stage: the pair can run as one fused call. */
+static int feeds_only_next(const cg_stage *cs, const pd_model *m, int i, pd_op_kind first,
+                           pd_op_kind second) {
     if (i + 1 >= cs->n_ops) return 0;
-    const pd_layer *lin = &m->layers[cs->ops[i].layer];
-    const pd_layer *re = &m->layers[cs->ops[i + 1].layer];
-    if (lin->op != PD_OP_LINEAR || re->op != PD_OP_RELU) return 0;
-    if (re->n_inputs != 1 || re->inputs[0] != cs->ops[i].layer) return 0;
+    const pd_layer *a = &m->layers[cs->ops[i].layer];
+    const pd_layer *b = &m->layers[cs->ops[i + 1].layer];
+    if (a->op != first || b->op != second) return 0;
+    if (b->n_inputs != 1 || b->inputs[0] != cs->ops[i].layer) return 0;
     int users = 0;
     for (int j = 0; j < m->n_layers; j++)
         for (int q = 0; q < m->layers[j].n_inputs; q++)
@@ -293,24 +294,16 @@ static int fuses_with_relu(const cg_stage *cs, const pd_model *m, int i) {
     return 1;
 }
 
-/* Op i is a ReLU whose only consumer in the whole model is op i+1, a maxpool2d, and whose output
- * does not leave the stage: the CPU runs them as pdrt_relu_maxpool2d_forward and the pool's
+/* A linear then its ReLU: one cuBLASLt GEMM with the RELU_BIAS epilogue. */
+static int fuses_with_relu(const cg_stage *cs, const pd_model *m, int i) {
+    return feeds_only_next(cs, m, i, PD_OP_LINEAR, PD_OP_RELU);
+}
+
+/* A ReLU then a maxpool2d: the CPU runs them as pdrt_relu_maxpool2d_forward and the pool's
  * backward straight into the ReLU's input gradient (the ReLU's output and its gradient are
  * never written). */
 static int relu_feeds_maxpool(const cg_stage *cs, const pd_model *m, int i) {
-    if (i + 1 >= cs->n_ops) return 0;
-    const pd_layer *re = &m->layers[cs->ops[i].layer];
-    const pd_layer *pool = &m->layers[cs->ops[i + 1].layer];
-    if (re->op != PD_OP_RELU || pool->op != PD_OP_MAXPOOL2D) return 0;
-    if (pool->n_inputs != 1 || pool->inputs[0] != cs->ops[i].layer) return 0;
-    int users = 0;
-    for (int j = 0; j < m->n_layers; j++)
-        for (int q = 0; q < m->layers[j].n_inputs; q++)
-            users += m->layers[j].inputs[q] == cs->ops[i].layer;
-    if (users != 1) return 0;
-    for (int j = 0; j < cs->n_out; j++)
-        if (cs->out[j].layer == cs->ops[i].layer) return 0;
-    return 1;
+    return feeds_only_next(cs, m, i, PD_OP_RELU, PD_OP_MAXPOOL2D);
 }
 
 /* The gradient regions a CPU backward has zeroed so far, by where they start: every gradient
