@@ -29,6 +29,12 @@ check_model() { # tag model profile
         else
             fail "${tag}_${mem}_choice_fits_and_matches_its_simulation" "chosen $chosen ms, simulated $s_ms ms, $s_bytes bytes"
         fi
+        # plan.yaml's stages carry the chosen schedule's memory, within the limit
+        if awk -v l="$mem" '/^  - / || /^    / { if ($1 == "memory_bytes:") { n++; if ($2 > l) bad = 1 } } END { exit !(n > 0 && !bad) }' "$out/plan.yaml"; then
+            pass "${tag}_${mem}_plan_stage_memory_fits"
+        else
+            fail "${tag}_${mem}_plan_stage_memory_fits" "$(grep memory_bytes "$out/plan.yaml" | tr '\n' ' ')"
+        fi
         local s worse=""
         for s in 1f1b flush gpipe zb-h1 zb-h2 2bw; do
             "$PDPLAN" "$model" -p "$prof" -n 16 --memory "$mem" --schedule "$s" --simulate --no-codegen -q \

@@ -146,6 +146,17 @@ pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_cluster *
         p->stages[st].recompute = w->recompute;
         if (!strcmp(w->schedule, "2bw")) p->stages[st].weight_versions = 2;
     }
+    /* the table and plan.yaml give each stage's memory under the chosen schedule (the DP's
+     * figures are 1f1b's without recomputation) */
+    pd_sim_opts o = {.allreduce = cpu ? PD_SIM_AR_GATHER : PD_SIM_AR_RING,
+                     .microbatches = w->microbatches};
+    pd_sim_result r;
+    char why[512];
+    if (!pd_simulate(&r, NULL, g, c, p, w->schedule, 0, &o, why, sizeof why)) {
+        for (int st = 0; st < p->n_stages && st < r.n_stages; st++)
+            p->stages[st].memory_bytes = r.stage_peak_memory[st];
+        pd_sim_result_free(&r);
+    }
     free(k);
     return p;
 }
