@@ -79,6 +79,38 @@ static void maxpool_2x2(float *out, int *argmax, const float *inp, size_t BC, in
     }
 }
 
+/* Any window, with bounds checks (padding: a window's cells outside the plane are skipped; the
+ * first cell inside is taken, then any greater one). relu: as maxpool_2x2's. */
+static void maxpool_windows(float *out, int *argmax, const float *inp, size_t BC, int H, int W,
+                            int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW,
+                            int relu) {
+    for (size_t bc = 0; bc < BC; bc++) {
+        const float *x = inp + bc * H * W;
+        float *y = out + bc * OH * OW;
+        int *am = argmax + bc * OH * OW;
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float best = relu ? 0.0f : -FLT_MAX;
+                int best_i = -1;
+                for (int kh = 0; kh < KH; kh++) {
+                    int ih = oh * SH - PH + kh;
+                    if (ih < 0 || ih >= H) continue;
+                    for (int kw = 0; kw < KW; kw++) {
+                        int iw = ow * SW - PW + kw;
+                        if (iw < 0 || iw >= W) continue;
+                        float v = relu ? relu1(x[ih * W + iw]) : x[ih * W + iw];
+                        if (best_i < 0 || v > best) {
+                            best = v;
+                            best_i = ih * W + iw;
+                        }
+                    }
+                }
+                y[oh * OW + ow] = best;
+                am[oh * OW + ow] = relu && !(best > 0.0f) ? -1 : best_i;
+            }
+    }
+}
+
 void pdrt_maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, int H, int W,
                        int KH, int KW, int SH, int SW, int PH, int PW) {
     int OH = pdrt_pool_out_size(H, KH, SH, PH), OW = pdrt_pool_out_size(W, KW, SW, PW);
@@ -106,31 +138,7 @@ void pdrt_maxpool2d_forward(float *out, int *argmax, const float *inp, int B, in
         }
         return;
     }
-    for (size_t bc = 0; bc < (size_t)B * C; bc++) {
-        const float *x = inp + bc * H * W;
-        float *y = out + bc * OH * OW;
-        int *am = argmax + bc * OH * OW;
-        for (int oh = 0; oh < OH; oh++)
-            for (int ow = 0; ow < OW; ow++) {
-                float best = -FLT_MAX;
-                int best_i = -1;
-                for (int kh = 0; kh < KH; kh++) {
-                    int ih = oh * SH - PH + kh;
-                    if (ih < 0 || ih >= H) continue;
-                    for (int kw = 0; kw < KW; kw++) {
-                        int iw = ow * SW - PW + kw;
-                        if (iw < 0 || iw >= W) continue;
-                        float v = x[ih * W + iw];
-                        if (best_i < 0 || v > best) {
-                            best = v;
-                            best_i = ih * W + iw;
-                        }
-                    }
-                }
-                y[oh * OW + ow] = best;
-                am[oh * OW + ow] = best_i;
-            }
-    }
+    maxpool_windows(out, argmax, inp, (size_t)B * C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, 0);
 }
 
 void pdrt_relu_maxpool2d_forward(float *out, int *argmax, const float *inp, int B, int C, int H,
@@ -140,31 +148,7 @@ void pdrt_relu_maxpool2d_forward(float *out, int *argmax, const float *inp, int 
         maxpool_2x2(out, argmax, inp, (size_t)B * C, H, W, OH, OW, 1);
         return;
     }
-    for (size_t bc = 0; bc < (size_t)B * C; bc++) { /* the padded loop on relu'd values */
-        const float *x = inp + bc * H * W;
-        float *y = out + bc * OH * OW;
-        int *am = argmax + bc * OH * OW;
-        for (int oh = 0; oh < OH; oh++)
-            for (int ow = 0; ow < OW; ow++) {
-                float best = 0.0f;
-                int best_i = -1;
-                for (int kh = 0; kh < KH; kh++) {
-                    int ih = oh * SH - PH + kh;
-                    if (ih < 0 || ih >= H) continue;
-                    for (int kw = 0; kw < KW; kw++) {
-                        int iw = ow * SW - PW + kw;
-                        if (iw < 0 || iw >= W) continue;
-                        float v = relu1(x[ih * W + iw]);
-                        if (best_i < 0 || v > best) {
-                            best = v;
-                            best_i = ih * W + iw;
-                        }
-                    }
-                }
-                y[oh * OW + ow] = best;
-                am[oh * OW + ow] = best > 0.0f ? best_i : -1;
-            }
-    }
+    maxpool_windows(out, argmax, inp, (size_t)B * C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, 1);
 }
 
 void pdrt_maxpool2d_backward(float *dinp, const float *dout, const int *argmax, int B, int C, int H,
