@@ -300,18 +300,9 @@ static void check_replicas(ex_t *e) {
     e->replica_checks++;
 }
 
-/* Clipping by the global norm: every rank's squared norm of its mean gradient (the first
- * replicas'; the others' would count their stage again) gathered to every rank and summed in
- * rank order, so that all compute the same coefficient, bitwise as --single does; then the
- * gradient times min(1, max_norm / (norm + 1e-6)). Every rank joins at every update. */
+/* Clipping by the global norm over every stage (pdrt_global_clip_coef). */
 static void clip_global(ex_t *e, double sq) {
-    double mine = e->j == 0 ? sq : 0.0, total = 0;
-    double *all = calloc((size_t)e->n, sizeof(double));
-    PDRT_CHECK(all != NULL);
-    MPI_Allgather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, MPI_COMM_WORLD);
-    for (int r = 0; r < e->n; r++) total += all[r];
-    free(all);
-    float c = pd_clip_coef(total, e->opt.clip_grad_norm);
+    float c = pdrt_global_clip_coef(sq, e->j == 0, e->n, e->opt.clip_grad_norm);
     for (int64_t i = 0; i < e->st->n_params; i++) e->acc[i] *= c;
 }
 

@@ -319,6 +319,11 @@ int *pdrt_rank_table(int *R, int *j, const pdrt_stage *st, int rank, int n);
  * the total steps (--steps, else the epochs times that). Collective on MPI_COMM_WORLD. */
 int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const pdrt_args *a,
                          const pdrt_stage *st, int first);
+/* Clipping by the global norm: every rank's squared norm of its stage's mean gradient (sq; the
+ * first replicas' only, the others' would count their stage again) gathered to every rank and
+ * summed in rank order, so that all compute the same coefficient, bitwise as --single does:
+ * min(1, max_norm / (norm + 1e-6)) (pd_clip_coef). Collective: every rank at every update. */
+float pdrt_global_clip_coef(double sq, int first_replica, int n_ranks, float max_norm);
 /* The most minibatches a rank's schedule keeps in flight (forwards not yet followed by their
  * backward, or under zb-h1/zb-h2 by their backward_weight), at least 1. */
 int pdrt_in_flight(const pd_rank_schedule *rs);

@@ -42,6 +42,16 @@ int64_t pdrt_pipeline_data(int64_t *total, pd_data *train, pd_data *test, const 
     return per_epoch;
 }
 
+float pdrt_global_clip_coef(double sq, int first_replica, int n_ranks, float max_norm) {
+    double mine = first_replica ? sq : 0.0, total = 0;
+    double *all = calloc((size_t)n_ranks, sizeof(double));
+    PDRT_CHECK(all != NULL);
+    MPI_Allgather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, MPI_COMM_WORLD);
+    for (int r = 0; r < n_ranks; r++) total += all[r];
+    free(all);
+    return pd_clip_coef(total, max_norm);
+}
+
 int pdrt_in_flight(const pd_rank_schedule *rs) {
     int cur = 0, most = 1;
     for (int i = 0; i < rs->n; i++) {

@@ -199,17 +199,11 @@ static double sq_norm_dev(cx_t *e, const float *g) {
     return sq + pd_sq_norm_cuda(e->ctx, g + at, (size_t)(np_of(e) - at));
 }
 
-/* Clipping by the global norm, as the CPU executor's clip_global: each stage's first replica's
- * squared norm of its mean gradient, gathered to every rank and summed in rank order, so every
- * rank scales by the same min(1, max_norm / (norm + 1e-6)). Every rank joins at every update. */
+/* Clipping by the global norm, as the CPU executor's (pdrt_global_clip_coef): only the first
+ * replica's squared norm counts, but every rank joins at every update. */
 static void clip_global(cx_t *e) {
-    double mine = e->j == 0 ? sq_norm_dev(e, e->acc) : 0.0, total = 0;
-    double *all = calloc((size_t)e->n, sizeof(double));
-    PDRT_CHECK(all != NULL);
-    MPI_Allgather(&mine, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, MPI_COMM_WORLD);
-    for (int r = 0; r < e->n; r++) total += all[r];
-    free(all);
-    float c = pd_clip_coef(total, e->opt.clip_grad_norm);
+    float c = pdrt_global_clip_coef(e->j == 0 ? sq_norm_dev(e, e->acc) : 0.0, e->j == 0, e->n,
+                                    e->opt.clip_grad_norm);
     if (c != 1.0f) pd_scale_cuda(e->ctx, e->acc, c, (size_t)np_of(e));
 }
 
