@@ -49,15 +49,20 @@ void pdx_attr_float(Onnx__NodeProto *nd, const char *name, double v) {
     add_attr(nd, a);
 }
 
+/* arr (n of elem bytes each, room for *cap) with room for one more: full, a copy twice as large
+ * (at least 64) in the arena */
+static void *arena_grow(void *arr, size_t n, size_t *cap, size_t elem) {
+    if (n < *cap) return arr;
+    size_t c = *cap ? 2 * *cap : 64;
+    void *grown = pd_arena(c * elem);
+    if (n) memcpy(grown, arr, n * elem);
+    *cap = c;
+    return grown;
+}
+
 Onnx__NodeProto *pdx_node(pdx_graph *b, const char *op, const char *name, const char *out) {
     Onnx__GraphProto *g = b->g;
-    if (g->n_node == b->cap_node) {
-        size_t cap = b->cap_node ? 2 * b->cap_node : 64;
-        Onnx__NodeProto **n = pd_arena(cap * sizeof *n);
-        if (g->n_node) memcpy(n, g->node, g->n_node * sizeof *n);
-        g->node = n;
-        b->cap_node = cap;
-    }
+    g->node = arena_grow(g->node, g->n_node, &b->cap_node, sizeof *g->node);
     Onnx__NodeProto *nd = pd_arena(sizeof *nd);
     *nd = (Onnx__NodeProto)ONNX__NODE_PROTO__INIT;
     nd->op_type = pd_arena_str(op);
@@ -85,13 +90,8 @@ static Onnx__TensorProto *find_init(const Onnx__GraphProto *g, const char *name)
 static void add_tensor(pdx_graph *b, const char *name, int type, const int64_t *dims, int rank,
                        void *bytes, size_t len) {
     Onnx__GraphProto *g = b->g;
-    if (g->n_initializer == b->cap_init) {
-        size_t cap = b->cap_init ? 2 * b->cap_init : 64;
-        Onnx__TensorProto **t = pd_arena(cap * sizeof *t);
-        if (g->n_initializer) memcpy(t, g->initializer, g->n_initializer * sizeof *t);
-        g->initializer = t;
-        b->cap_init = cap;
-    }
+    g->initializer = arena_grow(g->initializer, g->n_initializer, &b->cap_init,
+                                sizeof *g->initializer);
     Onnx__TensorProto *t = pd_arena(sizeof *t);
     *t = (Onnx__TensorProto)ONNX__TENSOR_PROTO__INIT;
     t->name = pd_arena_str(name);
