@@ -1,5 +1,5 @@
 /* schedule.c: the schedule IR's generators (1f1b, flush, gpipe, zb-h1, zb-h2; replicated
- * stages), its text form and the deadlock checker that simulates every rank with rendezvous
+ * stages; interleaved is in interleaved.c), its text form and the deadlock checker that simulates every rank with rendezvous
  * sends. See schedule.h for the semantics. */
 #include "schedule.h"
 
@@ -12,7 +12,8 @@ static const char *action_names[PD_A_COUNT] = {
     "step", "allreduce", "flush", "backward_input", "backward_weight",
 };
 
-static const char *const known[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw", NULL};
+static const char *const known[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw",
+                                     "interleaved", NULL};
 
 int pd_schedule_known(const char *name) {
     for (int i = 0; name && known[i]; i++)
@@ -28,13 +29,13 @@ int pd_schedule_splits_backward(const char *name) {
     return name && (!strcmp(name, "zb-h1") || !strcmp(name, "zb-h2"));
 }
 
-const char *pd_schedule_names(void) { return "1f1b, flush, gpipe, zb-h1, zb-h2, 2bw"; }
+const char *pd_schedule_names(void) { return "1f1b, flush, gpipe, zb-h1, zb-h2, 2bw, interleaved"; }
 
 const char *pd_action_name(int kind) {
     return (kind >= 0 && kind < PD_A_COUNT) ? action_names[kind] : "?";
 }
 
-static pd_schedule *schedule_new(const char *name, int n_ranks, int steps) {
+pd_schedule *pd_schedule_new(const char *name, int n_ranks, int steps) {
     pd_schedule *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -42,6 +43,7 @@ static pd_schedule *schedule_new(const char *name, int n_ranks, int steps) {
     s->n_stages = n_ranks;
     s->steps = steps;
     s->send_slots = 1;
+    s->chunks = 1;
     s->ranks = calloc((size_t)n_ranks, sizeof *s->ranks);
     if (!s->ranks) { free(s); return NULL; }
     for (int r = 0; r < n_ranks; r++) s->ranks[r].rank = s->ranks[r].stage = r;
@@ -56,6 +58,10 @@ void pd_schedule_free(pd_schedule *s) {
 }
 
 int pd_schedule_push(pd_schedule *s, int r, int kind, int mb, int peer) {
+    return pd_schedule_push_at(s, r, kind, mb, peer, s->ranks[r].stage);
+}
+
+int pd_schedule_push_at(pd_schedule *s, int r, int kind, int mb, int peer, int stage) {
     pd_rank_schedule *rs = &s->ranks[r];
     if (rs->n == rs->cap) {
         int cap = rs->cap ? 2 * rs->cap : 16;
@@ -64,7 +70,7 @@ int pd_schedule_push(pd_schedule *s, int r, int kind, int mb, int peer) {
         rs->a = a;
         rs->cap = cap;
     }
-    rs->a[rs->n++] = (pd_action){kind, mb, peer};
+    rs->a[rs->n++] = (pd_action){kind, mb, peer, stage};
     return 0;
 }
 
@@ -331,7 +337,7 @@ pd_schedule *pd_schedule_build(const pd_schedule_spec *sp) {
     if (!sp || !sp->name || sp->n_stages < 1 || sp->steps < 0) return NULL;
     int is_1f1b = !strcmp(sp->name, "1f1b");
     int is_gpipe = !strcmp(sp->name, "gpipe");
-    if (!pd_schedule_known(sp->name)) return NULL;
+    if (!pd_schedule_known(sp->name) || !strcmp(sp->name, "interleaved")) return NULL;
     int n = sp->n_stages, total = 0;
     for (int st = 0; st < n; st++) {
         int r = sp->replicas ? sp->replicas[st] : 1;
@@ -341,7 +347,7 @@ pd_schedule *pd_schedule_build(const pd_schedule_spec *sp) {
     layout L = {sp, NULL, calloc((size_t)n, sizeof(int))};
     if (!L.first) return NULL;
     for (int st = 1; st < n; st++) L.first[st] = L.first[st - 1] + reps(&L, st - 1);
-    pd_schedule *s = schedule_new(sp->name, total, sp->steps);
+    pd_schedule *s = pd_schedule_new(sp->name, total, sp->steps);
     if (!s) { free(L.first); return NULL; }
     s->n_stages = n;
     L.s = s;
@@ -381,8 +387,10 @@ pd_schedule *pd_schedule_1f1b(int n_stages, const int *warmup, int steps) {
 }
 
 void pd_schedule_write(FILE *out, const pd_schedule *s) {
-    fprintf(out, "# pd_schedule 1: %s, %d stages, %d ranks, %d steps, send_slots %d\n", s->name,
+    fprintf(out, "# pd_schedule 1: %s, %d stages, %d ranks, %d steps, send_slots %d", s->name,
             s->n_stages, s->n_ranks, s->steps, s->send_slots);
+    if (s->chunks > 1) fprintf(out, ", %d chunks per rank", s->chunks);
+    fputc('\n', out);
     for (int r = 0; r < s->n_ranks; r++) {
         const pd_rank_schedule *rs = &s->ranks[r];
         fprintf(out, "rank %d stage %d: %d actions\n", rs->rank, rs->stage, rs->n);
@@ -392,6 +400,7 @@ void pd_schedule_write(FILE *out, const pd_schedule *s) {
             if (a->mb >= 0) fprintf(out, " %d", a->mb);
             if (a->kind == PD_A_SEND_ACT || a->kind == PD_A_SEND_GRAD) fprintf(out, " -> %d", a->peer);
             if (a->kind == PD_A_RECV_ACT || a->kind == PD_A_RECV_GRAD) fprintf(out, " <- %d", a->peer);
+            if (s->chunks > 1 && a->kind != PD_A_FLUSH) fprintf(out, " @ %d", a->stage);
             fputc('\n', out);
         }
     }
@@ -400,14 +409,22 @@ void pd_schedule_write(FILE *out, const pd_schedule *s) {
 /* ---- the checker ---- */
 
 typedef struct {
-    int n_ranks, steps;
+    int n_ranks, steps, chunks;
     unsigned char *sent, *recvd; /* per message key: posted */
 } msgs;
 
-/* A message is (src, dst, kind 0=activation 1=gradient, mb). */
-static size_t msg_key(const msgs *g, int src, int dst, int k, int mb) {
-    return (((size_t)src * (size_t)g->n_ranks + (size_t)dst) * 2 + (size_t)k) * (size_t)g->steps
-           + (size_t)mb;
+/* A message is (src, dst, kind 0=activation 1=gradient, mb, the receiving stage's chunk). */
+static size_t msg_key(const msgs *g, int src, int dst, int k, int mb, int chunk) {
+    return ((((size_t)src * (size_t)g->n_ranks + (size_t)dst) * 2 + (size_t)k) * (size_t)g->steps
+            + (size_t)mb) * (size_t)g->chunks + (size_t)chunk;
+}
+
+/* The chunk of the stage that receives a's message (interleaved: stage / ranks; else 0). */
+static int recv_chunk(const pd_schedule *s, const pd_action *a) {
+    if (s->chunks <= 1) return 0;
+    int st = a->kind == PD_A_SEND_ACT ? a->stage + 1 : a->kind == PD_A_SEND_GRAD ? a->stage - 1
+                                                                                 : a->stage;
+    return st / s->n_ranks;
 }
 
 typedef struct {
@@ -456,8 +473,8 @@ int pd_schedule_check(const pd_schedule *s, char *why, int why_size) {
     char dummy[8];
     if (!why || why_size <= 0) { why = dummy; why_size = (int)sizeof dummy; }
     why[0] = 0;
-    int R = s->n_ranks, steps = s->steps > 0 ? s->steps : 1;
-    if (R < 1 || R > 1 << 20) {
+    int R = s->n_ranks, steps = s->steps > 0 ? s->steps : 1, V = s->chunks > 1 ? s->chunks : 1;
+    if (R < 1 || R > 1 << 20 || V > 1 << 10) {
         snprintf(why, (size_t)why_size, "bad rank count %d", R);
         return 1;
     }
@@ -476,10 +493,17 @@ int pd_schedule_check(const pd_schedule *s, char *why, int why_size) {
                          pd_action_name(a->kind), a->mb, a->peer);
                 return 1;
             }
+            if (V > 1 && (is_send(a->kind) || is_recv(a->kind)) &&
+                (recv_chunk(s, a) < 0 || recv_chunk(s, a) >= V || a->stage % R != r)) {
+                snprintf(why, (size_t)why_size, "rank %d action %d: %s %d on stage %d, not one "
+                         "of its chunks, or to a stage outside the pipeline", r, i,
+                         pd_action_name(a->kind), a->mb, a->stage);
+                return 1;
+            }
         }
     }
-    msgs g = {R, steps, NULL, NULL};
-    size_t nk = (size_t)R * (size_t)R * 2 * (size_t)steps;
+    msgs g = {R, steps, V, NULL, NULL};
+    size_t nk = (size_t)R * (size_t)R * 2 * (size_t)steps * (size_t)V;
     g.sent = calloc(nk, 1);
     g.recvd = calloc(nk, 1);
     rank_state *st = calloc((size_t)R, sizeof *st);
@@ -511,7 +535,7 @@ int pd_schedule_check(const pd_schedule *s, char *why, int why_size) {
                 if (is_send(a->kind)) {
                     int k = msg_kind(a->kind);
                     if (rs->qn[k] >= slots) break; /* waits for its oldest send of this kind */
-                    size_t key = msg_key(&g, r, a->peer, k, a->mb);
+                    size_t key = msg_key(&g, r, a->peer, k, a->mb, recv_chunk(s, a));
                     if (g.sent[key]) {
                         snprintf(why, (size_t)why_size, "rank %d sends %s %d to rank %d twice", r,
                                  pd_action_name(a->kind), a->mb, a->peer);
@@ -521,7 +545,7 @@ int pd_schedule_check(const pd_schedule *s, char *why, int why_size) {
                     g.sent[key] = 1;
                     rs->keys[k][rs->qn[k]++] = key;
                 } else if (is_recv(a->kind)) {
-                    size_t key = msg_key(&g, a->peer, r, msg_kind(a->kind), a->mb);
+                    size_t key = msg_key(&g, a->peer, r, msg_kind(a->kind), a->mb, recv_chunk(s, a));
                     g.recvd[key] = 1;              /* posted: a waiting sender may complete */
                     if (!g.sent[key]) break;       /* blocks until the data is there */
                 } else if (a->kind == PD_A_FLUSH) {

@@ -8,7 +8,10 @@
  *    per kind (activation, gradient); posting one more first waits for the oldest of that kind,
  *    since its buffer is about to be reused.
  *  - RECV_* blocks until the matching send has been posted (the data has arrived).
- *  - Messages are matched by (source, kind, minibatch), so two messages never overtake each other.
+ *  - Messages are matched by (source, kind, stage, minibatch), so two messages never overtake
+ *    each other; a message's stage is the one that receives it (interleaved: a rank holds
+ *    several stages, its chunks, and one minibatch crosses the same pair of ranks once per
+ *    chunk).
  *  - At the end of the schedule a rank waits for all its sends.
  * Minibatch indices are global within the schedule (0 .. steps-1).
  */
@@ -39,10 +42,11 @@ typedef struct {
     int kind;  /* pd_action_kind */
     int mb;    /* minibatch, -1 when none */
     int peer;  /* rank, -1 when none */
+    int stage; /* the stage (chunk) it acts on: the rank's own, except under interleaved */
 } pd_action;
 
 typedef struct {
-    int rank, stage;
+    int rank, stage;   /* stage: the rank's (interleaved: its first chunk's, stage == rank) */
     int n, cap;
     pd_action *a;
 } pd_rank_schedule;
@@ -53,6 +57,7 @@ typedef struct {
     int n_stages;
     int steps;
     int send_slots;    /* outstanding sends per kind a rank may hold (the executor's ring size) */
+    int chunks;        /* stages per rank: 1, or interleaved's v (rank r holds r, r+p, ...) */
     pd_rank_schedule *ranks;
 } pd_schedule;
 
@@ -107,13 +112,31 @@ typedef struct {
 } pd_schedule_spec;
 pd_schedule *pd_schedule_build(const pd_schedule_spec *sp);
 
-/* 1 when name is a schedule pd_schedule_build knows; 1 when it is synchronous (one update per
+/* Interleaved 1F1B (Megatron-LM, Narayanan et al., SC'21) on a straight pipeline of p ranks and
+ * p * v stages, rank r holding stages r, r + p, ..., r + (v - 1) p (its chunks). Minibatches are
+ * grouped in batches of `microbatches` (M, a multiple of p); within a batch the chunk-forwards
+ * run in groups of p minibatches per chunk (minibatches 0..p-1 on chunk 0, then on chunk 1, ...,
+ * then the next p), the chunk-backwards in the same groups with the chunks in reverse order.
+ * Rank r runs min(vM, (p - r - 1) 2 + (v - 1) p) chunk-forwards of warm-up (all vM when M == p),
+ * then alternates one forward and one backward (1F1B across chunks), then drains; then STEP and
+ * FLUSH: one update per batch (every chunk's STEP, in stage order). A last, shorter batch (the
+ * end of an epoch) keeps the groups of p with a shorter last group. send_slots: the largest
+ * warm-up + 1. Returns NULL on bad arguments (p, v < 1, M not a multiple of p) or out of
+ * memory. */
+pd_schedule *pd_schedule_interleaved(int p, int v, int steps, int microbatches);
+
+/* Megatron's warm-up of rank r of p with v chunks and M minibatches per batch: chunk-forwards
+ * before the first chunk-backward. */
+int pd_schedule_interleaved_warmup(int p, int v, int r, int M);
+
+/* 1 when name is a schedule pd_schedule_build knows (or "interleaved", which
+ * pd_schedule_interleaved builds); 1 when it is synchronous (one update per
  * batch of microbatches, one weight version, sequential SGD's result: flush, gpipe, zb-h1,
- * zb-h2); 1 when it splits the backward into backward_input and backward_weight (zb-h1, zb-h2). */
+ * zb-h2, interleaved); 1 when it splits the backward into backward_input and backward_weight (zb-h1, zb-h2). */
 int pd_schedule_known(const char *name);
 int pd_schedule_is_sync(const char *name);
 int pd_schedule_splits_backward(const char *name);
-/* "1f1b, flush, gpipe, zb-h1, zb-h2, 2bw": the known names, for messages. */
+/* "1f1b, flush, gpipe, zb-h1, zb-h2, 2bw, interleaved": the known names, for messages. */
 const char *pd_schedule_names(void);
 
 /* The default minibatches per batch of flush and gpipe: 4 * n_stages rounded up to a multiple
@@ -124,10 +147,15 @@ int pd_schedule_default_microbatches(int n_stages, const int *replicas);
  * each), capped at 100000 so that step counts stay sane. */
 int pd_schedule_replica_lcm(int n_stages, const int *replicas);
 void pd_schedule_free(pd_schedule *s);
+/* An empty schedule of n_ranks ranks (rank r on stage r, one chunk each), for the generators.
+ * NULL on out of memory. */
+pd_schedule *pd_schedule_new(const char *name, int n_ranks, int steps);
 
 /* Appends an action to rank r (used by the generators and by tests that build schedules by
- * hand). Returns 0, or -1 on out-of-memory. */
+ * hand), acting on the rank's stage; pd_schedule_push_at on stage `stage` (interleaved).
+ * Returns 0, or -1 on out-of-memory. */
 int pd_schedule_push(pd_schedule *s, int r, int kind, int mb, int peer);
+int pd_schedule_push_at(pd_schedule *s, int r, int kind, int mb, int peer, int stage);
 
 /* Simulates all ranks under the semantics above. Returns 0 when every rank runs to its end and
  * every message is matched; otherwise 1, with a one-line explanation in why (naming the ranks
@@ -135,7 +163,8 @@ int pd_schedule_push(pd_schedule *s, int r, int kind, int mb, int peer);
 int pd_schedule_check(const pd_schedule *s, char *why, int why_size);
 
 /* Writes the schedule as text: a header line, then per rank "rank R stage S:" and one action per
- * line ("  forward 3", "  send_act 3 -> 1"). Deterministic. */
+ * line ("  forward 3", "  send_act 3 -> 1"); under interleaved the header names the chunks and
+ * each action its stage ("  forward 3 @ 5"). Deterministic. */
 void pd_schedule_write(FILE *out, const pd_schedule *s);
 
 #endif
