@@ -54,6 +54,8 @@ typedef struct {
     int vertical_sync;     /* 1f1b with PipeDream's vertical sync (pdplan --vertical-sync) */
     int microbatches;      /* synchronous schedules: minibatches per batch (pdplan
                               --microbatches; 0: pd_schedule_default_microbatches) */
+    int chunks;            /* interleaved: stages per rank (v; pdplan --chunks), stage s on
+                              rank s mod workers; 0 or 1 otherwise */
     double bottleneck_ms;
     double throughput;     /* samples/s at the bottleneck (batch / bottleneck) */
     double data_parallel_ms;

@@ -1,5 +1,5 @@
 /* sim_plan.c: the simulator applied to a plan: builds the schedule IR for the plan's stages and
- * replicas (1f1b, flush, gpipe, data parallelism), prices each rank from the cost graph, runs the
+ * replicas (1f1b, flush, gpipe, data parallelism; interleaved's chunks), prices each rank from the cost graph, runs the
  * engine twice (N and 2N minibatches) to separate the steady state from warm-up and drain, and
  * prints the result. */
 #include <math.h>
@@ -21,6 +21,7 @@ static int *plan_replicas(const pd_plan *p) {
 /* The schedule IR's default (runtime/schedule/schedule.c), which the runtime and the generated
  * stages use too. (Out of memory, it counts every stage as one replica.) */
 static int default_microbatches(const pd_plan *p) {
+    if (p->chunks > 1) return 4 * (p->n_stages / p->chunks); /* interleaved: 4 per rank */
     int *reps = plan_replicas(p);
     int M = pd_schedule_default_microbatches(p->n_stages, reps);
     free(reps);
@@ -31,6 +32,12 @@ pd_schedule *pd_sim_schedule(const pd_plan *p, const char *name, int steps, int 
     if (!p || p->n_stages < 1 || !name || steps < 1) return NULL;
     int is_1f1b = !strcmp(name, "1f1b") || !strcmp(name, "dp");
     if (!is_1f1b && !pd_schedule_known(name)) return NULL;
+    if (!strcmp(name, "interleaved")) { /* p ranks, v chunks each; whole batches */
+        int v = p->chunks > 1 ? p->chunks : 1, ranks = p->n_stages / v;
+        int M = microbatches > 0 ? microbatches : default_microbatches(p);
+        if (ranks < 2 || ranks * v != p->n_stages) return NULL;
+        return pd_schedule_interleaved(ranks, v, round_up(steps, M), M);
+    }
     /* the runtime's own generator (runtime/schedule/schedule.c), with the plan's ranks */
     int n = p->n_stages;
     int *reps = plan_replicas(p), *warm = malloc(sizeof(int) * (size_t)n);
@@ -92,7 +99,7 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
         c.weight_stashing = stash;
         c.weight_versions = schedule && !strcmp(schedule, "2bw") ? 2 : 0;
         c.split_backward = pd_schedule_splits_backward(schedule);
-        for (int j = 0; j < st->replicas; j++) rc[st->ranks[j]] = c;
+        for (int j = 0; j < st->replicas; j++) rc[p->chunks > 1 ? s : st->ranks[j]] = c;
         in_bytes = out_bytes;
     }
     free(upto);
@@ -116,7 +123,9 @@ static int run_plan(pd_sim_result *out, FILE *trace, const pd_costgraph *g, cons
             return 1;
         }
     }
-    pd_sim_rank_cost *rc = calloc((size_t)s->n_ranks, sizeof *rc);
+    /* interleaved prices by stage (pd_sim_run) */
+    pd_sim_rank_cost *rc = calloc((size_t)(s->n_stages > s->n_ranks ? s->n_stages : s->n_ranks),
+                                  sizeof *rc);
     if (!rc) {
         pd_schedule_free(s);
         snprintf(why, (size_t)why_size, "out of memory");
@@ -166,6 +175,8 @@ int pd_simulate(pd_sim_result *out, FILE *trace, const pd_costgraph *g, const pd
     }
     for (int r = 0; r < out->n_ranks && members; r++)
         out->stage_util[out->rank_stage[r]] += out->rank_util[r] / members[out->rank_stage[r]];
+    for (int k = out->n_ranks; p->chunks > 1 && k < out->n_stages; k++) /* its rank's */
+        out->stage_util[k] = out->stage_util[k % out->n_ranks];
     free(members);
     pd_sim_result_free(&twice);
     return 0;
@@ -282,7 +293,9 @@ int pd_simulate_timeline(const char *svg_path, const pd_costgraph *g, const pd_c
     int steps = 3 * (p->workers > 0 ? p->workers : 1);
     if (steps < 12) steps = 12;
     pd_schedule *s = pd_sim_schedule(p, sched, steps, so.microbatches);
-    pd_sim_rank_cost *rc = s ? calloc((size_t)s->n_ranks, sizeof *rc) : NULL;
+    pd_sim_rank_cost *rc =
+        s ? calloc((size_t)(s->n_stages > s->n_ranks ? s->n_stages : s->n_ranks), sizeof *rc)
+          : NULL;
     pd_sim_result r = {0};
     char why[512] = "out of memory";
     int e = 1;

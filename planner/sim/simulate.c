@@ -26,9 +26,11 @@ typedef struct {
     size_t cap;
 } msg_table;
 
-static uint64_t msg_key(int src, int dst, int kind, int mb) {
-    return ((((uint64_t)(unsigned)src * 1000003u + (unsigned)dst) * 2u + (unsigned)kind) << 32 |
-            (uint64_t)(unsigned)mb) + 1u;
+/* chunk: msg_chunk's, -1 outside interleaved (the key of the other schedules as it was) */
+static uint64_t msg_key(int src, int dst, int kind, int mb, int chunk) {
+    uint64_t k = ((uint64_t)(unsigned)src * 1000003u + (unsigned)dst) * 2u + (unsigned)kind;
+    if (chunk >= 0) k = k * 1031u + (unsigned)chunk;
+    return (k << 32 | (uint64_t)(unsigned)mb) + 1u;
 }
 
 static sim_msg *msg_get(msg_table *t, uint64_t key) {
@@ -46,6 +48,7 @@ typedef struct {
     int pc, done;
     double clock, busy;
     int inflight, peak_inflight;
+    double live, peak_live; /* interleaved: activation bytes in flight over its chunks */
     int n_allreduce;   /* allreduce actions completed */
     int arrived;       /* arrived at its current allreduce */
     sim_msg **q[2];    /* outstanding sends per kind, oldest first */
@@ -80,6 +83,20 @@ typedef struct {
 static int is_send(int k) { return k == PD_A_SEND_ACT || k == PD_A_SEND_GRAD; }
 static int is_recv(int k) { return k == PD_A_RECV_ACT || k == PD_A_RECV_GRAD; }
 static int kind_of(int k) { return (k == PD_A_SEND_GRAD || k == PD_A_RECV_GRAD) ? 1 : 0; }
+
+/* The chunk of the stage that receives a's message: under interleaved a minibatch crosses the
+ * same two ranks once per chunk (schedule.h); -1 otherwise. */
+static int msg_chunk(const pd_schedule *s, const pd_action *a) {
+    if (s->chunks <= 1) return -1;
+    int st = a->kind == PD_A_SEND_ACT ? a->stage + 1 : a->kind == PD_A_SEND_GRAD ? a->stage - 1
+                                                                                 : a->stage;
+    return st / s->n_ranks;
+}
+
+/* What a's work costs: its rank's, or under interleaved its stage's (rc by stage). */
+static const pd_sim_rank_cost *cost_of(const sim *x, int r, const pd_action *a) {
+    return x->s->chunks > 1 ? &x->rc[a->stage] : &x->rc[r];
+}
 
 static double bandwidth_between(const pd_cluster *c, int a, int b) {
     if (c->n_levels < 1) return 1e30;
@@ -182,7 +199,8 @@ static double ready_time(sim *x, int r) {
         return rs->clock;
     }
     if (is_recv(a->kind)) {
-        sim_msg *m = msg_get(&x->msgs, msg_key(a->peer, r, kind_of(a->kind), a->mb));
+        sim_msg *m = msg_get(&x->msgs, msg_key(a->peer, r, kind_of(a->kind), a->mb,
+                                               msg_chunk(x->s, a)));
         if (m->t_recv < 0) return rs->clock; /* post the receive first */
         if (m->end < 0) return NEVER;
         return m->end > rs->clock ? m->end : rs->clock;
@@ -217,23 +235,25 @@ static int grow_group(group_state *g, int k) {
 static int step_rank(sim *x, int r, double t) {
     rank_state *rs = &x->st[r];
     const pd_rank_schedule *sch = &x->s->ranks[r];
-    const pd_sim_rank_cost *c = &x->rc[r];
     if (rs->pc == sch->n) {
         rs->clock = t;
         rs->done = 1;
         return 0;
     }
     const pd_action *a = &sch->a[rs->pc];
+    const pd_sim_rank_cost *c = cost_of(x, r, a);
     double dur = 0;
     const char *cat = "compute";
     switch (a->kind) {
     case PD_A_FORWARD:
         dur = c->fwd_ms;
         if (++rs->inflight > rs->peak_inflight) rs->peak_inflight = rs->inflight;
+        if ((rs->live += c->act_keep_bytes) > rs->peak_live) rs->peak_live = rs->live;
         break;
     case PD_A_BACKWARD:
         dur = c->bwd_ms;
         if (rs->inflight > 0) rs->inflight--;
+        rs->live -= c->act_keep_bytes;
         break;
     case PD_A_BACKWARD_INPUT: dur = c->bwd_input_ms; break;
     case PD_A_BACKWARD_WEIGHT:
@@ -245,7 +265,7 @@ static int step_rank(sim *x, int r, double t) {
     case PD_A_SEND_GRAD: {
         int k = kind_of(a->kind);
         if (rs->qn[k] >= x->s->send_slots) { rs->qh[k]++; rs->qn[k]--; }
-        sim_msg *m = msg_get(&x->msgs, msg_key(r, a->peer, k, a->mb));
+        sim_msg *m = msg_get(&x->msgs, msg_key(r, a->peer, k, a->mb, msg_chunk(x->s, a)));
         m->t_send = t;
         m->bytes = k ? c->grad_bytes : c->act_bytes;
         rs->q[k][rs->qh[k] + rs->qn[k]++] = m;
@@ -256,7 +276,8 @@ static int step_rank(sim *x, int r, double t) {
     }
     case PD_A_RECV_ACT:
     case PD_A_RECV_GRAD: {
-        sim_msg *m = msg_get(&x->msgs, msg_key(a->peer, r, kind_of(a->kind), a->mb));
+        sim_msg *m = msg_get(&x->msgs, msg_key(a->peer, r, kind_of(a->kind), a->mb,
+                                               msg_chunk(x->s, a)));
         if (m->t_recv < 0) {
             m->t_recv = t;
             schedule_transfer(x, m, a->peer, r, kind_of(a->kind), a->mb);
@@ -521,6 +542,12 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
                                    rs->peak_inflight * keep * rc[r].act_keep_bytes +
                                    rc[r].act_once_bytes +
                                    (rc[r].split_backward ? rs->peak_inflight * rc[r].param_bytes : 0);
+        if (s->chunks > 1) { /* interleaved: one version of every chunk's weights (+ gradient and
+                                optimizer state) and the activations its chunks hold at once */
+            double params = 0;
+            for (int k = r; k < S; k += R) params += rc[k].param_bytes;
+            out->rank_peak_memory[r] = 3.0 * params + rs->peak_live;
+        }
         if (out->rank_peak_memory[r] > out->peak_memory_bytes)
             out->peak_memory_bytes = out->rank_peak_memory[r];
     }
@@ -533,9 +560,12 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
     for (int r = 0; r < R; r++) {
         int st = out->rank_stage[r];
         out->rank_util[r] = out->makespan_ms > 0 ? out->rank_busy_ms[r] / out->makespan_ms : 0;
-        out->stage_util[st] += out->rank_util[r] / x.g[st].members;
-        if (out->rank_peak_memory[r] > out->stage_peak_memory[st])
-            out->stage_peak_memory[st] = out->rank_peak_memory[r];
+        /* interleaved: each chunk reports its rank's figures */
+        for (int k = st; k < (s->chunks > 1 ? S : st + 1); k += R) {
+            out->stage_util[k] += out->rank_util[r] / (s->chunks > 1 ? 1 : x.g[st].members);
+            if (out->rank_peak_memory[r] > out->stage_peak_memory[k])
+                out->stage_peak_memory[k] = out->rank_peak_memory[r];
+        }
     }
     rc_status = 0;
 done:

@@ -104,7 +104,10 @@ typedef struct {
 
 void pd_sim_result_free(pd_sim_result *r);
 
-/* Runs schedule s once with per-rank costs rc[s->n_ranks] on cluster c. Fills every field of
+/* Runs schedule s once with per-rank costs rc[s->n_ranks] on cluster c (interleaved, s->chunks
+ * > 1: rc[s->n_stages], each action priced by its stage's entry, messages told apart by the
+ * receiving stage; a rank's memory is three copies of its chunks' weights, as the synchronous
+ * schedules keep, plus the most activations its chunks hold at once). Fills every field of
  * *out except steady_ms and rank_util (set to makespan/steps and the whole-run busy fraction).
  * trace (may be NULL) receives a Chrome trace JSON. Returns 0, or 1 with a reason in why when
  * the schedule cannot run to its end (a deadlock, an unmatched message) or on bad input. */
@@ -119,7 +122,8 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
  * the runtime's own pd_schedule_1f1b. Returns NULL on a bad name or out of memory. */
 pd_schedule *pd_sim_schedule(const pd_plan *p, const char *name, int steps, int microbatches);
 
-/* Per-rank costs of plan p on cost graph g (rc has p->workers entries). */
+/* Per-rank costs of plan p on cost graph g (rc has p->workers entries; an interleaved plan's,
+ * p->chunks > 1, are per stage: p->n_stages entries). */
 void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
                   const char *schedule);
 

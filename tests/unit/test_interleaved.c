@@ -119,3 +119,75 @@ TEST(interleaved_checker_tells_chunks_apart) {
     CHECK_EQ_INT(pd_schedule_check(s, why, sizeof why), 1);
     pd_schedule_free(s);
 }
+
+/* n equal nodes in a chain: forward 1 ms, backward 2 ms, no communication. */
+static pd_costgraph *equal_chain(int n) {
+    pd_costgraph *g = pd_costgraph_new(n, n);
+    for (int v = 0; v < n; v++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "n%d", v);
+        g->name[v] = strdup(nm);
+        g->fwd_ms[v] = 1;
+        g->bwd_ms[v] = 2;
+        g->param_bytes[v] = 4;
+        if (v > 0) {
+            g->src[g->n_edges] = v - 1;
+            g->dst[g->n_edges++] = v;
+        }
+    }
+    return g;
+}
+
+/* p ranks with v one-node chunks each: stage s on rank s mod p, as pdplan --chunks makes it. */
+static pd_plan *interleaved_plan(int p, int v) {
+    pd_plan *pl = calloc(1, sizeof *pl);
+    pl->n_stages = p * v;
+    pl->chunks = v;
+    pl->workers = p;
+    pl->stages = calloc(p * v > 0 ? (size_t)(p * v) : 1, sizeof *pl->stages);
+    for (int s = 0; s < p * v; s++) {
+        pl->stages[s].n_nodes = 1;
+        pl->stages[s].nodes = malloc(sizeof(int));
+        pl->stages[s].nodes[0] = s;
+        pl->stages[s].replicas = 1;
+        pl->stages[s].ranks = malloc(sizeof(int));
+        pl->stages[s].ranks[0] = s % p;
+    }
+    snprintf(pl->schedule, sizeof pl->schedule, "interleaved");
+    return pl;
+}
+
+TEST(interleaved_bubble_matches_its_formula) {
+    pd_cluster c;
+    memset(&c, 0, sizeof c);
+    c.n_levels = 1;
+    c.bandwidth[0] = 1e12;
+    char why[512];
+    int ranks[2] = {4, 8}, chunks[2] = {2, 4}, mbs[3] = {8, 16, 32};
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++)
+            for (int j = 0; j < 3; j++) {
+                int p = ranks[i], v = chunks[k], M = mbs[j];
+                c.count[0] = p;
+                pd_costgraph *g = equal_chain(p * v);
+                pd_plan *pl = interleaved_plan(p, v);
+                pd_sim_opts o = {.microbatches = M};
+                pd_sim_result r;
+                int rc = pd_simulate(&r, NULL, g, &c, pl, "interleaved", 4 * M, &o, why,
+                                     sizeof why);
+                CHECK_EQ_INT(rc, 0);
+                if (rc) {
+                    fprintf(stderr, "%s\n", why);
+                } else {
+                    /* per rank and batch: vM chunk-forwards and -backwards of 3 ms, and a
+                     * bubble of (p - 1) 3 ms: (p - 1) / (vM) of the work */
+                    double want = 3.0 * (v * M + p - 1) / M;
+                    printf("  interleaved p=%d v=%d M=%2d: %.4f ms per minibatch (formula "
+                           "%.4f)\n", p, v, M, r.steady_ms, want);
+                    CHECK_CLOSE(r.steady_ms, want, 0, 0.02);
+                    pd_sim_result_free(&r);
+                }
+                pd_plan_free(pl);
+                pd_costgraph_free(g);
+            }
+}
