@@ -119,6 +119,7 @@ int pd_plan_write_yaml(FILE *out, const pd_plan *p, const pd_costgraph *g, const
     fprintf(out, "  workers: %d\n", cluster_workers(c));
     put_key_str(out, "", "schedule", p->schedule[0] ? p->schedule : "1f1b");
     if (p->microbatches > 0) fprintf(out, "microbatches: %d\n", p->microbatches);
+    if (p->chunks > 1) fprintf(out, "chunks: %d\n", p->chunks); /* interleaved */
     fprintf(out, "straight: %s\n", p->straight ? "true" : "false");
     if (batch > 0) fprintf(out, "batch: %d\n", batch);
     else fputs("batch: null\n", out);

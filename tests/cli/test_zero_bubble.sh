@@ -122,7 +122,7 @@ expect_status 2 microbatches_bad_value "$PDPLAN" models/fmnist_cnn.yaml -n 2 --m
 expect_status 2 zb_cuda_refused "$PDPLAN" models/fmnist_cnn.yaml -n 2 --schedule zb-h1 --backend cuda -q -o "$TMP/cu" &&
     { grep -q 'CPU backend only' <<<"$OUTPUT" && pass zb_cuda_says_why || fail zb_cuda_says_why "$OUTPUT"; }
 expect_status 2 pdplan_unknown_schedule "$PDPLAN" models/fmnist_cnn.yaml -n 2 --schedule zb-h3 -q -o "$TMP/x" &&
-    { grep -q "unknown schedule 'zb-h3' (1f1b, flush, gpipe, zb-h1, zb-h2, 2bw, auto)" <<<"$OUTPUT" && pass pdplan_lists_schedules || fail pdplan_lists_schedules "$OUTPUT"; }
+    { grep -q "unknown schedule 'zb-h3' (1f1b, flush, gpipe, zb-h1, zb-h2, 2bw, interleaved, auto)" <<<"$OUTPUT" && pass pdplan_lists_schedules || fail pdplan_lists_schedules "$OUTPUT"; }
 if [ -d "$TMP/cnn" ]; then
     OUTPUT=$("$LAUNCH" "$TMP/cnn" --schedule zb-h3 --steps 1 2>&1) && fail pdlaunch_unknown_schedule "exit 0" ||
         { grep -q "unknown schedule 'zb-h3'" <<<"$OUTPUT" && pass pdlaunch_unknown_schedule || fail pdlaunch_unknown_schedule "$OUTPUT"; }

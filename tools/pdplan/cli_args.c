@@ -37,12 +37,15 @@ void pd_cli_usage(FILE *out) {
         "planning:\n"
         "      --straight           no replication: every stage one worker, all workers used\n"
         "      --compat pipedream   the original optimizer's cost model and memory check\n"
-        "      --schedule S         1f1b (default), flush, gpipe, zb-h1, zb-h2, 2bw, or auto:\n"
+        "      --schedule S         1f1b (default), flush, gpipe, zb-h1, zb-h2, 2bw, interleaved,\n"
+        "                           or auto:\n"
         "                           the fastest schedule, microbatches and recomputation whose\n"
         "                           simulated memory fits (--memory), on the DP's partition\n"
         "                           under the limit or without it (--explain lists them)\n"
         "      --microbatches M     flush, gpipe, zb-h1, zb-h2, 2bw: minibatches per batch (default\n"
         "                           4 x stages; rounded up to a multiple of every replica count)\n"
+        "      --chunks V           interleaved: V stages per worker (default 2), stage s on\n"
+        "                           worker s mod workers; microbatches a multiple of workers\n"
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
         "      --recompute          every stage keeps only its input per minibatch in flight and\n"
         "                           recomputes its forward before the backward (CPU backend)\n"
@@ -155,7 +158,7 @@ static int one_of(const char *s, const char *const *allowed) {
 typedef enum {
     O_PROFILE, O_DEVICE, O_CLUSTER, O_MEMORY, O_COMPAT, O_SCHEDULE, O_BACKEND, O_OUT,
     O_TIME_LIMIT, O_MAX_STATES, O_PRECISION, O_THREADS, O_BUDGET, O_EMIT_YAML, O_SETTINGS,
-    O_MICROBATCHES, O_NONE
+    O_MICROBATCHES, O_CHUNKS, O_NONE
 } value_opt;
 
 static const struct {
@@ -170,6 +173,7 @@ static const struct {
     {NULL, "--precision", O_PRECISION}, {NULL, "--threads", O_THREADS},
     {NULL, "--memory-budget", O_BUDGET}, {NULL, "--microbatches", O_MICROBATCHES},
     {NULL, "--emit-yaml", O_EMIT_YAML}, {NULL, "--settings", O_SETTINGS},
+    {NULL, "--chunks", O_CHUNKS},
 };
 
 static void set_once(const char **slot, const char *opt, const char *v, pd_diag *d) {
@@ -183,7 +187,7 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
     static const char *const backends[] = {"cpu", "cuda", NULL};
     if (seen[id]++ && (id == O_COMPAT || id == O_SCHEDULE || id == O_BACKEND || id == O_MEMORY ||
                        id == O_TIME_LIMIT || id == O_MAX_STATES || id == O_THREADS ||
-                       id == O_BUDGET || id == O_MICROBATCHES))
+                       id == O_BUDGET || id == O_MICROBATCHES || id == O_CHUNKS))
         pd_diag_error(d, "pdplan", 0, 0, "%s given twice", opt);
     if (!*v && id != O_OUT) {
         pd_diag_error(d, "pdplan", 0, 0, "%s: empty value", opt);
@@ -217,6 +221,15 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
             pd_diag_error(d, "pdplan", 0, 0, "%s: '%s' is not a whole number of minibatches up to "
                           "100000", opt, v);
         else if (n > 0) cli->microbatches = (int)n;
+        break;
+    }
+    case O_CHUNKS: {
+        double n = 0;
+        parse_positive(&n, opt, "a number of chunks", v, d);
+        if (n > 0 && (n != floor(n) || n < 2 || n > 64))
+            pd_diag_error(d, "pdplan", 0, 0, "%s: '%s' is not a whole number of chunks from 2 "
+                          "to 64", opt, v);
+        else if (n > 0) cli->chunks = (int)n;
         break;
     }
     case O_THREADS: {
@@ -367,6 +380,16 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
     if (!strcmp(cli->schedule, "2bw") && !strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--schedule 2bw runs on the CPU backend only: the CUDA "
                       "executor does not choose 2bw's weight versions yet");
+    int inter = !strcmp(cli->schedule, "interleaved");
+    if (seen[O_CHUNKS] && !inter)
+        pd_diag_error(d, "pdplan", 0, 0, "--chunks applies to --schedule interleaved");
+    if (inter && !strcmp(cli->backend, "cuda"))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved runs on the CPU backend only: "
+                      "the CUDA executor does not run interleaved schedules");
+    if (inter && (cli->recompute || cli->vertical_sync))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved with %s is not supported",
+                      cli->recompute ? "--recompute" : "--vertical-sync");
+    if (inter && !cli->chunks) cli->chunks = 2;
     if (pd_schedule_splits_backward(cli->schedule) && !strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--schedule %s runs on the CPU backend only: the CUDA "
                       "stages have no split backward (backward_input, backward_weight) yet",

@@ -38,6 +38,7 @@ typedef struct {
     double memory_budget;     /* --memory-budget: bytes the DP's tables may take (0: default) */
     int threads;              /* --threads (0: the processors pdplan may run on) */
     int microbatches;         /* --microbatches (0: the schedule IR's default) */
+    int chunks;               /* --chunks (interleaved: stages per rank; 0: not given) */
     int explain;              /* --explain */
     int simulate;             /* --simulate: simulate the plan and data parallelism */
     int draw;                 /* --draw: DIR/plan.dot (and plan.svg where Graphviz is) */

@@ -14,6 +14,7 @@
 #include "choose.h"
 #include "cli_args.h"
 #include "import.h"
+#include "interleave.h"
 #include "codegen/codegen.h"
 #include "planner/dp/dp.h"
 #include "planner/read/frontend.h"
@@ -266,6 +267,7 @@ int main(int argc, char **argv) {
                       .memory_budget = cli.memory_budget};
     pd_progress_begin(PH_PLAN);
     int choose = !strcmp(cli.schedule, "auto");
+    int inter = !strcmp(cli.schedule, "interleaved"), inter_M = 0;
     pd_cluster c_planned = c; /* the cluster the plan's partition was planned on */
     if (choose) { /* the DP under the limit (1f1b's memory model) and without it */
         pd_diag quiet = {.out = tmpfile()};
@@ -290,6 +292,11 @@ int main(int argc, char **argv) {
             cli.schedule = chosen_name;
             cli.recompute = p->stages[0].recompute;
             cli.microbatches = p->microbatches;
+        }
+    } else if (inter) { /* p * v one-worker stages, mapped onto the p workers below */
+        if (!pd_interleave_cluster(&c_planned, &inter_M, &c, cli.chunks, cli.microbatches, g, &d)) {
+            o.straight = 1;
+            p = pd_plan_dp(g, &c_planned, &o, &d);
         }
     } else {
         p = pd_plan_dp(g, &c, &o, &d);
@@ -379,6 +386,10 @@ int main(int argc, char **argv) {
         p->throughput = pd_plan_throughput(p, batch);
     }
     pd_plan_count_params(p, model_loaded ? &m : NULL); /* each stage's parameters (cost/tied.c) */
+    if (inter) { /* stage s on worker s mod p; a worker's time is its chunks' (interleave.c) */
+        pd_interleave_apply(p, g, &c, cli.chunks, inter_M);
+        p->throughput = pd_plan_throughput(p, batch);
+    }
 
     /* output: the folder only now that planning succeeded */
     const char *outdir = cli.outdir;
@@ -393,6 +404,13 @@ int main(int argc, char **argv) {
                           "(%d such layer%s): code generation cannot emit it; "
                           "pass --no-codegen to plan only", L->name, pd_op_name(L->op),
                           n_planning, n_planning == 1 ? "" : "s");
+            status = EXIT_INPUT;
+            goto done;
+        }
+        if (inter) {
+            pd_diag_error(&d, "pdplan", 0, 0, "--schedule interleaved: code generation and the "
+                          "runtime do not run interleaved plans yet; pass --no-codegen for the "
+                          "plan, its schedule and --simulate");
             status = EXIT_INPUT;
             goto done;
         }
@@ -415,6 +433,10 @@ int main(int argc, char **argv) {
         goto done;
     }
     if (pd_plan_save(outdir, p, g, &c, &info, &d) != 0) {
+        status = EXIT_INTERNAL;
+        goto done;
+    }
+    if (inter && pd_interleave_write_schedule(outdir, p, &d)) {
         status = EXIT_INTERNAL;
         goto done;
     }

@@ -1,0 +1,30 @@
+/* interleave.h: pdplan --schedule interleaved (interleave.c): the cluster the DP partitions on,
+ * the mapping of its p * v stages onto p ranks, the price, and GENDIR/schedule. */
+#ifndef PDPLAN_INTERLEAVE_H
+#define PDPLAN_INTERLEAVE_H
+
+#include "planner/model/costgraph.h"
+#include "planner/plan/plan.h"
+#include "planner/read/cluster.h"
+#include "planner/util/diag.h"
+
+/* The cluster the DP plans interleaved's p * v stages on: one level of p * v workers at the
+ * slowest bandwidth of c (a chunk's neighbours may sit across any level), each with 1/v of a
+ * worker's memory (a rank holds v chunks). Diagnoses fewer than 2 workers, fewer layers than
+ * p * v and microbatches (0: the default, 4 p) that are not a multiple of p; *M gets the
+ * microbatches. Returns 0, or 1 after diagnostics. */
+int pd_interleave_cluster(pd_cluster *out, int *M, const pd_cluster *c, int v, int microbatches,
+                          const pd_costgraph *g, pd_diag *d);
+
+/* Maps the DP's straight plan of p * v stages onto the p ranks of cluster c: stage s on rank
+ * s mod p with Megatron's warm-up of that rank, one weight version; the bottleneck is the
+ * slowest rank's time, the sum of its chunks' times; the data-parallel time and the speedup
+ * are recomputed on c. */
+void pd_interleave_apply(pd_plan *p, const pd_costgraph *g, const pd_cluster *c, int v, int M);
+
+/* Builds the plan's interleaved schedule, proves it deadlock-free for a whole batch and for
+ * every shorter run the runtime may make (an epoch's end), and writes outdir/schedule. Returns
+ * 0, or 1 after diagnostics. */
+int pd_interleave_write_schedule(const char *outdir, const pd_plan *p, pd_diag *d);
+
+#endif
