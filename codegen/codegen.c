@@ -68,6 +68,21 @@ static int close_out(FILE *f, const char *path, pd_diag *d) {
  * replicas and warm-up), proved deadlock-free with rendezvous sends for the schedule written and
  * for every epoch length and batch size the runtime may run. NULL with diagnostics if unsafe. */
 static pd_schedule *checked_schedule(const pd_plan *p, int microbatches, pd_diag *d) {
+    if (p->chunks > 1) { /* interleaved: whole batches and one shorter last batch */
+        pd_schedule *t = NULL;
+        char why[512];
+        for (int steps = 0; steps <= 2 * microbatches; steps++) {
+            pd_schedule_free(t);
+            t = pd_schedule_interleaved(p->workers, p->chunks, steps, microbatches);
+            if (!t || pd_schedule_check(t, why, sizeof why)) {
+                pd_diag_error(d, NULL, 0, 0, "codegen: the interleaved schedule is unsafe for %d "
+                              "steps: %s", steps, t ? why : "cannot build it");
+                pd_schedule_free(t);
+                return NULL;
+            }
+        }
+        return t; /* 2 microbatches' worth, as the others write */
+    }
     const char *sched = p->schedule[0] ? p->schedule : "1f1b";
     int one_f_one_b = !strcmp(sched, "1f1b");
     int *warm = calloc((size_t)p->n_stages, sizeof *warm);
@@ -252,6 +267,49 @@ static int write_makefile(const texts *t, const pd_model *m, const pd_plan *p, c
     return rc;
 }
 
+/* Interleaved plans: rank_R.c, rank R's binary, which runs its chunks' stages R, R + p, ...
+ * (compiled with -DPDRT_NO_MAIN), and the Makefile's rules for them, appended to the template's
+ * (whose stage_K binaries are not launched). */
+static int write_ranks(const texts *t, const pd_model *m, const pd_plan *p, const char *outdir,
+                       pd_diag *d) {
+    char path[4400], name[64], what[128];
+    int P = p->workers, V = p->chunks;
+    for (int r = 0; r < P; r++) {
+        snprintf(name, sizeof name, "rank_%d.c", r);
+        snprintf(what, sizeof what, "rank %d of %d (interleaved): stages %d, %d, ... of %d, "
+                 "one chunk each", r, P, r, r + P, p->n_stages);
+        char *banner = banner_for(t, m, name, what, d);
+        FILE *f = banner ? open_out(outdir, name, path, sizeof path, d) : NULL;
+        if (f) {
+            fprintf(f, "%s#include \"pdrt.h\"\n\n", banner);
+            for (int c = 0; c < V; c++) fprintf(f, "extern const pdrt_stage S%d_stage;\n", c * P + r);
+            fprintf(f, "\nint main(int argc, char **argv) {\n    const pdrt_stage *const chunks[] = {");
+            for (int c = 0; c < V; c++) fprintf(f, "%s&S%d_stage", c ? ", " : "", c * P + r);
+            fprintf(f, "};\n    return pdrt_main_chunks(argc, argv, chunks, %d);\n}\n", V);
+        }
+        free(banner);
+        if (!f || close_out(f, path, d)) return 1;
+    }
+    snprintf(path, sizeof path, "%s/Makefile", outdir);
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        pd_diag_error(d, path, 0, 0, "cannot append to: %s", strerror(errno));
+        return 1;
+    }
+    fprintf(f, "\n# interleaved: one binary per rank, linking its chunks' stages\nRANKS     :=");
+    for (int r = 0; r < P; r++) fprintf(f, " rank_%d", r);
+    fprintf(f, "\n.PHONY: clean-ranks\nstages: $(RANKS)\nclean: clean-ranks\nclean-ranks:\n"
+            "\trm -f $(RANKS)\n");
+    for (int r = 0; r < P; r++) {
+        char srcs[1024] = "";
+        for (int c = 0, off = 0; c < V && off < (int)sizeof srcs - 32; c++)
+            off += snprintf(srcs + off, sizeof srcs - (size_t)off, " stage_%d.c", c * P + r);
+        fprintf(f, "rank_%d: rank_%d.c%s $(LIBPDRT)\n\t$(CC) $(CFLAGS_GEN) -DPDRT_NO_MAIN -o $@ "
+                "rank_%d.c%s $(LIBS)\n", r, r, srcs, r, srcs);
+    }
+    return close_out(f, path, d);
+}
+
 /* launch.conf, read by scripts/pdlaunch */
 static int write_launch(const pd_model *m, const pd_plan *p, const char *outdir, int cuda,
                         pd_diag *d) {
@@ -264,6 +322,12 @@ static int write_launch(const pd_model *m, const pd_plan *p, const char *outdir,
             p->workers > 0 ? p->workers : p->n_stages,
             cuda ? "stage_0" : "pd_single"); /* cuda: stage_0 refuses --single with a message */
     if (cuda) fprintf(f, "backend cuda\n");
+    if (p->chunks > 1) { /* interleaved: one binary per rank, its "stage" line the rank's */
+        fprintf(f, "chunks %d\n", p->chunks);
+        for (int r = 0; r < p->workers; r++)
+            fprintf(f, "stage %d binary rank_%d replicas 1 ranks %d\n", r, r, r);
+        return close_out(f, path, d);
+    }
     for (int s = 0; s < p->n_stages; s++) {
         fprintf(f, "stage %d binary stage_%d replicas %d ranks", s, s, p->stages[s].replicas);
         for (int r = 0; r < p->stages[s].replicas; r++)
@@ -338,6 +402,7 @@ int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const
     if (write_stages(&t, &pr, m, p, outdir, cuda, bf16, d)) goto out;
     if (!cuda && write_single(&t, m, p, outdir, d)) goto out; /* none for cuda */
     if (write_makefile(&t, m, p, root, outdir, d)) goto out;
+    if (!cuda && p->chunks > 1 && write_ranks(&t, m, p, outdir, d)) goto out;
     if (write_launch(m, p, outdir, cuda, d)) goto out;
     rc = 0;
 out:

@@ -163,12 +163,6 @@ int pdrt_args_parse(pdrt_args *a, int argc, char **argv, pdrt_mode default_mode)
                         pd_schedule_names());
                 return -1;
             }
-            if (!strcmp(v2, "interleaved")) { /* planned and simulated, not run (yet) */
-                fprintf(stderr, "pdrt: error: --schedule interleaved: the runtime does not run "
-                        "interleaved plans yet (pdplan --schedule interleaved --no-codegen "
-                        "plans and simulates them)\n");
-                return -1;
-            }
             snprintf(a->schedule, sizeof a->schedule, "%s", v2);
         } else if (!strcmp(o, "--single")) {
             a->mode = RT_SINGLE;

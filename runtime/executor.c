@@ -46,6 +46,13 @@ static int any_nonfinite(const float *x, int64_t n) {
     return s != 0.0f;
 }
 
+/* The MPI tag of a message of minibatch mb over link `edge` (interleaved: the link between
+ * stages s and s + 1 is edge s / p, so that a rank's chunks talking to one peer stay apart). */
+int pdrt_ex_tag(const ex_t *e, int kind, int64_t mb, int edge) {
+    if (e->chunks <= 1) return pdrt_tag_of(kind, mb);
+    return kind + 2 * (edge + e->chunks * (int)(mb % (16384 / e->chunks)));
+}
+
 /* This replica's own running count of minibatch mb (its minibatches are j, j+R, ...): indexes
  * the in-flight buffers, the stash and the send rings. */
 static int64_t lidx(const ex_t *e, int64_t mb) { return mb / e->R; }
@@ -61,6 +68,8 @@ static pdrt_link *link_to(ex_t *e, int peer) {
     }
     return k;
 }
+
+pdrt_link *pdrt_ex_link(ex_t *e, int peer) { return link_to(e, peer); }
 
 /* Waits until the links' send slot q no longer holds a pending send (watched: the op names the
  * peer whose receive it waits for). */
@@ -341,20 +350,26 @@ static void step(ex_t *e) {
 
 /* Runs one schedule: minibatches off .. off + steps - 1 of the epoch, base + mb being their
  * global step numbers. */
-static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, int64_t off) {
-    const pd_rank_schedule *rs = &s->ranks[e->rank];
-    const pdrt_stage *st = e->st;
-    PDRT_CHECK(rs->stage == st->index);
-    e->epoch_base_updates = e->updates;
+void pdrt_ex_run_epoch(ex_t *e0, const pd_schedule *s, int epoch, int64_t base, int64_t off) {
+    const pd_rank_schedule *rs = &s->ranks[e0->rank];
+    int V = s->chunks > 1 ? s->chunks : 1; /* interleaved: e0[c] is chunk c (stage c p + rank) */
+    PDRT_CHECK(V > 1 || rs->stage == e0->st->index);
+    ex_t *out = e0; /* the chunk that logs progress: the last stage's, where there is one */
+    for (int c = 0; c < V; c++) {
+        e0[c].epoch_base_updates = e0[c].updates;
+        if (e0[c].last) out = &e0[c];
+    }
     for (int i = 0; i < rs->n; i++) {
         const pd_action *a = &rs->a[i];
+        ex_t *e = V > 1 ? &e0[a->stage / s->n_ranks] : e0;
+        const pdrt_stage *st = e->st;
         int64_t l = a->mb >= 0 ? lidx(e, a->mb) : 0;
         int d = (int)(l % e->D);
         double t0 = pdrt_now();
         int tid = 0;
         switch (a->kind) {
         case PD_A_RECV_ACT:
-            recv_into(e, e->in[d], st->in_floats + e->NL, a->peer, pdrt_tag_of(0, a->mb), "a receive of activations",
+            recv_into(e, e->in[d], st->in_floats + e->NL, a->peer, pdrt_ex_tag(e, 0, a->mb, e->edge_up), "a receive of activations",
                       a->mb, &e->stats.wait_ms);
             tid = 1;
             break;
@@ -362,12 +377,12 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
         case PD_A_SEND_ACT: {
             int k = (int)(l % e->S);
             pdrt_link *lk = link_to(e, a->peer);
-            lk->t->send(lk, 2 * k, e->act_send[k], st->out_floats + e->NL, pdrt_tag_of(0, a->mb));
+            lk->t->send(lk, 2 * k, e->act_send[k], st->out_floats + e->NL, pdrt_ex_tag(e, 0, a->mb, e->edge_down));
             tid = 1;
             break;
         }
         case PD_A_RECV_GRAD:
-            recv_into(e, e->dout[d], st->out_floats + 1, a->peer, pdrt_tag_of(1, a->mb), "a receive of gradients",
+            recv_into(e, e->dout[d], st->out_floats + 1, a->peer, pdrt_ex_tag(e, 1, a->mb, e->edge_down), "a receive of gradients",
                       a->mb, &e->stats.wait_ms);
             tid = 1;
             break;
@@ -377,7 +392,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
         case PD_A_SEND_GRAD: {
             int k = (int)(l % e->S);
             pdrt_link *lk = link_to(e, a->peer);
-            lk->t->send(lk, 2 * k + 1, e->grad_send[k], st->in_floats + 1, pdrt_tag_of(1, a->mb));
+            lk->t->send(lk, 2 * k + 1, e->grad_send[k], st->in_floats + 1, pdrt_ex_tag(e, 1, a->mb, e->edge_up));
             tid = 1;
             break;
         }
@@ -392,7 +407,7 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             }
             break;
         case PD_A_FLUSH: {
-            sends_wait(e);
+            for (int c = 0; c < V; c++) sends_wait(&e0[c]);
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
@@ -401,12 +416,15 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
             PDRT_FAIL("schedule action %s is not supported by this runtime",
                     pd_action_name(a->kind));
         }
-        pdrt_trace_add(a->kind, a->mb, a->peer, tid, t0, pdrt_now());
+        pdrt_trace_add(a->kind, a->mb, a->peer, tid + 2 * (V > 1 ? a->stage / s->n_ranks : 0),
+                       t0, pdrt_now()); /* interleaved: two rows per chunk */
     }
-    double t = pdrt_now();
-    sends_wait(e);
-    e->stats.wait_ms += 1e3 * (pdrt_now() - t);
-    if (e->rank == e->out_rank) progress(e, epoch, off + s->steps, 1);
+    for (int c = 0; c < V; c++) {
+        double t = pdrt_now();
+        sends_wait(&e0[c]);
+        e0[c].stats.wait_ms += 1e3 * (pdrt_now() - t);
+    }
+    if (out->rank == out->out_rank) progress(out, epoch, off + s->steps, 1);
 }
 
 /* Forward-only pass over the test set through the first replica of every stage; the last stage
@@ -500,7 +518,7 @@ static double evaluate(ex_t *e) {
 }
 
 /* Buffers sized from the schedule of a full epoch (shorter epochs need no more). */
-static void ex_alloc(ex_t *e, const pd_schedule *full) {
+void pdrt_ex_alloc(ex_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
     e->D = pdrt_in_flight(&full->ranks[e->rank]);
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
@@ -552,7 +570,7 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     }
 }
 
-static void ex_free(ex_t *e) {
+void pdrt_ex_free(ex_t *e) {
     for (int i = 0; i < e->D; i++) {
         if (!e->recompute || !i) free(e->acts[i]);
         free(e->in[i]);
@@ -627,7 +645,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
         PDRT_CHECK(n0 < (int64_t)1 << 30);
         pd_schedule *full = pdrt_schedule_for(st, &a, (int)n0);
-        ex_alloc(&e, full);
+        pdrt_ex_alloc(&e, full);
         pd_schedule_free(full);
     }
     st->init(pdrt_stash_newest(&e.stash), e.buffers, a.seed);
@@ -684,7 +702,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         PDRT_CHECK(n >= 1 && done >= ep_start);
         pd_schedule *s = pdrt_schedule_for(st, &a, (int)n);
         double t = pdrt_now();
-        run_epoch(&e, s, epoch, done, done - ep_start);
+        pdrt_ex_run_epoch(&e, s, epoch, done, done - ep_start);
         train_s += pdrt_now() - t;
         pd_schedule_free(s);
         done += n;
@@ -743,7 +761,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     pdrt_curves_free(&curves);
     MPI_Comm_free(&e.stage_comm);
     MPI_Comm_free(&e.tie_comm);
-    ex_free(&e);
+    pdrt_ex_free(&e);
     pdrt_optim_free(&e.opt);
     MPI_Finalize();
     return 0;

@@ -28,6 +28,9 @@ typedef struct {
     int64_t epoch_base_updates;   /* updates done before this epoch */
     int64_t replica_checks;
     int D, S;                     /* minibatches in flight here; send slots per kind */
+    int chunks;                   /* interleaved: chunks per rank (each its own ex_t; 0, 1: not) */
+    int edge_up, edge_down;       /* interleaved: the links to the previous and next stage, as
+                                     numbered in their messages' tags (tag_of in executor.c) */
     pdrt_stash stash;
     pd_optim opt;
     float *grads, *opt_state, *buffers, *scratch, *dacts, *logits;
@@ -64,6 +67,18 @@ typedef struct {
     int64_t tie_checks;
 } ex_t;
 
+/* executor.c: allocates e's buffers for the schedule of a full epoch, frees them; runs one
+ * schedule (an epoch or a segment of one: minibatches off .. off + steps - 1, base + mb their
+ * global step numbers) on e0[0], or under interleaved on e0[0 .. chunks), each action on the
+ * chunk of its stage. */
+void pdrt_ex_alloc(ex_t *e, const pd_schedule *full);
+/* The MPI tag of kind's message (0 activations, 1 gradients) of minibatch mb over link `edge`
+ * (e->edge_up or e->edge_down; the plain pdrt_tag_of outside interleaved); e's link to peer,
+ * opened on first use. */
+int pdrt_ex_tag(const ex_t *e, int kind, int64_t mb, int edge);
+pdrt_link *pdrt_ex_link(ex_t *e, int peer);
+void pdrt_ex_free(ex_t *e);
+void pdrt_ex_run_epoch(ex_t *e0, const pd_schedule *s, int epoch, int64_t base, int64_t off);
 /* Every rank writes its checkpoint file of step `done` (the pipeline drained); the older set
  * before *prev is pruned once the set is complete. */
 void pdrt_ex_checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t *prev);

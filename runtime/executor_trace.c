@@ -37,7 +37,7 @@ void pdrt_ex_write_trace(ex_t *e) {
     if (e->rank == root) {
         /* join the ranks' texts with commas */
         char *joined = malloc(total + 2 * (size_t)e->n + 1);
-        char (*names)[64] = calloc((size_t)e->n, sizeof *names);
+        char (*names)[96] = calloc((size_t)e->n, sizeof *names);
         const char **np = calloc((size_t)e->n, sizeof *np);
         PDRT_CHECK(joined && names && np);
         size_t off = 0;
@@ -49,6 +49,12 @@ void pdrt_ex_write_trace(ex_t *e) {
         }
         joined[off] = 0;
         for (int r = 0, k = 0; r < e->n; r++) {
+            if (e->chunks > 1) { /* interleaved: compute and messages, two rows per chunk */
+                snprintf(names[r], sizeof names[r], "rank %d: stages %d, %d, ... (%d chunks)", r,
+                         r, r + e->n, e->chunks);
+                np[r] = names[r];
+                continue;
+            }
             while (k + 1 < e->st->n_stages && e->first_rank[k + 1] <= r) k++;
             snprintf(names[r], sizeof names[r], "rank %d: stage %d replica %d", r, k, r - e->first_rank[k]);
             np[r] = names[r];

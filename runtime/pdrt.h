@@ -127,4 +127,9 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *stage);
  * stages[k] is stage k. Returns the exit status. */
 int pdrt_main_local(int argc, char **argv, const pdrt_stage *const *stages, int n_stages);
 
+/* An interleaved plan's rank (pdplan --schedule interleaved --chunks v): chunks[c] is stage
+ * c * p + rank of the plan's p * v, p the MPI world's size (runtime/executor_chunks.c). Returns
+ * the exit status. */
+int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int v);
+
 #endif

@@ -30,6 +30,10 @@ pd_schedule *pdrt_schedule_for(const pdrt_stage *st, const pdrt_args *a, int ste
     for (int k = 0; k < st->n_stages; k++) reps[k] = pdrt_replicas(st, k);
     pd_schedule_spec sp = {pdrt_schedule_name(st, a), st->n_stages, reps, NULL, st->warmup, steps,
                            pdrt_microbatches(st, a)};
+    if (!strcmp(sp.name, "interleaved"))
+        PDRT_FAIL("--schedule interleaved runs the ranks of a plan made with pdplan --schedule "
+                  "interleaved --chunks V (the CPU backend's rank_R binaries), not one stage per "
+                  "rank; the CUDA executor does not run interleaved");
     pd_schedule *s = pd_schedule_build(&sp);
     if (!s) PDRT_FAIL("cannot build the %s schedule for %d steps", sp.name, steps);
     return s;

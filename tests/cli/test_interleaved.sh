@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# test_interleaved.sh: pdplan --schedule interleaved --chunks V end to end as far as it goes:
+# test_interleaved.sh: pdplan --schedule interleaved --chunks V end to end:
 #  - fmnist_cnn on 2 workers with 2 chunks: plan.yaml records the schedule, `chunks: 2`, the
-#    microbatches and stage s on rank s mod 2 with Megatron's warm-up of its rank; GENDIR/schedule
-#    holds it (2 chunks per rank, actions naming their stage); --simulate times it;
-#  - the price: plan.yaml's bottleneck is the slowest rank's sum of its chunks' times;
-#  - a DAG (tiny_dag) plans too;
+#    microbatches and stage s on rank s mod 2 with Megatron's warm-up of its rank; the price is
+#    the slowest rank's sum of its chunks' times; --simulate times it; GENDIR/schedule holds it
+#    (actions naming their stage); the generated rank_R binaries (each linking its chunks' stages)
+#    train 40 steps to --single's weights bit for bit, which per-minibatch SGD (1f1b's --single)
+#    does not give, so the comparison has teeth; run/trace.json draws each chunk on its own rows;
+#  - a DAG (tiny_dag: add, concat, a skip over cuts) likewise, with evaluation on;
 #  - bad combinations are diagnostics with exit status 2: --chunks without interleaved,
 #    microbatches not a multiple of the workers, too few layers for p * v stages, the CUDA
-#    backend, code generation (the runtime does not run interleaved yet), one worker; and the
-#    stage binaries refuse --schedule interleaved with a clear message.
+#    backend, one worker, a bad --chunks; a one-stage-per-rank binary refuses --schedule
+#    interleaved, and a rank binary refuses to run on the wrong number of ranks.
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
+LAUNCH="$ROOT/scripts/pdlaunch"
+make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libpdrt.a failed"; finish; exit 1; }
 
 G=$TMP/cnn
 if expect_status 0 plan_fmnist_interleaved "$PDPLAN" models/fmnist_cnn.yaml -n 2 --schedule interleaved \
-    --chunks 2 --microbatches 4 --no-codegen --simulate -o "$G"; then
+    --chunks 2 --microbatches 4 --simulate -o "$G"; then
     pass plan_fmnist_interleaved
     y=$G/plan.yaml
     grep -q '^schedule: "\?interleaved"\?$' "$y" && grep -q '^chunks: 2$' "$y" && grep -q '^microbatches: 4$' "$y" &&
@@ -23,7 +27,6 @@ if expect_status 0 plan_fmnist_interleaved "$PDPLAN" models/fmnist_cnn.yaml -n 2
     # stage s on rank s mod 2; warm-up (p - r - 1) 2 + (v - 1) p: rank 0 4, rank 1 2
     got=$(awk '/^    ranks:/ {printf "%s", $2} /^    warmup:/ {printf "%s ", $2}' "$y")
     [ "$got" = "[0]4 [1]2 [0]4 [1]2 " ] && pass stages_mapped_round_robin || fail stages_mapped_round_robin "$got"
-    # the price: the slowest rank's chunks summed
     python3 - "$y" <<'PY' && pass price_is_rank_sum || fail price_is_rank_sum "$(grep -E 'bottleneck|time_ms' "$y")"
 import re, sys
 t = open(sys.argv[1]).read()
@@ -37,9 +40,45 @@ PY
         fail schedule_written "$(head -3 "$G/schedule")"
     grep -q '^simulated interleaved: 2 ranks, 4 stages' <<<"$OUTPUT" && pass simulated ||
         fail simulated "$(grep simulated <<<"$OUTPUT")"
+    if make -s -C "$G" >"$TMP/make.log" 2>&1; then
+        run=(--steps 40 --seed 1 --no-eval)
+        expect_status 0 cnn_single_runs "$LAUNCH" "$G" --single "${run[@]}" --save "$TMP/cnn_s" &&
+            expect_status 0 cnn_interleaved_runs "$LAUNCH" "$G" "${run[@]}" --save "$TMP/cnn_i" &&
+            { same_dirs "$TMP/cnn_i" "$TMP/cnn_s" && pass cnn_interleaved_equals_single_bitwise ||
+                fail cnn_interleaved_equals_single_bitwise "$(close_dirs "$TMP/cnn_i" "$TMP/cnn_s" 1e-5)"; }
+        python3 - "$G/run/trace.json" <<'PY' && pass trace_draws_each_chunk || fail trace_draws_each_chunk "$(head -c 600 "$G/run/trace.json")"
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+rows = {(e["pid"], e["tid"]) for e in ev if e["ph"] == "X" and e["name"].startswith("forward")}
+names = [e["args"]["name"] for e in ev if e["name"] == "process_name"]
+sys.exit(0 if rows == {(0, 0), (0, 2), (1, 0), (1, 2)} and "rank 1: stages 1, 3, ... (2 chunks)" in names else 1)
+PY
+        expect_status 0 cnn_single_1f1b_runs "$LAUNCH" "$G" --single --schedule 1f1b "${run[@]}" --save "$TMP/cnn_1" &&
+            { ! same_dirs "$TMP/cnn_i" "$TMP/cnn_1" && pass comparison_has_teeth || fail comparison_has_teeth; }
+        # the rank binaries check the world they run in
+        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+        OUTPUT=$(timeout 120 mpirun --oversubscribe -np 3 "$G/rank_0" --steps 1 --no-eval 2>&1) &&
+            fail rank_needs_its_world "exit 0" ||
+            { grep -q 'so it runs on 2 ranks' <<<"$OUTPUT" && pass rank_needs_its_world ||
+                fail rank_needs_its_world "$OUTPUT"; }
+    else
+        fail cnn_builds "$(tail -n 5 "$TMP/make.log")"
+    fi
 fi
-expect_status 0 plan_dag_interleaved "$PDPLAN" tests/data/models/tiny_dag.yaml -n 2 --schedule interleaved \
-    --no-codegen -q -o "$TMP/dag" && grep -q '^chunks: 2$' "$TMP/dag/plan.yaml" && pass plan_dag_interleaved
+
+# a DAG, evaluation on
+D=$TMP/dag
+if "$PDPLAN" tests/data/models/tiny_dag.yaml -n 2 --schedule interleaved --microbatches 4 -q -o "$D" >"$TMP/plan.log" 2>&1 &&
+    make -s -C "$D" >"$TMP/make.log" 2>&1; then
+    run=(--steps 40 --seed 3)
+    expect_status 0 dag_single_runs "$LAUNCH" "$D" --single "${run[@]}" --save "$TMP/dag_s" &&
+        expect_status 0 dag_interleaved_runs "$LAUNCH" "$D" "${run[@]}" --save "$TMP/dag_i" &&
+        { same_dirs "$TMP/dag_i" "$TMP/dag_s" && pass dag_interleaved_equals_single_bitwise ||
+            fail dag_interleaved_equals_single_bitwise "$(close_dirs "$TMP/dag_i" "$TMP/dag_s" 1e-5)"; }
+    grep -q '"test_accuracy"' "$D/run/summary.json" && pass dag_evaluates || fail dag_evaluates "$(head -20 "$D/run/summary.json")"
+else
+    fail dag_builds "$(cat "$TMP/plan.log" "$TMP/make.log" | tail -n 5)"
+fi
 
 # refusals, each with its reason
 refused() { # name pattern args...
@@ -55,17 +94,15 @@ refused too_few_layers 'needs 16 stages of at least one layer each, but the mode
     models/fmnist_cnn.yaml -n 2 --schedule interleaved --chunks 8 --no-codegen
 refused cuda_refused 'the CUDA executor does not run interleaved' \
     models/fmnist_cnn.yaml -n 2 --schedule interleaved --backend cuda --no-codegen
-refused codegen_refused 'code generation and the runtime do not run interleaved plans yet' \
-    models/fmnist_cnn.yaml -n 2 --schedule interleaved
 refused one_worker 'needs at least 2 workers' \
     models/fmnist_cnn.yaml -n 1 --schedule interleaved --no-codegen
 refused bad_chunks "not a whole number of chunks from 2" \
     models/fmnist_cnn.yaml -n 2 --schedule interleaved --chunks 1 --no-codegen
 
-# the runtime refuses to run it
+# a plan of one stage per rank refuses to run interleaved
 if "$PDPLAN" models/fmnist_cnn.yaml -n 2 -q -o "$TMP/run" >/dev/null 2>&1 && make -s -C "$TMP/run" >/dev/null 2>&1; then
-    expect_status 2 runtime_refuses "$TMP/run/stage_0" --schedule interleaved --steps 1 &&
-        { grep -q 'the runtime does not run interleaved plans yet' <<<"$OUTPUT" && pass runtime_refuses ||
+    OUTPUT=$("$LAUNCH" "$TMP/run" --schedule interleaved --steps 1 --no-eval 2>&1) && fail runtime_refuses "exit 0" ||
+        { grep -q 'runs the ranks of a plan made with pdplan --schedule interleaved' <<<"$OUTPUT" && pass runtime_refuses ||
             fail runtime_says_why "$OUTPUT"; }
 else
     fail runtime_build "pdplan or make failed"

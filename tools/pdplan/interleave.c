@@ -1,10 +1,8 @@
 /* interleave.c: pdplan --schedule interleaved (Megatron-LM's interleaved 1F1B): the DP partitions
  * the model into p * v one-worker stages on a virtual cluster, and the plan maps them onto the p
- * workers, stage s on worker s mod p (docs/planner.md, "Interleaved"). */
+ * workers, stage s on worker s mod p (docs/planner.md, "Interleaved"); code generation writes
+ * the schedule (codegen/codegen.c). */
 #include "interleave.h"
-
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "planner/cost/cost.h"
 #include "runtime/schedule/schedule.h"
@@ -60,29 +58,4 @@ void pd_interleave_apply(pd_plan *p, const pd_costgraph *g, const pd_cluster *c,
     p->bottleneck_ms = worst;
     p->data_parallel_ms = pd_data_parallel_ms(g, c, p->cost_model);
     p->speedup_vs_data_parallel = worst > 0 ? p->data_parallel_ms / worst : 0;
-}
-
-int pd_interleave_write_schedule(const char *outdir, const pd_plan *p, pd_diag *d) {
-    int v = p->chunks, ranks = p->workers, M = p->microbatches;
-    char why[512], path[4200];
-    /* every run the runtime may make is whole batches and one shorter last batch */
-    for (int steps = 0; steps <= 2 * M; steps++) {
-        pd_schedule *t = pd_schedule_interleaved(ranks, v, steps, M);
-        int built = t != NULL, bad = !t || pd_schedule_check(t, why, sizeof why);
-        pd_schedule_free(t);
-        if (bad) {
-            pd_diag_error(d, "pdplan", 0, 0, "the interleaved schedule is unsafe for %d steps: "
-                          "%s", steps, built ? why : "cannot build it");
-            return 1;
-        }
-    }
-    pd_schedule *s = pd_schedule_interleaved(ranks, v, 2 * M, M);
-    snprintf(path, sizeof path, "%s/schedule", outdir);
-    FILE *f = s ? fopen(path, "w") : NULL;
-    if (f) pd_schedule_write(f, s);
-    int bad = !f || ferror(f);
-    if (f && fclose(f)) bad = 1;
-    pd_schedule_free(s);
-    if (bad) pd_diag_error(d, path, 0, 0, "cannot write the schedule");
-    return bad;
 }

@@ -1,5 +1,5 @@
 /* interleave.h: pdplan --schedule interleaved (interleave.c): the cluster the DP partitions on,
- * the mapping of its p * v stages onto p ranks, the price, and GENDIR/schedule. */
+ * the mapping of its p * v stages onto p ranks, and the price. */
 #ifndef PDPLAN_INTERLEAVE_H
 #define PDPLAN_INTERLEAVE_H
 
@@ -21,10 +21,5 @@ int pd_interleave_cluster(pd_cluster *out, int *M, const pd_cluster *c, int v, i
  * slowest rank's time, the sum of its chunks' times; the data-parallel time and the speedup
  * are recomputed on c. */
 void pd_interleave_apply(pd_plan *p, const pd_costgraph *g, const pd_cluster *c, int v, int M);
-
-/* Builds the plan's interleaved schedule, proves it deadlock-free for a whole batch and for
- * every shorter run the runtime may make (an epoch's end), and writes outdir/schedule. Returns
- * 0, or 1 after diagnostics. */
-int pd_interleave_write_schedule(const char *outdir, const pd_plan *p, pd_diag *d);
 
 #endif

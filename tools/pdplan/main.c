@@ -407,13 +407,6 @@ int main(int argc, char **argv) {
             status = EXIT_INPUT;
             goto done;
         }
-        if (inter) {
-            pd_diag_error(&d, "pdplan", 0, 0, "--schedule interleaved: code generation and the "
-                          "runtime do not run interleaved plans yet; pass --no-codegen for the "
-                          "plan, its schedule and --simulate");
-            status = EXIT_INPUT;
-            goto done;
-        }
         pd_codegen_opts check = {.backend = cli.backend};
         if (pd_codegen_check(&m, p, &check, &d)) { /* e.g. more stages than the runtime runs */
             status = EXIT_INPUT;
@@ -433,10 +426,6 @@ int main(int argc, char **argv) {
         goto done;
     }
     if (pd_plan_save(outdir, p, g, &c, &info, &d) != 0) {
-        status = EXIT_INTERNAL;
-        goto done;
-    }
-    if (inter && pd_interleave_write_schedule(outdir, p, &d)) {
         status = EXIT_INTERNAL;
         goto done;
     }

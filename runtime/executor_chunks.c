@@ -1,0 +1,248 @@
+/* executor_chunks.c: the CPU executor's entry for interleaved plans (pdplan --schedule
+ * interleaved --chunks V): one MPI rank r of p runs V stages, its chunks r, r + p, ..., each
+ * with its own weights (one version: the schedule is synchronous), optimizer state, gradient
+ * sum, in-flight buffers, send rings and links (one ex_t each, as executor.c keeps them for one
+ * stage), through the interleaved schedule IR (runtime/schedule/interleaved.c): every action on
+ * the chunk of its stage, one update per batch of M minibatches (M a multiple of p). A forward-
+ * only pass over the test set at epoch ends and every --eval-every steps. The summary's rows
+ * are the ranks (each its chunks' sums); trace.json draws each chunk's work on its own rows.
+ * What it does not run yet fails the run at the start, naming the option: checkpoints, tied
+ * weights across stages, gradient clipping, --recompute, --skip-nonfinite, run/profile.yaml. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cpu/ops.h"
+#include "executor.h"
+#include "rt.h"
+#include "runtime/schedule/schedule.h"
+
+/* Refuses what this executor does not run, naming it. */
+static void refuse_unsupported(const pdrt_args *a, const pdrt_stage *const *chunks, int v) {
+    const char *what = a->checkpoint_dir[0] || a->resume ? "checkpoints (--checkpoint-dir, --resume)"
+                       : a->recompute > 0                ? "--recompute"
+                       : a->skip_nonfinite               ? "--skip-nonfinite"
+                       : a->check_replicas               ? "--check-replicas"
+                                                         : NULL;
+    for (int c = 0; !what && c < v; c++) {
+        pd_optim o;
+        pdrt_optim_from(&o, chunks[c], a);
+        if (o.clip_grad_norm > 0) what = "gradient clipping (clip_grad_norm)";
+        pdrt_optim_free(&o);
+        if (chunks[c]->n_ties) what = "tied weights";
+        if (chunks[c]->recompute) what = "recompute";
+    }
+    if (what) PDRT_FAIL("the interleaved executor does not run %s yet", what);
+}
+
+/* The test set through every chunk in stage order, one minibatch at a time (a blocking send per
+ * message: each rank's order of (minibatch, stage) is increasing, so no two ranks wait for each
+ * other). Returns the accuracy on every rank; *val_loss the mean loss per target. */
+static double evaluate(ex_t *e, int v, double *val_loss) {
+    int p = e[0].n;
+    int64_t nb = 0, n_test = 0, correct = 0;
+    double loss_sum = 0;
+    if (e[0].first) {
+        nb = pdrt_eval_batches(e[0].a, pd_data_batches(&e[0].test, e[0].B, 0));
+        n_test = nb * e[0].B < e[0].test.n ? nb * e[0].B : e[0].test.n;
+    }
+    pdrt_watch("the test set's size", 0, -1);
+    MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    pdrt_unwatch();
+    for (int64_t t = 0; t < nb; t++)
+        for (int c = 0; c < v; c++) {
+            ex_t *x = &e[c];
+            const pdrt_stage *st = x->st;
+            float *in = x->in[0], *out = x->last ? x->logits : x->act_send[0];
+            if (x->first) {
+                memset(in, 0, (size_t)(st->in_floats + x->NL) * sizeof(float));
+                int got = pd_data_batch(in, x->labels, &e[0].test, 0, t, x->B, 0, x->a->seed) * x->tg;
+                for (int b = 0; b < x->NL; b++) in[st->in_floats + b] = b < got ? (float)x->labels[b] : -1;
+            } else {
+                pdrt_link *k = pdrt_ex_link(x, (st->index - 1) % p);
+                pdrt_watch("a receive of test-set activations", k->peer, t);
+                k->t->recv(k, in, st->in_floats + x->NL, pdrt_ex_tag(x, 0, t, x->edge_up));
+                pdrt_unwatch();
+            }
+            st->forward(out, x->acts[0], x->scratch, x->buffers, pdrt_stash_newest(&x->stash), in,
+                        0, x->a->seed, -1);
+            if (x->last) {
+                int got = 0;
+                while (got < x->NL && in[st->in_floats + got] >= 0) got++; /* targets */
+                for (int b = 0; b < got; b++) x->labels[b] = (int)in[st->in_floats + b];
+                correct += pdrt_count_correct(x->logits, x->labels, got, st->classes);
+                if (got) loss_sum += (double)got * pdrt_softmax_cross_entropy(x->dout[0], x->logits,
+                                                                               x->labels, got, st->classes);
+            } else {
+                memcpy(out + st->out_floats, in + st->in_floats, (size_t)x->NL * sizeof(float));
+                pdrt_link *k = pdrt_ex_link(x, (st->index + 1) % p);
+                pdrt_watch("a send of test-set activations to complete", k->peer, t);
+                k->t->send(k, 0, out, st->out_floats + x->NL, pdrt_ex_tag(x, 0, t, x->edge_down));
+                k->t->send_wait(k, 0);
+                pdrt_unwatch();
+            }
+        }
+    n_test *= e[0].tg; /* accuracy and loss per target (token) */
+    double r[2] = {0, 0};
+    int out_rank = p - 1;
+    if (e[0].rank == out_rank && n_test) r[0] = (double)correct / (double)n_test, r[1] = loss_sum / (double)n_test;
+    pdrt_watch("the test accuracy", out_rank, -1);
+    MPI_Bcast(r, 2, MPI_DOUBLE, out_rank, MPI_COMM_WORLD);
+    pdrt_unwatch();
+    *val_loss = r[1];
+    return r[0];
+}
+
+/* Chunk c's executor state on this rank (stage chunks[c]->index). */
+static void chunk_init(ex_t *x, const pdrt_stage *st, const pdrt_args *a, int rank, int p, int v) {
+    memset(x, 0, sizeof *x);
+    x->st = st;
+    x->a = a;
+    x->rank = rank;
+    x->n = p;
+    x->B = st->batch;
+    x->tg = pdrt_targets(a, st);
+    x->NL = x->B * x->tg;
+    x->first = st->index == 0;
+    x->last = st->index == st->n_stages - 1;
+    x->R = 1;
+    x->out_rank = x->last ? rank : -1; /* the last stage's chunk logs progress */
+    x->stage_comm = MPI_COMM_NULL;
+    x->tie_comm = MPI_COMM_NULL;
+    x->M = pdrt_microbatches(st, a);
+    x->chunks = v;
+    x->edge_up = st->index > 0 ? (st->index - 1) / p : 0;
+    x->edge_down = st->index / p;
+    pdrt_optim_from(&x->opt, st, a);
+}
+
+int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int v) {
+    pdrt_args a;
+    int pr = pdrt_args_parse(&a, argc, argv, RT_PIPELINE);
+    if (pr) return pr > 0 ? 0 : 2;
+    MPI_Init(&argc, &argv);
+    int rank, p;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &p);
+    if (v < 1 || v > 64) PDRT_FAIL("%d chunks per rank: not 1 to 64", v);
+    const pdrt_stage *s0 = chunks[0];
+    pdrt_set_identity(rank, s0->index, 1);
+    pdrt_watchdog_start(a.hang_timeout);
+    if (a.mode != RT_PIPELINE) PDRT_FAIL("--single/--emulate run the local binary (pdlaunch --single)");
+    if (a.schedule[0] && strcmp(a.schedule, "interleaved"))
+        PDRT_FAIL("an interleaved plan's ranks run --schedule interleaved only, not %s", a.schedule);
+    for (int c = 0; c < v; c++) {
+        const pdrt_stage *st = chunks[c];
+        if (st->abi != PDRT_ABI) PDRT_FAIL("stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
+        if (st->n_stages != p * v || st->index != c * p + rank)
+            PDRT_FAIL("rank %d of %d holds stage %d of %d as chunk %d: the plan has %d chunks "
+                      "per rank, so it runs on %d ranks (pdlaunch starts them)", rank, p,
+                      st->index, st->n_stages, c, v, st->n_stages / v);
+    }
+    refuse_unsupported(&a, chunks, v);
+    ex_t *e = calloc((size_t)v, sizeof *e);
+    PDRT_CHECK(e != NULL);
+    for (int c = 0; c < v; c++) chunk_init(&e[c], chunks[c], &a, rank, p, v);
+    int M = e[0].M;
+    if (M < p || M % p)
+        PDRT_FAIL("interleaved runs minibatches in groups of the %d ranks: %d microbatches per "
+                  "batch is not a multiple of %d (--microbatches)", p, M, p);
+    int64_t total = 0;
+    int64_t per_epoch = pdrt_pipeline_data(&total, &e[0].train, &e[0].test, &a, s0, rank == 0);
+    {
+        int64_t n0 = total < per_epoch ? total : per_epoch;
+        PDRT_CHECK(n0 < (int64_t)1 << 30);
+        pd_schedule *full = pd_schedule_interleaved(p, v, (int)n0, M);
+        PDRT_CHECK(full != NULL);
+        int64_t skip = total / 10 < 20 ? total / 10 : 20;
+        for (int c = 0; c < v; c++) {
+            e[c].per_epoch = per_epoch, e[c].total = total;
+            pdrt_ex_alloc(&e[c], full);
+            pdrt_laps_init(&e[c].laps, chunks[c]->n_layers, skip);
+            chunks[c]->init(pdrt_stash_newest(&e[c].stash), e[c].buffers, a.seed);
+            if (a.init_dir[0])
+                pdrt_weights_load(a.init_dir, chunks[c], pdrt_stash_newest(&e[c].stash), e[c].buffers);
+        }
+        pd_schedule_free(full);
+    }
+    ex_t *lastc = &e[v - 1]; /* the last stage's chunk where this rank holds it */
+    pdrt_barrier("every rank to be ready to train");
+    double t0 = pdrt_now(), origin = t0;
+    MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    pdrt_trace_start(a.trace, origin);
+    for (int c = 0; c < v; c++) e[c].t0 = e[c].lg.t_log = e[c].lg.t0 = t0;
+    int64_t done = 0, target_step = -1;
+    int epoch = 0, stop = 0, me = rank == p - 1;
+    double train_s = 0, acc = -1, val_loss = 0, time_to_target = -1;
+    pdrt_curves curves = {.eval_is_loss = e[0].tg > 1};
+    if (me) lastc->lg.curves = &curves;
+    while (done < total && !stop) {
+        int64_t ep_start = (int64_t)epoch * per_epoch;
+        int64_t n = pdrt_segment_end(&a, done, per_epoch, total, 0) - done;
+        PDRT_CHECK(n >= 1 && n < (int64_t)1 << 30);
+        pd_schedule *s = pd_schedule_interleaved(p, v, (int)n, M);
+        PDRT_CHECK(s != NULL);
+        double t = pdrt_now();
+        pdrt_ex_run_epoch(e, s, epoch, done, done - ep_start);
+        train_s += pdrt_now() - t;
+        pd_schedule_free(s);
+        done += n;
+        int epoch_end = done == ep_start + per_epoch, end = epoch_end || done == total;
+        if (epoch_end) epoch++;
+        if (pdrt_eval_due(&a, done, end)) {
+            acc = evaluate(e, v, &val_loss);
+            stop = pdrt_eval_record(me ? &curves : NULL, &a, e[0].tg, done, per_epoch, total,
+                                    pdrt_now() - t0, acc, val_loss, me, &time_to_target,
+                                    &target_step);
+        }
+    }
+    double wall = pdrt_now() - t0;
+    if (a.save_dir[0])
+        for (int c = 0; c < v; c++)
+            pdrt_weights_save(a.save_dir, chunks[c], pdrt_stash_newest(&e[c].stash), e[c].buffers);
+    /* the summary: one row per rank, its chunks' times and predictions summed */
+    pdrt_stage_stats mine = {0};
+    int *first_rank = calloc((size_t)p + 1, sizeof(int));
+    PDRT_CHECK(first_rank != NULL);
+    for (int r = 0; r <= p; r++) first_rank[r] = r;
+    for (int c = 0; c < v; c++) {
+        mine.fwd_ms += e[c].stats.fwd_ms, mine.bwd_ms += e[c].stats.bwd_ms;
+        mine.step_ms += e[c].stats.step_ms, mine.wait_ms += e[c].stats.wait_ms;
+        mine.predicted_ms += chunks[c]->predicted_ms;
+        mine.predicted_compute_ms += chunks[c]->predicted_compute_ms;
+    }
+    mine.steps = done; /* measured per minibatch, as predicted */
+    pdrt_stage_stats *ss = pdrt_stage_stats_gather(&mine, first_rank, p, p - 1);
+    if (ss) {
+        pdrt_summary sum = {s0->model, "pipeline", "interleaved", p, e[0].B, done,
+                            done > (int64_t)epoch * per_epoch ? epoch + 1 : epoch,
+                            lastc->lg.last_loss, a.eval ? acc : -1, (double)done * e[0].B / train_s,
+                            wall, train_s, a.target_accuracy, time_to_target, ss, 0, 0, 0, 0,
+                            a.eval && acc >= 0, val_loss, e[0].tg, a.target_loss, target_step,
+                            &curves};
+        pdrt_summary_print(&sum);
+        pdrt_summary_write(a.run_dir, &sum);
+        char title[256];
+        snprintf(title, sizeof title, "%s: %d ranks x %d chunks, interleaved", s0->model, p, v);
+        pdrt_curves_write_svg(a.run_dir, &curves, title);
+        free(ss);
+    }
+    if (a.trace) {
+        e[0].first_rank = first_rank; /* pdrt_ex_write_trace names the ranks by it */
+        e[0].out_rank = p - 1;
+        pdrt_ex_write_trace(&e[0]);
+        e[0].first_rank = NULL;
+    }
+    free(first_rank);
+    pdrt_trace_free();
+    pdrt_curves_free(&curves);
+    for (int c = 0; c < v; c++) {
+        pdrt_ex_free(&e[c]);
+        pdrt_optim_free(&e[c].opt);
+    }
+    free(e);
+    MPI_Finalize();
+    return 0;
+}
