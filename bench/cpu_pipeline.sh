@@ -8,7 +8,8 @@
 #   - a replicated hybrid (stage 0 on 2 replicas + a second stage: 3 ranks on the cores), when
 #     the planner makes one for 3 workers (it does not replicate when it does not pay);
 #   - the same 2 stages under flush, zb-h1, zb-h2 and 2bw (8 minibatches per
-#     batch), each beside the simulator's time per minibatch for it from the same profile.
+#     batch), and interleaved on the same 2 ranks with 2 chunks each (4 stages), each beside the
+#     simulator's time per minibatch for it from the same profile.
 # Target: the pipeline at least 1.6x as fast as the single process on 2 cores.
 # The pipeline is planned from a profile pdprof --train measures first, and the simulator's time
 # per minibatch for it and for data parallelism (pdplan --simulate, that profile) is printed
@@ -53,15 +54,19 @@ echo "bench cpu_pipeline: $model, $steps steps, batch $(awk '/^batch:/ {print $2
 echo "  single process (--single):      ${single} s wall"
 awk -v s="$single" -v p="$pipe" 'BEGIN { printf "  2-stage pipeline (1f1b):        %s s wall, %.2fx (target >= 1.6x)\n", p, s / p }'
 awk -v m="$(run_ms "$gen/straight" "$steps")" -v p="$sim_pipe" 'BEGIN { printf "    per minibatch: measured %.2f ms, simulated %.2f ms from the pdprof --train profile: %+.1f%%\n", m, p, (p / m - 1) * 100 }'
-for s in flush zb-h1 zb-h2 2bw; do
+for s in flush zb-h1 zb-h2 2bw interleaved; do
+    chunks=()
+    [ "$s" = interleaved ] && chunks=(--chunks 2) # 2 ranks x 2 chunks
     bin/pdplan "$model" -p "$gen/train.yaml" -n 2 -b 1e10 --straight --schedule "$s" --microbatches 8 \
-        --simulate -o "$gen/$s" >"$gen/$s.sim"
+        "${chunks[@]}" --simulate -o "$gen/$s" >"$gen/$s.sim"
     make -s -C "$gen/$s"
     read -r sim_s _ < <(sim_run_ms "$gen/$s.sim" "$steps")
     t=$(run "$s" "$s")
-    awk -v s="$single" -v p="$t" -v n="$s" -v m="$(run_ms "$gen/$s" "$steps")" -v q="$sim_s" 'BEGIN {
-        printf "  2-stage pipeline (%s, M 8):%*s %s s wall, %.2fx; per minibatch measured %.2f ms, simulated %.2f ms: %+.1f%%\n",
-               n, 6 - length(n), "", p, s / p, m, q, (q / m - 1) * 100 }'
+    label="2-stage pipeline ($s, M 8):"
+    [ "$s" = interleaved ] && label="2 ranks x 2 chunks (interleaved, M 8):"
+    awk -v s="$single" -v p="$t" -v n="$label" -v m="$(run_ms "$gen/$s" "$steps")" -v q="$sim_s" 'BEGIN {
+        printf "  %-34s %s s wall, %.2fx; per minibatch measured %.2f ms, simulated %.2f ms: %+.1f%%\n",
+               n, p, s / p, m, q, (q / m - 1) * 100 }'
 done
 if [ "$(layout dp)" = 2 ]; then
     dp=$(run dp dp)

@@ -307,6 +307,9 @@ void pd_plan_print_table(FILE *out, const pd_plan *p, const pd_costgraph *g,
             fprintf(out, "  (below 1x: --compat pipedream prices plans and data parallelism with "
                     "the original's formulas,\n   which do not agree with each other; "
                     "docs/planner.md)\n");
+        else if (p->chunks > 1)
+            fprintf(out, "  (below 1x: the DP balanced the %d chunks, not the workers' sums of "
+                    "them; docs/planner.md)\n", p->n_stages);
         else if (tied_ms(p) > 0)
             fprintf(out, "  (below 1x: the exchange of tied weights between stages, %.3f ms, is "
                     "counted after the DP chose\n   the stages; the DP does not price it yet "

@@ -121,12 +121,15 @@ static void record(sim *x, int rank, int kind, int mb, int peer, double t0, doub
     tl->ev[tl->n++] = (pd_sim_event){t0, dur, rank, kind, mb, peer};
 }
 
+/* stage >= 0 (interleaved: the chunk an action works on) goes into the event's args */
 static void trace_event(sim *x, const char *name, int mb, int pid, int tid, double t0,
-                        double dur, const char *cat) {
+                        double dur, const char *cat, int stage) {
     if (!x->trace) return;
     fprintf(x->trace, "%s{\"name\":\"%s %d\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,"
-            "\"ts\":%.3f,\"dur\":%.3f}", x->trace_n++ ? ",\n" : "", name, mb, cat, pid, tid,
+            "\"ts\":%.3f,\"dur\":%.3f", x->trace_n++ ? ",\n" : "", name, mb, cat, pid, tid,
             t0 * 1e3, dur * 1e3);
+    if (stage >= 0) fprintf(x->trace, ",\"args\":{\"stage\":%d}", stage);
+    fputc('}', x->trace);
 }
 
 static void trace_begin(sim *x) {
@@ -165,7 +168,7 @@ static void schedule_transfer(sim *x, sim_msg *m, int src, int dst, int kind, in
     if (x->trace && dur > 0) {
         char nm[48];
         snprintf(nm, sizeof nm, "%s %d->%d", kind ? "grad" : "act", src, dst);
-        trace_event(x, nm, mb, 1, a * x->R + b, start, dur, "transfer");
+        trace_event(x, nm, mb, 1, a * x->R + b, start, dur, "transfer", -1);
     }
 }
 
@@ -320,7 +323,8 @@ static int step_rank(sim *x, int r, double t) {
                  : a->kind == PD_A_ALLREDUCE ? PD_SIM_EV_ALLREDUCE
                                              : PD_SIM_EV_OTHER;
         record(x, r, ev, a->mb, -1, t, dur);
-        trace_event(x, pd_action_name(a->kind), a->mb, 0, r, t, dur, cat);
+        trace_event(x, pd_action_name(a->kind), a->mb, 0, r, t, dur, cat,
+                    x->s->chunks > 1 ? a->stage : -1);
     }
     rs->clock = t + dur;
     rs->busy += dur;
