@@ -520,7 +520,8 @@ static double evaluate(ex_t *e) {
 /* Buffers sized from the schedule of a full epoch (shorter epochs need no more). */
 void pdrt_ex_alloc(ex_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
-    e->D = pdrt_in_flight(&full->ranks[e->rank]);
+    int in_flight = pdrt_in_flight(&full->ranks[e->rank]); /* or more, where the caller says */
+    e->D = e->D > in_flight ? e->D : in_flight;
     int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
     if (strcmp(full->name, "1f1b")) nv = e->two_bw ? 2 : 1; /* 2bw: two; synchronous: one */
     if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;   /* back to the version stage 0 used */

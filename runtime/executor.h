@@ -71,7 +71,7 @@ typedef struct {
  * schedule (an epoch or a segment of one: minibatches off .. off + steps - 1, base + mb their
  * global step numbers) on e0[0], or under interleaved on e0[0 .. chunks), each action on the
  * chunk of its stage. */
-void pdrt_ex_alloc(ex_t *e, const pd_schedule *full);
+void pdrt_ex_alloc(ex_t *e, const pd_schedule *full); /* e->D: at least so many in flight */
 /* The MPI tag of kind's message (0 activations, 1 gradients) of minibatch mb over link `edge`
  * (e->edge_up or e->edge_down; the plain pdrt_tag_of outside interleaved); e's link to peer,
  * opened on first use. */

@@ -156,9 +156,20 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
         PDRT_CHECK(n0 < (int64_t)1 << 30);
         pd_schedule *full = pd_schedule_interleaved(p, v, (int)n0, M);
         PDRT_CHECK(full != NULL);
+        /* a segment's shorter last batch (an epoch's end, --eval-every) may run all its
+         * forwards first: room for the most minibatches in flight of any batch size */
+        int most = 0;
+        for (int m = 1; m <= M; m++) {
+            pd_schedule *t = pd_schedule_interleaved(p, v, m, M);
+            PDRT_CHECK(t != NULL);
+            int k = pdrt_in_flight(&t->ranks[rank]);
+            if (k > most) most = k;
+            pd_schedule_free(t);
+        }
         int64_t skip = total / 10 < 20 ? total / 10 : 20;
         for (int c = 0; c < v; c++) {
             e[c].per_epoch = per_epoch, e[c].total = total;
+            e[c].D = most;
             pdrt_ex_alloc(&e[c], full);
             pdrt_laps_init(&e[c].laps, chunks[c]->n_layers, skip);
             chunks[c]->init(pdrt_stash_newest(&e[c].stash), e[c].buffers, a.seed);

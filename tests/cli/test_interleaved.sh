@@ -6,7 +6,8 @@
 #    (actions naming their stage); the generated rank_R binaries (each linking its chunks' stages)
 #    train 40 steps to --single's weights bit for bit, which per-minibatch SGD (1f1b's --single)
 #    does not give, so the comparison has teeth; run/trace.json draws each chunk on its own rows;
-#  - a DAG (tiny_dag: add, concat, a skip over cuts) likewise, with evaluation on;
+#  - a DAG (tiny_dag: add, concat, a skip over cuts) likewise, with evaluation on; tiny (batch
+#    norm, dropout) on 3 ranks with --eval-every segments ending in short batches likewise;
 #  - bad combinations are diagnostics with exit status 2: --chunks without interleaved,
 #    microbatches not a multiple of the workers, too few layers for p * v stages, the CUDA
 #    backend, one worker, a bad --chunks; a one-stage-per-rank binary refuses --schedule
@@ -78,6 +79,21 @@ if "$PDPLAN" tests/data/models/tiny_dag.yaml -n 2 --schedule interleaved --micro
     grep -q '"test_accuracy"' "$D/run/summary.json" && pass dag_evaluates || fail dag_evaluates "$(head -20 "$D/run/summary.json")"
 else
     fail dag_builds "$(cat "$TMP/plan.log" "$TMP/make.log" | tail -n 5)"
+fi
+
+# 3 ranks, batch norm and dropout (tiny), segments of 10 steps (--eval-every) that end in a
+# shorter batch of 4 > p, not a multiple of 3: that batch runs its forwards first, with room for
+# all of them in flight
+T=$TMP/tiny
+if "$PDPLAN" tests/data/models/tiny.yaml -n 3 --schedule interleaved --microbatches 6 -q -o "$T" >"$TMP/plan.log" 2>&1 &&
+    make -s -C "$T" >"$TMP/make.log" 2>&1; then
+    run=(--steps 25 --seed 5 --eval-every 10)
+    expect_status 0 tiny_single_runs "$LAUNCH" "$T" --single "${run[@]}" --save "$TMP/tiny_s" &&
+        expect_status 0 tiny_interleaved_runs "$LAUNCH" "$T" "${run[@]}" --save "$TMP/tiny_i" &&
+        { same_dirs "$TMP/tiny_i" "$TMP/tiny_s" && pass tiny_3_ranks_short_batches_equal_single_bitwise ||
+            fail tiny_3_ranks_short_batches_equal_single_bitwise "$(close_dirs "$TMP/tiny_i" "$TMP/tiny_s" 1e-5)"; }
+else
+    fail tiny_builds "$(cat "$TMP/plan.log" "$TMP/make.log" | tail -n 5)"
 fi
 
 # refusals, each with its reason
