@@ -10,7 +10,8 @@
 #    norm, dropout) on 3 ranks with --eval-every segments ending in short batches likewise;
 #  - bad combinations are diagnostics with exit status 2: --chunks without interleaved,
 #    microbatches not a multiple of the workers, too few layers for p * v stages, the CUDA
-#    backend, one worker, a bad --chunks; a one-stage-per-rank binary refuses --schedule
+#    backend, one worker, a bad --chunks, a worker's simulated memory over --memory; a
+#    one-stage-per-rank binary refuses --schedule
 #    interleaved, and a rank binary refuses to run on the wrong number of ranks.
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
@@ -110,6 +111,8 @@ refused too_few_layers 'needs 16 stages of at least one layer each, but the mode
     models/fmnist_cnn.yaml -n 2 --schedule interleaved --chunks 8 --no-codegen
 refused cuda_refused 'the CUDA executor does not run interleaved' \
     models/fmnist_cnn.yaml -n 2 --schedule interleaved --backend cuda --no-codegen
+refused memory_over_limit 'over the limit of 2e+07 per worker' \
+    models/fmnist_cnn.yaml -n 2 --schedule interleaved --memory 2e7 --no-codegen
 refused one_worker 'needs at least 2 workers' \
     models/fmnist_cnn.yaml -n 1 --schedule interleaved --no-codegen
 refused bad_chunks "not a whole number of chunks from 2" \

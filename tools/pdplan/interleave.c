@@ -5,6 +5,7 @@
 #include "interleave.h"
 
 #include "planner/cost/cost.h"
+#include "planner/sim/simulate.h"
 #include "runtime/schedule/schedule.h"
 
 int pd_interleave_cluster(pd_cluster *out, int *M, const pd_cluster *c, int v, int microbatches,
@@ -33,7 +34,7 @@ int pd_interleave_cluster(pd_cluster *out, int *M, const pd_cluster *c, int v, i
     out->count[0] = p * v;
     for (int l = 1; l < c->n_levels; l++)
         if (c->bandwidth[l] < out->bandwidth[0]) out->bandwidth[0] = c->bandwidth[l];
-    out->memory_bytes = c->memory_bytes / v;
+    out->memory_bytes = 0; /* the DP's memory model is 1f1b's (pd_interleave_memory checks) */
     return errors ? 1 : 0;
 }
 
@@ -58,4 +59,24 @@ void pd_interleave_apply(pd_plan *p, const pd_costgraph *g, const pd_cluster *c,
     p->bottleneck_ms = worst;
     p->data_parallel_ms = pd_data_parallel_ms(g, c, p->cost_model);
     p->speedup_vs_data_parallel = worst > 0 ? p->data_parallel_ms / worst : 0;
+}
+
+int pd_interleave_memory(pd_plan *p, const pd_costgraph *g, const pd_cluster *c, pd_diag *d) {
+    pd_sim_opts o = {.allreduce = PD_SIM_AR_GATHER, .microbatches = p->microbatches};
+    pd_sim_result r;
+    char why[512];
+    if (pd_simulate(&r, NULL, g, c, p, "interleaved", 0, &o, why, sizeof why)) {
+        pd_diag_error(d, "pdplan", 0, 0, "simulating the interleaved plan: %s", why);
+        return 1;
+    }
+    for (int s = 0; s < p->n_stages && s < r.n_stages; s++)
+        p->stages[s].memory_bytes = r.stage_peak_memory[s];
+    int over = c->memory_bytes > 0 && r.peak_memory_bytes > c->memory_bytes;
+    if (over)
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved: the plan needs %.4g bytes on "
+                      "its most loaded worker (simulated: its chunks' weights and the "
+                      "activations they hold at once), over the limit of %.4g per worker",
+                      r.peak_memory_bytes, c->memory_bytes);
+    pd_sim_result_free(&r);
+    return over;
 }

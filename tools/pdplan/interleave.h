@@ -9,8 +9,8 @@
 #include "planner/util/diag.h"
 
 /* The cluster the DP plans interleaved's p * v stages on: one level of p * v workers at the
- * slowest bandwidth of c (a chunk's neighbours may sit across any level), each with 1/v of a
- * worker's memory (a rank holds v chunks). Diagnoses fewer than 2 workers, fewer layers than
+ * slowest bandwidth of c (a chunk's neighbours may sit across any level), without a memory
+ * limit (the DP's memory model is 1f1b's, with weight stashing; pd_interleave_memory checks). Diagnoses fewer than 2 workers, fewer layers than
  * p * v and microbatches (0: the default, 4 p) that are not a multiple of p; *M gets the
  * microbatches. Returns 0, or 1 after diagnostics. */
 int pd_interleave_cluster(pd_cluster *out, int *M, const pd_cluster *c, int v, int microbatches,
@@ -21,5 +21,10 @@ int pd_interleave_cluster(pd_cluster *out, int *M, const pd_cluster *c, int v, i
  * slowest rank's time, the sum of its chunks' times; the data-parallel time and the speedup
  * are recomputed on c. */
 void pd_interleave_apply(pd_plan *p, const pd_costgraph *g, const pd_cluster *c, int v, int M);
+
+/* Each stage's memory_bytes becomes its worker's simulated peak (its chunks' weights, gradients
+ * and optimizer state, and the most activations they hold at once); returns 1 after a
+ * diagnostic when that is over c's memory limit (or the simulation fails), else 0. */
+int pd_interleave_memory(pd_plan *p, const pd_costgraph *g, const pd_cluster *c, pd_diag *d);
 
 #endif

@@ -389,6 +389,11 @@ int main(int argc, char **argv) {
     if (inter) { /* stage s on worker s mod p; a worker's time is its chunks' (interleave.c) */
         pd_interleave_apply(p, g, &c, cli.chunks, inter_M);
         p->throughput = pd_plan_throughput(p, batch);
+        if (pd_interleave_memory(p, g, &c, &d)) {
+            status = EXIT_INPUT;
+            fprintf(stderr, "pdplan: no plan; nothing written\n");
+            goto done;
+        }
     }
 
     /* output: the folder only now that planning succeeded */
