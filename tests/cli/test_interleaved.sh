@@ -97,6 +97,30 @@ else
     fail tiny_builds "$(cat "$TMP/plan.log" "$TMP/make.log" | tail -n 5)"
 fi
 
+# --schedule auto: 8 equal 4096-wide layers (67 MB of weights each) on 4 workers at 0.5 GB: 1f1b,
+# 2bw and zero bubble do not fit, flush and gpipe do at (M + 3)/M of the work, interleaved with 2
+# chunks at (2M + 3)/(2M): auto picks it and writes it; without the limit a schedule without
+# a bubble (1f1b, 2bw, zb-h2) wins
+{
+    printf 'pd: 1\nname: equal8\ninput: [4096]\nclasses: 4096\nbatch: 8\ndataset: synthetic\nlayers:\n'
+    for i in 0 1 2 3 4 5 6 7; do printf '  - {name: l%d, op: linear, out_features: 4096}\n' "$i"; done
+} >"$TMP/equal8.yaml"
+{
+    printf 'pd_profile: 1\ndevice: unit\nbatch: 8\nlayers:\n'
+    for i in 0 1 2 3 4 5 6 7; do printf '  - {name: l%d, forward_ms: 1, backward_ms: 2}\n' "$i"; done
+} >"$TMP/equal8.prof.yaml"
+auto=("$PDPLAN" "$TMP/equal8.yaml" -p "$TMP/equal8.prof.yaml" -n 4 -b 1e15 --schedule auto --explain --no-codegen)
+if expect_status 0 auto_plans "${auto[@]}" --memory 5e8 -o "$TMP/auto"; then
+    grep -q '^schedule: interleaved, 2 chunks per worker, M 32: 6.2813 ms per minibatch simulated.*faster than' <<<"$OUTPUT" &&
+        grep -q '^schedule: "\?interleaved"\?$' "$TMP/auto/plan.yaml" && grep -q '^chunks: 2$' "$TMP/auto/plan.yaml" &&
+        grep -q '^microbatches: 32$' "$TMP/auto/plan.yaml" && pass auto_chooses_interleaved_under_the_limit ||
+        fail auto_chooses_interleaved_under_the_limit "$(grep '^schedule' <<<"$OUTPUT")"
+fi
+expect_status 0 auto_plans_unlimited "${auto[@]}" -o "$TMP/auto1" &&
+    { grep -q '^schedule: interleaved at best 6.2813 ms .* slower than' <<<"$OUTPUT" &&
+        ! grep -q '^schedule: "\?interleaved' "$TMP/auto1/plan.yaml" && pass auto_keeps_a_bubble_free_schedule_without_limit ||
+        fail auto_keeps_a_bubble_free_schedule_without_limit "$(grep '^schedule' <<<"$OUTPUT")"; }
+
 # refusals, each with its reason
 refused() { # name pattern args...
     local name=$1 pat=$2; shift 2

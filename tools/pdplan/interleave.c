@@ -4,6 +4,8 @@
  * the schedule (codegen/codegen.c). */
 #include "interleave.h"
 
+#include <stdio.h>
+
 #include "planner/cost/cost.h"
 #include "planner/sim/simulate.h"
 #include "runtime/schedule/schedule.h"
@@ -79,4 +81,71 @@ int pd_interleave_memory(pd_plan *p, const pd_costgraph *g, const pd_cluster *c,
                       r.peak_memory_bytes, c->memory_bytes);
     pd_sim_result_free(&r);
     return over;
+}
+
+/* The simulated time per minibatch and peak memory per worker of plan p under its schedule. */
+static int simulate_plan(double *ms, double *bytes, const pd_costgraph *g, const pd_cluster *c,
+                         const pd_plan *p) {
+    pd_sim_opts o = {.allreduce = PD_SIM_AR_GATHER, .microbatches = p->microbatches};
+    pd_sim_result r;
+    char why[512];
+    if (pd_simulate(&r, NULL, g, c, p, p->schedule[0] ? p->schedule : "1f1b", 0, &o, why,
+                    sizeof why))
+        return 1;
+    *ms = r.steady_ms;
+    *bytes = r.peak_memory_bytes;
+    pd_sim_result_free(&r);
+    return 0;
+}
+
+int pd_interleave_consider(FILE *out, const pd_costgraph *g, const pd_cluster *c,
+                           const pd_plan_opts *o, const pd_plan *chosen, int explain, int *M_out) {
+    int P = pd_cluster_workers(c), best_v = 0, best_M = 0, tried = 0;
+    double chosen_ms, chosen_bytes, best_ms = 0, best_bytes = 0, limit = c->memory_bytes;
+    if (P < 2 || simulate_plan(&chosen_ms, &chosen_bytes, g, c, chosen)) return 0;
+    pd_diag quiet = {.out = tmpfile()};
+    if (!quiet.out) return 0;
+    for (int v = 2; v <= 4; v += 2) {
+        pd_cluster cv;
+        int M;
+        pd_plan_opts ov = *o;
+        ov.straight = 1;
+        ov.schedule = "interleaved";
+        pd_plan *pv = pd_interleave_cluster(&cv, &M, c, v, 0, g, &quiet) ? NULL
+                                                                          : pd_plan_dp(g, &cv, &ov, &quiet);
+        for (int mi = 0; pv && mi < 2; mi++) {
+            double ms, bytes;
+            pd_interleave_apply(pv, g, c, v, M << mi);
+            snprintf(pv->schedule, sizeof pv->schedule, "interleaved");
+            if (simulate_plan(&ms, &bytes, g, c, pv)) continue;
+            int fits = !(limit > 0) || bytes <= limit;
+            tried++;
+            if (explain)
+                fprintf(out, "  interleaved, %d chunks per worker, M %d: %.4f ms per minibatch, "
+                        "%.2f GB per worker%s\n", v, M << mi, ms, bytes / 1e9,
+                        fits ? "" : " (over the limit)");
+            if (fits && (!best_v || ms < best_ms * (1 - 1e-9)))
+                best_v = v, best_M = M << mi, best_ms = ms, best_bytes = bytes;
+        }
+        pd_plan_free(pv);
+    }
+    fclose(quiet.out);
+    if (!tried) {
+        fprintf(out, "schedule: interleaved not considered (%d workers, %d layers: 2 chunks per "
+                "worker need %d)\n", P, g->n, 2 * P);
+        return 0;
+    }
+    if (best_v && best_ms < chosen_ms * (1 - 1e-9)) {
+        fprintf(out, "schedule: interleaved, %d chunks per worker, M %d: %.4f ms per minibatch "
+                "simulated, %.2f GB per worker: faster than %s at %.4f ms\n", best_v, best_M,
+                best_ms, best_bytes / 1e9, chosen->schedule, chosen_ms);
+        *M_out = best_M;
+        return best_v;
+    }
+    if (best_v)
+        fprintf(out, "schedule: interleaved at best %.4f ms per minibatch (%d chunks, M %d): "
+                "slower than %s\n", best_ms, best_v, best_M, chosen->schedule);
+    else
+        fprintf(out, "schedule: interleaved does not fit the memory limit\n");
+    return 0;
 }

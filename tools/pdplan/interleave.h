@@ -3,6 +3,9 @@
 #ifndef PDPLAN_INTERLEAVE_H
 #define PDPLAN_INTERLEAVE_H
 
+#include <stdio.h>
+
+#include "planner/dp/dp.h"
 #include "planner/model/costgraph.h"
 #include "planner/plan/plan.h"
 #include "planner/read/cluster.h"
@@ -26,5 +29,14 @@ void pd_interleave_apply(pd_plan *p, const pd_costgraph *g, const pd_cluster *c,
  * and optimizer state, and the most activations they hold at once); returns 1 after a
  * diagnostic when that is over c's memory limit (or the simulation fails), else 0. */
 int pd_interleave_memory(pd_plan *p, const pd_costgraph *g, const pd_cluster *c, pd_diag *d);
+
+/* --schedule auto, after choose.c chose `chosen` among the other schedules: plans interleaved
+ * with 2 and 4 chunks per worker where the model has the layers (the DP as for --schedule
+ * interleaved), each with M = 4p and 8p, simulates them and prints a line on out (with explain,
+ * one per candidate). Returns the chunks (2 or 4) of the fastest that fits the memory limit
+ * when it is faster than `chosen` (simulated under its schedule), with its M in *M_out; else 0.
+ * The caller plans it again the way --schedule interleaved does. */
+int pd_interleave_consider(FILE *out, const pd_costgraph *g, const pd_cluster *c,
+                           const pd_plan_opts *o, const pd_plan *chosen, int explain, int *M_out);
 
 #endif

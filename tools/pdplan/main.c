@@ -286,7 +286,21 @@ int main(int argc, char **argv) {
         if (p && p != chosen) pd_plan_free(p);
         if (unlimited && unlimited != chosen) pd_plan_free(unlimited);
         p = chosen;
-        if (p) { /* what the rest of pdplan reads from the options */
+        int v = p && strcmp(cli.backend, "cuda") ? pd_interleave_consider(stdout, g, &c, &o, p,
+                                                                          cli.explain, &inter_M)
+                                              : 0;
+        if (v) { /* interleaved wins: plan it as --schedule interleaved --chunks v does */
+            pd_plan_free(p);
+            cli.schedule = "interleaved";
+            cli.chunks = v;
+            cli.recompute = 0;
+            cli.microbatches = inter_M;
+            inter = 1;
+            o.straight = 1;
+            o.schedule = cli.schedule;
+            p = pd_interleave_cluster(&c_planned, &inter_M, &c, v, inter_M, g, &d)
+                    ? NULL : pd_plan_dp(g, &c_planned, &o, &d);
+        } else if (p) { /* what the rest of pdplan reads from the options */
             static char chosen_name[16];
             snprintf(chosen_name, sizeof chosen_name, "%s", p->schedule);
             cli.schedule = chosen_name;
