@@ -89,11 +89,11 @@ static int check_plan(const pd_model *m, const pd_plan *p, int *stage_of, int *l
             pd_diag_error(d, f, 0, 0, "codegen: stage %d has %d replicas", s, st->replicas);
             errors++;
         }
-        int before = 0; /* the runtime numbers ranks contiguously in stage order */
+        int before = 0; /* the runtime numbers ranks contiguously in stage order (interleaved
+                           plans put stage s on rank s mod p instead) */
         for (int k = 0; k < s; k++) before += p->stages[k].replicas;
         for (int r = 0; r < st->replicas; r++)
-            if (st->ranks && st->ranks[r] != before + r && p->chunks <= 1) { /* interleaved:
-                                                                                s mod p */
+            if (st->ranks && st->ranks[r] != before + r && p->chunks <= 1) {
                 pd_diag_error(d, f, 0, 0, "codegen: stage %d's ranks are not contiguous", s);
                 errors++;
                 break;
