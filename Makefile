@@ -153,13 +153,14 @@ build/san/pdexport: $(patsubst %.c,build/san/%.o,$(wildcard tools/pdexport/*.c))
     build/san/libplanner.a build/san/libpdsched.a
 	$(CC) $(SANFLAGS) -o $@ $^ $(PLANNER_LIBS)
 
-# the tests link pdplan's argument parser (tools/pdplan/cli_args.c) and the code generator too
+# the tests link pdplan's argument parser (tools/pdplan/cli_args.c), its interleaved partition
+# (tools/pdplan/interleave.c) and the code generator too
 build/san/tests/%: tests/unit/%.c tests/unit/ref_check.h tests/test_main.c \
-    build/san/tools/pdplan/cli_args.o \
+    build/san/tools/pdplan/cli_args.o build/san/tools/pdplan/interleave.o \
     build/san/libcodegen.a build/san/libplanner.a build/san/libpdrt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O1 $(SANFLAGS) -Itests -o $@ $< tests/test_main.c \
-	    build/san/tools/pdplan/cli_args.o build/san/libcodegen.a build/san/libplanner.a \
+	    build/san/tools/pdplan/cli_args.o build/san/tools/pdplan/interleave.o build/san/libcodegen.a build/san/libplanner.a \
 	    build/san/libpdrt.a $(PLANNER_LIBS) $(RUNTIME_LIBS)
 
 test: all build/san/pdplan build/san/pdexport $(TEST_BIN)

@@ -297,7 +297,11 @@ void pd_plan_print_table(FILE *out, const pd_plan *p, const pd_costgraph *g,
     double tp = pd_plan_throughput(p, info->batch);
     fprintf(out, "bottleneck: %.3f ms per minibatch; throughput: %.2f %s\n", p->bottleneck_ms, tp,
             info->batch > 0 ? "samples/s" : "minibatches/s");
-    if (!p->exact)
+    if (!p->exact && p->chunks > 1)
+        fprintf(out, "not exact: the workers' sums of chunks are balanced by moving layers "
+                "between chunks (a local search);\n  proven lower bound %.3f ms\n",
+                p->lower_bound_ms);
+    else if (!p->exact)
         fprintf(out, "not exact: the DP searched a subset of the states; proven lower bound "
                 "%.3f ms\n", p->lower_bound_ms);
     fprintf(out, "data parallel: %.3f ms per minibatch on %d workers; speedup %.2fx\n",
@@ -308,8 +312,8 @@ void pd_plan_print_table(FILE *out, const pd_plan *p, const pd_costgraph *g,
                     "the original's formulas,\n   which do not agree with each other; "
                     "docs/planner.md)\n");
         else if (p->chunks > 1)
-            fprintf(out, "  (below 1x: the DP balanced the %d chunks, not the workers' sums of "
-                    "them; docs/planner.md)\n", p->n_stages);
+            fprintf(out, "  (below 1x: %d chunks of whole layers do not balance the workers "
+                    "closer, and interleaving\n   adds transfers; docs/planner.md)\n", p->n_stages);
         else if (tied_ms(p) > 0)
             fprintf(out, "  (below 1x: the exchange of tied weights between stages, %.3f ms, is "
                     "counted after the DP chose\n   the stages; the DP does not price it yet "
@@ -325,6 +329,9 @@ void pd_plan_print_table(FILE *out, const pd_plan *p, const pd_costgraph *g,
         fprintf(out, "certificate: %s %s, objective %.3f ms, gap %.3g, %.2f s\n",
                 ct->solver[0] ? ct->solver : "glpk", ct->status, ct->objective, ct->gap,
                 ct->seconds);
+    if (ct->status[0] && strcmp(ct->status, "skipped") && p->chunks > 1)
+        fprintf(out, "  (of the DP's slowest chunk, before the workers were balanced: a lower "
+                "bound on the slowest worker)\n");
     if (info->estimated) fprintf(out, "costs: %s\n", info->cost_source ? info->cost_source
                                                                        : "estimated");
 }

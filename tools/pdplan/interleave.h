@@ -19,9 +19,21 @@
 int pd_interleave_cluster(pd_cluster *out, int *M, const pd_cluster *c, int v, int microbatches,
                           const pd_costgraph *g, pd_diag *d);
 
+/* The DP balances interleaved's chunks (its slowest stage); a worker runs v of them, so the
+ * price is the slowest worker's sum. Searches for the partition that lowers it: steepest descent
+ * over shifts of one boundary between consecutive chunks by any number of layers (each chunk
+ * stays the difference of two ideals), from the DP's chunks and then from random cuts of the
+ * topological order while an evaluation budget lasts; under the default cost model (compat keeps
+ * the DP's chunks). Sets p->lower_bound_ms to a bound on any K-stage plan's slowest worker: the
+ * larger of the DP's optimum (or bound) for the slowest chunk and the average worker's compute.
+ * Call on the DP's plan, on the cluster it was planned on (cv), before pd_interleave_apply.
+ * Returns the number of layers that changed chunk. */
+int pd_interleave_rebalance(pd_plan *p, const pd_costgraph *g, const pd_cluster *cv, int v);
+
 /* Maps the DP's straight plan of p * v stages onto the p ranks of cluster c: stage s on rank
  * s mod p with Megatron's warm-up of that rank, one weight version; the bottleneck is the
- * slowest rank's time, the sum of its chunks' times; the data-parallel time and the speedup
+ * slowest rank's time, the sum of its chunks' times (exact when it meets the bound
+ * pd_interleave_rebalance set); the data-parallel time and the speedup
  * are recomputed on c. */
 void pd_interleave_apply(pd_plan *p, const pd_costgraph *g, const pd_cluster *c, int v, int M);
 

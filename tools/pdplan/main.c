@@ -322,8 +322,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pdplan: no plan; nothing written\n");
         goto done;
     }
-    snprintf(p->schedule, sizeof p->schedule, "%s", cli.schedule);
     p->cost_model = cli.cost_model;
+    snprintf(p->schedule, sizeof p->schedule, "%s", cli.schedule);
     p->straight = cli.straight;
     p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
     for (int s = 0; s < p->n_stages; s++) p->stages[s].recompute = cli.recompute;
@@ -393,6 +393,10 @@ int main(int argc, char **argv) {
             goto done;
         }
     }
+
+    /* interleaved: the workers' sums of chunks balanced, once the certificate has checked the
+     * DP's chunks (interleave.c) */
+    if (inter) pd_interleave_rebalance(p, g, &c_planned, cli.chunks);
 
     /* tied weights across stages: their exchange, counted on the chosen plan (cost/tied.c) */
     if (model_loaded) {
