@@ -81,7 +81,8 @@ float *pdrt_ex_acts_for_backward(ex_t *e, int64_t mb, int d, const float *w, int
 void pdrt_ex_recompute_report(const ex_t *e) {
     if (!e->recompute || e->j != 0) return;
     printf("stage %d: recompute %s: %lld of %lld backwards recomputed their activations; "
-           "activations %lld bytes (%d minibatches in flight)\n", e->st->index,
-           e->recompute == 2 ? "selective" : "full", (long long)e->recomputed,
-           (long long)e->backwards, (long long)(4 * pdrt_ex_activation_floats(e)), e->D);
+           "activations %lld bytes and stage inputs %lld bytes (%d minibatches in flight)\n",
+           e->st->index, e->recompute == 2 ? "selective" : "full", (long long)e->recomputed,
+           (long long)e->backwards, (long long)(4 * pdrt_ex_activation_floats(e)),
+           (long long)(4 * (int64_t)e->D * e->st->in_floats), e->D);
 }

@@ -14,10 +14,7 @@
 
 typedef enum { PD_COST_DEFAULT = 0, PD_COST_PIPEDREAM } pd_cost_model;
 
-/* A stage's activation recomputation (pd_stage.recompute; the generated stage's .recompute). */
-typedef enum { PD_RECOMPUTE_NONE = 0, PD_RECOMPUTE_FULL = 1, PD_RECOMPUTE_SELECTIVE = 2 } pd_recompute_mode;
-
-/* "none", "full", "selective" */
+/* pd_recompute_mode (planner/model/costgraph.h) by name: "none", "full", "selective" */
 const char *pd_recompute_name(int mode);
 
 typedef struct {
