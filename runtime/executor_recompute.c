@@ -80,9 +80,11 @@ float *pdrt_ex_acts_for_backward(ex_t *e, int64_t mb, int d, const float *w, int
 
 void pdrt_ex_recompute_report(const ex_t *e) {
     if (!e->recompute || e->j != 0) return;
+    int64_t D = e->D, zb = e->dacts_of ? 4 * D * e->st->n_acts : 0; /* gradients kept until W */
     printf("stage %d: recompute %s: %lld of %lld backwards recomputed their activations; "
-           "activations %lld bytes and stage inputs %lld bytes (%d minibatches in flight)\n",
-           e->st->index, e->recompute == 2 ? "selective" : "full", (long long)e->recomputed,
+           "activations %lld bytes, stage inputs %lld bytes, layer gradients kept until W %lld "
+           "bytes (%d minibatches in flight)\n", e->st->index,
+           e->recompute == 2 ? "selective" : "full", (long long)e->recomputed,
            (long long)e->backwards, (long long)(4 * pdrt_ex_activation_floats(e)),
-           (long long)(4 * (int64_t)e->D * e->st->in_floats), e->D);
+           (long long)(4 * D * e->st->in_floats), (long long)zb, e->D);
 }
