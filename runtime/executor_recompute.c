@@ -4,7 +4,8 @@
  * flight only the kept part of the activations (acts[0, n_acts_kept): the outputs and saved
  * state of linear, conv2d, lstm), copied out of the one working buffer after each forward and
  * back into it before the backward, whose forward_recompute then refills the rest (the cheap
- * layers) from them. Either way the recomputation uses the weights the forward used and its step
+ * layers) from them; with one minibatch in flight (the last stage under 1f1b) no copy: its
+ * backward always finds its activations in the working buffer. Either way the recomputation uses the weights the forward used and its step
  * number (so the same dropout masks), and batch norm's running statistics go to a copy, so that
  * they are updated once per minibatch. The working buffer remembers whose activations it holds:
  * a backward right after its own forward (the last stage under 1f1b), or zb-h1's and zb-h2's W
@@ -27,7 +28,7 @@ void pdrt_ex_recompute_alloc(ex_t *e) {
     for (int i = 0; i < e->D; i++) e->acts[i] = work; /* the forwards' and evaluation's buffer */
     e->buffers_tmp = pdrt_alloc((size_t)st->n_buffers);
     e->recompute_out = pdrt_alloc((size_t)st->out_floats);
-    if (e->recompute == 2) {
+    if (e->recompute == 2 && e->D > 1) { /* one in flight: the working buffer always holds it */
         e->kept = calloc((size_t)e->D, sizeof(float *));
         PDRT_CHECK(e->kept != NULL);
         for (int i = 0; i < e->D; i++) e->kept[i] = pdrt_alloc((size_t)st->n_acts_kept);
@@ -46,15 +47,14 @@ void pdrt_ex_recompute_free(ex_t *e) {
 int64_t pdrt_ex_activation_floats(const ex_t *e) {
     const pdrt_stage *st = e->st;
     if (e->recompute == 1) return st->n_acts;
-    if (e->recompute == 2) return st->n_acts + (int64_t)e->D * st->n_acts_kept;
+    if (e->recompute == 2) return st->n_acts + (e->kept ? (int64_t)e->D * st->n_acts_kept : 0);
     return (int64_t)e->D * st->n_acts;
 }
 
 void pdrt_ex_after_forward(ex_t *e, int64_t mb, int d) {
     if (!e->recompute) return;
     e->acts_mb = mb;
-    if (e->recompute == 2)
-        memcpy(e->kept[d], e->acts[d], (size_t)e->st->n_acts_kept * sizeof(float));
+    if (e->kept) memcpy(e->kept[d], e->acts[d], (size_t)e->st->n_acts_kept * sizeof(float));
 }
 
 float *pdrt_ex_acts_for_backward(ex_t *e, int64_t mb, int d, const float *w, int64_t base,
@@ -64,8 +64,12 @@ float *pdrt_ex_acts_for_backward(ex_t *e, int64_t mb, int d, const float *w, int
     if (!e->recompute || e->acts_mb == mb) return e->acts[d];
     double t = pdrt_now();
     float *work = e->acts[d];
-    if (e->recompute == 2) /* the kept part back: the recomputed layers read it */
+    if (e->recompute == 2) { /* the kept part back: the recomputed layers read it */
+        if (!e->kept)
+            PDRT_FAIL("stage %d: minibatch %lld's activations left the working buffer with one "
+                      "minibatch in flight", st->index, (long long)mb);
         memcpy(work, e->kept[d], (size_t)st->n_acts_kept * sizeof(float));
+    }
     if (e->inj_recompute == 1) return work; /* test-only: skipped */
     float *bufs = e->inj_recompute == 2 ? e->buffers : e->buffers_tmp; /* test-only: twice */
     if (bufs == e->buffers_tmp) memcpy(bufs, e->buffers, (size_t)st->n_buffers * sizeof(float));

@@ -38,7 +38,8 @@ typedef struct {
  * the stage's input (which every mode keeps per minibatch in flight). none: every node per
  * minibatch; full: every node once; selective: the kept nodes per minibatch and every node
  * once (the working buffer holds a copy of the kept part: the executor copies it out after
- * the forward and back before the backward). *recompute_ms: the forward time the
+ * the forward and back before the backward; with one minibatch in flight it keeps no copy, and
+ * per_mb does not apply). *recompute_ms: the forward time the
  * recomputation runs again (full: every node's; selective: the recomputed nodes'). */
 void pd_stage_activation_bytes(const pd_costgraph *g, const int *nodes, int n, int mode,
                                double *per_mb, double *once, double *recompute_ms);

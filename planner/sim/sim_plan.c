@@ -91,6 +91,7 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
         pd_stage_activation_bytes(g, st->nodes, st->n_nodes, st->recompute, &c.act_keep_bytes,
                                   &c.act_once_bytes, &c.recompute_ms);
         c.act_grad_bytes = all_bytes; /* dacts' layout: no input (its gradient is sent) */
+        if (st->recompute == PD_RECOMPUTE_SELECTIVE) c.act_copy_bytes = c.act_keep_bytes;
         c.act_keep_bytes += s > 0 ? in_bytes : 0;
         c.weight_stashing = stash;
         c.weight_versions = schedule && !strcmp(schedule, "2bw") ? 2 : 0;

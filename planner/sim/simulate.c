@@ -529,7 +529,8 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
         int versions = rc[r].weight_stashing && rs->peak_inflight > 1 ? rs->peak_inflight : 1;
         if (rc[r].weight_versions > 0) versions = rc[r].weight_versions;
         double grads = rc[r].split_backward ? rc[r].act_grad_bytes : 0; /* zb: the outputs' gradients */
-        double acts = rs->peak_inflight * (rc[r].act_keep_bytes + grads) + rc[r].act_once_bytes;
+        double keep = rc[r].act_keep_bytes - (rs->peak_inflight > 1 ? 0 : rc[r].act_copy_bytes);
+        double acts = rs->peak_inflight * (keep + grads) + rc[r].act_once_bytes;
         out->rank_peak_memory[r] = (versions + 2.0) * rc[r].param_bytes + acts +
                                    (rc[r].split_backward ? rs->peak_inflight * rc[r].param_bytes : 0);
         if (out->rank_peak_memory[r] >= out->stage_peak_memory[s->ranks[r].stage]) {

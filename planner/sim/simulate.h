@@ -48,6 +48,8 @@ typedef struct {
     double act_keep_bytes;          /* activations kept per minibatch in flight (incl. input) */
     double act_once_bytes;          /* activations held once (a recomputing stage's working
                                        buffer) */
+    double act_copy_bytes;          /* the part of act_keep_bytes a rank keeps only with more
+                                       than one minibatch in flight (selective's kept copies) */
     double act_grad_bytes;          /* zb-h1, zb-h2: the layers' output gradients each minibatch
                                        in flight keeps until its backward_weight (whatever the
                                        recomputation) */
