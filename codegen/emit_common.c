@@ -191,13 +191,20 @@ void cg_use(cg_em *e, const char *name) {
 }
 
 void cg_print_unused(FILE *o, const cg_em *e, const char *const *params) {
-    int any = 0;
+    int any = 0, col = 0;
     for (; *params; params++) {
         int used = 0;
         for (int i = 0; i < e->n_used && !used; i++) used = !strcmp(e->used[i], *params);
-        if (!used) fprintf(o, "%s(void)%s;", any++ ? " " : "    ", *params);
+        if (used) continue;
+        int w = 7 + (int)strlen(*params); /* "(void)x;" */
+        if (any && col + 1 + w > 100) { /* lines of at most 100 columns */
+            fputc('\n', o);
+            any = 0;
+        }
+        col = any ? col + 1 + w : 4 + w;
+        fprintf(o, "%s(void)%s;", any++ ? " " : "    ", *params);
     }
-    if (any) fputc('\n', o);
+    if (col) fputc('\n', o);
 }
 
 char *cg_part(cg_em *e, void (*print)(cg_em *e), const char *const *params) {
