@@ -2,7 +2,8 @@
  * templates/stage.c.in: the named offsets as #defines, init/forward/backward as straight-line
  * calls to runtime/cpu/ops.h with constant shapes (the backward zeroing each gradient where resolve
  * placed it), the backward again in its two parts for zb-h1 and zb-h2 (backward_input,
- * backward_weight), the tables and the pdrt_stage descriptor. */
+ * backward_weight), a selective stage's forward_recompute, the tables and the pdrt_stage
+ * descriptor. */
 #include "emit.h"
 #include "emit_common.h"
 
@@ -30,6 +31,17 @@ static void print_forward(cg_em *e) {
         cg_printf(e, "    memcpy(%s, %s, %" PRId64 " * sizeof(float));\n",
                   cg_opnd(e, cs->out[i].slot, a, sizeof a), cg_opnd(e, cs->out[i].src, b, sizeof b),
                   cs->out[i].numel);
+}
+
+/* selective recomputation: the forward calls of the recomputed layers, in order (their inputs
+ * are kept outputs, the stage input or recomputed outputs before them); no output pack */
+static void print_forward_recompute(cg_em *e) {
+    const cg_stage *cs = e->cs;
+    for (int i = 0; i < cs->n_ops; i++) {
+        if (!cs->ops[i].recomputed) continue;
+        cg_emit_op_comment(e, &cs->ops[i]);
+        cg_emit_op_forward_training(e, &cs->ops[i]);
+    }
 }
 
 static void print_zero(cg_em *e, const cg_zero *z) {
@@ -115,6 +127,7 @@ static void print_backward_weight(cg_em *e) {
 int cg_emit_stage(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
                   const char *banner, const char *tmpl, pd_diag *d) {
     cg_backend_printer b = {print_scratch, print_forward, print_backward, NULL, forward_params,
-                            backward_params, NULL, print_backward_input, print_backward_weight};
+                            backward_params, NULL, print_backward_input, print_backward_weight,
+                            print_forward_recompute};
     return cg_emit_file(o, pr, s, m, p, banner, tmpl, &b, d);
 }

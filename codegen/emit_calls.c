@@ -211,7 +211,9 @@ void cg_emit_op_comment(cg_em *e, const cg_op *op) {
         cg_printf(e, "    /* %s: %s */\n", cg_safe(ly->name, nb, sizeof nb), pd_op_name(ly->op));
 }
 
-void cg_emit_op_forward(cg_em *e, const cg_op *op) {
+/* The forward calls; both phases, under `if (training)` where they differ, unless
+ * training_only. */
+static void forward(cg_em *e, const cg_op *op, int training_only) {
     pd_call tr[MAX_CALLS], ev[MAX_CALLS];
     if (op->fuse == CG_FUSED_INTO_PREV || op->fuse == CG_RELU_INTO_POOL) return;
     if (op->fuse == CG_FUSE_LINEAR_RELU) {
@@ -223,10 +225,10 @@ void cg_emit_op_forward(cg_em *e, const cg_op *op) {
         return;
     }
     int nt = op_calls(e, op, PD_PHASE_FORWARD, tr, MAX_CALLS);
-    int ne = op_calls(e, op, PD_PHASE_FORWARD_EVAL, ev, MAX_CALLS);
+    int ne = training_only ? 0 : op_calls(e, op, PD_PHASE_FORWARD_EVAL, ev, MAX_CALLS);
     int same = nt == ne;
-    for (int k = 0; k < nt && same; k++) same = same_call(&tr[k], &ev[k]);
-    if (same) {
+    for (int k = 0; k < nt && same && !training_only; k++) same = same_call(&tr[k], &ev[k]);
+    if (same || training_only) {
         for (int k = 0; k < nt; k++) print_call(e, op, &tr[k], 4);
         return;
     }
@@ -239,6 +241,9 @@ void cg_emit_op_forward(cg_em *e, const cg_op *op) {
     for (int k = 0; k < ne; k++) print_call(e, op, &ev[k], 8);
     if (braces) cg_printf(e, "    }\n");
 }
+
+void cg_emit_op_forward(cg_em *e, const cg_op *op) { forward(e, op, 0); }
+void cg_emit_op_forward_training(cg_em *e, const cg_op *op) { forward(e, op, 1); }
 
 void cg_emit_op_backward(cg_em *e, const cg_op *op) {
     pd_call c[MAX_CALLS];

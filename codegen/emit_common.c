@@ -191,13 +191,20 @@ void cg_use(cg_em *e, const char *name) {
 }
 
 void cg_print_unused(FILE *o, const cg_em *e, const char *const *params) {
-    int any = 0;
+    int any = 0, col = 0;
     for (; *params; params++) {
         int used = 0;
         for (int i = 0; i < e->n_used && !used; i++) used = !strcmp(e->used[i], *params);
-        if (!used) fprintf(o, "%s(void)%s;", any++ ? " " : "    ", *params);
+        if (used) continue;
+        int w = 7 + (int)strlen(*params); /* "(void)x;" */
+        if (any && col + 1 + w > 100) { /* lines of at most 100 columns */
+            fputc('\n', o);
+            any = 0;
+        }
+        col = any ? col + 1 + w : 4 + w;
+        fprintf(o, "%s(void)%s;", any++ ? " " : "    ", *params);
     }
-    if (any) fputc('\n', o);
+    if (col) fputc('\n', o);
 }
 
 char *cg_part(cg_em *e, void (*print)(cg_em *e), const char *const *params) {
@@ -224,6 +231,34 @@ char *cg_part(cg_em *e, void (*print)(cg_em *e), const char *const *params) {
     return fn;
 }
 
+/* A selective stage's forward_recompute, the whole function and a blank line after it (""
+ * for other stages). */
+static char *recompute_forward(cg_em *e, const cg_backend_printer *b) {
+    if (!e->cs->selective || !b->forward_recompute) return strdup("");
+    char *body = cg_part(e, b->forward_recompute, b->forward_params), *fn = NULL;
+    size_t len = 0;
+    FILE *o = body ? open_memstream(&fn, &len) : NULL;
+    if (!o) {
+        free(body);
+        return NULL;
+    }
+    fprintf(o, "/* selective recomputation: the forward of the layers whose outputs the stage "
+               "does not keep\n * per minibatch (docs/ops.md), from the kept ones, before each "
+               "backward */\n"
+               "static void S%d_forward_recompute(float *out, float *acts, float *scratch, "
+               "float *buffers,\n"
+               "                                  const float *params, const float *in, "
+               "int training,\n"
+               "                                  uint64_t seed, int64_t step) {\n%s}\n\n",
+            e->s, body);
+    free(body);
+    if (fclose(o)) {
+        free(fn);
+        fn = NULL;
+    }
+    return fn;
+}
+
 int cg_emit_file(FILE *o, const cg_program *pr, int s, const pd_model *m, const pd_plan *p,
                  const char *banner, const char *tmpl, const cg_backend_printer *b, pd_diag *d) {
     static const char *const init_params[] = {"params", "buffers", "seed", NULL};
@@ -239,12 +274,13 @@ int cg_emit_file(FILE *o, const cg_program *pr, int s, const pd_model *m, const 
                                              : strdup("")},
         {"BACKWARD_WEIGHT", b->backward_weight ? cg_part(&e, b->backward_weight, b->backward_params)
                                                : strdup("")},
+        {"RECOMPUTE_FORWARD", recompute_forward(&e, b)},
         {"TRAINING", cg_part(&e, cg_emit_training, NULL)},
         {"TRAINING_CUDA", cg_part(&e, cg_emit_training_cuda, NULL)},
         {"BANNER", banner},
         {"PRECISION", b->precision ? b->precision : ""},
     };
-    const int n_parts = 10;
+    const int n_parts = 11;
     char store[CG_DESC_KEYS][CG_KEY_BYTES], unknown[64];
     int rc = 0;
     for (int i = 0; i < n_parts; i++) rc |= !keys[i].value;
@@ -311,6 +347,9 @@ void cg_emit_defines(cg_em *e) {
     cg_printf(e, "#define S%d_N_ACTS %" PRId64 "\n#define S%d_IN_FLOATS %" PRId64 "\n"
               "#define S%d_OUT_FLOATS %" PRId64 "\n", s, cs->n_acts, s, cs->in_floats, s,
               cs->out_floats);
+    if (cs->selective)
+        cg_printf(e, "#define S%d_N_ACTS_KEPT %" PRId64 " /* selective: the kept part of acts */\n",
+                  s, cs->n_acts_kept);
     defines_of(e, CG_IN, "offsets in floats: the input pack (in, din), what crosses the cut here");
     defines_of(e, CG_OUT, "the output pack (out, dout)");
     defines_of(e, CG_ACTS, "the activations (acts, dacts): each layer's output and saved state");

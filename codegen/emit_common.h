@@ -69,6 +69,9 @@ typedef struct {
      * has none; its template names neither) */
     void (*backward_input)(cg_em *e);
     void (*backward_weight)(cg_em *e);
+    /* selective recomputation: the body of forward_recompute, with forward's parameters (NULL:
+     * the backend has none; its template names no @RECOMPUTE_FORWARD@) */
+    void (*forward_recompute)(cg_em *e);
 } cg_backend_printer;
 /* Prints stage s into tmpl (templates/stage.*.in) to o: the banner, the #defines, the tables,
  * init, the backend's parts and the descriptor's values. Returns 0, or nonzero with a
@@ -96,6 +99,8 @@ void cg_emit_op_comment(cg_em *e, const cg_op *op);
  * ops_cuda.h, as the program's backend says; `if (training)` where the training and evaluation
  * forwards differ; fused pairs as resolve marked them. */
 void cg_emit_op_forward(cg_em *e, const cg_op *op);
+/* Its training forward alone (selective recomputation's forward_recompute). */
+void cg_emit_op_forward_training(cg_em *e, const cg_op *op);
 void cg_emit_op_backward(cg_em *e, const cg_op *op);
 /* One part of op's split backward (zb-h1, zb-h2): the input gradients (weight_part 0) or the
  * weight gradients (1); see emit_calls.c. */

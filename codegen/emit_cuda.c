@@ -63,6 +63,6 @@ int cg_emit_stage_cuda(FILE *o, const cg_program *pr, int s, const pd_model *m, 
                        const char *banner, const char *tmpl, int precision, pd_diag *d) {
     cg_backend_printer b = {print_scratch, print_forward, print_backward, scratch_params,
                             forward_params, backward_params,
-                            precision ? "PD_CUDA_BF16" : "PD_CUDA_FP32", NULL, NULL};
+                            precision ? "PD_CUDA_BF16" : "PD_CUDA_FP32", NULL, NULL, NULL};
     return cg_emit_file(o, pr, s, m, p, banner, tmpl, &b, d);
 }

@@ -92,7 +92,15 @@ static void training(cg_em *e, int cuda) {
     if (m->clip_grad_norm != 0)
         field(e, cuda, "clip_grad_norm", cg_double_literal(v, sizeof v, m->clip_grad_norm));
     ties(e, cuda);
-    if (e->p->stages[e->s].recompute) field(e, cuda, "recompute", "1");
+    int rc = e->p->stages[e->s].recompute;
+    if (rc) field(e, cuda, "recompute", rc == PD_RECOMPUTE_SELECTIVE ? "2" : "1");
+    if (rc == PD_RECOMPUTE_SELECTIVE && !cuda) {
+        char v[64];
+        snprintf(v, sizeof v, "S%d_N_ACTS_KEPT", e->s);
+        field(e, cuda, "n_acts_kept", v);
+        snprintf(v, sizeof v, "S%d_forward_recompute", e->s);
+        field(e, cuda, "forward_recompute", v);
+    }
 }
 
 void cg_emit_training(cg_em *e) { training(e, 0); }

@@ -226,7 +226,7 @@ static void place_tensors(builder *b, cg_op *op, const pd_layer *ly, int64_t *pa
 static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag *d) {
     cg_stage *cs = b->cs;
     int s = cs->index, B = m->batch;
-    int64_t acts = 0, params = 0, bufs = 0;
+    int64_t kept = 0, shared = 0, params = 0, bufs = 0;
     cs->first_node = cs->last_node = -1;
     for (int l = 1; l < m->n_layers; l++) {
         if (stage_of[l] != s) continue;
@@ -251,6 +251,10 @@ static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag
         }
         op->out_numel = pd_shape_numel(&ly->out);
         int64_t n = (int64_t)B * op->out_numel;
+        /* selective: the cheap ops' outputs and saved state go to the shared part, placed
+         * after the kept part once its size is known (below) */
+        op->recomputed = cs->selective && !pd_op(ly->op)->selective_keeps;
+        int64_t *at_acts = op->recomputed ? &shared : &kept, acts = *at_acts;
         if (pd_op(ly->op)->aliases_input) {
             op->y = op->x[0];
         } else {
@@ -267,12 +271,22 @@ static int place_ops(builder *b, const pd_model *m, const int *stage_of, pd_diag
                                                                saved[t].floats)};
             acts += saved[t].floats;
         }
+        *at_acts = acts;
     }
     for (int i = 0; i < cs->n_syms; i++)
         if (!cs->syms[i].name) return 1;
+    for (int i = 0; i < cs->n_ops; i++) { /* the shared part follows the kept one */
+        const cg_op *op = &cs->ops[i];
+        if (!op->recomputed) continue;
+        if (op->y.ptr == CG_ACTS && !pd_op(m->layers[op->layer].op)->aliases_input)
+            cs->syms[op->y.sym].value += kept;
+        for (int t = 0; t < PD_MAX_OP_TENSORS; t++)
+            if (op->saved[t].ptr == CG_ACTS) cs->syms[op->saved[t].sym].value += kept;
+    }
     cs->n_params = params;
     cs->n_buffers = bufs;
-    cs->n_acts = acts;
+    cs->n_acts = kept + shared;
+    cs->n_acts_kept = kept;
     return 0;
 }
 
@@ -485,6 +499,7 @@ int cg_resolve(cg_program *pr, const pd_model *m, const pd_plan *p, cg_backend b
     }
     for (int s = 0; s < S && !errors; s++) {
         pr->stages[s].index = s;
+        pr->stages[s].selective = p->stages[s].recompute == PD_RECOMPUTE_SELECTIVE;
         errors = resolve_stage(&pr->stages[s], m, stage_of, last_use, ids, at, backend, d);
     }
     cg_free_idents(ids, L);

@@ -85,6 +85,9 @@ typedef struct {
     cg_zero zero[PD_MAX_INPUTS + 2];  /* call (output, parameters, inputs; lazily, CPU) */
     int set_din;                      /* CPU: its backward overwrites input 0's gradient (the
                                          op's <fn>_set twin) instead of zeroing it first */
+    int recomputed;                   /* selective stage: its output and saved state lie in
+                                         the shared part of acts, and forward_recompute runs it
+                                         again (its op's descriptor: selective_keeps 0) */
 } cg_op;
 
 enum {
@@ -110,6 +113,10 @@ typedef struct {
     int n_in, n_out;
     cg_pack *in, *out;              /* ascending layer order */
     int64_t in_floats, out_floats, n_params, n_buffers, n_acts;
+    int selective;                  /* the plan's recompute: selective (PD_RECOMPUTE_SELECTIVE) */
+    int64_t n_acts_kept;            /* selective: acts[0, n_acts_kept) are the kept ops' outputs
+                                       and saved state (per minibatch in flight), the rest the
+                                       recomputed ops' (one buffer); else n_acts */
     int first_node, last_node;      /* for the banner */
     int n_syms;
     cg_sym *syms;                   /* in, out, acts, params, buffers order */

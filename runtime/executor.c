@@ -7,7 +7,8 @@
  * buffers whose size the deadlock checker assumed (over runtime/transport's MPI transport); under
  * zb-h1 and zb-h2 each backward in two parts, B (input gradient, sent at once) and W (weight
  * gradients, later), with the layers' gradients kept per minibatch in between; with --recompute
- * one activation buffer, each backward running its minibatch's forward again first; then a
+ * one activation buffer, each backward running its minibatch's forward (full) or its cheap
+ * layers' forward (selective) again first (executor_recompute.c); then a
  * forward-only pass over the test set (first replicas only) at epoch ends and every --eval-every
  * steps, progress lines, the summary, curves.svg and trace.json (written by the last stage's
  * first replica).
@@ -145,6 +146,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     if (e->buffers_before) memcpy(e->buffers_before, e->buffers, (size_t)st->n_buffers * sizeof(float));
     pdrt_laps_begin(&e->laps, 0);
     st->forward(out, e->acts[d], e->scratch, e->buffers, w, in, 1, e->a->seed, base + mb);
+    pdrt_ex_after_forward(e, mb, d);
     /* a non-finite minibatch must not poison the running statistics */
     if (e->buffers_before && any_nonfinite(e->buffers, st->n_buffers))
         memcpy(e->buffers, e->buffers_before, (size_t)st->n_buffers * sizeof(float));
@@ -206,21 +208,6 @@ static int accumulate(ex_t *e, float *g, int64_t mb, int64_t base, int drop) {
     return drop;
 }
 
-/* --recompute: mb's forward again, from its stage input, with the weights its forward used and
- * the same step number (so the same dropout masks), into the one activation buffer; batch
- * norm's running statistics go to a copy, so that they are updated once per minibatch. Returns
- * the milliseconds it took. */
-static double recompute(ex_t *e, int64_t mb, int d, const float *w, int64_t base) {
-    const pdrt_stage *st = e->st;
-    double t = pdrt_now();
-    if (e->inj_recompute == 1) return 0; /* test-only: skipped */
-    float *bufs = e->inj_recompute == 2 ? e->buffers : e->buffers_tmp; /* test-only: twice */
-    if (bufs == e->buffers_tmp) memcpy(bufs, e->buffers, (size_t)st->n_buffers * sizeof(float));
-    st->forward(e->last ? e->logits : e->recompute_out, e->acts[d], e->scratch, bufs, w, e->in[d],
-                1, e->a->seed, base + mb);
-    return 1e3 * (pdrt_now() - t);
-}
-
 static void backward(ex_t *e, int64_t mb, int64_t base) {
     const pdrt_stage *st = e->st;
     int64_t l = lidx(e, mb);
@@ -229,9 +216,11 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
                           : send_slot(e, 1, l, &e->stats.wait_ms);
     double t = pdrt_now();
     float *w = pdrt_stash_for_backward(&e->stash, l);
-    double again_ms = e->recompute ? recompute(e, mb, d, w, base) : 0;
+    double again_ms;
+    float *acts = pdrt_ex_acts_for_backward(e, mb, d, w, base, &again_ms);
+    e->backwards++;
     pdrt_laps_begin(&e->laps, 1);
-    st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], e->acts[d], w, e->in[d]);
+    st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], acts, w, e->in[d]);
     int drop = accumulate(e, e->grads, mb, base, e->dout[d][st->out_floats] != 0);
     if (din) din[st->in_floats] = drop ? 1.0f : 0.0f;
     double ms = 1e3 * (pdrt_now() - t);
@@ -242,15 +231,17 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
 /* zb-h1, zb-h2: the input-gradient part of mb's backward (B), sent upstream at once with the
  * drop flag from downstream; the layers' gradients stay in the minibatch's dacts, and the
  * gradients of weights whose ops do not split in its gradient blob, for its W. */
-static void backward_input(ex_t *e, int64_t mb) {
+static void backward_input(ex_t *e, int64_t mb, int64_t base) {
     const pdrt_stage *st = e->st;
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
     float *din = e->first ? NULL : send_slot(e, 1, l, &e->stats.wait_ms);
-    double t = pdrt_now();
+    double t = pdrt_now(), again_ms;
     float *w = pdrt_stash_for_backward_input(&e->stash, l);
-    st->backward_input(din, e->grads_of[d], e->dacts_of[d], e->scratch, e->dout[d], e->acts[d],
-                       w, e->in[d]);
+    float *acts = pdrt_ex_acts_for_backward(e, mb, d, w, base, &again_ms);
+    e->backwards++;
+    st->backward_input(din, e->grads_of[d], e->dacts_of[d], e->scratch, e->dout[d], acts, w,
+                       e->in[d]);
     if (din) din[st->in_floats] = e->dout[d][st->out_floats];
     e->stats.bwd_ms += 1e3 * (pdrt_now() - t);
 }
@@ -262,10 +253,12 @@ static void backward_weight(ex_t *e, int64_t mb, int64_t base) {
     const pdrt_stage *st = e->st;
     int64_t l = lidx(e, mb);
     int d = (int)(l % e->D);
-    double t = pdrt_now();
+    double t = pdrt_now(), again_ms;
     float *w = pdrt_stash_for_backward(&e->stash, l);
-    st->backward_weight(NULL, e->grads_of[d], e->dacts_of[d], e->scratch, e->dout[d],
-                        e->acts[d], w, e->in[d]);
+    float *acts = pdrt_ex_acts_for_backward(e, mb, d, w, base, &again_ms);
+    e->backwards++;
+    st->backward_weight(NULL, e->grads_of[d], e->dacts_of[d], e->scratch, e->dout[d], acts, w,
+                        e->in[d]);
     accumulate(e, e->grads_of[d], mb, base, e->dout[d][st->out_floats] != 0);
     e->stats.bwd_ms += 1e3 * (pdrt_now() - t);
 }
@@ -357,6 +350,7 @@ void pdrt_ex_run_epoch(ex_t *e0, const pd_schedule *s, int epoch, int64_t base, 
     ex_t *out = e0; /* the chunk that logs progress: the last stage's, where there is one */
     for (int c = 0; c < V; c++) {
         e0[c].epoch_base_updates = e0[c].updates;
+        e0[c].acts_mb = -1; /* minibatch numbers start again; evaluation used the working buffer */
         if (e0[c].last) out = &e0[c];
     }
     for (int i = 0; i < rs->n; i++) {
@@ -387,7 +381,7 @@ void pdrt_ex_run_epoch(ex_t *e0, const pd_schedule *s, int epoch, int64_t base, 
             tid = 1;
             break;
         case PD_A_BACKWARD: backward(e, a->mb, base); break;
-        case PD_A_BACKWARD_INPUT: backward_input(e, a->mb); break;
+        case PD_A_BACKWARD_INPUT: backward_input(e, a->mb, base); break;
         case PD_A_BACKWARD_WEIGHT: backward_weight(e, a->mb, base); break;
         case PD_A_SEND_GRAD: {
             int k = (int)(l % e->S);
@@ -536,10 +530,6 @@ void pdrt_ex_alloc(ex_t *e, const pd_schedule *full) {
     e->scratch = pdrt_alloc((size_t)pdrt_scratch_floats(st));
     e->dacts = pdrt_alloc((size_t)st->n_acts);
     e->logits = pdrt_alloc((size_t)st->out_floats);
-    if (e->recompute) { /* one activation buffer: each backward recomputes its minibatch's */
-        e->buffers_tmp = pdrt_alloc((size_t)st->n_buffers);
-        e->recompute_out = pdrt_alloc((size_t)st->out_floats);
-    }
     if (pd_schedule_splits_backward(full->name)) { /* B and W: the gradients between them */
         if (!st->backward_input || !st->backward_weight)
             PDRT_FAIL("stage %d has no backward_input/backward_weight for %s: regenerate it "
@@ -560,8 +550,8 @@ void pdrt_ex_alloc(ex_t *e, const pd_schedule *full) {
     e->grad_send = calloc((size_t)e->S, sizeof(float *));
     e->links = calloc((size_t)e->n, sizeof *e->links);
     PDRT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send && e->links);
+    pdrt_ex_recompute_alloc(e);
     for (int i = 0; i < e->D; i++) {
-        e->acts[i] = e->recompute && i ? e->acts[0] : pdrt_alloc((size_t)st->n_acts);
         e->in[i] = pdrt_alloc((size_t)(st->in_floats + e->NL));
         e->dout[i] = pdrt_alloc((size_t)st->out_floats + 1); /* + the drop flag */
     }
@@ -572,12 +562,11 @@ void pdrt_ex_alloc(ex_t *e, const pd_schedule *full) {
 }
 
 void pdrt_ex_free(ex_t *e) {
+    pdrt_ex_recompute_free(e);
     for (int i = 0; i < e->D; i++) {
-        if (!e->recompute || !i) free(e->acts[i]);
         free(e->in[i]);
         free(e->dout[i]);
     }
-    free(e->buffers_tmp); free(e->recompute_out);
     for (int i = 0; e->dacts_of && i < e->D; i++) { free(e->dacts_of[i]); free(e->grads_of[i]); }
     free(e->dacts_of); free(e->grads_of);
     for (int i = 0; i < e->S; i++) { free(e->act_send[i]); free(e->grad_send[i]); }
@@ -621,6 +610,10 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     e.last = st->index == st->n_stages - 1;
     e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
     e.recompute = a.recompute >= 0 ? a.recompute : st->recompute;
+    if (e.recompute == 2 && (!st->forward_recompute || st->n_acts_kept < 0 ||
+                             st->n_acts_kept > st->n_acts))
+        PDRT_FAIL("stage %d is planned with selective recomputation but has no "
+                  "forward_recompute: regenerate it with this pdplan", st->index);
     e.two_bw = !strcmp(pdrt_schedule_name(st, &a), "2bw");
     e.M = pdrt_microbatches(st, &a);
     if (e.two_bw && e.M / e.R < st->warmup[st->index])
@@ -628,9 +621,6 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
                   "replica in a batch on stage %d (its warm-up); %d microbatches on %d "
                   "replica%s give %d: raise --microbatches", st->warmup[st->index], st->index,
                   e.M, e.R, e.R > 1 ? "s" : "", e.M / e.R);
-    if (e.recompute && pd_schedule_splits_backward(pdrt_schedule_name(st, &a)))
-        PDRT_FAIL("--recompute with the %s schedule is not supported yet (backward_weight would "
-                  "need the activations recomputed a second time)", pdrt_schedule_name(st, &a));
     e.w0 = st->warmup[0];
     if (e.vsync)
         for (int k = 0; k < st->n_stages; k++)
@@ -724,6 +714,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     if (a.check_replicas && e.R > 1 && e.j == 0)
         printf("stage %d: %d replicas identical after %lld updates\n", st->index, e.R,
                (long long)e.replica_checks);
+    pdrt_ex_recompute_report(&e);
     if (a.check_replicas && e.tie_checks && e.j == 0)
         printf("stage %d: tied weights identical to their owners' after %lld updates\n",
                st->index, (long long)e.tie_checks);

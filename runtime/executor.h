@@ -1,6 +1,7 @@
 /* executor.h: the CPU executor's state (one stage replica on one MPI rank), shared by its files:
  * executor.c (the schedule, forwards, backwards, steps, evaluation, the run) and
- * executor_ckpt.c (writing a checkpoint set and resuming from the newest intact one). Internal to
+ * executor_ckpt.c (writing a checkpoint set and resuming from the newest intact one),
+ * executor_recompute.c (activation recomputation). Internal to
  * libpdrt; generated code sees pdrt.h only. */
 #ifndef PDRT_EXECUTOR_H
 #define PDRT_EXECUTOR_H
@@ -37,9 +38,13 @@ typedef struct {
     float **acts, **in, **dout;   /* D each */
     float **dacts_of, **grads_of; /* zb-h1, zb-h2: D each, a minibatch's layer and parameter
                                      gradients from its backward_input to its backward_weight */
-    int recompute;                /* acts[0 .. D) are one buffer; each backward first runs its
-                                     minibatch's forward again (recompute() in executor.c) */
-    float *buffers_tmp, *recompute_out; /* that forward's running statistics and output */
+    int recompute;                /* 1 full, 2 selective: acts[0 .. D) are one working buffer
+                                     (executor_recompute.c) */
+    float **kept;                 /* selective: D, each minibatch's acts[0, n_acts_kept) */
+    int64_t acts_mb;              /* the minibatch whose activations the working buffer holds
+                                     (-1: none) */
+    int64_t recomputed, backwards;/* backwards that recomputed, of all (B and W count apart) */
+    float *buffers_tmp, *recompute_out; /* the recomputation's running statistics and output */
     float **act_send, **grad_send;/* S each: send slot k of activations is the links' slot 2k,
                                      of gradients 2k + 1 */
     pdrt_link *links;             /* per peer rank: its link, opened on first use */
@@ -85,6 +90,18 @@ void pdrt_ex_checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t
 /* --resume: loads the newest intact complete set that fits this run into e, and returns where it
  * left off (done minibatches, epoch, --checkpoint-every when not given). */
 void pdrt_ex_resume(ex_t *e, int64_t *done, int *epoch, int64_t *every);
+
+/* executor_recompute.c: the activation buffers (per minibatch, or the working buffer and the
+ * kept parts), their release, and their size in floats; after a forward (selective: the kept
+ * part copied out); the activations for mb's backward (recomputed unless the working buffer holds
+ * them; again_ms: the time that took); the closing line of a recomputing run. */
+void pdrt_ex_recompute_alloc(ex_t *e);
+void pdrt_ex_recompute_free(ex_t *e);
+int64_t pdrt_ex_activation_floats(const ex_t *e);
+void pdrt_ex_after_forward(ex_t *e, int64_t mb, int d);
+float *pdrt_ex_acts_for_backward(ex_t *e, int64_t mb, int d, const float *w, int64_t base,
+                                 double *again_ms);
+void pdrt_ex_recompute_report(const ex_t *e);
 
 /* executor_trace.c: gathers every rank's trace events to out_rank, which writes run/trace.json. */
 void pdrt_ex_write_trace(ex_t *e);

@@ -108,9 +108,15 @@ typedef struct {
      * layer's when both are here */
     int n_ties;
     const pdrt_tie *ties;
-    /* 1 (pdplan --recompute): keep only the stage input of each minibatch in flight and run the
-     * forward again before its backward (CPU executor; --recompute/--no-recompute override) */
+    /* activation recomputation (pdplan --recompute; CPU executor): 1 full, keep only the stage
+     * input of each minibatch in flight and run the forward again before its backward; 2
+     * selective, keep acts[0, n_acts_kept) (the outputs and saved state of the ops that are
+     * expensive to recompute) per minibatch in flight and run forward_recompute (the other
+     * layers' forward, with forward's arguments, writing acts[n_acts_kept, n_acts) only) before
+     * its backward. --recompute (full) and --no-recompute override it */
     int recompute;
+    int64_t n_acts_kept;
+    pdrt_forward_fn forward_recompute;
 } pdrt_stage;
 
 /* Marks in a generated stage's forward and backward: pdrt_lap_start() on entry, pdrt_lap(i)

@@ -24,7 +24,28 @@ typedef struct {
                              with momentum (its velocity), 2 Adam and AdamW (their moments);
                              pd_costgraph_new sets 1 (a graph.txt names no optimizer: PipeDream
                              trained with momentum SGD) */
+    /* What the CPU runtime's activation blob holds per node and minibatch, for the memory of
+     * recomputation (pd_stage_activation_bytes; NULL, as from a graph.txt: act_bytes, and
+     * every node kept under selective recomputation): */
+    double *stored_bytes;          /* its output (none for an aliasing op) and saved state */
+    unsigned char *selective_keeps; /* 1: selective recomputation keeps it (linear, conv2d,
+                                      lstm), 0: recomputes it */
 } pd_costgraph;
+
+/* The activation bytes a stage of nodes[0..n) holds under recompute mode (pd_recompute_mode:
+ * 0 none, 1 full, 2 selective), as runtime/executor_recompute.c allocates them: *per_mb for
+ * each minibatch in flight and *once whatever their number (the working buffer), both without
+ * the stage's input (which every mode keeps per minibatch in flight). none: every node per
+ * minibatch; full: every node once; selective: the kept nodes per minibatch and every node
+ * once (the working buffer holds a copy of the kept part: the executor copies it out after
+ * the forward and back before the backward; with one minibatch in flight it keeps no copy, and
+ * per_mb does not apply). *recompute_ms: the forward time the
+ * recomputation runs again (full: every node's; selective: the recomputed nodes'). */
+void pd_stage_activation_bytes(const pd_costgraph *g, const int *nodes, int n, int mode,
+                               double *per_mb, double *once, double *recompute_ms);
+
+/* A stage's activation recomputation (pd_stage.recompute; the generated stage's .recompute). */
+typedef enum { PD_RECOMPUTE_NONE = 0, PD_RECOMPUTE_FULL = 1, PD_RECOMPUTE_SELECTIVE = 2 } pd_recompute_mode;
 
 /* Allocates a graph with n nodes and room for max_edges edges (all zero). Returns NULL on OOM. */
 pd_costgraph *pd_costgraph_new(int n, int max_edges);

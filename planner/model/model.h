@@ -66,6 +66,10 @@ typedef struct {
     int64_t n_buffer;              /* non-trained state floats (batchnorm running stats) */
     double flops_fwd;              /* per sample, forward (multiply-add = 2 flops) */
     double flops_bwd;              /* per sample, backward */
+    int64_t saved_floats;          /* what its training forward saves for the backward, per
+                                      minibatch (its op's saved state at the model's batch) */
+    int aliases_input;             /* its op's (planner/ops/op.h): no memory of its own */
+    int selective_keeps;           /* its op's: selective recomputation keeps its output */
 
     /* costs per minibatch, from the profile or the analytic estimate */
     double fwd_ms, bwd_ms;

@@ -36,6 +36,8 @@ void pd_costgraph_free(pd_costgraph *g) {
     free(g->bwd_ms);
     free(g->act_bytes);
     free(g->param_bytes);
+    free(g->stored_bytes);
+    free(g->selective_keeps);
     free(g->src);
     free(g->dst);
     free(g);
@@ -48,6 +50,12 @@ pd_costgraph *pd_model_costgraph(const pd_model *m) {
     pd_costgraph *g = pd_costgraph_new(m->n_layers - 1, max_edges);
     if (!g) return NULL;
     double batch = (double)m->batch;
+    g->stored_bytes = calloc((size_t)g->n, sizeof(double));
+    g->selective_keeps = calloc((size_t)g->n, 1);
+    if (!g->stored_bytes || !g->selective_keeps) {
+        pd_costgraph_free(g);
+        return NULL;
+    }
     g->input_bytes = 4.0 * batch * (double)pd_shape_numel(&m->input);
     /* what runtime/optim.c allocates beside the parameters (pd_optim_state_floats) */
     g->optim_buffers = m->optimizer == PD_OPT_ADAM || m->optimizer == PD_OPT_ADAMW ? 2
@@ -64,6 +72,8 @@ pd_costgraph *pd_model_costgraph(const pd_model *m) {
         g->fwd_ms[v] = L->fwd_ms;
         g->bwd_ms[v] = L->bwd_ms;
         g->act_bytes[v] = 4.0 * batch * (double)pd_shape_numel(&L->out);
+        g->stored_bytes[v] = (L->aliases_input ? 0 : g->act_bytes[v]) + 4.0 * (double)L->saved_floats;
+        g->selective_keeps[v] = (unsigned char)L->selective_keeps;
         g->param_bytes[v] = 4.0 * (double)(L->n_weight + L->n_bias);
         int first = g->n_edges; /* this node's in-edges start here */
         for (int k = 0; k < L->n_inputs; k++) {
@@ -79,4 +89,21 @@ pd_costgraph *pd_model_costgraph(const pd_model *m) {
         }
     }
     return g;
+}
+
+void pd_stage_activation_bytes(const pd_costgraph *g, const int *nodes, int n, int mode,
+                               double *per_mb, double *once, double *recompute_ms) {
+    double all = 0, kept = 0, again = 0;
+    for (int i = 0; i < n; i++) {
+        int v = nodes[i];
+        double b = g->stored_bytes ? g->stored_bytes[v] : g->act_bytes[v];
+        int keeps = !g->selective_keeps || g->selective_keeps[v];
+        all += b;
+        if (keeps) kept += b;
+        if (mode == PD_RECOMPUTE_FULL || (mode == PD_RECOMPUTE_SELECTIVE && !keeps))
+            again += g->fwd_ms[v];
+    }
+    *per_mb = mode == PD_RECOMPUTE_FULL ? 0 : mode == PD_RECOMPUTE_SELECTIVE ? kept : all;
+    *once = mode == PD_RECOMPUTE_NONE ? 0 : all;
+    if (recompute_ms) *recompute_ms = again;
 }

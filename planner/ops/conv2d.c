@@ -78,4 +78,5 @@ const pd_op_desc pd_op_conv2d = {
     .name = "conv2d", .attrs = attrs, .min_inputs = 1, .max_inputs = 1,
     .read = read, .infer = infer, .calls = calls,
     .backward_splits = 1, /* its kernel computes each gradient it is given on its own */
+    .selective_keeps = 1, /* GEMMs: selective recomputation keeps its output */
 };

@@ -61,4 +61,5 @@ const pd_op_desc pd_op_linear = {
     .name = "linear", .attrs = attrs, .min_inputs = 1, .max_inputs = 1,
     .read = read, .infer = infer, .calls = calls,
     .backward_splits = 1, /* its kernel computes each gradient it is given on its own */
+    .selective_keeps = 1, /* GEMMs: selective recomputation keeps its output */
 };

@@ -90,4 +90,5 @@ static void calls(const pd_layer *L, const pd_shape *const *in, pd_calls *cs) {
 const pd_op_desc pd_op_lstm = {
     .name = "lstm", .attrs = attrs, .min_inputs = 1, .max_inputs = 1, .read = read,
     .infer = infer, .tensors = tensors, .saved = saved, .calls = calls,
+    .selective_keeps = 1, /* GEMMs: selective recomputation keeps its output */
 };

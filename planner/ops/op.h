@@ -166,6 +166,13 @@ typedef struct pd_op_desc {
                                    (needs_din) has a twin <fn>_set that overwrites it rather
                                    than adding into it; the CPU code calls the twin where that
                                    gradient is first written, in place of zeroing it first */
+    int selective_keeps;        /* 1: expensive to recompute (its FLOPs are GEMMs: linear,
+                                   conv2d, lstm), so a stage under selective recomputation keeps
+                                   its output and saved state per minibatch in flight; 0: cheap
+                                   (elementwise, normalisation, pooling, attention's softmax
+                                   and products over the kept q, k, v, embedding's gather): one
+                                   buffer shared by the minibatches, refilled by the stage's
+                                   forward_recompute before each backward (docs/ops.md) */
     /* Reads the attributes into L (after L->has_bias = 1); returns the number of errors. */
     int (*read)(pd_attr_reader *r, pd_layer *L);
     /* The shape rule: fills L->out, n_weight, n_bias, n_buffer, flops_fwd, flops_bwd (zeroed

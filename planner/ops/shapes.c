@@ -52,6 +52,12 @@ int pd_infer_shapes(pd_model *m, const char *file, pd_diag *d) {
             errors++;
             continue;
         }
+        pd_tensor saved[PD_MAX_OP_TENSORS];
+        int n_saved = pd_op_saved(L, m->batch, saved);
+        L->saved_floats = 0;
+        for (int t = 0; t < n_saved; t++) L->saved_floats += saved[t].floats;
+        L->aliases_input = pd_op(L->op)->aliases_input;
+        L->selective_keeps = pd_op(L->op)->selective_keeps;
         int64_t n = pd_shape_numel(&L->out);
         if (n <= 0 || n > ((int64_t)1 << 31) || L->n_weight > ((int64_t)1 << 34)) {
             pd_diag_error(d, file, L->line, L->col, "layer '%s': output %s is empty or too large",

@@ -14,6 +14,9 @@
 
 typedef enum { PD_COST_DEFAULT = 0, PD_COST_PIPEDREAM } pd_cost_model;
 
+/* pd_recompute_mode (planner/model/costgraph.h) by name: "none", "full", "selective" */
+const char *pd_recompute_name(int mode);
+
 typedef struct {
     int n_nodes;
     int *nodes;            /* cost-graph node indices, ascending */
@@ -21,8 +24,11 @@ typedef struct {
     int *ranks;            /* replicas entries */
     int warmup;            /* forwards in flight before the first backward (1F1B) */
     int weight_versions;   /* stashed versions kept (warmup + 1 for 1f1b) */
-    int recompute;         /* 1: keeps only its input per minibatch in flight and recomputes the
-                              forward before each backward (pdplan --recompute) */
+    int recompute;         /* pd_recompute_mode: PD_RECOMPUTE_FULL keeps only its input per
+                              minibatch in flight and recomputes the forward before each
+                              backward; PD_RECOMPUTE_SELECTIVE keeps the outputs of the ops
+                              that are expensive to recompute and recomputes the others
+                              (pdplan --recompute; docs/runtime.md) */
     double compute_ms;     /* unreplicated fwd+bwd of the stage */
     double allreduce_ms;   /* weight sync among replicas */
     double comm_in_ms, comm_out_ms; /* activation+gradient transfer across its cuts */

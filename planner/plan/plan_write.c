@@ -10,6 +10,10 @@
 #include <unistd.h>
 
 /* The largest exchange of tied weights a stage pays (0: no tie crosses a cut). */
+const char *pd_recompute_name(int mode) {
+    return mode == PD_RECOMPUTE_FULL ? "full" : mode == PD_RECOMPUTE_SELECTIVE ? "selective" : "none";
+}
+
 static double tied_ms(const pd_plan *p) {
     double t = 0;
     for (int s = 0; s < p->n_stages; s++)
@@ -159,7 +163,7 @@ int pd_plan_write_yaml(FILE *out, const pd_plan *p, const pd_costgraph *g, const
         for (int k = 0; k < st->replicas; k++) fprintf(out, "%s%d", k ? ", " : "", st->ranks[k]);
         fprintf(out, "]\n    warmup: %d\n    weight_versions: %d\n", st->warmup,
                 st->weight_versions);
-        if (st->recompute) fputs("    recompute: true\n", out);
+        if (st->recompute) fprintf(out, "    recompute: %s\n", pd_recompute_name(st->recompute));
         put_key_num(out, "    ", "compute_ms", st->compute_ms);
         put_key_num(out, "    ", "allreduce_ms", st->allreduce_ms);
         put_key_num(out, "    ", "comm_ms", st->comm_in_ms + st->comm_out_ms);

@@ -83,18 +83,22 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
             c.bwd_weight_ms += w;
             c.bwd_input_ms += g->bwd_ms[v] - w;
             c.param_bytes += g->param_bytes[v];
-            c.act_keep_bytes += g->act_bytes[v];
             if (upto) upto[v] = 1;
         }
         double out_bytes = (s + 1 < p->n_stages && upto) ? pd_cut_bytes(g, upto) : 0;
         c.act_bytes = out_bytes;
         c.grad_bytes = s > 0 ? in_bytes : 0;
-        if (st->recompute) { /* the forward again before each backward; one set of activations */
-            c.act_once_bytes = c.act_keep_bytes;
-            c.act_keep_bytes = 0;
-            c.bwd_ms += c.fwd_ms;
-            c.bwd_input_ms += c.fwd_ms;
-        }
+        /* the activations as the CPU runtime allocates them (outputs and saved state): per
+         * minibatch in flight, or kept per minibatch and a working buffer once with the forward
+         * again before a backward whose activations it lacks; zb-h1 and zb-h2 keep every
+         * layer's output gradient (the same layout) per minibatch until its W */
+        double all_bytes, none_once;
+        pd_stage_activation_bytes(g, st->nodes, st->n_nodes, PD_RECOMPUTE_NONE, &all_bytes,
+                                  &none_once, NULL);
+        pd_stage_activation_bytes(g, st->nodes, st->n_nodes, st->recompute, &c.act_keep_bytes,
+                                  &c.act_once_bytes, &c.recompute_ms);
+        c.act_grad_bytes = all_bytes; /* dacts' layout: no input (its gradient is sent) */
+        if (st->recompute == PD_RECOMPUTE_SELECTIVE) c.act_copy_bytes = c.act_keep_bytes;
         c.act_keep_bytes += s > 0 ? in_bytes : 0;
         c.weight_stashing = stash;
         c.weight_versions = schedule && !strcmp(schedule, "2bw") ? 2 : 0;
@@ -225,10 +229,10 @@ void pd_sim_print(FILE *o, const pd_sim_result *r) {
             "all-reduce)\n", r->bytes_per_minibatch, r->p2p_bytes_per_minibatch,
             r->allreduce_bytes_per_minibatch);
     fprintf(o, "  peak memory      %.4g bytes per worker (most loaded)\n", r->peak_memory_bytes);
-    fprintf(o, "  stage  utilisation  peak memory\n");
+    fprintf(o, "  stage  utilisation  peak memory  activations\n");
     for (int s = 0; s < r->n_stages; s++)
-        fprintf(o, "  %5d  %10.1f%%  %11.4g\n", s, 100.0 * r->stage_util[s],
-                r->stage_peak_memory[s]);
+        fprintf(o, "  %5d  %10.1f%%  %11.4g  %11.4g\n", s, 100.0 * r->stage_util[s],
+                r->stage_peak_memory[s], r->stage_act_memory[s]);
 }
 
 int pd_simulate_report(FILE *o, const pd_costgraph *g, const pd_cluster *c, const pd_plan *p,

@@ -49,6 +49,7 @@ typedef struct {
     double clock, busy;
     int inflight, peak_inflight;
     double live, peak_live; /* interleaved: activation bytes in flight over its chunks */
+    int64_t acts_mb;   /* 1 + the minibatch whose activations the working buffer holds (0: none) */
     int n_allreduce;   /* allreduce actions completed */
     int arrived;       /* arrived at its current allreduce */
     sim_msg **q[2];    /* outstanding sends per kind, oldest first */
@@ -234,6 +235,14 @@ static int grow_group(group_state *g, int k) {
     return 0;
 }
 
+/* The recomputation a backward of mb pays first: none unless the stage recomputes and its
+ * working buffer holds another minibatch's activations (runtime/executor_recompute.c). */
+static double recompute(rank_state *rs, const pd_sim_rank_cost *c, int64_t mb) {
+    if (c->recompute_ms <= 0 || rs->acts_mb == mb + 1) return 0;
+    rs->acts_mb = mb + 1;
+    return c->recompute_ms;
+}
+
 /* Runs rank r's next step at time t (= ready_time). Returns 0, or -1 on out of memory. */
 static int step_rank(sim *x, int r, double t) {
     rank_state *rs = &x->st[r];
@@ -250,17 +259,18 @@ static int step_rank(sim *x, int r, double t) {
     switch (a->kind) {
     case PD_A_FORWARD:
         dur = c->fwd_ms;
+        rs->acts_mb = a->mb + 1;
         if (++rs->inflight > rs->peak_inflight) rs->peak_inflight = rs->inflight;
         if ((rs->live += c->act_keep_bytes) > rs->peak_live) rs->peak_live = rs->live;
         break;
     case PD_A_BACKWARD:
-        dur = c->bwd_ms;
+        dur = c->bwd_ms + recompute(rs, c, a->mb);
         if (rs->inflight > 0) rs->inflight--;
         rs->live -= c->act_keep_bytes;
         break;
-    case PD_A_BACKWARD_INPUT: dur = c->bwd_input_ms; break;
+    case PD_A_BACKWARD_INPUT: dur = c->bwd_input_ms + recompute(rs, c, a->mb); break;
     case PD_A_BACKWARD_WEIGHT:
-        dur = c->bwd_weight_ms;
+        dur = c->bwd_weight_ms + recompute(rs, c, a->mb);
         if (rs->inflight > 0) rs->inflight--;
         break;
     case PD_A_STEP: dur = c->step_ms; cat = "step"; break;
@@ -341,6 +351,7 @@ void pd_sim_result_free(pd_sim_result *r) {
     free(r->rank_peak_memory);
     free(r->stage_util);
     free(r->stage_peak_memory);
+    free(r->stage_act_memory);
     memset(r, 0, sizeof *r);
 }
 
@@ -353,8 +364,9 @@ static int alloc_result(pd_sim_result *o, int R, int S) {
     o->rank_peak_memory = calloc((size_t)R, sizeof(double));
     o->stage_util = calloc((size_t)S, sizeof(double));
     o->stage_peak_memory = calloc((size_t)S, sizeof(double));
+    o->stage_act_memory = calloc((size_t)S, sizeof(double));
     if (!o->rank_stage || !o->rank_busy_ms || !o->rank_util || !o->rank_peak_inflight ||
-        !o->rank_peak_memory || !o->stage_util || !o->stage_peak_memory) {
+        !o->rank_peak_memory || !o->stage_util || !o->stage_peak_memory || !o->stage_act_memory) {
         pd_sim_result_free(o);
         return -1;
     }
@@ -541,17 +553,25 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
         out->rank_peak_inflight[r] = rs->peak_inflight;
         int versions = rc[r].weight_stashing && rs->peak_inflight > 1 ? rs->peak_inflight : 1;
         if (rc[r].weight_versions > 0) versions = rc[r].weight_versions;
-        int keep = rc[r].split_backward ? 2 : 1; /* zb: the outputs' gradients too */
-        out->rank_peak_memory[r] = (versions + 2.0) * rc[r].param_bytes +
-                                   rs->peak_inflight * keep * rc[r].act_keep_bytes +
-                                   rc[r].act_once_bytes +
+        double grads = rc[r].split_backward ? rc[r].act_grad_bytes : 0; /* zb: the outputs' gradients */
+        double keep = rc[r].act_keep_bytes - (rs->peak_inflight > 1 ? 0 : rc[r].act_copy_bytes);
+        double acts = rs->peak_inflight * (keep + grads) + rc[r].act_once_bytes;
+        out->rank_peak_memory[r] = (versions + 2.0) * rc[r].param_bytes + acts +
                                    (rc[r].split_backward ? rs->peak_inflight * rc[r].param_bytes : 0);
         if (s->chunks > 1) { /* interleaved: one version of every chunk's weights (+ gradient and
                                 optimizer state) and the activations its chunks hold at once */
             double params = 0;
             for (int k = r; k < S; k += R) params += rc[k].param_bytes;
             out->rank_peak_memory[r] = 3.0 * params + rs->peak_live;
+            acts = rs->peak_live;
         }
+        /* each stage reports its busiest replica (interleaved: each chunk its rank's figures) */
+        int st0 = s->ranks[r].stage;
+        for (int k = st0; k < (s->chunks > 1 ? S : st0 + 1); k += R)
+            if (out->rank_peak_memory[r] >= out->stage_peak_memory[k]) {
+                out->stage_peak_memory[k] = out->rank_peak_memory[r];
+                out->stage_act_memory[k] = acts;
+            }
         if (out->rank_peak_memory[r] > out->peak_memory_bytes)
             out->peak_memory_bytes = out->rank_peak_memory[r];
     }
@@ -564,12 +584,8 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
     for (int r = 0; r < R; r++) {
         int st = out->rank_stage[r];
         out->rank_util[r] = out->makespan_ms > 0 ? out->rank_busy_ms[r] / out->makespan_ms : 0;
-        /* interleaved: each chunk reports its rank's figures */
-        for (int k = st; k < (s->chunks > 1 ? S : st + 1); k += R) {
+        for (int k = st; k < (s->chunks > 1 ? S : st + 1); k += R) /* interleaved: every chunk */
             out->stage_util[k] += out->rank_util[r] / (s->chunks > 1 ? 1 : x.g[st].members);
-            if (out->rank_peak_memory[r] > out->stage_peak_memory[k])
-                out->stage_peak_memory[k] = out->rank_peak_memory[r];
-        }
     }
     rc_status = 0;
 done:

@@ -46,7 +46,16 @@ typedef struct {
     double grad_bytes;              /* bytes of every send_grad this rank posts */
     double param_bytes;             /* its weights (all-reduced among replicas) */
     double act_keep_bytes;          /* activations kept per minibatch in flight (incl. input) */
-    double act_once_bytes;          /* activations held once (a recomputing stage's layers) */
+    double act_once_bytes;          /* activations held once (a recomputing stage's working
+                                       buffer) */
+    double act_copy_bytes;          /* the part of act_keep_bytes a rank keeps only with more
+                                       than one minibatch in flight (selective's kept copies) */
+    double act_grad_bytes;          /* zb-h1, zb-h2: the layers' output gradients each minibatch
+                                       in flight keeps until its backward_weight (whatever the
+                                       recomputation) */
+    double recompute_ms;            /* the forward a recomputing stage runs again before a
+                                       backward (B or W) whose minibatch's activations its
+                                       working buffer does not hold, as the CPU runtime does */
     int weight_stashing;            /* 1: one weight version per minibatch in flight (1f1b) */
     int weight_versions;            /* > 0: this many versions, whatever is in flight (2bw: 2) */
     int split_backward;             /* 1 (zb-h1, zb-h2): every minibatch in flight also keeps its
@@ -100,6 +109,8 @@ typedef struct {
     double *rank_peak_memory;    /* n_ranks: bytes */
     double *stage_util;          /* n_stages: mean of its replicas' rank_util */
     double *stage_peak_memory;   /* n_stages: max over its replicas */
+    double *stage_act_memory;    /* n_stages: the activations' part of it (stage inputs, layers'
+                                    outputs and saved state, zb's output gradients) */
 } pd_sim_result;
 
 void pd_sim_result_free(pd_sim_result *r);

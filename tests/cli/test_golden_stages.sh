@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_golden_stages.sh: the generated sources, byte for byte, against tests/golden/stages/<case>/
 # (fmnist_cnn on 2 stages, ResNet-50 on 4 stages and on 2 stages of which the first is
-# replicated 3 times, fmnist_cnn for CUDA). pdplan runs in a scratch folder that links models/,
+# replicated 3 times, fmnist_cnn for CUDA, fmnist_cnn with selective recomputation). pdplan runs in a scratch folder that links models/,
 # so that the banner's command line (-o <case>) is the same everywhere; the one machine-dependent
 # text, this checkout's path (the Makefile's PDRT_ROOT), is masked as @ROOT@. Then what every
 # golden stage must be: lines within 100 columns, no bare buffer offset (acts + 4816896: offsets
@@ -20,6 +20,7 @@ CASES=(
     "resnet50.h200.n4_straight|stage_0.c stage_1.c stage_2.c stage_3.c launch.conf|models/resnet50.yaml --device h200 -n 4 -b 1e11 --straight"
     "resnet50.h200.n4_b1e10|stage_0.c stage_1.c launch.conf|models/resnet50.yaml --device h200 -n 4 -b 1e10"
     "fmnist_cnn.n2_straight.cuda|stage_0.cu stage_1.cu launch.conf Makefile|models/fmnist_cnn.yaml -n 2 --straight --backend cuda"
+    "fmnist_cnn.n2_straight.selective|stage_0.c stage_1.c|models/fmnist_cnn.yaml -n 2 --straight --recompute selective"
 )
 
 mask() { # file

@@ -368,6 +368,52 @@ TEST(peak_memory_under_recompute_and_zero_bubble) {
     pd_costgraph_free(g);
 }
 
+/* Selective recomputation keeps the nodes selective_keeps marks per minibatch in flight and
+ * every node once (the working buffer), and a backward pays the recomputed nodes' forward
+ * unless the minibatch's activations are still there (the last stage under 1f1b, which keeps no
+ * copy of its kept part either, with one minibatch in flight); full keeps
+ * every node once and pays the whole forward. The figures are what runtime/executor_recompute.c
+ * allocates (stored_bytes: outputs and saved state). */
+TEST(selective_and_full_recompute_memory_and_time) {
+    double f[6] = {2, 1, 2, 1, 2, 1}, b[6] = {1, 1, 1, 1, 1, 1};
+    pd_costgraph *g = chain(6, f, b, 100, 0);
+    g->stored_bytes = calloc(6, sizeof(double));
+    g->selective_keeps = calloc(6, 1);
+    for (int v = 0; v < 6; v++) { /* a "linear" (kept) then a "relu" (recomputed) per stage */
+        g->stored_bytes[v] = v % 2 ? 3000 : 1000;
+        g->selective_keeps[v] = v % 2 == 0;
+    }
+    int first[4] = {0, 2, 4, 6};
+    double per_mb, once, again;
+    pd_stage_activation_bytes(g, (int[]){0, 1}, 2, PD_RECOMPUTE_SELECTIVE, &per_mb, &once, &again);
+    CHECK_CLOSE(per_mb, 1000.0, 0, 0);
+    CHECK_CLOSE(once, 4000.0, 0, 0);
+    CHECK_CLOSE(again, 1.0, 0, 0);
+    pd_stage_activation_bytes(g, (int[]){0, 1}, 2, PD_RECOMPUTE_FULL, &per_mb, &once, &again);
+    CHECK(per_mb == 0 && once == 4000 && again == 3);
+    pd_stage_activation_bytes(g, (int[]){0, 1}, 2, PD_RECOMPUTE_NONE, &per_mb, &once, &again);
+    CHECK(per_mb == 4000 && once == 0 && again == 0);
+    pd_plan *p = plan_of(3, first, NULL);
+    pd_cluster c = flat(3, 1e12);
+    pd_sim_result r;
+    char why[256];
+    /* mode, steady ms (stages 0 and 1: f + b + the recomputation), stage 0's and 2's bytes */
+    const double want[3][3] = {{5, 3 * 4000, 4000 + 100},
+                               {8, 4000, 100 + 4000},
+                               {6, 3 * 1000 + 4000, 100 + 4000}}; /* one in flight: no copy */
+    for (int mode = 0; mode < 3; mode++) {
+        for (int s = 0; s < 3; s++) p->stages[s].recompute = mode;
+        CHECK_EQ_INT(pd_simulate(&r, NULL, g, &c, p, "1f1b", 20, NULL, why, sizeof why), 0);
+        CHECK_CLOSE(r.steady_ms, want[mode][0], 1e-6, 0);
+        CHECK_CLOSE(r.stage_act_memory[0], want[mode][1], 1e-9, 0);
+        CHECK_CLOSE(r.stage_act_memory[2], want[mode][2], 1e-9, 0);
+        CHECK_CLOSE(r.stage_peak_memory[0], want[mode][1], 1e-9, 0); /* no parameters */
+        pd_sim_result_free(&r);
+    }
+    pd_plan_free(p);
+    pd_costgraph_free(g);
+}
+
 TEST(a_deadlocking_schedule_is_reported) {
     pd_schedule s;
     memset(&s, 0, sizeof s);

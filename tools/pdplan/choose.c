@@ -3,7 +3,8 @@
  * plans one partition under the memory limit (its memory model is 1f1b's) and one without it
  * (often faster, but only a leaner schedule may fit); every candidate (partition x schedule x
  * microbatches x recomputation) is simulated (planner/sim: time per minibatch, peak memory per
- * worker with the schedule's weight versions, stashed activations and deferred W buffers);
+ * worker with the schedule's weight versions, stashed activations and deferred W buffers;
+ * recomputation none, full or selective on every stage);
  * those over the limit are dropped and the fastest left wins, the simpler one on a tie (in the
  * order tried). Prints why, and with --explain every candidate. */
 #include "choose.h"
@@ -53,7 +54,9 @@ static void describe(FILE *out, const candidate *k, const char *const *plan_name
     char m[16] = "-";
     if (k->microbatches) snprintf(m, sizeof m, "%d", k->microbatches);
     fprintf(out, "%s partition, %s, M %s, %s", plan_name[k->plan], k->schedule, m,
-            k->recompute ? "recompute" : "no recompute");
+            k->recompute ? (k->recompute == PD_RECOMPUTE_FULL ? "full recompute"
+                                                              : "selective recompute")
+                         : "no recompute");
 }
 
 pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_cluster *c, pd_plan *a,
@@ -61,7 +64,7 @@ pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_cluster *
     static const char *const names[] = {"1f1b", "2bw", "flush", "gpipe", "zb-h1", "zb-h2"};
     static const char *const plan_name[2] = {"limited", "unlimited"};
     pd_plan *plans[2] = {a, b && (!a || !same_partition(a, b)) ? b : NULL};
-    candidate *k = calloc(2 * 6 * 2 * 2, sizeof *k);
+    candidate *k = calloc(2 * 6 * 3 * 2, sizeof *k);
     if (!k) {
         pd_diag_error(d, "pdplan", 0, 0, "out of memory choosing the schedule");
         return NULL;
@@ -76,7 +79,7 @@ pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_cluster *
             const char *s = names[si];
             int is_1f1b = !strcmp(s, "1f1b");
             if (!cpu && strcmp(s, "flush") && strcmp(s, "gpipe") && !is_1f1b) continue;
-            for (int rc = 0; rc <= (cpu && !pd_schedule_splits_backward(s)); rc++)
+            for (int rc = 0; rc <= (cpu ? PD_RECOMPUTE_SELECTIVE : 0); rc++)
                 for (int mi = 0; mi < (is_1f1b ? 1 : 2); mi++) {
                     int M = is_1f1b ? 0 : M0 << mi;
                     if (!strcmp(s, "2bw") && !two_bw_fits(p, M)) continue;
@@ -111,7 +114,7 @@ pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_cluster *
             if (k[i].microbatches) snprintf(m, sizeof m, "%d", k[i].microbatches);
             gb(mb, sizeof mb, k[i].bytes);
             fprintf(out, "  %-10s %-7s %5s %-10s %14.4f %14s%s%s\n", plan_name[k[i].plan],
-                    k[i].schedule, m, k[i].recompute ? "yes" : "no", k[i].ms, mb,
+                    k[i].schedule, m, pd_recompute_name(k[i].recompute), k[i].ms, mb,
                     k[i].fits ? "" : "  over the limit", i == best ? "  <- chosen" : "");
         }
     }

@@ -47,8 +47,12 @@ void pd_cli_usage(FILE *out) {
         "      --chunks V           interleaved: V stages per worker (default 2), stage s on\n"
         "                           worker s mod workers; microbatches a multiple of workers\n"
         "      --vertical-sync      1f1b: every stage uses the weights stage 0 used (straight plans)\n"
-        "      --recompute          every stage keeps only its input per minibatch in flight and\n"
-        "                           recomputes its forward before the backward (CPU backend)\n"
+        "      --recompute [MODE]   activation recomputation (CPU backend): full (the default\n"
+        "                           when MODE is left out) keeps only each stage's input per\n"
+        "                           minibatch in flight and recomputes its forward before the\n"
+        "                           backward; selective keeps the outputs of linear, conv2d and\n"
+        "                           lstm and recomputes the cheap layers (docs/ops.md); none;\n"
+        "                           or per stage, e.g. 0:full,2:selective (the others none)\n"
         "      --max-states N       cap on the downward-closed sets the DP enumerates\n"
         "                           (default 20000)\n"
         "      --memory-budget B    bytes the DP's tables may take (default 2 GiB); above it\n"
@@ -263,11 +267,82 @@ static void apply_value(pd_cli *cli, value_opt id, const char *opt, const char *
     }
 }
 
+static int recompute_mode_of(const char *v, size_t n) {
+    static const char *const modes[] = {"none", "full", "selective"};
+    for (int k = 0; k < 3; k++)
+        if (strlen(modes[k]) == n && !strncmp(v, modes[k], n)) return k;
+    return -1;
+}
+
+/* Whether the argument after a bare --recompute is its value: a mode, or a per-stage list. */
+static int is_recompute_value(const char *v) {
+    return recompute_mode_of(v, strlen(v)) >= 0 || (isdigit((unsigned char)v[0]) && strchr(v, ':'));
+}
+
+/* --recompute's value: full|selective|none, or STAGE:MODE[,STAGE:MODE...]. */
+static void parse_recompute(pd_cli *cli, const char *v, pd_diag *d) {
+    int mode = recompute_mode_of(v, strlen(v));
+    if (!*v) {
+        pd_diag_error(d, "pdplan", 0, 0, "--recompute: empty value (full, selective, none, or "
+                      "a list such as 0:full,2:selective)");
+        return;
+    }
+    if (mode >= 0) {
+        cli->recompute = mode;
+        return;
+    }
+    for (const char *at = v; *at;) {
+        const char *comma = strchr(at, ','), *end = comma ? comma : at + strlen(at);
+        const char *colon = memchr(at, ':', (size_t)(end - at));
+        char *num_end = NULL;
+        long stage = colon && isdigit((unsigned char)at[0]) ? strtol(at, &num_end, 10) : -1;
+        int m = colon ? recompute_mode_of(colon + 1, (size_t)(end - colon - 1)) : -1;
+        if (stage < 0 || num_end != colon || stage >= PD_MAX_RECOMPUTE_LIST || m < 0) {
+            pd_diag_error(d, "pdplan", 0, 0, "--recompute: '%.*s' is not STAGE:MODE (a stage "
+                          "number below %d, a mode of none, full, selective); give full, "
+                          "selective, none or a list such as 0:full,2:selective", (int)(end - at),
+                          at, PD_MAX_RECOMPUTE_LIST);
+            return;
+        }
+        for (int k = 0; k < cli->n_recompute_stages; k++)
+            if (cli->recompute_stage[k] == (int)stage) {
+                pd_diag_error(d, "pdplan", 0, 0, "--recompute: stage %ld given twice", stage);
+                return;
+            }
+        if (cli->n_recompute_stages >= PD_MAX_RECOMPUTE_LIST) return;
+        cli->recompute_stage[cli->n_recompute_stages] = (int)stage;
+        cli->recompute_mode[cli->n_recompute_stages++] = m;
+        if (m) cli->recompute = 1;
+        at = comma ? comma + 1 : end;
+        if (comma && !*at) {
+            pd_diag_error(d, "pdplan", 0, 0, "--recompute: '%s' ends in a comma", v);
+            return;
+        }
+    }
+}
+
+int pd_cli_apply_recompute(const pd_cli *cli, pd_plan *p, pd_diag *d) {
+    int bad = 0;
+    for (int s = 0; s < p->n_stages; s++)
+        p->stages[s].recompute = cli->n_recompute_stages ? PD_RECOMPUTE_NONE : cli->recompute;
+    for (int k = 0; k < cli->n_recompute_stages; k++) {
+        int s = cli->recompute_stage[k];
+        if (s < p->n_stages) {
+            p->stages[s].recompute = cli->recompute_mode[k];
+            continue;
+        }
+        pd_diag_error(d, "pdplan", 0, 0, "--recompute %d:%s: the plan has %d stage%s (0 to %d)",
+                      s, pd_recompute_name(cli->recompute_mode[k]), p->n_stages,
+                      p->n_stages == 1 ? "" : "s", p->n_stages - 1);
+        bad = 1;
+    }
+    return bad;
+}
+
 /* Flags without a value; returns 1 if arg was one. */
 static int apply_flag(pd_cli *cli, const char *arg) {
     if (!strcmp(arg, "--straight")) cli->straight = 1;
     else if (!strcmp(arg, "--vertical-sync")) cli->vertical_sync = 1;
-    else if (!strcmp(arg, "--recompute")) cli->recompute = 1;
     else if (!strcmp(arg, "--no-codegen")) cli->no_codegen = 1;
     else if (!strcmp(arg, "--verify")) cli->verify = 1;
     else if (!strcmp(arg, "--explain")) cli->explain = 1;
@@ -282,7 +357,7 @@ static int apply_flag(pd_cli *cli, const char *arg) {
 }
 
 int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
-    int errors0 = d->errors, n_seen = 0, b_seen = 0, only_positional = 0;
+    int errors0 = d->errors, n_seen = 0, b_seen = 0, only_positional = 0, recompute_seen = 0;
     int seen[O_NONE + 1] = {0};
     int n_given = 0, b_given = 0; /* values after -n and -b, valid or not */
     memset(cli, 0, sizeof *cli);
@@ -303,6 +378,13 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         }
         if (!strcmp(arg, "--")) { only_positional = 1; continue; }
         if (apply_flag(cli, arg)) continue;
+        if (!strncmp(arg, "--recompute", 11) && (arg[11] == 0 || arg[11] == '=')) {
+            const char *v = arg[11] == '=' ? arg + 12 : NULL;
+            if (!v && i + 1 < argc && is_recompute_value(argv[i + 1])) v = argv[++i];
+            if (recompute_seen++) pd_diag_error(d, "pdplan", 0, 0, "--recompute given twice");
+            else parse_recompute(cli, v ? v : "full", d);
+            continue;
+        }
         if (!strcmp(arg, "-n") || !strcmp(arg, "-b")) {
             int is_n = arg[1] == 'n', k = 0;
             int *times = is_n ? &n_seen : &b_seen;
@@ -373,10 +455,6 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
     if (cli->recompute && !strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--recompute runs on the CPU backend only: the CUDA "
                       "executor keeps every activation");
-    if (cli->recompute && pd_schedule_splits_backward(cli->schedule))
-        pd_diag_error(d, "pdplan", 0, 0, "--recompute with --schedule %s is not supported yet "
-                      "(backward_weight would need the activations recomputed a second time)",
-                      cli->schedule);
     if (!strcmp(cli->schedule, "2bw") && !strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--schedule 2bw runs on the CPU backend only: the CUDA "
                       "executor does not choose 2bw's weight versions yet");

@@ -11,6 +11,8 @@
 #include "planner/util/diag.h"
 #include "planner/plan/plan.h"
 
+#define PD_MAX_RECOMPUTE_LIST 256
+
 typedef struct {
     const char *input;        /* MODEL.yaml, MODEL.onnx or graph.txt (argv storage) */
     const char *profile;      /* -p, --profile */
@@ -23,7 +25,12 @@ typedef struct {
     double memory_bytes;      /* --memory (0: not given) */
     int straight;             /* --straight */
     int vertical_sync;        /* --vertical-sync (1f1b only) */
-    int recompute;            /* --recompute: every stage recomputes its forward (CPU) */
+    int recompute;            /* --recompute [full|selective|none]: every stage's mode
+                                 (pd_recompute_mode; --recompute alone: full), or with a
+                                 per-stage list, nonzero when any stage recomputes (CPU) */
+    int n_recompute_stages;   /* --recompute 0:full,2:selective: the listed stages' modes (the */
+    int recompute_stage[PD_MAX_RECOMPUTE_LIST]; /* others none); stages checked against the */
+    int recompute_mode[PD_MAX_RECOMPUTE_LIST];  /* plan by pd_cli_apply_recompute */
     pd_cost_model cost_model; /* --compat pipedream */
     const char *schedule;     /* --schedule: "1f1b" (default), "flush", "gpipe", "zb-h1", "zb-h2" */
     const char *backend;      /* --backend: "cpu" (default), "cuda" */
@@ -49,6 +56,10 @@ typedef struct {
 
 /* Fills *cli from argv (argv[0] is the program name). Returns the number of errors reported. */
 int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d);
+
+/* Sets every stage's recompute mode of p from --recompute; a listed stage the plan does not
+ * have is a diagnostic (returns 1). */
+int pd_cli_apply_recompute(const pd_cli *cli, pd_plan *p, pd_diag *d);
 
 /* The --help text. */
 void pd_cli_usage(FILE *out);

@@ -326,7 +326,11 @@ int main(int argc, char **argv) {
     snprintf(p->schedule, sizeof p->schedule, "%s", cli.schedule);
     p->straight = cli.straight;
     p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
-    for (int s = 0; s < p->n_stages; s++) p->stages[s].recompute = cli.recompute;
+    if (pd_cli_apply_recompute(&cli, p, &d)) {
+        status = EXIT_INPUT;
+        fprintf(stderr, "pdplan: no plan; nothing written\n");
+        goto done;
+    }
     if (!strcmp(cli.schedule, "2bw")) { /* two versions, which needs warm-up <= M / replicas */
         int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
         for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
