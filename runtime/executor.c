@@ -120,16 +120,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
         for (int b = 0; b < e->NL; b++) in[st->in_floats + b] = (float)e->labels[b];
         data_ms = 1e3 * (pdrt_now() - td);
     }
-    float *w;
-    if (e->vsync) { /* the version stage 0 uses for mb: after max(0, mb - w0) updates */
-        int64_t v = e->epoch_base_updates + (mb > e->w0 ? mb - e->w0 : 0);
-        w = pdrt_stash_for_forward_at(&e->stash, l, v);
-    } else if (e->two_bw) { /* batch b of this schedule: the weights after update b - 2 */
-        int64_t b = mb / e->M;
-        w = pdrt_stash_for_forward_at(&e->stash, l, e->epoch_base_updates + (b > 0 ? b - 1 : 0));
-    } else {
-        w = pdrt_stash_for_forward(&e->stash, l);
-    }
+    float *w = pdrt_rules_forward_weights(&e->ru, &e->stash, l, mb, e->epoch_base_updates);
     float *out = e->last ? e->logits
                          : send_slot(e, 0, l, &e->stats.wait_ms);
     t += 1e-3 * (e->stats.wait_ms - wait0); /* waiting for a send slot is not compute */
@@ -204,8 +195,8 @@ static int accumulate(ex_t *e, float *g, int64_t mb, int64_t base, int drop) {
 static double recompute(ex_t *e, int64_t mb, int d, const float *w, int64_t base) {
     const pdrt_stage *st = e->st;
     double t = pdrt_now();
-    if (e->inj_recompute == 1) return 0; /* test-only: skipped */
-    float *bufs = e->inj_recompute == 2 ? e->buffers : e->buffers_tmp; /* test-only: twice */
+    if (e->ru.inj_recompute == 1) return 0; /* test-only: skipped */
+    float *bufs = e->ru.inj_recompute == 2 ? e->buffers : e->buffers_tmp; /* test-only: twice */
     if (bufs == e->buffers_tmp) memcpy(bufs, e->buffers, (size_t)st->n_buffers * sizeof(float));
     st->forward(e->last ? e->logits : e->recompute_out, e->acts[d], e->scratch, bufs, w, e->in[d],
                 1, e->a->seed, base + mb);
@@ -220,7 +211,7 @@ static void backward(ex_t *e, int64_t mb, int64_t base) {
                           : send_slot(e, 1, l, &e->stats.wait_ms);
     double t = pdrt_now();
     float *w = pdrt_stash_for_backward(&e->stash, l);
-    double again_ms = e->recompute ? recompute(e, mb, d, w, base) : 0;
+    double again_ms = e->ru.recompute ? recompute(e, mb, d, w, base) : 0;
     pdrt_laps_begin(&e->laps, 1);
     st->backward(din, e->grads, e->dacts, e->scratch, e->dout[d], e->acts[d], w, e->in[d]);
     int drop = accumulate(e, e->grads, mb, base, e->dout[d][st->out_floats] != 0);
@@ -503,9 +494,7 @@ static double evaluate(ex_t *e) {
 static void ex_alloc(ex_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
     e->D = pdrt_in_flight(&full->ranks[e->rank]);
-    int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
-    if (strcmp(full->name, "1f1b")) nv = e->two_bw ? 2 : 1; /* 2bw: two; synchronous: one */
-    if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;   /* back to the version stage 0 used */
+    int nv = pdrt_rules_versions(&e->ru, st, e->D);
     e->S = full->send_slots > 0 ? full->send_slots : 1;
     pdrt_stash_init(&e->stash, nv, st->n_params, e->D);
     e->acc = pdrt_alloc((size_t)st->n_params + 1);
@@ -517,11 +506,11 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->scratch = pdrt_alloc((size_t)pdrt_scratch_floats(st));
     e->dacts = pdrt_alloc((size_t)st->n_acts);
     e->logits = pdrt_alloc((size_t)st->out_floats);
-    if (e->recompute) { /* one activation buffer: each backward recomputes its minibatch's */
+    if (e->ru.recompute) { /* one activation buffer: each backward recomputes its minibatch's */
         e->buffers_tmp = pdrt_alloc((size_t)st->n_buffers);
         e->recompute_out = pdrt_alloc((size_t)st->out_floats);
     }
-    if (pd_schedule_splits_backward(full->name)) { /* B and W: the gradients between them */
+    if (e->ru.split) { /* B and W: the gradients between them */
         if (!st->backward_input || !st->backward_weight)
             PDRT_FAIL("stage %d has no backward_input/backward_weight for %s: regenerate it "
                       "with this pdplan", st->index, full->name);
@@ -541,8 +530,9 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
     e->grad_send = calloc((size_t)e->S, sizeof(float *));
     e->links = calloc((size_t)e->n, sizeof *e->links);
     PDRT_CHECK(e->labels && e->acts && e->in && e->dout && e->act_send && e->grad_send && e->links);
+    int nacts = pdrt_rules_act_buffers(&e->ru, e->D);
     for (int i = 0; i < e->D; i++) {
-        e->acts[i] = e->recompute && i ? e->acts[0] : pdrt_alloc((size_t)st->n_acts);
+        e->acts[i] = i >= nacts ? e->acts[i % nacts] : pdrt_alloc((size_t)st->n_acts);
         e->in[i] = pdrt_alloc((size_t)(st->in_floats + e->NL));
         e->dout[i] = pdrt_alloc((size_t)st->out_floats + 1); /* + the drop flag */
     }
@@ -554,7 +544,7 @@ static void ex_alloc(ex_t *e, const pd_schedule *full) {
 
 static void ex_free(ex_t *e) {
     for (int i = 0; i < e->D; i++) {
-        if (!e->recompute || !i) free(e->acts[i]);
+        if (i < pdrt_rules_act_buffers(&e->ru, e->D)) free(e->acts[i]);
         free(e->in[i]);
         free(e->dout[i]);
     }
@@ -600,24 +590,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     e.NL = e.B * e.tg;
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
-    e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
-    e.recompute = a.recompute >= 0 ? a.recompute : st->recompute;
-    e.two_bw = !strcmp(pdrt_schedule_name(st, &a), "2bw");
-    e.M = pdrt_microbatches(st, &a);
-    if (e.two_bw && e.M / e.R < st->warmup[st->index])
-        PDRT_FAIL("2bw keeps two weight versions, which needs at least %d minibatches per "
-                  "replica in a batch on stage %d (its warm-up); %d microbatches on %d "
-                  "replica%s give %d: raise --microbatches", st->warmup[st->index], st->index,
-                  e.M, e.R, e.R > 1 ? "s" : "", e.M / e.R);
-    if (e.recompute && pd_schedule_splits_backward(pdrt_schedule_name(st, &a)))
-        PDRT_FAIL("--recompute with the %s schedule is not supported yet (backward_weight would "
-                  "need the activations recomputed a second time)", pdrt_schedule_name(st, &a));
-    e.w0 = st->warmup[0];
-    if (e.vsync)
-        for (int k = 0; k < st->n_stages; k++)
-            if (pdrt_replicas(st, k) != 1)
-                PDRT_FAIL("vertical sync needs a straight pipeline (stage %d has %d "
-                        "replicas)", k, pdrt_replicas(st, k));
+    pdrt_rules_init(&e.ru, st, &a, e.R); /* and its refusals */
     pdrt_optim_from(&e.opt, st, &a);
     pdrt_clip_check(&e.opt, st, &a);
     pdrt_ties_check(st, &a);
@@ -647,11 +620,6 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         e.inj_step = is;
         e.inj_stage = ist;
     }
-    /* test-only: PDRT_INJECT_RECOMPUTE=skip (no recomputation) or bn-twice (the running
-     * statistics updated by the recomputation too), to show that the tests can tell */
-    const char *ir = getenv("PDRT_INJECT_RECOMPUTE");
-    if (ir) e.inj_recompute = !strcmp(ir, "skip") ? 1 : !strcmp(ir, "bn-twice") ? 2 : -1;
-    if (e.inj_recompute < 0) PDRT_FAIL("PDRT_INJECT_RECOMPUTE='%s': not skip or bn-twice", ir);
     int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
     int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
     if (a.resume) {
