@@ -357,19 +357,9 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "--schedule auto chooses the microbatches and "
                       "recomputation itself: drop --recompute, --microbatches and "
                       "--vertical-sync, or name a schedule");
-    if (cli->recompute && !strcmp(cli->backend, "cuda"))
-        pd_diag_error(d, "pdplan", 0, 0, "--recompute runs on the CPU backend only: the CUDA "
-                      "executor keeps every activation");
     if (cli->recompute && pd_schedule_splits_backward(cli->schedule))
         pd_diag_error(d, "pdplan", 0, 0, "--recompute with --schedule %s is not supported yet "
                       "(backward_weight would need the activations recomputed a second time)",
-                      cli->schedule);
-    if (!strcmp(cli->schedule, "2bw") && !strcmp(cli->backend, "cuda"))
-        pd_diag_error(d, "pdplan", 0, 0, "--schedule 2bw runs on the CPU backend only: the CUDA "
-                      "executor does not choose 2bw's weight versions yet");
-    if (pd_schedule_splits_backward(cli->schedule) && !strcmp(cli->backend, "cuda"))
-        pd_diag_error(d, "pdplan", 0, 0, "--schedule %s runs on the CPU backend only: the CUDA "
-                      "stages have no split backward (backward_input, backward_weight) yet",
                       cli->schedule);
     return d->errors - errors0;
 }
