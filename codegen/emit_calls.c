@@ -268,6 +268,13 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op) {
  * that says so when it has parameters. A CUDA linear fused with its ReLU prints the fused
  * backward in both parts (each applies the ReLU's mask to the ReLU's output gradient, which the
  * input part leaves in dacts). */
+int cg_op_in_input_part(const cg_em *e, const cg_op *op) {
+    int any = !pd_op(e->m->layers[op->layer].op)->backward_splits;
+    for (int j = 0; j < op->n_in; j++) any |= op->dx[j].ptr != CG_NULL;
+    for (int k = 0; k < op->n_zero; k++) any |= op->zero[k].at.ptr != CG_DPARAMS;
+    return any;
+}
+
 void cg_emit_op_backward_part(cg_em *e, const cg_op *op, int weight_part) {
     const pd_layer *ly = &e->m->layers[op->layer];
     int splits = pd_op(ly->op)->backward_splits, has_params = op->n_tensors > 0 && op->param_floats > 0;

@@ -74,9 +74,7 @@ static void print_backward_input(cg_em *e) {
     print_backward_entry(e);
     for (int i = cs->n_ops - 1; i >= 0; i--) {
         const cg_op *op = &cs->ops[i];
-        int any = !pd_op(e->m->layers[op->layer].op)->backward_splits;
-        for (int j = 0; j < op->n_in; j++) any |= op->dx[j].ptr != CG_NULL;
-        if (!any) continue;
+        if (!cg_op_in_input_part(e, op)) continue;
         cg_emit_op_comment(e, op);
         cg_emit_op_backward_part(e, op, 0);
     }
