@@ -112,7 +112,8 @@ pipe_check() {
 pipe_check || status=1
 
 say "schedules on the GPU: zb-h1, zb-h2, 2bw, recomputation (tiny: conv, batch norm, dropout, linear)"
-# tests/data/models/tiny.yaml in 2 stages on one GPU (CUDA IPC), 40 minibatches of synthetic data,
+# tests/data/models/tiny.yaml in 2 stages on one GPU (CUDA IPC), 40 minibatches of synthetic data
+# (1,024 samples: one epoch),
 # seed 7, 4 microbatches per update. Distances are each tensor's normwise relative difference
 # (weights and batch-norm running statistics), the largest printed. Pass: zb-h1 and zb-h2 within
 # 2e-2 of the CPU's --single (sequential SGD on the same batches: what both schedules compute),
@@ -150,7 +151,7 @@ sched_check() {
         { tail -n 30 "$p/build.log"; echo "FAIL schedules build"; return 1; }
     local mpi=(mpirun --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1)
     [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
-    local args=(--steps 40 --data synthetic --synthetic-n 512 --seed 7 --microbatches 4 --no-eval --no-trace)
+    local args=(--steps 40 --data synthetic --synthetic-n 1024 --seed 7 --microbatches 4 --no-eval --no-trace)
     run2() { # backend name options...: a 2-stage run saving to $p/w_name (INJ: the injection)
         local b=$1 n=$2 inj=(); shift 2
         [ -n "${INJ:-}" ] && inj=(-x "PDRT_INJECT_RECOMPUTE=$INJ")
