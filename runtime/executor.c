@@ -408,15 +408,8 @@ static void run_epoch(ex_t *e, const pd_schedule *s, int epoch, int64_t base, in
  * e->val_loss gets the mean loss. */
 static double evaluate(ex_t *e) {
     const pdrt_stage *st = e->st;
-    int64_t nb = 0, n_test = 0;
-    if (e->first) {
-        nb = pdrt_eval_batches(e->a, pd_data_batches(&e->test, e->B, 0));
-        n_test = nb * e->B < e->test.n ? nb * e->B : e->test.n;
-    }
-    pdrt_watch("the test set's size", 0, -1);
-    MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    pdrt_unwatch();
+    int64_t nb, n_test;
+    pdrt_eval_size(&nb, &n_test, e->a, &e->test, e->B, e->first);
     /* the replicas hold the same weights; not the same batch-norm statistics (each its own) */
     int share = st->n_stages == 1 && e->R > 1 && st->n_buffers == 0;
     if (e->j != 0 && !share) nb = 0;

@@ -372,6 +372,11 @@ int64_t pdrt_segment_end(const pdrt_args *a, int64_t done, int64_t per_epoch, in
 int pdrt_eval_due(const pdrt_args *a, int64_t done, int end);
 /* The test minibatches an evaluation runs: nb of them, or --eval-batches' if fewer. */
 int64_t pdrt_eval_batches(const pdrt_args *a, int64_t nb);
+/* The pipeline's evaluation size: stage 0 (first) counts its test minibatches (*nb, as
+ * pdrt_eval_batches) and samples (*n_test) and every rank receives them. Collective on
+ * MPI_COMM_WORLD; both executors' evaluations begin with it. */
+void pdrt_eval_size(int64_t *nb, int64_t *n_test, const pdrt_args *a, const pd_data *test, int B,
+                    int first);
 /* An evaluation's bookkeeping on the reporting rank (print 1; others pass 0 and c NULL and get
  * the same answer): prints "epoch E[ step L/P] test_accuracy A[ val_loss V] elapsed T s" (the
  * step part for evaluations inside an epoch), records the point in c, and returns 1 when the

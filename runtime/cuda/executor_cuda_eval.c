@@ -12,15 +12,8 @@
  * gets the mean loss per target. */
 double pdrt_cx_evaluate(cx_t *e) {
     const pdrt_stage *st = e->st;
-    int64_t nb = 0, n_test = 0;
-    if (e->first) {
-        nb = pdrt_eval_batches(e->a, pd_data_batches(&e->test, e->B, 0));
-        n_test = nb * e->B < e->test.n ? nb * e->B : e->test.n;
-    }
-    pdrt_watch("the test set's size", 0, -1);
-    MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    pdrt_unwatch();
+    int64_t nb, n_test;
+    pdrt_eval_size(&nb, &n_test, e->a, &e->test, e->B, e->first);
     if (e->j != 0) nb = 0;
     int64_t nin = st->in_floats + e->NL, nout = st->out_floats + e->NL;
     float *hin = malloc((size_t)nin * sizeof(float)), *hout = malloc((size_t)nout * sizeof(float));
