@@ -35,6 +35,11 @@ void pdrt_cx_alloc(cx_t *e, const pd_schedule *full) {
     if (!runs_here(full->name))
         PDRT_FAIL("the %s schedule runs on the CPU executor only: the CUDA executor runs 1f1b, "
                   "flush, gpipe, zb-h1, zb-h2 and 2bw", full->name);
+    if (e->ru.split && e->ru.recompute) /* rt_rules.c refuses it today; should the CPU learn it, W
+                                          * here would still read the one activation buffer */
+        PDRT_FAIL("--recompute with the %s schedule does not run on the CUDA executor: its "
+                  "backward_weight would read activations another minibatch's forward has "
+                  "overwritten", full->name);
     if (e->ru.split && (!e->cst->backward_input || !e->cst->backward_weight))
         PDRT_FAIL("stage %d has no backward_input/backward_weight for %s: regenerate it with "
                   "this pdplan", st->index, full->name);
