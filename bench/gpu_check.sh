@@ -2,7 +2,8 @@
 # gpu_check.sh: the one script for the GPU machine (docs/cuda.md). Builds the CUDA library and
 # its tools there (no libyaml, GLPK or MPI needed), checks every GPU op forward and backward
 # against the CPU ops (build/cuda/test_ops_cuda), runs a 2-stage fmnist_cnn pipeline on one GPU
-# (CUDA IPC between the stages) against the CPU pipeline, then times full training steps of VGG-16
+# (CUDA IPC between the stages) against the CPU pipeline, then zb-h1, zb-h2, 2bw and
+# recomputation on a 2-stage tiny model against the CPU's, then times full training steps of VGG-16
 # (batch 64), AlexNet (256) and ResNet-50 (128) in fp32 without TF32 and in bf16, and prints a
 # table against the PyTorch eager anchors measured on one H200 (../shared/anchors/h200).
 # Usage: bench/gpu_check.sh [OUTDIR]   (OUTDIR receives the logs; default build/gpu_check)
@@ -12,7 +13,9 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = --generate ]; then # here, where pdplan runs: the sources step 3 carries there
     rm -rf bench/gpu_pipeline && mkdir -p bench/gpu_pipeline
     bin/pdplan models/fmnist_cnn.yaml -n 2 --straight -q -o bench/gpu_pipeline/cpu &&
-        bin/pdplan models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda -o bench/gpu_pipeline/cuda
+        bin/pdplan models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda -o bench/gpu_pipeline/cuda &&
+        bin/pdplan tests/data/models/tiny.yaml -n 2 --straight -q -o bench/gpu_pipeline/tiny_cpu &&
+        bin/pdplan tests/data/models/tiny.yaml -n 2 --straight -q --backend cuda -o bench/gpu_pipeline/tiny_cuda
     exit $?
 fi
 out=${1:-build/gpu_check}
@@ -107,6 +110,81 @@ pipe_check() {
     [ "$n" -gt 0 ] && [ $ok = 1 ]
 }
 pipe_check || status=1
+
+say "schedules on the GPU: zb-h1, zb-h2, 2bw, recomputation (tiny: conv, batch norm, dropout, linear)"
+# tests/data/models/tiny.yaml in 2 stages on one GPU (CUDA IPC), 40 minibatches of synthetic data
+# (1,024 samples: one epoch),
+# seed 7, 4 microbatches per update. Distances are each tensor's normwise relative difference
+# (weights and batch-norm running statistics), the largest printed. Pass: zb-h1 and zb-h2 within
+# 2e-2 of the CPU's --single (sequential SGD on the same batches: what both schedules compute),
+# and within 1e-5 of the CUDA flush run (the same sums in the same order: bitwise where cuDNN's
+# algorithms are deterministic; "bitwise" is printed when they are); 2bw within 2e-2 of the CPU
+# executor's 2bw and nearer to it than to --single (the comparison can tell the two update rules
+# apart); recomputation within 1e-6 of the same run without it (expected bitwise), and the
+# test-only PDRT_INJECT_RECOMPUTE=bn-twice (the statistics updated by the recomputation too)
+# more than 1e-4 away from it on the running statistics.
+dist() { # dirA dirB [pattern]: the largest normwise relative difference over the .f32 files
+    local f g worst=0 e
+    for f in "$1"/${3:-*}.f32; do
+        g="$2/${f##*/}"
+        [ -f "$g" ] || { echo "missing ${f##*/}"; return; }
+        e=$(paste <(od -An -v -f -w4 "$f") <(od -An -v -f -w4 "$g") |
+            awk '{ d = $1 - $2; s += d * d; r += $1 * $1 } END { printf "%.3g", sqrt(s / (r > 0 ? r : 1)) }')
+        worst=$(awk -v a="$worst" -v b="$e" 'BEGIN { print (b > a ? b : a) }')
+    done
+    echo "$worst"
+}
+below() { awk -v e="$1" -v b="$2" 'BEGIN { exit !(e ~ /^[0-9.eE+-]+$/ && e + 0 <= b + 0) }'; }
+above() { awk -v e="$1" -v b="$2" 'BEGIN { exit !(e ~ /^[0-9.eE+-]+$/ && e + 0 > b + 0) }'; }
+sched_check() {
+    local p="$out/sched" ok=1 g
+    rm -rf "$p" && mkdir -p "$p"
+    if [ -x bin/pdplan ] && bin/pdplan tests/data/models/tiny.yaml -n 2 --straight -q -o "$p/cpu" >/dev/null 2>&1 &&
+        bin/pdplan tests/data/models/tiny.yaml -n 2 --straight -q --backend cuda -o "$p/cuda" >/dev/null 2>&1; then
+        echo "(generated with bin/pdplan)"
+    else
+        cp -r bench/gpu_pipeline/tiny_cpu "$p/cpu" && cp -r bench/gpu_pipeline/tiny_cuda "$p/cuda" ||
+            { echo "FAIL schedules: no sources"; return 1; }
+    fi
+    make -s -C "$p/cpu" PDRT_ROOT="$PWD" "${blas[@]}" stages >"$p/build.log" 2>&1 &&
+        make -s -C "$p/cuda" PDRT_ROOT="$PWD" "${blas[@]}" >>"$p/build.log" 2>&1 ||
+        { tail -n 30 "$p/build.log"; echo "FAIL schedules build"; return 1; }
+    local mpi=(mpirun --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1)
+    [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
+    local args=(--steps 40 --data synthetic --synthetic-n 1024 --seed 7 --microbatches 4 --no-eval --no-trace)
+    run2() { # backend name options...: a 2-stage run saving to $p/w_name (INJ: the injection)
+        local b=$1 n=$2 inj=(); shift 2
+        [ -n "${INJ:-}" ] && inj=(-x "PDRT_INJECT_RECOMPUTE=$INJ")
+        timeout -k 5 120 "${mpi[@]}" "${inj[@]}" -np 1 "$p/$b/stage_0" "${args[@]}" "$@" --save "$p/w_$n" --run-dir "$p/run_$n" : \
+            -np 1 "$p/$b/stage_1" "${args[@]}" "$@" --save "$p/w_$n" --run-dir "$p/run_$n" >"$p/$n.log" 2>&1 ||
+            { tail -n 15 "$p/$n.log"; echo "FAIL schedules: the $n run"; ok=0; }
+    }
+    OPENBLAS_NUM_THREADS=1 timeout -k 5 120 "$p/cpu/pd_single" --single --schedule flush "${args[@]}" \
+        --save "$p/w_single" --run-dir "$p/run_single" >"$p/single.log" 2>&1 || { echo "FAIL schedules: --single"; ok=0; }
+    run2 cpu cpu_2bw --schedule 2bw
+    for g in zb-h1 zb-h2 flush 2bw; do run2 cuda "$g" --schedule "$g"; done
+    run2 cuda rc_on --schedule 1f1b --recompute
+    run2 cuda rc_off --schedule 1f1b --no-recompute
+    INJ=bn-twice run2 cuda rc_bn2 --schedule 1f1b --recompute
+    grep -h 'memory plan' "$p/zb-h1.log" "$p/rc_on.log"
+    local d
+    for g in zb-h1 zb-h2; do
+        d=$(dist "$p/w_single" "$p/w_$g"); echo "cuda $g vs cpu --single: $d"
+        below "$d" 2e-2 || { echo "FAIL schedules: $g"; ok=0; }
+        d=$(dist "$p/w_flush" "$p/w_$g"); echo "cuda $g vs cuda flush: $d$(diff -rq "$p/w_flush" "$p/w_$g" >/dev/null && echo ' (bitwise)')"
+        below "$d" 1e-5 || { echo "FAIL schedules: $g's split backward is not flush's backward"; ok=0; }
+    done
+    d=$(dist "$p/w_cpu_2bw" "$p/w_2bw"); local t; t=$(dist "$p/w_single" "$p/w_2bw")
+    echo "cuda 2bw vs cpu 2bw: $d; vs cpu --single (teeth): $t"
+    below "$d" 2e-2 && above "$t" "$d" || { echo "FAIL schedules: 2bw"; ok=0; }
+    d=$(dist "$p/w_rc_off" "$p/w_rc_on"); t=$(dist "$p/w_rc_off" "$p/w_rc_bn2" '*running*')
+    echo "cuda recompute on vs off: $d$(diff -rq "$p/w_rc_off" "$p/w_rc_on" >/dev/null && echo ' (bitwise)');" \
+        "batch norm updated twice (teeth), running statistics: $t"
+    below "$d" 1e-6 && above "$t" 1e-4 || { echo "FAIL schedules: recomputation"; ok=0; }
+    [ $ok = 1 ] && echo "PASS schedules: zb-h1, zb-h2, 2bw and recomputation on the GPU match the CPU's"
+    [ $ok = 1 ]
+}
+sched_check || status=1
 
 say "training steps (median of 10 after 3 warm-up steps)"
 export NVIDIA_TF32_OVERRIDE=0 # fp32 means fp32: no TF32 anywhere

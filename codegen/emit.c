@@ -94,10 +94,8 @@ static void print_backward_input(cg_em *e) {
     }
     for (int i = cs->n_ops - 1; i >= 0; i--) {
         const cg_op *op = &cs->ops[i];
-        int splits = pd_op(e->m->layers[op->layer].op)->backward_splits, any = !splits;
-        for (int j = 0; j < op->n_in; j++) any |= op->dx[j].ptr != CG_NULL;
-        for (int k = 0; k < op->n_zero; k++) any |= op->zero[k].at.ptr != CG_DPARAMS;
-        if (!any) continue; /* a split op with no input gradient: all of it is in W */
+        int splits = pd_op(e->m->layers[op->layer].op)->backward_splits;
+        if (!cg_op_in_input_part(e, op)) continue; /* a split op with no input gradient: all W */
         cg_emit_op_comment(e, op);
         for (int k = 0; k < op->n_zero; k++)
             if (!splits || op->zero[k].at.ptr != CG_DPARAMS) print_zero(e, &op->zero[k]);

@@ -119,12 +119,12 @@ static int same_call(const pd_call *a, const pd_call *b) {
  * pdrt_linear_relu_forward_cuda takes the linear's arguments with the ReLU's output as its
  * output; pdrt_linear_relu_backward_cuda takes the ReLU's output gradient as its output gradient
  * and the ReLU's output right after it (its backward reads it, as pdrt_relu_backward does). */
-static void print_fused(cg_em *e, const cg_op *op, pd_phase phase) {
+static void print_fused(cg_em *e, const cg_op *op, const cg_op *relu, pd_phase phase) {
     pd_call c;
     if (op_calls(e, op, phase, &c, 1) != 1) return;
     cg_op f = *op;
-    f.y = (op + 1)->y;
-    f.dy = (op + 1)->dy;
+    f.y = relu->y;
+    f.dy = relu->dy;
     const char *fn = phase == PD_PHASE_BACKWARD ? "pdrt_linear_relu_backward_cuda"
                                                 : "pdrt_linear_relu_forward_cuda";
     snprintf(c.fn, sizeof c.fn, "%s", fn);
@@ -217,7 +217,7 @@ static void forward(cg_em *e, const cg_op *op, int training_only) {
     pd_call tr[MAX_CALLS], ev[MAX_CALLS];
     if (op->fuse == CG_FUSED_INTO_PREV || op->fuse == CG_RELU_INTO_POOL) return;
     if (op->fuse == CG_FUSE_LINEAR_RELU) {
-        print_fused(e, op, PD_PHASE_FORWARD);
+        print_fused(e, op, op + 1, PD_PHASE_FORWARD);
         return;
     }
     if (op->fuse == CG_POOL_OF_RELU) {
@@ -249,7 +249,7 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op) {
     pd_call c[MAX_CALLS];
     if (op->fuse == CG_FUSED_INTO_PREV || op->fuse == CG_POOL_OF_RELU) return;
     if (op->fuse == CG_FUSE_LINEAR_RELU) {
-        print_fused(e, op, PD_PHASE_BACKWARD);
+        print_fused(e, op, op + 1, PD_PHASE_BACKWARD);
         return;
     }
     if (op->fuse == CG_RELU_INTO_POOL) {
@@ -270,7 +270,16 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op) {
  * prints its calls in the input part with its parameters' gradients NULL and in the weight part
  * with its inputs' gradients NULL, each call only where it still writes a gradient; an op that
  * does not split prints its whole backward in the input part, and in the weight part a comment
- * that says so when it has parameters. */
+ * that says so when it has parameters. A CUDA linear fused with its ReLU prints the fused
+ * backward in both parts (each applies the ReLU's mask to the ReLU's output gradient, which the
+ * input part leaves in dacts). */
+int cg_op_in_input_part(const cg_em *e, const cg_op *op) {
+    int any = !pd_op(e->m->layers[op->layer].op)->backward_splits;
+    for (int j = 0; j < op->n_in; j++) any |= op->dx[j].ptr != CG_NULL;
+    for (int k = 0; k < op->n_zero; k++) any |= op->zero[k].at.ptr != CG_DPARAMS;
+    return any;
+}
+
 void cg_emit_op_backward_part(cg_em *e, const cg_op *op, int weight_part) {
     const pd_layer *ly = &e->m->layers[op->layer];
     int splits = pd_op(ly->op)->backward_splits, has_params = op->n_tensors > 0 && op->param_floats > 0;
@@ -284,6 +293,11 @@ void cg_emit_op_backward_part(cg_em *e, const cg_op *op, int weight_part) {
     cg_op part = *op;
     for (int k = 0; k < PD_MAX_OP_TENSORS && !weight_part; k++) part.dparam[k] = (cg_operand){CG_NULL, -1};
     for (int k = 0; k < PD_MAX_INPUTS && weight_part; k++) part.dx[k] = (cg_operand){CG_NULL, -1};
+    if (op->fuse == CG_FUSE_LINEAR_RELU) { /* one call: input gradient, or weight and bias's */
+        int writes = weight_part ? has_params : part.dx[0].ptr != CG_NULL;
+        if (writes) print_fused(e, &part, op + 1, PD_PHASE_BACKWARD);
+        return;
+    }
     pd_call c[MAX_CALLS];
     int n = op_calls(e, op, PD_PHASE_BACKWARD, c, MAX_CALLS);
     for (int k = 0; k < n; k++) {

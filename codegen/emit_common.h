@@ -105,6 +105,9 @@ void cg_emit_op_backward(cg_em *e, const cg_op *op);
 /* One part of op's split backward (zb-h1, zb-h2): the input gradients (weight_part 0) or the
  * weight gradients (1); see emit_calls.c. */
 void cg_emit_op_backward_part(cg_em *e, const cg_op *op, int weight_part);
+/* Whether op has anything in the input part: an op that does not split, an input gradient, or a
+ * gradient to zero that is not its parameters' (a split op with none of them is all in W). */
+int cg_op_in_input_part(const cg_em *e, const cg_op *op);
 
 /* The descriptor's values, the same for both backends (templates/stage.*.in name them):
  * fills keys (at least CG_DESC_KEYS entries, strings in store) and returns how many. */

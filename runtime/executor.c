@@ -130,16 +130,7 @@ static void forward(ex_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
         for (int b = 0; b < e->NL; b++) in[st->in_floats + b] = (float)e->labels[b];
         data_ms = 1e3 * (pdrt_now() - td);
     }
-    float *w;
-    if (e->vsync) { /* the version stage 0 uses for mb: after max(0, mb - w0) updates */
-        int64_t v = e->epoch_base_updates + (mb > e->w0 ? mb - e->w0 : 0);
-        w = pdrt_stash_for_forward_at(&e->stash, l, v);
-    } else if (e->two_bw) { /* batch b of this schedule: the weights after update b - 2 */
-        int64_t b = mb / e->M;
-        w = pdrt_stash_for_forward_at(&e->stash, l, e->epoch_base_updates + (b > 0 ? b - 1 : 0));
-    } else {
-        w = pdrt_stash_for_forward(&e->stash, l);
-    }
+    float *w = pdrt_rules_forward_weights(&e->ru, &e->stash, l, mb, e->epoch_base_updates);
     float *out = e->last ? e->logits
                          : send_slot(e, 0, l, &e->stats.wait_ms);
     t += 1e-3 * (e->stats.wait_ms - wait0); /* waiting for a send slot is not compute */
@@ -429,15 +420,8 @@ void pdrt_ex_run_epoch(ex_t *e0, const pd_schedule *s, int epoch, int64_t base, 
  * e->val_loss gets the mean loss. */
 static double evaluate(ex_t *e) {
     const pdrt_stage *st = e->st;
-    int64_t nb = 0, n_test = 0;
-    if (e->first) {
-        nb = pdrt_eval_batches(e->a, pd_data_batches(&e->test, e->B, 0));
-        n_test = nb * e->B < e->test.n ? nb * e->B : e->test.n;
-    }
-    pdrt_watch("the test set's size", 0, -1);
-    MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    pdrt_unwatch();
+    int64_t nb, n_test;
+    pdrt_eval_size(&nb, &n_test, e->a, &e->test, e->B, e->first);
     /* the replicas hold the same weights; not the same batch-norm statistics (each its own) */
     int share = st->n_stages == 1 && e->R > 1 && st->n_buffers == 0;
     if (e->j != 0 && !share) nb = 0;
@@ -516,9 +500,7 @@ void pdrt_ex_alloc(ex_t *e, const pd_schedule *full) {
     const pdrt_stage *st = e->st;
     int in_flight = pdrt_in_flight(&full->ranks[e->rank]); /* or more, where the caller says */
     e->D = e->D > in_flight ? e->D : in_flight;
-    int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
-    if (strcmp(full->name, "1f1b")) nv = e->two_bw ? 2 : 1; /* 2bw: two; synchronous: one */
-    if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;   /* back to the version stage 0 used */
+    int nv = pdrt_rules_versions(&e->ru, st, e->D);
     e->S = full->send_slots > 0 ? full->send_slots : 1;
     pdrt_stash_init(&e->stash, nv, st->n_params, e->D);
     e->acc = pdrt_alloc((size_t)st->n_params + 1);
@@ -530,7 +512,7 @@ void pdrt_ex_alloc(ex_t *e, const pd_schedule *full) {
     e->scratch = pdrt_alloc((size_t)pdrt_scratch_floats(st));
     e->dacts = pdrt_alloc((size_t)st->n_acts);
     e->logits = pdrt_alloc((size_t)st->out_floats);
-    if (pd_schedule_splits_backward(full->name)) { /* B and W: the gradients between them */
+    if (e->ru.split) { /* B and W: the gradients between them */
         if (!st->backward_input || !st->backward_weight)
             PDRT_FAIL("stage %d has no backward_input/backward_weight for %s: regenerate it "
                       "with this pdplan", st->index, full->name);
@@ -608,25 +590,11 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     e.NL = e.B * e.tg;
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
-    e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
-    e.recompute = a.recompute >= 0 ? a.recompute : st->recompute;
-    if (e.recompute == 2 && (!st->forward_recompute || st->n_acts_kept < 0 ||
-                             st->n_acts_kept > st->n_acts))
+    pdrt_rules_init(&e.ru, st, &a, e.R); /* and its refusals */
+    if (e.ru.recompute == 2 && (!st->forward_recompute || st->n_acts_kept < 0 ||
+                                st->n_acts_kept > st->n_acts))
         PDRT_FAIL("stage %d is planned with selective recomputation but has no "
                   "forward_recompute: regenerate it with this pdplan", st->index);
-    e.two_bw = !strcmp(pdrt_schedule_name(st, &a), "2bw");
-    e.M = pdrt_microbatches(st, &a);
-    if (e.two_bw && e.M / e.R < st->warmup[st->index])
-        PDRT_FAIL("2bw keeps two weight versions, which needs at least %d minibatches per "
-                  "replica in a batch on stage %d (its warm-up); %d microbatches on %d "
-                  "replica%s give %d: raise --microbatches", st->warmup[st->index], st->index,
-                  e.M, e.R, e.R > 1 ? "s" : "", e.M / e.R);
-    e.w0 = st->warmup[0];
-    if (e.vsync)
-        for (int k = 0; k < st->n_stages; k++)
-            if (pdrt_replicas(st, k) != 1)
-                PDRT_FAIL("vertical sync needs a straight pipeline (stage %d has %d "
-                        "replicas)", k, pdrt_replicas(st, k));
     pdrt_optim_from(&e.opt, st, &a);
     pdrt_clip_check(&e.opt, st, &a);
     pdrt_ties_check(st, &a);
@@ -656,11 +624,6 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
         e.inj_step = is;
         e.inj_stage = ist;
     }
-    /* test-only: PDRT_INJECT_RECOMPUTE=skip (no recomputation) or bn-twice (the running
-     * statistics updated by the recomputation too), to show that the tests can tell */
-    const char *ir = getenv("PDRT_INJECT_RECOMPUTE");
-    if (ir) e.inj_recompute = !strcmp(ir, "skip") ? 1 : !strcmp(ir, "bn-twice") ? 2 : -1;
-    if (e.inj_recompute < 0) PDRT_FAIL("PDRT_INJECT_RECOMPUTE='%s': not skip or bn-twice", ir);
     int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
     int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
     if (a.resume) {

@@ -24,8 +24,7 @@ typedef struct {
     MPI_Comm stage_comm;          /* this stage's replicas, in rank order */
     float *acc, *gather;          /* accumulated gradient + count (n_params + 1); the root's
                                      gathered blobs (R of them) */
-    int vsync, w0;                /* vertical sync, and stage 0's warm-up */
-    int two_bw, M;                /* 2bw, and its minibatches per batch */
+    pdrt_rules ru;                /* vertical sync, 2bw, split backward, recompute (rt_rules.c) */
     int64_t epoch_base_updates;   /* updates done before this epoch */
     int64_t replica_checks;
     int D, S;                     /* minibatches in flight here; send slots per kind */
@@ -38,8 +37,6 @@ typedef struct {
     float **acts, **in, **dout;   /* D each */
     float **dacts_of, **grads_of; /* zb-h1, zb-h2: D each, a minibatch's layer and parameter
                                      gradients from its backward_input to its backward_weight */
-    int recompute;                /* 1 full, 2 selective: acts[0 .. D) are one working buffer
-                                     (executor_recompute.c) */
     float **kept;                 /* selective: D, each minibatch's acts[0, n_acts_kept) */
     int64_t acts_mb;              /* the minibatch whose activations the working buffer holds
                                      (-1: none) */
@@ -65,7 +62,6 @@ typedef struct {
     double ckpt_s;                /* fsyncs, rename and the barrier after) */
     /* test-only fault injection (PDRT_INJECT_NONFINITE): 1 input, 2 gradient; at step, stage */
     int inj_kind, inj_stage;
-    int inj_recompute;            /* PDRT_INJECT_RECOMPUTE: 1 skip, 2 batch norm updated twice */
     int64_t inj_step;
     /* tied weights (executor_ties.c): their own communicator; bitwise checks passed */
     MPI_Comm tie_comm;

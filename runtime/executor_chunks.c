@@ -111,7 +111,7 @@ static void chunk_init(ex_t *x, const pdrt_stage *st, const pdrt_args *a, int ra
     x->out_rank = x->last ? rank : -1; /* the last stage's chunk logs progress */
     x->stage_comm = MPI_COMM_NULL;
     x->tie_comm = MPI_COMM_NULL;
-    x->M = pdrt_microbatches(st, a);
+    pdrt_rules_init(&x->ru, st, a, 1); /* interleaved: M; no vertical sync, 2bw or recompute */
     x->chunks = v;
     x->edge_up = st->index > 0 ? (st->index - 1) / p : 0;
     x->edge_down = st->index / p;
@@ -145,7 +145,7 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
     ex_t *e = calloc((size_t)v, sizeof *e);
     PDRT_CHECK(e != NULL);
     for (int c = 0; c < v; c++) chunk_init(&e[c], chunks[c], &a, rank, p, v);
-    int M = e[0].M;
+    int M = e[0].ru.M;
     if (M < p || M % p)
         PDRT_FAIL("interleaved runs minibatches in groups of the %d ranks: %d microbatches per "
                   "batch is not a multiple of %d (--microbatches)", p, M, p);

@@ -95,6 +95,32 @@ float *pdrt_stash_begin_update(pdrt_stash *s);
 /* Empties the stash and makes `version` the newest, in slot version % nv; returns it. */
 float *pdrt_stash_reset(pdrt_stash *s, int64_t version);
 
+/* ---- the schedule's rules both pipeline executors follow (rt_rules.c) ---- */
+typedef struct {
+    const char *schedule;     /* pdrt_schedule_name's */
+    int vsync, w0;            /* vertical sync (1f1b only), and stage 0's warm-up */
+    int two_bw, M;            /* 2bw, and the minibatches per batch */
+    int split;                /* zb-h1, zb-h2: each backward in two parts, B then W */
+    int recompute;            /* pd_recompute_mode: 0 none, 1 full, 2 selective (the CPU's
+                                 executor_recompute.c; the CUDA executor runs full only) */
+    int inj_recompute;        /* test-only PDRT_INJECT_RECOMPUTE: 1 skip, 2 batch norm twice */
+} pdrt_rules;
+/* The rules of the run of stage st (R replicas) under options a; fails the run (PDRT_FAIL) where
+ * they cannot hold: 2bw with fewer minibatches per replica in a batch than the stage's warm-up,
+ * vertical sync on a replicated pipeline. (Each executor refuses what only it cannot run.) */
+void pdrt_rules_init(pdrt_rules *r, const pdrt_stage *st, const pdrt_args *a, int R);
+/* The weight versions the stash keeps with in_flight minibatches in flight: 1f1b's (at least
+ * the plan's), 2bw's two, the synchronous schedules' one; back to stage 0's under vertical sync. */
+int pdrt_rules_versions(const pdrt_rules *r, const pdrt_stage *st, int in_flight);
+/* The weights the forward of minibatch mb (this replica's l-th) uses, recorded in the stash for
+ * its backward: the newest; under vertical sync the version stage 0 used; under 2bw batch b's,
+ * the one after update b - 2. epoch_base_updates: the updates before this schedule began. */
+float *pdrt_rules_forward_weights(const pdrt_rules *r, pdrt_stash *s, int64_t l, int64_t mb,
+                                  int64_t epoch_base_updates);
+/* The activation buffers a rank keeps: one per minibatch in flight, or one under recompute
+ * (minibatch l's is l % that; each keeps its stage input instead). */
+int pdrt_rules_act_buffers(const pdrt_rules *r, int in_flight);
+
 /* ---- checkpoints (checkpoint.c): DIR/step-<N>/rank-<R>.ckpt ---- */
 typedef struct {
     uint64_t fingerprint;     /* pdrt_stage_fingerprint of the writer */
@@ -347,6 +373,11 @@ int64_t pdrt_segment_end(const pdrt_args *a, int64_t done, int64_t per_epoch, in
 int pdrt_eval_due(const pdrt_args *a, int64_t done, int end);
 /* The test minibatches an evaluation runs: nb of them, or --eval-batches' if fewer. */
 int64_t pdrt_eval_batches(const pdrt_args *a, int64_t nb);
+/* The pipeline's evaluation size: stage 0 (first) counts its test minibatches (*nb, as
+ * pdrt_eval_batches) and samples (*n_test) and every rank receives them. Collective on
+ * MPI_COMM_WORLD; both executors' evaluations begin with it. */
+void pdrt_eval_size(int64_t *nb, int64_t *n_test, const pdrt_args *a, const pd_data *test, int B,
+                    int first);
 /* An evaluation's bookkeeping on the reporting rank (print 1; others pass 0 and c NULL and get
  * the same answer): prints "epoch E[ step L/P] test_accuracy A[ val_loss V] elapsed T s" (the
  * step part for evaluations inside an epoch), records the point in c, and returns 1 when the

@@ -95,6 +95,19 @@ int64_t pdrt_eval_batches(const pdrt_args *a, int64_t nb) {
     return a->eval_batches > 0 && a->eval_batches < nb ? a->eval_batches : nb;
 }
 
+void pdrt_eval_size(int64_t *nb, int64_t *n_test, const pdrt_args *a, const pd_data *test, int B,
+                    int first) {
+    *nb = *n_test = 0;
+    if (first) {
+        *nb = pdrt_eval_batches(a, pd_data_batches(test, B, 0));
+        *n_test = *nb * B < test->n ? *nb * B : test->n;
+    }
+    pdrt_watch("the test set's size", 0, -1);
+    MPI_Bcast(nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    MPI_Bcast(n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    pdrt_unwatch();
+}
+
 int pdrt_eval_record(pdrt_curves *c, const pdrt_args *a, int targets, int64_t done,
                      int64_t per_epoch, int64_t total, double elapsed, double acc,
                      double val_loss, int print, double *t_target, int64_t *step_target) {

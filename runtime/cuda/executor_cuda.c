@@ -1,8 +1,14 @@
 /* executor_cuda.c: pdrt_cuda_main, one pipeline stage replica per MPI rank on one GPU. Runs the
  * schedule IR (schedule.c, pdrt_schedule_for: the very schedules the CPU executor runs) action by
- * action, with the CPU executor's rules: forwards with the newest weights (or, under vertical
- * sync, the version stage 0 used), backwards with the stashed version (pdrt_stash keeps the
- * bookkeeping; the versions are device blobs), gradients accumulated until the update's step and
+ * action, with the CPU executor's rules (rt_rules.c, which both call): forwards with the newest
+ * weights (or, under vertical sync, the version stage 0 used; under 2bw, batch b's the one after
+ * update b - 2), backwards with the stashed version (pdrt_stash keeps the
+ * bookkeeping; the versions are device blobs); under zb-h1 and zb-h2 each backward in two parts,
+ * B (input gradients, sent at once) and W (weight gradients, later), the minibatch's layer
+ * gradients kept on the device in between; with --recompute one activation buffer, each
+ * backward running its minibatch's forward again first from the stage input it kept (the same
+ * weights and step, so the same dropout masks; batch norm's statistics into a copy). Gradients
+ * are accumulated until the update's step and
  * averaged over its minibatches, replicas' all-reduce (NCCL between distinct GPUs, else a
  * fixed-order sum through host memory and MPI), optimizer steps on the device, sends through
  * rings of device slots and the link's transport (transport.h). Labels travel as floats behind
@@ -15,64 +21,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "executor_cuda_ties.h"
-#include "ops_cuda.h"
-#include "pdrt_cuda.h"
-#include "runtime/rt.h"
-#include "runtime/schedule/schedule.h"
-#include "runtime/cuda/transport/transport.h"
+#include "executor_cuda.h"
 #include "runtime/cuda/transport/transport_internal.h"
-
-typedef struct {
-    const pdrt_cuda_stage *cst;
-    const pdrt_stage *st;
-    const pdrt_args *a;
-    int rank, n, first, last, B, R, j, out_rank, vsync, w0;
-    int tg, NL;                     /* targets per sample (token streams: T); per minibatch */
-    double val_loss;                /* the last evaluation's mean loss per target (nats) */
-    int *first_rank;
-    MPI_Comm stage_comm;
-    pd_cuda_ctx *ctx;
-    void *stream;
-    int D, S, nv;
-    pdrt_stash stash;               /* bookkeeping only: 1 float per version, its slot index */
-    char *arena;
-    size_t arena_bytes;
-    float *wblob, *acc, *opt_state, *buffers, *dacts, *logits;
-    float **acts, **in, **dout, **act_send, **grad_send;
-    int *labels_dev;
-    float *in_host, *host_acc, *host_gather;
-    int *labels_host;
-    int64_t acc_count, updates, epoch_base_updates;
-    pd_optim opt;
-    pd_data train, test;
-    int n_links;
-    int *la, *lb;
-    pd_transport_kind *lk;
-    pdrt_link *links;
-    void *nccl_stage;             /* the replicas' NCCL communicator, or NULL */
-    pdrt_stage_stats stats;
-    pdrt_loss_log lg;           /* the last stage's loss since the last progress line */
-    double t0;
-    int64_t per_epoch, total;
-    pdrt_cuda_ties ties;        /* tied weights' exchange (executor_cuda_ties.c) */
-} cx_t;
-
-static int64_t lidx(const cx_t *e, int64_t mb) { return mb / e->R; }
-static int64_t np_of(const cx_t *e) { return e->st->n_params; }
 
 static pdrt_link *link_to(cx_t *e, int peer) {
     for (int i = 0; i < e->n_links; i++)
         if ((e->la[i] == e->rank && e->lb[i] == peer) || (e->lb[i] == e->rank && e->la[i] == peer))
             return &e->links[i];
     PDRT_FAIL("no link from rank %d to rank %d", e->rank, peer);
-}
-
-/* the device weights of a stash pointer (the stash's 1-float slots index the device blobs) */
-static float *dev_w(cx_t *e, const float *slot) {
-    return e->wblob + (size_t)(slot - e->stash.blob) * (size_t)(np_of(e) ? np_of(e) : 1);
 }
 
 static void progress(cx_t *e, int epoch, int64_t local, int force) {
@@ -106,13 +63,7 @@ static void forward(cx_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
         for (int b = 0; b < e->NL; b++) e->in_host[st->in_floats + b] = (float)e->labels_host[b];
         pd_cuda_upload(e->ctx, in, e->in_host, (size_t)(st->in_floats + e->NL) * sizeof(float));
     }
-    float *w;
-    if (e->vsync) {
-        int64_t v = e->epoch_base_updates + (mb > e->w0 ? mb - e->w0 : 0);
-        w = dev_w(e, pdrt_stash_for_forward_at(&e->stash, l, v));
-    } else {
-        w = dev_w(e, pdrt_stash_for_forward(&e->stash, l));
-    }
+    float *w = dev_w(e, pdrt_rules_forward_weights(&e->ru, &e->stash, l, mb, e->epoch_base_updates));
     float *out = e->logits;
     if (!e->last) {
         int k = (int)(l % e->S);
@@ -134,23 +85,74 @@ static void forward(cx_t *e, int64_t mb, int epoch, int64_t base, int64_t off) {
     e->stats.fwd_ms += 1e3 * (pdrt_now() - t);
 }
 
-static void backward(cx_t *e, int64_t mb) {
-    int64_t l = lidx(e, mb);
-    int d = (int)(l % e->D);
-    float *din = NULL;
-    if (!e->first) {
-        int k = (int)(l % e->S);
-        slot_free(e, 2 * k + 1, &e->stats.wait_ms);
-        din = e->grad_send[k];
-    }
-    double t = pdrt_now();
-    float *w = dev_w(e, pdrt_stash_for_backward(&e->stash, l));
-    e->cst->backward(e->ctx, din, e->acc, e->dacts, e->dout[d], e->acts[d], w, e->in[d]);
-    e->acc_count++;
-    pdrt_watch("the GPU to finish a backward's kernels", -1, mb);
-    pd_cuda_sync(e->ctx); /* the stage's compute time is the GPU's */
+/* The gradient send slot of this replica's l-th minibatch, free (NULL on stage 0: no din). */
+static float *grad_slot(cx_t *e, int64_t l) {
+    if (e->first) return NULL;
+    int k = (int)(l % e->S);
+    slot_free(e, 2 * k + 1, &e->stats.wait_ms);
+    return e->grad_send[k];
+}
+
+/* Waits for the GPU: the stage's compute time is the GPU's. */
+static void gpu_done(cx_t *e, const char *what, int64_t mb, double t) {
+    pdrt_watch(what, -1, mb);
+    pd_cuda_sync(e->ctx);
     pdrt_unwatch();
     e->stats.bwd_ms += 1e3 * (pdrt_now() - t);
+}
+
+/* --recompute: mb's forward again, from its stage input, with the weights its forward used and
+ * the same step number (so the same dropout masks), into the one activation buffer; batch norm's
+ * running statistics go to a device copy, so that they are updated once per minibatch; the
+ * output to a buffer of its own (the send slot of mb may still be in flight). All on the
+ * context's stream, so after any kernel still reading the buffer for another minibatch. */
+static void recompute(cx_t *e, int64_t mb, int d, const float *w, int64_t base) {
+    const pdrt_stage *st = e->st;
+    if (e->ru.inj_recompute == 1) return; /* test-only: skipped */
+    float *bufs = e->ru.inj_recompute == 2 ? e->buffers : e->buffers_tmp; /* test-only: twice */
+    if (bufs == e->buffers_tmp && st->n_buffers)
+        TR_CUDA(cudaMemcpyAsync(bufs, e->buffers, (size_t)st->n_buffers * sizeof(float),
+                                cudaMemcpyDeviceToDevice, (cudaStream_t)e->stream));
+    e->cst->forward(e->ctx, e->last ? e->logits : e->recompute_out, e->acts[d], bufs, w, e->in[d],
+                    1, e->a->seed, base + mb);
+}
+
+static void backward(cx_t *e, int64_t mb, int64_t base) {
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
+    float *din = grad_slot(e, l);
+    double t = pdrt_now();
+    float *w = dev_w(e, pdrt_stash_for_backward(&e->stash, l));
+    if (e->ru.recompute) recompute(e, mb, d, w, base);
+    e->cst->backward(e->ctx, din, e->acc, e->dacts, e->dout[d], e->acts[d], w, e->in[d]);
+    e->acc_count++;
+    gpu_done(e, "the GPU to finish a backward's kernels", mb, t);
+}
+
+/* zb-h1, zb-h2: the input-gradient part of mb's backward (B), into the gradient send slot that
+ * the schedule's next action sends; the layers' gradients stay in the minibatch's dacts_of for
+ * its W, and the weight gradients of the ops that do not split go to the accumulator now. */
+static void backward_input(cx_t *e, int64_t mb) {
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
+    float *din = grad_slot(e, l);
+    double t = pdrt_now();
+    float *w = dev_w(e, pdrt_stash_for_backward_input(&e->stash, l));
+    e->cst->backward_input(e->ctx, din, e->acc, e->dacts_of[d], e->dout[d], e->acts[d], w, e->in[d]);
+    gpu_done(e, "the GPU to finish a backward_input's kernels", mb, t);
+}
+
+/* zb-h1, zb-h2: the weight-gradient part of mb's backward (W), accumulated; the minibatch counts
+ * towards the update here, as the CPU executor's accumulation does. */
+static void backward_weight(cx_t *e, int64_t mb) {
+    int64_t l = lidx(e, mb);
+    int d = (int)(l % e->D);
+    double t = pdrt_now();
+    float *w = dev_w(e, pdrt_stash_for_backward(&e->stash, l));
+    e->cst->backward_weight(e->ctx, NULL, e->acc, e->dacts_of[d], e->dout[d], e->acts[d], w,
+                            e->in[d]);
+    e->acc_count++;
+    gpu_done(e, "the GPU to finish a backward_weight's kernels", mb, t);
 }
 
 /* the replicas' sum of accumulated gradients and counts */
@@ -268,7 +270,9 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base, in
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
             break;
-        case PD_A_BACKWARD: backward(e, a->mb); break;
+        case PD_A_BACKWARD: backward(e, a->mb, base); break;
+        case PD_A_BACKWARD_INPUT: backward_input(e, a->mb); break;
+        case PD_A_BACKWARD_WEIGHT: backward_weight(e, a->mb); break;
         case PD_A_SEND_GRAD:
             pdrt_watch("a send of gradients (transport or GPU)", a->peer, a->mb);
             link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k + 1, e->grad_send[k],
@@ -294,231 +298,6 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base, in
     }
     for (int q = 0; q < 2 * e->S; q++) slot_free(e, q, &e->stats.wait_ms);
     if (e->rank == e->out_rank) progress(e, epoch, off + s->steps, 1);
-}
-
-/* Forward-only pass over the test set through the first replica of every stage (through host
- * memory and MPI: not on the training path). Returns the accuracy on every rank; e->val_loss
- * gets the mean loss per target. */
-static double evaluate(cx_t *e) {
-    const pdrt_stage *st = e->st;
-    int64_t nb = 0, n_test = 0;
-    if (e->first) {
-        nb = pdrt_eval_batches(e->a, pd_data_batches(&e->test, e->B, 0));
-        n_test = nb * e->B < e->test.n ? nb * e->B : e->test.n;
-    }
-    pdrt_watch("the test set's size", 0, -1);
-    MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    pdrt_unwatch();
-    if (e->j != 0) nb = 0;
-    int64_t nin = st->in_floats + e->NL, nout = st->out_floats + e->NL;
-    float *hin = malloc((size_t)nin * sizeof(float)), *hout = malloc((size_t)nout * sizeof(float));
-    PDRT_CHECK(hin && hout && nin < (int64_t)1 << 31 && nout < (int64_t)1 << 31);
-    float *in = e->in[0], *out = e->last ? e->logits : e->act_send[0];
-    float *w = dev_w(e, pdrt_stash_newest(&e->stash));
-    int64_t correct = 0;
-    double loss_sum = 0;
-    for (int64_t t = 0; t < nb; t++) {
-        if (e->first) {
-            memset(hin, 0, (size_t)nin * sizeof(float));
-            int got = pd_data_batch(hin, e->labels_host, &e->test, 0, t, e->B, 0, e->a->seed) * e->tg;
-            for (int b = 0; b < e->NL; b++) hin[st->in_floats + b] = b < got ? (float)e->labels_host[b] : -1;
-        } else {
-            MPI_Request r;
-            MPI_Irecv(hin, (int)nin, MPI_FLOAT, e->first_rank[st->index - 1], 0, MPI_COMM_WORLD, &r);
-            pdrt_watch("a receive of test-set activations", e->first_rank[st->index - 1], t);
-            pdrt_wait_req(&r);
-            pdrt_unwatch();
-        }
-        pd_cuda_upload(e->ctx, in, hin, (size_t)nin * sizeof(float));
-        e->cst->forward(e->ctx, out, e->acts[0], e->buffers, w, in, 0, e->a->seed, -1);
-        if (e->last) {
-            int got = 0;
-            while (got < e->NL && hin[st->in_floats + got] >= 0) got++; /* targets */
-            for (int b = 0; b < got; b++) e->labels_host[b] = (int)hin[st->in_floats + b];
-            pd_cuda_upload(e->ctx, e->labels_dev, e->labels_host, (size_t)e->NL * sizeof(int));
-            correct += pdrt_count_correct_cuda(e->ctx, e->logits, e->labels_dev, got, st->classes);
-            if (got) /* dout[0] is free while the pipeline is drained */
-                loss_sum += (double)got * pdrt_softmax_cross_entropy_cuda(
-                                              e->ctx, e->dout[0], e->logits, e->labels_dev, got,
-                                              st->classes);
-        } else {
-            pd_cuda_download(e->ctx, hout, out, (size_t)st->out_floats * sizeof(float));
-            memcpy(hout + st->out_floats, hin + st->in_floats, (size_t)e->NL * sizeof(float));
-            MPI_Request r;
-            MPI_Isend(hout, (int)nout, MPI_FLOAT, e->first_rank[st->index + 1], 0, MPI_COMM_WORLD, &r);
-            pdrt_watch("a send of test-set activations to complete", e->first_rank[st->index + 1], t);
-            pdrt_wait_req(&r);
-            pdrt_unwatch();
-        }
-    }
-    free(hin);
-    free(hout);
-    n_test *= e->tg; /* accuracy per target (token) */
-    double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
-    double vl = e->last && n_test ? loss_sum / (double)n_test : 0;
-    pdrt_watch("the test accuracy", e->out_rank, -1);
-    MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
-    MPI_Bcast(&vl, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
-    pdrt_unwatch();
-    e->val_loss = vl;
-    return acc;
-}
-
-/* The static device memory plan: every buffer carved from one arena, allocated once. */
-typedef struct {
-    size_t off;
-} carve_t;
-static size_t carve(carve_t *c, size_t bytes) {
-    size_t at = c->off;
-    c->off += (bytes + 255) & ~(size_t)255;
-    return at;
-}
-
-static void cx_alloc(cx_t *e, const pd_schedule *full) {
-    const pdrt_stage *st = e->st;
-    if (e->st->recompute || e->a->recompute == 1)
-        PDRT_FAIL("--recompute runs on the CPU executor only: the CUDA executor keeps every "
-                  "activation");
-    if (!strcmp(full->name, "2bw"))
-        PDRT_FAIL("the 2bw schedule runs on the CPU executor only: the CUDA executor does not "
-                  "choose 2bw's weight versions yet");
-    if (pd_schedule_splits_backward(full->name))
-        PDRT_FAIL("the %s schedule runs on the CPU executor only: the CUDA stages have no split "
-                  "backward (backward_input, backward_weight) yet", full->name);
-    e->D = pdrt_in_flight(&full->ranks[e->rank]);
-    int nv = st->weight_versions > e->D ? st->weight_versions : e->D;
-    if (strcmp(full->name, "1f1b")) nv = 1;
-    if (e->vsync && nv < e->w0 + 1) nv = e->w0 + 1;
-    e->nv = nv;
-    e->S = full->send_slots > 0 ? full->send_slots : 1;
-    if (2 * e->S > PD_LINK_SLOTS)
-        PDRT_FAIL("the schedule needs %d send slots; the CUDA transports keep %d",
-                e->S, PD_LINK_SLOTS / 2);
-    pdrt_stash_init(&e->stash, nv, 1, e->D);
-    size_t f = sizeof(float), np = (size_t)(st->n_params ? st->n_params : 1);
-    size_t nacts = (size_t)(st->n_acts ? st->n_acts : 1);
-    size_t nin = (size_t)(st->in_floats + e->NL), nout = (size_t)(st->out_floats + e->NL);
-    size_t nos = pd_optim_state_floats(&e->opt, (size_t)st->n_params);
-    carve_t c = {0};
-    size_t o_w = carve(&c, (size_t)nv * np * f), o_acc = carve(&c, np * f);
-    size_t o_opt = carve(&c, (nos ? nos : 1) * f), o_buf = carve(&c, (size_t)(st->n_buffers + 1) * f);
-    size_t o_dacts = carve(&c, nacts * f), o_logits = carve(&c, (size_t)(st->out_floats + 1) * f);
-    size_t o_lab = carve(&c, (size_t)e->NL * sizeof(int));
-    size_t o_acts = carve(&c, (size_t)e->D * nacts * f), o_in = carve(&c, (size_t)e->D * nin * f);
-    size_t o_dout = carve(&c, (size_t)e->D * (size_t)(st->out_floats + 1) * f);
-    size_t o_as = carve(&c, (size_t)e->S * nout * f);
-    size_t o_gs = carve(&c, (size_t)e->S * (size_t)(st->in_floats + 1) * f);
-    e->arena_bytes = c.off;
-    e->arena = pd_cuda_alloc(e->arena_bytes);
-    if (!e->arena) PDRT_FAIL("cannot allocate the %.1f MiB device arena", e->arena_bytes / 1048576.0);
-    pd_cuda_zero(e->ctx, e->arena, e->arena_bytes);
-    e->wblob = (float *)(e->arena + o_w);
-    e->acc = (float *)(e->arena + o_acc);
-    e->opt_state = (float *)(e->arena + o_opt);
-    e->buffers = (float *)(e->arena + o_buf);
-    e->dacts = (float *)(e->arena + o_dacts);
-    e->logits = (float *)(e->arena + o_logits);
-    e->labels_dev = (int *)(e->arena + o_lab);
-    e->acts = calloc((size_t)e->D, sizeof(float *));
-    e->in = calloc((size_t)e->D, sizeof(float *));
-    e->dout = calloc((size_t)e->D, sizeof(float *));
-    e->act_send = calloc((size_t)e->S, sizeof(float *));
-    e->grad_send = calloc((size_t)e->S, sizeof(float *));
-    PDRT_CHECK(e->acts && e->in && e->dout && e->act_send && e->grad_send);
-    for (int i = 0; i < e->D; i++) {
-        e->acts[i] = (float *)(e->arena + o_acts) + (size_t)i * nacts;
-        e->in[i] = (float *)(e->arena + o_in) + (size_t)i * nin;
-        e->dout[i] = (float *)(e->arena + o_dout) + (size_t)i * (size_t)(st->out_floats + 1);
-    }
-    for (int i = 0; i < e->S; i++) {
-        e->act_send[i] = (float *)(e->arena + o_as) + (size_t)i * nout;
-        e->grad_send[i] = (float *)(e->arena + o_gs) + (size_t)i * (size_t)(st->in_floats + 1);
-    }
-    e->in_host = pdrt_alloc(nin);
-    e->labels_host = calloc((size_t)e->NL, sizeof(int));
-    e->host_acc = pdrt_alloc(np);
-    e->host_gather = e->j == 0 ? pdrt_alloc(np * (size_t)e->R) : NULL;
-    PDRT_CHECK(e->labels_host);
-    double mib = 1.0 / 1048576.0;
-    printf("stage %d rank %d: device memory plan %.1f MiB, allocated once: weights %d x %.1f, "
-           "gradient %.1f, optimizer %.1f, activations %d x %.1f, inputs %d x %.1f, send slots %d "
-           "x %.1f + %.1f\n", st->index, e->rank, e->arena_bytes * mib, nv, np * f * mib,
-           np * f * mib, nos * f * mib, e->D, nacts * f * mib, e->D, nin * f * mib, e->S,
-           nout * f * mib, (double)(st->in_floats + 1) * f * mib);
-    fflush(stdout);
-}
-
-static void cx_free(cx_t *e) {
-    free(e->acts); free(e->in); free(e->dout); free(e->act_send); free(e->grad_send);
-    free(e->in_host); free(e->labels_host); free(e->host_acc); free(e->host_gather);
-    free(e->first_rank); free(e->la); free(e->lb); free(e->lk); free(e->links);
-    pd_cuda_free(e->arena);
-    pdrt_stash_free(&e->stash);
-    pd_data_free(&e->train);
-    pd_data_free(&e->test);
-}
-
-/* Every pair of ranks that exchange tensors (from every rank's schedule), sorted, and the
- * transport of each; the ranks' hosts and GPUs come from an all-gather. */
-static void links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind forced, int device) {
-    pd_rank_info me, *all = calloc((size_t)e->n, sizeof *all);
-    PDRT_CHECK(all != NULL);
-    memset(&me, 0, sizeof me);
-    gethostname(me.host, sizeof me.host - 1);
-    struct cudaDeviceProp prop;
-    TR_CUDA(cudaGetDeviceProperties(&prop, device));
-    memcpy(me.uuid, &prop.uuid, sizeof me.uuid);
-    me.device = device;
-    MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, MPI_COMM_WORLD);
-    int cap = 16, n = 0;
-    int *a = malloc((size_t)cap * sizeof(int)), *b = malloc((size_t)cap * sizeof(int));
-    PDRT_CHECK(a && b);
-    for (int r = 0; r < full->n_ranks; r++)
-        for (int i = 0; i < full->ranks[r].n; i++) {
-            const pd_action *x = &full->ranks[r].a[i];
-            if (x->kind != PD_A_SEND_ACT && x->kind != PD_A_SEND_GRAD) continue;
-            int lo = r < x->peer ? r : x->peer, hi = r < x->peer ? x->peer : r, seen = 0;
-            for (int q = 0; q < n && !seen; q++) seen = a[q] == lo && b[q] == hi;
-            if (seen) continue;
-            if (n == cap) {
-                cap *= 2;
-                a = realloc(a, (size_t)cap * sizeof(int));
-                b = realloc(b, (size_t)cap * sizeof(int));
-                PDRT_CHECK(a && b);
-            }
-            int q = n++;
-            while (q > 0 && (a[q - 1] > lo || (a[q - 1] == lo && b[q - 1] > hi))) {
-                a[q] = a[q - 1];
-                b[q] = b[q - 1];
-                q--;
-            }
-            a[q] = lo;
-            b[q] = hi;
-        }
-    e->n_links = n;
-    e->la = a;
-    e->lb = b;
-    e->lk = calloc((size_t)(n ? n : 1), sizeof *e->lk);
-    e->links = calloc((size_t)(n ? n : 1), sizeof *e->links);
-    PDRT_CHECK(e->lk && e->links);
-    for (int i = 0; i < n; i++) {
-        e->lk[i] = pd_transport_choose(forced, &all[a[i]], &all[b[i]]);
-        if (a[i] == e->rank || b[i] == e->rank)
-            printf("stage %d rank %d: link to rank %d: %s\n", e->st->index, e->rank,
-                   a[i] == e->rank ? b[i] : a[i],
-                   e->lk[i] == PD_TR_IPC ? "cuda-ipc" : e->lk[i] == PD_TR_NCCL ? "nccl" : "host");
-    }
-    /* replicas all-reduce with NCCL when every replica has its own GPU */
-    int distinct = 1;
-    for (int q = 0; q < e->R && distinct; q++)
-        for (int r = 0; r < q && distinct; r++) {
-            const pd_rank_info *x = &all[e->first_rank[e->st->index] + q], *y = &all[e->first_rank[e->st->index] + r];
-            distinct = strcmp(x->host, y->host) || memcmp(x->uuid, y->uuid, sizeof x->uuid);
-        }
-    if (e->R > 1 && distinct && forced != PD_TR_HOST) e->nccl_stage = (void *)1; /* created later */
-    free(all);
-    fflush(stdout);
 }
 
 /* strips the CUDA options from argv; returns -1 on a bad value */
@@ -628,12 +407,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     e.NL = e.B * e.tg;
     e.first = st->index == 0;
     e.last = st->index == st->n_stages - 1;
-    e.vsync = st->vertical_sync && !strcmp(pdrt_schedule_name(st, &a), "1f1b");
-    e.w0 = st->warmup[0];
-    if (e.vsync)
-        for (int k = 0; k < st->n_stages; k++)
-            if (pdrt_replicas(st, k) != 1)
-                PDRT_FAIL("vertical sync needs a straight pipeline");
+    pdrt_rules_init(&e.ru, st, &a, e.R); /* and its refusals, the CPU executor's */
     e.ctx = pd_cuda_ctx_create(device, prec, cst->scratch_bytes ? cst->scratch_bytes(prec) : 0, 0);
     if (!e.ctx) PDRT_FAIL("cannot create the CUDA context on GPU %d", device);
     e.stream = pd_cuda_ctx_stream(e.ctx);
@@ -644,8 +418,8 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         int64_t n0 = e.total < e.per_epoch ? e.total : e.per_epoch;
         PDRT_CHECK(n0 < (int64_t)1 << 30);
         pd_schedule *full = pdrt_schedule_for(st, &a, (int)n0);
-        cx_alloc(&e, full);
-        links_plan(&e, full, forced, device);
+        pdrt_cx_alloc(&e, full);
+        pdrt_cx_links_plan(&e, full, forced, device);
         int64_t most = st->in_floats + e.B > st->out_floats + e.B ? st->in_floats + e.B : st->out_floats + e.B;
         pdrt_watch("the links' setup (MPI, CUDA IPC or NCCL)", -1, -1);
         MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
@@ -711,7 +485,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         int epoch_end = done == ep_start + e.per_epoch;
         if (epoch_end) epoch++;
         if (pdrt_eval_due(&a, done, epoch_end || done == e.total)) {
-            acc = evaluate(&e);
+            acc = pdrt_cx_evaluate(&e);
             int me = e.rank == e.out_rank;
             stop = pdrt_eval_record(me ? &curves : NULL, &a, e.tg, done, e.per_epoch, e.total,
                                     pdrt_now() - e.t0, acc, e.val_loss, me, &time_to_target,
@@ -772,7 +546,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     pd_nccl_comm_destroy(e.nccl_stage);
     MPI_Comm_free(&e.stage_comm);
     MPI_Comm_free(&e.ties.comm);
-    cx_free(&e);
+    pdrt_cx_free(&e);
     pd_cuda_ctx_destroy(e.ctx);
     pdrt_optim_free(&e.opt);
     MPI_Finalize();

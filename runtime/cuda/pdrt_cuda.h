@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define PDRT_CUDA_ABI 1
+#define PDRT_CUDA_ABI 2
 
 typedef void (*pdrt_cuda_forward_fn)(pd_cuda_ctx *ctx, float *out, float *acts, float *buffers,
                                      const float *params, const float *in, int training,
@@ -41,6 +41,13 @@ typedef struct {
     pdrt_stage base;              /* forward, backward, scratch_floats unused (NULL) */
     pdrt_cuda_forward_fn forward;
     pdrt_cuda_backward_fn backward;
+    /* zb-h1, zb-h2: the backward in two parts with backward's arguments (pdrt.h's contract, but
+     * accumulating into dparams as backward does): backward_input zeroes dacts and din, fills
+     * din and leaves the layers' gradients in dacts; backward_weight, with dacts untouched in
+     * between, accumulates the gradients of the weights whose ops split (planner/ops/op.h);
+     * backward_input accumulates the others'. */
+    pdrt_cuda_backward_fn backward_input;
+    pdrt_cuda_backward_fn backward_weight;
     size_t (*scratch_bytes)(pd_cuda_precision prec); /* the context's scratch arena */
     pd_cuda_precision precision;  /* the default (pdplan --precision); --precision overrides */
 } pdrt_cuda_stage;

@@ -3,7 +3,8 @@
 # ops_cuda.h, an nvcc Makefile for sm_90 and a generic PTX target, launch.conf) is deterministic;
 # with nvcc present, fmnist_cnn, resnet50 and gpt2_124m (-n 8, tied head) stages compile and link (against libpdrt_cuda.a,
 # cuBLASLt, cuDNN, NCCL, MPI; never libyaml or GLPK); without a GPU a stage fails with a clear
-# message and no crash. Without nvcc the build checks SKIP.
+# message and no crash; zb-h1, zb-h2, 2bw and --recompute plan for CUDA, and every stage carries
+# the split backward of the zero-bubble schedules. Without nvcc the build checks SKIP.
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 export PATH="$PATH:/usr/local/cuda/bin"
@@ -47,6 +48,44 @@ if expect_status 0 cuda_codegen_runs "$PDPLAN" models/fmnist_cnn.yaml -n 2 --str
     [ $same = 1 ] && pass cuda_codegen_deterministic || fail cuda_codegen_deterministic
 fi
 
+# zb-h1, zb-h2, 2bw and recomputation on CUDA: the plans generate, every stage carries the
+# split backward (backward_input without a weight gradient, backward_weight without an input
+# gradient, neither for an op that does not split: none here), and the stages differ from
+# 1f1b's only in the descriptor's schedule fields (so the one build below covers their code)
+body() { # file function: the function's body
+    awk -v f="$2" '$0 ~ "^static void " f "\\(" { on = 1; next } on && /^}/ { on = 0 } on' "$1"
+}
+split_ok() { # stage files...: every backward_input writes no weight gradient, every
+    local f s bad=0 # backward_weight no input gradient, and each has calls
+    for f in "$@"; do
+        s=$(grep -o 'S[0-9]*_backward_input' "$f" | head -1); s=${s%_backward_input}
+        body "$f" "${s}_backward_input" | grep -q 'dparams +' && { bad=1; echo "${f##*/}: weights in B"; }
+        body "$f" "${s}_backward_weight" | grep -qE 'din \+' && { bad=1; echo "${f##*/}: din in W"; }
+        body "$f" "${s}_backward_weight" | grep -E '_cuda\(ctx, ' | grep -vqE '\(ctx, NULL,|embedding_backward' &&
+            { bad=1; echo "${f##*/}: a W call with an input gradient"; }
+        [ "$(body "$f" "${s}_backward_input" | grep -c '_cuda(ctx')" -gt 0 ] || { bad=1; echo "${f##*/}: empty B"; }
+    done
+    return $bad
+}
+if [ -d "$g" ]; then
+    split_ok "$g"/stage_*.cu && pass cuda_split_backward_parts || fail cuda_split_backward_parts
+    same=1
+    for how in "zb-h1|--schedule zb-h1" "zb-h2|--schedule zb-h2" "2bw|--schedule 2bw --microbatches 4" "rc|--recompute"; do
+        name=${how%%|*}
+        # shellcheck disable=SC2086
+        "$PDPLAN" models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda ${how#*|} -o "$TMP/fm_$name" >"$TMP/plan.log" 2>&1 ||
+            { same=0; fail "cuda_codegen_$name" "$(tail -3 "$TMP/plan.log")"; continue; }
+        for f in stage_0.cu stage_1.cu; do
+            diff <(grep -vE '^ \*|^/\*|b->(schedule|weight_versions|predicted|microbatches|plan_hash|recompute)' "$g/$f") \
+                 <(grep -vE '^ \*|^/\*|b->(schedule|weight_versions|predicted|microbatches|plan_hash|recompute)' "$TMP/fm_$name/$f") >/dev/null ||
+                { same=0; echo "fm_$name/$f differs from 1f1b's beyond the descriptor"; }
+        done
+    done
+    grep -q 'b->schedule = "zb-h2";' "$TMP/fm_zb-h2/stage_0.cu" && grep -q 'b->schedule = "2bw";' "$TMP/fm_2bw/stage_1.cu" &&
+        [ "$(grep -c 'b->recompute = 1;' "$TMP"/fm_rc/stage_*.cu | awk -F: '{ s += $2 } END { print s }')" = 2 ] || same=0
+    [ $same = 1 ] && pass cuda_codegen_schedules_and_recompute || fail cuda_codegen_schedules_and_recompute
+fi
+
 # --precision bf16 at plan time: the stages' default; refused for the CPU backend
 if "$PDPLAN" models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda --precision bf16 -o "$TMP/bf" >/dev/null 2>&1 &&
     grep -q 'c.precision = PD_CUDA_BF16' "$TMP/bf/stage_0.cu" && grep -q 'c.precision = PD_CUDA_FP32' "$g/stage_0.cu"; then
@@ -86,6 +125,7 @@ build() { # name dir
 r=$TMP/r50
 if expect_status 0 cuda_codegen_resnet50 "$PDPLAN" models/resnet50.yaml -n 2 --straight -q --backend cuda -o "$r"; then
     build cuda_build_resnet50 "$r"
+    split_ok "$r"/stage_*.cu && pass cuda_split_backward_resnet50 || fail cuda_split_backward_resnet50
 fi
 
 # GPT-2 124M with its tied head on 8 GPUs: plans, lists the tie on the two stages holding wte and
@@ -97,6 +137,7 @@ if expect_status 0 cuda_codegen_gpt2 "$PDPLAN" models/gpt2_124m.yaml -n 8 -q --b
     n=$(grep -l 'b->ties = ties;' "$q"/stage_*.cu | wc -l)
     [ "$n" -ge 1 ] && pass cuda_gpt2_ties_listed || fail cuda_gpt2_ties_listed "no stage lists the tie"
     build cuda_build_gpt2 "$q"
+    split_ok "$q"/stage_*.cu && pass cuda_split_backward_gpt2 || fail cuda_split_backward_gpt2
 fi
 
 # no GPU: a clear message and exit status 1, not a crash (with a GPU this check is moot)

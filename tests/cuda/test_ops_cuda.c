@@ -2,8 +2,8 @@
  * CPU op of ops.h / optim.h on fresh random inputs (the seed is printed; PD_TEST_SEED repeats a
  * run), with normwise relative error bounds per precision (fp32 without TF32: 1e-4 for GEMM and
  * convolution, 1e-5 for the rest; bf16 operands: 2e-2). Gradients start from random values on
- * both sides, so the accumulate (+=) contract is checked too. Without a GPU every test but the
- * detection test SKIPs. */
+ * both sides, so the accumulate (+=) contract is checked too; the split backward of zb-h1 and
+ * zb-h2 gives the whole backward's bits. Without a GPU every test but the detection test SKIPs. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -695,4 +695,86 @@ TEST(cross_attention) {
     cross_attention_case(2, 5, 7, 8, 2);
     cross_attention_case(3, 40, 130, 48, 4); /* key rows longer than the block's 128 threads */
     cross_attention_case(2, 50, 50, 1024, 8); /* GNMT-8's width and sentence length */
+}
+
+/* ---- the split backward of zb-h1 and zb-h2 (planner/ops/op.h, backward_splits) ----
+ * Each op whose descriptor splits: its backward with every gradient, and the same from the same
+ * pre-filled gradients in two calls, the input gradient alone (the weights' NULL) then the
+ * weights' alone (the input's NULL), give the same bits. */
+typedef struct {
+    const float *dy, *x, *w, *aux0, *aux1; /* aux: linear_relu's output; the norms' mean, rstd */
+    int B, C, H, W, OC, K;
+} split_args;
+typedef void (*split_fn)(pd_cuda_ctx *c, float *dx, float *dw, float *db, const split_args *u);
+static void split_linear(pd_cuda_ctx *c, float *dx, float *dw, float *db, const split_args *u) {
+    pdrt_linear_backward_cuda(c, dx, dw, db, u->dy, u->x, u->w, u->B, u->C, u->OC);
+}
+static void split_linear_relu(pd_cuda_ctx *c, float *dx, float *dw, float *db, const split_args *u) {
+    pdrt_linear_relu_backward_cuda(c, dx, dw, db, u->dy, u->aux0, u->x, u->w, u->B, u->C, u->OC);
+}
+static void split_conv(pd_cuda_ctx *c, float *dx, float *dw, float *db, const split_args *u) {
+    pdrt_conv2d_backward_cuda(c, dx, dw, db, u->dy, u->x, u->w, u->B, u->C, u->H, u->W, u->OC,
+                              u->K, u->K, 1, 1, u->K / 2, u->K / 2);
+}
+static void split_bn(pd_cuda_ctx *c, float *dx, float *dw, float *db, const split_args *u) {
+    pdrt_batchnorm2d_backward_cuda(c, dx, dw, db, u->dy, u->x, u->w, u->aux0, u->aux1, u->B, u->C,
+                                   u->H, u->W);
+}
+static void split_ln(pd_cuda_ctx *c, float *dx, float *dw, float *db, const split_args *u) {
+    pdrt_layernorm_backward_cuda(c, dx, dw, db, u->dy, u->x, u->w, u->aux0, u->aux1, u->B, u->C);
+}
+
+static void split_case(pd_cuda_ctx *c, const char *name, split_fn f, const split_args *u,
+                       size_t nx, size_t nw, size_t nb) {
+    size_t n[3] = {nx, nw, nb};
+    float *h[3], *whole[3], *part[3];
+    for (int i = 0; i < 3; i++) {
+        h[i] = rnd(n[i], -1, 1);
+        whole[i] = to_dev(c, h[i], n[i]);
+        part[i] = to_dev(c, h[i], n[i]);
+    }
+    f(c, whole[0], whole[1], whole[2], u);
+    f(c, part[0], NULL, NULL, u); /* backward_input's call */
+    f(c, NULL, part[1], part[2], u); /* backward_weight's */
+    for (int i = 0; i < 3; i++) {
+        float *a = from_dev(c, whole[i], n[i]), *b = from_dev(c, part[i], n[i]);
+        if (memcmp(a, b, n[i] * sizeof(float)))
+            test_fail(__FILE__, __LINE__, "%s: the split backward's %s gradient differs from the "
+                      "whole backward's (relative %.3g)", name, i ? (i == 1 ? "weight" : "bias")
+                      : "input", rel_err(b, a, n[i]));
+        free(a), free(b), free(h[i]), pd_cuda_free(whole[i]), pd_cuda_free(part[i]);
+    }
+}
+
+TEST(split_backward_same_bits) {
+    NEED_GPU(ctx(PD_CUDA_FP32));
+    int B = 8, C = 24, H = 9, W = 7, OC = 16, K = 3, N = 37, LC = 200;
+    size_t nx = (size_t)B * C * H * W, ny = (size_t)B * OC * H * W;
+    float *x = rnd(nx > (size_t)N * LC ? nx : (size_t)N * LC, -1, 1), *dy = rnd(ny + nx + N * LC, -1, 1);
+    float *w = rnd((size_t)OC * C * K * K + LC, -0.5f, 0.5f), *m = rnd(N + C, -0.5f, 0.5f),
+          *r = rnd(N + C, 0.5f, 2.0f), *out = rnd((size_t)B * OC, -1, 1);
+    float *gx = to_dev(ctx(PD_CUDA_FP32), x, nx > (size_t)N * LC ? nx : (size_t)N * LC);
+    float *gdy = to_dev(ctx(PD_CUDA_FP32), dy, ny + nx + N * LC);
+    float *gw = to_dev(ctx(PD_CUDA_FP32), w, (size_t)OC * C * K * K + LC);
+    float *gm = to_dev(ctx(PD_CUDA_FP32), m, N + C), *gr = to_dev(ctx(PD_CUDA_FP32), r, N + C);
+    float *gout = to_dev(ctx(PD_CUDA_FP32), out, (size_t)B * OC);
+    for (int p = 0; p < 2; p++) {
+        pd_cuda_ctx *c = ctx(p ? PD_CUDA_BF16 : PD_CUDA_FP32);
+        split_args lin = {gdy, gx, gw, gout, NULL, B, C, 1, 1, OC, 1};
+        split_case(c, p ? "linear bf16" : "linear", split_linear, &lin, (size_t)B * C,
+                   (size_t)OC * C, OC);
+        split_case(c, p ? "linear+relu bf16" : "linear+relu", split_linear_relu, &lin,
+                   (size_t)B * C, (size_t)OC * C, OC);
+        split_args conv = {gdy, gx, gw, NULL, NULL, B, C, H, W, OC, K};
+        split_case(c, p ? "conv2d bf16" : "conv2d", split_conv, &conv, nx,
+                   (size_t)OC * C * K * K, OC);
+    }
+    pd_cuda_ctx *c = ctx(PD_CUDA_FP32);
+    split_args bn = {gdy, gx, gw, gm, gr, B, C, H, W, 0, 0};
+    split_case(c, "batchnorm2d", split_bn, &bn, nx, C, C);
+    split_args ln = {gdy, gx, gw, gm, gr, N, LC, 1, 1, 0, 0};
+    split_case(c, "layernorm", split_ln, &ln, (size_t)N * LC, LC, LC);
+    pd_cuda_free(gx), pd_cuda_free(gdy), pd_cuda_free(gw), pd_cuda_free(gm), pd_cuda_free(gr);
+    pd_cuda_free(gout);
+    free(x), free(dy), free(w), free(m), free(r), free(out);
 }

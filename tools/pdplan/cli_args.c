@@ -321,6 +321,14 @@ static void parse_recompute(pd_cli *cli, const char *v, pd_diag *d) {
     }
 }
 
+/* Whether --recompute makes any stage selective. */
+static int any_selective(const pd_cli *cli) {
+    if (!cli->n_recompute_stages) return cli->recompute == PD_RECOMPUTE_SELECTIVE;
+    for (int k = 0; k < cli->n_recompute_stages; k++)
+        if (cli->recompute_mode[k] == PD_RECOMPUTE_SELECTIVE) return 1;
+    return 0;
+}
+
 int pd_cli_apply_recompute(const pd_cli *cli, pd_plan *p, pd_diag *d) {
     int bad = 0;
     for (int s = 0; s < p->n_stages; s++)
@@ -452,12 +460,15 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "--schedule auto chooses the microbatches and "
                       "recomputation itself: drop --recompute, --microbatches and "
                       "--vertical-sync, or name a schedule");
-    if (cli->recompute && !strcmp(cli->backend, "cuda"))
-        pd_diag_error(d, "pdplan", 0, 0, "--recompute runs on the CPU backend only: the CUDA "
-                      "executor keeps every activation");
-    if (!strcmp(cli->schedule, "2bw") && !strcmp(cli->backend, "cuda"))
-        pd_diag_error(d, "pdplan", 0, 0, "--schedule 2bw runs on the CPU backend only: the CUDA "
-                      "executor does not choose 2bw's weight versions yet");
+    /* the CUDA executor runs full recomputation, not selective, and not with a split backward */
+    if (!strcmp(cli->backend, "cuda") && any_selective(cli))
+        pd_diag_error(d, "pdplan", 0, 0, "--recompute selective runs on the CPU backend only: the "
+                      "CUDA stages have no forward_recompute");
+    if (!strcmp(cli->backend, "cuda") && cli->recompute &&
+        pd_schedule_splits_backward(cli->schedule))
+        pd_diag_error(d, "pdplan", 0, 0, "--recompute with --schedule %s runs on the CPU backend "
+                      "only (the CUDA executor does not recompute for backward_weight)",
+                      cli->schedule);
     int inter = !strcmp(cli->schedule, "interleaved");
     if (seen[O_CHUNKS] && !inter)
         pd_diag_error(d, "pdplan", 0, 0, "--chunks applies to --schedule interleaved");
@@ -468,9 +479,5 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved with %s is not supported",
                       cli->recompute ? "--recompute" : "--vertical-sync");
     if (inter && !cli->chunks) cli->chunks = 2;
-    if (pd_schedule_splits_backward(cli->schedule) && !strcmp(cli->backend, "cuda"))
-        pd_diag_error(d, "pdplan", 0, 0, "--schedule %s runs on the CPU backend only: the CUDA "
-                      "stages have no split backward (backward_input, backward_weight) yet",
-                      cli->schedule);
     return d->errors - errors0;
 }

@@ -91,24 +91,22 @@ static void S0_forward(float *out, float *acts, float *scratch, float *buffers,
                         params + S0_PARAM_CONV1_WEIGHT, params + S0_PARAM_CONV1_BIAS, P_B,
                         1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
     pdrt_lap(0);
-    /* relu1: relu */
-    pdrt_relu_forward(acts + S0_ACT_RELU1_OUT, acts + S0_ACT_CONV1_OUT, (size_t)P_B * 25088);
+    /* relu1: relu, fused with pool1: maxpool2d (forward there, backward here) */
     pdrt_lap(1);
-    /* pool1: maxpool2d */
-    pdrt_maxpool2d_forward(acts + S0_ACT_POOL1_OUT, (int *)(acts + S0_ACT_POOL1_ARGMAX),
-                           acts + S0_ACT_RELU1_OUT, P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
+    /* pool1: maxpool2d, one call with relu1 (its backward runs there) */
+    pdrt_relu_maxpool2d_forward(acts + S0_ACT_POOL1_OUT, (int *)(acts + S0_ACT_POOL1_ARGMAX),
+                                acts + S0_ACT_CONV1_OUT, P_B, 32, 28, 28, 2, 2, 2, 2, 0, 0);
     pdrt_lap(2);
     /* conv2: conv2d */
     pdrt_conv2d_forward(acts + S0_ACT_CONV2_OUT, scratch, acts + S0_ACT_POOL1_OUT,
                         params + S0_PARAM_CONV2_WEIGHT, params + S0_PARAM_CONV2_BIAS, P_B,
                         32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     pdrt_lap(3);
-    /* relu2: relu */
-    pdrt_relu_forward(acts + S0_ACT_RELU2_OUT, acts + S0_ACT_CONV2_OUT, (size_t)P_B * 6272);
+    /* relu2: relu, fused with pool2: maxpool2d (forward there, backward here) */
     pdrt_lap(4);
-    /* pool2: maxpool2d */
-    pdrt_maxpool2d_forward(acts + S0_ACT_POOL2_OUT, (int *)(acts + S0_ACT_POOL2_ARGMAX),
-                           acts + S0_ACT_RELU2_OUT, P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
+    /* pool2: maxpool2d, one call with relu2 (its backward runs there) */
+    pdrt_relu_maxpool2d_forward(acts + S0_ACT_POOL2_OUT, (int *)(acts + S0_ACT_POOL2_ARGMAX),
+                                acts + S0_ACT_CONV2_OUT, P_B, 32, 14, 14, 2, 2, 2, 2, 0, 0);
     pdrt_lap(5);
     /* output pack */
     memcpy(out + S0_OUT_POOL2, acts + S0_ACT_POOL2_OUT, 100352 * sizeof(float));
@@ -123,16 +121,12 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
     pdrt_lap_start();
     /* output pack gradients */
     memcpy(dacts + S0_ACT_POOL2_OUT, dout + S0_OUT_POOL2, 100352 * sizeof(float));
-    /* pool2: maxpool2d */
-    memset(dacts + S0_ACT_RELU2_OUT, 0, 401408 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU2_OUT, dacts + S0_ACT_POOL2_OUT,
-                            (const int *)(acts + S0_ACT_POOL2_ARGMAX), P_B,
-                            32, 14, 14, 2, 2, 2, 2, 0, 0);
+    /* pool2: maxpool2d, one call with relu2 (its backward runs there) */
     pdrt_lap(5);
-    /* relu2: relu */
-    memset(dacts + S0_ACT_CONV2_OUT, 0, 401408 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_CONV2_OUT, dacts + S0_ACT_RELU2_OUT, acts + S0_ACT_RELU2_OUT,
-                       (size_t)P_B * 6272);
+    /* relu2: relu, fused with pool2: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_CONV2_OUT, dacts + S0_ACT_POOL2_OUT,
+                                (const int *)(acts + S0_ACT_POOL2_ARGMAX), P_B,
+                                32, 14, 14, 2, 2, 2, 2, 0, 0);
     pdrt_lap(4);
     /* conv2: conv2d */
     memset(dparams + S0_PARAM_CONV2_WEIGHT, 0, 9248 * sizeof(float));
@@ -142,16 +136,12 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          acts + S0_ACT_POOL1_OUT, params + S0_PARAM_CONV2_WEIGHT, P_B,
                          32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
     pdrt_lap(3);
-    /* pool1: maxpool2d */
-    memset(dacts + S0_ACT_RELU1_OUT, 0, 1605632 * sizeof(float));
-    pdrt_maxpool2d_backward(dacts + S0_ACT_RELU1_OUT, dacts + S0_ACT_POOL1_OUT,
-                            (const int *)(acts + S0_ACT_POOL1_ARGMAX), P_B,
-                            32, 28, 28, 2, 2, 2, 2, 0, 0);
+    /* pool1: maxpool2d, one call with relu1 (its backward runs there) */
     pdrt_lap(2);
-    /* relu1: relu */
-    memset(dacts + S0_ACT_CONV1_OUT, 0, 1605632 * sizeof(float));
-    pdrt_relu_backward(dacts + S0_ACT_CONV1_OUT, dacts + S0_ACT_RELU1_OUT, acts + S0_ACT_RELU1_OUT,
-                       (size_t)P_B * 25088);
+    /* relu1: relu, fused with pool1: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_CONV1_OUT, dacts + S0_ACT_POOL1_OUT,
+                                (const int *)(acts + S0_ACT_POOL1_ARGMAX), P_B,
+                                32, 28, 28, 2, 2, 2, 2, 0, 0);
     pdrt_lap(1);
     /* conv1: conv2d */
     memset(dparams + S0_PARAM_CONV1_WEIGHT, 0, 320 * sizeof(float));
@@ -159,6 +149,48 @@ static void S0_backward(float *din, float *dparams, float *dacts, float *scratch
                          scratch, dacts + S0_ACT_CONV1_OUT, in + S0_IN_INPUT,
                          params + S0_PARAM_CONV1_WEIGHT, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
     pdrt_lap(0);
+}
+
+/* zb-h1, zb-h2: the backward in two parts, with backward's arguments. backward_input fills din
+ * whole and leaves the layers' gradients in dacts, which backward_weight reads (keep dacts, acts
+ * and in between the two); together they fill dparams whole, with backward's bits */
+static void S0_backward_input(float *din, float *dparams, float *dacts, float *scratch,
+                               const float *dout, const float *acts, const float *params,
+                               const float *in) {
+    (void)din; (void)dparams; (void)in;
+    /* output pack gradients */
+    memcpy(dacts + S0_ACT_POOL2_OUT, dout + S0_OUT_POOL2, 100352 * sizeof(float));
+    /* pool2: maxpool2d, one call with relu2 (its backward runs there) */
+    /* relu2: relu, fused with pool2: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_CONV2_OUT, dacts + S0_ACT_POOL2_OUT,
+                                (const int *)(acts + S0_ACT_POOL2_ARGMAX), P_B,
+                                32, 14, 14, 2, 2, 2, 2, 0, 0);
+    /* conv2: conv2d */
+    memset(dacts + S0_ACT_POOL1_OUT, 0, 401408 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S0_ACT_POOL1_OUT, NULL, NULL, scratch, dacts + S0_ACT_CONV2_OUT,
+                         acts + S0_ACT_POOL1_OUT, params + S0_PARAM_CONV2_WEIGHT, P_B,
+                         32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    /* pool1: maxpool2d, one call with relu1 (its backward runs there) */
+    /* relu1: relu, fused with pool1: maxpool2d (forward there, backward here) */
+    pdrt_maxpool2d_backward_set(dacts + S0_ACT_CONV1_OUT, dacts + S0_ACT_POOL1_OUT,
+                                (const int *)(acts + S0_ACT_POOL1_ARGMAX), P_B,
+                                32, 28, 28, 2, 2, 2, 2, 0, 0);
+}
+
+static void S0_backward_weight(float *din, float *dparams, float *dacts, float *scratch,
+                                const float *dout, const float *acts, const float *params,
+                                const float *in) {
+    (void)din; (void)dout;
+    /* conv2: conv2d */
+    memset(dparams + S0_PARAM_CONV2_WEIGHT, 0, 9248 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_CONV2_WEIGHT, dparams + S0_PARAM_CONV2_BIAS,
+                         scratch, dacts + S0_ACT_CONV2_OUT, acts + S0_ACT_POOL1_OUT,
+                         params + S0_PARAM_CONV2_WEIGHT, P_B, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    /* conv1: conv2d */
+    memset(dparams + S0_PARAM_CONV1_WEIGHT, 0, 320 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S0_PARAM_CONV1_WEIGHT, dparams + S0_PARAM_CONV1_BIAS,
+                         scratch, dacts + S0_ACT_CONV1_OUT, in + S0_IN_INPUT,
+                         params + S0_PARAM_CONV1_WEIGHT, P_B, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
 }
 
 const pdrt_stage S0_stage = {
@@ -183,6 +215,8 @@ const pdrt_stage S0_stage = {
     .init = S0_init,
     .forward = S0_forward,
     .backward = S0_backward,
+    .backward_input = S0_backward_input,
+    .backward_weight = S0_backward_weight,
     .scratch_floats = S0_scratch_floats,
     .warmup = S0_warmup,
     .weight_versions = 2,

@@ -146,9 +146,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          acts + S1_ACT_RELU5_OUT, params + S1_PARAM_FC2_WEIGHT, P_B, 128, 10);
     pdrt_lap(7);
     /* relu5: relu */
-    memset(dacts + S1_ACT_FC1_OUT, 0, 8192 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_FC1_OUT, dacts + S1_ACT_RELU5_OUT, acts + S1_ACT_RELU5_OUT,
-                       (size_t)P_B * 128);
+    pdrt_relu_backward_set(dacts + S1_ACT_FC1_OUT, dacts + S1_ACT_RELU5_OUT,
+                           acts + S1_ACT_RELU5_OUT, (size_t)P_B * 128);
     pdrt_lap(6);
     /* fc1: linear */
     memset(dparams + S1_PARAM_FC1_WEIGHT, 0, 401536 * sizeof(float));
@@ -160,9 +159,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
     /* flatten: flatten, a no-op: it shares its input's memory and gradient */
     pdrt_lap(4);
     /* relu4: relu */
-    memset(dacts + S1_ACT_CONV4_OUT, 0, 200704 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_CONV4_OUT, dacts + S1_ACT_RELU4_OUT, acts + S1_ACT_RELU4_OUT,
-                       (size_t)P_B * 3136);
+    pdrt_relu_backward_set(dacts + S1_ACT_CONV4_OUT, dacts + S1_ACT_RELU4_OUT,
+                           acts + S1_ACT_RELU4_OUT, (size_t)P_B * 3136);
     pdrt_lap(3);
     /* conv4: conv2d */
     memset(dparams + S1_PARAM_CONV4_WEIGHT, 0, 36928 * sizeof(float));
@@ -173,9 +171,8 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(2);
     /* relu3: relu */
-    memset(dacts + S1_ACT_CONV3_OUT, 0, 200704 * sizeof(float));
-    pdrt_relu_backward(dacts + S1_ACT_CONV3_OUT, dacts + S1_ACT_RELU3_OUT, acts + S1_ACT_RELU3_OUT,
-                       (size_t)P_B * 3136);
+    pdrt_relu_backward_set(dacts + S1_ACT_CONV3_OUT, dacts + S1_ACT_RELU3_OUT,
+                           acts + S1_ACT_RELU3_OUT, (size_t)P_B * 3136);
     pdrt_lap(1);
     /* conv3: conv2d */
     memset(dparams + S1_PARAM_CONV3_WEIGHT, 0, 18496 * sizeof(float));
@@ -185,6 +182,71 @@ static void S1_backward(float *din, float *dparams, float *dacts, float *scratch
                          in + S1_IN_POOL2, params + S1_PARAM_CONV3_WEIGHT, P_B,
                          32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
     pdrt_lap(0);
+}
+
+/* zb-h1, zb-h2: the backward in two parts, with backward's arguments. backward_input fills din
+ * whole and leaves the layers' gradients in dacts, which backward_weight reads (keep dacts, acts
+ * and in between the two); together they fill dparams whole, with backward's bits */
+static void S1_backward_input(float *din, float *dparams, float *dacts, float *scratch,
+                               const float *dout, const float *acts, const float *params,
+                               const float *in) {
+    (void)dparams;
+    /* output pack gradients */
+    memcpy(dacts + S1_ACT_FC2_OUT, dout + S1_OUT_FC2, 640 * sizeof(float));
+    /* fc2: linear */
+    memset(dacts + S1_ACT_RELU5_OUT, 0, 8192 * sizeof(float));
+    pdrt_linear_backward(dacts + S1_ACT_RELU5_OUT, NULL, NULL, dacts + S1_ACT_FC2_OUT,
+                         acts + S1_ACT_RELU5_OUT, params + S1_PARAM_FC2_WEIGHT, P_B, 128, 10);
+    /* relu5: relu */
+    pdrt_relu_backward_set(dacts + S1_ACT_FC1_OUT, dacts + S1_ACT_RELU5_OUT,
+                           acts + S1_ACT_RELU5_OUT, (size_t)P_B * 128);
+    /* fc1: linear */
+    memset(dacts + S1_ACT_RELU4_OUT, 0, 200704 * sizeof(float));
+    pdrt_linear_backward(dacts + S1_ACT_RELU4_OUT, NULL, NULL, dacts + S1_ACT_FC1_OUT,
+                         acts + S1_ACT_RELU4_OUT, params + S1_PARAM_FC1_WEIGHT, P_B, 3136, 128);
+    /* flatten: flatten, a no-op: it shares its input's memory and gradient */
+    /* relu4: relu */
+    pdrt_relu_backward_set(dacts + S1_ACT_CONV4_OUT, dacts + S1_ACT_RELU4_OUT,
+                           acts + S1_ACT_RELU4_OUT, (size_t)P_B * 3136);
+    /* conv4: conv2d */
+    memset(dacts + S1_ACT_RELU3_OUT, 0, 200704 * sizeof(float));
+    pdrt_conv2d_backward(dacts + S1_ACT_RELU3_OUT, NULL, NULL, scratch, dacts + S1_ACT_CONV4_OUT,
+                         acts + S1_ACT_RELU3_OUT, params + S1_PARAM_CONV4_WEIGHT, P_B,
+                         64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    /* relu3: relu */
+    pdrt_relu_backward_set(dacts + S1_ACT_CONV3_OUT, dacts + S1_ACT_RELU3_OUT,
+                           acts + S1_ACT_RELU3_OUT, (size_t)P_B * 3136);
+    /* conv3: conv2d */
+    memset(din + S1_IN_POOL2, 0, 100352 * sizeof(float));
+    pdrt_conv2d_backward(din + S1_IN_POOL2, NULL, NULL, scratch, dacts + S1_ACT_CONV3_OUT,
+                         in + S1_IN_POOL2, params + S1_PARAM_CONV3_WEIGHT, P_B,
+                         32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+}
+
+static void S1_backward_weight(float *din, float *dparams, float *dacts, float *scratch,
+                                const float *dout, const float *acts, const float *params,
+                                const float *in) {
+    (void)din; (void)dout;
+    /* fc2: linear */
+    memset(dparams + S1_PARAM_FC2_WEIGHT, 0, 1290 * sizeof(float));
+    pdrt_linear_backward(NULL, dparams + S1_PARAM_FC2_WEIGHT, dparams + S1_PARAM_FC2_BIAS,
+                         dacts + S1_ACT_FC2_OUT, acts + S1_ACT_RELU5_OUT,
+                         params + S1_PARAM_FC2_WEIGHT, P_B, 128, 10);
+    /* fc1: linear */
+    memset(dparams + S1_PARAM_FC1_WEIGHT, 0, 401536 * sizeof(float));
+    pdrt_linear_backward(NULL, dparams + S1_PARAM_FC1_WEIGHT, dparams + S1_PARAM_FC1_BIAS,
+                         dacts + S1_ACT_FC1_OUT, acts + S1_ACT_RELU4_OUT,
+                         params + S1_PARAM_FC1_WEIGHT, P_B, 3136, 128);
+    /* conv4: conv2d */
+    memset(dparams + S1_PARAM_CONV4_WEIGHT, 0, 36928 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_CONV4_WEIGHT, dparams + S1_PARAM_CONV4_BIAS,
+                         scratch, dacts + S1_ACT_CONV4_OUT, acts + S1_ACT_RELU3_OUT,
+                         params + S1_PARAM_CONV4_WEIGHT, P_B, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    /* conv3: conv2d */
+    memset(dparams + S1_PARAM_CONV3_WEIGHT, 0, 18496 * sizeof(float));
+    pdrt_conv2d_backward(NULL, dparams + S1_PARAM_CONV3_WEIGHT, dparams + S1_PARAM_CONV3_BIAS,
+                         scratch, dacts + S1_ACT_CONV3_OUT, in + S1_IN_POOL2,
+                         params + S1_PARAM_CONV3_WEIGHT, P_B, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
 }
 
 const pdrt_stage S1_stage = {
@@ -209,6 +271,8 @@ const pdrt_stage S1_stage = {
     .init = S1_init,
     .forward = S1_forward,
     .backward = S1_backward,
+    .backward_input = S1_backward_input,
+    .backward_weight = S1_backward_weight,
     .scratch_floats = S1_scratch_floats,
     .warmup = S1_warmup,
     .weight_versions = 1,

@@ -146,6 +146,54 @@ static void S0_backward(pd_cuda_ctx *ctx, float *din, float *dparams, float *dac
                               1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
 }
 
+/* zb-h1, zb-h2: the backward in two parts, with backward's arguments. backward_input zeroes dacts
+ * and din, fills din and leaves the layers' gradients in dacts, which backward_weight reads (the
+ * runtime keeps dacts, acts and in between the two); both accumulate into dparams, together what
+ * backward accumulates */
+static void S0_backward_input(pd_cuda_ctx *ctx, float *din, float *dparams, float *dacts,
+                               const float *dout, const float *acts, const float *params,
+                               const float *in) {
+    (void)dparams; (void)in;
+    pd_cuda_zero(ctx, dacts, (S0_N_ACTS ? S0_N_ACTS : 1) * sizeof(float));
+    if (din) pd_cuda_zero(ctx, din, (S0_IN_FLOATS ? S0_IN_FLOATS : 1) * sizeof(float));
+    /* output pack gradients */
+    pdrt_identity_backward_cuda(ctx, dacts + S0_ACT_POOL2_OUT, dout + S0_OUT_POOL2, 100352);
+    /* pool2: maxpool2d */
+    pdrt_maxpool2d_backward_cuda(ctx, dacts + S0_ACT_RELU2_OUT, dacts + S0_ACT_POOL2_OUT,
+                                 (const int *)(acts + S0_ACT_POOL2_ARGMAX), P_B,
+                                 32, 14, 14, 2, 2, 2, 2, 0, 0);
+    /* relu2: relu */
+    pdrt_relu_backward_cuda(ctx, dacts + S0_ACT_CONV2_OUT, dacts + S0_ACT_RELU2_OUT,
+                            acts + S0_ACT_RELU2_OUT, (size_t)P_B * 6272);
+    /* conv2: conv2d */
+    pdrt_conv2d_backward_cuda(ctx, dacts + S0_ACT_POOL1_OUT, NULL, NULL, dacts + S0_ACT_CONV2_OUT,
+                              acts + S0_ACT_POOL1_OUT, params + S0_PARAM_CONV2_WEIGHT, P_B,
+                              32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    /* pool1: maxpool2d */
+    pdrt_maxpool2d_backward_cuda(ctx, dacts + S0_ACT_RELU1_OUT, dacts + S0_ACT_POOL1_OUT,
+                                 (const int *)(acts + S0_ACT_POOL1_ARGMAX), P_B,
+                                 32, 28, 28, 2, 2, 2, 2, 0, 0);
+    /* relu1: relu */
+    pdrt_relu_backward_cuda(ctx, dacts + S0_ACT_CONV1_OUT, dacts + S0_ACT_RELU1_OUT,
+                            acts + S0_ACT_RELU1_OUT, (size_t)P_B * 25088);
+}
+
+static void S0_backward_weight(pd_cuda_ctx *ctx, float *din, float *dparams, float *dacts,
+                                const float *dout, const float *acts, const float *params,
+                                const float *in) {
+    (void)din; (void)dout;
+    /* conv2: conv2d */
+    pdrt_conv2d_backward_cuda(ctx, NULL, dparams + S0_PARAM_CONV2_WEIGHT,
+                              dparams + S0_PARAM_CONV2_BIAS, dacts + S0_ACT_CONV2_OUT,
+                              acts + S0_ACT_POOL1_OUT, params + S0_PARAM_CONV2_WEIGHT, P_B,
+                              32, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+    /* conv1: conv2d */
+    pdrt_conv2d_backward_cuda(ctx, NULL, dparams + S0_PARAM_CONV1_WEIGHT,
+                              dparams + S0_PARAM_CONV1_BIAS, dacts + S0_ACT_CONV1_OUT,
+                              in + S0_IN_INPUT, params + S0_PARAM_CONV1_WEIGHT, P_B,
+                              1, 28, 28, 32, 3, 3, 1, 1, 1, 1);
+}
+
 /* the descriptor, field by field (C++17 has no designated initializers); the base holds what
  * the CPU stage's holds, but forward, backward and scratch_floats (the device ones are below) */
 static pdrt_cuda_stage S0_describe(void) {
@@ -194,6 +242,8 @@ static pdrt_cuda_stage S0_describe(void) {
     b->model_layers = 14;
     c.forward = S0_forward;
     c.backward = S0_backward;
+    c.backward_input = S0_backward_input;
+    c.backward_weight = S0_backward_weight;
     c.scratch_bytes = S0_scratch_bytes;
     c.precision = PD_CUDA_FP32;
     return c;

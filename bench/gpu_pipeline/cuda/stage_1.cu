@@ -168,6 +168,69 @@ static void S1_backward(pd_cuda_ctx *ctx, float *din, float *dparams, float *dac
                               32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
 }
 
+/* zb-h1, zb-h2: the backward in two parts, with backward's arguments. backward_input zeroes dacts
+ * and din, fills din and leaves the layers' gradients in dacts, which backward_weight reads (the
+ * runtime keeps dacts, acts and in between the two); both accumulate into dparams, together what
+ * backward accumulates */
+static void S1_backward_input(pd_cuda_ctx *ctx, float *din, float *dparams, float *dacts,
+                               const float *dout, const float *acts, const float *params,
+                               const float *in) {
+    (void)dparams;
+    pd_cuda_zero(ctx, dacts, (S1_N_ACTS ? S1_N_ACTS : 1) * sizeof(float));
+    if (din) pd_cuda_zero(ctx, din, (S1_IN_FLOATS ? S1_IN_FLOATS : 1) * sizeof(float));
+    /* output pack gradients */
+    pdrt_identity_backward_cuda(ctx, dacts + S1_ACT_FC2_OUT, dout + S1_OUT_FC2, 640);
+    /* fc2: linear */
+    pdrt_linear_backward_cuda(ctx, dacts + S1_ACT_RELU5_OUT, NULL, NULL, dacts + S1_ACT_FC2_OUT,
+                              acts + S1_ACT_RELU5_OUT, params + S1_PARAM_FC2_WEIGHT, P_B, 128, 10);
+    /* relu5: relu, in the linear's call */
+    /* fc1: linear, and relu5: relu, as one call */
+    pdrt_linear_relu_backward_cuda(ctx, dacts + S1_ACT_RELU4_OUT, NULL, NULL,
+                                   dacts + S1_ACT_RELU5_OUT, acts + S1_ACT_RELU5_OUT,
+                                   acts + S1_ACT_RELU4_OUT, params + S1_PARAM_FC1_WEIGHT, P_B,
+                                   3136, 128);
+    /* flatten: flatten, a no-op: it shares its input's memory and gradient */
+    /* relu4: relu */
+    pdrt_relu_backward_cuda(ctx, dacts + S1_ACT_CONV4_OUT, dacts + S1_ACT_RELU4_OUT,
+                            acts + S1_ACT_RELU4_OUT, (size_t)P_B * 3136);
+    /* conv4: conv2d */
+    pdrt_conv2d_backward_cuda(ctx, dacts + S1_ACT_RELU3_OUT, NULL, NULL, dacts + S1_ACT_CONV4_OUT,
+                              acts + S1_ACT_RELU3_OUT, params + S1_PARAM_CONV4_WEIGHT, P_B,
+                              64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    /* relu3: relu */
+    pdrt_relu_backward_cuda(ctx, dacts + S1_ACT_CONV3_OUT, dacts + S1_ACT_RELU3_OUT,
+                            acts + S1_ACT_RELU3_OUT, (size_t)P_B * 3136);
+    /* conv3: conv2d */
+    pdrt_conv2d_backward_cuda(ctx, din + S1_IN_POOL2, NULL, NULL, dacts + S1_ACT_CONV3_OUT,
+                              in + S1_IN_POOL2, params + S1_PARAM_CONV3_WEIGHT, P_B,
+                              32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+}
+
+static void S1_backward_weight(pd_cuda_ctx *ctx, float *din, float *dparams, float *dacts,
+                                const float *dout, const float *acts, const float *params,
+                                const float *in) {
+    (void)din; (void)dout;
+    /* fc2: linear */
+    pdrt_linear_backward_cuda(ctx, NULL, dparams + S1_PARAM_FC2_WEIGHT, dparams + S1_PARAM_FC2_BIAS,
+                              dacts + S1_ACT_FC2_OUT, acts + S1_ACT_RELU5_OUT,
+                              params + S1_PARAM_FC2_WEIGHT, P_B, 128, 10);
+    /* fc1: linear, and relu5: relu, as one call */
+    pdrt_linear_relu_backward_cuda(ctx, NULL, dparams + S1_PARAM_FC1_WEIGHT,
+                                   dparams + S1_PARAM_FC1_BIAS, dacts + S1_ACT_RELU5_OUT,
+                                   acts + S1_ACT_RELU5_OUT, acts + S1_ACT_RELU4_OUT,
+                                   params + S1_PARAM_FC1_WEIGHT, P_B, 3136, 128);
+    /* conv4: conv2d */
+    pdrt_conv2d_backward_cuda(ctx, NULL, dparams + S1_PARAM_CONV4_WEIGHT,
+                              dparams + S1_PARAM_CONV4_BIAS, dacts + S1_ACT_CONV4_OUT,
+                              acts + S1_ACT_RELU3_OUT, params + S1_PARAM_CONV4_WEIGHT, P_B,
+                              64, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+    /* conv3: conv2d */
+    pdrt_conv2d_backward_cuda(ctx, NULL, dparams + S1_PARAM_CONV3_WEIGHT,
+                              dparams + S1_PARAM_CONV3_BIAS, dacts + S1_ACT_CONV3_OUT,
+                              in + S1_IN_POOL2, params + S1_PARAM_CONV3_WEIGHT, P_B,
+                              32, 7, 7, 64, 3, 3, 1, 1, 1, 1);
+}
+
 /* the descriptor, field by field (C++17 has no designated initializers); the base holds what
  * the CPU stage's holds, but forward, backward and scratch_floats (the device ones are below) */
 static pdrt_cuda_stage S1_describe(void) {
@@ -216,6 +279,8 @@ static pdrt_cuda_stage S1_describe(void) {
     b->model_layers = 14;
     c.forward = S1_forward;
     c.backward = S1_backward;
+    c.backward_input = S1_backward_input;
+    c.backward_weight = S1_backward_weight;
     c.scratch_bytes = S1_scratch_bytes;
     c.precision = PD_CUDA_FP32;
     return c;
