@@ -62,7 +62,6 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
                   const char *schedule) {
     unsigned char *upto = calloc((size_t)g->n + 1, 1);
     double in_bytes = 0;
-    int stash = schedule && !strcmp(schedule, "1f1b");
     for (int s = 0; s < p->n_stages; s++) {
         const pd_stage *st = &p->stages[s];
         pd_sim_rank_cost c = {0};
@@ -76,22 +75,21 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
             c.bwd_weight_ms += w;
             c.bwd_input_ms += g->bwd_ms[v] - w;
             c.param_bytes += g->param_bytes[v];
-            c.act_keep_bytes += g->act_bytes[v];
+            c.held.act_bytes += g->act_bytes[v];
             if (upto) upto[v] = 1;
         }
         double out_bytes = (s + 1 < p->n_stages && upto) ? pd_cut_bytes(g, upto) : 0;
         c.act_bytes = out_bytes;
         c.grad_bytes = s > 0 ? in_bytes : 0;
-        if (st->recompute) { /* the forward again before each backward; one set of activations */
-            c.act_once_bytes = c.act_keep_bytes;
-            c.act_keep_bytes = 0;
+        if (st->recompute) { /* the forward again before each backward */
             c.bwd_ms += c.fwd_ms;
             c.bwd_input_ms += c.fwd_ms;
         }
-        c.act_keep_bytes += s > 0 ? in_bytes : 0;
-        c.weight_stashing = stash;
-        c.weight_versions = schedule && !strcmp(schedule, "2bw") ? 2 : 0;
-        c.split_backward = pd_schedule_splits_backward(schedule);
+        c.held.param_bytes = c.param_bytes;
+        c.held.in_bytes = s > 0 ? in_bytes : 0;
+        c.held.optim_buffers = g->optim_buffers;
+        /* the schedule's memory model; the in-flight count is the run's own (pd_sim_run) */
+        c.mem = pd_mem_model_of(schedule, 0, st->recompute, 0);
         for (int j = 0; j < st->replicas; j++) rc[st->ranks[j]] = c;
         in_bytes = out_bytes;
     }

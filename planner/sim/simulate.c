@@ -514,13 +514,7 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
         out->rank_stage[r] = s->ranks[r].stage;
         out->rank_busy_ms[r] = rs->busy;
         out->rank_peak_inflight[r] = rs->peak_inflight;
-        int versions = rc[r].weight_stashing && rs->peak_inflight > 1 ? rs->peak_inflight : 1;
-        if (rc[r].weight_versions > 0) versions = rc[r].weight_versions;
-        int keep = rc[r].split_backward ? 2 : 1; /* zb: the outputs' gradients too */
-        out->rank_peak_memory[r] = (versions + 2.0) * rc[r].param_bytes +
-                                   rs->peak_inflight * keep * rc[r].act_keep_bytes +
-                                   rc[r].act_once_bytes +
-                                   (rc[r].split_backward ? rs->peak_inflight * rc[r].param_bytes : 0);
+        out->rank_peak_memory[r] = pd_mem_bytes(&rc[r].mem, &rc[r].held, rs->peak_inflight);
         if (out->rank_peak_memory[r] > out->peak_memory_bytes)
             out->peak_memory_bytes = out->rank_peak_memory[r];
     }
