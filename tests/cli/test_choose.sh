@@ -4,7 +4,9 @@
 # memory fits the limit, the --simulate report of the written plan agrees with the choice, and
 # its simulated time per minibatch is at most that of the plan pdplan makes with each schedule
 # forced (--schedule 1f1b, flush, gpipe, zb-h1, zb-h2, 2bw), among those whose simulated memory
-# fits. --explain lists the candidates; bad combinations are diagnostics.
+# fits, and each forced schedule's plan fits the limit under its own memory model (the DP plans
+# --schedule S --memory L with S's memory). --explain lists the candidates; bad combinations are
+# diagnostics.
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
 
@@ -35,16 +37,21 @@ check_model() { # tag model profile
         else
             fail "${tag}_${mem}_plan_stage_memory_fits" "$(grep memory_bytes "$out/plan.yaml" | tr '\n' ' ')"
         fi
-        local s worse=""
+        local s worse="" over="" planned=0
         for s in 1f1b flush gpipe zb-h1 zb-h2 2bw; do
             "$PDPLAN" "$model" -p "$prof" -n 16 --memory "$mem" --schedule "$s" --simulate --no-codegen -q \
                 -o "$TMP/f" >"$TMP/f.log" 2>&1 || continue # none under the limit, or 2bw's M too small
+            planned=$((planned + 1))
             read -r f_ms f_bytes < <(sim "$TMP/f.log")
+            # the forced schedule's plan is planned under its own memory model: it fits
+            awk -v m="$f_bytes" -v l="$mem" 'BEGIN { exit !(m <= l) }' || over="$over $s($f_bytes bytes)"
             awk -v a="$chosen" -v f="$f_ms" -v m="$f_bytes" -v l="$mem" 'BEGIN { exit !(m > l || a <= f * (1 + 1e-6)) }' ||
                 worse="$worse $s($f_ms ms, $f_bytes bytes)"
         done
         [ -z "$worse" ] && pass "${tag}_${mem}_choice_at_least_every_forced_schedule" ||
             fail "${tag}_${mem}_choice_at_least_every_forced_schedule" "chosen $chosen ms; faster and fitting:$worse"
+        [ -z "$over" ] && [ "$planned" -ge 3 ] && pass "${tag}_${mem}_forced_schedules_fit_their_memory" ||
+            fail "${tag}_${mem}_forced_schedules_fit_their_memory" "$planned planned; over the limit:$over"
     done
 }
 check_model vgg16 models/vgg16.yaml profiles/vgg16.h200.yaml

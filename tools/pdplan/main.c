@@ -157,7 +157,7 @@ int main(int argc, char **argv) {
     pd_cli cli;
     pd_cluster c;
     pd_model m;
-    pd_costgraph *g = NULL;
+    pd_costgraph *g = NULL, *g_rc = NULL;
     pd_plan *p = NULL, *better = NULL;
     int model_loaded = 0, status = EXIT_INTERNAL;
     char model_name[PD_NAME_MAX + 8] = "", cost_source[320] = "", *outdir_alloc = NULL;
@@ -266,24 +266,19 @@ int main(int argc, char **argv) {
                       .memory_budget = cli.memory_budget};
     pd_progress_begin(PH_PLAN);
     int choose = !strcmp(cli.schedule, "auto");
-    pd_cluster c_planned = c; /* the cluster the plan's partition was planned on */
-    if (choose) { /* the DP under the limit (1f1b's memory model) and without it */
-        pd_diag quiet = {.out = tmpfile()};
-        p = pd_plan_dp(g, &c, &o, quiet.out ? &quiet : &d);
-        if (quiet.out) fclose(quiet.out);
-        pd_plan *unlimited = NULL;
-        pd_cluster c_free = c;
-        c_free.memory_bytes = 0;
-        if (c.memory_bytes > 0) unlimited = pd_plan_dp(g, &c_free, &o, &d);
-        pd_progress_end();
-        pd_plan *chosen = (p || unlimited)
-                              ? pd_choose_schedule(stdout, g, &c, p, unlimited,
-                                                   strcmp(cli.backend, "cuda") != 0, cli.explain, &d)
-                              : NULL;
-        if (chosen == unlimited) c_planned = c_free;
-        if (p && p != chosen) pd_plan_free(p);
-        if (unlimited && unlimited != chosen) pd_plan_free(unlimited);
-        p = chosen;
+    pd_cluster c_planned = c; /* the cluster and memory model the plan's partition was planned on */
+    int priced_rc = cli.recompute; /* the DP priced recomputation (planned over g_rc) */
+    if (choose || cli.recompute) {
+        g_rc = pd_recompute_graph(g); /* with recomputation the DP plans over it */
+        if (!g_rc) {
+            pd_diag_error(&d, "pdplan", 0, 0, "out of memory");
+            status = EXIT_INTERNAL;
+            goto done;
+        }
+    }
+    if (choose) { /* the DP under each candidate's memory model, each plan simulated */
+        p = pd_choose_schedule(stdout, g, g_rc, &c, &o, strcmp(cli.backend, "cuda") != 0,
+                               cli.explain, &c_planned, &priced_rc, &d);
         if (p) { /* what the rest of pdplan reads from the options */
             static char chosen_name[16];
             snprintf(chosen_name, sizeof chosen_name, "%s", p->schedule);
@@ -291,9 +286,11 @@ int main(int argc, char **argv) {
             cli.recompute = p->stages[0].recompute;
             cli.microbatches = p->microbatches;
         }
-    } else {
-        p = pd_plan_dp(g, &c, &o, &d);
+    } else { /* the best partition under the schedule's memory model */
+        p = pd_plan_schedule(g, cli.recompute ? g_rc : g, &c, &o, cli.schedule, cli.recompute,
+                             cli.microbatches, 1, &c_planned, &d);
     }
+    const pd_costgraph *g_planned = priced_rc ? g_rc : g; /* the certificate's */
     pd_progress_end();
     if (!p) {
         status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
@@ -306,31 +303,6 @@ int main(int argc, char **argv) {
     p->straight = cli.straight;
     p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
     for (int s = 0; s < p->n_stages; s++) p->stages[s].recompute = cli.recompute;
-    if (!strcmp(cli.schedule, "2bw")) { /* two versions, which needs warm-up <= M / replicas */
-        int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
-        for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
-        int M = cli.microbatches > 0 ? cli.microbatches : pd_schedule_default_microbatches(n, reps);
-        for (int s = 0; s < p->n_stages; s++) {
-            p->stages[s].weight_versions = 2;
-            if (p->stages[s].warmup > M / p->stages[s].replicas)
-                pd_diag_error(&d, "pdplan", 0, 0, "--schedule 2bw: stage %d has a warm-up of %d "
-                              "on %d replica%s, more than the %d microbatches per batch allow "
-                              "with two weight versions; raise --microbatches", s,
-                              p->stages[s].warmup, p->stages[s].replicas,
-                              p->stages[s].replicas > 1 ? "s" : "", M);
-        }
-        if (pd_diag_errors(&d)) {
-            status = EXIT_INPUT;
-            fprintf(stderr, "pdplan: no plan; nothing written\n");
-            goto done;
-        }
-    }
-    if (cli.microbatches > 0) { /* a multiple of every replica count, as the simulator's */
-        int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
-        for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
-        int l = pd_schedule_replica_lcm(n, reps);
-        p->microbatches = (cli.microbatches + l - 1) / l * l;
-    }
     int batch = model_loaded ? m.batch : 0;
     p->throughput = pd_plan_throughput(p, batch);
     pd_plan_info info = {
@@ -349,7 +321,7 @@ int main(int argc, char **argv) {
     int certify = cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES;
     if (certify) {
         pd_progress_begin(PH_CERTIFY);
-        int rc = pd_certify(g, &c_planned, &o, p, cli.time_limit_s, &better, &d);
+        int rc = pd_certify(g_planned, &c_planned, &o, p, cli.time_limit_s, &better, &d);
         pd_progress_end();
         if (rc < 0) {
             fprintf(stderr, "pdplan: error: the certificate failed; nothing written\n");
@@ -485,6 +457,7 @@ done:
     pd_progress_stop();
     if (better) pd_plan_free(better);
     if (p) pd_plan_free(p);
+    pd_recompute_graph_free(g_rc);
     if (g) pd_costgraph_free(g);
     if (model_loaded) pd_model_free(&m);
     pd_onnx_weights_free(&onnx_w);
