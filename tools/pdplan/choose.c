@@ -2,10 +2,13 @@
  * each stage's memory under the schedule it is told (the cluster's pd_mem_model: weight versions,
  * the activations of the minibatches in flight, recomputation, zb's deferred W buffers;
  * planner/cost/memory.h), so --schedule S --memory L plans the best partition that S fits in.
- * --schedule auto runs the DP once per candidate (schedule x microbatches x recomputation),
- * simulates each plan (time per minibatch with the warm-up, drain and flush bubbles; peak memory
- * per worker, the same function of the in-flight count the DP checked), and keeps the fastest
- * that fits, the simpler one on a tie (in the order tried). Prints why, and with --explain every
+ * --schedule auto runs the DP once per candidate (schedule x microbatches x recomputation), and
+ * with a limit also without it (and with recomputation also pricing it without the recomputed
+ * forward): the DP's steady-state price sees neither the bubble nor the CPU runtime's gather
+ * all-reduce, so a partition it prices higher can simulate faster and still fit. It simulates
+ * each plan (time per minibatch with the warm-up, drain and flush bubbles; peak memory per
+ * worker, the same function of the in-flight count the DP checked), and keeps the fastest that
+ * fits, the simpler one on a tie (in the order tried). Prints why, and with --explain every
  * candidate. */
 #include "choose.h"
 

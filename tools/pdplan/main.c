@@ -398,7 +398,7 @@ int main(int argc, char **argv) {
     if (cli.explain) {
         fflush(stdout);
         printf("\n");
-        pd_explain(stdout, g, &c, &o, p);
+        pd_explain(stdout, g_planned, &c_planned, &o, p); /* as planned: its memory model */
     }
     if (cli.simulate) {
         char trace_path[PATH_MAX];
