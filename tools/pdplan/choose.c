@@ -315,6 +315,14 @@ pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_costgraph
     pd_plan *p = q->best_plan;
     *planned = q->planned;
     *planned_rc = q->planned_rc;
+    if (w->recompute && !q->planned_rc) {
+        /* the DP priced this partition without the recomputed forward: the table gives its
+         * stages as they run (recomputing), and it is no DP optimum to certify */
+        p->bottleneck_ms = pd_plan_price(p, g_rc, c);
+        p->speedup_vs_data_parallel =
+            p->bottleneck_ms > 0 ? p->data_parallel_ms / p->bottleneck_ms : 0;
+        *planned_rc = -1;
+    }
     free(q);
     return p;
 }

@@ -36,8 +36,10 @@ pd_plan *pd_plan_schedule(const pd_costgraph *g, const pd_costgraph *g_dp, const
  * worker); the fastest whose memory fits wins, the simpler on a tie (in the order tried).
  * g: the cost graph (simulated); g_rc: pd_recompute_graph(g). cpu: the CPU backend (zb-h1, zb-h2,
  * 2bw and recomputation are CPU only). Prints the choice and why to out (with explain, every
- * candidate). Returns the chosen plan, *planned as pd_plan_schedule's, or NULL with a
- * diagnostic. */
+ * candidate). Returns the chosen plan, *planned as pd_plan_schedule's and *planned_rc 1 when
+ * the DP planned it over g_rc, 0 over g, -1 when it recomputes but the DP priced it over g (its
+ * figures are then repriced over g_rc, and it is not the DP's optimum of either: no
+ * certificate), or NULL with a diagnostic. */
 pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_costgraph *g_rc,
                             const pd_cluster *c, const pd_plan_opts *o, int cpu, int explain,
                             pd_cluster *planned, int *planned_rc, pd_diag *d);

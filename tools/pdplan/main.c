@@ -290,7 +290,7 @@ int main(int argc, char **argv) {
         p = pd_plan_schedule(g, cli.recompute ? g_rc : g, &c, &o, cli.schedule, cli.recompute,
                              cli.microbatches, 1, &c_planned, &d);
     }
-    const pd_costgraph *g_planned = priced_rc ? g_rc : g; /* the certificate's */
+    const pd_costgraph *g_planned = priced_rc > 0 ? g_rc : g; /* the certificate's */
     pd_progress_end();
     if (!p) {
         status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
@@ -318,7 +318,9 @@ int main(int argc, char **argv) {
     };
 
     /* the certificate */
-    int certify = cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES;
+    /* (a plan auto chose by simulation among partitions priced otherwise has no optimum to
+     * certify: choose.h) */
+    int certify = (cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES) && priced_rc >= 0;
     if (certify) {
         pd_progress_begin(PH_CERTIFY);
         int rc = pd_certify(g_planned, &c_planned, &o, p, cli.time_limit_s, &better, &d);
@@ -392,7 +394,11 @@ int main(int argc, char **argv) {
     }
     if (!cli.quiet) {
         pd_plan_print_table(stdout, p, g, &c, &info);
-        print_certificate_scope(stdout, &cli, g, certify);
+        if (priced_rc < 0)
+            printf("certificate: not run (--schedule auto chose a recomputing plan on a "
+                   "partition the DP priced without recomputation)\n");
+        else
+            print_certificate_scope(stdout, &cli, g, certify);
         printf("wrote %s/plan.yaml\n", outdir);
     }
     if (cli.explain) {
