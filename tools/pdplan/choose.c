@@ -244,8 +244,9 @@ static void print_candidates(FILE *out, const search *q, const char *lb) {
         char m[16] = "-";
         if (k->microbatches) snprintf(m, sizeof m, "%d", k->microbatches);
         else if (k->m_times) snprintf(m, sizeof m, "%dx", k->m_times);
-        const char *part = k->unlimited ? (k->recompute && !k->priced_rc ? "unlim,-rc" : "unlimited")
-                                        : (k->recompute && !k->priced_rc ? "model,-rc" : "its model");
+        int unpriced = k->recompute && !k->priced_rc; /* recomputes, priced without it */
+        const char *part = k->unlimited ? (unpriced ? "unlim,-rc" : "unlimited")
+                                        : (unpriced ? "model,-rc" : "its model");
         if (!k->stages) {
             fprintf(out, "  %-7s %5s %-10s %-9s %6s %10s %13s %12s  no plan fits its memory "
                     "model%s\n", k->schedule, m, k->recompute ? "yes" : "no", part, "-", "-", "-",
@@ -257,6 +258,8 @@ static void print_candidates(FILE *out, const search *q, const char *lb) {
                 k->recompute ? "yes" : "no", part, k->stages, k->dp_ms, k->ms, mb,
                 k->fits ? "" : "  over the limit", i == q->best ? "  <- chosen" : "");
     }
+    fprintf(out, "  (partition: planned by the DP under the candidate's memory model, or without "
+                 "the limit; -rc: priced without the recomputed forward)\n");
 }
 
 pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_costgraph *g_rc,
