@@ -146,7 +146,7 @@ int pd_ilp_stage_sums(pd_stage_sums *s, const pd_costgraph *g, const pd_ilp_idea
         if (pd_ilp_ideal_has(id, j, v) && !pd_ilp_ideal_has(id, i, v)) {
             s->compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
             s->param_bytes += g->param_bytes[v];
-            s->act_bytes += g->act_bytes[v];
+            s->act_bytes += pd_node_stored_bytes(g, v);
             if (nodes) nodes[k] = v;
             k++;
         }

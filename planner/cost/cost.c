@@ -33,11 +33,15 @@ void pd_stage_cost_eval(pd_stage_cost *out, const pd_stage_sums *s, const pd_cos
         c.allreduce_ms = ring / r;
         if (!s->first) c.comm_in_ms = 2000.0 * s->in_bytes / (B * r);
         if (!s->last) c.comm_out_ms = 2000.0 * s->out_bytes / (B * r);
-        /* stashed weight versions + gradients + the optimizer's buffers (momentum's velocity,
-         * Adam's two moments), and the activations (and input) of every minibatch in flight */
-        if (lv->innermost)
-            c.memory_bytes = (c.weight_versions + 1.0 + lv->optim_buffers) * P +
-                             (double)c.weight_versions * (s->act_bytes + s->in_bytes);
+        /* weight versions + gradients + the optimizer's buffers (momentum's velocity, Adam's
+         * two moments), and what every minibatch in flight keeps, under the schedule's model
+         * (memory.h; 1f1b: warm-up + 1 versions and minibatches in flight) */
+        if (lv->innermost) {
+            pd_mem_stage ms = {.param_bytes = P, .act_bytes = s->act_bytes, .kept_bytes = -1,
+                               .in_bytes = s->in_bytes, .optim_buffers = lv->optim_buffers};
+            c.memory_bytes =
+                pd_mem_bytes(&lv->mem, &ms, pd_mem_in_flight(&lv->mem, c.warmup, replicas));
+        }
     }
     if (cm == PD_COST_PIPEDREAM) {
         double t = c.compute_ms + c.allreduce_ms;
@@ -80,7 +84,7 @@ void pd_stage_cost_nodes(pd_stage_cost *out, const pd_costgraph *g, const pd_cos
         if (stage[v]) {
             s.compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
             s.param_bytes += g->param_bytes[v];
-            s.act_bytes += g->act_bytes[v];
+            s.act_bytes += pd_node_stored_bytes(g, v);
         }
     }
     s.first = !any_before;
@@ -101,6 +105,7 @@ void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, const pd_costgraph
     lv->memory_bytes = c->memory_bytes;
     lv->innermost = l == 0;
     lv->optim_buffers = g ? g->optim_buffers : 1;
+    lv->mem = c->mem;
 }
 
 void pd_graph_sums(pd_stage_sums *s, const pd_costgraph *g) {
@@ -108,7 +113,7 @@ void pd_graph_sums(pd_stage_sums *s, const pd_costgraph *g) {
     for (int v = 0; v < g->n; v++) {
         s->compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
         s->param_bytes += g->param_bytes[v];
-        s->act_bytes += g->act_bytes[v];
+        s->act_bytes += pd_node_stored_bytes(g, v);
     }
     s->first = s->last = 1;
 }
@@ -199,7 +204,7 @@ double pd_plan_price(pd_plan *p, const pd_costgraph *g, const pd_cluster *c) {
             int v = st->nodes[k];
             s.compute_ms += g->fwd_ms[v] + g->bwd_ms[v];
             s.param_bytes += g->param_bytes[v];
-            s.act_bytes += g->act_bytes[v];
+            s.act_bytes += pd_node_stored_bytes(g, v);
             upto[v] = 1;
         }
         s.first = q == 0;

@@ -19,6 +19,7 @@
 #include "planner/model/costgraph.h"
 #include "planner/model/model.h"
 #include "planner/plan/plan.h"
+#include "memory.h"
 
 /* One level of the cluster, as a stage sees it. */
 typedef struct {
@@ -30,6 +31,7 @@ typedef struct {
     int innermost;       /* 1 at level 0: the default model checks memory only there, where one
                             stage replica is one worker */
     double optim_buffers; /* the optimizer's parameter-sized buffers (pd_costgraph's) */
+    pd_mem_model mem;     /* the schedule's memory model (the cluster's; memory.h) */
 } pd_cost_level;
 
 /* The sums that price a stage (what the DP precomputes per pair of ideals). */
@@ -51,7 +53,8 @@ typedef struct {
     double comm_in_ms;    /* activation + gradient over the input cut, per minibatch */
     double comm_out_ms;   /* the same over the output cut */
     double time_ms;       /* the stage's time: what the bottleneck is the max of */
-    double memory_bytes;  /* per worker, as the cost model counts it */
+    double memory_bytes;  /* per worker, as the cost model counts it (the default model: under
+                             the level's memory model, memory.h, with that warm-up) */
     int warmup;           /* ceil(workers_after / replicas) */
     int weight_versions;  /* warmup + 1 */
     int fits;             /* 1 when memory_bytes <= memory limit (or no limit) */

@@ -17,6 +17,7 @@
 
 #include "dp.h"
 
+#include <limits.h>
 #include <math.h>
 
 #include "ideals.h"
@@ -67,7 +68,7 @@ typedef struct {
  * does not depend on m, so relax prices it once per J (level_dp bumps the stamp at every J).
  * Entry I * (nmax + 1) + r. */
 typedef struct {
-    double to, tf, m0, slope;
+    double to, tf, m0, slope, cap;
     int ok; /* the stage's compute is finite */
 } stage_memo_entry;
 
@@ -109,12 +110,22 @@ static inline void dp_stage_eval(pd_stage_cost *c, const dpctx *x, int l, const 
     else pd_stage_cost_eval(c, ss, &x->lv[l], x->cm, r, after);
 }
 
-/* memory grows linearly with the warm-up: mem(after) = m0 + ceil(after/r) * slope */
-static inline int fits_after(const pd_cost_level *lv, double m0, double slope, int r, int after) {
+/* memory grows linearly with the warm-up up to a cap (memory.h: the minibatches in flight are
+ * w + 1, min(w + 1, n) or a constant; zb's a constant up to its bound on the warm-up, then no
+ * plan): mem(after) = min(m0 + ceil(after/r) * slope, cap) */
+static inline int fits_after(const pd_cost_level *lv, double m0, double slope, double cap, int r,
+                             int after) {
     if (!(lv->memory_bytes > 0)) return 1;
     int w = after <= 0 ? 0 : (after + r - 1) / r;
-    return m0 + w * slope <= lv->memory_bytes;
+    if ((lv->mem.schedule == PD_MEM_ZB_H1 || lv->mem.schedule == PD_MEM_ZB_H2) &&
+        w > lv->mem.max_warmup)
+        return 0; /* zb: the plans under this bound on the largest warm-up (memory.h) */
+    double m = m0 + w * slope;
+    return (m < cap ? m : cap) <= lv->memory_bytes;
 }
+
+/* Workers after a stage that put its warm-up past every schedule's cap (pd_mem_in_flight). */
+#define DP_DEEP_AFTER (INT_MAX / 2)
 
 /* The time of a priced stage had it been the last of its range (pd_stage_sums.last = 1): the
  * flag only drops the output transfer, and the time is the largest of compute + all-reduce and

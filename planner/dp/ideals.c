@@ -207,7 +207,7 @@ int pd_ideals_sums(pd_ideals *id, const pd_costgraph *g) {
             if (!pd_ideal_has(id, k, v)) continue;
             id->compute[k] += g->fwd_ms[v] + g->bwd_ms[v];
             id->params[k] += g->param_bytes[v];
-            id->acts[k] += g->act_bytes[v];
+            id->acts[k] += pd_node_stored_bytes(g, v);
         }
         /* each producer inside with a consumer outside counts its tensor once */
         const uint64_t *cur = pd_ideal_bits(id, k);

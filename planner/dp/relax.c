@@ -76,7 +76,14 @@ static int contract(contracted *out, const pd_costgraph *g, double B, double tau
     out->tail_ms = calloc((size_t)S, sizeof(double));
     out->tail_p = calloc((size_t)S, sizeof(double));
     if (!out->g || !out->tail_ms || !out->tail_p) goto done;
-    for (int x = 0; x < S; x++) out->g->act_bytes[x] = INFINITY;
+    /* a segment's bytes: its cheapest member's, for its cuts (act_bytes) and for its memory
+     * (stored_bytes: what pd_node_stored_bytes sums; never above the segment's own) */
+    out->g->stored_bytes = g->stored_bytes ? malloc(sizeof(double) * (size_t)S) : NULL;
+    if (g->stored_bytes && !out->g->stored_bytes) goto done;
+    for (int x = 0; x < S; x++) {
+        out->g->act_bytes[x] = INFINITY;
+        if (out->g->stored_bytes) out->g->stored_bytes[x] = INFINITY;
+    }
     int *head = malloc(sizeof(int) * (size_t)S);
     if (!head) goto done;
     for (int x = 0; x < S; x++) head[x] = -1;
@@ -86,6 +93,8 @@ static int contract(contracted *out, const pd_costgraph *g, double B, double tau
         out->g->fwd_ms[x] += t;
         out->g->param_bytes[x] += g->param_bytes[v];
         if (g->act_bytes[v] < out->g->act_bytes[x]) out->g->act_bytes[x] = g->act_bytes[v];
+        if (out->g->stored_bytes && g->stored_bytes[v] < out->g->stored_bytes[x])
+            out->g->stored_bytes[x] = g->stored_bytes[v];
         if (head[x] < 0) head[x] = v;
         else {
             out->tail_ms[x] += t;

@@ -69,7 +69,7 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
     }
     struct stage_memo *sm = x->memo && N <= x->memo->nmax ? x->memo : NULL;
     size_t key = sm ? (size_t)I * (size_t)(sm->nmax + 1) + (size_t)r : 0;
-    double to, tf, m0, slope;
+    double to, tf, m0, slope, mcap;
     if (sm && sm->stamp[key] == sm->cur) {
         const stage_memo_entry *e = &sm->e[key];
         if (!e->ok) return;
@@ -77,25 +77,34 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
         tf = e->tf;
         m0 = e->m0;
         slope = e->slope;
+        mcap = e->cap;
     } else {
         pd_stage_sums ss;
         stage_sums(&ss, x, l, I, J, 0, open_last);
         int ok = isfinite(ss.compute_ms) != 0;
         to = tf = m0 = slope = 0;
+        mcap = INFINITY;
         if (ok) {
             pd_stage_cost c0, c1;
             dp_stage_eval(&c0, x, l, &ss, r, 0, mlo - r); /* x->hc: no memo, mlo = mhi */
             m0 = c0.memory_bytes;
             slope = 0;
             if (lv->memory_bytes > 0) { /* without a limit fits_after ignores memory */
+                int zb = lv->mem.schedule == PD_MEM_ZB_H1 || lv->mem.schedule == PD_MEM_ZB_H2;
                 dp_stage_eval(&c1, x, l, &ss, r, r, mlo - r);
-                slope = c1.memory_bytes - c0.memory_bytes;
+                /* zb: constant up to the bound, which fits_after checks */
+                slope = zb ? 0 : c1.memory_bytes - c0.memory_bytes;
+                if (lv->mem.schedule == PD_MEM_FLUSH) {
+                    /* in flight min(w + 1, n): the memory stops growing */
+                    dp_stage_eval(&c1, x, l, &ss, r, DP_DEEP_AFTER, mlo - r);
+                    mcap = c1.memory_bytes;
+                }
             }
             to = tf = c0.time_ms;
             if (!same && fin_last != open_last) tf = time_as_last(&c0);
         }
         if (sm) {
-            sm->e[key] = (stage_memo_entry){to, tf, m0, slope, ok};
+            sm->e[key] = (stage_memo_entry){to, tf, m0, slope, mcap, ok};
             sm->stamp[key] = sm->cur;
         }
         if (!ok) return;
@@ -103,7 +112,7 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
     for (int m = mlo; m <= mhi; m++) {
         double prev = oI[m - r];
         if (!(prev < INFINITY)) continue;
-        if (!fits_after(lv, m0, slope, r, N - m)) continue;
+        if (!fits_after(lv, m0, slope, mcap, r, N - m)) continue;
         improve(t, base + m, prev, to, tf, I, r, cap, same);
     }
 }

@@ -32,6 +32,13 @@ typedef struct {
                                       lstm), 0: recomputes it */
 } pd_costgraph;
 
+/* Bytes node v keeps per minibatch for its backward, as the runtime allocates them: its
+ * stored_bytes where the graph has them (a model), else its output (a graph.txt). What every
+ * memory count (the DP's, the certificate's, the simulator's) sums. */
+static inline double pd_node_stored_bytes(const pd_costgraph *g, int v) {
+    return g->stored_bytes ? g->stored_bytes[v] : g->act_bytes[v];
+}
+
 /* The activation bytes a stage of nodes[0..n) holds under recompute mode (pd_recompute_mode:
  * 0 none, 1 full, 2 selective), as runtime/executor_recompute.c allocates them: *per_mb for
  * each minibatch in flight and *once whatever their number (the working buffer), both without

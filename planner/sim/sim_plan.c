@@ -69,7 +69,6 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
                   const char *schedule) {
     unsigned char *upto = calloc((size_t)g->n + 1, 1);
     double in_bytes = 0;
-    int stash = schedule && !strcmp(schedule, "1f1b");
     for (int s = 0; s < p->n_stages; s++) {
         const pd_stage *st = &p->stages[s];
         pd_sim_rank_cost c = {0};
@@ -88,21 +87,16 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
         double out_bytes = (s + 1 < p->n_stages && upto) ? pd_cut_bytes(g, upto) : 0;
         c.act_bytes = out_bytes;
         c.grad_bytes = s > 0 ? in_bytes : 0;
-        /* the activations as the CPU runtime allocates them (outputs and saved state): per
-         * minibatch in flight, or kept per minibatch and a working buffer once with the forward
-         * again before a backward whose activations it lacks; zb-h1 and zb-h2 keep every
-         * layer's output gradient (the same layout) per minibatch until its W */
-        double all_bytes, none_once;
-        pd_stage_activation_bytes(g, st->nodes, st->n_nodes, PD_RECOMPUTE_NONE, &all_bytes,
-                                  &none_once, NULL);
-        pd_stage_activation_bytes(g, st->nodes, st->n_nodes, st->recompute, &c.act_keep_bytes,
-                                  &c.act_once_bytes, &c.recompute_ms);
-        c.act_grad_bytes = all_bytes; /* dacts' layout: no input (its gradient is sent) */
-        if (st->recompute == PD_RECOMPUTE_SELECTIVE) c.act_copy_bytes = c.act_keep_bytes;
-        c.act_keep_bytes += s > 0 ? in_bytes : 0;
-        c.weight_stashing = stash;
-        c.weight_versions = schedule && !strcmp(schedule, "2bw") ? 2 : 0;
-        c.split_backward = pd_schedule_splits_backward(schedule);
+        /* what it holds (planner/cost/memory.h, the DP's count too) under its schedule's memory
+         * model; the in-flight count is the run's own (pd_sim_run). A recomputing stage runs the
+         * forward again, where the CPU runtime does, for recompute_ms. */
+        c.held = pd_mem_stage_of(p, s, g);
+        c.held.in_bytes = s > 0 ? in_bytes : 0;
+        c.mem = pd_mem_model_of(schedule, 0, st->recompute, 0);
+        double per_mb, once;
+        pd_stage_activation_bytes(g, st->nodes, st->n_nodes, st->recompute, &per_mb, &once,
+                                  &c.recompute_ms);
+        c.act_keep_bytes = c.held.act_bytes + c.held.in_bytes;
         for (int j = 0; j < st->replicas; j++) rc[p->chunks > 1 ? s : st->ranks[j]] = c;
         in_bytes = out_bytes;
     }

@@ -551,18 +551,13 @@ int pd_sim_run(pd_sim_result *out, FILE *trace, const pd_schedule *s,
         out->rank_stage[r] = s->ranks[r].stage;
         out->rank_busy_ms[r] = rs->busy;
         out->rank_peak_inflight[r] = rs->peak_inflight;
-        int versions = rc[r].weight_stashing && rs->peak_inflight > 1 ? rs->peak_inflight : 1;
-        if (rc[r].weight_versions > 0) versions = rc[r].weight_versions;
-        double grads = rc[r].split_backward ? rc[r].act_grad_bytes : 0; /* zb: the outputs' gradients */
-        double keep = rc[r].act_keep_bytes - (rs->peak_inflight > 1 ? 0 : rc[r].act_copy_bytes);
-        double acts = rs->peak_inflight * (keep + grads) + rc[r].act_once_bytes;
-        out->rank_peak_memory[r] = (versions + 2.0) * rc[r].param_bytes + acts +
-                                   (rc[r].split_backward ? rs->peak_inflight * rc[r].param_bytes : 0);
+        out->rank_peak_memory[r] = pd_mem_bytes(&rc[r].mem, &rc[r].held, rs->peak_inflight);
+        double acts = pd_mem_act_bytes(&rc[r].mem, &rc[r].held, rs->peak_inflight);
         if (s->chunks > 1) { /* interleaved: one version of every chunk's weights (+ gradient and
                                 optimizer state) and the activations its chunks hold at once */
             double params = 0;
             for (int k = r; k < S; k += R) params += rc[k].param_bytes;
-            out->rank_peak_memory[r] = 3.0 * params + rs->peak_live;
+            out->rank_peak_memory[r] = (2.0 + rc[r].held.optim_buffers) * params + rs->peak_live;
             acts = rs->peak_live;
         }
         /* each stage reports its busiest replica (interleaved: each chunk its rank's figures) */

@@ -33,6 +33,7 @@
 
 #include "planner/read/cluster.h"
 #include "planner/model/costgraph.h"
+#include "planner/cost/memory.h"
 #include "planner/util/diag.h"
 #include "planner/plan/plan.h"
 #include "runtime/schedule/schedule.h"
@@ -45,22 +46,15 @@ typedef struct {
     double act_bytes;               /* bytes of every send_act this rank posts */
     double grad_bytes;              /* bytes of every send_grad this rank posts */
     double param_bytes;             /* its weights (all-reduced among replicas) */
-    double act_keep_bytes;          /* activations kept per minibatch in flight (incl. input) */
-    double act_once_bytes;          /* activations held once (a recomputing stage's working
-                                       buffer) */
-    double act_copy_bytes;          /* the part of act_keep_bytes a rank keeps only with more
-                                       than one minibatch in flight (selective's kept copies) */
-    double act_grad_bytes;          /* zb-h1, zb-h2: the layers' output gradients each minibatch
-                                       in flight keeps until its backward_weight (whatever the
-                                       recomputation) */
+    pd_mem_model mem;               /* its schedule's memory model and recomputation */
+    pd_mem_stage held;              /* what it holds: its peak memory is pd_mem_bytes(&mem,
+                                       &held, its most minibatches in flight), the function the
+                                       DP's memory check calls (planner/cost/memory.h) */
+    double act_keep_bytes;          /* interleaved: what one minibatch in flight keeps (its
+                                       activations and input), summed over a rank's chunks */
     double recompute_ms;            /* the forward a recomputing stage runs again before a
                                        backward (B or W) whose minibatch's activations its
                                        working buffer does not hold, as the CPU runtime does */
-    int weight_stashing;            /* 1: one weight version per minibatch in flight (1f1b) */
-    int weight_versions;            /* > 0: this many versions, whatever is in flight (2bw: 2) */
-    int split_backward;             /* 1 (zb-h1, zb-h2): every minibatch in flight also keeps its
-                                       layers' output gradients and its weight gradient until
-                                       its backward_weight, as the CPU runtime does */
 } pd_sim_rank_cost;
 
 enum { PD_SIM_AR_RING = 0, PD_SIM_AR_GATHER = 1 };

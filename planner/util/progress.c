@@ -73,8 +73,10 @@ void pd_progress_begin(int ph) {
 void pd_progress_end(void) {
     int ph = phase;
     phase = 0;
-    if (ph != 0 && phase_ticks > 0)
+    if (ph != 0 && phase_ticks > 0) {
+        fflush(stdout); /* what was printed before goes first, not split by this line */
         fprintf(stderr, "%s: %s took %.1f s\n", prog_name, names[ph], now_s() - phase_start);
+    }
 }
 
 void pd_progress_stop(void) {

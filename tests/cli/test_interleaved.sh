@@ -97,8 +97,8 @@ else
     fail tiny_builds "$(cat "$TMP/plan.log" "$TMP/make.log" | tail -n 5)"
 fi
 
-# --schedule auto: 8 equal 4096-wide layers (67 MB of weights each) on 4 workers at 0.5 GB: 1f1b,
-# 2bw and zero bubble do not fit, flush and gpipe do at (M + 3)/M of the work, interleaved with 2
+# --schedule auto: 8 equal 4096-wide layers (67 MB of weights each) on 4 workers at 0.35 GB: 1f1b,
+# 2bw (0.40 GB) and zero bubble do not fit, flush and gpipe do at (M + 3)/M of the work, interleaved with 2
 # chunks at (2M + 3)/(2M): auto picks it and writes it; without the limit a schedule without
 # a bubble (1f1b, 2bw, zb-h2) wins
 {
@@ -110,7 +110,7 @@ fi
     for i in 0 1 2 3 4 5 6 7; do printf '  - {name: l%d, forward_ms: 1, backward_ms: 2}\n' "$i"; done
 } >"$TMP/equal8.prof.yaml"
 auto=("$PDPLAN" "$TMP/equal8.yaml" -p "$TMP/equal8.prof.yaml" -n 4 -b 1e15 --schedule auto --explain --no-codegen)
-if expect_status 0 auto_plans "${auto[@]}" --memory 5e8 -o "$TMP/auto"; then
+if expect_status 0 auto_plans "${auto[@]}" --memory 3.5e8 -o "$TMP/auto"; then
     grep -q '^schedule: interleaved, 2 chunks per worker, M 32: 6.2813 ms per minibatch simulated.*faster than' <<<"$OUTPUT" &&
         grep -q '^schedule: "\?interleaved"\?$' "$TMP/auto/plan.yaml" && grep -q '^chunks: 2$' "$TMP/auto/plan.yaml" &&
         grep -q '^microbatches: 32$' "$TMP/auto/plan.yaml" && pass auto_chooses_interleaved_under_the_limit ||

@@ -1,28 +1,54 @@
-/* choose.c: pdplan --schedule auto. Picks the schedule, the minibatches per batch and activation
- * recomputation together with the partition, around the DP (which it does not change): the DP
- * plans one partition under the memory limit (its memory model is 1f1b's) and one without it
- * (often faster, but only a leaner schedule may fit); every candidate (partition x schedule x
- * microbatches x recomputation) is simulated (planner/sim: time per minibatch, peak memory per
- * worker with the schedule's weight versions, stashed activations and deferred W buffers;
- * recomputation none, full or selective on every stage);
- * those over the limit are dropped and the fastest left wins, the simpler one on a tie (in the
- * order tried). Prints why, and with --explain every candidate. */
+/* choose.c: planning under a schedule's memory model, and pdplan --schedule auto. The DP checks
+ * each stage's memory under the schedule it is told (the cluster's pd_mem_model: weight versions,
+ * the activations of the minibatches in flight, recomputation, zb's deferred W buffers;
+ * planner/cost/memory.h), so --schedule S --memory L plans the best partition that S fits in.
+ * --schedule auto runs the DP once per candidate (schedule x microbatches x recomputation), and
+ * with a limit also without it (and with recomputation also pricing it without the recomputed
+ * forward): the DP's steady-state price sees neither the bubble nor the CPU runtime's gather
+ * all-reduce, so a partition it prices higher can simulate faster and still fit. It simulates
+ * each plan (time per minibatch with the warm-up, drain and flush bubbles; peak memory per
+ * worker, the same function of the in-flight count the DP checked), and keeps the fastest that
+ * fits, the simpler one on a tie (in the order tried). Prints why, and with --explain every
+ * candidate. */
 #include "choose.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "planner/cost/cost.h"
+#include "planner/cost/memory.h"
 #include "planner/sim/simulate.h"
 #include "runtime/schedule/schedule.h"
 
-typedef struct {
-    int plan;          /* 0: planned under the limit, 1: without */
-    const char *schedule;
-    int microbatches;  /* 0: none (1f1b) */
-    int recompute;
-    double ms, bytes;  /* simulated time per minibatch and peak memory per worker */
-    int fits;
-} candidate;
+pd_costgraph *pd_recompute_graph(const pd_costgraph *g, int mode) {
+    pd_costgraph *r = malloc(sizeof *r);
+    double *b = malloc(sizeof(double) * (size_t)(g->n > 0 ? g->n : 1));
+    if (!r || !b) {
+        free(r);
+        free(b);
+        return NULL;
+    }
+    *r = *g;
+    for (int v = 0; v < g->n; v++) { /* selective: only the layers it does not keep run again */
+        int again = mode == PD_RECOMPUTE_FULL ||
+                    (mode == PD_RECOMPUTE_SELECTIVE && !(g->selective_keeps && g->selective_keeps[v]));
+        b[v] = g->bwd_ms[v] + (again ? g->fwd_ms[v] : 0);
+    }
+    r->bwd_ms = b;
+    return r;
+}
+
+void pd_recompute_graph_free(pd_costgraph *r) {
+    if (!r) return;
+    free(r->bwd_ms);
+    free(r);
+}
+
+static int plan_lcm(const pd_plan *p) {
+    int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
+    for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
+    return pd_schedule_replica_lcm(n, reps);
+}
 
 static int default_m(const pd_plan *p) {
     int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
@@ -30,136 +56,282 @@ static int default_m(const pd_plan *p) {
     return pd_schedule_default_microbatches(n, reps);
 }
 
-/* 2bw's two versions need each stage's warm-up <= M / replicas. */
-static int two_bw_fits(const pd_plan *p, int M) {
-    for (int s = 0; s < p->n_stages; s++)
-        if (p->stages[s].warmup > M / p->stages[s].replicas) return 0;
-    return 1;
+/* The microbatches plan p runs with: m_fixed rounded up to a multiple of every replica count
+ * (as the simulator and the runtime take it), else m_times x the default. */
+static int plan_m(const pd_plan *p, int m_fixed, int m_times) {
+    if (m_fixed > 0) {
+        int l = plan_lcm(p);
+        return (m_fixed + l - 1) / l * l;
+    }
+    return m_times * default_m(p);
 }
 
-static int same_partition(const pd_plan *a, const pd_plan *b) {
-    if (a->n_stages != b->n_stages) return 0;
-    for (int s = 0; s < a->n_stages; s++) {
-        const pd_stage *x = &a->stages[s], *y = &b->stages[s];
-        if (x->n_nodes != y->n_nodes || x->replicas != y->replicas ||
-            memcmp(x->nodes, y->nodes, sizeof(int) * (size_t)x->n_nodes))
-            return 0;
+/* pd_plan_schedule with the largest warm-up bounded by B (memory.h; only zb's memory reads it). */
+static pd_plan *plan_bound(const pd_costgraph *g, const pd_costgraph *g_dp, const pd_cluster *c,
+                           const pd_plan_opts *o, const char *name, int rc, int m_fixed,
+                           int m_times, int B, pd_cluster *planned, pd_diag *d) {
+    int is_1f1b = !strcmp(name, "1f1b"), N = pd_cluster_workers(c);
+    int M = is_1f1b ? 0 : m_fixed > 0 ? m_fixed : m_times * 4 * (N < 4 ? N : 4);
+    pd_cluster cc = *c;
+    pd_plan *p = NULL;
+    for (int it = 0; it < 4; it++) {
+        cc.mem = pd_mem_model_of(name, M, rc, B);
+        p = pd_plan_dp(g_dp, &cc, o, d);
+        if (!p || is_1f1b) break;
+        int Mp = plan_m(p, m_fixed, m_times);
+        if (Mp == M || it == 3) { /* the last: its own M below, checked against the limit */
+            M = Mp;
+            break;
+        }
+        pd_plan_free(p);
+        p = NULL;
+        M = Mp;
     }
-    return 1;
+    if (!p) return NULL;
+    *planned = cc;
+    snprintf(p->schedule, sizeof p->schedule, "%s", name);
+    if (is_1f1b) M = m_fixed > 0 ? plan_m(p, m_fixed, 1) : 0;
+    /* plan.yaml names the microbatches unless they are the default */
+    p->microbatches = m_fixed > 0 || m_times != 1 ? M : 0;
+    pd_mem_model mm = pd_mem_model_of(name, M, rc, 0);
+    int over = -1;
+    for (int s = 0; s < p->n_stages; s++) {
+        pd_stage *st = &p->stages[s];
+        st->recompute = rc;
+        if (!strcmp(name, "2bw")) st->weight_versions = 2;
+        if (o->cost_model == PD_COST_PIPEDREAM) continue; /* the original's check, 1f1b's */
+        st->memory_bytes = pd_plan_stage_memory(p, s, g, &mm);
+        if (c->memory_bytes > 0 && st->memory_bytes > c->memory_bytes && over < 0) over = s;
+    }
+    if (!strcmp(name, "2bw"))
+        for (int s = 0; s < p->n_stages; s++)
+            if (p->stages[s].warmup > M / p->stages[s].replicas) {
+                pd_diag_error(d, "pdplan", 0, 0, "--schedule 2bw: stage %d has a warm-up of %d "
+                              "on %d replica%s, more than the %d microbatches per batch allow "
+                              "with two weight versions; raise --microbatches", s,
+                              p->stages[s].warmup, p->stages[s].replicas,
+                              p->stages[s].replicas > 1 ? "s" : "", M);
+                pd_plan_free(p);
+                return NULL;
+            }
+    if (g_dp != g) { /* the baseline: data parallelism keeps its activations, no recompute */
+        p->data_parallel_ms = pd_data_parallel_ms(g, c, o->cost_model);
+        p->speedup_vs_data_parallel =
+            p->bottleneck_ms > 0 ? p->data_parallel_ms / p->bottleneck_ms : 0;
+    }
+    if (over >= 0) { /* the DP planned for another M than the plan's replica counts give */
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule %s: stage %d needs %.4g bytes per worker "
+                      "with %d microbatches per batch (a multiple of every replica count), over "
+                      "the limit of %.4g; the DP planned for its memory with %d: pass "
+                      "--microbatches", name, over, p->stages[over].memory_bytes, M,
+                      c->memory_bytes, cc.mem.microbatches);
+        pd_plan_free(p);
+        return NULL;
+    }
+    return p;
 }
+
+pd_plan *pd_plan_schedule(const pd_costgraph *g, const pd_costgraph *g_dp, const pd_cluster *c,
+                          const pd_plan_opts *o, const char *name, int rc, int m_fixed,
+                          int m_times, pd_cluster *planned, pd_diag *d) {
+    int N = pd_cluster_workers(c);
+    if (!pd_schedule_splits_backward(name) || !(c->memory_bytes > 0) ||
+        o->cost_model == PD_COST_PIPEDREAM)
+        return plan_bound(g, g_dp, c, o, name, rc, m_fixed, m_times, N - 1, planned, d);
+    /* zb: every stage keeps the pipeline's largest warm-up + 1 minibatches in flight, which no
+     * one stage knows. The DP under a bound B plans over the plans whose warm-ups are all at most
+     * B, each stage's memory counted at B; the best over B = N - 1, (N - 1) / 2, ..., 0 wins
+     * (each plan's memory is then recounted with its own largest warm-up). */
+    pd_diag quiet = {.out = tmpfile()};
+    if (!quiet.out) return plan_bound(g, g_dp, c, o, name, rc, m_fixed, m_times, N - 1, planned, d);
+    pd_plan *best = NULL;
+    for (int B = N - 1;; B /= 2) {
+        pd_cluster cp;
+        pd_plan *p = plan_bound(g, g_dp, c, o, name, rc, m_fixed, m_times, B, &cp, &quiet);
+        if (p && (!best || p->bottleneck_ms < best->bottleneck_ms * (1 - 1e-12))) {
+            pd_plan_free(best);
+            best = p;
+            *planned = cp;
+        } else {
+            pd_plan_free(p);
+        }
+        if (B == 0) break;
+    }
+    fclose(quiet.out);
+    if (!best) /* the DP's own diagnostic, under the loosest bound */
+        return plan_bound(g, g_dp, c, o, name, rc, m_fixed, m_times, N - 1, planned, d);
+    return best;
+}
+
+typedef struct {
+    const char *schedule;
+    int m_times;       /* 0: 1f1b (no batches) */
+    int recompute;
+    int unlimited;     /* 1: the partition the DP plans without the memory limit */
+    int priced_rc;     /* recompute: 1 the DP priced the recomputed forward, 0 it did not */
+    int microbatches;  /* the plan's */
+    double ms, bytes;  /* simulated time per minibatch and peak memory per worker */
+    double dp_ms;      /* the DP's bottleneck (steady state, no bubble) */
+    int stages, fits;  /* fits: 0 when the DP found no plan under the model */
+} candidate;
 
 static void gb(char *buf, size_t n, double bytes) { snprintf(buf, n, "%.2f GB", bytes / 1e9); }
 
-static void describe(FILE *out, const candidate *k, const char *const *plan_name) {
+static void describe(FILE *out, const candidate *k) {
     char m[16] = "-";
     if (k->microbatches) snprintf(m, sizeof m, "%d", k->microbatches);
-    fprintf(out, "%s partition, %s, M %s, %s", plan_name[k->plan], k->schedule, m,
-            k->recompute ? (k->recompute == PD_RECOMPUTE_FULL ? "full recompute"
-                                                              : "selective recompute")
-                         : "no recompute");
+    fprintf(out, "%s, M %s, %s recomputation, the partition planned %s%s", k->schedule, m,
+            pd_recompute_name(k->recompute),
+            k->unlimited ? "without the limit" : "under its memory model",
+            k->recompute && !k->priced_rc ? " and priced without recomputation" : "");
 }
 
-pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_cluster *c, pd_plan *a,
-                            pd_plan *b, int cpu, int explain, pd_diag *d) {
+/* The search's state: the inputs, the candidates so far, the best plan. */
+typedef struct {
+    const pd_costgraph *g, *g_rc, *g_sel; /* g_sel: selective's (NULL: not tried) */
+    const pd_cluster *c;
+    const pd_plan_opts *o;
+    int cpu;
+    pd_diag quiet;     /* the DP's diagnostics of candidates that fit no plan */
+    candidate k[6 * 3 * 2 * 3 * 2];
+    int n, best;
+    pd_plan *best_plan;
+    pd_cluster planned;
+    int planned_rc;    /* the best plan's DP priced recomputation (its graph was g_rc) */
+} search;
+
+/* Plans and simulates one candidate; the best so far keeps its plan. 0, or 1 when the
+ * simulation fails (why). */
+static int try_candidate(search *q, const char *s, int mt, int rc, int unlimited, int priced_rc,
+                         char *why, int why_size) {
+    pd_cluster cp, cu = *q->c;
+    cu.memory_bytes = 0;
+    const pd_costgraph *g_dp = !priced_rc ? q->g : rc == PD_RECOMPUTE_SELECTIVE ? q->g_sel : q->g_rc;
+    pd_plan *p = pd_plan_schedule(q->g, g_dp, unlimited ? &cu : q->c, q->o,
+                                  s, rc, 0, mt, &cp, &q->quiet);
+    candidate *x = &q->k[q->n++];
+    *x = (candidate){s, mt, rc, unlimited, priced_rc, 0, 0, 0, 0, 0, 0};
+    if (!p) return 0;
+    pd_sim_opts so = {.allreduce = q->cpu ? PD_SIM_AR_GATHER : PD_SIM_AR_RING,
+                      .microbatches = p->microbatches};
+    pd_sim_result r;
+    if (pd_simulate(&r, NULL, q->g, q->c, p, s, 0, &so, why, why_size)) {
+        pd_plan_free(p);
+        return 1;
+    }
+    x->microbatches = p->microbatches ? p->microbatches : mt ? default_m(p) : 0;
+    x->ms = r.steady_ms;
+    x->bytes = r.peak_memory_bytes;
+    x->dp_ms = p->bottleneck_ms;
+    x->stages = p->n_stages;
+    x->fits = !(q->c->memory_bytes > 0) || r.peak_memory_bytes <= q->c->memory_bytes;
+    pd_sim_result_free(&r);
+    if (x->fits && (q->best < 0 || x->ms < q->k[q->best].ms * (1 - 1e-9))) {
+        q->best = q->n - 1;
+        pd_plan_free(q->best_plan);
+        q->best_plan = p;
+        q->planned = cp;
+        q->planned_rc = priced_rc;
+    } else {
+        pd_plan_free(p);
+    }
+    return 0;
+}
+
+static void print_candidates(FILE *out, const search *q, const char *lb) {
+    char mb[32];
+    fprintf(out, "\nschedule choice (--schedule auto): %d candidates, each planned by the DP and "
+                 "simulated; memory limit %s per worker\n  %-7s %5s %-10s %-9s %6s %10s %13s "
+                 "%12s\n", q->n, q->c->memory_bytes > 0 ? lb : "none", "schedule", "M",
+            "recompute", "partition", "stages", "DP ms", "simulated ms", "peak memory");
+    for (int i = 0; i < q->n; i++) {
+        const candidate *k = &q->k[i];
+        char m[16] = "-";
+        if (k->microbatches) snprintf(m, sizeof m, "%d", k->microbatches);
+        else if (k->m_times) snprintf(m, sizeof m, "%dx", k->m_times);
+        int unpriced = k->recompute && !k->priced_rc; /* recomputes, priced without it */
+        const char *part = k->unlimited ? (unpriced ? "unlim,-rc" : "unlimited")
+                                        : (unpriced ? "model,-rc" : "its model");
+        if (!k->stages) {
+            fprintf(out, "  %-7s %5s %-10s %-9s %6s %10s %13s %12s  no plan fits its memory "
+                    "model%s\n", k->schedule, m, pd_recompute_name(k->recompute), part, "-", "-", "-",
+                    "-", strcmp(k->schedule, "2bw") ? "" : " (or M / replicas < a warm-up)");
+            continue;
+        }
+        gb(mb, sizeof mb, k->bytes);
+        fprintf(out, "  %-7s %5s %-10s %-9s %6d %10.4f %13.4f %12s%s%s\n", k->schedule, m,
+                pd_recompute_name(k->recompute), part, k->stages, k->dp_ms, k->ms, mb,
+                k->fits ? "" : "  over the limit", i == q->best ? "  <- chosen" : "");
+    }
+    fprintf(out, "  (partition: planned by the DP under the candidate's memory model, or without "
+                 "the limit; -rc: priced without the recomputed forward)\n");
+}
+
+pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_costgraph *g_rc,
+                            const pd_costgraph *g_sel, const pd_cluster *c, const pd_plan_opts *o, int cpu, int explain,
+                            pd_cluster *planned, int *planned_rc, pd_diag *d) {
     static const char *const names[] = {"1f1b", "2bw", "flush", "gpipe", "zb-h1", "zb-h2"};
-    static const char *const plan_name[2] = {"limited", "unlimited"};
-    pd_plan *plans[2] = {a, b && (!a || !same_partition(a, b)) ? b : NULL};
-    candidate *k = calloc(2 * 6 * 3 * 2, sizeof *k);
-    if (!k) {
-        pd_diag_error(d, "pdplan", 0, 0, "out of memory choosing the schedule");
+    search *q = calloc(1, sizeof *q);
+    FILE *tmp = q ? tmpfile() : NULL;
+    if (!tmp) {
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule auto: out of memory or no temporary file");
+        free(q);
         return NULL;
     }
-    int n = 0, best = -1;
+    q->g = g, q->g_rc = g_rc, q->g_sel = g_sel, q->c = c, q->o = o, q->cpu = cpu, q->best = -1;
+    q->quiet.out = tmp;
     double limit = c->memory_bytes;
-    for (int pi = 0; pi < 2; pi++) {
-        pd_plan *p = plans[pi];
-        if (!p) continue;
-        int M0 = default_m(p);
-        for (int si = 0; si < 6; si++) {
+    char why[512];
+    int failed = 0;
+    int rc_max = g_sel ? PD_RECOMPUTE_SELECTIVE : PD_RECOMPUTE_FULL; /* selective: CPU only */
+    for (int rc = 0; rc <= rc_max && !failed; rc++)
+        for (int si = 0; si < 6 && !failed; si++) {
             const char *s = names[si];
             int is_1f1b = !strcmp(s, "1f1b");
             if (!cpu && strcmp(s, "flush") && strcmp(s, "gpipe") && !is_1f1b) continue;
-            for (int rc = 0; rc <= (cpu ? PD_RECOMPUTE_SELECTIVE : 0); rc++)
-                for (int mi = 0; mi < (is_1f1b ? 1 : 2); mi++) {
-                    int M = is_1f1b ? 0 : M0 << mi;
-                    if (!strcmp(s, "2bw") && !two_bw_fits(p, M)) continue;
-                    for (int st = 0; st < p->n_stages; st++) p->stages[st].recompute = rc;
-                    pd_sim_opts o = {.allreduce = cpu ? PD_SIM_AR_GATHER : PD_SIM_AR_RING,
-                                     .microbatches = M};
-                    pd_sim_result r;
-                    char why[512];
-                    if (pd_simulate(&r, NULL, g, c, p, s, 0, &o, why, sizeof why)) {
-                        pd_diag_error(d, "pdplan", 0, 0, "--schedule auto: simulating %s: %s", s,
-                                      why);
-                        free(k);
-                        return NULL;
+            if (rc && !cpu && pd_schedule_splits_backward(s)) continue; /* the CPU's only */
+            for (int mt = is_1f1b ? 0 : 1; mt <= (is_1f1b ? 0 : 2) && !failed; mt++)
+                for (int un = 0; un < (limit > 0 ? 2 : 1) && !failed; un++)
+                    for (int pr = rc ? 1 : 0; pr >= 0 && !failed; pr--)
+                    if (try_candidate(q, s, mt, rc, un, pr, why, sizeof why)) {
+                        pd_diag_error(d, "pdplan", 0, 0, "--schedule auto: simulating %s: %s",
+                                      s, why);
+                        failed = 1;
                     }
-                    candidate *x = &k[n++];
-                    *x = (candidate){pi, s, M, rc, r.steady_ms, r.peak_memory_bytes, 1};
-                    x->fits = !(limit > 0) || r.peak_memory_bytes <= limit;
-                    pd_sim_result_free(&r);
-                    if (x->fits && (best < 0 || x->ms < k[best].ms * (1 - 1e-9))) best = n - 1;
-                }
         }
-    }
+    fclose(q->quiet.out);
     char lb[32], mb[32];
     gb(lb, sizeof lb, limit);
-    if (explain) {
-        fprintf(out, "\nschedule choice (--schedule auto): %d candidates simulated, memory limit %s "
-                     "per worker\n  %-10s %-7s %5s %-10s %14s %14s\n", n,
-                limit > 0 ? lb : "none", "partition", "schedule", "M", "recompute",
-                "ms/minibatch", "peak memory");
-        for (int i = 0; i < n; i++) {
-            char m[16] = "-";
-            if (k[i].microbatches) snprintf(m, sizeof m, "%d", k[i].microbatches);
-            gb(mb, sizeof mb, k[i].bytes);
-            fprintf(out, "  %-10s %-7s %5s %-10s %14.4f %14s%s%s\n", plan_name[k[i].plan],
-                    k[i].schedule, m, pd_recompute_name(k[i].recompute), k[i].ms, mb,
-                    k[i].fits ? "" : "  over the limit", i == best ? "  <- chosen" : "");
-        }
-    }
-    if (best < 0) {
+    if (!failed && explain) print_candidates(out, q, lb);
+    if (!failed && q->best < 0)
         pd_diag_error(d, "pdplan", 0, 0, "--schedule auto: no schedule, microbatch count or "
-                      "recomputation fits %s per worker on the DP's partitions", lb);
-        free(k);
+                      "recomputation has a plan that fits %s per worker", lb);
+    if (failed || q->best < 0) {
+        pd_plan_free(q->best_plan);
+        free(q);
         return NULL;
     }
-    const candidate *w = &k[best];
-    int fastest = 0;
-    for (int i = 1; i < n; i++)
-        if (k[i].ms < k[fastest].ms * (1 - 1e-9)) fastest = i;
+    const candidate *w = &q->k[q->best];
+    int planned_n = 0;
+    for (int i = 0; i < q->n; i++) planned_n += q->k[i].stages > 0;
     gb(mb, sizeof mb, w->bytes);
     fprintf(out, "schedule: ");
-    describe(out, w, plan_name);
+    describe(out, w);
     fprintf(out, ": %.4f ms per minibatch simulated, %s per worker", w->ms, mb);
     if (limit > 0) fprintf(out, " (limit %s)", lb);
-    if (fastest != best) {
-        gb(mb, sizeof mb, k[fastest].bytes);
-        fprintf(out, "; the fastest of the %d candidates, ", n);
-        describe(out, &k[fastest], plan_name);
-        fprintf(out, " at %.4f ms, needs %s", k[fastest].ms, mb);
-    } else {
-        fprintf(out, ": the fastest of the %d candidates", n);
+    fprintf(out, "; the fastest that fits of %d plans simulated (%d candidates; the others have no "
+            "plan under their memory model)\n", planned_n, q->n);
+    pd_plan *p = q->best_plan;
+    *planned = q->planned;
+    *planned_rc = q->planned_rc;
+    if (w->recompute && !q->planned_rc) {
+        /* the DP priced this partition without the recomputed forward: the table gives its
+         * stages as they run (recomputing), and it is no DP optimum to certify */
+        p->bottleneck_ms = pd_plan_price(p, w->recompute == PD_RECOMPUTE_SELECTIVE ? g_sel : g_rc, c);
+        p->speedup_vs_data_parallel =
+            p->bottleneck_ms > 0 ? p->data_parallel_ms / p->bottleneck_ms : 0;
+        *planned_rc = -1;
     }
-    fprintf(out, "\n");
-    pd_plan *p = plans[w->plan];
-    snprintf(p->schedule, sizeof p->schedule, "%s", w->schedule);
-    p->microbatches = w->microbatches;
-    for (int st = 0; st < p->n_stages; st++) {
-        p->stages[st].recompute = w->recompute;
-        if (!strcmp(w->schedule, "2bw")) p->stages[st].weight_versions = 2;
-    }
-    /* the table and plan.yaml give each stage's memory under the chosen schedule (the DP's
-     * figures are 1f1b's without recomputation) */
-    pd_sim_opts o = {.allreduce = cpu ? PD_SIM_AR_GATHER : PD_SIM_AR_RING,
-                     .microbatches = w->microbatches};
-    pd_sim_result r;
-    char why[512];
-    if (!pd_simulate(&r, NULL, g, c, p, w->schedule, 0, &o, why, sizeof why)) {
-        for (int st = 0; st < p->n_stages && st < r.n_stages; st++)
-            p->stages[st].memory_bytes = r.stage_peak_memory[st];
-        pd_sim_result_free(&r);
-    }
-    free(k);
+    free(q);
     return p;
 }

@@ -1,21 +1,50 @@
-/* choose.h: pdplan --schedule auto (choose.c): the schedule, microbatches and recomputation
- * chosen with the partition under the memory limit, by simulating every candidate. */
+/* choose.h: planning under a schedule's memory model (pd_plan_schedule: --schedule S --memory L
+ * [--recompute] [--microbatches M]) and pdplan --schedule auto (pd_choose_schedule: the DP once
+ * per schedule, microbatch count and recomputation, each plan simulated, the fastest that fits
+ * chosen). choose.c. */
 #ifndef PD_CHOOSE_H
 #define PD_CHOOSE_H
 
 #include <stdio.h>
 
+#include "planner/dp/dp.h"
 #include "planner/model/costgraph.h"
 #include "planner/plan/plan.h"
 #include "planner/read/cluster.h"
 #include "planner/util/diag.h"
 
-/* a: the DP's plan under c's memory limit (NULL: none fits its model); b: its plan without the
- * limit (NULL: not planned). cpu: the CPU backend (zb-h1, zb-h2, 2bw and recomputation are CPU
- * only). Prints the choice and its reason to out (with explain, every candidate). Returns a or
- * b with its schedule, microbatches, recomputation and weight versions set, or NULL with a
- * diagnostic when no candidate fits. */
-pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_cluster *c, pd_plan *a,
-                            pd_plan *b, int cpu, int explain, pd_diag *d);
+/* The cost graph the DP plans over with recomputation `mode` (pd_recompute_mode): each node's
+ * backward pays its forward again (full), or only the nodes selective recomputation does not keep
+ * (the op's selective_keeps). Shares g's arrays but bwd_ms: free with pd_recompute_graph_free.
+ * NULL on OOM. */
+pd_costgraph *pd_recompute_graph(const pd_costgraph *g, int mode);
+void pd_recompute_graph_free(pd_costgraph *r);
+
+/* The DP's best plan of g on c under schedule `name`'s memory model (planner/cost/memory.h):
+ * recomputation rc (g_dp: the graph to plan over, pd_recompute_graph's with rc), M microbatches
+ * per batch: m_fixed > 0 (--microbatches) rounded up to a multiple of every replica count, else
+ * m_times x pd_schedule_default_microbatches of the plan (the DP runs again with the plan's own
+ * M until they agree, at most 4 times). Sets the plan's schedule, microbatches, recomputation,
+ * 2bw's two weight versions, and every stage's memory under the schedule with the final M.
+ * g: the cost graph (the stages' memory). *planned gets the cluster (and memory model) the DP
+ * planned on, for the certificate. NULL with a diagnostic in d when no plan fits. */
+pd_plan *pd_plan_schedule(const pd_costgraph *g, const pd_costgraph *g_dp, const pd_cluster *c,
+                          const pd_plan_opts *o, const char *name, int rc, int m_fixed,
+                          int m_times, pd_cluster *planned, pd_diag *d);
+
+/* --schedule auto: pd_plan_schedule for every candidate (1f1b; flush, gpipe, zb-h1, zb-h2 and
+ * 2bw with 1x and 2x the default microbatches; each without and, where it runs, with
+ * recomputation), each plan simulated (time per minibatch with the bubble, peak memory per
+ * worker); the fastest whose memory fits wins, the simpler on a tie (in the order tried).
+ * g: the cost graph (simulated); g_rc, g_sel: pd_recompute_graph(g) for full and selective
+ * recomputation (g_sel NULL: selective not tried; the CUDA backend). cpu: the CPU backend (the
+ * CUDA backend chooses among 1f1b, flush and gpipe, with full recomputation or none). Prints the choice and why to out (with explain, every
+ * candidate). Returns the chosen plan, *planned as pd_plan_schedule's and *planned_rc 1 when
+ * the DP planned it over g_rc, 0 over g, -1 when it recomputes but the DP priced it over g (its
+ * figures are then repriced over g_rc, and it is not the DP's optimum of either: no
+ * certificate), or NULL with a diagnostic. */
+pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_costgraph *g_rc,
+                            const pd_costgraph *g_sel, const pd_cluster *c, const pd_plan_opts *o, int cpu, int explain,
+                            pd_cluster *planned, int *planned_rc, pd_diag *d);
 
 #endif

@@ -158,7 +158,7 @@ int main(int argc, char **argv) {
     pd_cli cli;
     pd_cluster c;
     pd_model m;
-    pd_costgraph *g = NULL;
+    pd_costgraph *g = NULL, *g_rc = NULL, *g_sel = NULL;
     pd_plan *p = NULL, *better = NULL;
     int model_loaded = 0, status = EXIT_INTERNAL;
     char model_name[PD_NAME_MAX + 8] = "", cost_source[320] = "", *outdir_alloc = NULL;
@@ -268,27 +268,25 @@ int main(int argc, char **argv) {
     pd_progress_begin(PH_PLAN);
     int choose = !strcmp(cli.schedule, "auto");
     int inter = !strcmp(cli.schedule, "interleaved"), inter_M = 0;
-    pd_cluster c_planned = c; /* the cluster the plan's partition was planned on */
-    if (choose) { /* the DP under the limit (1f1b's memory model) and without it */
-        pd_diag quiet = {.out = tmpfile()};
-        p = pd_plan_dp(g, &c, &o, quiet.out ? &quiet : &d);
-        if (quiet.out) fclose(quiet.out);
-        pd_plan *unlimited = NULL;
-        pd_cluster c_free = c;
-        c_free.memory_bytes = 0;
-        if (c.memory_bytes > 0) unlimited = pd_plan_dp(g, &c_free, &o, &d);
-        pd_progress_end();
-        pd_plan *chosen = (p || unlimited)
-                              ? pd_choose_schedule(stdout, g, &c, p, unlimited,
-                                                   strcmp(cli.backend, "cuda") != 0, cli.explain, &d)
-                              : NULL;
-        if (chosen == unlimited) c_planned = c_free;
-        if (p && p != chosen) pd_plan_free(p);
-        if (unlimited && unlimited != chosen) pd_plan_free(unlimited);
-        p = chosen;
-        int v = p && strcmp(cli.backend, "cuda") ? pd_interleave_consider(stdout, g, &c, &o, p,
-                                                                          cli.explain, &inter_M)
-                                              : 0;
+    int cpu = strcmp(cli.backend, "cuda") != 0;
+    pd_cluster c_planned = c; /* the cluster and memory model the plan's partition was planned on */
+    /* with recomputation the DP plans over a graph whose backward runs the forward again (a
+     * per-stage list: the partition is planned without, the modes applied after) */
+    int rc_all = cli.n_recompute_stages ? 0 : cli.recompute;
+    int priced_rc = rc_all; /* the DP priced recomputation (planned over g_rc) */
+    if (choose || rc_all) {
+        g_rc = pd_recompute_graph(g, choose ? PD_RECOMPUTE_FULL : rc_all);
+        g_sel = choose && cpu ? pd_recompute_graph(g, PD_RECOMPUTE_SELECTIVE) : NULL;
+        if (!g_rc || (choose && cpu && !g_sel)) {
+            pd_diag_error(&d, "pdplan", 0, 0, "out of memory");
+            status = EXIT_INTERNAL;
+            goto done;
+        }
+    }
+    if (choose) { /* the DP under each candidate's memory model, each plan simulated */
+        p = pd_choose_schedule(stdout, g, g_rc, g_sel, &c, &o, cpu, cli.explain, &c_planned,
+                               &priced_rc, &d);
+        int v = p && cpu ? pd_interleave_consider(stdout, g, &c, &o, p, cli.explain, &inter_M) : 0;
         if (v) { /* interleaved wins: plan it as --schedule interleaved --chunks v does */
             pd_plan_free(p);
             cli.schedule = "interleaved";
@@ -296,6 +294,7 @@ int main(int argc, char **argv) {
             cli.recompute = 0;
             cli.microbatches = inter_M;
             inter = 1;
+            priced_rc = 0;
             o.straight = 1;
             o.schedule = cli.schedule;
             p = pd_interleave_cluster(&c_planned, &inter_M, &c, v, inter_M, g, &d)
@@ -312,9 +311,12 @@ int main(int argc, char **argv) {
             o.straight = 1;
             p = pd_plan_dp(g, &c_planned, &o, &d);
         }
-    } else {
-        p = pd_plan_dp(g, &c, &o, &d);
+    } else { /* the best partition under the schedule's memory model */
+        p = pd_plan_schedule(g, rc_all ? g_rc : g, &c, &o, cli.schedule, rc_all, cli.microbatches,
+                             1, &c_planned, &d);
     }
+    const pd_costgraph *g_planned = /* the certificate's */
+        priced_rc <= 0 ? g : choose && cli.recompute == PD_RECOMPUTE_SELECTIVE ? g_sel : g_rc;
     pd_progress_end();
     if (!p) {
         status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
@@ -326,35 +328,10 @@ int main(int argc, char **argv) {
     snprintf(p->schedule, sizeof p->schedule, "%s", cli.schedule);
     p->straight = cli.straight;
     p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
-    if (pd_cli_apply_recompute(&cli, p, &d)) {
+    if (pd_cli_apply_recompute(&cli, p, &d)) { /* every stage's mode, or the listed ones' */
         status = EXIT_INPUT;
         fprintf(stderr, "pdplan: no plan; nothing written\n");
         goto done;
-    }
-    if (!strcmp(cli.schedule, "2bw")) { /* two versions, which needs warm-up <= M / replicas */
-        int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
-        for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
-        int M = cli.microbatches > 0 ? cli.microbatches : pd_schedule_default_microbatches(n, reps);
-        for (int s = 0; s < p->n_stages; s++) {
-            p->stages[s].weight_versions = 2;
-            if (p->stages[s].warmup > M / p->stages[s].replicas)
-                pd_diag_error(&d, "pdplan", 0, 0, "--schedule 2bw: stage %d has a warm-up of %d "
-                              "on %d replica%s, more than the %d microbatches per batch allow "
-                              "with two weight versions; raise --microbatches", s,
-                              p->stages[s].warmup, p->stages[s].replicas,
-                              p->stages[s].replicas > 1 ? "s" : "", M);
-        }
-        if (pd_diag_errors(&d)) {
-            status = EXIT_INPUT;
-            fprintf(stderr, "pdplan: no plan; nothing written\n");
-            goto done;
-        }
-    }
-    if (cli.microbatches > 0) { /* a multiple of every replica count, as the simulator's */
-        int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
-        for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
-        int l = pd_schedule_replica_lcm(n, reps);
-        p->microbatches = (cli.microbatches + l - 1) / l * l;
     }
     int batch = model_loaded ? m.batch : 0;
     p->throughput = pd_plan_throughput(p, batch);
@@ -371,10 +348,12 @@ int main(int argc, char **argv) {
     };
 
     /* the certificate */
-    int certify = cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES;
+    /* (a plan auto chose by simulation among partitions priced otherwise has no optimum to
+     * certify: choose.h) */
+    int certify = (cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES) && priced_rc >= 0;
     if (certify) {
         pd_progress_begin(PH_CERTIFY);
-        int rc = pd_certify(g, &c_planned, &o, p, cli.time_limit_s, &better, &d);
+        int rc = pd_certify(g_planned, &c_planned, &o, p, cli.time_limit_s, &better, &d);
         pd_progress_end();
         if (rc < 0) {
             fprintf(stderr, "pdplan: error: the certificate failed; nothing written\n");
@@ -458,13 +437,17 @@ int main(int argc, char **argv) {
     }
     if (!cli.quiet) {
         pd_plan_print_table(stdout, p, g, &c, &info);
-        print_certificate_scope(stdout, &cli, g, certify);
+        if (priced_rc < 0)
+            printf("certificate: not run (--schedule auto chose a recomputing plan on a "
+                   "partition the DP priced without recomputation)\n");
+        else
+            print_certificate_scope(stdout, &cli, g, certify);
         printf("wrote %s/plan.yaml\n", outdir);
     }
     if (cli.explain) {
         fflush(stdout);
         printf("\n");
-        pd_explain(stdout, g, &c, &o, p);
+        pd_explain(stdout, g_planned, &c_planned, &o, p); /* as planned: its memory model */
     }
     if (cli.simulate) {
         char trace_path[PATH_MAX];
@@ -523,6 +506,8 @@ done:
     pd_progress_stop();
     if (better) pd_plan_free(better);
     if (p) pd_plan_free(p);
+    pd_recompute_graph_free(g_rc);
+    pd_recompute_graph_free(g_sel);
     if (g) pd_costgraph_free(g);
     if (model_loaded) pd_model_free(&m);
     pd_onnx_weights_free(&onnx_w);

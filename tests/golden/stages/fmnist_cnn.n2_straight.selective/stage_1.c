@@ -2,10 +2,10 @@
  * command: pdplan models/fmnist_cnn.yaml -n 2 --straight --recompute selective -q -o
  *          fmnist_cnn.n2_straight.selective
  * inputs:  model models/fmnist_cnn.yaml (fnv1a 4c94038878581ce2),
- *          plan.yaml (fnv1a 26c11692dbe31e28)
+ *          plan.yaml (fnv1a 6f0965fc4efb535a)
  * costs:   estimate:cpu
  * stage 1 of 2: cost-graph nodes 6..13, warm-up 0, 1 weight versions,
- * predicted 25.2194 ms per minibatch
+ * predicted 25.7277 ms per minibatch
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -295,8 +295,8 @@ const pdrt_stage S1_stage = {
     .warmup = S1_warmup,
     .weight_versions = 1,
     .schedule = "1f1b",
-    .predicted_ms = 25.21941136000001,
-    .predicted_compute_ms = 25.21941136000001,
+    .predicted_ms = 25.72765456000001,
+    .predicted_compute_ms = 25.72765456000001,
     .optimizer = 0,
     .lr = 0.02,
     .momentum = 0.9,
@@ -308,7 +308,7 @@ const pdrt_stage S1_stage = {
     .replicas = S1_replicas,
     .microbatches = 8,
     .vertical_sync = 0,
-    .plan_hash = "26c11692dbe31e28",
+    .plan_hash = "6f0965fc4efb535a",
     .n_layers = 8,
     .layers = S1_layers,
     .model_layers = 14,

@@ -2,7 +2,7 @@
  * command: pdplan models/resnet50.yaml --device h200 -n 4 -b 1e11 --straight -q -o
  *          resnet50.h200.n4_straight
  * inputs:  model models/resnet50.yaml (fnv1a 139801e906fc330d),
- *          plan.yaml (fnv1a d5ff7581f98d4421)
+ *          plan.yaml (fnv1a 82e46224c6e1dc73)
  * costs:   estimate:h200
  * stage 3 of 4: cost-graph nodes 123..174, warm-up 0, 1 weight versions,
  * predicted 27.5119 ms per minibatch
@@ -1874,7 +1874,7 @@ const pdrt_stage S3_stage = {
     .replicas = S3_replicas,
     .microbatches = 16,
     .vertical_sync = 0,
-    .plan_hash = "d5ff7581f98d4421",
+    .plan_hash = "82e46224c6e1dc73",
     .n_layers = 52,
     .layers = S3_layers,
     .model_layers = 175,
