@@ -185,7 +185,7 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
             pd_plan *q = NULL;
             /* what is left of LATTICE_SECONDS after the DP and the bounds, at least 1 s */
             double secs = LATTICE_SECONDS - (double)(clock() - started) / CLOCKS_PER_SEC;
-            if (dp_lattice_search(g, c, o->cost_model, budget, secs > 1 ? secs : 1, &lo, &hi, &q,
+            if (dp_lattice_search(g, c, o, budget, secs > 1 ? secs : 1, &lo, &hi, &q,
                                   &lstates, &lprobes) == 0) {
                 if (q) {
                     pd_plan_free(p);

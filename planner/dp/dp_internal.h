@@ -232,16 +232,15 @@ double dp_chain_relaxation_bound(const pd_costgraph *g, int N, double B, int com
 int dp_widen_family(pd_ideals *id, const pd_costgraph *g, double B, long max_states);
 
 /* lattice.c: the exact search over every ideal of g on one level without a memory limit or
- * --straight (either model), by bisection between *lo (a proven lower bound) and *hi (a plan's
+ * --straight (either model; o->pipelined: no plan of one stage), by bisection between *lo (a proven lower bound) and *hi (a plan's
  * bottleneck) with probes linear in the lattice's edges, for at most `seconds` of CPU time. Its
  * tables are sized before they are built, within budget bytes. Returns -1 where it does not
  * apply or does not fit (nothing changed); else 0, with *lo raised to what the probes proved,
  * and *hi and *best (a plan, or NULL) the best plan found below the incoming *hi; *states the
  * ideals, *probes the probes. */
-int dp_lattice_search(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+int dp_lattice_search(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                       double budget, double seconds, double *lo, double *hi, pd_plan **best,
                       long *states, int *probes);
-long dp_lattice_bytes_per_ideal(const pd_costgraph *g, int N);
 
 /* reconstruct.c */
 int dp_flat_push(flat_list *fl, const flat_stage *s);

@@ -19,7 +19,8 @@
  * lattice's edges, N (N + 1) / 2 entries each. The first stage (I = the empty set, whose out term
  * differs under compat) is checked against every J directly. Feasible when need[empty] <= N (under
  * compat, which uses exactly N workers, a plan on fewer takes the rest on a stage of r >= 2,
- * whose time does not grow with r). A feasible probe gives a plan, priced by the cost model
+ * whose time does not grow with r). A feasible probe gives a plan (each stage's end found again
+ * by a scan for the first J that passes the test with need[J] <= q), priced by the cost model
  * (pd_stage_cost_eval): a new incumbent. Only two levels of the lattice (ideals of sizes s and
  * s + 1) keep their M at a time. docs/planner.md, "The lattice search"; test_dp checks it
  * against the exhaustive search. */
@@ -35,6 +36,7 @@ typedef struct {
     const pd_costgraph *g;
     const pd_cluster *c;
     pd_cost_model cm;
+    int pipelined;   /* no plan of one stage (pd_plan_opts.pipelined) */
     int N, nv;       /* workers; entries per ideal, N (N + 1) / 2 rounded up to a multiple of 8 */
     double B, kmul;  /* bandwidth; 1, or 2 under compat */
     pd_ideals id;
@@ -123,7 +125,7 @@ static int probe(lattice *L, double T) {
     int compat = L->cm == PD_COST_PIPEDREAM;
     for (long J = 1; J < S; J++) {
         int nj = L->need[J];
-        if (nj >= best - 1) continue;
+        if (nj >= best - 1 || (L->pipelined && J == full)) continue;
         double out = J == full || compat ? 0 : 2000.0 * id->cut[J] / B;
         for (int r = 1; r + nj < best; r++) {
             if (out > r * T) continue;
@@ -217,30 +219,34 @@ static void lattice_free(lattice *L) {
     free(L->rep);
 }
 
-long dp_lattice_bytes_per_ideal(const pd_costgraph *g, int N) {
+/* The bytes one ideal takes here besides its covers and M: its bitset and size (grown by
+ * doubling), its four sums, the hash slots (at most 4 per ideal, 8 bytes each), its cover
+ * offset (grown by doubling), need and rep. */
+static long bytes_per_ideal(const pd_costgraph *g) {
     long W = (g->n + 63) / 64;
-    /* bitsets and sizes (grown by doubling), sums, hash slots, cover offsets, need/nxt/rep */
-    return 2 * (W * 8 + 4) + 4 * 8 + 4 * 8 + 2 * 8 + 9 + 0 * N;
+    return 2 * (W * 8 + 4) + 4 * 8 + 4 * 8 + 2 * 8 + 5;
 }
 
-int dp_lattice_search(const pd_costgraph *g, const pd_cluster *c, pd_cost_model cm,
+int dp_lattice_search(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                       double budget, double seconds, double *lo, double *hi, pd_plan **best,
                       long *states, int *probes) {
     *best = NULL;
     *states = 0;
     *probes = 0;
     int N = c->count[0];
-    if (c->n_levels != 1 || N < 1 || N > 64 || c->memory_bytes > 0 || !(*hi > *lo)) return -1;
+    if (c->n_levels != 1 || N < 1 || N > 64 || c->memory_bytes > 0 || o->straight || !(*hi > *lo))
+        return -1;
     clock_t t0 = clock();
     lattice L;
     memset(&L, 0, sizeof L);
     L.g = g;
     L.c = c;
-    L.cm = cm;
+    L.cm = o->cost_model;
+    L.pipelined = o->pipelined;
     L.N = N;
     L.nv = (N * (N + 1) / 2 + 7) / 8 * 8;
     L.B = c->bandwidth[0];
-    L.kmul = cm == PD_COST_PIPEDREAM ? 2 : 1;
+    L.kmul = L.cm == PD_COST_PIPEDREAM ? 2 : 1;
     for (int r = 1, e = 0; r <= N; r++) {
         L.base[r] = e;
         e += N - r + 1;
@@ -248,7 +254,7 @@ int dp_lattice_search(const pd_costgraph *g, const pd_cluster *c, pd_cost_model 
     /* sized before it is built: half the budget for the ideals, a quarter for the covers (each
      * an int, grown by doubling), the rest for the two levels of M (checked once the widest
      * level is known) */
-    long per = dp_lattice_bytes_per_ideal(g, N);
+    long per = bytes_per_ideal(g);
     long max_states = (long)(budget / 2 / per), max_covers = (long)(budget / 4 / 8);
     int rc = -1;
     if (max_states < 2 || max_covers < 1 ||

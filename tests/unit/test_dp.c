@@ -788,6 +788,15 @@ TEST(lattice_search_equals_brute_force) {
         }
         pd_plan_free(f);
         pd_plan_free(p);
+        /* --explain's best pipeline (pipelined): at least two stages, no worse than the family's */
+        o.pipelined = 1;
+        p = pd_plan_dp(g, &c, &o, &d);
+        o.lattice = -1;
+        f = pd_plan_dp(g, &c, &o, &d);
+        CHECK((p == NULL) == (f == NULL));
+        if (p && f) CHECK(p->n_stages >= 2 && p->bottleneck_ms <= f->bottleneck_ms * (1 + 1e-12));
+        pd_plan_free(f);
+        pd_plan_free(p);
         pd_costgraph_free(g);
     }
     fclose(d.out);
