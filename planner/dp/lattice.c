@@ -170,10 +170,10 @@ static pd_plan *probe_plan(lattice *L, double *bottleneck) {
     x.id = L->id;
     x.S = L->id.count;
     int n = 0, used = 0, spare_to = -1;
-    long I[130];
-    int R[130];
-    for (long at = 0; at != full && n < 128; at = at ? successor(L, at) : L->first_j) {
-        if (at < 0) return NULL;
+    long I[66]; /* the boundaries: at most N <= 64 stages, of one replica or more each */
+    int R[66];
+    for (long at = 0; at != full; at = at ? successor(L, at) : L->first_j) {
+        if (at < 0 || n == 64) return NULL; /* cannot happen: need[0] <= N <= 64 */
         I[n] = at;
         R[n] = L->rep[at];
         used += R[n];
