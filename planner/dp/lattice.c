@@ -19,7 +19,8 @@
  * lattice's edges, N (N + 1) / 2 entries each. The first stage (I = the empty set, whose out term
  * differs under compat) is checked against every J directly. Feasible when need[empty] <= N (under
  * compat, which uses exactly N workers, a plan on fewer takes the rest on a stage of r >= 2,
- * whose time does not grow with r). A feasible probe gives a plan (each stage's end found again
+ * whose time does not grow with r, or on one of a single replica whose time then stays within
+ * T; with neither, the search stops). A feasible probe gives a plan (each stage's end found again
  * by a scan for the first J that passes the test with need[J] <= q), priced by the cost model
  * (pd_stage_cost_eval): a new incumbent. Only two levels of the lattice (ideals of sizes s and
  * s + 1) keep their M at a time. docs/planner.md, "The lattice search"; test_dp checks it
@@ -182,6 +183,15 @@ static pd_plan *probe_plan(lattice *L, double *bottleneck) {
     }
     I[n] = full;
     if (L->cm == PD_COST_PIPEDREAM && used < L->N) {
+        /* a one-replica stage takes the spare workers when its time then stays within T
+         * (with the all-reduce it gains, it may not) */
+        for (int s = 0; s < n && spare_to < 0; s++) {
+            pd_stage_sums ss;
+            stage_sums(&ss, &x, 0, I[s], I[s + 1], s == 0, s == n - 1);
+            pd_stage_cost c;
+            pd_stage_cost_eval(&c, &ss, &x.lv[0], x.cm, R[s] + L->N - used, 0);
+            if (c.time_ms <= L->T) spare_to = s;
+        }
         if (spare_to < 0) return NULL;
         R[spare_to] += L->N - used;
         used = L->N;
