@@ -17,10 +17,10 @@
  * reached through one) and I's own value. need[I] = min r + q over the (r, q) with
  * M_K[r][q] - (C_I + k_r P_I) <= r T for a cover K and in(I) / r <= T: one pass over the
  * lattice's edges, N (N + 1) / 2 entries each. The first stage (I = the empty set, whose out term
- * differs under compat) is checked against every J directly. Feasible when need[empty] <= N (under
- * compat, which uses exactly N workers, a plan on fewer takes the rest on a stage of r >= 2,
- * whose time does not grow with r, or on one of a single replica whose time then stays within
- * T; with neither, the search stops). A feasible probe gives a plan (each stage's end found again
+ * differs under compat) is checked against every J directly. Feasible when need[empty] <= N.
+ * Under compat, which uses exactly N workers, q counts the workers after J exactly: F[I], a mask
+ * of the counts the stages after I can take, replaces need[I], and M_I[r][q] takes the J whose
+ * mask has q (the same work per probe). A feasible probe gives a plan (each stage's end found again
  * by a scan for the first J that passes the test with need[J] <= q), priced by the cost model
  * (pd_stage_cost_eval): a new incumbent. Only two levels of the lattice (ideals of sizes s and
  * s + 1) keep their M at a time. docs/planner.md, "The lattice search"; test_dp checks it
@@ -49,6 +49,8 @@ typedef struct {
     double *up, *cur; /* M of the level above and of the level being done */
     int *need;
     unsigned char *rep; /* the r that gives need[I] */
+    uint64_t *F;     /* compat (exactly N workers): F[I] bit w = the stages after I can take
+                        exactly w workers (w < N: the first stage takes one or more) */
     long first_j;    /* the first stage's end in the last probe */
     double T;        /* the last probe's bottleneck */
 } lattice;
@@ -89,8 +91,20 @@ static int probe(lattice *L, double T) {
                 }
             }
             int best = none, br = 0;
+            uint64_t mask = 0;
             if (I == full) {
                 best = 0;
+                mask = 1;
+            } else if (L->F) { /* exact counts: every (r, q) that passes, q + r < N */
+                double in = 2000.0 * id->cut[I] / B;
+                for (int r = 1; r < N; r++) {
+                    if (in > r * T) continue;
+                    double gI = id->compute[I] + kappa(L, r) * id->params[I];
+                    const double *mr = m + L->base[r];
+                    for (int q = 0; q + r < N; q++)
+                        if (mr[q] - gI <= r * T) mask |= 1ull << (q + r);
+                }
+                if (mask) best = __builtin_ctzll(mask);
             } else {
                 double in = 2000.0 * id->cut[I] / B;
                 for (int r = 1; r < best; r++) {
@@ -107,6 +121,7 @@ static int probe(lattice *L, double T) {
             }
             L->need[I] = best;
             L->rep[I] = (unsigned char)br;
+            if (L->F) L->F[I] = mask;
             if (best > N) continue;
             double out = I == full ? 0 : 2000.0 * id->cut[I] / B;
             for (int r = 1; r <= N - best; r++) {
@@ -114,25 +129,27 @@ static int probe(lattice *L, double T) {
                 double h = id->compute[I] + kappa(L, r) * id->params[I];
                 double *mr = m + L->base[r];
                 for (int q = best; q <= N - r; q++)
-                    if (h < mr[q]) mr[q] = h;
+                    if (h < mr[q] && (!L->F || (q < 64 && (mask >> q) & 1u))) mr[q] = h;
             }
         }
         double *t = L->up;
         L->up = L->cur;
         L->cur = t;
     }
-    /* the first stage: in = 0, and under compat no out either */
+    /* the first stage: in = 0, and under compat no out either; under compat the stages after
+     * it take exactly N - r workers */
     int best = L->need[0] = none;
     int compat = L->cm == PD_COST_PIPEDREAM;
-    for (long J = 1; J < S; J++) {
+    for (long J = 1; J < S && !(L->F && best <= N); J++) {
         int nj = L->need[J];
         if (nj >= best - 1 || (L->pipelined && J == full)) continue;
         double out = J == full || compat ? 0 : 2000.0 * id->cut[J] / B;
         for (int r = 1; r + nj < best; r++) {
             if (out > r * T) continue;
+            if (L->F && !((L->F[J] >> (N - r)) & 1u)) continue;
             double k = kappa(L, r);
             if (id->compute[J] + k * id->params[J] - (id->compute[0] + k * id->params[0]) <= r * T) {
-                best = r + nj;
+                best = L->F ? N : r + nj;
                 L->first_j = J;
                 L->rep[0] = (unsigned char)r;
                 break;
@@ -143,19 +160,26 @@ static int probe(lattice *L, double T) {
     return best;
 }
 
-/* The next boundary after ideal I (not empty) in the last probe's plan: the first J containing
- * I with need[J] <= need[I] - rep[I] that passes the stage's test (one exists: the probe found
- * it through I's covers). -1 when none (cannot happen). */
-static long successor(const lattice *L, long I) {
+/* The next boundary after ideal I (not empty) in the last probe's plan, the stages after I
+ * taking w workers: the first J containing I and r with w - r workers possible after J (at most,
+ * or under compat exactly) that pass the stage's test (one exists: the probe found it through
+ * I's covers); *r its replicas. -1 when none (cannot happen). */
+static long successor(const lattice *L, long I, int w, int *rr) {
     const pd_ideals *id = &L->id;
-    int r = L->rep[I], q = L->need[I] - r;
-    for (long J = I + 1; J < id->count; J++)
-        if (L->need[J] <= q && pd_ideal_subset(id, I, J) && stage_ok(L, I, J, r, L->T)) return J;
+    for (int r = L->F ? 1 : L->rep[I]; r <= (L->F ? w : L->rep[I]); r++) {
+        int q = w - r;
+        for (long J = I + 1; J < id->count; J++) {
+            int ok = L->F ? (int)((L->F[J] >> q) & 1u) : L->need[J] <= q;
+            if (ok && pd_ideal_subset(id, I, J) && stage_ok(L, I, J, r, L->T)) {
+                *rr = r;
+                return J;
+            }
+        }
+    }
     return -1;
 }
 
-/* The plan of the last (feasible) probe, priced by the cost model; under compat the spare
- * workers go to a stage of at least two replicas (NULL when there is none). */
+/* The plan of the last (feasible) probe, priced by the cost model (NULL on OOM). */
 static pd_plan *probe_plan(lattice *L, double *bottleneck) {
     long full = L->id.count - 1;
     flat_list fl = {0};
@@ -170,32 +194,23 @@ static pd_plan *probe_plan(lattice *L, double *bottleneck) {
     pd_cost_level_of(&x.lv[0], L->c, L->g, 0);
     x.id = L->id;
     x.S = L->id.count;
-    int n = 0, used = 0, spare_to = -1;
+    int n = 0, used = 0;
     long I[66]; /* the boundaries: at most N <= 64 stages, of one replica or more each */
     int R[66];
-    for (long at = 0; at != full; at = at ? successor(L, at) : L->first_j) {
-        if (at < 0 || n == 64) return NULL; /* cannot happen: need[0] <= N <= 64 */
+    /* w: the workers of the stages from `at` on (under compat exactly, else need[at]) */
+    int w = L->F ? L->N : L->need[0];
+    for (long at = 0; at != full;) {
+        int r = L->rep[0];
+        long next = at ? successor(L, at, w, &r) : L->first_j;
+        if (next < 0 || n == 64) return NULL; /* cannot happen: at most N <= 64 stages */
         I[n] = at;
-        R[n] = L->rep[at];
-        used += R[n];
-        if (R[n] >= 2 && spare_to < 0) spare_to = n;
+        R[n] = r;
+        used += r;
         n++;
+        at = next;
+        w = L->F ? w - r : L->need[at];
     }
     I[n] = full;
-    if (L->cm == PD_COST_PIPEDREAM && used < L->N) {
-        /* a one-replica stage takes the spare workers when its time then stays within T
-         * (with the all-reduce it gains, it may not) */
-        for (int s = 0; s < n && spare_to < 0; s++) {
-            pd_stage_sums ss;
-            stage_sums(&ss, &x, 0, I[s], I[s + 1], s == 0, s == n - 1);
-            pd_stage_cost c;
-            pd_stage_cost_eval(&c, &ss, &x.lv[0], x.cm, R[s] + L->N - used, 0);
-            if (c.time_ms <= L->T) spare_to = s;
-        }
-        if (spare_to < 0) return NULL;
-        R[spare_to] += L->N - used;
-        used = L->N;
-    }
     double worst = 0;
     int after = used;
     pd_plan *p = NULL;
@@ -227,14 +242,15 @@ static void lattice_free(lattice *L) {
     free(L->cur);
     free(L->need);
     free(L->rep);
+    free(L->F);
 }
 
 /* The bytes one ideal takes here besides its covers and M: its bitset and size (grown by
  * doubling), its four sums, the hash slots (at most 4 per ideal, 8 bytes each), its cover
- * offset (grown by doubling), need and rep. */
+ * offset (grown by doubling), need, rep and F. */
 static long bytes_per_ideal(const pd_costgraph *g) {
     long W = (g->n + 63) / 64;
-    return 2 * (W * 8 + 4) + 4 * 8 + 4 * 8 + 2 * 8 + 5;
+    return 2 * (W * 8 + 4) + 4 * 8 + 4 * 8 + 2 * 8 + 5 + 8;
 }
 
 int dp_lattice_search(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
@@ -288,6 +304,7 @@ int dp_lattice_search(const pd_costgraph *g, const pd_cluster *c, const pd_plan_
     L.cur = malloc((size_t)L.wmax * (size_t)L.nv * sizeof(double));
     L.need = malloc(sizeof(int) * (size_t)S);
     L.rep = malloc((size_t)S);
+    if (L.cm == PD_COST_PIPEDREAM && !(L.F = malloc(sizeof(uint64_t) * (size_t)S))) goto done;
     if (!L.up || !L.cur || !L.need || !L.rep) goto done;
     *states = S;
     rc = 0;

@@ -748,10 +748,9 @@ TEST(chain_relaxation_below_optimum) {
 }
 
 /* Over the state cap on one level without a memory limit, the lattice search (lattice.c) runs
- * over every ideal: the plan equals the exhaustive search's optimum and says exact: true (under
- * compat, where it may stop without a plan of exactly N workers, its bound stays below the
- * optimum; on these 160 it does not), on random DAGs where the family alone was not exact on
- * many. */
+ * over every ideal: the plan equals the exhaustive search's optimum and says exact: true, under
+ * both models (compat's exactly N workers included), on random DAGs where the family alone was
+ * not exact on many. */
 TEST(lattice_search_equals_brute_force) {
     pd_diag d = {.out = fopen("/dev/null", "w")};
     int compared = 0, needed = 0, exact = 0;
@@ -777,7 +776,7 @@ TEST(lattice_search_equals_brute_force) {
             CHECK(p->bottleneck_ms >= best * (1 - 1e-12));
             CHECK(p->bottleneck_ms <= f->bottleneck_ms * (1 + 1e-12));
             CHECK(p->lower_bound_ms <= best * (1 + 1e-12));
-            if (cm == PD_COST_DEFAULT) CHECK(p->exact);
+            CHECK(p->exact);
             if (p->exact) CHECK_CLOSE(p->bottleneck_ms, best, 1e-9, 1e-9);
             if (test_failed_now())
                 fprintf(stderr, "iteration %d: n=%d N=%d cm=%d: plan %.9g (exact %d, bound "
