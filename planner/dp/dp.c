@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dp_internal.h"
 
@@ -115,6 +116,7 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
     int fast = 0;
     dptable t = {0};
     flat_list fl = {0};
+    clock_t started = clock();
     double budget = o->memory_budget > 0 ? o->memory_budget : DEFAULT_MEMORY_BUDGET;
     long cap = o->max_states > 0 ? o->max_states : DEFAULT_MAX_STATES;
     long fits = states_for(budget, g, c, o);
@@ -175,13 +177,52 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
                                           b, RELAX_STATES);
         /* 1e-9: the bound and the plan are the same sums, added in different orders */
         int proven = b <= p->lower_bound_ms * (1 + 1e-9);
-        if (proven) p->exact = 1;
+        /* not proven: the lattice search over every ideal, where it applies and fits */
+        long lstates = 0;
+        int lprobes = -1;
+        if (!proven && !o->straight && o->lattice >= 0) {
+            double lo = p->lower_bound_ms, hi = b;
+            pd_plan *q = NULL;
+            /* what is left of LATTICE_SECONDS after the DP and the bounds, at least 1 s */
+            double secs = LATTICE_SECONDS - (double)(clock() - started) / CLOCKS_PER_SEC;
+            if (dp_lattice_search(g, c, o, budget, secs > 1 ? secs : 1, &lo, &hi, &q,
+                                  &lstates, &lprobes) == 0) {
+                if (q) {
+                    pd_plan_free(p);
+                    p = q;
+                    b = hi;
+                    if (bottleneck_out) *bottleneck_out = b;
+                }
+                p->lower_bound_ms = lo;
+                proven = b <= lo * (1 + 1e-9);
+            } else {
+                lprobes = -1;
+            }
+        }
+        p->exact = proven;
         const char *why = by_budget ? "as many as the tables' memory budget allows, "
                                       "--memory-budget"
                                     : "the state cap, --max-states";
+        FILE *out = d->out ? d->out : stderr;
         if (quiet) {
+        } else if (lprobes >= 0) {
+            fprintf(out,
+                    "pdplan: note: the graph has more than %ld downward-closed sets (%s): the "
+                    "DP planned over %ld of them, then the lattice search over all %ld (%d "
+                    "probes, docs/planner.md, \"The lattice search\") ",
+                    cap, why, S, lstates, lprobes);
+            if (proven)
+                fprintf(out, "proved the plan (%.6g ms) optimal\n", b);
+            else
+                fprintf(out, "ran out of time: plan %.6g ms, proven lower bound %.6g ms\n", b,
+                        p->lower_bound_ms);
+            if (!proven)
+                pd_diag_warning(d, NULL, 0, 0,
+                                "the plan is not proven optimal (not exact; gap %.3g%% to the "
+                                "proven lower bound)",
+                                100.0 * (b - p->lower_bound_ms) / p->lower_bound_ms);
         } else if (proven) {
-            fprintf(d->out ? d->out : stderr,
+            fprintf(out,
                     "pdplan: note: the graph has more than %ld downward-closed sets (%s): "
                     "planned over %ld of them (the principal ones, ancestors of one node, and sets of whole "
                     "chain segments), and the plan (%.6g ms) equals a proven lower bound "

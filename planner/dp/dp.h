@@ -26,6 +26,8 @@ typedef struct {
     int pipelined;            /* 1: no plan of one stage (--explain's best pipeline) */
     double memory_budget;     /* --memory-budget: bytes the DP's tables may take (0: 2 GiB); the
                                  states are capped so that the tables fit (dp.c, states_for) */
+    int lattice;              /* -1: no lattice search over the cap (the tests of the family's
+                                 plan); 0: where it applies (planner/dp/lattice.c) */
 } pd_plan_opts;
 
 /* Plans g on c. Returns NULL, with a diagnostic naming the constraint that failed (memory,

@@ -25,6 +25,8 @@
 
 #define DEFAULT_MAX_STATES 20000L /* GNMT-16's 16,886 ideals: 1.7 s on 16 workers, 4.7 s on 4x4 */
 #define DEFAULT_MEMORY_BUDGET 2147483648.0 /* bytes (2 GiB) the DP's tables may take */
+#define LATTICE_SECONDS 8.0 /* CPU seconds a plan over the cap may take with the lattice search
+                               (lattice.c; at least 1 s of them for its probes) */
 #define MAX_MEMO_ENTRIES (1u << 20) /* relax's cache of stage costs: S x (largest count + 1) */
 #define MAX_THREADS 16           /* inner levels' rows run on at most this many threads */
 #define MIN_ROWS_PER_THREAD 64   /* below 128 ideals the inner levels stay on one thread */
@@ -239,6 +241,17 @@ double dp_chain_relaxation_bound(const pd_costgraph *g, int N, double B, int com
  * sorted by size. Every plan over the family is a plan of g, so the DP stays a plan's search
  * (not exact; the bound says how far). 0, or -1 on OOM. */
 int dp_widen_family(pd_ideals *id, const pd_costgraph *g, double B, long max_states);
+
+/* lattice.c: the exact search over every ideal of g on one level without a memory limit or
+ * --straight (either model; o->pipelined: no plan of one stage), by bisection between *lo (a proven lower bound) and *hi (a plan's
+ * bottleneck) with probes linear in the lattice's edges, for at most `seconds` of CPU time. Its
+ * tables are sized before they are built, within budget bytes. Returns -1 where it does not
+ * apply or does not fit (nothing changed); else 0, with *lo raised to what the probes proved,
+ * and *hi and *best (a plan, or NULL) the best plan found below the incoming *hi; *states the
+ * ideals, *probes the probes. */
+int dp_lattice_search(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
+                      double budget, double seconds, double *lo, double *hi, pd_plan **best,
+                      long *states, int *probes);
 
 /* reconstruct.c */
 int dp_flat_push(flat_list *fl, const flat_stage *s);

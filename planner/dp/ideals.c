@@ -39,15 +39,18 @@ static int grow_table(builder *b) {
     return 0;
 }
 
-/* Adds the set x unless present. Returns 1 if added, 0 if present, -1 on OOM. */
-static int add_ideal(builder *b, const uint64_t *x, int size) {
+/* Adds the set x unless present. Returns 1 if added, 0 if present, -1 on OOM; *at (when not
+ * NULL) = its index. */
+static int add_ideal_at(builder *b, const uint64_t *x, int size, long *at) {
     pd_ideals *id = b->id;
     if (2 * (id->count + 1) > b->slots && grow_table(b)) return -1;
     uint64_t h = hash_bits(x, id->words);
     long s = (long)(h & (uint64_t)(b->slots - 1));
     while (b->table[s]) {
-        if (!memcmp(pd_ideal_bits(id, b->table[s] - 1), x, sizeof(uint64_t) * (size_t)id->words))
+        if (!memcmp(pd_ideal_bits(id, b->table[s] - 1), x, sizeof(uint64_t) * (size_t)id->words)) {
+            if (at) *at = b->table[s] - 1;
             return 0;
+        }
         s = (s + 1) & (b->slots - 1);
     }
     if (id->count == b->cap) {
@@ -63,8 +66,13 @@ static int add_ideal(builder *b, const uint64_t *x, int size) {
     memcpy(id->bits + (size_t)id->count * (size_t)id->words, x,
            sizeof(uint64_t) * (size_t)id->words);
     id->size[id->count] = size;
+    if (at) *at = id->count;
     b->table[s] = ++id->count;
     return 1;
+}
+
+static int add_ideal(builder *b, const uint64_t *x, int size) {
+    return add_ideal_at(b, x, size, NULL);
 }
 
 static int popcount_bits(const uint64_t *x, int W) {
@@ -134,7 +142,52 @@ static int principal_family(builder *b, const pd_costgraph *g, const uint64_t *p
     return rc;
 }
 
-int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states) {
+/* The covers of each ideal (the ideals one node larger), recorded while enumerating: CSR over
+ * the ideals in index order, at most max edges. */
+typedef struct {
+    long *off, off_cap;
+    int *to;
+    long n, cap, max;
+    int over; /* max was reached */
+} cover_rec;
+
+/* Opens ideal k's list of covers (off[k] = edges so far). */
+static int cover_start(cover_rec *r, long k) {
+    if (k + 2 > r->off_cap) {
+        long cap = r->off_cap ? r->off_cap * 2 : 1024;
+        while (cap < k + 2) cap *= 2;
+        long *o = realloc(r->off, sizeof(long) * (size_t)cap);
+        if (!o) return -1;
+        r->off = o;
+        r->off_cap = cap;
+    }
+    r->off[k] = r->n;
+    r->off[k + 1] = r->n;
+    return 0;
+}
+
+/* Adds a cover to the list opened last; sets r->over at the most edges. */
+static int cover_add(cover_rec *r, long k, long child) {
+    if (r->n == r->max) {
+        r->over = 1;
+        return 0;
+    }
+    if (r->n == r->cap) {
+        long cap = r->cap ? r->cap * 2 : 4096;
+        if (cap > r->max) cap = r->max;
+        int *t = realloc(r->to, sizeof(int) * (size_t)cap);
+        if (!t) return -1;
+        r->to = t;
+        r->cap = cap;
+    }
+    r->to[r->n++] = (int)child;
+    r->off[k + 1] = r->n;
+    return 0;
+}
+
+/* pd_ideals_enumerate, and with rec the covers too (then the cap leaves id->complete = 0 and
+ * no principal family). */
+static int enumerate(pd_ideals *id, const pd_costgraph *g, long max_states, cover_rec *rec) {
     memset(id, 0, sizeof *id);
     id->n = g->n;
     id->words = (g->n + 63) / 64;
@@ -153,6 +206,7 @@ int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states) {
     for (int sz = 0; sz < g->n && id->complete; sz++) {
         long level_end = id->count;
         for (long k = level_start; k < level_end && id->complete; k++) {
+            if (rec && cover_start(rec, k) < 0) goto done;
             for (int v = 0; v < g->n; v++) {
                 const uint64_t *cur = pd_ideal_bits(id, k);
                 if ((cur[v >> 6] >> (v & 63)) & 1u) continue;
@@ -161,18 +215,25 @@ int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states) {
                 for (int w = 0; w < W && ok; w++)
                     if (p[w] & ~cur[w]) ok = 0;
                 if (!ok) continue;
+                memcpy(x, cur, sizeof(uint64_t) * (size_t)W);
+                x[v >> 6] |= 1ull << (v & 63);
+                long at = -1;
                 if (max_states > 0 && id->count >= max_states - 1) {
                     id->complete = 0;
                     break;
                 }
-                memcpy(x, cur, sizeof(uint64_t) * (size_t)W);
-                x[v >> 6] |= 1ull << (v & 63);
-                if (add_ideal(&b, x, sz + 1) < 0) goto done;
+                if (add_ideal_at(&b, x, sz + 1, &at) < 0) goto done;
+                if (rec && cover_add(rec, k, at) < 0) goto done;
+                if (rec && rec->over) {
+                    id->complete = 0;
+                    break;
+                }
             }
         }
         level_start = level_end;
     }
-    if (!id->complete && principal_family(&b, g, preds, x) < 0) goto done;
+    if (!id->complete && !rec && principal_family(&b, g, preds, x) < 0) goto done;
+    if (rec && id->complete && cover_start(rec, id->count - 1) < 0) goto done; /* the full set */
     id->chain = id->complete && id->count == g->n + 1;
     if (pd_ideals_sums(id, g)) goto done;
     rc = 0;
@@ -182,6 +243,26 @@ done:
     free(b.table);
     if (rc) pd_ideals_free(id);
     return rc;
+}
+
+int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states) {
+    return enumerate(id, g, max_states, NULL);
+}
+
+int pd_ideals_enumerate_covers(pd_ideals *id, const pd_costgraph *g, long max_states,
+                               long max_covers, long **cover_off, int **covers) {
+    cover_rec r = {.max = max_covers > 0 ? max_covers : 1};
+    *cover_off = NULL;
+    *covers = NULL;
+    int rc = enumerate(id, g, max_states, &r);
+    if (rc || !id->complete) {
+        free(r.off);
+        free(r.to);
+        return rc;
+    }
+    *cover_off = r.off;
+    *covers = r.to;
+    return 0;
 }
 
 int pd_ideals_sums(pd_ideals *id, const pd_costgraph *g) {

@@ -30,6 +30,12 @@ typedef struct {
  * When the cap stops it, id->complete = 0 and only ideals up to some size are present
  * (plus the full set, so a plan always exists). */
 int pd_ideals_enumerate(pd_ideals *id, const pd_costgraph *g, long max_states);
+/* The same with the covers of each ideal (the ideals one node larger; ideal k's are
+ * covers[cover_off[k] .. cover_off[k + 1]), all of a larger index), at most max_states ideals and
+ * max_covers covers: over either, id->complete = 0 and nothing else is kept (no principal
+ * family). Returns 0, or -1 on OOM. The caller frees *cover_off and *covers. */
+int pd_ideals_enumerate_covers(pd_ideals *id, const pd_costgraph *g, long max_states,
+                               long max_covers, long **cover_off, int **covers);
 void pd_ideals_free(pd_ideals *id);
 /* (Re)computes compute, params, acts and cut of every ideal in id from g. 0, or -1 on OOM. */
 int pd_ideals_sums(pd_ideals *id, const pd_costgraph *g);

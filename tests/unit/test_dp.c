@@ -611,7 +611,7 @@ TEST(state_cap_principal_ideals) {
         pd_cluster c;
         random_cluster(&c, n);
         pd_cost_model cm = (pd_cost_model)irand(0, 1);
-        pd_plan_opts o = {.cost_model = cm, .max_states = 2};
+        pd_plan_opts o = {.cost_model = cm, .max_states = 2, .lattice = -1};
         double want = brute_force_on(g, &c, cm, 0, 1);
         double best = brute_force(g, &c, cm, 0);
         pd_plan *p = pd_plan_dp(g, &c, &o, &d);
@@ -722,7 +722,8 @@ TEST(chain_relaxation_below_optimum) {
             compared++;
             above_compute += lb > total / c.count[0] * (1 + 1e-6);
             loose += lb < best * (1 - 1e-3);
-            pd_plan_opts o = {.cost_model = cm, .max_states = n + 2 + irand(2, 8)};
+            pd_plan_opts o = {.cost_model = cm, .max_states = n + 2 + irand(2, 8),
+                              .lattice = -1};
             pd_plan *p = pd_plan_dp(g, &c, &o, &d);
             double principal = brute_force_on(g, &c, cm, 0, 1);
             CHECK(p != NULL || !(principal < INFINITY)); /* memory: none may fit the family */
@@ -744,4 +745,64 @@ TEST(chain_relaxation_below_optimum) {
     CHECK(compared > 100);
     CHECK(above_compute > 30);
     CHECK(loose > 5);
+}
+
+/* Over the state cap on one level without a memory limit, the lattice search (lattice.c) runs
+ * over every ideal: the plan equals the exhaustive search's optimum and says exact: true, under
+ * both models (compat's exactly N workers included), on random DAGs where the family alone was
+ * not exact on many. */
+TEST(lattice_search_equals_brute_force) {
+    pd_diag d = {.out = fopen("/dev/null", "w")};
+    int compared = 0, needed = 0, exact = 0;
+    for (int it = 0; it < 160 && !test_failed_now(); it++) {
+        int n = irand(4, 8);
+        uneven = it % 3 == 0;
+        pd_costgraph *g = random_graph(n, 0);
+        uneven = 0;
+        pd_cluster c;
+        memset(&c, 0, sizeof c);
+        c.n_levels = 1;
+        c.count[0] = irand(1, 8);
+        c.bandwidth[0] = 1e10 * (0.02 + urand());
+        pd_cost_model cm = (pd_cost_model)(it % 2);
+        double best = brute_force(g, &c, cm, 0);
+        pd_plan_opts o = {.cost_model = cm, .max_states = 2, .lattice = -1};
+        pd_plan *f = pd_plan_dp(g, &c, &o, &d);
+        o.lattice = 0;
+        pd_plan *p = pd_plan_dp(g, &c, &o, &d);
+        CHECK(p != NULL && f != NULL);
+        if (p && f) {
+            check_plan_shape(g, &c, p);
+            CHECK(p->bottleneck_ms >= best * (1 - 1e-12));
+            CHECK(p->bottleneck_ms <= f->bottleneck_ms * (1 + 1e-12));
+            CHECK(p->lower_bound_ms <= best * (1 + 1e-12));
+            CHECK(p->exact);
+            if (p->exact) CHECK_CLOSE(p->bottleneck_ms, best, 1e-9, 1e-9);
+            if (test_failed_now())
+                fprintf(stderr, "iteration %d: n=%d N=%d cm=%d: plan %.9g (exact %d, bound "
+                        "%.9g), optimum %.9g\n", it, n, c.count[0], cm, p->bottleneck_ms,
+                        p->exact, p->lower_bound_ms, best);
+            compared++;
+            needed += !f->exact;
+            exact += p->exact;
+        }
+        pd_plan_free(f);
+        pd_plan_free(p);
+        /* --explain's best pipeline (pipelined): at least two stages, no worse than the family's */
+        o.pipelined = 1;
+        p = pd_plan_dp(g, &c, &o, &d);
+        o.lattice = -1;
+        f = pd_plan_dp(g, &c, &o, &d);
+        CHECK((p == NULL) == (f == NULL));
+        if (p && f) CHECK(p->n_stages >= 2 && p->bottleneck_ms <= f->bottleneck_ms * (1 + 1e-12));
+        pd_plan_free(f);
+        pd_plan_free(p);
+        pd_costgraph_free(g);
+    }
+    fclose(d.out);
+    printf("lattice search: %d compared, %d exact, the family alone not exact on %d\n", compared,
+           exact, needed);
+    CHECK(compared == 160);
+    CHECK(needed > 30);
+    CHECK(exact == 160);
 }
