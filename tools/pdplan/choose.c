@@ -207,7 +207,11 @@ static int try_candidate(search *q, const char *s, int mt, int rc, int unlimited
     pd_cluster cp, cu = *q->c;
     cu.memory_bytes = 0;
     const pd_costgraph *g_dp = !priced_rc ? q->g : rc == PD_RECOMPUTE_SELECTIVE ? q->g_sel : q->g_rc;
-    pd_plan *p = pd_plan_schedule(q->g, g_dp, unlimited ? &cu : q->c, q->o,
+    /* a hundred candidates: no lattice search over the state cap (its seconds each); the
+     * plans are the DP's over its family, exact or with their gap, as plan.yaml says */
+    pd_plan_opts oc = *q->o;
+    oc.lattice = -1;
+    pd_plan *p = pd_plan_schedule(q->g, g_dp, unlimited ? &cu : q->c, &oc,
                                   s, rc, 0, mt, &cp, &q->quiet);
     candidate *x = &q->k[q->n++];
     *x = (candidate){s, mt, rc, unlimited, priced_rc, 0, 0, 0, 0, 0, 0};
