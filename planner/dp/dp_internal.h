@@ -105,14 +105,15 @@ static inline void stage_sums(pd_stage_sums *s, const dpctx *x, int l, long I, l
  * flattened hierarchy (x->hc) on the ranks [a, a + r). */
 static inline void dp_stage_eval(pd_stage_cost *c, const dpctx *x, int l, const pd_stage_sums *ss,
                                  int r, int after, long a) {
-    if (x->hc) pd_stage_cost_at(c, ss, x->hc, x->g, a, r, after);
+    if (x->hc) pd_stage_cost_at(c, ss, x->hc, x->g, a, r, after, x->lv[0].replicated_warmup);
     else pd_stage_cost_eval(c, ss, &x->lv[l], x->cm, r, after);
 }
 
-/* memory grows linearly with the warm-up: mem(after) = m0 + ceil(after/r) * slope */
+/* memory grows linearly with the warm-up: mem(after) = m0 + warm-up * slope, the warm-up
+ * pd_warmup_depth(after, r, ...) (plan.h) and slope the bytes of one warm-up step */
 static inline int fits_after(const pd_cost_level *lv, double m0, double slope, int r, int after) {
     if (!(lv->memory_bytes > 0)) return 1;
-    int w = after <= 0 ? 0 : (after + r - 1) / r;
+    int w = pd_warmup_depth(after, r, lv->replicated_warmup);
     return m0 + w * slope <= lv->memory_bytes;
 }
 

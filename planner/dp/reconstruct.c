@@ -164,11 +164,14 @@ pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
         pd_plan_free(p);
         return NULL;
     }
-    /* memory per worker from the flattened warm-up, under the plan's cost model */
+    /* the warm-up (plan.h, pd_warmup_depth: deeper for the default model's pipelines with a
+     * replicated stage) and the memory per worker it needs, under the plan's cost model */
+    int replicated = x->cm == PD_COST_DEFAULT && pd_plan_replicated(p);
+    pd_plan_set_warmup(p, replicated);
     pd_cost_level lv0 = x->lv[0];
     lv0.innermost = 1;
+    lv0.replicated_warmup = replicated;
     int before = 0;
-    double *extra = malloc(sizeof(double) * (size_t)p->n_stages); /* bytes per warm-up step */
     for (int q = 0; q < p->n_stages; q++) {
         const flat_stage *f = &fl->v[q];
         pd_stage *st = &p->stages[q];
@@ -184,12 +187,7 @@ pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
         before += st->replicas;
         pd_stage_cost_eval(&c, &ss, &lv0, x->cm, st->replicas, p->workers - before);
         st->memory_bytes = c.memory_bytes;
-        /* the default model's memory: (versions + 2) P + versions (activations + input) */
-        if (extra) extra[q] = ss.param_bytes + ss.act_bytes + ss.in_bytes;
     }
-    /* the default model's plans keep enough minibatches in flight for their price (plan.h) */
-    if (x->cm == PD_COST_DEFAULT && extra) pd_plan_deepen_warmup(p, extra, cl->memory_bytes);
-    free(extra);
     p->cost_model = x->cm;
     p->straight = x->straight;
     p->bottleneck_ms = bottleneck;

@@ -88,8 +88,8 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
             m0 = c0.memory_bytes;
             slope = 0;
             if (lv->memory_bytes > 0) { /* without a limit fits_after ignores memory */
-                dp_stage_eval(&c1, x, l, &ss, r, r, mlo - r);
-                slope = c1.memory_bytes - c0.memory_bytes;
+                dp_stage_eval(&c1, x, l, &ss, r, r, mlo - r); /* a warm-up of 1, 4 or 5 */
+                slope = (c1.memory_bytes - c0.memory_bytes) / c1.warmup;
             }
             to = tf = c0.time_ms;
             if (!same && fin_last != open_last) tf = time_as_last(&c0);
