@@ -310,6 +310,12 @@ int main(int argc, char **argv) {
         int reps[256], n = p->n_stages < 256 ? p->n_stages : 256;
         for (int s = 0; s < n; s++) reps[s] = p->stages[s].replicas;
         int M = cli.microbatches > 0 ? cli.microbatches : pd_schedule_default_microbatches(n, reps);
+        /* a replicated pipeline's deeper warm-up (plan.h, pd_warmup_depth) where the batch
+         * allows it, else PipeDream's */
+        int deep_fits = 1;
+        for (int s = 0; s < p->n_stages; s++)
+            deep_fits &= p->stages[s].warmup <= M / p->stages[s].replicas;
+        if (!deep_fits) pd_plan_set_warmup(p, 0);
         for (int s = 0; s < p->n_stages; s++) {
             p->stages[s].weight_versions = 2;
             if (p->stages[s].warmup > M / p->stages[s].replicas)
