@@ -79,8 +79,8 @@ int pd_plan_assign_ranks(pd_plan *p);
  * on a replicated stage, when replicated = 1, for the default model's pipelines with a
  * replicated stage (pd_plan_replicated): a replica sees every r-th minibatch and waits at every
  * all-reduce, and PipeDream's depth, which covers the compute of a minibatch's round trip, leaves
- * such pipelines slower than their price (docs/simulator.md, "Replicated pipelines and the
- * warm-up": on test_price's 194 replicated plans, 4 x without the + 1 left 4 of them 3-46% slow,
+ * such pipelines slower than their price (docs/simulator.md, "One warm-up
+ * depth": on test_price's 194 replicated plans, 4 x without the + 1 left 4 of them 3-46% slow,
  * all with a stage of 6-9 replicas beside a one-replica stage; with it all 194 are within 2%).
  * Counted in minibatches in flight, D_s = warmup x replicas is a multiple of the replicas and
  * strictly decreasing along the pipeline (D_s >= 4 W_s and D_{s+1} < 4 W_{s+1} + 2 r_{s+1} <=
