@@ -154,13 +154,14 @@ build/san/pdexport: $(patsubst %.c,build/san/%.o,$(wildcard tools/pdexport/*.c))
 	$(CC) $(SANFLAGS) -o $@ $^ $(PLANNER_LIBS)
 
 # the tests link pdplan's argument parser (tools/pdplan/cli_args.c), its interleaved partition
-# (tools/pdplan/interleave.c) and the code generator too
+# (tools/pdplan/interleave.c), its schedule planning (tools/pdplan/choose.c) and the code generator
 build/san/tests/%: tests/unit/%.c tests/unit/ref_check.h tests/test_main.c \
     build/san/tools/pdplan/cli_args.o build/san/tools/pdplan/interleave.o \
-    build/san/libcodegen.a build/san/libplanner.a build/san/libpdrt.a
+    build/san/tools/pdplan/choose.o build/san/libcodegen.a build/san/libplanner.a build/san/libpdrt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -O1 $(SANFLAGS) -Itests -o $@ $< tests/test_main.c \
-	    build/san/tools/pdplan/cli_args.o build/san/tools/pdplan/interleave.o build/san/libcodegen.a build/san/libplanner.a \
+	    build/san/tools/pdplan/cli_args.o build/san/tools/pdplan/interleave.o \
+	    build/san/tools/pdplan/choose.o build/san/libcodegen.a build/san/libplanner.a \
 	    build/san/libpdrt.a $(PLANNER_LIBS) $(RUNTIME_LIBS)
 
 test: all build/san/pdplan build/san/pdexport $(TEST_BIN)

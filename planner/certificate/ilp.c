@@ -295,8 +295,14 @@ static pd_plan *plan_of(const ilp_problem *q, const arcs_builder *b, const pd_il
     pl->stages = calloc((size_t)res->n_chosen + 1, sizeof(pd_stage));
     int *nodes = malloc(((size_t)q->g->n + 1) * sizeof(int));
     if (!pl->stages || !nodes) { free(nodes); free_plan(pl); return NULL; }
-    int total = 0;
-    for (int s = 0; s < res->n_chosen; s++) total += b->p.replicas[res->chosen[s]];
+    int total = 0, replicated = 0;
+    for (int s = 0; s < res->n_chosen; s++) {
+        total += b->p.replicas[res->chosen[s]];
+        replicated |= b->p.replicas[res->chosen[s]] > 1;
+    }
+    /* the plan's own warm-up (plan.h): the deeper one with a replicated stage */
+    pd_cost_level lv = q->lv;
+    lv.replicated_warmup = q->cm == PD_COST_DEFAULT && replicated && res->n_chosen > 1;
     int rank = 0;
     for (int s = 0; s < res->n_chosen; s++) {
         int a = res->chosen[s], r = b->p.replicas[a];
@@ -305,8 +311,9 @@ static pd_plan *plan_of(const ilp_problem *q, const arcs_builder *b, const pd_il
         int n_stage;
         stage_sums(&sums, q, b->from[a], b->to[a], nodes, &n_stage);
         pd_stage_cost sc;
-        if (q->hc) pd_stage_cost_at(&sc, &sums, q->hc, q->g, rank, r, after);
-        else pd_stage_cost_eval(&sc, &sums, &q->lv, q->cm, r, after);
+        if (q->hc)
+            pd_stage_cost_at(&sc, &sums, q->hc, q->g, rank, r, after, lv.replicated_warmup);
+        else pd_stage_cost_eval(&sc, &sums, &lv, q->cm, r, after);
         pd_stage *st = &pl->stages[pl->n_stages++];
         st->nodes = malloc((size_t)n_stage * sizeof(int));
         st->ranks = malloc((size_t)r * sizeof(int));
@@ -415,6 +422,8 @@ static int problem_init(ilp_problem *q, const pd_costgraph *g, const pd_cluster 
     q->cm = o ? o->cost_model : PD_COST_DEFAULT;
     q->N = c->count[0];
     q->straight = o && o->straight;
+    /* the memory of the warm-up of a pipeline with a replicated stage (plan.h); see passes */
+    q->lv.replicated_warmup = q->cm == PD_COST_DEFAULT && !q->straight;
     q->exact_budget = pd_ilp_uses_every_worker(o);
     q->layered = c->memory_bytes > 0;
     if (c->n_levels > 1) { /* the flattened pipeline, positions as vertices */
@@ -518,6 +527,62 @@ static int optimum_core(pd_plan **out, pd_certificate *cert, const ilp_problem *
     return 0;
 }
 
+/* Under the default model with a memory limit (one level, without --straight) a plan's warm-up
+ * is the deeper one exactly when it has a replicated stage (plan.h, pd_warmup_depth), so the
+ * program is solved as the DP plans (dp.c): over every plan with the deeper warm-up's memory
+ * (q), and over plans of one-replica stages, at most N, with PipeDream's (unreplicated_of); the
+ * better optimum is the optimum. */
+static void cert_init(pd_certificate *cert);
+
+static int two_passes(const ilp_problem *q) {
+    return q->cm == PD_COST_DEFAULT && !q->straight && q->layered && !q->hc;
+}
+
+static ilp_problem unreplicated_of(const ilp_problem *q) {
+    ilp_problem u = *q; /* shares q's arrays: free q only */
+    u.straight = 1;
+    u.exact_budget = 0;
+    u.lv.replicated_warmup = 0;
+    return u;
+}
+
+/* optimum_core over q and, where two_passes, the pass without replicated stages below it. */
+static int optimum_passes(pd_plan **out, pd_certificate *cert, const ilp_problem *q,
+                          const pd_cluster *c, const pd_plan_opts *o, double cap, int strict,
+                          double incumbent_ms, double t0, double time_limit_s, char *why,
+                          int why_size, pd_diag *d) {
+    int rc = optimum_core(out, cert, q, c, o, cap, strict, incumbent_ms, t0, time_limit_s, why,
+                          why_size, d);
+    if (rc || !two_passes(q)) return rc;
+    ilp_problem u = unreplicated_of(q);
+    if (*out) { /* only a strictly better plan matters */
+        cap = (*out)->bottleneck_ms * (1 - 1e-10);
+        strict = 1;
+        incumbent_ms = (*out)->bottleneck_ms;
+    }
+    pd_plan *pu = NULL;
+    pd_certificate cu;
+    cert_init(&cu);
+    rc = optimum_core(&pu, &cu, &u, c, o, cap, strict, incumbent_ms, t0, time_limit_s, why,
+                      why_size, d);
+    if (rc) {
+        free_plan(*out);
+        *out = NULL;
+        return rc;
+    }
+    if (pu) {
+        free_plan(*out);
+        *out = pu;
+        *cert = cu;
+    } else if (!*out || strcmp(cu.status, "optimal")) {
+        double objective = cert->objective;
+        *cert = cu; /* nothing better, or not proven: its status */
+        if (*out) cert->objective = objective;
+    }
+    cert->seconds = now_s() - t0;
+    return 0;
+}
+
 static void cert_init(pd_certificate *cert) {
     memset(cert, 0, sizeof *cert);
     snprintf(cert->solver, sizeof cert->solver, "glpk");
@@ -538,7 +603,7 @@ int pd_ilp_optimum(pd_plan **out, pd_certificate *cert, const pd_costgraph *g,
     /* stages slower than the bound cannot be in a plan that is at least as good */
     double cap = isfinite(upper_bound_ms) && upper_bound_ms > 0
                      ? upper_bound_ms * (1 + 1e-9) + 1e-12 : INFINITY;
-    rc = optimum_core(out, cert, &q, c, o, cap, 0, NAN, t0, time_limit_s, why, why_size, d);
+    rc = optimum_passes(out, cert, &q, c, o, cap, 0, NAN, t0, time_limit_s, why, why_size, d);
     problem_free(&q);
     return rc;
 }
@@ -634,13 +699,14 @@ int pd_certify(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o
      * bottleneck, one solve over strictly faster stages proves it optimal (or finds better).
      * Otherwise the integer program solves for its optimum from the DP's bound. */
     double ub = p ? p->bottleneck_ms : INFINITY;
-    double mine = check_plan(&q, p);
+    ilp_problem u = unreplicated_of(&q); /* where the DP's plan has no replicated stage */
+    double mine = check_plan(two_passes(&q) && p && !pd_plan_replicated(p) ? &u : &q, p);
     pd_plan *ilp = NULL;
     if (p && isfinite(mine) && fabs(mine - ub) <= 1e-9 * fabs(ub) + 1e-12)
-        rc = optimum_core(&ilp, &cert, &q, c, o, mine * (1 - 1e-9), 1, mine, t0, time_limit_s,
-                          why, sizeof why, d);
+        rc = optimum_passes(&ilp, &cert, &q, c, o, mine * (1 - 1e-9), 1, mine, t0, time_limit_s,
+                            why, sizeof why, d);
     else
-        rc = optimum_core(&ilp, &cert, &q, c, o,
+        rc = optimum_passes(&ilp, &cert, &q, c, o,
                           isfinite(ub) && ub > 0 ? ub * (1 + 1e-9) + 1e-12 : INFINITY, 0, NAN,
                           t0, time_limit_s, why, sizeof why, d);
     problem_free(&q);

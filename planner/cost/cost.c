@@ -7,13 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int ceil_div(int a, int b) { return a <= 0 ? 0 : (a + b - 1) / b; }
-
 void pd_stage_cost_eval(pd_stage_cost *out, const pd_stage_sums *s, const pd_cost_level *lv,
                         pd_cost_model cm, int replicas, int workers_after) {
     double r = replicas, B = lv->bandwidth, P = s->param_bytes;
     pd_stage_cost c = {0};
-    c.warmup = ceil_div(workers_after, replicas);
+    c.warmup = pd_warmup_depth(workers_after, replicas,
+                               cm == PD_COST_DEFAULT && lv->replicated_warmup);
     c.weight_versions = c.warmup + 1;
     c.compute_ms = s->compute_ms / r;
     if (cm == PD_COST_PIPEDREAM) {
@@ -106,6 +105,7 @@ void pd_cost_level_of(pd_cost_level *lv, const pd_cluster *c, const pd_costgraph
     lv->innermost = l == 0;
     lv->optim_buffers = g ? g->optim_buffers : 1;
     lv->mem = c->mem;
+    lv->replicated_warmup = 0;
 }
 
 void pd_graph_sums(pd_stage_sums *s, const pd_costgraph *g) {
@@ -169,9 +169,11 @@ double pd_ring_ms_members(const pd_cluster *c, const int *members, int n, double
 }
 
 void pd_stage_cost_at(pd_stage_cost *out, const pd_stage_sums *s, const pd_cluster *c,
-                      const pd_costgraph *g, long a, int replicas, int workers_after) {
+                      const pd_costgraph *g, long a, int replicas, int workers_after,
+                      int replicated) {
     pd_cost_level lv;
     pd_cost_level_of(&lv, c, g, 0);
+    lv.replicated_warmup = replicated;
     lv.innermost = 1; /* memory: the default model's, per worker */
     pd_stage_cost_eval(out, s, &lv, PD_COST_DEFAULT, replicas, workers_after);
     double r = replicas;
@@ -213,7 +215,7 @@ double pd_plan_price(pd_plan *p, const pd_costgraph *g, const pd_cluster *c) {
         s.out_bytes = s.last ? 0 : pd_cut_bytes(g, upto);
         long a = st->ranks ? st->ranks[0] : before;
         pd_stage_cost sc;
-        pd_stage_cost_at(&sc, &s, c, g, a, st->replicas, 0);
+        pd_stage_cost_at(&sc, &s, c, g, a, st->replicas, 0, 0);
         if (!contiguous(st)) { /* any placement: the ring over the units it spans */
             double bytes, r = st->replicas;
             sc.allreduce_ms = pd_ring_ms_members(c, st->ranks, st->replicas, s.param_bytes,

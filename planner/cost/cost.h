@@ -9,7 +9,7 @@
  *
  * "workers_after" is the number of workers of this level that run later stages (N minus the
  * workers of this stage and of every earlier stage); it sets the number of minibatches in flight
- * (1F1B warm-up = ceil(workers_after / replicas)) and therefore the memory.
+ * (1F1B warm-up: plan.h, pd_warmup_depth) and therefore the memory.
  */
 #ifndef PD_COST_H
 #define PD_COST_H
@@ -32,6 +32,9 @@ typedef struct {
                             stage replica is one worker */
     double optim_buffers; /* the optimizer's parameter-sized buffers (pd_costgraph's) */
     pd_mem_model mem;     /* the schedule's memory model (the cluster's; memory.h) */
+    int replicated_warmup; /* the default model: 1 when the warm-up is that of a pipeline with a
+                              replicated stage (plan.h, pd_warmup_depth); 0 (PipeDream's depth)
+                              from pd_cost_level_of */
 } pd_cost_level;
 
 /* The sums that price a stage (what the DP precomputes per pair of ideals). */
@@ -55,7 +58,7 @@ typedef struct {
     double time_ms;       /* the stage's time: what the bottleneck is the max of */
     double memory_bytes;  /* per worker, as the cost model counts it (the default model: under
                              the level's memory model, memory.h, with that warm-up) */
-    int warmup;           /* ceil(workers_after / replicas) */
+    int warmup;           /* pd_warmup_depth(workers_after, replicas, replicated_warmup) */
     int weight_versions;  /* warmup + 1 */
     int fits;             /* 1 when memory_bytes <= memory limit (or no limit) */
 } pd_stage_cost;
@@ -172,9 +175,11 @@ double pd_ring_ms_members(const pd_cluster *c, const int *members, int n, double
 
 /* A stage on the ranks [a, a + replicas) of cluster c under the default model: the figures of
  * pd_stage_cost_eval, with the all-reduce and transfers of pd_stage_time_at (memory: the default
- * model's, against c->memory_bytes). */
+ * model's, against c->memory_bytes, at the warm-up pd_warmup_depth(workers_after, replicas,
+ * replicated)). */
 void pd_stage_cost_at(pd_stage_cost *out, const pd_stage_sums *s, const pd_cluster *c,
-                      const pd_costgraph *g, long a, int replicas, int workers_after);
+                      const pd_costgraph *g, long a, int replicas, int workers_after,
+                      int replicated);
 
 /* The price of plan p (default model; its stages' nodes, replicas and ranks) on cluster c: fills
  * every stage's compute_ms (unreplicated), allreduce_ms, comm_in_ms, comm_out_ms, time_ms,

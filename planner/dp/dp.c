@@ -84,7 +84,15 @@ static long states_for(double budget, const pd_costgraph *g, const pd_cluster *c
  * optimum). So the one-level optimum, or its own lower bound where it is not exact, bounds the
  * hierarchy's optimum from below. */
 static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
-                          pd_diag *d, double *bottleneck_out, int quiet);
+                          pd_diag *d, double *bottleneck_out, int quiet, int pass);
+
+/* The passes of pd_plan_dp (plan.h, pd_warmup_depth): PASS_ALL plans over every plan, and under
+ * the default model checks memory at the warm-up of a pipeline with a replicated stage;
+ * PASS_UNREPLICATED plans over pipelines of one-replica stages (at most N workers) at
+ * PipeDream's warm-up. A plan's warm-up is the replicated one exactly when it has a replicated
+ * stage, so under a memory limit the better of the two passes is the optimum: a plan without
+ * replicated stages that fits at the deeper warm-up fits at its own. */
+enum { PASS_ALL = 0, PASS_UNREPLICATED };
 
 double pd_plan_flat_bound(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o) {
     if (c->n_levels < 2) return 0;
@@ -101,7 +109,7 @@ double pd_plan_flat_bound(const pd_costgraph *g, const pd_cluster *c, const pd_p
     flat.memory_bytes = 0;
     pd_diag quiet = {0};
     double b = INFINITY;
-    pd_plan *q = plan_with(g, &flat, o, &quiet, &b, 1);
+    pd_plan *q = plan_with(g, &flat, o, &quiet, &b, 1, PASS_ALL);
     double bound = 0;
     if (q) bound = q->exact ? b : q->lower_bound_ms;
     pd_plan_free(q);
@@ -109,7 +117,7 @@ double pd_plan_flat_bound(const pd_costgraph *g, const pd_cluster *c, const pd_p
 }
 
 static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
-                          pd_diag *d, double *bottleneck_out, int quiet) {
+                          pd_diag *d, double *bottleneck_out, int quiet, int pass) {
     dpctx x;
     int rc;
     double b = NAN;
@@ -126,6 +134,15 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
                      dp_plan_threads(o));
     if (!rc) {
         x.pipelined = o->pipelined;
+        x.shallow_warmup = o->shallow_warmup;
+        if (pass == PASS_UNREPLICATED) { /* one replica per stage, at most N workers */
+            x.straight = 1;
+            x.atmost = 1;
+        }
+        for (int l = 0; l < x.L; l++)
+            x.lv[l].replicated_warmup =
+                pass == PASS_ALL && !o->straight && o->cost_model == PD_COST_DEFAULT &&
+                !o->shallow_warmup;
         fast = dp_fast_applies(&x);
         b = fast ? dp_fast_solve(&fl, &x) : dp_solve_top(&x, &t);
     }
@@ -143,6 +160,7 @@ static pd_plan *plan_with(const pd_costgraph *g, const pd_cluster *c, const pd_p
         dp_enclosing top = {.mult = 1, .replicas = rl};
         if (fast || dp_reconstruct(&fl, &x, L - 1, 0, x.S - 1, &top) == 0)
             p = dp_build_plan(&x, &fl, b);
+        if (p) p->straight = o->straight;
         if (!p) pd_diag_error(d, NULL, 0, 0, "internal error: plan reconstruction failed");
         if (p && !x.id.complete) {
             p->exact = 0;
@@ -267,7 +285,26 @@ pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_op
     }
     int errors = d->errors;
     double b = INFINITY;
-    pd_plan *p = plan_with(g, c, o, d, &b, 0);
+    pd_plan *p = plan_with(g, c, o, d, &b, 0, PASS_ALL);
+    if (o->cost_model == PD_COST_DEFAULT && !o->straight && c->memory_bytes > 0 &&
+        d->errors == errors) {
+        /* under a memory limit, pipelines without replicated stages at their own (PipeDream's)
+         * warm-up too; the better plan, on a tie the one with fewer workers, then PASS_ALL's */
+        double bu = INFINITY;
+        pd_diag quiet = {.out = d->out};
+        pd_plan *u = plan_with(g, c, o, &quiet, &bu, 1, PASS_UNREPLICATED);
+        if (u && (!p || bu < b || (bu == b && u->workers < p->workers))) {
+            if (p && !p->exact) { /* the bound holds for both */
+                u->exact = bu <= p->lower_bound_ms * (1 + 1e-9);
+                u->lower_bound_ms = p->lower_bound_ms;
+            }
+            pd_plan_free(p);
+            p = u;
+            b = bu;
+        } else {
+            pd_plan_free(u);
+        }
+    }
     if (p || d->errors > errors) {
         if (p && o->schedule) snprintf(p->schedule, sizeof p->schedule, "%s", o->schedule);
         else if (p) strcpy(p->schedule, "1f1b");
@@ -278,7 +315,7 @@ pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_op
         pd_cluster nc = *c;
         nc.memory_bytes = 0;
         pd_diag quiet = {.out = d->out};
-        pd_plan *q = plan_with(g, &nc, o, &quiet, NULL, 1);
+        pd_plan *q = plan_with(g, &nc, o, &quiet, NULL, 1, PASS_ALL);
         if (q) {
             double mx = 0;
             for (int s = 0; s < q->n_stages; s++)

@@ -28,6 +28,9 @@ typedef struct {
                                  states are capped so that the tables fit (dp.c, states_for) */
     int lattice;              /* -1: no lattice search over the cap (the tests of the family's
                                  plan); 0: where it applies (planner/dp/lattice.c) */
+    int shallow_warmup;       /* 1: every plan at PipeDream's warm-up depth, replicated or not
+                                 (its price then leaves out the round trips a replicated
+                                 pipeline waits on; pd_plan_schedule simulates it instead) */
 } pd_plan_opts;
 
 /* Plans g on c. Returns NULL, with a diagnostic naming the constraint that failed (memory,

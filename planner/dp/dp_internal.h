@@ -64,6 +64,7 @@ typedef struct {
     const pd_cluster *hc;
     pd_cluster flatc;
     int pipelined; /* pd_plan_opts.pipelined: the top level has no one-stage base case */
+    int shallow_warmup; /* pd_plan_opts.shallow_warmup: PipeDream's warm-up for every plan */
 } dpctx;
 
 /* The recurrence tries the same last stage (I..J, r replicas) once per unit count m; its cost
@@ -108,17 +109,18 @@ static inline void stage_sums(pd_stage_sums *s, const dpctx *x, int l, long I, l
  * flattened hierarchy (x->hc) on the ranks [a, a + r). */
 static inline void dp_stage_eval(pd_stage_cost *c, const dpctx *x, int l, const pd_stage_sums *ss,
                                  int r, int after, long a) {
-    if (x->hc) pd_stage_cost_at(c, ss, x->hc, x->g, a, r, after);
+    if (x->hc) pd_stage_cost_at(c, ss, x->hc, x->g, a, r, after, x->lv[0].replicated_warmup);
     else pd_stage_cost_eval(c, ss, &x->lv[l], x->cm, r, after);
 }
 
 /* memory grows linearly with the warm-up up to a cap (memory.h: the minibatches in flight are
  * w + 1, min(w + 1, n) or a constant; zb's a constant up to its bound on the warm-up, then no
- * plan): mem(after) = min(m0 + ceil(after/r) * slope, cap) */
+ * plan): mem(after) = min(m0 + w * slope, cap), the warm-up w = pd_warmup_depth(after, r, ...)
+ * (plan.h) and slope the bytes of one warm-up step */
 static inline int fits_after(const pd_cost_level *lv, double m0, double slope, double cap, int r,
                              int after) {
     if (!(lv->memory_bytes > 0)) return 1;
-    int w = after <= 0 ? 0 : (after + r - 1) / r;
+    int w = pd_warmup_depth(after, r, lv->replicated_warmup);
     if ((lv->mem.schedule == PD_MEM_ZB_H1 || lv->mem.schedule == PD_MEM_ZB_H2) &&
         w > lv->mem.max_warmup)
         return 0; /* zb: the plans under this bound on the largest warm-up (memory.h) */

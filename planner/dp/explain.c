@@ -7,19 +7,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The best bottleneck when no stage may end at the ideal `cut` (byte flags); INFINITY if none. */
+/* The best bottleneck when no stage may end at the ideal `cut` (byte flags); INFINITY if none.
+ * Under the default model with a memory limit, as pd_plan_dp (dp.c): the better of every plan at
+ * the replicated pipeline's warm-up (plan.h, pd_warmup_depth) and of the plans without
+ * replicated stages at PipeDream's. */
 static double best_without(const pd_costgraph *g, const pd_cluster *c, const pd_plan_opts *o,
                            const unsigned char *cut) {
-    dpctx x;
-    double b = NAN;
-    if (dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, o->method,
-                    dp_plan_threads(o)) == 0) {
-        dptable t = {0};
-        b = dp_fast_applies(&x) ? dp_fast_solve(NULL, &x) : dp_solve_top(&x, &t);
-        dp_table_free(&t);
+    int deep = o->cost_model == PD_COST_DEFAULT && !o->straight;
+    int passes = deep && c->memory_bytes > 0 ? 2 : 1;
+    double best = INFINITY;
+    for (int pass = 0; pass < passes; pass++) {
+        dpctx x;
+        double b = NAN;
+        if (dp_ctx_init(&x, g, c, o->cost_model, o->straight, o->max_states, cut, o->method,
+                        dp_plan_threads(o)) == 0) {
+            if (pass == 1) { /* one replica per stage, at most N workers */
+                x.straight = 1;
+                x.atmost = 1;
+            }
+            for (int l = 0; l < x.L; l++) x.lv[l].replicated_warmup = deep && pass == 0;
+            dptable t = {0};
+            b = dp_fast_applies(&x) ? dp_fast_solve(NULL, &x) : dp_solve_top(&x, &t);
+            dp_table_free(&t);
+        }
+        dp_ctx_free(&x);
+        if (isnan(b)) return NAN;
+        if (b < best) best = b;
     }
-    dp_ctx_free(&x);
-    return b;
+    return best;
 }
 
 static void print_range(FILE *out, const pd_costgraph *g, const pd_stage *st) {

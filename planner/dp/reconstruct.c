@@ -120,26 +120,6 @@ int dp_reconstruct(flat_list *fl, dpctx *x, int l, long s, long e, const dp_encl
     return rc;
 }
 
-/* Every stage's memory under the level's model other than 1f1b's, with the plan's warm-ups: the
- * DP checked a bound (zb: the largest warm-up at most the workers - 1; pd_plan_deepen_warmup
- * counts one more warm-up step linearly). When a deepened warm-up (zb: it raises every stage's
- * in-flight count) breaks the limit, PipeDream's warm-ups w0 come back, which the DP checked. */
-static void dp_exact_memory(pd_plan *p, const pd_costgraph *g, const pd_cost_level *lv,
-                            const int *w0) {
-    int over = 0;
-    for (int q = 0; q < p->n_stages; q++) {
-        p->stages[q].memory_bytes = pd_plan_stage_memory(p, q, g, &lv->mem);
-        if (lv->memory_bytes > 0 && p->stages[q].memory_bytes > lv->memory_bytes) over = 1;
-    }
-    if (!over) return;
-    for (int q = 0; q < p->n_stages; q++) {
-        p->stages[q].warmup = w0[q];
-        p->stages[q].weight_versions = w0[q] + 1;
-    }
-    for (int q = 0; q < p->n_stages; q++)
-        p->stages[q].memory_bytes = pd_plan_stage_memory(p, q, g, &lv->mem);
-}
-
 pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
     pd_plan *p = calloc(1, sizeof *p);
     if (!p) return NULL;
@@ -184,11 +164,14 @@ pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
         pd_plan_free(p);
         return NULL;
     }
-    /* memory per worker from the flattened warm-up, under the plan's cost model */
+    /* the warm-up (plan.h, pd_warmup_depth: deeper for the default model's pipelines with a
+     * replicated stage) and the memory per worker it needs, under the plan's cost model */
+    int replicated = x->cm == PD_COST_DEFAULT && pd_plan_replicated(p) && !x->shallow_warmup;
+    pd_plan_set_warmup(p, replicated);
     pd_cost_level lv0 = x->lv[0];
     lv0.innermost = 1;
+    lv0.replicated_warmup = replicated;
     int before = 0;
-    double *extra = malloc(sizeof(double) * (size_t)p->n_stages); /* bytes per warm-up step */
     for (int q = 0; q < p->n_stages; q++) {
         const flat_stage *f = &fl->v[q];
         pd_stage *st = &p->stages[q];
@@ -204,31 +187,12 @@ pd_plan *dp_build_plan(const dpctx *x, const flat_list *fl, double bottleneck) {
         before += st->replicas;
         pd_stage_cost_eval(&c, &ss, &lv0, x->cm, st->replicas, p->workers - before);
         st->memory_bytes = c.memory_bytes;
-        /* the bytes one more warm-up step adds (1f1b: a weight version and a minibatch's
-         * activations and input; the other schedules at most that, memory.h) */
-        if (extra) {
-            pd_mem_stage ms = {.param_bytes = ss.param_bytes, .act_bytes = ss.act_bytes,
-                               .kept_bytes = -1, .in_bytes = ss.in_bytes,
-                               .optim_buffers = lv0.optim_buffers};
-            double a = pd_mem_bytes(&lv0.mem, &ms, pd_mem_in_flight(&lv0.mem, c.warmup + 1,
-                                                                    st->replicas));
-            double b = pd_mem_bytes(&lv0.mem, &ms, pd_mem_in_flight(&lv0.mem, c.warmup,
-                                                                    st->replicas));
-            extra[q] = lv0.mem.schedule == PD_MEM_1F1B && !lv0.mem.recompute
-                           ? ss.param_bytes + ss.act_bytes + ss.in_bytes /* the same, exactly */
-                           : a - b;
-        }
     }
-    /* the default model's plans keep enough minibatches in flight for their price (plan.h) */
-    if (x->cm == PD_COST_DEFAULT && extra) {
-        int *w0 = malloc(sizeof(int) * (size_t)p->n_stages);
-        for (int q = 0; w0 && q < p->n_stages; q++) w0[q] = p->stages[q].warmup;
-        pd_plan_deepen_warmup(p, extra, cl->memory_bytes);
-        if (w0 && (lv0.mem.schedule != PD_MEM_1F1B || lv0.mem.recompute))
-            dp_exact_memory(p, x->g, &lv0, w0);
-        free(w0);
-    }
-    free(extra);
+    /* zb: the DP counted every stage at its bound on the largest warm-up; the plan's own */
+    if (x->cm == PD_COST_DEFAULT &&
+        (lv0.mem.schedule == PD_MEM_ZB_H1 || lv0.mem.schedule == PD_MEM_ZB_H2))
+        for (int q = 0; q < p->n_stages; q++)
+            p->stages[q].memory_bytes = pd_plan_stage_memory(p, q, x->g, &lv0.mem);
     p->cost_model = x->cm;
     p->straight = x->straight;
     p->bottleneck_ms = bottleneck;

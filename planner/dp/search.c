@@ -42,6 +42,7 @@ static inline double level0_time(const dpctx *x, const pd_stage_sums *ss, int r,
 static int min_replicas(const dpctx *x, const pd_stage_sums *ss, double T, int after, int N) {
     int fits;
 #define GOOD(r) (level0_time(x, ss, (r), after, &fits) <= T && fits)
+    if (x->straight) return GOOD(1) ? 1 : 0; /* pd_plan_dp's pass without replicated stages */
     /* (T = 0: only a stage without compute can be good, from one replica on) */
     int r0 = T > 0 ? (int)fmin((double)N + 1, floor(ss->compute_ms / T))
                    : ss->compute_ms > 0 ? N + 1 : 1;

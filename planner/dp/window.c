@@ -91,9 +91,9 @@ static void relax(dptable *t, const dpctx *x, int l, long I, long J, int r, int 
             slope = 0;
             if (lv->memory_bytes > 0) { /* without a limit fits_after ignores memory */
                 int zb = lv->mem.schedule == PD_MEM_ZB_H1 || lv->mem.schedule == PD_MEM_ZB_H2;
-                dp_stage_eval(&c1, x, l, &ss, r, r, mlo - r);
+                dp_stage_eval(&c1, x, l, &ss, r, r, mlo - r); /* a warm-up of 1, 4 or 5 */
                 /* zb: constant up to the bound, which fits_after checks */
-                slope = zb ? 0 : c1.memory_bytes - c0.memory_bytes;
+                slope = zb ? 0 : (c1.memory_bytes - c0.memory_bytes) / c1.warmup;
                 if (lv->mem.schedule == PD_MEM_FLUSH) {
                     /* in flight min(w + 1, n): the memory stops growing */
                     dp_stage_eval(&c1, x, l, &ss, r, DP_DEEP_AFTER, mlo - r);

@@ -67,6 +67,10 @@ typedef struct {
     double data_parallel_ms;
     double speedup_vs_data_parallel;
     int exact;             /* 1 when the DP searched every candidate */
+    double simulated_ms;   /* > 0: bottleneck_ms is this simulated time, not the stages' steady
+                              state stages_ms (a replicated pipeline held at PipeDream's warm-up
+                              by the memory limit; tools/pdplan/choose.c, pd_plan_schedule) */
+    double stages_ms;
     double lower_bound_ms; /* proven lower bound when not exact */
     pd_certificate certificate;
 } pd_plan;
@@ -74,25 +78,39 @@ typedef struct {
 void pd_plan_free(pd_plan *p);
 
 /* Numbers the ranks stage by stage (stage 0's replicas first), sets workers, and each stage's
- * warmup = (workers - 1 - ranks of earlier stages) / replicas (integer division, PipeDream's
- * formula) and weight_versions = warmup + 1. Returns 0, or -1 on OOM. */
+ * warmup and weight_versions as pd_plan_set_warmup(p, 0) does (PipeDream's depth). Returns 0,
+ * or -1 on OOM. */
 int pd_plan_assign_ranks(pd_plan *p);
 
-/* Deepens the 1F1B warm-up of a pipeline with a replicated stage (the default model's plans;
- * docs/simulator.md, "Replicated pipelines and the warm-up"): PipeDream's depth covers the
- * compute of a minibatch's round trip only, and a replica sees every r-th minibatch and waits at
- * every all-reduce, so the stages fall behind their price. Counted in minibatches in flight
- * (D_s = warmup x replicas), each stage gets D_s = D_{s+1} + ceil(3 x (the next stage's compute,
- * its all-reduce per round and the transfer both ways, of one minibatch) / bottleneck), rounded
- * up to a multiple of its replicas, never below PipeDream's; D is then non-increasing along the
- * pipeline, which keeps the replicated 1F1B order deadlock-free (every rank's order follows one
- * global order of the actions). No gap is below PipeDream's. With a memory limit (limit > 0)
- * the factor 3 becomes the largest of 3, 2, 1.5, 1 with which every stage fits (extra_bytes[s]:
- * the bytes one more warm-up step costs stage s); when none does, PipeDream's depth stays on
- * every stage (capping one stage alone can leave two neighbours with the same D, which stalls
- * the pipeline worse than PipeDream's depth).
- * Plans without replicated stages or with one stage are left as they are. Updates warmup,
- * weight_versions and memory_bytes; reads compute_ms, allreduce_ms, comm_out_ms, time_ms. */
-void pd_plan_deepen_warmup(pd_plan *p, const double *extra_bytes, double limit);
+/* The factor by which a pipeline with a replicated stage deepens 1F1B's warm-up (below). */
+#define PD_WARMUP_REPLICATED 4
+
+/* THE 1F1B warm-up depth (and 2bw's): the forwards a replica of a stage runs before its first
+ * backward, with workers_after workers on the stages after it. PipeDream's depth,
+ * ceil(workers_after / replicas), when replicated = 0; ceil(4 workers_after / replicas), plus 1
+ * on a replicated stage, when replicated = 1, for the default model's pipelines with a
+ * replicated stage (pd_plan_replicated): a replica sees every r-th minibatch and waits at every
+ * all-reduce, and PipeDream's depth, which covers the compute of a minibatch's round trip, leaves
+ * such pipelines slower than their price (docs/simulator.md, "One warm-up
+ * depth": on test_price's 194 replicated plans, 4 x without the + 1 left 4 of them 3-46% slow,
+ * all with a stage of 6-9 replicas beside a one-replica stage; with it all 194 are within 2%).
+ * Counted in minibatches in flight, D_s = warmup x replicas is a multiple of the replicas and
+ * strictly decreasing along the pipeline (D_s >= 4 W_s and D_{s+1} < 4 W_{s+1} + 2 r_{s+1} <=
+ * 4 W_s), which keeps the replicated 1F1B order deadlock-free. One function for the plan's
+ * warmup (hence the runtime and the simulator, which read it) and for the DP's and the integer
+ * program's memory check (pd_stage_cost_eval, fits_after), so that a plan accepted under a
+ * memory limit runs at the depth its memory was checked with. */
+static inline int pd_warmup_depth(int workers_after, int replicas, int replicated) {
+    long w = (long)workers_after * (replicated ? PD_WARMUP_REPLICATED : 1);
+    if (w <= 0 || replicas < 1) return 0;
+    return (int)((w + replicas - 1) / replicas) + (replicated && replicas > 1);
+}
+
+/* 1 when p is a pipeline (two stages or more) with a replicated stage. */
+int pd_plan_replicated(const pd_plan *p);
+
+/* Sets every stage's warmup to pd_warmup_depth(workers after it, its replicas, replicated) and
+ * weight_versions to warmup + 1 (ranks must be assigned). */
+void pd_plan_set_warmup(pd_plan *p, int replicated);
 
 #endif

@@ -301,7 +301,14 @@ void pd_plan_print_table(FILE *out, const pd_plan *p, const pd_costgraph *g,
     double tp = pd_plan_throughput(p, info->batch);
     fprintf(out, "bottleneck: %.3f ms per minibatch; throughput: %.2f %s\n", p->bottleneck_ms, tp,
             info->batch > 0 ? "samples/s" : "minibatches/s");
-    if (!p->exact && p->chunks > 1)
+    if (p->simulated_ms > 0)
+        fprintf(out, "  (simulated: the memory limit holds this replicated pipeline at PipeDream's "
+                "warm-up depth,\n   where its replicas wait on their round trips; the stages' "
+                "steady state is %.3f ms)\n", p->stages_ms);
+    if (!p->exact && p->simulated_ms > 0)
+        fprintf(out, "not exact: simulated, not the DP's objective (plans at the deeper warm-up, "
+                "which reach their price,\n  do not fit the memory limit or are slower)\n");
+    else if (!p->exact && p->chunks > 1)
         fprintf(out, "not exact: the workers' sums of chunks are balanced by moving layers "
                 "between chunks (a local search);\n  proven lower bound %.3f ms\n",
                 p->lower_bound_ms);

@@ -94,7 +94,7 @@ static double bf_range(bf *b, int l, unsigned a, unsigned e);
 
 /* price of the stage a..j at level l with r units and `after` units later */
 static int bf_stage(bf *b, int l, unsigned a, unsigned j, unsigned start, unsigned end, int r,
-                    int after, int used, double *time) {
+                    int after, int used, double *time, int *fits_deep) {
     const pd_costgraph *g = b->g;
     pd_stage_sums s = {0};
     unsigned st = j & ~a;
@@ -112,9 +112,13 @@ static int bf_stage(bf *b, int l, unsigned a, unsigned j, unsigned start, unsign
     s.last = b->cm == PD_COST_PIPEDREAM ? j == b->full : j == end;
     pd_cost_level lv;
     pd_cost_level_of(&lv, b->c, b->g, l);
-    pd_stage_cost c;
+    pd_stage_cost c, cd;
     pd_stage_cost_eval(&c, &s, &lv, b->cm, r, after);
     *time = c.time_ms;
+    /* the default model: whether it fits at the warm-up of a pipeline with a replicated stage */
+    lv.replicated_warmup = 1;
+    pd_stage_cost_eval(&cd, &s, &lv, b->cm, r, after);
+    *fits_deep = cd.fits;
     if (b->hier) { /* ranks [used, used + r): the ring over the units they span, the transfers
                       at the level that holds the neighbour rank and the stage */
         int members[64];
@@ -137,9 +141,12 @@ static int bf_stage(bf *b, int l, unsigned a, unsigned j, unsigned start, unsign
     return c.fits;
 }
 
-/* every sequence start = I0 < I1 < ... < Ik = end with replicas adding to exactly N */
+/* every sequence start = I0 < I1 < ... < Ik = end with replicas adding to exactly N; under the
+ * default model a plan fits when every stage fits at its warm-up (plan.h, pd_warmup_depth):
+ * PipeDream's without a replicated stage (ok_pd so far), the deeper one with (ok_deep; rep: a
+ * stage so far is replicated) */
 static void bf_seq(bf *b, int l, int N, unsigned start, unsigned end, unsigned cur, int used,
-                   double worst, double *best) {
+                   double worst, double *best, int rep, int ok_pd, int ok_deep) {
     for (unsigned j = 1; j <= b->full; j++) {
         if (!b->ideal[j] || (j & cur) != cur || j == cur || (j & end) != j) continue;
         int rmax = b->straight ? 1 : N - used;
@@ -147,12 +154,16 @@ static void bf_seq(bf *b, int l, int N, unsigned start, unsigned end, unsigned c
             if (j == end && used + r != N) continue;
             if (j != end && used + r >= N) continue;
             double t;
-            if (!bf_stage(b, l, cur, j, start, end, r, N - used - r, used, &t)) continue;
+            int fd, fp = bf_stage(b, l, cur, j, start, end, r, N - used - r, used, &t, &fd);
+            int rp = rep || r > 1, op = ok_pd && fp, od = ok_deep && fd;
+            if (b->cm != PD_COST_DEFAULT) od = op; /* compat: PipeDream's depth */
+            if (!(rp ? od : op || od)) continue; /* a later replicated stage needs od */
             double w = worst > t ? worst : t;
             if (j == end) {
-                if (w < *best) *best = w;
+                int pipeline = !(cur == start && j == end);
+                if ((rp && pipeline ? od : op) && w < *best) *best = w;
             } else {
-                bf_seq(b, l, N, start, end, j, used + r, w, best);
+                bf_seq(b, l, N, start, end, j, used + r, w, best, rp, op, od);
             }
         }
     }
@@ -165,7 +176,7 @@ static double bf_range(bf *b, int l, unsigned a, unsigned e) {
      * M <= N, each searched as "exactly M" (the units after a stage are counted within M) */
     double best = INFINITY;
     int N = b->c->count[l], atmost = b->cm == PD_COST_DEFAULT && !b->straight;
-    for (int M = atmost ? 1 : N; M <= N; M++) bf_seq(b, l, M, a, e, a, 0, 0, &best);
+    for (int M = atmost ? 1 : N; M <= N; M++) bf_seq(b, l, M, a, e, a, 0, 0, &best, 0, 1, 1);
     b->memo[l][k] = best;
     return best;
 }
@@ -219,11 +230,10 @@ static double brute_force(const pd_costgraph *g, const pd_cluster *c, pd_cost_mo
 /* the plan's stages are a partition into differences of ideals, in order, with time <= bottleneck */
 static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const pd_plan *p) {
     unsigned seen = 0;
-    int workers = 0, deep = 0;
+    int workers = 0;
     double worst = 0;
     /* the default model deepens the warm-up of pipelines with a replicated stage (plan.h) */
-    for (int s = 0; s < p->n_stages; s++)
-        deep |= p->cost_model == PD_COST_DEFAULT && p->n_stages > 1 && p->stages[s].replicas > 1;
+    int deep = p->cost_model == PD_COST_DEFAULT && pd_plan_replicated(p);
     for (int s = 0; s < p->n_stages; s++) {
         const pd_stage *st = &p->stages[s];
         CHECK(st->n_nodes > 0);
@@ -233,14 +243,16 @@ static void check_plan_shape(const pd_costgraph *g, const pd_cluster *c, const p
         }
         CHECK(is_ideal(g, seen));
         for (int q = 0; q < st->replicas; q++) CHECK_EQ_INT(st->ranks[q], workers + q);
-        if (deep) { /* at least PipeDream's; minibatches in flight non-increasing */
-            CHECK(st->warmup >= (p->workers - 1 - workers) / st->replicas);
-            if (s > 0)
-                CHECK(st->warmup * st->replicas <=
-                      p->stages[s - 1].warmup * p->stages[s - 1].replicas);
-        } else {
-            CHECK_EQ_INT(st->warmup, (p->workers - 1 - workers) / st->replicas);
-        }
+        /* PipeDream's (workers after) / replicas, rounded up, or with a replicated stage
+         * 4 x that, + 1 on a replicated stage with workers after it; minibatches in flight
+         * strictly decreasing along a replicated pipeline */
+        int after = p->workers - workers - st->replicas;
+        CHECK_EQ_INT(st->warmup, ((deep ? 4 : 1) * after + st->replicas - 1) / st->replicas +
+                                     (deep && st->replicas > 1 && after > 0));
+        CHECK_EQ_INT(st->warmup, pd_warmup_depth(after, st->replicas, deep));
+        if (deep && s > 0)
+            CHECK(st->warmup * st->replicas <
+                  p->stages[s - 1].warmup * p->stages[s - 1].replicas);
         CHECK_EQ_INT(st->weight_versions, st->warmup + 1);
         workers += st->replicas;
         if (st->time_ms > worst) worst = st->time_ms;

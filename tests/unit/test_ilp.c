@@ -93,7 +93,12 @@ static double price(const brute *b, int k) {
     unsigned char before[16], st[16];
     double worst = 0;
     unsigned so_far = 0;
-    int used = 0;
+    int used = 0, replicated = 0;
+    for (int s = 0; s < k; s++) replicated |= b->reps[s] > 1;
+    /* the plan's warm-up (plan.h): the deeper one for a default-model pipeline with a
+     * replicated stage */
+    pd_cost_level lv = b->lv;
+    lv.replicated_warmup = b->cm == PD_COST_DEFAULT && replicated && k > 1;
     for (int s = 0; s < k; s++) {
         for (int v = 0; v < b->n; v++) {
             before[v] = (unsigned char)(so_far >> v & 1u);
@@ -101,7 +106,7 @@ static double price(const brute *b, int k) {
         }
         used += b->reps[s];
         pd_stage_cost sc;
-        pd_stage_cost_nodes(&sc, b->g, &b->lv, b->cm, s ? before : NULL, st, b->reps[s],
+        pd_stage_cost_nodes(&sc, b->g, &lv, b->cm, s ? before : NULL, st, b->reps[s],
                             total - used);
         if (!sc.fits) return INFINITY;
         if (sc.time_ms > worst) worst = sc.time_ms;

@@ -12,6 +12,7 @@
  * candidate. */
 #include "choose.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,28 +67,63 @@ static int plan_m(const pd_plan *p, int m_fixed, int m_times) {
     return m_times * default_m(p);
 }
 
+/* Whether every stage of p fits c's limit under schedule name's memory with M microbatches. */
+static int fits_with_m(const pd_plan *p, const pd_costgraph *g, const pd_cluster *c,
+                       const char *name, int rc, int M) {
+    if (!(c->memory_bytes > 0)) return 1;
+    pd_mem_model mm = pd_mem_model_of(name, M, rc, 0);
+    for (int s = 0; s < p->n_stages; s++)
+        if (pd_plan_stage_memory(p, s, g, &mm) > c->memory_bytes) return 0;
+    return 1;
+}
+
 /* pd_plan_schedule with the largest warm-up bounded by B (memory.h; only zb's memory reads it). */
 static pd_plan *plan_bound(const pd_costgraph *g, const pd_costgraph *g_dp, const pd_cluster *c,
                            const pd_plan_opts *o, const char *name, int rc, int m_fixed,
                            int m_times, int B, pd_cluster *planned, pd_diag *d) {
     int is_1f1b = !strcmp(name, "1f1b"), N = pd_cluster_workers(c);
     int M = is_1f1b ? 0 : m_fixed > 0 ? m_fixed : m_times * 4 * (N < 4 ? N : 4);
-    pd_cluster cc = *c;
-    pd_plan *p = NULL;
+    pd_cluster cc = *c, best_cc = *c;
+    pd_plan *p = NULL, *best = NULL; /* best: of the plans the DP made for another M, the
+                                        fastest that fits with its own M */
+    int best_M = 0;
     for (int it = 0; it < 4; it++) {
         cc.mem = pd_mem_model_of(name, M, rc, B);
-        p = pd_plan_dp(g_dp, &cc, o, d);
+        pd_diag quiet = {.out = it ? tmpfile() : NULL}; /* the first try's diagnostics only */
+        p = pd_plan_dp(g_dp, &cc, o, it && quiet.out ? &quiet : d);
+        if (quiet.out) fclose(quiet.out);
         if (!p || is_1f1b) break;
         int Mp = plan_m(p, m_fixed, m_times);
         if (Mp == M || it == 3) { /* the last: its own M below, checked against the limit */
             M = Mp;
             break;
         }
-        pd_plan_free(p);
+        if (fits_with_m(p, g, c, name, rc, Mp) &&
+            (!best || p->bottleneck_ms < best->bottleneck_ms * (1 - 1e-12))) {
+            pd_plan_free(best);
+            best = p, best_M = Mp, best_cc = cc;
+        } else {
+            pd_plan_free(p);
+        }
         p = NULL;
         M = Mp;
     }
-    if (!p) return NULL;
+    /* the M the DP planned for and the plan's own disagree (its replica counts round M to
+     * another value) after four tries: the best plan seen that fits with its own M */
+    if (best && (!p || (!is_1f1b && !fits_with_m(p, g, c, name, rc, M)) ||
+                 best->bottleneck_ms < p->bottleneck_ms * (1 - 1e-12))) {
+        pd_plan_free(p);
+        p = best, M = best_M, cc = best_cc;
+    } else {
+        pd_plan_free(best);
+    }
+    if (!p) {
+        if (!pd_diag_errors(d))
+            pd_diag_error(d, "pdplan", 0, 0, "--schedule %s: no plan fits the memory limit with "
+                          "its own microbatches per batch (the DP's guesses did not settle): "
+                          "pass --microbatches", name);
+        return NULL;
+    }
     *planned = cc;
     snprintf(p->schedule, sizeof p->schedule, "%s", name);
     if (is_1f1b) M = m_fixed > 0 ? plan_m(p, m_fixed, 1) : 0;
@@ -102,6 +138,20 @@ static pd_plan *plan_bound(const pd_costgraph *g, const pd_costgraph *g_dp, cons
         if (o->cost_model == PD_COST_PIPEDREAM) continue; /* the original's check, 1f1b's */
         st->memory_bytes = pd_plan_stage_memory(p, s, g, &mm);
         if (c->memory_bytes > 0 && st->memory_bytes > c->memory_bytes && over < 0) over = s;
+    }
+    if (!strcmp(name, "2bw")) { /* a replicated pipeline's deeper warm-up (plan.h,
+                                   pd_warmup_depth) where the batch holds it, else PipeDream's */
+        int deep_fits = 1;
+        for (int s = 0; s < p->n_stages; s++)
+            deep_fits &= p->stages[s].warmup <= M / p->stages[s].replicas;
+        if (!deep_fits) {
+            pd_plan_set_warmup(p, 0);
+            for (int s = 0; s < p->n_stages; s++) {
+                p->stages[s].weight_versions = 2;
+                if (o->cost_model != PD_COST_PIPEDREAM)
+                    p->stages[s].memory_bytes = pd_plan_stage_memory(p, s, g, &mm);
+            }
+        }
     }
     if (!strcmp(name, "2bw"))
         for (int s = 0; s < p->n_stages; s++)
@@ -131,9 +181,9 @@ static pd_plan *plan_bound(const pd_costgraph *g, const pd_costgraph *g_dp, cons
     return p;
 }
 
-pd_plan *pd_plan_schedule(const pd_costgraph *g, const pd_costgraph *g_dp, const pd_cluster *c,
-                          const pd_plan_opts *o, const char *name, int rc, int m_fixed,
-                          int m_times, pd_cluster *planned, pd_diag *d) {
+static pd_plan *plan_depth(const pd_costgraph *g, const pd_costgraph *g_dp, const pd_cluster *c,
+                           const pd_plan_opts *o, const char *name, int rc, int m_fixed,
+                           int m_times, pd_cluster *planned, pd_diag *d) {
     int N = pd_cluster_workers(c);
     if (!pd_schedule_splits_backward(name) || !(c->memory_bytes > 0) ||
         o->cost_model == PD_COST_PIPEDREAM)
@@ -161,6 +211,60 @@ pd_plan *pd_plan_schedule(const pd_costgraph *g, const pd_costgraph *g_dp, const
     if (!best) /* the DP's own diagnostic, under the loosest bound */
         return plan_bound(g, g_dp, c, o, name, rc, m_fixed, m_times, N - 1, planned, d);
     return best;
+}
+
+/* The simulated time per minibatch of plan p under its schedule, with the all-reduce the price
+ * assumes (the ring); INFINITY when the simulation fails. */
+static double simulated_ms(const pd_costgraph *g, const pd_cluster *c, const pd_plan *p,
+                           const char *name) {
+    pd_sim_opts so = {.allreduce = PD_SIM_AR_RING, .microbatches = p->microbatches};
+    pd_sim_result r;
+    char why[256];
+    if (pd_simulate(&r, NULL, g, c, p, name, 0, &so, why, sizeof why)) return INFINITY;
+    double ms = r.steady_ms;
+    pd_sim_result_free(&r);
+    return ms;
+}
+
+pd_plan *pd_plan_schedule(const pd_costgraph *g, const pd_costgraph *g_dp, const pd_cluster *c,
+                          const pd_plan_opts *o, const char *name, int rc, int m_fixed,
+                          int m_times, pd_cluster *planned, pd_diag *d) {
+    pd_plan *p = plan_depth(g, g_dp, c, o, name, rc, m_fixed, m_times, planned, d);
+    /* Under a memory limit a replicated pipeline may fit only at PipeDream's warm-up depth, at
+     * which its replicas wait on their round trips and it runs slower than its steady-state
+     * price (plan.h, pd_warmup_depth); the DP's plan at the deeper depth reaches its price but
+     * may be far slower (VGG-16 on 16 H200s at 8 GB: 411 ms against about 60). The DP plans
+     * again at PipeDream's depth, both are simulated (1f1b and 2bw, whose time is the steady
+     * state), and the faster wins; a shallow plan's bottleneck is then its simulated time. */
+    int async = !strcmp(name, "1f1b") || !strcmp(name, "2bw");
+    if (!async || !(c->memory_bytes > 0) || o->cost_model != PD_COST_DEFAULT || o->straight ||
+        o->shallow_warmup)
+        return p;
+    pd_plan_opts os = *o;
+    os.shallow_warmup = 1;
+    pd_cluster cs;
+    pd_diag quiet = {.out = tmpfile()};
+    pd_plan *s = quiet.out ? plan_depth(g, g_dp, c, &os, name, rc, m_fixed, m_times, &cs, &quiet)
+                           : NULL;
+    if (quiet.out) fclose(quiet.out);
+    if (!s || !pd_plan_replicated(s)) {
+        pd_plan_free(s);
+        return p;
+    }
+    double s_ms = simulated_ms(g, c, s, name), p_ms = p ? simulated_ms(g, c, p, name) : INFINITY;
+    if (!(s_ms < p_ms * (1 - 1e-9))) {
+        pd_plan_free(s);
+        return p;
+    }
+    pd_plan_free(p);
+    s->lower_bound_ms = 0; /* the simulated time is no DP objective: no bound to state */
+    s->simulated_ms = s_ms;
+    s->stages_ms = s->bottleneck_ms;
+    s->bottleneck_ms = s_ms;
+    s->exact = 0;
+    s->speedup_vs_data_parallel = s_ms > 0 ? s->data_parallel_ms / s_ms : 0;
+    *planned = cs;
+    return s;
 }
 
 typedef struct {

@@ -66,7 +66,7 @@ static double price_workers(double *stage_ms, double *worker_ms, const int *stag
     for (int r = 0; r < ranks; r++) worker_ms[r] = 0;
     for (int q = 0; q < K; q++) {
         pd_stage_cost sc;
-        pd_stage_cost_at(&sc, &sums[q], cv, g, q, 1, 0);
+        pd_stage_cost_at(&sc, &sums[q], cv, g, q, 1, 0, 0);
         stage_ms[q] = sc.time_ms;
         worker_ms[q % ranks] += sc.time_ms;
     }

@@ -350,7 +350,9 @@ int main(int argc, char **argv) {
     /* the certificate */
     /* (a plan auto chose by simulation among partitions priced otherwise has no optimum to
      * certify: choose.h) */
-    int certify = (cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES) && priced_rc >= 0;
+    /* (nor one whose bottleneck is simulated, at PipeDream's warm-up under the memory limit) */
+    int certify = (cli.verify || g->n <= PD_ILP_DEFAULT_MAX_NODES) && priced_rc >= 0 &&
+                  !(p->simulated_ms > 0);
     if (certify) {
         pd_progress_begin(PH_CERTIFY);
         int rc = pd_certify(g_planned, &c_planned, &o, p, cli.time_limit_s, &better, &d);
