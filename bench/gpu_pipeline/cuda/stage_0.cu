@@ -2,7 +2,7 @@
  * command: pdplan models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda -o
  *          bench/gpu_pipeline/cuda
  * inputs:  model models/fmnist_cnn.yaml (fnv1a 4c94038878581ce2),
- *          plan.yaml (fnv1a 68968dab940ff6a0)
+ *          plan.yaml (fnv1a d99c4b60d6cb15cd)
  * costs:   estimate:cpu
  * stage 0 of 2: cost-graph nodes 0..5, warm-up 1, 2 weight versions,
  * predicted 22.3222 ms per minibatch
@@ -236,7 +236,7 @@ static pdrt_cuda_stage S0_describe(void) {
     b->replicas = S0_replicas;
     b->microbatches = 8;
     b->vertical_sync = 0;
-    b->plan_hash = "68968dab940ff6a0";
+    b->plan_hash = "d99c4b60d6cb15cd";
     b->n_layers = 6;
     b->layers = S0_layers;
     b->model_layers = 14;

@@ -2,7 +2,7 @@
  * command: pdplan models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda -o
  *          bench/gpu_pipeline/cuda
  * inputs:  model models/fmnist_cnn.yaml (fnv1a 4c94038878581ce2),
- *          plan.yaml (fnv1a 68968dab940ff6a0)
+ *          plan.yaml (fnv1a d99c4b60d6cb15cd)
  * costs:   estimate:cpu
  * stage 1 of 2: cost-graph nodes 6..13, warm-up 0, 1 weight versions,
  * predicted 25.2194 ms per minibatch
@@ -273,7 +273,7 @@ static pdrt_cuda_stage S1_describe(void) {
     b->replicas = S1_replicas;
     b->microbatches = 8;
     b->vertical_sync = 0;
-    b->plan_hash = "68968dab940ff6a0";
+    b->plan_hash = "d99c4b60d6cb15cd";
     b->n_layers = 8;
     b->layers = S1_layers;
     b->model_layers = 14;

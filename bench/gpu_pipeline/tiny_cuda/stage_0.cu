@@ -2,7 +2,7 @@
  * command: pdplan tests/data/models/tiny.yaml -n 2 --straight -q --backend cuda -o
  *          bench/gpu_pipeline/tiny_cuda
  * inputs:  model tests/data/models/tiny.yaml (fnv1a 723671c0e371057e),
- *          plan.yaml (fnv1a e0abe5326ae5b5e4)
+ *          plan.yaml (fnv1a 15e1582d178f17ac)
  * costs:   estimate:cpu
  * stage 0 of 2: cost-graph nodes 0..3, warm-up 1, 2 weight versions,
  * predicted 0.0705232 ms per minibatch
@@ -227,7 +227,7 @@ static pdrt_cuda_stage S0_describe(void) {
     b->replicas = S0_replicas;
     b->microbatches = 8;
     b->vertical_sync = 0;
-    b->plan_hash = "e0abe5326ae5b5e4";
+    b->plan_hash = "15e1582d178f17ac";
     b->n_layers = 4;
     b->layers = S0_layers;
     b->model_layers = 11;

@@ -2,7 +2,7 @@
  * command: pdplan tests/data/models/tiny.yaml -n 2 --straight -q --backend cuda -o
  *          bench/gpu_pipeline/tiny_cuda
  * inputs:  model tests/data/models/tiny.yaml (fnv1a 723671c0e371057e),
- *          plan.yaml (fnv1a e0abe5326ae5b5e4)
+ *          plan.yaml (fnv1a 15e1582d178f17ac)
  * costs:   estimate:cpu
  * stage 1 of 2: cost-graph nodes 4..10, warm-up 0, 1 weight versions,
  * predicted 0.082108 ms per minibatch
@@ -242,7 +242,7 @@ static pdrt_cuda_stage S1_describe(void) {
     b->replicas = S1_replicas;
     b->microbatches = 8;
     b->vertical_sync = 0;
-    b->plan_hash = "e0abe5326ae5b5e4";
+    b->plan_hash = "15e1582d178f17ac";
     b->n_layers = 7;
     b->layers = S1_layers;
     b->model_layers = 11;
