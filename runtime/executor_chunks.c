@@ -21,7 +21,6 @@
 /* Refuses what this executor does not run, naming it. */
 static void refuse_unsupported(const pdrt_args *a, const pdrt_stage *const *chunks, int v) {
     const char *what = a->checkpoint_dir[0] || a->resume ? "checkpoints (--checkpoint-dir, --resume)"
-                       : a->recompute > 0                ? "--recompute"
                        : a->skip_nonfinite               ? "--skip-nonfinite"
                        : a->check_replicas               ? "--check-replicas"
                                                          : NULL;
@@ -31,7 +30,6 @@ static void refuse_unsupported(const pdrt_args *a, const pdrt_stage *const *chun
         if (o.clip_grad_norm > 0) what = "gradient clipping (clip_grad_norm)";
         pdrt_optim_free(&o);
         if (chunks[c]->n_ties) what = "tied weights";
-        if (chunks[c]->recompute) what = "recompute";
     }
     if (what) PDRT_FAIL("the interleaved executor does not run %s yet", what);
 }

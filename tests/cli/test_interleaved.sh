@@ -4,7 +4,8 @@
 #    microbatches and stage s on rank s mod 2 with Megatron's warm-up of its rank; the price is
 #    the slowest rank's sum of its chunks' times; --simulate times it; GENDIR/schedule holds it
 #    (actions naming their stage); the generated rank_R binaries (each linking its chunks' stages)
-#    train 40 steps to --single's weights bit for bit, which per-minibatch SGD (1f1b's --single)
+#    train 40 steps to --single's weights bit for bit (with --recompute too, whose skipping the
+#    test-only injection shows), which per-minibatch SGD (1f1b's --single)
 #    does not give, so the comparison has teeth; run/trace.json draws each chunk on its own rows;
 #  - a DAG (tiny_dag: add, concat, a skip over cuts) likewise, with evaluation on; tiny (batch
 #    norm, dropout) on 3 ranks with --eval-every segments ending in short batches likewise;
@@ -55,6 +56,23 @@ rows = {(e["pid"], e["tid"]) for e in ev if e["ph"] == "X" and e["name"].startsw
 names = [e["args"]["name"] for e in ev if e["name"] == "process_name"]
 sys.exit(0 if rows == {(0, 0), (0, 2), (1, 0), (1, 2)} and "rank 1: stages 1, 3, ... (2 chunks)" in names else 1)
 PY
+        # recomputation (each chunk's one working buffer) leaves the weights bit for bit
+        expect_status 0 cnn_interleaved_recompute_runs "$LAUNCH" "$G" "${run[@]}" --recompute --save "$TMP/cnn_ir" &&
+            { same_dirs "$TMP/cnn_ir" "$TMP/cnn_s" && pass cnn_interleaved_recompute_equals_single_bitwise ||
+                fail cnn_interleaved_recompute_equals_single_bitwise "$(close_dirs "$TMP/cnn_ir" "$TMP/cnn_s" 1e-5)"; }
+        GS=$TMP/cnn_sel # selective: the chunks keep their linear and conv outputs
+        if "$PDPLAN" models/fmnist_cnn.yaml -n 2 --schedule interleaved --chunks 2 --microbatches 4 \
+            --recompute selective -q -o "$GS" >"$TMP/sel.log" 2>&1 && grep -q 'recompute: selective' "$GS/plan.yaml" &&
+            make -s -C "$GS" >"$TMP/make_sel.log" 2>&1; then
+            expect_status 0 cnn_interleaved_selective_runs "$LAUNCH" "$GS" "${run[@]}" --save "$TMP/cnn_is" &&
+                { same_dirs "$TMP/cnn_is" "$TMP/cnn_s" && pass cnn_interleaved_selective_equals_single_bitwise ||
+                    fail cnn_interleaved_selective_equals_single_bitwise "$(close_dirs "$TMP/cnn_is" "$TMP/cnn_s" 1e-5)"; }
+        else
+            fail cnn_interleaved_selective_builds "$(tail -n 5 "$TMP/sel.log" "$TMP/make_sel.log" 2>/dev/null)"
+        fi
+        PDRT_INJECT_RECOMPUTE=skip "$LAUNCH" "$G" "${run[@]}" --recompute --save "$TMP/cnn_skip" >/dev/null 2>&1
+        ! same_dirs "$TMP/cnn_skip" "$TMP/cnn_s" && pass recompute_comparison_has_teeth ||
+            fail recompute_comparison_has_teeth "skipping the recomputation left the weights equal"
         expect_status 0 cnn_single_1f1b_runs "$LAUNCH" "$G" --single --schedule 1f1b "${run[@]}" --save "$TMP/cnn_1" &&
             { ! same_dirs "$TMP/cnn_i" "$TMP/cnn_1" && pass comparison_has_teeth || fail comparison_has_teeth; }
         # the rank binaries check the world they run in

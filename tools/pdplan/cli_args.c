@@ -476,9 +476,9 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
     if (inter && !strcmp(cli->backend, "cuda"))
         pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved runs on the CPU backend only: "
                       "the CUDA executor does not run interleaved schedules");
-    if (inter && (cli->recompute || cli->vertical_sync))
-        pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved with %s is not supported",
-                      cli->recompute ? "--recompute" : "--vertical-sync");
+    if (inter && cli->vertical_sync)
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved with --vertical-sync is not "
+                      "supported (one weight version per chunk)");
     if (inter && !cli->chunks) cli->chunks = 2;
     return d->errors - errors0;
 }
