@@ -262,9 +262,10 @@ build/obj/tools/pdprof/pdprof_cuda_stub.o: tools/pdprof/pdprof_cuda.c
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # bench/gpu_step.c: full training steps of VGG-16, AlexNet, ResNet-50 on synthetic data
-build/cuda/gpu_step: bench/gpu_step.c build/libpdrt_cuda.a
+# (runtime/optim.c: the learning-rate schedule the CUDA optimizer step reads, pd_optim_lr)
+build/cuda/gpu_step: bench/gpu_step.c runtime/optim.c build/libpdrt_cuda.a
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -g -O2 $(CUDA_INC) -o $@ bench/gpu_step.c \
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -g -O2 $(CUDA_INC) -o $@ bench/gpu_step.c runtime/optim.c \
 	    build/libpdrt_cuda.a $(CUDA_LIBS)
 
 test: $(CUDA_TEST_BIN)

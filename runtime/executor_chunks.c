@@ -82,15 +82,7 @@ static double evaluate(ex_t *e, int v, double *val_loss) {
                 pdrt_unwatch();
             }
         }
-    n_test *= e[0].tg; /* accuracy and loss per target (token) */
-    double r[2] = {0, 0};
-    int out_rank = p - 1;
-    if (e[0].rank == out_rank && n_test) r[0] = (double)correct / (double)n_test, r[1] = loss_sum / (double)n_test;
-    pdrt_watch("the test accuracy", out_rank, -1);
-    MPI_Bcast(r, 2, MPI_DOUBLE, out_rank, MPI_COMM_WORLD);
-    pdrt_unwatch();
-    *val_loss = r[1];
-    return r[0];
+    return pdrt_eval_result(correct, loss_sum, n_test, e[0].tg, e[0].rank == p - 1, p - 1, val_loss);
 }
 
 /* Chunk c's executor state on this rank (stage chunks[c]->index). */

@@ -378,6 +378,12 @@ int64_t pdrt_eval_batches(const pdrt_args *a, int64_t nb);
  * MPI_COMM_WORLD; both executors' evaluations begin with it. */
 void pdrt_eval_size(int64_t *nb, int64_t *n_test, const pdrt_args *a, const pd_data *test, int B,
                     int first);
+/* The end of an evaluation: the accuracy and the mean loss per target over n_test samples of tg
+ * targets each, from the counts of a rank that has them (reporter), broadcast from out_rank to
+ * every rank; returns the accuracy and sets *val_loss. Collective on MPI_COMM_WORLD; every
+ * executor's evaluation ends with it. */
+double pdrt_eval_result(int64_t correct, double loss_sum, int64_t n_test, int tg, int reporter,
+                        int out_rank, double *val_loss);
 /* An evaluation's bookkeeping on the reporting rank (print 1; others pass 0 and c NULL and get
  * the same answer): prints "epoch E[ step L/P] test_accuracy A[ val_loss V] elapsed T s" (the
  * step part for evaluations inside an epoch), records the point in c, and returns 1 when the

@@ -108,6 +108,18 @@ void pdrt_eval_size(int64_t *nb, int64_t *n_test, const pdrt_args *a, const pd_d
     pdrt_unwatch();
 }
 
+double pdrt_eval_result(int64_t correct, double loss_sum, int64_t n_test, int tg, int reporter,
+                        int out_rank, double *val_loss) {
+    n_test *= tg; /* accuracy and loss per target (token) */
+    double r[2] = {0, 0};
+    if (reporter && n_test) r[0] = (double)correct / (double)n_test, r[1] = loss_sum / (double)n_test;
+    pdrt_watch("the test accuracy", out_rank, -1);
+    MPI_Bcast(r, 2, MPI_DOUBLE, out_rank, MPI_COMM_WORLD);
+    pdrt_unwatch();
+    *val_loss = r[1];
+    return r[0];
+}
+
 int pdrt_eval_record(pdrt_curves *c, const pdrt_args *a, int targets, int64_t done,
                      int64_t per_epoch, int64_t total, double elapsed, double acc,
                      double val_loss, int print, double *t_target, int64_t *step_target) {

@@ -58,13 +58,5 @@ double pdrt_cx_evaluate(cx_t *e) {
     }
     free(hin);
     free(hout);
-    n_test *= e->tg; /* accuracy per target (token) */
-    double acc = e->last && n_test ? (double)correct / (double)n_test : 0;
-    double vl = e->last && n_test ? loss_sum / (double)n_test : 0;
-    pdrt_watch("the test accuracy", e->out_rank, -1);
-    MPI_Bcast(&acc, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
-    MPI_Bcast(&vl, 1, MPI_DOUBLE, e->out_rank, MPI_COMM_WORLD);
-    pdrt_unwatch();
-    e->val_loss = vl;
-    return acc;
+    return pdrt_eval_result(correct, loss_sum, n_test, e->tg, e->last, e->out_rank, &e->val_loss);
 }

@@ -102,6 +102,7 @@ if [ -z "$NVCC" ]; then
     skip cuda_build_resnet50 "nvcc not found"
     skip cuda_build_gpt2 "nvcc not found"
     skip cuda_stage_without_gpu "nvcc not found"
+    skip cuda_session_binaries_link "nvcc not found"
     finish
     exit $?
 fi
@@ -122,6 +123,12 @@ build() { # name dir
     fi
 }
 [ -d "$g" ] && build cuda_build_fmnist "$g"
+# the GPU session's own binaries (bench/gpu_check.sh: make cuda) link here too
+if make -s -C "$ROOT" build/cuda/gpu_step build/cuda/test_ops_cuda >"$TMP/gpu_bins.log" 2>&1; then
+    pass cuda_session_binaries_link
+else
+    fail cuda_session_binaries_link "$(tail -n 5 "$TMP/gpu_bins.log")"
+fi
 r=$TMP/r50
 if expect_status 0 cuda_codegen_resnet50 "$PDPLAN" models/resnet50.yaml -n 2 --straight -q --backend cuda -o "$r"; then
     build cuda_build_resnet50 "$r"
