@@ -285,7 +285,7 @@ static void describe(FILE *out, const candidate *k) {
     char m[16] = "-";
     if (k->microbatches) snprintf(m, sizeof m, "%d", k->microbatches);
     fprintf(out, "%s, M %s, %s recomputation, the partition planned %s%s", k->schedule, m,
-            pd_recompute_name(k->recompute),
+            k->recompute ? pd_recompute_name(k->recompute) : "no",
             k->unlimited ? "without the limit" : "under its memory model",
             k->recompute && !k->priced_rc ? " and priced without recomputation" : "");
 }
