@@ -52,3 +52,15 @@ print("worst relative difference %.3g over %d weights" % (worst, n))
 sys.exit(0 if n > 0 and worst <= tol else 1)
 EOF
 }
+
+# tiny_corpus DIR: a character corpus of 40 repeated sentences (24 symbols) made by
+# scripts/prepare_shakespeare.py --text into DIR (train.bin, val.bin, vocab.txt), for the tiny
+# token models of the CLI tests; status 0 when DIR/vocab.txt was written
+tiny_corpus() {
+    mkdir -p "$TMP/src"
+    for i in $(seq 1 40); do
+        echo "the cat sat on the mat. a dog ran to the cat; the mat was red."
+    done >"$TMP/src/text.txt"
+    python3 "$ROOT/scripts/prepare_shakespeare.py" --text "$1" "$TMP/src/text.txt" >/dev/null 2>&1 &&
+        [ -s "$1/vocab.txt" ]
+}

@@ -136,9 +136,7 @@ else
 fi
 
 # a token model: the validation loss every 10 steps, --target-loss, --eval-batches
-mkdir -p "$TMP/src"
-for i in $(seq 1 40); do echo "the cat sat on the mat. a dog ran to the cat; the mat was red."; done >"$TMP/src/text.txt"
-python3 scripts/prepare_shakespeare.py --text "$TMP/corp" "$TMP/src/text.txt" >/dev/null 2>&1
+tiny_corpus "$TMP/corp"
 cat >"$TMP/tok.yaml" <<'YAML'
 pd: 1
 name: tiny_tokens

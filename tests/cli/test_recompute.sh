@@ -100,9 +100,7 @@ if plan fm models/fmnist_cnn.yaml -n 2 --straight --recompute selective; then
 else
     fail fm_builds "$(cat "$TMP/plan.log" "$TMP/make.log" | tail -n 5)"
 fi
-mkdir -p "$TMP/src"
-for i in $(seq 1 40); do echo "the cat sat on the mat. a dog ran to the cat; the mat was red."; done >"$TMP/src/text.txt"
-python3 scripts/prepare_shakespeare.py --text "$TMP/corp" "$TMP/src/text.txt" >/dev/null 2>&1 || fail tiny_corpus "prepare_shakespeare.py --text failed"
+tiny_corpus "$TMP/corp" || fail tiny_corpus "prepare_shakespeare.py --text failed"
 cat >"$TMP/gpt.yaml" <<'YAML'
 pd: 1
 name: tiny_gpt

@@ -79,9 +79,7 @@ else
 fi
 
 # a tiny GPT on a character corpus: embedding (weights only), layernorm, attention, gelu
-mkdir -p "$TMP/src"
-for i in $(seq 1 40); do echo "the cat sat on the mat. a dog ran to the cat; the mat was red."; done >"$TMP/src/text.txt"
-if python3 scripts/prepare_shakespeare.py --text "$TMP/corp" "$TMP/src/text.txt" >/dev/null 2>&1; then
+if tiny_corpus "$TMP/corp"; then
     cat >"$TMP/gpt.yaml" <<'YAML'
 pd: 1
 name: tiny_gpt

@@ -10,15 +10,11 @@
 #include "planner/cost/cost.h"
 #include "planner/dp/dp.h"
 #include "test.h"
+#include "xorshift.h"
 
-static unsigned long long rng_state = 88172645463325252ull;
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
-static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
+static uint64_t rng_state = 88172645463325252ull;
+static double urand(void) { return xorshift_uniform(&rng_state); }
+static int irand(int lo, int hi) { return xorshift_int(&rng_state, lo, hi); }
 
 static int uneven; /* random_graph: many free layers and a few 100x heavier ones */
 
@@ -346,7 +342,7 @@ TEST(dp_equals_brute_force_on_chains) {
  * these exercise. */
 TEST(dp_equals_brute_force_on_uneven_chains) {
     int compared = 0, infeasible = 0;
-    unsigned long long saved = rng_state; /* the later tests keep their instances */
+    uint64_t saved = rng_state; /* the later tests keep their instances */
     rng_state = 0x9e3779b97f4a7c15ull;
     uneven = 1;
     run_random(1, 80, &compared, &infeasible);

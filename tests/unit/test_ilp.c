@@ -12,17 +12,13 @@
 #include "planner/dp/dp.h"
 #include "planner/certificate/ilp.h"
 #include "test.h"
+#include "xorshift.h"
 
 /* ---- random instances ---- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
-static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
+static double urand(void) { return xorshift_uniform(&rng_state); }
+static int irand(int lo, int hi) { return xorshift_int(&rng_state, lo, hi); }
 
 /* A chain (dag = 0) or a random DAG of n nodes: every node but the first gets one or two
  * predecessors among earlier nodes. */

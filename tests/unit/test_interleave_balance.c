@@ -12,17 +12,13 @@
 #include "planner/cost/cost.h"
 #include "planner/dp/dp.h"
 #include "test.h"
+#include "xorshift.h"
 
 
 #include "tools/pdplan/interleave.h"
 
-static unsigned long long rng = 0x9e3779b97f4a7c15ull;
-static double urand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) { return xorshift_uniform(&rng); }
 
 static pd_costgraph *random_chain(int n) {
     pd_costgraph *g = pd_costgraph_new(n, n);

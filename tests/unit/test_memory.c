@@ -17,15 +17,11 @@
 #include "planner/dp/dp.h"
 #include "planner/sim/simulate.h"
 #include "test.h"
+#include "xorshift.h"
 
-static unsigned long long rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
-}
-static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static double urand(void) { return xorshift_uniform(&rng_state); }
+static int irand(int lo, int hi) { return xorshift_int(&rng_state, lo, hi); }
 
 static pd_costgraph *random_chain(int n) {
     pd_costgraph *g = pd_costgraph_new(n, n);

@@ -16,15 +16,11 @@
 #include "planner/dp/dp.h"
 #include "planner/sim/simulate.h"
 #include "test.h"
+#include "xorshift.h"
 
-static unsigned long long rng = 0x2545f4914f6cdd1dull;
-static double urand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
+static uint64_t rng = 0x2545f4914f6cdd1dull;
+static double urand(void) { return xorshift_uniform(&rng); }
+static int irand(int lo, int hi) { return xorshift_int(&rng, lo, hi); }
 
 /* act: bytes per output (scaled); chain or a DAG with skips */
 static pd_costgraph *random_graph(int n, int chain, double act) {

@@ -13,15 +13,11 @@
 #include "planner/plan/plan.h"
 #include "planner/sim/simulate.h"
 #include "test.h"
+#include "xorshift.h"
 #include "tools/pdplan/choose.h"
 
-static unsigned long long rng = 0x51ed2701a3c4f5e9ull;
-static double urand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
+static uint64_t rng = 0x51ed2701a3c4f5e9ull;
+static double urand(void) { return xorshift_uniform(&rng); }
 
 static pd_costgraph *random_chain(int n) {
     pd_costgraph *g = pd_costgraph_new(n, n);

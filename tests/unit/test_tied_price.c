@@ -14,15 +14,11 @@
 #include "planner/dp/dp.h"
 #include "planner/read/frontend.h"
 #include "test.h"
+#include "xorshift.h"
 
-static unsigned long long rng = 0x9e3779b97f4a7c15ull;
-static double urand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-static int irand(int lo, int hi) { return lo + (int)(urand() * (hi - lo + 1)); }
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) { return xorshift_uniform(&rng); }
+static int irand(int lo, int hi) { return xorshift_int(&rng, lo, hi); }
 
 /* The plan of stages [cuts[k], cuts[k+1]) with reps[k] replicas, priced (pd_plan_price) and then
  * charged its ties (pd_plan_count_ties): its tied bottleneck; *untied gets the price alone. */
