@@ -34,7 +34,10 @@ static uint64_t msg_key(int src, int dst, int kind, int mb, int chunk) {
 }
 
 static sim_msg *msg_get(msg_table *t, uint64_t key) {
-    size_t i = (size_t)(key * 0x9E3779B97F4A7C15ull) & (t->cap - 1);
+    /* the product's high half folded in: its low bits alone depend only on the key's low bits
+     * (the minibatch), so every pair of ranks would probe from the same slot for a minibatch */
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h ^ h >> 32) & (t->cap - 1);
     while (t->m[i].used && t->m[i].key != key) i = (i + 1) & (t->cap - 1);
     if (!t->m[i].used) {
         t->m[i] = (sim_msg){key, -1, -1, -1, 0, 1};
