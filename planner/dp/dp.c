@@ -286,10 +286,11 @@ pd_plan *pd_plan_dp(const pd_costgraph *g, const pd_cluster *c, const pd_plan_op
     int errors = d->errors;
     double b = INFINITY;
     pd_plan *p = plan_with(g, c, o, d, &b, 0, PASS_ALL);
-    if (o->cost_model == PD_COST_DEFAULT && !o->straight && c->memory_bytes > 0 &&
-        d->errors == errors) {
+    if (o->cost_model == PD_COST_DEFAULT && !o->straight && !o->shallow_warmup &&
+        c->memory_bytes > 0 && d->errors == errors) {
         /* under a memory limit, pipelines without replicated stages at their own (PipeDream's)
-         * warm-up too; the better plan, on a tie the one with fewer workers, then PASS_ALL's */
+         * warm-up too; the better plan, on a tie the one with fewer workers, then PASS_ALL's
+         * (with shallow_warmup PASS_ALL checks every plan at PipeDream's warm-up already) */
         double bu = INFINITY;
         pd_diag quiet = {.out = d->out};
         pd_plan *u = plan_with(g, c, o, &quiet, &bu, 1, PASS_UNREPLICATED);
