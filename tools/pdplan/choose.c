@@ -67,10 +67,11 @@ static int plan_m(const pd_plan *p, int m_fixed, int m_times) {
     return m_times * default_m(p);
 }
 
-/* Whether every stage of p fits c's limit under schedule name's memory with M microbatches. */
+/* Whether every stage of p fits c's limit under schedule name's memory with M microbatches
+ * (compat: the original's check, which the DP made, as the plan's figures below keep it). */
 static int fits_with_m(const pd_plan *p, const pd_costgraph *g, const pd_cluster *c,
-                       const char *name, int rc, int M) {
-    if (!(c->memory_bytes > 0)) return 1;
+                       const pd_plan_opts *o, const char *name, int rc, int M) {
+    if (!(c->memory_bytes > 0) || o->cost_model == PD_COST_PIPEDREAM) return 1;
     pd_mem_model mm = pd_mem_model_of(name, M, rc, 0);
     for (int s = 0; s < p->n_stages; s++)
         if (pd_plan_stage_memory(p, s, g, &mm) > c->memory_bytes) return 0;
@@ -98,7 +99,7 @@ static pd_plan *plan_bound(const pd_costgraph *g, const pd_costgraph *g_dp, cons
             M = Mp;
             break;
         }
-        if (fits_with_m(p, g, c, name, rc, Mp) &&
+        if (fits_with_m(p, g, c, o, name, rc, Mp) &&
             (!best || p->bottleneck_ms < best->bottleneck_ms * (1 - 1e-12))) {
             pd_plan_free(best);
             best = p, best_M = Mp, best_cc = cc;
@@ -110,7 +111,7 @@ static pd_plan *plan_bound(const pd_costgraph *g, const pd_costgraph *g_dp, cons
     }
     /* the M the DP planned for and the plan's own disagree (its replica counts round M to
      * another value) after four tries: the best plan seen that fits with its own M */
-    if (best && (!p || (!is_1f1b && !fits_with_m(p, g, c, name, rc, M)) ||
+    if (best && (!p || (!is_1f1b && !fits_with_m(p, g, c, o, name, rc, M)) ||
                  best->bottleneck_ms < p->bottleneck_ms * (1 - 1e-12))) {
         pd_plan_free(p);
         p = best, M = best_M, cc = best_cc;
