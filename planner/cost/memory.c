@@ -72,7 +72,8 @@ pd_mem_stage pd_mem_stage_of(const pd_plan *p, int q, const pd_costgraph *g) {
         int v = st->nodes[i];
         s.param_bytes += g->param_bytes[v];
         s.act_bytes += pd_node_stored_bytes(g, v);
-        if (g->selective_keeps && g->selective_keeps[v]) s.kept_bytes += pd_node_stored_bytes(g, v);
+        if (g->selective_keeps && !pd_node_recomputed(g, v, PD_RECOMPUTE_SELECTIVE))
+            s.kept_bytes += pd_node_stored_bytes(g, v);
     }
     return s;
 }

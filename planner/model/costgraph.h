@@ -25,8 +25,8 @@ typedef struct {
                              pd_costgraph_new sets 1 (a graph.txt names no optimizer: PipeDream
                              trained with momentum SGD) */
     /* What the CPU runtime's activation blob holds per node and minibatch, for the memory of
-     * recomputation (pd_stage_activation_bytes; NULL, as from a graph.txt: act_bytes, and
-     * every node kept under selective recomputation): */
+     * recomputation (pd_node_stored_bytes, pd_node_recomputed; NULL, as from a graph.txt:
+     * act_bytes, and every node kept under selective recomputation): */
     double *stored_bytes;          /* its output (none for an aliasing op) and saved state */
     unsigned char *selective_keeps; /* 1: selective recomputation keeps it (linear, conv2d,
                                       lstm), 0: recomputes it */
@@ -39,20 +39,22 @@ static inline double pd_node_stored_bytes(const pd_costgraph *g, int v) {
     return g->stored_bytes ? g->stored_bytes[v] : g->act_bytes[v];
 }
 
-/* The activation bytes a stage of nodes[0..n) holds under recompute mode (pd_recompute_mode:
- * 0 none, 1 full, 2 selective), as runtime/executor_recompute.c allocates them: *per_mb for
- * each minibatch in flight and *once whatever their number (the working buffer), both without
- * the stage's input (which every mode keeps per minibatch in flight). none: every node per
- * minibatch; full: every node once; selective: the kept nodes per minibatch and every node
- * once (the working buffer holds a copy of the kept part: the executor copies it out after
- * the forward and back before the backward; with one minibatch in flight it keeps no copy, and
- * per_mb does not apply). *recompute_ms: the forward time the
- * recomputation runs again (full: every node's; selective: the recomputed nodes'). */
-void pd_stage_activation_bytes(const pd_costgraph *g, const int *nodes, int n, int mode,
-                               double *per_mb, double *once, double *recompute_ms);
 
 /* A stage's activation recomputation (pd_stage.recompute; the generated stage's .recompute). */
 typedef enum { PD_RECOMPUTE_NONE = 0, PD_RECOMPUTE_FULL = 1, PD_RECOMPUTE_SELECTIVE = 2 } pd_recompute_mode;
+
+/* Whether recomputation `mode` runs node v's forward again before a backward: every node under
+ * full; under selective the nodes whose op does not keep its output (selective_keeps; a graph
+ * without them, a graph.txt, keeps every node). What a selective stage keeps per minibatch is
+ * the rest (planner/cost/memory.c), what it recomputes these (pd_stage_recompute_ms, and the
+ * DP's pd_recompute_graph). */
+static inline int pd_node_recomputed(const pd_costgraph *g, int v, int mode) {
+    return mode == PD_RECOMPUTE_FULL ||
+           (mode == PD_RECOMPUTE_SELECTIVE && g->selective_keeps && !g->selective_keeps[v]);
+}
+
+/* The forward time recomputation `mode` runs again for a stage of nodes[0..n) (0 under none). */
+double pd_stage_recompute_ms(const pd_costgraph *g, const int *nodes, int n, int mode);
 
 /* Allocates a graph with n nodes and room for max_edges edges (all zero). Returns NULL on OOM. */
 pd_costgraph *pd_costgraph_new(int n, int max_edges);

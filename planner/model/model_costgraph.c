@@ -91,19 +91,9 @@ pd_costgraph *pd_model_costgraph(const pd_model *m) {
     return g;
 }
 
-void pd_stage_activation_bytes(const pd_costgraph *g, const int *nodes, int n, int mode,
-                               double *per_mb, double *once, double *recompute_ms) {
-    double all = 0, kept = 0, again = 0;
-    for (int i = 0; i < n; i++) {
-        int v = nodes[i];
-        double b = g->stored_bytes ? g->stored_bytes[v] : g->act_bytes[v];
-        int keeps = !g->selective_keeps || g->selective_keeps[v];
-        all += b;
-        if (keeps) kept += b;
-        if (mode == PD_RECOMPUTE_FULL || (mode == PD_RECOMPUTE_SELECTIVE && !keeps))
-            again += g->fwd_ms[v];
-    }
-    *per_mb = mode == PD_RECOMPUTE_FULL ? 0 : mode == PD_RECOMPUTE_SELECTIVE ? kept : all;
-    *once = mode == PD_RECOMPUTE_NONE ? 0 : all;
-    if (recompute_ms) *recompute_ms = again;
+double pd_stage_recompute_ms(const pd_costgraph *g, const int *nodes, int n, int mode) {
+    double again = 0;
+    for (int i = 0; i < n; i++)
+        if (pd_node_recomputed(g, nodes[i], mode)) again += g->fwd_ms[nodes[i]];
+    return again;
 }

@@ -93,9 +93,7 @@ void pd_sim_costs(pd_sim_rank_cost *rc, const pd_costgraph *g, const pd_plan *p,
         c.held = pd_mem_stage_of(p, s, g);
         c.held.in_bytes = s > 0 ? in_bytes : 0;
         c.mem = pd_mem_model_of(schedule, 0, st->recompute, 0);
-        double per_mb, once;
-        pd_stage_activation_bytes(g, st->nodes, st->n_nodes, st->recompute, &per_mb, &once,
-                                  &c.recompute_ms);
+        c.recompute_ms = pd_stage_recompute_ms(g, st->nodes, st->n_nodes, st->recompute);
         c.act_keep_bytes = c.held.act_bytes + c.held.in_bytes;
         for (int j = 0; j < st->replicas; j++) rc[p->chunks > 1 ? s : st->ranks[j]] = c;
         in_bytes = out_bytes;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "planner/cost/cost.h"
+#include "planner/cost/memory.h"
 #include "planner/dp/dp.h"
 #include "planner/sim/simulate.h"
 #include "test.h"
@@ -384,15 +385,26 @@ TEST(selective_and_full_recompute_memory_and_time) {
         g->selective_keeps[v] = v % 2 == 0;
     }
     int first[4] = {0, 2, 4, 6};
-    double per_mb, once, again;
-    pd_stage_activation_bytes(g, (int[]){0, 1}, 2, PD_RECOMPUTE_SELECTIVE, &per_mb, &once, &again);
-    CHECK_CLOSE(per_mb, 1000.0, 0, 0);
-    CHECK_CLOSE(once, 4000.0, 0, 0);
-    CHECK_CLOSE(again, 1.0, 0, 0);
-    pd_stage_activation_bytes(g, (int[]){0, 1}, 2, PD_RECOMPUTE_FULL, &per_mb, &once, &again);
-    CHECK(per_mb == 0 && once == 4000 && again == 3);
-    pd_stage_activation_bytes(g, (int[]){0, 1}, 2, PD_RECOMPUTE_NONE, &per_mb, &once, &again);
-    CHECK(per_mb == 4000 && once == 0 && again == 0);
+    /* stage 0 (nodes 0 and 1, no input), activations with one and with two minibatches in
+     * flight: the per-minibatch part is the difference, the once part what one holds beyond it */
+    int nodes01[2] = {0, 1};
+    pd_plan *p01 = plan_of(1, (int[]){0, 2}, NULL);
+    pd_mem_stage held = pd_mem_stage_of(p01, 0, g);
+    pd_plan_free(p01);
+    static const int modes[3] = {PD_RECOMPUTE_SELECTIVE, PD_RECOMPUTE_FULL, PD_RECOMPUTE_NONE};
+    double per_mb[3], once[3], again[3];
+    for (int k = 0; k < 3; k++) {
+        pd_mem_model m = pd_mem_model_of("1f1b", 0, modes[k], 0);
+        double a2 = pd_mem_act_bytes(&m, &held, 2), a3 = pd_mem_act_bytes(&m, &held, 3);
+        per_mb[k] = a3 - a2;
+        once[k] = a2 - 2 * per_mb[k];
+        again[k] = pd_stage_recompute_ms(g, nodes01, 2, modes[k]);
+    }
+    CHECK_CLOSE(per_mb[0], 1000.0, 0, 0);
+    CHECK_CLOSE(once[0], 4000.0, 0, 0);
+    CHECK_CLOSE(again[0], 1.0, 0, 0);
+    CHECK(per_mb[1] == 0 && once[1] == 4000 && again[1] == 3);
+    CHECK(per_mb[2] == 4000 && once[2] == 0 && again[2] == 0);
     pd_plan *p = plan_of(3, first, NULL);
     pd_cluster c = flat(3, 1e12);
     pd_sim_result r;

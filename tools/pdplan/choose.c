@@ -30,11 +30,8 @@ pd_costgraph *pd_recompute_graph(const pd_costgraph *g, int mode) {
         return NULL;
     }
     *r = *g;
-    for (int v = 0; v < g->n; v++) { /* selective: only the layers it does not keep run again */
-        int again = mode == PD_RECOMPUTE_FULL ||
-                    (mode == PD_RECOMPUTE_SELECTIVE && !(g->selective_keeps && g->selective_keeps[v]));
-        b[v] = g->bwd_ms[v] + (again ? g->fwd_ms[v] : 0);
-    }
+    for (int v = 0; v < g->n; v++) /* selective: only the layers it does not keep run again */
+        b[v] = g->bwd_ms[v] + (pd_node_recomputed(g, v, mode) ? g->fwd_ms[v] : 0);
     r->bwd_ms = b;
     return r;
 }
