@@ -7,12 +7,14 @@
  * forward): the DP's steady-state price sees neither the bubble nor the CPU runtime's gather
  * all-reduce, so a partition it prices higher can simulate faster and still fit. It simulates
  * each plan (time per minibatch with the warm-up, drain and flush bubbles; peak memory per
- * worker, the same function of the in-flight count the DP checked), and keeps the fastest that
- * fits, the simpler one on a tie (in the order tried). Prints why, and with --explain every
- * candidate. */
+ * worker, the same function of the in-flight count the DP checked), and under a limit also each
+ * plan's per-stage recomputation mix (each stage the cheapest mode that fits), and keeps the
+ * fastest that fits, the simpler one on a tie (in the order tried). Prints why, and with
+ * --explain every candidate. pd_backend_runs: what each backend's executor runs. */
 #include "choose.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +35,17 @@ pd_costgraph *pd_recompute_graph(const pd_costgraph *g, int mode) {
     for (int v = 0; v < g->n; v++) /* selective: only the layers it does not keep run again */
         b[v] = g->bwd_ms[v] + (pd_node_recomputed(g, v, mode) ? g->fwd_ms[v] : 0);
     r->bwd_ms = b;
+    return r;
+}
+
+pd_costgraph *pd_recompute_graph_of(const pd_costgraph *g, const pd_plan *p) {
+    pd_costgraph *r = pd_recompute_graph(g, PD_RECOMPUTE_NONE);
+    for (int s = 0; r && s < p->n_stages; s++) {
+        const pd_stage *st = &p->stages[s];
+        for (int i = 0; i < st->n_nodes; i++)
+            if (pd_node_recomputed(g, st->nodes[i], st->recompute))
+                r->bwd_ms[st->nodes[i]] += g->fwd_ms[st->nodes[i]];
+    }
     return r;
 }
 
@@ -265,16 +278,31 @@ pd_plan *pd_plan_schedule(const pd_costgraph *g, const pd_costgraph *g_dp, const
     return s;
 }
 
+int pd_backend_runs(const char *backend, const char *schedule, int recompute) {
+    static const char *const cuda_ok[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw"};
+    if (recompute < PD_RECOMPUTE_NONE || recompute > PD_RECOMPUTE_SELECTIVE) return 0;
+    if (!backend || strcmp(backend, "cuda")) return 1; /* the CPU executors run them all */
+    int known = 0;
+    for (size_t i = 0; i < sizeof cuda_ok / sizeof *cuda_ok; i++) known |= !strcmp(schedule, cuda_ok[i]);
+    if (!known || recompute == PD_RECOMPUTE_SELECTIVE) return 0; /* no forward_recompute */
+    return !(recompute && pd_schedule_splits_backward(schedule)); /* W would read overwritten
+                                                                     activations */
+}
+
 typedef struct {
     const char *schedule;
     int m_times;       /* 0: 1f1b (no batches) */
-    int recompute;
+    int recompute;     /* the parent's mode, for a mix */
     int unlimited;     /* 1: the partition the DP plans without the memory limit */
     int priced_rc;     /* recompute: 1 the DP priced the recomputed forward, 0 it did not */
     int microbatches;  /* the plan's */
     double ms, bytes;  /* simulated time per minibatch and peak memory per worker */
-    double dp_ms;      /* the DP's bottleneck (steady state, no bubble) */
+    double dp_ms;      /* the DP's bottleneck (steady state, no bubble); a mix's: its price with
+                          each stage's mode */
     int stages, fits;  /* fits: 0 when the DP found no plan under the model */
+    int mix;           /* 1: the per-stage mix derived from the candidate before it (derive_mix) */
+    char modes[32];    /* a mix's modes in stage order, run-length: "3f,2s,11n" */
+    uint64_t key;      /* the plan's schedule, M, partition and modes (plan_key) */
 } candidate;
 
 static void gb(char *buf, size_t n, double bytes) { snprintf(buf, n, "%.2f GB", bytes / 1e9); }
@@ -282,6 +310,14 @@ static void gb(char *buf, size_t n, double bytes) { snprintf(buf, n, "%.2f GB", 
 static void describe(FILE *out, const candidate *k) {
     char m[16] = "-";
     if (k->microbatches) snprintf(m, sizeof m, "%d", k->microbatches);
+    if (k->mix) {
+        fprintf(out, "%s, M %s, recomputation per stage (%s: each stage the cheapest mode that "
+                "fits), the partition of %s recomputation planned %s%s", k->schedule, m,
+                k->modes, k->recompute ? pd_recompute_name(k->recompute) : "no",
+                k->unlimited ? "without the limit" : "under its memory model",
+                k->recompute && !k->priced_rc ? " and priced without recomputation" : "");
+        return;
+    }
     fprintf(out, "%s, M %s, %s recomputation, the partition planned %s%s", k->schedule, m,
             k->recompute ? pd_recompute_name(k->recompute) : "no",
             k->unlimited ? "without the limit" : "under its memory model",
@@ -295,15 +331,162 @@ typedef struct {
     const pd_plan_opts *o;
     int cpu;
     pd_diag quiet;     /* the DP's diagnostics of candidates that fit no plan */
-    candidate k[6 * 3 * 2 * 3 * 2];
+    candidate k[2 * 6 * 3 * 2 * 3 * 2]; /* each with at most one mix after it */
     int n, best;
     pd_plan *best_plan;
     pd_cluster planned;
     int planned_rc;    /* the best plan's DP priced recomputation (its graph was g_rc) */
 } search;
 
-/* Plans and simulates one candidate; the best so far keeps its plan. 0, or 1 when the
+/* A deep copy of p; NULL on OOM. */
+static pd_plan *plan_copy(const pd_plan *p) {
+    pd_plan *x = malloc(sizeof *x);
+    pd_stage *st = calloc((size_t)(p->n_stages > 0 ? p->n_stages : 1), sizeof *st);
+    if (!x || !st) {
+        free(x);
+        free(st);
+        return NULL;
+    }
+    *x = *p;
+    x->stages = st;
+    for (int s = 0; s < p->n_stages; s++) {
+        const pd_stage *a = &p->stages[s];
+        st[s] = *a;
+        st[s].nodes = malloc(sizeof(int) * (size_t)(a->n_nodes > 0 ? a->n_nodes : 1));
+        st[s].ranks = malloc(sizeof(int) * (size_t)(a->replicas > 0 ? a->replicas : 1));
+        if (!st[s].nodes || !st[s].ranks) {
+            x->n_stages = s + 1;
+            pd_plan_free(x);
+            return NULL;
+        }
+        memcpy(st[s].nodes, a->nodes, sizeof(int) * (size_t)a->n_nodes);
+        memcpy(st[s].ranks, a->ranks, sizeof(int) * (size_t)a->replicas);
+    }
+    return x;
+}
+
+/* FNV-1a over what a simulated candidate is: schedule, M, each stage's nodes, replicas, warm-up
+ * and mode (a mix that is another candidate's plan is not simulated twice). */
+static uint64_t plan_key(const pd_plan *p, const char *schedule, int M) {
+    uint64_t h = 1469598103934665603ull;
+#define MIX(v) (h = (h ^ (uint64_t)(uint32_t)(v)) * 1099511628211ull)
+    for (const char *c = schedule; *c; c++) MIX(*c);
+    MIX(M);
+    for (int s = 0; s < p->n_stages; s++) {
+        const pd_stage *st = &p->stages[s];
+        MIX(st->n_nodes), MIX(st->replicas), MIX(st->warmup), MIX(st->recompute);
+        for (int i = 0; i < st->n_nodes; i++) MIX(st->nodes[i]);
+    }
+#undef MIX
+    return h;
+}
+
+/* The per-stage mix of plan p (schedule s, M microbatches; 0 for 1f1b) under the limit: every
+ * stage takes the mode, of those the backend runs under s, that runs the least forward again
+ * (pd_stage_recompute_ms: none, then selective, then full) among those under which its memory
+ * fits the limit, by the memory function the DP checks and the simulator reports
+ * (pd_plan_stage_memory with the stage's mode). A copy of p with those modes, their memory and
+ * its price over each stage's mode (pd_plan_price over the graph whose backwards pay what each
+ * stage recomputes); NULL when some stage fits under no mode, when every stage takes p's own
+ * mode (p itself), or on OOM. */
+static pd_plan *derive_mix(const search *q, const pd_plan *p, const char *s, int M) {
+    int n = p->n_stages, *mode = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), same = 1;
+    double *mem = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    const char *be = q->cpu ? "cpu" : "cuda";
+    pd_plan *x = NULL;
+    pd_costgraph *gm = NULL;
+    if (!mode || !mem) goto out;
+    for (int st = 0; st < n; st++) {
+        double best_t = INFINITY;
+        mode[st] = -1;
+        for (int rc = PD_RECOMPUTE_NONE; rc <= PD_RECOMPUTE_SELECTIVE; rc++) {
+            if (!pd_backend_runs(be, s, rc) || (rc == PD_RECOMPUTE_SELECTIVE && !q->g_sel)) continue;
+            pd_mem_model mm = pd_mem_model_of(s, M, rc, 0);
+            double b = pd_plan_stage_memory(p, st, q->g, &mm);
+            double t = pd_stage_recompute_ms(q->g, p->stages[st].nodes, p->stages[st].n_nodes, rc);
+            if (b <= q->c->memory_bytes && (t < best_t || (t == best_t && b < mem[st])))
+                best_t = t, mode[st] = rc, mem[st] = b;
+        }
+        if (mode[st] < 0) goto out;
+        same &= mode[st] == p->stages[st].recompute;
+    }
+    if (same || !(x = plan_copy(p))) goto out;
+    for (int st = 0; st < n; st++) {
+        x->stages[st].recompute = mode[st];
+        x->stages[st].memory_bytes = mem[st];
+    }
+    if (!(gm = pd_recompute_graph_of(q->g, x))) {
+        pd_plan_free(x);
+        x = NULL;
+        goto out;
+    }
+    x->bottleneck_ms = x->stages_ms = pd_plan_price(x, gm, q->c);
+    x->lower_bound_ms = 0; /* no DP objective: the bound was the parent's */
+    x->speedup_vs_data_parallel = x->bottleneck_ms > 0 ? x->data_parallel_ms / x->bottleneck_ms : 0;
+out:
+    free(mode);
+    free(mem);
+    pd_recompute_graph_free(gm);
+    return x;
+}
+
+/* "3f,2s,11n": p's modes in stage order, run-length. */
+static void modes_str(char *buf, size_t size, const pd_plan *p) {
+    size_t at = 0;
+    buf[0] = 0;
+    for (int s = 0; s < p->n_stages;) {
+        int e = s;
+        while (e < p->n_stages && p->stages[e].recompute == p->stages[s].recompute) e++;
+        int w = snprintf(buf + at, size - at, "%s%d%c", at ? "," : "", e - s,
+                         pd_recompute_name(p->stages[s].recompute)[0]);
+        if (w < 0 || (size_t)w >= size - at) { /* too many runs to show */
+            snprintf(buf + (size > 4 ? size - 4 : 0), size > 4 ? 4 : size, "...");
+            return;
+        }
+        at += (size_t)w;
+        s = e;
+    }
+}
+
+/* Simulates plan p (owned) as candidate x; the best so far keeps it. 0, or 1 when the
  * simulation fails (why). */
+static int simulate_candidate(search *q, pd_plan *p, candidate *x, const pd_cluster *cp,
+                              int planned_rc, char *why, int why_size) {
+    pd_sim_opts so = {.allreduce = q->cpu ? PD_SIM_AR_GATHER : PD_SIM_AR_RING,
+                      .microbatches = p->microbatches};
+    pd_sim_result r;
+    if (pd_simulate(&r, NULL, q->g, q->c, p, x->schedule, 0, &so, why, why_size)) {
+        pd_plan_free(p);
+        return 1;
+    }
+    x->microbatches = p->microbatches ? p->microbatches : x->m_times ? default_m(p) : 0;
+    x->ms = r.steady_ms;
+    x->bytes = r.peak_memory_bytes;
+    x->dp_ms = p->bottleneck_ms;
+    x->stages = p->n_stages;
+    x->fits = !(q->c->memory_bytes > 0) || r.peak_memory_bytes <= q->c->memory_bytes;
+    pd_sim_result_free(&r);
+    if (x->mix && p->simulated_ms > 0) { /* a shallow plan's bottleneck is its simulated time */
+        p->simulated_ms = p->bottleneck_ms = x->ms;
+        p->speedup_vs_data_parallel = x->ms > 0 ? p->data_parallel_ms / x->ms : 0;
+    }
+    /* the faster; on a tie the one tried first, but a uniform plan before a mix */
+    const candidate *b = q->best >= 0 ? &q->k[q->best] : NULL;
+    if (x->fits && (!b || x->ms < b->ms * (1 - 1e-9) ||
+                    (b->mix && !x->mix && x->ms <= b->ms * (1 + 1e-9)))) {
+        q->best = (int)(x - q->k);
+        pd_plan_free(q->best_plan);
+        q->best_plan = p;
+        q->planned = *cp;
+        q->planned_rc = planned_rc;
+    } else {
+        pd_plan_free(p);
+    }
+    return 0;
+}
+
+/* Plans and simulates one candidate, and, under a limit, where the plan recomputes or does not
+ * fit, its per-stage mix (derive_mix) after it. 0, or 1 when a simulation fails (why). */
 static int try_candidate(search *q, const char *s, int mt, int rc, int unlimited, int priced_rc,
                          char *why, int why_size) {
     pd_cluster cp, cu = *q->c;
@@ -316,32 +499,32 @@ static int try_candidate(search *q, const char *s, int mt, int rc, int unlimited
     pd_plan *p = pd_plan_schedule(q->g, g_dp, unlimited ? &cu : q->c, &oc,
                                   s, rc, 0, mt, &cp, &q->quiet);
     candidate *x = &q->k[q->n++];
-    *x = (candidate){s, mt, rc, unlimited, priced_rc, 0, 0, 0, 0, 0, 0};
+    *x = (candidate){.schedule = s, .m_times = mt, .recompute = rc, .unlimited = unlimited,
+                     .priced_rc = priced_rc};
     if (!p) return 0;
-    pd_sim_opts so = {.allreduce = q->cpu ? PD_SIM_AR_GATHER : PD_SIM_AR_RING,
-                      .microbatches = p->microbatches};
-    pd_sim_result r;
-    if (pd_simulate(&r, NULL, q->g, q->c, p, s, 0, &so, why, why_size)) {
-        pd_plan_free(p);
+    int M = mt ? (p->microbatches ? p->microbatches : default_m(p)) : 0;
+    x->key = plan_key(p, s, M);
+    /* the mix before the parent's simulation, which may keep the plan as the best: none where
+     * every stage takes p's own mode (a plan without recomputation that fits, or one whose
+     * every stage needs its mode) */
+    int derive = q->c->memory_bytes > 0 && q->o->cost_model != PD_COST_PIPEDREAM;
+    pd_plan *mix = derive ? derive_mix(q, p, s, M) : NULL;
+    if (simulate_candidate(q, p, x, &cp, priced_rc, why, why_size)) {
+        pd_plan_free(mix);
         return 1;
     }
-    x->microbatches = p->microbatches ? p->microbatches : mt ? default_m(p) : 0;
-    x->ms = r.steady_ms;
-    x->bytes = r.peak_memory_bytes;
-    x->dp_ms = p->bottleneck_ms;
-    x->stages = p->n_stages;
-    x->fits = !(q->c->memory_bytes > 0) || r.peak_memory_bytes <= q->c->memory_bytes;
-    pd_sim_result_free(&r);
-    if (x->fits && (q->best < 0 || x->ms < q->k[q->best].ms * (1 - 1e-9))) {
-        q->best = q->n - 1;
-        pd_plan_free(q->best_plan);
-        q->best_plan = p;
-        q->planned = cp;
-        q->planned_rc = priced_rc;
-    } else {
-        pd_plan_free(p);
-    }
-    return 0;
+    if (!mix) return 0;
+    uint64_t key = plan_key(mix, s, M);
+    for (int i = 0; i < q->n; i++)
+        if (q->k[i].stages && q->k[i].key == key) { /* another candidate's plan */
+            pd_plan_free(mix);
+            return 0;
+        }
+    candidate *y = &q->k[q->n++];
+    *y = *x;
+    y->mix = 1, y->key = key;
+    modes_str(y->modes, sizeof y->modes, mix);
+    return simulate_candidate(q, mix, y, &cp, -2, why, why_size);
 }
 
 static void print_candidates(FILE *out, const search *q, const char *lb) {
@@ -365,12 +548,17 @@ static void print_candidates(FILE *out, const search *q, const char *lb) {
             continue;
         }
         gb(mb, sizeof mb, k->bytes);
-        fprintf(out, "  %-7s %5s %-10s %-9s %6d %10.4f %13.4f %12s%s%s\n", k->schedule, m,
-                pd_recompute_name(k->recompute), part, k->stages, k->dp_ms, k->ms, mb,
-                k->fits ? "" : "  over the limit", i == q->best ? "  <- chosen" : "");
+        char mix[48] = "";
+        if (k->mix) snprintf(mix, sizeof mix, "  modes %s", k->modes);
+        fprintf(out, "  %-7s %5s %-10s %-9s %6d %10.4f %13.4f %12s%s%s%s\n", k->schedule, m,
+                k->mix ? "mix" : pd_recompute_name(k->recompute), part, k->stages, k->dp_ms, k->ms,
+                mb, k->fits ? "" : "  over the limit", mix, i == q->best ? "  <- chosen" : "");
     }
     fprintf(out, "  (partition: planned by the DP under the candidate's memory model, or without "
-                 "the limit; -rc: priced without the recomputed forward)\n");
+                 "the limit; -rc: priced without the recomputed forward; mix: the partition of "
+                 "the row above, each stage the mode that runs the least forward again among "
+                 "those under which it fits the limit, modes per stage n none, s selective, "
+                 "f full)\n");
 }
 
 pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_costgraph *g_rc,
@@ -389,13 +577,12 @@ pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_costgraph
     double limit = c->memory_bytes;
     char why[512];
     int failed = 0;
-    int rc_max = g_sel ? PD_RECOMPUTE_SELECTIVE : PD_RECOMPUTE_FULL; /* selective: CPU only */
+    int rc_max = g_sel ? PD_RECOMPUTE_SELECTIVE : PD_RECOMPUTE_FULL; /* g_sel: not for cuda */
     for (int rc = 0; rc <= rc_max && !failed; rc++)
         for (int si = 0; si < 6 && !failed; si++) {
             const char *s = names[si];
             int is_1f1b = !strcmp(s, "1f1b");
-            if (!cpu && strcmp(s, "flush") && strcmp(s, "gpipe") && !is_1f1b) continue;
-            if (rc && !cpu && pd_schedule_splits_backward(s)) continue; /* the CPU's only */
+            if (!pd_backend_runs(cpu ? "cpu" : "cuda", s, rc)) continue;
             for (int mt = is_1f1b ? 0 : 1; mt <= (is_1f1b ? 0 : 2) && !failed; mt++)
                 for (int un = 0; un < (limit > 0 ? 2 : 1) && !failed; un++)
                     for (int pr = rc ? 1 : 0; pr >= 0 && !failed; pr--)
@@ -418,19 +605,22 @@ pd_plan *pd_choose_schedule(FILE *out, const pd_costgraph *g, const pd_costgraph
         return NULL;
     }
     const candidate *w = &q->k[q->best];
-    int planned_n = 0;
-    for (int i = 0; i < q->n; i++) planned_n += q->k[i].stages > 0;
+    int planned_n = 0, mixes = 0;
+    for (int i = 0; i < q->n; i++) planned_n += q->k[i].stages > 0, mixes += q->k[i].mix;
     gb(mb, sizeof mb, w->bytes);
     fprintf(out, "schedule: ");
     describe(out, w);
     fprintf(out, ": %.4f ms per minibatch simulated, %s per worker", w->ms, mb);
     if (limit > 0) fprintf(out, " (limit %s)", lb);
-    fprintf(out, "; the fastest that fits of %d plans simulated (%d candidates; the others have no "
-            "plan under their memory model)\n", planned_n, q->n);
+    fprintf(out, "; the fastest that fits of %d plans simulated (%d candidates, %d of them "
+            "per-stage recomputation mixes; the others have no plan under their memory model)\n",
+            planned_n, q->n, mixes);
     pd_plan *p = q->best_plan;
     *planned = q->planned;
     *planned_rc = q->planned_rc;
-    if (w->recompute && !q->planned_rc) {
+    if (w->mix) { /* priced and its memory counted with each stage's mode (derive_mix) */
+        *planned_rc = -2;
+    } else if (w->recompute && !q->planned_rc) {
         /* the DP priced this partition without the recomputed forward: the table gives its
          * stages as they run (recomputing), and it is no DP optimum to certify */
         p->bottleneck_ms = pd_plan_price(p, w->recompute == PD_RECOMPUTE_SELECTIVE ? g_sel : g_rc, c);

@@ -1,5 +1,6 @@
 /* cli_args.c: parses and validates pdplan's command line into a pd_cli (see cli_args.h). */
 #include "cli_args.h"
+#include "choose.h"
 #include "planner/certificate/ilp.h"
 #include "runtime/schedule/schedule.h"
 
@@ -461,21 +462,27 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
         pd_diag_error(d, "pdplan", 0, 0, "--schedule auto chooses the microbatches and "
                       "recomputation itself: drop --recompute, --microbatches and "
                       "--vertical-sync, or name a schedule");
-    /* the CUDA executor runs full recomputation, not selective, and not with a split backward */
-    if (!strcmp(cli->backend, "cuda") && any_selective(cli))
+    /* what the backend's executor refuses (pd_backend_runs, which --schedule auto's candidates
+     * keep to): the CUDA executor runs full recomputation, not selective, and not with a split
+     * backward, and not the interleaved schedule */
+    int inter = !strcmp(cli->schedule, "interleaved"), auto_ = !strcmp(cli->schedule, "auto");
+    if (!auto_ && inter && !pd_backend_runs(cli->backend, cli->schedule, PD_RECOMPUTE_NONE))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved runs on the CPU backend only: "
+                      "the CUDA executor does not run interleaved schedules");
+    else if (!auto_ && !pd_backend_runs(cli->backend, cli->schedule, PD_RECOMPUTE_NONE))
+        pd_diag_error(d, "pdplan", 0, 0, "--schedule %s does not run on --backend %s",
+                      cli->schedule, cli->backend);
+    else if (any_selective(cli) &&
+             !pd_backend_runs(cli->backend, auto_ ? "1f1b" : cli->schedule, PD_RECOMPUTE_SELECTIVE))
         pd_diag_error(d, "pdplan", 0, 0, "--recompute selective runs on the CPU backend only: the "
                       "CUDA stages have no forward_recompute");
-    if (!strcmp(cli->backend, "cuda") && cli->recompute &&
-        pd_schedule_splits_backward(cli->schedule))
+    else if (!auto_ && cli->recompute &&
+             !pd_backend_runs(cli->backend, cli->schedule, PD_RECOMPUTE_FULL))
         pd_diag_error(d, "pdplan", 0, 0, "--recompute with --schedule %s runs on the CPU backend "
                       "only (the CUDA executor does not recompute for backward_weight)",
                       cli->schedule);
-    int inter = !strcmp(cli->schedule, "interleaved");
     if (seen[O_CHUNKS] && !inter)
         pd_diag_error(d, "pdplan", 0, 0, "--chunks applies to --schedule interleaved");
-    if (inter && !strcmp(cli->backend, "cuda"))
-        pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved runs on the CPU backend only: "
-                      "the CUDA executor does not run interleaved schedules");
     if (inter && cli->vertical_sync)
         pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved with --vertical-sync is not "
                       "supported (one weight version per chunk)");

@@ -303,7 +303,9 @@ int main(int argc, char **argv) {
             static char chosen_name[16];
             snprintf(chosen_name, sizeof chosen_name, "%s", p->schedule);
             cli.schedule = chosen_name;
-            cli.recompute = p->stages[0].recompute;
+            cli.recompute = 0; /* the stages' own modes, a mix's too (pd_cli_apply_recompute) */
+            for (int s = 0; s < p->n_stages; s++)
+                if (p->stages[s].recompute) cli.recompute = p->stages[s].recompute;
             cli.microbatches = p->microbatches;
         }
     } else if (inter) { /* p * v one-worker stages, mapped onto the p workers below */
@@ -315,8 +317,17 @@ int main(int argc, char **argv) {
         p = pd_plan_schedule(g, rc_all ? g_rc : g, &c, &o, cli.schedule, rc_all, cli.microbatches,
                              1, &c_planned, &d);
     }
-    const pd_costgraph *g_planned = /* the certificate's */
+    const pd_costgraph *g_planned = /* the certificate's (a mix's: its stages' modes, --explain's) */
         priced_rc <= 0 ? g : choose && cli.recompute == PD_RECOMPUTE_SELECTIVE ? g_sel : g_rc;
+    if (p && priced_rc == -2 && !inter) {
+        pd_recompute_graph_free(g_rc); /* not needed after the choice */
+        g_planned = g_rc = pd_recompute_graph_of(g, p);
+        if (!g_rc) {
+            pd_diag_error(&d, "pdplan", 0, 0, "out of memory");
+            status = EXIT_INTERNAL;
+            goto done;
+        }
+    }
     pd_progress_end();
     if (!p) {
         status = pd_diag_errors(&d) ? EXIT_INPUT : EXIT_INTERNAL;
@@ -328,7 +339,8 @@ int main(int argc, char **argv) {
     snprintf(p->schedule, sizeof p->schedule, "%s", cli.schedule);
     p->straight = cli.straight;
     p->vertical_sync = cli.vertical_sync && !strcmp(cli.schedule, "1f1b");
-    if (pd_cli_apply_recompute(&cli, p, &d)) { /* every stage's mode, or the listed ones' */
+    /* every stage's mode, or the listed ones' (auto's plan has its stages' own) */
+    if ((!choose || inter) && pd_cli_apply_recompute(&cli, p, &d)) {
         status = EXIT_INPUT;
         fprintf(stderr, "pdplan: no plan; nothing written\n");
         goto done;
@@ -439,7 +451,10 @@ int main(int argc, char **argv) {
     }
     if (!cli.quiet) {
         pd_plan_print_table(stdout, p, g, &c, &info);
-        if (priced_rc < 0)
+        if (priced_rc == -2)
+            printf("certificate: not run (--schedule auto chose a per-stage recomputation mix, "
+                   "which no DP run priced)\n");
+        else if (priced_rc < 0)
             printf("certificate: not run (--schedule auto chose a recomputing plan on a "
                    "partition the DP priced without recomputation)\n");
         else
