@@ -301,7 +301,7 @@ typedef struct {
                           each stage's mode */
     int stages, fits;  /* fits: 0 when the DP found no plan under the model */
     int mix;           /* 1: the per-stage mix derived from the candidate before it (derive_mix) */
-    char modes[32];    /* a mix's modes in stage order, run-length: "3f,2s,11n" */
+    char modes[96];    /* a mix's modes in stage order, run-length: "3f,2s,11n" */
     uint64_t key;      /* the plan's schedule, M, partition and modes (plan_key) */
 } candidate;
 
@@ -548,7 +548,7 @@ static void print_candidates(FILE *out, const search *q, const char *lb) {
             continue;
         }
         gb(mb, sizeof mb, k->bytes);
-        char mix[48] = "";
+        char mix[112] = "";
         if (k->mix) snprintf(mix, sizeof mix, "  modes %s", k->modes);
         fprintf(out, "  %-7s %5s %-10s %-9s %6d %10.4f %13.4f %12s%s%s%s\n", k->schedule, m,
                 k->mix ? "mix" : pd_recompute_name(k->recompute), part, k->stages, k->dp_ms, k->ms,
