@@ -473,9 +473,6 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
     int inter = !strcmp(cli->schedule, "interleaved");
     if (seen[O_CHUNKS] && !inter)
         pd_diag_error(d, "pdplan", 0, 0, "--chunks applies to --schedule interleaved");
-    if (inter && !strcmp(cli->backend, "cuda"))
-        pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved runs on the CPU backend only: "
-                      "the CUDA executor does not run interleaved schedules");
     if (inter && cli->vertical_sync)
         pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved with --vertical-sync is not "
                       "supported (one weight version per chunk)");
