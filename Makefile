@@ -223,6 +223,18 @@ build/cuda/runtime/cuda/%.o: runtime/cuda/%.c $(wildcard runtime/cuda/*.h runtim
 build/libpdrt_cuda.a: $(CUDA_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# the CUDA executor on a host stand-in of the CUDA runtime (tests/cuda_host/host_cuda.c): its
+# schedules, stash, arena, links and evaluation run and are tested without a GPU (the stages'
+# kernels are the CPU's); needs the CUDA headers only, no libcudart, NCCL or nvcc. Sanitized.
+CUDA_HOST_SRC := $(filter-out runtime/cuda/transport/transport_ipc.c \
+    runtime/cuda/transport/transport_nccl.c,$(CUDA_RT_SRC)) tests/cuda_host/host_cuda.c
+build/cuda_host/%.o: %.c $(wildcard runtime/cuda/*.h runtime/cuda/transport/*.h \
+    runtime/transport/*.h) runtime/rt.h runtime/pdrt.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SANFLAGS) $(CUDA_INC) $(MPI_CFLAGS) -c $< -o $@
+build/cuda_host/libpdrt_cuda_host.a: $(CUDA_HOST_SRC:%.c=build/cuda_host/%.o)
+	rm -f $@ && ar rcs $@ $^
+
 # the GPU op checks: UBSan only (AddressSanitizer and the CUDA driver do not mix); SKIPs without a GPU
 CUDA_TEST_DEPS := tests/cuda/test_ops_cuda.c tests/test_main.c $(CUDA_REF_SRC) build/libpdrt_cuda.a
 define cuda_test_link

@@ -3,7 +3,8 @@
 # its tools there (no libyaml, GLPK or MPI needed), checks every GPU op forward and backward
 # against the CPU ops (build/cuda/test_ops_cuda), runs a 2-stage fmnist_cnn pipeline on one GPU
 # (CUDA IPC between the stages) against the CPU pipeline, then zb-h1, zb-h2, 2bw and
-# recomputation on a 2-stage tiny model against the CPU's, then times full training steps of VGG-16
+# recomputation on a 2-stage tiny model against the CPU's, the interleaved schedule (fmnist_cnn,
+# 2 ranks x 2 chunks) against the CPU's --single, then times full training steps of VGG-16
 # (batch 64), AlexNet (256) and ResNet-50 (128) in fp32 without TF32 and in bf16, and prints a
 # table against the PyTorch eager anchors measured on one H200 (../shared/anchors/h200).
 # Usage: bench/gpu_check.sh [OUTDIR]   (OUTDIR receives the logs; default build/gpu_check)
@@ -15,7 +16,10 @@ if [ "${1:-}" = --generate ]; then # here, where pdplan runs: the sources step 3
     bin/pdplan models/fmnist_cnn.yaml -n 2 --straight -q -o bench/gpu_pipeline/cpu &&
         bin/pdplan models/fmnist_cnn.yaml -n 2 --straight -q --backend cuda -o bench/gpu_pipeline/cuda &&
         bin/pdplan tests/data/models/tiny.yaml -n 2 --straight -q -o bench/gpu_pipeline/tiny_cpu &&
-        bin/pdplan tests/data/models/tiny.yaml -n 2 --straight -q --backend cuda -o bench/gpu_pipeline/tiny_cuda
+        bin/pdplan tests/data/models/tiny.yaml -n 2 --straight -q --backend cuda -o bench/gpu_pipeline/tiny_cuda &&
+        bin/pdplan models/fmnist_cnn.yaml -n 2 --schedule interleaved --chunks 2 -q -o bench/gpu_pipeline/inter_cpu &&
+        bin/pdplan models/fmnist_cnn.yaml -n 2 --schedule interleaved --chunks 2 -q --backend cuda \
+            -o bench/gpu_pipeline/inter_cuda
     exit $?
 fi
 out=${1:-build/gpu_check}
@@ -185,6 +189,49 @@ sched_check() {
     [ $ok = 1 ]
 }
 sched_check || status=1
+
+say "interleaved on the GPU: fmnist_cnn, 2 ranks x 2 chunks on one GPU (CUDA IPC)"
+# The rank binaries (pdrt_cuda_main_chunks) train 40 minibatches of synthetic data, seed 7; the
+# interleaved schedule computes sequential SGD in batches of the plan's M, so the CPU's --single
+# of the same plan is the reference (bit for bit on the CPU executor). Pass: every tensor within 2e-2 (normwise,
+# relative), the IPC transport used. (Without a GPU, tests/cli/test_cuda_executor_host.sh runs
+# the same executor on a host stand-in: bit for bit the CPU's.)
+inter_check() {
+    local p="$out/inter" ok=1 n=0 f e
+    rm -rf "$p" && mkdir -p "$p"
+    if [ -x bin/pdplan ] && bin/pdplan models/fmnist_cnn.yaml -n 2 --schedule interleaved --chunks 2 -q \
+            -o "$p/cpu" >/dev/null 2>&1 && bin/pdplan models/fmnist_cnn.yaml -n 2 --schedule interleaved \
+            --chunks 2 -q --backend cuda -o "$p/cuda" >/dev/null 2>&1; then
+        echo "(generated with bin/pdplan)"
+    else
+        cp -r bench/gpu_pipeline/inter_cpu "$p/cpu" && cp -r bench/gpu_pipeline/inter_cuda "$p/cuda" ||
+            { echo "FAIL interleaved: no sources"; return 1; }
+    fi
+    make -s -C "$p/cpu" PDRT_ROOT="$PWD" "${blas[@]}" pd_single >"$p/build.log" 2>&1 &&
+        make -s -C "$p/cuda" PDRT_ROOT="$PWD" "${blas[@]}" >>"$p/build.log" 2>&1 ||
+        { tail -n 30 "$p/build.log"; echo "FAIL interleaved build"; return 1; }
+    local mpi=(mpirun --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS=1)
+    [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
+    local args=(--steps 40 --data synthetic --seed 7 --no-eval --no-trace)
+    OPENBLAS_NUM_THREADS=1 timeout -k 5 120 "$p/cpu/pd_single" --single \
+        "${args[@]}" --save "$p/w_single" --run-dir "$p/run_single" >"$p/single.log" 2>&1 ||
+        { tail -n 10 "$p/single.log"; echo "FAIL interleaved: --single"; return 1; }
+    timeout -k 5 120 "${mpi[@]}" -np 1 "$p/cuda/rank_0" "${args[@]}" --save "$p/w_cuda" --run-dir "$p/run_cuda" : \
+        -np 1 "$p/cuda/rank_1" "${args[@]}" --save "$p/w_cuda" --run-dir "$p/run_cuda" >"$p/cuda.log" 2>&1 ||
+        { tail -n 20 "$p/cuda.log"; echo "FAIL interleaved run"; return 1; }
+    grep -E 'link to rank|memory plan' "$p/cuda.log"
+    grep -q 'link to rank 1: cuda-ipc' "$p/cuda.log" || { echo "FAIL interleaved: rank 0 did not use CUDA IPC"; ok=0; }
+    grep -E '^steps' "$p/cuda.log" "$p/single.log"
+    for f in "$p"/w_single/*.f32; do
+        e=$(dist "$p/w_single" "$p/w_cuda" "$(basename "${f%.f32}")")
+        n=$((n + 1))
+        below "$e" 2e-2 || { echo "FAIL interleaved: ${f##*/} differs by $e"; ok=0; }
+    done
+    echo "weights compared: $n tensors, largest difference $(dist "$p/w_single" "$p/w_cuda")"
+    [ "$n" -gt 0 ] && [ $ok = 1 ] && echo "PASS interleaved: 2 ranks x 2 chunks on one GPU match the CPU's --single"
+    [ "$n" -gt 0 ] && [ $ok = 1 ]
+}
+inter_check || status=1
 
 say "training steps (median of 10 after 3 warm-up steps)"
 export NVIDIA_TF32_OVERRIDE=0 # fp32 means fp32: no TF32 anywhere

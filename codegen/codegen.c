@@ -244,14 +244,16 @@ static int write_single(const texts *t, const pd_model *m, const pd_plan *p, con
     return rc;
 }
 
+/* The Makefile from its template; no_stages: its stage list empty (the CUDA backend's
+ * interleaved plans build only the ranks' binaries, write_ranks). */
 static int write_makefile(const texts *t, const pd_model *m, const pd_plan *p, const char *root,
-                          const char *outdir, pd_diag *d) {
+                          const char *outdir, int no_stages, pd_diag *d) {
     char path[4400], unknown[64];
     char *stages = malloc((size_t)p->n_stages * 16 + 1);
     if (!stages) return 1;
     size_t off = 0;
     stages[0] = 0;
-    for (int s = 0; s < p->n_stages; s++)
+    for (int s = 0; s < p->n_stages && !no_stages; s++)
         off += (size_t)sprintf(stages + off, "%sstage_%d", s ? " " : "", s);
     cg_subst sb[] = {{"MODEL", m->name}, {"VERSION", PDPLAN_VERSION}, {"ROOT", root},
                      {"STAGES", stages}};
@@ -267,29 +269,43 @@ static int write_makefile(const texts *t, const pd_model *m, const pd_plan *p, c
     return rc;
 }
 
-/* Interleaved plans: rank_R.c, rank R's binary, which runs its chunks' stages R, R + p, ...
- * (compiled with -DPDRT_NO_MAIN), and the Makefile's rules for them, appended to the template's
- * (whose stage_K binaries are not launched). */
-static int write_ranks(const texts *t, const pd_model *m, const pd_plan *p, const char *outdir,
-                       pd_diag *d) {
+/* rank_R.c (cpu) or rank_R.cu (cuda): rank R's binary under an interleaved plan, which runs its
+ * chunks' stages R, R + p, ... through pdrt_main_chunks or pdrt_cuda_main_chunks. */
+static int write_rank(const texts *t, const pd_model *m, const pd_plan *p, int r, int cuda,
+                      const char *outdir, pd_diag *d) {
     char path[4400], name[64], what[128];
     int P = p->workers, V = p->chunks;
-    for (int r = 0; r < P; r++) {
-        snprintf(name, sizeof name, "rank_%d.c", r);
-        snprintf(what, sizeof what, "rank %d of %d (interleaved): stages %d, %d, ... of %d, "
-                 "one chunk each", r, P, r, r + P, p->n_stages);
-        char *banner = banner_for(t, m, name, what, d);
-        FILE *f = banner ? open_out(outdir, name, path, sizeof path, d) : NULL;
-        if (f) {
-            fprintf(f, "%s#include \"pdrt.h\"\n\n", banner);
-            for (int c = 0; c < V; c++) fprintf(f, "extern const pdrt_stage S%d_stage;\n", c * P + r);
-            fprintf(f, "\nint main(int argc, char **argv) {\n    const pdrt_stage *const chunks[] = {");
-            for (int c = 0; c < V; c++) fprintf(f, "%s&S%d_stage", c ? ", " : "", c * P + r);
-            fprintf(f, "};\n    return pdrt_main_chunks(argc, argv, chunks, %d);\n}\n", V);
-        }
-        free(banner);
-        if (!f || close_out(f, path, d)) return 1;
+    snprintf(name, sizeof name, "rank_%d.%s", r, cuda ? "cu" : "c");
+    snprintf(what, sizeof what, "rank %d of %d (interleaved): stages %d, %d, ... of %d, "
+             "one chunk each", r, P, r, r + P, p->n_stages);
+    char *banner = banner_for(t, m, name, what, d);
+    FILE *f = banner ? open_out(outdir, name, path, sizeof path, d) : NULL;
+    if (f && cuda) {
+        fprintf(f, "%s#include \"pdrt_cuda.h\"\n\n", banner);
+        for (int c = 0; c < V; c++) fprintf(f, "pdrt_cuda_stage S%d_describe(void);\n", c * P + r);
+        fprintf(f, "\nint main(int argc, char **argv) {\n    const pdrt_cuda_stage chunks[] = {");
+        for (int c = 0; c < V; c++) fprintf(f, "%sS%d_describe()", c ? ", " : "", c * P + r);
+        fprintf(f, "};\n    return pdrt_cuda_main_chunks(argc, argv, chunks, %d);\n}\n", V);
+    } else if (f) {
+        fprintf(f, "%s#include \"pdrt.h\"\n\n", banner);
+        for (int c = 0; c < V; c++) fprintf(f, "extern const pdrt_stage S%d_stage;\n", c * P + r);
+        fprintf(f, "\nint main(int argc, char **argv) {\n    const pdrt_stage *const chunks[] = {");
+        for (int c = 0; c < V; c++) fprintf(f, "%s&S%d_stage", c ? ", " : "", c * P + r);
+        fprintf(f, "};\n    return pdrt_main_chunks(argc, argv, chunks, %d);\n}\n", V);
     }
+    free(banner);
+    return !f || close_out(f, path, d);
+}
+
+/* Interleaved plans: every rank's binary source, and the Makefile's rules for them, appended to
+ * the template's (cpu: whose stage_K binaries are not launched; cuda: whose stage list is
+ * empty, the stages compiled once more without their main as chunk_K.o). */
+static int write_ranks(const texts *t, const pd_model *m, const pd_plan *p, const char *outdir,
+                       int cuda, pd_diag *d) {
+    char path[4400];
+    int P = p->workers, V = p->chunks;
+    for (int r = 0; r < P; r++)
+        if (write_rank(t, m, p, r, cuda, outdir, d)) return 1;
     snprintf(path, sizeof path, "%s/Makefile", outdir);
     FILE *f = fopen(path, "a");
     if (!f) {
@@ -299,13 +315,21 @@ static int write_ranks(const texts *t, const pd_model *m, const pd_plan *p, cons
     fprintf(f, "\n# interleaved: one binary per rank, linking its chunks' stages\nRANKS     :=");
     for (int r = 0; r < P; r++) fprintf(f, " rank_%d", r);
     fprintf(f, "\n.PHONY: clean-ranks\nstages: $(RANKS)\nclean: clean-ranks\nclean-ranks:\n"
-            "\trm -f $(RANKS)\n");
+            "\trm -f $(RANKS)%s\n", cuda ? " $(RANKS:%=%.o) chunk_*.o" : "");
+    if (cuda)
+        fprintf(f, "chunk_%%.o: stage_%%.cu\n\t$(NVCC) $(NVCCFLAGS) $(CUDA_INC) -DPDRT_NO_MAIN -c $< "
+                "-o $@\nrank_%%.o: rank_%%.cu\n\t$(NVCC) $(NVCCFLAGS) $(CUDA_INC) -c $< -o $@\n");
     for (int r = 0; r < P; r++) {
         char srcs[1024] = "";
         for (int c = 0, off = 0; c < V && off < (int)sizeof srcs - 32; c++)
-            off += snprintf(srcs + off, sizeof srcs - (size_t)off, " stage_%d.c", c * P + r);
-        fprintf(f, "rank_%d: rank_%d.c%s $(LIBPDRT)\n\t$(CC) $(CFLAGS_GEN) -DPDRT_NO_MAIN -o $@ "
-                "rank_%d.c%s $(LIBS)\n", r, r, srcs, r, srcs);
+            off += snprintf(srcs + off, sizeof srcs - (size_t)off, cuda ? " chunk_%d.o" : " stage_%d.c",
+                            c * P + r);
+        if (cuda)
+            fprintf(f, "rank_%d: rank_%d.o%s $(LIBPDRT)\n\t$(CC) -o $@ rank_%d.o%s $(LIBS)\n", r, r,
+                    srcs, r, srcs);
+        else
+            fprintf(f, "rank_%d: rank_%d.c%s $(LIBPDRT)\n\t$(CC) $(CFLAGS_GEN) -DPDRT_NO_MAIN -o $@ "
+                    "rank_%d.c%s $(LIBS)\n", r, r, srcs, r, srcs);
     }
     return close_out(f, path, d);
 }
@@ -320,7 +344,8 @@ static int write_launch(const pd_model *m, const pd_plan *p, const char *outdir,
     fprintf(f, "model %s\nschedule %s\nstages %d\nranks %d\nsingle %s\n", m->name,
             p->schedule[0] ? p->schedule : "1f1b", p->n_stages,
             p->workers > 0 ? p->workers : p->n_stages,
-            cuda ? "stage_0" : "pd_single"); /* cuda: stage_0 refuses --single with a message */
+            !cuda ? "pd_single" : p->chunks > 1 ? "rank_0" : "stage_0"); /* cuda: it refuses
+                                                       * --single with a message */
     if (cuda) fprintf(f, "backend cuda\n");
     if (p->chunks > 1) { /* interleaved: one binary per rank, its "stage" line the rank's */
         fprintf(f, "chunks %d\n", p->chunks);
@@ -401,8 +426,8 @@ int pd_codegen(const pd_model *m, const pd_costgraph *g, const pd_plan *p, const
 
     if (write_stages(&t, &pr, m, p, outdir, cuda, bf16, d)) goto out;
     if (!cuda && write_single(&t, m, p, outdir, d)) goto out; /* none for cuda */
-    if (write_makefile(&t, m, p, root, outdir, d)) goto out;
-    if (!cuda && p->chunks > 1 && write_ranks(&t, m, p, outdir, d)) goto out;
+    if (write_makefile(&t, m, p, root, outdir, cuda && p->chunks > 1, d)) goto out;
+    if (p->chunks > 1 && write_ranks(&t, m, p, outdir, cuda, d)) goto out;
     if (write_launch(m, p, outdir, cuda, d)) goto out;
     rc = 0;
 out:

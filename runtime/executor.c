@@ -47,11 +47,9 @@ static int any_nonfinite(const float *x, int64_t n) {
     return s != 0.0f;
 }
 
-/* The MPI tag of a message of minibatch mb over link `edge` (interleaved: the link between
- * stages s and s + 1 is edge s / p, so that a rank's chunks talking to one peer stay apart). */
+/* The MPI tag of a message of minibatch mb over link `edge` (pdrt_chunk_tag). */
 int pdrt_ex_tag(const ex_t *e, int kind, int64_t mb, int edge) {
-    if (e->chunks <= 1) return pdrt_tag_of(kind, mb);
-    return kind + 2 * (edge + e->chunks * (int)(mb % (16384 / e->chunks)));
+    return pdrt_chunk_tag(kind, mb, edge, e->chunks);
 }
 
 /* This replica's own running count of minibatch mb (its minibatches are j, j+R, ...): indexes

@@ -310,6 +310,11 @@ char *pdrt_trace_events_json(int pid, size_t *len);
 /* Writes dir/trace.json: the process-name metadata (names[i] for pid i) and the events text. */
 void pdrt_trace_write(const char *dir, const char *events, int n_pids, const char *const *names);
 void pdrt_trace_free(void);
+/* Gathers every rank's events to root, which writes run_dir/trace.json with each rank named by
+ * its stage and replica (first_rank: stage k's first rank), or under interleaved (chunks > 1)
+ * by its chunks (executor_trace.c). Collective over MPI_COMM_WORLD. */
+void pdrt_trace_gather_write(const char *run_dir, int rank, int n_ranks, int root,
+                             const int *first_rank, int n_stages, int chunks);
 
 /* The schedule a stage runs for `steps` minibatches, from its descriptor and the options. */
 pd_schedule *pdrt_schedule_for(const pdrt_stage *st, const pdrt_args *a, int steps);

@@ -32,8 +32,7 @@ pd_schedule *pdrt_schedule_for(const pdrt_stage *st, const pdrt_args *a, int ste
                            pdrt_microbatches(st, a)};
     if (!strcmp(sp.name, "interleaved"))
         PDRT_FAIL("--schedule interleaved runs the ranks of a plan made with pdplan --schedule "
-                  "interleaved --chunks V (the CPU backend's rank_R binaries), not one stage per "
-                  "rank; the CUDA executor does not run interleaved");
+                  "interleaved --chunks V (its rank_R binaries), not one stage per rank");
     pd_schedule *s = pd_schedule_build(&sp);
     if (!s) PDRT_FAIL("cannot build the %s schedule for %d steps", sp.name, steps);
     return s;

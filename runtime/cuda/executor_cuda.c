@@ -36,7 +36,8 @@ static void progress(cx_t *e, int epoch, int64_t local, int force) {
     pdrt_progress(&e->lg, epoch, local, e->per_epoch, e->B, e->a->log_every, force);
 }
 
-/* waits for send slot k of kind (0 activations, 1 gradients) to be free on every link */
+/* waits for send slot k of kind (0 activations, 1 gradients; 2 r + kind of ring position r) to
+ * be free on every link (the chunk's own slots: e->slot0 + k) */
 static void slot_free(cx_t *e, int k, double *wait_ms) {
     double t = pdrt_now();
     for (int i = 0; i < e->n_links; i++)
@@ -44,7 +45,7 @@ static void slot_free(cx_t *e, int k, double *wait_ms) {
             pdrt_watch(k % 2 ? "a send of gradients to complete (transport or GPU)"
                              : "a send of activations to complete (transport or GPU)",
                        e->la[i] == e->rank ? e->lb[i] : e->la[i], -1);
-            e->links[i].t->send_wait(&e->links[i], k);
+            e->links[i].t->send_wait(&e->links[i], e->slot0 + k);
             pdrt_unwatch();
         }
     *wait_ms += 1e3 * (pdrt_now() - t);
@@ -232,24 +233,37 @@ static void step(cx_t *e) {
     e->stats.step_ms += 1e3 * (pdrt_now() - t);
 }
 
-/* Runs one schedule: minibatches off .. off + steps - 1 of the epoch, base + mb being their
- * global step numbers. */
-static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base, int64_t off) {
-    const pd_rank_schedule *rs = &s->ranks[e->rank];
-    const pdrt_stage *st = e->st;
-    PDRT_CHECK(rs->stage == st->index);
-    e->epoch_base_updates = e->updates;
+/* The waits of every send this chunk has in flight (its slots on every link). */
+static void sends_wait(cx_t *e) {
+    for (int q = 0; q < 2 * e->S; q++) slot_free(e, q, &e->stats.wait_ms);
+}
+
+void pdrt_cx_run_epoch(cx_t *e0, const pd_schedule *s, int epoch, int64_t base, int64_t off) {
+    const pd_rank_schedule *rs = &s->ranks[e0->rank];
+    int V = s->chunks > 1 ? s->chunks : 1; /* interleaved: e0[c] is chunk c (stage c p + rank) */
+    PDRT_CHECK(V > 1 || rs->stage == e0->st->index);
+    PDRT_CHECK(V == 1 || V == e0->chunks);
+    cx_t *out = e0; /* the chunk that logs progress: the last stage's, where there is one */
+    for (int c = 0; c < V; c++) {
+        e0[c].epoch_base_updates = e0[c].updates;
+        if (e0[c].last) out = &e0[c];
+    }
     for (int i = 0; i < rs->n; i++) {
         const pd_action *a = &rs->a[i];
+        cx_t *e = V > 1 ? &e0[a->stage / s->n_ranks] : e0;
+        const pdrt_stage *st = e->st;
         int64_t l = a->mb >= 0 ? lidx(e, a->mb) : 0;
         int d = (int)(l % e->D), k = (int)(l % e->S);
         double t0 = pdrt_now();
         int tid = 0;
+        int moves = a->kind == PD_A_RECV_ACT || a->kind == PD_A_SEND_ACT ||
+                    a->kind == PD_A_RECV_GRAD || a->kind == PD_A_SEND_GRAD;
+        pdrt_link *lk = moves ? link_to(e, a->peer) : NULL;
         switch (a->kind) {
         case PD_A_RECV_ACT:
             pdrt_watch("a receive of activations (transport or GPU)", a->peer, a->mb);
-            link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->in[d], st->in_floats + e->NL,
-                                         pdrt_tag_of(0, a->mb));
+            lk->t->recv(lk, e->in[d], st->in_floats + e->NL,
+                        pdrt_chunk_tag(0, a->mb, e->edge_up, e->chunks));
             pdrt_unwatch();
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
@@ -257,15 +271,15 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base, in
         case PD_A_FORWARD: forward(e, a->mb, epoch, base, off); break;
         case PD_A_SEND_ACT:
             pdrt_watch("a send of activations (transport or GPU)", a->peer, a->mb);
-            link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k, e->act_send[k],
-                                         st->out_floats + e->NL, pdrt_tag_of(0, a->mb));
+            lk->t->send(lk, e->slot0 + 2 * k, e->act_send[k], st->out_floats + e->NL,
+                        pdrt_chunk_tag(0, a->mb, e->edge_down, e->chunks));
             pdrt_unwatch();
             tid = 1;
             break;
         case PD_A_RECV_GRAD:
             pdrt_watch("a receive of gradients (transport or GPU)", a->peer, a->mb);
-            link_to(e, a->peer)->t->recv(link_to(e, a->peer), e->dout[d], st->out_floats,
-                                         pdrt_tag_of(1, a->mb));
+            lk->t->recv(lk, e->dout[d], st->out_floats,
+                        pdrt_chunk_tag(1, a->mb, e->edge_down, e->chunks));
             pdrt_unwatch();
             e->stats.wait_ms += 1e3 * (pdrt_now() - t0);
             tid = 1;
@@ -275,8 +289,8 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base, in
         case PD_A_BACKWARD_WEIGHT: backward_weight(e, a->mb); break;
         case PD_A_SEND_GRAD:
             pdrt_watch("a send of gradients (transport or GPU)", a->peer, a->mb);
-            link_to(e, a->peer)->t->send(link_to(e, a->peer), 2 * k + 1, e->grad_send[k],
-                                         st->in_floats, pdrt_tag_of(1, a->mb));
+            lk->t->send(lk, e->slot0 + 2 * k + 1, e->grad_send[k], st->in_floats,
+                        pdrt_chunk_tag(1, a->mb, e->edge_up, e->chunks));
             pdrt_unwatch();
             tid = 1;
             break;
@@ -287,17 +301,18 @@ static void run_epoch(cx_t *e, const pd_schedule *s, int epoch, int64_t base, in
             if (e->rank == e->out_rank) progress(e, epoch, off + a->mb + 1, 0);
             break;
         case PD_A_FLUSH:
-            for (int q = 0; q < 2 * e->S; q++) slot_free(e, q, &e->stats.wait_ms);
+            for (int c = 0; c < V; c++) sends_wait(&e0[c]);
             tid = 1;
             break;
         default:
             PDRT_FAIL("schedule action %s is not supported by the CUDA runtime",
                     pd_action_name(a->kind));
         }
-        pdrt_trace_add(a->kind, a->mb, a->peer, tid, t0, pdrt_now());
+        pdrt_trace_add(a->kind, a->mb, a->peer, tid + 2 * (V > 1 ? a->stage / s->n_ranks : 0),
+                       t0, pdrt_now()); /* interleaved: two rows per chunk */
     }
-    for (int q = 0; q < 2 * e->S; q++) slot_free(e, q, &e->stats.wait_ms);
-    if (e->rank == e->out_rank) progress(e, epoch, off + s->steps, 1);
+    for (int c = 0; c < V; c++) sends_wait(&e0[c]);
+    if (out->rank == out->out_rank) progress(out, epoch, off + s->steps, 1);
 }
 
 /* strips the CUDA options from argv; returns -1 on a bad value */
@@ -337,46 +352,83 @@ static void print_help(void) {
     pdrt_print_options(stdout, 1);
 }
 
-int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
+int pdrt_cx_parse(int *argc, char **argv, const pdrt_cuda_stage *cst, pdrt_args *a,
+                  pd_cuda_precision *prec, pd_transport_kind *forced, int *device, int *ngpu) {
     const pdrt_stage *st = &cst->base;
-    pd_cuda_precision prec = cst->precision;
-    pd_transport_kind forced = PD_TR_AUTO;
-    int device = -1;
+    *prec = cst->precision;
+    *forced = PD_TR_AUTO;
+    *device = -1;
     const char *env = getenv("PDRT_TRANSPORT");
-    if (env && pd_transport_parse(env) >= 0) forced = (pd_transport_kind)pd_transport_parse(env);
-    for (int i = 1; i < argc; i++)
+    if (env && pd_transport_parse(env) >= 0) *forced = (pd_transport_kind)pd_transport_parse(env);
+    for (int i = 1; i < *argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) print_help();
-    if (cuda_args(&argc, argv, &prec, &forced, &device)) return 2;
-    pdrt_args a;
-    int pr = pdrt_args_parse(&a, argc, argv, RT_PIPELINE);
+    if (cuda_args(argc, argv, prec, forced, device)) return 2;
+    int pr = pdrt_args_parse(a, *argc, argv, RT_PIPELINE);
     if (pr) return pr > 0 ? 0 : 2;
     if (cst->abi != PDRT_CUDA_ABI || st->abi != PDRT_ABI) {
         fprintf(stderr, "pdrt: stage built for CUDA runtime ABI %d / %d, not %d / %d\n", cst->abi,
                 st->abi, PDRT_CUDA_ABI, PDRT_ABI);
         return 2;
     }
-    if (a.mode != RT_PIPELINE) {
+    if (a->mode != RT_PIPELINE) {
         fprintf(stderr, "pdrt: stage %d: --single and --emulate are CPU-only (generate with --backend "
                 "cpu for the sequential reference)\n", st->index);
         return 2;
     }
-    if (a.logits_path[0]) {
+    if (a->logits_path[0]) {
         fprintf(stderr, "pdrt: stage %d: --save-logits is for the CPU local binary (pdlaunch "
                 "--single)\n", st->index);
         return 2;
     }
-    if (a.checkpoint_every > 0 || a.resume || a.skip_nonfinite) {
+    if (a->checkpoint_every > 0 || a->resume || a->skip_nonfinite) {
         fprintf(stderr, "pdrt: stage %d: --checkpoint-every, --resume and --skip-nonfinite are "
                 "not implemented by the CUDA backend yet (they are by --backend cpu)\n", st->index);
         return 2;
     }
-    int ngpu = pd_gpu_count();
-    if (ngpu < 1) {
+    *ngpu = pd_gpu_count();
+    if (*ngpu < 1) {
         fprintf(stderr, "pdrt: stage %d: error: no usable CUDA GPU on this machine (%s); this stage "
                 "was generated with --backend cuda: run it where a GPU is, or generate with "
-                "--backend cpu\n", st->index, cudaGetErrorString(cudaGetDeviceCount(&ngpu)));
+                "--backend cpu\n", st->index, cudaGetErrorString(cudaGetDeviceCount(ngpu)));
         return 1;
     }
+    return -1;
+}
+
+int pdrt_cx_device(int device, int ngpu, int rank) {
+    if (device < 0) { /* node-local rank modulo the GPUs */
+        MPI_Comm node;
+        int local = 0;
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+        MPI_Comm_rank(node, &local);
+        MPI_Comm_free(&node);
+        device = local % ngpu;
+    }
+    if (device >= ngpu) PDRT_FAIL("--device %d: this machine has %d GPUs", device, ngpu);
+    return device;
+}
+
+int64_t pdrt_cx_most_floats(const cx_t *e, int v) {
+    int64_t most = 0; /* a message carries its labels (NL floats) behind the tensor */
+    for (int c = 0; c < v; c++) {
+        int64_t in = e[c].st->in_floats + e[c].NL, out = e[c].st->out_floats + e[c].NL;
+        if (in > most) most = in;
+        if (out > most) most = out;
+    }
+    pdrt_watch("the largest message's size", -1, -1);
+    MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    pdrt_unwatch();
+    return most;
+}
+
+int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
+    const pdrt_stage *st = &cst->base;
+    pd_cuda_precision prec;
+    pd_transport_kind forced;
+    int device, ngpu;
+    pdrt_args a;
+    int rc = pdrt_cx_parse(&argc, argv, cst, &a, &prec, &forced, &device, &ngpu);
+    if (rc >= 0) return rc;
     MPI_Init(&argc, &argv);
     cx_t e;
     memset(&e, 0, sizeof e);
@@ -385,15 +437,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
     pdrt_set_identity(e.rank, st->index, 1);
     pdrt_watchdog_start(a.hang_timeout);
     e.first_rank = pdrt_rank_table(&e.R, &e.j, st, e.rank, e.n);
-    if (device < 0) { /* node-local rank modulo the GPUs */
-        MPI_Comm node;
-        int local = 0;
-        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, e.rank, MPI_INFO_NULL, &node);
-        MPI_Comm_rank(node, &local);
-        MPI_Comm_free(&node);
-        device = local % ngpu;
-    }
-    if (device >= ngpu) PDRT_FAIL("--device %d: this machine has %d GPUs", device, ngpu);
+    device = pdrt_cx_device(device, ngpu, e.rank);
     e.out_rank = e.first_rank[st->n_stages - 1];
     MPI_Comm_split(MPI_COMM_WORLD, st->index, e.rank, &e.stage_comm);
     pdrt_ties_check(st, &a);
@@ -420,9 +464,8 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         pd_schedule *full = pdrt_schedule_for(st, &a, (int)n0);
         pdrt_cx_alloc(&e, full);
         pdrt_cx_links_plan(&e, full, forced, device);
-        int64_t most = st->in_floats + e.B > st->out_floats + e.B ? st->in_floats + e.B : st->out_floats + e.B;
+        int64_t most = pdrt_cx_most_floats(&e, 1);
         pdrt_watch("the links' setup (MPI, CUDA IPC or NCCL)", -1, -1);
-        MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
         pd_links_setup(e.links, e.la, e.lb, e.lk, e.n_links, e.rank, MPI_COMM_WORLD, e.stream,
                        e.arena, most);
         pdrt_unwatch();
@@ -475,7 +518,7 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         int64_t n = pdrt_segment_end(&a, done, e.per_epoch, e.total, 0) - done;
         pd_schedule *s = pdrt_schedule_for(st, &a, (int)n);
         double t = pdrt_now();
-        run_epoch(&e, s, epoch, done, done - ep_start);
+        pdrt_cx_run_epoch(&e, s, epoch, done, done - ep_start);
         pdrt_watch("the GPU to finish the epoch's kernels", -1, -1);
         pd_cuda_sync(e.ctx);
         pdrt_unwatch();
@@ -539,6 +582,8 @@ int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *cst) {
         pdrt_curves_write_svg(a.run_dir, &curves, title);
         free(ss);
     }
+    if (a.trace)
+        pdrt_trace_gather_write(a.run_dir, e.rank, e.n, e.out_rank, e.first_rank, st->n_stages, 1);
     pdrt_trace_free();
     pdrt_curves_free(&curves);
     pdrt_barrier("every rank to finish");

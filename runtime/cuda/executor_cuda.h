@@ -54,6 +54,11 @@ typedef struct {
     double t0;
     int64_t per_epoch, total;
     pdrt_cuda_ties ties;        /* tied weights' exchange (executor_cuda_ties.c) */
+    int chunks;                 /* interleaved: chunks per rank, e0[c] chunk c (0, 1: not) */
+    int edge_up, edge_down;     /* interleaved: the edges of the links to the previous and next
+                                   stage, which tell the chunks' messages apart (pdrt_chunk_tag) */
+    int slot0;                  /* the first of this chunk's link slots (interleaved: 2 S c) */
+    int shares;                 /* 1: the arena, links and context are chunk 0's (interleaved) */
 } cx_t;
 
 /* This replica's own running count of minibatch mb (its minibatches are j, j+R, ...). */
@@ -67,11 +72,31 @@ static inline float *dev_w(cx_t *e, const float *slot) {
 /* executor_cuda_mem.c: the device arena carved for the full epoch's schedule (and the refusals
  * of what the CUDA executor does not run), printed as a plan; its release. */
 void pdrt_cx_alloc(cx_t *e, const pd_schedule *full);
+/* Interleaved: the v chunks' plans carved from one arena (chunk 0's; the IPC transport exports
+ * one arena per rank), each chunk's D set by the caller. */
+void pdrt_cx_alloc_chunks(cx_t *e, int v, const pd_schedule *full);
 void pdrt_cx_free(cx_t *e);
 /* Every pair of ranks that exchange tensors, and the transport of each (forced, or chosen from
  * the ranks' hosts and GPUs); whether the replicas all-reduce with NCCL. */
 void pdrt_cx_links_plan(cx_t *e, const pd_schedule *full, pd_transport_kind forced, int device);
-/* executor_cuda_eval.c: the test set's accuracy on every rank; e->val_loss its mean loss. */
+/* executor_cuda_eval.c: the test set's accuracy on every rank; e->val_loss its mean loss.
+ * _chunks: an interleaved rank's v chunks, every chunk in stage order, the loss into e[0]. */
 double pdrt_cx_evaluate(cx_t *e);
+double pdrt_cx_evaluate_chunks(cx_t *e, int v);
+
+/* executor_cuda.c: one schedule, minibatches off .. off + steps - 1 of the epoch (base + mb their
+ * global step numbers), on e0, or under interleaved on e0[0 .. chunks), each action on the chunk
+ * of its stage. */
+void pdrt_cx_run_epoch(cx_t *e0, const pd_schedule *s, int epoch, int64_t base, int64_t off);
+/* The options both entries share: --help, the CUDA options (stripped from argv), the runtime's;
+ * the stage's ABI and what the CUDA backend does not run (refused with a message); the GPU
+ * count. Returns -1 to go on, else the exit status. */
+int pdrt_cx_parse(int *argc, char **argv, const pdrt_cuda_stage *cst, pdrt_args *a,
+                  pd_cuda_precision *prec, pd_transport_kind *forced, int *device, int *ngpu);
+/* The GPU of this rank: --device, else its node-local rank modulo the GPUs. */
+int pdrt_cx_device(int device, int ngpu, int rank);
+/* The largest message of a link (floats), over every rank's stages: the host transport's
+ * buffers. Collective. */
+int64_t pdrt_cx_most_floats(const cx_t *e, int v);
 
 #endif

@@ -60,3 +60,65 @@ double pdrt_cx_evaluate(cx_t *e) {
     free(hout);
     return pdrt_eval_result(correct, loss_sum, n_test, e->tg, e->last, e->out_rank, &e->val_loss);
 }
+
+/* Interleaved: the test set through every chunk in stage order, one minibatch at a time, each
+ * message a blocking MPI send tagged by its chunk (each rank's order of (minibatch, stage) is
+ * increasing, so no two ranks wait for each other). The last stage's chunk counts and sums the
+ * loss on the GPU. Returns the accuracy on every rank; e[0].val_loss the mean loss per target. */
+double pdrt_cx_evaluate_chunks(cx_t *e, int v) {
+    int p = e[0].n;
+    int64_t nb, n_test;
+    pdrt_eval_size(&nb, &n_test, e[0].a, &e[0].test, e[0].B, e[0].first);
+    int64_t most = 0;
+    for (int c = 0; c < v; c++) {
+        int64_t in = e[c].st->in_floats + e[c].NL, out = e[c].st->out_floats + e[c].NL;
+        most = in > most ? in : most;
+        most = out > most ? out : most;
+    }
+    float *hin = malloc((size_t)most * sizeof(float)), *hout = malloc((size_t)most * sizeof(float));
+    PDRT_CHECK(hin && hout && most < (int64_t)1 << 31);
+    int64_t correct = 0;
+    double loss_sum = 0;
+    for (int64_t t = 0; t < nb; t++)
+        for (int c = 0; c < v; c++) {
+            cx_t *x = &e[c];
+            const pdrt_stage *st = x->st;
+            int64_t nin = st->in_floats + x->NL, nout = st->out_floats + x->NL;
+            float *in = x->in[0], *out = x->last ? x->logits : x->act_send[0];
+            float *w = dev_w(x, pdrt_stash_newest(&x->stash));
+            if (x->first) {
+                memset(hin, 0, (size_t)nin * sizeof(float));
+                int got = pd_data_batch(hin, x->labels_host, &e[0].test, 0, t, x->B, 0, x->a->seed) * x->tg;
+                for (int b = 0; b < x->NL; b++) hin[st->in_floats + b] = b < got ? (float)x->labels_host[b] : -1;
+            } else {
+                int from = (st->index - 1) % p;
+                pdrt_watch("a receive of test-set activations", from, t);
+                MPI_Recv(hin, (int)nin, MPI_FLOAT, from, c, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                pdrt_unwatch();
+            }
+            pd_cuda_upload(x->ctx, in, hin, (size_t)nin * sizeof(float));
+            x->cst->forward(x->ctx, out, x->acts[0], x->buffers, w, in, 0, x->a->seed, -1);
+            if (x->last) {
+                int got = 0;
+                while (got < x->NL && hin[st->in_floats + got] >= 0) got++; /* targets */
+                for (int b = 0; b < got; b++) x->labels_host[b] = (int)hin[st->in_floats + b];
+                pd_cuda_upload(x->ctx, x->labels_dev, x->labels_host, (size_t)x->NL * sizeof(int));
+                correct += pdrt_count_correct_cuda(x->ctx, x->logits, x->labels_dev, got, st->classes);
+                if (got)
+                    loss_sum += (double)got * pdrt_softmax_cross_entropy_cuda(
+                                                  x->ctx, x->dout[0], x->logits, x->labels_dev,
+                                                  got, st->classes);
+            } else {
+                pd_cuda_download(x->ctx, hout, out, (size_t)st->out_floats * sizeof(float));
+                memcpy(hout + st->out_floats, hin + st->in_floats, (size_t)x->NL * sizeof(float));
+                int to = (st->index + 1) % p, chunk_there = (st->index + 1) / p;
+                pdrt_watch("a send of test-set activations to complete", to, t);
+                MPI_Send(hout, (int)nout, MPI_FLOAT, to, chunk_there, MPI_COMM_WORLD);
+                pdrt_unwatch();
+            }
+        }
+    free(hin);
+    free(hout);
+    return pdrt_eval_result(correct, loss_sum, n_test, e[0].tg, e[0].rank == p - 1, p - 1,
+                            &e[0].val_loss);
+}

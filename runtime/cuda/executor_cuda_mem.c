@@ -22,19 +22,25 @@ static size_t carve(carve_t *c, size_t bytes) {
     return at;
 }
 
-/* The schedules this executor runs; the others (the interleaved schedule) run on the CPU. */
+/* The schedules this executor runs (interleaved: through pdrt_cuda_main_chunks). */
 static int runs_here(const char *schedule) {
-    static const char *const ok[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw"};
+    static const char *const ok[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw", "interleaved"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (!strcmp(schedule, ok[i])) return 1;
     return 0;
 }
 
-void pdrt_cx_alloc(cx_t *e, const pd_schedule *full) {
+/* Where each buffer starts in a chunk's part of the arena. */
+enum { O_W, O_ACC, O_OPT, O_BUF, O_DACTS, O_LOGITS, O_LAB, O_ACTS, O_IN, O_DOUT, O_AS, O_GS,
+       O_BTMP, O_ROUT, O_COUNT };
+
+/* The refusals, the counts (D unless the caller set it, weight versions, activation buffers,
+ * send slots) and the offsets of e's buffers; returns the bytes they take. */
+static size_t layout(cx_t *e, const pd_schedule *full, size_t *o) {
     const pdrt_stage *st = e->st;
     if (!runs_here(full->name))
         PDRT_FAIL("the %s schedule runs on the CPU executor only: the CUDA executor runs 1f1b, "
-                  "flush, gpipe, zb-h1, zb-h2 and 2bw", full->name);
+                  "flush, gpipe, zb-h1, zb-h2, 2bw and interleaved", full->name);
     if (e->ru.recompute == 2)
         PDRT_FAIL("selective recomputation runs on the CPU executor only: the CUDA stages have no "
                   "forward_recompute");
@@ -46,46 +52,56 @@ void pdrt_cx_alloc(cx_t *e, const pd_schedule *full) {
     if (e->ru.split && (!e->cst->backward_input || !e->cst->backward_weight))
         PDRT_FAIL("stage %d has no backward_input/backward_weight for %s: regenerate it with "
                   "this pdplan", st->index, full->name);
-    e->D = pdrt_in_flight(&full->ranks[e->rank]);
-    int nv = pdrt_rules_versions(&e->ru, st, e->D);
-    e->nv = nv;
+    if (e->D <= 0) e->D = pdrt_in_flight(&full->ranks[e->rank]);
+    e->nv = pdrt_rules_versions(&e->ru, st, e->D);
     e->n_acts_bufs = pdrt_rules_act_buffers(&e->ru, e->D);
     int n_dacts = e->ru.split ? e->D : 1; /* B to W: each minibatch in flight keeps its own */
     e->S = full->send_slots > 0 ? full->send_slots : 1;
-    if (2 * e->S > PD_LINK_SLOTS)
-        PDRT_FAIL("the schedule needs %d send slots; the CUDA transports keep %d",
-                e->S, PD_LINK_SLOTS / 2);
-    pdrt_stash_init(&e->stash, nv, 1, e->D);
+    int chunks = e->chunks > 1 ? e->chunks : 1;
+    if (2 * e->S * chunks > PD_LINK_SLOTS)
+        PDRT_FAIL("the schedule needs %d send slots%s; the CUDA transports keep %d", 2 * e->S * chunks,
+                  chunks > 1 ? " over the rank's chunks" : "", PD_LINK_SLOTS);
     size_t f = sizeof(float), np = (size_t)(st->n_params ? st->n_params : 1);
     size_t nacts = (size_t)(st->n_acts ? st->n_acts : 1);
     size_t nin = (size_t)(st->in_floats + e->NL), nout = (size_t)(st->out_floats + e->NL);
     size_t nos = pd_optim_state_floats(&e->opt, (size_t)st->n_params);
     size_t nbuf = (size_t)(st->n_buffers + 1);
     carve_t c = {0};
-    size_t o_w = carve(&c, (size_t)nv * np * f), o_acc = carve(&c, np * f);
-    size_t o_opt = carve(&c, (nos ? nos : 1) * f), o_buf = carve(&c, nbuf * f);
-    size_t o_dacts = carve(&c, (size_t)n_dacts * nacts * f);
-    size_t o_logits = carve(&c, (size_t)(st->out_floats + 1) * f);
-    size_t o_lab = carve(&c, (size_t)e->NL * sizeof(int));
-    size_t o_acts = carve(&c, (size_t)e->n_acts_bufs * nacts * f), o_in = carve(&c, (size_t)e->D * nin * f);
-    size_t o_dout = carve(&c, (size_t)e->D * (size_t)(st->out_floats + 1) * f);
-    size_t o_as = carve(&c, (size_t)e->S * nout * f);
-    size_t o_gs = carve(&c, (size_t)e->S * (size_t)(st->in_floats + 1) * f);
-    size_t o_btmp = e->ru.recompute ? carve(&c, nbuf * f) : 0;
-    size_t o_rout = e->ru.recompute ? carve(&c, (size_t)(st->out_floats + 1) * f) : 0;
-    e->arena_bytes = c.off;
-    e->arena = pd_cuda_alloc(e->arena_bytes);
-    if (!e->arena) PDRT_FAIL("cannot allocate the %.1f MiB device arena", e->arena_bytes / 1048576.0);
-    pd_cuda_zero(e->ctx, e->arena, e->arena_bytes);
-    e->wblob = (float *)(e->arena + o_w);
-    e->acc = (float *)(e->arena + o_acc);
-    e->opt_state = (float *)(e->arena + o_opt);
-    e->buffers = (float *)(e->arena + o_buf);
-    e->logits = (float *)(e->arena + o_logits);
-    e->labels_dev = (int *)(e->arena + o_lab);
+    o[O_W] = carve(&c, (size_t)e->nv * np * f), o[O_ACC] = carve(&c, np * f);
+    o[O_OPT] = carve(&c, (nos ? nos : 1) * f), o[O_BUF] = carve(&c, nbuf * f);
+    o[O_DACTS] = carve(&c, (size_t)n_dacts * nacts * f);
+    o[O_LOGITS] = carve(&c, (size_t)(st->out_floats + 1) * f);
+    o[O_LAB] = carve(&c, (size_t)e->NL * sizeof(int));
+    o[O_ACTS] = carve(&c, (size_t)e->n_acts_bufs * nacts * f);
+    o[O_IN] = carve(&c, (size_t)e->D * nin * f);
+    o[O_DOUT] = carve(&c, (size_t)e->D * (size_t)(st->out_floats + 1) * f);
+    o[O_AS] = carve(&c, (size_t)e->S * nout * f);
+    o[O_GS] = carve(&c, (size_t)e->S * (size_t)(st->in_floats + 1) * f);
+    o[O_BTMP] = e->ru.recompute ? carve(&c, nbuf * f) : 0;
+    o[O_ROUT] = e->ru.recompute ? carve(&c, (size_t)(st->out_floats + 1) * f) : 0;
+    return c.off;
+}
+
+/* e's buffers at arena + o[...] (arena: e's part, e->arena_bytes long, zeroed), the host
+ * buffers and the stash's bookkeeping; the plan printed. */
+static void bind(cx_t *e, char *arena, const size_t *o) {
+    const pdrt_stage *st = e->st;
+    e->arena = arena;
+    int n_dacts = e->ru.split ? e->D : 1;
+    pdrt_stash_init(&e->stash, e->nv, 1, e->D);
+    size_t f = sizeof(float), np = (size_t)(st->n_params ? st->n_params : 1);
+    size_t nacts = (size_t)(st->n_acts ? st->n_acts : 1);
+    size_t nin = (size_t)(st->in_floats + e->NL), nout = (size_t)(st->out_floats + e->NL);
+    size_t nos = pd_optim_state_floats(&e->opt, (size_t)st->n_params);
+    e->wblob = (float *)(arena + o[O_W]);
+    e->acc = (float *)(arena + o[O_ACC]);
+    e->opt_state = (float *)(arena + o[O_OPT]);
+    e->buffers = (float *)(arena + o[O_BUF]);
+    e->logits = (float *)(arena + o[O_LOGITS]);
+    e->labels_dev = (int *)(arena + o[O_LAB]);
     if (e->ru.recompute) {
-        e->buffers_tmp = (float *)(e->arena + o_btmp);
-        e->recompute_out = (float *)(e->arena + o_rout);
+        e->buffers_tmp = (float *)(arena + o[O_BTMP]);
+        e->recompute_out = (float *)(arena + o[O_ROUT]);
     }
     e->acts = calloc((size_t)e->D, sizeof(float *));
     e->in = calloc((size_t)e->D, sizeof(float *));
@@ -94,16 +110,16 @@ void pdrt_cx_alloc(cx_t *e, const pd_schedule *full) {
     e->act_send = calloc((size_t)e->S, sizeof(float *));
     e->grad_send = calloc((size_t)e->S, sizeof(float *));
     PDRT_CHECK(e->acts && e->in && e->dout && e->dacts_of && e->act_send && e->grad_send);
-    for (int i = 0; i < n_dacts; i++) e->dacts_of[i] = (float *)(e->arena + o_dacts) + (size_t)i * nacts;
+    for (int i = 0; i < n_dacts; i++) e->dacts_of[i] = (float *)(arena + o[O_DACTS]) + (size_t)i * nacts;
     e->dacts = e->dacts_of[0];
     for (int i = 0; i < e->D; i++) { /* minibatch l's buffers: index l % D (acts: % n_acts_bufs) */
-        e->acts[i] = (float *)(e->arena + o_acts) + (size_t)(i % e->n_acts_bufs) * nacts;
-        e->in[i] = (float *)(e->arena + o_in) + (size_t)i * nin;
-        e->dout[i] = (float *)(e->arena + o_dout) + (size_t)i * (size_t)(st->out_floats + 1);
+        e->acts[i] = (float *)(arena + o[O_ACTS]) + (size_t)(i % e->n_acts_bufs) * nacts;
+        e->in[i] = (float *)(arena + o[O_IN]) + (size_t)i * nin;
+        e->dout[i] = (float *)(arena + o[O_DOUT]) + (size_t)i * (size_t)(st->out_floats + 1);
     }
     for (int i = 0; i < e->S; i++) {
-        e->act_send[i] = (float *)(e->arena + o_as) + (size_t)i * nout;
-        e->grad_send[i] = (float *)(e->arena + o_gs) + (size_t)i * (size_t)(st->in_floats + 1);
+        e->act_send[i] = (float *)(arena + o[O_AS]) + (size_t)i * nout;
+        e->grad_send[i] = (float *)(arena + o[O_GS]) + (size_t)i * (size_t)(st->in_floats + 1);
     }
     e->in_host = pdrt_alloc(nin);
     e->labels_host = calloc((size_t)e->NL, sizeof(int));
@@ -114,17 +130,40 @@ void pdrt_cx_alloc(cx_t *e, const pd_schedule *full) {
     printf("stage %d rank %d: device memory plan %.1f MiB, allocated once: weights %d x %.1f, "
            "gradient %.1f, optimizer %.1f, activations %d x %.1f%s, layer gradients %d x %.1f, "
            "inputs %d x %.1f, send slots %d x %.1f + %.1f\n", st->index, e->rank,
-           e->arena_bytes * mib, nv, np * f * mib, np * f * mib, nos * f * mib, e->n_acts_bufs,
+           e->arena_bytes * mib, e->nv, np * f * mib, np * f * mib, nos * f * mib, e->n_acts_bufs,
            nacts * f * mib, e->ru.recompute ? " (recomputed)" : "", n_dacts, nacts * f * mib, e->D,
            nin * f * mib, e->S, nout * f * mib, (double)(st->in_floats + 1) * f * mib);
     fflush(stdout);
 }
 
+void pdrt_cx_alloc(cx_t *e, const pd_schedule *full) {
+    pdrt_cx_alloc_chunks(e, 1, full);
+}
+
+void pdrt_cx_alloc_chunks(cx_t *e, int v, const pd_schedule *full) {
+    size_t (*o)[O_COUNT] = calloc((size_t)v, sizeof *o), total = 0;
+    PDRT_CHECK(o != NULL);
+    for (int c = 0; c < v; c++) {
+        e[c].arena_bytes = layout(&e[c], full, o[c]);
+        total += e[c].arena_bytes;
+    }
+    char *arena = pd_cuda_alloc(total);
+    if (!arena) PDRT_FAIL("cannot allocate the %.1f MiB device arena", total / 1048576.0);
+    pd_cuda_zero(e[0].ctx, arena, total);
+    for (size_t c = 0, at = 0; c < (size_t)v; at += e[c].arena_bytes, c++) {
+        e[c].shares = c > 0; /* chunk 0 frees the arena */
+        bind(&e[c], arena + at, o[c]);
+    }
+    free(o);
+}
+
 void pdrt_cx_free(cx_t *e) {
     free(e->acts); free(e->in); free(e->dout); free(e->dacts_of); free(e->act_send); free(e->grad_send);
     free(e->in_host); free(e->labels_host); free(e->host_acc); free(e->host_gather);
-    free(e->first_rank); free(e->la); free(e->lb); free(e->lk); free(e->links);
-    pd_cuda_free(e->arena);
+    if (!e->shares) { /* interleaved: chunk 0's, freed once */
+        free(e->first_rank); free(e->la); free(e->lb); free(e->lk); free(e->links);
+        pd_cuda_free(e->arena);
+    }
     pdrt_stash_free(&e->stash);
     pd_data_free(&e->train);
     pd_data_free(&e->test);

@@ -60,6 +60,11 @@ typedef struct {
  * Without a usable GPU it prints why and returns 1 (no crash). Returns the exit status. */
 int pdrt_cuda_main(int argc, char **argv, const pdrt_cuda_stage *st);
 
+/* An interleaved plan's rank (pdplan --schedule interleaved --chunks v --backend cuda):
+ * chunks[c] is stage c * p + rank of the plan's p * v, p the MPI world's size, all on the rank's
+ * GPU (runtime/cuda/executor_cuda_chunks.c). Options and return as pdrt_cuda_main's. */
+int pdrt_cuda_main_chunks(int argc, char **argv, const pdrt_cuda_stage *chunks, int v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -592,3 +592,58 @@ out:
     free(g.recvd);
     return result;
 }
+
+/* ---- in-order delivery per link ---- */
+
+typedef struct {
+    int src, dst, pos, kind, mb, chunk;
+} link_msg;
+
+static int link_msg_cmp(const void *x, const void *y) {
+    const link_msg *a = x, *b = y;
+    if (a->src != b->src) return a->src < b->src ? -1 : 1;
+    if (a->dst != b->dst) return a->dst < b->dst ? -1 : 1;
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+int pd_schedule_check_in_order(const pd_schedule *s, char *why, int why_size) {
+    char dummy[8];
+    if (!why || why_size <= 0) { why = dummy; why_size = (int)sizeof dummy; }
+    why[0] = 0;
+    size_t n_msgs[2] = {0, 0}, total = 0;
+    for (int r = 0; r < s->n_ranks; r++) total += (size_t)s->ranks[r].n;
+    link_msg *m[2] = {malloc((total ? total : 1) * sizeof(link_msg)),
+                      malloc((total ? total : 1) * sizeof(link_msg))}; /* sends, receives */
+    if (!m[0] || !m[1]) {
+        free(m[0]), free(m[1]);
+        snprintf(why, (size_t)why_size, "out of memory");
+        return 1;
+    }
+    for (int r = 0; r < s->n_ranks; r++)
+        for (int i = 0; i < s->ranks[r].n; i++) {
+            const pd_action *a = &s->ranks[r].a[i];
+            if (!is_send(a->kind) && !is_recv(a->kind)) continue;
+            int w = is_recv(a->kind);
+            m[w][n_msgs[w]++] = (link_msg){w ? a->peer : r, w ? r : a->peer, i,
+                                           msg_kind(a->kind), a->mb, recv_chunk(s, a)};
+        }
+    int bad = n_msgs[0] != n_msgs[1];
+    if (bad) snprintf(why, (size_t)why_size, "%zu sends, %zu receives", n_msgs[0], n_msgs[1]);
+    qsort(m[0], n_msgs[0], sizeof(link_msg), link_msg_cmp);
+    qsort(m[1], n_msgs[1], sizeof(link_msg), link_msg_cmp);
+    for (size_t i = 0, k = 0; !bad && i < n_msgs[0]; i++) {
+        const link_msg *x = &m[0][i], *y = &m[1][i];
+        k = i > 0 && x->src == m[0][i - 1].src && x->dst == m[0][i - 1].dst ? k + 1 : 0;
+        if (x->src != y->src || x->dst != y->dst || x->kind != y->kind || x->mb != y->mb ||
+            x->chunk != y->chunk) {
+            bad = 1;
+            snprintf(why, (size_t)why_size, "rank %d -> %d: message %zu is sent as %s %d (to chunk "
+                     "%d) but received as %s %d (by chunk %d) from rank %d", x->src, x->dst, k,
+                     x->kind ? "gradient" : "activation", x->mb, x->chunk,
+                     y->kind ? "gradient" : "activation", y->mb, y->chunk, y->src);
+        }
+    }
+    free(m[0]);
+    free(m[1]);
+    return bad;
+}

@@ -162,6 +162,12 @@ int pd_schedule_push_at(pd_schedule *s, int r, int kind, int mb, int peer, int s
  * and actions where they are stuck, or the unmatched or inconsistent message). */
 int pd_schedule_check(const pd_schedule *s, char *why, int why_size);
 
+/* Whether every link delivers in order: for each ordered pair of ranks (a, b), the messages a
+ * sends to b, in a's order, are the messages b receives from a, in b's order. Transports that
+ * match by order rather than by tag (NCCL's point-to-point on one communicator per direction)
+ * need it. Returns 0, or 1 with the first pair and position where the orders differ in why. */
+int pd_schedule_check_in_order(const pd_schedule *s, char *why, int why_size);
+
 /* Writes the schedule as text: a header line, then per rank "rank R stage S:" and one action per
  * line ("  forward 3", "  send_act 3 -> 1"); under interleaved the header names the chunks and
  * each action its stage ("  forward 3 @ 5"). Deterministic. */

@@ -63,6 +63,13 @@ extern const pdrt_transport pdrt_transport_mpi;
 
 /* The MPI tag of a message: kind 0 activations, 1 gradients, of minibatch mb. */
 static inline int pdrt_tag_of(int kind, int64_t mb) { return kind + 2 * (int)(mb % 16384); }
+/* The tag of such a message over link `edge` of an interleaved plan with `chunks` stages per rank
+ * (the link between stages s and s + 1 is edge s / p, so that a rank's chunks talking to one peer
+ * stay apart); pdrt_tag_of's outside interleaved (chunks 0 or 1). */
+static inline int pdrt_chunk_tag(int kind, int64_t mb, int edge, int chunks) {
+    if (chunks <= 1) return pdrt_tag_of(kind, mb);
+    return kind + 2 * (edge + chunks * (int)(mb % (16384 / chunks)));
+}
 
 /* An MPI count: n floats must fit an int (fails the run otherwise). */
 static inline int pdrt_mpi_count(int64_t n) {

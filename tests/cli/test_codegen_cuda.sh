@@ -103,6 +103,7 @@ if [ -z "$NVCC" ]; then
     skip cuda_build_gpt2 "nvcc not found"
     skip cuda_stage_without_gpu "nvcc not found"
     skip cuda_session_binaries_link "nvcc not found"
+    skip cuda_build_interleaved "nvcc not found"
     finish
     exit $?
 fi
@@ -145,6 +146,32 @@ if expect_status 0 cuda_codegen_gpt2 "$PDPLAN" models/gpt2_124m.yaml -n 8 -q --b
     [ "$n" -ge 1 ] && pass cuda_gpt2_ties_listed || fail cuda_gpt2_ties_listed "no stage lists the tie"
     build cuda_build_gpt2 "$q"
     split_ok "$q"/stage_*.cu && pass cuda_split_backward_gpt2 || fail cuda_split_backward_gpt2
+fi
+
+# interleaved (2 ranks x 2 chunks): one binary per rank, linking its chunks' stages compiled
+# without their main (chunk_K.o: S<K>_describe, no main), through pdrt_cuda_main_chunks; no
+# stage_K binaries; and without a GPU the rank binary says so
+ig=$TMP/inter
+if expect_status 0 cuda_codegen_interleaved "$PDPLAN" models/fmnist_cnn.yaml -n 2 -q --schedule \
+        interleaved --chunks 2 --backend cuda -o "$ig"; then
+    grep -q 'pdrt_cuda_main_chunks(argc, argv, chunks, 2)' "$ig/rank_1.cu" &&
+        grep -q 'S1_describe(), S3_describe()' "$ig/rank_1.cu" &&
+        grep -q '^stage 1 binary rank_1 replicas 1 ranks 1' "$ig/launch.conf" &&
+        grep -q '^backend cuda' "$ig/launch.conf" && pass cuda_interleaved_sources ||
+        fail cuda_interleaved_sources "rank_1.cu or launch.conf"
+    if make -s -C "$ig" PDRT_ROOT="$ROOT" >"$TMP/inter.log" 2>&1 && [ -x "$ig/rank_0" ] &&
+            [ -x "$ig/rank_1" ] && ! ls "$ig"/stage_? >/dev/null 2>&1 &&
+            readelf -d "$ig/rank_0" | grep -q libnccl &&
+            nm "$ig/chunk_2.o" | grep -q ' T .*S2_describe' && ! nm "$ig/chunk_2.o" | grep -q ' T main$'; then
+        pass cuda_build_interleaved
+    else
+        fail cuda_build_interleaved "$(tail -n 5 "$TMP/inter.log")"
+    fi
+    if [ -x "$ig/rank_0" ] && ! nvidia-smi -L >/dev/null 2>&1; then
+        OUTPUT=$(timeout -k 5 60 "$ig/rank_0" --steps 1 --data synthetic 2>&1); rc=$?
+        [ "$rc" -eq 1 ] && printf '%s' "$OUTPUT" | grep -q 'no usable CUDA GPU' &&
+            pass cuda_interleaved_without_gpu || fail cuda_interleaved_without_gpu "exit status $rc"
+    fi
 fi
 
 # no GPU: a clear message and exit status 1, not a crash (with a GPU this check is moot)

@@ -151,8 +151,6 @@ refused microbatches_not_multiple 'not a multiple of the 2 workers' \
     models/fmnist_cnn.yaml -n 2 --schedule interleaved --microbatches 5 --no-codegen
 refused too_few_layers 'needs 16 stages of at least one layer each, but the model has 14 layers' \
     models/fmnist_cnn.yaml -n 2 --schedule interleaved --chunks 8 --no-codegen
-refused cuda_refused 'the CUDA executor does not run interleaved' \
-    models/fmnist_cnn.yaml -n 2 --schedule interleaved --backend cuda --no-codegen
 refused memory_over_limit 'over the limit of 2e+07 per worker' \
     models/fmnist_cnn.yaml -n 2 --schedule interleaved --memory 2e7 --no-codegen
 refused one_worker 'needs at least 2 workers' \

@@ -79,6 +79,10 @@ TEST(interleaved_is_well_formed_and_deadlock_free) {
             fprintf(stderr, "interleaved p=%d v=%d M=%d steps=%d: %s\n", p, v, M, steps, why);
             CHECK(0);
         }
+        if (pd_schedule_check_in_order(s, why, sizeof why)) { /* the CUDA executor's NCCL */
+            fprintf(stderr, "interleaved p=%d v=%d M=%d steps=%d: %s\n", p, v, M, steps, why);
+            CHECK(0);
+        }
         for (int r = 0; r < p; r++)
             if (!rank_is_well_formed(s, r, M)) {
                 fprintf(stderr, "interleaved p=%d v=%d M=%d steps=%d: rank %d\n", p, v, M,

@@ -162,6 +162,9 @@ TEST(general_generator_properties) {
                     int bad = pd_schedule_check(s, why, sizeof why);
                     if (bad) fprintf(stderr, "%s layout %d steps %d: %s\n", names[k], li, steps, why);
                     CHECK_EQ_INT(bad, 0);
+                    bad = pd_schedule_check_in_order(s, why, sizeof why); /* NCCL's matching */
+                    if (bad) fprintf(stderr, "%s layout %d steps %d: %s\n", names[k], li, steps, why);
+                    CHECK_EQ_INT(bad, 0);
                     int first = 0;
                     for (int st = 0; st < n; st++) {
                         int ar0 = -1;
@@ -220,5 +223,44 @@ TEST(synchronous_schedules_step_once_per_batch) {
     if (!s) return;
     kinds(k, s, 1); /* replica 1 of stage 0 has minibatch 1 only; joins update 1 with nothing */
     CHECK(strcmp(k, "FsRBapap") == 0);
+    pd_schedule_free(s);
+}
+
+/* The in-order check: every schedule of the CUDA executor (NCCL matches a link's messages by
+ * order), replicated layouts and partial batches included, delivers in order; one receive moved
+ * behind the next on its link is caught, naming the link. */
+TEST(links_deliver_in_order) {
+    static const int layouts[][4] = {{1, 1, 1, 0}, {2, 1, 0, 0}, {1, 3, 2, 0}, {4, 0, 0, 0}};
+    const char *names[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw"};
+    char why[512];
+    for (int li = 0; li < 4; li++) {
+        int n = 0, reps[4];
+        while (n < 4 && layouts[li][n]) { reps[n] = layouts[li][n]; n++; }
+        for (int k = 0; k < 6; k++)
+            for (int steps = 1; steps <= 13; steps += 3) {
+                pd_schedule_spec sp = {names[k], n, reps, NULL, NULL, steps, 0};
+                pd_schedule *s = pd_schedule_build(&sp);
+                if (!s) continue; /* a layout the schedule does not take (e.g. 2bw's M) */
+                int bad = pd_schedule_check_in_order(s, why, sizeof why);
+                if (bad) fprintf(stderr, "%s layout %d steps %d: %s\n", names[k], li, steps, why);
+                CHECK_EQ_INT(bad, 0);
+                pd_schedule_free(s);
+            }
+    }
+    pd_schedule *s = pd_schedule_1f1b(3, NULL, 6);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK_EQ_INT(pd_schedule_check_in_order(s, why, sizeof why), 0);
+    pd_rank_schedule *rs = &s->ranks[1];
+    int swapped = 0; /* stage 1 receives activations 1 before 0 */
+    for (int i = 0; i < rs->n && !swapped; i++)
+        for (int j = i + 1; j < rs->n && rs->a[i].kind == PD_A_RECV_ACT && rs->a[i].mb == 0; j++)
+            if (rs->a[j].kind == PD_A_RECV_ACT && rs->a[j].mb == 1) {
+                rs->a[i].mb = 1, rs->a[j].mb = 0, swapped = 1;
+                break;
+            }
+    CHECK(swapped);
+    CHECK_EQ_INT(pd_schedule_check_in_order(s, why, sizeof why), 1);
+    CHECK(strstr(why, "rank 0 -> 1: message 0") != NULL);
     pd_schedule_free(s);
 }

@@ -20,7 +20,7 @@
 
 #include "runtime/transport/transport.h"
 
-#define PD_LINK_SLOTS 64
+#define PD_LINK_SLOTS 256
 
 typedef enum { PD_TR_AUTO = 0, PD_TR_IPC, PD_TR_NCCL, PD_TR_HOST } pd_transport_kind;
 
