@@ -175,8 +175,9 @@ check_cuda_auto() { # tag pdplan-args...: every candidate is one the executor ru
             cuda_runs "$s" "$rc" || bad="$bad $s/$rc"
         fi
     done < <(grep -E '^  (1f1b|2bw|flush|gpipe|zb-h1|zb-h2|interleaved) ' "$out.log")
-    for s in $cuda_ok; do # the interleaved schedule: pd_interleave_consider, CPU only for now
-        [ "$s" = interleaved ] || case "$seen" in *" $s "*) ;; *) bad="$bad never-considered:$s" ;; esac
+    grep -qE '^  interleaved, [0-9]+ chunks per worker' "$out.log" && seen="${seen}interleaved " # pd_interleave_consider's
+    for s in $cuda_ok; do
+        case "$seen" in *" $s "*) ;; *) bad="$bad never-considered:$s" ;; esac
     done
     [ -z "$bad" ] && pass "cuda_${tag}_auto_candidates_run_on_the_executor" ||
         fail "cuda_${tag}_auto_candidates_run_on_the_executor" "$bad"

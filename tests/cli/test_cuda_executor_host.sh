@@ -9,7 +9,8 @@
 # after the same steps on the same data:
 #  - fmnist_cnn on 2 stages under 1f1b (its test accuracy too), zb-h1, 2bw and flush with
 #    --recompute;
-#  - fmnist_cnn interleaved, 2 ranks x 2 chunks (pdrt_cuda_main_chunks), which equals --single;
+#  - fmnist_cnn interleaved, 2 ranks x 2 chunks (pdrt_cuda_main_chunks), which equals --single,
+#    and with --recompute;
 #  - a replicated plan (tiny, stage 0 twice), a tied model (tiny_tied) and a token stream of
 #    B x T targets (the labels behind every message).
 # Needs the CUDA headers (not a GPU, nvcc or libcudart); SKIPs without them.
@@ -82,6 +83,7 @@ if plan fi models/fmnist_cnn.yaml -n 2 --schedule interleaved --chunks 2; then
         a=$(acc "$TMP/fi/run/summary.json"); b=$(acc "$TMP/fi_host/run/summary.json")
         [ -n "$a" ] && [ "$a" = "$b" ] && pass fm_interleaved_test_accuracy_equal ||
             fail fm_interleaved_test_accuracy_equal "cpu $a, cuda executor $b"
+        same fm_interleaved_recompute fi "${run[@]}" --no-eval --recompute
         expect_status 0 fm_interleaved_single_runs "$LAUNCH" "$TMP/fi" --single "${run[@]}" --no-eval \
             --save "$TMP/fi.single" &&
             { same_dirs "$TMP/fm_interleaved.cuda" "$TMP/fi.single" &&

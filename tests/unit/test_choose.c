@@ -68,9 +68,9 @@ static int simulate(pd_sim_result *r, const pd_costgraph *g, const pd_cluster *c
 
 /* what the CUDA executor refuses (pdrt_cx_alloc), independently of pd_backend_runs */
 static int cuda_refuses(const char *schedule, int rc) {
-    static const char *const ok[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw"};
+    static const char *const ok[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw", "interleaved"};
     int known = 0;
-    for (int i = 0; i < 6; i++) known |= !strcmp(schedule, ok[i]);
+    for (int i = 0; i < 7; i++) known |= !strcmp(schedule, ok[i]);
     int split = !strcmp(schedule, "zb-h1") || !strcmp(schedule, "zb-h2");
     return !known || rc == PD_RECOMPUTE_SELECTIVE || (split && rc);
 }

@@ -279,7 +279,8 @@ pd_plan *pd_plan_schedule(const pd_costgraph *g, const pd_costgraph *g_dp, const
 }
 
 int pd_backend_runs(const char *backend, const char *schedule, int recompute) {
-    static const char *const cuda_ok[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw"};
+    static const char *const cuda_ok[] = {"1f1b", "flush", "gpipe", "zb-h1", "zb-h2", "2bw",
+                                          "interleaved"};
     if (recompute < PD_RECOMPUTE_NONE || recompute > PD_RECOMPUTE_SELECTIVE) return 0;
     if (!backend || strcmp(backend, "cuda")) return 1; /* the CPU executors run them all */
     int known = 0;

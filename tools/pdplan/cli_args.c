@@ -466,12 +466,9 @@ int pd_cli_parse(pd_cli *cli, int argc, char **argv, pd_diag *d) {
                       "--vertical-sync, or name a schedule");
     /* what the backend's executor refuses (pd_backend_runs, which --schedule auto's candidates
      * keep to): the CUDA executor runs full recomputation, not selective, and not with a split
-     * backward, and not the interleaved schedule */
+     * backward */
     int inter = !strcmp(cli->schedule, "interleaved"), auto_ = !strcmp(cli->schedule, "auto");
-    if (!auto_ && inter && !pd_backend_runs(cli->backend, cli->schedule, PD_RECOMPUTE_NONE))
-        pd_diag_error(d, "pdplan", 0, 0, "--schedule interleaved runs on the CPU backend only: "
-                      "the CUDA executor does not run interleaved schedules");
-    else if (!auto_ && !pd_backend_runs(cli->backend, cli->schedule, PD_RECOMPUTE_NONE))
+    if (!auto_ && !pd_backend_runs(cli->backend, cli->schedule, PD_RECOMPUTE_NONE))
         pd_diag_error(d, "pdplan", 0, 0, "--schedule %s does not run on --backend %s",
                       cli->schedule, cli->backend);
     else if (any_selective(cli) &&

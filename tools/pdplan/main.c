@@ -286,7 +286,7 @@ int main(int argc, char **argv) {
     if (choose) { /* the DP under each candidate's memory model, each plan simulated */
         p = pd_choose_schedule(stdout, g, g_rc, g_sel, &c, &o, cpu, cli.explain, &c_planned,
                                &priced_rc, &d);
-        int v = p && cpu ? pd_interleave_consider(stdout, g, &c, &o, p, cli.explain, &inter_M) : 0;
+        int v = p ? pd_interleave_consider(stdout, g, &c, &o, p, cli.explain, &inter_M) : 0;
         if (v) { /* interleaved wins: plan it as --schedule interleaved --chunks v does */
             pd_plan_free(p);
             cli.schedule = "interleaved";
