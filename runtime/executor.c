@@ -701,8 +701,8 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     snprintf(how, sizeof how, "%d stage%s with %s replica%s, %s, %lld minibatches", st->n_stages,
              st->n_stages > 1 ? "s" : "", reps, st->n_stages > 1 || pdrt_replicas(st, 0) > 1 ? "s" : "",
              pdrt_schedule_name(st, &a), (long long)(done - start));
-    pdrt_laps_write_profile(&e.laps, st, e.laps.calls[1] ? e.stats.step_ms / (double)e.laps.calls[1] : 0,
-                          e.j == 0, e.out_rank, a.run_dir, how);
+    double step_ms = e.laps.calls[1] ? e.stats.step_ms / (double)e.laps.calls[1] : 0;
+    pdrt_laps_write_profile(&e.laps, &st, &step_ms, 1, e.j == 0, e.out_rank, a.run_dir, how);
     if (a.trace) pdrt_ex_write_trace(&e);
     pdrt_trace_free();
     pdrt_curves_free(&curves);
