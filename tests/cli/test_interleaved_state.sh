@@ -8,6 +8,8 @@
 #  - clipping by the global norm (the chunks' norms summed over every stage in stage order)
 #    equals --single bit for bit, with a tie (whose copy counts once) and on tiny (batch norm,
 #    3 ranks), where clipping changes the weights;
+#  - a one-block GPT whose head is tied to its token embedding across ranks, clipped by its
+#    optimizer's clip_grad_norm, equals --single bit for bit;
 #  - --skip-nonfinite (PDRT_INJECT_NONFINITE): without it a NaN loss or gradient stops the run
 #    naming the stage; with it a NaN loss's minibatch is dropped on every stage, bit for bit as a
 #    2-stage flush plan (the one-stage-per-rank executor) drops it, a NaN gradient on stage 3
@@ -58,6 +60,48 @@ if [ -d "$TMP/ti22" ]; then
         expect_status 0 tied_clip_single_runs "$LAUNCH" "$g" --single "${tc[@]}" "${clip[@]}" --save "$TMP/tsc" &&
         { equal tied_clip_equals_single_bitwise "$TMP/tic" "$TMP/tsc"
           ! same_dirs "$TMP/tic" "$TMP/ti22" && pass tied_clipping_changes_the_weights || fail tied_clipping_changes_the_weights; }
+fi
+
+# ---- a one-block GPT whose head is tied to its token embedding (GPT-2's tie), clipped by its
+# optimizer's clip_grad_norm, on 2 ranks x 2 chunks: wte on stage 0 (rank 0), head on stage 3
+# (rank 1) ----
+if tiny_corpus "$TMP/corp"; then
+    cat >"$TMP/gpt.yaml" <<'YAML'
+pd: 1
+name: tiny_gpt_tied
+input: [8]
+classes: 24
+batch: 4
+dataset: {kind: tokens, train: corp/train.bin, val: corp/val.bin, format: u8}
+optimizer: {kind: adamw, lr: 0.01, weight_decay: 0.1, clip_grad_norm: 0.5}
+layers:
+  - {name: wte, op: embedding, num_embeddings: 24, embedding_dim: 8, positions: 8, init_std: 0.02}
+  - {name: ln1, op: layernorm, eps: 1.0e-5}
+  - {name: qkv, op: linear, out_features: 24}
+  - {name: attn, op: attention, heads: 2}
+  - {name: proj, op: linear, out_features: 8}
+  - {name: add1, op: add, inputs: [proj, wte]}
+  - {name: ln2, op: layernorm, eps: 1.0e-5}
+  - {name: fc, op: linear, out_features: 32}
+  - {name: gelu, op: gelu}
+  - {name: out, op: linear, out_features: 8}
+  - {name: add2, op: add, inputs: [out, add1]}
+  - {name: lnf, op: layernorm, eps: 1.0e-5}
+  - {name: head, op: linear, out_features: 24, bias: false, tie: wte}
+YAML
+    if plan gpt "$TMP/gpt.yaml" -n 2 --schedule interleaved --chunks 2 --microbatches 4; then
+        gc=(--data "$TMP/corp" --seed 3 --no-trace --no-eval --steps 20)
+        grep -q 'ties = (const pdrt_tie\[\]){{0, 3, 0, 1}}' "$TMP/gpt/stage_0.c" || fail gpt_tie_across_ranks "$(grep -h 'pdrt_tie\[\]' "$TMP/gpt"/stage_*.c)"
+        expect_status 0 gpt_runs "$LAUNCH" "$TMP/gpt" "${gc[@]}" --check-replicas --save "$TMP/gpt_i" &&
+            { grep -q "stage 3: tied weights identical to their owners' after 5 updates" <<<"$OUTPUT" &&
+                pass gpt_tied_copies_identical || fail gpt_tied_copies_identical "$(tail -3 <<<"$OUTPUT")"; }
+        expect_status 0 gpt_single_runs "$LAUNCH" "$TMP/gpt" --single "${gc[@]}" --save "$TMP/gpt_s" &&
+            equal gpt_tied_clipped_equals_single_bitwise "$TMP/gpt_i" "$TMP/gpt_s"
+        expect_status 0 gpt_unclipped_runs "$LAUNCH" "$TMP/gpt" "${gc[@]}" --clip-grad-norm 0 --save "$TMP/gpt_n" &&
+            { ! same_dirs "$TMP/gpt_i" "$TMP/gpt_n" && pass gpt_clipping_changes_the_weights || fail gpt_clipping_changes_the_weights; }
+    fi
+else
+    fail tiny_corpus "prepare_shakespeare.py --text failed"
 fi
 
 # ---- tiny on 3 ranks x 2 chunks: clipping, --skip-nonfinite, checkpoints, profile ----
