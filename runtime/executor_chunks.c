@@ -163,7 +163,8 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
     int rank, p;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &p);
-    if (v < 1 || v > 64) PDRT_FAIL("%d chunks per rank: not 1 to 64", v);
+    /* v >= 2: with one chunk, executor.c would treat the rank as a one-stage-per-rank state */
+    if (v < 2 || v > 64) PDRT_FAIL("%d chunks per rank: not 2 to 64", v);
     const pdrt_stage *s0 = chunks[0];
     pdrt_set_identity(rank, s0->index, 1);
     pdrt_watchdog_start(a.hang_timeout);
