@@ -291,10 +291,15 @@ static void check_replicas(ex_t *e) {
     e->replica_checks++;
 }
 
-/* Clipping by the global norm over every stage (pdrt_global_clip_coef). */
-static void clip_global(ex_t *e, double sq) {
-    float c = pdrt_global_clip_coef(sq, e->j == 0, e->n, e->opt.clip_grad_norm);
-    for (int64_t i = 0; i < e->st->n_params; i++) e->acc[i] *= c;
+double pdrt_ex_clip_prepare(ex_t *e) {
+    int64_t np = e->st->n_params;
+    float count = e->acc[np];
+    if (count > 1.0f) {
+        float inv = 1.0f / count;
+        for (int64_t i = 0; i < np; i++) e->acc[i] *= inv;
+        e->acc[np] = 1.0f;
+    }
+    return count > 0.0f ? pdrt_ties_sq_norm(e->st, e->acc) : 0.0;
 }
 
 /* The optimizer step with the mean gradient of the update's minibatches. */
@@ -303,14 +308,14 @@ static void step(ex_t *e) {
     int64_t np = e->st->n_params;
     float count = e->acc[np];
     PDRT_CHECK(count >= 1.0f || (e->a->skip_nonfinite && count == 0.0f));
-    if (e->st->n_ties) pdrt_ex_ties_grads(e); /* the tied copies' summed gradients */
-    if (e->opt.clip_grad_norm > 0) {
-        if (count > 1.0f) {
-            float inv = 1.0f / count;
-            for (int64_t i = 0; i < np; i++) e->acc[i] *= inv;
-            count = 1.0f;
-        }
-        clip_global(e, count > 0.0f ? pdrt_ties_sq_norm(e->st, e->acc) : 0.0);
+    /* the tied copies' summed gradients (interleaved: every chunk's, before its first step) */
+    if (e->st->n_ties && e->chunks <= 1) pdrt_ex_ties_grads(e);
+    if (e->opt.clip_grad_norm > 0) { /* by the global norm over every stage */
+        float c = e->chunks > 1 ? e->clip_coef /* pdrt_ex_chunks_before_steps */
+                                : pdrt_global_clip_coef(pdrt_ex_clip_prepare(e), e->j == 0, e->n,
+                                                        e->opt.clip_grad_norm);
+        for (int64_t i = 0; i < np; i++) e->acc[i] *= c;
+        count = e->acc[np]; /* the mean's: 1 (or 0) */
     }
     if (count == 0.0f) { /* every minibatch of this update was dropped: the weights stay */
         pdrt_stash_begin_update(&e->stash);
@@ -380,9 +385,11 @@ void pdrt_ex_run_epoch(ex_t *e0, const pd_schedule *s, int epoch, int64_t base, 
             break;
         }
         case PD_A_ALLREDUCE: allreduce(e); break;
-        case PD_A_STEP:
+        case PD_A_STEP: /* interleaved: every chunk's STEP in chunk order, after its batch */
+            if (V > 1 && e == e0) pdrt_ex_chunks_before_steps(e0, V); /* ties, clipping */
             step(e);
-            if (e->a->check_replicas && st->n_ties) pdrt_ex_ties_check(e);
+            if (e->a->check_replicas && V == 1 && st->n_ties) pdrt_ex_ties_check(e);
+            if (e->a->check_replicas && V > 1 && e == &e0[V - 1]) pdrt_ex_chunks_ties_check(e0, V);
             e->stats.steps++;
             if (e->rank == e->out_rank) {
                 e->done_steps++;
@@ -554,6 +561,19 @@ void pdrt_ex_free(ex_t *e) {
     pd_data_free(&e->test);
 }
 
+void pdrt_ex_inject_from_env(ex_t *e) {
+    const char *inj = getenv("PDRT_INJECT_NONFINITE");
+    if (!inj) return;
+    long long is;
+    int ist = 0;
+    if (sscanf(inj, "input:%lld", &is) == 1) e->inj_kind = 1;
+    else if (sscanf(inj, "grad:%lld:%d", &is, &ist) == 2) e->inj_kind = 2;
+    else if (sscanf(inj, "loss:%lld", &is) == 1) e->inj_kind = 3;
+    else PDRT_FAIL("PDRT_INJECT_NONFINITE='%s': not input:STEP, loss:STEP or grad:STEP:STAGE", inj);
+    e->inj_step = is;
+    e->inj_stage = ist;
+}
+
 int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     pdrt_args a;
     int pr = pdrt_args_parse(&a, argc, argv, RT_PIPELINE);
@@ -600,20 +620,7 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     st->init(pdrt_stash_newest(&e.stash), e.buffers, a.seed);
     if (a.init_dir[0]) pdrt_weights_load(a.init_dir, st, pdrt_stash_newest(&e.stash), e.buffers);
     if (st->n_ties) pdrt_ex_ties_init(&e); /* the owner's values on both copies */
-    /* test-only: input:STEP (stage 0's input gets an Inf), loss:STEP (a NaN logit before the
-     * loss), grad:STEP:STAGE (a NaN in that stage's first parameter gradient) */
-    const char *inj = getenv("PDRT_INJECT_NONFINITE");
-    if (inj) {
-        long long is;
-        int ist = 0;
-        if (sscanf(inj, "input:%lld", &is) == 1) e.inj_kind = 1;
-        else if (sscanf(inj, "grad:%lld:%d", &is, &ist) == 2) e.inj_kind = 2;
-        else if (sscanf(inj, "loss:%lld", &is) == 1) e.inj_kind = 3;
-        else PDRT_FAIL("PDRT_INJECT_NONFINITE='%s': not input:STEP, loss:STEP or "
-                     "grad:STEP:STAGE", inj);
-        e.inj_step = is;
-        e.inj_stage = ist;
-    }
+    pdrt_ex_inject_from_env(&e);
     int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
     int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
     if (a.resume) {
@@ -699,8 +706,8 @@ int pdrt_main(int argc, char **argv, const pdrt_stage *st) {
     snprintf(how, sizeof how, "%d stage%s with %s replica%s, %s, %lld minibatches", st->n_stages,
              st->n_stages > 1 ? "s" : "", reps, st->n_stages > 1 || pdrt_replicas(st, 0) > 1 ? "s" : "",
              pdrt_schedule_name(st, &a), (long long)(done - start));
-    pdrt_laps_write_profile(&e.laps, st, e.laps.calls[1] ? e.stats.step_ms / (double)e.laps.calls[1] : 0,
-                          e.j == 0, e.out_rank, a.run_dir, how);
+    double step_ms = e.laps.calls[1] ? e.stats.step_ms / (double)e.laps.calls[1] : 0;
+    pdrt_laps_write_profile(&e.laps, &st, &step_ms, 1, e.j == 0, e.out_rank, a.run_dir, how);
     if (a.trace) pdrt_ex_write_trace(&e);
     pdrt_trace_free();
     pdrt_curves_free(&curves);

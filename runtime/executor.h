@@ -1,8 +1,10 @@
-/* executor.h: the CPU executor's state (one stage replica on one MPI rank), shared by its files:
- * executor.c (the schedule, forwards, backwards, steps, evaluation, the run) and
- * executor_ckpt.c (writing a checkpoint set and resuming from the newest intact one),
- * executor_recompute.c (activation recomputation). Internal to
- * libpdrt; generated code sees pdrt.h only. */
+/* executor.h: the CPU executor's state (one stage replica on one MPI rank, or one chunk of an
+ * interleaved rank), shared by its files: executor.c (the schedule, forwards, backwards, steps,
+ * evaluation, the run), executor_ckpt.c (writing a checkpoint set and resuming from the newest
+ * intact one), executor_recompute.c (activation recomputation), executor_ties.c (tied weights
+ * between ranks), executor_chunks.c and executor_chunks_step.c (the interleaved ranks' run, and
+ * what their chunks do together at a batch's steps). Internal to libpdrt; generated code sees
+ * pdrt.h only. */
 #ifndef PDRT_EXECUTOR_H
 #define PDRT_EXECUTOR_H
 
@@ -31,6 +33,8 @@ typedef struct {
     int chunks;                   /* interleaved: chunks per rank (each its own ex_t; 0, 1: not) */
     int edge_up, edge_down;       /* interleaved: the links to the previous and next stage, as
                                      numbered in their messages' tags (tag_of in executor.c) */
+    float clip_coef;              /* interleaved: the batch's clipping coefficient, computed over
+                                     every chunk before the first chunk's step */
     pdrt_stash stash;
     pd_optim opt;
     float *grads, *opt_state, *buffers, *scratch, *dacts, *logits;
@@ -80,12 +84,21 @@ int pdrt_ex_tag(const ex_t *e, int kind, int64_t mb, int edge);
 pdrt_link *pdrt_ex_link(ex_t *e, int peer);
 void pdrt_ex_free(ex_t *e);
 void pdrt_ex_run_epoch(ex_t *e0, const pd_schedule *s, int epoch, int64_t base, int64_t off);
-/* Every rank writes its checkpoint file of step `done` (the pipeline drained); the older set
- * before *prev is pruned once the set is complete. */
+/* Every rank writes its checkpoint file of step `done` (the pipeline drained; interleaved: e is
+ * the rank's first chunk, and each chunk writes its stage's file); the older set before *prev is
+ * pruned once the set is complete. */
 void pdrt_ex_checkpoint(ex_t *e, int64_t done, int epoch, int64_t every, int64_t *prev);
-/* --resume: loads the newest intact complete set that fits this run into e, and returns where it
- * left off (done minibatches, epoch, --checkpoint-every when not given). */
+/* --resume: loads the newest intact complete set that fits this run into e (interleaved: every
+ * chunk from e on), and returns where it left off (done minibatches, epoch, --checkpoint-every
+ * when not given). */
 void pdrt_ex_resume(ex_t *e, int64_t *done, int *epoch, int64_t *every);
+/* The update's mean gradient in place (its count becomes 1) and, for clipping, its squared norm
+ * (a tied copy left out); 0 when every minibatch was dropped. */
+double pdrt_ex_clip_prepare(ex_t *e);
+/* Test-only fault injection from PDRT_INJECT_NONFINITE (input:STEP, loss:STEP, grad:STEP:STAGE:
+ * an Inf in stage 0's input, a NaN logit before the loss, a NaN in that stage's first parameter
+ * gradient). */
+void pdrt_ex_inject_from_env(ex_t *e);
 
 /* executor_recompute.c: the activation buffers (per minibatch, or the working buffer and the
  * kept parts), their release, and their size in floats; after a forward (selective: the kept
@@ -108,5 +121,14 @@ void pdrt_ex_write_trace(ex_t *e);
 void pdrt_ex_ties_init(ex_t *e);
 void pdrt_ex_ties_grads(ex_t *e);
 void pdrt_ex_ties_check(ex_t *e);
+
+/* executor_chunks_step.c: an interleaved rank's chunks e0[0 .. v) together. Tied weights (stage
+ * s on rank s mod p; two chunks of one rank add in memory): the owners' initial values into the
+ * copies; before the batch's first step, every chunk's tied gradients exchanged and summed and,
+ * with clipping, the mean gradients' global norm over every stage in stage order (each chunk's
+ * clip_coef); with --check-replicas, after the last step, the copies compared bitwise. */
+void pdrt_ex_chunks_ties_init(ex_t *e0, int v);
+void pdrt_ex_chunks_before_steps(ex_t *e0, int v);
+void pdrt_ex_chunks_ties_check(ex_t *e0, int v);
 
 #endif

@@ -3,11 +3,13 @@
  * with its own weights (one version: the schedule is synchronous), optimizer state, gradient
  * sum, in-flight buffers, send rings and links (one ex_t each, as executor.c keeps them for one
  * stage), through the interleaved schedule IR (runtime/schedule/interleaved.c): every action on
- * the chunk of its stage, one update per batch of M minibatches (M a multiple of p). A forward-
- * only pass over the test set at epoch ends and every --eval-every steps. The summary's rows
- * are the ranks (each its chunks' sums); trace.json draws each chunk's work on its own rows.
- * What it does not run yet fails the run at the start, naming the option: checkpoints, tied
- * weights across stages, gradient clipping, --recompute, --skip-nonfinite, run/profile.yaml. */
+ * the chunk of its stage, one update per batch of M minibatches (M a multiple of p), the chunks'
+ * tied weights and clipping norm settled together before their steps (executor_chunks_step.c).
+ * With checkpoints or --eval-every the run goes in segments, the pipeline drained at their ends;
+ * each chunk writes its stage's checkpoint file (executor_ckpt.c). A forward-only pass over the
+ * test set at epoch ends and every --eval-every steps. The summary's rows are the ranks (each its
+ * chunks' sums); trace.json draws each chunk's work on its own rows; run/profile.yaml lists the
+ * layers of every stage in stage order. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,22 +19,6 @@
 #include "executor.h"
 #include "rt.h"
 #include "runtime/schedule/schedule.h"
-
-/* Refuses what this executor does not run, naming it. */
-static void refuse_unsupported(const pdrt_args *a, const pdrt_stage *const *chunks, int v) {
-    const char *what = a->checkpoint_dir[0] || a->resume ? "checkpoints (--checkpoint-dir, --resume)"
-                       : a->skip_nonfinite               ? "--skip-nonfinite"
-                       : a->check_replicas               ? "--check-replicas"
-                                                         : NULL;
-    for (int c = 0; !what && c < v; c++) {
-        pd_optim o;
-        pdrt_optim_from(&o, chunks[c], a);
-        if (o.clip_grad_norm > 0) what = "gradient clipping (clip_grad_norm)";
-        pdrt_optim_free(&o);
-        if (chunks[c]->n_ties) what = "tied weights";
-    }
-    if (what) PDRT_FAIL("the interleaved executor does not run %s yet", what);
-}
 
 /* The test set through every chunk in stage order, one minibatch at a time (a blocking send per
  * message: each rank's order of (minibatch, stage) is increasing, so no two ranks wait for each
@@ -108,6 +94,67 @@ static void chunk_init(ex_t *x, const pdrt_stage *st, const pdrt_args *a, int ra
     pdrt_optim_from(&x->opt, st, a);
 }
 
+/* The summary (one row per rank: its chunks' times and predictions summed, the most any of them
+ * dropped), curves.svg, run/profile.yaml (every stage's layers) and trace.json. */
+static void report(ex_t *e, int v, const pdrt_args *a, int64_t done, int64_t start, int epoch,
+                   double wall, double train_s, double acc, double val_loss, double time_to_target,
+                   int64_t target_step, pdrt_curves *curves) {
+    const pdrt_stage *s0 = e[0].st;
+    int p = e[0].n;
+    pdrt_stage_stats mine = {0};
+    int *first_rank = calloc((size_t)p + 1, sizeof(int));
+    pdrt_laps *laps = calloc((size_t)v, sizeof *laps);
+    const pdrt_stage **sts = calloc((size_t)v, sizeof *sts);
+    double *step_ms = calloc((size_t)v, sizeof *step_ms);
+    PDRT_CHECK(first_rank && laps && sts && step_ms);
+    for (int r = 0; r <= p; r++) first_rank[r] = r;
+    for (int c = 0; c < v; c++) {
+        mine.fwd_ms += e[c].stats.fwd_ms, mine.bwd_ms += e[c].stats.bwd_ms;
+        mine.step_ms += e[c].stats.step_ms, mine.wait_ms += e[c].stats.wait_ms;
+        mine.predicted_ms += e[c].st->predicted_ms;
+        mine.predicted_compute_ms += e[c].st->predicted_compute_ms;
+        if (e[c].skipped > mine.skipped) mine.skipped = e[c].skipped;
+        laps[c] = e[c].laps;
+        sts[c] = e[c].st;
+        step_ms[c] = e[c].laps.calls[1] ? e[c].stats.step_ms / (double)e[c].laps.calls[1] : 0;
+    }
+    mine.steps = done - start; /* measured per minibatch, as predicted */
+    pdrt_stage_stats *ss = pdrt_stage_stats_gather(&mine, first_rank, p, p - 1);
+    if (ss) {
+        pdrt_summary sum = {s0->model, "pipeline", "interleaved", p, e[0].B, done,
+                            done > (int64_t)epoch * e[0].per_epoch ? epoch + 1 : epoch,
+                            e[v - 1].lg.last_loss, a->eval ? acc : -1,
+                            (double)(done - start) * e[0].B / train_s, wall, train_s,
+                            a->target_accuracy, time_to_target, ss, start, a->skip_nonfinite,
+                            e[0].n_ckpt, e[0].ckpt_s, a->eval && acc >= 0, val_loss, e[0].tg,
+                            a->target_loss, target_step, curves};
+        pdrt_summary_print(&sum);
+        pdrt_summary_write(a->run_dir, &sum);
+        char title[256];
+        snprintf(title, sizeof title, "%s: %d ranks x %d chunks, interleaved", s0->model, p, v);
+        pdrt_curves_write_svg(a->run_dir, curves, title);
+        free(ss);
+    }
+    for (int c = 0; c < v; c++)
+        if (a->check_replicas && e[c].tie_checks)
+            printf("stage %d: tied weights identical to their owners' after %lld updates\n",
+                   e[c].st->index, (long long)e[c].tie_checks);
+    char how[200];
+    snprintf(how, sizeof how, "%d ranks x %d chunks, interleaved, %lld minibatches", p, v,
+             (long long)(done - start));
+    pdrt_laps_write_profile(laps, sts, step_ms, v, 1, p - 1, a->run_dir, how);
+    if (a->trace) {
+        e[0].first_rank = first_rank; /* pdrt_ex_write_trace names the ranks by it */
+        e[0].out_rank = p - 1;
+        pdrt_ex_write_trace(&e[0]);
+        e[0].first_rank = NULL;
+    }
+    free(first_rank);
+    free(laps);
+    free(sts);
+    free(step_ms);
+}
+
 int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int v) {
     pdrt_args a;
     int pr = pdrt_args_parse(&a, argc, argv, RT_PIPELINE);
@@ -116,7 +163,8 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
     int rank, p;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &p);
-    if (v < 1 || v > 64) PDRT_FAIL("%d chunks per rank: not 1 to 64", v);
+    /* v >= 2: with one chunk, executor.c would treat the rank as a one-stage-per-rank state */
+    if (v < 2 || v > 64) PDRT_FAIL("%d chunks per rank: not 2 to 64", v);
     const pdrt_stage *s0 = chunks[0];
     pdrt_set_identity(rank, s0->index, 1);
     pdrt_watchdog_start(a.hang_timeout);
@@ -131,10 +179,15 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
                       "per rank, so it runs on %d ranks (pdlaunch starts them)", rank, p,
                       st->index, st->n_stages, c, v, st->n_stages / v);
     }
-    refuse_unsupported(&a, chunks, v);
     ex_t *e = calloc((size_t)v, sizeof *e);
     PDRT_CHECK(e != NULL);
-    for (int c = 0; c < v; c++) chunk_init(&e[c], chunks[c], &a, rank, p, v);
+    MPI_Comm tie_comm; /* the chunks' tied weights' messages */
+    MPI_Comm_dup(MPI_COMM_WORLD, &tie_comm);
+    for (int c = 0; c < v; c++) {
+        chunk_init(&e[c], chunks[c], &a, rank, p, v);
+        e[c].tie_comm = tie_comm;
+        pdrt_ex_inject_from_env(&e[c]);
+    }
     int M = e[0].ru.M;
     if (M < p || M % p)
         PDRT_FAIL("interleaved runs minibatches in groups of the %d ranks: %d microbatches per "
@@ -156,17 +209,27 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
             if (k > most) most = k;
             pd_schedule_free(t);
         }
-        int64_t skip = total / 10 < 20 ? total / 10 : 20;
         for (int c = 0; c < v; c++) {
             e[c].per_epoch = per_epoch, e[c].total = total;
             e[c].D = most;
             pdrt_ex_alloc(&e[c], full);
-            pdrt_laps_init(&e[c].laps, chunks[c]->n_layers, skip);
             chunks[c]->init(pdrt_stash_newest(&e[c].stash), e[c].buffers, a.seed);
             if (a.init_dir[0])
                 pdrt_weights_load(a.init_dir, chunks[c], pdrt_stash_newest(&e[c].stash), e[c].buffers);
         }
         pd_schedule_free(full);
+    }
+    pdrt_ex_chunks_ties_init(e, v); /* the owners' values on both copies */
+    int64_t done = 0, every = a.checkpoint_every, prev_ckpt = -1;
+    int epoch = 0, ckpt = a.checkpoint_dir[0] != 0;
+    if (a.resume) {
+        pdrt_ex_resume(e, &done, &epoch, &every);
+        prev_ckpt = done; /* the next checkpoint prunes the sets before the resumed one */
+    }
+    int64_t start = done;
+    {   /* a tenth of the minibatches (at most 20) warm the caches before laps count */
+        int64_t skip = (total - start) / 10 < 20 ? (total - start) / 10 : 20;
+        for (int c = 0; c < v; c++) pdrt_laps_init(&e[c].laps, chunks[c]->n_layers, skip);
     }
     ex_t *lastc = &e[v - 1]; /* the last stage's chunk where this rank holds it */
     pdrt_barrier("every rank to be ready to train");
@@ -174,15 +237,16 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
     MPI_Bcast(&origin, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     pdrt_trace_start(a.trace, origin);
     for (int c = 0; c < v; c++) e[c].t0 = e[c].lg.t_log = e[c].lg.t0 = t0;
-    int64_t done = 0, target_step = -1;
-    int epoch = 0, stop = 0, me = rank == p - 1;
+    int64_t target_step = -1;
+    int stop = 0, me = rank == p - 1;
     double train_s = 0, acc = -1, val_loss = 0, time_to_target = -1;
     pdrt_curves curves = {.eval_is_loss = e[0].tg > 1};
     if (me) lastc->lg.curves = &curves;
     while (done < total && !stop) {
+        /* the rest of this epoch, cut at the next multiple of --checkpoint-every or --eval-every */
         int64_t ep_start = (int64_t)epoch * per_epoch;
-        int64_t n = pdrt_segment_end(&a, done, per_epoch, total, 0) - done;
-        PDRT_CHECK(n >= 1 && n < (int64_t)1 << 30);
+        int64_t n = pdrt_segment_end(&a, done, per_epoch, total, ckpt ? every : 0) - done;
+        PDRT_CHECK(n >= 1 && n < (int64_t)1 << 30 && done >= ep_start);
         pd_schedule *s = pd_schedule_interleaved(p, v, (int)n, M);
         PDRT_CHECK(s != NULL);
         double t = pdrt_now();
@@ -192,6 +256,8 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
         done += n;
         int epoch_end = done == ep_start + per_epoch, end = epoch_end || done == total;
         if (epoch_end) epoch++;
+        if (ckpt && (end || (every > 0 && done % every == 0)))
+            pdrt_ex_checkpoint(e, done, epoch, every, &prev_ckpt);
         if (pdrt_eval_due(&a, done, end)) {
             acc = evaluate(e, v, &val_loss);
             stop = pdrt_eval_record(me ? &curves : NULL, &a, e[0].tg, done, per_epoch, total,
@@ -203,46 +269,15 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
     if (a.save_dir[0])
         for (int c = 0; c < v; c++)
             pdrt_weights_save(a.save_dir, chunks[c], pdrt_stash_newest(&e[c].stash), e[c].buffers);
-    /* the summary: one row per rank, its chunks' times and predictions summed */
-    pdrt_stage_stats mine = {0};
-    int *first_rank = calloc((size_t)p + 1, sizeof(int));
-    PDRT_CHECK(first_rank != NULL);
-    for (int r = 0; r <= p; r++) first_rank[r] = r;
-    for (int c = 0; c < v; c++) {
-        mine.fwd_ms += e[c].stats.fwd_ms, mine.bwd_ms += e[c].stats.bwd_ms;
-        mine.step_ms += e[c].stats.step_ms, mine.wait_ms += e[c].stats.wait_ms;
-        mine.predicted_ms += chunks[c]->predicted_ms;
-        mine.predicted_compute_ms += chunks[c]->predicted_compute_ms;
-    }
-    mine.steps = done; /* measured per minibatch, as predicted */
-    pdrt_stage_stats *ss = pdrt_stage_stats_gather(&mine, first_rank, p, p - 1);
-    if (ss) {
-        pdrt_summary sum = {s0->model, "pipeline", "interleaved", p, e[0].B, done,
-                            done > (int64_t)epoch * per_epoch ? epoch + 1 : epoch,
-                            lastc->lg.last_loss, a.eval ? acc : -1, (double)done * e[0].B / train_s,
-                            wall, train_s, a.target_accuracy, time_to_target, ss, 0, 0, 0, 0,
-                            a.eval && acc >= 0, val_loss, e[0].tg, a.target_loss, target_step,
-                            &curves};
-        pdrt_summary_print(&sum);
-        pdrt_summary_write(a.run_dir, &sum);
-        char title[256];
-        snprintf(title, sizeof title, "%s: %d ranks x %d chunks, interleaved", s0->model, p, v);
-        pdrt_curves_write_svg(a.run_dir, &curves, title);
-        free(ss);
-    }
-    if (a.trace) {
-        e[0].first_rank = first_rank; /* pdrt_ex_write_trace names the ranks by it */
-        e[0].out_rank = p - 1;
-        pdrt_ex_write_trace(&e[0]);
-        e[0].first_rank = NULL;
-    }
-    free(first_rank);
+    report(e, v, &a, done, start, epoch, wall, train_s, acc, val_loss, time_to_target, target_step,
+           &curves);
     pdrt_trace_free();
     pdrt_curves_free(&curves);
     for (int c = 0; c < v; c++) {
         pdrt_ex_free(&e[c]);
         pdrt_optim_free(&e[c].opt);
     }
+    MPI_Comm_free(&tie_comm);
     free(e);
     MPI_Finalize();
     return 0;

@@ -121,35 +121,56 @@ char *pdrt_laps_profile_lines(const pdrt_laps *l, const pdrt_stage *st, double s
     return s;
 }
 
-void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *st, double step_ms_per_mb,
-                           int contribute, int out_rank, const char *dir, const char *how) {
-    int rank = 0, nranks = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
-    char *mine = contribute ? pdrt_laps_profile_lines(l, st, step_ms_per_mb) : calloc(1, 1);
-    PDRT_CHECK(mine != NULL);
-    int len = (int)strlen(mine), out = rank == out_rank;
+/* Gathers every rank's mine (lengths, then the bytes, in rank order) onto *all at out_rank. */
+static void gather_lines(const char *mine, int out_rank, int rank, int nranks, char **all,
+                         size_t *all_len) {
+    int len = (int)strlen(mine), out = rank == out_rank, total = 0;
     int *lens = out ? calloc((size_t)nranks, sizeof *lens) : NULL, *displs = NULL;
+    char *got = NULL;
     pdrt_watch("the gathering of the layers' times", out_rank, -1);
     MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, out_rank, MPI_COMM_WORLD);
-    char *all = NULL;
-    int total = 0, complete = 1;
     if (out) {
         PDRT_CHECK(lens != NULL);
         displs = calloc((size_t)nranks, sizeof *displs);
         PDRT_CHECK(displs != NULL);
         for (int r = 0; r < nranks; r++) { displs[r] = total; total += lens[r]; }
-        all = calloc((size_t)total + 1, 1);
-        PDRT_CHECK(all != NULL);
+        got = calloc((size_t)total + 1, 1);
+        PDRT_CHECK(got != NULL);
     }
-    MPI_Gatherv(mine, len, MPI_CHAR, all, lens, displs, MPI_CHAR, out_rank, MPI_COMM_WORLD);
+    MPI_Gatherv(mine, len, MPI_CHAR, got, lens, displs, MPI_CHAR, out_rank, MPI_COMM_WORLD);
     pdrt_unwatch();
-    free(mine);
+    if (out) {
+        *all = realloc(*all, *all_len + (size_t)total + 1);
+        PDRT_CHECK(*all != NULL);
+        memcpy(*all + *all_len, got, (size_t)total + 1);
+        *all_len += (size_t)total;
+    }
+    free(got);
+    free(lens);
+    free(displs);
+}
+
+void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *const *st, const double *step_ms,
+                             int v, int contribute, int out_rank, const char *dir, const char *how) {
+    int rank = 0, nranks = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+    int out = rank == out_rank, complete = 1;
+    char *all = NULL;
+    size_t total = 0;
+    for (int c = 0; c < v; c++) { /* chunk c of every rank: stages c p .. c p + p - 1 */
+        char *mine = contribute ? pdrt_laps_profile_lines(&l[c], st[c], step_ms[c]) : calloc(1, 1);
+        PDRT_CHECK(mine != NULL);
+        gather_lines(mine, out_rank, rank, nranks, &all, &total);
+        free(mine);
+    }
+    l = &l[v - 1]; /* out_rank's: the last stage's */
+    const pdrt_stage *s = st[v - 1];
     if (out) {
         /* every stage must have sent its layers, else the file would be no profile */
         int lines = 0;
-        for (int i = 0; i < total; i++) lines += all[i] == '\n';
-        complete = total > 0 && lines == st->model_layers;
+        for (size_t i = 0; i < total; i++) lines += all[i] == '\n';
+        complete = total > 0 && lines == s->model_layers;
         char path[4200];
         snprintf(path, sizeof path, "%s/profile.yaml", dir);
         if (!complete) {
@@ -166,14 +187,12 @@ void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *st, double st
                         "# forward (loss, output pack) to its last layer, the rest of its backward (non-finite check,\n"
                         "# gradient accumulation) and the optimizer (its time over the run per minibatch the replica\n"
                         "# ran) to its layers by parameter bytes (docs/simulator.md).\n",
-                    how, (long long)l->counted[1], (long long)l->skip, st->batch);
-            fprintf(fp, "pd_profile: 1\ndevice: cpu\nmodel: %s\nbatch: %d\nlayers:\n%s", st->model, st->batch, all);
+                    how, (long long)l->counted[1], (long long)l->skip, s->batch);
+            fprintf(fp, "pd_profile: 1\ndevice: cpu\nmodel: %s\nbatch: %d\nlayers:\n%s", s->model, s->batch, all);
             pdrt_out_commit(&o);
             printf("layer times measured in this run: %s (pdplan -p %s plans from them)\n", path, path);
             fflush(stdout);
         }
-        free(all);
-        free(lens);
-        free(displs);
     }
+    free(all);
 }

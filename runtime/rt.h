@@ -296,9 +296,12 @@ void pdrt_laps_end(pdrt_laps *l, double total_ms, double data_ms);
 char *pdrt_laps_profile_lines(const pdrt_laps *l, const pdrt_stage *st, double step_ms_per_mb);
 /* Gathers the lines of the ranks that contribute (each stage's first replica) to out_rank,
  * which writes dir/profile.yaml when they cover the model (else removes a stale one); `how`
- * describes the run in its header. Collective on MPI_COMM_WORLD. */
-void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *st, double step_ms_per_mb,
-                           int contribute, int out_rank, const char *dir, const char *how);
+ * describes the run in its header. l, st and step_ms_per_mb hold a rank's v stages: 1, or an
+ * interleaved rank's chunks (rank r's chunk c is stage c p + r: gathered chunk by chunk, the
+ * lines come in stage order). Collective on MPI_COMM_WORLD. */
+void pdrt_laps_write_profile(const pdrt_laps *l, const pdrt_stage *const *st,
+                             const double *step_ms_per_mb, int v, int contribute, int out_rank,
+                             const char *dir, const char *how);
 
 /* ---- trace.json, Chrome/Perfetto trace events (trace.c) ---- */
 /* Starts recording (clears earlier events); times are seconds of pdrt_now() from origin. */
