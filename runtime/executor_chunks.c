@@ -163,22 +163,15 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
     int rank, p;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &p);
-    /* v >= 2: with one chunk, executor.c would treat the rank as a one-stage-per-rank state */
-    if (v < 2 || v > 64) PDRT_FAIL("%d chunks per rank: not 2 to 64", v);
     const pdrt_stage *s0 = chunks[0];
     pdrt_set_identity(rank, s0->index, 1);
     pdrt_watchdog_start(a.hang_timeout);
     if (a.mode != RT_PIPELINE) PDRT_FAIL("--single/--emulate run the local binary (pdlaunch --single)");
-    if (a.schedule[0] && strcmp(a.schedule, "interleaved"))
-        PDRT_FAIL("an interleaved plan's ranks run --schedule interleaved only, not %s", a.schedule);
-    for (int c = 0; c < v; c++) {
-        const pdrt_stage *st = chunks[c];
-        if (st->abi != PDRT_ABI) PDRT_FAIL("stage built for runtime ABI %d, not %d", st->abi, PDRT_ABI);
-        if (st->n_stages != p * v || st->index != c * p + rank)
-            PDRT_FAIL("rank %d of %d holds stage %d of %d as chunk %d: the plan has %d chunks "
-                      "per rank, so it runs on %d ranks (pdlaunch starts them)", rank, p,
-                      st->index, st->n_stages, c, v, st->n_stages / v);
-    }
+    for (int c = 0; c < v && c < 64; c++)
+        if (chunks[c]->abi != PDRT_ABI)
+            PDRT_FAIL("stage built for runtime ABI %d, not %d", chunks[c]->abi, PDRT_ABI);
+    pdrt_chunks_check(&a, chunks, v, rank, p);
+    PDRT_CHECK(v >= 2 && v <= 64); /* checked: for the compiler's sake */
     ex_t *e = calloc((size_t)v, sizeof *e);
     PDRT_CHECK(e != NULL);
     MPI_Comm tie_comm; /* the chunks' tied weights' messages */
@@ -189,9 +182,7 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
         pdrt_ex_inject_from_env(&e[c]);
     }
     int M = e[0].ru.M;
-    if (M < p || M % p)
-        PDRT_FAIL("interleaved runs minibatches in groups of the %d ranks: %d microbatches per "
-                  "batch is not a multiple of %d (--microbatches)", p, M, p);
+    pdrt_chunks_check_microbatches(M, p);
     int64_t total = 0;
     int64_t per_epoch = pdrt_pipeline_data(&total, &e[0].train, &e[0].test, &a, s0, rank == 0);
     {
@@ -199,16 +190,7 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
         PDRT_CHECK(n0 < (int64_t)1 << 30);
         pd_schedule *full = pd_schedule_interleaved(p, v, (int)n0, M);
         PDRT_CHECK(full != NULL);
-        /* a segment's shorter last batch (an epoch's end, --eval-every) may run all its
-         * forwards first: room for the most minibatches in flight of any batch size */
-        int most = 0;
-        for (int m = 1; m <= M; m++) {
-            pd_schedule *t = pd_schedule_interleaved(p, v, m, M);
-            PDRT_CHECK(t != NULL);
-            int k = pdrt_in_flight(&t->ranks[rank]);
-            if (k > most) most = k;
-            pd_schedule_free(t);
-        }
+        int most = pdrt_chunks_in_flight(p, v, rank, M);
         for (int c = 0; c < v; c++) {
             e[c].per_epoch = per_epoch, e[c].total = total;
             e[c].D = most;

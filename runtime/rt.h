@@ -324,6 +324,15 @@ pd_schedule *pdrt_schedule_for(const pdrt_stage *st, const pdrt_args *a, int ste
 const char *pdrt_schedule_name(const pdrt_stage *st, const pdrt_args *a);
 int pdrt_microbatches(const pdrt_stage *st, const pdrt_args *a);
 int pdrt_replicas(const pdrt_stage *st, int stage);
+/* An interleaved rank's checks, shared by the CPU and CUDA entries (fail the run with a message):
+ * 2 to 64 chunks, stages[c] is stage c p + rank of p v, the schedule (--schedule) interleaved. */
+void pdrt_chunks_check(const pdrt_args *a, const pdrt_stage *const *stages, int v, int rank, int p);
+/* M microbatches per batch on p ranks: a multiple of p, or the run fails saying so. */
+void pdrt_chunks_check_microbatches(int M, int p);
+/* The most minibatches in flight on an interleaved rank over every batch size 1 .. M (a
+ * segment's shorter last batch, an epoch's end or --eval-every, may run all its forwards
+ * first): the in-flight buffers each chunk keeps. */
+int pdrt_chunks_in_flight(int p, int v, int rank, int M);
 
 /* ---- learning curves, run/curves.svg (curves.c) ---- */
 typedef struct {

@@ -1,6 +1,7 @@
 /* rt_schedule.c: which schedule a stage runs, from its generated descriptor (the plan's schedule,
  * replicas, warm-up and minibatches per batch) and the run's options (--schedule,
- * --microbatches). The executor and the local runner both ask here, so they agree. */
+ * --microbatches). The executor and the local runner both ask here, so they agree; and the
+ * checks and buffer count an interleaved rank's entries (CPU and CUDA) share. */
 #include <string.h>
 
 #include "rt.h"
@@ -36,4 +37,36 @@ pd_schedule *pdrt_schedule_for(const pdrt_stage *st, const pdrt_args *a, int ste
     pd_schedule *s = pd_schedule_build(&sp);
     if (!s) PDRT_FAIL("cannot build the %s schedule for %d steps", sp.name, steps);
     return s;
+}
+
+void pdrt_chunks_check(const pdrt_args *a, const pdrt_stage *const *stages, int v, int rank, int p) {
+    /* v >= 2: with one chunk, the executors would treat the rank as a one-stage-per-rank state */
+    if (v < 2 || v > 64) PDRT_FAIL("%d chunks per rank: not 2 to 64", v);
+    if (a->schedule[0] && strcmp(a->schedule, "interleaved"))
+        PDRT_FAIL("an interleaved plan's ranks run --schedule interleaved only, not %s", a->schedule);
+    for (int c = 0; c < v; c++) {
+        const pdrt_stage *st = stages[c];
+        if (st->n_stages != p * v || st->index != c * p + rank)
+            PDRT_FAIL("rank %d of %d holds stage %d of %d as chunk %d: the plan has %d chunks "
+                      "per rank, so it runs on %d ranks (pdlaunch starts them)", rank, p,
+                      st->index, st->n_stages, c, v, st->n_stages / v);
+    }
+}
+
+void pdrt_chunks_check_microbatches(int M, int p) {
+    if (M < p || M % p)
+        PDRT_FAIL("interleaved runs minibatches in groups of the %d ranks: %d microbatches per "
+                  "batch is not a multiple of %d (--microbatches)", p, M, p);
+}
+
+int pdrt_chunks_in_flight(int p, int v, int rank, int M) {
+    int most = 0;
+    for (int m = 1; m <= M; m++) {
+        pd_schedule *t = pd_schedule_interleaved(p, v, m, M);
+        PDRT_CHECK(t != NULL);
+        int k = pdrt_in_flight(&t->ranks[rank]);
+        if (k > most) most = k;
+        pd_schedule_free(t);
+    }
+    return most;
 }

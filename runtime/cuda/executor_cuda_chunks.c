@@ -62,20 +62,6 @@ static void chunk_init(cx_t *x, const pdrt_cuda_stage *cst, const pdrt_args *a, 
     pdrt_optim_from(&x->opt, st, a);
 }
 
-/* The most minibatches in flight on this rank over every batch size 1 .. M: a segment's shorter
- * last batch (an epoch's end, --eval-every) may run all its forwards first. */
-static int most_in_flight(int p, int v, int rank, int M) {
-    int most = 0;
-    for (int m = 1; m <= M; m++) {
-        pd_schedule *t = pd_schedule_interleaved(p, v, m, M);
-        PDRT_CHECK(t != NULL);
-        int k = pdrt_in_flight(&t->ranks[rank]);
-        if (k > most) most = k;
-        pd_schedule_free(t);
-    }
-    return most;
-}
-
 /* The chunks' device memory, the links (chunk 0's, shared) and the initial weights. */
 static void chunks_setup(cx_t *e, int v, int M, pd_transport_kind forced, int device) {
     int p = e[0].n, rank = e[0].rank;
@@ -86,7 +72,7 @@ static void chunks_setup(cx_t *e, int v, int M, pd_transport_kind forced, int de
     char why[256];
     if (pd_schedule_check_in_order(full, why, sizeof why)) /* NCCL matches by order */
         PDRT_FAIL("the interleaved schedule does not deliver in order: %s", why);
-    int most = most_in_flight(p, v, rank, M);
+    int most = pdrt_chunks_in_flight(p, v, rank, M);
     for (int c = 0; c < v; c++) e[c].D = most;
     pdrt_cx_alloc_chunks(e, v, full);
     pdrt_cx_links_plan(&e[0], full, forced, device);
@@ -186,8 +172,8 @@ static void finish(cx_t *e, int v, int64_t done, int epochs, double acc, double 
 }
 
 int pdrt_cuda_main_chunks(int argc, char **argv, const pdrt_cuda_stage *chunks, int v) {
-    if (v < 1 || v > 64) {
-        fprintf(stderr, "pdrt: %d chunks per rank: not 1 to 64\n", v);
+    if (v < 2 || v > 64) {
+        fprintf(stderr, "pdrt: %d chunks per rank: not 2 to 64\n", v);
         return 2;
     }
     pd_cuda_precision prec;
@@ -209,15 +195,9 @@ int pdrt_cuda_main_chunks(int argc, char **argv, const pdrt_cuda_stage *chunks, 
     const pdrt_stage *s0 = &chunks[0].base;
     pdrt_set_identity(rank, s0->index, 1);
     pdrt_watchdog_start(a.hang_timeout);
-    if (a.schedule[0] && strcmp(a.schedule, "interleaved"))
-        PDRT_FAIL("an interleaved plan's ranks run --schedule interleaved only, not %s", a.schedule);
-    for (int c = 0; c < v; c++) {
-        const pdrt_stage *st = &chunks[c].base;
-        if (st->n_stages != p * v || st->index != c * p + rank)
-            PDRT_FAIL("rank %d of %d holds stage %d of %d as chunk %d: the plan has %d chunks "
-                      "per rank, so it runs on %d ranks (pdlaunch starts them)", rank, p,
-                      st->index, st->n_stages, c, v, st->n_stages / v);
-    }
+    const pdrt_stage *bases[64];
+    for (int c = 0; c < v; c++) bases[c] = &chunks[c].base;
+    pdrt_chunks_check(&a, bases, v, rank, p);
     refuse_unsupported(&a, chunks, v);
     device = pdrt_cx_device(device, ngpu, rank);
     size_t scratch = 0;
@@ -231,9 +211,7 @@ int pdrt_cuda_main_chunks(int argc, char **argv, const pdrt_cuda_stage *chunks, 
     PDRT_CHECK(e != NULL);
     for (int c = 0; c < v; c++) chunk_init(&e[c], &chunks[c], &a, rank, p, v, ctx);
     int M = e[0].ru.M;
-    if (M < p || M % p)
-        PDRT_FAIL("interleaved runs minibatches in groups of the %d ranks: %d microbatches per "
-                  "batch is not a multiple of %d (--microbatches)", p, M, p);
+    pdrt_chunks_check_microbatches(M, p);
     int64_t total = 0;
     int64_t per_epoch = pdrt_pipeline_data(&total, &e[0].train, &e[0].test, &a, s0, rank == 0);
     for (int c = 0; c < v; c++) e[c].per_epoch = per_epoch, e[c].total = total;
