@@ -214,10 +214,14 @@ static void step(cx_t *e) {
     double t = pdrt_now();
     int64_t np = np_of(e);
     PDRT_CHECK(e->acc_count >= 1);
-    if (e->st->n_ties) /* the tied copies' summed gradients, as the CPU executor's step */
+    if (e->st->n_ties && e->chunks <= 1) /* the tied copies' summed gradients, as the CPU
+                                            executor's step (interleaved: before the steps) */
         pdrt_cuda_ties_grads(&e->ties, e->ctx, e->acc, e->acc_count);
     if (e->acc_count != 1) pd_scale_cuda(e->ctx, e->acc, 1.0f / (float)e->acc_count, (size_t)np);
-    if (e->opt.clip_grad_norm > 0) clip_global(e);
+    if (e->opt.clip_grad_norm > 0 && e->chunks > 1) /* pdrt_cx_chunks_before_steps */
+        pd_scale_cuda(e->ctx, e->acc, e->clip_coef, (size_t)np);
+    else if (e->opt.clip_grad_norm > 0)
+        clip_global(e);
     float *old = dev_w(e, pdrt_stash_newest(&e->stash));
     float *w = dev_w(e, pdrt_stash_begin_update(&e->stash));
     if (w != old)
@@ -296,7 +300,9 @@ void pdrt_cx_run_epoch(cx_t *e0, const pd_schedule *s, int epoch, int64_t base, 
             break;
         case PD_A_ALLREDUCE: allreduce(e); break;
         case PD_A_STEP:
+            if (V > 1 && e == e0) pdrt_cx_chunks_before_steps(e0, V); /* ties, clipping */
             step(e);
+            if (V > 1 && e == &e0[V - 1] && e->a->check_replicas) pdrt_cx_chunks_ties_check(e0, V);
             e->stats.steps++;
             if (e->rank == e->out_rank) progress(e, epoch, off + a->mb + 1, 0);
             break;

@@ -59,6 +59,9 @@ typedef struct {
                                    stage, which tell the chunks' messages apart (pdrt_chunk_tag) */
     int slot0;                  /* the first of this chunk's link slots (interleaved: 2 S c) */
     int shares;                 /* 1: the arena, links and context are chunk 0's (interleaved) */
+    float clip_coef;            /* interleaved: the batch's clipping coefficient (below) */
+    void *mirror;               /* interleaved, chunk 0: the host mirror of the chunks for ties and
+                                   clipping (executor_cuda_chunks.c), or NULL when neither */
 } cx_t;
 
 /* This replica's own running count of minibatch mb (its minibatches are j, j+R, ...). */
@@ -88,6 +91,12 @@ double pdrt_cx_evaluate_chunks(cx_t *e, int v);
  * global step numbers), on e0, or under interleaved on e0[0 .. chunks), each action on the chunk
  * of its stage. */
 void pdrt_cx_run_epoch(cx_t *e0, const pd_schedule *s, int epoch, int64_t base, int64_t off);
+/* executor_cuda_chunks.c, interleaved: before chunk 0's step of a batch, the tied weights'
+ * gradient sums and the clipping coefficient over every stage (each chunk's clip_coef, its
+ * accumulator then the mean); after the last chunk's step, with --check-replicas, the tied copies
+ * compared with their owners. Nothing without ties or clipping. */
+void pdrt_cx_chunks_before_steps(cx_t *e0, int v);
+void pdrt_cx_chunks_ties_check(cx_t *e0, int v);
 /* The options both entries share: --help, the CUDA options (stripped from argv), the runtime's;
  * the stage's ABI and what the CUDA backend does not run (refused with a message); the GPU
  * count. Returns -1 to go on, else the exit status. */

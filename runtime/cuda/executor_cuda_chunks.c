@@ -9,9 +9,11 @@
  * to the two neighbouring ranks: each chunk sends through its own slots of a link, its messages
  * tagged by the link's edge (pdrt_chunk_tag), and every link delivers in order
  * (pd_schedule_check_in_order, which NCCL's matching needs). Evaluation runs through host memory
- * and MPI. What it does not run yet fails the run at the start, naming it: tied weights across
- * stages, gradient clipping, --check-replicas (and, as for every CUDA stage, checkpoints and
- * --skip-nonfinite). */
+ * and MPI. Tied weights across stages, clipping by the global norm and --check-replicas's
+ * comparison of tied copies run the CPU executor's own code (executor_chunks_step.c) on a host
+ * mirror of the chunks' accumulators and weights, so their sums, order and messages are the
+ * CPU's, at the price of a gradient download and upload per update where a rank has ties or
+ * clipping. Not yet, as for every CUDA stage: checkpoints and --skip-nonfinite. */
 #include <cuda_runtime.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -20,19 +22,78 @@
 
 #include "executor_cuda.h"
 #include "runtime/cuda/transport/transport_internal.h"
+#include "runtime/executor.h"
 
 /* Refuses what this entry does not run, naming it. */
-static void refuse_unsupported(const pdrt_args *a, const pdrt_cuda_stage *chunks, int v) {
-    const char *what = a->check_replicas ? "--check-replicas" : NULL;
-    for (int c = 0; !what && c < v; c++) {
-        pd_optim o;
-        pdrt_optim_from(&o, &chunks[c].base, a);
-        if (o.clip_grad_norm > 0) what = "gradient clipping (clip_grad_norm)";
-        pdrt_optim_free(&o);
-        if (chunks[c].base.n_ties) what = "tied weights";
-        if (chunks[c].precision != chunks[0].precision) what = "chunks of different precisions";
+static void refuse_unsupported(const pdrt_cuda_stage *chunks, int v) {
+    for (int c = 0; c < v; c++)
+        if (chunks[c].precision != chunks[0].precision)
+            PDRT_FAIL("the chunks of an interleaved rank have different precisions (stage %d's and "
+                      "stage %d's): regenerate the plan with one --precision",
+                      chunks[0].base.index, chunks[c].base.index);
+}
+
+/* ---- the host mirror: ties and clipping through the CPU executor's code ---- */
+
+/* The mirror of e's v chunks (NULL when no chunk has ties and there is no clipping): an ex_t
+ * per chunk with what executor_chunks_step.c reads (stage, options, rank, accumulator with its
+ * count in the last float, the clipping threshold, a one-version host weight stash). */
+static ex_t *mirror_new(cx_t *e, int v, MPI_Comm tie_comm) {
+    int ties = 0;
+    for (int c = 0; c < v; c++) ties |= e[c].st->n_ties > 0;
+    if (!ties && !(e[0].opt.clip_grad_norm > 0)) return NULL;
+    ex_t *m = calloc((size_t)v, sizeof *m);
+    PDRT_CHECK(m != NULL);
+    for (int c = 0; c < v; c++) {
+        m[c].st = e[c].st;
+        m[c].a = e[c].a;
+        m[c].rank = e[c].rank;
+        m[c].n = e[c].n;
+        m[c].R = 1;
+        m[c].chunks = v;
+        m[c].tie_comm = tie_comm;
+        m[c].opt.clip_grad_norm = e[c].opt.clip_grad_norm;
+        m[c].acc = pdrt_alloc((size_t)e[c].st->n_params + 1);
+        pdrt_stash_init(&m[c].stash, 1, e[c].st->n_params ? e[c].st->n_params : 1, 1);
     }
-    if (what) PDRT_FAIL("the CUDA executor does not run %s with the interleaved schedule yet", what);
+    return m;
+}
+
+static void mirror_free(ex_t *m, int v) {
+    for (int c = 0; m && c < v; c++) {
+        free(m[c].acc);
+        pdrt_stash_free(&m[c].stash);
+    }
+    free(m);
+}
+
+void pdrt_cx_chunks_before_steps(cx_t *e0, int v) {
+    ex_t *m = e0->mirror;
+    if (!m) return;
+    for (int c = 0; c < v; c++) {
+        int64_t np = e0[c].st->n_params;
+        pd_cuda_download(e0[c].ctx, m[c].acc, e0[c].acc, (size_t)np * sizeof(float));
+        m[c].acc[np] = (float)e0[c].acc_count;
+    }
+    double wait0 = m[0].stats.wait_ms;
+    pdrt_ex_chunks_before_steps(m, v);
+    e0->stats.wait_ms += m[0].stats.wait_ms - wait0;
+    for (int c = 0; c < v; c++) {
+        int64_t np = e0[c].st->n_params;
+        pd_cuda_upload(e0[c].ctx, e0[c].acc, m[c].acc, (size_t)np * sizeof(float));
+        e0[c].acc_count = (int64_t)m[c].acc[np]; /* 1 after clipping's mean */
+        e0[c].clip_coef = m[c].clip_coef;
+    }
+}
+
+void pdrt_cx_chunks_ties_check(cx_t *e0, int v) {
+    ex_t *m = e0->mirror;
+    if (!m) return;
+    for (int c = 0; c < v; c++)
+        pd_cuda_download(e0[c].ctx, pdrt_stash_newest(&m[c].stash),
+                         dev_w(&e0[c], pdrt_stash_newest(&e0[c].stash)),
+                         (size_t)e0[c].st->n_params * sizeof(float));
+    pdrt_ex_chunks_ties_check(m, v);
 }
 
 /* Chunk c's state on this rank (stage cst->base.index), on the rank's context. */
@@ -87,17 +148,27 @@ static void chunks_setup(cx_t *e, int v, int M, pd_transport_kind forced, int de
                    e[0].stream, e[0].arena, floats);
     pdrt_unwatch();
     pd_schedule_free(full);
-    for (int c = 0; c < v; c++) { /* initial weights: the CPU stage's init on the host, uploaded */
+    /* initial weights: the CPU stage's init on the host (the mirror's stash where there is one,
+     * whose tied copies then take their owners' values as on the CPU), uploaded */
+    ex_t *m = e[0].mirror;
+    float **hp = calloc((size_t)v, sizeof *hp);
+    PDRT_CHECK(hp != NULL);
+    for (int c = 0; c < v; c++) {
         const pdrt_stage *st = e[c].st;
-        float *hp = pdrt_alloc((size_t)st->n_params), *hb = pdrt_alloc((size_t)st->n_buffers);
-        st->init(hp, hb, e[c].a->seed);
-        if (e[c].a->init_dir[0]) pdrt_weights_load(e[c].a->init_dir, st, hp, hb);
-        pd_cuda_upload(e[c].ctx, dev_w(&e[c], pdrt_stash_newest(&e[c].stash)), hp,
-                       (size_t)st->n_params * sizeof(float));
+        float *hb = pdrt_alloc((size_t)st->n_buffers);
+        hp[c] = m ? pdrt_stash_newest(&m[c].stash) : pdrt_alloc((size_t)st->n_params);
+        st->init(hp[c], hb, e[c].a->seed);
+        if (e[c].a->init_dir[0]) pdrt_weights_load(e[c].a->init_dir, st, hp[c], hb);
         pd_cuda_upload(e[c].ctx, e[c].buffers, hb, (size_t)st->n_buffers * sizeof(float));
-        free(hp);
         free(hb);
     }
+    if (m) pdrt_ex_chunks_ties_init(m, v);
+    for (int c = 0; c < v; c++) {
+        pd_cuda_upload(e[c].ctx, dev_w(&e[c], pdrt_stash_newest(&e[c].stash)), hp[c],
+                       (size_t)e[c].st->n_params * sizeof(float));
+        if (!m) free(hp[c]);
+    }
+    free(hp);
 }
 
 /* --save: every chunk's newest weights and buffers, one file per stage as on the CPU. */
@@ -166,6 +237,11 @@ static void finish(cx_t *e, int v, int64_t done, int epochs, double acc, double 
         pdrt_curves_write_svg(a->run_dir, curves, title);
         free(ss);
     }
+    const ex_t *m = e[0].mirror;
+    for (int c = 0; m && c < v; c++)
+        if (a->check_replicas && m[c].tie_checks)
+            printf("stage %d: tied weights identical to their owners' after %lld updates\n",
+                   e[c].st->index, (long long)m[c].tie_checks);
     if (a->trace)
         pdrt_trace_gather_write(a->run_dir, e[0].rank, p, p - 1, first_rank, s0->n_stages, v);
     free(first_rank);
@@ -198,7 +274,7 @@ int pdrt_cuda_main_chunks(int argc, char **argv, const pdrt_cuda_stage *chunks, 
     const pdrt_stage *bases[64];
     for (int c = 0; c < v; c++) bases[c] = &chunks[c].base;
     pdrt_chunks_check(&a, bases, v, rank, p);
-    refuse_unsupported(&a, chunks, v);
+    refuse_unsupported(chunks, v);
     device = pdrt_cx_device(device, ngpu, rank);
     size_t scratch = 0;
     for (int c = 0; c < v; c++) {
@@ -215,6 +291,9 @@ int pdrt_cuda_main_chunks(int argc, char **argv, const pdrt_cuda_stage *chunks, 
     int64_t total = 0;
     int64_t per_epoch = pdrt_pipeline_data(&total, &e[0].train, &e[0].test, &a, s0, rank == 0);
     for (int c = 0; c < v; c++) e[c].per_epoch = per_epoch, e[c].total = total;
+    MPI_Comm tie_comm; /* the tied weights' messages (the mirror's) */
+    MPI_Comm_dup(MPI_COMM_WORLD, &tie_comm);
+    e[0].mirror = mirror_new(e, v, tie_comm);
     chunks_setup(e, v, M, forced, device);
     if (rank == 0)
         printf("precision %s (fp32 master weights, gradients and optimizer state)\n",
@@ -261,6 +340,8 @@ int pdrt_cuda_main_chunks(int argc, char **argv, const pdrt_cuda_stage *chunks, 
     pdrt_curves_free(&curves);
     pdrt_barrier("every rank to finish");
     pd_links_close(e[0].links, e[0].la, e[0].lb, e[0].n_links, rank);
+    mirror_free(e[0].mirror, v);
+    MPI_Comm_free(&tie_comm);
     for (int c = v - 1; c >= 0; c--) { /* chunk 0 last: it frees what the others share */
         pdrt_cx_free(&e[c]);
         pdrt_optim_free(&e[c].opt);

@@ -11,8 +11,9 @@
 #    --recompute;
 #  - fmnist_cnn interleaved, 2 ranks x 2 chunks (pdrt_cuda_main_chunks), which equals --single,
 #    and with --recompute;
-#  - a replicated plan (tiny, stage 0 twice), a tied model (tiny_tied) and a token stream of
-#    B x T targets (the labels behind every message).
+#  - a replicated plan (tiny, stage 0 twice), a tied model (tiny_tied; and interleaved, the tie
+#    across ranks, clipped, its copies checked) and a token stream of B x T targets (the labels
+#    behind every message).
 # Needs the CUDA headers (not a GPU, nvcc or libcudart); SKIPs without them.
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 1
@@ -98,6 +99,20 @@ if plan rep tests/data/models/tiny.yaml -n 4 --schedule 2bw --microbatches 8; th
         fail tiny_replicated_plan "$(cat "$TMP/rep/launch.conf")"
 fi
 plan tied tests/data/models/tiny_tied.yaml -n 2 --straight && same tiny_tied_1f1b tied "${syn[@]}" --steps 13
+# interleaved with a tie across ranks (stages 0 and 3) and clipping: the CPU executor's code on a
+# host mirror of the chunks (executor_cuda_chunks.c)
+if plan ti tests/data/models/tiny_tied.yaml -n 2 --schedule interleaved --chunks 2 --microbatches 4; then
+    if same tiny_tied_interleaved_clipped ti "${syn[@]}" --steps 16 --clip-grad-norm 0.05 --check-replicas; then
+        grep -q "stage 3: tied weights identical to their owners' after 4 updates" <<<"$OUTPUT" &&
+            pass tiny_tied_interleaved_copies_identical ||
+            fail tiny_tied_interleaved_copies_identical "$(tail -3 <<<"$OUTPUT")"
+        expect_status 0 tiny_tied_interleaved_unclipped_runs "$LAUNCH" "${TMP}/ti_host" "${syn[@]}" \
+            --steps 16 --save "$TMP/ti.unclipped" &&
+            { same_dirs "$TMP/ti.unclipped" "$TMP/tiny_tied_interleaved_clipped.cuda" &&
+                  fail tiny_tied_interleaved_clipping_has_teeth "clipping changed nothing" ||
+                  pass tiny_tied_interleaved_clipping_has_teeth; }
+    fi
+fi
 
 # a token stream: B x T = 32 targets behind each message, more than the tensors' sizes alone
 if tiny_corpus "$TMP/corp"; then
