@@ -233,7 +233,8 @@ static void S1_backward_weight(pd_cuda_ctx *ctx, float *din, float *dparams, flo
 
 /* the descriptor, field by field (C++17 has no designated initializers); the base holds what
  * the CPU stage's holds, but forward, backward and scratch_floats (the device ones are below) */
-static pdrt_cuda_stage S1_describe(void) {
+pdrt_cuda_stage S1_describe(void); /* an interleaved rank's binary (rank_R.cu) links it */
+pdrt_cuda_stage S1_describe(void) {
     pdrt_cuda_stage c;
     memset(&c, 0, sizeof c);
     pdrt_stage *b = &c.base;
@@ -286,8 +287,10 @@ static pdrt_cuda_stage S1_describe(void) {
     return c;
 }
 
+#ifndef PDRT_NO_MAIN
 int main(int argc, char **argv) {
     pdrt_cuda_stage c = S1_describe();
     return pdrt_cuda_main(argc, argv, &c);
 }
+#endif
 #undef P_B
