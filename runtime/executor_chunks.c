@@ -190,10 +190,9 @@ int pdrt_main_chunks(int argc, char **argv, const pdrt_stage *const *chunks, int
         PDRT_CHECK(n0 < (int64_t)1 << 30);
         pd_schedule *full = pd_schedule_interleaved(p, v, (int)n0, M);
         PDRT_CHECK(full != NULL);
-        int most = pdrt_chunks_in_flight(p, v, rank, M);
         for (int c = 0; c < v; c++) {
             e[c].per_epoch = per_epoch, e[c].total = total;
-            e[c].D = most;
+            e[c].D = pdrt_chunks_in_flight(p, v, rank, M, c); /* its own minibatches in flight */
             pdrt_ex_alloc(&e[c], full);
             chunks[c]->init(pdrt_stash_newest(&e[c].stash), e[c].buffers, a.seed);
             if (a.init_dir[0])

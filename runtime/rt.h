@@ -329,10 +329,11 @@ int pdrt_replicas(const pdrt_stage *st, int stage);
 void pdrt_chunks_check(const pdrt_args *a, const pdrt_stage *const *stages, int v, int rank, int p);
 /* M microbatches per batch on p ranks: a multiple of p, or the run fails saying so. */
 void pdrt_chunks_check_microbatches(int M, int p);
-/* The most minibatches in flight on an interleaved rank over every batch size 1 .. M (a
- * segment's shorter last batch, an epoch's end or --eval-every, may run all its forwards
- * first): the in-flight buffers each chunk keeps. */
-int pdrt_chunks_in_flight(int p, int v, int rank, int M);
+/* The most minibatches of an interleaved rank's chunk in flight at once, from the receive of
+ * a minibatch's input to its backward, over every batch size 1 .. M (a segment's shorter last
+ * batch, an epoch's end or --eval-every, may run all its forwards first): the in-flight buffers
+ * the chunk keeps (its minibatches run in order, so minibatch mb's are mb mod that). */
+int pdrt_chunks_in_flight(int p, int v, int rank, int M, int chunk);
 
 /* ---- learning curves, run/curves.svg (curves.c) ---- */
 typedef struct {

@@ -59,12 +59,33 @@ void pdrt_chunks_check_microbatches(int M, int p) {
                   "batch is not a multiple of %d (--microbatches)", p, M, p);
 }
 
-int pdrt_chunks_in_flight(int p, int v, int rank, int M) {
+/* The most minibatches of stage `stage` a rank holds at once: from the receive of a minibatch's
+ * input (its forward on the first stage) to its backward (backward_weight). */
+static int stage_in_flight(const pd_rank_schedule *rs, int stage) {
+    int cur = 0, most = 1, received = 0; /* received: inputs whose forward has not run yet */
+    for (int i = 0; i < rs->n; i++) {
+        const pd_action *a = &rs->a[i];
+        if (a->stage != stage) continue;
+        if (a->kind == PD_A_RECV_ACT) {
+            received++;
+            cur++;
+        } else if (a->kind == PD_A_FORWARD) {
+            if (received) received--;
+            else cur++; /* the first stage: no receive */
+        } else if (a->kind == PD_A_BACKWARD || a->kind == PD_A_BACKWARD_WEIGHT) {
+            cur--;
+        }
+        if (cur > most) most = cur;
+    }
+    return most;
+}
+
+int pdrt_chunks_in_flight(int p, int v, int rank, int M, int chunk) {
     int most = 0;
     for (int m = 1; m <= M; m++) {
         pd_schedule *t = pd_schedule_interleaved(p, v, m, M);
         PDRT_CHECK(t != NULL);
-        int k = pdrt_in_flight(&t->ranks[rank]);
+        int k = stage_in_flight(&t->ranks[rank], chunk * p + rank);
         if (k > most) most = k;
         pd_schedule_free(t);
     }

@@ -133,8 +133,7 @@ static void chunks_setup(cx_t *e, int v, int M, pd_transport_kind forced, int de
     char why[256];
     if (pd_schedule_check_in_order(full, why, sizeof why)) /* NCCL matches by order */
         PDRT_FAIL("the interleaved schedule does not deliver in order: %s", why);
-    int most = pdrt_chunks_in_flight(p, v, rank, M);
-    for (int c = 0; c < v; c++) e[c].D = most;
+    for (int c = 0; c < v; c++) e[c].D = pdrt_chunks_in_flight(p, v, rank, M, c);
     pdrt_cx_alloc_chunks(e, v, full);
     pdrt_cx_links_plan(&e[0], full, forced, device);
     for (int c = 1; c < v; c++) { /* the rank's links, through each chunk's own slots */
