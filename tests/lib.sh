@@ -4,6 +4,12 @@
 #   same_dirs A B                    (the --save folders A and B hold the same weights)
 #   close_dirs A B TOL [SKIP]        (every weight of A within TOL of B's, relative; prints the
 #                                     worst; files matching the regex SKIP are not compared)
+#   tiny_corpus DIR                  (a character corpus of 24 symbols for the token models)
+#   tiny_tokens_model FILE [NAME] [OPTIMIZER-FIELDS]
+#                                    (embedding -> linear head on tiny_corpus's symbols, context 8)
+#   tiny_gpt_model FILE [NAME] [OPTIMIZER-FIELDS] [HEAD-FIELDS]
+#                                    (one pre-norm GPT block on the same; e.g. ", clip_grad_norm:
+#                                     0.5" and ", bias: false, tie: wte")
 # and finish with `finish`. $PDPLAN is the sanitized pdplan, $ROOT the repository.
 : "${ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 : "${PDPLAN:=$ROOT/build/san/pdplan}"
@@ -63,4 +69,43 @@ tiny_corpus() {
     done >"$TMP/src/text.txt"
     python3 "$ROOT/scripts/prepare_shakespeare.py" --text "$1" "$TMP/src/text.txt" >/dev/null 2>&1 &&
         [ -s "$1/vocab.txt" ]
+}
+
+# tiny_tokens_model FILE [NAME] [OPTIMIZER-FIELDS]: a token model on tiny_corpus's 24 symbols
+# (its corpus in corp/ beside FILE), context 8, batch 4: embedding with positions -> linear head
+tiny_tokens_model() {
+    cat >"$1" <<YAML
+pd: 1
+name: ${2:-tiny_tokens}
+input: [8]
+classes: 24
+batch: 4
+dataset: {kind: tokens, train: corp/train.bin, val: corp/val.bin, format: u8}
+optimizer: {kind: adamw, lr: 0.01, weight_decay: 0.1${3:-}}
+layers:
+  - {name: wte, op: embedding, num_embeddings: 24, embedding_dim: 8, positions: 8, init_std: 0.02}
+  - {name: head, op: linear, out_features: 24}
+YAML
+}
+
+# tiny_gpt_model FILE [NAME] [OPTIMIZER-FIELDS] [HEAD-FIELDS]: one pre-norm GPT block (layernorm,
+# fused q,k,v, causal attention, projection, residual; layernorm, gelu MLP, residual; final
+# layernorm, head) on the same corpus and shape as tiny_tokens_model
+tiny_gpt_model() {
+    tiny_tokens_model "$1" "${2:-tiny_gpt}" "${3:-}"
+    sed -i '/^  - {name: head,/d' "$1"
+    cat >>"$1" <<YAML
+  - {name: ln1, op: layernorm, eps: 1.0e-5}
+  - {name: qkv, op: linear, out_features: 24}
+  - {name: attn, op: attention, heads: 2}
+  - {name: proj, op: linear, out_features: 8}
+  - {name: add1, op: add, inputs: [proj, wte]}
+  - {name: ln2, op: layernorm, eps: 1.0e-5}
+  - {name: fc, op: linear, out_features: 32}
+  - {name: gelu, op: gelu}
+  - {name: out, op: linear, out_features: 8}
+  - {name: add2, op: add, inputs: [out, add1]}
+  - {name: lnf, op: layernorm, eps: 1.0e-5}
+  - {name: head, op: linear, out_features: 24${4:-}}
+YAML
 }

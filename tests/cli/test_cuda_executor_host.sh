@@ -116,18 +116,7 @@ fi
 
 # a token stream: B x T = 32 targets behind each message, more than the tensors' sizes alone
 if tiny_corpus "$TMP/corp"; then
-    cat >"$TMP/tok.yaml" <<'YAML'
-pd: 1
-name: tiny_tokens
-input: [8]
-classes: 24
-batch: 4
-dataset: {kind: tokens, train: corp/train.bin, val: corp/val.bin, format: u8}
-optimizer: {kind: adamw, lr: 0.01, weight_decay: 0.1}
-layers:
-  - {name: wte, op: embedding, num_embeddings: 24, embedding_dim: 8, positions: 8, init_std: 0.02}
-  - {name: head, op: linear, out_features: 24}
-YAML
+    tiny_tokens_model "$TMP/tok.yaml"
     plan tok "$TMP/tok.yaml" -n 2 --straight &&
         same tokens_flush tok --data "$TMP/corp" --seed 3 --no-trace --steps 16 --schedule flush \
             --microbatches 4 --eval-batches 2

@@ -137,18 +137,7 @@ fi
 
 # a token model: the validation loss every 10 steps, --target-loss, --eval-batches
 tiny_corpus "$TMP/corp"
-cat >"$TMP/tok.yaml" <<'YAML'
-pd: 1
-name: tiny_tokens
-input: [8]
-classes: 24
-batch: 4
-dataset: {kind: tokens, train: corp/train.bin, val: corp/val.bin, format: u8}
-optimizer: {kind: adamw, lr: 0.01, weight_decay: 0.1}
-layers:
-  - {name: wte, op: embedding, num_embeddings: 24, embedding_dim: 8, positions: 8, init_std: 0.02}
-  - {name: head, op: linear, out_features: 24}
-YAML
+tiny_tokens_model "$TMP/tok.yaml"
 tok=(--data "$TMP/corp" --seed 3 --no-trace --steps 40 --eval-every 10 --log-every 5)
 if "$PDPLAN" "$TMP/tok.yaml" -n 2 --straight -q -o "$TMP/g" >"$TMP/plan.log" 2>&1 && make -s -C "$TMP/g" >"$TMP/make.log" 2>&1; then
     if expect_status 0 token_eval_every_runs "$LAUNCH" "$TMP/g" "${tok[@]}"; then

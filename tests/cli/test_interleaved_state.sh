@@ -66,29 +66,7 @@ fi
 # optimizer's clip_grad_norm, on 2 ranks x 2 chunks: wte on stage 0 (rank 0), head on stage 3
 # (rank 1) ----
 if tiny_corpus "$TMP/corp"; then
-    cat >"$TMP/gpt.yaml" <<'YAML'
-pd: 1
-name: tiny_gpt_tied
-input: [8]
-classes: 24
-batch: 4
-dataset: {kind: tokens, train: corp/train.bin, val: corp/val.bin, format: u8}
-optimizer: {kind: adamw, lr: 0.01, weight_decay: 0.1, clip_grad_norm: 0.5}
-layers:
-  - {name: wte, op: embedding, num_embeddings: 24, embedding_dim: 8, positions: 8, init_std: 0.02}
-  - {name: ln1, op: layernorm, eps: 1.0e-5}
-  - {name: qkv, op: linear, out_features: 24}
-  - {name: attn, op: attention, heads: 2}
-  - {name: proj, op: linear, out_features: 8}
-  - {name: add1, op: add, inputs: [proj, wte]}
-  - {name: ln2, op: layernorm, eps: 1.0e-5}
-  - {name: fc, op: linear, out_features: 32}
-  - {name: gelu, op: gelu}
-  - {name: out, op: linear, out_features: 8}
-  - {name: add2, op: add, inputs: [out, add1]}
-  - {name: lnf, op: layernorm, eps: 1.0e-5}
-  - {name: head, op: linear, out_features: 24, bias: false, tie: wte}
-YAML
+    tiny_gpt_model "$TMP/gpt.yaml" tiny_gpt_tied ", clip_grad_norm: 0.5" ", bias: false, tie: wte"
     if plan gpt "$TMP/gpt.yaml" -n 2 --schedule interleaved --chunks 2 --microbatches 4; then
         gc=(--data "$TMP/corp" --seed 3 --no-trace --no-eval --steps 20)
         grep -q 'ties = (const pdrt_tie\[\]){{0, 3, 0, 1}}' "$TMP/gpt/stage_0.c" || fail gpt_tie_across_ranks "$(grep -h 'pdrt_tie\[\]' "$TMP/gpt"/stage_*.c)"

@@ -17,18 +17,7 @@ LAUNCH="$ROOT/scripts/pdlaunch"
 make -s build/libpdrt.a >/dev/null 2>&1 || { fail build_runtime "make build/libpdrt.a failed"; finish; exit 1; }
 
 tiny_corpus "$TMP/corp" || { fail tiny_corpus "prepare_shakespeare.py --text failed"; finish; exit 1; }
-cat >"$TMP/tok.yaml" <<'YAML'
-pd: 1
-name: tiny_tokens
-input: [8]
-classes: 24
-batch: 4
-dataset: {kind: tokens, train: corp/train.bin, val: corp/val.bin, format: u8}
-optimizer: {kind: adamw, lr: 0.01, weight_decay: 0.1, warmup_iters: 5, lr_decay_iters: 40, min_lr: 0.001}
-layers:
-  - {name: wte, op: embedding, num_embeddings: 24, embedding_dim: 8, positions: 8, init_std: 0.02}
-  - {name: head, op: linear, out_features: 24}
-YAML
+tiny_tokens_model "$TMP/tok.yaml" tiny_tokens ", warmup_iters: 5, lr_decay_iters: 40, min_lr: 0.001"
 common=(--data "$TMP/corp" --seed 3 --no-trace --steps 40)
 if "$PDPLAN" "$TMP/tok.yaml" -n 2 --straight -q -o "$TMP/g" >"$TMP/plan.log" 2>&1 &&
     make -s -C "$TMP/g" >"$TMP/make.log" 2>&1; then
@@ -93,22 +82,7 @@ if "$PDPLAN" models/gpt_char.yaml -n 2 --no-codegen -q -o "$TMP/gc" 2>&1 | grep 
 else
     expect_status 0 gpt_char_plans "$PDPLAN" models/gpt_char.yaml -n 2 --straight -q -o "$TMP/gc" &&
         pass gpt_char_plans
-    { sed -n '1,/^layers:/p' "$TMP/tok.yaml"; cat <<'YAML'
-  - {name: wte, op: embedding, num_embeddings: 24, embedding_dim: 8, positions: 8, init_std: 0.02}
-  - {name: ln1, op: layernorm, eps: 1.0e-5}
-  - {name: qkv, op: linear, out_features: 24}
-  - {name: attn, op: attention, heads: 2}
-  - {name: proj, op: linear, out_features: 8}
-  - {name: add1, op: add, inputs: [proj, wte]}
-  - {name: ln2, op: layernorm, eps: 1.0e-5}
-  - {name: fc, op: linear, out_features: 32}
-  - {name: gelu, op: gelu}
-  - {name: out, op: linear, out_features: 8}
-  - {name: add2, op: add, inputs: [out, add1]}
-  - {name: lnf, op: layernorm, eps: 1.0e-5}
-  - {name: head, op: linear, out_features: 24}
-YAML
-    } | sed 's/^name: tiny_tokens/name: tiny_gpt/' >"$TMP/gpt.yaml"
+    tiny_gpt_model "$TMP/gpt.yaml" tiny_gpt ", warmup_iters: 5, lr_decay_iters: 40, min_lr: 0.001"
     if "$PDPLAN" "$TMP/gpt.yaml" -n 2 --straight -q -o "$TMP/gg" >"$TMP/plan.log" 2>&1 &&
         make -s -C "$TMP/gg" >"$TMP/make.log" 2>&1; then
         expect_status 0 gpt_flush_runs "$LAUNCH" "$TMP/gg" --schedule flush --microbatches 4 "${common[@]}" --save "$TMP/gpf" &&

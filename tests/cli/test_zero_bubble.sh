@@ -80,29 +80,7 @@ fi
 
 # a tiny GPT on a character corpus: embedding (weights only), layernorm, attention, gelu
 if tiny_corpus "$TMP/corp"; then
-    cat >"$TMP/gpt.yaml" <<'YAML'
-pd: 1
-name: tiny_gpt
-input: [8]
-classes: 24
-batch: 4
-dataset: {kind: tokens, train: corp/train.bin, val: corp/val.bin, format: u8}
-optimizer: {kind: adamw, lr: 0.01, weight_decay: 0.1}
-layers:
-  - {name: wte, op: embedding, num_embeddings: 24, embedding_dim: 8, positions: 8, init_std: 0.02}
-  - {name: ln1, op: layernorm, eps: 1.0e-5}
-  - {name: qkv, op: linear, out_features: 24}
-  - {name: attn, op: attention, heads: 2}
-  - {name: proj, op: linear, out_features: 8}
-  - {name: add1, op: add, inputs: [proj, wte]}
-  - {name: ln2, op: layernorm, eps: 1.0e-5}
-  - {name: fc, op: linear, out_features: 32}
-  - {name: gelu, op: gelu}
-  - {name: out, op: linear, out_features: 8}
-  - {name: add2, op: add, inputs: [out, add1]}
-  - {name: lnf, op: layernorm, eps: 1.0e-5}
-  - {name: head, op: linear, out_features: 24}
-YAML
+    tiny_gpt_model "$TMP/gpt.yaml"
     if plan gpt "$TMP/gpt.yaml" -n 2 --straight; then ZB=zb-h1 against_single gpt --data "$TMP/corp" --seed 3 --no-trace --no-eval --steps 16 --microbatches 4
     else fail gpt_builds "$(cat "$TMP/plan.log" "$TMP/make.log" | tail -n 5)"; fi
 else
