@@ -45,11 +45,10 @@ static int push_chunk(pd_schedule *s, int p, int n_stages, int st, int mb, int b
     return e;
 }
 
-/* Rank r's batch of n minibatches from base, M the full batch's size. */
-static int rank_batch(pd_schedule *s, int p, int v, int r, int base, int n, int M) {
+/* Rank r's chunk-forwards and chunk-backwards of n minibatches from base, w chunk-forwards
+ * first (the warm-up), then one forward and one backward in turn, then the rest. */
+static int rank_part(pd_schedule *s, int p, int v, int r, int base, int n, int w) {
     int total = n * v, e = 0, ns = p * v, mb, c;
-    int w = pd_schedule_interleaved_warmup(p, v, r, n < M ? n : M);
-    if (n < M && n > p && n % p) w = total; /* a short last group: forwards first, safe */
     for (int k = 0; k < w; k++) {
         virtual_mb(p, v, n, base, k, 0, &mb, &c);
         e |= push_chunk(s, p, ns, c * p + r, mb, 0);
@@ -62,7 +61,19 @@ static int rank_batch(pd_schedule *s, int p, int v, int r, int base, int n, int 
         virtual_mb(p, v, n, base, k, 1, &mb, &c);
         e |= push_chunk(s, p, ns, c * p + r, mb, 1);
     }
-    for (c = 0; c < v; c++) e |= pd_schedule_push_at(s, r, PD_A_STEP, base + n - 1, -1, c * p + r);
+    return e;
+}
+
+/* Rank r's batch of n minibatches from base, M the full batch's size: one update. A shorter
+ * batch whose last group is ragged (n > p, n not a multiple of p) runs its whole groups in
+ * Megatron's order and then the ragged group forwards first (Megatron's order over a ragged
+ * group would receive a link's messages out of order), so a chunk holds at most a whole part's
+ * warm-up, not n minibatches. */
+static int rank_batch(pd_schedule *s, int p, int v, int r, int base, int n, int M) {
+    int e = 0, ragged = n < M && n > p && n % p ? n % p : 0, whole = n - ragged;
+    e |= rank_part(s, p, v, r, base, whole, pd_schedule_interleaved_warmup(p, v, r, whole < M ? whole : M));
+    if (ragged) e |= rank_part(s, p, v, r, base + whole, ragged, ragged * v);
+    for (int c = 0; c < v; c++) e |= pd_schedule_push_at(s, r, PD_A_STEP, base + n - 1, -1, c * p + r);
     e |= pd_schedule_push_at(s, r, PD_A_FLUSH, -1, -1, r);
     return e;
 }

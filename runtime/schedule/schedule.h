@@ -120,7 +120,9 @@ pd_schedule *pd_schedule_build(const pd_schedule_spec *sp);
  * Rank r runs min(vM, (p - r - 1) 2 + (v - 1) p) chunk-forwards of warm-up (all vM when M == p),
  * then alternates one forward and one backward (1F1B across chunks), then drains; then STEP and
  * FLUSH: one update per batch (every chunk's STEP, in stage order). A last, shorter batch (the
- * end of an epoch) keeps the groups of p with a shorter last group. send_slots: the largest
+ * end of an epoch) keeps the groups of p; when its last group is shorter than p, its whole
+ * groups run in this order and then the short group forwards first (every link still receives
+ * in order), one update all the same. send_slots: the largest
  * warm-up + 1. Returns NULL on bad arguments (p, v < 1, M not a multiple of p) or out of
  * memory. */
 pd_schedule *pd_schedule_interleaved(int p, int v, int steps, int microbatches);
