@@ -87,7 +87,7 @@ static void chunk_init(ex_t *x, const pdrt_stage *st, const pdrt_args *a, int ra
     x->out_rank = x->last ? rank : -1; /* the last stage's chunk logs progress */
     x->stage_comm = MPI_COMM_NULL;
     x->tie_comm = MPI_COMM_NULL;
-    pdrt_rules_init(&x->ru, st, a, 1); /* interleaved: M; no vertical sync, 2bw or recompute */
+    pdrt_rules_init(&x->ru, st, a, 1); /* interleaved: M, recomputation */
     x->chunks = v;
     x->edge_up = st->index > 0 ? (st->index - 1) / p : 0;
     x->edge_down = st->index / p;

@@ -114,7 +114,7 @@ static void chunk_init(cx_t *x, const pdrt_cuda_stage *cst, const pdrt_args *a, 
     x->R = 1;
     x->out_rank = x->last ? rank : -1; /* the last stage's chunk logs progress */
     x->stage_comm = MPI_COMM_NULL;
-    pdrt_rules_init(&x->ru, st, a, 1); /* interleaved: M; no vertical sync, 2bw or recompute */
+    pdrt_rules_init(&x->ru, st, a, 1); /* interleaved: M, recomputation */
     x->ctx = ctx;
     x->stream = pd_cuda_ctx_stream(ctx);
     x->chunks = v;
