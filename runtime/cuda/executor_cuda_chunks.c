@@ -258,7 +258,8 @@ int pdrt_cuda_main_chunks(int argc, char **argv, const pdrt_cuda_stage *chunks, 
     for (int c = 1; c < v; c++)
         if (chunks[c].abi != PDRT_CUDA_ABI || chunks[c].base.abi != PDRT_ABI) {
             fprintf(stderr, "pdrt: stage %d built for CUDA runtime ABI %d / %d, not %d / %d\n",
-                    chunks[c].base.index, chunks[c].abi, chunks[c].base.abi, PDRT_CUDA_ABI, PDRT_ABI);
+                    chunks[c].base.index, chunks[c].abi, chunks[c].base.abi, PDRT_CUDA_ABI,
+                    PDRT_ABI);
             return 2;
         }
     int rc = pdrt_cx_parse(&argc, argv, &chunks[0], &a, &prec, &forced, &device, &ngpu);

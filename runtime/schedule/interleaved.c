@@ -71,7 +71,8 @@ static int rank_part(pd_schedule *s, int p, int v, int r, int base, int n, int w
  * warm-up, not n minibatches. */
 static int rank_batch(pd_schedule *s, int p, int v, int r, int base, int n, int M) {
     int e = 0, ragged = n < M && n > p && n % p ? n % p : 0, whole = n - ragged;
-    e |= rank_part(s, p, v, r, base, whole, pd_schedule_interleaved_warmup(p, v, r, whole < M ? whole : M));
+    int w = pd_schedule_interleaved_warmup(p, v, r, whole < M ? whole : M);
+    e |= rank_part(s, p, v, r, base, whole, w);
     if (ragged) e |= rank_part(s, p, v, r, base + whole, ragged, ragged * v);
     for (int c = 0; c < v; c++) e |= pd_schedule_push_at(s, r, PD_A_STEP, base + n - 1, -1, c * p + r);
     e |= pd_schedule_push_at(s, r, PD_A_FLUSH, -1, -1, r);
