@@ -25,16 +25,9 @@
  * other). Returns the accuracy on every rank; *val_loss the mean loss per target. */
 static double evaluate(ex_t *e, int v, double *val_loss) {
     int p = e[0].n;
-    int64_t nb = 0, n_test = 0, correct = 0;
+    int64_t nb, n_test, correct = 0;
     double loss_sum = 0;
-    if (e[0].first) {
-        nb = pdrt_eval_batches(e[0].a, pd_data_batches(&e[0].test, e[0].B, 0));
-        n_test = nb * e[0].B < e[0].test.n ? nb * e[0].B : e[0].test.n;
-    }
-    pdrt_watch("the test set's size", 0, -1);
-    MPI_Bcast(&nb, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(&n_test, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    pdrt_unwatch();
+    pdrt_eval_size(&nb, &n_test, e[0].a, &e[0].test, e[0].B, e[0].first);
     for (int64_t t = 0; t < nb; t++)
         for (int c = 0; c < v; c++) {
             ex_t *x = &e[c];
@@ -109,10 +102,7 @@ static void report(ex_t *e, int v, const pdrt_args *a, int64_t done, int64_t sta
     PDRT_CHECK(first_rank && laps && sts && step_ms);
     for (int r = 0; r <= p; r++) first_rank[r] = r;
     for (int c = 0; c < v; c++) {
-        mine.fwd_ms += e[c].stats.fwd_ms, mine.bwd_ms += e[c].stats.bwd_ms;
-        mine.step_ms += e[c].stats.step_ms, mine.wait_ms += e[c].stats.wait_ms;
-        mine.predicted_ms += e[c].st->predicted_ms;
-        mine.predicted_compute_ms += e[c].st->predicted_compute_ms;
+        pdrt_stage_stats_add_chunk(&mine, &e[c].stats, e[c].st);
         if (e[c].skipped > mine.skipped) mine.skipped = e[c].skipped;
         laps[c] = e[c].laps;
         sts[c] = e[c].st;

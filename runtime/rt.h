@@ -234,6 +234,9 @@ typedef struct {
  * rank, first_rank[n_stages] the number of ranks. Collective. */
 pdrt_stage_stats *pdrt_stage_stats_gather(const pdrt_stage_stats *mine, const int *first_rank,
                                       int n_stages, int out_rank);
+/* An interleaved rank's row: adds chunk st's measured times (s) and predicted ones to sum. */
+void pdrt_stage_stats_add_chunk(pdrt_stage_stats *sum, const pdrt_stage_stats *s,
+                                const pdrt_stage *st);
 typedef struct {
     const char *model, *mode, *schedule;
     int n_stages, batch;

@@ -1,4 +1,5 @@
-/* rt_util.c: a stage's scratch size, the gather of the ranks' stats and files written atomically
+/* rt_util.c: a stage's scratch size, the gather of the ranks' stats (and an interleaved rank's
+ * row of them) and files written atomically
  * (the error exit, allocation, the clock and the MPI wait are runtime/base/base.c). */
 #include <errno.h>
 #include <mpi.h>
@@ -40,6 +41,14 @@ void pdrt_out_commit(pdrt_out *o) {
 int64_t pdrt_scratch_floats(const pdrt_stage *st) {
     int64_t k = st->scratch_floats ? st->scratch_floats() : 0;
     return k > st->n_scratch ? k : st->n_scratch;
+}
+
+void pdrt_stage_stats_add_chunk(pdrt_stage_stats *sum, const pdrt_stage_stats *s,
+                                const pdrt_stage *st) {
+    sum->fwd_ms += s->fwd_ms, sum->bwd_ms += s->bwd_ms;
+    sum->step_ms += s->step_ms, sum->wait_ms += s->wait_ms;
+    sum->predicted_ms += st->predicted_ms;
+    sum->predicted_compute_ms += st->predicted_compute_ms;
 }
 
 pdrt_stage_stats *pdrt_stage_stats_gather(const pdrt_stage_stats *mine, const int *first_rank,

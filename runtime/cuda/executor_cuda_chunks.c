@@ -196,12 +196,7 @@ static void finish(cx_t *e, int v, int64_t done, int epochs, double acc, double 
     int *first_rank = calloc((size_t)p + 1, sizeof(int));
     PDRT_CHECK(first_rank != NULL);
     for (int r = 0; r <= p; r++) first_rank[r] = r;
-    for (int c = 0; c < v; c++) {
-        mine.fwd_ms += e[c].stats.fwd_ms, mine.bwd_ms += e[c].stats.bwd_ms;
-        mine.step_ms += e[c].stats.step_ms, mine.wait_ms += e[c].stats.wait_ms;
-        mine.predicted_ms += e[c].st->predicted_ms;
-        mine.predicted_compute_ms += e[c].st->predicted_compute_ms;
-    }
+    for (int c = 0; c < v; c++) pdrt_stage_stats_add_chunk(&mine, &e[c].stats, e[c].st);
     mine.steps = done; /* measured per minibatch, as predicted */
     pdrt_stage_stats *ss = pdrt_stage_stats_gather(&mine, first_rank, p, p - 1);
     if (ss) {

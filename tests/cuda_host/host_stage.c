@@ -82,8 +82,7 @@ static const pdrt_cuda_backward_fn bwws[MAX_STAGES] = {bww0, bww1, bww2, bww3, b
 static pdrt_cuda_stage wrap(int k, const pdrt_stage *st) {
     pdrt_cuda_stage c = {0};
     cpu[k] = st;
-    int64_t n = st->n_scratch;
-    if (st->scratch_floats && st->scratch_floats() > n) n = st->scratch_floats();
+    int64_t n = pdrt_scratch_floats(st);
     scratch[k] = pdrt_alloc((size_t)(n > 0 ? n : 1));
     grads[k] = pdrt_alloc((size_t)(st->n_params ? st->n_params : 1));
     c.abi = PDRT_CUDA_ABI;
