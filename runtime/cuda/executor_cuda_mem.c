@@ -34,9 +34,17 @@ static int runs_here(const char *schedule) {
 enum { O_W, O_ACC, O_OPT, O_BUF, O_DACTS, O_LOGITS, O_LAB, O_ACTS, O_IN, O_DOUT, O_AS, O_GS,
        O_BTMP, O_ROUT, O_COUNT };
 
+/* A chunk's (or the one stage's) part of the arena: where each buffer starts, and the floats
+ * of one parameter blob, activation set, input and output pack and optimizer state. */
+typedef struct {
+    size_t at[O_COUNT];
+    size_t np, nacts, nin, nout, nos;
+    int n_dacts; /* layer-gradient sets: D under a split backward (B to W), else 1 */
+} cx_layout;
+
 /* The refusals, the counts (D unless the caller set it, weight versions, activation buffers,
- * send slots) and the offsets of e's buffers; returns the bytes they take. */
-static size_t layout(cx_t *e, const pd_schedule *full, size_t *o) {
+ * send slots) and e's layout; returns the bytes it takes. */
+static size_t layout(cx_t *e, const pd_schedule *full, cx_layout *L) {
     const pdrt_stage *st = e->st;
     if (!runs_here(full->name))
         PDRT_FAIL("the %s schedule runs on the CPU executor only: the CUDA executor runs 1f1b, "
@@ -55,21 +63,22 @@ static size_t layout(cx_t *e, const pd_schedule *full, size_t *o) {
     if (e->D <= 0) e->D = pdrt_in_flight(&full->ranks[e->rank]);
     e->nv = pdrt_rules_versions(&e->ru, st, e->D);
     e->n_acts_bufs = pdrt_rules_act_buffers(&e->ru, e->D);
-    int n_dacts = e->ru.split ? e->D : 1; /* B to W: each minibatch in flight keeps its own */
     e->S = full->send_slots > 0 ? full->send_slots : 1;
     int chunks = e->chunks > 1 ? e->chunks : 1;
     if (2 * e->S * chunks > PD_LINK_SLOTS)
         PDRT_FAIL("the schedule needs %d send slots%s; the CUDA transports keep %d", 2 * e->S * chunks,
                   chunks > 1 ? " over the rank's chunks" : "", PD_LINK_SLOTS);
-    size_t f = sizeof(float), np = (size_t)(st->n_params ? st->n_params : 1);
-    size_t nacts = (size_t)(st->n_acts ? st->n_acts : 1);
-    size_t nin = (size_t)(st->in_floats + e->NL), nout = (size_t)(st->out_floats + e->NL);
-    size_t nos = pd_optim_state_floats(&e->opt, (size_t)st->n_params);
-    size_t nbuf = (size_t)(st->n_buffers + 1);
+    L->n_dacts = e->ru.split ? e->D : 1; /* B to W: each minibatch in flight keeps its own */
+    size_t f = sizeof(float), np = L->np = (size_t)(st->n_params ? st->n_params : 1);
+    size_t nacts = L->nacts = (size_t)(st->n_acts ? st->n_acts : 1);
+    size_t nin = L->nin = (size_t)(st->in_floats + e->NL);
+    size_t nout = L->nout = (size_t)(st->out_floats + e->NL);
+    size_t nos = L->nos = pd_optim_state_floats(&e->opt, (size_t)st->n_params);
+    size_t nbuf = (size_t)(st->n_buffers + 1), *o = L->at;
     carve_t c = {0};
     o[O_W] = carve(&c, (size_t)e->nv * np * f), o[O_ACC] = carve(&c, np * f);
     o[O_OPT] = carve(&c, (nos ? nos : 1) * f), o[O_BUF] = carve(&c, nbuf * f);
-    o[O_DACTS] = carve(&c, (size_t)n_dacts * nacts * f);
+    o[O_DACTS] = carve(&c, (size_t)L->n_dacts * nacts * f);
     o[O_LOGITS] = carve(&c, (size_t)(st->out_floats + 1) * f);
     o[O_LAB] = carve(&c, (size_t)e->NL * sizeof(int));
     o[O_ACTS] = carve(&c, (size_t)e->n_acts_bufs * nacts * f);
@@ -82,17 +91,16 @@ static size_t layout(cx_t *e, const pd_schedule *full, size_t *o) {
     return c.off;
 }
 
-/* e's buffers at arena + o[...] (arena: e's part, e->arena_bytes long, zeroed), the host
+/* e's buffers at arena + L->at[...] (arena: e's part, e->arena_bytes long, zeroed), the host
  * buffers and the stash's bookkeeping; the plan printed. */
-static void bind(cx_t *e, char *arena, const size_t *o) {
+static void bind(cx_t *e, char *arena, const cx_layout *L) {
     const pdrt_stage *st = e->st;
     e->arena = arena;
-    int n_dacts = e->ru.split ? e->D : 1;
+    int n_dacts = L->n_dacts;
     pdrt_stash_init(&e->stash, e->nv, 1, e->D);
-    size_t f = sizeof(float), np = (size_t)(st->n_params ? st->n_params : 1);
-    size_t nacts = (size_t)(st->n_acts ? st->n_acts : 1);
-    size_t nin = (size_t)(st->in_floats + e->NL), nout = (size_t)(st->out_floats + e->NL);
-    size_t nos = pd_optim_state_floats(&e->opt, (size_t)st->n_params);
+    size_t f = sizeof(float), np = L->np, nacts = L->nacts, nin = L->nin, nout = L->nout;
+    size_t nos = L->nos;
+    const size_t *o = L->at;
     e->wblob = (float *)(arena + o[O_W]);
     e->acc = (float *)(arena + o[O_ACC]);
     e->opt_state = (float *)(arena + o[O_OPT]);
@@ -141,10 +149,11 @@ void pdrt_cx_alloc(cx_t *e, const pd_schedule *full) {
 }
 
 void pdrt_cx_alloc_chunks(cx_t *e, int v, const pd_schedule *full) {
-    size_t (*o)[O_COUNT] = calloc((size_t)v, sizeof *o), total = 0;
-    PDRT_CHECK(o != NULL);
+    cx_layout *L = calloc((size_t)v, sizeof *L);
+    size_t total = 0;
+    PDRT_CHECK(L != NULL);
     for (int c = 0; c < v; c++) {
-        e[c].arena_bytes = layout(&e[c], full, o[c]);
+        e[c].arena_bytes = layout(&e[c], full, &L[c]);
         total += e[c].arena_bytes;
     }
     char *arena = pd_cuda_alloc(total);
@@ -152,9 +161,9 @@ void pdrt_cx_alloc_chunks(cx_t *e, int v, const pd_schedule *full) {
     pd_cuda_zero(e[0].ctx, arena, total);
     for (size_t c = 0, at = 0; c < (size_t)v; at += e[c].arena_bytes, c++) {
         e[c].shares = c > 0; /* chunk 0 frees the arena */
-        bind(&e[c], arena + at, o[c]);
+        bind(&e[c], arena + at, &L[c]);
     }
-    free(o);
+    free(L);
 }
 
 void pdrt_cx_free(cx_t *e) {
