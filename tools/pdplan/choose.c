@@ -21,6 +21,7 @@
 #include "planner/cost/cost.h"
 #include "planner/cost/memory.h"
 #include "planner/sim/simulate.h"
+#include "runtime/schedule/fnv1a.h"
 #include "runtime/schedule/schedule.h"
 
 pd_costgraph *pd_recompute_graph(const pd_costgraph *g, int mode) {
@@ -366,19 +367,17 @@ static pd_plan *plan_copy(const pd_plan *p) {
     return x;
 }
 
-/* FNV-1a over what a simulated candidate is: schedule, M, each stage's nodes, replicas, warm-up
- * and mode (a mix that is another candidate's plan is not simulated twice). */
+/* FNV-1a (pd_fnv1a) over what a simulated candidate is: schedule, M, each stage's nodes,
+ * replicas, warm-up and mode (a mix that is another candidate's plan is not simulated twice). */
 static uint64_t plan_key(const pd_plan *p, const char *schedule, int M) {
-    uint64_t h = 1469598103934665603ull;
-#define MIX(v) (h = (h ^ (uint64_t)(uint32_t)(v)) * 1099511628211ull)
-    for (const char *c = schedule; *c; c++) MIX(*c);
-    MIX(M);
+    uint64_t h = pd_fnv1a(schedule, strlen(schedule), PD_FNV1A_BASIS);
+    h = pd_fnv1a(&M, sizeof M, h);
     for (int s = 0; s < p->n_stages; s++) {
         const pd_stage *st = &p->stages[s];
-        MIX(st->n_nodes), MIX(st->replicas), MIX(st->warmup), MIX(st->recompute);
-        for (int i = 0; i < st->n_nodes; i++) MIX(st->nodes[i]);
+        int shape[4] = {st->n_nodes, st->replicas, st->warmup, st->recompute};
+        h = pd_fnv1a(shape, sizeof shape, h);
+        h = pd_fnv1a(st->nodes, sizeof(int) * (size_t)st->n_nodes, h);
     }
-#undef MIX
     return h;
 }
 
